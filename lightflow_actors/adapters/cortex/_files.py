@@ -1,0 +1,89 @@
+"""Crash-safe file operations of the ABI: atomic writes and commit-by-rename.
+
+A reader of a CortexFS tree never sees half a file: every file is written under a temporary
+name, flushed with fsync, renamed into place, and the folder is fsynced so the rename itself
+survives a crash. A request becomes visible to the substrate only at the rename to
+`<id>.req.json`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from ._errors import RequestConflictError
+from ._layout import CtxLayout, Suffix
+
+__all__ = ["atomic_write", "commit_request", "fsync_dir", "write_tmp_request"]
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (renames, creations) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        # Some file systems (FUSE passthroughs among them) refuse fsync on folders; the
+        # rename has still happened, only its durability is the file system's business.
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_all(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, tmp_name: str | None = None) -> None:
+    """Write `data` to `path` atomically: temporary file, fsync, rename, fsync folder.
+
+    The temporary file is `.<name>.tmp` beside the target unless `tmp_name` is given; it
+    never ends in `.req.json`, so writing answers never looks like a commit.
+    """
+    tmp = path.with_name(tmp_name if tmp_name is not None else f".{path.name}.tmp")
+    try:
+        _write_all(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_tmp_request(inbox: Path, request_id: str, body: bytes) -> Path:
+    """Write (and fsync) `<id>.tmp` in `inbox` without committing it; returns its path."""
+    tmp = CtxLayout.file(inbox, request_id, Suffix.TMP)
+    _write_all(tmp, body)
+    return tmp
+
+
+def commit_request(inbox: Path, request_id: str, body: bytes) -> Path:
+    """Commit a request: write `<id>.tmp`, fsync, rename to `<id>.req.json`, fsync folder.
+
+    Refuses (with `RequestConflictError`) an id that is already committed, being served or
+    answered in this inbox, so one id is never answered twice. Returns the committed path.
+    """
+    target = CtxLayout.file(inbox, request_id, Suffix.REQUEST)
+    for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE):
+        existing = CtxLayout.file(inbox, request_id, suffix)
+        if os.path.lexists(existing):
+            raise RequestConflictError(str(existing))
+    tmp = write_tmp_request(inbox, request_id, body)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(inbox)
+    return target
