@@ -1,0 +1,84 @@
+"""The actor kernel: actors, refs, mailboxes, exit signals, registry, timers, the system."""
+
+from ._actor import Actor, handler
+from ._clock import Clock, LoopClock
+from ._errors import (
+    ActorExited,
+    ActorNotAlive,
+    AskTimeout,
+    InvalidActorDefinition,
+    LightflowError,
+    MailboxFull,
+    MessageDropped,
+    NameNotRegistered,
+    NameTaken,
+    NotInActor,
+    StartFailed,
+    SystemNotRunning,
+    UnhandledMessage,
+    WrongActorType,
+)
+from ._introspect import ActorInfo, ActorStatus, LifecycleEvent, LifecycleKind
+from ._mailbox import Mailbox, Overflow
+from ._messages import Ask, Down, Exit
+from ._reasons import (
+    KILL,
+    KILLED,
+    NOPROC,
+    NORMAL,
+    SHUTDOWN,
+    ExitReason,
+    format_reason,
+    format_traceback,
+    is_crash,
+    is_normal_exit,
+)
+from ._ref import ActorRef, AnyRef
+from ._registry import RegistryKey
+from ._system import ActorSystem
+from ._timers import Timer
+
+__all__ = [
+    "KILL",
+    "KILLED",
+    "NOPROC",
+    "NORMAL",
+    "SHUTDOWN",
+    "Actor",
+    "ActorExited",
+    "ActorInfo",
+    "ActorNotAlive",
+    "ActorRef",
+    "ActorStatus",
+    "ActorSystem",
+    "AnyRef",
+    "Ask",
+    "AskTimeout",
+    "Clock",
+    "Down",
+    "Exit",
+    "ExitReason",
+    "InvalidActorDefinition",
+    "LifecycleEvent",
+    "LifecycleKind",
+    "LightflowError",
+    "LoopClock",
+    "Mailbox",
+    "MailboxFull",
+    "MessageDropped",
+    "NameNotRegistered",
+    "NameTaken",
+    "NotInActor",
+    "Overflow",
+    "RegistryKey",
+    "StartFailed",
+    "SystemNotRunning",
+    "Timer",
+    "UnhandledMessage",
+    "WrongActorType",
+    "format_reason",
+    "format_traceback",
+    "handler",
+    "is_crash",
+    "is_normal_exit",
+]

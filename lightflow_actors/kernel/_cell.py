@@ -1,0 +1,567 @@
+"""The cell: an actor's process state and its message loop.
+
+Execution model (ADR 0001): an idle actor owns no task. Sending a message appends it to the
+cell's deque and, if the cell is not already scheduled, schedules ``_run`` with
+``loop.call_soon``. ``_run`` drains up to ``throughput`` messages, calling sync handlers
+inline. An async handler gets a task of its own; the cell stays "scheduled" until it
+finishes, so an actor always handles one message at a time and in arrival order.
+
+Invariants that must stay true:
+- ``scheduled`` is True exactly while a ``_run`` call is pending or running, or a task of
+  this cell is running. Only the owner of that state flips it back to False.
+- Exit signals between cells are delivered with ``call_soon``, never inline, so a cell never
+  dies while one of its own handlers is on the stack.
+- After ``_finalize`` the mailbox is empty and stays empty; every pending ``ask`` has failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Never
+
+from ._actor import Actor, ActorClassInfo, HandlerEntry
+from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped
+from ._messages import Down, Exit
+from ._reasons import KILL, KILLED, NOPROC, NORMAL, ExitReason, format_reason
+
+if TYPE_CHECKING:
+    from ._ref import ActorRef
+    from ._system import ActorSystem
+    from ._timers import Timer
+
+logger = logging.getLogger("lightflow_actors")
+
+STARTING = "starting"
+RUNNING = "running"
+STOPPING = "stopping"
+DEAD = "exited"
+
+
+class Call:
+    """A mailbox entry for ``ask``: the message and the future its reply resolves."""
+
+    __slots__ = ("future", "message")
+
+    def __init__(self, message: object, future: asyncio.Future[object]) -> None:
+        self.message = message
+        self.future = future
+
+
+class QueuedStop:
+    """A mailbox entry for ``ref.stop()``: stop once the messages before it are handled."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: ExitReason) -> None:
+        self.reason = reason
+
+
+class Cell:
+    __slots__ = (
+        "actor",
+        "capacity",
+        "children",
+        "dropped",
+        "exit_reason",
+        "exit_waiters",
+        "handlers",
+        "id",
+        "info",
+        "last_crash",
+        "links",
+        "loop",
+        "mailbox",
+        "monitors",
+        "name",
+        "overflow",
+        "parent",
+        "pending_exit",
+        "processed",
+        "ref",
+        "restarts",
+        "scheduled",
+        "send_waiters",
+        "status",
+        "stop_reason",
+        "system",
+        "task",
+        "timers",
+        "trap_exit",
+        "watchers",
+    )
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        cell_id: int,
+        actor: Actor[Never],
+        info: ActorClassInfo,
+        name: str | None,
+        parent: Cell | None,
+        capacity: int | None,
+        overflow: str,
+        trap_exit: bool | None,
+    ) -> None:
+        from ._ref import ActorRef
+
+        self.system = system
+        self.loop = system.loop
+        self.id = cell_id
+        self.actor = actor
+        self.info = info
+        self.handlers = info.handlers
+        self.name = name
+        self.parent = parent
+        self.capacity = capacity
+        self.overflow = overflow
+        self.trap_exit = trap_exit
+        self.mailbox: deque[object] = deque()
+        self.scheduled = False
+        self.status = RUNNING
+        self.children: set[Cell] | None = None
+        self.links: set[Cell] | None = None
+        self.monitors: dict[int, Cell] | None = None  # monitors this cell holds
+        self.watchers: dict[int, Cell] | None = None  # monitors held on this cell
+        self.timers: set[Timer] | None = None
+        self.send_waiters: deque[tuple[asyncio.Future[None], object]] | None = None
+        self.exit_waiters: list[asyncio.Future[None]] | None = None
+        self.processed = 0
+        self.dropped = 0
+        self.restarts = 0
+        self.last_crash: BaseException | None = None
+        self.exit_reason: ExitReason | None = None
+        self.stop_reason: ExitReason | None = None
+        self.pending_exit: tuple[ExitReason, bool] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.ref: ActorRef[object] = ActorRef(self)
+        actor._cell = self
+
+    # -- naming ---------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        kind = type(self.actor).__qualname__
+        return f"{kind}<{self.id}:{self.name}>" if self.name else f"{kind}<{self.id}>"
+
+    def traps_exits(self) -> bool:
+        return self.trap_exit if self.trap_exit is not None else bool(self.actor.trap_exit)
+
+    # -- starting -------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Run ``on_start`` (if the class has one) before any message."""
+        if not self.info.has_on_start:
+            return
+        self.status = STARTING
+        self.scheduled = True
+        self.loop.call_soon(self._start)
+
+    def _start(self) -> None:
+        if self.status is not STARTING:
+            return
+        if self.info.async_on_start:
+            self.task = self.loop.create_task(self._start_async())
+            return
+        try:
+            self.actor.on_start()
+        except Exception as exc:
+            self._start_failed(exc)
+            return
+        self._started()
+
+    async def _start_async(self) -> None:
+        try:
+            await self.actor.on_start()  # type: ignore[misc]
+        except asyncio.CancelledError:
+            self.task = None
+            self._finish_pending_exit()
+            return
+        except Exception as exc:
+            self.task = None
+            self._start_failed(exc)
+            return
+        self.task = None
+        if self.pending_exit is not None:
+            self._finish_pending_exit()
+            return
+        self._started()
+
+    def _started(self) -> None:
+        self.status = RUNNING
+        self.system._on_started(self)
+        self._run()
+
+    def _start_failed(self, exc: Exception) -> None:
+        self.last_crash = exc
+        self.system._log_crash(self, exc, during="on_start")
+        # OTP: a failing init does not call terminate.
+        self._finalize(exc)
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def enqueue(self, item: object) -> None:
+        """Queue a user message (or ``Call``) under the mailbox's overflow policy."""
+        if self.status is DEAD:
+            self.system._dead_letter(self, item)
+            return
+        mailbox = self.mailbox
+        if self.capacity is not None and len(mailbox) >= self.capacity and not self._overflow(item):
+            return
+        mailbox.append(item)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._run)
+
+    def deliver_signal(self, item: object) -> None:
+        """Queue a kernel signal (Exit, Down, timer, stop): never dropped, never refused."""
+        if self.status is DEAD:
+            return
+        self.mailbox.append(item)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._run)
+
+    def deliver_timer(self, message: object) -> None:
+        if self.status is DEAD:
+            self.system._dead_letter(self, message)
+            return
+        self.deliver_signal(message)
+
+    def _overflow(self, item: object) -> bool:
+        """Apply the overflow policy to a full mailbox; True means: queue ``item`` now."""
+        policy = self.overflow
+        capacity = self.capacity or 0
+        if policy == "drop_oldest":
+            dropped = self.mailbox.popleft()
+            self.dropped += 1
+            if type(dropped) is Call and not dropped.future.done():
+                dropped.future.set_exception(MessageDropped(self.label, dropped.message))
+            return True
+        if policy == "drop_newest":
+            self.dropped += 1
+            if type(item) is Call and not item.future.done():
+                item.future.set_exception(MessageDropped(self.label, item.message))
+            return False
+        if policy == "fail":
+            raise MailboxFull(self.label, capacity, "the sender must retry later or shed load")
+        raise MailboxFull(
+            self.label, capacity, "use `await ref.send(msg)` to wait for room (policy 'await')"
+        )
+
+    async def send(self, item: object) -> None:
+        """Queue ``item``, waiting for room when the mailbox is full under policy ``await``."""
+        if (
+            self.capacity is None
+            or self.overflow != "await"
+            or self.status is DEAD
+            or len(self.mailbox) < self.capacity
+        ):
+            self.enqueue(item)
+            return
+        if self.send_waiters is None:
+            self.send_waiters = deque()
+        future: asyncio.Future[None] = self.loop.create_future()
+        self.send_waiters.append((future, item))
+        await future
+
+    def _admit_waiter(self) -> None:
+        waiters = self.send_waiters
+        while waiters:
+            future, item = waiters.popleft()
+            if not future.done():
+                self.mailbox.append(item)
+                future.set_result(None)
+                return
+
+    # -- the message loop -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        if self.status is not RUNNING:
+            return
+        mailbox = self.mailbox
+        handlers = self.handlers
+        actor = self.actor
+        budget = self.system.throughput
+        while mailbox:
+            if self.stop_reason is not None:
+                self._terminate(self.stop_reason, True)
+                return
+            if budget == 0:
+                self.loop.call_soon(self._run)
+                return
+            budget -= 1
+            item = mailbox.popleft()
+            if self.send_waiters:
+                self._admit_waiter()
+            kind = type(item)
+            if kind is Call:
+                message = item.message  # type: ignore[attr-defined]
+                future: asyncio.Future[object] | None = item.future  # type: ignore[attr-defined]
+            elif kind is QueuedStop:
+                self._terminate(item.reason, True)  # type: ignore[attr-defined]
+                return
+            else:
+                message = item
+                future = None
+            entry = handlers.get(type(message))
+            if entry is None:
+                entry = self.info.resolve(type(message))
+                if entry is None:
+                    self._unhandled(message, future)
+                    continue
+            if entry.is_async:
+                self.task = self.loop.create_task(self._run_async(entry, message, future))
+                return
+            try:
+                result = entry.fn(actor, message)
+            except Exception as exc:
+                self.processed += 1
+                if future is not None and not future.done():
+                    future.set_exception(ActorExited(self.label, message, exc))
+                self._crash(exc, message)
+                return
+            self.processed += 1
+            if future is not None and not future.done():
+                future.set_result(result)
+        self.scheduled = False
+        if self.stop_reason is not None:
+            self.scheduled = True
+            self._terminate(self.stop_reason, True)
+
+    async def _run_async(
+        self, entry: HandlerEntry, message: object, future: asyncio.Future[object] | None
+    ) -> None:
+        try:
+            result = await entry.fn(self.actor, message)  # type: ignore[misc]
+        except asyncio.CancelledError:
+            self.task = None
+            self.processed += 1
+            if future is not None and not future.done():
+                reason = self.pending_exit[0] if self.pending_exit else KILLED
+                future.set_exception(ActorExited(self.label, message, reason))
+            self._finish_pending_exit()
+            return
+        except Exception as exc:
+            self.task = None
+            self.processed += 1
+            if future is not None and not future.done():
+                future.set_exception(ActorExited(self.label, message, exc))
+            self._crash(exc, message)
+            return
+        self.task = None
+        self.processed += 1
+        if future is not None and not future.done():
+            future.set_result(result)
+        if self.pending_exit is not None:
+            self._finish_pending_exit()
+        elif self.mailbox:
+            self._run()
+        elif self.stop_reason is not None:
+            self._terminate(self.stop_reason, True)
+        else:
+            self.scheduled = False
+
+    def _unhandled(self, message: object, future: asyncio.Future[object] | None) -> None:
+        # Only kernel signals can get here (tell checks types): an actor that does not
+        # declare a handler for Exit/Down ignores them, as a gen_server's default would.
+        if future is not None and not future.done():
+            future.set_exception(TypeError(f"{self.label} has no handler for {type(message)}"))
+        logger.debug("%s ignored %s (no handler)", self.label, type(message).__qualname__)
+
+    # -- exiting --------------------------------------------------------------------------
+
+    def request_stop(self, reason: ExitReason) -> None:
+        """Stop after the current message (``self.stop()``, supervisor shutdown)."""
+        if self.status is DEAD or self.status is STOPPING:
+            return
+        if self.status is STARTING:
+            self._abort(reason, call_on_stop=False)
+            return
+        self.stop_reason = reason
+        if not self.scheduled:
+            self.scheduled = True
+            self._terminate(reason, True)
+
+    def enqueue_stop(self, reason: ExitReason) -> None:
+        """Stop once every message already queued is handled (``ref.stop()``)."""
+        self.deliver_signal(QueuedStop(reason))
+
+    def signal_exit(self, sender: Cell | None, reason: ExitReason) -> None:
+        """An exit signal arrives (from a link, or ``system.exit``). Always via call_soon."""
+        if self.status is DEAD:
+            return
+        is_kill = isinstance(reason, str) and reason == KILL
+        if is_kill:
+            self._abort(KILLED, call_on_stop=False)
+            return
+        if self.traps_exits():
+            self.deliver_signal(Exit(sender.ref if sender is not None else None, reason))
+            return
+        if isinstance(reason, str) and reason == NORMAL and sender is not self:
+            return
+        self._abort(reason, call_on_stop=True)
+
+    def _abort(self, reason: ExitReason, call_on_stop: bool) -> None:
+        """Exit now: cancel whatever task runs, then (maybe) ``on_stop``, then finalize."""
+        if self.status is DEAD:
+            return
+        task = self.task
+        if task is not None and not task.done():
+            was_stopping = self.status is STOPPING
+            self.pending_exit = (reason, call_on_stop and not was_stopping)
+            self.status = STOPPING
+            self.scheduled = True
+            task.cancel()
+            return
+        self.scheduled = True
+        self._terminate(reason, call_on_stop)
+
+    def _finish_pending_exit(self) -> None:
+        # No pending exit means the task was cancelled from outside the kernel (the loop is
+        # closing): treat it as a kill.
+        reason, call_on_stop = self.pending_exit or (KILLED, False)
+        self.pending_exit = None
+        if self.status is DEAD:
+            return
+        self._terminate(reason, call_on_stop)
+
+    def _crash(self, exc: BaseException, message: object | None) -> None:
+        self.last_crash = exc
+        self.system._log_crash(self, exc, during=type(message).__qualname__ if message else None)
+        self.scheduled = True
+        self._terminate(exc, True)
+
+    def _terminate(self, reason: ExitReason, call_on_stop: bool) -> None:
+        self.status = STOPPING
+        if call_on_stop and self.info.has_on_stop:
+            if self.info.async_on_stop:
+                self.task = self.loop.create_task(self._stop_async(reason))
+                return
+            try:
+                self.actor.on_stop(reason)
+            except Exception as exc:
+                self.system._log_crash(self, exc, during="on_stop")
+        self._finalize(reason)
+
+    async def _stop_async(self, reason: ExitReason) -> None:
+        try:
+            await self.actor.on_stop(reason)  # type: ignore[misc]
+        except asyncio.CancelledError:
+            # Killed while stopping: the kill wins, as in OTP's brutal_kill after a timeout.
+            pending = self.pending_exit
+            self.pending_exit = None
+            self.task = None
+            self._finalize(pending[0] if pending else KILLED)
+            return
+        except Exception as exc:
+            self.system._log_crash(self, exc, during="on_stop")
+        self.task = None
+        if self.status is not DEAD:
+            self._finalize(reason)
+
+    def _finalize(self, reason: ExitReason) -> None:
+        if self.status is DEAD:
+            return
+        was_starting = self.status is STARTING
+        self.status = DEAD
+        self.scheduled = True
+        self.exit_reason = reason
+        self.task = None
+        mailbox = self.mailbox
+        while mailbox:
+            item = mailbox.popleft()
+            if type(item) is Call and not item.future.done():
+                item.future.set_exception(ActorExited(self.label, item.message, reason))
+        if self.send_waiters:
+            for future, _ in self.send_waiters:
+                if not future.done():
+                    future.set_exception(ActorNotAlive(self.label, reason))
+            self.send_waiters = None
+        if self.timers:
+            for timer in list(self.timers):
+                timer.cancel()
+        loop = self.loop
+        if self.links:
+            for other in self.links:
+                if other.links is not None:
+                    other.links.discard(self)
+                loop.call_soon(other.signal_exit, self, reason)
+            self.links = None
+        if self.watchers:
+            for monitor_id, watcher in self.watchers.items():
+                if watcher.monitors is not None:
+                    watcher.monitors.pop(monitor_id, None)
+                watcher.deliver_signal(Down(self.ref, monitor_id, reason))
+            self.watchers = None
+        if self.monitors:
+            for monitor_id, target in self.monitors.items():
+                if target.watchers is not None:
+                    target.watchers.pop(monitor_id, None)
+            self.monitors = None
+        self.system._on_exit(self, reason, was_starting)
+        if self.exit_waiters:
+            for future in self.exit_waiters:
+                if not future.done():
+                    future.set_result(None)
+            self.exit_waiters = None
+
+    def wait_exit(self) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self.loop.create_future()
+        if self.status is DEAD:
+            future.set_result(None)
+        else:
+            if self.exit_waiters is None:
+                self.exit_waiters = []
+            self.exit_waiters.append(future)
+        return future
+
+    # -- links and monitors ---------------------------------------------------------------
+
+    def link(self, other: Cell) -> None:
+        if other is self:
+            return
+        if other.status is DEAD:
+            self.loop.call_soon(self.signal_exit, other, NOPROC)
+            return
+        if self.links is None:
+            self.links = set()
+        if other.links is None:
+            other.links = set()
+        self.links.add(other)
+        other.links.add(self)
+
+    def unlink(self, other: Cell) -> None:
+        if self.links is not None:
+            self.links.discard(other)
+        if other.links is not None:
+            other.links.discard(self)
+
+    def monitor(self, target: Cell) -> int:
+        monitor_id = self.system._next_monitor_id()
+        if target.status is DEAD:
+            self.deliver_signal(Down(target.ref, monitor_id, NOPROC))
+            return monitor_id
+        if self.monitors is None:
+            self.monitors = {}
+        if target.watchers is None:
+            target.watchers = {}
+        self.monitors[monitor_id] = target
+        target.watchers[monitor_id] = self
+        return monitor_id
+
+    def demonitor(self, monitor_id: int) -> bool:
+        target = self.monitors.pop(monitor_id, None) if self.monitors else None
+        if target is not None and target.watchers is not None:
+            target.watchers.pop(monitor_id, None)
+        # Like erlang:demonitor(Ref, [flush]): a Down already queued is removed too.
+        flushed = False
+        for item in list(self.mailbox):
+            if type(item) is Down and item.monitor == monitor_id:
+                self.mailbox.remove(item)
+                flushed = True
+        return target is not None or flushed
+
+    def describe_reason(self) -> str | None:
+        return None if self.exit_reason is None else format_reason(self.exit_reason)

@@ -1,0 +1,138 @@
+"""Errors the kernel raises. Each message says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+from ._reasons import ExitReason, format_reason
+
+
+class LightflowError(Exception):
+    """Base class of every error the runtime raises on purpose."""
+
+
+class SystemNotRunning(LightflowError):
+    """The actor system has not been started, or has already shut down."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"cannot {what}: the ActorSystem is not running "
+            "(use `async with ActorSystem() as system:` or `await system.start()` first)"
+        )
+
+
+class UnhandledMessage(TypeError, LightflowError):
+    """A message was sent to an actor that declares no handler for its type."""
+
+    def __init__(self, actor: str, message: object, accepted: list[str]) -> None:
+        self.actor = actor
+        self.message_type = type(message).__qualname__
+        super().__init__(
+            f"{actor} has no handler for {self.message_type}; "
+            f"it accepts: {', '.join(accepted) or 'nothing'}"
+        )
+
+
+class InvalidActorDefinition(TypeError, LightflowError):
+    """An actor class is malformed (a handler without a message type, a missing handler)."""
+
+
+class AskTimeout(TimeoutError, LightflowError):
+    """``ask`` got no reply in time."""
+
+    def __init__(self, actor: str, message: object, timeout: float) -> None:
+        self.actor = actor
+        self.message_type = type(message).__qualname__
+        self.timeout = timeout
+        super().__init__(
+            f"ask {self.message_type} to {actor} timed out after {timeout:g}s "
+            "(the actor is busy, blocked, or its handler never returns; "
+            "raise the timeout or check the actor with system.info(ref))"
+        )
+
+
+class ActorNotAlive(LightflowError):
+    """The target actor has already exited (Erlang's ``noproc``)."""
+
+    def __init__(self, actor: str, reason: ExitReason | None = None) -> None:
+        self.actor = actor
+        self.reason = reason
+        tail = f" (exited: {format_reason(reason)})" if reason is not None else ""
+        super().__init__(f"{actor} is not alive{tail}")
+
+
+class ActorExited(LightflowError):
+    """The actor exited before replying to an ``ask``; ``reason`` says why."""
+
+    def __init__(self, actor: str, message: object, reason: ExitReason) -> None:
+        self.actor = actor
+        self.message_type = type(message).__qualname__
+        self.reason = reason
+        super().__init__(
+            f"{actor} exited before replying to {self.message_type}: {format_reason(reason)}"
+        )
+        if isinstance(reason, BaseException):
+            self.__cause__ = reason
+
+
+class MailboxFull(LightflowError):
+    """A bounded mailbox refused a message (policy ``fail``, or ``tell`` on policy ``await``)."""
+
+    def __init__(self, actor: str, capacity: int, hint: str) -> None:
+        self.actor = actor
+        self.capacity = capacity
+        super().__init__(f"mailbox of {actor} is full ({capacity} messages); {hint}")
+
+
+class MessageDropped(LightflowError):
+    """An ``ask`` whose message a bounded mailbox dropped (``drop_oldest`` / ``drop_newest``)."""
+
+    def __init__(self, actor: str, message: object) -> None:
+        self.actor = actor
+        self.message_type = type(message).__qualname__
+        super().__init__(f"{actor} dropped {self.message_type}: its bounded mailbox overflowed")
+
+
+class NameTaken(LightflowError):
+    """A registry name is already held by a live actor."""
+
+    def __init__(self, name: str, holder: str) -> None:
+        self.name = name
+        super().__init__(f"name {name!r} is already registered to {holder}; pick another name")
+
+
+class NameNotRegistered(LookupError, LightflowError):
+    """A registry lookup found no live actor under the name."""
+
+    def __init__(self, name: str, known: int) -> None:
+        self.name = name
+        super().__init__(
+            f"no actor is registered as {name!r} ({known} names registered); "
+            "check the spelling, or use system.whereis(name) to get None instead"
+        )
+
+
+class WrongActorType(TypeError, LightflowError):
+    """A typed lookup found an actor of another class."""
+
+    def __init__(self, name: str, expected: str, actual: str) -> None:
+        super().__init__(f"actor {name!r} is a {actual}, not a {expected}")
+
+
+class StartFailed(LightflowError):
+    """An actor's ``on_start`` raised; the actor never ran."""
+
+    def __init__(self, actor: str, reason: ExitReason) -> None:
+        self.actor = actor
+        self.reason = reason
+        super().__init__(f"{actor} failed to start: {format_reason(reason)}")
+        if isinstance(reason, BaseException):
+            self.__cause__ = reason
+
+
+class NotInActor(LightflowError):
+    """An actor-context method was used on an actor object that is not running."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} is only available while the actor runs under a system "
+            "(after spawn; not in __init__)"
+        )

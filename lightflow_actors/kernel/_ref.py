@@ -1,0 +1,121 @@
+"""``ActorRef[M]``: the only handle users hold on an actor.
+
+``M`` is contravariant: a ref that accepts ``A | B`` can stand where a ref accepting only
+``A`` is expected, and mypy rejects ``tell`` of a message outside ``M``. At run time ``tell``
+checks the message type against the actor's dispatch table, so an untyped caller fails at
+the call, not later inside the actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Generic, Never, TypeAlias, TypeVar
+
+from ._cell import DEAD, Call, Cell
+from ._errors import ActorNotAlive, AskTimeout, UnhandledMessage
+from ._messages import Ask
+from ._reasons import NORMAL, ExitReason
+
+M = TypeVar("M", contravariant=True)
+R = TypeVar("R")
+
+DEFAULT_ASK_TIMEOUT = 5.0
+
+
+def _expire(future: asyncio.Future[object], label: str, message: object, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(AskTimeout(label, message, timeout))
+
+
+class ActorRef(Generic[M]):
+    """A reference to a running (or exited) actor.
+
+    >>> ref = system.spawn(Counter)
+    >>> ref.tell(Inc(by=2))
+    >>> await ref.ask(Get())
+    2
+    """
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, cell: Cell) -> None:
+        self._cell = cell
+
+    @property
+    def id(self) -> int:
+        return self._cell.id
+
+    @property
+    def name(self) -> str | None:
+        return self._cell.name
+
+    @property
+    def alive(self) -> bool:
+        return self._cell.status is not DEAD
+
+    @property
+    def exit_reason(self) -> ExitReason | None:
+        """Why the actor exited, or None while it is alive."""
+        return self._cell.exit_reason
+
+    def tell(self, message: M) -> None:
+        """Send ``message``; never blocks. Dropped silently (and counted) if the actor exited."""
+        cell = self._cell
+        if type(message) not in cell.handlers and cell.info.resolve(type(message)) is None:
+            raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
+        cell.enqueue(message)
+
+    async def send(self, message: M) -> None:
+        """Like ``tell``, but waits for room in a bounded mailbox with policy ``await``."""
+        cell = self._cell
+        if type(message) not in cell.handlers and cell.info.resolve(type(message)) is None:
+            raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
+        await cell.send(message)
+
+    async def ask(self, message: Ask[R], *, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> R:
+        """Send ``message`` and wait for the handler's return value.
+
+        Raises ``AskTimeout`` (naming the actor and message type) after ``timeout`` seconds
+        of system time, ``ActorExited`` if the actor exits first (the crash is the cause),
+        ``ActorNotAlive`` if it had already exited.
+        """
+        cell = self._cell
+        if type(message) not in cell.handlers and cell.info.resolve(type(message)) is None:
+            raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
+        if cell.status is DEAD:
+            raise ActorNotAlive(cell.label, cell.exit_reason)
+        loop = cell.loop
+        future: asyncio.Future[object] = loop.create_future()
+        cell.enqueue(Call(message, future))
+        if timeout is None:
+            return await future  # type: ignore[return-value]
+        handle = loop.call_later(timeout, _expire, future, cell.label, message, timeout)
+        try:
+            return await future  # type: ignore[return-value]
+        finally:
+            handle.cancel()
+
+    async def stop(self, reason: ExitReason = NORMAL, *, timeout: float | None = None) -> None:
+        """Stop once the messages already sent are handled; wait until the actor has exited.
+
+        With ``timeout``, an actor still running after that many seconds is killed.
+        """
+        cell = self._cell
+        if cell.status is DEAD:
+            return
+        cell.enqueue_stop(reason)
+        await cell.system._await_exit(cell, timeout)
+
+    def __repr__(self) -> str:
+        state = "" if self.alive else " exited"
+        return f"<ActorRef {self._cell.label}{state}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorRef) and other._cell is self._cell
+
+    def __hash__(self) -> int:
+        return hash(self._cell)
+
+
+AnyRef: TypeAlias = ActorRef[Never]
+"""A ref to an actor of any type (every ``ActorRef[M]`` is an ``AnyRef``)."""

@@ -1,0 +1,446 @@
+"""``ActorSystem``: owns the actors, the registry, the clock, the RNG and lifecycle events.
+
+``async with ActorSystem() as system:`` starts it on the running loop; leaving the block
+stops every live actor in reverse spawn order (OTP: children stop in reverse start order).
+A host service can call ``await system.start()`` and ``await system.shutdown()`` from its
+lifespan instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Never, TypeVar
+
+import anyio.to_thread
+
+from ._actor import Actor, ActorClassInfo
+from ._cell import DEAD, RUNNING, STARTING, STOPPING, Cell
+from ._clock import Clock, LoopClock
+from ._errors import ActorNotAlive, NameTaken, StartFailed, SystemNotRunning, WrongActorType
+from ._introspect import ActorInfo, ActorStatus, LifecycleEvent, LifecycleKind
+from ._mailbox import UNBOUNDED, Mailbox
+from ._reasons import KILL, SHUTDOWN, ExitReason, format_reason
+from ._ref import ActorRef
+from ._registry import Registry, RegistryKey
+from ._timers import Timer
+
+if TYPE_CHECKING:
+    from ._ref import AnyRef
+
+logger = logging.getLogger("lightflow_actors")
+
+M = TypeVar("M")
+T = TypeVar("T")
+A = TypeVar("A", bound=Actor[Never])
+
+EventListener = Callable[[LifecycleEvent], None]
+
+
+class ActorSystem:
+    """The runtime: spawn actors, look them up, inspect them, shut them down.
+
+    ::
+
+        async with ActorSystem() as system:
+            counter = system.spawn(Counter, name="counter")
+            counter.tell(Inc(by=1))
+            assert await counter.ask(Get()) == 1
+
+    ``seed`` seeds ``system.random`` (the only RNG runtime code uses); ``clock`` replaces
+    the loop clock (the deterministic scheduler passes its virtual one); ``throughput`` is
+    how many messages an actor handles before yielding the loop to others.
+    """
+
+    def __init__(
+        self,
+        name: str = "lightflow",
+        *,
+        seed: int | None = None,
+        clock: Clock | None = None,
+        throughput: int = 300,
+        event_history: int = 10_000,
+        default_stop_timeout: float = 5.0,
+    ) -> None:
+        if throughput < 1:
+            raise ValueError(f"throughput must be >= 1, got {throughput}")
+        self.name = name
+        self.seed = seed
+        self.random = random.Random(seed)
+        self.throughput = throughput
+        self.default_stop_timeout = default_stop_timeout
+        self._clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        self._cells: dict[int, Cell] = {}
+        self._next_id = 0
+        self._monitor_seq = 0
+        self._event_seq = 0
+        self._events: deque[LifecycleEvent] = deque(maxlen=event_history)
+        self._listeners: list[EventListener] = []
+        self.registry = Registry()
+        self.dead_letters = 0
+        self.messages_processed_by_exited = 0
+        self._started_at = 0.0
+        self._start_waiters: dict[int, list[asyncio.Future[None]]] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind to the running loop. Idempotent."""
+        if self._running:
+            return
+        self._loop = asyncio.get_running_loop()
+        if self._clock is None:
+            self._clock = LoopClock(self._loop)
+        self._running = True
+        self._started_at = self._clock.now()
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop every live actor in reverse spawn order, killing any that outlast ``timeout``."""
+        if not self._running:
+            return
+        per_actor = self.default_stop_timeout if timeout is None else timeout
+        for cell in reversed(list(self._cells.values())):
+            if cell.status is not DEAD:
+                await self._terminate(cell, SHUTDOWN, per_actor)
+        self._running = False
+        self._emit("system_stopped", None, None)
+
+    async def __aenter__(self) -> ActorSystem:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise SystemNotRunning("use the event loop")
+        return self._loop
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            raise SystemNotRunning("read the clock")
+        return self._clock
+
+    def uptime(self) -> float:
+        return self.clock.now() - self._started_at
+
+    # -- spawning ---------------------------------------------------------------------------
+
+    def spawn(
+        self,
+        factory: Callable[[], Actor[M]],
+        *,
+        name: str | None = None,
+        mailbox: Mailbox = UNBOUNDED,
+        parent: AnyRef | None = None,
+        link: bool = False,
+        trap_exit: bool | None = None,
+    ) -> ActorRef[M]:
+        """Create an actor from ``factory`` (a class or a zero-argument callable).
+
+        ``name`` registers it (``NameTaken`` if held). ``parent`` defaults to the top level;
+        ``link=True`` links it to ``parent`` (Erlang ``spawn_link``). Returns at once;
+        ``on_start`` runs before the first message. Use ``start_actor`` to wait for it.
+        """
+        if not self._running:
+            raise SystemNotRunning("spawn an actor")
+        if name is not None:
+            holder = self.registry.whereis(name)
+            if holder is not None:
+                raise NameTaken(name, holder.label)
+        actor = factory()
+        if not isinstance(actor, Actor):
+            raise TypeError(f"spawn factory {factory!r} returned {actor!r}, not an Actor")
+        info = ActorClassInfo.of(type(actor))
+        parent_cell = parent._cell if parent is not None else None
+        self._next_id += 1
+        cell = Cell(
+            self,
+            self._next_id,
+            actor,
+            info,
+            name,
+            parent_cell,
+            mailbox.capacity,
+            mailbox.overflow,
+            trap_exit,
+        )
+        self._cells[cell.id] = cell
+        if name is not None:
+            self.registry.register(name, cell)
+        if parent_cell is not None:
+            if parent_cell.children is None:
+                parent_cell.children = set()
+            parent_cell.children.add(cell)
+            if link:
+                cell.link(parent_cell)
+        self._emit("spawned", cell, None)
+        cell.begin()
+        ref: ActorRef[M] = cell.ref
+        return ref
+
+    async def start_actor(
+        self,
+        factory: Callable[[], Actor[M]],
+        *,
+        name: str | None = None,
+        mailbox: Mailbox = UNBOUNDED,
+        parent: AnyRef | None = None,
+        link: bool = False,
+        trap_exit: bool | None = None,
+    ) -> ActorRef[M]:
+        """Spawn and wait until ``on_start`` has finished (OTP ``start_link``).
+
+        Raises ``StartFailed`` (with the cause) if ``on_start`` raised or the actor exited
+        before it finished.
+        """
+        ref = self.spawn(
+            factory, name=name, mailbox=mailbox, parent=parent, link=link, trap_exit=trap_exit
+        )
+        cell = ref._cell
+        if cell.status is STARTING:
+            waiter: asyncio.Future[None] = self.loop.create_future()
+            self._start_waiters.setdefault(cell.id, []).append(waiter)
+            exited = cell.wait_exit()
+            await asyncio.wait([waiter, exited], return_when=asyncio.FIRST_COMPLETED)
+            self._start_waiters.pop(cell.id, None)
+            exited.cancel()
+        if cell.status is DEAD:
+            raise StartFailed(cell.label, cell.exit_reason or "noproc")
+        return ref
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def whereis(self, key: RegistryKey) -> ActorRef[Never] | None:
+        """The actor registered under ``key``, or None."""
+        cell = self.registry.whereis(key)
+        return cell.ref if cell is not None else None
+
+    def lookup(self, key: RegistryKey, kind: type[Actor[M]]) -> ActorRef[M]:
+        """The actor registered under ``key``, checked to be a ``kind``.
+
+        Raises ``NameNotRegistered`` or ``WrongActorType`` with a message saying which.
+        """
+        cell = self.registry.lookup(key)
+        if not isinstance(cell.actor, kind):
+            raise WrongActorType(str(key), kind.__qualname__, type(cell.actor).__qualname__)
+        ref: ActorRef[M] = cell.ref
+        return ref
+
+    def register(self, key: RegistryKey, ref: AnyRef) -> None:
+        """Register a live actor under an extra name or ``via`` key."""
+        if not ref.alive:
+            raise ActorNotAlive(ref._cell.label, ref.exit_reason)
+        self.registry.register(key, ref._cell)
+
+    def unregister(self, key: RegistryKey) -> bool:
+        return self.registry.unregister(key)
+
+    # -- signals ----------------------------------------------------------------------------
+
+    def exit(self, ref: AnyRef, reason: ExitReason) -> None:
+        """Send an exit signal (Erlang ``exit/2``): trapped as ``Exit`` unless it is ``kill``."""
+        self.loop.call_soon(ref._cell.signal_exit, None, reason)
+
+    def kill(self, ref: AnyRef) -> None:
+        """Untrappable exit: the actor ends at once, without ``on_stop``; links see ``killed``."""
+        self.exit(ref, KILL)
+
+    async def terminate(
+        self, ref: AnyRef, reason: ExitReason = SHUTDOWN, timeout: float | None = None
+    ) -> None:
+        """Stop ``ref`` after its current message (queued ones are dropped) and wait.
+
+        This is how a supervisor shuts a child down: ``on_stop`` runs; after ``timeout``
+        seconds (None: wait forever) the actor is killed.
+        """
+        await self._terminate(ref._cell, reason, timeout)
+
+    async def _terminate(self, cell: Cell, reason: ExitReason, timeout: float | None) -> None:
+        if cell.status is DEAD:
+            return
+        cell.request_stop(reason)
+        await self._await_exit(cell, timeout)
+
+    async def _await_exit(self, cell: Cell, timeout: float | None) -> None:
+        if cell.status is DEAD:
+            return
+        waiter = cell.wait_exit()
+        if timeout is None:
+            await waiter
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            cell.signal_exit(None, KILL)
+            await cell.wait_exit()
+
+    async def wait_exit(self, ref: AnyRef) -> ExitReason:
+        """Wait until ``ref`` has exited; return its reason."""
+        cell = ref._cell
+        await cell.wait_exit()
+        assert cell.exit_reason is not None
+        return cell.exit_reason
+
+    # -- timers and blocking work -----------------------------------------------------------
+
+    def send_after(self, delay: float, target: ActorRef[T], message: T) -> Timer:
+        """Deliver ``message`` to ``target`` after ``delay`` seconds of system time."""
+        return self._timer(delay, target._cell, message, owner=None)
+
+    def _timer(self, delay: float, target: Cell, message: object, owner: Cell | None) -> Timer:
+        timer = Timer(target, message, owner)
+        timer._handle = self.loop.call_later(max(delay, 0.0), timer._fire)
+        if owner is not None:
+            if owner.timers is None:
+                owner.timers = set()
+            owner.timers.add(timer)
+        return timer
+
+    async def _run_blocking(self, fn: Callable[..., T], *args: object) -> T:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def info(self, ref: AnyRef) -> ActorInfo:
+        """A snapshot of one actor (also of an exited one, while you hold its ref)."""
+        return _describe(ref._cell)
+
+    def get(self, actor_id: int) -> ActorRef[Never] | None:
+        """The live actor with this id, or None."""
+        cell = self._cells.get(actor_id)
+        return cell.ref if cell is not None else None
+
+    def actors(self) -> list[ActorInfo]:
+        """A snapshot of every live actor, in spawn order."""
+        return [_describe(cell) for cell in list(self._cells.values())]
+
+    def actor_count(self) -> int:
+        return len(self._cells)
+
+    def events(self, actor: int | None = None, limit: int = 100) -> list[LifecycleEvent]:
+        """The most recent lifecycle events (oldest first), optionally of one actor."""
+        items = [e for e in self._events if actor is None or e.actor == actor]
+        return items[-limit:] if limit else items
+
+    def subscribe(self, listener: EventListener) -> Callable[[], None]:
+        """Call ``listener`` on every lifecycle event; returns the function that unsubscribes."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def record(self, kind: LifecycleKind, ref: AnyRef, reason: ExitReason | None = None) -> None:
+        """Record a lifecycle event about ``ref`` (supervisors report restarts this way)."""
+        self._emit(kind, ref._cell, reason)
+
+    # -- kernel callbacks (called by cells) -------------------------------------------------
+
+    def _on_started(self, cell: Cell) -> None:
+        waiters = self._start_waiters.pop(cell.id, None)
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _on_exit(self, cell: Cell, reason: ExitReason, was_starting: bool) -> None:
+        self._cells.pop(cell.id, None)
+        self.registry.release(cell)
+        parent = cell.parent
+        if parent is not None and parent.children is not None:
+            parent.children.discard(cell)
+        if cell.children:
+            # Children outlive a parent they are not linked to (Erlang); they move up.
+            for child in cell.children:
+                child.parent = parent
+                if parent is not None:
+                    if parent.children is None:
+                        parent.children = set()
+                    parent.children.add(child)
+            cell.children = None
+        self.messages_processed_by_exited += cell.processed
+        kind: LifecycleKind = "start_failed" if was_starting else "exited"
+        self._emit(kind, cell, reason)
+
+    def _dead_letter(self, cell: Cell, message: object) -> None:
+        self.dead_letters += 1
+        logger.debug("dead letter to %s: %s", cell.label, type(message).__qualname__)
+
+    def _log_crash(self, cell: Cell, exc: BaseException, during: str | None) -> None:
+        where = f" while handling {during}" if during else ""
+        logger.error("%s crashed%s: %s", cell.label, where, format_reason(exc), exc_info=exc)
+
+    def _next_monitor_id(self) -> int:
+        self._monitor_seq += 1
+        return self._monitor_seq
+
+    def _emit(self, kind: LifecycleKind, cell: Cell | None, reason: ExitReason | None) -> None:
+        self._event_seq += 1
+        event = LifecycleEvent(
+            seq=self._event_seq,
+            at_ms=self._clock.wall_ms() if self._clock is not None else 0,
+            kind=kind,
+            actor=cell.id if cell is not None else 0,
+            name=cell.name if cell is not None else None,
+            actor_kind=type(cell.actor).__qualname__ if cell is not None else "ActorSystem",
+            parent=cell.parent.id if cell is not None and cell.parent is not None else None,
+            reason=format_reason(reason) if reason is not None else None,
+        )
+        self._events.append(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("lifecycle listener %r failed", listener)
+
+
+def _describe(cell: Cell) -> ActorInfo:
+    status: ActorStatus
+    if cell.status is RUNNING:
+        status = "busy" if cell.scheduled else "idle"
+    elif cell.status is STARTING:
+        status = "starting"
+    elif cell.status is STOPPING:
+        status = "stopping"
+    else:
+        status = "exited"
+    return ActorInfo(
+        id=cell.id,
+        name=cell.name,
+        kind=type(cell.actor).__qualname__,
+        parent=cell.parent.id if cell.parent is not None else None,
+        children=sorted(c.id for c in cell.children) if cell.children else [],
+        links=sorted(c.id for c in cell.links) if cell.links else [],
+        monitors=sorted(t.id for t in cell.monitors.values()) if cell.monitors else [],
+        monitored_by=sorted(w.id for w in cell.watchers.values()) if cell.watchers else [],
+        mailbox=len(cell.mailbox),
+        processed=cell.processed,
+        dropped=cell.dropped,
+        restarts=cell.restarts,
+        status=status,
+        trap_exit=cell.traps_exits(),
+        last_crash=format_reason(cell.last_crash) if cell.last_crash is not None else None,
+        exit_reason=cell.describe_reason(),
+    )
