@@ -1,0 +1,101 @@
+"""The append-only audit log `/ctx/audit/events.jsonl`.
+
+One JSON object per line: every request seen, every refusal, every policy decision, every
+answer written and every provider crash/restart. Each line is appended with a single
+`write` on an `O_APPEND` descriptor and fsynced before `append` returns, so a record that
+was reported written survives a crash and concurrent writers never interleave within a line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from lightflow_actors.adapters.cortex import ErrorKind
+
+__all__ = ["AuditEvent", "AuditEventName", "AuditLog", "read_audit"]
+
+AuditEventName = Literal[
+    "substrate.started",
+    "substrate.stopped",
+    "request.claimed",  # a committed request was taken for serving
+    "request.resumed",  # a request left claimed by a previous run is served again
+    "request.refused",  # refused before dispatch (id, path, size, format, body)
+    "request.duplicate",  # an id committed again after it was answered; left unanswered
+    "policy.decision",
+    "response.written",
+    "error.written",
+    "provider.crashed",
+    "provider.restarted",
+    "provider.gave_up",  # restart intensity exceeded; the provider stays down
+    "job.started",
+    "job.finished",
+    "hook.fired",
+]
+
+
+class AuditEvent(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One audit line. `ts_ms` (unix ms) is stamped by `AuditLog.append`."""
+
+    event: AuditEventName
+    ts_ms: int = 0
+    kind: str | None = None  # api | tool | thread | job | hook
+    target: str | None = None  # format, tool, thread, job or hook name
+    uid: str | None = None
+    id: str | None = None  # request id (raw name for refused ones)
+    provider: str | None = None
+    allowed: bool | None = None
+    reason: str | None = None
+    error: ErrorKind | None = None
+
+
+class AuditLog:
+    """Appends `AuditEvent`s durably to one file.
+
+    >>> import tempfile, pathlib
+    >>> log = AuditLog(pathlib.Path(tempfile.mkdtemp()) / "events.jsonl", wall_ms=lambda: 7)
+    >>> log.append(AuditEvent("substrate.started"))
+    >>> [e.ts_ms for e in read_audit(log.path)]
+    [7]
+    >>> log.close()
+    """
+
+    def __init__(self, path: Path, wall_ms: Callable[[], int], *, durable: bool = True) -> None:
+        self.path = path
+        self._wall_ms = wall_ms
+        self._durable = durable
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644
+        )
+        self._encoder = msgspec.json.Encoder()
+
+    def append(self, event: AuditEvent) -> None:
+        if self._fd is None:
+            raise RuntimeError(f"audit log {self.path} is closed; create a new AuditLog")
+        stamped = msgspec.structs.replace(event, ts_ms=self._wall_ms())
+        os.write(self._fd, self._encoder.encode(stamped) + b"\n")
+        if self._durable:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_audit(path: Path) -> list[AuditEvent]:
+    """Every event in an audit file, in order (decoding each line with the schema)."""
+    return list(iter_audit(path))
+
+
+def iter_audit(path: Path) -> Iterator[AuditEvent]:
+    decoder = msgspec.json.Decoder(AuditEvent)
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield decoder.decode(line)

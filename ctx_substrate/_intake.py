@@ -1,0 +1,148 @@
+"""From a committed file path to a checked request: where it is, whose it is, what it says.
+
+The watcher (or the FUSE rename hook) reports a path; `locate` says which inbox it is in,
+`read_request` reads it with every safety check of the ABI: the folder chain contains no
+symlink and stays in the tree, the file is a regular file (not a symlink, FIFO, device),
+it is not larger than the limit, and the body decodes as the target expects.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import msgspec
+
+from lightflow_actors.adapters.cortex import API_FORMATS, Suffix, TargetKind, is_segment_id
+
+from ._errors import RequestRefused
+
+__all__ = ["Location", "ToolInvocation", "decode_body", "locate", "read_request", "stays_in_tree"]
+
+
+class Location(msgspec.Struct, frozen=True):
+    """Where a request file sits. `name` is the format, tool or thread; `uid` is None for tools.
+
+    `raw_id` is the file name without `.req.json` and is not yet checked: a hostile name is
+    still located so that its refusal can be written beside it.
+    """
+
+    kind: TargetKind
+    name: str
+    uid: str | None
+    inbox: Path
+    outbox: Path
+    raw_id: str
+
+    def file(self, folder: Path, suffix: str) -> Path:
+        return folder / (self.raw_id + suffix)
+
+
+def locate(root: Path, path: Path, suffix: str = Suffix.REQUEST) -> Location | None:
+    """The inbox position of `path` (a `*<suffix>` file), or None when it is not in an inbox.
+
+    Shapes (relative to `root`):
+      home/<uid>/api/<format>/inbox/<id>.req.json      answers in .../<format>/outbox
+      tool/<tool>/invoke/inbox/<id>.req.json           answers in .../invoke/outbox
+      home/<uid>/thread/<thread>/inbox/<id>.req.json   answers in the inbox itself
+    """
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return None
+    if not parts or not parts[-1].endswith(suffix):
+        return None
+    raw_id = parts[-1][: -len(suffix)]
+    folder = path.parent
+    if len(parts) == 6 and parts[0] == "home" and parts[2] == "api" and parts[4] == "inbox":
+        return Location("api", parts[3], parts[1], folder, folder.parent / "outbox", raw_id)
+    if len(parts) == 5 and parts[0] == "tool" and parts[2:4] == ("invoke", "inbox"):
+        return Location("tool", parts[1], None, folder, folder.parent / "outbox", raw_id)
+    if len(parts) == 6 and parts[0] == "home" and parts[2] == "thread" and parts[4] == "inbox":
+        return Location("thread", parts[3], parts[1], folder, folder, raw_id)
+    return None
+
+
+def stays_in_tree(root: Path, folder: Path) -> bool:
+    """True when `folder` resolves to itself under the resolved root: no symlink, no `..`."""
+    real_root = os.path.realpath(root)
+    try:
+        rel = folder.relative_to(root)
+    except ValueError:
+        return False
+    if ".." in rel.parts:
+        return False
+    return os.path.realpath(folder) == os.path.join(real_root, *rel.parts)
+
+
+def check_location(root: Path, loc: Location) -> None:
+    """Refuse what the ABI forbids about the position itself (names, ids, escapes)."""
+    if loc.kind == "api" and loc.name not in API_FORMATS:
+        raise RequestRefused(
+            "unknown_format", f"{loc.name!r} is not an API format; use one of {API_FORMATS}"
+        )
+    if not is_segment_id(loc.name) or (loc.uid is not None and not is_segment_id(loc.uid)):
+        raise RequestRefused("invalid_id", f"folder name {loc.name!r} is not a valid id")
+    if not is_segment_id(loc.raw_id):
+        raise RequestRefused(
+            "invalid_id", f"request id {loc.raw_id!r} is not a single path segment"
+        )
+
+
+def read_request(path: Path, limit: int) -> bytes:
+    """Read a claimed request file: regular file, no symlink, at most `limit` bytes."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError as exc:
+        raise RequestRefused("malformed", "the request file vanished before it was read") from exc
+    if stat.S_ISLNK(info.st_mode):
+        raise RequestRefused("path_escape", "the request is a symlink; commit a regular file")
+    if not stat.S_ISREG(info.st_mode):
+        raise RequestRefused("malformed", "the request is not a regular file")
+    if info.st_size > limit:
+        raise RequestRefused("too_large", f"{info.st_size} bytes exceeds the {limit}-byte limit")
+    # O_NOFOLLOW closes the window between lstat and open; O_NONBLOCK keeps a FIFO swapped in
+    # meanwhile from blocking the substrate.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RequestRefused("malformed", "the request is not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise RequestRefused("too_large", f"the request grew past the {limit}-byte limit")
+    return b"".join(chunks)
+
+
+class ToolInvocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A tool request body: extra arguments appended to the tool's fixed argv, and stdin."""
+
+    args: tuple[str, ...] = ()
+    stdin: str = ""
+
+
+_OBJECT = msgspec.json.Decoder(dict[str, object])
+_TOOL = msgspec.json.Decoder(ToolInvocation)
+
+
+def decode_body(kind: TargetKind, raw: bytes) -> dict[str, object]:
+    """Decode a request body once: a JSON object; for tools, a `ToolInvocation`."""
+    try:
+        if kind == "tool":
+            invocation = _TOOL.decode(raw)
+            if any("\x00" in arg for arg in invocation.args):
+                raise RequestRefused("malformed", "a tool argument contains NUL")
+            return {"args": list(invocation.args), "stdin": invocation.stdin}
+        return _OBJECT.decode(raw)
+    except msgspec.DecodeError as exc:
+        expected = "a ToolInvocation object" if kind == "tool" else "a JSON object"
+        raise RequestRefused("malformed", f"the body is not {expected}: {exc}") from exc
