@@ -1,0 +1,68 @@
+"""Typed errors of the live rendering core: templates, rendered trees, patches.
+
+Every error says what was wrong and what to do about it. `LiveError` is the
+common base so a session actor can catch the whole family in one place.
+"""
+
+from __future__ import annotations
+
+
+class LiveError(Exception):
+    """Base class of every error raised by `lightflow_actors.live`."""
+
+
+class TemplateSyntaxError(LiveError):
+    """A template source could not be compiled into statics and dynamics."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        shown = source if len(source) <= 80 else source[:77] + "..."
+        super().__init__(f"template {shown!r}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
+class TemplateValueError(LiveError):
+    """A template was called with a missing, extra or unrenderable value."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"template field {field!r}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class RenderedError(LiveError):
+    """A rendered tree has an inconsistent shape: statics vs dynamics, foreign entries, keys."""
+
+
+class FingerprintCollisionError(LiveError):
+    """Two different statics tuples hashed to the same fingerprint on one connection."""
+
+    def __init__(self, fingerprint: int) -> None:
+        super().__init__(
+            f"fingerprint {fingerprint:#018x} names two different statics; "
+            "this is a 64-bit hash collision: change one template's text slightly"
+        )
+        self.fingerprint = fingerprint
+
+
+class PatchDecodeError(LiveError):
+    """Bytes received as a patch are not valid patch JSON."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"cannot decode patch: {problem}; send a patch produced by DiffState")
+        self.problem = problem
+
+
+class PatchError(LiveError):
+    """A decoded patch does not fit the client state it is merged into.
+
+    `path` points at the offending part, e.g. ``$.r.2.u.row-7.0``.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(
+            f"invalid patch at {path}: {problem}; the client state is unchanged, "
+            "rejoin to receive a full render"
+        )
+        self.path = path
+        self.problem = problem
