@@ -25,6 +25,7 @@ from ._actor import Actor, ActorClassInfo, HandlerEntry
 from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped
 from ._messages import Down, Exit
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, ExitReason, format_reason
+from ._tap import current_cell
 
 if TYPE_CHECKING:
     from ._ref import ActorRef
@@ -206,6 +207,16 @@ class Cell:
         if self.status is DEAD:
             self.system._dead_letter(self, item)
             return
+        tap = self.system._tap
+        if tap is not None and not tap.on_send(current_cell.get(), self, item):
+            return
+        self.append(item)
+
+    def append(self, item: object) -> None:
+        """Queue ``item`` past the tap (the tap re-delivers delayed messages this way)."""
+        if self.status is DEAD:
+            self.system._dead_letter(self, item)
+            return
         mailbox = self.mailbox
         if self.capacity is not None and len(mailbox) >= self.capacity and not self._overflow(item):
             return
@@ -314,8 +325,17 @@ class Cell:
             if entry.is_async:
                 self.task = self.loop.create_task(self._run_async(entry, message, future))
                 return
+            tap = self.system._tap
             try:
-                result = entry.fn(actor, message)
+                if tap is None:
+                    result = entry.fn(actor, message)
+                else:
+                    token = current_cell.set(self)
+                    try:
+                        tap.on_handle(self, message)
+                        result = entry.fn(actor, message)
+                    finally:
+                        current_cell.reset(token)
             except Exception as exc:
                 self.processed += 1
                 if future is not None and not future.done():
@@ -334,6 +354,10 @@ class Cell:
         self, entry: HandlerEntry, message: object, future: asyncio.Future[object] | None
     ) -> None:
         try:
+            tap = self.system._tap
+            if tap is not None:
+                current_cell.set(self)  # this task's own context
+                tap.on_handle(self, message)
             result = await entry.fn(self.actor, message)  # type: ignore[misc]
         except asyncio.CancelledError:
             self.task = None

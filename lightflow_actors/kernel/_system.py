@@ -28,6 +28,7 @@ from ._mailbox import UNBOUNDED, Mailbox
 from ._reasons import KILL, SHUTDOWN, ExitReason, format_reason
 from ._ref import ActorRef
 from ._registry import Registry, RegistryKey
+from ._tap import Tap
 from ._timers import Timer
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class ActorSystem:
         self.messages_processed_by_exited = 0
         self._started_at = 0.0
         self._start_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._tap: Tap | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -194,6 +196,8 @@ class ActorSystem:
             if link:
                 cell.link(parent_cell)
         self._emit("spawned", cell, None)
+        if self._tap is not None:
+            self._tap.on_spawn(cell)
         cell.begin()
         ref: ActorRef[M] = cell.ref
         return ref
@@ -356,6 +360,10 @@ class ActorSystem:
         """Record a lifecycle event about ``ref`` (supervisors report restarts this way)."""
         self._emit(kind, ref._cell, reason)
 
+    def install_tap(self, tap: Tap | None) -> None:
+        """Install (or remove, with None) the instrumentation hook; see ``kernel._tap``."""
+        self._tap = tap
+
     # -- kernel callbacks (called by cells) -------------------------------------------------
 
     def _on_started(self, cell: Cell) -> None:
@@ -381,6 +389,8 @@ class ActorSystem:
                     parent.children.add(child)
             cell.children = None
         self.messages_processed_by_exited += cell.processed
+        if self._tap is not None:
+            self._tap.on_exit(cell, reason)
         kind: LifecycleKind = "start_failed" if was_starting else "exited"
         self._emit(kind, cell, reason)
 

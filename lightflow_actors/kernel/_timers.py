@@ -39,6 +39,9 @@ class Timer:
     def _fire(self) -> None:
         self._fired = True
         self._forget()
+        tap = self.target.system._tap
+        if tap is not None:
+            tap.on_timer(self.target, self.message)
         self.target.deliver_timer(self.message)
 
     def _forget(self) -> None:
