@@ -12,7 +12,7 @@ import asyncio
 from typing import Generic, Never, TypeAlias, TypeVar
 
 from ._cell import DEAD, Call, Cell
-from ._errors import ActorNotAlive, AskTimeout, UnhandledMessage
+from ._errors import ActorNotAlive, UnhandledMessage
 from ._messages import Ask
 from ._reasons import NORMAL, ExitReason
 
@@ -20,11 +20,6 @@ M = TypeVar("M", contravariant=True)
 R = TypeVar("R")
 
 DEFAULT_ASK_TIMEOUT = 5.0
-
-
-def _expire(future: asyncio.Future[object], label: str, message: object, timeout: float) -> None:
-    if not future.done():
-        future.set_exception(AskTimeout(label, message, timeout))
 
 
 class ActorRef(Generic[M]):
@@ -84,16 +79,11 @@ class ActorRef(Generic[M]):
             raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
         if cell.status is DEAD:
             raise ActorNotAlive(cell.label, cell.exit_reason)
-        loop = cell.loop
-        future: asyncio.Future[object] = loop.create_future()
+        future: asyncio.Future[object] = cell.loop.create_future()
         cell.enqueue(Call(message, future))
-        if timeout is None:
-            return await future  # type: ignore[return-value]
-        handle = loop.call_later(timeout, _expire, future, cell.label, message, timeout)
-        try:
-            return await future  # type: ignore[return-value]
-        finally:
-            handle.cancel()
+        if timeout is not None:
+            cell.system._ask_deadlines.add(future, cell.label, message, timeout)
+        return await future  # type: ignore[return-value]
 
     async def stop(self, reason: ExitReason = NORMAL, *, timeout: float | None = None) -> None:
         """Stop once the messages already sent are handled; wait until the actor has exited.

@@ -29,7 +29,7 @@ from ._reasons import KILL, SHUTDOWN, ExitReason, format_reason
 from ._ref import ActorRef
 from ._registry import Registry, RegistryKey
 from ._tap import Tap
-from ._timers import Timer
+from ._timers import AskDeadlines, Timer
 
 if TYPE_CHECKING:
     from ._ref import AnyRef
@@ -90,6 +90,7 @@ class ActorSystem:
         self._started_at = 0.0
         self._start_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._tap: Tap | None = None
+        self._ask_deadlines: AskDeadlines
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class ActorSystem:
         self._loop = asyncio.get_running_loop()
         if self._clock is None:
             self._clock = LoopClock(self._loop)
+        self._ask_deadlines = AskDeadlines(self._loop)
         self._running = True
         self._started_at = self._clock.now()
 

@@ -1,0 +1,35 @@
+"""Shared printing for benches: a figure, its baseline, and the ratio."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def best_of(runs: int, fn: Callable[[], float]) -> float:
+    """The best (highest) of ``runs`` rates: the least disturbed by a noisy shared machine."""
+    return max(fn() for _ in range(runs))
+
+
+def row(label: str, value: float, unit: str, baseline: float | None = None, base_label: str = "") -> None:
+    line = f"{label:<44} {value:>14,.0f} {unit}"
+    if baseline:
+        line += f"   | {base_label}: {baseline:,.0f} {unit}   ratio {value / baseline:.2f}x"
+    print(line, flush=True)
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
