@@ -164,7 +164,13 @@ class _DiffRun:
         for i, (before, after) in enumerate(zip(previous, current, strict=True)):
             if before is after:
                 continue
-            change = self.value(before, after)
+            if type(after) is str:
+                # Inlined text case of `value`: the bulk of all dynamics.
+                if type(before) is str and before == after:
+                    continue
+                change: PatchValue | None = after
+            else:
+                change = self.value(before, after)
             if change is not None:
                 if changes is None:
                     changes = {}
@@ -189,7 +195,8 @@ class _DiffRun:
     ) -> dict[str, PatchValue]:
         updates: dict[str, PatchValue] = {}
         for key, before, after in zip(keys, previous, current, strict=True):
-            if before is not after:
+            # Tuple equality runs in C and settles most unchanged entries at once.
+            if before is not after and before != after:
                 change = self.dynamics(before, after)
                 if change is not None:
                     updates[key] = change
@@ -240,7 +247,7 @@ class _DiffRun:
             if key not in staying:
                 moves.append([key, j])
             before, after = previous.entries[i], current.entries[j]
-            if before is not after:
+            if before is not after and before != after:
                 change = self.dynamics(before, after)
                 if change is not None:
                     updates[key] = change
