@@ -7,6 +7,7 @@ without a running actor system; the substrate actors build on them.
 from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditEventName, AuditLog, iter_audit, read_audit
 from ._channel import Channel, read_channel, resolve_keyref, write_channel, write_channel_status
+from ._config import SubstrateConfig
 from ._errors import (
     ChannelError,
     ConfigError,
@@ -17,17 +18,35 @@ from ._errors import (
 )
 from ._intake import Location, ToolInvocation, check_location, decode_body, locate, read_request
 from ._policy import Decision, Policy, PolicyRule, decode_policy, load_policy
+from ._router import Routes
 from ._specs import HookTrigger, JobSpec, JobStatus, SpecError, decode_job_spec, decode_trigger
+from ._substrate import Stats, Substrate, SubstrateMessage, SubstrateStats
 from ._tree import ensure_tree
+from ._watcher import Committed, DirectoryWatcher, Rescan, WatchMode
+from .providers import (
+    Answer,
+    Failure,
+    ProviderRequest,
+    ProviderSpec,
+    Reply,
+    ToolResult,
+    callable_provider,
+    openai_channel,
+    subprocess_tool,
+)
 
 __all__ = [
+    "Answer",
     "AuditEvent",
     "AuditEventName",
     "AuditLog",
     "Channel",
     "ChannelError",
+    "Committed",
     "ConfigError",
     "Decision",
+    "DirectoryWatcher",
+    "Failure",
     "HookTrigger",
     "JobSpec",
     "JobStatus",
@@ -36,11 +55,24 @@ __all__ = [
     "PolicyError",
     "PolicyRule",
     "ProviderFailure",
+    "ProviderRequest",
+    "ProviderSpec",
+    "Reply",
     "RequestRefused",
+    "Rescan",
+    "Routes",
     "SpecError",
+    "Stats",
+    "Substrate",
+    "SubstrateConfig",
     "SubstrateError",
+    "SubstrateMessage",
+    "SubstrateStats",
     "ToolInvocation",
+    "ToolResult",
+    "WatchMode",
     "answered",
+    "callable_provider",
     "check_location",
     "close_claim",
     "decode_body",
@@ -51,10 +83,12 @@ __all__ = [
     "iter_audit",
     "load_policy",
     "locate",
+    "openai_channel",
     "read_audit",
     "read_channel",
     "read_request",
     "resolve_keyref",
+    "subprocess_tool",
     "write_channel",
     "write_channel_status",
     "write_error",

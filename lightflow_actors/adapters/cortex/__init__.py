@@ -8,6 +8,7 @@ specs/cortexfs-abi.md) only through this package.
 '/tmp/ctx/home/1000/api/openai.chat/inbox/step-1.req.json'
 """
 
+from ._client import ClientWatch, CortexClient
 from ._errors import (
     CortexError,
     InvalidIdError,
@@ -26,6 +27,18 @@ from ._layout import (
     Suffix,
     TargetKind,
     check_format,
+)
+from ._messages import (
+    Call,
+    Commit,
+    CommitFailed,
+    CortexNotice,
+    CortexOutcome,
+    ErrorObserved,
+    Observe,
+    ObserveTimedOut,
+    RequestCommitted,
+    ResponseObserved,
 )
 from ._verbs import (
     AbiRecord,
@@ -61,17 +74,29 @@ __all__ = [
     "AbiRecord",
     "ApiFormat",
     "ApiRecord",
+    "Call",
     "ChannelRecord",
+    "ClientWatch",
+    "Commit",
+    "CommitFailed",
+    "CortexClient",
     "CortexError",
+    "CortexNotice",
+    "CortexOutcome",
     "CtxLayout",
     "ErrorKind",
+    "ErrorObserved",
     "ErrorRecord",
     "ExchangeFiles",
     "HookRecord",
     "InvalidIdError",
     "JobRecord",
+    "Observe",
+    "ObserveTimedOut",
     "PathEscapeError",
+    "RequestCommitted",
     "RequestConflictError",
+    "ResponseObserved",
     "ResponseTimeoutError",
     "RouteRecord",
     "Suffix",

@@ -1,0 +1,301 @@
+"""`Substrate`: the actor that serves a CortexFS tree.
+
+Committed request → claim (rename to `<id>.claimed`) → checks (position, id, symlinks,
+size, body) → route → policy → the provider's host → answer files → `<id>.done`. Every
+step that decides something is appended to the audit log. The claim-by-rename makes
+serving idempotent: a watcher event and a rescan racing for the same file cannot both
+win, and on restart `.claimed` files without answer are served again, those with an answer
+only closed. See specs/cortexfs-abi.md §Serving for the state machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from lightflow_actors import Actor, ActorRef, AnyRef, Ask, handler
+from lightflow_actors.adapters.cortex import CtxLayout, RouteRecord, Suffix
+
+from ._answers import answered, close_claim, write_error, write_response
+from ._audit import AuditEvent, AuditLog
+from ._config import SubstrateConfig
+from ._errors import ConfigError, RequestRefused
+from ._intake import Location, check_location, decode_body, locate, read_request, stays_in_tree
+from ._scan import inboxes, waiting_files
+from ._tree import ensure_tree
+from ._watcher import Committed, DirectoryWatcher, Rescan
+from .providers import Answer, ProviderHost, ProviderRequest, ProviderSpec, Serve, Served
+
+__all__ = ["Stats", "Substrate", "SubstrateMessage", "SubstrateStats"]
+
+
+class SubstrateStats(msgspec.Struct, frozen=True):
+    served: int
+    errors: int
+    refused: int
+    duplicates: int
+    in_flight: int
+    watch_mode: str
+
+
+class Stats(Ask[SubstrateStats]):
+    """Counters of this substrate incarnation (tests, bench, operators)."""
+
+
+SubstrateMessage = Committed | Rescan | Served | Stats
+
+
+class _Pending(msgspec.Struct):
+    loc: Location
+    raw: bytes
+    reason: str
+    model: str
+
+
+class Substrate(Actor[SubstrateMessage]):
+    """Serves `config.root` with `providers`; see the module docstring for the cycle.
+
+    `watch=False` leaves commit detection to someone else (the FUSE backend tells
+    `Committed` from its rename hook); the start-up rescan still runs.
+    """
+
+    def __init__(
+        self, config: SubstrateConfig, providers: Sequence[ProviderSpec], *, watch: bool = True
+    ) -> None:
+        names = [p.name for p in providers]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"provider names must be unique, got {names}")
+        unknown = config.routes.providers() - set(names)
+        if unknown:
+            raise ConfigError(
+                f"routes name providers {sorted(unknown)} that were not given; "
+                f"known providers: {sorted(names)}"
+            )
+        self._config = config
+        self._root = Path(config.root)
+        self._specs = {p.name: p for p in providers}
+        self._watch = watch
+        self._hosts: dict[str, ActorRef[Serve]] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._claimed: set[str] = set()  # claim paths being served by this incarnation
+        self._token = 0
+        self._audit: AuditLog | None = None
+        self._watcher: AnyRef | None = None
+        self._counts = {"served": 0, "errors": 0, "refused": 0, "duplicates": 0}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def on_start(self) -> None:
+        cfg = self._config
+        for uid in cfg.uids:
+            ensure_tree(CtxLayout(cfg.root, uid), tools=cfg.tools, threads=cfg.threads)
+        if not cfg.uids:
+            (self._root / "home").mkdir(parents=True, exist_ok=True)
+            (self._root / "audit").mkdir(parents=True, exist_ok=True)
+            for tool in cfg.tools:
+                ensure_tree(CtxLayout(cfg.root, "0"), tools=(tool,))
+        self._audit = AuditLog(
+            self._root / "audit" / "events.jsonl",
+            self.system.clock.wall_ms,
+            durable=cfg.durable_audit,
+        )
+        for name, spec in self._specs.items():
+            self._hosts[name] = self.spawn(
+                lambda spec=spec: ProviderHost(  # type: ignore[misc]
+                    spec,
+                    self.audit,
+                    max_restarts=cfg.max_restarts,
+                    period_s=cfg.restart_period_s,
+                ),
+                link=True,
+            )
+        self.audit.append(AuditEvent("substrate.started", reason=str(self._root)))
+        if self._watch:
+            self._watcher = self.spawn(
+                lambda: DirectoryWatcher(
+                    self._root,
+                    self.ref,
+                    mode=cfg.watch,
+                    poll_interval_s=cfg.poll_interval_s,
+                    rescan_interval_s=cfg.rescan_interval_s,
+                    interesting=_interesting,
+                ),
+                link=True,
+            )
+        # After the watcher is up, so nothing committed in between is missed.
+        self.ref.tell(Rescan())
+
+    def on_stop(self, reason: object) -> None:
+        if self._audit is not None:
+            self._audit.append(AuditEvent("substrate.stopped", reason=str(reason)))
+            self._audit.close()
+
+    @property
+    def audit(self) -> AuditLog:
+        assert self._audit is not None, "the audit log opens in on_start"
+        return self._audit
+
+    # -- intake ---------------------------------------------------------------------------
+    @handler
+    def committed(self, msg: Committed) -> None:
+        path = Path(msg.path)
+        loc = locate(self._root, path)
+        if loc is not None:
+            self._claim(loc, path)
+
+    @handler
+    def rescan(self, msg: Rescan) -> None:
+        for inbox in inboxes(self._root):
+            for path in waiting_files(inbox, (Suffix.REQUEST, Suffix.CLAIMED)):
+                if path.name.endswith(Suffix.REQUEST):
+                    loc = locate(self._root, path)
+                    if loc is not None:
+                        self._claim(loc, path)
+                elif str(path) not in self._claimed:
+                    loc = locate(self._root, path, Suffix.CLAIMED)
+                    if loc is not None:
+                        self._serve(loc, resumed=True)
+
+    def _claim(self, loc: Location, path: Path) -> None:
+        if not stays_in_tree(self._root, loc.inbox):
+            self._refuse_quietly(loc, "the inbox folder leaves the tree (symlink)")
+            return
+        claimed = loc.file(loc.inbox, Suffix.CLAIMED)
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return  # claimed already (a watcher event and a rescan raced): served once
+        except OSError as exc:
+            self._refuse_quietly(loc, f"cannot claim the request: {exc.strerror}")
+            return
+        self._serve(loc, resumed=False)
+
+    def _serve(self, loc: Location, *, resumed: bool) -> None:
+        claimed = loc.file(loc.inbox, Suffix.CLAIMED)
+        raw: bytes | None = None
+        self._audit_event("request.resumed" if resumed else "request.claimed", loc)
+        try:
+            check_location(self._root, loc)
+            if not stays_in_tree(self._root, loc.outbox):
+                self._refuse_quietly(loc, "the outbox folder leaves the tree (symlink)")
+                return
+            if answered(loc):
+                if resumed:  # answered before a crash, only the claim was left open
+                    close_claim(loc)
+                else:
+                    self._duplicate(loc, claimed)
+                return
+            raw = read_request(claimed, self._config.max_request_bytes)
+            body = decode_body(loc.kind, raw)
+            routed = self._config.routes.route(loc.kind, loc.name)
+            if routed is None:
+                raise RequestRefused(
+                    "no_route", f"no provider is routed for {loc.kind} {loc.name!r}"
+                )
+            provider, reason = routed
+            decision = self._config.policy.decide(provider, loc.kind, loc.name)
+            self._audit_event(
+                "policy.decision",
+                loc,
+                provider=provider,
+                allowed=decision.allowed,
+                reason=decision.reason,
+            )
+            if not decision.allowed:
+                raise RequestRefused("denied", decision.reason)
+        except RequestRefused as refusal:
+            self._refuse(loc, raw, refusal)
+            return
+        self._token += 1
+        model = body.get("model")
+        self._pending[self._token] = _Pending(
+            loc, raw, reason, model if isinstance(model, str) else self._specs[provider].model
+        )
+        self._claimed.add(str(claimed))
+        request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw)
+        self._hosts[provider].tell(Serve(self._token, request, self.ref))
+
+    # -- answers --------------------------------------------------------------------------
+    @handler
+    def served(self, msg: Served) -> None:
+        pending = self._pending.pop(msg.token, None)
+        if pending is None:
+            return
+        loc, outcome = pending.loc, msg.outcome
+        model = outcome.model if isinstance(outcome, Answer) and outcome.model else pending.model
+        route = RouteRecord(provider=msg.provider, model=model, reason=pending.reason)
+        if isinstance(outcome, Answer):
+            write_response(loc, pending.raw, route, outcome.body)
+            self._counts["served"] += 1
+            self._audit_event("response.written", loc, provider=msg.provider)
+        else:
+            write_error(loc, pending.raw, route, outcome.kind, outcome.message)
+            self._counts["errors"] += 1
+            self._audit_event(
+                "error.written",
+                loc,
+                provider=msg.provider,
+                error=outcome.kind,
+                reason=outcome.message,
+            )
+        close_claim(loc)
+        self._claimed.discard(str(loc.file(loc.inbox, Suffix.CLAIMED)))
+
+    def _refuse(self, loc: Location, raw: bytes | None, refusal: RequestRefused) -> None:
+        self._counts["refused"] += 1
+        try:
+            loc.outbox.mkdir(exist_ok=True)
+            write_error(loc, raw, None, refusal.kind, refusal.message)
+        except OSError as exc:
+            refusal = RequestRefused(refusal.kind, f"{refusal.message} (no error file: {exc})")
+        self._audit_event("request.refused", loc, error=refusal.kind, reason=refusal.message)
+        close_claim(loc)
+
+    def _refuse_quietly(self, loc: Location, why: str) -> None:
+        """Refuse without touching files: the folder itself is not to be trusted."""
+        self._counts["refused"] += 1
+        self._audit_event("request.refused", loc, error="path_escape", reason=why)
+
+    def _duplicate(self, loc: Location, claimed: Path) -> None:
+        self._counts["duplicates"] += 1
+        os.replace(claimed, loc.file(loc.inbox, Suffix.DUPLICATE))
+        self._audit_event(
+            "request.duplicate",
+            loc,
+            reason="this id was already answered; the new request is kept as <id>.duplicate",
+        )
+
+    def _audit_event(self, event: str, loc: Location, **fields: object) -> None:
+        self.audit.append(
+            msgspec.convert(
+                {
+                    "event": event,
+                    "kind": loc.kind,
+                    "target": loc.name,
+                    "uid": loc.uid,
+                    "id": loc.raw_id,
+                    **fields,
+                },
+                AuditEvent,
+            )
+        )
+
+    @handler
+    def stats(self, msg: Stats) -> SubstrateStats:
+        mode = "fuse" if not self._watch else "unknown"
+        if self._watcher is not None:
+            mode = self._config.watch
+        return SubstrateStats(
+            served=self._counts["served"],
+            errors=self._counts["errors"],
+            refused=self._counts["refused"],
+            duplicates=self._counts["duplicates"],
+            in_flight=len(self._pending),
+            watch_mode=mode,
+        )
+
+
+def _interesting(path: str) -> bool:
+    return path.endswith(Suffix.REQUEST)

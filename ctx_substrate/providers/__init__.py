@@ -1,0 +1,39 @@
+"""Providers: the actors that answer requests (a callable, a subprocess tool, an HTTP channel)."""
+
+from ._callable import AsyncCallableWorker, CallableWorker, ProviderFn, callable_provider
+from ._host import ProviderHost, Serve, Served
+from ._openai import OpenAIWorker, openai_channel
+from ._protocol import (
+    Answer,
+    Failure,
+    Outcome,
+    ProviderRequest,
+    ProviderSpec,
+    Reply,
+    Work,
+    WorkDone,
+)
+from ._subprocess import SubprocessWorker, ToolResult, subprocess_tool
+
+__all__ = [
+    "Answer",
+    "AsyncCallableWorker",
+    "CallableWorker",
+    "Failure",
+    "OpenAIWorker",
+    "Outcome",
+    "ProviderFn",
+    "ProviderHost",
+    "ProviderRequest",
+    "ProviderSpec",
+    "Reply",
+    "Serve",
+    "Served",
+    "SubprocessWorker",
+    "ToolResult",
+    "Work",
+    "WorkDone",
+    "callable_provider",
+    "openai_channel",
+    "subprocess_tool",
+]

@@ -1,0 +1,266 @@
+"""`CortexClient`: the actor through which workflow runs talk to a CortexFS tree.
+
+It commits requests by `<id>.tmp` → fsync → rename to `<id>.req.json`, and notices when
+`<id>.resp.json` or `<id>.error` appears. Noticing works on any implementation of the ABI:
+the client polls the files it waits for every `poll_interval_s` (only while something is
+pending), and on a plain folder it also listens to inotify (watchfiles) so answers are seen
+within milliseconds. On a FUSE mount inotify does not see the server's own writes, which
+is why polling is always on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+import watchfiles
+
+from lightflow_actors import Actor, ActorRef, handler
+
+from ._errors import CortexError
+from ._files import commit_request
+from ._layout import CtxLayout, Suffix, TargetKind
+from ._messages import (
+    Call,
+    Commit,
+    CommitFailed,
+    CortexOutcome,
+    ErrorObserved,
+    Observe,
+    ObserveTimedOut,
+    RequestCommitted,
+    ResponseObserved,
+)
+from ._wire import ErrorRecord, RouteRecord, decode_error, decode_route
+
+__all__ = ["ClientWatch", "CortexClient"]
+
+ClientWatch = Literal["inotify", "poll"]
+
+
+class _Tick(msgspec.Struct, frozen=True):
+    pass
+
+
+class _Seen(msgspec.Struct, frozen=True):
+    path: str
+
+
+class _Waiter(msgspec.Struct):
+    kind: TargetKind
+    name: str
+    id: str
+    outbox: Path
+    notify: ActorRef[CortexOutcome] | None
+    future: asyncio.Future[CortexOutcome] | None
+    deadline: float | None
+    timeout_s: float | None
+
+
+class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
+    """Commit requests and observe their answers.
+
+    ::
+
+        client = system.spawn(lambda: CortexClient(CtxLayout.from_env()))
+        done = await client.ask(Commit("api", "openai.chat", "step-1", {"model": "m"},
+                                       notify=run_ref))
+        # run_ref later receives ResponseObserved / ErrorObserved / ObserveTimedOut
+    """
+
+    def __init__(
+        self, layout: CtxLayout, *, watch: ClientWatch = "inotify", poll_interval_s: float = 0.05
+    ) -> None:
+        self._layout = layout
+        self._watch: ClientWatch = watch
+        self._poll_interval_s = poll_interval_s
+        self._waiters: dict[tuple[str, str], _Waiter] = {}  # (outbox, id) -> waiter
+        self._ticking = False
+        self._task: asyncio.Task[None] | None = None
+        self._stop_event = asyncio.Event()
+        self._encoder = msgspec.json.Encoder()
+
+    @property
+    def layout(self) -> CtxLayout:
+        return self._layout
+
+    def on_start(self) -> None:
+        if self._watch == "inotify":
+            self._task = self.system.loop.create_task(self._listen())
+
+    async def on_stop(self, reason: object) -> None:
+        self._stop_event.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        for waiter in self._waiters.values():
+            if waiter.future is not None and not waiter.future.done():
+                waiter.future.cancel()
+
+    async def _listen(self) -> None:
+        ref = self.ref
+        try:
+            async for changes in watchfiles.awatch(
+                self._layout.root,
+                watch_filter=lambda change, path: (
+                    change != watchfiles.Change.deleted
+                    and path.endswith((Suffix.RESPONSE, Suffix.ERROR))
+                ),
+                debounce=50,
+                step=1,
+                stop_event=self._stop_event,
+                ignore_permission_denied=True,
+            ):
+                for _, path in changes:
+                    ref.tell(_Seen(path))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return  # no inotify here: polling alone notices answers
+
+    # -- commands -------------------------------------------------------------------------
+    @handler
+    def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
+        result = self._commit(msg.kind, msg.name, msg.id, msg.body)
+        if isinstance(result, RequestCommitted) and msg.notify is not None:
+            self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
+        return result
+
+    @handler
+    def call(self, msg: Call) -> asyncio.Future[CortexOutcome] | CommitFailed:
+        result = self._commit(msg.kind, msg.name, msg.id, msg.body)
+        if isinstance(result, CommitFailed):
+            return result
+        future: asyncio.Future[CortexOutcome] = self.system.loop.create_future()
+        self._wait(msg.kind, msg.name, msg.id, None, future, msg.timeout_s)
+        return future
+
+    @handler
+    def observe(self, msg: Observe) -> None:
+        try:
+            self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
+        except CortexError as exc:
+            # An id that cannot name a file can never be answered: say so at once.
+            record = ErrorRecord(id=msg.id, kind="invalid_id", message=str(exc))
+            msg.notify.tell(ErrorObserved(msg.kind, msg.name, msg.id, record))
+
+    def _commit(
+        self, kind: TargetKind, name: str, request_id: str, body: object
+    ) -> RequestCommitted | CommitFailed:
+        try:
+            data = body if isinstance(body, bytes) else self._encoder.encode(body)
+            inbox = self._layout.inbox(kind, name)
+            path = commit_request(inbox, request_id, data)
+        except (CortexError, OSError, TypeError) as exc:
+            return CommitFailed(kind, name, request_id, f"{type(exc).__name__}: {exc}")
+        return RequestCommitted(kind, name, request_id, str(path))
+
+    def _wait(
+        self,
+        kind: TargetKind,
+        name: str,
+        request_id: str,
+        notify: ActorRef[CortexOutcome] | None,
+        future: asyncio.Future[CortexOutcome] | None,
+        timeout_s: float | None,
+    ) -> None:
+        outbox = self._layout.outbox(kind, name)
+        CtxLayout.file(outbox, request_id, Suffix.RESPONSE)  # checks the id
+        deadline = None if timeout_s is None else self.system.clock.now() + timeout_s
+        waiter = _Waiter(kind, name, request_id, outbox, notify, future, deadline, timeout_s)
+        self._waiters[(str(outbox), request_id)] = waiter
+        if not self._check(waiter):
+            self._ensure_ticking()
+
+    # -- noticing answers -----------------------------------------------------------------
+    def _ensure_ticking(self) -> None:
+        if not self._ticking and self._waiters:
+            self._ticking = True
+            self.send_after(self._poll_interval_s, self.ref, _Tick())
+
+    @handler
+    def tick(self, msg: _Tick) -> None:
+        self._ticking = False
+        now = self.system.clock.now()
+        for waiter in list(self._waiters.values()):
+            if not self._check(waiter) and waiter.deadline is not None and now >= waiter.deadline:
+                self._finish(
+                    waiter,
+                    ObserveTimedOut(waiter.kind, waiter.name, waiter.id, waiter.timeout_s or 0.0),
+                )
+        self._ensure_ticking()
+
+    @handler
+    def seen(self, msg: _Seen) -> None:
+        path = Path(msg.path)
+        name = path.name
+        for suffix in (Suffix.RESPONSE, Suffix.ERROR):
+            if name.endswith(suffix):
+                waiter = self._waiters.get((str(path.parent), name[: -len(suffix)]))
+                if waiter is not None:
+                    self._check(waiter)
+
+    def _check(self, waiter: _Waiter) -> bool:
+        """Deliver the outcome if an answer file exists; True when the waiter is done."""
+        response = CtxLayout.file(waiter.outbox, waiter.id, Suffix.RESPONSE)
+        error = CtxLayout.file(waiter.outbox, waiter.id, Suffix.ERROR)
+        outcome: CortexOutcome | None = None
+        if os.path.exists(response):
+            outcome = ResponseObserved(
+                waiter.kind,
+                waiter.name,
+                waiter.id,
+                _read(response) or b"",
+                _route(CtxLayout.file(waiter.outbox, waiter.id, Suffix.ROUTE)),
+                _text(CtxLayout.file(waiter.outbox, waiter.id, Suffix.FINGERPRINT)),
+            )
+        elif os.path.exists(error):
+            outcome = ErrorObserved(waiter.kind, waiter.name, waiter.id, _error(waiter.id, error))
+        if outcome is None:
+            return False
+        self._finish(waiter, outcome)
+        return True
+
+    def _finish(self, waiter: _Waiter, outcome: CortexOutcome) -> None:
+        self._waiters.pop((str(waiter.outbox), waiter.id), None)
+        if waiter.notify is not None:
+            waiter.notify.tell(outcome)
+        if waiter.future is not None and not waiter.future.done():
+            waiter.future.set_result(outcome)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _text(path: Path) -> str | None:
+    data = _read(path)
+    return data.decode("utf-8", "replace").strip() if data is not None else None
+
+
+def _route(path: Path) -> RouteRecord | None:
+    data = _read(path)
+    if data is None:
+        return None
+    try:
+        return decode_route(data)
+    except msgspec.DecodeError:
+        return None
+
+
+def _error(request_id: str, path: Path) -> ErrorRecord:
+    data = _read(path) or b""
+    try:
+        return decode_error(data)
+    except msgspec.DecodeError:
+        # Another ABI implementation may write plain text: keep it as the message.
+        text = data.decode("utf-8", "replace").strip()
+        return ErrorRecord(id=request_id, kind="provider_error", message=text)

@@ -1,0 +1,108 @@
+"""Fixtures for the CortexFS tests: a running substrate on a temp tree, on each backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from ctx_substrate import (
+    AuditEvent,
+    Policy,
+    ProviderRequest,
+    ProviderSpec,
+    Routes,
+    Substrate,
+    SubstrateConfig,
+    SubstrateMessage,
+    callable_provider,
+    read_audit,
+)
+from lightflow_actors import ActorRef, ActorSystem
+from lightflow_actors.adapters.cortex import Call, Commit, CortexClient, CtxLayout, Observe
+
+UID = "1000"
+
+
+def echo(request: ProviderRequest) -> dict[str, object]:
+    return {"id": request.id, "kind": request.kind, "target": request.target, "body": request.body}
+
+
+class Ctx:
+    """One running substrate and what a test needs to talk to it."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        backing: Path,
+        mount: Path,
+        substrate: ActorRef[SubstrateMessage],
+        client: ActorRef[Commit | Observe | Call],
+    ) -> None:
+        self.system = system
+        self.backing = backing  # where the substrate keeps files
+        self.mount = mount  # where clients see them (the same folder, or the FUSE mount)
+        self.substrate = substrate
+        self.client = client
+        self.layout = CtxLayout(str(mount), UID)
+
+    def audit(self) -> list[AuditEvent]:
+        return read_audit(self.backing / "audit" / "events.jsonl")
+
+    async def until(self, predicate: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
+        """Wait for `predicate`; `limit_s` only bounds a hang, it asserts nothing about speed."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit_s
+        while not predicate():
+            if loop.time() > end:
+                raise AssertionError(f"gave up waiting for {what}")
+            await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def start_ctx(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    """`await start_ctx(providers=..., routes=..., policy=..., **config)` → `Ctx`.
+
+    Every started system is shut down at the end of the test; `ctx.system` may also be
+    shut down earlier to simulate a substrate restart.
+    """
+    systems: list[ActorSystem] = []
+
+    async def start(
+        providers: Sequence[ProviderSpec] = (),
+        routes: Routes | None = None,
+        policy: Policy | None = None,
+        root: Path | None = None,
+        **config: object,
+    ) -> Ctx:
+        backing = root or tmp_path / "ctx"
+        cfg = msgspec.convert(
+            {
+                "root": str(backing),
+                "uids": [UID],
+                "tools": ["echo"],
+                "threads": ["t1"],
+                "rescan_interval_s": 0.5,
+                **config,
+            },
+            SubstrateConfig,
+        )
+        cfg = msgspec.structs.replace(
+            cfg,
+            routes=routes or Routes(api={"*": "echo"}, tool={"*": "echo"}, thread={"*": "echo"}),
+            policy=policy or Policy.allow_all(),
+        )
+        specs = list(providers) or [callable_provider("echo", echo)]
+        system = ActorSystem()
+        await system.start()
+        systems.append(system)
+        substrate = await system.start_actor(lambda: Substrate(cfg, specs))
+        client = system.spawn(lambda: CortexClient(CtxLayout(str(backing), UID)))
+        return Ctx(system, backing, backing, substrate, client)
+
+    yield start
+    for system in reversed(systems):
+        await system.shutdown()
