@@ -1,0 +1,114 @@
+"""Durable file primitives: atomic whole-file writes and fsynced JSON-lines journals.
+
+`write_atomic` writes `<name>.tmp`, fsyncs it, renames it over `<name>` and fsyncs the
+folder, so a reader sees the old file or the new one, never a mix. `append_line` fsyncs
+each line; a crash can still leave a torn last line, which `read_lines` ignores and the
+next `append_line` cuts off before writing, so a torn line never glues onto a new one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MAX_LINE_BYTES = 16 << 20
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` all at once (temp file → fsync → rename → fsync dir)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Create `path` with `data` and fsync it (used inside a staging folder)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one JSON line (no newline inside `line`) and fsync it."""
+    if b"\n" in line:
+        raise ValueError("a journal line must not contain a newline")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    try:
+        _cut_torn_tail(fd)
+        _write_all(fd, line + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _cut_torn_tail(fd: int) -> None:
+    size = os.lseek(fd, 0, os.SEEK_END)
+    if size == 0:
+        return
+    os.lseek(fd, size - 1, os.SEEK_SET)
+    if os.read(fd, 1) == b"\n":
+        return
+    # The previous writer died mid-line: drop everything after the last newline.
+    keep = 0
+    pos = size
+    while pos > 0:
+        start = max(0, pos - 65536)
+        os.lseek(fd, start, os.SEEK_SET)
+        chunk = os.read(fd, pos - start)
+        idx = chunk.rfind(b"\n")
+        if idx >= 0:
+            keep = start + idx + 1
+            break
+        pos = start
+    os.ftruncate(fd, keep)
+
+
+def read_lines(path: Path) -> list[bytes]:
+    """The complete lines of a journal; a torn (unterminated) last line is ignored."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n")
+    if end < 0:
+        return []
+    return [line for line in data[:end].split(b"\n") if line]
+
+
+def last_line(path: Path, window: int = 65536) -> bytes | None:
+    """The last complete line of a journal (reads only its tail), or None."""
+    with path.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        start = size
+        while start > 0:
+            start = max(0, start - window)
+            f.seek(start)
+            data = f.read(size - start)
+            end = data.rfind(b"\n")
+            if end < 0:
+                continue
+            begin = data.rfind(b"\n", 0, end) + 1
+            if begin > 0 or start == 0:
+                return data[begin:end] or None
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,162 @@
+"""The operations the CLI, the HTTP gateway and MCP call: assets, preview, runs.
+
+Each returns a msgspec struct (encode it to JSON as is) or raises a `FlowError` whose
+`http_status` is the answer code. Nothing here executes steps: `create` writes a planned
+run; the run actor moves it forward.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Protocol
+
+import msgspec
+
+from ._assets import AssetCatalog, AssetInfo, check_kind
+from ._errors import RunExists
+from ._json import Json
+from ._manifest import RunManifest, RunStatus, StepState, StepStatus, cancel_run, new_manifest
+from ._records import RunEvent, TraceRecord
+from ._resolve import resolve
+from ._resolved import ResolvedWorkflow
+from ._run_id import check_run_id, new_run_id
+from ._store import RunRequest, RunStore
+
+
+class WallClock(Protocol):
+    """Unix milliseconds (the actor system's `system.clock` satisfies it)."""
+
+    def wall_ms(self) -> int: ...
+
+
+class RunSummary(msgspec.Struct, frozen=True):
+    """One line of `run list`."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    created_at_ms: int
+    updated_at_ms: int
+
+
+class RunView(msgspec.Struct, frozen=True):
+    """`run get`: the manifest with its derived status."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    cancelled: bool
+    created_at_ms: int
+    updated_at_ms: int
+    sequence: int
+    steps: tuple[StepState, ...]
+
+    @classmethod
+    def of(cls, manifest: RunManifest) -> RunView:
+        return cls(
+            run_id=manifest.run_id,
+            workflow=manifest.workflow,
+            status=manifest.status,
+            cancelled=manifest.cancelled,
+            created_at_ms=manifest.created_at_ms,
+            updated_at_ms=manifest.updated_at_ms,
+            sequence=manifest.sequence,
+            steps=manifest.steps,
+        )
+
+
+class RunStatusView(msgspec.Struct, frozen=True):
+    """`run status`: the run status and each step's status."""
+
+    run_id: str
+    status: RunStatus
+    steps: dict[str, StepStatus]
+
+
+class FlowService:
+    """Assets and runs for one assets folder and one state folder.
+
+    >>> service = FlowService(AssetCatalog.scan(root), RunStore(tmp), clock, random.Random(1))
+    >>> view = service.create("text-plan", b'{"topic": "tea"}', run_id="tea-1")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, catalog: AssetCatalog, store: RunStore, clock: WallClock, rng: random.Random
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+
+    def list_assets(self, kind: str | None = None) -> list[AssetInfo]:
+        """Assets of a kind (`workflows`, `model`, ...), or all; never executes asset code."""
+        return self.catalog.list(check_kind(kind) if kind is not None else None)
+
+    def preview(
+        self, workflow: str, inputs: bytes | Mapping[str, Json] = b"{}", preset: str | None = None
+    ) -> ResolvedWorkflow:
+        """Resolve without writing anything."""
+        return resolve(self.catalog, workflow, inputs, preset)
+
+    def create(
+        self,
+        workflow: str,
+        inputs: bytes | Mapping[str, Json] = b"{}",
+        run_id: str | None = None,
+        preset: str | None = None,
+    ) -> RunView:
+        """Resolve and write a new planned run; RunExists (409) if `run_id` is taken."""
+        if run_id is not None:
+            check_run_id(run_id)  # before resolving: a hostile id fails fast, writes nothing
+        resolved = resolve(self.catalog, workflow, inputs, preset)
+        now = self.clock.wall_ms()
+        if run_id is None:
+            run_id = new_run_id(workflow, now, self.rng)
+        elif self.store.exists(run_id):
+            raise RunExists(f"run {run_id!r} already exists; choose another id")
+        manifest = new_manifest(run_id, resolved, now)
+        request = RunRequest(
+            run_id=run_id,
+            workflow=workflow,
+            inputs=resolved.inputs,
+            created_at_ms=now,
+            preset=preset,
+        )
+        self.store.create(request, resolved, manifest)
+        return RunView.of(manifest)
+
+    def list_runs(self) -> list[RunSummary]:
+        """Every run, newest first."""
+        summaries = []
+        for run_id in self.store.list_ids():
+            m = self.store.manifest(run_id)
+            summaries.append(
+                RunSummary(m.run_id, m.workflow, m.status, m.created_at_ms, m.updated_at_ms)
+            )
+        return sorted(summaries, key=lambda s: (-s.created_at_ms, s.run_id))
+
+    def get(self, run_id: str) -> RunView:
+        return RunView.of(self.store.manifest(run_id))
+
+    def status(self, run_id: str) -> RunStatusView:
+        m = self.store.manifest(run_id)
+        return RunStatusView(m.run_id, m.status, {s.id: s.status for s in m.steps})
+
+    def request(self, run_id: str) -> RunRequest:
+        return self.store.request(run_id)
+
+    def workflow(self, run_id: str) -> ResolvedWorkflow:
+        return self.store.resolved(run_id)
+
+    def events(self, run_id: str) -> list[RunEvent]:
+        return self.store.events(run_id)
+
+    def trace(self, run_id: str) -> list[TraceRecord]:
+        return self.store.trace(run_id)
+
+    def cancel(self, run_id: str, reason: str = "cancelled by request") -> RunView:
+        """Cancel a planned or running run; Conflict (409) when it already finished."""
+        now = self.clock.wall_ms()
+        manifest, _ = self.store.update(run_id, lambda m: cancel_run(m, reason=reason, now_ms=now))
+        return RunView.of(manifest)
