@@ -12,7 +12,9 @@ def best_of(runs: int, fn: Callable[[], float]) -> float:
     return max(fn() for _ in range(runs))
 
 
-def row(label: str, value: float, unit: str, baseline: float | None = None, base_label: str = "") -> None:
+def row(
+    label: str, value: float, unit: str, baseline: float | None = None, base_label: str = ""
+) -> None:
     line = f"{label:<44} {value:>14,.0f} {unit}"
     if baseline:
         line += f"   | {base_label}: {baseline:,.0f} {unit}   ratio {value / baseline:.2f}x"

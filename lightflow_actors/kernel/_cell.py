@@ -546,6 +546,10 @@ class Cell:
     def link(self, other: Cell) -> None:
         if other is self:
             return
+        if self.status is DEAD:
+            # The linker is gone: the other side learns it at once, as Erlang's noproc.
+            self.loop.call_soon(other.signal_exit, self, NOPROC)
+            return
         if other.status is DEAD:
             self.loop.call_soon(self.signal_exit, other, NOPROC)
             return
@@ -564,6 +568,8 @@ class Cell:
 
     def monitor(self, target: Cell) -> int:
         monitor_id = self.system._next_monitor_id()
+        if self.status is DEAD:
+            return monitor_id
         if target.status is DEAD:
             self.deliver_signal(Down(target.ref, monitor_id, NOPROC))
             return monitor_id

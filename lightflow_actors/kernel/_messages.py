@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 
-class Ask(msgspec.Struct, Generic[R]):
+class Ask(msgspec.Struct, Generic[R], frozen=True):
     """Base for messages that expect a reply of type ``R``.
 
     ``await ref.ask(Get())`` is then typed as returning ``R``: the handler's return value.
+    Requests are immutable values, so ``Ask`` is frozen and so are its subclasses.
 
     >>> class Get(Ask[int], frozen=True):
     ...     key: str

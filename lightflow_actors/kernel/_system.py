@@ -261,6 +261,23 @@ class ActorSystem:
     def unregister(self, key: RegistryKey) -> bool:
         return self.registry.unregister(key)
 
+    # -- links and monitors (from outside an actor; inside one use self.link/self.monitor) ---
+
+    def link(self, a: AnyRef, b: AnyRef) -> None:
+        """Link two actors: when one exits abnormally, the other receives the exit signal."""
+        a._cell.link(b._cell)
+
+    def unlink(self, a: AnyRef, b: AnyRef) -> None:
+        a._cell.unlink(b._cell)
+
+    def monitor(self, watcher: AnyRef, target: AnyRef) -> int:
+        """Make ``watcher`` monitor ``target``: one ``Down`` message when it exits."""
+        return watcher._cell.monitor(target._cell)
+
+    def demonitor(self, watcher: AnyRef, monitor: int) -> bool:
+        """Remove a monitor (and a ``Down`` for it already queued); True if one was removed."""
+        return watcher._cell.demonitor(monitor)
+
     # -- signals ----------------------------------------------------------------------------
 
     def exit(self, ref: AnyRef, reason: ExitReason) -> None:
