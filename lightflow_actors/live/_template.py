@@ -128,15 +128,22 @@ def fingerprint_of(statics: tuple[str, ...]) -> int:
 
 def _to_dynamic(name: str, value: Value, spec: str) -> Dynamic:
     # Ordered by frequency: plain text and numbers dominate real views.
-    if type(value) is str:
-        return escape_text(format(value, spec) if spec else value)
-    if type(value) is int or type(value) is float:
-        return escape_text(format(value, spec))
-    if value is None:
-        return ""
-    if isinstance(value, Markup):
-        # Stored as a plain str: the tree holds HTML, the Markup type was only the pass.
-        return format(str(value), spec) if spec else str(value)
+    try:
+        if type(value) is str:
+            return escape_text(format(value, spec) if spec else value)
+        if type(value) is int or type(value) is float:
+            return escape_text(format(value, spec))
+        if value is None:
+            return ""
+        if isinstance(value, Markup):
+            # Stored as a plain str: the tree holds HTML, the Markup type was only the pass.
+            return format(str(value), spec) if spec else str(value)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return escape_text(format(value, spec))
+    except (ValueError, TypeError) as error:
+        raise TemplateValueError(
+            name, f"format spec {spec!r} does not fit a {type(value).__name__} ({error})"
+        ) from None
     if isinstance(value, bool):
         raise TemplateValueError(
             name, "a bool does not render; choose the text with a conditional expression"
@@ -145,8 +152,6 @@ def _to_dynamic(name: str, value: Value, spec: str) -> Dynamic:
         if spec:
             raise TemplateValueError(name, "a nested template cannot take a format spec")
         return value
-    if isinstance(value, str | int | float):
-        return escape_text(format(value, spec))
     raise TemplateValueError(
         name,
         f"cannot render a {type(value).__name__}; pass str, int, float, None, "

@@ -122,3 +122,29 @@ def test_comprehension_renders_statics_per_entry() -> None:
         "<ul><li>0</li><li>1</li><li>2</li></ul>"
     )
     assert to_html(table(rows=keyed(row, []))) == "<ul></ul>"
+
+
+def test_a_format_spec_that_does_not_fit_the_value_is_a_typed_error() -> None:
+    with pytest.raises(TemplateValueError, match=r"format spec '\.2f' does not fit a str"):
+        Template("{x:.2f}")(x="abc")
+
+
+SOURCE = st.text(alphabet=st.sampled_from("{}<>=\"ab:!.0 '"), max_size=20) | st.text(max_size=20)
+
+
+@given(SOURCE)
+def test_compiling_any_source_gives_a_template_or_a_syntax_error(source: str) -> None:
+    """A compiled template renders like `str.format` with the same values."""
+    try:
+        template = Template(source)
+    except TemplateSyntaxError:
+        return
+    values = {name: "v" for name in template.fields}
+    try:
+        expected = source.format(**values)
+    except ValueError:
+        with pytest.raises(TemplateValueError):
+            template(**values)
+        return
+    assert to_html(template(**values)) == expected
+    assert len(template.statics) == len(template.fields) + 1
