@@ -8,6 +8,7 @@ FlatBuffers carry run snapshots and event streams. See specs/isa.md and
 specs/wire.md.
 """
 
+from ._actor import ActorInterpreter, CurrentPhase, Emitted, Execute, exit_reason_of
 from ._codec import DEFAULT_MAX_FRAME_BYTES, JsonCodec, MsgpackCodec, WireCodec
 from ._connection import (
     CloseCode,
@@ -100,6 +101,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "RUNTIME_FBS",
     "Ack",
+    "ActorInterpreter",
     "Close",
     "CloseCode",
     "CloseDecision",
@@ -107,10 +109,13 @@ __all__ = [
     "Connection",
     "ConnectionState",
     "ConnectionStateError",
+    "CurrentPhase",
     "Disconnected",
     "Effect",
+    "Emitted",
     "ErrorCode",
     "ErrorFrame",
+    "Execute",
     "Frame",
     "FrameDecodeError",
     "FrameEncodeError",
@@ -170,6 +175,7 @@ __all__ = [
     "decode_runtime_stream",
     "encode_runtime_frame",
     "execute",
+    "exit_reason_of",
     "from_json_value",
     "merge_patch",
     "next_phase",

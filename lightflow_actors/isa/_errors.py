@@ -42,7 +42,7 @@ class LifecycleError(IsaError):
         self.op = op
         self.phase = phase
         self.hint = hint
-        super().__init__(f"{op} rejected: the session is {phase}; {hint}")
+        super().__init__(f"{op.capitalize()} rejected: the session is {phase}; {hint}")
 
 
 class PayloadError(IsaError):
