@@ -7,8 +7,9 @@ export UV_PYTHON_DOWNLOADS := "never"
 serve *ARGS:
     uv run --frozen lightflow serve {{ARGS}}
 
-# the whole suite: lint, strict typing, tests
+# the whole suite: lint, strict typing, tests (installs chromium/fuse3 first where it can)
 test *ARGS: lint typecheck
+    scripts/ensure-system-deps
     uv run --frozen pytest {{ARGS}}
 
 lint:
