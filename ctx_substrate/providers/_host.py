@@ -17,7 +17,7 @@ from collections import deque
 
 import msgspec
 
-from lightflow_actors import Actor, ActorRef, Exit, format_reason, handler, is_normal_exit
+from lightflow_actors import Actor, ActorRef, Exit, format_reason, handler, is_crash
 
 from .._audit import AuditEvent, AuditLog
 from ._protocol import Failure, Outcome, ProviderRequest, ProviderSpec, Work, WorkDone
@@ -89,26 +89,28 @@ class ProviderHost(Actor[Serve | WorkDone | Exit]):
             self.stop(msg.reason)
             return
         self._worker = None
-        if is_normal_exit(msg.reason):
-            # Stopped from outside (system shutdown): not a crash. The request in flight
-            # stays claimed on disk and is served again when the substrate restarts.
-            self.stop(msg.reason)
-            return
         crashed, self._current = self._current, None
         reason = format_reason(msg.reason)
-        self._audit.append(
-            AuditEvent(
-                "provider.crashed",
-                provider=self._spec.name,
-                id=crashed.request.id if crashed else None,
-                reason=reason,
+        if is_crash(msg.reason):
+            self._audit.append(
+                AuditEvent(
+                    "provider.crashed",
+                    provider=self._spec.name,
+                    id=crashed.request.id if crashed else None,
+                    reason=reason,
+                )
             )
-        )
-        if crashed is not None:
-            failure = Failure(
-                "provider_crashed", f"provider {self._spec.name!r} crashed: {reason}; restarted"
-            )
-            crashed.reply_to.tell(Served(crashed.token, self._spec.name, failure))
+            if crashed is not None:
+                failure = Failure(
+                    "provider_crashed", f"provider {self._spec.name!r} crashed: {reason}; restarted"
+                )
+                crashed.reply_to.tell(Served(crashed.token, self._spec.name, failure))
+        elif crashed is not None:
+            # Stopped or killed from outside (an operator, or the system shutting down with
+            # the worker first): the provider did not fail the request, so it goes back to
+            # the head of the queue for the next worker. On disk it stays claimed, so if
+            # the whole substrate is going down it is served again after the restart.
+            self._queue.appendleft(crashed)
         now = self.system.clock.now()
         self._restarts.append(now)
         while self._restarts and self._restarts[0] < now - self._period_s:
@@ -128,7 +130,9 @@ class ProviderHost(Actor[Serve | WorkDone | Exit]):
             return
         self.restarts += 1
         self._start_worker()
-        self._audit.append(AuditEvent("provider.restarted", provider=self._spec.name))
+        self._audit.append(
+            AuditEvent("provider.restarted", provider=self._spec.name, reason=reason)
+        )
         self._pump()
 
     def _down_failure(self) -> Failure:
