@@ -67,12 +67,19 @@ class ActorRef(Generic[M]):
             raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
         await cell.send(message)
 
-    async def ask(self, message: Ask[R], *, timeout: float | None = DEFAULT_ASK_TIMEOUT) -> R:
-        """Send ``message`` and wait for the handler's return value.
+    def ask(
+        self, message: Ask[R], *, timeout: float | None = DEFAULT_ASK_TIMEOUT
+    ) -> asyncio.Future[R]:
+        """Send ``message`` now; the returned future resolves to the handler's return value.
 
-        Raises ``AskTimeout`` (naming the actor and message type) after ``timeout`` seconds
-        of system time, ``ActorExited`` if the actor exits first (the crash is the cause),
-        ``ActorNotAlive`` if it had already exited.
+        ``await ref.ask(msg)`` is the usual form; several asks can be gathered. The future
+        fails with ``AskTimeout`` (naming the actor and message type) after ``timeout``
+        seconds of system time, or ``ActorExited`` if the actor exits first (the crash is
+        the cause). The call itself raises ``UnhandledMessage`` for a message the actor does
+        not accept and ``ActorNotAlive`` if it had already exited.
+
+        It returns the future itself rather than being a coroutine: that saves a coroutine
+        frame per round trip (a frame per round trip adds up on the hot path).
         """
         cell = self._cell
         if type(message) not in cell.handlers and cell.info.resolve(type(message)) is None:
@@ -83,7 +90,7 @@ class ActorRef(Generic[M]):
         cell.enqueue(Call(message, future))
         if timeout is not None:
             cell.system._ask_deadlines.add(future, cell.label, message, timeout)
-        return await future  # type: ignore[return-value]
+        return future  # type: ignore[return-value]
 
     async def stop(self, reason: ExitReason = NORMAL, *, timeout: float | None = None) -> None:
         """Stop once the messages already sent are handled; wait until the actor has exited.
