@@ -61,8 +61,7 @@ async def test_drop_newest_keeps_the_first_messages() -> None:
 async def test_drop_oldest_keeps_the_last_messages_and_fails_dropped_asks() -> None:
     async with ActorSystem() as system:
         ref = system.spawn(Tally, mailbox=Mailbox(capacity=2, overflow="drop_oldest"))
-        pending = asyncio.ensure_future(ref.ask(Get()))
-        await asyncio.sleep(0)  # the ask is queued, the actor has not run yet
+        pending = ref.ask(Get())  # queued at the call; the actor has not run yet
         ref.tell(Inc(by=0))
         for i in range(1, 4):
             ref.tell(Inc(by=i))
