@@ -77,7 +77,8 @@ class WireCodec:
             frame = self._decode(data)
         except msgspec.ValidationError as exc:
             raise self._explain(data, str(exc), validation_path(str(exc))) from None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            # msgpack strings that are not UTF-8 surface as UnicodeDecodeError.
             raise self._explain(data, str(exc), None) from None
         if isinstance(frame, InstructionFrame):
             _check_payloads(frame)
@@ -87,7 +88,7 @@ class WireCodec:
         """Turn a msgspec failure into the error a peer should receive."""
         try:
             envelope = self._decode_envelope(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             return FrameDecodeError("malformed_frame", message, path)
         ref = _seq_or_none(envelope.seq)
         version = envelope.v

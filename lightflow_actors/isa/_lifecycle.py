@@ -50,8 +50,8 @@ _NEXT: Final[dict[tuple[Op, Phase], Phase]] = {
 }
 
 _HINTS: Final[dict[tuple[Op, Phase], str]] = {
-    ("mount", "mounted"): "it is already mounted; Shutdown it and Mount a new session",
-    ("mount", "live"): "it is already mounted; Shutdown it and Mount a new session",
+    ("mount", "mounted"): "Shutdown it and Mount a new session",
+    ("mount", "live"): "Shutdown it and Mount a new session",
     ("render", "disconnected"): _NOT_MOUNTED,
     ("render", "joined"): _NOT_MOUNTED,
     ("patch", "disconnected"): _NOT_LIVE,

@@ -96,7 +96,7 @@ class RuntimeFrame(msgspec.Struct, frozen=True, kw_only=True):
         """``payload_json`` decoded; raises ``RuntimeFrameError`` if it is not JSON."""
         try:
             value: JSONValue = msgspec.json.decode(self.payload_json)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise RuntimeFrameError(f"payload_json is not valid JSON: {exc}") from None
         check_json_value(value)
         return value

@@ -84,7 +84,7 @@ def read_trace(lines: Iterable[bytes | str]) -> Iterator[TraceRecord]:
             raise TraceDecodeError(number, f"line is longer than {_MAX_LINE_BYTES} bytes")
         try:
             record = _DECODER.decode(raw)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise TraceDecodeError(number, str(exc)) from exc
         if record.seq != previous + 1:
             raise TraceDecodeError(
