@@ -241,7 +241,7 @@ class AssetCatalog:
             spec.loader.exec_module(module)
         except AssetError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # an asset must not stop the server
             sys.modules.pop(module_name, None)
             raise AssetLoadError(
                 path, _traceback_line(exc, path), f"executing the asset failed: {exc!r}"

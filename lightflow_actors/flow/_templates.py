@@ -100,7 +100,7 @@ def compile_template(value: Json, expected: mi.Type, scope: Scope, where: str) -
     kinds = json_kinds(expected)
     if json_kind(value) not in kinds and not (json_kind(value) == "integer" and "number" in kinds):
         raise TemplateError(
-            f"{where}: {value!r} is a {json_kind(value)}, but the field is {type_name(expected)}"
+            f"{where}: {value!r} is {_a(json_kind(value))}, but the field is {type_name(expected)}"
         )
     if isinstance(expected, mi.LiteralType) and value not in expected.values:
         raise TemplateError(f"{where}: {value!r} is not one of {type_name(expected)}")
@@ -357,7 +357,7 @@ def _render_binding(binding: Binding, outputs: Mapping[str, Json]) -> Json:
         if kind not in binding.expect and not (kind == "integer" and "number" in binding.expect):
             raise TemplateError(
                 f"request field {binding.pointer or '/'}: step {binding.parts[0].step!r} output "
-                f"is a {kind}, but the field admits {', '.join(binding.expect)}"
+                f"is {_a(kind)}, but the field admits {', '.join(binding.expect)}"
             )
         return value
     text: list[str] = []
@@ -369,11 +369,15 @@ def _render_binding(binding: Binding, outputs: Mapping[str, Json]) -> Json:
         if json_kind(value) not in SCALAR_KINDS:
             raise TemplateError(
                 f"request field {binding.pointer or '/'}: step {part.step!r} output "
-                f"{'.'.join(part.path) or '(whole)'} is a {json_kind(value)}; only scalars can "
+                f"{'.'.join(part.path) or '(whole)'} is {_a(json_kind(value))}; only scalars can "
                 "be formatted into text"
             )
         text.append(_format_scalar(value))
     return "".join(text)
+
+
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def _output_at(ref: RefPart, outputs: Mapping[str, Json]) -> Json:

@@ -1,0 +1,248 @@
+"""resolve(): real example workflows, DAG checks (cycles, unknown deps, missing models),
+composition/node expansion, presets, and hostile or malformed inputs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lightflow_actors.flow import (
+    AssetCatalog,
+    InvalidInputs,
+    MissingModel,
+    ResolvedWorkflow,
+    TemplateError,
+    UnknownAsset,
+    WorkflowError,
+    resolve,
+)
+
+MODEL = """
+from lightflow_actors.flow import Model
+METADATA = {"id": "m", "title": "M", "kind": "model", "description": "D", "stability": "stable"}
+DEFINITION = Model(provider="p", name="m", formats=("openai.chat",))
+"""
+
+
+def catalog_with(tmp_path: Path, steps: str, extra: dict[str, str] | None = None) -> AssetCatalog:
+    root = tmp_path / "assets"
+    for folder in ("models", "workflows", "compositions", "nodes", "policies"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "models" / "m.py").write_text(MODEL)
+    (root / "workflows" / "wf.py").write_text(
+        "import msgspec\nfrom lightflow_actors.flow import *\n"
+        'METADATA = {"id": "wf", "title": "T", "kind": "workflow", "description": "D", '
+        '"stability": "draft"}\n'
+        "class Inputs(msgspec.Struct):\n    topic: str = 'x'\n"
+        "DEFINITION = Workflow(inputs=Inputs, steps=[\n"
+        + textwrap.indent(textwrap.dedent(steps), "    ")
+        + "\n])\n"
+    )
+    for rel, source in (extra or {}).items():
+        (root / rel).write_text(textwrap.dedent(source))
+    return AssetCatalog.scan(root)
+
+
+def api(step_id: str, deps: str = "()", model: str = "m", user: str = "hi") -> str:
+    return (
+        f"ApiStep(id={step_id!r}, format='openai.chat', model={model!r}, "
+        f"prompt=ChatPrompt(user={user!r}), depends_on={deps}),\n"
+    )
+
+
+def test_example_workflows_resolve(catalog: AssetCatalog) -> None:
+    plan = resolve(catalog, "text-plan", b'{"topic": "tea"}')
+    assert [s.id for s in plan.steps] == ["plan"] and plan.steps[0].address == "openai.chat"
+    assert resolve(catalog, "word-count", b'{"text": "a b"}').steps[0].target == "tool"
+    assert resolve(catalog, "thread-ask", b'{"question": "q"}').steps[0].target == "thread"
+    article = resolve(catalog, "article", b'{"topic": "owls"}')
+    ids = [s.id for s in article.steps]
+    assert ids == ["plan", "write-draft", "write-review", "plan-size", "summary", "notify"]
+    by_id = {s.id: s for s in article.steps}
+    assert by_id["write-review"].depends_on == ("plan", "write-draft")
+    assert by_id["write-review"].origin == "draft-review" and by_id["plan-size"].origin
+    assert by_id["summary"].depends_on == ("write-draft", "write-review", "plan-size")
+    assert by_id["plan"].retry.max_attempts == 5  # workflow default policy "patient"
+    assert by_id["notify"].cache is False  # its own policy "fresh"
+    assert by_id["write-review"].model is not None
+    assert by_id["write-review"].model.provider == "anthropic"
+
+
+def test_order_is_topological_and_definition_order_otherwise(tmp_path: Path) -> None:
+    steps = api("c", "['b']") + api("a") + api("b", "['a']") + api("d")
+    r = resolve(catalog_with(tmp_path, steps), "wf")
+    assert [s.id for s in r.steps] == ["a", "b", "c", "d"]
+
+
+def test_cycles_are_rejected(tmp_path: Path) -> None:
+    steps = api("a", "['c']") + api("b", "['a']") + api("c", "['b']")
+    with pytest.raises(WorkflowError, match=r"cycle: a -> c -> b -> a"):
+        resolve(catalog_with(tmp_path, steps), "wf")
+    with pytest.raises(WorkflowError, match="depends on itself"):
+        resolve(catalog_with(tmp_path, api("a", "['a']")), "wf")
+
+
+def test_unknown_dependency_and_duplicate_steps(tmp_path: Path) -> None:
+    with pytest.raises(WorkflowError, match="depends on unknown step 'zz'"):
+        resolve(catalog_with(tmp_path, api("a", "['zz']")), "wf")
+    with pytest.raises(WorkflowError, match="'a' is used twice"):
+        resolve(catalog_with(tmp_path, api("a") + api("a")), "wf")
+    with pytest.raises(WorkflowError, match="must match"):
+        resolve(catalog_with(tmp_path, api("a.b")), "wf")
+
+
+def test_reference_without_dependency_is_rejected(tmp_path: Path) -> None:
+    steps = api("a") + api("b", user="{steps.a.output.text}")
+    with pytest.raises(WorkflowError, match="references the output of 'a' but does not depend"):
+        resolve(catalog_with(tmp_path, steps), "wf")
+    steps = api("a") + api("b", "['a']") + api("c", "['b']", user="{steps.a.output.text}")
+    assert resolve(catalog_with(tmp_path, steps), "wf").step("c").bindings  # transitive is fine
+
+
+def test_required_models_must_exist_and_serve_the_format(tmp_path: Path) -> None:
+    with pytest.raises(MissingModel, match=r"requires model 'gpt-9'.*known models: m"):
+        resolve(catalog_with(tmp_path, api("a", model="gpt-9")), "wf")
+    steps = "ApiStep(id='a', format='anthropic.messages', model='m', prompt=ChatPrompt(user='x')),"
+    with pytest.raises(MissingModel, match=r"serves only openai\.chat"):
+        resolve(catalog_with(tmp_path, steps), "wf")
+
+
+COMPOSITION = """
+import msgspec
+from lightflow_actors.flow import *
+METADATA = {"id": "pair", "title": "P", "kind": "composition", "description": "D",
+            "stability": "draft"}
+class Params(msgspec.Struct):
+    text: str
+DEFINITION = Composition(params=Params, output="second", steps=[
+    ApiStep(id="first", format="openai.chat", model="m", prompt=ChatPrompt(user="{params.text}")),
+    ApiStep(id="second", format="openai.chat", model="m", depends_on=["first"],
+            prompt=ChatPrompt(user="{steps.first.output.text} + {params.text}")),
+])
+"""
+
+
+def test_composition_expands_with_prefixed_ids_and_outer_dependencies(tmp_path: Path) -> None:
+    steps = (
+        api("a")
+        + "Use(id='u', asset='pair', params={'text': '{steps.a.output.text}!'}, "
+        + "depends_on=['a']),\n"
+        + api("z", "['u']", user="{steps.u.output.text}")
+    )
+    catalog = catalog_with(tmp_path, steps, {"compositions/pair.py": COMPOSITION})
+    r = resolve(catalog, "wf")
+    assert [s.id for s in r.steps] == ["a", "u-first", "u-second", "z"]
+    assert r.step("u-first").depends_on == ("a",)
+    assert r.step("u-second").depends_on == ("a", "u-first")
+    assert r.step("z").depends_on == ("u-first", "u-second")
+    assert r.step("u-second").render({"a": {"text": "A"}, "u-first": {"text": "F"}}) == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "F + A!"}],
+    }
+    assert r.step("z").bindings[0].parts[0].step == "u-second"  # type: ignore[union-attr]
+
+
+def test_composition_id_clash_and_self_inclusion(tmp_path: Path) -> None:
+    steps = "Use(id='u', asset='pair', params={'text': 'x'}),\n" + api("u-first")
+    catalog = catalog_with(tmp_path, steps, {"compositions/pair.py": COMPOSITION})
+    with pytest.raises(WorkflowError, match="expand to id 'u-first'"):
+        resolve(catalog, "wf")
+    loop = COMPOSITION.replace('"pair"', '"loop"').replace(
+        'ApiStep(id="first"', 'Use(id="first", asset="loop", params={"text": "x"}), ApiStep(id="x"'
+    )
+    catalog = catalog_with(
+        tmp_path, "Use(id='u', asset='loop', params={'text': 'x'}),", {"compositions/pair.py": loop}
+    )
+    with pytest.raises(WorkflowError, match="includes itself: loop -> loop"):
+        resolve(catalog, "wf")
+
+
+def test_use_params_are_typed_and_must_name_a_node_or_composition(tmp_path: Path) -> None:
+    catalog = catalog_with(
+        tmp_path,
+        "Use(id='u', asset='pair', params={'text': 5}),",
+        {"compositions/pair.py": COMPOSITION},
+    )
+    with pytest.raises(
+        TemplateError, match=r"step 'u' params\.text: 5 is an integer, but the field is str"
+    ):
+        resolve(catalog, "wf")
+    catalog = catalog_with(tmp_path, "Use(id='u', asset='m'),")
+    with pytest.raises(WorkflowError, match="Use takes a node or a composition"):
+        resolve(catalog, "wf")
+    catalog = catalog_with(tmp_path, "Use(id='u', asset='nothing'),")
+    with pytest.raises(UnknownAsset):
+        resolve(catalog, "wf")
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b"", "not valid JSON"),
+        (b"{", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'"topic"', "must be a JSON object"),
+        (b'{"topic": 3}', "Expected `str`, got `int` - at `$.topic`"),
+        (b'{"topic": "x", "bogus": 1}', "Object contains unknown field `bogus`"),
+        (b"{}", "missing required field `topic`"),
+        (b'{"topic": "x"}' + b" " * (1 << 20), "larger than"),
+    ],
+)
+def test_malformed_inputs(catalog: AssetCatalog, raw: bytes, fragment: str) -> None:
+    with pytest.raises(InvalidInputs) as err:
+        resolve(catalog, "text-plan", raw)
+    assert fragment in str(err.value) and err.value.http_status == 400
+
+
+def test_presets_fill_inputs_that_explicit_inputs_override(catalog: AssetCatalog) -> None:
+    r = resolve(catalog, "text-plan", b'{"steps": 2}', preset="text-plan.tea")
+    assert r.inputs == {"topic": "brewing green tea", "steps": 2, "tone": "friendly"}
+    assert r.preset == "text-plan.tea"
+    with pytest.raises(InvalidInputs, match="is for workflow 'text-plan'"):
+        resolve(catalog, "article", b"{}", preset="text-plan.tea")
+    with pytest.raises(UnknownAsset, match="no workflow asset 'gpt-4o-mini'"):
+        resolve(catalog, "gpt-4o-mini")
+
+
+def test_invalid_policy_is_rejected(tmp_path: Path) -> None:
+    policy = """
+    from lightflow_actors.flow import Policy, RetryPolicy
+    METADATA = {"id": "bad", "title": "B", "kind": "policy", "description": "D",
+                "stability": "draft"}
+    DEFINITION = Policy(retry=RetryPolicy(max_attempts=0))
+    """
+    steps = (
+        "ApiStep(id='a', format='openai.chat', model='m', prompt=ChatPrompt(user='x'), "
+        "policy='bad'),"
+    )
+    catalog = catalog_with(tmp_path, steps, {"policies/bad.py": policy})
+    with pytest.raises(WorkflowError, match="policy 'bad' retry is invalid"):
+        resolve(catalog, "wf")
+
+
+@settings(max_examples=200)
+@given(raw=st.binary(max_size=200) | st.text(max_size=100).map(str.encode))
+def test_any_input_bytes_resolve_or_raise_invalid_inputs(catalog: AssetCatalog, raw: bytes) -> None:
+    try:
+        r = resolve(catalog, "text-plan", raw)
+    except InvalidInputs:
+        return
+    assert isinstance(r, ResolvedWorkflow)
+    assert msgspec.json.decode(msgspec.json.encode(r), type=ResolvedWorkflow) == r
+
+
+@settings(max_examples=100)
+@given(topic=st.text(max_size=200), steps=st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_any_valid_inputs_resolve_deterministically(
+    catalog: AssetCatalog, topic: str, steps: int
+) -> None:
+    raw = msgspec.json.encode({"topic": topic, "steps": steps})
+    first, second = resolve(catalog, "text-plan", raw), resolve(catalog, "text-plan", raw)
+    assert first == second and first.steps[0].fingerprint == second.steps[0].fingerprint
+    content = first.steps[0].request["messages"][1]["content"]  # type: ignore[index,call-overload]
+    assert content == f"Write a plan in {steps} steps for: {topic}"

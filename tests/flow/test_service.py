@@ -1,0 +1,76 @@
+"""The operations the CLI and HTTP adapters call, end to end on a temp state folder."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from lightflow_actors.flow import (
+    Conflict,
+    FlowService,
+    InvalidInputs,
+    NotFound,
+    RunCancelled,
+    RunCreated,
+    RunNotFound,
+    RunStore,
+    UnknownAsset,
+)
+
+
+def test_list_assets_by_kind(service: FlowService) -> None:
+    workflows = [a.id for a in service.list_assets("workflows")]
+    assert workflows == ["article", "text-plan", "thread-ask", "word-count"]
+    assert {a.kind for a in service.list_assets()} >= {"model", "workflow", "composition"}
+    assert (
+        msgspec.json.decode(msgspec.json.encode(service.list_assets("models")))[0]["kind"]
+        == "model"
+    )
+
+
+def test_preview_writes_nothing(service: FlowService, store: RunStore) -> None:
+    r = service.preview("article", b'{"topic": "owls"}')
+    assert len(r.steps) == 6 and not store.root.exists()
+
+
+def test_create_then_read_everything(service: FlowService, clock) -> None:  # type: ignore[no-untyped-def]
+    view = service.create("text-plan", b'{"topic": "tea"}', run_id="tea-1")
+    assert view.status == "planned" and view.run_id == "tea-1" and view.sequence == 1
+    clock.ms += 1000
+    generated = service.create("article", {"topic": "owls"})
+    assert generated.run_id.startswith("article-20231114T") and len(generated.run_id) == 30
+    assert [s.run_id for s in service.list_runs()] == [generated.run_id, "tea-1"]
+    assert service.get("tea-1") == view
+    assert service.status("tea-1").steps == {"plan": "planned"}
+    assert service.request("tea-1").inputs == {"topic": "tea", "steps": 5, "tone": "plain"}
+    assert service.workflow("tea-1") == service.preview("text-plan", b'{"topic": "tea"}')
+    events = service.events("tea-1")
+    assert len(events) == 1 and isinstance(events[0], RunCreated)
+    assert service.trace("tea-1") == []
+
+
+def test_cancel_then_conflict(service: FlowService) -> None:
+    service.create("text-plan", b'{"topic": "tea"}', run_id="c")
+    view = service.cancel("c", reason="changed my mind")
+    assert view.status == "cancelled" and view.cancelled and view.steps[0].status == "cancelled"
+    last = service.events("c")[-1]
+    assert isinstance(last, RunCancelled) and last.reason == "changed my mind" and last.seq == 2
+    with pytest.raises(Conflict, match="already cancelled"):
+        service.cancel("c")
+    assert service.status("c").status == "cancelled"
+
+
+def test_errors_carry_http_status(service: FlowService) -> None:
+    with pytest.raises(RunNotFound) as missing:
+        service.get("nope")
+    assert isinstance(missing.value, NotFound) and missing.value.http_status == 404
+    with pytest.raises(UnknownAsset) as unknown:
+        service.preview("nope")
+    assert unknown.value.http_status == 404
+    with pytest.raises(InvalidInputs) as bad:
+        service.create("text-plan", b"not json", run_id="x")
+    assert bad.value.http_status == 400
+    service.create("text-plan", b'{"topic": "t"}', run_id="dup")
+    with pytest.raises(Conflict) as dup:
+        service.create("text-plan", b'{"topic": "t"}', run_id="dup")
+    assert dup.value.http_status == 409
