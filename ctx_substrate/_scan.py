@@ -10,10 +10,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["inboxes", "waiting_files"]
+__all__ = ["inboxes", "subdirs", "waiting_files"]
 
 
-def _subdirs(folder: Path) -> Iterator[Path]:
+def subdirs(folder: Path) -> Iterator[Path]:
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -25,12 +25,12 @@ def _subdirs(folder: Path) -> Iterator[Path]:
 
 def inboxes(root: Path) -> Iterator[Path]:
     """Every inbox folder: api formats and threads of every home, and every tool."""
-    for home in _subdirs(root / "home"):
-        for fmt in _subdirs(home / "api"):
+    for home in subdirs(root / "home"):
+        for fmt in subdirs(home / "api"):
             yield fmt / "inbox"
-        for thread in _subdirs(home / "thread"):
+        for thread in subdirs(home / "thread"):
             yield thread / "inbox"
-    for tool in _subdirs(root / "tool"):
+    for tool in subdirs(root / "tool"):
         yield tool / "invoke" / "inbox"
 
 

@@ -16,18 +16,27 @@ from pathlib import Path
 
 import msgspec
 
-from lightflow_actors import Actor, ActorRef, AnyRef, Ask, handler
-from lightflow_actors.adapters.cortex import CtxLayout, RouteRecord, Suffix
+from lightflow_actors import Actor, ActorRef, AnyRef, Ask, Down, handler
+from lightflow_actors.adapters.cortex import (
+    API_FORMATS,
+    CtxLayout,
+    RouteRecord,
+    Suffix,
+    TargetKind,
+    is_segment_id,
+    is_short_id,
+)
 
 from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditLog
 from ._config import SubstrateConfig
 from ._errors import ConfigError, RequestRefused
 from ._intake import Location, check_location, decode_body, locate, read_request, stays_in_tree
-from ._scan import inboxes, waiting_files
+from ._jobs import Dispatch, HookRunner, JobRunner, read_status
+from ._scan import inboxes, subdirs, waiting_files
 from ._tree import ensure_tree
 from ._watcher import Committed, DirectoryWatcher, Rescan
-from .providers import Answer, ProviderHost, ProviderRequest, ProviderSpec, Serve, Served
+from .providers import Answer, Failure, ProviderHost, ProviderRequest, ProviderSpec, Serve, Served
 
 __all__ = ["Stats", "Substrate", "SubstrateMessage", "SubstrateStats"]
 
@@ -41,11 +50,11 @@ class SubstrateStats(msgspec.Struct, frozen=True):
     watch_mode: str
 
 
-class Stats(Ask[SubstrateStats]):
+class Stats(Ask[SubstrateStats], frozen=True):
     """Counters of this substrate incarnation (tests, bench, operators)."""
 
 
-SubstrateMessage = Committed | Rescan | Served | Stats
+SubstrateMessage = Committed | Rescan | Served | Stats | Dispatch
 
 
 class _Pending(msgspec.Struct):
@@ -55,7 +64,7 @@ class _Pending(msgspec.Struct):
     model: str
 
 
-class Substrate(Actor[SubstrateMessage]):
+class Substrate(Actor[SubstrateMessage | Down]):
     """Serves `config.root` with `providers`; see the module docstring for the cycle.
 
     `watch=False` leaves commit detection to someone else (the FUSE backend tells
@@ -84,6 +93,8 @@ class Substrate(Actor[SubstrateMessage]):
         self._token = 0
         self._audit: AuditLog | None = None
         self._watcher: AnyRef | None = None
+        self._runners: dict[str, AnyRef] = {}  # job/hook folder -> its runner
+        self._runner_monitors: dict[int, str] = {}
         self._counts = {"served": 0, "errors": 0, "refused": 0, "duplicates": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -144,6 +155,8 @@ class Substrate(Actor[SubstrateMessage]):
         loc = locate(self._root, path)
         if loc is not None:
             self._claim(loc, path)
+        elif _is_job_file(msg.path) or _is_hook_file(msg.path):
+            self._folder_runner(path.parent)
 
     @handler
     def rescan(self, msg: Rescan) -> None:
@@ -157,6 +170,59 @@ class Substrate(Actor[SubstrateMessage]):
                     loc = locate(self._root, path, Suffix.CLAIMED)
                     if loc is not None:
                         self._serve(loc, resumed=True)
+        for home in subdirs(self._root / "home"):
+            for area in ("job", "hook"):
+                for folder in subdirs(home / area):
+                    self._folder_runner(folder)
+
+    # -- jobs and hooks -------------------------------------------------------------------
+    def _folder_runner(self, folder: Path) -> None:
+        """Start the runner a job or hook folder needs, unless one runs or none is due."""
+        key = str(folder)
+        if key in self._runners:
+            return
+        try:
+            home, area, name = folder.relative_to(self._root / "home").parts
+        except ValueError:
+            return
+        if area not in ("job", "hook") or not is_short_id(name) or not is_segment_id(home):
+            return
+        if not stays_in_tree(self._root, folder):
+            return
+        if area == "job":
+            if not (folder / "req").is_file() or read_status(folder) not in (
+                None,
+                "",
+                "queued",
+                "running",
+            ):
+                return
+            ref: AnyRef = self.spawn(lambda: JobRunner(folder, home, self.ref, self.audit))
+        else:
+            if not (folder / "trigger").is_file():
+                return
+            ref = self.spawn(lambda: HookRunner(folder, home, self.ref, self.audit))
+        self._runners[key] = ref
+        self._runner_monitors[self.monitor(ref)] = key
+
+    @handler
+    def runner_down(self, msg: Down) -> None:
+        key = self._runner_monitors.pop(msg.monitor, None)
+        if key is not None:
+            self._runners.pop(key, None)
+
+    @handler
+    def dispatch(self, msg: Dispatch) -> None:
+        """Serve a job's or hook's request: same checks, routes, policy and providers."""
+        try:
+            body = decode_body(msg.kind, msg.raw)
+            provider, _ = self._decide(msg.kind, msg.name, None)
+        except RequestRefused as refusal:
+            msg.reply_to.tell(Served(0, "", Failure(refusal.kind, refusal.message)))
+            return
+        request = ProviderRequest(msg.kind, msg.name, msg.uid, msg.id, body, msg.raw)
+        self._token += 1
+        self._hosts[provider].tell(Serve(self._token, request, msg.reply_to))
 
     def _claim(self, loc: Location, path: Path) -> None:
         if not stays_in_tree(self._root, loc.inbox):
@@ -189,22 +255,7 @@ class Substrate(Actor[SubstrateMessage]):
                 return
             raw = read_request(claimed, self._config.max_request_bytes)
             body = decode_body(loc.kind, raw)
-            routed = self._config.routes.route(loc.kind, loc.name)
-            if routed is None:
-                raise RequestRefused(
-                    "no_route", f"no provider is routed for {loc.kind} {loc.name!r}"
-                )
-            provider, reason = routed
-            decision = self._config.policy.decide(provider, loc.kind, loc.name)
-            self._audit_event(
-                "policy.decision",
-                loc,
-                provider=provider,
-                allowed=decision.allowed,
-                reason=decision.reason,
-            )
-            if not decision.allowed:
-                raise RequestRefused("denied", decision.reason)
+            provider, reason = self._decide(loc.kind, loc.name, loc)
         except RequestRefused as refusal:
             self._refuse(loc, raw, refusal)
             return
@@ -216,6 +267,28 @@ class Substrate(Actor[SubstrateMessage]):
         self._claimed.add(str(claimed))
         request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw)
         self._hosts[provider].tell(Serve(self._token, request, self.ref))
+
+    def _decide(self, kind: TargetKind, name: str, loc: Location | None) -> tuple[str, str]:
+        """Route, then ask the policy; `(provider, route reason)` or `RequestRefused`."""
+        if kind == "api" and name not in API_FORMATS:
+            raise RequestRefused("unknown_format", f"{name!r} is not an API format")
+        routed = self._config.routes.route(kind, name)
+        if routed is None:
+            raise RequestRefused("no_route", f"no provider is routed for {kind} {name!r}")
+        provider, reason = routed
+        decision = self._config.policy.decide(provider, kind, name)
+        fields = {"provider": provider, "allowed": decision.allowed, "reason": decision.reason}
+        if loc is not None:
+            self._audit_event("policy.decision", loc, **fields)
+        else:
+            self.audit.append(
+                msgspec.convert(
+                    {"event": "policy.decision", "kind": kind, "target": name, **fields}, AuditEvent
+                )
+            )
+        if not decision.allowed:
+            raise RequestRefused("denied", decision.reason)
+        return provider, reason
 
     # -- answers --------------------------------------------------------------------------
     @handler
@@ -297,5 +370,15 @@ class Substrate(Actor[SubstrateMessage]):
         )
 
 
+def _is_job_file(path: str) -> bool:
+    parts = Path(path).parts
+    return len(parts) >= 3 and parts[-3] == "job" and parts[-1] == "req"
+
+
+def _is_hook_file(path: str) -> bool:
+    parts = Path(path).parts
+    return len(parts) >= 3 and parts[-3] == "hook" and parts[-1] == "trigger"
+
+
 def _interesting(path: str) -> bool:
-    return path.endswith(Suffix.REQUEST)
+    return path.endswith(Suffix.REQUEST) or _is_job_file(path) or _is_hook_file(path)

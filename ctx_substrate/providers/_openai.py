@@ -55,6 +55,13 @@ class OpenAIWorker(Actor[Work]):
 
     async def _send(self, msg: Work) -> Answer | Failure:
         request = msg.request
+        path = _PATHS.get(request.target) if request.kind == "api" else None
+        if path is None:
+            return Failure(
+                "provider_error",
+                f"channel {self._channel_dir.name!r} speaks openai.chat/openai.responses, "
+                f"not {request.kind} {request.target!r}",
+            )
         try:
             channel = read_channel(self._channel_dir)
             key = resolve_keyref(channel, self._environ)
@@ -62,13 +69,6 @@ class OpenAIWorker(Actor[Work]):
             return Failure("provider_error", str(exc))
         if not channel.enabled:
             return Failure("provider_error", f"channel {channel.id!r} is disabled")
-        path = _PATHS.get(request.target) if request.kind == "api" else None
-        if path is None:
-            return Failure(
-                "provider_error",
-                f"channel {channel.id!r} speaks openai.chat/openai.responses, "
-                f"not {request.kind} {request.target!r}",
-            )
         body = dict(request.body)
         model = body.get("model")
         if not isinstance(model, str) or not model:

@@ -74,7 +74,7 @@ CortexOutcome: TypeAlias = ResponseObserved | ErrorObserved | ObserveTimedOut
 CortexNotice: TypeAlias = RequestCommitted | CommitFailed | CortexOutcome
 
 
-class Commit(Ask[RequestCommitted | CommitFailed]):
+class Commit(Ask[RequestCommitted | CommitFailed], frozen=True):
     """Commit `body` (any JSON value; bytes are sent as they are) as request `id` of a target.
 
     With `notify`, the outcome (`ResponseObserved`, `ErrorObserved` or `ObserveTimedOut`)
@@ -99,7 +99,7 @@ class Observe(msgspec.Struct, frozen=True):
     timeout_s: float | None = None
 
 
-class Call(Ask[asyncio.Future[CortexOutcome] | CommitFailed]):
+class Call(Ask[asyncio.Future[CortexOutcome] | CommitFailed], frozen=True):
     """Commit and get a future of the outcome: `await (await client.ask(Call(...)))`.
 
     For callers that are not actors (tests, scripts); actors use `Commit` with `notify`.

@@ -1,0 +1,116 @@
+"""Jobs run once when their `req` is committed; hooks fire on an interval of the system clock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ctx_substrate import ProviderRequest, callable_provider
+
+pytestmark = pytest.mark.anyio
+
+
+def commit_file(folder: Path, name: str, data: bytes) -> None:
+    tmp = folder / f"{name}.tmp"
+    tmp.write_bytes(data)
+    os.rename(tmp, folder / name)
+
+
+def counting() -> tuple[list[str], Any]:
+    calls: list[str] = []
+
+    def fn(request: ProviderRequest) -> dict[str, object]:
+        calls.append(request.id)
+        return {"n": len(calls), "target": request.target, "body": request.body}
+
+    return calls, callable_provider("echo", fn)
+
+
+async def test_job_runs_once_on_commit(start_ctx: Callable[..., Any]) -> None:
+    calls, provider = counting()
+    ctx = await start_ctx(providers=[provider], rescan_interval_s=0.05)
+    job = ctx.backing / "home" / "1000" / "job" / "j1"
+    job.mkdir(parents=True)
+    commit_file(job, "spec", b'{"kind": "api", "target": "openai.chat"}')
+    commit_file(job, "req", b'{"model": "m"}')
+    await ctx.until(
+        lambda: (job / "status").exists() and (job / "status").read_text().strip() == "succeeded",
+        "the job to succeed",
+    )
+    out = msgspec.json.decode((job / "out.json").read_bytes())
+    assert out == {"n": 1, "target": "openai.chat", "body": {"model": "m"}}
+    events = [(e.event, e.reason) for e in ctx.audit() if e.kind == "job"]
+    assert events == [("job.started", None), ("job.finished", "succeeded")]
+    await asyncio.sleep(0.2)  # later rescans do not run a finished job again
+    assert calls == ["j1"]
+
+
+async def test_job_with_bad_spec_fails_visibly(start_ctx: Callable[..., Any]) -> None:
+    ctx = await start_ctx()
+    job = ctx.backing / "home" / "1000" / "job" / "bad"
+    job.mkdir(parents=True)
+    commit_file(job, "spec", b'{"kind": "shell", "target": "rm"}')
+    commit_file(job, "req", b"{}")
+    await ctx.until(
+        lambda: (job / "status").exists() and (job / "status").read_text().strip() == "failed",
+        "the job to fail",
+    )
+    assert b"error" in (job / "out.json").read_bytes()
+
+
+async def test_job_denied_target(start_ctx: Callable[..., Any]) -> None:
+    ctx = await start_ctx()
+    job = ctx.backing / "home" / "1000" / "job" / "fmt"
+    job.mkdir(parents=True)
+    commit_file(job, "spec", b'{"kind": "api", "target": "no.such.format"}')
+    commit_file(job, "req", b"{}")
+    await ctx.until(
+        lambda: (job / "status").exists() and (job / "status").read_text().strip() == "failed",
+        "the job to fail",
+    )
+    out = msgspec.json.decode((job / "out.json").read_bytes())
+    assert out["error"]["kind"] == "unknown_format"
+
+
+async def test_hook_fires_on_interval(start_ctx: Callable[..., Any]) -> None:
+    calls, provider = counting()
+    ctx = await start_ctx(providers=[provider])
+    hook = ctx.backing / "home" / "1000" / "hook" / "tick"
+    hook.mkdir(parents=True)
+    commit_file(hook, "spec", b'{"kind": "thread", "target": "t1"}')
+    commit_file(hook, "req", b'{"ping": true}')
+    commit_file(hook, "trigger", b'{"every_s": 0.02}')
+    await ctx.until(
+        lambda: (
+            len(calls) >= 3
+            and (hook / "log.jsonl").exists()
+            and len((hook / "log.jsonl").read_text().splitlines()) >= 3
+        ),
+        "three firings",
+    )
+    lines = [msgspec.json.decode(line) for line in (hook / "log.jsonl").read_text().splitlines()]
+    assert all(line["status"] == "succeeded" for line in lines)
+    assert int((hook / "last").read_text()) >= lines[0]["ts_ms"]
+    assert msgspec.json.decode((hook / "out.json").read_bytes())["target"] == "t1"
+    shutil.rmtree(hook)  # removing the folder stops the hook
+    seen = len(calls)
+    await asyncio.sleep(0.15)
+    assert len(calls) <= seen + 1
+
+
+async def test_hook_with_broken_trigger_logs_once(start_ctx: Callable[..., Any]) -> None:
+    ctx = await start_ctx()
+    hook = ctx.backing / "home" / "1000" / "hook" / "broken"
+    hook.mkdir(parents=True)
+    commit_file(hook, "trigger", b'{"every_s": -1}')
+    await ctx.until(lambda: (hook / "log.jsonl").exists(), "the failure to be logged")
+    lines = (hook / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and "trigger" in msgspec.json.decode(lines[0])["error"]
+    assert (hook / "status").read_text().strip() == "failed"
