@@ -1,0 +1,271 @@
+"""``explore`` many schedules of a scenario; ``replay`` one exactly.
+
+``explore`` runs seed after seed until a run fails its invariant, then prints the seed, the
+strategy and a one-line command that replays that very schedule::
+
+    explore: FAILED at seed 37 (strategy random) after 38 schedules
+      AssertionError: lost update: balance 100, expected 150
+      trace sha256 5f0c...  (61 events, 48 steps, virtual time 0s)
+      replay: uv run --frozen python -c "from lightflow_actors.testing import replay; ..."
+
+A scenario is found again by reference: 'package.module:name' or 'path/to/file.py:name'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ._errors import ScenarioNotFound, ScheduleFailure
+from ._runner import RunResult, Scenario, ScenarioFn, as_scenario, run_schedule
+from ._strategies import DEFAULT_PCT_DEPTH, make_strategy
+
+Printer = Callable[[str], None] | None
+
+
+class Failure:
+    """The first failing schedule an exploration found, with how to replay it."""
+
+    __slots__ = ("replay_command", "result")
+
+    def __init__(self, result: RunResult, replay_command: str) -> None:
+        self.result = result
+        self.replay_command = replay_command
+
+    @property
+    def seed(self) -> int:
+        return self.result.seed
+
+    @property
+    def strategy(self) -> str:
+        return self.result.strategy
+
+    @property
+    def error(self) -> BaseException:
+        assert self.result.error is not None
+        return self.result.error
+
+    def report(self, runs: int) -> str:
+        r = self.result
+        return "\n".join(
+            [
+                f"explore: FAILED at seed {r.seed} (strategy {r.strategy}) after {runs} "
+                f"schedule{'s' if runs != 1 else ''} of {r.scenario.name}",
+                f"  {r.describe_error()}",
+                f"  trace sha256 {r.sha256()}  ({len(r.trace)} events, {r.steps} steps, "
+                f"virtual time {r.virtual_time:g}s, {r.deviations} non-FIFO choices)",
+                f"  replay: {self.replay_command}",
+            ]
+        )
+
+
+class Exploration:
+    """The outcome of ``explore``: how many schedules ran, how many distinct, any failure."""
+
+    __slots__ = ("digests", "failure", "runs", "scenario", "strategy")
+
+    def __init__(self, scenario: Scenario, strategy: str) -> None:
+        self.scenario = scenario
+        self.strategy = strategy
+        self.runs = 0
+        self.digests: set[str] = set()
+        self.failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def distinct(self) -> int:
+        """Distinct traces seen: how many different interleavings were explored."""
+        return len(self.digests)
+
+    def report(self) -> str:
+        if self.failure is not None:
+            return self.failure.report(self.runs)
+        return (
+            f"explore: {self.runs} schedules of {self.scenario.name} passed "
+            f"(strategy {self.strategy}, {self.distinct} distinct traces)"
+        )
+
+    def raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise ScheduleFailure(self.failure.report(self.runs)) from self.failure.error
+
+
+def explore(
+    target: Scenario | ScenarioFn,
+    *,
+    seeds: int = 100,
+    strategy: str = "random",
+    start_seed: int = 0,
+    out: Printer = print,
+    trace_dir: str | Path | None = None,
+) -> Exploration:
+    """Run ``seeds`` schedules (seeds ``start_seed`` onwards); stop at the first failure.
+
+    ``strategy`` is a spec ('random', 'pct', 'pct:depth=3,steps=400', 'fifo'). A bare 'pct'
+    is calibrated first: one FIFO run counts the scheduling decisions, and that count
+    becomes ``steps`` in the spec every run (and the replay line) uses. With ``trace_dir``
+    the failing trace is written there as JSONL. ``out`` receives the report (None: silent).
+    """
+    sc = as_scenario(target)
+    spec = _calibrate(sc, strategy, start_seed)
+    exploration = Exploration(sc, spec)
+    for seed in range(start_seed, start_seed + seeds):
+        result = run_schedule(sc, seed=seed, strategy=spec, quiet=True)
+        exploration.runs += 1
+        exploration.digests.add(result.sha256())
+        if not result.ok:
+            exploration.failure = Failure(result, replay_command(sc, seed, result.strategy))
+            if trace_dir is not None:
+                path = Path(trace_dir) / f"{_slug(sc.name)}-seed{seed}.jsonl"
+                result.trace.write(path)
+            break
+    if out is not None:
+        out(exploration.report())
+    return exploration
+
+
+def replay(
+    target: Scenario | ScenarioFn | str,
+    *,
+    seed: int,
+    strategy: str = "random",
+    check: bool = True,
+    trace_path: str | Path | None = None,
+    out: Printer = print,
+) -> RunResult:
+    """Run exactly the schedule ``explore`` reported (same scenario, seed and strategy).
+
+    With ``check`` (the default) a failing run raises ``ScheduleFailure`` chained to the
+    scenario's own error, so the command line shows its traceback.
+    """
+    sc = load_scenario(target) if isinstance(target, str) else as_scenario(target)
+    make_strategy(strategy, seed)  # reject a bad spec before running anything
+    result = run_schedule(sc, seed=seed, strategy=strategy)
+    if trace_path is not None:
+        result.trace.write(trace_path)
+    line = (
+        f"replay {sc.name} seed={seed} strategy={result.strategy}: {result.describe_error()}; "
+        f"trace sha256 {result.sha256()} ({len(result.trace)} events, {result.steps} steps, "
+        f"virtual time {result.virtual_time:g}s)"
+    )
+    if out is not None:
+        out(line)
+    if check and result.error is not None:
+        raise ScheduleFailure(line) from result.error
+    return result
+
+
+def _calibrate(sc: Scenario, spec: str, seed: int) -> str:
+    name, _, params = spec.partition(":")
+    if name.strip().lower() != "pct" or "steps=" in params:
+        make_strategy(spec, seed)  # validate
+        return spec
+    probe = run_schedule(sc, seed=seed, strategy="fifo", quiet=True)
+    depth = DEFAULT_PCT_DEPTH
+    if params:
+        depth_text = params.partition("depth=")[2].split(",")[0]
+        make_strategy(spec, seed)
+        depth = int(depth_text)
+    return f"pct:depth={depth},steps={max(len(probe.choices), 1)}"
+
+
+# -- finding a scenario again -------------------------------------------------------------
+
+
+def replay_command(sc: Scenario, seed: int, strategy: str) -> str:
+    """The one-line shell command that replays this schedule (or a Python line if the
+    scenario cannot be found from outside this process)."""
+    ref = sc.ref or derive_ref(sc)
+    call = f"replay({ref!r}, seed={seed}, strategy={strategy!r})"
+    if ref is None:
+        return (
+            f"replay(<the scenario object>, seed={seed}, strategy={strategy!r})  "
+            "(define the scenario at module level to get a command line)"
+        )
+    return f'uv run --frozen python -c "from lightflow_actors.testing import replay; {call}"'
+
+
+def derive_ref(sc: Scenario) -> str | None:
+    """'module:name' or 'path/file.py:name' that loads ``sc`` again, if one does."""
+    fn = sc.fn
+    qualname = getattr(fn, "__qualname__", "")
+    module_name = getattr(fn, "__module__", None)
+    if not qualname or "<" in qualname or module_name is None:
+        return None
+    module = sys.modules.get(module_name)
+    if module is None or _resolve(module, qualname) not in (sc, fn):
+        return None
+    if _resolve(module, qualname) is fn and _has_settings(sc):
+        return None  # the bare function would lose the scenario's faults and limits
+    if module_name != "__main__" and getattr(module, "__package__", None):
+        return f"{module_name}:{qualname}"
+    source = inspect.getsourcefile(fn)
+    if source is None:
+        return None
+    path = Path(source).resolve()
+    with contextlib.suppress(ValueError):
+        path = path.relative_to(Path.cwd())
+    return f"{path.as_posix()}:{qualname}"
+
+
+def load_scenario(ref: str) -> Scenario:
+    """Load the scenario a reference names: 'package.module:name' or 'file.py:name'."""
+    target, sep, qualname = ref.rpartition(":")
+    if not sep or not target or not qualname:
+        raise ScenarioNotFound(ref, "expected 'module:name' or 'path/file.py:name'")
+    if target.endswith(".py"):
+        module = _load_file(ref, Path(target))
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ScenarioNotFound(ref, f"module {target!r} does not import ({exc})") from exc
+    obj = _resolve(module, qualname)
+    if isinstance(obj, Scenario):
+        return obj
+    if inspect.iscoroutinefunction(obj):
+        return Scenario(obj, ref=ref)
+    raise ScenarioNotFound(ref, f"{qualname!r} is {type(obj).__name__}, not an async function")
+
+
+def _load_file(ref: str, path: Path) -> object:
+    resolved = path.resolve()
+    if not resolved.is_file():
+        raise ScenarioNotFound(ref, f"no file {path}")
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file is not None and Path(file).resolve() == resolved:
+            return module
+    name = f"_lightflow_scenario_{_slug(str(resolved))}"
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise ScenarioNotFound(ref, f"{path} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _resolve(module: object, qualname: str) -> object:
+    obj: object = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def _has_settings(sc: Scenario) -> bool:
+    return bool(sc.faults.faults or sc.blocking or sc.allow_threads) or sc.throughput != 1
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")[-80:]

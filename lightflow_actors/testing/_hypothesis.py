@@ -1,0 +1,70 @@
+"""Hypothesis-driven exploration: every scheduling choice is drawn from Hypothesis data.
+
+A failing schedule then shrinks like any Hypothesis example: each drawn index shrinks
+towards 0 (the FIFO choice), so the reported schedule deviates from plain asyncio order at
+as few steps as the bug needs. The shrunk schedule is replayed with a ``script:`` strategy.
+
+Hypothesis is a development dependency: it is imported only when this is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from ._errors import SimulationError
+from ._explore import Exploration, Failure, Printer, replay_command
+from ._runner import RunResult, Scenario, ScenarioFn, as_scenario, run_schedule
+from ._strategies import HypothesisStrategy
+
+
+class _ScheduleFailed(Exception):
+    """Raised inside the Hypothesis test so it sees one failure type per distinct error."""
+
+
+def explore_hypothesis(
+    target: Scenario | ScenarioFn,
+    *,
+    max_examples: int = 200,
+    seed: int = 0,
+    out: Printer = print,
+) -> Exploration:
+    """Search schedules with Hypothesis; on failure, report the *shrunk* schedule.
+
+    The search is derandomized (same scenario, same result) and keeps no example database.
+    ``seed`` seeds ``system.random`` and the fault RNG of every run.
+    """
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import HypothesisException
+
+    sc = as_scenario(target)
+    exploration = Exploration(sc, "hypothesis")
+    last_failure: list[RunResult] = []
+
+    @settings(
+        max_examples=max_examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def search(data: st.DataObject) -> None:
+        result = run_schedule(sc, seed=seed, strategy=HypothesisStrategy(data), quiet=True)
+        exploration.runs += 1
+        exploration.digests.add(result.sha256())
+        if not result.ok:
+            last_failure[:] = [result]
+            # One exception type per error type, so Hypothesis shrinks each bug on its own.
+            kind = type(result.error).__name__
+            raise _ScheduleFailed(f"{kind}: {result.describe_error()}")
+
+    with contextlib.suppress(_ScheduleFailed, HypothesisException, SimulationError, ExceptionGroup):
+        search()
+    if last_failure:
+        result = last_failure[0]
+        exploration.failure = Failure(result, replay_command(sc, seed, result.strategy))
+    if out is not None:
+        out(exploration.report())
+    return exploration

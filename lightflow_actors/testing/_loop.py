@@ -1,0 +1,327 @@
+"""``DeterministicLoop``: an asyncio loop with a virtual clock and a chosen callback order.
+
+Plain asyncio runs every ready callback in FIFO order, then polls I/O, then fires due
+timers. This loop runs *one* ready callback per iteration, picked by a ``Strategy``, and
+when nothing is ready it jumps virtual time to the next timer instead of sleeping. So
+``asyncio.sleep(3600)`` returns at once with ``loop.time()`` an hour later, and the same
+strategy with the same seed replays the same callback order.
+
+What the strategy chooses between is an *operation*, not a single callback: all callbacks
+of one actor (its ``_run``, its handler tasks, exit signals and timers aimed at it) form
+one operation, each other task is one, and the loop's remaining callbacks form one. Within
+an operation callbacks keep FIFO order, which asyncio promises and runtime code relies on;
+across operations any order is possible, which is what real timing would also allow.
+
+Real I/O is refused: sockets, DNS, subprocesses, pipes, signals and threads raise
+``RealIOForbidden`` naming what to simulate instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from contextvars import Context
+from typing import TypeVar, cast
+
+from ..kernel._cell import Cell
+from ..kernel._timers import Timer
+from ._blocking import BlockingPolicy
+from ._errors import (
+    CallbackFailed,
+    Deadlock,
+    RealIOForbidden,
+    StepLimitExceeded,
+    VirtualTimeLimitExceeded,
+)
+from ._strategies import FifoStrategy, Operation, Strategy
+
+T = TypeVar("T")
+
+LOOP_OPERATION: Operation = ("loop",)
+
+# The coroutines of a cell's own tasks: they belong to that actor's operation.
+_CELL_CODES = frozenset(
+    fn.__code__ for fn in (Cell._run_async, Cell._start_async, Cell._stop_async)
+)
+
+
+class DeterministicLoop(asyncio.BaseEventLoop):
+    """An event loop whose time is virtual and whose callback order a strategy picks.
+
+    ::
+
+        loop = DeterministicLoop(RandomStrategy(seed=7))
+        loop.run_until_complete(main())   # sleeps and timeouts take no wall time
+        loop.close()
+    """
+
+    # BaseEventLoop internals this loop drives (set by BaseEventLoop.__init__).
+    _ready: deque[asyncio.Handle]
+    _scheduled: list[asyncio.TimerHandle]
+    _stopping: bool
+    _timer_cancelled_count: int
+
+    def __init__(
+        self,
+        strategy: Strategy | None = None,
+        *,
+        blocking: BlockingPolicy | None = None,
+        max_steps: int | None = None,
+        max_virtual_time: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.strategy: Strategy = strategy or FifoStrategy()
+        self.blocking = blocking or BlockingPolicy()
+        self.max_steps = max_steps
+        self.max_virtual_time = max_virtual_time
+        self.steps = 0
+        """Callbacks run so far."""
+        self.choices: list[int] = []
+        """The index chosen at each step that had more than one ready operation."""
+        self.widths: list[int] = []
+        """How many operations were ready at each of those steps."""
+        self.callback_errors: list[str] = []
+        self._now = 0.0
+        self._task_ops: weakref.WeakKeyDictionary[asyncio.Task[object], Operation] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._task_seq = 0
+        self._loop_thread: int | None = None
+
+    # -- time ---------------------------------------------------------------------------
+
+    def time(self) -> float:
+        return self._now
+
+    # -- the scheduler ------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        self._loop_thread = threading.get_ident()
+        with _threads_forbidden(self):
+            super().run_forever()
+
+    def _run_once(self) -> None:
+        self._promote_due_timers()
+        ready = self._ready
+        if any(h._cancelled for h in ready):
+            ready = deque(h for h in ready if not h._cancelled)
+            self._ready = ready
+        if not ready:
+            if self._stopping:
+                return
+            self._advance_time()
+            ready = self._ready
+        first: dict[Operation, int] = {}
+        for index, handle in enumerate(ready):
+            op = self._operation(handle)
+            if op not in first:
+                first[op] = index
+        if len(first) == 1:
+            index = 0
+        else:
+            ops = list(first)
+            pick = self.strategy.choose(ops, self.steps)
+            self.choices.append(pick)
+            self.widths.append(len(ops))
+            index = first[ops[pick]]
+        handle = ready[index]
+        del ready[index]
+        self.steps += 1
+        if self.max_steps is not None and self.steps > self.max_steps:
+            raise StepLimitExceeded(self.max_steps, self._now)
+        handle._run()
+
+    def _promote_due_timers(self) -> None:
+        scheduled = self._scheduled
+        now = self._now
+        while scheduled and scheduled[0]._when <= now:  # type: ignore[attr-defined]
+            handle = heapq.heappop(scheduled)
+            if handle._cancelled:
+                self._timer_cancelled_count -= 1
+                continue
+            handle._scheduled = False  # type: ignore[attr-defined]
+            self._ready.append(handle)
+
+    def _advance_time(self) -> None:
+        scheduled = self._scheduled
+        while scheduled and scheduled[0]._cancelled:
+            heapq.heappop(scheduled)
+            self._timer_cancelled_count -= 1
+        if not scheduled:
+            raise Deadlock(self._now, self._waiting())
+        when: float = scheduled[0]._when  # type: ignore[attr-defined]
+        if self.max_virtual_time is not None and when > self.max_virtual_time:
+            raise VirtualTimeLimitExceeded(self.max_virtual_time)
+        self._now = max(self._now, when)
+        self._promote_due_timers()
+
+    def _operation(self, handle: asyncio.Handle) -> Operation:
+        owner = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
+        if owner is None:
+            return LOOP_OPERATION
+        kind = type(owner)
+        if kind is Cell:
+            return ("actor", cast(Cell, owner).id)
+        if kind is Timer:
+            return ("actor", cast(Timer, owner).target.id)
+        if isinstance(owner, asyncio.Task):
+            return self._task_operation(owner)
+        return LOOP_OPERATION
+
+    def _task_operation(self, task: asyncio.Task[object]) -> Operation:
+        op = self._task_ops.get(task)
+        if op is None:
+            coro = task.get_coro()
+            frame = getattr(coro, "cr_frame", None)
+            cell = frame.f_locals.get("self") if frame is not None else None
+            if getattr(coro, "cr_code", None) in _CELL_CODES and isinstance(cell, Cell):
+                op = ("actor", cell.id)
+            else:
+                self._task_seq += 1
+                op = ("task", self._task_seq)
+            self._task_ops[task] = op
+        return op
+
+    def _waiting(self) -> list[str]:
+        out = []
+        for task in asyncio.all_tasks(self):
+            coro = task.get_coro()
+            frame = getattr(coro, "cr_frame", None)
+            where = f" at line {frame.f_lineno}" if frame is not None else ""
+            name = getattr(coro, "__qualname__", repr(coro))
+            out.append(f"task {name}{where}")
+        return sorted(out)
+
+    # -- errors in callbacks ------------------------------------------------------------
+
+    def call_exception_handler(self, context: dict[str, object]) -> None:
+        if "handle" in context or str(context.get("message", "")).startswith("Exception in"):
+            exc = context.get("exception")
+            detail = f"{type(exc).__name__}: {exc}" if exc is not None else context.get("message")
+            self.callback_errors.append(str(detail))
+        super().call_exception_handler(context)
+
+    def raise_callback_errors(self) -> None:
+        if self.callback_errors:
+            raise CallbackFailed(self.callback_errors[0])
+
+    # -- threads and blocking work ------------------------------------------------------
+
+    def run_in_executor(
+        self, executor: Executor | None, func: Callable[..., T], *args: object
+    ) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = self.create_future()
+        try:
+            result = self.blocking.call("run_in_executor", func, *args)
+        except RealIOForbidden:
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., object], *args: object, context: Context | None = None
+    ) -> asyncio.Handle:
+        if self._loop_thread is not None and threading.get_ident() != self._loop_thread:
+            raise RealIOForbidden(
+                "call_soon_threadsafe from another thread",
+                "a thread's completion time is not under the scheduler's control; "
+                "simulate the thread's work (Scenario(blocking=...)) instead",
+            )
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+    def _write_to_self(self) -> None:
+        """No self-pipe: this loop never sleeps in a selector, so nothing must wake it."""
+
+    def _process_events(self, event_list: list[object]) -> None:
+        """No selector, so no I/O events."""
+
+
+_IO_REFUSALS: dict[str, str] = {
+    "create_connection": "open no socket; simulate the peer with an actor (a simulated adapter)",
+    "create_server": "listen on no socket; drive the server's actors with messages instead",
+    "create_datagram_endpoint": "open no socket; simulate the peer with an actor",
+    "create_unix_connection": "open no socket; simulate the peer with an actor",
+    "create_unix_server": "listen on no socket; drive the server's actors with messages",
+    "connect_accepted_socket": "use no socket; simulate the peer with an actor",
+    "getaddrinfo": "resolve no name; give the simulated adapter a fixed address",
+    "getnameinfo": "resolve no name; give the simulated adapter a fixed name",
+    "sock_recv": "use no socket; simulate the peer with an actor",
+    "sock_recv_into": "use no socket; simulate the peer with an actor",
+    "sock_sendall": "use no socket; simulate the peer with an actor",
+    "sock_connect": "use no socket; simulate the peer with an actor",
+    "sock_accept": "use no socket; simulate the peer with an actor",
+    "sock_sendfile": "use no socket; simulate the peer with an actor",
+    "sendfile": "use no transport; simulate the peer with an actor",
+    "start_tls": "use no transport; simulate the peer with an actor",
+    "subprocess_exec": "start no process; stub the subprocess with a simulated adapter actor",
+    "subprocess_shell": "start no process; stub the subprocess with a simulated adapter actor",
+    "connect_read_pipe": "use no pipe; stub it with a simulated adapter actor",
+    "connect_write_pipe": "use no pipe; stub it with a simulated adapter actor",
+    "add_reader": "watch no file descriptor; stub the I/O with a simulated adapter actor",
+    "add_writer": "watch no file descriptor; stub the I/O with a simulated adapter actor",
+    "add_signal_handler": "install no signal handler; send the actor the message directly",
+}
+
+
+def _refusal(name: str, hint: str) -> Callable[..., object]:
+    def refuse(self: DeterministicLoop, *args: object, **kwargs: object) -> object:
+        raise RealIOForbidden(f"loop.{name}()", hint)
+
+    refuse.__name__ = name
+    refuse.__doc__ = f"Refused under simulation: {hint}."
+    return refuse
+
+
+# Installed after the class body so each refusal keeps the stdlib signature for type
+# checkers while raising at run time; the table above is the one place to extend.
+for _name, _hint in _IO_REFUSALS.items():
+    setattr(DeterministicLoop, _name, _refusal(_name, _hint))
+
+
+# -- the thread guard ---------------------------------------------------------------------
+
+_guard_lock = threading.Lock()
+_guarded: dict[int, DeterministicLoop] = {}
+_original_start: Callable[[threading.Thread], None] = threading.Thread.start
+
+
+def _guarded_start(thread: threading.Thread) -> None:
+    loop = _guarded.get(threading.get_ident())
+    if loop is not None:
+        raise RealIOForbidden(
+            f"starting thread {thread.name!r}",
+            "a thread finishes at a wall-clock time the scheduler does not control. Use "
+            "self.run_blocking(fn) (simulated through Scenario(blocking={fn: fake}) or "
+            "Scenario(allow_threads=True)) instead of anyio.to_thread or threading directly",
+        )
+    _original_start(thread)
+
+
+@contextmanager
+def _threads_forbidden(loop: DeterministicLoop) -> Iterator[None]:
+    """While ``loop`` runs, starting a thread from its thread raises ``RealIOForbidden``.
+
+    ``threading.Thread.start`` is patched only while at least one deterministic loop runs,
+    and only the threads running such a loop are refused.
+    """
+    ident = threading.get_ident()
+    with _guard_lock:
+        if not _guarded:
+            setattr(threading.Thread, "start", _guarded_start)  # noqa: B010
+        _guarded[ident] = loop
+    try:
+        yield
+    finally:
+        with _guard_lock:
+            _guarded.pop(ident, None)
+            if not _guarded:
+                setattr(threading.Thread, "start", _original_start)  # noqa: B010

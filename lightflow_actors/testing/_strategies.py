@@ -1,0 +1,210 @@
+"""Scheduling strategies: which ready operation runs next.
+
+At each step where more than one *operation* (an actor, a task, or the loop's own callbacks)
+has a ready callback, the deterministic loop asks its strategy to pick one. A strategy is
+named by a spec string so a failing run can be replayed from one line:
+
+- ``random``: uniform choice, seeded.
+- ``fifo``: always the operation that became ready first (close to plain asyncio).
+- ``pct`` / ``pct:depth=3,steps=500``: probabilistic concurrency testing (Burckhardt et al.,
+  ASPLOS 2010; Coyote's PCT). Each operation gets a random priority when first seen; the
+  highest-priority ready one runs; at ``depth - 1`` random steps in ``[0, steps)`` the
+  running operation drops to the lowest priority. A bug of depth ``d`` is found with
+  probability at least ``1 / (n * k^(d-1))`` per run.
+- ``script:2.0.1``: the recorded choices of an earlier run (0 after the list ends); this is
+  how a schedule found by Hypothesis is replayed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ._errors import InvalidStrategy
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import DataObject
+
+Operation = Hashable
+"""What a strategy chooses between: ``("actor", id)``, ``("task", n)`` or ``("loop",)``."""
+
+DEFAULT_PCT_DEPTH = 3
+DEFAULT_PCT_STEPS = 1000
+
+
+class Strategy(Protocol):
+    """Picks the index of the operation to run among ``ready`` (always 2 or more)."""
+
+    @property
+    def spec(self) -> str:
+        """The spec string that rebuilds this strategy (with the run's seed) for a replay."""
+        ...
+
+    def choose(self, ready: Sequence[Operation], step: int) -> int: ...
+
+
+class FifoStrategy:
+    """Always the operation that became ready first: the schedule plain asyncio would run."""
+
+    spec = "fifo"
+
+    def choose(self, ready: Sequence[Operation], step: int) -> int:
+        return 0
+
+
+class RandomStrategy:
+    """A uniform, seeded choice at every step."""
+
+    spec = "random"
+
+    def __init__(self, seed: int) -> None:
+        self._random = random.Random(seed)
+
+    def choose(self, ready: Sequence[Operation], step: int) -> int:
+        return self._random.randrange(len(ready))
+
+
+class PCTStrategy:
+    """Probabilistic priorities with ``depth - 1`` change points over ``steps`` steps."""
+
+    def __init__(self, seed: int, depth: int = DEFAULT_PCT_DEPTH, steps: int = DEFAULT_PCT_STEPS):
+        if depth < 1 or steps < 1:
+            spec = f"pct:depth={depth},steps={steps}"
+            raise InvalidStrategy(spec, "depth and steps must be >= 1")
+        self.depth = depth
+        self.steps = steps
+        self._random = random.Random(seed)
+        # Highest priority first. A new operation is inserted at a random position.
+        self._priorities: list[Operation] = []
+        self._known: set[Operation] = set()
+        population = range(steps)
+        self._change_points = set(self._random.sample(population, min(depth - 1, steps)))
+        self._decisions = 0
+
+    @property
+    def spec(self) -> str:
+        return f"pct:depth={self.depth},steps={self.steps}"
+
+    def choose(self, ready: Sequence[Operation], step: int) -> int:
+        for op in ready:
+            if op not in self._known:
+                self._known.add(op)
+                self._priorities.insert(self._random.randint(0, len(self._priorities)), op)
+        ready_set = set(ready)
+        best = next(op for op in self._priorities if op in ready_set)
+        # Change points count decisions (steps with a real choice), as Coyote counts its
+        # scheduling points: the running operation is demoted to the lowest priority.
+        if self._decisions in self._change_points:
+            self._priorities.remove(best)
+            self._priorities.append(best)
+            best = next(op for op in self._priorities if op in ready_set)
+        self._decisions += 1
+        return list(ready).index(best)
+
+
+class ScriptStrategy:
+    """Replays a list of choices; after the list (or for an index out of range) picks 0."""
+
+    def __init__(self, choices: Sequence[int]) -> None:
+        self.choices = list(choices)
+        self._next = 0
+
+    @property
+    def spec(self) -> str:
+        return format_script(self.choices)
+
+    def choose(self, ready: Sequence[Operation], step: int) -> int:
+        i = self._next
+        self._next += 1
+        if i >= len(self.choices):
+            return 0
+        choice = self.choices[i]
+        return choice if 0 <= choice < len(ready) else 0
+
+
+class HypothesisStrategy:
+    """Draws every choice from Hypothesis data, so a failing schedule shrinks.
+
+    Hypothesis shrinks each drawn integer towards 0, that is towards the FIFO choice, so a
+    shrunk schedule deviates from plain asyncio order at as few steps as the bug needs.
+    Use inside ``@given(st.data())``; ``explore_hypothesis`` does it for you.
+    """
+
+    def __init__(self, data: DataObject) -> None:
+        from hypothesis import strategies as st
+
+        self._data = data
+        self._integers = st.integers
+        self.choices: list[int] = []
+
+    @property
+    def spec(self) -> str:
+        return format_script(self.choices)
+
+    def choose(self, ready: Sequence[Operation], step: int) -> int:
+        choice = self._data.draw(self._integers(0, len(ready) - 1))
+        self.choices.append(choice)
+        return choice
+
+
+def format_script(choices: Sequence[int]) -> str:
+    """``script:`` spec of ``choices``, trailing zeros trimmed (they are the default)."""
+    trimmed = list(choices)
+    while trimmed and trimmed[-1] == 0:
+        trimmed.pop()
+    return "script:" + ".".join(str(c) for c in trimmed)
+
+
+def make_strategy(spec: str, seed: int) -> Strategy:
+    """Build the strategy a spec string names, seeded with the run's seed."""
+    name, _, params = spec.strip().partition(":")
+    name = name.lower()
+    if name == "random":
+        _no_params(spec, params)
+        return RandomStrategy(seed)
+    if name == "fifo":
+        _no_params(spec, params)
+        return FifoStrategy()
+    if name == "pct":
+        options = _parse_options(spec, params, {"depth", "steps"})
+        return PCTStrategy(
+            seed,
+            depth=options.get("depth", DEFAULT_PCT_DEPTH),
+            steps=options.get("steps", DEFAULT_PCT_STEPS),
+        )
+    if name == "script":
+        if not params:
+            return ScriptStrategy([])
+        try:
+            choices = [int(part) for part in params.split(".")]
+        except ValueError:
+            raise InvalidStrategy(spec, "script choices are integers joined by '.'") from None
+        if any(c < 0 for c in choices):
+            raise InvalidStrategy(spec, "script choices are not negative")
+        return ScriptStrategy(choices)
+    raise InvalidStrategy(spec, f"unknown strategy name {name!r}")
+
+
+def _no_params(spec: str, params: str) -> None:
+    if params:
+        raise InvalidStrategy(spec, "this strategy takes no parameters")
+
+
+def _parse_options(spec: str, params: str, allowed: set[str]) -> dict[str, int]:
+    options: dict[str, int] = {}
+    if not params:
+        return options
+    for part in params.split(","):
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or key not in allowed:
+            raise InvalidStrategy(spec, f"expected key=value with key in {sorted(allowed)}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise InvalidStrategy(spec, f"{key} must be an integer, got {value!r}") from None
+        if number < 1:
+            raise InvalidStrategy(spec, f"{key} must be >= 1, got {number}")
+        options[key] = number
+    return options
