@@ -1,0 +1,90 @@
+"""The root supervisor: the top of an ``ActorSystem``'s supervision tree.
+
+``start_root(system)`` starts it. Services added with ``start_child(root, spec)`` are
+supervised as by any ``Supervisor`` (one_for_one). Every other actor whose kernel parent is
+the root, such as a top-level ``system.spawn`` once the system spawns under the root, is an
+*adopted* temporary child: its exit is never restarted, it shows in ``which_children``,
+and the root stops it on shutdown. Shutdown stops all of them in reverse spawn order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Never
+
+from ..kernel import SHUTDOWN, ActorSystem
+from ._base import SupervisorBase, peek_actor
+from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD
+from ._messages import ChildInfo
+from ._ops import SupervisorRef
+from ._spec import ChildSpec
+from ._supervisor import Supervisor
+
+
+class RootSupervisor(Supervisor):
+    """A one_for_one ``Supervisor`` that also adopts the actors spawned at the top level."""
+
+    def __init__(
+        self,
+        children: Sequence[ChildSpec[Never]] = (),
+        *,
+        intensity: int = DEFAULT_INTENSITY,
+        period: float = DEFAULT_PERIOD,
+    ) -> None:
+        super().__init__(children, strategy="one_for_one", intensity=intensity, period=period)
+
+    def _adopted(self) -> list[int]:
+        """Ids of kernel children that no spec of ours describes, in spawn order."""
+        return [i for i in self.system.info(self.ref).children if i not in self._by_actor]
+
+    def _which(self) -> list[ChildInfo]:
+        rows = super()._which()
+        for actor_id in self._adopted():
+            ref = self.system.get(actor_id)
+            if ref is None:
+                continue
+            is_sup = isinstance(peek_actor(self.system, actor_id), SupervisorBase)
+            rows.append(
+                ChildInfo(
+                    id=ref.name or f"#{actor_id}",
+                    ref=ref,
+                    status="running",
+                    type="supervisor" if is_sup else "worker",
+                    restart="temporary",
+                    restarts=0,
+                )
+            )
+        return rows
+
+    async def _stop_all(self) -> None:
+        for child in self._children.values():
+            self._cancel_pending(child)
+        system = self.system
+        # Stopping an actor can hand its own (unlinked) children up to us: loop until none.
+        while True:
+            kids = system.info(self.ref).children
+            if not kids:
+                return
+            for actor_id in reversed(kids):
+                child_id = self._by_actor.get(actor_id)
+                if child_id is not None:
+                    await self._shutdown(self._children[child_id])
+                    continue
+                ref = system.get(actor_id)
+                if ref is not None:
+                    await system.terminate(ref, SHUTDOWN, system.default_stop_timeout)
+
+
+async def start_root(
+    system: ActorSystem,
+    children: Sequence[ChildSpec[Never]] = (),
+    *,
+    name: str | None = None,
+    intensity: int = DEFAULT_INTENSITY,
+    period: float = DEFAULT_PERIOD,
+) -> SupervisorRef:
+    """Start the root supervisor of ``system`` (top level, no parent) and return its ref."""
+    ref: SupervisorRef = await system.start_actor(
+        lambda: RootSupervisor(children, intensity=intensity, period=period), name=name
+    )
+    return ref
