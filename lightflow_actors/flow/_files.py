@@ -27,14 +27,24 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def write_new(path: Path, data: bytes) -> None:
-    """Create `path` with `data` and fsync it (used inside a staging folder)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+def write_new_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Create the files in `folder` and make them durable, folder entry included.
+
+    All files are written before the first fsync, so the file system can write them back
+    together; an empty file needs no fsync (the folder fsync records it)."""
+    fds: list[int] = []
     try:
-        _write_all(fd, data)
-        os.fsync(fd)
+        for name, data in files.items():
+            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fds.append(fd)
+            _write_all(fd, data)
+        for fd, data in zip(fds, files.values(), strict=True):
+            if data:
+                os.fsync(fd)
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
+    fsync_dir(folder)
 
 
 def fsync_dir(path: Path) -> None:

@@ -26,7 +26,7 @@ import msgspec
 import platformdirs
 
 from ._errors import CorruptRun, InvalidRunId, RunExists, RunNotFound, StepNotFound
-from ._files import append_line, fsync_dir, last_line, read_lines, write_atomic, write_new
+from ._files import append_line, fsync_dir, last_line, read_lines, write_atomic, write_new_files
 from ._json import Json
 from ._manifest import RunManifest
 from ._records import RunEvent, TraceRecord
@@ -98,14 +98,18 @@ class RunStore:
         self._staging.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="run-", dir=self._staging))
         try:
-            write_new(staging / REQUEST, _encoder.encode(request))
-            write_new(staging / RESOLVED, _encoder.encode(resolved))
-            write_new(staging / MANIFEST, _encoder.encode(manifest))
             created = manifest.last_event
-            write_new(staging / EVENTS, _encoder.encode(created) + b"\n" if created else b"")
-            write_new(staging / TRACE, b"")
             (staging / OUTPUTS).mkdir()
-            fsync_dir(staging)
+            write_new_files(
+                staging,
+                {
+                    REQUEST: _encoder.encode(request),
+                    RESOLVED: _encoder.encode(resolved),
+                    MANIFEST: _encoder.encode(manifest),
+                    EVENTS: _encoder.encode(created) + b"\n" if created else b"",
+                    TRACE: b"",
+                },
+            )
             try:
                 # rename(2) refuses a non-empty target: of two creators one wins.
                 os.rename(staging, final)
