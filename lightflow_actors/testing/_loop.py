@@ -23,7 +23,7 @@ import heapq
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from contextvars import Context
@@ -43,7 +43,7 @@ from ._strategies import FifoStrategy, Operation, Strategy
 
 T = TypeVar("T")
 
-LOOP_OPERATION: Operation = ("loop",)
+LOOP_OPERATION: Operation = ("loop", 0)
 
 # The coroutines of a cell's own tasks: they belong to that actor's operation.
 _CELL_CODES = frozenset(
@@ -92,6 +92,8 @@ class DeterministicLoop(asyncio.BaseEventLoop):
             weakref.WeakKeyDictionary()
         )
         self._task_seq = 0
+        # id(handle) -> the step it was queued at (handles are alive while queued).
+        self._born: dict[int, int] = {}
         self._loop_thread: int | None = None
 
     # -- time ---------------------------------------------------------------------------
@@ -109,7 +111,11 @@ class DeterministicLoop(asyncio.BaseEventLoop):
     def _run_once(self) -> None:
         self._promote_due_timers()
         ready = self._ready
+        born = self._born
         if any(h._cancelled for h in ready):
+            for h in ready:
+                if h._cancelled:
+                    born.pop(id(h), None)
             ready = deque(h for h in ready if not h._cancelled)
             self._ready = ready
         if not ready:
@@ -125,17 +131,41 @@ class DeterministicLoop(asyncio.BaseEventLoop):
         if len(first) == 1:
             index = 0
         else:
-            ops = list(first)
+            # Candidates in a canonical order: by the step their oldest callback was queued
+            # at, then by operation. Callbacks queued in one step may come from iterating a
+            # set (whose order follows memory addresses); the sort keeps replays identical.
+            ops = sorted(first, key=lambda op: (born.get(id(ready[first[op]]), 0), op))
             pick = self.strategy.choose(ops, self.steps)
             self.choices.append(pick)
             self.widths.append(len(ops))
             index = first[ops[pick]]
         handle = ready[index]
         del ready[index]
+        born.pop(id(handle), None)
         self.steps += 1
         if self.max_steps is not None and self.steps > self.max_steps:
             raise StepLimitExceeded(self.max_steps, self._now)
         handle._run()
+
+    def _call_soon(
+        self, callback: Callable[..., object], args: Sequence[object], context: Context | None
+    ) -> asyncio.Handle:
+        handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
+        self._born[id(handle)] = self.steps
+        return handle
+
+    def create_task(  # type: ignore[override]
+        self,
+        coro: Coroutine[object, object, T],
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+    ) -> asyncio.Task[T]:
+        task = super().create_task(coro, name=name, context=context)
+        # Number tasks in creation order (program order), not in the order their callbacks
+        # are first seen, so operation names are the same in every replay.
+        self._task_operation(task)
+        return task
 
     def _promote_due_timers(self) -> None:
         scheduled = self._scheduled
@@ -147,6 +177,7 @@ class DeterministicLoop(asyncio.BaseEventLoop):
                 continue
             handle._scheduled = False  # type: ignore[attr-defined]
             self._ready.append(handle)
+            self._born[id(handle)] = self.steps
 
     def _advance_time(self) -> None:
         scheduled = self._scheduled

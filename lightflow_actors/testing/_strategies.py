@@ -18,16 +18,16 @@ named by a spec string so a failing run can be replayed from one line:
 from __future__ import annotations
 
 import random
-from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from ._errors import InvalidStrategy
 
 if TYPE_CHECKING:
     from hypothesis.strategies import DataObject
 
-Operation = Hashable
-"""What a strategy chooses between: ``("actor", id)``, ``("task", n)`` or ``("loop",)``."""
+Operation: TypeAlias = tuple[str, int]
+"""What a strategy chooses between: ``("actor", id)``, ``("task", n)`` or ``("loop", 0)``."""
 
 DEFAULT_PCT_DEPTH = 3
 DEFAULT_PCT_STEPS = 1000
@@ -45,7 +45,10 @@ class Strategy(Protocol):
 
 
 class FifoStrategy:
-    """Always the operation that became ready first: the schedule plain asyncio would run."""
+    """Always the operation whose oldest callback has waited longest (ties: lowest id).
+
+    Close to the order plain asyncio runs callbacks in; Hypothesis shrinks towards it.
+    """
 
     spec = "fifo"
 
