@@ -20,7 +20,6 @@ from lightflow_actors.adapters.cortex import (
     atomic_write,
     encode_record,
     fingerprint,
-    fsync_dir,
 )
 
 from ._intake import Location
@@ -28,9 +27,11 @@ from ._intake import Location
 __all__ = ["answered", "close_claim", "write_error", "write_response"]
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, data: bytes, *, last: bool) -> None:
+    # Only the last file (the answer) fsyncs the folder: that one fsync makes the earlier
+    # renames in the same folder durable too.
     try:
-        atomic_write(path, data)
+        atomic_write(path, data, sync_dir=last)
     except OSError as exc:
         # An id near NAME_MAX may fit as `.req.json` but not as `.fingerprint`; the error
         # file is then the only answer, which is still one answer.
@@ -47,9 +48,9 @@ def answered(loc: Location) -> bool:
 
 def write_response(loc: Location, raw: bytes, route: RouteRecord | None, body: bytes) -> None:
     """Fingerprint, route (api and tool only), then `<id>.resp.json`."""
-    _write(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode())
+    _write(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode(), last=False)
     if route is not None and loc.kind != "thread":
-        _write(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route))
+        _write(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), last=False)
     atomic_write(loc.file(loc.outbox, Suffix.RESPONSE), body)
 
 
@@ -62,15 +63,20 @@ def write_error(
 ) -> None:
     """Fingerprint (when the request was read), route (when routed), then `<id>.error`."""
     if raw is not None:
-        _write(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode())
+        _write(
+            loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode(), last=False
+        )
     if route is not None and loc.kind != "thread":
-        _write(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route))
+        _write(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), last=False)
     record = ErrorRecord(id=loc.raw_id, kind=kind, message=message)
-    _write(loc.file(loc.outbox, Suffix.ERROR), encode_record(record) + b"\n")
+    _write(loc.file(loc.outbox, Suffix.ERROR), encode_record(record) + b"\n", last=True)
 
 
 def close_claim(loc: Location) -> None:
-    """Rename `<id>.claimed` to `<id>.done`: answered, never served again."""
+    """Rename `<id>.claimed` to `<id>.done`: answered, never served again.
+
+    Not fsynced: if the rename is lost in a crash, the restart finds `.claimed` with an
+    answer beside it and only closes it again.
+    """
     with contextlib.suppress(FileNotFoundError):
         os.rename(loc.file(loc.inbox, Suffix.CLAIMED), loc.file(loc.inbox, Suffix.DONE))
-        fsync_dir(loc.inbox)

@@ -19,11 +19,13 @@ class SubstrateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How one substrate serves one tree.
 
     `root` is the tree (the directory backend's folder, or the FUSE backend's backing folder);
+    with `mount`, the FUSE backend serves it there and commits are seen by the FUSE rename;
     `uids`, `tools` and `threads` name the folders created at start (threads in every uid's
     home) so clients find their inboxes; requests in folders created later are served too.
     """
 
     root: str
+    mount: str | None = None  # FUSE backend: mount the tree here (root is the backing folder)
     routes: Routes = msgspec.field(default_factory=Routes)
     policy: Policy = msgspec.field(default_factory=Policy)
     uids: tuple[str, ...] = ()

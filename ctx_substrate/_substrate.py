@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from lightflow_actors import Actor, ActorRef, AnyRef, Ask, Down, handler
+from lightflow_actors import Actor, ActorRef, AnyRef, Ask, Down, StartFailed, handler
 from lightflow_actors.adapters.cortex import (
     API_FORMATS,
     CtxLayout,
@@ -31,6 +31,7 @@ from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditLog
 from ._config import SubstrateConfig
 from ._errors import ConfigError, RequestRefused
+from ._fuse import FuseBackend
 from ._intake import Location, check_location, decode_body, locate, read_request, stays_in_tree
 from ._jobs import Dispatch, HookRunner, JobRunner, read_status
 from ._scan import inboxes, subdirs, waiting_files
@@ -67,13 +68,15 @@ class _Pending(msgspec.Struct):
 class Substrate(Actor[SubstrateMessage | Down]):
     """Serves `config.root` with `providers`; see the module docstring for the cycle.
 
-    `watch=False` leaves commit detection to someone else (the FUSE backend tells
-    `Committed` from its rename hook); the start-up rescan still runs.
+    ::
+
+        config = SubstrateConfig(root="/srv/ctx", uids=("1000",), routes=Routes(api={"*": "echo"}))
+        substrate = await system.start_actor(
+            lambda: Substrate(config, [callable_provider("echo", lambda r: r.body)])
+        )
     """
 
-    def __init__(
-        self, config: SubstrateConfig, providers: Sequence[ProviderSpec], *, watch: bool = True
-    ) -> None:
+    def __init__(self, config: SubstrateConfig, providers: Sequence[ProviderSpec]) -> None:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
             raise ConfigError(f"provider names must be unique, got {names}")
@@ -86,7 +89,6 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._config = config
         self._root = Path(config.root)
         self._specs = {p.name: p for p in providers}
-        self._watch = watch
         self._hosts: dict[str, ActorRef[Serve]] = {}
         self._pending: dict[int, _Pending] = {}
         self._claimed: set[str] = set()  # claim paths being served by this incarnation
@@ -98,7 +100,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._counts = {"served": 0, "errors": 0, "refused": 0, "duplicates": 0}
 
     # -- lifecycle ------------------------------------------------------------------------
-    def on_start(self) -> None:
+    async def on_start(self) -> None:
         cfg = self._config
         for uid in cfg.uids:
             ensure_tree(CtxLayout(cfg.root, uid), tools=cfg.tools, threads=cfg.threads)
@@ -123,18 +125,33 @@ class Substrate(Actor[SubstrateMessage | Down]):
                 link=True,
             )
         self.audit.append(AuditEvent("substrate.started", reason=str(self._root)))
-        if self._watch:
-            self._watcher = self.spawn(
-                lambda: DirectoryWatcher(
-                    self._root,
-                    self.ref,
-                    mode=cfg.watch,
-                    poll_interval_s=cfg.poll_interval_s,
-                    rescan_interval_s=cfg.rescan_interval_s,
-                    interesting=_interesting,
-                ),
-                link=True,
-            )
+        if cfg.mount is not None:
+            mount, limit = Path(cfg.mount), cfg.max_request_bytes
+            try:
+                await self.system.start_actor(
+                    lambda: FuseBackend(self._root, mount, self.ref, limit),
+                    parent=self.ref,
+                    link=True,
+                )
+            except StartFailed as exc:
+                # Surface the cause (FuseUnavailable, with its reason) as our own start failure.
+                if isinstance(exc.reason, Exception):
+                    raise exc.reason from None
+                raise
+        # On FUSE, commits arrive from the mount's rename; the watcher only polls slowly
+        # for requests dropped into the backing folder directly.
+        fuse = cfg.mount is not None
+        self._watcher = self.spawn(
+            lambda: DirectoryWatcher(
+                self._root,
+                self.ref,
+                mode="poll" if fuse else cfg.watch,
+                poll_interval_s=cfg.rescan_interval_s if fuse else cfg.poll_interval_s,
+                rescan_interval_s=cfg.rescan_interval_s,
+                interesting=_interesting,
+            ),
+            link=True,
+        )
         # After the watcher is up, so nothing committed in between is missed.
         self.ref.tell(Rescan())
 
@@ -357,9 +374,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
 
     @handler
     def stats(self, msg: Stats) -> SubstrateStats:
-        mode = "fuse" if not self._watch else "unknown"
-        if self._watcher is not None:
-            mode = self._config.watch
+        mode = "fuse" if self._config.mount is not None else self._config.watch
         return SubstrateStats(
             served=self._counts["served"],
             errors=self._counts["errors"],

@@ -21,8 +21,16 @@ from ctx_substrate import (
     callable_provider,
     read_audit,
 )
-from lightflow_actors import ActorRef, ActorSystem
-from lightflow_actors.adapters.cortex import Call, Commit, CortexClient, CtxLayout, Observe
+from ctx_substrate._fuse import FuseUnavailable, fuse_available
+from lightflow_actors import ActorRef, ActorSystem, StartFailed
+from lightflow_actors.adapters.cortex import (
+    Call,
+    ClientWatch,
+    Commit,
+    CortexClient,
+    CtxLayout,
+    Observe,
+)
 
 UID = "1000"
 
@@ -76,9 +84,17 @@ async def start_ctx(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         routes: Routes | None = None,
         policy: Policy | None = None,
         root: Path | None = None,
+        backend: str = "directory",
         **config: object,
     ) -> Ctx:
         backing = root or tmp_path / "ctx"
+        mount = backing
+        if backend == "fuse":
+            reason = fuse_available()
+            if reason is not None:
+                pytest.skip(f"FUSE backend: {reason}")
+            mount = tmp_path / f"mnt{len(systems)}"
+            config["mount"] = str(mount)
         cfg = msgspec.convert(
             {
                 "root": str(backing),
@@ -99,9 +115,18 @@ async def start_ctx(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         system = ActorSystem()
         await system.start()
         systems.append(system)
-        substrate = await system.start_actor(lambda: Substrate(cfg, specs))
-        client = system.spawn(lambda: CortexClient(CtxLayout(str(backing), UID)))
-        return Ctx(system, backing, backing, substrate, client)
+        try:
+            substrate = await system.start_actor(lambda: Substrate(cfg, specs))
+        except StartFailed as exc:
+            if backend == "fuse" and isinstance(exc.reason, FuseUnavailable):
+                pytest.skip(f"FUSE backend: {exc}")
+            raise
+        # On FUSE the client cannot rely on inotify (the server's writes bypass the mount).
+        watch: ClientWatch = "poll" if backend == "fuse" else "inotify"
+        client = system.spawn(
+            lambda: CortexClient(CtxLayout(str(mount), UID), watch=watch, poll_interval_s=0.01)
+        )
+        return Ctx(system, backing, mount, substrate, client)
 
     yield start
     for system in reversed(systems):

@@ -27,6 +27,8 @@ from lightflow_actors.adapters.cortex import (
 
 pytestmark = pytest.mark.anyio
 
+BACKENDS = ["directory", pytest.param("fuse", marks=pytest.mark.fuse)]
+
 
 async def call(ctx: Any, kind: str, name: str, rid: str, body: object) -> CortexOutcome:
     future = await ctx.client.ask(Call(kind, name, rid, body, timeout_s=20))
@@ -37,8 +39,11 @@ async def call(ctx: Any, kind: str, name: str, rid: str, body: object) -> Cortex
 @pytest.mark.parametrize(
     ("kind", "name"), [("api", "openai.chat"), ("tool", "echo"), ("thread", "t1")]
 )
-async def test_commit_response_cycle(start_ctx: Callable[..., Any], kind: str, name: str) -> None:
-    ctx = await start_ctx()
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_commit_response_cycle(
+    start_ctx: Callable[..., Any], backend: str, kind: str, name: str
+) -> None:
+    ctx = await start_ctx(backend=backend)
     body = {"model": "m-1", "messages": [{"role": "user", "content": "hi"}]}
     if kind == "tool":
         body = {"args": ["-n", "x"], "stdin": "in"}
@@ -65,8 +70,9 @@ def answer_files(rid: str) -> list[str]:
     return [rid + Suffix.FINGERPRINT, rid + Suffix.RESPONSE]
 
 
-async def test_route_records_model(start_ctx: Callable[..., Any]) -> None:
-    ctx = await start_ctx()
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_route_records_model(start_ctx: Callable[..., Any], backend: str) -> None:
+    ctx = await start_ctx(backend=backend)
     outcome = await call(ctx, "api", "anthropic.messages", "r", {"model": "claude-x"})
     assert isinstance(outcome, ResponseObserved) and outcome.route is not None
     assert (outcome.route.provider, outcome.route.model) == ("echo", "claude-x")
@@ -86,7 +92,8 @@ async def test_plain_tmp_write_does_not_trigger(start_ctx: Callable[..., Any]) -
     await ctx.until(response.exists, "the renamed request to be answered")
 
 
-async def test_commit_notifies_an_actor(start_ctx: Callable[..., Any]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_commit_notifies_an_actor(start_ctx: Callable[..., Any], backend: str) -> None:
     from lightflow_actors import Actor, handler
 
     got: asyncio.Queue[CortexOutcome] = asyncio.Queue()
@@ -96,7 +103,7 @@ async def test_commit_notifies_an_actor(start_ctx: Callable[..., Any]) -> None:
         def outcome(self, msg: ResponseObserved | ErrorObserved | ObserveTimedOut) -> None:
             got.put_nowait(msg)
 
-    ctx = await start_ctx()
+    ctx = await start_ctx(backend=backend)
     run = ctx.system.spawn(Run)
     reply = await ctx.client.ask(Commit("api", "openai.chat", "n1", {"x": 1}, notify=run))
     assert isinstance(reply, RequestCommitted) and reply.path.endswith("n1.req.json")
@@ -107,8 +114,11 @@ async def test_commit_notifies_an_actor(start_ctx: Callable[..., Any]) -> None:
 
 
 @pytest.mark.parametrize("rid", ["", ".", "..", "../x", "a/b", "n\x00ul", "x" * 300])
-async def test_client_refuses_hostile_ids(start_ctx: Callable[..., Any], rid: str) -> None:
-    ctx = await start_ctx()
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_client_refuses_hostile_ids(
+    start_ctx: Callable[..., Any], backend: str, rid: str
+) -> None:
+    ctx = await start_ctx(backend=backend)
     reply = await ctx.client.ask(Commit("api", "openai.chat", rid, {}))
     assert isinstance(reply, CommitFailed) and "InvalidIdError" in reply.reason
     reply = await ctx.client.ask(Commit("tool", rid or "..", "ok", {}))

@@ -17,18 +17,21 @@ from lightflow_actors.adapters.cortex import commit_request, decode_error
 
 pytestmark = pytest.mark.anyio
 
+BACKENDS = ["directory", pytest.param("fuse", marks=pytest.mark.fuse)]
+
 
 def answers_per_id(ctx: Any) -> Counter[str | None]:
     return Counter(e.id for e in ctx.audit() if e.event in ("response.written", "error.written"))
 
 
-async def test_provider_crash_mid_request(start_ctx: Callable[..., Any]) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_provider_crash_mid_request(start_ctx: Callable[..., Any], backend: str) -> None:
     def flaky(request: ProviderRequest) -> dict[str, object]:
         if request.body.get("crash"):
             raise RuntimeError("boom")
         return {"id": request.id}
 
-    ctx = await start_ctx(providers=[callable_provider("echo", flaky)])
+    ctx = await start_ctx(backend=backend, providers=[callable_provider("echo", flaky)])
     inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
     ids = ["a", "b", "crash", "c", "d"]
     for rid in ids:
@@ -63,8 +66,9 @@ async def test_restart_intensity_gives_up(start_ctx: Callable[..., Any]) -> None
     assert events.count("provider.restarted") == 2 and events.count("provider.gave_up") == 1
 
 
-async def test_thousand_concurrent_requests(start_ctx: Callable[..., Any]) -> None:
-    ctx = await start_ctx(durable_audit=False)
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_thousand_concurrent_requests(start_ctx: Callable[..., Any], backend: str) -> None:
+    ctx = await start_ctx(backend=backend, durable_audit=False)
     inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
     n = 1000
 

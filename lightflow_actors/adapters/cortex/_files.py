@@ -43,11 +43,15 @@ def _write_all(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, tmp_name: str | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, *, tmp_name: str | None = None, sync_dir: bool = True
+) -> None:
     """Write `data` to `path` atomically: temporary file, fsync, rename, fsync folder.
 
     The temporary file is `.<name>.tmp` beside the target unless `tmp_name` is given; it
-    never ends in `.req.json`, so writing answers never looks like a commit.
+    never ends in `.req.json`, so writing answers never looks like a commit. `sync_dir=False`
+    skips the folder fsync when a later `atomic_write` in the same folder will do it (one
+    folder fsync makes every rename done in that folder before it durable).
     """
     tmp = path.with_name(tmp_name if tmp_name is not None else f".{path.name}.tmp")
     try:
@@ -57,7 +61,8 @@ def atomic_write(path: Path, data: bytes, *, tmp_name: str | None = None) -> Non
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def write_tmp_request(inbox: Path, request_id: str, body: bytes) -> Path:
