@@ -109,12 +109,18 @@ def explore(
 ) -> Exploration:
     """Run ``seeds`` schedules (seeds ``start_seed`` onwards); stop at the first failure.
 
-    ``strategy`` is a spec ('random', 'pct', 'pct:depth=3,steps=400', 'fifo'). A bare 'pct'
-    is calibrated first: one FIFO run counts the scheduling decisions, and that count
-    becomes ``steps`` in the spec every run (and the replay line) uses. With ``trace_dir``
-    the failing trace is written there as JSONL. ``out`` receives the report (None: silent).
+    ``strategy`` is a spec ('random', 'pct', 'pct:depth=3,steps=400', 'fifo'), or
+    'hypothesis' to search with ``explore_hypothesis`` (``seeds`` examples; the failure is
+    the shrunk schedule, replayed with a 'script:' spec). A bare 'pct' is calibrated
+    first: one FIFO run counts the scheduling decisions, and that count becomes ``steps``
+    in the spec every run (and the replay line) uses. With ``trace_dir`` the failing trace
+    is written there as JSONL. ``out`` receives the report (None: silent).
     """
     sc = as_scenario(target)
+    if strategy.strip().lower() == "hypothesis":
+        from ._hypothesis import explore_hypothesis
+
+        return explore_hypothesis(sc, max_examples=seeds, seed=start_seed, out=out)
     spec = _calibrate(sc, strategy, start_seed)
     exploration = Exploration(sc, spec)
     for seed in range(start_seed, start_seed + seeds):

@@ -25,7 +25,9 @@ from typing import Literal, TypeAlias
 import msgspec
 
 
-class Drop(msgspec.Struct, frozen=True, kw_only=True, tag="drop"):
+class Drop(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="drop"
+):
     sender: str | None = None
     target: str | None = None
     message: str | None = None
@@ -34,7 +36,9 @@ class Drop(msgspec.Struct, frozen=True, kw_only=True, tag="drop"):
     probability: float = 1.0
 
 
-class Delay(msgspec.Struct, frozen=True, kw_only=True, tag="delay"):
+class Delay(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="delay"
+):
     by: float
     sender: str | None = None
     target: str | None = None
@@ -44,7 +48,9 @@ class Delay(msgspec.Struct, frozen=True, kw_only=True, tag="delay"):
     probability: float = 1.0
 
 
-class Duplicate(msgspec.Struct, frozen=True, kw_only=True, tag="duplicate"):
+class Duplicate(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="duplicate"
+):
     sender: str | None = None
     target: str | None = None
     message: str | None = None
@@ -53,14 +59,18 @@ class Duplicate(msgspec.Struct, frozen=True, kw_only=True, tag="duplicate"):
     probability: float = 1.0
 
 
-class Crash(msgspec.Struct, frozen=True, kw_only=True, tag="crash"):
+class Crash(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="crash"
+):
     actor: str
     nth: int = 1
     times: int = 1
     message: str | None = None
 
 
-class Pause(msgspec.Struct, frozen=True, kw_only=True, tag="pause"):
+class Pause(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="pause"
+):
     actor: str
     at: float
     duration: float

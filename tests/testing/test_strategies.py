@@ -1,0 +1,90 @@
+"""Strategy specs, PCT's priorities, and scripted replays of recorded choices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lightflow_actors.testing import (
+    FifoStrategy,
+    InvalidStrategy,
+    PCTStrategy,
+    RandomStrategy,
+    Scenario,
+    ScriptStrategy,
+    make_strategy,
+    run_schedule,
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "canonical"),
+    [
+        ("random", RandomStrategy, "random"),
+        ("fifo", FifoStrategy, "fifo"),
+        ("pct", PCTStrategy, "pct:depth=3,steps=1000"),
+        ("PCT:depth=2,steps=40", PCTStrategy, "pct:depth=2,steps=40"),
+        ("script:", ScriptStrategy, "script:"),
+        ("script:0.2.1.0.0", ScriptStrategy, "script:0.2.1"),
+    ],
+)
+def test_specs_build_their_strategy(spec: str, kind: type, canonical: str) -> None:
+    strategy = make_strategy(spec, seed=5)
+    assert isinstance(strategy, kind)
+    assert strategy.spec == canonical
+    assert make_strategy(strategy.spec, seed=5).spec == canonical
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["", "dfs", "random:x=1", "pct:depth=0", "pct:depth=a", "pct:width=3", "script:1.x", "fifo:1"],
+)
+def test_bad_specs_are_refused_with_the_grammar(spec: str) -> None:
+    with pytest.raises(InvalidStrategy, match="Use 'random'"):
+        make_strategy(spec, seed=0)
+
+
+@given(st.text(max_size=60))
+def test_any_spec_text_builds_or_is_refused_cleanly(spec: str) -> None:
+    try:
+        strategy = make_strategy(spec, seed=1)
+    except InvalidStrategy:
+        return
+    choice = strategy.choose([("actor", 1), ("actor", 2), ("task", 1)], 0)
+    assert 0 <= choice < 3
+
+
+def test_pct_without_change_points_keeps_one_priority_order() -> None:
+    ops = [("actor", i) for i in range(1, 6)]
+    pct = PCTStrategy(seed=9, depth=1, steps=100)
+    picks = {ops[pct.choose(ops, step)] for step in range(50)}
+    assert len(picks) == 1  # the highest-priority operation always wins
+    firsts = {ops[PCTStrategy(seed=s, depth=1, steps=10).choose(ops, 0)] for s in range(40)}
+    assert len(firsts) >= 4  # priorities are random per seed
+
+
+def test_pct_change_points_demote_the_running_operation() -> None:
+    ops = [("actor", 1), ("actor", 2)]
+    pct = PCTStrategy(seed=4, depth=5, steps=8)  # 4 change points among 8 decisions
+    picks = [ops[pct.choose(ops, step)] for step in range(8)]
+    switches = sum(1 for a, b in zip(picks, picks[1:], strict=False) if a != b)
+    assert switches >= 1
+
+
+def test_random_choices_stay_in_range() -> None:
+    strategy = RandomStrategy(seed=0)
+    for n in range(2, 30):
+        assert 0 <= strategy.choose([("task", i) for i in range(n)], 0) < n
+
+
+def test_a_script_replays_a_recorded_schedule(example: Callable[[str], Scenario]) -> None:
+    sc = example("lost_update.py:scenario")
+    for seed in range(5):
+        original = run_schedule(sc, seed=seed, strategy="random")
+        spec = ScriptStrategy(original.choices).spec
+        replayed = run_schedule(sc, seed=seed, strategy=spec)
+        assert replayed.sha256() == original.sha256()
+        assert replayed.choices == original.choices
