@@ -69,6 +69,7 @@ class Child:
         "old_actor_id",
         "pending_reason",
         "ref",
+        "restart_at",
         "restarts",
         "spec",
         "started_at",
@@ -88,6 +89,7 @@ class Child:
         self.token = 0
         self.timer: Timer | None = None
         self.pending_reason: ExitReason | None = None
+        self.restart_at: float | None = None
         self.old_actor_id: int | None = None  # dynamic children: the ref a restart replaces
 
     def info(self, child_id: str | None = None) -> ChildInfo:
@@ -98,6 +100,7 @@ class Child:
             type=self.spec.type,
             restart=self.spec.restart,
             restarts=self.restarts,
+            restart_at=self.restart_at if self.timer is not None else None,
         )
 
 
@@ -308,6 +311,7 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
         child.token = self._tokens
         child.status = "restarting"
         child.pending_reason = reason
+        child.restart_at = self.system.clock.now() + delay
         me = cast(ActorRef[RestartDue], self.ref)
         child.timer = self.send_after(delay, me, RestartDue(child.key, child.token))
 

@@ -31,6 +31,8 @@ class ChildInfo(msgspec.Struct, frozen=True, kw_only=True):
     type: ChildType
     restart: Restart
     restarts: int
+    restart_at: float | None = None
+    """While ``restarting``: the ``system.clock`` time the next restart attempt is due."""
 
 
 class ChildCounts(msgspec.Struct, frozen=True, kw_only=True):

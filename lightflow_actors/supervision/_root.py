@@ -9,6 +9,7 @@ and the root stops it on shutdown. Shutdown stops all of them in reverse spawn o
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from typing import Never
 
@@ -60,19 +61,25 @@ class RootSupervisor(Supervisor):
         for child in self._children.values():
             self._cancel_pending(child)
         system = self.system
-        # Stopping an actor can hand its own (unlinked) children up to us: loop until none.
-        while True:
-            kids = system.info(self.ref).children
-            if not kids:
-                return
-            for actor_id in reversed(kids):
+        # Newest first. Stopping an actor hands its own unlinked children up to us (the
+        # kernel re-parents them), so they join the heap and keep the reverse spawn order.
+        while kids := system.info(self.ref).children:
+            heap = [-actor_id for actor_id in kids]
+            heapq.heapify(heap)
+            while heap:
+                actor_id = -heapq.heappop(heap)
+                ref = system.get(actor_id)
+                if ref is None:
+                    continue
+                grandchildren = system.info(ref).children
                 child_id = self._by_actor.get(actor_id)
                 if child_id is not None:
                     await self._shutdown(self._children[child_id])
-                    continue
-                ref = system.get(actor_id)
-                if ref is not None:
+                else:
                     await system.terminate(ref, SHUTDOWN, system.default_stop_timeout)
+                for orphan in grandchildren:
+                    if system.get(orphan) is not None:
+                        heapq.heappush(heap, -orphan)
 
 
 async def start_root(

@@ -72,8 +72,8 @@ class Backoff(msgspec.Struct, frozen=True, kw_only=True):
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait before restart number ``attempt`` (0-based) of a run of failures."""
-        # 2**attempt overflows a float past ~1024 attempts; the cap is reached long before.
-        base = self.max_delay if attempt >= 64 else min(self.max_delay, self.min_delay * 2**attempt)
+        # 2.0**attempt overflows past 1023; 2**64 times any sane min_delay exceeds any cap.
+        base = min(self.max_delay, self.min_delay * 2.0 ** min(attempt, 64))
         return base * (1.0 + self.jitter * rng.random())
 
 
@@ -81,9 +81,9 @@ class ChildSpec(msgspec.Struct, Generic[M], frozen=True, kw_only=True):
     """How a supervisor runs one child.
 
     ``start`` is a zero-argument factory returning a fresh actor (the class itself, a
-    lambda or a ``functools.partial``); every (re)start calls it again.
+    lambda or a ``functools.partial``); every (re)start calls it again. ::
 
-    >>> spec = ChildSpec(id="cache", start=Cache, restart="transient", shutdown=1.0)
+        spec = ChildSpec(id="cache", start=Cache, restart="transient", shutdown=1.0)
 
     ``shutdown=None`` means OTP's default: 5 s for a worker, ``"infinity"`` for a supervisor.
     ``name``, if set, registers each incarnation of the child under that name (the old one

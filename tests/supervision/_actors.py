@@ -101,25 +101,34 @@ async def child_ref(sup: SupervisorRef, cid: str) -> AnyRef:
     raise AssertionError(f"child {cid!r} is not running")
 
 
-async def crash_and_settle(system: ActorSystem, sup: SupervisorRef, ref: AnyRef) -> None:
-    """Crash ``ref`` and wait until its supervisor has handled the exit.
+async def exited(system: ActorSystem, ref: AnyRef) -> None:
+    """Wait until ``ref`` has exited *and* its exit signals have reached linked actors.
 
-    The child's exit signal is queued on the supervisor before ``wait_exit`` returns, so an
-    ask sent afterwards is answered only once the supervisor has reacted to it.
+    The kernel queues the signals to linked actors (``call_soon``) in the same step that
+    marks the actor dead; one more loop turn guarantees they have been delivered, also when
+    the actor was already dead (or an ask failing with ``ActorExited`` woke us first).
     """
-    cast(ActorRef[Crash], ref).tell(Crash())
     await system.wait_exit(ref)
-    if sup.alive:
-        try:
-            await which_children(sup)
-        except Exception:  # the supervisor gave up while we asked
-            await system.wait_exit(sup)
+    await asyncio.sleep(0)
 
 
 async def settle(system: ActorSystem, sup: SupervisorRef) -> None:
+    """Wait until ``sup`` has handled every signal already queued to it (or has exited)."""
     if sup.alive:
         try:
             await which_children(sup)
-        except Exception:
-            await system.wait_exit(sup)
+            return
+        except Exception:  # it exited while we asked
+            pass
+    await exited(system, sup)
 
+
+async def crash_and_settle(system: ActorSystem, sup: SupervisorRef, ref: AnyRef) -> None:
+    """Crash ``ref`` and wait until its supervisor has handled the exit.
+
+    The child's exit signal is queued on the supervisor before ``exited`` returns, so an
+    ask sent afterwards is answered only once the supervisor has reacted to it.
+    """
+    cast(ActorRef[Crash], ref).tell(Crash())
+    await exited(system, ref)
+    await settle(system, sup)

@@ -126,7 +126,9 @@ async def test_a_failing_start_unwinds_the_started_children_and_fails_the_superv
     async with ActorSystem() as system:
         with pytest.raises(StartFailed) as info:
             await system.start_actor(
-                lambda: Supervisor([spec(log, "a"), spec(log, "b", fail_start=True), spec(log, "c")])
+                lambda: Supervisor(
+                    [spec(log, "a"), spec(log, "b", fail_start=True), spec(log, "c")]
+                )
             )
         cause = info.value.reason
         assert isinstance(cause, ChildStartFailed) and cause.child_id == "b"

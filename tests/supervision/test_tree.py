@@ -1,0 +1,70 @@
+"""``system_tree``: the operator snapshot, nested by parent, with child-spec data."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from lightflow_actors import SHUTDOWN, ActorSystem
+from lightflow_actors.supervision import (
+    ChildSpec,
+    DynamicSupervisor,
+    Supervisor,
+    SystemTree,
+    start_child,
+    system_tree,
+)
+
+from ._actors import Event, Plain, child_ref, crash_and_settle, spec
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_tree_nests_actors_and_shows_supervisor_spec_data() -> None:
+    log: list[Event] = []
+    async with ActorSystem(name="ops") as system:
+        sessions = ChildSpec(id="sessions", start=DynamicSupervisor, type="supervisor")
+        top = await system.start_actor(
+            # rest_for_one: db is last, so its restart leaves the sessions alone
+            lambda: Supervisor([sessions, spec(log, "db")], strategy="rest_for_one", intensity=5)
+        )
+        dyn = await child_ref(top, "sessions")
+        await start_child(dyn, ChildSpec(id="s", start=Plain, restart="temporary"))
+        await crash_and_settle(system, top, await child_ref(top, "db"))
+        loose = system.spawn(Plain, name="loose")
+
+        tree = system_tree(system)
+        assert tree.system == "ops" and tree.actors == 5
+        assert [n.id for n in tree.roots] == [top.id, loose.id]
+        root = tree.roots[0]
+        assert (root.kind, root.strategy, root.actor_class) == (
+            "supervisor",
+            "rest_for_one",
+            "Supervisor",
+        )
+        sess, db = root.children
+        assert (db.child_id, db.kind, db.restart, db.restarts) == ("db", "worker", "permanent", 1)
+        assert db.last_crash is None  # the new incarnation has not crashed
+        assert (sess.child_id, sess.kind) == ("sessions", "supervisor")
+        assert sess.strategy == "one_for_one"
+        (session,) = sess.children
+        assert (session.child_id, session.restart, session.kind) == ("s", "temporary", "worker")
+        assert (tree.roots[1].name, tree.roots[1].child_id) == ("loose", None)
+
+        decoded = msgspec.json.decode(msgspec.json.encode(tree), type=SystemTree)
+        assert decoded == tree
+        await system.terminate(top, SHUTDOWN, None)
+
+
+async def test_tree_of_ten_thousand_actors_is_one_snapshot() -> None:
+    async with ActorSystem() as system:
+        sup = await system.start_actor(DynamicSupervisor)
+        for _ in range(300):
+            await start_child(sup, ChildSpec(id="p", start=Plain))
+        for _ in range(9_700):
+            system.spawn(Plain)
+        tree = system_tree(system)
+        assert tree.actors == 10_001
+        assert len(tree.roots[0].children) == 300
+        assert all(n.child_id == "p" for n in tree.roots[0].children)
+        await system.terminate(sup, SHUTDOWN, None)
