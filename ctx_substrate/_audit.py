@@ -2,8 +2,10 @@
 
 One JSON object per line: every request seen, every refusal, every policy decision, every
 answer written and every provider crash/restart. Each line is appended with a single
-`write` on an `O_APPEND` descriptor and fsynced before `append` returns, so a record that
-was reported written survives a crash and concurrent writers never interleave within a line.
+`write` on an `O_APPEND` descriptor, so concurrent writers never interleave within a line,
+and fsynced before `append` returns. `append(..., sync=False)` defers the fsync to the next
+synced append (group commit): the substrate uses it for the records that precede an answer
+(claim, policy decision), whose answer record then makes them durable with one fsync.
 """
 
 from __future__ import annotations
@@ -73,17 +75,26 @@ class AuditLog:
             path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644
         )
         self._encoder = msgspec.json.Encoder()
+        self._unsynced = False
 
-    def append(self, event: AuditEvent) -> None:
+    def append(self, event: AuditEvent, *, sync: bool = True) -> None:
         if self._fd is None:
             raise RuntimeError(f"audit log {self.path} is closed; create a new AuditLog")
         stamped = msgspec.structs.replace(event, ts_ms=self._wall_ms())
         os.write(self._fd, self._encoder.encode(stamped) + b"\n")
-        if self._durable:
+        self._unsynced = True
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """fsync every line appended so far (no-op when not durable or nothing is pending)."""
+        if self._fd is not None and self._unsynced and self._durable:
             os.fsync(self._fd)
+        self._unsynced = False
 
     def close(self) -> None:
         if self._fd is not None:
+            self.sync()
             os.close(self._fd)
             self._fd = None
 

@@ -258,7 +258,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
     def _serve(self, loc: Location, *, resumed: bool) -> None:
         claimed = loc.file(loc.inbox, Suffix.CLAIMED)
         raw: bytes | None = None
-        self._audit_event("request.resumed" if resumed else "request.claimed", loc)
+        self._audit_event("request.resumed" if resumed else "request.claimed", loc, sync=False)
         try:
             check_location(self._root, loc)
             if not stays_in_tree(self._root, loc.outbox):
@@ -296,7 +296,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         decision = self._config.policy.decide(provider, kind, name)
         fields = {"provider": provider, "allowed": decision.allowed, "reason": decision.reason}
         if loc is not None:
-            self._audit_event("policy.decision", loc, **fields)
+            self._audit_event("policy.decision", loc, sync=False, **fields)
         else:
             self.audit.append(
                 msgspec.convert(
@@ -357,7 +357,9 @@ class Substrate(Actor[SubstrateMessage | Down]):
             reason="this id was already answered; the new request is kept as <id>.duplicate",
         )
 
-    def _audit_event(self, event: str, loc: Location, **fields: object) -> None:
+    def _audit_event(
+        self, event: str, loc: Location, *, sync: bool = True, **fields: object
+    ) -> None:
         self.audit.append(
             msgspec.convert(
                 {
@@ -369,7 +371,8 @@ class Substrate(Actor[SubstrateMessage | Down]):
                     **fields,
                 },
                 AuditEvent,
-            )
+            ),
+            sync=sync,
         )
 
     @handler
