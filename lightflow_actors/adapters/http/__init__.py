@@ -1,0 +1,91 @@
+"""The operator HTTP surface: JSON API, lifecycle event stream (SSE), root and observer pages.
+
+::
+
+    from lightflow_actors.adapters.http import create_app
+    app = create_app()                       # a Starlette/ASGI app owning its ActorSystem
+    # or, inside a host service sharing its system:
+    Mount("/ops", app=create_app(system, token="s3cret"))
+
+Routes (``specs/openapi.yaml``): ``GET /health``, ``GET /system``, ``GET /system/tree``,
+``GET /system/events`` (SSE), ``GET /actors/{id}``, ``POST /actors/{id}/stop|restart|kill``,
+``GET /`` (root page), ``GET /observer``, ``GET /openapi.yaml``. Every route asks the
+``Gateway`` actor (DESIGN §9). ``serve`` runs the app on Hypercorn (``lightflow serve``).
+"""
+
+from ._app import OperatorApp, StartupHook, create_app
+from ._demo import start_demo
+from ._errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HttpError,
+    MethodNotAllowed,
+    NotFound,
+    NotRestartable,
+    PayloadTooLarge,
+    ServeRefused,
+    SupervisorGone,
+    Unauthorized,
+    Unavailable,
+)
+from ._events import EventStream, StreamEnd, StreamGap
+from ._gateway import GATEWAY_NAME, Gateway
+from ._messages import GatewayMessage
+from ._pages import ROOT_LINKS, RootLink
+from ._records import (
+    Action,
+    ActionResult,
+    ActorDetail,
+    ErrorBody,
+    Health,
+    SystemSummary,
+    TreeNode,
+    TreePage,
+)
+from ._security import TOKEN_ENV, Guard, check_bind, is_loopback
+from ._server import DEFAULT_HOST, DEFAULT_PORT, ServeOptions, run_server, serve
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "GATEWAY_NAME",
+    "ROOT_LINKS",
+    "TOKEN_ENV",
+    "Action",
+    "ActionResult",
+    "ActorDetail",
+    "BadRequest",
+    "Conflict",
+    "ErrorBody",
+    "EventStream",
+    "Forbidden",
+    "Gateway",
+    "GatewayMessage",
+    "Guard",
+    "Health",
+    "HttpError",
+    "MethodNotAllowed",
+    "NotFound",
+    "NotRestartable",
+    "OperatorApp",
+    "PayloadTooLarge",
+    "RootLink",
+    "ServeOptions",
+    "ServeRefused",
+    "StartupHook",
+    "StreamEnd",
+    "StreamGap",
+    "SupervisorGone",
+    "SystemSummary",
+    "TreeNode",
+    "TreePage",
+    "Unauthorized",
+    "Unavailable",
+    "check_bind",
+    "create_app",
+    "is_loopback",
+    "run_server",
+    "serve",
+    "start_demo",
+]

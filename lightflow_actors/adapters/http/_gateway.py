@@ -1,0 +1,164 @@
+"""The gateway actor: the one place HTTP requests enter the actor system (DESIGN §9).
+
+Routes decode their input, ``ask`` the gateway a typed message, and encode the reply. The
+gateway reads the system (snapshots, events), and hands slow work to children of its own:
+an ``OperationRunner`` per action, an ``EventStream`` per SSE connection. So every effect
+of HTTP on the system shows in the supervision tree, under the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import msgspec
+
+from ...kernel import Actor, ActorRef, handler
+from ._events import DEFAULT_MAX_PENDING, CloseStream, EventStream, StreamItem
+from ._messages import (
+    CloseStreams,
+    GatewayMessage,
+    GetActor,
+    GetHealth,
+    GetSummary,
+    GetTree,
+    OpenStream,
+    Operate,
+    Operation,
+    StreamHandle,
+)
+from ._metrics import RateWindow, resident_memory
+from ._operations import OperationRunner, Perform
+from ._records import ActionResult, ActorDetail, Health, Refusal, SystemSummary, TreePage
+from ._supervision import supervised_by, tree_nodes
+from ._tree import select
+
+GATEWAY_NAME = "lightflow.http.gateway"
+
+
+class Gateway(Actor[GatewayMessage]):
+    """Answers the operator API; see ``lightflow_actors.adapters.http`` for the routes.
+
+    ``name``: the name it registers under when it starts (routes look it up by name, so a
+    restarted gateway is found again). ``rate_window``: seconds of system time the
+    ``messages_per_s`` figure covers. ``max_stream_pending``: events an SSE client may fall
+    behind before it is cut off.
+    """
+
+    def __init__(
+        self,
+        name: str = GATEWAY_NAME,
+        *,
+        rate_window: float = 10.0,
+        max_stream_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self.name = name
+        self.rates = RateWindow(rate_window)
+        self.max_stream_pending = max_stream_pending
+        self.streams: set[ActorRef[CloseStream]] = set()
+
+    def on_start(self) -> None:
+        self.system.register(self.name, self.ref)
+
+    @handler
+    def health(self, msg: GetHealth) -> Health:
+        system = self.system
+        return Health(system=system.name, actors=system.actor_count())
+
+    @handler
+    def summary(self, msg: GetSummary) -> SystemSummary:
+        system = self.system
+        nodes = tree_nodes(system)
+        total = sum(node.processed for node in nodes) + system.messages_processed_by_exited
+        uptime = system.uptime()
+        rate = self.rates.observe(
+            system.clock.now(), total, fallback=total / uptime if uptime > 0 else 0.0
+        )
+        last = system.events(limit=1)
+        return SystemSummary(
+            name=system.name,
+            actors=len(nodes),
+            supervisors=sum(1 for node in nodes if node.kind == "supervisor"),
+            messages_total=total,
+            messages_per_s=round(rate, 3),
+            window_s=self.rates.window,
+            memory_rss_bytes=resident_memory(),
+            uptime_s=round(uptime, 3),
+            dead_letters=system.dead_letters,
+            last_event_id=last[-1].seq if last else 0,
+        )
+
+    @handler
+    def tree(self, msg: GetTree) -> TreePage | Refusal:
+        return select(tree_nodes(self.system), msg.query)
+
+    @handler
+    def actor(self, msg: GetActor) -> ActorDetail | Refusal:
+        system = self.system
+        ref = system.get(msg.id)
+        if ref is None:
+            return self._unknown(msg.id)
+        info = system.info(ref)
+        place = supervised_by(system, ref)
+        events = system.events(actor=msg.id, limit=msg.events) if msg.events else []
+        return ActorDetail(
+            **msgspec.structs.asdict(info),
+            supervisor=place.supervisor if place is not None else None,
+            child_id=place.child_id if place is not None else None,
+            events=events,
+        )
+
+    @handler
+    def operate(self, msg: Operate) -> Operation | Refusal:
+        system = self.system
+        target = system.get(msg.id)
+        if target is None:
+            return self._unknown(msg.id)
+        place = supervised_by(system, target)
+        if msg.action == "restart":
+            label = f"actor {msg.id} ({system.info(target).kind})"
+            if place is None or place.child_id is None:
+                return Refusal(
+                    409,
+                    f"{label} is not supervised, so nothing can restart it; "
+                    f"stop or kill it instead",
+                )
+        done: asyncio.Future[ActionResult | Refusal] = system.loop.create_future()
+        # Not linked: restarting the gateway itself through the API must not kill the runner.
+        runner = self.spawn(
+            functools.partial(OperationRunner, msg.action, target, place, msg.timeout, done)
+        )
+        runner.tell(Perform())
+        return Operation(id=msg.id, action=msg.action, done=done)
+
+    @handler
+    def open_stream(self, msg: OpenStream) -> StreamHandle:
+        outbox: asyncio.Queue[StreamItem] = asyncio.Queue()
+        # Linked: a crashed gateway takes its streams down; their clients reconnect.
+        stream = self.spawn(
+            functools.partial(
+                EventStream, outbox, msg.last_event_id, max_pending=self.max_stream_pending
+            ),
+            link=True,
+        )
+        self.streams = {s for s in self.streams if s.alive}
+        self.streams.add(stream)
+        return StreamHandle(stream=stream, outbox=outbox)
+
+    @handler
+    async def close_streams(self, msg: CloseStreams) -> int:
+        open_streams = [s for s in self.streams if s.alive]
+        self.streams.clear()
+        for stream in open_streams:
+            stream.tell(CloseStream())
+        for stream in open_streams:
+            await self.system.wait_exit(stream)
+        return len(open_streams)
+
+    def _unknown(self, actor_id: int) -> Refusal:
+        gone = [e for e in self.system.events(actor=actor_id, limit=0) if e.kind == "exited"]
+        if gone:
+            return Refusal(
+                404, f"actor {actor_id} has exited ({gone[-1].reason}); it is no longer live"
+            )
+        return Refusal(404, f"no live actor with id {actor_id}")

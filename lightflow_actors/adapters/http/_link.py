@@ -1,0 +1,71 @@
+"""How the routes reach the gateway actor: by its registered name, started on first use.
+
+The gateway runs under its own supervisor, so a crashed gateway is restarted with a new
+ref; looking it up by name on each request picks the new one. When the app is mounted in a
+host service whose lifespan never reaches ours, the first request starts the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ...kernel import (
+    ActorExited,
+    ActorNotAlive,
+    ActorRef,
+    ActorSystem,
+    Ask,
+    AskTimeout,
+    LightflowError,
+)
+from ._errors import Unavailable
+from ._gateway import Gateway
+from ._messages import GatewayMessage
+
+R = TypeVar("R")
+
+GatewayStarter = Callable[[ActorSystem], Awaitable[None]]
+
+
+class GatewayLink:
+    """Finds (or starts) the gateway of ``system`` registered as ``name`` and asks it."""
+
+    def __init__(
+        self, system: ActorSystem, name: str, start: GatewayStarter, ask_timeout: float
+    ) -> None:
+        self.system = system
+        self.name = name
+        self._start = start
+        self.ask_timeout = ask_timeout
+        self._starting: asyncio.Lock | None = None
+
+    async def ref(self) -> ActorRef[GatewayMessage]:
+        """The live gateway, started now if there is none."""
+        system = self.system
+        if not system.running:
+            raise Unavailable("the actor system is not running; the server is starting or stopping")
+        found = system.whereis(self.name)
+        if found is None:
+            if self._starting is None:
+                self._starting = asyncio.Lock()
+            async with self._starting:
+                if system.whereis(self.name) is None:
+                    await self._start(system)
+            found = system.whereis(self.name)
+            if found is None:
+                raise Unavailable(f"the gateway actor {self.name!r} did not start; see the log")
+        return system.lookup(self.name, Gateway)
+
+    async def ask(self, message: Ask[R], timeout: float | None = None) -> R:
+        """Ask the gateway; a timeout or a gateway crash becomes 503 ``Unavailable``."""
+        ref = await self.ref()
+        try:
+            return await ref.ask(message, timeout=timeout or self.ask_timeout)
+        except AskTimeout as exc:
+            raise Unavailable(f"the gateway did not answer in time: {exc}") from None
+        except (ActorExited, ActorNotAlive) as exc:
+            raise Unavailable(f"the gateway stopped while answering: {exc}; retry") from None
+        except LightflowError as exc:
+            raise Unavailable(str(exc)) from None

@@ -1,0 +1,82 @@
+"""What the routes ask the gateway actor: one typed ``Ask`` per operator request.
+
+A refusal (unknown actor, nothing to restart) comes back as a ``Refusal`` value, never as
+an exception: an exception in a handler would crash the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+
+from ...kernel import ActorRef, Ask
+from ._events import CloseStream, StreamItem
+from ._inputs import TreeQuery
+from ._records import (
+    Action,
+    ActionResult,
+    ActorDetail,
+    Health,
+    Refusal,
+    SystemSummary,
+    TreePage,
+)
+
+
+class GetHealth(Ask[Health], frozen=True):
+    """``GET /health``."""
+
+
+class GetSummary(Ask[SystemSummary], frozen=True):
+    """``GET /system``."""
+
+
+class GetTree(Ask[TreePage | Refusal], frozen=True):
+    """``GET /system/tree``."""
+
+    query: TreeQuery
+
+
+class GetActor(Ask[ActorDetail | Refusal], frozen=True):
+    """``GET /actors/{id}`` with its ``events`` most recent lifecycle events."""
+
+    id: int
+    events: int = 20
+
+
+class Operation(msgspec.Struct, frozen=True):
+    """An action under way: ``done`` resolves when it has finished (or was refused)."""
+
+    id: int
+    action: Action
+    done: asyncio.Future[ActionResult | Refusal]
+
+
+class Operate(Ask[Operation | Refusal], frozen=True):
+    """``POST /actors/{id}/{action}``: stop, restart (through its supervisor) or kill."""
+
+    id: int
+    action: Action
+    timeout: float | None = None
+
+
+class StreamHandle(msgspec.Struct, frozen=True):
+    """An open event stream: its actor (to close it) and the outbox the response drains."""
+
+    stream: ActorRef[CloseStream]
+    outbox: asyncio.Queue[StreamItem]
+
+
+class OpenStream(Ask[StreamHandle], frozen=True):
+    """``GET /system/events``: start a stream after ``last_event_id`` (None: from now)."""
+
+    last_event_id: int | None
+
+
+class CloseStreams(Ask[int], frozen=True):
+    """End every open event stream (the server drains before it stops); replies how many."""
+
+
+GatewayMessage = GetHealth | GetSummary | GetTree | GetActor | Operate | OpenStream | CloseStreams
+"""What ``ActorRef[GatewayMessage]`` accepts."""

@@ -1,0 +1,232 @@
+"""The Starlette routes of the operator API: decode once, ask the gateway, encode the reply.
+
+A handler never touches an actor's state: it turns the request into a typed message (or a
+``BadRequest`` naming the bad field), asks the gateway, and encodes what comes back.
+Where a request enters: ``OperatorRoutes.routes()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from ._errors import STATUS_ERRORS, HttpError, PayloadTooLarge, Unavailable
+from ._events import SSE_KEEPALIVE, SSE_PREAMBLE, CloseStream, StreamEnd, sse_frame
+from ._inputs import (
+    MAX_BODY_BYTES,
+    ActorQuery,
+    StopBody,
+    TreeQuery,
+    decode_actor_id,
+    decode_body,
+    decode_last_event_id,
+    decode_params,
+)
+from ._link import GatewayLink
+from ._messages import GetActor, GetHealth, GetSummary, GetTree, OpenStream, Operate
+from ._pages import RootLink, observer_page, root_page, static_file
+from ._records import Action, ActionResult, Refusal
+from ._security import Guard
+
+_encoder = msgspec.json.Encoder()
+OPERATION_WAIT = 60.0
+"""Seconds a POST waits for its action (a stop may take its whole shutdown timeout)."""
+
+
+def json_response(
+    value: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        _encoder.encode(value), status_code=status, headers=headers, media_type="application/json"
+    )
+
+
+def refused(refusal: Refusal) -> HttpError:
+    kind = STATUS_ERRORS.get(refusal.status, HttpError)
+    return kind(refusal.error, field=refusal.field)
+
+
+class OperatorRoutes:
+    """The route handlers, bound to one gateway link and one guard."""
+
+    def __init__(
+        self,
+        link: GatewayLink,
+        guard: Guard,
+        links: tuple[RootLink, ...],
+        *,
+        keepalive: float = 15.0,
+    ) -> None:
+        self.link = link
+        self.guard = guard
+        self.links = links
+        self.keepalive = keepalive
+        self._static = {
+            "observer.js": (static_file("observer.js"), "text/javascript; charset=utf-8"),
+            "observer.css": (static_file("observer.css"), "text/css; charset=utf-8"),
+            "openapi.yaml": (static_file("openapi.yaml"), "application/yaml"),
+        }
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.root, methods=["GET"]),
+            Route("/observer", self.observer, methods=["GET"]),
+            *(Route(f"/{name}", self.static, methods=["GET"], name=name) for name in self._static),
+            Route("/health", self.health, methods=["GET"]),
+            Route("/system", self.summary, methods=["GET"]),
+            Route("/system/tree", self.tree, methods=["GET"]),
+            Route("/system/events", self.events, methods=["GET"]),
+            Route("/actors/{id}", self.actor, methods=["GET"]),
+            Route("/actors/{id}/stop", self.stop, methods=["POST"]),
+            Route("/actors/{id}/restart", self.restart, methods=["POST"]),
+            Route("/actors/{id}/kill", self.kill, methods=["POST"]),
+        ]
+
+    # -- pages ---------------------------------------------------------------------------
+
+    async def root(self, request: Request) -> Response:
+        base = request.scope.get("root_path", "").rstrip("/")
+        return HTMLResponse(root_page(base, self.link.system.name, self.links))
+
+    async def observer(self, request: Request) -> Response:
+        base = request.scope.get("root_path", "").rstrip("/")
+        return HTMLResponse(observer_page(base, self.link.system.name, self.guard.has_token))
+
+    async def static(self, request: Request) -> Response:
+        content, media_type = self._static[request.url.path.rsplit("/", 1)[-1]]
+        return Response(content, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+    # -- JSON ----------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        _no_query(request)
+        health = await self.link.ask(GetHealth())
+        return json_response(health)
+
+    async def summary(self, request: Request) -> Response:
+        _no_query(request)
+        summary = await self.link.ask(GetSummary())
+        return json_response(summary)
+
+    async def tree(self, request: Request) -> Response:
+        query = decode_params(
+            request.query_params.multi_items(), TreeQuery, where="query", default_field="query"
+        )
+        page = await self.link.ask(GetTree(query))
+        if isinstance(page, Refusal):
+            raise refused(page)
+        return json_response(page)
+
+    async def actor(self, request: Request) -> Response:
+        actor_id = decode_actor_id(request.path_params["id"])
+        query = decode_params(
+            request.query_params.multi_items(), ActorQuery, where="query", default_field="query"
+        )
+        detail = await self.link.ask(GetActor(actor_id, query.events))
+        if isinstance(detail, Refusal):
+            raise refused(detail)
+        return json_response(detail)
+
+    # -- actions -------------------------------------------------------------------------
+
+    async def stop(self, request: Request) -> Response:
+        return await self._act(request, "stop")
+
+    async def restart(self, request: Request) -> Response:
+        return await self._act(request, "restart")
+
+    async def kill(self, request: Request) -> Response:
+        return await self._act(request, "kill")
+
+    async def _act(self, request: Request, action: Action) -> Response:
+        self.guard.check_origin(request.headers, request.url.scheme)
+        self.guard.require_token(request.headers)
+        actor_id = decode_actor_id(request.path_params["id"])
+        _no_query(request)
+        body = await _read_body(request)
+        timeout: float | None = None
+        if action == "stop":
+            timeout = decode_body(body, StopBody).timeout
+        else:
+            decode_body(body, _NoBody)
+        operation = await self.link.ask(Operate(actor_id, action, timeout))
+        if isinstance(operation, Refusal):
+            raise refused(operation)
+        try:
+            outcome: ActionResult | Refusal = await asyncio.wait_for(
+                asyncio.shield(operation.done), OPERATION_WAIT
+            )
+        except TimeoutError:
+            raise Unavailable(
+                f"the {action} of actor {actor_id} is still under way after "
+                f"{OPERATION_WAIT:.0f} s; follow it with GET /actors/{actor_id}"
+            ) from None
+        if isinstance(outcome, Refusal):
+            raise refused(outcome)
+        return json_response(outcome)
+
+    # -- event stream --------------------------------------------------------------------
+
+    async def events(self, request: Request) -> Response:
+        self.guard.check_origin(request.headers, request.url.scheme)
+        self.guard.require_token(request.headers)
+        _no_query(request)
+        last = decode_last_event_id(request.headers.get("last-event-id"))
+        handle = await self.link.ask(OpenStream(last))
+        keepalive = self.keepalive
+
+        async def frames() -> AsyncIterator[bytes]:
+            try:
+                yield SSE_PREAMBLE
+                while True:
+                    try:
+                        item = await asyncio.wait_for(handle.outbox.get(), keepalive)
+                    except TimeoutError:
+                        if not handle.stream.alive and handle.outbox.empty():
+                            return
+                        yield SSE_KEEPALIVE
+                        continue
+                    yield sse_frame(item)
+                    if isinstance(item, StreamEnd):
+                        return
+            finally:
+                if handle.stream.alive:
+                    handle.stream.tell(CloseStream())
+
+        return StreamingResponse(
+            frames(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+def _no_query(request: Request) -> None:
+    decode_params(
+        request.query_params.multi_items(), _NoQuery, where="query", default_field="query"
+    )
+
+
+class _NoQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Routes without query parameters refuse any, so a typo is not silently ignored."""
+
+
+class _NoBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``restart`` and ``kill`` take no fields (an empty body or ``{}``)."""
+
+
+async def _read_body(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"request body exceeds {MAX_BODY_BYTES} bytes; send a small JSON object"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,143 @@
+"""``serve``: run the operator app on Hypercorn, and stop it gracefully on SIGTERM/SIGINT.
+
+Order on a signal: end the event streams (so no connection hangs), stop accepting, let
+in-flight requests finish (up to ``graceful_timeout``), then the app's lifespan shuts the
+actor system down (actors stop in reverse start order). Beyond loopback a token is
+mandatory; on loopback a ``Host`` check stops DNS-rebinding pages from reaching the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Callable
+
+import msgspec
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+from starlette.types import ASGIApp
+
+from ...kernel import ActorSystem
+from ._app import create_app
+from ._demo import start_demo
+from ._security import LoopbackHostGuard, check_bind, is_loopback
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5174
+
+
+class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``lightflow serve`` was asked for. ``port=0`` picks a free port."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    demo: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    graceful_timeout: float = 5.0
+    keepalive: float = 15.0
+
+
+class Serving(msgspec.Struct, frozen=True, kw_only=True):
+    """Announced once the server accepts connections (the CLI prints it as JSON)."""
+
+    url: str
+    observer: str
+    host: str
+    port: int
+    token_required: bool
+    demo: bool
+
+
+class Stopped(msgspec.Struct, frozen=True, kw_only=True):
+    """Announced after a graceful stop: how many actors are left running (0)."""
+
+    stopped: bool
+    actors_left: int
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        # Listening now means clients that connect during startup wait in the backlog.
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve(
+    options: ServeOptions,
+    *,
+    ready: Callable[[Serving], None] | None = None,
+    shutdown: asyncio.Event | None = None,
+) -> Stopped:
+    """Serve until ``shutdown`` is set (default: until SIGTERM or SIGINT); then stop.
+
+    Raises ``ServeRefused`` for a non-loopback host without a token, ``OSError`` if the
+    address cannot be bound.
+    """
+    check_bind(options.host, options.token)
+    sock = _listen(options.host, options.port)
+    bound_port = sock.getsockname()[1]
+    host_text = f"[{options.host}]" if ":" in options.host else options.host
+    url = f"http://{host_text}:{bound_port}/"
+
+    async def started(system: ActorSystem) -> None:
+        if options.demo:
+            await start_demo(system)
+        if ready is not None:
+            ready(
+                Serving(
+                    url=url,
+                    observer=url + "observer",
+                    host=options.host,
+                    port=bound_port,
+                    token_required=options.token is not None,
+                    demo=options.demo,
+                )
+            )
+
+    app = create_app(
+        token=options.token,
+        allowed_origins=options.allowed_origins,
+        on_startup=started,
+        keepalive=options.keepalive,
+    )
+    asgi: ASGIApp = LoopbackHostGuard(app) if is_loopback(options.host) else app
+
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.accesslog = None
+    config.graceful_timeout = options.graceful_timeout
+    sock.detach()  # hypercorn owns the descriptor from here on
+
+    loop = asyncio.get_running_loop()
+    stop = shutdown if shutdown is not None else asyncio.Event()
+    installed: list[signal.Signals] = []
+    if shutdown is None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+
+    async def trigger() -> None:
+        await stop.wait()
+        await app.drain()
+
+    try:
+        await hypercorn_serve(asgi, config, shutdown_trigger=trigger)  # type: ignore[arg-type]
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    return Stopped(stopped=True, actors_left=app.system.actor_count())
+
+
+def run_server(options: ServeOptions, announce: Callable[[msgspec.Struct], None]) -> None:
+    """Run ``serve`` on a fresh event loop, announcing start and stop (the CLI's entry)."""
+    stopped = asyncio.run(serve(options, ready=announce))
+    announce(stopped)
