@@ -2,8 +2,9 @@
 
 Listing assets never executes them; `resolve` turns a workflow asset plus inputs into a
 `ResolvedWorkflow`; `RunStore` keeps each run under `$XDG_STATE_HOME/lightflow/runs/<id>/`;
-`plan_steps` decides which steps a run starts next; `FlowService` is what the CLI and
-HTTP adapters call. See specs/flow.md.
+`plan_steps` decides which steps a run starts next; `RunActor` executes a run through
+CortexFS and resumes it after a crash; `FlowService` is what the CLI and HTTP adapters
+call. See specs/flow.md.
 """
 
 from ._assets import (
@@ -78,6 +79,7 @@ from ._manifest import (
     submit_step,
     succeed_step,
 )
+from ._outputs import schema_problem, step_output
 from ._records import (
     EVENT_NAMES,
     TRACE_NAMES,
@@ -94,6 +96,16 @@ from ._records import (
 )
 from ._resolve import decode_inputs, resolve
 from ._resolved import ResolvedModel, ResolvedStep, ResolvedWorkflow
+from ._run_actor import (
+    CancelRun,
+    GetRun,
+    Refresh,
+    Refused,
+    RunActor,
+    RunMessage,
+    SubmitNow,
+    resumable_runs,
+)
 from ._run_id import MAX_RUN_ID_BYTES, check_run_id, new_run_id
 from ._scheduler import (
     RenderFailed,
@@ -130,6 +142,7 @@ __all__ = [
     "AssetSyntaxError",
     "Binding",
     "CachedOutput",
+    "CancelRun",
     "ChatParams",
     "ChatPrompt",
     "Composition",
@@ -140,6 +153,7 @@ __all__ = [
     "ErrorObserved",
     "FlowError",
     "FlowService",
+    "GetRun",
     "Invalid",
     "InvalidInputs",
     "InvalidRunId",
@@ -153,6 +167,8 @@ __all__ = [
     "Policy",
     "Preset",
     "RefPart",
+    "Refresh",
+    "Refused",
     "RenderFailed",
     "RequestCommitted",
     "ResolvedModel",
@@ -161,11 +177,13 @@ __all__ = [
     "ResponseObserved",
     "RetryPolicy",
     "ReuseOutput",
+    "RunActor",
     "RunCancelled",
     "RunCreated",
     "RunEvent",
     "RunExists",
     "RunManifest",
+    "RunMessage",
     "RunNotFound",
     "RunRequest",
     "RunStatus",
@@ -183,6 +201,7 @@ __all__ = [
     "StepSubmitted",
     "StepSucceeded",
     "StepTransitionError",
+    "SubmitNow",
     "SubmitStep",
     "TemplateError",
     "TextPart",
@@ -213,7 +232,10 @@ __all__ = [
     "reply_text",
     "request_id_for",
     "resolve",
+    "resumable_runs",
     "retry_at_ms",
+    "schema_problem",
+    "step_output",
     "submit_step",
     "succeed_step",
 ]

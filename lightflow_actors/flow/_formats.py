@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ._definition import ApiFormat, ChatParams
+from ._definition import API_FORMATS, ApiFormat, ChatParams
 from ._errors import MalformedResponse
 from ._templates import Bound
 
@@ -103,6 +103,14 @@ class _GoogleCandidate(msgspec.Struct):
 
 class _GoogleResponse(msgspec.Struct):
     candidates: list[_GoogleCandidate]
+
+
+def api_format(name: str) -> ApiFormat:
+    """`name` as an API format, or MalformedResponse (a resolved step names a bad one)."""
+    for fmt in API_FORMATS:
+        if fmt == name:
+            return fmt
+    raise MalformedResponse(f"{name!r} is not an API format; use one of {', '.join(API_FORMATS)}")
 
 
 def reply_text(fmt: ApiFormat, body: bytes) -> str:

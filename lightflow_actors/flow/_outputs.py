@@ -1,0 +1,123 @@
+"""Step outputs: turn a response body from `/ctx` into the step's output JSON and check it
+against the step's output schema (as recorded in the resolved workflow).
+
+An `api` step's output is `{"text": <reply>}` (`output_mode` text) or the reply text decoded
+as JSON (`json`); a `tool` step's output is the response body; a `thread` step's output is
+`{"text": ...}`. The check understands the JSON Schema subset msgspec generates (`$ref`
+into `$defs`, `type`, `properties`, `required`, `additionalProperties: false`, `items`,
+`prefixItems`, `anyOf`, `enum`, `const`), which is all a resumed run has of the types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from ._errors import MalformedResponse
+from ._formats import api_format, reply_text
+from ._json import Json, json_kind
+from ._resolved import ResolvedStep
+
+MAX_RESPONSE_BYTES = 32 << 20
+
+
+def step_output(step: ResolvedStep, body: bytes) -> Json:
+    """The output of `step` for response `body`; raises MalformedResponse."""
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise MalformedResponse(f"step {step.id!r}: response is larger than {MAX_RESPONSE_BYTES}")
+    output: Json
+    if step.target == "api":
+        text = reply_text(api_format(step.address), body)
+        output = {"text": text} if step.output_mode == "text" else _decode(step.id, text.encode())
+    elif step.target == "thread":
+        reply = _decode(step.id, body)
+        output = {"text": reply} if isinstance(reply, str) else reply
+    else:
+        output = _decode(step.id, body)
+    problem = schema_problem(output, step.output_schema)
+    if problem is not None:
+        raise MalformedResponse(f"step {step.id!r} output does not match its schema: {problem}")
+    return output
+
+
+def _decode(step_id: str, data: bytes) -> Json:
+    try:
+        value: Json = msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise MalformedResponse(f"step {step_id!r}: response is not JSON: {exc}") from None
+    return value
+
+
+def schema_problem(
+    value: Json, schema: Mapping[str, Json], root: Mapping[str, Json] | None = None, at: str = "$"
+) -> str | None:
+    """None when `value` matches `schema`, else what is wrong and where (`$.items[2]`)."""
+    root = schema if root is None else root
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        target = _follow(ref, root)
+        if target is None:
+            return f"{at}: unresolvable $ref {ref!r}"
+        return schema_problem(value, target, root, at)
+    any_of = schema.get("anyOf")
+    if isinstance(any_of, list):
+        options = [o for o in any_of if isinstance(o, dict)]
+        if all(schema_problem(value, o, root, at) is not None for o in options):
+            return f"{at}: matches none of the allowed shapes"
+        return None
+    if "const" in schema and value != schema["const"]:
+        return f"{at}: expected {schema['const']!r}"
+    enum = schema.get("enum")
+    if isinstance(enum, list) and value not in enum:
+        return f"{at}: {value!r} is not one of {enum!r}"
+    kinds = schema.get("type")
+    if kinds is not None:
+        allowed = kinds if isinstance(kinds, list) else [kinds]
+        kind = json_kind(value)
+        if kind not in allowed and not (kind == "integer" and "number" in allowed):
+            return f"{at}: expected {' or '.join(map(str, allowed))}, got {kind}"
+    if isinstance(value, dict):
+        return _object_problem(value, schema, root, at)
+    if isinstance(value, list):
+        prefix = schema.get("prefixItems")
+        items = schema.get("items")
+        for i, item in enumerate(value):
+            sub = prefix[i] if isinstance(prefix, list) and i < len(prefix) else items
+            if isinstance(sub, dict):
+                problem = schema_problem(item, sub, root, f"{at}[{i}]")
+                if problem is not None:
+                    return problem
+    return None
+
+
+def _object_problem(
+    value: dict[str, Json], schema: Mapping[str, Json], root: Mapping[str, Json], at: str
+) -> str | None:
+    properties = schema.get("properties")
+    props = properties if isinstance(properties, dict) else {}
+    required = schema.get("required")
+    for name in required if isinstance(required, list) else []:
+        if isinstance(name, str) and name not in value:
+            return f"{at}: missing required field {name!r}"
+    if schema.get("additionalProperties") is False:
+        extra = sorted(set(value) - set(props))
+        if extra:
+            return f"{at}: unexpected field {extra[0]!r}"
+    for name, sub in props.items():
+        if name in value and isinstance(sub, dict):
+            problem = schema_problem(value[name], sub, root, f"{at}.{name}")
+            if problem is not None:
+                return problem
+    return None
+
+
+def _follow(ref: str, root: Mapping[str, Json]) -> Mapping[str, Json] | None:
+    if not ref.startswith("#/"):
+        return None
+    node: Json = dict(root)
+    for token in ref[2:].split("/"):
+        if not isinstance(node, dict) or token not in node:
+            return None
+        node = node[token]
+    return node if isinstance(node, dict) else None

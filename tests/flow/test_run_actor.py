@@ -1,0 +1,312 @@
+"""The run actor on the deterministic scheduler (virtual time, seeded schedules): DAG
+execution with parallel branches, retries with backoff, caching, cancel, and resuming a
+killed run without losing or repeating a step. CortexFS is a scripted fake actor."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from lightflow_actors.adapters.cortex import (
+    Commit,
+    CommitFailed,
+    CortexOutcome,
+    ErrorObserved,
+    ErrorRecord,
+    Observe,
+    RequestCommitted,
+    ResponseObserved,
+)
+from lightflow_actors.flow import (
+    AssetCatalog,
+    FlowService,
+    RunStore,
+    StepFailed,
+    StepSucceeded,
+    default_assets_root,
+)
+from lightflow_actors.flow._run_actor import CancelRun, GetRun, Refused, RunActor, SubmitNow
+from lightflow_actors.kernel import Actor, ActorSystem, handler
+from lightflow_actors.testing import RunResult, Scenario, explore, run_schedule
+
+CATALOG = AssetCatalog.scan(default_assets_root())
+Answer = Callable[[Commit, int], CortexOutcome | None]
+
+
+class Clock:
+    def wall_ms(self) -> int:
+        return 1_700_000_000_000
+
+
+def body_for(commit: Commit) -> bytes:
+    if commit.kind == "tool":
+        return b'{"words": 3, "lines": 1}'
+    if commit.kind == "thread":
+        return b'{"text": "posted"}'
+    if commit.name == "anthropic.messages":
+        return msgspec.json.encode({"content": [{"type": "text", "text": f"rev {commit.id}"}]})
+    return msgspec.json.encode({"choices": [{"message": {"content": f"text {commit.id}"}}]})
+
+
+def ok(commit: Commit, nth: int) -> CortexOutcome:
+    return ResponseObserved(commit.kind, commit.name, commit.id, body_for(commit), None, None)
+
+
+def fail(commit: Commit, nth: int) -> CortexOutcome:
+    record = ErrorRecord(id=commit.id, kind="provider_error", message="HTTP 503")
+    return ErrorObserved(commit.kind, commit.name, commit.id, record)
+
+
+class _Done(msgspec.Struct, frozen=True):
+    id: str
+
+
+class FakeCortex(Actor[Commit | Observe | _Done]):
+    """Answers each committed request after ~0.5 s of virtual time, as `answer` says
+    (None: never); with `duplicate`, every answer is delivered twice. Refuses an id
+    committed twice, like the real client."""
+
+    def __init__(self, answer: Answer, duplicate: bool = False) -> None:
+        self.answer = answer
+        self.duplicate = duplicate
+        self.commits: list[str] = []
+        self.answers: dict[str, CortexOutcome] = {}
+        self.in_flight: set[str] = set()
+        self.max_in_flight = 0
+
+    @handler
+    def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
+        if msg.id in self.commits:
+            return CommitFailed(msg.kind, msg.name, msg.id, "RequestConflictError: committed")
+        self.commits.append(msg.id)
+        outcome = self.answer(msg, len(self.commits))
+        if outcome is not None:
+            self.answers[msg.id] = outcome
+            self.in_flight.add(msg.id)
+            self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
+            if msg.notify is not None:
+                # Distinct deadlines: two timers due at the same instant may fire in either
+                # order, which the harness reports as a per-sender FIFO violation.
+                delay = 0.5 + 0.001 * len(self.commits)
+                self.send_after(delay, msg.notify, outcome)
+                self.send_after(delay, self.ref, _Done(msg.id))
+                if self.duplicate:
+                    self.send_after(delay + 0.0005, msg.notify, outcome)
+        return RequestCommitted(msg.kind, msg.name, msg.id, f"/ctx/inbox/{msg.id}.req.json")
+
+    @handler
+    def done(self, msg: _Done) -> None:
+        self.in_flight.discard(msg.id)
+
+    @handler
+    def observe(self, msg: Observe) -> None:
+        if msg.id in self.answers:
+            msg.notify.tell(self.answers[msg.id])
+
+
+def service(root: Path) -> FlowService:
+    return FlowService(CATALOG, RunStore(root), Clock(), random.Random(1))
+
+
+async def run_to_end(
+    system: ActorSystem, store: RunStore, run_id: str, answer: Answer, duplicate: bool = False
+) -> FakeCortex:
+    fake = FakeCortex(answer, duplicate)
+    cortex = system.spawn(lambda: fake)
+    run = await system.start_actor(lambda: RunActor(store, run_id, cortex))
+    await system.wait_exit(run)
+    return fake
+
+
+def simulate(fn: Callable[[ActorSystem], object], seed: int = 0) -> RunResult:
+    async def body(system: ActorSystem) -> None:
+        await fn(system)  # type: ignore[misc]
+
+    result = run_schedule(Scenario(body, allow_threads=True, name=fn.__name__), seed=seed)
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def test_article_runs_to_success_with_parallel_branches(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("article", b'{"topic": "owls"}', run_id="a1")
+    seen: dict[str, FakeCortex] = {}
+
+    async def scenario(system: ActorSystem) -> None:
+        seen["fake"] = await run_to_end(system, svc.store, "a1", ok)
+
+    simulate(scenario)
+    view = svc.get("a1")
+    assert view.status == "succeeded"
+    assert all(s.attempts == 1 and s.output == f"outputs/{s.id}.json" for s in view.steps)
+    assert seen["fake"].max_in_flight >= 2  # write-draft and plan-size ran together
+    assert svc.store.output("a1", "plan-size") == {"words": 3, "lines": 1}
+    summary = svc.store.output("a1", "summary")
+    assert isinstance(summary, dict) and str(summary["text"]).startswith("text summary-1-")
+    names = [type(e).__name__ for e in svc.events("a1")]
+    assert names.count("StepSubmitted") == names.count("StepSucceeded") == 6
+    trace = svc.trace("a1")
+    assert [t.seq for t in trace] == list(range(1, 13))
+    kinds = {type(t).__name__ for t in trace}
+    assert kinds == {"RequestCommitted", "ResponseObserved"}
+    notify = svc.store.runs / "a1" / "outputs" / "notify.json"
+    assert msgspec.json.decode(notify.read_bytes()) == {"text": "posted"}
+
+
+def test_retry_with_backoff_then_success(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="r")
+
+    async def scenario(system: ActorSystem) -> None:
+        start = system.clock.now()
+        await run_to_end(system, svc.store, "r", lambda c, n: fail(c, n) if n < 3 else ok(c, n))
+        assert system.clock.now() - start >= 0.8 + 1.6  # two backoffs (1 s, 2 s, ±20 %)
+
+    simulate(scenario)
+    plan = svc.get("r").steps[0]
+    assert svc.get("r").status == "succeeded" and plan.attempts == 3
+    failures = [e for e in svc.events("r") if isinstance(e, StepFailed)]
+    assert [f.attempt for f in failures] == [1, 2]
+    assert all(f.retry_at_ms is not None and "HTTP 503" in f.error for f in failures)
+    assert [type(t).__name__ for t in svc.trace("r")].count("ErrorObserved") == 2
+
+
+def test_attempts_run_out_and_the_run_fails(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="f")
+    simulate(lambda system: run_to_end(system, svc.store, "f", fail))
+    view = svc.get("f")
+    assert view.status == "failed" and view.steps[0].attempts == 3
+    assert view.steps[0].error == "provider_error: HTTP 503"
+
+
+def test_second_identical_run_reuses_cached_outputs(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("article", b'{"topic": "owls"}', run_id="first")
+    svc.create("article", b'{"topic": "owls"}', run_id="second")
+    fakes: list[FakeCortex] = []
+
+    async def scenario(system: ActorSystem) -> None:
+        fakes.append(await run_to_end(system, svc.store, "first", ok))
+        fakes.append(await run_to_end(system, svc.store, "second", ok))
+
+    simulate(scenario)
+    assert svc.get("second").status == "succeeded"
+    assert len(fakes[0].commits) == 6
+    assert [c.split("-")[0] for c in fakes[1].commits] == ["notify"]  # policy "fresh"
+    cached = [e for e in svc.events("second") if isinstance(e, StepSucceeded) and e.cached_from]
+    assert {e.step for e in cached} == {
+        "plan",
+        "write-draft",
+        "write-review",
+        "plan-size",
+        "summary",
+    }
+    assert svc.store.output("second", "plan") == svc.store.output("first", "plan")
+
+
+def test_killed_run_resumes_without_losing_or_repeating_a_step(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="k")
+
+    async def scenario(system: ActorSystem) -> None:
+        silent = FakeCortex(lambda c, n: None)  # commits, never answers (the server dies)
+        cortex = system.spawn(lambda: silent)
+        run = await system.start_actor(lambda: RunActor(svc.store, "k", cortex))
+        view = await run.ask(GetRun())
+        while view.steps[0].status != "submitted":
+            view = await run.ask(GetRun())
+        system.kill(run)
+        await system.wait_exit(run)
+        # The answer lands while nobody runs; a new actor must pick it up, not re-commit.
+        request_id = silent.commits[0]
+        commit = Commit("api", "openai.chat", request_id, None)
+        silent.answers[request_id] = ok(commit, 1)
+        again = await system.start_actor(lambda: RunActor(svc.store, "k", cortex))
+        await system.wait_exit(again)
+        assert silent.commits == [request_id]
+
+    simulate(scenario)
+    view = svc.get("k")
+    assert view.status == "succeeded" and view.steps[0].attempts == 1
+    assert [e.seq for e in svc.events("k")] == [1, 2, 3]
+
+
+def test_cancel_stops_the_run_and_late_answers_are_ignored(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("article", b'{"topic": "owls"}', run_id="c")
+
+    async def scenario(system: ActorSystem) -> None:
+        fake = FakeCortex(ok)
+        cortex = system.spawn(lambda: fake)
+        run = await system.start_actor(lambda: RunActor(svc.store, "c", cortex))
+        await run.ask(GetRun())
+        view = await run.ask(CancelRun(reason="stop"))
+        assert not isinstance(view, Refused) and view.status == "cancelled"
+        await system.wait_exit(run)
+
+    simulate(scenario)
+    assert svc.get("c").status == "cancelled"
+    assert type(svc.events("c")[-1]).__name__ == "RunCancelled"
+
+
+def test_external_cancel_is_noticed_without_a_crash(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="x")
+
+    async def scenario(system: ActorSystem) -> None:
+        fake = FakeCortex(ok)
+        cortex = system.spawn(lambda: fake)
+        run = await system.start_actor(lambda: RunActor(svc.store, "x", cortex))
+        await run.ask(GetRun())
+        svc.cancel("x", reason="from the CLI")  # another process writes the manifest
+        reason = await system.wait_exit(run)
+        assert reason == "normal"
+
+    simulate(scenario)
+    assert svc.get("x").status == "cancelled"
+
+
+def test_submit_now_refuses_steps_that_are_not_ready(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    svc.create("article", b'{"topic": "owls"}', run_id="s")
+
+    async def scenario(system: ActorSystem) -> None:
+        cortex = system.spawn(lambda: FakeCortex(lambda c, n: None))
+        run = await system.start_actor(lambda: RunActor(svc.store, "s", cortex))
+        refused = await run.ask(SubmitNow("summary"))
+        assert isinstance(refused, Refused) and refused.status == 409
+        assert "waits for" in refused.error
+        missing = await run.ask(SubmitNow("nope"))
+        assert isinstance(missing, Refused) and missing.status == 404
+        await run.ask(CancelRun())
+
+    simulate(scenario)
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct"])
+def test_article_invariants_hold_across_schedules(tmp_path: Path, strategy: str) -> None:
+    """Flaky provider, every answer delivered twice, many interleavings: the run still
+    succeeds, every commit is one counted attempt, and events stay numbered 1..n."""
+    counter = iter(range(10_000))
+
+    async def article_completes(system: ActorSystem) -> None:
+        root = tmp_path / f"s{next(counter)}"
+        svc = service(root)
+        svc.create("article", b'{"topic": "owls"}', run_id="e")
+        flaky: Answer = lambda c, n: fail(c, n) if n % 3 == 0 else ok(c, n)  # noqa: E731
+        fake = await run_to_end(system, svc.store, "e", flaky, duplicate=True)
+        view = svc.get("e")
+        assert view.status == "succeeded", view
+        assert len(fake.commits) == sum(s.attempts for s in view.steps)
+        assert [e.seq for e in svc.events("e")] == list(range(1, len(svc.events("e")) + 1))
+
+    exploration = explore(
+        Scenario(article_completes, allow_threads=True), seeds=12, strategy=strategy, out=None
+    )
+    exploration.raise_if_failed()
