@@ -23,6 +23,7 @@ from lightflow_actors.adapters.cortex import (
     RouteRecord,
     Suffix,
     TargetKind,
+    atomic_write,
     is_segment_id,
     is_short_id,
 )
@@ -124,6 +125,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
                 ),
                 link=True,
             )
+        self._publish_routes()
         self.audit.append(AuditEvent("substrate.started", reason=str(self._root)))
         if cfg.mount is not None:
             mount, limit = Path(cfg.mount), cfg.max_request_bytes
@@ -154,6 +156,19 @@ class Substrate(Actor[SubstrateMessage | Down]):
         )
         # After the watcher is up, so nothing committed in between is missed.
         self.ref.tell(Rescan())
+
+    def _publish_routes(self) -> None:
+        """Write `route/<kind>.json` (the route tables) and `model/<provider>.json`."""
+        routes = self._config.routes
+        (self._root / "route").mkdir(parents=True, exist_ok=True)
+        (self._root / "model").mkdir(parents=True, exist_ok=True)
+        for kind in ("api", "tool", "thread"):
+            table = routes.table(kind)
+            atomic_write(self._root / "route" / f"{kind}.json", msgspec.json.encode(table))
+        for name, spec in self._specs.items():
+            if is_segment_id(name):
+                record = {"provider": name, "model": spec.model}
+                atomic_write(self._root / "model" / f"{name}.json", msgspec.json.encode(record))
 
     def on_stop(self, reason: object) -> None:
         if self._audit is not None:

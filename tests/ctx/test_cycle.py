@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 BACKENDS = ["directory", pytest.param("fuse", marks=pytest.mark.fuse)]
 
 
-async def call(ctx: Any, kind: str, name: str, rid: str, body: object) -> CortexOutcome:
+async def call(ctx: Any, kind: Any, name: str, rid: str, body: object) -> CortexOutcome:
     future = await ctx.client.ask(Call(kind, name, rid, body, timeout_s=20))
     assert not isinstance(future, CommitFailed), future
     return await future  # type: ignore[no-any-return]
@@ -68,6 +68,14 @@ async def test_commit_response_cycle(
 
 def answer_files(rid: str) -> list[str]:
     return [rid + Suffix.FINGERPRINT, rid + Suffix.RESPONSE]
+
+
+async def test_route_tables_are_published(start_ctx: Callable[..., Any]) -> None:
+    ctx = await start_ctx()
+    route = ctx.backing / "route"
+    assert msgspec.json.decode((route / "api.json").read_bytes()) == {"*": "echo"}
+    model = msgspec.json.decode((ctx.backing / "model" / "echo.json").read_bytes())
+    assert model == {"provider": "echo", "model": ""}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
