@@ -5,11 +5,13 @@ An `api` step's output is `{"text": <reply>}` (`output_mode` text) or the reply 
 as JSON (`json`); a `tool` step's output is the response body; a `thread` step's output is
 `{"text": ...}`. The check understands the JSON Schema subset msgspec generates (`$ref`
 into `$defs`, `type`, `properties`, `required`, `additionalProperties: false`, `items`,
-`prefixItems`, `anyOf`, `enum`, `const`), which is all a resumed run has of the types.
+`prefixItems`, `anyOf`, `enum`, `const`, length/size/number bounds, `pattern`), which is
+all a resumed run has of the types.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import msgspec
@@ -77,6 +79,9 @@ def schema_problem(
         kind = json_kind(value)
         if kind not in allowed and not (kind == "integer" and "number" in allowed):
             return f"{at}: expected {' or '.join(map(str, allowed))}, got {kind}"
+    bounds = _bounds_problem(value, schema, at)
+    if bounds is not None:
+        return bounds
     if isinstance(value, dict):
         return _object_problem(value, schema, root, at)
     if isinstance(value, list):
@@ -100,16 +105,60 @@ def _object_problem(
     for name in required if isinstance(required, list) else []:
         if isinstance(name, str) and name not in value:
             return f"{at}: missing required field {name!r}"
-    if schema.get("additionalProperties") is False:
-        extra = sorted(set(value) - set(props))
-        if extra:
-            return f"{at}: unexpected field {extra[0]!r}"
+    additional = schema.get("additionalProperties")
+    extra = sorted(set(value) - set(props))
+    if additional is False and extra:
+        return f"{at}: unexpected field {extra[0]!r}"
+    if isinstance(additional, dict):
+        for name in extra:
+            problem = schema_problem(value[name], additional, root, f"{at}.{name}")
+            if problem is not None:
+                return problem
     for name, sub in props.items():
         if name in value and isinstance(sub, dict):
             problem = schema_problem(value[name], sub, root, f"{at}.{name}")
             if problem is not None:
                 return problem
     return None
+
+
+_SIZE_KEYS = {
+    str: ("minLength", "maxLength"),
+    list: ("minItems", "maxItems"),
+    dict: ("minProperties", "maxProperties"),
+}
+
+
+def _bounds_problem(value: Json, schema: Mapping[str, Json], at: str) -> str | None:
+    for kind, (low_key, high_key) in _SIZE_KEYS.items():
+        if isinstance(value, kind):
+            size = len(value)
+            low, high = schema.get(low_key), schema.get(high_key)
+            if isinstance(low, int) and size < low:
+                return f"{at}: size {size} is below {low_key} {low}"
+            if isinstance(high, int) and size > high:
+                return f"{at}: size {size} is above {high_key} {high}"
+    pattern = schema.get("pattern")
+    if isinstance(value, str) and isinstance(pattern, str) and not re.search(pattern, value):
+        return f"{at}: {value[:40]!r} does not match {pattern!r}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
+            bound = schema.get(key)
+            if isinstance(bound, int | float) and not _holds(key, value, bound):
+                return f"{at}: {value!r} fails {key} {bound!r}"
+    return None
+
+
+def _holds(key: str, value: float, bound: float) -> bool:
+    if key == "minimum":
+        return value >= bound
+    if key == "maximum":
+        return value <= bound
+    if key == "exclusiveMinimum":
+        return value > bound
+    if key == "exclusiveMaximum":
+        return value < bound
+    return bound != 0 and value % bound == 0
 
 
 def _follow(ref: str, root: Mapping[str, Json]) -> Mapping[str, Json] | None:
