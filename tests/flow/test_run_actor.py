@@ -307,6 +307,6 @@ def test_article_invariants_hold_across_schedules(tmp_path: Path, strategy: str)
         assert [e.seq for e in svc.events("e")] == list(range(1, len(svc.events("e")) + 1))
 
     exploration = explore(
-        Scenario(article_completes, allow_threads=True), seeds=12, strategy=strategy, out=None
+        Scenario(article_completes, allow_threads=True), seeds=8, strategy=strategy, out=None
     )
     exploration.raise_if_failed()
