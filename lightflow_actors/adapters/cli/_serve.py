@@ -1,0 +1,59 @@
+"""``lightflow serve``: the operator server on Hypercorn (127.0.0.1:5174 by default).
+
+Prints one JSON line when it accepts connections (``{"url": ..., "port": ...}``) and one
+when it has stopped (``{"stopped": true, "actors_left": 0}``). ``--demo`` starts a small
+demo supervision tree to look at. Beyond loopback, a token is required (exit 2 without).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..http import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    TOKEN_ENV,
+    ServeOptions,
+    ServeRefused,
+    check_bind,
+    run_server,
+)
+from ._errors import CliError, UsageError
+from ._group import VerbGroup, print_json
+from ._parser import StrictParser, non_empty, positive_port
+
+
+def configure(parser: StrictParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST, type=non_empty, help="address to bind")
+    parser.add_argument(
+        "--port", default=DEFAULT_PORT, type=positive_port, help="port (0: any free port)"
+    )
+    parser.add_argument(
+        "--token",
+        type=non_empty,
+        help=f"bearer token for actions and the event stream (default: ${TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="start a small demo supervision tree to observe"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    token: str | None = args.token
+    if token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+    options = ServeOptions(host=args.host, port=args.port, token=token, demo=args.demo)
+    try:
+        check_bind(options.host, options.token)
+    except ServeRefused as exc:
+        raise UsageError(f"lightflow serve: {exc}") from None
+    try:
+        run_server(options, print_json)
+    except OSError as exc:
+        raise CliError(f"lightflow serve: cannot serve on {args.host}:{args.port}: {exc}") from None
+    return 0
+
+
+GROUP = VerbGroup("serve", "run the operator server (HTTP API, event stream, observer)", configure)
