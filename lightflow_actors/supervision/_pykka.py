@@ -17,7 +17,7 @@ import functools
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import anyio.to_thread
 import msgspec
@@ -31,7 +31,7 @@ logger = logging.getLogger("lightflow_actors.supervision")
 
 T = TypeVar("T")
 A = TypeVar("A", bound=pykka.Actor)
-PykkaRef = pykka.ActorRef[pykka.ThreadingActor]
+PykkaRef: TypeAlias = pykka.ActorRef[pykka.ThreadingActor]
 
 
 class PykkaExited(msgspec.Struct, frozen=True):
