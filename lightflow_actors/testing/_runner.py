@@ -22,7 +22,7 @@ from ._errors import FifoViolation, SimulationError
 from ._faults import NO_FAULTS, FaultInjector, FaultPlan
 from ._instrument import SimulationTap
 from ._loop import DeterministicLoop
-from ._strategies import Strategy, make_strategy
+from ._strategies import FifoStrategy, Strategy, make_strategy
 from ._trace import Trace
 
 WALL_ANCHOR_MS = 1_767_225_600_000
@@ -231,7 +231,12 @@ def run_schedule(
 
 
 def _close(loop: DeterministicLoop) -> None:
-    """Cancel what is left (as ``asyncio.run`` does) and close the loop."""
+    """Cancel what is left (as ``asyncio.run`` does) and close the loop.
+
+    The clean-up runs in FIFO order: it is not part of the explored schedule, and a
+    Hypothesis strategy must not draw after its example has ended (or been abandoned).
+    """
+    loop.strategy = FifoStrategy()
     try:
         tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
         if tasks:

@@ -127,18 +127,30 @@ class ScriptStrategy:
 
 
 class HypothesisStrategy:
-    """Draws every choice from Hypothesis data, so a failing schedule shrinks.
+    """Draws the schedule from Hypothesis data, so a failing schedule shrinks.
 
-    Hypothesis shrinks each drawn integer towards 0, that is towards the FIFO choice, so a
-    shrunk schedule deviates from plain asyncio order at as few steps as the bug needs.
-    Use inside ``@given(st.data())``; ``explore_hypothesis`` does it for you.
+    The data describes the schedule as *deviations from FIFO order*: a list of
+    ``(decision, shift)`` pairs, drawn once (at the first decision) with
+    ``data.draw(st.lists(st.tuples(st.integers(0, horizon - 1), st.integers(1, 16))))``. At
+    decision ``k`` with ``n`` ready operations the strategy picks ``0`` (the FIFO choice)
+    unless ``k`` is listed, in which case it picks ``1 + (shift - 1) % (n - 1)``.
+
+    Drawing one integer per decision would shrink badly: Hypothesis prefers shorter choice
+    sequences, and a schedule with fewer decisions is not one with fewer deviations. With
+    this encoding shrinking removes deviations first (a shorter list), then moves them
+    earlier and makes them smaller, so a failing schedule shrinks to the fewest
+    preemptions the bug needs (delay-bounded scheduling, Emmi, Qadeer and Rakamaric, 2011).
+    ``horizon`` should cover the run's decisions; ``explore_hypothesis`` measures it.
     """
 
-    def __init__(self, data: DataObject) -> None:
-        from hypothesis import strategies as st
-
+    def __init__(self, data: DataObject, *, horizon: int = 256, max_deviations: int = 8) -> None:
+        if horizon < 1 or max_deviations < 1:
+            raise InvalidStrategy("hypothesis", "horizon and max_deviations must be >= 1")
         self._data = data
-        self._integers = st.integers
+        self._horizon = horizon
+        self._max_deviations = max_deviations
+        self._plan: dict[int, int] | None = None
+        self._decision = 0
         self.choices: list[int] = []
 
     @property
@@ -146,9 +158,26 @@ class HypothesisStrategy:
         return format_script(self.choices)
 
     def choose(self, ready: Sequence[Operation], step: int) -> int:
-        choice = self._data.draw(self._integers(0, len(ready) - 1))
+        if self._plan is None:
+            self._plan = self._draw_plan()
+        shift = self._plan.get(self._decision)
+        self._decision += 1
+        choice = 0 if shift is None else 1 + (shift - 1) % (len(ready) - 1)
         self.choices.append(choice)
         return choice
+
+    def _draw_plan(self) -> dict[int, int]:
+        from hypothesis import strategies as st
+
+        pairs = self._data.draw(
+            st.lists(
+                st.tuples(st.integers(0, self._horizon - 1), st.integers(1, 16)),
+                max_size=self._max_deviations,
+                unique_by=lambda pair: pair[0],
+            ),
+            label="schedule deviations (decision, shift)",
+        )
+        return dict(pairs)
 
 
 def format_script(choices: Sequence[int]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import pytest
@@ -70,7 +71,7 @@ def test_pct_change_points_demote_the_running_operation() -> None:
     ops = [("actor", 1), ("actor", 2)]
     pct = PCTStrategy(seed=4, depth=5, steps=8)  # 4 change points among 8 decisions
     picks = [ops[pct.choose(ops, step)] for step in range(8)]
-    switches = sum(1 for a, b in zip(picks, picks[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(picks) if a != b)
     assert switches >= 1
 
 
