@@ -27,11 +27,13 @@ import msgspec
 
 from lightflow_actors.adapters.cortex import (
     Commit,
+    CtxLayout,
     ErrorObserved,
     Observe,
     ObserveTimedOut,
     RequestCommitted,
     ResponseObserved,
+    TargetKind,
 )
 from lightflow_actors.kernel import Actor, ActorRef, Ask, Timer, handler
 
@@ -122,12 +124,14 @@ class RunActor(Actor[RunMessage]):
         *,
         step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
         max_in_flight: int | None = None,
+        layout: CtxLayout | None = None,
     ) -> None:
         self._store = store
         self._run_id = run_id
         self._cortex = cortex
         self._step_timeout_s = step_timeout_s
         self._max_in_flight = max_in_flight
+        self._layout = layout
         self._manifest: RunManifest | None = None
         self._resolved: ResolvedWorkflow | None = None
         self._outputs: dict[str, Json] = {}
@@ -348,7 +352,7 @@ class RunActor(Actor[RunMessage]):
                 ts_ms=ts,
                 step=step_id,
                 request_id=msg.id,
-                path=_answer_address(msg.kind, msg.name, msg.id, ".resp.json"),
+                path=self._answer_path(msg.kind, msg.name, msg.id, ".resp.json"),
                 route=route,
             )
         )
@@ -377,7 +381,7 @@ class RunActor(Actor[RunMessage]):
         if step_id is None:
             return
         text = f"{msg.error.kind}: {msg.error.message}"
-        address = _answer_address(msg.kind, msg.name, msg.id, ".error")
+        address = self._answer_path(msg.kind, msg.name, msg.id, ".error")
         await self._trace_error(step_id, msg.id, address, text)
         await self._fail(step_id, text, retry=True)
         await self._advance()
@@ -388,10 +392,17 @@ class RunActor(Actor[RunMessage]):
         if step_id is None:
             return
         text = f"timeout: no answer within {msg.timeout_s:g} s"
-        address = _answer_address(msg.kind, msg.name, msg.id, ".resp.json")
+        address = self._answer_path(msg.kind, msg.name, msg.id, ".resp.json")
         await self._trace_error(step_id, msg.id, address, text)
         await self._fail(step_id, text, retry=True)
         await self._advance()
+
+    def _answer_path(self, kind: TargetKind, name: str, request_id: str, suffix: str) -> str:
+        """The answer file: its full path when the layout is known (client notices carry
+        no path), else the logical address `<kind>/<name>/<id><suffix>`."""
+        if self._layout is None:
+            return f"{kind}/{name}/{request_id}{suffix}"
+        return str(CtxLayout.file(self._layout.outbox(kind, name), request_id, suffix))
 
     def _waiting_step(self, request_id: str) -> str | None:
         for state in self._run.steps:
@@ -441,16 +452,6 @@ class RunActor(Actor[RunMessage]):
     def _workflow(self) -> ResolvedWorkflow:
         assert self._resolved is not None, "used before on_start"
         return self._resolved
-
-
-def _answer_address(kind: str, name: str, request_id: str, suffix: str) -> str:
-    """Where the answer lives, relative to the CortexFS home (`api/<format>/outbox/...`).
-
-    The client's notices carry no path; this names the file without knowing the mount."""
-    folder = {"api": f"api/{name}/outbox", "tool": f"tool/{name}/invoke/outbox"}.get(
-        kind, f"thread/{name}/inbox"
-    )
-    return f"{folder}/{request_id}{suffix}"
 
 
 def resumable_runs(store: RunStore) -> list[str]:
