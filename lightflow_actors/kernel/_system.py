@@ -106,13 +106,24 @@ class ActorSystem:
         self._started_at = self._clock.now()
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        """Stop every live actor in reverse spawn order, killing any that outlast ``timeout``."""
+        """Stop every actor, top-level ones in reverse spawn order, each after its subtree.
+
+        As in OTP, a tree stops from the top: each top-level actor is terminated (reason
+        ``shutdown``) and a supervisor stops its own children, newest first, before it
+        exits. Actors left over (children of a plain actor, which outlive it) move up and
+        are stopped in the next round. An actor still running after ``timeout`` seconds
+        (default ``default_stop_timeout``) is killed.
+        """
         if not self._running:
             return
         per_actor = self.default_stop_timeout if timeout is None else timeout
-        for cell in reversed(list(self._cells.values())):
-            if cell.status is not DEAD:
+        while self._cells:
+            top = [c for c in self._cells.values() if c.parent is None and c.status is not DEAD]
+            if not top:  # only cells whose parents are still exiting: let them finish
+                top = [c for c in self._cells.values() if c.status is not DEAD]
+            for cell in reversed(top):
                 await self._terminate(cell, SHUTDOWN, per_actor)
+            await asyncio.sleep(0)
         self._running = False
         self._emit("system_stopped", None, None)
 
@@ -227,9 +238,11 @@ class ActorSystem:
             waiter: asyncio.Future[None] = self.loop.create_future()
             self._start_waiters.setdefault(cell.id, []).append(waiter)
             exited = cell.wait_exit()
-            await asyncio.wait([waiter, exited], return_when=asyncio.FIRST_COMPLETED)
-            self._start_waiters.pop(cell.id, None)
-            exited.cancel()
+            try:
+                await asyncio.wait([waiter, exited], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._start_waiters.pop(cell.id, None)
+                exited.cancel()
         if cell.status is DEAD:
             raise StartFailed(cell.label, cell.exit_reason or "noproc")
         return ref

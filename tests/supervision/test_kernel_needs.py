@@ -1,0 +1,50 @@
+"""Kernel behaviour supervision relies on (first found by the supervision work).
+
+1. ``ActorSystem.shutdown`` stops actors newest first, so a supervisor's children are
+   stopped *before* the supervisor, and the supervisor restarts them mid-shutdown. OTP stops
+   a tree from the top: shutdown must stop top-level actors (the root supervisor, once
+   wired) in reverse order and let each supervisor stop its own subtree.
+2. ``start_actor`` leaves its waiter in ``system._start_waiters`` when the awaiting task is
+   cancelled (a supervisor killed while starting a child): it needs a ``try/finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lightflow_actors import Actor, ActorSystem, handler
+from lightflow_actors.supervision import ChildSpec, Supervisor
+
+from ._actors import Crash, Event, exited, spec
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_system_shutdown_does_not_make_supervisors_restart_children() -> None:
+    log: list[Event] = []
+    async with ActorSystem() as system:
+        await system.start_actor(lambda: Supervisor([spec(log, "a"), spec(log, "b")], intensity=9))
+        log.clear()
+    assert [kind for kind, _ in log] == ["stop", "stop"]
+
+
+class SlowStart(Actor[Crash]):
+    async def on_start(self) -> None:
+        await asyncio.sleep(30)
+
+    @handler
+    def crash(self, msg: Crash) -> None:
+        raise RuntimeError(msg.text)
+
+
+async def test_a_cancelled_start_actor_leaves_no_waiter_behind() -> None:
+    async with ActorSystem() as system:
+        sup = system.spawn(lambda: Supervisor([ChildSpec(id="slow", start=SlowStart)]))
+        await asyncio.sleep(0.01)  # the supervisor is inside start_actor(SlowStart)
+        system.kill(sup)
+        await exited(system, sup)
+        await asyncio.sleep(0)
+        assert system.actor_count() == 0
+        assert system._start_waiters == {}
