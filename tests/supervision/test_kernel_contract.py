@@ -1,11 +1,9 @@
-"""Kernel behaviour supervision relies on (first found by the supervision work).
+"""Kernel behaviour supervision relies on (both found by the supervision work, fixed in 5eb7438).
 
-1. ``ActorSystem.shutdown`` stops actors newest first, so a supervisor's children are
-   stopped *before* the supervisor, and the supervisor restarts them mid-shutdown. OTP stops
-   a tree from the top: shutdown must stop top-level actors (the root supervisor, once
-   wired) in reverse order and let each supervisor stop its own subtree.
-2. ``start_actor`` leaves its waiter in ``system._start_waiters`` when the awaiting task is
-   cancelled (a supervisor killed while starting a child): it needs a ``try/finally``.
+1. ``ActorSystem.shutdown`` stops the tree from the top: a supervisor stops its own
+   subtree, so it never sees its children stopped under it and restarts them.
+2. ``start_actor`` forgets its waiter when the awaiting task is cancelled (a supervisor
+   killed while it starts a child).
 """
 
 from __future__ import annotations
