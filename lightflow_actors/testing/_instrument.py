@@ -34,6 +34,13 @@ class SimulationTap:
         # Per receiver: (sender id, message) in the order they were queued, not yet handled.
         self._pending: dict[int, deque[tuple[int, object]]] = {}
         self._held: dict[float, list[tuple[Cell, object]]] = {}
+        self._labels: dict[int, str] = {}
+
+    def _label(self, cell: Cell) -> str:
+        label = self._labels.get(cell.id)
+        if label is None:
+            label = self._labels[cell.id] = cell.label
+        return label
 
     def _event(
         self,
@@ -61,9 +68,9 @@ class SimulationTap:
     def on_send(self, sender: Cell | None, target: Cell, item: object) -> bool:
         is_call = type(item) is Call
         message = item.message if is_call else item  # type: ignore[attr-defined]
-        sender_label = sender.label if sender is not None else None
+        sender_label = self._label(sender) if sender is not None else None
         text = describe_message(message)
-        self._event("ask" if is_call else "send", target.label, sender_label, text)
+        self._event("ask" if is_call else "send", self._label(target), sender_label, text)
         decision = self._faults.on_send(
             sender.name if sender is not None else None,
             target.name,
@@ -75,20 +82,24 @@ class SimulationTap:
             self._expect(sender, target, message)
             return True
         if action == "drop":
-            self._event("fault", target.label, sender_label, text, "drop")
+            self._event("fault", self._label(target), sender_label, text, "drop")
             return False
         if action == "delay":
-            self._event("fault", target.label, sender_label, text, f"delay {decision.delay:g}s")
+            self._event(
+                "fault", self._label(target), sender_label, text, f"delay {decision.delay:g}s"
+            )
             self._loop.call_later(decision.delay, self._redeliver, target, item, "delayed")
             return False
         if action == "duplicate":
-            self._event("fault", target.label, sender_label, text, "duplicate")
+            self._event("fault", self._label(target), sender_label, text, "duplicate")
             self._expect(sender, target, message)
             self._expect(sender, target, message)
             target.append(item)
             return True
         # "hold": the target is paused until decision.until.
-        self._event("fault", target.label, sender_label, text, f"hold until {decision.until:g}s")
+        self._event(
+            "fault", self._label(target), sender_label, text, f"hold until {decision.until:g}s"
+        )
         held = self._held.get(decision.until)
         if held is None:
             held = self._held[decision.until] = []
@@ -98,29 +109,29 @@ class SimulationTap:
 
     def on_handle(self, cell: Cell, message: object) -> None:
         kind = type(message).__qualname__
-        self._event("handle", cell.label, message=describe_message(message))
+        self._event("handle", self._label(cell), message=describe_message(message))
         self._check_fifo(cell, message)
         nth = self._faults.crash_now(cell.id, cell.name, kind)
         if nth is not None:
-            self._event("fault", cell.label, message=kind, detail=f"crash at message #{nth}")
-            raise InjectedCrash(cell.label, kind, nth)
+            self._event("fault", self._label(cell), message=kind, detail=f"crash at message #{nth}")
+            raise InjectedCrash(self._label(cell), kind, nth)
 
     def on_spawn(self, cell: Cell) -> None:
-        parent = cell.parent.label if cell.parent is not None else None
-        self._event("spawn", cell.label, parent)
+        parent = self._label(cell.parent) if cell.parent is not None else None
+        self._event("spawn", self._label(cell), parent)
 
     def on_exit(self, cell: Cell, reason: ExitReason) -> None:
-        self._event("exit", cell.label, detail=format_reason(reason))
+        self._event("exit", self._label(cell), detail=format_reason(reason))
 
     def on_timer(self, target: Cell, message: object) -> None:
-        self._event("timer", target.label, message=describe_message(message))
+        self._event("timer", self._label(target), message=describe_message(message))
 
     # -- re-delivery ----------------------------------------------------------------------
 
     def _redeliver(self, target: Cell, item: object, why: str) -> None:
         message = item.message if type(item) is Call else item
         kind: TraceKind = "dead" if target.status is DEAD else "deliver"
-        self._event(kind, target.label, message=describe_message(message), detail=why)
+        self._event(kind, self._label(target), message=describe_message(message), detail=why)
         target.append(item)
 
     def _release(self, until: float) -> None:
@@ -153,7 +164,7 @@ class SimulationTap:
         for earlier_sender, earlier in kept:
             if earlier_sender == sender_id:
                 self.violations.append(
-                    f"{cell.label} handled {describe_message(message)} from sender "
+                    f"{self._label(cell)} handled {describe_message(message)} from sender "
                     f"#{sender_id} before the earlier {describe_message(earlier)}"
                 )
                 break

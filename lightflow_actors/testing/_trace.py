@@ -49,7 +49,9 @@ _decoder = msgspec.json.Decoder(TraceEvent)
 def describe_message(message: object) -> str:
     """A short, replay-stable text of a message: its fields for structs, else its type."""
     if isinstance(message, msgspec.Struct):
-        text = _ADDRESS.sub("0x?", repr(message))
+        text = repr(message)
+        if "0x" in text:
+            text = _ADDRESS.sub("0x?", text)
     else:
         text = type(message).__qualname__
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."

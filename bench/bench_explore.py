@@ -1,0 +1,124 @@
+"""Deterministic scheduler bench (#4): schedules explored per second.
+
+The scenario: 3 actors (producer → relay → sink) and 100 messages, then an ask for the
+count. Each figure is the rate of whole schedules (fresh loop, fresh system, run, check),
+printed beside the same scenario run on a plain asyncio loop in this same run (the
+baseline), with the ratio. Both use ``throughput=1`` (one message per scheduling step, the
+simulation's default), so the difference is the simulation's own cost: the chosen callback
+order, virtual time, the trace, the FIFO check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+
+from bench._report import best_of, row
+from lightflow_actors import Actor, ActorRef, ActorSystem, Ask, handler
+from lightflow_actors.testing import explore
+
+MESSAGES = 100
+SCHEDULES = 300
+
+
+class Item(msgspec.Struct, frozen=True):
+    n: int
+
+
+class Count(Ask[int], frozen=True):
+    pass
+
+
+class Start(msgspec.Struct, frozen=True):
+    pass
+
+
+class Flush(Ask[bool], frozen=True):
+    """Answered after every message queued before it (mailboxes are FIFO)."""
+
+
+class Sink(Actor[Item | Count]):
+    def __init__(self) -> None:
+        self.count = 0
+
+    @handler
+    def item(self, msg: Item) -> None:
+        self.count += 1
+
+    @handler
+    def get(self, msg: Count) -> int:
+        return self.count
+
+
+class Relay(Actor[Item | Flush]):
+    def __init__(self, sink: ActorRef[Item | Count]) -> None:
+        self.sink = sink
+
+    @handler
+    def item(self, msg: Item) -> None:
+        self.sink.tell(msg)
+
+    @handler
+    def flush(self, msg: Flush) -> bool:
+        return True
+
+
+class Producer(Actor[Start | Flush]):
+    def __init__(self, relay: ActorRef[Item | Flush]) -> None:
+        self.relay = relay
+
+    @handler
+    def start(self, msg: Start) -> None:
+        for n in range(MESSAGES):
+            self.relay.tell(Item(n))
+
+    @handler
+    def flush(self, msg: Flush) -> bool:
+        return True
+
+
+async def three_actors(system: ActorSystem) -> None:
+    sink = system.spawn(Sink, name="sink")
+    relay = system.spawn(lambda: Relay(sink), name="relay")
+    producer = system.spawn(lambda: Producer(relay), name="producer")
+    producer.tell(Start())
+    # No sleeps (the baseline would wait in wall time): FIFO asks flush each hop in turn.
+    await producer.ask(Flush())
+    await relay.ask(Flush())
+    assert await sink.ask(Count()) == MESSAGES, "the sink did not receive every message"
+
+
+def _plain_rate() -> float:
+    async def main() -> None:
+        async with ActorSystem(throughput=1) as system:
+            await three_actors(system)
+
+    start = time.perf_counter()
+    for _ in range(SCHEDULES):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(main())
+        loop.close()
+    return SCHEDULES / (time.perf_counter() - start)
+
+
+def _explore_rate(strategy: str) -> float:
+    start = time.perf_counter()
+    exploration = explore(three_actors, seeds=SCHEDULES, strategy=strategy, out=None)
+    elapsed = time.perf_counter() - start
+    exploration.raise_if_failed()
+    return exploration.runs / elapsed
+
+
+def main() -> None:
+    print(f"3 actors, {MESSAGES} messages, {SCHEDULES} schedules per sample, best of 3")
+    baseline = best_of(3, _plain_rate)
+    row("plain asyncio loop (baseline)", baseline, "schedules/s")
+    for strategy in ("random", "pct", "fifo"):
+        rate = best_of(3, lambda s=strategy: _explore_rate(s))
+        row(f"explore, strategy {strategy}", rate, "schedules/s", baseline, "plain loop")
+
+
+if __name__ == "__main__":
+    main()
