@@ -144,17 +144,20 @@ def report(name: str, got: tuple[list[float], float], base: tuple[list[float], f
 
 
 def main() -> None:
+    # Each backend is measured right after its own baseline: the disk is shared with other
+    # work, and fsync cost drifts over seconds, so adjacent measurements compare fairly.
     with tempfile.TemporaryDirectory(prefix="bench-ctx-") as tmp:
-        base = baseline(Path(tmp) / "plain")
+        base = baseline(Path(tmp) / "plain-dir")
         report("directory backend", asyncio.run(substrate_run(Path(tmp) / "dir", False)), base)
         reason = fuse_available()
-        if reason is None:
-            try:
-                report("FUSE backend", asyncio.run(substrate_run(Path(tmp) / "fuse", True)), base)
-            except Exception as exc:  # e.g. no mount permission: say so, keep the other figures
-                print(f"FUSE backend: skipped ({type(exc).__name__}: {exc})")
-        else:
+        if reason is not None:
             print(f"FUSE backend: skipped ({reason})")
+            return
+        base = baseline(Path(tmp) / "plain-fuse")
+        try:
+            report("FUSE backend", asyncio.run(substrate_run(Path(tmp) / "fuse", True)), base)
+        except Exception as exc:  # e.g. no mount permission: say so, keep the other figures
+            print(f"FUSE backend: skipped ({type(exc).__name__}: {exc})")
 
 
 if __name__ == "__main__":

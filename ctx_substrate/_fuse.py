@@ -281,7 +281,6 @@ class FuseMount:
                 entry_timeout=0,
                 attr_timeout=0,
                 negative_timeout=0,
-                max_threads=16,
             )
         except BaseException as exc:  # reported by start(); the thread must not die noisily
             self._failure = exc

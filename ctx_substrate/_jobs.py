@@ -90,6 +90,9 @@ class JobRunner(Actor[Served]):
 
     @handler
     def served(self, msg: Served) -> None:
+        if not self._folder.is_dir():  # removed while the job ran: nothing to write into
+            self.stop()
+            return
         self._finish(*_out(msg))
 
     def _finish(self, body: bytes, status: JobStatus, error: str | None) -> None:
@@ -172,6 +175,9 @@ class HookRunner(Actor[_Fire | Served]):
     @handler
     def served(self, msg: Served) -> None:
         self._busy = False
+        if not self._folder.is_dir():  # removed while the request was served
+            self.stop()
+            return
         body, status, error = _out(msg)
         atomic_write(self._folder / "out.json", body)
         self._log(status, error)
