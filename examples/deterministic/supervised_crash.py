@@ -1,10 +1,10 @@
 """A crash injected by a fault plan is restarted correctly under every explored schedule.
 
-A ``Keeper`` traps exits and links to a ``Worker`` registered as "worker"; when the worker
-crashes, the keeper starts a new one under the same name. The fault plan crashes the worker
-at its 3rd message (``InjectedCrash`` raised at the message boundary, before the handler).
-Whatever order the scheduler picks, the invariant holds: exactly one restart, a live worker
-under the name that is a new actor, and it handles work again.
+A one_for_one ``Supervisor`` runs a ``Worker`` registered as "worker" (a permanent child).
+The fault plan crashes the worker at its 3rd message (``InjectedCrash`` raised at the
+message boundary, before the handler) while two clients race their work against the crash
+and the restart. Whatever order the scheduler picks, the invariant holds: exactly one
+restart, a live worker under the name that is a new actor, and it handles work again.
 
 Run it: ``uv run --frozen python examples/deterministic/supervised_crash.py``
 """
@@ -16,16 +16,8 @@ import contextlib
 
 import msgspec
 
-from lightflow_actors import (
-    Actor,
-    ActorRef,
-    ActorSystem,
-    Ask,
-    Exit,
-    NameNotRegistered,
-    handler,
-    is_crash,
-)
+from lightflow_actors import Actor, ActorRef, ActorSystem, Ask, NameNotRegistered, handler
+from lightflow_actors.supervision import ChildSpec, Supervisor, which_children
 from lightflow_actors.testing import Crash, FaultPlan, InjectedCrash, explore, scenario
 
 
@@ -48,32 +40,6 @@ class Worker(Actor[Work | Handled]):
     @handler
     def count(self, msg: Handled) -> int:
         return self.handled
-
-
-class Restarts(Ask[int], frozen=True):
-    pass
-
-
-class Keeper(Actor[Exit | Restarts]):
-    """A one-child supervisor built on links and trap_exit (OTP's one_for_one, permanent)."""
-
-    trap_exit = True
-
-    def __init__(self) -> None:
-        self.restarts = 0
-
-    def on_start(self) -> None:
-        self.spawn(Worker, name="worker", link=True)
-
-    @handler
-    def child_exited(self, msg: Exit) -> None:
-        if is_crash(msg.reason):
-            self.restarts += 1
-            self.spawn(Worker, name="worker", link=True)
-
-    @handler
-    def count(self, msg: Restarts) -> int:
-        return self.restarts
 
 
 class Next(msgspec.Struct, frozen=True):
@@ -111,7 +77,9 @@ async def _current_worker(system: ActorSystem, not_id: int) -> ActorRef[Work | H
 
 @scenario(faults=FaultPlan((Crash(actor="worker", nth=3),)))
 async def crash_is_restarted(system: ActorSystem) -> None:
-    keeper = await system.start_actor(Keeper, name="keeper")
+    sup = await system.start_actor(
+        lambda: Supervisor([ChildSpec(id="worker", start=Worker, name="worker")]), name="sup"
+    )
     first = system.lookup("worker", Worker)
     # Two clients race their work against the crash (at the worker's 3rd message) and the
     # restart: some of it reaches the first worker, some is lost, some reaches the second.
@@ -124,7 +92,9 @@ async def crash_is_restarted(system: ActorSystem) -> None:
     for n in range(4):
         second.tell(Work(n))
     assert await second.ask(Handled()) == before + 4, "the restarted worker handles new work"
-    assert await keeper.ask(Restarts()) == 1, "exactly one restart"
+    [child] = await which_children(sup)
+    assert child.restarts == 1, f"exactly one restart, got {child.restarts}"
+    assert child.ref == second and child.status == "running", child
     assert system.info(first).processed == 3, "crashed at its 3rd message"
 
 
