@@ -94,7 +94,12 @@ class OperatorApp:
         """End every open event stream (before the server closes connections)."""
         if not self.system.running or self.system.whereis(self.gateway_name) is None:
             return 0
-        return await self.link.ask(CloseStreams())
+        try:
+            return await self.link.ask(CloseStreams())
+        except HttpError:
+            # No gateway to ask (it is restarting): its streams went down with it.
+            logger.warning("could not drain the event streams: the gateway is unavailable")
+            return 0
 
     async def stop(self) -> None:
         """Drain, then shut the owned system down, or stop only the gateway's subtree."""

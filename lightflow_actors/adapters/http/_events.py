@@ -56,6 +56,7 @@ class EventStream(Actor[LifecycleEvent | CloseStream]):
         self.last_event_id = last_event_id
         self.max_pending = max_pending
         self.sent = 0
+        self.end_reason: str | None = None
         self._unsubscribe: Callable[[], None] | None = None
 
     def on_start(self) -> None:
@@ -91,17 +92,23 @@ class EventStream(Actor[LifecycleEvent | CloseStream]):
 
     @handler
     def close(self, msg: CloseStream) -> None:
-        self.stop(("shutdown", "closed"))
+        self._end("closed")
 
     def on_stop(self, reason: ExitReason) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        text = reason[1] if isinstance(reason, tuple) else format_reason(reason)
-        self.outbox.put_nowait(StreamEnd(reason=str(text)))
+        text = self.end_reason or format_reason(reason)
+        self.outbox.put_nowait(StreamEnd(reason=text))
+
+    def _end(self, why: str) -> None:
+        # A normal exit: the stream is linked to the gateway, and any other reason would
+        # take the gateway down with it. Why it ended travels in the StreamEnd item.
+        self.end_reason = why
+        self.stop()
 
     def _push(self, event: LifecycleEvent) -> None:
         if self.outbox.qsize() >= self.max_pending:
-            self.stop(("shutdown", "lagged"))
+            self._end("lagged")
             return
         self.sent = event.seq
         self.outbox.put_nowait(event)
