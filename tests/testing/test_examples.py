@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -10,9 +14,13 @@ from lightflow_actors.testing import (
     InjectedCrash,
     Scenario,
     ScheduleFailure,
+    Trace,
     explore,
+    load_scenario,
     replay,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 Example = Callable[[str], Scenario]
 
@@ -83,3 +91,30 @@ def test_one_virtual_hour_of_timers(example: Example) -> None:
         assert len(timers) == 3600 + 720 + 60
         assert timers[-1].t == 3600.0
         assert result.trace.events[-1].t == 3600.5
+
+
+def test_the_printed_replay_line_runs_as_printed(tmp_path: Path) -> None:
+    """The report's command line (run from the repository root) reproduces the failure."""
+    lines: list[str] = []
+    # A relative reference, as a user at the repository root would write it.
+    sc = load_scenario(f"{REPO}/examples/deterministic/lost_update.py:scenario")
+    sc.ref = "examples/deterministic/lost_update.py:scenario"
+    exploration = explore(
+        sc,
+        seeds=1000,
+        out=lines.append,
+        trace_dir=tmp_path,
+    )
+    failure = exploration.failure
+    assert failure is not None
+    command = next(ln for ln in lines[0].splitlines() if "replay: " in ln).split("replay: ")[1]
+    prefix = "uv run --frozen python "
+    assert command.startswith(prefix)
+    argv = [sys.executable, *shlex.split(command[len(prefix) :])]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "ScheduleFailure" in proc.stderr and "lost update" in proc.stderr
+    assert failure.result.sha256() in proc.stdout + proc.stderr
+
+    [written] = list(tmp_path.glob("*.jsonl"))
+    assert Trace.from_jsonl(written.read_bytes()).sha256() == failure.result.sha256()
