@@ -20,11 +20,13 @@ from lightflow_actors.supervision import (
     Backoff,
     ChildRestarting,
     ChildSpec,
+    DynamicSupervisor,
     InvalidChildSpec,
     Supervisor,
     SupervisorRef,
     delete_child,
     restart_child,
+    start_child,
     terminate_child,
     which_children,
 )
@@ -97,6 +99,18 @@ async def test_terminate_child_cancels_a_pending_restart() -> None:
         assert row.status == "stopped" and row.restart_at is None
         await restart_child(sup, "w")
         assert (await which_children(sup))[0].status == "running"
+        await system.terminate(sup, SHUTDOWN, None)
+
+
+async def test_a_dynamic_child_waiting_for_its_restart_is_terminated_by_its_old_ref() -> None:
+    backoff = Backoff(min_delay=60.0, max_delay=60.0)
+    async with ActorSystem() as system:
+        sup = await system.start_actor(DynamicSupervisor)
+        old = await start_child(sup, ChildSpec(id="s", start=Plain, backoff=backoff))
+        await crash_and_settle(system, sup, old)
+        assert [r.status for r in await which_children(sup)] == ["restarting"]
+        await terminate_child(sup, old)  # OTP finds a restarting dynamic child by its old pid
+        assert await which_children(sup) == []
         await system.terminate(sup, SHUTDOWN, None)
 
 
