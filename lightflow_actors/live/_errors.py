@@ -66,3 +66,44 @@ class PatchError(LiveError):
         )
         self.path = path
         self.problem = problem
+
+
+# -- live sessions: views, events, hub ------------------------------------------------
+
+
+class ViewDefinitionError(LiveError, TypeError):
+    """A live view class is malformed (an event type that is not a struct, a duplicate name)."""
+
+
+class UnknownViewError(LiveError, LookupError):
+    """A request or a Mount named a view the hub does not serve."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"no live view is named {name!r}; known views: {', '.join(sorted(known)) or 'none'}"
+        )
+        self.name = name
+
+
+class EventError(LiveError):
+    """A browser event did not name a declared event, or its payload did not decode.
+
+    `path` is the msgspec path inside the payload (``$.by``), or ``$`` for the whole
+    event. The session answers with an error frame and keeps running.
+    """
+
+    def __init__(self, event: str, problem: str, path: str = "$") -> None:
+        super().__init__(f"event {event!r}: {problem}")
+        self.event = event
+        self.problem = problem
+        self.path = path
+
+
+class HubNotStartedError(LiveError, RuntimeError):
+    """The live hub was used before `await hub.start()` (or outside a running system)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"cannot {what}: the live hub is not started; "
+            "await hub.start() (live_routes starts it on the first request)"
+        )

@@ -1,0 +1,134 @@
+"""Commands: what a live view asks its session to do besides changing its state.
+
+A view's callbacks stay pure: they return the new state, optionally wrapped in
+`Update(state, commands)`. The session actor carries the commands out after the
+callback returns (subscribe, broadcast, track presence, start a timer, change the
+URL, navigate). Commands are data, so a test can assert on them without a system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Generic, TypeAlias, TypeVar
+
+import msgspec
+
+S = TypeVar("S")
+
+MetaValue: TypeAlias = str | int | float | bool | None
+"""A presence metadata value: a JSON scalar, so presence can cross a broker."""
+
+
+class _Command(msgspec.Struct, frozen=True, kw_only=True):
+    """Shared options: frozen and keyword-only, so a command reads like a sentence."""
+
+
+class SubscribeTo(_Command, frozen=True):
+    """Receive every message published on `topic` in `handle_info`."""
+
+    topic: str
+
+
+class UnsubscribeFrom(_Command, frozen=True):
+    """Stop receiving `topic`."""
+
+    topic: str
+
+
+class Broadcast(_Command, frozen=True):
+    """Publish `message` to every subscriber of `topic` (this session too, if subscribed).
+
+    Local subscribers get the object itself; across a broker it must be msgspec-encodable.
+    """
+
+    topic: str
+    message: object
+
+
+class Track(_Command, frozen=True):
+    """Appear in the presence list of `topic` as `key` until untracked or stopped.
+
+    The session then receives a `PresenceState` (who is here now) and, once
+    subscribed to `topic`, every `PresenceDiff`. A crash of the session removes it.
+    """
+
+    topic: str
+    key: str
+    meta: Mapping[str, MetaValue] = msgspec.field(default_factory=dict)
+
+
+class Untrack(_Command, frozen=True):
+    """Leave the presence list of `topic` (every entry this session tracked under `key`)."""
+
+    topic: str
+    key: str
+
+
+class ListPresence(_Command, frozen=True):
+    """Ask for a `PresenceState` of `topic` without tracking (a read-only observer)."""
+
+    topic: str
+
+
+class SendAfter(_Command, frozen=True):
+    """Deliver `message` to this session's `handle_info` after `delay` seconds."""
+
+    delay: float
+    message: object
+
+
+class PushPatch(_Command, frozen=True):
+    """Change the URL's query to `params` without a reload (same view).
+
+    The browser updates its history (`replace` instead of push if asked); a later
+    reconnect mounts with these params, so state kept in them survives a crash.
+    """
+
+    params: Mapping[str, str]
+    replace: bool = False
+
+
+class PushNavigate(_Command, frozen=True):
+    """Switch the browser to another live view without a full page load."""
+
+    view: str
+    params: Mapping[str, str] = msgspec.field(default_factory=dict)
+    replace: bool = False
+
+
+class Redirect(_Command, frozen=True):
+    """Leave live navigation: the browser loads `url` (a full page load)."""
+
+    url: str
+
+
+class PageTitle(_Command, frozen=True):
+    """Set `document.title`."""
+
+    title: str
+
+
+Command: TypeAlias = (
+    SubscribeTo
+    | UnsubscribeFrom
+    | Broadcast
+    | Track
+    | Untrack
+    | ListPresence
+    | SendAfter
+    | PushPatch
+    | PushNavigate
+    | Redirect
+    | PageTitle
+)
+"""Every command a view may return."""
+
+
+class Update(msgspec.Struct, Generic[S], frozen=True):
+    """A new state plus commands: ``return Update(state, (SubscribeTo("room"),))``.
+
+    A callback that has no command to give returns the bare state instead.
+    """
+
+    state: S
+    commands: tuple[Command, ...] = ()

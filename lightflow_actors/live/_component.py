@@ -1,0 +1,192 @@
+"""Live views: the component contract a session actor runs, and its typed events.
+
+A view is a class with four callbacks (Phoenix LiveView's): ``mount(params, session)``
+gives the first state, ``handle_event(event, state)`` answers a browser event,
+``handle_info(message, state)`` answers any other message (pubsub, presence,
+timers), ``render(state)`` returns the `Rendered` tree. The view object holds no
+per-session data (the session actor holds the state), so one instance serves
+every session. Events are msgspec structs named in the class's type arguments:
+
+    class Inc(msgspec.Struct, frozen=True, tag="inc"):
+        by: int = 1
+
+    class Counter(LiveView[int, Inc]):
+        def mount(self, params: Params, session: SessionInfo) -> int:
+            return 0
+        def handle_event(self, event: Inc, state: int) -> int:
+            return state + event.by
+        def render(self, state: int) -> Rendered:
+            return COUNTER(count=state)
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Awaitable, Mapping
+from typing import ClassVar, Generic, TypeAlias, TypeVar, Union
+
+import msgspec
+
+from ._commands import Update
+from ._errors import EventError, ViewDefinitionError
+from ._rendered import Rendered
+
+S = TypeVar("S")
+E = TypeVar("E")
+
+Params: TypeAlias = Mapping[str, str]
+"""The view's URL query parameters (after a live patch: the patched ones)."""
+
+
+class SessionInfo(msgspec.Struct, frozen=True):
+    """Who the view runs for.
+
+    `id` is the session id the page was served with (kept across reconnects);
+    `connected` is False during the static render of the first GET, when commands
+    are ignored (there is no session actor yet to carry them out).
+    """
+
+    id: str
+    connected: bool
+
+
+class AnyLiveView:
+    """The non-generic base of every `LiveView`: what a hub stores in its view table."""
+
+    title: ClassVar[str] = "Live view"
+    """The page title of the first GET (a view can change it with `PageTitle`)."""
+
+    head: ClassVar[str] = ""
+    """Extra trusted HTML for the page's ``<head>`` (a ``<style>``, a ``<meta>``)."""
+
+
+class LiveView(AnyLiveView, Generic[S, E]):
+    """Base class of live views: ``S`` is the state type, ``E`` the union of event structs.
+
+    ``mount`` may be ``async`` (to ask an actor for data); the other callbacks are
+    synchronous, so a session handles one message at a time without awaiting.
+    """
+
+    def mount(
+        self, params: Params, session: SessionInfo
+    ) -> S | Update[S] | Awaitable[S | Update[S]]:
+        """The first state, from the URL params; also called again on every reconnect."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define mount(params, session)")
+
+    def render(self, state: S) -> Rendered:
+        """The rendered tree of `state` (called after every change)."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define render(state)")
+
+    def handle_event(self, event: E, state: S) -> S | Update[S]:
+        """Answer a decoded browser event."""
+        raise NotImplementedError(
+            f"{type(self).__qualname__} declares events but does not define handle_event"
+        )
+
+    def handle_info(self, message: object, state: S) -> S | Update[S]:
+        """Answer a pubsub message, a presence change or a timer; ignores them by default."""
+        return state
+
+    def handle_params(self, params: Params, state: S) -> S | Update[S]:
+        """The URL params changed by a live patch (same view); ignores them by default."""
+        return state
+
+    def terminate(self, reason: str, state: S) -> None:
+        """The session stops (``reason`` in words); nothing to do by default."""
+        return None
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def event_name(event_type: type[msgspec.Struct]) -> str:
+    """The wire name of an event struct: its msgspec ``tag`` if a string, else snake_case."""
+    tag = event_type.__struct_config__.tag
+    if isinstance(tag, str):
+        return tag
+    return _CAMEL.sub("_", event_type.__name__).lower()
+
+
+class ViewSpec:
+    """What the session needs to know about a view class, computed once per class.
+
+    `events` maps each wire name to its struct; `decode_event` turns a browser
+    payload into the typed event or raises `EventError` naming the bad field.
+    """
+
+    __slots__ = ("events", "name", "view")
+
+    def __init__(self, name: str, view: AnyLiveView) -> None:
+        if not isinstance(view, LiveView):
+            raise ViewDefinitionError(
+                f"view {name!r} is a {type(view).__name__}, not a LiveView instance; "
+                "pass an instance such as Counter()"
+            )
+        self.name = name
+        self.view: LiveView[object, object] = view
+        cls = type(view)
+        # Built once per class and kept on the class itself, as the kernel does for actors.
+        events: dict[str, type[msgspec.Struct]] | None = cls.__dict__.get("_lightflow_events")
+        if events is None:
+            events = _declared_events(cls)
+            setattr(cls, "_lightflow_events", events)  # noqa: B010
+        self.events = events
+
+    def decode_event(self, event: str, payload: object) -> object:
+        """The typed event for ``event`` with ``payload`` (a JSON object of the browser)."""
+        event_type = self.events.get(event)
+        if event_type is None:
+            known = ", ".join(sorted(self.events)) or "none"
+            raise EventError(event, f"{self.name} declares no such event (it accepts: {known})")
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise EventError(event, f"the payload must be an object, got {type(payload).__name__}")
+        try:
+            # strict=False: form values arrive as strings ("3" -> 3), as in any HTML form.
+            return msgspec.convert(payload, event_type, strict=False)
+        except msgspec.ValidationError as error:
+            text = str(error)
+            marker = " - at `"
+            at = text.rfind(marker)
+            path = text[at + len(marker) : -1] if at >= 0 and text.endswith("`") else "$"
+            raise EventError(event, text, path) from None
+
+
+def _declared_events(cls: type) -> dict[str, type[msgspec.Struct]]:
+    """Event structs from ``class V(LiveView[S, A | B])``, by wire name."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            if typing.get_origin(base) is LiveView:
+                args = typing.get_args(base)
+                if len(args) != 2 or isinstance(args[1], TypeVar):
+                    return {}
+                return _events_of(cls, args[1])
+    return {}
+
+
+def _events_of(cls: type, annotation: object) -> dict[str, type[msgspec.Struct]]:
+    members: tuple[object, ...]
+    if typing.get_origin(annotation) is Union or isinstance(annotation, types.UnionType):
+        members = typing.get_args(annotation)
+    else:
+        members = (annotation,)
+    events: dict[str, type[msgspec.Struct]] = {}
+    for member in members:
+        if member is None or member is type(None) or member is typing.Never:
+            continue
+        if not (isinstance(member, type) and issubclass(member, msgspec.Struct)):
+            raise ViewDefinitionError(
+                f"{cls.__qualname__}: event type {member!r} is not a msgspec.Struct; "
+                "declare each event as a struct (class Inc(msgspec.Struct, tag='inc'))"
+            )
+        name = event_name(member)
+        if name in events:
+            raise ViewDefinitionError(
+                f"{cls.__qualname__}: events {events[name].__qualname__} and "
+                f"{member.__qualname__} share the name {name!r}; give one a tag"
+            )
+        events[name] = member
+    return events

@@ -1,0 +1,40 @@
+"""Limits and timings of live sessions, in one frozen struct the hub hands to every actor."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class LiveConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Every limit a browser's input meets, with the defaults the spec names.
+
+    - `max_frame_bytes`: a larger frame gets a fatal ``frame_too_large`` error and a close.
+    - `window`: instructions forwarded to the session and not yet answered; at the window
+      the transport stops reading the socket (TCP backpressure) until answers come back.
+    - `max_unacked`: frames sent to the browser and not acknowledged; beyond it the
+      browser is too slow and the connection is closed.
+    - `max_buffered`: frames waiting in the socket's write buffer; beyond it, closed.
+    - `max_errors`: non-fatal error frames before ``too_many_errors`` closes.
+    - `heartbeat_interval` / `heartbeat_timeout`: Ping when idle; close when silent.
+    - `max_sessions`: sessions the node runs at most (None: no limit).
+    """
+
+    max_frame_bytes: int = 64 * 1024
+    window: int = 32
+    max_unacked: int = 256
+    max_buffered: int = 512
+    max_errors: int = 16
+    heartbeat_interval: float = 15.0
+    heartbeat_timeout: float = 45.0
+    max_sessions: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_frame_bytes", "window", "max_unacked", "max_buffered", "max_errors"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"LiveConfig.{name} must be an int >= 1, got {value!r}")
+        if not 0 < self.heartbeat_interval < self.heartbeat_timeout:
+            raise ValueError(
+                "LiveConfig needs 0 < heartbeat_interval < heartbeat_timeout, got "
+                f"{self.heartbeat_interval} and {self.heartbeat_timeout}"
+            )

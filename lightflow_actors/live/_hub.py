@@ -1,0 +1,249 @@
+"""`LiveHub`: the live-session service of one node, as a supervision subtree.
+
+    live (Supervisor, rest_for_one)
+    ├── live.pubsub      PubSubServer
+    ├── live.presence    PresenceServer
+    ├── live.sessions    DynamicSupervisor of LiveSession (temporary)
+    └── live.transports  DynamicSupervisor of Transport (temporary)
+
+rest_for_one because each child depends on those before it: if PubSub restarts,
+its topic table is empty, so every session (and its connection) must restart too;
+browsers then reconnect and mount again. Refs are looked up by name at use time,
+so nothing holds a stale ref across a restart. The hub also issues session ids and
+the tokens that tie a WebSocket join to the page that served them (HMAC-SHA256).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Final, Never
+
+from ..isa import Instruction
+from ..kernel import ActorRef, ActorSystem, AnyRef
+from ..supervision import (
+    ChildSpec,
+    DynamicSupervisor,
+    Supervisor,
+    SupervisorRef,
+    start_child,
+    which_children,
+)
+from ._commands import Update
+from ._component import AnyLiveView, SessionInfo, ViewSpec
+from ._config import LiveConfig
+from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
+from ._presence import PresenceServer
+from ._pubsub import PubSubAdapter, PubSubServer
+from ._rendered import to_html
+from ._session import LiveSession, SessionServices
+from ._socket import Socket
+from ._transport import Receive, SocketClosed, Transport
+
+RESERVED_NAMES: Final = frozenset({"socket", "static"})
+"""View names the routes use for themselves."""
+
+
+class StaticRender:
+    """The first GET of a view: its HTML and what the page needs to join over WebSocket."""
+
+    __slots__ = ("html", "session_id", "title", "token")
+
+    def __init__(self, html: str, session_id: str, token: str, title: str) -> None:
+        self.html = html
+        self.session_id = session_id
+        self.token = token
+        self.title = title
+
+
+class LiveHub:
+    """Serve live views on one `ActorSystem`.
+
+    ::
+
+        hub = LiveHub(system, {"counter": Counter()})
+        await hub.start()                         # or let live_routes start it lazily
+        page = await hub.static_render("counter", {})
+        transport = await hub.start_transport(socket)
+
+    ``secret`` signs session tokens (default: 32 bytes from ``system.random``, so
+    tokens do not survive a restart of the node, and sessions simply reload).
+    """
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        views: Mapping[str, AnyLiveView],
+        *,
+        config: LiveConfig | None = None,
+        secret: bytes | None = None,
+        pubsub_adapter: PubSubAdapter | None = None,
+        name: str = "live",
+    ) -> None:
+        self.system = system
+        self._config = config if config is not None else LiveConfig()
+        self._secret = secret
+        self._adapter = pubsub_adapter
+        self.name = name
+        self._specs: dict[str, ViewSpec] = {}
+        for view_name, view in views.items():
+            if not view_name or "/" in view_name or view_name in RESERVED_NAMES:
+                raise ViewDefinitionError(
+                    f"view name {view_name!r} must be one non-empty path segment and not one "
+                    f"of {sorted(RESERVED_NAMES)}"
+                )
+            self._specs[view_name] = ViewSpec(view_name, view)
+        self._started = False
+        self._starting: asyncio.Future[None] | None = None
+        self.supervisor: SupervisorRef | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the subtree (idempotent, and safe to call from concurrent requests)."""
+        if self._started:
+            return
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+            return
+        self._starting = self.system.loop.create_future()
+        try:
+            await self._start()
+        except BaseException as error:
+            self._starting.set_exception(error)
+            self._starting.exception()  # retrieved: a waiter re-raises, none is required
+            self._starting = None
+            raise
+        self._started = True
+        self._starting.set_result(None)
+        self._starting = None
+
+    async def _start(self) -> None:
+        if self._secret is None:
+            self._secret = self.system.random.randbytes(32)
+        system, name, adapter = self.system, self.name, self._adapter
+        max_sessions = self._config.max_sessions
+
+        def presence() -> PresenceServer:
+            return PresenceServer(system.lookup(f"{name}.pubsub", PubSubServer))
+
+        children: list[ChildSpec[Never]] = [
+            ChildSpec(id="pubsub", start=lambda: PubSubServer(adapter), name=f"{name}.pubsub"),
+            ChildSpec(id="presence", start=presence, name=f"{name}.presence"),
+            ChildSpec(
+                id="sessions",
+                start=lambda: DynamicSupervisor(max_children=max_sessions),
+                type="supervisor",
+                name=f"{name}.sessions",
+            ),
+            ChildSpec(
+                id="transports",
+                start=DynamicSupervisor,
+                type="supervisor",
+                name=f"{name}.transports",
+            ),
+        ]
+        self.supervisor = await system.start_actor(
+            lambda: Supervisor(children, strategy="rest_for_one"), name=name
+        )
+
+    async def stop(self) -> None:
+        """Stop the subtree: every transport, session, presence and pubsub actor."""
+        if self.supervisor is not None and self.supervisor.alive:
+            await self.system.terminate(self.supervisor)
+        self.supervisor = None
+        self._started = False
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    # -- what transports and routes use -----------------------------------------------
+
+    @property
+    def config(self) -> LiveConfig:
+        return self._config
+
+    @property
+    def services(self) -> SessionServices:
+        self._require("look up the pubsub and presence actors")
+        return SessionServices(
+            pubsub=self.system.lookup(f"{self.name}.pubsub", PubSubServer),
+            presence=self.system.lookup(f"{self.name}.presence", PresenceServer),
+        )
+
+    @property
+    def view_names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def view(self, name: str) -> ViewSpec:
+        spec = self._specs.get(name)
+        if spec is None:
+            raise UnknownViewError(name, list(self._specs))
+        return spec
+
+    def new_session_id(self) -> str:
+        """A fresh session id: 64 random bits from the system's RNG, as hex."""
+        return f"{self.system.random.getrandbits(64):016x}"
+
+    def token(self, session_id: str) -> str:
+        """The token a page carries so its WebSocket may join as `session_id`."""
+        secret = self._secret
+        if secret is None:
+            raise HubNotStartedError("sign a session token")
+        digest = hmac.new(secret, session_id.encode("utf-8"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
+
+    def verify(self, session_id: str, token: str) -> bool:
+        if self._secret is None:
+            return False
+        return hmac.compare_digest(self.token(session_id), token)
+
+    async def static_render(self, name: str, params: Mapping[str, str]) -> StaticRender:
+        """Mount and render `name` without a session (the GET that works without JS)."""
+        spec = self.view(name)
+        session_id = self.new_session_id()
+        info = SessionInfo(session_id, False)
+        result = spec.view.mount(dict(params), info)
+        if inspect.isawaitable(result):
+            result = await result
+        state = result.state if isinstance(result, Update) else result
+        html = to_html(spec.view.render(state))
+        return StaticRender(html, session_id, self.token(session_id), type(spec.view).title)
+
+    async def start_session(self, factory: Callable[[], LiveSession]) -> ActorRef[Instruction]:
+        sessions = self._supervisor_ref("sessions")
+        spec = ChildSpec(id="session", start=factory, restart="temporary", shutdown=1.0)
+        return await start_child(sessions, spec)
+
+    async def start_transport(self, socket: Socket) -> ActorRef[Receive | SocketClosed]:
+        """Start the transport actor of a new connection (under the transports supervisor)."""
+        await self.start()
+        transports = self._supervisor_ref("transports")
+        spec = ChildSpec(
+            id="transport", start=lambda: Transport(self, socket), restart="temporary", shutdown=1.0
+        )
+        return await start_child(transports, spec)
+
+    async def sessions(self) -> list[AnyRef]:
+        """The running session actors (operators, tests)."""
+        return [c.ref for c in await which_children(self._supervisor_ref("sessions")) if c.ref]
+
+    async def transports(self) -> list[AnyRef]:
+        """The running transport actors, one per open connection."""
+        rows = await which_children(self._supervisor_ref("transports"))
+        return [c.ref for c in rows if c.ref]
+
+    # -- internals --------------------------------------------------------------------
+
+    def _supervisor_ref(self, child: str) -> SupervisorRef:
+        self._require(f"use the {child} supervisor")
+        return self.system.lookup(f"{self.name}.{child}", DynamicSupervisor)
+
+    def _require(self, what: str) -> None:
+        if not self._started:
+            raise HubNotStartedError(what)

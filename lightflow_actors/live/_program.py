@@ -1,0 +1,210 @@
+"""`ViewProgram`: a live view seen as an ISA program (mount, render, patch, subscribe...).
+
+The session actor runs every instruction through `isa.execute(program, phase, ...)`,
+so the lifecycle checks are the ISA's own and the effects are its vocabulary:
+``Rendered`` (a full render for the browser), ``Patched`` (an update), ``Subscribed``
+/ ``Unsubscribed`` (pubsub), ``Replied`` with an ``error`` (an event that did not
+decode), ``Stopped``. Commands with no ISA effect (broadcast, presence, timers) wait
+in `commands` for the host. This module never touches an actor: it is pure.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Final
+
+from ..isa import (
+    Effect,
+    ErrorCode,
+    JSONValue,
+    Mount,
+    Patch,
+    Patched,
+    PayloadError,
+    Render,
+    Rendered,
+    Replied,
+    Shutdown,
+    Submit,
+    Subscribe,
+    Subscribed,
+    Unsubscribed,
+    from_json_value,
+)
+from ._commands import (
+    Command,
+    PageTitle,
+    PushNavigate,
+    PushPatch,
+    Redirect,
+    SubscribeTo,
+    UnsubscribeFrom,
+    Update,
+)
+from ._component import SessionInfo, ViewSpec
+from ._diff import DiffState
+from ._envelope import Nav, ParamsChange, nav_json, patch_diff, render_view
+from ._errors import EventError
+
+_NOTHING: Final = object()
+
+
+def problem(ref: str | None, code: ErrorCode, message: str, path: str | None) -> Replied:
+    """The effect reporting a refused input to the browser (the host sends an error frame)."""
+    error: dict[str, JSONValue] = {"code": code, "message": message}
+    if path is not None:
+        error["path"] = path
+    return Replied(ref=ref or "", payload={"error": error})
+
+
+class ViewProgram:
+    """One session's view: its state, the client's `DiffState`, its topics.
+
+    Driven by the ISA interpreters: ``PureInterpreter(ViewProgram(spec, info))`` runs
+    a view with no actor at all (Mount, Render, then Submit gives ``Patched`` effects
+    whose ``diff`` is the envelope of specs/live-wire.md); the session actor runs the
+    same steps in its mailbox.
+    """
+
+    def __init__(self, spec: ViewSpec, session: SessionInfo) -> None:
+        self.spec = spec
+        self.session = session
+        self.state: object = None
+        self.diff = DiffState()
+        self.topics: set[str] = set()
+        self.commands: list[Command] = []
+        self.title: str | None = None
+        self.live = False
+        self.terminated = False
+        self._mount_result: object = _NOTHING
+        self._pending_nav: Nav | None = None
+
+    # -- host hooks ---------------------------------------------------------------------
+
+    def prepare_mount(self, result: object) -> None:
+        """Hand over the awaited result of an ``async def mount`` before executing Mount."""
+        self._mount_result = result
+
+    def take_commands(self) -> list[Command]:
+        """The commands the host must carry out now (and forget)."""
+        commands, self.commands = self.commands, []
+        return commands
+
+    def info(self, message: object) -> list[Effect]:
+        """``handle_info``: a message that is not an instruction (pubsub, presence, timer)."""
+        return self._apply(self.spec.view.handle_info(message, self.state), None)
+
+    # -- the ISA program ------------------------------------------------------------------
+
+    def mount(self, instruction: Mount) -> Sequence[Effect]:
+        params = {k: v for k, v in instruction.params.items() if isinstance(v, str)}
+        result = self._mount_result
+        self._mount_result = _NOTHING
+        if result is _NOTHING:
+            result = self.spec.view.mount(params, self.session)
+            if inspect.isawaitable(result):
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+                raise TypeError(
+                    f"{type(self.spec.view).__qualname__}.mount is async: the host must await "
+                    "it and call prepare_mount(result) before executing Mount"
+                )
+        return self._apply(result, None)
+
+    def render(self, instruction: Render) -> Sequence[Effect]:
+        # A Render is a fresh start for the client (join, rejoin, or resync after an
+        # error on its side): forget what it held so statics go out again.
+        self.diff.reset()
+        patch = self.diff.diff(self.spec.view.render(self.state))
+        self.live = True
+        view = render_view(patch, session=self.session.id, title=self.title)
+        nav, self._pending_nav = self._pending_nav, None
+        if nav is not None and isinstance(view, dict):
+            view["nav"] = nav_json(nav)
+        return [Rendered(view=view)]
+
+    def patch(self, instruction: Patch) -> Sequence[Effect]:
+        try:
+            change = from_json_value(instruction.diff, ParamsChange)
+        except PayloadError as error:
+            path = "$.instruction.diff" + (error.path or "$")[1:]
+            return [problem(None, "malformed_frame", f"live patch: {error}", path)]
+        return self._apply(self.spec.view.handle_params(change.params, self.state), None)
+
+    def subscribe(self, instruction: Subscribe) -> Sequence[Effect]:
+        return self._subscription(instruction.topic, not instruction.off)
+
+    def submit(self, instruction: Submit) -> Sequence[Effect]:
+        try:
+            event = self.spec.decode_event(instruction.event, instruction.payload)
+        except EventError as error:
+            if error.path == "$" and instruction.event not in self.spec.events:
+                path = "$.instruction.event"
+            else:
+                path = "$.instruction.payload" + error.path[1:]
+            return [problem(instruction.ref, "malformed_frame", str(error), path)]
+        return self._apply(self.spec.view.handle_event(event, self.state), instruction.ref)
+
+    def shutdown(self, instruction: Shutdown) -> Sequence[Effect]:
+        effects: list[Effect] = [Unsubscribed(topic=t) for t in sorted(self.topics)]
+        self.topics.clear()
+        self.terminate(instruction.reason)
+        return effects
+
+    def terminate(self, reason: str) -> None:
+        """Call the view's ``terminate`` once (on Shutdown, or when the actor stops)."""
+        if not self.terminated:
+            self.terminated = True
+            self.spec.view.terminate(reason, self.state)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _subscription(self, topic: str, on: bool) -> list[Effect]:
+        if on and topic not in self.topics:
+            self.topics.add(topic)
+            return [Subscribed(topic=topic)]
+        if not on and topic in self.topics:
+            self.topics.discard(topic)
+            return [Unsubscribed(topic=topic)]
+        return []
+
+    def _apply(self, result: object, ref: str | None) -> list[Effect]:
+        """Take a callback's result: new state, commands, then the patch if live."""
+        previous = self.state
+        commands: tuple[Command, ...] = ()
+        if isinstance(result, Update):
+            self.state, commands = result.state, result.commands
+        else:
+            self.state = result
+        effects: list[Effect] = []
+        nav: Nav | None = None
+        title: str | None = None
+        for command in commands:
+            match command:
+                case SubscribeTo(topic=topic):
+                    effects.extend(self._subscription(topic, True))
+                case UnsubscribeFrom(topic=topic):
+                    effects.extend(self._subscription(topic, False))
+                case PushPatch(params=params, replace=replace):
+                    nav = Nav("patch", params=dict(params), replace=replace)
+                case PushNavigate(view=view, params=params, replace=replace):
+                    nav = Nav("navigate", to=view, params=dict(params), replace=replace)
+                case Redirect(url=url):
+                    nav = Nav("redirect", to=url)
+                case PageTitle(title=text):
+                    title = self.title = text
+                case _:
+                    self.commands.append(command)
+        if not self.live:
+            # Not rendered yet: the first Render carries the title and any navigation.
+            self._pending_nav = nav or self._pending_nav
+            return effects
+        patch = None
+        if self.state is not previous or self.diff.rendered is None:
+            patch = self.diff.diff(self.spec.view.render(self.state))
+        diff = patch_diff(patch, ref=ref, nav=nav, title=title)
+        if diff is not None:
+            effects.append(Patched(diff=diff))
+        return effects

@@ -1,0 +1,247 @@
+"""`LiveSession`: the actor that runs one live view for one connected browser.
+
+It interprets the ISA instructions its watcher (the transport actor) forwards:
+Mount, Render, Patch (URL params changed), Subscribe, Submit (a browser event),
+Shutdown; and the messages that are not instructions: pubsub deliveries, presence
+changes, timers (`handle_info`). Each instruction goes through `isa.execute`, so a
+misordered one becomes a ``Rejected`` effect and the session lives on; a view
+callback that raises crashes the session, for its supervisor and the browser to
+handle (the browser rejoins and the view is mounted again, ADR 0020).
+
+Every instruction from the watcher is answered by exactly one `SessionOutput`
+(maybe empty), so the watcher knows how many are still in flight: that count is
+its backpressure window.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Final, TypeAlias
+
+import msgspec
+
+from ..isa import (
+    Effect,
+    ErrorCode,
+    Instruction,
+    LifecycleError,
+    Mount,
+    Patch,
+    Patched,
+    Phase,
+    Rejected,
+    Render,
+    Rendered,
+    Replied,
+    Shutdown,
+    Stopped,
+    Submit,
+    Subscribe,
+    Subscribed,
+    Tracer,
+    Unsubscribed,
+    execute,
+    exit_reason_of,
+    rejection,
+)
+from ..kernel import SHUTDOWN, Actor, ActorRef, Down, ExitReason, format_reason, handler
+from ._commands import Broadcast, Command, ListPresence, SendAfter, Track, Untrack
+from ._component import SessionInfo, ViewSpec
+from ._presence import ListPresences, PresenceMessage, TrackPresence, UntrackPresence
+from ._program import ViewProgram
+from ._pubsub import Delivery, Publish, PubSubMessage, SubscribeTopic, UnsubscribeTopic
+
+ToBrowser: TypeAlias = Render | Patch | Shutdown
+"""Instructions a session sends to its browser (framed by the transport)."""
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """An input the session refused; the transport sends it as a non-fatal error frame."""
+
+    code: ErrorCode
+    message: str
+    path: str | None = None
+    ref: str | None = None
+
+
+class SessionOutput(msgspec.Struct, frozen=True):
+    """What a session tells its watcher after a message.
+
+    `epoch` names the session on its connection (a rejoin starts a new epoch, so a
+    late output of the previous session is recognised and dropped); `answers` is
+    True when this output answers one instruction the watcher forwarded.
+    """
+
+    epoch: int
+    answers: bool
+    frames: tuple[ToBrowser, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+class Info(msgspec.Struct, frozen=True):
+    """Any message for the view's `handle_info` (what `SendAfter` delivers, too)."""
+
+    message: object
+
+
+class SessionServices(msgspec.Struct, frozen=True):
+    """The node's actors a session talks to."""
+
+    pubsub: ActorRef[PubSubMessage]
+    presence: ActorRef[PresenceMessage]
+
+
+_LIVE_PHASES: Final = frozenset({"mounted", "live"})
+
+
+class LiveSession(Actor[Instruction | Delivery | Info | Down]):
+    """One view, one browser. Spawned by the transport (under the sessions supervisor).
+
+    ::
+
+        session = system.spawn(lambda: LiveSession(spec, SessionInfo("s1", True),
+                                                   watcher=transport, epoch=1,
+                                                   services=services))
+        session.tell(Mount(id="s1", target="counter"))
+        session.tell(Render())     # -> SessionOutput(frames=(Render(view=...),))
+    """
+
+    def __init__(
+        self,
+        spec: ViewSpec,
+        session: SessionInfo,
+        *,
+        watcher: ActorRef[SessionOutput],
+        epoch: int,
+        services: SessionServices,
+        tracer: Tracer | None = None,
+    ) -> None:
+        self.program = ViewProgram(spec, session)
+        self.watcher = watcher
+        self.epoch = epoch
+        self.services = services
+        self.tracer = tracer
+        self.phase: Phase = "disconnected"
+
+    def on_start(self) -> None:
+        self.monitor(self.watcher)
+
+    def on_stop(self, reason: ExitReason) -> None:
+        if self.phase in _LIVE_PHASES:
+            self.program.terminate(format_reason(reason))
+
+    # -- instructions from the watcher -------------------------------------------------
+
+    @handler
+    async def mount(self, msg: Mount) -> None:
+        # An async mount (it may ask other actors) is awaited here, before the ISA step,
+        # so the program itself stays synchronous and pure.
+        if self.phase in ("disconnected", "joined"):
+            params = {k: v for k, v in msg.params.items() if isinstance(v, str)}
+            result = self.program.spec.view.mount(params, self.program.session)
+            if inspect.isawaitable(result):
+                result = await result
+            self.program.prepare_mount(result)
+        self._interpret(msg)
+
+    @handler
+    def instruction(self, msg: Render | Patch | Subscribe | Submit | Shutdown) -> None:
+        self._interpret(msg)
+
+    # -- other messages: handle_info --------------------------------------------------
+
+    @handler
+    def delivery(self, msg: Delivery) -> None:
+        self._info(msg.message)
+
+    @handler
+    def info(self, msg: Info) -> None:
+        self._info(msg.message)
+
+    @handler
+    def down(self, msg: Down) -> None:
+        if msg.actor == self.watcher:
+            # The browser is gone (socket closed, transport stopped): nobody to render for.
+            self.stop(SHUTDOWN)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _interpret(self, instruction: Instruction) -> None:
+        accepted = True
+        try:
+            self.phase, effects = execute(self.program, self.phase, instruction)
+        except LifecycleError as error:
+            accepted = False
+            effects = [rejection(error)]
+        if self.tracer is not None:
+            self.tracer.record(instruction, effects)
+        self._carry_out(effects, answers=True)
+        if accepted and isinstance(instruction, Shutdown):
+            self.stop(exit_reason_of(instruction.reason))
+
+    def _info(self, message: object) -> None:
+        if self.phase not in _LIVE_PHASES:
+            return  # not mounted yet (or closed): the view has no state to update
+        self._carry_out(self.program.info(message), answers=False)
+
+    def _carry_out(self, effects: list[Effect], *, answers: bool) -> None:
+        frames: list[ToBrowser] = []
+        problems: list[Problem] = []
+        services = self.services
+        for effect in effects:
+            match effect:
+                case Rendered(view=view):
+                    frames.append(Render(view=view))
+                case Patched(diff=diff):
+                    frames.append(Patch(diff=diff))
+                case Subscribed(topic=topic):
+                    services.pubsub.tell(SubscribeTopic(topic, self.ref))
+                case Unsubscribed(topic=topic):
+                    services.pubsub.tell(UnsubscribeTopic(topic, self.ref))
+                case Replied(ref=ref, payload=payload):
+                    problems.append(_problem_of(ref, payload))
+                case Rejected(message=message):
+                    problems.append(Problem("unexpected_frame", message))
+                case Stopped():
+                    pass  # _interpret stops the actor once the effects are out
+                case _:
+                    pass
+        for command in self.program.take_commands():
+            self._command(command)
+        if answers or frames or problems:
+            self.watcher.tell(SessionOutput(self.epoch, answers, tuple(frames), tuple(problems)))
+
+    def _command(self, command: Command) -> None:
+        services = self.services
+        match command:
+            case Broadcast(topic=topic, message=message):
+                services.pubsub.tell(Publish(topic, message))
+            case Track(topic=topic, key=key, meta=meta):
+                services.presence.tell(TrackPresence(topic, key, meta, self.ref))
+            case Untrack(topic=topic, key=key):
+                services.presence.tell(UntrackPresence(topic, key, self.ref))
+            case ListPresence(topic=topic):
+                services.presence.tell(ListPresences(topic, self.ref))
+            case SendAfter(delay=delay, message=message):
+                self.send_after(delay, self.ref, Info(message))
+            case _:
+                pass
+
+
+def _problem_of(ref: str, payload: object) -> Problem:
+    """A ``Replied`` effect carrying ``{"error": {...}}`` (see `program.problem`)."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return Problem("malformed_frame", "the session refused the input", None, ref or None)
+    code = error.get("code")
+    message = error.get("message")
+    path = error.get("path")
+    return Problem(
+        code if isinstance(code, str) and code in _CODES else "malformed_frame",  # type: ignore[arg-type]
+        message if isinstance(message, str) else "the session refused the input",
+        path if isinstance(path, str) else None,
+        ref or None,
+    )
+
+
+_CODES: Final = frozenset({"malformed_frame", "unexpected_frame"})

@@ -1,0 +1,119 @@
+"""The socket a transport actor writes to, and its asyncio implementation.
+
+The transport actor never awaits the network: `send` queues a frame (False when
+the write buffer is full: the peer reads too slowly), `close` queues the close,
+`pause_reading` / `resume_reading` tell the reader loop to stop taking frames off
+the socket (asyncio's flow-control vocabulary). `QueueSocket` implements this for
+any ASGI WebSocket: the endpoint runs `writer()` as a task and calls
+`wait_readable()` before each receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class Socket(Protocol):
+    """What a transport actor needs from a connection."""
+
+    def send(self, data: bytes) -> bool:
+        """Queue one frame; False if the write buffer is full (nothing was queued)."""
+        ...
+
+    def close(self, code: int, reason: str) -> None:
+        """Queue the close after the frames already queued; idempotent."""
+        ...
+
+    def pause_reading(self) -> None:
+        """Stop reading frames until `resume_reading` (backpressure)."""
+        ...
+
+    def resume_reading(self) -> None: ...
+
+
+class QueueSocket:
+    """A `Socket` over async send/close callables, with a bounded write buffer.
+
+    ::
+
+        sock = QueueSocket(ws.send_text_bytes, ws.close, max_buffered=512)
+        writer = asyncio.create_task(sock.writer())
+        while True:
+            await sock.wait_readable()
+            data = await receive()           # the framework's receive
+            await transport.ask(Receive(data), timeout=None)
+    """
+
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+        *,
+        max_buffered: int,
+    ) -> None:
+        self._send = send
+        self._close = close
+        self.max_buffered = max_buffered
+        self._buffer: deque[bytes] = deque()
+        self._close_with: tuple[int, str] | None = None
+        self._wake = asyncio.Event()
+        self._readable = asyncio.Event()
+        self._readable.set()
+        self.closed = False
+        self.paused_count = 0
+
+    # -- the transport side (sync, never blocks) -----------------------------------------
+
+    def send(self, data: bytes) -> bool:
+        if self._close_with is not None:
+            return True  # closing: frames after the close are dropped, as the peer would
+        if len(self._buffer) >= self.max_buffered:
+            return False
+        self._buffer.append(data)
+        self._wake.set()
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        if self._close_with is None:
+            self._close_with = (code, reason)
+            self._wake.set()
+            self._readable.set()
+
+    def pause_reading(self) -> None:
+        if self._readable.is_set():
+            self.paused_count += 1
+        self._readable.clear()
+
+    def resume_reading(self) -> None:
+        self._readable.set()
+
+    # -- the endpoint side ------------------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        return self._close_with is not None
+
+    async def wait_readable(self) -> None:
+        """Return once reading is allowed (at once unless paused)."""
+        await self._readable.wait()
+
+    async def writer(self) -> None:
+        """Drain the buffer to the network until the close is written (run as a task)."""
+        buffer = self._buffer
+        try:
+            while True:
+                while buffer:
+                    await self._send(buffer.popleft())
+                if self._close_with is not None:
+                    code, reason = self._close_with
+                    self.closed = True
+                    await self._close(code, reason)
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            self.closed = True
+            self._readable.set()

@@ -1,0 +1,448 @@
+"""Drive live views without a browser: mount, click, submit, change, keydown, assert.
+
+The view runs for real: a `LiveHub` on an `ActorSystem`, a `Transport` actor fed
+by an in-memory socket, a `LiveSession` actor, the ISA wire codec in both
+directions, and the Python reference client merge (`apply_patch`) on this side.
+Only the browser is missing. Events are sent the way the client script sends them:
+`click("inc")` finds the element with ``lf-click="inc"`` in the rendered HTML (and
+fails if there is none), adds its ``lf-value-*`` attributes, and waits for the answer.
+
+    async with live_test({"counter": Counter()}) as live:
+        view = await live.mount("counter", {"count": "3"})
+        assert "Count: 3" in view.html()
+        await view.click("inc")
+        assert view.patches[-1].root == {"0": "4"}
+
+`LiveClient` is the wire side alone (frames in, frames out, merged state), usable
+over any byte pipe, a real WebSocket included (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from html.parser import HTMLParser
+
+from ..isa import (
+    Connection,
+    ErrorFrame,
+    JsonCodec,
+    JSONValue,
+    Mount,
+    Patch,
+    Render,
+    Shutdown,
+    Submit,
+)
+from ..kernel import ActorRef, ActorSystem
+from ..live import (
+    AnyLiveView,
+    ClientState,
+    LiveConfig,
+    LiveEnvelope,
+    LiveHub,
+    Nav,
+    Receive,
+    SocketClosed,
+    apply_patch,
+    client_html,
+    decode_envelope,
+    live_patch_of,
+)
+from ..live import Patch as LivePatch
+
+DEFAULT_WAIT = 30.0
+"""Seconds a DSL call waits for the session's answer before failing (a deadlock guard)."""
+
+
+class LiveTestError(AssertionError):
+    """A DSL call could not do what it was asked (no such element, no answer, closed)."""
+
+
+class LiveClient:
+    """A browser's side of the wire, in Python: frames to send, frames received, the view.
+
+    ``feed(data)`` takes one server frame and returns the frames to send back (acks,
+    pongs); the merged HTML is ``html()``. Every Render and Patch is recorded.
+    """
+
+    def __init__(self) -> None:
+        self.connection = Connection(
+            "client",
+            JsonCodec(max_frame_bytes=1 << 30),
+            now=0.0,
+            heartbeat_interval=1e9,
+            heartbeat_timeout=2e9,
+        )
+        self.state = ClientState()
+        self.envelopes: list[LiveEnvelope] = []
+        self.patches: list[LivePatch] = []
+        self.errors: list[ErrorFrame | str] = []
+        self.shutdowns: list[Shutdown] = []
+        self.answered: set[str] = set()
+        self.closed: str | None = None
+        self.session_id: str | None = None
+        self.title: str | None = None
+        self.navigations: list[Nav] = []
+        self.renders = 0
+        self._sent = 0  # frames emitted so far: the next one carries seq _sent + 1
+
+    def hello(self) -> bytes:
+        self._sent += 1
+        return self.connection.hello(now=0.0)
+
+    def send(self, instruction: Mount | Render | Patch | Submit | Shutdown) -> bytes:
+        self._sent += 1
+        return self.connection.send(instruction, now=0.0)
+
+    def join(
+        self, view: str, session_id: str, token: str, params: Mapping[str, str]
+    ) -> list[bytes]:
+        mount = Mount(id=session_id, target=view, params={"token": token, "params": dict(params)})
+        return [self.send(mount), self.send(Render())]
+
+    def submit(self, event: str, payload: Mapping[str, JSONValue]) -> tuple[bytes, str]:
+        """A Submit frame and its ref (the frame's seq, as the client script does)."""
+        ref = str(self._sent + 1)
+        return self.send(Submit(event=event, payload=dict(payload), ref=ref)), ref
+
+    def feed(self, data: bytes) -> list[bytes]:
+        outcome = self.connection.receive(data, now=0.0)
+        self._sent += len(outcome.outgoing)
+        for instruction in outcome.instructions:
+            if isinstance(instruction, Render):
+                self._render(decode_envelope(instruction.view))
+            elif isinstance(instruction, Patch):
+                self._patch(decode_envelope(instruction.diff))
+            elif isinstance(instruction, Shutdown):
+                self.shutdowns.append(instruction)
+        for error in outcome.peer_errors:
+            self.errors.append(error)
+            if error.ref is not None:
+                self.answered.add(str(error.ref))
+        if outcome.close is not None:
+            self.closed = f"{outcome.close.code}: {outcome.close.message}"
+            self.errors.append(self.closed)
+        return list(outcome.outgoing)
+
+    def html(self) -> str:
+        return client_html(self.state)
+
+    def _render(self, envelope: LiveEnvelope) -> None:
+        patch = live_patch_of(envelope)
+        if patch is None:
+            raise LiveTestError("a Render without a patch")
+        self.state = apply_patch(ClientState(), patch)
+        self.session_id = envelope.session or self.session_id
+        self.renders += 1
+        self._side_effects(envelope)
+
+    def _patch(self, envelope: LiveEnvelope) -> None:
+        patch = live_patch_of(envelope)
+        if patch is not None:
+            self.state = apply_patch(self.state, patch)
+            self.patches.append(patch)
+        if envelope.ref is not None:
+            self.answered.add(envelope.ref)
+        self._side_effects(envelope)
+
+    def _side_effects(self, envelope: LiveEnvelope) -> None:
+        self.envelopes.append(envelope)
+        if envelope.title is not None:
+            self.title = envelope.title
+        if envelope.nav is not None:
+            self.navigations.append(envelope.nav)
+
+
+class MemorySocket:
+    """A `Socket` that keeps what the transport writes, for `LiveViewHandle` to read."""
+
+    def __init__(self) -> None:
+        self.frames: deque[bytes] = deque()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.paused = False
+        self.arrived = asyncio.Event()
+
+    def send(self, data: bytes) -> bool:
+        if self.close_code is None:
+            self.frames.append(data)
+            self.arrived.set()
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self.arrived.set()
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+class LiveViewHandle:
+    """One mounted view, as a test sees it."""
+
+    def __init__(
+        self, hub: LiveHub, transport: ActorRef[Receive | SocketClosed], socket: MemorySocket
+    ) -> None:
+        self.hub = hub
+        self.transport = transport
+        self.socket = socket
+        self.client = LiveClient()
+        self.view = ""
+        self._replies: deque[bytes] = deque()
+
+    # -- assertions -------------------------------------------------------------------
+
+    def html(self) -> str:
+        """The HTML the browser would show now."""
+        return self.client.html()
+
+    @property
+    def patches(self) -> list[LivePatch]:
+        """Every live-diff patch received after the first render, oldest first."""
+        return self.client.patches
+
+    @property
+    def errors(self) -> list[ErrorFrame | str]:
+        """Error frames received (a fatal one as its close text)."""
+        return self.client.errors
+
+    @property
+    def closed(self) -> bool:
+        return self.socket.close_code is not None
+
+    # -- actions ----------------------------------------------------------------------
+
+    async def join(self, view: str, params: Mapping[str, str]) -> None:
+        page = await self.hub.static_render(view, params)
+        self.view = view
+        await self.send_raw(self.client.hello())
+        renders = self.client.renders
+        for frame in self.client.join(view, page.session_id, page.token, params):
+            await self.send_raw(frame)
+        await self.wait_for(lambda: self.client.renders > renders, f"the first render of {view}")
+
+    async def click(self, event: str, values: Mapping[str, JSONValue] | None = None) -> None:
+        """Click the element with ``lf-click=event`` (its ``lf-value-*`` become the payload)."""
+        element = self._element("lf-click", event)
+        payload: dict[str, JSONValue] = dict(_values(element))
+        payload.update(values or {})
+        await self.push(event, payload)
+
+    async def submit(self, event: str, form: Mapping[str, JSONValue] | None = None) -> None:
+        """Submit the form with ``lf-submit=event``; `form` overrides its fields."""
+        element = self._element("lf-submit", event)
+        payload: dict[str, JSONValue] = dict(element.fields)
+        payload.update(form or {})
+        await self.push(event, payload)
+
+    async def change(
+        self, event: str, form: Mapping[str, JSONValue] | None = None, target: str = ""
+    ) -> None:
+        """An input changed inside the element with ``lf-change=event``."""
+        element = self._element("lf-change", event)
+        payload: dict[str, JSONValue] = dict(element.fields)
+        payload.update(form or {})
+        payload["_target"] = target
+        await self.push(event, payload)
+
+    async def keydown(self, event: str, key: str) -> None:
+        """A key pressed on the element with ``lf-keydown=event`` (``lf-key`` filters)."""
+        element = self._element("lf-keydown", event)
+        only = element.attrs.get("lf-key")
+        if only and only != key:
+            raise LiveTestError(f"the element with lf-keydown={event!r} only reacts to {only!r}")
+        payload: dict[str, JSONValue] = dict(_values(element))
+        payload["key"] = key
+        await self.push(event, payload)
+
+    async def push(self, event: str, payload: Mapping[str, JSONValue]) -> None:
+        """Send an event as-is (no element lookup) and wait for its answer."""
+        data, ref = self.client.submit(event, payload)
+        await self.send_raw(data)
+        await self.wait_for(lambda: ref in self.client.answered, f"the answer to event {event!r}")
+
+    async def live_patch(self, params: Mapping[str, str]) -> None:
+        """The URL's query changed (an lf-patch link, back/forward)."""
+        count = len(self.client.envelopes)
+        await self.send_raw(self.client.send(Patch(diff={"params": dict(params)})))
+        await self.settle(lambda: len(self.client.envelopes) > count)
+
+    async def navigate(self, view: str, params: Mapping[str, str] | None = None) -> None:
+        """Live navigation to another view on the same connection (Shutdown, Mount, Render)."""
+        session_id = self.client.session_id or ""
+        await self.send_raw(self.client.send(Shutdown(reason="normal", detail="navigate")))
+        renders = self.client.renders
+        token = self.hub.token(session_id)
+        for frame in self.client.join(view, session_id, token, params or {}):
+            await self.send_raw(frame)
+        self.view = view
+        await self.wait_for(lambda: self.client.renders > renders, f"the render of {view}")
+
+    async def send_raw(self, data: bytes) -> None:
+        """Hand one frame to the transport, as the socket loop does."""
+        await self.transport.ask(Receive(data), timeout=None)
+        self.pump()
+
+    async def wait_for(self, condition: Callable[[], bool], what: str) -> None:
+        """Pump frames until `condition()` holds; fail after `DEFAULT_WAIT` seconds."""
+        try:
+            await asyncio.wait_for(self._until(condition), DEFAULT_WAIT)
+        except TimeoutError:
+            raise LiveTestError(
+                f"no {what} within {DEFAULT_WAIT:g}s; errors so far: {self.errors}"
+            ) from None
+
+    async def settle(self, condition: Callable[[], bool] | None = None) -> None:
+        """Let queued messages run, then pump (for things with no answer to wait for)."""
+        for _ in range(50):
+            await asyncio.sleep(0)
+            self.pump()
+            if condition is not None and condition():
+                return
+
+    def pump(self) -> None:
+        """Feed every frame the transport wrote to the client; queue its acks and pongs."""
+        while self.socket.frames:
+            for reply in self.client.feed(self.socket.frames.popleft()):
+                self._replies.append(reply)
+
+    async def close(self) -> None:
+        self.transport.tell(SocketClosed())
+
+    # -- internals --------------------------------------------------------------------
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while True:
+            self.pump()
+            while self._replies:
+                await self.transport.ask(Receive(self._replies.popleft()), timeout=None)
+                self.pump()
+            if condition():
+                return
+            if self.closed:
+                raise LiveTestError(
+                    f"the server closed the connection ({self.socket.close_code} "
+                    f"{self.socket.close_reason}); errors: {self.errors}"
+                )
+            self.socket.arrived.clear()
+            await self.socket.arrived.wait()
+
+    def _element(self, attribute: str, event: str) -> _Element:
+        finder = _Finder()
+        finder.feed(self.html())
+        for element in finder.elements:
+            if element.attrs.get(attribute) == event:
+                return element
+        present = sorted(
+            {e.attrs[attribute] or "" for e in finder.elements if attribute in e.attrs}
+        )
+        raise LiveTestError(
+            f"no element with {attribute}={event!r} in the rendered HTML "
+            f"(it has {attribute} for: {', '.join(present) or 'none'})"
+        )
+
+
+class LiveTest:
+    """A running hub for tests; `mount` gives a `LiveViewHandle` per simulated browser."""
+
+    def __init__(self, system: ActorSystem, hub: LiveHub) -> None:
+        self.system = system
+        self.hub = hub
+
+    async def mount(self, view: str, params: Mapping[str, str] | None = None) -> LiveViewHandle:
+        socket = MemorySocket()
+        transport = await self.hub.start_transport(socket)
+        handle = LiveViewHandle(self.hub, transport, socket)
+        await handle.join(view, params or {})
+        return handle
+
+
+@asynccontextmanager
+async def live_test(
+    views: Mapping[str, AnyLiveView],
+    *,
+    config: LiveConfig | None = None,
+    system: ActorSystem | None = None,
+    seed: int = 0,
+) -> AsyncIterator[LiveTest]:
+    """A hub serving `views` on a fresh system (or on `system`, left running after)."""
+    own = system is None
+    running = system if system is not None else ActorSystem("live-test", seed=seed)
+    await running.start()
+    hub = LiveHub(running, views, config=config)
+    await hub.start()
+    try:
+        yield LiveTest(running, hub)
+    finally:
+        await hub.stop()
+        if own:
+            await running.shutdown()
+
+
+# -- reading the rendered HTML ---------------------------------------------------------
+
+
+class _Element:
+    __slots__ = ("attrs", "fields", "tag")
+
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+        self.tag = tag
+        self.attrs = attrs
+        self.fields: dict[str, JSONValue] = {}
+
+
+class _Finder(HTMLParser):
+    """Elements with their attributes; a form also collects its fields' current values."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[_Element] = []
+        self._forms: list[_Element] = []
+        self._textarea: tuple[_Element, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = _Element(tag, dict(attrs))
+        self.elements.append(element)
+        if tag == "form":
+            self._forms.append(element)
+        name = element.attrs.get("name")
+        if not name or not self._forms:
+            return
+        form = self._forms[-1]
+        kind = element.attrs.get("type", "text")
+        if tag == "input" and kind in ("checkbox", "radio"):
+            if kind == "checkbox":
+                form.fields[name] = "checked" in element.attrs
+            elif "checked" in element.attrs:
+                form.fields[name] = element.attrs.get("value") or ""
+        elif tag == "input" and kind not in ("submit", "button", "file", "reset"):
+            form.fields[name] = element.attrs.get("value") or ""
+        elif tag == "textarea":
+            self._textarea = (form, name)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self._forms:
+            self._forms.pop()
+        if tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            form, name = self._textarea
+            previous = form.fields.get(name, "")
+            form.fields[name] = (previous if isinstance(previous, str) else "") + data
+
+
+def _values(element: _Element) -> dict[str, JSONValue]:
+    return {
+        name[len("lf-value-") :]: value or ""
+        for name, value in element.attrs.items()
+        if name.startswith("lf-value-")
+    }
