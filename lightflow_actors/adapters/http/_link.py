@@ -42,20 +42,28 @@ class GatewayLink:
         self._starting: asyncio.Lock | None = None
 
     async def ref(self) -> ActorRef[GatewayMessage]:
-        """The live gateway, started now if there is none."""
+        """The live gateway; started now if its supervisor is gone, waited for while its
+        supervisor restarts it (up to ``ask_timeout`` seconds of system time)."""
         system = self.system
         if not system.running:
             raise Unavailable("the actor system is not running; the server is starting or stopping")
-        found = system.whereis(self.name)
-        if found is None:
+        if system.whereis(self.name) is None:
             if self._starting is None:
                 self._starting = asyncio.Lock()
             async with self._starting:
-                if system.whereis(self.name) is None:
-                    await self._start(system)
-            found = system.whereis(self.name)
-            if found is None:
-                raise Unavailable(f"the gateway actor {self.name!r} did not start; see the log")
+                deadline = system.clock.now() + self.ask_timeout
+                pause = 0.001
+                while system.whereis(self.name) is None:
+                    await self._start(system)  # a no-op while the supervisor runs
+                    if system.whereis(self.name) is not None:
+                        break
+                    if system.clock.now() >= deadline:
+                        raise Unavailable(
+                            f"the gateway actor {self.name!r} is not running and did not come "
+                            f"back within {self.ask_timeout} s; see the server log"
+                        )
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 0.05)
         return system.lookup(self.name, Gateway)
 
     async def ask(self, message: Ask[R], timeout: float | None = None) -> R:

@@ -121,7 +121,10 @@ async def restart_supervised(
 async def start_gateway_tree(
     system: ActorSystem, *, factory: Callable[[], Actor[Never]], supervisor_name: str
 ) -> None:
-    """Start a supervisor registered as ``supervisor_name`` with the gateway as its child."""
+    """Start a supervisor registered as ``supervisor_name`` with the gateway as its child
+    (nothing to do while that supervisor runs: it restarts the gateway itself)."""
+    if system.whereis(supervisor_name) is not None:
+        return
     spec: ChildSpec[Never] = ChildSpec(id="gateway", start=factory, shutdown=5.0)
     await system.start_actor(
         lambda: Supervisor([spec], strategy="one_for_one", intensity=5, period=10.0),
