@@ -1,14 +1,20 @@
-"""`ProviderHost`: runs one provider's worker, serves requests one at a time, restarts crashes.
+"""`ProviderHost`: feeds one provider's worker a request at a time, under a real `Supervisor`.
 
-The host keeps the queue of requests itself and hands the worker one at a time, so when the
-worker crashes it knows exactly which request was in flight: that one is answered with a
-`provider_crashed` error, the worker is restarted, and the queued requests go to the new
-worker. Nothing is lost and nothing is answered twice. Restarts are bounded (OTP restart
-intensity): more than `max_restarts` within `period_s` and the host gives up, answering
-everything with `provider_crashed` until the substrate is restarted.
+The worker runs as the single `permanent` child of a `lightflow_actors.supervision`
+`Supervisor` (restart intensity `max_restarts` in `period_s`). The host keeps the queue and
+hands the worker one request at a time, and monitors each worker incarnation, so when a
+worker exits it knows exactly which request was in flight:
 
-This is a small stand-in for `lightflow_actors.supervision`: once `Supervisor` lands, the
-worker should become a permanent child under it, and the host keeps only the queue.
+- the worker crashed (an exception): that request is answered `provider_crashed`;
+- it was stopped or killed from outside (an operator, or the system shutting down): the
+  request goes back to the head of the queue (on disk it stays claimed, so if the whole
+  substrate is going down it is served again after the restart).
+
+The supervisor restarts the worker and the host sends the queued requests to the new
+incarnation, found with `which_children`. When the supervisor gives up (intensity exceeded,
+it exits with `GAVE_UP`), the provider stays down: everything queued or arriving later is
+answered `provider_crashed` until the substrate is restarted. Nothing is lost, nothing is
+answered twice.
 """
 
 from __future__ import annotations
@@ -17,12 +23,31 @@ from collections import deque
 
 import msgspec
 
-from lightflow_actors import Actor, ActorRef, Exit, format_reason, handler, is_crash
+from lightflow_actors import (
+    Actor,
+    ActorRef,
+    Down,
+    Exit,
+    LightflowError,
+    format_reason,
+    handler,
+    is_crash,
+)
+from lightflow_actors.supervision import (
+    GAVE_UP,
+    ChildSpec,
+    Supervisor,
+    SupervisorRef,
+    which_children,
+)
 
 from .._audit import AuditEvent, AuditLog
 from ._protocol import Failure, Outcome, ProviderRequest, ProviderSpec, Work, WorkDone
 
 __all__ = ["ProviderHost", "Serve", "Served"]
+
+_WORKER = "worker"
+_RETRY_S = 0.01
 
 
 class Served(msgspec.Struct, frozen=True):
@@ -37,7 +62,11 @@ class Serve(msgspec.Struct, frozen=True):
     reply_to: ActorRef[Served]
 
 
-class ProviderHost(Actor[Serve | WorkDone | Exit]):
+class _FindWorker(msgspec.Struct, frozen=True):
+    pass
+
+
+class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
     trap_exit = True
 
     def __init__(
@@ -49,16 +78,51 @@ class ProviderHost(Actor[Serve | WorkDone | Exit]):
         self._period_s = period_s
         self._queue: deque[Serve] = deque()
         self._current: Serve | None = None
+        self._supervisor: SupervisorRef | None = None
         self._worker: ActorRef[Work] | None = None
-        self._restarts: deque[float] = deque()
+        self._monitor: int | None = None
+        self._finding = False
         self._gave_up = False
+        self._last_exit: str | None = None  # why the previous worker incarnation exited
         self.restarts = 0
 
-    def on_start(self) -> None:
-        self._start_worker()
+    async def on_start(self) -> None:
+        worker = ChildSpec(id=_WORKER, start=self._spec.factory, restart="permanent")
+        intensity, period = self._max_restarts, self._period_s
+        self._supervisor = await self.system.start_actor(
+            lambda: Supervisor([worker], intensity=intensity, period=period),
+            parent=self.ref,
+            link=True,
+        )
+        await self._find_worker(_FindWorker())
 
-    def _start_worker(self) -> None:
-        self._worker = self.spawn(self._spec.factory, link=True)
+    def _adopt(self, worker: ActorRef[Work]) -> None:
+        self._worker = worker
+        self._monitor = self.monitor(worker)
+        if self._last_exit is not None:
+            self.restarts += 1
+            self._audit.append(
+                AuditEvent("provider.restarted", provider=self._spec.name, reason=self._last_exit)
+            )
+            self._last_exit = None
+
+    @handler
+    async def _find_worker(self, msg: _FindWorker) -> None:
+        """Look up the supervisor's current worker incarnation; retry while it restarts."""
+        self._finding = False
+        if self._worker is not None or self._gave_up or self._supervisor is None:
+            return
+        try:
+            children = await which_children(self._supervisor, timeout=5.0)
+        except LightflowError:
+            return  # the supervisor is gone; its Exit tells us why
+        ref = next((c.ref for c in children if c.id == _WORKER and c.status == "running"), None)
+        if ref is None or not ref.alive:
+            self._finding = True
+            self.send_after(_RETRY_S, self.ref, _FindWorker())
+            return
+        self._adopt(ref)  # type: ignore[arg-type]
+        self._pump()
 
     @handler
     def serve(self, msg: Serve) -> None:
@@ -77,63 +141,64 @@ class ProviderHost(Actor[Serve | WorkDone | Exit]):
     def work_done(self, msg: WorkDone) -> None:
         current = self._current
         if current is None or current.token != msg.token:
-            return  # a late answer from a worker incarnation that already crashed
+            return  # a late answer from a worker incarnation that already exited
         self._current = None
         current.reply_to.tell(Served(msg.token, self._spec.name, msg.outcome))
         self._pump()
 
     @handler
-    def exited(self, msg: Exit) -> None:
-        if self._worker is None or msg.sender != self._worker:
-            # Our parent (the substrate) is going down: go with it, taking the worker along.
-            self.stop(msg.reason)
+    def worker_down(self, msg: Down) -> None:
+        if msg.monitor != self._monitor:
             return
-        self._worker = None
-        crashed, self._current = self._current, None
+        self._worker, self._monitor = None, None
+        in_flight, self._current = self._current, None
         reason = format_reason(msg.reason)
         if is_crash(msg.reason):
             self._audit.append(
                 AuditEvent(
                     "provider.crashed",
                     provider=self._spec.name,
-                    id=crashed.request.id if crashed else None,
+                    id=in_flight.request.id if in_flight else None,
                     reason=reason,
                 )
             )
-            if crashed is not None:
+            if in_flight is not None:
                 failure = Failure(
-                    "provider_crashed", f"provider {self._spec.name!r} crashed: {reason}; restarted"
+                    "provider_crashed", f"provider {self._spec.name!r} crashed: {reason}"
                 )
-                crashed.reply_to.tell(Served(crashed.token, self._spec.name, failure))
-        elif crashed is not None:
-            # Stopped or killed from outside (an operator, or the system shutting down with
-            # the worker first): the provider did not fail the request, so it goes back to
-            # the head of the queue for the next worker. On disk it stays claimed, so if
-            # the whole substrate is going down it is served again after the restart.
-            self._queue.appendleft(crashed)
-        now = self.system.clock.now()
-        self._restarts.append(now)
-        while self._restarts and self._restarts[0] < now - self._period_s:
-            self._restarts.popleft()
-        if len(self._restarts) > self._max_restarts:
+                in_flight.reply_to.tell(Served(in_flight.token, self._spec.name, failure))
+        elif in_flight is not None:
+            self._queue.appendleft(in_flight)
+        self._last_exit = reason
+        if not self._gave_up and not self._finding:
+            self._finding = True
+            self.ref.tell(_FindWorker())
+
+    @handler
+    def exited(self, msg: Exit) -> None:
+        if (
+            self._supervisor is not None
+            and msg.sender == self._supervisor
+            and msg.reason == GAVE_UP
+        ):
+            # The worker's supervisor exceeded its restart intensity.
+            self._supervisor = None
             self._gave_up = True
             self._audit.append(
                 AuditEvent(
                     "provider.gave_up",
                     provider=self._spec.name,
-                    reason=f"more than {self._max_restarts} restarts in {self._period_s}s",
+                    reason=f"{format_reason(msg.reason)}: more than {self._max_restarts} "
+                    f"restarts in {self._period_s}s",
                 )
             )
             while self._queue:
                 waiting = self._queue.popleft()
                 waiting.reply_to.tell(Served(waiting.token, self._spec.name, self._down_failure()))
             return
-        self.restarts += 1
-        self._start_worker()
-        self._audit.append(
-            AuditEvent("provider.restarted", provider=self._spec.name, reason=reason)
-        )
-        self._pump()
+        # Our parent (the substrate) or the supervisor is being shut down: stop too (the
+        # link takes the supervisor and its worker along).
+        self.stop(msg.reason)
 
     def _down_failure(self) -> Failure:
         return Failure(

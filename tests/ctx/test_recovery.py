@@ -122,3 +122,31 @@ async def test_restart_with_requests_left_in_inboxes(
     assert counts == Counter({"c1": 1, "c2": 1, "new": 1})
     resumed = sorted(e.id or "" for e in second.audit() if e.event == "request.resumed")
     assert resumed == ["c1", "c2", "c3"]
+
+
+async def test_worker_killed_by_operator_is_requeued_not_failed(
+    start_ctx: Callable[..., Any],
+) -> None:
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def slow(request: ProviderRequest) -> object:
+        calls.append(request.id)
+        if len(calls) == 1:
+            await release.wait()  # the first incarnation is killed while it waits here
+        return {"id": request.id}
+
+    ctx = await start_ctx(providers=[callable_provider("echo", slow)])
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    commit_request(inbox, "k", b"{}")
+    await ctx.until(lambda: calls == ["k"], "the first incarnation to start serving")
+    (worker,) = [a for a in ctx.system.actors() if a.kind == "AsyncCallableWorker"]
+    victim = ctx.system.get(worker.id)
+    assert victim is not None
+    ctx.system.kill(victim)
+    await ctx.until((outbox / "k.resp.json").exists, "the requeued request's answer")
+    assert not (outbox / "k.error").exists()
+    assert calls == ["k", "k"]  # served again by the restarted worker: answered once
+    restarted = [e for e in ctx.audit() if e.event == "provider.restarted"]
+    assert [e.reason for e in restarted] == ["killed"]
+    assert answers_per_id(ctx) == Counter({"k": 1})
