@@ -92,9 +92,9 @@ class Child:
         self.restart_at: float | None = None
         self.old_actor_id: int | None = None  # dynamic children: the ref a restart replaces
 
-    def info(self, child_id: str | None = None) -> ChildInfo:
+    def info(self) -> ChildInfo:
         return ChildInfo(
-            id=self.spec.id if child_id is None else child_id,
+            id=self.spec.id,
             ref=self.ref,
             status=self.status,
             type=self.spec.type,
@@ -141,11 +141,12 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
 
     trap_exit = True
 
-    def __init__(self, *, intensity: int = DEFAULT_INTENSITY, period: float = DEFAULT_PERIOD):
+    def __init__(
+        self, *, intensity: int = DEFAULT_INTENSITY, period: float = DEFAULT_PERIOD
+    ) -> None:
         self._intensity = RestartIntensity(intensity, period)
         self._parent_id: int | None = None
         self._tokens = 0
-        self._giving_up = False
 
     # -- what subclasses provide ----------------------------------------------------------
 
@@ -198,7 +199,7 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     # -- messages --------------------------------------------------------------------------
 
     @handler
-    async def exit_signal(self, msg: Exit) -> None:
+    async def handle_exit(self, msg: Exit) -> None:
         sender = msg.sender
         if sender is None or sender.id == self._parent_id:
             # OTP: an exit signal from the parent (here also from the system) means stop,
@@ -208,15 +209,15 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
         await self._child_exited(sender, msg.reason)
 
     @handler
-    async def restart_due(self, msg: RestartDue) -> None:
+    async def handle_restart_due(self, msg: RestartDue) -> None:
         await self._restart_due(msg.key, msg.token)
 
     @handler
-    def which_children(self, msg: WhichChildren) -> list[ChildInfo]:
+    def handle_which_children(self, msg: WhichChildren) -> list[ChildInfo]:
         return self._which()
 
     @handler
-    def count_children(self, msg: CountChildren) -> ChildCounts:
+    def handle_count_children(self, msg: CountChildren) -> ChildCounts:
         rows = self._which()
         supervisors = sum(1 for row in rows if row.type == "supervisor")
         return ChildCounts(
@@ -227,19 +228,19 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
         )
 
     @handler
-    async def start_child(self, msg: StartChild) -> AnyRef | OpFailure:
+    async def handle_start_child(self, msg: StartChild) -> AnyRef | OpFailure:
         return await self._start_child(msg.spec)
 
     @handler
-    async def terminate_child(self, msg: TerminateChild) -> OpFailure | None:
+    async def handle_terminate_child(self, msg: TerminateChild) -> OpFailure | None:
         return await self._terminate_child(msg.child)
 
     @handler
-    async def restart_child(self, msg: RestartChild) -> AnyRef | OpFailure:
+    async def handle_restart_child(self, msg: RestartChild) -> AnyRef | OpFailure:
         return await self._restart_child(msg.child_id)
 
     @handler
-    async def delete_child(self, msg: DeleteChild) -> OpFailure | None:
+    async def handle_delete_child(self, msg: DeleteChild) -> OpFailure | None:
         return await self._delete_child(msg.child_id)
 
     # -- helpers for subclasses --------------------------------------------------------------
@@ -330,7 +331,6 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
 
     def _give_up(self, child: Child, reason: ExitReason) -> None:
         """OTP ``reached_max_restart_intensity``: stop all children, exit, let the parent decide."""
-        self._giving_up = True
         parent = peek_actor(self.system, self._parent_id) if self._parent_id else None
         intensity = self._intensity
         why = (

@@ -149,8 +149,10 @@ class PykkaChild(Actor[GetPykkaRef | PykkaExited]):
         started: concurrent.futures.Future[None] = concurrent.futures.Future()
         owner: ActorRef[PykkaExited] = self.ref
         hooked = _hooked(self._actor_class, _Hooks(loop, owner, started))
-        start = functools.partial(hooked.start, *self._args, **self._kwargs)
-        pref: PykkaRef = await self.run_blocking(start)
+        # Called here, not in a worker thread: pykka runs only __init__ in the caller (keep
+        # heavy setup in the pykka on_start, which runs in its own thread), and an await
+        # here would open a window where a kill loses the ref and leaks the pykka thread.
+        pref: PykkaRef = hooked.start(*self._args, **self._kwargs)
         self._pykka_ref = pref
         try:
             await asyncio.wrap_future(started)
