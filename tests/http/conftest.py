@@ -15,6 +15,7 @@ from lightflow_actors.adapters.http import OperatorApp, ServeOptions, create_app
 from lightflow_actors.adapters.http._server import Serving, Stopped
 
 TOKEN = "test-token"
+Started = tuple[OperatorApp, httpx.AsyncClient]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -33,7 +34,7 @@ async def _operator(
 
 
 @pytest.fixture
-def operator() -> Callable[..., contextlib.AbstractAsyncContextManager[tuple[OperatorApp, httpx.AsyncClient]]]:
+def operator() -> Callable[..., contextlib.AbstractAsyncContextManager[Started]]:
     """``async with operator(token=..., on_startup=...) as (app, client):`` an app, started."""
     return _operator
 

@@ -40,9 +40,18 @@ async def test_health_summary_and_tree(operator: Operator) -> None:
         nodes = await nodes_by_id(client)
         top, a, dyn = nodes[t.top], nodes[t.a], nodes[t.dyn]
         assert (top["kind"], top["strategy"], top["depth"], top["parent"]) == (
-            "supervisor", "one_for_one", 0, None)
+            "supervisor",
+            "one_for_one",
+            0,
+            None,
+        )
         assert top["children"] == [t.a, t.b, t.temp, t.dyn]
-        assert (a["child_id"], a["restart"], a["parent"], a["depth"]) == ("a", "permanent", t.top, 1)
+        assert (a["child_id"], a["restart"], a["parent"], a["depth"]) == (
+            "a",
+            "permanent",
+            t.top,
+            1,
+        )
         assert nodes[t.temp]["restart"] == "temporary"
         assert dyn["kind"] == "supervisor" and nodes[t.dyn_child]["depth"] == 2
         assert nodes[t.loner]["child_id"] is None and nodes[t.loner]["name"] == "loner"
@@ -137,17 +146,29 @@ async def test_errors_are_json_with_status_and_field(operator: Operator) -> None
             (await client.get("/actors/1/kill"), 405, None),
             (await client.delete("/actors/1"), 405, None),
             (await client.post("/actors/1/kill"), 401, "Authorization"),
-            (await client.post("/actors/1/kill", headers={"Authorization": "Bearer x"}), 403,
-             "Authorization"),
+            (
+                await client.post("/actors/1/kill", headers={"Authorization": "Bearer x"}),
+                403,
+                "Authorization",
+            ),
             (await client.post("/actors/abc/kill", headers=AUTH), 400, "id"),
             (await client.post("/actors/99999/kill", headers=AUTH), 404, None),
             (await client.post("/actors/1/stop", headers=AUTH, content=b"{"), 400, "body"),
-            (await client.post("/actors/1/stop", headers=AUTH, json={"timeout": -1}), 400,
-             "body.timeout"),
-            (await client.post("/actors/1/stop", headers=AUTH, json={"reason": "x"}), 400,
-             "body.reason"),
-            (await client.post("/actors/1/kill", headers=AUTH, json={"now": True}), 400,
-             "body.now"),
+            (
+                await client.post("/actors/1/stop", headers=AUTH, json={"timeout": -1}),
+                400,
+                "body.timeout",
+            ),
+            (
+                await client.post("/actors/1/stop", headers=AUTH, json={"reason": "x"}),
+                400,
+                "body.reason",
+            ),
+            (
+                await client.post("/actors/1/kill", headers=AUTH, json={"now": True}),
+                400,
+                "body.now",
+            ),
             (await client.post("/actors/1/stop", headers=AUTH, content=b" " * 70_000), 413, None),
         ]
         for response, status, field in cases:
@@ -177,7 +198,9 @@ async def test_mutations_and_stream_refuse_foreign_origins(operator: Operator) -
             assert response.status_code == 403 and response.json()["field"] == "Origin"
         assert worker.alive
         # Reads are not guarded; same-origin mutations pass.
-        assert (await client.get("/health", headers={"Origin": "http://evil.example"})).status_code == 200
+        assert (
+            await client.get("/health", headers={"Origin": "http://evil.example"})
+        ).status_code == 200
         same = {**AUTH, "Origin": "http://testserver"}
         killed = await client.post(f"/actors/{worker.id}/kill", headers=same)
         assert killed.status_code == 200 and not worker.alive
@@ -186,7 +209,7 @@ async def test_mutations_and_stream_refuse_foreign_origins(operator: Operator) -
 @pytest.mark.anyio
 async def test_kill_a_supervised_child_and_see_it_restarted(operator: Operator) -> None:
     box: dict[str, Tree] = {}
-    async with operator(on_startup=tree_hook(box)) as (app, client):
+    async with operator(on_startup=tree_hook(box)) as (_, client):
         t = box["tree"]
         result = (await client.post(f"/actors/{t.a}/kill")).json()
         assert result == {"id": t.a, "action": "kill", "exit_reason": "killed", "new_id": None}
@@ -207,13 +230,17 @@ async def test_kill_a_supervised_child_and_see_it_restarted(operator: Operator) 
 @pytest.mark.anyio
 async def test_restart_through_the_supervisor(operator: Operator) -> None:
     box: dict[str, Tree] = {}
-    async with operator(on_startup=tree_hook(box)) as (app, client):
+    async with operator(on_startup=tree_hook(box)) as (_, client):
         t = box["tree"]
         Worker.stops.clear()
         response = await client.post(f"/actors/{t.b}/restart")
         assert response.status_code == 200, response.text
         result = response.json()
-        assert (result["id"], result["action"], result["exit_reason"]) == (t.b, "restart", "shutdown")
+        assert (result["id"], result["action"], result["exit_reason"]) == (
+            t.b,
+            "restart",
+            "shutdown",
+        )
         assert Worker.stops == ["shutdown"]  # stopped gracefully, on_stop ran
         new_b = result["new_id"]
         node = (await nodes_by_id(client))[new_b]

@@ -17,7 +17,7 @@ AUTH = {"Authorization": "Bearer test-token"}
 segments = st.one_of(
     st.text(max_size=30),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
-    st.sampled_from(["0", "1", "2", "00001", "1.5", "%00", "..", "１", "9" * 30]),
+    st.sampled_from(["0", "1", "2", "00001", "1.5", "%00", "..", "\uff11", "9" * 30]),
 )
 param_names = st.sampled_from(["root", "status", "limit", "cursor", "events", "x", "limit "])
 param_values = st.one_of(segments, st.sampled_from(["idle", "busy", "exited", "", "10000"]))

@@ -132,42 +132,42 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None
 async def test_sse_over_a_real_server_resumes_and_ends_on_shutdown(
     live_server: Callable[..., Any],
 ) -> None:
-    async with live_server(token="test-token", keepalive=0.2) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-            assert (await client.get("/system/events")).status_code == 401
-            tree = (await client.get("/system/tree")).json()
-            start = (await client.get("/system")).json()["last_event_id"]
-            headers = {**AUTH, "Last-Event-ID": "0"}
-            seen: list[tuple[str | None, str, Any]] = []
-            async with client.stream("GET", "/system/events", headers=headers) as response:
-                assert response.status_code == 200
-                assert response.headers["content-type"].startswith("text/event-stream")
-                async for item in sse_events(response):
-                    seen.append(item)
-                    if item[0] is not None and int(item[0]) >= start:
-                        break
-            ids = [int(i) for i, _, _ in seen if i is not None]
-            assert ids == list(range(1, start + 1))
-            assert {d["actor"] for _, kind, d in seen if kind == "spawned"} >= {
-                n["id"] for n in tree["nodes"] if n["actor_class"] != "EventStream"
-            }
-
-            # A stream left open ends with `event: end` when the server shuts down.
-            ended: list[str] = []
-
-            async def follow() -> None:
-                async with client.stream("GET", "/system/events", headers=AUTH) as response:
-                    async for _, kind, data in sse_events(response):
-                        if kind == "end":
-                            ended.append(data["reason"])
-
-            follower = asyncio.create_task(follow())
-            for _ in range(500):
-                nodes = (await client.get("/system/tree")).json()["nodes"]
-                if any(n["actor_class"] == "EventStream" for n in nodes):
+    async with (
+        live_server(token="test-token", keepalive=0.2) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+    ):
+        assert (await client.get("/system/events")).status_code == 401
+        tree = (await client.get("/system/tree")).json()
+        start = (await client.get("/system")).json()["last_event_id"]
+        headers = {**AUTH, "Last-Event-ID": "0"}
+        seen: list[tuple[str | None, str, Any]] = []
+        async with client.stream("GET", "/system/events", headers=headers) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for item in sse_events(response):
+                seen.append(item)
+                if item[0] is not None and int(item[0]) >= start:
                     break
-                await asyncio.sleep(0.01)
-            stopped = await server.stop()
-            await asyncio.wait_for(follower, 10)
-            assert ended == ["closed"]
-            assert stopped.actors_left == 0
+        ids = [int(i) for i, _, _ in seen if i is not None]
+        assert ids == list(range(1, start + 1))
+        assert {d["actor"] for _, kind, d in seen if kind == "spawned"} >= {
+            n["id"] for n in tree["nodes"] if n["actor_class"] != "EventStream"
+        }
+
+        # A stream left open ends with `event: end` when the server shuts down.
+        ended: list[str] = []
+        opened = asyncio.Event()
+
+        async def follow() -> None:
+            async with client.stream("GET", "/system/events", headers=AUTH) as response:
+                opened.set()  # headers are sent once the stream actor exists
+                async for _, kind, data in sse_events(response):
+                    if kind == "end":
+                        ended.append(data["reason"])
+
+        follower = asyncio.create_task(follow())
+        await asyncio.wait_for(opened.wait(), 10)
+        stopped = await server.stop()
+        await asyncio.wait_for(follower, 10)
+        assert ended == ["closed"]
+        assert stopped.actors_left == 0

@@ -23,8 +23,30 @@ from lightflow_actors.adapters.http._inputs import (
 hostile_text = st.one_of(
     st.text(max_size=60),
     st.sampled_from(
-        ["", "0", "-1", "+1", " 1", "1 ", "1.0", "1e3", "0x10", "１", "²", "٣", "nan", "inf",
-         str(MAX_ID + 1), "9" * 400, "../1", "%31", "1/2", "true", "null", "[1]"]
+        [
+            "",
+            "0",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "0x10",
+            "\uff11",
+            "\u00b2",
+            "\u0663",
+            "nan",
+            "inf",
+            str(MAX_ID + 1),
+            "9" * 400,
+            "../1",
+            "%31",
+            "1/2",
+            "true",
+            "null",
+            "[1]",
+        ]
     ),
 )
 

@@ -35,8 +35,17 @@ EXAMPLES = 25
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lightflow_actors.cli", "serve", "--demo", "--port", "0",
-         "--token", TOKEN],
+        [
+            sys.executable,
+            "-m",
+            "lightflow_actors.cli",
+            "serve",
+            "--demo",
+            "--port",
+            "0",
+            "--token",
+            TOKEN,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -90,9 +99,7 @@ def test_every_operation_conforms(server_url: str) -> None:
 def test_the_document_lists_exactly_the_routes() -> None:
     document = yaml.safe_load(SPEC.read_text())
     documented = {
-        f"{method.upper()} {path}"
-        for path, item in document["paths"].items()
-        for method in item
+        f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
     }
     app = create_app()
     served = {

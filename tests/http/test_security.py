@@ -61,7 +61,12 @@ def test_origin_check() -> None:
     guard.check_origin(host, "http")  # no Origin: not a browser cross-site request
     guard.check_origin({**host, "origin": "http://127.0.0.1:5174"}, "http")
     guard.check_origin({**host, "origin": "https://ops.example.com"}, "http")
-    for origin in ("http://evil.example", "null", "http://127.0.0.1:5175", "https://127.0.0.1:5174"):
+    for origin in (
+        "http://evil.example",
+        "null",
+        "http://127.0.0.1:5175",
+        "https://127.0.0.1:5174",
+    ):
         with pytest.raises(Forbidden) as info:
             guard.check_origin({**host, "origin": origin}, "http")
         assert info.value.field == "Origin"

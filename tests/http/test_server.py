@@ -35,7 +35,13 @@ class Server:
 
 async def start_server(*args: str, env: dict[str, str] | None = None) -> Server:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lightflow_actors.cli", "serve", "--port", "0", *args,
+        sys.executable,
+        "-m",
+        "lightflow_actors.cli",
+        "serve",
+        "--port",
+        "0",
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
@@ -119,7 +125,9 @@ async def test_sigint_stops_gracefully_and_the_token_may_come_from_the_environme
         async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
             nodes = (await client.get("/system/tree")).json()["nodes"]
             assert {n["actor_class"] for n in nodes} == {"Supervisor", "Gateway"}
-            assert (await client.get("/system/events", headers={"Authorization": "Bearer x"})).status_code == 403
+            assert (
+                await client.get("/system/events", headers={"Authorization": "Bearer x"})
+            ).status_code == 403
         code, lines, _ = await server.stop(signal.SIGINT)
         assert code == 0 and lines[-1]["actors_left"] == 0
     finally:
@@ -132,8 +140,13 @@ async def test_sigint_stops_gracefully_and_the_token_may_come_from_the_environme
 async def test_refusals_at_start() -> None:
     async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lightflow_actors.cli", "serve", *args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "lightflow_actors.cli",
+            "serve",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={k: v for k, v in {**os.environ, **(env or {})}.items() if v},
         )
         out, err = await asyncio.wait_for(proc.communicate(), 60)

@@ -80,7 +80,9 @@ def test_pages_cover_the_selection_once_in_id_order(
 
 
 @given(forests(), st.data())
-def test_subtree_is_the_root_and_its_descendants(nodes: list[TreeNode], data: st.DataObject) -> None:
+def test_subtree_is_the_root_and_its_descendants(
+    nodes: list[TreeNode], data: st.DataObject
+) -> None:
     if not nodes:
         assert subtree(nodes, 1) is None
         return
