@@ -38,7 +38,7 @@ from .kernel._reasons import (
 )
 from .kernel._ref import ActorRef, AnyRef
 from .kernel._registry import RegistryKey
-from .kernel._system import ActorSystem
+from .kernel._system import ActorSystem, BlockingRunner, run_in_thread
 from .kernel._timers import Timer
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "AnyRef",
     "Ask",
     "AskTimeout",
+    "BlockingRunner",
     "Clock",
     "Down",
     "Exit",
@@ -84,4 +85,5 @@ __all__ = [
     "handler",
     "is_crash",
     "is_normal_exit",
+    "run_in_thread",
 ]

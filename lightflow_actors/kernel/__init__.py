@@ -35,7 +35,7 @@ from ._reasons import (
 )
 from ._ref import ActorRef, AnyRef
 from ._registry import RegistryKey
-from ._system import ActorSystem
+from ._system import ActorSystem, BlockingRunner, run_in_thread
 from ._timers import Timer
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "AnyRef",
     "Ask",
     "AskTimeout",
+    "BlockingRunner",
     "Clock",
     "Down",
     "Exit",
@@ -81,4 +82,5 @@ __all__ = [
     "handler",
     "is_crash",
     "is_normal_exit",
+    "run_in_thread",
 ]

@@ -166,13 +166,22 @@ class Cell:
             self.task = self.loop.create_task(self._start_async())
             return
         try:
-            self.actor.on_start()
+            if self.system._tap is None:
+                self.actor.on_start()
+            else:
+                token = current_cell.set(self)
+                try:
+                    self.actor.on_start()
+                finally:
+                    current_cell.reset(token)
         except Exception as exc:
             self._start_failed(exc)
             return
         self._started()
 
     async def _start_async(self) -> None:
+        if self.system._tap is not None:
+            current_cell.set(self)  # this task's own context
         try:
             await self.actor.on_start()  # type: ignore[misc]
         except asyncio.CancelledError:
@@ -463,13 +472,19 @@ class Cell:
             if self.info.async_on_stop:
                 self.task = self.loop.create_task(self._stop_async(reason))
                 return
+            token = current_cell.set(self) if self.system._tap is not None else None
             try:
                 self.actor.on_stop(reason)
             except Exception as exc:
                 self.system._log_crash(self, exc, during="on_stop")
+            finally:
+                if token is not None:
+                    current_cell.reset(token)
         self._finalize(reason)
 
     async def _stop_async(self, reason: ExitReason) -> None:
+        if self.system._tap is not None:
+            current_cell.set(self)  # this task's own context
         try:
             await self.actor.on_stop(reason)  # type: ignore[misc]
         except asyncio.CancelledError:

@@ -15,7 +15,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Never, TypeVar
+from typing import TYPE_CHECKING, Never, Protocol, TypeVar
 
 import anyio.to_thread
 
@@ -43,6 +43,20 @@ A = TypeVar("A", bound=Actor[Never])
 EventListener = Callable[[LifecycleEvent], None]
 
 
+class BlockingRunner(Protocol):
+    """Runs blocking ``fn(*args)`` for ``Actor.run_blocking`` (default: an anyio thread).
+
+    The deterministic scheduler passes one that refuses threads or calls a simulation.
+    """
+
+    async def __call__(self, fn: Callable[..., T], *args: object) -> T: ...
+
+
+async def run_in_thread(fn: Callable[..., T], *args: object) -> T:
+    """The default ``BlockingRunner``: a worker thread from anyio's limited pool."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+
 class ActorSystem:
     """The runtime: spawn actors, look them up, inspect them, shut them down.
 
@@ -55,7 +69,8 @@ class ActorSystem:
 
     ``seed`` seeds ``system.random`` (the only RNG runtime code uses); ``clock`` replaces
     the loop clock (the deterministic scheduler passes its virtual one); ``throughput`` is
-    how many messages an actor handles before yielding the loop to others.
+    how many messages an actor handles before yielding the loop to others;
+    ``blocking_runner`` runs ``Actor.run_blocking`` work (default: a worker thread).
     """
 
     def __init__(
@@ -67,6 +82,7 @@ class ActorSystem:
         throughput: int = 300,
         event_history: int = 10_000,
         default_stop_timeout: float = 5.0,
+        blocking_runner: BlockingRunner = run_in_thread,
     ) -> None:
         if throughput < 1:
             raise ValueError(f"throughput must be >= 1, got {throughput}")
@@ -75,6 +91,7 @@ class ActorSystem:
         self.random = random.Random(seed)
         self.throughput = throughput
         self.default_stop_timeout = default_stop_timeout
+        self._blocking_runner = blocking_runner
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
@@ -353,7 +370,7 @@ class ActorSystem:
         return timer
 
     async def _run_blocking(self, fn: Callable[..., T], *args: object) -> T:
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+        return await self._blocking_runner(fn, *args)
 
     # -- introspection ----------------------------------------------------------------------
 

@@ -90,8 +90,10 @@ class SimulatedActorSystem(ActorSystem):
         throughput: int = 1,
         name: str = "simulation",
     ) -> None:
-        super().__init__(name, seed=seed, clock=clock, throughput=throughput)
-        self._blocking = blocking
+        async def run_blocking(fn: Callable[..., T], *args: object) -> T:
+            return blocking.call("run_blocking", fn, *args)
 
-    async def _run_blocking(self, fn: Callable[..., T], *args: object) -> T:
-        return self._blocking.call("run_blocking", fn, *args)
+        super().__init__(
+            name, seed=seed, clock=clock, throughput=throughput, blocking_runner=run_blocking
+        )
+        self._blocking = blocking

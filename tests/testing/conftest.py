@@ -1,4 +1,5 @@
-"""The deterministic-scheduler tests use the pytest plugin this area ships."""
+"""Fixtures of the deterministic-scheduler tests (the plugin itself is registered by the
+package's ``pytest11`` entry point)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from lightflow_actors.testing import Scenario, load_scenario
-
-pytest_plugins = ["lightflow_actors.testing.pytest_plugin"]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "deterministic"
 
