@@ -28,6 +28,23 @@ class Ping(Ask[int], frozen=True):
 Event = tuple[str, str]  # ("start" | "stop", child id)
 
 
+class ManualClock:
+    """A system clock that moves only when a test moves it (``clock.t += seconds``).
+
+    Restart intensity and backoff read ``system.clock.now()``; loop timers still run on
+    the real loop clock, so short real delays still fire.
+    """
+
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+    def wall_ms(self) -> int:
+        return int(self.t * 1000)
+
+
 class Worker(Actor[Crash | Quit | Ping]):
     """Logs ``("start", id)`` in on_start and ``("stop", id)`` in on_stop."""
 

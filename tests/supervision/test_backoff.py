@@ -31,22 +31,11 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
-from ._actors import Plain, child_ref, crash_and_settle
+from ._actors import ManualClock, Plain, child_ref, crash_and_settle
 
 pytestmark = pytest.mark.anyio
 
 SEED = 7
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.t = 50.0
-
-    def now(self) -> float:
-        return self.t
-
-    def wall_ms(self) -> int:
-        return int(self.t * 1000)
 
 
 async def _running_again(sup: SupervisorRef) -> None:

@@ -24,22 +24,18 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
-from ._actors import Crash, Event, Plain, child_ref, crash_and_settle, exited, spec
+from ._actors import (
+    Crash,
+    Event,
+    ManualClock,
+    Plain,
+    child_ref,
+    crash_and_settle,
+    exited,
+    spec,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-class ManualClock:
-    """A clock that only moves when told to (wall time follows it)."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def now(self) -> float:
-        return self.t
-
-    def wall_ms(self) -> int:
-        return int(self.t * 1000)
 
 
 async def _worker_sup(system: ActorSystem, log: list[Event], **flags: object) -> SupervisorRef:

@@ -41,22 +41,11 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
-from ._actors import Crash, Event, Quit, Worker, exited
+from ._actors import Crash, Event, ManualClock, Quit, Worker, exited
 
 T = TypeVar("T")
 IDS = ["a", "b", "c", "d", "e"]
 PERIOD = 10.0
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def now(self) -> float:
-        return self.t
-
-    def wall_ms(self) -> int:
-        return int(self.t * 1000)
 
 
 # -- the reference model ---------------------------------------------------------------------
