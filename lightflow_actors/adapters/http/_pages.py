@@ -56,6 +56,7 @@ def root_page(base: str, system_name: str, links: tuple[RootLink, ...]) -> str:
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>lightflow · {html.escape(system_name)}</title>
+  <link rel="icon" href="data:,">
   <link rel="stylesheet" href="{html.escape(base)}/observer.css">
 </head>
 <body class="root">

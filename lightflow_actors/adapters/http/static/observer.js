@@ -8,8 +8,8 @@
   const base = body.dataset.base || "";
   const needsToken = body.dataset.needsToken === "true";
   const $ = (id) => document.getElementById(id);
-  const state = { nodes: new Map(), selected: null, lastEventId: null, refreshTimer: null,
-                  summaryTimer: null };
+  const state = { nodes: new Map(), selected: null, selectedKey: null, lastEventId: null,
+                  refreshTimer: null, summaryTimer: null };
 
   const token = () => sessionStorage.getItem("lightflow.token") || "";
   const authHeaders = () => (token() ? { Authorization: "Bearer " + token() } : {});
@@ -73,11 +73,25 @@
     return item;
   }
 
+  // A selected child that is restarted comes back with a new id: follow it by its
+  // supervisor and child id, so the detail pane stays on "worker-2" across crashes.
+  const specKey = (node) => (node.child_id === null ? null : `${node.parent}/${node.child_id}`);
+
   function renderTree() {
+    if (state.selected !== null && !state.nodes.has(state.selected) && state.selectedKey) {
+      const same = [...state.nodes.values()].find((n) => specKey(n) === state.selectedKey);
+      if (same) state.selected = same.id;
+    }
     const roots = [...state.nodes.values()].filter((n) => n.parent === null || !state.nodes.has(n.parent));
     $("tree").replaceChildren(...roots.map(renderNode));
     $("tree-count").textContent = `${state.nodes.size} actors`;
-    if (state.selected !== null) showActor(state.selected);
+    if (state.selected === null) return;
+    if (state.nodes.has(state.selected)) {
+      showActor(state.selected);
+    } else {
+      $("detail").replaceChildren(el("p", {}, `Actor #${state.selected} has exited.`));
+      $("actions").hidden = true;
+    }
   }
 
   function scheduleRefresh() {
@@ -107,6 +121,7 @@
   // -- one actor ----------------------------------------------------------------------
   function select(id) {
     state.selected = id;
+    state.selectedKey = state.nodes.has(id) ? specKey(state.nodes.get(id)) : null;
     for (const row of document.querySelectorAll(".node.selected")) row.classList.remove("selected");
     const item = document.querySelector(`li[data-id="${id}"] > .node`);
     if (item) item.classList.add("selected");
@@ -158,14 +173,14 @@
     }
     result.textContent = `${action} #${data.id}: ` + (data.exit_reason ?? "done") +
       (data.new_id ? ` → new actor #${data.new_id}` : "");
-    if (data.new_id) state.selected = data.new_id;
     scheduleRefresh();
   }
 
   // -- event stream (SSE over fetch) --------------------------------------------------
   function addEvent(event) {
     const list = $("events");
-    list.prepend(el("li", { class: event.kind, "data-seq": event.seq },
+    const orderly = event.kind === "exited" && ["normal", "shutdown"].includes(event.reason);
+    list.prepend(el("li", { class: event.kind + (orderly ? " orderly" : ""), "data-seq": event.seq },
       `#${event.seq} ${event.kind} ${event.name || event.actor_kind} #${event.actor}` +
       (event.reason ? ` — ${event.reason}` : "")));
     while (list.children.length > 200) list.lastChild.remove();
@@ -251,10 +266,15 @@
     sessionStorage.setItem("lightflow.token", $("token").value.trim());
     location.reload();
   });
-  if (needsToken && !token()) $("token-form").hidden = false;
-
   loadTree().catch(showError);
   loadSummary().catch(showError);
   state.summaryTimer = setInterval(() => loadSummary().catch(() => {}), 2000);
-  follow();
+  if (needsToken && !token()) {
+    // No stream without the token: ask for it (the page reloads once it is given).
+    $("token-form").hidden = false;
+    setLive(false, "token needed for live updates");
+    setInterval(() => loadTree().catch(() => {}), 5000);
+  } else {
+    follow();
+  }
 })();
