@@ -28,12 +28,21 @@ class Dec(msgspec.Struct, frozen=True, tag="dec"):
     by: int = 1
 
 
+class SetTo(msgspec.Struct, frozen=True, tag="set"):
+    """Enter in the number field: ``value`` is what it holds (the client sends it)."""
+
+    value: str = ""
+    key: str = ""
+
+
 COUNTER = Template(
     '<section class="counter"><h1>Counter</h1>'
     '<p>Count: <b id="count">{count}</b></p>'
     '<button id="dec" lf-click="dec">-</button> '
     '<button id="inc" lf-click="inc" lf-value-by="1">+</button> '
-    '<button id="inc10" lf-click="inc" lf-value-by="10">+10</button>'
+    '<button id="inc10" lf-click="inc" lf-value-by="10">+10</button> '
+    '<input id="set" lf-keydown="set" lf-key="Enter" inputmode="numeric" '
+    'placeholder="a number, then Enter">'
     '<p><a id="reset" lf-patch href="?count=0">reset</a> · '
     '<a id="to-chat" lf-navigate href="chat">chat</a> · '
     '<a id="to-table" lf-navigate href="table">table</a></p></section>'
@@ -48,14 +57,22 @@ def count_of(params: Params) -> int:
         return 0
 
 
-class Counter(LiveView[int, Inc | Dec]):
+class Counter(LiveView[int, Inc | Dec | SetTo]):
     title = "Counter"
 
     def mount(self, params: Params, session: SessionInfo) -> int:
         return count_of(params)
 
-    def handle_event(self, event: Inc | Dec, state: int) -> Update[int]:
-        count = state + event.by if isinstance(event, Inc) else state - event.by
+    def handle_event(self, event: Inc | Dec | SetTo, state: int) -> int | Update[int]:
+        if isinstance(event, SetTo):
+            try:
+                count = int(event.value)
+            except ValueError:
+                return state
+        elif isinstance(event, Inc):
+            count = state + event.by
+        else:
+            count = state - event.by
         return Update(count, (PushPatch({"count": str(count)}, replace=True),))
 
     def handle_params(self, params: Params, state: int) -> int:

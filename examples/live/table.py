@@ -54,6 +54,10 @@ class Tick(msgspec.Struct, frozen=True):
     pass
 
 
+class Advance(Ask[TableTick], frozen=True):
+    """Tick now (tests and benchmarks step the table by hand)."""
+
+
 def initial_rows(count: int = ROWS) -> tuple[Row, ...]:
     return tuple(
         Row(id=i, symbol=f"SYM{i:04d}", price=100.0 + i % 97, change=0.0, volume=1000 + i)
@@ -61,7 +65,7 @@ def initial_rows(count: int = ROWS) -> tuple[Row, ...]:
     )
 
 
-class Ticker(Actor[Tick | GetTable]):
+class Ticker(Actor[Tick | GetTable | Advance]):
     """Changes `changes` rows every `interval` seconds and publishes the snapshot."""
 
     def __init__(
@@ -88,6 +92,10 @@ class Ticker(Actor[Tick | GetTable]):
     @handler
     def get(self, msg: GetTable) -> TableTick:
         return self.snapshot
+
+    @handler
+    def step(self, msg: Advance) -> TableTick:
+        return self.advance()
 
     def advance(self) -> TableTick:
         """One tick: a few rows change, the rest stay the very same objects."""

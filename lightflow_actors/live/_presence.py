@@ -67,9 +67,13 @@ def apply_diff(presences: Presences, diff: PresenceDiff) -> dict[str, tuple[Pres
     for key, joined in diff.joins.items():
         held = out.get(key, ())
         refs = {e.ref for e in held}
-        added = tuple(e for e in joined if e.ref not in refs)
+        added: list[PresenceEntry] = []
+        for entry in joined:
+            if entry.ref not in refs:
+                refs.add(entry.ref)
+                added.append(entry)
         if added:
-            out[key] = held + added
+            out[key] = held + tuple(added)
     return out
 
 

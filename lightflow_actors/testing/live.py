@@ -228,9 +228,12 @@ class LiveViewHandle:
             await self.send_raw(frame)
         await self.wait_for(lambda: self.client.renders > renders, f"the first render of {view}")
 
-    async def click(self, event: str, values: Mapping[str, JSONValue] | None = None) -> None:
-        """Click the element with ``lf-click=event`` (its ``lf-value-*`` become the payload)."""
-        element = self._element("lf-click", event)
+    async def click(
+        self, event: str, values: Mapping[str, JSONValue] | None = None, *, id: str | None = None
+    ) -> None:
+        """Click the element with ``lf-click=event`` (and ``id``, if given); its
+        ``lf-value-*`` attributes, then `values`, are the payload."""
+        element = self._element("lf-click", event, id)
         payload: dict[str, JSONValue] = dict(_values(element))
         payload.update(values or {})
         await self.push(event, payload)
@@ -252,14 +255,17 @@ class LiveViewHandle:
         payload["_target"] = target
         await self.push(event, payload)
 
-    async def keydown(self, event: str, key: str) -> None:
-        """A key pressed on the element with ``lf-keydown=event`` (``lf-key`` filters)."""
+    async def keydown(self, event: str, key: str, value: str | None = None) -> None:
+        """A key pressed on the element with ``lf-keydown=event`` (``lf-key`` filters);
+        `value` is what the field holds, as the client sends it for inputs."""
         element = self._element("lf-keydown", event)
         only = element.attrs.get("lf-key")
         if only and only != key:
             raise LiveTestError(f"the element with lf-keydown={event!r} only reacts to {only!r}")
         payload: dict[str, JSONValue] = dict(_values(element))
         payload["key"] = key
+        if value is not None:
+            payload["value"] = value
         await self.push(event, payload)
 
     async def push(self, event: str, payload: Mapping[str, JSONValue]) -> None:
@@ -286,7 +292,9 @@ class LiveViewHandle:
         await self.wait_for(lambda: self.client.renders > renders, f"the render of {view}")
 
     async def send_raw(self, data: bytes) -> None:
-        """Hand one frame to the transport, as the socket loop does."""
+        """Hand one frame to the transport, as the socket loop does (after any pending
+        acks and pongs, which were numbered before it)."""
+        await self._flush()
         await self.transport.ask(Receive(data), timeout=None)
         self.pump()
 
@@ -318,12 +326,15 @@ class LiveViewHandle:
 
     # -- internals --------------------------------------------------------------------
 
+    async def _flush(self) -> None:
+        self.pump()
+        while self._replies and not self.closed:
+            await self.transport.ask(Receive(self._replies.popleft()), timeout=None)
+            self.pump()
+
     async def _until(self, condition: Callable[[], bool]) -> None:
         while True:
-            self.pump()
-            while self._replies:
-                await self.transport.ask(Receive(self._replies.popleft()), timeout=None)
-                self.pump()
+            await self._flush()
             if condition():
                 return
             if self.closed:
@@ -334,17 +345,20 @@ class LiveViewHandle:
             self.socket.arrived.clear()
             await self.socket.arrived.wait()
 
-    def _element(self, attribute: str, event: str) -> _Element:
+    def _element(self, attribute: str, event: str, id: str | None = None) -> _Element:
         finder = _Finder()
         finder.feed(self.html())
         for element in finder.elements:
-            if element.attrs.get(attribute) == event:
+            if element.attrs.get(attribute) == event and (
+                id is None or element.attrs.get("id") == id
+            ):
                 return element
         present = sorted(
             {e.attrs[attribute] or "" for e in finder.elements if attribute in e.attrs}
         )
+        which = f"{attribute}={event!r}" + (f" and id={id!r}" if id is not None else "")
         raise LiveTestError(
-            f"no element with {attribute}={event!r} in the rendered HTML "
+            f"no element with {which} in the rendered HTML "
             f"(it has {attribute} for: {', '.join(present) or 'none'})"
         )
 

@@ -1,0 +1,102 @@
+"""The examples driven by the test DSL: real actors and wire, no browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from examples.live.app import TICKER, start_examples
+from examples.live.chat import ChatRoom
+from examples.live.counter import Counter
+from examples.live.table import ROWS, Advance, Ticker
+from lightflow_actors import ActorSystem
+from lightflow_actors.live import GetPresences, encode_patch
+from lightflow_actors.testing.live import LiveTest, LiveTestError, live_test
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_counter_click_values_keydown_and_url() -> None:
+    async with live_test({"counter": Counter()}) as live:
+        view = await live.mount("counter", {"count": "3"})
+        assert '<b id="count">3</b>' in view.html()
+        await view.click("inc")
+        assert view.patches[-1].root == {"0": "4"}
+        await view.click("inc", id="inc10")
+        assert '<b id="count">14</b>' in view.html()
+        await view.click("dec")
+        await view.keydown("set", "Enter", value="40")
+        assert '<b id="count">40</b>' in view.html()
+        # every change records the count in the URL (replace, not push)
+        nav = view.client.navigations[-1]
+        assert (nav.kind, nav.params, nav.replace) == ("patch", {"count": "40"}, True)
+        with pytest.raises(LiveTestError, match="only reacts to 'Enter'"):
+            await view.keydown("set", "a")
+
+
+async def test_counter_live_patch_and_navigation_without_reload() -> None:
+    async with live_test({"counter": Counter(), "chat": ChatRoom()}) as live:
+        view = await live.mount("counter")
+        await view.live_patch({"count": "9"})
+        assert '<b id="count">9</b>' in view.html()
+        sessions_before = await live.hub.sessions()
+        await view.navigate("chat", {"name": "ada"})
+        assert '<b id="me">ada</b>' in view.html()
+        after = await live.hub.sessions()
+        assert len(after) == 1 and after != sessions_before  # the old session stopped
+        with pytest.raises(LiveTestError, match="no element with lf-click='inc'"):
+            await view.click("inc")
+
+
+async def test_chat_two_browsers_see_messages_and_presence() -> None:
+    async with live_test({"chat": ChatRoom()}) as live:
+        ada = await live.mount("chat", {"name": "ada"})
+        bob = await live.mount("chat", {"name": "bob"})
+        await ada.wait_for(lambda: 'id="person-bob"' in ada.html(), "bob in ada's list")
+        assert 'id="person-ada"' in bob.html()
+        await ada.change("draft", {"text": "hel"}, target="text")
+        assert 'value="hel"' in ada.html()
+        await ada.submit("send", {"text": "hello bob"})
+        await bob.wait_for(lambda: "hello bob" in bob.html(), "ada's message at bob")
+        assert 'value=""' in ada.html()  # the draft is cleared on send
+        await ada.wait_for(lambda: "hello bob" in ada.html(), "ada's own message")
+        await ada.submit("send", {"text": "   "})  # blank: nothing sent
+        presences = await live.hub.services.presence.ask(GetPresences("chat:lobby"))
+        assert sorted(presences) == ["ada", "bob"]
+
+
+async def test_a_killed_session_leaves_presence() -> None:
+    async with live_test({"chat": ChatRoom()}) as live:
+        ada = await live.mount("chat", {"name": "ada"})
+        bob = await live.mount("chat", {"name": "bob"})
+        await ada.wait_for(lambda: 'id="person-bob"' in ada.html(), "bob in ada's list")
+        sessions = await live.hub.sessions()
+        live.system.kill(sessions[1])  # bob's (sessions are listed in start order)
+        await ada.wait_for(lambda: 'id="person-bob"' not in ada.html(), "bob leaving")
+        # bob's browser was told its session crashed, so it can rejoin
+        await bob.wait_for(lambda: bool(bob.client.shutdowns), "bob's shutdown")
+        assert bob.client.shutdowns[-1].reason == "error"
+
+
+async def test_live_table_of_a_thousand_rows_sends_only_changes() -> None:
+    async with ActorSystem("table", seed=3) as system:
+        routes = await start_examples(system, tick_interval=3600.0)
+        live = LiveTest(system, routes.hub)
+        view = await live.mount("table")
+        assert view.html().count("<tr id=") == ROWS
+        full = len(view.html())
+        ticker = system.lookup(TICKER, Ticker)
+        for _ in range(3):
+            tick = await ticker.ask(Advance())
+            await view.wait_for(lambda v=tick.version: f'id="version">{v}<' in view.html(), "tick")
+            size = len(encode_patch(view.patches[-1]))
+            assert size < full * 0.05, (size, full)
+        await view.click("pause")
+        assert ">resume<" in view.html()
+        paused = view.html()
+        await ticker.ask(Advance())
+        await view.settle()
+        assert view.html() == paused
+        await view.click("sort", id="sort-price")
+        rows = view.html().split("<tr id=")[1:]
+        prices = [float(r.split('class="num">')[1].split("<")[0]) for r in rows]
+        assert prices == sorted(prices, reverse=True)
