@@ -20,7 +20,7 @@ from ._spec import Restart
 NodeKind: TypeAlias = Literal["supervisor", "worker"]
 
 
-class TreeNode(msgspec.Struct, kw_only=True):
+class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     """One actor in the tree, with the supervisor's spec data when it has a supervisor."""
 
     id: int
@@ -38,7 +38,7 @@ class TreeNode(msgspec.Struct, kw_only=True):
     children: list[TreeNode] = msgspec.field(default_factory=list)
 
 
-class SystemTree(msgspec.Struct, kw_only=True):
+class SystemTree(msgspec.Struct, frozen=True, kw_only=True):
     """Every live actor, nested under its parent; ``roots`` are the top-level actors."""
 
     system: str
@@ -58,6 +58,7 @@ def system_tree(system: ActorSystem) -> SystemTree:
             for actor_id, row in actor.child_table():
                 meta[actor_id] = row
     nodes: dict[int, TreeNode] = {}
+    kids: dict[int, list[TreeNode]] = {}
     for info in infos:
         child_meta = meta.get(info.id)
         strategy = strategies.get(info.id)
@@ -79,6 +80,7 @@ def system_tree(system: ActorSystem) -> SystemTree:
             child_id=child_meta.child_id if child_meta is not None else None,
             restart=child_meta.restart if child_meta is not None else None,
             strategy=strategy,
+            children=kids.setdefault(info.id, []),
         )
     roots: list[TreeNode] = []
     # system.actors() lists actors in spawn order, so siblings stay in spawn order.
@@ -88,5 +90,5 @@ def system_tree(system: ActorSystem) -> SystemTree:
         if parent is None:
             roots.append(node)
         else:
-            parent.children.append(node)
+            kids[parent.id].append(node)
     return SystemTree(system=system.name, actors=len(nodes), roots=roots)
