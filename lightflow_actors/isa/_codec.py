@@ -7,6 +7,7 @@ of the bad field. No input bytes make a decoder raise anything else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import ClassVar, Final, Literal
 
@@ -15,11 +16,15 @@ import msgspec
 from ._errors import FrameDecodeError, FrameEncodeError, PayloadError, validation_path
 from ._frames import PROTOCOL_VERSION, Frame, InstructionFrame
 from ._instructions import Mount, Patch, Render, Submit
-from ._json import check_json_value
+from ._json import MAX_JSON_DEPTH, check_json_value
 
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "JsonCodec", "MsgpackCodec", "WireCodec"]
 
 DEFAULT_MAX_FRAME_BYTES: Final = 1 << 20
+
+# The frame envelope adds two levels (frame, instruction) above a payload.
+_JSON_SCREEN_BRACKETS: Final = MAX_JSON_DEPTH + 2
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{20}")
 
 
 class _Envelope(msgspec.Struct):
@@ -80,15 +85,22 @@ class WireCodec:
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             # msgpack strings that are not UTF-8 surface as UnicodeDecodeError.
             raise self._explain(data, str(exc), None) from None
-        if isinstance(frame, InstructionFrame):
+        except RecursionError:
+            # msgspec refuses about a thousand levels of nesting this way.
+            raise FrameDecodeError("malformed_frame", "frame nests too deeply") from None
+        if isinstance(frame, InstructionFrame) and self._may_hold_non_json(data):
             _check_payloads(frame)
         return frame
+
+    def _may_hold_non_json(self, data: bytes) -> bool:
+        """Whether decoded payloads must be walked by ``check_json_value``."""
+        return True
 
     def _explain(self, data: bytes, message: str, path: str | None) -> FrameDecodeError:
         """Turn a msgspec failure into the error a peer should receive."""
         try:
             envelope = self._decode_envelope(data)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return FrameDecodeError("malformed_frame", message, path)
         ref = _seq_or_none(envelope.seq)
         version = envelope.v
@@ -157,6 +169,16 @@ class JsonCodec(WireCodec):
 
     def _decode_envelope(self, data: bytes) -> _Envelope:
         return self._envelope.decode(data)
+
+    def _may_hold_non_json(self, data: bytes) -> bool:
+        # Decoded JSON holds only JSON types, and msgspec refuses non-finite numbers;
+        # what remains is integers beyond 64 bits (20+ digits) and nesting deeper
+        # than the limit (which needs more opening brackets than the limit). Both
+        # screens run in C; a false alarm only costs the full walk.
+        return (
+            data.count(b"[") + data.count(b"{") > _JSON_SCREEN_BRACKETS
+            or _LONG_DIGITS.search(data) is not None
+        )
 
 
 class MsgpackCodec(WireCodec):

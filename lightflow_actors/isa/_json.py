@@ -9,7 +9,7 @@ payloads (a msgspec struct such as a live-view diff) travel as their JSON form:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
@@ -28,29 +28,64 @@ else:
     # msgpack codec walks the decoded payload with ``check_json_value``.
     JSONValue = Any
 
-__all__ = ["JSONValue", "check_json_value", "from_json_value", "to_json_value"]
+__all__ = ["MAX_JSON_DEPTH", "JSONValue", "check_json_value", "from_json_value", "to_json_value"]
 
 T = TypeVar("T")
 
 # Integers outside this range do not survive msgpack; keep both codecs equal.
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
-_MAX_DEPTH = 64
+MAX_JSON_DEPTH: Final = 64
 
 
 def check_json_value(value: object, path: str = "$") -> None:
     """Raise ``PayloadError`` naming the path of the first non-JSON part of ``value``.
 
     Accepted: None, bool, int in [-2**63, 2**64-1], finite float, str, list, and dict
-    with str keys, nested at most 64 deep. Rejected: bytes, NaN/inf, int keys, msgpack
+    with str keys; at most 64 levels of lists/objects. Rejected: bytes, NaN/inf, int keys, msgpack
     extension values and anything else a permissive decoder may produce.
     """
-    _check(value, path, 0)
+    # Every decoded frame goes through here, so the common case (valid) runs a
+    # path-free walk; only when it fails does the slow walk build the path.
+    if not _valid(value, 0):
+        _explain(value, path, 0)
 
 
-def _check(value: object, path: str, depth: int) -> None:
-    if depth > _MAX_DEPTH:
-        raise PayloadError(f"payload nests deeper than {_MAX_DEPTH} levels at `{path}`", path)
+def _valid(value: Any, depth: int) -> bool:  # Any: checked by exact type below
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(_INT_MIN <= value <= _INT_MAX)
+    if kind is float:
+        return bool(value - value == 0.0)  # false for NaN and +-inf
+    if depth >= MAX_JSON_DEPTH:
+        return False
+    if kind is list:
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            if not _valid(item, depth + 1):
+                return False
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            item_kind = type(item)
+            if item_kind is str or item_kind is bool or item is None:
+                continue
+            if not _valid(item, depth + 1):
+                return False
+        return True
+    return False
+
+
+def _explain(value: object, path: str, depth: int) -> None:
+    """The slow walk: find the first offending part and raise with its path."""
+    if depth >= MAX_JSON_DEPTH and isinstance(value, (list, dict)):
+        raise PayloadError(f"payload nests deeper than {MAX_JSON_DEPTH} levels at `{path}`", path)
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
@@ -63,13 +98,13 @@ def _check(value: object, path: str, depth: int) -> None:
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _check(item, f"{path}[{index}]", depth + 1)
+            _explain(item, f"{path}[{index}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise PayloadError(f"object key {key!r} at `{path}` is not a string", path)
-            _check(item, f"{path}.{key}", depth + 1)
+            _explain(item, f"{path}.{key}", depth + 1)
         return
     raise PayloadError(
         f"`{path}` holds a {type(value).__name__}, which is not JSON-compatible; "

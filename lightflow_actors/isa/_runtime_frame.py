@@ -18,7 +18,7 @@ import msgspec
 from flatbuffers import number_types
 from flatbuffers.table import Table
 
-from ._errors import RuntimeFrameError
+from ._errors import PayloadError, RuntimeFrameError
 from ._json import JSONValue, check_json_value
 
 __all__ = [
@@ -96,9 +96,10 @@ class RuntimeFrame(msgspec.Struct, frozen=True, kw_only=True):
         """``payload_json`` decoded; raises ``RuntimeFrameError`` if it is not JSON."""
         try:
             value: JSONValue = msgspec.json.decode(self.payload_json)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise RuntimeFrameError(f"payload_json is not valid JSON: {exc}") from None
-        check_json_value(value)
+            check_json_value(value)
+        except (msgspec.DecodeError, PayloadError, RecursionError) as exc:
+            reason = str(exc) or "it nests too deeply"
+            raise RuntimeFrameError(f"payload_json is not valid JSON: {reason}") from None
         return value
 
 

@@ -86,6 +86,8 @@ def read_trace(lines: Iterable[bytes | str]) -> Iterator[TraceRecord]:
             record = _DECODER.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise TraceDecodeError(number, str(exc)) from exc
+        except RecursionError:
+            raise TraceDecodeError(number, "line nests too deeply") from None
         if record.seq != previous + 1:
             raise TraceDecodeError(
                 number, f"seq {record.seq} does not follow {previous}; lines were lost or reordered"

@@ -176,3 +176,20 @@ def _encode_dict(codec: WireCodec, value: dict[str, object]) -> bytes:
     if codec.format == "json":
         return msgspec.json.encode(value)
     return msgspec.msgpack.encode(value)
+
+
+@pytest.mark.parametrize("depth", [65, 5_000, 100_000])
+def test_hostile_nesting_raises_the_codec_error(depth: int) -> None:
+    """msgspec stops deep nesting with RecursionError; the codec must translate it."""
+    head = b'{"kind":"instruction","v":1,"seq":1,"instruction":{"op":"patch","diff":'
+    with pytest.raises(FrameDecodeError) as info:
+        JsonCodec(max_frame_bytes=1 << 22).decode(head + b"[" * depth + b"]" * depth + b"}}")
+    assert info.value.code == "malformed_frame"
+    nested = b"\x91" * depth + b"\x90"  # msgpack: arrays of one element
+    frame = msgspec.msgpack.encode(
+        {"kind": "instruction", "v": 1, "seq": 1, "instruction": {"op": "patch", "diff": 0}}
+    )
+    with pytest.raises(FrameDecodeError):
+        MsgpackCodec(max_frame_bytes=1 << 22).decode(frame[:-1] + nested)
+    with pytest.raises(FrameDecodeError):
+        JsonCodec(max_frame_bytes=1 << 22).decode(b'{"v":' + b"[" * depth + b"]" * depth + b"}")

@@ -116,3 +116,59 @@ def test_non_json_values_are_named_by_path(value: object, path: str) -> None:
 def test_unconvertible_objects_raise_payload_error() -> None:
     with pytest.raises(PayloadError, match="cannot convert object"):
         to_json_value(object())
+
+
+def _is_json_reference(value: object, depth: int = 0) -> bool:
+    """The JSONValue rule written plainly, to check the fast validator against."""
+    if value is None or isinstance(value, (bool, str)):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value <= 2**64 - 1
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, dict)) and depth >= 64:
+        return False
+    if isinstance(value, list):
+        return all(_is_json_reference(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and _is_json_reference(v, depth + 1) for k, v in value.items()
+        )
+    return False
+
+
+anything = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(max_size=3)
+    | st.binary(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner)
+        | st.dictionaries(st.text(max_size=3) | st.integers(0, 3), inner, max_size=3)
+    ),
+    max_leaves=15,
+)
+
+
+@given(anything)
+def test_the_validator_agrees_with_the_plain_rule(value: object) -> None:
+    if _is_json_reference(value):
+        check_json_value(value)
+    else:
+        with pytest.raises(PayloadError):
+            check_json_value(value)
+
+
+@pytest.mark.parametrize("depth", [63, 64, 65, 200])
+def test_nesting_limit_is_the_same_on_both_paths(depth: int) -> None:
+    value: object = []
+    for _ in range(depth - 1):
+        value = [value]
+    if depth <= 64:
+        check_json_value(value)
+    else:
+        with pytest.raises(PayloadError, match="deeper than 64 levels"):
+            check_json_value(value)

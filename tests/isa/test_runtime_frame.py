@@ -6,6 +6,7 @@ import json
 import struct
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -151,3 +152,7 @@ def test_payload_helper_decodes_json_or_says_why_not() -> None:
     broken = RuntimeFrame(kind=FrameKind.RunEvent, run_id="r", status="s", payload_json="{")
     with pytest.raises(RuntimeFrameError, match="payload_json is not valid JSON"):
         broken.payload()
+    for hostile in ("[" * 5000 + "]" * 5000, "[" * 70 + "]" * 70, str(2**70)):
+        frame = msgspec.structs.replace(broken, payload_json=hostile)
+        with pytest.raises(RuntimeFrameError, match="payload_json is not valid JSON"):
+            frame.payload()

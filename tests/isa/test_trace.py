@@ -101,3 +101,9 @@ def test_arbitrary_lines_raise_only_trace_decode_error(lines: list[bytes | str])
         assert exc.line >= 1
     else:
         assert [r.seq for r in records] == list(range(1, len(records) + 1))
+
+
+def test_hostile_nesting_raises_trace_decode_error() -> None:
+    line = b'{"seq":1,"instruction":{"op":"patch","diff":' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    with pytest.raises(TraceDecodeError, match="trace line 1"):
+        list(read_trace([line]))
