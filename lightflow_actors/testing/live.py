@@ -103,10 +103,10 @@ class LiveClient:
         mount = Mount(id=session_id, target=view, params={"token": token, "params": dict(params)})
         return [self.send(mount), self.send(Render())]
 
-    def submit(self, event: str, payload: Mapping[str, JSONValue]) -> tuple[bytes, str]:
+    def submit(self, event: str, payload: JSONValue) -> tuple[bytes, str]:
         """A Submit frame and its ref (the frame's seq, as the client script does)."""
         ref = str(self._sent + 1)
-        return self.send(Submit(event=event, payload=dict(payload), ref=ref)), ref
+        return self.send(Submit(event=event, payload=payload, ref=ref)), ref
 
     def feed(self, data: bytes) -> list[bytes]:
         outcome = self.connection.receive(data, now=0.0)
@@ -224,8 +224,7 @@ class LiveViewHandle:
         self.view = view
         await self.send_raw(self.client.hello())
         renders = self.client.renders
-        for frame in self.client.join(view, page.session_id, page.token, params):
-            await self.send_raw(frame)
+        await self._join(view, page.session_id, page.token, params)
         await self.wait_for(lambda: self.client.renders > renders, f"the first render of {view}")
 
     async def click(
@@ -268,33 +267,48 @@ class LiveViewHandle:
             payload["value"] = value
         await self.push(event, payload)
 
-    async def push(self, event: str, payload: Mapping[str, JSONValue]) -> None:
+    async def push(self, event: str, payload: JSONValue) -> None:
         """Send an event as-is (no element lookup) and wait for its answer."""
-        data, ref = self.client.submit(event, payload)
-        await self.send_raw(data)
+        ref = await self.send_event(event, payload)
         await self.wait_for(lambda: ref in self.client.answered, f"the answer to event {event!r}")
+
+    async def send_event(self, event: str, payload: JSONValue) -> str:
+        """Send an event without waiting for its answer; returns its ref."""
+        await self._flush()
+        data, ref = self.client.submit(event, payload)
+        await self._deliver(data)
+        return ref
+
+    async def send(self, instruction: Mount | Render | Patch | Submit | Shutdown) -> None:
+        """Send one instruction frame (numbered after any pending acks)."""
+        await self._flush()
+        await self._deliver(self.client.send(instruction))
 
     async def live_patch(self, params: Mapping[str, str]) -> None:
         """The URL's query changed (an lf-patch link, back/forward)."""
         count = len(self.client.envelopes)
-        await self.send_raw(self.client.send(Patch(diff={"params": dict(params)})))
+        await self.send(Patch(diff={"params": dict(params)}))
         await self.settle(lambda: len(self.client.envelopes) > count)
 
     async def navigate(self, view: str, params: Mapping[str, str] | None = None) -> None:
         """Live navigation to another view on the same connection (Shutdown, Mount, Render)."""
         session_id = self.client.session_id or ""
-        await self.send_raw(self.client.send(Shutdown(reason="normal", detail="navigate")))
+        await self.send(Shutdown(reason="normal", detail="navigate"))
         renders = self.client.renders
-        token = self.hub.token(session_id)
-        for frame in self.client.join(view, session_id, token, params or {}):
-            await self.send_raw(frame)
+        await self._join(view, session_id, self.hub.token(session_id), params or {})
         self.view = view
         await self.wait_for(lambda: self.client.renders > renders, f"the render of {view}")
 
     async def send_raw(self, data: bytes) -> None:
-        """Hand one frame to the transport, as the socket loop does (after any pending
-        acks and pongs, which were numbered before it)."""
+        """Hand bytes to the transport as the socket loop does (after pending acks).
+
+        For frames built by `client`, prefer `send`: a frame built before the pending
+        acks were numbered would arrive with a smaller sequence number than they have.
+        """
         await self._flush()
+        await self._deliver(data)
+
+    async def _deliver(self, data: bytes) -> None:
         await self.transport.ask(Receive(data), timeout=None)
         self.pump()
 
@@ -325,6 +339,13 @@ class LiveViewHandle:
         self.transport.tell(SocketClosed())
 
     # -- internals --------------------------------------------------------------------
+
+    async def _join(
+        self, view: str, session_id: str, token: str, params: Mapping[str, str]
+    ) -> None:
+        mount = Mount(id=session_id, target=view, params={"token": token, "params": dict(params)})
+        await self.send(mount)
+        await self.send(Render())
 
     async def _flush(self) -> None:
         self.pump()
