@@ -152,7 +152,6 @@ def _check_ranges(frame: RuntimeFrame) -> None:
 def decode_runtime_frame(data: bytes, *, size_prefixed: bool = False) -> RuntimeFrame:
     """Verify and read one RuntimeFrame; raises ``RuntimeFrameError`` on any defect."""
     buf = bytes(data)
-    start = 0
     if size_prefixed:
         if len(buf) < 4:
             raise RuntimeFrameError("size-prefixed frame is shorter than its 4-byte prefix")
@@ -161,29 +160,29 @@ def decode_runtime_frame(data: bytes, *, size_prefixed: bool = False) -> Runtime
             raise RuntimeFrameError(
                 f"size prefix says {size} bytes but {len(buf) - 4} follow; truncated or joined"
             )
-        buf, start = buf[4:], 0
-    table, fields = _verify(buf, start)
+        buf = buf[4:]
+    table, fields = _verify(buf)
     return _read(table, fields)
 
 
-def _verify(buf: bytes, start: int) -> tuple[Table, list[int]]:
+def _verify(buf: bytes) -> tuple[Table, list[int]]:
     """Check identifier, root table, vtable and every field lies inside ``buf``.
 
     Returns the table and each slot's absolute position (0 when the slot is absent).
     """
     size = len(buf)
-    if size - start < 8:
-        raise RuntimeFrameError(f"{size - start} bytes is too short for a RuntimeFrame")
-    if buf[start + 4 : start + 8] != FILE_IDENTIFIER:
-        found = buf[start + 4 : start + 8]
+    if size < 8:
+        raise RuntimeFrameError(f"{size} bytes is too short for a RuntimeFrame")
+    if buf[4:8] != FILE_IDENTIFIER:
+        found = buf[4:8]
         raise RuntimeFrameError(f"file identifier is {found!r}, expected {FILE_IDENTIFIER!r}")
-    (root,) = struct.unpack_from("<I", buf, start)
-    table_pos = start + root
+    (root,) = struct.unpack_from("<I", buf, 0)
+    table_pos = root
     if root < 8 or table_pos + 4 > size:
         raise RuntimeFrameError(f"root table offset {root} lies outside the {size}-byte buffer")
     (soffset,) = struct.unpack_from("<i", buf, table_pos)
     vtable_pos = table_pos - soffset
-    if vtable_pos < start or vtable_pos + 4 > size or vtable_pos % 2:
+    if vtable_pos < 0 or vtable_pos + 4 > size or vtable_pos % 2:
         raise RuntimeFrameError(f"vtable position {vtable_pos} lies outside the buffer")
     vtable_size, table_size = struct.unpack_from("<HH", buf, vtable_pos)
     if vtable_size < 4 or vtable_size % 2 or vtable_pos + vtable_size > size:

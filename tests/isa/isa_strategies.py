@@ -56,14 +56,15 @@ json_values: st.SearchStrategy[JSONValue] = st.recursive(
 json_objects = st.dictionaries(text, json_values, max_size=4)
 reasons = st.sampled_from(["normal", "shutdown", "cancelled", "timeout", "error"])
 
-instructions: st.SearchStrategy[Instruction] = st.one_of(
-    st.builds(Mount, id=ids, target=names, params=json_objects),
-    st.builds(Render, view=json_values),
-    st.builds(Patch, diff=json_values),
-    st.builds(Subscribe, topic=names, off=st.booleans()),
-    st.builds(Submit, event=names, payload=json_values, ref=st.none() | names),
-    st.builds(Shutdown, reason=reasons, detail=text),
-)
+instruction_by_op: dict[str, st.SearchStrategy[Instruction]] = {
+    "mount": st.builds(Mount, id=ids, target=names, params=json_objects),
+    "render": st.builds(Render, view=json_values),
+    "patch": st.builds(Patch, diff=json_values),
+    "subscribe": st.builds(Subscribe, topic=names, off=st.booleans()),
+    "submit": st.builds(Submit, event=names, payload=json_values, ref=st.none() | names),
+    "shutdown": st.builds(Shutdown, reason=reasons, detail=text),
+}
+instructions: st.SearchStrategy[Instruction] = st.one_of(*instruction_by_op.values())
 
 effects: st.SearchStrategy[EffectT] = st.one_of(
     st.builds(Rendered, view=json_values),
