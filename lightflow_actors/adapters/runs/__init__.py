@@ -1,0 +1,128 @@
+"""Workflow runs, hosted: the run actors' supervision, the embedded `/ctx` substrate, and
+every surface (HTTP routes, MCP endpoint, live streams) the CLI and servers expose.
+
+::
+
+    from lightflow_actors.adapters.http import create_app
+    from lightflow_actors.adapters.runs import RUNS_LINKS, RunsHosting, runs_routes
+
+    hosting = RunsHosting()             # $LIGHTFLOW_RUNS_CONFIG, or the embedded defaults
+    app = create_app(routes=runs_routes(hosting), links=RUNS_LINKS, on_startup=hosting.start)
+
+See specs/runs-http.md (configuration, routes, streams, MCP) and ADRs 0030-0033.
+"""
+
+from ._catalog import CatalogCache
+from ._config import (
+    CONFIG_ENV,
+    CtxConfig,
+    EchoProvider,
+    OpenAIProvider,
+    ProviderConfig,
+    PythonProvider,
+    RunsConfig,
+    RunsSettings,
+    SubprocessProvider,
+    config_path,
+    decode_runs_config,
+    load_runs_config,
+)
+from ._errors import (
+    HostNotRunning,
+    InvalidRequest,
+    PayloadTooLarge,
+    RunHostedElsewhere,
+    RunsConfigError,
+    RunsError,
+)
+from ._frames import (
+    FRAMES_MEDIA_TYPE,
+    RunStreamInfo,
+    StreamsInfo,
+    event_frame,
+    snapshot_frame,
+    streams_info,
+)
+from ._host import HostedRun, HostNames, RunsHost, RunStartFailed
+from ._hosting import DEFAULT_PREFIX, EmbeddedSubstrate, RunsHosting
+from ._leases import Lease, run_lease_path, tree_lease_path
+from ._mcp import MCP_TOOLS, GetMcpHandler, McpEndpoint, build_mcp_server
+from ._messages import (
+    AwaitSettled,
+    CancelRun,
+    CloseTail,
+    CreateRun,
+    HostMessage,
+    OpenStream,
+    Read,
+    RefreshRun,
+    RunEnded,
+    StreamHandle,
+    SubmitStep,
+)
+from ._operations import RunsOperations
+from ._providers import build_providers, echo_reply, load_callable
+from ._routes import RUNS_LINKS, McpRoute, RunsRoutes, runs_routes
+from ._tail import RunTail
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_PREFIX",
+    "FRAMES_MEDIA_TYPE",
+    "MCP_TOOLS",
+    "RUNS_LINKS",
+    "AwaitSettled",
+    "CancelRun",
+    "CatalogCache",
+    "CloseTail",
+    "CreateRun",
+    "CtxConfig",
+    "EchoProvider",
+    "EmbeddedSubstrate",
+    "GetMcpHandler",
+    "HostMessage",
+    "HostNames",
+    "HostNotRunning",
+    "HostedRun",
+    "InvalidRequest",
+    "Lease",
+    "McpEndpoint",
+    "McpRoute",
+    "OpenAIProvider",
+    "OpenStream",
+    "PayloadTooLarge",
+    "ProviderConfig",
+    "PythonProvider",
+    "Read",
+    "RefreshRun",
+    "RunEnded",
+    "RunHostedElsewhere",
+    "RunStartFailed",
+    "RunStreamInfo",
+    "RunTail",
+    "RunsConfig",
+    "RunsConfigError",
+    "RunsError",
+    "RunsHost",
+    "RunsHosting",
+    "RunsOperations",
+    "RunsRoutes",
+    "RunsSettings",
+    "StreamHandle",
+    "StreamsInfo",
+    "SubmitStep",
+    "SubprocessProvider",
+    "build_mcp_server",
+    "build_providers",
+    "config_path",
+    "decode_runs_config",
+    "echo_reply",
+    "event_frame",
+    "load_callable",
+    "load_runs_config",
+    "run_lease_path",
+    "runs_routes",
+    "snapshot_frame",
+    "streams_info",
+    "tree_lease_path",
+]

@@ -1,0 +1,373 @@
+"""`POST /mcp`: the runs surface over MCP (the official `mcp` SDK, Streamable HTTP).
+
+Tools list assets, preview/create/cancel/refresh runs, submit steps, read status, events
+and trace, and show the supervision tree; resources name assets and runs
+(`lightflow://...`). Tool arguments are decoded once with msgspec (the input schemas are
+msgspec's own), then every tool asks the runs host, as the HTTP routes do.
+
+The SDK's session manager needs a task group for its lifetime; `McpEndpoint` is the actor
+that owns it, so the endpoint starts, restarts and stops with the runs subtree. It serves
+stateless JSON responses (each POST is complete in itself; no session to lose when the
+server restarts). See ADR 0031.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import mcp_types as types
+import msgspec
+from mcp.server import Server, ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from starlette.types import Receive, Scope, Send
+
+from ...flow import FlowError, Json
+from ...kernel import Actor, Ask, handler
+from ...supervision import system_tree
+from ._errors import RunsError
+from ._messages import CancelRun, CreateRun, RefreshRun, SubmitStep
+
+if TYPE_CHECKING:
+    from ._hosting import RunsHosting
+
+__all__ = ["MCP_TOOLS", "GetMcpHandler", "McpEndpoint", "McpHandler", "build_mcp_server"]
+
+McpHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
+_encoder = msgspec.json.Encoder()
+SCHEME = "lightflow://"
+
+
+# -- tool arguments (their JSON schema is what tools/list advertises) -------------------
+
+
+class NoArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class AssetsArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    kind: str | None = None
+
+
+class PreviewArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    workflow: str
+    inputs: dict[str, Json] = {}
+    preset: str | None = None
+
+
+class CreateArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    workflow: str
+    inputs: dict[str, Json] = {}
+    id: str | None = None
+    preset: str | None = None
+
+
+class RunArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    run_id: str
+
+
+class CancelArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    run_id: str
+    reason: str = "cancelled over MCP"
+
+
+class SubmitArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    run_id: str
+    step: str
+
+
+ToolFn = Callable[["RunsHosting", Any], Awaitable[object]]
+
+
+class ToolDef(msgspec.Struct, frozen=True):
+    name: str
+    description: str
+    args: type[msgspec.Struct]
+    run: ToolFn
+
+
+def _lines(data: bytes) -> list[object]:
+    return [msgspec.json.decode(line) for line in data.splitlines() if line]
+
+
+async def _list_assets(h: RunsHosting, a: AssetsArgs) -> object:
+    return {"assets": await h.read("assets", lambda ops: ops.assets(a.kind))}
+
+
+async def _preview(h: RunsHosting, a: PreviewArgs) -> object:
+    inputs = _encoder.encode(a.inputs)
+    return await h.read("preview", lambda ops: ops.preview(a.workflow, inputs, a.preset))
+
+
+async def _create(h: RunsHosting, a: CreateArgs) -> object:
+    return await h.call(CreateRun(a.workflow, _encoder.encode(a.inputs), a.id, a.preset))
+
+
+async def _list_runs(h: RunsHosting, a: NoArgs) -> object:
+    return {"runs": await h.read("list", lambda ops: ops.list_runs())}
+
+
+async def _get(h: RunsHosting, a: RunArgs) -> object:
+    return await h.read("get", lambda ops: ops.get(a.run_id))
+
+
+async def _status(h: RunsHosting, a: RunArgs) -> object:
+    return await h.read("status", lambda ops: ops.status(a.run_id))
+
+
+async def _events(h: RunsHosting, a: RunArgs) -> object:
+    return {"events": _lines(await h.read("events", lambda ops: ops.events_ndjson(a.run_id)))}
+
+
+async def _trace(h: RunsHosting, a: RunArgs) -> object:
+    return {"trace": _lines(await h.read("trace", lambda ops: ops.trace_ndjson(a.run_id)))}
+
+
+async def _cancel(h: RunsHosting, a: CancelArgs) -> object:
+    return await h.call(CancelRun(a.run_id, a.reason))
+
+
+async def _submit(h: RunsHosting, a: SubmitArgs) -> object:
+    return await h.call(SubmitStep(a.run_id, a.step))
+
+
+async def _refresh(h: RunsHosting, a: RunArgs) -> object:
+    return await h.call(RefreshRun(a.run_id))
+
+
+async def _tree(h: RunsHosting, a: NoArgs) -> object:
+    return system_tree(h.system)
+
+
+MCP_TOOLS: tuple[ToolDef, ...] = (
+    ToolDef(
+        "list_assets",
+        "Assets (never executed to list); kind: workflows, nodes, "
+        "compositions, models, presets, policies, or all.",
+        AssetsArgs,
+        _list_assets,
+    ),
+    ToolDef(
+        "preview_run", "Resolve a workflow with inputs; writes nothing.", PreviewArgs, _preview
+    ),
+    ToolDef(
+        "create_run",
+        "Create a run and start driving it; returns the planned run.",
+        CreateArgs,
+        _create,
+    ),
+    ToolDef("list_runs", "Every run, newest first.", NoArgs, _list_runs),
+    ToolDef("get_run", "One run: status and every step.", RunArgs, _get),
+    ToolDef("run_status", "The run status and each step's status.", RunArgs, _status),
+    ToolDef("run_events", "The run's events (events.jsonl).", RunArgs, _events),
+    ToolDef("run_trace", "The run's CortexFS trace (trace.jsonl).", RunArgs, _trace),
+    ToolDef("cancel_run", "Cancel a planned or running run.", CancelArgs, _cancel),
+    ToolDef(
+        "submit_step",
+        "Submit a ready planned step now (skips its retry backoff).",
+        SubmitArgs,
+        _submit,
+    ),
+    ToolDef("refresh_run", "Re-plan a run; picks up a run nobody drives.", RunArgs, _refresh),
+    ToolDef("supervision_tree", "The actor system's supervision tree.", NoArgs, _tree),
+)
+
+
+def tool_schema(kind: type[msgspec.Struct]) -> dict[str, object]:
+    """The JSON schema of a tool's arguments, with the object at the top (MCP wants it)."""
+    (ref,), components = msgspec.json.schema_components(
+        [kind], schema_hook=_any_json, ref_template="#/$defs/{name}"
+    )
+    name = str(ref["$ref"]).rsplit("/", 1)[1]
+    schema = dict(components.pop(name))
+    if components:
+        schema["$defs"] = components
+    return schema
+
+
+def _any_json(kind: type) -> dict[str, object]:
+    """`Json` values (typed `object` at run time) accept any JSON value."""
+    if kind is object:
+        return {"description": "any JSON value"}
+    raise NotImplementedError
+
+
+# -- the server ---------------------------------------------------------------------------
+
+
+def build_mcp_server(hosting: RunsHosting) -> Server[Any]:
+    """The MCP server of one runs hosting (tools and resources)."""
+    tools = {tool.name: tool for tool in MCP_TOOLS}
+    listed = [
+        types.Tool(name=t.name, description=t.description, input_schema=tool_schema(t.args))
+        for t in MCP_TOOLS
+    ]
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=listed)
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        tool = tools.get(params.name)
+        if tool is None:
+            return _tool_error(f"unknown tool {params.name!r}; tools/list names the tools")
+        try:
+            args = msgspec.convert(params.arguments or {}, tool.args)
+        except msgspec.ValidationError as exc:
+            return _tool_error(f"invalid arguments for {tool.name}: {exc}")
+        try:
+            result = msgspec.to_builtins(await tool.run(hosting, args))
+        except (FlowError, RunsError) as exc:
+            return _tool_error(str(exc), exc.http_status)
+        structured = result if isinstance(result, dict) else {"result": result}
+        text = _encoder.encode(result).decode()
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=text)], structured_content=structured
+        )
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        resources = [
+            _resource("assets", "Every asset"),
+            _resource("runs", "Every run, newest first"),
+            _resource("system/tree", "The supervision tree"),
+        ]
+        with contextlib.suppress(FlowError, RunsError):
+            runs = await hosting.read("list", lambda ops: ops.list_runs())
+            resources += [
+                _resource(f"runs/{quote(r.run_id, safe='')}", f"Run {r.run_id} ({r.status})")
+                for r in runs[:50]
+            ]
+        return types.ListResourcesResult(resources=resources)
+
+    async def list_templates(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                _template("assets/{kind}", "The assets of one kind"),
+                _template("runs/{run_id}", "One run: status and steps"),
+                _template("runs/{run_id}/events", "A run's events"),
+                _template("runs/{run_id}/trace", "A run's trace"),
+            ]
+        )
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        try:
+            value = await _read(hosting, uri)
+        except (FlowError, RunsError) as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc), {"status": exc.http_status}) from None
+        text = _encoder.encode(value).decode()
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
+        )
+
+    return Server(
+        "lightflow-runs",
+        version="0.1.0",
+        instructions="Workflow runs of a lightflow server: list assets, preview and create "
+        "runs, follow their status, events and trace.",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=read_resource,
+    )
+
+
+async def _read(hosting: RunsHosting, uri: str) -> object:
+    if not uri.startswith(SCHEME):
+        raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri[:200]!r}; use lightflow://")
+    parts = [unquote(p) for p in uri[len(SCHEME) :].split("/")]
+    if parts == ["assets"]:
+        return await hosting.read("assets", lambda ops: ops.assets(None))
+    if len(parts) == 2 and parts[0] == "assets":
+        return await hosting.read("assets", lambda ops: ops.assets(parts[1]))
+    if parts == ["runs"]:
+        return await hosting.read("list", lambda ops: ops.list_runs())
+    if parts == ["system", "tree"]:
+        return system_tree(hosting.system)
+    if len(parts) == 2 and parts[0] == "runs":
+        return await hosting.read("get", lambda ops: ops.get(parts[1]))
+    if len(parts) == 3 and parts[0] == "runs" and parts[2] in ("events", "trace"):
+        run_id = parts[1]
+        if parts[2] == "events":
+            return _lines(await hosting.read("events", lambda ops: ops.events_ndjson(run_id)))
+        return _lines(await hosting.read("trace", lambda ops: ops.trace_ndjson(run_id)))
+    raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri[:200]!r}; see resources/list")
+
+
+def _resource(path: str, title: str) -> types.Resource:
+    return types.Resource(name=path, title=title, uri=SCHEME + path, mime_type="application/json")
+
+
+def _template(path: str, title: str) -> types.ResourceTemplate:
+    return types.ResourceTemplate(
+        name=path, title=title, uri_template=SCHEME + path, mime_type="application/json"
+    )
+
+
+def _tool_error(message: str, status: int = 400) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)],
+        structured_content={"error": message, "status": status},
+        is_error=True,
+    )
+
+
+# -- the endpoint actor -------------------------------------------------------------------
+
+
+class GetMcpHandler(Ask[McpHandler], frozen=True):
+    """The ASGI handler of the running session manager."""
+
+
+class McpEndpoint(Actor[GetMcpHandler]):
+    """Owns the SDK's session manager (and its task group) for as long as it runs."""
+
+    def __init__(self, hosting: RunsHosting) -> None:
+        self._hosting = hosting
+        self._manager: StreamableHTTPSessionManager | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        manager = StreamableHTTPSessionManager(
+            app=build_mcp_server(self._hosting), json_response=True, stateless=True
+        )
+        started = asyncio.Event()
+
+        async def run() -> None:
+            async with manager.run():
+                started.set()
+                await self._stop.wait()
+
+        self._task = self.system.loop.create_task(run())
+        waiter = asyncio.ensure_future(started.wait())
+        await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
+        if not started.is_set():
+            waiter.cancel()
+            self._task.result()  # raises why the manager did not start
+        self._manager = manager
+
+    async def on_stop(self, reason: object) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, 5.0)
+
+    @handler
+    def get_handler(self, msg: GetMcpHandler) -> McpHandler:
+        assert self._manager is not None, "used before on_start"
+        return self._manager.handle_request
