@@ -130,10 +130,15 @@ class LiveRoutes:
 
         reader = asyncio.ensure_future(read())
         writer = asyncio.ensure_future(sock.writer())
+        # A transport that is killed runs no on_stop, so nothing would close the socket:
+        # watching its exit closes it (the browser then reconnects).
+        exited = asyncio.ensure_future(hub.system.wait_exit(transport))
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({reader, writer, exited}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             transport.tell(SocketClosed())
+            if exited.done() and not sock.closing:
+                sock.close(1011, "the connection's actor stopped; reconnect")
             if writer.done() or sock.closing:
                 # The server closed: the close frame is out (or going out); stop reading.
                 reader.cancel()
@@ -141,7 +146,8 @@ class LiveRoutes:
                     await asyncio.wait_for(writer, 5.0)
             else:
                 writer.cancel()  # the peer left: nothing more can be written
-            for task in (reader, writer):
+            exited.cancel()
+            for task in (reader, writer, exited):
                 with contextlib.suppress(BaseException):
                     await task
 

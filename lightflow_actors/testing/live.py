@@ -20,6 +20,7 @@ over any byte pipe, a real WebSocket included (tests, benchmarks).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -46,6 +47,7 @@ from ..live import (
     Nav,
     Receive,
     SocketClosed,
+    WebSocketClient,
     apply_patch,
     client_html,
     decode_envelope,
@@ -419,6 +421,78 @@ async def live_test(
         await hub.stop()
         if own:
             await running.shutdown()
+
+
+class WebSocketView:
+    """A live view over a real WebSocket, as a browser without a DOM would hold it.
+
+    ``open`` GETs the page (the token and session id are in it), connects to the
+    socket it names, joins, and waits for the first render; ``push`` sends an event
+    and waits for its answer. Acks and pongs go back at once, in order.
+
+        view = await WebSocketView.open("http://127.0.0.1:8000/live", "counter")
+        await view.push("inc", {"by": 1})
+    """
+
+    def __init__(self, ws: WebSocketClient, client: LiveClient) -> None:
+        self.ws = ws
+        self.client = client
+
+    @classmethod
+    async def open(
+        cls, base_url: str, view: str, params: Mapping[str, str] | None = None
+    ) -> WebSocketView:
+        import httpx  # only the network client needs it
+
+        async with httpx.AsyncClient() as http:
+            page = await http.get(f"{base_url}/{view}", params=dict(params or {}))
+        page.raise_for_status()
+        session_id, token = _page_attr(page.text, "session"), _page_attr(page.text, "token")
+        url = httpx.URL(base_url)
+        ws = await WebSocketClient.connect(url.host, url.port or 80, f"{url.path}/socket")
+        self = cls(ws, LiveClient())
+        await self.send_frame(self.client.hello())
+        await self.until(lambda: self.client.connection.state == "open", "the welcome")
+        for frame in self.client.join(view, session_id, token, params or {}):
+            await self.send_frame(frame)
+        await self.until(lambda: self.client.renders > 0, "the first render")
+        return self
+
+    def html(self) -> str:
+        return self.client.html()
+
+    async def push(self, event: str, payload: JSONValue) -> None:
+        data, ref = self.client.submit(event, payload)
+        await self.send_frame(data)
+        await self.until(lambda: ref in self.client.answered, f"the answer to {event!r}")
+
+    async def send_frame(self, data: bytes) -> None:
+        await self.ws.send_text(data.decode("utf-8"))
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        """Read frames (answering acks and pings) until `condition()` holds."""
+        while not condition():
+            text = await self.ws.receive_text()
+            if text is None:
+                raise LiveTestError(
+                    f"the socket closed ({self.ws.close_code} {self.ws.close_reason}) "
+                    f"while waiting for {what}; errors: {self.client.errors}"
+                )
+            for reply in self.client.feed(text.encode("utf-8")):
+                await self.send_frame(reply)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+_ATTR = re.compile(r'data-lf-(session|token)="([^"]*)"')
+
+
+def _page_attr(html: str, name: str) -> str:
+    for found in _ATTR.finditer(html):
+        if found.group(1) == name:
+            return found.group(2)
+    raise LiveTestError(f"the page has no data-lf-{name}: is it a live view page?")
 
 
 # -- reading the rendered HTML ---------------------------------------------------------

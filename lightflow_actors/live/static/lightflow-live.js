@@ -506,8 +506,10 @@
         this.instruction({ op: "render" });
         return;
       }
-      this.render(settled);
     }
+    // The answer to a submit sets its form's fields to the server's values even when
+    // the HTML did not change (a draft cleared on the server was already "" there).
+    if (diff.d || settled) this.render(settled);
     if (diff.title) document.title = diff.title;
     if (diff.nav) this.follow(diff.nav);
     this.emit("lf:patched", { ref: diff.ref || null });

@@ -1,0 +1,207 @@
+"""Real browser: headless Debian Chromium driven by Playwright against a Hypercorn server.
+
+The client script is the shipped one; the server is the examples app on 127.0.0.1.
+Clicks, typing, submits and keys change the DOM; killing the session actor makes the
+page rejoin and carry on; killing the connection's actor makes it reconnect; two
+browser contexts chat and see each other come and go; links navigate without a reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+from live_server import serving
+
+from examples.live.app import start_examples
+from lightflow_actors import ActorSystem
+from lightflow_actors.live import LiveRoutes
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+try:
+    from playwright.async_api import Browser, Page, async_playwright
+except ImportError:  # pragma: no cover - playwright is a dev dependency
+    async_playwright = None  # type: ignore[assignment]
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
+    pytest.mark.skipif(async_playwright is None, reason="playwright is not installed"),
+]
+
+
+@asynccontextmanager
+async def app() -> AsyncIterator[tuple[str, LiveRoutes, ActorSystem, Browser]]:
+    async with ActorSystem("browser", seed=11) as system:
+        routes = await start_examples(system, tick_interval=0.2)
+        async with serving(routes.routes) as base, async_playwright() as pw:
+            # launch() starts Chromium on a fresh temporary profile (user-data dir) each
+            # time; each page then gets its own isolated context.
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                yield base, routes, system, browser
+            finally:
+                await browser.close()
+        await routes.hub.stop()
+
+
+async def open_page(browser: Browser, url: str) -> Page:
+    context = await browser.new_context()
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(url)
+    await page.wait_for_selector("[data-lf-status=connected]")
+    page.set_default_timeout(15_000)
+    assert not errors, errors
+    return page
+
+
+async def text_is(page: Page, selector: str, text: str) -> None:
+    await page.wait_for_function(
+        "([s, t]) => document.querySelector(s) && document.querySelector(s).textContent === t",
+        arg=[selector, text],
+    )
+
+
+async def _equals(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_counter_clicks_keys_loading_state_and_url() -> None:
+    async with app() as (base, _, _, browser):
+        page = await open_page(browser, f"{base}/counter?count=5")
+        await page.evaluate(
+            """() => {
+                window.seen = [];
+                const inc = document.querySelector('#inc');
+                new MutationObserver(() => window.seen.push(inc.className))
+                  .observe(inc, {attributes: true});
+            }"""
+        )
+        await page.click("#inc")
+        await text_is(page, "#count", "6")
+        assert "lf-loading" in await page.evaluate("window.seen.join(' ')")  # shown, then
+        assert "lf-loading" not in (await page.get_attribute("#inc", "class") or "")  # removed
+        await page.click("#inc10")
+        await text_is(page, "#count", "16")
+        await page.fill("#set", "99")
+        await page.press("#set", "ArrowLeft")  # lf-key="Enter": other keys send nothing
+        await page.press("#set", "Enter")
+        await text_is(page, "#count", "99")
+        assert page.url.endswith("/counter?count=99")  # pushed into the URL
+
+
+async def test_killed_session_rejoins_and_continues() -> None:
+    async with app() as (base, routes, system, browser):
+        page = await open_page(browser, f"{base}/counter?count=1")
+        await page.click("#inc")
+        await text_is(page, "#count", "2")
+        [session] = await routes.hub.sessions()
+        system.kill(session)
+        await page.wait_for_selector("[data-lf-status=disconnected]")
+        await page.wait_for_selector("[data-lf-status=connected]")
+        [again] = await routes.hub.sessions()
+        assert again != session
+        await text_is(page, "#count", "2")  # re-mounted from the URL the view kept
+        await page.click("#inc")
+        await text_is(page, "#count", "3")
+
+
+async def test_killed_connection_reconnects_and_continues() -> None:
+    async with app() as (base, routes, system, browser):
+        page = await open_page(browser, f"{base}/counter")
+        [transport] = await routes.hub.transports()
+        system.kill(transport)
+        await page.wait_for_selector("[data-lf-status=disconnected]")
+        await page.wait_for_selector("[data-lf-status=connected]")
+        await page.click("#inc")
+        await text_is(page, "#count", "1")
+
+
+async def test_two_browsers_chat_and_see_each_other() -> None:
+    async with app() as (base, _routes, _system, browser):
+        ada = await open_page(browser, f"{base}/chat?name=ada")
+        bob = await open_page(browser, f"{base}/chat?name=bob")
+        await ada.wait_for_selector("#person-bob")
+        await bob.wait_for_selector("#person-ada")
+        await ada.fill("#text", "hello bob")
+        await ada.press("#text", "Enter")
+        await bob.wait_for_selector("#messages li:has-text('hello bob')")
+        await ada.wait_for_selector("#messages li:has-text('hello bob')")
+        await ada.wait_for_function("document.querySelector('#text').value === ''")
+        await bob.fill("#text", "hi ada")
+        await bob.click("#send")
+        await ada.wait_for_selector("#messages li:has-text('hi ada')")
+        await bob.context.close()  # bob leaves: his session stops, presence diff goes out
+        await ada.wait_for_selector("#person-bob", state="detached")
+        await text_is(ada, "#count", "1")
+
+
+async def test_form_recovery_after_a_session_crash() -> None:
+    async with app() as (base, routes, system, browser):
+        page = await open_page(browser, f"{base}/chat?name=cy")
+        await page.type("#text", "half a thought")
+        draft = "half a thought"
+        await eventually(lambda: _equals(_server_draft(page), draft), "the draft on the server")
+        [session] = await routes.hub.sessions()
+        system.kill(session)
+        await page.wait_for_selector("[data-lf-status=disconnected]")
+        await page.wait_for_selector("[data-lf-status=connected]")
+        assert await page.input_value("#text") == "half a thought"
+        # the new session learnt the draft from the form recovery event
+        await eventually(lambda: _equals(_server_draft(page), draft), "the recovered draft")
+        await page.press("#text", "Enter")
+        await page.wait_for_selector("#messages li:has-text('half a thought')")
+
+
+async def _server_draft(page: Page) -> str | None:
+    # The server renders its draft as the field's value attribute; the morph copies it.
+    value: str | None = await page.get_attribute("#text", "value")
+    return value
+
+
+async def test_navigation_without_a_full_reload() -> None:
+    async with app() as (base, _, _, browser):
+        page = await open_page(browser, f"{base}/counter?count=4")
+        await page.evaluate("window.marker = 'kept'")
+        await page.click("#reset")  # lf-patch: same view, new params
+        await text_is(page, "#count", "0")
+        assert page.url.endswith("/counter?count=0")
+        await page.click("#to-chat")  # lf-navigate: another view, same page
+        await page.wait_for_selector("#composer")
+        assert page.url.endswith("/live/chat")
+        await page.go_back()
+        await page.wait_for_selector("#count")
+        await text_is(page, "#count", "0")
+        await page.click("#to-table")
+        await page.wait_for_selector("#row-999")
+        version = await page.text_content("#version")
+        await page.wait_for_function(
+            "v => document.querySelector('#version').textContent !== v", arg=version
+        )
+        await page.click("#sort-price")
+        assert await page.evaluate("window.marker") == "kept"  # never reloaded
