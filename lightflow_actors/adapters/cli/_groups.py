@@ -7,10 +7,14 @@ it here and add it to ``GROUPS``. Nothing else changes.
 
 from __future__ import annotations
 
-from . import _serve, _tree
+from . import _assets, _ctx, _run, _serve, _stream, _tree
 from ._group import VerbGroup
 
 GROUPS: tuple[VerbGroup, ...] = (
     _serve.GROUP,
     _tree.GROUP,
+    _assets.GROUP,
+    _run.GROUP,
+    _ctx.GROUP,
+    _stream.GROUP,
 )

@@ -40,12 +40,21 @@ from ._frames import (
     RunStreamInfo,
     StreamsInfo,
     event_frame,
+    run_stream_info,
     snapshot_frame,
     streams_info,
 )
 from ._host import HostedRun, HostNames, RunsHost, RunStartFailed
 from ._hosting import DEFAULT_PREFIX, EmbeddedSubstrate, RunsHosting
 from ._leases import Lease, run_lease_path, tree_lease_path
+from ._local import (
+    create_and_settle,
+    hosted,
+    local_operations,
+    refresh_and_settle,
+    run_hosted,
+    submit_and_settle,
+)
 from ._mcp import MCP_TOOLS, GetMcpHandler, McpEndpoint, build_mcp_server
 from ._messages import (
     AwaitSettled,
@@ -115,14 +124,21 @@ __all__ = [
     "build_mcp_server",
     "build_providers",
     "config_path",
+    "create_and_settle",
     "decode_runs_config",
     "echo_reply",
     "event_frame",
+    "hosted",
     "load_callable",
     "load_runs_config",
+    "local_operations",
+    "refresh_and_settle",
+    "run_hosted",
     "run_lease_path",
+    "run_stream_info",
     "runs_routes",
     "snapshot_frame",
     "streams_info",
+    "submit_and_settle",
     "tree_lease_path",
 ]

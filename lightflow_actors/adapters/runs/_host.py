@@ -126,10 +126,18 @@ class HostedRun(flow.RunActor):
 class RunsHost(Actor[HostMessage | _ResumeAll]):
     """Answers the runs surfaces; starts, tracks and resumes the run actors it drives."""
 
-    def __init__(self, settings: RunsSettings, names: HostNames, tail_poll_s: float = 0.05):
+    def __init__(
+        self,
+        settings: RunsSettings,
+        names: HostNames,
+        *,
+        tail_poll_s: float = 0.05,
+        resume: bool = True,
+    ) -> None:
         self._settings = settings
         self._names = names
         self._tail_poll_s = tail_poll_s
+        self._resume = resume
         self._ops: RunsOperations | None = None
         self._active: set[str] = set()
         self._leases: dict[str, Lease] = {}
@@ -137,7 +145,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
 
     def on_start(self) -> None:
         self._ops = RunsOperations(self._settings, self.system.clock, self.system.random)
-        self.ref.tell(_ResumeAll())
+        if self._resume:
+            self.ref.tell(_ResumeAll())
 
     def on_stop(self, reason: ExitReason) -> None:
         for lease in self._leases.values():

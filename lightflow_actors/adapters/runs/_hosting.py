@@ -88,6 +88,7 @@ class RunsHosting:
         mcp: bool = True,
         ask_timeout: float = 60.0,
         tail_poll_s: float = 0.05,
+        resume: bool = True,
     ) -> None:
         self.config = config if config is not None else load_runs_config(environ)
         self.settings: RunsSettings = self.config.settings(environ)
@@ -95,6 +96,7 @@ class RunsHosting:
         self.mcp = mcp
         self.ask_timeout = ask_timeout
         self._tail_poll_s = tail_poll_s
+        self.resume = resume
         self._system: ActorSystem | None = None
         self.serves_tree = False
 
@@ -119,7 +121,12 @@ class RunsHosting:
                     shutdown=10.0,
                 )
             )
-        layout, watch, poll = settings.layout, settings.watch, self._tail_poll_s
+        layout, watch, poll, resume = (
+            settings.layout,
+            settings.watch,
+            self._tail_poll_s,
+            self.resume,
+        )
         children += [
             ChildSpec(
                 id="cortex",
@@ -134,7 +141,7 @@ class RunsHosting:
             ),
             ChildSpec(
                 id="host",
-                start=lambda: RunsHost(settings, names, poll),
+                start=lambda: RunsHost(settings, names, tail_poll_s=poll, resume=resume),
                 name=names.host,
             ),
         ]
