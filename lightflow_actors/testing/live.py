@@ -163,6 +163,7 @@ class MemorySocket:
 
     def __init__(self) -> None:
         self.frames: deque[bytes] = deque()
+        self.bytes_sent = 0
         self.close_code: int | None = None
         self.close_reason = ""
         self.paused = False
@@ -171,6 +172,7 @@ class MemorySocket:
     def send(self, data: bytes) -> bool:
         if self.close_code is None:
             self.frames.append(data)
+            self.bytes_sent += len(data)
             self.arrived.set()
         return True
 

@@ -1,0 +1,318 @@
+"""Live sessions benchmark (#7): wire bytes per update, event->patch latency, idle memory.
+
+1. Bytes on the wire per update (every byte the transport writes: the patch frame
+   with its envelope and sequence number, and the ack of the event) for the counter
+   and the 1 000-row table, against re-sending the view's full HTML. Measured through
+   the real transport and session actors (an in-memory socket).
+2. Event -> patch latency over loopback with 1 000 concurrent sessions: a Hypercorn
+   server in a subprocess (the other core), 1 000 WebSocket clients (wsproto) here.
+   Idle: one session at a time sends while all 1 000 stay connected. Loaded: all
+   1 000 send 5 events each at once. Baseline: a bare Starlette WebSocket echo on
+   the same server, through the same client code, with a frame of the same size.
+3. Memory per idle session over 10 000 sessions, server side (tracemalloc): the
+   transport actor, the session actor, their supervisor records, the wire connection
+   state, the diff state and the view state of a joined, acknowledged counter.
+   Baseline: a bare kernel actor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import gzip
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from bench._report import percentile, row
+from examples.live.app import TICKER, start_examples
+from examples.live.counter import Counter
+from examples.live.table import Advance, Ticker
+from lightflow_actors import Actor, ActorSystem, handler
+from lightflow_actors.live import LiveConfig, LiveHub, Receive, WebSocketClient, client_script
+from lightflow_actors.testing.live import LiveTest, WebSocketView, live_test
+
+ROOT = Path(__file__).resolve().parents[1]
+SESSIONS = 1_000
+IDLE_SESSIONS = 10_000
+T = TypeVar("T")
+
+
+# -- 1. bytes per update -------------------------------------------------------------
+
+
+async def bytes_per_update() -> None:
+    async with live_test({"counter": Counter()}) as live:
+        view = await live.mount("counter")
+        sizes = []
+        for _ in range(50):
+            before = view.socket.bytes_sent
+            await view.click("inc")
+            sizes.append(view.socket.bytes_sent - before)
+        full = len(view.html().encode())
+        row(
+            "counter: bytes on the wire per update", sum(sizes) / len(sizes), "B", full, "full HTML"
+        )
+    async with ActorSystem("bench-table", seed=5) as system:
+        routes = await start_examples(system, tick_interval=3600.0)
+        view = await LiveTest(system, routes.hub).mount("table")
+        ticker = system.lookup(TICKER, Ticker)
+        sizes = []
+        for _ in range(20):
+            before = view.socket.bytes_sent
+            tick = await ticker.ask(Advance())
+            await view.wait_for(lambda v=tick.version: f'id="version">{v}<' in view.html(), "tick")
+            sizes.append(view.socket.bytes_sent - before)
+        full = len(view.html().encode())
+        row(
+            "table 1000 rows, 5 change: bytes/update",
+            sum(sizes) / len(sizes),
+            "B",
+            full,
+            "full HTML",
+        )
+        await routes.hub.stop()
+
+
+def _bytes_rows(label: str, update: float, full: int) -> None:
+    row(f"{label}: bytes on the wire per update", update, "B", full, "full HTML")
+    print(f"{'':<44} = {100 * update / full:.2f} % of re-sending the HTML", flush=True)
+
+
+# -- 2. latency over loopback -------------------------------------------------------
+
+
+def serve(port: int) -> None:
+    """The server process: the examples hub and a bare echo socket, on 127.0.0.1:port."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                await ws.send_text(await ws.receive_text())
+        except WebSocketDisconnect:
+            return
+
+    async def main() -> None:
+        async with ActorSystem("bench-server", seed=1) as system:
+            routes = await start_examples(system, tick_interval=3600.0)
+            app = Starlette(
+                routes=[WebSocketRoute("/echo", echo), Mount("/live", routes=routes.routes)]
+            )
+            config = Config()
+            config.bind = [f"127.0.0.1:{port}"]
+            config.accesslog = None
+            config.errorlog = None
+            config.backlog = 4096
+            print("ready", flush=True)
+            await hypercorn_serve(app, config)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+
+
+async def latency() -> None:
+    port = _free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.bench_live_sessions",
+        "--serve",
+        str(port),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        if (await server.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the bench server did not start")
+        base = f"http://127.0.0.1:{port}/live"
+
+        def opener(i: int) -> Callable[[], Awaitable[WebSocketView]]:
+            return lambda: WebSocketView.open(base, "counter", {"count": str(i)})
+
+        def echo_opener() -> Awaitable[WebSocketClient]:
+            return WebSocketClient.connect("127.0.0.1", port, "/echo")
+
+        views = await _limited([opener(i) for i in range(SESSIONS)], 50)
+        echoes = await _limited([echo_opener for _ in range(SESSIONS)], 50)
+        # A frame of the size an event has (seq numbers may skip: only increase matters).
+        frame = views[0].client.submit("inc", {"by": 1})[0].decode()
+
+        async def event(view: WebSocketView) -> float:
+            start = time.perf_counter()
+            await view.push("inc", {"by": 1})
+            return time.perf_counter() - start
+
+        async def echo(ws: WebSocketClient) -> float:
+            start = time.perf_counter()
+            await ws.send_text(frame)
+            await ws.receive_text()
+            return time.perf_counter() - start
+
+        idle = [await event(views[i % SESSIONS]) for i in range(1_000)]
+        idle_echo = [await echo(echoes[i % SESSIONS]) for i in range(1_000)]
+        _latency_rows(f"idle, {SESSIONS} open", idle, idle_echo)
+        loaded = await _burst(event, views)
+        loaded_echo = await _burst(echo, echoes)
+        _latency_rows(f"{SESSIONS} sending at once", loaded, loaded_echo)
+        for ws in [v.ws for v in views] + echoes:
+            await ws.close()
+    finally:
+        server.terminate()
+        await server.wait()
+
+
+async def _burst(fn: Callable[[T], Awaitable[float]], items: list[T]) -> list[float]:
+    async def five(item: T) -> list[float]:
+        return [await fn(item) for _ in range(5)]
+
+    return [t for ts in await asyncio.gather(*(five(x) for x in items)) for t in ts]
+
+
+def _latency_rows(label: str, live: list[float], echo: list[float]) -> None:
+    for p in (50, 99):
+        row(
+            f"event->patch p{p} ({label})",
+            percentile(live, p) * 1e6,
+            "µs",
+            percentile(echo, p) * 1e6,
+            "ws echo",
+        )
+
+
+async def _limited(factories: list[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+    gate = asyncio.Semaphore(limit)
+
+    async def one(factory: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await factory()
+
+    return list(await asyncio.gather(*(one(f) for f in factories)))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# -- 3. memory per idle session ------------------------------------------------------
+
+
+class Idle(Actor[int]):
+    @handler
+    def any(self, msg: int) -> None:
+        return None
+
+
+class NullSocket:
+    """A socket that only counts what the transport writes (the server side alone)."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def send(self, data: bytes) -> bool:
+        self.frames += 1
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        return None
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+
+async def join_idle(hub: LiveHub, n: int) -> NullSocket:
+    """One browser joins the counter and acknowledges its render, as the client script does."""
+    session_id = f"{n:016x}"
+    sock = NullSocket()
+    transport = await hub.start_transport(sock)
+    mount = {
+        "op": "mount",
+        "id": session_id,
+        "target": "counter",
+        "params": {"token": hub.token(session_id), "params": {}},
+    }
+    frames = [
+        {"kind": "hello", "v": 1, "seq": 1, "versions": [1]},
+        {"kind": "instruction", "v": 1, "seq": 2, "instruction": mount},
+        {"kind": "instruction", "v": 1, "seq": 3, "instruction": {"op": "render"}},
+    ]
+    for frame in frames:
+        await transport.ask(Receive(msgspec.json.encode(frame)))
+    # The render arrives a few loop turns later. Polling keeps NullSocket bare (no Event
+    # per socket), so the harness adds nothing to the memory being measured.
+    while sock.frames < 4:  # welcome, two acks, the render  # noqa: ASYNC110
+        await asyncio.sleep(0)
+    ack = {"kind": "ack", "v": 1, "seq": 4, "upto": sock.frames}
+    await transport.ask(Receive(msgspec.json.encode(ack)))
+    return sock
+
+
+async def memory() -> None:
+    config = LiveConfig(heartbeat_interval=3600.0, heartbeat_timeout=7200.0)
+    async with ActorSystem("bench-memory", seed=2) as system:
+        hub = LiveHub(system, {"counter": Counter()}, config=config)
+        await hub.start()
+        await join_idle(hub, 0)  # warm up: classes, templates, caches
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        sockets = [await join_idle(hub, n) for n in range(1, IDLE_SESSIONS + 1)]
+        await asyncio.sleep(0)
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert len(await hub.sessions()) == IDLE_SESSIONS + 1
+        del sockets
+        await hub.stop()
+    async with ActorSystem("bench-actor") as system:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        refs = [system.spawn(Idle) for _ in range(IDLE_SESSIONS)]
+        used_actor = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        del refs
+    row(
+        f"memory per idle session ({IDLE_SESSIONS:,})",
+        used / IDLE_SESSIONS,
+        "B",
+        used_actor / IDLE_SESSIONS,
+        "bare actor",
+    )
+    print(f"{'':<44} (target <= 20 KB = 20,480 B per session)", flush=True)
+
+
+def main() -> None:
+    script = client_script()
+    row("client JS (raw)", len(script), "B")
+    row("client JS (gzip -9)", len(gzip.compress(script, 9)), "B")
+    asyncio.run(bytes_per_update())
+    asyncio.run(memory())
+    asyncio.run(latency())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+    else:
+        main()
