@@ -205,7 +205,7 @@ class LiveSession(Actor[Instruction | Delivery | Info | Down]):
                 case Stopped():
                     pass  # _interpret stops the actor once the effects are out
                 case _:
-                    pass
+                    pass  # Published is never produced: broadcasts are commands
         for command in self.program.take_commands():
             self._command(command)
         if answers or frames or problems:
@@ -233,15 +233,17 @@ def _problem_of(ref: str, payload: object) -> Problem:
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
         return Problem("malformed_frame", "the session refused the input", None, ref or None)
-    code = error.get("code")
-    message = error.get("message")
-    path = error.get("path")
+    code, message, path = error.get("code"), error.get("message"), error.get("path")
     return Problem(
-        code if isinstance(code, str) and code in _CODES else "malformed_frame",  # type: ignore[arg-type]
+        _CODES.get(code, "malformed_frame") if isinstance(code, str) else "malformed_frame",
         message if isinstance(message, str) else "the session refused the input",
         path if isinstance(path, str) else None,
         ref or None,
     )
 
 
-_CODES: Final = frozenset({"malformed_frame", "unexpected_frame"})
+# The codes a program may put in a refusal; anything else is reported as malformed.
+_CODES: Final[dict[str, ErrorCode]] = {
+    "malformed_frame": "malformed_frame",
+    "unexpected_frame": "unexpected_frame",
+}
