@@ -44,7 +44,9 @@ Positive = Annotated[float, msgspec.Meta(gt=0)]
 ProviderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
-class EchoProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="echo"):
+class EchoProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="echo"
+):
     """The deterministic local provider (the default): answers every api format in that
     format's response shape, and threads with `{"text"}`; the reply is `template` with
     `{user}`, `{system}`, `{model}`, `{format}` replaced. No network, no randomness."""
@@ -54,7 +56,9 @@ class EchoProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag=
     model: str = "echo"
 
 
-class PythonProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="python"):
+class PythonProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="python"
+):
     """A Python callable `fn(ProviderRequest) -> JSON`: `target` is `package.module:fn` or
     `/path/to/file.py:fn`. `blocking` runs a sync function in a worker thread."""
 
@@ -64,7 +68,9 @@ class PythonProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     blocking: bool = False
 
 
-class OpenAIProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="openai"):
+class OpenAIProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="openai"
+):
     """Opt-in: forward api requests to an OpenAI-compatible endpoint configured by the
     channel folder `/ctx/chan/<channel>/` (url, keyref, ...)."""
 
@@ -73,7 +79,9 @@ class OpenAIProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True, ta
     timeout_s: Positive = 60.0
 
 
-class SubprocessProvider(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="subprocess"):
+class SubprocessProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="subprocess"
+):
     """A tool: run `argv + request.args` without a shell, `stdin` from the request."""
 
     name: ProviderName

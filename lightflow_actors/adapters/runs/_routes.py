@@ -125,7 +125,10 @@ class RunsRoutes:
         routes: list[BaseRoute] = [
             Route(path, _guarded(fn), methods=methods) for path, fn, methods in table
         ]
-        routes.append(Route("/mcp", McpRoute(self.hosting, self.guard), methods=post))
+        # GET (stream) and DELETE (end session) reach the SDK too, which answers them as the
+        # MCP spec says for a stateless server.
+        mcp = McpRoute(self.hosting, self.guard)
+        routes.append(Route("/mcp", mcp, methods=["POST", "GET", "DELETE"]))
         return routes
 
     # -- assets and /ctx -------------------------------------------------------------------

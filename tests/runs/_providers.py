@@ -1,0 +1,28 @@
+"""Python-callable providers for the runs tests (named in the test runs config).
+
+`chat` answers every api format in its own shape with `done: <prompt>`, threads with
+`{"text"}`; a prompt starting with `FAIL` is refused with a provider error. `slow_chat` is
+the same after a pause (the crash test kills the server while steps are in flight).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ctx_substrate import ProviderFailure, ProviderRequest
+from lightflow_actors.adapters.runs import echo_reply
+
+
+def chat(request: ProviderRequest) -> object:
+    if b"FAIL" in request.raw:
+        raise ProviderFailure("provider_error", "the mock provider refuses FAIL prompts")
+    return echo_reply(request, "done: {user}", "mock-1")
+
+
+def slow_chat(request: ProviderRequest) -> object:
+    time.sleep(0.25)  # a test fixture standing in for a model's latency
+    return chat(request)
+
+
+def noop(request: ProviderRequest) -> object:
+    return echo_reply(request, "ok", "mock-1")
