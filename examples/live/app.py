@@ -2,8 +2,15 @@
 
     uv run python -m examples.live.app            # http://127.0.0.1:5175/live/counter
 
-`start_examples(system)` is what a host app (or a test) calls: it starts the
-hub and the table's ticker and returns the routes to mount under ``/live``.
+A host app mounts them with `live_routes` and starts the table's ticker once its
+system runs::
+
+    routes = [Mount("/live", routes=live_routes(system, example_views(system)))]
+    ...
+    await start_ticker(system)          # e.g. in the app's startup hook
+
+`start_examples(system)` does both on a running system and returns the `LiveRoutes`
+(with its hub), which is what the tests and the benchmark use.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from lightflow_actors import ActorRef, ActorSystem
-from lightflow_actors.live import LiveHub, LiveRoutes, Publish, PubSubServer
+from lightflow_actors.live import AnyLiveView, LiveHub, LiveRoutes, Publish, PubSubServer
 
 from .chat import ChatRoom
 from .counter import Counter
@@ -23,10 +30,19 @@ from .table import GetTable, LiveTable, Ticker
 TICKER = "examples.table-ticker"
 
 
-async def start_examples(
-    system: ActorSystem, *, tick_interval: float = 0.5, hub_name: str = "live"
-) -> LiveRoutes:
-    """Start the ticker and the hub on a running `system`; return the routes."""
+def example_views(system: ActorSystem) -> dict[str, AnyLiveView]:
+    """The three views; the table finds its ticker (`start_ticker`) when a session mounts."""
+
+    def ticker() -> ActorRef[GetTable]:
+        return system.lookup(TICKER, Ticker)
+
+    return {"counter": Counter(), "chat": ChatRoom(), "table": LiveTable(ticker)}
+
+
+async def start_ticker(
+    system: ActorSystem, *, interval: float = 0.5, hub_name: str = "live"
+) -> ActorRef[GetTable]:
+    """Start the table's ticker; it publishes on the hub's pubsub once the hub runs."""
 
     def pubsub() -> ActorRef[Publish] | None:
         try:
@@ -34,16 +50,16 @@ async def start_examples(
         except LookupError:
             return None
 
-    def ticker() -> ActorRef[GetTable]:
-        return system.lookup(TICKER, Ticker)
+    return await system.start_actor(lambda: Ticker(pubsub, interval=interval), name=TICKER)
 
-    hub = LiveHub(
-        system,
-        {"counter": Counter(), "chat": ChatRoom(), "table": LiveTable(ticker)},
-        name=hub_name,
-    )
+
+async def start_examples(
+    system: ActorSystem, *, tick_interval: float = 0.5, hub_name: str = "live"
+) -> LiveRoutes:
+    """Start the hub and the ticker on a running `system`; return the routes."""
+    hub = LiveHub(system, example_views(system), name=hub_name)
     await hub.start()
-    await system.start_actor(lambda: Ticker(pubsub, interval=tick_interval), name=TICKER)
+    await start_ticker(system, interval=tick_interval, hub_name=hub_name)
     return LiveRoutes(hub)
 
 

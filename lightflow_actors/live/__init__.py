@@ -44,6 +44,7 @@ from ._errors import (
     LiveError,
     PatchDecodeError,
     PatchError,
+    PeerError,
     RenderedError,
     TemplateSyntaxError,
     TemplateValueError,
@@ -62,6 +63,7 @@ from ._merge import (
 )
 from ._page import client_script
 from ._patch import Patch, decode_patch, encode_patch
+from ._peer import LiveClient, WebSocketView
 from ._presence import (
     GetPresences,
     ListPresences,
@@ -115,6 +117,7 @@ __all__ = [
     "Key",
     "ListPresence",
     "ListPresences",
+    "LiveClient",
     "LiveConfig",
     "LiveEnvelope",
     "LiveError",
@@ -133,6 +136,7 @@ __all__ = [
     "Patch",
     "PatchDecodeError",
     "PatchError",
+    "PeerError",
     "PresenceDiff",
     "PresenceEntry",
     "PresenceServer",
@@ -175,6 +179,7 @@ __all__ = [
     "ViewSpec",
     "WebSocketClient",
     "WebSocketClientError",
+    "WebSocketView",
     "apply_diff",
     "apply_patch",
     "client_html",

@@ -107,3 +107,8 @@ class HubNotStartedError(LiveError, RuntimeError):
             f"cannot {what}: the live hub is not started; "
             "await hub.start() (live_routes starts it on the first request)"
         )
+
+
+class PeerError(LiveError):
+    """A Python peer of a live session (`LiveClient`, `WebSocketView`) cannot go on:
+    the socket closed, or the server sent something the live profile does not allow."""

@@ -1,0 +1,198 @@
+"""The browser's side of the wire in Python: a live-view peer without a DOM.
+
+`LiveClient` is the protocol alone: it builds frames (hello, mount, render, submit),
+takes the server's frames and answers acks and pings through the ISA `Connection`,
+and merges every Render and Patch with the reference merge (`apply_patch`). It works
+over any byte pipe; the test DSL feeds it an in-memory socket. `WebSocketView` puts
+it on a real WebSocket (wsproto): what tests, the benchmark and tools use to talk to
+a running server as a browser would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+from ..isa import (
+    Connection,
+    ErrorFrame,
+    JsonCodec,
+    JSONValue,
+    Mount,
+    Patch,
+    Render,
+    Shutdown,
+    Submit,
+)
+from ._envelope import LiveEnvelope, Nav, decode_envelope, live_patch_of
+from ._errors import PeerError
+from ._merge import ClientState, apply_patch, client_html
+from ._patch import Patch as LivePatch
+from ._wsclient import WebSocketClient
+
+
+class LiveClient:
+    """A browser's side of the wire, in Python: frames to send, frames received, the view.
+
+    ``feed(data)`` takes one server frame and returns the frames to send back (acks,
+    pongs); the merged HTML is ``html()``. Every Render and Patch is recorded.
+    """
+
+    def __init__(self) -> None:
+        self.connection = Connection(
+            "client",
+            JsonCodec(max_frame_bytes=1 << 30),
+            now=0.0,
+            heartbeat_interval=1e9,
+            heartbeat_timeout=2e9,
+        )
+        self.state = ClientState()
+        self.envelopes: list[LiveEnvelope] = []
+        self.patches: list[LivePatch] = []
+        self.errors: list[ErrorFrame | str] = []
+        self.shutdowns: list[Shutdown] = []
+        self.answered: set[str] = set()
+        self.closed: str | None = None
+        self.session_id: str | None = None
+        self.title: str | None = None
+        self.navigations: list[Nav] = []
+        self.renders = 0
+        self._sent = 0  # frames emitted so far: the next one carries seq _sent + 1
+
+    def hello(self) -> bytes:
+        self._sent += 1
+        return self.connection.hello(now=0.0)
+
+    def send(self, instruction: Mount | Render | Patch | Submit | Shutdown) -> bytes:
+        self._sent += 1
+        return self.connection.send(instruction, now=0.0)
+
+    def join(
+        self, view: str, session_id: str, token: str, params: Mapping[str, str]
+    ) -> list[bytes]:
+        mount = Mount(id=session_id, target=view, params={"token": token, "params": dict(params)})
+        return [self.send(mount), self.send(Render())]
+
+    def submit(self, event: str, payload: JSONValue) -> tuple[bytes, str]:
+        """A Submit frame and its ref (the frame's seq, as the client script does)."""
+        ref = str(self._sent + 1)
+        return self.send(Submit(event=event, payload=payload, ref=ref)), ref
+
+    def feed(self, data: bytes) -> list[bytes]:
+        outcome = self.connection.receive(data, now=0.0)
+        self._sent += len(outcome.outgoing)
+        for instruction in outcome.instructions:
+            if isinstance(instruction, Render):
+                self._render(decode_envelope(instruction.view))
+            elif isinstance(instruction, Patch):
+                self._patch(decode_envelope(instruction.diff))
+            elif isinstance(instruction, Shutdown):
+                self.shutdowns.append(instruction)
+        for error in outcome.peer_errors:
+            self.errors.append(error)
+            if error.ref is not None:
+                self.answered.add(str(error.ref))
+        if outcome.close is not None:
+            self.closed = f"{outcome.close.code}: {outcome.close.message}"
+            self.errors.append(self.closed)
+        return list(outcome.outgoing)
+
+    def html(self) -> str:
+        return client_html(self.state)
+
+    def _render(self, envelope: LiveEnvelope) -> None:
+        patch = live_patch_of(envelope)
+        if patch is None:
+            raise PeerError("a Render without a patch: the server broke specs/live-wire.md §4")
+        self.state = apply_patch(ClientState(), patch)
+        self.session_id = envelope.session or self.session_id
+        self.renders += 1
+        self._side_effects(envelope)
+
+    def _patch(self, envelope: LiveEnvelope) -> None:
+        patch = live_patch_of(envelope)
+        if patch is not None:
+            self.state = apply_patch(self.state, patch)
+            self.patches.append(patch)
+        if envelope.ref is not None:
+            self.answered.add(envelope.ref)
+        self._side_effects(envelope)
+
+    def _side_effects(self, envelope: LiveEnvelope) -> None:
+        self.envelopes.append(envelope)
+        if envelope.title is not None:
+            self.title = envelope.title
+        if envelope.nav is not None:
+            self.navigations.append(envelope.nav)
+
+
+class WebSocketView:
+    """A live view over a real WebSocket, as a browser without a DOM would hold it.
+
+    ``open`` GETs the page (the token and session id are in it), connects to the
+    socket it names, joins, and waits for the first render; ``push`` sends an event
+    and waits for its answer. Acks and pongs go back at once, in order.
+
+        view = await WebSocketView.open("http://127.0.0.1:8000/live", "counter")
+        await view.push("inc", {"by": 1})
+    """
+
+    def __init__(self, ws: WebSocketClient, client: LiveClient) -> None:
+        self.ws = ws
+        self.client = client
+
+    @classmethod
+    async def open(
+        cls, base_url: str, view: str, params: Mapping[str, str] | None = None
+    ) -> WebSocketView:
+        import httpx  # only the network client needs it
+
+        async with httpx.AsyncClient() as http:
+            page = await http.get(f"{base_url}/{view}", params=dict(params or {}))
+        page.raise_for_status()
+        session_id, token = _page_attr(page.text, "session"), _page_attr(page.text, "token")
+        url = httpx.URL(base_url)
+        ws = await WebSocketClient.connect(url.host, url.port or 80, f"{url.path}/socket")
+        self = cls(ws, LiveClient())
+        await self.send_frame(self.client.hello())
+        await self.until(lambda: self.client.connection.state == "open", "the welcome")
+        for frame in self.client.join(view, session_id, token, params or {}):
+            await self.send_frame(frame)
+        await self.until(lambda: self.client.renders > 0, "the first render")
+        return self
+
+    def html(self) -> str:
+        return self.client.html()
+
+    async def push(self, event: str, payload: JSONValue) -> None:
+        data, ref = self.client.submit(event, payload)
+        await self.send_frame(data)
+        await self.until(lambda: ref in self.client.answered, f"the answer to {event!r}")
+
+    async def send_frame(self, data: bytes) -> None:
+        await self.ws.send_text(data.decode("utf-8"))
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        """Read frames (answering acks and pings) until `condition()` holds."""
+        while not condition():
+            text = await self.ws.receive_text()
+            if text is None:
+                raise PeerError(
+                    f"the socket closed ({self.ws.close_code} {self.ws.close_reason}) "
+                    f"while waiting for {what}; errors: {self.client.errors}"
+                )
+            for reply in self.client.feed(text.encode("utf-8")):
+                await self.send_frame(reply)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+_ATTR = re.compile(r'data-lf-(session|token)="([^"]*)"')
+
+
+def _page_attr(html: str, name: str) -> str:
+    for found in _ATTR.finditer(html):
+        if found.group(1) == name:
+            return found.group(2)
+    raise PeerError(f"the page has no data-lf-{name}: is it a live view page?")
