@@ -1,0 +1,113 @@
+"""Decoders at the runs boundary (bodies, queries, Last-Event-ID, MCP tool arguments):
+malformed, oversized and hostile input is a typed error naming the field, never a crash."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lightflow_actors.adapters.runs import InvalidRequest, PayloadTooLarge
+from lightflow_actors.adapters.runs._inputs import (
+    CancelBody,
+    CreateBody,
+    EmptyBody,
+    StreamQuery,
+    decode_body,
+    decode_last_event_id,
+    decode_query,
+    decode_run_id,
+)
+from lightflow_actors.adapters.runs._mcp import MCP_TOOLS, tool_schema
+from lightflow_actors.flow import InvalidRunId
+
+
+def test_bodies() -> None:
+    body = decode_body(b'{"workflow": "w", "inputs": {"a": [1, {"b": null}]}}', CreateBody)
+    assert bytes(body.inputs) == b'{"a": [1, {"b": null}]}'
+    assert decode_body(b"", CancelBody).reason == "cancelled by request"
+    assert bytes(decode_body(b'{"workflow": "w"}', CreateBody).inputs) == b"{}"
+    with pytest.raises(InvalidRequest) as bad:
+        decode_body(b'{"workflow": "w", "id": 5}', CreateBody)
+    assert bad.value.field == "body.id"
+    with pytest.raises(InvalidRequest) as long:
+        decode_body(msgspec.json.encode({"workflow": "w" * 300}), CreateBody)
+    assert long.value.field == "body.workflow"
+    with pytest.raises(PayloadTooLarge):
+        decode_body(b" " * (3 << 20), EmptyBody)
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        decode_body(b"\xff\xfe", EmptyBody)
+
+
+def test_queries_and_headers() -> None:
+    assert decode_query([("after", "7")], StreamQuery).after == 7
+    for items in (
+        [("after", "x")],
+        [("after", "-1")],
+        [("after", "1"), ("after", "2")],
+        [("b", "")],
+    ):
+        with pytest.raises(InvalidRequest):
+            decode_query(items, StreamQuery)
+    assert decode_last_event_id(None) is None and decode_last_event_id(" 12 ") == 12
+    for raw in ("", "-1", "1e3", "١٢", "9" * 40):
+        with pytest.raises(InvalidRequest):
+            decode_last_event_id(raw)
+    for raw in ("", ".", "..", "a/b", "a\x00", "\x7f", "é" * 150):
+        with pytest.raises(InvalidRunId):
+            decode_run_id(raw)
+
+
+@given(st.binary(max_size=400))
+def test_any_body_decodes_or_is_a_typed_error(data: bytes) -> None:
+    for kind in (CreateBody, CancelBody, EmptyBody):
+        try:
+            decode_body(data, kind)
+        except (InvalidRequest, PayloadTooLarge) as exc:
+            assert exc.http_status in (400, 413)
+
+
+@given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=30)), max_size=4))
+def test_any_query_decodes_or_is_a_typed_error(items: list[tuple[str, str]]) -> None:
+    try:
+        decode_query(items, StreamQuery)
+    except InvalidRequest as exc:
+        assert exc.http_status == 400
+
+
+@given(st.text(max_size=40))
+def test_any_last_event_id(raw: str) -> None:
+    try:
+        value = decode_last_event_id(raw)
+    except InvalidRequest:
+        return
+    assert value is not None and value >= 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["workflow", "run_id", "inputs", "id", "step", "kind", "x"]), json_values
+    )
+)
+def test_tool_arguments_decode_or_name_the_field(arguments: dict[str, object]) -> None:
+    for tool in MCP_TOOLS:
+        try:
+            msgspec.convert(arguments, tool.args)
+        except msgspec.ValidationError as exc:
+            assert "$" in str(exc) or "Object" in str(exc)
+
+
+def test_tool_schemas_are_objects() -> None:
+    for tool in MCP_TOOLS:
+        schema = tool_schema(tool.args)
+        assert schema["type"] == "object" and schema["additionalProperties"] is False
