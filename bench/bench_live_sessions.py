@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import msgspec
 
 from bench._report import percentile, row
@@ -56,10 +57,7 @@ async def bytes_per_update() -> None:
             before = view.socket.bytes_sent
             await view.click("inc")
             sizes.append(view.socket.bytes_sent - before)
-        full = len(view.html().encode())
-        row(
-            "counter: bytes on the wire per update", sum(sizes) / len(sizes), "B", full, "full HTML"
-        )
+        _bytes_rows("counter", sum(sizes) / len(sizes), len(view.html().encode()))
     async with ActorSystem("bench-table", seed=5) as system:
         routes = await start_examples(system, tick_interval=3600.0)
         view = await LiveTest(system, routes.hub).mount("table")
@@ -70,19 +68,12 @@ async def bytes_per_update() -> None:
             tick = await ticker.ask(Advance())
             await view.wait_for(lambda v=tick.version: f'id="version">{v}<' in view.html(), "tick")
             sizes.append(view.socket.bytes_sent - before)
-        full = len(view.html().encode())
-        row(
-            "table 1000 rows, 5 change: bytes/update",
-            sum(sizes) / len(sizes),
-            "B",
-            full,
-            "full HTML",
-        )
+        _bytes_rows("table 1000 rows, 5 change", sum(sizes) / len(sizes), len(view.html().encode()))
         await routes.hub.stop()
 
 
 def _bytes_rows(label: str, update: float, full: int) -> None:
-    row(f"{label}: bytes on the wire per update", update, "B", full, "full HTML")
+    row(f"{label}: bytes/update", update, "B", full, "full HTML")
     print(f"{'':<44} = {100 * update / full:.2f} % of re-sending the HTML", flush=True)
 
 
@@ -139,13 +130,16 @@ async def latency() -> None:
             raise RuntimeError("the bench server did not start")
         base = f"http://127.0.0.1:{port}/live"
 
+        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=50))
+
         def opener(i: int) -> Callable[[], Awaitable[WebSocketView]]:
-            return lambda: WebSocketView.open(base, "counter", {"count": str(i)})
+            return lambda: WebSocketView.open(base, "counter", {"count": str(i)}, http=http)
 
         def echo_opener() -> Awaitable[WebSocketClient]:
             return WebSocketClient.connect("127.0.0.1", port, "/echo")
 
         views = await _limited([opener(i) for i in range(SESSIONS)], 50)
+        await http.aclose()
         echoes = await _limited([echo_opener for _ in range(SESSIONS)], 50)
         # A frame of the size an event has (seq numbers may skip: only increase matters).
         frame = views[0].client.submit("inc", {"by": 1})[0].decode()

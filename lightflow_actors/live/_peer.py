@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+import httpx
+
 from ..isa import (
     Connection,
     ErrorFrame,
@@ -143,11 +145,18 @@ class WebSocketView:
 
     @classmethod
     async def open(
-        cls, base_url: str, view: str, params: Mapping[str, str] | None = None
+        cls,
+        base_url: str,
+        view: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        http: httpx.AsyncClient | None = None,
     ) -> WebSocketView:
-        import httpx  # only the network client needs it
-
-        async with httpx.AsyncClient() as http:
+        """Join `view`; pass `http` to reuse one HTTP client for many views."""
+        if http is None:
+            async with httpx.AsyncClient() as own:
+                page = await own.get(f"{base_url}/{view}", params=dict(params or {}))
+        else:
             page = await http.get(f"{base_url}/{view}", params=dict(params or {}))
         page.raise_for_status()
         session_id, token = _page_attr(page.text, "session"), _page_attr(page.text, "token")
