@@ -41,8 +41,8 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView]:
 
 async def start_ticker(
     system: ActorSystem, *, interval: float = 0.5, hub_name: str = "live"
-) -> ActorRef[GetTable]:
-    """Start the table's ticker; it publishes on the hub's pubsub once the hub runs."""
+) -> None:
+    """Start the table's ticker (a startup hook); it publishes once the hub runs."""
 
     def pubsub() -> ActorRef[Publish] | None:
         try:
@@ -50,7 +50,7 @@ async def start_ticker(
         except LookupError:
             return None
 
-    return await system.start_actor(lambda: Ticker(pubsub, interval=interval), name=TICKER)
+    await system.start_actor(lambda: Ticker(pubsub, interval=interval), name=TICKER)
 
 
 async def start_examples(

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..isa import (
     Connection,
@@ -31,6 +30,9 @@ from ._errors import PeerError
 from ._merge import ClientState, apply_patch, client_html
 from ._patch import Patch as LivePatch
 from ._wsclient import WebSocketClient
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class LiveClient:
@@ -153,6 +155,8 @@ class WebSocketView:
         http: httpx.AsyncClient | None = None,
     ) -> WebSocketView:
         """Join `view`; pass `http` to reuse one HTTP client for many views."""
+        import httpx  # imported here: only network peers need it, not every importer of live
+
         if http is None:
             async with httpx.AsyncClient() as own:
                 page = await own.get(f"{base_url}/{view}", params=dict(params or {}))
