@@ -6,6 +6,8 @@ host's startup hook. This is the wiring the lead's `create_app` uses.
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from live_server import serving
@@ -33,4 +35,39 @@ async def test_live_routes_start_lazily_on_the_first_request() -> None:
             assert '<b id="count">3</b>' in view.html()
             await view.close()
     finally:
+        await system.shutdown()
+
+
+async def test_mounted_in_the_operator_app() -> None:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+    from live_server import free_port
+    from starlette.routing import Mount
+
+    from lightflow_actors.adapters.http import create_app
+
+    system = ActorSystem("operator", seed=5)
+    routes = [Mount("/live", routes=live_routes(system, example_views(system)))]
+    app = create_app(system, routes=routes, on_startup=start_ticker)
+    await system.start()
+    port = free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.errorlog = None
+    stop = asyncio.Event()
+    server = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        base = f"http://127.0.0.1:{port}/live"
+        for _ in range(200):
+            try:
+                view = await WebSocketView.open(base, "table")  # the ticker started on startup
+                break
+            except (OSError, httpx.HTTPError):
+                await asyncio.sleep(0.02)
+        assert view.html().count("<tr id=") == 1000
+        await view.close()
+    finally:
+        stop.set()
+        await server
         await system.shutdown()
