@@ -1,0 +1,184 @@
+"""Runs hosting benchmark (#8): creating runs, driving a 10-step DAG, the run actor's price.
+
+Figures, each beside a baseline measured in the same run (temp folder, embedded directory
+substrate, a no-op Python provider, inotify-noticed answers):
+- runs created per second through the runs host (ask → worker thread → resolve + durable
+  create) against `RunsOperations.create` called directly in a loop;
+- runs driven to `succeeded` per second (100 one-step runs at once) against 100 concurrent
+  request/answer exchanges through the CortexFS client without a run actor;
+- end-to-end latency of a 10-step chain (create → succeeded) against calling the provider
+  function directly ten times in a loop; and, for scale, ten request/answer exchanges
+  committed one after another through the CortexFS client without a run actor (those
+  wait on the client's own noticing, so they are not a lower bound of the chain).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench._report import row
+from ctx_substrate import ProviderRequest
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.cortex import Call, CortexClient, ResponseObserved
+from lightflow_actors.adapters.runs import (
+    AwaitSettled,
+    CreateRun,
+    RunsConfig,
+    RunsHosting,
+    RunsOperations,
+    decode_runs_config,
+    echo_reply,
+)
+
+SECONDS = 1.0
+CHAIN_RUNS = 8
+
+MODEL = """
+from lightflow_actors.flow import Model
+METADATA = {"id": "noop", "title": "No-op", "kind": "model", "description": "bench",
+            "stability": "stable"}
+DEFINITION = Model(provider="noop", name="noop", formats=("openai.chat",))
+"""
+CHAIN = """
+import msgspec
+from lightflow_actors.flow import ApiStep, ChatPrompt, Workflow
+METADATA = {"id": "chain", "title": "Chain", "kind": "workflow", "description": "bench",
+            "stability": "stable"}
+class Inputs(msgspec.Struct, frozen=True):
+    seed: str = "x"
+def step(n):
+    src = "{inputs.seed}" if n == 1 else f"{{steps.s{n - 1}.output.text}}"
+    return ApiStep(id=f"s{n}", format="openai.chat", model="noop",
+                   prompt=ChatPrompt(user=f"{n} {src}"), depends_on=[] if n == 1 else [f"s{n - 1}"])
+DEFINITION = Workflow(inputs=Inputs, steps=[step(n) for n in range(1, 11)])
+"""
+ONE = CHAIN.replace('"chain"', '"one"').replace("range(1, 11)", "range(1, 2)")
+
+
+def noop(request: ProviderRequest) -> object:
+    """The benchmark's provider: answers at once (its cost is the baseline's)."""
+    return echo_reply(request, "ok", "noop")
+
+
+def _config(root: Path) -> RunsConfig:
+    assets = root / "assets"
+    (assets / "models").mkdir(parents=True)
+    (assets / "workflows").mkdir()
+    (assets / "models" / "noop.py").write_text(MODEL)
+    (assets / "workflows" / "chain.py").write_text(CHAIN)
+    (assets / "workflows" / "one.py").write_text(ONE)
+    document = (
+        f'{{"state_dir": "{root / "state"}", "assets": "{assets}", "providers": '
+        f'[{{"kind": "python", "name": "noop", "target": "{Path(__file__).resolve()}:noop"}}]}}'
+    )
+    return decode_runs_config(document.encode())
+
+
+async def _create_rates(hosting: RunsHosting) -> tuple[float, float]:
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < SECONDS:
+        await hosting.call(CreateRun("chain", b"{}", f"h{count}", start=False))
+        count += 1
+    hosted = count / (time.perf_counter() - start)
+    ops = RunsOperations(hosting.settings, hosting.system.clock, random.Random(1))
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < SECONDS:
+        ops.create("chain", b"{}", f"d{count}")
+        count += 1
+    return hosted, count / (time.perf_counter() - start)
+
+
+async def _chain_latency(hosting: RunsHosting) -> float:
+    samples = []
+    for n in range(CHAIN_RUNS):
+        start = time.perf_counter()
+        await hosting.call(CreateRun("chain", b"{}", f"c{n}"))
+        view = await hosting.call(AwaitSettled(f"c{n}"))
+        samples.append(time.perf_counter() - start)
+        assert view.status == "succeeded", view
+    return statistics.median(samples)
+
+
+async def _exchange_latency(hosting: RunsHosting, client_name: str) -> float:
+    """Ten sequential commit → answer exchanges through the CortexFS client (no run actor)."""
+    client = hosting.system.lookup(client_name, CortexClient)
+    samples = []
+    for n in range(CHAIN_RUNS):
+        start = time.perf_counter()
+        for step in range(10):
+            body = {"model": "noop", "messages": [{"role": "user", "content": f"{step}"}]}
+            pending = await client.ask(Call("api", "openai.chat", f"x{n}-{step}", body))
+            assert not isinstance(pending, Exception)
+            outcome = await pending  # type: ignore[misc]
+            assert isinstance(outcome, ResponseObserved)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+async def _completed_rates(
+    hosting: RunsHosting, client_name: str, runs: int = 100
+) -> tuple[float, float]:
+    start = time.perf_counter()
+    for n in range(runs):
+        await hosting.call(CreateRun("one", b"{}", f"o{n}"))
+    views = await asyncio.gather(*(hosting.call(AwaitSettled(f"o{n}")) for n in range(runs)))
+    assert all(v.status == "succeeded" for v in views)
+    driven = runs / (time.perf_counter() - start)
+    client = hosting.system.lookup(client_name, CortexClient)
+    start = time.perf_counter()
+    body = {"model": "noop", "messages": [{"role": "user", "content": "x"}]}
+    pending = [await client.ask(Call("api", "openai.chat", f"p{n}", body)) for n in range(runs)]
+    await asyncio.gather(*pending)  # type: ignore[arg-type]
+    return driven, runs / (time.perf_counter() - start)
+
+
+def _direct_provider_latency() -> float:
+    raw = b'{"model": "noop", "messages": [{"role": "user", "content": "x"}]}'
+    request = ProviderRequest("api", "openai.chat", "0", "r", {"model": "noop"}, raw)
+    start = time.perf_counter()
+    for _ in range(1000):
+        for _ in range(10):
+            noop(request)
+    return (time.perf_counter() - start) / 1000
+
+
+async def _bench(root: Path) -> None:
+    hosting = RunsHosting(_config(root), environ={}, mcp=False, resume=False)
+    async with ActorSystem("bench-runs") as system:
+        await hosting.start(system)
+        hosted, direct = await _create_rates(hosting)
+        row("runs created (host ask, durable)", hosted, "runs/s", direct, "direct create")
+        driven, exchanges = await _completed_rates(hosting, hosting.names.cortex)
+        row("1-step runs driven to success", driven, "runs/s", exchanges, "bare exchanges")
+        chain = await _chain_latency(hosting)
+        provider = _direct_provider_latency()
+        row(
+            "10-step chain, end to end (median)",
+            chain * 1e6,
+            "us",
+            provider * 1e6,
+            "provider 10x direct",
+        )
+        exchange = await _exchange_latency(hosting, hosting.names.cortex)
+        row(
+            "10 sequential bare exchanges (median)",
+            exchange * 1e6,
+            "us",
+            provider * 1e6,
+            "provider 10x direct",
+        )
+        await hosting.stop()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
+        asyncio.run(_bench(Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
