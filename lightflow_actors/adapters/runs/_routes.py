@@ -125,10 +125,9 @@ class RunsRoutes:
         routes: list[BaseRoute] = [
             Route(path, _guarded(fn), methods=methods) for path, fn, methods in table
         ]
-        # GET (stream) and DELETE (end session) reach the SDK too, which answers them as the
-        # MCP spec says for a stateless server.
-        mcp = McpRoute(self.hosting, self.guard)
-        routes.append(Route("/mcp", mcp, methods=["POST", "GET", "DELETE"]))
+        # POST only: a stateless server offers no standalone SSE stream (GET) and has no
+        # session to end (DELETE); 405 for both is what the MCP spec allows.
+        routes.append(Route("/mcp", McpRoute(self.hosting, self.guard), methods=post))
         return routes
 
     # -- assets and /ctx -------------------------------------------------------------------
