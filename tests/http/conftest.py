@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
 import pytest
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.http import OperatorApp, ServeOptions, create_app, serve
+from lightflow_actors.adapters.http import (
+    OperatorApp,
+    ServeOptions,
+    ServerPart,
+    create_app,
+    serve,
+)
 from lightflow_actors.adapters.http._server import Serving, Stopped
 
 TOKEN = "test-token"
@@ -52,12 +58,15 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def _live_server(**options: Any) -> AsyncIterator[LiveServer]:
+async def _live_server(
+    parts: Sequence[ServerPart] = (), **options: Any
+) -> AsyncIterator[LiveServer]:
     ready: asyncio.Future[Serving] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(
         serve(
             ServeOptions(host="127.0.0.1", port=0, **options),
+            parts=parts,
             ready=lambda s: ready.done() or ready.set_result(s),
             shutdown=stop,
         )

@@ -126,7 +126,7 @@ def test_observer_follows_a_crash_and_a_restart(server_url: str, tmp_path: Path)
             # A refused action shows the server's message.
             page.locator('li[data-label="lightflow.http.gateway.supervisor"] > .node').click()
             page.get_by_role("button", name="Restart").click()
-            expect(page.locator("#action-result")).to_contain_text("not supervised")
+            expect(page.locator("#action-result")).to_contain_text("nothing can restart it")
 
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "observer.png"), full_page=True)

@@ -124,7 +124,8 @@ async def test_sigint_stops_gracefully_and_the_token_may_come_from_the_environme
         assert server.ready["token_required"] and not server.ready["demo"]
         async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
             nodes = (await client.get("/system/tree")).json()["nodes"]
-            assert {n["actor_class"] for n in nodes} == {"Supervisor", "Gateway"}
+            classes = {n["actor_class"] for n in nodes} - {"RootSupervisor"}
+            assert classes == {"Supervisor", "Gateway"}
             assert (
                 await client.get("/system/events", headers={"Authorization": "Bearer x"})
             ).status_code == 403
@@ -162,3 +163,47 @@ async def test_refusals_at_start() -> None:
         taken.listen()
         code, out, err = await run("--port", str(taken.getsockname()[1]))
     assert code == 1 and out == "" and "cannot serve on 127.0.0.1" in err
+
+
+@pytest.mark.anyio
+async def test_other_areas_join_the_server_as_parts(live_server: Any) -> None:
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from lightflow_actors import ActorSystem
+    from lightflow_actors.adapters.http import RootLink, ServerPart
+
+    from ._actors import Worker
+
+    started: list[str] = []
+
+    async def hello(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    async def first(system: ActorSystem) -> None:
+        system.spawn(Worker, name="first-part")
+        started.append("first")
+
+    async def second(system: ActorSystem) -> None:
+        started.append("second")
+
+    parts = [
+        ServerPart(
+            routes=(Route("/hello", hello),),
+            links=(RootLink("Hello", "hello", "says hello"),),
+            on_startup=first,
+        ),
+        ServerPart(on_startup=second),
+    ]
+    async with (
+        live_server(parts=parts) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+    ):
+        assert started == ["first", "second"]
+        assert (await client.get("/hello")).text == "hello"
+        assert 'href="/hello">Hello</a>' in (await client.get("/")).text
+        nodes = (await client.get("/system/tree")).json()["nodes"]
+        assert any(n["name"] == "first-part" for n in nodes)
+        stopped = await server.stop()
+    assert stopped.actors_left == 0

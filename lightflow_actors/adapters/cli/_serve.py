@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
 from ..http import (
     DEFAULT_HOST,
@@ -16,12 +17,20 @@ from ..http import (
     TOKEN_ENV,
     ServeOptions,
     ServeRefused,
+    ServerPart,
     check_bind,
     run_server,
 )
 from ._errors import CliError, UsageError
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser, non_empty, positive_port
+
+PartFactory = Callable[[ServeOptions], ServerPart]
+
+PARTS: tuple[PartFactory, ...] = ()
+"""What ``lightflow serve`` serves besides the operator API, in startup order: each entry
+builds its area's ``ServerPart`` (routes, root-page links, startup hook) from the options.
+To serve the runs API or the live views, add their factory here."""
 
 
 def configure(parser: StrictParser) -> None:
@@ -50,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except ServeRefused as exc:
         raise UsageError(f"lightflow serve: {exc}") from None
     try:
-        run_server(options, print_json)
+        run_server(options, print_json, [make(options) for make in PARTS])
     except OSError as exc:
         raise CliError(f"lightflow serve: cannot serve on {args.host}:{args.port}: {exc}") from None
     return 0

@@ -44,7 +44,16 @@ from ._records import (
     TreePage,
 )
 from ._security import TOKEN_ENV, Guard, check_bind, is_loopback
-from ._server import DEFAULT_HOST, DEFAULT_PORT, ServeOptions, run_server, serve
+from ._server import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ServeOptions,
+    ServerPart,
+    Serving,
+    Stopped,
+    run_server,
+    serve,
+)
 
 __all__ = [
     "DEFAULT_HOST",
@@ -73,7 +82,10 @@ __all__ = [
     "RootLink",
     "ServeOptions",
     "ServeRefused",
+    "ServerPart",
+    "Serving",
     "StartupHook",
+    "Stopped",
     "StreamEnd",
     "StreamGap",
     "SupervisorGone",

@@ -115,14 +115,14 @@ class Gateway(Actor[GatewayMessage]):
         if target is None:
             return self._unknown(msg.id)
         place = supervised_by(system, target)
-        if msg.action == "restart":
-            label = f"actor {msg.id} ({system.info(target).kind})"
-            if place is None or place.child_id is None:
-                return Refusal(
-                    409,
-                    f"{label} is not supervised, so nothing can restart it; "
-                    f"stop or kill it instead",
-                )
+        if msg.action == "restart" and place is None:
+            info = system.info(target)
+            # Top-level actors and actors adopted by a supervisor have no child spec.
+            return Refusal(
+                409,
+                f"actor {msg.id} ({info.kind}) was not started from a supervisor's child "
+                f"spec, so nothing can restart it; stop or kill it instead",
+            )
         done: asyncio.Future[ActionResult | Refusal] = system.loop.create_future()
         # Not linked: restarting the gateway itself through the API must not kill the runner.
         runner = self.spawn(

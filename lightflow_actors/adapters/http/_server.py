@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from ...kernel import ActorSystem
-from ._app import create_app
+from ._app import StartupHook, create_app
 from ._demo import start_demo
+from ._pages import RootLink
 from ._security import LoopbackHostGuard, check_bind, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
@@ -37,6 +39,15 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     allowed_origins: tuple[str, ...] = ()
     graceful_timeout: float = 5.0
     keepalive: float = 15.0
+
+
+class ServerPart(msgspec.Struct, frozen=True, kw_only=True):
+    """Another area's share of ``lightflow serve``: its routes, root-page links, and a hook
+    that starts its actors once the system runs (hooks run in the order parts are given)."""
+
+    routes: tuple[BaseRoute, ...] = ()
+    links: tuple[RootLink, ...] = ()
+    on_startup: StartupHook | None = None
 
 
 class Serving(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,10 +85,13 @@ def _listen(host: str, port: int) -> socket.socket:
 async def serve(
     options: ServeOptions,
     *,
+    parts: Sequence[ServerPart] = (),
     ready: Callable[[Serving], None] | None = None,
     shutdown: asyncio.Event | None = None,
 ) -> Stopped:
     """Serve until ``shutdown`` is set (default: until SIGTERM or SIGINT); then stop.
+
+    ``parts`` add other areas (the runs API, live views) to the same app and system.
 
     Raises ``ServeRefused`` for a non-loopback host without a token, ``OSError`` if the
     address cannot be bound.
@@ -91,6 +105,9 @@ async def serve(
     async def started(system: ActorSystem) -> None:
         if options.demo:
             await start_demo(system)
+        for part in parts:
+            if part.on_startup is not None:
+                await part.on_startup(system)
         if ready is not None:
             ready(
                 Serving(
@@ -106,6 +123,8 @@ async def serve(
     app = create_app(
         token=options.token,
         allowed_origins=options.allowed_origins,
+        links=[link for part in parts for link in part.links],
+        routes=[route for part in parts for route in part.routes],
         on_startup=started,
         keepalive=options.keepalive,
     )
@@ -137,7 +156,11 @@ async def serve(
     return Stopped(stopped=True, actors_left=app.system.actor_count())
 
 
-def run_server(options: ServeOptions, announce: Callable[[msgspec.Struct], None]) -> None:
+def run_server(
+    options: ServeOptions,
+    announce: Callable[[msgspec.Struct], None],
+    parts: Sequence[ServerPart] = (),
+) -> None:
     """Run ``serve`` on a fresh event loop, announcing start and stop (the CLI's entry)."""
-    stopped = asyncio.run(serve(options, ready=announce))
+    stopped = asyncio.run(serve(options, parts=parts, ready=announce))
     announce(stopped)
