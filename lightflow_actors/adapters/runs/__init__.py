@@ -55,7 +55,7 @@ from ._local import (
     run_hosted,
     submit_and_settle,
 )
-from ._mcp import MCP_TOOLS, GetMcpHandler, McpEndpoint, build_mcp_server
+from ._mcp import MCP_TOOLS, GetMcpHandler, McpEndpoint, McpTool, ToolDef, build_mcp_server
 from ._messages import (
     AwaitSettled,
     CancelRun,
@@ -97,6 +97,7 @@ __all__ = [
     "Lease",
     "McpEndpoint",
     "McpRoute",
+    "McpTool",
     "OpenAIProvider",
     "OpenStream",
     "PayloadTooLarge",
@@ -121,6 +122,7 @@ __all__ = [
     "StreamsInfo",
     "SubmitStep",
     "SubprocessProvider",
+    "ToolDef",
     "build_mcp_server",
     "build_providers",
     "config_path",

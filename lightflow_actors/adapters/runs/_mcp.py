@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypeVar
 from urllib.parse import quote, unquote
 
 import mcp_types as types
@@ -35,9 +35,18 @@ from ._messages import CancelRun, CreateRun, RefreshRun, SubmitStep
 if TYPE_CHECKING:
     from ._hosting import RunsHosting
 
-__all__ = ["MCP_TOOLS", "GetMcpHandler", "McpEndpoint", "McpHandler", "build_mcp_server"]
+__all__ = [
+    "MCP_TOOLS",
+    "GetMcpHandler",
+    "McpEndpoint",
+    "McpHandler",
+    "McpTool",
+    "ToolDef",
+    "build_mcp_server",
+]
 
 McpHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
+Lifespan: TypeAlias = dict[str, object]
 _encoder = msgspec.json.Encoder()
 SCHEME = "lightflow://"
 
@@ -80,14 +89,43 @@ class SubmitArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     step: str
 
 
-ToolFn = Callable[["RunsHosting", Any], Awaitable[object]]
+A = TypeVar("A", bound=msgspec.Struct)
 
 
-class ToolDef(msgspec.Struct, frozen=True):
-    name: str
-    description: str
-    args: type[msgspec.Struct]
-    run: ToolFn
+class McpTool(Protocol):
+    """What the server needs of a tool: its name, description, argument type, and a call."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def args(self) -> type[msgspec.Struct]: ...
+
+    async def call(self, hosting: RunsHosting, arguments: Mapping[str, object]) -> object:
+        """Decode `arguments` into `args` (msgspec.ValidationError names the field), run."""
+        ...
+
+
+class ToolDef(Generic[A]):
+    """A tool whose arguments decode into the struct `A` and whose `run` gets them."""
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        args: type[A],
+        run: Callable[[RunsHosting, A], Awaitable[object]],
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.args = args
+        self._run = run
+
+    async def call(self, hosting: RunsHosting, arguments: Mapping[str, object]) -> object:
+        return await self._run(hosting, msgspec.convert(arguments, self.args))
 
 
 def _lines(data: bytes) -> list[object]:
@@ -143,37 +181,41 @@ async def _tree(h: RunsHosting, a: NoArgs) -> object:
     return system_tree(h.system)
 
 
-MCP_TOOLS: tuple[ToolDef, ...] = (
-    ToolDef(
+def _tool(
+    name: str, description: str, args: type[A], run: Callable[[RunsHosting, A], Awaitable[object]]
+) -> McpTool:
+    return ToolDef(name, description, args, run)
+
+
+MCP_TOOLS: tuple[McpTool, ...] = (
+    _tool(
         "list_assets",
         "Assets (never executed to list); kind: workflows, nodes, "
         "compositions, models, presets, policies, or all.",
         AssetsArgs,
         _list_assets,
     ),
-    ToolDef(
-        "preview_run", "Resolve a workflow with inputs; writes nothing.", PreviewArgs, _preview
-    ),
-    ToolDef(
+    _tool("preview_run", "Resolve a workflow with inputs; writes nothing.", PreviewArgs, _preview),
+    _tool(
         "create_run",
         "Create a run and start driving it; returns the planned run.",
         CreateArgs,
         _create,
     ),
-    ToolDef("list_runs", "Every run, newest first.", NoArgs, _list_runs),
-    ToolDef("get_run", "One run: status and every step.", RunArgs, _get),
-    ToolDef("run_status", "The run status and each step's status.", RunArgs, _status),
-    ToolDef("run_events", "The run's events (events.jsonl).", RunArgs, _events),
-    ToolDef("run_trace", "The run's CortexFS trace (trace.jsonl).", RunArgs, _trace),
-    ToolDef("cancel_run", "Cancel a planned or running run.", CancelArgs, _cancel),
-    ToolDef(
+    _tool("list_runs", "Every run, newest first.", NoArgs, _list_runs),
+    _tool("get_run", "One run: status and every step.", RunArgs, _get),
+    _tool("run_status", "The run status and each step's status.", RunArgs, _status),
+    _tool("run_events", "The run's events (events.jsonl).", RunArgs, _events),
+    _tool("run_trace", "The run's CortexFS trace (trace.jsonl).", RunArgs, _trace),
+    _tool("cancel_run", "Cancel a planned or running run.", CancelArgs, _cancel),
+    _tool(
         "submit_step",
         "Submit a ready planned step now (skips its retry backoff).",
         SubmitArgs,
         _submit,
     ),
-    ToolDef("refresh_run", "Re-plan a run; picks up a run nobody drives.", RunArgs, _refresh),
-    ToolDef("supervision_tree", "The actor system's supervision tree.", NoArgs, _tree),
+    _tool("refresh_run", "Re-plan a run; picks up a run nobody drives.", RunArgs, _refresh),
+    _tool("supervision_tree", "The actor system's supervision tree.", NoArgs, _tree),
 )
 
 
@@ -199,7 +241,7 @@ def _any_json(kind: type) -> dict[str, object]:
 # -- the server ---------------------------------------------------------------------------
 
 
-def build_mcp_server(hosting: RunsHosting) -> Server[Any]:
+def build_mcp_server(hosting: RunsHosting) -> Server[Lifespan]:
     """The MCP server of one runs hosting (tools and resources)."""
     tools = {tool.name: tool for tool in MCP_TOOLS}
     listed = [
@@ -208,22 +250,20 @@ def build_mcp_server(hosting: RunsHosting) -> Server[Any]:
     ]
 
     async def list_tools(
-        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[Lifespan], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listed)
 
     async def call_tool(
-        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+        ctx: ServerRequestContext[Lifespan], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         tool = tools.get(params.name)
         if tool is None:
             return _tool_error(f"unknown tool {params.name!r}; tools/list names the tools")
         try:
-            args = msgspec.convert(params.arguments or {}, tool.args)
+            result = msgspec.to_builtins(await tool.call(hosting, params.arguments or {}))
         except msgspec.ValidationError as exc:
             return _tool_error(f"invalid arguments for {tool.name}: {exc}")
-        try:
-            result = msgspec.to_builtins(await tool.run(hosting, args))
         except (FlowError, RunsError) as exc:
             return _tool_error(str(exc), exc.http_status)
         structured = result if isinstance(result, dict) else {"result": result}
@@ -233,7 +273,7 @@ def build_mcp_server(hosting: RunsHosting) -> Server[Any]:
         )
 
     async def list_resources(
-        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[Lifespan], params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         resources = [
             _resource("assets", "Every asset"),
@@ -249,7 +289,7 @@ def build_mcp_server(hosting: RunsHosting) -> Server[Any]:
         return types.ListResourcesResult(resources=resources)
 
     async def list_templates(
-        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+        ctx: ServerRequestContext[Lifespan], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         return types.ListResourceTemplatesResult(
             resource_templates=[
@@ -261,7 +301,7 @@ def build_mcp_server(hosting: RunsHosting) -> Server[Any]:
         )
 
     async def read_resource(
-        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+        ctx: ServerRequestContext[Lifespan], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         try:
@@ -275,6 +315,7 @@ def build_mcp_server(hosting: RunsHosting) -> Server[Any]:
 
     return Server(
         "lightflow-runs",
+        lifespan=_lifespan,
         version="0.1.0",
         instructions="Workflow runs of a lightflow server: list assets, preview and create "
         "runs, follow their status, events and trace.",
@@ -306,6 +347,12 @@ async def _read(hosting: RunsHosting, uri: str) -> object:
             return _lines(await hosting.read("events", lambda ops: ops.events_ndjson(run_id)))
         return _lines(await hosting.read("trace", lambda ops: ops.trace_ndjson(run_id)))
     raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri[:200]!r}; see resources/list")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(server: Server[Lifespan]) -> AsyncIterator[Lifespan]:
+    """Nothing to set up per server: the runs host is already running."""
+    yield {}
 
 
 def _resource(path: str, title: str) -> types.Resource:
