@@ -42,6 +42,8 @@ A = TypeVar("A", bound=Actor[Never])
 
 EventListener = Callable[[LifecycleEvent], None]
 
+ROOT_NAME = "lightflow.root"
+
 
 class BlockingRunner(Protocol):
     """Runs blocking ``fn(*args)`` for ``Actor.run_blocking`` (default: an anyio thread).
@@ -71,6 +73,9 @@ class ActorSystem:
     the loop clock (the deterministic scheduler passes its virtual one); ``throughput`` is
     how many messages an actor handles before yielding the loop to others;
     ``blocking_runner`` runs ``Actor.run_blocking`` work (default: a worker thread).
+    With ``root=True`` (the default) the system starts a root supervisor, registered as
+    ``lightflow.root``; top-level actors are its (temporary, linked) children, so the whole
+    system is one supervision tree. ``root=False`` gives the bare kernel.
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class ActorSystem:
         event_history: int = 10_000,
         default_stop_timeout: float = 5.0,
         blocking_runner: BlockingRunner = run_in_thread,
+        root: bool = True,
     ) -> None:
         if throughput < 1:
             raise ValueError(f"throughput must be >= 1, got {throughput}")
@@ -92,6 +98,8 @@ class ActorSystem:
         self.throughput = throughput
         self.default_stop_timeout = default_stop_timeout
         self._blocking_runner = blocking_runner
+        self._with_root = root
+        self._root: AnyRef | None = None
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
@@ -121,6 +129,11 @@ class ActorSystem:
         self._ask_deadlines = AskDeadlines(self._loop)
         self._running = True
         self._started_at = self._clock.now()
+        if self._with_root:
+            # Local import: supervision is built on the kernel, not the other way round.
+            from ..supervision import start_root
+
+            self._root = await start_root(self, name=ROOT_NAME)
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """Stop every actor, top-level ones in reverse spawn order, each after its subtree.
@@ -134,6 +147,10 @@ class ActorSystem:
         if not self._running:
             return
         per_actor = self.default_stop_timeout if timeout is None else timeout
+        root = self._root
+        if root is not None and root.alive:
+            # The root stops its children newest first, each under its own shutdown rule.
+            await self._terminate(root._cell, SHUTDOWN, None)
         while self._cells:
             top = [c for c in self._cells.values() if c.parent is None and c.status is not DEAD]
             if not top:  # only cells whose parents are still exiting: let them finish
@@ -159,6 +176,11 @@ class ActorSystem:
     @property
     def running(self) -> bool:
         return self._running
+
+    @property
+    def root(self) -> ActorRef[Never] | None:
+        """The root supervisor: parent of every top-level actor (None with ``root=False``)."""
+        return self._root
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -195,6 +217,8 @@ class ActorSystem:
         """
         if not self._running:
             raise SystemNotRunning("spawn an actor")
+        if parent is None and self._root is not None and self._root.alive:
+            parent, link = self._root, True
         if name is not None:
             holder = self.registry.whereis(name)
             if holder is not None:

@@ -40,7 +40,7 @@ async def test_fail_policy_raises_mailbox_full_naming_the_actor() -> None:
         ref = system.spawn(Tally, mailbox=Mailbox(capacity=3, overflow="fail"))
         for i in range(3):
             ref.tell(Inc(by=i))
-        with pytest.raises(MailboxFull, match=r"Tally<1> is full \(3 messages\)"):
+        with pytest.raises(MailboxFull, match=rf"Tally<{ref.id}> is full \(3 messages\)"):
             ref.tell(Inc(by=99))
         with pytest.raises(MailboxFull):  # an ask obeys the same bound
             await ref.ask(Get())

@@ -28,7 +28,7 @@ async def test_registry_names_are_unique_and_released_on_exit() -> None:
     async with ActorSystem() as system:
         ref = system.spawn(Counter, name="counter")
         with pytest.raises(
-            NameTaken, match="'counter' is already registered to Counter<1:counter>"
+            NameTaken, match=f"'counter' is already registered to Counter<{ref.id}:counter>"
         ):
             system.spawn(Counter, name="counter")
         assert system.lookup("counter", Counter) == ref
@@ -49,7 +49,7 @@ async def test_registry_names_are_unique_and_released_on_exit() -> None:
 async def test_ask_timeout_names_the_actor_and_the_message_type() -> None:
     async with ActorSystem() as system:
         ref = system.spawn(Counter, name="slow")
-        with pytest.raises(AskTimeout, match=r"ask Sleep to Counter<1:slow> timed out after 0.01s"):
+        with pytest.raises(AskTimeout, match=rf"ask Sleep to Counter<{ref.id}:slow> timed out after 0\.01s"):
             await ref.ask(Sleep(seconds=10), timeout=0.01)
         ref.tell(Inc())
         await ref.stop(timeout=0.01)  # the slow handler is still running: killed
@@ -123,6 +123,8 @@ async def test_blocking_work_runs_off_the_loop_and_its_failure_crashes_the_actor
 
 async def test_introspection_while_running() -> None:
     async with ActorSystem() as system:
+        assert system.root is not None
+        root_id = system.root.id
         parent = system.spawn(lambda: Recorder(trap=True), name="parent")
         child = system.spawn(Counter, parent=parent, link=True)
         system.monitor(parent, child)
@@ -136,9 +138,10 @@ async def test_introspection_while_running() -> None:
         pinfo = system.info(parent)
         assert (pinfo.children, pinfo.monitors, pinfo.name) == ([child.id], [child.id], "parent")
         assert pinfo.trap_exit is True
-        assert [a.id for a in system.actors()] == [parent.id, child.id]
-        kinds = [(e.kind, e.actor) for e in system.events()]
+        assert [a.id for a in system.actors()] == [root_id, parent.id, child.id]
+        kinds = [(e.kind, e.actor) for e in system.events() if e.actor != root_id]
         assert kinds == [("spawned", parent.id), ("spawned", child.id)]
+        assert system.info(parent).parent == root_id
 
 
 async def test_shutdown_stops_actors_in_reverse_spawn_order() -> None:

@@ -50,7 +50,7 @@ async def test_backoff_delays_grow_exponentially_and_reset_after_a_quiet_run() -
     backoff = Backoff(min_delay=0.004, max_delay=0.016, jitter=0.5, reset_after=1.0)
     expected_rng = random.Random(SEED)
     clock = ManualClock()
-    async with ActorSystem(clock=clock, seed=SEED) as system:
+    async with ActorSystem(root=False, clock=clock, seed=SEED) as system:
         sup = await system.start_actor(
             lambda: Supervisor(
                 [ChildSpec(id="w", start=Plain, backoff=backoff)], intensity=100, period=60.0
@@ -74,7 +74,7 @@ async def test_backoff_delays_grow_exponentially_and_reset_after_a_quiet_run() -
 
 async def test_terminate_child_cancels_a_pending_restart() -> None:
     backoff = Backoff(min_delay=60.0, max_delay=60.0)  # never fires during the test
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([ChildSpec(id="w", start=Plain, backoff=backoff)])
         )
@@ -93,7 +93,7 @@ async def test_terminate_child_cancels_a_pending_restart() -> None:
 
 async def test_a_dynamic_child_waiting_for_its_restart_is_terminated_by_its_old_ref() -> None:
     backoff = Backoff(min_delay=60.0, max_delay=60.0)
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(DynamicSupervisor)
         old = await start_child(sup, ChildSpec(id="s", start=Plain, backoff=backoff))
         await crash_and_settle(system, sup, old)
@@ -105,7 +105,7 @@ async def test_a_dynamic_child_waiting_for_its_restart_is_terminated_by_its_old_
 
 async def test_one_for_all_restarts_the_whole_group_after_the_backoff() -> None:
     backoff = Backoff(min_delay=0.002, max_delay=0.002, jitter=0.0)
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor(
                 [ChildSpec(id="a", start=Plain, backoff=backoff), ChildSpec(id="b", start=Plain)],

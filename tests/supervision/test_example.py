@@ -41,7 +41,7 @@ class Cache(Actor[Crash | Hits]):
 
 
 async def readme_example() -> list[tuple[str, str, int]]:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor(
                 [ChildSpec(id="cache", start=Cache, name="cache")],

@@ -45,7 +45,7 @@ async def _worker_sup(system: ActorSystem, log: list[Event], **flags: object) ->
 async def test_default_intensity_allows_one_restart_in_five_seconds() -> None:
     clock = ManualClock()
     log: list[Event] = []
-    async with ActorSystem(clock=clock) as system:
+    async with ActorSystem(root=False, clock=clock) as system:
         sup = await _worker_sup(system, log)
         await crash_and_settle(system, sup, await child_ref(sup, "w"))
         assert sup.alive
@@ -60,7 +60,7 @@ async def test_default_intensity_allows_one_restart_in_five_seconds() -> None:
 async def test_restarts_older_than_the_period_do_not_count() -> None:
     clock = ManualClock()
     log: list[Event] = []
-    async with ActorSystem(clock=clock) as system:
+    async with ActorSystem(root=False, clock=clock) as system:
         sup = await _worker_sup(system, log, intensity=1, period=5.0)
         for _ in range(5):
             await crash_and_settle(system, sup, await child_ref(sup, "w"))
@@ -71,7 +71,7 @@ async def test_restarts_older_than_the_period_do_not_count() -> None:
 
 async def test_intensity_zero_gives_up_on_the_first_restart() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await _worker_sup(system, log, intensity=0)
         await crash_and_settle(system, sup, await child_ref(sup, "w"))
         assert await system.wait_exit(sup) == GAVE_UP
@@ -84,7 +84,7 @@ async def test_escalation_reaches_the_top_and_is_reported(caplog: pytest.LogCapt
     def mid() -> Supervisor:
         return Supervisor([spec(log, "w")], intensity=0)
 
-    async with ActorSystem(clock=clock) as system:
+    async with ActorSystem(root=False, clock=clock) as system:
         top = await system.start_actor(
             lambda: Supervisor([ChildSpec(id="mid", start=mid, type="supervisor")], intensity=1)
         )
@@ -111,7 +111,7 @@ async def test_a_transient_supervisor_that_gives_up_is_not_restarted() -> None:
     def mid() -> Supervisor:
         return Supervisor([spec(log, "w")], intensity=0)
 
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         top = await system.start_actor(
             lambda: Supervisor(
                 [ChildSpec(id="mid", start=mid, type="supervisor", restart="transient")]
@@ -128,7 +128,7 @@ async def test_a_transient_supervisor_that_gives_up_is_not_restarted() -> None:
 async def test_crash_storm_leaks_no_task_or_actor_and_escalates_exactly_at_intensity() -> None:
     storm = 2000
     clock = ManualClock()  # frozen: every restart falls inside one period
-    async with ActorSystem(clock=clock) as system:
+    async with ActorSystem(root=False, clock=clock) as system:
         await asyncio.sleep(0)
         tasks_before = len(asyncio.all_tasks())
         sup = await system.start_actor(

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_system_shutdown_does_not_make_supervisors_restart_children() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         await system.start_actor(lambda: Supervisor([spec(log, "a"), spec(log, "b")], intensity=9))
         log.clear()
     assert [kind for kind, _ in log] == ["stop", "stop"]
@@ -38,7 +38,7 @@ class SlowStart(Actor[Crash]):
 
 
 async def test_a_cancelled_start_actor_leaves_no_waiter_behind() -> None:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = system.spawn(lambda: Supervisor([ChildSpec(id="slow", start=SlowStart)]))
         await asyncio.sleep(0.01)  # the supervisor is inside start_actor(SlowStart)
         system.kill(sup)

@@ -181,7 +181,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.clock = ManualClock()
-        self.system = ActorSystem(clock=self.clock)
+        self.system = ActorSystem(root=False, clock=self.clock)
         self.run(self.system.start())
         self.log: list[Event] = []
         self.fail: dict[str, int] = {}

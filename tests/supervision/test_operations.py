@@ -34,7 +34,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_which_and_count_children() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         inner = ChildSpec(id="inner", start=Supervisor, type="supervisor")
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a"), inner]))
         rows = await which_children(sup)
@@ -50,7 +50,7 @@ async def test_which_and_count_children() -> None:
 
 async def test_start_child_appends_and_reports_otp_errors() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         b = await start_child(sup, spec(log, "b"))
         assert await b.ask(Ping()) == b.id
@@ -69,7 +69,7 @@ async def test_start_child_appends_and_reports_otp_errors() -> None:
 
 async def test_terminate_restart_and_delete_child() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a"), spec(log, "b")]))
         a = await child_ref(sup, "a")
         with pytest.raises(ChildRunning, match="terminate_child it first"):
@@ -91,7 +91,7 @@ async def test_terminate_restart_and_delete_child() -> None:
 
 async def test_terminating_a_temporary_child_forgets_its_spec() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "t", restart="temporary")]))
         await terminate_child(sup, "t")
         assert await which_children(sup) == []
@@ -100,7 +100,7 @@ async def test_terminating_a_temporary_child_forgets_its_spec() -> None:
 
 async def test_dynamic_supervisor_starts_restarts_and_terminates_children() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: DynamicSupervisor(intensity=5))
         refs = [await start_child(sup, spec(log, f"s{i}", restart="transient")) for i in range(3)]
         rows = await which_children(sup)
@@ -129,7 +129,7 @@ async def test_dynamic_supervisor_starts_restarts_and_terminates_children() -> N
 
 
 async def test_dynamic_supervisor_max_children() -> None:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: DynamicSupervisor(max_children=2))
         first = await start_child(sup, ChildSpec(id="p", start=Plain))
         await start_child(sup, ChildSpec(id="p", start=Plain))
@@ -145,7 +145,7 @@ async def test_dynamic_supervisor_max_children() -> None:
 
 async def test_dynamic_supervisor_stops_all_children_on_shutdown() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(DynamicSupervisor)
         for i in range(20):
             shutdown = "brutal_kill" if i % 2 else 1.0

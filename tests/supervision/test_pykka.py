@@ -50,7 +50,7 @@ async def _pykka_ref(sup: object, cid: str = "legacy") -> PykkaRef:
 
 
 async def test_a_failing_pykka_actor_is_restarted_and_the_old_thread_is_gone() -> None:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([pykka_child_spec("legacy", Legacy)], intensity=3)
         )
@@ -70,7 +70,7 @@ async def test_a_failing_pykka_actor_is_restarted_and_the_old_thread_is_gone() -
 
 
 async def test_a_pykka_actor_stopped_on_its_own_ends_a_transient_child_normally() -> None:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([pykka_child_spec("legacy", Legacy, restart="transient")])
         )
@@ -85,7 +85,7 @@ async def test_a_pykka_actor_stopped_on_its_own_ends_a_transient_child_normally(
 
 
 async def test_a_pykka_on_start_failure_fails_the_start() -> None:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         spec = pykka_child_spec("legacy", Legacy, kwargs={"fail_start": True})
         with pytest.raises(StartFailed) as info:
             await system.start_actor(lambda: Supervisor([spec]))
@@ -96,7 +96,7 @@ async def test_a_pykka_on_start_failure_fails_the_start() -> None:
 
 
 async def test_ask_pykka_does_not_block_the_loop() -> None:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([pykka_child_spec("legacy", Legacy)]))
         pref = await _pykka_ref(sup)
         ask = asyncio.create_task(ask_pykka(pref, ("sleep", 0.2)))

@@ -34,7 +34,7 @@ class Spawner(Actor[Crash]):
 
 async def test_root_supervises_services_and_adopts_top_level_actors() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         root = await start_root(system, [spec(log, "svc")], intensity=5)
         adopted = system.spawn(lambda: Worker(log, "top"), parent=root, link=True, name="top")
         rows = await which_children(root)
@@ -53,7 +53,7 @@ async def test_root_supervises_services_and_adopts_top_level_actors() -> None:
 
 async def test_root_shutdown_stops_everything_in_reverse_spawn_order() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         root = await start_root(system)
         system.spawn(lambda: Worker(log, "first"), parent=root, link=True)
         await start_child(root, spec(log, "service"))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_brutal_kill_skips_on_stop() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown="brutal_kill", stop_delay=10.0)])
         )
@@ -28,7 +28,7 @@ async def test_brutal_kill_skips_on_stop() -> None:
 
 async def test_a_shutdown_timeout_kills_a_child_that_outlasts_it() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown=0.02, stop_delay=30.0)])
         )
@@ -40,7 +40,7 @@ async def test_a_shutdown_timeout_kills_a_child_that_outlasts_it() -> None:
 
 async def test_a_child_that_stops_within_its_timeout_exits_with_shutdown() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown=30.0, stop_delay=0.01)])
         )
@@ -51,7 +51,7 @@ async def test_a_child_that_stops_within_its_timeout_exits_with_shutdown() -> No
 
 async def test_infinity_waits_for_on_stop() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown="infinity", stop_delay=0.05)])
         )
@@ -67,7 +67,7 @@ def test_default_shutdown_is_5s_for_workers_and_infinity_for_supervisors() -> No
 
 async def test_an_exit_signal_from_the_parent_stops_the_supervisor_and_its_children() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         parent = system.spawn(Plain)
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "a"), spec(log, "b")]), parent=parent, link=True
@@ -84,7 +84,7 @@ async def test_an_exit_signal_from_the_parent_stops_the_supervisor_and_its_child
 
 async def test_an_exit_signal_from_the_system_stops_the_supervisor() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         system.exit(sup, SHUTDOWN)
         await exited(system, sup)
@@ -94,7 +94,7 @@ async def test_an_exit_signal_from_the_system_stops_the_supervisor() -> None:
 
 async def test_killing_a_supervisor_takes_its_linked_children_down() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         a = await child_ref(sup, "a")
         system.kill(sup)
@@ -105,7 +105,7 @@ async def test_killing_a_supervisor_takes_its_linked_children_down() -> None:
 
 async def test_an_exit_from_an_actor_that_is_not_a_child_is_ignored() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         stranger = system.spawn(Plain)
         system.link(sup, stranger)

@@ -31,7 +31,7 @@ async def _three(system: ActorSystem, log: list[Event], strategy: str) -> object
 
 async def test_children_start_in_order_and_stop_in_reverse_order() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await _three(system, log, "one_for_one")
         assert log == [("start", "a"), ("start", "b"), ("start", "c")]
         log.clear()
@@ -42,7 +42,7 @@ async def test_children_start_in_order_and_stop_in_reverse_order() -> None:
 
 async def test_one_for_one_restarts_only_the_failed_child() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await _three(system, log, "one_for_one")
         a, b, c = [await child_ref(sup, x) for x in "abc"]
         log.clear()
@@ -58,7 +58,7 @@ async def test_one_for_one_restarts_only_the_failed_child() -> None:
 
 async def test_one_for_all_stops_the_others_in_reverse_then_restarts_all_in_order() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await _three(system, log, "one_for_all")
         a = await child_ref(sup, "a")
         log.clear()
@@ -77,7 +77,7 @@ async def test_one_for_all_stops_the_others_in_reverse_then_restarts_all_in_orde
 
 async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await _three(system, log, "rest_for_one")
         a = await child_ref(sup, "a")
         b = await child_ref(sup, "b")
@@ -102,7 +102,7 @@ async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it
 )
 async def test_restart_types(restart: str, how: str, restarted: bool, kept: bool) -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", restart=restart)], intensity=5)  # type: ignore[arg-type]
         )
@@ -123,7 +123,7 @@ async def test_restart_types(restart: str, how: str, restarted: bool, kept: bool
 
 async def test_a_failing_start_unwinds_the_started_children_and_fails_the_supervisor() -> None:
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         with pytest.raises(StartFailed) as info:
             await system.start_actor(
                 lambda: Supervisor(
@@ -141,7 +141,7 @@ async def test_a_factory_that_raises_is_a_start_failure() -> None:
     def broken() -> Plain:
         raise ValueError("no config")
 
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         with pytest.raises(StartFailed) as info:
             await system.start_actor(lambda: Supervisor([ChildSpec(id="x", start=broken)]))
         assert isinstance(info.value.reason, ChildStartFailed)

@@ -34,9 +34,11 @@ async def test_tree_nests_actors_and_shows_supervisor_spec_data() -> None:
         loose = system.spawn(Plain, name="loose")
 
         tree = system_tree(system)
-        assert tree.system == "ops" and tree.actors == 5
-        assert [n.id for n in tree.roots] == [top.id, loose.id]
-        root = tree.roots[0]
+        assert tree.system == "ops" and tree.actors == 6
+        (system_root,) = tree.roots  # the root supervisor adopts every top-level actor
+        assert (system_root.name, system_root.actor_class) == ("lightflow.root", "RootSupervisor")
+        assert [n.id for n in system_root.children] == [top.id, loose.id]
+        root = system_root.children[0]
         assert (root.kind, root.strategy, root.actor_class) == (
             "supervisor",
             "rest_for_one",
@@ -49,7 +51,7 @@ async def test_tree_nests_actors_and_shows_supervisor_spec_data() -> None:
         assert sess.strategy == "one_for_one"
         (session,) = sess.children
         assert (session.child_id, session.restart, session.kind) == ("s", "temporary", "worker")
-        assert (tree.roots[1].name, tree.roots[1].child_id) == ("loose", None)
+        assert system_root.children[1].name == "loose"
 
         decoded = msgspec.json.decode(msgspec.json.encode(tree), type=SystemTree)
         assert decoded == tree
@@ -57,7 +59,7 @@ async def test_tree_nests_actors_and_shows_supervisor_spec_data() -> None:
 
 
 async def test_tree_of_ten_thousand_actors_is_one_snapshot() -> None:
-    async with ActorSystem() as system:
+    async with ActorSystem(root=False) as system:
         sup = await system.start_actor(DynamicSupervisor)
         for _ in range(300):
             await start_child(sup, ChildSpec(id="p", start=Plain))
