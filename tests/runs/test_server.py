@@ -6,14 +6,20 @@ official SDK's client over Streamable HTTP."""
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import Callable
+from random import Random
 
+import httpx
 import msgspec
 from mcp import Client
 
+from lightflow_actors.adapters.runs import Lease, run_lease_path
+from lightflow_actors.flow import AssetCatalog, FlowService, RunStore
 from lightflow_actors.isa import RuntimeStreamReader
 
-from ._support import RunsEnv, ServerProcess
+from ._support import ASSETS, RunsEnv, ServerProcess
 
 
 def test_a_run_over_http_succeeds_with_its_events_and_trace(
@@ -135,3 +141,42 @@ def _walk(node: dict[str, object]) -> list[dict[str, object]]:
     for child in node["children"]:  # type: ignore[attr-defined]
         out += _walk(child)
     return out
+
+
+class _Clock:
+    def wall_ms(self) -> int:
+        return 1_800_000_000_000
+
+
+def test_a_client_that_goes_away_ends_its_stream_actor(
+    server_factory: Callable[..., ServerProcess], runs_env: RunsEnv
+) -> None:
+    server = server_factory()
+    # Created behind the server's back, its lease held here: nobody drives it, so its
+    # stream would never end by itself.
+    lease = Lease.try_acquire(run_lease_path(runs_env.state, "never"))
+    assert lease is not None
+    service = FlowService(AssetCatalog.scan(ASSETS), RunStore(runs_env.state), _Clock(), Random(1))
+    service.create("chain", b"{}", run_id="never")
+
+    def tails(http: httpx.Client) -> int:
+        nodes = http.get("/system/tree", params={"limit": 10_000}).json()["nodes"]
+        return sum(1 for node in nodes if node["actor_class"] == "RunTail")
+
+    with server.client() as http:
+        made = http.post("/runs", json={"workflow": "greet", "inputs": {"name": "x"}, "id": "idle"})
+        assert made.status_code == 201
+        http.post("/runs/idle/cancel")  # settled: its stream ends by itself
+        with http.stream("GET", "/runtime/streams/idle/events") as stream:
+            assert b"".join(stream.iter_bytes())
+        with http.stream("GET", "/runtime/streams/never/events.sse") as stream:
+            lines = stream.iter_lines()  # held: dropping it would close the response
+            assert next(lines) == "id: 1"
+            assert tails(http) == 1  # following a run that does not settle
+        deadline = time.monotonic() + 10
+        while tails(http) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tails(http) == 0
+        refused = http.post("/runs/never/refresh")
+        assert refused.status_code == 409 and f"pid {os.getpid()}" in refused.json()["error"]
+    lease.release()
