@@ -54,6 +54,8 @@ def reading(verb: str, op: Callable[[RunsOperations], T]) -> T:
         return op(local_operations())
     except (FlowError, RunsError) as exc:
         raise failure(verb, exc) from None
+    except OSError as exc:
+        raise CliError(f"lightflow {verb}: {exc}") from None
 
 
 def read_inputs(value: str) -> bytes:
@@ -198,6 +200,8 @@ def _hosting(verb: str, work: Callable[[RunsHosting], Awaitable[RunView]]) -> Ru
         return run_hosted(work)
     except (FlowError, RunsError) as exc:
         raise failure(verb, exc) from None
+    except OSError as exc:
+        raise CliError(f"lightflow {verb}: {exc}") from None
 
 
 def _settled(view: RunView, *, wait: bool) -> int:

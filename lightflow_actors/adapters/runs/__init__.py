@@ -9,7 +9,7 @@ every surface (HTTP routes, MCP endpoint, live streams) the CLI and servers expo
     hosting = RunsHosting()             # $LIGHTFLOW_RUNS_CONFIG, or the embedded defaults
     app = create_app(routes=runs_routes(hosting), links=RUNS_LINKS, on_startup=hosting.start)
 
-See specs/runs-http.md (configuration, routes, streams, MCP) and ADRs 0030-0033.
+See specs/runs-http.md (configuration, routes, streams, MCP) and ADRs 0030-0034.
 """
 
 from ._catalog import CatalogCache

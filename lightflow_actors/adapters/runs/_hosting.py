@@ -26,7 +26,15 @@ from typing import Never, TypeVar
 
 from ctx_substrate import ProviderSpec, Substrate, SubstrateConfig
 
-from ...kernel import SHUTDOWN, ActorRef, ActorSystem, Ask, ExitReason
+from ...kernel import (
+    SHUTDOWN,
+    ActorRef,
+    ActorSystem,
+    Ask,
+    ExitReason,
+    StartFailed,
+    format_reason,
+)
 from ...supervision import ChildSpec, DynamicSupervisor, Supervisor
 from ..cortex import CortexClient
 from ._config import RunsConfig, RunsSettings, load_runs_config
@@ -109,7 +117,13 @@ class RunsHosting:
         settings, names = self.settings, self.names
         children: list[ChildSpec[Never]] = []
         lease_path = tree_lease_path(settings.state_dir, settings.layout.root)
-        self.serves_tree = settings.embedded and _tree_free(lease_path)
+        try:
+            self.serves_tree = settings.embedded and _tree_free(lease_path)
+        except OSError as exc:
+            raise RunsError(
+                f"cannot use the state folder {settings.state_dir}: {exc.strerror or exc}; "
+                "check XDG_STATE_HOME or the runs config's state_dir"
+            ) from None
         if self.serves_tree:
             providers = build_providers(settings.providers, settings.layout)
             config = settings.substrate_config()
@@ -149,10 +163,13 @@ class RunsHosting:
             from ._mcp import McpEndpoint
 
             children.append(ChildSpec(id="mcp", start=lambda: McpEndpoint(self), name=names.mcp))
-        await system.start_actor(
-            lambda: Supervisor(children, strategy="rest_for_one", intensity=5, period=30.0),
-            name=names.prefix,
-        )
+        try:
+            await system.start_actor(
+                lambda: Supervisor(children, strategy="rest_for_one", intensity=5, period=30.0),
+                name=names.prefix,
+            )
+        except StartFailed as exc:
+            raise RunsError(f"the runs host could not start: {format_reason(exc.reason)}") from None
         self._system = system
 
     async def stop(self, reason: ExitReason = SHUTDOWN) -> None:
