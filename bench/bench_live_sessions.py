@@ -33,11 +33,11 @@ import httpx
 import msgspec
 
 from bench._report import percentile, row
-from examples.live.app import TICKER, start_examples
-from examples.live.counter import Counter
-from examples.live.table import Advance, Ticker
 from lightflow_actors import Actor, ActorSystem, handler
 from lightflow_actors.live import LiveConfig, LiveHub, Receive, WebSocketClient, client_script
+from lightflow_actors.live.examples import TICKER, start_examples
+from lightflow_actors.live.examples.counter import Counter
+from lightflow_actors.live.examples.table import Advance, Ticker
 from lightflow_actors.testing.live import LiveTest, WebSocketView, live_test
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from examples.live.counter import Counter
 from lightflow_actors import ActorSystem, is_crash
 from lightflow_actors.isa import ErrorFrame, Mount, Render, Shutdown, Submit, Subscribe
 from lightflow_actors.live import LiveConfig, LiveHub, Receive
+from lightflow_actors.live.examples.counter import Counter
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, MemorySocket, live_test
 
 pytestmark = pytest.mark.anyio

@@ -16,9 +16,9 @@ from contextlib import asynccontextmanager
 import pytest
 from live_server import serving
 
-from examples.live.app import start_examples
 from lightflow_actors import ActorSystem
 from lightflow_actors.live import LiveRoutes
+from lightflow_actors.live.examples import start_examples
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

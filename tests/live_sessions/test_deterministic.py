@@ -12,10 +12,10 @@ import asyncio
 
 import pytest
 
-from examples.live.chat import ChatRoom
 from lightflow_actors import ActorSystem
 from lightflow_actors.isa import Render
 from lightflow_actors.live import GetPresences
+from lightflow_actors.live.examples.chat import ChatRoom
 from lightflow_actors.testing.live import live_test
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from examples.live.app import TICKER, start_examples
-from examples.live.chat import ChatRoom
-from examples.live.counter import Counter
-from examples.live.table import ROWS, Advance, Ticker
 from lightflow_actors import ActorSystem
 from lightflow_actors.live import GetPresences, encode_patch
+from lightflow_actors.live.examples import TICKER, start_examples
+from lightflow_actors.live.examples.chat import ChatRoom
+from lightflow_actors.live.examples.counter import Counter
+from lightflow_actors.live.examples.table import ROWS, Advance, Ticker
 from lightflow_actors.testing.live import LiveTest, LiveTestError, live_test
 
 pytestmark = pytest.mark.anyio
@@ -100,3 +100,38 @@ async def test_live_table_of_a_thousand_rows_sends_only_changes() -> None:
         rows = view.html().split("<tr id=")[1:]
         prices = [float(r.split('class="num">')[1].split("<")[0]) for r in rows]
         assert prices == sorted(prices, reverse=True)
+
+
+def test_the_standalone_example_app_serves_the_views(tmp_path: object) -> None:
+    """examples/live/app.py runs as written and answers the first GET with full HTML."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = Path(__file__).resolve().parents[2] / "examples" / "live" / "app.py"
+    code = (
+        f"import asyncio, runpy; m = runpy.run_path({str(app)!r}); "
+        f"asyncio.run(m['serve'](port={port}))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "live examples on" in proc.stdout.readline()
+        body = ""
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/live/counter") as reply:
+                    body = reply.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert "<html" in body.lower() and "lightflow-live.js" in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from live_server import serving
 
-from examples.live.app import example_views, start_ticker
 from lightflow_actors import ActorSystem
 from lightflow_actors.live import live_routes
+from lightflow_actors.live.examples import example_views, start_ticker
 from lightflow_actors.testing.live import WebSocketView
 
 pytestmark = pytest.mark.anyio

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from live_server import serving
 
-from examples.live.app import start_examples
 from lightflow_actors import ActorSystem
 from lightflow_actors.live import LiveRoutes, WebSocketClient, WebSocketClientError, client_script
+from lightflow_actors.live.examples import start_examples
 from lightflow_actors.testing.live import WebSocketView
 
 pytestmark = pytest.mark.anyio
