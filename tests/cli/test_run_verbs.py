@@ -105,7 +105,7 @@ def test_run_create_in_a_fresh_process_executes_the_dag(tmp_path: Path) -> None:
 
 def test_every_verb_of_a_run(cli: Cli) -> None:
     workflows = cli.json("assets", "workflows")
-    assert {w["id"] for w in workflows} == {"chain", "fanout", "greet", "fails"}  # type: ignore[union-attr]
+    assert {w["id"] for w in workflows} == {"chain", "fanout", "greet", "fails", "mistyped"}  # type: ignore[union-attr]
     assert {m["id"] for m in cli.json("assets", "models")} == {"mock"}  # type: ignore[union-attr]
     preview = cli.json("run", "preview", "greet", "--inputs", '{"name": "Ada", "times": 2}')
     assert preview["steps"][0]["request"]["messages"][0]["content"] == "Greet Ada 2 times"  # type: ignore[index]
@@ -221,6 +221,8 @@ def test_usage_errors_exit_2_with_one_line(cli: Cli, argv: list[str], words: str
         (["run", "create", "greet", "--inputs", "@/nonexistent/in.json"], "cannot read"),
         (["run", "create", "greet", "--inputs", "x" * (1 << 20 | 1)], "larger than"),
         (["run", "preview", "greet", "--inputs", "{}"], "name"),
+        (["run", "create", "mistyped"], "{inputs.tags} is list[str]"),
+        (["run", "preview", "mistyped"], "only str, int, float or bool"),
         (["run", "get", ".."], "reserved"),
     ],
 )

@@ -128,6 +128,7 @@ async def test_cancelling_a_running_run_stops_it(runs_env: RunsEnv, host) -> Non
         ("greet", b'{"name": 5}', "ok-3", 400),
         ("greet", b'{"name": "x", "times": "two"}', "ok-4", 400),
         ("greet", b'{"name": "x", "extra": 1}', "ok-5", 400),
+        ("mistyped", b'{"tags": ["a"]}', "ok-8", 400),
         ("no-such-workflow", b"{}", "ok-6", 404),
         ("mock", b"{}", "ok-7", 404),
     ],

@@ -156,6 +156,8 @@ def test_assets_abi_and_preview(client: TestClient, env: RunsEnv) -> None:
         ("POST", "/runs", b'{"workflow": "greet", "id": "a/b"}', 400, "'/'"),
         ("POST", "/runs", b'{"workflow": 7}', 400, "workflow"),
         ("POST", "/runs", b'{"workflow": "nope"}', 404, "no workflow"),
+        ("POST", "/runs", b'{"workflow": "mistyped"}', 400, "{inputs.tags} is list[str]"),
+        ("POST", "/runs/preview", b'{"workflow": "mistyped"}', 400, "only str, int"),
         (
             "POST",
             "/runs",
