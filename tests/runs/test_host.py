@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -19,8 +20,9 @@ from lightflow_actors.adapters.runs import (
     run_lease_path,
 )
 from lightflow_actors.flow import EVENT_NAMES, FlowError, RunView
+from lightflow_actors.supervision import TreeNode, system_tree
 
-from ._support import RunsEnv
+from ._support import RunsEnv, running_host
 
 pytestmark = pytest.mark.anyio
 
@@ -178,3 +180,37 @@ async def test_a_server_start_resumes_unfinished_runs(runs_env: RunsEnv, host) -
         while view.status not in ("succeeded", "failed"):
             view = await hosting.call(AwaitSettled("r1"))
     assert view.status == "succeeded"
+
+
+async def test_a_restarted_host_adopts_the_runs_its_predecessor_started(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path, provider="slow_chat", blocking=True)
+    async with running_host(env) as hosting:
+        await hosting.call(CreateRun("greet", b'{"name": "slow"}', "adopted"))
+        old = hosting.host()
+        hosting.system.kill(old)  # untrappable: no on_stop, its leases stay with the process
+        for _ in range(500):
+            new = hosting.system.whereis(hosting.names.host)
+            if new is not None and new != old:
+                break
+            await asyncio.sleep(0.01)
+        in_flight = await hosting.read("get", lambda ops: ops.get("adopted"))
+        assert in_flight.status == "running"
+        # Not adopted, the new host would answer at once with the running run.
+        view = await hosting.call(AwaitSettled("adopted"))
+        assert view.status == "succeeded"
+        restarted = [
+            n
+            for root in system_tree(hosting.system).roots
+            for n in _walk(root)
+            if n.name == hosting.names.host
+        ]
+        assert restarted[0].restarts == 1
+    names = [e["event"] for e in events(env, "adopted")]
+    assert names == ["run.created", "step.submitted", "step.succeeded"]
+
+
+def _walk(node: TreeNode) -> list[TreeNode]:
+    out = [node]
+    for child in node.children:
+        out += _walk(child)
+    return out

@@ -97,11 +97,12 @@ class _ResumeAll(msgspec.Struct, frozen=True):
 
 
 class HostedRun(flow.RunActor):
-    """A `RunActor` that tells its host when it stops without crashing."""
+    """A `RunActor` that tells its host (found by name: the host may have been restarted
+    since) when it stops without crashing."""
 
     def __init__(
         self,
-        host: ActorRef[RunEnded],
+        host_name: str,
         store: RunStore,
         run_id: str,
         cortex: ActorRef[Commit | Observe],
@@ -115,12 +116,14 @@ class HostedRun(flow.RunActor):
             max_in_flight=settings.max_in_flight,
             layout=settings.layout,
         )
-        self._host = host
+        self._host_name = host_name
         self._hosted_id = run_id
 
     def on_stop(self, reason: ExitReason) -> None:
-        if is_normal_exit(reason):
-            self._host.tell(RunEnded(self._hosted_id, format_reason(reason)))
+        host = self.system.whereis(self._host_name)
+        if is_normal_exit(reason) and host is not None:
+            # The name is registered by the runs supervisor for a RunsHost only.
+            cast(ActorRef[RunEnded], host).tell(RunEnded(self._hosted_id, format_reason(reason)))
 
 
 class RunsHost(Actor[HostMessage | _ResumeAll]):
@@ -267,6 +270,14 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         if run_id in self._active:
             return
         path = run_lease_path(self._settings.state_dir, run_id)
+        if self.system.whereis(self._names.run(run_id)) is not None:
+            # Started by an earlier incarnation of this host (it crashed; the runs kept
+            # going): adopt it. Its lease is this process's already (record locks).
+            lease = Lease.try_acquire(path)
+            if lease is not None:
+                self._leases[run_id] = lease
+            self._active.add(run_id)
+            return
         lease = self._leases.get(run_id) or await self._thread(Lease.try_acquire, path)
         if lease is None:
             raise RunHostedElsewhere(run_id, Lease.holder(path))
@@ -288,7 +299,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         self._active.add(run_id)
 
     def _spec(self, run_id: str) -> ChildSpec[flow.RunMessage]:
-        host: ActorRef[RunEnded] = self.ref
+        host = self._names.host
         store, settings, system = self.ops.store, self._settings, self.system
         cortex_name = self._names.cortex
 
