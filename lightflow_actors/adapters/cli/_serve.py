@@ -11,10 +11,15 @@ import argparse
 import os
 from collections.abc import Callable
 
+from starlette.routing import Mount
+
+from ...kernel import ActorSystem
 from ..http import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     TOKEN_ENV,
+    PartSource,
+    RootLink,
     ServeOptions,
     ServeRefused,
     ServerPart,
@@ -25,9 +30,40 @@ from ._errors import CliError, UsageError
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser, non_empty, positive_port
 
-PartFactory = Callable[[ServeOptions], ServerPart]
+PartFactory = Callable[[ServeOptions], PartSource]
 
-PARTS: tuple[PartFactory, ...] = ()
+
+def live_examples(options: ServeOptions) -> PartSource:
+    """The example live views under ``/live`` (counter, chat, 1 000-row table)."""
+
+    def build(system: ActorSystem) -> ServerPart:
+        from ...live import LiveHub, LiveRoutes
+        from ...live.examples import example_views, start_ticker
+
+        hub = LiveHub(system, example_views(system), name="live")
+        routes = LiveRoutes(hub, allowed_origins=options.allowed_origins)
+
+        async def start(system: ActorSystem) -> None:
+            await hub.start()
+            await start_ticker(system)
+
+        return ServerPart(
+            routes=(Mount("/live", routes=routes.routes),),
+            links=tuple(
+                RootLink(title, f"live/{view}", text)
+                for view, title, text in (
+                    ("counter", "Live counter", "a live view: click, and only a patch is sent"),
+                    ("chat", "Live chat", "pubsub and presence across browser tabs"),
+                    ("table", "Live table", "1 000 rows updated by a ticking actor"),
+                )
+            ),
+            on_startup=start,
+        )
+
+    return build
+
+
+PARTS: tuple[PartFactory, ...] = (live_examples,)
 """What ``lightflow serve`` serves besides the operator API, in startup order: each entry
 builds its area's ``ServerPart`` (routes, root-page links, startup hook) from the options.
 To serve the runs API or the live views, add their factory here."""

@@ -47,6 +47,7 @@ from ._security import TOKEN_ENV, Guard, check_bind, is_loopback
 from ._server import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    PartSource,
     ServeOptions,
     ServerPart,
     Serving,
@@ -78,6 +79,7 @@ __all__ = [
     "NotFound",
     "NotRestartable",
     "OperatorApp",
+    "PartSource",
     "PayloadTooLarge",
     "RootLink",
     "ServeOptions",

@@ -55,8 +55,9 @@ class OperatorApp:
         keepalive: float,
         ask_timeout: float,
         gateway_name: str,
+        owns_system: bool | None = None,
     ) -> None:
-        self.owns_system = system is None
+        self.owns_system = system is None if owns_system is None else owns_system
         self.system = system if system is not None else ActorSystem()
         self.guard = Guard(token, allowed_origins)
         self.gateway_name = gateway_name
@@ -129,6 +130,7 @@ def create_app(
     keepalive: float = 15.0,
     ask_timeout: float = 5.0,
     gateway_name: str = GATEWAY_NAME,
+    owns_system: bool | None = None,
 ) -> OperatorApp:
     """The operator API as an ASGI app.
 
@@ -142,7 +144,8 @@ def create_app(
     stream. ``links``: extra root-page links; ``routes``: extra Starlette routes (other
     areas of the server). ``on_startup`` runs once the system and gateway are up.
     ``keepalive``: seconds between SSE keepalive comments. ``ask_timeout``: seconds a
-    route waits for the gateway.
+    route waits for the gateway. ``owns_system``: whether the app's lifespan starts and
+    stops ``system`` (default: only when the app created it).
     """
     return OperatorApp(
         system,
@@ -154,6 +157,7 @@ def create_app(
         keepalive=keepalive,
         ask_timeout=ask_timeout,
         gateway_name=gateway_name,
+        owns_system=owns_system,
     )
 
 

@@ -50,6 +50,11 @@ class ServerPart(msgspec.Struct, frozen=True, kw_only=True):
     on_startup: StartupHook | None = None
 
 
+PartSource = ServerPart | Callable[[ActorSystem], ServerPart]
+"""A part, or a function that builds it from the server's (not yet started) system, for
+areas whose routes hold the system (the live views' hub)."""
+
+
 class Serving(msgspec.Struct, frozen=True, kw_only=True):
     """Announced once the server accepts connections (the CLI prints it as JSON)."""
 
@@ -85,7 +90,7 @@ def _listen(host: str, port: int) -> socket.socket:
 async def serve(
     options: ServeOptions,
     *,
-    parts: Sequence[ServerPart] = (),
+    parts: Sequence[PartSource] = (),
     ready: Callable[[Serving], None] | None = None,
     shutdown: asyncio.Event | None = None,
 ) -> Stopped:
@@ -105,7 +110,7 @@ async def serve(
     async def started(system: ActorSystem) -> None:
         if options.demo:
             await start_demo(system)
-        for part in parts:
+        for part in built:
             if part.on_startup is not None:
                 await part.on_startup(system)
         if ready is not None:
@@ -120,11 +125,15 @@ async def serve(
                 )
             )
 
+    system = ActorSystem()
+    built = [part(system) if callable(part) else part for part in parts]
     app = create_app(
+        system,
+        owns_system=True,
         token=options.token,
         allowed_origins=options.allowed_origins,
-        links=[link for part in parts for link in part.links],
-        routes=[route for part in parts for route in part.routes],
+        links=[link for part in built for link in part.links],
+        routes=[route for part in built for route in part.routes],
         on_startup=started,
         keepalive=options.keepalive,
     )
@@ -159,7 +168,7 @@ async def serve(
 def run_server(
     options: ServeOptions,
     announce: Callable[[msgspec.Struct], None],
-    parts: Sequence[ServerPart] = (),
+    parts: Sequence[PartSource] = (),
 ) -> None:
     """Run ``serve`` on a fresh event loop, announcing start and stop (the CLI's entry)."""
     stopped = asyncio.run(serve(options, parts=parts, ready=announce))
