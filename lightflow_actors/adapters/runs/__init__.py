@@ -55,7 +55,8 @@ from ._local import (
     run_hosted,
     submit_and_settle,
 )
-from ._mcp import MCP_TOOLS, GetMcpHandler, McpEndpoint, McpTool, ToolDef, build_mcp_server
+from ._mcp import MCP_TOOLS, McpTool, ToolDef, build_mcp_server
+from ._mcp_endpoint import GetMcpHandler, McpEndpoint, McpHandler
 from ._messages import (
     AwaitSettled,
     CancelRun,
@@ -96,6 +97,7 @@ __all__ = [
     "InvalidRequest",
     "Lease",
     "McpEndpoint",
+    "McpHandler",
     "McpRoute",
     "McpTool",
     "OpenAIProvider",

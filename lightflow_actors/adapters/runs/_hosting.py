@@ -160,7 +160,7 @@ class RunsHosting:
             ),
         ]
         if self.mcp:
-            from ._mcp import McpEndpoint
+            from ._mcp_endpoint import McpEndpoint
 
             children.append(ChildSpec(id="mcp", start=lambda: McpEndpoint(self), name=names.mcp))
         try:

@@ -5,15 +5,12 @@ and trace, and show the supervision tree; resources name assets and runs
 (`lightflow://...`). Tool arguments are decoded once with msgspec (the input schemas are
 msgspec's own), then every tool asks the runs host, as the HTTP routes do.
 
-The SDK's session manager needs a task group for its lifetime; `McpEndpoint` is the actor
-that owns it, so the endpoint starts, restarts and stops with the runs subtree. It serves
-stateless JSON responses (each POST is complete in itself; no session to lose when the
-server restarts). See ADR 0031.
+The SDK's session manager that serves this server over HTTP is owned by an actor
+(`_mcp_endpoint.McpEndpoint`). See ADR 0031.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypeVar
@@ -22,12 +19,9 @@ from urllib.parse import quote, unquote
 import mcp_types as types
 import msgspec
 from mcp.server import Server, ServerRequestContext
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
-from starlette.types import Receive, Scope, Send
 
 from ...flow import FlowError, Json
-from ...kernel import Actor, Ask, handler
 from ...supervision import system_tree
 from ._errors import RunsError
 from ._messages import CancelRun, CreateRun, RefreshRun, SubmitStep
@@ -35,17 +29,8 @@ from ._messages import CancelRun, CreateRun, RefreshRun, SubmitStep
 if TYPE_CHECKING:
     from ._hosting import RunsHosting
 
-__all__ = [
-    "MCP_TOOLS",
-    "GetMcpHandler",
-    "McpEndpoint",
-    "McpHandler",
-    "McpTool",
-    "ToolDef",
-    "build_mcp_server",
-]
+__all__ = ["MCP_TOOLS", "McpTool", "ToolDef", "build_mcp_server", "tool_schema"]
 
-McpHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
 Lifespan: TypeAlias = dict[str, object]
 _encoder = msgspec.json.Encoder()
 SCHEME = "lightflow://"
@@ -371,50 +356,3 @@ def _tool_error(message: str, status: int = 400) -> types.CallToolResult:
         structured_content={"error": message, "status": status},
         is_error=True,
     )
-
-
-# -- the endpoint actor -------------------------------------------------------------------
-
-
-class GetMcpHandler(Ask[McpHandler], frozen=True):
-    """The ASGI handler of the running session manager."""
-
-
-class McpEndpoint(Actor[GetMcpHandler]):
-    """Owns the SDK's session manager (and its task group) for as long as it runs."""
-
-    def __init__(self, hosting: RunsHosting) -> None:
-        self._hosting = hosting
-        self._manager: StreamableHTTPSessionManager | None = None
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def on_start(self) -> None:
-        manager = StreamableHTTPSessionManager(
-            app=build_mcp_server(self._hosting), json_response=True, stateless=True
-        )
-        started = asyncio.Event()
-
-        async def run() -> None:
-            async with manager.run():
-                started.set()
-                await self._stop.wait()
-
-        self._task = self.system.loop.create_task(run())
-        waiter = asyncio.ensure_future(started.wait())
-        await asyncio.wait([waiter, self._task], return_when=asyncio.FIRST_COMPLETED)
-        if not started.is_set():
-            waiter.cancel()
-            self._task.result()  # raises why the manager did not start
-        self._manager = manager
-
-    async def on_stop(self, reason: object) -> None:
-        self._stop.set()
-        if self._task is not None:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(self._task, 5.0)
-
-    @handler
-    def get_handler(self, msg: GetMcpHandler) -> McpHandler:
-        assert self._manager is not None, "used before on_start"
-        return self._manager.handle_request

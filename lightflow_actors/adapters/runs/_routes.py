@@ -39,7 +39,7 @@ from ._inputs import (
     decode_query,
     decode_run_id,
 )
-from ._mcp import GetMcpHandler, McpHandler
+from ._mcp_endpoint import GetMcpHandler, McpHandler
 from ._messages import (
     CancelRun,
     CloseTail,
