@@ -95,7 +95,7 @@ class ServerProcess:
             self.proc.wait(10)
             raise AssertionError(f"server did not start: {self.log.read_text()}")
         info = json.loads(line)
-        self.url: str = info["url"]
+        self.url: str = info["url"].rstrip("/")
         self.port: int = info["port"]
 
     def client(self) -> httpx.Client:

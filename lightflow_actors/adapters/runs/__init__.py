@@ -3,9 +3,11 @@ every surface (HTTP routes, MCP endpoint, live streams) the CLI and servers expo
 
 ::
 
-    from lightflow_actors.adapters.http import create_app
-    from lightflow_actors.adapters.runs import RUNS_LINKS, RunsHosting, runs_routes
+    from lightflow_actors.adapters.http import create_app, run_server
+    from lightflow_actors.adapters.runs import RUNS_LINKS, RunsHosting, runs_part, runs_routes
 
+    run_server(options, announce, [runs_part(token=options.token)])   # lightflow serve
+    # or by hand:
     hosting = RunsHosting()             # $LIGHTFLOW_RUNS_CONFIG, or the embedded defaults
     app = create_app(routes=runs_routes(hosting), links=RUNS_LINKS, on_startup=hosting.start)
 
@@ -71,6 +73,7 @@ from ._messages import (
     SubmitStep,
 )
 from ._operations import RunsOperations
+from ._part import runs_part
 from ._providers import build_providers, echo_reply, load_callable
 from ._routes import RUNS_LINKS, McpRoute, RunsRoutes, runs_routes
 from ._tail import RunTail
@@ -140,6 +143,7 @@ __all__ = [
     "run_hosted",
     "run_lease_path",
     "run_stream_info",
+    "runs_part",
     "runs_routes",
     "snapshot_frame",
     "streams_info",
