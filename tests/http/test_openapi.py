@@ -24,11 +24,25 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from starlette.routing import Route
 
 from lightflow_actors.adapters.http import create_app
+from lightflow_actors.adapters.runs import RunsConfig, RunsHosting, runs_routes
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "specs" / "openapi.yaml"
 TOKEN = "openapi-test-token"
 SKIPPED = {"GET /system/events"}  # an endless stream; tests/http/test_events.py covers it
+
+
+def _labels(routes: object) -> set[str]:
+    return {
+        f"{method} {route.path}"
+        for route in routes  # type: ignore[attr-defined]
+        if isinstance(route, Route)
+        for method in (route.methods or ()) - {"HEAD"}
+    }
+
+
+# The runs API shares the document; tests/runs/test_openapi.py drives its operations.
+RUNS = _labels(runs_routes(RunsHosting(RunsConfig(), environ={})))
 EXAMPLES = 25
 
 
@@ -75,7 +89,7 @@ def test_every_operation_conforms(server_url: str) -> None:
     for result in schema.get_all_operations():
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
-        if label in SKIPPED:
+        if label in SKIPPED or label in RUNS:
             continue
         tested.append(label)
 
@@ -101,13 +115,7 @@ def test_the_document_lists_exactly_the_routes() -> None:
     documented = {
         f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
     }
-    app = create_app()
-    served = {
-        f"{method} {route.path}"
-        for route in app.starlette.routes
-        if isinstance(route, Route)
-        for method in (route.methods or ()) - {"HEAD"}
-    }
+    served = _labels(create_app().starlette.routes) | RUNS
     assert documented == served
 
 

@@ -63,7 +63,14 @@ def live_examples(options: ServeOptions) -> PartSource:
     return build
 
 
-PARTS: tuple[PartFactory, ...] = (live_examples,)
+def runs_api(options: ServeOptions) -> PartSource:
+    """The workflow-runs API (DESIGN §7), MCP and runtime streams; resumes unfinished runs."""
+    from ..runs import runs_part
+
+    return runs_part(token=options.token, allowed_origins=options.allowed_origins)
+
+
+PARTS: tuple[PartFactory, ...] = (runs_api, live_examples)
 """What ``lightflow serve`` serves besides the operator API, in startup order: each entry
 builds its area's ``ServerPart`` (routes, root-page links, startup hook) from the options.
 To serve the runs API or the live views, add their factory here."""
@@ -94,11 +101,19 @@ def run(args: argparse.Namespace) -> int:
         check_bind(options.host, options.token)
     except ServeRefused as exc:
         raise UsageError(f"lightflow serve: {exc}") from None
+    from ..runs import RunsConfigError
+
     try:
-        run_server(options, print_json, [make(options) for make in PARTS])
+        parts = [make(options) for make in PARTS]
+    except RunsConfigError as exc:
+        raise UsageError(f"lightflow serve: {exc}") from None
+    try:
+        run_server(options, print_json, parts)
     except OSError as exc:
         raise CliError(f"lightflow serve: cannot serve on {args.host}:{args.port}: {exc}") from None
     return 0
 
 
-GROUP = VerbGroup("serve", "run the operator server (HTTP API, event stream, observer)", configure)
+GROUP = VerbGroup(
+    "serve", "run the server: operator API and observer, runs API and MCP, live views", configure
+)
