@@ -29,3 +29,19 @@ def test_readme_python_block_runs(source: str, tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_readme_python_blocks_type_check(tmp_path: Path) -> None:
+    paths = []
+    for i, source in enumerate(BLOCKS):
+        path = tmp_path / f"readme_block{i}.py"
+        path.write_text(source)
+        paths.append(str(path))
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=README.parent,
+    )
+    assert result.returncode == 0, result.stdout
