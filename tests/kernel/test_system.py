@@ -49,7 +49,8 @@ async def test_registry_names_are_unique_and_released_on_exit() -> None:
 async def test_ask_timeout_names_the_actor_and_the_message_type() -> None:
     async with ActorSystem() as system:
         ref = system.spawn(Counter, name="slow")
-        with pytest.raises(AskTimeout, match=rf"ask Sleep to Counter<{ref.id}:slow> timed out after 0\.01s"):
+        expected = rf"ask Sleep to Counter<{ref.id}:slow> timed out after 0\.01s"
+        with pytest.raises(AskTimeout, match=expected):
             await ref.ask(Sleep(seconds=10), timeout=0.01)
         ref.tell(Inc())
         await ref.stop(timeout=0.01)  # the slow handler is still running: killed
