@@ -16,7 +16,7 @@ from ._errors import (
     RequestRefused,
     SubstrateError,
 )
-from ._intake import Location, ToolInvocation, check_location, decode_body, locate, read_request
+from ._intake import Location, check_location, decode_body, locate, read_request
 from ._policy import Decision, Policy, PolicyRule, decode_policy, load_policy
 from ._router import Routes
 from ._specs import HookTrigger, JobSpec, JobStatus, SpecError, decode_job_spec, decode_trigger
@@ -29,10 +29,15 @@ from .providers import (
     ProviderRequest,
     ProviderSpec,
     Reply,
+    ToolFunction,
+    ToolInvocation,
+    ToolMode,
     ToolResult,
     callable_provider,
     openai_channel,
     subprocess_tool,
+    tool_function,
+    tools_provider,
 )
 
 __all__ = [
@@ -68,7 +73,9 @@ __all__ = [
     "SubstrateError",
     "SubstrateMessage",
     "SubstrateStats",
+    "ToolFunction",
     "ToolInvocation",
+    "ToolMode",
     "ToolResult",
     "WatchMode",
     "answered",
@@ -89,6 +96,8 @@ __all__ = [
     "read_request",
     "resolve_keyref",
     "subprocess_tool",
+    "tool_function",
+    "tools_provider",
     "write_channel",
     "write_channel_status",
     "write_error",

@@ -18,7 +18,7 @@ from lightflow_actors.adapters.cortex import API_FORMATS, Suffix, TargetKind, is
 
 from ._errors import RequestRefused
 
-__all__ = ["Location", "ToolInvocation", "decode_body", "locate", "read_request", "stays_in_tree"]
+__all__ = ["Location", "decode_body", "locate", "read_request", "stays_in_tree"]
 
 
 class Location(msgspec.Struct, frozen=True):
@@ -123,26 +123,19 @@ def read_request(path: Path, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-class ToolInvocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A tool request body: extra arguments appended to the tool's fixed argv, and stdin."""
-
-    args: tuple[str, ...] = ()
-    stdin: str = ""
-
-
 _OBJECT = msgspec.json.Decoder(dict[str, object])
-_TOOL = msgspec.json.Decoder(ToolInvocation)
 
 
 def decode_body(kind: TargetKind, raw: bytes) -> dict[str, object]:
-    """Decode a request body once: a JSON object; for tools, a `ToolInvocation`."""
+    """Decode a request body once: a JSON object, for every kind.
+
+    A tool's body is the tool's own typed input (a workflow step's `input` struct); the
+    provider the tool is routed to decides how to run it, and refuses an input it cannot
+    use with `malformed` (see specs/cortexfs-abi.md §Committing a request).
+    """
     try:
-        if kind == "tool":
-            invocation = _TOOL.decode(raw)
-            if any("\x00" in arg for arg in invocation.args):
-                raise RequestRefused("malformed", "a tool argument contains NUL")
-            return {"args": list(invocation.args), "stdin": invocation.stdin}
         return _OBJECT.decode(raw)
     except msgspec.DecodeError as exc:
-        expected = "a ToolInvocation object" if kind == "tool" else "a JSON object"
-        raise RequestRefused("malformed", f"the body is not {expected}: {exc}") from exc
+        raise RequestRefused(
+            "malformed", f"the {kind} request body is not a JSON object: {exc}"
+        ) from exc

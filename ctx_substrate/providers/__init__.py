@@ -1,4 +1,5 @@
-"""Providers: the actors that answer requests (a callable, a subprocess tool, an HTTP channel)."""
+"""Providers: the actors that answer requests (a callable, typed tool functions, a subprocess
+tool, an HTTP channel)."""
 
 from ._callable import AsyncCallableWorker, CallableWorker, ProviderFn, callable_provider
 from ._host import ProviderHost, Serve, Served
@@ -13,7 +14,8 @@ from ._protocol import (
     Work,
     WorkDone,
 )
-from ._subprocess import SubprocessWorker, ToolResult, subprocess_tool
+from ._subprocess import SubprocessWorker, ToolInvocation, ToolMode, ToolResult, subprocess_tool
+from ._tools import ToolFunction, tool_function, tools_provider
 
 __all__ = [
     "Answer",
@@ -30,10 +32,15 @@ __all__ = [
     "Serve",
     "Served",
     "SubprocessWorker",
+    "ToolFunction",
+    "ToolInvocation",
+    "ToolMode",
     "ToolResult",
     "Work",
     "WorkDone",
     "callable_provider",
     "openai_channel",
     "subprocess_tool",
+    "tool_function",
+    "tools_provider",
 ]

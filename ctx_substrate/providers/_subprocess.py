@@ -1,9 +1,18 @@
 """A provider that runs a tool as a subprocess: fixed argv, no shell, timeout, output limit.
 
-The request body is a `ToolInvocation`: `args` are appended to the configured argv (as
-separate argv entries, never through a shell) and `stdin` is written to the process. The
-answer is `{"exit_code": int, "stdout": str, "stderr": str}`; a run past the timeout or
-past the output limit is killed and answered with a `timeout` / `output_limit` error.
+Two modes, because a tool is either written for `/ctx` or is a plain program:
+
+- `json` (default): the request body (the tool's typed input, a JSON object) is written to
+  the process's stdin as JSON; its stdout must be one JSON document, which becomes the
+  answer (the tool's typed output). A non-zero exit status, or stdout that is not JSON, is
+  a `provider_error` naming the tool and quoting the end of its stderr.
+- `argv`: a plain program (`wc`, `jq`, ...) with no wrapper. Its input type is
+  `ToolInvocation` `{"args": [str], "stdin": str}`: `args` are appended to the configured
+  argv (separate argv entries, never through a shell) and `stdin` is written to it. The
+  answer is `ToolResult` `{"exit_code", "stdout", "stderr"}` whatever the exit status.
+
+In both modes a run past the timeout, or writing more than the output limit (stdout and
+stderr together), is killed and answered with a `timeout` / `output_limit` error.
 """
 
 from __future__ import annotations
@@ -13,18 +22,31 @@ import contextlib
 import os
 import signal
 from collections.abc import Mapping
+from typing import Literal, TypeAlias
 
 import msgspec
 
 from lightflow_actors import Actor, handler
 
-from .._intake import ToolInvocation
 from ._protocol import Answer, Failure, ProviderSpec, Work, WorkDone
 
-__all__ = ["SubprocessWorker", "ToolResult", "subprocess_tool"]
+__all__ = ["SubprocessWorker", "ToolInvocation", "ToolMode", "ToolResult", "subprocess_tool"]
+
+ToolMode: TypeAlias = Literal["json", "argv"]
+
+_STDERR_TAIL = 400
+
+
+class ToolInvocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The input of an `argv`-mode tool: arguments appended to its fixed argv, and stdin."""
+
+    args: tuple[str, ...] = ()
+    stdin: str = ""
 
 
 class ToolResult(msgspec.Struct, frozen=True):
+    """The output of an `argv`-mode tool."""
+
     exit_code: int
     stdout: str
     stderr: str
@@ -55,26 +77,64 @@ class SubprocessWorker(Actor[Work]):
         output_limit: int,
         env: Mapping[str, str] | None,
         cwd: str | None,
+        mode: ToolMode = "json",
     ) -> None:
         self._argv = argv
         self._timeout_s = timeout_s
         self._output_limit = output_limit
         self._env = dict(env) if env is not None else None
         self._cwd = cwd
+        self._mode = mode
 
     @handler
     async def work(self, msg: Work) -> None:
-        msg.reply_to.tell(WorkDone(msg.token, await self._run(msg)))
+        msg.reply_to.tell(WorkDone(msg.token, await self._serve(msg)))
 
-    async def _run(self, msg: Work) -> Answer | Failure:
+    async def _serve(self, msg: Work) -> Answer | Failure:
+        tool = msg.request.target
+        if self._mode == "json":
+            ran = await self._run((), msgspec.json.encode(msg.request.body))
+            if isinstance(ran, Failure):
+                return ran
+            out, err, code = ran
+            if code != 0:
+                return Failure(
+                    "provider_error",
+                    f"tool {tool!r} ({self._argv[0]!r}) exited with status {code}{_tail(err)}",
+                )
+            try:
+                msgspec.json.decode(out)
+            except msgspec.DecodeError as exc:
+                return Failure(
+                    "provider_error",
+                    f"tool {tool!r} ({self._argv[0]!r}) wrote stdout that is not one JSON "
+                    f"document ({exc}); a json-mode tool must print its output as JSON"
+                    f"{_tail(err)}",
+                )
+            return Answer(out, self._argv[0])
         try:
             invocation = msgspec.convert(msg.request.body, ToolInvocation)
         except msgspec.ValidationError as exc:
-            return Failure("malformed", f"the tool request is not a ToolInvocation: {exc}")
+            return Failure(
+                "malformed",
+                f"tool {tool!r} runs a plain program: its input is "
+                f'{{"args": [str], "stdin": str}}: {exc}',
+            )
+        if any("\x00" in arg for arg in invocation.args):
+            return Failure("malformed", f"tool {tool!r}: an argument contains NUL")
+        ran = await self._run(invocation.args, invocation.stdin.encode())
+        if isinstance(ran, Failure):
+            return ran
+        out, err, code = ran
+        result = ToolResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+        return Answer(msgspec.json.encode(result), self._argv[0])
+
+    async def _run(self, args: tuple[str, ...], stdin: bytes) -> tuple[bytes, bytes, int] | Failure:
+        """Run argv + args with `stdin`; (stdout, stderr, exit status) or why it failed."""
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self._argv,
-                *invocation.args,
+                *args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -84,35 +144,54 @@ class SubprocessWorker(Actor[Work]):
             )
         except OSError as exc:
             return Failure("provider_error", f"cannot start {self._argv[0]!r}: {exc.strerror}")
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         budget = [self._output_limit]
 
         async def communicate() -> tuple[bytes, bytes, int]:
             assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                proc.stdin.write(invocation.stdin.encode())
-                await proc.stdin.drain()
-            proc.stdin.close()
-            out, err = await asyncio.gather(
-                _read_limited(proc.stdout, budget), _read_limited(proc.stderr, budget)
-            )
+            # Write stdin while reading the pipes: a tool answering before it has read all
+            # of a large input must not deadlock against us.
+            writing = asyncio.ensure_future(_feed(proc.stdin, stdin))
+            try:
+                out, err = await asyncio.gather(
+                    _read_limited(proc.stdout, budget), _read_limited(proc.stderr, budget)
+                )
+            finally:
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
             return out, err, await proc.wait()
 
         try:
-            out, err, code = await asyncio.wait_for(communicate(), self._timeout_s)
+            return await asyncio.wait_for(communicate(), self._timeout_s)
         except TimeoutError:
             await _kill(proc)
             return Failure("timeout", f"{self._argv[0]!r} ran past {self._timeout_s}s; killed")
         except _OutputLimit:
             await _kill(proc)
             return Failure(
-                "output_limit", f"{self._argv[0]!r} wrote more than {self._output_limit} bytes"
+                "output_limit",
+                f"{self._argv[0]!r} wrote more than {self._output_limit} bytes "
+                "(stdout and stderr together); killed",
             )
         except BaseException:
             await _kill(proc)
             raise
-        result = ToolResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
-        return Answer(msgspec.json.encode(result), self._argv[0])
+
+
+async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        stdin.write(data)
+        await stdin.drain()
+    stdin.close()
+
+
+def _tail(err: bytes) -> str:
+    text = err.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    if len(text) > _STDERR_TAIL:
+        text = "…" + text[-_STDERR_TAIL:]
+    return f"; stderr: {text}"
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
@@ -129,22 +208,28 @@ def subprocess_tool(
     name: str,
     argv: list[str] | tuple[str, ...],
     *,
+    mode: ToolMode = "json",
     timeout_s: float = 30.0,
     output_limit: int = 1 << 20,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
 ) -> ProviderSpec:
-    """A provider running `argv + request.args` without a shell.
+    """A provider running `argv` without a shell, per request.
 
-    `env` defaults to the substrate's environment; pass a small mapping to keep secrets out
-    of tools. `output_limit` counts stdout and stderr together.
+    `mode="json"` (default): the request body goes to stdin as JSON and stdout, parsed as
+    JSON, is the answer. `mode="argv"`: the body is `ToolInvocation` (`args` appended to
+    argv, `stdin`), the answer `ToolResult`. `env` defaults to the substrate's environment;
+    pass a small mapping to keep secrets out of tools. `output_limit` counts stdout and
+    stderr together.
 
-    >>> subprocess_tool("echo", ["/bin/echo"]).name
-    'echo'
+    >>> subprocess_tool("wc", ["/usr/bin/wc", "-w"], mode="argv").name
+    'wc'
     """
     if not argv:
         raise ValueError(f"tool {name!r}: argv is empty; give the program to run")
+    if mode not in ("json", "argv"):
+        raise ValueError(f"tool {name!r}: mode {mode!r} is neither 'json' nor 'argv'")
     fixed = tuple(argv)
     return ProviderSpec(
-        name, lambda: SubprocessWorker(fixed, timeout_s, output_limit, env, cwd), fixed[0]
+        name, lambda: SubprocessWorker(fixed, timeout_s, output_limit, env, cwd, mode), fixed[0]
     )

@@ -1,4 +1,5 @@
-"""Subprocess tools and OpenAI-compatible channels, end to end through the tree."""
+"""Tool providers (subprocess json/argv modes, typed Python tools) and OpenAI-compatible
+channels, end to end through the tree."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import pytest
 
 from ctx_substrate import (
     Channel,
+    ProviderFailure,
     Routes,
     openai_channel,
     read_channel,
     subprocess_tool,
+    tool_function,
+    tools_provider,
     write_channel,
 )
 from lightflow_actors.adapters.cortex import commit_request, decode_error, decode_route
@@ -34,9 +38,73 @@ async def answer(ctx: Any, outbox: Path, rid: str) -> tuple[str, bytes]:
     return which, paths[which].read_bytes()
 
 
-async def test_subprocess_tool_args_stdin_exit_code(start_ctx: Callable[..., Any]) -> None:
-    script = "import sys; print(sys.argv[1:]); print(sys.stdin.read().upper()); sys.exit(3)"
+# A json-mode tool: reads its input object on stdin, prints its output object on stdout.
+WORDCOUNT = (
+    "import json, sys; t = json.load(sys.stdin)['text']; "
+    "print(json.dumps({'words': len(t.split()), 'lines': len(t.splitlines())}))"
+)
+
+
+async def test_json_tool_gets_its_input_on_stdin_and_answers_json(
+    start_ctx: Callable[..., Any],
+) -> None:
+    tool = subprocess_tool("py", [sys.executable, "-c", WORDCOUNT], timeout_s=30)
+    ctx = await start_ctx(providers=[tool], routes=Routes(tool={"echo": "py"}))
+    inbox, outbox = ctx.layout.tool_inbox("echo"), ctx.layout.tool_outbox("echo")
+    commit_request(inbox, "w1", json.dumps({"text": "one two\nthree $(id) ;ls"}).encode())
+    which, data = await answer(ctx, outbox, "w1")
+    assert which == "resp", data
+    assert msgspec.json.decode(data) == {"words": 5, "lines": 2}
+    route = decode_route((outbox / "w1.route.json").read_bytes())
+    assert route.provider == "py" and route.model == sys.executable
+
+
+HOSTILE = {
+    # tool name: (script, error kind, words in the message)
+    "prose": ("print('not json')", "provider_error", "not one JSON document"),
+    "two": ("print('{\"a\": 1}{')", "provider_error", "not one JSON document"),
+    "bytes": ("import sys; sys.stdout.buffer.write(b'\\xff\\xfe')", "provider_error", "JSON"),
+    "exits": ("import sys; sys.stderr.write('boom'); sys.exit(4)", "provider_error", "status 4"),
+    "floods": ("print('[' * 100 + 'x' * 5000)", "output_limit", "more than 1000 bytes"),
+    "moans": ("import sys; sys.stderr.write('e' * 5000)", "output_limit", "more than 1000 bytes"),
+}
+
+
+async def test_hostile_json_tool_output_is_a_clear_error(start_ctx: Callable[..., Any]) -> None:
+    tools = [
+        subprocess_tool(name, [sys.executable, "-c", script], output_limit=1000)
+        for name, (script, _, _) in HOSTILE.items()
+    ]
+    ctx = await start_ctx(
+        providers=tools, routes=Routes(tool={n: n for n in HOSTILE}), tools=list(HOSTILE)
+    )
+    for name in HOSTILE:
+        commit_request(ctx.layout.tool_inbox(name), "h", b'{"text": "x"}')
+    for name, (_, kind, words) in HOSTILE.items():
+        which, data = await answer(ctx, ctx.layout.tool_outbox(name), "h")
+        assert which == "error", name
+        error = decode_error(data)
+        assert error.kind == kind and words in error.message, error
+    error = decode_error((ctx.layout.tool_outbox("exits") / "h.error").read_bytes())
+    assert "tool 'exits'" in error.message and error.message.endswith("stderr: boom")
+
+
+async def test_json_tool_reads_a_large_input_while_answering(
+    start_ctx: Callable[..., Any],
+) -> None:
+    # The tool answers before reading its input: feeding stdin must not block the answer.
+    script = "print('{}'); import sys; sys.stdout.flush(); sys.stdin.read()"
     tool = subprocess_tool("py", [sys.executable, "-c", script], timeout_s=30)
+    ctx = await start_ctx(providers=[tool], routes=Routes(tool={"*": "py"}))
+    body = json.dumps({"text": "w " * 400_000}).encode()
+    commit_request(ctx.layout.tool_inbox("echo"), "big", body)
+    which, data = await answer(ctx, ctx.layout.tool_outbox("echo"), "big")
+    assert (which, msgspec.json.decode(data)) == ("resp", {})
+
+
+async def test_argv_tool_args_stdin_exit_code(start_ctx: Callable[..., Any]) -> None:
+    script = "import sys; print(sys.argv[1:]); print(sys.stdin.read().upper()); sys.exit(3)"
+    tool = subprocess_tool("py", [sys.executable, "-c", script], mode="argv", timeout_s=30)
     ctx = await start_ctx(providers=[tool], routes=Routes(tool={"echo": "py"}))
     inbox, outbox = ctx.layout.tool_inbox("echo"), ctx.layout.tool_outbox("echo")
     # Shell metacharacters stay plain argv entries: there is no shell.
@@ -48,8 +116,6 @@ async def test_subprocess_tool_args_stdin_exit_code(start_ctx: Callable[..., Any
     result = msgspec.json.decode(data)
     assert result["exit_code"] == 3
     assert result["stdout"] == "['a b', '$(id)', ';ls']\nHI\n"
-    route = decode_route((outbox / "t1.route.json").read_bytes())
-    assert route.provider == "py" and route.model == sys.executable
 
 
 async def test_subprocess_timeout_and_output_limit(start_ctx: Callable[..., Any]) -> None:
@@ -57,7 +123,7 @@ async def test_subprocess_timeout_and_output_limit(start_ctx: Callable[..., Any]
         "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], timeout_s=0.2
     )
     chatty = subprocess_tool(
-        "chatty", [sys.executable, "-c", "print('x' * 100000)"], output_limit=1000
+        "chatty", [sys.executable, "-c", "print('x' * 100000)"], mode="argv", output_limit=1000
     )
     ctx = await start_ctx(
         providers=[sleeper, chatty],
@@ -72,11 +138,60 @@ async def test_subprocess_timeout_and_output_limit(start_ctx: Callable[..., Any]
     assert which == "error" and decode_error(data).kind == "output_limit"
 
 
-async def test_tool_request_must_be_an_invocation(start_ctx: Callable[..., Any]) -> None:
-    ctx = await start_ctx(providers=[subprocess_tool("echo", ["/bin/echo"])])
-    commit_request(ctx.layout.tool_inbox("echo"), "bad", b'{"cmd": "rm -rf /"}')
-    which, data = await answer(ctx, ctx.layout.tool_outbox("echo"), "bad")
-    assert which == "error" and decode_error(data).kind == "malformed"
+async def test_argv_tool_input_must_be_an_invocation(start_ctx: Callable[..., Any]) -> None:
+    tool = subprocess_tool("echo", ["/bin/echo"], mode="argv")
+    ctx = await start_ctx(providers=[tool])
+    bodies = [b'{"cmd": "rm -rf /"}', b'{"args": "-l"}', b'{"args": ["a\\u0000b"]}']
+    for i, body in enumerate(bodies):
+        commit_request(ctx.layout.tool_inbox("echo"), f"bad{i}", body)
+        which, data = await answer(ctx, ctx.layout.tool_outbox("echo"), f"bad{i}")
+        assert which == "error" and decode_error(data).kind == "malformed", body
+
+
+async def test_any_tool_body_must_be_a_json_object(start_ctx: Callable[..., Any]) -> None:
+    ctx = await start_ctx()
+    for rid, body in [("list", b"[1]"), ("text", b'"hi"'), ("junk", b"{")]:
+        commit_request(ctx.layout.tool_inbox("echo"), rid, body)
+        which, data = await answer(ctx, ctx.layout.tool_outbox("echo"), rid)
+        assert which == "error" and decode_error(data).kind == "malformed"
+
+
+class _Text(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    text: str
+
+
+class _Shout(msgspec.Struct, frozen=True):
+    text: str
+
+
+def _shout(value: _Text) -> _Shout:
+    if value.text == "fail":
+        raise ProviderFailure("provider_error", "shout refuses 'fail'")
+    return _Shout(value.text.upper())
+
+
+async def test_typed_python_tools(start_ctx: Callable[..., Any]) -> None:
+    provider = tools_provider("local", {"shout": tool_function(_Text, _shout)})
+    ctx = await start_ctx(
+        providers=[provider], routes=Routes(tool={"*": "local"}), tools=["shout", "other"]
+    )
+    inbox, outbox = ctx.layout.tool_inbox("shout"), ctx.layout.tool_outbox("shout")
+    commit_request(inbox, "ok", b'{"text": "hi"}')
+    assert await answer(ctx, outbox, "ok") == ("resp", b'{"text":"HI"}')
+    route = decode_route((outbox / "ok.route.json").read_bytes())
+    assert (route.provider, route.model) == ("local", "local")
+    for rid, body, kind, words in [
+        ("typed", b'{"text": 3}', "malformed", "$.text"),
+        ("extra", b'{"text": "a", "x": 1}', "malformed", "x"),
+        ("refused", b'{"text": "fail"}', "provider_error", "refuses"),
+    ]:
+        commit_request(inbox, rid, body)
+        which, data = await answer(ctx, outbox, rid)
+        error = decode_error(data)
+        assert (which, error.kind) == ("error", kind) and words in error.message, error
+    commit_request(ctx.layout.tool_inbox("other"), "o", b"{}")
+    which, data = await answer(ctx, ctx.layout.tool_outbox("other"), "o")
+    assert which == "error" and "serves the tools ['shout']" in decode_error(data).message
 
 
 class _Upstream:
