@@ -338,7 +338,7 @@ async def test_pages_link_only_to_what_exists(operator: Operator) -> None:
         for href in hrefs:
             assert (await client.get(href)).status_code == 200, href
         observer = (await client.get("/observer")).text
-        assert 'src="/observer.js"' in observer and "{{" not in observer
+        assert 'src="/observer/static/lightflow-live.js"' in observer and "{{" not in observer
         spec = await client.get("/openapi.yaml")
         assert spec.headers["content-type"].startswith("application/yaml")
         assert spec.text.startswith("openapi: 3.1.0")

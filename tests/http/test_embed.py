@@ -41,7 +41,7 @@ def test_host_routes_actors_and_mounted_operator_app_share_one_system() -> None:
         # Links on the mounted pages carry the mount path.
         root = client.get("/ops/").text
         assert 'href="/ops/observer"' in root and 'href="/ops/openapi.yaml"' in root
-        assert 'src="/ops/observer.js"' in client.get("/ops/observer").text
+        assert 'data-lf-socket="/ops/observer/socket"' in client.get("/ops/observer").text
 
         # Restarting the host's own actor through the operator API: a new Orders, empty.
         orders = by_label["orders"]["id"]

@@ -25,6 +25,7 @@ from ._errors import HttpError
 from ._gateway import GATEWAY_NAME, Gateway
 from ._link import GatewayLink
 from ._messages import CloseStreams
+from ._observer import OBSERVER_NAME, ObserverPage
 from ._pages import ROOT_LINKS, RootLink
 from ._records import ErrorBody
 from ._routes import OperatorRoutes, json_response
@@ -41,6 +42,7 @@ class OperatorApp:
 
     ``system``: the actor system it serves (owned, and created here, when not given).
     ``starlette``: the underlying Starlette app, for ``url_path_for`` and tests.
+    ``observer``: the observer live view (``/observer``), started on its first request.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class OperatorApp:
         keepalive: float,
         ask_timeout: float,
         gateway_name: str,
+        observer_name: str = OBSERVER_NAME,
         owns_system: bool | None = None,
     ) -> None:
         self.owns_system = system is None if owns_system is None else owns_system
@@ -73,9 +76,12 @@ class OperatorApp:
             ),
             ask_timeout,
         )
+        self.observer = ObserverPage(
+            self.system, self.link, self.guard, allowed_origins=allowed_origins, name=observer_name
+        )
         handlers = OperatorRoutes(self.link, self.guard, (*ROOT_LINKS, *links), keepalive=keepalive)
         self.starlette = Starlette(
-            routes=[*handlers.routes(), *routes],
+            routes=[*handlers.routes(), *self.observer.routes(), *routes],
             exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
             lifespan=self._lifespan,
         )
@@ -92,7 +98,9 @@ class OperatorApp:
             await self._on_startup(self.system)
 
     async def drain(self) -> int:
-        """End every open event stream (before the server closes connections)."""
+        """End every open event stream and observer session (before the server closes
+        connections); returns how many event streams were open."""
+        await self.observer.close()
         if not self.system.running or self.system.whereis(self.gateway_name) is None:
             return 0
         try:
@@ -130,6 +138,7 @@ def create_app(
     keepalive: float = 15.0,
     ask_timeout: float = 5.0,
     gateway_name: str = GATEWAY_NAME,
+    observer_name: str = OBSERVER_NAME,
     owns_system: bool | None = None,
 ) -> OperatorApp:
     """The operator API as an ASGI app.
@@ -144,8 +153,9 @@ def create_app(
     stream. ``links``: extra root-page links; ``routes``: extra Starlette routes (other
     areas of the server). ``on_startup`` runs once the system and gateway are up.
     ``keepalive``: seconds between SSE keepalive comments. ``ask_timeout``: seconds a
-    route waits for the gateway. ``owns_system``: whether the app's lifespan starts and
-    stops ``system`` (default: only when the app created it).
+    route waits for the gateway. ``observer_name``: the name of the observer's live hub
+    (its actors are ``<name>.feed`` and so on). ``owns_system``: whether the app's
+    lifespan starts and stops ``system`` (default: only when the app created it).
     """
     return OperatorApp(
         system,
@@ -157,6 +167,7 @@ def create_app(
         keepalive=keepalive,
         ask_timeout=ask_timeout,
         gateway_name=gateway_name,
+        observer_name=observer_name,
         owns_system=owns_system,
     )
 

@@ -27,7 +27,7 @@ from ._messages import (
     Operation,
     StreamHandle,
 )
-from ._metrics import RateWindow, resident_memory
+from ._metrics import RateWindow, summarize
 from ._operations import OperationRunner, Perform
 from ._records import ActionResult, ActorDetail, Health, Refusal, SystemSummary, TreePage
 from ._supervision import supervised_by, tree_nodes
@@ -67,26 +67,7 @@ class Gateway(Actor[GatewayMessage]):
 
     @handler
     def summary(self, msg: GetSummary) -> SystemSummary:
-        system = self.system
-        nodes = tree_nodes(system)
-        total = sum(node.processed for node in nodes) + system.messages_processed_by_exited
-        uptime = system.uptime()
-        rate = self.rates.observe(
-            system.clock.now(), total, fallback=total / uptime if uptime > 0 else 0.0
-        )
-        last = system.events(limit=1)
-        return SystemSummary(
-            name=system.name,
-            actors=len(nodes),
-            supervisors=sum(1 for node in nodes if node.kind == "supervisor"),
-            messages_total=total,
-            messages_per_s=round(rate, 3),
-            window_s=self.rates.window,
-            memory_rss_bytes=resident_memory(),
-            uptime_s=round(uptime, 3),
-            dead_letters=system.dead_letters,
-            last_event_id=last[-1].seq if last else 0,
-        )
+        return summarize(self.system, tree_nodes(self.system), self.rates)
 
     @handler
     def tree(self, msg: GetTree) -> TreePage | Refusal:

@@ -3,6 +3,8 @@
 The gateway runs under its own supervisor, so a crashed gateway is restarted with a new
 ref; looking it up by name on each request picks the new one. When the app is mounted in a
 host service whose lifespan never reaches ours, the first request starts the gateway.
+``perform`` runs one operator action to its end: the action routes and the observer's
+buttons both go through it.
 """
 
 from __future__ import annotations
@@ -20,11 +22,22 @@ from ...kernel import (
     AskTimeout,
     LightflowError,
 )
-from ._errors import Unavailable
+from ._errors import STATUS_ERRORS, HttpError, Unavailable
 from ._gateway import Gateway
-from ._messages import GatewayMessage
+from ._messages import GatewayMessage, Operate
+from ._records import Action, ActionResult, Refusal
 
 R = TypeVar("R")
+
+OPERATION_WAIT = 60.0
+"""Seconds an action is waited for (a stop may take its whole shutdown timeout)."""
+
+
+def refused(refusal: Refusal) -> HttpError:
+    """The ``HttpError`` of a refusal the gateway returned as a value."""
+    kind = STATUS_ERRORS.get(refusal.status, HttpError)
+    return kind(refusal.error, field=refusal.field)
+
 
 GatewayStarter = Callable[[ActorSystem], Awaitable[None]]
 
@@ -77,3 +90,27 @@ class GatewayLink:
             raise Unavailable(f"the gateway stopped while answering: {exc}; retry") from None
         except LightflowError as exc:
             raise Unavailable(str(exc)) from None
+
+    async def perform(
+        self, actor_id: int, action: Action, timeout: float | None = None
+    ) -> ActionResult:
+        """Stop, restart or kill actor ``actor_id`` through the gateway and wait for the end.
+
+        Raises the ``HttpError`` of a refusal (404 no such actor, 409 does not apply), or
+        ``Unavailable`` when the action is still under way after ``OPERATION_WAIT`` seconds.
+        """
+        operation = await self.ask(Operate(actor_id, action, timeout))
+        if isinstance(operation, Refusal):
+            raise refused(operation)
+        try:
+            outcome: ActionResult | Refusal = await asyncio.wait_for(
+                asyncio.shield(operation.done), OPERATION_WAIT
+            )
+        except TimeoutError:
+            raise Unavailable(
+                f"the {action} of actor {actor_id} is still under way after "
+                f"{OPERATION_WAIT:.0f} s; follow it with GET /actors/{actor_id}"
+            ) from None
+        if isinstance(outcome, Refusal):
+            raise refused(outcome)
+        return outcome

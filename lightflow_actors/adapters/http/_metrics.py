@@ -1,4 +1,5 @@
-"""Node figures for ``GET /system``: a message rate over a sliding window, and the RSS.
+"""Node figures for ``GET /system`` and the observer: a message rate over a sliding window,
+the RSS, and ``summarize`` which puts them together.
 
 The rate is sampled when asked (no timer keeps the gateway busy): each ``observe`` adds a
 ``(time, total)`` sample and measures against the oldest sample still inside the window
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Sequence
+
+from ...kernel import ActorSystem
+from ._records import SystemSummary, TreeNode
 
 
 class RateWindow:
@@ -48,3 +53,23 @@ def resident_memory(statm: str = "/proc/self/statm") -> int | None:
         return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def summarize(system: ActorSystem, nodes: Sequence[TreeNode], rates: RateWindow) -> SystemSummary:
+    """The node at a glance, from a tree snapshot; samples ``rates`` once."""
+    total = sum(node.processed for node in nodes) + system.messages_processed_by_exited
+    uptime = system.uptime()
+    rate = rates.observe(system.clock.now(), total, fallback=total / uptime if uptime > 0 else 0.0)
+    last = system.events(limit=1)
+    return SystemSummary(
+        name=system.name,
+        actors=len(nodes),
+        supervisors=sum(1 for node in nodes if node.kind == "supervisor"),
+        messages_total=total,
+        messages_per_s=round(rate, 3),
+        window_s=rates.window,
+        memory_rss_bytes=resident_memory(),
+        uptime_s=round(uptime, 3),
+        dead_letters=system.dead_letters,
+        last_event_id=last[-1].seq if last else 0,
+    )

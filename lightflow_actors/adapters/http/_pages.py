@@ -1,8 +1,9 @@
-"""The HTML pages: the root page a newcomer lands on, and the observer.
+"""The root page a newcomer lands on, and the files shipped in ``static/``.
 
-Both are plain HTML with small vanilla JS/CSS files shipped in ``static/`` (no CDN, no
-framework). Every link is relative to where the app is mounted (``root_path``), so the
-pages work at ``/`` and under a host service's ``/ops`` alike.
+Plain HTML with the stylesheet it shares with the observer (``static/observer.css``; no CDN,
+no framework). Every link is relative to where the app is mounted (``root_path``), so the
+page works at ``/`` and under a host service's ``/ops`` alike. The observer itself is a
+live view (``_observer.py``).
 
 To add a page to the root page, add a ``RootLink`` to ``ROOT_LINKS`` (or pass ``links`` to
 ``create_app``). Link only to what exists.
@@ -39,7 +40,7 @@ ROOT_LINKS: tuple[RootLink, ...] = (
 
 
 def static_file(name: str) -> bytes:
-    """A file shipped in ``static/`` (the observer's HTML, JS and CSS; the OpenAPI document)."""
+    """A file shipped in ``static/`` (the stylesheet, the OpenAPI document)."""
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
@@ -68,13 +69,3 @@ def root_page(base: str, system_name: str, links: tuple[RootLink, ...]) -> str:
 </body>
 </html>
 """
-
-
-def observer_page(base: str, system_name: str, needs_token: bool) -> str:
-    """The observer page: ``static/observer.html`` with the base path and token hint filled."""
-    template = static_file("observer.html").decode()
-    return (
-        template.replace("{{base}}", html.escape(base))
-        .replace("{{system}}", html.escape(system_name))
-        .replace("{{needs_token}}", "true" if needs_token else "false")
-    )

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from ._errors import STATUS_ERRORS, HttpError, PayloadTooLarge, Unavailable
+from ._errors import PayloadTooLarge
 from ._events import SSE_KEEPALIVE, SSE_PREAMBLE, CloseStream, StreamEnd, sse_frame
 from ._inputs import (
     MAX_BODY_BYTES,
@@ -27,15 +27,13 @@ from ._inputs import (
     decode_last_event_id,
     decode_params,
 )
-from ._link import GatewayLink
-from ._messages import GetActor, GetHealth, GetSummary, GetTree, OpenStream, Operate
-from ._pages import RootLink, observer_page, root_page, static_file
-from ._records import Action, ActionResult, Refusal
+from ._link import GatewayLink, refused
+from ._messages import GetActor, GetHealth, GetSummary, GetTree, OpenStream
+from ._pages import RootLink, root_page, static_file
+from ._records import Action, Refusal
 from ._security import Guard
 
 _encoder = msgspec.json.Encoder()
-OPERATION_WAIT = 60.0
-"""Seconds a POST waits for its action (a stop may take its whole shutdown timeout)."""
 
 
 def json_response(
@@ -44,11 +42,6 @@ def json_response(
     return Response(
         _encoder.encode(value), status_code=status, headers=headers, media_type="application/json"
     )
-
-
-def refused(refusal: Refusal) -> HttpError:
-    kind = STATUS_ERRORS.get(refusal.status, HttpError)
-    return kind(refusal.error, field=refusal.field)
 
 
 class OperatorRoutes:
@@ -67,7 +60,6 @@ class OperatorRoutes:
         self.links = links
         self.keepalive = keepalive
         self._static = {
-            "observer.js": (static_file("observer.js"), "text/javascript; charset=utf-8"),
             "observer.css": (static_file("observer.css"), "text/css; charset=utf-8"),
             "openapi.yaml": (static_file("openapi.yaml"), "application/yaml"),
         }
@@ -75,7 +67,6 @@ class OperatorRoutes:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/", self.root, methods=["GET"]),
-            Route("/observer", self.observer, methods=["GET"]),
             *(Route(f"/{name}", self.static, methods=["GET"], name=name) for name in self._static),
             Route("/health", self.health, methods=["GET"]),
             Route("/system", self.summary, methods=["GET"]),
@@ -92,10 +83,6 @@ class OperatorRoutes:
     async def root(self, request: Request) -> Response:
         base = request.scope.get("root_path", "").rstrip("/")
         return HTMLResponse(root_page(base, self.link.system.name, self.links))
-
-    async def observer(self, request: Request) -> Response:
-        base = request.scope.get("root_path", "").rstrip("/")
-        return HTMLResponse(observer_page(base, self.link.system.name, self.guard.has_token))
 
     async def static(self, request: Request) -> Response:
         content, media_type = self._static[request.url.path.rsplit("/", 1)[-1]]
@@ -154,21 +141,7 @@ class OperatorRoutes:
             timeout = decode_body(body, StopBody).timeout
         else:
             decode_body(body, _NoBody)
-        operation = await self.link.ask(Operate(actor_id, action, timeout))
-        if isinstance(operation, Refusal):
-            raise refused(operation)
-        try:
-            outcome: ActionResult | Refusal = await asyncio.wait_for(
-                asyncio.shield(operation.done), OPERATION_WAIT
-            )
-        except TimeoutError:
-            raise Unavailable(
-                f"the {action} of actor {actor_id} is still under way after "
-                f"{OPERATION_WAIT:.0f} s; follow it with GET /actors/{actor_id}"
-            ) from None
-        if isinstance(outcome, Refusal):
-            raise refused(outcome)
-        return json_response(outcome)
+        return json_response(await self.link.perform(actor_id, action, timeout))
 
     # -- event stream --------------------------------------------------------------------
 

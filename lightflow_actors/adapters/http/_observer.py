@@ -1,0 +1,170 @@
+"""The observer on our own live sessions: its hub, its actors, its routes.
+
+    GET  {base}/observer                          the page (a static snapshot without JS)
+    WS   {base}/observer/socket                   its live connection (specs/live-wire.md)
+    GET  {base}/observer/static/lightflow-live.js the live client
+
+The observer has a live hub of its own (``lightflow.http.observer``, no broker adapter: an
+actor id means nothing on another node), and two actors added to that hub's supervisor
+after its pubsub, so a pubsub restart restarts them too (rest_for_one)::
+
+    lightflow.http.observer            Supervisor rest_for_one (the LiveHub)
+    ├── .pubsub  .presence  .sessions  .transports
+    ├── .feed                          TreeFeed: lifecycle events -> snapshots
+    └── .actions                       ActionDesk: stop/restart/kill through the gateway
+
+Everything starts on the first request for the page or its socket, so an app nobody
+observes runs none of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Collection
+from typing import Never
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from ...kernel import ActorRef, ActorSystem
+from ...live import (
+    CountSubscribers,
+    LiveHub,
+    LiveRoutes,
+    Publish,
+    PubSubServer,
+    SubscribeTopic,
+)
+from ...supervision import ChildSpec, start_child
+from ._errors import Unavailable
+from ._link import GatewayLink
+from ._observer_actions import ActionDesk
+from ._observer_feed import GetSnapshot, TreeFeed
+from ._observer_view import ObserverView
+from ._security import Guard
+
+OBSERVER_NAME = "lightflow.http.observer"
+"""The name of the observer's live hub; its actors are named ``<name>.<part>``."""
+
+VIEW = "observer"
+CLIENT_SCRIPT = "lightflow-live.js"
+"""The live client's file name, as specs/live-wire.md §2 names its route."""
+
+
+def observer_view(
+    system: ActorSystem, guard: Guard, *, hub_name: str = OBSERVER_NAME
+) -> ObserverView:
+    """An ``ObserverView`` that finds the feed of the hub named ``hub_name``."""
+
+    def feed() -> ActorRef[GetSnapshot]:
+        return system.lookup(f"{hub_name}.feed", TreeFeed)
+
+    return ObserverView(feed, guard)
+
+
+async def start_observer_actors(
+    hub: LiveHub, link: GatewayLink, *, interval: float = 0.25, refresh: float = 2.0
+) -> None:
+    """Add the feed and the action desk to ``hub``'s supervisor (started), unless running.
+
+    ``interval``: seconds lifecycle events are coalesced for; ``refresh``: seconds between
+    snapshots when nothing happens (counters move anyway).
+    """
+    system, name = hub.system, hub.name
+    supervisor = hub.supervisor
+    if supervisor is None:
+        await hub.start()
+        supervisor = hub.supervisor
+    assert supervisor is not None  # LiveHub.start sets it
+
+    def pubsub() -> ActorRef[Publish | CountSubscribers | SubscribeTopic]:
+        return system.lookup(f"{name}.pubsub", PubSubServer)
+
+    children: list[ChildSpec[Never]] = [
+        ChildSpec(
+            id="feed",
+            start=functools.partial(TreeFeed, pubsub, interval=interval, refresh=refresh),
+            name=f"{name}.feed",
+        ),
+        ChildSpec(
+            id="actions",
+            start=functools.partial(ActionDesk, pubsub, link),
+            name=f"{name}.actions",
+        ),
+    ]
+    for spec in children:
+        if spec.name is not None and system.whereis(spec.name) is None:
+            await start_child(supervisor, spec)
+
+
+class ObserverPage:
+    """The observer of one operator app: ``routes()`` to serve, ``start``/``close``.
+
+    ``allowed_origins``: browser origins allowed to open the socket besides the page's own.
+    """
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        link: GatewayLink,
+        guard: Guard,
+        *,
+        allowed_origins: Collection[str] = (),
+        name: str = OBSERVER_NAME,
+        interval: float = 0.25,
+        refresh: float = 2.0,
+    ) -> None:
+        self.link = link
+        self.hub = LiveHub(system, {VIEW: observer_view(system, guard, hub_name=name)}, name=name)
+        self.live = LiveRoutes(self.hub, allowed_origins=allowed_origins)
+        self.interval = interval
+        self.refresh = refresh
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/observer", self.page, methods=["GET"], name="observer"),
+            WebSocketRoute("/observer/socket", self.socket, name="observer_socket"),
+            Route(
+                f"/observer/static/{CLIENT_SCRIPT}",
+                self.live.script,
+                methods=["GET"],
+                name="observer_script",
+            ),
+        ]
+
+    async def start(self) -> None:
+        """Start the hub and the observer's actors (idempotent; concurrent callers wait)."""
+        if self._closed:
+            raise Unavailable("the server is stopping; the observer is closed")
+        async with self._lock:
+            await self.hub.start()
+            await start_observer_actors(
+                self.hub, self.link, interval=self.interval, refresh=self.refresh
+            )
+
+    async def close(self) -> None:
+        """Stop every session and its socket, and start nothing more (the server stops)."""
+        self._closed = True
+        await self.hub.stop()
+
+    async def page(self, request: Request) -> Response:
+        await self.start()
+        # The live routes take their base from root_path: theirs is /observer.
+        base = request.scope.get("root_path", "").rstrip("/")
+        scope = dict(request.scope)
+        scope["path_params"] = {"view": VIEW}
+        scope["root_path"] = f"{base}/observer"
+        return await self.live.page(Request(scope, request.receive))
+
+    async def socket(self, websocket: WebSocket) -> None:
+        try:
+            await self.start()
+        except Unavailable:
+            await websocket.close(code=1001, reason="the server is stopping")
+            return
+        await self.live.socket(websocket)

@@ -1,0 +1,199 @@
+"""The observer live view driven by the test DSL: real actors, real wire, no browser.
+
+The view runs on a `live_test` hub with the observer's feed and action desk added to it,
+next to the demo tree and an operator app whose gateway runs the actions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from typing import Never
+
+import pytest
+
+from lightflow_actors import Actor, ActorSystem
+from lightflow_actors.adapters.http import create_app, start_demo
+from lightflow_actors.adapters.http._observer import observer_view, start_observer_actors
+from lightflow_actors.live import encode_patch
+from lightflow_actors.testing.live import LiveTest, LiveViewHandle, live_test
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "observer-token"
+ROW = re.compile(
+    r'<li id="actor-(\d+)" class="[^"]*" data-id="\d+" data-label="([^"]*)" '
+    r'data-status="([^"]*)" data-restarts="(\d+)"'
+)
+
+
+class Idle(Actor[Never]):
+    """An actor that only exists (for names and storms)."""
+
+
+@contextlib.asynccontextmanager
+async def observed(
+    token: str | None = TOKEN, interval: float = 0.05
+) -> AsyncIterator[tuple[ActorSystem, LiveTest]]:
+    """The demo tree, an operator app (its gateway and guard), and the observer on a hub."""
+    async with ActorSystem("observed") as system:
+        await start_demo(system)
+        app = create_app(system, token=token)
+        await app.start()
+        try:
+            views = {"observer": observer_view(system, app.guard, hub_name="live")}
+            async with live_test(views, system=system) as live:
+                # refresh: an hour, so every snapshot in these tests comes from a lifecycle event.
+                await start_observer_actors(live.hub, app.link, interval=interval, refresh=3600.0)
+                yield system, live
+        finally:
+            await app.stop()
+
+
+def rows(view: LiveViewHandle) -> dict[str, tuple[int, str, int]]:
+    """label -> (actor id, status, restarts), for the tree rows now on the page."""
+    return {label: (int(i), status, int(r)) for i, label, status, r in ROW.findall(view.html())}
+
+
+async def wait_row(view: LiveViewHandle, label: str, restarts: int) -> int:
+    await view.wait_for(
+        lambda: rows(view).get(label, (0, "", -1))[2] == restarts,
+        f"{label} with {restarts} restarts",
+    )
+    return rows(view)[label][0]
+
+
+async def act(view: LiveViewHandle, action: str) -> None:
+    await view.click("act", id=f"act-{action}")
+
+
+async def test_mount_shows_the_tree_and_a_crash_patches_only_the_changed_rows() -> None:
+    async with observed() as (system, live):
+        view = await live.mount("observer")
+        tree = rows(view)
+        assert {"demo", "pool", "worker-1", "worker-2", "worker-3", "flaky"} <= set(tree)
+        assert 'id="live" class="live on"' in view.html()
+        old_id = tree["worker-3"][0]
+        before = len(view.patches)
+
+        # worker-3 crashes (killed behind the page's back); pool restarts it.
+        ref = system.get(old_id)
+        assert ref is not None
+        system.kill(ref)
+        new_id = await wait_row(view, "worker-3", 1)
+        assert new_id != old_id and f'id="actor-{old_id}"' not in view.html()
+        assert len(view.patches) > before
+        # The patches carry the changed rows and log lines, not the whole tree again.
+        sent = b"".join(encode_patch(p) for p in view.patches[before:])
+        assert b"worker-3" in sent and b"worker-1" not in sent and b"ticker" not in sent
+        assert len(sent) < len(view.html()) / 4
+        assert "exited" in view.html() and "killed" in view.html()
+
+
+async def test_a_storm_of_lifecycle_events_is_one_render() -> None:
+    # A long coalescing interval: the storm is over well before the one snapshot is taken.
+    async with observed(interval=0.5) as (system, live):
+        view = await live.mount("observer")
+        before = len(view.patches)
+        refs = [system.spawn(Idle) for _ in range(200)]
+        for ref in refs:
+            system.kill(ref)
+        await view.wait_for(lambda: len(view.patches) > before, "the storm's patch")
+        await view.settle()
+        # 800 lifecycle events (spawned, started, exited x 200, give or take) -> one snapshot.
+        assert len(view.patches) - before == 1
+
+
+async def test_actions_need_the_token_and_go_through_the_gateway() -> None:
+    async with observed() as (system, live):
+        view = await live.mount("observer")
+        worker = rows(view)["worker-2"][0]
+        await view.live_patch({"actor": str(worker)})
+        assert 'data-field="child id">worker-2<' in view.html()
+        assert 'id="token-form"' in view.html()
+
+        # No token yet: refused, visibly, and nothing happened.
+        await act(view, "kill")
+        assert f"kill #{worker} refused: enter the operator token" in view.html()
+        assert 'class="result error"' in view.html()
+        assert system.get(worker) is not None
+
+        # A wrong token is refused and not kept.
+        await view.submit("token", {"token": "nope"})
+        assert "That token is wrong" in view.html()
+        await act(view, "kill")
+        assert system.get(worker) is not None
+
+        # The right one: kept in the session, never rendered back.
+        await view.submit("token", {"token": TOKEN})
+        assert 'id="token-ok"' in view.html() and 'id="token-form"' not in view.html()
+        await act(view, "kill")
+        await view.wait_for(lambda: f"kill #{worker}: killed" in view.html(), "the kill outcome")
+        new_worker = await wait_row(view, "worker-2", 1)
+        # The selection followed worker-2 to its new actor (and the URL says so).
+        await view.wait_for(
+            lambda: f'data-field="id">{new_worker}<' in view.html(), "the followed selection"
+        )
+        assert view.client.navigations[-1].params == {"actor": str(new_worker)}
+
+        # Restart goes through the supervisor: a new actor, one more restart.
+        await act(view, "restart")
+        await view.wait_for(lambda: "→ new actor #" in view.html(), "the restart outcome")
+        await wait_row(view, "worker-2", 2)
+
+        # Stop: the supervisor keeps the spec stopped; the row goes away.
+        stopped = rows(view)["worker-2"][0]
+        await view.live_patch({"actor": str(stopped)})
+        await act(view, "stop")
+        await view.wait_for(lambda: f"stop #{stopped}: shutdown" in view.html(), "the stop")
+        await view.wait_for(lambda: "worker-2" not in rows(view), "worker-2 gone")
+        assert f"Actor #{stopped} is no longer live" in view.html()
+
+        # A refusal from the gateway is shown as it is.
+        root = rows(view)["lightflow.root"][0]
+        await view.live_patch({"actor": str(root)})
+        await act(view, "restart")
+        await view.wait_for(lambda: "nothing can restart it" in view.html(), "the refusal")
+        assert 'class="result error"' in view.html()
+
+        pages = [view.html(), *(str(p) for p in view.patches)]
+        assert not any(TOKEN in page for page in pages)
+
+
+async def test_without_a_token_configured_actions_need_none() -> None:
+    async with observed(token=None) as (_, live):
+        view = await live.mount("observer")
+        assert 'id="token-form"' not in view.html()
+        flaky = rows(view)["flaky"][0]
+        await view.live_patch({"actor": str(flaky)})
+        await act(view, "kill")
+        await view.wait_for(lambda: f"kill #{flaky}: killed" in view.html(), "the kill outcome")
+        await wait_row(view, "flaky", 1)
+
+
+async def test_filters_live_in_the_url_and_hostile_names_are_escaped() -> None:
+    async with observed() as (system, live):
+        system.spawn(Idle, name='<img src=x onerror="alert(1)">')
+        view = await live.mount("observer", {"q": "worker"})
+        assert set(rows(view)) == {"worker-1", "worker-2", "worker-3"}
+        await view.change("filter", {"status": "", "q": "onerror"}, target="q")
+        assert view.client.navigations[-1].params == {"q": "onerror"}
+        html = view.html()
+        assert "<img" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+        await view.change("filter", {"status": "busy", "q": "zzz-no-such"}, target="status")
+        assert rows(view) == {} and "· 0 shown" in view.html()
+
+
+async def test_bad_events_are_refused_and_the_session_lives_on() -> None:
+    async with observed() as (_, live):
+        view = await live.mount("observer")
+        await view.push("act", {"action": "explode", "id": "1"})
+        await view.push("act", {"action": "kill", "id": "not-a-number"})
+        await view.push("nope", {})
+        assert len(view.errors) == 3 and not view.closed
+        assert "$.instruction.payload.action" in str(view.errors[0])
+        await view.live_patch({"actor": "9" * 2000, "status": "bogus", "q": "x" * 2000})
+        assert len(view.errors) == 3
+        assert 'data-field="id"' not in view.html()
+        assert 'value="' + "x" * 100 + '"' in view.html()
