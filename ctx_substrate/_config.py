@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 
+from lightflow_actors.supervision import DEFAULT_WORKER_SHUTDOWN
+
 from ._policy import Policy
 from ._router import Routes
 from ._watcher import WatchMode
@@ -22,6 +24,9 @@ class SubstrateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     with `mount`, the FUSE backend serves it there and commits are seen by the FUSE rename;
     `uids`, `tools` and `threads` name the folders created at start (threads in every uid's
     home) so clients find their inboxes; requests in folders created later are served too.
+    `provider_shutdown_s` is how long a provider may go on with its in-flight request when
+    the substrate stops; then it is killed and the request, still claimed on disk, is served
+    again after the restart.
     """
 
     root: str
@@ -37,4 +42,5 @@ class SubstrateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rescan_interval_s: Positive = 2.0
     max_restarts: Annotated[int, msgspec.Meta(ge=0)] = 5
     restart_period_s: Positive = 10.0
+    provider_shutdown_s: Annotated[float, msgspec.Meta(ge=0)] = DEFAULT_WORKER_SHUTDOWN
     durable_audit: bool = True

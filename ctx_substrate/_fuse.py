@@ -29,7 +29,7 @@ from pathlib import Path
 
 import mfusepy
 
-from lightflow_actors import Actor, ActorRef, Ask, handler
+from lightflow_actors import Actor, ActorRef, Ask, Exit, handler
 from lightflow_actors.adapters.cortex import Suffix
 
 from ._errors import SubstrateError
@@ -301,11 +301,16 @@ class FuseMount:
         self._thread = None
 
 
-class FuseBackend(Actor[MountPoint]):
+class FuseBackend(Actor[MountPoint | Exit]):
     """Owns one FUSE mount for the substrate: mounts in `on_start`, unmounts in `on_stop`.
 
     Commits seen by the FUSE thread are told to `target` as `Committed(path)` (backing paths).
+    It traps exits so that the unmount always runs: the substrate's exit arrives as an
+    `Exit` message and stops it through `on_stop`, and a link signal cannot cancel an
+    `on_stop` already under way (a non-trapping actor's would be, leaving the mount up).
     """
+
+    trap_exit = True
 
     def __init__(
         self, backing: Path, mountpoint: Path, target: ActorRef[Committed], max_request_bytes: int
@@ -330,6 +335,10 @@ class FuseBackend(Actor[MountPoint]):
         if self._mount is not None:
             await self.run_blocking(self._mount.stop)
             self._mount = None
+
+    @handler
+    def exited(self, msg: Exit) -> None:
+        self.stop(msg.reason)  # the substrate (our only link) exited: unmount
 
     @handler
     def mount_point(self, msg: MountPoint) -> str:

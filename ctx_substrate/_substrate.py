@@ -122,6 +122,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
                     self.audit,
                     max_restarts=cfg.max_restarts,
                     period_s=cfg.restart_period_s,
+                    shutdown_s=cfg.provider_shutdown_s,
                 ),
                 link=True,
             )

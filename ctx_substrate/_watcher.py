@@ -5,6 +5,11 @@ milliseconds; a plain `<id>.tmp` write is filtered out. Without inotify (mode `p
 when watchfiles fails to start, e.g. out of inotify watches) the watcher asks for a rescan
 every `poll_interval_s`. In inotify mode a slower safety rescan still runs every
 `rescan_interval_s`, because inotify drops events when its queue overflows.
+
+The watcher traps exits: its substrate's exit arrives as an `Exit` message and stops it
+through `on_stop`, which ends the watchfiles thread. Not trapping would let that link
+signal cancel an `on_stop` already started by a supervisor's terminate (the root's, at
+shutdown), which the kernel then never finalizes (tests/ctx/test_shutdown_speed.py).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Literal
 import msgspec
 import watchfiles
 
-from lightflow_actors import Actor, ActorRef, handler
+from lightflow_actors import Actor, ActorRef, Exit, handler
 
 __all__ = ["Committed", "DirectoryWatcher", "Rescan", "WatchMode"]
 
@@ -46,7 +51,9 @@ class _WatchFailed(msgspec.Struct, frozen=True):
     reason: str
 
 
-class DirectoryWatcher(Actor[_Tick | _WatchFailed]):
+class DirectoryWatcher(Actor[_Tick | _WatchFailed | Exit]):
+    trap_exit = True
+
     def __init__(
         self,
         root: Path,
@@ -111,6 +118,11 @@ class DirectoryWatcher(Actor[_Tick | _WatchFailed]):
     def tick(self, msg: _Tick) -> None:
         self._target.tell(Rescan())
         self._schedule()
+
+    @handler
+    def exited(self, msg: Exit) -> None:
+        # The only link is to the substrate: whatever its reason, there is nothing to watch for.
+        self.stop(msg.reason)
 
     @handler
     def watch_failed(self, msg: _WatchFailed) -> None:

@@ -70,12 +70,19 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
     trap_exit = True
 
     def __init__(
-        self, spec: ProviderSpec, audit: AuditLog, *, max_restarts: int, period_s: float
+        self,
+        spec: ProviderSpec,
+        audit: AuditLog,
+        *,
+        max_restarts: int,
+        period_s: float,
+        shutdown_s: float,
     ) -> None:
         self._spec = spec
         self._audit = audit
         self._max_restarts = max_restarts
         self._period_s = period_s
+        self._shutdown_s = shutdown_s
         self._queue: deque[Serve] = deque()
         self._current: Serve | None = None
         self._supervisor: SupervisorRef | None = None
@@ -87,7 +94,9 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
         self.restarts = 0
 
     async def on_start(self) -> None:
-        worker = ChildSpec(id=_WORKER, start=self._spec.factory, restart="permanent")
+        worker = ChildSpec(
+            id=_WORKER, start=self._spec.factory, restart="permanent", shutdown=self._shutdown_s
+        )
         intensity, period = self._max_restarts, self._period_s
         self._supervisor = await self.system.start_actor(
             lambda: Supervisor([worker], intensity=intensity, period=period),

@@ -98,7 +98,10 @@ async def test_restart_with_requests_left_in_inboxes(
         await hold.wait()  # never set: the first incarnation never answers
         return {}
 
-    first = await start_ctx(providers=[callable_provider("echo", stuck)], root=root)
+    # The stuck provider is killed 0.1 s into the stop (the default gives it 5 s to finish).
+    first = await start_ctx(
+        providers=[callable_provider("echo", stuck)], root=root, provider_shutdown_s=0.1
+    )
     inbox = first.layout.api_inbox("openai.chat")
     outbox = first.layout.api_outbox("openai.chat")
     for rid in ("c1", "c2", "c3"):
