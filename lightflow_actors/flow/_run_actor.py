@@ -20,6 +20,7 @@ File I/O runs off the loop (`run_blocking`); under the deterministic scheduler u
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -38,7 +39,14 @@ from lightflow_actors.adapters.cortex import (
 from lightflow_actors.kernel import Actor, ActorRef, Ask, Timer, handler
 
 from . import _records as records
-from ._errors import FlowError, MalformedResponse, StepTransitionError, TemplateError
+from ._errors import (
+    CorruptRun,
+    FlowError,
+    MalformedResponse,
+    RunNotFound,
+    StepTransitionError,
+    TemplateError,
+)
 from ._json import Json
 from ._manifest import (
     TERMINAL,
@@ -55,6 +63,8 @@ from ._resolved import ResolvedStep, ResolvedWorkflow
 from ._scheduler import ReuseOutput, SchedulePlan, SubmitStep, plan_steps, retry_at_ms
 from ._service import RunView
 from ._store import CachedOutput, RunStore
+
+logger = logging.getLogger("lightflow_actors.flow")
 
 E = TypeVar("E", bound=RunEvent)
 T = TypeVar("T")
@@ -346,20 +356,18 @@ class RunActor(Actor[RunMessage]):
         if step_id is None:
             return  # an answer to an older attempt, or to a cancelled step
         route = None if msg.route is None else msgspec.to_builtins(msg.route)
+        path = self._answer_path(msg.kind, msg.name, msg.id, ".resp.json")
         await self._trace(
             lambda seq, ts: records.ResponseObserved(
-                seq=seq,
-                ts_ms=ts,
-                step=step_id,
-                request_id=msg.id,
-                path=self._answer_path(msg.kind, msg.name, msg.id, ".resp.json"),
-                route=route,
+                seq=seq, ts_ms=ts, step=step_id, request_id=msg.id, path=path, route=route
             )
         )
         step = self._workflow.step(step_id)
         try:
             value = step_output(step, msg.body)
         except MalformedResponse as exc:
+            # An answer that is not the step's output is an error like `<id>.error`.
+            await self._trace_error(step_id, msg.id, path, str(exc))
             await self._fail(step_id, str(exc), retry=True)
         else:
             output = await self._blocking(self._store.write_output, self._run_id, step_id, value)
@@ -455,5 +463,18 @@ class RunActor(Actor[RunMessage]):
 
 
 def resumable_runs(store: RunStore) -> list[str]:
-    """Runs still planned or running (to restart their actors when the server starts)."""
-    return [i for i in store.list_ids() if store.manifest(i).status not in TERMINAL]
+    """Runs still planned or running (to restart their actors when the server starts).
+
+    A run whose manifest cannot be read (corrupt, unreadable, or removed meanwhile) is
+    skipped with a warning: one bad folder must not keep every other run from resuming.
+    """
+    ids = []
+    for run_id in store.list_ids():
+        try:
+            status = store.manifest(run_id).status
+        except (CorruptRun, RunNotFound, OSError) as exc:
+            logger.warning("run %r is not resumed: %s", run_id, exc)
+            continue
+        if status not in TERMINAL:
+            ids.append(run_id)
+    return ids

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from lightflow_actors.adapters.cortex import CtxLayout
 from lightflow_actors.adapters.runs import (
     CONFIG_ENV,
+    BuiltinToolsProvider,
     EchoProvider,
     OpenAIProvider,
     PythonProvider,
@@ -29,17 +30,45 @@ from ._support import PROVIDERS
 
 def test_the_embedded_defaults(tmp_path: Path) -> None:
     settings = RunsConfig().settings({"XDG_STATE_HOME": str(tmp_path)})
-    assert settings.embedded and settings.providers == (EchoProvider(),)
+    assert settings.embedded
+    assert settings.providers == (EchoProvider(), BuiltinToolsProvider())
     assert settings.layout.root.endswith("/ctx")
     assert settings.routes.route("api", "anthropic.messages") == (
         "local-echo",
         "route api/* -> local-echo",
     )
-    assert settings.routes.route("tool", "wordcount") is None
+    # The shipped tools go to the built-in tools; no other tool is routed.
+    assert settings.routes.route("tool", "wordcount") == (
+        "local-tools",
+        "route tool/wordcount -> local-tools",
+    )
+    assert settings.routes.route("tool", "grep") is None
     assert settings.policy.decide("local-echo", "thread", "news").allowed
+    assert settings.policy.decide("local-tools", "tool", "wordcount").allowed
     assert not settings.policy.decide("local-echo", "tool", "wordcount").allowed
+    assert not settings.policy.decide("local-tools", "api", "openai.chat").allowed
     assert not settings.policy.decide("stranger", "api", "openai.chat").allowed
     assert settings.substrate_config().uids == (settings.layout.uid,)
+
+
+def test_default_routes_skip_tool_providers_for_api_and_threads() -> None:
+    config = decode_runs_config(
+        msgspec.json.encode(
+            {
+                "providers": [
+                    {"kind": "subprocess", "name": "wc", "argv": ["/usr/bin/wc"]},
+                    {"kind": "builtin", "name": "mine", "tools": ["wordcount"]},
+                    {"kind": "builtin", "name": "spare"},
+                    {"kind": "python", "name": "py", "target": "m:f"},
+                ]
+            }
+        )
+    )
+    routes = config.settings({}).routes
+    assert routes.api == {"*": "py"} and routes.thread == {"*": "py"}
+    assert routes.tool == {"wordcount": "mine"}
+    only_tools = RunsConfig(providers=(BuiltinToolsProvider(),)).settings({}).routes
+    assert (only_tools.api, only_tools.thread) == ({}, {})
 
 
 def test_a_mounted_tree_is_served_by_someone_else(tmp_path: Path) -> None:
@@ -66,6 +95,12 @@ def test_a_mounted_tree_is_served_by_someone_else(tmp_path: Path) -> None:
         (b'{"max_in_flight": 0}', "max_in_flight"),
         (b'{"ctx": {"watch": "fuse"}}', "watch"),
         (b'{"routes": {"api": {"*": 3}}}', "routes"),
+        (b'{"providers": [{"kind": "subprocess", "name": "t", "argv": []}]}', "argv"),
+        (
+            b'{"providers": [{"kind": "subprocess", "name": "t", "argv": ["x"], "mode": "sh"}]}',
+            "mode",
+        ),
+        (b'{"providers": [{"kind": "builtin", "tools": "wordcount"}]}', "tools"),
     ],
 )
 def test_decoding_errors_name_the_field(document: bytes, words: str) -> None:
@@ -80,6 +115,7 @@ def test_decoding_errors_name_the_field(document: bytes, words: str) -> None:
         ({"providers": [{"kind": "echo"}, {"kind": "echo"}]}, "unique"),
         ({"routes": {"api": {"*": "ghost"}}}, "ghost"),
         ({"ctx": {"root": "/tmp/x", "uid": "a/b"}}, "uid"),
+        ({"providers": [{"kind": "builtin", "tools": ["grep"]}]}, r"no built-in tools \['grep'\]"),
     ],
 )
 def test_inconsistent_configs_are_refused(document: dict[str, object], words: str) -> None:
@@ -124,12 +160,14 @@ def test_providers_are_built_for_every_kind() -> None:
                     {"kind": "python", "name": "py", "target": f"{PROVIDERS}:chat"},
                     {"kind": "openai", "name": "oa", "channel": "openai"},
                     {"kind": "subprocess", "name": "wc", "argv": ["/usr/bin/wc"]},
+                    {"kind": "subprocess", "name": "wcl", "argv": ["wc"], "mode": "argv"},
+                    {"kind": "builtin"},
                 ]
             }
         )
     )
     names = [spec.name for spec in build_providers(config.providers, layout)]
-    assert names == ["local-echo", "py", "oa", "wc"]
+    assert names == ["local-echo", "py", "oa", "wc", "wcl", "local-tools"]
     with pytest.raises(RunsConfigError, match="channel"):
         build_providers((OpenAIProvider(name="oa", channel="../up"),), layout)
 

@@ -37,8 +37,8 @@ def test_the_template_is_filled_once() -> None:
 def test_threads_and_tools() -> None:
     thread = ProviderRequest("thread", "news", "1", "t-1", {"text": "hi"}, b"")
     assert echo_reply(thread, "echo: {user}", "e") == {"text": "echo: hi"}
-    tool = ProviderRequest("tool", "wc", None, "t-2", {"args": ["-l"], "stdin": "a"}, b"")
-    assert echo_reply(tool, "echo: {user}", "e") == {"args": ["-l"], "stdin": "a"}
+    tool = ProviderRequest("tool", "wc", None, "t-2", {"text": "a", "n": [1]}, b"")
+    assert echo_reply(tool, "echo: {user}", "e") == {"text": "a", "n": [1]}  # its input back
 
 
 @given(body=st.dictionaries(st.text(max_size=10), st.none() | st.text(max_size=5) | st.integers()))

@@ -17,6 +17,7 @@ See specs/runs-http.md (configuration, routes, streams, MCP) and ADRs 0030-0034.
 from ._catalog import CatalogCache
 from ._config import (
     CONFIG_ENV,
+    BuiltinToolsProvider,
     CtxConfig,
     EchoProvider,
     OpenAIProvider,
@@ -77,14 +78,17 @@ from ._part import runs_part
 from ._providers import build_providers, echo_reply, load_callable
 from ._routes import RUNS_LINKS, McpRoute, RunsRoutes, runs_routes
 from ._tail import RunTail
+from ._tools import BUILTIN_TOOLS, WordCount, WordCountInput, word_count
 
 __all__ = [
+    "BUILTIN_TOOLS",
     "CONFIG_ENV",
     "DEFAULT_PREFIX",
     "FRAMES_MEDIA_TYPE",
     "MCP_TOOLS",
     "RUNS_LINKS",
     "AwaitSettled",
+    "BuiltinToolsProvider",
     "CancelRun",
     "CatalogCache",
     "CloseTail",
@@ -128,6 +132,8 @@ __all__ = [
     "SubmitStep",
     "SubprocessProvider",
     "ToolDef",
+    "WordCount",
+    "WordCountInput",
     "build_mcp_server",
     "build_providers",
     "config_path",
@@ -149,4 +155,5 @@ __all__ = [
     "streams_info",
     "submit_and_settle",
     "tree_lease_path",
+    "word_count",
 ]

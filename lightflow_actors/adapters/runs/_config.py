@@ -3,8 +3,9 @@
 One JSON file, decoded once by msgspec (`RunsConfig`): `$LIGHTFLOW_RUNS_CONFIG` when set,
 else `$XDG_CONFIG_HOME/lightflow/runs.json` when it exists, else the embedded defaults:
 runs under the XDG state dir, the `/ctx` tree as a plain folder `<state>/ctx` served by an
-embedded substrate (directory backend, no FUSE), and one provider, the deterministic
-`local-echo`. The OpenAI-compatible HTTP channel is opt-in (a provider of kind `openai`).
+embedded substrate (directory backend, no FUSE), and two deterministic offline providers:
+`local-echo` (api formats and threads) and `local-tools` (the built-in tools, e.g.
+`wordcount`). The OpenAI-compatible HTTP channel is opt-in (a provider of kind `openai`).
 See specs/runs-http.md §1 for every field.
 """
 
@@ -23,9 +24,11 @@ from ctx_substrate import Policy, PolicyRule, Routes, SubstrateConfig
 from ...flow import default_assets_root, default_state_dir
 from ..cortex import CtxLayout, check_segment_id
 from ._errors import RunsConfigError
+from ._tools import BUILTIN_TOOLS
 
 __all__ = [
     "CONFIG_ENV",
+    "BuiltinToolsProvider",
     "CtxConfig",
     "EchoProvider",
     "OpenAIProvider",
@@ -79,17 +82,39 @@ class OpenAIProvider(
     timeout_s: Positive = 60.0
 
 
+class BuiltinToolsProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="builtin"
+):
+    """The built-in deterministic tools (a default, named `local-tools`): typed Python
+    functions shipped with lightflow (`wordcount`: `{text}` → `{words, lines}`). `tools`
+    narrows the set (default: all). Default routes send each of its tools to it."""
+
+    name: ProviderName = "local-tools"
+    tools: tuple[str, ...] | None = None
+
+    def served(self) -> tuple[str, ...]:
+        return tuple(BUILTIN_TOOLS) if self.tools is None else self.tools
+
+
 class SubprocessProvider(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="subprocess"
 ):
-    """A tool: run `argv + request.args` without a shell, `stdin` from the request."""
+    """A tool run as `argv` without a shell. `mode` `json` (default): the request body (the
+    tool's input) on stdin as JSON, stdout parsed as the JSON answer. `mode` `argv`: a
+    plain program; the body is `{"args", "stdin"}` and the answer `{"exit_code", "stdout",
+    "stderr"}`. `output_limit` bytes of stdout and stderr together."""
 
     name: ProviderName
-    argv: tuple[str, ...]
+    argv: Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
+    mode: Literal["json", "argv"] = "json"
     timeout_s: Positive = 30.0
+    output_limit: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20
 
 
-ProviderConfig = EchoProvider | PythonProvider | OpenAIProvider | SubprocessProvider
+ProviderConfig = (
+    EchoProvider | PythonProvider | OpenAIProvider | BuiltinToolsProvider | SubprocessProvider
+)
+TOOL_PROVIDERS = (BuiltinToolsProvider, SubprocessProvider)
 
 
 class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -106,14 +131,16 @@ class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the runs host needs; every field has a working default.
 
-    `routes` default: every api format and every thread to the first provider. `policy`
-    default: each provider may serve exactly what the routes send it.
+    `routes` default: every api format and every thread to the first provider that is not
+    a tool provider (`builtin`, `subprocess`), and each built-in tool to the first
+    `builtin` provider serving it. `policy` default: each provider may serve exactly what
+    the routes send it.
     """
 
     state_dir: str | None = None
     assets: str | None = None
     ctx: CtxConfig = CtxConfig()
-    providers: tuple[ProviderConfig, ...] = (EchoProvider(),)
+    providers: tuple[ProviderConfig, ...] = (EchoProvider(), BuiltinToolsProvider())
     routes: Routes | None = None
     policy: Policy | None = None
     step_timeout_s: Positive = 600.0
@@ -142,7 +169,8 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         names = [p.name for p in self.providers]
         if len(set(names)) != len(names):
             raise RunsConfigError("providers", f"provider names must be unique, got {names}")
-        routes = self.routes if self.routes is not None else _default_routes(names)
+        _check_builtin_tools(self.providers)
+        routes = self.routes if self.routes is not None else _default_routes(self.providers)
         unknown = routes.providers() - set(names)
         if unknown:
             raise RunsConfigError(
@@ -188,10 +216,27 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-def _default_routes(names: list[str]) -> Routes:
-    if not names:
-        return Routes()
-    return Routes(api={"*": names[0]}, thread={"*": names[0]})
+def _check_builtin_tools(providers: tuple[ProviderConfig, ...]) -> None:
+    for provider in providers:
+        if isinstance(provider, BuiltinToolsProvider):
+            unknown = sorted(set(provider.served()) - set(BUILTIN_TOOLS))
+            if unknown:
+                raise RunsConfigError(
+                    f"providers[{provider.name}].tools",
+                    f"no built-in tools {unknown}; the built-in tools are {sorted(BUILTIN_TOOLS)}",
+                )
+
+
+def _default_routes(providers: tuple[ProviderConfig, ...]) -> Routes:
+    answering = [p.name for p in providers if not isinstance(p, TOOL_PROVIDERS)]
+    tools: dict[str, str] = {}
+    for provider in providers:
+        if isinstance(provider, BuiltinToolsProvider):
+            for tool in provider.served():
+                tools.setdefault(tool, provider.name)
+    if not answering:
+        return Routes(tool=tools)
+    return Routes(api={"*": answering[0]}, tool=tools, thread={"*": answering[0]})
 
 
 def _routed_policy(routes: Routes) -> Policy:

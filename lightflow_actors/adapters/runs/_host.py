@@ -18,7 +18,7 @@ from typing import TypeVar, cast
 import msgspec
 
 from ... import flow
-from ...flow import FlowError, RunStore, RunView
+from ...flow import FlowError, RunStore, RunView, resumable_runs
 from ...kernel import (
     Actor,
     ActorRef,
@@ -259,7 +259,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
 
     @handler
     async def resume_all(self, msg: _ResumeAll) -> None:
-        for run_id in await self._thread(self.ops.resumable):
+        for run_id in await self._thread(resumable_runs, self.ops.store):
             try:
                 await self._drive(run_id)
             except (FlowError, RunsError) as exc:

@@ -113,15 +113,6 @@ class RunsOperations:
         """Cancel a run no actor of this process drives (409 when it already finished)."""
         return self.service_without_catalog().cancel(run_id, reason)
 
-    def resumable(self) -> list[str]:
-        """Runs still planned or running; a corrupt run folder is skipped, not fatal."""
-        ids = []
-        for run_id in self.store.list_ids():
-            with contextlib.suppress(Exception):
-                if self.store.manifest(run_id).status in ("planned", "running"):
-                    ids.append(run_id)
-        return ids
-
     # -- /ctx and streams -------------------------------------------------------------
 
     def abi(self) -> AbiRecord:

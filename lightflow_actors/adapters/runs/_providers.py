@@ -2,9 +2,10 @@
 
 `local-echo` is the development default: deterministic, offline, and it answers each api
 format in that format's own response shape so runs go through the whole pipeline
-(`reply_text` reads it back) without a model. A `python` provider imports a callable named
+(`reply_text` reads it back) without a model; `local-tools` (kind `builtin`) serves the
+built-in tools of `_tools.py` the same way. A `python` provider imports a callable named
 by the config; `openai` forwards to an OpenAI-compatible channel (opt-in); `subprocess`
-runs a tool.
+runs a tool program.
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ from ctx_substrate import ProviderRequest, ProviderSpec, callable_provider, subp
 from ctx_substrate import openai_channel as openai_channel_provider
 
 from ..cortex import CtxLayout
-from ._config import EchoProvider, OpenAIProvider, ProviderConfig, PythonProvider
+from ._config import (
+    BuiltinToolsProvider,
+    EchoProvider,
+    OpenAIProvider,
+    ProviderConfig,
+    PythonProvider,
+)
 from ._errors import RunsConfigError
+from ._tools import builtin_tools
 
 __all__ = ["build_providers", "echo_reply", "load_callable"]
 
@@ -48,8 +56,18 @@ def build_providers(configs: tuple[ProviderConfig, ...], layout: CtxLayout) -> l
             specs.append(
                 openai_channel_provider(config.name, channel_dir, timeout_s=config.timeout_s)
             )
+        elif isinstance(config, BuiltinToolsProvider):
+            specs.append(builtin_tools(config.name, config.served()))
         else:
-            specs.append(subprocess_tool(config.name, config.argv, timeout_s=config.timeout_s))
+            specs.append(
+                subprocess_tool(
+                    config.name,
+                    config.argv,
+                    mode=config.mode,
+                    timeout_s=config.timeout_s,
+                    output_limit=config.output_limit,
+                )
+            )
     return specs
 
 
@@ -61,7 +79,8 @@ def _echo_spec(config: EchoProvider) -> ProviderSpec:
 
 
 def echo_reply(request: ProviderRequest, template: str, model: str) -> JsonObject:
-    """The echo answer to `request`, shaped like its format's real response.
+    """The echo answer to `request`, shaped like its format's real response (a tool gets
+    its input back).
 
     >>> req = ProviderRequest("thread", "t", "0", "r1", {"text": "hi"}, b"")
     >>> echo_reply(req, "echo: {user}", "echo")
@@ -69,7 +88,7 @@ def echo_reply(request: ProviderRequest, template: str, model: str) -> JsonObjec
     """
     body = request.body
     if request.kind == "tool":
-        return {"args": body.get("args", []), "stdin": body.get("stdin", "")}
+        return dict(body)
     if request.kind == "thread":
         return {"text": _fill(template, _text(body.get("text")), "", model, "thread")}
     name = body.get("model")
