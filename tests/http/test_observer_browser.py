@@ -1,5 +1,7 @@
-"""The observer page in real headless Chromium: live tree, crash and restart, actions.
+"""The observer live view in real headless Chromium, against `lightflow serve --demo`.
 
+The page joins its live session over the WebSocket; a kill through the page shows up as
+exited and restarted without a reload; without JavaScript the page is a static snapshot.
 Needs Debian's chromium at /usr/bin/chromium (driven by the playwright package; never
 `playwright install`). Writes test-artifacts/observer.png.
 """
@@ -12,8 +14,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,18 +78,23 @@ def server_url() -> Iterator[str]:
     assert proc.returncode == 0
 
 
+def launch(playwright: Playwright, profile: Path, *, javascript: bool = True) -> BrowserContext:
+    return playwright.chromium.launch_persistent_context(
+        user_data_dir=str(profile),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=ARGS,
+        viewport={"width": 1280, "height": 900},
+        java_script_enabled=javascript,
+    )
+
+
 def test_observer_follows_a_crash_and_a_restart(server_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            user_data_dir=str(tmp_path / "profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
+        context = launch(playwright, tmp_path / "profile")
         try:
             page = context.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -93,32 +104,43 @@ def test_observer_follows_a_crash_and_a_restart(server_url: str, tmp_path: Path)
             page.goto(server_url + "/")
             page.get_by_role("link", name="Observer").click()
             page.wait_for_url(server_url + "/observer")
+            # Everything below happens in this one page load (a reload would lose this).
+            page.evaluate("window.observerLoad = 1")
 
-            # This server has a token: the page asks for it before acting or streaming.
-            expect(page.locator("#token-form")).to_be_visible()
-            page.fill("#token", TOKEN)
-            page.get_by_role("button", name="Use token").click()
-            expect(page.locator("#live")).to_have_text("live", timeout=15_000)
+            # The page joins its live session over the WebSocket.
+            expect(page.locator("[data-lf-root]")).to_have_class("lf-connected", timeout=15_000)
+            expect(page.locator("#live")).to_have_text("live")
+            expect(page.locator(".summary")).to_contain_text("supervisors")
 
+            # This server has a token: the page asks for it once, before acting.
             worker = page.locator('li[data-label="worker-2"]')
             expect(worker).to_have_attribute("data-restarts", "0")
             old_id = worker.get_attribute("data-id")
-            expect(page.locator(".summary")).to_contain_text("supervisors")
-
-            # Kill worker-2 from its detail pane; the supervisor restarts it and the tree,
-            # fed by the event stream, shows the new actor with one restart.
             worker.locator(":scope > .node").click()
             expect(page.locator('#detail dd[data-field="child id"]')).to_have_text("worker-2")
+            assert page.url.endswith(f"/observer?actor={old_id}")
+            page.get_by_role("button", name="Kill").click()
+            expect(page.locator("#action-result")).to_contain_text("enter the operator token")
+            page.fill("#token", TOKEN)
+            page.get_by_role("button", name="Use token").click()
+            expect(page.locator("#token-ok")).to_be_visible()
+            assert TOKEN not in page.content()
+
+            # Kill worker-2: the supervisor restarts it, and the tree, patched over the
+            # socket, shows the new actor with one restart; the selection follows it.
             page.get_by_role("button", name="Kill").click()
             expect(page.locator("#action-result")).to_contain_text("killed")
             expect(worker).to_have_attribute("data-restarts", "1", timeout=15_000)
-            assert worker.get_attribute("data-id") != old_id
+            new_id = worker.get_attribute("data-id")
+            assert new_id != old_id
+            expect(page.locator('#detail dd[data-field="id"]')).to_have_text(str(new_id))
+            expect(page.locator("#events li.exited", has_text="killed").first).to_be_visible()
             expect(page.locator("#events li.restarted").first).to_be_visible()
-            expect(page.locator("#events li.exited", has_text="killed")).to_be_visible()
 
             # Restart worker-1 through its supervisor.
             first = page.locator('li[data-label="worker-1"]')
             first.locator(":scope > .node").click()
+            expect(page.locator('#detail dd[data-field="child id"]')).to_have_text("worker-1")
             page.get_by_role("button", name="Restart").click()
             expect(page.locator("#action-result")).to_contain_text("new actor #")
             expect(first).to_have_attribute("data-restarts", "1", timeout=15_000)
@@ -127,9 +149,30 @@ def test_observer_follows_a_crash_and_a_restart(server_url: str, tmp_path: Path)
             page.locator('li[data-label="lightflow.http.gateway.supervisor"] > .node').click()
             page.get_by_role("button", name="Restart").click()
             expect(page.locator("#action-result")).to_contain_text("nothing can restart it")
+            expect(page.locator("#action-result")).to_have_class("result error")
 
+            assert page.evaluate("window.observerLoad") == 1  # never reloaded
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "observer.png"), full_page=True)
         finally:
             context.close()
-    assert not [e for e in errors if "409" not in e], errors
+    assert not errors, errors
+
+
+def test_observer_without_javascript_is_a_static_snapshot(server_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        context = launch(playwright, tmp_path / "profile", javascript=False)
+        try:
+            page = context.new_page()
+            page.goto(server_url + "/observer")
+            expect(page.locator("#live")).to_contain_text("static snapshot")
+            expect(page.locator('li[data-label="worker-3"]')).to_be_visible()
+            # Rows are plain links: the server renders the selected actor's details.
+            page.locator('li[data-label="worker-3"] > .node').click()
+            expect(page.locator('#detail dd[data-field="child id"]')).to_have_text("worker-3")
+            expect(page.locator("#actions-off")).to_be_visible()
+            expect(page.locator("#token-form")).to_have_count(0)
+        finally:
+            context.close()

@@ -83,6 +83,9 @@ async def test_mount_shows_the_tree_and_a_crash_patches_only_the_changed_rows() 
         system.kill(ref)
         new_id = await wait_row(view, "worker-3", 1)
         assert new_id != old_id and f'id="actor-{old_id}"' not in view.html()
+        # Tree order, not id order: the new worker-3 sits under pool, before flaky.
+        order = list(rows(view))
+        assert order.index("pool") < order.index("worker-3") < order.index("flaky")
         assert len(view.patches) > before
         # The patches carry the changed rows and log lines, not the whole tree again.
         sent = b"".join(encode_patch(p) for p in view.patches[before:])

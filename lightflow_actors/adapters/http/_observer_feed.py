@@ -31,7 +31,7 @@ from ...kernel import (
 )
 from ...live import CountSubscribers, Publish
 from ._metrics import RateWindow, summarize
-from ._records import NodeKind, Restart, SystemSummary
+from ._records import NodeKind, Restart, SystemSummary, TreeNode
 from ._supervision import tree_nodes
 
 TREE_TOPIC = "observer:tree"
@@ -77,8 +77,8 @@ class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
 class TreeSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The whole system at one instant, as the feed publishes it.
 
-    ``version`` grows with every snapshot of one feed; ``actors`` are in id (spawn) order,
-    parents before their children; ``events`` are the newest lifecycle events, oldest first.
+    ``version`` grows with every snapshot of one feed; ``actors`` are in tree order (each
+    actor followed by its subtree); ``events`` are the newest lifecycle events, oldest first.
     """
 
     version: int
@@ -94,7 +94,7 @@ def observe(
     nodes = tree_nodes(system)
     infos = {info.id: info for info in system.actors()}
     actors: list[ObservedActor] = []
-    for node in nodes:
+    for node in _depth_first(nodes):
         info = infos.get(node.id)
         actors.append(
             ObservedActor(
@@ -125,6 +125,20 @@ def observe(
         actors=tuple(actors),
         events=events,
     )
+
+
+def _depth_first(nodes: list[TreeNode]) -> list[TreeNode]:
+    """``nodes`` (id order) in tree order: each actor followed by its subtree, siblings in
+    spawn order. A restarted child has a new, higher id, so id order would show it far from
+    its supervisor."""
+    by_id = {node.id: node for node in nodes}
+    ordered: list[TreeNode] = []
+    stack = [node for node in reversed(nodes) if node.parent not in by_id]
+    while stack:
+        node = stack.pop()
+        ordered.append(node)
+        stack.extend(by_id[child] for child in reversed(node.children) if child in by_id)
+    return ordered
 
 
 class Noted(msgspec.Struct, frozen=True):
