@@ -9,8 +9,10 @@
 
 Routes (``specs/openapi.yaml``): ``GET /health``, ``GET /system``, ``GET /system/tree``,
 ``GET /system/events`` (SSE), ``GET /actors/{id}``, ``POST /actors/{id}/stop|restart|kill``,
-``GET /`` (root page), ``GET /observer``, ``GET /openapi.yaml``. Every route asks the
-``Gateway`` actor (DESIGN §9). ``serve`` runs the app on Hypercorn (``lightflow serve``).
+``GET /`` (root page), ``GET /openapi.yaml``. Every route asks the ``Gateway`` actor
+(DESIGN §9). ``GET /observer`` is a live view (``ObserverView``) on the app's own live hub,
+fed by a ``TreeFeed`` actor; its actions go through the gateway too (``ActionDesk``).
+``serve`` runs the app on Hypercorn (``lightflow serve``).
 """
 
 from ._app import OperatorApp, StartupHook, create_app
@@ -32,6 +34,10 @@ from ._errors import (
 from ._events import EventStream, StreamEnd, StreamGap
 from ._gateway import GATEWAY_NAME, Gateway
 from ._messages import GatewayMessage
+from ._observer import OBSERVER_NAME, ObserverPage, observer_view, start_observer_actors
+from ._observer_actions import ActionDesk, ActionOutcome, ActionRequest
+from ._observer_feed import GetSnapshot, ObservedActor, TreeFeed, TreeSnapshot
+from ._observer_view import ObserverView
 from ._pages import ROOT_LINKS, RootLink
 from ._records import (
     Action,
@@ -60,9 +66,13 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "GATEWAY_NAME",
+    "OBSERVER_NAME",
     "ROOT_LINKS",
     "TOKEN_ENV",
     "Action",
+    "ActionDesk",
+    "ActionOutcome",
+    "ActionRequest",
     "ActionResult",
     "ActorDetail",
     "BadRequest",
@@ -72,12 +82,16 @@ __all__ = [
     "Forbidden",
     "Gateway",
     "GatewayMessage",
+    "GetSnapshot",
     "Guard",
     "Health",
     "HttpError",
     "MethodNotAllowed",
     "NotFound",
     "NotRestartable",
+    "ObservedActor",
+    "ObserverPage",
+    "ObserverView",
     "OperatorApp",
     "PartSource",
     "PayloadTooLarge",
@@ -92,14 +106,18 @@ __all__ = [
     "StreamGap",
     "SupervisorGone",
     "SystemSummary",
+    "TreeFeed",
     "TreeNode",
     "TreePage",
+    "TreeSnapshot",
     "Unauthorized",
     "Unavailable",
     "check_bind",
     "create_app",
     "is_loopback",
+    "observer_view",
     "run_server",
     "serve",
     "start_demo",
+    "start_observer_actors",
 ]

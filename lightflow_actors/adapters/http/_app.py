@@ -91,6 +91,7 @@ class OperatorApp:
 
     async def start(self) -> None:
         """Start the system (if owned), the gateway, then the ``on_startup`` hook."""
+        self.observer.open()
         if self.owns_system:
             await self.system.start()
         await self.link.ref()

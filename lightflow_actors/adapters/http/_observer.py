@@ -138,17 +138,28 @@ class ObserverPage:
         ]
 
     async def start(self) -> None:
-        """Start the hub and the observer's actors (idempotent; concurrent callers wait)."""
+        """Start the hub and the observer's actors (idempotent; concurrent callers wait).
+
+        A hub whose supervisor is gone (killed by an operator: nothing restarts a top-level
+        actor) is started afresh; its browsers reconnect to the new one by themselves.
+        """
         if self._closed:
             raise Unavailable("the server is stopping; the observer is closed")
         async with self._lock:
+            supervisor = self.hub.supervisor
+            if supervisor is not None and not supervisor.alive:
+                await self.hub.stop()
             await self.hub.start()
             await start_observer_actors(
                 self.hub, self.link, interval=self.interval, refresh=self.refresh
             )
 
+    def open(self) -> None:
+        """Serve again after ``close`` (the app was started again)."""
+        self._closed = False
+
     async def close(self) -> None:
-        """Stop every session and its socket, and start nothing more (the server stops)."""
+        """Stop every session and its socket, and start nothing more until ``open``."""
         self._closed = True
         await self.hub.stop()
 

@@ -33,6 +33,7 @@ from ._observer_actions import ACTIONS_TOPIC, ActionOutcome, ActionRequest, sess
 from ._observer_feed import TREE_TOPIC, GetSnapshot, TreeSnapshot
 from ._observer_render import render
 from ._observer_state import (
+    MAX_SEARCH,
     Act,
     Filter,
     Notice,
@@ -100,7 +101,7 @@ class ObserverView(LiveView[ObserverState, ObserverEvent]):
             return self._use_token(event.token.strip(), state)
         if isinstance(event, Filter):
             state = msgspec.structs.replace(
-                state, status=event.status, search=event.q.strip()[:100]
+                state, status=event.status, search=event.q.strip()[:MAX_SEARCH]
             )
             return Update(state, (PushPatch(params=params_of(state), replace=True),))
         return self._act(event, state)
