@@ -129,6 +129,21 @@ def test_commit_is_tmp_then_rename(tmp_path: Path) -> None:
         commit_request(tmp_path, "r2", b"{}")
 
 
+def test_commit_refuses_symlinks_it_would_write_through(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"keep")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "s.tmp").symlink_to(outside)
+    with pytest.raises(OSError):
+        commit_request(inbox, "s", b"evil")
+    assert outside.read_bytes() == b"keep"
+    (inbox / "d.claimed").symlink_to(tmp_path / "nowhere")  # dangling: still taken
+    with pytest.raises(RequestConflictError):
+        commit_request(inbox, "d", b"{}")
+    assert sorted(p.name for p in inbox.iterdir()) == ["d.claimed", "s.tmp"]
+
+
 def test_atomic_write_replaces_and_leaves_no_tmp(tmp_path: Path) -> None:
     target = tmp_path / "x.resp.json"
     atomic_write(target, b"one")

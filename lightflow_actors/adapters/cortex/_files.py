@@ -22,17 +22,21 @@ def fsync_dir(folder: Path) -> None:
     """Flush a folder's entries (renames, creations) to disk."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(fd)
-    except OSError:
-        # Some file systems (FUSE passthroughs among them) refuse fsync on folders; the
-        # rename has still happened, only its durability is the file system's business.
-        pass
+        _fsync_folder_fd(fd)
     finally:
         os.close(fd)
 
 
-def _write_all(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+def _fsync_folder_fd(fd: int) -> None:
+    # Some file systems (FUSE passthroughs among them) refuse fsync on folders; the
+    # rename has still happened, only its durability is the file system's business.
+    with contextlib.suppress(OSError):
+        os.fsync(fd)
+
+
+def _write_all(path: Path | str, data: bytes, dir_fd: int | None = None) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(path, flags, 0o644, dir_fd=dir_fd)
     try:
         view = memoryview(data)
         while view:
@@ -79,16 +83,34 @@ def commit_request(inbox: Path, request_id: str, body: bytes) -> Path:
     answered in this inbox, so one id is never answered twice. Returns the committed path.
     """
     target = CtxLayout.file(inbox, request_id, Suffix.REQUEST)
-    for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE):
-        existing = CtxLayout.file(inbox, request_id, suffix)
-        if os.path.lexists(existing):
-            raise RequestConflictError(str(existing))
-    tmp = write_tmp_request(inbox, request_id, body)
+    tmp = CtxLayout.file(inbox, request_id, Suffix.TMP)
+    # Every step works relative to the inbox opened once: the path is resolved one time,
+    # not seven (each resolution of a FUSE path is a round trip per folder when the mount
+    # caches nothing), and all steps act on the same folder even if a path component is
+    # replaced meanwhile.
+    inbox_fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.rename(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(inbox)
+        for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE):
+            existing = CtxLayout.file(inbox, request_id, suffix)
+            if _lexists(existing.name, inbox_fd):
+                raise RequestConflictError(str(existing))
+        _write_all(tmp.name, body, dir_fd=inbox_fd)
+        try:
+            os.rename(tmp.name, target.name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp.name, dir_fd=inbox_fd)
+            raise
+        _fsync_folder_fd(inbox_fd)
+    finally:
+        os.close(inbox_fd)
     return target
+
+
+def _lexists(name: str, dir_fd: int) -> bool:
+    """`os.path.lexists` relative to a folder descriptor."""
+    try:
+        os.lstat(name, dir_fd=dir_fd)
+    except OSError:
+        return False
+    return True
