@@ -7,6 +7,8 @@ pubsub. Events are coalesced: the first one after a quiet spell arms a timer of
 storm costs at most ``1 / interval`` renders per second per observer session, whatever the
 number of events. Every ``refresh`` seconds it publishes anyway, so counters (mailbox,
 processed, messages/s) move between lifecycle events. Nobody watching: nothing is built.
+A snapshot walks every actor (≈ 100 ms at 10 000 actors here), so both timers stretch to
+keep that walk under ``BUSY_SHARE`` of the loop's time on a big system.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ TREE_TOPIC = "observer:tree"
 
 RECENT_EVENTS = 200
 """Lifecycle events a snapshot carries (the newest), for the event log and actor details."""
+
+BUSY_SHARE = 0.2
+"""The share of the loop's time snapshots may take: the next one waits at least
+``cost / BUSY_SHARE`` seconds after one that took ``cost``."""
 
 
 class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,6 +199,7 @@ class TreeFeed(Actor[FeedMessage]):
         self.rates = RateWindow()
         self.recent: deque[LifecycleEvent] = deque(maxlen=RECENT_EVENTS)
         self.version = 0
+        self.cost = 0.0  # seconds (system clock) the last snapshot took
         self.armed = False
         self.unsubscribe: Callable[[], None] = _nothing
 
@@ -220,7 +227,7 @@ class TreeFeed(Actor[FeedMessage]):
         self.recent.append(msg.event)
         if not self.armed:
             self.armed = True
-            self.send_after(self.interval, self.ref, Flush())
+            self.send_after(max(self.interval, self.cost / BUSY_SHARE), self.ref, Flush())
 
     @handler
     async def flush(self, msg: Flush) -> None:
@@ -231,7 +238,7 @@ class TreeFeed(Actor[FeedMessage]):
     async def tick(self, msg: Refresh) -> None:
         if not self.armed:  # a flush is on its way: it carries fresh counters too
             await self._publish()
-        self.send_after(self.refresh, self.ref, Refresh())
+        self.send_after(max(self.refresh, self.cost / BUSY_SHARE), self.ref, Refresh())
 
     @handler
     def get(self, msg: GetSnapshot) -> TreeSnapshot:
@@ -239,7 +246,11 @@ class TreeFeed(Actor[FeedMessage]):
 
     def _snapshot(self) -> TreeSnapshot:
         self.version += 1
-        return observe(self.system, self.rates, tuple(self.recent), self.version)
+        clock = self.system.clock
+        started = clock.now()
+        snapshot = observe(self.system, self.rates, tuple(self.recent), self.version)
+        self.cost = clock.now() - started
+        return snapshot
 
     async def _publish(self) -> None:
         try:
