@@ -84,7 +84,10 @@ class ApiStep(msgspec.Struct, frozen=True):
 
 
 class ToolStep(msgspec.Struct, frozen=True):
-    """Invoke `/ctx/tool/<tool>`: `request` is a template typed by the `input` struct."""
+    """Invoke `/ctx/tool/<tool>`: `request` is a template typed by the `input` struct.
+
+    The rendered `input` (a JSON object) is the tool request's body as is; the tool's answer
+    is the step's output, checked against `output` (specs/cortexfs-abi.md §Tool bodies)."""
 
     id: str
     tool: str
