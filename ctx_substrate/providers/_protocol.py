@@ -72,7 +72,8 @@ class Work(msgspec.Struct, frozen=True):
 class ProviderSpec(msgspec.Struct, frozen=True):
     """A named provider: how to build its worker actor, and the model it reports by default.
 
-    Build one with `callable_provider`, `subprocess_tool` or `openai_channel`.
+    Build one with `callable_provider`, `tools_provider`, `subprocess_tool` or
+    `openai_channel`.
     """
 
     name: str
