@@ -21,7 +21,8 @@ mid-request (`shutdown(timeout=0.1)`) waited the full 5 s.
 
 The kernel tests below are strict xfails until the kernel is fixed; the substrate works
 around both (its linked helpers trap exits, and `provider_shutdown_s` bounds how long a
-provider's in-flight request may delay a stop): the last test here checks the first,
+provider's in-flight request may delay a stop; `CortexClient.on_stop` is synchronous): the
+last two tests here check the first and the last,
 test_recovery.py's restart test uses the second.
 """
 
@@ -37,6 +38,7 @@ import pytest
 
 from ctx_substrate._fuse import fuse_available
 from lightflow_actors import KILLED, SHUTDOWN, Actor, ActorSystem, LifecycleEvent, handler
+from lightflow_actors.adapters.cortex import CortexClient, CtxLayout
 from lightflow_actors.testing import run_schedule, scenario
 
 KERNEL_BUG = (
@@ -58,6 +60,16 @@ class Parent(Actor[Never]):
 
     def on_start(self) -> None:
         self.spawn(AsyncStop, link=True)
+
+
+class ClientOwner(Actor[Never]):
+    """A plain actor with a linked `CortexClient` listening with inotify."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def on_start(self) -> None:
+        self.spawn(lambda: CortexClient(CtxLayout(str(self._root), "1000")), link=True)
 
 
 def record_exits(system: ActorSystem) -> dict[str, str | None]:
@@ -122,6 +134,17 @@ async def test_root_shutdown_stops_a_linked_child_with_async_on_stop() -> None:
     exits = record_exits(system)
     await system.shutdown()
     assert exits.get("AsyncStop") == SHUTDOWN, f"killed at shutdown: {exits}"
+
+
+@pytest.mark.anyio
+async def test_a_linked_cortex_client_stops_at_shutdown(tmp_path: Path) -> None:
+    system = ActorSystem(default_stop_timeout=0.5)
+    await system.start()
+    await system.start_actor(lambda: ClientOwner(tmp_path))
+    await asyncio.sleep(0.05)  # its watchfiles listener is running
+    exits = record_exits(system)
+    await system.shutdown()
+    assert exits.get("CortexClient") == SHUTDOWN, f"killed at shutdown: {exits}"
 
 
 @pytest.mark.anyio

@@ -11,7 +11,6 @@ is why polling is always on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from pathlib import Path
 from typing import Literal
@@ -92,12 +91,15 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
         if self._watch == "inotify":
             self._task = self.system.loop.create_task(self._listen())
 
-    async def on_stop(self, reason: object) -> None:
+    def on_stop(self, reason: object) -> None:
+        # Synchronous on purpose: an async on_stop of a linked actor can be cancelled by its
+        # parent's exit signal before it starts, and the kernel then leaves the actor
+        # stopping until it is killed (tests/ctx/test_shutdown_speed.py). The listener's
+        # thread sees the stop event within `step` (1 ms) and its task then ends by itself.
         self._stop_event.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            self._task = None
         for waiter in self._waiters.values():
             if waiter.future is not None and not waiter.future.done():
                 waiter.future.cancel()
