@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Never
 
 from ._actor import Actor, ActorClassInfo, HandlerEntry
@@ -149,6 +150,36 @@ class Cell:
     def traps_exits(self) -> bool:
         return self.trap_exit if self.trap_exit is not None else bool(self.actor.trap_exit)
 
+    # -- kernel tasks ---------------------------------------------------------------------
+
+    def _task(
+        self,
+        coro: Coroutine[object, object, None],
+        message: object = None,
+        future: asyncio.Future[object] | None = None,
+    ) -> asyncio.Task[None]:
+        """Run ``on_start``/an async handler/``on_stop`` as the cell's task.
+
+        Each coroutine finishes the cell's exit in its own ``except CancelledError``; but
+        a task cancelled before its first step (``_abort`` right after it was created, e.g.
+        a link's exit signal queued before ``request_stop``) never enters its coroutine,
+        so ``_task_done`` does that work instead, or the cell would stay ``stopping``.
+        """
+        task = self.loop.create_task(coro)
+        task.add_done_callback(lambda t: self._task_done(t, message, future))
+        return task
+
+    def _task_done(
+        self, task: asyncio.Task[None], message: object, future: asyncio.Future[object] | None
+    ) -> None:
+        if self.task is not task or not task.cancelled():
+            return  # the coroutine ran and settled the cell itself
+        self.task = None
+        if future is not None and not future.done():
+            reason = self.pending_exit[0] if self.pending_exit else KILLED
+            future.set_exception(ActorExited(self.label, message, reason))
+        self._finish_pending_exit()
+
     # -- starting -------------------------------------------------------------------------
 
     def begin(self) -> None:
@@ -163,7 +194,7 @@ class Cell:
         if self.status is not STARTING:
             return
         if self.info.async_on_start:
-            self.task = self.loop.create_task(self._start_async())
+            self.task = self._task(self._start_async())
             return
         try:
             if self.system._tap is None:
@@ -332,7 +363,7 @@ class Cell:
                     self._unhandled(message, future)
                     continue
             if entry.is_async:
-                self.task = self.loop.create_task(self._run_async(entry, message, future))
+                self.task = self._task(self._run_async(entry, message, future), message, future)
                 return
             tap = self.system._tap
             try:
@@ -470,7 +501,7 @@ class Cell:
         self.status = STOPPING
         if call_on_stop and self.info.has_on_stop:
             if self.info.async_on_stop:
-                self.task = self.loop.create_task(self._stop_async(reason))
+                self.task = self._task(self._stop_async(reason))
                 return
             token = current_cell.set(self) if self.system._tap is not None else None
             try:

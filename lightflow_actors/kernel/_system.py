@@ -97,6 +97,8 @@ class ActorSystem:
         self.random = random.Random(seed)
         self.throughput = throughput
         self.default_stop_timeout = default_stop_timeout
+        self.stop_timeout = default_stop_timeout
+        """What the root gives each actor it stops: ``shutdown(timeout)`` while shutting down."""
         self._blocking_runner = blocking_runner
         self._with_root = root
         self._root: AnyRef | None = None
@@ -147,6 +149,7 @@ class ActorSystem:
         if not self._running:
             return
         per_actor = self.default_stop_timeout if timeout is None else timeout
+        self.stop_timeout = per_actor
         root = self._root
         if root is not None and root.alive:
             # The root stops its children newest first, each under its own shutdown rule.

@@ -76,7 +76,7 @@ class RootSupervisor(Supervisor):
                 if child_id is not None:
                     await self._shutdown(self._children[child_id])
                 else:
-                    await system.terminate(ref, SHUTDOWN, system.default_stop_timeout)
+                    await system.terminate(ref, SHUTDOWN, system.stop_timeout)
                 for orphan in grandchildren:
                     if system.get(orphan) is not None:
                         heapq.heappush(heap, -orphan)
