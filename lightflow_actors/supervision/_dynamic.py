@@ -39,6 +39,11 @@ class DynamicSupervisor(SupervisorBase):
     have: they raise ``NotSupportedByDynamic`` (OTP's ``{error, simple_one_for_one}``).
     """
 
+    @property
+    def strategy_name(self) -> str:
+        # OTP's name for it: operators (the tree, the observer) tell it apart by this.
+        return "simple_one_for_one"
+
     def __init__(
         self,
         *,

@@ -48,7 +48,7 @@ async def test_tree_nests_actors_and_shows_supervisor_spec_data() -> None:
         assert (db.child_id, db.kind, db.restart, db.restarts) == ("db", "worker", "permanent", 1)
         assert db.last_crash is None  # the new incarnation has not crashed
         assert (sess.child_id, sess.kind) == ("sessions", "supervisor")
-        assert sess.strategy == "one_for_one"
+        assert sess.strategy == "simple_one_for_one"
         (session,) = sess.children
         assert (session.child_id, session.restart, session.kind) == ("s", "temporary", "worker")
         assert system_root.children[1].name == "loose"
