@@ -13,8 +13,8 @@ test *ARGS: lint typecheck
     uv run --frozen pytest {{ARGS}}
 
 lint:
-    uv run --frozen ruff check lightflow_actors ctx_substrate tests bench examples
-    uv run --frozen ruff format --check lightflow_actors ctx_substrate
+    uv run --frozen ruff check lightflow_actors ctx_substrate assets tests bench examples
+    uv run --frozen ruff format --check lightflow_actors ctx_substrate assets examples
 
 typecheck:
     uv run --frozen mypy
