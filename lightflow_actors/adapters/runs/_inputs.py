@@ -2,18 +2,20 @@
 
 A value that does not fit raises `InvalidRequest` (400) naming the field (`body.inputs`,
 `after`, `id`...); a run id is checked by the flow's own rule before anything else sees
-it, so a hostile id (`..`, `/`, NUL, 10 k characters) never reaches the store.
+it, so a hostile id (`..`, `/`, NUL, 10 k characters) never reaches the store. The
+decoding itself is shared with the operator app (`adapters/_inputs.py`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Annotated, TypeVar
 
 import msgspec
 
 from ...flow import check_run_id
+from .. import _inputs as adapter_inputs
+from .._inputs import InputRules
 from ._errors import InvalidRequest, PayloadTooLarge
 
 __all__ = [
@@ -79,42 +81,23 @@ class StreamQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     after: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)] | None = None
 
 
-_AT_FIELD = re.compile(r"at `\$\.([A-Za-z_][\w.\-]*)")
-
-
-def _field(error: msgspec.ValidationError, default: str) -> str:
-    match = _AT_FIELD.search(str(error))
-    return match.group(1) if match else default
+_RULES = InputRules(
+    invalid=InvalidRequest,
+    too_large=PayloadTooLarge,
+    max_body_bytes=MAX_BODY_BYTES,
+    named_fields=False,
+    event_id_digits=18,
+)
 
 
 def decode_body(body: bytes, kind: type[T]) -> T:
     """A JSON body into `kind`; an empty body means every field takes its default."""
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-    if not body.strip():
-        body = b"{}"
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        field = _field(exc, "")
-        where = f"body.{field}" if field else "body"
-        raise InvalidRequest(f"invalid request body: {exc}", field=where) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}", field="body") from None
+    return adapter_inputs.decode_body(body, kind, _RULES)
 
 
 def decode_query(items: Iterable[tuple[str, str]], kind: type[T]) -> T:
     """Query parameters into `kind`; a repeated or unknown parameter is refused."""
-    values: dict[str, str] = {}
-    for key, value in items:
-        if key in values:
-            raise InvalidRequest(f"query parameter `{key}` is given more than once", field=key)
-        values[key] = value
-    try:
-        return msgspec.convert(values, kind, strict=False)
-    except msgspec.ValidationError as exc:
-        field = _field(exc, "query")
-        raise InvalidRequest(f"invalid query parameter: {exc}", field=field) from None
+    return adapter_inputs.decode_params(items, kind, _RULES, where="query", default_field="query")
 
 
 def decode_run_id(raw: str) -> str:
@@ -124,12 +107,4 @@ def decode_run_id(raw: str) -> str:
 
 def decode_last_event_id(raw: str | None) -> int | None:
     """The SSE `Last-Event-ID` header: the last event `seq` the client saw."""
-    if raw is None:
-        return None
-    text = raw.strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
-        raise InvalidRequest(
-            f"invalid Last-Event-ID {raw[:40]!r}: expected the seq of an event",
-            field="Last-Event-ID",
-        )
-    return int(text)
+    return adapter_inputs.decode_last_event_id(raw, _RULES)
