@@ -6,8 +6,8 @@ with nothing lost and no step answered twice:
 
 - submit: manifest `submitted` (with the request id) first, then commit to `/ctx`. On
   resume a submitted step is committed again under the same id; the CortexFS client
-  refuses an id already committed (`RequestConflictError`), and the actor then only
-  observes it, so an answer that arrived while it was down is picked up.
+  refuses an id already committed (`CommitFailed` with cause `conflict`), and the actor
+  then only observes it, so an answer that arrived while it was down is picked up.
 - success: output file, then manifest `succeeded`, then the cache index.
 - failure: manifest back to `planned` with `retry_at_ms` (exponential backoff from the
   system clock and RNG) or `failed` when attempts are used up.
@@ -312,7 +312,7 @@ class RunActor(Actor[RunMessage]):
                     fingerprint=fingerprint,
                 )
             )
-        elif resuming and result.reason.startswith("RequestConflictError"):
+        elif resuming and result.cause == "conflict":
             # Committed before the restart: only watch for its answer.
             self._cortex.tell(
                 Observe(step.target, step.address, request_id, self.ref, self._step_timeout_s)

@@ -119,6 +119,7 @@ async def test_commit_notifies_an_actor(start_ctx: Callable[..., Any], backend: 
     assert isinstance(outcome, ResponseObserved) and outcome.id == "n1"
     again = await ctx.client.ask(Commit("api", "openai.chat", "n1", {"x": 2}))
     assert isinstance(again, CommitFailed) and "already committed" in again.reason
+    assert again.cause == "conflict"
 
 
 @pytest.mark.parametrize("rid", ["", ".", "..", "../x", "a/b", "n\x00ul", "x" * 300])
@@ -129,9 +130,19 @@ async def test_client_refuses_hostile_ids(
     ctx = await start_ctx(backend=backend)
     reply = await ctx.client.ask(Commit("api", "openai.chat", rid, {}))
     assert isinstance(reply, CommitFailed) and "InvalidIdError" in reply.reason
+    assert reply.cause == "invalid"
     reply = await ctx.client.ask(Commit("tool", rid or "..", "ok", {}))
     assert isinstance(reply, CommitFailed)
     assert not any(ctx.backing.parent.glob("x*")), "nothing written beside the tree"
+
+
+async def test_unencodable_body_is_refused_with_its_cause(start_ctx: Callable[..., Any]) -> None:
+    ctx = await start_ctx()
+    reply = await ctx.client.ask(Commit("api", "openai.chat", "odd", {"x": object()}))
+    assert isinstance(reply, CommitFailed) and reply.cause == "unencodable"
+    assert "TypeError" in reply.reason
+    inbox = ctx.backing / "home"
+    assert not any(inbox.rglob("odd.*")), "nothing committed for a body that is not JSON"
 
 
 async def test_observe_times_out(start_ctx: Callable[..., Any]) -> None:

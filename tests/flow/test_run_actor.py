@@ -81,7 +81,7 @@ class FakeCortex(Actor[Commit | Observe | _Done]):
     @handler
     def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
         if msg.id in self.commits:
-            return CommitFailed(msg.kind, msg.name, msg.id, "RequestConflictError: committed")
+            return CommitFailed(msg.kind, msg.name, msg.id, "committed", "conflict")
         self.commits.append(msg.id)
         outcome = self.answer(msg, len(self.commits))
         if outcome is not None:

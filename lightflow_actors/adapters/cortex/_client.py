@@ -20,13 +20,14 @@ import watchfiles
 
 from lightflow_actors import Actor, ActorRef, handler
 
-from ._errors import CortexError
+from ._errors import CortexError, RequestConflictError
 from ._files import commit_request
 from ._layout import CtxLayout, Suffix, TargetKind
 from ._messages import (
     Call,
     Commit,
     CommitFailed,
+    CommitFailure,
     CortexOutcome,
     ErrorObserved,
     Observe,
@@ -154,13 +155,23 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
     def _commit(
         self, kind: TargetKind, name: str, request_id: str, body: object
     ) -> RequestCommitted | CommitFailed:
+        cause: CommitFailure
+        error: Exception
         try:
             data = body if isinstance(body, bytes) else self._encoder.encode(body)
             inbox = self._layout.inbox(kind, name)
             path = commit_request(inbox, request_id, data)
-        except (CortexError, OSError, TypeError) as exc:
-            return CommitFailed(kind, name, request_id, f"{type(exc).__name__}: {exc}")
-        return RequestCommitted(kind, name, request_id, str(path))
+        except RequestConflictError as exc:
+            cause, error = "conflict", exc
+        except CortexError as exc:
+            cause, error = "invalid", exc
+        except OSError as exc:
+            cause, error = "io", exc
+        except TypeError as exc:
+            cause, error = "unencodable", exc
+        else:
+            return RequestCommitted(kind, name, request_id, str(path))
+        return CommitFailed(kind, name, request_id, f"{type(error).__name__}: {error}", cause)
 
     def _wait(
         self,

@@ -7,7 +7,7 @@ Notices are named after the run trace records they become (`cortex.request.commi
 from __future__ import annotations
 
 import asyncio
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import msgspec
 
@@ -20,6 +20,7 @@ __all__ = [
     "Call",
     "Commit",
     "CommitFailed",
+    "CommitFailure",
     "CortexNotice",
     "CortexOutcome",
     "ErrorObserved",
@@ -37,11 +38,18 @@ class RequestCommitted(msgspec.Struct, frozen=True):
     path: str
 
 
+CommitFailure = Literal["conflict", "invalid", "io", "unencodable"]
+"""Why a commit failed: `conflict` — the id is already committed, being served or answered
+in this inbox (observe it instead of committing again); `invalid` — an id, format or path
+breaks the ABI; `io` — the file system refused; `unencodable` — the body is not JSON."""
+
+
 class CommitFailed(msgspec.Struct, frozen=True):
     kind: TargetKind
     name: str
     id: str
-    reason: str
+    reason: str  # for people: the error's type and message
+    cause: CommitFailure  # for programs: branch on this, never on `reason`
 
 
 class ResponseObserved(msgspec.Struct, frozen=True):
