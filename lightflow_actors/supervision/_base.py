@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Never, cast
 
 from ..kernel import (
+    NORMAL,
     SHUTDOWN,
     Actor,
     ActorRef,
@@ -160,7 +161,15 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     async def _child_exited(self, ref: AnyRef, reason: ExitReason) -> None: ...
 
     @abc.abstractmethod
-    async def _restart_due(self, key: str | int, token: int) -> None: ...
+    def _child_by_key(self, key: str | int) -> Child | None:
+        """The child a ``RestartDue`` names, or None if it is gone."""
+
+    @abc.abstractmethod
+    async def _restart_group(self, child: Child, reason: ExitReason) -> None:
+        """Start ``child`` again (and, by strategy, the siblings stopped with it)."""
+
+    async def _stop_siblings(self, child: Child) -> None:
+        """Stop the siblings the strategy restarts with ``child`` (one_for_one: none)."""
 
     @abc.abstractmethod
     def _which(self) -> list[ChildInfo]: ...
@@ -294,6 +303,27 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
 
     def _forget_actor(self, actor_id: int) -> None:
         """Drop the actor-id → child mapping (subclasses keep one)."""
+
+    async def _failed(self, child: Child, reason: ExitReason, *, retry: bool) -> None:
+        """``child`` must be restarted: now (OTP), or via the mailbox after backoff/retry."""
+        child.status = "restarting"
+        delay = self._backoff_delay(child)
+        if delay == 0.0 and not retry:
+            if self._allow_restart(child, reason):
+                await self._stop_siblings(child)
+                await self._restart_group(child, reason)
+            return
+        await self._stop_siblings(child)
+        self._schedule(child, delay, reason)
+
+    async def _restart_due(self, key: str | int, token: int) -> None:
+        child = self._child_by_key(key)
+        if child is None or child.token != token or child.status != "restarting":
+            return  # gone, or superseded by a later event (terminate_child, a group restart)
+        child.timer = None
+        reason = child.pending_reason if child.pending_reason is not None else NORMAL
+        if self._allow_restart(child, reason):
+            await self._restart_group(child, reason)
 
     def _backoff_delay(self, child: Child) -> float:
         backoff = child.spec.backoff

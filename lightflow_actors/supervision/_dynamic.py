@@ -124,25 +124,10 @@ class DynamicSupervisor(SupervisorBase):
             self._by_actor.pop(ref.id, None)
             self._remove(child)
 
-    async def _failed(self, child: Child, reason: ExitReason, *, retry: bool) -> None:
-        child.status = "restarting"
-        delay = self._backoff_delay(child)
-        if delay == 0.0 and not retry:
-            if self._allow_restart(child, reason):
-                await self._restart(child, reason)
-            return
-        self._schedule(child, delay, reason)
+    def _child_by_key(self, key: str | int) -> Child | None:
+        return self._children.get(int(key))
 
-    async def _restart_due(self, key: str | int, token: int) -> None:
-        child = self._children.get(int(key))
-        if child is None or child.token != token or child.status != "restarting":
-            return
-        child.timer = None
-        reason = child.pending_reason if child.pending_reason is not None else "normal"
-        if self._allow_restart(child, reason):
-            await self._restart(child, reason)
-
-    async def _restart(self, child: Child, reason: ExitReason) -> None:
+    async def _restart_group(self, child: Child, reason: ExitReason) -> None:
         try:
             await self._start(child)
         except StartFailed as exc:

@@ -127,27 +127,8 @@ class Supervisor(SupervisorBase):
         else:
             child.status = "stopped"
 
-    async def _failed(self, child: Child, reason: ExitReason, *, retry: bool) -> None:
-        """``child`` must be restarted: now (OTP), or via the mailbox after backoff/retry."""
-        child.status = "restarting"
-        delay = self._backoff_delay(child)
-        if delay == 0.0 and not retry:
-            if not self._allow_restart(child, reason):
-                return
-            await self._stop_siblings(child)
-            await self._start_group(child, reason)
-            return
-        await self._stop_siblings(child)
-        self._schedule(child, delay, reason)
-
-    async def _restart_due(self, key: str | int, token: int) -> None:
-        child = self._children.get(str(key))
-        if child is None or child.token != token or child.status != "restarting":
-            return
-        child.timer = None
-        reason = child.pending_reason if child.pending_reason is not None else "normal"
-        if self._allow_restart(child, reason):
-            await self._start_group(child, reason)
+    def _child_by_key(self, key: str | int) -> Child | None:
+        return self._children.get(str(key))
 
     def _group(self, child: Child) -> list[Child]:
         """The children the strategy restarts with ``child``, in start order."""
@@ -175,7 +156,7 @@ class Supervisor(SupervisorBase):
             else:
                 sibling.status = "restarting"
 
-    async def _start_group(self, child: Child, reason: ExitReason) -> None:
+    async def _restart_group(self, child: Child, reason: ExitReason) -> None:
         for member in self._group(child):
             if member.status != "restarting":
                 continue
