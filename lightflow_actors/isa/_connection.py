@@ -146,6 +146,25 @@ class Connection:
         """Instruction frames sent but not yet acknowledged, oldest first."""
         return tuple(self._unacked.values())
 
+    def error(
+        self, code: ErrorCode, message: str, path: str | None, ref: int | None, *, now: float
+    ) -> Outcome:
+        """An error frame for a problem the host found above the frame level (an
+        instruction its session refuses). It is numbered like every frame and counts
+        toward ``max_errors``, so a peer cannot dodge the budget by erring one level up;
+        a fatal ``code`` (or too many errors) closes, as for a bad frame."""
+        return self._error(code, message, path, ref, now)
+
+    @property
+    def last_seq_in(self) -> int:
+        """The sequence number of the last frame received (0 before the first)."""
+        return self._seq_in
+
+    @property
+    def last_seq_out(self) -> int:
+        """The sequence number of the last frame emitted (0 before the first)."""
+        return self._seq_out
+
     # -- receiving ----------------------------------------------------------
 
     def receive(self, data: bytes, *, now: float) -> Outcome:

@@ -61,14 +61,11 @@ class LiveClient:
         self.title: str | None = None
         self.navigations: list[Nav] = []
         self.renders = 0
-        self._sent = 0  # frames emitted so far: the next one carries seq _sent + 1
 
     def hello(self) -> bytes:
-        self._sent += 1
         return self.connection.hello(now=0.0)
 
     def send(self, instruction: Mount | Render | Patch | Submit | Shutdown) -> bytes:
-        self._sent += 1
         return self.connection.send(instruction, now=0.0)
 
     def join(
@@ -79,12 +76,11 @@ class LiveClient:
 
     def submit(self, event: str, payload: JSONValue) -> tuple[bytes, str]:
         """A Submit frame and its ref (the frame's seq, as the client script does)."""
-        ref = str(self._sent + 1)
+        ref = str(self.connection.last_seq_out + 1)
         return self.send(Submit(event=event, payload=payload, ref=ref)), ref
 
     def feed(self, data: bytes) -> list[bytes]:
         outcome = self.connection.receive(data, now=0.0)
-        self._sent += len(outcome.outgoing)
         for instruction in outcome.instructions:
             if isinstance(instruction, Render):
                 self._render(decode_envelope(instruction.view))

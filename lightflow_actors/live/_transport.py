@@ -24,7 +24,6 @@ from ..isa import (
     Instruction,
     JsonCodec,
     Mount,
-    Outcome,
     Shutdown,
     Submit,
     Subscribe,
@@ -101,26 +100,6 @@ class TransportHost(Protocol):
         ...
 
 
-class LiveConnection(Connection):
-    """The ISA `Connection`, plus error frames for problems above the frame level.
-
-    A refused event is a session-level problem the base class has no entry point
-    for; `error` reuses its `_error`, so such errors count toward `max_errors` and
-    use the same sequence numbers. (ISA owners: a public ``Connection.error`` would
-    let this subclass go.)
-    """
-
-    def error(
-        self, code: ErrorCode, message: str, path: str | None, ref: int | None, *, now: float
-    ) -> Outcome:
-        return self._error(code, message, path, ref, now)
-
-    @property
-    def last_seq_in(self) -> int:
-        """The sequence number of the last frame received."""
-        return self._seq_in
-
-
 class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
     """The server side of one browser connection.
 
@@ -135,7 +114,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         self.host = host
         self.socket = socket
         self.config = host.config
-        self.connection: LiveConnection
+        self.connection: Connection
         self.session: ActorRef[Instruction] | None = None
         self.session_monitor = 0
         self.epoch = 0
@@ -145,7 +124,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
 
     def on_start(self) -> None:
         config = self.config
-        self.connection = LiveConnection(
+        self.connection = Connection(
             "server",
             JsonCodec(max_frame_bytes=config.max_frame_bytes),
             now=self._now(),

@@ -155,6 +155,24 @@ def test_too_many_bad_frames_close_the_connection() -> None:
     assert server.receive(b"not json", now=0.0) == Outcome()
 
 
+def test_host_errors_are_numbered_and_share_the_error_budget() -> None:
+    codec = JsonCodec()
+    client = Connection("client", codec, now=0.0)
+    server = Connection("server", codec, now=0.0, max_errors=2)
+    (welcome,) = server.receive(client.hello(now=0.0), now=0.0).outgoing
+    client.receive(welcome, now=0.0)
+    server.receive(client.send(Render(), now=0.0), now=0.0)
+    assert (server.last_seq_in, server.last_seq_out) == (2, 2)  # hello, render / welcome, ack
+    refused = server.error("unexpected_frame", "no view", "$.instruction", 2, now=0.0)
+    error = only_error(refused)
+    assert (error.seq, error.code, error.ref, error.fatal) == (3, "unexpected_frame", 2, False)
+    assert refused.close is None and server.last_seq_out == 3
+    only_error(server.receive(b"not json", now=0.0))
+    last = server.error("unexpected_frame", "no view", None, None, now=0.0)
+    assert (only_error(last).code, last.close is not None) == ("too_many_errors", True)
+    assert server.state == "closed"
+
+
 def test_a_frame_in_another_version_after_negotiation_is_fatal() -> None:
     codec = JsonCodec(versions=(1, 2))
     client = Connection("client", codec, now=0.0, versions=(1,))
