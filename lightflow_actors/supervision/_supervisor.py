@@ -221,14 +221,21 @@ class Supervisor(SupervisorBase):
             record.status = "stopped"
         return None
 
-    async def _restart_child(self, child_id: str) -> AnyRef | OpFailure:
+    def _stopped_child(self, child_id: str, operation: str) -> Child | OpFailure:
+        """The record of ``child_id`` if ``operation`` may act on it (OTP: not running)."""
         record = self._children.get(child_id)
         if record is None:
             return ChildNotFound(self.label, child_id)
         if record.status == "running":
-            return ChildRunning(self.label, child_id, "restart")
+            return ChildRunning(self.label, child_id, operation)
         if record.status == "restarting":
-            return ChildRestarting(self.label, child_id, "restart")
+            return ChildRestarting(self.label, child_id, operation)
+        return record
+
+    async def _restart_child(self, child_id: str) -> AnyRef | OpFailure:
+        record = self._stopped_child(child_id, "restart")
+        if not isinstance(record, Child):
+            return record
         try:
             ref = await self._start(record)
         except StartFailed as exc:
@@ -237,12 +244,8 @@ class Supervisor(SupervisorBase):
         return ref
 
     async def _delete_child(self, child_id: str) -> OpFailure | None:
-        record = self._children.get(child_id)
-        if record is None:
-            return ChildNotFound(self.label, child_id)
-        if record.status == "running":
-            return ChildRunning(self.label, child_id, "delete")
-        if record.status == "restarting":
-            return ChildRestarting(self.label, child_id, "delete")
+        record = self._stopped_child(child_id, "delete")
+        if not isinstance(record, Child):
+            return record
         self._remove(child_id)
         return None
