@@ -50,7 +50,7 @@ from ._messages import (
     TerminateChild,
     WhichChildren,
 )
-from ._spec import ChildSpec, ChildType, Restart, Shutdown
+from ._spec import ChildSpec, ChildType, Restart, Shutdown, graceful_timeout
 
 logger = logging.getLogger("lightflow_actors.supervision")
 
@@ -121,10 +121,8 @@ async def shutdown_child(system: ActorSystem, ref: AnyRef, policy: Shutdown) -> 
     if policy == "brutal_kill":
         system.kill(ref)
         await system.wait_exit(ref)
-    elif policy == "infinity":
-        await system.terminate(ref, SHUTDOWN, None)
     else:
-        await system.terminate(ref, SHUTDOWN, float(policy))
+        await system.terminate(ref, SHUTDOWN, graceful_timeout(policy))
 
 
 def peek_actor(system: ActorSystem, actor_id: int) -> Actor[Never] | None:

@@ -22,7 +22,7 @@ from ._errors import (
 )
 from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD
 from ._messages import ChildInfo, OpFailure
-from ._spec import ChildSpec
+from ._spec import ChildSpec, graceful_timeout
 
 
 class DynamicSupervisor(SupervisorBase):
@@ -82,8 +82,7 @@ class DynamicSupervisor(SupervisorBase):
             if policy == "brutal_kill":
                 system.kill(ref)
             else:
-                timeout = None if policy == "infinity" else float(policy)
-                graceful.append(system.terminate(ref, SHUTDOWN, timeout))
+                graceful.append(system.terminate(ref, SHUTDOWN, graceful_timeout(policy)))
         if graceful:
             await asyncio.gather(*graceful)
         for ref, _ in running:

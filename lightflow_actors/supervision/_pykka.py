@@ -25,7 +25,7 @@ import pykka
 
 from ..kernel import NORMAL, Actor, ActorRef, Ask, ExitReason, handler
 from ._errors import InvalidChildSpec
-from ._spec import ChildSpec, Restart, Shutdown
+from ._spec import ChildSpec, Restart, Shutdown, graceful_timeout
 
 logger = logging.getLogger("lightflow_actors.supervision")
 
@@ -210,7 +210,7 @@ def pykka_child_spec(
             "a timeout or 'infinity' for a pykka child (threads cannot "
             "be killed; the owner must run on_stop to stop the pykka actor)",
         )
-    stop_timeout = None if shutdown == "infinity" else float(shutdown)
+    stop_timeout = graceful_timeout(shutdown)
     return ChildSpec(
         id=id,
         start=lambda: PykkaChild(actor_class, args, kwargs, stop_timeout=stop_timeout),

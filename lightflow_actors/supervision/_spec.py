@@ -77,6 +77,11 @@ class Backoff(msgspec.Struct, frozen=True, kw_only=True):
         return base * (1.0 + self.jitter * rng.random())
 
 
+def graceful_timeout(policy: float | Literal["infinity"]) -> float | None:
+    """The seconds a graceful shutdown ``policy`` gives ``on_stop``; None for ``infinity``."""
+    return None if policy == "infinity" else float(policy)
+
+
 class ChildSpec(msgspec.Struct, Generic[M], frozen=True, kw_only=True):
     """How a supervisor runs one child.
 
