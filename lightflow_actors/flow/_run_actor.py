@@ -34,6 +34,7 @@ from lightflow_actors.adapters.cortex import (
     ObserveTimedOut,
     RequestCommitted,
     ResponseObserved,
+    Suffix,
     TargetKind,
 )
 from lightflow_actors.kernel import Actor, ActorRef, Ask, Timer, handler
@@ -318,8 +319,7 @@ class RunActor(Actor[RunMessage]):
                 Observe(step.target, step.address, request_id, self.ref, self._step_timeout_s)
             )
         else:
-            await self._trace_error(step.id, request_id, "", f"commit failed: {result.reason}")
-            await self._fail(step.id, f"commit failed: {result.reason}", retry=True)
+            await self._attempt_failed(step.id, request_id, "", f"commit failed: {result.reason}")
 
     async def _reuse(self, action: ReuseOutput) -> None:
         cached = action.cached
@@ -356,7 +356,7 @@ class RunActor(Actor[RunMessage]):
         if step_id is None:
             return  # an answer to an older attempt, or to a cancelled step
         route = None if msg.route is None else msgspec.to_builtins(msg.route)
-        path = self._answer_path(msg.kind, msg.name, msg.id, ".resp.json")
+        path = self._answer_path(msg.kind, msg.name, msg.id, Suffix.RESPONSE)
         await self._trace(
             lambda seq, ts: records.ResponseObserved(
                 seq=seq, ts_ms=ts, step=step_id, request_id=msg.id, path=path, route=route
@@ -367,8 +367,7 @@ class RunActor(Actor[RunMessage]):
             value = step_output(step, msg.body)
         except MalformedResponse as exc:
             # An answer that is not the step's output is an error like `<id>.error`.
-            await self._trace_error(step_id, msg.id, path, str(exc))
-            await self._fail(step_id, str(exc), retry=True)
+            await self._attempt_failed(step_id, msg.id, path, str(exc))
         else:
             output = await self._blocking(self._store.write_output, self._run_id, step_id, value)
             now = self.system.clock.wall_ms()
@@ -385,24 +384,22 @@ class RunActor(Actor[RunMessage]):
 
     @handler
     async def error(self, msg: ErrorObserved) -> None:
-        step_id = self._waiting_step(msg.id)
-        if step_id is None:
-            return
-        text = f"{msg.error.kind}: {msg.error.message}"
-        address = self._answer_path(msg.kind, msg.name, msg.id, ".error")
-        await self._trace_error(step_id, msg.id, address, text)
-        await self._fail(step_id, text, retry=True)
-        await self._advance()
+        await self._answer_failed(msg, Suffix.ERROR, f"{msg.error.kind}: {msg.error.message}")
 
     @handler
     async def timed_out(self, msg: ObserveTimedOut) -> None:
+        await self._answer_failed(
+            msg, Suffix.RESPONSE, f"timeout: no answer within {msg.timeout_s:g} s"
+        )
+
+    async def _answer_failed(
+        self, msg: ErrorObserved | ObserveTimedOut, suffix: str, error: str
+    ) -> None:
         step_id = self._waiting_step(msg.id)
         if step_id is None:
-            return
-        text = f"timeout: no answer within {msg.timeout_s:g} s"
-        address = self._answer_path(msg.kind, msg.name, msg.id, ".resp.json")
-        await self._trace_error(step_id, msg.id, address, text)
-        await self._fail(step_id, text, retry=True)
+            return  # an answer to an older attempt, or to a cancelled step
+        path = self._answer_path(msg.kind, msg.name, msg.id, suffix)
+        await self._attempt_failed(step_id, msg.id, path, error)
         await self._advance()
 
     def _answer_path(self, kind: TargetKind, name: str, request_id: str, suffix: str) -> str:
@@ -441,12 +438,15 @@ class RunActor(Actor[RunMessage]):
         await self._blocking(self._store.append_trace, self._run_id, record)
         self._trace_seq += 1
 
-    async def _trace_error(self, step_id: str, request_id: str, path: str, error: str) -> None:
+    async def _attempt_failed(self, step_id: str, request_id: str, path: str, error: str) -> None:
+        """An attempt ended without an output: trace `cortex.error.observed`, then fail the
+        step with a retry (or for good when its attempts are used up)."""
         await self._trace(
             lambda seq, ts: records.ErrorObserved(
                 seq=seq, ts_ms=ts, step=step_id, request_id=request_id, path=path, error=error
             )
         )
+        await self._fail(step_id, error, retry=True)
 
     async def _blocking(self, fn: Callable[..., T], *args: object) -> T:
         return await self.run_blocking(functools.partial(fn, *args))
