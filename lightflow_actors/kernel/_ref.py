@@ -56,15 +56,15 @@ class ActorRef(Generic[M]):
     def tell(self, message: M) -> None:
         """Send ``message``; never blocks. Dropped silently (and counted) if the actor exited."""
         cell = self._cell
-        if type(message) not in cell.handlers and cell.info.resolve(type(message)) is None:
-            raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
+        if type(message) not in cell.handlers:
+            _resolve_or_refuse(cell, message)
         cell.enqueue(message)
 
     async def send(self, message: M) -> None:
         """Like ``tell``, but waits for room in a bounded mailbox with policy ``await``."""
         cell = self._cell
-        if type(message) not in cell.handlers and cell.info.resolve(type(message)) is None:
-            raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
+        if type(message) not in cell.handlers:
+            _resolve_or_refuse(cell, message)
         await cell.send(message)
 
     def ask(
@@ -82,8 +82,8 @@ class ActorRef(Generic[M]):
         frame per round trip (a frame per round trip adds up on the hot path).
         """
         cell = self._cell
-        if type(message) not in cell.handlers and cell.info.resolve(type(message)) is None:
-            raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
+        if type(message) not in cell.handlers:
+            _resolve_or_refuse(cell, message)
         if cell.status is DEAD:
             raise ActorNotAlive(cell.label, cell.exit_reason)
         future: asyncio.Future[object] = cell.loop.create_future()
@@ -112,6 +112,17 @@ class ActorRef(Generic[M]):
 
     def __hash__(self) -> int:
         return hash(self._cell)
+
+
+def _resolve_or_refuse(cell: Cell, message: object) -> None:
+    """The slow path of the send-time type check: a subclass of a handled type (resolved
+    and cached, so the next send takes the fast path), or ``UnhandledMessage``.
+
+    The fast path, ``type(message) in cell.handlers``, stays inline in each sender: a call
+    per send would cost the hot path.
+    """
+    if cell.info.resolve(type(message)) is None:
+        raise UnhandledMessage(cell.label, message, cell.info.accepted_names())
 
 
 AnyRef: TypeAlias = ActorRef[Never]
