@@ -69,7 +69,7 @@ from ._instructions import (
 from ._interpreter import PureInterpreter
 from ._json import JSONValue, check_json_value, from_json_value, to_json_value
 from ._lifecycle import PHASES, Phase, next_phase
-from ._program import Program, execute, rejection
+from ._program import Program, execute, execute_or_reject, rejection
 from ._reference import ReferenceProgram, merge_patch
 from ._runtime_frame import (
     FILE_IDENTIFIER,
@@ -175,6 +175,7 @@ __all__ = [
     "decode_runtime_stream",
     "encode_runtime_frame",
     "execute",
+    "execute_or_reject",
     "exit_reason_of",
     "from_json_value",
     "merge_patch",

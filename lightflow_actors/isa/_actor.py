@@ -1,6 +1,7 @@
 """``ActorInterpreter``: a session or run actor that executes the instruction stream.
 
-It runs the same ``execute`` step as ``PureInterpreter`` inside an actor: tell it an
+It runs the same ``execute`` step as ``PureInterpreter`` (through
+``execute_or_reject``) inside an actor: tell it an
 instruction and its effects go to the ``sink``; ask it ``Execute(instruction)`` and
 the effects are also the reply. An out-of-order instruction becomes a ``Rejected``
 effect (the actor lives on); a program that raises crashes the actor, for its
@@ -16,10 +17,9 @@ import msgspec
 
 from ..kernel import NORMAL, SHUTDOWN, Actor, Ask, ExitReason, handler
 from ._effects import Effect
-from ._errors import LifecycleError
 from ._instructions import Instruction, Shutdown, ShutdownReason
 from ._lifecycle import Phase
-from ._program import Program, execute, rejection
+from ._program import Program, execute_or_reject
 from ._trace import Tracer
 
 __all__ = ["ActorInterpreter", "CurrentPhase", "Emitted", "Execute", "exit_reason_of"]
@@ -92,12 +92,7 @@ class ActorInterpreter(Actor[Instruction | Execute | CurrentPhase]):
         return self.phase
 
     def _interpret(self, instruction: Instruction) -> list[Effect]:
-        accepted = True
-        try:
-            self.phase, effects = execute(self.program, self.phase, instruction)
-        except LifecycleError as error:
-            accepted = False
-            effects = [rejection(error)]
+        self.phase, effects, accepted = execute_or_reject(self.program, self.phase, instruction)
         if self.tracer is not None:
             self.tracer.record(instruction, effects)
         if self.sink is not None:

@@ -16,7 +16,7 @@ from ._errors import LifecycleError
 from ._instructions import Instruction, Mount, Patch, Render, Shutdown, Submit, Subscribe
 from ._lifecycle import Phase, next_phase
 
-__all__ = ["Program", "execute", "rejection"]
+__all__ = ["Program", "execute", "execute_or_reject", "rejection"]
 
 
 class Program(Protocol):
@@ -63,6 +63,22 @@ def execute(program: Program, phase: Phase, instruction: Instruction) -> tuple[P
             effects = list(program.shutdown(instruction))
             effects.append(Stopped(reason=instruction.reason, detail=instruction.detail))
     return following, effects
+
+
+def execute_or_reject(
+    program: Program, phase: Phase, instruction: Instruction
+) -> tuple[Phase, list[Effect], bool]:
+    """``execute`` as a long-lived host runs it: (next phase, effects, accepted).
+
+    An out-of-order instruction does not raise: the phase stays, the effects are
+    ``[Rejected(...)]`` and ``accepted`` is false (so a refused Shutdown stops
+    nothing). A program that raises still raises: that is a crash, not a refusal.
+    """
+    try:
+        following, effects = execute(program, phase, instruction)
+    except LifecycleError as error:
+        return phase, [rejection(error)], False
+    return following, effects, True
 
 
 def rejection(error: LifecycleError) -> Rejected:

@@ -3,7 +3,7 @@
 It interprets the ISA instructions its watcher (the transport actor) forwards:
 Mount, Render, Patch (URL params changed), Subscribe, Submit (a browser event),
 Shutdown; and the messages that are not instructions: pubsub deliveries, presence
-changes, timers (`handle_info`). Each instruction goes through `isa.execute`, so a
+changes, timers (`handle_info`). Each instruction goes through `isa.execute_or_reject`, so a
 misordered one becomes a ``Rejected`` effect and the session lives on; a view
 callback that raises crashes the session, for its supervisor and the browser to
 handle (the browser rejoins and the view is mounted again, ADR 0020).
@@ -24,7 +24,6 @@ from ..isa import (
     Effect,
     ErrorCode,
     Instruction,
-    LifecycleError,
     Mount,
     Patch,
     Patched,
@@ -40,9 +39,8 @@ from ..isa import (
     Subscribed,
     Tracer,
     Unsubscribed,
-    execute,
+    execute_or_reject,
     exit_reason_of,
-    rejection,
 )
 from ..kernel import SHUTDOWN, Actor, ActorRef, Down, ExitReason, format_reason, handler
 from ._commands import Broadcast, Command, ListPresence, SendAfter, Track, Untrack
@@ -167,12 +165,7 @@ class LiveSession(Actor[Instruction | Delivery | Info | Down]):
     # -- internals --------------------------------------------------------------------
 
     def _interpret(self, instruction: Instruction) -> None:
-        accepted = True
-        try:
-            self.phase, effects = execute(self.program, self.phase, instruction)
-        except LifecycleError as error:
-            accepted = False
-            effects = [rejection(error)]
+        self.phase, effects, accepted = execute_or_reject(self.program, self.phase, instruction)
         if self.tracer is not None:
             self.tracer.record(instruction, effects)
         self._carry_out(effects, answers=True)

@@ -20,6 +20,7 @@ from lightflow_actors.isa import (
     ReferenceProgram,
     Rejected,
     Shutdown,
+    execute_or_reject,
     exit_reason_of,
 )
 
@@ -78,6 +79,19 @@ def test_pure_interpreter_matches_vector(vector: Vector) -> None:
 def test_pure_interpreter_run_flattens_the_same_effects(vector: Vector) -> None:
     expected = [e for s in vector.steps for e in s.effects]
     assert PureInterpreter(ReferenceProgram()).run(s.instruction for s in vector.steps) == expected
+
+
+@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
+def test_execute_or_reject_matches_vector(vector: Vector) -> None:
+    program = ReferenceProgram()
+    phase: Phase = "disconnected"
+    for index, step in enumerate(vector.steps):
+        before = phase
+        phase, effects, accepted = execute_or_reject(program, phase, step.instruction)
+        assert (effects, phase) == (step.effects, step.phase), f"step {index}"
+        rejected = any(isinstance(e, Rejected) for e in effects)
+        assert accepted is not rejected, f"step {index}"
+        assert accepted or phase == before, f"step {index}: a refusal moved the phase"
 
 
 def _until_closed(vector: Vector) -> tuple[list[Step], list[Step]]:
