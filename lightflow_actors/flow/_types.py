@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import msgspec
 import msgspec.inspect as mi
 
+from ._json import json_kind
+
 ALL_KINDS = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
 SCALAR_KINDS = frozenset({"boolean", "integer", "number", "string"})
 
@@ -78,7 +80,7 @@ def json_kinds(tp: mi.Type) -> frozenset[str]:
         return frozenset().union(*(json_kinds(t) for t in tp.types))
     if isinstance(tp, mi.LiteralType | mi.EnumType):
         values = tp.values if isinstance(tp, mi.LiteralType) else [m.value for m in tp.cls]
-        return frozenset(_kind_of(v) for v in values)
+        return frozenset(json_kind(v) for v in values)
     if isinstance(tp, mi.NoneType):
         return frozenset({"null"})
     if isinstance(tp, mi.BoolType):
@@ -94,16 +96,6 @@ def json_kinds(tp: mi.Type) -> frozenset[str]:
     if isinstance(tp, _OBJECTS):
         return frozenset({"object"})
     return frozenset({"array"})  # lists, sets, tuples, named tuples
-
-
-def _kind_of(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string"
 
 
 def field_type(tp: mi.Type, path: Sequence[str]) -> mi.Type:
@@ -181,7 +173,7 @@ def fits(value_type: mi.Type, expected: mi.Type) -> bool:
 
 
 def _literal_fits(value: object, expected: mi.Type) -> bool:
-    kind = _kind_of(value)
+    kind = json_kind(value)
     if isinstance(expected, mi.StrType):
         return kind == "string"
     if isinstance(expected, mi.IntType):

@@ -230,3 +230,16 @@ def test_rendering_refuses_non_scalars_in_text(value: object) -> None:
     binding = Binding("/t", (TextPart("x"), RefPart("a", ("v",))), ("string",))
     with pytest.raises(TemplateError, match="only scalars"):
         render({"t": None}, [binding], {"a": {"v": value}})  # type: ignore[dict-item]
+
+
+def test_a_null_literal_is_kinded_null() -> None:
+    """`Literal["a", None]` admits JSON null and a value of it does not fit a `str` field."""
+    from typing import Literal
+
+    from lightflow_actors.flow._types import fits, json_kinds
+
+    optional = schema_of(Literal["a", None])
+    assert json_kinds(optional) == {"string", "null"}
+    assert not fits(optional, _STR)
+    assert fits(schema_of(Literal["a", "b"]), _STR)
+    assert compile_template(None, optional, Scope(), "t") is None
