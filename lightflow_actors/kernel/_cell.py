@@ -174,6 +174,10 @@ class Cell:
     ) -> None:
         if self.task is not task or not task.cancelled():
             return  # the coroutine ran and settled the cell itself
+        self._task_cancelled(message, future)
+
+    def _task_cancelled(self, message: object, future: asyncio.Future[object] | None) -> None:
+        """The cell's task was cancelled (``_abort``): fail its ``ask``, finish the exit."""
         self.task = None
         if future is not None and not future.done():
             reason = self.pending_exit[0] if self.pending_exit else KILLED
@@ -216,8 +220,7 @@ class Cell:
         try:
             await self.actor.on_start()  # type: ignore[misc]
         except asyncio.CancelledError:
-            self.task = None
-            self._finish_pending_exit()
+            self._task_cancelled(None, None)
             return
         except Exception as exc:
             self.task = None
@@ -400,12 +403,8 @@ class Cell:
                 tap.on_handle(self, message)
             result = await entry.fn(self.actor, message)  # type: ignore[misc]
         except asyncio.CancelledError:
-            self.task = None
             self.processed += 1
-            if future is not None and not future.done():
-                reason = self.pending_exit[0] if self.pending_exit else KILLED
-                future.set_exception(ActorExited(self.label, message, reason))
-            self._finish_pending_exit()
+            self._task_cancelled(message, future)
             return
         except Exception as exc:
             self.task = None
