@@ -68,10 +68,17 @@ class LiveClient:
     def send(self, instruction: Mount | Render | Patch | Submit | Shutdown) -> bytes:
         return self.connection.send(instruction, now=0.0)
 
+    @staticmethod
+    def mount_instruction(
+        view: str, session_id: str, token: str, params: Mapping[str, str]
+    ) -> Mount:
+        """The Mount a page sends to join `view`: its params are `MountParams`."""
+        return Mount(id=session_id, target=view, params={"token": token, "params": dict(params)})
+
     def join(
         self, view: str, session_id: str, token: str, params: Mapping[str, str]
     ) -> list[bytes]:
-        mount = Mount(id=session_id, target=view, params={"token": token, "params": dict(params)})
+        mount = self.mount_instruction(view, session_id, token, params)
         return [self.send(mount), self.send(Render())]
 
     def submit(self, event: str, payload: JSONValue) -> tuple[bytes, str]:

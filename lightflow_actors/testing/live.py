@@ -246,8 +246,7 @@ class LiveViewHandle:
     async def _join(
         self, view: str, session_id: str, token: str, params: Mapping[str, str]
     ) -> None:
-        mount = Mount(id=session_id, target=view, params={"token": token, "params": dict(params)})
-        await self.send(mount)
+        await self.send(self.client.mount_instruction(view, session_id, token, params))
         await self.send(Render())
 
     async def _flush(self) -> None:
