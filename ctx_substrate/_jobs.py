@@ -18,7 +18,7 @@ from pathlib import Path
 import msgspec
 
 from lightflow_actors import Actor, ActorRef, handler
-from lightflow_actors.adapters.cortex import ErrorRecord, TargetKind, atomic_write
+from lightflow_actors.adapters.cortex import ErrorKind, ErrorRecord, TargetKind, atomic_write
 
 from ._audit import AuditEvent, AuditLog
 from ._intake import read_request
@@ -53,7 +53,7 @@ def _write_status(folder: Path, status: JobStatus) -> None:
     atomic_write(folder / "status", (status + "\n").encode())
 
 
-def _out(outcome: Served) -> tuple[bytes, JobStatus, str | None]:
+def _out(outcome: Served) -> tuple[bytes, JobStatus, ErrorKind | None]:
     if isinstance(outcome.outcome, Answer):
         return outcome.outcome.body, "succeeded", None
     record = ErrorRecord(id="", kind=outcome.outcome.kind, message=outcome.outcome.message)
@@ -95,20 +95,17 @@ class JobRunner(Actor[Served]):
             return
         self._finish(*_out(msg))
 
-    def _finish(self, body: bytes, status: JobStatus, error: str | None) -> None:
+    def _finish(self, body: bytes, status: JobStatus, error: ErrorKind | None) -> None:
         atomic_write(self._folder / "out.json", body)
         _write_status(self._folder, status)
         self._audit.append(
-            msgspec.convert(
-                {
-                    "event": "job.finished",
-                    "kind": "job",
-                    "target": self._folder.name,
-                    "uid": self._uid,
-                    "reason": status,
-                    "error": error,
-                },
-                AuditEvent,
+            AuditEvent(
+                "job.finished",
+                kind="job",
+                target=self._folder.name,
+                uid=self._uid,
+                reason=status,
+                error=error,
             )
         )
         self.stop()
@@ -198,14 +195,7 @@ class HookRunner(Actor[_Fire | Served]):
         finally:
             os.close(fd)
         self._audit.append(
-            msgspec.convert(
-                {
-                    "event": "hook.fired",
-                    "kind": "hook",
-                    "target": self._folder.name,
-                    "uid": self._uid,
-                    "reason": status,
-                },
-                AuditEvent,
+            AuditEvent(
+                "hook.fired", kind="hook", target=self._folder.name, uid=self._uid, reason=status
             )
         )
