@@ -381,9 +381,7 @@ class Cell:
                         current_cell.reset(token)
             except Exception as exc:
                 self.processed += 1
-                if future is not None and not future.done():
-                    future.set_exception(ActorExited(self.label, message, exc))
-                self._crash(exc, message)
+                self._crash(exc, message, future)
                 return
             self.processed += 1
             if future is not None and not future.done():
@@ -409,9 +407,7 @@ class Cell:
         except Exception as exc:
             self.task = None
             self.processed += 1
-            if future is not None and not future.done():
-                future.set_exception(ActorExited(self.label, message, exc))
-            self._crash(exc, message)
+            self._crash(exc, message, future)
             return
         self.task = None
         self.processed += 1
@@ -490,7 +486,12 @@ class Cell:
             return
         self._terminate(reason, call_on_stop)
 
-    def _crash(self, exc: BaseException, message: object | None) -> None:
+    def _crash(
+        self, exc: BaseException, message: object, future: asyncio.Future[object] | None
+    ) -> None:
+        """A handler raised ``exc``: its ``ask`` (if any) fails with it, the actor exits."""
+        if future is not None and not future.done():
+            future.set_exception(ActorExited(self.label, message, exc))
         self.last_crash = exc
         self.system._log_crash(self, exc, during=type(message).__qualname__ if message else None)
         self.scheduled = True
