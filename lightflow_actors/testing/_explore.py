@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ._errors import ScenarioNotFound, ScheduleFailure
 from ._runner import RunResult, Scenario, ScenarioFn, as_scenario, run_schedule
-from ._strategies import DEFAULT_PCT_DEPTH, make_strategy
+from ._strategies import PCTStrategy, make_strategy
 
 Printer = Callable[[str], None] | None
 
@@ -170,17 +170,11 @@ def replay(
 
 
 def _calibrate(sc: Scenario, spec: str, seed: int) -> str:
-    name, _, params = spec.partition(":")
-    if name.strip().lower() != "pct" or "steps=" in params:
-        make_strategy(spec, seed)  # validate
+    strategy = make_strategy(spec, seed)  # validate before running anything
+    if not isinstance(strategy, PCTStrategy) or "steps=" in spec:
         return spec
     probe = run_schedule(sc, seed=seed, strategy="fifo", quiet=True)
-    depth = DEFAULT_PCT_DEPTH
-    if params:
-        depth_text = params.partition("depth=")[2].split(",")[0]
-        make_strategy(spec, seed)
-        depth = int(depth_text)
-    return f"pct:depth={depth},steps={max(len(probe.choices), 1)}"
+    return f"pct:depth={strategy.depth},steps={max(len(probe.choices), 1)}"
 
 
 # -- finding a scenario again -------------------------------------------------------------

@@ -16,6 +16,7 @@ from lightflow_actors.testing import (
     RandomStrategy,
     Scenario,
     ScriptStrategy,
+    explore,
     make_strategy,
     run_schedule,
 )
@@ -89,3 +90,22 @@ def test_a_script_replays_a_recorded_schedule(example: Callable[[str], Scenario]
         replayed = run_schedule(sc, seed=seed, strategy=spec)
         assert replayed.sha256() == original.sha256()
         assert replayed.choices == original.choices
+
+
+@pytest.mark.parametrize(("spec", "depth"), [("pct", 3), (" PCT:depth=2", 2)])
+def test_explore_calibrates_pct_steps_and_keeps_the_depth(
+    example: Callable[[str], Scenario], spec: str, depth: int
+) -> None:
+    sc = example("lost_update.py:scenario")
+    decisions = len(run_schedule(sc, seed=0, strategy="fifo").choices)
+    exploration = explore(sc, seeds=1, strategy=spec, out=None)
+    assert exploration.strategy == f"pct:depth={depth},steps={max(decisions, 1)}"
+
+
+def test_explore_keeps_explicit_pct_steps_and_refuses_a_bad_spec(
+    example: Callable[[str], Scenario],
+) -> None:
+    sc = example("lost_update.py:scenario")
+    assert explore(sc, seeds=1, strategy="pct:steps=7", out=None).strategy == "pct:steps=7"
+    with pytest.raises(InvalidStrategy):
+        explore(sc, seeds=1, strategy="pct:depth=x", out=None)
