@@ -14,7 +14,6 @@ from typing import Protocol
 import msgspec
 
 from ._assets import AssetCatalog, AssetInfo, check_kind
-from ._errors import RunExists
 from ._json import Json
 from ._manifest import RunManifest, RunStatus, StepState, StepStatus, cancel_run, new_manifest
 from ._records import RunEvent, TraceRecord
@@ -106,15 +105,14 @@ class FlowService:
         run_id: str | None = None,
         preset: str | None = None,
     ) -> RunView:
-        """Resolve and write a new planned run; RunExists (409) if `run_id` is taken."""
+        """Resolve and write a new planned run; RunExists (409, from `RunStore.create`) if
+        `run_id` is taken."""
         if run_id is not None:
             check_run_id(run_id)  # before resolving: a hostile id fails fast, writes nothing
         resolved = resolve(self.catalog, workflow, inputs, preset)
         now = self.clock.wall_ms()
         if run_id is None:
             run_id = new_run_id(workflow, now, self.rng)
-        elif self.store.exists(run_id):
-            raise RunExists(f"run {run_id!r} already exists; choose another id")
         manifest = new_manifest(run_id, resolved, now)
         request = RunRequest(
             run_id=run_id,

@@ -68,6 +68,14 @@ class CachedOutput(msgspec.Struct, frozen=True):
     output: str
 
 
+def _no_run(run_id: str) -> RunNotFound:
+    return RunNotFound(f"no run {run_id!r}; `lightflow run list` shows the runs")
+
+
+def _taken(run_id: str) -> RunExists:
+    return RunExists(f"run {run_id!r} already exists; choose another id")
+
+
 def default_state_dir() -> Path:
     """`$XDG_STATE_HOME/lightflow` (fallback `~/.local/state/lightflow`)."""
     return platformdirs.user_state_path("lightflow")
@@ -93,7 +101,7 @@ class RunStore:
         """Write a new run atomically; RunExists if the id is taken."""
         final = self.run_dir(request.run_id)
         if final.exists():
-            raise RunExists(f"run {request.run_id!r} already exists; choose another id")
+            raise _taken(request.run_id)
         self.runs.mkdir(parents=True, exist_ok=True)
         self._staging.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="run-", dir=self._staging))
@@ -115,9 +123,7 @@ class RunStore:
                 os.rename(staging, final)
             except OSError as exc:
                 if final.exists():
-                    raise RunExists(
-                        f"run {request.run_id!r} already exists; choose another id"
-                    ) from None
+                    raise _taken(request.run_id) from None
                 raise exc
             fsync_dir(self.runs)
         finally:
@@ -187,7 +193,7 @@ class RunStore:
         try:
             data = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
-            raise RunNotFound(f"no run {run_id!r}; `lightflow run list` shows the runs") from None
+            raise _no_run(run_id) from None
         try:
             return msgspec.json.decode(data, type=type_)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -198,7 +204,7 @@ class RunStore:
         try:
             return read_lines(path)
         except (FileNotFoundError, NotADirectoryError):
-            raise RunNotFound(f"no run {run_id!r}; `lightflow run list` shows the runs") from None
+            raise _no_run(run_id) from None
 
     @staticmethod
     def _decode_line(decoder: msgspec.json.Decoder[T], run_id: str, name: str, line: bytes) -> T:
@@ -225,7 +231,7 @@ class RunStore:
     def append_trace(self, run_id: str, record: TraceRecord) -> None:
         path = self.run_dir(run_id) / TRACE
         if not path.is_file():
-            raise RunNotFound(f"no run {run_id!r}")
+            raise _no_run(run_id)
         append_line(path, _encoder.encode(record))
 
     def next_trace_seq(self, run_id: str) -> int:
@@ -265,7 +271,7 @@ class RunStore:
         try:
             fd = os.open(self.run_dir(run_id), os.O_RDONLY | os.O_DIRECTORY)
         except (FileNotFoundError, NotADirectoryError):
-            raise RunNotFound(f"no run {run_id!r}; `lightflow run list` shows the runs") from None
+            raise _no_run(run_id) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
