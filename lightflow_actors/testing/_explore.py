@@ -93,6 +93,16 @@ class Exploration:
             f"(strategy {self.strategy}, {self.distinct} distinct traces)"
         )
 
+    def record(self, result: RunResult) -> None:
+        """Count one schedule that ran, and its trace."""
+        self.runs += 1
+        self.digests.add(result.sha256())
+
+    def fail(self, result: RunResult) -> None:
+        """Make ``result`` the failure this exploration reports, with its replay line."""
+        command = replay_command(result.scenario, result.seed, result.strategy)
+        self.failure = Failure(result, command)
+
     def raise_if_failed(self) -> None:
         if self.failure is not None:
             raise ScheduleFailure(self.failure.report(self.runs)) from self.failure.error
@@ -125,10 +135,9 @@ def explore(
     exploration = Exploration(sc, spec)
     for seed in range(start_seed, start_seed + seeds):
         result = run_schedule(sc, seed=seed, strategy=spec, quiet=True)
-        exploration.runs += 1
-        exploration.digests.add(result.sha256())
+        exploration.record(result)
         if not result.ok:
-            exploration.failure = Failure(result, replay_command(sc, seed, result.strategy))
+            exploration.fail(result)
             if trace_dir is not None:
                 path = Path(trace_dir) / f"{_slug(sc.name)}-seed{seed}.jsonl"
                 result.trace.write(path)

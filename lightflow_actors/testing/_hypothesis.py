@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 
 from ._errors import SimulationError
-from ._explore import Exploration, Failure, Printer, replay_command
+from ._explore import Exploration, Printer
 from ._runner import RunResult, Scenario, ScenarioFn, as_scenario, run_schedule
 from ._strategies import HypothesisStrategy
 
@@ -61,8 +61,7 @@ def explore_hypothesis(
         result = run_schedule(
             sc, seed=seed, strategy=HypothesisStrategy(data, horizon=horizon), quiet=True
         )
-        exploration.runs += 1
-        exploration.digests.add(result.sha256())
+        exploration.record(result)
         if not result.ok:
             last_failure[:] = [result]
             # One exception type per error type, so Hypothesis shrinks each bug on its own.
@@ -72,8 +71,7 @@ def explore_hypothesis(
     with contextlib.suppress(_ScheduleFailed, HypothesisException, SimulationError, ExceptionGroup):
         search()
     if last_failure:
-        result = last_failure[0]
-        exploration.failure = Failure(result, replay_command(sc, seed, result.strategy))
+        exploration.fail(last_failure[0])
     if out is not None:
         out(exploration.report())
     return exploration
