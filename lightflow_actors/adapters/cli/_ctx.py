@@ -32,11 +32,10 @@ Show = Callable[[CtxLayout, argparse.Namespace], object]
 
 
 def configure(parser: StrictParser) -> None:
-    verbs = parser.add_subparsers(dest="ctx_verb", metavar="VERB", required=True)
+    add_verb = parser.add_verbs("ctx_verb")
 
     def verb(name: str, summary: str, show: Show) -> StrictParser:
-        sub = verbs.add_parser(name, help=summary, description=summary)
-        assert isinstance(sub, StrictParser)
+        sub = add_verb(name, summary)
         sub.set_defaults(handler=run, show=show, verb=name)
         return sub
 

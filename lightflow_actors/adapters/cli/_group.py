@@ -2,7 +2,7 @@
 
 A group is a top-level verb (``serve``, ``tree``; later ``assets``, ``run``, ``ctx``,
 ``stream``). ``configure`` receives the group's own ``StrictParser``: it adds arguments, or
-sub-verbs with ``parser.add_subparsers(...)``, and sets the handler with
+sub-verbs with ``verb = parser.add_verbs(dest)``, and sets the handler with
 ``parser.set_defaults(handler=fn)``; ``fn(args) -> int`` is the exit code.
 """
 

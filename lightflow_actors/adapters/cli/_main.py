@@ -21,11 +21,9 @@ def build_parser(groups: Sequence[VerbGroup] = GROUPS) -> StrictParser:
         prog="lightflow",
         description="lightflow-actors: an asyncio actor runtime modelled on Erlang/OTP.",
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verb = parser.add_verbs("verb")
     for group in groups:
-        sub = verbs.add_parser(group.name, help=group.summary, description=group.summary)
-        assert isinstance(sub, StrictParser)
-        group.configure(sub)
+        group.configure(verb(group.name, group.summary))
     return parser
 
 

@@ -8,7 +8,7 @@ says ``--port 1 --port 2`` or ``--po 1`` is wrong, and we say so instead of gues
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from ._errors import UsageError
@@ -74,6 +74,18 @@ class StrictParser(argparse.ArgumentParser):
             elif action == "store_true":
                 kwargs["action"] = _StoreTrueOnce
         return super().add_argument(*args, **kwargs)  # type: ignore[arg-type]
+
+    def add_verbs(self, dest: str) -> Callable[[str, str], StrictParser]:
+        """Required sub-verbs, the chosen one stored as ``args.<dest>``. Returns
+        ``verb(name, summary)``, which adds one and gives back its strict parser."""
+        verbs = self.add_subparsers(dest=dest, metavar="VERB", required=True)
+
+        def verb(name: str, summary: str) -> StrictParser:
+            sub = verbs.add_parser(name, help=summary, description=summary)
+            assert isinstance(sub, StrictParser)  # subparsers take the parent's class
+            return sub
+
+        return verb
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

@@ -91,12 +91,7 @@ def _run_id(text: str) -> str:
 
 
 def configure(parser: StrictParser) -> None:
-    verbs = parser.add_subparsers(dest="run_verb", metavar="VERB", required=True)
-
-    def verb(name: str, summary: str) -> StrictParser:
-        sub = verbs.add_parser(name, help=summary, description=summary)
-        assert isinstance(sub, StrictParser)
-        return sub
+    verb = parser.add_verbs("run_verb")
 
     preview = verb("preview", "resolve a workflow with inputs; writes nothing")
     preview.add_argument("workflow")

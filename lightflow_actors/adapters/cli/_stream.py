@@ -46,12 +46,7 @@ class SnapshotOut(msgspec.Struct, frozen=True):
 
 
 def configure(parser: StrictParser) -> None:
-    verbs = parser.add_subparsers(dest="stream_verb", metavar="VERB", required=True)
-
-    def verb(name: str, summary: str) -> StrictParser:
-        sub = verbs.add_parser(name, help=summary, description=summary)
-        assert isinstance(sub, StrictParser)
-        return sub
+    verb = parser.add_verbs("stream_verb")
 
     info = verb("info", "the frame format and each run's stream")
     info.add_argument("run", nargs="?", type=_run_id)
