@@ -25,9 +25,11 @@ from typing import Literal, TypeAlias
 import msgspec
 
 
-class Drop(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="drop"
+class _MessageFault(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind"
 ):
+    """What the message faults share: which messages they match, and how many they take."""
+
     sender: str | None = None
     target: str | None = None
     message: str | None = None
@@ -36,27 +38,18 @@ class Drop(
     probability: float = 1.0
 
 
-class Delay(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="delay"
-):
+class Drop(_MessageFault, frozen=True, tag="drop"):
+    """The matched message is never queued."""
+
+
+class Delay(_MessageFault, frozen=True, tag="delay"):
+    """The matched message is queued ``by`` virtual seconds later."""
+
     by: float
-    sender: str | None = None
-    target: str | None = None
-    message: str | None = None
-    nth: int = 1
-    count: int = 1
-    probability: float = 1.0
 
 
-class Duplicate(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind", tag="duplicate"
-):
-    sender: str | None = None
-    target: str | None = None
-    message: str | None = None
-    nth: int = 1
-    count: int = 1
-    probability: float = 1.0
+class Duplicate(_MessageFault, frozen=True, tag="duplicate"):
+    """The matched message is queued twice in a row."""
 
 
 class Crash(
@@ -88,7 +81,7 @@ class FaultPlan(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         for index, fault in enumerate(self.faults):
             where = f"faults[{index}] ({type(fault).__name__.lower()})"
-            if isinstance(fault, Drop | Delay | Duplicate):
+            if isinstance(fault, _MessageFault):
                 if fault.nth < 1 or fault.count < 1:
                     raise ValueError(f"{where}: nth and count must be >= 1")
                 if not 0.0 < fault.probability <= 1.0:
