@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import pytest
 from live_server import serving
 
-from lightflow_actors import ActorSystem
+from lightflow_actors import ActorSystem, AnyRef
 from lightflow_actors.live import LiveRoutes
 from lightflow_actors.live.examples import start_examples
 
@@ -91,6 +91,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     raise AssertionError(f"never: {what}")
 
 
+async def replaced(
+    current: Callable[[], Awaitable[list[AnyRef]]], killed: AnyRef, what: str
+) -> None:
+    """Wait until ``killed`` has a successor. The page's "disconnected" status can last
+    only milliseconds (the client reconnects at once), so tests wait for what stays."""
+
+    async def check() -> bool:
+        now = await current()
+        return bool(now) and killed not in now
+
+    await eventually(check, f"{what} after the kill")
+
+
 async def test_counter_clicks_keys_loading_state_and_url() -> None:
     async with app() as (base, _, _, browser):
         page = await open_page(browser, f"{base}/counter?count=5")
@@ -122,7 +135,7 @@ async def test_killed_session_rejoins_and_continues() -> None:
         await text_is(page, "#count", "2")
         [session] = await routes.hub.sessions()
         system.kill(session)
-        await page.wait_for_selector("[data-lf-status=disconnected]")
+        await replaced(routes.hub.sessions, session, "a rejoined session")
         await page.wait_for_selector("[data-lf-status=connected]")
         [again] = await routes.hub.sessions()
         assert again != session
@@ -136,15 +149,7 @@ async def test_killed_connection_reconnects_and_continues() -> None:
         page = await open_page(browser, f"{base}/counter")
         [transport] = await routes.hub.transports()
         system.kill(transport)
-        # The page's "disconnected" state can last only milliseconds, so the test waits for
-        # what stays: a new transport (the client reconnected), then the connected status.
-        for _ in range(600):
-            current = await routes.hub.transports()
-            if current and transport not in current:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the page did not open a new connection after the kill")
+        await replaced(routes.hub.transports, transport, "a new connection")
         await page.wait_for_selector("[data-lf-status=connected]")
         await page.click("#inc")
         await text_is(page, "#count", "1")
@@ -177,7 +182,7 @@ async def test_form_recovery_after_a_session_crash() -> None:
         await eventually(lambda: _equals(_server_draft(page), draft), "the draft on the server")
         [session] = await routes.hub.sessions()
         system.kill(session)
-        await page.wait_for_selector("[data-lf-status=disconnected]")
+        await replaced(routes.hub.sessions, session, "a rejoined session")
         await page.wait_for_selector("[data-lf-status=connected]")
         assert await page.input_value("#text") == "half a thought"
         # the new session learnt the draft from the form recovery event
