@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -86,3 +90,35 @@ async def _live_server(
 def live_server() -> Callable[..., contextlib.AbstractAsyncContextManager[LiveServer]]:
     """``async with live_server(demo=True, token=...) as server:`` Hypercorn on 127.0.0.1."""
     return _live_server
+
+
+@contextlib.contextmanager
+def _demo_process(token: str) -> Iterator[str]:
+    """`lightflow serve --demo --token` as a real process on a free port; yields its URL and
+    checks it stops gracefully (SIGTERM, exit 0)."""
+    command = [sys.executable, "-m", "lightflow_actors.cli", "serve", "--demo", "--port", "0"]
+    proc = subprocess.Popen(
+        [*command, "--token", token],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else "server did not start"
+        yield json.loads(line)["url"].rstrip("/")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def demo_process() -> Callable[[str], contextlib.AbstractContextManager[str]]:
+    """Start ``lightflow serve --demo`` with a token: ``with demo_process(TOKEN) as url:``."""
+    return _demo_process

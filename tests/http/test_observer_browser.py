@@ -8,11 +8,8 @@ Needs Debian's chromium at /usr/bin/chromium (driven by the playwright package; 
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,36 +43,11 @@ pytestmark = [
 
 
 @pytest.fixture
-def server_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lightflow_actors.cli",
-            "serve",
-            "--demo",
-            "--port",
-            "0",
-            "--token",
-            TOKEN,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line, "server did not start"
-        yield json.loads(line)["url"].rstrip("/")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert proc.returncode == 0
+def server_url(
+    demo_process: Callable[[str], contextlib.AbstractContextManager[str]],
+) -> Iterator[str]:
+    with demo_process(TOKEN) as url:
+        yield url
 
 
 def launch(playwright: Playwright, profile: Path, *, javascript: bool = True) -> BrowserContext:

@@ -7,12 +7,9 @@ response is checked against the document (status codes, content types, schemas, 
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -47,36 +44,11 @@ EXAMPLES = 25
 
 
 @pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lightflow_actors.cli",
-            "serve",
-            "--demo",
-            "--port",
-            "0",
-            "--token",
-            TOKEN,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read() if proc.stderr else "server did not start"
-        yield json.loads(line)["url"].rstrip("/")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert proc.returncode == 0
+def server_url(
+    demo_process: Callable[[str], contextlib.AbstractContextManager[str]],
+) -> Iterator[str]:
+    with demo_process(TOKEN) as url:
+        yield url
 
 
 def load(url: str) -> OpenApiSchema:
