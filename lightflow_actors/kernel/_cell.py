@@ -587,6 +587,12 @@ class Cell:
             self.exit_waiters.append(future)
         return future
 
+    def adopt(self, child: Cell) -> None:
+        """Record ``child`` as this cell's child (the set is created on first use)."""
+        if self.children is None:
+            self.children = set()
+        self.children.add(child)
+
     # -- links and monitors ---------------------------------------------------------------
 
     def link(self, other: Cell) -> None:

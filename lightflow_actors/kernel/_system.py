@@ -247,9 +247,7 @@ class ActorSystem:
         if name is not None:
             self.registry.register(name, cell)
         if parent_cell is not None:
-            if parent_cell.children is None:
-                parent_cell.children = set()
-            parent_cell.children.add(cell)
+            parent_cell.adopt(cell)
             if link:
                 cell.link(parent_cell)
         self._emit("spawned", cell, None)
@@ -460,9 +458,7 @@ class ActorSystem:
             for child in cell.children:
                 child.parent = parent
                 if parent is not None:
-                    if parent.children is None:
-                        parent.children = set()
-                    parent.children.add(child)
+                    parent.adopt(child)
             cell.children = None
         self.messages_processed_by_exited += cell.processed
         if self._tap is not None:
