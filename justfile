@@ -13,6 +13,7 @@ test *ARGS: lint typecheck
     uv run --frozen pytest {{ARGS}}
 
 lint:
+    uv run --frozen lint-imports
     uv run --frozen ruff check lightflow_actors ctx_substrate assets tests bench examples
     uv run --frozen ruff format --check lightflow_actors ctx_substrate assets examples
 

@@ -27,12 +27,12 @@ from ctx_substrate import (
     SubstrateConfig,
     callable_provider,
 )
-from ctx_substrate._fuse import fuse_available
+from ctx_substrate._fuse_probe import fuse_available
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.cortex import (
+from lightflow_actors.adapters.cortex import CortexClient
+from lightflow_actors.cortex import (
     Call,
     CommitFailed,
-    CortexClient,
     CtxLayout,
     atomic_write,
     commit_request,

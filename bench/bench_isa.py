@@ -17,11 +17,16 @@ from collections.abc import Callable
 import msgspec
 
 from bench._report import best_of, row
+from lightflow_actors.flow.streams import (
+    FrameKind,
+    RuntimeFrame,
+    decode_runtime_frame,
+    encode_runtime_frame,
+)
 from lightflow_actors.isa import (
     Ack,
     Connection,
     Frame,
-    FrameKind,
     Hello,
     InstructionFrame,
     JsonCodec,
@@ -29,10 +34,7 @@ from lightflow_actors.isa import (
     Patch,
     Ping,
     Render,
-    RuntimeFrame,
     Submit,
-    decode_runtime_frame,
-    encode_runtime_frame,
 )
 
 ROUNDS = 3

@@ -34,10 +34,11 @@ import msgspec
 
 from bench._report import percentile, row
 from lightflow_actors import Actor, ActorSystem, handler
-from lightflow_actors.live import LiveConfig, LiveHub, Receive, WebSocketClient, client_script
-from lightflow_actors.live.examples import TICKER, start_examples
-from lightflow_actors.live.examples.counter import Counter
-from lightflow_actors.live.examples.table import Advance, Ticker
+from lightflow_actors.adapters.ws import Receive, client_script
+from lightflow_actors.live import LiveConfig, LiveHub, WebSocketClient
+from lightflow_actors.live_examples import TICKER, start_examples
+from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.table import Advance, Ticker
 from lightflow_actors.testing.live import LiveTest, WebSocketView, live_test
 
 ROOT = Path(__file__).resolve().parents[1]

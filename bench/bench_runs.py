@@ -24,16 +24,10 @@ from pathlib import Path
 from bench._report import row
 from ctx_substrate import ProviderRequest
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.cortex import Call, CortexClient, ResponseObserved
-from lightflow_actors.adapters.runs import (
-    AwaitSettled,
-    CreateRun,
-    RunsConfig,
-    RunsHosting,
-    RunsOperations,
-    decode_runs_config,
-    echo_reply,
-)
+from lightflow_actors.adapters.cortex import CortexClient
+from lightflow_actors.cortex import Call, ResponseObserved
+from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
+from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
 
 SECONDS = 1.0
 CHAIN_RUNS = 8

@@ -12,7 +12,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from lightflow_actors.adapters.cortex import (
+from lightflow_actors.cortex import (
     ErrorKind,
     ErrorRecord,
     RouteRecord,

@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from lightflow_actors.adapters.cortex import ErrorKind
+from lightflow_actors.cortex import ErrorKind
 
 __all__ = ["AuditEvent", "AuditEventName", "AuditLog", "read_audit"]
 

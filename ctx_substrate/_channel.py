@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from lightflow_actors.adapters.cortex import atomic_write, check_short_id
+from lightflow_actors.cortex import atomic_write, check_short_id
 
 from ._errors import ChannelError
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lightflow_actors.adapters.cortex import ErrorKind
+from lightflow_actors.cortex import ErrorKind
 
 
 class SubstrateError(Exception):

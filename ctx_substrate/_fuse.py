@@ -13,6 +13,10 @@ enforced at the file-system boundary:
 
 Answers are written by the substrate into the backing folder and appear in the mount at
 once (attribute and entry caches are off), so `ls`, `cat` and `cp` behave.
+
+Importing this module loads libfuse (`mfusepy` does at import) and raises `OSError` where
+it is missing; the substrate imports it only when a mount is started. What needs no
+libfuse (`fuse_available`, `FuseUnavailable`, `MountPoint`) is in `_fuse_probe`.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import stat
 import subprocess
 import threading
@@ -29,42 +32,18 @@ from pathlib import Path
 
 import mfusepy
 
-from lightflow_actors import Actor, ActorRef, Ask, Exit, handler
-from lightflow_actors.adapters.cortex import Suffix
+from lightflow_actors.kernel import Actor, ActorRef, Exit, handler
+from lightflow_actors.cortex import Suffix
 
-from ._errors import SubstrateError
+from ._fuse_probe import FuseUnavailable, MountPoint, fuse_available
 from ._watcher import Committed
 
-__all__ = [
-    "CtxOperations",
-    "FuseBackend",
-    "FuseMount",
-    "FuseUnavailable",
-    "MountPoint",
-    "fuse_available",
-]
+__all__ = ["CtxOperations", "FuseBackend", "FuseMount"]
 
 logger = logging.getLogger("ctx_substrate")
 
 _STAT_FIELDS = ("st_mode", "st_ino", "st_nlink", "st_uid", "st_gid", "st_size")
 _TIME_FIELDS = ("st_atime", "st_mtime", "st_ctime")
-
-
-class FuseUnavailable(SubstrateError):
-    """FUSE cannot be used here (no /dev/fuse, no libfuse3, no permission to mount)."""
-
-
-def fuse_available() -> str | None:
-    """None when a FUSE mount can be attempted, else the reason it cannot."""
-    if not os.path.exists("/dev/fuse"):
-        return "/dev/fuse is absent (no FUSE kernel module in this machine or container)"
-    if shutil.which("fusermount3") is None:
-        return "fusermount3 is not installed (apt-get install fuse3)"
-    return None
-
-
-class MountPoint(Ask[str], frozen=True):
-    """Ask a `FuseBackend` where it is mounted."""
 
 
 def _in_inbox(parts: list[str]) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from lightflow_actors.adapters.cortex import API_FORMATS, Suffix, TargetKind, is_segment_id
+from lightflow_actors.cortex import API_FORMATS, Suffix, TargetKind, is_segment_id
 
 from ._errors import RequestRefused
 

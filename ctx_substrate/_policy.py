@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from lightflow_actors.adapters.cortex import TargetKind
+from lightflow_actors.cortex import TargetKind
 
 from ._errors import PolicyError
 

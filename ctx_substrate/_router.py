@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from lightflow_actors.adapters.cortex import TargetKind
+from lightflow_actors.cortex import TargetKind
 
 __all__ = ["Routes"]
 

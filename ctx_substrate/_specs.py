@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from lightflow_actors.adapters.cortex import TargetKind
+from lightflow_actors.cortex import TargetKind
 
 from ._errors import SubstrateError
 

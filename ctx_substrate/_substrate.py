@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from lightflow_actors import Actor, ActorRef, AnyRef, Ask, Down, StartFailed, handler
-from lightflow_actors.adapters.cortex import (
+from lightflow_actors.kernel import Actor, ActorRef, AnyRef, Ask, Down, StartFailed, handler
+from lightflow_actors.cortex import (
     API_FORMATS,
     CtxLayout,
     RouteRecord,
@@ -32,13 +33,16 @@ from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditLog
 from ._config import SubstrateConfig
 from ._errors import ConfigError, RequestRefused
-from ._fuse import FuseBackend
+from ._fuse_probe import FuseUnavailable, libfuse_missing
 from ._intake import Location, check_location, decode_body, locate, read_request, stays_in_tree
 from ._jobs import Dispatch, HookRunner, JobRunner, read_status
 from ._scan import inboxes, subdirs, waiting_files
 from ._tree import ensure_tree
 from ._watcher import Committed, DirectoryWatcher, Rescan
 from .providers import Answer, Failure, ProviderHost, ProviderRequest, ProviderSpec, Serve, Served
+
+if TYPE_CHECKING:
+    from ._fuse import FuseBackend  # imported for real by `_fuse_backend` (libfuse)
 
 __all__ = ["Stats", "Substrate", "SubstrateMessage", "SubstrateStats"]
 
@@ -130,9 +134,10 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self.audit.append(AuditEvent("substrate.started", reason=str(self._root)))
         if cfg.mount is not None:
             mount, limit = Path(cfg.mount), cfg.max_request_bytes
+            fuse_backend = _fuse_backend(mount)
             try:
                 await self.system.start_actor(
-                    lambda: FuseBackend(self._root, mount, self.ref, limit),
+                    lambda: fuse_backend(self._root, mount, self.ref, limit),
                     parent=self.ref,
                     link=True,
                 )
@@ -402,6 +407,19 @@ class Substrate(Actor[SubstrateMessage | Down]):
             in_flight=len(self._pending),
             watch_mode=mode,
         )
+
+
+def _fuse_backend(mount: Path) -> type[FuseBackend]:
+    """The FUSE backend actor class, imported now that a mount of `mount` is requested."""
+    # Deferred on purpose, not a layering workaround: `_fuse` imports `mfusepy`, which loads
+    # libfuse, an optional native library, at import (OSError where it is not installed).
+    # At module level it would make `ctx_substrate`, and with it `lightflow serve`, the CLI
+    # and the tests, unusable without libfuse, though only a FUSE mount needs it.
+    try:
+        from ._fuse import FuseBackend
+    except (OSError, ImportError) as exc:
+        raise FuseUnavailable(f"cannot mount {mount}: {libfuse_missing(exc)}") from exc
+    return FuseBackend
 
 
 def _is_job_file(path: str) -> bool:

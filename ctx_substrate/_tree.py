@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from lightflow_actors.adapters.cortex import API_FORMATS, CtxLayout
+from lightflow_actors.cortex import API_FORMATS, CtxLayout
 
 __all__ = ["ensure_tree"]
 

@@ -24,7 +24,7 @@ from typing import Literal
 import msgspec
 import watchfiles
 
-from lightflow_actors import Actor, ActorRef, Exit, handler
+from lightflow_actors.kernel import Actor, ActorRef, Exit, handler
 
 __all__ = ["Committed", "DirectoryWatcher", "Rescan", "WatchMode"]
 

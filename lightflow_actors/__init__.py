@@ -1,6 +1,8 @@
 """lightflow-actors: an asyncio actor runtime modelled on Erlang/OTP supervision.
 
 The public API is re-exported here; see ``lightflow_actors.kernel`` for the actor kernel.
+``ActorSystem`` here is the supervised one (a root supervisor at the top of the tree);
+``lightflow_actors.kernel.ActorSystem`` is the bare kernel it extends.
 """
 
 from .kernel._actor import Actor, handler
@@ -38,9 +40,10 @@ from .kernel._reasons import (
 )
 from .kernel._ref import ActorRef, AnyRef
 from .kernel._registry import RegistryKey
-from .kernel._system import ActorSystem, BlockingRunner, run_in_thread
+from .kernel._system import BlockingRunner, RootStarter, run_in_thread
 from .kernel._timers import Timer
 from .supervision import (  # after the kernel: supervision is built on it
+    ActorSystem,
     Backoff,
     ChildSpec,
     DynamicSupervisor,
@@ -95,6 +98,7 @@ __all__ = [
     "NotInActor",
     "Overflow",
     "RegistryKey",
+    "RootStarter",
     "StartFailed",
     "SupervisionError",
     "Supervisor",

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from lightflow_actors import Actor, handler
+from lightflow_actors.kernel import Actor, handler
 
 from .._errors import ProviderFailure
 from ._protocol import Answer, Failure, ProviderRequest, ProviderSpec, Reply, Work, WorkDone

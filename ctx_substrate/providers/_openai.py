@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from lightflow_actors import Actor, handler
+from lightflow_actors.kernel import Actor, handler
 
 from .._channel import read_channel, resolve_keyref, write_channel_status
 from .._errors import ChannelError

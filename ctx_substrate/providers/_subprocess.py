@@ -26,7 +26,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
-from lightflow_actors import Actor, handler
+from lightflow_actors.kernel import Actor, handler
 
 from ._protocol import Answer, Failure, ProviderSpec, Work, WorkDone
 

@@ -2,7 +2,7 @@
 
     uv run --frozen python examples/live/app.py     # http://127.0.0.1:5175/live/counter
 
-The views themselves ship with the package (``lightflow_actors.live.examples``), so
+The views themselves ship with the package (``lightflow_actors.live_examples``), so
 ``lightflow serve`` shows them too; this is the smallest app that serves them alone.
 """
 
@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.live.examples import start_examples
+from lightflow_actors.live_examples import start_examples
 
 
 async def serve(host: str = "127.0.0.1", port: int = 5175) -> None:

@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import msgspec
 
-from lightflow_actors.adapters.cortex import (
+from lightflow_actors.cortex import (
     Commit,
     CtxLayout,
     ErrorObserved,

@@ -71,15 +71,6 @@ from ._json import JSONValue, check_json_value, from_json_value, to_json_value
 from ._lifecycle import PHASES, Phase, next_phase
 from ._program import Program, execute, execute_or_reject, rejection
 from ._reference import ReferenceProgram, merge_patch
-from ._runtime_frame import (
-    FILE_IDENTIFIER,
-    RUNTIME_FBS,
-    FrameKind,
-    RuntimeFrame,
-    decode_runtime_frame,
-    encode_runtime_frame,
-)
-from ._runtime_stream import RuntimeStreamReader, RuntimeStreamWriter, decode_runtime_stream
 from ._trace import Tracer, TraceRecord, read_trace
 from ._typestate import (
     Closed,
@@ -95,11 +86,9 @@ from ._typestate import (
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
-    "FILE_IDENTIFIER",
     "OPS",
     "PHASES",
     "PROTOCOL_VERSION",
-    "RUNTIME_FBS",
     "Ack",
     "ActorInterpreter",
     "Close",
@@ -119,7 +108,6 @@ __all__ = [
     "Frame",
     "FrameDecodeError",
     "FrameEncodeError",
-    "FrameKind",
     "Hello",
     "Instruction",
     "InstructionFrame",
@@ -150,10 +138,7 @@ __all__ = [
     "Rendered",
     "Replied",
     "Role",
-    "RuntimeFrame",
     "RuntimeFrameError",
-    "RuntimeStreamReader",
-    "RuntimeStreamWriter",
     "Session",
     "Shutdown",
     "ShutdownReason",
@@ -171,9 +156,6 @@ __all__ = [
     "WireCodec",
     "WireError",
     "check_json_value",
-    "decode_runtime_frame",
-    "decode_runtime_stream",
-    "encode_runtime_frame",
     "execute",
     "execute_or_reject",
     "exit_reason_of",

@@ -35,7 +35,7 @@ from ._reasons import (
 )
 from ._ref import ActorRef, AnyRef
 from ._registry import RegistryKey
-from ._system import ActorSystem, BlockingRunner, run_in_thread
+from ._system import ActorSystem, BlockingRunner, RootStarter, run_in_thread
 from ._timers import Timer
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "NotInActor",
     "Overflow",
     "RegistryKey",
+    "RootStarter",
     "StartFailed",
     "SystemNotRunning",
     "Timer",

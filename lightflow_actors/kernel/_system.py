@@ -13,9 +13,9 @@ import functools
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Never, Protocol, TypeVar
+from typing import TYPE_CHECKING, Never, Protocol, TypeAlias, TypeVar
 
 import anyio.to_thread
 
@@ -42,7 +42,13 @@ A = TypeVar("A", bound=Actor[Never])
 
 EventListener = Callable[[LifecycleEvent], None]
 
-ROOT_NAME = "lightflow.root"
+RootStarter: TypeAlias = Callable[["ActorSystem"], Awaitable[ActorRef[Never]]]
+"""Starts the actor at the top of a system's tree (``ActorSystem(root=...)``).
+
+The kernel calls it once from ``start()``, after the system is running, and makes the ref
+it returns the parent (and link) of every top-level actor. The kernel knows nothing of
+supervision: ``lightflow_actors.ActorSystem`` passes the root supervisor's starter.
+"""
 
 
 class BlockingRunner(Protocol):
@@ -73,9 +79,10 @@ class ActorSystem:
     the loop clock (the deterministic scheduler passes its virtual one); ``throughput`` is
     how many messages an actor handles before yielding the loop to others;
     ``blocking_runner`` runs ``Actor.run_blocking`` work (default: a worker thread).
-    With ``root=True`` (the default) the system starts a root supervisor, registered as
-    ``lightflow.root``; top-level actors are its (temporary, linked) children, so the whole
-    system is one supervision tree. ``root=False`` gives the bare kernel.
+    ``root`` starts the actor at the top of the tree when the system starts; top-level
+    actors become its linked children. This kernel class has none by default (the bare
+    kernel); ``lightflow_actors.ActorSystem`` (from ``supervision``) passes the root
+    supervisor, so applications get one supervision tree without asking for it.
     """
 
     def __init__(
@@ -88,10 +95,15 @@ class ActorSystem:
         event_history: int = 10_000,
         default_stop_timeout: float = 5.0,
         blocking_runner: BlockingRunner = run_in_thread,
-        root: bool = True,
+        root: RootStarter | None = None,
     ) -> None:
         if throughput < 1:
             raise ValueError(f"throughput must be >= 1, got {throughput}")
+        if isinstance(root, bool):
+            raise TypeError(
+                "the kernel ActorSystem takes root=<RootStarter> or None, not a bool; "
+                "for root=True/False use lightflow_actors.ActorSystem (the supervised system)"
+            )
         self.name = name
         self.seed = seed
         self.random = random.Random(seed)
@@ -100,7 +112,7 @@ class ActorSystem:
         self.stop_timeout = default_stop_timeout
         """What the root gives each actor it stops: ``shutdown(timeout)`` while shutting down."""
         self._blocking_runner = blocking_runner
-        self._with_root = root
+        self._root_starter = root
         self._root: AnyRef | None = None
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,11 +143,8 @@ class ActorSystem:
         self._ask_deadlines = AskDeadlines(self._loop)
         self._running = True
         self._started_at = self._clock.now()
-        if self._with_root:
-            # Local import: supervision is built on the kernel, not the other way round.
-            from ..supervision import start_root
-
-            self._root = await start_root(self, name=ROOT_NAME)
+        if self._root_starter is not None:
+            self._root = await self._root_starter(self)
 
     async def shutdown(self, timeout: float | None = None) -> None:
         """Stop every actor, top-level ones in reverse spawn order, each after its subtree.
@@ -182,7 +191,7 @@ class ActorSystem:
 
     @property
     def root(self) -> ActorRef[Never] | None:
-        """The root supervisor: parent of every top-level actor (None with ``root=False``)."""
+        """The root actor: parent of every top-level actor (None on a bare kernel)."""
         return self._root
 
     @property

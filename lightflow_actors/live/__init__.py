@@ -30,6 +30,7 @@ from ._component import AnyLiveView, LiveView, Params, SessionInfo, ViewSpec, ev
 from ._config import LiveConfig
 from ._diff import DiffState
 from ._envelope import (
+    MAX_PARAMS,
     LiveEnvelope,
     MountParams,
     Nav,
@@ -52,7 +53,7 @@ from ._errors import (
     ViewDefinitionError,
 )
 from ._hub import LiveHub, StaticRender
-from ._markup import Markup, escape, safe
+from ._markup import Markup, escape, escape_text, safe
 from ._merge import (
     ClientComprehension,
     ClientNode,
@@ -61,7 +62,6 @@ from ._merge import (
     apply_patch,
     client_html,
 )
-from ._page import client_script
 from ._patch import Patch, decode_patch, encode_patch
 from ._peer import LiveClient, WebSocketView
 from ._presence import (
@@ -88,14 +88,12 @@ from ._pubsub import (
     UnsubscribeTopic,
 )
 from ._rendered import Comprehension, Dynamic, Rendered, to_html
-from ._routes import LiveRoutes, live_routes
-from ._session import Info, LiveSession, Problem, SessionOutput, SessionServices
-from ._socket import QueueSocket, Socket
+from ._session import Info, LiveSession, Problem, SessionOutput, SessionServices, ToBrowser
 from ._template import Key, Template, Value, each, keyed
-from ._transport import Receive, SocketClosed, Transport
 from ._wsclient import WebSocketClient, WebSocketClientError
 
 __all__ = [
+    "MAX_PARAMS",
     "AnyLiveView",
     "Broadcast",
     "ClientComprehension",
@@ -122,7 +120,6 @@ __all__ = [
     "LiveEnvelope",
     "LiveError",
     "LiveHub",
-    "LiveRoutes",
     "LiveSession",
     "LiveView",
     "LocalAdapter",
@@ -148,8 +145,6 @@ __all__ = [
     "Publish",
     "PushNavigate",
     "PushPatch",
-    "QueueSocket",
-    "Receive",
     "Redirect",
     "Rendered",
     "RenderedError",
@@ -157,17 +152,15 @@ __all__ = [
     "SessionInfo",
     "SessionOutput",
     "SessionServices",
-    "Socket",
-    "SocketClosed",
     "StaticRender",
     "SubscribeTo",
     "SubscribeTopic",
     "Template",
     "TemplateSyntaxError",
     "TemplateValueError",
+    "ToBrowser",
     "Track",
     "TrackPresence",
-    "Transport",
     "UnknownViewError",
     "UnsubscribeFrom",
     "UnsubscribeTopic",
@@ -183,16 +176,15 @@ __all__ = [
     "apply_diff",
     "apply_patch",
     "client_html",
-    "client_script",
     "decode_envelope",
     "decode_patch",
     "each",
     "encode_patch",
     "escape",
+    "escape_text",
     "event_name",
     "keyed",
     "live_patch_of",
-    "live_routes",
     "safe",
     "to_html",
 ]

@@ -21,10 +21,10 @@ import hashlib
 import hmac
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Final, Never
+from typing import Final, Never, TypeVar
 
 from ..isa import Instruction
-from ..kernel import ActorRef, ActorSystem, AnyRef
+from ..kernel import Actor, ActorRef, ActorSystem, AnyRef
 from ..supervision import (
     ChildSpec,
     DynamicSupervisor,
@@ -41,8 +41,8 @@ from ._presence import PresenceServer
 from ._pubsub import PubSubAdapter, PubSubServer
 from ._rendered import to_html
 from ._session import LiveSession, SessionServices
-from ._socket import Socket
-from ._transport import Receive, SocketClosed, Transport
+
+M = TypeVar("M")
 
 RESERVED_NAMES: Final = frozenset({"socket", "static"})
 """View names the routes use for themselves."""
@@ -68,7 +68,7 @@ class LiveHub:
         hub = LiveHub(system, {"counter": Counter()})
         await hub.start()                         # or let live_routes start it lazily
         page = await hub.static_render("counter", {})
-        transport = await hub.start_transport(socket)
+        transport = await start_transport(hub, socket)   # lightflow_actors.adapters.ws
 
     ``secret`` signs session tokens (default: 32 bytes from ``system.random``, so
     tokens do not survive a restart of the node, and sessions simply reload).
@@ -220,13 +220,15 @@ class LiveHub:
         spec = ChildSpec(id="session", start=factory, restart="temporary", shutdown=1.0)
         return await start_child(sessions, spec)
 
-    async def start_transport(self, socket: Socket) -> ActorRef[Receive | SocketClosed]:
-        """Start the transport actor of a new connection (under the transports supervisor)."""
+    async def start_connection(self, start: Callable[[], Actor[M]]) -> ActorRef[M]:
+        """Start the actor of a new connection under the transports supervisor.
+
+        The hub does not know what a connection speaks (WebSocket today): the transport
+        adapter gives the factory (`lightflow_actors.adapters.ws.start_transport`).
+        """
         await self.start()
         transports = self._supervisor_ref("transports")
-        spec = ChildSpec(
-            id="transport", start=lambda: Transport(self, socket), restart="temporary", shutdown=1.0
-        )
+        spec = ChildSpec(id="transport", start=start, restart="temporary", shutdown=1.0)
         return await start_child(transports, spec)
 
     async def sessions(self) -> list[AnyRef]:

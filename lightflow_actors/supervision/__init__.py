@@ -62,9 +62,10 @@ from ._pykka import (
     await_pykka,
     pykka_child_spec,
 )
-from ._root import RootSupervisor, start_root
+from ._root import ROOT_NAME, RootSupervisor, start_root
 from ._spec import DEFAULT_WORKER_SHUTDOWN, Backoff, ChildSpec, ChildType, Restart, Shutdown
 from ._supervisor import Strategy, Supervisor
+from ._system import ActorSystem, start_root_supervisor
 from ._tree import NodeKind, SystemTree, TreeNode, system_tree
 
 __all__ = [
@@ -72,6 +73,8 @@ __all__ = [
     "DEFAULT_PERIOD",
     "DEFAULT_WORKER_SHUTDOWN",
     "GAVE_UP",
+    "ROOT_NAME",
+    "ActorSystem",
     "Backoff",
     "ChildAlreadyPresent",
     "ChildAlreadyStarted",
@@ -123,6 +126,7 @@ __all__ = [
     "shutdown_child",
     "start_child",
     "start_root",
+    "start_root_supervisor",
     "system_tree",
     "terminate_child",
     "which_children",

@@ -21,6 +21,9 @@ from ._ops import SupervisorRef
 from ._spec import ChildSpec
 from ._supervisor import Supervisor
 
+ROOT_NAME = "lightflow.root"
+"""The registry name of the root supervisor that ``ActorSystem()`` starts."""
+
 
 class RootSupervisor(Supervisor):
     """A one_for_one ``Supervisor`` that also adopts the actors spawned at the top level."""

@@ -25,17 +25,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 
+from lightflow_actors.adapters.ws import Receive, SocketClosed, start_transport
+from lightflow_actors.live import AnyLiveView, LiveClient, LiveConfig, LiveHub, WebSocketView
+
 from ..isa import ErrorFrame, JSONValue, Mount, Patch, Render, Shutdown, Submit
 from ..kernel import ActorRef, ActorSystem
-from ..live import (
-    AnyLiveView,
-    LiveClient,
-    LiveConfig,
-    LiveHub,
-    Receive,
-    SocketClosed,
-    WebSocketView,
-)
 from ..live import Patch as LivePatch
 
 __all__ = [
@@ -295,7 +289,7 @@ class LiveTest:
 
     async def mount(self, view: str, params: Mapping[str, str] | None = None) -> LiveViewHandle:
         socket = MemorySocket()
-        transport = await self.hub.start_transport(socket)
+        transport = await start_transport(self.hub, socket)
         handle = LiveViewHandle(self.hub, transport, socket)
         await handle.join(view, params or {})
         return handle

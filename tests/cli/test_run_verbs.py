@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors.adapters.cli import main
-from lightflow_actors.isa import decode_runtime_frame
+from lightflow_actors.flow.streams import decode_runtime_frame
 
 RUNS_TESTS = Path(__file__).resolve().parents[1] / "runs"
 

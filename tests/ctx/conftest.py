@@ -21,16 +21,10 @@ from ctx_substrate import (
     callable_provider,
     read_audit,
 )
-from ctx_substrate._fuse import FuseUnavailable, fuse_available
+from ctx_substrate._fuse_probe import FuseUnavailable, fuse_available
 from lightflow_actors import ActorRef, ActorSystem, StartFailed
-from lightflow_actors.adapters.cortex import (
-    Call,
-    ClientWatch,
-    Commit,
-    CortexClient,
-    CtxLayout,
-    Observe,
-)
+from lightflow_actors.adapters.cortex import ClientWatch, CortexClient
+from lightflow_actors.cortex import Call, Commit, CtxLayout, Observe
 
 UID = "1000"
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors.adapters.cortex import (
+from lightflow_actors.cortex import (
     API_FORMATS,
     CtxLayout,
     InvalidIdError,

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from ctx_substrate import Stats
-from lightflow_actors.adapters.cortex import (
+from lightflow_actors.cortex import (
     Call,
     Commit,
     CommitFailed,
@@ -146,7 +146,7 @@ async def test_unencodable_body_is_refused_with_its_cause(start_ctx: Callable[..
 
 
 async def test_observe_times_out(start_ctx: Callable[..., Any]) -> None:
-    from lightflow_actors.adapters.cortex import Observe
+    from lightflow_actors.cortex import Observe
 
     got: asyncio.Queue[CortexOutcome] = asyncio.Queue()
     from lightflow_actors import Actor, handler

@@ -13,8 +13,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from ctx_substrate._fuse import fuse_available
-from lightflow_actors.adapters.cortex import commit_request
+from ctx_substrate._fuse_probe import fuse_available
+from lightflow_actors.cortex import commit_request
 
 pytestmark = [pytest.mark.anyio, pytest.mark.fuse]
 

@@ -26,7 +26,7 @@ from ctx_substrate import (
     tools_provider,
     write_channel,
 )
-from lightflow_actors.adapters.cortex import commit_request, decode_error, decode_route
+from lightflow_actors.cortex import commit_request, decode_error, decode_route
 
 pytestmark = pytest.mark.anyio
 

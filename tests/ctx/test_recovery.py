@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from ctx_substrate import ProviderRequest, Stats, callable_provider
-from lightflow_actors.adapters.cortex import commit_request, decode_error
+from lightflow_actors.cortex import commit_request, decode_error
 
 pytestmark = pytest.mark.anyio
 

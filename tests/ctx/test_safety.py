@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctx_substrate import Policy, PolicyRule, Routes, Stats
-from lightflow_actors.adapters.cortex import ErrorRecord, decode_error
+from lightflow_actors.cortex import ErrorRecord, decode_error
 
 pytestmark = pytest.mark.anyio
 
@@ -125,7 +125,7 @@ def test_hostile_file_names_are_answered_once_inside_the_tree(
     """Any file name committed into an inbox gets exactly one answer or refusal, in its outbox."""
     from ctx_substrate import Substrate, SubstrateConfig, callable_provider, read_audit
     from lightflow_actors import ActorSystem
-    from lightflow_actors.adapters.cortex import CtxLayout, is_segment_id
+    from lightflow_actors.cortex import CtxLayout, is_segment_id
 
     root = tmp_path_factory.mktemp("h") / "ctx"
 

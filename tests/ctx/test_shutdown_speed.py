@@ -17,9 +17,10 @@ from typing import Any, Never
 
 import pytest
 
-from ctx_substrate._fuse import fuse_available
+from ctx_substrate._fuse_probe import fuse_available
 from lightflow_actors import KILLED, SHUTDOWN, Actor, ActorSystem, LifecycleEvent
-from lightflow_actors.adapters.cortex import CortexClient, CtxLayout
+from lightflow_actors.adapters.cortex import CortexClient
+from lightflow_actors.cortex import CtxLayout
 
 
 class ClientOwner(Actor[Never]):

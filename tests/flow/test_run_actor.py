@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from lightflow_actors.adapters.cortex import (
+from lightflow_actors.cortex import (
     Commit,
     CommitFailed,
     CortexOutcome,

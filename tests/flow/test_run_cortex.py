@@ -10,7 +10,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from lightflow_actors.adapters.cortex import CortexClient, CtxLayout, atomic_write
+from lightflow_actors.adapters.cortex import CortexClient
+from lightflow_actors.cortex import CtxLayout, atomic_write
 from lightflow_actors.flow import AssetCatalog, FlowService, RunActor, RunStore, default_assets_root
 from lightflow_actors.kernel import ActorSystem
 

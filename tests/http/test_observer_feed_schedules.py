@@ -14,8 +14,8 @@ from typing import Never
 import msgspec
 
 from lightflow_actors import Actor, ActorSystem, Ask, handler
-from lightflow_actors.adapters.http import TreeFeed, TreeSnapshot
 from lightflow_actors.live import CountSubscribers, Publish
+from lightflow_actors.observer import TreeFeed, TreeSnapshot
 from lightflow_actors.testing import explore, scenario
 
 INTERVAL = 0.25

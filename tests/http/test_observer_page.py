@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.http import OBSERVER_NAME, start_demo
+from lightflow_actors.adapters.http import start_demo
+from lightflow_actors.observer import OBSERVER_NAME
 
 Operator = Callable[..., Any]  # the `operator` fixture of conftest.py
 pytestmark = pytest.mark.anyio

@@ -8,9 +8,11 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors.adapters.http._observer_feed import ObservedActor, TreeSnapshot
-from lightflow_actors.adapters.http._observer_render import render
-from lightflow_actors.adapters.http._observer_state import (
+from lightflow_actors.adapters.http._records import SystemSummary
+from lightflow_actors.live import to_html
+from lightflow_actors.observer._feed import ObservedActor, TreeSnapshot
+from lightflow_actors.observer._render import render
+from lightflow_actors.observer._state import (
     MAX_SEARCH,
     STATUSES,
     ObserverState,
@@ -21,8 +23,6 @@ from lightflow_actors.adapters.http._observer_state import (
     with_params,
     with_snapshot,
 )
-from lightflow_actors.adapters.http._records import SystemSummary
-from lightflow_actors.live import to_html
 
 SUMMARY = SystemSummary(
     name="t",

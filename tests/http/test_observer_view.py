@@ -14,13 +14,9 @@ from typing import Never
 import pytest
 
 from lightflow_actors import Actor, ActorSystem
-from lightflow_actors.adapters.http import (
-    create_app,
-    observer_view,
-    start_demo,
-    start_observer_actors,
-)
+from lightflow_actors.adapters.http import create_app, start_demo
 from lightflow_actors.live import encode_patch
+from lightflow_actors.observer import observer_view, start_observer_actors
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, live_test
 
 pytestmark = pytest.mark.anyio

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from starlette.routing import Route
 
-from lightflow_actors.adapters.http import create_app
-from lightflow_actors.adapters.runs import RunsConfig, RunsHosting, runs_routes
+from lightflow_actors.adapters.http import create_app, runs_routes
+from lightflow_actors.host import RunsConfig, RunsHosting
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "specs" / "openapi.yaml"

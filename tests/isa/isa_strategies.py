@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from lightflow_actors.flow.streams import FrameKind, RuntimeFrame
 from lightflow_actors.isa import (
     Ack,
     Close,
     ErrorFrame,
     Frame,
-    FrameKind,
     Hello,
     Instruction,
     InstructionFrame,
@@ -24,7 +24,6 @@ from lightflow_actors.isa import (
     Render,
     Rendered,
     Replied,
-    RuntimeFrame,
     Shutdown,
     Stopped,
     Submit,

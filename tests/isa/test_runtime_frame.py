@@ -12,15 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from isa_strategies import runtime_frames
 
-from lightflow_actors.isa import (
+from lightflow_actors.flow.streams import (
     FILE_IDENTIFIER,
     RUNTIME_FBS,
     FrameKind,
     RuntimeFrame,
-    RuntimeFrameError,
     decode_runtime_frame,
     encode_runtime_frame,
 )
+from lightflow_actors.isa import RuntimeFrameError
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "vectors" / "runtime"

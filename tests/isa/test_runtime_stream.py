@@ -10,16 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from isa_strategies import json_values, runtime_frames
 
-from lightflow_actors.isa import (
+from lightflow_actors.flow.streams import (
     FrameKind,
-    JSONValue,
     RuntimeFrame,
-    RuntimeFrameError,
     RuntimeStreamReader,
     RuntimeStreamWriter,
     decode_runtime_stream,
     encode_runtime_frame,
 )
+from lightflow_actors.isa import JSONValue, RuntimeFrameError
 
 GOLDEN = Path(__file__).parents[1] / "vectors" / "runtime"
 

@@ -2,7 +2,7 @@
 
 Tests run in importlib mode, which puts no test folder on sys.path: this folder goes
 there for ``live_shapes`` and ``live_server`` (names unique to this area, so nothing else
-shadows them). The example views are ``lightflow_actors.live.examples``.
+shadows them). The example views are ``lightflow_actors.live_examples``.
 """
 
 from __future__ import annotations

@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors import ActorSystem, is_crash
+from lightflow_actors.adapters.ws import Receive, start_transport
 from lightflow_actors.isa import ErrorFrame, Mount, Render, Shutdown, Submit, Subscribe
-from lightflow_actors.live import LiveConfig, LiveHub, Receive
-from lightflow_actors.live.examples.counter import Counter
+from lightflow_actors.live import LiveConfig, LiveHub
+from lightflow_actors.live_examples.counter import Counter
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, MemorySocket, live_test
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +32,7 @@ def codes(view: LiveViewHandle) -> list[str]:
 
 async def raw_transport(live: LiveTest) -> tuple[MemorySocket, object]:
     socket = MemorySocket()
-    return socket, await live.hub.start_transport(socket)
+    return socket, await start_transport(live.hub, socket)
 
 
 async def test_a_malformed_frame_gets_an_error_and_the_view_goes_on() -> None:
@@ -192,7 +193,7 @@ def test_hostile_frames_never_crash_anything(frames: list[bytes]) -> None:
             live = LiveTest(system, hub)
             bystander = await live.mount("counter")
             socket = MemorySocket()
-            transport = await hub.start_transport(socket)
+            transport = await start_transport(hub, socket)
             hello = b'{"kind":"hello","v":1,"seq":1,"versions":[1]}'
             for data in [hello, *frames]:
                 if not transport.alive:

@@ -17,8 +17,8 @@ import pytest
 from live_server import serving
 
 from lightflow_actors import ActorSystem, AnyRef
-from lightflow_actors.live import LiveRoutes
-from lightflow_actors.live.examples import start_examples
+from lightflow_actors.adapters.ws import LiveRoutes
+from lightflow_actors.live_examples import start_examples
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -15,7 +15,7 @@ import pytest
 from lightflow_actors import ActorSystem
 from lightflow_actors.isa import Render
 from lightflow_actors.live import GetPresences
-from lightflow_actors.live.examples.chat import ChatRoom
+from lightflow_actors.live_examples.chat import ChatRoom
 from lightflow_actors.testing.live import live_test
 
 

@@ -6,10 +6,10 @@ import pytest
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.live import GetPresences, encode_patch
-from lightflow_actors.live.examples import TICKER, start_examples
-from lightflow_actors.live.examples.chat import ChatRoom
-from lightflow_actors.live.examples.counter import Counter
-from lightflow_actors.live.examples.table import ROWS, Advance, Ticker
+from lightflow_actors.live_examples import TICKER, start_examples
+from lightflow_actors.live_examples.chat import ChatRoom
+from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.table import ROWS, Advance, Ticker
 from lightflow_actors.testing.live import LiveTest, LiveTestError, live_test
 
 pytestmark = pytest.mark.anyio

@@ -13,8 +13,8 @@ import pytest
 from live_server import serving
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.live import live_routes
-from lightflow_actors.live.examples import example_views, start_ticker
+from lightflow_actors.adapters.ws import live_routes
+from lightflow_actors.live_examples import example_views, start_ticker
 from lightflow_actors.testing.live import WebSocketView
 
 pytestmark = pytest.mark.anyio

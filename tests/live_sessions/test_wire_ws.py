@@ -11,8 +11,9 @@ import pytest
 from live_server import serving
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.live import LiveRoutes, WebSocketClient, WebSocketClientError, client_script
-from lightflow_actors.live.examples import start_examples
+from lightflow_actors.adapters.ws import LiveRoutes, client_script
+from lightflow_actors.live import WebSocketClient, WebSocketClientError
+from lightflow_actors.live_examples import start_examples
 from lightflow_actors.testing.live import WebSocketView
 
 pytestmark = pytest.mark.anyio

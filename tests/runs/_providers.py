@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from ctx_substrate import ProviderFailure, ProviderRequest
-from lightflow_actors.adapters.runs import echo_reply
+from lightflow_actors.host import echo_reply
 
 
 def chat(request: ProviderRequest) -> object:

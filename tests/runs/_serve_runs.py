@@ -13,7 +13,7 @@ import argparse
 
 from lightflow_actors.adapters.cli import print_json
 from lightflow_actors.adapters.http import ServeOptions, run_server
-from lightflow_actors.adapters.runs import runs_part
+from lightflow_actors.host import runs_part
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -16,12 +16,7 @@ import httpx
 import msgspec
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.runs import (
-    CONFIG_ENV,
-    RunsConfig,
-    RunsHosting,
-    decode_runs_config,
-)
+from lightflow_actors.host import CONFIG_ENV, RunsConfig, RunsHosting, decode_runs_config
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"

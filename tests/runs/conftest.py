@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lightflow_actors.adapters.runs import CONFIG_ENV, RunsHosting
+from lightflow_actors.host import CONFIG_ENV, RunsHosting
 
 from ._support import RunsEnv, ServerProcess, running_host
 

@@ -11,19 +11,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors.adapters.cortex import CtxLayout
-from lightflow_actors.adapters.runs import (
+from lightflow_actors.cortex import CtxLayout
+from lightflow_actors.host import (
     CONFIG_ENV,
     BuiltinToolsProvider,
     EchoProvider,
     OpenAIProvider,
     PythonProvider,
     RunsConfig,
-    RunsConfigError,
     build_providers,
     decode_runs_config,
     load_runs_config,
 )
+from lightflow_actors.runs import RunsConfigError
 
 from ._support import PROVIDERS
 

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctx_substrate import ProviderRequest
-from lightflow_actors.adapters.runs import echo_reply
 from lightflow_actors.flow import API_FORMATS, ChatParams, reply_text
 from lightflow_actors.flow._formats import build_request
+from lightflow_actors.host import echo_reply
 
 
 def request_for(fmt: str, user: str, system: str | None) -> ProviderRequest:

@@ -10,7 +10,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from lightflow_actors.adapters.runs import (
+from lightflow_actors.flow import EVENT_NAMES, FlowError, RunView
+from lightflow_actors.runs import (
     AwaitSettled,
     CancelRun,
     CreateRun,
@@ -19,7 +20,6 @@ from lightflow_actors.adapters.runs import (
     SubmitStep,
     run_lease_path,
 )
-from lightflow_actors.flow import EVENT_NAMES, FlowError, RunView
 from lightflow_actors.supervision import TreeNode, system_tree
 
 from ._support import RunsEnv, running_host

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors.adapters.runs import InvalidRequest, PayloadTooLarge
-from lightflow_actors.adapters.runs._inputs import (
+from lightflow_actors.adapters.http._runs_inputs import (
     CancelBody,
     CreateBody,
     EmptyBody,
@@ -19,8 +18,9 @@ from lightflow_actors.adapters.runs._inputs import (
     decode_query,
     decode_run_id,
 )
-from lightflow_actors.adapters.runs._mcp import MCP_TOOLS, tool_schema
+from lightflow_actors.adapters.mcp._server import MCP_TOOLS, tool_schema
 from lightflow_actors.flow import InvalidRunId
+from lightflow_actors.runs import InvalidRequest, PayloadTooLarge
 
 
 def test_bodies() -> None:

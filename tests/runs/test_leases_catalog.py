@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lightflow_actors.adapters.runs import CatalogCache, Lease, run_lease_path, tree_lease_path
+from lightflow_actors.runs import CatalogCache, Lease, run_lease_path, tree_lease_path
 
 from ._support import ASSETS
 

@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from lightflow_actors.adapters.runs import build_mcp_server
+from lightflow_actors.adapters.mcp import build_mcp_server
 
 from ._support import RunsEnv
 

@@ -14,8 +14,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from starlette.routing import Route
 
-from lightflow_actors.adapters.cortex import AbiRecord
-from lightflow_actors.adapters.runs import RunsConfig, RunsHosting, StreamsInfo, runs_routes
+from lightflow_actors.adapters.http import runs_routes
+from lightflow_actors.cortex import AbiRecord
 from lightflow_actors.flow import (
     AssetInfo,
     ResolvedWorkflow,
@@ -24,6 +24,8 @@ from lightflow_actors.flow import (
     RunSummary,
     RunView,
 )
+from lightflow_actors.flow.streams import StreamsInfo
+from lightflow_actors.host import RunsConfig, RunsHosting
 
 from ._support import ServerProcess
 

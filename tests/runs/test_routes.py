@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from lightflow_actors.adapters.http import create_app
-from lightflow_actors.adapters.runs import RUNS_LINKS, RunsHosting, runs_routes
-from lightflow_actors.isa import RuntimeStreamReader, decode_runtime_frame
+from lightflow_actors.adapters.http import RUNS_LINKS, create_app, runs_routes
+from lightflow_actors.flow.streams import RuntimeStreamReader, decode_runtime_frame
+from lightflow_actors.host import RunsHosting
 
 from ._support import ASSETS, RunsEnv
 

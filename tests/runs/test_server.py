@@ -15,9 +15,9 @@ import httpx
 import msgspec
 from mcp import Client
 
-from lightflow_actors.adapters.runs import Lease, run_lease_path
 from lightflow_actors.flow import AssetCatalog, FlowService, RunStore
-from lightflow_actors.isa import RuntimeStreamReader
+from lightflow_actors.flow.streams import RuntimeStreamReader
+from lightflow_actors.runs import Lease, run_lease_path
 
 from ._support import ASSETS, RunsEnv, ServerProcess
 

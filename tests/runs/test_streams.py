@@ -11,17 +11,15 @@ import msgspec
 import pytest
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.runs import (
-    CloseTail,
-    CreateRun,
-    OpenStream,
-    RunTail,
+from lightflow_actors.flow import AssetCatalog, FlowService, RunStore, RunView, cancel_run
+from lightflow_actors.flow.streams import (
+    RuntimeStreamReader,
+    decode_runtime_frame,
     event_frame,
     snapshot_frame,
 )
-from lightflow_actors.adapters.runs._frames import sse_end, sse_event
-from lightflow_actors.flow import AssetCatalog, FlowService, RunStore, RunView, cancel_run
-from lightflow_actors.isa import RuntimeStreamReader, decode_runtime_frame
+from lightflow_actors.flow.streams._run_frames import sse_end, sse_event
+from lightflow_actors.runs import CloseTail, CreateRun, OpenStream, RunTail
 
 from ._support import ASSETS, RunsEnv
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ctx_substrate import ProviderFailure
-from lightflow_actors.adapters.runs import BUILTIN_TOOLS, WordCount
+from lightflow_actors.host import BUILTIN_TOOLS, WordCount
 
 wordcount = BUILTIN_TOOLS["wordcount"]
 

@@ -1,17 +1,24 @@
 """The root supervisor: supervised services, adopted top-level actors, ordered shutdown.
 
-``ActorSystem`` does not start the root yet (the lead wires it); these tests spawn the
-"top-level" actors with ``parent=root, link=True`` as the wired ``system.spawn`` will.
+Most tests start the root by hand on a bare system (``root=False``) and spawn "top-level"
+actors with ``parent=root, link=True``, as ``system.spawn`` does under ``ActorSystem()``;
+the last ones check that ``ActorSystem()`` injects the root into the kernel itself.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Never, cast
 
 import pytest
 
-from lightflow_actors import SHUTDOWN, Actor, ActorRef, ActorSystem, handler
-from lightflow_actors.supervision import start_child, start_root, which_children
+from lightflow_actors import SHUTDOWN, Actor, ActorRef, ActorSystem, handler, kernel, supervision
+from lightflow_actors.supervision import (
+    ROOT_NAME,
+    RootSupervisor,
+    start_child,
+    start_root,
+    which_children,
+)
 
 from ._actors import Crash, Event, Worker, crash_and_settle, exited, spec
 
@@ -66,3 +73,33 @@ async def test_root_shutdown_stops_everything_in_reverse_spawn_order() -> None:
         # "grandchild" outlived its unlinked parent, moved up to the root, and was stopped.
         assert [x for _, x in log] == ["last", "grandchild", "service", "first"]
         assert system.actor_count() == 0
+
+
+async def test_the_supervised_system_starts_the_root_supervisor_as_lightflow_root() -> None:
+    assert ActorSystem is supervision.ActorSystem
+    assert issubclass(ActorSystem, kernel.ActorSystem)
+    log: list[Event] = []
+    async with ActorSystem() as system:
+        root = system.root
+        assert root is not None and system.whereis(ROOT_NAME) == root
+        assert ROOT_NAME == "lightflow.root"
+        assert isinstance(system.lookup(ROOT_NAME, RootSupervisor), ActorRef)
+        top = system.spawn(lambda: Worker(log, "top"), name="top")
+        assert [(r.id, r.restart) for r in await which_children(root)] == [("top", "temporary")]
+        assert system.info(top).links == [root.id]
+
+
+async def test_root_false_gives_the_bare_kernel_and_a_starter_replaces_the_root() -> None:
+    async with ActorSystem(root=False) as system:
+        assert system.root is None
+    log: list[Event] = []
+
+    async def own_root(system: kernel.ActorSystem) -> ActorRef[Never]:
+        ref: ActorRef[Never] = await start_root(system, [spec(log, "svc")], name="mine")
+        return ref
+
+    async with ActorSystem(root=own_root) as system:
+        assert system.root is not None and system.root == system.whereis("mine")
+        assert system.whereis(ROOT_NAME) is None
+        assert [r.id for r in await which_children(system.root)] == ["svc"]
+    assert log == [("start", "svc"), ("stop", "svc")]

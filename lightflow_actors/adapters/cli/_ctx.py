@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..cortex import (
+from lightflow_actors.cortex import (
     API_FORMATS,
     CortexError,
     CtxLayout,
@@ -23,6 +23,7 @@ from ..cortex import (
     ctx_thread,
     ctx_tool,
 )
+
 from ._errors import UsageError
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser

@@ -20,18 +20,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ...flow import MAX_RUN_ID_BYTES, FlowError, RunView
-from ..runs import (
-    CancelRun,
-    RunsError,
+from lightflow_actors.host import (
     RunsHosting,
-    RunsOperations,
     create_and_settle,
     local_operations,
     refresh_and_settle,
     run_hosted,
     submit_and_settle,
 )
+from lightflow_actors.runs import CancelRun, RunsError, RunsOperations
+
+from ...flow import MAX_RUN_ID_BYTES, FlowError, RunView
 from ._errors import CliError, UsageError
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser

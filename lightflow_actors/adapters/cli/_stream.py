@@ -18,8 +18,13 @@ from pathlib import Path
 
 import msgspec
 
-from ...isa import FILE_IDENTIFIER, RUNTIME_FBS, decode_runtime_frame
-from ..runs import run_stream_info
+from lightflow_actors.flow.streams import (
+    FILE_IDENTIFIER,
+    RUNTIME_FBS,
+    decode_runtime_frame,
+    run_stream_info,
+)
+
 from ._errors import CliError
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser

@@ -18,24 +18,29 @@ from typing import Literal
 import msgspec
 import watchfiles
 
-from lightflow_actors import Actor, ActorRef, handler
-
-from ._errors import CortexError, RequestConflictError
-from ._files import commit_request
-from ._layout import CtxLayout, Suffix, TargetKind
-from ._messages import (
+from lightflow_actors.kernel import Actor, ActorRef, handler
+from lightflow_actors.cortex import (
     Call,
     Commit,
     CommitFailed,
     CommitFailure,
+    CortexError,
     CortexOutcome,
+    CtxLayout,
     ErrorObserved,
+    ErrorRecord,
     Observe,
     ObserveTimedOut,
     RequestCommitted,
+    RequestConflictError,
     ResponseObserved,
+    RouteRecord,
+    Suffix,
+    TargetKind,
+    commit_request,
+    decode_error,
+    decode_route,
 )
-from ._wire import ErrorRecord, RouteRecord, decode_error, decode_route
 
 __all__ = ["ClientWatch", "CortexClient"]
 

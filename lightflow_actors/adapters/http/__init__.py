@@ -15,7 +15,7 @@ fed by a ``TreeFeed`` actor; its actions go through the gateway too (``ActionDes
 ``serve`` runs the app on Hypercorn (``lightflow serve``).
 """
 
-from ._app import OperatorApp, StartupHook, create_app
+from ._app import OperatorApp, Page, PageFactory, StartupHook, create_app
 from ._demo import start_demo
 from ._errors import (
     BadRequest,
@@ -33,11 +33,9 @@ from ._errors import (
 )
 from ._events import EventStream, StreamEnd, StreamGap
 from ._gateway import GATEWAY_NAME, Gateway
+from ._link import OPERATION_WAIT, GatewayLink
 from ._messages import GatewayMessage
-from ._observer import OBSERVER_NAME, ObserverPage, observer_view, start_observer_actors
-from ._observer_actions import ActionDesk, ActionOutcome, ActionRequest
-from ._observer_feed import GetSnapshot, ObservedActor, TreeFeed, TreeSnapshot
-from ._observer_view import ObserverView
+from ._metrics import RateWindow, summarize
 from ._pages import ROOT_LINKS, RootLink
 from ._records import (
     Action,
@@ -45,10 +43,13 @@ from ._records import (
     ActorDetail,
     ErrorBody,
     Health,
+    NodeKind,
+    Restart,
     SystemSummary,
     TreeNode,
     TreePage,
 )
+from ._runs_routes import RUNS_LINKS, McpRoute, RunsRoutes, runs_routes
 from ._security import TOKEN_ENV, Guard, check_bind, is_loopback
 from ._server import (
     DEFAULT_HOST,
@@ -61,18 +62,17 @@ from ._server import (
     run_server,
     serve,
 )
+from ._supervision import tree_nodes
 
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "GATEWAY_NAME",
-    "OBSERVER_NAME",
+    "OPERATION_WAIT",
     "ROOT_LINKS",
+    "RUNS_LINKS",
     "TOKEN_ENV",
     "Action",
-    "ActionDesk",
-    "ActionOutcome",
-    "ActionRequest",
     "ActionResult",
     "ActorDetail",
     "BadRequest",
@@ -81,21 +81,25 @@ __all__ = [
     "EventStream",
     "Forbidden",
     "Gateway",
+    "GatewayLink",
     "GatewayMessage",
-    "GetSnapshot",
     "Guard",
     "Health",
     "HttpError",
+    "McpRoute",
     "MethodNotAllowed",
+    "NodeKind",
     "NotFound",
     "NotRestartable",
-    "ObservedActor",
-    "ObserverPage",
-    "ObserverView",
     "OperatorApp",
+    "Page",
+    "PageFactory",
     "PartSource",
     "PayloadTooLarge",
+    "RateWindow",
+    "Restart",
     "RootLink",
+    "RunsRoutes",
     "ServeOptions",
     "ServeRefused",
     "ServerPart",
@@ -106,18 +110,17 @@ __all__ = [
     "StreamGap",
     "SupervisorGone",
     "SystemSummary",
-    "TreeFeed",
     "TreeNode",
     "TreePage",
-    "TreeSnapshot",
     "Unauthorized",
     "Unavailable",
     "check_bind",
     "create_app",
     "is_loopback",
-    "observer_view",
     "run_server",
+    "runs_routes",
     "serve",
     "start_demo",
-    "start_observer_actors",
+    "summarize",
+    "tree_nodes",
 ]

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from typing import Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -25,7 +26,6 @@ from ._errors import HttpError
 from ._gateway import GATEWAY_NAME, Gateway
 from ._link import GatewayLink
 from ._messages import CloseStreams
-from ._observer import OBSERVER_NAME, ObserverPage
 from ._pages import ROOT_LINKS, RootLink
 from ._records import ErrorBody
 from ._routes import OperatorRoutes, json_response
@@ -37,12 +37,29 @@ logger = logging.getLogger("lightflow_actors.http")
 StartupHook = Callable[[ActorSystem], Awaitable[None]]
 
 
+class Page(Protocol):
+    """A browser page served inside the operator app (the observer is one): its routes,
+    and `open`/`close` around the app's lifespan (close ends its sessions before the
+    server closes connections)."""
+
+    def routes(self) -> list[BaseRoute]: ...
+
+    def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+PageFactory = Callable[["OperatorApp"], Page]
+"""Builds a page from the app it is mounted in (its system, gateway link and guard)."""
+
+
 class OperatorApp:
     """The operator API; an ASGI application (``await app(scope, receive, send)``).
 
     ``system``: the actor system it serves (owned, and created here, when not given).
     ``starlette``: the underlying Starlette app, for ``url_path_for`` and tests.
-    ``observer``: the observer live view (``/observer``), started on its first request.
+    ``pages``: the browser pages mounted in it (the observer, when the composition root
+    adds it: ``lightflow_actors.observer.observer_page``).
     """
 
     def __init__(
@@ -57,12 +74,13 @@ class OperatorApp:
         keepalive: float,
         ask_timeout: float,
         gateway_name: str,
-        observer_name: str = OBSERVER_NAME,
+        pages: Sequence[PageFactory] = (),
         owns_system: bool | None = None,
     ) -> None:
         self.owns_system = system is None if owns_system is None else owns_system
         self.system = system if system is not None else ActorSystem()
         self.guard = Guard(token, allowed_origins)
+        self.allowed_origins = tuple(allowed_origins)
         self.gateway_name = gateway_name
         self.supervisor_name = f"{gateway_name}.supervisor"
         self._on_startup = on_startup
@@ -76,12 +94,14 @@ class OperatorApp:
             ),
             ask_timeout,
         )
-        self.observer = ObserverPage(
-            self.system, self.link, self.guard, allowed_origins=allowed_origins, name=observer_name
-        )
+        self.pages = [make(self) for make in pages]
         handlers = OperatorRoutes(self.link, self.guard, (*ROOT_LINKS, *links), keepalive=keepalive)
         self.starlette = Starlette(
-            routes=[*handlers.routes(), *self.observer.routes(), *routes],
+            routes=[
+                *handlers.routes(),
+                *(r for page in self.pages for r in page.routes()),
+                *routes,
+            ],
             exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
             lifespan=self._lifespan,
         )
@@ -91,7 +111,8 @@ class OperatorApp:
 
     async def start(self) -> None:
         """Start the system (if owned), the gateway, then the ``on_startup`` hook."""
-        self.observer.open()
+        for page in self.pages:
+            page.open()
         if self.owns_system:
             await self.system.start()
         await self.link.ref()
@@ -99,9 +120,10 @@ class OperatorApp:
             await self._on_startup(self.system)
 
     async def drain(self) -> int:
-        """End every open event stream and observer session (before the server closes
+        """End every open event stream and page session (before the server closes
         connections); returns how many event streams were open."""
-        await self.observer.close()
+        for page in self.pages:
+            await page.close()
         if not self.system.running or self.system.whereis(self.gateway_name) is None:
             return 0
         try:
@@ -139,7 +161,7 @@ def create_app(
     keepalive: float = 15.0,
     ask_timeout: float = 5.0,
     gateway_name: str = GATEWAY_NAME,
-    observer_name: str = OBSERVER_NAME,
+    pages: Sequence[PageFactory] = (),
     owns_system: bool | None = None,
 ) -> OperatorApp:
     """The operator API as an ASGI app.
@@ -154,8 +176,8 @@ def create_app(
     stream. ``links``: extra root-page links; ``routes``: extra Starlette routes (other
     areas of the server). ``on_startup`` runs once the system and gateway are up.
     ``keepalive``: seconds between SSE keepalive comments. ``ask_timeout``: seconds a
-    route waits for the gateway. ``observer_name``: the name of the observer's live hub
-    (its actors are ``<name>.feed`` and so on). ``owns_system``: whether the app's
+    route waits for the gateway. ``pages``: browser pages to mount, each built from the
+    app (``observer_page()`` adds the observer at ``/observer``). ``owns_system``: whether the app's
     lifespan starts and stops ``system`` (default: only when the app created it).
     """
     return OperatorApp(
@@ -168,7 +190,7 @@ def create_app(
         keepalive=keepalive,
         ask_timeout=ask_timeout,
         gateway_name=gateway_name,
-        observer_name=observer_name,
+        pages=pages,
         owns_system=owns_system,
     )
 

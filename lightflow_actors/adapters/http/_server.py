@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from ...kernel import ActorSystem
-from ._app import StartupHook, create_app
+from ._app import PageFactory, StartupHook, create_app
 from ._demo import start_demo
 from ._pages import RootLink
 from ._security import LoopbackHostGuard, check_bind, is_loopback
@@ -48,6 +48,7 @@ class ServerPart(msgspec.Struct, frozen=True, kw_only=True):
     routes: tuple[BaseRoute, ...] = ()
     links: tuple[RootLink, ...] = ()
     on_startup: StartupHook | None = None
+    pages: tuple[PageFactory, ...] = ()
 
 
 PartSource = ServerPart | Callable[[ActorSystem], ServerPart]
@@ -134,6 +135,7 @@ async def serve(
         allowed_origins=options.allowed_origins,
         links=[link for part in built for link in part.links],
         routes=[route for part in built for route in part.routes],
+        pages=[page for part in built for page in part.pages],
         on_startup=started,
         keepalive=options.keepalive,
     )

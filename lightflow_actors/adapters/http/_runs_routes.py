@@ -1,0 +1,323 @@
+"""The runs HTTP routes (DESIGN §7): decode once, ask the runs host, encode the reply.
+
+Where a request enters: `RunsRoutes.routes()`. A handler never touches an actor's state:
+it decodes path, query and body (`_inputs`), asks the host through `RunsPort`, and
+encodes the answer: JSON, NDJSON for journals, FlatBuffers for snapshots and live streams,
+SSE. Errors are `{"error": ..., "field": ...}` with the status of the error (400 bad
+input, 404 unknown run/asset/step, 409 conflict, 413 body too large, 503 host down).
+Mutations (every POST) pass the origin check and, when the server has one, the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from urllib.parse import quote
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from lightflow_actors.adapters.mcp import GetMcpHandler, McpHandler
+from lightflow_actors.flow import FlowError
+from lightflow_actors.flow.streams import FRAMES_MEDIA_TYPE, RUNTIME_FBS
+from lightflow_actors.kernel import ActorExited, ActorNotAlive, AskTimeout
+from lightflow_actors.runs import (
+    CancelRun,
+    CloseTail,
+    CreateRun,
+    OpenStream,
+    RefreshRun,
+    RunsError,
+    RunsPort,
+    StreamMode,
+    SubmitStep,
+)
+
+from ._errors import HttpError
+from ._pages import RootLink
+from ._records import ErrorBody
+from ._runs_inputs import (
+    CancelBody,
+    CreateBody,
+    EmptyBody,
+    NoQuery,
+    PreviewBody,
+    StreamQuery,
+    decode_body,
+    decode_last_event_id,
+    decode_query,
+    decode_run_id,
+)
+from ._security import Guard
+
+__all__ = ["RUNS_LINKS", "RunsRoutes", "runs_routes"]
+
+_encoder = msgspec.json.Encoder()
+NDJSON = "application/x-ndjson"
+SSE_KEEPALIVE_S = 15.0
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+RUNS_LINKS: tuple[RootLink, ...] = (
+    RootLink("Workflow runs", "runs", "JSON: every run, newest first (POST to create one)."),
+    RootLink("Assets", "assets", "JSON: workflows, nodes, compositions, models, presets."),
+    RootLink("Runtime streams", "runtime/streams", "JSON: run snapshots and live event streams."),
+    RootLink("CortexFS ABI", "ctx/abi", "JSON: where requests and answers live in /ctx."),
+)
+"""The root-page links of the runs surface (pass as `create_app(links=...)`)."""
+
+
+def json_response(value: object, status: int = 200) -> Response:
+    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
+
+
+def error_response(message: str, status: int, field: str | None = None) -> Response:
+    return json_response(ErrorBody(message, field), status)
+
+
+def _guarded(fn: Endpoint) -> Endpoint:
+    """Turn every typed error into its JSON answer (the app needs no handler for ours)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except (FlowError, RunsError) as exc:
+            return error_response(str(exc), exc.http_status, getattr(exc, "field", None))
+        except HttpError as exc:
+            return error_response(exc.message, exc.status, exc.field)
+        except (AskTimeout, ActorExited, ActorNotAlive) as exc:
+            return error_response(f"the runs host did not answer: {exc}; try again", 503)
+
+    endpoint.__name__ = fn.__name__
+    return endpoint
+
+
+class RunsRoutes:
+    """The route handlers, bound to one `RunsPort` and one guard."""
+
+    def __init__(self, hosting: RunsPort, guard: Guard) -> None:
+        self.hosting = hosting
+        self.guard = guard
+
+    def routes(self) -> list[BaseRoute]:
+        get, post = ["GET"], ["POST"]
+        table: list[tuple[str, Endpoint, list[str]]] = [
+            ("/assets", self.assets, get),
+            ("/assets/{kind}", self.assets, get),
+            ("/ctx/abi", self.ctx_abi, get),
+            ("/runs", self.list_runs, get),
+            ("/runs", self.create, post),
+            ("/runs/preview", self.preview, post),
+            ("/runs/{id}", self.get_run, get),
+            ("/runs/{id}/status", self.status, get),
+            ("/runs/{id}/request", self.request, get),
+            ("/runs/{id}/workflow", self.workflow, get),
+            ("/runs/{id}/events", self.events, get),
+            ("/runs/{id}/trace", self.trace, get),
+            ("/runs/{id}/cancel", self.cancel, post),
+            ("/runs/{id}/steps/{step}/submit", self.submit, post),
+            ("/runs/{id}/refresh", self.refresh, post),
+            ("/runtime/streams", self.streams, get),
+            ("/runtime/streams/schema.fbs", self.schema, get),
+            ("/runtime/streams/{id}/snapshot.fb", self.snapshot, get),
+            ("/runtime/streams/{id}/events", self.frames, get),
+            ("/runtime/streams/{id}/events.sse", self.sse, get),
+        ]
+        routes: list[BaseRoute] = [
+            Route(path, _guarded(fn), methods=methods) for path, fn, methods in table
+        ]
+        # POST only: a stateless server offers no standalone SSE stream (GET) and has no
+        # session to end (DELETE); 405 for both is what the MCP spec allows.
+        routes.append(Route("/mcp", McpRoute(self.hosting, self.guard), methods=post))
+        return routes
+
+    # -- assets and /ctx -------------------------------------------------------------------
+
+    async def assets(self, request: Request) -> Response:
+        _no_query(request)
+        kind = request.path_params.get("kind")
+        return json_response(await self.hosting.read("assets", lambda ops: ops.assets(kind)))
+
+    async def ctx_abi(self, request: Request) -> Response:
+        _no_query(request)
+        return json_response(await self.hosting.read("abi", lambda ops: ops.abi()))
+
+    # -- runs -------------------------------------------------------------------------------
+
+    async def list_runs(self, request: Request) -> Response:
+        _no_query(request)
+        return json_response(await self.hosting.read("list", lambda ops: ops.list_runs()))
+
+    async def create(self, request: Request) -> Response:
+        self._mutation(request)
+        body = decode_body(await request.body(), CreateBody)
+        if body.id is not None:
+            decode_run_id(body.id)
+        view = await self.hosting.call(
+            CreateRun(body.workflow, bytes(body.inputs), body.id, body.preset)
+        )
+        response = json_response(view, 201)
+        response.headers["Location"] = f"runs/{quote(view.run_id, safe='')}"
+        return response
+
+    async def preview(self, request: Request) -> Response:
+        self._mutation(request)
+        body = decode_body(await request.body(), PreviewBody)
+        inputs = bytes(body.inputs)
+        resolved = await self.hosting.read(
+            "preview", lambda ops: ops.preview(body.workflow, inputs, body.preset)
+        )
+        return json_response(resolved)
+
+    async def get_run(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        return json_response(await self.hosting.read("get", lambda ops: ops.get(run_id)))
+
+    async def status(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        return json_response(await self.hosting.read("status", lambda ops: ops.status(run_id)))
+
+    async def request(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        return json_response(await self.hosting.read("request", lambda ops: ops.request(run_id)))
+
+    async def workflow(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        return json_response(await self.hosting.read("workflow", lambda ops: ops.workflow(run_id)))
+
+    async def events(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        data = await self.hosting.read("events", lambda ops: ops.events_ndjson(run_id))
+        return Response(data, media_type=NDJSON)
+
+    async def trace(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        data = await self.hosting.read("trace", lambda ops: ops.trace_ndjson(run_id))
+        return Response(data, media_type=NDJSON)
+
+    async def cancel(self, request: Request) -> Response:
+        self._mutation(request)
+        run_id = _run_id(request)
+        body = decode_body(await request.body(), CancelBody)
+        view = await self.hosting.call(CancelRun(run_id, body.reason))
+        return json_response(view)
+
+    async def submit(self, request: Request) -> Response:
+        self._mutation(request)
+        run_id = _run_id(request)
+        decode_body(await request.body(), EmptyBody)
+        step = request.path_params["step"]
+        view = await self.hosting.call(SubmitStep(run_id, step))
+        return json_response(view)
+
+    async def refresh(self, request: Request) -> Response:
+        self._mutation(request)
+        run_id = _run_id(request)
+        decode_body(await request.body(), EmptyBody)
+        view = await self.hosting.call(RefreshRun(run_id))
+        return json_response(view)
+
+    # -- streams ----------------------------------------------------------------------------
+
+    async def streams(self, request: Request) -> Response:
+        _no_query(request)
+        return json_response(await self.hosting.read("streams", lambda ops: ops.streams()))
+
+    async def schema(self, request: Request) -> Response:
+        _no_query(request)
+        return Response(RUNTIME_FBS, media_type="text/plain; charset=utf-8")
+
+    async def snapshot(self, request: Request) -> Response:
+        run_id = _run_id(request)
+        data = await self.hosting.read("snapshot", lambda ops: ops.snapshot(run_id))
+        return Response(data, media_type="application/octet-stream")
+
+    async def frames(self, request: Request) -> Response:
+        run_id = _run_id(request, StreamQuery)
+        after = decode_query(request.query_params.multi_items(), StreamQuery).after or 0
+        return await self._stream(run_id, after, "frames", FRAMES_MEDIA_TYPE)
+
+    async def sse(self, request: Request) -> Response:
+        run_id = _run_id(request, StreamQuery)
+        query = decode_query(request.query_params.multi_items(), StreamQuery)
+        last = decode_last_event_id(request.headers.get("last-event-id"))
+        after = query.after if query.after is not None else (last or 0)
+        return await self._stream(run_id, after, "sse", "text/event-stream")
+
+    async def _stream(self, run_id: str, after: int, mode: StreamMode, media: str) -> Response:
+        handle = await self.hosting.call(OpenStream(run_id, after, mode))
+        keepalive = SSE_KEEPALIVE_S if mode == "sse" else None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    try:
+                        item = await asyncio.wait_for(handle.queue.get(), keepalive)
+                    except TimeoutError:
+                        yield b": keepalive\n\n"
+                        continue
+                    if item is None:
+                        return
+                    yield item
+            finally:
+                handle.tail.tell(CloseTail())
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(chunks(), media_type=media, headers=headers)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _mutation(self, request: Request) -> None:
+        self.guard.check_origin(request.headers, request.url.scheme)
+        self.guard.require_token(request.headers)
+        _no_query(request)
+
+
+class McpRoute:
+    """`POST /mcp`: the guard, then the SDK's Streamable HTTP handler (an ASGI app)."""
+
+    def __init__(self, hosting: RunsPort, guard: Guard) -> None:
+        self.hosting = hosting
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            self.guard.check_origin(request.headers, request.url.scheme)
+            self.guard.require_token(request.headers)
+            handler = await self._handler()
+        except HttpError as exc:
+            await error_response(exc.message, exc.status, exc.field)(scope, receive, send)
+            return
+        except (RunsError, AskTimeout, ActorExited, ActorNotAlive) as exc:
+            await error_response(f"the MCP endpoint is not running: {exc}", 503)(
+                scope, receive, send
+            )
+            return
+        await handler(scope, receive, send)
+
+    async def _handler(self) -> McpHandler:
+        ref = self.hosting.system.whereis(self.hosting.names.mcp)
+        if ref is None:
+            raise RunsError("the MCP endpoint actor is not running (restarting?)")
+        handler: McpHandler = await ref.ask(GetMcpHandler(), timeout=10.0)
+        return handler
+
+
+def _run_id(request: Request, query: type[msgspec.Struct] = NoQuery) -> str:
+    decode_query(request.query_params.multi_items(), query)
+    return decode_run_id(request.path_params["id"])
+
+
+def _no_query(request: Request) -> None:
+    decode_query(request.query_params.multi_items(), NoQuery)
+
+
+def runs_routes(
+    hosting: RunsPort, *, token: str | None = None, allowed_origins: Collection[str] = ()
+) -> list[BaseRoute]:
+    """The runs routes for `create_app(routes=...)`; pass the server's token so POSTs
+    (create, cancel, submit, refresh, preview, /mcp) require it as the operator routes do."""
+    return RunsRoutes(hosting, Guard(token, allowed_origins)).routes()

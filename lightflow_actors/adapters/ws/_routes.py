@@ -1,0 +1,188 @@
+"""Starlette routes for live views: the page, the WebSocket, the client script.
+
+    GET  {base}/{view}                    the view's static HTML (works without JS)
+    WS   {base}/socket                    the live connection (specs/live-wire.md)
+    GET  {base}/static/lightflow-live.js  the client
+
+Mount them where you like: ``Mount("/live", routes=live_routes(system, views))``.
+The endpoints stay thin (ADR 0022): decode the request, then talk to actors. The
+socket loop reads a frame, asks the connection's transport actor to take it, and
+waits for its answer before reading the next (so a slow session slows the reader,
+not the server's memory); a writer task drains what the transport queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Collection, Mapping
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from lightflow_actors.kernel import ActorExited, ActorNotAlive, ActorSystem
+from lightflow_actors.live import (
+    MAX_PARAMS,
+    AnyLiveView,
+    LiveConfig,
+    LiveHub,
+    PubSubAdapter,
+    UnknownViewError,
+)
+
+from ._page import CLIENT_SCRIPT, client_script, page_html
+from ._socket import QueueSocket
+from ._transport import Receive, SocketClosed, start_transport
+
+_MAX_PARAM_CHARS = 2048
+
+
+class LiveRoutes:
+    """The endpoints of one `LiveHub`; `routes` is what you mount.
+
+    ``allowed_origins``: browser origins (``"https://example.org"``) allowed to open
+    the WebSocket besides the page's own host; any other Origin is refused (no
+    cross-site WebSocket hijacking of a session).
+    """
+
+    def __init__(self, hub: LiveHub, *, allowed_origins: Collection[str] = ()) -> None:
+        self.hub = hub
+        self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
+        self._script = client_script()
+        self._etag = '"' + hashlib.sha256(self._script).hexdigest()[:16] + '"'
+        self.routes: list[BaseRoute] = [
+            WebSocketRoute("/socket", self.socket, name="lightflow_live_socket"),
+            Route("/static/" + CLIENT_SCRIPT, self.script, name="lightflow_live_script"),
+            Route("/{view}", self.page, name="lightflow_live_page"),
+        ]
+
+    async def page(self, request: Request) -> Response:
+        hub = self.hub
+        name = request.path_params["view"]
+        try:
+            hub.view(name)
+        except UnknownViewError as error:
+            return PlainTextResponse(str(error), status_code=404)
+        query = request.query_params
+        if len(query) > MAX_PARAMS or any(
+            len(k) > _MAX_PARAM_CHARS or len(v) > _MAX_PARAM_CHARS for k, v in query.items()
+        ):
+            return PlainTextResponse(
+                f"too many or too long query parameters (at most {MAX_PARAMS}, "
+                f"{_MAX_PARAM_CHARS} characters each)",
+                status_code=400,
+            )
+        await hub.start()
+        rendered = await hub.static_render(name, dict(query))
+        base = request.scope.get("root_path", "")
+        html = page_html(
+            body=rendered.html,
+            title=rendered.title,
+            head=type(hub.view(name).view).head,
+            script_url=f"{base}/static/{CLIENT_SCRIPT}",
+            socket_url=f"{base}/socket",
+            base=base,
+            view=name,
+            session_id=rendered.session_id,
+            token=rendered.token,
+        )
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    async def script(self, request: Request) -> Response:
+        headers = {"ETag": self._etag, "Cache-Control": "no-cache"}
+        if request.headers.get("if-none-match") == self._etag:
+            return Response(status_code=304, headers=headers)
+        return Response(self._script, media_type="text/javascript; charset=utf-8", headers=headers)
+
+    async def socket(self, websocket: WebSocket) -> None:
+        if not self._origin_allowed(websocket):
+            await websocket.close(code=1008, reason="origin not allowed")
+            return
+        hub = self.hub
+        await hub.start()
+        await websocket.accept()
+
+        async def send(data: bytes) -> None:
+            await websocket.send_text(data.decode("utf-8"))
+
+        async def close(code: int, reason: str) -> None:
+            with contextlib.suppress(Exception):  # the peer may be gone already
+                await websocket.close(code=code, reason=reason)
+
+        sock = QueueSocket(send, close, max_buffered=hub.config.max_buffered)
+        transport = await start_transport(hub, sock)
+
+        async def read() -> None:
+            while not sock.closing:
+                await sock.wait_readable()
+                if sock.closing:
+                    return
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                data = text.encode("utf-8") if text is not None else message.get("bytes") or b""
+                try:
+                    await transport.ask(Receive(data), timeout=None)
+                except (ActorExited, ActorNotAlive):
+                    return
+
+        reader = asyncio.ensure_future(read())
+        writer = asyncio.ensure_future(sock.writer())
+        # A transport that is killed runs no on_stop, so nothing would close the socket:
+        # watching its exit closes it (the browser then reconnects).
+        exited = asyncio.ensure_future(hub.system.wait_exit(transport))
+        try:
+            await asyncio.wait({reader, writer, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            transport.tell(SocketClosed())
+            if exited.done() and not sock.closing:
+                sock.close(1011, "the connection's actor stopped; reconnect")
+            if writer.done() or sock.closing:
+                # The server closed: the close frame is out (or going out); stop reading.
+                reader.cancel()
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(writer, 5.0)
+            else:
+                writer.cancel()  # the peer left: nothing more can be written
+            exited.cancel()
+            for task in (reader, writer, exited):
+                with contextlib.suppress(BaseException):
+                    await task
+
+    def _origin_allowed(self, websocket: WebSocket) -> bool:
+        origin = websocket.headers.get("origin")
+        if origin is None:
+            return True  # not a browser; browsers always send Origin on a WebSocket
+        if origin.rstrip("/") in self.allowed_origins:
+            return True
+        return urlsplit(origin).netloc == websocket.headers.get("host", "")
+
+
+def live_routes(
+    system: ActorSystem,
+    views: Mapping[str, AnyLiveView],
+    *,
+    config: LiveConfig | None = None,
+    secret: bytes | None = None,
+    pubsub_adapter: PubSubAdapter | None = None,
+    allowed_origins: Collection[str] = (),
+    name: str = "live",
+) -> list[BaseRoute]:
+    """Routes serving `views` (name -> view instance) on `system`.
+
+    ::
+
+        app = Starlette(routes=[Mount("/live", routes=live_routes(system, {"counter": Counter()}))])
+
+    The hub's actors start on the first request (the system must be running by then);
+    use `LiveRoutes(LiveHub(...))` instead to hold the hub (to stop it, or list sessions).
+    """
+    hub = LiveHub(
+        system, views, config=config, secret=secret, pubsub_adapter=pubsub_adapter, name=name
+    )
+    return LiveRoutes(hub, allowed_origins=allowed_origins).routes

@@ -1,0 +1,374 @@
+"""`Transport`: one WebSocket connection = one actor speaking the ISA wire protocol.
+
+The socket loop hands it raw frames (`Receive`, one at a time) and it owns the
+`isa.Connection` state machine: negotiation, sequence numbers, acks, heartbeats,
+error frames. Instructions go to the connection's `LiveSession` (started on Mount
+under the sessions supervisor); the session's answers come back as
+`SessionOutput` and leave as frames. Limits (specs/live-wire.md §5): oversized or
+malformed frames get error frames (fatal ones close), a flood of events is held
+back by the in-flight `window` (reading pauses), a browser that stops reading or
+acknowledging is closed. None of it can crash anything but this actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, Protocol
+
+import msgspec
+
+from lightflow_actors.isa import (
+    CloseCode,
+    Connection,
+    ErrorCode,
+    Instruction,
+    JsonCodec,
+    Mount,
+    Shutdown,
+    Submit,
+    Subscribe,
+)
+from lightflow_actors.kernel import (
+    NORMAL,
+    Actor,
+    ActorRef,
+    Ask,
+    Down,
+    ExitReason,
+    LightflowError,
+    format_reason,
+    handler,
+    is_normal_exit,
+)
+from lightflow_actors.live import (
+    LiveConfig,
+    LiveError,
+    LiveHub,
+    LiveSession,
+    MountParams,
+    SessionInfo,
+    SessionOutput,
+    SessionServices,
+    ToBrowser,
+    ViewSpec,
+)
+
+from ._socket import Socket
+
+# WebSocket close codes (RFC 6455 §7.4.1) for each way a connection ends.
+_WS_CODES: Final[dict[str, int]] = {
+    "normal": 1000,
+    "peer_closed": 1000,
+    "heartbeat_timeout": 1001,
+    "frame_too_large": 1009,
+    "too_many_errors": 1008,
+    "slow_peer": 1008,
+}
+_WS_PROTOCOL_ERROR: Final = 1002
+
+
+def ws_close_code(code: str) -> int:
+    """The WebSocket close code for a close decision's code."""
+    return _WS_CODES.get(code, _WS_PROTOCOL_ERROR)
+
+
+class Receive(Ask[None], frozen=True):
+    """One frame from the socket. The reader awaits the reply before reading the next."""
+
+    data: bytes
+
+
+class SocketClosed(msgspec.Struct, frozen=True):
+    """The peer closed the socket (or the network dropped it)."""
+
+
+class Tick(msgspec.Struct, frozen=True):
+    """Heartbeat timer."""
+
+
+class TransportHost(Protocol):
+    """What a transport needs from the hub that started it."""
+
+    @property
+    def config(self) -> LiveConfig: ...
+
+    @property
+    def services(self) -> SessionServices: ...
+
+    def view(self, name: str) -> ViewSpec:
+        """The view named `name`; raises `UnknownViewError`."""
+        ...
+
+    def verify(self, session_id: str, token: str) -> bool:
+        """True when `token` was issued for `session_id` by this hub."""
+        ...
+
+    async def start_session(self, factory: Callable[[], LiveSession]) -> ActorRef[Instruction]:
+        """Start a session actor under the sessions supervisor."""
+        ...
+
+
+class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
+    """The server side of one browser connection.
+
+    ::
+
+        transport = system.spawn(lambda: Transport(hub, socket))
+        await transport.ask(Receive(frame_bytes), timeout=None)   # for each frame read
+        transport.tell(SocketClosed())                            # when the socket closes
+    """
+
+    def __init__(self, host: TransportHost, socket: Socket) -> None:
+        self.host = host
+        self.socket = socket
+        self.config = host.config
+        self.connection: Connection
+        self.session: ActorRef[Instruction] | None = None
+        self.session_monitor = 0
+        self.epoch = 0
+        self.in_flight = 0
+        self.paused = False
+        self.closed = False
+
+    def on_start(self) -> None:
+        config = self.config
+        self.connection = Connection(
+            "server",
+            JsonCodec(max_frame_bytes=config.max_frame_bytes),
+            now=self._now(),
+            max_errors=config.max_errors,
+            heartbeat_interval=config.heartbeat_interval,
+            heartbeat_timeout=config.heartbeat_timeout,
+        )
+        self._schedule_tick()
+
+    def on_stop(self, reason: ExitReason) -> None:
+        if not self.closed:
+            self.closed = True
+            code = 1000 if is_normal_exit(reason) else 1011
+            self.socket.close(code, "server closed the connection"[:120])
+
+    # -- frames from the browser --------------------------------------------------------
+
+    @handler
+    async def receive(self, msg: Receive) -> None:
+        if self.closed:
+            return
+        outcome = self.connection.receive(msg.data, now=self._now())
+        self._write(outcome.outgoing)
+        for instruction in outcome.instructions:
+            await self._route(instruction)
+            if self.closed:
+                return
+        if outcome.close is not None:
+            self._close(outcome.close.code, outcome.close.message)
+
+    async def _route(self, instruction: Instruction) -> None:
+        if isinstance(instruction, Mount):
+            await self._mount(instruction)
+            return
+        if isinstance(instruction, Subscribe):
+            self._problem(
+                "unexpected_frame",
+                "a browser cannot subscribe to topics: the view chooses its own",
+                "$.instruction",
+            )
+            return
+        session = self.session
+        if session is None:
+            self._problem(
+                "unexpected_frame",
+                f"no view is mounted on this connection; send Mount before "
+                f"{type(instruction).__name__}",
+                "$.instruction",
+            )
+            return
+        if isinstance(instruction, Submit) and instruction.ref is None:
+            # Every event gets a ref, so its answer (patch or error) can name it.
+            instruction = Submit(
+                event=instruction.event,
+                payload=instruction.payload,
+                ref=str(self.connection.last_seq_in),
+            )
+        session.tell(instruction)
+        if isinstance(instruction, Shutdown):
+            # The browser left this view (navigation): later output of it is stale.
+            self._detach()
+            return
+        self.in_flight += 1
+        if self.in_flight >= self.config.window and not self.paused:
+            self.paused = True
+            self.socket.pause_reading()
+
+    async def _mount(self, mount: Mount) -> None:
+        if self.session is not None:
+            self._problem(
+                "unexpected_frame",
+                "a view is already mounted on this connection; send Shutdown first",
+                "$.instruction",
+            )
+            return
+        try:
+            params = msgspec.convert(mount.params, MountParams)
+        except msgspec.ValidationError as error:
+            self._problem("malformed_frame", f"mount params: {error}", _path(error, "params"))
+            return
+        if not self.host.verify(mount.id, params.token):
+            self._problem(
+                "malformed_frame",
+                "the session token was not issued for this session id; reload the page",
+                "$.instruction.params.token",
+            )
+            return
+        try:
+            spec = self.host.view(mount.target)
+        except LiveError as error:
+            self._problem("malformed_frame", str(error), "$.instruction.target")
+            return
+        self.epoch += 1
+        epoch = self.epoch
+        info = SessionInfo(mount.id, True)
+        services = self.host.services
+        watcher: ActorRef[SessionOutput] = self.ref
+
+        def factory() -> LiveSession:
+            return LiveSession(spec, info, watcher=watcher, epoch=epoch, services=services)
+
+        try:
+            session = await self.host.start_session(factory)
+        except LightflowError as error:
+            self._send(Shutdown(reason="error", detail=f"cannot start the session: {error}"))
+            return
+        if self.closed or epoch != self.epoch:
+            self.system.exit(session, "shutdown")
+            return
+        self.session = session
+        self.session_monitor = self.monitor(session)
+        session.tell(Mount(id=mount.id, target=mount.target, params=dict(params.params)))
+        self.in_flight += 1
+
+    # -- messages from the session and the system --------------------------------------
+
+    @handler
+    def output(self, msg: SessionOutput) -> None:
+        if msg.epoch != self.epoch or self.closed:
+            return  # a previous session of this connection, already replaced
+        if msg.answers:
+            self.in_flight -= 1
+            if self.paused and self.in_flight <= self.config.window // 2:
+                self.paused = False
+                self.socket.resume_reading()
+        for frame in msg.frames:
+            self._send(frame)
+            if self.closed:
+                return
+        for problem in msg.problems:
+            ref = int(problem.ref) if problem.ref and problem.ref.isdigit() else None
+            self._problem(problem.code, problem.message, problem.path, ref)
+
+    @handler
+    def down(self, msg: Down) -> None:
+        if self.session is None or msg.monitor != self.session_monitor:
+            return
+        self._detach()
+        if self.closed:
+            return
+        if is_normal_exit(msg.reason):
+            self._send(Shutdown(reason="normal", detail="the view stopped"))
+        else:
+            # The browser keeps its page and rejoins (specs/live-wire.md §4): a new
+            # session mounts the view again.
+            detail = f"the session crashed ({format_reason(msg.reason)}); rejoin"
+            self._send(Shutdown(reason="error", detail=detail[:512]))
+
+    @handler
+    def socket_closed(self, msg: SocketClosed) -> None:
+        self.closed = True
+        self.stop(NORMAL)
+
+    @handler
+    def tick(self, msg: Tick) -> None:
+        if self.closed:
+            return
+        outcome = self.connection.tick(now=self._now())
+        self._write(outcome.outgoing)
+        if outcome.close is not None:
+            self._close(outcome.close.code, outcome.close.message)
+            return
+        self._schedule_tick()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _detach(self) -> None:
+        if self.session_monitor:
+            self.demonitor(self.session_monitor)
+        self.session = None
+        self.session_monitor = 0
+        self.epoch += 1
+        self.in_flight = 0
+        if self.paused:
+            self.paused = False
+            self.socket.resume_reading()
+
+    def _send(self, instruction: ToBrowser) -> None:
+        if self.closed or self.connection.state != "open":
+            return
+        self._write((self.connection.send(instruction, now=self._now()),))
+        if not self.closed and len(self.connection.unacked()) > self.config.max_unacked:
+            self._close(
+                "slow_peer",
+                f"more than {self.config.max_unacked} frames unacknowledged; "
+                "the browser must ack what it applies",
+            )
+
+    def _problem(
+        self, code: ErrorCode, message: str, path: str | None, ref: int | None = None
+    ) -> None:
+        if self.closed:
+            return
+        if ref is None and path is not None and path.startswith("$.instruction"):
+            ref = self.connection.last_seq_in or None
+        outcome = self.connection.error(code, message, path, ref, now=self._now())
+        self._write(outcome.outgoing)
+        if outcome.close is not None:
+            self._close(outcome.close.code, outcome.close.message)
+
+    def _write(self, frames: tuple[bytes, ...]) -> None:
+        socket = self.socket
+        for data in frames:
+            if not socket.send(data):
+                self._close(
+                    "slow_peer",
+                    f"more than {self.config.max_buffered} frames wait to be written; "
+                    "the browser reads too slowly",
+                )
+                return
+
+    def _close(self, code: CloseCode | str, message: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        # A close reason must fit in 123 bytes of a WebSocket close frame.
+        reason = message.encode("utf-8")[:120].decode("utf-8", "ignore")
+        self.socket.close(ws_close_code(code), reason)
+        self.stop(NORMAL)
+
+    def _schedule_tick(self) -> None:
+        # Tick at a third of the interval so a Ping is never more than a third late.
+        self.send_after(self.config.heartbeat_interval / 3, self.ref, Tick())
+
+    def _now(self) -> float:
+        return self.system.clock.now()
+
+
+def _path(error: msgspec.ValidationError, field: str) -> str:
+    text = str(error)
+    marker = " - at `"
+    at = text.rfind(marker)
+    inner = text[at + len(marker) : -1] if at >= 0 and text.endswith("`") else "$"
+    return f"$.instruction.{field}{inner[1:]}"
+
+
+async def start_transport(hub: LiveHub, socket: Socket) -> ActorRef[Receive | SocketClosed]:
+    """Start the transport actor of a new connection (under the hub's transports)."""
+    return await hub.start_connection(lambda: Transport(hub, socket))

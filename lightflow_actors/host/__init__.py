@@ -1,0 +1,82 @@
+"""The composition root: the runs configuration, providers and built-in tools, the runs
+subtree with its embedded `/ctx` substrate, and the parts `lightflow serve` assembles.
+
+It is the only package that imports `ctx_substrate`, and the one that wires adapters
+together (HTTP routes, the MCP endpoint, the observer).
+
+::
+
+    from lightflow_actors.adapters.http import create_app, run_server
+    from lightflow_actors.host import RunsHosting, runs_part
+
+    run_server(options, announce, [runs_part(token=options.token)])   # lightflow serve
+
+See specs/runs-http.md (configuration, routes, streams, MCP) and ADRs 0030-0034.
+"""
+
+from ._config import (
+    CONFIG_ENV,
+    BuiltinToolsProvider,
+    CtxConfig,
+    EchoProvider,
+    OpenAIProvider,
+    ProviderConfig,
+    PythonProvider,
+    RunsConfig,
+    RunsSettings,
+    SubprocessProvider,
+    config_path,
+    decode_runs_config,
+    load_runs_config,
+)
+from ._hosting import DEFAULT_PREFIX, EmbeddedSubstrate, RunsHosting
+from ._local import (
+    create_and_settle,
+    hosted,
+    local_operations,
+    refresh_and_settle,
+    run_hosted,
+    submit_and_settle,
+)
+from ._part import runs_part
+from ._providers import build_providers, echo_reply, load_callable
+from ._serve import PARTS, PartFactory, live_examples, runs_api, serve_parts
+from ._tools import BUILTIN_TOOLS, WordCount, WordCountInput, word_count
+
+__all__ = [
+    "BUILTIN_TOOLS",
+    "CONFIG_ENV",
+    "DEFAULT_PREFIX",
+    "PARTS",
+    "BuiltinToolsProvider",
+    "CtxConfig",
+    "EchoProvider",
+    "EmbeddedSubstrate",
+    "OpenAIProvider",
+    "PartFactory",
+    "ProviderConfig",
+    "PythonProvider",
+    "RunsConfig",
+    "RunsHosting",
+    "RunsSettings",
+    "SubprocessProvider",
+    "WordCount",
+    "WordCountInput",
+    "build_providers",
+    "config_path",
+    "create_and_settle",
+    "decode_runs_config",
+    "echo_reply",
+    "hosted",
+    "live_examples",
+    "load_callable",
+    "load_runs_config",
+    "local_operations",
+    "refresh_and_settle",
+    "run_hosted",
+    "runs_api",
+    "runs_part",
+    "serve_parts",
+    "submit_and_settle",
+    "word_count",
+]

@@ -1,0 +1,283 @@
+"""The runs configuration: where runs, assets and the `/ctx` tree live, and who answers.
+
+One JSON file, decoded once by msgspec (`RunsConfig`): `$LIGHTFLOW_RUNS_CONFIG` when set,
+else `$XDG_CONFIG_HOME/lightflow/runs.json` when it exists, else the embedded defaults:
+runs under the XDG state dir, the `/ctx` tree as a plain folder `<state>/ctx` served by an
+embedded substrate (directory backend, no FUSE), and two deterministic offline providers:
+`local-echo` (api formats and threads) and `local-tools` (the built-in tools, e.g.
+`wordcount`). The OpenAI-compatible HTTP channel is opt-in (a provider of kind `openai`).
+See specs/runs-http.md §1 for every field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+import platformdirs
+
+from ctx_substrate import Policy, PolicyRule, Routes, SubstrateConfig
+from lightflow_actors.cortex import CtxLayout, check_segment_id
+from lightflow_actors.flow import default_assets_root, default_state_dir
+from lightflow_actors.runs import RunsConfigError
+
+from ._tools import BUILTIN_TOOLS
+
+__all__ = [
+    "CONFIG_ENV",
+    "BuiltinToolsProvider",
+    "CtxConfig",
+    "EchoProvider",
+    "OpenAIProvider",
+    "ProviderConfig",
+    "PythonProvider",
+    "RunsConfig",
+    "RunsSettings",
+    "SubprocessProvider",
+    "config_path",
+    "decode_runs_config",
+    "load_runs_config",
+]
+
+CONFIG_ENV = "LIGHTFLOW_RUNS_CONFIG"
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+ProviderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class EchoProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="echo"
+):
+    """The deterministic local provider (the default): answers every api format in that
+    format's response shape, and threads with `{"text"}`; the reply is `template` with
+    `{user}`, `{system}`, `{model}`, `{format}` replaced. No network, no randomness."""
+
+    name: ProviderName = "local-echo"
+    template: str = "echo: {user}"
+    model: str = "echo"
+
+
+class PythonProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="python"
+):
+    """A Python callable `fn(ProviderRequest) -> JSON`: `target` is `package.module:fn` or
+    `/path/to/file.py:fn`. `blocking` runs a sync function in a worker thread."""
+
+    name: ProviderName
+    target: str
+    model: str = ""
+    blocking: bool = False
+
+
+class OpenAIProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="openai"
+):
+    """Opt-in: forward api requests to an OpenAI-compatible endpoint configured by the
+    channel folder `/ctx/chan/<channel>/` (url, keyref, ...)."""
+
+    name: ProviderName
+    channel: str
+    timeout_s: Positive = 60.0
+
+
+class BuiltinToolsProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="builtin"
+):
+    """The built-in deterministic tools (a default, named `local-tools`): typed Python
+    functions shipped with lightflow (`wordcount`: `{text}` → `{words, lines}`). `tools`
+    narrows the set (default: all). Default routes send each of its tools to it."""
+
+    name: ProviderName = "local-tools"
+    tools: tuple[str, ...] | None = None
+
+    def served(self) -> tuple[str, ...]:
+        return tuple(BUILTIN_TOOLS) if self.tools is None else self.tools
+
+
+class SubprocessProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="subprocess"
+):
+    """A tool run as `argv` without a shell. `mode` `json` (default): the request body (the
+    tool's input) on stdin as JSON, stdout parsed as the JSON answer. `mode` `argv`: a
+    plain program; the body is `{"args", "stdin"}` and the answer `{"exit_code", "stdout",
+    "stderr"}`. `output_limit` bytes of stdout and stderr together."""
+
+    name: ProviderName
+    argv: Annotated[tuple[str, ...], msgspec.Meta(min_length=1)]
+    mode: Literal["json", "argv"] = "json"
+    timeout_s: Positive = 30.0
+    output_limit: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20
+
+
+ProviderConfig = (
+    EchoProvider | PythonProvider | OpenAIProvider | BuiltinToolsProvider | SubprocessProvider
+)
+TOOL_PROVIDERS = (BuiltinToolsProvider, SubprocessProvider)
+
+
+class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The `/ctx` tree. `root` defaults to `$LIGHTFLOW_CTX_MOUNT`, else `<state>/ctx`;
+    `embedded` (default: true unless the tree comes from `$LIGHTFLOW_CTX_MOUNT`) starts our
+    substrate on it with the directory backend."""
+
+    root: str | None = None
+    uid: str | None = None
+    embedded: bool | None = None
+    watch: Literal["inotify", "poll"] = "inotify"
+
+
+class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything the runs host needs; every field has a working default.
+
+    `routes` default: every api format and every thread to the first provider that is not
+    a tool provider (`builtin`, `subprocess`), and each built-in tool to the first
+    `builtin` provider serving it. `policy` default: each provider may serve exactly what
+    the routes send it.
+    """
+
+    state_dir: str | None = None
+    assets: str | None = None
+    ctx: CtxConfig = CtxConfig()
+    providers: tuple[ProviderConfig, ...] = (EchoProvider(), BuiltinToolsProvider())
+    routes: Routes | None = None
+    policy: Policy | None = None
+    step_timeout_s: Positive = 600.0
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+    def settings(self, environ: Mapping[str, str] | None = None) -> RunsSettings:
+        """Resolve the defaults against the environment into concrete paths."""
+        env = os.environ if environ is None else environ
+        state = Path(self.state_dir) if self.state_dir else default_state_dir()
+        assets = Path(self.assets) if self.assets else default_assets_root()
+        mount = env.get("LIGHTFLOW_CTX_MOUNT") or None
+        if self.ctx.root:
+            root, uid = self.ctx.root, self.ctx.uid or str(os.getuid())
+        elif mount is not None:
+            layout = CtxLayout.from_env(env)
+            root, uid = layout.root, self.ctx.uid or layout.uid
+        else:
+            root, uid = str(state / "ctx"), self.ctx.uid or str(os.getuid())
+        try:
+            layout = CtxLayout(root=root, uid=check_segment_id("uid", uid))
+        except ValueError as exc:
+            raise RunsConfigError("ctx.uid", str(exc)) from None
+        embedded = self.ctx.embedded
+        if embedded is None:
+            embedded = self.ctx.root is not None or mount is None
+        names = [p.name for p in self.providers]
+        if len(set(names)) != len(names):
+            raise RunsConfigError("providers", f"provider names must be unique, got {names}")
+        _check_builtin_tools(self.providers)
+        routes = self.routes if self.routes is not None else _default_routes(self.providers)
+        unknown = routes.providers() - set(names)
+        if unknown:
+            raise RunsConfigError(
+                "routes", f"routes name unknown providers {sorted(unknown)}; known: {names}"
+            )
+        policy = self.policy if self.policy is not None else _routed_policy(routes)
+        return RunsSettings(
+            state_dir=state,
+            assets=assets,
+            layout=layout,
+            embedded=embedded,
+            watch=self.ctx.watch,
+            providers=self.providers,
+            routes=routes,
+            policy=policy,
+            step_timeout_s=self.step_timeout_s,
+            max_in_flight=self.max_in_flight,
+        )
+
+
+class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """A `RunsConfig` with every default resolved (what the host and the CLI use)."""
+
+    state_dir: Path
+    assets: Path
+    layout: CtxLayout
+    embedded: bool
+    watch: Literal["inotify", "poll"]
+    providers: tuple[ProviderConfig, ...]
+    routes: Routes
+    policy: Policy
+    step_timeout_s: float
+    max_in_flight: int | None
+
+    def substrate_config(self) -> SubstrateConfig:
+        """The embedded substrate's configuration (directory backend on the tree)."""
+        return SubstrateConfig(
+            root=self.layout.root,
+            routes=self.routes,
+            policy=self.policy,
+            uids=(self.layout.uid,),
+            watch=self.watch,
+        )
+
+
+def _check_builtin_tools(providers: tuple[ProviderConfig, ...]) -> None:
+    for provider in providers:
+        if isinstance(provider, BuiltinToolsProvider):
+            unknown = sorted(set(provider.served()) - set(BUILTIN_TOOLS))
+            if unknown:
+                raise RunsConfigError(
+                    f"providers[{provider.name}].tools",
+                    f"no built-in tools {unknown}; the built-in tools are {sorted(BUILTIN_TOOLS)}",
+                )
+
+
+def _default_routes(providers: tuple[ProviderConfig, ...]) -> Routes:
+    answering = [p.name for p in providers if not isinstance(p, TOOL_PROVIDERS)]
+    tools: dict[str, str] = {}
+    for provider in providers:
+        if isinstance(provider, BuiltinToolsProvider):
+            for tool in provider.served():
+                tools.setdefault(tool, provider.name)
+    if not answering:
+        return Routes(tool=tools)
+    return Routes(api={"*": answering[0]}, tool=tools, thread={"*": answering[0]})
+
+
+def _routed_policy(routes: Routes) -> Policy:
+    """Allow each provider exactly the names routed to it; deny the rest."""
+    rules = []
+    for provider in sorted(routes.providers()):
+        picked = {
+            kind: tuple(name for name, p in routes.table(kind).items() if p == provider)
+            for kind in ("api", "tool", "thread")
+        }
+        rules.append(
+            PolicyRule(provider, api=picked["api"], tool=picked["tool"], thread=picked["thread"])
+        )
+    return Policy(rules=tuple(rules), default="deny")
+
+
+def decode_runs_config(data: bytes, source: str = "<bytes>") -> RunsConfig:
+    """Decode a runs config document; `RunsConfigError` names the bad field."""
+    try:
+        return msgspec.json.decode(data, type=RunsConfig)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise RunsConfigError(source, str(exc)) from None
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file in force: `$LIGHTFLOW_RUNS_CONFIG`, or the XDG one if it exists."""
+    env = os.environ if environ is None else environ
+    named = env.get(CONFIG_ENV)
+    if named:
+        return Path(named)
+    default = platformdirs.user_config_path("lightflow") / "runs.json"
+    return default if default.is_file() else None
+
+
+def load_runs_config(environ: Mapping[str, str] | None = None) -> RunsConfig:
+    """The runs config from its file (see `config_path`), or the embedded defaults."""
+    path = config_path(environ)
+    if path is None:
+        return RunsConfig()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RunsConfigError(str(path), f"cannot read it ({exc.strerror})") from None
+    return decode_runs_config(data, str(path))

@@ -1,0 +1,181 @@
+"""`RunsHosting`: the runs subtree of an actor system, and the handle every surface uses.
+
+::
+
+    hosting = RunsHosting()                  # config from $LIGHTFLOW_RUNS_CONFIG or defaults
+    await hosting.start(system)              # also usable as create_app(on_startup=...)
+    view = await hosting.call(CreateRun("text-plan", b'{"topic": "tea"}'))
+
+The subtree (supervisor `lightflow.runs`, strategy rest_for_one, so everything after a
+crashed child restarts with it and finds it again by name):
+
+    lightflow.runs            Supervisor (rest_for_one)
+      .substrate              Substrate on the tree (directory backend), when embedded
+      .cortex                 CortexClient: commits requests, notices answers
+      .active                 DynamicSupervisor of HostedRun actors (transient, backoff)
+      .host                   RunsHost: answers the surfaces, resumes runs at start
+      .mcp                    McpEndpoint: the MCP session manager (when mcp=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Never, TypeVar
+
+from ctx_substrate import ProviderSpec, Substrate, SubstrateConfig
+from lightflow_actors.adapters.cortex import CortexClient
+from lightflow_actors.adapters.mcp import McpEndpoint
+from lightflow_actors.kernel import (
+    SHUTDOWN,
+    ActorSystem,
+    ExitReason,
+    StartFailed,
+    format_reason,
+)
+from lightflow_actors.runs import HostNames, Lease, RunsError, RunsHost, RunsPort, tree_lease_path
+from lightflow_actors.supervision import ChildSpec, DynamicSupervisor, Supervisor
+
+from ._config import RunsConfig, RunsSettings, load_runs_config
+from ._providers import build_providers
+
+__all__ = ["DEFAULT_PREFIX", "EmbeddedSubstrate", "RunsHosting"]
+
+T = TypeVar("T")
+DEFAULT_PREFIX = "lightflow.runs"
+
+
+class TreeBusy(RunsError):
+    """Another process serves the `/ctx` tree this substrate was to serve."""
+
+
+class EmbeddedSubstrate(Substrate):
+    """Our substrate on the runs tree, holding the tree lease while it serves it, so two
+    processes never serve one tree (a restart would re-serve the other's claimed requests)."""
+
+    def __init__(
+        self, config: SubstrateConfig, providers: Sequence[ProviderSpec], lease_path: str
+    ) -> None:
+        super().__init__(config, providers)
+        self._lease_path = lease_path
+        self._lease: Lease | None = None
+
+    async def on_start(self) -> None:
+        self._lease = Lease.try_acquire(Path(self._lease_path))
+        if self._lease is None:
+            raise TreeBusy(
+                f"the tree {self._config.root} is served by {Lease.holder(Path(self._lease_path))}"
+            )
+        await super().on_start()
+
+    def on_stop(self, reason: object) -> None:
+        super().on_stop(reason)
+        if self._lease is not None:
+            self._lease.release()
+
+
+class RunsHosting(RunsPort):
+    """Start, find and stop the runs subtree; send the host typed asks.
+
+    `config` defaults to `load_runs_config(environ)`. `prefix` names the subtree's actors
+    (two hostings in one system need two prefixes). `mcp` adds the MCP endpoint actor.
+    """
+
+    def __init__(
+        self,
+        config: RunsConfig | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        mcp: bool = True,
+        ask_timeout: float = 60.0,
+        tail_poll_s: float = 0.05,
+        resume: bool = True,
+    ) -> None:
+        self.config = config if config is not None else load_runs_config(environ)
+        self.settings: RunsSettings = self.config.settings(environ)
+        super().__init__(HostNames(prefix), ask_timeout=ask_timeout)
+        self.mcp = mcp
+        self._tail_poll_s = tail_poll_s
+        self.resume = resume
+        self.serves_tree = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, system: ActorSystem) -> None:
+        """Start the subtree in `system` (the `on_startup` hook of `create_app`)."""
+        if self._system is not None:
+            raise RunsError("this RunsHosting is started already; create another one")
+        settings, names = self.settings, self.names
+        children: list[ChildSpec[Never]] = []
+        lease_path = tree_lease_path(settings.state_dir, settings.layout.root)
+        try:
+            self.serves_tree = settings.embedded and _tree_free(lease_path)
+        except OSError as exc:
+            raise RunsError(
+                f"cannot use the state folder {settings.state_dir}: {exc.strerror or exc}; "
+                "check XDG_STATE_HOME or the runs config's state_dir"
+            ) from None
+        if self.serves_tree:
+            providers = build_providers(settings.providers, settings.layout)
+            config = settings.substrate_config()
+            children.append(
+                ChildSpec(
+                    id="substrate",
+                    start=lambda: EmbeddedSubstrate(config, providers, str(lease_path)),
+                    name=names.substrate,
+                    shutdown=10.0,
+                )
+            )
+        layout, watch, poll, resume = (
+            settings.layout,
+            settings.watch,
+            self._tail_poll_s,
+            self.resume,
+        )
+        children += [
+            ChildSpec(
+                id="cortex",
+                start=lambda: CortexClient(layout, watch=watch),
+                name=names.cortex,
+            ),
+            ChildSpec(
+                id="active",
+                start=lambda: DynamicSupervisor(intensity=50, period=10.0),
+                type="supervisor",
+                name=names.active,
+            ),
+            ChildSpec(
+                id="host",
+                start=lambda: RunsHost(settings, names, tail_poll_s=poll, resume=resume),
+                name=names.host,
+            ),
+        ]
+        if self.mcp:
+            children.append(ChildSpec(id="mcp", start=lambda: McpEndpoint(self), name=names.mcp))
+        try:
+            await system.start_actor(
+                lambda: Supervisor(children, strategy="rest_for_one", intensity=5, period=30.0),
+                name=names.prefix,
+            )
+        except StartFailed as exc:
+            raise RunsError(f"the runs host could not start: {format_reason(exc.reason)}") from None
+        self._system = system
+
+    async def stop(self, reason: ExitReason = SHUTDOWN) -> None:
+        """Stop the subtree (runs stop where they are; the next start resumes them)."""
+        system, self._system = self._system, None
+        if system is None or not system.running:
+            return
+        ref = system.whereis(self.names.prefix)
+        if ref is not None:
+            await system.terminate(ref, reason, None)
+
+
+def _tree_free(path: Path) -> bool:
+    """Whether no other process serves the tree now (probe: take and give back)."""
+    lease = Lease.try_acquire(path)
+    if lease is None:
+        return False
+    lease.release()
+    return True

@@ -1,0 +1,35 @@
+"""`runs_part`: the runs API as a part of `lightflow serve` (routes, root links, startup).
+
+::
+
+    from lightflow_actors.adapters.http import ServeOptions, run_server
+    run_server(options, announce, [runs_part(token=options.token)])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from lightflow_actors.adapters.http import RUNS_LINKS, ServerPart, runs_routes
+
+from ._config import RunsConfig
+from ._hosting import RunsHosting
+
+__all__ = ["runs_part"]
+
+
+def runs_part(
+    config: RunsConfig | None = None,
+    *,
+    token: str | None = None,
+    allowed_origins: Collection[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> ServerPart:
+    """The runs routes, their root-page links, and the hook that starts the runs subtree
+    (which resumes every unfinished run). Raises `RunsConfigError` for a bad config."""
+    hosting = RunsHosting(config, environ=environ)
+    return ServerPart(
+        routes=tuple(runs_routes(hosting, token=token, allowed_origins=allowed_origins)),
+        links=RUNS_LINKS,
+        on_startup=hosting.start,
+    )

@@ -1,0 +1,275 @@
+"""The observer's feed: one actor turns lifecycle events into tree snapshots on a topic.
+
+``TreeFeed`` subscribes to the system's lifecycle events (``system.subscribe``) and, when
+something changed, publishes one ``TreeSnapshot`` on ``TREE_TOPIC`` of its live hub's
+pubsub. Events are coalesced: the first one after a quiet spell arms a timer of
+``interval`` seconds and every event until it fires rides in the same snapshot, so a crash
+storm costs at most ``1 / interval`` renders per second per observer session, whatever the
+number of events. Every ``refresh`` seconds it publishes anyway, so counters (mailbox,
+processed, messages/s) move between lifecycle events. Nobody watching: nothing is built.
+A snapshot walks every actor (≈ 100 ms at 10 000 actors here), so both timers stretch to
+keep that walk under ``BUSY_SHARE`` of the loop's time on a big system.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import msgspec
+
+from lightflow_actors.adapters.http import (
+    NodeKind,
+    RateWindow,
+    Restart,
+    SystemSummary,
+    TreeNode,
+    summarize,
+    tree_nodes,
+)
+from lightflow_actors.kernel import (
+    Actor,
+    ActorExited,
+    ActorNotAlive,
+    ActorRef,
+    ActorStatus,
+    ActorSystem,
+    Ask,
+    AskTimeout,
+    ExitReason,
+    LifecycleEvent,
+    handler,
+)
+from lightflow_actors.live import CountSubscribers, Publish
+
+TREE_TOPIC = "observer:tree"
+"""The topic snapshots are published on (in the observer's own live hub)."""
+
+RECENT_EVENTS = 200
+"""Lifecycle events a snapshot carries (the newest), for the event log and actor details."""
+
+BUSY_SHARE = 0.2
+"""The share of the loop's time snapshots may take: the next one waits at least
+``cost / BUSY_SHARE`` seconds after one that took ``cost``."""
+
+
+class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
+    """One live actor as the observer shows it: its tree node plus links and monitors.
+
+    Immutable and hashable (tuples, not lists), so a row rendered for it can be memoised:
+    an actor that did not change between two snapshots costs no bytes on the wire.
+    """
+
+    id: int
+    name: str | None
+    kind: NodeKind
+    actor_class: str
+    parent: int | None
+    depth: int
+    children: tuple[int, ...]
+    links: tuple[int, ...]
+    monitors: tuple[int, ...]
+    monitored_by: tuple[int, ...]
+    status: ActorStatus
+    mailbox: int
+    processed: int
+    restarts: int
+    trap_exit: bool
+    last_crash: str | None
+    child_id: str | None
+    restart: Restart | None
+    strategy: str | None
+
+    @property
+    def label(self) -> str:
+        """What the tree calls it: its name, else its child id, else its class."""
+        return self.name or self.child_id or self.actor_class
+
+
+class TreeSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole system at one instant, as the feed publishes it.
+
+    ``version`` grows with every snapshot of one feed; ``actors`` are in tree order (each
+    actor followed by its subtree); ``events`` are the newest lifecycle events, oldest first.
+    """
+
+    version: int
+    summary: SystemSummary
+    actors: tuple[ObservedActor, ...]
+    events: tuple[LifecycleEvent, ...]
+
+
+def observe(
+    system: ActorSystem, rates: RateWindow, events: tuple[LifecycleEvent, ...], version: int
+) -> TreeSnapshot:
+    """Snapshot ``system`` (one synchronous pass: a consistent view)."""
+    nodes = tree_nodes(system)
+    infos = {info.id: info for info in system.actors()}
+    actors: list[ObservedActor] = []
+    for node in _depth_first(nodes):
+        info = infos.get(node.id)
+        actors.append(
+            ObservedActor(
+                id=node.id,
+                name=node.name,
+                kind=node.kind,
+                actor_class=node.actor_class,
+                parent=node.parent,
+                depth=node.depth,
+                children=tuple(node.children),
+                links=tuple(info.links) if info is not None else (),
+                monitors=tuple(info.monitors) if info is not None else (),
+                monitored_by=tuple(info.monitored_by) if info is not None else (),
+                status=node.status,
+                mailbox=node.mailbox,
+                processed=node.processed,
+                restarts=node.restarts,
+                trap_exit=info.trap_exit if info is not None else False,
+                last_crash=node.last_crash,
+                child_id=node.child_id,
+                restart=node.restart,
+                strategy=node.strategy,
+            )
+        )
+    return TreeSnapshot(
+        version=version,
+        summary=summarize(system, nodes, rates),
+        actors=tuple(actors),
+        events=events,
+    )
+
+
+def _depth_first(nodes: list[TreeNode]) -> list[TreeNode]:
+    """``nodes`` (id order) in tree order: each actor followed by its subtree, siblings in
+    spawn order. A restarted child has a new, higher id, so id order would show it far from
+    its supervisor."""
+    by_id = {node.id: node for node in nodes}
+    ordered: list[TreeNode] = []
+    stack = [node for node in reversed(nodes) if node.parent not in by_id]
+    while stack:
+        node = stack.pop()
+        ordered.append(node)
+        stack.extend(by_id[child] for child in reversed(node.children) if child in by_id)
+    return ordered
+
+
+class Noted(msgspec.Struct, frozen=True):
+    """A lifecycle event the system reported (sent by the feed's listener)."""
+
+    event: LifecycleEvent
+
+
+class Flush(msgspec.Struct, frozen=True):
+    """The coalescing timer fired: publish what changed."""
+
+
+class Refresh(msgspec.Struct, frozen=True):
+    """The periodic timer fired: publish fresh counters."""
+
+
+class GetSnapshot(Ask[TreeSnapshot], frozen=True):
+    """A snapshot now (an observer session mounting)."""
+
+
+FeedMessage = Noted | Flush | Refresh | GetSnapshot
+"""What ``ActorRef[FeedMessage]`` accepts."""
+
+
+class TreeFeed(Actor[FeedMessage]):
+    """Publishes ``TreeSnapshot`` on ``TREE_TOPIC`` when the tree changes.
+
+    ::
+
+        feed = system.spawn(lambda: TreeFeed(lambda: pubsub_ref, interval=0.25))
+        snapshot = await feed.ask(GetSnapshot())
+
+    ``pubsub`` finds the hub's pubsub actor at use time (it may have restarted).
+    ``interval``: seconds events are coalesced for; ``refresh``: seconds between
+    publications when nothing happens.
+    """
+
+    def __init__(
+        self,
+        pubsub: Callable[[], ActorRef[Publish | CountSubscribers]],
+        *,
+        interval: float = 0.25,
+        refresh: float = 2.0,
+    ) -> None:
+        if not (interval > 0 and refresh > 0):
+            raise ValueError(
+                f"TreeFeed needs interval > 0 and refresh > 0 seconds, got {interval}, {refresh}"
+            )
+        self.pubsub = pubsub
+        self.interval = interval
+        self.refresh = refresh
+        self.rates = RateWindow()
+        self.recent: deque[LifecycleEvent] = deque(maxlen=RECENT_EVENTS)
+        self.version = 0
+        self.cost = 0.0  # seconds (system clock) the last snapshot took
+        self.armed = False
+        self.unsubscribe: Callable[[], None] = _nothing
+
+    def on_start(self) -> None:
+        system = self.system
+        self.recent.extend(system.events(limit=RECENT_EVENTS))
+        ref = self.ref
+
+        def listener(event: LifecycleEvent) -> None:
+            # A killed feed runs no on_stop: its listener removes itself on the next event.
+            if ref.alive:
+                ref.tell(Noted(event))
+            else:
+                unsubscribe()
+
+        unsubscribe = system.subscribe(listener)
+        self.unsubscribe = unsubscribe
+        self.send_after(self.refresh, ref, Refresh())
+
+    def on_stop(self, reason: ExitReason) -> None:
+        self.unsubscribe()
+
+    @handler
+    def noted(self, msg: Noted) -> None:
+        self.recent.append(msg.event)
+        if not self.armed:
+            self.armed = True
+            self.send_after(max(self.interval, self.cost / BUSY_SHARE), self.ref, Flush())
+
+    @handler
+    async def flush(self, msg: Flush) -> None:
+        self.armed = False
+        await self._publish()
+
+    @handler
+    async def tick(self, msg: Refresh) -> None:
+        if not self.armed:  # a flush is on its way: it carries fresh counters too
+            await self._publish()
+        self.send_after(max(self.refresh, self.cost / BUSY_SHARE), self.ref, Refresh())
+
+    @handler
+    def get(self, msg: GetSnapshot) -> TreeSnapshot:
+        return self._snapshot()
+
+    def _snapshot(self) -> TreeSnapshot:
+        self.version += 1
+        clock = self.system.clock
+        started = clock.now()
+        snapshot = observe(self.system, self.rates, tuple(self.recent), self.version)
+        self.cost = clock.now() - started
+        return snapshot
+
+    async def _publish(self) -> None:
+        try:
+            pubsub = self.pubsub()
+        except LookupError:
+            return  # the hub's pubsub is restarting; so will we (rest_for_one)
+        try:
+            watchers = await pubsub.ask(CountSubscribers(TREE_TOPIC))
+        except (AskTimeout, ActorExited, ActorNotAlive):
+            return  # same: the next change or refresh publishes
+        if watchers:
+            pubsub.tell(Publish(TREE_TOPIC, self._snapshot()))
+
+
+def _nothing() -> None:
+    return None

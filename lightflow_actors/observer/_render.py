@@ -1,0 +1,283 @@
+"""The observer's HTML: templates compiled once, and ``render(state)``.
+
+The tree is one flat keyed list (key: actor id) indented by depth, so the diff sends only
+rows that changed: a restart deletes the old actor's row and inserts the new one; a ticking
+counter patches its one field. Rows are memoised on the (immutable) actor, so an unchanged
+actor renders to the very same object and the diff skips it at once. Element ids and
+``data-*`` attributes (``data-label``, ``data-status``, ``data-restarts``) are what tests
+and users' scripts select on. Links are relative (``?actor=12``), so the page works at
+``/observer`` and under a host's ``/ops/observer`` alike.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Final
+
+from lightflow_actors.adapters.http import SystemSummary
+from lightflow_actors.kernel import LifecycleEvent
+from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
+
+from ._feed import ObservedActor
+from ._state import STATUSES, ObserverState, find, matches, query
+
+MAX_ROWS: Final = 1000
+"""Rows shown at most; beyond, the page says how many match and asks to filter."""
+
+LOG_EVENTS: Final = 30
+"""Lifecycle events in the page's event log (newest first)."""
+
+ACTOR_EVENTS: Final = 10
+"""Lifecycle events in the selected actor's panel."""
+
+PAGE = Template(
+    '<div class="observer"><header><h1>Observer <small id="system">{system}</small></h1>'
+    '<nav><a href="./">home</a> · <a href="openapi.yaml">API</a> · '
+    '<a href="system/tree">tree as JSON</a></nav>'
+    '<span id="live" class="live {live_class}" role="status">{live_text}</span></header>'
+    '<section id="summary" class="summary" aria-label="System summary">{summary}</section>'
+    '{token}<div class="panes">'
+    '<section class="pane"><h2>Supervision tree <small id="tree-count">{count}</small></h2>'
+    "{filters}"
+    '<ol id="tree" class="tree">{rows}</ol>{more}</section>'
+    '<section class="pane"><h2>Actor</h2><div id="detail" class="detail">{detail}</div>'
+    '<p id="action-result" class="result{notice_class}" role="status">{notice}</p>'
+    '<h2>Lifecycle events</h2><ol id="events" class="events">{events}</ol></section>'
+    "</div></div>"
+)
+SUMMARY = Template(
+    "<div><b>{actors}</b><span>actors</span></div>"
+    "<div><b>{supervisors}</b><span>supervisors</span></div>"
+    "<div><b>{rate:.1f}</b><span>messages/s</span></div>"
+    "<div><b>{memory}</b><span>memory (RSS)</span></div>"
+    "<div><b>{uptime}</b><span>uptime</span></div>"
+    "<div><b>{last_event}</b><span>last event</span></div>"
+)
+TOKEN_FORM = Template(
+    # method=post: should a submit ever escape the client, the token is not put in a URL.
+    '<form id="token-form" class="token" method="post" lf-submit="token">'
+    '<label>Operator token <input id="token" name="token" type="password" '
+    'autocomplete="off" value=""></label> <button type="submit">Use token</button> '
+    '<span class="hint{error_class}" id="token-hint">{hint}</span></form>'
+)
+TOKEN_OK = Template('<p id="token-ok" class="token ok">{text}</p>')
+FILTERS = Template(
+    '<form id="filters" class="filters" method="get" lf-change="filter" lf-debounce="200">'
+    '<input type="hidden" name="actor" value="{actor}">'
+    '<label>status <select name="status">{options}</select></label> '
+    '<label>name <input name="q" type="search" value="{q}" autocomplete="off" '
+    'maxlength="100" placeholder="name, child id or class"></label>'
+    '<noscript> <button type="submit">Filter</button></noscript></form>'
+)
+OPTION = Template('<option value="{value}"{selected}>{text}</option>')
+ROW = Template(
+    '<li id="actor-{id}" class="{kind}{selected}" data-id="{id}" data-label="{label}" '
+    'data-status="{status}" data-restarts="{restarts}" style="--depth: {depth}">'
+    '<a class="node status-{status}" lf-patch href="?{href}" title="{actor_class} #{id} '
+    '({status})"><span class="dot"></span><span class="label">{label}</span>'
+    '<span class="kind">{actor_class} #{id}{strategy}</span>'
+    '<span class="meta">mailbox {mailbox} · processed {processed} · restarts {restarts}</span>'
+    "{crash}</a></li>"
+)
+CRASH = Template('<span class="crash">{reason}</span>')
+MORE = Template('<p class="more" id="tree-more">{text}</p>')
+DETAIL = Template(
+    "<dl>"
+    '<dt>id</dt><dd data-field="id">{id}</dd>'
+    '<dt>name</dt><dd data-field="name">{name}</dd>'
+    '<dt>class</dt><dd data-field="class">{actor_class}</dd>'
+    '<dt>kind</dt><dd data-field="kind">{kind}</dd>'
+    '<dt>status</dt><dd data-field="status">{status}</dd>'
+    '<dt>supervisor</dt><dd data-field="supervisor">{parent}</dd>'
+    '<dt>child id</dt><dd data-field="child id">{child_id}</dd>'
+    '<dt>restart</dt><dd data-field="restart">{restart}</dd>'
+    '<dt>strategy</dt><dd data-field="strategy">{strategy}</dd>'
+    '<dt>children</dt><dd data-field="children">{children}</dd>'
+    '<dt>links</dt><dd data-field="links">{links}</dd>'
+    '<dt>monitors</dt><dd data-field="monitors">{monitors}</dd>'
+    '<dt>monitored by</dt><dd data-field="monitored by">{monitored_by}</dd>'
+    '<dt>traps exits</dt><dd data-field="traps exits">{trap_exit}</dd>'
+    '<dt>mailbox</dt><dd data-field="mailbox">{mailbox}</dd>'
+    '<dt>processed</dt><dd data-field="processed">{processed}</dd>'
+    '<dt>restarts</dt><dd data-field="restarts">{restarts}</dd>'
+    '<dt>last crash</dt><dd data-field="last crash">{last_crash}</dd>'
+    "</dl>{actions}"
+    '<h3>Recent events</h3><ul id="recent" class="recent">{events}</ul>'
+)
+REF = Template('<a class="ref" lf-patch href="?{href}">#{id} {label}</a> ')
+ACTIONS = Template(
+    '<div id="actions" class="actions">'
+    '<button type="button" id="act-stop" lf-click="act" lf-value-action="stop" '
+    'lf-value-id="{id}">Stop</button>'
+    '<button type="button" id="act-restart" lf-click="act" lf-value-action="restart" '
+    'lf-value-id="{id}">Restart</button>'
+    '<button type="button" id="act-kill" class="danger" lf-click="act" '
+    'lf-value-action="kill" lf-value-id="{id}">Kill</button></div>'
+)
+NO_ACTIONS = Template('<p class="hint" id="actions-off">{text}</p>')
+GONE = Template('<p class="gone" id="gone">Actor #{id} is no longer live{how}.</p>')
+EVENT = Template('<li class="{kind}{orderly}" data-seq="{seq}">{text}</li>')
+TEXT = Template("<p>{text}</p>")
+
+
+def render(state: ObserverState) -> Rendered:
+    """The whole page for ``state``."""
+    snapshot = state.snapshot
+    shown = [actor for actor in snapshot.actors if matches(state, actor)]
+    count = f"{len(snapshot.actors)} actors"
+    if len(shown) != len(snapshot.actors):
+        count += f" · {len(shown)} shown"
+    rows = [
+        (actor.id, render_row(actor, actor.id == state.selected, query(state, actor.id)))
+        for actor in shown[:MAX_ROWS]
+    ]
+    more = None
+    if len(shown) > MAX_ROWS:
+        more = MORE(text=f"… {len(shown) - MAX_ROWS} more; filter by status or name to see them")
+    notice = state.notice
+    return PAGE(
+        system=snapshot.summary.name,
+        live_class="on" if state.connected else "off",
+        live_text="live" if state.connected else "static snapshot: reload to refresh",
+        summary=_summary(snapshot.summary),
+        token=_token(state),
+        count=count,
+        filters=_filters(state),
+        rows=keyed(ROW, rows),
+        more=more,
+        detail=_detail(state),
+        notice_class=" error" if notice is not None and notice.error else "",
+        notice=notice.text if notice is not None else "",
+        events=keyed(EVENT, [(e.seq, _event(e)) for e in reversed(snapshot.events[-LOG_EVENTS:])]),
+    )
+
+
+@functools.lru_cache(maxsize=4 * MAX_ROWS)
+def render_row(actor: ObservedActor, selected: bool, href: str) -> Rendered:
+    """One tree row, memoised on the immutable ``actor``."""
+    return ROW(
+        id=actor.id,
+        kind=actor.kind,
+        selected=" selected" if selected else "",
+        label=actor.label,
+        status=actor.status,
+        restarts=actor.restarts,
+        depth=actor.depth,
+        href=href,
+        actor_class=actor.actor_class,
+        strategy=f" · {actor.strategy}" if actor.strategy else "",
+        mailbox=actor.mailbox,
+        processed=actor.processed,
+        crash=CRASH(reason=actor.last_crash) if actor.last_crash else None,
+    )
+
+
+def _summary(summary: SystemSummary) -> Rendered:
+    memory = summary.memory_rss_bytes
+    return SUMMARY(
+        actors=summary.actors,
+        supervisors=summary.supervisors,
+        rate=summary.messages_per_s,
+        memory="n/a" if memory is None else f"{memory / 1048576:.1f} MB",
+        uptime=_duration(summary.uptime_s),
+        last_event=summary.last_event_id,
+    )
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    hours, minutes = s // 3600, (s % 3600) // 60
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {s % 60}s" if minutes else f"{s}s"
+
+
+def _token(state: ObserverState) -> Rendered | None:
+    if not state.needs_token or not state.connected:
+        return None
+    if state.token is not None:
+        return TOKEN_OK(text="Operator token accepted: stop, restart and kill are enabled.")
+    notice = state.token_notice
+    return TOKEN_FORM(
+        error_class=" error" if notice is not None and notice.error else "",
+        hint=notice.text
+        if notice is not None
+        else "This server needs its operator token (--token) to stop, restart or kill.",
+    )
+
+
+def _filters(state: ObserverState) -> Rendered:
+    options = [
+        OPTION(
+            value=status,
+            selected=" selected" if status == state.status else "",
+            text=status or "any",
+        )
+        for status in STATUSES
+    ]
+    return FILTERS(
+        actor="" if state.selected is None else state.selected,
+        options=each(OPTION, options),
+        q=state.search,
+    )
+
+
+def _detail(state: ObserverState) -> Rendered:
+    if state.selected is None:
+        return TEXT(text="Select an actor in the tree.")
+    snapshot = state.snapshot
+    actor = find(snapshot, state.selected)
+    if actor is None:
+        ended = [e for e in snapshot.events if e.actor == state.selected and e.kind == "exited"]
+        how = f" (exited: {ended[-1].reason})" if ended and ended[-1].reason else ""
+        return GONE(id=state.selected, how=how)
+    events = [e for e in snapshot.events if e.actor == actor.id][-ACTOR_EVENTS:]
+    return DETAIL(
+        id=actor.id,
+        name=actor.name or "—",
+        actor_class=actor.actor_class,
+        kind=actor.kind,
+        status=actor.status,
+        parent=_refs(state, (actor.parent,) if actor.parent is not None else ()),
+        child_id=actor.child_id or "—",
+        restart=actor.restart or "—",
+        strategy=actor.strategy or "—",
+        children=_refs(state, actor.children),
+        links=_refs(state, actor.links),
+        monitors=_refs(state, actor.monitors),
+        monitored_by=_refs(state, actor.monitored_by),
+        trap_exit="yes" if actor.trap_exit else "no",
+        mailbox=actor.mailbox,
+        processed=actor.processed,
+        restarts=actor.restarts,
+        last_crash=actor.last_crash or "—",
+        actions=_actions(state, actor),
+        events=keyed(EVENT, [(e.seq, _event(e)) for e in reversed(events)]),
+    )
+
+
+def _refs(state: ObserverState, ids: tuple[int, ...]) -> Comprehension | str:
+    if not ids:
+        return "—"
+    by_id = {actor.id: actor for actor in state.snapshot.actors} if len(ids) > 1 else {}
+    refs = []
+    for actor_id in ids:
+        actor = by_id.get(actor_id) if by_id else find(state.snapshot, actor_id)
+        label = actor.label if actor is not None else "(gone)"
+        refs.append(REF(href=query(state, actor_id), id=actor_id, label=label))
+    return each(REF, refs)
+
+
+def _actions(state: ObserverState, actor: ObservedActor) -> Rendered:
+    if not state.connected:
+        return NO_ACTIONS(text="Stop, restart and kill need the live page (JavaScript).")
+    return ACTIONS(id=actor.id)
+
+
+def _event(event: LifecycleEvent) -> Rendered:
+    orderly = event.kind == "exited" and event.reason in ("normal", "shutdown")
+    who = event.name or event.actor_kind
+    text = f"#{event.seq} {event.kind} {who} #{event.actor}"
+    if event.reason:
+        text += f" — {event.reason}"
+    return EVENT(kind=event.kind, orderly=" orderly" if orderly else "", seq=event.seq, text=text)

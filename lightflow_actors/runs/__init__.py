@@ -1,0 +1,67 @@
+"""The runs service: `RunsHost`, the actor every runs surface (HTTP, MCP, CLI) asks, the
+run actors it hosts, and its mailbox protocol. It knows the run domain (`flow`) and the
+CortexFS ABI; which substrate answers, and how, is the composition root's business (`host`).
+"""
+
+from ._catalog import CatalogCache
+from ._errors import (
+    HostNotRunning,
+    InvalidRequest,
+    PayloadTooLarge,
+    RunHostedElsewhere,
+    RunsConfigError,
+    RunsError,
+)
+from ._host import HostedRun, HostNames, RunsHost, RunStartFailed
+from ._leases import Lease, run_lease_path, tree_lease_path
+from ._messages import (
+    AwaitSettled,
+    CancelRun,
+    CloseTail,
+    CreateRun,
+    HostMessage,
+    OpenStream,
+    Read,
+    RefreshRun,
+    RunEnded,
+    StreamHandle,
+    StreamMode,
+    SubmitStep,
+)
+from ._operations import RunsOperations
+from ._port import RunsPort
+from ._settings import HostSettings
+from ._tail import RunTail
+
+__all__ = [
+    "AwaitSettled",
+    "CancelRun",
+    "CatalogCache",
+    "CloseTail",
+    "CreateRun",
+    "HostMessage",
+    "HostNames",
+    "HostNotRunning",
+    "HostSettings",
+    "HostedRun",
+    "InvalidRequest",
+    "Lease",
+    "OpenStream",
+    "PayloadTooLarge",
+    "Read",
+    "RefreshRun",
+    "RunEnded",
+    "RunHostedElsewhere",
+    "RunStartFailed",
+    "RunTail",
+    "RunsConfigError",
+    "RunsError",
+    "RunsHost",
+    "RunsOperations",
+    "RunsPort",
+    "StreamHandle",
+    "StreamMode",
+    "SubmitStep",
+    "run_lease_path",
+    "tree_lease_path",
+]

@@ -1,0 +1,57 @@
+"""`CatalogCache`: the asset catalog, rescanned only when an asset file changed.
+
+Scanning parses every asset file (never executes it); loading a definition executes it
+once per file version. Keeping one `AssetCatalog` while no file changed keeps both cheap
+for a long-running server, and an edited, added or removed file is seen at the next call.
+An asset with an error fails every call that needs the catalog (400), naming the file and
+line, until it is fixed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from lightflow_actors.flow import FOLDERS, AssetCatalog
+
+__all__ = ["CatalogCache"]
+
+Signature = tuple[tuple[str, int, int], ...]
+
+
+class CatalogCache:
+    """The catalog of one assets folder; `current()` is safe to call from threads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._lock = threading.Lock()
+        self._signature: Signature | None = None
+        self._catalog: AssetCatalog | None = None
+
+    def current(self) -> AssetCatalog:
+        """The catalog as the files are now (raises the scan's `AssetError`)."""
+        signature = self._signature_now()
+        with self._lock:
+            if self._catalog is not None and signature == self._signature:
+                return self._catalog
+            catalog = AssetCatalog.scan(self.root)
+            self._catalog, self._signature = catalog, signature
+            return catalog
+
+    def _signature_now(self) -> Signature:
+        entries: list[tuple[str, int, int]] = []
+        for folder in FOLDERS:
+            directory = self.root / folder
+            try:
+                scan = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in scan:
+                if entry.name.endswith(".py"):
+                    try:
+                        st = entry.stat()
+                    except OSError:
+                        continue
+                    entries.append((entry.path, st.st_mtime_ns, st.st_size))
+        return tuple(sorted(entries))

@@ -1,0 +1,396 @@
+"""`RunsHost`: the actor every runs surface talks to, and the run actors it hosts.
+
+The host owns the `RunsOperations` (store, catalog, layout) and decides which runs this
+process drives: each driven run is a `HostedRun` (a `RunActor` that reports its normal end)
+under the runs `DynamicSupervisor`, restart `transient` with backoff, registered as
+`<prefix>.run:<run_id>`, and covered by a run lease (`_leases.py`) so no other process
+drives it at the same time. At start the host resumes every planned or running run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
+
+import msgspec
+
+from lightflow_actors import flow
+from lightflow_actors.cortex import Commit, Observe
+from lightflow_actors.flow import FlowError, RunStore, RunView, resumable_runs
+from lightflow_actors.kernel import (
+    Actor,
+    ActorRef,
+    ExitReason,
+    LightflowError,
+    StartFailed,
+    format_reason,
+    handler,
+    is_normal_exit,
+)
+from lightflow_actors.supervision import Backoff, ChildSpec, SupervisorRef, start_child
+
+from ._errors import RunHostedElsewhere, RunsError
+from ._leases import Lease, run_lease_path
+from ._messages import (
+    AwaitSettled,
+    CancelRun,
+    CreateRun,
+    HostMessage,
+    OpenStream,
+    Read,
+    RefreshRun,
+    RunEnded,
+    StreamHandle,
+    SubmitStep,
+)
+from ._operations import RunsOperations
+from ._settings import HostSettings
+from ._tail import RunTail
+
+__all__ = ["RUN_BACKOFF", "HostNames", "HostedRun", "RunStartFailed", "RunsHost"]
+
+T = TypeVar("T")
+logger = logging.getLogger("lightflow_actors.runs")
+
+RUN_BACKOFF = Backoff(min_delay=0.2, max_delay=30.0)
+"""Restarts of a crashed run actor spread out, so one bad run cannot trip the intensity
+of the supervisor that holds every run."""
+
+
+class RunStartFailed(RunsError):
+    """A run actor could not start (its folder is unreadable, the tree is missing...)."""
+
+
+class HostNames(msgspec.Struct, frozen=True):
+    """The registered names of one runs subtree (`prefix` = the supervisor's name)."""
+
+    prefix: str
+
+    @property
+    def substrate(self) -> str:
+        return f"{self.prefix}.substrate"
+
+    @property
+    def cortex(self) -> str:
+        return f"{self.prefix}.cortex"
+
+    @property
+    def active(self) -> str:
+        return f"{self.prefix}.active"
+
+    @property
+    def host(self) -> str:
+        return f"{self.prefix}.host"
+
+    @property
+    def mcp(self) -> str:
+        return f"{self.prefix}.mcp"
+
+    def run(self, run_id: str) -> str:
+        return f"{self.prefix}.run:{run_id}"
+
+
+class _ResumeAll(msgspec.Struct, frozen=True):
+    pass
+
+
+class HostedRun(flow.RunActor):
+    """A `RunActor` that tells its host (found by name: the host may have been restarted
+    since) when it stops without crashing."""
+
+    def __init__(
+        self,
+        host_name: str,
+        store: RunStore,
+        run_id: str,
+        cortex: ActorRef[Commit | Observe],
+        settings: HostSettings,
+    ) -> None:
+        super().__init__(
+            store,
+            run_id,
+            cortex,
+            step_timeout_s=settings.step_timeout_s,
+            max_in_flight=settings.max_in_flight,
+            layout=settings.layout,
+        )
+        self._host_name = host_name
+        self._hosted_id = run_id
+
+    def on_stop(self, reason: ExitReason) -> None:
+        host = self.system.whereis(self._host_name)
+        if is_normal_exit(reason) and host is not None:
+            # The name is registered by the runs supervisor for a RunsHost only.
+            cast(ActorRef[RunEnded], host).tell(RunEnded(self._hosted_id, format_reason(reason)))
+
+
+class RunsHost(Actor[HostMessage | _ResumeAll]):
+    """Answers the runs surfaces; starts, tracks and resumes the run actors it drives."""
+
+    def __init__(
+        self,
+        settings: HostSettings,
+        names: HostNames,
+        *,
+        tail_poll_s: float = 0.05,
+        resume: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._names = names
+        self._tail_poll_s = tail_poll_s
+        self._resume = resume
+        self._ops: RunsOperations | None = None
+        self._active: set[str] = set()
+        self._leases: dict[str, Lease] = {}
+        self._waiters: dict[str, list[asyncio.Future[RunView]]] = {}
+
+    def on_start(self) -> None:
+        self._ops = RunsOperations(self._settings, self.system.clock, self.system.random)
+        if self._resume:
+            self.ref.tell(_ResumeAll())
+
+    def on_stop(self, reason: ExitReason) -> None:
+        for lease in self._leases.values():
+            lease.release()
+        self._leases.clear()
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(RunsError("the runs host stopped before the run settled"))
+
+    @property
+    def ops(self) -> RunsOperations:
+        assert self._ops is not None, "used before on_start"
+        return self._ops
+
+    # -- reads: answered at once, computed on a worker thread ---------------------------
+
+    @handler
+    def read(self, msg: Read[object]) -> asyncio.Future[object]:
+        return self.system.loop.run_in_executor(None, msg.op, self.ops)
+
+    # -- changes: one at a time, in arrival order -------------------------------------------
+
+    @handler
+    async def create(self, msg: CreateRun) -> asyncio.Future[RunView]:
+        return await self._reply(self._create(msg))
+
+    async def _create(self, msg: CreateRun) -> RunView:
+        view = await self._thread(self.ops.create, msg.workflow, msg.inputs, msg.run_id, msg.preset)
+        if msg.start:
+            await self._drive(view.run_id)
+        return view
+
+    @handler
+    async def cancel(self, msg: CancelRun) -> asyncio.Future[RunView]:
+        return await self._reply(self._cancel(msg))
+
+    async def _cancel(self, msg: CancelRun) -> RunView:
+        run = self._run_ref(msg.run_id)
+        if run is not None:
+            return _accepted(await run.ask(flow.CancelRun(msg.reason), timeout=None))
+        # Not driven here (or between two incarnations): the store decides; an actor
+        # driving it elsewhere notices at its next write and stops.
+        return await self._thread(self.ops.cancel, msg.run_id, msg.reason)
+
+    @handler
+    async def submit(self, msg: SubmitStep) -> asyncio.Future[RunView]:
+        return await self._reply(self._submit(msg))
+
+    async def _submit(self, msg: SubmitStep) -> RunView:
+        run = self._run_ref(msg.run_id)
+        if run is None:
+            view = await self._thread(self.ops.get, msg.run_id)
+            _step(view, msg.step)  # 404 for an unknown step, before hosting anything
+            if view.status in _SETTLED:
+                raise flow.StepTransitionError(
+                    f"run {msg.run_id!r} is {view.status}; its steps cannot be submitted"
+                )
+            await self._drive(msg.run_id)
+            run = self._run_ref(msg.run_id)
+            if run is None:  # it settled while starting
+                return await self._thread(self.ops.get, msg.run_id)
+            result = await run.ask(flow.SubmitNow(msg.step), timeout=None)
+            if isinstance(result, flow.Refused):
+                # Starting the actor may have submitted the step already: that is the
+                # outcome asked for, not a conflict.
+                view = await run.ask(flow.GetRun(), timeout=None)
+                if _step(view, msg.step).status in ("submitted", "succeeded"):
+                    return view
+            return _accepted(result)
+        return _accepted(await run.ask(flow.SubmitNow(msg.step), timeout=None))
+
+    @handler
+    async def refresh(self, msg: RefreshRun) -> asyncio.Future[RunView]:
+        return await self._reply(self._refresh(msg))
+
+    async def _refresh(self, msg: RefreshRun) -> RunView:
+        run = self._run_ref(msg.run_id)
+        if run is not None:
+            return await run.ask(flow.Refresh(), timeout=None)
+        view = await self._thread(self.ops.get, msg.run_id)
+        if view.status in _SETTLED:
+            return view
+        await self._drive(msg.run_id)
+        return await self._thread(self.ops.get, msg.run_id)
+
+    @handler
+    async def settled(self, msg: AwaitSettled) -> asyncio.Future[RunView]:
+        if msg.run_id in self._active:
+            waiter: asyncio.Future[RunView] = self.system.loop.create_future()
+            self._waiters.setdefault(msg.run_id, []).append(waiter)
+            return waiter
+        return await self._reply(self._thread(self.ops.get, msg.run_id))
+
+    @handler
+    async def open_stream(self, msg: OpenStream) -> asyncio.Future[StreamHandle]:
+        return await self._reply(self._open_stream(msg))
+
+    async def _open_stream(self, msg: OpenStream) -> StreamHandle:
+        await self._thread(self.ops.get, msg.run_id)  # 404 before anything is spawned
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        store, poll = self.ops.store, self._tail_poll_s
+        tail = self.spawn(lambda: RunTail(store, msg.run_id, msg.after, msg.mode, queue, poll))
+        return StreamHandle(tail, queue)
+
+    # -- hosting ------------------------------------------------------------------------------
+
+    @handler
+    async def resume_all(self, msg: _ResumeAll) -> None:
+        for run_id in await self._thread(resumable_runs, self.ops.store):
+            try:
+                await self._drive(run_id)
+            except (FlowError, RunsError) as exc:
+                logger.warning("run %r is not resumed here: %s", run_id, exc)
+
+    async def _drive(self, run_id: str) -> None:
+        """Start the run actor of `run_id` under the runs supervisor (once)."""
+        if run_id in self._active:
+            return
+        path = run_lease_path(self._settings.state_dir, run_id)
+        if self.system.whereis(self._names.run(run_id)) is not None:
+            # Started by an earlier incarnation of this host (it crashed; the runs kept
+            # going): adopt it. Its lease is this process's already (record locks).
+            lease = Lease.try_acquire(path)
+            if lease is not None:
+                self._leases[run_id] = lease
+            self._active.add(run_id)
+            return
+        lease = self._leases.get(run_id) or await self._thread(Lease.try_acquire, path)
+        if lease is None:
+            raise RunHostedElsewhere(run_id, Lease.holder(path))
+        self._leases[run_id] = lease
+        try:
+            await self._thread(self.ops.prepare_targets, run_id)
+            await start_child(self._supervisor(), self._spec(run_id))
+        except StartFailed as exc:
+            self._leases.pop(run_id).release()
+            cause = exc.reason
+            if isinstance(cause, FlowError | RunsError):
+                raise cause from None
+            raise RunStartFailed(
+                f"run {run_id!r} could not start: {format_reason(cause)}"
+            ) from None
+        except BaseException:
+            self._leases.pop(run_id).release()
+            raise
+        self._active.add(run_id)
+
+    def _spec(self, run_id: str) -> ChildSpec[flow.RunMessage]:
+        host = self._names.host
+        store, settings, system = self.ops.store, self._settings, self.system
+        cortex_name = self._names.cortex
+
+        def start() -> HostedRun:
+            # Looked up at every (re)start: a restarted client has a new ref.
+            cortex = system.whereis(cortex_name)
+            if cortex is None:
+                raise RunStartFailed(f"run {run_id!r}: the CortexFS client is not running")
+            # The name is registered by the runs supervisor for the CortexFS client only.
+            cortex = cast(ActorRef[Commit | Observe], cortex)
+            return HostedRun(host, store, run_id, cortex, settings)
+
+        return ChildSpec(
+            id=f"run:{run_id}",
+            start=start,
+            restart="transient",
+            backoff=RUN_BACKOFF,
+            name=self._names.run(run_id),
+        )
+
+    @handler
+    def ended(self, msg: RunEnded) -> None:
+        self._active.discard(msg.run_id)
+        lease = self._leases.pop(msg.run_id, None)
+        if lease is not None:
+            lease.release()
+        waiters = self._waiters.pop(msg.run_id, [])
+        if waiters:
+            view = self.system.loop.run_in_executor(None, self.ops.get, msg.run_id)
+            view.add_done_callback(functools.partial(_copy_to, waiters))
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _run_ref(self, run_id: str) -> ActorRef[flow.RunMessage] | None:
+        if run_id not in self._active:
+            return None
+        ref = self.system.whereis(self._names.run(run_id))
+        return ref  # type: ignore[return-value]
+
+    def _supervisor(self) -> SupervisorRef:
+        ref = self.system.whereis(self._names.active)
+        if ref is None:
+            raise RunStartFailed(
+                f"the runs supervisor {self._names.active!r} is not running (restarting?); "
+                "try again in a moment"
+            )
+        return cast(SupervisorRef, ref)
+
+    async def _thread(self, fn: Callable[..., T], *args: object) -> T:
+        return await self.system.loop.run_in_executor(None, functools.partial(fn, *args))
+
+    async def _reply(self, work: Awaitable[T]) -> asyncio.Future[T]:
+        """The outcome of `work` as a settled future: errors go to the caller, not here."""
+        future: asyncio.Future[T] = self.system.loop.create_future()
+        try:
+            future.set_result(await work)
+        except (FlowError, RunsError, LightflowError) as exc:
+            future.set_exception(exc)
+        return future
+
+
+_SETTLED = ("succeeded", "failed", "cancelled")
+
+
+def _step(view: RunView, step_id: str) -> flow.StepState:
+    for state in view.steps:
+        if state.id == step_id:
+            return state
+    known = ", ".join(s.id for s in view.steps)
+    raise flow.StepNotFound(f"run {view.run_id!r} has no step {step_id!r}; steps: {known}")
+
+
+def _accepted(result: RunView | flow.Refused) -> RunView:
+    """A run actor's answer, its refusal raised as the flow error of that status."""
+    if isinstance(result, RunView):
+        return result
+    if result.status == 404:
+        raise flow.NotFound(result.error)
+    if result.status == 400:
+        raise flow.Invalid(result.error)
+    raise flow.Conflict(result.error)
+
+
+def _copy_to(waiters: list[asyncio.Future[RunView]], source: asyncio.Future[RunView]) -> None:
+    for waiter in waiters:
+        if waiter.done():
+            continue
+        if source.cancelled():
+            waiter.cancel()
+        elif source.exception() is not None:
+            waiter.set_exception(source.exception())  # type: ignore[arg-type]
+        else:
+            waiter.set_result(source.result())

@@ -1,0 +1,122 @@
+"""The runs host's mailbox: what the HTTP routes, MCP tools and CLI verbs ask it.
+
+Every ask is answered at once with a future: reads are computed on a worker
+thread while the host goes on with its mailbox; changes (create, cancel, submit, refresh)
+are done by the host in arrival order. A failed operation fails the future with the
+`FlowError` or `RunsError` that says why (and carries the HTTP status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Generic, Literal, TypeAlias, TypeVar
+
+import msgspec
+
+from lightflow_actors.flow import RunView
+from lightflow_actors.kernel import ActorRef, Ask
+
+from ._operations import RunsOperations
+
+T = TypeVar("T")
+
+StreamMode = Literal["frames", "sse"]
+
+__all__ = [
+    "AwaitSettled",
+    "CancelRun",
+    "CloseTail",
+    "CreateRun",
+    "HostMessage",
+    "OpenStream",
+    "Read",
+    "RefreshRun",
+    "RunEnded",
+    "StreamHandle",
+    "StreamMode",
+    "SubmitStep",
+]
+
+
+class Read(Ask[asyncio.Future[T]], Generic[T], frozen=True):
+    """Run `op` on the host's `RunsOperations` in a worker thread; `label` names it for
+    operators (mailbox views, logs)."""
+
+    label: str
+    op: Callable[[RunsOperations], T]
+
+
+class CreateRun(Ask[asyncio.Future[RunView]], frozen=True):
+    """Create a run and (unless `start` is false) start driving it."""
+
+    workflow: str
+    inputs: bytes = b"{}"
+    run_id: str | None = None
+    preset: str | None = None
+    start: bool = True
+
+
+class CancelRun(Ask[asyncio.Future[RunView]], frozen=True):
+    """Cancel a planned or running run (409 when it already finished)."""
+
+    run_id: str
+    reason: str = "cancelled by request"
+
+
+class SubmitStep(Ask[asyncio.Future[RunView]], frozen=True):
+    """Submit planned step `step` now, without waiting for its retry backoff."""
+
+    run_id: str
+    step: str
+
+
+class RefreshRun(Ask[asyncio.Future[RunView]], frozen=True):
+    """Re-plan a run now; a run not driven by anyone (created with `start=False`, or left
+    behind by a crash) is picked up and driven from here on."""
+
+    run_id: str
+
+
+class AwaitSettled(Ask[asyncio.Future[RunView]], frozen=True):
+    """Resolve once this host no longer drives the run (it finished or was cancelled)."""
+
+    run_id: str
+
+
+class CloseTail(msgspec.Struct, frozen=True):
+    """Stop a stream's tail actor (its client went away)."""
+
+
+class StreamHandle(msgspec.Struct, frozen=True):
+    """An open run stream: `queue` yields encoded chunks, then None at the end."""
+
+    tail: ActorRef[CloseTail]
+    queue: asyncio.Queue[bytes | None]
+
+
+class OpenStream(Ask[asyncio.Future[StreamHandle]], frozen=True):
+    """Follow a run's events after `after` as LFRS frames or SSE messages."""
+
+    run_id: str
+    after: int = 0
+    mode: StreamMode = "frames"
+
+
+class RunEnded(msgspec.Struct, frozen=True):
+    """Told by a hosted run actor when it stops without crashing."""
+
+    run_id: str
+    reason: str
+
+
+HostMessage: TypeAlias = (
+    Read[object]
+    | CreateRun
+    | CancelRun
+    | SubmitStep
+    | RefreshRun
+    | AwaitSettled
+    | OpenStream
+    | RunEnded
+)

@@ -1,0 +1,136 @@
+"""`RunsOperations`: the synchronous work behind every runs surface (HTTP, MCP, CLI).
+
+Each method reads or writes the run store, the asset catalog or the `/ctx` layout and
+returns a msgspec struct (or bytes); errors are `FlowError`s (with their HTTP status).
+None of it drives a run: executing steps is the run actor's job, hosted by `RunsHost`.
+The host calls these on worker threads; CLI verbs that need no run actor call them directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+from lightflow_actors.cortex import AbiRecord, CtxLayout, ctx_abi
+from lightflow_actors.flow import (
+    AssetCatalog,
+    AssetInfo,
+    FlowService,
+    ResolvedWorkflow,
+    RunRequest,
+    RunStatusView,
+    RunStore,
+    RunSummary,
+    RunView,
+    WallClock,
+    check_run_id,
+)
+from lightflow_actors.flow.streams import StreamsInfo, snapshot_frame, streams_info
+
+from ._catalog import CatalogCache
+from ._settings import HostSettings
+
+__all__ = ["RunsOperations"]
+
+
+class RunsOperations:
+    """Assets, previews and runs of one `HostSettings` (state folder, assets, tree).
+
+    >>> ops = RunsOperations(RunsConfig().settings(), clock, random.Random(1))  # doctest: +SKIP
+    >>> ops.create("text-plan", b'{"topic": "tea"}', run_id="tea-1").status  # doctest: +SKIP
+    'planned'
+    """
+
+    def __init__(self, settings: HostSettings, clock: WallClock, rng: random.Random) -> None:
+        self.settings = settings
+        self.store = RunStore(settings.state_dir)
+        self.catalogs = CatalogCache(settings.assets)
+        self._clock = clock
+        self._rng = rng
+        self._no_assets = AssetCatalog(settings.assets, [])
+
+    @property
+    def layout(self) -> CtxLayout:
+        return self.settings.layout
+
+    def service(self) -> FlowService:
+        """A `FlowService` over the catalog as the asset files are now."""
+        return FlowService(self.catalogs.current(), self.store, self._clock, self._rng)
+
+    # -- assets and previews ----------------------------------------------------------
+
+    def assets(self, kind: str | None = None) -> list[AssetInfo]:
+        return self.service().list_assets(kind)
+
+    def preview(self, workflow: str, inputs: bytes, preset: str | None = None) -> ResolvedWorkflow:
+        return self.service().preview(workflow, inputs, preset)
+
+    # -- runs -------------------------------------------------------------------------
+
+    def create(
+        self, workflow: str, inputs: bytes, run_id: str | None = None, preset: str | None = None
+    ) -> RunView:
+        """Write a new planned run (nothing is written when anything is wrong)."""
+        if run_id is not None:
+            check_run_id(run_id)  # before the catalog: a hostile id fails first
+        return self.service().create(workflow, inputs, run_id, preset)
+
+    def prepare_targets(self, run_id: str) -> None:
+        """Create the inbox and outbox of every tool and thread the run's steps address,
+        so commits find their folder (api folders exist from the substrate's start)."""
+        resolved = self.store.resolved(run_id)
+        for step in resolved.steps:
+            if step.target == "api":
+                continue
+            # A tree we do not serve (a FUSE mount) may refuse: the commit then fails
+            # and the step reports why.
+            with contextlib.suppress(OSError, ValueError):
+                self.layout.inbox(step.target, step.address).mkdir(parents=True, exist_ok=True)
+                self.layout.outbox(step.target, step.address).mkdir(parents=True, exist_ok=True)
+
+    def list_runs(self) -> list[RunSummary]:
+        return self.service_without_catalog().list_runs()
+
+    def get(self, run_id: str) -> RunView:
+        return self.service_without_catalog().get(run_id)
+
+    def status(self, run_id: str) -> RunStatusView:
+        return self.service_without_catalog().status(run_id)
+
+    def request(self, run_id: str) -> RunRequest:
+        return self.store.request(run_id)
+
+    def workflow(self, run_id: str) -> ResolvedWorkflow:
+        return self.store.resolved(run_id)
+
+    def events_ndjson(self, run_id: str) -> bytes:
+        """`events.jsonl` as stored (complete lines only), for NDJSON answers."""
+        return _ndjson(self.store.events_raw(run_id))
+
+    def trace_ndjson(self, run_id: str) -> bytes:
+        return _ndjson(self.store.trace_raw(run_id))
+
+    def cancel(self, run_id: str, reason: str) -> RunView:
+        """Cancel a run no actor of this process drives (409 when it already finished)."""
+        return self.service_without_catalog().cancel(run_id, reason)
+
+    # -- /ctx and streams -------------------------------------------------------------
+
+    def abi(self) -> AbiRecord:
+        return ctx_abi(self.layout)
+
+    def streams(self) -> StreamsInfo:
+        views = [RunView.of(self.store.manifest(i)) for i in self.store.list_ids()]
+        views.sort(key=lambda v: (-v.created_at_ms, v.run_id))
+        return streams_info(views)
+
+    def snapshot(self, run_id: str) -> bytes:
+        return snapshot_frame(self.get(run_id))
+
+    def service_without_catalog(self) -> FlowService:
+        """Reading runs needs no assets: a broken asset file must not hide the runs."""
+        return FlowService(self._no_assets, self.store, self._clock, self._rng)
+
+
+def _ndjson(lines: list[bytes]) -> bytes:
+    return b"".join(line + b"\n" for line in lines)
