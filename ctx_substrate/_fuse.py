@@ -32,8 +32,8 @@ from pathlib import Path
 
 import mfusepy
 
-from lightflow_actors.kernel import Actor, ActorRef, Exit, handler
 from lightflow_actors.cortex import Suffix
+from lightflow_actors.kernel import Actor, ActorRef, Exit, handler
 
 from ._fuse_probe import FuseUnavailable, MountPoint, fuse_available
 from ._watcher import Committed

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from lightflow_actors.kernel import Actor, ActorRef, AnyRef, Ask, Down, StartFailed, handler
 from lightflow_actors.cortex import (
     API_FORMATS,
     CtxLayout,
@@ -28,6 +27,7 @@ from lightflow_actors.cortex import (
     is_segment_id,
     is_short_id,
 )
+from lightflow_actors.kernel import Actor, ActorRef, AnyRef, Ask, Down, StartFailed, handler
 
 from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditLog
