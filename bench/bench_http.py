@@ -32,6 +32,7 @@ from bench._report import row
 from lightflow_actors import Actor, ActorSystem
 from lightflow_actors.adapters.http import create_app
 from lightflow_actors.adapters.http._security import LoopbackHostGuard
+from lightflow_actors.observer import observer_page
 from lightflow_actors.supervision import system_tree
 
 TREE_ACTORS = 10_000
@@ -73,7 +74,7 @@ async def _child_main(kind: str, conn: Connection) -> None:
         app = _bare_app()
     else:
         await system.start()
-        operator = create_app(system)
+        operator = create_app(system, pages=[observer_page()])
         await operator.start()
         app = LoopbackHostGuard(operator)
         if kind == "tree":

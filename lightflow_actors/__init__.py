@@ -18,6 +18,8 @@ from .kernel._errors import (
     NameNotRegistered,
     NameTaken,
     NotInActor,
+    RefusalReason,
+    Refused,
     StartFailed,
     SystemNotRunning,
     UnhandledMessage,
@@ -40,6 +42,7 @@ from .kernel._reasons import (
 )
 from .kernel._ref import ActorRef, AnyRef
 from .kernel._registry import RegistryKey
+from .kernel._reply import Reply
 from .kernel._system import BlockingRunner, RootStarter, run_in_thread
 from .kernel._timers import Timer
 from .supervision import (  # after the kernel: supervision is built on it
@@ -97,7 +100,10 @@ __all__ = [
     "NameTaken",
     "NotInActor",
     "Overflow",
+    "RefusalReason",
+    "Refused",
     "RegistryKey",
+    "Reply",
     "RootStarter",
     "StartFailed",
     "SupervisionError",

@@ -31,6 +31,7 @@ from starlette.routing import Mount, Route
 
 from lightflow_actors import Actor, ActorSystem, Ask, handler
 from lightflow_actors.adapters.http import create_app
+from lightflow_actors.observer import observer_page
 from lightflow_actors.supervision import ChildSpec, Supervisor
 
 
@@ -101,7 +102,7 @@ def build_app(token: str | None = None) -> Starlette:
         routes=[
             Route("/orders", list_orders, methods=["GET"]),
             Route("/orders", place_order, methods=["POST"]),
-            Mount("/ops", app=create_app(system, token=token)),
+            Mount("/ops", app=create_app(system, token=token, pages=[observer_page()])),
         ],
         lifespan=lifespan,
     )

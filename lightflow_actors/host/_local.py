@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from lightflow_actors.flow import RunView
-from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.runs import (
     AwaitSettled,
     CreateRun,
@@ -24,6 +23,7 @@ from lightflow_actors.runs import (
     RunsOperations,
     SubmitStep,
 )
+from lightflow_actors.supervision import ActorSystem
 
 from ._config import RunsConfig, load_runs_config
 from ._hosting import RunsHosting

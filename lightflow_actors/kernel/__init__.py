@@ -13,6 +13,8 @@ from ._errors import (
     NameNotRegistered,
     NameTaken,
     NotInActor,
+    RefusalReason,
+    Refused,
     StartFailed,
     SystemNotRunning,
     UnhandledMessage,
@@ -35,6 +37,7 @@ from ._reasons import (
 )
 from ._ref import ActorRef, AnyRef
 from ._registry import RegistryKey
+from ._reply import Reply
 from ._system import ActorSystem, BlockingRunner, RootStarter, run_in_thread
 from ._timers import Timer
 
@@ -71,7 +74,10 @@ __all__ = [
     "NameTaken",
     "NotInActor",
     "Overflow",
+    "RefusalReason",
+    "Refused",
     "RegistryKey",
+    "Reply",
     "RootStarter",
     "StartFailed",
     "SystemNotRunning",

@@ -14,17 +14,19 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, Never, TypeVar, Union, overload
 
 from ._errors import InvalidActorDefinition, NotInActor
-from ._messages import Down, Exit
+from ._messages import Ask, Down, Exit
 from ._reasons import NORMAL, ExitReason
 
 if TYPE_CHECKING:
     from ._cell import Cell
     from ._ref import ActorRef
+    from ._reply import Reply
     from ._system import ActorSystem
     from ._timers import Timer
 
 M = TypeVar("M", contravariant=True)
 T = TypeVar("T")
+R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., object])
 
 _HANDLER_MARK = "__lightflow_handles__"
@@ -205,6 +207,8 @@ class Actor(Generic[M]):
 
     Handlers may be ``async``; the actor handles one message at a time either way. While it
     runs, ``self.ref``, ``self.system`` and the context methods below are available.
+    A handler answers an ``ask`` by returning the value, by raising ``Refused`` (the asker
+    gets it; the actor goes on), or later through ``self.defer(msg)``.
     Set ``trap_exit = True`` (class attribute, or in ``on_start``) to receive ``Exit``
     messages from linked actors instead of exiting with them.
     """
@@ -281,6 +285,19 @@ class Actor(Generic[M]):
         """Run blocking ``fn(*args)`` in a worker thread; if it raises, so does the handler."""
         cell = self._running_cell("self.run_blocking")
         return await cell.system._run_blocking(fn, *args)
+
+    def defer(self, msg: Ask[R]) -> Reply[R]:
+        """Take the reply to ``msg`` (the ask being handled) to answer it later.
+
+        The handler's return value then no longer answers the ask; ``reply.send(value)``,
+        ``reply.refuse(refusal)`` or ``reply.fail(exc)`` does, once, from any later handler,
+        timer or loop callback. If the actor exits first, the asker gets ``ActorExited``.
+        A ``Refused`` the handler raises still answers the ask at once. Call it from
+        ``msg``'s own handler (for an async one, before it finishes); for a ``tell``'d
+        message, a second ``defer`` of the same message, or another message, the handle is
+        inert (its calls return False).
+        """
+        return self._running_cell("self.defer").defer(msg)
 
     def stop(self, reason: ExitReason = NORMAL) -> None:
         """Exit with ``reason`` once the current message is handled."""

@@ -11,7 +11,16 @@ Invariants that must stay true:
   this cell is running. Only the owner of that state flips it back to False.
 - Exit signals between cells are delivered with ``call_soon``, never inline, so a cell never
   dies while one of its own handlers is on the stack.
-- After ``_finalize`` the mailbox is empty and stays empty; every pending ``ask`` has failed.
+- After ``_finalize`` the mailbox is empty and stays empty; every pending ``ask`` has failed,
+  and so has every deferred reply the actor still held (``ActorExited``): no asker waits
+  for a dead actor until its timeout.
+- ``reply_to`` holds the ``Call`` whose handler is running until ``defer`` takes it, and is
+  None otherwise (while a ``tell`` is handled, between messages, after exit). The handler's
+  return value answers its ask only if ``reply_to`` still holds the ``Call`` when it returns;
+  a ``tell`` never touches the slot, so deferred replies cost the ``tell`` path nothing.
+- A handler that raises ``Refused`` has answered (its ask raises it; a ``tell``'s refusal is
+  logged and dropped); the actor goes on with the next message. Any other exception is a
+  crash.
 """
 
 from __future__ import annotations
@@ -23,9 +32,10 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Never
 
 from ._actor import Actor, ActorClassInfo, HandlerEntry
-from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped
+from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped, Refused
 from ._messages import Down, Exit
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, ExitReason, format_reason
+from ._reply import Reply
 from ._tap import current_cell
 
 if TYPE_CHECKING:
@@ -65,6 +75,7 @@ class Cell:
         "actor",
         "capacity",
         "children",
+        "deferred",
         "dropped",
         "exit_reason",
         "exit_waiters",
@@ -82,6 +93,7 @@ class Cell:
         "pending_exit",
         "processed",
         "ref",
+        "reply_to",
         "restarts",
         "scheduled",
         "send_waiters",
@@ -137,6 +149,11 @@ class Cell:
         self.stop_reason: ExitReason | None = None
         self.pending_exit: tuple[ExitReason, bool] | None = None
         self.task: asyncio.Task[None] | None = None
+        # The Call being handled, until ``defer`` takes it (see the module's invariants).
+        self.reply_to: Call | None = None
+        # Asks whose reply a handler deferred and no one has answered yet: the asker's
+        # future -> its message. Created on first ``defer``; ``_finalize`` fails them all.
+        self.deferred: dict[asyncio.Future[object], object] | None = None
         self.ref: ActorRef[object] = ActorRef(self)
         actor._cell = self
 
@@ -353,6 +370,7 @@ class Cell:
             if kind is Call:
                 message = item.message  # type: ignore[attr-defined]
                 future: asyncio.Future[object] | None = item.future  # type: ignore[attr-defined]
+                self.reply_to = item  # type: ignore[assignment]
             elif kind is QueuedStop:
                 self._terminate(item.reason, True)  # type: ignore[attr-defined]
                 return
@@ -379,13 +397,19 @@ class Cell:
                         result = entry.fn(actor, message)
                     finally:
                         current_cell.reset(token)
+            except Refused as refusal:
+                self.processed += 1
+                self._refused(refusal, message, future)
+                continue
             except Exception as exc:
                 self.processed += 1
                 self._crash(exc, message, future)
                 return
             self.processed += 1
-            if future is not None and not future.done():
-                future.set_result(result)
+            if future is not None and self.reply_to is not None:
+                self.reply_to = None  # not deferred: the return value is the reply
+                if not future.done():
+                    future.set_result(result)
         self.scheduled = False
         if self.stop_reason is not None:
             self.scheduled = True
@@ -404,15 +428,22 @@ class Cell:
             self.processed += 1
             self._task_cancelled(message, future)
             return
+        except Refused as refusal:
+            self.task = None
+            self.processed += 1
+            self._refused(refusal, message, future)
         except Exception as exc:
             self.task = None
             self.processed += 1
             self._crash(exc, message, future)
             return
-        self.task = None
-        self.processed += 1
-        if future is not None and not future.done():
-            future.set_result(result)
+        else:
+            self.task = None
+            self.processed += 1
+            if future is not None and self.reply_to is not None:
+                self.reply_to = None  # not deferred: the return value is the reply
+                if not future.done():
+                    future.set_result(result)
         if self.pending_exit is not None:
             self._finish_pending_exit()
         elif self.mailbox:
@@ -425,9 +456,46 @@ class Cell:
     def _unhandled(self, message: object, future: asyncio.Future[object] | None) -> None:
         # Only kernel signals can get here (tell checks types): an actor that does not
         # declare a handler for Exit/Down ignores them, as a gen_server's default would.
+        self.reply_to = None
         if future is not None and not future.done():
             future.set_exception(TypeError(f"{self.label} has no handler for {type(message)}"))
         logger.debug("%s ignored %s (no handler)", self.label, type(message).__qualname__)
+
+    # -- replies --------------------------------------------------------------------------
+
+    def defer(self, message: object) -> Reply[object]:
+        """Take the reply to ``message``, the ask being handled; an inert handle otherwise.
+
+        Inert: ``message`` came by ``tell``, its reply was already taken, or it is not the
+        message being handled (``defer`` is called from its handler, before that returns).
+        """
+        call = self.reply_to
+        if call is None or call.message is not message:
+            return Reply(None, None)
+        self.reply_to = None
+        if self.deferred is None:
+            self.deferred = {}
+        self.deferred[call.future] = message
+        return Reply(self, call.future)
+
+    def _refused(
+        self, refusal: Refused, message: object, future: asyncio.Future[object] | None
+    ) -> None:
+        """A handler raised ``Refused``: that answers its ask, deferred or not; no crash."""
+        self.reply_to = None
+        if future is not None:
+            if self.deferred:
+                self.deferred.pop(future, None)
+            if not future.done():
+                future.set_exception(refusal)
+                return
+        logger.debug(
+            "%s refused %s with no asker waiting (%s): %s",
+            self.label,
+            type(message).__qualname__,
+            refusal.reason,
+            refusal,
+        )
 
     # -- exiting --------------------------------------------------------------------------
 
@@ -490,6 +558,7 @@ class Cell:
         self, exc: BaseException, message: object, future: asyncio.Future[object] | None
     ) -> None:
         """A handler raised ``exc``: its ``ask`` (if any) fails with it, the actor exits."""
+        self.reply_to = None
         if future is not None and not future.done():
             future.set_exception(ActorExited(self.label, message, exc))
         self.last_crash = exc
@@ -544,6 +613,13 @@ class Cell:
             item = mailbox.popleft()
             if type(item) is Call and not item.future.done():
                 item.future.set_exception(ActorExited(self.label, item.message, reason))
+        self.reply_to = None
+        deferred = self.deferred
+        if deferred:
+            self.deferred = None
+            for asked, message in deferred.items():
+                if not asked.done():
+                    asked.set_exception(ActorExited(self.label, message, reason))
         if self.send_waiters:
             for future, _ in self.send_waiters:
                 if not future.done():

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import typing
+from typing import Literal
+
 from ._reasons import ExitReason, format_reason
+
+RefusalReason = Literal[
+    "not_found",  # the thing the request names does not exist (any more)
+    "invalid",  # the request itself is malformed or breaks a rule of the domain
+    "conflict",  # the request clashes with the current state (taken id, already done)
+    "unavailable",  # the actor cannot serve it now (starting, draining, overloaded); retry
+    "forbidden",  # the asker may not do this
+    "too_large",  # the request or what it would produce exceeds a limit
+    "timeout",  # work the actor waited on for this request took too long
+]
+"""Why an actor refused a request: a closed set, so each edge maps it once (HTTP, MCP)."""
+
+REFUSAL_REASONS: frozenset[str] = frozenset(typing.get_args(RefusalReason))
 
 
 class LightflowError(Exception):
@@ -136,3 +152,46 @@ class NotInActor(LightflowError):
             f"{what} is only available while the actor runs under a system "
             "(after spawn; not in __init__)"
         )
+
+
+class Refused(LightflowError):
+    """A handler declined a request: the answer to an ``ask``, not a crash.
+
+    Raise it (or a subclass) from a handler, sync or async. The actor keeps running; the
+    asker's ``ask`` raises this same exception object; a ``tell`` (no asker) is logged at
+    debug level and dropped. ``reason`` is one of ``RefusalReason`` and ``str(exc)`` is the
+    message. Domains define their refusals as subclasses with a fixed reason::
+
+        class RunNotFound(Refused):
+            reason = "not_found"
+
+        raise RunNotFound(f"run {run_id!r} not found; list runs with GetRuns")
+
+    A reason given to ``__init__`` wins over the class's; ``Refused`` itself defaults to
+    ``"invalid"``. Nothing is serialised: the object travels to the asker as it is.
+    """
+
+    reason: RefusalReason = "invalid"
+
+    def __init__(self, message: str, reason: RefusalReason | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            if reason not in REFUSAL_REASONS:
+                raise ValueError(_bad_reason(reason))
+            self.reason = reason
+        self.message = message
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.reason not in REFUSAL_REASONS:
+            raise TypeError(f"{cls.__qualname__}.reason: {_bad_reason(cls.reason)}")
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}({self.message!r}, reason={self.reason!r})"
+
+
+def _bad_reason(reason: object) -> str:
+    return f"{reason!r} is not a RefusalReason; use one of {', '.join(sorted(REFUSAL_REASONS))}"

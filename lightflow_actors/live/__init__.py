@@ -5,7 +5,7 @@ Rendering core: compile a `Template` once, call it to get a `Rendered`, keep one
 Python reference client is `apply_patch` / `client_html` (specs/live-diff.md).
 
 Sessions: write a `LiveView` (mount, handle_event, handle_info, render), serve it
-with `live_routes(system, {"name": View()})`; each browser gets a `Transport` actor
+with `adapters.ws.live_routes(system, {"name": View()})`; each browser gets a `Transport` actor
 (its WebSocket) and a `LiveSession` actor (its view), supervised by the `LiveHub`,
 with `PubSubServer` and `PresenceServer` beside them (specs/live-wire.md).
 """

@@ -2,7 +2,7 @@
 and a 1 000-row table updated by a ticking actor. ``lightflow serve`` mounts them under
 ``/live``; ``examples/live/app.py`` serves them on their own.
 
-A host app mounts them with ``live_routes`` and starts the table's ticker once its system
+A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the table's ticker once its system
 runs::
 
     routes = [Mount("/live", routes=live_routes(system, example_views(system)))]
@@ -15,9 +15,8 @@ runs::
 
 from __future__ import annotations
 
-from lightflow_actors.kernel import ActorRef
-from lightflow_actors.supervision import ActorSystem
 from lightflow_actors.adapters.ws import LiveRoutes
+from lightflow_actors.kernel import ActorRef, ActorSystem
 from lightflow_actors.live import AnyLiveView, LiveHub, Publish, PubSubServer
 
 from .chat import ChatRoom

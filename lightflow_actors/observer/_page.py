@@ -34,6 +34,7 @@ from lightflow_actors.adapters.http import (
     Guard,
     OperatorApp,
     PageFactory,
+    RootLink,
     ServerPart,
     Unavailable,
 )
@@ -100,6 +101,14 @@ async def start_observer_actors(
             await start_child(supervisor, spec)
 
 
+OBSERVER_LINK = RootLink(
+    "Observer",
+    "observer",
+    "The supervision tree, live: actors spawn, crash and restart; stop, restart or kill one.",
+)
+"""The observer's entry on the root page."""
+
+
 class ObserverPage:
     """The observer of one operator app: ``routes()`` to serve, ``start``/``close``.
 
@@ -124,6 +133,9 @@ class ObserverPage:
         self.refresh = refresh
         self._lock = asyncio.Lock()
         self._closed = False
+
+    def links(self) -> list[RootLink]:
+        return [OBSERVER_LINK]
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from ..kernel._clock import Clock
-from ..kernel._system import ActorSystem
+from ..supervision import ActorSystem
 from ._errors import RealIOForbidden
 
 T = TypeVar("T")

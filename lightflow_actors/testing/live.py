@@ -31,6 +31,7 @@ from lightflow_actors.live import AnyLiveView, LiveClient, LiveConfig, LiveHub, 
 from ..isa import ErrorFrame, JSONValue, Mount, Patch, Render, Shutdown, Submit
 from ..kernel import ActorRef, ActorSystem
 from ..live import Patch as LivePatch
+from ..supervision import ActorSystem as SupervisedSystem
 
 __all__ = [
     "DEFAULT_WAIT",
@@ -305,7 +306,7 @@ async def live_test(
 ) -> AsyncIterator[LiveTest]:
     """A hub serving `views` on a fresh system (or on `system`, left running after)."""
     own = system is None
-    running = system if system is not None else ActorSystem("live-test", seed=seed)
+    running = system if system is not None else SupervisedSystem("live-test", seed=seed)
     await running.start()
     hub = LiveHub(running, views, config=config)
     await hub.start()

@@ -23,6 +23,7 @@ from lightflow_actors.adapters.http import (
     serve,
 )
 from lightflow_actors.adapters.http._server import Serving, Stopped
+from lightflow_actors.observer import observer_page
 
 TOKEN = "test-token"
 Started = tuple[OperatorApp, httpx.AsyncClient]
@@ -33,6 +34,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 async def _operator(
     system: ActorSystem | None = None, **kwargs: Any
 ) -> AsyncIterator[tuple[OperatorApp, httpx.AsyncClient]]:
+    kwargs.setdefault("pages", [observer_page()])
     app = create_app(system, **kwargs)
     await app.start()
     transport = httpx.ASGITransport(app=app)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors.adapters.http import OperatorApp, create_app
+from lightflow_actors.observer import observer_page
 
 AUTH = {"Authorization": "Bearer test-token"}
 segments = st.one_of(
@@ -25,7 +26,7 @@ param_values = st.one_of(segments, st.sampled_from(["idle", "busy", "exited", ""
 
 @contextlib.asynccontextmanager
 async def started() -> AsyncIterator[tuple[OperatorApp, httpx.AsyncClient]]:
-    app = create_app(token="test-token")
+    app = create_app(token="test-token", pages=[observer_page()])
     await app.start()
     try:
         transport = httpx.ASGITransport(app=app)

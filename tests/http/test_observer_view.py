@@ -16,7 +16,7 @@ import pytest
 from lightflow_actors import Actor, ActorSystem
 from lightflow_actors.adapters.http import create_app, start_demo
 from lightflow_actors.live import encode_patch
-from lightflow_actors.observer import observer_view, start_observer_actors
+from lightflow_actors.observer import observer_page, observer_view, start_observer_actors
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, live_test
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +39,7 @@ async def observed(
     """The demo tree, an operator app (its gateway and guard), and the observer on a hub."""
     async with ActorSystem("observed") as system:
         await start_demo(system)
-        app = create_app(system, token=token)
+        app = create_app(system, token=token, pages=[observer_page()])
         await app.start()
         try:
             views = {"observer": observer_view(system, app.guard, hub_name="live")}

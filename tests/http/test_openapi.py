@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from lightflow_actors.adapters.http import create_app, runs_routes
 from lightflow_actors.host import RunsConfig, RunsHosting
+from lightflow_actors.observer import observer_page
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "specs" / "openapi.yaml"
@@ -87,7 +88,7 @@ def test_the_document_lists_exactly_the_routes() -> None:
     documented = {
         f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
     }
-    served = _labels(create_app().starlette.routes) | RUNS
+    served = _labels(create_app(pages=[observer_page()]).starlette.routes) | RUNS
     assert documented == served
 
 

@@ -22,7 +22,7 @@ def hold(path: Path) -> subprocess.Popen[str]:
             "-c",
             "import sys\n"
             "from pathlib import Path\n"
-            "from lightflow_actors.adapters.runs import Lease\n"
+            "from lightflow_actors.runs import Lease\n"
             f"lease = Lease.try_acquire(Path({str(path)!r}))\n"
             "print('held' if lease else 'busy', flush=True)\n"
             "sys.stdin.read()\n",

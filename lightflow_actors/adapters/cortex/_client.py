@@ -18,7 +18,6 @@ from typing import Literal
 import msgspec
 import watchfiles
 
-from lightflow_actors.kernel import Actor, ActorRef, handler
 from lightflow_actors.cortex import (
     Call,
     Commit,
@@ -41,6 +40,7 @@ from lightflow_actors.cortex import (
     decode_error,
     decode_route,
 )
+from lightflow_actors.kernel import Actor, ActorRef, handler
 
 __all__ = ["ClientWatch", "CortexClient"]
 

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
 from ...kernel import ActorSystem
+from ...supervision import ActorSystem as SupervisedSystem
 from ._errors import HttpError
 from ._gateway import GATEWAY_NAME, Gateway
 from ._link import GatewayLink
@@ -43,6 +44,8 @@ class Page(Protocol):
     server closes connections)."""
 
     def routes(self) -> list[BaseRoute]: ...
+
+    def links(self) -> Sequence[RootLink]: ...
 
     def open(self) -> None: ...
 
@@ -78,7 +81,7 @@ class OperatorApp:
         owns_system: bool | None = None,
     ) -> None:
         self.owns_system = system is None if owns_system is None else owns_system
-        self.system = system if system is not None else ActorSystem()
+        self.system = system if system is not None else SupervisedSystem()
         self.guard = Guard(token, allowed_origins)
         self.allowed_origins = tuple(allowed_origins)
         self.gateway_name = gateway_name
@@ -95,7 +98,10 @@ class OperatorApp:
             ask_timeout,
         )
         self.pages = [make(self) for make in pages]
-        handlers = OperatorRoutes(self.link, self.guard, (*ROOT_LINKS, *links), keepalive=keepalive)
+        page_links = [link for page in self.pages for link in page.links()]
+        handlers = OperatorRoutes(
+            self.link, self.guard, (*page_links, *ROOT_LINKS, *links), keepalive=keepalive
+        )
         self.starlette = Starlette(
             routes=[
                 *handlers.routes(),

@@ -26,11 +26,6 @@ class RootLink(msgspec.Struct, frozen=True):
 
 
 ROOT_LINKS: tuple[RootLink, ...] = (
-    RootLink(
-        "Observer",
-        "observer",
-        "The supervision tree, live: actors spawn, crash and restart; stop, restart or kill one.",
-    ),
     RootLink("OpenAPI document", "openapi.yaml", "Every route of this server, as OpenAPI 3.1."),
     RootLink("System summary", "system", "JSON: actors, supervisors, messages/s, memory, uptime."),
     RootLink("Supervision tree", "system/tree", "JSON: the tree, paginated (?root=, ?status=)."),

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from ...kernel import ActorSystem
+from ...supervision import ActorSystem as SupervisedSystem
 from ._app import PageFactory, StartupHook, create_app
 from ._demo import start_demo
 from ._pages import RootLink
@@ -126,7 +127,7 @@ async def serve(
                 )
             )
 
-    system = ActorSystem()
+    system: ActorSystem = SupervisedSystem()
     built = [part(system) if callable(part) else part for part in parts]
     app = create_app(
         system,

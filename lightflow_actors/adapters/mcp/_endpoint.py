@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.types import Receive, Scope, Send
 
 from lightflow_actors.kernel import Actor, Ask, handler
 from lightflow_actors.runs import RunsPort
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from ._server import build_mcp_server
 

@@ -18,12 +18,12 @@ from urllib.parse import quote, unquote
 
 import mcp_types as types
 import msgspec
+from mcp.server import Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
 
 from lightflow_actors.flow import FlowError, Json
 from lightflow_actors.runs import CancelRun, CreateRun, RefreshRun, RunsError, RunsPort, SubmitStep
 from lightflow_actors.supervision import system_tree
-from mcp.server import Server, ServerRequestContext
-from mcp.shared.exceptions import MCPError
 
 __all__ = ["MCP_TOOLS", "McpTool", "ToolDef", "build_mcp_server", "tool_schema"]
 

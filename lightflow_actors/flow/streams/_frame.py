@@ -34,7 +34,7 @@ RUNTIME_FRAME_VERSION: Final = 1
 
 RUNTIME_FBS: Final = """\
 // LightFlow runtime frames: run snapshots, run events, run traces and previews.
-// Normative; lightflow_actors/isa/_runtime_frame.py encodes and decodes exactly this.
+// Normative; lightflow_actors/flow/streams/_frame.py encodes and decodes exactly this.
 // A stream is a concatenation of size-prefixed buffers (flatc --size-prefixed):
 // a little-endian uint32 length, then one finished RuntimeFrame buffer.
 //
