@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import overload
 
 from ..kernel._clock import LoopClock
-from ..kernel._system import ActorSystem
+from ..supervision import ActorSystem
 from ._blocking import BlockingFn, BlockingPolicy, SimulatedActorSystem
 from ._errors import FifoViolation, SimulationError
 from ._faults import NO_FAULTS, FaultInjector, FaultPlan

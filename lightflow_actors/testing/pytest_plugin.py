@@ -24,7 +24,7 @@ import os
 
 import pytest
 
-from ..kernel._system import ActorSystem
+from ..supervision import ActorSystem
 from ._errors import ScheduleFailure
 from ._explore import explore
 from ._faults import NO_FAULTS, FaultPlan
