@@ -186,6 +186,12 @@ async def test_a_restarted_host_adopts_the_runs_its_predecessor_started(tmp_path
     env = RunsEnv(tmp_path, provider="slow_chat", blocking=True)
     async with running_host(env) as hosting:
         await hosting.call(CreateRun("greet", b'{"name": "slow"}', "adopted"))
+        # On a loaded machine the run actor may not have submitted its step yet: wait for it,
+        # so the kill lands while the step is in flight (the case under test).
+        for _ in range(500):
+            if (await hosting.read("get", lambda ops: ops.get("adopted"))).status == "running":
+                break
+            await asyncio.sleep(0.01)
         old = hosting.host()
         hosting.system.kill(old)  # untrappable: no on_stop, its leases stay with the process
         for _ in range(500):
