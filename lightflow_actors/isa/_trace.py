@@ -55,10 +55,18 @@ class Tracer:
         self._seq = 0
         self._encoder = msgspec.json.Encoder()
 
-    def record(self, instruction: Instruction, effects: Iterable[Effect] = ()) -> None:
-        """Write one line for ``instruction`` and the ``effects`` it produced."""
+    def record(
+        self, instruction: Instruction, effects: Iterable[Effect] = (), *, at_ms: int | None = None
+    ) -> None:
+        """Write one line for ``instruction`` and the ``effects`` it produced.
+
+        ``at_ms`` stamps the line with the time the host gave the instruction (a run's
+        program reads its clock from it, so a replay needs that very value); without
+        it the tracer's own ``now_ms`` stamps the line.
+        """
         self._seq += 1
-        at_ms = self._now_ms() if self._now_ms is not None else 0
+        if at_ms is None:
+            at_ms = self._now_ms() if self._now_ms is not None else 0
         record = TraceRecord(
             seq=self._seq, at_ms=at_ms, instruction=instruction, effects=list(effects)
         )

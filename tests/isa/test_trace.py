@@ -42,6 +42,15 @@ def test_trace_round_trips(entries: list[tuple[Instruction, list[Effect]]]) -> N
     assert all(b.at_ms - a.at_ms == 5 for a, b in itertools.pairwise(records))
 
 
+def test_an_explicit_stamp_overrides_the_tracer_clock() -> None:
+    out = io.BytesIO()
+    tracer = Tracer(out.write, now_ms=lambda: 5)
+    tracer.record(Render(), at_ms=1_700_000_000_123)
+    tracer.record(Render())
+    first, second = read_trace(out.getvalue().splitlines())
+    assert (first.at_ms, second.at_ms) == (1_700_000_000_123, 5)
+
+
 @given(st.lists(instructions, max_size=25))
 def test_replaying_a_trace_reproduces_its_effects(stream: list[Instruction]) -> None:
     out = io.BytesIO()
