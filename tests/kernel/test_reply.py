@@ -1,6 +1,6 @@
 """Replies: return a value, defer the reply (``self.defer``), or refuse (``raise Refused``).
 
-Each behaviour runs twice (the ``runtime`` fixture, or ``RUNTIMES`` for the property): on
+Each behaviour runs twice (the ``on_each_loop`` fixture; ``LOOPS`` for the property): on
 the real asyncio loop and on the deterministic loop with seed ``SEED`` (named in the id).
 """
 
@@ -42,9 +42,9 @@ SEED = 20261207
 Body = Callable[[kernel.ActorSystem], Awaitable[None]]
 
 
-def run(runtime: str, body: Body) -> None:
+def run(loop: str, body: Body) -> None:
     """Run ``body(system)`` on the real loop, or once on the deterministic loop."""
-    if runtime == "asyncio":
+    if loop == "asyncio":
 
         async def main() -> None:
             async with ActorSystem() as system:
@@ -57,11 +57,12 @@ def run(runtime: str, body: Body) -> None:
         raise result.error
 
 
-RUNTIMES = pytest.mark.parametrize("runtime", ["asyncio", f"deterministic-seed-{SEED}"])
+LOOPS = ["asyncio", f"deterministic-seed-{SEED}"]
 
 
-@pytest.fixture(params=["asyncio", f"deterministic-seed-{SEED}"])
-def runtime(request: pytest.FixtureRequest) -> Callable[[Body], None]:
+@pytest.fixture(params=LOOPS)
+def on_each_loop(request: pytest.FixtureRequest) -> Callable[[Body], None]:
+    """``on_each_loop(body)`` runs ``body`` on the loop of this parametrization."""
     return functools.partial(run, request.param)
 
 
@@ -242,7 +243,9 @@ def desk_of(ref: object) -> Desk:
 # -- deferred replies --------------------------------------------------------------------------
 
 
-def test_a_deferred_reply_is_answered_by_a_later_message(runtime: Callable[[Body], None]) -> None:
+def test_a_deferred_reply_is_answered_by_a_later_message(
+    on_each_loop: Callable[[Body], None],
+) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         ref = system.spawn(Desk)
         first, second = ref.ask(Later(1)), ref.ask(ALater(2))
@@ -251,11 +254,11 @@ def test_a_deferred_reply_is_answered_by_a_later_message(runtime: Callable[[Body
         assert await ref.ask(Flush()) == [True, True]
         assert (await first, await second) == (1, 2)  # not the handler's return value (-1)
 
-    runtime(body)
+    on_each_loop(body)
 
 
 def test_a_deferred_reply_is_answered_from_a_timer_and_from_a_loop_callback(
-    runtime: Callable[[Body], None],
+    on_each_loop: Callable[[Body], None],
 ) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         ref = system.spawn(Desk)
@@ -264,11 +267,11 @@ def test_a_deferred_reply_is_answered_from_a_timer_and_from_a_loop_callback(
         assert list(await asyncio.wait_for(asyncio.gather(by_timer, by_callback), 1.0)) == [4, 5]
         assert ref.alive
 
-    runtime(body)
+    on_each_loop(body)
 
 
 def test_a_reply_answers_once_and_later_calls_return_false(
-    runtime: Callable[[Body], None],
+    on_each_loop: Callable[[Body], None],
 ) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         ref = system.spawn(Desk)
@@ -277,21 +280,21 @@ def test_a_reply_answers_once_and_later_calls_return_false(
         assert desk_of(ref).again == [False, True, False, False, False, False]
         assert ref.alive and await ref.ask(Now(7)) == 7
 
-    runtime(body)
+    on_each_loop(body)
 
 
-def test_defer_on_a_told_ask_gives_an_inert_handle(runtime: Callable[[Body], None]) -> None:
+def test_defer_on_a_told_ask_gives_an_inert_handle(on_each_loop: Callable[[Body], None]) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         ref = system.spawn(Desk)
         ref.tell(Later(1))  # an Ask message sent by tell: nobody waits for its reply
         assert await ref.ask(Flush()) == [False]
         assert system.info(ref).processed == 2
 
-    runtime(body)
+    on_each_loop(body)
 
 
 def test_an_ask_whose_deferred_reply_never_comes_times_out(
-    runtime: Callable[[Body], None],
+    on_each_loop: Callable[[Body], None],
 ) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         ref = system.spawn(Desk)
@@ -300,12 +303,12 @@ def test_an_ask_whose_deferred_reply_never_comes_times_out(
         assert await ref.ask(Flush()) == [False]  # the asker gave up: nothing to answer
         assert ref.alive
 
-    runtime(body)
+    on_each_loop(body)
 
 
 @pytest.mark.parametrize("how", ["crash", "stop", "kill", "terminate", "kill-held", "exit-held"])
 def test_an_actor_that_exits_holding_deferred_replies_fails_every_asker(
-    runtime: Callable[[Body], None], how: str
+    on_each_loop: Callable[[Body], None], how: str
 ) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         ref = system.spawn(Desk)
@@ -347,7 +350,7 @@ def test_an_actor_that_exits_holding_deferred_replies_fails_every_asker(
         with pytest.raises(ActorNotAlive):
             await ref.ask(Now(1))
 
-    runtime(body)
+    on_each_loop(body)
 
 
 # -- refusals ----------------------------------------------------------------------------------
@@ -355,7 +358,7 @@ def test_an_actor_that_exits_holding_deferred_replies_fails_every_asker(
 
 @pytest.mark.parametrize("message", [Refuse, ARefuse], ids=["sync", "async"])
 def test_a_refusal_reaches_the_asker_and_the_actor_goes_on(
-    runtime: Callable[[Body], None], message: type[Refuse] | type[ARefuse]
+    on_each_loop: Callable[[Body], None], message: type[Refuse] | type[ARefuse]
 ) -> None:
     refusal = Refused("amount must be positive", "invalid")
 
@@ -377,10 +380,10 @@ def test_a_refusal_reaches_the_asker_and_the_actor_goes_on(
         assert (after.ref, after.restarts, after.status) == (ref, 0, "running")
         assert not [e for e in system.events() if e.kind == "exited"]
 
-    runtime(body)
+    on_each_loop(body)
 
 
-def test_a_refusal_subclass_keeps_its_reason(runtime: Callable[[Body], None]) -> None:
+def test_a_refusal_subclass_keeps_its_reason(on_each_loop: Callable[[Body], None]) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         ref = system.spawn(lambda: Desk({0: RunNotFound("run 'x' not found")}))
         try:
@@ -391,7 +394,7 @@ def test_a_refusal_subclass_keeps_its_reason(runtime: Callable[[Body], None]) ->
         else:
             raise AssertionError("the ask should have been refused")
 
-    runtime(body)
+    on_each_loop(body)
 
 
 def test_a_refusal_to_a_tell_is_logged_and_dropped(caplog: pytest.LogCaptureFixture) -> None:
@@ -462,7 +465,7 @@ class Lock(Actor[Acquire | Release]):
                 return
 
 
-def test_the_lock_of_the_spec(runtime: Callable[[Body], None]) -> None:
+def test_the_lock_of_the_spec(on_each_loop: Callable[[Body], None]) -> None:
     async def body(system: kernel.ActorSystem) -> None:
         lock = system.spawn(Lock)
         assert await lock.ask(Acquire("a")) is True
@@ -477,7 +480,7 @@ def test_the_lock_of_the_spec(runtime: Callable[[Body], None]) -> None:
         lock.tell(Release())
         assert await lock.ask(Acquire("d")) is True
 
-    runtime(body)
+    on_each_loop(body)
 
 
 # -- property: every ask ends with exactly its expected outcome ---------------------------------
@@ -527,10 +530,10 @@ def message_for(op: Op, i: int) -> Ask[object]:
     return made[op]
 
 
-@RUNTIMES
+@pytest.mark.parametrize("loop", LOOPS)
 @settings(max_examples=200, deadline=None)
 @given(ops=st.lists(st.sampled_from(OPS), min_size=1, max_size=12))
-def test_every_ask_ends_with_exactly_its_expected_outcome(runtime: str, ops: list[Op]) -> None:
+def test_every_ask_ends_with_exactly_its_expected_outcome(loop: str, ops: list[Op]) -> None:
     refusals = {i: Refused(f"refusal {i}", "conflict") for i in range(len(ops))}
 
     async def body(system: kernel.ActorSystem) -> None:
@@ -554,4 +557,4 @@ def test_every_ask_ends_with_exactly_its_expected_outcome(runtime: str, ops: lis
                 got.append(("value", outcome))
         assert got == expected_outcomes(ops)
 
-    run(runtime, body)
+    run(loop, body)
