@@ -1,16 +1,35 @@
-"""The run actor: executes one run's steps as a DAG through CortexFS, resumably.
+"""The run actor: interprets one run's `RunProgram`, carrying out its I/O, resumably.
 
-One `RunActor` per active run. It asks the pure scheduler (`plan_steps`) what to do, and
-does it in a crash-safe order, so that a `kill -9` at any point resumes from the run folder
-with nothing lost and no step answered twice:
+One `RunActor` per active run. Its mailbox messages are decoded into ISA instructions
+and each goes through `isa.execute_or_reject`, the step `LiveSession` runs too:
+
+| message | instruction |
+|---|---|
+| (start) | `Mount` from the manifest on disk (`ResumeRun`), then `Render`, then a wake |
+| `GetRun` | `Render` (the reply is the rendered `RunView`) |
+| `Refresh`, the backoff timer | `Submit` of `Wake` (a `Refresh` is answered by a `Render`) |
+| `SubmitNow` (`run submit`) | `Submit` of `StepRequest`, answered by a `Render` |
+| `CancelRun` | `Shutdown(cancelled)` |
+| CortexFS answers, errors, timeouts | `Submit` of `Answer`, `AnswerError`, `AnswerTimeout` |
+| an instruction (a test, a wire) | itself |
+
+The program's commands are carried out in the order given, which is the crash-safety
+order, so that a `kill -9` at any point resumes from the run folder with nothing lost and
+no step answered twice:
 
 - submit: manifest `submitted` (with the request id) first, then commit to `/ctx`. On
   resume a submitted step is committed again under the same id; the CortexFS client
-  refuses an id already committed (`CommitFailed` with cause `conflict`), and the actor
+  refuses an id already committed (`CommitFailed` with cause `conflict`), and the program
   then only observes it, so an answer that arrived while it was down is picked up.
 - success: output file, then manifest `succeeded`, then the cache index.
-- failure: manifest back to `planned` with `retry_at_ms` (exponential backoff from the
-  system clock and RNG) or `failed` when attempts are used up.
+- failure: manifest back to `planned` with `retry_at_ms` (exponential backoff, jitter from
+  the seed the Mount carries) or `failed` when attempts are used up.
+
+A command whose outcome the program needs (a commit, a cache lookup) gives back a `Submit`,
+interpreted after the commands of the instruction that asked for it, in order. When the
+program says the run settled, the actor sends it `ending()` and stops (an orderly exit,
+`isa.exit_reason_of`). A `tracer` records every instruction with its effects, stamped
+with the time the program was given, so the trace replays through `PureInterpreter`.
 
 File I/O runs off the loop (`run_blocking`); under the deterministic scheduler use
 `Scenario(allow_threads=True)`. Run it under a `DynamicSupervisor` with restart
@@ -21,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -37,47 +57,81 @@ from lightflow_actors.cortex import (
     Suffix,
     TargetKind,
 )
+from lightflow_actors.isa import (
+    Effect,
+    Instruction,
+    Mount,
+    Patch,
+    Phase,
+    Rejected,
+    Render,
+    Rendered,
+    Replied,
+    Shutdown,
+    Submit,
+    Subscribe,
+    Tracer,
+    execute_or_reject,
+    exit_reason_of,
+    from_json_value,
+)
 from lightflow_actors.kernel import Actor, ActorRef, Ask, Timer, handler
 
-from . import _records as records
-from ._errors import (
-    CorruptRun,
-    FlowError,
-    MalformedResponse,
-    RunNotFound,
-    StepTransitionError,
-    TemplateError,
+from ._errors import Conflict, CorruptRun, RunNotFound, StepTransitionError
+from ._manifest import TERMINAL, RunManifest
+from ._records import RunCancelled
+from ._resolved import ResolvedWorkflow
+from ._run_commands import (
+    CancelTransition,
+    CommitRequest,
+    Create,
+    LookUpCache,
+    ObserveAnswer,
+    Record,
+    RememberOutput,
+    RunCommand,
+    TraceExchange,
+    Transition,
+    WakeAt,
+    WriteOutput,
+    apply_transition,
 )
-from ._json import Json
-from ._manifest import (
-    TERMINAL,
-    RunManifest,
-    StepState,
-    cancel_run,
-    fail_step,
-    submit_step,
-    succeed_step,
+from ._run_inputs import (
+    Answer,
+    AnswerError,
+    AnswerTimeout,
+    CacheAnswer,
+    CacheEntry,
+    CommitRefused,
+    Committed,
+    ResumeRun,
+    RunInput,
+    StepRequest,
+    Wake,
+    json_form,
+    run_mount,
 )
-from ._outputs import step_output
-from ._records import RunEvent
-from ._resolved import ResolvedStep, ResolvedWorkflow
-from ._scheduler import ReuseOutput, SchedulePlan, SubmitStep, plan_steps, retry_at_ms
+from ._run_program import Refused, RunProgram
 from ._service import RunView
-from ._store import CachedOutput, RunStore
+from ._store import RunRequest, RunStore
+
+__all__ = [
+    "DEFAULT_STEP_TIMEOUT_S",
+    "CancelRun",
+    "GetRun",
+    "Refresh",
+    "Refused",
+    "RunActor",
+    "RunMessage",
+    "SubmitNow",
+    "resumable_runs",
+]
 
 logger = logging.getLogger("lightflow_actors.flow")
 
-E = TypeVar("E", bound=RunEvent)
 T = TypeVar("T")
 
 DEFAULT_STEP_TIMEOUT_S = 600.0
-
-
-class Refused(msgspec.Struct, frozen=True):
-    """An ask the run could not honour; `status` is the HTTP status to answer with."""
-
-    error: str
-    status: int
 
 
 class GetRun(Ask[RunView], frozen=True):
@@ -114,7 +168,23 @@ RunMessage = (
     | ResponseObserved
     | ErrorObserved
     | ObserveTimedOut
+    | Mount
+    | Render
+    | Patch
+    | Subscribe
+    | Submit
+    | Shutdown
 )
+
+
+class _RunEnded(Exception):
+    """The store refused a transition because the run ended outside this actor (a
+    `run cancel` from another process), or refused this actor's own cancel."""
+
+    def __init__(self, error: StepTransitionError, manifest: RunManifest) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.manifest = manifest
 
 
 class RunActor(Actor[RunMessage]):
@@ -125,6 +195,10 @@ class RunActor(Actor[RunMessage]):
         cortex = system.spawn(lambda: CortexClient(CtxLayout.from_env()))
         run = await system.start_actor(lambda: RunActor(store, "tea-1", cortex))
         view = await run.ask(GetRun())
+
+    `resume=False` mounts nothing at start: the run waits for a `Mount` instruction (a
+    test, or a wire, drives it); `workflow` then names the workflow when the run folder
+    does not exist yet (a `Mount` of `StartRun` creates it).
     """
 
     def __init__(
@@ -136,6 +210,9 @@ class RunActor(Actor[RunMessage]):
         step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
         max_in_flight: int | None = None,
         layout: CtxLayout | None = None,
+        tracer: Tracer | None = None,
+        workflow: ResolvedWorkflow | None = None,
+        resume: bool = True,
     ) -> None:
         self._store = store
         self._run_id = run_id
@@ -143,10 +220,19 @@ class RunActor(Actor[RunMessage]):
         self._step_timeout_s = step_timeout_s
         self._max_in_flight = max_in_flight
         self._layout = layout
-        self._manifest: RunManifest | None = None
-        self._resolved: ResolvedWorkflow | None = None
-        self._outputs: dict[str, Json] = {}
-        self._trace_seq = 1
+        self.tracer = tracer
+        self._workflow = workflow
+        self._resume = resume
+        self._program: RunProgram | None = None
+        self.phase: Phase = "disconnected"
+        # The time given to the instruction being interpreted (the program's clock).
+        self._now = 0
+        # The last run view rendered (an ask is answered with it when its own Render
+        # could not run because the run closed meanwhile).
+        self._last_view: RunView | None = None
+        # Set when the store refused this actor's own cancel: the canceller's answer.
+        self._cancel_refused: Refused | None = None
+        self._closing: Shutdown | None = None
         self._timer: Timer | None = None
         self._timer_at_ms: int | None = None
 
@@ -154,253 +240,99 @@ class RunActor(Actor[RunMessage]):
 
     async def on_start(self) -> None:
         store, run_id = self._store, self._run_id
-        self._manifest = await self._blocking(store.recover, run_id)
-        self._resolved = await self._blocking(store.resolved, run_id)
-        for state in self._manifest.steps:
-            if state.status == "succeeded":
-                self._outputs[state.id] = await self._blocking(store.output, run_id, state.id)
-        self._trace_seq = await self._blocking(store.next_trace_seq, run_id)
-        for state in self._manifest.steps:
-            if state.status == "submitted" and state.request_id is not None:
-                await self._resume_submitted(state)
-        self.ref.tell(_Wake())
-
-    async def _resume_submitted(self, state: StepState) -> None:
-        step = self._workflow.step(state.id)
-        try:
-            request = step.render(self._outputs)
-        except TemplateError as exc:
-            await self._fail(state.id, str(exc), retry=False)
+        workflow = self._workflow
+        if workflow is None:
+            workflow = await self._blocking(store.resolved, run_id)
+        self._program = RunProgram(workflow, max_in_flight=self._max_in_flight)
+        if not self._resume:
             return
-        assert state.request_id is not None
-        await self._commit(step, state.request_id, request, state.attempts, resuming=True)
+        manifest = await self._blocking(store.recover, run_id)
+        outputs = {}
+        for state in manifest.steps:
+            if state.status == "succeeded":
+                outputs[state.id] = await self._blocking(store.output, run_id, state.id)
+        params = ResumeRun(
+            manifest=manifest,
+            outputs=outputs,
+            trace_seq=await self._blocking(store.next_trace_seq, run_id),
+            seed=self.system.random.getrandbits(32),
+        )
+        await self._execute(run_mount(run_id, workflow.workflow, params))
 
     # -- asks --------------------------------------------------------------------------------
 
     @handler
-    def get(self, msg: GetRun) -> RunView:
-        return RunView.of(self._run)
+    async def get(self, msg: GetRun) -> RunView:
+        return await self._render()
 
     @handler
     async def refresh(self, msg: Refresh) -> RunView:
-        await self._advance()
-        return RunView.of(self._run)
+        await self._execute(self._wake_input())
+        view = await self._render()
+        await self._settle()
+        return view
 
     @handler
     async def cancel(self, msg: CancelRun) -> RunView | Refused:
-        now = self.system.clock.wall_ms()
-        change = functools.partial(cancel_run, reason=msg.reason, now_ms=now)
-        try:
-            result = await self._blocking(self._store.update, self._run_id, change)
-        except StepTransitionError as exc:
-            return Refused(str(exc), exc.http_status)
-        self._manifest = result[0]
-        self.stop()
-        return RunView.of(self._run)
+        effects = await self._execute(Shutdown(reason="cancelled", detail=msg.reason))
+        return self._cancel_refused or _refusal_in(effects) or self._view()
 
     @handler
     async def submit_now(self, msg: SubmitNow) -> RunView | Refused:
-        try:
-            state = self._run.step(msg.step)
-        except FlowError as exc:
-            return Refused(str(exc), exc.http_status)
-        step = self._workflow.step(msg.step)
-        blocked = [d for d in step.depends_on if self._run.step(d).status != "succeeded"]
-        if state.status != "planned" or blocked or self._run.status in TERMINAL:
-            why = f"waits for {', '.join(blocked)}" if blocked else f"is {state.status}"
-            return Refused(
-                f"step {msg.step!r} {why}; only a ready planned step can be submitted", 409
-            )
-        ready = self._plan(now_ms=max(self.system.clock.wall_ms(), state.retry_at_ms or 0))
-        for action in ready.submit:
-            if action.step == msg.step:
-                await self._submit(action)
-        for failed in ready.failed:
-            if failed.step == msg.step:
-                await self._fail(failed.step, failed.error, retry=False)
-        self.ref.tell(_Wake())
-        return RunView.of(self._run)
+        request = Submit(event=msg.step, payload=json_form(StepRequest()), ref="submit")
+        refused = _refusal_in(await self._execute(request))
+        if refused is not None:
+            return refused
+        view = await self._render()
+        await self._settle()
+        return view
 
     # -- the loop -----------------------------------------------------------------------------
 
     @handler
     async def wake(self, msg: _Wake) -> None:
         self._timer_at_ms = None
-        await self._advance()
+        await self._execute(self._wake_input())
+        await self._settle()
 
-    async def _advance(self) -> None:
-        """Apply plans until nothing more can happen now; arm a timer for backoffs."""
-        while True:
-            if self._run.status in TERMINAL:
-                self.stop()
-                return
-            plan = await self._blocking(self._plan, self.system.clock.wall_ms())
-            for reuse in plan.reuse:
-                await self._reuse(reuse)
-            for failed in plan.failed:
-                await self._fail(failed.step, failed.error, retry=False)
-            for submit in plan.submit:
-                await self._submit(submit)
-            if self._manifest is None or self._run.cancelled:
-                return
-            if plan.finished:
-                self.stop()
-                return
-            if not (plan.reuse or plan.failed or plan.submit):
-                # Nothing to do until an answer arrives or a backoff ends.
-                self._arm(plan.wake_at_ms)
-                return
-
-    def _plan(self, now_ms: int) -> SchedulePlan:
-        return plan_steps(
-            self._workflow,
-            self._run,
-            outputs=self._outputs,
-            now_ms=now_ms,
-            lookup=self._store.cached_output,
-            max_in_flight=self._max_in_flight,
-        )
-
-    def _arm(self, at_ms: int | None) -> None:
-        if at_ms is None or (self._timer_at_ms is not None and self._timer_at_ms <= at_ms):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        delay_s = max(0.0, (at_ms - self.system.clock.wall_ms()) / 1000)
-        self._timer = self.send_after(delay_s, self.ref, _Wake())
-        self._timer_at_ms = at_ms
-
-    # -- actions --------------------------------------------------------------------------------
-
-    async def _submit(self, action: SubmitStep) -> None:
-        now = self.system.clock.wall_ms()
-        submitted = await self._update(
-            lambda m: submit_step(
-                m,
-                action.step,
-                fingerprint=action.fingerprint,
-                request_id=action.request_id,
-                now_ms=now,
-            )
-        )
-        if not submitted:
-            return
-        step = self._workflow.step(action.step)
-        await self._commit(step, action.request_id, action.request, action.attempt, resuming=False)
-
-    async def _commit(
-        self, step: ResolvedStep, request_id: str, request: Json, attempt: int, *, resuming: bool
+    @handler
+    async def instruction(
+        self, msg: Mount | Render | Patch | Subscribe | Submit | Shutdown
     ) -> None:
-        commit = Commit(
-            kind=step.target,
-            name=step.address,
-            id=request_id,
-            body=request,
-            notify=self.ref,
-            timeout_s=self._step_timeout_s,
-        )
-        result = await self._cortex.ask(commit)
-        if isinstance(result, RequestCommitted):
-            fingerprint = self._run.step(step.id).fingerprint or ""
-            await self._trace(
-                lambda seq, ts: records.RequestCommitted(
-                    seq=seq,
-                    ts_ms=ts,
-                    step=step.id,
-                    attempt=attempt,
-                    request_id=request_id,
-                    path=result.path,
-                    fingerprint=fingerprint,
-                )
-            )
-        elif resuming and result.cause == "conflict":
-            # Committed before the restart: only watch for its answer.
-            self._cortex.tell(
-                Observe(step.target, step.address, request_id, self.ref, self._step_timeout_s)
-            )
-        else:
-            await self._attempt_failed(step.id, request_id, "", f"commit failed: {result.reason}")
-
-    async def _reuse(self, action: ReuseOutput) -> None:
-        cached = action.cached
-        value = await self._blocking(self._store.output, cached.run_id, cached.step)
-        output = await self._blocking(self._store.write_output, self._run_id, action.step, value)
-        now = self.system.clock.wall_ms()
-        if await self._update(
-            lambda m: succeed_step(
-                m,
-                action.step,
-                output=output,
-                now_ms=now,
-                cached_from=f"{cached.run_id}/{cached.step}",
-                fingerprint=action.fingerprint,
-            )
-        ):
-            self._outputs[action.step] = value
-
-    async def _fail(self, step_id: str, error: str, *, retry: bool) -> None:
-        state = self._run.step(step_id)
-        now = self.system.clock.wall_ms()
-        at = None
-        if retry and state.status == "submitted":
-            at = retry_at_ms(
-                self._workflow.step(step_id).retry, state.attempts, now, self.system.random
-            )
-        await self._update(lambda m: fail_step(m, step_id, error=error, now_ms=now, retry_at_ms=at))
+        await self._execute(msg)
+        await self._settle()
 
     # -- answers from /ctx ----------------------------------------------------------------------
 
     @handler
     async def response(self, msg: ResponseObserved) -> None:
-        step_id = self._waiting_step(msg.id)
-        if step_id is None:
-            return  # an answer to an older attempt, or to a cancelled step
+        try:
+            body: str | None = msg.body.decode()
+        except UnicodeDecodeError:
+            body = None
         route = None if msg.route is None else msgspec.to_builtins(msg.route)
         path = self._answer_path(msg.kind, msg.name, msg.id, Suffix.RESPONSE)
-        await self._trace(
-            lambda seq, ts: records.ResponseObserved(
-                seq=seq, ts_ms=ts, step=step_id, request_id=msg.id, path=path, route=route
-            )
-        )
-        step = self._workflow.step(step_id)
-        try:
-            value = step_output(step, msg.body)
-        except MalformedResponse as exc:
-            # An answer that is not the step's output is an error like `<id>.error`.
-            await self._attempt_failed(step_id, msg.id, path, str(exc))
-        else:
-            output = await self._blocking(self._store.write_output, self._run_id, step_id, value)
-            now = self.system.clock.wall_ms()
-            if not await self._update(
-                lambda m: succeed_step(m, step_id, output=output, now_ms=now)
-            ):
-                return
-            self._outputs[step_id] = value
-            fingerprint = self._run.step(step_id).fingerprint
-            if step.cache and fingerprint is not None:
-                cached = CachedOutput(fingerprint, self._run_id, step_id, output)
-                await self._blocking(self._store.remember_output, cached)
-        await self._advance()
+        await self._answer(msg.id, Answer(request_id=msg.id, path=path, body=body, route=route))
 
     @handler
     async def error(self, msg: ErrorObserved) -> None:
-        await self._answer_failed(msg, Suffix.ERROR, f"{msg.error.kind}: {msg.error.message}")
+        path = self._answer_path(msg.kind, msg.name, msg.id, Suffix.ERROR)
+        error = f"{msg.error.kind}: {msg.error.message}"
+        await self._answer(msg.id, AnswerError(request_id=msg.id, path=path, error=error))
 
     @handler
     async def timed_out(self, msg: ObserveTimedOut) -> None:
-        await self._answer_failed(
-            msg, Suffix.RESPONSE, f"timeout: no answer within {msg.timeout_s:g} s"
+        path = self._answer_path(msg.kind, msg.name, msg.id, Suffix.RESPONSE)
+        await self._answer(
+            msg.id, AnswerTimeout(request_id=msg.id, path=path, timeout_s=msg.timeout_s)
         )
 
-    async def _answer_failed(
-        self, msg: ErrorObserved | ObserveTimedOut, suffix: str, error: str
-    ) -> None:
-        step_id = self._waiting_step(msg.id)
-        if step_id is None:
+    async def _answer(self, request_id: str, answer: Answer | AnswerError | AnswerTimeout) -> None:
+        step = self.program.waiting_step(request_id)
+        if step is None:
             return  # an answer to an older attempt, or to a cancelled step
-        path = self._answer_path(msg.kind, msg.name, msg.id, suffix)
-        await self._attempt_failed(step_id, msg.id, path, error)
-        await self._advance()
+        await self._execute(_input(step, answer))
+        await self._settle()
 
     def _answer_path(self, kind: TargetKind, name: str, request_id: str, suffix: str) -> str:
         """The answer file: its full path when the layout is known (client notices carry
@@ -409,57 +341,186 @@ class RunActor(Actor[RunMessage]):
             return f"{kind}/{name}/{request_id}{suffix}"
         return str(CtxLayout.file(self._layout.outbox(kind, name), request_id, suffix))
 
-    def _waiting_step(self, request_id: str) -> str | None:
-        for state in self._run.steps:
-            if state.status == "submitted" and state.request_id == request_id:
-                return state.id
+    # -- interpreting ---------------------------------------------------------------------------
+
+    async def _execute(self, instruction: Instruction) -> list[Effect]:
+        """Interpret `instruction`, carry out its commands, then interpret the inputs those
+        commands gave back (in order, each with its commands) until none is left; stop
+        once closed. Returns the effects of `instruction` itself."""
+        pending: deque[Instruction] = deque()
+        try:
+            effects = await self._step(instruction, pending)
+            while pending:
+                await self._step(pending.popleft(), pending)
+        except _RunEnded as ended:
+            effects = await self._ended_outside(ended)
+        if self._closing is not None:
+            self.stop(exit_reason_of(self._closing.reason))
+        return effects
+
+    async def _step(self, instruction: Instruction, pending: deque[Instruction]) -> list[Effect]:
+        program = self.program
+        self._now = program.now_ms = self.system.clock.wall_ms()
+        self.phase, effects, accepted = execute_or_reject(program, self.phase, instruction)
+        commands = program.take_commands()
+        if self.tracer is not None:
+            self.tracer.record(instruction, effects, at_ms=self._now)
+        if accepted and isinstance(instruction, Mount):
+            # A mounted run renders at once, so it is live for the inputs that follow
+            # (the outcomes of its resumed commits first), then wakes to start its steps.
+            pending.appendleft(Render())
+            self.ref.tell(_Wake())
+        if accepted and isinstance(instruction, Shutdown):
+            self._closing = instruction
+        for command in commands:
+            follow = await self._carry_out(command)
+            if follow is not None:
+                pending.append(follow)
+        for effect in effects:
+            if isinstance(effect, Rendered):
+                self._last_view = from_json_value(effect.view, RunView)
+        # Patched needs no delivery: Record wrote the event to events.jsonl, which is the
+        # stream every watcher (NDJSON, SSE, LFRS) tails. Subscribed likewise.
+        return effects
+
+    async def _ended_outside(self, ended: _RunEnded) -> list[Effect]:
+        """The store refused a transition: the run ended outside this actor. Tell the
+        program (Patch with the event on disk) and close; a refused cancel is answered."""
+        self._cancel_refused = Refused(str(ended.error), ended.error.http_status)
+        if self.phase == "closed":
+            return []  # this actor's own cancel: it closes as it was told
+        last = ended.manifest.last_event
+        if self.phase == "live" and isinstance(last, RunCancelled):
+            await self._execute(Patch(diff=json_form(last)))
+        detail = f"run {self._run_id!r} is {ended.manifest.status} outside this actor"
+        return await self._execute(Shutdown(reason="normal", detail=detail))
+
+    async def _settle(self) -> None:
+        """Close a run that can make no more progress."""
+        if self.phase in ("mounted", "live") and self.program.settled:
+            await self._execute(self.program.ending())
+
+    async def _render(self) -> RunView:
+        await self._execute(Render())
+        return self._view()
+
+    def _wake_input(self) -> Submit:
+        return _input(self._run_id, Wake())
+
+    def _view(self) -> RunView:
+        """The run as last rendered (by the ask's own Render, or by the closing Shutdown
+        when the run ended under it)."""
+        if self._last_view is None:
+            raise Conflict(f"run {self._run_id!r} is not mounted; send Mount first")
+        return self._last_view
+
+    # -- commands --------------------------------------------------------------------------------
+
+    async def _carry_out(self, command: RunCommand) -> Instruction | None:
+        """Do what `command` says; the input it gives back, if any."""
+        store, run_id = self._store, self._run_id
+        match command:
+            case Record(transition=transition):
+                await self._record(transition)
+            case CommitRequest():
+                return await self._commit(command)
+            case ObserveAnswer(target=target, address=address, request_id=request_id):
+                notify = self.ref
+                self._cortex.tell(
+                    Observe(target, address, request_id, notify, self._step_timeout_s)
+                )
+            case LookUpCache(fingerprints=fingerprints):
+                entries = await self._blocking(self._look_up, fingerprints)
+                return _input(run_id, CacheAnswer(entries=entries))
+            case WriteOutput(step=step, value=value):
+                await self._blocking(store.write_output, run_id, step, value)
+            case RememberOutput(cached=cached):
+                await self._blocking(store.remember_output, cached)
+            case TraceExchange(record=record):
+                await self._blocking(store.append_trace, run_id, record)
+            case WakeAt(at_ms=at_ms):
+                self._arm(at_ms)
+            case Create(manifest=manifest):
+                workflow = self.program.workflow
+                request = RunRequest(
+                    run_id=run_id,
+                    workflow=workflow.workflow,
+                    inputs=workflow.inputs,
+                    created_at_ms=manifest.created_at_ms,
+                    preset=workflow.preset,
+                )
+                await self._blocking(store.create, request, workflow, manifest)
         return None
 
-    # -- persistence ------------------------------------------------------------------------------
-
-    async def _update(self, change: Callable[[RunManifest], tuple[RunManifest, E]]) -> bool:
-        """Persist a transition; False (and the actor stops) when the run was cancelled
-        outside this actor, e.g. by `lightflow run cancel` while the server runs."""
+    async def _record(self, transition: Transition) -> None:
+        """Apply `transition` to the manifest on disk. Refused because the run was
+        cancelled outside this actor (`lightflow run cancel` while the server runs), or
+        refusing this actor's own cancel: `_RunEnded`. Any other refusal is a crash."""
+        change = functools.partial(apply_transition, transition=transition)
         try:
-            result: tuple[RunManifest, E] = await self._blocking(
-                self._store.update, self._run_id, change
-            )
-        except StepTransitionError:
-            self._manifest = await self._blocking(self._store.manifest, self._run_id)
-            if self._manifest.cancelled:
-                self.stop()
-                return False
+            await self._blocking(self._store.update, self._run_id, change)
+        except StepTransitionError as error:
+            manifest = await self._blocking(self._store.manifest, self._run_id)
+            if manifest.cancelled or isinstance(transition, CancelTransition):
+                raise _RunEnded(error, manifest) from None
             raise
-        self._manifest = result[0]
-        return True
 
-    async def _trace(self, make: Callable[[int, int], records.TraceRecord]) -> None:
-        record = make(self._trace_seq, self.system.clock.wall_ms())
-        await self._blocking(self._store.append_trace, self._run_id, record)
-        self._trace_seq += 1
-
-    async def _attempt_failed(self, step_id: str, request_id: str, path: str, error: str) -> None:
-        """An attempt ended without an output: trace `cortex.error.observed`, then fail the
-        step with a retry (or for good when its attempts are used up)."""
-        await self._trace(
-            lambda seq, ts: records.ErrorObserved(
-                seq=seq, ts_ms=ts, step=step_id, request_id=request_id, path=path, error=error
-            )
+    async def _commit(self, command: CommitRequest) -> Submit:
+        commit = Commit(
+            kind=command.target,
+            name=command.address,
+            id=command.request_id,
+            body=command.body,
+            notify=self.ref,
+            timeout_s=self._step_timeout_s,
         )
-        await self._fail(step_id, error, retry=True)
+        result = await self._cortex.ask(commit)
+        outcome: Committed | CommitRefused
+        if isinstance(result, RequestCommitted):
+            outcome = Committed(request_id=result.id, path=result.path)
+        else:
+            outcome = CommitRefused(request_id=result.id, cause=result.cause, reason=result.reason)
+        return _input(command.step, outcome)
+
+    def _look_up(self, fingerprints: tuple[str, ...]) -> tuple[CacheEntry, ...]:
+        entries = []
+        for fingerprint in fingerprints:
+            cached = self._store.cached_output(fingerprint)
+            value = None if cached is None else self._store.output(cached.run_id, cached.step)
+            entries.append(CacheEntry(fingerprint=fingerprint, cached=cached, value=value))
+        return tuple(entries)
+
+    def _arm(self, at_ms: int) -> None:
+        if self._timer_at_ms is not None and self._timer_at_ms <= at_ms:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        delay_s = max(0.0, (at_ms - self.system.clock.wall_ms()) / 1000)
+        self._timer = self.send_after(delay_s, self.ref, _Wake())
+        self._timer_at_ms = at_ms
 
     async def _blocking(self, fn: Callable[..., T], *args: object) -> T:
         return await self.run_blocking(functools.partial(fn, *args))
 
     @property
-    def _run(self) -> RunManifest:
-        assert self._manifest is not None, "used before on_start"
-        return self._manifest
+    def program(self) -> RunProgram:
+        """The run's program (built in `on_start`, from the run's resolved workflow)."""
+        assert self._program is not None, "used before on_start"
+        return self._program
 
-    @property
-    def _workflow(self) -> ResolvedWorkflow:
-        assert self._resolved is not None, "used before on_start"
-        return self._resolved
+
+def _input(event: str, payload: RunInput) -> Submit:
+    return Submit(event=event, payload=json_form(payload))
+
+
+def _refusal_in(effects: list[Effect]) -> Refused | None:
+    """The refusal among an instruction's effects: the program's, or the lifecycle's."""
+    for effect in effects:
+        if isinstance(effect, Replied):
+            return from_json_value(effect.payload, Refused)
+        if isinstance(effect, Rejected):
+            return Refused(effect.message, 409)
+    return None
 
 
 def resumable_runs(store: RunStore) -> list[str]:
