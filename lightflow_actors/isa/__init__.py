@@ -3,12 +3,12 @@
 Mount, Render, Patch, Subscribe, Submit and Shutdown form one tagged union
 (``Instruction``). The same stream is read by the pure interpreter
 (``PureInterpreter``), the typed facade (``Session[Phase]``), the tracer (JSONL), the
-wire codecs and connection state machine, and the actor interpreter. RuntimeFrame
-FlatBuffers carry run snapshots and event streams. See specs/isa.md and
+wire codecs and connection state machine, and the actors that interpret it through
+``execute_or_reject`` (``live.LiveSession``, ``flow.RunActor``). See specs/isa.md and
 specs/wire.md.
 """
 
-from ._actor import ActorInterpreter, CurrentPhase, Emitted, Execute, exit_reason_of
+from ._actor import exit_reason_of
 from ._codec import DEFAULT_MAX_FRAME_BYTES, JsonCodec, MsgpackCodec, WireCodec
 from ._connection import (
     CloseCode,
@@ -90,7 +90,6 @@ __all__ = [
     "PHASES",
     "PROTOCOL_VERSION",
     "Ack",
-    "ActorInterpreter",
     "Close",
     "CloseCode",
     "CloseDecision",
@@ -98,13 +97,10 @@ __all__ = [
     "Connection",
     "ConnectionState",
     "ConnectionStateError",
-    "CurrentPhase",
     "Disconnected",
     "Effect",
-    "Emitted",
     "ErrorCode",
     "ErrorFrame",
-    "Execute",
     "Frame",
     "FrameDecodeError",
     "FrameEncodeError",

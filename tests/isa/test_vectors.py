@@ -1,4 +1,6 @@
-"""Shared vectors: the pure and the actor interpreter produce the same effects."""
+"""Shared vectors: the pure interpreter and the shared step (``execute_or_reject``) that
+``LiveSession`` and ``RunActor`` run produce the same effects. Run vectors (``run/``, the
+``RunProgram`` against the real ``RunActor``) are read by ``tests/flow/test_run_vectors.py``."""
 
 from __future__ import annotations
 
@@ -7,21 +9,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from lightflow_actors import ActorNotAlive, ActorSystem
 from lightflow_actors.isa import (
-    ActorInterpreter,
-    CurrentPhase,
     Effect,
-    Emitted,
-    Execute,
     Instruction,
     Phase,
     PureInterpreter,
     ReferenceProgram,
     Rejected,
-    Shutdown,
     execute_or_reject,
-    exit_reason_of,
 )
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "isa"
@@ -92,50 +87,3 @@ def test_execute_or_reject_matches_vector(vector: Vector) -> None:
         rejected = any(isinstance(e, Rejected) for e in effects)
         assert accepted is not rejected, f"step {index}"
         assert accepted or phase == before, f"step {index}: a refusal moved the phase"
-
-
-def _until_closed(vector: Vector) -> tuple[list[Step], list[Step]]:
-    """Split at the first accepted Shutdown: the actor exits right after it."""
-    for index, step in enumerate(vector.steps):
-        accepted = not any(isinstance(e, Rejected) for e in step.effects)
-        if isinstance(step.instruction, Shutdown) and accepted:
-            return vector.steps[: index + 1], vector.steps[index + 1 :]
-    return vector.steps, []
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
-async def test_actor_interpreter_matches_vector_by_ask(vector: Vector) -> None:
-    live, after_close = _until_closed(vector)
-    async with ActorSystem() as system:
-        ref = system.spawn(lambda: ActorInterpreter(ReferenceProgram()))
-        for index, step in enumerate(live):
-            assert await ref.ask(Execute(step.instruction)) == step.effects, f"step {index}"
-            if step.phase != "closed":
-                assert await ref.ask(CurrentPhase()) == step.phase, f"step {index}"
-        last = live[-1].instruction
-        if isinstance(last, Shutdown):
-            assert await system.wait_exit(ref) == exit_reason_of(last.reason)
-        for step in after_close:
-            # The closed phase's rejection, in actor form: the session is gone.
-            assert all(isinstance(e, Rejected) and e.phase == "closed" for e in step.effects)
-            with pytest.raises(ActorNotAlive):
-                await ref.ask(Execute(step.instruction))
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("vector", ALL, ids=lambda v: v.name)
-async def test_actor_interpreter_matches_vector_by_tell(vector: Vector) -> None:
-    live, _ = _until_closed(vector)
-    emitted: list[Emitted] = []
-    async with ActorSystem() as system:
-        ref = system.spawn(lambda: ActorInterpreter(ReferenceProgram(), sink=emitted.append))
-        for step in live:
-            ref.tell(step.instruction)
-        if live[-1].phase == "closed":
-            await system.wait_exit(ref)
-        else:
-            await ref.ask(CurrentPhase())  # mailbox order: every tell was handled before
-    assert [(e.instruction, list(e.effects), e.phase) for e in emitted] == [
-        (s.instruction, s.effects, s.phase) for s in live
-    ]
