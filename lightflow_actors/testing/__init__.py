@@ -31,7 +31,7 @@ from ._explore import Exploration, Failure, explore, load_scenario, replay, repl
 from ._faults import NO_FAULTS, Crash, Delay, Drop, Duplicate, Fault, FaultPlan, Pause
 from ._hypothesis import explore_hypothesis
 from ._loop import DeterministicLoop
-from ._runner import WALL_ANCHOR_MS, RunResult, Scenario, run_schedule, scenario
+from ._runner import WALL_ANCHOR_MS, RunResult, Scenario, Simulation, run_schedule, scenario
 from ._strategies import (
     FifoStrategy,
     HypothesisStrategy,
@@ -75,6 +75,7 @@ __all__ = [
     "ScheduleFailure",
     "ScriptStrategy",
     "SimulatedActorSystem",
+    "Simulation",
     "SimulationError",
     "StepLimitExceeded",
     "Strategy",

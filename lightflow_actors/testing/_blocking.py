@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from ..kernel._clock import Clock
+from ..kernel._system import RootStarter
 from ..supervision import ActorSystem
 from ._errors import RealIOForbidden
 
@@ -89,11 +90,19 @@ class SimulatedActorSystem(ActorSystem):
         clock: Clock,
         throughput: int = 1,
         name: str = "simulation",
+        default_stop_timeout: float = 5.0,
+        root: bool | RootStarter = True,
     ) -> None:
         async def run_blocking(fn: Callable[..., T], *args: object) -> T:
             return blocking.call("run_blocking", fn, *args)
 
         super().__init__(
-            name, seed=seed, clock=clock, throughput=throughput, blocking_runner=run_blocking
+            name,
+            seed=seed,
+            clock=clock,
+            throughput=throughput,
+            default_stop_timeout=default_stop_timeout,
+            blocking_runner=run_blocking,
+            root=root,
         )
         self._blocking = blocking

@@ -4,7 +4,8 @@ Each run gets a fresh ``DeterministicLoop`` and a fresh ``ActorSystem`` whose cl
 the loop's virtual time with a fixed wall anchor (so even wall-clock timestamps replay
 byte for byte) and whose ``random`` is seeded with the run's seed. ``throughput`` defaults
 to 1: each message is its own scheduling step, which gives the strategy the most
-interleavings to choose from.
+interleavings to choose from. A ``Simulation`` is that loop with its shared state; tests
+that build their own systems on it use one directly.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import overload
+from typing import TypeVar, overload
 
-from ..kernel._clock import LoopClock
+from ..kernel._clock import Clock, LoopClock
+from ..kernel._system import RootStarter
 from ..supervision import ActorSystem
 from ._blocking import BlockingFn, BlockingPolicy, SimulatedActorSystem
 from ._errors import FifoViolation, SimulationError
@@ -25,6 +27,7 @@ from ._loop import DeterministicLoop
 from ._strategies import FifoStrategy, Strategy, make_strategy
 from ._trace import Trace
 
+T = TypeVar("T")
 WALL_ANCHOR_MS = 1_767_225_600_000
 """Virtual time 0 is 2026-01-01T00:00:00Z on the simulated wall clock."""
 
@@ -186,6 +189,105 @@ class RunResult:
         )
 
 
+class Simulation:
+    """One deterministic loop and what every system on it shares: the run's seed, blocking
+    policy, fault plan and trace.
+
+    ``run_schedule`` runs a scenario on one. A test that builds its own systems and drives
+    the loop step by step (the suite's ``runtime`` fixture, a Hypothesis state machine)
+    uses one directly::
+
+        sim = Simulation(seed=7)
+        system = sim.system()
+        try:
+            sim.run(system.start())
+            ...                       # more sim.run(...) steps
+            sim.run(system.shutdown())
+        finally:
+            sim.close()
+        sim.check()                   # per-pair FIFO held on every system
+
+    Systems get a virtual clock anchored at ``WALL_ANCHOR_MS``, an RNG seeded with the
+    run's seed, ``throughput=1`` (each message its own scheduling step) and their own tap
+    (the kernel's ids are per system, so FIFO is checked per system), all writing to one
+    ``trace``.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        strategy: str | Strategy = "random",
+        faults: FaultPlan = NO_FAULTS,
+        blocking: Mapping[BlockingFn, BlockingFn] | None = None,
+        allow_threads: bool = False,
+        max_steps: int | None = DEFAULT_MAX_STEPS,
+        max_virtual_time: float | None = None,
+    ) -> None:
+        self.seed = seed
+        self.strategy: Strategy = (
+            make_strategy(strategy, seed) if isinstance(strategy, str) else strategy
+        )
+        self.blocking = BlockingPolicy(blocking, allow_threads=allow_threads)
+        self.loop = DeterministicLoop(
+            self.strategy,
+            blocking=self.blocking,
+            max_steps=max_steps,
+            max_virtual_time=max_virtual_time,
+        )
+        self.trace = Trace()
+        self._faults = FaultInjector(faults, seed)
+        self._taps: list[SimulationTap] = []
+
+    def system(
+        self,
+        name: str = "simulation",
+        *,
+        seed: int | None = None,
+        clock: Clock | None = None,
+        throughput: int = 1,
+        default_stop_timeout: float = 5.0,
+        root: bool | RootStarter = True,
+        blocking: BlockingPolicy | None = None,
+    ) -> SimulatedActorSystem:
+        """A new, not yet started system on this loop (``seed``, ``clock`` and ``blocking``
+        default to the run's)."""
+        system = SimulatedActorSystem(
+            seed=self.seed if seed is None else seed,
+            clock=clock or LoopClock(self.loop, wall_anchor_ms=WALL_ANCHOR_MS),
+            throughput=throughput,
+            blocking=blocking or self.blocking,
+            name=name,
+            default_stop_timeout=default_stop_timeout,
+            root=root,
+        )
+        tap = SimulationTap(self.loop, self._faults, self.trace)
+        self._taps.append(tap)
+        system.install_tap(tap)
+        return system
+
+    def run(self, main: Awaitable[T]) -> T:
+        """Run ``main`` to completion on the loop and return its result; an exception that
+        escaped a loop callback meanwhile raises ``CallbackFailed``."""
+        result = self.loop.run_until_complete(main)
+        self.loop.raise_callback_errors()
+        return result
+
+    def close(self) -> None:
+        """Cancel what is left (in FIFO order, as ``asyncio.run`` would) and close the loop."""
+        _close(self.loop)
+
+    @property
+    def violations(self) -> list[str]:
+        """Per-pair FIFO violations seen so far, on any of this run's systems."""
+        return [v for tap in self._taps for v in tap.violations]
+
+    def check(self) -> None:
+        """Raise ``FifoViolation`` if a kernel handled a sender's messages out of order."""
+        if self.violations:
+            raise FifoViolation("per-pair FIFO violated: " + "; ".join(self.violations[:3]))
+
+
 def run_schedule(
     target: Scenario | ScenarioFn,
     *,
@@ -199,35 +301,35 @@ def run_schedule(
     ``quiet`` silences the kernel's crash logs during the run (the trace has them).
     """
     sc = as_scenario(target)
-    strat = make_strategy(strategy, seed) if isinstance(strategy, str) else strategy
-    policy = BlockingPolicy(sc.blocking, allow_threads=sc.allow_threads)
-    loop = DeterministicLoop(
-        strat, blocking=policy, max_steps=sc.max_steps, max_virtual_time=sc.max_virtual_time
+    sim = Simulation(
+        seed=seed,
+        strategy=strategy,
+        faults=sc.faults,
+        blocking=sc.blocking,
+        allow_threads=sc.allow_threads,
+        max_steps=sc.max_steps,
+        max_virtual_time=sc.max_virtual_time,
     )
-    trace = Trace()
-    tap = SimulationTap(loop, FaultInjector(sc.faults, seed), trace)
 
     async def main() -> None:
-        clock = LoopClock(loop, wall_anchor_ms=WALL_ANCHOR_MS)
-        system = SimulatedActorSystem(
-            seed=seed, clock=clock, throughput=sc.throughput, blocking=policy
-        )
-        system.install_tap(tap)
+        system = sim.system(throughput=sc.throughput)
         async with system:
             await sc.fn(system)
 
     error: BaseException | None = None
     with _quiet_logs(quiet):
         try:
-            loop.run_until_complete(main())
-            loop.raise_callback_errors()
+            sim.run(main())
         except (Exception, asyncio.CancelledError) as exc:
             error = exc
         finally:
-            _close(loop)
-    if error is None and tap.violations:
-        error = FifoViolation("per-pair FIFO violated: " + "; ".join(tap.violations[:3]))
-    return RunResult(sc, seed, strat.spec, error, trace, loop)
+            sim.close()
+    if error is None:
+        try:
+            sim.check()
+        except FifoViolation as exc:
+            error = exc
+    return RunResult(sc, seed, sim.strategy.spec, error, sim.trace, sim.loop)
 
 
 def _close(loop: DeterministicLoop) -> None:
