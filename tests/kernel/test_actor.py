@@ -18,20 +18,19 @@ from lightflow_actors import (
     handler,
 )
 
+from ..conftest import Runtime
 from ._actors import Boom, Counter, Get, Inc, Lifecycle
 
-pytestmark = pytest.mark.anyio
 
-
-async def test_tell_and_ask_through_typed_handlers() -> None:
-    async with ActorSystem() as system:
+async def test_tell_and_ask_through_typed_handlers(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         ref = system.spawn(Counter)
         for _ in range(10):
             ref.tell(Inc(by=2))
         assert await ref.ask(Get()) == 20
 
 
-async def test_async_handler_handles_one_message_at_a_time() -> None:
+async def test_async_handler_handles_one_message_at_a_time(runtime: Runtime) -> None:
     class Slow(Actor[Inc | Get]):
         def __init__(self) -> None:
             self.active = 0
@@ -50,15 +49,15 @@ async def test_async_handler_handles_one_message_at_a_time() -> None:
         def get(self, msg: Get) -> int:
             return self.max_active
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         ref = system.spawn(Slow)
         for i in range(20):
             ref.tell(Inc(by=i))
         assert await ref.ask(Get()) == 1
 
 
-async def test_wrong_message_type_fails_at_the_call() -> None:
-    async with ActorSystem() as system:
+async def test_wrong_message_type_fails_at_the_call(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         ref = system.spawn(Counter)
         with pytest.raises(UnhandledMessage, match=rf"Counter<{ref.id}> has no handler for str"):
             ref.tell("hello")  # type: ignore[arg-type]
@@ -67,11 +66,13 @@ async def test_wrong_message_type_fails_at_the_call() -> None:
         assert await ref.ask(Get()) == 0
 
 
-async def test_subclass_of_a_message_type_is_dispatched_to_its_base_handler() -> None:
+async def test_subclass_of_a_message_type_is_dispatched_to_its_base_handler(
+    runtime: Runtime,
+) -> None:
     class BigInc(Inc, frozen=True):
         pass
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         ref = system.spawn(Counter)
         ref.tell(BigInc(by=5))
         assert await ref.ask(Get()) == 5
@@ -110,8 +111,8 @@ def test_spawn_before_start_says_how_to_start() -> None:
         ActorSystem().spawn(Counter)
 
 
-async def test_crash_in_a_handler_never_touches_siblings_or_the_loop() -> None:
-    async with ActorSystem() as system:
+async def test_crash_in_a_handler_never_touches_siblings_or_the_loop(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         a = system.spawn(Counter)
         b = system.spawn(Counter)
         b.tell(Inc())
@@ -125,8 +126,8 @@ async def test_crash_in_a_handler_never_touches_siblings_or_the_loop() -> None:
         assert info.last_crash == "RuntimeError: boom"
 
 
-async def test_ask_to_a_crashing_actor_raises_actor_exited_with_the_cause() -> None:
-    async with ActorSystem() as system:
+async def test_ask_to_a_crashing_actor_raises_actor_exited_with_the_cause(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         a = system.spawn(Counter)
         a.tell(Boom(text="kaput"))
         with pytest.raises(ActorExited) as caught:
@@ -134,16 +135,16 @@ async def test_ask_to_a_crashing_actor_raises_actor_exited_with_the_cause() -> N
         assert isinstance(caught.value.reason, RuntimeError)
 
 
-async def test_on_start_runs_before_first_message_and_on_stop_runs_last() -> None:
+async def test_on_start_runs_before_first_message_and_on_stop_runs_last(runtime: Runtime) -> None:
     journal: list[str] = []
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         ref = system.spawn(lambda: Lifecycle(journal))
         ref.tell(Inc())
         await ref.stop()
     assert journal == ["a:start", "a:inc", "a:stop:normal"]
 
 
-async def test_async_hooks() -> None:
+async def test_async_hooks(runtime: Runtime) -> None:
     journal: list[str] = []
 
     class AsyncHooks(Actor[Inc]):
@@ -159,21 +160,21 @@ async def test_async_hooks() -> None:
         def inc(self, msg: Inc) -> None:
             journal.append("inc")
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         ref = await system.start_actor(AsyncHooks)
         ref.tell(Inc())
         await ref.stop("shutdown")
     assert journal == ["start", "inc", "stop:shutdown"]
 
 
-async def test_failing_on_start_fails_start_actor_and_skips_on_stop() -> None:
+async def test_failing_on_start_fails_start_actor_and_skips_on_stop(runtime: Runtime) -> None:
     journal: list[str] = []
 
     class BadStart(Lifecycle):
         def on_start(self) -> None:
             raise ValueError("no config")
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         with pytest.raises(StartFailed, match="no config"):
             await system.start_actor(lambda: BadStart(journal))
         kinds = [e.kind for e in system.events()]
@@ -181,7 +182,7 @@ async def test_failing_on_start_fails_start_actor_and_skips_on_stop() -> None:
     assert journal == []
 
 
-async def test_self_stop_ends_after_the_current_message() -> None:
+async def test_self_stop_ends_after_the_current_message(runtime: Runtime) -> None:
     class Once(Actor[Inc]):
         def __init__(self) -> None:
             self.count = 0
@@ -191,7 +192,7 @@ async def test_self_stop_ends_after_the_current_message() -> None:
             self.count += 1
             self.stop()
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         ref = system.spawn(Once)
         ref.tell(Inc())
         ref.tell(Inc())
@@ -199,7 +200,7 @@ async def test_self_stop_ends_after_the_current_message() -> None:
         assert system.info(ref).processed == 1
 
 
-async def test_messages_are_passed_by_reference() -> None:
+async def test_messages_are_passed_by_reference(runtime: Runtime) -> None:
     class Holder(msgspec.Struct):
         items: list[int]
 
@@ -211,7 +212,7 @@ async def test_messages_are_passed_by_reference() -> None:
         def keep(self, msg: Holder) -> None:
             self.kept = msg
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         payload = Holder(items=[1])
         ref = system.spawn(Keep)
         ref.tell(payload)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lightflow_actors import ActorSystem, Down, Exit, ExitReason
+from lightflow_actors import Down, Exit, ExitReason
 
+from ..conftest import Runtime, quiesce
 from ._actors import Boom, Log, Recorder
 
 MAX_ACTORS = 6
@@ -88,11 +89,12 @@ ops = st.lists(
 async def settle() -> None:
     for _ in range(4 * MAX_ACTORS + 8):
         await asyncio.sleep(0)
+    await quiesce()
 
 
-async def run(operations: list[tuple[object, ...]]) -> None:
+async def run(runtime: Runtime, operations: list[tuple[object, ...]]) -> None:
     model = Model()
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         refs = []
         for op in operations:
             name = op[0]
@@ -162,10 +164,13 @@ async def run(operations: list[tuple[object, ...]]) -> None:
                 ]
 
 
-@settings(max_examples=300, deadline=None)
+# `runtime` holds nothing between examples: each runtime.run builds a fresh loop.
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.booleans(), min_size=2, max_size=MAX_ACTORS), ops)
 def test_link_and_monitor_semantics_match_the_otp_model(
-    traps: list[bool], operations: list[tuple[object, ...]]
+    runtime: Runtime, traps: list[bool], operations: list[tuple[object, ...]]
 ) -> None:
     spawns: list[tuple[object, ...]] = [("spawn", trap) for trap in traps]
-    asyncio.run(run(spawns + operations))
+    runtime.run(lambda: run(runtime, spawns + operations))

@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import pytest
-
 from lightflow_actors import (
     KILLED,
     NOPROC,
-    ActorSystem,
     Down,
     Exit,
 )
 
+from ..conftest import Runtime, quiesce
 from ._actors import Boom, Counter, Get, Log, Recorder
-
-pytestmark = pytest.mark.anyio
 
 
 async def settle() -> None:
     for _ in range(5):
-        await asyncio.sleep(0)
+        await quiesce()
 
 
-async def test_crash_propagates_over_links_to_actors_not_trapping() -> None:
-    async with ActorSystem() as system:
+async def test_crash_propagates_over_links_to_actors_not_trapping(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         a = system.spawn(Recorder)
         b = system.spawn(Recorder)
         c = system.spawn(Recorder)
@@ -37,8 +31,8 @@ async def test_crash_propagates_over_links_to_actors_not_trapping() -> None:
             assert isinstance(reason, RuntimeError) and str(reason) == "first"
 
 
-async def test_trap_exit_turns_the_signal_into_an_exit_message() -> None:
-    async with ActorSystem() as system:
+async def test_trap_exit_turns_the_signal_into_an_exit_message(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         watcher = system.spawn(lambda: Recorder(trap=True))
         worker = system.spawn(Recorder)
         system.link(watcher, worker)
@@ -52,8 +46,8 @@ async def test_trap_exit_turns_the_signal_into_an_exit_message() -> None:
         assert watcher.alive
 
 
-async def test_normal_exit_does_not_kill_linked_actors() -> None:
-    async with ActorSystem() as system:
+async def test_normal_exit_does_not_kill_linked_actors(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         a = system.spawn(Recorder)
         b = system.spawn(Recorder)
         system.link(a, b)
@@ -63,8 +57,8 @@ async def test_normal_exit_does_not_kill_linked_actors() -> None:
         assert a.id not in system.info(b).links
 
 
-async def test_shutdown_reason_kills_linked_actors_that_do_not_trap() -> None:
-    async with ActorSystem() as system:
+async def test_shutdown_reason_kills_linked_actors_that_do_not_trap(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         a = system.spawn(Recorder)
         b = system.spawn(Recorder)
         system.link(a, b)
@@ -72,8 +66,8 @@ async def test_shutdown_reason_kills_linked_actors_that_do_not_trap() -> None:
         assert await system.wait_exit(b) == ("shutdown", "maintenance")
 
 
-async def test_kill_is_not_trappable_and_links_see_killed() -> None:
-    async with ActorSystem() as system:
+async def test_kill_is_not_trappable_and_links_see_killed(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         trapper = system.spawn(lambda: Recorder(trap=True))
         observer = system.spawn(lambda: Recorder(trap=True))
         system.link(trapper, observer)
@@ -84,8 +78,8 @@ async def test_kill_is_not_trappable_and_links_see_killed() -> None:
         assert [(type(s), s.reason) for s in seen] == [(Exit, KILLED)]  # type: ignore[attr-defined]
 
 
-async def test_killed_is_trappable_but_kills_non_trapping_links() -> None:
-    async with ActorSystem() as system:
+async def test_killed_is_trappable_but_kills_non_trapping_links(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         a = system.spawn(Recorder)
         b = system.spawn(Recorder)
         system.link(a, b)
@@ -93,8 +87,8 @@ async def test_killed_is_trappable_but_kills_non_trapping_links() -> None:
         assert await system.wait_exit(b) == KILLED
 
 
-async def test_exit_signal_normal_is_ignored_unless_trapping() -> None:
-    async with ActorSystem() as system:
+async def test_exit_signal_normal_is_ignored_unless_trapping(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         plain = system.spawn(Recorder)
         trapper = system.spawn(lambda: Recorder(trap=True))
         system.exit(plain, "normal")
@@ -105,8 +99,8 @@ async def test_exit_signal_normal_is_ignored_unless_trapping() -> None:
         assert seen == [Exit(None, "normal")]
 
 
-async def test_monitor_fires_exactly_once_with_the_reason() -> None:
-    async with ActorSystem() as system:
+async def test_monitor_fires_exactly_once_with_the_reason(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         watcher = system.spawn(Recorder)
         target = system.spawn(Counter)
         m1 = system.monitor(watcher, target)
@@ -120,8 +114,8 @@ async def test_monitor_fires_exactly_once_with_the_reason() -> None:
         assert watcher.alive  # monitors never kill the watcher
 
 
-async def test_monitor_of_a_dead_actor_delivers_noproc() -> None:
-    async with ActorSystem() as system:
+async def test_monitor_of_a_dead_actor_delivers_noproc(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         watcher = system.spawn(Recorder)
         target = system.spawn(Counter)
         await target.stop()
@@ -131,8 +125,8 @@ async def test_monitor_of_a_dead_actor_delivers_noproc() -> None:
         assert [s.reason for s in seen] == [NOPROC]  # type: ignore[attr-defined]
 
 
-async def test_demonitor_removes_a_queued_down() -> None:
-    async with ActorSystem() as system:
+async def test_demonitor_removes_a_queued_down(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         watcher = system.spawn(Recorder)
         target = system.spawn(Counter)
         mon = system.monitor(watcher, target)
@@ -142,8 +136,8 @@ async def test_demonitor_removes_a_queued_down() -> None:
         assert await watcher.ask(Log()) == []
 
 
-async def test_link_to_a_dead_actor_sends_noproc() -> None:
-    async with ActorSystem() as system:
+async def test_link_to_a_dead_actor_sends_noproc(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         a = system.spawn(Counter)
         await a.stop()
         b = system.spawn(Counter)
@@ -151,7 +145,7 @@ async def test_link_to_a_dead_actor_sends_noproc() -> None:
         assert await system.wait_exit(b) == NOPROC
 
 
-async def test_actor_context_link_and_monitor() -> None:
+async def test_actor_context_link_and_monitor(runtime: Runtime) -> None:
     from lightflow_actors import Actor, handler
 
     from ._actors import Inc
@@ -176,13 +170,13 @@ async def test_actor_context_link_and_monitor() -> None:
         def get(self, msg: Get) -> int:
             return self.downs
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         parent = await system.start_actor(Parent)
         assert len(system.info(parent).children) == 1
         parent.tell(Inc())
         for _ in range(20):
             if await parent.ask(Get()) == 1:
                 break
-            await asyncio.sleep(0)
+            await quiesce()
         assert await parent.ask(Get()) == 1
         assert system.info(parent).children == []

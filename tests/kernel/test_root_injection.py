@@ -17,6 +17,8 @@ from lightflow_actors.kernel import Actor, ActorRef, RootStarter, handler
 
 from ._actors import Counter, Get, Inc
 
+# Real loop only: these check the wiring of the kernel's own ActorSystem class, which the
+# runtime fixture does not build (it builds the supervised one); no concurrency claim.
 pytestmark = pytest.mark.anyio
 
 KERNEL = Path(kernel.__file__).parent

@@ -12,10 +12,10 @@ import asyncio
 from typing import Never
 
 import msgspec
-import pytest
 
 from lightflow_actors import SHUTDOWN, Actor, ActorSystem, LifecycleEvent, handler
-from lightflow_actors.testing import run_schedule, scenario
+
+from ..conftest import Runtime
 
 
 class AsyncStop(Actor[Never]):
@@ -63,18 +63,19 @@ async def shutdown_with_a_short_timeout(system: ActorSystem) -> None:
     loop = asyncio.get_running_loop()
     start = loop.time()
     await system.shutdown(timeout=0.05)
-    waited = loop.time() - start  # virtual seconds: the deterministic loop's clock
+    waited = loop.time() - start  # virtual seconds on the deterministic loop
     assert waited < system.default_stop_timeout, f"shutdown(timeout=0.05) took {waited}s"
 
 
-def test_shutdown_timeout_applies_to_actors_under_the_root() -> None:
-    result = run_schedule(scenario(shutdown_with_a_short_timeout), strategy="fifo")
-    assert result.error is None, result.error
+async def test_shutdown_timeout_applies_to_actors_under_the_root(runtime: Runtime) -> None:
+    async with runtime.system() as system:
+        await shutdown_with_a_short_timeout(system)
 
 
-@pytest.mark.anyio
-async def test_exit_signal_queued_before_terminate_does_not_strand_on_stop() -> None:
-    async with ActorSystem(root=False) as system:
+async def test_exit_signal_queued_before_terminate_does_not_strand_on_stop(
+    runtime: Runtime,
+) -> None:
+    async with runtime.system(root=False) as system:
         ref = system.spawn(AsyncStop)
         await asyncio.sleep(0)
         system.exit(ref, SHUTDOWN)  # queued with call_soon: runs before on_stop's first step
@@ -83,9 +84,8 @@ async def test_exit_signal_queued_before_terminate_does_not_strand_on_stop() -> 
         assert await system.wait_exit(ref) == SHUTDOWN, "it was killed after the timeout"
 
 
-@pytest.mark.anyio
-async def test_root_shutdown_stops_a_linked_child_with_async_on_stop() -> None:
-    system = ActorSystem(default_stop_timeout=0.5)
+async def test_root_shutdown_stops_a_linked_child_with_async_on_stop(runtime: Runtime) -> None:
+    system = runtime.system(default_stop_timeout=0.5)
     await system.start()
     await system.start_actor(Parent)
     exits = record_exits(system)

@@ -19,13 +19,12 @@ from lightflow_actors import (
     handler,
 )
 
+from ..conftest import Runtime, quiesce
 from ._actors import Boom, Counter, Get, Inc, Lifecycle, Log, Record, Recorder, Sleep
 
-pytestmark = pytest.mark.anyio
 
-
-async def test_registry_names_are_unique_and_released_on_exit() -> None:
-    async with ActorSystem() as system:
+async def test_registry_names_are_unique_and_released_on_exit(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         ref = system.spawn(Counter, name="counter")
         with pytest.raises(
             NameTaken, match=f"'counter' is already registered to Counter<{ref.id}:counter>"
@@ -46,8 +45,8 @@ async def test_registry_names_are_unique_and_released_on_exit() -> None:
         assert system.lookup("counter", Counter) == again
 
 
-async def test_ask_timeout_names_the_actor_and_the_message_type() -> None:
-    async with ActorSystem() as system:
+async def test_ask_timeout_names_the_actor_and_the_message_type(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         ref = system.spawn(Counter, name="slow")
         expected = rf"ask Sleep to Counter<{ref.id}:slow> timed out after 0\.01s"
         with pytest.raises(AskTimeout, match=expected):
@@ -56,8 +55,8 @@ async def test_ask_timeout_names_the_actor_and_the_message_type() -> None:
         await ref.stop(timeout=0.01)  # the slow handler is still running: killed
 
 
-async def test_ask_to_an_exited_actor_raises_not_alive() -> None:
-    async with ActorSystem() as system:
+async def test_ask_to_an_exited_actor_raises_not_alive(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         ref = system.spawn(Counter)
         await ref.stop()
         with pytest.raises(ActorNotAlive, match="exited: normal"):
@@ -66,8 +65,8 @@ async def test_ask_to_an_exited_actor_raises_not_alive() -> None:
         assert system.dead_letters == 1
 
 
-async def test_send_after_delivers_and_cancel_stops_it() -> None:
-    async with ActorSystem() as system:
+async def test_send_after_delivers_and_cancel_stops_it(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         ref = system.spawn(Recorder)
         system.send_after(0.01, ref, Record(sender=0, seq=1))
         cancelled = system.send_after(0.01, ref, Record(sender=0, seq=2))
@@ -78,7 +77,7 @@ async def test_send_after_delivers_and_cancel_stops_it() -> None:
         assert [r.seq for r in seen] == [1]  # type: ignore[attr-defined]
 
 
-async def test_timers_owned_by_an_actor_die_with_it() -> None:
+async def test_timers_owned_by_an_actor_die_with_it(runtime: Runtime) -> None:
     class Ticker(Actor[Inc]):
         def on_start(self) -> None:
             self.timer = self.send_after(0.01, self.ref, Inc())
@@ -87,7 +86,7 @@ async def test_timers_owned_by_an_actor_die_with_it() -> None:
         def inc(self, msg: Inc) -> None:
             raise AssertionError("the timer should have been cancelled")
 
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         ref = await system.start_actor(Ticker)
         timer = ref._cell.actor.timer  # type: ignore[attr-defined]
         await ref.stop()
@@ -111,6 +110,9 @@ class Blocking(Actor[Work]):
         return await self.run_blocking(compute)
 
 
+# Real loop only: it checks the work ran on another thread, and the deterministic loop
+# refuses threads (its run_blocking runs registered fakes, or the work inline).
+@pytest.mark.anyio
 async def test_blocking_work_runs_off_the_loop_and_its_failure_crashes_the_actor() -> None:
     async with ActorSystem() as system:
         ref = system.spawn(Blocking)
@@ -122,8 +124,8 @@ async def test_blocking_work_runs_off_the_loop_and_its_failure_crashes_the_actor
         assert isinstance(reason, OSError)
 
 
-async def test_introspection_while_running() -> None:
-    async with ActorSystem() as system:
+async def test_introspection_while_running(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         assert system.root is not None
         root_id = system.root.id
         parent = system.spawn(lambda: Recorder(trap=True), name="parent")
@@ -145,20 +147,20 @@ async def test_introspection_while_running() -> None:
         assert system.info(parent).parent == root_id
 
 
-async def test_shutdown_stops_actors_in_reverse_spawn_order() -> None:
+async def test_shutdown_stops_actors_in_reverse_spawn_order(runtime: Runtime) -> None:
     journal: list[str] = []
-    system = ActorSystem()
+    system = runtime.system()
     await system.start()
     for tag in "abc":
         system.spawn(lambda tag=tag: Lifecycle(journal, tag))
-    await asyncio.sleep(0)
+    await quiesce()
     await system.shutdown()
     assert journal[3:] == ["c:stop:shutdown", "b:stop:shutdown", "a:stop:shutdown"]
     assert system.actor_count() == 0
     assert not system.running
 
 
-async def test_shutdown_kills_an_actor_that_will_not_stop() -> None:
+async def test_shutdown_kills_an_actor_that_will_not_stop(runtime: Runtime) -> None:
     class Stubborn(Actor[Sleep]):
         async def on_stop(self, reason: object) -> None:
             await asyncio.sleep(3600)
@@ -167,15 +169,15 @@ async def test_shutdown_kills_an_actor_that_will_not_stop() -> None:
         def sleep(self, msg: Sleep) -> str:
             return "ok"
 
-    system = ActorSystem()
+    system = runtime.system()
     await system.start()
     ref = system.spawn(Stubborn)
     await system.shutdown(timeout=0.01)
     assert ref.exit_reason == "killed"
 
 
-async def test_lifecycle_listener_sees_spawn_and_exit_with_reason() -> None:
-    async with ActorSystem() as system:
+async def test_lifecycle_listener_sees_spawn_and_exit_with_reason(runtime: Runtime) -> None:
+    async with runtime.system() as system:
         seen: list[tuple[str, str | None]] = []
         unsubscribe = system.subscribe(lambda e: seen.append((e.kind, e.reason)))
         ref = system.spawn(Counter)

@@ -10,6 +10,8 @@ import msgspec
 from lightflow_actors import Actor, ActorRef, ActorSystem, AnyRef, Ask, ExitReason, handler
 from lightflow_actors.supervision import ChildSpec, Restart, Shutdown, SupervisorRef, which_children
 
+from ..conftest import quiesce
+
 
 class Crash(msgspec.Struct, frozen=True):
     text: str = "boom"
@@ -32,7 +34,8 @@ class ManualClock:
     """A system clock that moves only when a test moves it (``clock.t += seconds``).
 
     Restart intensity and backoff read ``system.clock.now()``; loop timers still run on
-    the real loop clock, so short real delays still fire.
+    the loop's own clock (real, or virtual on the deterministic loop), so short delays
+    still fire.
     """
 
     def __init__(self, t: float = 1000.0) -> None:
@@ -122,11 +125,12 @@ async def exited(system: ActorSystem, ref: AnyRef) -> None:
     """Wait until ``ref`` has exited *and* its exit signals have reached linked actors.
 
     The kernel queues the signals to linked actors (``call_soon``) in the same step that
-    marks the actor dead; one more loop turn guarantees they have been delivered, also when
-    the actor was already dead (or an ask failing with ``ActorExited`` woke us first).
+    marks the actor dead; ``quiesce`` lets them be delivered (one loop turn on the real
+    loop; on the deterministic loop, until nothing else is ready), also when the actor was
+    already dead (or an ask failing with ``ActorExited`` woke us first).
     """
     await system.wait_exit(ref)
-    await asyncio.sleep(0)
+    await quiesce()
 
 
 async def settle(system: ActorSystem, sup: SupervisorRef) -> None:

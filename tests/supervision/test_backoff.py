@@ -2,7 +2,8 @@
 
 Delays are read from ``ChildInfo.restart_at`` on a frozen manual clock, so they are
 compared exactly with the delays the seeded RNG must produce; restarts themselves still
-wait for real (short) loop timers, and no assertion depends on how long they took.
+wait for short loop timers (real ones, or virtual ones on the deterministic loop), and no
+assertion depends on how long they took.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors import SHUTDOWN, ActorSystem
+from lightflow_actors import SHUTDOWN
 from lightflow_actors.supervision import (
     Backoff,
     ChildRestarting,
@@ -31,9 +32,8 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+from ..conftest import Runtime
 from ._actors import ManualClock, Plain, child_ref, crash_and_settle
-
-pytestmark = pytest.mark.anyio
 
 SEED = 7
 
@@ -46,11 +46,13 @@ async def _running_again(sup: SupervisorRef) -> None:
     raise AssertionError("the child was never restarted")
 
 
-async def test_backoff_delays_grow_exponentially_and_reset_after_a_quiet_run() -> None:
+async def test_backoff_delays_grow_exponentially_and_reset_after_a_quiet_run(
+    runtime: Runtime,
+) -> None:
     backoff = Backoff(min_delay=0.004, max_delay=0.016, jitter=0.5, reset_after=1.0)
     expected_rng = random.Random(SEED)
     clock = ManualClock()
-    async with ActorSystem(root=False, clock=clock, seed=SEED) as system:
+    async with runtime.system(root=False, clock=clock, seed=SEED) as system:
         sup = await system.start_actor(
             lambda: Supervisor(
                 [ChildSpec(id="w", start=Plain, backoff=backoff)], intensity=100, period=60.0
@@ -72,9 +74,9 @@ async def test_backoff_delays_grow_exponentially_and_reset_after_a_quiet_run() -
         await system.terminate(sup, SHUTDOWN, None)
 
 
-async def test_terminate_child_cancels_a_pending_restart() -> None:
+async def test_terminate_child_cancels_a_pending_restart(runtime: Runtime) -> None:
     backoff = Backoff(min_delay=60.0, max_delay=60.0)  # never fires during the test
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([ChildSpec(id="w", start=Plain, backoff=backoff)])
         )
@@ -91,9 +93,11 @@ async def test_terminate_child_cancels_a_pending_restart() -> None:
         await system.terminate(sup, SHUTDOWN, None)
 
 
-async def test_a_dynamic_child_waiting_for_its_restart_is_terminated_by_its_old_ref() -> None:
+async def test_a_dynamic_child_waiting_for_its_restart_is_terminated_by_its_old_ref(
+    runtime: Runtime,
+) -> None:
     backoff = Backoff(min_delay=60.0, max_delay=60.0)
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(DynamicSupervisor)
         old = await start_child(sup, ChildSpec(id="s", start=Plain, backoff=backoff))
         await crash_and_settle(system, sup, old)
@@ -103,9 +107,9 @@ async def test_a_dynamic_child_waiting_for_its_restart_is_terminated_by_its_old_
         await system.terminate(sup, SHUTDOWN, None)
 
 
-async def test_one_for_all_restarts_the_whole_group_after_the_backoff() -> None:
+async def test_one_for_all_restarts_the_whole_group_after_the_backoff(runtime: Runtime) -> None:
     backoff = Backoff(min_delay=0.002, max_delay=0.002, jitter=0.0)
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor(
                 [ChildSpec(id="a", start=Plain, backoff=backoff), ChildSpec(id="b", start=Plain)],

@@ -13,9 +13,16 @@ from typing import TypeVar, cast
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from lightflow_actors import SHUTDOWN, ActorRef, ActorSystem, AnyRef, StartFailed
+from lightflow_actors import SHUTDOWN, ActorRef, AnyRef, StartFailed
 from lightflow_actors.supervision import (
     GAVE_UP,
     ChildNotFound,
@@ -29,6 +36,7 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+from ..conftest import Runtime
 from ._actors import Crash, Event, ManualClock, Quit, Worker, exited
 
 T = TypeVar("T")
@@ -89,11 +97,11 @@ class DynamicModel:
 
 
 class DynamicMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
+        self.loop = runtime.open()  # one loop for the whole example, driven step by step
         self.clock = ManualClock()
-        self.system = ActorSystem(root=False, clock=self.clock)
+        self.system = runtime.system(root=False, clock=self.clock)
         self.run(self.system.start())
         self.log: list[Event] = []
         self.fail: dict[str, int] = {}
@@ -104,7 +112,7 @@ class DynamicMachine(RuleBasedStateMachine):
         self.model: DynamicModel
 
     def run(self, coro: Coroutine[object, object, T]) -> T:
-        return self.loop.run_until_complete(coro)
+        return self.loop.run(coro)
 
     def spec(self, cid: str, restart: Restart) -> ChildSpec[Crash | Quit]:
         log, fail = self.log, self.fail
@@ -248,5 +256,8 @@ class DynamicMachine(RuleBasedStateMachine):
         logging.getLogger("lightflow_actors").setLevel(logging.NOTSET)
 
 
-DynamicMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
-TestDynamicSupervisorModel = DynamicMachine.TestCase
+def test_dynamic_supervisor_agrees_with_the_model(runtime: Runtime) -> None:
+    run_state_machine_as_test(
+        lambda: DynamicMachine(runtime),
+        settings=settings(max_examples=150, stateful_step_count=30, deadline=None),
+    )

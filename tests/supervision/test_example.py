@@ -15,6 +15,8 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+# Real loop only: the README's code builds its own ActorSystem, run here as written; the
+# strategies it shows run on both loops in test_strategies.py.
 pytestmark = pytest.mark.anyio
 
 

@@ -24,6 +24,7 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+from ..conftest import Runtime, quiesce
 from ._actors import (
     Crash,
     Event,
@@ -35,17 +36,15 @@ from ._actors import (
     spec,
 )
 
-pytestmark = pytest.mark.anyio
-
 
 async def _worker_sup(system: ActorSystem, log: list[Event], **flags: object) -> SupervisorRef:
     return await system.start_actor(lambda: Supervisor([spec(log, "w")], **flags))  # type: ignore[arg-type]
 
 
-async def test_default_intensity_allows_one_restart_in_five_seconds() -> None:
+async def test_default_intensity_allows_one_restart_in_five_seconds(runtime: Runtime) -> None:
     clock = ManualClock()
     log: list[Event] = []
-    async with ActorSystem(root=False, clock=clock) as system:
+    async with runtime.system(root=False, clock=clock) as system:
         sup = await _worker_sup(system, log)
         await crash_and_settle(system, sup, await child_ref(sup, "w"))
         assert sup.alive
@@ -57,10 +56,10 @@ async def test_default_intensity_allows_one_restart_in_five_seconds() -> None:
         assert kinds == [("escalated", sup.id)]
 
 
-async def test_restarts_older_than_the_period_do_not_count() -> None:
+async def test_restarts_older_than_the_period_do_not_count(runtime: Runtime) -> None:
     clock = ManualClock()
     log: list[Event] = []
-    async with ActorSystem(root=False, clock=clock) as system:
+    async with runtime.system(root=False, clock=clock) as system:
         sup = await _worker_sup(system, log, intensity=1, period=5.0)
         for _ in range(5):
             await crash_and_settle(system, sup, await child_ref(sup, "w"))
@@ -69,22 +68,24 @@ async def test_restarts_older_than_the_period_do_not_count() -> None:
         await system.terminate(sup, "shutdown", None)
 
 
-async def test_intensity_zero_gives_up_on_the_first_restart() -> None:
+async def test_intensity_zero_gives_up_on_the_first_restart(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await _worker_sup(system, log, intensity=0)
         await crash_and_settle(system, sup, await child_ref(sup, "w"))
         assert await system.wait_exit(sup) == GAVE_UP
 
 
-async def test_escalation_reaches_the_top_and_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+async def test_escalation_reaches_the_top_and_is_reported(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = ManualClock()
     log: list[Event] = []
 
     def mid() -> Supervisor:
         return Supervisor([spec(log, "w")], intensity=0)
 
-    async with ActorSystem(root=False, clock=clock) as system:
+    async with runtime.system(root=False, clock=clock) as system:
         top = await system.start_actor(
             lambda: Supervisor([ChildSpec(id="mid", start=mid, type="supervisor")], intensity=1)
         )
@@ -105,13 +106,13 @@ async def test_escalation_reaches_the_top_and_is_reported(caplog: pytest.LogCapt
         assert system.actor_count() == 0
 
 
-async def test_a_transient_supervisor_that_gives_up_is_not_restarted() -> None:
+async def test_a_transient_supervisor_that_gives_up_is_not_restarted(runtime: Runtime) -> None:
     log: list[Event] = []
 
     def mid() -> Supervisor:
         return Supervisor([spec(log, "w")], intensity=0)
 
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         top = await system.start_actor(
             lambda: Supervisor(
                 [ChildSpec(id="mid", start=mid, type="supervisor", restart="transient")]
@@ -125,11 +126,13 @@ async def test_a_transient_supervisor_that_gives_up_is_not_restarted() -> None:
         await system.terminate(top, "shutdown", None)
 
 
-async def test_crash_storm_leaks_no_task_or_actor_and_escalates_exactly_at_intensity() -> None:
+async def test_crash_storm_leaks_no_task_or_actor_and_escalates_exactly_at_intensity(
+    runtime: Runtime,
+) -> None:
     storm = 2000
     clock = ManualClock()  # frozen: every restart falls inside one period
-    async with ActorSystem(root=False, clock=clock) as system:
-        await asyncio.sleep(0)
+    async with runtime.system(root=False, clock=clock) as system:
+        await quiesce()
         tasks_before = len(asyncio.all_tasks())
         sup = await system.start_actor(
             lambda: Supervisor(
@@ -142,7 +145,7 @@ async def test_crash_storm_leaks_no_task_or_actor_and_escalates_exactly_at_inten
                 ref = system.whereis("storm")
                 assert ref is not None, f"no child after {n} crashes"
                 cast(ActorRef[Crash], ref).tell(Crash())
-                await system.wait_exit(ref)
+                await exited(system, ref)
                 if n < storm:
                     await which_children(sup)  # answered once the restart is done
                     assert sup.alive and system.actor_count() == 2
@@ -150,7 +153,7 @@ async def test_crash_storm_leaks_no_task_or_actor_and_escalates_exactly_at_inten
         finally:
             logging.getLogger("lightflow_actors").setLevel(logging.NOTSET)
         assert system.actor_count() == 0
-        await asyncio.sleep(0)
+        await quiesce()
         assert len(asyncio.all_tasks()) == tasks_before
 
 

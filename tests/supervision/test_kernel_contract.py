@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from lightflow_actors import Actor, ActorSystem, handler
+from lightflow_actors import Actor, handler
 from lightflow_actors.supervision import ChildSpec, Supervisor
 
+from ..conftest import Runtime
 from ._actors import Crash, Event, exited, spec
 
-pytestmark = pytest.mark.anyio
 
-
-async def test_system_shutdown_does_not_make_supervisors_restart_children() -> None:
+async def test_system_shutdown_does_not_make_supervisors_restart_children(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         await system.start_actor(lambda: Supervisor([spec(log, "a"), spec(log, "b")], intensity=9))
         log.clear()
     assert [kind for kind, _ in log] == ["stop", "stop"]
@@ -37,8 +34,8 @@ class SlowStart(Actor[Crash]):
         raise RuntimeError(msg.text)
 
 
-async def test_a_cancelled_start_actor_leaves_no_waiter_behind() -> None:
-    async with ActorSystem(root=False) as system:
+async def test_a_cancelled_start_actor_leaves_no_waiter_behind(runtime: Runtime) -> None:
+    async with runtime.system(root=False) as system:
         sup = system.spawn(lambda: Supervisor([ChildSpec(id="slow", start=SlowStart)]))
         await asyncio.sleep(0.01)  # the supervisor is inside start_actor(SlowStart)
         system.kill(sup)

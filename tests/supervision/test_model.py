@@ -21,9 +21,16 @@ from typing import TypeVar, cast
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
-from lightflow_actors import SHUTDOWN, ActorRef, ActorSystem, AnyRef, StartFailed
+from lightflow_actors import SHUTDOWN, ActorRef, AnyRef, StartFailed
 from lightflow_actors.supervision import (
     GAVE_UP,
     ChildAlreadyPresent,
@@ -41,6 +48,7 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+from ..conftest import Runtime
 from ._actors import Crash, Event, ManualClock, Quit, Worker, exited
 
 T = TypeVar("T")
@@ -177,11 +185,11 @@ class OtpModel:
 
 
 class SupervisorMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
+        self.loop = runtime.open()  # one loop for the whole example, driven step by step
         self.clock = ManualClock()
-        self.system = ActorSystem(root=False, clock=self.clock)
+        self.system = runtime.system(root=False, clock=self.clock)
         self.run(self.system.start())
         self.log: list[Event] = []
         self.fail: dict[str, int] = {}
@@ -191,7 +199,7 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.model: OtpModel
 
     def run(self, coro: Coroutine[object, object, T]) -> T:
-        return self.loop.run_until_complete(coro)
+        return self.loop.run(coro)
 
     def spec(self, cid: str, restart: Restart) -> ChildSpec[Crash | Quit]:
         log, fail = self.log, self.fail
@@ -345,7 +353,8 @@ class SupervisorMachine(RuleBasedStateMachine):
         logging.getLogger("lightflow_actors").setLevel(logging.NOTSET)
 
 
-SupervisorMachine.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=30, deadline=None
-)
-TestSupervisorModel = SupervisorMachine.TestCase
+def test_supervisor_agrees_with_the_otp_model(runtime: Runtime) -> None:
+    run_state_machine_as_test(
+        lambda: SupervisorMachine(runtime),
+        settings=settings(max_examples=200, stateful_step_count=30, deadline=None),
+    )

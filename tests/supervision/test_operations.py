@@ -6,7 +6,7 @@ from typing import cast
 
 import pytest
 
-from lightflow_actors import SHUTDOWN, ActorRef, ActorSystem, StartFailed
+from lightflow_actors import SHUTDOWN, ActorRef, StartFailed
 from lightflow_actors.supervision import (
     ChildAlreadyPresent,
     ChildAlreadyStarted,
@@ -27,14 +27,13 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+from ..conftest import Runtime
 from ._actors import Crash, Event, Ping, Plain, child_ref, crash_and_settle, exited, spec
 
-pytestmark = pytest.mark.anyio
 
-
-async def test_which_and_count_children() -> None:
+async def test_which_and_count_children(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         inner = ChildSpec(id="inner", start=Supervisor, type="supervisor")
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a"), inner]))
         rows = await which_children(sup)
@@ -48,9 +47,9 @@ async def test_which_and_count_children() -> None:
         await system.terminate(sup, SHUTDOWN, None)
 
 
-async def test_start_child_appends_and_reports_otp_errors() -> None:
+async def test_start_child_appends_and_reports_otp_errors(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         b = await start_child(sup, spec(log, "b"))
         assert await b.ask(Ping()) == b.id
@@ -67,9 +66,9 @@ async def test_start_child_appends_and_reports_otp_errors() -> None:
         await system.terminate(sup, SHUTDOWN, None)
 
 
-async def test_terminate_restart_and_delete_child() -> None:
+async def test_terminate_restart_and_delete_child(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a"), spec(log, "b")]))
         a = await child_ref(sup, "a")
         with pytest.raises(ChildRunning, match="terminate_child it first"):
@@ -89,18 +88,18 @@ async def test_terminate_restart_and_delete_child() -> None:
         await system.terminate(sup, SHUTDOWN, None)
 
 
-async def test_terminating_a_temporary_child_forgets_its_spec() -> None:
+async def test_terminating_a_temporary_child_forgets_its_spec(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "t", restart="temporary")]))
         await terminate_child(sup, "t")
         assert await which_children(sup) == []
         await system.terminate(sup, SHUTDOWN, None)
 
 
-async def test_dynamic_supervisor_starts_restarts_and_terminates_children() -> None:
+async def test_dynamic_supervisor_starts_restarts_and_terminates_children(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: DynamicSupervisor(intensity=5))
         refs = [await start_child(sup, spec(log, f"s{i}", restart="transient")) for i in range(3)]
         rows = await which_children(sup)
@@ -128,8 +127,8 @@ async def test_dynamic_supervisor_starts_restarts_and_terminates_children() -> N
         assert system.actor_count() == 0
 
 
-async def test_dynamic_supervisor_max_children() -> None:
-    async with ActorSystem(root=False) as system:
+async def test_dynamic_supervisor_max_children(runtime: Runtime) -> None:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: DynamicSupervisor(max_children=2))
         first = await start_child(sup, ChildSpec(id="p", start=Plain))
         await start_child(sup, ChildSpec(id="p", start=Plain))
@@ -143,9 +142,9 @@ async def test_dynamic_supervisor_max_children() -> None:
         DynamicSupervisor(max_children=-1)
 
 
-async def test_dynamic_supervisor_stops_all_children_on_shutdown() -> None:
+async def test_dynamic_supervisor_stops_all_children_on_shutdown(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(DynamicSupervisor)
         for i in range(20):
             shutdown = "brutal_kill" if i % 2 else 1.0

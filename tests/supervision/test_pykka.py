@@ -23,6 +23,7 @@ from lightflow_actors.supervision import (
 
 from ._actors import child_ref, exited, settle
 
+# Real loop only: a pykka actor is a thread, which the deterministic loop refuses.
 pytestmark = pytest.mark.anyio
 
 

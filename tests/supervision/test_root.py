@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Never, cast
 
-import pytest
-
 from lightflow_actors import SHUTDOWN, Actor, ActorRef, ActorSystem, handler, kernel, supervision
 from lightflow_actors.supervision import (
     ROOT_NAME,
@@ -20,9 +18,8 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+from ..conftest import Runtime, quiesce
 from ._actors import Crash, Event, Worker, crash_and_settle, exited, spec
-
-pytestmark = pytest.mark.anyio
 
 
 class Spawner(Actor[Crash]):
@@ -39,9 +36,9 @@ class Spawner(Actor[Crash]):
         raise RuntimeError(msg.text)
 
 
-async def test_root_supervises_services_and_adopts_top_level_actors() -> None:
+async def test_root_supervises_services_and_adopts_top_level_actors(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         root = await start_root(system, [spec(log, "svc")], intensity=5)
         adopted = system.spawn(lambda: Worker(log, "top"), parent=root, link=True, name="top")
         rows = await which_children(root)
@@ -58,15 +55,17 @@ async def test_root_supervises_services_and_adopts_top_level_actors() -> None:
         await system.terminate(root, SHUTDOWN, None)
 
 
-async def test_root_shutdown_stops_everything_in_reverse_spawn_order() -> None:
+async def test_root_shutdown_stops_everything_in_reverse_spawn_order(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         root = await start_root(system)
         system.spawn(lambda: Worker(log, "first"), parent=root, link=True)
         await start_child(root, spec(log, "service"))
         spawner = system.spawn(lambda: Spawner(log), parent=root, link=True)
         system.spawn(lambda: Worker(log, "last"), parent=root, link=True)
         await which_children(root)
+        await quiesce()  # every spawned actor (and the grandchild) has run on_start
+        assert sorted(x for _, x in log) == ["first", "grandchild", "last", "service"]
         log.clear()
         await system.terminate(root, SHUTDOWN, None)
         await exited(system, spawner)
@@ -75,11 +74,13 @@ async def test_root_shutdown_stops_everything_in_reverse_spawn_order() -> None:
         assert system.actor_count() == 0
 
 
-async def test_the_supervised_system_starts_the_root_supervisor_as_lightflow_root() -> None:
+async def test_the_supervised_system_starts_the_root_supervisor_as_lightflow_root(
+    runtime: Runtime,
+) -> None:
     assert ActorSystem is supervision.ActorSystem
     assert issubclass(ActorSystem, kernel.ActorSystem)
     log: list[Event] = []
-    async with ActorSystem() as system:
+    async with runtime.system() as system:
         root = system.root
         assert root is not None and system.whereis(ROOT_NAME) == root
         assert ROOT_NAME == "lightflow.root"
@@ -89,8 +90,10 @@ async def test_the_supervised_system_starts_the_root_supervisor_as_lightflow_roo
         assert system.info(top).links == [root.id]
 
 
-async def test_root_false_gives_the_bare_kernel_and_a_starter_replaces_the_root() -> None:
-    async with ActorSystem(root=False) as system:
+async def test_root_false_gives_the_bare_kernel_and_a_starter_replaces_the_root(
+    runtime: Runtime,
+) -> None:
+    async with runtime.system(root=False) as system:
         assert system.root is None
     log: list[Event] = []
 
@@ -98,7 +101,7 @@ async def test_root_false_gives_the_bare_kernel_and_a_starter_replaces_the_root(
         ref: ActorRef[Never] = await start_root(system, [spec(log, "svc")], name="mine")
         return ref
 
-    async with ActorSystem(root=own_root) as system:
+    async with runtime.system(root=own_root) as system:
         assert system.root is not None and system.root == system.whereis("mine")
         assert system.whereis(ROOT_NAME) is None
         assert [r.id for r in await which_children(system.root)] == ["svc"]

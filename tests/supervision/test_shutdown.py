@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import cast
 
-import pytest
-
-from lightflow_actors import KILLED, SHUTDOWN, ActorRef, ActorSystem
+from lightflow_actors import KILLED, SHUTDOWN, ActorRef
 from lightflow_actors.supervision import ChildSpec, Supervisor
 
+from ..conftest import Runtime
 from ._actors import Crash, Event, Plain, child_ref, exited, spec
 
-pytestmark = pytest.mark.anyio
 
-
-async def test_brutal_kill_skips_on_stop() -> None:
+async def test_brutal_kill_skips_on_stop(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown="brutal_kill", stop_delay=10.0)])
         )
@@ -26,9 +23,9 @@ async def test_brutal_kill_skips_on_stop() -> None:
         assert ("stop", "w") not in log
 
 
-async def test_a_shutdown_timeout_kills_a_child_that_outlasts_it() -> None:
+async def test_a_shutdown_timeout_kills_a_child_that_outlasts_it(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown=0.02, stop_delay=30.0)])
         )
@@ -38,9 +35,9 @@ async def test_a_shutdown_timeout_kills_a_child_that_outlasts_it() -> None:
         assert w.exit_reason == KILLED  # ...and was cut short
 
 
-async def test_a_child_that_stops_within_its_timeout_exits_with_shutdown() -> None:
+async def test_a_child_that_stops_within_its_timeout_exits_with_shutdown(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown=30.0, stop_delay=0.01)])
         )
@@ -49,9 +46,9 @@ async def test_a_child_that_stops_within_its_timeout_exits_with_shutdown() -> No
         assert w.exit_reason == SHUTDOWN
 
 
-async def test_infinity_waits_for_on_stop() -> None:
+async def test_infinity_waits_for_on_stop(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", shutdown="infinity", stop_delay=0.05)])
         )
@@ -65,9 +62,11 @@ def test_default_shutdown_is_5s_for_workers_and_infinity_for_supervisors() -> No
     assert ChildSpec(id="s", start=Supervisor, type="supervisor").shutdown_policy == "infinity"
 
 
-async def test_an_exit_signal_from_the_parent_stops_the_supervisor_and_its_children() -> None:
+async def test_an_exit_signal_from_the_parent_stops_the_supervisor_and_its_children(
+    runtime: Runtime,
+) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         parent = system.spawn(Plain)
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "a"), spec(log, "b")]), parent=parent, link=True
@@ -82,9 +81,9 @@ async def test_an_exit_signal_from_the_parent_stops_the_supervisor_and_its_child
         assert system.actor_count() == 0
 
 
-async def test_an_exit_signal_from_the_system_stops_the_supervisor() -> None:
+async def test_an_exit_signal_from_the_system_stops_the_supervisor(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         system.exit(sup, SHUTDOWN)
         await exited(system, sup)
@@ -92,9 +91,9 @@ async def test_an_exit_signal_from_the_system_stops_the_supervisor() -> None:
         assert log == [("start", "a"), ("stop", "a")]
 
 
-async def test_killing_a_supervisor_takes_its_linked_children_down() -> None:
+async def test_killing_a_supervisor_takes_its_linked_children_down(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         a = await child_ref(sup, "a")
         system.kill(sup)
@@ -103,9 +102,9 @@ async def test_killing_a_supervisor_takes_its_linked_children_down() -> None:
         assert system.actor_count() == 0
 
 
-async def test_an_exit_from_an_actor_that_is_not_a_child_is_ignored() -> None:
+async def test_an_exit_from_an_actor_that_is_not_a_child_is_ignored(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(lambda: Supervisor([spec(log, "a")]))
         stranger = system.spawn(Plain)
         system.link(sup, stranger)

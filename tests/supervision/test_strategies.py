@@ -14,9 +14,8 @@ from lightflow_actors.supervision import (
     which_children,
 )
 
+from ..conftest import Runtime
 from ._actors import Event, Plain, Quit, child_ref, crash_and_settle, settle, spec
-
-pytestmark = pytest.mark.anyio
 
 
 async def _three(system: ActorSystem, log: list[Event], strategy: str) -> object:
@@ -29,9 +28,9 @@ async def _three(system: ActorSystem, log: list[Event], strategy: str) -> object
     )
 
 
-async def test_children_start_in_order_and_stop_in_reverse_order() -> None:
+async def test_children_start_in_order_and_stop_in_reverse_order(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await _three(system, log, "one_for_one")
         assert log == [("start", "a"), ("start", "b"), ("start", "c")]
         log.clear()
@@ -40,9 +39,9 @@ async def test_children_start_in_order_and_stop_in_reverse_order() -> None:
         assert system.actor_count() == 0
 
 
-async def test_one_for_one_restarts_only_the_failed_child() -> None:
+async def test_one_for_one_restarts_only_the_failed_child(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await _three(system, log, "one_for_one")
         a, b, c = [await child_ref(sup, x) for x in "abc"]
         log.clear()
@@ -56,9 +55,11 @@ async def test_one_for_one_restarts_only_the_failed_child() -> None:
         await system.terminate(sup, "shutdown", None)
 
 
-async def test_one_for_all_stops_the_others_in_reverse_then_restarts_all_in_order() -> None:
+async def test_one_for_all_stops_the_others_in_reverse_then_restarts_all_in_order(
+    runtime: Runtime,
+) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await _three(system, log, "one_for_all")
         a = await child_ref(sup, "a")
         log.clear()
@@ -75,9 +76,11 @@ async def test_one_for_all_stops_the_others_in_reverse_then_restarts_all_in_orde
         await system.terminate(sup, "shutdown", None)
 
 
-async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it() -> None:
+async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it(
+    runtime: Runtime,
+) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await _three(system, log, "rest_for_one")
         a = await child_ref(sup, "a")
         b = await child_ref(sup, "b")
@@ -100,9 +103,11 @@ async def test_rest_for_one_restarts_the_failed_child_and_those_started_after_it
         ("temporary", "normal", False, False),
     ],
 )
-async def test_restart_types(restart: str, how: str, restarted: bool, kept: bool) -> None:
+async def test_restart_types(
+    runtime: Runtime, restart: str, how: str, restarted: bool, kept: bool
+) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor([spec(log, "w", restart=restart)], intensity=5)  # type: ignore[arg-type]
         )
@@ -121,9 +126,11 @@ async def test_restart_types(restart: str, how: str, restarted: bool, kept: bool
         await system.terminate(sup, "shutdown", None)
 
 
-async def test_a_failing_start_unwinds_the_started_children_and_fails_the_supervisor() -> None:
+async def test_a_failing_start_unwinds_the_started_children_and_fails_the_supervisor(
+    runtime: Runtime,
+) -> None:
     log: list[Event] = []
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         with pytest.raises(StartFailed) as info:
             await system.start_actor(
                 lambda: Supervisor(
@@ -137,11 +144,11 @@ async def test_a_failing_start_unwinds_the_started_children_and_fails_the_superv
         assert system.actor_count() == 0
 
 
-async def test_a_factory_that_raises_is_a_start_failure() -> None:
+async def test_a_factory_that_raises_is_a_start_failure(runtime: Runtime) -> None:
     def broken() -> Plain:
         raise ValueError("no config")
 
-    async with ActorSystem(root=False) as system:
+    async with runtime.system(root=False) as system:
         with pytest.raises(StartFailed) as info:
             await system.start_actor(lambda: Supervisor([ChildSpec(id="x", start=broken)]))
         assert isinstance(info.value.reason, ChildStartFailed)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import msgspec
-import pytest
 
-from lightflow_actors import SHUTDOWN, ActorSystem
+from lightflow_actors import SHUTDOWN
 from lightflow_actors.supervision import (
     ChildSpec,
     DynamicSupervisor,
@@ -15,14 +14,13 @@ from lightflow_actors.supervision import (
     system_tree,
 )
 
+from ..conftest import Runtime
 from ._actors import Event, Plain, child_ref, crash_and_settle, spec
 
-pytestmark = pytest.mark.anyio
 
-
-async def test_tree_nests_actors_and_shows_supervisor_spec_data() -> None:
+async def test_tree_nests_actors_and_shows_supervisor_spec_data(runtime: Runtime) -> None:
     log: list[Event] = []
-    async with ActorSystem(name="ops") as system:
+    async with runtime.system(name="ops") as system:
         sessions = ChildSpec(id="sessions", start=DynamicSupervisor, type="supervisor")
         top = await system.start_actor(
             # rest_for_one: db is last, so its restart leaves the sessions alone
@@ -58,8 +56,8 @@ async def test_tree_nests_actors_and_shows_supervisor_spec_data() -> None:
         await system.terminate(top, SHUTDOWN, None)
 
 
-async def test_tree_of_ten_thousand_actors_is_one_snapshot() -> None:
-    async with ActorSystem(root=False) as system:
+async def test_tree_of_ten_thousand_actors_is_one_snapshot(runtime: Runtime) -> None:
+    async with runtime.system(root=False) as system:
         sup = await system.start_actor(DynamicSupervisor)
         for _ in range(300):
             await start_child(sup, ChildSpec(id="p", start=Plain))
