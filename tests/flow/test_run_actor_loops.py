@@ -1,0 +1,270 @@
+"""The run actor's core scenarios on both loops (the ``runtime`` fixture): a workflow runs to
+``succeeded``, a failed step is retried after its backoff, a cancel stops a run mid-way,
+and a killed run resumes from its manifest without losing or repeating a step.
+
+CortexFS is an in-memory fake actor. The run store writes under ``tmp_path``; on the
+deterministic loop its ``run_blocking`` file I/O runs inline (``allow_threads=True``).
+``test_run_actor.py`` explores more schedules of the same actor on the deterministic loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.cortex import (
+    Commit,
+    CommitFailed,
+    CortexOutcome,
+    ErrorObserved,
+    ErrorRecord,
+    Observe,
+    RequestCommitted,
+    ResponseObserved,
+)
+from lightflow_actors.flow import (
+    AssetCatalog,
+    CancelRun,
+    FlowService,
+    GetRun,
+    Refused,
+    RunActor,
+    RunStore,
+    RunView,
+    StepFailed,
+    default_assets_root,
+)
+from lightflow_actors.kernel import Actor, ActorRef, handler
+
+from ..conftest import Runtime
+
+Answer = Callable[[Commit, int], CortexOutcome | None]
+
+ANSWER_DELAY_S = 0.05
+"""How long the fake takes to answer: real time on the real loop, so kept short."""
+
+LATE_ANSWER_S = 0.3
+"""How long the answer takes in the cancel scenario: it must arrive after the cancel."""
+
+QUICK_BACKOFF_S = 0.05
+"""The first backoff of the `quick` policy (20 % jitter), so a retry costs little real time."""
+
+
+class Clock:
+    def wall_ms(self) -> int:
+        return 1_700_000_000_000
+
+
+def body_for(commit: Commit) -> bytes:
+    if commit.kind == "tool":
+        return b'{"words": 3, "lines": 1}'
+    if commit.kind == "thread":
+        return b'{"text": "posted"}'
+    if commit.name == "anthropic.messages":
+        return msgspec.json.encode({"content": [{"type": "text", "text": f"rev {commit.id}"}]})
+    return msgspec.json.encode({"choices": [{"message": {"content": f"text {commit.id}"}}]})
+
+
+def ok(commit: Commit, nth: int) -> CortexOutcome:
+    return ResponseObserved(commit.kind, commit.name, commit.id, body_for(commit), None, None)
+
+
+def fail(commit: Commit, nth: int) -> CortexOutcome:
+    record = ErrorRecord(id=commit.id, kind="provider_error", message="HTTP 503")
+    return ErrorObserved(commit.kind, commit.name, commit.id, record)
+
+
+def never(commit: Commit, nth: int) -> None:
+    return None  # committed, never answered (the server died)
+
+
+class _Done(msgspec.Struct, frozen=True):
+    id: str
+
+
+class FakeCortex(Actor[Commit | Observe | _Done]):
+    """Answers each committed request after about ``delay`` seconds as ``answer`` says
+    (None: never). Refuses an id committed twice, like the real client."""
+
+    def __init__(self, answer: Answer, delay: float = ANSWER_DELAY_S) -> None:
+        self.answer = answer
+        self.delay = delay
+        self.commits: list[str] = []
+        self.answers: dict[str, CortexOutcome] = {}
+        self.in_flight: set[str] = set()
+        self.max_in_flight = 0
+
+    @handler
+    def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
+        if msg.id in self.commits:
+            return CommitFailed(msg.kind, msg.name, msg.id, "committed", "conflict")
+        self.commits.append(msg.id)
+        outcome = self.answer(msg, len(self.commits))
+        if outcome is not None:
+            self.answers[msg.id] = outcome
+            self.in_flight.add(msg.id)
+            self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
+            if msg.notify is not None:
+                # Distinct deadlines: two timers due at one instant may fire in either
+                # order, which the deterministic loop reports as a per-sender FIFO violation.
+                delay = self.delay + 0.001 * len(self.commits)
+                self.send_after(delay, msg.notify, outcome)
+                self.send_after(delay, self.ref, _Done(msg.id))
+        return RequestCommitted(msg.kind, msg.name, msg.id, f"/ctx/inbox/{msg.id}.req.json")
+
+    @handler
+    def done(self, msg: _Done) -> None:
+        self.in_flight.discard(msg.id)
+
+    @handler
+    def observe(self, msg: Observe) -> None:
+        if msg.id in self.answers:
+            msg.notify.tell(self.answers[msg.id])
+
+
+def service(root: Path, catalog: AssetCatalog | None = None) -> FlowService:
+    catalog = catalog or AssetCatalog.scan(default_assets_root())
+    return FlowService(catalog, RunStore(root / "state"), Clock(), random.Random(1))
+
+
+def quick_catalog(root: Path) -> AssetCatalog:
+    """The shipped assets plus `quick-plan`: text-plan with a short retry backoff."""
+    assets = root / "assets"
+    shutil.copytree(default_assets_root(), assets)
+    (assets / "policies" / "quick.py").write_text(
+        textwrap.dedent(
+            f'''
+            """Quick retries for tests."""
+
+            from lightflow_actors.flow import Policy, RetryPolicy
+
+            METADATA = {{
+                "id": "quick",
+                "title": "Quick retries",
+                "kind": "policy",
+                "description": "3 attempts, {QUICK_BACKOFF_S} s backoff.",
+                "stability": "experimental",
+            }}
+
+            DEFINITION = Policy(
+                retry=RetryPolicy(max_attempts=3, initial_backoff_s={QUICK_BACKOFF_S}),
+                cache=False,
+            )
+            '''
+        )
+    )
+    text_plan = (assets / "workflows" / "text_plan.py").read_text()
+    quick_plan = text_plan.replace('"id": "text-plan"', '"id": "quick-plan"').replace(
+        "DEFINITION = Workflow(", 'DEFINITION = Workflow(\n    policy="quick",'
+    )
+    assert quick_plan.count("quick") == 2, "text_plan.py changed shape; update quick_catalog"
+    (assets / "workflows" / "quick_plan.py").write_text(quick_plan)
+    return AssetCatalog.scan(assets)
+
+
+async def run_to_end(
+    system: ActorSystem, store: RunStore, run_id: str, answer: Answer
+) -> FakeCortex:
+    fake = FakeCortex(answer)
+    cortex = system.spawn(lambda: fake)
+    run = await system.start_actor(lambda: RunActor(store, run_id, cortex))
+    await system.wait_exit(run)
+    return fake
+
+
+async def until_a_step_is_submitted(run: ActorRef[GetRun]) -> RunView:
+    view = await run.ask(GetRun())
+    while not any(s.status == "submitted" for s in view.steps):
+        view = await run.ask(GetRun())
+    return view
+
+
+async def test_a_workflow_runs_to_succeeded_with_parallel_branches(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    svc = service(tmp_path)
+    svc.create("article", b'{"topic": "owls"}', run_id="a1")
+    async with runtime.system(allow_threads=True) as system:
+        fake = await run_to_end(system, svc.store, "a1", ok)
+    view = svc.get("a1")
+    assert view.status == "succeeded"
+    assert all(s.attempts == 1 and s.output == f"outputs/{s.id}.json" for s in view.steps)
+    assert fake.max_in_flight >= 2  # write-draft and plan-size ran together
+    assert svc.store.output("a1", "plan-size") == {"words": 3, "lines": 1}
+    names = [type(e).__name__ for e in svc.events("a1")]
+    assert names.count("StepSubmitted") == names.count("StepSucceeded") == 6
+    assert [e.seq for e in svc.events("a1")] == list(range(1, len(names) + 1))
+
+
+async def test_a_failed_step_is_retried_after_its_backoff(runtime: Runtime, tmp_path: Path) -> None:
+    svc = service(tmp_path, quick_catalog(tmp_path))
+    svc.create("quick-plan", b'{"topic": "tea"}', run_id="r")
+    async with runtime.system(allow_threads=True) as system:
+        start = system.clock.now()
+        fake = await run_to_end(
+            system, svc.store, "r", lambda c, n: fail(c, n) if n == 1 else ok(c, n)
+        )
+        took = system.clock.now() - start
+    view = svc.get("r")
+    assert view.status == "succeeded" and view.steps[0].attempts == 2
+    assert len(fake.commits) == 2
+    (failure,) = [e for e in svc.events("r") if isinstance(e, StepFailed)]
+    assert failure.attempt == 1 and "HTTP 503" in failure.error
+    assert failure.retry_at_ms is not None
+    assert failure.retry_at_ms - failure.ts_ms >= QUICK_BACKOFF_S * 0.8 * 1000
+    assert took >= QUICK_BACKOFF_S * 0.8  # the second attempt waited for the backoff
+
+
+async def test_cancel_mid_run_stops_it_and_the_late_answer_is_ignored(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    svc = service(tmp_path)
+    svc.create("article", b'{"topic": "owls"}', run_id="c")
+    async with runtime.system(allow_threads=True) as system:
+        # Slow answers: on the real loop the cancel must come first even under load.
+        fake = FakeCortex(ok, delay=LATE_ANSWER_S)
+        cortex = system.spawn(lambda: fake)
+        run = await system.start_actor(lambda: RunActor(svc.store, "c", cortex))
+        await until_a_step_is_submitted(run)
+        view = await run.ask(CancelRun(reason="stop"))
+        assert not isinstance(view, Refused) and view.status == "cancelled"
+        await system.wait_exit(run)
+        assert fake.in_flight  # its answer is still on the way...
+        await asyncio.sleep(2 * LATE_ANSWER_S)
+        assert not fake.in_flight
+    assert svc.get("c").status == "cancelled"  # ...and changed nothing when it came
+    events = svc.events("c")
+    assert type(events[-1]).__name__ == "RunCancelled"
+    assert not any(type(e).__name__ == "StepSucceeded" for e in events)
+
+
+async def test_a_killed_run_resumes_from_its_manifest_without_repeating_a_step(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="k")
+    async with runtime.system(allow_threads=True) as system:
+        silent = FakeCortex(never)
+        cortex = system.spawn(lambda: silent)
+        run = await system.start_actor(lambda: RunActor(svc.store, "k", cortex))
+        await until_a_step_is_submitted(run)
+        system.kill(run)
+        await system.wait_exit(run)
+        # The answer lands while nobody runs; a new actor must pick it up, not re-commit.
+        (request_id,) = silent.commits
+        silent.answers[request_id] = ok(Commit("api", "openai.chat", request_id, None), 1)
+        # spawn, not start_actor: the resumed run can end before start_actor's caller
+        # resumes, and start_actor then reports StartFailed("normal") (a kernel race).
+        again = system.spawn(lambda: RunActor(svc.store, "k", cortex))
+        assert await system.wait_exit(again) == "normal"
+        assert silent.commits == [request_id]
+    view = svc.get("k")
+    assert view.status == "succeeded" and view.steps[0].attempts == 1
+    assert [e.seq for e in svc.events("k")] == [1, 2, 3]
