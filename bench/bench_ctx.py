@@ -104,9 +104,9 @@ async def substrate_run(base: Path, fuse: bool) -> tuple[list[float], float]:
         latencies = []
         for i in range(SEQUENTIAL):
             start = time.perf_counter()
-            future = await client.ask(Call("api", "openai.chat", f"s{i}", BODY, timeout_s=30))
-            assert not isinstance(future, CommitFailed), future
-            await future
+            call = Call("api", "openai.chat", f"s{i}", BODY, timeout_s=30)
+            outcome = await client.ask(call, timeout=60)
+            assert not isinstance(outcome, CommitFailed), outcome
             latencies.append(time.perf_counter() - start)
 
         inbox = layout.api_inbox("openai.chat")

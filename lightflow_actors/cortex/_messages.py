@@ -6,7 +6,6 @@ Notices are named after the run trace records they become (`cortex.request.commi
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal, TypeAlias
 
 import msgspec
@@ -107,10 +106,13 @@ class Observe(msgspec.Struct, frozen=True):
     timeout_s: float | None = None
 
 
-class Call(Ask[asyncio.Future[CortexOutcome] | CommitFailed], frozen=True):
-    """Commit and get a future of the outcome: `await (await client.ask(Call(...)))`.
+class Call(Ask[CortexOutcome | CommitFailed], frozen=True):
+    """Commit and wait for the outcome: `await client.ask(Call(...), timeout=...)`.
 
-    For callers that are not actors (tests, scripts); actors use `Commit` with `notify`.
+    Answered once the outcome is observed (the client defers its reply), or at once with
+    `CommitFailed` when the commit itself fails. Give the ask a timeout longer than
+    `timeout_s`, which bounds the wait for the answer (`ObserveTimedOut`). For callers that
+    are not actors (tests, scripts); actors use `Commit` with `notify`.
     """
 
     kind: TargetKind

@@ -31,9 +31,9 @@ BACKENDS = ["directory", pytest.param("fuse", marks=pytest.mark.fuse)]
 
 
 async def call(ctx: Any, kind: Any, name: str, rid: str, body: object) -> CortexOutcome:
-    future = await ctx.client.ask(Call(kind, name, rid, body, timeout_s=20))
-    assert not isinstance(future, CommitFailed), future
-    return await future  # type: ignore[no-any-return]
+    outcome = await ctx.client.ask(Call(kind, name, rid, body, timeout_s=20), timeout=30)
+    assert not isinstance(outcome, CommitFailed), outcome
+    return outcome  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ from lightflow_actors.cortex import (
     decode_error,
     decode_route,
 )
-from lightflow_actors.kernel import Actor, ActorRef, handler
+from lightflow_actors.kernel import Actor, ActorRef, Reply, handler
 
 __all__ = ["ClientWatch", "CortexClient"]
 
@@ -56,12 +56,14 @@ class _Seen(msgspec.Struct, frozen=True):
 
 
 class _Waiter(msgspec.Struct):
+    """A request whose answer the client looks for; told to `notify`, sent to `reply`."""
+
     kind: TargetKind
     name: str
     id: str
     outbox: Path
     notify: ActorRef[CortexOutcome] | None
-    future: asyncio.Future[CortexOutcome] | None
+    reply: Reply[CortexOutcome | CommitFailed] | None  # a `Call`'s deferred reply
     deadline: float | None
     timeout_s: float | None
 
@@ -106,9 +108,7 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        for waiter in self._waiters.values():
-            if waiter.future is not None and not waiter.future.done():
-                waiter.future.cancel()
+        # A `Call` still waiting fails with ActorExited: the kernel fails deferred replies.
 
     async def _listen(self) -> None:
         ref = self.ref
@@ -140,13 +140,12 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
         return result
 
     @handler
-    def call(self, msg: Call) -> asyncio.Future[CortexOutcome] | CommitFailed:
+    def call(self, msg: Call) -> CommitFailed | None:
         result = self._commit(msg.kind, msg.name, msg.id, msg.body)
         if isinstance(result, CommitFailed):
             return result
-        future: asyncio.Future[CortexOutcome] = self.system.loop.create_future()
-        self._wait(msg.kind, msg.name, msg.id, None, future, msg.timeout_s)
-        return future
+        self._wait(msg.kind, msg.name, msg.id, None, self.defer(msg), msg.timeout_s)
+        return None  # answered by `_finish`
 
     @handler
     def observe(self, msg: Observe) -> None:
@@ -184,13 +183,13 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
         name: str,
         request_id: str,
         notify: ActorRef[CortexOutcome] | None,
-        future: asyncio.Future[CortexOutcome] | None,
+        reply: Reply[CortexOutcome | CommitFailed] | None,
         timeout_s: float | None,
     ) -> None:
         outbox = self._layout.outbox(kind, name)
         CtxLayout.file(outbox, request_id, Suffix.RESPONSE)  # checks the id
         deadline = None if timeout_s is None else self.system.clock.now() + timeout_s
-        waiter = _Waiter(kind, name, request_id, outbox, notify, future, deadline, timeout_s)
+        waiter = _Waiter(kind, name, request_id, outbox, notify, reply, deadline, timeout_s)
         self._waiters[(str(outbox), request_id)] = waiter
         if not self._check(waiter):
             self._ensure_ticking()
@@ -248,8 +247,8 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
         self._waiters.pop((str(waiter.outbox), waiter.id), None)
         if waiter.notify is not None:
             waiter.notify.tell(outcome)
-        if waiter.future is not None and not waiter.future.done():
-            waiter.future.set_result(outcome)
+        if waiter.reply is not None:
+            waiter.reply.send(outcome)
 
 
 def _read(path: Path) -> bytes | None:
