@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from ._json import Json
+from lightflow_actors.isa import JSONValue
 
 ApiFormat = Literal[
     "openai.chat", "openai.responses", "anthropic.messages", "google.generate_content"
@@ -93,7 +93,7 @@ class ToolStep(msgspec.Struct, frozen=True):
     tool: str
     input: type[msgspec.Struct]
     output: type[msgspec.Struct]
-    request: Mapping[str, Json]
+    request: Mapping[str, JSONValue]
     depends_on: Sequence[str] = ()
     policy: str | None = None
 
@@ -116,7 +116,7 @@ class Use(msgspec.Struct, frozen=True):
 
     id: str
     asset: str
-    params: Mapping[str, Json] = {}
+    params: Mapping[str, JSONValue] = {}
     depends_on: Sequence[str] = ()
     policy: str | None = None
 
@@ -163,7 +163,7 @@ class Preset(msgspec.Struct, frozen=True):
     """Named input values for a workflow; explicit run inputs override them."""
 
     workflow: str
-    inputs: Mapping[str, Json]
+    inputs: Mapping[str, JSONValue]
 
 
 class Policy(msgspec.Struct, frozen=True):

@@ -1,9 +1,10 @@
-"""Durable file primitives: atomic whole-file writes and fsynced JSON-lines journals.
+"""Durable file primitives of the run store: new files at once, fsynced JSON-lines journals.
 
-`write_atomic` writes `<name>.tmp`, fsyncs it, renames it over `<name>` and fsyncs the
-folder, so a reader sees the old file or the new one, never a mix. `append_line` fsyncs
-each line; a crash can still leave a torn last line, which `read_lines` ignores and the
-next `append_line` cuts off before writing, so a torn line never glues onto a new one.
+Whole-file replacement is the ABI's `atomic_write` (temp file, fsync, rename, fsync the
+folder: a reader sees the old file or the new one, never a mix), and folder fsync its
+`fsync_dir`; the store uses those, there is one of each. `append_line` fsyncs each line; a
+crash can still leave a torn last line, which `read_lines` ignores and the next
+`append_line` cuts off before writing, so a torn line never glues onto a new one.
 """
 
 from __future__ import annotations
@@ -11,20 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lightflow_actors.cortex import fsync_dir
+
 MAX_LINE_BYTES = 16 << 20
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` all at once (temp file → fsync → rename → fsync dir)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 def write_new_files(folder: Path, files: dict[str, bytes]) -> None:
@@ -45,14 +35,6 @@ def write_new_files(folder: Path, files: dict[str, bytes]) -> None:
         for fd in fds:
             os.close(fd)
     fsync_dir(folder)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def append_line(path: Path, line: bytes) -> None:

@@ -1,21 +1,21 @@
-"""The JSON value type shared by templates, resolved workflows and outputs, plus hashing.
+"""Canonical JSON and the hashing of JSON values (output caching), and their kinds.
 
-msgspec cannot decode a recursive type alias, so at run time `Json` is `object` (msgspec
-then accepts any JSON value) while mypy sees the precise recursive union. Every value
-typed `Json` therefore comes either from msgspec decoding or from code mypy checked.
+The JSON value type itself is `lightflow_actors.isa.JSONValue`, the one the whole package
+uses (isa is the lowest layer that needs it).
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, TypeAlias
 
 import msgspec
 
-if TYPE_CHECKING:
-    Json: TypeAlias = str | int | float | bool | list["Json"] | dict[str, "Json"] | None
-else:
-    Json = object
+from lightflow_actors.isa import JSONValue as Json
+
+# `Json` is only the old name of `JSONValue`, kept while the run actor's files
+# (`flow/_run_*.py`) and `tests/flow` import it: they belong to the run actor's rewrite.
+# Everything else imports `JSONValue` from `lightflow_actors.isa`. Remove it with them.
+__all__ = ["Json", "canonical_json", "fingerprint", "json_kind"]
 
 _canonical = msgspec.json.Encoder(order="sorted")
 

@@ -16,19 +16,21 @@ from collections.abc import Mapping
 
 import msgspec
 
+from lightflow_actors.isa import JSONValue
+
 from ._errors import MalformedResponse
 from ._formats import api_format, reply_text
-from ._json import Json, json_kind
+from ._json import json_kind
 from ._resolved import ResolvedStep
 
 MAX_RESPONSE_BYTES = 32 << 20
 
 
-def step_output(step: ResolvedStep, body: bytes) -> Json:
+def step_output(step: ResolvedStep, body: bytes) -> JSONValue:
     """The output of `step` for response `body`; raises MalformedResponse."""
     if len(body) > MAX_RESPONSE_BYTES:
         raise MalformedResponse(f"step {step.id!r}: response is larger than {MAX_RESPONSE_BYTES}")
-    output: Json
+    output: JSONValue
     if step.target == "api":
         text = reply_text(api_format(step.address), body)
         output = {"text": text} if step.output_mode == "text" else _decode(step.id, text.encode())
@@ -43,16 +45,19 @@ def step_output(step: ResolvedStep, body: bytes) -> Json:
     return output
 
 
-def _decode(step_id: str, data: bytes) -> Json:
+def _decode(step_id: str, data: bytes) -> JSONValue:
     try:
-        value: Json = msgspec.json.decode(data)
+        value: JSONValue = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise MalformedResponse(f"step {step_id!r}: response is not JSON: {exc}") from None
     return value
 
 
 def schema_problem(
-    value: Json, schema: Mapping[str, Json], root: Mapping[str, Json] | None = None, at: str = "$"
+    value: JSONValue,
+    schema: Mapping[str, JSONValue],
+    root: Mapping[str, JSONValue] | None = None,
+    at: str = "$",
 ) -> str | None:
     """None when `value` matches `schema`, else what is wrong and where (`$.items[2]`)."""
     root = schema if root is None else root
@@ -97,7 +102,10 @@ def schema_problem(
 
 
 def _object_problem(
-    value: dict[str, Json], schema: Mapping[str, Json], root: Mapping[str, Json], at: str
+    value: dict[str, JSONValue],
+    schema: Mapping[str, JSONValue],
+    root: Mapping[str, JSONValue],
+    at: str,
 ) -> str | None:
     properties = schema.get("properties")
     props = properties if isinstance(properties, dict) else {}
@@ -129,7 +137,7 @@ _SIZE_KEYS = {
 }
 
 
-def _bounds_problem(value: Json, schema: Mapping[str, Json], at: str) -> str | None:
+def _bounds_problem(value: JSONValue, schema: Mapping[str, JSONValue], at: str) -> str | None:
     for kind, (low_key, high_key) in _SIZE_KEYS.items():
         if isinstance(value, kind):
             size = len(value)
@@ -161,10 +169,10 @@ def _holds(key: str, value: float, bound: float) -> bool:
     return bound != 0 and value % bound == 0
 
 
-def _follow(ref: str, root: Mapping[str, Json]) -> Mapping[str, Json] | None:
+def _follow(ref: str, root: Mapping[str, JSONValue]) -> Mapping[str, JSONValue] | None:
     if not ref.startswith("#/"):
         return None
-    node: Json = dict(root)
+    node: JSONValue = dict(root)
     for token in ref[2:].split("/"):
         if not isinstance(node, dict) or token not in node:
             return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from ._json import Json
+from lightflow_actors.isa import JSONValue
 
 
 class RunCreated(msgspec.Struct, frozen=True, tag="run.created", tag_field="event"):
@@ -88,7 +88,7 @@ class ResponseObserved(
     step: str
     request_id: str
     path: str
-    route: dict[str, Json] | None = None
+    route: dict[str, JSONValue] | None = None
 
 
 class ErrorObserved(msgspec.Struct, frozen=True, tag="cortex.error.observed", tag_field="record"):

@@ -15,6 +15,8 @@ from typing import cast
 import msgspec
 import msgspec.inspect as mi
 
+from lightflow_actors.isa import JSONValue
+
 from ._assets import AssetCatalog
 from ._definition import (
     ApiStep,
@@ -34,7 +36,6 @@ from ._definition import (
 )
 from ._errors import InvalidInputs, MissingModel, WorkflowError
 from ._formats import build_request
-from ._json import Json
 from ._resolved import STEP_ID, OutputMode, ResolvedModel, ResolvedStep, ResolvedWorkflow, Target
 from ._templates import Bound, RefPart, Scope, StepRef, bound_refs, compile_template, finalize
 from ._types import schema_of
@@ -44,7 +45,7 @@ _MAX_NESTING = 16
 _STR = mi.StrType()
 
 
-def decode_inputs(raw: bytes | Mapping[str, Json]) -> dict[str, Json]:
+def decode_inputs(raw: bytes | Mapping[str, JSONValue]) -> dict[str, JSONValue]:
     """Decode run inputs given as JSON bytes (or an already decoded mapping)."""
     if isinstance(raw, bytes | bytearray | memoryview):
         if len(raw) > MAX_INPUT_BYTES:
@@ -57,13 +58,13 @@ def decode_inputs(raw: bytes | Mapping[str, Json]) -> dict[str, Json]:
         value = raw
     if not isinstance(value, dict):
         raise InvalidInputs('inputs must be a JSON object, e.g. {"topic": "tea"}')
-    return cast("dict[str, Json]", dict(value))
+    return cast("dict[str, JSONValue]", dict(value))
 
 
 def resolve(
     catalog: AssetCatalog,
     workflow_id: str,
-    inputs: bytes | Mapping[str, Json] = b"{}",
+    inputs: bytes | Mapping[str, JSONValue] = b"{}",
     preset: str | None = None,
 ) -> ResolvedWorkflow:
     """The resolved workflow for `workflow_id` run with `inputs` (over `preset`'s inputs)."""
@@ -81,7 +82,7 @@ def resolve(
         typed = msgspec.convert(given, workflow.inputs)
     except msgspec.ValidationError as exc:
         raise InvalidInputs(f"inputs do not match workflow {workflow_id!r}: {exc}") from None
-    values = cast("dict[str, Json]", msgspec.to_builtins(typed))
+    values = cast("dict[str, JSONValue]", msgspec.to_builtins(typed))
     expander = _Expander(catalog, workflow.policy)
     scope = Scope(inputs=(schema_of(workflow.inputs), values))
     expander.level(workflow.steps, scope, prefix="", extra_deps=(), policy=None, stack=())
@@ -90,7 +91,7 @@ def resolve(
         workflow=workflow_id,
         title=info.title,
         inputs=values,
-        input_schema=cast("dict[str, Json]", msgspec.json.schema(workflow.inputs)),
+        input_schema=cast("dict[str, JSONValue]", msgspec.json.schema(workflow.inputs)),
         steps=steps,
         preset=preset,
     )
@@ -259,7 +260,7 @@ class _Expander:
             depends_on=deps,
             model=model,
             output_mode=output_mode,
-            output_schema=cast("dict[str, Json]", msgspec.json.schema(_output_type(step))),
+            output_schema=cast("dict[str, JSONValue]", msgspec.json.schema(_output_type(step))),
             retry=policy.retry,
             cache=policy.cache,
             origin=origin,

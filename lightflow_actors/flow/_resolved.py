@@ -13,9 +13,11 @@ from typing import Literal
 
 import msgspec
 
+from lightflow_actors.isa import JSONValue
+
 from ._definition import RetryPolicy
 from ._errors import StepNotFound
-from ._json import Json, fingerprint
+from ._json import fingerprint
 from ._templates import Binding, render
 
 Target = Literal["api", "tool", "thread"]
@@ -40,22 +42,22 @@ class ResolvedStep(msgspec.Struct, frozen=True):
     id: str
     target: Target
     address: str
-    request: Json
+    request: JSONValue
     bindings: tuple[Binding, ...] = ()
     depends_on: tuple[str, ...] = ()
     model: ResolvedModel | None = None
     output_mode: OutputMode = "json"
-    output_schema: dict[str, Json] = {}
+    output_schema: dict[str, JSONValue] = {}
     retry: RetryPolicy = RetryPolicy()
     cache: bool = True
     origin: str | None = None
     fingerprint: str | None = None
 
-    def render(self, outputs: Mapping[str, Json]) -> Json:
+    def render(self, outputs: Mapping[str, JSONValue]) -> JSONValue:
         """The request with step outputs filled in (raises TemplateError)."""
         return render(self.request, self.bindings, outputs) if self.bindings else self.request
 
-    def fingerprint_of(self, rendered: Json) -> str:
+    def fingerprint_of(self, rendered: JSONValue) -> str:
         """The input fingerprint of this step for a rendered request."""
         return fingerprint([self.target, self.address, rendered])
 
@@ -65,8 +67,8 @@ class ResolvedWorkflow(msgspec.Struct, frozen=True):
 
     workflow: str
     title: str
-    inputs: dict[str, Json]
-    input_schema: dict[str, Json]
+    inputs: dict[str, JSONValue]
+    input_schema: dict[str, JSONValue]
     steps: tuple[ResolvedStep, ...]
     preset: str | None = None
     version: int = 1

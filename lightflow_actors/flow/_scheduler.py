@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
+from lightflow_actors.isa import JSONValue
+
 from ._definition import RetryPolicy
 from ._errors import CorruptRun, TemplateError
-from ._json import Json
 from ._manifest import TERMINAL, RunManifest
 from ._resolved import ResolvedWorkflow
 from ._store import CachedOutput
@@ -29,7 +30,7 @@ class SubmitStep(msgspec.Struct, frozen=True):
     """Commit `request` for `step` as attempt `attempt` under `request_id`."""
 
     step: str
-    request: Json
+    request: JSONValue
     fingerprint: str
     attempt: int
     request_id: str
@@ -65,7 +66,7 @@ def plan_steps(
     resolved: ResolvedWorkflow,
     manifest: RunManifest,
     *,
-    outputs: Mapping[str, Json],
+    outputs: Mapping[str, JSONValue],
     now_ms: int,
     lookup: Callable[[str], CachedOutput | None] | None = None,
     max_in_flight: int | None = None,

@@ -1,8 +1,8 @@
 """The operations the CLI, the HTTP gateway and MCP call: assets, preview, runs.
 
-Each returns a msgspec struct (encode it to JSON as is) or raises a `FlowError` whose
-`http_status` is the answer code. Nothing here executes steps: `create` writes a planned
-run; the run actor moves it forward.
+Each returns a msgspec struct (encode it to JSON as is) or raises a `FlowError` (a refusal
+names its `reason`; each surface maps it). Nothing here executes steps: `create` writes a
+planned run; the run actor moves it forward.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Protocol
 
 import msgspec
 
+from lightflow_actors.isa import JSONValue
+
 from ._assets import AssetCatalog, AssetInfo, check_kind
-from ._json import Json
 from ._manifest import RunManifest, RunStatus, StepState, StepStatus, cancel_run, new_manifest
 from ._records import RunEvent, TraceRecord
 from ._resolve import resolve
@@ -93,7 +94,10 @@ class FlowService:
         return self.catalog.list(check_kind(kind) if kind is not None else None)
 
     def preview(
-        self, workflow: str, inputs: bytes | Mapping[str, Json] = b"{}", preset: str | None = None
+        self,
+        workflow: str,
+        inputs: bytes | Mapping[str, JSONValue] = b"{}",
+        preset: str | None = None,
     ) -> ResolvedWorkflow:
         """Resolve without writing anything."""
         return resolve(self.catalog, workflow, inputs, preset)
@@ -101,7 +105,7 @@ class FlowService:
     def create(
         self,
         workflow: str,
-        inputs: bytes | Mapping[str, Json] = b"{}",
+        inputs: bytes | Mapping[str, JSONValue] = b"{}",
         run_id: str | None = None,
         preset: str | None = None,
     ) -> RunView:

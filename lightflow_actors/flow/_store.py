@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,9 +26,11 @@ from typing import TypeVar
 import msgspec
 import platformdirs
 
+from lightflow_actors.cortex import atomic_write, fsync_dir
+from lightflow_actors.isa import JSONValue
+
 from ._errors import CorruptRun, InvalidRunId, RunExists, RunNotFound, StepNotFound
-from ._files import append_line, fsync_dir, last_line, read_lines, write_atomic, write_new_files
-from ._json import Json
+from ._files import append_line, last_line, read_lines, write_new_files
 from ._manifest import RunManifest
 from ._records import RunEvent, TraceRecord
 from ._resolved import STEP_ID, ResolvedWorkflow
@@ -54,7 +57,7 @@ class RunRequest(msgspec.Struct, frozen=True):
 
     run_id: str
     workflow: str
-    inputs: dict[str, Json]
+    inputs: dict[str, JSONValue]
     created_at_ms: int
     preset: str | None = None
 
@@ -174,7 +177,7 @@ class RunStore:
     def trace_raw(self, run_id: str) -> list[bytes]:
         return self._lines(run_id, TRACE)
 
-    def output(self, run_id: str, step_id: str) -> Json:
+    def output(self, run_id: str, step_id: str) -> JSONValue:
         if not STEP_ID.fullmatch(step_id):
             raise StepNotFound(f"{step_id!r} is not a step id")
         path = self.run_dir(run_id) / OUTPUTS / f"{step_id}.json"
@@ -183,7 +186,7 @@ class RunStore:
         except FileNotFoundError:
             raise RunNotFound(f"run {run_id!r} has no output for step {step_id!r}") from None
         try:
-            value: Json = msgspec.json.decode(data)
+            value: JSONValue = msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
             raise CorruptRun(f"{path}: {exc}") from None
         return value
@@ -224,7 +227,7 @@ class RunStore:
             self._repair_events(run_id)
             manifest, event = change(self.manifest(run_id))
             directory = self.run_dir(run_id)
-            write_atomic(directory / MANIFEST, _encoder.encode(manifest))
+            atomic_write(directory / MANIFEST, _encoder.encode(manifest))
             append_line(directory / EVENTS, _encoder.encode(event))
             return manifest, event
 
@@ -237,12 +240,12 @@ class RunStore:
     def next_trace_seq(self, run_id: str) -> int:
         return len(self._lines(run_id, TRACE)) + 1
 
-    def write_output(self, run_id: str, step_id: str, value: Json) -> str:
+    def write_output(self, run_id: str, step_id: str, value: JSONValue) -> str:
         """Store a step output atomically; returns its path relative to the run folder."""
         if not STEP_ID.fullmatch(step_id):
             raise StepNotFound(f"{step_id!r} is not a step id")
         relative = f"{OUTPUTS}/{step_id}.json"
-        write_atomic(self.run_dir(run_id) / relative, _encoder.encode(value))
+        atomic_write(self.run_dir(run_id) / relative, _encoder.encode(value))
         return relative
 
     def recover(self, run_id: str) -> RunManifest:
@@ -286,7 +289,10 @@ class RunStore:
         if path is None:
             return
         self._cache.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, _encoder.encode(cached))
+        # Runs with equal steps cache one fingerprint at the same time: each writer needs
+        # its own temporary file, or one renames the other's away (FileNotFoundError).
+        tmp = f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        atomic_write(path, _encoder.encode(cached), tmp_name=tmp)
 
     def cached_output(self, fingerprint: str) -> CachedOutput | None:
         """A previous output with this fingerprint whose file still exists, if any."""

@@ -24,8 +24,10 @@ from typing import TypeAlias
 import msgspec
 import msgspec.inspect as mi
 
+from lightflow_actors.isa import JSONValue
+
 from ._errors import TemplateError
-from ._json import Json, canonical_json, json_kind
+from ._json import canonical_json, json_kind
 from ._types import SCALAR_KINDS, field_type, fits, json_kinds, type_name, unwrap
 
 _REFERENCE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_-]+)+)\}")
@@ -65,7 +67,7 @@ class Slot(msgspec.Struct, frozen=True):
 
 
 # A compiled template value: JSON, with Slots where step outputs will go.
-Bound: TypeAlias = "Json | Slot | list[Bound] | dict[str, Bound]"
+Bound: TypeAlias = "JSONValue | Slot | list[Bound] | dict[str, Bound]"
 
 
 class StepRef(msgspec.Struct, frozen=True):
@@ -78,12 +80,12 @@ class StepRef(msgspec.Struct, frozen=True):
 class Scope(msgspec.Struct, frozen=True):
     """What references may name: workflow inputs, params of a node/composition, steps."""
 
-    inputs: tuple[mi.Type, Json] | None = None
+    inputs: tuple[mi.Type, JSONValue] | None = None
     params: tuple[mi.Type, dict[str, Bound]] | None = None
     steps: Mapping[str, StepRef] = {}
 
 
-def compile_template(value: Json, expected: mi.Type, scope: Scope, where: str) -> Bound:
+def compile_template(value: JSONValue, expected: mi.Type, scope: Scope, where: str) -> Bound:
     """Type-check `value` (a template tree) against `expected` and substitute what the
     scope knows. `where` names the field for error messages."""
     expected = unwrap(expected)
@@ -107,7 +109,7 @@ def compile_template(value: Json, expected: mi.Type, scope: Scope, where: str) -
     return value
 
 
-def _union_member(value: Json, union: mi.UnionType) -> mi.Type | None:
+def _union_member(value: JSONValue, union: mi.UnionType) -> mi.Type | None:
     kind = json_kind(value)
     for member in union.types:
         if kind in json_kinds(member):
@@ -115,7 +117,9 @@ def _union_member(value: Json, union: mi.UnionType) -> mi.Type | None:
     return None
 
 
-def _compile_object(value: dict[str, Json], expected: mi.Type, scope: Scope, where: str) -> Bound:
+def _compile_object(
+    value: dict[str, JSONValue], expected: mi.Type, scope: Scope, where: str
+) -> Bound:
     if isinstance(expected, mi.AnyType):
         return {k: compile_template(v, expected, scope, f"{where}.{k}") for k, v in value.items()}
     if isinstance(expected, mi.DictType):
@@ -142,7 +146,7 @@ def _compile_object(value: dict[str, Json], expected: mi.Type, scope: Scope, whe
     raise TemplateError(f"{where}: an object was given, but the field is {type_name(expected)}")
 
 
-def _compile_array(value: list[Json], expected: mi.Type, scope: Scope, where: str) -> Bound:
+def _compile_array(value: list[JSONValue], expected: mi.Type, scope: Scope, where: str) -> Bound:
     if isinstance(expected, mi.AnyType):
         items: list[mi.Type] = [expected] * len(value)
     elif isinstance(expected, mi.ListType | mi.VarTupleType | mi.SetType | mi.FrozenSetType):
@@ -242,7 +246,7 @@ def _static(schema: mi.Type, path: Sequence[str], shown: str, where: str) -> mi.
         ) from None
 
 
-def _walk_known(value: Json, path: Sequence[str]) -> Json:
+def _walk_known(value: JSONValue, path: Sequence[str]) -> JSONValue:
     for segment in path:
         if isinstance(value, dict):
             value = value.get(segment)
@@ -301,11 +305,11 @@ def bound_refs(value: Bound) -> list[RefPart]:
     return []
 
 
-def finalize(value: Bound) -> tuple[Json, tuple[Binding, ...]]:
+def finalize(value: Bound) -> tuple[JSONValue, tuple[Binding, ...]]:
     """Split a compiled value into request JSON (null where step outputs go) and bindings."""
     bindings: list[Binding] = []
 
-    def walk(node: Bound, pointer: str) -> Json:
+    def walk(node: Bound, pointer: str) -> JSONValue:
         if isinstance(node, Slot):
             kinds = json_kinds(node.static)
             bindings.append(Binding(pointer, node.parts, tuple(sorted(kinds))))
@@ -323,7 +327,9 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def render(request: Json, bindings: Sequence[Binding], outputs: Mapping[str, Json]) -> Json:
+def render(
+    request: JSONValue, bindings: Sequence[Binding], outputs: Mapping[str, JSONValue]
+) -> JSONValue:
     """Fill `bindings` into a copy of `request` from step `outputs` (decoded JSON)."""
     result = copy.deepcopy(request)
     for binding in bindings:
@@ -342,7 +348,7 @@ def render(request: Json, bindings: Sequence[Binding], outputs: Mapping[str, Jso
     return result
 
 
-def _child(node: Json, token: str) -> Json:
+def _child(node: JSONValue, token: str) -> JSONValue:
     if isinstance(node, list):
         return node[int(token)]
     if isinstance(node, dict):
@@ -350,7 +356,7 @@ def _child(node: Json, token: str) -> Json:
     raise TemplateError(f"binding pointer passes through a {json_kind(node)}")
 
 
-def _render_binding(binding: Binding, outputs: Mapping[str, Json]) -> Json:
+def _render_binding(binding: Binding, outputs: Mapping[str, JSONValue]) -> JSONValue:
     if len(binding.parts) == 1 and isinstance(binding.parts[0], RefPart):
         value = _output_at(binding.parts[0], outputs)
         kind = json_kind(value)
@@ -380,7 +386,7 @@ def _a(kind: str) -> str:
     return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
-def _output_at(ref: RefPart, outputs: Mapping[str, Json]) -> Json:
+def _output_at(ref: RefPart, outputs: Mapping[str, JSONValue]) -> JSONValue:
     if ref.step not in outputs:
         raise TemplateError(f"step {ref.step!r} has no output yet; it must succeed first")
     value = outputs[ref.step]
