@@ -1,9 +1,11 @@
-"""Typed errors of the flow layer, each carrying the HTTP status the adapters answer with.
+"""Typed errors of the flow layer: refusals with a kernel reason, and failures.
 
-The CLI and the HTTP gateway map any `FlowError` to `{"error": str(exc)}` with
-`exc.http_status`; usage-level mistakes are `Invalid` (400), unknown runs/assets/steps
-are `NotFound` (404), and state clashes (existing run id, submit from a non-planned
-step, cancelling a finished run) are `Conflict` (409).
+Most flow errors refuse a request and are kernel `Refused`s with a fixed `reason`:
+usage-level mistakes are `Invalid` (`invalid`), unknown runs/assets/steps are `NotFound`
+(`not_found`), and state clashes (existing run id, submit from a non-planned step,
+cancelling a finished run) are `Conflict` (`conflict`). Raised in a handler they answer
+the ask without crashing the actor. The rest (`CorruptRun`, `MalformedResponse`) are
+failures. Each edge maps a reason once (HTTP: `adapters/http/_errors.py`; MCP; the CLI).
 """
 
 from __future__ import annotations
@@ -11,29 +13,38 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from lightflow_actors.kernel import Refused
+
 
 class FlowError(Exception):
-    """Base class of every flow error; `http_status` is what the HTTP adapter answers."""
+    """Base class of every flow error."""
 
+    # Transitional, read by nothing but `flow/_run_actor.py` (its `Refused(error, status)`
+    # record, which the runs host turns back into the typed refusal) and `tests/flow`: both
+    # belong to the run actor's rewrite as an ISA interpreter, which raises the refusal
+    # instead. Delete these `http_status` lines then; edges map `Refused.reason`.
     http_status: ClassVar[int] = 500
 
 
-class Invalid(FlowError):
-    """The caller sent something malformed (400)."""
+class Invalid(FlowError, Refused):
+    """The caller sent something malformed."""
 
-    http_status: ClassVar[int] = 400
-
-
-class NotFound(FlowError):
-    """The named run, asset or step does not exist (404)."""
-
-    http_status: ClassVar[int] = 404
+    reason = "invalid"
+    http_status: ClassVar[int] = 400  # transitional, see FlowError
 
 
-class Conflict(FlowError):
-    """The request clashes with the current state (409)."""
+class NotFound(FlowError, Refused):
+    """The named run, asset or step does not exist."""
 
-    http_status: ClassVar[int] = 409
+    reason = "not_found"
+    http_status: ClassVar[int] = 404  # transitional, see FlowError
+
+
+class Conflict(FlowError, Refused):
+    """The request clashes with the current state."""
+
+    reason = "conflict"
+    http_status: ClassVar[int] = 409  # transitional, see FlowError
 
 
 class InvalidRunId(Invalid):
@@ -107,10 +118,10 @@ class StepTransitionError(Conflict):
 
 
 class CorruptRun(FlowError):
-    """A run's files on disk cannot be decoded (500): not produced by this store."""
+    """A run's files on disk cannot be decoded: not produced by this store (a failure)."""
 
 
 class MalformedResponse(FlowError):
-    """A provider/tool response that does not decode (502: the upstream misbehaved)."""
+    """A provider/tool response that does not decode: the upstream misbehaved (a failure)."""
 
-    http_status: ClassVar[int] = 502
+    http_status: ClassVar[int] = 502  # transitional, see FlowError

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import msgspec
 
 from lightflow_actors.adapters.http import Action, ActionResult, GatewayLink, HttpError
-from lightflow_actors.kernel import Actor, ActorRef, handler
+from lightflow_actors.kernel import Actor, ActorRef, Refused, handler
 from lightflow_actors.live import Delivery, Publish, SubscribeTopic
 
 ACTIONS_TOPIC = "observer:actions"
@@ -78,7 +78,7 @@ class ActionRunner(Actor[Run]):
         try:
             result = await self.gateway.perform(request.actor, request.action)
             outcome = ActionOutcome(ref=request.ref, ok=True, text=describe(result))
-        except HttpError as error:
+        except (HttpError, Refused) as error:
             outcome = ActionOutcome(
                 ref=request.ref,
                 ok=False,

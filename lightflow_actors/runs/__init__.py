@@ -6,8 +6,6 @@ CortexFS ABI; which substrate answers, and how, is the composition root's busine
 from ._catalog import CatalogCache
 from ._errors import (
     HostNotRunning,
-    InvalidRequest,
-    PayloadTooLarge,
     RunHostedElsewhere,
     RunsConfigError,
     RunsError,
@@ -44,10 +42,8 @@ __all__ = [
     "HostNotRunning",
     "HostSettings",
     "HostedRun",
-    "InvalidRequest",
     "Lease",
     "OpenStream",
-    "PayloadTooLarge",
     "Read",
     "RefreshRun",
     "RunEnded",

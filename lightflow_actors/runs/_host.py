@@ -10,7 +10,6 @@ drives it at the same time. At start the host resumes every planned or running r
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
@@ -22,9 +21,13 @@ from lightflow_actors.cortex import Commit, Observe
 from lightflow_actors.flow import FlowError, RunStore, RunView, resumable_runs
 from lightflow_actors.kernel import (
     Actor,
+    ActorExited,
+    ActorNotAlive,
     ActorRef,
     ExitReason,
     LightflowError,
+    Refused,
+    Reply,
     StartFailed,
     format_reason,
     handler,
@@ -128,7 +131,13 @@ class HostedRun(flow.RunActor):
 
 
 class RunsHost(Actor[HostMessage | _ResumeAll]):
-    """Answers the runs surfaces; starts, tracks and resumes the run actors it drives."""
+    """Answers the runs surfaces; starts, tracks and resumes the run actors it drives.
+
+    Every answer goes through the kernel, and no ask can crash the host: a refusal refuses
+    that ask, a failure of the work fails it (the asker's `ask` raises the error). Reads
+    and `AwaitSettled` are deferred, so the host keeps taking messages while a worker
+    thread reads or the run goes on; changes are async handlers, one at a time.
+    """
 
     def __init__(
         self,
@@ -145,7 +154,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         self._ops: RunsOperations | None = None
         self._active: set[str] = set()
         self._leases: dict[str, Lease] = {}
-        self._waiters: dict[str, list[asyncio.Future[RunView]]] = {}
+        self._waiters: dict[str, list[Reply[RunView]]] = {}  # AwaitSettled of driven runs
+        self._reads: set[asyncio.Task[None]] = set()  # reads under way on worker threads
 
     def on_start(self) -> None:
         self._ops = RunsOperations(self._settings, self.system.clock, self.system.random)
@@ -153,104 +163,113 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             self.ref.tell(_ResumeAll())
 
     def on_stop(self, reason: ExitReason) -> None:
+        # Deferred replies still pending (waiters, reads) fail with ActorExited: the kernel
+        # does that as the host exits. A read's thread cannot be stopped; its task can.
+        for task in self._reads:
+            task.cancel()
         for lease in self._leases.values():
             lease.release()
         self._leases.clear()
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(RunsError("the runs host stopped before the run settled"))
 
     @property
     def ops(self) -> RunsOperations:
         assert self._ops is not None, "used before on_start"
         return self._ops
 
-    # -- reads: answered at once, computed on a worker thread ---------------------------
+    # -- reads: deferred, computed on a worker thread ---------------------------------------
 
     @handler
-    def read(self, msg: Read[object]) -> asyncio.Future[object]:
-        return self.system.loop.run_in_executor(None, msg.op, self.ops)
+    def read(self, msg: Read[object]) -> None:
+        self._read([self.defer(msg)], msg.op, self.ops)
+
+    @handler
+    def settled(self, msg: AwaitSettled) -> None:
+        reply = self.defer(msg)
+        if msg.run_id in self._active:
+            self._waiters.setdefault(msg.run_id, []).append(reply)  # answered by `ended`
+        else:
+            self._read([reply], self.ops.get, msg.run_id)
 
     # -- changes: one at a time, in arrival order -------------------------------------------
 
     @handler
-    async def create(self, msg: CreateRun) -> asyncio.Future[RunView]:
-        return await self._reply(self._create(msg))
+    async def create(self, msg: CreateRun) -> None:
+        await _answer([self.defer(msg)], self._create(msg), _CHANGE_FAILURES)
 
     async def _create(self, msg: CreateRun) -> RunView:
-        view = await self._thread(self.ops.create, msg.workflow, msg.inputs, msg.run_id, msg.preset)
+        ops = self.ops
+        view = await self.run_blocking(ops.create, msg.workflow, msg.inputs, msg.run_id, msg.preset)
         if msg.start:
             await self._drive(view.run_id)
         return view
 
     @handler
-    async def cancel(self, msg: CancelRun) -> asyncio.Future[RunView]:
-        return await self._reply(self._cancel(msg))
+    async def cancel(self, msg: CancelRun) -> None:
+        await _answer([self.defer(msg)], self._cancel(msg), _CHANGE_FAILURES)
 
     async def _cancel(self, msg: CancelRun) -> RunView:
         run = self._run_ref(msg.run_id)
         if run is not None:
-            return _accepted(await run.ask(flow.CancelRun(msg.reason), timeout=None))
-        # Not driven here (or between two incarnations): the store decides; an actor
-        # driving it elsewhere notices at its next write and stops.
-        return await self._thread(self.ops.cancel, msg.run_id, msg.reason)
+            answer = await _unless_ended(run.ask(flow.CancelRun(msg.reason), timeout=None))
+            if answer is not None:
+                return _accepted(answer)
+        # Not driven here (or between two incarnations, or it just ended): the store
+        # decides; an actor driving it elsewhere notices at its next write and stops.
+        return await self.run_blocking(self.ops.cancel, msg.run_id, msg.reason)
 
     @handler
-    async def submit(self, msg: SubmitStep) -> asyncio.Future[RunView]:
-        return await self._reply(self._submit(msg))
+    async def submit(self, msg: SubmitStep) -> None:
+        await _answer([self.defer(msg)], self._submit(msg), _CHANGE_FAILURES)
 
     async def _submit(self, msg: SubmitStep) -> RunView:
         run = self._run_ref(msg.run_id)
-        if run is None:
-            view = await self._thread(self.ops.get, msg.run_id)
-            _step(view, msg.step)  # 404 for an unknown step, before hosting anything
-            if view.status in _SETTLED:
-                raise flow.StepTransitionError(
-                    f"run {msg.run_id!r} is {view.status}; its steps cannot be submitted"
-                )
-            await self._drive(msg.run_id)
-            run = self._run_ref(msg.run_id)
-            if run is None:  # it settled while starting
-                return await self._thread(self.ops.get, msg.run_id)
-            result = await run.ask(flow.SubmitNow(msg.step), timeout=None)
-            if isinstance(result, flow.Refused):
-                # Starting the actor may have submitted the step already: that is the
-                # outcome asked for, not a conflict.
-                view = await run.ask(flow.GetRun(), timeout=None)
-                if _step(view, msg.step).status in ("submitted", "succeeded"):
-                    return view
-            return _accepted(result)
-        return _accepted(await run.ask(flow.SubmitNow(msg.step), timeout=None))
+        if run is not None:
+            answer = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
+            if answer is not None:
+                return _accepted(answer)
+        view = await self.run_blocking(self.ops.get, msg.run_id)
+        _step(view, msg.step)  # not_found for an unknown step, before hosting anything
+        if view.status in _SETTLED:
+            raise flow.StepTransitionError(
+                f"run {msg.run_id!r} is {view.status}; its steps cannot be submitted"
+            )
+        await self._drive(msg.run_id)
+        run = self._run_ref(msg.run_id)
+        if run is None:  # it settled while starting
+            return await self.run_blocking(self.ops.get, msg.run_id)
+        answer = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
+        if answer is None:
+            return await self.run_blocking(self.ops.get, msg.run_id)
+        if isinstance(answer, flow.Refused):
+            # Starting the actor may have submitted the step already: that is the
+            # outcome asked for, not a conflict.
+            now = await _unless_ended(run.ask(flow.GetRun(), timeout=None))
+            if now is not None and _step(now, msg.step).status in ("submitted", "succeeded"):
+                return now
+        return _accepted(answer)
 
     @handler
-    async def refresh(self, msg: RefreshRun) -> asyncio.Future[RunView]:
-        return await self._reply(self._refresh(msg))
+    async def refresh(self, msg: RefreshRun) -> None:
+        await _answer([self.defer(msg)], self._refresh(msg), _CHANGE_FAILURES)
 
     async def _refresh(self, msg: RefreshRun) -> RunView:
         run = self._run_ref(msg.run_id)
         if run is not None:
-            return await run.ask(flow.Refresh(), timeout=None)
-        view = await self._thread(self.ops.get, msg.run_id)
+            answer = await _unless_ended(run.ask(flow.Refresh(), timeout=None))
+            if answer is not None:
+                return answer
+        view = await self.run_blocking(self.ops.get, msg.run_id)
         if view.status in _SETTLED:
             return view
         await self._drive(msg.run_id)
-        return await self._thread(self.ops.get, msg.run_id)
+        return await self.run_blocking(self.ops.get, msg.run_id)
 
     @handler
-    async def settled(self, msg: AwaitSettled) -> asyncio.Future[RunView]:
-        if msg.run_id in self._active:
-            waiter: asyncio.Future[RunView] = self.system.loop.create_future()
-            self._waiters.setdefault(msg.run_id, []).append(waiter)
-            return waiter
-        return await self._reply(self._thread(self.ops.get, msg.run_id))
-
-    @handler
-    async def open_stream(self, msg: OpenStream) -> asyncio.Future[StreamHandle]:
-        return await self._reply(self._open_stream(msg))
+    async def open_stream(self, msg: OpenStream) -> None:
+        await _answer([self.defer(msg)], self._open_stream(msg), _CHANGE_FAILURES)
 
     async def _open_stream(self, msg: OpenStream) -> StreamHandle:
-        await self._thread(self.ops.get, msg.run_id)  # 404 before anything is spawned
+        await self.run_blocking(self.ops.get, msg.run_id)  # not_found before anything is spawned
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         store, poll = self.ops.store, self._tail_poll_s
         tail = self.spawn(lambda: RunTail(store, msg.run_id, msg.after, msg.mode, queue, poll))
@@ -260,7 +279,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
 
     @handler
     async def resume_all(self, msg: _ResumeAll) -> None:
-        for run_id in await self._thread(resumable_runs, self.ops.store):
+        for run_id in await self.run_blocking(resumable_runs, self.ops.store):
             try:
                 await self._drive(run_id)
             except (FlowError, RunsError) as exc:
@@ -279,12 +298,12 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
                 self._leases[run_id] = lease
             self._active.add(run_id)
             return
-        lease = self._leases.get(run_id) or await self._thread(Lease.try_acquire, path)
+        lease = self._leases.get(run_id) or await self.run_blocking(Lease.try_acquire, path)
         if lease is None:
             raise RunHostedElsewhere(run_id, Lease.holder(path))
         self._leases[run_id] = lease
         try:
-            await self._thread(self.ops.prepare_targets, run_id)
+            await self.run_blocking(self.ops.prepare_targets, run_id)
             await start_child(self._supervisor(), self._spec(run_id))
         except StartFailed as exc:
             self._leases.pop(run_id).release()
@@ -329,8 +348,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             lease.release()
         waiters = self._waiters.pop(msg.run_id, [])
         if waiters:
-            view = self.system.loop.run_in_executor(None, self.ops.get, msg.run_id)
-            view.add_done_callback(functools.partial(_copy_to, waiters))
+            self._read(waiters, self.ops.get, msg.run_id)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -349,17 +367,51 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             )
         return cast(SupervisorRef, ref)
 
-    async def _thread(self, fn: Callable[..., T], *args: object) -> T:
-        return await self.system.loop.run_in_executor(None, functools.partial(fn, *args))
+    def _read(self, replies: list[Reply[T]], fn: Callable[..., T], *args: object) -> None:
+        """Answer `replies` with blocking `fn(*args)`, run on a worker thread (the kernel's
+        `run_blocking`) while the host goes on with its mailbox. A read changes nothing
+        here, so any error of it fails only these asks."""
+        task = self.system.loop.create_task(self._read_now(replies, fn, args))
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
 
-    async def _reply(self, work: Awaitable[T]) -> asyncio.Future[T]:
-        """The outcome of `work` as a settled future: errors go to the caller, not here."""
-        future: asyncio.Future[T] = self.system.loop.create_future()
-        try:
-            future.set_result(await work)
-        except (FlowError, RunsError, LightflowError) as exc:
-            future.set_exception(exc)
-        return future
+    async def _read_now(
+        self, replies: list[Reply[T]], fn: Callable[..., T], args: tuple[object, ...]
+    ) -> None:
+        await _answer(replies, self.run_blocking(fn, *args), (Exception,))
+
+
+_CHANGE_FAILURES: tuple[type[Exception], ...] = (FlowError, RunsError, LightflowError)
+"""The errors of a change that fail its ask. Anything else is a bug in the host: it
+crashes, its supervisor restarts it, and the asker gets `ActorExited`."""
+
+
+async def _answer(
+    replies: list[Reply[T]], work: Awaitable[T], failures: tuple[type[Exception], ...]
+) -> None:
+    """Answer `replies` with what `work` gives: its value, its refusal, or its failure."""
+    try:
+        value = await work
+    except Refused as refusal:
+        for reply in replies:
+            reply.refuse(refusal)
+    except failures as exc:
+        for reply in replies:
+            reply.fail(exc)
+    else:
+        for reply in replies:
+            reply.send(value)
+
+
+async def _unless_ended(ask: Awaitable[T]) -> T | None:
+    """A run actor's answer, or None when it stopped without crashing before it answered
+    (its run settled meanwhile, or the server is stopping): the store decides then."""
+    try:
+        return await ask
+    except (ActorExited, ActorNotAlive) as exc:
+        if exc.reason is not None and not is_normal_exit(exc.reason):
+            raise
+        return None
 
 
 _SETTLED = ("succeeded", "failed", "cancelled")
@@ -374,7 +426,12 @@ def _step(view: RunView, step_id: str) -> flow.StepState:
 
 
 def _accepted(result: RunView | flow.Refused) -> RunView:
-    """A run actor's answer, its refusal raised as the flow error of that status."""
+    """A run actor's answer to `CancelRun`/`SubmitNow`, its refusal raised as the typed one.
+
+    Transitional: the run actor still answers a refused ask with a `flow.Refused` record
+    that holds an HTTP status; its rewrite (an ISA interpreter) raises the refusal itself,
+    and this reading back goes with the record.
+    """
     if isinstance(result, RunView):
         return result
     if result.status == 404:
@@ -382,15 +439,3 @@ def _accepted(result: RunView | flow.Refused) -> RunView:
     if result.status == 400:
         raise flow.Invalid(result.error)
     raise flow.Conflict(result.error)
-
-
-def _copy_to(waiters: list[asyncio.Future[RunView]], source: asyncio.Future[RunView]) -> None:
-    for waiter in waiters:
-        if waiter.done():
-            continue
-        if source.cancelled():
-            waiter.cancel()
-        elif source.exception() is not None:
-            waiter.set_exception(source.exception())  # type: ignore[arg-type]
-        else:
-            waiter.set_result(source.result())

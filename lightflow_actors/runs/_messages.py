@@ -1,9 +1,11 @@
 """The runs host's mailbox: what the HTTP routes, MCP tools and CLI verbs ask it.
 
-Every ask is answered at once with a future: reads are computed on a worker
-thread while the host goes on with its mailbox; changes (create, cancel, submit, refresh)
-are done by the host in arrival order. A failed operation fails the future with the
-`FlowError` or `RunsError` that says why (and carries the HTTP status).
+Each ask is answered through the kernel, once, by one `await ref.ask(msg)`: reads are
+computed on a worker thread while the host goes on with its mailbox (it defers their
+replies); changes (create, cancel, submit, refresh) are done by the host in arrival
+order; `AwaitSettled` is answered when the run settles. A refused request raises its
+`Refused` (a `FlowError` or `RunsError` with a reason) in the asker; a failure raises
+the error that says why. The host itself never crashes on either.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 
-class Read(Ask[asyncio.Future[T]], Generic[T], frozen=True):
+class Read(Ask[T], Generic[T], frozen=True):
     """Run `op` on the host's `RunsOperations` in a worker thread; `label` names it for
     operators (mailbox views, logs)."""
 
@@ -47,7 +49,7 @@ class Read(Ask[asyncio.Future[T]], Generic[T], frozen=True):
     op: Callable[[RunsOperations], T]
 
 
-class CreateRun(Ask[asyncio.Future[RunView]], frozen=True):
+class CreateRun(Ask[RunView], frozen=True):
     """Create a run and (unless `start` is false) start driving it."""
 
     workflow: str
@@ -57,29 +59,30 @@ class CreateRun(Ask[asyncio.Future[RunView]], frozen=True):
     start: bool = True
 
 
-class CancelRun(Ask[asyncio.Future[RunView]], frozen=True):
-    """Cancel a planned or running run (409 when it already finished)."""
+class CancelRun(Ask[RunView], frozen=True):
+    """Cancel a planned or running run (refused with `conflict` when it already finished)."""
 
     run_id: str
     reason: str = "cancelled by request"
 
 
-class SubmitStep(Ask[asyncio.Future[RunView]], frozen=True):
+class SubmitStep(Ask[RunView], frozen=True):
     """Submit planned step `step` now, without waiting for its retry backoff."""
 
     run_id: str
     step: str
 
 
-class RefreshRun(Ask[asyncio.Future[RunView]], frozen=True):
+class RefreshRun(Ask[RunView], frozen=True):
     """Re-plan a run now; a run not driven by anyone (created with `start=False`, or left
     behind by a crash) is picked up and driven from here on."""
 
     run_id: str
 
 
-class AwaitSettled(Ask[asyncio.Future[RunView]], frozen=True):
-    """Resolve once this host no longer drives the run (it finished or was cancelled)."""
+class AwaitSettled(Ask[RunView], frozen=True):
+    """Answered once this host no longer drives the run (it finished or was cancelled), with
+    the run as it is then; at once for a run this host does not drive."""
 
     run_id: str
 
@@ -95,7 +98,7 @@ class StreamHandle(msgspec.Struct, frozen=True):
     queue: asyncio.Queue[bytes | None]
 
 
-class OpenStream(Ask[asyncio.Future[StreamHandle]], frozen=True):
+class OpenStream(Ask[StreamHandle], frozen=True):
     """Follow a run's events after `after` as LFRS frames or SSE messages."""
 
     run_id: str

@@ -1,7 +1,7 @@
 """`RunsOperations`: the synchronous work behind every runs surface (HTTP, MCP, CLI).
 
 Each method reads or writes the run store, the asset catalog or the `/ctx` layout and
-returns a msgspec struct (or bytes); errors are `FlowError`s (with their HTTP status).
+returns a msgspec struct (or bytes); errors are `FlowError`s (refusals carry a reason).
 None of it drives a run: executing steps is the run actor's job, hosted by `RunsHost`.
 The host calls these on worker threads; CLI verbs that need no run actor call them directly.
 """

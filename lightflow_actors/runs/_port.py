@@ -1,13 +1,13 @@
 """`RunsPort`: the handle every runs surface (HTTP routes, MCP tools, CLI verbs) holds.
 
 It finds the runs host by its registered name (a restarted host has a new ref) and sends
-it typed asks. Starting the host is the composition root's job (`host.RunsHosting`, a
-`RunsPort` that also starts the subtree); a surface only needs this.
+it typed asks, one `await ref.ask(msg)` each. Starting the host is the composition root's
+job (`host.RunsHosting`, a `RunsPort` that also starts the subtree); a surface only needs
+this.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -15,7 +15,7 @@ from lightflow_actors.kernel import ActorRef, ActorSystem, Ask
 
 from ._errors import HostNotRunning
 from ._host import HostNames
-from ._messages import HostMessage, Read
+from ._messages import AwaitSettled, HostMessage, Read
 from ._operations import RunsOperations
 
 __all__ = ["RunsPort"]
@@ -45,10 +45,14 @@ class RunsPort:
             )
         return ref  # type: ignore[return-value]
 
-    async def call(self, message: Ask[asyncio.Future[T]]) -> T:
-        """Ask the host and wait for the outcome (raises the operation's error)."""
-        reply = await self.host().ask(message, timeout=self.ask_timeout)
-        return await reply
+    async def call(self, message: Ask[T]) -> T:
+        """Ask the host and wait for its answer; raises its refusal or failure.
+
+        `AwaitSettled` waits as long as the run takes; any other ask at most `ask_timeout`
+        seconds (then `AskTimeout`).
+        """
+        timeout = None if isinstance(message, AwaitSettled) else self.ask_timeout
+        return await self.host().ask(message, timeout=timeout)
 
     async def read(self, label: str, op: Callable[[RunsOperations], T]) -> T:
         """Run a read-only operation on the host's worker threads."""

@@ -9,15 +9,12 @@ from hypothesis import strategies as st
 
 from lightflow_actors.adapters.http import BadRequest, PayloadTooLarge
 from lightflow_actors.adapters.http._inputs import (
-    MAX_BODY_BYTES,
     MAX_ID,
+    OPERATOR,
     ActorQuery,
     StopBody,
     TreeQuery,
     decode_actor_id,
-    decode_body,
-    decode_last_event_id,
-    decode_params,
 )
 
 hostile_text = st.one_of(
@@ -76,7 +73,7 @@ def test_actor_id_refuses_anything_else_naming_the_field(raw: str) -> None:
 )
 def test_tree_query_decodes_or_names_the_bad_parameter(params: dict[str, str]) -> None:
     try:
-        query = decode_params(params.items(), TreeQuery, where="query", default_field="query")
+        query = OPERATOR.params(params.items(), TreeQuery, where="query", default_field="query")
     except BadRequest as exc:
         assert exc.field in {*params, "query"}
         assert exc.field in exc.message or exc.field == "query"
@@ -88,9 +85,9 @@ def test_tree_query_decodes_or_names_the_bad_parameter(params: dict[str, str]) -
 
 def test_tree_query_values() -> None:
     items = [("root", "3"), ("status", "idle"), ("limit", "5"), ("cursor", "9")]
-    query = decode_params(items, TreeQuery, where="query", default_field="query")
+    query = OPERATOR.params(items, TreeQuery, where="query", default_field="query")
     assert query == TreeQuery(root=3, status="idle", limit=5, cursor=9)
-    assert decode_params([], TreeQuery, where="query", default_field="query") == TreeQuery()
+    assert OPERATOR.params([], TreeQuery, where="query", default_field="query") == TreeQuery()
 
 
 @pytest.mark.parametrize(
@@ -108,23 +105,23 @@ def test_tree_query_values() -> None:
 )
 def test_tree_query_errors_name_the_field(items: list[tuple[str, str]], field: str) -> None:
     with pytest.raises(BadRequest) as info:
-        decode_params(items, TreeQuery, where="query", default_field="query")
+        OPERATOR.params(items, TreeQuery, where="query", default_field="query")
     assert info.value.field == field
     assert f"`{field}`" in info.value.message
 
 
 def test_actor_query_bounds() -> None:
-    ok = decode_params([("events", "0")], ActorQuery, where="query", default_field="query")
+    ok = OPERATOR.params([("events", "0")], ActorQuery, where="query", default_field="query")
     assert ok.events == 0
     with pytest.raises(BadRequest) as info:
-        decode_params([("events", "1001")], ActorQuery, where="query", default_field="query")
+        OPERATOR.params([("events", "1001")], ActorQuery, where="query", default_field="query")
     assert info.value.field == "events"
 
 
 @given(st.binary(max_size=200))
 def test_stop_body_never_raises_anything_but_bad_request(body: bytes) -> None:
     try:
-        decoded = decode_body(body, StopBody)
+        decoded = OPERATOR.body(body, StopBody)
     except BadRequest as exc:
         assert exc.field is not None and exc.field.startswith("body")
         return
@@ -143,7 +140,7 @@ def test_stop_body_never_raises_anything_but_bad_request(body: bytes) -> None:
 def test_stop_body_timeout_field_is_named(value: object) -> None:
     body = msgspec.json.encode({"timeout": value}) if value == value else b'{"timeout": NaN}'
     try:
-        decoded = decode_body(body, StopBody)
+        decoded = OPERATOR.body(body, StopBody)
     except BadRequest as exc:
         assert exc.field in ("body.timeout", "body")
         return
@@ -151,20 +148,20 @@ def test_stop_body_timeout_field_is_named(value: object) -> None:
 
 
 def test_body_edge_cases() -> None:
-    assert decode_body(b"", StopBody) == StopBody()
-    assert decode_body(b"  \n", StopBody) == StopBody()
-    assert decode_body(b'{"timeout": 1.5}', StopBody).timeout == 1.5
+    assert OPERATOR.body(b"", StopBody) == StopBody()
+    assert OPERATOR.body(b"  \n", StopBody) == StopBody()
+    assert OPERATOR.body(b'{"timeout": 1.5}', StopBody).timeout == 1.5
     with pytest.raises(BadRequest) as info:
-        decode_body(b'{"timeout": 1, "extra": 2}', StopBody)
+        OPERATOR.body(b'{"timeout": 1, "extra": 2}', StopBody)
     assert info.value.field == "body.extra"
     with pytest.raises(BadRequest) as info:
-        decode_body(b"[1, 2]", StopBody)
+        OPERATOR.body(b"[1, 2]", StopBody)
     assert info.value.field == "body"
     with pytest.raises(BadRequest) as info:
-        decode_body(b"{", StopBody)
+        OPERATOR.body(b"{", StopBody)
     assert info.value.field == "body"
     with pytest.raises(PayloadTooLarge):
-        decode_body(b" " * (MAX_BODY_BYTES + 1), StopBody)
+        OPERATOR.body(b" " * (OPERATOR.max_body_bytes + 1), StopBody)
 
 
 @given(hostile_text)
@@ -172,12 +169,12 @@ def test_last_event_id(raw: str) -> None:
     text = raw.strip()
     valid = text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID
     if valid:
-        assert decode_last_event_id(raw) == int(text)
+        assert OPERATOR.last_event_id(raw) == int(text)
         return
     with pytest.raises(BadRequest) as info:
-        decode_last_event_id(raw)
+        OPERATOR.last_event_id(raw)
     assert info.value.field == "Last-Event-ID"
 
 
 def test_last_event_id_absent() -> None:
-    assert decode_last_event_id(None) is None
+    assert OPERATOR.last_event_id(None) is None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors.adapters.http import TreeNode, TreePage
+from lightflow_actors.adapters.http import OperatorRefused, TreeNode, TreePage
 from lightflow_actors.adapters.http._inputs import TreeQuery
-from lightflow_actors.adapters.http._records import Refusal
 from lightflow_actors.adapters.http._tree import select, subtree
 
 STATUSES = ("starting", "idle", "busy", "stopping")
@@ -104,11 +104,11 @@ def test_subtree_is_the_root_and_its_descendants(
     assert walk(nodes, TreeQuery(root=root, limit=3)) == found
 
 
-def test_unknown_root_is_a_404_refusal_naming_root() -> None:
-    refusal = select([], TreeQuery(root=7))
-    assert isinstance(refusal, Refusal)
-    assert (refusal.status, refusal.field) == (404, "root")
-    assert "7" in refusal.error
+def test_unknown_root_is_a_not_found_refusal_naming_root() -> None:
+    with pytest.raises(OperatorRefused) as refused:
+        select([], TreeQuery(root=7))
+    assert (refused.value.reason, refused.value.field) == ("not_found", "root")
+    assert "7" in str(refused.value)
 
 
 def test_cursor_past_the_end_gives_an_empty_last_page() -> None:

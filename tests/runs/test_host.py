@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from lightflow_actors.flow import EVENT_NAMES, FlowError, RunView
+from lightflow_actors.kernel import Refused
 from lightflow_actors.runs import (
     AwaitSettled,
     CancelRun,
@@ -94,17 +95,17 @@ async def test_cancel_submit_refresh_of_a_run_created_without_starting(
         assert cancelled.status == "cancelled"
         with pytest.raises(FlowError) as conflict:
             await hosting.call(CancelRun("c1"))
-        assert conflict.value.http_status == 409
+        assert conflict.value.reason == "conflict"
 
         await hosting.call(CreateRun("greet", b'{"name": "Bo"}', "g2", start=False))
         await hosting.call(RefreshRun("g2"))
         assert (await hosting.call(AwaitSettled("g2"))).status == "succeeded"
         with pytest.raises(FlowError) as missing:
             await hosting.call(SubmitStep("g2", "nope"))
-        assert missing.value.http_status in (404, 409)
+        assert missing.value.reason in ("not_found", "conflict")
         with pytest.raises(FlowError) as unknown:
             await hosting.call(RefreshRun("never-made"))
-        assert unknown.value.http_status == 404
+        assert unknown.value.reason == "not_found"
     last = events(runs_env, "c1")[-1]
     assert last["event"] == "run.cancelled" and last["reason"] == "not needed"
 
@@ -119,29 +120,29 @@ async def test_cancelling_a_running_run_stops_it(runs_env: RunsEnv, host) -> Non
 
 
 @pytest.mark.parametrize(
-    "workflow,inputs,run_id,status",
+    "workflow,inputs,run_id,reason",
     [
-        ("greet", b'{"name": "x"}', "..", 400),
-        ("greet", b'{"name": "x"}', "a/b", 400),
-        ("greet", b'{"name": "x"}', "a\x00b", 400),
-        ("greet", b'{"name": "x"}', "x" * 10_000, 400),
-        ("greet", b'{"name": ', "ok-1", 400),
-        ("greet", b"[1, 2]", "ok-2", 400),
-        ("greet", b'{"name": 5}', "ok-3", 400),
-        ("greet", b'{"name": "x", "times": "two"}', "ok-4", 400),
-        ("greet", b'{"name": "x", "extra": 1}', "ok-5", 400),
-        ("mistyped", b'{"tags": ["a"]}', "ok-8", 400),
-        ("no-such-workflow", b"{}", "ok-6", 404),
-        ("mock", b"{}", "ok-7", 404),
+        ("greet", b'{"name": "x"}', "..", "invalid"),
+        ("greet", b'{"name": "x"}', "a/b", "invalid"),
+        ("greet", b'{"name": "x"}', "a\x00b", "invalid"),
+        ("greet", b'{"name": "x"}', "x" * 10_000, "invalid"),
+        ("greet", b'{"name": ', "ok-1", "invalid"),
+        ("greet", b"[1, 2]", "ok-2", "invalid"),
+        ("greet", b'{"name": 5}', "ok-3", "invalid"),
+        ("greet", b'{"name": "x", "times": "two"}', "ok-4", "invalid"),
+        ("greet", b'{"name": "x", "extra": 1}', "ok-5", "invalid"),
+        ("mistyped", b'{"tags": ["a"]}', "ok-8", "invalid"),
+        ("no-such-workflow", b"{}", "ok-6", "not_found"),
+        ("mock", b"{}", "ok-7", "not_found"),
     ],
 )
 async def test_bad_input_is_refused_and_writes_nothing(
-    runs_env: RunsEnv, host, workflow: str, inputs: bytes, run_id: str, status: int
+    runs_env: RunsEnv, host, workflow: str, inputs: bytes, run_id: str, reason: str
 ) -> None:
     async with host() as hosting:
         with pytest.raises(FlowError) as refused:
             await hosting.call(CreateRun(workflow, inputs, run_id))
-    assert refused.value.http_status == status
+    assert isinstance(refused.value, Refused) and refused.value.reason == reason
     assert not runs_env.runs.exists() or list(runs_env.runs.iterdir()) == []
 
 
@@ -164,7 +165,7 @@ async def test_a_run_driven_by_another_process_is_not_driven_twice(runs_env: Run
             assert holder.stdout is not None and await holder.stdout.readline() == b"held\n"
             with pytest.raises(RunHostedElsewhere) as busy:
                 await hosting.call(RefreshRun("leased"))
-            assert busy.value.http_status == 409
+            assert busy.value.reason == "conflict"
         finally:
             await holder.communicate(b"")
         view: RunView = await hosting.call(RefreshRun("leased"))

@@ -8,52 +8,50 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors.adapters.http._runs_inputs import (
+from lightflow_actors.adapters.http import BadRequest, PayloadTooLarge
+from lightflow_actors.adapters.http._inputs import (
+    RUNS,
     CancelBody,
     CreateBody,
     EmptyBody,
     StreamQuery,
-    decode_body,
-    decode_last_event_id,
-    decode_query,
     decode_run_id,
 )
 from lightflow_actors.adapters.mcp._server import MCP_TOOLS, tool_schema
 from lightflow_actors.flow import InvalidRunId
-from lightflow_actors.runs import InvalidRequest, PayloadTooLarge
 
 
 def test_bodies() -> None:
-    body = decode_body(b'{"workflow": "w", "inputs": {"a": [1, {"b": null}]}}', CreateBody)
+    body = RUNS.body(b'{"workflow": "w", "inputs": {"a": [1, {"b": null}]}}', CreateBody)
     assert bytes(body.inputs) == b'{"a": [1, {"b": null}]}'
-    assert decode_body(b"", CancelBody).reason == "cancelled by request"
-    assert bytes(decode_body(b'{"workflow": "w"}', CreateBody).inputs) == b"{}"
-    with pytest.raises(InvalidRequest) as bad:
-        decode_body(b'{"workflow": "w", "id": 5}', CreateBody)
+    assert RUNS.body(b"", CancelBody).reason == "cancelled by request"
+    assert bytes(RUNS.body(b'{"workflow": "w"}', CreateBody).inputs) == b"{}"
+    with pytest.raises(BadRequest) as bad:
+        RUNS.body(b'{"workflow": "w", "id": 5}', CreateBody)
     assert bad.value.field == "body.id"
-    with pytest.raises(InvalidRequest) as long:
-        decode_body(msgspec.json.encode({"workflow": "w" * 300}), CreateBody)
+    with pytest.raises(BadRequest) as long:
+        RUNS.body(msgspec.json.encode({"workflow": "w" * 300}), CreateBody)
     assert long.value.field == "body.workflow"
     with pytest.raises(PayloadTooLarge):
-        decode_body(b" " * (3 << 20), EmptyBody)
-    with pytest.raises(InvalidRequest, match="not valid JSON"):
-        decode_body(b"\xff\xfe", EmptyBody)
+        RUNS.body(b" " * (3 << 20), EmptyBody)
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        RUNS.body(b"\xff\xfe", EmptyBody)
 
 
 def test_queries_and_headers() -> None:
-    assert decode_query([("after", "7")], StreamQuery).after == 7
+    assert RUNS.query([("after", "7")], StreamQuery).after == 7
     for items in (
         [("after", "x")],
         [("after", "-1")],
         [("after", "1"), ("after", "2")],
         [("b", "")],
     ):
-        with pytest.raises(InvalidRequest):
-            decode_query(items, StreamQuery)
-    assert decode_last_event_id(None) is None and decode_last_event_id(" 12 ") == 12
+        with pytest.raises(BadRequest):
+            RUNS.query(items, StreamQuery)
+    assert RUNS.last_event_id(None) is None and RUNS.last_event_id(" 12 ") == 12
     for raw in ("", "-1", "1e3", "١٢", "9" * 40):
-        with pytest.raises(InvalidRequest):
-            decode_last_event_id(raw)
+        with pytest.raises(BadRequest):
+            RUNS.last_event_id(raw)
     for raw in ("", ".", "..", "a/b", "a\x00", "\x7f", "é" * 150):
         with pytest.raises(InvalidRunId):
             decode_run_id(raw)
@@ -63,24 +61,24 @@ def test_queries_and_headers() -> None:
 def test_any_body_decodes_or_is_a_typed_error(data: bytes) -> None:
     for kind in (CreateBody, CancelBody, EmptyBody):
         try:
-            decode_body(data, kind)
-        except (InvalidRequest, PayloadTooLarge) as exc:
-            assert exc.http_status in (400, 413)
+            RUNS.body(data, kind)
+        except (BadRequest, PayloadTooLarge) as exc:
+            assert exc.status in (400, 413)
 
 
 @given(st.lists(st.tuples(st.text(max_size=8), st.text(max_size=30)), max_size=4))
 def test_any_query_decodes_or_is_a_typed_error(items: list[tuple[str, str]]) -> None:
     try:
-        decode_query(items, StreamQuery)
-    except InvalidRequest as exc:
-        assert exc.http_status == 400
+        RUNS.query(items, StreamQuery)
+    except BadRequest as exc:
+        assert exc.status == 400
 
 
 @given(st.text(max_size=40))
 def test_any_last_event_id(raw: str) -> None:
     try:
-        value = decode_last_event_id(raw)
-    except InvalidRequest:
+        value = RUNS.last_event_id(raw)
+    except BadRequest:
         return
     assert value is not None and value >= 0
 

@@ -31,7 +31,7 @@ from lightflow_actors.host import (
 from lightflow_actors.runs import CancelRun, RunsError, RunsOperations
 
 from ...flow import MAX_RUN_ID_BYTES, FlowError, RunView
-from ._errors import CliError, UsageError
+from ._errors import CliError, UsageError, failure
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser
 
@@ -39,20 +39,12 @@ T = TypeVar("T")
 MAX_INPUTS_BYTES = 1 << 20
 
 
-def failure(verb: str, exc: FlowError | RunsError) -> CliError:
-    """A flow or runs error as the CLI error of its kind (400/413 → usage, exit 2)."""
-    message = f"lightflow {verb}: {exc}"
-    if exc.http_status in (400, 413):
-        return UsageError(message)
-    return CliError(message)
-
-
 def reading(verb: str, op: Callable[[RunsOperations], T]) -> T:
     """Run a read-only operation against the configured store, mapping its errors."""
     try:
         return op(local_operations())
     except (FlowError, RunsError) as exc:
-        raise failure(verb, exc) from None
+        raise failure(f"lightflow {verb}", exc) from None
     except OSError as exc:
         raise CliError(f"lightflow {verb}: {exc}") from None
 
@@ -193,7 +185,7 @@ def _hosting(verb: str, work: Callable[[RunsHosting], Awaitable[RunView]]) -> Ru
     try:
         return run_hosted(work)
     except (FlowError, RunsError) as exc:
-        raise failure(verb, exc) from None
+        raise failure(f"lightflow {verb}", exc) from None
     except OSError as exc:
         raise CliError(f"lightflow {verb}: {exc}") from None
 

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
-from ...kernel import ActorSystem
+from ...kernel import ActorSystem, Refused
 from ...supervision import ActorSystem as SupervisedSystem
 from ._errors import HttpError
 from ._gateway import GATEWAY_NAME, Gateway
@@ -29,7 +29,8 @@ from ._link import GatewayLink
 from ._messages import CloseStreams
 from ._pages import ROOT_LINKS, RootLink
 from ._records import ErrorBody
-from ._routes import OperatorRoutes, json_response
+from ._responses import error_response, json_response
+from ._routes import OperatorRoutes
 from ._security import Guard
 from ._supervision import start_gateway_tree, stop_gateway_tree
 
@@ -108,7 +109,11 @@ class OperatorApp:
                 *(r for page in self.pages for r in page.routes()),
                 *routes,
             ],
-            exception_handlers={HttpError: _http_error, HTTPException: _starlette_error},
+            exception_handlers={
+                HttpError: _error,
+                Refused: _error,
+                HTTPException: _starlette_error,
+            },
             lifespan=self._lifespan,
         )
 
@@ -201,10 +206,9 @@ def create_app(
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HttpError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return json_response(ErrorBody(exc.message, exc.field), exc.status, headers=headers)
+async def _error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HttpError | Refused)
+    return error_response(exc)
 
 
 async def _starlette_error(request: Request, exc: Exception) -> Response:

@@ -1,12 +1,16 @@
-"""Errors of the HTTP surface: each maps to one status code and a JSON ``{"error": ...}`` body.
+"""Errors of the HTTP surface, and the status of every error an HTTP client can get.
 
-Route handlers raise them; one exception handler in the app turns them into responses, so
-a client always gets JSON with a message that says what was wrong and what to do.
+Route handlers raise ``HttpError``s (a bad input, a missing token); an actor the routes ask
+refuses with a kernel ``Refused`` whose reason this module maps to a status, once
+(``status_of``; the table is ``adapters/_refusals.py``). ``_responses.error_response``
+turns either into JSON ``{"error": ..., "field": ...}``, so a client always gets a message
+that says what was wrong and what to do.
 """
 
 from __future__ import annotations
 
-from ...kernel import LightflowError
+from ...kernel import LightflowError, RefusalReason, Refused
+from .._refusals import HTTP_STATUS
 
 
 class HttpError(LightflowError):
@@ -93,17 +97,18 @@ class ServeRefused(LightflowError):
     """``lightflow serve`` refuses a configuration before it binds (the CLI exits 2)."""
 
 
-STATUS_ERRORS: dict[int, type[HttpError]] = {
-    cls.status: cls
-    for cls in (
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        MethodNotAllowed,
-        Conflict,
-        PayloadTooLarge,
-        Unavailable,
-    )
-}
-"""The error class for a status code, for refusals that cross the gateway as values."""
+class OperatorRefused(Refused):
+    """The gateway (or an action's runner) refused an operator request: no such actor,
+    nothing to restart, an action that could not finish. ``field`` names the input it is
+    about (``root`` of a tree query), as ``HttpError.field`` does."""
+
+    def __init__(self, message: str, reason: RefusalReason, *, field: str | None = None) -> None:
+        super().__init__(message, reason)
+        self.field = field
+
+
+def status_of(error: HttpError | Refused) -> int:
+    """The HTTP status an error is answered with: its own, or its refusal reason's."""
+    if isinstance(error, HttpError):
+        return error.status
+    return HTTP_STATUS[error.reason]

@@ -14,6 +14,7 @@ import functools
 import msgspec
 
 from ...kernel import Actor, ActorRef, handler
+from ._errors import OperatorRefused
 from ._events import DEFAULT_MAX_PENDING, CloseStream, EventStream, StreamItem
 from ._messages import (
     CloseStreams,
@@ -28,8 +29,8 @@ from ._messages import (
     StreamHandle,
 )
 from ._metrics import RateWindow, summarize
-from ._operations import OperationRunner, Perform
-from ._records import ActionResult, ActorDetail, Health, Refusal, SystemSummary, TreePage
+from ._operations import OperationRunner
+from ._records import ActorDetail, Health, SystemSummary, TreePage
 from ._supervision import supervised_by, tree_nodes
 from ._tree import select
 
@@ -70,15 +71,15 @@ class Gateway(Actor[GatewayMessage]):
         return summarize(self.system, tree_nodes(self.system), self.rates)
 
     @handler
-    def tree(self, msg: GetTree) -> TreePage | Refusal:
+    def tree(self, msg: GetTree) -> TreePage:
         return select(tree_nodes(self.system), msg.query)
 
     @handler
-    def actor(self, msg: GetActor) -> ActorDetail | Refusal:
+    def actor(self, msg: GetActor) -> ActorDetail:
         system = self.system
         ref = system.get(msg.id)
         if ref is None:
-            return self._unknown(msg.id)
+            raise self._unknown(msg.id)
         info = system.info(ref)
         place = supervised_by(system, ref)
         events = system.events(actor=msg.id, limit=msg.events) if msg.events else []
@@ -90,27 +91,26 @@ class Gateway(Actor[GatewayMessage]):
         )
 
     @handler
-    def operate(self, msg: Operate) -> Operation | Refusal:
+    def operate(self, msg: Operate) -> Operation:
+        """Check the action applies and start its runner; the route asks the runner next."""
         system = self.system
         target = system.get(msg.id)
         if target is None:
-            return self._unknown(msg.id)
+            raise self._unknown(msg.id)
         place = supervised_by(system, target)
         if msg.action == "restart" and place is None:
             info = system.info(target)
             # Top-level actors and actors adopted by a supervisor have no child spec.
-            return Refusal(
-                409,
+            raise OperatorRefused(
                 f"actor {msg.id} ({info.kind}) was not started from a supervisor's child "
                 f"spec, so nothing can restart it; stop or kill it instead",
+                "conflict",
             )
-        done: asyncio.Future[ActionResult | Refusal] = system.loop.create_future()
         # Not linked: restarting the gateway itself through the API must not kill the runner.
         runner = self.spawn(
-            functools.partial(OperationRunner, msg.action, target, place, msg.timeout, done)
+            functools.partial(OperationRunner, msg.action, target, place, msg.timeout)
         )
-        runner.tell(Perform())
-        return Operation(id=msg.id, action=msg.action, done=done)
+        return Operation(id=msg.id, action=msg.action, runner=runner)
 
     @handler
     def open_stream(self, msg: OpenStream) -> StreamHandle:
@@ -136,10 +136,11 @@ class Gateway(Actor[GatewayMessage]):
             await self.system.wait_exit(stream)
         return len(open_streams)
 
-    def _unknown(self, actor_id: int) -> Refusal:
+    def _unknown(self, actor_id: int) -> OperatorRefused:
         gone = [e for e in self.system.events(actor=actor_id, limit=0) if e.kind == "exited"]
         if gone:
-            return Refusal(
-                404, f"actor {actor_id} has exited ({gone[-1].reason}); it is no longer live"
+            return OperatorRefused(
+                f"actor {actor_id} has exited ({gone[-1].reason}); it is no longer live",
+                "not_found",
             )
-        return Refusal(404, f"no live actor with id {actor_id}")
+        return OperatorRefused(f"no live actor with id {actor_id}", "not_found")

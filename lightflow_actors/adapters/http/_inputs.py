@@ -1,30 +1,145 @@
-"""Decode what a request brings (path, query, body, headers) once, with msgspec.
+"""Decode what a request brings (path, query, body, ``Last-Event-ID``) once, with msgspec.
 
 Each input has a struct; a value that does not fit raises ``BadRequest`` naming the field
-(``id``, ``limit``, ``body.timeout``, ``Last-Event-ID``...), so the client knows what to fix.
-The decoding itself is shared with the runs surface (``adapters/_inputs.py``).
+(``id``, ``limit``, ``body.timeout``, ``Last-Event-ID``...), so the client knows what to
+fix, and a body over the limit ``PayloadTooLarge``. Both HTTP surfaces decode here, by one
+rule with one message: the operator API with ``OPERATOR``, the runs routes with ``RUNS``;
+an ``Inputs`` holds only what differs between them. A run id is checked by the flow's own
+rule before anything else sees it, so a hostile id (``..``, ``/``, NUL, 10 k characters)
+never reaches the store.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import msgspec
 
+from ...flow import check_run_id
 from ...kernel import ActorStatus
-from .. import _inputs as adapter_inputs
-from .._inputs import InputRules
 from ._errors import BadRequest, PayloadTooLarge
 
+T = TypeVar("T")
+
 MAX_ID = 2**63 - 1
+MAX_INT64 = 2**63 - 1
 MAX_TREE_PAGE = 10_000
 DEFAULT_TREE_PAGE = 1_000
-MAX_BODY_BYTES = 64 * 1024
 MAX_STOP_TIMEOUT = 300.0
 
+# msgspec names the bad value by its path (``... - at `$.limit```); an unknown or missing
+# field is named only in the text (``Object contains unknown field `colour```).
+_AT_FIELD = re.compile(r"at `\$\.([A-Za-z_][\w.\-]*)")
+_NAMED_FIELD = re.compile(r"field `([^`]*)`")
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """The decoders of one surface; the fields are what differs between the two.
+
+    ``named_fields``: report a field msgspec names only in its text (an unknown or missing
+    field) as that field; when False such an error is about the whole input (``body``,
+    ``query``), as the runs surface reports it. ``event_id_digits``: the most digits a
+    ``Last-Event-ID`` may have (the runs surface takes 18, so any value fits an int64).
+    """
+
+    max_body_bytes: int
+    named_fields: bool = True
+    event_id_digits: int = 19
+
+    def params(
+        self, items: Iterable[tuple[str, str]], kind: type[T], *, where: str, default_field: str
+    ) -> T:
+        """String parameters (a path or a query) into ``kind``; a repeated key is refused.
+
+        ``where`` (``query``, ``path``) goes into the messages; ``default_field`` is the
+        field of an error that names none.
+        """
+        values: dict[str, str] = {}
+        for key, value in items:
+            if key in values:
+                raise BadRequest(
+                    f"{where} parameter `{key}` is given more than once; give it once", field=key
+                )
+            values[key] = value
+        try:
+            return msgspec.convert(values, kind, strict=False)
+        except msgspec.ValidationError as exc:
+            field = self._field(exc)
+            if field is None:
+                raise BadRequest(f"invalid {where} parameter: {exc}", field=default_field) from None
+            raise BadRequest(f"invalid {where} parameter `{field}`: {exc}", field=field) from None
+
+    def query(self, items: Iterable[tuple[str, str]], kind: type[T]) -> T:
+        """Query parameters into ``kind``; a repeated or unknown parameter is refused."""
+        return self.params(items, kind, where="query", default_field="query")
+
+    def body(self, body: bytes, kind: type[T]) -> T:
+        """A JSON body into ``kind``; an empty body means every field takes its default."""
+        if len(body) > self.max_body_bytes:
+            raise PayloadTooLarge(
+                f"request body is {len(body)} bytes; the limit is {self.max_body_bytes}"
+            )
+        if not body.strip():
+            body = b"{}"
+        try:
+            return msgspec.json.decode(body, type=kind)
+        except msgspec.ValidationError as exc:
+            # rstrip: a field such as `a.` (an unknown key) is reported as `body.a`, none
+            # as `body`.
+            field = ("body." + (self._field(exc) or "")).rstrip(".")
+            raise BadRequest(f"invalid request body: {exc}", field=field) from None
+        except msgspec.DecodeError as exc:
+            raise BadRequest(f"request body is not valid JSON: {exc}", field="body") from None
+
+    def last_event_id(self, raw: str | None) -> int | None:
+        """The SSE ``Last-Event-ID`` header: the seq of the last event the client saw (None
+        when absent)."""
+        if raw is None:
+            return None
+        text = raw.strip()
+        if not text.isascii() or not text.isdigit() or len(text) > self.event_id_digits:
+            raise BadRequest(
+                f"invalid Last-Event-ID header {raw[:40]!r}: expected the seq of an event "
+                "(a non-negative integer)",
+                field="Last-Event-ID",
+            )
+        seq = int(text)
+        if seq > MAX_INT64:
+            raise BadRequest(f"Last-Event-ID {text[:40]} is out of range", field="Last-Event-ID")
+        return seq
+
+    def _field(self, error: msgspec.ValidationError) -> str | None:
+        """The input field a msgspec validation error is about (``$.limit`` -> ``limit``)."""
+        text = str(error)
+        match = _AT_FIELD.search(text) or (_NAMED_FIELD.search(text) if self.named_fields else None)
+        return match.group(1) if match else None
+
+
+OPERATOR = Inputs(max_body_bytes=64 * 1024)
+"""The operator API: small bodies; unknown fields named."""
+
+RUNS = Inputs(max_body_bytes=2 << 20, named_fields=False, event_id_digits=18)
+"""The runs routes: run inputs may be up to 1 MiB of JSON (the rest of a body is small)."""
+
+
+# -- shared by both surfaces ------------------------------------------------------------------
+
+
+class NoQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Routes without query parameters refuse any: a typo is not silently ignored."""
+
+
+class EmptyBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Routes whose body is empty or ``{}``."""
+
+
+# -- the operator API -------------------------------------------------------------------------
+
 ActorId = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
-T = TypeVar("T")
 
 
 class ActorPath(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -62,32 +177,54 @@ class StopBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timeout: Annotated[float, msgspec.Meta(gt=0, le=MAX_STOP_TIMEOUT)] | None = None
 
 
-_RULES = InputRules(invalid=BadRequest, too_large=PayloadTooLarge, max_body_bytes=MAX_BODY_BYTES)
-
-
-def decode_params(
-    items: Iterable[tuple[str, str]], kind: type[T], *, where: str, default_field: str
-) -> T:
-    """Decode string parameters (a path or a query) into ``kind``; repeated keys are refused."""
-    return adapter_inputs.decode_params(
-        items, kind, _RULES, where=where, default_field=default_field
-    )
-
-
 def decode_actor_id(raw: str) -> int:
     """The ``{id}`` path segment as an actor id."""
     if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
         raise BadRequest(
             f"invalid actor id {raw[:40]!r} in the path: expected a positive integer", field="id"
         )
-    return decode_params([("id", raw)], ActorPath, where="path", default_field="id").id
+    return OPERATOR.params([("id", raw)], ActorPath, where="path", default_field="id").id
 
 
-def decode_body(body: bytes, kind: type[T]) -> T:
-    """A JSON body into ``kind``; an empty body means every field takes its default."""
-    return adapter_inputs.decode_body(body, kind, _RULES)
+# -- the runs routes --------------------------------------------------------------------------
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+MAX_SEQ = 2**63 - 1
 
 
-def decode_last_event_id(raw: str | None) -> int | None:
-    """The ``Last-Event-ID`` header (None when absent)."""
-    return adapter_inputs.decode_last_event_id(raw, _RULES)
+def _raw_object() -> msgspec.Raw:
+    return msgspec.Raw(b"{}")
+
+
+class PreviewBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /runs/preview``: resolve ``workflow`` with ``inputs`` (a JSON object)."""
+
+    workflow: Name
+    inputs: msgspec.Raw = msgspec.field(default_factory=_raw_object)
+    preset: Name | None = None
+
+
+class CreateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /runs``: create a run (id generated when omitted) and start it."""
+
+    workflow: Name
+    inputs: msgspec.Raw = msgspec.field(default_factory=_raw_object)
+    id: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    preset: Name | None = None
+
+
+class CancelBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``POST /runs/{id}/cancel``: an optional reason, recorded in ``run.cancelled``."""
+
+    reason: Annotated[str, msgspec.Meta(max_length=1000)] = "cancelled by request"
+
+
+class StreamQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``?after=<seq>``: start after this event sequence number (default: from the start)."""
+
+    after: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)] | None = None
+
+
+def decode_run_id(raw: str) -> str:
+    """The ``{id}`` path segment, checked by the run id rule (``InvalidRunId``, invalid)."""
+    return check_run_id(raw)

@@ -3,8 +3,9 @@
 The gateway runs under its own supervisor, so a crashed gateway is restarted with a new
 ref; looking it up by name on each request picks the new one. When the app is mounted in a
 host service whose lifespan never reaches ours, the first request starts the gateway.
-``perform`` runs one operator action to its end: the action routes and the observer's
-buttons both go through it.
+A request the gateway refuses raises its ``OperatorRefused``; a gateway that does not
+answer is ``Unavailable`` (503). ``perform`` runs one operator action to its end: the
+action routes and the observer's buttons both go through it.
 """
 
 from __future__ import annotations
@@ -21,22 +22,18 @@ from ...kernel import (
     Ask,
     AskTimeout,
     LightflowError,
+    Refused,
 )
-from ._errors import STATUS_ERRORS, HttpError, Unavailable
+from ._errors import Unavailable
 from ._gateway import Gateway
 from ._messages import GatewayMessage, Operate
-from ._records import Action, ActionResult, Refusal
+from ._operations import Perform
+from ._records import Action, ActionResult
 
 R = TypeVar("R")
 
 OPERATION_WAIT = 60.0
 """Seconds an action is waited for (a stop may take its whole shutdown timeout)."""
-
-
-def refused(refusal: Refusal) -> HttpError:
-    """The ``HttpError`` of a refusal the gateway returned as a value."""
-    kind = STATUS_ERRORS.get(refusal.status, HttpError)
-    return kind(refusal.error, field=refusal.field)
 
 
 GatewayStarter = Callable[[ActorSystem], Awaitable[None]]
@@ -80,10 +77,13 @@ class GatewayLink:
         return system.lookup(self.name, Gateway)
 
     async def ask(self, message: Ask[R], timeout: float | None = None) -> R:
-        """Ask the gateway; a timeout or a gateway crash becomes 503 ``Unavailable``."""
+        """Ask the gateway; its refusal is raised as it is, a timeout or a gateway crash
+        becomes 503 ``Unavailable``."""
         ref = await self.ref()
         try:
             return await ref.ask(message, timeout=timeout or self.ask_timeout)
+        except Refused:
+            raise
         except AskTimeout as exc:
             raise Unavailable(f"the gateway did not answer in time: {exc}") from None
         except (ActorExited, ActorNotAlive) as exc:
@@ -96,21 +96,17 @@ class GatewayLink:
     ) -> ActionResult:
         """Stop, restart or kill actor ``actor_id`` through the gateway and wait for the end.
 
-        Raises the ``HttpError`` of a refusal (404 no such actor, 409 does not apply), or
-        ``Unavailable`` when the action is still under way after ``OPERATION_WAIT`` seconds.
+        Raises the ``OperatorRefused`` of a refusal (``not_found``: no such actor,
+        ``conflict``: it does not apply), or ``Unavailable`` when the action is still under
+        way after ``OPERATION_WAIT`` seconds or its runner was stopped.
         """
         operation = await self.ask(Operate(actor_id, action, timeout))
-        if isinstance(operation, Refusal):
-            raise refused(operation)
         try:
-            outcome: ActionResult | Refusal = await asyncio.wait_for(
-                asyncio.shield(operation.done), OPERATION_WAIT
-            )
-        except TimeoutError:
+            return await operation.runner.ask(Perform(), timeout=OPERATION_WAIT)
+        except AskTimeout:
             raise Unavailable(
                 f"the {action} of actor {actor_id} is still under way after "
                 f"{OPERATION_WAIT:.0f} s; follow it with GET /actors/{actor_id}"
             ) from None
-        if isinstance(outcome, Refusal):
-            raise refused(outcome)
-        return outcome
+        except (ActorExited, ActorNotAlive):
+            raise Unavailable(f"the {action} of actor {actor_id} was interrupted") from None

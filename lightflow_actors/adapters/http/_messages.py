@@ -1,7 +1,7 @@
 """What the routes ask the gateway actor: one typed ``Ask`` per operator request.
 
-A refusal (unknown actor, nothing to restart) comes back as a ``Refusal`` value, never as
-an exception: an exception in a handler would crash the gateway.
+A request the gateway declines (unknown actor, nothing to restart) is refused: the handler
+raises ``OperatorRefused``, the route's ``ask`` raises it, and the gateway keeps running.
 """
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ import msgspec
 from ...kernel import ActorRef, Ask
 from ._events import CloseStream, StreamItem
 from ._inputs import TreeQuery
-from ._records import (
-    Action,
-    ActionResult,
-    ActorDetail,
-    Health,
-    Refusal,
-    SystemSummary,
-    TreePage,
-)
+from ._operations import Perform
+from ._records import Action, ActorDetail, Health, SystemSummary, TreePage
 
 
 class GetHealth(Ask[Health], frozen=True):
@@ -32,13 +25,13 @@ class GetSummary(Ask[SystemSummary], frozen=True):
     """``GET /system``."""
 
 
-class GetTree(Ask[TreePage | Refusal], frozen=True):
+class GetTree(Ask[TreePage], frozen=True):
     """``GET /system/tree``."""
 
     query: TreeQuery
 
 
-class GetActor(Ask[ActorDetail | Refusal], frozen=True):
+class GetActor(Ask[ActorDetail], frozen=True):
     """``GET /actors/{id}`` with its ``events`` most recent lifecycle events."""
 
     id: int
@@ -46,14 +39,15 @@ class GetActor(Ask[ActorDetail | Refusal], frozen=True):
 
 
 class Operation(msgspec.Struct, frozen=True):
-    """An action under way: ``done`` resolves when it has finished (or was refused)."""
+    """An action ready to run: ask ``runner`` to ``Perform`` it (one ask, answered when the
+    action has finished)."""
 
     id: int
     action: Action
-    done: asyncio.Future[ActionResult | Refusal]
+    runner: ActorRef[Perform]
 
 
-class Operate(Ask[Operation | Refusal], frozen=True):
+class Operate(Ask[Operation], frozen=True):
     """``POST /actors/{id}/{action}``: stop, restart (through its supervisor) or kill."""
 
     id: int

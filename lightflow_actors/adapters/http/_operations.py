@@ -3,12 +3,14 @@
 Stopping an actor can take its whole shutdown timeout, and restarting goes through its
 supervisor, which may itself be busy. The gateway must keep answering meanwhile, so it
 starts one runner per action (a child of the gateway, visible in the tree while it works)
-and replies at once with a future the route awaits.
+and answers at once with the runner's ref; the route then asks the runner to ``Perform``
+the action, and the runner's handler returns what happened. The asker waits on the runner,
+not the gateway: an action that kills or restarts the gateway itself (or stops the whole
+tree, runner included, once the action is done) still reaches its client.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Never
 
 import msgspec
@@ -17,22 +19,32 @@ from ...kernel import (
     SHUTDOWN,
     Actor,
     ActorRef,
+    Ask,
     AskTimeout,
-    ExitReason,
     LightflowError,
     format_reason,
     handler,
 )
-from ._records import Action, ActionResult, Refusal
+from ._errors import OperatorRefused
+from ._records import Action, ActionResult
 from ._supervision import Supervised, restart_supervised, stop_supervised
 
+UNCLAIMED_S = 60.0
+"""Seconds a runner waits to be asked to ``Perform`` before it stops (its client went
+away between the gateway's answer and the ask)."""
 
-class Perform(msgspec.Struct, frozen=True):
-    """Do the action now (sent once by the gateway right after the spawn)."""
+
+class Perform(Ask[ActionResult], frozen=True):
+    """Do the action now and answer what happened; refused (``OperatorRefused``) when it
+    could not be done. The runner stops after it."""
 
 
-class OperationRunner(Actor[Perform]):
-    """Performs one action on ``target`` and resolves ``done`` with the outcome."""
+class _Unclaimed(msgspec.Struct, frozen=True):
+    """Nobody asked for the action in time: stop without doing it."""
+
+
+class OperationRunner(Actor[Perform | _Unclaimed]):
+    """Performs one action on ``target`` when asked, answers with the result, and stops."""
 
     def __init__(
         self,
@@ -40,33 +52,34 @@ class OperationRunner(Actor[Perform]):
         target: ActorRef[Never],
         supervised: Supervised | None,
         timeout: float | None,
-        done: asyncio.Future[ActionResult | Refusal],
     ) -> None:
         self.action = action
         self.target = target
         self.supervised = supervised
         self.timeout = timeout
-        self.done = done
+
+    def on_start(self) -> None:
+        self.send_after(UNCLAIMED_S, self.ref, _Unclaimed())
 
     @handler
-    async def perform(self, msg: Perform) -> None:
+    async def perform(self, msg: Perform) -> ActionResult:
+        self.stop()  # once this handler returns: one action per runner
         try:
-            outcome = await self._run()
+            return await self._run()
         except AskTimeout as exc:
-            outcome = Refusal(503, f"{self.action} of actor {self.target.id} timed out: {exc}")
+            raise OperatorRefused(
+                f"{self.action} of actor {self.target.id} timed out: {exc}", "unavailable"
+            ) from None
         except LightflowError as exc:
-            outcome = Refusal(409, f"cannot {self.action} actor {self.target.id}: {exc}")
-        if not self.done.done():
-            self.done.set_result(outcome)
+            raise OperatorRefused(
+                f"cannot {self.action} actor {self.target.id}: {exc}", "conflict"
+            ) from None
+
+    @handler
+    def unclaimed(self, msg: _Unclaimed) -> None:
         self.stop()
 
-    def on_stop(self, reason: ExitReason) -> None:
-        if not self.done.done():
-            self.done.set_result(
-                Refusal(503, f"the {self.action} of actor {self.target.id} was interrupted")
-            )
-
-    async def _run(self) -> ActionResult | Refusal:
+    async def _run(self) -> ActionResult:
         system = self.system
         target = self.target
         if self.action == "kill":

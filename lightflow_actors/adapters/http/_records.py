@@ -110,14 +110,3 @@ class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
     action: Action
     exit_reason: str | None
     new_id: int | None
-
-
-class Refusal(msgspec.Struct, frozen=True):
-    """A request the gateway refuses: returned as a value (raising would crash the gateway).
-
-    The route turns it into the ``HttpError`` of that ``status``.
-    """
-
-    status: int
-    error: str
-    field: str | None = None

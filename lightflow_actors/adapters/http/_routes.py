@@ -8,9 +8,8 @@ Where a request enters: ``OperatorRoutes.routes()``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -18,30 +17,20 @@ from starlette.routing import BaseRoute, Route
 from ._errors import PayloadTooLarge
 from ._events import SSE_KEEPALIVE, SSE_PREAMBLE, CloseStream, StreamEnd, sse_frame
 from ._inputs import (
-    MAX_BODY_BYTES,
+    OPERATOR,
     ActorQuery,
+    EmptyBody,
+    NoQuery,
     StopBody,
     TreeQuery,
     decode_actor_id,
-    decode_body,
-    decode_last_event_id,
-    decode_params,
 )
-from ._link import GatewayLink, refused
+from ._link import GatewayLink
 from ._messages import GetActor, GetHealth, GetSummary, GetTree, OpenStream
 from ._pages import RootLink, root_page, static_file
-from ._records import Action, Refusal
+from ._records import Action
+from ._responses import json_response
 from ._security import Guard
-
-_encoder = msgspec.json.Encoder()
-
-
-def json_response(
-    value: object, status: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(
-        _encoder.encode(value), status_code=status, headers=headers, media_type="application/json"
-    )
 
 
 class OperatorRoutes:
@@ -101,22 +90,14 @@ class OperatorRoutes:
         return json_response(summary)
 
     async def tree(self, request: Request) -> Response:
-        query = decode_params(
-            request.query_params.multi_items(), TreeQuery, where="query", default_field="query"
-        )
+        query = OPERATOR.query(request.query_params.multi_items(), TreeQuery)
         page = await self.link.ask(GetTree(query))
-        if isinstance(page, Refusal):
-            raise refused(page)
         return json_response(page)
 
     async def actor(self, request: Request) -> Response:
         actor_id = decode_actor_id(request.path_params["id"])
-        query = decode_params(
-            request.query_params.multi_items(), ActorQuery, where="query", default_field="query"
-        )
+        query = OPERATOR.query(request.query_params.multi_items(), ActorQuery)
         detail = await self.link.ask(GetActor(actor_id, query.events))
-        if isinstance(detail, Refusal):
-            raise refused(detail)
         return json_response(detail)
 
     # -- actions -------------------------------------------------------------------------
@@ -138,9 +119,9 @@ class OperatorRoutes:
         body = await _read_body(request)
         timeout: float | None = None
         if action == "stop":
-            timeout = decode_body(body, StopBody).timeout
+            timeout = OPERATOR.body(body, StopBody).timeout
         else:
-            decode_body(body, _NoBody)
+            OPERATOR.body(body, EmptyBody)  # restart and kill take no fields
         return json_response(await self.link.perform(actor_id, action, timeout))
 
     # -- event stream --------------------------------------------------------------------
@@ -149,7 +130,7 @@ class OperatorRoutes:
         self.guard.check_origin(request.headers, request.url.scheme)
         self.guard.require_token(request.headers)
         _no_query(request)
-        last = decode_last_event_id(request.headers.get("last-event-id"))
+        last = OPERATOR.last_event_id(request.headers.get("last-event-id"))
         handle = await self.link.ask(OpenStream(last))
         keepalive = self.keepalive
 
@@ -179,27 +160,16 @@ class OperatorRoutes:
 
 
 def _no_query(request: Request) -> None:
-    decode_params(
-        request.query_params.multi_items(), _NoQuery, where="query", default_field="query"
-    )
-
-
-class _NoQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Routes without query parameters refuse any, so a typo is not silently ignored."""
-
-
-class _NoBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``restart`` and ``kill`` take no fields (an empty body or ``{}``)."""
+    OPERATOR.query(request.query_params.multi_items(), NoQuery)
 
 
 async def _read_body(request: Request) -> bytes:
     chunks: list[bytes] = []
     size = 0
+    limit = OPERATOR.max_body_bytes
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(
-                f"request body exceeds {MAX_BODY_BYTES} bytes; send a small JSON object"
-            )
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes; send a small JSON object")
         chunks.append(chunk)
     return b"".join(chunks)

@@ -3,9 +3,11 @@
 Where a request enters: `RunsRoutes.routes()`. A handler never touches an actor's state:
 it decodes path, query and body (`_inputs`), asks the host through `RunsPort`, and
 encodes the answer: JSON, NDJSON for journals, FlatBuffers for snapshots and live streams,
-SSE. Errors are `{"error": ..., "field": ...}` with the status of the error (400 bad
-input, 404 unknown run/asset/step, 409 conflict, 413 body too large, 503 host down).
-Mutations (every POST) pass the origin check and, when the server has one, the token.
+SSE. Errors are `{"error": ..., "field": ...}`: a refusal of the host with its reason's
+status (`_errors.status_of`: 400 bad input, 404 unknown run/asset/step, 409 conflict,
+413 body too large, 503 host down), any other error of ours 500 (502 for an upstream
+answer that does not decode). Mutations (every POST) pass the origin check and, when the
+server has one, the token.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from lightflow_actors.adapters.mcp import GetMcpHandler, McpHandler
-from lightflow_actors.flow import FlowError
+from lightflow_actors.flow import FlowError, MalformedResponse
 from lightflow_actors.flow.streams import FRAMES_MEDIA_TYPE, RUNTIME_FBS
-from lightflow_actors.kernel import ActorExited, ActorNotAlive, AskTimeout
+from lightflow_actors.kernel import ActorExited, ActorNotAlive, AskTimeout, Refused
 from lightflow_actors.runs import (
     CancelRun,
     CloseTail,
     CreateRun,
+    HostNotRunning,
     OpenStream,
     RefreshRun,
     RunsError,
@@ -36,26 +39,24 @@ from lightflow_actors.runs import (
     SubmitStep,
 )
 
+from .._refusals import FAILURE_STATUS
 from ._errors import HttpError
-from ._pages import RootLink
-from ._records import ErrorBody
-from ._runs_inputs import (
+from ._inputs import (
+    RUNS,
     CancelBody,
     CreateBody,
     EmptyBody,
     NoQuery,
     PreviewBody,
     StreamQuery,
-    decode_body,
-    decode_last_event_id,
-    decode_query,
     decode_run_id,
 )
+from ._pages import RootLink
+from ._responses import error_body, error_response, json_response
 from ._security import Guard
 
 __all__ = ["RUNS_LINKS", "RunsRoutes", "runs_routes"]
 
-_encoder = msgspec.json.Encoder()
 NDJSON = "application/x-ndjson"
 SSE_KEEPALIVE_S = 15.0
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -69,26 +70,19 @@ RUNS_LINKS: tuple[RootLink, ...] = (
 """The root-page links of the runs surface (pass as `create_app(links=...)`)."""
 
 
-def json_response(value: object, status: int = 200) -> Response:
-    return Response(_encoder.encode(value), status_code=status, media_type="application/json")
-
-
-def error_response(message: str, status: int, field: str | None = None) -> Response:
-    return json_response(ErrorBody(message, field), status)
-
-
 def _guarded(fn: Endpoint) -> Endpoint:
     """Turn every typed error into its JSON answer (the app needs no handler for ours)."""
 
     async def endpoint(request: Request) -> Response:
         try:
             return await fn(request)
+        except (HttpError, Refused) as exc:
+            return error_response(exc)
         except (FlowError, RunsError) as exc:
-            return error_response(str(exc), exc.http_status, getattr(exc, "field", None))
-        except HttpError as exc:
-            return error_response(exc.message, exc.status, exc.field)
+            status = 502 if isinstance(exc, MalformedResponse) else FAILURE_STATUS
+            return error_body(str(exc), status)
         except (AskTimeout, ActorExited, ActorNotAlive) as exc:
-            return error_response(f"the runs host did not answer: {exc}; try again", 503)
+            return error_body(f"the runs host did not answer: {exc}; try again", 503)
 
     endpoint.__name__ = fn.__name__
     return endpoint
@@ -152,7 +146,7 @@ class RunsRoutes:
 
     async def create(self, request: Request) -> Response:
         self._mutation(request)
-        body = decode_body(await request.body(), CreateBody)
+        body = RUNS.body(await request.body(), CreateBody)
         if body.id is not None:
             decode_run_id(body.id)
         view = await self.hosting.call(
@@ -164,7 +158,7 @@ class RunsRoutes:
 
     async def preview(self, request: Request) -> Response:
         self._mutation(request)
-        body = decode_body(await request.body(), PreviewBody)
+        body = RUNS.body(await request.body(), PreviewBody)
         inputs = bytes(body.inputs)
         resolved = await self.hosting.read(
             "preview", lambda ops: ops.preview(body.workflow, inputs, body.preset)
@@ -200,14 +194,14 @@ class RunsRoutes:
     async def cancel(self, request: Request) -> Response:
         self._mutation(request)
         run_id = _run_id(request)
-        body = decode_body(await request.body(), CancelBody)
+        body = RUNS.body(await request.body(), CancelBody)
         view = await self.hosting.call(CancelRun(run_id, body.reason))
         return json_response(view)
 
     async def submit(self, request: Request) -> Response:
         self._mutation(request)
         run_id = _run_id(request)
-        decode_body(await request.body(), EmptyBody)
+        RUNS.body(await request.body(), EmptyBody)
         step = request.path_params["step"]
         view = await self.hosting.call(SubmitStep(run_id, step))
         return json_response(view)
@@ -215,7 +209,7 @@ class RunsRoutes:
     async def refresh(self, request: Request) -> Response:
         self._mutation(request)
         run_id = _run_id(request)
-        decode_body(await request.body(), EmptyBody)
+        RUNS.body(await request.body(), EmptyBody)
         view = await self.hosting.call(RefreshRun(run_id))
         return json_response(view)
 
@@ -236,13 +230,13 @@ class RunsRoutes:
 
     async def frames(self, request: Request) -> Response:
         run_id = _run_id(request, StreamQuery)
-        after = decode_query(request.query_params.multi_items(), StreamQuery).after or 0
+        after = RUNS.query(request.query_params.multi_items(), StreamQuery).after or 0
         return await self._stream(run_id, after, "frames", FRAMES_MEDIA_TYPE)
 
     async def sse(self, request: Request) -> Response:
         run_id = _run_id(request, StreamQuery)
-        query = decode_query(request.query_params.multi_items(), StreamQuery)
-        last = decode_last_event_id(request.headers.get("last-event-id"))
+        query = RUNS.query(request.query_params.multi_items(), StreamQuery)
+        last = RUNS.last_event_id(request.headers.get("last-event-id"))
         after = query.after if query.after is not None else (last or 0)
         return await self._stream(run_id, after, "sse", "text/event-stream")
 
@@ -289,30 +283,28 @@ class McpRoute:
             self.guard.require_token(request.headers)
             handler = await self._handler()
         except HttpError as exc:
-            await error_response(exc.message, exc.status, exc.field)(scope, receive, send)
+            await error_response(exc)(scope, receive, send)
             return
-        except (RunsError, AskTimeout, ActorExited, ActorNotAlive) as exc:
-            await error_response(f"the MCP endpoint is not running: {exc}", 503)(
-                scope, receive, send
-            )
+        except (HostNotRunning, AskTimeout, ActorExited, ActorNotAlive) as exc:
+            await error_body(f"the MCP endpoint is not running: {exc}", 503)(scope, receive, send)
             return
         await handler(scope, receive, send)
 
     async def _handler(self) -> McpHandler:
         ref = self.hosting.system.whereis(self.hosting.names.mcp)
         if ref is None:
-            raise RunsError("the MCP endpoint actor is not running (restarting?)")
+            raise HostNotRunning("the MCP endpoint actor is not running (restarting?)")
         handler: McpHandler = await ref.ask(GetMcpHandler(), timeout=10.0)
         return handler
 
 
 def _run_id(request: Request, query: type[msgspec.Struct] = NoQuery) -> str:
-    decode_query(request.query_params.multi_items(), query)
+    RUNS.query(request.query_params.multi_items(), query)
     return decode_run_id(request.path_params["id"])
 
 
 def _no_query(request: Request) -> None:
-    decode_query(request.query_params.multi_items(), NoQuery)
+    RUNS.query(request.query_params.multi_items(), NoQuery)
 
 
 def runs_routes(

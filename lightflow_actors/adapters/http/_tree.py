@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ._errors import OperatorRefused
 from ._inputs import TreeQuery
-from ._records import Refusal, TreeNode, TreePage
+from ._records import TreeNode, TreePage
 
 
 def subtree(nodes: Iterable[TreeNode], root: int) -> list[TreeNode] | None:
@@ -29,14 +30,17 @@ def subtree(nodes: Iterable[TreeNode], root: int) -> list[TreeNode] | None:
     return [node for node in by_id.values() if node.id in keep]
 
 
-def select(nodes: list[TreeNode], query: TreeQuery) -> TreePage | Refusal:
-    """The page of ``nodes`` that ``query`` asks for (404 refusal for an unknown root)."""
+def select(nodes: list[TreeNode], query: TreeQuery) -> TreePage:
+    """The page of ``nodes`` that ``query`` asks for; an unknown root is refused
+    (``not_found``, field ``root``)."""
     chosen: list[TreeNode] = nodes
     if query.root is not None:
         found = subtree(nodes, query.root)
         if found is None:
-            return Refusal(
-                404, f"no live actor with id {query.root} (query parameter root)", "root"
+            raise OperatorRefused(
+                f"no live actor with id {query.root} (query parameter root)",
+                "not_found",
+                field="root",
             )
         chosen = found
     if query.status is not None:

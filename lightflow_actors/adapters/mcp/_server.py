@@ -5,6 +5,10 @@ and trace, and show the supervision tree; resources name assets and runs
 (`lightflow://...`). Tool arguments are decoded once with msgspec (the input schemas are
 msgspec's own), then every tool asks the runs host, as the HTTP routes do.
 
+A refusal of the host is mapped here, once, by its reason: a tool answers with an error
+result `{"error", "reason", "status"}` (the status of `adapters/_refusals.py`, as the HTTP
+routes answer it); a resource read raises the JSON-RPC error of `JSONRPC_CODE`.
+
 The SDK's session manager that serves this server over HTTP is owned by an actor
 (`_mcp_endpoint.McpEndpoint`). See ADR 0031.
 """
@@ -13,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Generic, Protocol, TypeAlias, TypeVar
+from types import MappingProxyType
+from typing import Final, Generic, Protocol, TypeAlias, TypeVar
 from urllib.parse import quote, unquote
 
 import mcp_types as types
@@ -21,15 +26,38 @@ import msgspec
 from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from lightflow_actors.flow import FlowError, Json
+from lightflow_actors.flow import FlowError
+from lightflow_actors.isa import JSONValue
+from lightflow_actors.kernel import ActorExited, ActorNotAlive, AskTimeout, RefusalReason, Refused
 from lightflow_actors.runs import CancelRun, CreateRun, RefreshRun, RunsError, RunsPort, SubmitStep
 from lightflow_actors.supervision import system_tree
 
-__all__ = ["MCP_TOOLS", "McpTool", "ToolDef", "build_mcp_server", "tool_schema"]
+from .._refusals import FAILURE_STATUS, HTTP_STATUS
+
+__all__ = ["JSONRPC_CODE", "MCP_TOOLS", "McpTool", "ToolDef", "build_mcp_server", "tool_schema"]
 
 Lifespan: TypeAlias = dict[str, object]
 _encoder = msgspec.json.Encoder()
 SCHEME = "lightflow://"
+
+JSONRPC_CODE: Final[Mapping[RefusalReason, int]] = MappingProxyType(
+    {
+        # MCP answers an unknown resource, like bad arguments, with "invalid params".
+        "not_found": types.INVALID_PARAMS,
+        "invalid": types.INVALID_PARAMS,
+        "too_large": types.INVALID_PARAMS,
+        # The rest take codes of the implementation-defined band (-32000..-32019) the SDK
+        # leaves free; the error's data names the reason either way.
+        "conflict": -32010,
+        "unavailable": -32011,
+        "forbidden": -32012,
+        "timeout": -32013,
+    }
+)
+"""The JSON-RPC error code of a refused resource read, by its reason."""
+
+_HOST_DOWN = (AskTimeout, ActorExited, ActorNotAlive)
+"""The runs host did not answer: the surface says `unavailable`, as HTTP answers 503."""
 
 
 # -- tool arguments (their JSON schema is what tools/list advertises) -------------------
@@ -45,13 +73,13 @@ class AssetsArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class PreviewArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     workflow: str
-    inputs: dict[str, Json] = {}
+    inputs: dict[str, JSONValue] = {}
     preset: str | None = None
 
 
 class CreateArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     workflow: str
-    inputs: dict[str, Json] = {}
+    inputs: dict[str, JSONValue] = {}
     id: str | None = None
     preset: str | None = None
 
@@ -202,21 +230,13 @@ MCP_TOOLS: tuple[McpTool, ...] = (
 
 def tool_schema(kind: type[msgspec.Struct]) -> dict[str, object]:
     """The JSON schema of a tool's arguments, with the object at the top (MCP wants it)."""
-    (ref,), components = msgspec.json.schema_components(
-        [kind], schema_hook=_any_json, ref_template="#/$defs/{name}"
-    )
+    # A `JSONValue` field (any JSON value) has the empty schema: anything goes.
+    (ref,), components = msgspec.json.schema_components([kind], ref_template="#/$defs/{name}")
     name = str(ref["$ref"]).rsplit("/", 1)[1]
     schema = dict(components.pop(name))
     if components:
         schema["$defs"] = components
     return schema
-
-
-def _any_json(kind: type) -> dict[str, object]:
-    """`Json` values (typed `object` at run time) accept any JSON value."""
-    if kind is object:
-        return {"description": "any JSON value"}
-    raise NotImplementedError
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -245,8 +265,12 @@ def build_mcp_server(hosting: RunsPort) -> Server[Lifespan]:
             result = msgspec.to_builtins(await tool.call(hosting, params.arguments or {}))
         except msgspec.ValidationError as exc:
             return _tool_error(f"invalid arguments for {tool.name}: {exc}")
+        except Refused as exc:
+            return _tool_error(str(exc), exc.reason)
         except (FlowError, RunsError) as exc:
-            return _tool_error(str(exc), exc.http_status)
+            return _tool_error(str(exc), None)
+        except _HOST_DOWN as exc:
+            return _tool_error(f"the runs host did not answer: {exc}; try again", "unavailable")
         structured = result if isinstance(result, dict) else {"result": result}
         text = _encoder.encode(result).decode()
         return types.CallToolResult(
@@ -287,8 +311,14 @@ def build_mcp_server(hosting: RunsPort) -> Server[Lifespan]:
         uri = str(params.uri)
         try:
             value = await _read(hosting, uri)
+        except Refused as exc:
+            raise MCPError(JSONRPC_CODE[exc.reason], str(exc), {"reason": exc.reason}) from None
         except (FlowError, RunsError) as exc:
-            raise MCPError(types.INVALID_PARAMS, str(exc), {"status": exc.http_status}) from None
+            raise MCPError(types.INTERNAL_ERROR, str(exc)) from None
+        except _HOST_DOWN as exc:
+            message = f"the runs host did not answer: {exc}; try again"
+            code = JSONRPC_CODE["unavailable"]
+            raise MCPError(code, message, {"reason": "unavailable"}) from None
         text = _encoder.encode(value).decode()
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
@@ -346,9 +376,15 @@ def _template(path: str, title: str) -> types.ResourceTemplate:
     )
 
 
-def _tool_error(message: str, status: int = 400) -> types.CallToolResult:
+def _tool_error(message: str, reason: RefusalReason | None = "invalid") -> types.CallToolResult:
+    """A tool's error result: a refusal names its `reason`; `None` is a failure of ours."""
+    structured: dict[str, object] = {"error": message}
+    if reason is None:
+        structured["status"] = FAILURE_STATUS
+    else:
+        structured.update(reason=reason, status=HTTP_STATUS[reason])
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=message)],
-        structured_content={"error": message, "status": status},
+        structured_content=structured,
         is_error=True,
     )
