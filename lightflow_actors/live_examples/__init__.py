@@ -2,8 +2,8 @@
 and a 1 000-row table updated by a ticking actor. ``lightflow serve`` mounts them under
 ``/live``; ``examples/live/app.py`` serves them on their own.
 
-A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the table's ticker once its system
-runs::
+A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the
+table's ticker once its system runs::
 
     routes = [Mount("/live", routes=live_routes(system, example_views(system)))]
     ...
