@@ -294,6 +294,11 @@ class ActorSystem:
             finally:
                 self._start_waiters.pop(cell.id, None)
                 exited.cancel()
+            # Started means started (OTP: start_link returns once init returned): an actor
+            # that finished on_start and then exited before this caller resumed was not a
+            # failed start, whatever its exit reason.
+            if waiter.done() and not waiter.cancelled():
+                return ref
         if cell.status is DEAD:
             raise StartFailed(cell.label, cell.exit_reason or "noproc")
         return ref

@@ -182,6 +182,25 @@ async def test_failing_on_start_fails_start_actor_and_skips_on_stop(runtime: Run
     assert journal == []
 
 
+async def test_an_actor_that_exits_right_after_starting_was_started(runtime: Runtime) -> None:
+    # OTP's start_link returns once init returned: an actor whose on_start finished, and
+    # that then stopped before the caller resumed, is a started actor, not a StartFailed.
+    class Brief(Actor[Inc]):
+        async def on_start(self) -> None:
+            await asyncio.sleep(0)
+            self.ref.tell(Inc())
+
+        @handler(Inc)
+        def inc(self, msg: Inc) -> None:
+            self.stop()
+
+    async with runtime.system() as system:
+        for _ in range(20):
+            ref = await system.start_actor(Brief)
+            await system.wait_exit(ref)
+            assert system.info(ref).status == "exited"
+
+
 async def test_self_stop_ends_after_the_current_message(runtime: Runtime) -> None:
     class Once(Actor[Inc]):
         def __init__(self) -> None:
