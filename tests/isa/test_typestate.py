@@ -64,6 +64,30 @@ fresh.subscribe(Subscribe(topic="t")).render(Render())  # E: Render while joined
 """
 
 
+# A run has the session's lifecycle: its program is a `RunProgram`, its handle a Session.
+RUN_GOOD = """\
+from lightflow_actors.flow import ResolvedWorkflow, RunProgram
+from lightflow_actors.isa import Closed, Live, Mount, Render, Session, Shutdown, Submit
+
+
+def drive(workflow: ResolvedWorkflow, mount: Mount, wake: Submit) -> Session[Closed]:
+    live: Session[Live] = Session.start(RunProgram(workflow)).mount(mount).render(Render())
+    return live.submit(wake).shutdown(Shutdown(reason="cancelled", detail="not needed"))
+"""
+
+RUN_BAD = """\
+from lightflow_actors.flow import ResolvedWorkflow, RunProgram
+from lightflow_actors.isa import Mount, Session, Submit
+
+
+def drive(workflow: ResolvedWorkflow, mount: Mount, wake: Submit) -> None:
+    run = Session.start(RunProgram(workflow))
+    run.submit(wake)  # E: Submit to a run that was never mounted
+    mounted = run.mount(mount)
+    mounted.submit(wake)  # E: Submit before the run is rendered (live)
+"""
+
+
 def _mypy(cache: Path, *files: Path) -> subprocess.CompletedProcess[str]:
     # A private cache: mypy replays cached errors of an unchanged module with the
     # path it had when cached, which would point into another test's tmp_path.
@@ -88,22 +112,35 @@ def _mypy(cache: Path, *files: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _reported(output: str, path: Path) -> set[int]:
+    return {
+        int(line.split(":")[1])
+        for line in output.splitlines()
+        if line.startswith(str(path)) and ": error:" in line
+    }
+
+
+def _marked(source: str) -> set[int]:
+    return {n for n, line in enumerate(source.splitlines(), 1) if "# E" in line}
+
+
 def test_mypy_accepts_the_lifecycle_and_rejects_out_of_order_calls(tmp_path: Path) -> None:
     good = tmp_path / "good_session.py"
     bad = tmp_path / "bad_session.py"
+    good_run = tmp_path / "good_run.py"
+    bad_run = tmp_path / "bad_run.py"
     good.write_text(GOOD)
     bad.write_text(BAD)
-    result = _mypy(tmp_path / ".mypy_cache", good, bad)
+    good_run.write_text(RUN_GOOD)
+    bad_run.write_text(RUN_BAD)
+    result = _mypy(tmp_path / ".mypy_cache", good, bad, good_run, bad_run)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "good_session.py" not in output, output
-    expected = {n for n, line in enumerate(BAD.splitlines(), 1) if "# E" in line}
-    reported = {
-        int(line.split(":")[1])
-        for line in output.splitlines()
-        if line.startswith(str(bad)) and ": error:" in line
-    }
-    assert reported == expected, output
+    assert "good_run.py" not in output, output
+    assert _reported(output, bad) == _marked(BAD), output
+    assert _reported(output, bad_run) == _marked(RUN_BAD), output
+    assert 'Invalid self argument "Session[Mounted]" to attribute function "submit"' in output
     assert 'Invalid self argument "Session[Disconnected]" to attribute function "patch"' in output
     assert 'Invalid self argument "Session[Closed]" to attribute function "shutdown"' in output
 
