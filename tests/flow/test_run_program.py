@@ -160,17 +160,17 @@ def test_the_program_keeps_the_manifest_its_records_build(script: list[Action]) 
     first = host.records[0]
     assert isinstance(first, Create)
     disk: RunManifest = first.manifest
-    for record in host.records[1:]:
-        assert isinstance(record, Record)
-        disk, _ = apply_transition(disk, record.transition)
+    for command in host.records[1:]:
+        assert isinstance(command, Record)
+        disk, _ = apply_transition(disk, command.transition)
     assert disk == manifest
 
     # Events are numbered 1..n without a gap, each sent to the watchers once.
-    records = list(read_trace(out.getvalue().splitlines()))
+    lines = list(read_trace(out.getvalue().splitlines()))
     events: list[RunEvent] = [
         msgspec.convert(e.diff, RunEvent)
-        for r in records
-        for e in r.effects
+        for line in lines
+        for e in line.effects
         if isinstance(e, Patched)
     ]
     seqs = [event.seq for event in events]
@@ -183,9 +183,9 @@ def test_the_program_keeps_the_manifest_its_records_build(script: list[Action]) 
     # The trace replays: the same instructions at the same times give the same effects.
     replay = RunProgram(WORKFLOW)
     interpreter = PureInterpreter(replay)
-    for record in records:
-        replay.now_ms = record.at_ms
-        assert interpreter.step(record.instruction) == record.effects
+    for line in lines:
+        replay.now_ms = line.at_ms
+        assert interpreter.step(line.instruction) == line.effects
     assert replay.manifest == manifest
 
 
