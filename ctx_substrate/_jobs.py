@@ -17,8 +17,8 @@ from pathlib import Path
 
 import msgspec
 
-from lightflow_actors.kernel import Actor, ActorRef, handler
 from lightflow_actors.cortex import ErrorKind, ErrorRecord, TargetKind, atomic_write
+from lightflow_actors.kernel import Actor, ActorRef, handler
 
 from ._audit import AuditEvent, AuditLog
 from ._intake import read_request

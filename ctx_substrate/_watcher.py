@@ -9,7 +9,7 @@ every `poll_interval_s`. In inotify mode a slower safety rescan still runs every
 The watcher traps exits: its substrate's exit arrives as an `Exit` message and stops it
 through `on_stop`, which ends the watchfiles thread. Not trapping would let that link
 signal cancel an `on_stop` already started by a supervisor's terminate (the root's, at
-shutdown), which the kernel then never finalizes (tests/ctx/test_shutdown_speed.py).
+shutdown), which the kernel then never finalizes (tests/ctx_substrate/test_shutdown_speed.py).
 """
 
 from __future__ import annotations

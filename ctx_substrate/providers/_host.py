@@ -23,7 +23,16 @@ from collections import deque
 
 import msgspec
 
-from lightflow_actors.kernel import Actor, ActorRef, Down, Exit, LightflowError, format_reason, handler, is_crash
+from lightflow_actors.kernel import (
+    Actor,
+    ActorRef,
+    Down,
+    Exit,
+    LightflowError,
+    format_reason,
+    handler,
+    is_crash,
+)
 from lightflow_actors.supervision import (
     GAVE_UP,
     ChildSpec,

@@ -12,8 +12,8 @@ from typing import TypeAlias
 
 import msgspec
 
-from lightflow_actors.kernel import Actor, ActorRef
 from lightflow_actors.cortex import ErrorKind, TargetKind
+from lightflow_actors.kernel import Actor, ActorRef
 
 __all__ = [
     "Answer",

@@ -25,7 +25,7 @@ from lightflow_actors.host import (
 )
 from lightflow_actors.runs import RunsConfigError
 
-from ._support import PROVIDERS
+from ..runs._support import PROVIDERS
 
 
 def test_the_embedded_defaults(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from live_shapes import Shape, render_shape, shapes
 
 import lightflow_actors.live as live_package
 from lightflow_actors.live import (
@@ -33,6 +32,8 @@ from lightflow_actors.live import (
     decode_patch,
     encode_patch,
 )
+
+from .live_shapes import Shape, render_shape, shapes
 
 NODE = shutil.which("node")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")

@@ -13,11 +13,12 @@ import asyncio
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from live_shapes import Shape, ShapeView, render_shape, shapes
 
 from lightflow_actors.isa import Render
 from lightflow_actors.live import to_html
 from lightflow_actors.testing.live import live_test
+
+from .live_shapes import Shape, ShapeView, render_shape, shapes
 
 
 async def run(states: list[Shape]) -> None:

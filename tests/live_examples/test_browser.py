@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
-from live_server import serving
 
 from lightflow_actors import ActorSystem, AnyRef
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.live_examples import start_examples
+
+from ..live.live_server import serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -26,8 +26,8 @@ from lightflow_actors.adapters.mcp._server import JSONRPC_CODE
 from lightflow_actors.kernel import ActorInfo, RefusalReason, Refused
 from lightflow_actors.runs import HostNames, HostNotRunning, RefreshRun, RunsPort
 
+from ..adapters.http.test_runs_routes import make_client
 from ._support import RunsEnv
-from .test_routes import make_client
 
 REASONS = typing.get_args(RefusalReason)
 

@@ -102,7 +102,7 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
     def on_stop(self, reason: object) -> None:
         # Synchronous on purpose: an async on_stop of a linked actor can be cancelled by its
         # parent's exit signal before it starts, and the kernel then leaves the actor
-        # stopping until it is killed (tests/ctx/test_shutdown_speed.py). The listener's
+        # stopping until it is killed (tests/ctx_substrate/test_shutdown_speed.py). The listener's
         # thread sees the stop event within `step` (1 ms) and its task then ends by itself.
         self._stop_event.set()
         if self._task is not None:

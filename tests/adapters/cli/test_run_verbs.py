@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from lightflow_actors.adapters.cli import main
 from lightflow_actors.flow.streams import decode_runtime_frame
 
-RUNS_TESTS = Path(__file__).resolve().parents[1] / "runs"
+RUNS_TESTS = Path(__file__).resolve().parents[2] / "runs"
 
 
 class Cli:

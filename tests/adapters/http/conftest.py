@@ -124,3 +124,9 @@ def _demo_process(token: str) -> Iterator[str]:
 def demo_process() -> Callable[[str], contextlib.AbstractContextManager[str]]:
     """Start ``lightflow serve --demo`` with a token: ``with demo_process(TOKEN) as url:``."""
     return _demo_process
+
+
+# The runs routes' tests (test_runs_*.py) run against a runs host: the runs tests' fixtures.
+from ...runs.conftest import host, runs_env, server_factory  # noqa: E402
+
+__all__ = ["demo_process", "host", "live_server", "operator", "runs_env", "server_factory"]

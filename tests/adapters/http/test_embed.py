@@ -9,7 +9,7 @@ from types import ModuleType
 
 from starlette.testclient import TestClient
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "embed" / "service.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "embed" / "service.py"
 AUTH = {"Authorization": "Bearer embed-token"}
 
 

@@ -24,10 +24,10 @@ from lightflow_actors.adapters.http import create_app, runs_routes
 from lightflow_actors.host import RunsConfig, RunsHosting
 from lightflow_actors.observer import observer_page
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "specs" / "openapi.yaml"
 TOKEN = "openapi-test-token"
-SKIPPED = {"GET /system/events"}  # an endless stream; tests/http/test_events.py covers it
+SKIPPED = {"GET /system/events"}  # an endless stream; tests/adapters/http/test_events.py covers it
 
 
 def _labels(routes: object) -> set[str]:
@@ -39,7 +39,7 @@ def _labels(routes: object) -> set[str]:
     }
 
 
-# The runs API shares the document; tests/runs/test_openapi.py drives its operations.
+# The runs API shares the document; tests/adapters/http/test_runs_openapi.py drives its operations.
 RUNS = _labels(runs_routes(RunsHosting(RunsConfig(), environ={})))
 EXAMPLES = 25
 

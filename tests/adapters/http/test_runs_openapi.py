@@ -27,9 +27,9 @@ from lightflow_actors.flow import (
 from lightflow_actors.flow.streams import StreamsInfo
 from lightflow_actors.host import RunsConfig, RunsHosting
 
-from ._support import ServerProcess
+from ...runs._support import ServerProcess
 
-SPEC = Path(__file__).resolve().parents[2] / "specs" / "openapi.yaml"
+SPEC = Path(__file__).resolve().parents[3] / "specs" / "openapi.yaml"
 EXAMPLES = 15
 SKIPPED = {"POST /mcp"}  # JSON-RPC, not REST: tests/runs/test_server.py drives it with the SDK
 
@@ -44,7 +44,7 @@ def test_every_operation_conforms(server_factory: Callable[..., ServerProcess]) 
         operation = result.ok()
         label = f"{operation.method.upper()} {operation.path}"
         if label in SKIPPED or label not in SERVED:
-            continue  # the operator routes: tests/http/test_openapi.py drives them
+            continue  # the operator routes: tests/adapters/http/test_openapi.py drives them
         tested.append(label)
 
         @given(case=operation.as_strategy())
@@ -72,7 +72,7 @@ SERVED = {
 
 
 def test_the_document_lists_every_runs_route() -> None:
-    """The whole document against every served route is checked in tests/http."""
+    """The whole document against every served route: tests/adapters/http/test_openapi.py."""
     document = yaml.safe_load(SPEC.read_text())
     documented = {
         f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item

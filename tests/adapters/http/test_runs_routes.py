@@ -19,7 +19,7 @@ from lightflow_actors.adapters.http import RUNS_LINKS, create_app, runs_routes
 from lightflow_actors.flow.streams import RuntimeStreamReader, decode_runtime_frame
 from lightflow_actors.host import RunsHosting
 
-from ._support import ASSETS, RunsEnv
+from ...runs._support import ASSETS, RunsEnv
 
 TOKEN = "runs-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -10,7 +10,7 @@ from mcp.shared.exceptions import MCPError
 
 from lightflow_actors.adapters.mcp import build_mcp_server
 
-from ._support import RunsEnv
+from ...runs._support import RunsEnv
 
 pytestmark = pytest.mark.anyio
 

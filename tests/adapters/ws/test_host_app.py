@@ -10,12 +10,13 @@ import asyncio
 
 import httpx
 import pytest
-from live_server import serving
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import live_routes
 from lightflow_actors.live_examples import example_views, start_ticker
 from lightflow_actors.testing.live import WebSocketView
+
+from ...live.live_server import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -41,10 +42,11 @@ async def test_live_routes_start_lazily_on_the_first_request() -> None:
 async def test_mounted_in_the_operator_app() -> None:
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
-    from live_server import free_port
     from starlette.routing import Mount
 
     from lightflow_actors.adapters.http import create_app
+
+    from ...live.live_server import free_port
 
     system = ActorSystem("operator", seed=5)
     routes = [Mount("/live", routes=live_routes(system, example_views(system)))]

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from live_server import serving
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import LiveRoutes, client_script
 from lightflow_actors.live import WebSocketClient, WebSocketClientError
 from lightflow_actors.live_examples import start_examples
 from lightflow_actors.testing.live import WebSocketView
+
+from ...live.live_server import serving
 
 pytestmark = pytest.mark.anyio
 

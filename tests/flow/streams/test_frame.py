@@ -10,7 +10,6 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from isa_strategies import runtime_frames
 
 from lightflow_actors.flow.streams import (
     FILE_IDENTIFIER,
@@ -22,7 +21,9 @@ from lightflow_actors.flow.streams import (
 )
 from lightflow_actors.isa import RuntimeFrameError
 
-ROOT = Path(__file__).parents[2]
+from ...isa.isa_strategies import runtime_frames
+
+ROOT = Path(__file__).parents[3]
 GOLDEN = ROOT / "tests" / "vectors" / "runtime"
 SAMPLE = RuntimeFrame(
     kind=FrameKind.RunEvent,

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from isa_strategies import json_values, runtime_frames
 
 from lightflow_actors.flow.streams import (
     FrameKind,
@@ -20,7 +19,9 @@ from lightflow_actors.flow.streams import (
 )
 from lightflow_actors.isa import JSONValue, RuntimeFrameError
 
-GOLDEN = Path(__file__).parents[1] / "vectors" / "runtime"
+from ...isa.isa_strategies import json_values, runtime_frames
+
+GOLDEN = Path(__file__).parents[2] / "vectors" / "runtime"
 
 
 def _writer(first: int = 1) -> RuntimeStreamWriter:
