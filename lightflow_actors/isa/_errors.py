@@ -35,14 +35,16 @@ class LifecycleError(IsaError):
     """An instruction arrived in a lifecycle phase that does not accept it.
 
     ``op`` is the instruction's tag (``"patch"``), ``phase`` the phase it met
-    (``"joined"``). The session's phase is unchanged by a rejected instruction.
+    (``"joined"``). The interpreter's phase is unchanged by a rejected instruction. The
+    message names no interpreter: the lifecycle is the same for a live session and a
+    workflow run, and so is the wording.
     """
 
     def __init__(self, op: Op, phase: Phase, hint: str) -> None:
         self.op = op
         self.phase = phase
         self.hint = hint
-        super().__init__(f"{op.capitalize()} rejected: the session is {phase}; {hint}")
+        super().__init__(f"{op.capitalize()} rejected: the session or run is {phase}; {hint}")
 
 
 class PayloadError(IsaError):

@@ -76,7 +76,9 @@ def test_transition_table(op: str, phase: Phase) -> None:
         with pytest.raises(LifecycleError) as info:
             next_phase(phase, SAMPLE[op])
         assert (info.value.op, info.value.phase) == (op, phase)
-        assert str(info.value).startswith(f"{op.capitalize()} rejected: the session is {phase};")
+        assert str(info.value).startswith(
+            f"{op.capitalize()} rejected: the session or run is {phase};"
+        )
     else:
         assert next_phase(phase, SAMPLE[op]) == expected
 

@@ -163,7 +163,7 @@ def test_a_stale_handle_is_still_refused_at_runtime() -> None:
     fresh = Session.start(ReferenceProgram())
     fresh.mount(Mount(id="s1", target="counter"))
     # ``fresh`` is still typed Session[Disconnected], but the session moved on.
-    with pytest.raises(LifecycleError, match="Mount rejected: the session is mounted"):
+    with pytest.raises(LifecycleError, match="Mount rejected: the session or run is mounted"):
         fresh.mount(Mount(id="s1", target="counter"))
 
 
@@ -174,5 +174,5 @@ def test_leaving_before_joining_is_a_runtime_error_only() -> None:
 
 def test_untyped_code_gets_the_runtime_check() -> None:
     untyped: object = Session.start(ReferenceProgram())
-    with pytest.raises(LifecycleError, match="Submit rejected: the session is disconnected"):
+    with pytest.raises(LifecycleError, match="Submit rejected: the session or run is disconnected"):
         untyped.submit(Submit(event="x"))  # type: ignore[attr-defined]
