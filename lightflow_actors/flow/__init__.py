@@ -57,6 +57,7 @@ from ._errors import (
     MissingModel,
     NotFound,
     RunExists,
+    RunInvariantBroken,
     RunNotFound,
     StepNotFound,
     StepTransitionError,
@@ -101,7 +102,6 @@ from ._run_actor import (
     CancelRun,
     GetRun,
     Refresh,
-    Refused,
     RunActor,
     RunMessage,
     SubmitNow,
@@ -143,7 +143,7 @@ from ._run_inputs import (
     json_form,
     run_mount,
 )
-from ._run_program import RunProgram
+from ._run_program import Refusal, RunProgram
 from ._scheduler import (
     RenderFailed,
     ReuseOutput,
@@ -219,7 +219,7 @@ __all__ = [
     "Record",
     "RefPart",
     "Refresh",
-    "Refused",
+    "Refusal",
     "RememberOutput",
     "RenderFailed",
     "RequestCommitted",
@@ -237,6 +237,7 @@ __all__ = [
     "RunEvent",
     "RunExists",
     "RunInput",
+    "RunInvariantBroken",
     "RunManifest",
     "RunMessage",
     "RunMountParams",

@@ -4,14 +4,14 @@ Most flow errors refuse a request and are kernel `Refused`s with a fixed `reason
 usage-level mistakes are `Invalid` (`invalid`), unknown runs/assets/steps are `NotFound`
 (`not_found`), and state clashes (existing run id, submit from a non-planned step,
 cancelling a finished run) are `Conflict` (`conflict`). Raised in a handler they answer
-the ask without crashing the actor. The rest (`CorruptRun`, `MalformedResponse`) are
-failures. Each edge maps a reason once (HTTP: `adapters/http/_errors.py`; MCP; the CLI).
+the ask without crashing the actor. The rest (`CorruptRun`, `MalformedResponse`,
+`RunInvariantBroken`) are failures: raised in a handler they crash the actor. Each edge
+maps a reason once (HTTP: `adapters/_refusals.py`; MCP; the CLI); no status lives here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
 
 from lightflow_actors.kernel import Refused
 
@@ -19,32 +19,23 @@ from lightflow_actors.kernel import Refused
 class FlowError(Exception):
     """Base class of every flow error."""
 
-    # Transitional, read by nothing but `flow/_run_actor.py` (its `Refused(error, status)`
-    # record, which the runs host turns back into the typed refusal) and `tests/flow`: both
-    # belong to the run actor's rewrite as an ISA interpreter, which raises the refusal
-    # instead. Delete these `http_status` lines then; edges map `Refused.reason`.
-    http_status: ClassVar[int] = 500
-
 
 class Invalid(FlowError, Refused):
     """The caller sent something malformed."""
 
     reason = "invalid"
-    http_status: ClassVar[int] = 400  # transitional, see FlowError
 
 
 class NotFound(FlowError, Refused):
     """The named run, asset or step does not exist."""
 
     reason = "not_found"
-    http_status: ClassVar[int] = 404  # transitional, see FlowError
 
 
 class Conflict(FlowError, Refused):
     """The request clashes with the current state."""
 
     reason = "conflict"
-    http_status: ClassVar[int] = 409  # transitional, see FlowError
 
 
 class InvalidRunId(Invalid):
@@ -122,6 +113,25 @@ class CorruptRun(FlowError):
 
 
 class MalformedResponse(FlowError):
-    """A provider/tool response that does not decode: the upstream misbehaved (a failure)."""
+    """A provider/tool response that does not decode: the upstream misbehaved (a failure;
+    the HTTP edge answers it 502, other failures 500)."""
 
-    http_status: ClassVar[int] = 502  # transitional, see FlowError
+
+class RunInvariantBroken(FlowError):
+    """Interpreting a run raised where nothing may: the manifest on disk refused a
+    transition the run's program made, or the program itself raised.
+
+    A failure, never a refusal, even when its cause is one (a `StepTransitionError`): the
+    run actor crashes, its supervisor restarts it, and the run resumes from its manifest.
+    Were the cause raised as it is, the kernel would answer an asker "conflict" (or drop
+    a notice's refusal at debug level) and the actor would go on with a program that
+    disagrees with the manifest. Raised `from` the cause (`__cause__`).
+    """
+
+    def __init__(self, run_id: str, doing: str, cause: Exception) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id!r}: {doing} broke an invariant ({type(cause).__name__}: {cause}); "
+            "the run actor crashes and its supervisor resumes the run from its manifest. "
+            "If this recurs, the run folder was changed outside this run: check manifest.json"
+        )

@@ -31,9 +31,17 @@ program says the run settled, the actor sends it `ending()` and stops (an orderl
 `isa.exit_reason_of`). A `tracer` records every instruction with its effects, stamped
 with the time the program was given, so the trace replays through `PureInterpreter`.
 
+Refusals and crashes (ADR 0003): an ask the run declines (`SubmitNow` of a step that is
+not ready, `CancelRun` of a run that ended) is answered by raising the typed refusal the
+program's `Replied(ref, Refusal)` names, and the actor goes on. Anything raised while
+interpreting (the program, or a command such as a transition the manifest on disk
+refuses) is a broken invariant, whatever message brought it: `RunInvariantBroken`, a
+crash, never a refusal the kernel would answer or, for a notice, drop.
+
 File I/O runs off the loop (`run_blocking`); under the deterministic scheduler use
 `Scenario(allow_threads=True)`. Run it under a `DynamicSupervisor` with restart
-`transient`: a crash (e.g. a full disk) restarts it, and `on_start` resumes.
+`transient`: a crash (e.g. a full disk, a broken invariant) restarts it, and `on_start`
+resumes from the manifest.
 """
 
 from __future__ import annotations
@@ -75,9 +83,15 @@ from lightflow_actors.isa import (
     exit_reason_of,
     from_json_value,
 )
-from lightflow_actors.kernel import Actor, ActorRef, Ask, Timer, handler
+from lightflow_actors.kernel import Actor, ActorRef, Ask, Refused, Timer, handler
 
-from ._errors import Conflict, CorruptRun, RunNotFound, StepTransitionError
+from ._errors import (
+    Conflict,
+    CorruptRun,
+    RunInvariantBroken,
+    RunNotFound,
+    StepTransitionError,
+)
 from ._manifest import TERMINAL, RunManifest
 from ._records import RunCancelled
 from ._resolved import ResolvedWorkflow
@@ -111,7 +125,7 @@ from ._run_inputs import (
     json_form,
     run_mount,
 )
-from ._run_program import Refused, RunProgram
+from ._run_program import Refusal, RunProgram
 from ._service import RunView
 from ._store import RunRequest, RunStore
 
@@ -120,7 +134,6 @@ __all__ = [
     "CancelRun",
     "GetRun",
     "Refresh",
-    "Refused",
     "RunActor",
     "RunMessage",
     "SubmitNow",
@@ -138,15 +151,17 @@ class GetRun(Ask[RunView], frozen=True):
     """The run as the actor sees it now."""
 
 
-class CancelRun(Ask["RunView | Refused"], frozen=True):
-    """Cancel the run (409 Refused when it already finished); the actor then stops."""
+class CancelRun(Ask[RunView], frozen=True):
+    """Cancel the run (refused with `Conflict` when it already ended); the actor then
+    stops."""
 
     reason: str = "cancelled by request"
 
 
-class SubmitNow(Ask["RunView | Refused"], frozen=True):
-    """Submit planned `step` now, without waiting for its retry backoff (409 Refused when
-    it is not planned or its dependencies have not all succeeded)."""
+class SubmitNow(Ask[RunView], frozen=True):
+    """Submit planned `step` now, without waiting for its retry backoff (refused with
+    `Conflict` when it is not planned or its dependencies have not all succeeded, with
+    `NotFound` when the workflow has no such step)."""
 
     step: str
 
@@ -231,7 +246,7 @@ class RunActor(Actor[RunMessage]):
         # could not run because the run closed meanwhile).
         self._last_view: RunView | None = None
         # Set when the store refused this actor's own cancel: the canceller's answer.
-        self._cancel_refused: Refused | None = None
+        self._cancel_refused: StepTransitionError | None = None
         self._closing: Shutdown | None = None
         self._timer: Timer | None = None
         self._timer_at_ms: int | None = None
@@ -273,16 +288,20 @@ class RunActor(Actor[RunMessage]):
         return view
 
     @handler
-    async def cancel(self, msg: CancelRun) -> RunView | Refused:
+    async def cancel(self, msg: CancelRun) -> RunView:
         effects = await self._execute(Shutdown(reason="cancelled", detail=msg.reason))
-        return self._cancel_refused or _refusal_in(effects) or self._view()
+        refused: Refused | None = self._cancel_refused or _refusal_in(effects)
+        self._cancel_refused = None
+        if refused is not None:
+            raise refused
+        return self._view()
 
     @handler
-    async def submit_now(self, msg: SubmitNow) -> RunView | Refused:
+    async def submit_now(self, msg: SubmitNow) -> RunView:
         request = Submit(event=msg.step, payload=json_form(StepRequest()), ref="submit")
         refused = _refusal_in(await self._execute(request))
         if refused is not None:
-            return refused
+            raise refused
         view = await self._render()
         await self._settle()
         return view
@@ -346,14 +365,23 @@ class RunActor(Actor[RunMessage]):
     async def _execute(self, instruction: Instruction) -> list[Effect]:
         """Interpret `instruction`, carry out its commands, then interpret the inputs those
         commands gave back (in order, each with its commands) until none is left; stop
-        once closed. Returns the effects of `instruction` itself."""
+        once closed. Returns the effects of `instruction` itself.
+
+        A refusal is an effect (`Replied`, `Rejected`), never an exception: one raised in
+        here (a `StepTransitionError` from the store, a `FlowError` from the program) is
+        a broken invariant and crashes the actor as `RunInvariantBroken`, whether an ask
+        or a notice (an answer, a timer, a commit's outcome) is being handled."""
         pending: deque[Instruction] = deque()
+        doing = instruction
         try:
             effects = await self._step(instruction, pending)
             while pending:
-                await self._step(pending.popleft(), pending)
+                doing = pending.popleft()
+                await self._step(doing, pending)
         except _RunEnded as ended:
             effects = await self._ended_outside(ended)
+        except Refused as error:
+            raise RunInvariantBroken(self._run_id, _doing(doing), error) from error
         if self._closing is not None:
             self.stop(exit_reason_of(self._closing.reason))
         return effects
@@ -386,7 +414,7 @@ class RunActor(Actor[RunMessage]):
     async def _ended_outside(self, ended: _RunEnded) -> list[Effect]:
         """The store refused a transition: the run ended outside this actor. Tell the
         program (Patch with the event on disk) and close; a refused cancel is answered."""
-        self._cancel_refused = Refused(str(ended.error), ended.error.http_status)
+        self._cancel_refused = ended.error
         if self.phase == "closed":
             return []  # this actor's own cancel: it closes as it was told
         last = ended.manifest.last_event
@@ -455,7 +483,8 @@ class RunActor(Actor[RunMessage]):
     async def _record(self, transition: Transition) -> None:
         """Apply `transition` to the manifest on disk. Refused because the run was
         cancelled outside this actor (`lightflow run cancel` while the server runs), or
-        refusing this actor's own cancel: `_RunEnded`. Any other refusal is a crash."""
+        refusing this actor's own cancel: `_RunEnded`. Any other refusal propagates, and
+        `_execute` makes it the crash it is (`RunInvariantBroken`)."""
         change = functools.partial(apply_transition, transition=transition)
         try:
             await self._blocking(self._store.update, self._run_id, change)
@@ -509,17 +538,26 @@ class RunActor(Actor[RunMessage]):
         return self._program
 
 
+def _doing(instruction: Instruction) -> str:
+    """An instruction as an error message names it."""
+    if isinstance(instruction, Submit):
+        return f"Submit for {instruction.event!r}"
+    return type(instruction).__name__
+
+
 def _input(event: str, payload: RunInput) -> Submit:
     return Submit(event=event, payload=json_form(payload))
 
 
 def _refusal_in(effects: list[Effect]) -> Refused | None:
-    """The refusal among an instruction's effects: the program's, or the lifecycle's."""
+    """The typed refusal among an instruction's effects: the program's (`Replied` with a
+    `Refusal`), or the lifecycle's (`Rejected`: the run is not in a phase that takes the
+    request, a `Conflict`)."""
     for effect in effects:
         if isinstance(effect, Replied):
-            return from_json_value(effect.payload, Refused)
+            return from_json_value(effect.payload, Refusal).as_error()
         if isinstance(effect, Rejected):
-            return Refused(effect.message, 409)
+            return Conflict(effect.message)
     return None
 
 

@@ -19,7 +19,8 @@ trace replays it. What each instruction means for a run (specs/isa.md):
 
 Effects are what watchers and askers see: each manifest transition is a `Patched` whose
 diff is the event (the same line `events.jsonl` and the NDJSON/SSE/LFRS streams carry);
-a refusal is `Replied(ref, Refused)`. The I/O is in `commands` (`_run_commands.py`).
+a refusal is `Replied(ref, Refusal)`, its reason one of the kernel's `RefusalReason`s
+(never a status: the edges map reasons). The I/O is in `commands` (`_run_commands.py`).
 The host sets `now_ms` before each instruction: that is the program's only clock.
 """
 
@@ -48,9 +49,18 @@ from lightflow_actors.isa import (
     Unsubscribed,
     from_json_value,
 )
+from lightflow_actors.kernel import RefusalReason, Refused
 
 from . import _records as records
-from ._errors import FlowError, Invalid, MalformedResponse, StepTransitionError
+from ._errors import (
+    Conflict,
+    FlowError,
+    Invalid,
+    MalformedResponse,
+    NotFound,
+    StepNotFound,
+    StepTransitionError,
+)
 from ._manifest import TERMINAL, RunManifest, new_manifest
 from ._outputs import step_output
 from ._records import RunCancelled, RunEvent
@@ -94,16 +104,30 @@ from ._scheduler import ReuseOutput, SchedulePlan, SubmitStep, plan_steps, retry
 from ._service import RunView
 from ._store import CachedOutput
 
-__all__ = ["Refused", "RunProgram"]
+__all__ = ["Refusal", "RunProgram"]
 
 _MakeTrace = Callable[[int], records.TraceRecord]
 
 
-class Refused(msgspec.Struct, frozen=True):
-    """An ask the run could not honour; `status` is the HTTP status to answer with."""
+class Refusal(msgspec.Struct, frozen=True):
+    """An input the run declines: the payload of its `Replied` effect (data, so a trace
+    and a vector hold it). The run actor answers the asker with `as_error()`, the typed
+    refusal; the kernel's `Refused` itself is an exception, not a payload."""
 
-    error: str
-    status: int
+    reason: RefusalReason
+    message: str  # what was wrong and what to do instead
+
+    def as_error(self) -> Refused:
+        """The flow's `Invalid`, `NotFound` or `Conflict` for the reason (the kernel's
+        `Refused` for a reason the flow has no class of its own for)."""
+        match self.reason:
+            case "invalid":
+                return Invalid(self.message)
+            case "not_found":
+                return NotFound(self.message)
+            case "conflict":
+                return Conflict(self.message)
+        return Refused(self.message, self.reason)
 
 
 class RunProgram:
@@ -224,9 +248,10 @@ class RunProgram:
         try:
             event: RunEvent = from_json_value(instruction.diff, RunEvent)  # type: ignore[arg-type]
         except PayloadError as error:
-            return [_refusal(None, f"run patch: {error}", 400)]
+            return [_refusal(None, "invalid", f"run patch: {error}")]
         if not isinstance(event, RunCancelled):
-            return [_refusal(None, "only a run.cancelled event can arrive from outside", 400)]
+            only = "only a run.cancelled event can arrive from outside"
+            return [_refusal(None, "invalid", only)]
         manifest = self._run
         if not manifest.cancelled and manifest.status not in TERMINAL:
             cancelled, _ = apply_transition(
@@ -256,11 +281,12 @@ class RunProgram:
         try:
             payload: RunInput = from_json_value(instruction.payload, RunInput)  # type: ignore[arg-type]
         except PayloadError as error:
-            return [_refusal(instruction.ref, f"run input: {error}", 400)]
+            return [_refusal(instruction.ref, "invalid", f"run input: {error}")]
         event = instruction.event
         match payload:
             case Wake() | CacheAnswer() if event != self._run.run_id:
-                return [_refusal(instruction.ref, _RUN_EVENT.format(event, self._run.run_id), 400)]
+                why = _RUN_EVENT.format(event, self._run.run_id)
+                return [_refusal(instruction.ref, "invalid", why)]
             case Wake():
                 self._advance()
             case CacheAnswer(entries=entries):
@@ -285,7 +311,7 @@ class RunProgram:
             try:
                 self._record(CancelTransition(reason=instruction.detail, now_ms=self.now_ms))
             except StepTransitionError as error:
-                self._effects.append(_refusal(None, str(error), error.http_status))
+                self._effects.append(_refused(None, error))
         self._effects.extend(Unsubscribed(topic=topic) for topic in sorted(self.topics))
         self.topics.clear()
         if self.manifest is not None:
@@ -303,17 +329,14 @@ class RunProgram:
         manifest = self._run
         try:
             state = manifest.step(step_id)
-        except FlowError as error:
-            return [_refusal(ref, str(error), error.http_status)]
+        except StepNotFound as error:
+            return [_refused(ref, error)]
         step = self.workflow.step(step_id)
         blocked = [d for d in step.depends_on if manifest.step(d).status != "succeeded"]
         if state.status != "planned" or blocked or manifest.status in TERMINAL:
             why = f"waits for {', '.join(blocked)}" if blocked else f"is {state.status}"
-            return [
-                _refusal(
-                    ref, f"step {step_id!r} {why}; only a ready planned step can be submitted", 409
-                )
-            ]
+            only = f"step {step_id!r} {why}; only a ready planned step can be submitted"
+            return [_refusal(ref, "conflict", only)]
         self._requested.add(step_id)
         self._advance()
         return self._effects
@@ -557,6 +580,11 @@ class RunProgram:
 _RUN_EVENT = "a run input is about the whole run: its event is the run id, not {!r} (run {!r})"
 
 
-def _refusal(ref: str | None, error: str, status: int) -> Replied:
-    """The effect refusing an input; the host answers the asker with the `Refused`."""
-    return Replied(ref=ref or "", payload=json_form(Refused(error, status)))
+def _refusal(ref: str | None, reason: RefusalReason, message: str) -> Replied:
+    """The effect refusing an input; the host answers the asker with its typed refusal."""
+    return Replied(ref=ref or "", payload=json_form(Refusal(reason=reason, message=message)))
+
+
+def _refused(ref: str | None, error: Refused) -> Replied:
+    """The effect refusing an input with the reason and message of `error`."""
+    return _refusal(ref, error.reason, str(error))

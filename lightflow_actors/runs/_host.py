@@ -210,9 +210,10 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
     async def _cancel(self, msg: CancelRun) -> RunView:
         run = self._run_ref(msg.run_id)
         if run is not None:
-            answer = await _unless_ended(run.ask(flow.CancelRun(msg.reason), timeout=None))
-            if answer is not None:
-                return _accepted(answer)
+            # A refusal (the run already ended) raises here and refuses this ask as it is.
+            view = await _unless_ended(run.ask(flow.CancelRun(msg.reason), timeout=None))
+            if view is not None:
+                return view
         # Not driven here (or between two incarnations, or it just ended): the store
         # decides; an actor driving it elsewhere notices at its next write and stops.
         return await self.run_blocking(self.ops.cancel, msg.run_id, msg.reason)
@@ -224,9 +225,9 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
     async def _submit(self, msg: SubmitStep) -> RunView:
         run = self._run_ref(msg.run_id)
         if run is not None:
-            answer = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
-            if answer is not None:
-                return _accepted(answer)
+            submitted = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
+            if submitted is not None:
+                return submitted
         view = await self.run_blocking(self.ops.get, msg.run_id)
         _step(view, msg.step)  # not_found for an unknown step, before hosting anything
         if view.status in _SETTLED:
@@ -237,16 +238,18 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         run = self._run_ref(msg.run_id)
         if run is None:  # it settled while starting
             return await self.run_blocking(self.ops.get, msg.run_id)
-        answer = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
-        if answer is None:
-            return await self.run_blocking(self.ops.get, msg.run_id)
-        if isinstance(answer, flow.Refused):
+        try:
+            submitted = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
+        except flow.Conflict:
             # Starting the actor may have submitted the step already: that is the
             # outcome asked for, not a conflict.
             now = await _unless_ended(run.ask(flow.GetRun(), timeout=None))
             if now is not None and _step(now, msg.step).status in ("submitted", "succeeded"):
                 return now
-        return _accepted(answer)
+            raise
+        if submitted is None:
+            return await self.run_blocking(self.ops.get, msg.run_id)
+        return submitted
 
     @handler
     async def refresh(self, msg: RefreshRun) -> None:
@@ -423,19 +426,3 @@ def _step(view: RunView, step_id: str) -> flow.StepState:
             return state
     known = ", ".join(s.id for s in view.steps)
     raise flow.StepNotFound(f"run {view.run_id!r} has no step {step_id!r}; steps: {known}")
-
-
-def _accepted(result: RunView | flow.Refused) -> RunView:
-    """A run actor's answer to `CancelRun`/`SubmitNow`, its refusal raised as the typed one.
-
-    Transitional: the run actor still answers a refused ask with a `flow.Refused` record
-    that holds an HTTP status; its rewrite (an ISA interpreter) raises the refusal itself,
-    and this reading back goes with the record.
-    """
-    if isinstance(result, RunView):
-        return result
-    if result.status == 404:
-        raise flow.NotFound(result.error)
-    if result.status == 400:
-        raise flow.Invalid(result.error)
-    raise flow.Conflict(result.error)

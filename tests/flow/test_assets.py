@@ -67,7 +67,7 @@ def test_syntax_error_names_file_and_line(write_asset, tmp_path: Path) -> None:
     with pytest.raises(AssetSyntaxError) as err:
         AssetCatalog.scan(tmp_path / "assets")
     assert err.value.path == path and err.value.line == 4
-    assert f"{path}:4" in str(err.value) and err.value.http_status == 400
+    assert f"{path}:4" in str(err.value) and err.value.reason == "invalid"
 
 
 def test_kind_must_match_folder(write_asset, tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_load_checks_definition_type(write_asset, tmp_path: Path) -> None:
     assert catalog.load("ok", Model).name == "n"
     with pytest.raises(UnknownAsset, match="no workflow asset 'ok'"):
         catalog.load("ok", Workflow)
-    assert UnknownAsset.http_status == 404
+    assert UnknownAsset.reason == "not_found"
 
 
 def test_runtime_error_in_asset_names_its_line(write_asset, tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_submit_only_from_planned(catalog: AssetCatalog, status: StepStatus) -> 
     m = msgspec.structs.replace(m, steps=steps)
     with pytest.raises(StepTransitionError, match=f"is {status}; it can become submitted only"):
         submit_step(m, "plan", fingerprint="f", request_id="r", now_ms=1)
-    assert StepTransitionError.http_status == 409
+    assert StepTransitionError.reason == "conflict"
 
 
 def test_cache_hit_goes_from_planned_to_succeeded(catalog: AssetCatalog) -> None:

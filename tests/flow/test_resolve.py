@@ -196,7 +196,7 @@ def test_use_params_are_typed_and_must_name_a_node_or_composition(tmp_path: Path
 def test_malformed_inputs(catalog: AssetCatalog, raw: bytes, fragment: str) -> None:
     with pytest.raises(InvalidInputs) as err:
         resolve(catalog, "text-plan", raw)
-    assert fragment in str(err.value) and err.value.http_status == 400
+    assert fragment in str(err.value) and err.value.reason == "invalid"
 
 
 def test_presets_fill_inputs_that_explicit_inputs_override(catalog: AssetCatalog) -> None:

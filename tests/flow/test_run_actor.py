@@ -23,13 +23,15 @@ from lightflow_actors.cortex import (
 )
 from lightflow_actors.flow import (
     AssetCatalog,
+    Conflict,
     FlowService,
+    NotFound,
     RunStore,
     StepFailed,
     StepSucceeded,
     default_assets_root,
 )
-from lightflow_actors.flow._run_actor import CancelRun, GetRun, Refused, RunActor, SubmitNow
+from lightflow_actors.flow._run_actor import CancelRun, GetRun, RunActor, SubmitNow
 from lightflow_actors.kernel import Actor, ActorSystem, handler
 from lightflow_actors.testing import RunResult, Scenario, explore, run_schedule
 
@@ -247,7 +249,7 @@ def test_cancel_stops_the_run_and_late_answers_are_ignored(tmp_path: Path) -> No
         run = await system.start_actor(lambda: RunActor(svc.store, "c", cortex))
         await run.ask(GetRun())
         view = await run.ask(CancelRun(reason="stop"))
-        assert not isinstance(view, Refused) and view.status == "cancelled"
+        assert view.status == "cancelled"
         await system.wait_exit(run)
 
     simulate(scenario)
@@ -279,11 +281,13 @@ def test_submit_now_refuses_steps_that_are_not_ready(tmp_path: Path) -> None:
     async def scenario(system: ActorSystem) -> None:
         cortex = system.spawn(lambda: FakeCortex(lambda c, n: None))
         run = await system.start_actor(lambda: RunActor(svc.store, "s", cortex))
-        refused = await run.ask(SubmitNow("summary"))
-        assert isinstance(refused, Refused) and refused.status == 409
-        assert "waits for" in refused.error
-        missing = await run.ask(SubmitNow("nope"))
-        assert isinstance(missing, Refused) and missing.status == 404
+        with pytest.raises(Conflict, match="waits for") as refused:
+            await run.ask(SubmitNow("summary"))
+        assert refused.value.reason == "conflict"
+        with pytest.raises(NotFound, match="has no step 'nope'") as missing:
+            await run.ask(SubmitNow("nope"))
+        assert missing.value.reason == "not_found"
+        assert run.alive  # saying no is not a crash
         await run.ask(CancelRun())
 
     simulate(scenario)

@@ -1,6 +1,8 @@
 """The run actor's core scenarios on both loops (the ``runtime`` fixture): a workflow runs to
 ``succeeded``, a failed step is retried after its backoff, a cancel stops a run mid-way,
-and a killed run resumes from its manifest without losing or repeating a step.
+a killed run resumes from its manifest without losing or repeating a step, and the line
+between a crash and a refusal: an invariant broken while a notice is handled crashes the
+actor (its supervisor resumes the run from the manifest), a bad ask is refused.
 
 CortexFS is an in-memory fake actor. The run store writes under ``tmp_path``; on the
 deterministic loop its ``run_blocking`` file I/O runs inline (``allow_threads=True``).
@@ -10,6 +12,7 @@ deterministic loop its ``run_blocking`` file I/O runs inline (``allow_threads=Tr
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import shutil
 import textwrap
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.cortex import (
@@ -32,16 +36,25 @@ from lightflow_actors.cortex import (
 from lightflow_actors.flow import (
     AssetCatalog,
     CancelRun,
+    Conflict,
+    FailTransition,
     FlowService,
     GetRun,
-    Refused,
+    NotFound,
     RunActor,
+    RunInvariantBroken,
+    RunMessage,
     RunStore,
     RunView,
     StepFailed,
+    StepSubmitted,
+    StepTransitionError,
+    SubmitNow,
+    apply_transition,
     default_assets_root,
 )
 from lightflow_actors.kernel import Actor, ActorRef, handler
+from lightflow_actors.supervision import ChildSpec, DynamicSupervisor, start_child
 
 from ..conftest import Runtime
 
@@ -234,7 +247,7 @@ async def test_cancel_mid_run_stops_it_and_the_late_answer_is_ignored(
         run = await system.start_actor(lambda: RunActor(svc.store, "c", cortex))
         await until_a_step_is_submitted(run)
         view = await run.ask(CancelRun(reason="stop"))
-        assert not isinstance(view, Refused) and view.status == "cancelled"
+        assert view.status == "cancelled"
         await system.wait_exit(run)
         assert fake.in_flight  # its answer is still on the way...
         await asyncio.sleep(2 * LATE_ANSWER_S)
@@ -268,3 +281,82 @@ async def test_a_killed_run_resumes_from_its_manifest_without_repeating_a_step(
     view = svc.get("k")
     assert view.status == "succeeded" and view.steps[0].attempts == 1
     assert [e.seq for e in svc.events("k")] == [1, 2, 3]
+
+
+async def supervised_run(
+    system: ActorSystem, store: RunStore, run_id: str, cortex: ActorRef[Commit | Observe]
+) -> ActorRef[RunMessage]:
+    """The run actor as the runs host starts it: a `transient` child of a dynamic
+    supervisor, registered under a name that every incarnation takes over."""
+    runs = await system.start_actor(lambda: DynamicSupervisor())
+    spec = ChildSpec(
+        id=f"run:{run_id}",
+        start=lambda: RunActor(store, run_id, cortex),
+        restart="transient",
+        name=f"run:{run_id}",
+    )
+    return await start_child(runs, spec)
+
+
+async def until(done: Callable[[], bool], what: str) -> None:
+    for _ in range(1_000):  # 10 s at most on the real loop; no wall time on the other
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+async def test_an_invariant_broken_by_a_notice_crashes_the_run_and_it_resumes(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """The manifest on disk moves under the actor (the step goes back to planned), then
+    the answer to the old attempt arrives as a notice (a `tell`): its transition is
+    refused by the store. That must crash the actor, not be dropped as a refusal with no
+    asker, so that its supervisor restarts it from the manifest and the run goes on."""
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="i")
+    async with runtime.system(allow_threads=True) as system:
+        fake = FakeCortex(lambda c, n: None if n == 1 else ok(c, n))
+        cortex = system.spawn(lambda: fake)
+        run = await supervised_run(system, svc.store, "i", cortex)
+        await until_a_step_is_submitted(run)
+        (first,) = fake.commits
+        now = system.clock.wall_ms()
+        reset = FailTransition(step="plan", error="reset by hand", now_ms=now, retry_at_ms=now)
+        svc.store.update("i", functools.partial(apply_transition, transition=reset))
+        run.tell(ok(Commit("api", "openai.chat", first, None), 1))
+        # A refusal dropped at debug level would leave the actor running: no exit at all.
+        reason = await asyncio.wait_for(system.wait_exit(run), timeout=10)
+        assert isinstance(reason, RunInvariantBroken), reason
+        assert isinstance(reason.__cause__, StepTransitionError)
+        # The next incarnation resumes from the manifest: attempt 2, answered this time.
+        await until(lambda: svc.get("i").status == "succeeded", "the run succeeded")
+    assert len(fake.commits) == 2 and fake.commits[0] == first
+    view = svc.get("i")
+    assert view.steps[0].attempts == 2
+    submitted = [e for e in svc.events("i") if isinstance(e, StepSubmitted)]
+    assert [e.attempt for e in submitted] == [1, 2]
+    (failure,) = [e for e in svc.events("i") if isinstance(e, StepFailed)]
+    assert failure.error == "reset by hand"
+    assert [e.seq for e in svc.events("i")] == list(range(1, len(svc.events("i")) + 1))
+
+
+async def test_a_bad_ask_is_refused_and_the_run_goes_on(runtime: Runtime, tmp_path: Path) -> None:
+    """`SubmitNow` of an unknown step, or of a step already submitted: the asker gets the
+    typed refusal with its reason; the actor neither crashes nor restarts."""
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="b")
+    async with runtime.system(allow_threads=True) as system:
+        fake = FakeCortex(ok, delay=LATE_ANSWER_S)
+        cortex = system.spawn(lambda: fake)
+        run = await supervised_run(system, svc.store, "b", cortex)
+        await until_a_step_is_submitted(run)
+        with pytest.raises(NotFound, match="has no step 'nope'") as missing:
+            await run.ask(SubmitNow("nope"))
+        assert missing.value.reason == "not_found"
+        with pytest.raises(Conflict, match="is submitted") as busy:
+            await run.ask(SubmitNow("plan"))
+        assert busy.value.reason == "conflict"
+        assert run.alive and system.whereis("run:b") == run  # the same incarnation
+        assert await system.wait_exit(run) == "normal"
+    assert svc.get("b").status == "succeeded" and len(fake.commits) == 1

@@ -26,7 +26,7 @@ from lightflow_actors.flow import (
     Invalid,
     LookUpCache,
     Record,
-    Refused,
+    Refusal,
     ResolvedWorkflow,
     RunEvent,
     RunManifest,
@@ -204,5 +204,6 @@ def test_a_malformed_input_is_refused_with_the_path_of_the_bad_field() -> None:
     interpreter.apply(Render())
     (effect,) = interpreter.apply(Submit(event="count", payload={"kind": "answer"}, ref="x"))
     assert isinstance(effect, Replied) and effect.ref == "x"
-    refused = from_json_value(effect.payload, Refused)
-    assert refused.status == 400 and "request_id" in refused.error
+    refused = from_json_value(effect.payload, Refusal)
+    assert refused.reason == "invalid" and "request_id" in refused.message
+    assert isinstance(refused.as_error(), Invalid)

@@ -7,15 +7,19 @@ import pytest
 
 from lightflow_actors.flow import (
     Conflict,
+    CorruptRun,
     FlowService,
     InvalidInputs,
+    MalformedResponse,
     NotFound,
     RunCancelled,
     RunCreated,
+    RunInvariantBroken,
     RunNotFound,
     RunStore,
     UnknownAsset,
 )
+from lightflow_actors.kernel import Refused
 
 
 def test_list_assets_by_kind(service: FlowService) -> None:
@@ -60,17 +64,24 @@ def test_cancel_then_conflict(service: FlowService) -> None:
     assert service.status("c").status == "cancelled"
 
 
-def test_errors_carry_http_status(service: FlowService) -> None:
+def test_refusals_carry_a_reason(service: FlowService) -> None:
     with pytest.raises(RunNotFound) as missing:
         service.get("nope")
-    assert isinstance(missing.value, NotFound) and missing.value.http_status == 404
+    assert isinstance(missing.value, NotFound) and missing.value.reason == "not_found"
     with pytest.raises(UnknownAsset) as unknown:
         service.preview("nope")
-    assert unknown.value.http_status == 404
+    assert unknown.value.reason == "not_found"
     with pytest.raises(InvalidInputs) as bad:
         service.create("text-plan", b"not json", run_id="x")
-    assert bad.value.http_status == 400
+    assert bad.value.reason == "invalid"
     service.create("text-plan", b'{"topic": "t"}', run_id="dup")
     with pytest.raises(Conflict) as dup:
         service.create("text-plan", b'{"topic": "t"}', run_id="dup")
-    assert dup.value.http_status == 409
+    assert dup.value.reason == "conflict"
+
+
+def test_failures_are_not_refusals() -> None:
+    # An upstream that misbehaves, a corrupt run, a broken invariant: errors of the work,
+    # which crash an actor that raises them (the HTTP edge answers 502 or 500).
+    for failure in (MalformedResponse, CorruptRun, RunInvariantBroken):
+        assert not issubclass(failure, Refused)

@@ -44,7 +44,7 @@ def test_hostile_run_ids_are_rejected_with_nothing_written(
 ) -> None:
     with pytest.raises(InvalidRunId) as err:
         service.create("text-plan", b'{"topic": "tea"}', run_id=run_id)
-    assert err.value.http_status == 400
+    assert err.value.reason == "invalid"
     assert not store.root.exists()  # not even the runs folder
     for call in (service.get, service.status, service.events, service.cancel):
         with pytest.raises(InvalidRunId):
@@ -104,7 +104,7 @@ def test_existing_id_is_a_conflict_and_changes_nothing(
     before = {p: p.read_bytes() for p in files_under(store.runs) if p.is_file()}
     with pytest.raises(RunExists) as err:
         make(service)
-    assert err.value.http_status == 409
+    assert err.value.reason == "conflict"
     assert {p: p.read_bytes() for p in files_under(store.runs) if p.is_file()} == before
 
 

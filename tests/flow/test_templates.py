@@ -122,7 +122,7 @@ def test_wrong_types_are_clear_errors(tmp_path: Path, request_template: str, fra
     with pytest.raises(TemplateError) as err:
         resolved(tmp_path, tool(request_template))
     assert fragment in str(err.value)
-    assert "step 't' request" in str(err.value) and err.value.http_status == 400
+    assert "step 't' request" in str(err.value) and err.value.reason == "invalid"
 
 
 @pytest.mark.parametrize(
