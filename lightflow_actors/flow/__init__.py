@@ -66,7 +66,7 @@ from ._errors import (
     WorkflowError,
 )
 from ._formats import reply_text
-from ._json import Json, canonical_json, fingerprint
+from ._json import canonical_json, fingerprint
 from ._manifest import (
     RUN_STATUSES,
     STEP_STATUSES,
@@ -205,7 +205,6 @@ __all__ = [
     "Invalid",
     "InvalidInputs",
     "InvalidRunId",
-    "Json",
     "LookUpCache",
     "MalformedMetadata",
     "MalformedResponse",

@@ -10,12 +10,7 @@ import hashlib
 
 import msgspec
 
-from lightflow_actors.isa import JSONValue as Json
-
-# `Json` is only the old name of `JSONValue`, kept while the run actor's files
-# (`flow/_run_*.py`) and `tests/flow` import it: they belong to the run actor's rewrite.
-# Everything else imports `JSONValue` from `lightflow_actors.isa`. Remove it with them.
-__all__ = ["Json", "canonical_json", "fingerprint", "json_kind"]
+__all__ = ["canonical_json", "fingerprint", "json_kind"]
 
 _canonical = msgspec.json.Encoder(order="sorted")
 

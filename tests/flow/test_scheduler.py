@@ -14,7 +14,6 @@ from lightflow_actors.flow import (
     AssetCatalog,
     CachedOutput,
     CorruptRun,
-    Json,
     ResolvedWorkflow,
     RetryPolicy,
     RunManifest,
@@ -28,13 +27,14 @@ from lightflow_actors.flow import (
     submit_step,
     succeed_step,
 )
+from lightflow_actors.isa import JSONValue
 
 
 def article(catalog: AssetCatalog) -> ResolvedWorkflow:
     return resolve(catalog, "article", b'{"topic": "owls"}')
 
 
-def output_for(resolved: ResolvedWorkflow, step_id: str) -> Json:
+def output_for(resolved: ResolvedWorkflow, step_id: str) -> JSONValue:
     step = resolved.step(step_id)
     if step.target == "tool":
         return {"words": 3, "lines": 1}
@@ -134,7 +134,7 @@ def simulate(
 ) -> tuple[RunManifest, int]:
     """Drive a run with the scheduler; `outcomes` decides each submission (cycled)."""
     m = new_manifest("sim", r, 0)
-    outputs: dict[str, Json] = {}
+    outputs: dict[str, JSONValue] = {}
     rng = random.Random(seed)
     now, submissions = 0, 0
     for _ in range(500):
