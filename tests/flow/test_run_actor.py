@@ -13,13 +13,6 @@ import pytest
 
 from lightflow_actors.cortex import (
     Commit,
-    CommitFailed,
-    CortexOutcome,
-    ErrorObserved,
-    ErrorRecord,
-    Observe,
-    RequestCommitted,
-    ResponseObserved,
 )
 from lightflow_actors.flow import (
     AssetCatalog,
@@ -32,82 +25,12 @@ from lightflow_actors.flow import (
     default_assets_root,
 )
 from lightflow_actors.flow._run_actor import CancelRun, GetRun, RunActor, SubmitNow
-from lightflow_actors.kernel import Actor, ActorSystem, handler
+from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.testing import RunResult, Scenario, explore, run_schedule
 
+from ._fakes import Answer, Clock, FakeCortex, fail, ok
+
 CATALOG = AssetCatalog.scan(default_assets_root())
-Answer = Callable[[Commit, int], CortexOutcome | None]
-
-
-class Clock:
-    def wall_ms(self) -> int:
-        return 1_700_000_000_000
-
-
-def body_for(commit: Commit) -> bytes:
-    if commit.kind == "tool":
-        return b'{"words": 3, "lines": 1}'
-    if commit.kind == "thread":
-        return b'{"text": "posted"}'
-    if commit.name == "anthropic.messages":
-        return msgspec.json.encode({"content": [{"type": "text", "text": f"rev {commit.id}"}]})
-    return msgspec.json.encode({"choices": [{"message": {"content": f"text {commit.id}"}}]})
-
-
-def ok(commit: Commit, nth: int) -> CortexOutcome:
-    return ResponseObserved(commit.kind, commit.name, commit.id, body_for(commit), None, None)
-
-
-def fail(commit: Commit, nth: int) -> CortexOutcome:
-    record = ErrorRecord(id=commit.id, kind="provider_error", message="HTTP 503")
-    return ErrorObserved(commit.kind, commit.name, commit.id, record)
-
-
-class _Done(msgspec.Struct, frozen=True):
-    id: str
-
-
-class FakeCortex(Actor[Commit | Observe | _Done]):
-    """Answers each committed request after ~0.5 s of virtual time, as `answer` says
-    (None: never); with `duplicate`, every answer is delivered twice. Refuses an id
-    committed twice, like the real client."""
-
-    def __init__(self, answer: Answer, duplicate: bool = False) -> None:
-        self.answer = answer
-        self.duplicate = duplicate
-        self.commits: list[str] = []
-        self.answers: dict[str, CortexOutcome] = {}
-        self.in_flight: set[str] = set()
-        self.max_in_flight = 0
-
-    @handler
-    def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
-        if msg.id in self.commits:
-            return CommitFailed(msg.kind, msg.name, msg.id, "committed", "conflict")
-        self.commits.append(msg.id)
-        outcome = self.answer(msg, len(self.commits))
-        if outcome is not None:
-            self.answers[msg.id] = outcome
-            self.in_flight.add(msg.id)
-            self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
-            if msg.notify is not None:
-                # Distinct deadlines: two timers due at the same instant may fire in either
-                # order, which the harness reports as a per-sender FIFO violation.
-                delay = 0.5 + 0.001 * len(self.commits)
-                self.send_after(delay, msg.notify, outcome)
-                self.send_after(delay, self.ref, _Done(msg.id))
-                if self.duplicate:
-                    self.send_after(delay + 0.0005, msg.notify, outcome)
-        return RequestCommitted(msg.kind, msg.name, msg.id, f"/ctx/inbox/{msg.id}.req.json")
-
-    @handler
-    def done(self, msg: _Done) -> None:
-        self.in_flight.discard(msg.id)
-
-    @handler
-    def observe(self, msg: Observe) -> None:
-        if msg.id in self.answers:
-            msg.notify.tell(self.answers[msg.id])
 
 
 def service(root: Path) -> FlowService:
@@ -117,7 +40,7 @@ def service(root: Path) -> FlowService:
 async def run_to_end(
     system: ActorSystem, store: RunStore, run_id: str, answer: Answer, duplicate: bool = False
 ) -> FakeCortex:
-    fake = FakeCortex(answer, duplicate)
+    fake = FakeCortex(answer, duplicate=duplicate)
     cortex = system.spawn(lambda: fake)
     run = await system.start_actor(lambda: RunActor(store, run_id, cortex))
     await system.wait_exit(run)

@@ -19,19 +19,12 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.cortex import (
     Commit,
-    CommitFailed,
-    CortexOutcome,
-    ErrorObserved,
-    ErrorRecord,
     Observe,
-    RequestCommitted,
-    ResponseObserved,
 )
 from lightflow_actors.flow import (
     AssetCatalog,
@@ -53,12 +46,11 @@ from lightflow_actors.flow import (
     apply_transition,
     default_assets_root,
 )
-from lightflow_actors.kernel import Actor, ActorRef, handler
+from lightflow_actors.kernel import ActorRef
 from lightflow_actors.supervision import ChildSpec, DynamicSupervisor, start_child
 
 from ..conftest import Runtime
-
-Answer = Callable[[Commit, int], CortexOutcome | None]
+from ._fakes import Answer, Clock, FakeCortex, fail, never, ok
 
 ANSWER_DELAY_S = 0.05
 """How long the fake takes to answer: real time on the real loop, so kept short."""
@@ -68,78 +60,6 @@ LATE_ANSWER_S = 0.3
 
 QUICK_BACKOFF_S = 0.05
 """The first backoff of the `quick` policy (20 % jitter), so a retry costs little real time."""
-
-
-class Clock:
-    def wall_ms(self) -> int:
-        return 1_700_000_000_000
-
-
-def body_for(commit: Commit) -> bytes:
-    if commit.kind == "tool":
-        return b'{"words": 3, "lines": 1}'
-    if commit.kind == "thread":
-        return b'{"text": "posted"}'
-    if commit.name == "anthropic.messages":
-        return msgspec.json.encode({"content": [{"type": "text", "text": f"rev {commit.id}"}]})
-    return msgspec.json.encode({"choices": [{"message": {"content": f"text {commit.id}"}}]})
-
-
-def ok(commit: Commit, nth: int) -> CortexOutcome:
-    return ResponseObserved(commit.kind, commit.name, commit.id, body_for(commit), None, None)
-
-
-def fail(commit: Commit, nth: int) -> CortexOutcome:
-    record = ErrorRecord(id=commit.id, kind="provider_error", message="HTTP 503")
-    return ErrorObserved(commit.kind, commit.name, commit.id, record)
-
-
-def never(commit: Commit, nth: int) -> None:
-    return None  # committed, never answered (the server died)
-
-
-class _Done(msgspec.Struct, frozen=True):
-    id: str
-
-
-class FakeCortex(Actor[Commit | Observe | _Done]):
-    """Answers each committed request after about ``delay`` seconds as ``answer`` says
-    (None: never). Refuses an id committed twice, like the real client."""
-
-    def __init__(self, answer: Answer, delay: float = ANSWER_DELAY_S) -> None:
-        self.answer = answer
-        self.delay = delay
-        self.commits: list[str] = []
-        self.answers: dict[str, CortexOutcome] = {}
-        self.in_flight: set[str] = set()
-        self.max_in_flight = 0
-
-    @handler
-    def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
-        if msg.id in self.commits:
-            return CommitFailed(msg.kind, msg.name, msg.id, "committed", "conflict")
-        self.commits.append(msg.id)
-        outcome = self.answer(msg, len(self.commits))
-        if outcome is not None:
-            self.answers[msg.id] = outcome
-            self.in_flight.add(msg.id)
-            self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
-            if msg.notify is not None:
-                # Distinct deadlines: two timers due at one instant may fire in either
-                # order, which the deterministic loop reports as a per-sender FIFO violation.
-                delay = self.delay + 0.001 * len(self.commits)
-                self.send_after(delay, msg.notify, outcome)
-                self.send_after(delay, self.ref, _Done(msg.id))
-        return RequestCommitted(msg.kind, msg.name, msg.id, f"/ctx/inbox/{msg.id}.req.json")
-
-    @handler
-    def done(self, msg: _Done) -> None:
-        self.in_flight.discard(msg.id)
-
-    @handler
-    def observe(self, msg: Observe) -> None:
-        if msg.id in self.answers:
-            msg.notify.tell(self.answers[msg.id])
 
 
 def service(root: Path, catalog: AssetCatalog | None = None) -> FlowService:
@@ -185,7 +105,7 @@ def quick_catalog(root: Path) -> AssetCatalog:
 async def run_to_end(
     system: ActorSystem, store: RunStore, run_id: str, answer: Answer
 ) -> FakeCortex:
-    fake = FakeCortex(answer)
+    fake = FakeCortex(answer, ANSWER_DELAY_S)
     cortex = system.spawn(lambda: fake)
     run = await system.start_actor(lambda: RunActor(store, run_id, cortex))
     await system.wait_exit(run)
@@ -264,7 +184,7 @@ async def test_a_killed_run_resumes_from_its_manifest_without_repeating_a_step(
     svc = service(tmp_path)
     svc.create("text-plan", b'{"topic": "tea"}', run_id="k")
     async with runtime.system(allow_threads=True) as system:
-        silent = FakeCortex(never)
+        silent = FakeCortex(never, ANSWER_DELAY_S)
         cortex = system.spawn(lambda: silent)
         run = await system.start_actor(lambda: RunActor(svc.store, "k", cortex))
         await until_a_step_is_submitted(run)
@@ -316,7 +236,7 @@ async def test_an_invariant_broken_by_a_notice_crashes_the_run_and_it_resumes(
     svc = service(tmp_path)
     svc.create("text-plan", b'{"topic": "tea"}', run_id="i")
     async with runtime.system(allow_threads=True) as system:
-        fake = FakeCortex(lambda c, n: None if n == 1 else ok(c, n))
+        fake = FakeCortex(lambda c, n: None if n == 1 else ok(c, n), ANSWER_DELAY_S)
         cortex = system.spawn(lambda: fake)
         run = await supervised_run(system, svc.store, "i", cortex)
         await until_a_step_is_submitted(run)

@@ -51,22 +51,9 @@ from lightflow_actors.isa import (
 from lightflow_actors.kernel import Actor, ActorSystem, handler
 from lightflow_actors.testing import Scenario, run_schedule
 
+from ._fakes import Clock, body_for
+
 CATALOG = AssetCatalog.scan(default_assets_root())
-
-
-class Clock:
-    def wall_ms(self) -> int:
-        return 1_700_000_000_000
-
-
-def body_for(commit: Commit) -> bytes:
-    if commit.kind == "tool":
-        return b'{"words": 3, "lines": 1}'
-    if commit.kind == "thread":
-        return b'{"text": "posted"}'
-    if commit.name == "anthropic.messages":
-        return msgspec.json.encode({"content": [{"type": "text", "text": f"rev {commit.id}"}]})
-    return msgspec.json.encode({"choices": [{"message": {"content": f"text {commit.id}"}}]})
 
 
 class FlakyCortex(Actor[Commit | Observe]):
