@@ -1,13 +1,13 @@
 """Replies: return a value, defer the reply (``self.defer``), or refuse (``raise Refused``).
 
-Each behaviour runs twice (the ``on_each_loop`` fixture; ``LOOPS`` for the property): on
-the real asyncio loop and on the deterministic loop with seed ``SEED`` (named in the id).
+Each behaviour runs twice, through the shared ``runtime`` fixture (``on_each_loop``): on the
+real asyncio loop and on the deterministic loop, its seed in the test id. The property runs
+on both loops too (``LOOPS``), the deterministic one with seed ``SEED``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,6 +38,8 @@ from lightflow_actors import (
 )
 from lightflow_actors.testing import run_schedule
 
+from ..conftest import Runtime
+
 SEED = 20261207
 Body = Callable[[kernel.ActorSystem], Awaitable[None]]
 
@@ -60,10 +62,19 @@ def run(loop: str, body: Body) -> None:
 LOOPS = ["asyncio", f"deterministic-seed-{SEED}"]
 
 
-@pytest.fixture(params=LOOPS)
-def on_each_loop(request: pytest.FixtureRequest) -> Callable[[Body], None]:
-    """``on_each_loop(body)`` runs ``body`` on the loop of this parametrization."""
-    return functools.partial(run, request.param)
+@pytest.fixture
+def on_each_loop(runtime: Runtime) -> Callable[[Body], None]:
+    """``on_each_loop(body)`` runs ``body(system)`` on the loop of the shared ``runtime``
+    fixture (the real asyncio loop, then the deterministic one, its seed in the test id)."""
+
+    def go(body: Body) -> None:
+        async def main() -> None:
+            async with runtime.system() as system:
+                await body(system)
+
+        runtime.run(main)
+
+    return go
 
 
 # -- the actor under test ----------------------------------------------------------------------
