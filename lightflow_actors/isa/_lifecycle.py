@@ -25,9 +25,9 @@ __all__ = ["PHASES", "Phase", "next_phase"]
 Phase = Literal["disconnected", "joined", "mounted", "live", "closed"]
 PHASES: Final[tuple[Phase, ...]] = ("disconnected", "joined", "mounted", "live", "closed")
 
-_CLOSED_HINT = "a closed session accepts no instruction; Mount a new session instead"
+_CLOSED_HINT = "a closed session or run accepts no instruction; Mount a new one instead"
 _NOT_MOUNTED = "send Mount first"
-_NOT_LIVE = "it needs a live session: send Mount and Render first"
+_NOT_LIVE = "it needs a live session or run: send Mount and Render first"
 _NOT_RENDERED = "send Render first so the watcher holds a full view"
 
 # Allowed moves: (op, phase) -> next phase. Every other pair is rejected with the
@@ -50,8 +50,8 @@ _NEXT: Final[dict[tuple[Op, Phase], Phase]] = {
 }
 
 _HINTS: Final[dict[tuple[Op, Phase], str]] = {
-    ("mount", "mounted"): "Shutdown it and Mount a new session",
-    ("mount", "live"): "Shutdown it and Mount a new session",
+    ("mount", "mounted"): "Shutdown it and Mount a new one",
+    ("mount", "live"): "Shutdown it and Mount a new one",
     ("render", "disconnected"): _NOT_MOUNTED,
     ("render", "joined"): _NOT_MOUNTED,
     ("patch", "disconnected"): _NOT_LIVE,
