@@ -49,7 +49,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import msgspec
@@ -128,6 +128,10 @@ from ._run_inputs import (
 from ._run_program import Refusal, RunProgram
 from ._service import RunView
 from ._store import RunRequest, RunStore
+
+StoreWrite = Record | WriteOutput | RememberOutput | TraceExchange
+"""The commands that only write to the run's store (batched into one blocking call)."""
+_STORE_WRITES = (Record, WriteOutput, RememberOutput, TraceExchange)
 
 __all__ = [
     "DEFAULT_STEP_TIMEOUT_S",
@@ -400,10 +404,24 @@ class RunActor(Actor[RunMessage]):
             self.ref.tell(_Wake())
         if accepted and isinstance(instruction, Shutdown):
             self._closing = instruction
-        for command in commands:
-            follow = await self._carry_out(command)
+        index = 0
+        while index < len(commands):
+            # Consecutive store writes go to the worker in one hop, in order: a step's
+            # output, its manifest transition and its trace record cost one thread
+            # round trip, not three (what a chain of steps waits on).
+            end = index
+            while end < len(commands) and isinstance(commands[end], _STORE_WRITES):
+                end += 1
+            if end - index > 1:
+                await self._write_all(
+                    [c for c in commands[index:end] if isinstance(c, _STORE_WRITES)]
+                )
+                index = end
+                continue
+            follow = await self._carry_out(commands[index])
             if follow is not None:
                 pending.append(follow)
+            index += 1
         for effect in effects:
             if isinstance(effect, Rendered):
                 self._last_view = from_json_value(effect.view, RunView)
@@ -480,6 +498,34 @@ class RunActor(Actor[RunMessage]):
                 await self._blocking(store.create, request, workflow, manifest)
         return None
 
+    async def _write_all(self, writes: Sequence[StoreWrite]) -> None:
+        """Carry out consecutive store writes in one blocking call, in order, stopping at
+        the first refused transition (as one-by-one would): that refusal is handled as
+        `_record` handles it."""
+        refused = await self._blocking(self._write_in_order, writes)
+        if refused is not None:
+            await self._refused(*refused)
+
+    def _write_in_order(
+        self, writes: Sequence[StoreWrite]
+    ) -> tuple[StepTransitionError, Transition] | None:
+        store, run_id = self._store, self._run_id
+        for write in writes:
+            match write:
+                case Record(transition=transition):
+                    change = functools.partial(apply_transition, transition=transition)
+                    try:
+                        store.update(run_id, change)
+                    except StepTransitionError as error:
+                        return error, transition
+                case WriteOutput(step=step, value=value):
+                    store.write_output(run_id, step, value)
+                case RememberOutput(cached=cached):
+                    store.remember_output(cached)
+                case TraceExchange(record=record):
+                    store.append_trace(run_id, record)
+        return None
+
     async def _record(self, transition: Transition) -> None:
         """Apply `transition` to the manifest on disk. Refused because the run was
         cancelled outside this actor (`lightflow run cancel` while the server runs), or
@@ -489,10 +535,13 @@ class RunActor(Actor[RunMessage]):
         try:
             await self._blocking(self._store.update, self._run_id, change)
         except StepTransitionError as error:
-            manifest = await self._blocking(self._store.manifest, self._run_id)
-            if manifest.cancelled or isinstance(transition, CancelTransition):
-                raise _RunEnded(error, manifest) from None
-            raise
+            await self._refused(error, transition)
+
+    async def _refused(self, error: StepTransitionError, transition: Transition) -> None:
+        manifest = await self._blocking(self._store.manifest, self._run_id)
+        if manifest.cancelled or isinstance(transition, CancelTransition):
+            raise _RunEnded(error, manifest) from None
+        raise error
 
     async def _commit(self, command: CommitRequest) -> Submit:
         commit = Commit(
