@@ -404,24 +404,22 @@ class RunActor(Actor[RunMessage]):
             self.ref.tell(_Wake())
         if accepted and isinstance(instruction, Shutdown):
             self._closing = instruction
-        index = 0
-        while index < len(commands):
+        writes: list[StoreWrite] = []
+        for command in commands:
             # Consecutive store writes go to the worker in one hop, in order: a step's
             # output, its manifest transition and its trace record cost one thread
             # round trip, not three (what a chain of steps waits on).
-            end = index
-            while end < len(commands) and isinstance(commands[end], _STORE_WRITES):
-                end += 1
-            if end - index > 1:
-                await self._write_all(
-                    [c for c in commands[index:end] if isinstance(c, _STORE_WRITES)]
-                )
-                index = end
+            if isinstance(command, _STORE_WRITES):
+                writes.append(command)
                 continue
-            follow = await self._carry_out(commands[index])
+            if writes:
+                await self._write_all(writes)
+                writes = []
+            follow = await self._carry_out(command)
             if follow is not None:
                 pending.append(follow)
-            index += 1
+        if writes:
+            await self._write_all(writes)
         for effect in effects:
             if isinstance(effect, Rendered):
                 self._last_view = from_json_value(effect.view, RunView)
@@ -463,11 +461,10 @@ class RunActor(Actor[RunMessage]):
     # -- commands --------------------------------------------------------------------------------
 
     async def _carry_out(self, command: RunCommand) -> Instruction | None:
-        """Do what `command` says; the input it gives back, if any."""
+        """Do what `command` says; the input it gives back, if any. (Store writes go
+        through `_write_all`, batched.)"""
         store, run_id = self._store, self._run_id
         match command:
-            case Record(transition=transition):
-                await self._record(transition)
             case CommitRequest():
                 return await self._commit(command)
             case ObserveAnswer(target=target, address=address, request_id=request_id):
@@ -478,12 +475,6 @@ class RunActor(Actor[RunMessage]):
             case LookUpCache(fingerprints=fingerprints):
                 entries = await self._blocking(self._look_up, fingerprints)
                 return _input(run_id, CacheAnswer(entries=entries))
-            case WriteOutput(step=step, value=value):
-                await self._blocking(store.write_output, run_id, step, value)
-            case RememberOutput(cached=cached):
-                await self._blocking(store.remember_output, cached)
-            case TraceExchange(record=record):
-                await self._blocking(store.append_trace, run_id, record)
             case WakeAt(at_ms=at_ms):
                 self._arm(at_ms)
             case Create(manifest=manifest):
@@ -500,8 +491,10 @@ class RunActor(Actor[RunMessage]):
 
     async def _write_all(self, writes: Sequence[StoreWrite]) -> None:
         """Carry out consecutive store writes in one blocking call, in order, stopping at
-        the first refused transition (as one-by-one would): that refusal is handled as
-        `_record` handles it."""
+        the first refused transition. Refused because the run was cancelled outside this
+        actor (`lightflow run cancel` while the server runs), or refusing this actor's own
+        cancel: `_RunEnded`. Any other refusal propagates, and `_execute` makes it the
+        crash it is (`RunInvariantBroken`)."""
         refused = await self._blocking(self._write_in_order, writes)
         if refused is not None:
             await self._refused(*refused)
@@ -525,17 +518,6 @@ class RunActor(Actor[RunMessage]):
                 case TraceExchange(record=record):
                     store.append_trace(run_id, record)
         return None
-
-    async def _record(self, transition: Transition) -> None:
-        """Apply `transition` to the manifest on disk. Refused because the run was
-        cancelled outside this actor (`lightflow run cancel` while the server runs), or
-        refusing this actor's own cancel: `_RunEnded`. Any other refusal propagates, and
-        `_execute` makes it the crash it is (`RunInvariantBroken`)."""
-        change = functools.partial(apply_transition, transition=transition)
-        try:
-            await self._blocking(self._store.update, self._run_id, change)
-        except StepTransitionError as error:
-            await self._refused(error, transition)
 
     async def _refused(self, error: StepTransitionError, transition: Transition) -> None:
         manifest = await self._blocking(self._store.manifest, self._run_id)
