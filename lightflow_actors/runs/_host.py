@@ -384,7 +384,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         await _answer(replies, self.run_blocking(fn, *args), (Exception,))
 
 
-_CHANGE_FAILURES: tuple[type[Exception], ...] = (FlowError, RunsError, LightflowError)
+_CHANGE_FAILURES: tuple[type[Exception], ...] = (FlowError, LightflowError)  # RunsError too
 """The errors of a change that fail its ask. Anything else is a bug in the host: it
 crashes, its supervisor restarts it, and the asker gets `ActorExited`."""
 
