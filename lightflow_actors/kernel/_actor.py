@@ -222,7 +222,7 @@ class Actor(Generic[M]):
         return None
 
     def on_stop(self, reason: ExitReason) -> Awaitable[None] | None:
-        """Called once when the actor exits for any reason but ``kill``."""
+        """Called once when the actor exits, unless it is killed from outside (``system.kill``)."""
         return None
 
     # -- context available while running ------------------------------------------------

@@ -516,11 +516,16 @@ class Cell:
         self.deliver_signal(QueuedStop(reason))
 
     def signal_exit(self, sender: Cell | None, reason: ExitReason) -> None:
-        """An exit signal arrives (from a link, or ``system.exit``). Always via call_soon."""
+        """An exit signal arrives. Always via call_soon.
+
+        ``sender`` is the linked cell that exited, or None for ``system.exit`` (Erlang's
+        ``exit/2``). Only the latter makes ``kill`` untrappable (ending the cell as
+        ``killed``): a linked actor that exited *itself* with ``kill`` sends an ordinary
+        signal, trapped as ``Exit(sender, "kill")`` and otherwise fatal with ``kill``.
+        """
         if self.status is DEAD:
             return
-        is_kill = isinstance(reason, str) and reason == KILL
-        if is_kill:
+        if sender is None and isinstance(reason, str) and reason == KILL:
             self._abort(KILLED, call_on_stop=False)
             return
         if self.traps_exits():

@@ -6,8 +6,13 @@ An actor ends with one reason, and the reason decides what linked actors do:
 - ``"shutdown"`` or ``("shutdown", term)``: it was asked to stop (by its supervisor or the
   system). Linked actors that do not trap exits stop with the same reason; a ``transient``
   child is not restarted for it.
-- ``"kill"``: untrappable; the actor ends at once, without ``on_stop``. Linked actors see it
-  as ``"killed"`` (which *is* trappable, as in Erlang).
+- ``"kill"``: sent from outside (``system.kill(ref)``, ``system.exit(ref, "kill")``, a
+  shutdown timeout: Erlang's ``exit(Pid, kill)``) it is untrappable: the actor ends at once,
+  without ``on_stop``, with reason ``"killed"``, and that is what linked actors see (it *is*
+  trappable). An actor that exits *itself* with ``"kill"`` (``self.stop("kill")``) ends as
+  with any other reason (``on_stop`` runs), and its links get an ordinary signal: a trapping
+  actor receives ``Exit(ref, "kill")`` (a supervisor restarts the child), a non-trapping one
+  exits with ``"kill"`` too. Only the external kill is untrappable, as in OTP.
 - ``"noproc"``: the actor a link or monitor named was not alive.
 - an exception: the actor crashed; the exception keeps its traceback.
 """

@@ -34,6 +34,12 @@ class Log(Ask[list[object]], frozen=True):
     pass
 
 
+class Quit(msgspec.Struct, frozen=True):
+    """Exit *itself* with ``reason`` (``self.stop(reason)``), e.g. ``"kill"``."""
+
+    reason: str = "normal"
+
+
 class Counter(Actor[Inc | Get | Boom | Sleep]):
     def __init__(self) -> None:
         self.value = 0
@@ -56,12 +62,21 @@ class Counter(Actor[Inc | Get | Boom | Sleep]):
         return "slept"
 
 
-class Recorder(Actor[Record | Log | Boom]):
-    """Keeps every message and signal it receives, in order."""
+class Recorder(Actor[Record | Log | Boom | Quit]):
+    """Keeps every message and signal it receives, in order; ``stops`` gets each
+    ``on_stop`` reason."""
 
-    def __init__(self, trap: bool = False) -> None:
+    def __init__(self, trap: bool = False, stops: list[ExitReason] | None = None) -> None:
         self.seen: list[object] = []
         self.trap_exit = trap
+        self.stops = stops if stops is not None else []
+
+    def on_stop(self, reason: ExitReason) -> None:
+        self.stops.append(reason)
+
+    @handler
+    def quit(self, msg: Quit) -> None:
+        self.stop(msg.reason)
 
     @handler
     def record(self, msg: Record) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lightflow_actors import Down, Exit, ExitReason
 
 from ..conftest import Runtime, quiesce
-from ._actors import Boom, Log, Recorder
+from ._actors import Boom, Log, Quit, Recorder
 
 MAX_ACTORS = 6
 
@@ -59,7 +59,7 @@ class Model:
         target = self.actors[y]
         if not target.alive:
             return
-        if reason == "kill":
+        if reason == "kill" and sender is None:  # only exit(Pid, kill) is untrappable
             self.die(y, "killed")
         elif target.trap:
             target.inbox.append(("exit", sender, reason))
@@ -76,6 +76,11 @@ ops = st.lists(
         ),
         st.tuples(st.just("crash"), st.integers(0, MAX_ACTORS - 1)),
         st.tuples(st.just("stop"), st.integers(0, MAX_ACTORS - 1)),
+        st.tuples(
+            st.just("quit"),
+            st.integers(0, MAX_ACTORS - 1),
+            st.sampled_from(["shutdown", "kill"]),
+        ),
         st.tuples(
             st.just("exit"),
             st.integers(0, MAX_ACTORS - 1),
@@ -136,6 +141,12 @@ async def run(runtime: Runtime, operations: list[tuple[object, ...]]) -> None:
                 (a,) = ids
                 await refs[a].stop()
                 model.die(a, "normal")
+            elif name == "quit":  # the actor exits itself with the reason
+                (a,) = ids
+                if not model.actors[a].alive:
+                    continue
+                refs[a].tell(Quit(str(op[2])))
+                model.die(a, str(op[2]))
             elif name == "exit":
                 (a,) = ids
                 system.exit(refs[a], str(op[2]))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from lightflow_actors import (
+    KILL,
     KILLED,
     NOPROC,
     Down,
     Exit,
+    ExitReason,
 )
 
 from ..conftest import Runtime, quiesce
-from ._actors import Boom, Counter, Get, Log, Recorder
+from ._actors import Boom, Counter, Get, Log, Quit, Recorder
 
 
 async def settle() -> None:
@@ -85,6 +87,57 @@ async def test_killed_is_trappable_but_kills_non_trapping_links(runtime: Runtime
         system.link(a, b)
         system.kill(a)
         assert await system.wait_exit(b) == KILLED
+
+
+async def test_an_actor_exiting_itself_with_kill_sends_an_ordinary_trappable_signal(
+    runtime: Runtime,
+) -> None:
+    # OTP: only exit(Pid, kill) is untrappable. A process that exits itself with `kill`
+    # sends its links {'EXIT', Pid, kill}, trapped like any other reason.
+    async with runtime.system() as system:
+        stops: list[ExitReason] = []
+        quitter = system.spawn(lambda: Recorder(stops=stops))
+        trapper = system.spawn(lambda: Recorder(trap=True))
+        system.link(quitter, trapper)
+        quitter.tell(Quit(KILL))
+        assert await system.wait_exit(quitter) == KILL
+        assert stops == [KILL], "an actor stopping itself runs on_stop, whatever the reason"
+        await settle()
+        assert trapper.alive
+        seen = await trapper.ask(Log())
+        assert [(type(s), s.sender, s.reason) for s in seen] == [  # type: ignore[attr-defined]
+            (Exit, quitter, KILL)
+        ]
+
+
+async def test_a_link_signal_kill_ends_a_non_trapping_actor_with_kill_and_runs_on_stop(
+    runtime: Runtime,
+) -> None:
+    async with runtime.system() as system:
+        stops: list[ExitReason] = []
+        quitter = system.spawn(Recorder)
+        plain = system.spawn(lambda: Recorder(stops=stops))
+        trapper = system.spawn(lambda: Recorder(trap=True))
+        system.link(quitter, plain)
+        system.link(plain, trapper)
+        quitter.tell(Quit(KILL))
+        # `kill` over a link is not `exit(Pid, kill)`: the receiver exits with `kill`
+        # (not `killed`), on_stop runs, and its own links get a trappable `kill` again.
+        assert await system.wait_exit(plain) == KILL
+        assert stops == [KILL]
+        await settle()
+        assert trapper.alive
+        seen = await trapper.ask(Log())
+        assert [(s.sender, s.reason) for s in seen] == [(plain, KILL)]  # type: ignore[attr-defined]
+
+
+async def test_an_external_kill_stays_untrappable_and_skips_on_stop(runtime: Runtime) -> None:
+    async with runtime.system() as system:
+        stops: list[ExitReason] = []
+        trapper = system.spawn(lambda: Recorder(trap=True, stops=stops))
+        system.exit(trapper, KILL)
+        assert await system.wait_exit(trapper) == KILLED
+        assert stops == []
 
 
 async def test_exit_signal_normal_is_ignored_unless_trapping(runtime: Runtime) -> None:

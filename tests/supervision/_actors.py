@@ -80,7 +80,7 @@ class Worker(Actor[Crash | Quit | Ping]):
 
     @handler
     def quit(self, msg: Quit) -> None:
-        self.stop("shutdown" if msg.reason == "shutdown" else "normal")
+        self.stop(msg.reason if msg.reason in ("shutdown", "kill") else "normal")  # type: ignore[arg-type]
 
     @handler
     def ping(self, msg: Ping) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
-from lightflow_actors import ActorSystem, StartFailed
+from lightflow_actors import ActorRef, ActorSystem, StartFailed
 from lightflow_actors.supervision import (
     ChildSpec,
     ChildStartFailed,
@@ -15,7 +17,7 @@ from lightflow_actors.supervision import (
 )
 
 from ..conftest import Runtime
-from ._actors import Event, Plain, Quit, child_ref, crash_and_settle, settle, spec
+from ._actors import Event, Plain, Quit, child_ref, crash_and_settle, exited, settle, spec
 
 
 async def _three(system: ActorSystem, log: list[Event], strategy: str) -> object:
@@ -164,3 +166,24 @@ def test_supervisor_flags_are_validated() -> None:
         Supervisor([], period=0)
     with pytest.raises(DuplicateChildId, match="'a'"):
         Supervisor([ChildSpec(id="a", start=Plain), ChildSpec(id="a", start=Plain)])
+
+
+async def test_a_child_exiting_itself_with_kill_is_restarted_and_its_siblings_live(
+    runtime: Runtime,
+) -> None:
+    # OTP: exit(kill) from inside the child is an ordinary exit signal for the trapping
+    # supervisor (only exit(Pid, kill) from outside is untrappable).
+    log: list[Event] = []
+    async with runtime.system(root=False) as system:
+        sup = await _three(system, log, "one_for_one")
+        a, b, c = [await child_ref(sup, x) for x in "abc"]
+        log.clear()
+        cast(ActorRef[Quit], b).tell(Quit("kill"))
+        await exited(system, b)
+        await settle(system, sup)
+        assert sup.alive and a.alive and c.alive
+        assert b.exit_reason == "kill"
+        assert log == [("stop", "b"), ("start", "b")], "b's on_stop ran, then b restarted"
+        rows = await which_children(sup)
+        assert [r.restarts for r in rows] == [0, 1, 0]
+        await system.terminate(sup, "shutdown", None)
