@@ -9,6 +9,7 @@ from ._errors import (
     RunHostedElsewhere,
     RunsConfigError,
     RunsError,
+    StorageUnavailable,
 )
 from ._host import HostedRun, HostNames, RunsHost, RunStartFailed
 from ._leases import Lease, run_lease_path, tree_lease_path
@@ -55,6 +56,7 @@ __all__ = [
     "RunsHost",
     "RunsOperations",
     "RunsPort",
+    "StorageUnavailable",
     "StreamHandle",
     "StreamMode",
     "SubmitStep",

@@ -8,6 +8,8 @@ failures. Each surface maps both families once (HTTP, MCP, CLI), by reason.
 
 from __future__ import annotations
 
+import errno
+
 from lightflow_actors.kernel import LightflowError, Refused
 
 
@@ -40,3 +42,41 @@ class HostNotRunning(RunsError, Refused):
     """The runs host is not started yet, or has stopped; retry once it runs."""
 
     reason = "unavailable"
+
+
+STORAGE_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,  # the device is full
+        errno.EDQUOT,  # the user's quota is spent
+        errno.EACCES,  # permissions changed under the state folder
+        errno.EPERM,
+        errno.EROFS,  # remounted read-only
+        errno.EMFILE,  # this process is out of file descriptors
+        errno.ENFILE,  # the machine is
+        errno.EIO,
+    }
+)
+"""The `OSError`s that say "the state folder cannot be used now", not "the host is
+wrong": they refuse the one request that hit them and the host goes on."""
+
+
+class StorageUnavailable(RunsError, Refused):
+    """The state folder could not be read or written for this request (full disk, quota,
+    permissions, read-only, no file descriptors left). No file was torn (the store writes
+    by rename and appends whole lines); a run created before the failure stays `planned`
+    and is driven by `refresh` or the next start. Retry once the cause is fixed."""
+
+    reason = "unavailable"
+
+    def __init__(self, error: OSError) -> None:
+        self.errno = error.errno
+        name = errno.errorcode.get(error.errno or 0, "OSError")
+        where = f" ({error.filename})" if error.filename else ""
+        super().__init__(
+            f"the runs state folder cannot be used: {error.strerror or error} [{name}]{where}; "
+            "retry once it is fixed (free space, fix permissions)"
+        )
+
+    @staticmethod
+    def covers(error: BaseException) -> bool:
+        return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS

@@ -35,7 +35,7 @@ from lightflow_actors.kernel import (
 )
 from lightflow_actors.supervision import Backoff, ChildSpec, SupervisorRef, start_child
 
-from ._errors import RunHostedElsewhere, RunsError
+from ._errors import RunHostedElsewhere, RunsError, StorageUnavailable
 from ._leases import Lease, run_lease_path
 from ._messages import (
     AwaitSettled,
@@ -392,12 +392,26 @@ crashes, its supervisor restarts it, and the asker gets `ActorExited`."""
 async def _answer(
     replies: list[Reply[T]], work: Awaitable[T], failures: tuple[type[Exception], ...]
 ) -> None:
-    """Answer `replies` with what `work` gives: its value, its refusal, or its failure."""
+    """Answer `replies` with what `work` gives: its value, its refusal, or its failure.
+
+    A full disk, spent quota, lost permission or exhausted file table refuses this request
+    (`StorageUnavailable`, 503) and the host goes on: a crash would not make space, and
+    five of them in a row would take the whole runs subsystem down."""
     try:
         value = await work
     except Refused as refusal:
         for reply in replies:
             reply.refuse(refusal)
+    except OSError as exc:
+        if StorageUnavailable.covers(exc):
+            logger.warning("runs state folder: %s", exc)
+            for reply in replies:
+                reply.refuse(StorageUnavailable(exc))
+        elif isinstance(exc, failures):
+            for reply in replies:
+                reply.fail(exc)
+        else:
+            raise
     except failures as exc:
         for reply in replies:
             reply.fail(exc)
