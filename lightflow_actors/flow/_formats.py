@@ -135,5 +135,7 @@ def reply_text(fmt: ApiFormat, body: bytes) -> str:
         if not gen.candidates:
             raise MalformedResponse("google.generate_content response has no candidates")
         return "".join(p.text for p in gen.candidates[0].content.parts)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise MalformedResponse(f"{fmt} response is malformed: {exc}") from None
+    except RecursionError:
+        raise MalformedResponse(f"{fmt} response nests too deeply") from None

@@ -48,8 +48,10 @@ def step_output(step: ResolvedStep, body: bytes) -> JSONValue:
 def _decode(step_id: str, data: bytes) -> JSONValue:
     try:
         value: JSONValue = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise MalformedResponse(f"step {step_id!r}: response is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedResponse(f"step {step_id!r}: response nests too deeply") from None
     return value
 
 

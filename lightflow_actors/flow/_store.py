@@ -187,7 +187,7 @@ class RunStore:
             raise RunNotFound(f"run {run_id!r} has no output for step {step_id!r}") from None
         try:
             value: JSONValue = msgspec.json.decode(data)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise CorruptRun(f"{path}: {exc}") from None
         return value
 
@@ -199,7 +199,7 @@ class RunStore:
             raise _no_run(run_id) from None
         try:
             return msgspec.json.decode(data, type=type_)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise CorruptRun(f"{path} is not a valid {name}: {exc}") from None
 
     def _lines(self, run_id: str, name: str) -> list[bytes]:
@@ -213,7 +213,7 @@ class RunStore:
     def _decode_line(decoder: msgspec.json.Decoder[T], run_id: str, name: str, line: bytes) -> T:
         try:
             return decoder.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise CorruptRun(f"run {run_id!r} {name} holds an invalid line: {exc}") from None
 
     # -- writing ----------------------------------------------------------------
@@ -301,7 +301,7 @@ class RunStore:
             return None
         try:
             cached = msgspec.json.decode(path.read_bytes(), type=CachedOutput)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        except (OSError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None
         if cached.output != f"{OUTPUTS}/{cached.step}.json" or not STEP_ID.fullmatch(cached.step):
             return None

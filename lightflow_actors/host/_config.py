@@ -259,6 +259,10 @@ def decode_runs_config(data: bytes, source: str = "<bytes>") -> RunsConfig:
         return msgspec.json.decode(data, type=RunsConfig)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise RunsConfigError(source, str(exc)) from None
+    except UnicodeDecodeError as exc:  # a string that is not UTF-8
+        raise RunsConfigError(source, f"not UTF-8 at byte {exc.start}") from None
+    except RecursionError:
+        raise RunsConfigError(source, "nested too deeply") from None
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path | None:

@@ -190,7 +190,7 @@ class PubSubServer(Actor[PubSubMessage | Down]):
     def remote(self, msg: RemoteDelivery) -> None:
         try:
             message = _DECODER.decode(msg.payload)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return  # a broker delivered bytes no node of ours wrote: drop, never crash
         self._fan_out(msg.topic, message)
 

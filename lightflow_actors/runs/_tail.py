@@ -85,7 +85,7 @@ class RunTail(Actor[_Poll | CloseTail]):
             for line in lines:
                 try:
                     head = _head.decode(line)
-                except (msgspec.DecodeError, msgspec.ValidationError):
+                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                     continue  # not written by the store; nothing to stream
                 if head.seq <= self._last:
                     continue

@@ -269,15 +269,15 @@ def _route(path: Path) -> RouteRecord | None:
         return None
     try:
         return decode_route(data)
-    except msgspec.DecodeError:
-        return None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None  # a route file we cannot read names no route; the answer still counts
 
 
 def _error(request_id: str, path: Path) -> ErrorRecord:
     data = _read(path) or b""
     try:
         return decode_error(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         # Another ABI implementation may write plain text: keep it as the message.
         text = data.decode("utf-8", "replace").strip()
         return ErrorRecord(id=request_id, kind="provider_error", message=text)
