@@ -155,7 +155,18 @@ from ._scheduler import (
     retry_at_ms,
 )
 from ._service import FlowService, RunStatusView, RunSummary, RunView, WallClock
-from ._store import CachedOutput, RunRequest, RunStore, default_state_dir
+from ._store import (
+    AppendTrace,
+    CachedOutput,
+    CommitResult,
+    IndexOutput,
+    PutOutput,
+    RunRequest,
+    RunStore,
+    StoreOp,
+    UpdateManifest,
+    default_state_dir,
+)
 from ._templates import Binding, RefPart, TextPart
 
 __all__ = [
@@ -172,6 +183,7 @@ __all__ = [
     "ApiFormat",
     "ApiStep",
     "ApiText",
+    "AppendTrace",
     "AssetCatalog",
     "AssetError",
     "AssetInfo",
@@ -190,6 +202,7 @@ __all__ = [
     "ChatPrompt",
     "CommitRefused",
     "CommitRequest",
+    "CommitResult",
     "Committed",
     "Composition",
     "Conflict",
@@ -202,6 +215,7 @@ __all__ = [
     "FlowError",
     "FlowService",
     "GetRun",
+    "IndexOutput",
     "Invalid",
     "InvalidInputs",
     "InvalidRunId",
@@ -215,6 +229,7 @@ __all__ = [
     "ObserveAnswer",
     "Policy",
     "Preset",
+    "PutOutput",
     "Record",
     "RefPart",
     "Refresh",
@@ -260,6 +275,7 @@ __all__ = [
     "StepSubmitted",
     "StepSucceeded",
     "StepTransitionError",
+    "StoreOp",
     "SubmitNow",
     "SubmitStep",
     "SubmitTransition",
@@ -273,6 +289,7 @@ __all__ = [
     "TraceRecord",
     "Transition",
     "UnknownAsset",
+    "UpdateManifest",
     "Use",
     "Wake",
     "WakeAt",

@@ -43,14 +43,14 @@ def append_line(path: Path, line: bytes) -> None:
         raise ValueError("a journal line must not contain a newline")
     fd = os.open(path, os.O_RDWR | os.O_APPEND)
     try:
-        _cut_torn_tail(fd)
+        cut_torn_tail(fd)
         _write_all(fd, line + b"\n")
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _cut_torn_tail(fd: int) -> None:
+def cut_torn_tail(fd: int) -> None:
     size = os.lseek(fd, 0, os.SEEK_END)
     if size == 0:
         return

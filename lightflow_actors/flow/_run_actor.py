@@ -127,7 +127,15 @@ from ._run_inputs import (
 )
 from ._run_program import Refusal, RunProgram
 from ._service import RunView
-from ._store import RunRequest, RunStore
+from ._store import (
+    AppendTrace,
+    IndexOutput,
+    PutOutput,
+    RunRequest,
+    RunStore,
+    StoreOp,
+    UpdateManifest,
+)
 
 StoreWrite = Record | WriteOutput | RememberOutput | TraceExchange
 """The commands that only write to the run's store (batched into one blocking call)."""
@@ -502,22 +510,26 @@ class RunActor(Actor[RunMessage]):
     def _write_in_order(
         self, writes: Sequence[StoreWrite]
     ) -> tuple[StepTransitionError, Transition] | None:
-        store, run_id = self._store, self._run_id
+        ops: list[StoreOp] = []
         for write in writes:
             match write:
                 case Record(transition=transition):
-                    change = functools.partial(apply_transition, transition=transition)
-                    try:
-                        store.update(run_id, change)
-                    except StepTransitionError as error:
-                        return error, transition
+                    ops.append(
+                        UpdateManifest(functools.partial(apply_transition, transition=transition))
+                    )
                 case WriteOutput(step=step, value=value):
-                    store.write_output(run_id, step, value)
+                    ops.append(PutOutput(step, value))
                 case RememberOutput(cached=cached):
-                    store.remember_output(cached)
+                    ops.append(IndexOutput(cached))
                 case TraceExchange(record=record):
-                    store.append_trace(run_id, record)
-        return None
+                    ops.append(AppendTrace(record))
+        # One commit: with group commit, one journal fsync for all of them.
+        result = self._store.commit(self._run_id, ops)
+        if result.refused is None or result.refused_at is None:
+            return None
+        refused = writes[result.refused_at]
+        assert isinstance(refused, Record)
+        return result.refused, refused.transition
 
     async def _refused(self, error: StepTransitionError, transition: Transition) -> None:
         manifest = await self._blocking(self._store.manifest, self._run_id)

@@ -6,19 +6,31 @@ Files (the LightFlow contract): `request.json`, `resolved_workflow.json`, `manif
 step, so a half-created run is never visible and two creators of one id cannot both win.
 
 The store is stateless between calls (each call opens what it needs), so the CLI and a
-running server can share a state folder; `update` takes an exclusive `flock` on the run
+running server can share a state folder; every write takes an exclusive `flock` on the run
 folder for the read-modify-write of the manifest.
+
+Writes go through `commit(run_id, ops)`, a batch of `StoreOp`s applied in order. Two ways
+to make them durable, one of them per store:
+
+- direct (the default, the CLI's): each file is written durably on its own (temp, fsync,
+  rename, fsync the folder; journal lines appended and fsynced);
+- group commit (`group_commit=True`, the server's, ADR 0066): the batches of all runs
+  waiting at the moment go into one frame of the write-ahead journal (`_journal.py`), one
+  fsync for all of them, and only then into the run files; a batch returns once its frame
+  is durable. One store per state folder group-commits at a time (`wal/group.lock`); any
+  other falls back to direct writes.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -29,8 +41,24 @@ import platformdirs
 from lightflow_actors.cortex import atomic_write, fsync_dir
 from lightflow_actors.isa import JSONValue
 
-from ._errors import CorruptRun, InvalidRunId, RunExists, RunNotFound, StepNotFound
-from ._files import append_line, last_line, read_lines, write_new_files
+from ._errors import (
+    CorruptRun,
+    InvalidRunId,
+    RunExists,
+    RunNotFound,
+    StepNotFound,
+    StepTransitionError,
+)
+from ._files import append_line, cut_torn_tail, last_line, read_lines, write_new_files
+from ._journal import (
+    JOURNAL_DIR,
+    PutFile,
+    PutManifest,
+    WalOp,
+    WriteAheadLog,
+    WriteLine,
+    replay_orphans,
+)
 from ._manifest import RunManifest
 from ._records import RunEvent, TraceRecord
 from ._resolved import STEP_ID, ResolvedWorkflow
@@ -50,6 +78,9 @@ _FINGERPRINT = re.compile(r"sha256:([0-9a-f]{64})")
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(RunEvent)
 _trace_decoder = msgspec.json.Decoder(TraceRecord)
+logger = logging.getLogger("lightflow_actors.flow")
+
+DEFAULT_CHECKPOINT_BYTES = 8 << 20
 
 
 class RunRequest(msgspec.Struct, frozen=True):
@@ -71,6 +102,43 @@ class CachedOutput(msgspec.Struct, frozen=True):
     output: str
 
 
+class UpdateManifest(msgspec.Struct, frozen=True):
+    """A manifest transition: `change(manifest) -> (manifest, event)`, applied under the
+    run's lock to the manifest as it is; the event is appended to `events.jsonl`."""
+
+    change: Callable[[RunManifest], tuple[RunManifest, RunEvent]]
+
+
+class PutOutput(msgspec.Struct, frozen=True):
+    """A step's output, stored as `outputs/<step>.json`."""
+
+    step: str
+    value: JSONValue
+
+
+class AppendTrace(msgspec.Struct, frozen=True):
+    record: TraceRecord
+
+
+class IndexOutput(msgspec.Struct, frozen=True):
+    """Index a succeeded output by its fingerprint in the output cache."""
+
+    cached: CachedOutput
+
+
+StoreOp = UpdateManifest | PutOutput | AppendTrace | IndexOutput
+
+
+class CommitResult(msgspec.Struct):
+    """What a `commit` did: the `(manifest, event)` of each transition carried out, and
+    where it stopped when a transition was refused (`refused_at` indexes the ops; the ops
+    before it are committed, none after it)."""
+
+    updates: list[tuple[RunManifest, RunEvent]] = msgspec.field(default_factory=list)
+    refused: StepTransitionError | None = None
+    refused_at: int | None = None
+
+
 def _no_run(run_id: str) -> RunNotFound:
     return RunNotFound(f"no run {run_id!r}; `lightflow run list` shows the runs")
 
@@ -87,11 +155,35 @@ def default_state_dir() -> Path:
 class RunStore:
     """Runs under `root/runs/` (root defaults to `default_state_dir()`)."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        group_commit: bool = False,
+        checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
+    ) -> None:
         self.root = root if root is not None else default_state_dir()
         self.runs = self.root / "runs"
         self._staging = self.root / "staging"
         self._cache = self.root / "cache"
+        # Journals left by a process that died are replayed before anything reads a run.
+        if os.path.isdir(self.root / JOURNAL_DIR):
+            replay_orphans(self.root)
+        self._group: _GroupCommit | None = None
+        if group_commit:
+            self._group = _GroupCommit.open(self, checkpoint_bytes)
+
+    @property
+    def group_commit(self) -> bool:
+        """Whether this store group-commits (it may have fallen back to direct writes)."""
+        return self._group is not None
+
+    def close(self) -> None:
+        """Checkpoint and release the write-ahead journal (a group-committing store);
+        later writes are direct. Safe to call twice."""
+        group, self._group = self._group, None
+        if group is not None:
+            group.close()
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / check_run_id(run_id)
@@ -216,13 +308,45 @@ class RunStore:
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise CorruptRun(f"run {run_id!r} {name} holds an invalid line: {exc}") from None
 
-    # -- writing ----------------------------------------------------------------
+    # -- writing ----------------------------------------------------------------------------
+
+    def commit(self, run_id: str, ops: Sequence[StoreOp]) -> CommitResult:
+        """Carry out `ops` on run `run_id` in order, durably, stopping at a refused
+        transition (`CommitResult.refused`). Any other error is raised after the ops
+        before it are committed."""
+        if self._group is not None:
+            return self._group.commit(run_id, tuple(ops))
+        result = CommitResult()
+        for index, op in enumerate(ops):
+            match op:
+                case UpdateManifest(change=change):
+                    try:
+                        result.updates.append(self._update_direct(run_id, change))
+                    except StepTransitionError as error:
+                        result.refused, result.refused_at = error, index
+                        return result
+                case PutOutput(step=step, value=value):
+                    atomic_write(self._output_path(run_id, step), _encoder.encode(value))
+                case AppendTrace(record=record):
+                    append_line(self._trace_path(run_id), _encoder.encode(record))
+                case IndexOutput(cached=cached):
+                    self._index_output(cached)
+        return result
 
     def update(
         self, run_id: str, change: Callable[[RunManifest], tuple[RunManifest, E]]
     ) -> tuple[RunManifest, E]:
         """Apply a manifest transition under the run's lock: write the manifest (holding
         the event as `last_event`), then append the event."""
+        result = self.commit(run_id, [UpdateManifest(change)])
+        if result.refused is not None:
+            raise result.refused
+        manifest, event = result.updates[0]
+        return manifest, event  # type: ignore[return-value]
+
+    def _update_direct(
+        self, run_id: str, change: Callable[[RunManifest], tuple[RunManifest, RunEvent]]
+    ) -> tuple[RunManifest, RunEvent]:
         with self._locked(run_id):
             self._repair_events(run_id)
             manifest, event = change(self.manifest(run_id))
@@ -232,24 +356,31 @@ class RunStore:
             return manifest, event
 
     def append_trace(self, run_id: str, record: TraceRecord) -> None:
-        path = self.run_dir(run_id) / TRACE
-        if not path.is_file():
-            raise _no_run(run_id)
-        append_line(path, _encoder.encode(record))
+        self.commit(run_id, [AppendTrace(record)])
 
     def next_trace_seq(self, run_id: str) -> int:
         return len(self._lines(run_id, TRACE)) + 1
 
     def write_output(self, run_id: str, step_id: str, value: JSONValue) -> str:
         """Store a step output atomically; returns its path relative to the run folder."""
+        self.commit(run_id, [PutOutput(step_id, value)])
+        return f"{OUTPUTS}/{step_id}.json"
+
+    def _output_path(self, run_id: str, step_id: str) -> Path:
         if not STEP_ID.fullmatch(step_id):
             raise StepNotFound(f"{step_id!r} is not a step id")
-        relative = f"{OUTPUTS}/{step_id}.json"
-        atomic_write(self.run_dir(run_id) / relative, _encoder.encode(value))
-        return relative
+        return self.run_dir(run_id) / OUTPUTS / f"{step_id}.json"
+
+    def _trace_path(self, run_id: str) -> Path:
+        path = self.run_dir(run_id) / TRACE
+        if not path.is_file():
+            raise _no_run(run_id)
+        return path
 
     def recover(self, run_id: str) -> RunManifest:
         """Make the journal agree with the manifest after a crash; returns the manifest."""
+        if self._group is not None:
+            return self._group.recover(run_id)
         with self._locked(run_id):
             return self._repair_events(run_id)
 
@@ -271,20 +402,32 @@ class RunStore:
 
     @contextmanager
     def _locked(self, run_id: str) -> Iterator[None]:
+        fd = self._lock(run_id)
+        try:
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _lock(self, run_id: str) -> int:
+        """An fd of the run folder holding its exclusive `flock` (closing releases it)."""
         try:
             fd = os.open(self.run_dir(run_id), os.O_RDONLY | os.O_DIRECTORY)
         except (FileNotFoundError, NotADirectoryError):
             raise _no_run(run_id) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     # -- output cache -------------------------------------------------------------
 
     def remember_output(self, cached: CachedOutput) -> None:
         """Index a succeeded output by its fingerprint for later runs to reuse."""
+        self.commit(cached.run_id, [IndexOutput(cached)])
+
+    def _index_output(self, cached: CachedOutput) -> None:
         path = self._cache_path(cached.fingerprint)
         if path is None:
             return
@@ -316,3 +459,247 @@ class RunStore:
     def _cache_path(self, fingerprint: str) -> Path | None:
         match = _FINGERPRINT.fullmatch(fingerprint)
         return self._cache / f"{match.group(1)}.json" if match else None
+
+
+class _Batch:
+    """One `commit` call waiting for its group (filled in by the group's leader)."""
+
+    __slots__ = ("done", "error", "ops", "result", "run_id", "wal")
+
+    def __init__(self, run_id: str, ops: tuple[StoreOp, ...]) -> None:
+        self.run_id = run_id
+        self.ops = ops
+        self.result = CommitResult()
+        self.wal: list[WalOp] = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class _GroupCommit:
+    """Group commit for one store (ADR 0066): leader/follower, no thread of its own.
+
+    A writer queues its batch, then takes the leader lock: whoever holds it takes every
+    batch queued so far (its own and those that queued while the previous group was
+    fsyncing), prepares them under their runs' locks, commits them as one journal frame
+    (one fsync), writes the run files and wakes their writers. The leader lock serialises
+    groups, so a run's batches are journaled and applied in the order they were queued.
+    """
+
+    def __init__(self, store: RunStore, lock_fd: int, checkpoint_bytes: int) -> None:
+        self._store = store
+        self._lock_fd = lock_fd
+        self._checkpoint_bytes = checkpoint_bytes
+        self._queue: list[_Batch] = []
+        self._queue_lock = threading.Lock()
+        self._leader = threading.Lock()
+        self._wal: WriteAheadLog | None = None
+        # The manifest last written per run, with the (inode, mtime, size) it was written
+        # with: a writer elsewhere (the CLI) changes the key, and the file is read again.
+        self._manifests: dict[str, tuple[tuple[int, int, int], RunManifest]] = {}
+        # Ops journaled but not yet written to the run files (a write failed): written
+        # again before the next group, which fails if they still cannot be.
+        self._unapplied: list[WalOp] = []
+
+    @classmethod
+    def open(cls, store: RunStore, checkpoint_bytes: int) -> _GroupCommit | None:
+        folder = store.root / JOURNAL_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / "group.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            logger.warning(
+                "another store group-commits in %s; this one writes each file durably", folder
+            )
+            return None
+        return cls(store, fd, checkpoint_bytes)
+
+    def commit(self, run_id: str, ops: tuple[StoreOp, ...]) -> CommitResult:
+        batch = _Batch(run_id, ops)
+        with self._queue_lock:
+            self._queue.append(batch)
+        while not batch.done:
+            with self._leader:
+                if batch.done:
+                    break
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit_group(group)
+        if batch.error is not None:
+            raise batch.error
+        return batch.result
+
+    def recover(self, run_id: str) -> RunManifest:
+        """The run's manifest, its journal repaired, after every journaled write of it."""
+        with self._leader:
+            self._retry_unapplied()
+            self._manifests.pop(run_id, None)
+            fd = self._store._lock(run_id)
+            try:
+                return self._store._repair_events(run_id)
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        with self._leader:
+            try:
+                self._retry_unapplied()
+                if self._wal is not None:
+                    self._wal.close()
+                    self._wal = None
+            finally:
+                os.close(self._lock_fd)
+
+    # -- the leader ----------------------------------------------------------------------
+
+    def _commit_group(self, group: list[_Batch]) -> None:
+        locks: dict[str, int] = {}
+        try:
+            try:
+                self._retry_unapplied()
+                pending: dict[str, RunManifest] = {}
+                sizes: dict[str, int] = {}
+                for batch in group:
+                    self._prepare(batch, locks, pending, sizes)
+                frame = [op for batch in group for op in batch.wal]
+                if frame:
+                    self._journal().commit(frame)
+            except BaseException as exc:
+                for batch in group:
+                    batch.error = exc
+                    self._manifests.pop(batch.run_id, None)
+                raise
+            for batch in group:
+                self._apply(batch)
+        except Exception:
+            pass  # every batch of the group carries the error to its writer
+        finally:
+            for fd in locks.values():
+                os.close(fd)
+            for batch in group:
+                batch.done = True
+        wal = self._wal
+        if wal is not None and wal.due:
+            try:
+                wal.checkpoint()
+            except OSError:
+                logger.exception("checkpoint of %s failed; it is retried later", wal.path)
+
+    def _journal(self) -> WriteAheadLog:
+        if self._wal is None:
+            self._wal = WriteAheadLog(self._store.root, self._checkpoint_bytes)
+        return self._wal
+
+    def _retry_unapplied(self) -> None:
+        if self._unapplied:
+            self._journal().apply(self._unapplied)
+            self._unapplied = []
+
+    def _apply(self, batch: _Batch) -> None:
+        try:
+            self._journal().apply(batch.wal)
+        except OSError as exc:
+            self._unapplied.extend(batch.wal)
+            self._manifests.pop(batch.run_id, None)
+            batch.error = exc
+            return
+        store = self._store
+        for op in batch.wal:
+            if isinstance(op, PutManifest):
+                cached = self._manifests.get(batch.run_id)
+                if cached is not None:
+                    path = store.root / op.path
+                    self._manifests[batch.run_id] = (_stat_key(path), cached[1])
+
+    def _prepare(
+        self,
+        batch: _Batch,
+        locks: dict[str, int],
+        pending: dict[str, RunManifest],
+        sizes: dict[str, int],
+    ) -> None:
+        """Turn the batch's ops into journal ops under its run's lock; an error stops the
+        batch there (the ops before it are committed)."""
+        store, run_id = self._store, batch.run_id
+        try:
+            if run_id not in locks:
+                locks[run_id] = store._lock(run_id)
+            for index, op in enumerate(batch.ops):
+                match op:
+                    case UpdateManifest(change=change):
+                        manifest = self._current(run_id, pending)
+                        try:
+                            manifest, event = change(manifest)
+                        except StepTransitionError as error:
+                            batch.result.refused, batch.result.refused_at = error, index
+                            return
+                        pending[run_id] = manifest
+                        directory = store.run_dir(run_id)
+                        self._manifests[run_id] = ((0, 0, 0), manifest)
+                        batch.wal.append(
+                            PutManifest(
+                                self._relative(directory / MANIFEST),
+                                manifest.sequence,
+                                _encoder.encode(manifest),
+                            )
+                        )
+                        batch.wal.append(
+                            self._line(directory / EVENTS, _encoder.encode(event), sizes)
+                        )
+                        batch.result.updates.append((manifest, event))
+                    case PutOutput(step=step, value=value):
+                        path = store._output_path(run_id, step)
+                        batch.wal.append(PutFile(self._relative(path), _encoder.encode(value)))
+                    case AppendTrace(record=record):
+                        path = store._trace_path(run_id)
+                        batch.wal.append(self._line(path, _encoder.encode(record), sizes))
+                    case IndexOutput(cached=cached):
+                        entry = store._cache_path(cached.fingerprint)
+                        if entry is not None:
+                            store._cache.mkdir(parents=True, exist_ok=True)
+                            data = _encoder.encode(cached)
+                            batch.wal.append(PutFile(self._relative(entry), data))
+        except Exception as exc:
+            batch.error = exc
+
+    def _current(self, run_id: str, pending: dict[str, RunManifest]) -> RunManifest:
+        """The run's manifest as this group leaves it so far."""
+        if run_id in pending:
+            return pending[run_id]
+        store = self._store
+        path = store.run_dir(run_id) / MANIFEST
+        cached = self._manifests.get(run_id)
+        if cached is not None:
+            try:
+                key = _stat_key(path)
+            except FileNotFoundError:
+                raise _no_run(run_id) from None
+            if key == cached[0]:
+                return cached[1]
+        manifest = store._repair_events(run_id)
+        self._manifests[run_id] = (_stat_key(path), manifest)
+        return manifest
+
+    def _line(self, path: Path, line: bytes, sizes: dict[str, int]) -> WriteLine:
+        """The journal op appending `line` to `path` (after the lines this group adds)."""
+        key = str(path)
+        offset = sizes.get(key)
+        if offset is None:
+            fd = os.open(path, os.O_RDWR)
+            try:
+                cut_torn_tail(fd)
+                offset = os.lseek(fd, 0, os.SEEK_END)
+            finally:
+                os.close(fd)
+        data = line + b"\n"
+        sizes[key] = offset + len(data)
+        return WriteLine(self._relative(path), offset, data)
+
+    def _relative(self, path: Path) -> str:
+        return str(path.relative_to(self._store.root))
+
+
+def _stat_key(path: Path) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns, st.st_size

@@ -158,7 +158,9 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         self._reads: set[asyncio.Task[None]] = set()  # reads under way on worker threads
 
     def on_start(self) -> None:
-        self._ops = RunsOperations(self._settings, self.system.clock, self.system.random)
+        self._ops = RunsOperations(
+            self._settings, self.system.clock, self.system.random, group_commit=True
+        )
         if self._resume:
             self.ref.tell(_ResumeAll())
 
@@ -170,6 +172,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         for lease in self._leases.values():
             lease.release()
         self._leases.clear()
+        if self._ops is not None:
+            self._ops.store.close()  # checkpoint the write-ahead journal (ADR 0066)
 
     @property
     def ops(self) -> RunsOperations:

@@ -41,9 +41,17 @@ class RunsOperations:
     'planned'
     """
 
-    def __init__(self, settings: HostSettings, clock: WallClock, rng: random.Random) -> None:
+    def __init__(
+        self,
+        settings: HostSettings,
+        clock: WallClock,
+        rng: random.Random,
+        *,
+        group_commit: bool = False,
+    ) -> None:
         self.settings = settings
-        self.store = RunStore(settings.state_dir)
+        # The server group-commits its runs' writes (ADR 0066); the CLI writes directly.
+        self.store = RunStore(settings.state_dir, group_commit=group_commit)
         self.catalogs = CatalogCache(settings.assets)
         self._clock = clock
         self._rng = rng

@@ -1,0 +1,298 @@
+"""The store's write-ahead journal: group commit, replay after a crash, checkpoints.
+
+A group-committing `RunStore` (the server's) does not fsync each file it writes. The writes
+of every batch waiting at the moment (all runs together) are encoded as one *frame* and
+appended to this process's journal file, `<state>/wal/<pid>-<random>.wal`, then that file
+alone is fsynced: one fsync for the whole group, as a database commits. Only then are the
+run files written (manifest and outputs by temp + rename, journal lines in place), without
+fsync, and only then are the batches acknowledged. So a run folder only ever shows durable
+state, and a `kill -9` or a power loss after the fsync loses nothing: the frame is replayed.
+
+Frame: `<length u32 LE><crc32 u32 LE><msgpack payload>`; a frame whose length or checksum
+does not match (the process died while appending it) and everything after it is ignored,
+because none of it was acknowledged. Each op is idempotent on replay:
+
+- `PutFile(path, data)`: replace the file (temp + rename);
+- `PutManifest(path, sequence, data)`: replace it unless the manifest there already has
+  this sequence or a later one (a direct writer, e.g. `lightflow run cancel`, moved on);
+- `WriteLine(path, offset, data)`: write the journal line at its offset unless a complete
+  line is already there (the same one, or a later writer's).
+
+A *checkpoint* fsyncs every file and folder written since the last one, then empties the
+journal file; it runs when the journal passes `checkpoint_bytes`, and on `close`. A journal
+file whose `flock` nobody holds belongs to a process that died: the next `RunStore` opened
+on that state folder replays it, checkpoints and deletes it, before anything reads a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import msgspec
+
+from lightflow_actors.cortex import fsync_dir
+
+__all__ = ["JOURNAL_DIR", "PutFile", "PutManifest", "WalOp", "WriteAheadLog", "WriteLine"]
+
+logger = logging.getLogger("lightflow_actors.flow")
+
+JOURNAL_DIR = "wal"
+_HEADER = struct.Struct("<II")
+MAX_FRAME_BYTES = 1 << 30
+
+
+class PutFile(msgspec.Struct, frozen=True, array_like=True, tag="f"):
+    path: str  # relative to the store root
+    data: bytes
+
+
+class PutManifest(msgspec.Struct, frozen=True, array_like=True, tag="m"):
+    path: str
+    sequence: int
+    data: bytes
+
+
+class WriteLine(msgspec.Struct, frozen=True, array_like=True, tag="l"):
+    path: str
+    offset: int
+    data: bytes  # one JSON line, newline included
+
+
+WalOp = PutFile | PutManifest | WriteLine
+
+_encoder = msgspec.msgpack.Encoder()
+_frame_decoder = msgspec.msgpack.Decoder(list[WalOp])
+
+
+class _Sequence(msgspec.Struct):
+    sequence: int = 0
+
+
+_sequence_decoder = msgspec.json.Decoder(_Sequence)
+
+
+class WriteAheadLog:
+    """One process's journal file under `root/wal/` (held with an exclusive `flock`).
+
+    Not thread-safe: the store's group-commit leader is its only user at any time.
+    """
+
+    def __init__(self, root: Path, checkpoint_bytes: int) -> None:
+        self.root = root
+        self.checkpoint_bytes = checkpoint_bytes
+        folder = root / JOURNAL_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".wal", dir=folder)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fsync_dir(folder)
+        self.path = Path(name)
+        self._fd = fd
+        self._size = 0
+        # Files and folders written since the last checkpoint (absolute paths).
+        self._dirty_files: set[str] = set()
+        self._dirty_dirs: set[str] = set()
+
+    def commit(self, ops: list[WalOp]) -> None:
+        """Append `ops` as one frame and fsync it; on failure the journal is as before."""
+        payload = _encoder.encode(ops)
+        frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        try:
+            _write_at(self._fd, frame, self._size)
+            os.fsync(self._fd)
+        except BaseException:
+            # Not acknowledged: cut it off so a replay never applies it.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(frame)
+
+    def apply(self, ops: Iterable[WalOp]) -> None:
+        """Write `ops` into the run files (no fsync: the journal holds them)."""
+        for op in ops:
+            target = self.root / op.path
+            apply_op(target, op, replaying=False)
+            self._dirty_files.add(str(target))
+            self._dirty_dirs.add(str(target.parent))
+
+    @property
+    def due(self) -> bool:
+        return self._size >= self.checkpoint_bytes
+
+    def checkpoint(self) -> None:
+        """Make every file written since the last checkpoint durable; empty the journal."""
+        sync_all(self._dirty_files, self._dirty_dirs)
+        self._dirty_files.clear()
+        self._dirty_dirs.clear()
+        os.ftruncate(self._fd, 0)
+        os.fsync(self._fd)
+        self._size = 0
+
+    def close(self) -> None:
+        """Checkpoint, then delete the journal file and release it."""
+        self.checkpoint()
+        os.unlink(self.path)
+        os.close(self._fd)
+
+
+def sync_all(files: Iterable[str], dirs: Iterable[str]) -> None:
+    for name in files:
+        try:
+            fd = os.open(name, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for name in dirs:
+        with contextlib.suppress(FileNotFoundError):
+            fsync_dir(Path(name))
+
+
+def apply_op(target: Path, op: WalOp, *, replaying: bool) -> bool:
+    """Write one op to `target`; returns False when replay found it done already."""
+    if isinstance(op, WriteLine):
+        return _write_line(target, op, replaying)
+    if isinstance(op, PutManifest) and replaying and _manifest_sequence(target) >= op.sequence:
+        return False
+    if replaying and not target.parent.is_dir():
+        return False  # the run (or its outputs folder) is gone: nothing to repair
+    tmp = target.with_name(f".{target.name}.wal.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            _write_at(fd, op.data, 0)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def _write_line(target: Path, op: WriteLine, replaying: bool) -> bool:
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        if replaying:
+            return False
+        raise
+    try:
+        if replaying and _line_is_there(os.pread(fd, len(op.data), op.offset), op.data):
+            return False
+        _write_at(fd, op.data, op.offset)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _line_is_there(there: bytes, line: bytes) -> bool:
+    """Whether the bytes at a line's offset already hold it, or a later writer's complete
+    line (a direct writer moved on); zeros or a torn prefix are not a line."""
+    if there == line:
+        return True
+    end = there.find(b"\n")
+    return end > 0 and b"\0" not in there[:end]
+
+
+def _manifest_sequence(path: Path) -> int:
+    try:
+        return _sequence_decoder.decode(path.read_bytes()).sequence
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+        return -1  # missing or torn: the journal's copy wins
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def frames(data: bytes) -> Iterator[list[WalOp]]:
+    """The complete frames of a journal file, in order; stops at the first torn one."""
+    pos = 0
+    while pos + _HEADER.size <= len(data):
+        length, crc = _HEADER.unpack_from(data, pos)
+        start = pos + _HEADER.size
+        payload = data[start : start + length]
+        if (
+            not 0 < length <= MAX_FRAME_BYTES
+            or len(payload) != length
+            or zlib.crc32(payload) != crc
+        ):
+            return
+        try:
+            ops = _frame_decoder.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        yield ops
+        pos = start + length
+
+
+def _inside(root: Path, relative: str) -> Path | None:
+    """The op's target under `root`, or None (logged) when it names a path outside it:
+    a checksummed frame never does unless someone wrote it on purpose."""
+    path = Path(relative)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        logger.warning("journal op names %r, outside the state folder %s: skipped", relative, root)
+        return None
+    return root / path
+
+
+def replay_orphans(root: Path) -> int:
+    """Replay, checkpoint and delete the journal files of processes that died; returns
+    how many ops were (re)applied. A journal file another process holds is left alone."""
+    folder = root / JOURNAL_DIR
+    try:
+        names = sorted(entry.name for entry in os.scandir(folder) if entry.name.endswith(".wal"))
+    except FileNotFoundError:
+        return 0
+    applied = 0
+    for name in names:
+        path = folder / name
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            continue  # replayed by another process meanwhile
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live process's journal
+            applied += _replay(root, fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        finally:
+            os.close(fd)
+    if names:
+        fsync_dir(folder)
+    return applied
+
+
+def _replay(root: Path, fd: int) -> int:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0) if size else b""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    applied = 0
+    for ops in frames(data):
+        for op in ops:
+            target = _inside(root, op.path)
+            if target is not None and apply_op(target, op, replaying=True):
+                applied += 1
+                files.add(str(target))
+                dirs.add(str(target.parent))
+    sync_all(files, dirs)
+    return applied

@@ -1,0 +1,397 @@
+"""Group commit (ADR 0066): one journal fsync per group of batches, files written only
+after it, replay after a crash at any point, and fsyncs counted (not timed)."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lightflow_actors.flow import (
+    AppendTrace,
+    CachedOutput,
+    FlowService,
+    PutOutput,
+    RequestCommitted,
+    RunCancelled,
+    RunManifest,
+    RunStore,
+    StepSubmitted,
+    StepSucceeded,
+    UpdateManifest,
+    _journal,
+    cancel_run,
+    submit_step,
+    succeed_step,
+)
+from lightflow_actors.flow._journal import PutFile, PutManifest, WriteLine, frames
+from lightflow_actors.flow._run_actor import RunActor
+from lightflow_actors.kernel import ActorSystem
+
+from ._fakes import Clock, FakeCortex, ok
+from .test_run_actor import CATALOG, simulate
+
+
+class FsyncCounter:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        real = os.fsync
+
+        def fsync(fd: int) -> None:
+            with self._lock:
+                self.count += 1
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.fixture
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> FsyncCounter:
+    return FsyncCounter(monkeypatch)
+
+
+def create(root: Path, run_id: str, workflow: str = "article") -> None:
+    service = FlowService(CATALOG, RunStore(root), Clock(), random.Random(1))
+    service.create(workflow, b'{"topic": "tea"}', run_id=run_id)
+
+
+def step_ops(manifest: RunManifest, step: str, n: int) -> Iterator[list[object]]:
+    """The three commits the run actor makes for one step (submit; trace; succeed)."""
+    yield [UpdateManifest(lambda m: submit_step(m, step, **_submit(n)))]
+    yield [AppendTrace(RequestCommitted(n, 1, step, 1, f"q{n}", "p", "f"))]
+    yield [
+        PutOutput(step, {"text": step}),
+        UpdateManifest(lambda m: succeed_step(m, step, output=f"outputs/{step}.json", now_ms=2)),
+    ]
+
+
+def _submit(n: int) -> dict[str, object]:
+    return {"fingerprint": "f", "request_id": f"q{n}", "now_ms": 1}
+
+
+def drive(store: RunStore, run_id: str) -> int:
+    """Run every step of `run_id` through the store as the actor would; returns steps."""
+    steps = [s.id for s in store.manifest(run_id).steps]
+    for n, step in enumerate(steps):
+        for ops in step_ops(store.manifest(run_id), step, n):
+            result = store.commit(run_id, ops)  # type: ignore[arg-type]
+            assert result.refused is None
+    return len(steps)
+
+
+def test_group_commit_writes_the_same_files_as_direct_writes(tmp_path: Path) -> None:
+    create(tmp_path / "direct", "r")
+    create(tmp_path / "group", "r")
+    direct = RunStore(tmp_path / "direct")
+    group = RunStore(tmp_path / "group", group_commit=True)
+    assert group.group_commit and not direct.group_commit
+    drive(direct, "r")
+    drive(group, "r")
+    for name in ("manifest.json", "events.jsonl", "trace.jsonl"):
+        assert (direct.run_dir("r") / name).read_bytes() == (group.run_dir("r") / name).read_bytes()
+    assert group.manifest("r").status == "succeeded"
+    group.close()
+    assert not list((tmp_path / "group" / "wal").glob("*.wal"))  # checkpointed and removed
+
+
+def test_single_run_path_fsyncs_at_most_three_times_per_step(
+    tmp_path: Path, fsyncs: FsyncCounter
+) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    before = fsyncs.count
+    steps = drive(store, "r")
+    running = fsyncs.count - before
+    # One per commit (three per step) and one for the journal file's creation.
+    assert steps >= 3 and running <= 3 * steps + 1, (running, steps)
+    # The checkpoint (here at close; in a server once per `checkpoint_bytes` of journal)
+    # fsyncs each file written since the last one once, whatever the number of writes.
+    before = fsyncs.count
+    store.close()
+    files = len(list(store.run_dir("r").rglob("*")))
+    assert fsyncs.count - before <= files + 2
+
+
+def test_the_run_actor_fsyncs_at_most_three_times_per_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    counter = FsyncCounter(monkeypatch)
+
+    async def body(system: ActorSystem) -> None:
+        cortex = system.spawn(lambda: FakeCortex(ok))  # the fake commits without fsync
+        run = await system.start_actor(lambda: RunActor(store, "r", cortex))
+        await system.wait_exit(run)
+
+    simulate(body)
+    running = counter.count
+    store.close()
+    manifest = RunStore(tmp_path).manifest("r")
+    assert manifest.status == "succeeded"
+    steps = len(manifest.steps)
+    # Each step: submitted; its trace record; output + succeeded + trace + cache index.
+    # (Plus the journal file's creation; the checkpoint at close is counted above.)
+    assert running <= 3 * steps + 1, (running, steps)
+
+
+def test_one_fsync_per_group_of_many_runs(tmp_path: Path, fsyncs: FsyncCounter) -> None:
+    runs = [f"r{n}" for n in range(20)]
+    for run_id in runs:
+        create(tmp_path, run_id)
+    store = RunStore(tmp_path, group_commit=True)
+    group = store._group
+    assert group is not None
+    rounds = 6
+    start, done = threading.Barrier(len(runs) + 1), threading.Barrier(len(runs) + 1)
+    errors: list[BaseException] = []
+
+    def writer(run_id: str) -> None:
+        try:
+            for n in range(rounds):
+                start.wait()
+                op: UpdateManifest | AppendTrace
+                if n % 2 == 0:
+                    op = UpdateManifest(lambda m, n=n: _resubmit(m, "plan", n))
+                else:
+                    op = AppendTrace(RequestCommitted(n, 1, "plan", 1, f"q{n}", "p", "f"))
+                assert store.commit(run_id, [op]).refused is None
+                done.wait()
+        except BaseException as exc:
+            errors.append(exc)
+            start.abort()
+            done.abort()
+
+    threads = [threading.Thread(target=writer, args=(r,)) for r in runs]
+    for thread in threads:
+        thread.start()
+    before = fsyncs.count
+    for _ in range(rounds):
+        # Hold the leader lock while every writer queues: the next leader takes them all.
+        with group._leader:
+            start.wait()
+            while len(group._queue) < len(runs):
+                threading.Event().wait(0.001)
+        done.wait()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    committed = fsyncs.count - before
+    # One per group, plus the journal file's creation (its folder is fsynced).
+    assert committed == rounds + 1
+    assert committed / (rounds * len(runs)) < 1
+    for run_id in runs:
+        events = store.events(run_id)
+        assert [e.seq for e in events] == list(range(1, 2 + rounds // 2))
+        assert len(store.trace(run_id)) == rounds // 2
+    store.close()
+
+
+def _resubmit(m: RunManifest, step: str, n: int) -> tuple[RunManifest, StepSubmitted]:
+    planned = tuple(msgspec.structs.replace(s, status="planned") for s in m.steps)
+    reset = msgspec.structs.replace(m, steps=planned)
+    return submit_step(reset, step, fingerprint="f", request_id=f"q{n}", now_ms=n)
+
+
+def test_a_refused_transition_stops_the_batch_and_keeps_what_came_before(
+    tmp_path: Path,
+) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    result = store.commit(
+        "r",
+        [
+            PutOutput("plan", {"text": "x"}),
+            UpdateManifest(lambda m: succeed_step(m, "plan", output="outputs/plan.json", now_ms=1)),
+            PutOutput("draft", {"text": "never"}),
+        ],
+    )
+    assert result.refused is not None and result.refused_at == 1
+    assert (store.run_dir("r") / "outputs" / "plan.json").is_file()
+    assert not (store.run_dir("r") / "outputs" / "draft.json").exists()
+    assert store.manifest("r").sequence == 1
+    store.close()
+
+
+class Killed(BaseException):
+    """The process dies here (nothing after it runs, no lock is released cleanly)."""
+
+
+def die(store: RunStore) -> None:
+    """What the kernel does when the process is killed: every fd closes, flocks go."""
+    group = store._group
+    assert group is not None
+    if group._wal is not None:
+        os.close(group._wal._fd)
+    os.close(group._lock_fd)
+    store._group = None
+
+
+def test_killed_after_the_journal_fsync_before_the_files_then_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q1", now_ms=1))
+
+    def killed(self: object, ops: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(_journal.WriteAheadLog, "apply", killed)
+    with pytest.raises(Killed):
+        store.commit(
+            "r",
+            [
+                PutOutput("plan", {"text": "x"}),
+                UpdateManifest(
+                    lambda m: succeed_step(m, "plan", output="outputs/plan.json", now_ms=2)
+                ),
+            ],
+        )
+    monkeypatch.undo()
+    die(store)
+    # The run files do not show it yet; opening the state folder replays the journal.
+    again = RunStore(tmp_path)
+    manifest = again.manifest("r")
+    assert manifest.step("plan").status == "succeeded" and manifest.sequence == 3
+    assert [e.seq for e in again.events("r")] == [1, 2, 3]
+    assert isinstance(again.events("r")[-1], StepSucceeded)
+    assert again.output("r", "plan") == {"text": "x"}
+    assert not list((tmp_path / "wal").glob("*.wal"))
+
+
+def test_power_loss_torn_files_are_rebuilt_from_the_journal(tmp_path: Path) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    drive(store, "r")
+    run = store.run_dir("r")
+    whole = {n: (run / n).read_bytes() for n in ("manifest.json", "events.jsonl", "trace.jsonl")}
+    die(store)
+    # What a power loss may leave of files written but never fsynced: an empty manifest,
+    # a journal whose last lines are zeros, a trace cut mid-line.
+    (run / "manifest.json").write_bytes(b"")
+    events = whole["events.jsonl"]
+    cut = events.index(b"\n") + 1
+    (run / "events.jsonl").write_bytes(events[:cut] + b"\0" * (len(events) - cut))
+    (run / "trace.jsonl").write_bytes(whole["trace.jsonl"][:7])
+    (run / "outputs" / "plan.json").unlink()
+    again = RunStore(tmp_path)
+    for name, data in whole.items():
+        assert (run / name).read_bytes() == data, name
+    assert again.output("r", "plan") == {"text": "plan"}
+
+
+def test_replay_never_undoes_what_a_direct_writer_did_after(tmp_path: Path) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q1", now_ms=1))
+    die(store)
+    # The CLI cancels the run meanwhile (direct, durable) ...
+    RunStore(tmp_path).update("r", lambda m: _cancel(m))
+    run = tmp_path / "runs" / "r"
+    after = {n: (run / n).read_bytes() for n in ("manifest.json", "events.jsonl")}
+    # ... and a later replay of the same journal (never deleted here) changes nothing.
+    replayed = _journal.replay_orphans(tmp_path)
+    assert replayed == 0
+    assert {n: (run / n).read_bytes() for n in after} == after
+
+
+def _cancel(m: RunManifest) -> tuple[RunManifest, RunCancelled]:
+    return cancel_run(m, reason="stop", now_ms=5)
+
+
+def test_a_live_journal_is_left_alone(tmp_path: Path) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q1", now_ms=1))
+    second = RunStore(tmp_path, group_commit=True)  # falls back: one group committer
+    assert not second.group_commit
+    assert len(list((tmp_path / "wal").glob("*.wal"))) == 1
+    store.close()
+    assert RunStore(tmp_path, group_commit=True).group_commit
+
+
+def test_the_output_cache_index_goes_through_the_journal(tmp_path: Path) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    store.write_output("r", "plan", {"text": "x"})
+    fingerprint = "sha256:" + "a" * 64
+    store.remember_output(CachedOutput(fingerprint, "r", "plan", "outputs/plan.json"))
+    assert store.cached_output(fingerprint) is not None
+    store.close()
+
+
+# -- the journal file as input: torn, corrupt, hostile ---------------------------------------
+
+
+def frame(ops: list[object]) -> bytes:
+    payload = msgspec.msgpack.encode(ops)
+
+    return _journal._HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _nested(depth: int) -> object:
+    value: object = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=2000))
+def test_frames_of_arbitrary_bytes_never_raise(data: bytes) -> None:
+    for ops in frames(data):
+        assert isinstance(ops, list)
+
+
+@settings(max_examples=100)
+@given(cut=st.integers(0, 200), junk=st.binary(max_size=64))
+def test_a_torn_frame_and_everything_after_it_is_ignored(cut: int, junk: bytes) -> None:
+    good = frame([PutFile("runs/r/outputs/a.json", b"{}")])
+    torn = frame([WriteLine("runs/r/events.jsonl", 0, b"x" * 150 + b"\n")])
+    data = good + torn[: min(cut, len(torn) - 1)] + junk
+    decoded = list(frames(data))
+    assert decoded[0] == [PutFile("runs/r/outputs/a.json", b"{}")]
+    assert len(decoded) <= 2  # junk may, by chance, not even parse
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\xff\xfe\xfd",  # not msgpack
+        msgspec.msgpack.encode([["x", "a", b""]]),  # unknown op tag
+        msgspec.msgpack.encode([["m", "a", "not an int", b""]]),  # wrong field type
+        msgspec.msgpack.encode(_nested(200)),  # deeply nested
+        b"\xa3\xff\xfe\xfd",  # a string that is not UTF-8
+    ],
+)
+def test_malformed_frames_end_the_journal(payload: bytes) -> None:
+    data = _journal._HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    assert list(frames(data)) == []
+
+
+def test_an_oversized_length_is_not_read(tmp_path: Path) -> None:
+    data = _journal._HEADER.pack(_journal.MAX_FRAME_BYTES + 1, 0) + b"x" * 16
+    assert list(frames(data)) == []
+
+
+@pytest.mark.parametrize("path", ["../escape.json", "/etc/passwd", "", "runs/../../x"])
+def test_a_journal_naming_a_path_outside_the_state_folder_is_skipped(
+    tmp_path: Path, path: str
+) -> None:
+    (tmp_path / "wal").mkdir()
+    (tmp_path / "wal" / "1-x.wal").write_bytes(
+        frame([PutFile(path, b"owned"), PutManifest("runs/r/manifest.json", 1, b"{}")])
+    )
+    assert _journal.replay_orphans(tmp_path) == 0
+    assert not (tmp_path.parent / "escape.json").exists()
+    assert not list((tmp_path / "wal").glob("*.wal"))
