@@ -54,6 +54,12 @@ def decode_inputs(raw: bytes | Mapping[str, JSONValue]) -> dict[str, JSONValue]:
             value = msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
             raise InvalidInputs(f"inputs are not valid JSON: {exc}") from None
+        except UnicodeDecodeError as exc:
+            # msgspec raises this, not a DecodeError, for a string that is not UTF-8; left
+            # uncaught it crashed the runs actor that resolves the run.
+            raise InvalidInputs(f"inputs are not valid UTF-8: {exc}") from None
+        except RecursionError:
+            raise InvalidInputs("inputs nest too deeply; flatten them") from None
     else:
         value = raw
     if not isinstance(value, dict):

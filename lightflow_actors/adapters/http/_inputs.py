@@ -12,11 +12,12 @@ never reaches the store.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import msgspec
+from starlette.requests import Request
 
 from ...flow import check_run_id
 from ...kernel import ActorStatus
@@ -77,11 +78,39 @@ class Inputs:
         """Query parameters into ``kind``; a repeated or unknown parameter is refused."""
         return self.params(items, kind, where="query", default_field="query")
 
+    async def read_body(self, request: Request) -> bytes:
+        """The request's body, read chunk by chunk and refused (413) as soon as it passes
+        ``max_body_bytes``: a declared ``Content-Length`` over the limit before a byte is
+        read, a chunked body at the chunk that crosses it. Never buffers more than the limit.
+        """
+        limit = self.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(
+                f"request body is {int(declared)} bytes; the limit is {limit} bytes", field="body"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"request body exceeds the limit of {limit} bytes; send a smaller body",
+                    field="body",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def receive(self, request: Request, kind: type[T]) -> T:
+        """``read_body`` then ``body``: the one way a route takes a JSON body."""
+        return self.body(await self.read_body(request), kind)
+
     def body(self, body: bytes, kind: type[T]) -> T:
         """A JSON body into ``kind``; an empty body means every field takes its default."""
         if len(body) > self.max_body_bytes:
             raise PayloadTooLarge(
-                f"request body is {len(body)} bytes; the limit is {self.max_body_bytes}"
+                f"request body is {len(body)} bytes; the limit is {self.max_body_bytes} bytes",
+                field="body",
             )
         if not body.strip():
             body = b"{}"
@@ -92,8 +121,21 @@ class Inputs:
             # as `body`.
             field = ("body." + (self._field(exc) or "")).rstrip(".")
             raise BadRequest(f"invalid request body: {exc}", field=field) from None
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"request body is not valid JSON: {exc}", field="body") from None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise json_error(body, exc, "body") from None
+
+    def json_object(self, raw: bytes, field: str) -> None:
+        """Check that ``raw`` (a ``msgspec.Raw`` field such as run ``inputs``) is a JSON
+        object of valid UTF-8, so a bad one is a 400 naming ``field`` here, at the
+        boundary, before any actor sees it."""
+        try:
+            value = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise json_error(raw, exc, field) from None
+        if not isinstance(value, dict):
+            raise BadRequest(
+                f"`{field}` must be a JSON object, got {type(value).__name__}", field=field
+            )
 
     def last_event_id(self, raw: str | None) -> int | None:
         """The SSE ``Last-Event-ID`` header: the seq of the last event the client saw (None
@@ -117,6 +159,78 @@ class Inputs:
         text = str(error)
         match = _AT_FIELD.search(text) or (_NAMED_FIELD.search(text) if self.named_fields else None)
         return match.group(1) if match else None
+
+
+def json_error(
+    data: bytes, error: msgspec.DecodeError | UnicodeDecodeError | RecursionError, field: str
+) -> BadRequest:
+    """The 400 for JSON that does not decode, naming where it broke.
+
+    Invalid UTF-8 is located by decoding again with the bad bytes replaced: the path of the
+    first key or string holding a replacement character (``body.inputs.text``). Nesting
+    deeper than the decoder's recursion limit (about a thousand levels) is named as such.
+    """
+    if isinstance(error, RecursionError):
+        return BadRequest(
+            f"`{field}` nests too deeply (the limit is a few hundred levels of arrays and "
+            "objects); flatten it",
+            field=field,
+        )
+    if isinstance(error, UnicodeDecodeError) or not _is_utf8(data):
+        where = _replacement_path(data)
+        at = ".".join((field, *(where or ())))
+        offset = _utf8_offset(data)
+        return BadRequest(
+            f"`{at}` is not valid UTF-8 (bad byte at offset {offset} of the JSON); "
+            "send UTF-8 text",
+            field=at,
+        )
+    return BadRequest(f"`{field}` is not valid JSON: {error}", field=field)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8_offset(data: bytes) -> int:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return -1
+
+
+def _replacement_path(data: bytes) -> tuple[str, ...] | None:
+    """The path (keys and indexes) to the first key or string that held invalid UTF-8,
+    found by decoding with U+FFFD in place of the bad bytes; None when that does not
+    decode either (the JSON is broken elsewhere too)."""
+    try:
+        value = msgspec.json.decode(data.decode("utf-8", "replace").encode("utf-8"))
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    for path, item in _walk(value):
+        if isinstance(item, str) and "\ufffd" in item:
+            return path
+    return ()
+
+
+def _walk(value: object) -> Iterator[tuple[tuple[str, ...], object]]:
+    """Every key and value of a decoded JSON document with its path, without recursion."""
+    stack: list[tuple[tuple[str, ...], object]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                yield (*path, key), key
+                stack.append(((*path, key), child))
+        elif isinstance(item, list):
+            stack.extend(((*path, str(i)), child) for i, child in reversed(list(enumerate(item))))
+        else:
+            yield path, item
 
 
 OPERATOR = Inputs(max_body_bytes=64 * 1024)

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from ._errors import PayloadTooLarge
 from ._events import SSE_KEEPALIVE, SSE_PREAMBLE, CloseStream, StreamEnd, sse_frame
 from ._inputs import (
     OPERATOR,
@@ -116,7 +115,7 @@ class OperatorRoutes:
         self.guard.require_token(request.headers)
         actor_id = decode_actor_id(request.path_params["id"])
         _no_query(request)
-        body = await _read_body(request)
+        body = await OPERATOR.read_body(request)
         timeout: float | None = None
         if action == "stop":
             timeout = OPERATOR.body(body, StopBody).timeout
@@ -162,14 +161,3 @@ class OperatorRoutes:
 def _no_query(request: Request) -> None:
     OPERATOR.query(request.query_params.multi_items(), NoQuery)
 
-
-async def _read_body(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    limit = OPERATOR.max_body_bytes
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes; send a small JSON object")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -20,7 +20,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from lightflow_actors.adapters.mcp import GetMcpHandler, McpHandler
 from lightflow_actors.flow import FlowError, MalformedResponse
@@ -50,6 +50,7 @@ from ._inputs import (
     PreviewBody,
     StreamQuery,
     decode_run_id,
+    json_error,
 )
 from ._pages import RootLink
 from ._responses import error_body, error_response, json_response
@@ -146,7 +147,8 @@ class RunsRoutes:
 
     async def create(self, request: Request) -> Response:
         self._mutation(request)
-        body = RUNS.body(await request.body(), CreateBody)
+        body = await RUNS.receive(request, CreateBody)
+        RUNS.json_object(bytes(body.inputs), "body.inputs")
         if body.id is not None:
             decode_run_id(body.id)
         view = await self.hosting.call(
@@ -158,8 +160,9 @@ class RunsRoutes:
 
     async def preview(self, request: Request) -> Response:
         self._mutation(request)
-        body = RUNS.body(await request.body(), PreviewBody)
+        body = await RUNS.receive(request, PreviewBody)
         inputs = bytes(body.inputs)
+        RUNS.json_object(inputs, "body.inputs")
         resolved = await self.hosting.read(
             "preview", lambda ops: ops.preview(body.workflow, inputs, body.preset)
         )
@@ -194,14 +197,14 @@ class RunsRoutes:
     async def cancel(self, request: Request) -> Response:
         self._mutation(request)
         run_id = _run_id(request)
-        body = RUNS.body(await request.body(), CancelBody)
+        body = await RUNS.receive(request, CancelBody)
         view = await self.hosting.call(CancelRun(run_id, body.reason))
         return json_response(view)
 
     async def submit(self, request: Request) -> Response:
         self._mutation(request)
         run_id = _run_id(request)
-        RUNS.body(await request.body(), EmptyBody)
+        await RUNS.receive(request, EmptyBody)
         step = request.path_params["step"]
         view = await self.hosting.call(SubmitStep(run_id, step))
         return json_response(view)
@@ -209,7 +212,7 @@ class RunsRoutes:
     async def refresh(self, request: Request) -> Response:
         self._mutation(request)
         run_id = _run_id(request)
-        RUNS.body(await request.body(), EmptyBody)
+        await RUNS.receive(request, EmptyBody)
         view = await self.hosting.call(RefreshRun(run_id))
         return json_response(view)
 
@@ -270,7 +273,9 @@ class RunsRoutes:
 
 
 class McpRoute:
-    """`POST /mcp`: the guard, then the SDK's Streamable HTTP handler (an ASGI app)."""
+    """`POST /mcp`: the guard, the body read within `RUNS.max_body_bytes` and checked to be
+    JSON (so no decoder error of the SDK can become a 500), then the SDK's Streamable HTTP
+    handler (an ASGI app) gets the body already read."""
 
     def __init__(self, hosting: RunsPort, guard: Guard) -> None:
         self.hosting = hosting
@@ -281,14 +286,23 @@ class McpRoute:
         try:
             self.guard.check_origin(request.headers, request.url.scheme)
             self.guard.require_token(request.headers)
-            handler = await self._handler()
         except HttpError as exc:
             await error_response(exc)(scope, receive, send)
+            return
+        try:
+            body = await RUNS.read_body(request)
+            try:
+                msgspec.json.decode(body)
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+                raise json_error(body, exc, "body") from None
+            handler = await self._handler()
+        except HttpError as exc:
+            await _jsonrpc_error(exc)(scope, receive, send)
             return
         except (HostNotRunning, AskTimeout, ActorExited, ActorNotAlive) as exc:
             await error_body(f"the MCP endpoint is not running: {exc}", 503)(scope, receive, send)
             return
-        await handler(scope, receive, send)
+        await handler(scope, _replay(body, receive), send)
 
     async def _handler(self) -> McpHandler:
         ref = self.hosting.system.whereis(self.hosting.names.mcp)
@@ -296,6 +310,35 @@ class McpRoute:
             raise HostNotRunning("the MCP endpoint actor is not running (restarting?)")
         handler: McpHandler = await ref.ask(GetMcpHandler(), timeout=10.0)
         return handler
+
+
+def _jsonrpc_error(error: HttpError) -> Response:
+    """A body MCP refuses before the SDK sees it: JSON-RPC's error object (what MCP clients
+    parse; -32700 parse error, -32600 invalid request) with our `field` beside it, and the
+    HTTP status of the error (400, 413)."""
+    code = -32700 if error.status == 400 and error.field == "body" else -32600
+    body = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": code, "message": error.message},
+        "field": error.field,
+    }
+    return Response(msgspec.json.encode(body), error.status, media_type="application/json")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands over the body already read, then waits on the real one
+    (for the disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _run_id(request: Request, query: type[msgspec.Struct] = NoQuery) -> str:
