@@ -3,6 +3,8 @@
 Prints one JSON line when it accepts connections (``{"url": ..., "port": ...}``) and one
 when it has stopped (``{"stopped": true, "actors_left": 0}``). ``--demo`` starts a small
 demo supervision tree to look at. Beyond loopback, a token is required (exit 2 without).
+``--max-connections``, ``--max-websockets`` and ``--max-ws-message-bytes`` bound what
+clients can hold (503, WebSocket close 1013 and 1009 past them; specs/http.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from lightflow_actors.runs import RunsConfigError
 
 from ..http import (
     DEFAULT_HOST,
+    DEFAULT_MAX_WS_MESSAGE_BYTES,
     DEFAULT_PORT,
     TOKEN_ENV,
     ServeOptions,
@@ -40,6 +43,22 @@ def configure(parser: StrictParser) -> None:
     parser.add_argument(
         "--demo", action="store_true", help="start a small demo supervision tree to observe"
     )
+    parser.add_argument(
+        "--max-connections",
+        type=_at_least_one,
+        help="open connections at most; the next gets a 503 (default: ulimit -n less 1/8)",
+    )
+    parser.add_argument(
+        "--max-websockets",
+        type=_at_least_one,
+        help="open WebSockets at most; the next is closed with 1013 (default: half the above)",
+    )
+    parser.add_argument(
+        "--max-ws-message-bytes",
+        type=_at_least_one,
+        default=DEFAULT_MAX_WS_MESSAGE_BYTES,
+        help="a larger WebSocket message closes the connection with 1009 (default: %(default)s)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -47,7 +66,15 @@ def run(args: argparse.Namespace) -> int:
     token: str | None = args.token
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
-    options = ServeOptions(host=args.host, port=args.port, token=token, demo=args.demo)
+    options = ServeOptions(
+        host=args.host,
+        port=args.port,
+        token=token,
+        demo=args.demo,
+        max_connections=args.max_connections,
+        max_websockets=args.max_websockets,
+        max_ws_message_bytes=args.max_ws_message_bytes,
+    )
     try:
         check_bind(options.host, options.token)
     except ServeRefused as exc:
@@ -61,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"lightflow serve: cannot serve on {args.host}:{args.port}: {exc}") from None
     return 0
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {value}: expected at least 1")
+    return value
 
 
 GROUP = VerbGroup(

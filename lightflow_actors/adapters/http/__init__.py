@@ -34,6 +34,7 @@ from ._errors import (
 )
 from ._events import EventStream, StreamEnd, StreamGap
 from ._gateway import GATEWAY_NAME, Gateway
+from ._limits import Listener, WebSocketLimit, default_max_connections
 from ._link import OPERATION_WAIT, GatewayLink
 from ._messages import GatewayMessage
 from ._metrics import RateWindow, summarize
@@ -54,6 +55,7 @@ from ._runs_routes import RUNS_LINKS, McpRoute, RunsRoutes, runs_routes
 from ._security import TOKEN_ENV, Guard, check_bind, is_loopback
 from ._server import (
     DEFAULT_HOST,
+    DEFAULT_MAX_WS_MESSAGE_BYTES,
     DEFAULT_PORT,
     PartSource,
     ServeOptions,
@@ -67,6 +69,7 @@ from ._supervision import tree_nodes
 
 __all__ = [
     "DEFAULT_HOST",
+    "DEFAULT_MAX_WS_MESSAGE_BYTES",
     "DEFAULT_PORT",
     "GATEWAY_NAME",
     "OPERATION_WAIT",
@@ -87,6 +90,7 @@ __all__ = [
     "Guard",
     "Health",
     "HttpError",
+    "Listener",
     "McpRoute",
     "MethodNotAllowed",
     "NodeKind",
@@ -116,8 +120,10 @@ __all__ = [
     "TreePage",
     "Unauthorized",
     "Unavailable",
+    "WebSocketLimit",
     "check_bind",
     "create_app",
+    "default_max_connections",
     "is_loopback",
     "run_server",
     "runs_routes",

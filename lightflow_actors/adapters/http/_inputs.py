@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ...flow import check_run_id
 from ...kernel import ActorStatus
@@ -91,14 +91,21 @@ class Inputs:
             )
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(
-                    f"request body exceeds the limit of {limit} bytes; send a smaller body",
-                    field="body",
-                )
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"request body exceeds the limit of {limit} bytes; send a smaller body",
+                        field="body",
+                    )
+                chunks.append(chunk)
+        except ClientDisconnect:
+            # An answer nobody reads (the server drops it), instead of a traceback per
+            # client that hangs up mid-body.
+            raise BadRequest(
+                f"the client closed the connection after {size} bytes of the body", field="body"
+            ) from None
         return b"".join(chunks)
 
     async def receive(self, request: Request, kind: type[T]) -> T:
@@ -181,8 +188,7 @@ def json_error(
         at = ".".join((field, *(where or ())))
         offset = _utf8_offset(data)
         return BadRequest(
-            f"`{at}` is not valid UTF-8 (bad byte at offset {offset} of the JSON); "
-            "send UTF-8 text",
+            f"`{at}` is not valid UTF-8 (bad byte at offset {offset} of the JSON); send UTF-8 text",
             field=at,
         )
     return BadRequest(f"`{field}` is not valid JSON: {error}", field=field)

@@ -160,4 +160,3 @@ class OperatorRoutes:
 
 def _no_query(request: Request) -> None:
     OPERATOR.query(request.query_params.multi_items(), NoQuery)
-

@@ -4,6 +4,8 @@ Order on a signal: end the event streams (so no connection hangs), stop acceptin
 in-flight requests finish (up to ``graceful_timeout``), then the app's lifespan shuts the
 actor system down (actors stop in reverse start order). Beyond loopback a token is
 mandatory; on loopback a ``Host`` check stops DNS-rebinding pages from reaching the API.
+Limits: connections (the listener answers 503 past them), WebSockets (closed with 1013),
+the size of a WebSocket message (closed with 1009 before more is buffered); see ``_limits``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config
+from hypercorn.config import Config, Sockets
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
@@ -23,15 +25,25 @@ from ...kernel import ActorSystem
 from ...supervision import ActorSystem as SupervisedSystem
 from ._app import PageFactory, StartupHook, create_app
 from ._demo import start_demo
+from ._limits import Listener, WebSocketLimit, default_max_connections, quiet_accept_errors
 from ._pages import RootLink
 from ._security import LoopbackHostGuard, check_bind, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5174
+DEFAULT_MAX_WS_MESSAGE_BYTES = 256 * 1024
 
 
 class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``lightflow serve`` was asked for. ``port=0`` picks a free port."""
+    """What ``lightflow serve`` was asked for. ``port=0`` picks a free port.
+
+    ``max_connections``: open TCP connections at most; the next client gets a 503 (None:
+    the descriptor limit less an eighth, see ``default_max_connections``).
+    ``max_websockets``: open WebSockets at most; the next is closed with 1013 (None: half
+    the connection limit). ``max_ws_message_bytes``: a larger WebSocket message closes
+    the connection with 1009 before more of it is buffered (the live transport refuses
+    frames over its own ``max_frame_bytes``, 64 KiB, with a typed error first).
+    """
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -40,6 +52,9 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     allowed_origins: tuple[str, ...] = ()
     graceful_timeout: float = 5.0
     keepalive: float = 15.0
+    max_connections: int | None = None
+    max_websockets: int | None = None
+    max_ws_message_bytes: int = DEFAULT_MAX_WS_MESSAGE_BYTES
 
 
 class ServerPart(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,9 +90,20 @@ class Stopped(msgspec.Struct, frozen=True, kw_only=True):
     actors_left: int
 
 
-def _listen(host: str, port: int) -> socket.socket:
+class _ListenerConfig(Config):
+    """Hypercorn's config, serving on our ``Listener`` (whose ``accept`` keeps the limit)."""
+
+    def __init__(self, listener: Listener) -> None:
+        super().__init__()
+        self.listener = listener
+
+    def create_sockets(self) -> Sockets:
+        return Sockets(secure_sockets=[], insecure_sockets=[self.listener], quic_sockets=[])
+
+
+def _listen(host: str, port: int, max_connections: int) -> Listener:
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = Listener(family, max_connections=max_connections)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
@@ -104,7 +130,8 @@ async def serve(
     address cannot be bound.
     """
     check_bind(options.host, options.token)
-    sock = _listen(options.host, options.port)
+    max_connections = options.max_connections or default_max_connections()
+    sock = _listen(options.host, options.port, max_connections)
     bound_port = sock.getsockname()[1]
     host_text = f"[{options.host}]" if ":" in options.host else options.host
     url = f"http://{host_text}:{bound_port}/"
@@ -140,15 +167,17 @@ async def serve(
         on_startup=started,
         keepalive=options.keepalive,
     )
-    asgi: ASGIApp = LoopbackHostGuard(app) if is_loopback(options.host) else app
+    guarded: ASGIApp = LoopbackHostGuard(app) if is_loopback(options.host) else app
+    asgi = WebSocketLimit(guarded, options.max_websockets or max(1, max_connections // 2))
 
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
+    config = _ListenerConfig(sock)
     config.accesslog = None
     config.graceful_timeout = options.graceful_timeout
-    sock.detach()  # hypercorn owns the descriptor from here on
+    config.websocket_max_message_size = options.max_ws_message_bytes
 
     loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+    quiet_accept_errors(loop)
     stop = shutdown if shutdown is not None else asyncio.Event()
     installed: list[signal.Signals] = []
     if shutdown is None:
@@ -165,6 +194,8 @@ async def serve(
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+        loop.set_exception_handler(previous_handler)
+        sock.close()
     return Stopped(stopped=True, actors_left=app.system.actor_count())
 
 

@@ -173,7 +173,7 @@ async def test_errors_are_json_with_status_and_field(operator: Operator) -> None
                 400,
                 "body.now",
             ),
-            (await client.post("/actors/1/stop", headers=AUTH, content=b" " * 70_000), 413, None),
+            (await client.post("/actors/1/stop", headers=AUTH, content=b" " * 70_000), 413, "body"),
         ]
         for response, status, field in cases:
             assert response.status_code == status, (response.request.url, response.text)

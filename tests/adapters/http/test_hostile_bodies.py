@@ -70,7 +70,11 @@ def test_invalid_utf8_in_run_inputs_is_a_400_naming_the_field_and_crashes_nothin
         (b'{"workflow": "gr\xc3\x28eet"}', "body.workflow", "UTF-8"),
         (b'{"wo\xffrkflow": "greet"}', "body.wo\ufffdrkflow", "UTF-8"),
         (b'{"workflow": "greet", "inputs": {"\xfe": 1}}', "body.inputs.\ufffd", "UTF-8"),
-        (b'{"workflow": "greet", "inputs": {"a": [1, "\xed\xa0\x80"]}}', "body.inputs.a.1", "UTF-8"),
+        (
+            b'{"workflow": "greet", "inputs": {"a": [1, "\xed\xa0\x80"]}}',
+            "body.inputs.a.1",
+            "UTF-8",
+        ),
         (b"\xff" + b"{}", "body", "UTF-8"),
     ],
 )
@@ -128,7 +132,10 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(client: Test
     answer = client.post(
         "/runs",
         content=b"{}",
-        headers={"content-length": str(RUNS.max_body_bytes + 1), "content-type": "application/json"},
+        headers={
+            "content-length": str(RUNS.max_body_bytes + 1),
+            "content-type": "application/json",
+        },
     )
     assert answer.status_code == 413
     assert answer.json()["field"] == "body"

@@ -34,8 +34,10 @@ def test_bodies() -> None:
     assert long.value.field == "body.workflow"
     with pytest.raises(PayloadTooLarge):
         RUNS.body(b" " * (3 << 20), EmptyBody)
-    with pytest.raises(BadRequest, match="not valid JSON"):
+    with pytest.raises(BadRequest, match="not valid UTF-8"):
         RUNS.body(b"\xff\xfe", EmptyBody)
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        RUNS.body(b"{", EmptyBody)
 
 
 def test_queries_and_headers() -> None:
