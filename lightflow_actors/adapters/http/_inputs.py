@@ -131,14 +131,24 @@ class Inputs:
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise json_error(body, exc, "body") from None
 
+    def json_document(self, raw: bytes, field: str) -> object:
+        """Any JSON document (the body of `POST /mcp`, handed on to the MCP SDK), decoded
+        once here so that no decoder error can reach code that would answer a 500."""
+        if len(raw) > self.max_body_bytes:
+            raise PayloadTooLarge(
+                f"`{field}` is {len(raw)} bytes; the limit is {self.max_body_bytes} bytes",
+                field=field,
+            )
+        try:
+            return msgspec.json.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise json_error(raw, exc, field) from None
+
     def json_object(self, raw: bytes, field: str) -> None:
         """Check that ``raw`` (a ``msgspec.Raw`` field such as run ``inputs``) is a JSON
         object of valid UTF-8, so a bad one is a 400 naming ``field`` here, at the
         boundary, before any actor sees it."""
-        try:
-            value = msgspec.json.decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise json_error(raw, exc, field) from None
+        value = self.json_document(raw, field)
         if not isinstance(value, dict):
             raise BadRequest(
                 f"`{field}` must be a JSON object, got {type(value).__name__}", field=field

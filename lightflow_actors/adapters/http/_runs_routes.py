@@ -50,7 +50,6 @@ from ._inputs import (
     PreviewBody,
     StreamQuery,
     decode_run_id,
-    json_error,
 )
 from ._pages import RootLink
 from ._responses import error_body, error_response, json_response
@@ -291,10 +290,7 @@ class McpRoute:
             return
         try:
             body = await RUNS.read_body(request)
-            try:
-                msgspec.json.decode(body)
-            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-                raise json_error(body, exc, "body") from None
+            RUNS.json_document(body, "body")
             handler = await self._handler()
         except HttpError as exc:
             await _jsonrpc_error(exc)(scope, receive, send)
