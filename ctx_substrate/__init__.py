@@ -8,7 +8,9 @@ from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditEventName, AuditLog, iter_audit, read_audit
 from ._channel import Channel, read_channel, resolve_keyref, write_channel, write_channel_status
 from ._config import SubstrateConfig
+from ._dead import QUARANTINED, quarantine
 from ._errors import (
+    AuditError,
     ChannelError,
     ConfigError,
     PolicyError,
@@ -22,7 +24,7 @@ from ._router import Routes
 from ._specs import HookTrigger, JobSpec, JobStatus, SpecError, decode_job_spec, decode_trigger
 from ._substrate import Stats, Substrate, SubstrateMessage, SubstrateStats
 from ._tree import ensure_tree
-from ._watcher import Committed, DirectoryWatcher, Rescan, WatchMode
+from ._watcher import Committed, DirectoryWatcher, Rescan, WatchMode, WrittenInPlace
 from .providers import (
     Answer,
     Failure,
@@ -41,7 +43,9 @@ from .providers import (
 )
 
 __all__ = [
+    "QUARANTINED",
     "Answer",
+    "AuditError",
     "AuditEvent",
     "AuditEventName",
     "AuditLog",
@@ -78,6 +82,7 @@ __all__ = [
     "ToolMode",
     "ToolResult",
     "WatchMode",
+    "WrittenInPlace",
     "answered",
     "callable_provider",
     "check_location",
@@ -91,6 +96,7 @@ __all__ = [
     "load_policy",
     "locate",
     "openai_channel",
+    "quarantine",
     "read_audit",
     "read_channel",
     "read_request",

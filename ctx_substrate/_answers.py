@@ -9,6 +9,7 @@ leaves `<id>.claimed` with an answer, which a restart only closes. Nothing is an
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from lightflow_actors.cortex import (
     atomic_write,
     encode_record,
     fingerprint,
+    safe_text,
 )
 
 from ._intake import Location
@@ -27,15 +29,15 @@ from ._intake import Location
 __all__ = ["answered", "close_claim", "write_error", "write_response"]
 
 
-def _write(path: Path, data: bytes, *, last: bool) -> None:
-    # Only the last file (the answer) fsyncs the folder: that one fsync makes the earlier
-    # renames in the same folder durable too.
+def _write_beside(path: Path, data: bytes) -> None:
+    """Fingerprint and route: not fsynced here, the answer's folder fsync covers them."""
     try:
-        atomic_write(path, data, sync_dir=last)
+        atomic_write(path, data, sync_dir=False)
     except OSError as exc:
-        # An id near NAME_MAX may fit as `.req.json` but not as `.fingerprint`; the error
-        # file is then the only answer, which is still one answer.
-        if exc.errno != 36:  # ENAMETOOLONG
+        # Ids are at most 200 bytes (longer ones are refused `name_too_long`), so this only
+        # happens on a file system whose NAME_MAX is under 212: the answer, which is shorter
+        # than `<id>.req.json`, is then still written, and it is what a client waits for.
+        if exc.errno != errno.ENAMETOOLONG:
             raise
 
 
@@ -48,9 +50,9 @@ def answered(loc: Location) -> bool:
 
 def write_response(loc: Location, raw: bytes, route: RouteRecord | None, body: bytes) -> None:
     """Fingerprint, route (api and tool only), then `<id>.resp.json`."""
-    _write(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode(), last=False)
+    _write_beside(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode())
     if route is not None and loc.kind != "thread":
-        _write(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), last=False)
+        _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route))
     atomic_write(loc.file(loc.outbox, Suffix.RESPONSE), body)
 
 
@@ -63,13 +65,11 @@ def write_error(
 ) -> None:
     """Fingerprint (when the request was read), route (when routed), then `<id>.error`."""
     if raw is not None:
-        _write(
-            loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode(), last=False
-        )
+        _write_beside(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode())
     if route is not None and loc.kind != "thread":
-        _write(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), last=False)
-    record = ErrorRecord(id=loc.raw_id, kind=kind, message=message)
-    _write(loc.file(loc.outbox, Suffix.ERROR), encode_record(record) + b"\n", last=True)
+        _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route))
+    record = ErrorRecord(id=safe_text(loc.raw_id), kind=kind, message=safe_text(message))
+    atomic_write(loc.file(loc.outbox, Suffix.ERROR), encode_record(record) + b"\n")
 
 
 def close_claim(loc: Location) -> None:

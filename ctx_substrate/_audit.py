@@ -10,6 +10,7 @@ synced append (group commit): the substrate uses it for the records that precede
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,9 +18,13 @@ from typing import Literal
 
 import msgspec
 
-from lightflow_actors.cortex import ErrorKind
+from lightflow_actors.cortex import DECODE_ERRORS, ErrorKind, safe_text
 
-__all__ = ["AuditEvent", "AuditEventName", "AuditLog", "read_audit"]
+from ._errors import AuditError
+
+__all__ = ["AuditEvent", "AuditEventName", "AuditLog", "iter_audit", "read_audit"]
+
+logger = logging.getLogger("ctx_substrate")
 
 AuditEventName = Literal[
     "substrate.started",
@@ -28,6 +33,8 @@ AuditEventName = Literal[
     "request.resumed",  # a request left claimed by a previous run is served again
     "request.refused",  # refused before dispatch (id, path, size, format, body)
     "request.duplicate",  # an id committed again after it was answered; left unanswered
+    "request.quarantined",  # refused for what the file is; moved to the dead-letter folder
+    "request.retry",  # reading it or writing its answer failed (disk full, ...); retried later
     "policy.decision",
     "response.written",
     "error.written",
@@ -76,12 +83,23 @@ class AuditLog:
         )
         self._encoder = msgspec.json.Encoder()
         self._unsynced = False
+        self.dropped = 0  # lines that could not be written (see `append`)
 
     def append(self, event: AuditEvent, *, sync: bool = True) -> None:
+        """Append one line. A write that fails (disk full, quota, EIO) is logged and counted
+        in `dropped`, never raised: losing an audit line must not stop serving requests."""
         if self._fd is None:
             raise RuntimeError(f"audit log {self.path} is closed; create a new AuditLog")
         stamped = msgspec.structs.replace(event, ts_ms=self._wall_ms())
-        os.write(self._fd, self._encoder.encode(stamped) + b"\n")
+        try:
+            line = self._encoder.encode(stamped)
+        except UnicodeEncodeError:  # a file name that was not UTF-8 (lone surrogates)
+            line = self._encoder.encode(_encodable(stamped))
+        try:
+            os.write(self._fd, line + b"\n")
+        except OSError as exc:
+            self._drop(exc)
+            return
         self._unsynced = True
         if sync:
             self.sync()
@@ -89,8 +107,15 @@ class AuditLog:
     def sync(self) -> None:
         """fsync every line appended so far (no-op when not durable or nothing is pending)."""
         if self._fd is not None and self._unsynced and self._durable:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._drop(exc)
         self._unsynced = False
+
+    def _drop(self, exc: OSError) -> None:
+        self.dropped += 1
+        logger.error("audit log %s: cannot append (%s); line dropped", self.path, exc)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -105,8 +130,21 @@ def read_audit(path: Path) -> list[AuditEvent]:
 
 
 def iter_audit(path: Path) -> Iterator[AuditEvent]:
+    """Each event in order; a line that is not an `AuditEvent` raises `AuditError` (only)."""
     decoder = msgspec.json.Decoder(AuditEvent)
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, 1):
             if line.strip():
-                yield decoder.decode(line)
+                try:
+                    yield decoder.decode(line)
+                except DECODE_ERRORS as exc:
+                    raise AuditError(str(path), number, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _encodable(event: AuditEvent) -> AuditEvent:
+    fields = {
+        name: safe_text(value)
+        for name in event.__struct_fields__
+        if isinstance(value := getattr(event, name), str)
+    }
+    return msgspec.structs.replace(event, **fields)

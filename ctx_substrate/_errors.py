@@ -30,6 +30,17 @@ class ConfigError(SubstrateError, ValueError):
     """The substrate configuration is inconsistent (unknown provider in a route, ...)."""
 
 
+class AuditError(SubstrateError, ValueError):
+    """A line of an audit log does not decode as an `AuditEvent`."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        self.line = line
+        super().__init__(
+            f"audit log {source} line {line}: {problem}; the lines before it are intact "
+            "(the log is append-only: a torn last line is what a crash mid-append leaves)"
+        )
+
+
 class RequestRefused(SubstrateError):
     """A request cannot be served; becomes `<id>.error` with `kind` and an audit record."""
 

@@ -2,8 +2,10 @@
 
 The watcher (or the FUSE rename hook) reports a path; `locate` says which inbox it is in,
 `read_request` reads it with every safety check of the ABI: the folder chain contains no
-symlink and stays in the tree, the file is a regular file (not a symlink, FIFO, device),
-it is not larger than the limit, and the body decodes as the target expects.
+symlink and stays in the tree, the file is a regular file (not a symlink, FIFO, device)
+with no other link, it is not larger than the limit, and the body decodes as the target
+expects. Every refusal is a `RequestRefused` with its `ErrorKind`; `decode_body` lets no
+other exception out, whatever the bytes (tests/ctx_substrate/test_decoders.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from pathlib import Path
 
 import msgspec
 
-from lightflow_actors.cortex import API_FORMATS, Suffix, TargetKind, is_segment_id
+from lightflow_actors.cortex import (
+    API_FORMATS,
+    DECODE_ERRORS,
+    MAX_SEGMENT_BYTES,
+    Suffix,
+    TargetKind,
+    decode_failure_kind,
+    is_segment_id,
+)
 
 from ._errors import RequestRefused
 
@@ -85,9 +95,32 @@ def check_location(root: Path, loc: Location) -> None:
     if not is_segment_id(loc.name) or (loc.uid is not None and not is_segment_id(loc.uid)):
         raise RequestRefused("invalid_id", f"folder name {loc.name!r} is not a valid id")
     if not is_segment_id(loc.raw_id):
+        if _only_too_long(loc.raw_id):
+            # Committed under a name that fits, but `<id>.fingerprint` or a temporary name
+            # might not: refused up front, answered with `<id>.error` (always shorter than
+            # `<id>.req.json`, so it fits wherever the request did).
+            size = len(loc.raw_id.encode())
+            raise RequestRefused(
+                "name_too_long",
+                f"request id is {size} bytes; at most {MAX_SEGMENT_BYTES} UTF-8 bytes, so "
+                "every answer name fits under NAME_MAX; commit it again with a shorter id",
+            )
         raise RequestRefused(
             "invalid_id", f"request id {loc.raw_id!r} is not a single path segment"
         )
+
+
+def _only_too_long(value: str) -> bool:
+    """True when the only fault of `value` as an id is its length."""
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return (
+        size > MAX_SEGMENT_BYTES
+        and "/" not in value
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    )
 
 
 def read_request(path: Path, limit: int) -> bytes:
@@ -100,14 +133,19 @@ def read_request(path: Path, limit: int) -> bytes:
         raise RequestRefused("path_escape", "the request is a symlink; commit a regular file")
     if not stat.S_ISREG(info.st_mode):
         raise RequestRefused("malformed", "the request is not a regular file")
+    if info.st_nlink > 1:
+        raise RequestRefused("hard_link", _HARD_LINK)
     if info.st_size > limit:
         raise RequestRefused("too_large", f"{info.st_size} bytes exceeds the {limit}-byte limit")
     # O_NOFOLLOW closes the window between lstat and open; O_NONBLOCK keeps a FIFO swapped in
     # meanwhile from blocking the substrate.
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
             raise RequestRefused("malformed", "the request is not a regular file")
+        if opened.st_nlink > 1:
+            raise RequestRefused("hard_link", _HARD_LINK)
         chunks: list[bytes] = []
         size = 0
         while size <= limit:
@@ -123,19 +161,31 @@ def read_request(path: Path, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_HARD_LINK = (
+    "the request file has another hard link (it may be a file outside the tree); "
+    "commit a file of its own: write <id>.tmp, then rename it"
+)
+
 _OBJECT = msgspec.json.Decoder(dict[str, object])
 
 
 def decode_body(kind: TargetKind, raw: bytes) -> dict[str, object]:
     """Decode a request body once: a JSON object, for every kind.
 
-    A tool's body is the tool's own typed input (a workflow step's `input` struct); the
-    provider the tool is routed to decides how to run it, and refuses an input it cannot
-    use with `malformed` (see specs/cortexfs-abi.md §Committing a request).
+    Raises `RequestRefused` and nothing else: `malformed` (not JSON, not an object),
+    `too_deep` (nesting past msgspec's limit) or `invalid_utf8`. A tool's body is the tool's
+    own typed input (a workflow step's `input` struct); the provider the tool is routed to
+    decides how to run it, and refuses an input it cannot use with `malformed` (see
+    specs/cortexfs-abi.md §Committing a request).
     """
     try:
         return _OBJECT.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise RequestRefused(
-            "malformed", f"the {kind} request body is not a JSON object: {exc}"
-        ) from exc
+    except DECODE_ERRORS as exc:
+        if isinstance(exc, RecursionError):
+            problem = "nests deeper than the decoder's limit; flatten it"
+        elif isinstance(exc, UnicodeDecodeError):
+            problem = f"is not UTF-8 ({exc.reason} at byte {exc.start}); encode it as UTF-8"
+        else:
+            problem = f"is not a JSON object: {exc}"
+        failure = decode_failure_kind(exc)
+        raise RequestRefused(failure, f"the {kind} request body {problem}") from exc

@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from lightflow_actors.cortex import TargetKind
+from lightflow_actors.cortex import DECODE_ERRORS, TargetKind
 
 from ._errors import PolicyError
 
@@ -76,8 +76,8 @@ def decode_policy(data: bytes, source: str = "<bytes>") -> Policy:
     """Decode a policy document; raises `PolicyError` naming the bad field."""
     try:
         return msgspec.json.decode(data, type=Policy)
-    except msgspec.DecodeError as exc:
-        raise PolicyError(source, str(exc)) from exc
+    except DECODE_ERRORS as exc:  # bad JSON or field, deep nesting, bad UTF-8: all typed
+        raise PolicyError(source, f"{type(exc).__name__}: {exc}") from exc
 
 
 def load_policy(path: Path) -> Policy:

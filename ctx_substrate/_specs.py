@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from lightflow_actors.cortex import TargetKind
+from lightflow_actors.cortex import DECODE_ERRORS, TargetKind
 
 from ._errors import SubstrateError
 
@@ -40,14 +40,24 @@ class HookTrigger(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def decode_job_spec(data: bytes, source: str) -> JobSpec:
+    """Decode a job (or hook) `spec`; raises `SpecError` and nothing else for bad bytes."""
     try:
         return msgspec.json.decode(data, type=JobSpec)
-    except msgspec.DecodeError as exc:
-        raise SpecError(source, str(exc)) from exc
+    except DECODE_ERRORS as exc:
+        raise SpecError(source, _problem(exc)) from exc
 
 
 def decode_trigger(data: bytes, source: str) -> HookTrigger:
+    """Decode a hook `trigger`; raises `SpecError` and nothing else for bad bytes."""
     try:
         return msgspec.json.decode(data, type=HookTrigger)
-    except msgspec.DecodeError as exc:
-        raise SpecError(source, str(exc)) from exc
+    except DECODE_ERRORS as exc:
+        raise SpecError(source, _problem(exc)) from exc
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "the JSON nests too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the file is not UTF-8"
+    return str(exc)

@@ -6,14 +6,23 @@ step that decides something is appended to the audit log. The claim-by-rename ma
 serving idempotent: a watcher event and a rescan racing for the same file cannot both
 win, and on restart `.claimed` files without answer are served again, those with an answer
 only closed. See specs/cortexfs-abi.md §Serving for the state machine.
+
+Nothing a file holds crashes the substrate (which would crash it again at every restart,
+on the same file): a request refused for what it is gets its `<id>.error` and is moved to
+the dead-letter folder (`_dead.py`); an unexpected exception while serving one request is
+logged and quarantined the same way (`internal`). A file system error while reading a
+request or writing its answer (disk full, out of descriptors) leaves the request claimed
+and the periodic rescan retries it; only a client-visible answer closes it.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
@@ -32,19 +41,39 @@ from lightflow_actors.kernel import Actor, ActorRef, AnyRef, Ask, Down, StartFai
 from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditLog
 from ._config import SubstrateConfig
+from ._dead import QUARANTINED, quarantine
 from ._errors import ConfigError, RequestRefused
 from ._fuse_probe import FuseUnavailable, libfuse_missing
 from ._intake import Location, check_location, decode_body, locate, read_request, stays_in_tree
 from ._jobs import Dispatch, HookRunner, JobRunner, read_status
 from ._scan import inboxes, subdirs, waiting_files
 from ._tree import ensure_tree
-from ._watcher import Committed, DirectoryWatcher, Rescan
+from ._watcher import Committed, DirectoryWatcher, Rescan, WrittenInPlace
 from .providers import Answer, Failure, ProviderHost, ProviderRequest, ProviderSpec, Serve, Served
 
 if TYPE_CHECKING:
     from ._fuse import FuseBackend  # imported for real by `_fuse_backend` (libfuse)
 
 __all__ = ["Stats", "Substrate", "SubstrateMessage", "SubstrateStats"]
+
+logger = logging.getLogger("ctx_substrate")
+
+# Errors of the moment, not of the request: the request stays claimed and is retried.
+_TRANSIENT = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EMFILE,
+        errno.ENFILE,
+        errno.ENOMEM,
+        errno.ENOBUFS,
+        errno.EAGAIN,
+        errno.EINTR,
+        errno.EIO,
+    }
+)
+
+FoundAs = Literal["committed", "claimed", "written"]
 
 
 class SubstrateStats(msgspec.Struct, frozen=True):
@@ -54,13 +83,15 @@ class SubstrateStats(msgspec.Struct, frozen=True):
     duplicates: int
     in_flight: int
     watch_mode: str
+    quarantined: int = 0  # requests moved to a dead-letter folder
+    retrying: int = 0  # requests whose read or answer failed on an I/O error, retried later
 
 
 class Stats(Ask[SubstrateStats], frozen=True):
     """Counters of this substrate incarnation (tests, bench, operators)."""
 
 
-SubstrateMessage = Committed | Rescan | Served | Stats | Dispatch
+SubstrateMessage = Committed | WrittenInPlace | Rescan | Served | Stats | Dispatch
 
 
 class _Pending(msgspec.Struct):
@@ -68,6 +99,16 @@ class _Pending(msgspec.Struct):
     raw: bytes
     reason: str
     model: str
+
+
+class _Unwritten(msgspec.Struct):
+    """A provider's outcome whose answer could not be written; retried at each rescan."""
+
+    loc: Location
+    raw: bytes
+    route: RouteRecord
+    outcome: Answer | Failure
+    provider: str
 
 
 class Substrate(Actor[SubstrateMessage | Down]):
@@ -102,7 +143,15 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._watcher: AnyRef | None = None
         self._runners: dict[str, AnyRef] = {}  # job/hook folder -> its runner
         self._runner_monitors: dict[int, str] = {}
-        self._counts = {"served": 0, "errors": 0, "refused": 0, "duplicates": 0}
+        self._unwritten: dict[str, _Unwritten] = {}  # claim path -> answer to write again
+        self._retrying: set[str] = set()  # claim or request paths with an I/O failure audited
+        self._counts = {
+            "served": 0,
+            "errors": 0,
+            "refused": 0,
+            "duplicates": 0,
+            "quarantined": 0,
+        }
 
     # -- lifecycle ------------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -130,7 +179,10 @@ class Substrate(Actor[SubstrateMessage | Down]):
                 ),
                 link=True,
             )
-        self._publish_routes()
+        try:
+            self._publish_routes()
+        except OSError as exc:  # informational files: serving goes on without them
+            logger.warning("cannot publish the route tables in %s: %s", self._root, exc)
         self.audit.append(AuditEvent("substrate.started", reason=str(self._root)))
         if cfg.mount is not None:
             mount, limit = Path(cfg.mount), cfg.max_request_bytes
@@ -197,7 +249,17 @@ class Substrate(Actor[SubstrateMessage | Down]):
             self._folder_runner(path.parent)
 
     @handler
+    def written_in_place(self, msg: WrittenInPlace) -> None:
+        """A `.req.json` created in place: claimed (so it is read once) and refused."""
+        path = Path(msg.path)
+        loc = locate(self._root, path)
+        if loc is not None:
+            self._claim(loc, path, found_as="written")
+
+    @handler
     def rescan(self, msg: Rescan) -> None:
+        for key in list(self._unwritten):
+            self._write_again(key)
         for inbox in inboxes(self._root):
             for path in waiting_files(inbox, (Suffix.REQUEST, Suffix.CLAIMED)):
                 if path.name.endswith(Suffix.REQUEST):
@@ -262,7 +324,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._token += 1
         self._hosts[provider].tell(Serve(self._token, request, msg.reply_to))
 
-    def _claim(self, loc: Location, path: Path) -> None:
+    def _claim(self, loc: Location, path: Path, *, found_as: FoundAs = "committed") -> None:
         if not stays_in_tree(self._root, loc.inbox):
             self._refuse_quietly(loc, "the inbox folder leaves the tree (symlink)")
             return
@@ -272,13 +334,18 @@ class Substrate(Actor[SubstrateMessage | Down]):
         except FileNotFoundError:
             return  # claimed already (a watcher event and a rescan raced): served once
         except OSError as exc:
-            self._refuse_quietly(loc, f"cannot claim the request: {exc.strerror}")
+            if exc.errno in _TRANSIENT:
+                self._retry(loc, str(path), f"cannot claim the request: {exc.strerror}")
+            else:
+                self._refuse_quietly(loc, f"cannot claim the request: {exc.strerror}")
             return
-        self._serve(loc, resumed=False)
+        self._serve(loc, resumed=False, found_as=found_as)
 
-    def _serve(self, loc: Location, *, resumed: bool) -> None:
+    def _serve(self, loc: Location, *, resumed: bool, found_as: FoundAs = "committed") -> None:
         claimed = loc.file(loc.inbox, Suffix.CLAIMED)
         raw: bytes | None = None
+        if resumed:
+            found_as = "claimed"
         self._audit_event("request.resumed" if resumed else "request.claimed", loc, sync=False)
         try:
             check_location(self._root, loc)
@@ -287,16 +354,42 @@ class Substrate(Actor[SubstrateMessage | Down]):
                 return
             if answered(loc):
                 if resumed:  # answered before a crash, only the claim was left open
-                    close_claim(loc)
+                    self._close(loc)
                 else:
                     self._duplicate(loc, claimed)
                 return
             raw = read_request(claimed, self._config.max_request_bytes)
+            if found_as == "written":
+                raise RequestRefused(
+                    "not_renamed",
+                    "the request was written in place under its final name, so it may have "
+                    "been read half written; commit by writing <id>.tmp, then renaming it "
+                    "to <id>.req.json",
+                )
             body = decode_body(loc.kind, raw)
             provider, reason = self._decide(loc.kind, loc.name, loc)
         except RequestRefused as refusal:
-            self._refuse(loc, raw, refusal)
+            self._refuse(loc, raw, refusal, found_as)
             return
+        except OSError as exc:
+            if exc.errno in _TRANSIENT:
+                self._retry(loc, str(claimed), f"cannot read the request: {exc.strerror}")
+            else:
+                unreadable = RequestRefused(
+                    "io_error", f"cannot read the request ({_errno_name(exc)}: {exc.strerror})"
+                )
+                self._refuse(loc, raw, unreadable, found_as)
+            return
+        except Exception as exc:  # a bug on this input: quarantine it, do not crash-loop on it
+            logger.exception("serving %s failed; the request is quarantined", claimed)
+            failed = RequestRefused(
+                "internal",
+                f"the substrate failed on this request ({type(exc).__name__}: {exc}); it was "
+                "moved to the dead letters, please report it",
+            )
+            self._refuse(loc, raw, failed, found_as)
+            return
+        self._retrying.discard(str(claimed))
         self._token += 1
         model = body.get("model")
         self._pending[self._token] = _Pending(
@@ -337,32 +430,104 @@ class Substrate(Actor[SubstrateMessage | Down]):
         loc, outcome = pending.loc, msg.outcome
         model = outcome.model if isinstance(outcome, Answer) and outcome.model else pending.model
         route = RouteRecord(provider=msg.provider, model=model, reason=pending.reason)
-        if isinstance(outcome, Answer):
-            write_response(loc, pending.raw, route, outcome.body)
-            self._counts["served"] += 1
-            self._audit_event("response.written", loc, provider=msg.provider)
-        else:
-            write_error(loc, pending.raw, route, outcome.kind, outcome.message)
-            self._counts["errors"] += 1
-            self._audit_event(
-                "error.written",
-                loc,
-                provider=msg.provider,
-                error=outcome.kind,
-                reason=outcome.message,
-            )
-        close_claim(loc)
-        self._claimed.discard(str(loc.file(loc.inbox, Suffix.CLAIMED)))
+        self._write_outcome(_Unwritten(loc, pending.raw, route, outcome, msg.provider))
 
-    def _refuse(self, loc: Location, raw: bytes | None, refusal: RequestRefused) -> None:
-        self._counts["refused"] += 1
+    def _write_outcome(self, answer: _Unwritten) -> None:
+        """Write a provider's answer; on an I/O error, an `io_error` answer if that can be
+        written, else keep it for the next rescan. Never raises `OSError`."""
+        loc, outcome, provider = answer.loc, answer.outcome, answer.provider
+        key = str(loc.file(loc.inbox, Suffix.CLAIMED))
+        try:
+            if isinstance(outcome, Answer):
+                write_response(loc, answer.raw, answer.route, outcome.body)
+                self._counts["served"] += 1
+                self._audit_event("response.written", loc, provider=provider)
+            else:
+                write_error(loc, answer.raw, answer.route, outcome.kind, outcome.message)
+                self._counts["errors"] += 1
+                self._audit_event(
+                    "error.written",
+                    loc,
+                    provider=provider,
+                    error=outcome.kind,
+                    reason=outcome.message,
+                )
+        except OSError as exc:
+            problem = f"cannot write the answer ({_errno_name(exc)}: {exc.strerror})"
+            if isinstance(outcome, Answer) and exc.errno not in _TRANSIENT:
+                # The response cannot be written here (EACCES, ...): say so in its place.
+                self._write_outcome(
+                    _Unwritten(
+                        loc, answer.raw, answer.route, Failure("io_error", problem), provider
+                    )
+                )
+                return
+            self._unwritten[key] = answer
+            self._retry(loc, key, problem)
+            return
+        self._unwritten.pop(key, None)
+        self._retrying.discard(key)
+        self._close(loc)
+        self._claimed.discard(key)
+
+    def _write_again(self, key: str) -> None:
+        answer = self._unwritten.pop(key)
+        if os.path.lexists(key):
+            self._write_outcome(answer)
+        else:  # the claim is gone (removed by hand): nothing to answer any more
+            self._claimed.discard(key)
+            self._retrying.discard(key)
+
+    def _retry(self, loc: Location, key: str, problem: str) -> None:
+        """Leave the request where it is for the next rescan; audit the first failure only."""
+        if key in self._retrying:
+            return
+        self._retrying.add(key)
+        logger.warning("%s: %s; retried at the next rescan", key, problem)
+        self._audit_event("request.retry", loc, error="io_error", reason=problem)
+
+    def _close(self, loc: Location) -> None:
+        try:
+            close_claim(loc)
+        except OSError as exc:  # the rescan finds it claimed and answered, and closes it then
+            logger.warning("cannot close the claim of %r: %s", loc.raw_id, exc)
+
+    def _refuse(
+        self, loc: Location, raw: bytes | None, refusal: RequestRefused, found_as: FoundAs
+    ) -> None:
+        claimed = loc.file(loc.inbox, Suffix.CLAIMED)
         try:
             loc.outbox.mkdir(exist_ok=True)
             write_error(loc, raw, None, refusal.kind, refusal.message)
         except OSError as exc:
+            if exc.errno in _TRANSIENT:  # no answer yet: keep it claimed, retry later
+                self._retry(loc, str(claimed), f"cannot write the error file: {exc.strerror}")
+                return
             refusal = RequestRefused(refusal.kind, f"{refusal.message} (no error file: {exc})")
+        self._counts["refused"] += 1
+        self._retrying.discard(str(claimed))
         self._audit_event("request.refused", loc, error=refusal.kind, reason=refusal.message)
-        close_claim(loc)
+        if refusal.kind not in QUARANTINED:
+            self._close(loc)
+            return
+        try:
+            letter = quarantine(
+                loc,
+                claimed,
+                error=refusal.kind,
+                message=refusal.message,
+                ts_ms=self.system.clock.wall_ms(),
+                found_as=found_as,
+                raw=raw,
+            )
+        except OSError as exc:  # closed instead: never served again, only not set aside
+            logger.warning("cannot quarantine %s (%s); closing it", claimed, exc)
+            self._close(loc)
+            return
+        self._counts["quarantined"] += 1
+        self._audit_event(
+            "request.quarantined", loc, error=refusal.kind, reason=letter.file or "removed"
+        )
 
     def _refuse_quietly(self, loc: Location, why: str) -> None:
         """Refuse without touching files: the folder itself is not to be trusted."""
@@ -371,7 +536,11 @@ class Substrate(Actor[SubstrateMessage | Down]):
 
     def _duplicate(self, loc: Location, claimed: Path) -> None:
         self._counts["duplicates"] += 1
-        os.replace(claimed, loc.file(loc.inbox, Suffix.DUPLICATE))
+        try:
+            os.replace(claimed, loc.file(loc.inbox, Suffix.DUPLICATE))
+        except OSError as exc:  # left claimed: the next rescan finds it answered and closes it
+            logger.warning("cannot set aside the duplicate %s: %s", claimed, exc)
+            return
         self._audit_event(
             "request.duplicate",
             loc,
@@ -406,6 +575,8 @@ class Substrate(Actor[SubstrateMessage | Down]):
             duplicates=self._counts["duplicates"],
             in_flight=len(self._pending),
             watch_mode=mode,
+            quarantined=self._counts["quarantined"],
+            retrying=len(self._retrying),
         )
 
 
@@ -420,6 +591,10 @@ def _fuse_backend(mount: Path) -> type[FuseBackend]:
     except (OSError, ImportError) as exc:
         raise FuseUnavailable(f"cannot mount {mount}: {libfuse_missing(exc)}") from exc
     return FuseBackend
+
+
+def _errno_name(exc: OSError) -> str:
+    return errno.errorcode.get(exc.errno or 0, "OSError")
 
 
 def _is_job_file(path: str) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from lightflow_actors.cortex import DECODE_ERRORS
 from lightflow_actors.kernel import Actor, handler
 
 from .._channel import read_channel, resolve_keyref, write_channel_status
@@ -96,7 +97,7 @@ class OpenAIWorker(Actor[Work]):
             )
         try:
             msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
+        except DECODE_ERRORS:
             return Failure("provider_error", f"{url} answered with a body that is not JSON")
         return Answer(response.content, model or "")
 

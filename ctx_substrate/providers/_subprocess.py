@@ -26,6 +26,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
+from lightflow_actors.cortex import DECODE_ERRORS
 from lightflow_actors.kernel import Actor, handler
 
 from ._protocol import Answer, Failure, ProviderSpec, Work, WorkDone
@@ -104,7 +105,7 @@ class SubprocessWorker(Actor[Work]):
                 )
             try:
                 msgspec.json.decode(out)
-            except msgspec.DecodeError as exc:
+            except DECODE_ERRORS as exc:
                 return Failure(
                     "provider_error",
                     f"tool {tool!r} ({self._argv[0]!r}) wrote stdout that is not one JSON "

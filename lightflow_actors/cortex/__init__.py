@@ -9,6 +9,15 @@ types.
 '/tmp/ctx/home/1000/api/openai.chat/inbox/step-1.req.json'
 """
 
+from ._dead import (
+    DEAD_FOLDER,
+    DeadLetter,
+    DeadLetterEntry,
+    DeadLetters,
+    dead_folder,
+    decode_dead_letter,
+    list_dead_letters,
+)
 from ._errors import (
     CortexError,
     InvalidIdError,
@@ -17,7 +26,7 @@ from ._errors import (
     ResponseTimeoutError,
     UnknownFormatError,
 )
-from ._files import atomic_write, commit_request, fsync_dir, write_tmp_request
+from ._files import atomic_write, commit_request, fsync_dir, temp_name, write_tmp_request
 from ._ids import MAX_SEGMENT_BYTES, check_segment_id, check_short_id, is_segment_id, is_short_id
 from ._layout import (
     API_FORMATS,
@@ -59,17 +68,22 @@ from ._verbs import (
     ctx_tool,
 )
 from ._wire import (
+    DECODE_ERRORS,
     ErrorKind,
     ErrorRecord,
     RouteRecord,
     decode_error,
+    decode_failure_kind,
     decode_route,
     encode_record,
     fingerprint,
+    safe_text,
 )
 
 __all__ = [
     "API_FORMATS",
+    "DEAD_FOLDER",
+    "DECODE_ERRORS",
     "DEFAULT_MOUNT",
     "MAX_SEGMENT_BYTES",
     "AbiRecord",
@@ -84,6 +98,9 @@ __all__ = [
     "CortexNotice",
     "CortexOutcome",
     "CtxLayout",
+    "DeadLetter",
+    "DeadLetterEntry",
+    "DeadLetters",
     "ErrorKind",
     "ErrorObserved",
     "ErrorRecord",
@@ -116,12 +133,18 @@ __all__ = [
     "ctx_job",
     "ctx_thread",
     "ctx_tool",
+    "dead_folder",
+    "decode_dead_letter",
     "decode_error",
+    "decode_failure_kind",
     "decode_route",
     "encode_record",
     "fingerprint",
     "fsync_dir",
     "is_segment_id",
     "is_short_id",
+    "list_dead_letters",
+    "safe_text",
+    "temp_name",
     "write_tmp_request",
 ]

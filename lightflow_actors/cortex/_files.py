@@ -9,13 +9,14 @@ survives a crash. A request becomes visible to the substrate only at the rename 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 
 from ._errors import RequestConflictError
 from ._layout import CtxLayout, Suffix
 
-__all__ = ["atomic_write", "commit_request", "fsync_dir", "write_tmp_request"]
+__all__ = ["atomic_write", "commit_request", "fsync_dir", "temp_name", "write_tmp_request"]
 
 
 def fsync_dir(folder: Path) -> None:
@@ -47,17 +48,28 @@ def _write_all(path: Path | str, data: bytes, dir_fd: int | None = None) -> None
         os.close(fd)
 
 
+def temp_name(name: str) -> str:
+    """The temporary name `atomic_write` uses for `name`: `.lf-<16 hex>.tmp`, 21 bytes.
+
+    Short and fixed-length so it fits under NAME_MAX whatever the target's length (a
+    `.<name>.tmp` of a 245-byte name does not, and the answer was then never written);
+    derived from the name so two targets in one folder never share a temporary file.
+    """
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    return f".lf-{digest}.tmp"
+
+
 def atomic_write(
     path: Path, data: bytes, *, tmp_name: str | None = None, sync_dir: bool = True
 ) -> None:
     """Write `data` to `path` atomically: temporary file, fsync, rename, fsync folder.
 
-    The temporary file is `.<name>.tmp` beside the target unless `tmp_name` is given; it
-    never ends in `.req.json`, so writing answers never looks like a commit. `sync_dir=False`
-    skips the folder fsync when a later `atomic_write` in the same folder will do it (one
-    folder fsync makes every rename done in that folder before it durable).
+    The temporary file is `temp_name(path.name)` beside the target unless `tmp_name` is
+    given; it never ends in `.req.json`, so writing answers never looks like a commit.
+    `sync_dir=False` skips the folder fsync when a later `atomic_write` in the same folder
+    will do it (one folder fsync makes every rename done in that folder before it durable).
     """
-    tmp = path.with_name(tmp_name if tmp_name is not None else f".{path.name}.tmp")
+    tmp = path.with_name(tmp_name if tmp_name is not None else temp_name(path.name))
     try:
         _write_all(tmp, data)
         os.replace(tmp, path)

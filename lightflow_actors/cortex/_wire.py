@@ -13,13 +13,16 @@ from typing import Literal
 import msgspec
 
 __all__ = [
+    "DECODE_ERRORS",
     "ErrorKind",
     "ErrorRecord",
     "RouteRecord",
     "decode_error",
+    "decode_failure_kind",
     "decode_route",
     "encode_record",
     "fingerprint",
+    "safe_text",
 ]
 
 ErrorKind = Literal[
@@ -34,7 +37,36 @@ ErrorKind = Literal[
     "provider_error",  # the provider reported a failure (HTTP error, bad output, ...)
     "timeout",  # the provider did not finish in its time limit
     "output_limit",  # a tool wrote more output than its limit
+    "too_deep",  # the request body nests deeper than the decoder allows
+    "invalid_utf8",  # the request body is not UTF-8
+    "not_renamed",  # the request was written in place, not committed by a rename
+    "hard_link",  # the request file has other links (possibly to a file outside the tree)
+    "name_too_long",  # the id fits as `<id>.req.json` but not in every answer name
+    "io_error",  # the substrate could not read the request or write its answer (errno named)
+    "internal",  # the substrate failed on this request (a bug); it was quarantined
 ]
+
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    msgspec.DecodeError,  # not JSON, or not the schema (msgspec.ValidationError is one)
+    UnicodeDecodeError,  # a string that is not UTF-8
+    RecursionError,  # nesting deeper than msgspec's limit
+)
+"""Every error a msgspec decoder raises for bad bytes: catch these, never only DecodeError."""
+
+
+def decode_failure_kind(exc: BaseException) -> ErrorKind:
+    """The `ErrorKind` of a decoding failure (one of `DECODE_ERRORS`)."""
+    if isinstance(exc, RecursionError):
+        return "too_deep"
+    if isinstance(exc, UnicodeDecodeError):
+        return "invalid_utf8"
+    return "malformed"
+
+
+def safe_text(value: str) -> str:
+    """`value` made encodable as UTF-8 JSON: a file name read from disk may hold lone
+    surrogates (bytes that were not UTF-8), which msgspec refuses to encode."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class RouteRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -63,10 +95,10 @@ def encode_record(record: RouteRecord | ErrorRecord) -> bytes:
 
 
 def decode_route(data: bytes) -> RouteRecord:
-    """Decode a route file; raises `msgspec.ValidationError` naming the bad field."""
+    """Decode a route file; raises one of `DECODE_ERRORS` (a field error names the field)."""
     return msgspec.json.decode(data, type=RouteRecord)
 
 
 def decode_error(data: bytes) -> ErrorRecord:
-    """Decode an error file; raises `msgspec.ValidationError` naming the bad field."""
+    """Decode an error file; raises one of `DECODE_ERRORS` (a field error names the field)."""
     return msgspec.json.decode(data, type=ErrorRecord)

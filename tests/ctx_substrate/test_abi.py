@@ -29,6 +29,7 @@ from lightflow_actors.cortex import (
     ctx_tool,
     is_segment_id,
     is_short_id,
+    temp_name,
 )
 
 
@@ -156,7 +157,7 @@ def test_atomic_write_refuses_symlinked_tmp(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.write_bytes(b"keep")
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / ".x.tmp").symlink_to(outside)
+    (tmp_path / "in" / temp_name("x")).symlink_to(outside)
     with pytest.raises(OSError):
         atomic_write(tmp_path / "in" / "x", b"evil")
     assert outside.read_bytes() == b"keep"

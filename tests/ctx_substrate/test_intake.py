@@ -41,7 +41,7 @@ def test_locate_shapes() -> None:
         ("home/7/api/openai.chat/inbox/.req.json", "invalid_id"),
         ("home/7/api/openai.chat/inbox/..req.json", "invalid_id"),
         ("home/7/api/openai.chat/inbox/a\nb.req.json", "invalid_id"),
-        ("home/7/api/openai.chat/inbox/" + "a" * 240 + ".req.json", "invalid_id"),
+        ("home/7/api/openai.chat/inbox/" + "a" * 240 + ".req.json", "name_too_long"),
     ],
 )
 def test_check_location_refuses(path: str, kind: str) -> None:

@@ -19,6 +19,7 @@ import msgspec
 import watchfiles
 
 from lightflow_actors.cortex import (
+    DECODE_ERRORS,
     Call,
     Commit,
     CommitFailed,
@@ -269,7 +270,7 @@ def _route(path: Path) -> RouteRecord | None:
         return None
     try:
         return decode_route(data)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+    except DECODE_ERRORS:
         return None  # a route file we cannot read names no route; the answer still counts
 
 
@@ -277,7 +278,7 @@ def _error(request_id: str, path: Path) -> ErrorRecord:
     data = _read(path) or b""
     try:
         return decode_error(data)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+    except DECODE_ERRORS:
         # Another ABI implementation may write plain text: keep it as the message.
         text = data.decode("utf-8", "replace").strip()
         return ErrorRecord(id=request_id, kind="provider_error", message=text)
