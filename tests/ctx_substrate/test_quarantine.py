@@ -1,0 +1,292 @@
+"""Poison requests are answered and set aside, never crash-looped (specs/cortexfs-abi.md
+§Dead letters): bad bytes, written in place, hard links, ids too long for their answers,
+and file system errors while answering."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+import ctx_substrate._substrate as substrate_module
+from ctx_substrate import Rescan, Routes, Stats, callable_provider, subprocess_tool
+from lightflow_actors.cortex import (
+    DeadLetter,
+    ErrorKind,
+    commit_request,
+    decode_error,
+    list_dead_letters,
+)
+
+pytestmark = pytest.mark.anyio
+
+DEEP = b'{"a":' * 5000 + b"1" + b"}" * 5000  # an object nested 5000 deep
+BAD_UTF8 = b'{"text": "\xff\xfe"}'
+
+
+def plant(inbox: Path, name: str, body: bytes) -> Path:
+    """A file committed the ABI's way (tmp, then rename), under any name and content."""
+    tmp = inbox / ".plant.tmp"
+    tmp.write_bytes(body)
+    os.rename(tmp, inbox / name)
+    return inbox / name
+
+
+def dead(folder: Path) -> list[DeadLetter]:
+    records = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [msgspec.json.decode(p.read_bytes(), type=DeadLetter) for p in records]
+
+
+async def answered_with(ctx: Any, outbox: Path, rid: str) -> ErrorKind:
+    error = outbox / f"{rid}.error"
+    await ctx.until(error.exists, f"{rid}.error")
+    return decode_error(error.read_bytes()).kind
+
+
+async def test_poison_on_disk_at_start_is_answered_and_set_aside(
+    start_ctx: Callable[..., Any], tmp_path: Path
+) -> None:
+    # The files of a previous incarnation: a poisoned claim it crashed on, and a poisoned
+    # commit it never reached. Before the fix the first crashed the substrate at every start.
+    root = tmp_path / "ctx"
+    inbox = root / "home/1000/api/openai.chat/inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "deep.claimed").write_bytes(DEEP)
+    plant(inbox, "utf.req.json", BAD_UTF8)
+    ctx = await start_ctx(root=root)
+    outbox = ctx.layout.api_outbox("openai.chat")
+    assert await answered_with(ctx, outbox, "deep") == "too_deep"
+    assert await answered_with(ctx, outbox, "utf") == "invalid_utf8"
+    await ctx.until(lambda: len(dead(inbox.parent / "dead")) == 2, "two dead letters")
+    letters = {d.id: d for d in dead(inbox.parent / "dead")}
+    assert letters["deep"].error == "too_deep" and letters["deep"].found_as == "claimed"
+    assert letters["utf"].error == "invalid_utf8" and letters["utf"].found_as == "committed"
+    for letter, body in ((letters["deep"], DEEP), (letters["utf"], BAD_UTF8)):
+        assert letter.file is not None
+        assert (inbox.parent / "dead" / letter.file).read_bytes() == body  # bytes kept as sent
+    assert not any(inbox.glob("deep.*")) and not any(inbox.glob("utf.*"))
+    # The substrate still serves.
+    commit_request(inbox, "good", b'{"model": "m"}')
+    await ctx.until((outbox / "good.resp.json").exists, "good.resp.json")
+    stats = await ctx.substrate.ask(Stats())
+    assert stats.quarantined == 2
+    listed = list_dead_letters(root)
+    assert {e.letter.id for e in listed.letters} == {"deep", "utf"}
+    assert {e.folder for e in listed.letters} == {"home/1000/api/openai.chat/dead"}
+    events = [e.event for e in ctx.audit()]
+    assert events.count("request.quarantined") == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (DEEP, "too_deep"),
+        (b'{"a":' * 5000, "too_deep"),
+        (b'{"a": ' + b"[" * 5000, "too_deep"),
+        (b"[" * 5000, "malformed"),  # not an object: refused before it is nested
+        (BAD_UTF8, "invalid_utf8"),
+        (b'{"\xc3": 1}', "invalid_utf8"),
+        (b"[1, 2]", "malformed"),
+        (b'{"a": 1', "malformed"),
+    ],
+)
+async def test_bad_bodies_in_every_kind_of_inbox(
+    start_ctx: Callable[..., Any], body: bytes, kind: str
+) -> None:
+    ctx = await start_ctx()
+    places = [
+        (ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")),
+        (ctx.layout.tool_inbox("echo"), ctx.layout.tool_outbox("echo")),
+        (ctx.layout.thread_inbox("t1"), ctx.layout.thread_inbox("t1")),
+    ]
+    for inbox, _ in places:
+        plant(inbox, "bad.req.json", body)
+    for inbox, outbox in places:
+        assert await answered_with(ctx, outbox, "bad") == kind
+        await ctx.until(lambda inbox=inbox: len(dead(inbox.parent / "dead")) == 1, "dead letter")
+    assert len(list_dead_letters(ctx.backing).letters) == 3
+
+
+@pytest.mark.parametrize("size", [201, 245, 246])
+async def test_id_too_long_for_its_answer_names_gets_an_error(
+    start_ctx: Callable[..., Any], size: int
+) -> None:
+    ctx = await start_ctx()
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    rid = "r" * size
+    plant(inbox, rid + ".req.json", b"{}")  # fits: 246 + 9 = 255 bytes
+    assert await answered_with(ctx, outbox, rid) == "name_too_long"
+    record = decode_error((outbox / f"{rid}.error").read_bytes())
+    assert record.id == rid and "200" in record.message
+    await ctx.until(lambda: len(dead(inbox.parent / "dead")) == 1, "dead letter")
+    assert [p.name for p in outbox.iterdir()] == [f"{rid}.error"]  # no temporary left over
+
+
+async def test_a_request_written_in_place_is_refused(start_ctx: Callable[..., Any]) -> None:
+    ctx = await start_ctx()
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    # A writer still busy with the file: before the fix the substrate read half of it.
+    with (inbox / "inplace.req.json").open("wb") as handle:
+        handle.write(b'{"model": ')
+        handle.flush()
+        assert await answered_with(ctx, outbox, "inplace") == "not_renamed"
+        handle.write(b'"late"}')
+    assert not (outbox / "inplace.resp.json").exists()
+    letters = dead(inbox.parent / "dead")
+    assert [(d.id, d.error, d.found_as) for d in letters] == [("inplace", "not_renamed", "written")]
+    # A commit by rename in the same inbox is served as usual.
+    commit_request(inbox, "renamed", b"{}")
+    await ctx.until((outbox / "renamed.resp.json").exists, "renamed.resp.json")
+
+
+async def test_a_hard_link_to_a_file_outside_is_refused(
+    start_ctx: Callable[..., Any], tmp_path: Path
+) -> None:
+    ctx = await start_ctx()
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    secret = tmp_path / "secret.json"
+    secret.write_bytes(b'{"secret": "s3cr3t"}')
+    staged = inbox / "linked.tmp"
+    os.link(secret, staged)
+    os.rename(staged, inbox / "linked.req.json")  # committed by rename, but it is a link
+    assert await answered_with(ctx, outbox, "linked") == "hard_link"
+    assert not (outbox / "linked.resp.json").exists()
+    assert secret.read_bytes() == b'{"secret": "s3cr3t"}' and os.stat(secret).st_nlink == 1
+    [letter] = dead(inbox.parent / "dead")
+    assert letter.error == "hard_link" and letter.file is None  # removed, not kept
+
+
+async def test_a_hard_link_created_in_place_is_refused(
+    start_ctx: Callable[..., Any], tmp_path: Path
+) -> None:
+    ctx = await start_ctx()
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    secret = tmp_path / "secret.json"
+    secret.write_bytes(b"{}")
+    os.link(secret, inbox / "direct.req.json")
+    assert await answered_with(ctx, outbox, "direct") == "hard_link"
+    assert secret.read_bytes() == b"{}"
+
+
+def _failing(code: int, match: Callable[[Path], bool]) -> Callable[..., None]:
+    real = substrate_module.write_response.__globals__["atomic_write"]
+
+    def atomic_write(path: Path, data: bytes, **kwargs: Any) -> None:
+        if match(path):
+            raise OSError(code, os.strerror(code), str(path))
+        real(path, data, **kwargs)
+
+    return atomic_write
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EMFILE])
+async def test_answers_that_cannot_be_written_are_retried(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    import ctx_substrate._answers as answers
+
+    ctx = await start_ctx(rescan_interval_s=60.0)
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    monkeypatch.setattr(answers, "atomic_write", _failing(code, lambda p: True))
+    commit_request(inbox, "full", b"{}")
+    plant(inbox, "poison.req.json", DEEP)
+
+    async def retrying() -> int:
+        return int((await ctx.substrate.ask(Stats())).retrying)
+
+    for _ in range(2000):
+        if await retrying() == 2:
+            break
+        await ctx.until(lambda: True, "a turn")
+    assert await retrying() == 2  # both waiting; the substrate is alive and answering asks
+    assert not list(outbox.iterdir())
+    assert sorted(p.name for p in inbox.iterdir()) == ["full.claimed", "poison.claimed"]
+    # Space returns: the next rescan writes both answers; nothing is lost or doubled.
+    monkeypatch.undo()
+    ctx.substrate.tell(Rescan())
+    await ctx.until((outbox / "full.resp.json").exists, "full.resp.json")
+    assert await answered_with(ctx, outbox, "poison") == "too_deep"
+    assert not (outbox / "full.error").exists()
+    assert await retrying() == 0
+    events = [e for e in ctx.audit() if e.event == "request.retry"]
+    assert sorted(e.id or "" for e in events) == ["full", "poison"]  # audited once each
+
+
+async def test_a_response_that_cannot_be_written_becomes_an_error(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctx_substrate._answers as answers
+
+    ctx = await start_ctx()
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    fail = _failing(errno.EACCES, lambda p: p.name.endswith(".resp.json"))
+    monkeypatch.setattr(answers, "atomic_write", fail)
+    commit_request(inbox, "denied", b"{}")
+    assert await answered_with(ctx, outbox, "denied") == "io_error"
+    record = decode_error((outbox / "denied.error").read_bytes())
+    assert "EACCES" in record.message
+    await ctx.until((inbox / "denied.done").exists, "denied.done")
+    monkeypatch.undo()
+    commit_request(inbox, "after", b"{}")
+    await ctx.until((outbox / "after.resp.json").exists, "after.resp.json")
+
+
+async def test_a_request_unreadable_for_now_is_retried(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = substrate_module.read_request
+    failures = []
+
+    def read_request(path: Path, limit: int) -> bytes:
+        if not failures:
+            failures.append(path)
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(path, limit)
+
+    monkeypatch.setattr(substrate_module, "read_request", read_request)
+    ctx = await start_ctx(rescan_interval_s=0.05)
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    commit_request(inbox, "later", b"{}")
+    await ctx.until((outbox / "later.resp.json").exists, "later.resp.json")
+    assert failures and failures[0].name == "later.claimed"
+
+
+async def test_a_bug_on_one_request_quarantines_it(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = substrate_module.decode_body
+
+    def decode_body(kind: Any, raw: bytes) -> dict[str, object]:
+        if b"boom" in raw:
+            raise ZeroDivisionError("a bug")
+        return real(kind, raw)
+
+    monkeypatch.setattr(substrate_module, "decode_body", decode_body)
+    ctx = await start_ctx()
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    commit_request(inbox, "bug", b'{"boom": 1}')
+    assert await answered_with(ctx, outbox, "bug") == "internal"
+    [letter] = dead(inbox.parent / "dead")
+    assert "ZeroDivisionError" in letter.message
+    commit_request(inbox, "fine", b"{}")
+    await ctx.until((outbox / "fine.resp.json").exists, "fine.resp.json")
+
+
+async def test_provider_output_nested_too_deep_is_a_provider_error(
+    start_ctx: Callable[..., Any],
+) -> None:
+    deep = subprocess_tool("deep", [sys.executable, "-c", "print('[' * 5000 + ']' * 5000)"])
+    ctx = await start_ctx(
+        providers=[callable_provider("echo", lambda r: {}), deep],
+        routes=Routes(api={"*": "echo"}, tool={"deep": "deep"}),
+        tools=["echo", "deep"],
+    )
+    commit_request(ctx.layout.tool_inbox("deep"), "d", b"{}")
+    assert await answered_with(ctx, ctx.layout.tool_outbox("deep"), "d") == "provider_error"
+    assert not [e for e in ctx.audit() if e.event == "provider.crashed"]
