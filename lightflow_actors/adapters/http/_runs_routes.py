@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from lightflow_actors.adapters.mcp import GetMcpHandler, McpHandler
+from lightflow_actors.cortex import list_dead_letters
 from lightflow_actors.flow import FlowError, MalformedResponse
 from lightflow_actors.flow.streams import FRAMES_MEDIA_TYPE, RUNTIME_FBS
 from lightflow_actors.kernel import ActorExited, ActorNotAlive, AskTimeout, Refused
@@ -101,6 +102,7 @@ class RunsRoutes:
             ("/assets", self.assets, get),
             ("/assets/{kind}", self.assets, get),
             ("/ctx/abi", self.ctx_abi, get),
+            ("/ctx/dead-letters", self.ctx_dead_letters, get),
             ("/runs", self.list_runs, get),
             ("/runs", self.create, post),
             ("/runs/preview", self.preview, post),
@@ -137,6 +139,15 @@ class RunsRoutes:
     async def ctx_abi(self, request: Request) -> Response:
         _no_query(request)
         return json_response(await self.hosting.read("abi", lambda ops: ops.abi()))
+
+    async def ctx_dead_letters(self, request: Request) -> Response:
+        """The requests the substrate quarantined (specs/cortexfs-abi.md §Dead letters)."""
+        _no_query(request)
+        return json_response(
+            await self.hosting.read(
+                "dead-letters", lambda ops: list_dead_letters(ops.layout.root_path)
+            )
+        )
 
     # -- runs -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from starlette.routing import Route
 
 from lightflow_actors.adapters.http import runs_routes
-from lightflow_actors.cortex import AbiRecord
+from lightflow_actors.cortex import AbiRecord, DeadLetters
 from lightflow_actors.flow import (
     AssetInfo,
     ResolvedWorkflow,
@@ -58,7 +58,7 @@ def test_every_operation_conforms(server_factory: Callable[..., ServerProcess]) 
             case.call_and_validate(base_url=server.url, timeout=30)
 
         check()
-    assert len(tested) == 20, tested
+    assert len(tested) == 21, tested
     with server.client() as http:
         assert http.get("/runs/0/status").status_code == 200  # still serving after all that
 
@@ -86,6 +86,7 @@ def test_the_schemas_are_the_msgspec_types() -> None:
         [
             AssetInfo,
             AbiRecord,
+            DeadLetters,
             RunSummary,
             RunView,
             RunStatusView,
