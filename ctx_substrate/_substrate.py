@@ -169,13 +169,15 @@ class Substrate(Actor[SubstrateMessage | Down]):
             durable=cfg.durable_audit,
         )
         for name, spec in self._specs.items():
+            limits = cfg.routes.limits_of(name)
             self._hosts[name] = self.spawn(
-                lambda spec=spec: ProviderHost(  # type: ignore[misc]
+                lambda spec=spec, limits=limits: ProviderHost(  # type: ignore[misc]
                     spec,
                     self.audit,
                     max_restarts=cfg.max_restarts,
                     period_s=cfg.restart_period_s,
                     shutdown_s=cfg.provider_shutdown_s,
+                    route_limits=limits,
                 ),
                 link=True,
             )
@@ -322,7 +324,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
             return
         request = ProviderRequest(msg.kind, msg.name, msg.uid, msg.id, body, msg.raw)
         self._token += 1
-        self._hosts[provider].tell(Serve(self._token, request, msg.reply_to))
+        self._hosts[provider].tell(self._serve_message(request, msg.reply_to))
 
     def _claim(self, loc: Location, path: Path, *, found_as: FoundAs = "committed") -> None:
         if not stays_in_tree(self._root, loc.inbox):
@@ -397,7 +399,14 @@ class Substrate(Actor[SubstrateMessage | Down]):
         )
         self._claimed.add(str(claimed))
         request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw)
-        self._hosts[provider].tell(Serve(self._token, request, self.ref))
+        self._hosts[provider].tell(self._serve_message(request, self.ref))
+
+    def _serve_message(self, request: ProviderRequest, reply_to: ActorRef[Served]) -> Serve:
+        """`Serve` for the provider's host, with its route's limit when it has one."""
+        lane = self._config.routes.limit(request.kind, request.target)
+        if lane is None:
+            return Serve(self._token, request, reply_to)
+        return Serve(self._token, request, reply_to, lane=lane[0], lane_limit=lane[1])
 
     def _decide(self, kind: TargetKind, name: str, loc: Location | None) -> tuple[str, str]:
         """Route, then ask the policy; `(provider, route reason)` or `RequestRefused`."""

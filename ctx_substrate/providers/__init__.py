@@ -2,7 +2,7 @@
 tool, an HTTP channel)."""
 
 from ._callable import AsyncCallableWorker, CallableWorker, ProviderFn, callable_provider
-from ._host import ProviderHost, Serve, Served
+from ._host import ProviderHost, Serve, Served, slot_id
 from ._openai import OpenAIWorker, openai_channel
 from ._protocol import (
     Answer,
@@ -40,6 +40,7 @@ __all__ = [
     "WorkDone",
     "callable_provider",
     "openai_channel",
+    "slot_id",
     "subprocess_tool",
     "tool_function",
     "tools_provider",

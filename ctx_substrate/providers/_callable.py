@@ -12,7 +12,14 @@ from lightflow_actors.kernel import Actor, handler
 from .._errors import ProviderFailure
 from ._protocol import Answer, Failure, ProviderRequest, ProviderSpec, Reply, Work, WorkDone
 
-__all__ = ["AsyncCallableWorker", "CallableWorker", "ProviderFn", "callable_provider"]
+__all__ = [
+    "ASYNC_CONCURRENCY",
+    "BLOCKING_CONCURRENCY",
+    "AsyncCallableWorker",
+    "CallableWorker",
+    "ProviderFn",
+    "callable_provider",
+]
 
 ProviderFn = Callable[[ProviderRequest], object | Awaitable[object]]
 
@@ -32,7 +39,7 @@ def encode_reply(value: object, default_model: str) -> Answer:
 
 
 class CallableWorker(Actor[Work]):
-    """Calls a synchronous `fn(request)` inline, one request at a time."""
+    """Calls a synchronous `fn(request)` inline, one request at a time (on the loop)."""
 
     def __init__(self, fn: ProviderFn, model: str) -> None:
         self._fn = fn
@@ -55,7 +62,8 @@ class CallableWorker(Actor[Work]):
 
 
 class AsyncCallableWorker(Actor[Work]):
-    """Awaits an `async def fn(request)`, or runs a blocking sync `fn` in a worker thread."""
+    """Awaits an `async def fn(request)`, or runs a blocking sync `fn` in a worker thread;
+    one request at a time per worker (a provider has `concurrency` workers)."""
 
     def __init__(self, fn: ProviderFn, model: str, blocking: bool) -> None:
         self._fn = fn
@@ -77,18 +85,40 @@ class AsyncCallableWorker(Actor[Work]):
         msg.reply_to.tell(WorkDone(msg.token, outcome))
 
 
+ASYNC_CONCURRENCY = 16
+"""Default concurrency of an `async def` provider (requests awaited at once)."""
+BLOCKING_CONCURRENCY = 16
+"""Default concurrency of a `blocking` provider (its bounded pool of worker threads)."""
+
+
 def callable_provider(
-    name: str, fn: ProviderFn, *, model: str = "", blocking: bool = False
+    name: str,
+    fn: ProviderFn,
+    *,
+    model: str = "",
+    blocking: bool = False,
+    concurrency: int | None = None,
 ) -> ProviderSpec:
     """A provider that answers with `fn(request)` (a JSON value, or `Reply(value, model)`).
 
     `fn` raising `ProviderFailure` answers `<id>.error`; raising anything else crashes the
     provider, which its host restarts.
 
+    `concurrency` is how many requests it serves at once. Default: an `async def` fn
+    `ASYNC_CONCURRENCY` (awaited side by side), a `blocking` fn `BLOCKING_CONCURRENCY`
+    (that many worker threads at most), a plain sync fn 1 (it runs on the event loop, so
+    more would only queue behind each other).
+
     >>> spec = callable_provider("echo", lambda req: {"echo": req.body})
     >>> spec.name
     'echo'
     """
     if blocking or inspect.iscoroutinefunction(fn):
-        return ProviderSpec(name, lambda: AsyncCallableWorker(fn, model, blocking), model)
-    return ProviderSpec(name, lambda: CallableWorker(fn, model), model)
+        default = BLOCKING_CONCURRENCY if blocking else ASYNC_CONCURRENCY
+        return ProviderSpec(
+            name,
+            lambda: AsyncCallableWorker(fn, model, blocking),
+            model,
+            concurrency or default,
+        )
+    return ProviderSpec(name, lambda: CallableWorker(fn, model), model, concurrency or 1)

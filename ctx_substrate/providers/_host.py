@@ -1,25 +1,30 @@
-"""`ProviderHost`: feeds one provider's worker a request at a time, under a real `Supervisor`.
+"""`ProviderHost`: serves one provider's requests on a pool of worker slots, under a
+real `Supervisor`.
 
-The worker runs as the single `permanent` child of a `lightflow_actors.supervision`
-`Supervisor` (restart intensity `max_restarts` in `period_s`). The host keeps the queue and
-hands the worker one request at a time, and monitors each worker incarnation, so when a
-worker exits it knows exactly which request was in flight:
+A provider has `concurrency` slots (its `ProviderSpec`): that many worker actors, the
+`permanent` children `<provider> <i>/<n>` of one `lightflow_actors.supervision`
+`Supervisor` (restart intensity `max_restarts` in `period_s`), so the operator tree shows
+how many requests it may serve at once. Each slot serves one request at a time; a request
+may also belong to a route with a limit of its own (`Routes.limits`), and is then not
+started while that many of its route are in flight. The host keeps the queue and monitors
+each worker incarnation, so when a worker exits it knows exactly which request it had:
 
 - the worker crashed (an exception): that request is answered `provider_crashed`;
 - it was stopped or killed from outside (an operator, or the system shutting down): the
   request goes back to the head of the queue (on disk it stays claimed, so if the whole
   substrate is going down it is served again after the restart).
 
-The supervisor restarts the worker and the host sends the queued requests to the new
-incarnation, found with `which_children`. When the supervisor gives up (intensity exceeded,
-it exits with `GAVE_UP`), the provider stays down: everything queued or arriving later is
+The supervisor restarts the worker and the host adopts the new incarnation of that slot,
+found with `which_children`. When the supervisor gives up (intensity exceeded, it exits
+with `GAVE_UP`), the provider stays down: everything queued or arriving later is
 answered `provider_crashed` until the substrate is restarted. Nothing is lost, nothing is
 answered twice.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Mapping
 
 import msgspec
 
@@ -44,10 +49,21 @@ from lightflow_actors.supervision import (
 from .._audit import AuditEvent, AuditLog
 from ._protocol import Failure, Outcome, ProviderRequest, ProviderSpec, Work, WorkDone
 
-__all__ = ["ProviderHost", "Serve", "Served"]
+__all__ = ["ProviderHost", "Serve", "Served", "slot_id"]
 
-_WORKER = "worker"
 _RETRY_S = 0.01
+
+
+def slot_id(
+    provider: str, index: int, concurrency: int, route_limits: Mapping[str, int] | None = None
+) -> str:
+    """The child id of a provider's worker slot, as the operator tree shows it:
+    `echo 3/16`, or `echo 3/16 (api/openai.chat<=2)` when routes to it have limits."""
+    base = f"{provider} {index + 1}/{concurrency}"
+    if not route_limits:
+        return base
+    limits = ", ".join(f"{route}<={limit}" for route, limit in sorted(route_limits.items()))
+    return f"{base} ({limits})"
 
 
 class Served(msgspec.Struct, frozen=True):
@@ -57,13 +73,29 @@ class Served(msgspec.Struct, frozen=True):
 
 
 class Serve(msgspec.Struct, frozen=True):
+    """Serve `request`; `lane` names its route (`<kind>/<name>`) when that route limits
+    how many of its requests are in flight (`lane_limit`)."""
+
     token: int
     request: ProviderRequest
     reply_to: ActorRef[Served]
+    lane: str | None = None
+    lane_limit: int | None = None
 
 
 class _FindWorker(msgspec.Struct, frozen=True):
     pass
+
+
+class _Slot:
+    """One worker slot: its current incarnation, the monitor on it, its request."""
+
+    __slots__ = ("current", "monitor", "worker")
+
+    def __init__(self) -> None:
+        self.worker: ActorRef[Work] | None = None
+        self.monitor: int | None = None
+        self.current: Serve | None = None
 
 
 class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
@@ -77,6 +109,7 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
         max_restarts: int,
         period_s: float,
         shutdown_s: float,
+        route_limits: Mapping[str, int] | None = None,
     ) -> None:
         self._spec = spec
         self._audit = audit
@@ -84,30 +117,33 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
         self._period_s = period_s
         self._shutdown_s = shutdown_s
         self._queue: deque[Serve] = deque()
-        self._current: Serve | None = None
+        n = spec.concurrency
+        self._slots = {slot_id(spec.name, i, n, route_limits): _Slot() for i in range(n)}
+        self._lanes: Counter[str] = Counter()  # requests in flight per limited route
         self._supervisor: SupervisorRef | None = None
-        self._worker: ActorRef[Work] | None = None
-        self._monitor: int | None = None
         self._finding = False
         self._gave_up = False
         self._last_exit: str | None = None  # why the previous worker incarnation exited
         self.restarts = 0
 
     async def on_start(self) -> None:
-        worker = ChildSpec(
-            id=_WORKER, start=self._spec.factory, restart="permanent", shutdown=self._shutdown_s
-        )
+        workers = [
+            ChildSpec(
+                id=child, start=self._spec.factory, restart="permanent", shutdown=self._shutdown_s
+            )
+            for child in self._slots
+        ]
         intensity, period = self._max_restarts, self._period_s
         self._supervisor = await self.system.start_actor(
-            lambda: Supervisor([worker], intensity=intensity, period=period),
+            lambda: Supervisor(workers, intensity=intensity, period=period),
             parent=self.ref,
             link=True,
         )
         await self._find_worker(_FindWorker())
 
-    def _adopt(self, worker: ActorRef[Work]) -> None:
-        self._worker = worker
-        self._monitor = self.monitor(worker)
+    def _adopt(self, slot: _Slot, worker: ActorRef[Work]) -> None:
+        slot.worker = worker
+        slot.monitor = self.monitor(worker)
         if self._last_exit is not None:
             self.restarts += 1
             self._audit.append(
@@ -117,20 +153,30 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
 
     @handler
     async def _find_worker(self, msg: _FindWorker) -> None:
-        """Look up the supervisor's current worker incarnation; retry while it restarts."""
+        """Adopt the supervisor's current incarnation of every slot without one; retry
+        while one restarts."""
         self._finding = False
-        if self._worker is not None or self._gave_up or self._supervisor is None:
+        if self._gave_up or self._supervisor is None:
+            return
+        if all(slot.worker is not None for slot in self._slots.values()):
             return
         try:
             children = await which_children(self._supervisor, timeout=5.0)
         except LightflowError:
             return  # the supervisor is gone; its Exit tells us why
-        ref = next((c.ref for c in children if c.id == _WORKER and c.status == "running"), None)
-        if ref is None or not ref.alive:
+        running = {c.id: c.ref for c in children if c.status == "running"}
+        missing = False
+        for child, slot in self._slots.items():
+            if slot.worker is not None:
+                continue
+            ref = running.get(child)
+            if ref is None or not ref.alive:
+                missing = True
+                continue
+            self._adopt(slot, ref)  # type: ignore[arg-type]
+        if missing:
             self._finding = True
             self.send_after(_RETRY_S, self.ref, _FindWorker())
-            return
-        self._adopt(ref)  # type: ignore[arg-type]
         self._pump()
 
     @handler
@@ -142,25 +188,52 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
         self._pump()
 
     def _pump(self) -> None:
-        if self._current is None and self._queue and self._worker is not None:
-            self._current = self._queue.popleft()
-            self._worker.tell(Work(self._current.token, self._current.request, self.ref))
+        """Start queued requests on free slots, oldest first, skipping those whose route
+        is at its limit (they keep their place)."""
+        if not self._queue:
+            return
+        free = [s for s in self._slots.values() if s.worker is not None and s.current is None]
+        if not free:
+            return
+        held: list[Serve] = []
+        while free and self._queue:
+            serve = self._queue.popleft()
+            if serve.lane is not None and serve.lane_limit is not None:
+                if self._lanes[serve.lane] >= serve.lane_limit:
+                    held.append(serve)
+                    continue
+                self._lanes[serve.lane] += 1
+            slot = free.pop()
+            slot.current = serve
+            assert slot.worker is not None
+            slot.worker.tell(Work(serve.token, serve.request, self.ref))
+        self._queue.extendleft(reversed(held))
+
+    def _finish(self, slot: _Slot) -> Serve | None:
+        serve, slot.current = slot.current, None
+        if serve is not None and serve.lane is not None and serve.lane_limit is not None:
+            self._lanes[serve.lane] -= 1
+        return serve
 
     @handler
     def work_done(self, msg: WorkDone) -> None:
-        current = self._current
-        if current is None or current.token != msg.token:
+        slot = next(
+            (s for s in self._slots.values() if s.current and s.current.token == msg.token), None
+        )
+        if slot is None:
             return  # a late answer from a worker incarnation that already exited
-        self._current = None
+        current = self._finish(slot)
+        assert current is not None
         current.reply_to.tell(Served(msg.token, self._spec.name, msg.outcome))
         self._pump()
 
     @handler
     def worker_down(self, msg: Down) -> None:
-        if msg.monitor != self._monitor:
+        slot = next((s for s in self._slots.values() if s.monitor == msg.monitor), None)
+        if slot is None:
             return
-        self._worker, self._monitor = None, None
-        in_flight, self._current = self._current, None
+        slot.worker, slot.monitor = None, None
+        in_flight = self._finish(slot)
         reason = format_reason(msg.reason)
         if is_crash(msg.reason):
             self._audit.append(
@@ -177,11 +250,17 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
                 )
                 in_flight.reply_to.tell(Served(in_flight.token, self._spec.name, failure))
         elif in_flight is not None:
-            self._queue.appendleft(in_flight)
+            if self._gave_up:
+                in_flight.reply_to.tell(
+                    Served(in_flight.token, self._spec.name, self._down_failure())
+                )
+            else:
+                self._queue.appendleft(in_flight)
         self._last_exit = reason
         if not self._gave_up and not self._finding:
             self._finding = True
             self.ref.tell(_FindWorker())
+        self._pump()
 
     @handler
     def exited(self, msg: Exit) -> None:

@@ -22,7 +22,10 @@ from .._channel import read_channel, resolve_keyref, write_channel_status
 from .._errors import ChannelError
 from ._protocol import Answer, Failure, ProviderSpec, Work, WorkDone
 
-__all__ = ["OpenAIWorker", "openai_channel"]
+__all__ = ["HTTP_CONCURRENCY", "OpenAIWorker", "openai_channel"]
+
+HTTP_CONCURRENCY = 16
+"""Default number of requests an HTTP channel provider has on the wire at once."""
 
 _PATHS = {"openai.chat": "/chat/completions", "openai.responses": "/responses"}
 
@@ -108,9 +111,13 @@ def openai_channel(
     *,
     timeout_s: float = 60.0,
     environ: Mapping[str, str] | None = None,
+    concurrency: int = HTTP_CONCURRENCY,
 ) -> ProviderSpec:
     """A provider forwarding api requests through the channel folder `channel_dir`.
 
-    `environ` (default: the process environment) is where `keyref` names are looked up.
+    `environ` (default: the process environment) is where `keyref` names are looked up;
+    `concurrency` is how many requests are on the wire at once.
     """
-    return ProviderSpec(name, lambda: OpenAIWorker(channel_dir, timeout_s, environ))
+    return ProviderSpec(
+        name, lambda: OpenAIWorker(channel_dir, timeout_s, environ), concurrency=concurrency
+    )

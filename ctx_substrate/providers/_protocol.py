@@ -15,7 +15,11 @@ import msgspec
 from lightflow_actors.cortex import ErrorKind, TargetKind
 from lightflow_actors.kernel import Actor, ActorRef
 
+MAX_CONCURRENCY = 256
+"""The most worker slots one provider may have (each is an actor in the operator tree)."""
+
 __all__ = [
+    "MAX_CONCURRENCY",
     "Answer",
     "Failure",
     "Outcome",
@@ -70,12 +74,22 @@ class Work(msgspec.Struct, frozen=True):
 
 
 class ProviderSpec(msgspec.Struct, frozen=True):
-    """A named provider: how to build its worker actor, and the model it reports by default.
+    """A named provider: how to build its worker actor, the model it reports by default,
+    and how many requests it serves at once (`concurrency` worker slots, each serving one
+    request at a time).
 
     Build one with `callable_provider`, `tools_provider`, `subprocess_tool` or
-    `openai_channel`.
+    `openai_channel`; each picks a default concurrency for its kind of work.
     """
 
     name: str
     factory: Callable[[], Actor[Work]]
     model: str = ""
+    concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(
+                f"provider {self.name!r}: concurrency {self.concurrency} is not between 1 "
+                f"and {MAX_CONCURRENCY}"
+            )

@@ -31,11 +31,21 @@ from lightflow_actors.kernel import Actor, handler
 
 from ._protocol import Answer, Failure, ProviderSpec, Work, WorkDone
 
-__all__ = ["SubprocessWorker", "ToolInvocation", "ToolMode", "ToolResult", "subprocess_tool"]
+__all__ = [
+    "PROCESS_CONCURRENCY",
+    "SubprocessWorker",
+    "ToolInvocation",
+    "ToolMode",
+    "ToolResult",
+    "subprocess_tool",
+]
 
 ToolMode: TypeAlias = Literal["json", "argv"]
 
 _STDERR_TAIL = 400
+
+PROCESS_CONCURRENCY = 4
+"""Default number of processes one subprocess tool runs at once."""
 
 
 class ToolInvocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -214,6 +224,7 @@ def subprocess_tool(
     output_limit: int = 1 << 20,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    concurrency: int = PROCESS_CONCURRENCY,
 ) -> ProviderSpec:
     """A provider running `argv` without a shell, per request.
 
@@ -221,7 +232,7 @@ def subprocess_tool(
     JSON, is the answer. `mode="argv"`: the body is `ToolInvocation` (`args` appended to
     argv, `stdin`), the answer `ToolResult`. `env` defaults to the substrate's environment;
     pass a small mapping to keep secrets out of tools. `output_limit` counts stdout and
-    stderr together.
+    stderr together. `concurrency` bounds how many processes of it run at once.
 
     >>> subprocess_tool("wc", ["/usr/bin/wc", "-w"], mode="argv").name
     'wc'
@@ -232,5 +243,8 @@ def subprocess_tool(
         raise ValueError(f"tool {name!r}: mode {mode!r} is neither 'json' nor 'argv'")
     fixed = tuple(argv)
     return ProviderSpec(
-        name, lambda: SubprocessWorker(fixed, timeout_s, output_limit, env, cwd, mode), fixed[0]
+        name,
+        lambda: SubprocessWorker(fixed, timeout_s, output_limit, env, cwd, mode),
+        fixed[0],
+        concurrency,
     )

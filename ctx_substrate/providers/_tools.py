@@ -61,7 +61,7 @@ def tool_function(input: type[InputT], fn: Callable[[InputT], object]) -> ToolFu
 
 
 def tools_provider(
-    name: str, tools: Mapping[str, ToolFunction], *, model: str = ""
+    name: str, tools: Mapping[str, ToolFunction], *, model: str = "", concurrency: int = 1
 ) -> ProviderSpec:
     """A provider answering tool requests with the typed `tools` (tool name → function).
 
@@ -86,4 +86,4 @@ def tools_provider(
             )
         return tool.call(request.body)
 
-    return callable_provider(name, serve, model=model or name)
+    return callable_provider(name, serve, model=model or name, concurrency=concurrency)

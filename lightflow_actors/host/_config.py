@@ -59,16 +59,22 @@ class EchoProvider(
     model: str = "echo"
 
 
+Concurrency = Annotated[int, msgspec.Meta(ge=1, le=256)]
+"""How many requests a provider serves at once (None: its kind's default)."""
+
+
 class PythonProvider(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="python"
 ):
     """A Python callable `fn(ProviderRequest) -> JSON`: `target` is `package.module:fn` or
-    `/path/to/file.py:fn`. `blocking` runs a sync function in a worker thread."""
+    `/path/to/file.py:fn`. `blocking` runs a sync function in a worker thread.
+    `concurrency` default: 16 for an `async def` or `blocking` function, else 1."""
 
     name: ProviderName
     target: str
     model: str = ""
     blocking: bool = False
+    concurrency: Concurrency | None = None
 
 
 class OpenAIProvider(
@@ -80,6 +86,7 @@ class OpenAIProvider(
     name: ProviderName
     channel: str
     timeout_s: Positive = 60.0
+    concurrency: Concurrency = 16
 
 
 class BuiltinToolsProvider(
@@ -109,6 +116,7 @@ class SubprocessProvider(
     mode: Literal["json", "argv"] = "json"
     timeout_s: Positive = 30.0
     output_limit: Annotated[int, msgspec.Meta(ge=1)] = 1 << 20
+    concurrency: Concurrency = 4
 
 
 ProviderConfig = (

@@ -46,7 +46,13 @@ def build_providers(configs: tuple[ProviderConfig, ...], layout: CtxLayout) -> l
         elif isinstance(config, PythonProvider):
             fn = load_callable(config.target, f"providers[{config.name}].target")
             specs.append(
-                callable_provider(config.name, fn, model=config.model, blocking=config.blocking)
+                callable_provider(
+                    config.name,
+                    fn,
+                    model=config.model,
+                    blocking=config.blocking,
+                    concurrency=config.concurrency,
+                )
             )
         elif isinstance(config, OpenAIProvider):
             try:
@@ -54,7 +60,12 @@ def build_providers(configs: tuple[ProviderConfig, ...], layout: CtxLayout) -> l
             except ValueError as exc:
                 raise RunsConfigError(f"providers[{config.name}].channel", str(exc)) from None
             specs.append(
-                openai_channel_provider(config.name, channel_dir, timeout_s=config.timeout_s)
+                openai_channel_provider(
+                    config.name,
+                    channel_dir,
+                    timeout_s=config.timeout_s,
+                    concurrency=config.concurrency,
+                )
             )
         elif isinstance(config, BuiltinToolsProvider):
             specs.append(builtin_tools(config.name, config.served()))
@@ -66,6 +77,7 @@ def build_providers(configs: tuple[ProviderConfig, ...], layout: CtxLayout) -> l
                     mode=config.mode,
                     timeout_s=config.timeout_s,
                     output_limit=config.output_limit,
+                    concurrency=config.concurrency,
                 )
             )
     return specs

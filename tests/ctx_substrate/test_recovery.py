@@ -139,7 +139,7 @@ async def test_worker_killed_by_operator_is_requeued_not_failed(
             await release.wait()  # the first incarnation is killed while it waits here
         return {"id": request.id}
 
-    ctx = await start_ctx(providers=[callable_provider("echo", slow)])
+    ctx = await start_ctx(providers=[callable_provider("echo", slow, concurrency=1)])
     inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
     commit_request(inbox, "k", b"{}")
     await ctx.until(lambda: calls == ["k"], "the first incarnation to start serving")
