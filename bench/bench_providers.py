@@ -6,7 +6,7 @@ substrate, the runs host as `lightflow serve` builds it):
   concurrency, and with a blocking one (`time.sleep(0.2)`, a thread each) at its default;
 - the same blocking provider at concurrency 1 (one request at a time: what every Python
   provider did before providers had slots), and at 20 (a slot per run);
-- the floor: one chain's own sleeping, 10 × 200 ms.
+- the floor: one chain's own sleeping, 10 x 200 ms.
 """
 
 from __future__ import annotations
