@@ -15,12 +15,12 @@ import time
 
 import msgspec
 
-from bench._report import best_of, row
+from bench._report import median, row
 from lightflow_actors import Actor, ActorRef, ActorSystem, Ask, handler
 from lightflow_actors.testing import explore
 
 MESSAGES = 100
-SCHEDULES = 300
+SCHEDULES = 200
 
 
 class Item(msgspec.Struct, frozen=True):
@@ -111,13 +111,32 @@ def _explore_rate(strategy: str) -> float:
     return exploration.runs / elapsed
 
 
+SAMPLES = 5
+STRATEGIES = ("random", "pct", "fifo")
+
+
 def main() -> None:
-    print(f"3 actors, {MESSAGES} messages, {SCHEDULES} schedules per sample, best of 3")
-    baseline = best_of(3, _plain_rate)
-    row("plain asyncio loop (baseline)", baseline, "schedules/s")
-    for strategy in ("random", "pct", "fifo"):
-        rate = best_of(3, lambda s=strategy: _explore_rate(s))
-        row(f"explore, strategy {strategy}", rate, "schedules/s", baseline, "plain loop")
+    print(
+        f"3 actors, {MESSAGES} messages, {SCHEDULES} schedules per sample; median of "
+        f"{SAMPLES} samples (spread min-max), samples interleaved with the baseline's"
+    )
+    samples: dict[str, list[float]] = {"baseline": [], **{s: [] for s in STRATEGIES}}
+    for _ in range(SAMPLES):
+        # Interleaved, so a burst of load on the shared machine hits every figure alike.
+        samples["baseline"].append(_plain_rate())
+        for strategy in STRATEGIES:
+            samples[strategy].append(_explore_rate(strategy))
+    baseline = median(samples["baseline"])
+    _row("plain asyncio loop (baseline)", samples["baseline"])
+    for strategy in STRATEGIES:
+        _row(f"explore, strategy {strategy}", samples[strategy], baseline)
+    ratios = [r / b for s in STRATEGIES for r, b in zip(samples[s], samples["baseline"])]
+    print(f"per-sample ratios to the baseline: {min(ratios):.2f}x - {max(ratios):.2f}x")
+
+
+def _row(label: str, rates: list[float], baseline: float | None = None) -> None:
+    row(label, median(rates), "schedules/s", baseline, "plain loop")
+    print(f"{'':<44} spread {min(rates):,.0f} - {max(rates):,.0f}", flush=True)
 
 
 if __name__ == "__main__":

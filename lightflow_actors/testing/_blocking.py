@@ -106,3 +106,7 @@ class SimulatedActorSystem(ActorSystem):
             root=root,
         )
         self._blocking = blocking
+        self.network: object = None
+        """The run's simulated network (``network(system)``); set by the simulation."""
+        self.monitors: object = None
+        """The run's monitors (``notify(system, event)``); set by the simulation."""

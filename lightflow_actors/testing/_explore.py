@@ -73,7 +73,8 @@ class Exploration:
         self.scenario = scenario
         self.strategy = strategy
         self.runs = 0
-        self.digests: set[str] = set()
+        self.digests: set[bytes] = set()
+        """Fingerprints (``RunResult.fingerprint``) of the schedules run."""
         self.failure: Failure | None = None
 
     @property
@@ -82,7 +83,7 @@ class Exploration:
 
     @property
     def distinct(self) -> int:
-        """Distinct traces seen: how many different interleavings were explored."""
+        """Distinct schedules run: how many different interleavings were explored."""
         return len(self.digests)
 
     def report(self) -> str:
@@ -90,13 +91,13 @@ class Exploration:
             return self.failure.report(self.runs)
         return (
             f"explore: {self.runs} schedules of {self.scenario.name} passed "
-            f"(strategy {self.strategy}, {self.distinct} distinct traces)"
+            f"(strategy {self.strategy}, {self.distinct} distinct schedules)"
         )
 
     def record(self, result: RunResult) -> None:
         """Count one schedule that ran, and its trace."""
         self.runs += 1
-        self.digests.add(result.sha256())
+        self.digests.add(result.fingerprint())
 
     def fail(self, result: RunResult) -> None:
         """Make ``result`` the failure this exploration reports, with its replay line."""

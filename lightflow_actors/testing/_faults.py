@@ -15,6 +15,13 @@ each of those is drawn from the run's seeded fault RNG, so exploring seeds explo
   before its handler runs (``times`` crashes in all, counting restarts afresh).
 - ``Pause``: messages sent to the actor between virtual times ``at`` and ``at + duration``
   are held and queued, in order, when the pause ends.
+
+Network faults act between *nodes*: groups of actors named in ``FaultPlan(nodes=...)`` (an
+actor's children are on its node unless named elsewhere). A message between two different
+nodes may be cut by a ``Partition`` (dropped), held back by a ``LinkDelay`` or doubled by a
+``LinkDuplicate``, each active from ``at`` for ``duration`` virtual seconds (None: to the
+end); a message within one node, or to or from an actor on no node, is never touched.
+``network(system)`` changes the same things from scenario code (``partition``, ``heal``).
 """
 
 from __future__ import annotations
@@ -69,14 +76,58 @@ class Pause(
     duration: float
 
 
+class _NetworkFault(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind"
+):
+    """When a network fault is active: from ``at`` for ``duration`` seconds (None: no end)."""
+
+    at: float = 0.0
+    duration: float | None = None
+
+    def active(self, now: float) -> bool:
+        return self.at <= now and (self.duration is None or now < self.at + self.duration)
+
+
+class Partition(_NetworkFault, frozen=True, tag="partition"):
+    """Messages between nodes of different ``groups`` are dropped while it is active (it
+    heals at ``at + duration``). A node in no group still reaches every node."""
+
+    groups: tuple[tuple[str, ...], ...]
+
+
+class LinkDelay(_NetworkFault, frozen=True, tag="link_delay"):
+    """Messages from node ``src`` to node ``dst`` (None: any other node) are queued ``by``
+    virtual seconds later (each with ``probability``)."""
+
+    src: str | None = None
+    dst: str | None = None
+    by: float = 0.0
+    probability: float = 1.0
+
+
+class LinkDuplicate(_NetworkFault, frozen=True, tag="link_duplicate"):
+    """Messages from node ``src`` to node ``dst`` (None: any other node) are queued twice
+    (each with ``probability``)."""
+
+    src: str | None = None
+    dst: str | None = None
+    probability: float = 1.0
+
+
 MessageFault: TypeAlias = Drop | Delay | Duplicate
-Fault: TypeAlias = Drop | Delay | Duplicate | Crash | Pause
+NetworkFault: TypeAlias = Partition | LinkDelay | LinkDuplicate
+Fault: TypeAlias = Drop | Delay | Duplicate | Crash | Pause | Partition | LinkDelay | LinkDuplicate
 
 
-class FaultPlan(msgspec.Struct, frozen=True):
-    """The faults of one scenario, e.g. ``FaultPlan([Crash(actor="worker", nth=3)])``."""
+class FaultPlan(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The faults of one scenario, e.g. ``FaultPlan([Crash(actor="worker", nth=3)])``.
+
+    ``nodes`` maps a node name to the names of the actors on it (network faults act
+    between nodes).
+    """
 
     faults: tuple[Fault, ...] = ()
+    nodes: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for index, fault in enumerate(self.faults):
@@ -92,6 +143,29 @@ class FaultPlan(msgspec.Struct, frozen=True):
                 raise ValueError(f"{where}: nth and times must be >= 1")
             if isinstance(fault, Pause) and not (fault.at >= 0 and fault.duration > 0):
                 raise ValueError(f"{where}: pause needs at >= 0 and duration > 0")
+            if isinstance(fault, _NetworkFault):
+                if not fault.at >= 0 or (fault.duration is not None and not fault.duration > 0):
+                    raise ValueError(f"{where}: needs at >= 0 and duration > 0 (or None)")
+                if isinstance(fault, LinkDelay | LinkDuplicate) and not (
+                    0.0 < fault.probability <= 1.0
+                ):
+                    raise ValueError(f"{where}: probability must be in (0, 1]")
+                if isinstance(fault, LinkDelay) and not fault.by >= 0:
+                    raise ValueError(f"{where}: delay 'by' must be >= 0 seconds")
+                if isinstance(fault, Partition) and len(fault.groups) < 2:
+                    raise ValueError(f"{where}: a partition needs two or more groups")
+        seen: dict[str, str] = {}
+        for node, actors in self.nodes.items():
+            for actor in actors:
+                if actor in seen and seen[actor] != node:
+                    raise ValueError(
+                        f"nodes: actor {actor!r} is on both {seen[actor]!r} and {node!r}"
+                    )
+                seen[actor] = node
+
+    @property
+    def network_faults(self) -> tuple[NetworkFault, ...]:
+        return tuple(f for f in self.faults if isinstance(f, _NetworkFault))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> FaultPlan:
@@ -111,6 +185,8 @@ class MessageDecision(msgspec.Struct, frozen=True):
     action: Literal["deliver", "drop", "delay", "duplicate", "hold"]
     delay: float = 0.0
     until: float = 0.0
+    why: str = ""
+    """What took the message, when not the message faults (``link a->b``, ``partition``)."""
 
 
 DELIVER = MessageDecision("deliver")
@@ -119,7 +195,16 @@ DELIVER = MessageDecision("deliver")
 class FaultInjector:
     """The run-time state of a plan: match counters and the fault RNG."""
 
-    __slots__ = ("_applied", "_crash_counts", "_crashes_done", "_matched", "_random", "plan")
+    __slots__ = (
+        "_applied",
+        "_crash_counts",
+        "_crashes_done",
+        "_matched",
+        "_random",
+        "has_crashes",
+        "has_message_faults",
+        "plan",
+    )
 
     def __init__(self, plan: FaultPlan, seed: int) -> None:
         self.plan = plan
@@ -130,6 +215,13 @@ class FaultInjector:
         self._applied = [0] * len(plan.faults)
         self._crash_counts: dict[tuple[int, int], int] = {}
         self._crashes_done = [0] * len(plan.faults)
+        self.has_crashes = any(isinstance(f, Crash) for f in plan.faults)
+        self.has_message_faults = any(isinstance(f, _MessageFault | Pause) for f in plan.faults)
+
+    @property
+    def random(self) -> random.Random:
+        """The run's fault RNG (network faults with a probability draw from it too)."""
+        return self._random
 
     def on_send(
         self, sender: str | None, target: str | None, message_type: str, now: float
@@ -139,7 +231,7 @@ class FaultInjector:
                 if target == fault.actor and fault.at <= now < fault.at + fault.duration:
                     return MessageDecision("hold", until=fault.at + fault.duration)
                 continue
-            if isinstance(fault, Crash):
+            if isinstance(fault, Crash | _NetworkFault):
                 continue
             if not _matches(fault, sender, target, message_type):
                 continue

@@ -15,26 +15,46 @@ from collections import deque
 from ..kernel._cell import DEAD, Call, Cell
 from ..kernel._reasons import ExitReason, format_reason
 from ._errors import InjectedCrash
-from ._faults import FaultInjector
+from ._faults import FaultInjector, MessageDecision
+from ._liveness import AskLedger, Monitors
 from ._loop import DeterministicLoop
-from ._trace import Trace, TraceEvent, TraceKind, describe_message
+from ._network import Network
+from ._trace import _LAZY, Trace, TraceKind, describe_message, message_text
 
 OUTSIDE = 0
 """The sender id of messages sent from outside any actor (the scenario itself)."""
 
 
 class SimulationTap:
-    """Implements the kernel's ``Tap`` protocol for one run."""
+    """Implements the kernel's ``Tap`` protocol for one run (one system of it)."""
 
-    def __init__(self, loop: DeterministicLoop, faults: FaultInjector, trace: Trace) -> None:
+    def __init__(
+        self,
+        loop: DeterministicLoop,
+        faults: FaultInjector,
+        trace: Trace,
+        *,
+        network: Network | None = None,
+        monitors: Monitors | None = None,
+        asks: AskLedger | None = None,
+    ) -> None:
         self._loop = loop
         self._faults = faults
+        self._message_faults = faults.has_message_faults
+        self._crashes = faults.has_crashes
+        self.network = network
+        self.monitors = monitors if monitors else None
+        self.asks = asks
         self.trace = trace
+        self._events = trace.raw
         self.violations: list[str] = []
-        # Per receiver: (sender id, message) in the order they were queued, not yet handled.
-        self._pending: dict[int, deque[tuple[int, object]]] = {}
+        # Per receiver: (sender id, message, its text) in the order they were queued and
+        # not yet handled.
+        self._pending: dict[int, deque[tuple[int, object, object]]] = {}
         self._held: dict[float, list[tuple[Cell, object]]] = {}
         self._labels: dict[int, str] = {}
+        self.cells: dict[int, Cell] = {}
+        """The live cells of this system, by id (what hang detection looks at)."""
 
     def _label(self, cell: Cell) -> str:
         label = self._labels.get(cell.id)
@@ -47,53 +67,75 @@ class SimulationTap:
         kind: TraceKind,
         actor: str,
         peer: str | None = None,
-        message: str | None = None,
+        message: object = None,
         detail: str | None = None,
     ) -> None:
         loop = self._loop
-        self.trace.add(
-            TraceEvent(
-                step=loop.steps,
-                t=loop.time(),
-                kind=kind,
-                actor=actor,
-                peer=peer,
-                message=message,
-                detail=detail,
-            )
-        )
+        self._events.append((loop.steps, loop._now, kind, actor, peer, message, detail))
 
     # -- the Tap protocol ---------------------------------------------------------------
 
     def on_send(self, sender: Cell | None, target: Cell, item: object) -> bool:
-        is_call = type(item) is Call
-        message = item.message if is_call else item  # type: ignore[attr-defined]
-        sender_label = self._label(sender) if sender is not None else None
-        text = describe_message(message)
-        self._event("ask" if is_call else "send", self._label(target), sender_label, text)
-        decision = self._faults.on_send(
-            sender.name if sender is not None else None,
-            target.name,
-            type(message).__qualname__,
-            self._loop.time(),
-        )
+        # The hot path of a run: one tuple into the trace (cells and frozen messages are
+        # turned into text only when the trace is read) and one into the FIFO ledger.
+        if type(item) is Call:
+            message = item.message
+            kind: TraceKind = "ask"
+            if sender is not None and self.asks is not None:
+                self.asks.add(sender, target, item)
+        else:
+            message = item
+            kind = "send"
+        text = message if _LAZY.get(type(message)) else message_text(message)
+        loop = self._loop
+        self._events.append((loop.steps, loop._now, kind, target, sender, text, None))
+        decision: MessageDecision | None = None
+        network = self.network
+        if network is not None and network.active:
+            decision = network.decide(sender, target, loop._now)
+        if decision is None:
+            if not self._message_faults:
+                queue = self._pending.get(target.id)
+                if queue is None:
+                    queue = self._pending[target.id] = deque()
+                queue.append((sender.id if sender is not None else OUTSIDE, message, text))
+                return True
+            decision = self._faults.on_send(
+                sender.name if sender is not None else None,
+                target.name,
+                type(message).__qualname__,
+                loop._now,
+            )
+        return self._apply(decision, sender, target, item, message, text)
+
+    def _apply(
+        self,
+        decision: MessageDecision,
+        sender: Cell | None,
+        target: Cell,
+        item: object,
+        message: object,
+        text: object,
+    ) -> bool:
         action = decision.action
         if action == "deliver":
-            self._expect(sender, target, message)
+            self._expect(sender, target, message, text)
             return True
+        sender_label = self._label(sender) if sender is not None else None
+        why = f" ({decision.why})" if decision.why else ""
         if action == "drop":
-            self._event("fault", self._label(target), sender_label, text, "drop")
+            self._event("fault", self._label(target), sender_label, text, "drop" + why)
             return False
         if action == "delay":
             self._event(
-                "fault", self._label(target), sender_label, text, f"delay {decision.delay:g}s"
+                "fault", self._label(target), sender_label, text, f"delay {decision.delay:g}s{why}"
             )
             self._loop.call_later(decision.delay, self._redeliver, target, item, "delayed")
             return False
         if action == "duplicate":
-            self._event("fault", self._label(target), sender_label, text, "duplicate")
-            self._expect(sender, target, message)
-            self._expect(sender, target, message)
+            self._event("fault", self._label(target), sender_label, text, "duplicate" + why)
+            self._expect(sender, target, message, text)
+            self._expect(sender, target, message, text)
             target.append(item)
             return True
         # "hold": the target is paused until decision.until.
@@ -108,30 +150,46 @@ class SimulationTap:
         return False
 
     def on_handle(self, cell: Cell, message: object) -> None:
-        kind = type(message).__qualname__
-        self._event("handle", self._label(cell), message=describe_message(message))
-        self._check_fifo(cell, message)
-        nth = self._faults.crash_now(cell.id, cell.name, kind)
-        if nth is not None:
-            self._event("fault", self._label(cell), message=kind, detail=f"crash at message #{nth}")
-            raise InjectedCrash(self._label(cell), kind, nth)
+        queue = self._pending.get(cell.id)
+        if queue and queue[0][1] is message:
+            text = queue.popleft()[2]
+        else:
+            text = self._check_fifo(cell, message)
+            if text is None:
+                text = message_text(message)
+        loop = self._loop
+        self._events.append((loop.steps, loop._now, "handle", cell, None, text, None))
+        if self.monitors is not None:
+            self.monitors.on_message(cell.name, message)
+        if self._crashes:
+            kind = type(message).__qualname__
+            nth = self._faults.crash_now(cell.id, cell.name, kind)
+            if nth is not None:
+                self._event(
+                    "fault", self._label(cell), message=kind, detail=f"crash at message #{nth}"
+                )
+                raise InjectedCrash(self._label(cell), kind, nth)
 
     def on_spawn(self, cell: Cell) -> None:
+        self.cells[cell.id] = cell
+        if self.network is not None:
+            self.network.on_spawn(cell)
         parent = self._label(cell.parent) if cell.parent is not None else None
         self._event("spawn", self._label(cell), parent)
 
     def on_exit(self, cell: Cell, reason: ExitReason) -> None:
+        self.cells.pop(cell.id, None)
         self._event("exit", self._label(cell), detail=format_reason(reason))
 
     def on_timer(self, target: Cell, message: object) -> None:
-        self._event("timer", self._label(target), message=describe_message(message))
+        self._event("timer", self._label(target), message=message_text(message))
 
     # -- re-delivery ----------------------------------------------------------------------
 
     def _redeliver(self, target: Cell, item: object, why: str) -> None:
         message = item.message if type(item) is Call else item
         kind: TraceKind = "dead" if target.status is DEAD else "deliver"
-        self._event(kind, self._label(target), message=describe_message(message), detail=why)
+        self._event(kind, self._label(target), message=message_text(message), detail=why)
         target.append(item)
 
     def _release(self, until: float) -> None:
@@ -140,28 +198,30 @@ class SimulationTap:
 
     # -- per-pair FIFO ------------------------------------------------------------------
 
-    def _expect(self, sender: Cell | None, target: Cell, message: object) -> None:
+    def _expect(self, sender: Cell | None, target: Cell, message: object, text: object) -> None:
         queue = self._pending.get(target.id)
         if queue is None:
             queue = self._pending[target.id] = deque()
-        queue.append((sender.id if sender is not None else OUTSIDE, message))
+        queue.append((sender.id if sender is not None else OUTSIDE, message, text))
 
-    def _check_fifo(self, cell: Cell, message: object) -> None:
+    def _check_fifo(self, cell: Cell, message: object) -> object:
+        """Check per-pair FIFO for a handled message; return its text if it was tracked."""
         queue = self._pending.get(cell.id)
         if not queue:
-            return
+            return None
+        head = queue[0]
+        if head[1] is message:
+            queue.popleft()
+            return head[2]
         index = next((i for i, entry in enumerate(queue) if entry[1] is message), -1)
         if index < 0:
-            return  # not a tracked send: a signal, a timer, or a delayed/held message
-        if index == 0:
-            queue.popleft()
-            return
+            return None  # not a tracked send: a signal, a timer, or a delayed/held message
         # Entries ahead of this one should be gone from the mailbox (dropped by overflow, or
         # refused by a full one); one still queued from the same sender is a FIFO violation.
         entries = list(queue)
         sender_id = entries[index][0]
-        kept = [(s, m) for s, m in entries[:index] if _still_queued(cell, m)]
-        for earlier_sender, earlier in kept:
+        kept = [entry for entry in entries[:index] if _still_queued(cell, entry[1])]
+        for earlier_sender, earlier, _ in kept:
             if earlier_sender == sender_id:
                 self.violations.append(
                     f"{self._label(cell)} handled {describe_message(message)} from sender "
@@ -171,6 +231,7 @@ class SimulationTap:
         queue.clear()
         queue.extend(kept)
         queue.extend(entries[index + 1 :])
+        return entries[index][2]
 
 
 def _still_queued(cell: Cell, message: object) -> bool:

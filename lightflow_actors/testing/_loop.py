@@ -87,13 +87,17 @@ class DeterministicLoop(asyncio.BaseEventLoop):
         self.widths: list[int] = []
         """How many operations were ready at each of those steps."""
         self.callback_errors: list[str] = []
+        self.on_idle: Callable[[], None] | None = None
+        """Called when no callback is ready, before virtual time jumps to the next timer
+        (the simulation's hang and liveness checks); it may raise to end the run."""
         self._now = 0.0
         self._task_ops: weakref.WeakKeyDictionary[asyncio.Task[object], Operation] = (
             weakref.WeakKeyDictionary()
         )
         self._task_seq = 0
-        # id(handle) -> the step it was queued at (handles are alive while queued).
-        self._born: dict[int, int] = {}
+        # The ready callbacks, per operation, each with the step it was queued at. The
+        # dict holds only operations with a callback waiting; ``self._ready`` stays empty.
+        self._queues: dict[Operation, deque[tuple[int, asyncio.Handle]]] = {}
         self._loop_thread: int | None = None
 
     # -- time ---------------------------------------------------------------------------
@@ -108,51 +112,92 @@ class DeterministicLoop(asyncio.BaseEventLoop):
         with _threads_forbidden(self):
             super().run_forever()
 
+    @property
+    def ready_count(self) -> int:
+        """Callbacks waiting to run (cancelled ones included until they are skipped)."""
+        return sum(len(q) for q in self._queues.values())
+
     def _run_once(self) -> None:
-        self._promote_due_timers()
-        ready = self._ready
-        born = self._born
-        if any(h._cancelled for h in ready):
-            for h in ready:
-                if h._cancelled:
-                    born.pop(id(h), None)
-            ready = deque(h for h in ready if not h._cancelled)
-            self._ready = ready
-        if not ready:
+        # BaseEventLoop.run_forever calls this until the loop is stopping. Each pass of the
+        # inner loop runs one callback; it returns to run_forever only when stopping, so a
+        # step costs no more than the choice itself.
+        queues = self._queues
+        scheduled = self._scheduled
+        strategy = self.strategy
+        choices = self.choices
+        widths = self.widths
+        limit = self.max_steps if self.max_steps is not None else -1
+        while True:
+            if scheduled and scheduled[0]._when <= self._now:  # type: ignore[attr-defined]
+                self._promote_due_timers()
+            if not queues:
+                if self._stopping:
+                    return
+                if self.on_idle is not None:
+                    self.on_idle()
+                self._advance_time()
+            if len(queues) == 1:
+                op, queue = next(iter(queues.items()))
+            else:
+                # Candidates in a canonical order: by the step their oldest callback was
+                # queued at, then by operation. Callbacks queued in one step may come from
+                # iterating a set (whose order follows memory addresses); the sort keeps
+                # replays identical.
+                candidates = [(q[0][0], o) for o, q in queues.items() if not q[0][1]._cancelled]
+                if len(candidates) != len(queues):
+                    self._drop_cancelled_heads()
+                    continue  # nothing ran: choose again among what is left
+                candidates.sort()
+                ops = [o for _, o in candidates]
+                pick = strategy.choose(ops, self.steps)
+                choices.append(pick)
+                widths.append(len(ops))
+                op = ops[pick]
+                queue = queues[op]
+            handle = queue.popleft()[1]
+            if not queue:
+                del queues[op]
+            if handle._cancelled:
+                continue
+            steps = self.steps = self.steps + 1
+            if steps == limit + 1:
+                raise StepLimitExceeded(limit, self._now)
+            handle._run()
             if self._stopping:
                 return
-            self._advance_time()
-            ready = self._ready
-        first: dict[Operation, int] = {}
-        for index, handle in enumerate(ready):
-            op = self._operation(handle)
-            if op not in first:
-                first[op] = index
-        if len(first) == 1:
-            index = 0
-        else:
-            # Candidates in a canonical order: by the step their oldest callback was queued
-            # at, then by operation. Callbacks queued in one step may come from iterating a
-            # set (whose order follows memory addresses); the sort keeps replays identical.
-            ops = sorted(first, key=lambda op: (born.get(id(ready[first[op]]), 0), op))
-            pick = self.strategy.choose(ops, self.steps)
-            self.choices.append(pick)
-            self.widths.append(len(ops))
-            index = first[ops[pick]]
-        handle = ready[index]
-        del ready[index]
-        born.pop(id(handle), None)
-        self.steps += 1
-        if self.max_steps is not None and self.steps > self.max_steps:
-            raise StepLimitExceeded(self.max_steps, self._now)
-        handle._run()
+            if self.strategy is not strategy:
+                strategy = self.strategy
+
+    def _drop_cancelled_heads(self) -> None:
+        for op in list(self._queues):
+            queue = self._queues[op]
+            while queue and queue[0][1]._cancelled:
+                queue.popleft()
+            if not queue:
+                del self._queues[op]
+
+    def _enqueue(self, handle: asyncio.Handle) -> None:
+        op = self._operation(handle._callback)  # type: ignore[attr-defined]
+        queue = self._queues.get(op)
+        if queue is None:
+            queue = self._queues[op] = deque()
+        queue.append((self.steps, handle))
 
     def _call_soon(
         self, callback: Callable[..., object], args: Sequence[object], context: Context | None
     ) -> asyncio.Handle:
-        handle: asyncio.Handle = super()._call_soon(callback, args, context)  # type: ignore[misc]
-        self._born[id(handle)] = self.steps
+        handle = asyncio.Handle(callback, args, self, context)
+        op = self._operation(callback)
+        queue = self._queues.get(op)
+        if queue is None:
+            queue = self._queues[op] = deque()
+        queue.append((self.steps, handle))
         return handle
+
+    def close(self) -> None:
+        if not self.is_running():
+            self._queues.clear()
+        super().close()
 
     def create_task(  # type: ignore[override]
         self,
@@ -176,24 +221,27 @@ class DeterministicLoop(asyncio.BaseEventLoop):
                 self._timer_cancelled_count -= 1
                 continue
             handle._scheduled = False  # type: ignore[attr-defined]
-            self._ready.append(handle)
-            self._born[id(handle)] = self.steps
+            self._enqueue(handle)
 
-    def _advance_time(self) -> None:
+    def next_timer(self) -> float | None:
+        """When the earliest live timer is due (None: no timer is pending)."""
         scheduled = self._scheduled
         while scheduled and scheduled[0]._cancelled:
             heapq.heappop(scheduled)
             self._timer_cancelled_count -= 1
-        if not scheduled:
+        return scheduled[0]._when if scheduled else None  # type: ignore[attr-defined]
+
+    def _advance_time(self) -> None:
+        when = self.next_timer()
+        if when is None:
             raise Deadlock(self._now, self._waiting())
-        when: float = scheduled[0]._when  # type: ignore[attr-defined]
         if self.max_virtual_time is not None and when > self.max_virtual_time:
             raise VirtualTimeLimitExceeded(self.max_virtual_time)
         self._now = max(self._now, when)
         self._promote_due_timers()
 
-    def _operation(self, handle: asyncio.Handle) -> Operation:
-        owner = getattr(handle._callback, "__self__", None)  # type: ignore[attr-defined]
+    def _operation(self, callback: Callable[..., object]) -> Operation:
+        owner = getattr(callback, "__self__", None)
         if owner is None:
             return LOOP_OPERATION
         kind = type(owner)

@@ -11,8 +11,10 @@ that build their own systems on it use one directly.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from array import array
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TypeVar, overload
 
@@ -23,9 +25,11 @@ from ._blocking import BlockingFn, BlockingPolicy, SimulatedActorSystem
 from ._errors import FifoViolation, SimulationError
 from ._faults import NO_FAULTS, FaultInjector, FaultPlan
 from ._instrument import SimulationTap
+from ._liveness import AskLedger, Hang, Monitor, Monitors, find_hang, trace_tail
 from ._loop import DeterministicLoop
+from ._network import Network
 from ._strategies import FifoStrategy, Strategy, make_strategy
-from ._trace import Trace
+from ._trace import Trace, TraceEvent
 
 T = TypeVar("T")
 WALL_ANCHOR_MS = 1_767_225_600_000
@@ -49,7 +53,11 @@ class Scenario:
 
     ``faults`` are injected in every run; ``blocking`` maps real blocking functions to
     simulated ones for ``run_blocking`` / ``run_in_executor``; ``allow_threads`` runs
-    unregistered ones inline instead of refusing them. ``ref`` ('module:name' or
+    unregistered ones inline instead of refusing them. ``monitors`` are ``Monitor``
+    classes (liveness properties): one that stays hot more than ``liveness_steps`` steps or
+    ``liveness_time`` virtual seconds, or until the end, fails the run. ``detect_hangs``
+    fails a run as soon as actors wait on each other's asks in a cycle or an idle actor
+    holds messages nothing will deliver (``Hang``). ``ref`` ('module:name' or
     'path/file.py:name') is how a replay command finds it; it is derived when omitted.
     """
 
@@ -65,6 +73,10 @@ class Scenario:
         max_steps: int = DEFAULT_MAX_STEPS,
         max_virtual_time: float | None = None,
         ref: str | None = None,
+        monitors: Sequence[type[Monitor]] = (),
+        liveness_steps: int | None = None,
+        liveness_time: float | None = None,
+        detect_hangs: bool = True,
     ) -> None:
         self.fn = fn
         self.name: str = name or str(getattr(fn, "__qualname__", repr(fn)))
@@ -75,6 +87,10 @@ class Scenario:
         self.max_steps = max_steps
         self.max_virtual_time = max_virtual_time
         self.ref = ref
+        self.monitors = tuple(monitors)
+        self.liveness_steps = liveness_steps
+        self.liveness_time = liveness_time
+        self.detect_hangs = detect_hangs
 
     def __call__(self, system: ActorSystem) -> Awaitable[None]:
         return self.fn(system)
@@ -95,6 +111,10 @@ def scenario(
     throughput: int = 1,
     max_steps: int = DEFAULT_MAX_STEPS,
     max_virtual_time: float | None = None,
+    monitors: Sequence[type[Monitor]] = (),
+    liveness_steps: int | None = None,
+    liveness_time: float | None = None,
+    detect_hangs: bool = True,
 ) -> Callable[[ScenarioFn], Scenario]: ...
 def scenario(
     fn: ScenarioFn | None = None,
@@ -107,6 +127,10 @@ def scenario(
     throughput: int = 1,
     max_steps: int = DEFAULT_MAX_STEPS,
     max_virtual_time: float | None = None,
+    monitors: Sequence[type[Monitor]] = (),
+    liveness_steps: int | None = None,
+    liveness_time: float | None = None,
+    detect_hangs: bool = True,
 ) -> Scenario | Callable[[ScenarioFn], Scenario]:
     """Decorate an async function as a ``Scenario`` (with or without options)."""
 
@@ -120,6 +144,10 @@ def scenario(
             throughput=throughput,
             max_steps=max_steps,
             max_virtual_time=max_virtual_time,
+            monitors=monitors,
+            liveness_steps=liveness_steps,
+            liveness_time=liveness_time,
+            detect_hangs=detect_hangs,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -175,6 +203,15 @@ class RunResult:
     def sha256(self) -> str:
         return self.trace.sha256()
 
+    def fingerprint(self) -> bytes:
+        """Tells schedules apart cheaply, in any process: the choices made (and how many
+        operations were ready at each), the steps, the events and the virtual time. Unlike
+        ``sha256`` it does not turn the trace into text."""
+        data = array("Q", (*self.choices, *self.widths, self.steps, len(self.trace)))
+        digest = hashlib.blake2b(data.tobytes(), digest_size=16)
+        digest.update(repr(self.virtual_time).encode())
+        return digest.digest()
+
     def describe_error(self) -> str:
         if self.error is None:
             return "ok"
@@ -223,6 +260,10 @@ class Simulation:
         allow_threads: bool = False,
         max_steps: int | None = DEFAULT_MAX_STEPS,
         max_virtual_time: float | None = None,
+        monitors: Sequence[type[Monitor]] = (),
+        liveness_steps: int | None = None,
+        liveness_time: float | None = None,
+        detect_hangs: bool = False,
     ) -> None:
         self.seed = seed
         self.strategy: Strategy = (
@@ -238,6 +279,33 @@ class Simulation:
         self.trace = Trace()
         self._faults = FaultInjector(faults, seed)
         self._taps: list[SimulationTap] = []
+        self.network = Network(faults, self._faults.random, self._network_event)
+        self.monitors = Monitors(
+            monitors,
+            self.loop,
+            self.trace,
+            liveness_steps=liveness_steps,
+            liveness_time=liveness_time,
+        )
+        self._asks = AskLedger() if detect_hangs else None
+        if detect_hangs or self.monitors:
+            self.loop.on_idle = self._on_idle
+
+    def _network_event(self, detail: str) -> None:
+        loop = self.loop
+        self.trace.add(
+            TraceEvent(step=loop.steps, t=loop.time(), kind="fault", actor="network", detail=detail)
+        )
+
+    def _on_idle(self) -> None:
+        """No callback is ready: fail on a hang, or on a monitor hot past its bound."""
+        if self._asks is not None:
+            cells = [cell for tap in self._taps for cell in tap.cells.values()]
+            hang = find_hang(cells, self._asks)
+            if hang is not None:
+                raise Hang(self.loop.time(), hang[0], hang[1], trace_tail(self.trace))
+        if self.monitors:
+            self.monitors.check_idle(self.loop.next_timer())
 
     def system(
         self,
@@ -261,9 +329,18 @@ class Simulation:
             default_stop_timeout=default_stop_timeout,
             root=root,
         )
-        tap = SimulationTap(self.loop, self._faults, self.trace)
+        tap = SimulationTap(
+            self.loop,
+            self._faults,
+            self.trace,
+            network=self.network,
+            monitors=self.monitors,
+            asks=self._asks,
+        )
         self._taps.append(tap)
         system.install_tap(tap)
+        system.network = self.network
+        system.monitors = self.monitors
         return system
 
     def run(self, main: Awaitable[T]) -> T:
@@ -309,6 +386,10 @@ def run_schedule(
         allow_threads=sc.allow_threads,
         max_steps=sc.max_steps,
         max_virtual_time=sc.max_virtual_time,
+        monitors=sc.monitors,
+        liveness_steps=sc.liveness_steps,
+        liveness_time=sc.liveness_time,
+        detect_hangs=sc.detect_hangs,
     )
 
     async def main() -> None:
@@ -327,7 +408,8 @@ def run_schedule(
     if error is None:
         try:
             sim.check()
-        except FifoViolation as exc:
+            sim.monitors.check_end()
+        except AssertionError as exc:
             error = exc
     return RunResult(sc, seed, sim.strategy.spec, error, sim.trace, sim.loop)
 

@@ -42,8 +42,16 @@ class TraceEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     detail: str | None = None
 
 
+RawEvent: TypeAlias = tuple[int, float, str, object, object, object, "str | None"]
+"""What a run records: ``(step, t, kind, actor, peer, message, detail)``. ``actor`` and
+``peer`` are labels or the kernel's cells (labelled when read: a cell's actor class, id and
+name never change); ``message`` is the text, or a frozen struct whose text is taken when the
+trace is read."""
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(TraceEvent)
+_LAZY: dict[type, bool] = {}
+"""Per message type: is its text taken lazily (a frozen struct)? Filled by ``message_text``."""
 
 
 def describe_message(message: object) -> str:
@@ -57,19 +65,79 @@ def describe_message(message: object) -> str:
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
 
 
-class Trace:
-    """The events of one run, in order."""
+def message_text(message: object) -> object:
+    """What a run records for a message: a frozen struct itself (its text is taken when the
+    trace is read; its fields cannot change), anything else its text now."""
+    kind = type(message)
+    lazy = _LAZY.get(kind)
+    if lazy is None:
+        config = getattr(kind, "__struct_config__", None)
+        lazy = _LAZY[kind] = bool(config is not None and config.frozen)
+    return message if lazy else describe_message(message)
 
-    __slots__ = ("events",)
+
+class Trace:
+    """The events of one run, in order.
+
+    A run appends raw tuples (``record``); ``events`` turns them into ``TraceEvent``
+    structs when read, so a run pays for message texts only if its trace is looked at.
+    """
+
+    __slots__ = ("_events", "_raw")
 
     def __init__(self, events: list[TraceEvent] | None = None) -> None:
-        self.events: list[TraceEvent] = events if events is not None else []
+        self._raw: list[RawEvent] = [
+            (e.step, e.t, e.kind, e.actor, e.peer, e.message, e.detail) for e in events or ()
+        ]
+        self._events: list[TraceEvent] = list(events) if events is not None else []
+
+    @property
+    def raw(self) -> list[RawEvent]:
+        """The list a run appends ``RawEvent`` tuples to."""
+        return self._raw
+
+    @property
+    def events(self) -> list[TraceEvent]:
+        events = self._events
+        if len(events) < len(self._raw):
+            for step, t, kind, actor, peer, message, detail in self._raw[len(events) :]:
+                if message is not None and not isinstance(message, str):
+                    message = describe_message(message)
+                if not isinstance(actor, str):
+                    actor = actor.label  # type: ignore[attr-defined]
+                if peer is not None and not isinstance(peer, str):
+                    peer = peer.label  # type: ignore[attr-defined]
+                events.append(
+                    TraceEvent(
+                        step=step,
+                        t=t,
+                        kind=kind,  # type: ignore[arg-type]
+                        actor=actor,
+                        peer=peer,
+                        message=message,
+                        detail=detail,
+                    )
+                )
+        return events
 
     def add(self, event: TraceEvent) -> None:
-        self.events.append(event)
+        e = event
+        self._raw.append((e.step, e.t, e.kind, e.actor, e.peer, e.message, e.detail))
+
+    def record(
+        self,
+        step: int,
+        t: float,
+        kind: TraceKind,
+        actor: str,
+        peer: str | None = None,
+        message: object = None,
+        detail: str | None = None,
+    ) -> None:
+        self._raw.append((step, t, kind, actor, peer, message, detail))
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._raw)
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
@@ -79,7 +147,7 @@ class Trace:
 
     def to_jsonl(self) -> bytes:
         """The trace as JSON lines (one event per line, each line ending in a newline)."""
-        return b"".join(_encoder.encode(e) + b"\n" for e in self.events)
+        return _encoder.encode_lines(self.events)
 
     def sha256(self) -> str:
         return hashlib.sha256(self.to_jsonl()).hexdigest()
