@@ -75,8 +75,8 @@ class InvalidStrategy(SimulationError, ValueError):
     def __init__(self, spec: str, problem: str) -> None:
         self.spec = spec
         super().__init__(
-            f"invalid strategy {spec!r}: {problem}. Use 'random', 'fifo', 'pct', "
-            "'pct:depth=3,steps=500' or 'script:0.2.1'."
+            f"invalid strategy {spec!r}: {problem}. Use 'portfolio', 'random', 'fifo', "
+            "'pct', 'pct:depth=3,steps=500', 'fairpct:depth=3' or 'script:0.2.1'."
         )
 
 
@@ -89,6 +89,23 @@ class ScenarioNotFound(SimulationError, LookupError):
             f"cannot load scenario {ref!r}: {problem}. A reference is 'package.module:name' "
             "or 'path/to/file.py:name', naming a module-level async function or Scenario."
         )
+
+
+class InvalidReplayFile(SimulationError, ValueError):
+    """A replay file could not be read: what is wrong, and where."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        self.problem = problem
+        super().__init__(
+            f"cannot replay {source}: {problem}. A replay file is the JSON that a failing "
+            "explore writes (format 'lightflow-replay/1')."
+        )
+
+
+class NondeterminismDetected(AssertionError):
+    """The same seed gave two different traces, or the run read a source of nondeterminism
+    (the wall clock, the global ``random``, real I/O)."""
 
 
 class InjectedCrash(Exception):

@@ -17,13 +17,27 @@ import contextlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ._errors import ScenarioNotFound, ScheduleFailure
+from ._errors import (
+    InvalidReplayFile,
+    InvalidStrategy,
+    NondeterminismDetected,
+    ScenarioNotFound,
+    ScheduleFailure,
+    SimulationError,
+)
+from ._faults import FaultPlan
+from ._leaks import describe_event, first_divergence, likely_cause, watch_sources
+from ._replayfile import ReplayFile, read_replay
 from ._runner import RunResult, Scenario, ScenarioFn, as_scenario, run_schedule
-from ._strategies import PCTStrategy, make_strategy
+from ._strategies import PCTStrategy, ScriptStrategy, make_strategy
+
+REPLAY_DIR_ENV = "LIGHTFLOW_REPLAY_DIR"
+"""Where a failing exploration writes its replay file when ``replay_dir`` is not given."""
 
 Printer = Callable[[str], None] | None
 
@@ -31,11 +45,13 @@ Printer = Callable[[str], None] | None
 class Failure:
     """The first failing schedule an exploration found, with how to replay it."""
 
-    __slots__ = ("replay_command", "result")
+    __slots__ = ("replay_command", "replay_file", "result")
 
     def __init__(self, result: RunResult, replay_command: str) -> None:
         self.result = result
         self.replay_command = replay_command
+        self.replay_file: Path | None = None
+        """The replay file written for this failure (``replay_dir``), if any."""
 
     @property
     def seed(self) -> int:
@@ -60,6 +76,14 @@ class Failure:
                 f"  trace sha256 {r.sha256()}  ({len(r.trace)} events, {r.steps} steps, "
                 f"virtual time {r.virtual_time:g}s, {r.deviations} non-FIFO choices)",
                 f"  replay: {self.replay_command}",
+                *(
+                    [
+                        f"  replay file: {self.replay_file} (uv run --frozen python -m "
+                        f"lightflow_actors.testing replay {self.replay_file})"
+                    ]
+                    if self.replay_file is not None
+                    else []
+                ),
             ]
         )
 
@@ -113,65 +137,196 @@ def explore(
     target: Scenario | ScenarioFn,
     *,
     seeds: int = 100,
-    strategy: str = "random",
+    strategy: str = "portfolio",
     start_seed: int = 0,
     out: Printer = print,
     trace_dir: str | Path | None = None,
+    replay_dir: str | Path | None = None,
+    jobs: int = 1,
+    check_determinism: bool = False,
 ) -> Exploration:
-    """Run ``seeds`` schedules (seeds ``start_seed`` onwards); stop at the first failure.
+    """Run ``seeds`` schedules (seeds ``start_seed`` onwards); report the first failure.
 
-    ``strategy`` is a spec ('random', 'pct', 'pct:depth=3,steps=400', 'fifo'), or
-    'hypothesis' to search with ``explore_hypothesis`` (``seeds`` examples; the failure is
-    the shrunk schedule, replayed with a 'script:' spec). A bare 'pct' is calibrated
-    first: one FIFO run counts the scheduling decisions, and that count becomes ``steps``
-    in the spec every run (and the replay line) uses. With ``trace_dir`` the failing trace
-    is written there as JSONL. ``out`` receives the report (None: silent).
+    ``strategy`` is a spec ('portfolio', 'random', 'pct', 'pct:depth=3,steps=400',
+    'fairpct', 'fifo'), or 'hypothesis' to search with ``explore_hypothesis`` (``seeds``
+    examples; the failure is the shrunk schedule, replayed with a 'script:' spec). A bare
+    'pct', 'fairpct' or 'portfolio' is calibrated first: one FIFO run counts the scheduling
+    decisions, and that count becomes ``steps`` in the spec every run uses. The default
+    'portfolio' rotates random, PCT of depth 2, 3 and 5 and FairPCT across seeds; each
+    run's own strategy is what its report and replay name.
+
+    ``jobs`` > 1 spreads the seeds over that many processes; each seed's result is the
+    same as in one process, and the failure reported is the first in seed order.
+    ``check_determinism`` runs every seed twice and fails on any difference between the two
+    traces (or on a read of the wall clock, the global ``random`` or real I/O), naming the
+    first divergence and its likely cause.
+
+    The failure's trace is written to ``trace_dir`` (JSONL) and a replay file to
+    ``replay_dir`` (default ``$LIGHTFLOW_REPLAY_DIR``; ``replay(path)`` runs it again).
+    ``out`` receives the report (None: silent).
     """
     sc = as_scenario(target)
     if strategy.strip().lower() == "hypothesis":
+        if jobs != 1 or check_determinism:
+            raise InvalidStrategy(strategy, "jobs and check_determinism need a seeded strategy")
         from ._hypothesis import explore_hypothesis
 
         return explore_hypothesis(sc, max_examples=seeds, seed=start_seed, out=out)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     spec = _calibrate(sc, strategy, start_seed)
     exploration = Exploration(sc, spec)
-    for seed in range(start_seed, start_seed + seeds):
-        result = run_schedule(sc, seed=seed, strategy=spec, quiet=True)
-        exploration.record(result)
-        if not result.ok:
+    if jobs > 1 and seeds > 1:
+        from ._parallel import explore_parallel
+
+        failing = explore_parallel(
+            sc, exploration, range(start_seed, start_seed + seeds), spec, jobs, check_determinism
+        )
+        if failing is not None:
+            # Seeds are deterministic: the failing one runs again here for the full result.
+            result = run_one(sc, failing, spec, check_determinism)
+            if result.ok:
+                raise SimulationError(
+                    f"seed {failing} failed in a worker process but passed here: the scenario "
+                    "is not deterministic; run explore(..., check_determinism=True) to see why"
+                )
             exploration.fail(result)
-            if trace_dir is not None:
-                path = Path(trace_dir) / f"{_slug(sc.name)}-seed{seed}.jsonl"
-                result.trace.write(path)
-            break
+    else:
+        for seed in range(start_seed, start_seed + seeds):
+            result = run_one(sc, seed, spec, check_determinism)
+            exploration.record(result)
+            if not result.ok:
+                exploration.fail(result)
+                break
+    failure = exploration.failure
+    if failure is not None:
+        result = failure.result
+        if trace_dir is not None:
+            result.trace.write(Path(trace_dir) / f"{_slug(sc.name)}-seed{result.seed}.jsonl")
+        folder = replay_dir if replay_dir is not None else os.environ.get(REPLAY_DIR_ENV)
+        if folder:
+            failure.replay_file = replay_file_of(result).write(
+                Path(folder) / f"{_slug(sc.name)}-seed{result.seed}.replay.json"
+            )
     if out is not None:
         out(exploration.report())
     return exploration
 
 
+def run_one(sc: Scenario, seed: int, spec: str, check_determinism: bool) -> RunResult:
+    """One seed's schedule; with ``check_determinism``, run twice and compare."""
+    if not check_determinism:
+        return run_schedule(sc, seed=seed, strategy=spec, quiet=True)
+    return run_checked(sc, seed=seed, strategy=spec)
+
+
+def run_checked(
+    target: Scenario | ScenarioFn, *, seed: int, strategy: str, faults: FaultPlan | None = None
+) -> RunResult:
+    """Run one schedule twice, watching for wall clock, global ``random`` and real I/O.
+
+    The first run's result comes back; its error becomes ``NondeterminismDetected`` when
+    the two traces differ (naming the first divergence) or a watched source was used.
+    """
+    sc = as_scenario(target)
+    with watch_sources() as seen:
+        first = run_schedule(sc, seed=seed, strategy=strategy, quiet=True, faults=faults)
+        second = run_schedule(sc, seed=seed, strategy=strategy, quiet=True, faults=faults)
+    sources = sorted(seen.values(), key=lambda src: (src.where, src.what))
+    divergence = first_divergence(first.trace, second.trace)
+    if divergence is None and not sources:
+        return first
+    if divergence is not None:
+        index, a, b = divergence
+        head = (
+            f"seed {seed} is not deterministic: the two runs' traces first differ at event "
+            f"#{index}:\n    run 1: {describe_event(a)}\n    run 2: {describe_event(b)}"
+        )
+    else:
+        head = (
+            f"seed {seed} read a source of nondeterminism (the two runs happened to give "
+            "the same trace)"
+        )
+    outcome = "" if first.ok else f"\n  (run 1 also failed: {first.describe_error()})"
+    first.error = NondeterminismDetected(f"{head}\n  {likely_cause(sources)}{outcome}")
+    return first
+
+
+def replay_file_of(result: RunResult) -> ReplayFile:
+    """The replay file of one run (usually a failing one)."""
+    sc = result.scenario
+    return ReplayFile(
+        scenario=sc.ref or derive_ref(sc),
+        name=sc.name[:4096],
+        strategy=result.strategy,
+        seed=result.seed,
+        choices=list(result.choices),
+        faults=result.faults,
+        error=result.describe_error()[:65536],
+        trace_sha256=result.sha256(),
+        steps=result.steps,
+        virtual_time=result.virtual_time,
+    )
+
+
 def replay(
-    target: Scenario | ScenarioFn | str,
+    target: Scenario | ScenarioFn | str | Path | ReplayFile,
     *,
-    seed: int,
+    seed: int | None = None,
     strategy: str = "random",
     check: bool = True,
     trace_path: str | Path | None = None,
     out: Printer = print,
+    scenario: Scenario | ScenarioFn | None = None,
 ) -> RunResult:
     """Run exactly the schedule ``explore`` reported (same scenario, seed and strategy).
 
-    With ``check`` (the default) a failing run raises ``ScheduleFailure`` chained to the
-    scenario's own error, so the command line shows its traceback.
+    ``target`` is the scenario (or its reference) with ``seed`` and ``strategy``, or a
+    replay file (a path ending in '.json', or a ``ReplayFile``): then its scenario
+    reference, seed, choices and fault plan say everything, and ``scenario`` may stand in
+    for a scenario the file cannot name. With ``check`` (the default) a failing run raises
+    ``ScheduleFailure`` chained to the scenario's own error, so the command line shows its
+    traceback.
     """
-    sc = load_scenario(target) if isinstance(target, str) else as_scenario(target)
-    make_strategy(strategy, seed)  # reject a bad spec before running anything
-    result = run_schedule(sc, seed=seed, strategy=strategy)
+    recorded: ReplayFile | None = None
+    if isinstance(target, ReplayFile):
+        recorded = target
+    elif isinstance(target, Path) or (isinstance(target, str) and target.endswith(".json")):
+        recorded = read_replay(target)
+    if recorded is not None:
+        if scenario is not None:
+            sc = as_scenario(scenario)
+        elif recorded.scenario is not None:
+            sc = load_scenario(recorded.scenario)
+        else:
+            raise InvalidReplayFile(
+                recorded.name, "it names no loadable scenario; pass replay(..., scenario=...)"
+            )
+        seed = recorded.seed
+        script = ScriptStrategy(recorded.choices)
+        result = run_schedule(sc, seed=seed, strategy=script, faults=recorded.faults)
+    else:
+        assert not isinstance(target, ReplayFile | Path)
+        if seed is None:
+            raise TypeError("replay() needs seed= unless it is given a replay file")
+        sc = load_scenario(target) if isinstance(target, str) else as_scenario(target)
+        make_strategy(strategy, seed)  # reject a bad spec before running anything
+        result = run_schedule(sc, seed=seed, strategy=strategy)
     if trace_path is not None:
         result.trace.write(trace_path)
+    shown = recorded.strategy + " (recorded choices)" if recorded is not None else result.strategy
     line = (
-        f"replay {sc.name} seed={seed} strategy={result.strategy}: {result.describe_error()}; "
+        f"replay {sc.name} seed={seed} strategy={shown}: {result.describe_error()}; "
         f"trace sha256 {result.sha256()} ({len(result.trace)} events, {result.steps} steps, "
         f"virtual time {result.virtual_time:g}s)"
     )
+    if recorded is not None and recorded.trace_sha256 is not None:
+        same = recorded.trace_sha256 == result.sha256()
+        line += (
+            "; the same trace as recorded"
+            if same
+            else f"; NOT the recorded trace {recorded.trace_sha256} (the code changed?)"
+        )
     if out is not None:
         out(line)
     if check and result.error is not None:
@@ -181,10 +336,14 @@ def replay(
 
 def _calibrate(sc: Scenario, spec: str, seed: int) -> str:
     strategy = make_strategy(spec, seed)  # validate before running anything
-    if not isinstance(strategy, PCTStrategy) or "steps=" in spec:
+    name = spec.strip().partition(":")[0].lower()
+    if "steps=" in spec or not (isinstance(strategy, PCTStrategy) or name == "portfolio"):
         return spec
     probe = run_schedule(sc, seed=seed, strategy="fifo", quiet=True)
-    return f"pct:depth={strategy.depth},steps={max(len(probe.choices), 1)}"
+    steps = max(len(probe.choices), 1)
+    if name == "portfolio":
+        return f"portfolio:steps={steps}"
+    return f"{name}:depth={strategy.depth},steps={steps}"  # type: ignore[attr-defined]
 
 
 # -- finding a scenario again -------------------------------------------------------------

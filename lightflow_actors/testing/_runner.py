@@ -163,6 +163,7 @@ class RunResult:
     __slots__ = (
         "choices",
         "error",
+        "faults",
         "scenario",
         "seed",
         "steps",
@@ -190,6 +191,8 @@ class RunResult:
         self.choices = list(loop.choices)
         self.widths = list(loop.widths)
         self.virtual_time = loop.time()
+        self.faults: FaultPlan = scenario.faults
+        """The fault plan this run used."""
 
     @property
     def ok(self) -> bool:
@@ -371,17 +374,20 @@ def run_schedule(
     seed: int = 0,
     strategy: str | Strategy = "random",
     quiet: bool = False,
+    faults: FaultPlan | None = None,
 ) -> RunResult:
     """Run ``target`` once under the deterministic loop and return what happened.
 
     ``strategy`` is a spec string (built with ``seed``) or a ready ``Strategy`` object.
     ``quiet`` silences the kernel's crash logs during the run (the trace has them).
+    ``faults`` replaces the scenario's fault plan (a replay file carries its own).
     """
     sc = as_scenario(target)
+    plan = sc.faults if faults is None else faults
     sim = Simulation(
         seed=seed,
         strategy=strategy,
-        faults=sc.faults,
+        faults=plan,
         blocking=sc.blocking,
         allow_threads=sc.allow_threads,
         max_steps=sc.max_steps,
@@ -411,7 +417,9 @@ def run_schedule(
             sim.monitors.check_end()
         except AssertionError as exc:
             error = exc
-    return RunResult(sc, seed, sim.strategy.spec, error, sim.trace, sim.loop)
+    result = RunResult(sc, seed, sim.strategy.spec, error, sim.trace, sim.loop)
+    result.faults = plan
+    return result
 
 
 def _close(loop: DeterministicLoop) -> None:

@@ -11,6 +11,14 @@ named by a spec string so a failing run can be replayed from one line:
   highest-priority ready one runs; at ``depth - 1`` random steps in ``[0, steps)`` the
   running operation drops to the lowest priority. A bug of depth ``d`` is found with
   probability at least ``1 / (n * k^(d-1))`` per run.
+- ``fairpct`` / ``fairpct:depth=3,steps=500``: PCT for the first ``steps`` decisions, then a
+  uniform choice (Coyote's FairPCT). A fair suffix lets every ready operation run
+  eventually, so a liveness monitor that stays hot is a real bug, not starvation by the
+  strategy.
+- ``portfolio`` / ``portfolio:steps=500``: a different strategy per seed, in rotation:
+  ``random``, PCT of depth 2, 3 and 5, and FairPCT of depth 3 (as Coyote's portfolio runs
+  several strategies side by side). Each run reports the strategy it used, so a replay
+  needs no portfolio.
 - ``script:2.0.1``: the recorded choices of an earlier run (0 after the list ends); this is
   how a schedule found by Hypothesis is replayed.
 """
@@ -109,6 +117,37 @@ class PCTStrategy:
         return list(ready).index(best)
 
 
+class FairPCTStrategy(PCTStrategy):
+    """PCT for the first ``steps`` decisions, then a uniform (fair) choice."""
+
+    @property
+    def spec(self) -> str:
+        return f"fairpct:depth={self.depth},steps={self.steps}"
+
+    def choose(self, ready: Sequence[Operation], step: int) -> int:
+        if self._decisions >= self.steps:
+            return int(self._random.random() * len(ready))
+        return super().choose(ready, step)
+
+
+PORTFOLIO: tuple[str, ...] = (
+    "random",
+    "pct:depth=2",
+    "pct:depth=3",
+    "fairpct:depth=3",
+    "pct:depth=5",
+)
+"""The strategies ``portfolio`` rotates through: seed ``s`` uses ``PORTFOLIO[s % 5]``."""
+
+
+def portfolio_member(seed: int, steps: int | None = None) -> str:
+    """The spec the portfolio uses for ``seed`` (``steps`` filled into the PCT variants)."""
+    member = PORTFOLIO[seed % len(PORTFOLIO)]
+    if steps is not None and member != "random":
+        member = f"{member},steps={steps}"
+    return member
+
+
 class ScriptStrategy:
     """Replays a list of choices; after the list (or for an index out of range) picks 0."""
 
@@ -201,13 +240,17 @@ def make_strategy(spec: str, seed: int) -> Strategy:
     if name == "fifo":
         _no_params(spec, params)
         return FifoStrategy()
-    if name == "pct":
+    if name in ("pct", "fairpct"):
         options = _parse_options(spec, params, {"depth", "steps"})
-        return PCTStrategy(
+        cls = PCTStrategy if name == "pct" else FairPCTStrategy
+        return cls(
             seed,
             depth=options.get("depth", DEFAULT_PCT_DEPTH),
             steps=options.get("steps", DEFAULT_PCT_STEPS),
         )
+    if name == "portfolio":
+        options = _parse_options(spec, params, {"steps"})
+        return make_strategy(portfolio_member(seed, options.get("steps")), seed)
     if name == "script":
         if not params:
             return ScriptStrategy([])

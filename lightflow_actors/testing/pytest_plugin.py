@@ -12,27 +12,39 @@ seed fails the test with the seed, the strategy and a command that replays just 
 schedule: ``LIGHTFLOW_SEED=<seed> LIGHTFLOW_STRATEGY=<spec> uv run --frozen pytest <node id>``.
 ``LIGHTFLOW_SEEDS=<n>`` overrides the number of seeds of every marked test.
 
-Marker options: ``seeds`` (50), ``strategy`` ('random', 'fifo', 'pct', 'pct:depth=..',
-'hypothesis', 'script:..'), ``start_seed`` (0), ``faults`` (a ``FaultPlan``), ``blocking``,
-``allow_threads``, ``max_steps``, ``max_virtual_time``.
+Marker options: ``seeds`` (50), ``strategy`` ('portfolio', 'random', 'fifo', 'pct',
+'pct:depth=..', 'fairpct', 'hypothesis', 'script:..'), ``start_seed`` (0), ``faults`` (a
+``FaultPlan``), ``blocking``, ``allow_threads``, ``max_steps``, ``max_virtual_time``,
+``monitors``, ``liveness_steps``, ``liveness_time``, ``detect_hangs``,
+``check_determinism``.
+
+``--lightflow-check-determinism`` (or ``LIGHTFLOW_CHECK_DETERMINISM=1``) turns the
+determinism self-check on for every marked test: each seed runs twice and any difference
+fails the test, naming the first divergence and its likely cause. With
+``LIGHTFLOW_REPLAY_DIR`` set a failure also writes its replay file there, and
+``LIGHTFLOW_REPLAY=<file> uv run --frozen pytest <node id>`` runs exactly that schedule.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+from pathlib import Path
 
 import pytest
 
 from ..supervision import ActorSystem
 from ._errors import ScheduleFailure
-from ._explore import explore
+from ._explore import REPLAY_DIR_ENV, _slug, explore, replay, replay_file_of
 from ._faults import NO_FAULTS, FaultPlan
 from ._runner import DEFAULT_MAX_STEPS, Scenario
 
 SEED_ENV = "LIGHTFLOW_SEED"
 STRATEGY_ENV = "LIGHTFLOW_STRATEGY"
 SEEDS_ENV = "LIGHTFLOW_SEEDS"
+CHECK_ENV = "LIGHTFLOW_CHECK_DETERMINISM"
+REPLAY_ENV = "LIGHTFLOW_REPLAY"
+CHECK_OPTION = "--lightflow-check-determinism"
 FIXTURE = "sim_system"
 
 _OPTIONS = {
@@ -44,15 +56,32 @@ _OPTIONS = {
     "allow_threads",
     "max_steps",
     "max_virtual_time",
+    "monitors",
+    "liveness_steps",
+    "liveness_time",
+    "detect_hangs",
+    "check_determinism",
 }
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lightflow", "lightflow deterministic scheduler")
+    group.addoption(
+        CHECK_OPTION,
+        action="store_true",
+        default=False,
+        help="run each seed of every @pytest.mark.deterministic test twice and fail on any "
+        "difference between the traces (the determinism self-check)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "deterministic(seeds=50, strategy='random', start_seed=0, faults=None, "
-        "allow_threads=False): run this async test (taking the sim_system fixture) under the "
-        "deterministic scheduler on many seeds; a failure reports its seed and a replay line",
+        "deterministic(seeds=50, strategy='portfolio', start_seed=0, faults=None, "
+        "allow_threads=False, monitors=(), check_determinism=False): run this async test "
+        "(taking the sim_system fixture) under the deterministic scheduler on many seeds; "
+        "a failure reports its seed and a replay line",
     )
 
 
@@ -108,13 +137,27 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         allow_threads=bool(options.get("allow_threads", False)),
         max_steps=int(options.get("max_steps", DEFAULT_MAX_STEPS)),
         max_virtual_time=options.get("max_virtual_time"),
+        monitors=tuple(options.get("monitors", ())),
+        liveness_steps=options.get("liveness_steps"),
+        liveness_time=options.get("liveness_time"),
+        detect_hangs=bool(options.get("detect_hangs", True)),
     )
-    strategy = os.environ.get(STRATEGY_ENV) or str(options.get("strategy", "random"))
+    if os.environ.get(REPLAY_ENV):
+        replay(Path(os.environ[REPLAY_ENV]), scenario=sc, out=None)
+        return True
+    check = bool(
+        options.get("check_determinism", False)
+        or pyfuncitem.config.getoption(CHECK_OPTION, default=False)
+        or os.environ.get(CHECK_ENV, "") not in ("", "0")
+    )
+    strategy = os.environ.get(STRATEGY_ENV) or str(options.get("strategy", "portfolio"))
     seeds = int(os.environ.get(SEEDS_ENV) or options.get("seeds", 50))
     start = int(options.get("start_seed", 0))
     if os.environ.get(SEED_ENV):
         start, seeds = int(os.environ[SEED_ENV]), 1
-    exploration = explore(sc, seeds=seeds, strategy=strategy, start_seed=start, out=None)
+    exploration = explore(
+        sc, seeds=seeds, strategy=strategy, start_seed=start, out=None, check_determinism=check
+    )
     failure = exploration.failure
     if failure is not None:
         result = failure.result
@@ -122,11 +165,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             f"{SEED_ENV}={failure.seed} {STRATEGY_ENV}='{failure.strategy}' "
             f"uv run --frozen pytest '{nodeid}'"
         )
+        folder = os.environ.get(REPLAY_DIR_ENV)
+        written = ""
+        if folder:
+            path = Path(folder) / f"{_slug(nodeid)}-seed{failure.seed}.replay.json"
+            replay_file_of(result).write(path)
+            written = (
+                f"\n  replay file: {path} ({REPLAY_ENV}={path} uv run --frozen pytest '{nodeid}')"
+            )
         raise ScheduleFailure(
             f"schedule failed at seed {failure.seed} (strategy {failure.strategy}) after "
             f"{exploration.runs} schedule(s): {result.describe_error()}\n"
             f"  trace sha256 {result.sha256()} ({len(result.trace)} events, "
             f"{result.steps} steps, virtual time {result.virtual_time:g}s)\n"
-            f"  replay: {command}"
+            f"  replay: {command}{written}"
         ) from failure.error
     return True

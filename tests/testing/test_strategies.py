@@ -45,7 +45,7 @@ def test_specs_build_their_strategy(spec: str, kind: type, canonical: str) -> No
     ["", "dfs", "random:x=1", "pct:depth=0", "pct:depth=a", "pct:width=3", "script:1.x", "fifo:1"],
 )
 def test_bad_specs_are_refused_with_the_grammar(spec: str) -> None:
-    with pytest.raises(InvalidStrategy, match="Use 'random'"):
+    with pytest.raises(InvalidStrategy, match="Use 'portfolio', 'random'"):
         make_strategy(spec, seed=0)
 
 
