@@ -130,7 +130,9 @@ def main() -> None:
     _row("plain asyncio loop (baseline)", samples["baseline"])
     for strategy in STRATEGIES:
         _row(f"explore, strategy {strategy}", samples[strategy], baseline)
-    ratios = [r / b for s in STRATEGIES for r, b in zip(samples[s], samples["baseline"])]
+    ratios = [
+        r / b for s in STRATEGIES for r, b in zip(samples[s], samples["baseline"], strict=True)
+    ]
     print(f"per-sample ratios to the baseline: {min(ratios):.2f}x - {max(ratios):.2f}x")
 
 

@@ -185,6 +185,8 @@ class MessageDecision(msgspec.Struct, frozen=True):
     action: Literal["deliver", "drop", "delay", "duplicate", "hold"]
     delay: float = 0.0
     until: float = 0.0
+    copies: int = 1
+    """How many copies a ``delay`` queues (2: the link also duplicates)."""
     why: str = ""
     """What took the message, when not the message faults (``link a->b``, ``partition``)."""
 

@@ -127,10 +127,16 @@ class SimulationTap:
             self._event("fault", self._label(target), sender_label, text, "drop" + why)
             return False
         if action == "delay":
+            twice = ", duplicate" if decision.copies > 1 else ""
             self._event(
-                "fault", self._label(target), sender_label, text, f"delay {decision.delay:g}s{why}"
+                "fault",
+                self._label(target),
+                sender_label,
+                text,
+                f"delay {decision.delay:g}s{twice}{why}",
             )
-            self._loop.call_later(decision.delay, self._redeliver, target, item, "delayed")
+            for _ in range(decision.copies):
+                self._loop.call_later(decision.delay, self._redeliver, target, item, "delayed")
             return False
         if action == "duplicate":
             self._event("fault", self._label(target), sender_label, text, "duplicate" + why)

@@ -143,7 +143,8 @@ class Network:
         if not duplicate:
             duplicate = any(_on_link(a, b, src, dst) for a, b in self._duplicates)
         if delay is not None:
-            return MessageDecision("delay", delay=delay, why=f"link {src}->{dst}")
+            copies = 2 if duplicate else 1
+            return MessageDecision("delay", delay=delay, copies=copies, why=f"link {src}->{dst}")
         if duplicate:
             return MessageDecision("duplicate", why=f"link {src}->{dst}")
         return None

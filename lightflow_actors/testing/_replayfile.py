@@ -70,6 +70,10 @@ def decode_replay(data: bytes | str, source: str = "<replay file>") -> ReplayFil
         raise InvalidReplayFile(source, f"invalid content: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InvalidReplayFile(source, f"not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidReplayFile(
+            source, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def read_replay(path: str | Path) -> ReplayFile:

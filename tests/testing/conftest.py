@@ -12,6 +12,8 @@ from lightflow_actors.testing import Scenario, load_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "deterministic"
 
+Example = Callable[[str], Scenario]
+
 
 @pytest.fixture
 def example() -> Callable[[str], Scenario]:

@@ -118,3 +118,47 @@ def test_the_printed_replay_line_runs_as_printed(tmp_path: Path) -> None:
 
     [written] = list(tmp_path.glob("*.jsonl"))
     assert Trace.from_jsonl(written.read_bytes()).sha256() == failure.result.sha256()
+
+
+def _module(name: str) -> object:
+    import importlib.util
+
+    from .conftest import EXAMPLES
+
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_replay_file_example_reproduces_from_the_file(tmp_path: Path) -> None:
+    path, result = _module("replay_file").find_and_replay(tmp_path)  # type: ignore[attr-defined]
+    assert path.exists() and path.name.endswith(".replay.json")
+    assert "lost update" in result.describe_error()
+
+
+def test_the_portfolio_example_names_five_strategies() -> None:
+    members = _module("portfolio").members(steps=12)  # type: ignore[attr-defined]
+    assert members == [
+        "random",
+        "pct:depth=2,steps=12",
+        "pct:depth=3,steps=12",
+        "fairpct:depth=3,steps=12",
+        "pct:depth=5,steps=12",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["liveness", "determinism_leak", "network_partition", "replay_file", "portfolio"]
+)
+def test_each_feature_example_runs_as_a_script(name: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "deterministic" / f"{name}.py")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "explore: " in proc.stdout

@@ -109,3 +109,41 @@ def test_explore_keeps_explicit_pct_steps_and_refuses_a_bad_spec(
     assert explore(sc, seeds=1, strategy="pct:steps=7", out=None).strategy == "pct:steps=7"
     with pytest.raises(InvalidStrategy):
         explore(sc, seeds=1, strategy="pct:depth=x", out=None)
+
+
+def test_the_portfolio_rotates_random_pct_depths_and_a_fair_variant() -> None:
+    from lightflow_actors.testing import PORTFOLIO
+
+    specs = [make_strategy("portfolio:steps=40", seed).spec for seed in range(10)]
+    assert specs[:5] == [
+        "random",
+        "pct:depth=2,steps=40",
+        "pct:depth=3,steps=40",
+        "fairpct:depth=3,steps=40",
+        "pct:depth=5,steps=40",
+    ]
+    assert specs[5:] == specs[:5] and len(PORTFOLIO) == 5
+
+
+def test_fair_pct_is_pct_then_uniform() -> None:
+    from lightflow_actors.testing import FairPCTStrategy, PCTStrategy
+
+    ops = [("actor", 1), ("actor", 2), ("actor", 3)]
+    fair, pct = FairPCTStrategy(7, depth=1, steps=20), PCTStrategy(7, depth=1, steps=20)
+    first = [fair.choose(ops, i) for i in range(20)]
+    assert first == [pct.choose(ops, i) for i in range(20)]
+    assert len(set(first)) == 1  # depth 1: one priority order, the same pick every time
+    after = [fair.choose(ops, i) for i in range(20, 200)]
+    assert set(after) == {0, 1, 2}  # the fair suffix runs every operation
+
+
+def test_explore_defaults_to_the_portfolio_and_names_each_runs_strategy(
+    example: Callable[[str], Scenario],
+) -> None:
+    exploration = explore(example("lost_update.py:fixed_scenario"), seeds=10, out=None)
+    assert exploration.ok and exploration.strategy.startswith("portfolio:steps=")
+    lost = explore(example("lost_update.py:scenario"), seeds=200, start_seed=1, out=None)
+    failure = lost.failure
+    assert failure is not None
+    assert failure.strategy == make_strategy(lost.strategy, failure.seed).spec
+    assert "portfolio" not in failure.replay_command
