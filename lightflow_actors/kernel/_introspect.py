@@ -11,8 +11,20 @@ import msgspec
 
 ActorStatus: TypeAlias = Literal["starting", "idle", "busy", "stopping", "exited"]
 LifecycleKind: TypeAlias = Literal[
-    "spawned", "started", "exited", "start_failed", "restarted", "escalated", "system_stopped"
+    "spawned",
+    "started",
+    "exited",
+    "start_failed",
+    "restarted",
+    "restart_scheduled",
+    "escalated",
+    "long_handler",
+    "system_stopped",
 ]
+"""``escalated``: a supervisor gave up (restart intensity reached) and exits.
+``restart_scheduled``: a supervisor will restart its child ``child`` at ``restart_at_ms``
+(backoff). ``long_handler``: the watchdog saw ``actor`` hold the loop ``duration_ms``
+handling one ``message_type`` (``ActorSystem(long_handler_ms=...)``)."""
 
 
 class ActorInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,3 +59,11 @@ class LifecycleEvent(msgspec.Struct, frozen=True, kw_only=True):
     actor_kind: str
     parent: int | None
     reason: str | None = None
+    child: str | None = None
+    """``restart_scheduled``: the supervisor's child spec id the restart is for."""
+    restart_at_ms: int | None = None
+    """``restart_scheduled``: when the restart is due (Unix ms, the system clock)."""
+    message_type: str | None = None
+    """``long_handler``: the type of the message whose handler held the loop."""
+    duration_ms: float | None = None
+    """``long_handler``: how long it held the loop (ms, the system clock)."""

@@ -444,9 +444,17 @@ class ActorSystem:
 
         return unsubscribe
 
-    def record(self, kind: LifecycleKind, ref: AnyRef, reason: ExitReason | None = None) -> None:
+    def record(
+        self,
+        kind: LifecycleKind,
+        ref: AnyRef,
+        reason: ExitReason | None = None,
+        *,
+        child: str | None = None,
+        restart_at_ms: int | None = None,
+    ) -> None:
         """Record a lifecycle event about ``ref`` (supervisors report restarts this way)."""
-        self._emit(kind, ref._cell, reason)
+        self._emit(kind, ref._cell, reason, child=child, restart_at_ms=restart_at_ms)
 
     def install_tap(self, tap: Tap | None) -> None:
         """Install (or remove, with None) the instrumentation hook; see ``kernel._tap``."""
@@ -492,7 +500,17 @@ class ActorSystem:
         self._monitor_seq += 1
         return self._monitor_seq
 
-    def _emit(self, kind: LifecycleKind, cell: Cell | None, reason: ExitReason | None) -> None:
+    def _emit(
+        self,
+        kind: LifecycleKind,
+        cell: Cell | None,
+        reason: ExitReason | None,
+        *,
+        child: str | None = None,
+        restart_at_ms: int | None = None,
+        message_type: str | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
         self._event_seq += 1
         event = LifecycleEvent(
             seq=self._event_seq,
@@ -503,6 +521,10 @@ class ActorSystem:
             actor_kind=type(cell.actor).__qualname__ if cell is not None else "ActorSystem",
             parent=cell.parent.id if cell is not None and cell.parent is not None else None,
             reason=format_reason(reason) if reason is not None else None,
+            child=child,
+            restart_at_ms=restart_at_ms,
+            message_type=message_type,
+            duration_ms=duration_ms,
         )
         self._events.append(event)
         for listener in list(self._listeners):

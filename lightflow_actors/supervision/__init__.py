@@ -64,9 +64,17 @@ from ._pykka import (
 )
 from ._root import ROOT_NAME, RootSupervisor, start_root
 from ._spec import DEFAULT_WORKER_SHUTDOWN, Backoff, ChildSpec, ChildType, Restart, Shutdown
+from ._subsystem import (
+    SUBSYSTEM_BACKOFF,
+    Subsystem,
+    SubsystemStatus,
+    start_subsystem,
+    stop_subsystem,
+    subsystems,
+)
 from ._supervisor import Strategy, Supervisor
 from ._system import ActorSystem, start_root_supervisor
-from ._tree import NodeKind, SystemTree, TreeNode, system_tree
+from ._tree import NodeKind, PendingChild, SystemTree, TreeNode, restart_at_ms, system_tree
 
 __all__ = [
     "DEFAULT_INTENSITY",
@@ -74,6 +82,7 @@ __all__ = [
     "DEFAULT_WORKER_SHUTDOWN",
     "GAVE_UP",
     "ROOT_NAME",
+    "SUBSYSTEM_BACKOFF",
     "ActorSystem",
     "Backoff",
     "ChildAlreadyPresent",
@@ -97,6 +106,7 @@ __all__ = [
     "MaxChildrenReached",
     "NodeKind",
     "NotSupportedByDynamic",
+    "PendingChild",
     "PykkaActorFailed",
     "PykkaChild",
     "PykkaExited",
@@ -108,6 +118,8 @@ __all__ = [
     "Shutdown",
     "StartChild",
     "Strategy",
+    "Subsystem",
+    "SubsystemStatus",
     "SupervisionError",
     "Supervisor",
     "SupervisorBase",
@@ -122,11 +134,15 @@ __all__ = [
     "count_children",
     "delete_child",
     "pykka_child_spec",
+    "restart_at_ms",
     "restart_child",
     "shutdown_child",
     "start_child",
     "start_root",
     "start_root_supervisor",
+    "start_subsystem",
+    "stop_subsystem",
+    "subsystems",
     "system_tree",
     "terminate_child",
     "which_children",

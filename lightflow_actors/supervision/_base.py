@@ -102,6 +102,11 @@ class Child:
             restart=self.spec.restart,
             restarts=self.restarts,
             restart_at=self.restart_at if self.timer is not None else None,
+            last_exit=(
+                format_reason(self.pending_reason)
+                if self.status == "restarting" and self.pending_reason is not None
+                else None
+            ),
         )
 
 
@@ -188,6 +193,10 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     def child_table(self) -> Iterator[tuple[int, ChildMeta]]:
         """``(actor id, spec data)`` of every running child, for ``system_tree``."""
 
+    def waiting_children(self) -> list[ChildInfo]:
+        """The children no actor runs now (restarting, or stopped and kept), for the tree."""
+        return [row for row in self._which() if row.status != "running"]
+
     @property
     def strategy_name(self) -> str:
         return "one_for_one"
@@ -262,6 +271,9 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
         A factory that raises is a start failure too (OTP: the start function crashed).
         """
         spec = child.spec
+        # The attempt's time, not only a successful start's: backoff's reset window counts
+        # from here, so a child failing to start again and again keeps backing off.
+        child.started_at = self.system.clock.now()
         try:
             ref: AnyRef = await self.system.start_actor(
                 spec.start, name=spec.name, parent=self.ref, link=True
@@ -340,9 +352,25 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
         child.token = self._tokens
         child.status = "restarting"
         child.pending_reason = reason
-        child.restart_at = self.system.clock.now() + delay
+        clock = self.system.clock
+        child.restart_at = clock.now() + delay
         me = cast(ActorRef[RestartDue], self.ref)
         child.timer = self.send_after(delay, me, RestartDue(child.key, child.token))
+        self.system.record(
+            "restart_scheduled",
+            self.ref,
+            reason,
+            child=child.spec.id,
+            restart_at_ms=clock.wall_ms() + round(delay * 1000),
+        )
+        if delay > 0 and logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "%s restarts child %r in %.3g s (after %s)",
+                self.label,
+                child.spec.id,
+                delay,
+                format_reason(reason),
+            )
 
     def _cancel_pending(self, child: Child) -> None:
         if child.timer is not None:

@@ -33,6 +33,8 @@ class ChildInfo(msgspec.Struct, frozen=True, kw_only=True):
     restarts: int
     restart_at: float | None = None
     """While ``restarting``: the ``system.clock`` time the next restart attempt is due."""
+    last_exit: str | None = None
+    """While ``restarting``: why the child (or its last start attempt) ended."""
 
 
 class ChildCounts(msgspec.Struct, frozen=True, kw_only=True):

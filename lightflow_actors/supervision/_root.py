@@ -13,8 +13,8 @@ import heapq
 from collections.abc import Sequence
 from typing import Never
 
-from ..kernel import SHUTDOWN, ActorSystem
-from ._base import SupervisorBase, peek_actor
+from ..kernel import SHUTDOWN, ActorSystem, ExitReason
+from ._base import Child, SupervisorBase, peek_actor
 from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD
 from ._messages import ChildInfo
 from ._ops import SupervisorRef
@@ -26,7 +26,13 @@ ROOT_NAME = "lightflow.root"
 
 
 class RootSupervisor(Supervisor):
-    """A one_for_one ``Supervisor`` that also adopts the actors spawned at the top level."""
+    """A one_for_one ``Supervisor`` that also adopts the actors spawned at the top level.
+
+    A child spec with a ``backoff`` (a subsystem: ``start_subsystem``) is restarted after
+    its backoff delay every time it exits, and those restarts do not count against the
+    root's own intensity: the root is the top, nothing above it would restart it, so
+    giving up would stop the whole system. The backoff is what bounds the restart rate.
+    """
 
     def __init__(
         self,
@@ -36,6 +42,15 @@ class RootSupervisor(Supervisor):
         period: float = DEFAULT_PERIOD,
     ) -> None:
         super().__init__(children, strategy="one_for_one", intensity=intensity, period=period)
+
+    def spec_children(self) -> list[ChildInfo]:
+        """The children started from a child spec (the subsystems), not the adopted ones."""
+        return super()._which()
+
+    def _allow_restart(self, child: Child, reason: ExitReason) -> bool:
+        if child.spec.backoff is not None:
+            return True
+        return super()._allow_restart(child, reason)
 
     def _adopted(self) -> list[int]:
         """Ids of kernel children that no spec of ours describes, in spawn order."""

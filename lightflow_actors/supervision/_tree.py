@@ -15,9 +15,23 @@ import msgspec
 
 from ..kernel import ActorStatus, ActorSystem
 from ._base import ChildMeta, SupervisorBase, peek_actor
+from ._messages import ChildInfo
 from ._spec import Restart
 
 NodeKind: TypeAlias = Literal["supervisor", "worker"]
+
+
+class PendingChild(msgspec.Struct, frozen=True, kw_only=True):
+    """A child spec of a supervisor that no actor runs now: it is waiting for a (backoff)
+    restart at ``restart_at_ms``, or it was stopped (``terminate_child``) and kept."""
+
+    child_id: str
+    kind: NodeKind
+    status: Literal["restarting", "stopped"]
+    restart: Restart
+    restarts: int
+    restart_at_ms: int | None
+    last_exit: str | None
 
 
 class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +50,8 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     restart: Restart | None = None
     strategy: str | None = None
     children: list[TreeNode] = msgspec.field(default_factory=list)
+    pending: list[PendingChild] = msgspec.field(default_factory=list)
+    """A supervisor's children that are restarting or stopped (they have no node)."""
 
 
 class SystemTree(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,12 +67,16 @@ def system_tree(system: ActorSystem) -> SystemTree:
     infos = system.actors()
     meta: dict[int, ChildMeta] = {}
     strategies: dict[int, str] = {}
+    pending: dict[int, list[PendingChild]] = {}
     for info in infos:
         actor = peek_actor(system, info.id)
         if isinstance(actor, SupervisorBase):
             strategies[info.id] = actor.strategy_name
             for actor_id, row in actor.child_table():
                 meta[actor_id] = row
+            waiting = [_pending(system, c) for c in actor.waiting_children()]
+            if waiting:
+                pending[info.id] = waiting
     nodes: dict[int, TreeNode] = {}
     kids: dict[int, list[TreeNode]] = {}
     for info in infos:
@@ -81,6 +101,7 @@ def system_tree(system: ActorSystem) -> SystemTree:
             restart=child_meta.restart if child_meta is not None else None,
             strategy=strategy,
             children=kids.setdefault(info.id, []),
+            pending=pending.get(info.id, []),
         )
     roots: list[TreeNode] = []
     # system.actors() lists actors in spawn order, so siblings stay in spawn order.
@@ -92,3 +113,23 @@ def system_tree(system: ActorSystem) -> SystemTree:
         else:
             kids[parent.id].append(node)
     return SystemTree(system=system.name, actors=len(nodes), roots=roots)
+
+
+def restart_at_ms(system: ActorSystem, restart_at: float | None) -> int | None:
+    """A ``ChildInfo.restart_at`` (loop seconds) as Unix milliseconds of the system clock."""
+    if restart_at is None:
+        return None
+    clock = system.clock
+    return clock.wall_ms() + round((restart_at - clock.now()) * 1000)
+
+
+def _pending(system: ActorSystem, row: ChildInfo) -> PendingChild:
+    return PendingChild(
+        child_id=row.id,
+        kind=row.type,
+        status="restarting" if row.status == "restarting" else "stopped",
+        restart=row.restart,
+        restarts=row.restarts,
+        restart_at_ms=restart_at_ms(system, row.restart_at),
+        last_exit=row.last_exit,
+    )
