@@ -34,7 +34,13 @@ from lightflow_actors.kernel import (
     format_reason,
 )
 from lightflow_actors.runs import HostNames, Lease, RunsError, RunsHost, RunsPort, tree_lease_path
-from lightflow_actors.supervision import ChildSpec, DynamicSupervisor, Supervisor
+from lightflow_actors.supervision import (
+    ChildSpec,
+    DynamicSupervisor,
+    Supervisor,
+    start_subsystem,
+    stop_subsystem,
+)
 
 from ._config import RunsConfig, RunsSettings, load_runs_config
 from ._providers import build_providers
@@ -154,7 +160,11 @@ class RunsHosting(RunsPort):
         if self.mcp:
             children.append(ChildSpec(id="mcp", start=lambda: McpEndpoint(self), name=names.mcp))
         try:
-            await system.start_actor(
+            # A subsystem of the root: when it gives up (more than 5 restarts in 30 s),
+            # the root restarts it with backoff, so /runs and /mcp come back by themselves.
+            await start_subsystem(
+                system,
+                names.prefix,
                 lambda: Supervisor(children, strategy="rest_for_one", intensity=5, period=30.0),
                 name=names.prefix,
             )
@@ -163,13 +173,15 @@ class RunsHosting(RunsPort):
         self._system = system
 
     async def stop(self, reason: ExitReason = SHUTDOWN) -> None:
-        """Stop the subtree (runs stop where they are; the next start resumes them)."""
+        """Stop the subtree (runs stop where they are; the next start resumes them).
+
+        The root forgets the subsystem (``stop_subsystem``), so it is not restarted;
+        ``reason`` is kept for callers, the subtree always stops with ``shutdown``.
+        """
         system, self._system = self._system, None
         if system is None or not system.running:
             return
-        ref = system.whereis(self.names.prefix)
-        if ref is not None:
-            await system.terminate(ref, reason, None)
+        await stop_subsystem(system, self.names.prefix, name=self.names.prefix)
 
 
 def _tree_free(path: Path) -> bool:
