@@ -7,9 +7,10 @@
     # or, inside a host service sharing its system:
     Mount("/ops", app=create_app(system, token="s3cret"))
 
-Routes (``specs/openapi.yaml``): ``GET /health``, ``GET /system``, ``GET /system/tree``,
+Routes (``specs/openapi.yaml``): ``GET /health`` (liveness, answered without an actor),
+``GET /ready`` (readiness: the root's subsystems), ``GET /system``, ``GET /system/tree``,
 ``GET /system/events`` (SSE), ``GET /actors/{id}``, ``POST /actors/{id}/stop|restart|kill``,
-``GET /`` (root page), ``GET /openapi.yaml``. Every route asks the ``Gateway`` actor
+``GET /`` (root page), ``GET /openapi.yaml``. Every other route asks the ``Gateway`` actor
 (DESIGN §9). ``GET /observer`` is a live view (``ObserverView``) on the app's own live hub,
 fed by a ``TreeFeed`` actor; its actions go through the gateway too (``ActionDesk``).
 ``serve`` runs the app on Hypercorn (``lightflow serve``).
@@ -46,6 +47,7 @@ from ._records import (
     ErrorBody,
     Health,
     NodeKind,
+    Readiness,
     Restart,
     SystemSummary,
     TreeNode,
@@ -103,6 +105,7 @@ __all__ = [
     "PartSource",
     "PayloadTooLarge",
     "RateWindow",
+    "Readiness",
     "Restart",
     "RootLink",
     "RunsRoutes",

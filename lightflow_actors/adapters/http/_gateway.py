@@ -14,13 +14,14 @@ import functools
 import msgspec
 
 from ...kernel import Actor, ActorRef, handler
+from ...supervision import subsystems
 from ._errors import OperatorRefused
 from ._events import DEFAULT_MAX_PENDING, CloseStream, EventStream, StreamItem
 from ._messages import (
     CloseStreams,
     GatewayMessage,
     GetActor,
-    GetHealth,
+    GetReadiness,
     GetSummary,
     GetTree,
     OpenStream,
@@ -30,7 +31,7 @@ from ._messages import (
 )
 from ._metrics import RateWindow, summarize
 from ._operations import OperationRunner
-from ._records import ActorDetail, Health, SystemSummary, TreePage
+from ._records import ActorDetail, Readiness, SystemSummary, TreePage
 from ._supervision import supervised_by, tree_nodes
 from ._tree import select
 
@@ -62,9 +63,16 @@ class Gateway(Actor[GatewayMessage]):
         self.system.register(self.name, self.ref)
 
     @handler
-    def health(self, msg: GetHealth) -> Health:
+    def ready(self, msg: GetReadiness) -> Readiness:
         system = self.system
-        return Health(system=system.name, actors=system.actor_count())
+        states = subsystems(system)
+        down = [s.id for s in states if s.status != "running"]
+        return Readiness(
+            status="not_ready" if down else "ready",
+            system=system.name,
+            subsystems=states,
+            down=down,
+        )
 
     @handler
     def summary(self, msg: GetSummary) -> SystemSummary:

@@ -14,11 +14,11 @@ from ...kernel import ActorRef, Ask
 from ._events import CloseStream, StreamItem
 from ._inputs import TreeQuery
 from ._operations import Perform
-from ._records import Action, ActorDetail, Health, SystemSummary, TreePage
+from ._records import Action, ActorDetail, Readiness, SystemSummary, TreePage
 
 
-class GetHealth(Ask[Health], frozen=True):
-    """``GET /health``."""
+class GetReadiness(Ask[Readiness], frozen=True):
+    """``GET /ready``."""
 
 
 class GetSummary(Ask[SystemSummary], frozen=True):
@@ -72,5 +72,7 @@ class CloseStreams(Ask[int], frozen=True):
     """End every open event stream (the server drains before it stops); replies how many."""
 
 
-GatewayMessage = GetHealth | GetSummary | GetTree | GetActor | Operate | OpenStream | CloseStreams
+GatewayMessage = (
+    GetReadiness | GetSummary | GetTree | GetActor | Operate | OpenStream | CloseStreams
+)
 """What ``ActorRef[GatewayMessage]`` accepts."""

@@ -29,7 +29,8 @@ ROOT_LINKS: tuple[RootLink, ...] = (
     RootLink("OpenAPI document", "openapi.yaml", "Every route of this server, as OpenAPI 3.1."),
     RootLink("System summary", "system", "JSON: actors, supervisors, messages/s, memory, uptime."),
     RootLink("Supervision tree", "system/tree", "JSON: the tree, paginated (?root=, ?status=)."),
-    RootLink("Health", "health", "JSON: the server and its gateway actor answer."),
+    RootLink("Health", "health", "JSON: the server and its event loop answer (liveness)."),
+    RootLink("Ready", "ready", "JSON: every subsystem runs (readiness; 503 names those down)."),
 )
 """The links on the root page, in order. Other areas append theirs here."""
 

@@ -11,6 +11,7 @@ from typing import Literal, TypeAlias
 import msgspec
 
 from ...kernel import ActorInfo, ActorStatus, LifecycleEvent
+from ...supervision import PendingChild, Subsystem
 
 Action: TypeAlias = Literal["stop", "restart", "kill"]
 NodeKind: TypeAlias = Literal["supervisor", "worker"]
@@ -25,11 +26,24 @@ class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):
-    """``GET /health``: the system runs and the gateway answers."""
+    """``GET /health`` (liveness): the process runs, and its event loop and actor system
+    answer. It says nothing of the subsystems: that is ``GET /ready``."""
 
     status: Literal["ok"] = "ok"
     system: str
     actors: int
+
+
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /ready`` (readiness): ``ready`` (200) when every subsystem runs; otherwise
+    ``not_ready`` (503), and ``down`` names each subsystem that is starting, restarting
+    (with its ``restart_at_ms``) or stopped. ``subsystems`` lists them all, in start order.
+    """
+
+    status: Literal["ready", "not_ready"]
+    system: str
+    subsystems: list[Subsystem]
+    down: list[str]
 
 
 class SystemSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +71,7 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     ``kind`` is ``supervisor`` or ``worker``; ``actor_class`` the Python class. ``child_id``,
     ``restart`` come from the child spec of its supervisor (None when it has none);
     ``strategy`` is set on supervisors. ``parent`` and ``children`` are actor ids, ``depth``
-    is 0 for a top-level actor.
+    is 0 for a top-level actor. ``pending``: see below.
     """
 
     id: int
@@ -75,6 +89,9 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     child_id: str | None
     restart: Restart | None
     strategy: str | None
+    pending: list[PendingChild] = msgspec.field(default_factory=list)
+    """A supervisor's children that no actor runs now: restarting (with ``restart_at_ms``,
+    the next attempt) or stopped. They have no actor id, so no node of their own."""
 
 
 class TreePage(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from ._errors import Unavailable
 from ._events import SSE_KEEPALIVE, SSE_PREAMBLE, CloseStream, StreamEnd, sse_frame
 from ._inputs import (
     OPERATOR,
@@ -25,9 +26,9 @@ from ._inputs import (
     decode_actor_id,
 )
 from ._link import GatewayLink
-from ._messages import GetActor, GetHealth, GetSummary, GetTree, OpenStream
+from ._messages import GetActor, GetReadiness, GetSummary, GetTree, OpenStream
 from ._pages import RootLink, root_page, static_file
-from ._records import Action
+from ._records import Action, Health
 from ._responses import json_response
 from ._security import Guard
 
@@ -57,6 +58,7 @@ class OperatorRoutes:
             Route("/", self.root, methods=["GET"]),
             *(Route(f"/{name}", self.static, methods=["GET"], name=name) for name in self._static),
             Route("/health", self.health, methods=["GET"]),
+            Route("/ready", self.ready, methods=["GET"]),
             Route("/system", self.summary, methods=["GET"]),
             Route("/system/tree", self.tree, methods=["GET"]),
             Route("/system/events", self.events, methods=["GET"]),
@@ -79,9 +81,18 @@ class OperatorRoutes:
     # -- JSON ----------------------------------------------------------------------------
 
     async def health(self, request: Request) -> Response:
+        # Liveness: answered here, on the loop, without asking any actor, so a restarting
+        # subsystem (or gateway) never makes an orchestrator kill a process that can heal.
         _no_query(request)
-        health = await self.link.ask(GetHealth())
-        return json_response(health)
+        system = self.link.system
+        if not system.running:
+            raise Unavailable("the actor system is not running; the server is starting or stopping")
+        return json_response(Health(system=system.name, actors=system.actor_count()))
+
+    async def ready(self, request: Request) -> Response:
+        _no_query(request)
+        readiness = await self.link.ask(GetReadiness())
+        return json_response(readiness, 200 if readiness.status == "ready" else 503)
 
     async def summary(self, request: Request) -> Response:
         _no_query(request)

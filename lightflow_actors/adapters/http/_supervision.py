@@ -65,6 +65,7 @@ def tree_nodes(system: ActorSystem) -> list[TreeNode]:
                 child_id=node.child_id,
                 restart=node.restart,
                 strategy=node.strategy,
+                pending=node.pending,
             )
         )
         stack.extend((child, node.id, depth + 1) for child in reversed(node.children))

@@ -297,8 +297,8 @@ async def test_a_killed_gateway_is_restarted_and_serves_again(operator: Operator
         assert gateway is not None
         result = (await client.post(f"/actors/{gateway.id}/kill")).json()
         assert result["exit_reason"] == "killed"
-        for _ in range(100):
-            if (await client.get("/health")).status_code == 200:
+        for _ in range(100):  # /system asks the gateway (/health does not)
+            if (await client.get("/system")).status_code == 200:
                 break
             await asyncio.sleep(0.01)
         again = app.system.whereis(GATEWAY_NAME)
