@@ -57,6 +57,9 @@ async def test_runs_come_back_after_the_runs_subtree_gave_up(runs_env: RunsEnv) 
             down = await client.get("/runs")
             if down.status_code == 503:  # still waiting for its backoff (0.5-0.6 s)
                 assert "not running" in down.json()["error"]
+                ready = await client.get("/ready")
+                if ready.status_code == 503:
+                    assert ready.json()["down"] == [DEFAULT_PREFIX]
 
             async def answers() -> bool:
                 return (await client.get("/runs")).status_code == 200
@@ -64,6 +67,8 @@ async def test_runs_come_back_after_the_runs_subtree_gave_up(runs_env: RunsEnv) 
             await wait_for("/runs answers again", answers)
             (runs,) = [s for s in subsystems(system) if s.id == DEFAULT_PREFIX]
             assert runs.status == "running" and runs.restarts == 1
+            ready = await client.get("/ready")
+            assert ready.status_code == 200 and ready.json()["down"] == [], ready.text
             kinds = [
                 e.kind for e in events if e.name == DEFAULT_PREFIX or e.child == DEFAULT_PREFIX
             ]
