@@ -145,6 +145,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._runner_monitors: dict[int, str] = {}
         self._unwritten: dict[str, _Unwritten] = {}  # claim path -> answer to write again
         self._retrying: set[str] = set()  # claim or request paths with an I/O failure audited
+        self._ignored: set[str] = set()  # files refused without touching them (see below)
         self._counts = {
             "served": 0,
             "errors": 0,
@@ -264,6 +265,8 @@ class Substrate(Actor[SubstrateMessage | Down]):
             self._write_again(key)
         for inbox in inboxes(self._root):
             for path in waiting_files(inbox, (Suffix.REQUEST, Suffix.CLAIMED)):
+                if str(path) in self._ignored:
+                    continue
                 if path.name.endswith(Suffix.REQUEST):
                     loc = locate(self._root, path)
                     if loc is not None:
@@ -328,7 +331,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
 
     def _claim(self, loc: Location, path: Path, *, found_as: FoundAs = "committed") -> None:
         if not stays_in_tree(self._root, loc.inbox):
-            self._refuse_quietly(loc, "the inbox folder leaves the tree (symlink)")
+            self._refuse_quietly(loc, path, "the inbox folder leaves the tree (symlink)")
             return
         claimed = loc.file(loc.inbox, Suffix.CLAIMED)
         try:
@@ -339,7 +342,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
             if exc.errno in _TRANSIENT:
                 self._retry(loc, str(path), f"cannot claim the request: {exc.strerror}")
             else:
-                self._refuse_quietly(loc, f"cannot claim the request: {exc.strerror}")
+                self._refuse_quietly(loc, path, f"cannot claim the request: {exc.strerror}")
             return
         self._serve(loc, resumed=False, found_as=found_as)
 
@@ -351,9 +354,11 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._audit_event("request.resumed" if resumed else "request.claimed", loc, sync=False)
         try:
             check_location(self._root, loc)
-            if not stays_in_tree(self._root, loc.outbox):
-                self._refuse_quietly(loc, "the outbox folder leaves the tree (symlink)")
-                return
+            # The inbox again: a claim found by a rescan did not pass through `_claim`.
+            for folder in (loc.inbox, loc.outbox):
+                if not stays_in_tree(self._root, folder):
+                    self._refuse_quietly(loc, claimed, f"{folder} leaves the tree (symlink)")
+                    return
             if answered(loc):
                 if resumed:  # answered before a crash, only the claim was left open
                     self._close(loc)
@@ -538,8 +543,10 @@ class Substrate(Actor[SubstrateMessage | Down]):
             "request.quarantined", loc, error=refusal.kind, reason=letter.file or "removed"
         )
 
-    def _refuse_quietly(self, loc: Location, why: str) -> None:
-        """Refuse without touching files: the folder itself is not to be trusted."""
+    def _refuse_quietly(self, loc: Location, path: Path, why: str) -> None:
+        """Refuse without touching files: the folder itself is not to be trusted. Audited
+        once per incarnation: later rescans pass the file by (it is left where it is)."""
+        self._ignored.add(str(path))
         self._counts["refused"] += 1
         self._audit_event("request.refused", loc, error="path_escape", reason=why)
 

@@ -99,6 +99,23 @@ async def test_symlinked_inbox_is_left_alone(start_ctx: Callable[..., Any], tmp_
     assert sorted(os.listdir(outside)) == ["o.req.json"], "nothing renamed or written outside"
 
 
+async def test_claims_in_a_symlinked_inbox_are_left_alone(
+    start_ctx: Callable[..., Any], tmp_path: Path
+) -> None:
+    ctx = await start_ctx(watch="poll", poll_interval_s=0.02)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "o.claimed").write_bytes(b'{"secret": 1}')  # as if left by a crash
+    fmt = ctx.backing / "home" / "1000" / "api" / "openai.responses"
+    (fmt / "inbox").rmdir()
+    (fmt / "inbox").symlink_to(outside)
+    await asyncio.sleep(0.3)  # many rescans
+    assert sorted(os.listdir(outside)) == ["o.claimed"], "nothing renamed outside"
+    assert not any((fmt / "outbox").iterdir()), "nothing answered for it"
+    refusals = [e for e in ctx.audit() if e.id == "o" and e.event == "request.refused"]
+    assert len(refusals) == 1 and refusals[0].error == "path_escape"
+
+
 async def test_duplicate_id_is_not_answered_twice(start_ctx: Callable[..., Any]) -> None:
     ctx = await start_ctx()
     inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
