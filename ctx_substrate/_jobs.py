@@ -17,12 +17,13 @@ from pathlib import Path
 
 import msgspec
 
-from lightflow_actors.cortex import ErrorKind, ErrorRecord, TargetKind, atomic_write
+from lightflow_actors.cortex import ErrorKind, ErrorRecord, TargetKind, atomic_write, safe_text
 from lightflow_actors.kernel import Actor, ActorRef, handler
 
 from ._audit import AuditEvent, AuditLog
+from ._errors import RequestRefused
 from ._intake import read_request
-from ._specs import JobSpec, JobStatus, decode_job_spec, decode_trigger
+from ._specs import JobSpec, JobStatus, SpecError, decode_job_spec, decode_trigger
 from .providers import Answer, Served
 
 __all__ = ["Dispatch", "HookRunner", "JobRunner", "read_status"]
@@ -60,6 +61,15 @@ def _out(outcome: Served) -> tuple[bytes, JobStatus, ErrorKind | None]:
     return msgspec.json.encode({"error": record}), "failed", outcome.outcome.kind
 
 
+def _load_failure(exc: RequestRefused | SpecError | OSError) -> tuple[ErrorKind, str]:
+    """The `out.json` error of a job whose `spec` or `req` cannot be used."""
+    if isinstance(exc, RequestRefused):
+        return exc.kind, exc.message
+    if isinstance(exc, SpecError):
+        return "malformed", str(exc)
+    return "io_error", f"cannot read the job's files: {exc}"
+
+
 def _load(folder: Path) -> tuple[JobSpec, bytes]:
     spec = decode_job_spec(read_request(folder / "spec", _FILE_LIMIT), str(folder / "spec"))
     return spec, read_request(folder / "req", _FILE_LIMIT)
@@ -81,8 +91,10 @@ class JobRunner(Actor[Served]):
         self._audit.append(AuditEvent("job.started", kind="job", target=self._folder.name))
         try:
             spec, raw = _load(self._folder)
-        except Exception as exc:  # unreadable spec/req: the job fails, visibly
-            self._finish(msgspec.json.encode({"error": str(exc)}), "failed", "malformed")
+        except (RequestRefused, SpecError, OSError) as exc:  # the job fails, visibly
+            kind, message = _load_failure(exc)
+            record = ErrorRecord(id=safe_text(self._folder.name), kind=kind, message=message)
+            self._finish(msgspec.json.encode({"error": record}), "failed", kind)
             return
         self._substrate.tell(
             Dispatch(spec.kind, spec.target, self._uid, self._folder.name, raw, self.ref)

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from ctx_substrate import ProviderRequest, callable_provider
+from lightflow_actors.cortex import commit_request
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +63,29 @@ async def test_job_with_bad_spec_fails_visibly(start_ctx: Callable[..., Any]) ->
         lambda: (job / "status").exists() and (job / "status").read_text().strip() == "failed",
         "the job to fail",
     )
-    assert b"error" in (job / "out.json").read_bytes()
+    out = msgspec.json.decode((job / "out.json").read_bytes())
+    assert out["error"]["kind"] == "malformed" and "$.kind" in out["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "spec", [b'{"kind": "api", "target": ' + b"[" * 5000, b'{"kind": "api", "target": "\xff"}']
+)
+async def test_job_with_a_poisoned_spec_fails_visibly(
+    start_ctx: Callable[..., Any], spec: bytes
+) -> None:
+    ctx = await start_ctx()
+    job = ctx.backing / "home" / "1000" / "job" / "poison"
+    job.mkdir(parents=True)
+    commit_file(job, "spec", spec)
+    commit_file(job, "req", b"{}")
+    await ctx.until(
+        lambda: (job / "status").exists() and (job / "status").read_text().strip() == "failed",
+        "the job to fail",
+    )
+    out = msgspec.json.decode((job / "out.json").read_bytes())
+    assert out["error"]["kind"] == "malformed" and out["error"]["id"] == "poison"
+    commit_request(ctx.layout.api_inbox("openai.chat"), "after", b"{}")  # still serving
+    await ctx.until((ctx.layout.api_outbox("openai.chat") / "after.resp.json").exists, "after")
 
 
 async def test_job_denied_target(start_ctx: Callable[..., Any]) -> None:
