@@ -156,8 +156,10 @@ class WebSocketView:
         params: Mapping[str, str] | None = None,
         *,
         http: httpx.AsyncClient | None = None,
+        deflate: bool = False,
     ) -> WebSocketView:
-        """Join `view`; pass `http` to reuse one HTTP client for many views."""
+        """Join `view`; pass `http` to reuse one HTTP client for many views; `deflate`
+        offers permessage-deflate as browsers do."""
         import httpx  # imported here: only network peers need it, not every importer of live
 
         if http is None:
@@ -168,7 +170,9 @@ class WebSocketView:
         page.raise_for_status()
         session_id, token = _page_attr(page.text, "session"), _page_attr(page.text, "token")
         url = httpx.URL(base_url)
-        ws = await WebSocketClient.connect(url.host, url.port or 80, f"{url.path}/socket")
+        ws = await WebSocketClient.connect(
+            url.host, url.port or 80, f"{url.path}/socket", deflate=deflate
+        )
         self = cls(ws, LiveClient())
         await self.send_frame(self.client.hello())
         await self.until(lambda: self.client.connection.state == "open", "the welcome")

@@ -13,6 +13,7 @@ import contextlib
 from collections import deque
 
 from wsproto import ConnectionType, WSConnection
+from wsproto.extensions import PerMessageDeflate
 from wsproto.events import (
     AcceptConnection,
     CloseConnection,
@@ -52,14 +53,23 @@ class WebSocketClient:
 
     @classmethod
     async def connect(
-        cls, host: str, port: int, path: str, *, origin: str | None = None
+        cls,
+        host: str,
+        port: int,
+        path: str,
+        *,
+        origin: str | None = None,
+        deflate: bool = False,
     ) -> WebSocketClient:
+        """Open a connection; ``deflate`` offers permessage-deflate (RFC 7692), as browsers do."""
         reader, writer = await asyncio.open_connection(host, port)
         client = cls(reader, writer)
         headers = [(b"origin", origin.encode())] if origin else []
-        await client._write(
-            client._ws.send(Request(host=f"{host}:{port}", target=path, extra_headers=headers))
+        extensions = [PerMessageDeflate()] if deflate else []
+        request = Request(
+            host=f"{host}:{port}", target=path, extra_headers=headers, extensions=extensions
         )
+        await client._write(client._ws.send(request))
         accepted = False
         while not accepted:
             events = await client._events()

@@ -1,0 +1,313 @@
+"""Live transport benchmark: what a browser pays on the wire and the server per session.
+
+Everything runs against the examples app in a Hypercorn subprocess on 127.0.0.1.
+
+1. First load: the 1 000-row table page and the client script as a browser fetches
+   them (``Accept-Encoding: gzip``), bytes on the wire; baseline: the same responses
+   uncompressed (``Accept-Encoding: identity``).
+2. A counter click in Chromium through a byte-counting TCP proxy: every byte of the
+   WebSocket both ways (frames, acks, permessage-deflate on) per click, averaged over
+   clicks in a row and over clicks one second apart (acks then cannot ride along);
+   baseline: the submit and its patch alone (one frame each way, compressed as the
+   connection compresses them), the least any protocol with acks off could send.
+3. Memory per idle counter session over a real WebSocket: server RSS grown by
+   ``SESSIONS`` joined counter sessions (wsproto clients, with and without
+   permessage-deflate); baseline: the same number of bare Starlette echo sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from bench._report import row
+from lightflow_actors import ActorSystem
+from lightflow_actors.live import WebSocketClient, WebSocketView
+from lightflow_actors.live_examples import start_examples
+
+ROOT = Path(__file__).resolve().parents[1]
+SESSIONS = 400
+CHROMIUM = "/usr/bin/chromium"
+
+
+def serve(port: int) -> None:
+    """The server process: the examples hub and a bare echo socket."""
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            while True:
+                await ws.send_text(await ws.receive_text())
+        except WebSocketDisconnect:
+            return
+
+    async def main() -> None:
+        async with ActorSystem("bench-server", seed=1) as system:
+            routes = await start_examples(system, tick_interval=3600.0)
+            app = Starlette(
+                routes=[WebSocketRoute("/echo", echo), Mount("/live", routes=routes.routes)]
+            )
+            config = Config()
+            config.bind = [f"127.0.0.1:{port}"]
+            config.accesslog = None
+            config.errorlog = None
+            config.backlog = 4096
+            print("ready", flush=True)
+            await hypercorn_serve(app, config)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+class Server:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Server:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.bench_live_transport",
+            "--serve",
+            str(self.port),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        if (await self.process.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the bench server did not start")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        await self.process.wait()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/live"
+
+    @property
+    def rss(self) -> int:
+        assert self.process is not None
+        return _rss(self.process.pid)
+
+
+# -- 1. first load ----------------------------------------------------------------------
+
+
+async def first_load(server: Server) -> None:
+    async with httpx.AsyncClient() as http:
+        for label, path in (("table page", "/table"), ("client JS", "/static/lightflow-live.js")):
+            sizes = {}
+            for encoding in ("gzip", "identity"):
+                response = await http.get(
+                    server.base + path, headers={"Accept-Encoding": encoding}
+                )
+                response.raise_for_status()
+                sizes[encoding] = response.num_bytes_downloaded
+            row(f"first load: {label} (gzip)", sizes["gzip"], "B", sizes["identity"], "identity")
+
+
+# -- 2. a counter click in Chromium -------------------------------------------------------
+
+
+class CountingProxy:
+    """A TCP proxy to the server that counts the bytes each way."""
+
+    def __init__(self, port: int) -> None:
+        self.target = port
+        self.up = 0
+        self.down = 0
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, up: bool) -> None:
+            try:
+                while data := await r.read(65536):
+                    if up:
+                        self.up += len(data)
+                    else:
+                        self.down += len(data)
+                    w.write(data)
+                    await w.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                w.close()
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+    @property
+    def total(self) -> int:
+        return self.up + self.down
+
+
+async def counter_click(server: Server) -> None:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        print("counter click: playwright is not installed; skipped", flush=True)
+        return
+    if not os.path.exists(CHROMIUM):
+        print(f"counter click: {CHROMIUM} is not installed; skipped", flush=True)
+        return
+    proxy = CountingProxy(server.port)
+    await proxy.start()
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = await browser.new_page()
+        frames: list[tuple[str, str]] = []
+        page.on(
+            "websocket",
+            lambda ws: (
+                ws.on("framesent", lambda p: frames.append(("up", str(p)))),
+                ws.on("framereceived", lambda p: frames.append(("down", str(p)))),
+            ),
+        )
+        await page.goto(f"http://127.0.0.1:{proxy.port}/live/counter?count=0")
+        await page.wait_for_selector("[data-lf-status=connected]")
+        await asyncio.sleep(1.5)  # let the join's acks settle
+
+        async def clicks(n: int, pause: float) -> float:
+            start = proxy.total
+            count = int(await page.text_content("#count") or "0")
+            for i in range(n):
+                await page.click("#inc")
+                await page.wait_for_function(
+                    "n => document.querySelector('#count').textContent === String(n)",
+                    arg=count + i + 1,
+                )
+                await asyncio.sleep(pause)
+            await asyncio.sleep(1.5)  # acks that follow the last click
+            return (proxy.total - start) / n
+
+        rapid = await clicks(50, 0.0)
+        spaced = await clicks(8, 1.0)
+        frames.clear()
+        await page.click("#inc")
+        await page.wait_for_function("document.querySelector('#count').textContent !== ''")
+        await asyncio.sleep(1.5)
+        await browser.close()
+    floor = await _one_frame_each_way(server)
+    row("counter click, in a row: wire B/click", rapid, "B", floor, "submit+patch")
+    row("counter click, 1 s apart: wire B/click", spaced, "B", floor, "submit+patch")
+
+
+async def _one_frame_each_way(server: Server) -> float:
+    """Bytes of a submit and a patch alone through an echo socket with deflate (warm)."""
+    submit = (
+        '{"kind":"instruction","v":1,"seq":60,"instruction":{"op":"submit","event":"inc",'
+        '"payload":{"by":"1"},"ref":"60"}}'
+    )
+    patch = '{"kind":"instruction","v":1,"seq":61,"instruction":{"op":"patch","diff":{"d":{"r":{"0":"61"}},"ref":"60"}}}'
+    proxy = CountingProxy(server.port)
+    await proxy.start()
+    ws = await WebSocketClient.connect("127.0.0.1", proxy.port, "/echo", deflate=True)
+    for _ in range(20):
+        await ws.send_text(submit)
+        await ws.receive_text()
+    start = proxy.total
+    for _ in range(50):
+        await ws.send_text(submit)
+        await ws.receive_text()
+    echo_bytes = (proxy.total - start) / 50  # submit up, submit down
+    start = proxy.total
+    for _ in range(50):
+        await ws.send_text(patch)
+        await ws.receive_text()
+    patch_bytes = (proxy.total - start) / 50
+    await ws.close()
+    return (echo_bytes + patch_bytes) / 2
+
+
+# -- 3. memory per idle session -----------------------------------------------------------
+
+
+async def memory(deflate: bool) -> None:
+    async with Server() as server:
+        http = httpx.AsyncClient(limits=httpx.Limits(max_connections=20))
+        await WebSocketView.open(server.base, "counter", http=http, deflate=deflate)  # warm up
+        await asyncio.sleep(0.5)
+        before = server.rss
+        views = [
+            await WebSocketView.open(server.base, "counter", {"count": str(i)}, http=http, deflate=deflate)
+            for i in range(SESSIONS)
+        ]
+        for view in views:  # one event each: both deflate contexts exist, as in a browser
+            await view.push("inc", {"by": 1})
+        await asyncio.sleep(1.0)
+        used = (server.rss - before) / SESSIONS
+        await http.aclose()
+        for view in views:
+            await view.close()
+        echoes = [
+            await WebSocketClient.connect("127.0.0.1", server.port, "/echo", deflate=deflate)
+            for _ in range(20)
+        ]
+        await asyncio.sleep(0.5)
+        before = server.rss
+        echoes += [
+            await WebSocketClient.connect("127.0.0.1", server.port, "/echo", deflate=deflate)
+            for _ in range(SESSIONS)
+        ]
+        for ws in echoes:
+            await ws.send_text('{"kind":"ping","v":1,"seq":1}')
+            await ws.receive_text()
+        await asyncio.sleep(1.0)
+        used_echo = (server.rss - before) / SESSIONS
+        for ws in echoes:
+            await ws.close()
+    label = "with deflate" if deflate else "no deflate"
+    row(f"idle counter session over WS ({label}), RSS", used, "B", used_echo, "echo socket")
+
+
+def main() -> None:
+    async def run() -> None:
+        async with Server() as server:
+            await first_load(server)
+            await counter_click(server)
+        await memory(False)
+        await memory(True)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+    else:
+        main()
