@@ -1,6 +1,6 @@
 """The live examples on one server: counter, chat with presence, the 1 000-row table.
 
-    uv run --frozen python examples/live/app.py     # http://127.0.0.1:5175/live/counter
+    uv run --frozen python examples/live/app.py [--port 5175]   # http://127.0.0.1:5175/live/counter
 
 The views themselves ship with the package (``lightflow_actors.live_examples``), so
 ``lightflow serve`` shows them too; this is the smallest app that serves them alone.
@@ -8,6 +8,7 @@ The views themselves ship with the package (``lightflow_actors.live_examples``),
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 
 from hypercorn.asyncio import serve as hypercorn_serve
@@ -30,4 +31,6 @@ async def serve(host: str = "127.0.0.1", port: int = 5175) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve())
+    parser = argparse.ArgumentParser(description="Serve the live examples on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=5175)
+    asyncio.run(serve(port=parser.parse_args().port))

@@ -47,6 +47,7 @@ from ._errors import (
     PatchError,
     PeerError,
     RenderedError,
+    SecretFileError,
     TemplateSyntaxError,
     TemplateValueError,
     UnknownViewError,
@@ -88,6 +89,7 @@ from ._pubsub import (
     UnsubscribeTopic,
 )
 from ._rendered import Comprehension, Dynamic, Rendered, to_html
+from ._secret import default_secret_path, load_or_create_secret
 from ._session import Info, LiveSession, Problem, SessionOutput, SessionServices, ToBrowser
 from ._template import Key, Template, Value, each, keyed
 from ._wsclient import WebSocketClient, WebSocketClientError
@@ -148,6 +150,7 @@ __all__ = [
     "Redirect",
     "Rendered",
     "RenderedError",
+    "SecretFileError",
     "SendAfter",
     "SessionInfo",
     "SessionOutput",
@@ -178,12 +181,14 @@ __all__ = [
     "client_html",
     "decode_envelope",
     "decode_patch",
+    "default_secret_path",
     "each",
     "encode_patch",
     "escape",
     "escape_text",
     "event_name",
     "keyed",
+    "load_or_create_secret",
     "live_patch_of",
     "safe",
     "to_html",

@@ -112,3 +112,7 @@ class HubNotStartedError(LiveError, RuntimeError):
 class PeerError(LiveError):
     """A Python peer of a live session (`LiveClient`, `WebSocketView`) cannot go on:
     the socket closed, or the server sent something the live profile does not allow."""
+
+
+class SecretFileError(LiveError):
+    """The file holding the token key is unusable; the message names the file and the fix."""

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import inspect
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Final, Never, TypeVar
 
 from ..isa import Instruction
@@ -40,6 +41,7 @@ from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
 from ._presence import PresenceServer
 from ._pubsub import PubSubAdapter, PubSubServer
 from ._rendered import to_html
+from ._secret import default_secret_path, load_or_create_secret
 from ._session import LiveSession, SessionServices
 
 M = TypeVar("M")
@@ -70,8 +72,10 @@ class LiveHub:
         page = await hub.static_render("counter", {})
         transport = await start_transport(hub, socket)   # lightflow_actors.adapters.ws
 
-    ``secret`` signs session tokens (default: 32 bytes from ``system.random``, so
-    tokens do not survive a restart of the node, and sessions simply reload).
+    ``secret`` signs session tokens: bytes, or the path of a key file; by default the
+    key file under the XDG state dir (``live/_secret.py``), created on first start,
+    so a page served before a restart rejoins after it without a reload. Each hub
+    signs with its own key derived from it and its ``name``.
     """
 
     def __init__(
@@ -80,13 +84,14 @@ class LiveHub:
         views: Mapping[str, AnyLiveView],
         *,
         config: LiveConfig | None = None,
-        secret: bytes | None = None,
+        secret: bytes | Path | None = None,
         pubsub_adapter: PubSubAdapter | None = None,
         name: str = "live",
     ) -> None:
         self.system = system
         self._config = config if config is not None else LiveConfig()
-        self._secret = secret
+        self._secret_source = secret
+        self._secret: bytes | None = None
         self._adapter = pubsub_adapter
         self.name = name
         self._specs: dict[str, ViewSpec] = {}
@@ -124,7 +129,11 @@ class LiveHub:
 
     async def _start(self) -> None:
         if self._secret is None:
-            self._secret = self.system.random.randbytes(32)
+            source = self._secret_source
+            if not isinstance(source, bytes):
+                source = load_or_create_secret(source or default_secret_path())
+            label = f"lightflow live tokens:{self.name}".encode()
+            self._secret = hmac.new(source, label, hashlib.sha256).digest()
         system, name, adapter = self.system, self.name, self._adapter
         max_sessions = self._config.max_sessions
 

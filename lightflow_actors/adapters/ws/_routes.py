@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -168,7 +169,7 @@ def live_routes(
     views: Mapping[str, AnyLiveView],
     *,
     config: LiveConfig | None = None,
-    secret: bytes | None = None,
+    secret: bytes | Path | None = None,
     pubsub_adapter: PubSubAdapter | None = None,
     allowed_origins: Collection[str] = (),
     name: str = "live",

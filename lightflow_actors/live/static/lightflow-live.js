@@ -336,8 +336,15 @@
 
   // ---------------------------------------------------------------- 3. LiveSocket
 
-  var BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000, 10000];
+  // Reconnect backoff (each x[0.5, 1) jitter). It stops growing at 2 s so a page finds a
+  // restarted server within 2 s of it answering; the jitter spreads a crowd of pages.
+  var BACKOFF_MS = [100, 250, 500, 1000, 2000];
   var HEARTBEAT_MS = 15000, SILENCE_MS = 45000;
+  // A join the server refuses (its token key changed, the view is gone) reloads the page,
+  // as Phoenix does for a stale session; the count in sessionStorage keeps a page that
+  // keeps being refused from reloading in a tight loop.
+  var RELOAD_KEY = "lightflow:reloads", RELOAD_DELAYS_MS = [0, 1000, 5000, 15000, 30000];
+  var RELOAD_WINDOW_MS = 120000;
 
   function formValues(form) {
     var out = {};
@@ -379,6 +386,7 @@
     this.seqOut = 0;
     this.joined = false;
     this.everJoined = false;
+    this.joinSeq = null;        // seq of the Mount frame of the join in progress
     this.attempt = 0;
     this.lastIn = 0;
     this.lastOut = 0;
@@ -406,7 +414,7 @@
     };
     ws.onmessage = function (event) { if (ws === self.ws) self.receive(event.data); };
     ws.onclose = function () {
-      if (ws !== self.ws) return;
+      if (ws !== self.ws || self.closing) return;
       self.ws = null;
       self.joined = false;
       self.status("disconnected");
@@ -437,9 +445,24 @@
   LiveSocket.prototype.join = function () {
     var params = {};
     new URL(global.location.href).searchParams.forEach(function (v, k) { params[k] = v; });
-    this.instruction({ op: "mount", id: this.session, target: this.view,
-                       params: { token: this.token, params: params } });
+    this.joinSeq = this.instruction({ op: "mount", id: this.session, target: this.view,
+                                      params: { token: this.token, params: params } });
     this.instruction({ op: "render" });
+  };
+
+  /** Reload the page (a new session id and token), unless reloads came too often. */
+  LiveSocket.prototype.reload = function (why) {
+    var store = global.sessionStorage, now = Date.now(), seen = { count: 0, at: 0 };
+    try { seen = JSON.parse(store.getItem(RELOAD_KEY) || "null") || seen; } catch (e) { /* reset */ }
+    var count = now - seen.at > RELOAD_WINDOW_MS ? 0 : seen.count;
+    var delay = RELOAD_DELAYS_MS[Math.min(count, RELOAD_DELAYS_MS.length - 1)];
+    try { store.setItem(RELOAD_KEY, JSON.stringify({ count: count + 1, at: now + delay })); } catch (e) { /* no storage */ }
+    console.warn("lightflow: the server refused to join (" + why + "); reloading" +
+                 (delay ? " in " + delay + " ms" : ""));
+    this.status("closed");
+    this.closing = true;
+    if (this.ws) this.ws.close();
+    setTimeout(function () { global.location.reload(); }, delay);
   };
 
   LiveSocket.prototype.heartbeat = function () {
@@ -486,6 +509,8 @@
     this.joined = true;
     this.everJoined = true;
     this.attempt = 0;
+    this.joinSeq = null;
+    try { global.sessionStorage.removeItem(RELOAD_KEY); } catch (e) { /* no storage */ }
     this.status("connected");
     if (view.title) document.title = view.title;
     this.recoverForms(saved);
@@ -528,6 +553,12 @@
   };
 
   LiveSocket.prototype.onError = function (frame) {
+    if (this.joinSeq !== null && frame.ref === this.joinSeq) {
+      // The Mount itself was refused (token, view, params): retrying the same join can
+      // only be refused again, so the page must be loaded anew.
+      this.reload(frame.code + ": " + frame.message);
+      return;
+    }
     if (frame.ref !== undefined && frame.ref !== null) this.settle(String(frame.ref));
     console.warn("lightflow: " + frame.code + ": " + frame.message);
     this.emit("lf:error", { code: frame.code, message: frame.message, path: frame.path || null });
