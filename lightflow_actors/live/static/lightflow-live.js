@@ -268,7 +268,9 @@
 
   // ---------------------------------------------------------------- 2. morph
 
-  /** Make `root`'s children match `html`. `opts.force`: a form whose values the server sets. */
+  /** Make `root`'s children match `html`. `opts.force`: a form whose values the server
+   *  sets; `opts.answered`: elements whose event this patch answers (their own state,
+   *  a checkbox's tick, follows the server even when focused). */
   function morph(root, html, opts) {
     var template = document.createElement("template");
     template.innerHTML = html;
@@ -301,7 +303,7 @@
 
   function morphNode(a, b, opts) {
     if (a.nodeType !== 1) { if (a.nodeValue !== b.nodeValue) a.nodeValue = b.nodeValue; return; }
-    var oldValue = a.getAttribute("value"), i, attr;
+    var oldValue = a.getAttribute("value"), oldChecked = a.hasAttribute("checked"), i, attr;
     for (i = a.attributes.length - 1; i >= 0; i--) {
       attr = a.attributes[i];
       if (!b.hasAttribute(attr.name)) a.removeAttribute(attr.name);
@@ -313,7 +315,8 @@
     var tag = a.tagName;
     // A field keeps what the user typed unless the server changed its value, or the
     // server answers a submit of its form (opts.force); a focused field only then.
-    var forced = opts.force && a.form === opts.force;
+    var forced = !!(opts.force && a.form === opts.force) ||
+                 !!(opts.answered && opts.answered.indexOf(a) >= 0);
     var focused = a === document.activeElement;
     if (tag === "TEXTAREA") {
       var text = b.textContent;
@@ -324,7 +327,10 @@
     }
     if (tag !== "INPUT") morphChildren(a, b, opts);
     if (tag === "INPUT" && (a.type === "checkbox" || a.type === "radio")) {
-      if (forced || !focused) a.checked = b.hasAttribute("checked");
+      // A toggle is not typing: focus (a click focuses it) protects nothing here, so
+      // the tick follows the server whenever the server changed it, or answered it.
+      var checked = b.hasAttribute("checked");
+      if (forced || !focused || oldChecked !== checked) a.checked = checked;
     } else if (tag === "INPUT") {
       var v = b.getAttribute("value") || "";
       if ((forced || (!focused && oldValue !== b.getAttribute("value"))) && a.value !== v) a.value = v;
@@ -564,8 +570,9 @@
     this.emit("lf:error", { code: frame.code, message: frame.message, path: frame.path || null });
   };
 
-  LiveSocket.prototype.render = function (forceForm) {
-    morph(this.root, toHtml(this.state), { force: forceForm });
+  LiveSocket.prototype.render = function (settled) {
+    morph(this.root, toHtml(this.state),
+          { force: settled ? settled.form : null, answered: settled ? settled.els : null });
     this.pending.forEach(function (p) { p.el.classList.add("lf-loading"); });
   };
 
@@ -584,17 +591,19 @@
     this.pending.set(String(seq), { el: el, form: form || null });
   };
 
-  /** End the loading state of every event up to `ref`; returns a submitted form, if any. */
+  /** End the loading state of every event up to `ref`; returns what they were sent by
+   *  ({form: a submitted form or null, els: the elements}), or null if none was pending. */
   LiveSocket.prototype.settle = function (ref) {
-    var upto = Number(ref), form = null;
+    var upto = Number(ref), form = null, els = [];
     this.pending.forEach(function (p, key) {
       if (Number(key) > upto) return;
       p.el.classList.remove("lf-loading");
       p.el.removeAttribute("aria-busy");
+      els.push(p.el);
       if (p.form) form = p.form;
     });
     this.pending.forEach(function (p, key, map) { if (Number(key) <= upto) map.delete(key); });
-    return form;
+    return els.length ? { form: form, els: els } : null;
   };
 
   LiveSocket.prototype.bind = function () {
@@ -610,7 +619,10 @@
       }
       var el = e.target.closest && e.target.closest("[lf-click]");
       if (!inside(el)) return;
-      e.preventDefault();
+      // A checkbox or radio keeps its native toggle (preventing it would untick the box
+      // the user just ticked); the answer then sets it to what the server rendered.
+      var toggle = el.tagName === "INPUT" && (el.type === "checkbox" || el.type === "radio");
+      if (!toggle) e.preventDefault();
       self.push(el, el.getAttribute("lf-click"), attrValues(el));
     });
     document.addEventListener("submit", function (e) {
