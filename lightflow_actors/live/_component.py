@@ -67,6 +67,9 @@ class LiveView(AnyLiveView, Generic[S, E]):
 
     ``mount`` may be ``async`` (to ask an actor for data); the other callbacks are
     synchronous, so a session handles one message at a time without awaiting.
+    A callback may return a new state or the state it was given, changed in place:
+    the session renders after each callback and sends what the diff finds (ADR 0070).
+    Frozen structs are still the best state: returned unchanged, they skip the render.
     """
 
     def mount(

@@ -46,6 +46,7 @@ from ._component import SessionInfo, ViewSpec
 from ._diff import DiffState
 from ._envelope import Nav, ParamsChange, nav_json, patch_diff, render_view
 from ._errors import EventError
+from ._immutable import immutable_value
 
 _NOTHING: Final = object()
 
@@ -201,8 +202,13 @@ class ViewProgram:
             # Not rendered yet: the first Render carries the title and any navigation.
             self._pending_nav = nav or self._pending_nav
             return effects
+        # A callback that returned the very state it was given may have changed it in
+        # place (a dict, a list, a struct that is not frozen): it is rendered and the
+        # diff detects the change (ADR 0070). Only a state immutable by its type, and
+        # the same object, is known unchanged without a render.
         patch = None
-        if self.state is not previous or self.diff.rendered is None:
+        unchanged = self.state is previous and immutable_value(self.state)
+        if not unchanged or self.diff.rendered is None:
             patch = self.diff.diff(self.spec.view.render(self.state))
         diff = patch_diff(patch, ref=ref, nav=nav, title=title)
         if diff is not None:

@@ -207,3 +207,78 @@ def test_patches_rebuild_the_last_render(steps: list[int]) -> None:
             if patch is not None:
                 state = apply_patch(state, patch)
     assert client_html(state) == f"<p>{total}</p>"
+
+
+class Note(msgspec.Struct, frozen=True, tag="note"):
+    text: str = ""
+
+
+class Notes(LiveView[dict[str, list[str]], Note]):
+    """Keeps its state in a dict and changes it in place, returning the same object."""
+
+    def mount(self, params: Params, session: SessionInfo) -> dict[str, list[str]]:
+        return {"notes": []}
+
+    def handle_event(self, event: Note, state: dict[str, list[str]]) -> dict[str, list[str]]:
+        state["notes"].append(event.text)
+        return state
+
+    def handle_info(self, message: object, state: dict[str, list[str]]) -> dict[str, list[str]]:
+        if message == "clear":
+            state["notes"].clear()
+        return state
+
+    def render(self, state: dict[str, list[str]]) -> Tree:
+        return P(n=" / ".join(state["notes"]))
+
+
+def test_a_state_changed_in_place_is_rendered() -> None:
+    program = ViewProgram(ViewSpec("notes", Notes()), SessionInfo("s1", True))
+    interp = PureInterpreter(program)
+    interp.step(Mount(id="s1", target="notes"))
+    [rendered] = interp.step(Render())
+    assert isinstance(rendered, Rendered)
+    client = apply_patch(ClientState(), live_patch_of(decode_envelope(rendered.view)))
+    for text in ("milk", "eggs"):
+        [patched] = interp.step(Submit(event="note", payload={"text": text}, ref="7"))
+        assert isinstance(patched, Patched)
+        envelope = decode_envelope(patched.diff)
+        assert envelope.ref == "7"
+        patch = live_patch_of(envelope)
+        assert patch is not None, "the in-place change must reach the browser"
+        client = apply_patch(client, patch)
+    assert client_html(client) == "<p>milk / eggs</p>"
+    effects = program.info("clear")
+    [patched] = effects
+    assert isinstance(patched, Patched)
+    client = apply_patch(client, live_patch_of(decode_envelope(patched.diff)))
+    assert client_html(client) == "<p></p>"
+    assert program.info("nothing to do") == []  # an unchanged view sends nothing
+
+
+class Frozen(msgspec.Struct, frozen=True):
+    n: int
+    names: tuple[str, ...] = ()
+    tags: frozenset[str] = frozenset()
+    child: Frozen | None = None
+
+
+class HoldsADict(msgspec.Struct, frozen=True):
+    people: dict[str, int]
+
+
+class Loose(msgspec.Struct):
+    n: int
+
+
+def test_only_types_immutable_all_the_way_down_skip_the_render() -> None:
+    from lightflow_actors.live._immutable import immutable_type, immutable_value
+
+    assert immutable_value(3) and immutable_value("s") and immutable_value(None)
+    assert immutable_value(Frozen(1, ("a",), child=Frozen(2)))
+    assert immutable_type(tuple[Frozen, ...]) and immutable_type(int | None)
+    assert not immutable_value(HoldsADict({}))  # frozen, but its dict can change
+    assert not immutable_value(Loose(1))
+    assert not immutable_value({"a": 1}) and not immutable_value([1])
+    assert not immutable_value((1, 2))  # a bare tuple's elements are not declared
+    assert not immutable_type(list[int]) and not immutable_type(tuple[list[int], ...])
