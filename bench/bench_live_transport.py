@@ -34,6 +34,7 @@ from lightflow_actors.live_examples import start_examples
 ROOT = Path(__file__).resolve().parents[1]
 SESSIONS = 400
 CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 
 
 def serve(port: int) -> None:
@@ -126,9 +127,7 @@ async def first_load(server: Server) -> None:
         for label, path in (("table page", "/table"), ("client JS", "/static/lightflow-live.js")):
             sizes = {}
             for encoding in ("gzip", "identity"):
-                response = await http.get(
-                    server.base + path, headers={"Accept-Encoding": encoding}
-                )
+                response = await http.get(server.base + path, headers={"Accept-Encoding": encoding})
                 response.raise_for_status()
                 sizes[encoding] = response.num_bytes_downloaded
             row(f"first load: {label} (gzip)", sizes["gzip"], "B", sizes["identity"], "identity")
@@ -181,7 +180,7 @@ async def counter_click(server: Server) -> None:
     except ImportError:
         print("counter click: playwright is not installed; skipped", flush=True)
         return
-    if not os.path.exists(CHROMIUM):
+    if not HAVE_CHROMIUM:
         print(f"counter click: {CHROMIUM} is not installed; skipped", flush=True)
         return
     proxy = CountingProxy(server.port)
@@ -233,7 +232,10 @@ async def _one_frame_each_way(server: Server) -> float:
         '{"kind":"instruction","v":1,"seq":60,"instruction":{"op":"submit","event":"inc",'
         '"payload":{"by":"1"},"ref":"60"}}'
     )
-    patch = '{"kind":"instruction","v":1,"seq":61,"instruction":{"op":"patch","diff":{"d":{"r":{"0":"61"}},"ref":"60"}}}'
+    patch = (
+        '{"kind":"instruction","v":1,"seq":61,"instruction":{"op":"patch",'
+        '"diff":{"d":{"r":{"0":"61"}},"ref":"60"}}}'
+    )
     proxy = CountingProxy(server.port)
     await proxy.start()
     ws = await WebSocketClient.connect("127.0.0.1", proxy.port, "/echo", deflate=True)
@@ -264,7 +266,9 @@ async def memory(deflate: bool) -> None:
         await asyncio.sleep(0.5)
         before = server.rss
         views = [
-            await WebSocketView.open(server.base, "counter", {"count": str(i)}, http=http, deflate=deflate)
+            await WebSocketView.open(
+                server.base, "counter", {"count": str(i)}, http=http, deflate=deflate
+            )
             for i in range(SESSIONS)
         ]
         for view in views:  # one event each: both deflate contexts exist, as in a browser

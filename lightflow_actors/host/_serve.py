@@ -12,7 +12,7 @@ from lightflow_actors.adapters.http import PartSource, RootLink, ServeOptions, S
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import LiveHub
-from lightflow_actors.live_examples import example_views, start_ticker
+from lightflow_actors.live_examples import example_views, start_example_actors
 from lightflow_actors.observer import observer_part
 
 from ._part import runs_part
@@ -31,7 +31,7 @@ def live_examples(options: ServeOptions) -> PartSource:
 
         async def start(system: ActorSystem) -> None:
             await hub.start()
-            await start_ticker(system)
+            await start_example_actors(system)
 
         return ServerPart(
             routes=(Mount("/live", routes=routes.routes),),

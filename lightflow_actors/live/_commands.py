@@ -9,9 +9,11 @@ URL, navigate). Commands are data, so a test can assert on them without a system
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import msgspec
+
+from ..kernel import ActorRef
 
 S = TypeVar("S")
 
@@ -77,6 +79,18 @@ class SendAfter(_Command, frozen=True):
     message: object
 
 
+class SendTo(_Command, frozen=True):
+    """Tell `message` to the actor `to` (Phoenix's ``send(pid, message)``, kept pure).
+
+    For a view that shares state through an actor it owns none of: a chat room that
+    keeps the history, a store. The answer, if any, comes back through `handle_info`
+    (the actor publishes it, or tells the session a message it knows).
+    """
+
+    to: ActorRef[Any]
+    message: object
+
+
 class PushPatch(_Command, frozen=True):
     """Change the URL's query to `params` without a reload (same view).
 
@@ -116,6 +130,7 @@ Command: TypeAlias = (
     | Untrack
     | ListPresence
     | SendAfter
+    | SendTo
     | PushPatch
     | PushNavigate
     | Redirect

@@ -43,7 +43,7 @@ from ..isa import (
     exit_reason_of,
 )
 from ..kernel import SHUTDOWN, Actor, ActorRef, Down, ExitReason, format_reason, handler
-from ._commands import Broadcast, Command, ListPresence, SendAfter, Track, Untrack
+from ._commands import Broadcast, Command, ListPresence, SendAfter, SendTo, Track, Untrack
 from ._component import SessionInfo, ViewSpec
 from ._presence import ListPresences, PresenceMessage, TrackPresence, UntrackPresence
 from ._program import ViewProgram
@@ -217,6 +217,8 @@ class LiveSession(Actor[Instruction | Delivery | Info | Down]):
                 services.presence.tell(ListPresences(topic, self.ref))
             case SendAfter(delay=delay, message=message):
                 self.send_after(delay, self.ref, Info(message))
+            case SendTo(to=to, message=message):
+                to.tell(message)
             case _:
                 pass
 

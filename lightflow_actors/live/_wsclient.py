@@ -13,7 +13,6 @@ import contextlib
 from collections import deque
 
 from wsproto import ConnectionType, WSConnection
-from wsproto.extensions import PerMessageDeflate
 from wsproto.events import (
     AcceptConnection,
     CloseConnection,
@@ -23,6 +22,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import PerMessageDeflate
 
 from ._errors import LiveError
 

@@ -3,11 +3,11 @@ and a 1 000-row table updated by a ticking actor. ``lightflow serve`` mounts the
 ``/live``; ``examples/live/app.py`` serves them on their own.
 
 A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the
-table's ticker once its system runs::
+actors they share (the table's ticker, the chat room) once its system runs::
 
     routes = [Mount("/live", routes=live_routes(system, example_views(system)))]
     ...
-    await start_ticker(system)          # e.g. in the app's startup hook
+    await start_example_actors(system)  # e.g. in the app's startup hook
 
 ``start_examples(system)`` does both on a running system and returns the ``LiveRoutes``
 (with its hub), which is what the tests and the benchmark use.
@@ -19,28 +19,34 @@ from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorRef, ActorSystem
 from lightflow_actors.live import AnyLiveView, LiveHub, Publish, PubSubServer
 
-from .chat import ChatRoom
+from .chat import ChatRoom, Room, RoomMessage
 from .counter import Counter
 from .table import GetTable, LiveTable, Ticker
 
-__all__ = ["TICKER", "example_views", "start_examples", "start_ticker"]
+__all__ = ["CHAT_ROOM", "TICKER", "example_views", "start_example_actors", "start_examples"]
 
 TICKER = "examples.table-ticker"
+CHAT_ROOM = "examples.chat-room"
 
 
 def example_views(system: ActorSystem) -> dict[str, AnyLiveView]:
-    """The three views; the table finds its ticker (`start_ticker`) when a session mounts."""
+    """The three views; the table and the chat find their actors (`start_example_actors`)
+    by name when they need them."""
 
     def ticker() -> ActorRef[GetTable]:
         return system.lookup(TICKER, Ticker)
 
-    return {"counter": Counter(), "chat": ChatRoom(), "table": LiveTable(ticker)}
+    def room() -> ActorRef[RoomMessage]:
+        return system.lookup(CHAT_ROOM, Room)
+
+    return {"counter": Counter(), "chat": ChatRoom(room), "table": LiveTable(ticker)}
 
 
-async def start_ticker(
+async def start_example_actors(
     system: ActorSystem, *, interval: float = 0.5, hub_name: str = "live"
 ) -> None:
-    """Start the table's ticker (a startup hook); it publishes once the hub runs."""
+    """Start the table's ticker and the chat room (a startup hook); they publish through
+    the hub's pubsub once it runs."""
 
     def pubsub() -> ActorRef[Publish] | None:
         try:
@@ -49,13 +55,14 @@ async def start_ticker(
             return None
 
     await system.start_actor(lambda: Ticker(pubsub, interval=interval), name=TICKER)
+    await system.start_actor(lambda: Room(pubsub), name=CHAT_ROOM)
 
 
 async def start_examples(
     system: ActorSystem, *, tick_interval: float = 0.5, hub_name: str = "live"
 ) -> LiveRoutes:
-    """Start the hub and the ticker on a running `system`; return the routes."""
+    """Start the hub, the ticker and the chat room on a running `system`; return the routes."""
     hub = LiveHub(system, example_views(system), name=hub_name)
     await hub.start()
-    await start_ticker(system, interval=tick_interval, hub_name=hub_name)
+    await start_example_actors(system, interval=tick_interval, hub_name=hub_name)
     return LiveRoutes(hub)

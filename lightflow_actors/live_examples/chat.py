@@ -1,25 +1,38 @@
-"""Chat room with presence: messages through PubSub, who is here through Presence.
+"""Chat room with presence: the history lives in the room (an actor), not in the sessions.
 
-Each session subscribes to the room's topic and tracks itself under its name. A
-message is broadcast to the topic, so every session (the sender included) appends
-it when it arrives. Presence diffs arrive on the same topic; a session that
-crashes or closes leaves the list by itself (its monitor fires). The composer's
-draft is kept in the state through ``lf-change``, so after a reconnect the form
-recovery restores it. There is no history: a newcomer sees messages from its join on.
+`Room` owns the last `KEEP` messages and numbers them. A session sends what its user
+types to the room (`SendTo` a `Post`); the room appends it and publishes the numbered
+`ChatMessage` on the room's topic, so every session (the sender included) shows it when
+it arrives. A session mounts with the room's history, so a page whose session crashed
+or was killed (or a newcomer) shows every message, the user's own included.
+
+No message falls between the history and the subscription: after subscribing, the
+session asks the room for what came after the last message it holds (`Resync`), and
+the room answers with a `Backlog` published on the session's own topic, which the
+session's subscription already receives (one mailbox each, in order). Messages are
+merged by number, so one that arrives twice shows once.
+
+Presence diffs arrive on the same topic; a session that crashes or closes leaves the
+list by itself (its monitor fires). The composer's draft is kept in the state through
+``lf-change``, so after a reconnect the form recovery restores it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
+from lightflow_actors.kernel import Actor, ActorRef, Ask, handler
 from lightflow_actors.live import (
-    Broadcast,
     LiveView,
     Params,
     PresenceDiff,
     PresenceEntry,
     PresenceState,
+    Publish,
     Rendered,
+    SendTo,
     SessionInfo,
     SubscribeTo,
     Template,
@@ -33,6 +46,76 @@ ROOM = "chat:lobby"
 KEEP = 100
 
 
+class ChatMessage(msgspec.Struct, frozen=True):
+    """A message as the room numbered it (`id` increases by one per message)."""
+
+    id: int
+    author: str
+    text: str
+
+
+class Post(msgspec.Struct, frozen=True):
+    """A user's message for the room to number, keep and publish."""
+
+    author: str
+    text: str
+
+
+class Resync(msgspec.Struct, frozen=True):
+    """Publish on `topic` a `Backlog` of the messages numbered above `after`."""
+
+    topic: str
+    after: int
+
+
+class Backlog(msgspec.Struct, frozen=True):
+    messages: tuple[ChatMessage, ...]
+
+
+class History(Ask[tuple[ChatMessage, ...]], frozen=True):
+    """The messages the room keeps, oldest first."""
+
+
+RoomMessage = Post | Resync | History
+
+
+class Room(Actor[RoomMessage]):
+    """The chat room: numbers, keeps and publishes the messages.
+
+    ::
+
+        room = await system.start_actor(lambda: Room(pubsub), name="examples.chat-room")
+        room.tell(Post("ada", "hello"))        # every session on ROOM receives it
+        await room.ask(History())              # (ChatMessage(1, "ada", "hello"),)
+    """
+
+    def __init__(self, pubsub: Callable[[], ActorRef[Publish] | None], *, keep: int = KEEP):
+        self.pubsub = pubsub
+        self.keep = keep
+        self.messages: tuple[ChatMessage, ...] = ()
+        self.last = 0
+
+    @handler
+    def post(self, msg: Post) -> None:
+        self.last += 1
+        message = ChatMessage(self.last, msg.author, msg.text)
+        self.messages = (*self.messages, message)[-self.keep :]
+        self._publish(ROOM, message)
+
+    @handler
+    def resync(self, msg: Resync) -> None:
+        self._publish(msg.topic, Backlog(tuple(m for m in self.messages if m.id > msg.after)))
+
+    @handler
+    def history(self, msg: History) -> tuple[ChatMessage, ...]:
+        return self.messages
+
+    def _publish(self, topic: str, message: object) -> None:
+        pubsub = self.pubsub()
+        if pubsub is not None:
+            pubsub.tell(Publish(topic, message))
+
+
 class Send(msgspec.Struct, frozen=True, tag="send"):
     text: str = ""
 
@@ -41,17 +124,10 @@ class Draft(msgspec.Struct, frozen=True, tag="draft"):
     text: str = ""
 
 
-class ChatMessage(msgspec.Struct, frozen=True):
-    id: str
-    author: str
-    text: str
-
-
 class ChatState(msgspec.Struct, frozen=True):
     session: str
     name: str
     draft: str = ""
-    sent: int = 0
     messages: tuple[ChatMessage, ...] = ()
     people: dict[str, tuple[PresenceEntry, ...]] = msgspec.field(default_factory=dict)
 
@@ -69,15 +145,38 @@ PERSON = Template('<li id="person-{name}">{name}{tabs}</li>')
 MESSAGE = Template('<li id="msg-{id}"><b>{author}</b>: {text}</li>')
 
 
+def merge(held: tuple[ChatMessage, ...], new: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
+    """`held` plus the messages of `new` numbered above the last held, the last `KEEP`."""
+    last = held[-1].id if held else 0
+    fresh = tuple(m for m in new if m.id > last)
+    return (*held, *fresh)[-KEEP:] if fresh else held
+
+
 class ChatRoom(LiveView[ChatState, Send | Draft]):
+    """`room` finds the `Room` actor when a session needs it (it may have restarted)."""
+
     title = "Chat"
 
-    def mount(self, params: Params, session: SessionInfo) -> ChatState | Update[ChatState]:
+    def __init__(self, room: Callable[[], ActorRef[RoomMessage]]) -> None:
+        self.room = room
+
+    async def mount(self, params: Params, session: SessionInfo) -> ChatState | Update[ChatState]:
         name = params.get("name", "").strip()[:40] or f"guest-{session.id[:4]}"
-        state = ChatState(session=session.id, name=name)
+        history = await self.room().ask(History())
+        state = ChatState(session=session.id, name=name, messages=history)
         if not session.connected:
             return state
-        return Update(state, (SubscribeTo(topic=ROOM), Track(topic=ROOM, key=name)))
+        own = f"{ROOM}:{session.id}"
+        after = history[-1].id if history else 0
+        return Update(
+            state,
+            (
+                SubscribeTo(topic=ROOM),
+                SubscribeTo(topic=own),
+                Track(topic=ROOM, key=name),
+                SendTo(to=self.room(), message=Resync(own, after)),
+            ),
+        )
 
     def handle_event(self, event: Send | Draft, state: ChatState) -> ChatState | Update[ChatState]:
         if isinstance(event, Draft):
@@ -85,13 +184,14 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
         text = event.text.strip()[:500]
         if not text:
             return state
-        message = ChatMessage(id=f"{state.session}-{state.sent}", author=state.name, text=text)
-        state = msgspec.structs.replace(state, draft="", sent=state.sent + 1)
-        return Update(state, (Broadcast(topic=ROOM, message=message),))
+        state = msgspec.structs.replace(state, draft="")
+        return Update(state, (SendTo(to=self.room(), message=Post(state.name, text)),))
 
     def handle_info(self, message: object, state: ChatState) -> ChatState:
         if isinstance(message, ChatMessage):
-            return msgspec.structs.replace(state, messages=(*state.messages, message)[-KEEP:])
+            return msgspec.structs.replace(state, messages=merge(state.messages, (message,)))
+        if isinstance(message, Backlog):
+            return msgspec.structs.replace(state, messages=merge(state.messages, message.messages))
         if isinstance(message, PresenceState):
             return msgspec.structs.replace(state, people=dict(message.presences))
         if isinstance(message, PresenceDiff):

@@ -39,8 +39,7 @@ def test_concurrent_creators_agree_on_one_key(tmp_path: Path) -> None:
     path = tmp_path / "secret.key"
     keys: list[bytes] = []
     threads = [
-        threading.Thread(target=lambda: keys.append(load_or_create_secret(path)))
-        for _ in range(8)
+        threading.Thread(target=lambda: keys.append(load_or_create_secret(path))) for _ in range(8)
     ]
     for thread in threads:
         thread.start()
@@ -73,7 +72,9 @@ def test_a_symlink_or_a_folder_is_refused(tmp_path: Path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(content=st.binary(max_size=2048))
-def test_any_content_is_a_key_or_a_clear_error(tmp_path_factory: pytest.TempPathFactory, content: bytes) -> None:
+def test_any_content_is_a_key_or_a_clear_error(
+    tmp_path_factory: pytest.TempPathFactory, content: bytes
+) -> None:
     path = tmp_path_factory.mktemp("key") / "secret.key"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(fd, "wb") as file:

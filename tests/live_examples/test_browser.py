@@ -178,6 +178,9 @@ async def test_two_browsers_chat_and_see_each_other() -> None:
 async def test_form_recovery_after_a_session_crash() -> None:
     async with app() as (base, routes, system, browser):
         page = await open_page(browser, f"{base}/chat?name=cy")
+        await page.fill("#text", "said before the crash")
+        await page.press("#text", "Enter")
+        await page.wait_for_selector("#messages li:has-text('said before the crash')")
         await page.type("#text", "half a thought")
         draft = "half a thought"
         await eventually(lambda: _equals(_server_draft(page), draft), "the draft on the server")
@@ -186,6 +189,8 @@ async def test_form_recovery_after_a_session_crash() -> None:
         await replaced(routes.hub.sessions, session, "a rejoined session")
         await page.wait_for_selector("[data-lf-status=connected]")
         assert await page.input_value("#text") == "half a thought"
+        # the user's own message is still on the page: the room keeps it, not the session
+        assert await page.locator("#messages li:has-text('said before the crash')").count() == 1
         # the new session learnt the draft from the form recovery event
         await eventually(lambda: _equals(_server_draft(page), draft), "the recovered draft")
         await page.press("#text", "Enter")

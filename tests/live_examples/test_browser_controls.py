@@ -8,7 +8,6 @@ server refuses the change).
 from __future__ import annotations
 
 import msgspec
-import pytest
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import live_routes

@@ -38,12 +38,15 @@ class AppProcess:
     def __init__(self, port: int, state: Path) -> None:
         self.port = port
         self.state = state
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         env = {**os.environ, "XDG_STATE_HOME": str(self.state)}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(APP), "--port", str(self.port)],
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(APP),
+            "--port",
+            str(self.port),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -52,14 +55,14 @@ class AppProcess:
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
-            assert self.proc.poll() is None, "the example app exited"
+            assert self.proc.returncode is None, "the example app exited"
             await asyncio.sleep(0.02)
         raise AssertionError("the example app never listened")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()  # as a crash or a deploy would: no goodbye to the browsers
-            self.proc.wait(timeout=10)
+            await asyncio.wait_for(self.proc.wait(), 10)
         self.proc = None
 
 
@@ -75,7 +78,7 @@ async def restarting_app(tmp_path: Path) -> AsyncIterator[tuple[AppProcess, obje
             finally:
                 await browser.close()
     finally:
-        app.stop()
+        await app.stop()
 
 
 async def test_a_server_restart_rejoins_without_a_reload(tmp_path: Path) -> None:
@@ -86,7 +89,7 @@ async def test_a_server_restart_rejoins_without_a_reload(tmp_path: Path) -> None
         await page.evaluate("window.marker = 'kept'")
         await page.click("#inc")
         await text_is(page, "#count", "6")
-        app.stop()
+        await app.stop()
         await page.wait_for_selector("[data-lf-status=disconnected]")
         await app.start()
         await page.wait_for_selector("[data-lf-status=connected]", timeout=10_000)
@@ -106,7 +109,7 @@ async def test_a_refused_rejoin_reloads_the_page_once(tmp_path: Path) -> None:
         await page.goto(f"http://127.0.0.1:{app.port}/live/counter?count=2")
         await page.wait_for_selector("[data-lf-status=connected]")
         await page.evaluate("window.marker = 'kept'")
-        app.stop()
+        await app.stop()
         (tmp_path / "state" / "lightflow" / "live" / "secret.key").unlink()  # a new key
         await page.wait_for_selector("[data-lf-status=disconnected]")
         await app.start()

@@ -15,13 +15,13 @@ import pytest
 from lightflow_actors import ActorSystem
 from lightflow_actors.isa import Render
 from lightflow_actors.live import GetPresences
-from lightflow_actors.live_examples.chat import ChatRoom
-from lightflow_actors.testing.live import live_test
+
+from .examples_test import examples_test
 
 
 @pytest.mark.deterministic(seeds=25, strategy="random")
 async def test_chat_under_any_schedule(sim_system: ActorSystem) -> None:
-    async with live_test({"chat": ChatRoom()}, system=sim_system) as live:
+    async with examples_test(sim_system) as live:
         ada = await live.mount("chat", {"name": "ada"})
         bob = await live.mount("chat", {"name": "bob"})  # sessions() lists them in this order
         await ada.wait_for(lambda: 'id="person-bob"' in ada.html(), "bob in ada's list")

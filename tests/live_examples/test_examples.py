@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.live import GetPresences, encode_patch
+from lightflow_actors.isa import Render
+from lightflow_actors.live import GetPresences, LiveClient, encode_patch
 from lightflow_actors.live_examples import TICKER, start_examples
-from lightflow_actors.live_examples.chat import ChatRoom
 from lightflow_actors.live_examples.counter import Counter
 from lightflow_actors.live_examples.table import ROWS, Advance, Ticker
 from lightflow_actors.testing.live import LiveTest, LiveTestError, live_test
+
+from .examples_test import examples_test
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +36,7 @@ async def test_counter_click_values_keydown_and_url() -> None:
 
 
 async def test_counter_live_patch_and_navigation_without_reload() -> None:
-    async with live_test({"counter": Counter(), "chat": ChatRoom()}) as live:
+    async with examples_test() as live:
         view = await live.mount("counter")
         await view.live_patch({"count": "9"})
         assert '<b id="count">9</b>' in view.html()
@@ -48,7 +50,7 @@ async def test_counter_live_patch_and_navigation_without_reload() -> None:
 
 
 async def test_chat_two_browsers_see_messages_and_presence() -> None:
-    async with live_test({"chat": ChatRoom()}) as live:
+    async with examples_test() as live:
         ada = await live.mount("chat", {"name": "ada"})
         bob = await live.mount("chat", {"name": "bob"})
         await ada.wait_for(lambda: 'id="person-bob"' in ada.html(), "bob in ada's list")
@@ -65,7 +67,7 @@ async def test_chat_two_browsers_see_messages_and_presence() -> None:
 
 
 async def test_a_killed_session_leaves_presence() -> None:
-    async with live_test({"chat": ChatRoom()}) as live:
+    async with examples_test() as live:
         ada = await live.mount("chat", {"name": "ada"})
         bob = await live.mount("chat", {"name": "bob"})
         await ada.wait_for(lambda: 'id="person-bob"' in ada.html(), "bob in ada's list")
@@ -75,6 +77,31 @@ async def test_a_killed_session_leaves_presence() -> None:
         # bob's browser was told its session crashed, so it can rejoin
         await bob.wait_for(lambda: bool(bob.client.shutdowns), "bob's shutdown")
         assert bob.client.shutdowns[-1].reason == "error"
+
+
+async def test_a_killed_chat_session_rejoins_with_the_users_own_messages() -> None:
+    async with examples_test() as live:
+        ada = await live.mount("chat", {"name": "ada"})
+        await ada.submit("send", {"text": "mine, before the crash"})
+        await ada.wait_for(lambda: "mine, before the crash" in ada.html(), "ada's message")
+        [session] = await live.hub.sessions()
+        live.system.kill(session)
+        await ada.wait_for(lambda: bool(ada.client.shutdowns), "ada's shutdown")
+        renders = ada.client.renders
+        sid = ada.client.session_id
+        assert sid is not None
+        # what the page does after its backoff: Mount and Render again on its socket
+        await ada.send(
+            LiveClient.mount_instruction("chat", sid, live.hub.token(sid), {"name": "ada"})
+        )
+        await ada.send(Render())
+        await ada.wait_for(lambda: ada.client.renders > renders, "the rejoin's render")
+        assert "mine, before the crash" in ada.html()  # kept by the room, not the session
+        bob = await live.mount("chat", {"name": "bob"})  # a newcomer sees the history too
+        assert "mine, before the crash" in bob.html()
+        await bob.submit("send", {"text": "after"})
+        await ada.wait_for(lambda: "after" in ada.html(), "bob's message at ada")
+        assert ada.html().count("mine, before the crash") == 1
 
 
 async def test_live_table_of_a_thousand_rows_sends_only_changes() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import live_routes
-from lightflow_actors.live_examples import example_views, start_ticker
+from lightflow_actors.live_examples import example_views, start_example_actors
 from lightflow_actors.testing.live import WebSocketView
 
 from ...live.live_server import serving
@@ -26,7 +26,7 @@ async def test_live_routes_start_lazily_on_the_first_request() -> None:
     routes = live_routes(system, example_views(system))  # the system is not running yet
     await system.start()
     try:
-        await start_ticker(system, interval=3600.0)
+        await start_example_actors(system, interval=3600.0)
         async with serving(routes) as base:
             async with httpx.AsyncClient() as http:
                 page = await http.get(f"{base}/table")
@@ -50,7 +50,7 @@ async def test_mounted_in_the_operator_app() -> None:
 
     system = ActorSystem("operator", seed=5)
     routes = [Mount("/live", routes=live_routes(system, example_views(system)))]
-    app = create_app(system, routes=routes, on_startup=start_ticker)
+    app = create_app(system, routes=routes, on_startup=start_example_actors)
     await system.start()
     port = free_port()
     config = Config()
