@@ -94,6 +94,7 @@ class Connection:
         max_errors: int = 16,
         heartbeat_interval: float = 15.0,
         heartbeat_timeout: float = 45.0,
+        auto_ack: bool = True,
     ) -> None:
         if not versions:
             raise ValueError("versions must name at least one protocol version")
@@ -112,6 +113,11 @@ class Connection:
         self._last_in_at = now
         self._last_out_at = now
         self._unacked: dict[int, InstructionFrame] = {}
+        # auto_ack=False: instruction frames are acknowledged only by `ack()` (one
+        # cumulative ack for all received so far), so a host can send fewer acks.
+        self.auto_ack = auto_ack
+        self._acked_in = 0
+        self._last_instruction_in = 0
 
     # -- sending ------------------------------------------------------------
 
@@ -141,6 +147,19 @@ class Connection:
         frame = Close(self._out_version(), self._next_seq(), reason=reason[:256])
         self.state = "closed"
         return self._emit(frame, now)
+
+    def ack(self, *, now: float) -> bytes | None:
+        """One cumulative ``ack`` for every instruction frame received and not yet
+        acknowledged, or None when there is none (for ``auto_ack=False`` hosts)."""
+        if self.state != "open" or self._acked_in >= self._last_instruction_in:
+            return None
+        self._acked_in = self._last_instruction_in
+        return self._emit(Ack(self._out_version(), self._next_seq(), upto=self._acked_in), now)
+
+    @property
+    def owes_ack(self) -> bool:
+        """True when an instruction frame arrived that no ``ack`` covers yet."""
+        return self._acked_in < self._last_instruction_in
 
     def unacked(self) -> tuple[InstructionFrame, ...]:
         """Instruction frames sent but not yet acknowledged, oldest first."""
@@ -258,6 +277,10 @@ class Connection:
     def _dispatch(self, frame: Frame, now: float) -> Outcome:
         match frame:
             case InstructionFrame():
+                self._last_instruction_in = frame.seq
+                if not self.auto_ack:
+                    return Outcome(instructions=(frame.instruction,))
+                self._acked_in = frame.seq
                 ack = Ack(self._out_version(), self._next_seq(), upto=frame.seq)
                 return Outcome(instructions=(frame.instruction,), outgoing=(self._emit(ack, now),))
             case Ack():

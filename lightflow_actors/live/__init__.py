@@ -91,7 +91,15 @@ from ._pubsub import (
 )
 from ._rendered import Comprehension, Dynamic, Rendered, to_html
 from ._secret import default_secret_path, load_or_create_secret
-from ._session import Info, LiveSession, Problem, SessionOutput, SessionServices, ToBrowser
+from ._session import (
+    FlowControl,
+    Info,
+    LiveSession,
+    Problem,
+    SessionOutput,
+    SessionServices,
+    ToBrowser,
+)
 from ._template import Key, Template, Value, each, keyed
 from ._wsclient import WebSocketClient, WebSocketClientError
 
@@ -111,6 +119,7 @@ __all__ = [
     "Dynamic",
     "EventError",
     "FingerprintCollisionError",
+    "FlowControl",
     "GetPresences",
     "HubNotStartedError",
     "InMemoryBroker",

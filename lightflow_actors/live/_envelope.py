@@ -73,9 +73,14 @@ def patch_json(patch: Patch) -> dict[str, JSONValue]:
     return out
 
 
-def render_view(patch: Patch, *, session: str, title: str | None) -> JSONValue:
-    """The ``Render.view`` of a full render (the patch from an empty client)."""
+def render_view(
+    patch: Patch, *, session: str, title: str | None, ref: str | None = None
+) -> JSONValue:
+    """The ``Render.view`` of a full render (the patch from an empty client); ``ref``:
+    the last Submit it answers, when it replaces patches held back (backpressure)."""
     view: dict[str, JSONValue] = {"d": patch_json(patch), "session": session}
+    if ref is not None:
+        view["ref"] = ref
     if title is not None:
         view["title"] = title
     return view

@@ -42,7 +42,7 @@ from ._presence import PresenceServer
 from ._pubsub import PubSubAdapter, PubSubServer
 from ._rendered import to_html
 from ._secret import default_secret_path, load_or_create_secret
-from ._session import LiveSession, SessionServices
+from ._session import FlowControl, LiveSession, SessionServices
 
 M = TypeVar("M")
 
@@ -224,7 +224,9 @@ class LiveHub:
         html = to_html(spec.view.render(state))
         return StaticRender(html, session_id, self.token(session_id), type(spec.view).title)
 
-    async def start_session(self, factory: Callable[[], LiveSession]) -> ActorRef[Instruction]:
+    async def start_session(
+        self, factory: Callable[[], LiveSession]
+    ) -> ActorRef[Instruction | FlowControl]:
         sessions = self._supervisor_ref("sessions")
         spec = ChildSpec(id="session", start=factory, restart="temporary", shutdown=1.0)
         return await start_child(sessions, spec)

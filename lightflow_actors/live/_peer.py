@@ -42,13 +42,16 @@ class LiveClient:
     pongs); the merged HTML is ``html()``. Every Render and Patch is recorded.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, auto_ack: bool = True) -> None:
+        # auto_ack=False: `feed` returns no acks; the caller sends `ack()` when it
+        # chooses (as the browser does, lazily: specs/live-wire.md §8).
         self.connection = Connection(
             "client",
             JsonCodec(max_frame_bytes=1 << 30),
             now=0.0,
             heartbeat_interval=1e9,
             heartbeat_timeout=2e9,
+            auto_ack=auto_ack,
         )
         self.state = ClientState()
         self.envelopes: list[LiveEnvelope] = []
@@ -56,11 +59,16 @@ class LiveClient:
         self.errors: list[ErrorFrame | str] = []
         self.shutdowns: list[Shutdown] = []
         self.answered: set[str] = set()
+        self._outstanding: list[int] = []  # refs of events sent and not yet answered
         self.closed: str | None = None
         self.session_id: str | None = None
         self.title: str | None = None
         self.navigations: list[Nav] = []
         self.renders = 0
+
+    def ack(self) -> bytes | None:
+        """One cumulative ack for the frames received and not yet acknowledged, or None."""
+        return self.connection.ack(now=0.0)
 
     def hello(self) -> bytes:
         return self.connection.hello(now=0.0)
@@ -84,7 +92,9 @@ class LiveClient:
     def submit(self, event: str, payload: JSONValue) -> tuple[bytes, str]:
         """A Submit frame and its ref (the frame's seq, as the client script does)."""
         ref = str(self.connection.last_seq_out + 1)
-        return self.send(Submit(event=event, payload=payload, ref=ref)), ref
+        data = self.send(Submit(event=event, payload=payload, ref=ref))
+        self._outstanding.append(int(ref))
+        return data, ref
 
     def feed(self, data: bytes) -> list[bytes]:
         outcome = self.connection.receive(data, now=0.0)
@@ -98,7 +108,7 @@ class LiveClient:
         for error in outcome.peer_errors:
             self.errors.append(error)
             if error.ref is not None:
-                self.answered.add(str(error.ref))
+                self._answer(str(error.ref))
         if outcome.close is not None:
             self.closed = f"{outcome.close.code}: {outcome.close.message}"
             self.errors.append(self.closed)
@@ -114,6 +124,8 @@ class LiveClient:
         self.state = apply_patch(ClientState(), patch)
         self.session_id = envelope.session or self.session_id
         self.renders += 1
+        if envelope.ref is not None:
+            self._answer(envelope.ref)
         self._side_effects(envelope)
 
     def _patch(self, envelope: LiveEnvelope) -> None:
@@ -122,8 +134,20 @@ class LiveClient:
             self.state = apply_patch(self.state, patch)
             self.patches.append(patch)
         if envelope.ref is not None:
-            self.answered.add(envelope.ref)
+            self._answer(envelope.ref)
         self._side_effects(envelope)
+
+    def _answer(self, ref: str) -> None:
+        """`ref` is answered, and with it every earlier event (a patch held back under
+        backpressure answers all the events it stands for: specs/live-wire.md §8)."""
+        self.answered.add(ref)
+        if not ref.isdigit():
+            return
+        upto = int(ref)
+        earlier = [r for r in self._outstanding if r <= upto]
+        if earlier:
+            self.answered.update(str(r) for r in earlier)
+            self._outstanding = [r for r in self._outstanding if r > upto]
 
     def _side_effects(self, envelope: LiveEnvelope) -> None:
         self.envelopes.append(envelope)

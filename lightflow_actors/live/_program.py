@@ -47,6 +47,7 @@ from ._diff import DiffState
 from ._envelope import Nav, ParamsChange, nav_json, patch_diff, render_view
 from ._errors import EventError
 from ._immutable import immutable_value
+from ._patch import Patch as LivePatch
 
 _NOTHING: Final = object()
 
@@ -80,6 +81,13 @@ class ViewProgram:
         self.terminated = False
         self._mount_result: object = _NOTHING
         self._pending_nav: Nav | None = None
+        # Backpressure (`hold`): while the browser is behind, updates change the state
+        # but send nothing; `release` sends one patch (or render) for all of them.
+        self.held = False
+        self._owed_patch = False
+        self._owed_render = False
+        self._owed_ref: str | None = None
+        self._owed_title: str | None = None
 
     # -- host hooks ---------------------------------------------------------------------
 
@@ -91,6 +99,26 @@ class ViewProgram:
         """The commands the host must carry out now (and forget)."""
         commands, self.commands = self.commands, []
         return commands
+
+    def hold(self) -> None:
+        """The browser is behind: keep updates back until `release` (they coalesce)."""
+        self.held = True
+
+    def release(self) -> list[Effect]:
+        """The browser caught up: one ``Patched`` (or ``Rendered``, if it asked for a
+        render meanwhile) carrying every update held back, the latest state only."""
+        self.held = False
+        if self._owed_render:
+            self._owed_render = self._owed_patch = False
+            return list(self.render(Render()))
+        if not self._owed_patch:
+            return []
+        self._owed_patch = False
+        ref, self._owed_ref = self._owed_ref, None
+        title, self._owed_title = self._owed_title, None
+        nav, self._pending_nav = self._pending_nav, None
+        diff = patch_diff(self._diff_now(), ref=ref, nav=nav, title=title)
+        return [Patched(diff=diff)] if diff is not None else []
 
     def info(self, message: object) -> list[Effect]:
         """``handle_info``: a message that is not an instruction (pubsub, presence, timer)."""
@@ -117,10 +145,15 @@ class ViewProgram:
     def render(self, instruction: Render) -> Sequence[Effect]:
         # A Render is a fresh start for the client (join, rejoin, or resync after an
         # error on its side): forget what it held so statics go out again.
+        self.live = True
+        if self.held:
+            self._owed_render = True  # one render when the browser catches up
+            return []
         self.diff.reset()
         patch = self.diff.diff(self.spec.view.render(self.state))
-        self.live = True
-        view = render_view(patch, session=self.session.id, title=self.title)
+        ref, self._owed_ref = self._owed_ref, None
+        self._owed_title = None
+        view = render_view(patch, session=self.session.id, title=self.title, ref=ref)
         nav, self._pending_nav = self._pending_nav, None
         if nav is not None and isinstance(view, dict):
             view["nav"] = nav_json(nav)
@@ -162,6 +195,9 @@ class ViewProgram:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _diff_now(self) -> LivePatch:
+        return self.diff.diff(self.spec.view.render(self.state))
+
     def _subscription(self, topic: str, on: bool) -> list[Effect]:
         if on and topic not in self.topics:
             self.topics.add(topic)
@@ -198,18 +234,21 @@ class ViewProgram:
                     title = self.title = text
                 case _:
                     self.commands.append(command)
-        if not self.live:
-            # Not rendered yet: the first Render carries the title and any navigation.
+        if not self.live or self.held:
+            # Not rendered yet, or held back: the next Render (or the release) carries
+            # the latest state, title and navigation, and the last ref it answers.
             self._pending_nav = nav or self._pending_nav
+            if self.live:
+                self._owed_patch = True
+                self._owed_ref = ref or self._owed_ref
+                self._owed_title = title or self._owed_title
             return effects
         # A callback that returned the very state it was given may have changed it in
         # place (a dict, a list, a struct that is not frozen): it is rendered and the
         # diff detects the change (ADR 0070). Only a state immutable by its type, and
         # the same object, is known unchanged without a render.
-        patch = None
         unchanged = self.state is previous and immutable_value(self.state)
-        if not unchanged or self.diff.rendered is None:
-            patch = self.diff.diff(self.spec.view.render(self.state))
+        patch = None if unchanged and self.diff.rendered is not None else self._diff_now()
         diff = patch_diff(patch, ref=ref, nav=nav, title=title)
         if diff is not None:
             effects.append(Patched(diff=diff))

@@ -76,6 +76,16 @@ class SessionOutput(msgspec.Struct, frozen=True):
     problems: tuple[Problem, ...] = ()
 
 
+class FlowControl(msgspec.Struct, frozen=True):
+    """From the watcher: the browser is behind (`held`) or caught up again.
+
+    While held the session goes on handling every message but sends no patch; on
+    release it sends one patch with the latest state (specs/live-wire.md §8).
+    """
+
+    held: bool
+
+
 class Info(msgspec.Struct, frozen=True):
     """Any message for the view's `handle_info` (what `SendAfter` delivers, too)."""
 
@@ -92,7 +102,7 @@ class SessionServices(msgspec.Struct, frozen=True):
 _LIVE_PHASES: Final = frozenset({"mounted", "live"})
 
 
-class LiveSession(Actor[Instruction | Delivery | Info | Down]):
+class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
     """One view, one browser. Spawned by the transport (under the sessions supervisor).
 
     ::
@@ -155,6 +165,15 @@ class LiveSession(Actor[Instruction | Delivery | Info | Down]):
     @handler
     def info(self, msg: Info) -> None:
         self._info(msg.message)
+
+    @handler
+    def flow_control(self, msg: FlowControl) -> None:
+        if not msg.held:
+            effects = self.program.release()
+            if effects:
+                self._carry_out(effects, answers=False)
+        elif not self.program.held:
+            self.program.hold()
 
     @handler
     def down(self, msg: Down) -> None:

@@ -75,6 +75,9 @@ class MemorySocket:
             self.close_code, self.close_reason = code, reason
             self.arrived.set()
 
+    def abort(self, code: int, reason: str) -> None:
+        self.close(code, reason)
+
     def pause_reading(self) -> None:
         self.paused = True
 

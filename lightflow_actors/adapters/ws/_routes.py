@@ -40,6 +40,7 @@ from ._socket import QueueSocket
 from ._transport import Receive, SocketClosed, start_transport
 
 _MAX_PARAM_CHARS = 2048
+_CLOSE_TIMEOUT = 5.0  # seconds a closing socket may take to write what is left
 
 
 class LiveRoutes:
@@ -114,7 +115,10 @@ class LiveRoutes:
             with contextlib.suppress(Exception):  # the peer may be gone already
                 await websocket.close(code=code, reason=reason)
 
-        sock = QueueSocket(send, close, max_buffered=hub.config.max_buffered)
+        config = hub.config
+        sock = QueueSocket(
+            send, close, max_buffered=config.max_buffered, max_bytes=config.max_buffered_bytes
+        )
         transport = await start_transport(hub, sock)
 
         async def read() -> None:
@@ -144,10 +148,18 @@ class LiveRoutes:
             if exited.done() and not sock.closing:
                 sock.close(1011, "the connection's actor stopped; reconnect")
             if writer.done() or sock.closing:
-                # The server closed: the close frame is out (or going out); stop reading.
+                # The server closed: the close frame is out (or going out). What the peer
+                # still sends is taken and dropped meanwhile: left unread, it would fill
+                # the server's queue for this socket and wedge its read loop, and the
+                # connection would never see the peer's close (CLOSE-WAIT forever). A
+                # peer that does not read gets _CLOSE_TIMEOUT, then is let go.
                 reader.cancel()
+                discard = asyncio.ensure_future(_discard(websocket))
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(writer, 5.0)
+                    await asyncio.wait_for(writer, _CLOSE_TIMEOUT)
+                discard.cancel()
+                with contextlib.suppress(BaseException):
+                    await discard
             else:
                 writer.cancel()  # the peer left: nothing more can be written
             exited.cancel()
@@ -162,6 +174,12 @@ class LiveRoutes:
         if origin.rstrip("/") in self.allowed_origins:
             return True
         return urlsplit(origin).netloc == websocket.headers.get("host", "")
+
+
+async def _discard(websocket: WebSocket) -> None:
+    """Take and drop messages until the peer's disconnect."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
 
 
 def live_routes(

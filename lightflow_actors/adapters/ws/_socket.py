@@ -2,6 +2,7 @@
 
 The transport actor never awaits the network: `send` queues a frame (False when
 the write buffer is full: the peer reads too slowly), `close` queues the close,
+`abort` drops what is queued and closes (a peer that does not read gets nothing more),
 `pause_reading` / `resume_reading` tell the reader loop to stop taking frames off
 the socket (asyncio's flow-control vocabulary). `QueueSocket` implements this for
 any ASGI WebSocket: the endpoint runs `writer()` as a task and calls
@@ -27,6 +28,10 @@ class Socket(Protocol):
         """Queue the close after the frames already queued; idempotent."""
         ...
 
+    def abort(self, code: int, reason: str) -> None:
+        """Drop the frames not yet written, then close; idempotent."""
+        ...
+
     def pause_reading(self) -> None:
         """Stop reading frames until `resume_reading` (backpressure)."""
         ...
@@ -35,11 +40,12 @@ class Socket(Protocol):
 
 
 class QueueSocket:
-    """A `Socket` over async send/close callables, with a bounded write buffer.
+    """A `Socket` over async send/close callables, with a write buffer bounded in frames
+    and in bytes (`buffered_bytes` counts the frames queued and the one being written).
 
     ::
 
-        sock = QueueSocket(ws.send_text_bytes, ws.close, max_buffered=512)
+        sock = QueueSocket(ws.send_bytes, ws.close, max_buffered=512, max_bytes=4 << 20)
         writer = asyncio.create_task(sock.writer())
         while True:
             await sock.wait_readable()
@@ -53,10 +59,13 @@ class QueueSocket:
         close: Callable[[int, str], Awaitable[None]],
         *,
         max_buffered: int,
+        max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self._send = send
         self._close = close
         self.max_buffered = max_buffered
+        self.max_bytes = max_bytes
+        self.buffered_bytes = 0
         self._buffer: deque[bytes] = deque()
         self._close_with: tuple[int, str] | None = None
         self._wake = asyncio.Event()
@@ -70,9 +79,13 @@ class QueueSocket:
     def send(self, data: bytes) -> bool:
         if self._close_with is not None:
             return True  # closing: frames after the close are dropped, as the peer would
-        if len(self._buffer) >= self.max_buffered:
+        if (
+            len(self._buffer) >= self.max_buffered
+            or self.buffered_bytes + len(data) > self.max_bytes
+        ):
             return False
         self._buffer.append(data)
+        self.buffered_bytes += len(data)
         self._wake.set()
         return True
 
@@ -81,6 +94,13 @@ class QueueSocket:
             self._close_with = (code, reason)
             self._wake.set()
             self._readable.set()
+
+    def abort(self, code: int, reason: str) -> None:
+        # The peer does not read: what waits for it would only hold memory (a full
+        # render of a big view can be tens of KB a frame), so it goes now.
+        self.buffered_bytes -= sum(len(data) for data in self._buffer)
+        self._buffer.clear()
+        self.close(code, reason)
 
     def pause_reading(self) -> None:
         if self._readable.is_set():
@@ -106,7 +126,11 @@ class QueueSocket:
         try:
             while True:
                 while buffer:
-                    await self._send(buffer.popleft())
+                    data = buffer.popleft()
+                    try:
+                        await self._send(data)
+                    finally:
+                        self.buffered_bytes -= len(data)
                 if self._close_with is not None:
                     code, reason = self._close_with
                     self.closed = True
@@ -116,4 +140,6 @@ class QueueSocket:
                 await self._wake.wait()
         finally:
             self.closed = True
+            buffer.clear()
+            self.buffered_bytes = 0
             self._readable.set()

@@ -4,16 +4,21 @@ The socket loop hands it raw frames (`Receive`, one at a time) and it owns the
 `isa.Connection` state machine: negotiation, sequence numbers, acks, heartbeats,
 error frames. Instructions go to the connection's `LiveSession` (started on Mount
 under the sessions supervisor); the session's answers come back as
-`SessionOutput` and leave as frames. Limits (specs/live-wire.md §5): oversized or
+`SessionOutput` and leave as frames. Limits (specs/live-wire.md §8): oversized or
 malformed frames get error frames (fatal ones close), a flood of events is held
-back by the in-flight `window` (reading pauses), a browser that stops reading or
-acknowledging is closed. None of it can crash anything but this actor.
+back by the in-flight `window` (reading pauses). Outbound, a browser that is behind
+(`send_window` frames or `send_window_bytes` unacknowledged) makes the session hold
+its patches and coalesce them, never a close; only a browser that stops reading
+(no ack for `ack_timeout` while held, or a write buffer past its bound) is closed,
+and what was buffered for it is dropped. Acks to the browser are lazy: one
+cumulative ack per tick. None of it can crash anything but this actor.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeAlias
 
 import msgspec
 
@@ -41,6 +46,7 @@ from lightflow_actors.kernel import (
     is_normal_exit,
 )
 from lightflow_actors.live import (
+    FlowControl,
     LiveConfig,
     LiveError,
     LiveHub,
@@ -65,6 +71,9 @@ _WS_CODES: Final[dict[str, int]] = {
     "slow_peer": 1008,
 }
 _WS_PROTOCOL_ERROR: Final = 1002
+
+SessionRef: TypeAlias = ActorRef[Instruction | FlowControl]
+"""What a transport may tell its session: the browser's instructions, and flow control."""
 
 
 def ws_close_code(code: str) -> int:
@@ -103,7 +112,7 @@ class TransportHost(Protocol):
         """True when `token` was issued for `session_id` by this hub."""
         ...
 
-    async def start_session(self, factory: Callable[[], LiveSession]) -> ActorRef[Instruction]:
+    async def start_session(self, factory: Callable[[], LiveSession]) -> SessionRef:
         """Start a session actor under the sessions supervisor."""
         ...
 
@@ -123,12 +132,19 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         self.socket = socket
         self.config = host.config
         self.connection: Connection
-        self.session: ActorRef[Instruction] | None = None
+        self.session: SessionRef | None = None
         self.session_monitor = 0
         self.epoch = 0
         self.in_flight = 0
         self.paused = False
         self.closed = False
+        # Outbound flow: (seq, bytes) of instruction frames the browser has not acked,
+        # oldest first; their byte total; whether the session is holding its patches
+        # back, and since when no ack has come while held.
+        self.unacked: deque[tuple[int, int]] = deque()
+        self.unacked_bytes = 0
+        self.held = False
+        self.stalled_since = 0.0
 
     def on_start(self) -> None:
         config = self.config
@@ -139,6 +155,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
             max_errors=config.max_errors,
             heartbeat_interval=config.heartbeat_interval,
             heartbeat_timeout=config.heartbeat_timeout,
+            auto_ack=False,  # acks are lazy: one per tick (specs/live-wire.md §8)
         )
         self._schedule_tick()
 
@@ -156,6 +173,8 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
             return
         outcome = self.connection.receive(msg.data, now=self._now())
         self._write(outcome.outgoing)
+        if self.unacked:
+            self._acknowledged()
         for instruction in outcome.instructions:
             await self._route(instruction)
             if self.closed:
@@ -244,6 +263,8 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
             return
         self.session = session
         self.session_monitor = self.monitor(session)
+        if self.held:
+            session.tell(FlowControl(held=True))  # the browser is still behind
         session.tell(Mount(id=mount.id, target=mount.target, params=dict(params.params)))
         self.in_flight += 1
 
@@ -290,10 +311,19 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
     def tick(self, msg: Tick) -> None:
         if self.closed:
             return
-        outcome = self.connection.tick(now=self._now())
-        self._write(outcome.outgoing)
+        now = self._now()
+        outcome = self.connection.tick(now=now)
+        ack = self.connection.ack(now=now)
+        self._write(outcome.outgoing if ack is None else (*outcome.outgoing, ack))
         if outcome.close is not None:
             self._close(outcome.close.code, outcome.close.message)
+            return
+        if self.held and now - self.stalled_since >= self.config.ack_timeout:
+            self._close(
+                "slow_peer",
+                f"{len(self.unacked)} frames ({self.unacked_bytes} bytes) unacknowledged for "
+                f"{now - self.stalled_since:.0f} s: the browser stopped reading",
+            )
             return
         self._schedule_tick()
 
@@ -313,13 +343,44 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
     def _send(self, instruction: ToBrowser) -> None:
         if self.closed or self.connection.state != "open":
             return
-        self._write((self.connection.send(instruction, now=self._now()),))
-        if not self.closed and len(self.connection.unacked()) > self.config.max_unacked:
-            self._close(
-                "slow_peer",
-                f"more than {self.config.max_unacked} frames unacknowledged; "
-                "the browser must ack what it applies",
-            )
+        now = self._now()
+        data = self.connection.send(instruction, now=now)
+        self.unacked.append((self.connection.last_seq_out, len(data)))
+        self.unacked_bytes += len(data)
+        self._write((data,))
+        config = self.config
+        if self.held or self.closed:
+            return
+        if (
+            len(self.unacked) >= config.send_window
+            or self.unacked_bytes >= config.send_window_bytes
+        ):
+            # The browser is behind: the session keeps updating its state but holds its
+            # patches back; one patch with the latest state goes once acks come back.
+            self.held = True
+            self.stalled_since = now
+            if self.session is not None:
+                self.session.tell(FlowControl(held=True))
+
+    def _acknowledged(self) -> None:
+        """Forget the frames the browser acknowledged; release the session at half."""
+        pending = self.connection.unacked()
+        oldest = pending[0].seq if pending else self.connection.last_seq_out + 1
+        unacked = self.unacked
+        if unacked[0][0] >= oldest:
+            return
+        while unacked and unacked[0][0] < oldest:
+            self.unacked_bytes -= unacked.popleft()[1]
+        self.stalled_since = self._now()
+        config = self.config
+        if (
+            self.held
+            and len(unacked) <= config.send_window // 2
+            and self.unacked_bytes <= config.send_window_bytes // 2
+        ):
+            self.held = False
+            if self.session is not None:
+                self.session.tell(FlowControl(held=False))
 
     def _problem(
         self, code: ErrorCode, message: str, path: str | None, ref: int | None = None
@@ -339,8 +400,8 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
             if not socket.send(data):
                 self._close(
                     "slow_peer",
-                    f"more than {self.config.max_buffered} frames wait to be written; "
-                    "the browser reads too slowly",
+                    f"the write buffer is full ({self.config.max_buffered} frames or "
+                    f"{self.config.max_buffered_bytes} bytes): the browser stopped reading",
                 )
                 return
 
@@ -350,7 +411,10 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         self.closed = True
         # A close reason must fit in 123 bytes of a WebSocket close frame.
         reason = message.encode("utf-8")[:120].decode("utf-8", "ignore")
-        self.socket.close(ws_close_code(code), reason)
+        if code == "slow_peer":
+            self.socket.abort(ws_close_code(code), reason)  # it would never read the rest
+        else:
+            self.socket.close(ws_close_code(code), reason)
         self.stop(NORMAL)
 
     def _schedule_tick(self) -> None:

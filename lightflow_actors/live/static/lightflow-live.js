@@ -346,6 +346,10 @@
   // restarted server within 2 s of it answering; the jitter spreads a crowd of pages.
   var BACKOFF_MS = [100, 250, 500, 1000, 2000];
   var HEARTBEAT_MS = 15000, SILENCE_MS = 45000;
+  // Acks are lazy and cumulative (specs/live-wire.md §8): one ack covers every frame
+  // received, sent once 16 frames or 64 KB wait for it, else 5 s after the first. The
+  // server holds its patches back at 32 frames or 256 KB, so it never waits on us.
+  var ACK_EVERY = 16, ACK_BYTES = 65536, ACK_DELAY_MS = 5000;
   // A join the server refuses (its token key changed, the view is gone) reloads the page,
   // as Phoenix does for a stale session; the count in sessionStorage keeps a page that
   // keeps being refused from reloading in a tight loop.
@@ -396,6 +400,10 @@
     this.attempt = 0;
     this.lastIn = 0;
     this.lastOut = 0;
+    this.ackOwed = 0;           // instruction frames received since our last ack
+    this.ackBytes = 0;
+    this.ackUpto = 0;
+    this.ackTimer = null;
     this.pending = new Map();   // submit ref -> {el, form}
     this.timers = new Map();    // debounced element -> timeout id
     this.bind();
@@ -414,6 +422,9 @@
     var self = this, ws = new WebSocket(this.url.href);
     this.ws = ws;
     this.seqOut = 0;
+    this.ackOwed = this.ackBytes = this.ackUpto = 0;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
     ws.onopen = function () {
       self.lastIn = Date.now();
       self.frame({ kind: "hello", versions: [1] });
@@ -489,10 +500,28 @@
       case "close": if (this.ws) this.ws.close(); break;
       case "instruction":
         this.onInstruction(frame.instruction);
-        this.frame({ kind: "ack", upto: frame.seq });
+        this.owe(frame.seq, text.length);
         break;
       default: break;   // ack, pong
     }
+  };
+
+  /** Count a frame to acknowledge; ack now at ACK_EVERY frames or ACK_BYTES, else soon. */
+  LiveSocket.prototype.owe = function (seq, size) {
+    var self = this;
+    this.ackUpto = seq;
+    this.ackOwed += 1;
+    this.ackBytes += size;
+    if (this.ackOwed >= ACK_EVERY || this.ackBytes >= ACK_BYTES) { this.ack(); return; }
+    if (this.ackTimer === null) this.ackTimer = setTimeout(function () { self.ack(); }, ACK_DELAY_MS);
+  };
+
+  LiveSocket.prototype.ack = function () {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    if (!this.ackOwed) return;
+    this.ackOwed = this.ackBytes = 0;
+    this.frame({ kind: "ack", upto: this.ackUpto });
   };
 
   LiveSocket.prototype.onInstruction = function (ins) {
@@ -511,7 +540,7 @@
       return;
     }
     this.session = view.session || this.session;
-    this.render(null);
+    this.render(view.ref ? this.settle(view.ref) : null);
     this.joined = true;
     this.everJoined = true;
     this.attempt = 0;

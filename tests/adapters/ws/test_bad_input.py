@@ -137,19 +137,43 @@ async def test_a_flood_of_events_is_held_back_by_the_window() -> None:
         assert not view.errors
 
 
-async def test_a_browser_that_never_acknowledges_is_closed() -> None:
-    config = LiveConfig(max_unacked=5)
+async def test_a_browser_that_stops_acknowledging_is_held_then_closed() -> None:
+    config = LiveConfig(window=2, send_window=5, ack_timeout=0.3, heartbeat_interval=0.05)
     async with live_test({"counter": Counter()}, config=config) as live:
         view = await live.mount("counter")
-        for _ in range(20):
-            if view.closed:
-                break
+        view.pump()
+        view._replies.clear()  # from here on it acknowledges nothing
+        patches = 0
+        for _ in range(40):
             data, _ = view.client.submit("inc", {"by": 1})
-            await view.transport.ask(Receive(data))  # no acks sent back
-            for _ in range(20):
-                await asyncio.sleep(0)
+            await view.transport.ask(Receive(data))
+            patches = sum(b'"op":"patch"' in f for f in view.socket.frames)
+        # held back once 5 frames wait for an ack (and the few events already in flight
+        # to the session, at most `window`), and no close for that
+        assert patches <= config.send_window + config.window
+        assert view.socket.close_code is None
+        await live.system.wait_exit(view.transport)  # ack_timeout later, still no ack
         assert view.socket.close_code == 1008
-        assert "unacknowledged" in view.socket.close_reason
+        assert "stopped reading" in view.socket.close_reason
+
+
+async def test_an_acking_browser_that_sends_a_burst_is_never_cut_off() -> None:
+    """10 000 events in a row, acks queued behind them (as TCP would deliver them):
+    patches coalesce while the browser is behind, and it ends at the latest state."""
+    async with live_test({"counter": Counter()}) as live:
+        view = await live.mount("counter")
+        view.pump()
+        last = ""
+        for _ in range(10_000):
+            data, last = view.client.submit("inc", {"by": 1})
+            await view.transport.ask(Receive(data))  # every ack arrives after the burst
+        patches = sum(b'"op":"patch"' in f for f in view.socket.frames)
+        assert patches <= LiveConfig().send_window + LiveConfig().window  # coalesced
+        await view.wait_for(lambda: '<b id="count">10000</b>' in view.html(), "the last state")
+        assert not view.closed and not view.errors
+        assert last in view.client.answered  # the coalesced patch answers the last event
+        await view.click("inc")
+        assert '<b id="count">10001</b>' in view.html()
 
 
 async def test_a_silent_browser_times_out() -> None:
