@@ -344,6 +344,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
             else:
                 self._refuse_quietly(loc, path, f"cannot claim the request: {exc.strerror}")
             return
+        self._retrying.discard(str(path))
         self._serve(loc, resumed=False, found_as=found_as)
 
     def _serve(self, loc: Location, *, resumed: bool, found_as: FoundAs = "committed") -> None:

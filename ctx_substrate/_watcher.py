@@ -86,7 +86,9 @@ class DirectoryWatcher(Actor[_Tick | Exit]):
             try:
                 self._inotify = Inotify(self._root)
                 self.system.loop.add_reader(self._inotify.fd, self._readable)
-            except (OSError, NotImplementedError, RuntimeError) as exc:
+            except Exception as exc:
+                # No inotify (not Linux), out of watches or instances, or a loop that
+                # watches no descriptor (the deterministic scheduler's): poll instead.
                 self._fall_back(f"{type(exc).__name__}: {exc}")
         self._schedule()
 

@@ -290,3 +290,24 @@ async def test_provider_output_nested_too_deep_is_a_provider_error(
     commit_request(ctx.layout.tool_inbox("deep"), "d", b"{}")
     assert await answered_with(ctx, ctx.layout.tool_outbox("deep"), "d") == "provider_error"
     assert not [e for e in ctx.audit() if e.event == "provider.crashed"]
+
+
+async def test_a_claim_that_fails_for_now_is_retried(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.rename
+    failed: list[str] = []
+
+    def rename(src: Any, dst: Any, **kwargs: Any) -> None:
+        if str(dst).endswith("wait.claimed") and not failed:
+            failed.append(str(src))
+            raise OSError(errno.ENFILE, "Too many open files in system")
+        real(src, dst, **kwargs)
+
+    monkeypatch.setattr(substrate_module.os, "rename", rename)
+    ctx = await start_ctx(rescan_interval_s=0.05)
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    commit_request(inbox, "wait", b"{}")
+    await ctx.until((outbox / "wait.resp.json").exists, "wait.resp.json")
+    assert failed
+    assert (await ctx.substrate.ask(Stats())).retrying == 0
