@@ -242,6 +242,11 @@ class RunStore:
         )
 
     def manifest(self, run_id: str) -> RunManifest:
+        group = self._group
+        if group is not None:
+            deferred = group.deferred_manifest(run_id)
+            if deferred is not None:
+                return deferred
         return self._read(run_id, MANIFEST, RunManifest)
 
     def request(self, run_id: str) -> RunRequest:
@@ -475,14 +480,40 @@ class _Batch:
         self.done = False
 
 
+MAX_DEFERRED_GROUPS = 64
+"""A run's manifest waits at most this many groups before it is renamed into place."""
+
+
+class _Deferred:
+    """A run's newest manifest, durable in the journal, not yet in `manifest.json`; `fd`
+    holds the run's `flock` until it is."""
+
+    __slots__ = ("fd", "groups", "manifest", "op")
+
+    def __init__(self, op: PutManifest, manifest: RunManifest, fd: int, groups: int) -> None:
+        self.op = op
+        self.manifest = manifest
+        self.fd = fd
+        self.groups = groups
+
+
 class _GroupCommit:
     """Group commit for one store (ADR 0066): leader/follower, no thread of its own.
 
-    A writer queues its batch, then takes the leader lock: whoever holds it takes every
+    A writer queues its batch; if no group is being committed it leads: it takes every
     batch queued so far (its own and those that queued while the previous group was
     fsyncing), prepares them under their runs' locks, commits them as one journal frame
-    (one fsync), writes the run files and wakes their writers. The leader lock serialises
-    groups, so a run's batches are journaled and applied in the order they were queued.
+    (one fsync), writes the run files and wakes every waiting writer; the others wait for
+    that wake-up, and one whose batch is still queued leads the next group. One group at a
+    time, so a run's batches are journaled and applied in the order they were queued.
+
+    Under load (batches already queued for the next group) a run's `manifest.json` is not
+    replaced at every transition, since a rename costs far more than the journal append:
+    the newest manifest is *deferred* (it is durable in the journal) and written when the
+    queue is found empty, after `MAX_DEFERRED_GROUPS` groups, before a checkpoint, on
+    `recover` and on `close`. While deferred, the run's `flock` stays held, so a direct
+    writer (the CLI) waits for the manifest instead of reading a stale one, and this
+    store's readers get the deferred manifest from memory.
     """
 
     def __init__(self, store: RunStore, lock_fd: int, checkpoint_bytes: int) -> None:
@@ -490,8 +521,9 @@ class _GroupCommit:
         self._lock_fd = lock_fd
         self._checkpoint_bytes = checkpoint_bytes
         self._queue: list[_Batch] = []
-        self._queue_lock = threading.Lock()
-        self._leader = threading.Lock()
+        # Guards the queue and `_leading`; waiters are woken after every group.
+        self._cond = threading.Condition(threading.Lock())
+        self._leading = False  # a leader is committing a group (or recover/close runs)
         self._wal: WriteAheadLog | None = None
         # The manifest last written per run, with the (inode, mtime, size) it was written
         # with: a writer elsewhere (the CLI) changes the key, and the file is read again.
@@ -499,6 +531,13 @@ class _GroupCommit:
         # Ops journaled but not yet written to the run files (a write failed): written
         # again before the next group, which fails if they still cannot be.
         self._unapplied: list[WalOp] = []
+        # Manifests journaled but not yet renamed into place, per run (see above).
+        self._deferred: dict[str, _Deferred] = {}
+
+    def deferred_manifest(self, run_id: str) -> RunManifest | None:
+        """The run's newest manifest while it is not yet in `manifest.json` (any thread)."""
+        deferred = self._deferred.get(run_id)
+        return None if deferred is None else deferred.manifest
 
     @classmethod
     def open(cls, store: RunStore, checkpoint_bytes: int) -> _GroupCommit | None:
@@ -517,23 +556,45 @@ class _GroupCommit:
 
     def commit(self, run_id: str, ops: tuple[StoreOp, ...]) -> CommitResult:
         batch = _Batch(run_id, ops)
-        with self._queue_lock:
+        with self._cond:
             self._queue.append(batch)
-        while not batch.done:
-            with self._leader:
-                if batch.done:
-                    break
-                with self._queue_lock:
-                    group, self._queue = self._queue, []
-                self._commit_group(group)
+            while not batch.done:
+                if self._leading:
+                    self._cond.wait()  # woken when the group in progress is done
+                    continue
+                # Lead: take everything queued so far (this batch among it).
+                self._leading = True
+                group, self._queue = self._queue, []
+                self._cond.release()
+                try:
+                    self._commit_group(group)
+                finally:
+                    self._cond.acquire()
+                    self._leading = False
+                    self._cond.notify_all()
         if batch.error is not None:
             raise batch.error
         return batch.result
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Run alone, as a leader would (no group is committed meanwhile)."""
+        with self._cond:
+            while self._leading:
+                self._cond.wait()
+            self._leading = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._leading = False
+                self._cond.notify_all()
+
     def recover(self, run_id: str) -> RunManifest:
         """The run's manifest, its journal repaired, after every journaled write of it."""
-        with self._leader:
+        with self._exclusive():
             self._retry_unapplied()
+            self._flush(run_id)
             self._manifests.pop(run_id, None)
             fd = self._store._lock(run_id)
             try:
@@ -542,9 +603,10 @@ class _GroupCommit:
                 os.close(fd)
 
     def close(self) -> None:
-        with self._leader:
+        with self._exclusive():
             try:
                 self._retry_unapplied()
+                self._flush_all()
                 if self._wal is not None:
                     self._wal.close()
                     self._wal = None
@@ -571,20 +633,53 @@ class _GroupCommit:
                     self._manifests.pop(batch.run_id, None)
                 raise
             for batch in group:
-                self._apply(batch)
+                self._apply(batch, locks)
         except Exception:
             pass  # every batch of the group carries the error to its writer
         finally:
-            for fd in locks.values():
-                os.close(fd)
+            for run_id, fd in locks.items():
+                if run_id not in self._deferred:
+                    os.close(fd)
+            self._flush_due()
             for batch in group:
                 batch.done = True
         wal = self._wal
         if wal is not None and wal.due:
             try:
+                self._flush_all()
                 wal.checkpoint()
             except OSError:
                 logger.exception("checkpoint of %s failed; it is retried later", wal.path)
+
+    def _flush_due(self) -> None:
+        """Write the deferred manifests that are due: all of them when no batch waits."""
+        if not self._deferred:
+            return
+        with self._cond:
+            idle = not self._queue
+        for run_id, deferred in list(self._deferred.items()):
+            deferred.groups += 1
+            if idle or deferred.groups >= MAX_DEFERRED_GROUPS:
+                self._flush(run_id)
+
+    def _flush_all(self) -> None:
+        for run_id in list(self._deferred):
+            self._flush(run_id)
+
+    def _flush(self, run_id: str) -> None:
+        """Rename the run's deferred manifest into place and release its lock."""
+        deferred = self._deferred.get(run_id)
+        if deferred is None:
+            return
+        try:
+            self._journal().apply([deferred.op])
+        except OSError:
+            logger.exception("writing the manifest of run %r failed; retried later", run_id)
+            return
+        path = self._store.root / deferred.op.path
+        self._manifests[run_id] = (_stat_key(path), deferred.manifest)
+        del self._deferred[run_id]
+        os.close(deferred.fd)
 
     def _journal(self) -> WriteAheadLog:
         if self._wal is None:
@@ -596,21 +691,27 @@ class _GroupCommit:
             self._journal().apply(self._unapplied)
             self._unapplied = []
 
-    def _apply(self, batch: _Batch) -> None:
+    def _apply(self, batch: _Batch, locks: dict[str, int]) -> None:
+        """Write the batch's ops into the run files; its manifest (the newest of the batch)
+        is deferred, and written at once by `_flush_due` unless more batches wait."""
+        manifests = [op for op in batch.wal if isinstance(op, PutManifest)]
+        rest = [op for op in batch.wal if not isinstance(op, PutManifest)]
         try:
-            self._journal().apply(batch.wal)
+            self._journal().apply(rest)
         except OSError as exc:
+            # Written again before the next group, manifest included: an older deferred
+            # manifest must not be written after it.
             self._unapplied.extend(batch.wal)
             self._manifests.pop(batch.run_id, None)
+            self._deferred.pop(batch.run_id, None)
             batch.error = exc
             return
-        store = self._store
-        for op in batch.wal:
-            if isinstance(op, PutManifest):
-                cached = self._manifests.get(batch.run_id)
-                if cached is not None:
-                    path = store.root / op.path
-                    self._manifests[batch.run_id] = (_stat_key(path), cached[1])
+        if manifests:
+            run_id = batch.run_id
+            before = self._deferred.get(run_id)
+            manifest = batch.result.updates[-1][0]
+            groups = before.groups if before is not None else 0
+            self._deferred[run_id] = _Deferred(manifests[-1], manifest, locks[run_id], groups)
 
     def _prepare(
         self,
@@ -624,7 +725,8 @@ class _GroupCommit:
         store, run_id = self._store, batch.run_id
         try:
             if run_id not in locks:
-                locks[run_id] = store._lock(run_id)
+                deferred = self._deferred.get(run_id)
+                locks[run_id] = deferred.fd if deferred is not None else store._lock(run_id)
             for index, op in enumerate(batch.ops):
                 match op:
                     case UpdateManifest(change=change):
@@ -667,6 +769,9 @@ class _GroupCommit:
         """The run's manifest as this group leaves it so far."""
         if run_id in pending:
             return pending[run_id]
+        deferred = self._deferred.get(run_id)
+        if deferred is not None:
+            return deferred.manifest
         store = self._store
         path = store.run_dir(run_id) / MANIFEST
         cached = self._manifests.get(run_id)
