@@ -71,12 +71,13 @@ class RandomStrategy:
 
     def __init__(self, seed: int) -> None:
         self._random = random.Random(seed)
-        self._draw = self._random.random
+        self.draw = self._random.random
+        """The uniform draw in [0, 1) (the loop inlines ``choose`` with it)."""
 
     def choose(self, ready: Sequence[Operation], step: int) -> int:
         # One C call per decision (randrange costs three Python frames); the bias of
         # flooring a 53-bit float is far below anything a schedule could show.
-        return int(self._draw() * len(ready))
+        return int(self.draw() * len(ready))
 
 
 class PCTStrategy:
