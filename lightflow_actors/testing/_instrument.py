@@ -55,6 +55,52 @@ class SimulationTap:
         self._labels: dict[int, str] = {}
         self.cells: dict[int, Cell] = {}
         """The live cells of this system, by id (what hang detection looks at)."""
+        self._install_fast_paths()
+
+    def _install_fast_paths(self) -> None:
+        """Shadow ``on_send`` / ``on_handle`` with closures for the common case.
+
+        The kernel calls these twice per message. A closure reads its cell variables
+        faster than a method reads attributes, so the plain case (a ``tell`` with no
+        network or message fault in play, a handled message at the head of its sender's
+        queue) runs here; anything else falls through to the full methods.
+        """
+        events_append = self._events.append
+        loop = self._loop
+        pending = self._pending
+        lazy = _LAZY.get
+        network = self.network
+        message_faults = self._message_faults
+        full_send = self.on_send
+        full_handle = self.on_handle
+        no_extras = self.monitors is None and not self._crashes
+
+        def on_send(sender: Cell | None, target: Cell, item: object) -> bool:
+            if (
+                message_faults
+                or type(item) is Call
+                or (network is not None and network.active and sender is not None)
+            ):
+                return full_send(sender, target, item)
+            text = item if lazy(type(item)) else message_text(item)
+            events_append((loop.steps, loop._now, "send", target, sender, text, None))
+            queue = pending.get(target.id)
+            if queue is None:
+                queue = pending[target.id] = deque()
+            queue.append((sender.id if sender is not None else OUTSIDE, item, text))
+            return True
+
+        def on_handle(cell: Cell, message: object) -> None:
+            queue = pending.get(cell.id)
+            if no_extras and queue and queue[0][1] is message:
+                events_append(
+                    (loop.steps, loop._now, "handle", cell, None, queue.popleft()[2], None)
+                )
+                return
+            full_handle(cell, message)
+
+        self.on_send = on_send  # type: ignore[method-assign]
+        self.on_handle = on_handle  # type: ignore[method-assign]
 
     def _label(self, cell: Cell) -> str:
         label = self._labels.get(cell.id)

@@ -167,8 +167,23 @@ class DeterministicLoop(asyncio.BaseEventLoop):
                 if self.on_idle is not None:
                     self.on_idle()
                 self._advance_time()
-            if len(queues) == 1:
+            width = len(queues)
+            if width == 1:
                 op, queue = next(iter(queues.items()))
+            elif width == 2 and draw is not None:
+                # The common case, without building and sorting a candidate list.
+                (op, queue), (other, other_queue) = queues.items()
+                head, other_head = queue[0], other_queue[0]
+                if head[1]._cancelled or other_head[1]._cancelled:
+                    self._drop_cancelled_heads()
+                    continue
+                if (head[0], op) > (other_head[0], other):
+                    op, queue, other, other_queue = other, other_queue, op, queue
+                pick = 1 if draw() >= 0.5 else 0  # int(draw() * 2)
+                if pick:
+                    op, queue = other, other_queue
+                choices.append(pick)
+                widths.append(2)
             else:
                 # Candidates in a canonical order: by the step their oldest callback was
                 # queued at, then by operation. Callbacks queued in one step may come from
@@ -179,7 +194,6 @@ class DeterministicLoop(asyncio.BaseEventLoop):
                     self._drop_cancelled_heads()
                     continue  # nothing ran: choose again among what is left
                 candidates.sort()
-                width = len(candidates)
                 if draw is not None:
                     pick = int(draw() * width)  # RandomStrategy.choose, without the call
                     op = candidates[pick][1]

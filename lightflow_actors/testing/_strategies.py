@@ -92,7 +92,7 @@ class PCTStrategy:
         self._random = random.Random(seed)
         # Highest priority first. A new operation is inserted at a random position.
         self._priorities: list[Operation] = []
-        self._known: set[Operation] = set()
+        self._rank: dict[Operation, int] = {}  # higher runs first; rebuilt on any change
         population = range(steps)
         self._change_points = set(self._random.sample(population, min(depth - 1, steps)))
         self._decisions = 0
@@ -102,20 +102,36 @@ class PCTStrategy:
         return f"pct:depth={self.depth},steps={self.steps}"
 
     def choose(self, ready: Sequence[Operation], step: int) -> int:
+        rank = self._rank
         for op in ready:
-            if op not in self._known:
-                self._known.add(op)
+            if op not in rank:
                 self._priorities.insert(self._random.randint(0, len(self._priorities)), op)
-        ready_set = set(ready)
-        best = next(op for op in self._priorities if op in ready_set)
+                self._rerank()
+                rank = self._rank
+        best = self._best(ready, rank)
         # Change points count decisions (steps with a real choice), as Coyote counts its
         # scheduling points: the running operation is demoted to the lowest priority.
         if self._decisions in self._change_points:
-            self._priorities.remove(best)
-            self._priorities.append(best)
-            best = next(op for op in self._priorities if op in ready_set)
+            self._priorities.remove(ready[best])
+            self._priorities.append(ready[best])
+            self._rerank()
+            best = self._best(ready, self._rank)
         self._decisions += 1
-        return list(ready).index(best)
+        return best
+
+    def _rerank(self) -> None:
+        count = len(self._priorities)
+        self._rank = {op: count - i for i, op in enumerate(self._priorities)}
+
+    @staticmethod
+    def _best(ready: Sequence[Operation], rank: dict[Operation, int]) -> int:
+        """The index of the highest-priority ready operation."""
+        best, top = 0, rank[ready[0]]
+        for index in range(1, len(ready)):
+            value = rank[ready[index]]
+            if value > top:
+                best, top = index, value
+        return best
 
 
 class FairPCTStrategy(PCTStrategy):
