@@ -114,11 +114,13 @@ class WriteAheadLog:
             raise
         self._size += len(frame)
 
-    def apply(self, ops: Iterable[WalOp]) -> None:
-        """Write `ops` into the run files (no fsync: the journal holds them)."""
+    def apply(self, ops: Iterable[WalOp], *, replaying: bool = False) -> None:
+        """Write `ops` into the run files (no fsync: the journal holds them). `replaying`
+        writes only what is not there yet (as a replay does): for ops written late, after
+        another writer may have moved the run on."""
         for op in ops:
             target = self.root / op.path
-            apply_op(target, op, replaying=False)
+            apply_op(target, op, replaying=replaying)
             self._dirty_files.add(str(target))
             self._dirty_dirs.add(str(target.parent))
 
@@ -208,7 +210,7 @@ def _line_is_there(there: bytes, line: bytes) -> bool:
 def _manifest_sequence(path: Path) -> int:
     try:
         return _sequence_decoder.decode(path.read_bytes()).sequence
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+    except (OSError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return -1  # missing or torn: the journal's copy wins
 
 
@@ -235,7 +237,7 @@ def frames(data: bytes) -> Iterator[list[WalOp]]:
             return
         try:
             ops = _frame_decoder.decode(payload)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return
         yield ops
         pos = start + length

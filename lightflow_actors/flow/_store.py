@@ -671,15 +671,21 @@ class _GroupCommit:
         deferred = self._deferred.get(run_id)
         if deferred is None:
             return
+        del self._deferred[run_id]
         try:
             self._journal().apply([deferred.op])
+            self._manifests[run_id] = (
+                _stat_key(self._store.root / deferred.op.path),
+                deferred.manifest,
+            )
         except OSError:
+            # Written before the next group (unless the run moved on by then); the lock
+            # is not held for it meanwhile.
             logger.exception("writing the manifest of run %r failed; retried later", run_id)
-            return
-        path = self._store.root / deferred.op.path
-        self._manifests[run_id] = (_stat_key(path), deferred.manifest)
-        del self._deferred[run_id]
-        os.close(deferred.fd)
+            self._unapplied.append(deferred.op)
+            self._manifests.pop(run_id, None)
+        finally:
+            os.close(deferred.fd)
 
     def _journal(self) -> WriteAheadLog:
         if self._wal is None:
@@ -688,7 +694,7 @@ class _GroupCommit:
 
     def _retry_unapplied(self) -> None:
         if self._unapplied:
-            self._journal().apply(self._unapplied)
+            self._journal().apply(self._unapplied, replaying=True)
             self._unapplied = []
 
     def _apply(self, batch: _Batch, locks: dict[str, int]) -> None:

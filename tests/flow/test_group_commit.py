@@ -395,3 +395,68 @@ def test_a_journal_naming_a_path_outside_the_state_folder_is_skipped(
     assert _journal.replay_orphans(tmp_path) == 0
     assert not (tmp_path.parent / "escape.json").exists()
     assert not list((tmp_path / "wal").glob("*.wal"))
+
+
+def test_a_run_file_write_that_fails_is_written_before_anything_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q", now_ms=1))
+    real = _journal.apply_op
+    failures = [OSError(28, "No space left on device")]
+
+    def full_disk(target: Path, op: object, *, replaying: bool) -> bool:
+        if failures:
+            raise failures.pop()
+        return real(target, op, replaying=replaying)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_journal, "apply_op", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        store.update("r", lambda m: succeed_step(m, "plan", output="outputs/plan.json", now_ms=2))
+    # Journaled (durable) but not in the run files; the next use of the run writes it
+    # first, so the run is never seen without it.
+    manifest = store.recover("r")
+    assert manifest.sequence == 3 and manifest.step("plan").status == "succeeded"
+    assert [e.seq for e in store.events("r")] == [1, 2, 3]
+    assert RunStore(tmp_path).manifest("r") == manifest
+    store.close()
+
+
+def test_under_load_the_manifest_is_deferred_and_the_run_stays_locked(tmp_path: Path) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    group = store._group
+    assert group is not None
+    first = threading.Event()
+    # A second batch waits while the first group commits: the first's manifest is
+    # deferred, not renamed, and this store still reads it.
+    real_commit = group._commit_group
+    results: list[object] = []
+
+    def slow_group(batches: list[object]) -> None:
+        if not first.is_set():
+            first.set()
+            while not group._queue:
+                threading.Event().wait(0.001)
+        real_commit(batches)  # type: ignore[arg-type]
+        if len(results) == 0:
+            results.append(msgspec.json.decode((store.run_dir("r") / "manifest.json").read_bytes()))
+
+    group._commit_group = slow_group  # type: ignore[method-assign]
+    writer = threading.Thread(
+        target=lambda: store.update(
+            "r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q", now_ms=1)
+        )
+    )
+    writer.start()
+    first.wait(10)
+    store.append_trace("r", RequestCommitted(1, 1, "plan", 1, "q", "p", "f"))
+    writer.join(10)
+    on_disk_after_first = results[0]
+    assert on_disk_after_first["sequence"] == 1  # type: ignore[index]
+    assert store.manifest("r").sequence == 2  # from memory meanwhile
+    # The queue emptied: the deferred manifest was renamed into place, the lock released.
+    assert RunStore(tmp_path).manifest("r").sequence == 2
+    assert not group._deferred
+    store.close()
