@@ -27,6 +27,8 @@ on that state folder replays it, checkpoints and deletes it, before anything rea
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
 import logging
 import os
@@ -174,12 +176,39 @@ def apply_op(target: Path, op: WalOp, *, replaying: bool) -> bool:
             _write_at(fd, op.data, 0)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
+        swap_in(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return True
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def swap_in(tmp: Path, target: Path) -> None:
+    """Move `tmp` to `target` atomically, as `os.replace` does, then remove `tmp`.
+
+    When `target` exists, the two are exchanged (`renameat2(RENAME_EXCHANGE)`) and the old
+    file, now at `tmp`, is unlinked: ext4 treats `rename(2)` over an existing file whose
+    new data is not allocated yet (written, not fsynced: what the journal's apply does) as
+    a cue to flush that data first (`auto_da_alloc`), measured here at 2-5 ms a rename
+    against 16 us for exchange + unlink. Readers still see the old file or the new one.
+    Without `renameat2` (not Linux, an old libc) or where the file system refuses it:
+    `os.replace`.
+    """
+    if _renameat2 is not None:
+        if _renameat2(_AT_FDCWD, bytes(tmp), _AT_FDCWD, bytes(target), _RENAME_EXCHANGE) == 0:
+            os.unlink(tmp)
+            return
+        if ctypes.get_errno() == errno.ENOENT and os.path.exists(tmp):
+            os.rename(tmp, target)  # no target yet: a plain rename costs nothing extra
+            return
+    os.replace(tmp, target)
 
 
 def _write_line(target: Path, op: WriteLine, replaying: bool) -> bool:

@@ -460,3 +460,21 @@ def test_under_load_the_manifest_is_deferred_and_the_run_stays_locked(tmp_path: 
     assert RunStore(tmp_path).manifest("r").sequence == 2
     assert not group._deferred
     store.close()
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_swap_in_replaces_the_target_and_leaves_no_temp(tmp_path: Path, exists: bool) -> None:
+    target, tmp = tmp_path / "manifest.json", tmp_path / ".manifest.json.wal.tmp"
+    if exists:
+        target.write_bytes(b"old")
+    tmp.write_bytes(b"new")
+    _journal.swap_in(tmp, target)
+    assert target.read_bytes() == b"new" and not tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+
+
+def test_swap_in_of_a_missing_temp_raises(tmp_path: Path) -> None:
+    (tmp_path / "t").write_bytes(b"x")
+    with pytest.raises(FileNotFoundError):
+        _journal.swap_in(tmp_path / "missing", tmp_path / "t")
+    assert (tmp_path / "t").read_bytes() == b"x"
