@@ -241,18 +241,22 @@ class WebSocketLimit:
     """ASGI middleware: at most ``max_websockets`` WebSockets open at once; the next is
     accepted and closed with 1013 and a reason naming the limit. HTTP passes untouched."""
 
-    def __init__(self, app: ASGIApp, max_websockets: int) -> None:
+    def __init__(self, app: ASGIApp, max_websockets: int, refusals: Refusals | None = None) -> None:
         self.app = app
         self.max_websockets = max_websockets
         self.open_websockets = 0
-        self.refused = 0
+        self.refusals = refusals if refusals is not None else Refusals()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
         if self.open_websockets >= self.max_websockets:
-            self.refused += 1
+            self.refusals.count(
+                "at the WebSocket limit",
+                f"{self.open_websockets} WebSockets are open, the limit (--max-websockets) "
+                f"is {self.max_websockets}",
+            )
             message = await receive()
             if message["type"] == "websocket.connect":
                 await send({"type": "websocket.accept"})

@@ -168,7 +168,9 @@ async def serve(
         keepalive=options.keepalive,
     )
     guarded: ASGIApp = LoopbackHostGuard(app) if is_loopback(options.host) else app
-    asgi = WebSocketLimit(guarded, options.max_websockets or max(1, max_connections // 2))
+    asgi = WebSocketLimit(
+        guarded, options.max_websockets or max(1, max_connections // 2), sock.refusals
+    )
 
     config = _ListenerConfig(sock)
     config.accesslog = None

@@ -7,19 +7,23 @@ interval, not one traceback per failed accept. The server keeps serving after ea
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import logging
 import os
+import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from lightflow_actors.adapters.http import default_max_connections
+from lightflow_actors.adapters.http import Listener, default_max_connections
+from lightflow_actors.adapters.http._limits import Refusals
 from lightflow_actors.live import WebSocketClient
 
 pytestmark = pytest.mark.anyio
@@ -204,3 +208,110 @@ async def test_a_websocket_message_over_the_limit_closes_with_1009(tmp_path: Pat
         assert ws.close_code == 1009
         await ws.close()
         await healthy(srv.url)
+
+
+# -- the Listener in this process (asyncio's accept loop on our socket) ----------------------
+
+
+@asynccontextmanager
+async def listening(listener: Listener) -> AsyncIterator[tuple[int, list[asyncio.StreamWriter]]]:
+    """An asyncio server on `listener` that holds every connection until the test ends."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await reader.read()  # until the client closes
+        writer.close()
+
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    server = await asyncio.start_server(handle, sock=listener)
+    try:
+        yield listener.getsockname()[1], held
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+async def test_the_listener_counts_connections_back_to_zero_and_refuses_past_the_limit() -> None:
+    listener = Listener(socket.AF_INET, max_connections=3)
+    async with listening(listener) as (port, held):
+        clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        await until(lambda: len(held) == 3)
+        assert listener.open_connections == 3
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        answer = await reader.read()
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert b'"error":"the server has its maximum of 3 connections"' in answer
+        writer.close()
+        assert listener.refusals.total == {"at the connection limit": 1}
+        for _, w in clients:
+            w.close()
+        await until(lambda: listener.open_connections == 0)
+        # the places are free again
+        more = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        await until(lambda: listener.open_connections == 3)
+        for _, w in more:
+            w.close()
+        await until(lambda: listener.open_connections == 0)
+
+
+class ExhaustedListener(Listener):
+    """A listener whose process is out of descriptors while `exhausted` (until the reserve
+    descriptor is given up, as a real process at its limit)."""
+
+    exhausted = False
+
+    def _accept(self) -> tuple[int, object]:
+        if self.exhausted and self._reserve is not None:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super()._accept()  # type: ignore[misc, no-any-return]
+
+
+async def test_out_of_descriptors_each_waiting_client_gets_a_503_and_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listener = ExhaustedListener(
+        socket.AF_INET, max_connections=100, refusals=Refusals(interval=0.05)
+    )
+    caplog.set_level(logging.WARNING, logger="lightflow_actors.http")
+    async with listening(listener) as (port, held):
+        listener.exhausted = True
+        clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(5)]
+        answers = [await reader.read() for reader, _ in clients]
+        assert all(a.startswith(b"HTTP/1.1 503") for a in answers)
+        assert all(b"out of file descriptors" in a for a in answers)
+        for _, writer in clients:
+            writer.close()
+        assert listener.refusals.total == {"out of file descriptors": 5}
+        assert listener.open_connections == 0
+        listener.exhausted = False
+        # descriptors are back: the next client is served
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        await until(lambda: len(held) == 1)
+        writer.close()
+        await until(lambda: "refused" in caplog.text)
+    first, *summaries = [r.getMessage() for r in caplog.records]
+    # The first at once, then summaries with the count, one per interval at most (a slow
+    # machine may spread the five refusals over more than one interval).
+    assert first.startswith("refusing connections: accept failed: Too many open files")
+    counts = [
+        re.fullmatch(
+            r"refused (\d+) connections in the last 0.05s \(\1 out of file "
+            r"descriptors\)",
+            line,
+        )
+        for line in summaries
+    ]
+    assert all(counts), summaries
+    assert sum(int(m.group(1)) for m in counts if m) == 4
