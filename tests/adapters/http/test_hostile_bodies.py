@@ -148,3 +148,34 @@ def test_a_body_at_the_limit_is_still_decoded(tmp_path: Path) -> None:
         assert len(body) == RUNS.max_body_bytes
         answer = client.post("/runs/nobody/cancel", content=body)
         assert answer.status_code == 404, answer.text  # decoded, then: no such run
+
+
+def test_every_get_route_answers_bad_paths_queries_and_headers_without_a_500(
+    client: TestClient,
+) -> None:
+    # Percent-encoded invalid UTF-8, a NUL, a lone surrogate in path parameters and
+    # queries; a Last-Event-ID that is not ASCII. Each is a JSON 4xx (a path parameter
+    # that is merely unknown: 404), never a 500, and never a stream opened on it. (The
+    # pages and static files take no input and answer them 200.)
+    pages = {"/", "/observer.css", "/openapi.yaml", "/observer"}
+    gets = [
+        r.path
+        for r in client.app.starlette.routes  # type: ignore[attr-defined]
+        if isinstance(r, Route) and "GET" in (r.methods or ()) and r.path not in pages
+    ]
+    assert "/runtime/streams/{id}/events.sse" in gets and "/system/events" in gets
+    checked = 0
+    for route in gets:
+        for bad in ("%FF", "a%00b%ED%A0%80"):
+            path = route.replace("{id}", bad).replace("{kind}", bad)
+            queries = ["?after=%FF", "?%FF=1", "?root=%FF&limit=%C3%28"]
+            if path != route and not path.endswith(("/events", ".sse")):
+                queries.append("")
+            for query in queries:
+                answer = client.get(path + query, headers={"last-event-id": b"\xff1"})
+                assert 400 <= answer.status_code < 500, (path + query, answer.text)
+                assert answer.headers["content-type"].startswith("application/json")
+                assert msgspec.json.decode(answer.content)["error"]
+                checked += 1
+    assert checked > 60
+    assert client.get("/health").json()["status"] == "ok"
