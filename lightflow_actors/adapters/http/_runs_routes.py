@@ -323,7 +323,7 @@ def _jsonrpc_error(error: HttpError) -> Response:
     """A body MCP refuses before the SDK sees it: JSON-RPC's error object (what MCP clients
     parse; -32700 parse error, -32600 invalid request) with our `field` beside it, and the
     HTTP status of the error (400, 413)."""
-    code = -32700 if error.status == 400 and error.field == "body" else -32600
+    code = -32700 if error.status == 400 else -32600
     body = {
         "jsonrpc": "2.0",
         "id": None,

@@ -179,3 +179,26 @@ def test_every_get_route_answers_bad_paths_queries_and_headers_without_a_500(
                 checked += 1
     assert checked > 60
     assert client.get("/health").json()["status"] == "ok"
+
+
+def test_mcp_refuses_bad_bodies_with_json_rpc_errors_before_the_sdk(client: TestClient) -> None:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    for body, status, code in (
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "\xff"}', 400, -32700),
+        (DEEP, 400, -32700),
+        (b"[" * 3000, 400, -32700),
+        (b" " * (RUNS.max_body_bytes + 1), 413, -32600),
+    ):
+        answer = client.post("/mcp", content=body, headers=headers)
+        assert answer.status_code == status, answer.text
+        refusal = answer.json()
+        assert refusal["jsonrpc"] == "2.0" and refusal["id"] is None
+        assert refusal["error"]["code"] == code and refusal["field"].startswith("body")
+    assert "UTF-8" in client.post("/mcp", content=b'"\xff"', headers=headers).text
+    listed = client.post(
+        "/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+        headers={**headers, "mcp-protocol-version": "2025-06-18"},
+    )
+    assert listed.status_code == 200, listed.text
+    assert "create_run" in listed.text
