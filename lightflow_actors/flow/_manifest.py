@@ -2,9 +2,11 @@
 
 A step moves `planned → submitted → succeeded | failed`; a failed attempt with retries
 left goes back to `planned` (with `retry_at_ms`), a cache hit goes `planned → succeeded`
-without a submission, and cancelling a run turns every planned or submitted step into
-`cancelled`. Each transition is a pure function returning the new manifest and the event
-that records it; `RunStore.update` persists both.
+without a submission, cancelling a run turns every planned or submitted step into
+`cancelled`, and retrying a failed run turns its failed steps back into `planned` (the
+failure frontier: succeeded steps keep their outputs). Each transition is a pure
+function returning the new manifest and the event that records it; `RunStore.update`
+persists both.
 """
 
 from __future__ import annotations
@@ -14,8 +16,18 @@ from typing import Literal
 
 import msgspec
 
+from lightflow_actors.isa import JSONValue
+
 from ._errors import StepNotFound, StepTransitionError
-from ._records import RunCancelled, RunCreated, RunEvent, StepFailed, StepSubmitted, StepSucceeded
+from ._records import (
+    RunCancelled,
+    RunCreated,
+    RunEvent,
+    RunRetried,
+    StepFailed,
+    StepSubmitted,
+    StepSucceeded,
+)
 from ._resolved import ResolvedWorkflow
 
 StepStatus = Literal["planned", "submitted", "cancelled", "succeeded", "failed"]
@@ -24,12 +36,23 @@ STEP_STATUSES: tuple[StepStatus, ...] = ("planned", "submitted", "cancelled", "s
 RUN_STATUSES: tuple[RunStatus, ...] = ("planned", "running", "cancelled", "succeeded", "failed")
 
 
+def _planned() -> StepStatus:
+    return "planned"
+
+
 class StepState(msgspec.Struct, frozen=True, omit_defaults=True):
     """One step's progress. `fingerprint` is the hash of the rendered request (the cache
-    key); `attempts` counts submissions; `output` is relative to the run folder."""
+    key); `attempts` counts submissions (over the whole run, retries included: request ids
+    derive from it, so it never goes back); `output` is relative to the run folder.
+
+    `status` is always written, `"planned"` included (readers of the seed's manifests look
+    for it): a `default_factory` that is not a container is never omitted by msgspec,
+    while a plain default would be. `retries_from` is `attempts` when the run was last
+    retried (the retry policy counts the attempts after it); `body` is the request a
+    `run submit` gave explicitly (kept so a resume commits the same body again)."""
 
     id: str
-    status: StepStatus = "planned"
+    status: StepStatus = msgspec.field(default_factory=_planned)
     attempts: int = 0
     fingerprint: str | None = None
     request_id: str | None = None
@@ -38,6 +61,8 @@ class StepState(msgspec.Struct, frozen=True, omit_defaults=True):
     output: str | None = None
     cached_from: str | None = None
     updated_at_ms: int = 0
+    retries_from: int = 0
+    body: JSONValue = None
 
 
 class RunManifest(msgspec.Struct, frozen=True):
@@ -107,9 +132,16 @@ def new_manifest(run_id: str, resolved: ResolvedWorkflow, now_ms: int) -> RunMan
 
 
 def submit_step(
-    manifest: RunManifest, step_id: str, *, fingerprint: str, request_id: str, now_ms: int
+    manifest: RunManifest,
+    step_id: str,
+    *,
+    fingerprint: str,
+    request_id: str,
+    now_ms: int,
+    body: JSONValue = None,
 ) -> tuple[RunManifest, StepSubmitted]:
-    """planned → submitted; counts the attempt."""
+    """planned → submitted; counts the attempt. `body` is an explicit request (`run
+    submit` with a body), kept in the manifest until the step is submitted again."""
     step = _expect(manifest, step_id, ("planned",), "submitted")
     attempt = step.attempts + 1
     new = msgspec.structs.replace(
@@ -120,6 +152,7 @@ def submit_step(
         request_id=request_id,
         retry_at_ms=None,
         updated_at_ms=now_ms,
+        body=body,
     )
     event = StepSubmitted(
         seq=manifest.sequence + 1,
@@ -220,6 +253,41 @@ def cancel_run(
         updated_at_ms=now_ms,
     )
     return cancelled, event
+
+
+def retry_run(manifest: RunManifest, *, now_ms: int) -> tuple[RunManifest, RunRetried]:
+    """A failed run goes on from its failure frontier: failed steps → planned (attempts
+    keep counting; each gets its retry policy afresh), succeeded steps keep their outputs,
+    steps never started stay planned, submitted ones stay submitted (their answers are
+    still awaited). The run is running again."""
+    status = manifest.status
+    if status != "failed":
+        raise StepTransitionError(retry_refusal(manifest.run_id, status))
+    failed = tuple(s.id for s in manifest.steps if s.status == "failed")
+    steps = tuple(
+        msgspec.structs.replace(
+            s, status="planned", retry_at_ms=None, retries_from=s.attempts, updated_at_ms=now_ms
+        )
+        if s.id in failed
+        else s
+        for s in manifest.steps
+    )
+    event = RunRetried(seq=manifest.sequence + 1, ts_ms=now_ms, steps=failed)
+    retried = msgspec.structs.replace(
+        manifest, steps=steps, sequence=event.seq, last_event=event, updated_at_ms=now_ms
+    )
+    return retried, event
+
+
+def retry_refusal(run_id: str, status: RunStatus) -> str:
+    """Why a run in `status` cannot be retried (only a failed one can), and what to do."""
+    why = {
+        "succeeded": "succeeded; there is nothing to retry",
+        "cancelled": "cancelled; a cancelled run stays cancelled (create a new run)",
+        "running": "running; wait for it to settle (or cancel it) first",
+        "planned": "planned and not started; refresh it to drive it",
+    }
+    return f"run {run_id!r} is {why.get(status, status)}; only a failed run can be retried"
 
 
 def _expect(

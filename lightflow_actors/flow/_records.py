@@ -1,8 +1,8 @@
 """Event and trace records: the JSON lines of `events.jsonl` and `trace.jsonl`.
 
 Events (field `event`) tell the run's story (`run.created`, `step.submitted`,
-`step.succeeded`, `step.failed`, `run.cancelled`) and are numbered by `seq` from 1,
-in step with the manifest's `sequence`. Trace records (field `record`) log every
+`step.succeeded`, `step.failed`, `run.cancelled`, `run.retried`) and are numbered by
+`seq` from 1, in step with the manifest's `sequence`. Trace records (field `record`) log every
 CortexFS exchange (`cortex.request.committed`, `cortex.response.observed`,
 `cortex.error.observed`), numbered by their own `seq`.
 """
@@ -60,8 +60,24 @@ class RunCancelled(msgspec.Struct, frozen=True, tag="run.cancelled", tag_field="
     steps: tuple[str, ...]
 
 
-RunEvent = RunCreated | StepSubmitted | StepSucceeded | StepFailed | RunCancelled
-EVENT_NAMES = ("run.created", "step.submitted", "step.succeeded", "step.failed", "run.cancelled")
+class RunRetried(msgspec.Struct, frozen=True, tag="run.retried", tag_field="event"):
+    """A failed run was retried: `steps` (the failed ones) went back to `planned`; every
+    succeeded step keeps its output, and attempts go on counting."""
+
+    seq: int
+    ts_ms: int
+    steps: tuple[str, ...]
+
+
+RunEvent = RunCreated | StepSubmitted | StepSucceeded | StepFailed | RunCancelled | RunRetried
+EVENT_NAMES = (
+    "run.created",
+    "step.submitted",
+    "step.succeeded",
+    "step.failed",
+    "run.cancelled",
+    "run.retried",
+)
 
 
 class RequestCommitted(

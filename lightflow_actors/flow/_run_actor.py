@@ -6,6 +6,7 @@ and each goes through `isa.execute_or_reject`, the step `LiveSession` runs too:
 | message | instruction |
 |---|---|
 | (start) | `Mount` from the manifest on disk (`ResumeRun`), then `Render`, then a wake |
+| (start, `retry=`) | the same, with a `Submit` of `Retry` right after the `Render` |
 | `GetRun` | `Render` (the reply is the rendered `RunView`) |
 | `Refresh`, the backoff timer | `Submit` of `Wake` (a `Refresh` is answered by a `Render`) |
 | `SubmitNow` (`run submit`) | `Submit` of `StepRequest`, answered by a `Render` |
@@ -119,6 +120,7 @@ from ._run_inputs import (
     CommitRefused,
     Committed,
     ResumeRun,
+    Retry,
     RunInput,
     StepRequest,
     Wake,
@@ -226,6 +228,12 @@ class RunActor(Actor[RunMessage]):
     `resume=False` mounts nothing at start: the run waits for a `Mount` instruction (a
     test, or a wire, drives it); `workflow` then names the workflow when the run folder
     does not exist yet (a `Mount` of `StartRun` creates it).
+
+    `retry` (`run retry`): right after the first accepted Mount and its Render, before
+    the wake the Mount arms, the run gets a `Submit` of this `Retry`: a failed run,
+    remounted from its manifest, goes on from its failure frontier. Refused (the run is
+    not failed, or moved on since `retry.seq`), `on_start` raises the refusal, so whoever
+    started the actor for the retry gets it (`StartFailed` with the refusal as reason).
     """
 
     def __init__(
@@ -240,6 +248,7 @@ class RunActor(Actor[RunMessage]):
         tracer: Tracer | None = None,
         workflow: ResolvedWorkflow | None = None,
         resume: bool = True,
+        retry: Retry | None = None,
     ) -> None:
         self._store = store
         self._run_id = run_id
@@ -262,6 +271,10 @@ class RunActor(Actor[RunMessage]):
         self._closing: Shutdown | None = None
         self._timer: Timer | None = None
         self._timer_at_ms: int | None = None
+        # The retry to submit after the first accepted Mount (then None), and the
+        # refusal it got, if any (raised by `on_start`).
+        self._retry: Submit | None = None if retry is None else _input(run_id, retry)
+        self._retry_refused: Refused | None = None
 
     # -- start and resume -------------------------------------------------------------------
 
@@ -285,6 +298,9 @@ class RunActor(Actor[RunMessage]):
             seed=self.system.random.getrandbits(32),
         )
         await self._execute(run_mount(run_id, workflow.workflow, params))
+        if self._retry_refused is not None:
+            refused, self._retry_refused = self._retry_refused, None
+            raise refused  # the start fails: nothing was written, the run is as it was
 
     # -- asks --------------------------------------------------------------------------------
 
@@ -407,9 +423,15 @@ class RunActor(Actor[RunMessage]):
             self.tracer.record(instruction, effects, at_ms=self._now)
         if accepted and isinstance(instruction, Mount):
             # A mounted run renders at once, so it is live for the inputs that follow
-            # (the outcomes of its resumed commits first), then wakes to start its steps.
+            # (a retry, then the outcomes of its resumed commits), then wakes to start
+            # its steps.
+            if self._retry is not None:
+                pending.appendleft(self._retry)
             pending.appendleft(Render())
             self.ref.tell(_Wake())
+        if instruction is self._retry:
+            self._retry = None
+            self._retry_refused = _refusal_in(effects)
         if accepted and isinstance(instruction, Shutdown):
             self._closing = instruction
         writes: list[StoreWrite] = []

@@ -20,7 +20,7 @@ import msgspec
 
 from lightflow_actors.isa import JSONValue
 
-from ._manifest import RunManifest, cancel_run, fail_step, submit_step, succeed_step
+from ._manifest import RunManifest, cancel_run, fail_step, retry_run, submit_step, succeed_step
 from ._records import RunEvent, TraceRecord
 from ._resolved import Target
 from ._store import OUTPUTS, CachedOutput
@@ -34,6 +34,7 @@ __all__ = [
     "ObserveAnswer",
     "Record",
     "RememberOutput",
+    "RetryTransition",
     "RunCommand",
     "SubmitTransition",
     "SucceedTransition",
@@ -51,12 +52,14 @@ class _Transition(msgspec.Struct, frozen=True, kw_only=True, tag_field="transiti
 
 
 class SubmitTransition(_Transition, frozen=True, tag="submit"):
-    """`submit_step`: planned → submitted under `request_id` (counts an attempt)."""
+    """`submit_step`: planned → submitted under `request_id` (counts an attempt); `body`
+    is the explicit request of a `run submit` with a body (None: rendered from the step)."""
 
     step: str
     fingerprint: str
     request_id: str
     now_ms: int
+    body: JSONValue = None
 
 
 class SucceedTransition(_Transition, frozen=True, tag="succeed"):
@@ -86,7 +89,15 @@ class CancelTransition(_Transition, frozen=True, tag="cancel"):
     now_ms: int
 
 
-Transition = SubmitTransition | SucceedTransition | FailTransition | CancelTransition
+class RetryTransition(_Transition, frozen=True, tag="retry"):
+    """`retry_run`: a failed run's failed steps go back to planned (the run is running)."""
+
+    now_ms: int
+
+
+Transition = (
+    SubmitTransition | SucceedTransition | FailTransition | CancelTransition | RetryTransition
+)
 
 
 def apply_transition(manifest: RunManifest, transition: Transition) -> tuple[RunManifest, RunEvent]:
@@ -101,6 +112,7 @@ def apply_transition(manifest: RunManifest, transition: Transition) -> tuple[Run
                 fingerprint=fingerprint,
                 request_id=request_id,
                 now_ms=transition.now_ms,
+                body=transition.body,
             )
         case SucceedTransition(step=step, output=output, cached_from=cached_from):
             result = succeed_step(
@@ -117,6 +129,8 @@ def apply_transition(manifest: RunManifest, transition: Transition) -> tuple[Run
             )
         case CancelTransition(reason=reason):
             result = cancel_run(manifest, reason=reason, now_ms=transition.now_ms)
+        case RetryTransition(now_ms=now_ms):
+            result = retry_run(manifest, now_ms=now_ms)
     return result
 
 

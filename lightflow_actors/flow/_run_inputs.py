@@ -11,7 +11,8 @@ about, or the run id for an input about the whole run (`wake`, `cache`):
 
 | kind | arrives when | event |
 |---|---|---|
-| `request` | `run submit <run> <step>`: submit this step now, backoff or not | step |
+| `request` | `run submit <run> <step> [body]`: submit this step now, backoff or not | step |
+| `retry` | `run retry <run>`: a failed run goes on from its failure frontier | run |
 | `wake` | a backoff ended, a refresh was asked for, the run was just mounted | run |
 | `committed` | the request file of a step is in its inbox | step |
 | `commit_failed` | CortexFS refused the commit (`cause` says why) | step |
@@ -43,6 +44,7 @@ __all__ = [
     "CommitRefused",
     "Committed",
     "ResumeRun",
+    "Retry",
     "RunInput",
     "RunMountParams",
     "StartRun",
@@ -103,7 +105,19 @@ class _Input(
 
 
 class StepRequest(_Input, frozen=True, tag="request"):
-    """Submit the step named by the `Submit`'s event now (it must be ready and planned)."""
+    """Submit the step named by the `Submit`'s event now (it must be ready and planned).
+    `body`, when given (a JSON object), is committed as the step's request instead of the
+    one its templates render (`run submit <run> <step> '{...}'`)."""
+
+    body: dict[str, JSONValue] | None = None
+
+
+class Retry(_Input, frozen=True, tag="retry"):
+    """Retry the failed run from its failure frontier: failed steps run again, succeeded
+    ones keep their outputs. `seq` is the run's `sequence` the retry was asked for at: a
+    run that moved since (retried by another process meanwhile) refuses it."""
+
+    seq: int
 
 
 class Wake(_Input, frozen=True, tag="wake"):
@@ -167,6 +181,7 @@ class AnswerTimeout(_Input, frozen=True, tag="timeout"):
 
 RunInput = (
     StepRequest
+    | Retry
     | Wake
     | Committed
     | CommitRefused

@@ -12,8 +12,10 @@ trace replays it. What each instruction means for a run (specs/isa.md):
 - Patch: a run event that happened outside this interpreter (a `run.cancelled` written
   by the CLI) is adopted and passed on to the watchers.
 - Subscribe: a watcher joins (leaves) the run's event stream.
-- Submit: input arrives (`RunInput`): a step request from `run submit`, a wake, the
-  outcome of a commit or of a cache lookup, an answer, an error, a timeout.
+- Submit: input arrives (`RunInput`): a step request from `run submit` (with an explicit
+  body or not), a retry of a failed run (`run retry`: the run remounted from its failed
+  manifest goes on from its failure frontier), a wake, the outcome of a commit or of a
+  cache lookup, an answer, an error, a timeout.
 - Shutdown: `cancelled` cancels the run (unless it already ended); any other reason
   stops interpreting and leaves the manifest as it is (finished, failed, or resumable).
 
@@ -61,7 +63,7 @@ from ._errors import (
     StepNotFound,
     StepTransitionError,
 )
-from ._manifest import TERMINAL, RunManifest, new_manifest
+from ._manifest import TERMINAL, RunManifest, StepState, new_manifest, retry_refusal
 from ._outputs import step_output
 from ._records import RunCancelled, RunEvent
 from ._resolved import ResolvedStep, ResolvedWorkflow
@@ -74,6 +76,7 @@ from ._run_commands import (
     ObserveAnswer,
     Record,
     RememberOutput,
+    RetryTransition,
     RunCommand,
     SubmitTransition,
     SucceedTransition,
@@ -93,6 +96,7 @@ from ._run_inputs import (
     CommitRefused,
     Committed,
     ResumeRun,
+    Retry,
     RunInput,
     RunMountParams,
     StartRun,
@@ -100,7 +104,14 @@ from ._run_inputs import (
     Wake,
     json_form,
 )
-from ._scheduler import ReuseOutput, SchedulePlan, SubmitStep, plan_steps, retry_at_ms
+from ._scheduler import (
+    ReuseOutput,
+    SchedulePlan,
+    SubmitStep,
+    plan_steps,
+    request_id_for,
+    retry_at_ms,
+)
 from ._service import RunView
 from ._store import CachedOutput
 
@@ -237,7 +248,7 @@ class RunProgram:
                 self._trace_seq = params.trace_seq
                 for state in manifest.steps:
                     if state.status == "submitted" and state.request_id is not None:
-                        self._resume_submitted(self.workflow.step(state.id), state.request_id)
+                        self._resume_submitted(self.workflow.step(state.id), state)
         return self._effects
 
     def render(self, instruction: Render) -> Sequence[Effect]:
@@ -284,18 +295,20 @@ class RunProgram:
             return [_refusal(instruction.ref, "invalid", f"run input: {error}")]
         event = instruction.event
         match payload:
-            case Wake() | CacheAnswer() if event != self._run.run_id:
+            case Wake() | CacheAnswer() | Retry() if event != self._run.run_id:
                 why = _RUN_EVENT.format(event, self._run.run_id)
                 return [_refusal(instruction.ref, "invalid", why)]
             case Wake():
                 self._advance()
+            case Retry(seq=seq):
+                return self._retry(seq, instruction.ref)
             case CacheAnswer(entries=entries):
                 for entry in entries:
                     self._asked.discard(entry.fingerprint)
                     self._known[entry.fingerprint] = entry
                 self._advance()
-            case StepRequest():
-                return self._request(event, instruction.ref)
+            case StepRequest(body=body):
+                return self._request(event, instruction.ref, body)
             case Committed() | CommitRefused():
                 if self._commits.get(payload.request_id) == event:
                     del self._commits[payload.request_id]
@@ -322,10 +335,14 @@ class RunProgram:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    def _request(self, step_id: str, ref: str | None) -> list[Effect]:
+    def _request(
+        self, step_id: str, ref: str | None, body: dict[str, JSONValue] | None
+    ) -> list[Effect]:
         """`run submit`: refuse a step that is not ready and planned, else make it ready
-        now (its backoff is skipped) and advance. An accepted request has no reply of
-        its own: the host answers with a Render once the run has moved."""
+        now (its backoff is skipped) and advance; with a `body`, submit that body as the
+        step's request at once (its templates and the cache are not consulted). An
+        accepted request has no reply of its own: the host answers with a Render once the
+        run has moved."""
         manifest = self._run
         try:
             state = manifest.step(step_id)
@@ -337,7 +354,39 @@ class RunProgram:
             why = f"waits for {', '.join(blocked)}" if blocked else f"is {state.status}"
             only = f"step {step_id!r} {why}; only a ready planned step can be submitted"
             return [_refusal(ref, "conflict", only)]
-        self._requested.add(step_id)
+        if body is None:
+            self._requested.add(step_id)
+        else:
+            attempt = state.attempts + 1
+            request_id = request_id_for(manifest.run_id, step_id, attempt)
+            self._record(
+                SubmitTransition(
+                    step=step_id,
+                    fingerprint=step.fingerprint_of(body),
+                    request_id=request_id,
+                    now_ms=self.now_ms,
+                    body=body,
+                )
+            )
+            self._commit(step, request_id, body)
+        self._advance()
+        return self._effects
+
+    def _retry(self, seq: int, ref: str | None) -> list[Effect]:
+        """`run retry`: a failed run goes on from its failure frontier (`retry_run`), in
+        this same run: new events, attempts counting on. Refused unless the run is failed
+        and still at `seq` (the event the retry was asked at)."""
+        manifest = self._run
+        if manifest.status != "failed":
+            return [_refusal(ref, "conflict", retry_refusal(manifest.run_id, manifest.status))]
+        if manifest.sequence != seq:
+            moved = (
+                f"run {manifest.run_id!r} moved on since the retry was asked for (event "
+                f"{seq}, now {manifest.sequence}); look at it again before retrying"
+            )
+            return [_refusal(ref, "conflict", moved)]
+        self._settled = False
+        self._record(RetryTransition(now_ms=self.now_ms))
         self._advance()
         return self._effects
 
@@ -504,12 +553,20 @@ class RunProgram:
         )
         self._commit(self.workflow.step(action.step), action.request_id, action.request)
 
-    def _resume_submitted(self, step: ResolvedStep, request_id: str) -> None:
-        try:
-            request = step.render(self.outputs)
-        except FlowError as error:  # TemplateError: its inputs can never render
-            self._fail(step.id, str(error), retry=False)
-            return
+    def _resume_submitted(self, step: ResolvedStep, state: StepState) -> None:
+        """Commit a step submitted before the restart again, under its request id: the
+        explicit body it was submitted with, else its rendered request."""
+        request_id = state.request_id
+        assert request_id is not None  # a submitted step always has one
+        request: JSONValue
+        if state.body is not None:
+            request = state.body
+        else:
+            try:
+                request = step.render(self.outputs)
+            except FlowError as error:  # TemplateError: its inputs can never render
+                self._fail(step.id, str(error), retry=False)
+                return
         self._resuming.add(request_id)
         self._commit(step, request_id, request, resuming=True)
 
@@ -547,8 +604,10 @@ class RunProgram:
         state = self._run.step(step_id)
         at = None
         if retry and state.status == "submitted":
+            # The policy counts the attempts since the run was last retried.
             policy = self.workflow.step(step_id).retry
-            at = retry_at_ms(policy, state.attempts, self.now_ms, self._rng)
+            attempt = state.attempts - state.retries_from
+            at = retry_at_ms(policy, attempt, self.now_ms, self._rng)
         self._record(FailTransition(step=step_id, error=error, now_ms=self.now_ms, retry_at_ms=at))
 
     # -- effects and commands -----------------------------------------------------------------

@@ -30,6 +30,7 @@ from lightflow_actors.flow import (
     RememberOutput,
     ResolvedWorkflow,
     ResumeRun,
+    Retry,
     RunActor,
     RunCommand,
     RunMountParams,
@@ -48,6 +49,7 @@ from lightflow_actors.isa import (
     PureInterpreter,
     Rejected,
     Shutdown,
+    Submit,
     Tracer,
     from_json_value,
     read_trace,
@@ -98,6 +100,7 @@ def test_the_vectors_cover_what_runs_must_show() -> None:
         "cancel_mid_run",
         "resume_from_manifest",
         "error_then_retry",
+        "retry_failed_run",
     }
     assert all(v.name == p.stem for v, p in zip(ALL, sorted(VECTORS.glob("*.json")), strict=True))
     ops = {type(s.instruction).__name__ for v in ALL for s in v.steps}
@@ -168,6 +171,18 @@ def _prepare(store: RunStore, vector: Vector) -> set[str]:
     return {s.request_id for s in manifest.steps if s.status == "submitted" and s.request_id}
 
 
+def _retry(vector: Vector) -> Retry | None:
+    """The retry the actor submits itself after the Mount (`RunActor(retry=...)`), if the
+    vector has one (a host step: `run retry` starts the actor with it)."""
+    for step in vector.steps:
+        instruction = step.instruction
+        if step.by == "host" and isinstance(instruction, Submit):
+            payload = instruction.payload
+            if isinstance(payload, dict) and payload.get("kind") == "retry":
+                return from_json_value(payload, Retry)
+    return None
+
+
 def _simulate(fn: Callable[[ActorSystem], object]) -> None:
     async def body(system: ActorSystem) -> None:
         await fn(system)  # type: ignore[misc]
@@ -181,7 +196,8 @@ def _simulate(fn: Callable[[ActorSystem], object]) -> None:
 def test_run_actor_matches_vector(tmp_path: Path, vector: Vector) -> None:
     store = RunStore(tmp_path / "state")
     conflicts = _prepare(store, vector)
-    events_before = len(store.events(vector.run_id)) if conflicts else 0
+    resumed = isinstance(_mount_params(vector), ResumeRun)
+    events_before = len(store.events(vector.run_id)) if resumed else 0
     steps = _until_closed(vector)
     out = io.BytesIO()
     fake = RecordingCortex(conflicts)
@@ -197,6 +213,7 @@ def test_run_actor_matches_vector(tmp_path: Path, vector: Vector) -> None:
                 tracer=Tracer(out.write),
                 workflow=vector.workflow,
                 resume=False,
+                retry=_retry(vector),
             )
         )
         for step in steps:
