@@ -6,7 +6,7 @@ and each goes through `isa.execute_or_reject`, the step `LiveSession` runs too:
 | message | instruction |
 |---|---|
 | (start) | `Mount` from the manifest on disk (`ResumeRun`), then `Render`, then a wake |
-| (start, `retry=`) | the same, with a `Submit` of `Retry` right after the `Render` |
+| (start, `start_with=`) | the same, with that `Submit` right after the `Render` |
 | `GetRun` | `Render` (the reply is the rendered `RunView`) |
 | `Refresh`, the backoff timer | `Submit` of `Wake` (a `Refresh` is answered by a `Render`) |
 | `SubmitNow` (`run submit`) | `Submit` of `StepRequest`, answered by a `Render` |
@@ -69,6 +69,7 @@ from lightflow_actors.cortex import (
 from lightflow_actors.isa import (
     Effect,
     Instruction,
+    JSONValue,
     Mount,
     Patch,
     Phase,
@@ -120,7 +121,6 @@ from ._run_inputs import (
     CommitRefused,
     Committed,
     ResumeRun,
-    Retry,
     RunInput,
     StepRequest,
     Wake,
@@ -175,9 +175,11 @@ class CancelRun(Ask[RunView], frozen=True):
 class SubmitNow(Ask[RunView], frozen=True):
     """Submit planned `step` now, without waiting for its retry backoff (refused with
     `Conflict` when it is not planned or its dependencies have not all succeeded, with
-    `NotFound` when the workflow has no such step)."""
+    `NotFound` when the workflow has no such step); with `body`, that JSON object is the
+    request committed (not the one the step's templates render)."""
 
     step: str
+    body: dict[str, JSONValue] | None = None
 
 
 class Refresh(Ask[RunView], frozen=True):
@@ -229,11 +231,13 @@ class RunActor(Actor[RunMessage]):
     test, or a wire, drives it); `workflow` then names the workflow when the run folder
     does not exist yet (a `Mount` of `StartRun` creates it).
 
-    `retry` (`run retry`): right after the first accepted Mount and its Render, before
-    the wake the Mount arms, the run gets a `Submit` of this `Retry`: a failed run,
-    remounted from its manifest, goes on from its failure frontier. Refused (the run is
-    not failed, or moved on since `retry.seq`), `on_start` raises the refusal, so whoever
-    started the actor for the retry gets it (`StartFailed` with the refusal as reason).
+    `start_with`: an input the run gets right after the first accepted Mount and its
+    Render, before the wake the Mount arms, so nothing is planned before it: a `Retry`
+    (`run retry`: a failed run, remounted from its manifest, goes on from its failure
+    frontier) or a `StepRequest` with a body (`run submit` with a body to a run nobody
+    drives: the step must not be submitted with its rendered request first). Refused,
+    `on_start` raises the refusal, so whoever started the actor for it gets it
+    (`StartFailed` with the refusal as reason) and nothing was written.
     """
 
     def __init__(
@@ -248,7 +252,7 @@ class RunActor(Actor[RunMessage]):
         tracer: Tracer | None = None,
         workflow: ResolvedWorkflow | None = None,
         resume: bool = True,
-        retry: Retry | None = None,
+        start_with: Submit | None = None,
     ) -> None:
         self._store = store
         self._run_id = run_id
@@ -271,10 +275,10 @@ class RunActor(Actor[RunMessage]):
         self._closing: Shutdown | None = None
         self._timer: Timer | None = None
         self._timer_at_ms: int | None = None
-        # The retry to submit after the first accepted Mount (then None), and the
+        # The input to submit after the first accepted Mount (then None), and the
         # refusal it got, if any (raised by `on_start`).
-        self._retry: Submit | None = None if retry is None else _input(run_id, retry)
-        self._retry_refused: Refused | None = None
+        self._start_with = start_with
+        self._start_refused: Refused | None = None
 
     # -- start and resume -------------------------------------------------------------------
 
@@ -298,8 +302,8 @@ class RunActor(Actor[RunMessage]):
             seed=self.system.random.getrandbits(32),
         )
         await self._execute(run_mount(run_id, workflow.workflow, params))
-        if self._retry_refused is not None:
-            refused, self._retry_refused = self._retry_refused, None
+        if self._start_refused is not None:
+            refused, self._start_refused = self._start_refused, None
             raise refused  # the start fails: nothing was written, the run is as it was
 
     # -- asks --------------------------------------------------------------------------------
@@ -326,7 +330,8 @@ class RunActor(Actor[RunMessage]):
 
     @handler
     async def submit_now(self, msg: SubmitNow) -> RunView:
-        request = Submit(event=msg.step, payload=json_form(StepRequest()), ref="submit")
+        payload = json_form(StepRequest(body=msg.body))
+        request = Submit(event=msg.step, payload=payload, ref="submit")
         refused = _refusal_in(await self._execute(request))
         if refused is not None:
             raise refused
@@ -423,15 +428,15 @@ class RunActor(Actor[RunMessage]):
             self.tracer.record(instruction, effects, at_ms=self._now)
         if accepted and isinstance(instruction, Mount):
             # A mounted run renders at once, so it is live for the inputs that follow
-            # (a retry, then the outcomes of its resumed commits), then wakes to start
-            # its steps.
-            if self._retry is not None:
-                pending.appendleft(self._retry)
+            # (`start_with`, then the outcomes of its resumed commits), then wakes to
+            # start its steps.
+            if self._start_with is not None:
+                pending.appendleft(self._start_with)
             pending.appendleft(Render())
             self.ref.tell(_Wake())
-        if instruction is self._retry:
-            self._retry = None
-            self._retry_refused = _refusal_in(effects)
+        if instruction is self._start_with:
+            self._start_with = None
+            self._start_refused = _refusal_in(effects)
         if accepted and isinstance(instruction, Shutdown):
             self._closing = instruction
         writes: list[StoreWrite] = []

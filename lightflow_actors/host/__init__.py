@@ -35,6 +35,7 @@ from ._local import (
     hosted,
     local_operations,
     refresh_and_settle,
+    retry_and_settle,
     run_hosted,
     submit_and_settle,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "load_runs_config",
     "local_operations",
     "refresh_and_settle",
+    "retry_and_settle",
     "run_hosted",
     "runs_api",
     "runs_part",

@@ -15,10 +15,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from lightflow_actors.flow import RunView
+from lightflow_actors.isa import JSONValue
 from lightflow_actors.runs import (
     AwaitSettled,
     CreateRun,
     RefreshRun,
+    RetryRun,
     RunsError,
     RunsOperations,
     SubmitStep,
@@ -33,6 +35,7 @@ __all__ = [
     "hosted",
     "local_operations",
     "refresh_and_settle",
+    "retry_and_settle",
     "run_hosted",
     "submit_and_settle",
 ]
@@ -101,7 +104,16 @@ async def refresh_and_settle(hosting: RunsHosting, run_id: str) -> RunView:
     return await hosting.call(AwaitSettled(run_id))
 
 
-async def submit_and_settle(hosting: RunsHosting, run_id: str, step: str) -> RunView:
-    """Submit a ready planned step now, then drive the run here until it settles."""
-    await hosting.call(SubmitStep(run_id, step))
+async def submit_and_settle(
+    hosting: RunsHosting, run_id: str, step: str, body: dict[str, JSONValue] | None = None
+) -> RunView:
+    """Submit a ready planned step now (with `body` as its request, when given), then
+    drive the run here until it settles."""
+    await hosting.call(SubmitStep(run_id, step, body))
+    return await hosting.call(AwaitSettled(run_id))
+
+
+async def retry_and_settle(hosting: RunsHosting, run_id: str) -> RunView:
+    """Retry a failed run from its failure frontier, driving it here until it settles."""
+    await hosting.call(RetryRun(run_id))
     return await hosting.call(AwaitSettled(run_id))

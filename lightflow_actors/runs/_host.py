@@ -18,7 +18,8 @@ import msgspec
 
 from lightflow_actors import flow
 from lightflow_actors.cortex import Commit, Observe
-from lightflow_actors.flow import FlowError, RunStore, RunView, resumable_runs
+from lightflow_actors.flow import FlowError, RunStore, RunView, json_form, resumable_runs
+from lightflow_actors.isa import Submit
 from lightflow_actors.kernel import (
     Actor,
     ActorExited,
@@ -45,6 +46,7 @@ from ._messages import (
     OpenStream,
     Read,
     RefreshRun,
+    RetryRun,
     RunEnded,
     StreamHandle,
     SubmitStep,
@@ -111,6 +113,7 @@ class HostedRun(flow.RunActor):
         run_id: str,
         cortex: ActorRef[Commit | Observe],
         settings: HostSettings,
+        start_with: Submit | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -119,6 +122,7 @@ class HostedRun(flow.RunActor):
             step_timeout_s=settings.step_timeout_s,
             max_in_flight=settings.max_in_flight,
             layout=settings.layout,
+            start_with=start_with,
         )
         self._host_name = host_name
         self._hosted_id = run_id
@@ -228,8 +232,9 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
 
     async def _submit(self, msg: SubmitStep) -> RunView:
         run = self._run_ref(msg.run_id)
+        ask = flow.SubmitNow(msg.step, msg.body)
         if run is not None:
-            submitted = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
+            submitted = await _unless_ended(run.ask(ask, timeout=None))
             if submitted is not None:
                 return submitted
         view = await self.run_blocking(self.ops.get, msg.run_id)
@@ -238,6 +243,12 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             raise flow.StepTransitionError(
                 f"run {msg.run_id!r} is {view.status}; its steps cannot be submitted"
             )
+        if msg.body is not None:
+            # The body must reach the step before the started actor plans it with its
+            # rendered request: the actor takes it right after its Mount.
+            request = flow.StepRequest(body=msg.body)
+            await self._drive(msg.run_id, Submit(event=msg.step, payload=json_form(request)))
+            return await self._current(msg.run_id)
         await self._drive(msg.run_id)
         run = self._run_ref(msg.run_id)
         if run is None:  # it settled while starting
@@ -254,6 +265,33 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         if submitted is None:
             return await self.run_blocking(self.ops.get, msg.run_id)
         return submitted
+
+    @handler
+    async def retry(self, msg: RetryRun) -> None:
+        await _answer([self.defer(msg)], self._retry(msg), _CHANGE_FAILURES)
+
+    async def _retry(self, msg: RetryRun) -> RunView:
+        view = await self.run_blocking(self.ops.get, msg.run_id)  # not_found first
+        if view.status != "failed":
+            raise flow.StepTransitionError(flow.retry_refusal(msg.run_id, view.status))
+        if msg.run_id in self._active:
+            raise flow.Conflict(
+                f"run {msg.run_id!r} failed and its actor is still stopping; try again in a moment"
+            )
+        # The run actor remounts the failed run and takes the retry before anything else;
+        # a run that moved on since `view` refuses it (the start fails with that refusal).
+        retry = flow.Retry(seq=view.sequence)
+        await self._drive(msg.run_id, Submit(event=msg.run_id, payload=json_form(retry)))
+        return await self._current(msg.run_id)
+
+    async def _current(self, run_id: str) -> RunView:
+        """The run as its actor sees it (or as the store says once the actor ended)."""
+        run = self._run_ref(run_id)
+        if run is not None:
+            view = await _unless_ended(run.ask(flow.GetRun(), timeout=None))
+            if view is not None:
+                return view
+        return await self.run_blocking(self.ops.get, run_id)
 
     @handler
     async def refresh(self, msg: RefreshRun) -> None:
@@ -292,8 +330,10 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             except (FlowError, RunsError) as exc:
                 logger.warning("run %r is not resumed here: %s", run_id, exc)
 
-    async def _drive(self, run_id: str) -> None:
-        """Start the run actor of `run_id` under the runs supervisor (once)."""
+    async def _drive(self, run_id: str, start_with: Submit | None = None) -> None:
+        """Start the run actor of `run_id` under the runs supervisor (once); its first
+        incarnation takes `start_with` right after its Mount (`RunActor`), restarts do
+        not (they resume from the manifest, where an accepted input is recorded)."""
         if run_id in self._active:
             return
         path = run_lease_path(self._settings.state_dir, run_id)
@@ -311,7 +351,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         self._leases[run_id] = lease
         try:
             await self.run_blocking(self.ops.prepare_targets, run_id)
-            await start_child(self._supervisor(), self._spec(run_id))
+            await start_child(self._supervisor(), self._spec(run_id, start_with))
         except StartFailed as exc:
             self._leases.pop(run_id).release()
             cause = exc.reason
@@ -325,10 +365,11 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             raise
         self._active.add(run_id)
 
-    def _spec(self, run_id: str) -> ChildSpec[flow.RunMessage]:
+    def _spec(self, run_id: str, start_with: Submit | None) -> ChildSpec[flow.RunMessage]:
         host = self._names.host
         store, settings, system = self.ops.store, self._settings, self.system
         cortex_name = self._names.cortex
+        first = [start_with] if start_with is not None else []
 
         def start() -> HostedRun:
             # Looked up at every (re)start: a restarted client has a new ref.
@@ -337,7 +378,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
                 raise RunStartFailed(f"run {run_id!r}: the CortexFS client is not running")
             # The name is registered by the runs supervisor for the CortexFS client only.
             cortex = cast(ActorRef[Commit | Observe], cortex)
-            return HostedRun(host, store, run_id, cortex, settings)
+            return HostedRun(host, store, run_id, cortex, settings, first.pop() if first else None)
 
         return ChildSpec(
             id=f"run:{run_id}",

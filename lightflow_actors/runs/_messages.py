@@ -2,8 +2,8 @@
 
 Each ask is answered through the kernel, once, by one `await ref.ask(msg)`: reads are
 computed on a worker thread while the host goes on with its mailbox (it defers their
-replies); changes (create, cancel, submit, refresh) are done by the host in arrival
-order; `AwaitSettled` is answered when the run settles. A refused request raises its
+replies); changes (create, cancel, submit, refresh, retry) are done by the host in
+arrival order; `AwaitSettled` is answered when the run settles. A refused request raises its
 `Refused` (a `FlowError` or `RunsError` with a reason) in the asker; a failure raises
 the error that says why. The host itself never crashes on either.
 """
@@ -17,6 +17,7 @@ from typing import Generic, Literal, TypeAlias, TypeVar
 import msgspec
 
 from lightflow_actors.flow import RunView
+from lightflow_actors.isa import JSONValue
 from lightflow_actors.kernel import ActorRef, Ask
 
 from ._operations import RunsOperations
@@ -34,6 +35,7 @@ __all__ = [
     "OpenStream",
     "Read",
     "RefreshRun",
+    "RetryRun",
     "RunEnded",
     "StreamHandle",
     "StreamMode",
@@ -67,10 +69,19 @@ class CancelRun(Ask[RunView], frozen=True):
 
 
 class SubmitStep(Ask[RunView], frozen=True):
-    """Submit planned step `step` now, without waiting for its retry backoff."""
+    """Submit planned step `step` now, without waiting for its retry backoff; with `body`
+    (a JSON object, decoded by the surface), commit that as its request."""
 
     run_id: str
     step: str
+    body: dict[str, JSONValue] | None = None
+
+
+class RetryRun(Ask[RunView], frozen=True):
+    """Retry a failed run from its failure frontier, in the same run, driven from here on
+    (refused with `conflict` unless the run failed)."""
+
+    run_id: str
 
 
 class RefreshRun(Ask[RunView], frozen=True):
@@ -119,6 +130,7 @@ HostMessage: TypeAlias = (
     | CancelRun
     | SubmitStep
     | RefreshRun
+    | RetryRun
     | AwaitSettled
     | OpenStream
     | RunEnded

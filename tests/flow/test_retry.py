@@ -1,6 +1,6 @@
 """Retrying a failed run from its failure frontier, explicit request bodies, and the step
 status every manifest carries: the pure parts (`retry_run`, `RunProgram`) and the run
-actor started for a retry (`RunActor(retry=...)`)."""
+actor started for a retry (`RunActor(start_with=...)`)."""
 
 from __future__ import annotations
 
@@ -282,6 +282,10 @@ def _simulate(body: object) -> None:
         raise result.error
 
 
+def _retry(seq: int) -> Submit:
+    return _input("r1", Retry(seq=seq))
+
+
 def _failed_run(store: RunStore) -> RunManifest:
     failed = _failed_manifest()
     request = RunRequest("r1", WORKFLOW.workflow, WORKFLOW.inputs, T0)
@@ -300,7 +304,7 @@ def test_the_actor_started_for_a_retry_finishes_the_run_in_the_same_folder(
     async def body(system: ActorSystem) -> None:
         cortex = system.spawn(lambda: fake)
         run = await system.start_actor(
-            lambda: RunActor(store, "r1", cortex, retry=Retry(seq=failed.sequence))
+            lambda: RunActor(store, "r1", cortex, start_with=_retry(failed.sequence))
         )
         await system.wait_exit(run)
 
@@ -324,7 +328,7 @@ def test_a_refused_retry_fails_the_start_and_writes_nothing(tmp_path: Path) -> N
     async def body(system: ActorSystem) -> None:
         cortex = system.spawn(lambda: FakeCortex(ok))
         with pytest.raises(StartFailed) as caught:
-            await system.start_actor(lambda: RunActor(store, "r1", cortex, retry=Retry(seq=2)))
+            await system.start_actor(lambda: RunActor(store, "r1", cortex, start_with=_retry(2)))
         assert isinstance(caught.value.reason, Conflict)
         await asyncio.sleep(0)
 

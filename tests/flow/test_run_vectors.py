@@ -171,15 +171,16 @@ def _prepare(store: RunStore, vector: Vector) -> set[str]:
     return {s.request_id for s in manifest.steps if s.status == "submitted" and s.request_id}
 
 
-def _retry(vector: Vector) -> Retry | None:
-    """The retry the actor submits itself after the Mount (`RunActor(retry=...)`), if the
-    vector has one (a host step: `run retry` starts the actor with it)."""
+def _retry(vector: Vector) -> Submit | None:
+    """The retry the actor submits itself after the Mount (`RunActor(start_with=...)`), if
+    the vector has one (a host step: `run retry` starts the actor with it)."""
     for step in vector.steps:
         instruction = step.instruction
         if step.by == "host" and isinstance(instruction, Submit):
             payload = instruction.payload
             if isinstance(payload, dict) and payload.get("kind") == "retry":
-                return from_json_value(payload, Retry)
+                from_json_value(payload, Retry)  # a well-formed retry
+                return instruction
     return None
 
 
@@ -213,7 +214,7 @@ def test_run_actor_matches_vector(tmp_path: Path, vector: Vector) -> None:
                 tracer=Tracer(out.write),
                 workflow=vector.workflow,
                 resume=False,
-                retry=_retry(vector),
+                start_with=_retry(vector),
             )
         )
         for step in steps:

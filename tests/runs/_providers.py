@@ -3,11 +3,16 @@
 `chat` answers every api format in its own shape with `done: <prompt>`, threads with
 `{"text"}`; a prompt starting with `FAIL` is refused with a provider error. `slow_chat` is
 the same after a pause (the crash test kills the server while steps are in flight).
+`gated_chat` refuses step 5 of the `chain` workflow while the file named by
+`$LIGHTFLOW_TEST_GATE` exists (a run fails there; remove the file, and its retry can
+succeed); `slow_gated_chat` is the same after a pause.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from ctx_substrate import ProviderFailure, ProviderRequest
 from lightflow_actors.host import echo_reply
@@ -26,3 +31,15 @@ def slow_chat(request: ProviderRequest) -> object:
 
 def noop(request: ProviderRequest) -> object:
     return echo_reply(request, "ok", "mock-1")
+
+
+def gated_chat(request: ProviderRequest) -> object:
+    gate = os.environ.get("LIGHTFLOW_TEST_GATE")
+    if gate and b"step 5 after" in request.raw and Path(gate).exists():
+        raise ProviderFailure("provider_error", "the gate is closed for step 5")
+    return chat(request)
+
+
+def slow_gated_chat(request: ProviderRequest) -> object:
+    time.sleep(0.25)  # a test fixture standing in for a model's latency
+    return gated_chat(request)

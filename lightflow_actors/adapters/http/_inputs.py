@@ -327,11 +327,32 @@ def _raw_object() -> msgspec.Raw:
 
 
 class PreviewBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``POST /runs/preview``: resolve ``workflow`` with ``inputs`` (a JSON object)."""
+    """``POST /runs/preview``: resolve ``workflow`` with ``inputs`` (a JSON object).
 
-    workflow: Name
+    The seed's field names are aliases: ``workflow_asset_id`` for ``workflow``, and
+    ``run_id``, the id the run would get (checked by the run id rule; nothing is written).
+    """
+
+    workflow: Name | None = None
     inputs: msgspec.Raw = msgspec.field(default_factory=_raw_object)
     preset: Name | None = None
+    workflow_asset_id: Name | None = None
+    run_id: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+
+    def workflow_id(self) -> str:
+        """The workflow named by ``workflow`` or its alias ``workflow_asset_id``."""
+        named = {name for name in (self.workflow, self.workflow_asset_id) if name is not None}
+        if len(named) != 1:
+            why = "names two different workflows" if named else "names no workflow"
+            raise BadRequest(
+                f"invalid request body: it {why}; give `workflow` (or its alias "
+                "`workflow_asset_id`)",
+                field="body.workflow",
+            )
+        (workflow,) = named
+        if self.run_id is not None:
+            check_run_id(self.run_id)
+        return workflow
 
 
 class CreateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

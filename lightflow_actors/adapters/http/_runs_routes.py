@@ -34,6 +34,7 @@ from lightflow_actors.runs import (
     HostNotRunning,
     OpenStream,
     RefreshRun,
+    RetryRun,
     RunsError,
     RunsPort,
     StreamMode,
@@ -101,6 +102,7 @@ class RunsRoutes:
         table: list[tuple[str, Endpoint, list[str]]] = [
             ("/assets", self.assets, get),
             ("/assets/{kind}", self.assets, get),
+            ("/workflows", self.workflows, get),
             ("/ctx/abi", self.ctx_abi, get),
             ("/ctx/dead-letters", self.ctx_dead_letters, get),
             ("/runs", self.list_runs, get),
@@ -115,6 +117,7 @@ class RunsRoutes:
             ("/runs/{id}/cancel", self.cancel, post),
             ("/runs/{id}/steps/{step}/submit", self.submit, post),
             ("/runs/{id}/refresh", self.refresh, post),
+            ("/runs/{id}/retry", self.retry, post),
             ("/runtime/streams", self.streams, get),
             ("/runtime/streams/schema.fbs", self.schema, get),
             ("/runtime/streams/{id}/snapshot.fb", self.snapshot, get),
@@ -135,6 +138,12 @@ class RunsRoutes:
         _no_query(request)
         kind = request.path_params.get("kind")
         return json_response(await self.hosting.read("assets", lambda ops: ops.assets(kind)))
+
+    async def workflows(self, request: Request) -> Response:
+        """The seed's ``GET /workflows``: ``GET /assets/workflows`` by another name."""
+        _no_query(request)
+        found = await self.hosting.read("assets", lambda ops: ops.assets("workflow"))
+        return json_response(found)
 
     async def ctx_abi(self, request: Request) -> Response:
         _no_query(request)
@@ -171,10 +180,10 @@ class RunsRoutes:
     async def preview(self, request: Request) -> Response:
         self._mutation(request)
         body = await RUNS.receive(request, PreviewBody)
-        inputs = bytes(body.inputs)
+        inputs, workflow = bytes(body.inputs), body.workflow_id()
         RUNS.json_object(inputs, "body.inputs")
         resolved = await self.hosting.read(
-            "preview", lambda ops: ops.preview(body.workflow, inputs, body.preset)
+            "preview", lambda ops: ops.preview(workflow, inputs, body.preset)
         )
         return json_response(resolved)
 
@@ -224,6 +233,13 @@ class RunsRoutes:
         run_id = _run_id(request)
         await RUNS.receive(request, EmptyBody)
         view = await self.hosting.call(RefreshRun(run_id))
+        return json_response(view)
+
+    async def retry(self, request: Request) -> Response:
+        self._mutation(request)
+        run_id = _run_id(request)
+        await RUNS.receive(request, EmptyBody)
+        view = await self.hosting.call(RetryRun(run_id))
         return json_response(view)
 
     # -- streams ----------------------------------------------------------------------------
@@ -361,5 +377,5 @@ def runs_routes(
     hosting: RunsPort, *, token: str | None = None, allowed_origins: Collection[str] = ()
 ) -> list[BaseRoute]:
     """The runs routes for `create_app(routes=...)`; pass the server's token so POSTs
-    (create, cancel, submit, refresh, preview, /mcp) require it as the operator routes do."""
+    (create, cancel, submit, refresh, retry, preview, /mcp) require it as the operator routes do."""
     return RunsRoutes(hosting, Guard(token, allowed_origins)).routes()
