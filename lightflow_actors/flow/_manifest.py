@@ -42,16 +42,13 @@ def _planned() -> StepStatus:
 
 class StepState(msgspec.Struct, frozen=True, omit_defaults=True):
     """One step's progress. `fingerprint` is the hash of the rendered request (the cache
-    key); `attempts` counts submissions (over the whole run, retries included: request ids
-    derive from it, so it never goes back); `output` is relative to the run folder.
-
-    `status` is always written, `"planned"` included (readers of the seed's manifests look
-    for it): a `default_factory` that is not a container is never omitted by msgspec,
-    while a plain default would be. `retries_from` is `attempts` when the run was last
-    retried (the retry policy counts the attempts after it); `body` is the request a
-    `run submit` gave explicitly (kept so a resume commits the same body again)."""
+    key); `attempts` counts submissions over the whole run (a retry goes on counting);
+    `retries_from` is `attempts` when the run was last retried; `body` is the explicit
+    request of a `run submit`, if any; `output` is relative to the run folder."""
 
     id: str
+    # Always written, "planned" included (the seed's readers look for it): msgspec never
+    # omits a field whose default comes from a factory that is not a container.
     status: StepStatus = msgspec.field(default_factory=_planned)
     attempts: int = 0
     fingerprint: str | None = None
@@ -61,8 +58,8 @@ class StepState(msgspec.Struct, frozen=True, omit_defaults=True):
     output: str | None = None
     cached_from: str | None = None
     updated_at_ms: int = 0
-    retries_from: int = 0
-    body: JSONValue = None
+    retries_from: int = 0  # the retry policy counts the attempts after it
+    body: JSONValue = None  # kept so a resume commits the same body again
 
 
 class RunManifest(msgspec.Struct, frozen=True):

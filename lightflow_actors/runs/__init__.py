@@ -31,7 +31,7 @@ from ._messages import (
 from ._operations import RunsOperations
 from ._port import RunsPort
 from ._settings import HostSettings
-from ._tail import RunTail
+from ._tail import RunTail, read_complete_lines
 
 __all__ = [
     "AwaitSettled",
@@ -62,6 +62,7 @@ __all__ = [
     "StreamHandle",
     "StreamMode",
     "SubmitStep",
+    "read_complete_lines",
     "run_lease_path",
     "tree_lease_path",
 ]

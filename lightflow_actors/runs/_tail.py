@@ -21,7 +21,7 @@ from lightflow_actors.kernel import Actor, handler
 
 from ._messages import CloseTail, StreamMode
 
-__all__ = ["QUEUE_SIZE", "RunTail"]
+__all__ = ["QUEUE_SIZE", "RunTail", "read_complete_lines"]
 
 QUEUE_SIZE = 256
 """Chunks a tail queues ahead of its reader (plus the end marker and None)."""
@@ -78,7 +78,7 @@ class RunTail(Actor[_Poll | CloseTail]):
         room = QUEUE_SIZE - self._queue.qsize()
         if room > 0:
             lines, self._offset = await self.run_blocking(
-                _read_lines, self._path, self._offset, room
+                read_complete_lines, self._path, self._offset, room
             )
             manifest = await self.run_blocking(self._store.manifest, self._run_id)
             status = manifest.status
@@ -109,8 +109,9 @@ class RunTail(Actor[_Poll | CloseTail]):
         self._queue.put_nowait(None)
 
 
-def _read_lines(path: Path, offset: int, limit: int) -> tuple[list[bytes], int]:
-    """Up to `limit` complete lines from `offset`; returns them and the new offset."""
+def read_complete_lines(path: Path, offset: int, limit: int) -> tuple[list[bytes], int]:
+    """Up to `limit` complete lines of a journal from byte `offset`; returns them and the
+    offset after the last one (an unterminated tail is left for the next read)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         size = _READ_BYTES

@@ -58,7 +58,7 @@ def test_every_operation_conforms(server_factory: Callable[..., ServerProcess]) 
             case.call_and_validate(base_url=server.url, timeout=30)
 
         check()
-    assert len(tested) == 21, tested
+    assert len(tested) == 23, tested
     with server.client() as http:
         assert http.get("/runs/0/status").status_code == 200  # still serving after all that
 
