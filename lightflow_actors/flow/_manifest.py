@@ -252,6 +252,20 @@ def cancel_run(
     return cancelled, event
 
 
+def check_submittable(manifest: RunManifest, step_id: str, depends_on: Iterable[str]) -> StepState:
+    """The state of `step_id` if `run submit` may submit it now: planned, every step of
+    `depends_on` succeeded, the run not ended. Raises `StepNotFound` or
+    `StepTransitionError` (a conflict) saying why not."""
+    state = manifest.step(step_id)
+    blocked = [d for d in depends_on if manifest.step(d).status != "succeeded"]
+    if state.status != "planned" or blocked or manifest.status in TERMINAL:
+        why = f"waits for {', '.join(blocked)}" if blocked else f"is {state.status}"
+        raise StepTransitionError(
+            f"step {step_id!r} {why}; only a ready planned step can be submitted"
+        )
+    return state
+
+
 def retry_run(manifest: RunManifest, *, now_ms: int) -> tuple[RunManifest, RunRetried]:
     """A failed run goes on from its failure frontier: failed steps → planned (attempts
     keep counting; each gets its retry policy afresh), succeeded steps keep their outputs,

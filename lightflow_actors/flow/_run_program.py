@@ -63,7 +63,14 @@ from ._errors import (
     StepNotFound,
     StepTransitionError,
 )
-from ._manifest import TERMINAL, RunManifest, StepState, new_manifest, retry_refusal
+from ._manifest import (
+    TERMINAL,
+    RunManifest,
+    StepState,
+    check_submittable,
+    new_manifest,
+    retry_refusal,
+)
 from ._outputs import step_output
 from ._records import RunCancelled, RunEvent
 from ._resolved import ResolvedStep, ResolvedWorkflow
@@ -345,15 +352,14 @@ class RunProgram:
         run has moved."""
         manifest = self._run
         try:
-            state = manifest.step(step_id)
-        except StepNotFound as error:
+            depends_on = self.workflow.step(step_id).depends_on
+        except StepNotFound:
+            depends_on = ()  # the manifest names the step that is not there
+        try:
+            state = check_submittable(manifest, step_id, depends_on)
+        except (StepNotFound, StepTransitionError) as error:
             return [_refused(ref, error)]
         step = self.workflow.step(step_id)
-        blocked = [d for d in step.depends_on if manifest.step(d).status != "succeeded"]
-        if state.status != "planned" or blocked or manifest.status in TERMINAL:
-            why = f"waits for {', '.join(blocked)}" if blocked else f"is {state.status}"
-            only = f"step {step_id!r} {why}; only a ready planned step can be submitted"
-            return [_refusal(ref, "conflict", only)]
         if body is None:
             self._requested.add(step_id)
         else:

@@ -232,39 +232,18 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
 
     async def _submit(self, msg: SubmitStep) -> RunView:
         run = self._run_ref(msg.run_id)
-        ask = flow.SubmitNow(msg.step, msg.body)
         if run is not None:
+            ask = flow.SubmitNow(msg.step, msg.body)
             submitted = await _unless_ended(run.ask(ask, timeout=None))
             if submitted is not None:
                 return submitted
-        view = await self.run_blocking(self.ops.get, msg.run_id)
-        _step(view, msg.step)  # not_found for an unknown step, before hosting anything
-        if view.status in _SETTLED:
-            raise flow.StepTransitionError(
-                f"run {msg.run_id!r} is {view.status}; its steps cannot be submitted"
-            )
-        if msg.body is not None:
-            # The body must reach the step before the started actor plans it with its
-            # rendered request: the actor takes it right after its Mount.
-            request = flow.StepRequest(body=msg.body)
-            await self._drive(msg.run_id, Submit(event=msg.step, payload=json_form(request)))
-            return await self._current(msg.run_id)
-        await self._drive(msg.run_id)
-        run = self._run_ref(msg.run_id)
-        if run is None:  # it settled while starting
-            return await self.run_blocking(self.ops.get, msg.run_id)
-        try:
-            submitted = await _unless_ended(run.ask(flow.SubmitNow(msg.step), timeout=None))
-        except flow.Conflict:
-            # Starting the actor may have submitted the step already: that is the
-            # outcome asked for, not a conflict.
-            now = await _unless_ended(run.ask(flow.GetRun(), timeout=None))
-            if now is not None and _step(now, msg.step).status in ("submitted", "succeeded"):
-                return now
-            raise
-        if submitted is None:
-            return await self.run_blocking(self.ops.get, msg.run_id)
-        return submitted
+        # Refused before anything is hosted (unknown step, not ready, run ended)...
+        await self.run_blocking(self.ops.check_submittable, msg.run_id, msg.step)
+        # ...and the started actor takes the request right after its Mount, before it
+        # plans anything itself (a race lost meanwhile is refused by the actor's start).
+        request = flow.StepRequest(body=msg.body)
+        await self._drive(msg.run_id, Submit(event=msg.step, payload=json_form(request)))
+        return await self._current(msg.run_id)
 
     @handler
     async def retry(self, msg: RetryRun) -> None:
@@ -478,10 +457,3 @@ async def _unless_ended(ask: Awaitable[T]) -> T | None:
 
 _SETTLED = ("succeeded", "failed", "cancelled")
 
-
-def _step(view: RunView, step_id: str) -> flow.StepState:
-    for state in view.steps:
-        if state.id == step_id:
-            return state
-    known = ", ".join(s.id for s in view.steps)
-    raise flow.StepNotFound(f"run {view.run_id!r} has no step {step_id!r}; steps: {known}")

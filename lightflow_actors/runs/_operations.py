@@ -24,6 +24,7 @@ from lightflow_actors.flow import (
     RunView,
     WallClock,
     check_run_id,
+    check_submittable,
 )
 from lightflow_actors.flow.streams import StreamsInfo, snapshot_frame, streams_info
 
@@ -117,6 +118,13 @@ class RunsOperations:
 
     def trace_ndjson(self, run_id: str) -> bytes:
         return _ndjson(self.store.trace_raw(run_id))
+
+    def check_submittable(self, run_id: str, step: str) -> RunView:
+        """The run if `run submit` may submit `step` now (else `not_found`, `conflict`)."""
+        manifest = self.store.manifest(run_id)
+        depends_on = self.store.resolved(run_id).step(step).depends_on
+        check_submittable(manifest, step, depends_on)
+        return RunView.of(manifest)
 
     def cancel(self, run_id: str, reason: str) -> RunView:
         """Cancel a run no actor of this process drives (409 when it already finished)."""

@@ -94,6 +94,7 @@ def read_argument(value: str, name: str, limit: int) -> bytes:
 def decode_object(data: bytes, name: str) -> dict[str, JSONValue]:
     """`data` as a JSON object, or a usage error naming `name` and what is wrong."""
     try:
+        data.decode("utf-8")  # checked first: JSON's own error would name a byte, not why
         value = msgspec.json.decode(data)
     except UnicodeDecodeError:
         raise UsageError(f"lightflow run: {name} is not valid UTF-8 text") from None

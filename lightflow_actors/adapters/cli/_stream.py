@@ -3,8 +3,10 @@
 - ``info [<run>]``: the frame format and where each run's snapshot and live stream are
   served (paths relative to a server's root); with a run, that run only.
 - ``schema``: the FlatBuffers schema (``--raw`` prints the ``.fbs`` text as it is).
-- ``snapshot <run>``: the run's ``RunSnapshot`` frame, decoded, with the buffer in base64;
-  ``--out FILE`` writes the buffer (atomically) and prints where.
+- ``snapshot <run>``: the run's ``RunSnapshot`` frame, the raw FlatBuffer on stdout
+  (``lightflow stream snapshot RUN > run.fb``; refused when stdout is a terminal);
+  ``--json`` prints it decoded, with the buffer in base64; ``--out FILE`` writes the
+  buffer (atomically) and prints where, as JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from lightflow_actors.flow.streams import (
     run_stream_info,
 )
 
-from ._errors import CliError
+from ._errors import CliError, UsageError
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser
 from ._run import _run_id, reading
@@ -62,6 +64,9 @@ def configure(parser: StrictParser) -> None:
     snapshot = verb("snapshot", "a run's RunSnapshot frame")
     snapshot.add_argument("run", type=_run_id)
     snapshot.add_argument("--out", help="write the FlatBuffer to this file")
+    snapshot.add_argument(
+        "--json", action="store_true", help="print the frame decoded, the buffer in base64"
+    )
     snapshot.set_defaults(handler=run_snapshot)
 
 
@@ -92,7 +97,18 @@ def run_schema(args: argparse.Namespace) -> int:
 
 def run_snapshot(args: argparse.Namespace) -> int:
     run_id: str = args.run
+    raw = not args.json and args.out is None
+    if raw and sys.stdout.isatty():
+        raise UsageError(
+            "lightflow stream snapshot: stdout is a terminal and the frame is binary; "
+            "redirect it (`> run.fb`), or give --out FILE or --json"
+        )
     data = reading("stream snapshot", lambda ops: ops.snapshot(run_id))
+    if raw:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
     frame = decode_runtime_frame(data)
     out = SnapshotOut(
         run_id=frame.run_id,

@@ -29,7 +29,7 @@ RUNS_TESTS = Path(__file__).resolve().parents[2] / "runs"
 class Cli:
     """`lightflow` in this process, on a config in a temp folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, provider: str = "chat") -> None:
         self.root = root
         self.state = root / "state"
         self.config = root / "runs.json"
@@ -42,7 +42,7 @@ class Cli:
                         {
                             "kind": "python",
                             "name": "mock",
-                            "target": f"{RUNS_TESTS / '_providers.py'}:chat",
+                            "target": f"{RUNS_TESTS / '_providers.py'}:{provider}",
                         }
                     ],
                 }
@@ -61,6 +61,16 @@ class Cli:
             sys.stdin = old_stdin
         out.flush()
         return code, out.buffer.getvalue().decode(), err.getvalue()  # type: ignore[attr-defined]
+
+    def raw(self, *argv: str) -> bytes:
+        """Stdout's bytes of a verb that exits 0 (a binary frame, say)."""
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+        err = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(argv))
+        assert code == 0, err.getvalue()
+        out.flush()
+        return out.buffer.getvalue()  # type: ignore[attr-defined, no-any-return]
 
     def json(self, *argv: str, stdin: bytes = b"") -> object:
         code, out, err = self(*argv, stdin=stdin)
@@ -172,9 +182,11 @@ def test_ctx_and_stream_verbs(cli: Cli, tmp_path: Path) -> None:
     assert "table RuntimeFrame" in cli.json("stream", "schema")["schema"]  # type: ignore[index]
     code, out, _ = cli("stream", "schema", "--raw")
     assert code == 0 and out.startswith("// LightFlow runtime frames")
-    snap = cli.json("stream", "snapshot", "s1")
+    snap = cli.json("stream", "snapshot", "s1", "--json")
     frame = decode_runtime_frame(base64.b64decode(snap["frame_base64"]))  # type: ignore[index]
     assert (frame.kind.name, frame.status, frame.sequence) == ("RunSnapshot", "succeeded", 3)
+    raw = cli.raw("stream", "snapshot", "s1")  # `lightflow stream snapshot s1 > s1.fb`
+    assert raw == base64.b64decode(snap["frame_base64"])  # type: ignore[index]
     target = tmp_path / "s1.fb"
     written = cli.json("stream", "snapshot", "s1", "--out", str(target))
     assert written["path"] == str(target)  # type: ignore[index]
@@ -309,7 +321,7 @@ def test_any_argv_exits_0_1_or_2_with_json_or_one_error(cli: Cli, argv: list[str
     assert code in (0, 1, 2)
     if code == 2:
         assert out == "" and err
-    if code == 0 and out and "--raw" not in argv:
+    if code == 0 and out and "--raw" not in argv and "snapshot" not in argv:
         for line in out.splitlines():
             msgspec.json.decode(line)
 
