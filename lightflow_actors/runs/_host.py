@@ -456,4 +456,3 @@ async def _unless_ended(ask: Awaitable[T]) -> T | None:
 
 
 _SETTLED = ("succeeded", "failed", "cancelled")
-

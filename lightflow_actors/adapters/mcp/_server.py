@@ -1,7 +1,8 @@
 """`POST /mcp`: the runs surface over MCP (the official `mcp` SDK, Streamable HTTP).
 
-Tools list assets, preview/create/cancel/refresh runs, submit steps, read status, events
-and trace, and show the supervision tree; resources name assets and runs
+Tools list assets, preview/create/cancel/refresh/retry runs, submit steps (with an
+explicit request body or not), read status, request, resolved workflow, events and
+trace, show the `/ctx` ABI and the supervision tree; resources name assets and runs
 (`lightflow://...`). Tool arguments are decoded once with msgspec (the input schemas are
 msgspec's own), then every tool asks the runs host, as the HTTP routes do.
 
@@ -29,7 +30,15 @@ from mcp.shared.exceptions import MCPError
 from lightflow_actors.flow import FlowError
 from lightflow_actors.isa import JSONValue
 from lightflow_actors.kernel import ActorExited, ActorNotAlive, AskTimeout, RefusalReason, Refused
-from lightflow_actors.runs import CancelRun, CreateRun, RefreshRun, RunsError, RunsPort, SubmitStep
+from lightflow_actors.runs import (
+    CancelRun,
+    CreateRun,
+    RefreshRun,
+    RetryRun,
+    RunsError,
+    RunsPort,
+    SubmitStep,
+)
 from lightflow_actors.supervision import system_tree
 
 from .._refusals import FAILURE_STATUS, HTTP_STATUS
@@ -96,6 +105,7 @@ class CancelArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class SubmitArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     run_id: str
     step: str
+    body: dict[str, JSONValue] | None = None  # the request to commit (else its rendered one)
 
 
 A = TypeVar("A", bound=msgspec.Struct)
@@ -179,11 +189,27 @@ async def _cancel(h: RunsPort, a: CancelArgs) -> object:
 
 
 async def _submit(h: RunsPort, a: SubmitArgs) -> object:
-    return await h.call(SubmitStep(a.run_id, a.step))
+    return await h.call(SubmitStep(a.run_id, a.step, a.body))
 
 
 async def _refresh(h: RunsPort, a: RunArgs) -> object:
     return await h.call(RefreshRun(a.run_id))
+
+
+async def _retry(h: RunsPort, a: RunArgs) -> object:
+    return await h.call(RetryRun(a.run_id))
+
+
+async def _request(h: RunsPort, a: RunArgs) -> object:
+    return await h.read("request", lambda ops: ops.request(a.run_id))
+
+
+async def _workflow(h: RunsPort, a: RunArgs) -> object:
+    return await h.read("workflow", lambda ops: ops.workflow(a.run_id))
+
+
+async def _abi(h: RunsPort, a: NoArgs) -> object:
+    return await h.read("abi", lambda ops: ops.abi())
 
 
 async def _tree(h: RunsPort, a: NoArgs) -> object:
@@ -214,16 +240,38 @@ MCP_TOOLS: tuple[McpTool, ...] = (
     _tool("list_runs", "Every run, newest first.", NoArgs, _list_runs),
     _tool("get_run", "One run: status and every step.", RunArgs, _get),
     _tool("run_status", "The run status and each step's status.", RunArgs, _status),
+    _tool("run_request", "What the run was created from (request.json).", RunArgs, _request),
+    _tool(
+        "run_workflow",
+        "The run's resolved workflow (resolved_workflow.json): each step's request.",
+        RunArgs,
+        _workflow,
+    ),
     _tool("run_events", "The run's events (events.jsonl).", RunArgs, _events),
     _tool("run_trace", "The run's CortexFS trace (trace.jsonl).", RunArgs, _trace),
     _tool("cancel_run", "Cancel a planned or running run.", CancelArgs, _cancel),
     _tool(
         "submit_step",
-        "Submit a ready planned step now (skips its retry backoff).",
+        "Submit a ready planned step now (skips its retry backoff); `body`, a JSON object, "
+        "is committed as its request instead of the one its templates render.",
         SubmitArgs,
         _submit,
     ),
     _tool("refresh_run", "Re-plan a run; picks up a run nobody drives.", RunArgs, _refresh),
+    _tool(
+        "retry_run",
+        "Retry a failed run from where it failed: failed and never-run steps run again, "
+        "succeeded steps keep their outputs; the same run, attempts counting on.",
+        RunArgs,
+        _retry,
+    ),
+    _tool(
+        "ctx_abi",
+        "The CortexFS (/ctx) tree the runs use: mount point, uid, where requests and "
+        "answers of api formats, tools, threads, channels, jobs and hooks live.",
+        NoArgs,
+        _abi,
+    ),
     _tool("supervision_tree", "The actor system's supervision tree.", NoArgs, _tree),
 )
 

@@ -4,13 +4,17 @@ JSON-RPC errors with a message, never a crash."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from lightflow_actors.adapters.mcp import build_mcp_server
+from lightflow_actors.runs import AwaitSettled
 
-from ...runs._support import RunsEnv
+from ...runs._support import RunsEnv, running_host
 
 pytestmark = pytest.mark.anyio
 
@@ -62,3 +66,61 @@ async def test_tools_and_resources_in_process(runs_env: RunsEnv, host) -> None:
         ):
             with pytest.raises(MCPError):
                 await client.read_resource(uri)
+
+
+async def test_retry_request_workflow_and_abi_tools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    monkeypatch.setenv("LIGHTFLOW_TEST_GATE", str(gate))
+    (tmp_path / "gated").mkdir()
+    env = RunsEnv(tmp_path / "gated", provider="gated_chat")
+    async with running_host(env, mcp=False) as hosting, Client(build_mcp_server(hosting)) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert {"retry_run", "run_request", "run_workflow", "ctx_abi"} <= names
+
+        await c.call_tool("create_run", {"workflow": "chain", "id": "r1"})
+        failed = await hosting.call(AwaitSettled("r1"))
+        assert failed.status == "failed"
+        await anyio.Path(gate).unlink()
+        retried = await c.call_tool("retry_run", {"run_id": "r1"})
+        assert not retried.is_error, retried.structured_content
+        assert retried.structured_content["status"] in ("running", "succeeded")  # type: ignore[index]
+        assert (await hosting.call(AwaitSettled("r1"))).status == "succeeded"
+        again = await c.call_tool("retry_run", {"run_id": "r1"})
+        assert again.is_error
+        assert again.structured_content["reason"] == "conflict"  # type: ignore[index]
+        assert again.structured_content["status"] == 409  # type: ignore[index]
+        assert "nothing to retry" in again.structured_content["error"]  # type: ignore[index]
+
+        request = await c.call_tool("run_request", {"run_id": "r1"})
+        assert request.structured_content["workflow"] == "chain"  # type: ignore[index]
+        assert request.structured_content["inputs"] == {"seed": "start"}  # type: ignore[index]
+        workflow = await c.call_tool("run_workflow", {"run_id": "r1"})
+        assert [s["id"] for s in workflow.structured_content["steps"]][:2] == ["s1", "s2"]  # type: ignore[index]
+        abi = await c.call_tool("ctx_abi", {})
+        assert abi.structured_content["mount"] == str(env.state / "ctx")  # type: ignore[index]
+
+        await c.call_tool("create_run", {"workflow": "greet", "inputs": {"name": "x"}, "id": "g1"})
+        await hosting.call(AwaitSettled("g1"))
+        for name, arguments, reason in (
+            ("retry_run", {"run_id": "none"}, "not_found"),
+            ("retry_run", {"run_id": "../x"}, "invalid"),
+            ("run_request", {"run_id": "none"}, "not_found"),
+            ("run_workflow", {"run_id": ".."}, "invalid"),
+            ("submit_step", {"run_id": "g1", "step": "hello", "body": {"a": 1}}, "conflict"),
+        ):
+            result = await c.call_tool(name, arguments)
+            assert result.is_error, (name, arguments)
+            assert result.structured_content["reason"] == reason, result.structured_content  # type: ignore[index]
+        for name, arguments in (
+            ("retry_run", {}),
+            ("retry_run", {"run_id": 7}),
+            ("retry_run", {"run_id": "r1", "extra": True}),
+            ("ctx_abi", {"x": 1}),
+            ("submit_step", {"run_id": "g1", "step": "hello", "body": [1, 2]}),
+            ("submit_step", {"run_id": "g1", "step": "hello", "body": "text"}),
+        ):
+            result = await c.call_tool(name, arguments)
+            assert result.is_error and "invalid arguments" in result.content[0].text  # type: ignore[union-attr]
