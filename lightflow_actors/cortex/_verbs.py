@@ -7,6 +7,7 @@ struct of paths (strings), ready for `msgspec.json.encode`. Nothing here touches
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -17,6 +18,7 @@ __all__ = [
     "AbiRecord",
     "ApiRecord",
     "ChannelRecord",
+    "CtxSource",
     "ExchangeFiles",
     "HookRecord",
     "JobRecord",
@@ -46,8 +48,15 @@ class ExchangeFiles(msgspec.Struct, frozen=True):
     route: str | None  # threads have no route file
 
 
+CtxSource = Literal["config", "env", "ctx", "state"]
+"""Where a runs tree comes from (see `AbiRecord.source`)."""
+
+
 class AbiRecord(msgspec.Struct, frozen=True):
-    """`lightflow ctx abi`: the whole tree at a glance."""
+    """`lightflow ctx abi`: the whole tree at a glance. `source` says why this tree was
+    chosen (`config`: the runs config's `ctx.root`; `env`: `$LIGHTFLOW_CTX_MOUNT`; `ctx`:
+    the seed's `/ctx`, which exists and is writable; `state`: the state folder's tree,
+    as `/ctx` is missing or not writable), when the caller knows."""
 
     mount: str
     uid: str
@@ -63,6 +72,7 @@ class AbiRecord(msgspec.Struct, frozen=True):
     model: str
     route: str
     commit: str = COMMIT_RULE
+    source: CtxSource | None = None
 
 
 class ApiRecord(msgspec.Struct, frozen=True):

@@ -2,8 +2,9 @@
 
 One JSON file, decoded once by msgspec (`RunsConfig`): `$LIGHTFLOW_RUNS_CONFIG` when set,
 else `$XDG_CONFIG_HOME/lightflow/runs.json` when it exists, else the embedded defaults:
-runs under the XDG state dir, the `/ctx` tree as a plain folder `<state>/ctx` served by an
-embedded substrate (directory backend, no FUSE), and two deterministic offline providers:
+runs under the XDG state dir, the `/ctx` tree (`/ctx/home/<uid>`, as the seed has it, when
+`/ctx` exists and is writable; else a plain folder `<state>/ctx`) served by an embedded
+substrate (directory backend, no FUSE), and two deterministic offline providers:
 `local-echo` (api formats and threads) and `local-tools` (the built-in tools, e.g.
 `wordcount`). The OpenAI-compatible HTTP channel is opt-in (a provider of kind `openai`).
 See specs/runs-http.md §1 for every field.
@@ -20,7 +21,7 @@ import msgspec
 import platformdirs
 
 from ctx_substrate import Policy, PolicyRule, Routes, SubstrateConfig
-from lightflow_actors.cortex import CtxLayout, check_segment_id
+from lightflow_actors.cortex import DEFAULT_MOUNT, CtxLayout, CtxSource, check_segment_id
 from lightflow_actors.flow import default_assets_root, default_state_dir
 from lightflow_actors.runs import RunsConfigError
 
@@ -126,9 +127,11 @@ TOOL_PROVIDERS = (BuiltinToolsProvider, SubprocessProvider)
 
 
 class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The `/ctx` tree. `root` defaults to `$LIGHTFLOW_CTX_MOUNT`, else `<state>/ctx`;
-    `embedded` (default: true unless the tree comes from `$LIGHTFLOW_CTX_MOUNT`) starts our
-    substrate on it with the directory backend."""
+    """The `/ctx` tree. `root` defaults to `$LIGHTFLOW_CTX_MOUNT`, else `/ctx` when it
+    exists and is writable (the seed's mount point), else `<state>/ctx`; `embedded`
+    (default: true unless the tree comes from `$LIGHTFLOW_CTX_MOUNT`) starts our substrate
+    on it with the directory backend (unless another lightflow process serves it: the
+    tree lease says)."""
 
     root: str | None = None
     uid: str | None = None
@@ -160,13 +163,19 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         state = Path(self.state_dir) if self.state_dir else default_state_dir()
         assets = Path(self.assets) if self.assets else default_assets_root()
         mount = env.get("LIGHTFLOW_CTX_MOUNT") or None
+        source: CtxSource
         if self.ctx.root:
-            root, uid = self.ctx.root, self.ctx.uid or str(os.getuid())
+            source, root, uid = "config", self.ctx.root, self.ctx.uid or str(os.getuid())
         elif mount is not None:
-            layout = CtxLayout.from_env(env)
-            root, uid = layout.root, self.ctx.uid or layout.uid
+            try:
+                layout = CtxLayout.from_env(env)
+            except ValueError as exc:  # a uid that is not one path segment (`../x`)
+                raise RunsConfigError("LIGHTFLOW_CTX_UID", str(exc)) from None
+            source, root, uid = "env", layout.root, self.ctx.uid or layout.uid
+        elif _writable_dir(SEED_MOUNT):
+            source, root, uid = "ctx", SEED_MOUNT, self.ctx.uid or str(os.getuid())
         else:
-            root, uid = str(state / "ctx"), self.ctx.uid or str(os.getuid())
+            source, root, uid = "state", str(state / "ctx"), self.ctx.uid or str(os.getuid())
         try:
             layout = CtxLayout(root=root, uid=check_segment_id("uid", uid))
         except ValueError as exc:
@@ -189,6 +198,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             state_dir=state,
             assets=assets,
             layout=layout,
+            ctx_source=source,
             embedded=embedded,
             watch=self.ctx.watch,
             providers=self.providers,
@@ -205,6 +215,7 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
     state_dir: Path
     assets: Path
     layout: CtxLayout
+    ctx_source: CtxSource  # why `layout` is this tree (`AbiRecord.source`)
     embedded: bool
     watch: Literal["inotify", "poll"]
     providers: tuple[ProviderConfig, ...]
@@ -222,6 +233,15 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
             uids=(self.layout.uid,),
             watch=self.watch,
         )
+
+
+SEED_MOUNT = DEFAULT_MOUNT
+"""The seed's mount point, used by default when it is a writable folder (tests point it
+elsewhere)."""
+
+
+def _writable_dir(path: str) -> bool:
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
 def _check_builtin_tools(providers: tuple[ProviderConfig, ...]) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import random
 
+import msgspec
+
 from lightflow_actors.cortex import AbiRecord, CtxLayout, ctx_abi
 from lightflow_actors.flow import (
     AssetCatalog,
@@ -133,7 +135,8 @@ class RunsOperations:
     # -- /ctx and streams -------------------------------------------------------------
 
     def abi(self) -> AbiRecord:
-        return ctx_abi(self.layout)
+        """The tree in use, and why it is this one (`source`)."""
+        return msgspec.structs.replace(ctx_abi(self.layout), source=self.settings.ctx_source)
 
     def streams(self) -> StreamsInfo:
         views = [RunView.of(self.store.manifest(i)) for i in self.store.list_ids()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from lightflow_actors.cortex import CtxLayout
+from lightflow_actors.cortex import CtxLayout, CtxSource
 
 __all__ = ["HostSettings"]
 
@@ -30,6 +30,12 @@ class HostSettings(Protocol):
     @property
     def layout(self) -> CtxLayout:
         """The `/ctx` tree the run actors commit requests to."""
+        ...
+
+    @property
+    def ctx_source(self) -> CtxSource:
+        """Why `layout` is this tree (the runs config, the environment, `/ctx`, or the
+        state folder)."""
         ...
 
     @property

@@ -3,7 +3,9 @@
 Each verb prints the paths of one part of the CortexFS ABI as JSON (specs/cortexfs-abi.md),
 for the tree the runs use (the runs config's ``ctx``; default ``<state>/ctx``, or
 ``$LIGHTFLOW_CTX_MOUNT``). With a request id, ``api``/``tool``/``thread`` also print the
-files of that request. Nothing is read or written. A bad id exits 2.
+files of that request. ``abi`` also says why the tree is this one (``source``: the runs
+config, ``$LIGHTFLOW_CTX_MOUNT``, the seed's ``/ctx`` when it is a writable folder, or the
+state folder's tree). Nothing is read or written. A bad id exits 2.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from lightflow_actors.cortex import (
     API_FORMATS,
     CortexError,
     CtxLayout,
-    ctx_abi,
     ctx_api,
     ctx_chan,
     ctx_hook,
@@ -40,7 +41,8 @@ def configure(parser: StrictParser) -> None:
         sub.set_defaults(handler=run, show=show, verb=name)
         return sub
 
-    verb("abi", "the whole tree at a glance", lambda lay, a: ctx_abi(lay))
+    abi = add_verb("abi", "the whole tree at a glance, and why it is this one")
+    abi.set_defaults(handler=run_abi)
     api = verb(
         "api", "an API format's inbox and outbox", lambda lay, a: ctx_api(lay, a.format, a.id)
     )
@@ -59,6 +61,11 @@ def configure(parser: StrictParser) -> None:
     verb("chan", "a channel's files", lambda lay, a: ctx_chan(lay, a.name)).add_argument("name")
     verb("job", "a job's files", lambda lay, a: ctx_job(lay, a.name)).add_argument("name")
     verb("hook", "a hook's files", lambda lay, a: ctx_hook(lay, a.name)).add_argument("name")
+
+
+def run_abi(args: argparse.Namespace) -> int:
+    print_json(reading("ctx abi", lambda ops: ops.abi()))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
