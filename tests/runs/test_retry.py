@@ -155,4 +155,3 @@ def test_kill_9_mid_retry_then_restart_finishes_the_retried_run(
     succeeded = Counter(e.step for e in events if isinstance(e, StepSucceeded))
     assert succeeded == Counter(STEPS)  # every step answered once, none twice
     assert {s.id: s.attempts for s in manifest.steps} == {**dict.fromkeys(STEPS, 1), "s5": 4}
-
