@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import subprocess
 import sys
 import time
@@ -246,3 +247,48 @@ def test_a_step_that_is_not_ready_is_refused_with_or_without_a_body(cli: Cli) ->
         code, out, err = cli("run", "submit", "c1", "s2", *extra)
         assert (code, out) == (1, "") and "waits for s1" in err
     assert cli.json("run", "status", "c1")["status"] == "planned"  # type: ignore[index]
+
+
+# -- the README's "Follow and retry a run" commands, as written ---------------------------------
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def _readme_commands() -> list[list[str]]:
+    text = README.read_text()
+    section = text[text.index("## Follow and retry a run") :]
+    section = section[: section.index("\n## ", 1)]
+    block = re.search(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None
+    prefix = ["uv", "run", "--frozen", "lightflow"]
+    commands = [shlex.split(line) for line in block.group(1).splitlines() if line.strip()]
+    assert all(c[:4] == prefix for c in commands), commands
+    return [c[4:] for c in commands]
+
+
+def test_the_readme_follow_and_retry_commands_run_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The embedded defaults (repository assets, local providers), state in a temp folder.
+    cli = Cli(tmp_path)
+    cli.config.write_text(json.dumps({"state_dir": str(cli.state)}))
+    monkeypatch.setenv("LIGHTFLOW_RUNS_CONFIG", str(cli.config))
+    results = [cli(*argv) for argv in _readme_commands()]
+    assert [code for code, _, _ in results] == [0, 0, 0, 0, 1], results
+    followed = lines_of(results[0][1])
+    assert followed[-1] == {
+        "type": "run",
+        "run_id": "wc-1",
+        "seq": 3,
+        "status": "succeeded",
+        "exit_code": 0,
+    }
+    assert lines_of(results[1][1]) == followed
+    submitted = json.loads(results[3][1])
+    assert submitted["steps"][0]["body"] == {"text": "three short words"}
+    output = cli.state / "runs" / "wc-2" / "outputs" / "count.json"
+    assert json.loads(output.read_text()) == {"words": 3, "lines": 1}
+    assert "nothing to retry" in results[4][2]
+
+    raw = cli.raw("stream", "snapshot", "wc-1")  # `> wc-1.fb`
+    assert raw[4:8] == b"LFRS"
