@@ -97,14 +97,18 @@ def test_mcp_over_streamable_http_with_the_sdk_client(
         [
             "cancel_run",
             "create_run",
+            "ctx_abi",
             "get_run",
             "list_assets",
             "list_runs",
             "preview_run",
             "refresh_run",
+            "retry_run",
             "run_events",
+            "run_request",
             "run_status",
             "run_trace",
+            "run_workflow",
             "submit_step",
             "supervision_tree",
         ]
