@@ -147,9 +147,9 @@ def test_workflows_and_the_preview_aliases(client: TestClient) -> None:
         (b'{"workflow": "\xff"}', "not valid UTF-8"),
         (
             b'{"workflow": "greet", "inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-            "nested too deeply",
+            "too deeply",
         ),
-        (b'{"inputs": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "nested too deeply"),
+        (b'{"inputs": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "too deeply"),
     ],
 )
 def test_invalid_utf8_and_deep_nesting_are_400_not_500(
@@ -158,7 +158,7 @@ def test_invalid_utf8_and_deep_nesting_are_400_not_500(
     before = run_dirs(env)
     answer = client.post(route, content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 400, answer.text
-    assert answer.json()["field"] == "body"
+    assert answer.json()["field"].startswith("body")
     if route in ("/runs/preview", "/runs"):
         assert words in answer.json()["error"]
     assert run_dirs(env) == before
