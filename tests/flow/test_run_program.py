@@ -1,8 +1,9 @@
 """`RunProgram` on its own: no actor, no files. A hypothesis state machine drives it with
 every input a run can meet, in any order (answers, error files, timeouts, wakes at any
-time, `run submit`, cancel), answering its commands the way a host does; the manifest it
-keeps must be the one its `Record` commands build, its events numbered without a gap,
-and its trace must replay."""
+time, `run submit`, cancel, and `run retry` of a failed run: a new program remounted from
+its manifest), answering its commands the way a host does; the manifest it keeps must be
+the one its `Record` commands build, its events numbered without a gap, a retry must
+leave every succeeded step as it was, and its trace must replay."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors.flow import (
@@ -28,11 +29,15 @@ from lightflow_actors.flow import (
     Record,
     Refusal,
     ResolvedWorkflow,
+    ResumeRun,
+    Retry,
     RunEvent,
     RunManifest,
     RunProgram,
     StartRun,
     StepRequest,
+    StepState,
+    TraceExchange,
     Wake,
     WakeAt,
     apply_transition,
@@ -61,7 +66,9 @@ BODIES = {"count": '{"words": 3, "lines": 1}', "post": '{"text": "posted"}'}
 Action = tuple[str, int]
 actions = st.lists(
     st.tuples(
-        st.sampled_from(["answer", "bad-answer", "error", "timeout", "wake", "request", "cancel"]),
+        st.sampled_from(
+            ["answer", "bad-answer", "error", "timeout", "wake", "request", "cancel", "retry"]
+        ),
         st.integers(min_value=0, max_value=3000),
     ),
     max_size=30,
@@ -79,6 +86,9 @@ class Host:
         self.now = T0
         self.records: list[Record | Create] = []
         self.wake_at: int | None = None
+        self.traced = 0  # trace records asked for (the next one is `traced + 1`)
+        # Steps that had succeeded when the run was retried, as they were then.
+        self.kept: dict[str, StepState] = {}
 
     def step(self, instruction: Instruction) -> None:
         pending = [instruction]
@@ -91,6 +101,8 @@ class Host:
                 match command:
                     case Record() | Create():
                         self.records.append(command)
+                    case TraceExchange():
+                        self.traced += 1
                     case CommitRequest(step=step, request_id=request_id):
                         path = f"/ctx/inbox/{request_id}.req.json"
                         pending.append(_input(step, Committed(request_id=request_id, path=path)))
@@ -101,6 +113,22 @@ class Host:
                         self.wake_at = at_ms if self.wake_at is None else min(self.wake_at, at_ms)
         if self.interpreter.phase == "live" and self.program.settled:
             self.step(self.program.ending())
+
+    def retry(self) -> None:
+        """`run retry`: remount the failed run from its manifest in a new program (its
+        actor had stopped), then Submit the retry, as the runs host does."""
+        manifest, outputs = self.program.manifest, dict(self.program.outputs)
+        assert manifest is not None and manifest.status == "failed"
+        event("a failed run was retried")
+        self.kept |= {s.id: s for s in manifest.steps if s.status == "succeeded"}
+        self.program = RunProgram(WORKFLOW)
+        self.interpreter = PureInterpreter(self.program, tracer=None)
+        self.wake_at = None
+        params = ResumeRun(manifest=manifest, outputs=outputs, trace_seq=self.traced + 1, seed=5)
+        self.step(run_mount("r1", WORKFLOW.workflow, params))
+        self.step(Render())
+        self.step(_input("r1", Retry(seq=manifest.sequence)))
+        self.step(_input("r1", Wake()))
 
     def in_flight(self) -> list[tuple[str, str]]:
         manifest = self.program.manifest
@@ -120,7 +148,12 @@ def _drive(host: Host, script: list[Action]) -> None:
     host.step(_input("r1", Wake()))
     for kind, n in script:
         if host.interpreter.phase == "closed":
-            break
+            manifest = host.program.manifest
+            if manifest is None or manifest.status != "failed":
+                break
+            if kind == "retry":
+                host.retry()
+            continue  # a failed run waits for a retry; nothing else reaches it
         host.now += n
         if host.wake_at is not None and host.wake_at <= host.now:
             host.wake_at = None
@@ -132,6 +165,10 @@ def _drive(host: Host, script: list[Action]) -> None:
             host.step(_input(WORKFLOW.steps[n % 2].id, StepRequest()))
         elif kind == "cancel":
             host.step(Shutdown(reason="cancelled", detail="hypothesis"))
+        elif kind == "retry":  # a run that has not failed: refused, nothing changes
+            before = host.program.manifest
+            host.step(_input("r1", Retry(seq=n)))
+            assert host.program.manifest == before
         elif flying:
             step, request_id = flying[n % len(flying)]
             path = f"{step}/{request_id}"
@@ -176,14 +213,21 @@ def test_the_program_keeps_the_manifest_its_records_build(script: list[Action]) 
     seqs = [event.seq for event in events]
     assert seqs == list(range(1, manifest.sequence + 1))
     for state, step in zip(manifest.steps, WORKFLOW.steps, strict=True):
-        assert state.attempts <= step.retry.max_attempts
+        # The retry policy counts the attempts since the last retry of the run.
+        assert state.attempts - state.retries_from <= step.retry.max_attempts
+    for step_id, kept in host.kept.items():
+        assert manifest.step(step_id) == kept  # a retry never redoes a succeeded step
     if host.interpreter.phase == "closed":
         assert manifest.status in ("succeeded", "failed", "cancelled")
 
-    # The trace replays: the same instructions at the same times give the same effects.
+    # The trace replays: the same instructions at the same times give the same effects
+    # (a Mount after the first is a retry's new program, remounted from the manifest).
     replay = RunProgram(WORKFLOW)
     interpreter = PureInterpreter(replay)
-    for line in lines:
+    for index, line in enumerate(lines):
+        if index and isinstance(line.instruction, Mount):
+            replay = RunProgram(WORKFLOW)
+            interpreter = PureInterpreter(replay)
         replay.now_ms = line.at_ms
         assert interpreter.step(line.instruction) == line.effects
     assert replay.manifest == manifest
