@@ -242,7 +242,14 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         # ...and the started actor takes the request right after its Mount, before it
         # plans anything itself (a race lost meanwhile is refused by the actor's start).
         request = flow.StepRequest(body=msg.body)
-        await self._drive(msg.run_id, Submit(event=msg.step, payload=json_form(request)))
+        started = await self._drive(msg.run_id, Submit(event=msg.step, payload=json_form(request)))
+        run = None if started else self._run_ref(msg.run_id)
+        if run is not None:  # adopted from an earlier incarnation of this host: ask it
+            submitted = await _unless_ended(
+                run.ask(flow.SubmitNow(msg.step, msg.body), timeout=None)
+            )
+            if submitted is not None:
+                return submitted
         return await self._current(msg.run_id)
 
     @handler
@@ -253,14 +260,16 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         view = await self.run_blocking(self.ops.get, msg.run_id)  # not_found first
         if view.status != "failed":
             raise flow.StepTransitionError(flow.retry_refusal(msg.run_id, view.status))
+        stopping = flow.Conflict(
+            f"run {msg.run_id!r} failed and its actor is still stopping; try again in a moment"
+        )
         if msg.run_id in self._active:
-            raise flow.Conflict(
-                f"run {msg.run_id!r} failed and its actor is still stopping; try again in a moment"
-            )
+            raise stopping
         # The run actor remounts the failed run and takes the retry before anything else;
         # a run that moved on since `view` refuses it (the start fails with that refusal).
         retry = flow.Retry(seq=view.sequence)
-        await self._drive(msg.run_id, Submit(event=msg.run_id, payload=json_form(retry)))
+        if not await self._drive(msg.run_id, Submit(event=msg.run_id, payload=json_form(retry))):
+            raise stopping  # an actor of an earlier incarnation of this host still runs
         return await self._current(msg.run_id)
 
     async def _current(self, run_id: str) -> RunView:
@@ -309,12 +318,14 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             except (FlowError, RunsError) as exc:
                 logger.warning("run %r is not resumed here: %s", run_id, exc)
 
-    async def _drive(self, run_id: str, start_with: Submit | None = None) -> None:
+    async def _drive(self, run_id: str, start_with: Submit | None = None) -> bool:
         """Start the run actor of `run_id` under the runs supervisor (once); its first
         incarnation takes `start_with` right after its Mount (`RunActor`), restarts do
-        not (they resume from the manifest, where an accepted input is recorded)."""
+        not (they resume from the manifest, where an accepted input is recorded). False
+        when no actor was started (it runs already, or was adopted): `start_with` was
+        not delivered."""
         if run_id in self._active:
-            return
+            return False
         path = run_lease_path(self._settings.state_dir, run_id)
         if self.system.whereis(self._names.run(run_id)) is not None:
             # Started by an earlier incarnation of this host (it crashed; the runs kept
@@ -323,7 +334,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             if lease is not None:
                 self._leases[run_id] = lease
             self._active.add(run_id)
-            return
+            return False
         lease = self._leases.get(run_id) or await self.run_blocking(Lease.try_acquire, path)
         if lease is None:
             raise RunHostedElsewhere(run_id, Lease.holder(path))
@@ -343,6 +354,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
             self._leases.pop(run_id).release()
             raise
         self._active.add(run_id)
+        return True
 
     def _spec(self, run_id: str, start_with: Submit | None) -> ChildSpec[flow.RunMessage]:
         host = self._names.host

@@ -251,8 +251,19 @@ def run_retry(args: argparse.Namespace) -> int:
 def run_watch(args: argparse.Namespace) -> int:
     store = reading("run watch", lambda ops: ops.store)
     sink = sink_for(args.json)
-    board = _mapped("run watch", lambda: asyncio.run(follow(store, args.run, sink)))
+    watching = follow(store, args.run, sink, idle=_not_started)
+    board = _mapped("run watch", lambda: asyncio.run(watching))
     return EXIT_CODES.get(board.status, 1)
+
+
+def _not_started(board: Board) -> None:
+    """A watched run that has not started may be driven by nothing: say what drives it."""
+    print(
+        f"lightflow run watch: run {board.run_id!r} is planned and has not started; "
+        f"waiting (a server drives it, or `lightflow run refresh {board.run_id}`)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _check_follow_flags(verb: str, args: argparse.Namespace) -> None:

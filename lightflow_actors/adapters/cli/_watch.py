@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final, Protocol, TextIO
 
 import msgspec
@@ -269,10 +269,19 @@ def sink_for(json_mode: bool, out: TextIO | None = None) -> Sink:
     return LiveTable(Console(file=stream))
 
 
-async def follow(store: RunStore, run_id: str, sink: Sink, *, poll_s: float = 0.1) -> Board:
+async def follow(
+    store: RunStore,
+    run_id: str,
+    sink: Sink,
+    *,
+    poll_s: float = 0.1,
+    idle: Callable[[Board], None] | None = None,
+) -> Board:
     """Show run `run_id`'s events as they are appended until they say it settled.
 
-    Raises `RunNotFound` for an unknown run (read before anything is shown)."""
+    `idle` is called once if the run is still `planned` after its journal was read (it
+    may be that nothing drives it). Raises `RunNotFound` for an unknown run (read before
+    anything is shown)."""
     await asyncio.to_thread(store.manifest, run_id)  # not_found first
     path = store.run_dir(run_id) / "events.jsonl"
     board, offset = Board(run_id), 0
@@ -288,6 +297,9 @@ async def follow(store: RunStore, run_id: str, sink: Sink, *, poll_s: float = 0.
         if board.settled:
             sink.end(board)
             return board
+        if idle is not None and board.status == "planned":
+            idle(board)
+            idle = None
         await asyncio.sleep(poll_s)
 
 

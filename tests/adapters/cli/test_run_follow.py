@@ -292,3 +292,30 @@ def test_the_readme_follow_and_retry_commands_run_as_written(
 
     raw = cli.raw("stream", "snapshot", "wc-1")  # `> wc-1.fb`
     assert raw[4:8] == b"LFRS"
+
+
+def test_watch_follows_a_run_another_process_drives(cli: Cli, gate: Path) -> None:
+    gate.unlink()
+    cli.json("run", "create", "chain", "--id", "w1", "--no-wait")
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "lightflow_actors.cli", "run", "watch", "w1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        assert watcher.stderr is not None
+        hint = watcher.stderr.readline()  # written once the journal was read: still planned
+        assert "is planned and has not started" in hint and "run refresh w1" in hint
+        assert cli.json("run", "refresh", "w1")["status"] == "succeeded"  # type: ignore[index]
+        out, _ = watcher.communicate(timeout=120)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
+    assert watcher.returncode == 0
+    lines = lines_of(out)  # stdout is a pipe: JSON lines without --json
+    assert lines[-1]["status"] == "succeeded" and lines[-1]["exit_code"] == 0
+    succeeded = [line["step"] for line in lines[:-1] if line["status"] == "succeeded"]
+    assert succeeded == STEPS
