@@ -20,7 +20,7 @@ import base64
 import hashlib
 import hmac
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Final, Never, TypeVar
 
@@ -62,6 +62,10 @@ class StaticRender:
         self.title = title
 
 
+AdapterFactory = Callable[[], Awaitable[PubSubAdapter | None]]
+"""Gives the pubsub adapter when the hub starts (None: single node)."""
+
+
 class LiveHub:
     """Serve live views on one `ActorSystem`.
 
@@ -85,7 +89,7 @@ class LiveHub:
         *,
         config: LiveConfig | None = None,
         secret: bytes | Path | None = None,
-        pubsub_adapter: PubSubAdapter | None = None,
+        pubsub_adapter: PubSubAdapter | AdapterFactory | None = None,
         name: str = "live",
     ) -> None:
         self.system = system
@@ -134,7 +138,10 @@ class LiveHub:
                 source = load_or_create_secret(source or default_secret_path())
             label = f"lightflow live tokens:{self.name}".encode()
             self._secret = hmac.new(source, label, hashlib.sha256).digest()
-        system, name, adapter = self.system, self.name, self._adapter
+        system, name = self.system, self.name
+        # A factory is called now: the adapter may exist only once its link has started
+        # (a cluster connection is made by an actor started before the hub).
+        adapter = await self._adapter() if callable(self._adapter) else self._adapter
         max_sessions = self._config.max_sessions
 
         def presence() -> PresenceServer:

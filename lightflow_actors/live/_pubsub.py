@@ -66,15 +66,23 @@ PubSubMessage = SubscribeTopic | UnsubscribeTopic | Publish | RemoteDelivery | C
 class PubSubAdapter(Protocol):
     """Carries publications between nodes. Implementations must not block the loop.
 
-    `attach` is called once, when the server starts, with the function to call for
-    every publication another node made (topic, msgspec-encoded message). `publish`
-    sends this node's publication to the others; it must not echo it back here.
+    `attach` is called when the server starts (again after each restart, replacing the
+    previous callback and forgetting every interest) with the function to call for every
+    publication another node made (topic, msgspec-encoded message). `interest` is called
+    when a topic gets its first local subscriber and `disinterest` when it loses its last:
+    an adapter needs one broker subscription per topic per node, never one per
+    subscriber, and may drop what arrives for a topic nobody here wants. `publish` sends
+    this node's publication to the others; it must not echo it back here.
     """
 
     remote: bool
     """False for a single node: the server then skips encoding messages."""
 
     def attach(self, deliver: Callable[[str, bytes], None]) -> None: ...
+
+    def interest(self, topic: str) -> None: ...
+
+    def disinterest(self, topic: str) -> None: ...
 
     def publish(self, topic: str, payload: bytes) -> None: ...
 
@@ -85,6 +93,12 @@ class LocalAdapter:
     remote: bool = False
 
     def attach(self, deliver: Callable[[str, bytes], None]) -> None:
+        return None
+
+    def interest(self, topic: str) -> None:
+        return None
+
+    def disinterest(self, topic: str) -> None:
         return None
 
     def publish(self, topic: str, payload: bytes) -> None:
@@ -99,20 +113,20 @@ class InMemoryBroker:
     """
 
     def __init__(self) -> None:
-        self._nodes: list[Callable[[str, bytes], None]] = []
+        self._nodes: list[_BrokerNode] = []
+        self.sent = 0
+        """Publications handed to a node (what a broker would put on the wire)."""
 
     def adapter(self) -> _BrokerNode:
-        return _BrokerNode(self)
+        node = _BrokerNode(self)
+        self._nodes.append(node)
+        return node
 
-    def _join(self, deliver: Callable[[str, bytes], None]) -> None:
-        self._nodes.append(deliver)
-
-    def _fan_out(
-        self, sender: Callable[[str, bytes], None] | None, topic: str, data: bytes
-    ) -> None:
-        for deliver in self._nodes:
-            if deliver is not sender:
-                deliver(topic, data)
+    def _fan_out(self, sender: _BrokerNode, topic: str, data: bytes) -> None:
+        for node in self._nodes:
+            if node is not sender and topic in node.topics and node.deliver is not None:
+                self.sent += 1
+                node.deliver(topic, data)
 
 
 class _BrokerNode:
@@ -120,14 +134,21 @@ class _BrokerNode:
 
     def __init__(self, broker: InMemoryBroker) -> None:
         self._broker = broker
-        self._deliver: Callable[[str, bytes], None] | None = None
+        self.deliver: Callable[[str, bytes], None] | None = None
+        self.topics: set[str] = set()
 
     def attach(self, deliver: Callable[[str, bytes], None]) -> None:
-        self._deliver = deliver
-        self._broker._join(deliver)
+        self.deliver = deliver
+        self.topics.clear()
+
+    def interest(self, topic: str) -> None:
+        self.topics.add(topic)
+
+    def disinterest(self, topic: str) -> None:
+        self.topics.discard(topic)
 
     def publish(self, topic: str, payload: bytes) -> None:
-        self._broker._fan_out(self._deliver, topic, payload)
+        self._broker._fan_out(self, topic, payload)
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
@@ -163,7 +184,11 @@ class PubSubServer(Actor[PubSubMessage | Down]):
         subscriber = msg.subscriber
         if not subscriber.alive:
             return
-        self.topics.setdefault(msg.topic, {})[subscriber] = subscriber
+        subscribers = self.topics.get(msg.topic)
+        if subscribers is None:
+            subscribers = self.topics[msg.topic] = {}
+            self.adapter.interest(msg.topic)
+        subscribers[subscriber] = subscriber
         entry = self.watched.get(subscriber)
         if entry is None:
             entry = (self.monitor(subscriber), set())
@@ -224,3 +249,4 @@ class PubSubServer(Actor[PubSubMessage | Down]):
             subscribers.pop(subscriber, None)
             if not subscribers:
                 del self.topics[topic]
+                self.adapter.disinterest(topic)

@@ -188,6 +188,8 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
         return Update(state, (SendTo(to=self.room(), message=Post(state.name, text)),))
 
     def handle_info(self, message: object, state: ChatState) -> ChatState:
+        if isinstance(message, dict):  # from another node of a cluster: builtins
+            message = _from_another_node(message)
         if isinstance(message, ChatMessage):
             return msgspec.structs.replace(state, messages=merge(state.messages, (message,)))
         if isinstance(message, Backlog):
@@ -211,3 +213,12 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
             messages=keyed(MESSAGE, messages),
             draft=state.draft,
         )
+
+
+def _from_another_node(message: dict[str, object]) -> object:
+    """A chat message published on another node arrives decoded to builtins; anything
+    else from there (that node's presence diffs) is not this node's presence to merge."""
+    try:
+        return msgspec.convert(message, ChatMessage)
+    except msgspec.ValidationError:
+        return None

@@ -5,12 +5,15 @@ when it has stopped (``{"stopped": true, "actors_left": 0}``). ``--demo`` starts
 demo supervision tree to look at. Beyond loopback, a token is required (exit 2 without).
 ``--max-connections``, ``--max-websockets`` and ``--max-ws-message-bytes`` bound what
 clients can hold (503, WebSocket close 1013 and 1009 past them; specs/http.md).
+``--cluster nats://HOST:PORT [--node NAME]`` joins a cluster over NATS (specs/cluster.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import socket
 
 from lightflow_actors.host import serve_parts
 from lightflow_actors.runs import RunsConfigError
@@ -22,12 +25,15 @@ from ..http import (
     TOKEN_ENV,
     ServeOptions,
     ServeRefused,
+    ServeStartFailed,
     check_bind,
     run_server,
 )
 from ._errors import CliError, UsageError
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser, non_empty, positive_port
+
+NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def configure(parser: StrictParser) -> None:
@@ -59,6 +65,19 @@ def configure(parser: StrictParser) -> None:
         default=DEFAULT_MAX_WS_MESSAGE_BYTES,
         help="a larger WebSocket message closes the connection with 1009 (default: %(default)s)",
     )
+    parser.add_argument(
+        "--cluster",
+        metavar="NATS_URL",
+        action="append",
+        type=_nats_url,
+        help="join the cluster whose NATS server is NATS_URL (repeat for several servers; "
+        "default: a single node, no NATS)",
+    )
+    parser.add_argument(
+        "--node",
+        type=_node_name,
+        help="this node's name in the cluster (default: <hostname>-<pid>)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -74,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         max_websockets=args.max_websockets,
         max_ws_message_bytes=args.max_ws_message_bytes,
+        cluster=tuple(args.cluster or ()),
+        node=args.node or (f"{socket.gethostname()}-{os.getpid()}" if args.cluster else None),
     )
     try:
         check_bind(options.host, options.token)
@@ -85,9 +106,28 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"lightflow serve: {exc}") from None
     try:
         run_server(options, print_json, parts)
+    except ServeStartFailed as exc:
+        raise CliError(f"lightflow serve: {exc}") from None
     except OSError as exc:
         raise CliError(f"lightflow serve: cannot serve on {args.host}:{args.port}: {exc}") from None
     return 0
+
+
+def _nats_url(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme not in ("nats", "tls") or not rest or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(
+            f"invalid NATS URL {text!r}: expected nats://HOST:PORT (or tls://HOST:PORT)"
+        )
+    return text
+
+
+def _node_name(text: str) -> str:
+    if not NODE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid node name {text!r}: 1-64 letters, digits, '.', '_' or '-'"
+        )
+    return text
 
 
 def _at_least_one(text: str) -> int:

