@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorRef, ActorSystem
-from lightflow_actors.live import AnyLiveView, LiveHub, Publish, PubSubServer
+from lightflow_actors.live import AnyLiveView, LiveHub, PubSubMessage, PubSubServer
 
 from .chat import ChatRoom, Room, RoomMessage
 from .counter import Counter
@@ -48,7 +48,7 @@ async def start_example_actors(
     """Start the table's ticker and the chat room (a startup hook); they publish through
     the hub's pubsub once it runs."""
 
-    def pubsub() -> ActorRef[Publish] | None:
+    def pubsub() -> ActorRef[PubSubMessage] | None:
         try:
             return system.lookup(f"{hub_name}.pubsub", PubSubServer)
         except LookupError:

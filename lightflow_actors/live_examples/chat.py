@@ -25,16 +25,19 @@ import msgspec
 
 from lightflow_actors.kernel import Actor, ActorRef, Ask, handler
 from lightflow_actors.live import (
+    Delivery,
     LiveView,
     Params,
     PresenceDiff,
     PresenceEntry,
     PresenceState,
     Publish,
+    PubSubMessage,
     Rendered,
     SendTo,
     SessionInfo,
     SubscribeTo,
+    SubscribeTopic,
     Template,
     Track,
     Update,
@@ -47,11 +50,18 @@ KEEP = 100
 
 
 class ChatMessage(msgspec.Struct, frozen=True):
-    """A message as the room numbered it (`id` increases by one per message)."""
+    """A message as a room numbered it. `id` is a Lamport clock: one more than the highest
+    id the room had seen; `origin` names the room (one per node in a cluster), so
+    `(id, origin)` is unique and orders every message the same way on every node."""
 
     id: int
     author: str
     text: str
+    origin: str = ""
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.id, self.origin)
 
 
 class Post(msgspec.Struct, frozen=True):
@@ -62,7 +72,7 @@ class Post(msgspec.Struct, frozen=True):
 
 
 class Resync(msgspec.Struct, frozen=True):
-    """Publish on `topic` a `Backlog` of the messages numbered above `after`."""
+    """Publish on `topic` a `Backlog` of the messages numbered `after` or above."""
 
     topic: str
     after: int
@@ -79,8 +89,10 @@ class History(Ask[tuple[ChatMessage, ...]], frozen=True):
 RoomMessage = Post | Resync | History
 
 
-class Room(Actor[RoomMessage]):
-    """The chat room: numbers, keeps and publishes the messages.
+class Room(Actor[RoomMessage | Delivery]):
+    """The chat room: numbers, keeps and publishes the messages. In a cluster each node
+    has its room; each room also subscribes to the room's topic, so it keeps the messages
+    posted on other nodes too (and its clock moves past theirs).
 
     ::
 
@@ -89,22 +101,38 @@ class Room(Actor[RoomMessage]):
         await room.ask(History())              # (ChatMessage(1, "ada", "hello"),)
     """
 
-    def __init__(self, pubsub: Callable[[], ActorRef[Publish] | None], *, keep: int = KEEP):
+    def __init__(
+        self, pubsub: Callable[[], ActorRef[PubSubMessage] | None], *, keep: int = KEEP
+    ) -> None:
         self.pubsub = pubsub
         self.keep = keep
         self.messages: tuple[ChatMessage, ...] = ()
         self.last = 0
+        self.origin = ""
+
+    def on_start(self) -> None:
+        self.origin = self.system.random.randbytes(4).hex()
+        pubsub = self.pubsub()
+        if pubsub is not None:
+            pubsub.tell(SubscribeTopic(ROOM, self.ref))
 
     @handler
     def post(self, msg: Post) -> None:
         self.last += 1
-        message = ChatMessage(self.last, msg.author, msg.text)
-        self.messages = (*self.messages, message)[-self.keep :]
+        message = ChatMessage(self.last, msg.author, msg.text, self.origin)
+        self.messages = merge(self.messages, (message,), self.keep)
         self._publish(ROOM, message)
 
     @handler
+    def delivery(self, msg: Delivery) -> None:
+        message = as_chat_message(msg.message)
+        if message is not None and message.origin != self.origin:  # posted on another node
+            self.last = max(self.last, message.id)
+            self.messages = merge(self.messages, (message,), self.keep)
+
+    @handler
     def resync(self, msg: Resync) -> None:
-        self._publish(msg.topic, Backlog(tuple(m for m in self.messages if m.id > msg.after)))
+        self._publish(msg.topic, Backlog(tuple(m for m in self.messages if m.id >= msg.after)))
 
     @handler
     def history(self, msg: History) -> tuple[ChatMessage, ...]:
@@ -145,11 +173,15 @@ PERSON = Template('<li id="person-{name}">{name}{tabs}</li>')
 MESSAGE = Template('<li id="msg-{id}"><b>{author}</b>: {text}</li>')
 
 
-def merge(held: tuple[ChatMessage, ...], new: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...]:
-    """`held` plus the messages of `new` numbered above the last held, the last `KEEP`."""
-    last = held[-1].id if held else 0
-    fresh = tuple(m for m in new if m.id > last)
-    return (*held, *fresh)[-KEEP:] if fresh else held
+def merge(
+    held: tuple[ChatMessage, ...], new: tuple[ChatMessage, ...], keep: int = KEEP
+) -> tuple[ChatMessage, ...]:
+    """`held` and `new` in `(id, origin)` order, each message once, the last `keep`."""
+    known = {m.key for m in held}
+    fresh = [m for m in new if m.key not in known]
+    if not fresh:
+        return held
+    return tuple(sorted((*held, *fresh), key=lambda m: m.key))[-keep:]
 
 
 class ChatRoom(LiveView[ChatState, Send | Draft]):
@@ -167,7 +199,7 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
         if not session.connected:
             return state
         own = f"{ROOM}:{session.id}"
-        after = history[-1].id if history else 0
+        after = history[-1].id if history else 0  # ties on another node: Resync is >=
         return Update(
             state,
             (
@@ -188,10 +220,9 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
         return Update(state, (SendTo(to=self.room(), message=Post(state.name, text)),))
 
     def handle_info(self, message: object, state: ChatState) -> ChatState:
-        if isinstance(message, dict):  # from another node of a cluster: builtins
-            message = _from_another_node(message)
-        if isinstance(message, ChatMessage):
-            return msgspec.structs.replace(state, messages=merge(state.messages, (message,)))
+        posted = as_chat_message(message)
+        if posted is not None:
+            return msgspec.structs.replace(state, messages=merge(state.messages, (posted,)))
         if isinstance(message, Backlog):
             return msgspec.structs.replace(state, messages=merge(state.messages, message.messages))
         if isinstance(message, PresenceState):
@@ -205,7 +236,11 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
             (name, PERSON(name=name, tabs=f" ({len(tabs)} tabs)" if len(tabs) > 1 else ""))
             for name, tabs in sorted(state.people.items())
         ]
-        messages = [(m.id, MESSAGE(id=m.id, author=m.author, text=m.text)) for m in state.messages]
+        messages = [
+            (key, MESSAGE(id=key, author=m.author, text=m.text))
+            for m in state.messages
+            for key in (f"{m.id}-{m.origin}" if m.origin else str(m.id),)
+        ]
         return CHAT(
             name=state.name,
             count=len(state.people),
@@ -215,10 +250,15 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
         )
 
 
-def _from_another_node(message: dict[str, object]) -> object:
-    """A chat message published on another node arrives decoded to builtins; anything
-    else from there (that node's presence diffs) is not this node's presence to merge."""
-    try:
-        return msgspec.convert(message, ChatMessage)
-    except msgspec.ValidationError:
-        return None
+def as_chat_message(message: object) -> ChatMessage | None:
+    """`message` as a `ChatMessage`: itself on this node; from another node of a cluster
+    it arrives decoded to builtins and is converted. Anything else from there (that node's
+    presence diffs) is not this node's presence to merge: None."""
+    if isinstance(message, ChatMessage):
+        return message
+    if isinstance(message, dict):
+        try:
+            return msgspec.convert(message, ChatMessage)
+        except msgspec.ValidationError:
+            return None
+    return None
