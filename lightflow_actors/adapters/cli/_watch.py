@@ -133,6 +133,9 @@ class Sink(Protocol):
     def end(self, board: Board) -> None:
         """The run settled (after a last `flush`)."""
 
+    def close(self) -> None:
+        """The watch stops, settled or not (Ctrl-C): leave the terminal as it was."""
+
 
 class StepLine(msgspec.Struct, frozen=True, tag="step", tag_field="type"):
     """A JSON line of a watch: one step changed."""
@@ -182,6 +185,9 @@ class JsonLines:
     def flush(self, board: Board) -> None:
         pass  # every change was written as it came
 
+    def close(self) -> None:
+        pass
+
     def end(self, board: Board) -> None:
         status = board.status
         self._write(RunLine(board.run_id, board.seq, status, EXIT_CODES.get(status, 1)))
@@ -226,9 +232,13 @@ class LiveTable:
         else:
             self._live.update(_render(board), refresh=True)
 
-    def end(self, board: Board) -> None:
+    def close(self) -> None:
         if self._live is not None:
-            self._live.stop()
+            self._live.stop()  # shows the cursor again; stopping twice is harmless
+            self._live = None
+
+    def end(self, board: Board) -> None:
+        self.close()
         status = board.status
         code = EXIT_CODES.get(status, 1)
         line = Text.assemble(
@@ -285,22 +295,27 @@ async def follow(
     await asyncio.to_thread(store.manifest, run_id)  # not_found first
     path = store.run_dir(run_id) / "events.jsonl"
     board, offset = Board(run_id), 0
-    while True:
-        lines, offset = await asyncio.to_thread(read_complete_lines, path, offset, _LINES_PER_READ)
-        for event in _decoded(lines):
-            steps = board.apply(event)
-            if steps:
-                sink.changed(board, steps)
-        sink.flush(board)
-        if len(lines) == _LINES_PER_READ:
-            continue  # more is written already: a settled status may be followed
-        if board.settled:
-            sink.end(board)
-            return board
-        if idle is not None and board.status == "planned":
-            idle(board)
-            idle = None
-        await asyncio.sleep(poll_s)
+    try:
+        while True:
+            lines, offset = await asyncio.to_thread(
+                read_complete_lines, path, offset, _LINES_PER_READ
+            )
+            for event in _decoded(lines):
+                steps = board.apply(event)
+                if steps:
+                    sink.changed(board, steps)
+            sink.flush(board)
+            if len(lines) == _LINES_PER_READ:
+                continue  # more is written already: a settled status may be followed
+            if board.settled:
+                sink.end(board)
+                return board
+            if idle is not None and board.status == "planned":
+                idle(board)
+                idle = None
+            await asyncio.sleep(poll_s)
+    finally:
+        sink.close()
 
 
 def _decoded(lines: Iterable[bytes]) -> Iterable[RunEvent]:

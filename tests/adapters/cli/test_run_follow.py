@@ -10,6 +10,7 @@ import pty
 import re
 import select
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -319,3 +320,44 @@ def test_watch_follows_a_run_another_process_drives(cli: Cli, gate: Path) -> Non
     assert lines[-1]["status"] == "succeeded" and lines[-1]["exit_code"] == 0
     succeeded = [line["step"] for line in lines[:-1] if line["status"] == "succeeded"]
     assert succeeded == STEPS
+
+
+def test_ctrl_c_stops_a_watch_with_130_and_gives_the_terminal_back(cli: Cli) -> None:
+    cli.json("run", "create", "chain", "--id", "i1", "--no-wait")  # nothing drives it
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm-256color"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lightflow_actors.cli", "run", "watch", "i1"],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        while b"has not started" not in seen:  # the table is up, then the hint
+            ready, _, _ = select.select([master], [], [], 60)
+            assert ready, seen
+            seen += os.read(master, 65536)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+        while True:
+            ready, _, _ = select.select([master], [], [], 1)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert code == 130
+    screen = ANSI.sub("", seen.decode("utf-8", "replace"))
+    assert "i1 · chain · planned" in screen and "Traceback" not in screen
+    assert seen.rindex(b"\x1b[?25l") < seen.rindex(b"\x1b[?25h")  # the cursor is back
