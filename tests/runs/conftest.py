@@ -21,6 +21,16 @@ def runs_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunsEnv:
 
 
 @pytest.fixture
+def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """While this file exists, `gated_chat` (`_providers.py`) refuses step 5 of `chain`:
+    a run fails there; remove the file and a retry can succeed."""
+    path = tmp_path / "gate"
+    path.touch()
+    monkeypatch.setenv("LIGHTFLOW_TEST_GATE", str(path))
+    return path
+
+
+@pytest.fixture
 def host(runs_env: RunsEnv) -> Callable[..., contextlib.AbstractAsyncContextManager[RunsHosting]]:
     """`async with host() as hosting:` the runs subtree, started in a fresh system."""
     return lambda **options: running_host(runs_env, **options)

@@ -34,15 +34,6 @@ def _events(env: RunsEnv, run_id: str) -> list[RunEvent]:
     return [msgspec.json.decode(line, type=RunEvent) for line in data.splitlines()]
 
 
-@pytest.fixture
-def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """While this file exists, step 5 of `chain` fails (`gated_chat`)."""
-    path = tmp_path / "gate"
-    path.touch()
-    monkeypatch.setenv("LIGHTFLOW_TEST_GATE", str(path))
-    return path
-
-
 async def test_a_failed_run_is_retried_from_its_failure_frontier(
     tmp_path: Path, gate: Path
 ) -> None:
@@ -104,12 +95,7 @@ async def test_submit_with_a_body_commits_that_body(tmp_path: Path) -> None:
         assert len(_events(env, "c1")) == 1
 
 
-def test_kill_9_mid_retry_then_restart_finishes_the_retried_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = tmp_path / "gate"
-    gate.touch()
-    monkeypatch.setenv("LIGHTFLOW_TEST_GATE", str(gate))
+def test_kill_9_mid_retry_then_restart_finishes_the_retried_run(tmp_path: Path, gate: Path) -> None:
     env = RunsEnv(tmp_path, provider="slow_gated_chat", blocking=True)
     run_dir = env.runs / "crash"
     first = ServerProcess(env)

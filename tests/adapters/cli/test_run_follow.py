@@ -27,15 +27,6 @@ STEPS = [f"s{n}" for n in range(1, 11)]
 
 
 @pytest.fixture
-def gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """While this file exists, step 5 of `chain` fails (`gated_chat`)."""
-    path = tmp_path / "gate"
-    path.touch()
-    monkeypatch.setenv("LIGHTFLOW_TEST_GATE", str(path))
-    return path
-
-
-@pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gate: Path) -> Cli:
     monkeypatch.setenv("LIGHTFLOW_RUNS_CONFIG", str(tmp_path / "runs.json"))
     return Cli(tmp_path, provider="gated_chat")

@@ -68,12 +68,7 @@ async def test_tools_and_resources_in_process(runs_env: RunsEnv, host) -> None:
                 await client.read_resource(uri)
 
 
-async def test_retry_request_workflow_and_abi_tools(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = tmp_path / "gate"
-    gate.touch()
-    monkeypatch.setenv("LIGHTFLOW_TEST_GATE", str(gate))
+async def test_retry_request_workflow_and_abi_tools(tmp_path: Path, gate: Path) -> None:
     (tmp_path / "gated").mkdir()
     env = RunsEnv(tmp_path / "gated", provider="gated_chat")
     async with running_host(env, mcp=False) as hosting, Client(build_mcp_server(hosting)) as c:
