@@ -4,6 +4,7 @@ and file system errors while answering."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import sys
@@ -13,10 +14,21 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ctx_substrate._substrate as substrate_module
-from ctx_substrate import Rescan, Routes, Stats, callable_provider, subprocess_tool
+from ctx_substrate import (
+    Rescan,
+    Routes,
+    Stats,
+    SubstrateStats,
+    callable_provider,
+    subprocess_tool,
+)
+from lightflow_actors import ActorSystem
 from lightflow_actors.cortex import (
+    CtxLayout,
     DeadLetter,
     ErrorKind,
     commit_request,
@@ -311,3 +323,68 @@ async def test_a_claim_that_fails_for_now_is_retried(
     await ctx.until((outbox / "wait.resp.json").exists, "wait.resp.json")
     assert failed
     assert (await ctx.substrate.ask(Stats())).retrying == 0
+
+
+HOSTILE_BODIES = st.one_of(
+    st.binary(max_size=64),
+    st.integers(1, 6000).map(lambda d: b'{"a":' * d + b"1" + b"}" * d),
+    st.binary(min_size=1, max_size=4).map(lambda b: b'{"t": "' + b + b'\xff"}'),
+    st.just(b'{"model": "m"}'),
+)
+HOSTILE_NAMES = st.one_of(
+    st.text(st.sampled_from(["a", "é", "-", ".", " "]), min_size=1, max_size=8),
+    st.binary(min_size=1, max_size=6).filter(lambda b: b"/" not in b and b"\0" not in b),
+    st.integers(195, 245).map(lambda n: "n" * n),  # with its one-digit prefix: 196-246 bytes
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(requests=st.lists(st.tuples(HOSTILE_NAMES, HOSTILE_BODIES), min_size=1, max_size=6))
+def test_every_request_gets_exactly_one_answer(
+    tmp_path_factory: pytest.TempPathFactory, requests: list[tuple[str | bytes, bytes]]
+) -> None:
+    """Whatever the name and bytes: one `.resp.json` or `.error` each, a dead letter for
+    each refused for what it is, and the substrate still serving afterwards."""
+    from ctx_substrate import Policy, Substrate, SubstrateConfig
+
+    root = tmp_path_factory.mktemp("q") / "ctx"
+    layout = CtxLayout(str(root), "u")
+    inbox, outbox = layout.api_inbox("openai.chat"), layout.api_outbox("openai.chat")
+    names = list(
+        dict.fromkeys(
+            f"{i}" + (n if isinstance(n, str) else os.fsdecode(n))
+            for i, (n, _) in enumerate(requests)
+        )
+    )
+    bodies = [body for _, body in requests]
+
+    async def scenario() -> SubstrateStats:
+        cfg = SubstrateConfig(
+            root=str(root), uids=("u",), routes=Routes(api={"*": "e"}), policy=Policy.allow_all()
+        )
+        async with ActorSystem() as system:
+            sub = await system.start_actor(
+                lambda: Substrate(cfg, [callable_provider("e", lambda r: {})])
+            )
+            for name, body in zip(names, bodies, strict=True):
+                plant(inbox, name + ".req.json", body)
+            loop = asyncio.get_running_loop()
+            end, after, committed = loop.time() + 20, outbox / "after.resp.json", False
+            while loop.time() < end and not after.exists():  # bounds a hang, times nothing
+                stats = await sub.ask(Stats())
+                settled = stats.served + stats.refused >= len(names) and not stats.in_flight
+                if settled and not committed:
+                    commit_request(inbox, "after", b"{}")
+                    committed = True
+                await asyncio.sleep(0.01)
+            return await sub.ask(Stats())
+
+    stats = asyncio.run(scenario())
+    assert (outbox / "after.resp.json").exists()
+    for name in names:
+        found = [os.path.lexists(outbox / (name + s)) for s in (".resp.json", ".error")]
+        assert sum(found) == 1, name
+    errors = [outbox / (n + ".error") for n in names if (outbox / (n + ".error")).exists()]
+    quarantined = [decode_error(p.read_bytes()).kind for p in errors]
+    assert stats.quarantined == len(quarantined) == len(dead(inbox.parent / "dead"))
+    assert not [n for n in os.listdir(inbox) if n.endswith((".req.json", ".claimed"))]
