@@ -1,7 +1,8 @@
 """Finding every inbox and the requests waiting in it (start-up recovery and polling).
 
 Only real folders are walked: a symlinked folder is never followed, so a scan cannot be
-lured out of the tree.
+lured out of the tree. A folder that cannot be listed now (EMFILE, EACCES, ...) is passed
+by: the next rescan lists it again, and a scan never crashes the substrate.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def subdirs(folder: Path) -> Iterator[Path]:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     yield Path(entry.path)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except OSError:  # gone, not a folder, no permission, out of descriptors: next scan
         return
 
 
@@ -39,7 +40,7 @@ def waiting_files(inbox: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
     try:
         with os.scandir(inbox) as entries:
             names = sorted(e.name for e in entries if e.name.endswith(suffixes))
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+    except OSError:  # gone, not a folder, no permission, out of descriptors: next scan
         return
     for name in names:
         yield inbox / name

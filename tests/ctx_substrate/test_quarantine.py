@@ -388,3 +388,26 @@ def test_every_request_gets_exactly_one_answer(
     quarantined = [decode_error(p.read_bytes()).kind for p in errors]
     assert stats.quarantined == len(quarantined) == len(dead(inbox.parent / "dead"))
     assert not [n for n in os.listdir(inbox) if n.endswith((".req.json", ".claimed"))]
+
+
+async def test_a_rescan_out_of_descriptors_passes_by(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctx_substrate._scan as scan
+
+    real = os.scandir
+    failing = [True]
+
+    def scandir(path: Any) -> Any:
+        if failing[0]:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(path)
+
+    ctx = await start_ctx(watch="poll", poll_interval_s=0.02)
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    monkeypatch.setattr(scan.os, "scandir", scandir)
+    commit_request(inbox, "scan", b"{}")
+    ctx.substrate.tell(Rescan())
+    assert (await ctx.substrate.ask(Stats())).served == 0  # alive, nothing found yet
+    failing[0] = False
+    await ctx.until((outbox / "scan.resp.json").exists, "scan.resp.json")
