@@ -143,8 +143,12 @@ async def raw_spawn(n: int) -> float:
 # -- kernel ----------------------------------------------------------------------------------
 
 
-async def kernel_tell(n: int, factory: type[Counter] | type[AsyncCounter] = Counter) -> float:
-    async with ActorSystem() as system:
+async def kernel_tell(
+    n: int,
+    factory: type[Counter] | type[AsyncCounter] = Counter,
+    long_handler: float | None = None,
+) -> float:
+    async with ActorSystem(long_handler=long_handler) as system:
         ref = system.spawn(factory)
         msg = Inc()
         start = time.perf_counter()
@@ -157,8 +161,8 @@ async def kernel_tell(n: int, factory: type[Counter] | type[AsyncCounter] = Coun
     return n / elapsed
 
 
-async def kernel_ask(n: int, message: Get | AGet) -> float:
-    async with ActorSystem() as system:
+async def kernel_ask(n: int, message: Get | AGet, long_handler: float | None = None) -> float:
+    async with ActorSystem(long_handler=long_handler) as system:
         ref = system.spawn(Counter)
         start = time.perf_counter()
         for _ in range(n):
@@ -293,6 +297,12 @@ def main() -> None:
     row("ask -> sync handler", k_ask, "rt/s", raw_pp, "raw ping-pong")
     row("ask -> sync handler vs pykka", k_ask, "rt/s", p_ask, "pykka ask")
     row("ask -> async handler", k_ask_async, "rt/s", raw_pp, "raw ping-pong")
+
+    # The slow-handler watchdog (ActorSystem(long_handler=0.1)) against the same path off.
+    w_tell = best_of(runs, lambda: asyncio.run(kernel_tell(N_TELL, long_handler=0.1)))
+    w_ask = best_of(runs, lambda: asyncio.run(kernel_ask(N_ASK, Get(), long_handler=0.1)))
+    row("tell -> sync handler, watchdog on", w_tell, "msg/s", k_tell, "watchdog off")
+    row("ask -> sync handler, watchdog on", w_ask, "rt/s", k_ask, "watchdog off")
 
     raw_sp = best_of(runs, lambda: asyncio.run(raw_spawn(N_SPAWN)))
     k_sp = best_of(runs, lambda: asyncio.run(kernel_spawn(N_SPAWN)))

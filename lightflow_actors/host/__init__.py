@@ -41,13 +41,26 @@ from ._local import (
 )
 from ._part import runs_part
 from ._providers import build_providers, echo_reply, load_callable
-from ._serve import PARTS, PartFactory, live_examples, runs_api, serve_parts
+from ._serve import (
+    DEFAULT_LONG_HANDLER_MS,
+    LONG_HANDLER_ENV,
+    PARTS,
+    PartFactory,
+    WatchdogConfigError,
+    live_examples,
+    long_handler_threshold,
+    loop_watchdog,
+    runs_api,
+    serve_parts,
+)
 from ._tools import BUILTIN_TOOLS, WordCount, WordCountInput, word_count
 
 __all__ = [
     "BUILTIN_TOOLS",
     "CONFIG_ENV",
+    "DEFAULT_LONG_HANDLER_MS",
     "DEFAULT_PREFIX",
+    "LONG_HANDLER_ENV",
     "PARTS",
     "BuiltinToolsProvider",
     "CtxConfig",
@@ -61,6 +74,7 @@ __all__ = [
     "RunsHosting",
     "RunsSettings",
     "SubprocessProvider",
+    "WatchdogConfigError",
     "WordCount",
     "WordCountInput",
     "build_providers",
@@ -73,6 +87,8 @@ __all__ = [
     "load_callable",
     "load_runs_config",
     "local_operations",
+    "long_handler_threshold",
+    "loop_watchdog",
     "refresh_and_settle",
     "retry_and_settle",
     "run_hosted",

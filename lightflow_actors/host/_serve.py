@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import os
+from collections.abc import Callable, Mapping
 
 from starlette.routing import Mount
 
@@ -15,16 +17,22 @@ from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import LiveHub, PubSubAdapter
 from lightflow_actors.live_examples import example_views, start_example_actors
 from lightflow_actors.observer import observer_part
+from lightflow_actors.runs import RunsConfigError, RunsError
 
 from ._part import runs_part
 
 __all__ = [
     "CLUSTER_LINK",
+    "DEFAULT_LONG_HANDLER_MS",
+    "LONG_HANDLER_ENV",
     "PARTS",
     "PartFactory",
+    "WatchdogConfigError",
     "cluster_link",
     "cluster_pubsub",
     "live_examples",
+    "long_handler_threshold",
+    "loop_watchdog",
     "runs_api",
     "serve_parts",
 ]
@@ -104,12 +112,65 @@ def operator_observer(options: ServeOptions) -> PartSource:
     return observer_part()
 
 
-PARTS: tuple[PartFactory, ...] = (cluster_link, operator_observer, runs_api, live_examples)
+LONG_HANDLER_ENV = "LIGHTFLOW_LONG_HANDLER_MS"
+DEFAULT_LONG_HANDLER_MS = 100.0
+"""``lightflow serve`` reports a handler holding the loop longer than this (ms). The
+library's ``ActorSystem`` leaves the watchdog off; a served process is where an operator
+looks, and a 100 ms stall there is a stall every client felt."""
+
+
+class WatchdogConfigError(RunsConfigError):
+    """``LIGHTFLOW_LONG_HANDLER_MS`` is not a number of milliseconds > 0, or ``off``."""
+
+    def __init__(self, value: str) -> None:
+        self.source = LONG_HANDLER_ENV
+        RunsError.__init__(
+            self,
+            f"{LONG_HANDLER_ENV}={value!r}: expected a number of milliseconds > 0 "
+            f"(default {DEFAULT_LONG_HANDLER_MS:g}) or 'off'",
+        )
+
+
+def long_handler_threshold(environ: Mapping[str, str] | None = None) -> float | None:
+    """The watchdog threshold in seconds from ``LIGHTFLOW_LONG_HANDLER_MS`` (None: off)."""
+    raw = (os.environ if environ is None else environ).get(LONG_HANDLER_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_LONG_HANDLER_MS / 1000
+    if raw.strip().lower() == "off":
+        return None
+    try:
+        ms = float(raw)
+    except ValueError:
+        raise WatchdogConfigError(raw) from None
+    if not (math.isfinite(ms) and ms > 0):
+        raise WatchdogConfigError(raw)
+    return ms / 1000
+
+
+def loop_watchdog(options: ServeOptions) -> PartSource:
+    """Turns on the slow-handler watchdog (``long_handler`` events in the observer's log and
+    ``/system/events``) at ``LIGHTFLOW_LONG_HANDLER_MS`` (default 100 ms; ``off``)."""
+    threshold = long_handler_threshold()
+
+    async def start(system: ActorSystem) -> None:
+        system.watch_long_handlers(threshold)
+
+    return ServerPart(on_startup=start)
+
+
+PARTS: tuple[PartFactory, ...] = (
+    loop_watchdog,
+    cluster_link,
+    operator_observer,
+    runs_api,
+    live_examples,
+)
 """What ``lightflow serve`` serves besides the operator API, in startup order: each entry
 builds its area's ``ServerPart`` (routes, root-page links, startup hook) from the options.
 To serve another area, add its factory here."""
 
 
 def serve_parts(options: ServeOptions) -> list[PartSource]:
-    """Every part of ``lightflow serve``. Raises ``RunsConfigError`` for a bad runs config."""
+    """Every part of ``lightflow serve``. Raises ``RunsConfigError`` for a bad runs config
+    (``WatchdogConfigError``, one of them, for a bad ``LIGHTFLOW_LONG_HANDLER_MS``)."""
     return [make(options) for make in PARTS]

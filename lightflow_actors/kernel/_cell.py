@@ -355,6 +355,7 @@ class Cell:
         handlers = self.handlers
         actor = self.actor
         budget = self.system.throughput
+        watch = self.system._long_handler  # read once per batch: off costs one test a message
         while mailbox:
             if self.stop_reason is not None:
                 self._terminate(self.stop_reason, True)
@@ -389,7 +390,10 @@ class Cell:
             tap = self.system._tap
             try:
                 if tap is None:
-                    result = entry.fn(actor, message)
+                    if watch is None:
+                        result = entry.fn(actor, message)
+                    else:
+                        result = self._watched(entry, message, watch)
                 else:
                     token = current_cell.set(self)
                     try:
@@ -414,6 +418,19 @@ class Cell:
         if self.stop_reason is not None:
             self.scheduled = True
             self._terminate(self.stop_reason, True)
+
+    def _watched(self, entry: HandlerEntry, message: object, threshold: float) -> object:
+        """Run a sync handler timed on the loop clock; report it if it held the loop longer
+        than ``threshold`` seconds (Erlang's ``system_monitor`` ``long_schedule``). Under a
+        virtual clock a handler takes no time, so the deterministic loop never reports."""
+        clock = self.loop.time
+        started = clock()
+        try:
+            return entry.fn(self.actor, message)
+        finally:
+            held = clock() - started
+            if held > threshold:
+                self.system._long_handler_seen(self, type(message), held)
 
     async def _run_async(
         self, entry: HandlerEntry, message: object, future: asyncio.Future[object] | None

@@ -80,7 +80,8 @@ class ActorSystem:
     how many messages an actor handles before yielding the loop to others;
     ``blocking_runner`` runs ``Actor.run_blocking`` work (default: a worker thread).
     ``root`` starts the actor at the top of the tree when the system starts; top-level
-    actors become its linked children. This kernel class has none by default (the bare
+    actors become its linked children. ``long_handler`` turns the watchdog on (see
+    ``watch_long_handlers``; off by default). This kernel class has none by default (the bare
     kernel); ``lightflow_actors.ActorSystem`` (from ``supervision``) passes the root
     supervisor, so applications get one supervision tree without asking for it.
     """
@@ -96,6 +97,7 @@ class ActorSystem:
         default_stop_timeout: float = 5.0,
         blocking_runner: BlockingRunner = run_in_thread,
         root: RootStarter | None = None,
+        long_handler: float | None = None,
     ) -> None:
         if throughput < 1:
             raise ValueError(f"throughput must be >= 1, got {throughput}")
@@ -130,6 +132,8 @@ class ActorSystem:
         self._start_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._tap: Tap | None = None
         self._ask_deadlines: AskDeadlines
+        self._long_handler: float | None = None
+        self.watch_long_handlers(long_handler)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -456,6 +460,33 @@ class ActorSystem:
         """Record a lifecycle event about ``ref`` (supervisors report restarts this way)."""
         self._emit(kind, ref._cell, reason, child=child, restart_at_ms=restart_at_ms)
 
+    @property
+    def long_handler(self) -> float | None:
+        """The watchdog's threshold in seconds, or None when it is off."""
+        return self._long_handler
+
+    def watch_long_handlers(self, threshold: float | None) -> None:
+        """Report every sync handler that holds the loop longer than ``threshold`` seconds.
+
+        Erlang's ``system_monitor`` ``long_schedule``: each one is a ``long_handler``
+        lifecycle event (actor, ``message_type``, ``duration_ms``) and a warning in the log.
+        None turns the watchdog off (the default): the message loop then pays one test per
+        message. Durations are read on the loop clock, so on the deterministic loop (virtual
+        time: a handler takes none) nothing is ever reported. Async handlers are not timed:
+        the loop is theirs only between awaits.
+        """
+        if threshold is not None and (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not threshold > 0
+            or threshold == float("inf")
+        ):
+            raise ValueError(
+                f"the long-handler threshold must be a number of seconds > 0 or None, "
+                f"got {threshold!r}"
+            )
+        self._long_handler = None if threshold is None else float(threshold)
+
     def install_tap(self, tap: Tap | None) -> None:
         """Install (or remove, with None) the instrumentation hook; see ``kernel._tap``."""
         self._tap = tap
@@ -495,6 +526,18 @@ class ActorSystem:
     def _log_crash(self, cell: Cell, exc: BaseException, during: str | None) -> None:
         where = f" while handling {during}" if during else ""
         logger.error("%s crashed%s: %s", cell.label, where, format_reason(exc), exc_info=exc)
+
+    def _long_handler_seen(self, cell: Cell, message_type: type, held: float) -> None:
+        name = message_type.__qualname__
+        ms = round(held * 1000, 3)
+        logger.warning(
+            "%s held the event loop %.1f ms handling %s (watchdog threshold %.1f ms)",
+            cell.label,
+            ms,
+            name,
+            (self._long_handler or 0.0) * 1000,
+        )
+        self._emit("long_handler", cell, None, message_type=name, duration_ms=ms)
 
     def _next_monitor_id(self) -> int:
         self._monitor_seq += 1

@@ -41,6 +41,7 @@ from lightflow_actors.kernel import (
     handler,
 )
 from lightflow_actors.live import CountSubscribers, Publish
+from lightflow_actors.supervision import PendingChild
 
 TREE_TOPIC = "observer:tree"
 """The topic snapshots are published on (in the observer's own live hub)."""
@@ -79,6 +80,9 @@ class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
     child_id: str | None
     restart: Restart | None
     strategy: str | None
+    pending: tuple[PendingChild, ...] = ()
+    """A supervisor's children no actor runs now (restarting, with the next attempt's
+    time, or stopped)."""
 
     @property
     def label(self) -> str:
@@ -129,6 +133,7 @@ def observe(
                 child_id=node.child_id,
                 restart=node.restart,
                 strategy=node.strategy,
+                pending=tuple(node.pending),
             )
         )
     return TreeSnapshot(

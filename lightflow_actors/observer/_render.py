@@ -11,12 +11,14 @@ and users' scripts select on. Links are relative (``?actor=12``), so the page wo
 
 from __future__ import annotations
 
+import datetime
 import functools
 from typing import Final
 
 from lightflow_actors.adapters.http import SystemSummary
 from lightflow_actors.kernel import LifecycleEvent
 from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
+from lightflow_actors.supervision import PendingChild
 
 from ._feed import ObservedActor
 from ._state import STATUSES, ObserverState, find, matches, query
@@ -77,9 +79,13 @@ ROW = Template(
     '({status})"><span class="dot"></span><span class="label">{label}</span>'
     '<span class="kind">{actor_class} #{id}{strategy}</span>'
     '<span class="meta">mailbox {mailbox} · processed {processed} · restarts {restarts}</span>'
-    "{crash}</a></li>"
+    "{crash}</a>{pending}</li>"
 )
 CRASH = Template('<span class="crash">{reason}</span>')
+PENDING = Template(
+    '<span class="pending status-{status}" data-child="{child_id}" data-status="{status}" '
+    'data-restart-at="{restart_at_ms}">{child_id} ({kind}) {status}{when}{why}</span>'
+)
 MORE = Template('<p class="more" id="tree-more">{text}</p>')
 DETAIL = Template(
     "<dl>"
@@ -169,7 +175,27 @@ def render_row(actor: ObservedActor, selected: bool, href: str) -> Rendered:
         mailbox=actor.mailbox,
         processed=actor.processed,
         crash=CRASH(reason=actor.last_crash) if actor.last_crash else None,
+        pending=each(PENDING, [_pending(p) for p in actor.pending]) if actor.pending else None,
     )
+
+
+def _pending(child: PendingChild) -> Rendered:
+    """A child spec with no actor: what an operator needs is when it comes back, and why."""
+    due = child.restart_at_ms
+    return PENDING(
+        status=child.status,
+        child_id=child.child_id,
+        kind=child.kind,
+        restart_at_ms=due if due is not None else "",
+        when=f" · next attempt {_utc(due)}" if due is not None else "",
+        why=f" · after {child.last_exit}" if child.last_exit else "",
+    )
+
+
+def _utc(ms: int) -> str:
+    """Unix ms as ``HH:MM:SS.mmm UTC`` (formatting a given time; no clock is read)."""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%H:%M:%S.%f")[:-3] + " UTC"
 
 
 def _summary(summary: SystemSummary) -> Rendered:
@@ -278,6 +304,11 @@ def _event(event: LifecycleEvent) -> Rendered:
     orderly = event.kind == "exited" and event.reason in ("normal", "shutdown")
     who = event.name or event.actor_kind
     text = f"#{event.seq} {event.kind} {who} #{event.actor}"
+    if event.kind == "restart_scheduled" and event.restart_at_ms is not None:
+        delay = (event.restart_at_ms - event.at_ms) / 1000
+        text += f": child {event.child} restarts in {delay:.3g} s ({_utc(event.restart_at_ms)})"
+    elif event.kind == "long_handler" and event.duration_ms is not None:
+        text += f" held the event loop {event.duration_ms:.1f} ms handling {event.message_type}"
     if event.reason:
         text += f" — {event.reason}"
     return EVENT(kind=event.kind, orderly=" orderly" if orderly else "", seq=event.seq, text=text)

@@ -46,6 +46,7 @@ class ActorSystem(KernelSystem):
         default_stop_timeout: float = 5.0,
         blocking_runner: BlockingRunner = run_in_thread,
         root: bool | RootStarter = True,
+        long_handler: float | None = None,
     ) -> None:
         starter: RootStarter | None
         if root is True:
@@ -63,4 +64,5 @@ class ActorSystem(KernelSystem):
             default_stop_timeout=default_stop_timeout,
             blocking_runner=blocking_runner,
             root=starter,
+            long_handler=long_handler,
         )

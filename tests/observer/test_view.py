@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import AsyncIterator
-from typing import Never
+from typing import Never, cast
 
+import msgspec
 import pytest
 
-from lightflow_actors import Actor, ActorSystem
+from lightflow_actors import Actor, ActorRef, ActorSystem, handler
 from lightflow_actors.adapters.http import create_app, start_demo
 from lightflow_actors.live import encode_patch
 from lightflow_actors.observer import observer_page, observer_view, start_observer_actors
+from lightflow_actors.supervision import (
+    Backoff,
+    ChildSpec,
+    Supervisor,
+    start_subsystem,
+    stop_subsystem,
+)
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, live_test
 
 pytestmark = pytest.mark.anyio
@@ -200,3 +209,67 @@ async def test_bad_events_are_refused_and_the_session_lives_on() -> None:
         assert len(view.errors) == 3
         assert 'data-field="id"' not in view.html()
         assert 'value="' + "x" * 100 + '"' in view.html()
+
+
+class Hold(msgspec.Struct, frozen=True):
+    pass
+
+
+class Holder(Actor[Hold]):
+    @handler
+    def hold(self, msg: Hold) -> None:
+        time.sleep(0.03)  # holds the loop (a lower bound; no threshold on the test's side)
+
+
+class Fail(msgspec.Struct, frozen=True):
+    pass
+
+
+class Failing(Actor[Fail]):
+    """Fails its start while ``budget`` lasts; crashes on ``Fail``."""
+
+    def __init__(self, budget: list[int]) -> None:
+        self.budget = budget
+
+    def on_start(self) -> None:
+        if self.budget[0] > 0:
+            self.budget[0] -= 1
+            raise RuntimeError("cannot start")
+
+    @handler
+    def fail(self, msg: Fail) -> None:
+        raise RuntimeError("crashed")
+
+
+async def test_a_restarting_subsystem_and_a_slow_handler_are_on_the_page() -> None:
+    async with observed() as (system, live):
+        view = await live.mount("observer")
+        system.watch_long_handlers(0.01)
+        system.spawn(Holder, name="holder").tell(Hold())
+        await view.wait_for(lambda: "held the event loop" in view.html(), "the long_handler event")
+        assert re.search(r"holder #\d+ held the event loop [\d.]+ ms handling Hold", view.html())
+
+        budget = [0]
+        spec = ChildSpec(id="w", start=lambda: Failing(budget), name="failing.w")
+        slow = Backoff(min_delay=60.0, max_delay=60.0, jitter=0.0)
+        sub = await start_subsystem(
+            system, "payments", lambda: Supervisor([spec], intensity=0), backoff=slow
+        )
+        worker = system.whereis("failing.w")
+        assert worker is not None
+        budget[0] = 1
+        cast(ActorRef[Fail], worker).tell(Fail())
+        await system.wait_exit(sub)
+        await view.wait_for(lambda: 'data-child="payments"' in view.html(), "the pending row")
+        html = view.html()
+        assert re.search(
+            r'data-child="payments" data-status="restarting" data-restart-at="\d+">'
+            r"payments \(supervisor\) restarting · next attempt \d\d:\d\d:\d\d\.\d{3} UTC"
+            r" · after shutdown: &#39;reached_max_restart_intensity&#39;",
+            html,
+        ), html
+        assert re.search(
+            r"restart_scheduled lightflow\.root #\d+: child payments restarts in 6\d", html
+        )
+        assert "escalated" in html
+        await stop_subsystem(system, "payments")
