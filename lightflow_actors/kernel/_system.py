@@ -466,14 +466,17 @@ class ActorSystem:
         return self._long_handler
 
     def watch_long_handlers(self, threshold: float | None) -> None:
-        """Report every sync handler that holds the loop longer than ``threshold`` seconds.
+        """Report every actor that holds the loop longer than ``threshold`` seconds.
 
-        Erlang's ``system_monitor`` ``long_schedule``: each one is a ``long_handler``
-        lifecycle event (actor, ``message_type``, ``duration_ms``) and a warning in the log.
-        None turns the watchdog off (the default): the message loop then pays one test per
-        message. Durations are read on the loop clock, so on the deterministic loop (virtual
-        time: a handler takes none) nothing is ever reported. Async handlers are not timed:
-        the loop is theirs only between awaits.
+        Erlang's ``system_monitor`` ``long_schedule``: one batch of messages an actor
+        handles without yielding the loop (sync handlers; up to ``throughput`` of them) is
+        timed; past the threshold it is a ``long_handler`` lifecycle event (actor,
+        ``message_type``: the batch's first message and how many more it held, and
+        ``duration_ms``) and a warning in the log. None turns the watchdog off (the
+        default): a batch then pays one attribute test, a message nothing. Durations are
+        read on the loop clock, so on the deterministic loop (virtual time: a handler takes
+        none) nothing is ever reported. Async handlers are not timed: the loop is theirs
+        only between awaits.
         """
         if threshold is not None and (
             isinstance(threshold, bool)
@@ -527,8 +530,10 @@ class ActorSystem:
         where = f" while handling {during}" if during else ""
         logger.error("%s crashed%s: %s", cell.label, where, format_reason(exc), exc_info=exc)
 
-    def _long_handler_seen(self, cell: Cell, message_type: type, held: float) -> None:
-        name = message_type.__qualname__
+    def _long_handler_seen(self, cell: Cell, first: object, handled: int, held: float) -> None:
+        name = type(first).__qualname__ if first is not None else "on_start"
+        if handled > 1:
+            name += f" (+{handled - 1} more in the same batch)"
         ms = round(held * 1000, 3)
         logger.warning(
             "%s held the event loop %.1f ms handling %s (watchdog threshold %.1f ms)",
