@@ -298,11 +298,17 @@ def main() -> None:
     row("ask -> sync handler vs pykka", k_ask, "rt/s", p_ask, "pykka ask")
     row("ask -> async handler", k_ask_async, "rt/s", raw_pp, "raw ping-pong")
 
-    # The slow-handler watchdog (ActorSystem(long_handler=0.1)) against the same path off.
-    w_tell = best_of(runs, lambda: asyncio.run(kernel_tell(N_TELL, long_handler=0.1)))
-    w_ask = best_of(runs, lambda: asyncio.run(kernel_ask(N_ASK, Get(), long_handler=0.1)))
-    row("tell -> sync handler, watchdog on", w_tell, "msg/s", k_tell, "watchdog off")
-    row("ask -> sync handler, watchdog on", w_ask, "rt/s", k_ask, "watchdog off")
+    # The slow-handler watchdog (ActorSystem(long_handler=0.1)) against the same path off,
+    # measured in alternation so that both see the same load on a shared machine.
+    tells: dict[bool, list[float]] = {False: [], True: []}
+    asks: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(runs + 2):
+        for on in (False, True):
+            limit = 0.1 if on else None
+            tells[on].append(asyncio.run(kernel_tell(N_TELL, long_handler=limit)))
+            asks[on].append(asyncio.run(kernel_ask(N_ASK, Get(), long_handler=limit)))
+    row("tell -> sync handler, watchdog on", max(tells[True]), "msg/s", max(tells[False]), "off")
+    row("ask -> sync handler, watchdog on", max(asks[True]), "rt/s", max(asks[False]), "off")
 
     raw_sp = best_of(runs, lambda: asyncio.run(raw_spawn(N_SPAWN)))
     k_sp = best_of(runs, lambda: asyncio.run(kernel_spawn(N_SPAWN)))
