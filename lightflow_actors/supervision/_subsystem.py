@@ -32,8 +32,9 @@ SUBSYSTEM_BACKOFF = Backoff(min_delay=0.5, max_delay=30.0, jitter=0.2, reset_aft
 each +0-20 % (``system.random``), back to 0.5 s once it has run 60 s without giving up."""
 
 SubsystemStatus: TypeAlias = Literal["starting", "running", "restarting", "stopped"]
-"""``starting``: its actor runs ``on_start``. ``running``: up. ``restarting``: it exited and
-the root restarts it at ``restart_at_ms``. ``stopped``: its spec is kept, nothing runs it
+"""``starting``: its actor runs ``on_start``. ``running``: up. ``restarting``: it exited (or
+is exiting) and the root restarts it at ``restart_at_ms`` (None until the root has handled
+the exit). ``stopped``: its spec is kept, nothing runs it
 (stopped by an operator)."""
 
 
@@ -73,7 +74,13 @@ def subsystems(system: ActorSystem) -> list[Subsystem]:
 def _subsystem(system: ActorSystem, row: ChildInfo) -> Subsystem:
     status: SubsystemStatus
     if row.status == "running" and row.ref is not None:
-        status = "starting" if system.info(row.ref).status == "starting" else "running"
+        actor = system.info(row.ref).status
+        if actor == "starting":
+            status = "starting"
+        elif actor in ("stopping", "exited"):
+            status = "restarting"  # it is going down; the root has not handled its exit yet
+        else:
+            status = "running"
     elif row.status == "restarting":
         status = "restarting"
     else:
