@@ -25,9 +25,8 @@ import threading
 import weakref
 from asyncio import format_helpers
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
 from contextvars import Context, copy_context
 from typing import TypeVar, cast
 
@@ -137,9 +136,12 @@ class DeterministicLoop(asyncio.BaseEventLoop):
     # -- the scheduler ------------------------------------------------------------------
 
     def run_forever(self) -> None:
-        self._loop_thread = threading.get_ident()
-        with _threads_forbidden(self):
+        self._loop_thread = ident = threading.get_ident()
+        _forbid_threads(ident, self)
+        try:
             super().run_forever()
+        finally:
+            _allow_threads(ident)
 
     @property
     def ready_count(self) -> int:
@@ -462,22 +464,21 @@ def _guarded_start(thread: threading.Thread) -> None:
     _original_start(thread)
 
 
-@contextmanager
-def _threads_forbidden(loop: DeterministicLoop) -> Iterator[None]:
+def _forbid_threads(ident: int, loop: DeterministicLoop) -> None:
     """While ``loop`` runs, starting a thread from its thread raises ``RealIOForbidden``.
 
     ``threading.Thread.start`` is patched only while at least one deterministic loop runs,
-    and only the threads running such a loop are refused.
+    and only the threads running such a loop are refused. (Two plain calls rather than a
+    context manager: every ``run_until_complete`` of every run goes through here.)
     """
-    ident = threading.get_ident()
     with _guard_lock:
         if not _guarded:
             setattr(threading.Thread, "start", _guarded_start)  # noqa: B010
         _guarded[ident] = loop
-    try:
-        yield
-    finally:
-        with _guard_lock:
-            _guarded.pop(ident, None)
-            if not _guarded:
-                setattr(threading.Thread, "start", _original_start)  # noqa: B010
+
+
+def _allow_threads(ident: int) -> None:
+    with _guard_lock:
+        _guarded.pop(ident, None)
+        if not _guarded:
+            setattr(threading.Thread, "start", _original_start)  # noqa: B010

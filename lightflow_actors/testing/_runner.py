@@ -438,7 +438,8 @@ def _close(loop: DeterministicLoop) -> None:
                 loop.max_steps = loop.steps + _CLEANUP_STEPS
             loop.max_virtual_time = None
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
+        if loop._asyncgens:  # type: ignore[attr-defined]
+            loop.run_until_complete(loop.shutdown_asyncgens())
     except (Exception, asyncio.CancelledError, SimulationError):
         pass  # the run's outcome is already decided; a stuck leftover must not mask it
     finally:
