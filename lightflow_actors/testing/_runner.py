@@ -429,6 +429,7 @@ def _close(loop: DeterministicLoop) -> None:
     Hypothesis strategy must not draw after its example has ended (or been abandoned).
     """
     loop.strategy = FifoStrategy()
+    loop.on_idle = None  # the verdict is in: no hang or liveness check during the clean-up
     try:
         tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
         if tasks:

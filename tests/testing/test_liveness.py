@@ -171,3 +171,27 @@ def test_a_deferred_reply_is_not_reported_as_a_hang() -> None:
     result = run_schedule(Scenario(main), seed=0)
     assert result.ok, result.describe_error()
     assert result.virtual_time >= 1.0
+
+
+@pytest.mark.parametrize(("name", "error"), [("jobs", LivenessViolation), ("audit", Hang)])
+def test_a_failed_run_is_cleaned_up_without_pending_tasks(
+    example: Example, name: str, error: type[Exception], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clean-up after a liveness or hang failure runs without those checks (they would
+    fail again and leave the shutdown half done, its tasks pending)."""
+    from lightflow_actors.testing import DeterministicLoop
+
+    left: list[str] = []
+    close = DeterministicLoop.close
+
+    def recording_close(self: DeterministicLoop) -> None:
+        left.extend(repr(t.get_coro()) for t in asyncio.all_tasks(self) if not t.done())
+        close(self)
+
+    sc = example(f"liveness.py:{name}")
+    failure = explore(sc, seeds=500, out=None).failure
+    assert failure is not None and isinstance(failure.error, error)
+    monkeypatch.setattr(DeterministicLoop, "close", recording_close)
+    result = run_schedule(sc, seed=failure.seed, strategy=failure.strategy, quiet=True)
+    assert isinstance(result.error, error)
+    assert left == []
