@@ -120,12 +120,21 @@ _lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1024)
-def _shown(filename: str) -> str | None:
-    """How a call site's file is shown, or None if it is not user code."""
+def _user_file(filename: str) -> str | None:
+    """The resolved path of a call site's file, or None if it is not user code."""
     resolved = str(Path(filename).resolve())
     if resolved.startswith(_PACKAGE) or resolved.startswith(_STDLIB) or "<frozen" in filename:
         return None
     if any(part in resolved for part in _SKIP_PARTS):
+        return None
+    return resolved
+
+
+def _shown(filename: str) -> str | None:
+    """How a call site's file is shown (relative to the working directory when inside it),
+    or None if it is not user code."""
+    resolved = _user_file(filename)
+    if resolved is None:
         return None
     try:
         return str(Path(resolved).relative_to(Path.cwd()))

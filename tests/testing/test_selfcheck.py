@@ -26,7 +26,7 @@ def test_a_wall_clock_leak_in_a_handler_is_named_by_the_self_check(example: Exam
     error = failure.error
     assert isinstance(error, NondeterminismDetected)
     text = str(error)
-    assert "time.time() at examples/deterministic/determinism_leak.py:" in text
+    assert "time.time() at " in text and "examples/deterministic/determinism_leak.py:" in text
     assert "in Stamper.stamp" in text
     if "first differ at event" in text:  # the two runs' stamps usually differ by a millisecond
         assert "run 1: " in text and "run 2: " in text and "Stamped(item='tea'" in text
@@ -74,7 +74,8 @@ def test_the_global_random_module_is_named() -> None:
     assert isinstance(result.error, NondeterminismDetected)
     text = str(result.error)
     assert "first differ at event" in text
-    assert "random.random() at tests/testing/test_selfcheck.py:" in text and "Dice.roll" in text
+    assert "random.random() at " in text and "tests/testing/test_selfcheck.py:" in text
+    assert "Dice.roll" in text
 
 
 class Item(msgspec.Struct, frozen=True):
@@ -129,7 +130,8 @@ def test_the_plugin_flag_runs_the_self_check(tmp_path: Path) -> None:
     test_file.write_text(textwrap.dedent(SELF_CHECK))
     assert "1 passed" in _pytest(test_file)
     out = _pytest(test_file, "--lightflow-check-determinism")
-    assert "NondeterminismDetected" in out and "time.time() at test_clock.py:" in out, out
+    assert "NondeterminismDetected" in out and "test_clock.py:" in out, out
+    assert "time.time() at " in out
     assert "Clocky.tick" in out
     out = _pytest(test_file, env={"LIGHTFLOW_CHECK_DETERMINISM": "1"})
     assert "NondeterminismDetected" in out
