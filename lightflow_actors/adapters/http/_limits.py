@@ -91,10 +91,19 @@ class Refusals:
         self._pending.clear()
         asyncio.get_running_loop().call_later(self.interval, self._flush)
 
+    def close(self) -> None:
+        """Log what is still pending (the server is stopping)."""
+        if self._pending:
+            self._summarize()
+
     def _flush(self) -> None:
         if not self._pending:
             self._flushing = False
             return
+        self._summarize()
+        asyncio.get_running_loop().call_later(self.interval, self._flush)
+
+    def _summarize(self) -> None:
         causes = ", ".join(f"{n} {cause}" for cause, n in sorted(self._pending.items()))
         logger.warning(
             "refused %d connections in the last %gs (%s)",
@@ -103,7 +112,6 @@ class Refusals:
             causes,
         )
         self._pending.clear()
-        asyncio.get_running_loop().call_later(self.interval, self._flush)
 
 
 class Listener(socket.socket):
@@ -144,6 +152,7 @@ class Listener(socket.socket):
             return conn, address
 
     def close(self) -> None:
+        self.refusals.close()
         if self._reserve is not None:
             with contextlib.suppress(OSError):
                 os.close(self._reserve)
