@@ -189,14 +189,14 @@ def json_error(
     """
     if isinstance(error, RecursionError):
         return BadRequest(
-            f"`{field}` nests too deeply (the limit is a few hundred levels of arrays and "
-            "objects); flatten it",
+            f"`{field}` nests too deeply for the decoder (about a thousand levels of arrays "
+            "and objects at most); flatten it",
             field=field,
         )
-    if isinstance(error, UnicodeDecodeError) or not _is_utf8(data):
+    offset = _bad_utf8_at(data)
+    if offset is not None:
         where = _replacement_path(data)
         at = ".".join((field, *(where or ())))
-        offset = _utf8_offset(data)
         return BadRequest(
             f"`{at}` is not valid UTF-8 (bad byte at offset {offset} of the JSON); send UTF-8 text",
             field=at,
@@ -204,20 +204,13 @@ def json_error(
     return BadRequest(f"`{field}` is not valid JSON: {error}", field=field)
 
 
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _utf8_offset(data: bytes) -> int:
+def _bad_utf8_at(data: bytes) -> int | None:
+    """The offset of the first byte that is not valid UTF-8; None when all of it is."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return exc.start
-    return -1
+    return None
 
 
 def _replacement_path(data: bytes) -> tuple[str, ...] | None:
