@@ -96,14 +96,15 @@ def _send(port: int, path: str, size: int) -> tuple[str, int]:
             "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
             "Transfer-Encoding: chunked\r\n\r\n".encode()
         )
-        chunk = f"{CHUNK:x}\r\n".encode() + b" " * CHUNK + b"\r\n"
+        step = min(CHUNK, size)
+        chunk = f"{step:x}\r\n".encode() + b" " * step + b"\r\n"
         # "[" then blanks: JSON that never closes, so every route refuses it (400 or 413)
         # and no action runs.
         sock.sendall(b"1\r\n[\r\n")
         try:
             while sent < size:
                 sock.sendall(chunk)
-                sent += CHUNK
+                sent += step
             sock.sendall(b"0\r\n\r\n")
         except OSError:
             pass  # the server answered and closed: the rest is not read
