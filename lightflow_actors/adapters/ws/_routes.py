@@ -38,6 +38,7 @@ from lightflow_actors.live import (
     UnknownViewError,
 )
 
+from ._deflate import bound_deflate
 from ._page import CLIENT_SCRIPT, client_script, page_html
 from ._socket import QueueSocket
 from ._transport import Receive, SocketClosed, start_transport
@@ -55,6 +56,7 @@ class LiveRoutes:
     """
 
     def __init__(self, hub: LiveHub, *, allowed_origins: Collection[str] = ()) -> None:
+        bound_deflate()  # small zlib contexts for every Hypercorn socket (_deflate.py)
         self.hub = hub
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
         self._script = client_script()
