@@ -102,7 +102,15 @@ class Server:
         assert self.process.stdout is not None
         if (await self.process.stdout.readline()).strip() != b"ready":
             raise RuntimeError("the bench server did not start")
-        return self
+        for _ in range(500):  # "ready" comes just before Hypercorn binds
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            writer.close()
+            return self
+        raise RuntimeError("the bench server never listened")
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.process is not None
@@ -260,6 +268,8 @@ async def _one_frame_each_way(server: Server) -> float:
 
 
 async def memory(deflate: bool) -> None:
+    """RSS per session and per bare echo socket, each measured in a fresh server process
+    (memory freed by one measurement would otherwise be reused by the next)."""
     async with Server() as server:
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=20))
         await WebSocketView.open(server.base, "counter", http=http, deflate=deflate)  # warm up
@@ -275,16 +285,17 @@ async def memory(deflate: bool) -> None:
             await view.push("inc", {"by": 1})
         await asyncio.sleep(1.0)
         used = (server.rss - before) / SESSIONS
-        await http.aclose()
-        for view in views:
+        for view in views:  # every session is still there (none timed out meanwhile)
+            await view.push("inc", {"by": 1})
             await view.close()
-        echoes = [
-            await WebSocketClient.connect("127.0.0.1", server.port, "/echo", deflate=deflate)
-            for _ in range(20)
-        ]
+        await http.aclose()
+    async with Server() as server:
+        warm = await WebSocketClient.connect("127.0.0.1", server.port, "/echo", deflate=deflate)
+        await warm.send_text('{"kind":"ping","v":1,"seq":1}')
+        await warm.receive_text()
         await asyncio.sleep(0.5)
         before = server.rss
-        echoes += [
+        echoes = [
             await WebSocketClient.connect("127.0.0.1", server.port, "/echo", deflate=deflate)
             for _ in range(SESSIONS)
         ]
@@ -293,7 +304,7 @@ async def memory(deflate: bool) -> None:
             await ws.receive_text()
         await asyncio.sleep(1.0)
         used_echo = (server.rss - before) / SESSIONS
-        for ws in echoes:
+        for ws in [warm, *echoes]:
             await ws.close()
     label = "with deflate" if deflate else "no deflate"
     row(f"idle counter session over WS ({label}), RSS", used, "B", used_echo, "echo socket")

@@ -50,6 +50,7 @@ class WebSocketClient:
         self._partial: list[str] = []
         self.close_code: int | None = None
         self.close_reason = ""
+        self.extensions: list[object] = []  # what the server accepted (permessage-deflate)
 
     @classmethod
     async def connect(
@@ -80,6 +81,7 @@ class WebSocketClient:
                     client._handle(event)  # frames that came in the same read
                 elif isinstance(event, AcceptConnection):
                     accepted = True
+                    client.extensions = list(event.extensions)
                 elif isinstance(event, RejectConnection):
                     writer.close()
                     raise WebSocketClientError(f"handshake refused with HTTP {event.status_code}")

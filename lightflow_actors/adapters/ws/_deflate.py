@@ -2,9 +2,11 @@
 
 A live session's socket is idle most of the time but keeps two zlib contexts for its
 whole life (context takeover). With zlib's defaults (window 2^15, memLevel 8) the
-compressor alone reserves ~256 KB and touches ~100 KB once used: 138 KB of RSS per idle
+compressor alone reserves ~256 KB and touches ~100 KB once used: 150 KB of RSS per idle
 counter session over a real socket, most of it zlib. Live frames are small (a patch
-is tens of bytes, a full render tens of KB), so a 2 KB window loses little:
+is tens of bytes; a render repeats short row shapes), so a 512-byte window loses
+little (bench_live_transport: a counter click 43 B on the wire with it, 42 B with
+2 KB windows; an idle session 55 KB of RSS with deflate instead of 150 KB):
 
 - the server's compressor uses ``WINDOW_BITS`` and ``MEM_LEVEL``: its own choice, never
   negotiated (any inflater reads a stream made with a smaller window);
@@ -25,10 +27,10 @@ from typing import Final
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 
-WINDOW_BITS: Final = 11
-"""2 KB windows: zlib's smallest that browsers accept in a negotiation is 9 (8 is 9)."""
-MEM_LEVEL: Final = 4
-"""zlib memLevel for the server's compressor: 8 KB of hash tables instead of 128 KB."""
+WINDOW_BITS: Final = 9
+"""512-byte windows: zlib's smallest for raw deflate (it turns 8 into 9)."""
+MEM_LEVEL: Final = 1
+"""zlib memLevel for the server's compressor: 1 KB of hash and pending buffers, not 256 KB."""
 
 
 class BoundedDeflate(PerMessageDeflate):

@@ -12,7 +12,6 @@ any ASGI WebSocket: the endpoint runs `writer()` as a task and calls
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -53,6 +52,22 @@ class QueueSocket:
             await transport.ask(Receive(data), timeout=None)
     """
 
+    # Memory matters here: one per open socket. Lists and futures made on demand cost
+    # far less than a deque (~760 bytes even empty) or an asyncio.Event each.
+    __slots__ = (
+        "_buffer",
+        "_close",
+        "_close_with",
+        "_readable",
+        "_send",
+        "_wake",
+        "buffered_bytes",
+        "closed",
+        "max_buffered",
+        "max_bytes",
+        "paused_count",
+    )
+
     def __init__(
         self,
         send: Callable[[bytes], Awaitable[None]],
@@ -66,11 +81,10 @@ class QueueSocket:
         self.max_buffered = max_buffered
         self.max_bytes = max_bytes
         self.buffered_bytes = 0
-        self._buffer: deque[bytes] = deque()
+        self._buffer: list[bytes] = []
         self._close_with: tuple[int, str] | None = None
-        self._wake = asyncio.Event()
-        self._readable = asyncio.Event()
-        self._readable.set()
+        self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
+        self._readable: asyncio.Future[None] | None = None  # exists while paused
         self.closed = False
         self.paused_count = 0
 
@@ -86,14 +100,14 @@ class QueueSocket:
             return False
         self._buffer.append(data)
         self.buffered_bytes += len(data)
-        self._wake.set()
+        self._notify()
         return True
 
     def close(self, code: int, reason: str) -> None:
         if self._close_with is None:
             self._close_with = (code, reason)
-            self._wake.set()
-            self._readable.set()
+            self._notify()
+            self.resume_reading()
 
     def abort(self, code: int, reason: str) -> None:
         # The peer does not read: what waits for it would only hold memory (a full
@@ -103,12 +117,14 @@ class QueueSocket:
         self.close(code, reason)
 
     def pause_reading(self) -> None:
-        if self._readable.is_set():
+        if self._readable is None:
             self.paused_count += 1
-        self._readable.clear()
+            self._readable = asyncio.get_running_loop().create_future()
 
     def resume_reading(self) -> None:
-        self._readable.set()
+        readable, self._readable = self._readable, None
+        if readable is not None and not readable.done():
+            readable.set_result(None)
 
     # -- the endpoint side ------------------------------------------------------------
 
@@ -118,7 +134,9 @@ class QueueSocket:
 
     async def wait_readable(self) -> None:
         """Return once reading is allowed (at once unless paused)."""
-        await self._readable.wait()
+        readable = self._readable
+        if readable is not None:
+            await asyncio.shield(readable)
 
     async def writer(self) -> None:
         """Drain the buffer to the network until the close is written (run as a task)."""
@@ -126,7 +144,7 @@ class QueueSocket:
         try:
             while True:
                 while buffer:
-                    data = buffer.popleft()
+                    data = buffer.pop(0)
                     try:
                         await self._send(data)
                     finally:
@@ -136,10 +154,18 @@ class QueueSocket:
                     self.closed = True
                     await self._close(code, reason)
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                self._wake = asyncio.get_running_loop().create_future()
+                try:
+                    await self._wake
+                finally:
+                    self._wake = None
         finally:
             self.closed = True
             buffer.clear()
             self.buffered_bytes = 0
-            self._readable.set()
+            self.resume_reading()
+
+    def _notify(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)

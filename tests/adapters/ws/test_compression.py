@@ -54,6 +54,28 @@ async def test_page_and_script_are_gzipped_when_accepted() -> None:
         await routes.hub.stop()
 
 
+async def test_the_socket_deflates_with_small_windows() -> None:
+    from wsproto.extensions import PerMessageDeflate
+
+    from lightflow_actors.adapters.ws._deflate import WINDOW_BITS
+    from lightflow_actors.live import WebSocketView
+
+    async with ActorSystem("deflate", seed=3) as system:
+        routes = await start_examples(system, tick_interval=3600.0)
+        async with serving(routes.routes) as base:
+            view = await WebSocketView.open(base, "table", deflate=True)
+            [deflate] = view.ws.extensions
+            assert isinstance(deflate, PerMessageDeflate)
+            # the client was told to compress with a small window; a full render (60 KB
+            # of JSON) came through the server's small-window compressor intact
+            assert deflate.client_max_window_bits == WINDOW_BITS
+            assert view.html().count("<tr id=") == 1000
+            await view.push("sort", {"column": "price"})
+            assert view.html().count("<tr id=") == 1000
+            await view.close()
+        await routes.hub.stop()
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
