@@ -91,3 +91,38 @@ async def test_a_checkbox_with_lf_click_shows_the_servers_state() -> None:
                 assert not await page.is_checked("#done-c")
             finally:
                 await browser.close()
+
+
+async def test_the_page_acknowledges_lazily_and_clicks_cost_one_frame_each_way() -> None:
+    async with ActorSystem("acks", seed=4) as system:
+        routes = live_routes(system, {"tasks": TaskList()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                context = await browser.new_context()
+                page = await context.new_page()
+                sent: list[str] = []
+                received: list[str] = []
+                page.on(
+                    "websocket",
+                    lambda ws: (
+                        ws.on("framesent", lambda p: sent.append(str(p))),
+                        ws.on("framereceived", lambda p: received.append(str(p))),
+                    ),
+                )
+                await page.goto(f"{base}/tasks")
+                await page.wait_for_selector("[data-lf-status=connected]")
+                before_sent, before_received = len(sent), len(received)
+                for _ in range(20):
+                    await page.click("#done-b")
+                    await page.wait_for_function("!document.querySelector('.lf-loading')")
+                clicks_sent = sent[before_sent:]
+                clicks_received = received[before_received:]
+                acks = [f for f in clicks_sent if '"kind":"ack"' in f]
+                submits = [f for f in clicks_sent if '"op":"submit"' in f]
+                assert len(submits) == 20
+                assert len(acks) <= 2  # one per 16 frames received (or per 5 s)
+                server_acks = [f for f in clicks_received if '"kind":"ack"' in f]
+                assert len(server_acks) <= 3  # one per 5 s tick at most, not one per click
+            finally:
+                await browser.close()
