@@ -34,7 +34,7 @@ import msgspec
 
 from bench._report import percentile, row
 from lightflow_actors import Actor, ActorSystem, handler
-from lightflow_actors.adapters.ws import Receive, client_script
+from lightflow_actors.adapters.ws import Receive, client_script, start_transport
 from lightflow_actors.live import LiveConfig, LiveHub, WebSocketClient
 from lightflow_actors.live_examples import TICKER, start_examples
 from lightflow_actors.live_examples.counter import Counter
@@ -242,7 +242,7 @@ async def join_idle(hub: LiveHub, n: int) -> NullSocket:
     """One browser joins the counter and acknowledges its render, as the client script does."""
     session_id = f"{n:016x}"
     sock = NullSocket()
-    transport = await hub.start_transport(sock)
+    transport = await start_transport(hub, sock)
     mount = {
         "op": "mount",
         "id": session_id,
