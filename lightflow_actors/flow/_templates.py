@@ -218,7 +218,12 @@ def _lookup(root: str, path: tuple[str, ...], scope: Scope, where: str) -> tuple
     if root == "inputs" and scope.inputs is not None:
         schema, values = scope.inputs
         static = _static(schema, path, shown, where)
-        return static, _walk_known(values, path)
+        known = _walk_known(values, path)
+        if known is None and "null" not in json_kinds(static):
+            # A key a mapping's type allows but these inputs do not have: a `str` slot
+            # would otherwise render null.
+            raise TemplateError(f"{where}: {shown} is not in the inputs given")
+        return static, known
     if root == "params" and scope.params is not None:
         schema, bound = scope.params
         static = _static(schema, path, shown, where)

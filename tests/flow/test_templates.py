@@ -243,3 +243,11 @@ def test_a_null_literal_is_kinded_null() -> None:
     assert not fits(optional, _STR)
     assert fits(schema_of(Literal["a", "b"]), _STR)
     assert compile_template(None, optional, Scope(), "t") is None
+
+
+def test_a_key_a_mapping_allows_but_the_inputs_lack_is_a_template_error() -> None:
+    """`dict[str, str]` inputs admit any key, but a `str` slot must not render null."""
+    scope = Scope(inputs=(schema_of(dict[str, str]), {"topic": "tea"}))
+    with pytest.raises(TemplateError, match=r"\{inputs.x\} is not in the inputs given"):
+        compile_template("{inputs.x}", _STR, scope, "t")
+    assert finalize(compile_template("{inputs.topic}", _STR, scope, "t")) == ("tea", ())
