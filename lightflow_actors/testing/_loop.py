@@ -172,7 +172,7 @@ class DeterministicLoop(asyncio.BaseEventLoop):
             width = len(queues)
             if width == 1:
                 op, queue = next(iter(queues.items()))
-            elif width == 2 and draw is not None:
+            elif width == 2:
                 # The common case, without building and sorting a candidate list.
                 (op, queue), (other, other_queue) = queues.items()
                 head, other_head = queue[0], other_queue[0]
@@ -181,7 +181,10 @@ class DeterministicLoop(asyncio.BaseEventLoop):
                     continue
                 if (head[0], op) > (other_head[0], other):
                     op, queue, other, other_queue = other, other_queue, op, queue
-                pick = 1 if draw() >= 0.5 else 0  # int(draw() * 2)
+                if draw is not None:
+                    pick = 1 if draw() >= 0.5 else 0  # int(draw() * 2)
+                else:
+                    pick = strategy.choose((op, other), self.steps)
                 if pick:
                     op, queue = other, other_queue
                 choices.append(pick)
