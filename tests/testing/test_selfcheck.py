@@ -29,7 +29,7 @@ def test_a_wall_clock_leak_in_a_handler_is_named_by_the_self_check(example: Exam
     assert "time.time() at " in text and "examples/deterministic/determinism_leak.py:" in text
     assert "in Stamper.stamp" in text
     if "first differ at event" in text:  # the two runs' stamps usually differ by a millisecond
-        assert "run 1: " in text and "run 2: " in text and "Stamped(item='tea'" in text
+        assert "run 1: " in text and "run 2: " in text and "Stamped(item=" in text
 
 
 def test_the_fixed_scenario_passes_the_self_check(example: Example) -> None:
