@@ -4,6 +4,9 @@
   fixture: they run on the loop it names, the real asyncio loop or the deterministic one
   (``lightflow_actors.testing``: virtual time, a seeded schedule), so each concurrency
   claim is tested on both (STYLE habit 15).
+- Hypothesis runs without its per-example deadline and without the too-slow health
+  check: both are wall-clock thresholds, and the machines are shared and noisy (a test
+  asserts behaviour, never speed; benches in bench/ measure).
 - Every test session gets its own XDG state and config folders (inherited by the server
   and CLI processes tests start), so no test reads or writes the user's real
   `~/.local/state/lightflow` or `~/.config/lightflow`.
@@ -19,6 +22,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.kernel import Clock, RootStarter
@@ -26,6 +30,9 @@ from lightflow_actors.testing import BlockingPolicy, FifoViolation, Simulation
 from lightflow_actors.testing.pytest_plugin import SEED_ENV, SEEDS_ENV, STRATEGY_ENV
 
 T = TypeVar("T")
+
+settings.register_profile("lightflow", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("lightflow")
 
 DEFAULT_SEED = 7
 """The deterministic runtime's seed unless LIGHTFLOW_SEED or LIGHTFLOW_SEEDS say otherwise."""
