@@ -13,7 +13,9 @@ from ._assets import (
     AssetCatalog,
     AssetInfo,
     AssetKind,
+    AssetListing,
     AssetMetadata,
+    AssetProblem,
     Stability,
     check_kind,
     default_assets_root,
@@ -41,10 +43,15 @@ from ._definition import (
     Workflow,
 )
 from ._errors import (
+    AssetDefinitionError,
     AssetError,
+    AssetExited,
+    AssetFailure,
     AssetKindMismatch,
     AssetLoadError,
+    AssetMemoryExceeded,
     AssetSyntaxError,
+    AssetTimeout,
     Conflict,
     CorruptRun,
     DuplicateAssetId,
@@ -65,6 +72,7 @@ from ._errors import (
     UnknownAsset,
     WorkflowError,
 )
+from ._evaluation import AssetEvaluator, EvaluationLimits
 from ._formats import reply_text
 from ._json import canonical_json, fingerprint
 from ._manifest import (
@@ -176,6 +184,15 @@ from ._store import (
 from ._templates import Binding, RefPart, TextPart
 
 __all__ = [
+    "EvaluationLimits",
+    "AssetEvaluator",
+    "AssetTimeout",
+    "AssetMemoryExceeded",
+    "AssetFailure",
+    "AssetExited",
+    "AssetDefinitionError",
+    "AssetProblem",
+    "AssetListing",
     "API_FORMATS",
     "EVENT_NAMES",
     "FOLDERS",

@@ -2,18 +2,21 @@
 
 Layout: `<root>/{models,nodes,compositions,workflows,presets,policies}/*.py`. Listing
 parses every file with `ast` and evaluates only the `METADATA = {...}` literal
-(`ast.literal_eval`), so listing never executes asset code. Executing a file to get its
-`DEFINITION` is the separate, explicit `AssetCatalog.load()`.
+(`ast.literal_eval`), so listing never executes asset code. A file that cannot be read
+that way is an `AssetProblem` of the catalog, beside the good assets: one bad file never
+hides the others. Executing a file to get its `DEFINITION` is the separate, explicit
+`AssetCatalog.load()`, which only the evaluator process calls (`_evaluation.py`).
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -21,9 +24,12 @@ import msgspec
 
 from ._definition import Composition, Definition, Model, Node, Policy, Preset, Workflow
 from ._errors import (
+    AssetDefinitionError,
     AssetError,
+    AssetFailure,
     AssetKindMismatch,
     AssetLoadError,
+    AssetMemoryExceeded,
     AssetSyntaxError,
     DuplicateAssetId,
     Invalid,
@@ -78,8 +84,40 @@ class AssetInfo(msgspec.Struct, frozen=True):
     line: int
 
 
+class AssetProblem(msgspec.Struct, frozen=True):
+    """An asset file the catalog could not take: where, what kind of failure, and why.
+
+    `kind` is the kind its folder holds; `line` is 1 when no line is to blame."""
+
+    path: str
+    line: int
+    kind: AssetKind
+    failure: AssetFailure
+    error: str
+
+    @classmethod
+    def of(cls, error: AssetError, kind: AssetKind) -> AssetProblem:
+        return cls(str(error.path), error.line, kind, error.failure, str(error))
+
+
+class AssetListing(msgspec.Struct, frozen=True):
+    """`assets`: the good assets (sorted by id) and the files that could not be read."""
+
+    assets: list[AssetInfo]
+    problems: list[AssetProblem]
+
+
 def read_metadata(path: Path, expected_kind: AssetKind | None = None) -> AssetInfo:
     """Parse `path` and evaluate its `METADATA` literal; never executes the file."""
+    return _read_metadata(path, expected_kind)[0]
+
+
+def file_digest(raw: bytes) -> str:
+    """The content hash the catalog and the evaluator's cache key files by."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _read_metadata(path: Path, expected_kind: AssetKind | None) -> tuple[AssetInfo, str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -118,7 +156,7 @@ def read_metadata(path: Path, expected_kind: AssetKind | None = None) -> AssetIn
             f"kind {meta.kind!r} does not match its folder, which holds {expected_kind!r} "
             "assets; move the file or fix the kind",
         )
-    return AssetInfo(
+    info = AssetInfo(
         id=meta.id,
         title=meta.title,
         kind=meta.kind,
@@ -127,6 +165,7 @@ def read_metadata(path: Path, expected_kind: AssetKind | None = None) -> AssetIn
         path=str(path),
         line=node.lineno,
     )
+    return info, file_digest(raw)
 
 
 def _metadata_node(path: Path, tree: ast.Module) -> ast.expr:
@@ -152,32 +191,56 @@ def _metadata_node(path: Path, tree: ast.Module) -> ast.expr:
 
 
 class AssetCatalog:
-    """The assets under one root folder, indexed by id (unique across all kinds).
+    """The assets under one root folder, indexed by id (unique across all kinds), and the
+    files that could not be read (`problems`).
 
     >>> catalog = AssetCatalog.scan(Path("assets"))
     >>> [a.id for a in catalog.list("workflow")]  # doctest: +SKIP
     """
 
-    def __init__(self, root: Path, assets: Iterable[AssetInfo]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        assets: Iterable[AssetInfo],
+        problems: Iterable[AssetProblem] = (),
+        digests: Mapping[str, str] | None = None,
+    ) -> None:
         self.root = root
+        self.problems: list[AssetProblem] = list(problems)
+        # path -> sha256 of the content the metadata was read from (empty: not known).
+        self.digests: dict[str, str] = dict(digests or {})
         self._by_id: dict[str, AssetInfo] = {}
+        clashing: dict[str, list[AssetInfo]] = {}
         for info in assets:
             first = self._by_id.get(info.id)
-            if first is not None:
-                raise DuplicateAssetId(
+            if first is None and info.id not in clashing:
+                self._by_id[info.id] = info
+            else:
+                clashing.setdefault(info.id, [first] if first is not None else []).append(info)
+                self._by_id.pop(info.id, None)
+        # An id declared twice is ambiguous: neither file is taken, both are named.
+        for asset_id, infos in clashing.items():
+            places = ", ".join(f"{i.path}:{i.line}" for i in infos)
+            for info in infos:
+                error = DuplicateAssetId(
                     Path(info.path),
                     info.line,
-                    f"asset id {info.id!r} is already declared at {first.path}:{first.line}; "
-                    "asset ids must be unique",
+                    f"asset id {asset_id!r} is declared by several files ({places}); "
+                    "asset ids must be unique: rename or remove all but one",
                 )
-            self._by_id[info.id] = info
-        # Loaded definitions keyed by (path, mtime_ns, size): an edited file reloads.
-        self._loaded: dict[tuple[str, int, int], Definition] = {}
+                self.problems.append(AssetProblem.of(error, info.kind))
+        self.problems.sort(key=lambda p: (p.path, p.line))
+        # Loaded definitions keyed by (path, sha256): an edited file reloads.
+        self._loaded: dict[tuple[str, str], Definition] = {}
+        self.loaded_files: dict[str, str] = {}  # path -> sha256 of each file executed
 
     @classmethod
     def scan(cls, root: Path) -> AssetCatalog:
-        """Read the metadata of every `*.py` in the kind folders (files named `_*` skipped)."""
+        """Read the metadata of every `*.py` in the kind folders (files named `_*` skipped);
+        a file that cannot be read becomes a problem, never an error of the whole scan."""
         found: list[AssetInfo] = []
+        problems: list[AssetProblem] = []
+        digests: dict[str, str] = {}
         for folder, kind in FOLDERS.items():
             directory = root / folder
             if not directory.is_dir():
@@ -185,20 +248,48 @@ class AssetCatalog:
             for path in sorted(directory.glob("*.py")):
                 if path.name.startswith("_") or not path.is_file():
                     continue
-                found.append(read_metadata(path, kind))
-        return cls(root, found)
+                try:
+                    info, digest = _read_metadata(path, kind)
+                except AssetError as exc:
+                    problems.append(AssetProblem.of(exc, kind))
+                    continue
+                found.append(info)
+                digests[info.path] = digest
+        return cls(root, found, problems, digests)
+
+    @property
+    def digest(self) -> str:
+        """One hash of every readable asset file's content and of the problems: equal
+        digests mean an equal catalog (the evaluator's cache key)."""
+        h = hashlib.sha256()
+        for path, digest in sorted(self.digests.items()):
+            h.update(f"{path}\0{digest}\n".encode())
+        for problem in self.problems:
+            h.update(f"{problem.path}\0{problem.failure}\0{problem.error}\n".encode())
+        return h.hexdigest()
 
     def list(self, kind: AssetKind | None = None) -> list[AssetInfo]:
         """Assets of `kind` (all when None), sorted by id."""
         infos = (i for i in self._by_id.values() if kind is None or i.kind == kind)
         return sorted(infos, key=lambda i: i.id)
 
+    def listing(self, kind: AssetKind | None = None) -> AssetListing:
+        """The assets of `kind` and the problems of the files in its folder."""
+        problems = [p for p in self.problems if kind is None or p.kind == kind]
+        return AssetListing(self.list(kind), problems)
+
     def info(self, asset_id: str, kind: AssetKind | None = None) -> AssetInfo:
         info = self._by_id.get(asset_id)
         if info is None or (kind is not None and info.kind != kind):
             what = f"{kind} asset" if kind else "asset"
             known = ", ".join(a.id for a in self.list(kind)) or "none"
-            raise UnknownAsset(f"no {what} {asset_id!r}; known: {known}")
+            unread = [p for p in self.problems if kind is None or p.kind == kind]
+            note = ""
+            if unread:
+                note = f"; {len(unread)} {what} file(s) could not be read: " + "; ".join(
+                    p.error for p in unread[:3]
+                )
+            raise UnknownAsset(f"no {what} {asset_id!r}; known: {known}{note}")
         return info
 
     def has(self, asset_id: str, kind: AssetKind) -> bool:
@@ -206,12 +297,15 @@ class AssetCatalog:
         return info is not None and info.kind == kind
 
     def load(self, asset_id: str, kind: type[D]) -> D:
-        """Execute the asset file and return its `DEFINITION`, checked to be a `kind`."""
+        """Execute the asset file and return its `DEFINITION`, checked to be a `kind`.
+
+        This runs the file's code in this process: only the evaluator process calls it
+        (`evaluate`), never a server."""
         expected = next(k for k, t in _DEFINITION_TYPES.items() if t is kind)
         info = self.info(asset_id, expected)
         definition = self._load_path(info)
         if not isinstance(definition, kind):
-            raise AssetLoadError(
+            raise AssetDefinitionError(
                 Path(info.path),
                 1,
                 f"DEFINITION is a {type(definition).__name__}, expected a {kind.__name__} "
@@ -222,13 +316,14 @@ class AssetCatalog:
     def _load_path(self, info: AssetInfo) -> Definition:
         path = Path(info.path)
         try:
-            st = path.stat()
+            raw = path.read_bytes()
         except OSError as exc:
             raise AssetLoadError(path, 1, f"cannot read the asset file: {exc}") from None
-        key = (info.path, st.st_mtime_ns, st.st_size)
+        key = (info.path, file_digest(raw))
         cached = self._loaded.get(key)
         if cached is not None:
             return cached
+        self.loaded_files[info.path] = key[1]
         module_name = f"lightflow_assets.{info.kind}.{_module_safe(info.id)}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
@@ -238,17 +333,29 @@ class AssetCatalog:
         # annotations (they look the defining module up in sys.modules).
         sys.modules[module_name] = module
         try:
-            spec.loader.exec_module(module)
+            # The bytes hashed above are the bytes executed (no second read of the file).
+            code = compile(raw, str(path), "exec", dont_inherit=True)
+            exec(code, module.__dict__)
         except AssetError:
             raise
-        except (Exception, SystemExit) as exc:  # an asset must not stop the server
+        except MemoryError as exc:
+            sys.modules.pop(module_name, None)
+            raise AssetMemoryExceeded(
+                path,
+                _traceback_line(exc, path),
+                "evaluating the asset ran out of memory (the evaluator's memory limit; "
+                "see specs/flow.md §Evaluation)",
+            ) from None
+        except (Exception, SystemExit) as exc:  # an asset must not stop the evaluator
             sys.modules.pop(module_name, None)
             raise AssetLoadError(
                 path, _traceback_line(exc, path), f"executing the asset failed: {exc!r}"
             ) from exc
         definition = getattr(module, "DEFINITION", None)
         if not isinstance(definition, Workflow | Composition | Node | Model | Preset | Policy):
-            raise AssetLoadError(path, 1, "the asset file defines no DEFINITION = <definition>")
+            raise AssetDefinitionError(
+                path, 1, "the asset file defines no DEFINITION = <definition>"
+            )
         self._loaded[key] = definition
         return definition
 

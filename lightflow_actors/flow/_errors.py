@@ -12,6 +12,7 @@ maps a reason once (HTTP: `adapters/_refusals.py`; MCP; the CLI); no status live
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from lightflow_actors.kernel import Refused
 
@@ -58,8 +59,19 @@ class MissingModel(WorkflowError):
     """A step names a model that no model asset provides (or not for its format)."""
 
 
+AssetFailure = Literal[
+    "syntax", "metadata", "kind_mismatch", "duplicate", "exception", "definition", "timeout", "memory",
+    "exit",
+]
+"""What went wrong with an asset file (`AssetError.failure`; specs/flow.md §Evaluation):
+read statically (`syntax`, `metadata`, `kind_mismatch`, `duplicate` id) or while the
+evaluator executed it (`exception`, a bad `definition`, `timeout`, `memory`, `exit`)."""
+
+
 class AssetError(Invalid):
-    """An asset file is unusable; the message names the file and line."""
+    """An asset file is unusable; the message names the file, the line and the failure."""
+
+    failure: AssetFailure = "exception"
 
     def __init__(self, path: Path, line: int, problem: str) -> None:
         self.path = path
@@ -71,21 +83,55 @@ class AssetError(Invalid):
 class AssetSyntaxError(AssetError):
     """The asset file is not valid Python."""
 
+    failure: AssetFailure = "syntax"
+
 
 class MalformedMetadata(AssetError):
     """`METADATA` is missing, not a literal, or does not match the metadata schema."""
+
+    failure: AssetFailure = "metadata"
 
 
 class AssetKindMismatch(AssetError):
     """The metadata `kind` does not match the folder the file lives in."""
 
+    failure: AssetFailure = "kind_mismatch"
+
 
 class DuplicateAssetId(AssetError):
     """Two asset files declare the same id."""
 
+    failure: AssetFailure = "duplicate"
+
 
 class AssetLoadError(AssetError):
-    """Executing the asset file failed, or its `DEFINITION` has the wrong type."""
+    """Executing the asset file raised."""
+
+    failure: AssetFailure = "exception"
+
+
+class AssetDefinitionError(AssetLoadError):
+    """The asset file ran but bound no `DEFINITION`, or one of the wrong type."""
+
+    failure: AssetFailure = "definition"
+
+
+class AssetTimeout(AssetLoadError):
+    """Evaluating the asset file took longer than the evaluator's time limit."""
+
+    failure: AssetFailure = "timeout"
+
+
+class AssetMemoryExceeded(AssetLoadError):
+    """Evaluating the asset file needed more memory than the evaluator's limit."""
+
+    failure: AssetFailure = "memory"
+
+
+class AssetExited(AssetLoadError):
+    """The asset file ended the evaluator process (`os._exit`, a signal, a crash)."""
+
+    failure: AssetFailure = "exit"
 
 
 class UnknownAsset(NotFound):

@@ -2,7 +2,9 @@
 
 Each returns a msgspec struct (encode it to JSON as is) or raises a `FlowError` (a refusal
 names its `reason`; each surface maps it). Nothing here executes steps: `create` writes a
-planned run; the run actor moves it forward.
+planned run; the run actor moves it forward. Nothing here executes asset files either:
+listing reads metadata statically, and `preview`/`create` resolve through an
+`AssetEvaluator` (a child process with limits; specs/flow.md §Evaluation).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import msgspec
 
 from lightflow_actors.isa import JSONValue
 
-from ._assets import AssetCatalog, AssetInfo, check_kind
+from ._assets import AssetCatalog, AssetListing, check_kind
+from ._evaluation import AssetEvaluator
 from ._manifest import RunManifest, RunStatus, StepState, StepStatus, cancel_run, new_manifest
 from ._records import RunEvent, TraceRecord
-from ._resolve import resolve
 from ._resolved import ResolvedWorkflow
 from ._run_id import check_run_id, new_run_id
 from ._store import RunRequest, RunStore
@@ -82,16 +84,23 @@ class FlowService:
     """
 
     def __init__(
-        self, catalog: AssetCatalog, store: RunStore, clock: WallClock, rng: random.Random
+        self,
+        catalog: AssetCatalog,
+        store: RunStore,
+        clock: WallClock,
+        rng: random.Random,
+        evaluator: AssetEvaluator | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self.clock = clock
         self.rng = rng
+        self.evaluator = evaluator if evaluator is not None else AssetEvaluator()
 
-    def list_assets(self, kind: str | None = None) -> list[AssetInfo]:
-        """Assets of a kind (`workflows`, `model`, ...), or all; never executes asset code."""
-        return self.catalog.list(check_kind(kind) if kind is not None else None)
+    def list_assets(self, kind: str | None = None) -> AssetListing:
+        """Assets of a kind (`workflows`, `model`, ...), or all, and the files of that kind
+        that could not be read; never executes asset code."""
+        return self.catalog.listing(check_kind(kind) if kind is not None else None)
 
     def preview(
         self,
@@ -99,8 +108,8 @@ class FlowService:
         inputs: bytes | Mapping[str, JSONValue] = b"{}",
         preset: str | None = None,
     ) -> ResolvedWorkflow:
-        """Resolve without writing anything."""
-        return resolve(self.catalog, workflow, inputs, preset)
+        """Resolve (in the evaluator process) without writing anything."""
+        return self.evaluator.resolve(self.catalog, workflow, inputs, preset)
 
     def create(
         self,
@@ -113,17 +122,23 @@ class FlowService:
         `run_id` is taken."""
         if run_id is not None:
             check_run_id(run_id)  # before resolving: a hostile id fails fast, writes nothing
-        resolved = resolve(self.catalog, workflow, inputs, preset)
+        return self.create_resolved(self.preview(workflow, inputs, preset), run_id)
+
+    def create_resolved(self, resolved: ResolvedWorkflow, run_id: str | None = None) -> RunView:
+        """Write a new planned run of an already resolved workflow (what `create` does
+        once `preview` answered; the runs host resolves first, then writes in order)."""
+        if run_id is not None:
+            check_run_id(run_id)
         now = self.clock.wall_ms()
         if run_id is None:
-            run_id = new_run_id(workflow, now, self.rng)
+            run_id = new_run_id(resolved.workflow, now, self.rng)
         manifest = new_manifest(run_id, resolved, now)
         request = RunRequest(
             run_id=run_id,
-            workflow=workflow,
+            workflow=resolved.workflow,
             inputs=resolved.inputs,
             created_at_ms=now,
-            preset=preset,
+            preset=resolved.preset,
         )
         self.store.create(request, resolved, manifest)
         return RunView.of(manifest)

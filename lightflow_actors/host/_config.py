@@ -22,7 +22,7 @@ import platformdirs
 
 from ctx_substrate import Policy, PolicyRule, Routes, SubstrateConfig
 from lightflow_actors.cortex import DEFAULT_MOUNT, CtxLayout, CtxSource, check_segment_id
-from lightflow_actors.flow import default_assets_root, default_state_dir
+from lightflow_actors.flow import EvaluationLimits, default_assets_root, default_state_dir
 from lightflow_actors.runs import RunsConfigError
 
 from ._tools import BUILTIN_TOOLS
@@ -32,6 +32,7 @@ __all__ = [
     "BuiltinToolsProvider",
     "CtxConfig",
     "EchoProvider",
+    "EvaluationConfig",
     "OpenAIProvider",
     "ProviderConfig",
     "PythonProvider",
@@ -139,6 +140,22 @@ class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     watch: Literal["inotify", "poll"] = "inotify"
 
 
+class EvaluationConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Limits of the child process that evaluates asset files (specs/flow.md §Evaluation):
+    wall time per resolution, address space (`RLIMIT_AS`), evaluations at once."""
+
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    memory_mb: Annotated[int, msgspec.Meta(ge=64, le=1 << 20)] = 512
+    max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+
+    def limits(self) -> EvaluationLimits:
+        return EvaluationLimits(
+            timeout_s=self.timeout_s,
+            memory_bytes=self.memory_mb << 20,
+            max_concurrent=self.max_concurrent,
+        )
+
+
 class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything the runs host needs; every field has a working default.
 
@@ -156,6 +173,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     policy: Policy | None = None
     step_timeout_s: Positive = 600.0
     max_in_flight: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    evaluation: EvaluationConfig = EvaluationConfig()
 
     def settings(self, environ: Mapping[str, str] | None = None) -> RunsSettings:
         """Resolve the defaults against the environment into concrete paths."""
@@ -206,6 +224,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             policy=policy,
             step_timeout_s=self.step_timeout_s,
             max_in_flight=self.max_in_flight,
+            evaluation=self.evaluation.limits(),
         )
 
 
@@ -223,6 +242,7 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
     policy: Policy
     step_timeout_s: float
     max_in_flight: int | None
+    evaluation: EvaluationLimits = EvaluationLimits()
 
     def substrate_config(self) -> SubstrateConfig:
         """The embedded substrate's configuration (directory backend on the tree)."""

@@ -1,10 +1,10 @@
 """`CatalogCache`: the asset catalog, rescanned only when an asset file changed.
 
-Scanning parses every asset file (never executes it); loading a definition executes it
-once per file version. Keeping one `AssetCatalog` while no file changed keeps both cheap
-for a long-running server, and an edited, added or removed file is seen at the next call.
-An asset with an error fails every call that needs the catalog (400), naming the file and
-line, until it is fixed.
+Scanning parses every asset file (never executes it; definitions are evaluated in a
+child process by the `AssetEvaluator`). Keeping one `AssetCatalog` while no file changed
+keeps it cheap for a long-running server, and an edited, added or removed file is seen at
+the next call. A file that cannot be read is one of the catalog's `problems`: the other
+assets stay usable, and the listing names it with its file and line.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class CatalogCache:
         self._catalog: AssetCatalog | None = None
 
     def current(self) -> AssetCatalog:
-        """The catalog as the files are now (raises the scan's `AssetError`)."""
+        """The catalog as the files are now (unreadable files are its `problems`)."""
         signature = self._signature_now()
         with self._lock:
             if self._catalog is not None and signature == self._signature:

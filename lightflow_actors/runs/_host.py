@@ -102,6 +102,14 @@ class _ResumeAll(msgspec.Struct, frozen=True):
     pass
 
 
+class _CreateResolved(msgspec.Struct, frozen=True):
+    """The workflow of pending create `key` is resolved: write the run, in arrival order
+    with the other changes."""
+
+    key: int
+    resolved: flow.ResolvedWorkflow
+
+
 class HostedRun(flow.RunActor):
     """A `RunActor` that tells its host (found by name: the host may have been restarted
     since) when it stops without crashing."""
@@ -134,13 +142,15 @@ class HostedRun(flow.RunActor):
             cast(ActorRef[RunEnded], host).tell(RunEnded(self._hosted_id, format_reason(reason)))
 
 
-class RunsHost(Actor[HostMessage | _ResumeAll]):
+class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
     """Answers the runs surfaces; starts, tracks and resumes the run actors it drives.
 
     Every answer goes through the kernel, and no ask can crash the host: a refusal refuses
     that ask, a failure of the work fails it (the asker's `ask` raises the error). Reads
     and `AwaitSettled` are deferred, so the host keeps taking messages while a worker
-    thread reads or the run goes on; changes are async handlers, one at a time.
+    thread reads or the run goes on; changes are async handlers, one at a time. A create
+    resolves its workflow first, deferred like a read (the asset evaluator's child process
+    may take up to its timeout), and only then writes the run as a change.
     """
 
     def __init__(
@@ -160,6 +170,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         self._leases: dict[str, Lease] = {}
         self._waiters: dict[str, list[Reply[RunView]]] = {}  # AwaitSettled of driven runs
         self._reads: set[asyncio.Task[None]] = set()  # reads under way on worker threads
+        self._creating: dict[int, tuple[CreateRun, Reply[RunView]]] = {}  # resolved, unwritten
+        self._create_keys = 0
 
     def on_start(self) -> None:
         self._ops = RunsOperations(
@@ -173,6 +185,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
         # does that as the host exits. A read's thread cannot be stopped; its task can.
         for task in self._reads:
             task.cancel()
+        if self._ops is not None:
+            self._ops.close()  # kill asset evaluations under way: nobody waits for them
         for lease in self._leases.values():
             lease.release()
         self._leases.clear()
@@ -201,12 +215,40 @@ class RunsHost(Actor[HostMessage | _ResumeAll]):
     # -- changes: one at a time, in arrival order -------------------------------------------
 
     @handler
-    async def create(self, msg: CreateRun) -> None:
-        await _answer([self.defer(msg)], self._create(msg), _CHANGE_FAILURES)
+    def create(self, msg: CreateRun) -> None:
+        # Resolving runs asset code in the evaluator process, for up to its timeout: it is
+        # done beside the mailbox (a looping asset file must not hold cancels and other
+        # creates), and the run is written once resolved, as a change (`created`).
+        reply = self.defer(msg)
+        key = self._create_keys = self._create_keys + 1
+        task = self.system.loop.create_task(self._resolve(key, msg, reply))
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
 
-    async def _create(self, msg: CreateRun) -> RunView:
-        ops = self.ops
-        view = await self.run_blocking(ops.create, msg.workflow, msg.inputs, msg.run_id, msg.preset)
+    async def _resolve(self, key: int, msg: CreateRun, reply: Reply[RunView]) -> None:
+        try:
+            if msg.run_id is not None:
+                flow.check_run_id(msg.run_id)  # a hostile id fails before any evaluation
+            resolved = await self.run_blocking(
+                self.ops.preview, msg.workflow, msg.inputs, msg.preset
+            )
+        except Refused as refusal:
+            reply.refuse(refusal)
+        except Exception as exc:  # like a read's: it fails this ask only, changes nothing
+            reply.fail(exc)
+        else:
+            self._creating[key] = (msg, reply)
+            self.ref.tell(_CreateResolved(key, resolved))
+
+    @handler
+    async def created(self, msg: _CreateResolved) -> None:
+        pending = self._creating.pop(msg.key, None)
+        if pending is not None:
+            create, reply = pending
+            await _answer([reply], self._create(create, msg.resolved), _CHANGE_FAILURES)
+
+    async def _create(self, msg: CreateRun, resolved: flow.ResolvedWorkflow) -> RunView:
+        view = await self.run_blocking(self.ops.create_resolved, resolved, msg.run_id)
         if msg.start:
             await self._drive(view.run_id)
         return view

@@ -16,7 +16,8 @@ import msgspec
 from lightflow_actors.cortex import AbiRecord, CtxLayout, ctx_abi
 from lightflow_actors.flow import (
     AssetCatalog,
-    AssetInfo,
+    AssetEvaluator,
+    AssetListing,
     FlowService,
     ResolvedWorkflow,
     RunRequest,
@@ -56,6 +57,7 @@ class RunsOperations:
         # The server group-commits its runs' writes (ADR 0066); the CLI writes directly.
         self.store = RunStore(settings.state_dir, group_commit=group_commit)
         self.catalogs = CatalogCache(settings.assets)
+        self.evaluator = AssetEvaluator(settings.evaluation)
         self._clock = clock
         self._rng = rng
         self._no_assets = AssetCatalog(settings.assets, [])
@@ -66,14 +68,21 @@ class RunsOperations:
 
     def service(self) -> FlowService:
         """A `FlowService` over the catalog as the asset files are now."""
-        return FlowService(self.catalogs.current(), self.store, self._clock, self._rng)
+        return FlowService(
+            self.catalogs.current(), self.store, self._clock, self._rng, self.evaluator
+        )
+
+    def close(self) -> None:
+        """Stop the asset evaluations under way (a stopping host does not wait for them)."""
+        self.evaluator.close()
 
     # -- assets and previews ----------------------------------------------------------
 
-    def assets(self, kind: str | None = None) -> list[AssetInfo]:
+    def assets(self, kind: str | None = None) -> AssetListing:
         return self.service().list_assets(kind)
 
     def preview(self, workflow: str, inputs: bytes, preset: str | None = None) -> ResolvedWorkflow:
+        """Resolve in the evaluator process (cached by the asset files' content)."""
         return self.service().preview(workflow, inputs, preset)
 
     # -- runs -------------------------------------------------------------------------
@@ -85,6 +94,10 @@ class RunsOperations:
         if run_id is not None:
             check_run_id(run_id)  # before the catalog: a hostile id fails first
         return self.service().create(workflow, inputs, run_id, preset)
+
+    def create_resolved(self, resolved: ResolvedWorkflow, run_id: str | None) -> RunView:
+        """Write a new planned run of a workflow `preview` resolved."""
+        return self.service_without_catalog().create_resolved(resolved, run_id)
 
     def prepare_targets(self, run_id: str) -> None:
         """Create the inbox and outbox of every tool and thread the run's steps address,
@@ -148,7 +161,7 @@ class RunsOperations:
 
     def service_without_catalog(self) -> FlowService:
         """Reading runs needs no assets: a broken asset file must not hide the runs."""
-        return FlowService(self._no_assets, self.store, self._clock, self._rng)
+        return FlowService(self._no_assets, self.store, self._clock, self._rng, self.evaluator)
 
 
 def _ndjson(lines: list[bytes]) -> bytes:

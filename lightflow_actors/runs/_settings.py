@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lightflow_actors.cortex import CtxLayout, CtxSource
+from lightflow_actors.flow import EvaluationLimits
 
 __all__ = ["HostSettings"]
 
@@ -46,4 +47,9 @@ class HostSettings(Protocol):
     @property
     def max_in_flight(self) -> int | None:
         """How many steps of one run may be submitted at once (None: no limit)."""
+        ...
+
+    @property
+    def evaluation(self) -> EvaluationLimits:
+        """Time and memory limits of the process that evaluates asset files."""
         ...

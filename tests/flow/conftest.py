@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from lightflow_actors.flow import AssetCatalog, FlowService, RunStore, default_assets_root
+from lightflow_actors.flow import (
+    AssetCatalog,
+    AssetEvaluator,
+    FlowService,
+    RunStore,
+    default_assets_root,
+)
 
 
 class FakeClock:
@@ -28,6 +34,12 @@ def catalog() -> AssetCatalog:
     return AssetCatalog.scan(default_assets_root())
 
 
+@pytest.fixture(scope="session")
+def evaluator() -> AssetEvaluator:
+    """One evaluator for the session: its cache spares a process per repeated preview."""
+    return AssetEvaluator()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -39,8 +51,10 @@ def store(tmp_path: Path) -> RunStore:
 
 
 @pytest.fixture
-def service(catalog: AssetCatalog, store: RunStore, clock: FakeClock) -> FlowService:
-    return FlowService(catalog, store, clock, random.Random(7))
+def service(
+    catalog: AssetCatalog, store: RunStore, clock: FakeClock, evaluator: AssetEvaluator
+) -> FlowService:
+    return FlowService(catalog, store, clock, random.Random(7), evaluator)
 
 
 WriteAsset = Callable[[str, str, str], Path]

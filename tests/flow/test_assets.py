@@ -1,5 +1,6 @@
-"""Asset discovery: metadata is read without executing files; bad files are typed errors
-naming the file and line; loading a definition is a separate, explicit step."""
+"""Asset discovery: metadata is read without executing files; a bad file is a typed problem
+naming the file, line and failure, beside the good assets (never an error of the whole
+scan); loading a definition is a separate, explicit step."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from lightflow_actors.flow import (
     AssetKindMismatch,
     AssetLoadError,
     AssetSyntaxError,
-    DuplicateAssetId,
     Invalid,
     MalformedMetadata,
     Model,
@@ -64,27 +64,48 @@ def test_listing_never_executes_asset_code(write_asset, tmp_path: Path) -> None:
 
 def test_syntax_error_names_file_and_line(write_asset, tmp_path: Path) -> None:
     path = write_asset("models", "bad.py", meta("bad", "model") + "\n\ndef broken(:\n    pass\n")
+    write_asset("models", "good.py", meta("good", "model"))
     with pytest.raises(AssetSyntaxError) as err:
-        AssetCatalog.scan(tmp_path / "assets")
+        read_metadata(path, "model")
     assert err.value.path == path and err.value.line == 4
     assert f"{path}:4" in str(err.value) and err.value.reason == "invalid"
+    catalog = AssetCatalog.scan(tmp_path / "assets")
+    assert [a.id for a in catalog.list()] == ["good"]  # the bad file hides nothing
+    (problem,) = catalog.problems
+    assert (problem.path, problem.line, problem.kind, problem.failure) == (
+        str(path),
+        4,
+        "model",
+        "syntax",
+    )
+    assert problem.error == str(err.value)
 
 
 def test_kind_must_match_folder(write_asset, tmp_path: Path) -> None:
     path = write_asset("nodes", "n.py", '"""doc"""\n\n' + meta("n", "workflow"))
     with pytest.raises(AssetKindMismatch) as err:
-        AssetCatalog.scan(tmp_path / "assets")
+        read_metadata(path, "node")
     assert err.value.line == 3 and str(path) in str(err.value)
     assert "'workflow'" in str(err.value) and "'node'" in str(err.value)
+    listing = AssetCatalog.scan(tmp_path / "assets").listing("node")
+    assert listing.assets == [] and [p.failure for p in listing.problems] == ["kind_mismatch"]
+    assert AssetCatalog.scan(tmp_path / "assets").listing("workflow").problems == []
 
 
-def test_duplicate_ids_name_both_files(write_asset, tmp_path: Path) -> None:
+def test_duplicate_ids_name_both_files_and_take_neither(write_asset, tmp_path: Path) -> None:
     first = write_asset("models", "a.py", meta("same", "model"))
     second = write_asset("workflows", "b.py", "\n" + meta("same", "workflow"))
-    with pytest.raises(DuplicateAssetId) as err:
-        AssetCatalog.scan(tmp_path / "assets")
-    message = str(err.value)
+    write_asset("workflows", "c.py", meta("other", "workflow"))
+    catalog = AssetCatalog.scan(tmp_path / "assets")
+    assert [a.id for a in catalog.list()] == ["other"]
+    assert [(p.path, p.line, p.failure) for p in catalog.problems] == [
+        (str(first), 1, "duplicate"),
+        (str(second), 2, "duplicate"),
+    ]
+    message = catalog.problems[0].error
     assert f"{second}:2" in message and f"{first}:1" in message
+    with pytest.raises(UnknownAsset, match="could not be read"):
+        catalog.info("same", "workflow")
 
 
 @pytest.mark.parametrize(

@@ -23,13 +23,13 @@ from lightflow_actors.kernel import Refused
 
 
 def test_list_assets_by_kind(service: FlowService) -> None:
-    workflows = [a.id for a in service.list_assets("workflows")]
+    workflows = [a.id for a in service.list_assets("workflows").assets]
     assert workflows == ["article", "text-plan", "thread-ask", "word-count"]
-    assert {a.kind for a in service.list_assets()} >= {"model", "workflow", "composition"}
-    assert (
-        msgspec.json.decode(msgspec.json.encode(service.list_assets("models")))[0]["kind"]
-        == "model"
-    )
+    everything = service.list_assets()
+    assert {a.kind for a in everything.assets} >= {"model", "workflow", "composition"}
+    assert everything.problems == []
+    listed = msgspec.json.decode(msgspec.json.encode(service.list_assets("models")))
+    assert listed["assets"][0]["kind"] == "model" and listed["problems"] == []
 
 
 def test_preview_writes_nothing(service: FlowService, store: RunStore) -> None:

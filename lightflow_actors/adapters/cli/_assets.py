@@ -2,13 +2,15 @@
 
 Kinds: workflows, nodes, compositions, models, presets, policies. The assets folder is
 ``$LIGHTFLOW_ASSETS`` or the runs config's ``assets`` (default: ``assets/`` of the
-package). An asset with a syntax error or bad ``METADATA`` is reported with its file and
-line (exit 2).
+package). Prints ``{"assets": [...], "problems": [...]}``: a file of that kind with a
+syntax error or bad ``METADATA`` is a problem (file, line, failure) beside the good
+assets, and is also named on stderr; the listing still exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ...flow import FOLDERS
 from ._group import VerbGroup, print_json
@@ -23,7 +25,10 @@ def configure(parser: StrictParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     kind: str = args.kind
-    print_json(reading(f"assets {kind}", lambda ops: ops.assets(kind)))
+    listing = reading(f"assets {kind}", lambda ops: ops.assets(kind))
+    print_json(listing)
+    for problem in listing.problems:
+        print(f"lightflow assets: skipped {problem.error} [{problem.failure}]", file=sys.stderr)
     return 0
 
 

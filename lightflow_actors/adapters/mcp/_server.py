@@ -152,7 +152,8 @@ def _lines(data: bytes) -> list[object]:
 
 
 async def _list_assets(h: RunsPort, a: AssetsArgs) -> object:
-    return {"assets": await h.read("assets", lambda ops: ops.assets(a.kind))}
+    # {"assets": [...], "problems": [...]}: the files that could not be read are named
+    return await h.read("assets", lambda ops: ops.assets(a.kind))
 
 
 async def _preview(h: RunsPort, a: PreviewArgs) -> object:

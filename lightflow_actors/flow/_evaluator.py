@@ -1,0 +1,188 @@
+"""The evaluator process: `python -m lightflow_actors.flow._evaluator` (see `_evaluation.py`).
+
+Reads one `EvaluationRequest` (msgpack) on stdin, limits itself (`RLIMIT_AS` to the
+request's memory, a real-time alarm at its timeout, a CPU-time limit a little later, no
+core files), resolves the workflow, and writes length-prefixed frames on what was its
+stdout: a `Loading` before each asset file it executes, then one `Resolved` or `Refusal`.
+Asset code sees stdout and stdin redirected (it cannot corrupt the frames by printing),
+and `os._exit` raising instead of exiting, so the line that called it can be named.
+Nothing here runs in a server: only this child executes asset files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import signal
+import sys
+import types
+from pathlib import Path
+from typing import NoReturn
+
+import msgspec
+
+from ._assets import AssetCatalog, AssetInfo
+from ._definition import Definition
+from ._errors import (
+    AssetError,
+    AssetExited,
+    AssetLoadError,
+    AssetMemoryExceeded,
+    AssetTimeout,
+    FlowError,
+)
+from ._evaluation import (
+    AssetLocation,
+    EvaluationOutcome,
+    EvaluationRequest,
+    Loading,
+    Refusal,
+    Resolved,
+    encode_frame,
+)
+from ._resolve import resolve
+
+
+class _OutOfTime(BaseException):
+    """Raised by the alarm in whatever code runs (a BaseException: `except Exception` in
+    an asset does not swallow it)."""
+
+
+class _Exited(BaseException):
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _ReportingCatalog(AssetCatalog):
+    """Announces each file before executing it, so a hard kill still names it."""
+
+    def __init__(self, request: EvaluationRequest, out: int) -> None:
+        super().__init__(Path(request.root), request.assets, request.problems)
+        self.problems = list(request.problems)  # as scanned by the parent, not re-derived
+        self._out = out
+        self.current: str | None = None
+
+    def _load_path(self, info: AssetInfo) -> Definition:
+        self.current = info.path
+        _write(self._out, Loading(info.path))
+        return super()._load_path(info)
+
+
+def main() -> NoReturn:
+    out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    raw = sys.stdin.buffer.read()
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # print() in an asset goes where stderr goes, never into the frames
+    request = msgspec.msgpack.decode(raw, type=EvaluationRequest)
+    _limit(request)
+    catalog = _ReportingCatalog(request, out)
+    real_exit = os._exit
+    os._exit = _refuse_exit  # type: ignore[assignment]
+    paths = {info.path for info in request.assets}
+    outcome: EvaluationOutcome
+    try:
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, request.timeout_s)
+        try:
+            resolved = resolve(catalog, request.workflow, request.inputs, request.preset)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        outcome = Resolved(resolved, catalog.loaded_files)
+    except AssetError as exc:
+        outcome = _refusal(exc, catalog)
+    except FlowError as exc:
+        outcome = Refusal(type(exc).__name__, str(exc), None, catalog.loaded_files)
+    except _OutOfTime as exc:
+        path, line = _blame(exc, paths, catalog, request)
+        error: AssetError = AssetTimeout(
+            path,
+            line,
+            f"evaluating the asset took longer than {request.timeout_s:g} s and was stopped "
+            "here (a loop at top level?); raise `evaluation.timeout_s` if it is only slow",
+        )
+        outcome = _refusal(error, catalog)
+    except _Exited as exc:
+        path, line = _blame(exc, paths, catalog, request)
+        error = AssetExited(path, line, f"the asset called os._exit({exc.code!r})")
+        outcome = _refusal(error, catalog)
+    except MemoryError as exc:
+        path, line = _blame(exc, paths, catalog, request)
+        error = AssetMemoryExceeded(
+            path,
+            line,
+            f"evaluating the asset needed more than {request.memory_bytes >> 20} MiB "
+            "(`evaluation.memory_mb`)",
+        )
+        outcome = _refusal(error, catalog)
+    except BaseException as exc:  # a DEFINITION that breaks resolve() in an unforeseen way
+        path, line = _blame(exc, paths, catalog, request)
+        error = AssetLoadError(path, line, f"resolving the workflow failed: {exc!r}")
+        outcome = _refusal(error, catalog)
+    _write(out, outcome)
+    real_exit(0)  # no interpreter teardown: nothing an asset registered (atexit) runs
+
+
+def _limit(request: EvaluationRequest) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _lower(resource.RLIMIT_AS, request.memory_bytes)
+    cpu = math.ceil(request.timeout_s) + 2
+    _lower(resource.RLIMIT_CPU, cpu, cpu + 1)
+
+
+def _lower(which: int, soft: int, hard: int | None = None) -> None:
+    """Lower a limit (never above what this process may already use)."""
+    _, current_hard = resource.getrlimit(which)
+    ceiling = current_hard if current_hard != resource.RLIM_INFINITY else None
+    new_hard = hard if hard is not None else soft
+    if ceiling is not None:
+        soft, new_hard = min(soft, ceiling), min(new_hard, ceiling)
+    resource.setrlimit(which, (soft, new_hard))
+
+
+def _alarm(signum: int, frame: types.FrameType | None) -> None:
+    raise _OutOfTime()
+
+
+def _refuse_exit(code: object = 0) -> NoReturn:
+    raise _Exited(code)
+
+
+def _blame(
+    exc: BaseException, paths: set[str], catalog: _ReportingCatalog, request: EvaluationRequest
+) -> tuple[Path, int]:
+    """The deepest traceback frame in an asset file; else the file being executed (line
+    1); else the workflow's own file."""
+    found: tuple[str, int] | None = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name in paths:
+            found = (name, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is not None:
+        return Path(found[0]), found[1]
+    if catalog.current is not None:
+        return Path(catalog.current), 1
+    for info in request.assets:
+        if info.id == request.workflow:
+            return Path(info.path), 1
+    return Path(request.root), 1
+
+
+def _refusal(error: AssetError, catalog: AssetCatalog) -> Refusal:
+    where = AssetLocation(str(error.path), error.line, error.problem)
+    return Refusal(type(error).__name__, str(error), where, catalog.loaded_files)
+
+
+def _write(fd: int, frame: EvaluationOutcome) -> None:
+    data = memoryview(encode_frame(frame))
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+if __name__ == "__main__":
+    main()
