@@ -60,7 +60,14 @@ class MissingModel(WorkflowError):
 
 
 AssetFailure = Literal[
-    "syntax", "metadata", "kind_mismatch", "duplicate", "exception", "definition", "timeout", "memory",
+    "syntax",
+    "metadata",
+    "kind_mismatch",
+    "duplicate",
+    "exception",
+    "definition",
+    "timeout",
+    "memory",
     "exit",
 ]
 """What went wrong with an asset file (`AssetError.failure`; specs/flow.md §Evaluation):
@@ -77,7 +84,7 @@ class AssetError(Invalid):
         self.path = path
         self.line = line
         self.problem = problem
-        super().__init__(f"{path}:{line}: {problem}")
+        super().__init__(f"{path}:{line}: {problem} (failure: {self.failure})")
 
 
 class AssetSyntaxError(AssetError):

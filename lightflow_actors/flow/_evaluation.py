@@ -17,6 +17,7 @@ may read and write what the server may).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -161,7 +162,8 @@ class AssetEvaluator:
     """Resolves workflows out of process, with limits, caching outcomes by content.
 
     >>> evaluator = AssetEvaluator(EvaluationLimits(timeout_s=5))
-    >>> evaluator.resolve(AssetCatalog.scan(root), "text-plan", b'{"topic": "tea"}')  # doctest: +SKIP
+    >>> catalog = AssetCatalog.scan(root)
+    >>> evaluator.resolve(catalog, "text-plan", b'{"topic": "tea"}')  # doctest: +SKIP
 
     Thread-safe: the runs host calls it from worker threads. `close()` kills the
     evaluations under way (a stopping server does not wait for them).
@@ -321,15 +323,11 @@ def _child_env() -> dict[str, str]:
 
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     if child.returncode is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             child.kill()
-        except ProcessLookupError:
-            pass
 
 
 def _decode_frames(output: bytes) -> list[EvaluationOutcome]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class RunsEnv:
         blocking: bool = False,
         assets: Path = ASSETS,
         token: str | None = None,
+        evaluation: dict[str, object] | None = None,
     ) -> None:
         self.root = root
         self.token = token
@@ -51,6 +53,8 @@ class RunsEnv:
                 }
             ],
         }
+        if evaluation is not None:
+            document["evaluation"] = evaluation
         self.config_path.write_bytes(msgspec.json.encode(document))
         self.config: RunsConfig = decode_runs_config(self.config_path.read_bytes())
         self.environ = {**os.environ, CONFIG_ENV: str(self.config_path)}
@@ -58,6 +62,33 @@ class RunsEnv:
     @property
     def runs(self) -> Path:
         return self.state / "runs"
+
+
+def _metadata(asset_id: str) -> str:
+    return (
+        f'METADATA = {{"id": "{asset_id}", "title": "T", "kind": "workflow", '
+        '"description": "a hostile asset", "stability": "draft"}\n'
+    )
+
+
+HOSTILE = {
+    "syntax.py": '"""x"""\nMETADATA = {"id": \n',
+    "loop.py": _metadata("loop") + "\nwhile True:\n    pass\n",
+    "exits.py": "import os\n\n" + _metadata("exits") + "os._exit(0)\n",
+    "boom.py": _metadata("boom") + "\n\nraise RuntimeError('boom')\n",
+    "hog.py": _metadata("hog") + "blob = bytearray(8 << 30)\n",
+}
+"""Workflow files that break in each way the evaluator reports (file -> source); the
+line of each failure: syntax 2, loop 4 (or 3), exits 4, boom 4, hog 2."""
+
+
+def hostile_assets(root: Path) -> Path:
+    """The test assets plus the `HOSTILE` workflow files, under `root/assets`."""
+    assets = root / "assets"
+    shutil.copytree(ASSETS, assets)
+    for name, source in HOSTILE.items():
+        (assets / "workflows" / name).write_text(source)
+    return assets
 
 
 @contextlib.asynccontextmanager

@@ -9,7 +9,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from hypothesis import strategies as st
 
 from lightflow_actors.adapters.cli import main
 from lightflow_actors.flow.streams import decode_runtime_frame
+
+from ...runs._support import hostile_assets
 
 RUNS_TESTS = Path(__file__).resolve().parents[2] / "runs"
 
@@ -114,9 +115,9 @@ def test_run_create_in_a_fresh_process_executes_the_dag(tmp_path: Path) -> None:
 
 
 def test_every_verb_of_a_run(cli: Cli) -> None:
-    workflows = cli.json("assets", "workflows")
-    assert {w["id"] for w in workflows} == {"chain", "fanout", "greet", "fails", "mistyped"}  # type: ignore[union-attr]
-    assert {m["id"] for m in cli.json("assets", "models")} == {"mock"}  # type: ignore[union-attr]
+    workflows = cli.json("assets", "workflows")["assets"]  # type: ignore[index]
+    assert {w["id"] for w in workflows} == {"chain", "fanout", "greet", "fails", "mistyped"}
+    assert {m["id"] for m in cli.json("assets", "models")["assets"]} == {"mock"}  # type: ignore[index]
     preview = cli.json("run", "preview", "greet", "--inputs", '{"name": "Ada", "times": 2}')
     assert preview["steps"][0]["request"]["messages"][0]["content"] == "Greet Ada 2 times"  # type: ignore[index]
     assert cli.runs() == set()
@@ -256,19 +257,29 @@ def test_unknown_things_exit_1(cli: Cli) -> None:
         assert (code, out) == (1, "") and words in err
 
 
-def test_an_asset_with_a_syntax_error_is_reported_with_file_and_line(
-    cli: Cli, tmp_path: Path
-) -> None:
-    assets = tmp_path / "assets"
-    shutil.copytree(RUNS_TESTS / "assets", assets)
-    (assets / "workflows" / "broken.py").write_text('"""x"""\nMETADATA = {"id": \n')
+def test_a_broken_asset_is_named_and_hides_nothing(cli: Cli, tmp_path: Path) -> None:
+    assets = hostile_assets(tmp_path)
     document = json.loads(cli.config.read_text())
-    cli.config.write_text(json.dumps({**document, "assets": str(assets)}))
-    for argv in (["assets", "workflows"], ["run", "create", "greet", "--inputs", '{"name": "x"}']):
-        code, out, err = cli(*argv)
-        assert (code, out) == (2, "")
-        assert f"{assets / 'workflows' / 'broken.py'}:2: syntax error" in err
-    assert cli.runs() == set()
+    settings = {"assets": str(assets), "evaluation": {"timeout_s": 2}}
+    cli.config.write_text(json.dumps({**document, **settings}))
+    code, out, err = cli("assets", "workflows")
+    assert code == 0
+    listing = json.loads(out)
+    assert {"greet", "loop", "exits"} <= {a["id"] for a in listing["assets"]}
+    broken = assets / "workflows" / "syntax.py"
+    assert [(p["path"], p["line"], p["failure"]) for p in listing["problems"]] == [
+        (str(broken), 2, "syntax")
+    ]
+    assert f"{broken}:2: syntax error" in err
+    # os._exit(0) at top level: a clear error and exit 2, not a silent exit 0
+    code, out, err = cli("run", "preview", "exits")
+    assert (code, out) == (2, "")
+    assert f"{assets / 'workflows' / 'exits.py'}:4: the asset called os._exit(0)" in err
+    code, out, err = cli("run", "preview", "loop")
+    assert (code, out) == (2, "") and "(failure: timeout)" in err and "loop.py:" in err
+    created = cli.json("run", "create", "greet", "--id", "ok-1", "--inputs", '{"name": "x"}')
+    assert created["status"] == "succeeded"  # type: ignore[index]
+    assert cli.runs() == {"ok-1"}
 
 
 words = st.sampled_from(

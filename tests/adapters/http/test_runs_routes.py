@@ -4,7 +4,6 @@ hypothesis on bodies and run ids."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -19,7 +18,7 @@ from lightflow_actors.adapters.http import RUNS_LINKS, create_app, runs_routes
 from lightflow_actors.flow.streams import RuntimeStreamReader, decode_runtime_frame
 from lightflow_actors.host import RunsHosting
 
-from ...runs._support import ASSETS, RunsEnv
+from ...runs._support import RunsEnv, hostile_assets
 
 TOKEN = "runs-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -116,10 +115,11 @@ def test_sse_variant_resumes_after_last_event_id(client: TestClient) -> None:
 
 
 def test_assets_abi_and_preview(client: TestClient, env: RunsEnv) -> None:
-    assets = client.get("/assets").json()
-    assert {a["id"] for a in assets} >= {"greet", "chain", "fanout", "mock", "quick"}
-    assert {a["kind"] for a in client.get("/assets/workflows").json()} == {"workflow"}
-    assert client.get("/assets/model").json()[0]["id"] == "mock"
+    listing = client.get("/assets").json()
+    assert {a["id"] for a in listing["assets"]} >= {"greet", "chain", "fanout", "mock", "quick"}
+    assert listing["problems"] == []
+    assert {a["kind"] for a in client.get("/assets/workflows").json()["assets"]} == {"workflow"}
+    assert client.get("/assets/model").json()["assets"][0]["id"] == "mock"
     bad = client.get("/assets/gadgets")
     assert bad.status_code == 400 and "unknown asset kind" in bad.json()["error"]
     abi = client.get("/ctx/abi").json()
@@ -210,22 +210,28 @@ def test_post_routes_need_the_token_when_the_server_has_one(tmp_path: Path) -> N
         settle(client, "t1")
 
 
-def test_an_asset_with_a_syntax_error_is_a_clear_400(tmp_path: Path) -> None:
-    assets = tmp_path / "assets"
-    shutil.copytree(ASSETS, assets)
-    broken = assets / "workflows" / "broken.py"
-    broken.write_text('METADATA = {"id": "broken",\n')
-    env = RunsEnv(tmp_path, assets=assets)
+def test_a_broken_asset_is_named_beside_the_good_ones(tmp_path: Path) -> None:
+    assets = hostile_assets(tmp_path)
+    env = RunsEnv(tmp_path, assets=assets, evaluation={"timeout_s": 2})
+    broken = assets / "workflows" / "syntax.py"
     with make_client(env) as client:
         listing = client.get("/assets")
-        assert listing.status_code == 400
-        assert f"{broken}:" in listing.json()["error"] and "syntax error" in listing.json()["error"]
+        assert listing.status_code == 200
+        (problem,) = listing.json()["problems"]
+        assert problem["path"] == str(broken) and problem["line"] == 2
+        assert problem["failure"] == "syntax" and problem["kind"] == "workflow"
+        assert client.get("/assets/models").json()["problems"] == []
+        for workflow, line, failure in (("exits", 4, "exit"), ("boom", 4, "exception")):
+            answer = client.post("/runs/preview", json={"workflow": workflow})
+            assert answer.status_code == 400
+            error = answer.json()["error"]
+            assert f"{assets / 'workflows' / workflow}.py:{line}:" in error
+            assert f"(failure: {failure})" in error
         created = client.post("/runs", json={"workflow": "greet", "inputs": {"name": "x"}})
-        assert created.status_code == 400
-        assert client.get("/runs").json() == []  # reading runs needs no assets
+        assert created.status_code == 201  # one bad file breaks no other asset
         broken.unlink()
-        assert client.get("/assets").status_code == 200  # fixed: seen at the next call
-    assert run_dirs(env) == set()
+        assert client.get("/assets").json()["problems"] == []  # fixed: seen at the next call
+        settle(client, created.json()["run_id"])
 
 
 json_values = st.recursive(
