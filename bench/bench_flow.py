@@ -197,12 +197,14 @@ def _resolve_latencies(rounds: int = 15) -> dict[str, float]:
     samples: dict[str, list[float]] = {"warm": [], "cold": [], "child": [], "cached": []}
     for n in range(rounds):
         inputs = f'{{"topic": "owls {n}"}}'.encode()  # a new request: a cache miss
-        samples["warm"].append(timed(lambda: resolve(warm, "article", inputs))  # noqa: B023)
-        samples["cold"].append(timed(lambda: resolve(AssetCatalog.scan(root), "article", inputs))  # noqa: B023)
-        samples["child"].append(timed(lambda: evaluator.resolve(catalog, "article", inputs))  # noqa: B023)
-        samples["cached"].append(
-            timed(lambda: evaluator.resolve(catalog, "article", b'{"topic": "cached"}'))
-        )
+        ways: dict[str, Callable[[], object]] = {
+            "warm": partial(resolve, warm, "article", inputs),
+            "cold": lambda i=inputs: resolve(AssetCatalog.scan(root), "article", i),
+            "child": partial(evaluator.resolve, catalog, "article", inputs),
+            "cached": partial(evaluator.resolve, catalog, "article", b'{"topic": "cached"}'),
+        }
+        for name, way in ways.items():
+            samples[name].append(timed(way))
     return {k: median(v) for k, v in samples.items()}
 
 
