@@ -85,9 +85,8 @@ class AssetInfo(msgspec.Struct, frozen=True):
 
 
 class AssetProblem(msgspec.Struct, frozen=True):
-    """An asset file the catalog could not take: where, what kind of failure, and why.
-
-    `kind` is the kind its folder holds; `line` is 1 when no line is to blame."""
+    """An asset file that could not be taken: where (`line` 1: no line to blame), the kind
+    its folder holds, the failure, and the error message."""
 
     path: str
     line: int

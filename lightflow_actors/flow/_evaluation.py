@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,6 +71,10 @@ HARD_KILL_GRACE_S = 1.0
 child to report the line the alarm interrupted, short enough that a loop in C code (which
 the alarm cannot interrupt) does not hold a worker thread much longer."""
 
+STARTUP_ALLOWANCE_S = 60.0
+"""How long the child may take to start (import, limit itself) before its time limit
+starts counting; only a machine in trouble comes near it."""
+
 MAX_OUTPUT_BYTES = 64 << 20
 """More than this on the outcome pipe is a misbehaving child (refused, not decoded)."""
 
@@ -92,6 +98,10 @@ class EvaluationRequest(msgspec.Struct, frozen=True):
     preset: str | None
     timeout_s: float
     memory_bytes: int
+
+
+class Ready(msgspec.Struct, frozen=True, tag="ready"):
+    """The child started and limited itself; its time limit counts from here."""
 
 
 class Loading(msgspec.Struct, frozen=True, tag="loading"):
@@ -122,7 +132,7 @@ class Refusal(msgspec.Struct, frozen=True, tag="refused"):
     loaded: dict[str, str] = {}
 
 
-EvaluationOutcome = Loading | Resolved | Refusal
+EvaluationOutcome = Ready | Loading | Resolved | Refusal
 
 _ERRORS: dict[str, type[FlowError]] = {
     cls.__name__: cls
@@ -237,7 +247,7 @@ class AssetEvaluator:
             output, returncode, timed_out, stopped = self._run_child(_encoder.encode(request))
         frames = _decode_frames(output)
         last_path = next((f.path for f in reversed(frames) if isinstance(f, Loading)), None)
-        final = frames[-1] if frames and not isinstance(frames[-1], Loading) else None
+        final = frames[-1] if frames and isinstance(frames[-1], Resolved | Refusal) else None
         if isinstance(final, Resolved):
             fresh = all(catalog.digests.get(p) == d for p, d in final.loaded.items())
             return final.workflow, fresh
@@ -248,6 +258,13 @@ class AssetEvaluator:
         where = Path(last_path) if last_path else _workflow_path(catalog, workflow)
         if stopped:
             return AssetExited(where, 1, "evaluation stopped: the server is shutting down"), False
+        if timed_out and not any(isinstance(f, Ready) for f in frames):
+            return AssetTimeout(
+                where,
+                1,
+                f"the evaluator process did not start within {STARTUP_ALLOWANCE_S:g} s "
+                "(is the machine overloaded?); try again",
+            ), False
         if timed_out:
             return AssetTimeout(
                 where,
@@ -279,25 +296,59 @@ class AssetEvaluator:
         with self._lock:
             self._children.add(child)
         self.evaluations += 1
-        timed_out = False
         try:
-            try:
-                output, _ = child.communicate(
-                    request, timeout=self.limits.timeout_s + HARD_KILL_GRACE_S
-                )
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(child)
-                output, _ = child.communicate()
+            feeder = threading.Thread(target=_feed, args=(child, request), daemon=True)
+            feeder.start()
+            output, timed_out = self._collect(child)
+            child.wait()
         finally:
-            _kill_group(child)  # grandchildren it may have left
+            _kill_group(child)  # on a timeout, and any grandchildren it may have left
             with self._lock:
                 self._children.discard(child)
                 stopped = child.pid in self._stopped
                 self._stopped.discard(child.pid)
-        if len(output) > MAX_OUTPUT_BYTES:
-            output = b""
         return output, child.returncode, timed_out, stopped
+
+    def _collect(self, child: subprocess.Popen[bytes]) -> tuple[bytes, bool]:
+        """Read the child's frames until it closes its end or its time is up.
+
+        The time limit counts from the child's `Ready` frame (interpreter started and
+        limited), so a slow start on a loaded machine does not eat the assets' time; the
+        start itself gets `STARTUP_ALLOWANCE_S`. These are real-time waits on a real
+        process, on a worker thread (like a socket timeout): not the actor loop's clock."""
+        assert child.stdout is not None
+        fd = child.stdout.fileno()
+        output = bytearray()
+        deadline = time.monotonic() + STARTUP_ALLOWANCE_S
+        ready = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _kill_group(child)
+                return bytes(output), True
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return bytes(output), False
+            output += chunk
+            if len(output) > MAX_OUTPUT_BYTES:
+                _kill_group(child)
+                return b"", False
+            if not ready and any(isinstance(f, Ready) for f in _decode_frames(bytes(output))):
+                ready = True
+                deadline = time.monotonic() + self.limits.timeout_s + HARD_KILL_GRACE_S
+
+
+def _feed(child: subprocess.Popen[bytes], request: bytes) -> None:
+    """Write the request and close stdin (a thread: a request larger than the pipe blocks
+    until the child reads it, and a child that dies first must not block the reader)."""
+    assert child.stdin is not None
+    with contextlib.suppress(OSError):
+        child.stdin.write(request)
+    with contextlib.suppress(OSError):
+        child.stdin.close()
 
 
 def _cache_key(digest: str, workflow: str, inputs: bytes, preset: str | None) -> str:

@@ -3,7 +3,8 @@
 Reads one `EvaluationRequest` (msgpack) on stdin, limits itself (`RLIMIT_AS` to the
 request's memory, a real-time alarm at its timeout, a CPU-time limit a little later, no
 core files), resolves the workflow, and writes length-prefixed frames on what was its
-stdout: a `Loading` before each asset file it executes, then one `Resolved` or `Refusal`.
+stdout: `Ready` once limited, a `Loading` before each asset file it executes, then one
+`Resolved` or `Refusal`.
 Asset code sees stdout and stdin redirected (it cannot corrupt the frames by printing),
 and `os._exit` raising instead of exiting, so the line that called it can be named.
 Nothing here runs in a server: only this child executes asset files.
@@ -37,6 +38,7 @@ from ._evaluation import (
     EvaluationOutcome,
     EvaluationRequest,
     Loading,
+    Ready,
     Refusal,
     Resolved,
     encode_frame,
@@ -83,6 +85,7 @@ def main() -> NoReturn:
     os._exit = _refuse_exit  # type: ignore[assignment]
     paths = {info.path for info in request.assets}
     outcome: EvaluationOutcome
+    _write(out, Ready())  # the parent's hard deadline counts from here
     try:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, request.timeout_s)
@@ -118,9 +121,13 @@ def main() -> NoReturn:
         )
         outcome = _refusal(error, catalog)
     except BaseException as exc:  # a DEFINITION that breaks resolve() in an unforeseen way
-        path, line = _blame(exc, paths, catalog, request)
-        error = AssetLoadError(path, line, f"resolving the workflow failed: {exc!r}")
-        outcome = _refusal(error, catalog)
+        if _asset_frame(exc, paths) is None:  # nothing of an asset file on the stack
+            message = f"resolving workflow {request.workflow!r} failed: {exc!r}"
+            outcome = Refusal("Invalid", message, None, catalog.loaded_files)
+        else:
+            path, line = _blame(exc, paths, catalog, request)
+            error = AssetLoadError(path, line, f"resolving the workflow failed: {exc!r}")
+            outcome = _refusal(error, catalog)
     _write(out, outcome)
     real_exit(0)  # no interpreter teardown: nothing an asset registered (atexit) runs
 
@@ -155,13 +162,7 @@ def _blame(
 ) -> tuple[Path, int]:
     """The deepest traceback frame in an asset file; else the file being executed (line
     1); else the workflow's own file."""
-    found: tuple[str, int] | None = None
-    tb = exc.__traceback__
-    while tb is not None:
-        name = tb.tb_frame.f_code.co_filename
-        if name in paths:
-            found = (name, tb.tb_lineno)
-        tb = tb.tb_next
+    found = _asset_frame(exc, paths)
     if found is not None:
         return Path(found[0]), found[1]
     if catalog.current is not None:
@@ -170,6 +171,18 @@ def _blame(
         if info.id == request.workflow:
             return Path(info.path), 1
     return Path(request.root), 1
+
+
+def _asset_frame(exc: BaseException, paths: set[str]) -> tuple[str, int] | None:
+    """The deepest traceback frame in an asset file, if any."""
+    found: tuple[str, int] | None = None
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if name in paths:
+            found = (name, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
 
 
 def _refusal(error: AssetError, catalog: AssetCatalog) -> Refusal:

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from lightflow_actors.adapters.http import runs_routes
 from lightflow_actors.cortex import AbiRecord, DeadLetters
 from lightflow_actors.flow import (
-    AssetInfo,
+    AssetListing,
     ResolvedWorkflow,
     RunRequest,
     RunStatusView,
@@ -84,7 +84,7 @@ def test_the_schemas_are_the_msgspec_types() -> None:
     document = yaml.safe_load(SPEC.read_text())
     _, components = msgspec.json.schema_components(
         [
-            AssetInfo,
+            AssetListing,
             AbiRecord,
             DeadLetters,
             RunSummary,
