@@ -6,6 +6,10 @@ demo supervision tree to look at. Beyond loopback, a token is required (exit 2 w
 ``--max-connections``, ``--max-websockets`` and ``--max-ws-message-bytes`` bound what
 clients can hold (503, WebSocket close 1013 and 1009 past them; specs/http.md).
 ``--cluster nats://HOST:PORT [--node NAME]`` joins a cluster over NATS (specs/cluster.md).
+
+The token comes from ``--token-file PATH`` or ``--token`` (one or the other), else from
+``$LIGHTFLOW_TOKEN``. Prefer the file or the variable: a command-line argument is readable
+by every local user in ``/proc/<pid>/cmdline`` (and ``ps``) while the server runs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ import argparse
 import os
 import re
 import socket
+import stat
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from lightflow_actors.host import serve_parts
 from lightflow_actors.runs import RunsConfigError
@@ -41,10 +49,20 @@ def configure(parser: StrictParser) -> None:
     parser.add_argument(
         "--port", default=DEFAULT_PORT, type=positive_port, help="port (0: any free port)"
     )
-    parser.add_argument(
+    tokens = parser.add_mutually_exclusive_group()
+    tokens.add_argument(
+        "--token-file",
+        metavar="PATH",
+        type=Path,
+        help="read the bearer token for actions, runs changes and the event stream from "
+        "this file (its first line; keep it mode 0600)",
+    )
+    tokens.add_argument(
         "--token",
         type=non_empty,
-        help=f"bearer token for actions and the event stream (default: ${TOKEN_ENV})",
+        help=f"the bearer token itself; visible to every local user in /proc/<pid>/cmdline "
+        f"and ps while the server runs: prefer --token-file or ${TOKEN_ENV} "
+        f"(default: ${TOKEN_ENV})",
     )
     parser.add_argument(
         "--demo", action="store_true", help="start a small demo supervision tree to observe"
@@ -81,10 +99,52 @@ def configure(parser: StrictParser) -> None:
     parser.set_defaults(handler=run)
 
 
+MAX_TOKEN_FILE_BYTES = 4096
+
+
+def read_token_file(path: Path) -> str:
+    """The token in `path`: its first line, without surrounding whitespace (UsageError when
+    the file is unreadable, empty, too large or not UTF-8)."""
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_TOKEN_FILE_BYTES + 1)
+            mode = os.fstat(file.fileno()).st_mode
+    except OSError as exc:
+        raise UsageError(f"lightflow serve: cannot read --token-file {path}: {exc}") from None
+    if len(raw) > MAX_TOKEN_FILE_BYTES:
+        raise UsageError(
+            f"lightflow serve: --token-file {path} is larger than {MAX_TOKEN_FILE_BYTES} bytes; "
+            "it should hold only the token"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"lightflow serve: --token-file {path} is not UTF-8 ({exc})") from None
+    lines = text.splitlines()
+    token = lines[0].strip() if lines else ""
+    if not token:
+        raise UsageError(f"lightflow serve: --token-file {path} is empty; write the token in it")
+    if stat.S_IMODE(mode) & 0o077:
+        print(
+            f"lightflow serve: warning: --token-file {path} is readable by other users; "
+            f"chmod 600 {path}",
+            file=sys.stderr,
+        )
+    return token
+
+
+def choose_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """--token-file, else --token, else $LIGHTFLOW_TOKEN (they exclude each other but the
+    environment variable, which only fills in)."""
+    if args.token_file is not None:
+        return read_token_file(args.token_file)
+    if args.token is not None:
+        return str(args.token)
+    return environ.get(TOKEN_ENV, "").strip() or None
+
+
 def run(args: argparse.Namespace) -> int:
-    token: str | None = args.token
-    if token is None:
-        token = os.environ.get(TOKEN_ENV) or None
+    token = choose_token(args, os.environ)
     options = ServeOptions(
         host=args.host,
         port=args.port,

@@ -1,7 +1,10 @@
 """Who may change the system: a bearer token for mutations and streams, and an Origin check.
 
-With a token configured (``--token`` or ``LIGHTFLOW_TOKEN``), every mutating request and
-the event stream must carry ``Authorization: Bearer <token>``: none is 401, a wrong one 403.
+With a token configured (``--token-file``, ``LIGHTFLOW_TOKEN`` or ``--token``), every
+mutating request and the event stream must carry ``Authorization: Bearer <token>``: none is
+401, a wrong one 403. The token is compared as bytes (its UTF-8 encoding against the
+header's raw bytes), in constant time, so a non-ASCII token works and a hostile header
+(invalid UTF-8, megabytes long) is only ever a wrong token.
 Browsers attach an ``Origin`` header to cross-site requests; a mutation or a stream from an
 origin other than the server's own (or one allowed explicitly) is refused with 403, so a
 web page the operator happens to visit cannot drive a loopback server without a token.
@@ -21,6 +24,10 @@ from ._errors import Forbidden, ServeRefused, Unauthorized
 TOKEN_ENV = "LIGHTFLOW_TOKEN"
 
 
+MAX_AUTHORIZATION_BYTES = 8192
+"""An ``Authorization`` header longer than this is refused before any comparison."""
+
+
 class Guard:
     """The checks the routes apply before acting. ``token=None`` disables the token check."""
 
@@ -29,7 +36,9 @@ class Guard:
     def __init__(self, token: str | None, allowed_origins: Collection[str] = ()) -> None:
         if token is not None and not token.strip():
             raise ValueError("the bearer token must not be empty; give a token or None")
-        self._token = token.encode() if token is not None else None
+        # surrogateescape: a token taken from argv or the environment as undecodable bytes
+        # is those bytes again.
+        self._token = token.encode("utf-8", "surrogateescape") if token is not None else None
         self._allowed = frozenset(o.rstrip("/").lower() for o in allowed_origins)
 
     @property
@@ -44,15 +53,19 @@ class Guard:
         if header is None:
             raise Unauthorized(
                 "this endpoint needs the header `Authorization: Bearer <token>` with the token "
-                "the server was started with (--token or LIGHTFLOW_TOKEN)",
+                "the server was started with (--token-file, LIGHTFLOW_TOKEN or --token)",
                 field="Authorization",
+            )
+        if len(header) > MAX_AUTHORIZATION_BYTES:
+            raise Forbidden(
+                "the bearer token is wrong (the header is too long)", field="Authorization"
             )
         scheme, _, value = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized(
                 "the Authorization header must be `Bearer <token>`", field="Authorization"
             )
-        if not hmac.compare_digest(value.strip().encode(), self._token):
+        if not _matches(value.strip(), self._token):
             raise Forbidden("the bearer token is wrong", field="Authorization")
 
     def check_origin(self, headers: Mapping[str, str], scheme: str) -> None:
@@ -72,6 +85,23 @@ class Guard:
             f"or allow that origin explicitly",
             field="Origin",
         )
+
+
+def _matches(value: str, token: bytes) -> bool:
+    """Whether the header value is the token, compared as bytes in constant time.
+
+    Headers reach us as text decoded from the wire as latin-1 (ASGI), so their raw bytes
+    are ``value.encode("latin-1")``: the UTF-8 bytes a client sent for a non-ASCII token.
+    A header built in Python from real text (the observer page's token box) has no such
+    byte form; its UTF-8 encoding is compared too. Both comparisons always run."""
+    try:
+        wire = value.encode("latin-1")
+    except UnicodeEncodeError:
+        wire = b""
+    text = value.encode("utf-8", "surrogateescape")
+    as_wire = hmac.compare_digest(wire, token)
+    as_text = hmac.compare_digest(text, token)
+    return as_wire or as_text
 
 
 def is_loopback(host: str) -> bool:

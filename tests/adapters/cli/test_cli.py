@@ -244,3 +244,104 @@ def test_strict_parser_keeps_positionals_and_abbreviations_off() -> None:
     )
     with pytest.raises(UsageError, match="unrecognized arguments: --na n"):
         parser.parse_args(["a", "--na", "n"])
+
+
+TOKEN = "pässwört-🔑-ключ"
+
+
+def _serve_args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["serve", *argv])
+
+
+def test_the_token_comes_from_a_file_the_flag_or_the_environment(tmp_path: Path) -> None:
+    from lightflow_actors.adapters.cli._serve import choose_token
+
+    secret = tmp_path / "token"
+    secret.write_text(f"  {TOKEN}  \nignored second line\n")
+    secret.chmod(0o600)
+    env = {"LIGHTFLOW_TOKEN": "from-env"}
+    assert choose_token(_serve_args("--token-file", str(secret)), env) == TOKEN
+    assert choose_token(_serve_args("--token", "flag"), env) == "flag"
+    assert choose_token(_serve_args(), env) == "from-env"
+    assert choose_token(_serve_args(), {"LIGHTFLOW_TOKEN": "  "}) is None
+    assert choose_token(_serve_args(), {}) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [
+        (None, "cannot read --token-file"),
+        (b"", "is empty"),
+        (b"\n\nlater", "is empty"),
+        (b"\xff\xfe token", "is not UTF-8"),
+        (b"x" * 5000, "larger than 4096 bytes"),
+    ],
+)
+def test_a_bad_token_file_is_a_usage_error(
+    tmp_path: Path, content: bytes | None, phrase: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "token"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["serve", "--token-file", str(path), "--port", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and phrase in err and err.count("\n") == 1
+
+
+def test_token_and_token_file_exclude_each_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--token", "a", "--token-file", str(tmp_path / "t")]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_help_says_where_the_token_should_come_from(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--token-file PATH" in text and "$LIGHTFLOW_TOKEN" in text
+    assert "/proc/<pid>/cmdline" in text
+
+
+@pytest.mark.parametrize("source", ["file", "environment"])
+def test_a_non_ascii_token_from_a_file_or_the_environment_guards_the_server(
+    tmp_path: Path, source: str
+) -> None:
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if k != "LIGHTFLOW_TOKEN"}
+    argv = [sys.executable, "-m", "lightflow_actors.cli", "serve", "--port", "0"]
+    if source == "file":
+        secret = tmp_path / "token"
+        secret.write_text(TOKEN + "\n")
+        secret.chmod(0o600)
+        argv += ["--token-file", str(secret)]
+    else:
+        env["LIGHTFLOW_TOKEN"] = TOKEN
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line, "server did not start"
+        url = json.loads(line)["url"].rstrip("/")
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        assert TOKEN.encode() not in cmdline
+        with httpx.Client(base_url=url, timeout=30, trust_env=False) as http:
+            body = {"workflow": "no-such-workflow"}
+            assert http.post("/runs", json=body).status_code == 401
+            wrong = http.post("/runs", json=body, headers=[(b"authorization", b"Bearer nope")])
+            assert wrong.status_code == 403
+            mangled = b"Bearer " + TOKEN.encode("utf-8")[:-2] + b"\xff"
+            assert (
+                http.post("/runs", json=body, headers=[(b"authorization", mangled)]).status_code
+                == 403
+            )
+            right = [(b"authorization", b"Bearer " + TOKEN.encode())]
+            assert http.post("/runs", json=body, headers=right).status_code == 404  # past the guard
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()

@@ -109,3 +109,72 @@ async def test_host_guard_refuses_foreign_host_headers() -> None:
         refused = await client.get("/", headers={"host": "rebind.evil.example:5174"})
         assert refused.status_code == 403
         assert refused.json()["field"] == "Host"
+
+
+NON_ASCII_TOKEN = "pässwört-🔑-ключ"
+
+
+def _guarded_app(token: str) -> Starlette:
+    guard = Guard(token)
+
+    def endpoint(request):  # type: ignore[no-untyped-def]
+        try:
+            guard.require_token(request.headers)
+        except (Unauthorized, Forbidden) as exc:
+            return PlainTextResponse(str(exc), status_code=exc.status)
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/", endpoint, methods=["POST"])])
+
+
+async def _post(app: Starlette, authorization: bytes | None) -> int:
+    # Raw header bytes, as a client puts them on the wire (httpx sends bytes as they are).
+    headers = [(b"authorization", authorization)] if authorization is not None else []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        return (await client.post("/", headers=headers)).status_code
+
+
+@pytest.mark.anyio
+async def test_a_non_ascii_token_is_compared_as_its_utf8_bytes() -> None:
+    app = _guarded_app(NON_ASCII_TOKEN)
+    assert await _post(app, b"Bearer " + NON_ASCII_TOKEN.encode()) == 200
+    assert await _post(app, b"bearer  " + NON_ASCII_TOKEN.encode() + b" ") == 200
+    assert await _post(app, b"Bearer " + NON_ASCII_TOKEN.encode()[:-1]) == 403
+    assert await _post(app, b"Bearer " + "pässwört".encode("latin-1")) == 403
+    assert await _post(app, None) == 401
+
+
+def test_a_non_ascii_token_typed_as_text_matches_too() -> None:
+    # The observer page builds the header from the text an operator typed.
+    Guard(NON_ASCII_TOKEN).require_token({"authorization": f"Bearer {NON_ASCII_TOKEN}"})
+    Guard("é").require_token({"authorization": "Bearer é"})  # latin-1-encodable text
+    Guard("é").require_token({"authorization": "Bearer " + "é".encode().decode("latin-1")})
+    with pytest.raises(Forbidden):
+        Guard("é").require_token({"authorization": "Bearer e"})
+
+
+@pytest.mark.anyio
+async def test_hostile_authorization_headers_are_only_ever_wrong_tokens() -> None:
+    app = _guarded_app(NON_ASCII_TOKEN)
+    for raw in (
+        b"Bearer \xff\xfe\xfd",  # not UTF-8
+        b"Bearer " + NON_ASCII_TOKEN.encode()[:5] + b"\xc3",  # cut mid-character
+        b"Bearer " + b"\x80" * 64,
+        b"Bearer " + b"A" * 200_000,  # huge
+        b"Bearer \x00token",
+    ):
+        assert await _post(app, raw) == 403, raw[:20]
+    with pytest.raises(Forbidden, match="too long"):
+        Guard("s3cret").require_token({"authorization": "Bearer " + "s" * 100_000})
+
+
+@given(st.binary(max_size=120))
+def test_any_header_bytes_are_refused_unless_they_are_the_token(raw: bytes) -> None:
+    guard = Guard(NON_ASCII_TOKEN)
+    header = raw.decode("latin-1")  # what ASGI servers hand Starlette
+    try:
+        guard.require_token({"authorization": header})
+    except (Unauthorized, Forbidden):
+        return
+    assert header.strip().partition(" ")[2].strip().encode("latin-1") == NON_ASCII_TOKEN.encode()
