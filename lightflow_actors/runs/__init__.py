@@ -6,6 +6,8 @@ CortexFS ABI; which substrate answers, and how, is the composition root's busine
 from ._catalog import CatalogCache
 from ._errors import (
     HostNotRunning,
+    RunActorRestarting,
+    RunEndedFirst,
     RunHostedElsewhere,
     RunsConfigError,
     RunsError,
@@ -49,7 +51,9 @@ __all__ = [
     "Read",
     "RefreshRun",
     "RetryRun",
+    "RunActorRestarting",
     "RunEnded",
+    "RunEndedFirst",
     "RunHostedElsewhere",
     "RunStartFailed",
     "RunTail",

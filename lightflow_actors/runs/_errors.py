@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 
+from lightflow_actors.flow import StepTransitionError
 from lightflow_actors.kernel import LightflowError, Refused
 
 
@@ -35,6 +36,32 @@ class RunHostedElsewhere(RunsError, Refused):
         super().__init__(
             f"run {run_id!r} is being driven by another lightflow process ({holder}); "
             "wait for it to settle, or talk to that process (e.g. its HTTP API)"
+        )
+
+
+class RunActorRestarting(RunsError, Refused):
+    """A run's actor crashed before it answered; its supervisor resumes the run from its
+    manifest. Whether the request was applied is for the run to say: read it, then retry."""
+
+    reason = "unavailable"
+
+    def __init__(self, run_id: str, why: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id!r}: its run actor stopped before answering ({why}); it is resumed "
+            "from its manifest by its supervisor: read the run, and retry in a moment if needed"
+        )
+
+
+class RunEndedFirst(StepTransitionError):
+    """A submit reached the run actor as its run ended (its last answer arrived, another
+    process cancelled it): a conflict, like any submit to a finished run."""
+
+    def __init__(self, run_id: str, step: str, status: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id!r} {status} before step {step!r} could be submitted (its run actor "
+            f"stopped as the submit arrived); a {status} run's steps cannot be submitted"
         )
 
 

@@ -36,7 +36,13 @@ from lightflow_actors.kernel import (
 )
 from lightflow_actors.supervision import Backoff, ChildSpec, SupervisorRef, start_child
 
-from ._errors import RunHostedElsewhere, RunsError, StorageUnavailable
+from ._errors import (
+    RunActorRestarting,
+    RunEndedFirst,
+    RunHostedElsewhere,
+    RunsError,
+    StorageUnavailable,
+)
 from ._leases import Lease, run_lease_path
 from ._messages import (
     AwaitSettled,
@@ -275,8 +281,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
     async def _submit(self, msg: SubmitStep) -> RunView:
         run = self._run_ref(msg.run_id)
         if run is not None:
-            ask = flow.SubmitNow(msg.step, msg.body)
-            submitted = await _unless_ended(run.ask(ask, timeout=None))
+            submitted = await self._submit_to(run, msg)
             if submitted is not None:
                 return submitted
         # Refused before anything is hosted (unknown step, not ready, run ended)...
@@ -287,9 +292,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         started = await self._drive(msg.run_id, Submit(event=msg.step, payload=json_form(request)))
         run = None if started else self._run_ref(msg.run_id)
         if run is not None:  # adopted from an earlier incarnation of this host: ask it
-            submitted = await _unless_ended(
-                run.ask(flow.SubmitNow(msg.step, msg.body), timeout=None)
-            )
+            submitted = await self._submit_to(run, msg)
             if submitted is not None:
                 return submitted
         return await self._current(msg.run_id)
@@ -322,6 +325,21 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             if view is not None:
                 return view
         return await self.run_blocking(self.ops.get, run_id)
+
+    async def _submit_to(self, run: ActorRef[flow.RunMessage], msg: SubmitStep) -> RunView | None:
+        """Forward the submit to the run actor. It may exit before it answers: its run
+        finished meanwhile (the last answer arrived, another process cancelled it), so
+        the submit is a conflict, however the actor ended; or the server is stopping
+        (None: the store decides); or it crashed mid-run (`RunActorRestarting`)."""
+        try:
+            return await run.ask(flow.SubmitNow(msg.step, msg.body), timeout=None)
+        except (ActorExited, ActorNotAlive) as exc:
+            view = await self.run_blocking(self.ops.get, msg.run_id)
+            if view.status in _SETTLED:
+                raise RunEndedFirst(msg.run_id, msg.step, view.status) from None
+            if exc.reason is not None and not is_normal_exit(exc.reason):
+                raise RunActorRestarting(msg.run_id, format_reason(exc.reason)) from None
+            return None
 
     @handler
     async def refresh(self, msg: RefreshRun) -> None:

@@ -2,6 +2,10 @@
 forwarded to a run actor that is finishing meanwhile is answered as the store says (a
 conflict once the run settled), never with the actor's exit (503 at the HTTP edge).
 
+The race itself is made deterministic with a stand-in run actor that the host adopts: it
+ends its run (as another process's cancel, or its last answer, would) just as the submit
+reaches it, and exits without answering, normally or by crashing.
+
 The subtree is built by hand around a scripted CortexFS (`tests/flow/_fakes.py`), so the
 deterministic loop drives it; runs are written with an in-process `resolve` (the asset
 evaluator's child process is tested in `test_hostile_assets.py`).
@@ -26,15 +30,18 @@ from lightflow_actors.flow import (
     FlowService,
     RunStore,
     RunView,
+    SubmitNow,
+    cancel_run,
     default_assets_root,
     resolve,
 )
-from lightflow_actors.kernel import ActorRef, Refused
+from lightflow_actors.kernel import Actor, ActorRef, Refused, handler
 from lightflow_actors.runs import (
     AwaitSettled,
     HostMessage,
     HostNames,
     RefreshRun,
+    RunActorRestarting,
     RunsHost,
     SubmitStep,
 )
@@ -57,9 +64,12 @@ class Settings(msgspec.Struct, frozen=True):
     evaluation: EvaluationLimits = EvaluationLimits()
 
 
+NAMES = HostNames("races")
+
+
 async def start_host(system: ActorSystem, root: Path, answer: Answer) -> ActorRef[HostMessage]:
     settings = Settings(root / "state", default_assets_root(), CtxLayout(str(root / "ctx"), "1"))
-    names = HostNames("races")
+    names = NAMES
     fake = FakeCortex(answer, ANSWER_DELAY_S)
     children: list[ChildSpec[object]] = [
         ChildSpec(id="cortex", start=lambda: fake, name=names.cortex),
@@ -117,3 +127,57 @@ async def test_a_submit_racing_a_finishing_run_is_a_conflict_never_an_exit(
                 assert isinstance(outcome, FlowError) and outcome.reason == "conflict", outcome
             settled = await host.ask(AwaitSettled(run_id))
             assert settled.status in ("succeeded", "failed")
+
+
+class EndsAsTheSubmitArrives(Actor[SubmitNow]):
+    """Stands for a run actor whose run ends (here: cancelled on disk, as by another
+    process) just as a submit reaches it, and which then exits without answering."""
+
+    def __init__(self, store: RunStore, run_id: str, exit: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.exit = exit
+
+    @handler
+    def submit_now(self, msg: SubmitNow) -> None:
+        self.store.update(self.run_id, lambda m: cancel_run(m, reason="ended", now_ms=2))
+        if self.exit == "crash":
+            raise RuntimeError("the run actor died as its run ended")
+        self.defer(msg)  # never answered: the actor exits first
+        self.stop()
+
+
+@pytest.mark.parametrize("exit", ["normal", "crash"])
+async def test_a_run_ending_as_the_submit_reaches_its_actor_is_a_409_conflict(
+    runtime: Runtime, tmp_path: Path, exit: str
+) -> None:
+    write_run(tmp_path, "text-plan", "e1", b'{"topic": "tea"}')
+    store = RunStore(tmp_path / "state")
+    async with runtime.system(allow_threads=True) as system:
+        host = await start_host(system, tmp_path, ok)
+        stand_in = EndsAsTheSubmitArrives(store, "e1", exit)
+        await system.start_actor(lambda: stand_in, name=NAMES.run("e1"))
+        with pytest.raises(FlowError) as refused:
+            await host.ask(SubmitStep("e1", "plan"))
+        assert refused.value.reason == "conflict"  # 409 at the HTTP edge, not 503
+        assert "cancelled before step 'plan' could be submitted" in str(refused.value)
+        assert system.whereis(NAMES.host) == host  # the host goes on
+    assert store.manifest("e1").status == "cancelled"
+
+
+class CrashesMidRun(Actor[SubmitNow]):
+    @handler
+    def submit_now(self, msg: SubmitNow) -> None:
+        raise RuntimeError("a bug in the run actor")
+
+
+async def test_a_run_actor_crashing_mid_run_is_unavailable_with_a_clear_message(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    write_run(tmp_path, "text-plan", "c1", b'{"topic": "tea"}')
+    async with runtime.system(allow_threads=True) as system:
+        host = await start_host(system, tmp_path, ok)
+        await system.start_actor(CrashesMidRun, name=NAMES.run("c1"))
+        with pytest.raises(RunActorRestarting) as refused:
+            await host.ask(SubmitStep("c1", "plan"))
+        assert refused.value.reason == "unavailable" and "retry" in str(refused.value)
