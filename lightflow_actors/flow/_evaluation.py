@@ -297,9 +297,7 @@ class AssetEvaluator:
             self._children.add(child)
         self.evaluations += 1
         try:
-            feeder = threading.Thread(target=_feed, args=(child, request), daemon=True)
-            feeder.start()
-            output, timed_out = self._collect(child)
+            output, timed_out = self._collect(child, request)
             child.wait()
         finally:
             _kill_group(child)  # on a timeout, and any grandchildren it may have left
@@ -309,15 +307,19 @@ class AssetEvaluator:
                 self._stopped.discard(child.pid)
         return output, child.returncode, timed_out, stopped
 
-    def _collect(self, child: subprocess.Popen[bytes]) -> tuple[bytes, bool]:
-        """Read the child's frames until it closes its end or its time is up.
+    def _collect(self, child: subprocess.Popen[bytes], request: bytes) -> tuple[bytes, bool]:
+        """Write the request, then read the child's frames until it closes its end or its
+        time is up (one `select` loop: no helper thread, which the deterministic
+        scheduler would refuse; a request larger than the pipe is written as it drains).
 
         The time limit counts from the child's `Ready` frame (interpreter started and
         limited), so a slow start on a loaded machine does not eat the assets' time; the
         start itself gets `STARTUP_ALLOWANCE_S`. These are real-time waits on a real
         process, on a worker thread (like a socket timeout): not the actor loop's clock."""
-        assert child.stdout is not None
-        fd = child.stdout.fileno()
+        assert child.stdin is not None and child.stdout is not None
+        out_fd, in_fd = child.stdout.fileno(), child.stdin.fileno()
+        os.set_blocking(in_fd, False)
+        pending: memoryview | None = memoryview(request)
         output = bytearray()
         deadline = time.monotonic() + STARTUP_ALLOWANCE_S
         ready = False
@@ -326,10 +328,22 @@ class AssetEvaluator:
             if remaining <= 0:
                 _kill_group(child)
                 return bytes(output), True
-            readable, _, _ = select.select([fd], [], [], remaining)
+            writers = [in_fd] if pending is not None else []
+            readable, writable, _ = select.select([out_fd], writers, [], remaining)
+            if writable and pending is not None:
+                try:
+                    pending = pending[os.write(in_fd, pending) :]
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:  # the child is gone (broken pipe): read what it left
+                    pending = memoryview(b"")
+                if not pending:
+                    with contextlib.suppress(OSError):
+                        child.stdin.close()
+                    pending = None
             if not readable:
                 continue
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(out_fd, 1 << 16)
             if not chunk:
                 return bytes(output), False
             output += chunk
@@ -339,16 +353,6 @@ class AssetEvaluator:
             if not ready and any(isinstance(f, Ready) for f in _decode_frames(bytes(output))):
                 ready = True
                 deadline = time.monotonic() + self.limits.timeout_s + HARD_KILL_GRACE_S
-
-
-def _feed(child: subprocess.Popen[bytes], request: bytes) -> None:
-    """Write the request and close stdin (a thread: a request larger than the pipe blocks
-    until the child reads it, and a child that dies first must not block the reader)."""
-    assert child.stdin is not None
-    with contextlib.suppress(OSError):
-        child.stdin.write(request)
-    with contextlib.suppress(OSError):
-        child.stdin.close()
 
 
 def _cache_key(digest: str, workflow: str, inputs: bytes, preset: str | None) -> str:
