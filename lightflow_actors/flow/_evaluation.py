@@ -2,11 +2,14 @@
 
 Resolving executes asset files (their `DEFINITION`s are Python). A file that loops
 forever, allocates without bound, raises, or calls `os._exit` must not hang, kill or
-poison the server, so each resolution runs `python -m lightflow_actors.flow._evaluator`
-with a memory limit (`RLIMIT_AS`, set by the child on itself) and a time limit (a soft
-alarm inside the child that names the line it interrupted, then a hard kill of its
-process group from here). The child answers with one outcome frame; what went wrong
-becomes an `AssetError` whose `failure` says how (specs/flow.md §Evaluation).
+poison the server, so each resolution runs in a fresh child process with a memory limit
+(`RLIMIT_AS`, set by the child on itself) and a time limit (a soft alarm inside the child
+that names the line it interrupted, then a hard kill of its process group from here).
+The children are forked by a fork server, `python -m lightflow_actors.flow._evaluator`
+(started once, on the first resolution): it has imported the package and never runs asset
+code, so each child starts clean in milliseconds instead of paying an interpreter start.
+The child answers with one outcome frame; what went wrong becomes an `AssetError` whose
+`failure` says how (specs/flow.md §1.1).
 
 Outcomes are cached by the content hash of the catalog (every asset file's sha256) and
 the request, so the process start is paid once per change of the files or the request.
@@ -22,6 +25,7 @@ import hashlib
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -185,8 +189,10 @@ class AssetEvaluator:
         self._cache: OrderedDict[str, ResolvedWorkflow | FlowError] = OrderedDict()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent)
-        self._children: set[subprocess.Popen[bytes]] = set()
+        self._children: set[int] = set()  # pids of the evaluations under way
         self._stopped: set[int] = set()  # pids killed by close()
+        self._server: _ForkServer | None = None
+        self._server_lock = threading.Lock()
         self.evaluations = 0  # child processes started (cache misses), for tests and bench
 
     def resolve(
@@ -221,12 +227,17 @@ class AssetEvaluator:
         return hit
 
     def close(self) -> None:
-        """Kill every evaluation under way; later ones still run (the CLI never closes)."""
+        """Kill every evaluation under way and the fork server; a later resolution starts
+        a new one (the CLI never closes: the server exits when this process does)."""
         with self._lock:
             children = list(self._children)
-            self._stopped.update(child.pid for child in children)
-        for child in children:
-            _kill_group(child)
+            self._stopped.update(children)
+        for pid in children:
+            _kill_group(pid)
+        with self._server_lock:
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
 
     # -- one child ------------------------------------------------------------------------
 
@@ -244,7 +255,7 @@ class AssetEvaluator:
             memory_bytes=self.limits.memory_bytes,
         )
         with self._slots:
-            output, returncode, timed_out, stopped = self._run_child(_encoder.encode(request))
+            output, timed_out, stopped = self._run_child(_encoder.encode(request))
         frames = _decode_frames(output)
         last_path = next((f.path for f in reversed(frames) if isinstance(f, Loading)), None)
         final = frames[-1] if frames and isinstance(frames[-1], Resolved | Refusal) else None
@@ -272,87 +283,138 @@ class AssetEvaluator:
                 f"evaluating the asset took longer than {self.limits.timeout_s:g} s and was "
                 "stopped (a loop at top level?); raise `evaluation.timeout_s` if it is slow",
             ), False
-        if returncode is not None and returncode < 0:
-            how = f"was killed by signal {signal.Signals(-returncode).name}"
-            if -returncode == signal.SIGXCPU:
-                return AssetTimeout(where, 1, f"evaluating the asset {how} (CPU time)"), False
-        else:
-            how = f"exited with status {returncode} before answering"
         return AssetExited(
             where,
             1,
-            f"the evaluator process {how} (os._exit, a crash, or memory exhaustion in C code)",
+            "the evaluator process ended before answering (os._exit, a signal, the CPU-time "
+            "limit, or memory exhausted in C code)",
         ), False
 
-    def _run_child(self, request: bytes) -> tuple[bytes, int | None, bool, bool]:
-        child = subprocess.Popen(
-            _child_argv(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=_child_env(),
-            start_new_session=True,  # its own process group: a kill reaches its children
-        )
+    def _run_child(self, request: bytes) -> tuple[bytes, bool, bool]:
+        pid, frames_fd = self._fork(request)
         with self._lock:
-            self._children.add(child)
+            self._children.add(pid)
         self.evaluations += 1
         try:
-            output, timed_out = self._collect(child, request)
-            child.wait()
+            # Killed (with its process group) only while its pipe is open, so while it or
+            # something it started still lives: the fork server reaps a child as soon as
+            # it exits, and its pid may then be anybody's.
+            output, timed_out = self._collect(pid, frames_fd)
         finally:
-            _kill_group(child)  # on a timeout, and any grandchildren it may have left
+            os.close(frames_fd)
             with self._lock:
-                self._children.discard(child)
-                stopped = child.pid in self._stopped
-                self._stopped.discard(child.pid)
-        return output, child.returncode, timed_out, stopped
+                self._children.discard(pid)
+                stopped = pid in self._stopped
+                self._stopped.discard(pid)
+        return output, timed_out, stopped
 
-    def _collect(self, child: subprocess.Popen[bytes], request: bytes) -> tuple[bytes, bool]:
-        """Write the request, then read the child's frames until it closes its end or its
-        time is up (one `select` loop: no helper thread, which the deterministic
-        scheduler would refuse; a request larger than the pipe is written as it drains).
+    def _fork(self, request: bytes) -> tuple[int, int]:
+        """A fresh evaluator child for `request`: its pid and the read end of its frames.
 
-        The time limit counts from the child's `Ready` frame (interpreter started and
-        limited), so a slow start on a loaded machine does not eat the assets' time; the
-        start itself gets `STARTUP_ALLOWANCE_S`. These are real-time waits on a real
-        process, on a worker thread (like a socket timeout): not the actor loop's clock."""
-        assert child.stdin is not None and child.stdout is not None
-        out_fd, in_fd = child.stdout.fileno(), child.stdin.fileno()
-        os.set_blocking(in_fd, False)
-        pending: memoryview | None = memoryview(request)
+        The fork server is started on first use and again if it died (a second failure
+        in a row is an error of the machine, raised as is)."""
+        with self._server_lock:
+            for attempt in (1, 2):
+                if self._server is None:
+                    self._server = _ForkServer.start()
+                try:
+                    return self._server.fork(request)
+                except OSError:
+                    self._server.stop()
+                    self._server = None
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def _collect(self, pid: int, frames_fd: int) -> tuple[bytes, bool]:
+        """Read the child's frames until it closes its end or its time is up.
+
+        The time limit counts from the child's `Ready` frame (forked and limited), so a
+        stalled start on a loaded machine does not eat the assets' time; the start itself
+        gets `STARTUP_ALLOWANCE_S`. These are real-time waits on a real process, on a
+        worker thread (like a socket timeout): not the actor loop's clock."""
         output = bytearray()
         deadline = time.monotonic() + STARTUP_ALLOWANCE_S
         ready = False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                _kill_group(child)
+                _kill_group(pid)
                 return bytes(output), True
-            writers = [in_fd] if pending is not None else []
-            readable, writable, _ = select.select([out_fd], writers, [], remaining)
-            if writable and pending is not None:
-                try:
-                    pending = pending[os.write(in_fd, pending) :]
-                except (BlockingIOError, InterruptedError):
-                    pass
-                except OSError:  # the child is gone (broken pipe): read what it left
-                    pending = memoryview(b"")
-                if not pending:
-                    with contextlib.suppress(OSError):
-                        child.stdin.close()
-                    pending = None
+            readable, _, _ = select.select([frames_fd], [], [], remaining)
             if not readable:
                 continue
-            chunk = os.read(out_fd, 1 << 16)
+            chunk = os.read(frames_fd, 1 << 16)
             if not chunk:
                 return bytes(output), False
             output += chunk
             if len(output) > MAX_OUTPUT_BYTES:
-                _kill_group(child)
+                _kill_group(pid)
                 return b"", False
             if not ready and any(isinstance(f, Ready) for f in _decode_frames(bytes(output))):
                 ready = True
                 deadline = time.monotonic() + self.limits.timeout_s + HARD_KILL_GRACE_S
+
+
+class _ForkServer:
+    """The fork server process and our end of its socket.
+
+    Protocol (specs/flow.md §1.1): we send an 8-byte length with the write end of a fresh
+    pipe attached (`SCM_RIGHTS`), then the request; it forks a child that writes its frames
+    to that pipe, and answers the child's pid (8 bytes). Children are reaped by the server
+    (SIGCHLD ignored); we only kill them (their own process group) and read their pipe."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self.process = process
+        self.sock = sock
+
+    @classmethod
+    def start(cls) -> _ForkServer:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            process = subprocess.Popen(
+                [*_child_argv(), str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=_child_env(),
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,  # a Ctrl-C to the server's group is not its business
+            )
+        finally:
+            theirs.close()
+        return cls(process, ours)
+
+    def fork(self, request: bytes) -> tuple[int, int]:
+        read_end, write_end = os.pipe()
+        try:
+            socket.send_fds(self.sock, [len(request).to_bytes(8, "big")], [write_end])
+            self.sock.sendall(request)
+            pid = int.from_bytes(_receive_exactly(self.sock, 8), "big")
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        return pid, read_end
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionResetError("the evaluator's fork server closed its socket")
+        data += chunk
+    return bytes(data)
 
 
 def _cache_key(digest: str, workflow: str, inputs: bytes, preset: str | None) -> str:
@@ -377,12 +439,13 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _kill_group(child: subprocess.Popen[bytes]) -> None:
+def _kill_group(pid: int) -> None:
+    """Kill an evaluator child and whatever it started (it leads its own process group,
+    once it has called `setsid`: until then, only the child itself exists to kill)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)
-    if child.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            child.kill()
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _decode_frames(output: bytes) -> list[EvaluationOutcome]:

@@ -1,10 +1,12 @@
-"""The evaluator process: `python -m lightflow_actors.flow._evaluator` (see `_evaluation.py`).
+"""The evaluator's fork server: `python -m lightflow_actors.flow._evaluator <socket fd>`.
 
-Reads one `EvaluationRequest` (msgpack) on stdin, limits itself (`RLIMIT_AS` to the
-request's memory, a real-time alarm at its timeout, a CPU-time limit a little later, no
-core files), resolves the workflow, and writes length-prefixed frames on what was its
-stdout: `Ready` once limited, a `Loading` before each asset file it executes, then one
-`Resolved` or `Refusal`.
+The server imports what resolution needs, then forks one child per request it receives
+on its socket (see `_evaluation._ForkServer` for the protocol) and never runs asset code
+itself, so every child starts clean. A child leads its own session, limits itself
+(`RLIMIT_AS` to the request's memory, a real-time alarm at its timeout, a CPU-time limit a
+little later, no core files), resolves the workflow, and writes length-prefixed frames on
+the pipe it was given: `Ready` once limited, a `Loading` before each asset file it
+executes, then one `Resolved` or `Refusal`.
 Asset code sees stdout and stdin redirected (it cannot corrupt the frames by printing),
 and `os._exit` raising instead of exiting, so the line that called it can be named.
 Nothing here runs in a server: only this child executes asset files.
@@ -16,6 +18,7 @@ import math
 import os
 import resource
 import signal
+import socket
 import sys
 import types
 from pathlib import Path
@@ -72,10 +75,39 @@ class _ReportingCatalog(AssetCatalog):
         return super()._load_path(info)
 
 
-def main() -> NoReturn:
-    out = os.dup(1)
+def serve(sock: socket.socket) -> NoReturn:
+    """Fork a child per request until the parent closes its end of the socket."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped as they exit
+    while True:
+        try:
+            header, fds, _, _ = socket.recv_fds(sock, 8, 1)
+        except OSError:
+            os._exit(0)
+        if len(header) < 8 or len(fds) != 1:
+            os._exit(0)  # the parent is gone (or spoke nonsense): nothing left to serve
+        size = int.from_bytes(header, "big")
+        raw = bytearray()
+        while len(raw) < size:
+            chunk = sock.recv(min(size - len(raw), 1 << 20))
+            if not chunk:
+                os._exit(0)
+            raw += chunk
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own subprocesses as usual
+            os.setsid()  # its own process group: the parent's kill reaches all it starts
+            try:
+                evaluate(bytes(raw), fds[0])
+            finally:
+                os._exit(70)  # never back into this loop: only the server serves
+        os.close(fds[0])
+        sock.sendall(pid.to_bytes(8, "big"))
+
+
+def evaluate(raw: bytes, out: int) -> NoReturn:
+    """Resolve the request in `raw` in this (forked) process, writing frames to `out`."""
     devnull = os.open(os.devnull, os.O_RDWR)
-    raw = sys.stdin.buffer.read()
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # print() in an asset goes where stderr goes, never into the frames
     request = msgspec.msgpack.decode(raw, type=EvaluationRequest)
@@ -198,4 +230,4 @@ def _write(fd: int, frame: EvaluationOutcome) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    serve(socket.socket(fileno=int(sys.argv[1])))
