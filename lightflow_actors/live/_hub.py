@@ -17,21 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, Never, TypeVar
 
 from ..isa import Instruction
 from ..kernel import Actor, ActorRef, ActorSystem, AnyRef
 from ..supervision import (
+    ChildAlreadyPresent,
+    ChildAlreadyStarted,
     ChildSpec,
     DynamicSupervisor,
     Supervisor,
     SupervisorRef,
     start_child,
+    start_subsystem,
+    stop_subsystem,
     which_children,
 )
 from ._commands import Update
@@ -108,7 +113,7 @@ class LiveHub:
             self._specs[view_name] = ViewSpec(view_name, view)
         self._started = False
         self._starting: asyncio.Future[None] | None = None
-        self.supervisor: SupervisorRef | None = None
+        self._extra: list[ChildSpec[Never]] = []  # added by `add_children`, kept on restart
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -163,15 +168,55 @@ class LiveHub:
                 name=f"{name}.transports",
             ),
         ]
-        self.supervisor = await system.start_actor(
-            lambda: Supervisor(children, strategy="rest_for_one"), name=name
+        extra = self._extra
+        # A subsystem of the root: if the hub gives up, the root starts it again (with
+        # backoff, its added children included), `/ready` names it meanwhile, and its
+        # browsers reconnect by themselves.
+        await start_subsystem(
+            system,
+            name,
+            lambda: Supervisor([*children, *extra], strategy="rest_for_one"),
+            name=name,
         )
+
+    @property
+    def supervisor(self) -> SupervisorRef | None:
+        """The hub's supervisor now (None before `start`, after `stop`, or while the root
+        restarts the hub)."""
+        if self.system.whereis(self.name) is None:
+            return None
+        return self.system.lookup(self.name, Supervisor)
+
+    async def wait_running(self, timeout: float) -> bool:
+        """Wait until the started hub's supervisor runs (the root restarts a hub that gave
+        up or was killed, after its backoff); False if it is not back within `timeout`
+        seconds of the loop clock, or the hub is not started."""
+        loop = self.system.loop
+        deadline = loop.time() + timeout
+        while self.supervisor is None:
+            if not self._started or loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    async def add_children(self, specs: Sequence[ChildSpec[Never]]) -> None:
+        """Add `specs` to the started hub's supervisor (each unless one of that name runs);
+        they are part of the hub from now on, restarted with it."""
+        for spec in specs:
+            if spec.id not in {known.id for known in self._extra}:
+                self._extra.append(spec)
+            supervisor = self.supervisor
+            if supervisor is None:
+                raise HubNotStartedError("start the hub before adding children to it")
+            if spec.name is None or self.system.whereis(spec.name) is None:
+                # A restarted hub starts its added children itself: one may be running
+                # (or starting) already, which is what was asked for.
+                with contextlib.suppress(ChildAlreadyStarted, ChildAlreadyPresent):
+                    await start_child(supervisor, spec)
 
     async def stop(self) -> None:
         """Stop the subtree: every transport, session, presence and pubsub actor."""
-        if self.supervisor is not None and self.supervisor.alive:
-            await self.system.terminate(self.supervisor)
-        self.supervisor = None
+        await stop_subsystem(self.system, self.name, name=self.name)
         self._started = False
 
     @property

@@ -41,7 +41,7 @@ from lightflow_actors.adapters.http import (
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorRef, ActorSystem
 from lightflow_actors.live import CountSubscribers, LiveHub, Publish, PubSubServer, SubscribeTopic
-from lightflow_actors.supervision import ChildSpec, start_child
+from lightflow_actors.supervision import ChildSpec
 
 from ._actions import ActionDesk
 from ._feed import GetSnapshot, TreeFeed
@@ -69,17 +69,15 @@ def observer_view(
 async def start_observer_actors(
     hub: LiveHub, link: GatewayLink, *, interval: float = 0.25, refresh: float = 2.0
 ) -> None:
-    """Add the feed and the action desk to ``hub``'s supervisor (started), unless running.
+    """Add the feed and the action desk to ``hub``'s supervisor (started), unless running;
+    they stay part of the hub, restarted with it.
 
     ``interval``: seconds lifecycle events are coalesced for; ``refresh``: seconds between
     snapshots when nothing happens (counters move anyway).
     """
     system, name = hub.system, hub.name
-    supervisor = hub.supervisor
-    if supervisor is None:
+    if hub.supervisor is None:
         await hub.start()
-        supervisor = hub.supervisor
-    assert supervisor is not None  # LiveHub.start sets it
 
     def pubsub() -> ActorRef[Publish | CountSubscribers | SubscribeTopic]:
         return system.lookup(f"{name}.pubsub", PubSubServer)
@@ -96,10 +94,12 @@ async def start_observer_actors(
             name=f"{name}.actions",
         ),
     ]
-    for spec in children:
-        if spec.name is not None and system.whereis(spec.name) is None:
-            await start_child(supervisor, spec)
+    await hub.add_children(children)
 
+
+RESTART_WAIT_S = 2.0
+"""How long a request waits for the root to bring a killed observer hub back (its first
+restart comes after about half a second) before starting one itself."""
 
 OBSERVER_LINK = RootLink(
     "Observer",
@@ -152,15 +152,15 @@ class ObserverPage:
     async def start(self) -> None:
         """Start the hub and the observer's actors (idempotent; concurrent callers wait).
 
-        A hub whose supervisor is gone (killed by an operator: nothing restarts a top-level
-        actor) is started afresh; its browsers reconnect to the new one by themselves.
+        The hub is a subsystem: killed by an operator, the root starts it again (the
+        observer's actors with it), and its browsers reconnect by themselves. Without a
+        root (a bare kernel system) a hub found dead is started afresh here.
         """
         if self._closed:
             raise Unavailable("the server is stopping; the observer is closed")
         async with self._lock:
-            supervisor = self.hub.supervisor
-            if supervisor is not None and not supervisor.alive:
-                await self.hub.stop()
+            if self.hub.started and not await self.hub.wait_running(RESTART_WAIT_S):
+                await self.hub.stop()  # nothing restarts it here: start it afresh
             await self.hub.start()
             await start_observer_actors(
                 self.hub, self.link, interval=self.interval, refresh=self.refresh
