@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import TypeVar
 import httpx
 import msgspec
 
+from bench._live_server import free_port, serve
 from bench._report import percentile, row
 from lightflow_actors import Actor, ActorSystem, handler
 from lightflow_actors.adapters.ws import Receive, client_script, start_transport
@@ -81,41 +81,8 @@ def _bytes_rows(label: str, update: float, full: int) -> None:
 # -- 2. latency over loopback -------------------------------------------------------
 
 
-def serve(port: int) -> None:
-    """The server process: the examples hub and a bare echo socket, on 127.0.0.1:port."""
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-    from starlette.applications import Starlette
-    from starlette.routing import Mount, WebSocketRoute
-    from starlette.websockets import WebSocket, WebSocketDisconnect
-
-    async def echo(ws: WebSocket) -> None:
-        await ws.accept()
-        try:
-            while True:
-                await ws.send_text(await ws.receive_text())
-        except WebSocketDisconnect:
-            return
-
-    async def main() -> None:
-        async with ActorSystem("bench-server", seed=1) as system:
-            routes = await start_examples(system, tick_interval=3600.0)
-            app = Starlette(
-                routes=[WebSocketRoute("/echo", echo), Mount("/live", routes=routes.routes)]
-            )
-            config = Config()
-            config.bind = [f"127.0.0.1:{port}"]
-            config.accesslog = None
-            config.errorlog = None
-            config.backlog = 4096
-            print("ready", flush=True)
-            await hypercorn_serve(app, config)  # type: ignore[arg-type]
-
-    asyncio.run(main())
-
-
 async def latency() -> None:
-    port = _free_port()
+    port = free_port()
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -195,13 +162,6 @@ async def _limited(factories: list[Callable[[], Awaitable[T]]], limit: int) -> l
             return await factory()
 
     return list(await asyncio.gather(*(one(f) for f in factories)))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # -- 3. memory per idle session ------------------------------------------------------

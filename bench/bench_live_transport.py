@@ -19,62 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
+from bench._live_server import free_port, serve
 from bench._report import row
-from lightflow_actors import ActorSystem
 from lightflow_actors.live import WebSocketClient, WebSocketView
-from lightflow_actors.live_examples import start_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSIONS = 400
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
-
-
-def serve(port: int) -> None:
-    """The server process: the examples hub and a bare echo socket."""
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-    from starlette.applications import Starlette
-    from starlette.routing import Mount, WebSocketRoute
-    from starlette.websockets import WebSocket, WebSocketDisconnect
-
-    async def echo(ws: WebSocket) -> None:
-        await ws.accept()
-        try:
-            while True:
-                await ws.send_text(await ws.receive_text())
-        except WebSocketDisconnect:
-            return
-
-    async def main() -> None:
-        async with ActorSystem("bench-server", seed=1) as system:
-            routes = await start_examples(system, tick_interval=3600.0)
-            app = Starlette(
-                routes=[WebSocketRoute("/echo", echo), Mount("/live", routes=routes.routes)]
-            )
-            config = Config()
-            config.bind = [f"127.0.0.1:{port}"]
-            config.accesslog = None
-            config.errorlog = None
-            config.backlog = 4096
-            print("ready", flush=True)
-            await hypercorn_serve(app, config)  # type: ignore[arg-type]
-
-    asyncio.run(main())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _rss(pid: int) -> int:
@@ -86,7 +44,7 @@ def _rss(pid: int) -> int:
 
 class Server:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Server:
