@@ -3,7 +3,16 @@ tool, an HTTP channel)."""
 
 from ._callable import AsyncCallableWorker, CallableWorker, ProviderFn, callable_provider
 from ._host import ProviderHost, Serve, Served, slot_id
-from ._openai import OpenAIWorker, openai_channel
+from ._openai import (
+    ANTHROPIC,
+    OPENAI,
+    Dialect,
+    HttpChannelWorker,
+    OpenAIWorker,
+    anthropic_channel,
+    openai_channel,
+    send_channel_request,
+)
 from ._protocol import (
     Answer,
     Failure,
@@ -18,10 +27,14 @@ from ._subprocess import SubprocessWorker, ToolInvocation, ToolMode, ToolResult,
 from ._tools import ToolFunction, tool_function, tools_provider
 
 __all__ = [
+    "ANTHROPIC",
+    "OPENAI",
     "Answer",
     "AsyncCallableWorker",
     "CallableWorker",
+    "Dialect",
     "Failure",
+    "HttpChannelWorker",
     "OpenAIWorker",
     "Outcome",
     "ProviderFn",
@@ -38,8 +51,10 @@ __all__ = [
     "ToolResult",
     "Work",
     "WorkDone",
+    "anthropic_channel",
     "callable_provider",
     "openai_channel",
+    "send_channel_request",
     "slot_id",
     "subprocess_tool",
     "tool_function",

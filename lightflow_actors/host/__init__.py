@@ -16,6 +16,7 @@ See specs/runs-http.md (configuration, routes, streams, MCP) and ADRs 0030-0034.
 
 from ._config import (
     CONFIG_ENV,
+    AnthropicProvider,
     BuiltinToolsProvider,
     CtxConfig,
     EchoProvider,
@@ -41,6 +42,17 @@ from ._local import (
     submit_and_settle,
 )
 from ._part import runs_part
+from ._provider_setup import (
+    AddedProvider,
+    ProviderInputError,
+    ProviderListing,
+    ProviderSetupError,
+    ProviderStatus,
+    ProviderTest,
+    add_provider,
+    list_providers,
+    test_provider,
+)
 from ._providers import build_providers, echo_reply, load_callable
 from ._serve import (
     DEFAULT_LONG_HANDLER_MS,
@@ -63,6 +75,8 @@ __all__ = [
     "DEFAULT_PREFIX",
     "LONG_HANDLER_ENV",
     "PARTS",
+    "AddedProvider",
+    "AnthropicProvider",
     "BuiltinToolsProvider",
     "CtxConfig",
     "EchoProvider",
@@ -71,6 +85,11 @@ __all__ = [
     "OpenAIProvider",
     "PartFactory",
     "ProviderConfig",
+    "ProviderInputError",
+    "ProviderListing",
+    "ProviderSetupError",
+    "ProviderStatus",
+    "ProviderTest",
     "PythonProvider",
     "RunsConfig",
     "RunsHosting",
@@ -79,12 +98,14 @@ __all__ = [
     "WatchdogConfigError",
     "WordCount",
     "WordCountInput",
+    "add_provider",
     "build_providers",
     "config_path",
     "create_and_settle",
     "decode_runs_config",
     "echo_reply",
     "hosted",
+    "list_providers",
     "live_examples",
     "load_callable",
     "load_runs_config",
@@ -98,5 +119,6 @@ __all__ = [
     "runs_part",
     "serve_parts",
     "submit_and_settle",
+    "test_provider",
     "word_count",
 ]

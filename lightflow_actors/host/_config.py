@@ -6,7 +6,8 @@ runs under the XDG state dir, the `/ctx` tree (`/ctx/home/<uid>`, as the seed ha
 `/ctx` exists and is writable; else a plain folder `<state>/ctx`) served by an embedded
 substrate (directory backend, no FUSE), and two deterministic offline providers:
 `local-echo` (api formats and threads) and `local-tools` (the built-in tools, e.g.
-`wordcount`). The OpenAI-compatible HTTP channel is opt-in (a provider of kind `openai`).
+`wordcount`). The HTTP channels are opt-in: providers of kind `openai` (any
+OpenAI-compatible server) and `anthropic` (`lightflow provider add` writes them).
 See specs/runs-http.md §1 for every field.
 """
 
@@ -29,6 +30,7 @@ from ._tools import BUILTIN_TOOLS
 
 __all__ = [
     "CONFIG_ENV",
+    "AnthropicProvider",
     "BuiltinToolsProvider",
     "CtxConfig",
     "EchoProvider",
@@ -91,6 +93,18 @@ class OpenAIProvider(
     concurrency: Concurrency = 16
 
 
+class AnthropicProvider(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="anthropic"
+):
+    """Opt-in: forward `anthropic.messages` requests to an Anthropic Messages endpoint
+    configured by the channel folder `/ctx/chan/<channel>/` (url, keyref, ...)."""
+
+    name: ProviderName
+    channel: str
+    timeout_s: Positive = 60.0
+    concurrency: Concurrency = 16
+
+
 class BuiltinToolsProvider(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="builtin"
 ):
@@ -122,7 +136,12 @@ class SubprocessProvider(
 
 
 ProviderConfig = (
-    EchoProvider | PythonProvider | OpenAIProvider | BuiltinToolsProvider | SubprocessProvider
+    EchoProvider
+    | PythonProvider
+    | OpenAIProvider
+    | AnthropicProvider
+    | BuiltinToolsProvider
+    | SubprocessProvider
 )
 TOOL_PROVIDERS = (BuiltinToolsProvider, SubprocessProvider)
 

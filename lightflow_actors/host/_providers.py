@@ -4,7 +4,8 @@
 format in that format's own response shape so runs go through the whole pipeline
 (`reply_text` reads it back) without a model; `local-tools` (kind `builtin`) serves the
 built-in tools of `_tools.py` the same way. A `python` provider imports a callable named
-by the config; `openai` forwards to an OpenAI-compatible channel (opt-in); `subprocess`
+by the config; `openai` forwards to an OpenAI-compatible channel and `anthropic` to an Anthropic
+Messages one (opt-in); `subprocess`
 runs a tool program.
 """
 
@@ -17,12 +18,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ctx_substrate import ProviderRequest, ProviderSpec, callable_provider, subprocess_tool
+from ctx_substrate import (
+    ProviderRequest,
+    ProviderSpec,
+    anthropic_channel,
+    callable_provider,
+    subprocess_tool,
+)
 from ctx_substrate import openai_channel as openai_channel_provider
 from lightflow_actors.cortex import CtxLayout
 from lightflow_actors.runs import RunsConfigError
 
 from ._config import (
+    AnthropicProvider,
     BuiltinToolsProvider,
     EchoProvider,
     OpenAIProvider,
@@ -54,13 +62,16 @@ def build_providers(configs: tuple[ProviderConfig, ...], layout: CtxLayout) -> l
                     concurrency=config.concurrency,
                 )
             )
-        elif isinstance(config, OpenAIProvider):
+        elif isinstance(config, OpenAIProvider | AnthropicProvider):
             try:
                 channel_dir = layout.chan_dir(config.channel)
             except ValueError as exc:
                 raise RunsConfigError(f"providers[{config.name}].channel", str(exc)) from None
+            factory = (
+                openai_channel_provider if isinstance(config, OpenAIProvider) else anthropic_channel
+            )
             specs.append(
-                openai_channel_provider(
+                factory(
                     config.name,
                     channel_dir,
                     timeout_s=config.timeout_s,

@@ -1,0 +1,95 @@
+"""``lightflow provider add|list|test``: point runs at a real model (specs/runs-http.md §1.1).
+
+``add KIND`` (``openai``, ``anthropic``, ``openai-compatible`` for llama.cpp, vLLM, ...)
+writes the channel folder ``/ctx/chan/<name>/`` and the runs config entry and routes;
+``--key-env`` names the environment variable holding the key (the key never enters a
+file). ``list`` shows the providers in force and whether each channel is usable; ``test
+NAME`` sends one real request. Output is JSON; warnings go to stderr. Exit codes: 0 done,
+1 the work failed (a file cannot be written, the request failed), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from lightflow_actors.host import (
+    ProviderInputError,
+    ProviderSetupError,
+    add_provider,
+    list_providers,
+    test_provider,
+)
+from lightflow_actors.runs import RunsConfigError
+
+from ._errors import CliError, UsageError
+from ._group import VerbGroup, print_json
+from ._parser import StrictParser
+
+T = TypeVar("T")
+KINDS = ("openai", "anthropic", "openai-compatible")
+
+
+def configure(parser: StrictParser) -> None:
+    verb = parser.add_verbs("provider_verb")
+    add = verb("add", "add an HTTP model provider: channel files, config entry, routes")
+    add.add_argument("kind", choices=KINDS, help="the API the server speaks")
+    add.add_argument("--base-url", required=True, help="e.g. https://api.openai.com/v1")
+    add.add_argument("--key-env", help="the NAME of the variable holding the API key")
+    add.add_argument("--model", default="", help="the default model name")
+    add.add_argument("--name", help="the provider and channel name (default: KIND)")
+    add.add_argument("--replace", action="store_true", help="replace a provider of that name")
+    add.set_defaults(handler=_add)
+    listing = verb("list", "the providers in force, their routes and channel state")
+    listing.set_defaults(handler=_list)
+    test = verb("test", "send one real request through an HTTP provider")
+    test.add_argument("name", help="the provider's name")
+    test.add_argument("--prompt", default=None, help="the prompt to send")
+    test.set_defaults(handler=_test)
+
+
+def _mapped(what: str, op: Callable[[], T]) -> T:
+    try:
+        return op()
+    except ProviderInputError as exc:
+        raise UsageError(f"lightflow provider {what}: {exc}") from None
+    except (ProviderSetupError, RunsConfigError) as exc:
+        raise CliError(f"lightflow provider {what}: {exc}") from None
+
+
+def _add(args: argparse.Namespace) -> int:
+    added = _mapped(
+        "add",
+        lambda: add_provider(
+            args.kind,
+            base_url=args.base_url,
+            key_env=args.key_env,
+            model=args.model,
+            name=args.name,
+            replace=args.replace,
+        ),
+    )
+    print_json(added)
+    for warning in added.warnings:
+        print(f"lightflow provider add: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    del args
+    print_json(_mapped("list", list_providers))
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    if args.prompt is None:
+        result = _mapped("test", lambda: test_provider(args.name))
+    else:
+        result = _mapped("test", lambda: test_provider(args.name, prompt=args.prompt))
+    print_json(result)
+    return 0
+
+
+GROUP = VerbGroup("provider", "add, list and test real model providers", configure)

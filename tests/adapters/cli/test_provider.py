@@ -1,0 +1,226 @@
+"""`lightflow provider add|list|test` against a fake OpenAI-compatible server on
+127.0.0.1, the README's "Use a real model" commands as written, and hostile input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._fake_model import FakeModelServer
+from .test_run_verbs import Cli
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+KEY = "test-secret-key-123"
+
+
+class Env:
+    def __init__(self, root: Path, cli: Cli) -> None:
+        self.root = root
+        self.cli = cli
+        self.config = root / "runs.json"
+        self.ctx = root / "ctx"
+
+    def json(self, *argv: str) -> Any:
+        code, out, err = self.cli(*argv)
+        assert code == 0, err
+        value = json.loads(out)
+        assert isinstance(value, dict)
+        return value  # a JSON object, read by the asserts
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    config = tmp_path / "runs.json"
+    config.write_text(
+        json.dumps({"state_dir": str(tmp_path / "state"), "ctx": {"root": str(tmp_path / "ctx")}})
+    )
+    monkeypatch.setenv("LIGHTFLOW_RUNS_CONFIG", str(config))
+    monkeypatch.delenv("LIGHTFLOW_CTX_MOUNT", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cli = Cli.__new__(Cli)  # the in-process runner, on the config above
+    cli.root, cli.state, cli.config = tmp_path, tmp_path / "state", config
+    return Env(tmp_path, cli)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeModelServer]:
+    with FakeModelServer(key=KEY) as server:
+        yield server
+
+
+def _readme_commands() -> list[str]:
+    section = README.read_text().split("## Use a real model", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_section_runs_against_a_fake_openai_server(
+    env: Env, fake: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs: list[Any] = []
+    for line in _readme_commands():
+        if line.startswith("export "):
+            name, _, _ = line.removeprefix("export ").partition("=")
+            monkeypatch.setenv(name, KEY)
+            continue
+        prefix = "uv run --frozen lightflow "
+        assert line.startswith(prefix), line
+        argv = shlex.split(
+            line.removeprefix(prefix).replace("https://api.openai.com/v1", fake.base_url)
+        )
+        outputs.append(env.json(*argv))
+    added, listing, tested, run = outputs
+    assert added["channel_dir"] == str(env.ctx / "chan" / "openai")
+    assert tested["text"] == "ok from fake" and tested["model"] == "gpt-4o-mini"
+    assert run["status"] == "succeeded"
+    providers = {p["name"]: p for p in listing["providers"]}
+    assert providers["openai"]["key_set"] is True
+    assert providers["openai"]["routes"] == ["api/openai.chat", "api/openai.responses"]
+    assert providers["local-echo"]["routes"] == ["api/*", "thread/*"]
+    # Both the test request and the run's step went to the server, with the key.
+    chats = [r for r in fake.requests if r[0] == "/v1/chat/completions"]
+    assert len(chats) == 2
+    assert all(h["authorization"] == f"Bearer {KEY}" for _, h, _ in chats)
+    assert chats[1][2]["model"] == "gpt-4o-mini" and chats[1][2]["stream"] is False
+    assert "tea" in json.dumps(chats[1][2]["messages"])
+    # The key is in no file; the channel names the variable.
+    for path in env.root.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    assert (env.ctx / "chan" / "openai" / "keyref").read_text().strip() == "env:OPENAI_API_KEY"
+
+
+def test_anthropic_add_and_test_speak_the_messages_api(
+    env: Env, fake: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    env.json(
+        "provider", "add", "anthropic", "--base-url", fake.base_url,
+        "--key-env", "ANTHROPIC_API_KEY", "--model", "claude-x",
+    )  # fmt: skip
+    tested = env.json("provider", "test", "anthropic")
+    assert tested["text"] == "ok from fake"
+    path, headers, body = fake.requests[-1]
+    assert path == "/v1/messages"
+    assert headers["x-api-key"] == KEY and headers["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in headers
+    assert body["model"] == "claude-x" and body["max_tokens"] == 16
+    config = json.loads(env.config.read_text())
+    assert config["routes"]["api"]["anthropic.messages"] == "anthropic"
+    assert {"kind": "anthropic", "name": "anthropic", "channel": "anthropic"} in config["providers"]
+
+
+def test_openai_compatible_needs_no_key_and_routes_chat_only(env: Env) -> None:
+    with FakeModelServer(key=None) as server:
+        added = env.json(
+            "provider", "add", "openai-compatible", "--base-url", server.base_url,
+            "--name", "llama", "--model", "qwen",
+        )  # fmt: skip
+        assert added["provider"]["routes"] == ["api/openai.chat"]
+        assert env.json("provider", "test", "llama")["text"] == "ok from fake"
+        assert "authorization" not in server.requests[-1][1]
+
+
+def test_test_names_an_unset_key_variable(env: Env, fake: FakeModelServer) -> None:
+    code, _, err = env.cli(
+        "provider", "add", "openai", "--base-url", fake.base_url, "--key-env", "OPENAI_API_KEY"
+    )
+    assert code == 0 and "$OPENAI_API_KEY is unset" in err
+    listing = env.json("provider", "list")
+    openai = next(p for p in listing["providers"] if p["name"] == "openai")
+    assert openai["key_set"] is False and "OPENAI_API_KEY" in openai["problem"]
+    code, out, err = env.cli("provider", "test", "openai")
+    assert (code, out) == (1, "")
+    assert "OPENAI_API_KEY" in err and "unset" in err and "Traceback" not in err
+    assert fake.requests == []
+
+
+def test_test_names_a_wrong_key_and_an_unreachable_server(
+    env: Env, fake: FakeModelServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "wrong")
+    env.json(
+        "provider", "add", "openai", "--base-url", fake.base_url, "--key-env", "OPENAI_API_KEY"
+    )
+    code, _, err = env.cli("provider", "test", "openai")
+    assert code == 1 and "HTTP 401" in err and "bad key" in err
+    env.json(
+        "provider", "add", "openai-compatible", "--name", "gone",
+        "--base-url", "http://127.0.0.1:9/v1",
+    )  # fmt: skip
+    code, _, err = env.cli("provider", "test", "gone")
+    assert code == 1 and "127.0.0.1:9" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--base-url", "ftp://x/v1", "--key-env", "K"], "http:// or https://"),
+        (["--base-url", "http:///v1", "--key-env", "K"], "with a host"),
+        (["--base-url", "http://u:p@h/v1", "--key-env", "K"], "credentials"),
+        (["--base-url", "http://h/v1\nx", "--key-env", "K"], "spaces/controls"),
+        (["--base-url", "http://h:99999/v1", "--key-env", "K"], "not a URL"),
+        (["--base-url", "http://h/" + "a" * 3000, "--key-env", "K"], "longer than"),
+        (["--base-url", "http://h/v1", "--key-env", "sk-abc123"], "never the key"),
+        (["--base-url", "http://h/v1"], "--key-env"),
+        (["--base-url", "http://h/v1", "--key-env", "K", "--model", "a\nb"], "--model"),
+        (["--base-url", "http://h/v1", "--key-env", "K", "--name", "../x"], "--name"),
+    ],
+)
+def test_add_refuses_bad_input_and_writes_nothing(env: Env, argv: list[str], needle: str) -> None:
+    before = env.config.read_bytes()
+    code, out, err = env.cli("provider", "add", "openai", *argv)
+    assert (code, out) == (2, "")
+    assert needle in err and "Traceback" not in err
+    assert env.config.read_bytes() == before
+    assert not (env.ctx / "chan").exists()
+
+
+def test_add_refuses_a_duplicate_name_unless_replace(env: Env, fake: FakeModelServer) -> None:
+    args = ["provider", "add", "openai-compatible", "--base-url", fake.base_url]
+    env.json(*args)
+    code, _, err = env.cli(*args)
+    assert code == 2 and "--replace" in err
+    env.json(*args, "--replace", "--model", "m2")
+    config = json.loads(env.config.read_text())
+    assert [p["name"] for p in config["providers"]] == [
+        "local-echo",
+        "local-tools",
+        "openai-compatible",
+    ]
+    assert (env.ctx / "chan" / "openai-compatible" / "mod").read_text().strip() == "m2"
+
+
+def test_add_reports_an_unwritable_config(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file where the config's folder should be: no permission trick (tests may run as root).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    monkeypatch.setenv("LIGHTFLOW_RUNS_CONFIG", str(blocker / "lightflow" / "runs.json"))
+    code, out, err = env.cli(
+        "provider", "add", "openai-compatible", "--base-url", "http://127.0.0.1:9/v1"
+    )
+    assert (code, out) == (1, "")
+    assert "cannot write" in err and str(blocker) in err and "Traceback" not in err
+    assert blocker.read_text() == "a file"
+
+
+def test_add_never_overwrites_a_broken_config(env: Env) -> None:
+    env.config.write_bytes(b'{"providers": [{"kind": "nope"}]}')
+    code, _, err = env.cli("provider", "add", "openai-compatible", "--base-url", "http://h/v1")
+    assert code == 1 and "runs config" in err
+    assert env.config.read_bytes() == b'{"providers": [{"kind": "nope"}]}'
+
+
+def test_test_refuses_an_unknown_or_non_http_provider(env: Env) -> None:
+    code, _, err = env.cli("provider", "test", "nope")
+    assert code == 2 and "no provider 'nope'" in err
+    code, _, err = env.cli("provider", "test", "local-echo")
+    assert code == 2 and "not an HTTP provider" in err
