@@ -90,10 +90,14 @@ async def send_channel_request(
     *,
     timeout_s: float,
     environ: Mapping[str, str] | None = None,
+    pin_model: bool = False,
 ) -> Answer | Failure:
     """Send one request through the channel folder `channel_dir`: the answer (the
     endpoint's JSON body) or a failure naming the problem (missing file, unset key
-    variable, disabled channel, unreachable URL, HTTP status, a body that is not JSON)."""
+    variable, disabled channel, unreachable URL, HTTP status, a body that is not JSON).
+
+    The channel's `mod` is the model of a request that names none; with `pin_model` (and
+    a non-empty `mod`) it replaces the model every request names."""
     path = dialect.paths.get(target) if kind == "api" else None
     if path is None:
         return Failure(
@@ -109,7 +113,10 @@ async def send_channel_request(
         return Failure("provider_error", f"channel {channel.id!r} is disabled")
     sent = dict(body)
     model = sent.get("model")
-    if not isinstance(model, str) or not model:
+    if pin_model and channel.mod:
+        model = channel.mod
+        sent["model"] = model
+    elif not isinstance(model, str) or not model:
         model = channel.mod
         if model:
             sent["model"] = model
@@ -145,8 +152,10 @@ class HttpChannelWorker(Actor[Work]):
         channel_dir: Path,
         timeout_s: float,
         environ: Mapping[str, str] | None,
+        pin_model: bool = False,
     ) -> None:
         self._dialect = dialect
+        self._pin_model = pin_model
         self._channel_dir = channel_dir
         self._timeout_s = timeout_s
         self._environ = environ
@@ -174,6 +183,7 @@ class HttpChannelWorker(Actor[Work]):
             request.body,
             timeout_s=self._timeout_s,
             environ=self._environ,
+            pin_model=self._pin_model,
         )
         status = "ok" if isinstance(outcome, Answer) else f"error: {outcome.kind}"
         # The status file is informative; an unwritable one must not fail the answer.
@@ -196,16 +206,18 @@ def openai_channel(
     timeout_s: float = 60.0,
     environ: Mapping[str, str] | None = None,
     concurrency: int = HTTP_CONCURRENCY,
+    pin_model: bool = False,
 ) -> ProviderSpec:
     """A provider forwarding `openai.chat`/`openai.responses` requests through the channel
     folder `channel_dir` (an OpenAI-compatible server: OpenAI, llama.cpp, vLLM, ...).
 
     `environ` (default: the process environment) is where `keyref` names are looked up;
-    `concurrency` is how many requests are on the wire at once.
+    `concurrency` is how many requests are on the wire at once; `pin_model` sends the
+    channel's `mod` instead of the model a request names.
     """
     return ProviderSpec(
         name,
-        lambda: HttpChannelWorker(OPENAI, channel_dir, timeout_s, environ),
+        lambda: HttpChannelWorker(OPENAI, channel_dir, timeout_s, environ, pin_model),
         concurrency=concurrency,
     )
 
@@ -217,12 +229,13 @@ def anthropic_channel(
     timeout_s: float = 60.0,
     environ: Mapping[str, str] | None = None,
     concurrency: int = HTTP_CONCURRENCY,
+    pin_model: bool = False,
 ) -> ProviderSpec:
     """A provider forwarding `anthropic.messages` requests to `<url>/messages` of the
     channel folder `channel_dir` (key in `x-api-key`, `anthropic-version` header,
     `max_tokens` defaulted to 1024 when the request has none)."""
     return ProviderSpec(
         name,
-        lambda: HttpChannelWorker(ANTHROPIC, channel_dir, timeout_s, environ),
+        lambda: HttpChannelWorker(ANTHROPIC, channel_dir, timeout_s, environ, pin_model),
         concurrency=concurrency,
     )

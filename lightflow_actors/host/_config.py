@@ -91,6 +91,7 @@ class OpenAIProvider(
     channel: str
     timeout_s: Positive = 60.0
     concurrency: Concurrency = 16
+    pin_model: bool = False  # send the channel's `mod`, not the model a step names
 
 
 class AnthropicProvider(
@@ -103,6 +104,7 @@ class AnthropicProvider(
     channel: str
     timeout_s: Positive = 60.0
     concurrency: Concurrency = 16
+    pin_model: bool = False  # send the channel's `mod`, not the model a step names
 
 
 class BuiltinToolsProvider(

@@ -91,6 +91,7 @@ class ProviderStatus(msgspec.Struct, frozen=True):
     keyref: str | None = None
     key_set: bool | None = None
     model: str | None = None
+    pin_model: bool | None = None
     status: str | None = None
     problem: str | None = None
 
@@ -229,7 +230,10 @@ def add_provider(
                 "--name", f"a provider {chosen!r} exists in {path}; give --replace or --name"
             )
         providers = [p for p in providers if p["name"] != chosen]
-    providers.append({"kind": config_kind, "name": chosen, "channel": chosen})
+    entry: dict[str, object] = {"kind": config_kind, "name": chosen, "channel": chosen}
+    if model:  # the model asked for is the one sent, whatever model asset a step names
+        entry["pin_model"] = True
+    providers.append(entry)
     routes = msgspec.to_builtins(settings.routes)
     assert isinstance(routes, dict)
     for table in ("api", "tool", "thread"):
@@ -330,6 +334,7 @@ def _status(
         keyref=channel.keyref or None,
         key_set=key_set,
         model=channel.mod or None,
+        pin_model=provider.pin_model,
         status=status,
         problem=None if key_set is not False else f"${key_name} is unset",
     )
@@ -391,7 +396,15 @@ def test_provider(
     async def send() -> object:
         async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:
             return await send_channel_request(
-                client, dialect, folder, "api", target, body, timeout_s=timeout_s, environ=env
+                client,
+                dialect,
+                folder,
+                "api",
+                target,
+                body,
+                timeout_s=timeout_s,
+                environ=env,
+                pin_model=provider.pin_model,
             )
 
     outcome = asyncio.run(send())

@@ -76,6 +76,7 @@ def build_providers(configs: tuple[ProviderConfig, ...], layout: CtxLayout) -> l
                     channel_dir,
                     timeout_s=config.timeout_s,
                     concurrency=config.concurrency,
+                    pin_model=config.pin_model,
                 )
             )
         elif isinstance(config, BuiltinToolsProvider):

@@ -187,3 +187,27 @@ def test_bad_channel_files_are_named_failures(tmp_path: Path) -> None:
     (chan / "keyref").write_text("sk-the-key-itself")
     outcome = asyncio.run(send())
     assert isinstance(outcome, Failure) and "env:NAME" in outcome.message
+
+
+def test_pin_model_replaces_the_model_a_request_names(messages: _Messages, tmp_path: Path) -> None:
+    chan = tmp_path / "chan" / "p"
+    write_channel(chan, Channel(id="p", url=messages.url, mod="pinned-model"))
+
+    async def send(pin: bool, body: dict[str, object]) -> Answer | Failure:
+        async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
+            return await send_channel_request(
+                client,
+                ANTHROPIC,
+                chan,
+                "api",
+                "anthropic.messages",
+                body,
+                timeout_s=10,
+                pin_model=pin,
+            )
+
+    unpinned = asyncio.run(send(False, {"model": "asked"}))
+    pinned = asyncio.run(send(True, {"model": "asked"}))
+    assert isinstance(unpinned, Answer) and unpinned.model == "asked"
+    assert isinstance(pinned, Answer) and pinned.model == "pinned-model"
+    assert [b["model"] for _, _, b in messages.seen] == ["asked", "pinned-model"]

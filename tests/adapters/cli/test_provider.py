@@ -113,7 +113,12 @@ def test_anthropic_add_and_test_speak_the_messages_api(
     assert body["model"] == "claude-x" and body["max_tokens"] == 16
     config = json.loads(env.config.read_text())
     assert config["routes"]["api"]["anthropic.messages"] == "anthropic"
-    assert {"kind": "anthropic", "name": "anthropic", "channel": "anthropic"} in config["providers"]
+    assert {
+        "kind": "anthropic",
+        "name": "anthropic",
+        "channel": "anthropic",
+        "pin_model": True,
+    } in config["providers"]
 
 
 def test_openai_compatible_needs_no_key_and_routes_chat_only(env: Env) -> None:
@@ -125,6 +130,19 @@ def test_openai_compatible_needs_no_key_and_routes_chat_only(env: Env) -> None:
         assert added["provider"]["routes"] == ["api/openai.chat"]
         assert env.json("provider", "test", "llama")["text"] == "ok from fake"
         assert "authorization" not in server.requests[-1][1]
+        # --model is what the server gets, not the model asset the shipped workflow names.
+        run = env.json("run", "create", "text-plan", "--inputs", '{"topic": "tea"}')
+        assert run["status"] == "succeeded"
+        assert server.requests[-1][2]["model"] == "qwen"
+
+
+def test_without_model_the_step_names_the_model(env: Env) -> None:
+    with FakeModelServer(key=None) as server:
+        added = env.json("provider", "add", "openai-compatible", "--base-url", server.base_url)
+        assert added["provider"]["pin_model"] is False
+        run = env.json("run", "create", "text-plan", "--inputs", '{"topic": "tea"}')
+        assert run["status"] == "succeeded"
+        assert server.requests[-1][2]["model"] == "gpt-4o-mini"
 
 
 def test_test_names_an_unset_key_variable(env: Env, fake: FakeModelServer) -> None:
