@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Never
+from collections.abc import Coroutine, Generator
+from contextvars import copy_context
+from typing import TYPE_CHECKING, Any, NamedTuple, Never
 
 from ._actor import Actor, ActorClassInfo, HandlerEntry
 from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped, Refused
@@ -68,6 +69,75 @@ class QueuedStop:
 
     def __init__(self, reason: ExitReason) -> None:
         self.reason = reason
+
+
+class _Started(NamedTuple):
+    coro: Coroutine[object, object, object]
+    yielded: object
+
+
+_RESUMED = object()
+
+
+class ParkedHandler(Coroutine[object, object, None]):
+    """The rest of an async handler that suspended during its eager first step.
+
+    The cell's task runs this object as its coroutine. Its first ``send`` hands the task
+    what the handler's first step yielded (the future it awaits, or None for a bare
+    yield), so the task waits on it as if it had taken that step itself; every later
+    ``send``/``throw`` goes to the handler's coroutine. A ``throw`` before the first
+    ``send`` (the task cancelled before it ever ran) reaches the handler at its pending
+    await too, and cancels the future it waits on, as ``Task.cancel`` would. When the
+    handler ends, the cell settles it (reply or crash) inside the task, as before.
+    """
+
+    __slots__ = ("cell", "coro", "future", "message", "yielded")
+
+    def __init__(
+        self,
+        cell: Cell,
+        coro: Coroutine[object, object, object],
+        yielded: object,
+        message: object,
+        future: asyncio.Future[object] | None,
+    ) -> None:
+        self.cell = cell
+        self.coro = coro
+        self.yielded = yielded
+        self.message = message
+        self.future = future
+
+    def send(self, value: object) -> object:
+        yielded = self.yielded
+        if yielded is not _RESUMED:
+            self.yielded = _RESUMED
+            return yielded
+        try:
+            return self.coro.send(value)
+        except BaseException as outcome:
+            self.cell._settle_parked(outcome, self.message, self.future)
+        raise StopIteration
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> object:
+        yielded = self.yielded
+        self.yielded = _RESUMED
+        exc = typ if val is None else val
+        if yielded is not _RESUMED and asyncio.isfuture(yielded) and not yielded.done():
+            yielded.cancel()
+        try:
+            return self.coro.throw(exc)
+        except BaseException as outcome:
+            self.cell._settle_parked(outcome, self.message, self.future)
+        raise StopIteration
+
+    def close(self) -> None:
+        self.coro.close()
+
+    def __repr__(self) -> str:
+        return f"<handler of {self.cell.label} for {type(self.message).__qualname__}>"
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise TypeError("a parked handler is run by its cell's task, never awaited")
 
 
 class Cell:
@@ -386,10 +456,45 @@ class Cell:
                 if entry is None:
                     self._unhandled(message, future)
                     continue
-            if entry.is_async:
-                self.task = self._task(self._run_async(entry, message, future), message, future)
-                return
             tap = self.system._tap
+            if entry.is_async:
+                # Eager: the handler's coroutine runs here, in a context of its own (as a
+                # task's would be), up to its first real suspension. One that never
+                # suspends is handled exactly like a sync handler, with no task at all.
+                context = copy_context()
+                try:
+                    if tap is None:
+                        coro: Coroutine[object, object, object] = entry.fn(actor, message)  # type: ignore[assignment]
+                        yielded = context.run(coro.send, None)
+                    else:
+                        started = context.run(self._first_step_tapped, entry, message)
+                        coro, yielded = started.coro, started.yielded
+                except StopIteration as stop:
+                    result = stop.value
+                except Refused as refusal:
+                    self.processed += 1
+                    self._refused(refusal, message, future)
+                    continue
+                except asyncio.CancelledError:
+                    self.processed += 1
+                    self._task_cancelled(message, future)
+                    return
+                except Exception as exc:
+                    self.processed += 1
+                    self._crash(exc, message, future)
+                    return
+                else:
+                    # It awaits something pending: park the rest in a task that keeps the
+                    # cell scheduled (one message at a time) until the handler ends.
+                    parked = ParkedHandler(self, coro, yielded, message, future)
+                    self.task = self.loop.create_task(parked, context=context)
+                    return
+                self.processed += 1
+                if future is not None and self.reply_to is not None:
+                    self.reply_to = None
+                    if not future.done():
+                        future.set_result(result)
+                continue
             try:
                 if tap is None:
                     result = entry.fn(actor, message)
@@ -443,35 +548,36 @@ class Cell:
             if threshold is not None and held > threshold:
                 self.system._long_handler_seen(self, first, self.processed - before, held)
 
-    async def _run_async(
-        self, entry: HandlerEntry, message: object, future: asyncio.Future[object] | None
+    def _settle_parked(
+        self, outcome: BaseException, message: object, future: asyncio.Future[object] | None
     ) -> None:
-        try:
-            tap = self.system._tap
-            if tap is not None:
-                current_cell.set(self)  # this task's own context
-                tap.on_handle(self, message)
-            result = await entry.fn(self.actor, message)  # type: ignore[misc]
-        except asyncio.CancelledError:
-            self.processed += 1
-            self._task_cancelled(message, future)
-            return
-        except Refused as refusal:
-            self.task = None
-            self.processed += 1
-            self._refused(refusal, message, future)
-        except Exception as exc:
-            self.task = None
-            self.processed += 1
-            self._crash(exc, message, future)
-            return
-        else:
+        """A parked async handler ended (inside its task): reply or crash, then go on.
+
+        ``outcome`` is the ``StopIteration`` carrying the handler's return value, or the
+        exception it raised. This is the tail the eager path runs inline in ``_run``.
+        """
+        if isinstance(outcome, StopIteration):
             self.task = None
             self.processed += 1
             if future is not None and self.reply_to is not None:
                 self.reply_to = None  # not deferred: the return value is the reply
                 if not future.done():
-                    future.set_result(result)
+                    future.set_result(outcome.value)
+        elif isinstance(outcome, asyncio.CancelledError):
+            self.processed += 1
+            self._task_cancelled(message, future)
+            return
+        elif isinstance(outcome, Refused):
+            self.task = None
+            self.processed += 1
+            self._refused(outcome, message, future)
+        elif isinstance(outcome, Exception):
+            self.task = None
+            self.processed += 1
+            self._crash(outcome, message, future)
+            return
+        else:
+            raise outcome  # KeyboardInterrupt, SystemExit: not the actor's to handle
         if self.pending_exit is not None:
             self._finish_pending_exit()
         elif self.mailbox:
@@ -480,6 +586,13 @@ class Cell:
             self._terminate(self.stop_reason, True)
         else:
             self.scheduled = False
+
+    def _first_step_tapped(self, entry: HandlerEntry, message: object) -> _Started:
+        """The eager step under a tap (run inside the handler's own context)."""
+        current_cell.set(self)
+        self.system._tap.on_handle(self, message)  # type: ignore[union-attr]
+        coro: Coroutine[object, object, object] = entry.fn(self.actor, message)  # type: ignore[assignment]
+        return _Started(coro, coro.send(None))
 
     def _unhandled(self, message: object, future: asyncio.Future[object] | None) -> None:
         # Only kernel signals can get here (tell checks types): an actor that does not
