@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import types
 from collections import deque
 from collections.abc import Coroutine, Generator
 from contextvars import copy_context
-from typing import TYPE_CHECKING, Any, NamedTuple, Never
+from typing import TYPE_CHECKING, Any, Never
 
-from ._actor import Actor, ActorClassInfo, HandlerEntry
+from ._actor import Actor, ActorClassInfo
 from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped, Refused
 from ._messages import Down, Exit
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, ExitReason, format_reason
@@ -71,12 +72,35 @@ class QueuedStop:
         self.reason = reason
 
 
-class _Started(NamedTuple):
-    coro: Coroutine[object, object, object]
-    yielded: object
+DONE = object()  # the driver's step: the handler returned (its value in ``cell.eager_value``)
+FAILED = object()  # the driver's step: the handler raised (the exception in ``cell.eager_value``)
 
 
-_RESUMED = object()
+def _drive(cell: Cell) -> Generator[object, Any, None]:
+    """A cell's handler driver: send it a handler's coroutine, get back its first step.
+
+    ``yield from`` runs the coroutine without the ``StopIteration`` an explicit
+    ``coro.send(None)`` raises when it returns (that exception costs more than a whole
+    sync ``tell``). The step is ``DONE`` or ``FAILED`` when the handler ended without
+    suspending; anything else is what it awaits (a future, or None for a bare yield),
+    and the driver, stopped inside the handler, is then parked in a task
+    (``ParkedHandler``) that yields the same DONE/FAILED step when the handler ends.
+    """
+    coro = yield None
+    while True:
+        try:
+            cell.eager_value = yield from coro
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            cell.eager_value = exc
+            coro = yield FAILED
+        else:
+            coro = yield DONE
+
+
+# Lets ``_drive`` ``yield from`` a coroutine (sets the flag in place: same function).
+types.coroutine(_drive)
 
 
 class ParkedHandler(Coroutine[object, object, None]):
@@ -85,24 +109,24 @@ class ParkedHandler(Coroutine[object, object, None]):
     The cell's task runs this object as its coroutine. Its first ``send`` hands the task
     what the handler's first step yielded (the future it awaits, or None for a bare
     yield), so the task waits on it as if it had taken that step itself; every later
-    ``send``/``throw`` goes to the handler's coroutine. A ``throw`` before the first
-    ``send`` (the task cancelled before it ever ran) reaches the handler at its pending
-    await too, and cancels the future it waits on, as ``Task.cancel`` would. When the
-    handler ends, the cell settles it (reply or crash) inside the task, as before.
+    ``send``/``throw`` goes to the handler through its driver. A ``throw`` before the
+    first ``send`` (the task cancelled before it ever ran) reaches the handler at its
+    pending await too, and cancels the future it waits on, as ``Task.cancel`` would.
+    When the handler ends, the cell settles it (reply or crash) inside the task.
     """
 
-    __slots__ = ("cell", "coro", "future", "message", "yielded")
+    __slots__ = ("cell", "driver", "future", "message", "yielded")
 
     def __init__(
         self,
         cell: Cell,
-        coro: Coroutine[object, object, object],
+        driver: Generator[object, Any, None],
         yielded: object,
         message: object,
         future: asyncio.Future[object] | None,
     ) -> None:
         self.cell = cell
-        self.coro = coro
+        self.driver = driver
         self.yielded = yielded
         self.message = message
         self.future = future
@@ -112,32 +136,37 @@ class ParkedHandler(Coroutine[object, object, None]):
         if yielded is not _RESUMED:
             self.yielded = _RESUMED
             return yielded
-        try:
-            return self.coro.send(value)
-        except BaseException as outcome:
-            self.cell._settle_parked(outcome, self.message, self.future)
-        raise StopIteration
+        return self._after(self.driver.send(value))
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> object:
         yielded = self.yielded
         self.yielded = _RESUMED
-        exc = typ if val is None else val
         if yielded is not _RESUMED and asyncio.isfuture(yielded) and not yielded.done():
             yielded.cancel()
-        try:
-            return self.coro.throw(exc)
-        except BaseException as outcome:
-            self.cell._settle_parked(outcome, self.message, self.future)
+        return self._after(self.driver.throw(typ if val is None else val))
+
+    def _after(self, step: object) -> object:
+        if step is not DONE and step is not FAILED:
+            return step  # still awaiting
+        cell = self.cell
+        value = cell.eager_value
+        cell.eager_value = None
+        if cell.eager is None:
+            cell.eager = self.driver  # the driver is free again: the cell reuses it
+        cell._settle_parked(step is FAILED, value, self.message, self.future)
         raise StopIteration
 
     def close(self) -> None:
-        self.coro.close()
+        self.driver.close()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise TypeError("a parked handler is run by its cell's task, never awaited")
 
     def __repr__(self) -> str:
         return f"<handler of {self.cell.label} for {type(self.message).__qualname__}>"
 
-    def __await__(self) -> Generator[Any, None, None]:
-        raise TypeError("a parked handler is run by its cell's task, never awaited")
+
+_RESUMED = object()
 
 
 class Cell:
@@ -147,6 +176,8 @@ class Cell:
         "children",
         "deferred",
         "dropped",
+        "eager",
+        "eager_value",
         "exit_reason",
         "exit_waiters",
         "handlers",
@@ -221,6 +252,9 @@ class Cell:
         self.task: asyncio.Task[None] | None = None
         # The Call being handled, until ``defer`` takes it (see the module's invariants).
         self.reply_to: Call | None = None
+        # The async-handler driver (``_drive``), created on first use; None while parked.
+        self.eager: Generator[object, Any, None] | None = None
+        self.eager_value: object = None
         # Asks whose reply a handler deferred and no one has answered yet: the asker's
         # future -> its message. Created on first ``defer``; ``_finalize`` fails them all.
         self.deferred: dict[asyncio.Future[object], object] | None = None
@@ -458,42 +492,47 @@ class Cell:
                     continue
             tap = self.system._tap
             if entry.is_async:
-                # Eager: the handler's coroutine runs here, in a context of its own (as a
-                # task's would be), up to its first real suspension. One that never
-                # suspends is handled exactly like a sync handler, with no task at all.
-                context = copy_context()
+                # Eager: the handler's coroutine runs here, on the cell's step, up to its
+                # first real suspension. One that never suspends is handled exactly like a
+                # sync handler, with no task at all.
+                driver = self.eager
+                if driver is None:
+                    driver = _drive(self)
+                    next(driver)
+                    self.eager = driver
+                token = current_cell.set(self) if tap is not None else None
                 try:
-                    if tap is None:
-                        coro: Coroutine[object, object, object] = entry.fn(actor, message)  # type: ignore[assignment]
-                        yielded = context.run(coro.send, None)
-                    else:
-                        started = context.run(self._first_step_tapped, entry, message)
-                        coro, yielded = started.coro, started.yielded
-                except StopIteration as stop:
-                    result = stop.value
-                except Refused as refusal:
-                    self.processed += 1
-                    self._refused(refusal, message, future)
-                    continue
-                except asyncio.CancelledError:
-                    self.processed += 1
-                    self._task_cancelled(message, future)
-                    return
-                except Exception as exc:
+                    if tap is not None:
+                        tap.on_handle(self, message)
+                    step = driver.send(entry.fn(actor, message))
+                    if step is not DONE and step is not FAILED:
+                        # It awaits something pending: park the rest in a task that keeps
+                        # the cell scheduled (one message at a time) until it ends, in a
+                        # context of its own copied from this step's.
+                        self.eager = None
+                        parked = ParkedHandler(self, driver, step, message, future)
+                        self.task = self.loop.create_task(parked, context=copy_context())
+                        return
+                except Exception as exc:  # the tap injected a crash at this boundary
                     self.processed += 1
                     self._crash(exc, message, future)
                     return
-                else:
-                    # It awaits something pending: park the rest in a task that keeps the
-                    # cell scheduled (one message at a time) until the handler ends.
-                    parked = ParkedHandler(self, coro, yielded, message, future)
-                    self.task = self.loop.create_task(parked, context=context)
-                    return
+                finally:
+                    if token is not None:
+                        current_cell.reset(token)
+                value = self.eager_value
+                self.eager_value = None
                 self.processed += 1
+                if step is FAILED:
+                    if isinstance(value, Refused):
+                        self._refused(value, message, future)
+                        continue
+                    self._eager_failed(value, message, future)  # type: ignore[arg-type]
+                    return
                 if future is not None and self.reply_to is not None:
-                    self.reply_to = None
+                    self.reply_to = None  # not deferred: the return value is the reply
                     if not future.done():
-                        future.set_result(result)
+                        future.set_result(value)
                 continue
             try:
                 if tap is None:
@@ -548,36 +587,38 @@ class Cell:
             if threshold is not None and held > threshold:
                 self.system._long_handler_seen(self, first, self.processed - before, held)
 
-    def _settle_parked(
-        self, outcome: BaseException, message: object, future: asyncio.Future[object] | None
+    def _eager_failed(
+        self, exc: BaseException, message: object, future: asyncio.Future[object] | None
     ) -> None:
-        """A parked async handler ended (inside its task): reply or crash, then go on.
-
-        ``outcome`` is the ``StopIteration`` carrying the handler's return value, or the
-        exception it raised. This is the tail the eager path runs inline in ``_run``.
-        """
-        if isinstance(outcome, StopIteration):
+        """An async handler raised ``exc`` (not ``Refused``); ``processed`` is counted."""
+        if isinstance(exc, asyncio.CancelledError):
+            # Cancelled (or raising CancelledError itself): the actor ends as killed,
+            # or with the exit that cancelled it.
+            self._task_cancelled(message, future)
+        elif isinstance(exc, Exception):
             self.task = None
-            self.processed += 1
+            self._crash(exc, message, future)
+        else:
+            raise exc  # KeyboardInterrupt, SystemExit: not the actor's to handle
+
+    def _settle_parked(
+        self, failed: bool, value: object, message: object, future: asyncio.Future[object] | None
+    ) -> None:
+        """A parked async handler ended (inside its task): reply or crash, then go on."""
+        self.processed += 1
+        if failed:
+            if isinstance(value, Refused):
+                self.task = None
+                self._refused(value, message, future)
+            else:
+                self._eager_failed(value, message, future)  # type: ignore[arg-type]
+                return
+        else:
+            self.task = None
             if future is not None and self.reply_to is not None:
                 self.reply_to = None  # not deferred: the return value is the reply
                 if not future.done():
-                    future.set_result(outcome.value)
-        elif isinstance(outcome, asyncio.CancelledError):
-            self.processed += 1
-            self._task_cancelled(message, future)
-            return
-        elif isinstance(outcome, Refused):
-            self.task = None
-            self.processed += 1
-            self._refused(outcome, message, future)
-        elif isinstance(outcome, Exception):
-            self.task = None
-            self.processed += 1
-            self._crash(outcome, message, future)
-            return
-        else:
-            raise outcome  # KeyboardInterrupt, SystemExit: not the actor's to handle
+                    future.set_result(value)
         if self.pending_exit is not None:
             self._finish_pending_exit()
         elif self.mailbox:
@@ -586,13 +627,6 @@ class Cell:
             self._terminate(self.stop_reason, True)
         else:
             self.scheduled = False
-
-    def _first_step_tapped(self, entry: HandlerEntry, message: object) -> _Started:
-        """The eager step under a tap (run inside the handler's own context)."""
-        current_cell.set(self)
-        self.system._tap.on_handle(self, message)  # type: ignore[union-attr]
-        coro: Coroutine[object, object, object] = entry.fn(self.actor, message)  # type: ignore[assignment]
-        return _Started(coro, coro.send(None))
 
     def _unhandled(self, message: object, future: asyncio.Future[object] | None) -> None:
         # Only kernel signals can get here (tell checks types): an actor that does not
