@@ -40,7 +40,11 @@ class AGet(Ask[int], frozen=True):
     pass
 
 
-class Counter(Actor[Inc | Get | AGet]):
+class AWait(Ask[int], frozen=True):
+    pass
+
+
+class Counter(Actor[Inc | Get | AGet | AWait]):
     def __init__(self) -> None:
         self.value = 0
 
@@ -54,6 +58,11 @@ class Counter(Actor[Inc | Get | AGet]):
 
     @handler
     async def aget(self, msg: AGet) -> int:
+        return self.value
+
+    @handler
+    async def await_(self, msg: AWait) -> int:
+        await asyncio.sleep(0)  # suspends: the rest of the handler runs in a task
         return self.value
 
 
@@ -161,7 +170,9 @@ async def kernel_tell(
     return n / elapsed
 
 
-async def kernel_ask(n: int, message: Get | AGet, long_handler: float | None = None) -> float:
+async def kernel_ask(
+    n: int, message: Get | AGet | AWait, long_handler: float | None = None
+) -> float:
     async with ActorSystem(long_handler=long_handler) as system:
         ref = system.spawn(Counter)
         start = time.perf_counter()
@@ -282,12 +293,13 @@ def main() -> None:
     runs = 3
     raw_q = best_of(runs, lambda: asyncio.run(raw_queue_one_way(N_TELL)))
     k_tell = best_of(runs, lambda: asyncio.run(kernel_tell(N_TELL)))
-    k_tell_async = best_of(runs, lambda: asyncio.run(kernel_tell(N_TELL // 5, AsyncCounter)))
+    k_tell_async = best_of(runs, lambda: asyncio.run(kernel_tell(N_TELL, AsyncCounter)))
     p_tell = best_of(runs, lambda: pykka_tell(N_PYKKA_TELL))
     row("raw asyncio.Queue one-way", raw_q, "msg/s")
     row("tell -> sync handler", k_tell, "msg/s", raw_q, "raw queue")
     row("tell -> sync handler vs pykka", k_tell, "msg/s", p_tell, "pykka tell")
     row("tell -> async handler", k_tell_async, "msg/s", raw_q, "raw queue")
+    row("tell -> async handler vs sync", k_tell_async, "msg/s", k_tell, "sync handler")
 
     raw_pp = best_of(runs, lambda: asyncio.run(raw_ping_pong(N_ASK)))
     k_ask = best_of(runs, lambda: asyncio.run(kernel_ask(N_ASK, Get())))
@@ -297,6 +309,8 @@ def main() -> None:
     row("ask -> sync handler", k_ask, "rt/s", raw_pp, "raw ping-pong")
     row("ask -> sync handler vs pykka", k_ask, "rt/s", p_ask, "pykka ask")
     row("ask -> async handler", k_ask_async, "rt/s", raw_pp, "raw ping-pong")
+    k_ask_parked = best_of(runs, lambda: asyncio.run(kernel_ask(N_ASK // 5, AWait())))
+    row("ask -> async handler that suspends", k_ask_parked, "rt/s", raw_pp, "raw ping-pong")
 
     # The slow-handler watchdog (ActorSystem(long_handler=0.1)) against the same path off,
     # measured in alternation so that both see the same load on a shared machine.

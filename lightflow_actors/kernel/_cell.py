@@ -3,12 +3,16 @@
 Execution model (ADR 0001): an idle actor owns no task. Sending a message appends it to the
 cell's deque and, if the cell is not already scheduled, schedules ``_run`` with
 ``loop.call_soon``. ``_run`` drains up to ``throughput`` messages, calling sync handlers
-inline. An async handler gets a task of its own; the cell stays "scheduled" until it
-finishes, so an actor always handles one message at a time and in arrival order.
+inline. An async handler runs eagerly too (ADR 0076): the cell's driver generator steps
+its coroutine inline up to its first real suspension; one that never suspends costs no
+task at all. One that awaits something pending is parked in a task (``ParkedHandler``);
+the cell stays "scheduled" until it finishes, so an actor always handles one message at a
+time and in arrival order.
 
 Invariants that must stay true:
 - ``scheduled`` is True exactly while a ``_run`` call is pending or running, or a task of
-  this cell is running. Only the owner of that state flips it back to False.
+  this cell (``on_start``/``on_stop``, a parked handler) is running. Only the owner of
+  that state flips it back to False.
 - Exit signals between cells are delivered with ``call_soon``, never inline, so a cell never
   dies while one of its own handlers is on the stack.
 - After ``_finalize`` the mailbox is empty and stays empty; every pending ``ask`` has failed,
@@ -33,12 +37,12 @@ from collections.abc import Coroutine, Generator
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Never
 
-from ._actor import Actor, ActorClassInfo
+from ._actor import Actor, ActorClassInfo, HandlerEntry
 from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped, Refused
 from ._messages import Down, Exit
 from ._reasons import KILL, KILLED, NOPROC, NORMAL, ExitReason, format_reason
 from ._reply import Reply
-from ._tap import current_cell
+from ._tap import Tap, current_cell
 
 if TYPE_CHECKING:
     from ._ref import ActorRef
@@ -497,29 +501,16 @@ class Cell:
                 # sync handler, with no task at all.
                 driver = self.eager
                 if driver is None:
-                    driver = _drive(self)
-                    next(driver)
-                    self.eager = driver
-                token = current_cell.set(self) if tap is not None else None
-                try:
-                    if tap is not None:
-                        tap.on_handle(self, message)
+                    driver = self._new_driver()
+                if tap is None:
                     step = driver.send(entry.fn(actor, message))
                     if step is not DONE and step is not FAILED:
-                        # It awaits something pending: park the rest in a task that keeps
-                        # the cell scheduled (one message at a time) until it ends, in a
-                        # context of its own copied from this step's.
-                        self.eager = None
-                        parked = ParkedHandler(self, driver, step, message, future)
-                        self.task = self.loop.create_task(parked, context=copy_context())
+                        self._park(driver, step, message, future)
                         return
-                except Exception as exc:  # the tap injected a crash at this boundary
-                    self.processed += 1
-                    self._crash(exc, message, future)
-                    return
-                finally:
-                    if token is not None:
-                        current_cell.reset(token)
+                else:
+                    step = self._step_tapped(tap, driver, entry, message, future)
+                    if step is None:
+                        return  # parked, or crashed by the tap
                 value = self.eager_value
                 self.eager_value = None
                 self.processed += 1
@@ -586,6 +577,52 @@ class Cell:
             threshold = self.system._long_handler
             if threshold is not None and held > threshold:
                 self.system._long_handler_seen(self, first, self.processed - before, held)
+
+    def _new_driver(self) -> Generator[object, Any, None]:
+        driver = _drive(self)
+        next(driver)
+        self.eager = driver
+        return driver
+
+    def _park(
+        self,
+        driver: Generator[object, Any, None],
+        step: object,
+        message: object,
+        future: asyncio.Future[object] | None,
+    ) -> None:
+        """The handler awaits something pending: park the rest of it in a task.
+
+        The task keeps the cell scheduled (one message at a time) until the handler ends;
+        it runs in a context of its own, copied from this step's.
+        """
+        self.eager = None
+        parked = ParkedHandler(self, driver, step, message, future)
+        self.task = self.loop.create_task(parked, context=copy_context())
+
+    def _step_tapped(
+        self,
+        tap: Tap,
+        driver: Generator[object, Any, None],
+        entry: HandlerEntry,
+        message: object,
+        future: asyncio.Future[object] | None,
+    ) -> object:
+        """The eager step under a tap: DONE or FAILED, or None once parked or crashed."""
+        token = current_cell.set(self)
+        try:
+            tap.on_handle(self, message)
+            step = driver.send(entry.fn(self.actor, message))
+            if step is not DONE and step is not FAILED:
+                self._park(driver, step, message, future)  # copies current_cell too
+                return None
+            return step
+        except Exception as exc:  # the tap injected a crash at this boundary
+            self.processed += 1
+            self._crash(exc, message, future)
+            return None
+        finally:
+            current_cell.reset(token)
 
     def _eager_failed(
         self, exc: BaseException, message: object, future: asyncio.Future[object] | None
