@@ -7,6 +7,7 @@ once per class (on first spawn), so sending a message costs one dict lookup.
 
 from __future__ import annotations
 
+import dis
 import inspect
 import types
 import typing
@@ -58,14 +59,34 @@ def handler(*args: object) -> object:
     return mark
 
 
-class HandlerEntry:
-    """One dispatch table row: the function and whether it must be awaited."""
+# Opcodes of a suspension point (await, async for/with) in a coroutine's own code.
+_SUSPENDING_OPS = frozenset(
+    {"YIELD_VALUE", "SEND", "GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "BEFORE_ASYNC_WITH"}
+)
 
-    __slots__ = ("fn", "is_async", "name")
+
+def never_suspends(fn: Callable[..., object]) -> bool:
+    """True if ``fn`` is an ``async def`` whose body has no ``await``/``async for``/``with``.
+
+    Such a handler can run to its end on the cell's step, without a task (ADR 0076). Any
+    other object (a wrapped or non-function callable) is assumed to suspend.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None or not inspect.iscoroutinefunction(fn):
+        return False
+    return not any(ins.opname in _SUSPENDING_OPS for ins in dis.get_instructions(code))
+
+
+class HandlerEntry:
+    """One dispatch table row: the function, whether it must be awaited, and whether it
+    runs eagerly (an async handler that cannot suspend: no task, ADR 0076)."""
+
+    __slots__ = ("eager", "fn", "is_async", "name")
 
     def __init__(self, fn: Callable[..., object], is_async: bool, name: str) -> None:
         self.fn = fn
         self.is_async = is_async
+        self.eager = is_async and never_suspends(fn)
         self.name = name
 
 

@@ -30,7 +30,7 @@ from concurrent.futures import Executor
 from contextvars import Context, copy_context
 from typing import TypeVar, cast
 
-from ..kernel._cell import Cell, ParkedHandler
+from ..kernel._cell import Cell
 from ..kernel._timers import Timer
 from ._blocking import BlockingPolicy
 from ._errors import (
@@ -74,7 +74,9 @@ class _Handle(asyncio.Handle):
 
 
 # The coroutines of a cell's own tasks: they belong to that actor's operation.
-_CELL_CODES = frozenset(fn.__code__ for fn in (Cell._start_async, Cell._stop_async))
+_CELL_CODES = frozenset(
+    fn.__code__ for fn in (Cell._run_async, Cell._start_async, Cell._stop_async)
+)
 
 
 class DeterministicLoop(asyncio.BaseEventLoop):
@@ -339,9 +341,7 @@ class DeterministicLoop(asyncio.BaseEventLoop):
             coro = task.get_coro()
             frame = getattr(coro, "cr_frame", None)
             cell = frame.f_locals.get("self") if frame is not None else None
-            if isinstance(coro, ParkedHandler):  # an async handler that suspended
-                op = ("actor", coro.cell.id)
-            elif getattr(coro, "cr_code", None) in _CELL_CODES and isinstance(cell, Cell):
+            if getattr(coro, "cr_code", None) in _CELL_CODES and isinstance(cell, Cell):
                 op = ("actor", cell.id)
             else:
                 self._task_seq += 1

@@ -1,9 +1,10 @@
-"""Async handlers run eagerly on the cell's step and are parked only when they suspend."""
+"""Async handlers without an await run eagerly on the cell's step; the others keep a task."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 
 import msgspec
 import pytest
@@ -11,16 +12,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors import Actor, ActorExited, Ask, Refused, handler
+from lightflow_actors.kernel._actor import HandlerEntry, never_suspends
 
 from ..conftest import Runtime
 
 
 class Step(msgspec.Struct, frozen=True):
     seq: int
-    mode: int  # 0/1 finish at once, 2 sleep(0), 3 await a future set soon
+    mode: int  # 0 returns at once, 2 sleep(0), 3 await a future set soon (1: Quick)
+
+
+class Quick(msgspec.Struct, frozen=True):
+    seq: int
 
 
 class Probe(Ask[str], frozen=True):
+    mode: str
+
+
+class Wait(Ask[str], frozen=True):
     mode: str
 
 
@@ -35,7 +45,7 @@ class Hold(Ask[str], frozen=True):
 REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="-")
 
 
-class Model(Actor[Step | Seen]):
+class Model(Actor[Step | Quick | Seen]):
     def __init__(self) -> None:
         self.order: list[int] = []
         self.active = 0
@@ -61,6 +71,12 @@ class Model(Actor[Step | Seen]):
         self.order.append(msg.seq)
         self.active -= 1
 
+    @handler(Quick)
+    async def quick(self, msg: Quick) -> None:  # no await: runs eagerly
+        self._enter()
+        self.order.append(msg.seq)
+        self.active -= 1
+
     @handler(Seen)
     def seen(self, msg: Seen) -> list[int]:
         return [*self.order, -1] if self.overlap else self.order
@@ -79,7 +95,7 @@ def test_eager_and_parked_handlers_keep_order_and_one_at_a_time(
         async with runtime.system(throughput=3) as system:
             ref = system.spawn(Model)
             for seq, (mode, pause) in enumerate(plan):
-                ref.tell(Step(seq, mode))
+                ref.tell(Quick(seq) if mode == 1 else Step(seq, mode))
                 for _ in range(pause):
                     await asyncio.sleep(0)
             assert await ref.ask(Seen()) == list(range(len(plan)))
@@ -87,7 +103,7 @@ def test_eager_and_parked_handlers_keep_order_and_one_at_a_time(
     runtime.run(main)
 
 
-class Eager(Actor[Probe | Hold]):
+class Eager(Actor[Probe | Wait | Hold]):
     def __init__(self) -> None:
         self.gate: asyncio.Future[str] | None = None
         self.entered = asyncio.Event()
@@ -95,24 +111,28 @@ class Eager(Actor[Probe | Hold]):
         self.stopped: list[str] = []
 
     @handler(Probe)
-    async def probe(self, msg: Probe) -> str:
+    async def probe(self, msg: Probe) -> str:  # no await: runs eagerly
         if msg.mode == "refuse":
             raise Refused("no, not now", "conflict")
         if msg.mode == "crash":
             raise ValueError("bad probe")
         if msg.mode == "task":
             return "none" if asyncio.current_task() is None else "task"
+        if msg.mode == "read":
+            return REQUEST.get()
+        return msg.mode
+
+    @handler(Wait)
+    async def wait(self, msg: Wait) -> str:  # awaits: a task of its own
+        if msg.mode == "timeout":
+            async with asyncio.timeout(10):  # needs a current task from the start
+                await asyncio.sleep(0)
+            return "task" if asyncio.current_task() is not None else "none"
         if msg.mode == "context":
             REQUEST.set("handler")
             await asyncio.sleep(0)
             return REQUEST.get()
-        if msg.mode == "context-after":
-            await asyncio.sleep(0)
-            REQUEST.set("after-suspension")
-            return REQUEST.get()
-        if msg.mode == "read":
-            return REQUEST.get()
-        return msg.mode
+        return "?"
 
     @handler(Hold)
     async def hold(self, msg: Hold) -> str:
@@ -128,13 +148,47 @@ class Eager(Actor[Probe | Hold]):
         self.stopped.append(str(reason))
 
 
-async def test_an_async_handler_that_does_not_suspend_runs_without_a_task(
-    runtime: Runtime,
-) -> None:
+async def test_an_async_handler_without_await_runs_without_a_task(runtime: Runtime) -> None:
     async with runtime.system() as system:
         ref = system.spawn(Eager)
         assert await ref.ask(Probe("task")) == "none"
         assert await ref.ask(Probe("echo")) == "echo"
+
+
+async def test_an_async_handler_with_await_keeps_its_task_for_timeout_and_taskgroup(
+    runtime: Runtime,
+) -> None:
+    async with runtime.system() as system:
+        ref = system.spawn(Eager)
+        assert await ref.ask(Wait("timeout")) == "task"
+
+
+def test_only_async_handlers_without_a_suspension_point_are_eager() -> None:
+    async def plain(msg: object) -> int:
+        return sum(x for x in range(3))
+
+    async def awaits(msg: object) -> None:
+        await asyncio.sleep(0)
+
+    async def with_block(msg: object) -> None:
+        async with asyncio.Lock():
+            pass
+
+    async def loops(msg: object) -> None:
+        async for _ in msg:  # type: ignore[attr-defined]
+            pass
+
+    def sync(msg: object) -> None:
+        pass
+
+    assert never_suspends(plain)
+    assert not never_suspends(awaits)
+    assert not never_suspends(with_block)
+    assert not never_suspends(loops)
+    assert not never_suspends(sync)
+    assert not never_suspends(functools.partial(plain))
+    assert HandlerEntry(plain, True, "plain").eager
+    assert not HandlerEntry(awaits, True, "awaits").eager
 
 
 async def test_refusal_from_an_eager_handler_answers_and_the_actor_goes_on(
@@ -200,11 +254,11 @@ async def test_killing_a_suspended_handler_cancels_it_and_fails_its_ask(
         assert actor.stopped == []  # kill: no on_stop
 
 
-async def test_a_kill_before_the_parked_task_first_runs_still_reaches_the_handler(
+async def test_a_kill_queued_before_an_awaiting_handler_runs_fails_its_ask(
     runtime: Runtime,
 ) -> None:
-    """The kill is queued before the handler parks: its task is cancelled before its first
-    step (on asyncio's FIFO loop), and the handler still sees the cancellation."""
+    """The kill is queued with the message: the handler's task may be cancelled before its
+    first step; if the handler ran, it saw the cancellation."""
     async with runtime.system() as system:
         ref = system.spawn(Eager)
         actor: Eager = ref._cell.actor  # type: ignore[assignment]
@@ -235,13 +289,13 @@ async def test_stop_waits_for_a_suspended_handler_then_runs_on_stop(runtime: Run
         assert actor.stopped == ["normal"]
 
 
-async def test_a_parked_handler_resumes_in_its_own_context(runtime: Runtime) -> None:
-    """What a handler sets survives its suspension; what it sets after suspending stays
-    its own; the sender's context is visible to the handler."""
+async def test_handler_contexts_are_as_before(runtime: Runtime) -> None:
+    """What an awaiting handler sets survives its suspension and stays its own; the
+    sender's context is visible to an eager handler."""
     async with runtime.system() as system:
         ref = system.spawn(Eager)
-        assert await ref.ask(Probe("context")) == "handler"
-        assert await ref.ask(Probe("context-after")) == "after-suspension"
+        assert await ref.ask(Wait("context")) == "handler"
+        assert await ref.ask(Probe("read")) == "-"  # its own task's context, not the next's
         token = REQUEST.set("sender")
         try:
             fresh = system.spawn(Eager)
