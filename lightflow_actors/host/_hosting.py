@@ -172,6 +172,23 @@ class RunsHosting(RunsPort):
             raise RunsError(f"the runs host could not start: {format_reason(exc.reason)}") from None
         self._system = system
 
+    def answering(self) -> str:
+        """Who answers this host's requests, for the CLI to say (after `start`): its own
+        providers and their routes, or the process serving the tree."""
+        settings = self.settings
+        root = settings.layout.root
+        if self.serves_tree:
+            routes = ", ".join(
+                f"{kind}/{name} -> {provider}"
+                for kind in ("api", "tool", "thread")
+                for name, provider in sorted(settings.routes.table(kind).items())
+            )
+            return f"this process serves {root} with the config's providers: {routes}"
+        if not settings.embedded:
+            return f"{root} is served by the substrate mounted there; its providers answer"
+        holder = Lease.holder(tree_lease_path(settings.state_dir, root))
+        return f"{root} is served by {holder} (a lightflow server); its providers answer"
+
     async def stop(self, reason: ExitReason = SHUTDOWN) -> None:
         """Stop the subtree (runs stop where they are; the next start resumes them).
 

@@ -298,14 +298,30 @@ def _follow_hosted(
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    view = _hosting("run cancel", lambda h: h.call(CancelRun(args.run, args.reason)))
+    view = _hosting(
+        "run cancel", lambda h: h.call(CancelRun(args.run, args.reason)), say_providers=False
+    )
     print_json(view)
     return 0
 
 
-def _hosting(verb: str, work: Callable[[RunsHosting], Awaitable[T]]) -> T:
-    """Run `work` in a short-lived actor system hosting the runs, mapping its errors."""
-    return _mapped(verb, lambda: run_hosted(work))
+def _hosting(
+    verb: str, work: Callable[[RunsHosting], Awaitable[T]], *, say_providers: bool = True
+) -> T:
+    """Run `work` in a short-lived actor system hosting the runs, mapping its errors.
+    With `say_providers`, once the work is done, one stderr line says who answered the
+    run's requests (this process's providers and routes, or the server serving the tree)."""
+    said: list[str] = []
+
+    async def noted(hosting: RunsHosting) -> T:
+        result = await work(hosting)
+        said.append(hosting.answering())
+        return result
+
+    result = _mapped(verb, lambda: run_hosted(noted))
+    if say_providers and said:
+        print(f"lightflow {verb}: providers: {said[0]}", file=sys.stderr, flush=True)
+    return result
 
 
 def _mapped(verb: str, work: Callable[[], T]) -> T:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,9 +133,13 @@ def test_openai_compatible_needs_no_key_and_routes_chat_only(env: Env) -> None:
         assert env.json("provider", "test", "llama")["text"] == "ok from fake"
         assert "authorization" not in server.requests[-1][1]
         # --model is what the server gets, not the model asset the shipped workflow names.
-        run = env.json("run", "create", "text-plan", "--inputs", '{"topic": "tea"}')
-        assert run["status"] == "succeeded"
+        code, out, err = env.cli("run", "create", "text-plan", "--inputs", '{"topic": "tea"}')
+        assert code == 0 and json.loads(out)["status"] == "succeeded"
         assert server.requests[-1][2]["model"] == "qwen"
+        # The CLI says who answered: its own providers, the chat route to the server.
+        assert err.count("\n") == 1 and "lightflow run create: providers:" in err
+        assert "this process serves" in err and "api/openai.chat -> llama" in err
+        assert "api/* -> local-echo" in err
 
 
 def test_without_model_the_step_names_the_model(env: Env) -> None:
@@ -242,3 +248,35 @@ def test_test_refuses_an_unknown_or_non_http_provider(env: Env) -> None:
     assert code == 2 and "no provider 'nope'" in err
     code, _, err = env.cli("provider", "test", "local-echo")
     assert code == 2 and "not an HTTP provider" in err
+
+
+HOLD_LEASE = (
+    "import sys; from pathlib import Path; from lightflow_actors.runs import Lease; "
+    "lease = Lease.try_acquire(Path(sys.argv[1])); print(lease is not None, flush=True); "
+    "sys.stdin.read()"
+)
+
+
+def test_a_run_against_a_tree_served_elsewhere_names_the_server(env: Env) -> None:
+    from lightflow_actors.runs import tree_lease_path
+
+    # Another process holds the tree lease, as a server does: the CLI does not serve the
+    # tree, and says who does.
+    path = tree_lease_path(env.root / "state", str(env.ctx))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LEASE, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        code, out, err = env.cli(
+            "run", "create", "text-plan", "--inputs", '{"topic": "t"}', "--no-wait"
+        )
+    finally:
+        holder.communicate("", timeout=30)
+    assert code == 0 and json.loads(out)["status"] == "planned"
+    assert f"{env.ctx} is served by pid {holder.pid} (a lightflow server)" in err
+    assert "this process serves" not in err
