@@ -215,11 +215,7 @@ def openai_channel(
     `concurrency` is how many requests are on the wire at once; `pin_model` sends the
     channel's `mod` instead of the model a request names.
     """
-    return ProviderSpec(
-        name,
-        lambda: HttpChannelWorker(OPENAI, channel_dir, timeout_s, environ, pin_model),
-        concurrency=concurrency,
-    )
+    return _http_channel(OPENAI, name, channel_dir, timeout_s, environ, concurrency, pin_model)
 
 
 def anthropic_channel(
@@ -234,8 +230,20 @@ def anthropic_channel(
     """A provider forwarding `anthropic.messages` requests to `<url>/messages` of the
     channel folder `channel_dir` (key in `x-api-key`, `anthropic-version` header,
     `max_tokens` defaulted to 1024 when the request has none)."""
+    return _http_channel(ANTHROPIC, name, channel_dir, timeout_s, environ, concurrency, pin_model)
+
+
+def _http_channel(
+    dialect: Dialect,
+    name: str,
+    channel_dir: Path,
+    timeout_s: float,
+    environ: Mapping[str, str] | None,
+    concurrency: int,
+    pin_model: bool,
+) -> ProviderSpec:
     return ProviderSpec(
         name,
-        lambda: HttpChannelWorker(ANTHROPIC, channel_dir, timeout_s, environ, pin_model),
+        lambda: HttpChannelWorker(dialect, channel_dir, timeout_s, environ, pin_model),
         concurrency=concurrency,
     )
