@@ -27,6 +27,8 @@ from lightflow_actors.adapters.cli import (
 from lightflow_actors.adapters.cli._tree import render
 from lightflow_actors.adapters.http import TreeNode
 
+from ...serve_process import lightflow_serve
+
 
 @pytest.mark.parametrize(
     ("argv", "phrase"),
@@ -175,25 +177,9 @@ def test_render_nests_children_under_parents() -> None:
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lightflow_actors.cli", "serve", "--demo", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "LIGHTFLOW_TOKEN"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line, "server did not start"
-        yield json.loads(line)["url"].rstrip("/")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    env = {k: v for k, v in os.environ.items() if k != "LIGHTFLOW_TOKEN"}
+    with lightflow_serve("--demo", "--port", "0", env=env) as url:
+        yield url
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:

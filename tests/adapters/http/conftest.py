@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -24,6 +20,8 @@ from lightflow_actors.adapters.http import (
 )
 from lightflow_actors.adapters.http._server import Serving, Stopped
 from lightflow_actors.observer import observer_page
+
+from ...serve_process import lightflow_serve
 
 TOKEN = "test-token"
 Started = tuple[OperatorApp, httpx.AsyncClient]
@@ -98,26 +96,8 @@ def live_server() -> Callable[..., contextlib.AbstractAsyncContextManager[LiveSe
 def _demo_process(token: str) -> Iterator[str]:
     """`lightflow serve --demo --token` as a real process on a free port; yields its URL and
     checks it stops gracefully (SIGTERM, exit 0)."""
-    command = [sys.executable, "-m", "lightflow_actors.cli", "serve", "--demo", "--port", "0"]
-    proc = subprocess.Popen(
-        [*command, "--token", token],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read() if proc.stderr else "server did not start"
-        yield json.loads(line)["url"].rstrip("/")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert proc.returncode == 0
+    with lightflow_serve("--demo", "--port", "0", "--token", token, check_exit=True) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

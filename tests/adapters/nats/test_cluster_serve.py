@@ -4,64 +4,54 @@ node a appears in a chat session on node b, and each node shows its link."""
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lightflow_actors.live import WebSocketView
 
+from ...serve_process import lightflow_serve
 from ._servers import NatsServer
 
 pytestmark = pytest.mark.anyio
 
 
+@dataclass
 class Node:
-    def __init__(self, home: Path, name: str, cluster: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTFLOW_")}
-        env["XDG_STATE_HOME"] = str(home / name / "state")
-        env["XDG_CONFIG_HOME"] = str(home / name / "config")
-        self.log = home / f"{name}.log"
-        argv = [sys.executable, "-m", "lightflow_actors.cli", "serve", "--port", "0"]
-        argv += ["--cluster", cluster, "--node", name]
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                argv, env=env, stdout=subprocess.PIPE, stderr=log, text=True
-            )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line, f"node {name} did not start: {self.log.read_text()}"
-        self.url = json.loads(line)["url"].rstrip("/")
+    url: str
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+
+def node_env(home: Path, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIGHTFLOW_")}
+    env["XDG_STATE_HOME"] = str(home / name / "state")
+    env["XDG_CONFIG_HOME"] = str(home / name / "config")
+    return env
 
 
 @pytest.fixture
 def two_nodes(tmp_path: Path, nats_server: NatsServer) -> Iterator[tuple[Node, Node]]:
-    a = Node(tmp_path, "a", nats_server.url)
-    try:
-        b = Node(tmp_path, "b", nats_server.url)
-    except BaseException:
-        a.stop()
-        raise
-    try:
+    """Nodes a and b of one cluster; each must stop gracefully (exit 0)."""
+    with contextlib.ExitStack() as nodes:
+        a, b = (
+            Node(
+                nodes.enter_context(
+                    lightflow_serve(
+                        "--port", "0", "--cluster", nats_server.url, "--node", name,
+                        env=node_env(tmp_path, name),
+                        log=tmp_path / f"{name}.log",
+                        check_exit=True,
+                    )
+                )
+            )
+            for name in ("a", "b")
+        )  # fmt: skip
         yield a, b
-    finally:
-        codes = (a.stop(), b.stop())
-    assert codes == (0, 0), (a.log.read_text()[-3000:], b.log.read_text()[-3000:])
 
 
 async def test_a_chat_message_crosses_nodes(
