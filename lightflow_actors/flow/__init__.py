@@ -19,6 +19,7 @@ from ._assets import (
     Stability,
     check_kind,
     default_assets_root,
+    overlay_roots,
     read_metadata,
 )
 from ._definition import (
@@ -339,6 +340,7 @@ __all__ = [
     "json_form",
     "new_manifest",
     "new_run_id",
+    "overlay_roots",
     "plan_steps",
     "read_metadata",
     "reply_text",

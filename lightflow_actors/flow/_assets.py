@@ -1,6 +1,9 @@
 """Asset discovery: read each asset file's `METADATA` literal without running the file.
 
-Layout: `<root>/{models,nodes,compositions,workflows,presets,policies}/*.py`. Listing
+Layout: `<root>/{models,nodes,compositions,workflows,presets,policies}/*.py`. A catalog
+reads one base root (the shipped `assets/`, or the runs config's `assets`) and any overlay
+roots (`$LIGHTFLOW_ASSETS`): an overlay asset shadows the base asset of the same id, and
+an id declared in two overlay files is a `duplicate` problem naming both. Listing
 parses every file with `ast` and evaluates only the `METADATA = {...}` literal
 (`ast.literal_eval`), so listing never executes asset code. A file that cannot be read
 that way is an `AssetProblem` of the catalog, beside the good assets: one bad file never
@@ -16,7 +19,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -73,7 +76,7 @@ class AssetMetadata(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AssetInfo(msgspec.Struct, frozen=True):
-    """One listed asset: its metadata and where it was declared."""
+    """One listed asset: its metadata and where it was declared (root folder included)."""
 
     id: str
     title: str
@@ -82,6 +85,8 @@ class AssetInfo(msgspec.Struct, frozen=True):
     stability: Stability
     path: str
     line: int
+    root: str = ""  # the asset folder (base or overlay) the file is in
+    shadows: str | None = None  # the path of the base asset of this id it hides
 
 
 class AssetProblem(msgspec.Struct, frozen=True):
@@ -108,7 +113,7 @@ class AssetListing(msgspec.Struct, frozen=True):
 
 def read_metadata(path: Path, expected_kind: AssetKind | None = None) -> AssetInfo:
     """Parse `path` and evaluate its `METADATA` literal; never executes the file."""
-    return _read_metadata(path, expected_kind)[0]
+    return _read_metadata(path, expected_kind, path.parent.parent)[0]
 
 
 def file_digest(raw: bytes) -> str:
@@ -116,7 +121,9 @@ def file_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _read_metadata(path: Path, expected_kind: AssetKind | None) -> tuple[AssetInfo, str]:
+def _read_metadata(
+    path: Path, expected_kind: AssetKind | None, root: Path
+) -> tuple[AssetInfo, str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -163,6 +170,7 @@ def _read_metadata(path: Path, expected_kind: AssetKind | None) -> tuple[AssetIn
         stability=meta.stability,
         path=str(path),
         line=node.lineno,
+        root=str(root),
     )
     return info, file_digest(raw)
 
@@ -190,8 +198,8 @@ def _metadata_node(path: Path, tree: ast.Module) -> ast.expr:
 
 
 class AssetCatalog:
-    """The assets under one root folder, indexed by id (unique across all kinds), and the
-    files that could not be read (`problems`).
+    """The assets under a root folder (and its overlays), indexed by id (unique across all
+    kinds), and the files that could not be read (`problems`).
 
     >>> catalog = AssetCatalog.scan(Path("assets"))
     >>> [a.id for a in catalog.list("workflow")]  # doctest: +SKIP
@@ -203,8 +211,10 @@ class AssetCatalog:
         assets: Iterable[AssetInfo],
         problems: Iterable[AssetProblem] = (),
         digests: Mapping[str, str] | None = None,
+        overlays: Sequence[Path] = (),
     ) -> None:
         self.root = root
+        self.overlays = tuple(overlays)
         self.problems: list[AssetProblem] = list(problems)
         # path -> sha256 of the content the metadata was read from (empty: not known).
         self.digests: dict[str, str] = dict(digests or {})
@@ -220,12 +230,14 @@ class AssetCatalog:
         # An id declared twice is ambiguous: neither file is taken, both are named.
         for asset_id, infos in clashing.items():
             places = ", ".join(f"{i.path}:{i.line}" for i in infos)
+            hidden = next((i.shadows for i in infos if i.shadows), None)
+            note = f"; the asset of that id in {hidden} stays hidden meanwhile" if hidden else ""
             for info in infos:
                 error = DuplicateAssetId(
                     Path(info.path),
                     info.line,
                     f"asset id {asset_id!r} is declared by several files ({places}); "
-                    "asset ids must be unique: rename or remove all but one",
+                    f"asset ids must be unique: rename or remove all but one{note}",
                 )
                 self.problems.append(AssetProblem.of(error, info.kind))
         self.problems.sort(key=lambda p: (p.path, p.line))
@@ -234,27 +246,31 @@ class AssetCatalog:
         self.loaded_files: dict[str, str] = {}  # path -> sha256 of each file executed
 
     @classmethod
-    def scan(cls, root: Path) -> AssetCatalog:
-        """Read the metadata of every `*.py` in the kind folders (files named `_*` skipped);
-        a file that cannot be read becomes a problem, never an error of the whole scan."""
-        found: list[AssetInfo] = []
-        problems: list[AssetProblem] = []
-        digests: dict[str, str] = {}
-        for folder, kind in FOLDERS.items():
-            directory = root / folder
-            if not directory.is_dir():
-                continue
-            for path in sorted(directory.glob("*.py")):
-                if path.name.startswith("_") or not path.is_file():
-                    continue
-                try:
-                    info, digest = _read_metadata(path, kind)
-                except AssetError as exc:
-                    problems.append(AssetProblem.of(exc, kind))
-                    continue
-                found.append(info)
-                digests[info.path] = digest
-        return cls(root, found, problems, digests)
+    def scan(cls, root: Path, overlays: Sequence[Path] = ()) -> AssetCatalog:
+        """Read the metadata of every `*.py` in the kind folders of `root` and of each
+        overlay (files named `_*` skipped); a file that cannot be read becomes a problem,
+        never an error of the whole scan. An overlay asset shadows the `root` asset of the
+        same id; the same id in two overlay files is a `duplicate` problem (neither taken)."""
+        found, problems, digests = _scan_root(root)
+        if overlays:
+            added: list[AssetInfo] = []
+            for overlay in overlays:
+                more, more_problems, more_digests = _scan_root(overlay)
+                added.extend(more)
+                problems.extend(more_problems)
+                digests.update(more_digests)
+            shadowed = {info.id for info in added}
+            base = {info.id: info for info in found}
+            found = [info for info in found if info.id not in shadowed]
+            for info in added:
+                hidden = base.get(info.id)
+                found.append(
+                    info if hidden is None else msgspec.structs.replace(info, shadows=hidden.path)
+                )
+            for info in base.values():
+                if info.id in shadowed:
+                    digests.pop(info.path, None)
+        return cls(root, found, problems, digests, overlays)
 
     @property
     def digest(self) -> str:
@@ -359,6 +375,27 @@ class AssetCatalog:
         return definition
 
 
+def _scan_root(root: Path) -> tuple[list[AssetInfo], list[AssetProblem], dict[str, str]]:
+    found: list[AssetInfo] = []
+    problems: list[AssetProblem] = []
+    digests: dict[str, str] = {}
+    for folder, kind in FOLDERS.items():
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.py")):
+            if path.name.startswith("_") or not path.is_file():
+                continue
+            try:
+                info, digest = _read_metadata(path, kind, root)
+            except AssetError as exc:
+                problems.append(AssetProblem.of(exc, kind))
+                continue
+            found.append(info)
+            digests[info.path] = digest
+    return found, problems, digests
+
+
 def _module_safe(asset_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", asset_id)
 
@@ -375,11 +412,20 @@ def _traceback_line(exc: BaseException, path: Path) -> int:
 
 
 def default_assets_root() -> Path:
-    """`$LIGHTFLOW_ASSETS` when set, else the `assets/` folder beside the package."""
-    env = os.environ.get("LIGHTFLOW_ASSETS")
-    if env:
-        return Path(env)
+    """The shipped `assets/` folder beside the package (the base root by default)."""
     return Path(__file__).resolve().parents[2] / "assets"
+
+
+def overlay_roots(value: str | None) -> tuple[Path, ...]:
+    """The folders named by `$LIGHTFLOW_ASSETS` (`os.pathsep`-separated, empty entries
+    skipped), in order, each once."""
+    if not value:
+        return ()
+    roots: list[Path] = []
+    for part in value.split(os.pathsep):
+        if part and Path(part) not in roots:
+            roots.append(Path(part))
+    return tuple(roots)
 
 
 _KIND_NAMES: dict[str, AssetKind] = {**FOLDERS, **{kind: kind for kind in FOLDERS.values()}}

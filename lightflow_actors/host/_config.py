@@ -23,7 +23,12 @@ import platformdirs
 
 from ctx_substrate import Policy, PolicyRule, Routes, SubstrateConfig
 from lightflow_actors.cortex import DEFAULT_MOUNT, CtxLayout, CtxSource, check_segment_id
-from lightflow_actors.flow import EvaluationLimits, default_assets_root, default_state_dir
+from lightflow_actors.flow import (
+    EvaluationLimits,
+    default_assets_root,
+    default_state_dir,
+    overlay_roots,
+)
 from lightflow_actors.runs import RunsConfigError
 
 from ._tools import BUILTIN_TOOLS
@@ -188,6 +193,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     state_dir: str | None = None
     assets: str | None = None
+    asset_overlays: tuple[str, ...] = ()
     ctx: CtxConfig = CtxConfig()
     providers: tuple[ProviderConfig, ...] = (EchoProvider(), BuiltinToolsProvider())
     routes: Routes | None = None
@@ -201,6 +207,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         env = os.environ if environ is None else environ
         state = Path(self.state_dir) if self.state_dir else default_state_dir()
         assets = Path(self.assets) if self.assets else default_assets_root()
+        overlays = _overlays(assets, self.asset_overlays, env.get("LIGHTFLOW_ASSETS"))
         mount = env.get("LIGHTFLOW_CTX_MOUNT") or None
         source: CtxSource
         if self.ctx.root:
@@ -236,6 +243,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return RunsSettings(
             state_dir=state,
             assets=assets,
+            asset_overlays=overlays,
             layout=layout,
             ctx_source=source,
             embedded=embedded,
@@ -254,6 +262,7 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     state_dir: Path
     assets: Path
+    asset_overlays: tuple[Path, ...]  # added to `assets`, shadowing its ids
     layout: CtxLayout
     ctx_source: CtxSource  # why `layout` is this tree (`AbiRecord.source`)
     embedded: bool
@@ -279,6 +288,27 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
 SEED_MOUNT = DEFAULT_MOUNT
 """The seed's mount point, used by default when it is a writable folder (tests point it
 elsewhere)."""
+
+
+def _overlays(base: Path, configured: tuple[str, ...], env: str | None) -> tuple[Path, ...]:
+    """The config's `asset_overlays`, then `$LIGHTFLOW_ASSETS`'s folders: each must be a
+    folder (a typo would hide nothing and add nothing, silently); the base and repeats are
+    dropped."""
+    found: list[Path] = []
+    seen = {base.resolve()}
+    sources = [("asset_overlays", Path(p)) for p in configured if p]
+    sources += [("LIGHTFLOW_ASSETS", p) for p in overlay_roots(env)]
+    for source, path in sources:
+        if not path.is_dir():
+            raise RunsConfigError(
+                source,
+                f"{str(path)!r} is not a folder; an asset overlay is a folder with "
+                "workflows/, nodes/, ... beside the shipped assets",
+            )
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            found.append(path)
+    return tuple(found)
 
 
 def _writable_dir(path: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from lightflow_actors.flow import FOLDERS, AssetCatalog
@@ -21,10 +22,12 @@ Signature = tuple[tuple[str, int, int], ...]
 
 
 class CatalogCache:
-    """The catalog of one assets folder; `current()` is safe to call from threads."""
+    """The catalog of one assets folder and its overlays; `current()` is safe to call from
+    threads."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, overlays: Sequence[Path] = ()) -> None:
         self.root = root
+        self.overlays = tuple(overlays)
         self._lock = threading.Lock()
         self._signature: Signature | None = None
         self._catalog: AssetCatalog | None = None
@@ -35,14 +38,14 @@ class CatalogCache:
         with self._lock:
             if self._catalog is not None and signature == self._signature:
                 return self._catalog
-            catalog = AssetCatalog.scan(self.root)
+            catalog = AssetCatalog.scan(self.root, self.overlays)
             self._catalog, self._signature = catalog, signature
             return catalog
 
     def _signature_now(self) -> Signature:
         entries: list[tuple[str, int, int]] = []
-        for folder in FOLDERS:
-            directory = self.root / folder
+        for folder, root in ((f, r) for r in (self.root, *self.overlays) for f in FOLDERS):
+            directory = root / folder
             try:
                 scan = list(os.scandir(directory))
             except (FileNotFoundError, NotADirectoryError):

@@ -56,7 +56,7 @@ class RunsOperations:
         self.settings = settings
         # The server group-commits its runs' writes (ADR 0066); the CLI writes directly.
         self.store = RunStore(settings.state_dir, group_commit=group_commit)
-        self.catalogs = CatalogCache(settings.assets)
+        self.catalogs = CatalogCache(settings.assets, settings.asset_overlays)
         self.evaluator = AssetEvaluator(settings.evaluation)
         self._clock = clock
         self._rng = rng

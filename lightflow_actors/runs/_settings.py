@@ -29,6 +29,11 @@ class HostSettings(Protocol):
         ...
 
     @property
+    def asset_overlays(self) -> tuple[Path, ...]:
+        """Folders added to `assets` (`$LIGHTFLOW_ASSETS`); their ids shadow its ids."""
+        ...
+
+    @property
     def layout(self) -> CtxLayout:
         """The `/ctx` tree the run actors commit requests to."""
         ...

@@ -227,3 +227,75 @@ def test_any_literal_metadata_is_accepted_or_rejected_cleanly(
         assert exc.line == 1
     else:
         assert info.kind == "workflow"
+
+
+# -- overlays: `$LIGHTFLOW_ASSETS` adds folders to the shipped assets --------------------
+
+
+def _asset(root: Path, folder: str, name: str, text: str) -> Path:
+    path = root / folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_an_overlay_adds_assets_and_shadows_base_ids(tmp_path: Path) -> None:
+    base, mine = tmp_path / "base", tmp_path / "mine"
+    shipped = _asset(base, "workflows", "plan.py", meta("plan", "workflow"))
+    _asset(base, "models", "m.py", meta("m", "model"))
+    mine_plan = _asset(mine, "workflows", "plan.py", meta("plan", "workflow", "draft"))
+    _asset(mine, "nodes", "extra.py", meta("extra", "node"))
+    catalog = AssetCatalog.scan(base, [mine])
+    by_id = {a.id: a for a in catalog.list()}
+    assert sorted(by_id) == ["extra", "m", "plan"]
+    assert by_id["plan"].path == str(mine_plan) and by_id["plan"].stability == "draft"
+    assert by_id["plan"].root == str(mine) and by_id["plan"].shadows == str(shipped)
+    assert by_id["m"].root == str(base) and by_id["m"].shadows is None
+    assert by_id["extra"].root == str(mine)
+    assert catalog.problems == [] and catalog.overlays == (mine,)
+    # A shadowed base file is out of the catalog's content hash: editing it changes nothing.
+    before = catalog.digest
+    shipped.write_text(meta("plan", "workflow") + "# edited\n")
+    assert AssetCatalog.scan(base, [mine]).digest == before
+
+
+def test_an_id_in_two_overlays_is_a_problem_naming_both(tmp_path: Path) -> None:
+    base, one, two = tmp_path / "base", tmp_path / "one", tmp_path / "two"
+    shipped = _asset(base, "workflows", "plan.py", meta("plan", "workflow"))
+    _asset(base, "workflows", "other.py", meta("other", "workflow"))
+    a = _asset(one, "workflows", "plan.py", meta("plan", "workflow"))
+    b = _asset(two, "workflows", "plan2.py", meta("plan", "workflow"))
+    catalog = AssetCatalog.scan(base, [one, two])
+    assert [i.id for i in catalog.list()] == ["other"]  # ambiguous: none of the three
+    assert [(p.path, p.failure) for p in catalog.problems] == sorted(
+        [(str(a), "duplicate"), (str(b), "duplicate")]
+    )
+    for problem in catalog.problems:
+        assert str(a) in problem.error and str(b) in problem.error
+        assert f"{shipped} stays hidden" in problem.error
+    with pytest.raises(UnknownAsset, match="could not be read"):
+        catalog.info("plan", "workflow")
+
+
+def test_a_broken_overlay_file_hides_nothing(tmp_path: Path) -> None:
+    base, mine = tmp_path / "base", tmp_path / "mine"
+    _asset(base, "workflows", "plan.py", meta("plan", "workflow"))
+    broken = _asset(mine, "workflows", "plan.py", "METADATA = {\n")
+    catalog = AssetCatalog.scan(base, [mine])
+    assert [(i.id, i.root) for i in catalog.list()] == [("plan", str(base))]
+    assert [(p.path, p.failure) for p in catalog.problems] == [(str(broken), "syntax")]
+
+
+def test_overlay_assets_load_from_their_own_folder(tmp_path: Path) -> None:
+    base, mine = tmp_path / "base", tmp_path / "mine"
+    _asset(base, "models", "m.py", meta("m", "model") + "raise RuntimeError('shipped')\n")
+    _asset(
+        mine,
+        "models",
+        "m.py",
+        meta("m", "model")
+        + "from lightflow_actors.flow import Model\n"
+        + "DEFINITION = Model(provider='p', name='mine-1', formats=['openai.chat'])\n",
+    )
+    model = AssetCatalog.scan(base, [mine]).load("m", Model)
+    assert model.name == "mine-1"

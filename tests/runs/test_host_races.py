@@ -62,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True):
     step_timeout_s: float = 600.0
     max_in_flight: int | None = None
     evaluation: EvaluationLimits = EvaluationLimits()
+    asset_overlays: tuple[Path, ...] = ()
 
 
 NAMES = HostNames("races")

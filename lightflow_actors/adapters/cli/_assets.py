@@ -1,9 +1,10 @@
 """``lightflow assets <kind>``: list the assets of a kind, as JSON (never executes them).
 
-Kinds: workflows, nodes, compositions, models, presets, policies. The assets folder is
-``$LIGHTFLOW_ASSETS`` or the runs config's ``assets`` (default: ``assets/`` of the
-package). Prints ``{"assets": [...], "problems": [...]}``: a file of that kind with a
-syntax error or bad ``METADATA`` is a problem (file, line, failure) beside the good
+Kinds: workflows, nodes, compositions, models, presets, policies. The assets are the runs
+config's ``assets`` folder (default: ``assets/`` of the package) plus the folders of
+``$LIGHTFLOW_ASSETS``, whose ids shadow it (each asset's ``root`` says where it came
+from). Prints ``{"assets": [...], "problems": [...]}``: a file of that kind with a syntax
+error or bad ``METADATA`` is a problem (file, line, failure) beside the good
 assets, and is also named on stderr; the listing still exits 0.
 """
 

@@ -342,3 +342,44 @@ def _in_the_temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     """Relative paths a generated argv names (`--out x`) land in the temp folder."""
     monkeypatch.chdir(tmp_path)
     yield
+
+
+def test_lightflow_assets_adds_folders_that_shadow_by_id(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`$LIGHTFLOW_ASSETS` (os.pathsep-separated) adds folders to the configured assets:
+    an overlay asset shadows the base asset of its id, listings name each asset's root,
+    and an id in two overlays is a problem naming both."""
+    base = RUNS_TESTS / "assets"
+    one, two = tmp_path / "one", tmp_path / "two"
+    greet = (base / "workflows" / "greet.py").read_text()
+    mine = one / "workflows" / "greet.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(greet.replace("Greet {inputs.name}", "Hi from mine {inputs.name}"))
+    (one / "workflows" / "hello.py").write_text(greet.replace('"id": "greet"', '"id": "hello"'))
+    monkeypatch.setenv("LIGHTFLOW_ASSETS", f"{one}{os.pathsep}{os.pathsep}{one}")
+    listing = cli.json("assets", "workflows")
+    found = {a["id"]: a for a in listing["assets"]}  # type: ignore[index]
+    assert {"chain", "fanout", "greet", "hello"} <= set(found)
+    assert (found["greet"]["root"], found["greet"]["path"]) == (str(one), str(mine))
+    assert found["greet"]["shadows"] == str(base / "workflows" / "greet.py")
+    assert (found["chain"]["root"], found["chain"]["shadows"]) == (str(base), None)
+    created = cli.json("run", "create", "greet", "--id", "g-1", "--inputs", '{"name": "x"}')
+    assert created["status"] == "succeeded"  # type: ignore[index]
+    request = cli.json("run", "workflow", "g-1")
+    assert "Hi from mine x" in json.dumps(request)
+    # Two overlays declaring `greet`: a clear problem, and neither (nor the base) is taken.
+    clash = two / "workflows" / "greet.py"
+    clash.parent.mkdir(parents=True)
+    clash.write_text(greet)
+    monkeypatch.setenv("LIGHTFLOW_ASSETS", f"{one}{os.pathsep}{two}")
+    code, out, err = cli("assets", "workflows")
+    listing = json.loads(out)
+    assert code == 0 and "greet" not in {a["id"] for a in listing["assets"]}
+    assert sorted(p["path"] for p in listing["problems"]) == sorted([str(mine), str(clash)])
+    assert {p["failure"] for p in listing["problems"]} == {"duplicate"}
+    assert f"{base / 'workflows' / 'greet.py'} stays hidden" in err
+    # A folder that does not exist is a config error naming the variable, not silence.
+    monkeypatch.setenv("LIGHTFLOW_ASSETS", str(tmp_path / "nope"))
+    code, out, err = cli("assets", "workflows")
+    assert (code, out) == (1, "") and "LIGHTFLOW_ASSETS" in err and "is not a folder" in err
