@@ -79,6 +79,7 @@ def live_examples(options: ServeOptions) -> PartSource:
             example_views(system),
             name="live",
             pubsub_adapter=lambda: cluster_pubsub(system),
+            node=options.node or "node",
         )
         routes = LiveRoutes(hub, allowed_origins=options.allowed_origins)
 

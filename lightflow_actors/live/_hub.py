@@ -43,7 +43,7 @@ from ._commands import Update
 from ._component import AnyLiveView, SessionInfo, ViewSpec
 from ._config import LiveConfig
 from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
-from ._presence import PresenceServer
+from ._presence import PresenceConfig, PresenceServer
 from ._pubsub import PubSubAdapter, PubSubServer
 from ._rendered import to_html
 from ._secret import default_secret_path, load_or_create_secret
@@ -84,7 +84,8 @@ class LiveHub:
     ``secret`` signs session tokens: bytes, or the path of a key file; by default the
     key file under the XDG state dir (``live/_secret.py``), created on first start,
     so a page served before a restart rejoins after it without a reload. Each hub
-    signs with its own key derived from it and its ``name``.
+    signs with its own key derived from it and its ``name``. ``presence`` sets the
+    tracker's timings; ``node`` names this node's presence replica in a cluster.
     """
 
     def __init__(
@@ -96,6 +97,8 @@ class LiveHub:
         secret: bytes | Path | None = None,
         pubsub_adapter: PubSubAdapter | AdapterFactory | None = None,
         name: str = "live",
+        presence: PresenceConfig | None = None,
+        node: str = "node",
     ) -> None:
         self.system = system
         self._config = config if config is not None else LiveConfig()
@@ -103,6 +106,8 @@ class LiveHub:
         self._secret: bytes | None = None
         self._adapter = pubsub_adapter
         self.name = name
+        self._presence_config = presence
+        self.node = node
         self._specs: dict[str, ViewSpec] = {}
         for view_name, view in views.items():
             if not view_name or "/" in view_name or view_name in RESERVED_NAMES:
@@ -149,8 +154,17 @@ class LiveHub:
         adapter = await self._adapter() if callable(self._adapter) else self._adapter
         max_sessions = self._config.max_sessions
 
+        # Presence replicates to the other nodes only when pubsub reaches them.
+        replicate = adapter is not None and adapter.remote
+        presence_config, node = self._presence_config, self.node
+
         def presence() -> PresenceServer:
-            return PresenceServer(system.lookup(f"{name}.pubsub", PubSubServer))
+            return PresenceServer(
+                system.lookup(f"{name}.pubsub", PubSubServer),
+                presence_config,
+                node=node,
+                replicate=replicate,
+            )
 
         children: list[ChildSpec[Never]] = [
             ChildSpec(id="pubsub", start=lambda: PubSubServer(adapter), name=f"{name}.pubsub"),

@@ -41,10 +41,13 @@ class UnsubscribeTopic(msgspec.Struct, frozen=True):
 
 
 class Publish(msgspec.Struct, frozen=True):
-    """Deliver `message` to every subscriber of `topic`, here and on other nodes."""
+    """Deliver `message` to every subscriber of `topic`, here and on other nodes (only
+    here when `local`: Phoenix's `local_broadcast`, e.g. the presence diffs each node
+    computes for its own views)."""
 
     topic: str
     message: object
+    local: bool = False
 
 
 class RemoteDelivery(msgspec.Struct, frozen=True):
@@ -208,7 +211,7 @@ class PubSubServer(Actor[PubSubMessage | Down]):
     @handler
     def publish(self, msg: Publish) -> None:
         self._fan_out(msg.topic, msg.message)
-        if self.adapter.remote:
+        if self.adapter.remote and not msg.local:
             self.adapter.publish(msg.topic, _ENCODER.encode(msg.message))
 
     @handler

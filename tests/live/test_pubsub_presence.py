@@ -15,6 +15,7 @@ from lightflow_actors.live import (
     Delivery,
     GetPresences,
     InMemoryBroker,
+    PresenceConfig,
     PresenceDiff,
     PresenceEntry,
     PresenceServer,
@@ -137,7 +138,8 @@ async def test_a_broker_carries_publications_between_nodes() -> None:
 async def test_presence_join_leave_and_crash_removal() -> None:
     async with ActorSystem() as system:
         pubsub = system.spawn(PubSubServer)
-        presence = system.spawn(lambda: PresenceServer(pubsub))
+        # one diff per change (no batching): every join and leave is seen on its own
+        presence = system.spawn(lambda: PresenceServer(pubsub, PresenceConfig(diff_interval=0)))
         watcher, ada, bob = (system.spawn(Inbox) for _ in range(3))
         pubsub.tell(SubscribeTopic("room", watcher))
         await pubsub.ask(CountSubscribers("room"))
