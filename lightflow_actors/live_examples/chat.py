@@ -252,8 +252,8 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
 
 def as_chat_message(message: object) -> ChatMessage | None:
     """`message` as a `ChatMessage`: itself on this node; from another node of a cluster
-    it arrives decoded to builtins and is converted. Anything else from there (that node's
-    presence diffs) is not this node's presence to merge: None."""
+    it arrives decoded to builtins and is converted. Anything else: None (presence diffs
+    never cross nodes: each node's tracker publishes its own, locally)."""
     if isinstance(message, ChatMessage):
         return message
     if isinstance(message, dict):

@@ -1,5 +1,6 @@
 """Two `lightflow serve --cluster` processes on one NATS server: a chat message sent on
-node a appears in a chat session on node b, and each node shows its link."""
+node a appears in a chat session on node b, each chat lists the people on both nodes,
+and each node shows its link."""
 
 from __future__ import annotations
 
@@ -79,6 +80,15 @@ async def test_a_chat_message_crosses_nodes(
         await asyncio.wait_for(
             bob.until(lambda: "and back from b" in bob.html(), "the reply on node b"), 20
         )
+        # presence is replicated: each chat lists the person on the other node
+        for view in (ada, bob):
+            await asyncio.wait_for(
+                view.until(
+                    lambda v=view: 'id="person-ada"' in v.html() and 'id="person-bob"' in v.html(),
+                    "both people in the list",
+                ),
+                30,
+            )
         # each node delivered each message once: no echo through NATS
         for view in (ada, bob):
             assert view.html().count("hello from node a") == 1
