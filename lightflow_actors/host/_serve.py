@@ -95,6 +95,7 @@ def live_examples(options: ServeOptions) -> PartSource:
                     ("counter", "Live counter", "a live view: click, and only a patch is sent"),
                     ("chat", "Live chat", "pubsub and presence across browser tabs"),
                     ("table", "Live table", "1 000 rows updated by a ticking actor"),
+                    ("widgets", "Live widgets", "JS commands, a client hook, pushed events"),
                 )
             ),
             on_startup=start,

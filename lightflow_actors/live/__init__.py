@@ -16,6 +16,7 @@ from ._commands import (
     ListPresence,
     MetaValue,
     PageTitle,
+    PushEvent,
     PushNavigate,
     PushPatch,
     Redirect,
@@ -43,6 +44,7 @@ from ._errors import (
     EventError,
     FingerprintCollisionError,
     HubNotStartedError,
+    JSCommandError,
     LiveError,
     PatchDecodeError,
     PatchError,
@@ -55,6 +57,7 @@ from ._errors import (
     ViewDefinitionError,
 )
 from ._hub import LiveHub, StaticRender
+from ._js import JS, Target, closest, inner
 from ._markup import Markup, escape, escape_text, safe
 from ._merge import (
     ClientComprehension,
@@ -109,6 +112,7 @@ from ._template import Key, Template, Value, each, keyed
 from ._wsclient import WebSocketClient, WebSocketClientError
 
 __all__ = [
+    "JS",
     "MAX_PARAMS",
     "AnyLiveView",
     "Broadcast",
@@ -130,6 +134,7 @@ __all__ = [
     "HubNotStartedError",
     "InMemoryBroker",
     "Info",
+    "JSCommandError",
     "Key",
     "ListPresence",
     "ListPresences",
@@ -163,6 +168,7 @@ __all__ = [
     "PubSubMessage",
     "PubSubServer",
     "Publish",
+    "PushEvent",
     "PushNavigate",
     "PushPatch",
     "Redirect",
@@ -178,6 +184,7 @@ __all__ = [
     "StaticRender",
     "SubscribeTo",
     "SubscribeTopic",
+    "Target",
     "Template",
     "TemplateSyntaxError",
     "TemplateValueError",
@@ -200,6 +207,7 @@ __all__ = [
     "apply_diff",
     "apply_patch",
     "client_html",
+    "closest",
     "decode_envelope",
     "decode_patch",
     "default_secret_path",
@@ -208,6 +216,7 @@ __all__ = [
     "escape",
     "escape_text",
     "event_name",
+    "inner",
     "keyed",
     "live_patch_of",
     "load_or_create_secret",

@@ -13,7 +13,9 @@ from typing import Any, Generic, TypeAlias, TypeVar
 
 import msgspec
 
+from ..isa import JSONValue, PayloadError, check_json_value
 from ..kernel import ActorRef
+from ._errors import JSCommandError
 
 S = TypeVar("S")
 
@@ -122,6 +124,25 @@ class PageTitle(_Command, frozen=True):
     title: str
 
 
+class PushEvent(_Command, frozen=True):
+    """Send `event` with `payload` to the browser, after the patch of this update:
+    every client hook that called ``this.handleEvent(event, ...)`` gets it, and
+    ``window`` gets a ``lf:<event>`` `CustomEvent` whose ``detail`` is the payload
+    (Phoenix's ``push_event/3``). Events are not state: while the browser is held
+    back (specs/live-wire.md §8) they queue, the oldest dropped past 256."""
+
+    event: str
+    payload: Mapping[str, JSONValue] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, str) or not 0 < len(self.event) <= 256:
+            raise JSCommandError("event", f"expected 1..256 characters, got {self.event!r}")
+        try:
+            check_json_value(dict(self.payload), "payload")
+        except PayloadError as error:
+            raise JSCommandError("payload", str(error)) from None
+
+
 Command: TypeAlias = (
     SubscribeTo
     | UnsubscribeFrom
@@ -135,6 +156,7 @@ Command: TypeAlias = (
     | PushNavigate
     | Redirect
     | PageTitle
+    | PushEvent
 )
 """Every command a view may return."""
 

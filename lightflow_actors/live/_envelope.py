@@ -53,7 +53,8 @@ class LiveEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):
 
     ``d`` is a live-diff patch (specs/live-diff.md; in a Render it starts from an empty
     client), ``ref`` the Submit it answers (ends the loading state), ``session`` the
-    session id (Render only), ``nav`` and ``title`` side effects for the browser.
+    session id (Render only), ``nav`` and ``title`` side effects for the browser,
+    ``e`` the events pushed to its hooks (`PushEvent`), in order, after the patch.
     """
 
     d: dict[str, object] | None = None
@@ -61,6 +62,11 @@ class LiveEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):
     session: str | None = None
     nav: Nav | None = None
     title: str | None = None
+    e: list[tuple[str, dict[str, object]]] | None = None
+
+
+ClientEvent: TypeAlias = tuple[str, dict[str, JSONValue]]
+"""A `PushEvent` as the envelope's ``e`` carries it: ``[event, payload]``."""
 
 
 def patch_json(patch: Patch) -> dict[str, JSONValue]:
@@ -74,7 +80,12 @@ def patch_json(patch: Patch) -> dict[str, JSONValue]:
 
 
 def render_view(
-    patch: Patch, *, session: str, title: str | None, ref: str | None = None
+    patch: Patch,
+    *,
+    session: str,
+    title: str | None,
+    ref: str | None = None,
+    events: list[ClientEvent] | None = None,
 ) -> JSONValue:
     """The ``Render.view`` of a full render (the patch from an empty client); ``ref``:
     the last Submit it answers, when it replaces patches held back (backpressure)."""
@@ -83,11 +94,18 @@ def render_view(
         view["ref"] = ref
     if title is not None:
         view["title"] = title
+    if events:
+        view["e"] = [[name, payload] for name, payload in events]
     return view
 
 
 def patch_diff(
-    patch: Patch | None, *, ref: str | None, nav: Nav | None, title: str | None
+    patch: Patch | None,
+    *,
+    ref: str | None,
+    nav: Nav | None,
+    title: str | None,
+    events: list[ClientEvent] | None = None,
 ) -> JSONValue | None:
     """The ``Patch.diff`` of one update, or None when there is nothing to tell the browser."""
     diff: dict[str, JSONValue] = {}
@@ -99,6 +117,8 @@ def patch_diff(
         diff["nav"] = nav_json(nav)
     if title is not None:
         diff["title"] = title
+    if events:
+        diff["e"] = [[name, payload] for name, payload in events]
     return diff or None
 
 

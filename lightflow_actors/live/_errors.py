@@ -116,3 +116,12 @@ class PeerError(LiveError):
 
 class SecretFileError(LiveError):
     """The file holding the token key is unusable; the message names the file and the fix."""
+
+
+class JSCommandError(LiveError):
+    """A `JS` command was built with an argument the client could not run."""
+
+    def __init__(self, argument: str, problem: str) -> None:
+        super().__init__(f"JS command argument {argument!r}: {problem}")
+        self.argument = argument
+        self.problem = problem

@@ -149,6 +149,11 @@ class LiveClient:
             self.answered.update(str(r) for r in earlier)
             self._outstanding = [r for r in self._outstanding if r > upto]
 
+    @property
+    def pushed_events(self) -> list[tuple[str, dict[str, object]]]:
+        """Every `PushEvent` received (``(event, payload)``), oldest first."""
+        return [tuple(item) for e in self.envelopes for item in e.e or ()]  # type: ignore[misc]
+
     def _side_effects(self, envelope: LiveEnvelope) -> None:
         self.envelopes.append(envelope)
         if envelope.title is not None:

@@ -35,6 +35,7 @@ from ..isa import (
 from ._commands import (
     Command,
     PageTitle,
+    PushEvent,
     PushNavigate,
     PushPatch,
     Redirect,
@@ -44,12 +45,14 @@ from ._commands import (
 )
 from ._component import SessionInfo, ViewSpec
 from ._diff import DiffState
-from ._envelope import Nav, ParamsChange, nav_json, patch_diff, render_view
+from ._envelope import ClientEvent, Nav, ParamsChange, nav_json, patch_diff, render_view
 from ._errors import EventError
 from ._immutable import immutable_value
 from ._patch import Patch as LivePatch
 
 _NOTHING: Final = object()
+MAX_OWED_EVENTS: Final = 256
+"""Most `PushEvent`s kept for a browser that is held back or not rendered yet."""
 
 
 def problem(ref: str | None, code: ErrorCode, message: str, path: str | None) -> Replied:
@@ -88,6 +91,8 @@ class ViewProgram:
         self._owed_render = False
         self._owed_ref: str | None = None
         self._owed_title: str | None = None
+        # PushEvents not sent yet (before the first Render, or while held back).
+        self._owed_events: list[ClientEvent] = []
 
     # -- host hooks ---------------------------------------------------------------------
 
@@ -117,7 +122,8 @@ class ViewProgram:
         ref, self._owed_ref = self._owed_ref, None
         title, self._owed_title = self._owed_title, None
         nav, self._pending_nav = self._pending_nav, None
-        diff = patch_diff(self._diff_now(), ref=ref, nav=nav, title=title)
+        events, self._owed_events = self._owed_events, []
+        diff = patch_diff(self._diff_now(), ref=ref, nav=nav, title=title, events=events)
         return [Patched(diff=diff)] if diff is not None else []
 
     def info(self, message: object) -> list[Effect]:
@@ -153,7 +159,8 @@ class ViewProgram:
         patch = self.diff.diff(self.spec.view.render(self.state))
         ref, self._owed_ref = self._owed_ref, None
         self._owed_title = None
-        view = render_view(patch, session=self.session.id, title=self.title, ref=ref)
+        events, self._owed_events = self._owed_events, []
+        view = render_view(patch, session=self.session.id, title=self.title, ref=ref, events=events)
         nav, self._pending_nav = self._pending_nav, None
         if nav is not None and isinstance(view, dict):
             view["nav"] = nav_json(nav)
@@ -218,6 +225,7 @@ class ViewProgram:
         effects: list[Effect] = []
         nav: Nav | None = None
         title: str | None = None
+        events: list[ClientEvent] = []
         for command in commands:
             match command:
                 case SubscribeTo(topic=topic):
@@ -232,12 +240,16 @@ class ViewProgram:
                     nav = Nav("redirect", to=url)
                 case PageTitle(title=text):
                     title = self.title = text
+                case PushEvent(event=name, payload=payload):
+                    events.append((name, dict(payload)))
                 case _:
                     self.commands.append(command)
         if not self.live or self.held:
             # Not rendered yet, or held back: the next Render (or the release) carries
             # the latest state, title and navigation, and the last ref it answers.
             self._pending_nav = nav or self._pending_nav
+            if events:
+                self._owed_events = (self._owed_events + events)[-MAX_OWED_EVENTS:]
             if self.live:
                 self._owed_patch = True
                 self._owed_ref = ref or self._owed_ref
@@ -249,7 +261,7 @@ class ViewProgram:
         # the same object, is known unchanged without a render.
         unchanged = self.state is previous and immutable_value(self.state)
         patch = None if unchanged and self.diff.rendered is not None else self._diff_now()
-        diff = patch_diff(patch, ref=ref, nav=nav, title=title)
+        diff = patch_diff(patch, ref=ref, nav=nav, title=title, events=events)
         if diff is not None:
             effects.append(Patched(diff=diff))
         return effects

@@ -1,6 +1,6 @@
 """The example live views shipped with the package: a counter, a chat room with presence,
-and a 1 000-row table updated by a ticking actor. ``lightflow serve`` mounts them under
-``/live``; ``examples/live/app.py`` serves them on their own.
+a 1 000-row table updated by a ticking actor, and widgets (JS commands, a client hook).
+``lightflow serve`` mounts them under ``/live``; ``examples/live/app.py`` serves them.
 
 A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the
 actors they share (the table's ticker, the chat room) once its system runs::
@@ -22,6 +22,7 @@ from lightflow_actors.live import AnyLiveView, LiveHub, PubSubMessage, PubSubSer
 from .chat import ChatRoom, Room, RoomMessage
 from .counter import Counter
 from .table import GetTable, LiveTable, Ticker
+from .widgets import WidgetsView
 
 __all__ = ["CHAT_ROOM", "TICKER", "example_views", "start_example_actors", "start_examples"]
 
@@ -30,7 +31,7 @@ CHAT_ROOM = "examples.chat-room"
 
 
 def example_views(system: ActorSystem) -> dict[str, AnyLiveView]:
-    """The three views; the table and the chat find their actors (`start_example_actors`)
+    """The views; the table and the chat find their actors (`start_example_actors`)
     by name when they need them."""
 
     def ticker() -> ActorRef[GetTable]:
@@ -39,7 +40,12 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView]:
     def room() -> ActorRef[RoomMessage]:
         return system.lookup(CHAT_ROOM, Room)
 
-    return {"counter": Counter(), "chat": ChatRoom(room), "table": LiveTable(ticker)}
+    return {
+        "counter": Counter(),
+        "chat": ChatRoom(room),
+        "table": LiveTable(ticker),
+        "widgets": WidgetsView(),
+    }
 
 
 async def start_example_actors(

@@ -26,7 +26,14 @@ from contextlib import asynccontextmanager
 from html.parser import HTMLParser
 
 from lightflow_actors.adapters.ws import Receive, SocketClosed, start_transport
-from lightflow_actors.live import AnyLiveView, LiveClient, LiveConfig, LiveHub, WebSocketView
+from lightflow_actors.live import (
+    JS,
+    AnyLiveView,
+    LiveClient,
+    LiveConfig,
+    LiveHub,
+    WebSocketView,
+)
 
 from ..isa import ErrorFrame, JSONValue, Mount, Patch, Render, Shutdown, Submit
 from ..kernel import ActorRef, ActorSystem
@@ -135,6 +142,7 @@ class LiveViewHandle:
         ``lf-value-*`` attributes, then `values`, are the payload."""
         element = self._element("lf-click", event, id)
         payload: dict[str, JSONValue] = dict(_values(element))
+        payload.update(_pushed_value(element.attrs.get("lf-click"), event))
         payload.update(values or {})
         await self.push(event, payload)
 
@@ -270,7 +278,7 @@ class LiveViewHandle:
         finder = _Finder()
         finder.feed(self.html())
         for element in finder.elements:
-            if element.attrs.get(attribute) == event and (
+            if _binds(element.attrs.get(attribute), event) and (
                 id is None or element.attrs.get("id") == id
             ):
                 return element
@@ -373,6 +381,31 @@ class _Finder(HTMLParser):
             form, name = self._textarea
             previous = form.fields.get(name, "")
             form.fields[name] = (previous if isinstance(previous, str) else "") + data
+
+
+def _js_pushes(spec: str | None) -> list[tuple[str, dict[str, JSONValue]]]:
+    """The events a binding sends: its value, or the ``push`` commands of a `JS` list."""
+    if not spec:
+        return []
+    if not spec.startswith("["):
+        return [(spec, {})]
+    pushes: list[tuple[str, dict[str, JSONValue]]] = []
+    for kind, args in JS(spec).commands:
+        if kind == "push" and isinstance(args.get("event"), str):
+            value = args.get("value")
+            pushes.append((str(args["event"]), dict(value) if isinstance(value, dict) else {}))
+    return pushes
+
+
+def _binds(spec: str | None, event: str) -> bool:
+    return any(name == event for name, _ in _js_pushes(spec))
+
+
+def _pushed_value(spec: str | None, event: str) -> dict[str, JSONValue]:
+    for name, value in _js_pushes(spec):
+        if name == event:
+            return value
+    return {}
 
 
 def _values(element: _Element) -> dict[str, JSONValue]:

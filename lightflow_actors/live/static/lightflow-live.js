@@ -7,11 +7,17 @@
  *     test runs both on the same patches). Pure: it also runs under node.
  *  2. morph: applies the merged HTML to the page, keeping elements by position or id,
  *     and keeping what the user types unless the server changed that value.
+ *     2b. the sticky state JS commands leave on elements, which the morph re-applies.
  *  3. LiveSocket: the wire (specs/wire.md frames, specs/live-wire.md profile): join,
  *     events (lf-click, lf-submit, lf-change with lf-debounce, lf-keydown with
  *     lf-key), acks, heartbeats, reconnect with backoff, rejoin after a session crash,
  *     form recovery, loading states (class lf-loading), live navigation (lf-patch,
  *     lf-navigate links, back/forward).
+ *  4. JS commands: the client side of lightflow_actors.live.JS (no round trip).
+ *  5. hooks: lf-hook elements bound to the hook objects given in the options; events
+ *     the server pushes (PushEvent).
+ *  6. bindings beyond the basic ones: lf-throttle, lf-focus/lf-blur, lf-window-*,
+ *     lf-click-away, lf-disable-with (lf-update="ignore" lives in the morph).
  */
 (function (global) {
   "use strict";
@@ -270,15 +276,18 @@
 
   /** Make `root`'s children match `html`. `opts.force`: a form whose values the server
    *  sets; `opts.answered`: elements whose event this patch answers (their own state,
-   *  a checkbox's tick, follows the server even when focused). */
+   *  a checkbox's tick, follows the server even when focused). The morph records in
+   *  `opts.added` the nodes it inserted and in `opts.updated` the hooked elements
+   *  (`lf-hook`) it changed, for the hook lifecycle (section 5). */
   function morph(root, html, opts) {
     var template = document.createElement("template");
     template.innerHTML = html;
-    morphChildren(root, template.content, opts);
+    return morphChildren(root, template.content, opts);
   }
 
+  /** Returns whether anything under `from` changed. */
   function morphChildren(from, to, opts) {
-    var byId = new Map();
+    var byId = new Map(), changed = false;
     for (var c = from.firstElementChild; c; c = c.nextElementSibling) if (c.id) byId.set(c.id, c);
     var cur = from.firstChild, next = to.firstChild;
     while (next) {
@@ -291,27 +300,46 @@
         match = cur;
       }
       if (match) {
-        if (match === cur) cur = cur.nextSibling; else from.insertBefore(match, cur);
-        morphNode(match, next, opts);
+        if (match === cur) cur = cur.nextSibling; else { from.insertBefore(match, cur); changed = true; }
+        if (morphNode(match, next, opts)) changed = true;
       } else {
         from.insertBefore(next, cur);
+        if (opts.added) opts.added.push(next);
+        changed = true;
       }
       next = following;
     }
-    while (cur) { var gone = cur; cur = cur.nextSibling; from.removeChild(gone); }
+    while (cur) { var gone = cur; cur = cur.nextSibling; from.removeChild(gone); changed = true; }
+    return changed;
   }
 
+  /** Returns whether `a` (or anything under it) changed. */
   function morphNode(a, b, opts) {
-    if (a.nodeType !== 1) { if (a.nodeValue !== b.nodeValue) a.nodeValue = b.nodeValue; return; }
+    if (a.nodeType !== 1) {
+      if (a.nodeValue === b.nodeValue) return false;
+      a.nodeValue = b.nodeValue;
+      return true;
+    }
+    // An element waiting for the answer to its lf-disable-with event keeps what the
+    // client showed; the answer (settle, then a render) brings the server's version.
+    if (a.__lfLock) return false;
+    if (a.getAttribute("lf-update") === "ignore") {
+      var kept = morphIgnored(a, b);
+      if (kept && opts.updated && a.hasAttribute("lf-hook")) opts.updated.push(a);
+      return kept;
+    }
     var oldValue = a.getAttribute("value"), oldChecked = a.hasAttribute("checked"), i, attr;
+    var changed = false;
     for (i = a.attributes.length - 1; i >= 0; i--) {
       attr = a.attributes[i];
-      if (!b.hasAttribute(attr.name)) a.removeAttribute(attr.name);
+      if (!b.hasAttribute(attr.name)) { a.removeAttribute(attr.name); changed = true; }
     }
     for (i = 0; i < b.attributes.length; i++) {
       attr = b.attributes[i];
-      if (a.getAttribute(attr.name) !== attr.value) a.setAttribute(attr.name, attr.value);
+      if (a.getAttribute(attr.name) !== attr.value) { a.setAttribute(attr.name, attr.value); changed = true; }
     }
+    // JS commands' sticky state (section 4) outlives the server's attributes.
+    if (a.__lfSticky) applySticky(a);
     var tag = a.tagName;
     // A field keeps what the user typed unless the server changed its value, or the
     // server answers a submit of its form (opts.force); a focused field only then.
@@ -320,12 +348,12 @@
     var focused = a === document.activeElement;
     if (tag === "TEXTAREA") {
       var text = b.textContent;
-      var changed = a.defaultValue !== text;
-      if (changed) a.defaultValue = text;
-      if (forced || (!focused && changed)) a.value = text;
-      return;
+      var edited = a.defaultValue !== text;
+      if (edited) { a.defaultValue = text; changed = true; }
+      if (forced || (!focused && edited)) a.value = text;
+      return changed;
     }
-    if (tag !== "INPUT") morphChildren(a, b, opts);
+    if (tag !== "INPUT" && morphChildren(a, b, opts)) changed = true;
     if (tag === "INPUT" && (a.type === "checkbox" || a.type === "radio")) {
       // A toggle is not typing: focus (a click focuses it) protects nothing here, so
       // the tick follows the server whenever the server changed it, or answered it.
@@ -338,6 +366,48 @@
       var selected = b.querySelector("option[selected]");
       if (selected) a.value = selected.value;
     }
+    if (changed && opts.updated && a.hasAttribute("lf-hook")) opts.updated.push(a);
+    return changed;
+  }
+
+  /** lf-update="ignore": the client owns the element's content and attributes; only
+   *  its data-* attributes follow the server (as Phoenix's phx-update="ignore"). */
+  function morphIgnored(a, b) {
+    var changed = false, i, attr;
+    for (i = a.attributes.length - 1; i >= 0; i--) {
+      attr = a.attributes[i];
+      if (attr.name.indexOf("data-") === 0 && !b.hasAttribute(attr.name)) { a.removeAttribute(attr.name); changed = true; }
+    }
+    for (i = 0; i < b.attributes.length; i++) {
+      attr = b.attributes[i];
+      if (attr.name.indexOf("data-") === 0 && a.getAttribute(attr.name) !== attr.value) {
+        a.setAttribute(attr.name, attr.value);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  // ------------------------------------------ 2b. sticky state of JS commands
+
+  // A JS command that changes an element (show/hide, classes, attributes) records an
+  // operation on it; the morph runs them again after it set the server's attributes,
+  // so the client's change survives patches of that element (Phoenix's sticky ops).
+  // An element the morph replaces starts fresh, as in Phoenix.
+  function putSticky(el, name, state, op) {
+    var ops = el.__lfSticky || (el.__lfSticky = {});
+    ops[name] = { state: state, op: op };
+    op(el);
+  }
+
+  function getSticky(el, name, fallback) {
+    var ops = el.__lfSticky;
+    return ops && ops[name] ? ops[name].state : fallback;
+  }
+
+  function applySticky(el) {
+    var ops = el.__lfSticky;
+    for (var name in ops) if (has(ops, name)) ops[name].op(el);
   }
 
   // ---------------------------------------------------------------- 3. LiveSocket
@@ -382,8 +452,15 @@
     return out;
   }
 
-  function LiveSocket(root) {
+  /** `options.hooks`: {Name: hook object} for lf-hook="Name" (section 5). The page
+   *  starts one client with `window.lightflowLiveOptions` (set it in a script that runs
+   *  before lightflow-live.js, e.g. in the view's `head`). */
+  function LiveSocket(root, options) {
     var data = root.dataset;
+    options = options || {};
+    this.hooks = isObject(options.hooks) ? options.hooks : {};
+    this.hooked = new Map();    // element -> hook instance
+    this.handlers = [];         // [event, callback] from hooks' handleEvent
     this.root = root;
     this.url = new URL(data.lfSocket, global.location.href);
     this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
@@ -407,13 +484,16 @@
     this.pending = new Map();   // submit ref -> {el, form}
     this.timers = new Map();    // debounced element -> timeout id
     this.bind();
+    this.bindMore();
     this.connect();
     var self = this;
     setInterval(function () { self.heartbeat(); }, HEARTBEAT_MS / 3);
   }
 
   LiveSocket.prototype.status = function (name) {
-    var list = this.root.classList;
+    var list = this.root.classList, was = this.root.getAttribute("data-lf-status");
+    if (name === "disconnected" && was === "connected") this.hooksSay("disconnected");
+    if (name === "connected" && was === "disconnected") this.reconnecting = true;
     ["lf-connected", "lf-disconnected", "lf-closed"].forEach(function (c) { list.toggle(c, c === "lf-" + name); });
     this.root.setAttribute("data-lf-status", name);
   };
@@ -540,7 +620,7 @@
       return;
     }
     this.session = view.session || this.session;
-    this.render(view.ref ? this.settle(view.ref) : null);
+    this.render(view.ref ? this.settle(view.ref) : null, true);
     this.joined = true;
     this.everJoined = true;
     this.attempt = 0;
@@ -549,6 +629,8 @@
     this.status("connected");
     if (view.title) document.title = view.title;
     this.recoverForms(saved);
+    if (this.reconnecting) { this.reconnecting = false; this.hooksSay("reconnected"); }
+    this.deliverEvents(view.e);
     if (view.nav) this.follow(view.nav);
     this.emit("lf:joined", {});
   };
@@ -569,8 +651,9 @@
     }
     // The answer to a submit sets its form's fields to the server's values even when
     // the HTML did not change (a draft cleared on the server was already "" there).
-    if (diff.d || settled) this.render(settled);
+    if (diff.d || settled) this.render(settled, false);
     if (diff.title) document.title = diff.title;
+    this.deliverEvents(diff.e);
     if (diff.nav) this.follow(diff.nav);
     this.emit("lf:patched", { ref: diff.ref || null });
   };
@@ -599,10 +682,17 @@
     this.emit("lf:error", { code: frame.code, message: frame.message, path: frame.path || null });
   };
 
-  LiveSocket.prototype.render = function (settled) {
-    morph(this.root, toHtml(this.state),
-          { force: settled ? settled.form : null, answered: settled ? settled.els : null });
-    this.pending.forEach(function (p) { p.el.classList.add("lf-loading"); });
+  /** Show the state: morph the page, then the hooks' lifecycle (a full render looks
+   *  for hooks in the whole root, a patch only in what it added). */
+  LiveSocket.prototype.render = function (settled, full) {
+    var opts = { force: settled ? settled.form : null, answered: settled ? settled.els : null,
+                 added: [], updated: [] };
+    morph(this.root, toHtml(this.state), opts);
+    this.pending.forEach(function (p) {
+      if (!p.quiet) p.el.classList.add("lf-loading");
+      p.loading.forEach(function (el) { el.classList.add("lf-loading"); });
+    });
+    this.runHooks(full ? [this.root] : opts.added, opts.updated);
   };
 
   LiveSocket.prototype.emit = function (name, detail) {
@@ -611,13 +701,28 @@
 
   // -- events and loading states
 
-  LiveSocket.prototype.push = function (el, event, payload, form) {
-    if (!this.joined) return;
+  /** Send `event`; returns its ref (the frame's seq), or null when not joined.
+   *  `opts.quiet`: no loading state (a hook's pushEvent); `opts.loading`: more elements
+   *  in the loading state; `opts.done(ref)`: called when the answer arrives;
+   *  `opts.passive`: the event does not set the element's value (focus, blur, window
+   *  keys), so its answer does not make the element follow the server (settle). */
+  LiveSocket.prototype.push = function (el, event, payload, form, opts) {
+    opts = opts || {};
+    if (!this.joined) return null;
     var seq = this.instruction({ op: "submit", event: event, payload: payload, ref: String(this.seqOut + 1) });
-    if (seq === null) return;
-    el.classList.add("lf-loading");
-    el.setAttribute("aria-busy", "true");
-    this.pending.set(String(seq), { el: el, form: form || null });
+    if (seq === null) return null;
+    var entry = { el: el, form: form || null, quiet: !!opts.quiet, loading: opts.loading || [],
+                  locks: [], done: opts.done || null, passive: !!(opts.passive || opts.quiet) };
+    if (!entry.quiet) {
+      el.classList.add("lf-loading");
+      el.setAttribute("aria-busy", "true");
+    }
+    entry.loading.forEach(function (other) { other.classList.add("lf-loading"); });
+    var locks = el.hasAttribute("lf-disable-with") ? [el] : [];
+    if (el.tagName === "FORM") locks = Array.prototype.slice.call(el.querySelectorAll("[lf-disable-with]"));
+    locks.forEach(function (other) { if (!other.__lfLock) { lock(other); entry.locks.push(other); } });
+    this.pending.set(String(seq), entry);
+    return seq;
   };
 
   /** End the loading state of every event up to `ref`; returns what they were sent by
@@ -626,9 +731,14 @@
     var upto = Number(ref), form = null, els = [];
     this.pending.forEach(function (p, key) {
       if (Number(key) > upto) return;
-      p.el.classList.remove("lf-loading");
-      p.el.removeAttribute("aria-busy");
-      els.push(p.el);
+      if (!p.quiet) {
+        p.el.classList.remove("lf-loading");
+        p.el.removeAttribute("aria-busy");
+      }
+      p.loading.forEach(function (other) { other.classList.remove("lf-loading"); });
+      p.locks.forEach(unlock);
+      if (p.done) p.done(key);
+      if (!p.passive) els.push(p.el);
       if (p.form) form = p.form;
     });
     this.pending.forEach(function (p, key, map) { if (Number(key) <= upto) map.delete(key); });
@@ -639,6 +749,7 @@
     var self = this, root = this.root;
     function inside(el) { return el && root.contains(el); }
     document.addEventListener("click", function (e) {
+      self.clickAway(e.target);
       var link = e.target.closest && e.target.closest("a[lf-patch], a[lf-navigate]");
       if (inside(link) && !e.metaKey && !e.ctrlKey && !e.shiftKey) {
         e.preventDefault();
@@ -652,14 +763,16 @@
       // the user just ticked); the answer then sets it to what the server rendered.
       var toggle = el.tagName === "INPUT" && (el.type === "checkbox" || el.type === "radio");
       if (!toggle) e.preventDefault();
-      self.push(el, el.getAttribute("lf-click"), attrValues(el));
+      throttled(el, "click", function () {
+        self.run(el, el.getAttribute("lf-click"), function () { return attrValues(el); });
+      }, false);
     });
     document.addEventListener("submit", function (e) {
       var form = e.target;
       if (!inside(form) || !form.hasAttribute("lf-submit")) return;
       e.preventDefault();
       clearTimeout(self.timers.get(form));   // a pending debounced change is superseded
-      self.push(form, form.getAttribute("lf-submit"), formValues(form), form);
+      self.run(form, form.getAttribute("lf-submit"), function () { return formValues(form); }, form);
     });
     function changed(e) {
       var el = e.target, host = el.closest && el.closest("[lf-change]");
@@ -668,36 +781,50 @@
       // "change" (they fire both, so each kind listens to one).
       var toggle = el.type === "checkbox" || el.type === "radio" || el.tagName === "SELECT";
       if ((e.type === "change") !== toggle) return;
-      var delay = Number(el.getAttribute("lf-debounce") || host.getAttribute("lf-debounce") || 0);
-      var payload = function () {
-        var values = host.tagName === "FORM" ? formValues(host) : {};
-        if (host.tagName !== "FORM" && el.name) values[el.name] = el.type === "checkbox" ? el.checked : el.value;
-        values._target = el.name || "";
-        return values;
-      };
+      var debounce = el.getAttribute("lf-debounce") || host.getAttribute("lf-debounce") || "";
+      if (debounce === "blur") return;   // sent when the field loses focus (bindMore)
+      var delay = Number(debounce || 0);
       clearTimeout(self.timers.get(host));
       if (delay > 0) {
-        self.timers.set(host, setTimeout(function () { self.push(host, host.getAttribute("lf-change"), payload()); }, delay));
+        self.timers.set(host, setTimeout(function () { self.sendChange(host, el); }, delay));
+      } else if (el.hasAttribute("lf-throttle") || host.hasAttribute("lf-throttle")) {
+        throttled(el.hasAttribute("lf-throttle") ? el : host, "change", function () { self.sendChange(host, el); }, true);
       } else {
-        self.push(host, host.getAttribute("lf-change"), payload());
+        self.sendChange(host, el);
       }
     }
     document.addEventListener("input", changed);
     document.addEventListener("change", changed);
-    document.addEventListener("keydown", function (e) {
-      var el = e.target.closest && e.target.closest("[lf-keydown]");
-      if (!inside(el)) return;
-      var only = el.getAttribute("lf-key");
-      if (only && only !== e.key) return;
-      var payload = attrValues(el);
-      payload.key = e.key;
-      if ("value" in el) payload.value = el.value;
-      self.push(el, el.getAttribute("lf-keydown"), payload);
+    ["keydown", "keyup"].forEach(function (kind) {
+      document.addEventListener(kind, function (e) {
+        var el = e.target.closest && e.target.closest("[lf-" + kind + "]");
+        if (!inside(el)) return;
+        var only = el.getAttribute("lf-key");
+        if (only && only !== e.key) return;
+        throttled(el, kind, function () {
+          self.run(el, el.getAttribute("lf-" + kind), function () {
+            var payload = attrValues(el);
+            payload.key = e.key;
+            if ("value" in el) payload.value = el.value;
+            return payload;
+          });
+        }, false);
+      });
     });
     global.addEventListener("popstate", function () {
       var url = new URL(global.location.href);
       if (self.viewOf(url) === self.view) self.patchTo(url, false); else self.navigate(url, false);
     });
+  };
+
+  /** The lf-change event of `host` for a change of field `el` (JS commands allowed). */
+  LiveSocket.prototype.sendChange = function (host, el) {
+    this.run(host, host.getAttribute("lf-change"), function () {
+      var values = host.tagName === "FORM" ? formValues(host) : {};
+      if (host.tagName !== "FORM" && el.name) values[el.name] = el.type === "checkbox" ? el.checked : el.value;
+      values._target = el.name || "";
+      return values;
+    }, host.tagName === "FORM" ? host : null);
   };
 
   // -- form recovery (after a rejoin the new session learns what the forms hold)
@@ -768,10 +895,412 @@
     this.navigate(target, !nav.replace);
   };
 
+  /** Run JS commands (the text JS(...) renders) as if an event on `el` ran them. */
+  LiveSocket.prototype.execJS = function (el, text) { execJS(this, el, text, null, 0); };
+
+  // ---------------------------------------------------------------- 4. JS commands
+
+  // A binding attribute whose value starts with "[" holds JS commands (built in Python
+  // by lightflow_actors.live.JS, specs/live-wire.md §12): [[kind, args], ...], run here
+  // on the event with no round trip; `push` among them sends the binding's event.
+  var JS_PARSED = new Map(), JS_MAX_DEPTH = 8, DEFAULT_TIME_MS = 200;
+
+  function parseCommands(text) {
+    var found = JS_PARSED.get(text);
+    if (found) return found;
+    var list;
+    try { list = JSON.parse(text); } catch (e) { list = null; }
+    if (!Array.isArray(list) || !list.every(function (c) {
+      return Array.isArray(c) && c.length === 2 && typeof c[0] === "string" && isObject(c[1]);
+    })) {
+      console.warn("lightflow: not a JS command list: " + text.slice(0, 80));
+      list = [];
+    }
+    if (JS_PARSED.size > 512) JS_PARSED.clear();
+    JS_PARSED.set(text, list);
+    return list;
+  }
+
+  /** The elements a command applies to: the source element, a document selector, or
+   *  {closest: sel} / {inner: sel} relative to the source. */
+  function targetsOf(source, to) {
+    try {
+      if (to === undefined || to === null) return [source];
+      if (typeof to === "string") return Array.prototype.slice.call(document.querySelectorAll(to));
+      if (isObject(to) && typeof to.closest === "string") {
+        var near = source.closest(to.closest);
+        return near ? [near] : [];
+      }
+      if (isObject(to) && typeof to.inner === "string") {
+        return Array.prototype.slice.call(source.querySelectorAll(to.inner));
+      }
+    } catch (e) { /* an invalid selector */ }
+    console.warn("lightflow: JS command target not found or invalid: " + JSON.stringify(to));
+    return [];
+  }
+
+  function isVisible(el) {
+    return global.getComputedStyle(el).display !== "none" && !el.hidden;
+  }
+
+  function classList(names) { return Array.isArray(names) ? names.filter(function (n) { return typeof n === "string" && n; }) : []; }
+  function triple(t) { return Array.isArray(t) && t.length === 3 ? t.map(classList) : null; }
+  function timeOf(args) { return isInt(args.time) && args.time >= 0 ? args.time : DEFAULT_TIME_MS; }
+  function nextFrame(fn) { global.requestAnimationFrame(fn); }
+
+  /** Sticky class changes: remember what the client added and removed relative to the
+   *  server's classes, so a patch of the element keeps them (Phoenix's algorithm). */
+  function changeClasses(el, adds, removes) {
+    var prev = getSticky(el, "classes", [[], []]);
+    var keepAdds = adds.filter(function (n) { return prev[0].indexOf(n) < 0 && !el.classList.contains(n); });
+    var keepRemoves = removes.filter(function (n) { return prev[1].indexOf(n) < 0 && el.classList.contains(n); });
+    var newAdds = prev[0].filter(function (n) { return removes.indexOf(n) < 0; }).concat(keepAdds);
+    var newRemoves = prev[1].filter(function (n) { return adds.indexOf(n) < 0; }).concat(keepRemoves);
+    putSticky(el, "classes", [newAdds, newRemoves], function (cur) {
+      newRemoves.forEach(function (n) { cur.classList.remove(n); });
+      newAdds.forEach(function (n) { cur.classList.add(n); });
+    });
+  }
+
+  function changeAttrs(el, sets, removes) {
+    var prev = getSticky(el, "attrs", [[], []]);
+    var setNames = sets.map(function (s) { return s[0]; });
+    var newSets = prev[0].filter(function (s) { return removes.indexOf(s[0]) < 0 && setNames.indexOf(s[0]) < 0; }).concat(sets);
+    var newRemoves = prev[1].filter(function (n) { return setNames.indexOf(n) < 0; })
+      .concat(removes.filter(function (n) { return prev[1].indexOf(n) < 0; }));
+    putSticky(el, "attrs", [newSets, newRemoves], function (cur) {
+      newRemoves.forEach(function (n) { cur.removeAttribute(n); });
+      newSets.forEach(function (s) { cur.setAttribute(s[0], s[1]); });
+    });
+  }
+
+  /** Run a transition [running, start, end] for `time` ms: start classes, then the
+   *  running and end ones on the next frames, all taken off when it ends. */
+  function runTransition(el, t, time, done) {
+    var running = t[0], start = t[1], end = t[2];
+    start.concat(running).forEach(function (n) { el.classList.add(n); });
+    nextFrame(function () {
+      nextFrame(function () {
+        start.forEach(function (n) { el.classList.remove(n); });
+        end.forEach(function (n) { el.classList.add(n); });
+      });
+    });
+    setTimeout(function () {
+      running.concat(end).forEach(function (n) { el.classList.remove(n); });
+      if (done) done();
+    }, time);
+  }
+
+  function setDisplay(el, shown, display) {
+    putSticky(el, "toggle", shown, function (cur) {
+      cur.style.display = shown ? (display || "block") : "none";
+    });
+    el.dispatchEvent(new CustomEvent(shown ? "lf:show" : "lf:hide", { bubbles: true }));
+  }
+
+  function showOrHide(el, show, display, t, time) {
+    if (!t) { setDisplay(el, show, display); return; }
+    if (show) {
+      setDisplay(el, true, display);
+      runTransition(el, t, time, null);
+    } else {
+      runTransition(el, t, time, function () { setDisplay(el, false, display); });
+    }
+  }
+
+  var COMMANDS = {
+    show: function (ctx, el, a) { if (!isVisible(el)) showOrHide(el, true, a.display, triple(a.transition), timeOf(a)); },
+    hide: function (ctx, el, a) { if (isVisible(el)) showOrHide(el, false, a.display, triple(a.transition), timeOf(a)); },
+    toggle: function (ctx, el, a) {
+      var shown = isVisible(el);
+      showOrHide(el, !shown, a.display, triple(shown ? a.outs : a.ins), timeOf(a));
+    },
+    add_class: function (ctx, el, a) { withTransition(el, a, function () { changeClasses(el, classList(a.names), []); }); },
+    remove_class: function (ctx, el, a) { withTransition(el, a, function () { changeClasses(el, [], classList(a.names)); }); },
+    toggle_class: function (ctx, el, a) {
+      withTransition(el, a, function () {
+        var names = classList(a.names);
+        changeClasses(el, names.filter(function (n) { return !el.classList.contains(n); }),
+                      names.filter(function (n) { return el.classList.contains(n); }));
+      });
+    },
+    set_attr: function (ctx, el, a) {
+      if (Array.isArray(a.attr) && typeof a.attr[0] === "string") changeAttrs(el, [[a.attr[0], String(a.attr[1])]], []);
+    },
+    remove_attr: function (ctx, el, a) { if (typeof a.attr === "string") changeAttrs(el, [], [a.attr]); },
+    transition: function (ctx, el, a) { var t = triple(a.transition); if (t) runTransition(el, t, timeOf(a), null); },
+    dispatch: function (ctx, el, a) {
+      var event = a.event === "click"
+        ? new MouseEvent("click", { bubbles: a.bubbles !== false, cancelable: true })
+        : new CustomEvent(String(a.event), { detail: a.detail || {}, bubbles: a.bubbles !== false });
+      el.dispatchEvent(event);
+    },
+    push: function (ctx, el, a) {
+      var payload = ctx.payload ? ctx.payload() : {};
+      if (isObject(a.value)) Object.keys(a.value).forEach(function (k) { payload[k] = a.value[k]; });
+      var extra = typeof a.loading === "string" ? targetsOf(el, a.loading) : [];
+      var opts = { loading: extra, passive: !!(ctx.opts && ctx.opts.passive) };
+      ctx.socket.push(el, String(a.event), payload, ctx.form || null, opts);
+    },
+    navigate: function (ctx, el, a) { ctx.socket.goTo(String(a.href), !!a.replace, false); },
+    patch: function (ctx, el, a) { ctx.socket.goTo(String(a.href), !!a.replace, true); },
+    focus: function (ctx, el) { el.focus(); },
+    focus_first: function (ctx, el) {
+      var first = el.querySelector("a[href], button:not([disabled]), input:not([disabled]):not([type=hidden])," +
+                                   " select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])");
+      if (first) first.focus();
+    },
+    exec: function (ctx, el, a) {
+      var text = typeof a.attr === "string" ? el.getAttribute(a.attr) : null;
+      if (text) execJS(ctx.socket, el, text, ctx, (ctx.depth || 0) + 1);
+    }
+  };
+
+  function withTransition(el, a, apply) {
+    var t = triple(a.transition);
+    if (t) runTransition(el, t, timeOf(a), apply); else apply();
+  }
+
+  /** Run the commands in `text` for an event on `source`. `ctx.payload()`: the
+   *  binding's payload (for `push`), `ctx.form`: the form it submits or changes. */
+  function execJS(socket, source, text, ctx, depth) {
+    if ((depth || 0) > JS_MAX_DEPTH) { console.warn("lightflow: JS exec nested too deep"); return; }
+    var run = { socket: socket, payload: ctx && ctx.payload, form: ctx && ctx.form,
+                opts: ctx && ctx.opts, depth: depth || 0 };
+    parseCommands(text).forEach(function (command) {
+      var kind = command[0], args = command[1], fn = has(COMMANDS, kind) ? COMMANDS[kind] : null;
+      if (!fn) { console.warn("lightflow: unknown JS command " + kind); return; }
+      var targets = kind === "push" || kind === "navigate" || kind === "patch" ? [source] : targetsOf(source, args.to);
+      targets.forEach(function (el) { fn(run, el, args); });
+    });
+  }
+
+  // ---------------------------------------------------------------- 5. hooks
+
+  // lf-hook="Name" binds an element to the hook object registered under Name in the
+  // client's options ({hooks: {Name: {mounted() {...}, ...}}}); the hook instance has
+  // `el`, `liveSocket`, `pushEvent`, `handleEvent`, `removeHandleEvent`, `js()`.
+
+  function makeHook(socket, el, name, def) {
+    var hook = Object.create(def);
+    hook.el = el;
+    hook.liveSocket = socket;
+    hook.__name = name;
+    hook.__handlers = [];
+    hook.pushEvent = function (event, payload, onReply) {
+      return socket.pushHookEvent(el, event, payload || {}, onReply);
+    };
+    hook.handleEvent = function (event, callback) {
+      var entry = [String(event), callback];
+      hook.__handlers.push(entry);
+      socket.handlers.push(entry);
+      return entry;
+    };
+    hook.removeHandleEvent = function (entry) {
+      hook.__handlers = hook.__handlers.filter(function (h) { return h !== entry; });
+      socket.handlers = socket.handlers.filter(function (h) { return h !== entry; });
+    };
+    hook.js = function () {
+      return { exec: function (text, target) { execJS(socket, target || el, text, null, 0); } };
+    };
+    return hook;
+  }
+
+  function callHook(hook, name) {
+    if (typeof hook[name] !== "function") return;
+    try { hook[name](); } catch (e) { console.error("lightflow: hook " + hook.__name + "." + name + " failed", e); }
+  }
+
+  /** After a morph: destroyed for hooked elements gone, mounted for new ones (in
+   *  `scope`: the nodes added, or the whole root after a full render), updated for
+   *  hooked elements the morph changed. */
+  LiveSocket.prototype.runHooks = function (scope, updated) {
+    var self = this, mounted = [];
+    this.hooked.forEach(function (hook, el) {
+      if (!self.root.contains(el) || el.getAttribute("lf-hook") !== hook.__name) {
+        self.hooked.delete(el);
+        hook.__handlers.forEach(function (h) { hook.removeHandleEvent(h); });
+        callHook(hook, "destroyed");
+      }
+    });
+    scope.forEach(function (node) {
+      if (node.nodeType !== 1) return;
+      if (node.hasAttribute("lf-hook")) mounted.push(node);
+      Array.prototype.push.apply(mounted, node.querySelectorAll("[lf-hook]"));
+    });
+    mounted.forEach(function (el) {
+      if (self.hooked.has(el) || !self.root.contains(el)) return;
+      var name = el.getAttribute("lf-hook"), def = self.hooks[name];
+      if (!def) { console.warn("lightflow: no hook named " + name + " (pass it in the options' hooks)"); return; }
+      var hook = makeHook(self, el, name, def);
+      self.hooked.set(el, hook);
+      callHook(hook, "mounted");
+    });
+    (updated || []).forEach(function (el) {
+      var hook = self.hooked.get(el);
+      if (hook && mounted.indexOf(el) < 0) callHook(hook, "updated");
+    });
+  };
+
+  LiveSocket.prototype.hooksSay = function (name) {
+    this.hooked.forEach(function (hook) { callHook(hook, name); });
+  };
+
+  /** Events the server pushed (PushEvent): to hooks' handleEvent, then window. */
+  LiveSocket.prototype.deliverEvents = function (events) {
+    var self = this;
+    if (!Array.isArray(events)) return;
+    events.forEach(function (item) {
+      if (!Array.isArray(item) || typeof item[0] !== "string") return;
+      var name = item[0], payload = item[1];
+      self.handlers.slice().forEach(function (h) {
+        if (h[0] !== name) return;
+        try { h[1](payload); } catch (e) { console.error("lightflow: handleEvent(" + name + ") failed", e); }
+      });
+      global.dispatchEvent(new CustomEvent("lf:" + name, { detail: payload }));
+    });
+  };
+
+  LiveSocket.prototype.pushHookEvent = function (el, event, payload, onReply) {
+    var resolve = null, promise = typeof Promise === "function" ? new Promise(function (r) { resolve = r; }) : null;
+    var ref = this.push(el, String(event), payload, null, {
+      quiet: true,
+      done: function (r) {
+        if (onReply) { try { onReply({}, r); } catch (e) { console.error(e); } }
+        if (resolve) resolve({ ref: r });
+      }
+    });
+    if (ref === null && resolve) resolve({ ref: null });
+    return promise;
+  };
+
+  // ---------------------------------------------------------------- 6. bindings
+
+  /** Throttle (lf-throttle="ms" on the element): the first event goes at once, then at
+   *  most one per window; with `trailing` (changes: the last value matters) the last
+   *  event of a window goes when it ends. */
+  function throttled(el, key, fire, trailing) {
+    var ms = Number(el.getAttribute("lf-throttle"));
+    if (!(ms > 0)) { fire(); return; }
+    var windows = el.__lfThrottle || (el.__lfThrottle = {}), open = windows[key];
+    if (open) { if (trailing) open.pending = fire; return; }
+    fire();
+    var state = windows[key] = { pending: null };
+    setTimeout(function () {
+      delete windows[key];
+      if (state.pending) throttled(el, key, state.pending, trailing);
+    }, ms);
+  }
+
+  /** lf-disable-with="text": while the event is in flight the element is disabled and
+   *  shows `text`; the answer puts it back (and the morph then applies the server's). */
+  function lock(el) {
+    if (el.__lfLock) return;
+    var text = el.getAttribute("lf-disable-with");
+    var input = el.tagName === "INPUT";
+    el.__lfLock = { html: input ? el.value : el.innerHTML, disabled: el.disabled };
+    if (input) el.value = text; else el.textContent = text;
+    el.disabled = true;
+  }
+
+  function unlock(el) {
+    var saved = el.__lfLock;
+    if (!saved) return;
+    el.__lfLock = null;
+    if (el.tagName === "INPUT") el.value = saved.html; else el.innerHTML = saved.html;
+    el.disabled = saved.disabled;
+  }
+
+  var PASSIVE = { passive: true };
+
+  /** Run a binding: JS commands (a value starting with "["), or an event to push. */
+  LiveSocket.prototype.run = function (el, spec, payload, form, opts) {
+    if (!spec) return;
+    if (spec.charAt(0) === "[") {
+      execJS(this, el, spec, { payload: function () { return payload(); }, form: form || null, opts: opts }, 0);
+    } else {
+      this.push(el, spec, payload(), form || null, opts);
+    }
+  };
+
+  /** Live patch or navigation to `href` (JS.patch / JS.navigate). */
+  LiveSocket.prototype.goTo = function (href, replace, samePage) {
+    var url = new URL(href, global.location.href);
+    if (replace) global.history.replaceState({}, "", url.href);
+    if (samePage) this.patchTo(url, !replace); else this.navigate(url, !replace);
+  };
+
+  /** Bindings added to Phoenix parity: focus/blur, window keys, click-away, window
+   *  focus/blur (bind() calls this once). */
+  LiveSocket.prototype.bindMore = function () {
+    var self = this, root = this.root;
+    function inside(el) { return el && el.nodeType === 1 && root.contains(el); }
+    function fieldPayload(el) {
+      var payload = attrValues(el);
+      if ("value" in el && el.tagName !== "BUTTON") payload.value = el.value;
+      return payload;
+    }
+    document.addEventListener("focus", function (e) {
+      var el = e.target;
+      if (inside(el) && el.hasAttribute("lf-focus")) {
+        self.run(el, el.getAttribute("lf-focus"), function () { return fieldPayload(el); }, null, PASSIVE);
+      }
+    }, true);
+    document.addEventListener("blur", function (e) {
+      var el = e.target;
+      if (!inside(el)) return;
+      if (el.hasAttribute("lf-blur")) {
+        self.run(el, el.getAttribute("lf-blur"), function () { return fieldPayload(el); }, null, PASSIVE);
+      }
+      var host = el.closest("[lf-change]");
+      if (host && (el.getAttribute("lf-debounce") || host.getAttribute("lf-debounce")) === "blur") {
+        self.sendChange(host, el);
+      }
+    }, true);
+    function windowKey(kind) {
+      return function (e) {
+        Array.prototype.forEach.call(root.querySelectorAll("[lf-window-" + kind + "]"), function (el) {
+          var only = el.getAttribute("lf-key");
+          if (only && only !== e.key) return;
+          throttled(el, "window-" + kind, function () {
+            self.run(el, el.getAttribute("lf-window-" + kind), function () {
+              var payload = attrValues(el);
+              payload.key = e.key;
+              return payload;
+            }, null, PASSIVE);
+          }, false);
+        });
+      };
+    }
+    global.addEventListener("keydown", windowKey("keydown"));
+    global.addEventListener("keyup", windowKey("keyup"));
+    ["focus", "blur"].forEach(function (kind) {
+      global.addEventListener(kind, function (e) {
+        if (e.target !== global) return;
+        Array.prototype.forEach.call(root.querySelectorAll("[lf-window-" + kind + "]"), function (el) {
+          self.run(el, el.getAttribute("lf-window-" + kind), function () { return attrValues(el); }, null, PASSIVE);
+        });
+      });
+    });
+  };
+
+  /** lf-click-away: a click outside a visible element with the binding runs it
+   *  (before the click's own binding, so a menu opened by this click stays open). */
+  LiveSocket.prototype.clickAway = function (target) {
+    var self = this;
+    Array.prototype.forEach.call(this.root.querySelectorAll("[lf-click-away]"), function (el) {
+      if (el.contains(target) || !isVisible(el)) return;
+      self.run(el, el.getAttribute("lf-click-away"), function () { return attrValues(el); }, null, PASSIVE);
+    });
+  };
+
   function start() {
     var root = document.querySelector("[data-lf-root]");
-    if (root && !global.lightflowLive) global.lightflowLive = { socket: new LiveSocket(root), merge: merge };
+    if (root && !global.lightflowLive) {
+      global.lightflowLive = { socket: new LiveSocket(root, global.lightflowLiveOptions), merge: merge };
+    }
   }
+  global.LightflowLive = { LiveSocket: LiveSocket, merge: merge };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })(typeof window !== "undefined" ? window : globalThis);

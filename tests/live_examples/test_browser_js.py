@@ -1,0 +1,186 @@
+"""Real browser: JS commands, client hooks, pushed events and the extra bindings.
+
+Driven on the widgets example (lightflow_actors/live_examples/widgets.py) in headless
+Chromium: a JS.toggle shows the menu before any answer, keeps it open through patches
+of the menu itself (sticky state) and tells the server; lf-click-away and a window
+Escape close it; a hook mounts, handles a pushed event, pushes one back, sees its
+element updated, is told of a disconnect and of the reconnect, and is destroyed when
+the view goes; lf-throttle, lf-focus/lf-blur and lf-disable-with do what they say.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.ws import live_routes
+from lightflow_actors.live import JS, LiveView, Params, Rendered, SessionInfo, Template
+
+from ..live.live_server import serving
+from .test_browser import (  # noqa: F401
+    ARGS,
+    CHROMIUM,
+    app,
+    async_playwright,
+    open_page,
+    pytestmark,
+    replaced,
+    text_is,
+)
+
+
+async def test_js_toggle_runs_at_once_and_survives_patches_of_its_element() -> None:
+    async with app() as (base, _, _, browser):
+        page = await open_page(browser, f"{base}/widgets")
+        # The toggle runs in the click's own task: no frame has come back yet.
+        shown_at_once = await page.evaluate(
+            """() => {
+                document.querySelector('#menu-button').click();
+                return getComputedStyle(document.querySelector('#menu')).display;
+            }"""
+        )
+        assert shown_at_once == "block"
+        await text_is(page, "#opens", "1")  # the pipeline's push reached the server
+        # The menu's own content was patched ("opened 1 times"); the server still says
+        # display:none, and the client's show stays.
+        await page.wait_for_selector("#menu li:has-text('opened 1 times')")
+        assert await page.evaluate("getComputedStyle(menu).display") == "block"
+        await page.click("h1")  # lf-click-away
+        assert await page.evaluate("getComputedStyle(menu).display") == "none"
+        await page.click("#menu-button")
+        await text_is(page, "#opens", "2")
+        assert await page.evaluate("getComputedStyle(menu).display") == "block"
+        await page.keyboard.press("Escape")  # lf-window-keydown with lf-key="Escape"
+        await text_is(page, "#escapes", "1")
+        assert await page.evaluate("getComputedStyle(menu).display") == "none"
+        await page.keyboard.press("a")  # other keys send nothing
+        await page.click("#bump")
+        await text_is(page, "#bumps", "1")
+        assert await page.text_content("#escapes") == "1"
+
+
+async def test_a_hook_lives_through_push_events_updates_and_a_reconnect() -> None:
+    async with app() as (base, routes, system, browser):
+        page = await open_page(browser, f"{base}/widgets")
+        await text_is(page, "#pinger", "mounted")
+        await page.evaluate(
+            "window.addEventListener('lf:highlight', e => { window.seen = e.detail.color; })"
+        )
+        await page.click("#nudge")
+        # The server's PushEvent reached the hook's handleEvent (which pushed "ping"
+        # back) and the window listener.
+        await text_is(page, "#pings", "1")
+        assert await page.evaluate("window.seen") == "#ffd"
+        assert await page.evaluate("pinger.style.background") != ""
+        # lf-update="ignore": the hook's content stays; data-* follow the server, and
+        # that change is the hook's `updated`.
+        assert await page.get_attribute("#pinger", "data-nudges") == "1"
+        assert await page.text_content("#pinger") == "mounted"
+        assert int(await page.get_attribute("#pinger", "data-updates") or "0") >= 1
+        await page.click("#nudge")
+        await text_is(page, "#pings", "2")
+        [session] = await routes.hub.sessions()
+        await page.evaluate(
+            """() => { window.said = [];
+                new MutationObserver(() => window.said.push(pinger.textContent))
+                  .observe(pinger, {childList: true}); }"""
+        )
+        system.kill(session)
+        await replaced(routes.hub.sessions, session, "a rejoined session")
+        await text_is(page, "#pinger", "reconnected")
+        assert "disconnected" in await page.evaluate("window.said")
+        await page.click("#nudge")  # the same hook instance handles events after it
+        await text_is(page, "#pings", "3")
+        await page.evaluate("window.destroyed = false")
+        await page.click("#menu-button")
+        await page.click("#menu a")  # live navigation away: the hook is destroyed
+        await page.wait_for_selector("#count")
+        assert await page.evaluate("window.lightflowPingerDestroyed") is True
+
+
+async def test_throttle_focus_blur_and_disable_with() -> None:
+    async with app() as (base, _, _, browser):
+        page = await open_page(browser, f"{base}/widgets")
+        await page.evaluate("for (let i = 0; i < 5; i++) document.querySelector('#bump').click()")
+        await text_is(page, "#bumps", "1")  # lf-throttle="1000": the first goes, not the rest
+        await page.wait_for_timeout(300)
+        assert await page.text_content("#bumps") == "1"
+        await page.wait_for_timeout(900)
+        await page.click("#bump")
+        await text_is(page, "#bumps", "2")
+        await page.focus("#title")
+        await text_is(page, "#focus", "focused")
+        await page.fill("#title", "draft")
+        await page.focus("#nudge")
+        await text_is(page, "#focus", "blurred")
+        await page.evaluate(
+            """() => { window.states = [];
+                const save = document.querySelector('#save');
+                new MutationObserver(() => window.states.push([save.textContent, save.disabled]))
+                  .observe(save, {childList: true, attributes: true, characterData: true,
+                                  subtree: true}); }"""
+        )
+        await page.click("#save")
+        await text_is(page, "#saved", "draft")
+        await page.wait_for_function("!document.querySelector('#save').disabled")
+        assert await page.text_content("#save") == "Save"
+        states = await page.evaluate("window.states")
+        assert ["Saving…", True] in states
+
+
+class Flip(msgspec.Struct, frozen=True, tag="flip"):
+    pass
+
+
+class Hostile(LiveView[int, Flip]):
+    def mount(self, params: Params, session: SessionInfo) -> int:
+        return 0
+
+    def handle_event(self, event: Flip, state: int) -> int:
+        return state + 1
+
+    def render(self, state: int) -> Rendered:
+        return HOSTILE(
+            n=state,
+            cls="even" if state % 2 == 0 else "odd",
+            good=JS.add_class("picked", "#box").remove_class("server", "#box").push("flip"),
+        )
+
+
+HOSTILE = Template(
+    '<div><button id="junk" lf-click="[not json">junk</button>'
+    '<button id="unknown" lf-click=\'[["nope",{{}}],'
+    '["set_attr",{{"to":"#box","attr":["data-x","1"]}}]]\'>unknown</button>'
+    '<button id="badsel" lf-click=\'[["show",{{"to":"##bad"}}]]\'>bad selector</button>'
+    '<button id="deep" lf-click=\'[["exec",{{"attr":"lf-click"}}]]\'>exec itself</button>'
+    '<button id="good" lf-click="{good}">good</button>'
+    '<p id="box" class="server {cls}">n=<b id="n">{n}</b></p></div>'
+)
+
+
+async def test_hostile_command_lists_warn_and_the_rest_runs() -> None:
+    async with ActorSystem("hostile-js", seed=5) as system:
+        routes = live_routes(system, {"hostile": Hostile()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/hostile")
+                errors: list[str] = []
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                for button in ("#junk", "#unknown", "#badsel", "#deep"):
+                    await page.click(button)
+                assert await page.get_attribute("#box", "data-x") == "1"  # after the unknown one
+                await page.click("#good")
+                await text_is(page, "#n", "1")
+                # Sticky classes: "picked" added and "server" removed by the client stay
+                # through the patch that changed the server's class (even -> odd).
+                classes = (await page.get_attribute("#box", "class") or "").split()
+                assert sorted(classes) == ["odd", "picked"]
+                await page.click("#good")
+                await text_is(page, "#n", "2")
+                classes = (await page.get_attribute("#box", "class") or "").split()
+                assert sorted(classes) == ["even", "picked"]
+                assert await page.get_attribute("#box", "data-x") == "1"  # sticky attribute
+                assert errors == []
+            finally:
+                await browser.close()
