@@ -1,4 +1,5 @@
-"""`runs_part`: the runs API as a part of `lightflow serve` (routes, root links, startup).
+"""`runs_part`: the runs API as a part of `lightflow serve` (routes, root links, startup,
+and the runs page a browser gets from `GET /runs`).
 
 ::
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from lightflow_actors.adapters.http import RUNS_LINKS, ServerPart, runs_routes
+from lightflow_actors.adapters.http import RUNS_LINKS, Guard, ServerPart, runs_routes
+from lightflow_actors.observer.runs import RunsPage
 
 from ._config import RunsConfig
 from ._hosting import RunsHosting
@@ -25,11 +27,15 @@ def runs_part(
     allowed_origins: Collection[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> ServerPart:
-    """The runs routes, their root-page links, and the hook that starts the runs subtree
-    (which resumes every unfinished run). Raises `RunsConfigError` for a bad config."""
+    """The runs routes, their root-page links, the hook that starts the runs subtree
+    (which resumes every unfinished run), and the runs page (a browser's `GET /runs`;
+    it takes the routes' token). Raises `RunsConfigError` for a bad config."""
     hosting = RunsHosting(config, environ=environ)
+    page = RunsPage(hosting, Guard(token, allowed_origins), allowed_origins=allowed_origins)
+    routes = runs_routes(hosting, token=token, allowed_origins=allowed_origins, html=page)
     return ServerPart(
-        routes=tuple(runs_routes(hosting, token=token, allowed_origins=allowed_origins)),
+        routes=tuple(routes),
         links=RUNS_LINKS,
         on_startup=hosting.start,
+        pages=(page.bind,),
     )

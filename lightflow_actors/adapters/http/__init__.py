@@ -40,6 +40,7 @@ from ._limits import Listener, WebSocketLimit, default_max_connections
 from ._link import OPERATION_WAIT, GatewayLink
 from ._messages import GatewayMessage
 from ._metrics import RateWindow, summarize
+from ._negotiation import HtmlRuns, prefers_html
 from ._pages import ROOT_LINKS, RootLink
 from ._records import (
     Action,
@@ -92,6 +93,7 @@ __all__ = [
     "GatewayMessage",
     "Guard",
     "Health",
+    "HtmlRuns",
     "HttpError",
     "Listener",
     "McpRoute",
@@ -130,6 +132,7 @@ __all__ = [
     "create_app",
     "default_max_connections",
     "is_loopback",
+    "prefers_html",
     "run_server",
     "runs_routes",
     "serve",

@@ -53,6 +53,7 @@ from ._inputs import (
     StreamQuery,
     decode_run_id,
 )
+from ._negotiation import HtmlRuns, prefers_html
 from ._pages import RootLink
 from ._responses import error_body, error_response, json_response
 from ._security import Guard
@@ -64,7 +65,12 @@ SSE_KEEPALIVE_S = 15.0
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 RUNS_LINKS: tuple[RootLink, ...] = (
-    RootLink("Workflow runs", "runs", "JSON: every run, newest first (POST to create one)."),
+    RootLink(
+        "Workflow runs",
+        "runs",
+        "Every run, newest first, live: its steps as a graph, outputs, retry, re-run, "
+        "compare (JSON for API clients; POST to create one).",
+    ),
     RootLink("Assets", "assets", "JSON: workflows, nodes, compositions, models, presets."),
     RootLink("Runtime streams", "runtime/streams", "JSON: run snapshots and live event streams."),
     RootLink("CortexFS ABI", "ctx/abi", "JSON: where requests and answers live in /ctx."),
@@ -91,11 +97,13 @@ def _guarded(fn: Endpoint) -> Endpoint:
 
 
 class RunsRoutes:
-    """The route handlers, bound to one `RunsPort` and one guard."""
+    """The route handlers, bound to one `RunsPort` and one guard; `html` answers the
+    browsers that ask `GET /runs` and `GET /runs/{id}` for HTML (None: JSON for all)."""
 
-    def __init__(self, hosting: RunsPort, guard: Guard) -> None:
+    def __init__(self, hosting: RunsPort, guard: Guard, html: HtmlRuns | None = None) -> None:
         self.hosting = hosting
         self.guard = guard
+        self.html = html
 
     def routes(self) -> list[BaseRoute]:
         get, post = ["GET"], ["POST"]
@@ -161,6 +169,8 @@ class RunsRoutes:
     # -- runs -------------------------------------------------------------------------------
 
     async def list_runs(self, request: Request) -> Response:
+        if self.html is not None and prefers_html(request.headers.get("accept")):
+            return await self.html.runs_html(request)
         _no_query(request)
         return json_response(await self.hosting.read("list", lambda ops: ops.list_runs()))
 
@@ -188,6 +198,8 @@ class RunsRoutes:
         return json_response(resolved)
 
     async def get_run(self, request: Request) -> Response:
+        if self.html is not None and prefers_html(request.headers.get("accept")):
+            return await self.html.run_html(request, decode_run_id(request.path_params["id"]))
         run_id = _run_id(request)
         return json_response(await self.hosting.read("get", lambda ops: ops.get(run_id)))
 
@@ -374,8 +386,13 @@ def _no_query(request: Request) -> None:
 
 
 def runs_routes(
-    hosting: RunsPort, *, token: str | None = None, allowed_origins: Collection[str] = ()
+    hosting: RunsPort,
+    *,
+    token: str | None = None,
+    allowed_origins: Collection[str] = (),
+    html: HtmlRuns | None = None,
 ) -> list[BaseRoute]:
     """The runs routes for `create_app(routes=...)`; pass the server's token so POSTs
-    (create, cancel, submit, refresh, retry, preview, /mcp) require it as the operator routes do."""
-    return RunsRoutes(hosting, Guard(token, allowed_origins)).routes()
+    (create, cancel, submit, refresh, retry, preview, /mcp) require it as the operator
+    routes do, and `html` to serve browsers the runs page (`observer.runs.RunsPage`)."""
+    return RunsRoutes(hosting, Guard(token, allowed_origins), html).routes()

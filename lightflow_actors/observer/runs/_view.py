@@ -1,0 +1,292 @@
+"""``RunsView``: every workflow run as a live view (``GET /runs`` in a browser).
+
+The first GET is a static snapshot rendered on the server (without JavaScript, rows are
+links and the filters a GET form). The live client then joins over the WebSocket; the
+session subscribes to the feed's ``LIST_TOPIC`` and to the topic of each run it shows,
+and re-renders on every publication, so only what changed goes out as a patch. Cancel,
+retry and re-run are live events: the view checks the operator token with the app's
+``Guard`` (the one the HTTP routes use; the token stays in the session, never in the
+page) and hands the action to the ``RunsDesk``, which asks the runs host exactly what the
+HTTP routes ask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from lightflow_actors.adapters.http import Guard, HttpError
+from lightflow_actors.kernel import ActorRef
+from lightflow_actors.live import (
+    Broadcast,
+    Command,
+    LiveView,
+    Params,
+    PushPatch,
+    Rendered,
+    SendAfter,
+    SessionInfo,
+    SubscribeTo,
+    UnsubscribeFrom,
+    Update,
+)
+
+from .._state import Notice, OperatorToken
+from ._desk import ACTIONS_TOPIC, RunAction, RunActionOutcome, session_topic
+from ._feed import (
+    FOLLOW_TOPIC,
+    LIST_TOPIC,
+    FeedMessage,
+    FollowRun,
+    GetListing,
+    GetPresets,
+    GetRun,
+    run_topic,
+)
+from ._form import FormError, fields_of, inputs_of
+from ._model import RunDetail, RunMissing, RunsListing
+from ._render import render
+from ._state import (
+    CompareWith,
+    Filter,
+    Fold,
+    Rerun,
+    RunsEvent,
+    RunsState,
+    SelectStep,
+    Unfold,
+    UseToken,
+    params_of,
+    run_id_param,
+    unfold,
+    with_params,
+)
+
+ANSWER_WAIT = 70.0
+"""Seconds a page waits for an action's outcome (a create resolves its workflow first,
+for up to the evaluator's timeout) before it says none came."""
+
+
+class ActionExpired(msgspec.Struct, frozen=True):
+    """No outcome came for request ``ref`` in time (a ``SendAfter`` to the view itself)."""
+
+    ref: str
+
+
+class RunsView(LiveView[RunsState, RunsEvent]):
+    """The runs page. One instance serves every session (the state is per session).
+
+    ``feed`` finds the ``RunsFeed`` at use time (it may have restarted); ``guard`` is
+    the operator app's, so the page accepts exactly the token the HTTP routes accept.
+    """
+
+    title = "Runs · lightflow"
+    head = (
+        '<link rel="icon" href="data:,"><link rel="stylesheet" href="observer.css">'
+        '<link rel="stylesheet" href="runs/static/runs.css">'
+    )
+
+    def __init__(
+        self,
+        feed: Callable[[], ActorRef[FeedMessage]],
+        guard: Guard,
+    ) -> None:
+        self.feed = feed
+        self.guard = guard
+
+    async def mount(self, params: Params, session: SessionInfo) -> RunsState | Update[RunsState]:
+        feed = self.feed()
+        listing = await feed.ask(GetListing())
+        state = RunsState(
+            session=session.id,
+            connected=session.connected,
+            needs_token=self.guard.has_token,
+            listing=listing,
+        )
+        state = with_params(state, params)
+        if session.connected:  # the re-run form is live only
+            state = msgspec.structs.replace(state, presets=await feed.ask(GetPresets()))
+        if state.run is not None:
+            state = msgspec.structs.replace(state, detail=await feed.ask(GetRun(state.run)))
+        if state.compare is not None:
+            state = msgspec.structs.replace(state, other=await feed.ask(GetRun(state.compare)))
+        if not session.connected:
+            return state
+        commands: list[Command] = [
+            SubscribeTo(topic=LIST_TOPIC),
+            SubscribeTo(topic=session_topic(session.id)),
+        ]
+        commands += _follow(None, state)
+        return Update(state, tuple(commands))
+
+    def render(self, state: RunsState) -> Rendered:
+        return render(state)
+
+    def handle_params(self, params: Params, state: RunsState) -> RunsState | Update[RunsState]:
+        new = with_params(state, params)
+        if new.run == state.run and new.compare == state.compare:
+            return new
+        commands = _follow(state, new)
+        return Update(new, tuple(commands)) if commands else new
+
+    def handle_event(self, event: RunsEvent, state: RunsState) -> RunsState | Update[RunsState]:
+        if isinstance(event, Filter):
+            state = msgspec.structs.replace(
+                state, status=event.status, workflow=event.workflow[:200], page=1
+            )
+            return Update(state, (PushPatch(params=params_of(state), replace=True),))
+        if isinstance(event, SelectStep):
+            step = event.step[:200] if event.step != state.step else None
+            state = msgspec.structs.replace(state, step=step)
+            return Update(state, (PushPatch(params=params_of(state)),))
+        if isinstance(event, Unfold | Fold):
+            return unfold(state, event.key, isinstance(event, Unfold))
+        if isinstance(event, UseToken):
+            return self._use_token(event.token.strip(), state)
+        if isinstance(event, CompareWith):
+            other = run_id_param(event.compare)
+            if other is None or state.run is None or other == state.run:
+                return state
+            return Update(state, (PushPatch(params={"run": state.run, "compare": other}),))
+        return self._act(event, state)
+
+    def handle_info(self, message: object, state: RunsState) -> RunsState | Update[RunsState]:
+        if isinstance(message, RunsListing):
+            return msgspec.structs.replace(state, listing=message)
+        if isinstance(message, RunDetail | RunMissing):
+            if message.run_id == state.run:
+                state = msgspec.structs.replace(state, detail=message)
+            if message.run_id == state.compare:
+                state = msgspec.structs.replace(state, other=message)
+            return state
+        if isinstance(message, RunActionOutcome) and message.ref == state.pending:
+            notice = Notice(message.text, error=not message.ok)
+            created = message.ok and message.run_id is not None and message.run_id != state.run
+            state = msgspec.structs.replace(
+                state,
+                pending=None,
+                notice=notice,
+                form_notice=notice if created or not message.ok else state.form_notice,
+            )
+            if created:
+                assert message.run_id is not None
+                return Update(state, (PushPatch(params={"run": message.run_id}),))
+            return state
+        if isinstance(message, ActionExpired) and message.ref == state.pending:
+            text = f"no answer about the action within {ANSWER_WAIT:.0f} s; check the run"
+            return msgspec.structs.replace(state, pending=None, notice=Notice(text, error=True))
+        return state
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _use_token(self, token: str, state: RunsState) -> RunsState:
+        if not self.guard.has_token:
+            return state
+        try:
+            self.guard.require_token(_bearer(token))
+        except HttpError:
+            text = (
+                "That token is wrong; enter the one the server was started with "
+                "(--token or LIGHTFLOW_TOKEN)."
+                if token
+                else "Enter the operator token."
+            )
+            return msgspec.structs.replace(state, token_notice=Notice(text, error=True))
+        return msgspec.structs.replace(state, token=OperatorToken(token), token_notice=None)
+
+    def _act(self, event: RunsEvent, state: RunsState) -> RunsState | Update[RunsState]:
+        detail = state.detail
+        if not isinstance(detail, RunDetail):
+            return msgspec.structs.replace(state, notice=Notice("open a run first", error=True))
+        kind = "create" if isinstance(event, Rerun) else event.__struct_config__.tag
+        what = f"{kind} {detail.run_id}" if kind != "create" else f"run of {detail.workflow}"
+        if self.guard.has_token:
+            if state.token is None:
+                text = f"{what} refused: enter the operator token above first"
+                return _refused(state, text, isinstance(event, Rerun))
+            try:
+                self.guard.require_token(_bearer(state.token.value))
+            except HttpError as error:
+                return _refused(
+                    msgspec.structs.replace(state, token=None),
+                    f"{what} refused: {error.message}",
+                    isinstance(event, Rerun),
+                )
+        asked = state.asked + 1
+        ref = f"{state.session}-{asked}"
+        reply = session_topic(state.session)
+        if isinstance(event, Rerun):
+            try:
+                inputs = _rerun_inputs(event, detail)
+            except FormError as error:
+                return _refused(state, f"not run: {error}", True)
+            request = RunAction(
+                ref=ref,
+                reply_topic=reply,
+                kind="create",
+                workflow=detail.workflow,
+                inputs=msgspec.json.encode(inputs),
+                preset=event.preset or None,
+            )
+        elif kind == "cancel":
+            request = RunAction(ref=ref, reply_topic=reply, kind="cancel", run_id=detail.run_id)
+        else:
+            request = RunAction(ref=ref, reply_topic=reply, kind="retry", run_id=detail.run_id)
+        notice = Notice(f"{what}…")
+        state = msgspec.structs.replace(
+            state,
+            asked=asked,
+            pending=ref,
+            notice=notice,
+            form_notice=notice if isinstance(event, Rerun) else state.form_notice,
+        )
+        return Update(
+            state,
+            (
+                Broadcast(topic=ACTIONS_TOPIC, message=request),
+                SendAfter(delay=ANSWER_WAIT, message=ActionExpired(ref)),
+            ),
+        )
+
+
+def _refused(state: RunsState, text: str, form: bool) -> RunsState:
+    notice = Notice(text, error=True)
+    return msgspec.structs.replace(
+        state, notice=notice, form_notice=notice if form else state.form_notice
+    )
+
+
+def _rerun_inputs(event: Rerun, detail: RunDetail) -> dict[str, object]:
+    fields = fields_of(detail.input_schema)
+    if fields is None:
+        text = event.inputs or "{}"
+        try:
+            value = msgspec.json.decode(text.encode("utf-8", "surrogatepass"))
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise FormError(f"inputs: not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise FormError("inputs: expected a JSON object")
+        return value
+    return dict(inputs_of(fields, event.values()))
+
+
+def _follow(before: RunsState | None, after: RunsState) -> list[Command]:
+    """Subscribe to the runs ``after`` shows and ``before`` did not, ask the feed for them,
+    and unsubscribe from the ones no longer shown."""
+    old = {before.run, before.compare} - {None} if before is not None else set()
+    new = {after.run, after.compare} - {None}
+    commands: list[Command] = []
+    for run_id in sorted(old - new):  # type: ignore[type-var]
+        commands.append(UnsubscribeFrom(topic=run_topic(str(run_id))))
+    for run_id in sorted(new - old):  # type: ignore[type-var]
+        commands.append(SubscribeTo(topic=run_topic(str(run_id))))
+        commands.append(Broadcast(topic=FOLLOW_TOPIC, message=FollowRun(str(run_id))))
+    if before is not None and after.run is None and before.run is not None:
+        commands.append(Broadcast(topic=FOLLOW_TOPIC, message=FollowRun(None)))
+    return commands
+
+
+def _bearer(token: str) -> dict[str, str]:
+    """The headers an HTTP action would carry with ``token`` (none for an empty one)."""
+    return {"authorization": f"Bearer {token}"} if token else {}
