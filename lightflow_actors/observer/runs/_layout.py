@@ -96,15 +96,16 @@ def crossings(rows: list[list[str]], edges: Sequence[tuple[str, str]]) -> int:
 
 
 def _sweep(rows: list[list[str]], neighbours: dict[str, list[str]], order: range) -> None:
+    """Reorder each layer of ``order`` by the mean position of each step's ``neighbours``
+    (a step without any keeps its place)."""
     position = {step: i for row in rows for i, step in enumerate(row)}
     for layer in order:
         row = rows[layer]
-
-        def centre(step: str, row: list[str] = row) -> tuple[float, int]:
+        keys: dict[str, tuple[float, int]] = {}
+        for i, step in enumerate(row):
             near = [position[n] for n in neighbours.get(step, []) if n in position]
-            return (sum(near) / len(near) if near else float(row.index(step)), row.index(step))
-
-        row.sort(key=centre)
+            keys[step] = (sum(near) / len(near) if near else float(i), i)
+        row.sort(key=keys.__getitem__)
         position.update({step: i for i, step in enumerate(row)})
 
 
@@ -116,12 +117,14 @@ def layout(steps: Sequence[tuple[str, Sequence[str]]]) -> DagLayout:
     for step, _ in steps:
         if step in layer and step not in rows[layer[step]]:
             rows[layer[step]].append(step)
-    edges = [
-        (dep, step)
-        for step, depends in steps
-        for dep in dict.fromkeys(depends)
-        if dep in layer and dep != step and layer[dep] < layer[step]
-    ]
+    edges = list(
+        dict.fromkeys(
+            (dep, step)
+            for step, depends in steps
+            for dep in depends
+            if dep in layer and dep != step and layer[dep] < layer[step]
+        )
+    )
     left = {s: [d for d, t in edges if t == s] for s in layer}
     right = {s: [t for d, t in edges if d == s] for s in layer}
     best = [list(row) for row in rows]
@@ -147,7 +150,7 @@ def layout(steps: Sequence[tuple[str, Sequence[str]]]) -> DagLayout:
     paths = tuple(EdgePath(s, t, _curve(boxes[s], boxes[t])) for s, t in edges)
     width = 2 * PAD + max(count, 1) * NODE_W + max(count - 1, 0) * GAP_X
     height = 2 * PAD + max(tallest, 1) * NODE_H + max(tallest - 1, 0) * GAP_Y
-    nodes = tuple(boxes[step] for step, _ in steps if step in boxes)
+    nodes = tuple(boxes[step] for step in dict.fromkeys(step for step, _ in steps) if step in boxes)
     return DagLayout(nodes, paths, width, height)
 
 

@@ -36,7 +36,7 @@ from starlette.websockets import WebSocket
 
 from lightflow_actors.adapters.http import Guard, OperatorApp, RootLink, Unavailable
 from lightflow_actors.adapters.ws import LiveRoutes
-from lightflow_actors.flow import FlowError
+from lightflow_actors.flow import FlowError, InvalidRunId
 from lightflow_actors.kernel import ActorExited, ActorNotAlive, ActorRef, ActorSystem, AskTimeout
 from lightflow_actors.live import CountSubscribers, LiveHub, Publish, PubSubServer, SubscribeTopic
 from lightflow_actors.runs import RunsOperations, RunsPort
@@ -198,6 +198,8 @@ class RunsPage:
             data, media = await self.port.read(
                 "runs-page image", lambda ops: output_image(ops, run_id, step)
             )
+        except InvalidRunId as exc:
+            return _error(str(exc), 400)
         except (FlowError, LookupError) as exc:
             return _error(str(exc), 404)
         except (AskTimeout, ActorExited, ActorNotAlive) as exc:

@@ -185,13 +185,17 @@ def with_params(state: RunsState, params: Mapping[str, str]) -> RunsState:
         status=status if status in STATUSES else "",
         workflow=params.get("workflow", "")[:MAX_KEY],
         page=min(max(int(page_text), 1), MAX_PAGE) if plain else 1,
-        detail=state.detail if state.detail is not None and _id(state.detail) == run else None,
-        other=state.other if state.other is not None and _id(state.other) == compare else None,
+        detail=_known(state, run),
+        other=_known(state, compare),
     )
 
 
-def _id(detail: RunDetail | RunMissing) -> str:
-    return detail.run_id
+def _known(state: RunsState, run_id: str | None) -> RunDetail | RunMissing | None:
+    """The detail ``state`` already holds of ``run_id`` (either slot), if any."""
+    for detail in (state.detail, state.other):
+        if detail is not None and run_id is not None and detail.run_id == run_id:
+            return detail
+    return None
 
 
 def params_of(state: RunsState, **changes: str | int | None) -> dict[str, str]:

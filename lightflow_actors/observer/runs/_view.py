@@ -148,7 +148,7 @@ class RunsView(LiveView[RunsState, RunsEvent]):
             other = run_id_param(event.compare)
             if other is None or state.run is None or other == state.run:
                 return state
-            return Update(state, (PushPatch(params={"run": state.run, "compare": other}),))
+            return _navigate(state, {"run": state.run, "compare": other})
         return self._act(event, state)
 
     def handle_info(self, message: object, state: RunsState) -> RunsState | Update[RunsState]:
@@ -171,7 +171,7 @@ class RunsView(LiveView[RunsState, RunsEvent]):
             )
             if created:
                 assert message.run_id is not None
-                return Update(state, (PushPatch(params={"run": message.run_id}),))
+                return _navigate(state, {"run": message.run_id})
             return state
         if isinstance(message, ActionExpired) and message.ref == state.pending:
             text = f"no answer about the action within {ANSWER_WAIT:.0f} s; check the run"
@@ -250,6 +250,13 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         )
 
 
+def _navigate(state: RunsState, params: dict[str, str]) -> Update[RunsState]:
+    """Show what ``params`` ask and put them in the URL (a ``PushPatch`` only changes the
+    browser's URL: the view applies the params itself)."""
+    new = with_params(state, params)
+    return Update(new, (*_follow(state, new), PushPatch(params=params)))
+
+
 def _refused(state: RunsState, text: str, form: bool) -> RunsState:
     notice = Notice(text, error=True)
     return msgspec.structs.replace(
@@ -281,7 +288,10 @@ def _follow(before: RunsState | None, after: RunsState) -> list[Command]:
         commands.append(UnsubscribeFrom(topic=run_topic(str(run_id))))
     for run_id in sorted(new - old):  # type: ignore[type-var]
         commands.append(SubscribeTo(topic=run_topic(str(run_id))))
-        commands.append(Broadcast(topic=FOLLOW_TOPIC, message=FollowRun(str(run_id))))
+    for run_id, known in ((after.run, after.detail), (after.compare, after.other)):
+        if run_id is not None and (known is None or run_id not in old):
+            # The feed publishes a run only when it changes: ask for it now.
+            commands.append(Broadcast(topic=FOLLOW_TOPIC, message=FollowRun(run_id)))
     if before is not None and after.run is None and before.run is not None:
         commands.append(Broadcast(topic=FOLLOW_TOPIC, message=FollowRun(None)))
     return commands

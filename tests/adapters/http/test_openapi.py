@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from starlette.routing import Route
 
-from lightflow_actors.adapters.http import create_app, runs_routes
+from lightflow_actors.adapters.http import Guard, create_app, runs_routes
 from lightflow_actors.host import RunsConfig, RunsHosting
 from lightflow_actors.observer import observer_page
+from lightflow_actors.observer.runs import RunsPage
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "specs" / "openapi.yaml"
@@ -39,8 +40,10 @@ def _labels(routes: object) -> set[str]:
     }
 
 
-# The runs API shares the document; tests/adapters/http/test_runs_openapi.py drives its operations.
-RUNS = _labels(runs_routes(RunsHosting(RunsConfig(), environ={})))
+# The runs API shares the document; tests/adapters/http/test_runs_openapi.py drives its
+# operations, tests/observer/runs/test_page.py the runs page's own routes.
+_HOSTING = RunsHosting(RunsConfig(), environ={})
+RUNS = _labels(runs_routes(_HOSTING)) | _labels(RunsPage(_HOSTING, Guard(None)).routes())
 EXAMPLES = 25
 
 

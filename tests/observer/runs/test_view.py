@@ -1,0 +1,148 @@
+"""The runs page driven by the test DSL: real runs host, real feed and desk, real wire,
+no browser. A run is created and its steps turn green live; a failed run is retried from
+the page; a re-run from the generated form; two runs compared."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.http import Guard
+from lightflow_actors.host import RunsHosting
+from lightflow_actors.live import encode_patch
+from lightflow_actors.observer.runs import runs_view, start_runs_actors
+from lightflow_actors.runs import AwaitSettled, CreateRun
+from lightflow_actors.testing.live import LiveTest, LiveViewHandle, live_test
+
+from ...runs._support import RunsEnv
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "runs-page-token"
+NODE = re.compile(r'<g id="node-([^"]+)" class="[^"]*" data-step="[^"]+" data-status="([^"]+)"')
+ROW = re.compile(r'<tr id="run-([^"]+)" class="[^"]*" data-run="[^"]+" data-status="([^"]+)"')
+
+
+@contextlib.asynccontextmanager
+async def runs_page(
+    env: RunsEnv, token: str | None = TOKEN
+) -> AsyncIterator[tuple[RunsHosting, LiveTest]]:
+    hosting = RunsHosting(env.config, environ=env.environ, mcp=False)
+    async with ActorSystem("runs-page") as system:
+        await hosting.start(system)
+        try:
+            views = {"runs": runs_view(system, Guard(token), hub_name="live")}
+            async with live_test(views, system=system) as live:
+                await start_runs_actors(live.hub, hosting, interval=0.05)
+                yield hosting, live
+        finally:
+            await hosting.stop()
+
+
+def nodes(view: LiveViewHandle) -> dict[str, str]:
+    return dict(NODE.findall(view.html()))
+
+
+def rows(view: LiveViewHandle) -> dict[str, str]:
+    return dict(ROW.findall(view.html()))
+
+
+async def use_token(view: LiveViewHandle) -> None:
+    await view.submit("token", {"token": TOKEN})
+    await view.wait_for(lambda: 'id="token-ok"' in view.html(), "the token accepted")
+
+
+async def test_the_list_shows_runs_live_and_filters_them(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path)
+    async with runs_page(env) as (hosting, live):
+        await hosting.call(CreateRun("greet", b'{"name": "Ada"}', "g1"))
+        await hosting.call(AwaitSettled("g1"))
+        view = await live.mount("runs")
+        assert rows(view) == {"g1": "succeeded"}
+        assert 'data-field="steps">1/1<' in view.html()
+        # A run created elsewhere (the API) appears without a reload.
+        await hosting.call(CreateRun("fanout", b'{"topic": "tea"}', "f1"))
+        await view.wait_for(lambda: rows(view).get("f1") == "succeeded", "f1 listed, done")
+        assert list(rows(view)) == ["f1", "g1"]  # newest first
+        await view.change("filter", {"status": "", "workflow": "greet"})
+        await view.wait_for(lambda: list(rows(view)) == ["g1"], "only greet runs")
+        assert "1 of 2 runs" in view.html()
+
+
+async def test_a_run_turns_green_step_by_step_and_a_step_opens(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path, provider="slow_chat")
+    async with runs_page(env) as (hosting, live):
+        await hosting.call(CreateRun("fanout", b'{"topic": "tea"}', "f1"))
+        view = await live.mount("runs", {"run": "f1"})
+        assert set(nodes(view)) == {"plan", "left", "right", "join", "tell"}
+        seen: list[dict[str, str]] = []
+
+        def done() -> bool:
+            seen.append(nodes(view))
+            return all(s == "succeeded" for s in seen[-1].values())
+
+        await view.wait_for(done, "every step green")
+        # Green came step by step: some render had plan done and join not yet.
+        assert any(s["plan"] == "succeeded" and s["join"] != "succeeded" for s in seen)
+        assert max(len(encode_patch(p)) for p in view.patches) < 8192
+        await view.click("step", id="node-join")
+        await view.wait_for(lambda: 'id="step-id">join<' in view.html(), "join opened")
+        html = view.html()
+        assert "done: " in html  # its output (the mock's answer) is shown
+        assert 'data-field="route">provider mock · model mock-1<' in html
+        assert "request" in html and "committed" in html  # trace records
+
+
+async def test_a_failed_run_is_retried_from_the_page(tmp_path: Path, gate: Path) -> None:
+    env = RunsEnv(tmp_path, provider="gated_chat")
+    async with runs_page(env) as (hosting, live):
+        await hosting.call(CreateRun("chain", b"{}", "c1"))
+        await hosting.call(AwaitSettled("c1"))
+        view = await live.mount("runs", {"run": "c1"})
+        assert nodes(view)["s5"] == "failed"
+        await view.click("retry")
+        assert "enter the operator token" in view.html()
+        await use_token(view)
+        assert TOKEN not in view.html()
+        os.remove(gate)
+        await view.click("retry")
+        await view.wait_for(lambda: "retrying c1" in view.html(), "the retry answered")
+        await view.wait_for(
+            lambda: set(nodes(view).values()) == {"succeeded"}, "the retried run succeeded"
+        )
+        # Finished steps were kept: s1 ran once, s5 more than once.
+        assert 'data-step="s1" data-status="succeeded" data-attempts="1"' in view.html()
+
+
+async def test_rerun_from_the_form_and_compare(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path)
+    async with runs_page(env, token=None) as (hosting, live):
+        await hosting.call(CreateRun("greet", b'{"name": "Ada", "times": 2}', "g1"))
+        await hosting.call(AwaitSettled("g1"))
+        view = await live.mount("runs", {"run": "g1"})
+        html = view.html()
+        # The form is generated from the typed inputs and pre-filled with this run's.
+        assert 'name="f0" type="text" value="Ada" required' in html
+        assert 'name="f1" type="number" step="1" value="2"' in html
+        await view.submit("rerun", {"f0": "Grace", "f1": "not a number"})
+        assert "times: expected a whole number" in view.html()
+        await view.submit("rerun", {"f0": "Grace", "f1": "3"})
+        await view.wait_for(lambda: "created run" in view.html(), "the re-run created")
+        new_run = re.search(r"created run (\S+) ", view.html())
+        assert new_run is not None
+        other = new_run.group(1)
+        await view.wait_for(lambda: f'data-run="{other}"' in view.html(), "the new run shown")
+        await hosting.call(AwaitSettled(other))
+        await view.live_patch({"run": "g1", "compare": other})
+        await view.wait_for(lambda: 'id="compare"' in view.html(), "the compare view")
+        html = view.html()
+        assert 'data-input="name" data-differs="yes"' in html
+        assert 'data-input="times" data-differs="yes"' in html
+        assert 'data-step="hello" data-differs="yes"' in html
+        assert "Greet Grace 3 times" in html and "Greet Ada 2 times" in html
