@@ -21,7 +21,7 @@ import msgspec
 
 from lightflow_actors.flow import ErrorObserved, RequestCommitted, ResponseObserved, TraceRecord
 from lightflow_actors.isa import JSONValue
-from lightflow_actors.live import Rendered, Template, each, keyed
+from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
 
 from ._form import FormField, fields_of, shown_value
 from ._layout import NODE_H, NODE_W, EdgePath, NodeBox
@@ -89,14 +89,17 @@ ACTIONS = Template(
 )
 NO_ACTIONS = Template('<p class="hint" id="actions-off">{text}</p>')
 NODE = Template(
-    '<g id="node-{id}" class="node status-{status}{selected}" data-step="{id}" '
-    'data-status="{status}" data-attempts="{attempts}" data-cache="{cache}" '
-    'lf-click="step" lf-value-step="{id}" transform="translate({x},{y})">'
+    # The status is one dynamic (the stylesheet selects on data-status): a step that moves
+    # on patches that one value and its line of facts.
+    '<g id="node-{id}" class="node{selected}" data-step="{id}" data-status="{status}" '
+    'data-attempts="{attempts}" data-cache="{cache}" lf-click="step" lf-value-step="{id}" '
+    'transform="translate({x},{y})">'
     f'<rect width="{NODE_W}" height="{NODE_H}" rx="8"></rect>'
     '<text x="10" y="20" class="name">{label}</text>'
     '<text x="10" y="40" class="meta">{meta}</text><title>{tooltip}</title></g>'
 )
-EDGE = Template('<path id="edge-{key}" class="edge status-{status}" d="{d}"></path>')
+EDGE = Template('<path id="edge-{key}" class="edge" d="{d}"></path>')
+"""Edges are drawn once (a run's plan never changes) and never patched."""
 STEP = Template(
     '<h3>Step <span id="step-id">{id}</span> '
     '<span class="badge status-{status}">{status}</span></h3>'
@@ -298,9 +301,7 @@ def _run(state: RunsState) -> Rendered:
         actions=_actions(state, detail),
         width=detail.layout.width,
         height=detail.layout.height,
-        edges=keyed(
-            EDGE, [(f"{e.source}>{e.target}", _edge(detail, e)) for e in detail.layout.edges]
-        ),
+        edges=_edges(detail),
         nodes=keyed(NODE, [(key, node) for key, node in nodes if node is not None]),
         step=_step(state, detail, selected),
         form=_form(state, detail),
@@ -328,17 +329,20 @@ def _node(detail: RunDetail, box: NodeBox, selected: str | None) -> Rendered | N
         y=box.y,
         label=label,
         meta=" · ".join(facts),
-        tooltip=f"{step.id}: {step.status}" + (f" — {step.error}" if step.error else ""),
+        tooltip=step.id + (f": {step.error}" if step.error else ""),
     )
 
 
-def _edge(detail: RunDetail, edge: EdgePath) -> Rendered:
-    source = detail.step(edge.source)
-    return EDGE(
-        key=f"{edge.source}>{edge.target}",
-        status=source.status if source is not None else "planned",
-        d=edge.d,
+@functools.lru_cache(maxsize=64)
+def _drawn_edges(edges: tuple[EdgePath, ...]) -> Comprehension:
+    return keyed(
+        EDGE, [(f"{e.source}>{e.target}", EDGE(key=f"{e.source}>{e.target}", d=e.d)) for e in edges]
     )
+
+
+def _edges(detail: RunDetail) -> Comprehension:
+    """The run's edges, rendered once per plan (the same object: the diff skips it)."""
+    return _drawn_edges(detail.layout.edges)
 
 
 def _actions(state: RunsState, detail: RunDetail) -> Rendered:

@@ -26,16 +26,14 @@ table.compare tr.differs th::after { content: " \\2260"; color: var(--cancelled)
             padding: 0.3rem; margin: 0.5rem 0 1rem; background: #fbfcfe; }
 #dag .node { cursor: pointer; }
 #dag .node rect { fill: #fff; stroke: var(--planned); stroke-width: 2; }
-#dag .node.status-submitted rect { stroke: var(--submitted); fill: #e8effc; }
-#dag .node.status-succeeded rect { stroke: var(--succeeded); fill: #e6f4ea; }
-#dag .node.status-failed rect { stroke: var(--failed); fill: #fdecea; }
-#dag .node.status-cancelled rect { stroke: var(--cancelled); fill: #fff4e0; }
+#dag .node[data-status="submitted"] rect { stroke: var(--submitted); fill: #e8effc; }
+#dag .node[data-status="succeeded"] rect { stroke: var(--succeeded); fill: #e6f4ea; }
+#dag .node[data-status="failed"] rect { stroke: var(--failed); fill: #fdecea; }
+#dag .node[data-status="cancelled"] rect { stroke: var(--cancelled); fill: #fff4e0; }
 #dag .node.selected rect { stroke-width: 4; }
 #dag .node .name { font-weight: 600; font-size: 13px; fill: #1d232b; }
 #dag .node .meta { font-size: 11px; fill: #667085; }
 #dag .edge { fill: none; stroke: #b8c0cc; stroke-width: 1.5; }
-#dag .edge.status-succeeded { stroke: var(--succeeded); }
-#dag .edge.status-failed { stroke: var(--failed); }
 .step-facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; }
 .step-facts dt { color: var(--muted); }
 .step-facts dd { margin: 0; word-break: break-word; }

@@ -1,0 +1,145 @@
+"""Runs page benchmark (issue 18): a 50-step workflow (ten lanes of five steps) whose steps
+finish at about 20 a second, followed live on the run page.
+
+The run's detail is read as the feed reads it (a ``RunFollower`` every 0.25 s, the
+feed's default tick) while the run goes on; each detail is then rendered as the run page
+(no step open, then one step open) and diffed against the previous one, as a session
+does. Figures, each beside a baseline measured in the same run:
+- bytes of each patch (one per publication) against the first render's patch (what a
+  full re-render would send each time);
+- server time to render, diff and encode each patch against rendering the page to HTML.
+The browser's work per patch is not measured here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from bench._report import median, percentile, row
+from ctx_substrate import ProviderRequest
+from lightflow_actors import ActorSystem
+from lightflow_actors.host import RunsHosting, decode_runs_config, echo_reply
+from lightflow_actors.live import DiffState, encode_patch, to_html
+from lightflow_actors.observer.runs import RunDetail, RunsListing
+from lightflow_actors.observer.runs._reading import RunFollower
+from lightflow_actors.observer.runs._render import render
+from lightflow_actors.observer.runs._state import RunsState
+from lightflow_actors.runs import AwaitSettled, CreateRun
+
+LANES, DEPTH = 10, 5
+STEPS = LANES * DEPTH
+STEP_S = 0.4  # ten lanes at once: about 20 steps a second
+TICK_S = 0.25  # the feed's default interval
+
+MODEL = """
+from lightflow_actors.flow import Model
+METADATA = {"id": "paced", "title": "Paced", "kind": "model", "description": "bench",
+            "stability": "stable"}
+DEFINITION = Model(provider="paced", name="paced", formats=("openai.chat",))
+"""
+CHAIN = f"""
+import msgspec
+from lightflow_actors.flow import ApiStep, ChatPrompt, Workflow
+METADATA = {{"id": "lanes", "title": "Ten lanes of five", "kind": "workflow",
+            "description": "bench", "stability": "stable"}}
+class Inputs(msgspec.Struct, frozen=True):
+    seed: str = "x"
+def step(lane, n):
+    return ApiStep(id=f"l{{lane}}s{{n}}", format="openai.chat", model="paced",
+                   prompt=ChatPrompt(user=f"lane {{lane}} step {{n}} of {{{{inputs.seed}}}}"),
+                   depends_on=[] if n == 1 else [f"l{{lane}}s{{n - 1}}"])
+DEFINITION = Workflow(
+    inputs=Inputs,
+    steps=[step(lane, n) for n in range(1, {DEPTH + 1}) for lane in range({LANES})],
+)
+"""
+
+
+def paced(request: ProviderRequest) -> object:
+    """Answers after ``STEP_S`` seconds (a blocking provider: on the substrate's threads)."""
+    time.sleep(STEP_S)
+    return echo_reply(request, "ok {user}", "paced")
+
+
+def _hosting(root: Path) -> RunsHosting:
+    assets = root / "assets"
+    (assets / "models").mkdir(parents=True)
+    (assets / "workflows").mkdir()
+    (assets / "models" / "paced.py").write_text(MODEL)
+    (assets / "workflows" / "lanes.py").write_text(CHAIN)
+    document = (
+        f'{{"state_dir": "{root / "state"}", "assets": "{assets}", "providers": '
+        f'[{{"kind": "python", "name": "paced", "blocking": true, '
+        f'"target": "{Path(__file__).resolve()}:paced"}}]}}'
+    )
+    return RunsHosting(decode_runs_config(document.encode()), environ={}, mcp=False)
+
+
+async def _details(root: Path) -> tuple[list[RunDetail], float]:
+    """The run's detail as the feed reads it at its default tick, while the run goes on."""
+    hosting = _hosting(root)
+    async with ActorSystem("bench-runs-page") as system:
+        await hosting.start(system)
+        try:
+            await hosting.call(CreateRun("lanes", b"{}", "bench"))
+            follower, details = RunFollower("bench"), []
+            started = time.perf_counter()
+            while True:
+                detail = await hosting.read("bench", follower.read)
+                if not details or detail != details[-1]:
+                    details.append(detail)
+                if detail.status not in ("running", "planned"):
+                    break
+                await asyncio.sleep(TICK_S)
+            took = time.perf_counter() - started
+            assert (await hosting.call(AwaitSettled("bench"))).status == "succeeded"
+        finally:
+            await hosting.stop()
+    return details, took
+
+
+def _measure(details: list[RunDetail], step: str | None) -> None:
+    print(f"-- the run page, {'step ' + step if step else 'no step'} open")
+    empty = RunsState(session="b", connected=True, needs_token=False, listing=RunsListing(0, ()))
+    states = [msgspec.structs.replace(empty, run="bench", step=step, detail=d) for d in details]
+    diff = DiffState()
+    whole = len(encode_patch(diff.diff(render(states[0]))))
+    html = len(to_html(render(states[-1])).encode())
+    sizes, renders, fulls = [], [], []
+    for state in states[1:]:
+        start = time.perf_counter()
+        sizes.append(len(encode_patch(diff.diff(render(state)))))
+        renders.append((time.perf_counter() - start) * 1e6)
+        start = time.perf_counter()
+        to_html(render(state))
+        fulls.append((time.perf_counter() - start) * 1e6)
+    row("patch bytes per publication, median", median(sizes), "B", whole, "first render")
+    row("patch bytes per publication, max", max(sizes), "B", whole, "first render")
+    print(f"(the whole page as HTML: {html:,} B)")
+    row("render + diff + encode, median", median(renders), "us", median(fulls), "to HTML")
+    row(
+        "render + diff + encode, p95",
+        percentile(renders, 95),
+        "us",
+        percentile(fulls, 95),
+        "to HTML",
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        details, took = asyncio.run(_details(Path(tmp)))
+    print(
+        f"{STEPS} steps in {took:.2f} s ({STEPS / took:.1f} steps/s); {len(details)} publications"
+    )
+    _measure(details, None)
+    _measure(details, "l0s1")
+
+
+if __name__ == "__main__":
+    main()
