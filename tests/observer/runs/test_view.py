@@ -146,3 +146,36 @@ async def test_rerun_from_the_form_and_compare(tmp_path: Path) -> None:
         assert 'data-input="times" data-differs="yes"' in html
         assert 'data-step="hello" data-differs="yes"' in html
         assert "Greet Grace 3 times" in html and "Greet Ada 2 times" in html
+
+
+async def test_a_running_run_is_cancelled_from_the_page(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path, provider="slow_chat")
+    async with runs_page(env) as (hosting, live):
+        await hosting.call(CreateRun("chain", b"{}", "c1"))
+        view = await live.mount("runs", {"run": "c1"})
+        # A wrong token is refused, and so is an action without a token.
+        await view.submit("token", {"token": "wrong"})
+        assert "That token is wrong" in view.html()
+        await view.click("cancel")
+        assert "enter the operator token above first" in view.html()
+        await use_token(view)
+        assert 'id="act-retry" lf-click="retry" disabled' in view.html()
+        await view.click("cancel")
+        await view.wait_for(lambda: "cancelled c1" in view.html(), "the cancel answered")
+        await view.wait_for(lambda: 'data-run="c1" data-status="cancelled"' in view.html(), "c1")
+        assert "cancelled" in set(nodes(view).values())
+        assert 'id="act-cancel" lf-click="cancel" disabled' in view.html()
+
+
+async def test_a_step_id_or_run_id_from_a_hostile_query_shows_nothing(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path)
+    async with runs_page(env) as (_, live):
+        for params in ({"run": "../x"}, {"run": "\x00"}, {"run": "x" * 500}, {"page": "9" * 50}):
+            view = await live.mount("runs", params)
+            assert 'id="runs-list"' in view.html(), params
+        view = await live.mount("runs", {"run": "nope", "step": "<script>"})
+        assert "no run" in view.html() and "<script>" not in view.html()
+        await view.push("step", {"step": "<b>" * 1000})
+        await view.push("unfold", {"key": "k" * 10_000})
+        await view.push("rerun", {"f0": {"nested": [1, 2]}})
+        assert not view.closed
