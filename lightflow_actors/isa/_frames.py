@@ -43,6 +43,7 @@ ErrorCode = Literal[
     "bad_ack",
     "too_many_errors",
     "heartbeat_timeout",
+    "unauthorized",
 ]
 
 

@@ -10,8 +10,10 @@ with `adapters.ws.live_routes(system, {"name": View()})`; each browser gets a `T
 with `PubSubServer` and `PresenceServer` beside them (specs/live-wire.md).
 """
 
+from ._auth import GroupedView, RequestInfo, flash_group, live_session, run_on_mount
 from ._commands import (
     Broadcast,
+    ClearFlash,
     Command,
     ListPresence,
     MetaValue,
@@ -19,6 +21,8 @@ from ._commands import (
     PushEvent,
     PushNavigate,
     PushPatch,
+    PutFlash,
+    PutSession,
     Redirect,
     SendAfter,
     SendTo,
@@ -28,8 +32,27 @@ from ._commands import (
     Untrack,
     Update,
 )
-from ._component import AnyLiveView, LiveView, Params, SessionInfo, ViewSpec, event_name
+from ._component import (
+    AnyLiveView,
+    Halt,
+    LiveView,
+    OnMount,
+    OnMountResult,
+    Params,
+    SessionInfo,
+    ViewSpec,
+    event_name,
+)
 from ._config import LiveConfig
+from ._cookie import (
+    BrowserSeal,
+    CookieSession,
+    SessionCookie,
+    SessionCookieError,
+    SessionSeal,
+    SessionValue,
+    SetCookie,
+)
 from ._diff import DiffState
 from ._envelope import (
     MAX_PARAMS,
@@ -46,6 +69,7 @@ from ._errors import (
     HubNotStartedError,
     JSCommandError,
     LiveError,
+    LiveSessionError,
     PatchDecodeError,
     PatchError,
     PeerError,
@@ -56,7 +80,7 @@ from ._errors import (
     UnknownViewError,
     ViewDefinitionError,
 )
-from ._hub import LiveHub, StaticRender
+from ._hub import Halted, LiveHub, StaticRender
 from ._js import JS, Target, closest, inner
 from ._markup import Markup, escape, escape_text, safe
 from ._merge import (
@@ -109,6 +133,7 @@ from ._session import (
     ToBrowser,
 )
 from ._template import Key, Template, Value, each, keyed
+from ._visit import ChangeApplied, Visit
 from ._wsclient import WebSocketClient, WebSocketClientError
 
 __all__ = [
@@ -116,12 +141,16 @@ __all__ = [
     "MAX_PARAMS",
     "AnyLiveView",
     "Broadcast",
+    "BrowserSeal",
+    "ChangeApplied",
+    "ClearFlash",
     "ClientComprehension",
     "ClientNode",
     "ClientState",
     "ClientValue",
     "Command",
     "Comprehension",
+    "CookieSession",
     "CountSubscribers",
     "Delivery",
     "DiffState",
@@ -131,6 +160,9 @@ __all__ = [
     "FlowControl",
     "GetPresences",
     "GetTrackerInfo",
+    "GroupedView",
+    "Halt",
+    "Halted",
     "HubNotStartedError",
     "InMemoryBroker",
     "Info",
@@ -144,12 +176,15 @@ __all__ = [
     "LiveError",
     "LiveHub",
     "LiveSession",
+    "LiveSessionError",
     "LiveView",
     "LocalAdapter",
     "Markup",
     "MetaValue",
     "MountParams",
     "Nav",
+    "OnMount",
+    "OnMountResult",
     "PageTitle",
     "Params",
     "ParamsChange",
@@ -171,16 +206,24 @@ __all__ = [
     "PushEvent",
     "PushNavigate",
     "PushPatch",
+    "PutFlash",
+    "PutSession",
     "Redirect",
     "Rendered",
     "RenderedError",
     "ReplicaInfo",
+    "RequestInfo",
     "SecretFileError",
     "SendAfter",
     "SendTo",
+    "SessionCookie",
+    "SessionCookieError",
     "SessionInfo",
     "SessionOutput",
+    "SessionSeal",
     "SessionServices",
+    "SessionValue",
+    "SetCookie",
     "StaticRender",
     "SubscribeTo",
     "SubscribeTopic",
@@ -201,6 +244,7 @@ __all__ = [
     "Value",
     "ViewDefinitionError",
     "ViewSpec",
+    "Visit",
     "WebSocketClient",
     "WebSocketClientError",
     "WebSocketView",
@@ -216,10 +260,13 @@ __all__ = [
     "escape",
     "escape_text",
     "event_name",
+    "flash_group",
     "inner",
     "keyed",
     "live_patch_of",
+    "live_session",
     "load_or_create_secret",
+    "run_on_mount",
     "safe",
     "to_html",
 ]

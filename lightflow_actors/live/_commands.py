@@ -8,16 +8,20 @@ URL, navigate). Commands are data, so a test can assert on them without a system
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import msgspec
 
 from ..isa import JSONValue, PayloadError, check_json_value
 from ..kernel import ActorRef
+from ._cookie import SessionValue
 from ._errors import JSCommandError
 
 S = TypeVar("S")
+
+_FLASH_KIND: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 MetaValue: TypeAlias = str | int | float | bool | None
 """A presence metadata value: a JSON scalar, so presence can cross a broker."""
@@ -118,6 +122,63 @@ class Redirect(_Command, frozen=True):
     url: str
 
 
+class PutFlash(_Command, frozen=True):
+    """Show `message` as the flash of `kind` (``"info"``, ``"error"``) in the view's
+    `layout` (Phoenix's ``put_flash``). It stays through live patches and goes with the
+    browser to the view a `PushNavigate`, `Redirect` or `PutSession` of the same callback
+    leads to; `ClearFlash`, or a click on ``lf-click="lf:clear-flash"``, removes it."""
+
+    kind: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if not _FLASH_KIND.match(self.kind):
+            raise ValueError(
+                f"PutFlash.kind {self.kind!r} must be 1-32 lower-case letters, digits, _ or - "
+                "starting with a letter (e.g. 'info', 'error')"
+            )
+        if len(self.message) > 1024:
+            raise ValueError(f"PutFlash.message has {len(self.message)} characters, at most 1024")
+
+
+class ClearFlash(_Command, frozen=True):
+    """Remove the flash of `kind`, or every flash when `kind` is None (``clear_flash``)."""
+
+    kind: str | None = None
+
+
+class PutSession(_Command, frozen=True):
+    """Write the signed cookie session, then load `to` (Phoenix's ``put_session`` and
+    ``configure_session``, done from a live view).
+
+    A WebSocket cannot set a cookie, so the browser makes one GET of ``{base}/session``
+    with a token signed for its own session (60 s), which sets the cookie and redirects
+    to `to` (a view name with its query, ``"account?tab=2"``, relative to the hub). `put`
+    adds or replaces keys, `drop` removes keys, `clear` empties the session first,
+    `renew` gives it a new id (do it on log in and log out: pages served before are
+    refused and reload, and a session id an attacker planted is worth nothing).
+    """
+
+    to: str
+    put: Mapping[str, SessionValue] = msgspec.field(default_factory=dict)
+    drop: tuple[str, ...] = ()
+    clear: bool = False
+    renew: bool = False
+
+    def __post_init__(self) -> None:
+        if not relative_target(self.to):
+            raise ValueError(
+                f"PutSession.to {self.to!r} must name a view of this hub with its query "
+                "('account', 'account?tab=2'): no scheme, host, '/', '\\' or '..'"
+            )
+        size = len(msgspec.json.encode(dict(self.put)))
+        if size > 2048 or len(self.put) > 64:
+            raise ValueError(
+                f"PutSession.put holds {len(self.put)} keys in {size} bytes (at most 64 in "
+                "2048): a cookie is small; keep ids in the session, not whole objects"
+            )
+
+
 class PageTitle(_Command, frozen=True):
     """Set `document.title`."""
 
@@ -157,6 +218,9 @@ Command: TypeAlias = (
     | Redirect
     | PageTitle
     | PushEvent
+    | PutFlash
+    | ClearFlash
+    | PutSession
 )
 """Every command a view may return."""
 
@@ -169,3 +233,20 @@ class Update(msgspec.Struct, Generic[S], frozen=True):
 
     state: S
     commands: tuple[Command, ...] = ()
+
+
+def relative_target(to: str) -> bool:
+    """Whether `to` is a view of the same hub with its query (``"login?next=account"``):
+    no scheme, host, absolute path, backslash, ``..`` or control character, so a
+    redirect through it never leaves the hub."""
+    if not to or len(to) > 2048 or to.startswith(("/", ".")):
+        return False
+    path = to.split("?", 1)[0].split("#", 1)[0]
+    return (
+        bool(path)
+        and ":" not in path
+        and "/" not in path
+        and "\\" not in to
+        and ".." not in to
+        and all(" " < c < "\x7f" for c in to)
+    )

@@ -24,12 +24,13 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import ClassVar, Generic, TypeAlias, TypeVar, Union
 
 import msgspec
 
 from ._commands import Update
+from ._cookie import SessionValue
 from ._errors import EventError, ViewDefinitionError
 from ._rendered import Rendered
 
@@ -41,15 +42,52 @@ Params: TypeAlias = Mapping[str, str]
 
 
 class SessionInfo(msgspec.Struct, frozen=True):
-    """Who the view runs for.
+    """Who the view runs for, and what their request brought (Phoenix's ``session`` and
+    ``connect_info``).
 
     `id` is the session id the page was served with (kept across reconnects);
     `connected` is False during the static render of the first GET, when commands
-    are ignored (there is no session actor yet to carry them out).
+    are ignored (there is no session actor yet to carry them out). `signed` is the
+    signed cookie session (what `PutSession` wrote; the browser cannot change it),
+    `cookies` the request's other cookies and `headers` its headers (lower-case names,
+    the cookie header left out): of the page's GET in the static render, of the
+    WebSocket handshake once connected. `flash` holds the messages a redirect or a
+    live navigation carried here; `assigns` what ``on_mount`` hooks assigned
+    (`assign`); `live_session` the name of the view's `live_session` group.
     """
 
     id: str
     connected: bool
+    signed: Mapping[str, SessionValue] = msgspec.field(default_factory=dict)
+    cookies: Mapping[str, str] = msgspec.field(default_factory=dict)
+    headers: Mapping[str, str] = msgspec.field(default_factory=dict)
+    flash: Mapping[str, str] = msgspec.field(default_factory=dict)
+    assigns: Mapping[str, object] = msgspec.field(default_factory=dict)
+    live_session: str = ""
+
+    def assign(self, **values: object) -> SessionInfo:
+        """This info with `values` added to `assigns` (what an ``on_mount`` hook returns)."""
+        return msgspec.structs.replace(self, assigns={**self.assigns, **values})
+
+
+class Halt(msgspec.Struct, frozen=True):
+    """An ``on_mount`` hook's refusal: the view is not mounted; the browser goes to
+    `redirect` (a URL; relative ones resolve against the page, so ``"login"`` is the
+    view ``login`` of the same hub) with `flash` for the page it lands on.
+
+    The first GET answers 303 with it; a WebSocket join answers a render that only
+    redirects (specs/live-wire.md §12).
+    """
+
+    redirect: str
+    flash: Mapping[str, str] = msgspec.field(default_factory=dict)
+
+
+OnMountResult: TypeAlias = SessionInfo | Halt
+OnMount: TypeAlias = Callable[[Params, SessionInfo], OnMountResult | Awaitable[OnMountResult]]
+"""An ``on_mount`` hook (Phoenix's): called with the URL params and the session info
+before ``mount``, on the first GET and on every WebSocket mount; returns the info to
+mount with (``session.assign(user=...)``) or a `Halt`. May be ``async``."""
 
 
 class AnyLiveView:
@@ -60,6 +98,16 @@ class AnyLiveView:
 
     head: ClassVar[str] = ""
     """Extra trusted HTML for the page's ``<head>`` (a ``<style>``, a ``<meta>``)."""
+
+    on_mount: ClassVar[tuple[OnMount, ...]] = ()
+    """This view's ``on_mount`` hooks, run after those of its `live_session`, in order."""
+
+    def layout(self, inner: Rendered, flash: Mapping[str, str]) -> Rendered:
+        """The tree the page shows: `inner` (what ``render`` gave) inside a layout that
+        may show `flash` (Phoenix's app layout). The default shows `inner` alone; a view
+        (or an app's base class) that wants its flash shown returns e.g.
+        ``LAYOUT(flash=flash_group(flash), inner=inner)``."""
+        return inner
 
 
 class LiveView(AnyLiveView, Generic[S, E]):
@@ -119,9 +167,16 @@ class ViewSpec:
     payload into the typed event or raises `EventError` naming the bad field.
     """
 
-    __slots__ = ("events", "name", "view")
+    __slots__ = ("events", "hooks", "live_session", "name", "view")
 
-    def __init__(self, name: str, view: AnyLiveView) -> None:
+    def __init__(
+        self,
+        name: str,
+        view: AnyLiveView,
+        *,
+        live_session: str = "",
+        on_mount: tuple[OnMount, ...] = (),
+    ) -> None:
         if not isinstance(view, LiveView):
             raise ViewDefinitionError(
                 f"view {name!r} is a {type(view).__name__}, not a LiveView instance; "
@@ -129,6 +184,9 @@ class ViewSpec:
             )
         self.name = name
         self.view: LiveView[object, object] = view
+        self.live_session = live_session
+        # The group's hooks first, then the view's own (Phoenix's order).
+        self.hooks: tuple[OnMount, ...] = (*on_mount, *type(view).on_mount)
         cls = type(view)
         # Built once per class and kept on the class itself, as the kernel does for actors.
         events: dict[str, type[msgspec.Struct]] | None = cls.__dict__.get("_lightflow_events")

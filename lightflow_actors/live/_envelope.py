@@ -23,10 +23,13 @@ ParamsMap = Annotated[dict[ParamText, ParamText], msgspec.Meta(max_length=MAX_PA
 
 
 class MountParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``Mount.params`` sent by a browser: the signed session token and the URL query."""
+    """``Mount.params`` sent by a browser: the signed session token, the URL query, and
+    the flash the page or the navigation carried."""
 
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     params: ParamsMap = msgspec.field(default_factory=dict)
+    flash: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    """A signed flash token (the page's ``data-lf-flash``, or a navigation's ``nav.flash``)."""
 
 
 class ParamsChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -40,12 +43,14 @@ NavKind: TypeAlias = Literal["patch", "navigate", "redirect"]
 
 class Nav(msgspec.Struct, frozen=True, omit_defaults=True):
     """Where the browser goes: same view new params (``patch``), another live view
-    (``navigate``, ``to`` is the view name) or a full page load (``redirect``, a URL)."""
+    (``navigate``, ``to`` is the view name) or a full page load (``redirect``, a URL).
+    ``flash``: a signed flash token a ``navigate`` hands to the next Mount."""
 
     kind: NavKind
     to: str = ""
     params: dict[str, str] = msgspec.field(default_factory=dict)
     replace: bool = False
+    flash: str = ""
 
 
 class LiveEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -125,3 +125,8 @@ class JSCommandError(LiveError):
         super().__init__(f"JS command argument {argument!r}: {problem}")
         self.argument = argument
         self.problem = problem
+
+
+class LiveSessionError(LiveError):
+    """A view asked for something its session cannot do (a `PutSession` without a
+    browser session cookie to write)."""

@@ -39,32 +39,64 @@ from ..supervision import (
     stop_subsystem,
     which_children,
 )
+from ._auth import GroupedView, RequestInfo, run_on_mount
 from ._commands import Update
-from ._component import AnyLiveView, SessionInfo, ViewSpec
+from ._component import AnyLiveView, Halt, SessionInfo, ViewSpec
 from ._config import LiveConfig
+from ._cookie import SessionCookie, SessionSeal, SetCookie
 from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
 from ._presence import PresenceConfig, PresenceServer
 from ._pubsub import PubSubAdapter, PubSubServer
 from ._rendered import to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import FlowControl, LiveSession, SessionServices
+from ._visit import ChangeApplied, Visit, apply_change, read_visit, visit_cookies
 
 M = TypeVar("M")
 
-RESERVED_NAMES: Final = frozenset({"socket", "static"})
+RESERVED_NAMES: Final = frozenset({"socket", "static", "session"})
 """View names the routes use for themselves."""
 
 
 class StaticRender:
-    """The first GET of a view: its HTML and what the page needs to join over WebSocket."""
+    """The first GET of a view: its HTML and what the page needs to join over WebSocket.
 
-    __slots__ = ("html", "session_id", "title", "token")
+    `cookies` are for the response (the session cookie, signed again; the flash cookie
+    deleted once read); `flash` is a signed token of the flash this render showed, for
+    the page's join to carry (the connected mount shows it too), or "".
+    """
 
-    def __init__(self, html: str, session_id: str, token: str, title: str) -> None:
+    __slots__ = ("cookies", "flash", "html", "session_id", "title", "token")
+
+    def __init__(
+        self,
+        html: str,
+        session_id: str,
+        token: str,
+        title: str,
+        cookies: tuple[SetCookie, ...] = (),
+        flash: str = "",
+    ) -> None:
         self.html = html
         self.session_id = session_id
         self.token = token
         self.title = title
+        self.cookies = cookies
+        self.flash = flash
+
+
+class Halted:
+    """The first GET of a view was halted by an ``on_mount`` hook: answer a redirect to
+    `location` (relative to the page) with `cookies` (the session, the `flash` it carries)."""
+
+    __slots__ = ("cookies", "flash", "location")
+
+    def __init__(
+        self, location: str, cookies: tuple[SetCookie, ...], flash: dict[str, str]
+    ) -> None:
+        self.location = location
+        self.cookies = cookies
+        self.flash = flash
 
 
 AdapterFactory = Callable[[], Awaitable[PubSubAdapter | None]]
@@ -91,7 +123,7 @@ class LiveHub:
     def __init__(
         self,
         system: ActorSystem,
-        views: Mapping[str, AnyLiveView],
+        views: Mapping[str, AnyLiveView | GroupedView],
         *,
         config: LiveConfig | None = None,
         secret: bytes | Path | None = None,
@@ -99,11 +131,14 @@ class LiveHub:
         name: str = "live",
         presence: PresenceConfig | None = None,
         node: str = "node",
+        session_cookie: SessionCookie | None = None,
     ) -> None:
         self.system = system
         self._config = config if config is not None else LiveConfig()
         self._secret_source = secret
         self._secret: bytes | None = None
+        self._cookie_settings = session_cookie if session_cookie is not None else SessionCookie()
+        self._seal: SessionSeal | None = None
         self._adapter = pubsub_adapter
         self.name = name
         self._presence_config = presence
@@ -115,7 +150,13 @@ class LiveHub:
                     f"view name {view_name!r} must be one non-empty path segment and not one "
                     f"of {sorted(RESERVED_NAMES)}"
                 )
-            self._specs[view_name] = ViewSpec(view_name, view)
+            if isinstance(view, GroupedView):
+                spec = ViewSpec(
+                    view_name, view.view, live_session=view.live_session, on_mount=view.on_mount
+                )
+            else:
+                spec = ViewSpec(view_name, view)
+            self._specs[view_name] = spec
         self._started = False
         self._starting: asyncio.Future[None] | None = None
         self._extra: list[ChildSpec[Never]] = []  # added by `add_children`, kept on restart
@@ -148,6 +189,10 @@ class LiveHub:
                 source = load_or_create_secret(source or default_secret_path())
             label = f"lightflow live tokens:{self.name}".encode()
             self._secret = hmac.new(source, label, hashlib.sha256).digest()
+            clock = self.system.clock
+            self._seal = SessionSeal(
+                self._secret, self._cookie_settings, lambda: clock.wall_ms() // 1000
+            )
         system, name = self.system, self.name
         # A factory is called now: the adapter may exist only once its link has started
         # (a cluster connection is made by an actor started before the hub).
@@ -265,30 +310,87 @@ class LiveHub:
         """A fresh session id: 64 random bits from the system's RNG, as hex."""
         return f"{self.system.random.getrandbits(64):016x}"
 
-    def token(self, session_id: str) -> str:
-        """The token a page carries so its WebSocket may join as `session_id`."""
+    def token(self, session_id: str, binding: str = "") -> str:
+        """The token a page carries so its WebSocket may join as `session_id`, from the
+        browser whose session cookie has the sid `binding` ("" for a client that keeps
+        no cookies, which only such a client can then use)."""
         secret = self._secret
         if secret is None:
             raise HubNotStartedError("sign a session token")
-        digest = hmac.new(secret, session_id.encode("utf-8"), hashlib.sha256).digest()
+        message = f"{session_id}\x00{binding}".encode()
+        digest = hmac.new(secret, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
 
-    def verify(self, session_id: str, token: str) -> bool:
+    def verify(self, session_id: str, token: str, binding: str = "") -> bool:
         if self._secret is None:
             return False
-        return hmac.compare_digest(self.token(session_id), token)
+        return hmac.compare_digest(self.token(session_id, binding), token)
 
-    async def static_render(self, name: str, params: Mapping[str, str]) -> StaticRender:
-        """Mount and render `name` without a session (the GET that works without JS)."""
+    @property
+    def seal(self) -> SessionSeal:
+        """The signers of session cookies, flash and change tokens (after `start`)."""
+        if self._seal is None:
+            raise HubNotStartedError("sign a session cookie")
+        return self._seal
+
+    @property
+    def session_cookie(self) -> SessionCookie:
+        return self._cookie_settings
+
+    def visit(self, request: RequestInfo) -> Visit:
+        """Read one request's session and flash cookies (a bad cookie starts a fresh
+        session; `Visit.problem` says why)."""
+        return read_visit(self.seal, request)
+
+    async def static_render(
+        self, name: str, params: Mapping[str, str], request: RequestInfo | None = None
+    ) -> StaticRender | Halted:
+        """Mount and render `name` without a session (the GET that works without JS).
+
+        With `request` (what the routes always pass) the cookie session is read, or a
+        fresh one started, and the page's token is bound to it; the view's ``on_mount``
+        hooks run and may halt (`Halted`). Without, there is no cookie session and the
+        token is for a cookie-less client.
+        """
         spec = self.view(name)
+        seal = self.seal
         session_id = self.new_session_id()
-        info = SessionInfo(session_id, False)
-        result = spec.view.mount(dict(params), info)
+        visit = None if request is None else read_visit(seal, request)
+        if visit is None:
+            info = SessionInfo(session_id, False, live_session=spec.live_session)
+        else:
+            info = SessionInfo(
+                session_id,
+                False,
+                signed=visit.data,
+                cookies=visit.cookies,
+                headers=visit.headers,
+                flash=visit.flash,
+                live_session=spec.live_session,
+            )
+        outcome = await run_on_mount(spec.hooks, dict(params), info)
+        if isinstance(outcome, Halt):
+            cookies = (
+                () if visit is None else visit_cookies(seal, visit, visit.session, outcome.flash)
+            )
+            return Halted(outcome.redirect, cookies, dict(outcome.flash))
+        result = spec.view.mount(dict(params), outcome)
         if inspect.isawaitable(result):
             result = await result
         state = result.state if isinstance(result, Update) else result
-        html = to_html(spec.view.render(state))
-        return StaticRender(html, session_id, self.token(session_id), type(spec.view).title)
+        html = to_html(spec.view.layout(spec.view.render(state), outcome.flash))
+        binding = "" if visit is None else visit.sid
+        cookies = () if visit is None else visit_cookies(seal, visit, visit.session)
+        flash = seal.seal_flash(outcome.flash, binding) if outcome.flash else ""
+        return StaticRender(
+            html, session_id, self.token(session_id, binding), type(spec.view).title, cookies, flash
+        )
+
+    def apply_session_change(self, token: str, request: RequestInfo) -> ChangeApplied:
+        """``{base}/session?change=<token>``: apply a view's `PutSession` to this request's
+        session; `SessionCookieError` when the token is bad, stale or not this browser's."""
+        seal = self.seal
+        return apply_change(seal, read_visit(seal, request), token)
 
     async def start_session(
         self, factory: Callable[[], LiveSession]

@@ -194,13 +194,19 @@ class WebSocketView:
         if http is None:
             async with httpx.AsyncClient() as own:
                 page = await own.get(f"{base_url}/{view}", params=dict(params or {}))
+                jar = dict(own.cookies.items())
         else:
             page = await http.get(f"{base_url}/{view}", params=dict(params or {}))
+            jar = dict(http.cookies.items())
         page.raise_for_status()
         session_id, token = _page_attr(page.text, "session"), _page_attr(page.text, "token")
+        # The token is bound to the session cookie the page set: send it back, as a
+        # browser does on the WebSocket handshake.
+        jar.update(page.cookies.items())
+        cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
         url = httpx.URL(base_url)
         ws = await WebSocketClient.connect(
-            url.host, url.port or 80, f"{url.path}/socket", deflate=deflate
+            url.host, url.port or 80, f"{url.path}/socket", deflate=deflate, cookie=cookie
         )
         self = cls(ws, LiveClient())
         await self.send_frame(self.client.hello())

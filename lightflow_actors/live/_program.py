@@ -33,26 +33,35 @@ from ..isa import (
     from_json_value,
 )
 from ._commands import (
+    ClearFlash,
     Command,
     PageTitle,
     PushEvent,
     PushNavigate,
     PushPatch,
+    PutFlash,
+    PutSession,
     Redirect,
     SubscribeTo,
     UnsubscribeFrom,
     Update,
+    relative_target,
 )
-from ._component import SessionInfo, ViewSpec
+from ._component import Halt, SessionInfo, ViewSpec
+from ._cookie import BrowserSeal
 from ._diff import DiffState
 from ._envelope import ClientEvent, Nav, ParamsChange, nav_json, patch_diff, render_view
-from ._errors import EventError
+from ._errors import EventError, LiveSessionError
 from ._immutable import immutable_value
 from ._patch import Patch as LivePatch
+from ._rendered import Rendered as Tree
 
 _NOTHING: Final = object()
 MAX_OWED_EVENTS: Final = 256
 """Most `PushEvent`s kept for a browser that is held back or not rendered yet."""
+
+CLEAR_FLASH: Final = "lf:clear-flash"
+"""The built-in event that clears a flash (``lf-click="lf:clear-flash" lf-value-kind="info"``)."""
 
 
 def problem(ref: str | None, code: ErrorCode, message: str, path: str | None) -> Replied:
@@ -72,9 +81,16 @@ class ViewProgram:
     same steps in its mailbox.
     """
 
-    def __init__(self, spec: ViewSpec, session: SessionInfo) -> None:
+    def __init__(
+        self, spec: ViewSpec, session: SessionInfo, *, seal: BrowserSeal | None = None
+    ) -> None:
         self.spec = spec
         self.session = session
+        # Flash tokens and PutSession changes are signed for this browser (None: a
+        # program run without a hub, which can carry neither).
+        self.seal = seal
+        self.flash: dict[str, str] = dict(session.flash)
+        self.halted: Halt | None = None
         self.state: object = None
         self.diff = DiffState()
         self.topics: set[str] = set()
@@ -99,6 +115,15 @@ class ViewProgram:
     def prepare_mount(self, result: object) -> None:
         """Hand over the awaited result of an ``async def mount`` before executing Mount."""
         self._mount_result = result
+
+    def prepare_session(self, session: SessionInfo) -> None:
+        """The session info after the ``on_mount`` hooks (what ``mount`` is called with)."""
+        self.session = session
+        self.flash = dict(session.flash)
+
+    def halt(self, halt: Halt) -> None:
+        """An ``on_mount`` hook halted: Mount mounts nothing and Render only redirects."""
+        self.halted = halt
 
     def take_commands(self) -> list[Command]:
         """The commands the host must carry out now (and forget)."""
@@ -133,6 +158,8 @@ class ViewProgram:
     # -- the ISA program ------------------------------------------------------------------
 
     def mount(self, instruction: Mount) -> Sequence[Effect]:
+        if self.halted is not None:
+            return []
         params = {k: v for k, v in instruction.params.items() if isinstance(v, str)}
         result = self._mount_result
         self._mount_result = _NOTHING
@@ -152,11 +179,15 @@ class ViewProgram:
         # A Render is a fresh start for the client (join, rejoin, or resync after an
         # error on its side): forget what it held so statics go out again.
         self.live = True
+        if self.halted is not None:
+            # Nothing was mounted: a render that only sends the browser elsewhere.
+            away = self._redirect(self.halted.redirect, dict(self.halted.flash))
+            return [Rendered(view={"d": {}, "session": self.session.id, "nav": nav_json(away)})]
         if self.held:
             self._owed_render = True  # one render when the browser catches up
             return []
         self.diff.reset()
-        patch = self.diff.diff(self.spec.view.render(self.state))
+        patch = self.diff.diff(self._tree())
         ref, self._owed_ref = self._owed_ref, None
         self._owed_title = None
         events, self._owed_events = self._owed_events, []
@@ -178,6 +209,14 @@ class ViewProgram:
         return self._subscription(instruction.topic, not instruction.off)
 
     def submit(self, instruction: Submit) -> Sequence[Effect]:
+        if instruction.event == CLEAR_FLASH:
+            kind = (
+                instruction.payload.get("kind") if isinstance(instruction.payload, dict) else None
+            )
+            if kind is not None and not isinstance(kind, str):
+                path = "$.instruction.payload.kind"
+                return [problem(instruction.ref, "malformed_frame", "kind must be a string", path)]
+            return self._apply(Update(self.state, (ClearFlash(kind=kind),)), instruction.ref)
         try:
             event = self.spec.decode_event(instruction.event, instruction.payload)
         except EventError as error:
@@ -202,8 +241,42 @@ class ViewProgram:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _flash_token(self) -> str:
+        if not self.flash or self.seal is None:
+            return ""
+        return self.seal.flash(self.flash)
+
+    def _tree(self) -> Tree:
+        view = self.spec.view
+        return view.layout(view.render(self.state), self.flash)
+
     def _diff_now(self) -> LivePatch:
-        return self.diff.diff(self.spec.view.render(self.state))
+        return self.diff.diff(self._tree())
+
+    def _redirect(self, to: str, flash: dict[str, str]) -> Nav:
+        """A full page load of `to`; a flash goes with it through ``{base}/session``
+        (which sets the flash cookie), when `to` is a view of this hub and the browser
+        has a session cookie; to anywhere else the flash is dropped."""
+        if flash and relative_target(to) and self.seal is not None and self.seal.sid:
+            token = self.seal.change(to=to, put={}, drop=(), clear=False, renew=False, flash=flash)
+            return Nav("redirect", to=f"session?change={token}")
+        return Nav("redirect", to=to)
+
+    def _put_session(self, command: PutSession) -> Nav:
+        if self.seal is None:
+            raise LiveSessionError(
+                "PutSession needs the session cookie of a browser: serve the view through "
+                "a LiveHub (live_routes), not a bare ViewProgram"
+            )
+        token = self.seal.change(
+            to=command.to,
+            put=command.put,
+            drop=command.drop,
+            clear=command.clear,
+            renew=command.renew,
+            flash=self.flash,
+        )
+        return Nav("redirect", to=f"session?change={token}")
 
     def _subscription(self, topic: str, on: bool) -> list[Effect]:
         if on and topic not in self.topics:
@@ -226,8 +299,21 @@ class ViewProgram:
         nav: Nav | None = None
         title: str | None = None
         events: list[ClientEvent] = []
+        flash_before = dict(self.flash)
+        for command in commands:  # flash first: a navigation in the same list carries it
+            match command:
+                case PutFlash(kind=kind, message=message):
+                    self.flash[kind] = message
+                case ClearFlash(kind=None):
+                    self.flash.clear()
+                case ClearFlash(kind=kind):
+                    self.flash.pop(kind or "", None)
+                case _:
+                    pass
         for command in commands:
             match command:
+                case PutFlash() | ClearFlash():
+                    pass
                 case SubscribeTo(topic=topic):
                     effects.extend(self._subscription(topic, True))
                 case UnsubscribeFrom(topic=topic):
@@ -235,9 +321,14 @@ class ViewProgram:
                 case PushPatch(params=params, replace=replace):
                     nav = Nav("patch", params=dict(params), replace=replace)
                 case PushNavigate(view=view, params=params, replace=replace):
-                    nav = Nav("navigate", to=view, params=dict(params), replace=replace)
+                    flash = self._flash_token()
+                    nav = Nav(
+                        "navigate", to=view, params=dict(params), replace=replace, flash=flash
+                    )
                 case Redirect(url=url):
-                    nav = Nav("redirect", to=url)
+                    nav = self._redirect(url, self.flash)
+                case PutSession():
+                    nav = self._put_session(command)
                 case PageTitle(title=text):
                     title = self.title = text
                 case PushEvent(event=name, payload=payload):
@@ -259,7 +350,9 @@ class ViewProgram:
         # place (a dict, a list, a struct that is not frozen): it is rendered and the
         # diff detects the change (ADR 0070). Only a state immutable by its type, and
         # the same object, is known unchanged without a render.
-        unchanged = self.state is previous and immutable_value(self.state)
+        unchanged = (
+            self.state is previous and immutable_value(self.state) and self.flash == flash_before
+        )
         patch = None if unchanged and self.diff.rendered is not None else self._diff_now()
         diff = patch_diff(patch, ref=ref, nav=nav, title=title, events=events)
         if diff is not None:

@@ -42,9 +42,11 @@ from ..isa import (
     execute_or_reject,
     exit_reason_of,
 )
-from ..kernel import SHUTDOWN, Actor, ActorRef, Down, ExitReason, format_reason, handler
+from ..kernel import NORMAL, SHUTDOWN, Actor, ActorRef, Down, ExitReason, format_reason, handler
+from ._auth import run_on_mount
 from ._commands import Broadcast, Command, ListPresence, SendAfter, SendTo, Track, Untrack
-from ._component import SessionInfo, ViewSpec
+from ._component import Halt, SessionInfo, ViewSpec
+from ._cookie import BrowserSeal
 from ._presence import ListPresences, PresenceMessage, TrackPresence, UntrackPresence
 from ._program import ViewProgram
 from ._pubsub import Delivery, Publish, PubSubMessage, SubscribeTopic, UnsubscribeTopic
@@ -123,8 +125,9 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
         epoch: int,
         services: SessionServices,
         tracer: Tracer | None = None,
+        seal: BrowserSeal | None = None,
     ) -> None:
-        self.program = ViewProgram(spec, session)
+        self.program = ViewProgram(spec, session, seal=seal)
         self.watcher = watcher
         self.epoch = epoch
         self.services = services
@@ -145,16 +148,25 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
         # An async mount (it may ask other actors) is awaited here, before the ISA step,
         # so the program itself stays synchronous and pure.
         if self.phase in ("disconnected", "joined"):
+            program = self.program
             params = {k: v for k, v in msg.params.items() if isinstance(v, str)}
-            result = self.program.spec.view.mount(params, self.program.session)
-            if inspect.isawaitable(result):
-                result = await result
-            self.program.prepare_mount(result)
+            # on_mount hooks (its live_session's, then the view's) may assign or halt.
+            outcome = await run_on_mount(program.spec.hooks, params, program.session)
+            if isinstance(outcome, Halt):
+                program.halt(outcome)
+            else:
+                program.prepare_session(outcome)
+                result = program.spec.view.mount(params, outcome)
+                if inspect.isawaitable(result):
+                    result = await result
+                program.prepare_mount(result)
         self._interpret(msg)
 
     @handler
     def instruction(self, msg: Render | Patch | Subscribe | Submit | Shutdown) -> None:
         self._interpret(msg)
+        if self.program.halted is not None and isinstance(msg, Render):
+            self.stop(NORMAL)  # the render told the browser where to go; nothing runs here
 
     # -- other messages: handle_info --------------------------------------------------
 

@@ -61,11 +61,15 @@ class WebSocketClient:
         *,
         origin: str | None = None,
         deflate: bool = False,
+        cookie: str | None = None,
     ) -> WebSocketClient:
-        """Open a connection; ``deflate`` offers permessage-deflate (RFC 7692), as browsers do."""
+        """Open a connection; ``deflate`` offers permessage-deflate (RFC 7692), as browsers
+        do; ``cookie`` is the ``Cookie`` header to send (a browser sends its cookies)."""
         reader, writer = await asyncio.open_connection(host, port)
         client = cls(reader, writer)
         headers = [(b"origin", origin.encode())] if origin else []
+        if cookie:
+            headers.append((b"cookie", cookie.encode("latin-1")))
         extensions = [PerMessageDeflate()] if deflate else []
         request = Request(
             host=f"{host}:{port}", target=path, extra_headers=headers, extensions=extensions

@@ -13,6 +13,18 @@ fails if there is none), adds its ``lf-value-*`` attributes, and waits for the a
         await view.click("inc")
         assert view.patches[-1].root == {"0": "4"}
 
+Each `LiveTest` is one browser with a cookie jar: `mount(..., session={...})` logs it in
+(Phoenix's ``init_test_session``), a mount an ``on_mount`` hook halts raises
+`LiveRedirect`, and `follow_redirect` goes where a redirect, a live navigation or a
+`PutSession` sends the browser (through ``{base}/session``, as the browser does):
+
+    with pytest.raises(LiveRedirect) as halted:
+        await live.mount("account")
+    login = await live.follow_redirect(halted.value)      # the login page, with its flash
+    await login.submit("login", {"name": "ada", "password": "..."})
+    assert login.assert_redirect() == "account"
+    account = await live.follow_redirect(login)           # now signed in
+
 The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
 `WebSocketView`, the same over a real WebSocket).
 """
@@ -20,29 +32,43 @@ The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qsl
 
 from lightflow_actors.adapters.ws import Receive, SocketClosed, start_transport
 from lightflow_actors.live import (
     JS,
     AnyLiveView,
+    CookieSession,
+    GroupedView,
+    Halted,
     LiveClient,
     LiveConfig,
     LiveHub,
+    Nav,
+    RequestInfo,
+    SessionCookieError,
+    SessionValue,
+    SetCookie,
+    StaticRender,
     WebSocketView,
 )
 
 from ..isa import ErrorFrame, JSONValue, Mount, Patch, Render, Shutdown, Submit
 from ..kernel import ActorRef, ActorSystem
 from ..live import Patch as LivePatch
+from ..live._cookie import SessionChange as _Change
 from ..supervision import ActorSystem as SupervisedSystem
 
 __all__ = [
     "DEFAULT_WAIT",
     "LiveClient",
+    "LiveRedirect",
     "LiveTest",
     "LiveTestError",
     "LiveViewHandle",
@@ -57,6 +83,16 @@ DEFAULT_WAIT = 30.0
 
 class LiveTestError(AssertionError):
     """A DSL call could not do what it was asked (no such element, no answer, closed)."""
+
+
+class LiveRedirect(LiveTestError):
+    """The browser was sent elsewhere: an ``on_mount`` hook halted a mount (`to` and the
+    `flash` it carries), or a view redirected. Hand it to `LiveTest.follow_redirect`."""
+
+    def __init__(self, to: str, flash: Mapping[str, str]) -> None:
+        super().__init__(f"redirected to {to!r}" + (f" with flash {dict(flash)}" if flash else ""))
+        self.to = to
+        self.flash = dict(flash)
 
 
 class MemorySocket:
@@ -103,6 +139,7 @@ class LiveViewHandle:
         self.socket = socket
         self.client = LiveClient()
         self.view = ""
+        self.token = ""  # the page's token (bound to the browser's session cookie)
         self._replies: deque[bytes] = deque()
 
     # -- assertions -------------------------------------------------------------------
@@ -127,13 +164,74 @@ class LiveViewHandle:
 
     # -- actions ----------------------------------------------------------------------
 
-    async def join(self, view: str, params: Mapping[str, str]) -> None:
-        page = await self.hub.static_render(view, params)
+    async def join(
+        self, view: str, params: Mapping[str, str], page: StaticRender | None = None
+    ) -> None:
+        """Say hello and join `view` with the token of `page` (a static render without
+        cookies when None)."""
+        if page is None:
+            rendered = await self.hub.static_render(view, params)
+            if isinstance(rendered, Halted):
+                raise LiveRedirect(rendered.location, rendered.flash)
+            page = rendered
         self.view = view
+        self.token = page.token
         await self.send_raw(self.client.hello())
         renders = self.client.renders
-        await self._join(view, page.session_id, page.token, params)
+        await self._join(view, page.session_id, page.token, params, page.flash)
         await self.wait_for(lambda: self.client.renders > renders, f"the first render of {view}")
+        self._raise_if_halted()
+
+    # -- where the browser was sent -----------------------------------------------------
+
+    @property
+    def last_nav(self) -> Nav | None:
+        """The last navigation the server asked for (None if none)."""
+        return self.client.navigations[-1] if self.client.navigations else None
+
+    def assert_redirect(self, to: str | None = None) -> str:
+        """Assert the view's last navigation left it (`Redirect`, `PushNavigate` or
+        `PutSession`; Phoenix's ``assert_redirect``) and return where to: a view with its
+        query (``"account"``, ``"login?next=account"``), or the URL of a redirect out of
+        the hub. For a `PutSession` it is where the browser lands after the cookie is
+        written. With `to`, assert it is that."""
+        nav = self.last_nav
+        if nav is None or nav.kind == "patch":
+            raise LiveTestError(f"{self.view} did not redirect (its last navigation: {nav})")
+        where = self._destination(nav)
+        if to is not None and where != to:
+            raise LiveTestError(f"{self.view} redirected to {where!r}, not {to!r}")
+        return where
+
+    def assert_patch(self, to: Mapping[str, str] | str | None = None) -> dict[str, str]:
+        """Assert the view's last navigation was a live patch (`PushPatch`) and return its
+        params; with `to` (a dict, or a query string ``"count=3"``) assert they are that."""
+        nav = self.last_nav
+        if nav is None or nav.kind != "patch":
+            raise LiveTestError(f"{self.view} did not patch (its last navigation: {nav})")
+        expected = dict(parse_qsl(to, keep_blank_values=True)) if isinstance(to, str) else to
+        if expected is not None and dict(expected) != nav.params:
+            raise LiveTestError(f"{self.view} patched to {nav.params}, not {dict(expected)}")
+        return dict(nav.params)
+
+    def _destination(self, nav: Nav) -> str:
+        if nav.kind == "navigate":
+            query = "&".join(f"{k}={v}" for k, v in nav.params.items())
+            return nav.to + (f"?{query}" if query else "")
+        change = _change_token(nav.to)
+        if change is None:
+            return nav.to
+        try:
+            return self.hub.seal.change.unsign(change, _Change).to
+        except SessionCookieError as error:
+            raise LiveTestError(f"the session change token does not read: {error}") from None
+
+    def _raise_if_halted(self) -> None:
+        """A join an ``on_mount`` hook halted renders nothing but a redirect."""
+        envelope = self.client.envelopes[-1] if self.client.envelopes else None
+        nav = envelope.nav if envelope is not None else None
+        if envelope is not None and envelope.d == {} and nav is not None and nav.kind == "redirect":
+            raise LiveRedirect(self._destination(nav), {})
 
     async def click(
         self, event: str, values: Mapping[str, JSONValue] | None = None, *, id: str | None = None
@@ -199,14 +297,23 @@ class LiveViewHandle:
         await self.send(Patch(diff={"params": dict(params)}))
         await self.settle(lambda: len(self.client.envelopes) > count)
 
-    async def navigate(self, view: str, params: Mapping[str, str] | None = None) -> None:
-        """Live navigation to another view on the same connection (Shutdown, Mount, Render)."""
+    async def navigate(
+        self, view: str, params: Mapping[str, str] | None = None, *, flash: str = ""
+    ) -> None:
+        """Live navigation to another view on the same connection (Shutdown, Mount, Render);
+        `flash` is the signed flash token a `PushNavigate` handed the browser."""
         session_id = self.client.session_id or ""
         await self.send(Shutdown(reason="normal", detail="navigate"))
-        renders = self.client.renders
-        await self._join(view, session_id, self.hub.token(session_id), params or {})
+        renders, errors = self.client.renders, len(self.errors)
+        await self._join(view, session_id, self.token, params or {}, flash)
         self.view = view
-        await self.wait_for(lambda: self.client.renders > renders, f"the render of {view}")
+        await self.wait_for(
+            lambda: self.client.renders > renders or len(self.errors) > errors,
+            f"the render of {view}",
+        )
+        if self.client.renders == renders:
+            raise LiveTestError(f"the server refused to mount {view}: {self.errors[-1]}")
+        self._raise_if_halted()
 
     async def send_raw(self, data: bytes) -> None:
         """Hand bytes to the transport as the socket loop does (after pending acks).
@@ -250,9 +357,17 @@ class LiveViewHandle:
     # -- internals --------------------------------------------------------------------
 
     async def _join(
-        self, view: str, session_id: str, token: str, params: Mapping[str, str]
+        self,
+        view: str,
+        session_id: str,
+        token: str,
+        params: Mapping[str, str],
+        flash: str = "",
     ) -> None:
-        await self.send(self.client.mount_instruction(view, session_id, token, params))
+        mount = self.client.mount_instruction(view, session_id, token, params)
+        if flash:
+            mount = Mount(id=mount.id, target=mount.target, params={**mount.params, "flash": flash})
+        await self.send(mount)
         await self.send(Render())
 
     async def _flush(self) -> None:
@@ -293,33 +408,123 @@ class LiveViewHandle:
 
 
 class LiveTest:
-    """A running hub for tests; `mount` gives a `LiveViewHandle` per simulated browser."""
+    """A running hub for tests, seen by one browser: `mount` gives a `LiveViewHandle`
+    per page it opens; `cookies` is its cookie jar (the session cookie the hub set, the
+    flash cookie of a redirect), sent with every page and WebSocket handshake."""
 
     def __init__(self, system: ActorSystem, hub: LiveHub) -> None:
         self.system = system
         self.hub = hub
+        self.cookies: dict[str, str] = {}
+        self.headers: dict[str, str] = {"user-agent": "lightflow-live-test"}
 
-    async def mount(self, view: str, params: Mapping[str, str] | None = None) -> LiveViewHandle:
+    def new_browser(self) -> LiveTest:
+        """Another browser on the same hub: an empty cookie jar (a second profile)."""
+        return LiveTest(self.system, self.hub)
+
+    def put_session(self, values: Mapping[str, SessionValue]) -> None:
+        """Set the signed cookie session to `values` (Phoenix's ``init_test_session``)."""
+        settings = self.hub.session_cookie
+        sid = secrets.token_hex(16)
+        current = self.cookies.get(settings.name)
+        if current is not None:
+            with suppress(SessionCookieError):
+                sid = self.hub.seal.read_session(current).sid
+        session = CookieSession(sid=sid, at=self.hub.seal.now(), data=dict(values))
+        self.cookies[settings.name] = self.hub.seal.cookie.sign(session)
+
+    @property
+    def session(self) -> dict[str, SessionValue]:
+        """What the browser's session cookie holds now ({} without one)."""
+        token = self.cookies.get(self.hub.session_cookie.name)
+        if token is None:
+            return {}
+        return dict(self.hub.seal.read_session(token).data)
+
+    def request(self) -> RequestInfo:
+        """What this browser sends with a request: its cookies and headers."""
+        return RequestInfo.from_request(self.cookies, self.headers.items())
+
+    async def mount(
+        self,
+        view: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        cookies: Mapping[str, str] | None = None,
+        session: Mapping[str, SessionValue] | None = None,
+    ) -> LiveViewHandle:
+        """Open the page of `view` (its GET, then the WebSocket join) as this browser;
+        `cookies` are added to the jar, `session` replaces the cookie session. Raises
+        `LiveRedirect` when an ``on_mount`` hook halts (on the GET or the join)."""
+        await self.hub.start()
+        if cookies:
+            self.cookies.update(cookies)
+        if session is not None:
+            self.put_session(session)
+        rendered = await self.hub.static_render(view, params or {}, self.request())
+        self._take(rendered.cookies)
+        if isinstance(rendered, Halted):
+            raise LiveRedirect(rendered.location, rendered.flash)
         socket = MemorySocket()
-        transport = await start_transport(self.hub, socket)
+        transport = await start_transport(self.hub, socket, self.request())
         handle = LiveViewHandle(self.hub, transport, socket)
-        await handle.join(view, params or {})
+        await handle.join(view, params or {}, rendered)
         return handle
+
+    async def follow_redirect(self, redirect: LiveRedirect | LiveViewHandle) -> LiveViewHandle:
+        """Go where `redirect` sends the browser (Phoenix's ``follow_redirect``): a halted
+        mount's target, or a view's last `Redirect`, `PushNavigate` or `PutSession`.
+
+        A live navigation stays on the view's connection (the flash goes with it) and
+        returns the same handle; a redirect loads the new page (through
+        ``{base}/session`` first for a `PutSession` or a flash) and returns a new one.
+        """
+        if isinstance(redirect, LiveRedirect):
+            to = redirect.to
+        else:
+            nav = redirect.last_nav
+            if nav is None or nav.kind == "patch":
+                raise LiveTestError(f"{redirect.view} did not redirect (last navigation: {nav})")
+            if nav.kind == "navigate":
+                await redirect.navigate(nav.to, nav.params, flash=nav.flash)
+                return redirect
+            to = nav.to
+        change = _change_token(to)
+        if change is not None:
+            try:
+                applied = self.hub.apply_session_change(change, self.request())
+            except SessionCookieError as error:
+                raise LiveTestError(f"{{base}}/session refused the change: {error}") from None
+            self._take(applied.cookies)
+            to = applied.location
+        view, _, query = to.partition("?")
+        if not view or "/" in view or ":" in view:
+            raise LiveTestError(f"the redirect to {to!r} leaves the hub; a test cannot follow it")
+        return await self.mount(view, dict(parse_qsl(query, keep_blank_values=True)))
+
+    def _take(self, cookies: tuple[SetCookie, ...]) -> None:
+        for cookie in cookies:
+            if cookie.max_age <= 0:
+                self.cookies.pop(cookie.name, None)
+            else:
+                self.cookies[cookie.name] = cookie.value
 
 
 @asynccontextmanager
 async def live_test(
-    views: Mapping[str, AnyLiveView],
+    views: Mapping[str, AnyLiveView | GroupedView],
     *,
     config: LiveConfig | None = None,
     system: ActorSystem | None = None,
     seed: int = 0,
+    secret: bytes | Path | None = None,
 ) -> AsyncIterator[LiveTest]:
-    """A hub serving `views` on a fresh system (or on `system`, left running after)."""
+    """A hub serving `views` on a fresh system (or on `system`, left running after);
+    `secret` as `LiveHub`'s (default: the key file under the XDG state dir)."""
     own = system is None
     running = system if system is not None else SupervisedSystem("live-test", seed=seed)
     await running.start()
-    hub = LiveHub(running, views, config=config)
+    hub = LiveHub(running, views, config=config, secret=secret)
     await hub.start()
     try:
         yield LiveTest(running, hub)
@@ -327,6 +532,14 @@ async def live_test(
         await hub.stop()
         if own:
             await running.shutdown()
+
+
+def _change_token(to: str) -> str | None:
+    """The token of a ``session?change=<token>`` redirect (a `PutSession`), else None."""
+    path, _, query = to.partition("?")
+    if path != "session":
+        return None
+    return dict(parse_qsl(query)).get("change", "")
 
 
 # -- reading the rendered HTML ---------------------------------------------------------

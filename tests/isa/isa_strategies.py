@@ -94,6 +94,7 @@ error_codes = st.sampled_from(
         "bad_ack",
         "too_many_errors",
         "heartbeat_timeout",
+        "unauthorized",
     ]
 )
 

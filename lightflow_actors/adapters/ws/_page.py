@@ -36,6 +36,7 @@ def page_html(
     view: str,
     session_id: str,
     token: str,
+    flash: str = "",
 ) -> str:
     """The whole document. `body` is the view's HTML (already escaped by its templates);
     `head` is trusted markup from the view class; everything else is escaped here."""
@@ -46,6 +47,8 @@ def page_html(
         "data-lf-session": session_id,
         "data-lf-token": token,
     }
+    if flash:
+        attrs["data-lf-flash"] = flash  # the flash this render shows, for the join to carry
     root_attrs = "".join(f' {name}="{escape_text(value)}"' for name, value in attrs.items())
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -3,6 +3,7 @@
     GET  {base}/{view}                    the view's static HTML (works without JS)
     WS   {base}/socket                    the live connection (specs/live-wire.md)
     GET  {base}/static/lightflow-live.js  the client
+    GET  {base}/session?change=<token>    a view's PutSession: set the cookie, redirect
 
 Mount them where you like: ``Mount("/live", routes=live_routes(system, views))``.
 The endpoints stay thin (ADR 0022): decode the request, then talk to actors. The
@@ -23,8 +24,8 @@ from urllib.parse import urlsplit
 
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -32,9 +33,15 @@ from lightflow_actors.kernel import ActorExited, ActorNotAlive, ActorSystem
 from lightflow_actors.live import (
     MAX_PARAMS,
     AnyLiveView,
+    GroupedView,
+    Halted,
     LiveConfig,
     LiveHub,
     PubSubAdapter,
+    RequestInfo,
+    SessionCookie,
+    SessionCookieError,
+    SetCookie,
     UnknownViewError,
 )
 
@@ -70,6 +77,7 @@ class LiveRoutes:
         self.routes: list[BaseRoute] = [
             WebSocketRoute("/socket", self.socket, name="lightflow_live_socket"),
             Route("/static/" + CLIENT_SCRIPT, self.script, name="lightflow_live_script"),
+            Route("/session", self.session, name="lightflow_live_session"),
             Route("/{view}", self.page, name="lightflow_live_page", middleware=page_gzip),
         ]
 
@@ -90,7 +98,13 @@ class LiveRoutes:
                 status_code=400,
             )
         await hub.start()
-        rendered = await hub.static_render(name, dict(query))
+        rendered = await hub.static_render(name, dict(query), request_info(request))
+        if isinstance(rendered, Halted):
+            # An on_mount hook refused: 303 to where it said (relative to this page).
+            halted = RedirectResponse(rendered.location, status_code=303)
+            halted.headers["Cache-Control"] = "no-store"
+            set_cookies(halted, rendered.cookies)
+            return halted
         base = request.scope.get("root_path", "")
         html = page_html(
             body=rendered.html,
@@ -102,8 +116,32 @@ class LiveRoutes:
             view=name,
             session_id=rendered.session_id,
             token=rendered.token,
+            flash=rendered.flash,
         )
-        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        set_cookies(response, rendered.cookies)
+        return response
+
+    async def session(self, request: Request) -> Response:
+        """``GET {base}/session?change=<token>``: apply a view's `PutSession` (the cookie a
+        WebSocket cannot set) and redirect to the view it names."""
+        hub = self.hub
+        await hub.start()
+        token = request.query_params.get("change", "")
+        try:
+            applied = hub.apply_session_change(token, request_info(request))
+        except SessionCookieError as error:
+            # Stale (a reload of an old URL), forged, or another browser's: nothing is
+            # written. The text says why; the browser's session is unchanged.
+            return PlainTextResponse(
+                f"session change refused ({error.reason}): {error.detail}; go back and try again",
+                status_code=400 if error.reason in ("malformed", "oversized") else 403,
+                headers={"Cache-Control": "no-store"},
+            )
+        response = RedirectResponse(applied.location, status_code=303)
+        response.headers["Cache-Control"] = "no-store"
+        set_cookies(response, applied.cookies)
+        return response
 
     async def script(self, request: Request) -> Response:
         compressed = accepts_gzip(request.headers.get("accept-encoding", ""))
@@ -137,7 +175,7 @@ class LiveRoutes:
         sock = QueueSocket(
             send, close, max_buffered=config.max_buffered, max_bytes=config.max_buffered_bytes
         )
-        transport = await start_transport(hub, sock)
+        transport = await start_transport(hub, sock, request_info(websocket))
 
         async def read() -> None:
             while not sock.closing:
@@ -194,6 +232,27 @@ class LiveRoutes:
         return urlsplit(origin).netloc == websocket.headers.get("host", "")
 
 
+def request_info(connection: HTTPConnection) -> RequestInfo:
+    """The cookies and headers of a page GET or a WebSocket handshake, bounded."""
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in connection.scope["headers"]]
+    secure = connection.url.scheme in ("https", "wss")
+    return RequestInfo.from_request(connection.cookies, headers, secure=secure)
+
+
+def set_cookies(response: Response, cookies: tuple[SetCookie, ...]) -> None:
+    """Write the hub's cookies on `response` (``max_age`` 0 deletes one)."""
+    for cookie in cookies:
+        response.set_cookie(
+            cookie.name,
+            cookie.value,
+            max_age=cookie.max_age,
+            path=cookie.path,
+            secure=cookie.secure,
+            httponly=cookie.http_only,
+            samesite=cookie.same_site,
+        )
+
+
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an ``Accept-Encoding`` value accepts gzip (RFC 9110 §12.5.3): ``gzip`` (or
     ``x-gzip``) with a q above 0, or, when gzip is not named, ``*`` with a q above 0.
@@ -226,13 +285,14 @@ async def _discard(websocket: WebSocket) -> None:
 
 def live_routes(
     system: ActorSystem,
-    views: Mapping[str, AnyLiveView],
+    views: Mapping[str, AnyLiveView | GroupedView],
     *,
     config: LiveConfig | None = None,
     secret: bytes | Path | None = None,
     pubsub_adapter: PubSubAdapter | None = None,
     allowed_origins: Collection[str] = (),
     name: str = "live",
+    session_cookie: SessionCookie | None = None,
 ) -> list[BaseRoute]:
     """Routes serving `views` (name -> view instance) on `system`.
 
@@ -244,6 +304,12 @@ def live_routes(
     use `LiveRoutes(LiveHub(...))` instead to hold the hub (to stop it, or list sessions).
     """
     hub = LiveHub(
-        system, views, config=config, secret=secret, pubsub_adapter=pubsub_adapter, name=name
+        system,
+        views,
+        config=config,
+        secret=secret,
+        pubsub_adapter=pubsub_adapter,
+        name=name,
+        session_cookie=session_cookie,
     )
     return LiveRoutes(hub, allowed_origins=allowed_origins).routes

@@ -16,6 +16,7 @@ cumulative ack per tick. None of it can crash anything but this actor.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Final, Protocol, TypeAlias
 
@@ -45,17 +46,22 @@ from lightflow_actors.kernel import (
     is_normal_exit,
 )
 from lightflow_actors.live import (
+    BrowserSeal,
     FlowControl,
     LiveConfig,
     LiveError,
     LiveHub,
     LiveSession,
     MountParams,
+    RequestInfo,
+    SessionCookieError,
     SessionInfo,
     SessionOutput,
+    SessionSeal,
     SessionServices,
     ToBrowser,
     ViewSpec,
+    Visit,
 )
 
 from ._socket import Socket
@@ -107,8 +113,14 @@ class TransportHost(Protocol):
         """The view named `name`; raises `UnknownViewError`."""
         ...
 
-    def verify(self, session_id: str, token: str) -> bool:
-        """True when `token` was issued for `session_id` by this hub."""
+    def verify(self, session_id: str, token: str, binding: str = "") -> bool:
+        """True when `token` was issued for `session_id` by this hub, to the browser
+        whose session cookie has the sid `binding`."""
+        ...
+
+    @property
+    def seal(self) -> SessionSeal:
+        """The signers of flash and session change tokens."""
         ...
 
     async def start_session(self, factory: Callable[[], LiveSession]) -> SessionRef:
@@ -126,10 +138,15 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         transport.tell(SocketClosed())                            # when the socket closes
     """
 
-    def __init__(self, host: TransportHost, socket: Socket) -> None:
+    def __init__(self, host: TransportHost, socket: Socket, visit: Visit | None = None) -> None:
         self.host = host
         self.socket = socket
         self.config = host.config
+        # What the WebSocket handshake brought (cookies, headers, the cookie session):
+        # joins are checked against its sid and views mount with it. None: no request
+        # (an in-process peer), which can only use tokens issued without a cookie.
+        self.visit = visit
+        self.live_session: str | None = None  # the group of the views mounted here
         self.connection: Connection
         self.session: SessionRef | None = None
         self.session_monitor = 0
@@ -231,26 +248,52 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         except msgspec.ValidationError as error:
             self._problem("malformed_frame", f"mount params: {error}", _path(error, "params"))
             return
-        if not self.host.verify(mount.id, params.token):
-            self._problem(
-                "malformed_frame",
-                "the session token was not issued for this session id; reload the page",
-                "$.instruction.params.token",
-            )
+        visit = self.visit
+        binding = "" if visit is None or visit.fresh else visit.sid
+        if not self.host.verify(mount.id, params.token, binding):
+            self._problem("unauthorized", _refusal(visit), "$.instruction.params.token")
             return
         try:
             spec = self.host.view(mount.target)
         except LiveError as error:
             self._problem("malformed_frame", str(error), "$.instruction.target")
             return
+        if self.live_session is not None and spec.live_session != self.live_session:
+            # Another group's hooks never ran for this page: the browser loads it anew.
+            self._problem(
+                "unexpected_frame",
+                f"view {mount.target!r} is in live_session {spec.live_session!r}, this "
+                f"page's in {self.live_session!r}: load the page instead of navigating live",
+                "$.instruction.target",
+            )
+            return
+        flash: dict[str, str] = {}
+        if params.flash:
+            # A stale or foreign flash token is dropped, not refused: it only carried text.
+            with contextlib.suppress(SessionCookieError):
+                flash = self.host.seal.read_flash(params.flash, binding)
         self.epoch += 1
         epoch = self.epoch
-        info = SessionInfo(mount.id, True)
+        if visit is None:
+            info = SessionInfo(mount.id, True, flash=flash, live_session=spec.live_session)
+        else:
+            info = SessionInfo(
+                mount.id,
+                True,
+                signed=visit.data if not visit.fresh else {},
+                cookies=visit.cookies,
+                headers=visit.headers,
+                flash=flash,
+                live_session=spec.live_session,
+            )
         services = self.host.services
         watcher: ActorRef[SessionOutput] = self.ref
+        seal = BrowserSeal(self.host.seal, binding)
 
         def factory() -> LiveSession:
-            return LiveSession(spec, info, watcher=watcher, epoch=epoch, services=services)
+            return LiveSession(
+                spec, info, watcher=watcher, epoch=epoch, services=services, seal=seal
+            )
 
         try:
             session = await self.host.start_session(factory)
@@ -261,6 +304,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
             self.system.exit(session, "shutdown")
             return
         self.session = session
+        self.live_session = spec.live_session
         self.session_monitor = self.monitor(session)
         if self.held:
             session.tell(FlowControl(held=True))  # the browser is still behind
@@ -427,6 +471,17 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         return self.system.clock.now()
 
 
+def _refusal(visit: Visit | None) -> str:
+    """Why a join token was refused, in words the person debugging it needs."""
+    if visit is None or (visit.fresh and visit.problem is None):
+        cookie = "no session cookie came with the WebSocket"
+    elif visit.problem is not None:
+        cookie = f"its session cookie was refused ({visit.problem.reason}: {visit.problem.detail})"
+    else:
+        cookie = "it was issued to another browser session, or signed with an older key"
+    return f"the session token is not this browser's: {cookie}; reload the page"
+
+
 def _path(error: msgspec.ValidationError, field: str) -> str:
     text = str(error)
     marker = " - at `"
@@ -435,6 +490,11 @@ def _path(error: msgspec.ValidationError, field: str) -> str:
     return f"$.instruction.{field}{inner[1:]}"
 
 
-async def start_transport(hub: LiveHub, socket: Socket) -> ActorRef[Receive | SocketClosed]:
-    """Start the transport actor of a new connection (under the hub's transports)."""
-    return await hub.start_connection(lambda: Transport(hub, socket))
+async def start_transport(
+    hub: LiveHub, socket: Socket, request: RequestInfo | None = None
+) -> ActorRef[Receive | SocketClosed]:
+    """Start the transport actor of a new connection (under the hub's transports);
+    `request` is what its handshake brought (cookies, headers)."""
+    await hub.start()
+    visit = None if request is None else hub.visit(request)
+    return await hub.start_connection(lambda: Transport(hub, socket, visit))

@@ -468,6 +468,7 @@
     this.view = data.lfView;
     this.session = data.lfSession;
     this.token = data.lfToken;
+    this.flash = data.lfFlash || null;   // a signed flash token for the next join (§12)
     this.state = emptyState();
     this.ws = null;
     this.seqOut = 0;
@@ -542,8 +543,10 @@
   LiveSocket.prototype.join = function () {
     var params = {};
     new URL(global.location.href).searchParams.forEach(function (v, k) { params[k] = v; });
+    var mount = { token: this.token, params: params };
+    if (this.flash) mount.flash = this.flash;
     this.joinSeq = this.instruction({ op: "mount", id: this.session, target: this.view,
-                                      params: { token: this.token, params: params } });
+                                      params: mount });
     this.instruction({ op: "render" });
   };
 
@@ -611,6 +614,8 @@
   };
 
   LiveSocket.prototype.onRender = function (view) {
+    // A join an on_mount hook halted renders nothing and redirects: go before painting.
+    if (view.nav && view.nav.kind === "redirect") { this.closing = true; this.follow(view.nav); return; }
     var saved = this.everJoined ? this.captureForms() : [];
     try {
       this.state = applyPatch(emptyState(), view.d);
@@ -625,6 +630,7 @@
     this.everJoined = true;
     this.attempt = 0;
     this.joinSeq = null;
+    this.flash = null;          // shown by this render; a rejoin does not show it again
     try { global.sessionStorage.removeItem(RELOAD_KEY); } catch (e) { /* no storage */ }
     this.status("connected");
     if (view.title) document.title = view.title;
@@ -890,6 +896,7 @@
       global.history[nav.replace ? "replaceState" : "pushState"]({}, "", url.href);
       return;
     }
+    this.flash = nav.flash || null;   // the next view's mount shows the flash (§12)
     var target = new URL(this.base + "/" + encodeURIComponent(nav.to) + (query ? "?" + query : ""), url);
     if (nav.replace) global.history.replaceState({}, "", target.href);
     this.navigate(target, !nav.replace);

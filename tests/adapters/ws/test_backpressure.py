@@ -42,19 +42,22 @@ async def server(config: LiveConfig) -> AsyncIterator[tuple[str, LiveHub]]:
         await hub.stop()
 
 
-async def _page(base: str, view: str) -> tuple[str, str]:
+async def _page(base: str, view: str) -> tuple[str, str, str]:
+    """The page's session id and token, and the Cookie header its token is bound to."""
     async with httpx.AsyncClient() as http:
-        text = (await http.get(f"{base}/{view}")).text
+        page = await http.get(f"{base}/{view}")
+    text = page.text
     session = text.split('data-lf-session="')[1].split('"')[0]
     token = text.split('data-lf-token="')[1].split('"')[0]
-    return session, token
+    cookie = "; ".join(f"{name}={value}" for name, value in page.cookies.items())
+    return session, token, cookie
 
 
 async def test_an_acking_browser_survives_a_burst_of_ten_thousand_events() -> None:
     async with server(LiveConfig()) as (base, _hub):
-        session, token = await _page(base, "counter")
+        session, token, cookie = await _page(base, "counter")
         port = int(base.split(":")[2].split("/")[0])
-        ws = await WebSocketClient.connect("127.0.0.1", port, "/live/socket")
+        ws = await WebSocketClient.connect("127.0.0.1", port, "/live/socket", cookie=cookie)
         client = LiveClient(auto_ack=False)
         await ws.send_text(client.hello().decode())
         welcome = await ws.receive_text()
@@ -104,7 +107,7 @@ def _close_wait_sockets(port: int) -> int:
 async def test_a_client_that_never_reads_is_closed_and_freed() -> None:
     config = LiveConfig(ack_timeout=0.5, heartbeat_interval=0.3, heartbeat_timeout=60.0)
     async with server(config) as (base, hub):
-        session, token = await _page(base, "table")
+        session, token, cookie = await _page(base, "table")
         port = int(base.split(":")[2].split("/")[0])
         loop = asyncio.get_running_loop()
         raw = socket.socket()
@@ -113,7 +116,14 @@ async def test_a_client_that_never_reads_is_closed_and_freed() -> None:
         await loop.sock_connect(raw, ("127.0.0.1", port))
         ws = WSConnection(ConnectionType.CLIENT)
         await loop.sock_sendall(
-            raw, ws.send(Request(host=f"127.0.0.1:{port}", target="/live/socket"))
+            raw,
+            ws.send(
+                Request(
+                    host=f"127.0.0.1:{port}",
+                    target="/live/socket",
+                    extra_headers=[(b"cookie", cookie.encode())],
+                )
+            ),
         )
         handshake = b""
         while b"\r\n\r\n" not in handshake:
