@@ -1,4 +1,4 @@
-"""The live examples on one server: counter, chat with presence, the 1 000-row table.
+"""The live examples on one server: counter, chat with presence, the 1 000-row table, login.
 
     uv run --frozen python examples/live/app.py [--port 5175]   # http://127.0.0.1:5175/live/counter
 

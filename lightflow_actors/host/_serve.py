@@ -70,7 +70,7 @@ async def cluster_pubsub(system: ActorSystem) -> PubSubAdapter | None:
 
 
 def live_examples(options: ServeOptions) -> PartSource:
-    """The example live views under ``/live`` (counter, chat, 1 000-row table); in a
+    """The example live views under ``/live`` (counter, chat, 1 000-row table, login); in a
     cluster their pubsub (the chat) reaches every node."""
 
     def build(system: ActorSystem) -> ServerPart:
@@ -96,6 +96,7 @@ def live_examples(options: ServeOptions) -> PartSource:
                     ("chat", "Live chat", "pubsub and presence across browser tabs"),
                     ("table", "Live table", "1 000 rows updated by a ticking actor"),
                     ("widgets", "Live widgets", "JS commands, a client hook, pushed events"),
+                    ("account", "Live login", "log in: a signed cookie session, on_mount, flash"),
                 )
             ),
             on_startup=start,

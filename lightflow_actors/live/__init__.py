@@ -31,6 +31,7 @@ from ._commands import (
     UnsubscribeFrom,
     Untrack,
     Update,
+    relative_target,
 )
 from ._component import (
     AnyLiveView,
@@ -266,6 +267,7 @@ __all__ = [
     "live_patch_of",
     "live_session",
     "load_or_create_secret",
+    "relative_target",
     "run_on_mount",
     "safe",
     "to_html",

@@ -1,6 +1,8 @@
 """The example live views shipped with the package: a counter, a chat room with presence,
-a 1 000-row table updated by a ticking actor, and widgets (JS commands, a client hook).
-``lightflow serve`` mounts them under ``/live``; ``examples/live/app.py`` serves them.
+a 1 000-row table updated by a ticking actor, widgets (JS commands, a client hook),
+and a login page with protected views (``login``, ``account``, ``profile``: a signed
+cookie session, ``on_mount``, flash). ``lightflow serve`` mounts them under ``/live``;
+``examples/live/app.py`` serves them.
 
 A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the
 actors they share (the table's ticker, the chat room) once its system runs::
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorRef, ActorSystem
-from lightflow_actors.live import AnyLiveView, LiveHub, PubSubMessage, PubSubServer
+from lightflow_actors.live import AnyLiveView, GroupedView, LiveHub, PubSubMessage, PubSubServer
 
+from .auth import auth_views
 from .chat import ChatRoom, Room, RoomMessage
 from .counter import Counter
 from .table import GetTable, LiveTable, Ticker
@@ -30,9 +33,9 @@ TICKER = "examples.table-ticker"
 CHAT_ROOM = "examples.chat-room"
 
 
-def example_views(system: ActorSystem) -> dict[str, AnyLiveView]:
-    """The views; the table and the chat find their actors (`start_example_actors`)
-    by name when they need them."""
+def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
+    """The views; the table and the chat find their actors (`start_example_actors`) by
+    name when they need them."""
 
     def ticker() -> ActorRef[GetTable]:
         return system.lookup(TICKER, Ticker)
@@ -45,6 +48,7 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView]:
         "chat": ChatRoom(room),
         "table": LiveTable(ticker),
         "widgets": WidgetsView(),
+        **auth_views(),
     }
 
 

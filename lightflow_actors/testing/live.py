@@ -312,7 +312,7 @@ class LiveViewHandle:
             f"the render of {view}",
         )
         if self.client.renders == renders:
-            raise LiveTestError(f"the server refused to mount {view}: {self.errors[-1]}")
+            raise LiveTestError(f"the server refused to mount {view}: {self.errors[errors]}")
         self._raise_if_halted()
 
     async def send_raw(self, data: bytes) -> None:
