@@ -76,7 +76,7 @@ class Halt(msgspec.Struct, frozen=True):
     view ``login`` of the same hub) with `flash` for the page it lands on.
 
     The first GET answers 303 with it; a WebSocket join answers a render that only
-    redirects (specs/live-wire.md §12).
+    redirects (specs/live-wire.md §13).
     """
 
     redirect: str

@@ -468,7 +468,7 @@
     this.view = data.lfView;
     this.session = data.lfSession;
     this.token = data.lfToken;
-    this.flash = data.lfFlash || null;   // a signed flash token for the next join (§12)
+    this.flash = data.lfFlash || null;   // a signed flash token for the next join (live-wire §13)
     this.state = emptyState();
     this.ws = null;
     this.seqOut = 0;
@@ -896,7 +896,7 @@
       global.history[nav.replace ? "replaceState" : "pushState"]({}, "", url.href);
       return;
     }
-    this.flash = nav.flash || null;   // the next view's mount shows the flash (§12)
+    this.flash = nav.flash || null;   // the next view's mount shows the flash (live-wire §13)
     var target = new URL(this.base + "/" + encodeURIComponent(nav.to) + (query ? "?" + query : ""), url);
     if (nav.replace) global.history.replaceState({}, "", target.href);
     this.navigate(target, !nav.replace);
