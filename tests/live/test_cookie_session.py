@@ -236,9 +236,9 @@ def test_a_relative_target_never_leaves_the_hub(to: str) -> None:
 
 
 def test_commands_validate_what_they_are_given() -> None:
-    with pytest.raises(ValueError, match="PutFlash.kind"):
+    with pytest.raises(ValueError, match=r"PutFlash\.kind"):
         PutFlash(kind="Info!", message="x")
-    with pytest.raises(ValueError, match="PutSession.to"):
+    with pytest.raises(ValueError, match=r"PutSession\.to"):
         PutSession(to="https://evil.example/")
     with pytest.raises(ValueError, match="not a cookie name"):
         SessionCookie(name="bad name")

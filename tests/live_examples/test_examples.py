@@ -91,9 +91,7 @@ async def test_a_killed_chat_session_rejoins_with_the_users_own_messages() -> No
         sid = ada.client.session_id
         assert sid is not None
         # what the page does after its backoff: Mount and Render again on its socket
-        await ada.send(
-            LiveClient.mount_instruction("chat", sid, ada.token, {"name": "ada"})
-        )
+        await ada.send(LiveClient.mount_instruction("chat", sid, ada.token, {"name": "ada"}))
         await ada.send(Render())
         await ada.wait_for(lambda: ada.client.renders > renders, "the rejoin's render")
         assert "mine, before the crash" in ada.html()  # kept by the room, not the session
