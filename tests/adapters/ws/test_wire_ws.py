@@ -39,7 +39,7 @@ async def test_the_first_get_is_the_full_page_without_javascript() -> None:
         table = await http.get(f"{base}/table")
         assert table.text.count("<tr id=") == 1000  # async mount asked the ticker
         missing = await http.get(f"{base}/nope")
-        assert missing.status_code == 404 and "known views: chat, counter, table" in missing.text
+        assert missing.status_code == 404 and "known views: account, chat, counter" in missing.text
         many = await http.get(f"{base}/counter", params={f"p{i}": "x" for i in range(100)})
         assert many.status_code == 400
 
