@@ -110,7 +110,13 @@ from ._records import (
     TraceRecord,
 )
 from ._resolve import decode_inputs, resolve
-from ._resolved import ResolvedModel, ResolvedStep, ResolvedWorkflow
+from ._resolved import (
+    MODEL_NAME,
+    ResolvedModel,
+    ResolvedStep,
+    ResolvedWorkflow,
+    check_model_override,
+)
 from ._run_actor import (
     CancelRun,
     GetRun,
@@ -189,6 +195,7 @@ __all__ = [
     "EVENT_NAMES",
     "FOLDERS",
     "MAX_RUN_ID_BYTES",
+    "MODEL_NAME",
     "RUN_STATUSES",
     "STEP_STATUSES",
     "TRACE_NAMES",
@@ -329,6 +336,7 @@ __all__ = [
     "cancel_run",
     "canonical_json",
     "check_kind",
+    "check_model_override",
     "check_run_id",
     "check_submittable",
     "decode_inputs",

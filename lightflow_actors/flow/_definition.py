@@ -160,10 +160,12 @@ class Model(msgspec.Struct, frozen=True):
 
 
 class Preset(msgspec.Struct, frozen=True):
-    """Named input values for a workflow; explicit run inputs override them."""
+    """Named input values for a workflow; explicit run inputs override them. `model`, when
+    set, is the run's model override (as `run create --model`; specs/flow.md §1.3)."""
 
     workflow: str
     inputs: Mapping[str, JSONValue]
+    model: str | None = None
 
 
 class Policy(msgspec.Struct, frozen=True):

@@ -61,7 +61,7 @@ from ._errors import (
     UnknownAsset,
     WorkflowError,
 )
-from ._resolved import ResolvedWorkflow
+from ._resolved import ResolvedWorkflow, check_model_override
 
 __all__ = [
     "AssetEvaluator",
@@ -102,6 +102,7 @@ class EvaluationRequest(msgspec.Struct, frozen=True):
     preset: str | None
     timeout_s: float
     memory_bytes: int
+    model: str | None = None
 
 
 class Ready(msgspec.Struct, frozen=True, tag="ready"):
@@ -201,21 +202,25 @@ class AssetEvaluator:
         workflow: str,
         inputs: bytes | Mapping[str, JSONValue] = b"{}",
         preset: str | None = None,
+        model: str | None = None,
     ) -> ResolvedWorkflow:
-        """`resolve(catalog, workflow, inputs, preset)` evaluated in a child process."""
+        """`resolve(catalog, workflow, inputs, preset, model)` evaluated in a child
+        process."""
         catalog.info(workflow, "workflow")  # unknown: not_found at once, no process
         if preset is not None:
             catalog.info(preset, "preset")
         raw = bytes(inputs) if isinstance(inputs, bytes | bytearray | memoryview) else None
         if raw is None:
             raw = msgspec.json.encode(inputs)
-        key = _cache_key(catalog.digest, workflow, raw, preset)
+        if model is not None:
+            check_model_override(model)  # a bad name: invalid at once, no process
+        key = _cache_key(catalog.digest, workflow, raw, preset, model)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
         if hit is None:
-            hit, cacheable = self._evaluate(catalog, workflow, raw, preset)
+            hit, cacheable = self._evaluate(catalog, workflow, raw, preset, model)
             if cacheable:
                 with self._lock:
                     self._cache[key] = hit
@@ -242,7 +247,12 @@ class AssetEvaluator:
     # -- one child ------------------------------------------------------------------------
 
     def _evaluate(
-        self, catalog: AssetCatalog, workflow: str, inputs: bytes, preset: str | None
+        self,
+        catalog: AssetCatalog,
+        workflow: str,
+        inputs: bytes,
+        preset: str | None,
+        model: str | None = None,
     ) -> tuple[ResolvedWorkflow | FlowError, bool]:
         request = EvaluationRequest(
             root=str(catalog.root),
@@ -251,6 +261,7 @@ class AssetEvaluator:
             workflow=workflow,
             inputs=inputs,
             preset=preset,
+            model=model,
             timeout_s=self.limits.timeout_s,
             memory_bytes=self.limits.memory_bytes,
         )
@@ -417,9 +428,12 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-def _cache_key(digest: str, workflow: str, inputs: bytes, preset: str | None) -> str:
+def _cache_key(
+    digest: str, workflow: str, inputs: bytes, preset: str | None, model: str | None
+) -> str:
     h = hashlib.sha256()
-    for part in (digest.encode(), workflow.encode(), (preset or "\0").encode(), inputs):
+    named = ((preset or "\0").encode(), (model or "\0").encode())
+    for part in (digest.encode(), workflow.encode(), *named, inputs):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()

@@ -122,7 +122,9 @@ def evaluate(raw: bytes, out: int) -> NoReturn:
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, request.timeout_s)
         try:
-            resolved = resolve(catalog, request.workflow, request.inputs, request.preset)
+            resolved = resolve(
+                catalog, request.workflow, request.inputs, request.preset, request.model
+            )
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         outcome = Resolved(resolved, catalog.loaded_files)

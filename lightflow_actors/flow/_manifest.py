@@ -76,6 +76,8 @@ class RunManifest(msgspec.Struct, frozen=True):
     sequence: int = 0
     last_event: RunEvent | None = None
     version: int = 1
+    # The run's model override (`run create --model`); absent from the file without one.
+    model: str | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def status(self) -> RunStatus:
@@ -125,6 +127,7 @@ def new_manifest(run_id: str, resolved: ResolvedWorkflow, now_ms: int) -> RunMan
         steps=tuple(StepState(id=s.id, updated_at_ms=now_ms) for s in resolved.steps),
         sequence=1,
         last_event=event,
+        model=msgspec.UNSET if resolved.model is None else resolved.model,
     )
 
 

@@ -92,6 +92,8 @@ class RequestCommitted(
     request_id: str
     path: str
     fingerprint: str
+    # The step's resolved model name (api steps, the run's override applied; absent else).
+    model: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class ResponseObserved(

@@ -36,7 +36,15 @@ from ._definition import (
 )
 from ._errors import InvalidInputs, MissingModel, WorkflowError
 from ._formats import build_request
-from ._resolved import STEP_ID, OutputMode, ResolvedModel, ResolvedStep, ResolvedWorkflow, Target
+from ._resolved import (
+    STEP_ID,
+    OutputMode,
+    ResolvedModel,
+    ResolvedStep,
+    ResolvedWorkflow,
+    Target,
+    check_model_override,
+)
 from ._templates import Bound, RefPart, Scope, StepRef, bound_refs, compile_template, finalize
 from ._types import schema_of
 
@@ -72,11 +80,16 @@ def resolve(
     workflow_id: str,
     inputs: bytes | Mapping[str, JSONValue] = b"{}",
     preset: str | None = None,
+    model: str | None = None,
 ) -> ResolvedWorkflow:
-    """The resolved workflow for `workflow_id` run with `inputs` (over `preset`'s inputs)."""
+    """The resolved workflow for `workflow_id` run with `inputs` (over `preset`'s inputs);
+    `model` (else the preset's `model`) overrides every api step's model: a model asset id
+    takes that asset, any other name is sent to each step's provider instead of its own."""
     info = catalog.info(workflow_id, "workflow")
     workflow = catalog.load(workflow_id, Workflow)
     given = decode_inputs(inputs)
+    if model is not None:
+        check_model_override(model)
     if preset is not None:
         chosen = catalog.load(preset, Preset)
         if chosen.workflow != workflow_id:
@@ -84,12 +97,14 @@ def resolve(
                 f"preset {preset!r} is for workflow {chosen.workflow!r}, not {workflow_id!r}"
             )
         given = {**dict(chosen.inputs), **given}
+        if model is None and chosen.model is not None:
+            model = check_model_override(chosen.model, f"preset {preset!r} model")
     try:
         typed = msgspec.convert(given, workflow.inputs)
     except msgspec.ValidationError as exc:
         raise InvalidInputs(f"inputs do not match workflow {workflow_id!r}: {exc}") from None
     values = cast("dict[str, JSONValue]", msgspec.to_builtins(typed))
-    expander = _Expander(catalog, workflow.policy)
+    expander = _Expander(catalog, workflow.policy, model)
     scope = Scope(inputs=(schema_of(workflow.inputs), values))
     expander.level(workflow.steps, scope, prefix="", extra_deps=(), policy=None, stack=())
     steps = _order(expander.steps)
@@ -100,6 +115,7 @@ def resolve(
         input_schema=cast("dict[str, JSONValue]", msgspec.json.schema(workflow.inputs)),
         steps=steps,
         preset=preset,
+        model=model,
     )
 
 
@@ -111,9 +127,12 @@ class _Declared(msgspec.Struct, frozen=True):
 
 
 class _Expander:
-    def __init__(self, catalog: AssetCatalog, default_policy: str | None) -> None:
+    def __init__(
+        self, catalog: AssetCatalog, default_policy: str | None, model: str | None = None
+    ) -> None:
         self.catalog = catalog
         self.default_policy = default_policy
+        self.model = model  # the run's override: a model asset id or a provider's name
         self.steps: list[ResolvedStep] = []
 
     def level(
@@ -278,6 +297,16 @@ class _Expander:
         self.steps.append(resolved)
 
     def _model(self, step: ApiStep, where: str) -> ResolvedModel:
+        override = self.model
+        if override is not None and self.catalog.has(override, "model"):
+            chosen = self.catalog.load(override, Model)
+            if step.format not in chosen.formats:
+                raise MissingModel(
+                    f"step {where!r} calls format {step.format!r}, but the run's model "
+                    f"{override!r} serves only {', '.join(chosen.formats)}; choose a model "
+                    "that serves it, or a provider's model name"
+                )
+            return ResolvedModel(id=override, provider=chosen.provider, name=chosen.name)
         if not self.catalog.has(step.model, "model"):
             known = ", ".join(m.id for m in self.catalog.list("model")) or "none"
             raise MissingModel(
@@ -290,7 +319,8 @@ class _Expander:
                 f"step {where!r} calls model {step.model!r} with format {step.format!r}, "
                 f"but the model serves only {', '.join(model.formats)}"
             )
-        return ResolvedModel(id=step.model, provider=model.provider, name=model.name)
+        name = model.name if override is None else override
+        return ResolvedModel(id=step.model, provider=model.provider, name=name)
 
     def _policy(self, policy_id: str | None, where: str) -> Policy:
         if policy_id is None:

@@ -16,13 +16,27 @@ import msgspec
 from lightflow_actors.isa import JSONValue
 
 from ._definition import RetryPolicy
-from ._errors import StepNotFound
+from ._errors import InvalidInputs, StepNotFound
 from ._json import fingerprint
 from ._templates import Binding, render
 
 Target = Literal["api", "tool", "thread"]
 STEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 OutputMode = Literal["text", "json"]
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+
+
+def check_model_override(model: str, source: str = "model") -> str:
+    """`model` if it may name a model (a model asset id or a provider's model name, such as
+    `gpt-4.1`, `meta-llama/Llama-3.1-8B`, `llama3.1:8b`), else `InvalidInputs` naming
+    `source`."""
+    if not MODEL_NAME.fullmatch(model):
+        raise InvalidInputs(
+            f"{source} {model!r} is not a model name: use a model asset id or the provider's "
+            "model name ([A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199})"
+        )
+    return model
 
 
 class ResolvedModel(msgspec.Struct, frozen=True):
@@ -72,6 +86,7 @@ class ResolvedWorkflow(msgspec.Struct, frozen=True):
     steps: tuple[ResolvedStep, ...]
     preset: str | None = None
     version: int = 1
+    model: str | None = None  # the run's model override, if any (every api step uses it)
 
     def step(self, step_id: str) -> ResolvedStep:
         for step in self.steps:

@@ -410,6 +410,7 @@ class RunProgram:
                     request_id=outcome.request_id,
                     path=outcome.path,
                     fingerprint=state.fingerprint or "",
+                    model=self._model_of(step_id),
                 )
             )
         elif resuming and outcome.cause == "conflict":
@@ -628,6 +629,10 @@ class RunProgram:
     def _patched(self, event: RunEvent | None) -> None:
         if event is not None:
             self._effects.append(Patched(diff=json_form(event)))
+
+    def _model_of(self, step_id: str) -> str | msgspec.UnsetType:
+        model = self.workflow.step(step_id).model
+        return msgspec.UNSET if model is None else model.name
 
     def _trace(self, make: _MakeTrace) -> None:
         self.commands.append(TraceExchange(record=make(self._trace_seq)))

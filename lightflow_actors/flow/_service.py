@@ -53,6 +53,7 @@ class RunView(msgspec.Struct, frozen=True):
     updated_at_ms: int
     sequence: int
     steps: tuple[StepState, ...]
+    model: str | msgspec.UnsetType = msgspec.UNSET  # the run's model override, if any
 
     @classmethod
     def of(cls, manifest: RunManifest) -> RunView:
@@ -65,6 +66,7 @@ class RunView(msgspec.Struct, frozen=True):
             updated_at_ms=manifest.updated_at_ms,
             sequence=manifest.sequence,
             steps=manifest.steps,
+            model=manifest.model,
         )
 
 
@@ -107,9 +109,11 @@ class FlowService:
         workflow: str,
         inputs: bytes | Mapping[str, JSONValue] = b"{}",
         preset: str | None = None,
+        model: str | None = None,
     ) -> ResolvedWorkflow:
-        """Resolve (in the evaluator process) without writing anything."""
-        return self.evaluator.resolve(self.catalog, workflow, inputs, preset)
+        """Resolve (in the evaluator process) without writing anything; `model` overrides
+        every api step's model (specs/flow.md §1.3)."""
+        return self.evaluator.resolve(self.catalog, workflow, inputs, preset, model)
 
     def create(
         self,
@@ -117,12 +121,13 @@ class FlowService:
         inputs: bytes | Mapping[str, JSONValue] = b"{}",
         run_id: str | None = None,
         preset: str | None = None,
+        model: str | None = None,
     ) -> RunView:
         """Resolve and write a new planned run; RunExists (409, from `RunStore.create`) if
         `run_id` is taken."""
         if run_id is not None:
             check_run_id(run_id)  # before resolving: a hostile id fails fast, writes nothing
-        return self.create_resolved(self.preview(workflow, inputs, preset), run_id)
+        return self.create_resolved(self.preview(workflow, inputs, preset, model), run_id)
 
     def create_resolved(self, resolved: ResolvedWorkflow, run_id: str | None = None) -> RunView:
         """Write a new planned run of an already resolved workflow (what `create` does
@@ -139,6 +144,7 @@ class FlowService:
             inputs=resolved.inputs,
             created_at_ms=now,
             preset=resolved.preset,
+            model=resolved.model,
         )
         self.store.create(request, resolved, manifest)
         return RunView.of(manifest)

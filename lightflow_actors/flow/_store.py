@@ -91,6 +91,7 @@ class RunRequest(msgspec.Struct, frozen=True):
     inputs: dict[str, JSONValue]
     created_at_ms: int
     preset: str | None = None
+    model: str | None = None  # the run's model override (`run create --model`)
 
 
 class CachedOutput(msgspec.Struct, frozen=True):

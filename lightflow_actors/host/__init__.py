@@ -49,8 +49,10 @@ from ._provider_setup import (
     ProviderSetupError,
     ProviderStatus,
     ProviderTest,
+    RemovedProvider,
     add_provider,
     list_providers,
+    remove_provider,
     test_provider,
 )
 from ._providers import build_providers, echo_reply, load_callable
@@ -91,6 +93,7 @@ __all__ = [
     "ProviderStatus",
     "ProviderTest",
     "PythonProvider",
+    "RemovedProvider",
     "RunsConfig",
     "RunsHosting",
     "RunsSettings",
@@ -113,6 +116,7 @@ __all__ = [
     "long_handler_threshold",
     "loop_watchdog",
     "refresh_and_settle",
+    "remove_provider",
     "retry_and_settle",
     "run_hosted",
     "runs_api",

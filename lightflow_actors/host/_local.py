@@ -90,9 +90,10 @@ async def create_and_settle(
     preset: str | None = None,
     *,
     wait: bool = True,
+    model: str | None = None,
 ) -> RunView:
     """Create a run; with `wait`, drive it here until it settles and return it then."""
-    view = await hosting.call(CreateRun(workflow, inputs, run_id, preset, start=wait))
+    view = await hosting.call(CreateRun(workflow, inputs, run_id, preset, start=wait, model=model))
     if not wait:
         return view
     return await hosting.call(AwaitSettled(view.run_id))

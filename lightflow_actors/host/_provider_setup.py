@@ -1,11 +1,14 @@
-"""Set up real model providers: `lightflow provider add|list|test` (specs/runs-http.md §1.1).
+"""Set up real model providers: `lightflow provider add|list|test|remove` (specs/runs-http.md
+§1.1).
 
 `add_provider` writes, in one step, what the runs config needs to send a model format to an
 HTTP endpoint: the channel folder `/ctx/chan/<name>/` (`url`, `keyref` = `env:<NAME>`,
 `fmt`, `mod`) and, in the runs config file, a provider entry of kind `openai` or `anthropic`
 plus the api routes of the formats it speaks. The key itself never enters a file: only the
 name of the environment variable holding it. `list_providers` shows what is configured and
-whether each channel is usable; `test_provider` sends one real request through a channel.
+whether each channel is usable; `test_provider` sends one real request through a channel;
+`remove_provider` takes a provider out of the config file (its routes go back to the
+default provider) and deletes its channel folder when no other provider uses it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,6 +36,7 @@ from ._config import (
     AnthropicProvider,
     OpenAIProvider,
     RunsConfig,
+    _default_routes,
     config_path,
     decode_runs_config,
 )
@@ -44,9 +49,11 @@ __all__ = [
     "ProviderSetupError",
     "ProviderStatus",
     "ProviderTest",
+    "RemovedProvider",
     "SetupKind",
     "add_provider",
     "list_providers",
+    "remove_provider",
     "test_provider",
 ]
 
@@ -106,6 +113,16 @@ class AddedProvider(msgspec.Struct, frozen=True):
     channel_dir: str
     provider: ProviderStatus
     warnings: tuple[str, ...] = ()
+
+
+class RemovedProvider(msgspec.Struct, frozen=True):
+    """What `provider remove` did: the config file it rewrote, where each route of the
+    removed provider goes now (None: unrouted), the channel folder it deleted (if any)."""
+
+    config: str
+    name: str
+    routes: dict[str, str | None]
+    channel_removed: str | None = None
 
 
 class ProviderTest(msgspec.Struct, frozen=True):
@@ -287,6 +304,86 @@ def add_provider(
         settings.layout.chan_dir,
     )
     return AddedProvider(str(path), str(channel_dir), status, tuple(warnings))
+
+
+def remove_provider(
+    name: str, *, keep_channel: bool = False, environ: Mapping[str, str] | None = None
+) -> RemovedProvider:
+    """Take provider `name` out of the runs config file: its entry, its policy rules and
+    the limits of its routes; each route it served goes to what the remaining providers'
+    defaults route there (`local-echo` for api formats, by default), else is dropped. Its
+    channel folder is deleted unless `keep_channel` or another provider uses it.
+
+    Raises `ProviderInputError` when no provider of that name is in the file (the embedded
+    defaults are not a file: there is nothing to remove), `RunsConfigError` for a broken
+    file (never overwritten), `ProviderSetupError` for a file that cannot be written.
+    """
+    env = os.environ if environ is None else environ
+    path = config_path(env)
+    raw = _read_raw(path) if path is not None else {}
+    listed = raw.get("providers")
+    entries = [p for p in listed if isinstance(p, dict)] if isinstance(listed, list) else []
+    names = [str(p.get("name", "")) for p in entries]
+    if path is None or name not in names:
+        where = (
+            f"in {path}" if path is not None else "(no runs config file; the defaults are in force)"
+        )
+        raise ProviderInputError("NAME", f"no provider {name!r} {where}; configured: {names}")
+    current = decode_runs_config(msgspec.json.encode(raw), str(path))
+    before = current.settings(env)
+    removed = next(p for p in before.providers if p.name == name)
+    remaining = [p for p in entries if p.get("name") != name]
+    raw["providers"] = remaining
+    moved: dict[str, str | None] = {}
+    if isinstance(raw.get("routes"), dict):
+        routes = msgspec.to_builtins(before.routes)
+        assert isinstance(routes, dict)
+        others = decode_runs_config(
+            msgspec.json.encode({"providers": remaining}), str(path)
+        ).providers
+        fallback = msgspec.to_builtins(_default_routes(others))
+        assert isinstance(fallback, dict)
+        for table in ("api", "tool", "thread"):
+            table_routes = routes.setdefault(table, {})
+            defaults = fallback.get(table, {})
+            for key in [k for k, v in table_routes.items() if v == name]:
+                del table_routes[key]
+                target: str | None
+                if "*" in table_routes:  # another provider's wildcard covers it now
+                    target = table_routes["*"]
+                else:
+                    target = defaults.get(key) or defaults.get("*")
+                    if target is not None:
+                        table_routes[key] = target
+                moved[f"{table}/{key}"] = target
+        routes["limits"] = {
+            k: v
+            for k, v in routes.get("limits", {}).items()
+            if k.partition("/")[2] in routes.get(k.partition("/")[0], {})
+        }
+        raw["routes"] = routes
+    if isinstance(raw.get("policy"), dict):
+        policy = raw["policy"]
+        assert isinstance(policy, dict)
+        policy["rules"] = [r for r in policy.get("rules", []) if r.get("provider") != name]
+    encoded = msgspec.json.format(msgspec.json.encode(raw), indent=2) + b"\n"
+    decode_runs_config(encoded, str(path)).settings(env)  # the result must be valid
+    channel = getattr(removed, "channel", None)
+    still_used = any(
+        getattr(p, "channel", None) == channel for p in before.providers if p is not removed
+    )
+    folder: Path | None = None
+    if isinstance(channel, str) and not keep_channel and not still_used:
+        folder = before.layout.chan_dir(channel)
+    try:
+        atomic_write(path, encoded)
+        if folder is not None:
+            shutil.rmtree(folder)
+    except FileNotFoundError:
+        folder = None  # no channel folder to delete
+    except OSError as exc:
+        raise ProviderSetupError(f"cannot write {exc.filename or path} ({exc.strerror})") from None
+    return RemovedProvider(str(path), name, moved, None if folder is None else str(folder))
 
 
 def settings_routes(raw: Mapping[str, object]) -> dict[str, str]:

@@ -236,7 +236,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             if msg.run_id is not None:
                 flow.check_run_id(msg.run_id)  # a hostile id fails before any evaluation
             resolved = await self.run_blocking(
-                self.ops.preview, msg.workflow, msg.inputs, msg.preset
+                self.ops.preview, msg.workflow, msg.inputs, msg.preset, msg.model
             )
         except Refused as refusal:
             reply.refuse(refusal)

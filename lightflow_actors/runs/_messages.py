@@ -59,6 +59,7 @@ class CreateRun(Ask[RunView], frozen=True):
     run_id: str | None = None
     preset: str | None = None
     start: bool = True
+    model: str | None = None  # the run's model override (specs/flow.md §1.3)
 
 
 class CancelRun(Ask[RunView], frozen=True):

@@ -81,19 +81,26 @@ class RunsOperations:
     def assets(self, kind: str | None = None) -> AssetListing:
         return self.service().list_assets(kind)
 
-    def preview(self, workflow: str, inputs: bytes, preset: str | None = None) -> ResolvedWorkflow:
+    def preview(
+        self, workflow: str, inputs: bytes, preset: str | None = None, model: str | None = None
+    ) -> ResolvedWorkflow:
         """Resolve in the evaluator process (cached by the asset files' content)."""
-        return self.service().preview(workflow, inputs, preset)
+        return self.service().preview(workflow, inputs, preset, model)
 
     # -- runs -------------------------------------------------------------------------
 
     def create(
-        self, workflow: str, inputs: bytes, run_id: str | None = None, preset: str | None = None
+        self,
+        workflow: str,
+        inputs: bytes,
+        run_id: str | None = None,
+        preset: str | None = None,
+        model: str | None = None,
     ) -> RunView:
         """Write a new planned run (nothing is written when anything is wrong)."""
         if run_id is not None:
             check_run_id(run_id)  # before the catalog: a hostile id fails first
-        return self.service().create(workflow, inputs, run_id, preset)
+        return self.service().create(workflow, inputs, run_id, preset, model)
 
     def create_resolved(self, resolved: ResolvedWorkflow, run_id: str | None) -> RunView:
         """Write a new planned run of a workflow `preview` resolved."""

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors.flow import (
+    MODEL_NAME,
     AssetCatalog,
     InvalidInputs,
     MissingModel,
@@ -19,6 +20,7 @@ from lightflow_actors.flow import (
     TemplateError,
     UnknownAsset,
     WorkflowError,
+    check_model_override,
     resolve,
 )
 
@@ -246,3 +248,91 @@ def test_any_valid_inputs_resolve_deterministically(
     assert first == second and first.steps[0].fingerprint == second.steps[0].fingerprint
     content = first.steps[0].request["messages"][1]["content"]  # type: ignore[index,call-overload]
     assert content == f"Write a plan in {steps} steps for: {topic}"
+
+
+# -- the run's model override (`run create --model`, `POST /runs` `model`, a preset) ------
+
+OVERRIDE_STEPS = """
+ApiStep(id="a", format="openai.chat", model="m", prompt=ChatPrompt(user="{inputs.topic}")),
+ToolStep(id="t", tool="wordcount", input=msgspec.Struct, output=msgspec.Struct, request={}),
+"""
+OTHER_MODEL = """
+from lightflow_actors.flow import Model
+METADATA = {"id": "big", "title": "B", "kind": "model", "description": "D", "stability": "stable"}
+DEFINITION = Model(provider="q", name="big-2", formats=("openai.chat",))
+"""
+MESSAGES_MODEL = """
+from lightflow_actors.flow import Model
+METADATA = {"id": "msg", "title": "M", "kind": "model", "description": "D", "stability": "stable"}
+DEFINITION = Model(provider="a", name="msg-1", formats=("anthropic.messages",))
+"""
+
+
+def _override_catalog(tmp_path: Path) -> AssetCatalog:
+    preset = (
+        "from lightflow_actors.flow import Preset\n"
+        'METADATA = {"id": "wf.big", "title": "P", "kind": "preset", "description": "D", '
+        '"stability": "stable"}\n'
+        'DEFINITION = Preset(workflow="wf", inputs={"topic": "tea"}, model="big")\n'
+    )
+    (tmp_path / "assets" / "presets").mkdir(parents=True)
+    return catalog_with(
+        tmp_path,
+        OVERRIDE_STEPS,
+        {
+            "models/big.py": OTHER_MODEL,
+            "models/msg.py": MESSAGES_MODEL,
+            "presets/wf_big.py": preset,
+        },
+    )
+
+
+def test_a_provider_model_name_replaces_each_api_steps_model(tmp_path: Path) -> None:
+    catalog = _override_catalog(tmp_path)
+    plain = resolve(catalog, "wf")
+    run = resolve(catalog, "wf", model="meta-llama/Llama-3.1-8B:q4")
+    api = run.step("a")
+    assert run.model == "meta-llama/Llama-3.1-8B:q4" and plain.model is None
+    assert api.model is not None and (api.model.id, api.model.provider) == ("m", "p")
+    assert api.model.name == "meta-llama/Llama-3.1-8B:q4"
+    assert isinstance(api.request, dict) and api.request["model"] == api.model.name
+    assert run.step("t") == plain.step("t")  # tools and threads have no model
+    # Another model is another input: the output cache never hands one model's answer
+    # to a run of another.
+    assert api.fingerprint != plain.step("a").fingerprint
+
+
+def test_a_model_asset_id_takes_that_asset(tmp_path: Path) -> None:
+    catalog = _override_catalog(tmp_path)
+    api = resolve(catalog, "wf", model="big").step("a")
+    assert api.model is not None and (api.model.id, api.model.provider) == ("big", "q")
+    assert isinstance(api.request, dict) and api.request["model"] == "big-2"
+    with pytest.raises(MissingModel, match=r"run's model 'msg' serves only anthropic\.messages"):
+        resolve(catalog, "wf", model="msg")
+
+
+def test_a_presets_model_applies_unless_the_run_names_one(tmp_path: Path) -> None:
+    catalog = _override_catalog(tmp_path)
+    by_preset = resolve(catalog, "wf", preset="wf.big")
+    assert by_preset.model == "big" and by_preset.step("a").model.name == "big-2"  # type: ignore[union-attr]
+    chosen = resolve(catalog, "wf", preset="wf.big", model="gpt-4.1")
+    assert chosen.model == "gpt-4.1" and chosen.step("a").model.name == "gpt-4.1"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "model", ["", " gpt", "-x", "a b", "x\n", "é", "a\x00b", "m" * 201, "../../etc", "a;b"]
+)
+def test_a_bad_model_name_is_invalid_inputs_naming_it(tmp_path: Path, model: str) -> None:
+    catalog = _override_catalog(tmp_path)
+    with pytest.raises(InvalidInputs, match="is not a model name"):
+        resolve(catalog, "wf", model=model)
+
+
+@given(st.text(max_size=220))
+@settings(max_examples=200)
+def test_any_model_text_is_taken_or_refused_cleanly(model: str) -> None:
+    if MODEL_NAME.fullmatch(model):
+        assert check_model_override(model) == model
+    else:
+        with pytest.raises(InvalidInputs, match="model"):
+            check_model_override(model)

@@ -1,11 +1,14 @@
-"""``lightflow provider add|list|test``: point runs at a real model (specs/runs-http.md §1.1).
+"""``lightflow provider add|list|test|remove``: point runs at a real model (specs/runs-http.md
+§1.1).
 
 ``add KIND`` (``openai``, ``anthropic``, ``openai-compatible`` for llama.cpp, vLLM, ...)
 writes the channel folder ``/ctx/chan/<name>/`` and the runs config entry and routes;
 ``--key-env`` names the environment variable holding the key (the key never enters a
 file). ``list`` shows the providers in force and whether each channel is usable; ``test
-NAME`` sends one real request. Output is JSON; warnings go to stderr. Exit codes: 0 done,
-1 the work failed (a file cannot be written, the request failed), 2 bad arguments.
+NAME`` sends one real request; ``remove NAME`` takes a provider out of the config file (its
+routes go back to the default provider) and deletes its channel folder. Output is JSON;
+warnings go to stderr. Exit codes: 0 done, 1 the work failed (a file cannot be written, the
+request failed), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from lightflow_actors.host import (
     ProviderSetupError,
     add_provider,
     list_providers,
+    remove_provider,
     test_provider,
 )
 from lightflow_actors.runs import RunsConfigError
@@ -48,6 +52,12 @@ def configure(parser: StrictParser) -> None:
     test.add_argument("name", help="the provider's name")
     test.add_argument("--prompt", default=None, help="the prompt to send")
     test.set_defaults(handler=_test)
+    remove = verb("remove", "take a provider out of the runs config; its routes go back")
+    remove.add_argument("name", help="the provider's name")
+    remove.add_argument(
+        "--keep-channel", action="store_true", help="keep its /ctx/chan/<name>/ folder"
+    )
+    remove.set_defaults(handler=_remove)
 
 
 def _mapped(what: str, op: Callable[[], T]) -> T:
@@ -92,4 +102,10 @@ def _test(args: argparse.Namespace) -> int:
     return 0
 
 
-GROUP = VerbGroup("provider", "add, list and test real model providers", configure)
+def _remove(args: argparse.Namespace) -> int:
+    removed = _mapped("remove", lambda: remove_provider(args.name, keep_channel=args.keep_channel))
+    print_json(removed)
+    return 0
+
+
+GROUP = VerbGroup("provider", "add, list, test and remove real model providers", configure)

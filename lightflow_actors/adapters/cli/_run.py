@@ -46,7 +46,7 @@ from lightflow_actors.runs import (
     RunsOperations,
 )
 
-from ...flow import MAX_RUN_ID_BYTES, FlowError, RunView
+from ...flow import MAX_RUN_ID_BYTES, FlowError, RunView, check_model_override
 from ._errors import CliError, UsageError, failure
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser
@@ -117,6 +117,19 @@ def _run_id(text: str) -> str:
     return text
 
 
+_MODEL_HELP = (
+    "the run's model for every api step: a model asset id, or the provider's own model "
+    "name (e.g. gpt-4.1); recorded in the manifest and trace"
+)
+
+
+def _model(text: str) -> str:
+    try:
+        return check_model_override(text, "--model")
+    except FlowError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def configure(parser: StrictParser) -> None:
     verb = parser.add_verbs("run_verb")
 
@@ -124,6 +137,7 @@ def configure(parser: StrictParser) -> None:
     preview.add_argument("workflow")
     preview.add_argument("--inputs", default="{}", help="JSON object, - (stdin) or @file")
     preview.add_argument("--preset", help="start from a preset's inputs")
+    preview.add_argument("--model", type=_model, help=_MODEL_HELP)
     preview.set_defaults(handler=run_preview)
 
     create = verb("create", "create a run and drive it here until it settles")
@@ -131,6 +145,7 @@ def configure(parser: StrictParser) -> None:
     create.add_argument("--id", type=_run_id, help="run id (default: generated)")
     create.add_argument("--inputs", default="{}", help="JSON object, - (stdin) or @file")
     create.add_argument("--preset", help="start from a preset's inputs")
+    create.add_argument("--model", type=_model, help=_MODEL_HELP)
     create.add_argument(
         "--no-wait", action="store_true", help="only create it (planned); drive it later"
     )
@@ -184,7 +199,12 @@ def _follow_flags(parser: StrictParser) -> None:
 
 def run_preview(args: argparse.Namespace) -> int:
     inputs = read_inputs(args.inputs)
-    print_json(reading("run preview", lambda ops: ops.preview(args.workflow, inputs, args.preset)))
+    print_json(
+        reading(
+            "run preview",
+            lambda ops: ops.preview(args.workflow, inputs, args.preset, args.model),
+        )
+    )
     return 0
 
 
@@ -194,12 +214,18 @@ def run_create(args: argparse.Namespace) -> int:
     if args.follow:
         if args.no_wait:
             raise UsageError("lightflow run create: --follow and --no-wait exclude each other")
-        create = CreateRun(args.workflow, inputs, args.id, args.preset)
+        create = CreateRun(args.workflow, inputs, args.id, args.preset, model=args.model)
         return _follow_hosted("run create", lambda h: h.call(create), args.json)
     view = _hosting(
         "run create",
         lambda h: create_and_settle(
-            h, args.workflow, inputs, args.id, args.preset, wait=not args.no_wait
+            h,
+            args.workflow,
+            inputs,
+            args.id,
+            args.preset,
+            wait=not args.no_wait,
+            model=args.model,
         ),
     )
     return _settled(view, wait=not args.no_wait)

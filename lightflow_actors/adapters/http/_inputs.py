@@ -19,7 +19,7 @@ from typing import Annotated, TypeVar
 import msgspec
 from starlette.requests import ClientDisconnect, Request
 
-from ...flow import check_run_id
+from ...flow import MODEL_NAME, check_run_id
 from ...kernel import ActorStatus
 from ._errors import BadRequest, PayloadTooLarge
 
@@ -312,6 +312,7 @@ def decode_actor_id(raw: str) -> int:
 # -- the runs routes --------------------------------------------------------------------------
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+ModelName = Annotated[str, msgspec.Meta(pattern=MODEL_NAME.pattern)]
 MAX_SEQ = 2**63 - 1
 
 
@@ -329,6 +330,7 @@ class PreviewBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     workflow: Name | None = None
     inputs: msgspec.Raw = msgspec.field(default_factory=_raw_object)
     preset: Name | None = None
+    model: ModelName | None = None
     workflow_asset_id: Name | None = None
     run_id: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
 
@@ -349,12 +351,14 @@ class PreviewBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CreateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``POST /runs``: create a run (id generated when omitted) and start it."""
+    """``POST /runs``: create a run (id generated when omitted) and start it; ``model``
+    overrides every api step's model (a model asset id or the provider's model name)."""
 
     workflow: Name
     inputs: msgspec.Raw = msgspec.field(default_factory=_raw_object)
     id: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     preset: Name | None = None
+    model: ModelName | None = None
 
 
 class CancelBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

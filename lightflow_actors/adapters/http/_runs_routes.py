@@ -181,7 +181,7 @@ class RunsRoutes:
         if body.id is not None:
             decode_run_id(body.id)
         view = await self.hosting.call(
-            CreateRun(body.workflow, bytes(body.inputs), body.id, body.preset)
+            CreateRun(body.workflow, bytes(body.inputs), body.id, body.preset, model=body.model)
         )
         response = json_response(view, 201)
         response.headers["Location"] = f"runs/{quote(view.run_id, safe='')}"
@@ -193,7 +193,7 @@ class RunsRoutes:
         inputs, workflow = bytes(body.inputs), body.workflow_id()
         RUNS.json_object(inputs, "body.inputs")
         resolved = await self.hosting.read(
-            "preview", lambda ops: ops.preview(workflow, inputs, body.preset)
+            "preview", lambda ops: ops.preview(workflow, inputs, body.preset, body.model)
         )
         return json_response(resolved)
 

@@ -84,6 +84,7 @@ class PreviewArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     workflow: str
     inputs: dict[str, JSONValue] = {}
     preset: str | None = None
+    model: str | None = None
 
 
 class CreateArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -91,6 +92,7 @@ class CreateArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     inputs: dict[str, JSONValue] = {}
     id: str | None = None
     preset: str | None = None
+    model: str | None = None
 
 
 class RunArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -158,11 +160,13 @@ async def _list_assets(h: RunsPort, a: AssetsArgs) -> object:
 
 async def _preview(h: RunsPort, a: PreviewArgs) -> object:
     inputs = _encoder.encode(a.inputs)
-    return await h.read("preview", lambda ops: ops.preview(a.workflow, inputs, a.preset))
+    return await h.read("preview", lambda ops: ops.preview(a.workflow, inputs, a.preset, a.model))
 
 
 async def _create(h: RunsPort, a: CreateArgs) -> object:
-    return await h.call(CreateRun(a.workflow, _encoder.encode(a.inputs), a.id, a.preset))
+    return await h.call(
+        CreateRun(a.workflow, _encoder.encode(a.inputs), a.id, a.preset, model=a.model)
+    )
 
 
 async def _list_runs(h: RunsPort, a: NoArgs) -> object:

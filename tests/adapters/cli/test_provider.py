@@ -280,3 +280,67 @@ def test_a_run_against_a_tree_served_elsewhere_names_the_server(env: Env) -> Non
     assert code == 0 and json.loads(out)["status"] == "planned"
     assert f"{env.ctx} is served by pid {holder.pid} (a lightflow server)" in err
     assert "this process serves" not in err
+
+
+def test_a_runs_model_override_reaches_the_server_and_is_recorded(env: Env) -> None:
+    with FakeModelServer(key=None) as server:
+        env.json(
+            "provider", "add", "openai-compatible", "--base-url", server.base_url,
+            "--name", "llama",
+        )  # fmt: skip
+        run = env.json(
+            "run", "create", "text-plan", "--id", "m1", "--model", "llama3.1:8b",
+            "--inputs", '{"topic": "tea"}',
+        )  # fmt: skip
+        assert run["status"] == "succeeded" and run["model"] == "llama3.1:8b"
+        assert server.requests[-1][2]["model"] == "llama3.1:8b"
+        manifest = json.loads((env.cli.state / "runs" / "m1" / "manifest.json").read_text())
+        request = json.loads((env.cli.state / "runs" / "m1" / "request.json").read_text())
+        assert manifest["model"] == request["model"] == "llama3.1:8b"
+        trace = [json.loads(line) for line in env.cli("run", "trace", "m1")[1].splitlines()]
+        committed = [t for t in trace if t["record"] == "cortex.request.committed"]
+        assert committed and {t["model"] for t in committed} == {"llama3.1:8b"}
+        observed = [t for t in trace if t["record"] == "cortex.response.observed"]
+        assert observed[0]["route"]["model"] == "llama3.1:8b"  # what the provider sent
+        # A run without the override keeps the model its asset names.
+        plain = env.json("run", "create", "text-plan", "--id", "m2", "--inputs", '{"topic": "x"}')
+        assert plain.get("model") is None
+        assert server.requests[-1][2]["model"] == "gpt-4o-mini"
+    # A bad name is a usage error before anything is written.
+    code, out, err = env.cli("run", "create", "text-plan", "--model", "a b", "--id", "bad")
+    assert (code, out) == (2, "") and "--model 'a b' is not a model name" in err
+    assert not (env.cli.state / "runs" / "bad").exists()
+
+
+def test_remove_takes_a_provider_out_and_routes_go_back(env: Env) -> None:
+    with FakeModelServer(key=None) as server:
+        env.json(
+            "provider", "add", "openai-compatible", "--base-url", server.base_url,
+            "--name", "llama",
+        )  # fmt: skip
+        channel = env.ctx / "chan" / "llama"
+        assert channel.is_dir()
+        removed = env.json("provider", "remove", "llama")
+        assert removed["name"] == "llama" and removed["channel_removed"] == str(channel)
+        assert removed["routes"] == {"api/openai.chat": "local-echo"}
+        assert not channel.exists()
+        config = json.loads(env.config.read_text())
+        assert all(p["name"] != "llama" for p in config.get("providers", []))
+        assert "llama" not in json.dumps(config["routes"])
+        names = [p["name"] for p in env.json("provider", "list")["providers"]]
+        assert "llama" not in names
+        run = env.json("run", "create", "text-plan", "--inputs", '{"topic": "tea"}')
+        assert run["status"] == "succeeded" and len(server.requests) == 0  # echo answered
+    # An unknown name is a usage error naming what is configured; nothing is written.
+    before = env.config.read_bytes()
+    code, out, err = env.cli("provider", "remove", "nope")
+    assert (code, out) == (2, "") and "no provider 'nope'" in err
+    assert env.config.read_bytes() == before
+
+
+def test_remove_keeps_a_channel_on_request(env: Env) -> None:
+    with FakeModelServer(key=None) as server:
+        env.json("provider", "add", "openai-compatible", "--base-url", server.base_url)
+    removed = env.json("provider", "remove", "openai-compatible", "--keep-channel")
+    assert removed["channel_removed"] is None
+    assert (env.ctx / "chan" / "openai-compatible" / "url").is_file()

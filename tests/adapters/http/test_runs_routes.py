@@ -234,6 +234,32 @@ def test_a_broken_asset_is_named_beside_the_good_ones(tmp_path: Path) -> None:
         settle(client, created.json()["run_id"])
 
 
+def test_a_runs_model_is_a_body_field_recorded_with_the_run(
+    client: TestClient, env: RunsEnv
+) -> None:
+    body = {"workflow": "greet", "inputs": {"name": "Ada"}, "id": "mo1", "model": "gpt-4.1"}
+    created = client.post("/runs", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["model"] == "gpt-4.1"
+    settle(client, "mo1")
+    assert client.get("/runs/mo1").json()["model"] == "gpt-4.1"
+    assert client.get("/runs/mo1/request").json()["model"] == "gpt-4.1"
+    (step,) = client.get("/runs/mo1/workflow").json()["steps"]
+    assert step["request"]["model"] == step["model"]["name"] == "gpt-4.1"
+    trace = [
+        msgspec.json.decode(line) for line in client.get("/runs/mo1/trace").content.splitlines()
+    ]
+    assert trace[0]["record"] == "cortex.request.committed" and trace[0]["model"] == "gpt-4.1"
+    preview = client.post(
+        "/runs/preview", json={"workflow": "greet", "inputs": {"name": "x"}, "model": "mock"}
+    )
+    assert preview.status_code == 200 and preview.json()["model"] == "mock"
+    for bad in ("a b", "", "x" * 201, 5):
+        refused = client.post("/runs", json={**body, "id": "mo2", "model": bad})
+        assert refused.status_code == 400 and "model" in refused.json()["error"]
+    assert "mo2" not in run_dirs(env)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: (
@@ -250,6 +276,7 @@ bodies = st.one_of(
             "inputs": json_values,
             "id": st.text(max_size=30),
             "preset": st.text(max_size=5) | st.none(),
+            "model": st.sampled_from(["gpt-4.1", "mock", "a b", ""]) | st.text(max_size=8),
         },
     ).map(msgspec.json.encode),
 )
