@@ -43,6 +43,10 @@ from lightflow_actors.kernel import (
 from lightflow_actors.live import CountSubscribers, Publish
 from lightflow_actors.supervision import PendingChild
 
+from ._history import SAMPLE_S, History, HistoryRecorder
+
+NO_HISTORY = History()
+
 TREE_TOPIC = "observer:tree"
 """The topic snapshots are published on (in the observer's own live hub)."""
 
@@ -94,17 +98,23 @@ class TreeSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The whole system at one instant, as the feed publishes it.
 
     ``version`` grows with every snapshot of one feed; ``actors`` are in tree order (each
-    actor followed by its subtree); ``events`` are the newest lifecycle events, oldest first.
+    actor followed by its subtree); ``events`` are the newest lifecycle events, oldest first;
+    ``history`` the feed's samples and restarts of the last ten minutes.
     """
 
     version: int
     summary: SystemSummary
     actors: tuple[ObservedActor, ...]
     events: tuple[LifecycleEvent, ...]
+    history: History = History()
 
 
 def observe(
-    system: ActorSystem, rates: RateWindow, events: tuple[LifecycleEvent, ...], version: int
+    system: ActorSystem,
+    rates: RateWindow,
+    events: tuple[LifecycleEvent, ...],
+    version: int,
+    history: History = NO_HISTORY,
 ) -> TreeSnapshot:
     """Snapshot ``system`` (one synchronous pass: a consistent view)."""
     nodes = tree_nodes(system)
@@ -141,6 +151,7 @@ def observe(
         summary=summarize(system, nodes, rates),
         actors=tuple(actors),
         events=events,
+        history=history,
     )
 
 
@@ -172,11 +183,15 @@ class Refresh(msgspec.Struct, frozen=True):
     """The periodic timer fired: publish fresh counters."""
 
 
+class TakeSample(msgspec.Struct, frozen=True):
+    """The sampling timer fired: add a sample to the history."""
+
+
 class GetSnapshot(Ask[TreeSnapshot], frozen=True):
     """A snapshot now (an observer session mounting)."""
 
 
-FeedMessage = Noted | Flush | Refresh | GetSnapshot
+FeedMessage = Noted | Flush | Refresh | TakeSample | GetSnapshot
 """What ``ActorRef[FeedMessage]`` accepts."""
 
 
@@ -209,6 +224,7 @@ class TreeFeed(Actor[FeedMessage]):
         self.refresh = refresh
         self.rates = RateWindow()
         self.recent: deque[LifecycleEvent] = deque(maxlen=RECENT_EVENTS)
+        self.history = HistoryRecorder()
         self.version = 0
         self.cost = 0.0  # seconds (system clock) the last snapshot took
         self.armed = False
@@ -217,6 +233,8 @@ class TreeFeed(Actor[FeedMessage]):
     def on_start(self) -> None:
         system = self.system
         self.recent.extend(system.events(limit=RECENT_EVENTS))
+        for event in self.recent:  # restarts before the feed started are on the timelines
+            self.history.note(event)
         ref = self.ref
 
         def listener(event: LifecycleEvent) -> None:
@@ -229,6 +247,8 @@ class TreeFeed(Actor[FeedMessage]):
         unsubscribe = system.subscribe(listener)
         self.unsubscribe = unsubscribe
         self.send_after(self.refresh, ref, Refresh())
+        self.history.sample(system)
+        self.send_after(SAMPLE_S, ref, TakeSample())
 
     def on_stop(self, reason: ExitReason) -> None:
         self.unsubscribe()
@@ -236,6 +256,7 @@ class TreeFeed(Actor[FeedMessage]):
     @handler
     def noted(self, msg: Noted) -> None:
         self.recent.append(msg.event)
+        self.history.note(msg.event)
         if not self.armed:
             self.armed = True
             self.send_after(max(self.interval, self.cost / BUSY_SHARE), self.ref, Flush())
@@ -252,6 +273,11 @@ class TreeFeed(Actor[FeedMessage]):
         self.send_after(max(self.refresh, self.cost / BUSY_SHARE), self.ref, Refresh())
 
     @handler
+    def take_sample(self, msg: TakeSample) -> None:
+        self.history.sample(self.system)
+        self.send_after(SAMPLE_S, self.ref, TakeSample())
+
+    @handler
     def get(self, msg: GetSnapshot) -> TreeSnapshot:
         return self._snapshot()
 
@@ -259,7 +285,9 @@ class TreeFeed(Actor[FeedMessage]):
         self.version += 1
         clock = self.system.clock
         started = clock.now()
-        snapshot = observe(self.system, self.rates, tuple(self.recent), self.version)
+        snapshot = observe(
+            self.system, self.rates, tuple(self.recent), self.version, self.history.frozen()
+        )
         self.cost = clock.now() - started
         return snapshot
 

@@ -20,6 +20,7 @@ from lightflow_actors.kernel import LifecycleEvent
 from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
 from lightflow_actors.supervision import PendingChild
 
+from ._charts import render_charts, render_timeline
 from ._feed import ObservedActor
 from ._state import STATUSES, ObserverState, find, matches, query
 
@@ -38,6 +39,7 @@ PAGE = Template(
     '<a href="system/tree">tree as JSON</a></nav>'
     '<span id="live" class="live {live_class}" role="status">{live_text}</span></header>'
     '<section id="summary" class="summary" aria-label="System summary">{summary}</section>'
+    "{charts}"
     '{token}<div class="panes">'
     '<section class="pane"><h2>Supervision tree <small id="tree-count">{count}</small></h2>'
     "{filters}"
@@ -107,7 +109,7 @@ DETAIL = Template(
     '<dt>processed</dt><dd data-field="processed">{processed}</dd>'
     '<dt>restarts</dt><dd data-field="restarts">{restarts}</dd>'
     '<dt>last crash</dt><dd data-field="last crash">{last_crash}</dd>'
-    "</dl>{actions}"
+    "</dl>{timeline}{actions}"
     '<h3>Recent events</h3><ul id="recent" class="recent">{events}</ul>'
 )
 REF = Template('<a class="ref" lf-patch href="?{href}">#{id} {label}</a> ')
@@ -146,6 +148,7 @@ def render(state: ObserverState) -> Rendered:
         live_class="on" if state.connected else "off",
         live_text="live" if state.connected else "static snapshot: reload to refresh",
         summary=_summary(snapshot.summary),
+        charts=render_charts(snapshot.history),
         token=_token(state),
         count=count,
         filters=_filters(state),
@@ -277,6 +280,7 @@ def _detail(state: ObserverState) -> Rendered:
         processed=actor.processed,
         restarts=actor.restarts,
         last_crash=actor.last_crash or "—",
+        timeline=_timeline(state, actor),
         actions=_actions(state, actor),
         events=keyed(EVENT, [(e.seq, _event(e)) for e in reversed(events)]),
     )
@@ -292,6 +296,16 @@ def _refs(state: ObserverState, ids: tuple[int, ...]) -> Comprehension | str:
         label = actor.label if actor is not None else "(gone)"
         refs.append(REF(href=query(state, actor_id), id=actor_id, label=label))
     return each(REF, refs)
+
+
+def _timeline(state: ObserverState, actor: ObservedActor) -> Rendered | None:
+    """A supervisor's restarts of the last ten minutes (none for a worker)."""
+    if actor.kind != "supervisor":
+        return None
+    history = state.snapshot.history
+    marks = history.restarts_by(actor.id)
+    latest = [s.at_ms for s in history.samples[-1:]] + [m.at_ms for m in marks[-1:]]
+    return render_timeline(marks, max(latest, default=0))
 
 
 def _actions(state: ObserverState, actor: ObservedActor) -> Rendered:

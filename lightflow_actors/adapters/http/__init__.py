@@ -39,7 +39,7 @@ from ._gateway import GATEWAY_NAME, Gateway
 from ._limits import Listener, WebSocketLimit, default_max_connections
 from ._link import OPERATION_WAIT, GatewayLink
 from ._messages import GatewayMessage
-from ._metrics import RateWindow, summarize
+from ._metrics import RateWindow, resident_memory, summarize
 from ._negotiation import HtmlRuns, prefers_html
 from ._pages import ROOT_LINKS, RootLink
 from ._records import (
@@ -134,6 +134,7 @@ __all__ = [
     "is_loopback",
     "prefers_html",
     "run_server",
+    "resident_memory",
     "runs_routes",
     "serve",
     "start_demo",
