@@ -8,6 +8,7 @@
  *  2. morph: applies the merged HTML to the page, keeping elements by position or id,
  *     and keeping what the user types unless the server changed that value.
  *     2b. the sticky state JS commands leave on elements, which the morph re-applies.
+ *     2c. the painter: a patch re-renders and morphs only the elements it changed.
  *  3. LiveSocket: the wire (specs/wire.md frames, specs/live-wire.md profile): join,
  *     events (lf-click, lf-submit, lf-change with lf-debounce, lf-keydown with
  *     lf-key), acks, heartbeats, reconnect with backoff, rejoin after a session crash,
@@ -289,20 +290,45 @@
   function morphChildren(from, to, opts) {
     var byId = new Map(), changed = false;
     for (var c = from.firstElementChild; c; c = c.nextElementSibling) if (c.id) byId.set(c.id, c);
-    var cur = from.firstChild, next = to.firstChild;
+    var cur = from.firstChild, next = to.firstChild, skips = opts.skips;
     while (next) {
       var following = next.nextSibling, match = null;
-      if (next.nodeType === 1 && next.id) {
+      if (skips && next.nodeType === 1 && next.hasAttribute("data-lf-skip")) {
+        // A placeholder of an unchanged element (section 2c): the live one, as it is.
+        var kept = opts.painter.els.get(Number(next.getAttribute("data-lf-id")));
+        if (!kept) throw new PaintMiss();
+        if (kept === cur) cur = cur.nextSibling; else { from.insertBefore(kept, cur); changed = true; }
+        next = following;
+        continue;
+      }
+      if (skips && cur && cur.nodeType === 1 && cur.hasAttribute("data-lf-id") &&
+          skips.has(Number(cur.getAttribute("data-lf-id")))) {
+        // Never reuse an element a placeholder will claim: insert the new node instead.
+        match = null;
+      } else if (next.nodeType === 1 && next.id) {
         var found = byId.get(next.id);
         if (found && found.tagName === next.tagName && found.parentNode === from) match = found;
       } else if (cur && cur.nodeType === next.nodeType &&
                  (cur.nodeType !== 1 || (cur.tagName === next.tagName && !cur.id))) {
         match = cur;
+      } else if (skips && cur && next.nodeType === 1) {
+        // A partial paint: an empty text dynamic leaves no node, so look past text for
+        // the element (inserting anew would lose what data-lf-keep keeps).
+        for (var ahead = cur.nextSibling; ahead && ahead.nodeType !== 1; ahead = ahead.nextSibling) { /* text */ }
+        if (ahead && ahead.tagName === next.tagName && !ahead.id && !next.id &&
+            !(ahead.hasAttribute("data-lf-id") && skips.has(Number(ahead.getAttribute("data-lf-id"))))) {
+          match = ahead;
+        }
       }
       if (match) {
         if (match === cur) cur = cur.nextSibling; else { from.insertBefore(match, cur); changed = true; }
         if (morphNode(match, next, opts)) changed = true;
       } else {
+        if (skips && next.nodeType === 1) {
+          if (next.hasAttribute("data-lf-keep") || next.querySelector("[data-lf-keep]")) throw new PaintMiss();
+          resolveSkips(next, opts);
+          if (cur && cur.parentNode !== from) throw new PaintMiss();   // reparented: rare
+        }
         from.insertBefore(next, cur);
         if (opts.added) opts.added.push(next);
         changed = true;
@@ -311,6 +337,15 @@
     }
     while (cur) { var gone = cur; cur = cur.nextSibling; from.removeChild(gone); changed = true; }
     return changed;
+  }
+
+  /** Placeholders inside a subtree inserted whole: put the live elements in their place. */
+  function resolveSkips(node, opts) {
+    Array.prototype.forEach.call(node.querySelectorAll("[data-lf-skip]"), function (placeholder) {
+      var kept = opts.painter.els.get(Number(placeholder.getAttribute("data-lf-id")));
+      if (!kept) throw new PaintMiss();
+      placeholder.parentNode.replaceChild(kept, placeholder);
+    });
   }
 
   /** Returns whether `a` (or anything under it) changed. */
@@ -322,7 +357,7 @@
     }
     // An element waiting for the answer to its lf-disable-with event keeps what the
     // client showed; the answer (settle, then a render) brings the server's version.
-    if (a.__lfLock) return false;
+    if (a.__lfLock) { a.__lfLock.stale = true; return false; }
     if (a.getAttribute("lf-update") === "ignore") {
       var kept = morphIgnored(a, b);
       if (kept && opts.updated && a.hasAttribute("lf-hook")) opts.updated.push(a);
@@ -334,9 +369,15 @@
       attr = a.attributes[i];
       if (!b.hasAttribute(attr.name)) { a.removeAttribute(attr.name); changed = true; }
     }
+    var keep = false;
     for (i = 0; i < b.attributes.length; i++) {
       attr = b.attributes[i];
-      if (a.getAttribute(attr.name) !== attr.value) { a.setAttribute(attr.name, attr.value); changed = true; }
+      if (attr.name === "data-lf-keep") { keep = true; continue; }
+      if (a.getAttribute(attr.name) !== attr.value) {
+        a.setAttribute(attr.name, attr.value);
+        changed = true;
+        if (attr.name === "data-lf-id" && opts.painter) opts.painter.els.set(Number(attr.value), a);
+      }
     }
     // JS commands' sticky state (section 4) outlives the server's attributes.
     if (a.__lfSticky) applySticky(a);
@@ -353,7 +394,8 @@
       if (forced || (!focused && edited)) a.value = text;
       return changed;
     }
-    if (tag !== "INPUT" && morphChildren(a, b, opts)) changed = true;
+    // data-lf-keep: the server's list inside did not change (section 2c); keep the children.
+    if (tag !== "INPUT" && !keep && morphChildren(a, b, opts)) changed = true;
     if (tag === "INPUT" && (a.type === "checkbox" || a.type === "radio")) {
       // A toggle is not typing: focus (a click focuses it) protects nothing here, so
       // the tick follows the server whenever the server changed it, or answered it.
@@ -409,6 +451,225 @@
     var ops = el.__lfSticky;
     for (var name in ops) if (has(ops, name)) ops[name].op(el);
   }
+
+  // ------------------------------------------------- 2c. partial paint
+
+  // A patch re-renders only what it changed (ADR 0086). Every node whose template has
+  // one root element and sits in element content (not in an attribute, not in raw text)
+  // carries `data-lf-id="N"` on that element, N kept by the node's values from patch to
+  // patch. After a merge the painter compares the new tree with the old one by identity
+  // (the merge leaves unchanged parts the very same objects): a node whose own text
+  // changed is re-rendered and morphed in its element; its unchanged id'd children are
+  // written as placeholders `<tag data-lf-id="N" data-lf-skip>` that the morph replaces
+  // by the live element; an unchanged keyed list that is the only content of its element
+  // is written as `data-lf-keep` on that element (its children stay). A change it cannot
+  // place climbs to the nearest id'd ancestor, at worst the root. Anything unexpected (an
+  // element not found, HTML that does not parse to one element) falls back to a full
+  // render, which is always right.
+
+  function Painter() {
+    this.ids = new WeakMap();   // values array of a node or an entry -> its data-lf-id
+    this.els = new Map();       // data-lf-id -> element
+    this.next = 1;
+    this.shapes = new Map();    // template id -> shape (see shapeOf)
+    this.changed = new Set();   // values arrays and lists changed by this patch
+    this.kept = new Set();      // lists changed only inside entries painted in place
+    this.skips = new Set();     // ids written as placeholders by this paint
+    this.fresh = new Set();     // nodes, entries and lists this patch created (not on the page)
+    this.pending = new Set();   // ids of the regions this paint morphs on their own
+    this.live = 0;              // elements known after the last full scan
+  }
+
+  /** A partial paint met what only a full render can fix (an element gone, a kept list
+   *  whose element would be created anew); thrown through the morph, caught by render. */
+  function PaintMiss() { this.message = "the partial paint cannot place this patch"; }
+
+  /** What the painter needs of a template: `tag`, its root element's tag name (null
+   *  when it has not exactly one root element), `head`, where the tag name ends in
+   *  statics[0]; per dynamic, `content` (it sits in element content) and `sole` (it is
+   *  the only content of its element, whose start tag ends the static before it). */
+  Painter.prototype.shapeOf = function (templates, tid) {
+    var shape = this.shapes.get(tid);
+    if (shape) return shape;
+    var statics = templates.get(tid), n = statics.length - 1, marked = statics[0], i;
+    for (i = 0; i < n; i++) marked += "<!--lf:" + i + "-->" + statics[i + 1];
+    var template = document.createElement("template");
+    template.innerHTML = marked;
+    var frag = template.content, content = new Array(n).fill(false), sole = new Array(n).fill(false);
+    var walker = document.createTreeWalker(frag, NodeFilter.SHOW_COMMENT), c;
+    while ((c = walker.nextNode())) {
+      var m = /^lf:(\d+)$/.exec(c.data);
+      if (!m || Number(m[1]) >= n) continue;
+      i = Number(m[1]);
+      content[i] = true;   // a comment: element content (an attribute or raw text keeps it as text)
+      var parent = c.parentNode;
+      sole[i] = parent !== frag && parent.childNodes.length === 1 && /(^|[^\/])>$/.test(statics[i]) &&
+                statics[i + 1].slice(0, 2) === "</";
+    }
+    var tag = null, head = 0, found = /^<([a-zA-Z][a-zA-Z0-9-]*)(?=[\s>\/])/.exec(statics[0]);
+    if (found && frag.childNodes.length === 1 && frag.firstChild.nodeType === 1 &&
+        frag.firstChild.tagName === found[1].toUpperCase()) {
+      tag = found[1].toLowerCase();
+      head = found[0].length;
+    }
+    shape = { tag: tag, head: head, content: content, sole: sole };
+    this.shapes.set(tid, shape);
+    return shape;
+  };
+
+  /** Write node `values` of template `tid` (its root element tagged `id`, 0 for none).
+   *  `partial`: write unchanged id'd children as placeholders and keep unchanged lists. */
+  Painter.prototype.write = function (templates, tid, values, id, out, partial) {
+    var statics = templates.get(tid), shape = this.shapeOf(templates, tid);
+    if (id) out.push(statics[0].slice(0, shape.head) + ' data-lf-id="' + id + '"' + statics[0].slice(shape.head));
+    else out.push(statics[0]);
+    for (var i = 0; i < values.length; i++) {
+      var v = values[i];
+      if (typeof v === "string") {
+        out.push(v);
+      } else if (v.kind === "node") {
+        this.writeChild(templates, v.template_id, v.values, shape.content[i], out, partial && !this.fresh.has(v.values));
+      } else if (partial && shape.sole[i] && !this.fresh.has(v) && (!this.changed.has(v) || this.kept.has(v))) {
+        var last = out[out.length - 1];
+        out[out.length - 1] = last.slice(0, -1) + " data-lf-keep>";
+      } else {
+        var inside = partial && !this.fresh.has(v);
+        for (var k = 0; k < v.keys.length; k++) {
+          var entry = v.entries.get(v.keys[k]);
+          this.writeChild(templates, v.template_id, entry, shape.content[i], out, inside && !this.fresh.has(entry));
+        }
+      }
+      out.push(statics[i + 1]);
+    }
+  };
+
+  Painter.prototype.writeChild = function (templates, tid, values, inContent, out, partial) {
+    var shape = this.shapeOf(templates, tid);
+    if (!inContent || !shape.tag) { this.write(templates, tid, values, 0, out, partial); return; }
+    var id = this.ids.get(values);
+    // Unchanged, or changed and painted in its own region: its element stays as it is.
+    if (partial && id && (!this.changed.has(values) || this.pending.has(id)) && this.els.has(id)) {
+      out.push("<" + shape.tag + ' data-lf-id="' + id + '" data-lf-skip></' + shape.tag + ">");
+      this.skips.add(id);
+      return;
+    }
+    if (!id) { id = this.next++; this.ids.set(values, id); }
+    this.write(templates, tid, values, id, out, partial);
+  };
+
+  /** The HTML of the whole tree, every id'd element tagged (a full render). */
+  Painter.prototype.fullHtml = function (state) {
+    if (!state.root) return "";
+    this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
+    var out = [];
+    this.write(state.templates, state.root.template_id, state.root.values, 0, out, false);
+    return out.join("");
+  };
+
+  /** Remember the id'd elements under `node` (and `node` itself). */
+  Painter.prototype.register = function (node) {
+    if (node.nodeType !== 1) return;
+    var self = this;
+    if (node.hasAttribute("data-lf-id")) this.els.set(Number(node.getAttribute("data-lf-id")), node);
+    Array.prototype.forEach.call(node.querySelectorAll("[data-lf-id]"), function (el) {
+      self.els.set(Number(el.getAttribute("data-lf-id")), el);
+    });
+  };
+
+  Painter.prototype.rescan = function (root) {
+    this.els.clear();
+    this.register(root);
+    this.live = this.els.size;
+  };
+
+  /** Compare node values (same template) old -> new; returns true when the node itself
+   *  must be re-rendered. Pushes the id'd descendants it can paint in place. */
+  Painter.prototype.visit = function (templates, tid, before, after, regions) {
+    if (before === after) return false;
+    this.changed.add(after);
+    var shape = this.shapeOf(templates, tid), dirty = false;
+    for (var i = 0; i < after.length; i++) {
+      var a = before[i], b = after[i];
+      if (a === b) continue;
+      if (typeof a === "string" || typeof b === "string" || a.kind !== b.kind || a.template_id !== b.template_id) {
+        dirty = true;
+        if (typeof b !== "string") this.fresh.add(b.kind === "node" ? b.values : b);
+      } else if (b.kind === "node") {
+        if (!this.child(templates, b.template_id, a.values, b.values, shape.content[i], regions)) dirty = true;
+      } else {
+        this.changed.add(b);
+        var same = a.keys === b.keys || (a.keys.length === b.keys.length &&
+                   a.keys.every(function (k, j) { return k === b.keys[j]; }));
+        var inPlace = same && shape.content[i];
+        for (var k = 0; k < b.keys.length; k++) {
+          var ea = a.entries.get(b.keys[k]), eb = b.entries.get(b.keys[k]);
+          if (ea === undefined) { this.fresh.add(eb); continue; }
+          if (ea === eb) continue;
+          if (!this.child(templates, b.template_id, ea, eb, shape.content[i], regions)) inPlace = false;
+        }
+        if (inPlace) this.kept.add(b); else dirty = true;
+      }
+    }
+    return dirty;
+  };
+
+  /** A changed child node: painted in place when it has its own element (pushed as a
+   *  region), else it tells its parent whether the parent must re-render. */
+  Painter.prototype.child = function (templates, tid, before, after, inContent, regions) {
+    var id = inContent && this.shapeOf(templates, tid).tag ? this.ids.get(before) : undefined;
+    if (id === undefined) return !this.visit(templates, tid, before, after, regions);
+    this.ids.set(after, id);
+    if (this.visit(templates, tid, before, after, regions)) {
+      // Painted in its own element; an ancestor painted too writes it as a placeholder.
+      regions.push({ id: id, tid: tid, values: after });
+      this.pending.add(id);
+    }
+    return true;
+  };
+
+  /** Paint the change from `before` to `after` into `root`; false when only a full
+   *  render can (the caller then does one). */
+  Painter.prototype.paint = function (root, before, after, opts) {
+    if (!before.root || !after.root || before.root.template_id !== after.root.template_id) return false;
+    var templates = after.templates;
+    this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
+    var regions = [];
+    if (this.visit(templates, after.root.template_id, before.root.values, after.root.values, regions)) {
+      regions.unshift(null);   // the root itself, first (its children's regions keep their elements)
+    }
+    opts.skips = this.skips;
+    opts.painter = this;
+    var template = document.createElement("template");
+    for (var r = 0; r < regions.length; r++) {
+      var region = regions[r], out = [];
+      if (region === null) {
+        this.write(templates, after.root.template_id, after.root.values, 0, out, true);
+        template.innerHTML = out.join("");
+        morphChildren(root, template.content, opts);
+        continue;
+      }
+      var el = this.els.get(region.id);
+      if (!el || !root.contains(el)) return false;
+      this.write(templates, region.tid, region.values, region.id, out, true);
+      template.innerHTML = out.join("");
+      var fresh = template.content.firstChild;
+      if (!fresh || fresh !== template.content.lastChild || fresh.nodeType !== 1 || fresh.tagName !== el.tagName) {
+        return false;
+      }
+      morphNode(el, fresh, opts);
+    }
+    var self = this;
+    opts.added.forEach(function (node) { self.register(node); });
+    if (this.els.size > 4096 && this.els.size > 4 * this.live) this.prune(root);
+    return true;
+  };
+
+  /** Forget elements that left the page (a long-lived page with much churn). */
+  Painter.prototype.prune = function (root) {
+    var self = this;
+    this.els.forEach(function (el, id) { if (!root.contains(el)) self.els.delete(id); });
+    this.live = this.els.size;
+  };
 
   // ---------------------------------------------------------------- 3. LiveSocket
 
@@ -484,6 +745,8 @@
     this.ackTimer = null;
     this.pending = new Map();   // submit ref -> {el, form}
     this.timers = new Map();    // debounced element -> timeout id
+    this.painter = new Painter();
+    this.staleLocks = false;    // a locked element missed a patch: next render is full
     this.bind();
     this.bindMore();
     this.connect();
@@ -643,7 +906,7 @@
 
   LiveSocket.prototype.onPatch = function (diff) {
     if (!this.joined) return;   // waiting for a Render: it replaces everything
-    var settled = diff.ref ? this.settle(diff.ref) : null;
+    var settled = diff.ref ? this.settle(diff.ref) : null, before = this.state;
     if (diff.d) {
       try {
         this.state = applyPatch(this.state, diff.d);
@@ -657,7 +920,7 @@
     }
     // The answer to a submit sets its form's fields to the server's values even when
     // the HTML did not change (a draft cleared on the server was already "" there).
-    if (diff.d || settled) this.render(settled, false);
+    if (diff.d || settled) this.render(settled, false, before);
     if (diff.title) document.title = diff.title;
     this.deliverEvents(diff.e);
     if (diff.nav) this.follow(diff.nav);
@@ -690,15 +953,35 @@
 
   /** Show the state: morph the page, then the hooks' lifecycle (a full render looks
    *  for hooks in the whole root, a patch only in what it added). */
-  LiveSocket.prototype.render = function (settled, full) {
+  LiveSocket.prototype.render = function (settled, full, before) {
     var opts = { force: settled ? settled.form : null, answered: settled ? settled.els : null,
                  added: [], updated: [] };
-    morph(this.root, toHtml(this.state), opts);
+    // A submit's answer sets its form's fields, an answered field follows the server:
+    // both need every field visited, so they take a full render (not the hot path).
+    var fields = settled && (settled.form || settled.els.some(function (el) {
+      return el.tagName === "INPUT" || el.tagName === "SELECT" || el.tagName === "TEXTAREA";
+    }));
+    var painted = false;
+    if (!full && !fields && before && !this.staleLocks) {
+      try {
+        painted = this.painter.paint(this.root, before, this.state, opts);
+      } catch (e) {
+        if (!(e instanceof PaintMiss)) throw e;
+      }
+    }
+    if (!painted) {
+      opts = { force: opts.force, answered: opts.answered, added: [], updated: [] };
+      morph(this.root, this.painter.fullHtml(this.state), opts);
+      this.painter.rescan(this.root);
+      this.staleLocks = false;
+      if (!full) opts.added = [this.root];   // look for new hooks everywhere
+    }
     this.pending.forEach(function (p) {
       if (!p.quiet) p.el.classList.add("lf-loading");
       p.loading.forEach(function (el) { el.classList.add("lf-loading"); });
     });
     this.runHooks(full ? [this.root] : opts.added, opts.updated);
+    return painted;
   };
 
   LiveSocket.prototype.emit = function (name, detail) {
@@ -734,7 +1017,7 @@
   /** End the loading state of every event up to `ref`; returns what they were sent by
    *  ({form: a submitted form or null, els: the elements}), or null if none was pending. */
   LiveSocket.prototype.settle = function (ref) {
-    var upto = Number(ref), form = null, els = [];
+    var upto = Number(ref), form = null, els = [], self = this;
     this.pending.forEach(function (p, key) {
       if (Number(key) > upto) return;
       if (!p.quiet) {
@@ -742,7 +1025,7 @@
         p.el.removeAttribute("aria-busy");
       }
       p.loading.forEach(function (other) { other.classList.remove("lf-loading"); });
-      p.locks.forEach(unlock);
+      p.locks.forEach(function (el) { if (unlock(el)) self.staleLocks = true; });
       if (p.done) p.done(key);
       if (!p.passive) els.push(p.el);
       if (p.form) form = p.form;
@@ -1210,12 +1493,14 @@
     el.disabled = true;
   }
 
+  /** Returns whether a patch skipped the element while it was locked. */
   function unlock(el) {
     var saved = el.__lfLock;
-    if (!saved) return;
+    if (!saved) return false;
     el.__lfLock = null;
     if (el.tagName === "INPUT") el.value = saved.html; else el.innerHTML = saved.html;
     el.disabled = saved.disabled;
+    return !!saved.stale;
   }
 
   var PASSIVE = { passive: true };
@@ -1307,7 +1592,9 @@
       global.lightflowLive = { socket: new LiveSocket(root, global.lightflowLiveOptions), merge: merge };
     }
   }
-  global.LightflowLive = { LiveSocket: LiveSocket, merge: merge };
+  // Painter and morph are exported for the tests that hold partial paints to full renders.
+  global.LightflowLive = { LiveSocket: LiveSocket, merge: merge, Painter: Painter, morph: morph,
+                           PaintMiss: PaintMiss };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })(typeof window !== "undefined" ? window : globalThis);

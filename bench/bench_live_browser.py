@@ -1,0 +1,322 @@
+"""Live client in Chromium: main-thread time of a patch, click → DOM, beside a bare page.
+
+A 1 000-row keyed table (the live table's row template) served twice by one Hypercorn
+subprocess on 127.0.0.1:
+
+* **live**: a `LiveView` with three buttons: ``one`` changes one cell, ``five``
+  changes five rows, ``sort`` reverses the order of all 1 000 rows;
+* **bare** (the baseline): the same table as a static page with a plain WebSocket;
+  the server answers the same three buttons with the minimum a hand-written page needs
+  (the changed cells' new text, or the 1 000 ids in their new order) and the page sets
+  the cells' text or re-appends the rows in that order.
+
+Measured in the page with ``performance.now()``:
+
+* **click → DOM**: from the button's click to the end of the task that changed the DOM
+  (a `MutationObserver` callback, which then forces style and layout, so the figure
+  includes them);
+* **handler**: the time spent in the socket's message handler for the answer (parse,
+  merge, morph or the bare page's DOM calls), the main-thread cost of a patch.
+
+p50 and p90 over ``SAMPLES`` clicks each, one after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+
+from bench._live_server import free_port
+from bench._report import percentile
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ROWS = 1_000
+SAMPLES = 40
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+# -- the server (a subprocess) ---------------------------------------------------------------
+
+
+def serve(port: int) -> None:
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Mount, Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    from lightflow_actors import ActorSystem
+    from lightflow_actors.adapters.ws import live_routes
+    from lightflow_actors.live import (
+        LiveView,
+        Params,
+        Rendered,
+        SessionInfo,
+        Template,
+        keyed,
+    )
+    from lightflow_actors.live_examples.table import ROW, Row, initial_rows, render_row
+
+    class One(msgspec.Struct, frozen=True, tag="one"):
+        pass
+
+    class Five(msgspec.Struct, frozen=True, tag="five"):
+        pass
+
+    class Sort(msgspec.Struct, frozen=True, tag="sort"):
+        pass
+
+    class Grid(msgspec.Struct, frozen=True):
+        rows: tuple[Row, ...]
+        step: int = 0
+        reverse: bool = False
+
+    def changed(rows: tuple[Row, ...], step: int, count: int) -> tuple[Row, ...]:
+        out = list(rows)
+        for k in range(count):
+            i = (step * 7919 + k * 211) % len(out)
+            old = out[i]
+            delta = 0.25 if (step + k) % 2 == 0 else -0.25
+            out[i] = Row(old.id, old.symbol, round(old.price + delta, 2), delta, old.volume + 1)
+        return tuple(out)
+
+    page = Template(
+        '<section><button id="one" lf-click="one">one</button>'
+        '<button id="five" lf-click="five">five</button>'
+        '<button id="sort" lf-click="sort">sort</button>'
+        "<table><tbody id=\"rows\">{rows}</tbody></table></section>"
+    )
+
+    class GridView(LiveView[Grid, One | Five | Sort]):
+        def mount(self, params: Params, session: SessionInfo) -> Grid:
+            return Grid(initial_rows(ROWS))
+
+        def handle_event(self, event: One | Five | Sort, state: Grid) -> Grid:
+            if isinstance(event, Sort):
+                return msgspec.structs.replace(state, reverse=not state.reverse)
+            count = 1 if isinstance(event, One) else 5
+            rows = changed(state.rows, state.step, count)
+            return msgspec.structs.replace(state, rows=rows, step=state.step + 1)
+
+        def render(self, state: Grid) -> Rendered:
+            rows = reversed(state.rows) if state.reverse else state.rows
+            return page(rows=keyed(ROW, [(r.id, render_row(r)) for r in rows]))
+
+    def bare_page() -> str:
+        from lightflow_actors.live import to_html
+
+        rows = "".join(to_html(render_row(r)) for r in initial_rows(ROWS))
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'></head><body><section>"
+            '<button id="one">one</button><button id="five">five</button>'
+            '<button id="sort">sort</button>'
+            f'<table><tbody id="rows">{rows}</tbody></table></section><script>{BARE_SCRIPT}'
+            "</script></body></html>"
+        )
+
+    async def bare(request: object) -> HTMLResponse:
+        return HTMLResponse(bare_page())
+
+    async def bare_socket(ws: WebSocket) -> None:
+        await ws.accept()
+        rows, step, reverse = initial_rows(ROWS), 0, False
+        try:
+            while True:
+                what = await ws.receive_text()
+                if what == "sort":
+                    reverse = not reverse
+                    order = [r.id for r in (reversed(rows) if reverse else rows)]
+                    await ws.send_text(json.dumps({"order": order}))
+                    continue
+                before = rows
+                rows = changed(rows, step, 1 if what == "one" else 5)
+                step += 1
+                cells = [
+                    [r.id, f"{r.price:.2f}", f"{r.change:+.2f}", str(r.volume)]
+                    for r, b in zip(rows, before, strict=True)
+                    if r is not b
+                ]
+                await ws.send_text(json.dumps({"cells": cells}))
+        except WebSocketDisconnect:
+            return
+
+    async def main() -> None:
+        async with ActorSystem("bench-browser", seed=1) as system:
+            app = Starlette(
+                routes=[
+                    Route("/bare", bare),
+                    WebSocketRoute("/bare-socket", bare_socket),
+                    Mount("/live", routes=live_routes(system, {"grid": GridView()}, secret=b"b" * 32)),
+                ]
+            )
+            config = Config()
+            config.bind = [f"127.0.0.1:{port}"]
+            config.accesslog = None
+            config.errorlog = None
+            print("ready", flush=True)
+            await hypercorn_serve(app, config)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+
+
+BARE_SCRIPT = """
+const ws = new WebSocket("ws://" + location.host + "/bare-socket");
+const tbody = document.getElementById("rows");
+window.handled = [];
+ws.onmessage = (e) => {
+  const t0 = performance.now();
+  const m = JSON.parse(e.data);
+  if (m.order) {
+    const frag = document.createDocumentFragment();
+    for (const id of m.order) frag.appendChild(document.getElementById("row-" + id));
+    tbody.appendChild(frag);
+  } else {
+    for (const [id, price, change, volume] of m.cells) {
+      const tds = document.getElementById("row-" + id).children;
+      tds[2].textContent = price;
+      tds[3].textContent = change;
+      tds[3].className = "num " + (change[0] === "+" ? "up" : "down");
+      tds[4].textContent = volume;
+    }
+  }
+  window.handled.push(performance.now() - t0);
+};
+for (const id of ["one", "five", "sort"]) {
+  document.getElementById(id).addEventListener("click", () => ws.send(id));
+}
+window.ready = new Promise((r) => ws.addEventListener("open", r));
+"""
+
+# In the page: click a button, wait for the DOM change, force style and layout.
+MEASURE = """async ([button, samples]) => {
+  const target = document.querySelector("tbody");
+  const clicks = [];
+  for (let i = 0; i < samples; i++) {
+    await new Promise((r) => setTimeout(r, 30));
+    const done = new Promise((resolve) => {
+      const mo = new MutationObserver(() => {
+        mo.disconnect();
+        document.body.offsetHeight;  // style and layout, in the same task
+        resolve(performance.now());
+      });
+      mo.observe(target, {subtree: true, childList: true, characterData: true, attributes: true});
+    });
+    const t0 = performance.now();
+    document.getElementById(button).click();
+    clicks.push((await done) - t0);
+  }
+  await new Promise((r) => setTimeout(r, 30));
+  return clicks;
+}"""
+
+WRAP_LIVE = """() => {
+  const socket = window.lightflowLive.socket, receive = socket.receive;
+  window.handled = [];
+  socket.receive = function (text) {
+    const t0 = performance.now();
+    receive.call(this, text);
+    if (text.indexOf('"op":"patch"') >= 0) window.handled.push(performance.now() - t0);
+  };
+}"""
+
+
+async def run(port: int) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            live = await (await browser.new_context()).new_page()
+            await live.goto(f"http://127.0.0.1:{port}/live/grid")
+            await live.wait_for_selector("[data-lf-status=connected]")
+            await live.evaluate(WRAP_LIVE)
+            bare = await (await browser.new_context()).new_page()
+            await bare.goto(f"http://127.0.0.1:{port}/bare")
+            await bare.evaluate("window.ready")
+            print(f"{'':<34}{'live p50':>10}{'p90':>9}{'bare p50':>11}{'p90':>9}{'ratio':>8}")
+            for button, what in (
+                ("one", "one-cell change"),
+                ("five", "5-row change"),
+                ("sort", "1 000-row re-sort"),
+            ):
+                figures = []
+                for page in (live, bare):
+                    await page.evaluate(MEASURE, [button, 5])  # warm up
+                    await page.evaluate("window.handled = []")
+                    clicks = await page.evaluate(MEASURE, [button, SAMPLES])
+                    handled = await page.evaluate("window.handled")
+                    figures.append((clicks, handled))
+                (live_clicks, live_handled), (bare_clicks, bare_handled) = figures
+                for label, a, b in (
+                    (f"{what}: click -> DOM (ms)", live_clicks, bare_clicks),
+                    (f"{what}: handler (ms)", live_handled, bare_handled),
+                ):
+                    p50, p50b = percentile(a, 50), percentile(b, 50)
+                    print(
+                        f"{label:<34}{p50:>10.2f}{percentile(a, 90):>9.2f}"
+                        f"{p50b:>11.2f}{percentile(b, 90):>9.2f}{p50 / max(p50b, 1e-6):>7.1f}x",
+                        flush=True,
+                    )
+        finally:
+            await browser.close()
+
+
+def main() -> None:
+    if not os.path.exists(CHROMIUM):
+        print(f"{CHROMIUM} is not installed; skipped", flush=True)
+        return
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        print("playwright is not installed; skipped", flush=True)
+        return
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_live_browser", "--serve", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the bench server did not start")
+
+        async def go() -> None:
+            for _ in range(500):
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.01)
+                    continue
+                writer.close()
+                break
+            await run(port)
+
+        asyncio.run(go())
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+    else:
+        main()

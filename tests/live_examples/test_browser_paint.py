@@ -1,0 +1,247 @@
+"""Real browser: the client paints only what a patch changed, and the page it paints is
+the page a full render gives.
+
+The painter (section 2c of lightflow-live.js) runs in Chromium on a detached root fed
+the patches Python's `DiffState` produces: after every patch the DOM, with the
+painter's ``data-lf-id`` attributes taken out, serialises exactly as the reference
+client's HTML (`toHtml`, which tests/live/test_js_merge.py holds to Python's
+`client_html`). Then what "only what changed" means, checked with a
+`MutationObserver`: a one-item change mutates nothing outside that item, a reversal of
+a keyed list moves the very same elements and rewrites no text, and a field being
+typed in keeps its focus, value and caret while patches land around it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from playwright.async_api import Page
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.ws import live_routes
+from lightflow_actors.live import (
+    DiffState,
+    LiveView,
+    Params,
+    Rendered,
+    SendAfter,
+    SessionInfo,
+    Template,
+    Update,
+    encode_patch,
+    keyed,
+)
+
+from ..live.live_server import serving
+from ..live.live_shapes import Item, Shape, render_shape, shapes
+from .test_browser import (  # noqa: F401
+    ARGS,
+    CHROMIUM,
+    async_playwright,
+    open_page,
+    pytestmark,
+    text_is,
+)
+
+HARNESS = """() => {
+  const L = window.LightflowLive;
+  const root = document.createElement("div");
+  document.body.appendChild(root);
+  let state = L.merge.emptyState(), painter = new L.Painter(), first = true;
+  const strip = (html) => {
+    const t = document.createElement("template");
+    t.innerHTML = html;
+    t.content.querySelectorAll("[data-lf-id]").forEach((e) => e.removeAttribute("data-lf-id"));
+    return t.innerHTML;
+  };
+  window.paint = {
+    root,
+    reset() { state = L.merge.emptyState(); painter = new L.Painter(); first = true; root.innerHTML = ""; },
+    apply(patch) {
+      const before = state;
+      state = L.merge.applyPatch(state, patch);
+      let partial = false;
+      if (!first) {
+        try { partial = painter.paint(root, before, state, {added: [], updated: []}); }
+        catch (e) { if (!(e instanceof L.PaintMiss)) throw e; }
+      }
+      if (!partial) {
+        L.morph(root, painter.fullHtml(state), {added: [], updated: []});
+        painter.rescan(root);
+      }
+      first = false;
+      return {partial, got: strip(root.innerHTML), want: strip(L.merge.toHtml(state))};
+    },
+  };
+}"""
+
+
+class Nothing(msgspec.Struct, frozen=True, tag="nothing"):
+    pass
+
+
+class Blank(LiveView[int, Nothing]):
+    def mount(self, params: Params, session: SessionInfo) -> int:
+        return 0
+
+    def handle_event(self, event: Nothing, state: int) -> int:
+        return state
+
+    def render(self, state: int) -> Rendered:
+        return Template("<p>{n}</p>")(n=state)
+
+
+async def _harness(page: Page) -> None:
+    await page.evaluate(HARNESS)
+
+
+def _patches(states: list[Shape]) -> list[object]:
+    diff = DiffState()
+    return [msgspec.json.decode(encode_patch(diff.diff(render_shape(s)))) for s in states]
+
+
+async def test_partial_paints_equal_full_renders_on_generated_patch_sequences() -> None:
+    async with ActorSystem("paint", seed=2) as system:
+        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/blank")
+                await _harness(page)
+                partials = 0
+                sequences: list[list[Shape]] = []
+
+                @settings(
+                    max_examples=120,
+                    deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture],
+                    database=None,
+                )
+                @given(st.lists(shapes(), min_size=2, max_size=8))
+                def collect(states: list[Shape]) -> None:
+                    sequences.append(states)
+
+                collect()
+                for states in sequences:
+                    await page.evaluate("paint.reset()")
+                    for patch in _patches(states):
+                        result = await page.evaluate("(p) => paint.apply(p)", patch)
+                        assert result["got"] == result["want"], (states, patch)
+                        partials += bool(result["partial"])
+                assert partials > len(sequences)  # most later patches were painted in part
+            finally:
+                await browser.close()
+
+
+def _big(reverse: bool = False, text_of: dict[str, str] | None = None) -> Shape:
+    keys = [f"k{i}" for i in range(300)]
+    if reverse:
+        keys.reverse()
+    texts = text_of or {}
+    return Shape(
+        title="big",
+        items=[Item(key=k, text=texts.get(k, k), tags=["t"]) for k in keys],
+        notes=["n1"],
+    )
+
+
+RECORD = """() => {
+  window.mutated = [];
+  window.observer = new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      const li = el.closest("li");
+      window.mutated.push(li ? li.id : el.tagName);
+    }
+  });
+  observer.observe(paint.root, {subtree: true, childList: true, characterData: true, attributes: true});
+  paint.root.querySelectorAll("li").forEach((li) => { li.__mark = li.id; });
+}"""
+
+
+async def test_a_change_touches_only_its_element_and_a_reversal_moves_the_same_ones() -> None:
+    async with ActorSystem("paint-only", seed=2) as system:
+        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/blank")
+                await _harness(page)
+                first, one, reversed_ = _patches(
+                    [_big(), _big(text_of={"k7": "changed"}), _big(reverse=True, text_of={"k7": "changed"})]
+                )
+                await page.evaluate("(p) => paint.apply(p)", first)
+                await page.evaluate(RECORD)
+                result = await page.evaluate("(p) => paint.apply(p)", one)
+                assert result["partial"] and result["got"] == result["want"]
+                mutated = await page.evaluate("observer.takeRecords(); window.mutated")
+                assert mutated and set(mutated) == {"i-k7"}, mutated
+                await page.evaluate(RECORD)
+                result = await page.evaluate("(p) => paint.apply(p)", reversed_)
+                assert result["partial"] and result["got"] == result["want"]
+                same = await page.evaluate(
+                    "[...paint.root.querySelectorAll('li')].every((li) => li.__mark === li.id)"
+                )
+                assert same  # every row is the element it was, moved
+                kinds = await page.evaluate(
+                    """(() => { const seen = new Set();
+                        for (const r of observer.takeRecords()) seen.add(r.type);
+                        return [...seen]; })()"""
+                )
+                assert "characterData" not in kinds and "attributes" not in kinds
+            finally:
+                await browser.close()
+
+
+class Tick(msgspec.Struct, frozen=True):
+    pass
+
+
+class Ticking(LiveView[int, Nothing]):
+    """Patches every 20 ms: a counter and a keyed list around a text field."""
+
+    def mount(self, params: Params, session: SessionInfo) -> int | Update[int]:
+        return Update(0, (SendAfter(0.02, Tick()),)) if session.connected else 0
+
+    def handle_event(self, event: Nothing, state: int) -> int:
+        return state
+
+    def handle_info(self, message: object, state: int) -> Update[int]:
+        return Update(state + 1, (SendAfter(0.02, Tick()),))
+
+    def render(self, state: int) -> Rendered:
+        rows = [(k, ROW(k=k, v=state if k == state % 10 else 0)) for k in range(10)]
+        return TICKING(n=state, rows=keyed(ROW, rows))
+
+
+ROW = Template('<li id="r-{k}">{v}</li>')
+TICKING = Template(
+    '<div><p id="n">{n}</p><input id="field" name="field" value=""><ul>{rows}</ul></div>'
+)
+
+
+async def test_a_field_keeps_focus_value_and_caret_while_patches_land() -> None:
+    async with ActorSystem("paint-focus", seed=2) as system:
+        routes = live_routes(system, {"ticking": Ticking()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/ticking")
+                await page.focus("#field")
+                await page.keyboard.type("hello world")
+                await page.evaluate(
+                    "document.querySelector('#field').setSelectionRange(3, 7, 'forward')"
+                )
+                start = int(await page.text_content("#n") or "0")
+                await page.wait_for_function(
+                    "n => Number(document.querySelector('#n').textContent) > n + 10", arg=start
+                )
+                state = await page.evaluate(
+                    """() => { const f = document.querySelector('#field');
+                        return [document.activeElement === f, f.value, f.selectionStart,
+                                f.selectionEnd]; }"""
+                )
+                assert state == [True, "hello world", 3, 7]
+            finally:
+                await browser.close()
