@@ -101,7 +101,7 @@ def serve(port: int) -> None:
         '<section><button id="one" lf-click="one">one</button>'
         '<button id="five" lf-click="five">five</button>'
         '<button id="sort" lf-click="sort">sort</button>'
-        "<table><tbody id=\"rows\">{rows}</tbody></table></section>"
+        '<table><tbody id="rows">{rows}</tbody></table></section>'
     )
 
     class GridView(LiveView[Grid, One | Five | Sort]):
@@ -159,11 +159,12 @@ def serve(port: int) -> None:
 
     async def main() -> None:
         async with ActorSystem("bench-browser", seed=1) as system:
+            views = {"grid": GridView()}
             app = Starlette(
                 routes=[
                     Route("/bare", bare),
                     WebSocketRoute("/bare-socket", bare_socket),
-                    Mount("/live", routes=live_routes(system, {"grid": GridView()}, secret=b"b" * 32)),
+                    Mount("/live", routes=live_routes(system, views, secret=b"b" * 32)),
                 ]
             )
             config = Config()

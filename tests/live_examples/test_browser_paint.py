@@ -57,7 +57,9 @@ HARNESS = """() => {
   };
   window.paint = {
     root,
-    reset() { state = L.merge.emptyState(); painter = new L.Painter(); first = true; root.innerHTML = ""; },
+    reset() {
+      state = L.merge.emptyState(); painter = new L.Painter(); first = true; root.innerHTML = "";
+    },
     apply(patch) {
       const before = state;
       state = L.merge.applyPatch(state, patch);
@@ -155,7 +157,8 @@ RECORD = """() => {
       window.mutated.push(li ? li.id : el.tagName);
     }
   });
-  observer.observe(paint.root, {subtree: true, childList: true, characterData: true, attributes: true});
+  observer.observe(paint.root,
+    {subtree: true, childList: true, characterData: true, attributes: true});
   paint.root.querySelectorAll("li").forEach((li) => { li.__mark = li.id; });
 }"""
 
@@ -168,8 +171,9 @@ async def test_a_change_touches_only_its_element_and_a_reversal_moves_the_same_o
             try:
                 page = await open_page(browser, f"{base}/blank")
                 await _harness(page)
+                changed = {"k7": "changed"}
                 first, one, reversed_ = _patches(
-                    [_big(), _big(text_of={"k7": "changed"}), _big(reverse=True, text_of={"k7": "changed"})]
+                    [_big(), _big(text_of=changed), _big(reverse=True, text_of=changed)]
                 )
                 await page.evaluate("(p) => paint.apply(p)", first)
                 await page.evaluate(RECORD)
