@@ -105,6 +105,7 @@ types.coroutine(_drive)
 
 class Cell:
     __slots__ = (
+        "_mailbox",
         "actor",
         "capacity",
         "children",
@@ -120,7 +121,6 @@ class Cell:
         "last_crash",
         "links",
         "loop",
-        "mailbox",
         "monitors",
         "name",
         "overflow",
@@ -166,11 +166,14 @@ class Cell:
         self.capacity = capacity
         self.overflow = overflow
         self.trap_exit = trap_exit
-        self.mailbox: deque[object] = deque()
+        # Created by the first message (an idle actor that was never sent one has none).
+        self._mailbox: deque[object] | None = None
         self.scheduled = False
         self.status = RUNNING
         self.children: set[Cell] | None = None
-        self.links: set[Cell] | None = None
+        # One linked cell, or a set of two or more (see ``_add_link``): most actors hold
+        # a single link, to their supervisor, and a set would cost 216 bytes each.
+        self.links: Cell | set[Cell] | None = None
         self.monitors: dict[int, Cell] | None = None  # monitors this cell holds
         self.watchers: dict[int, Cell] | None = None  # monitors held on this cell
         self.timers: set[Timer] | None = None
@@ -201,6 +204,23 @@ class Cell:
     def label(self) -> str:
         kind = type(self.actor).__qualname__
         return f"{kind}<{self.id}:{self.name}>" if self.name else f"{kind}<{self.id}>"
+
+    @property
+    def mailbox(self) -> deque[object]:
+        """The mailbox (created here if no message has arrived yet).
+
+        The kernel reads ``_mailbox`` (None until the first message) instead; tools that
+        only look should test ``queued()`` first, so that looking allocates nothing.
+        """
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        return mailbox
+
+    def queued(self) -> int:
+        """How many items wait in the mailbox."""
+        mailbox = self._mailbox
+        return len(mailbox) if mailbox is not None else 0
 
     def traps_exits(self) -> bool:
         return self.trap_exit if self.trap_exit is not None else bool(self.actor.trap_exit)
@@ -315,8 +335,14 @@ class Cell:
         if self.status is DEAD:
             self.system._dead_letter(self, item)
             return
-        mailbox = self.mailbox
-        if self.capacity is not None and len(mailbox) >= self.capacity and not self._overflow(item):
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        elif (
+            self.capacity is not None
+            and len(mailbox) >= self.capacity
+            and not self._overflow(mailbox, item)
+        ):
             return
         mailbox.append(item)
         if not self.scheduled:
@@ -327,7 +353,10 @@ class Cell:
         """Queue a kernel signal (Exit, Down, timer, stop): never dropped, never refused."""
         if self.status is DEAD:
             return
-        self.mailbox.append(item)
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        mailbox.append(item)
         if not self.scheduled:
             self.scheduled = True
             self.loop.call_soon(self._run)
@@ -338,12 +367,12 @@ class Cell:
             return
         self.deliver_signal(message)
 
-    def _overflow(self, item: object) -> bool:
+    def _overflow(self, mailbox: deque[object], item: object) -> bool:
         """Apply the overflow policy to a full mailbox; True means: queue ``item`` now."""
         policy = self.overflow
         capacity = self.capacity or 0
         if policy == "drop_oldest":
-            dropped = self.mailbox.popleft()
+            dropped = mailbox.popleft()
             self.dropped += 1
             if type(dropped) is Call and not dropped.future.done():
                 dropped.future.set_exception(MessageDropped(self.label, dropped.message))
@@ -365,7 +394,8 @@ class Cell:
             self.capacity is None
             or self.overflow != "await"
             or self.status is DEAD
-            or len(self.mailbox) < self.capacity
+            or self._mailbox is None
+            or len(self._mailbox) < self.capacity
         ):
             self.enqueue(item)
             return
@@ -392,7 +422,7 @@ class Cell:
         if not watched and self.system._long_handler is not None:
             self._run_watched()
             return
-        mailbox = self.mailbox
+        mailbox = self._mailbox
         handlers = self.handlers
         actor = self.actor
         budget = self.system.throughput
@@ -497,7 +527,7 @@ class Cell:
         and how many it handled. A virtual clock makes a handler take no time, so the
         deterministic loop never reports.
         """
-        mailbox = self.mailbox
+        mailbox = self._mailbox
         first = mailbox[0] if mailbox else None
         if type(first) is Call:
             first = first.message
@@ -583,7 +613,7 @@ class Cell:
                     future.set_result(result)
         if self.pending_exit is not None:
             self._finish_pending_exit()
-        elif self.mailbox:
+        elif self._mailbox:
             self._run()
         elif self.stop_reason is not None:
             self._terminate(self.stop_reason, True)
@@ -750,7 +780,7 @@ class Cell:
         self.scheduled = True
         self.exit_reason = reason
         self.task = None
-        mailbox = self.mailbox
+        mailbox = self._mailbox
         while mailbox:
             item = mailbox.popleft()
             if type(item) is Call and not item.future.done():
@@ -771,12 +801,12 @@ class Cell:
             for timer in list(self.timers):
                 timer.cancel()
         loop = self.loop
-        if self.links:
-            for other in self.links:
-                if other.links is not None:
-                    other.links.discard(self)
-                loop.call_soon(other.signal_exit, self, reason)
+        links = self.links
+        if links is not None:
             self.links = None
+            for other in (links,) if type(links) is Cell else links:  # type: ignore[union-attr]
+                other._drop_link(self)
+                loop.call_soon(other.signal_exit, self, reason)
         if self.watchers:
             for monitor_id, watcher in self.watchers.items():
                 if watcher.monitors is not None:
@@ -823,18 +853,36 @@ class Cell:
         if other.status is DEAD:
             self.loop.call_soon(self.signal_exit, other, NOPROC)
             return
-        if self.links is None:
-            self.links = set()
-        if other.links is None:
-            other.links = set()
-        self.links.add(other)
-        other.links.add(self)
+        self._add_link(other)
+        other._add_link(self)
 
     def unlink(self, other: Cell) -> None:
-        if self.links is not None:
-            self.links.discard(other)
-        if other.links is not None:
-            other.links.discard(self)
+        self._drop_link(other)
+        other._drop_link(self)
+
+    def _add_link(self, other: Cell) -> None:
+        links = self.links
+        if links is None:
+            self.links = other
+        elif type(links) is Cell:
+            if links is not other:
+                self.links = {links, other}
+        else:
+            links.add(other)  # type: ignore[union-attr]
+
+    def _drop_link(self, other: Cell) -> None:
+        links = self.links
+        if links is other:
+            self.links = None
+        elif links is not None and type(links) is not Cell:
+            links.discard(other)  # type: ignore[union-attr]
+
+    def linked(self) -> tuple[Cell, ...]:
+        """The cells linked to this one."""
+        links = self.links
+        if links is None:
+            return ()
+        return (links,) if type(links) is Cell else tuple(links)  # type: ignore[arg-type]
 
     def monitor(self, target: Cell) -> int:
         monitor_id = self.system._next_monitor_id()
@@ -857,9 +905,10 @@ class Cell:
             target.watchers.pop(monitor_id, None)
         # Like erlang:demonitor(Ref, [flush]): a Down already queued is removed too.
         flushed = False
-        for item in list(self.mailbox):
+        mailbox = self._mailbox
+        for item in list(mailbox) if mailbox else ():
             if type(item) is Down and item.monitor == monitor_id:
-                self.mailbox.remove(item)
+                mailbox.remove(item)  # type: ignore[union-attr]
                 flushed = True
         return target is not None or flushed
 

@@ -287,6 +287,8 @@ class SimulationTap:
 
 
 def _still_queued(cell: Cell, message: object) -> bool:
+    if not cell.queued():
+        return False
     for item in cell.mailbox:
         if item is message or (type(item) is Call and item.message is message):
             return True

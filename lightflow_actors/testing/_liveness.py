@@ -265,7 +265,7 @@ class AskLedger:
 def find_hang(cells: Iterable[Cell], asks: AskLedger) -> tuple[str, list[str]] | None:
     """What keeps the system from progressing by itself, or None (see the module doc)."""
     for cell in cells:
-        if cell.status is DEAD or not cell.mailbox:
+        if cell.status is DEAD or not cell.queued():
             continue
         if cell.task is None or cell.task.done():  # nothing is ready, so no _run is pending
             pending = ", ".join(_describe_item(item) for item in list(cell.mailbox)[:3])
@@ -308,7 +308,7 @@ def find_hang(cells: Iterable[Cell], asks: AskLedger) -> tuple[str, list[str]] |
 
 
 def _queued(cell: Cell, call: Call) -> bool:
-    return any(item is call for item in cell.mailbox)
+    return cell.queued() > 0 and any(item is call for item in cell.mailbox)
 
 
 def _describe_item(item: object) -> str:
