@@ -31,18 +31,26 @@ R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., object])
 
 _HANDLER_MARK = "__lightflow_handles__"
+_EAGER_START_MARK = "__lightflow_eager_start__"
 
 
 @overload
 def handler(fn: F, /) -> F: ...
 @overload
-def handler(*message_types: type) -> Callable[[F], F]: ...
-def handler(*args: object) -> object:
+def handler(*message_types: type, eager_start: bool = False) -> Callable[[F], F]: ...
+def handler(*args: object, eager_start: bool = False) -> object:
     """Mark a method as the handler of the message type in its annotation.
 
     ``@handler`` reads the annotation of the message parameter (a class, or a union of
     classes). ``@handler(SomeType)`` names the types explicitly, for message classes that
     annotations cannot reach (defined inside a function).
+
+    ``@handler(eager_start=True)`` (async handlers only, ADR 0094) runs the handler on the
+    actor's own step until its first real suspension, and gives it a task only then: a
+    handler that does not suspend this time costs no task and no loop turn. Until that
+    first suspension there is no current task (``asyncio.current_task()`` is None), so
+    the handler must not use ``asyncio.timeout()``, a ``TaskGroup``, anyio or anything
+    else that looks the current task up before it first awaits something pending.
     """
     if len(args) == 1 and inspect.isfunction(args[0]):
         setattr(args[0], _HANDLER_MARK, None)
@@ -53,7 +61,14 @@ def handler(*args: object) -> object:
     explicit = tuple(t for t in args if isinstance(t, type))
 
     def mark(fn: F) -> F:
+        if eager_start and not inspect.iscoroutinefunction(fn):
+            raise InvalidActorDefinition(
+                f"@handler(eager_start=True) applies to async handlers; "
+                f"{getattr(fn, '__qualname__', fn)!r} is not one"
+            )
         setattr(fn, _HANDLER_MARK, explicit)
+        if eager_start:
+            setattr(fn, _EAGER_START_MARK, True)
         return fn
 
     return mark
@@ -78,15 +93,19 @@ def never_suspends(fn: Callable[..., object]) -> bool:
 
 
 class HandlerEntry:
-    """One dispatch table row: the function, whether it must be awaited, and whether it
-    runs eagerly (an async handler that cannot suspend: no task, ADR 0076)."""
+    """One dispatch table row: the function, whether it must be awaited, whether it runs
+    eagerly (an async handler that cannot suspend: no task, ADR 0076), and whether it
+    starts eagerly (runs on the actor's step up to its first suspension, ADR 0094)."""
 
-    __slots__ = ("eager", "fn", "is_async", "name")
+    __slots__ = ("eager", "eager_start", "fn", "is_async", "name")
 
-    def __init__(self, fn: Callable[..., object], is_async: bool, name: str) -> None:
+    def __init__(
+        self, fn: Callable[..., object], is_async: bool, name: str, eager_start: bool = False
+    ) -> None:
         self.fn = fn
         self.is_async = is_async
         self.eager = is_async and never_suspends(fn)
+        self.eager_start = is_async and not self.eager and eager_start
         self.name = name
 
 
@@ -179,7 +198,12 @@ def _build_handlers(cls: type) -> dict[type, HandlerEntry]:
                 continue
             explicit: tuple[type, ...] | None = getattr(fn, _HANDLER_MARK)
             msg_types = explicit or _annotated_types(klass, attr, fn)
-            entry = HandlerEntry(fn, inspect.iscoroutinefunction(fn), attr)
+            entry = HandlerEntry(
+                fn,
+                inspect.iscoroutinefunction(fn),
+                attr,
+                eager_start=getattr(fn, _EAGER_START_MARK, False),
+            )
             for msg_type in msg_types:
                 table[msg_type] = entry
     return table

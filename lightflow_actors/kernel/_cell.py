@@ -32,7 +32,7 @@ import logging
 import types
 from collections import deque
 from collections.abc import Coroutine, Generator
-from typing import TYPE_CHECKING, Any, Never
+from typing import TYPE_CHECKING, Any, Never, cast
 
 from ._actor import Actor, ActorClassInfo, HandlerEntry
 from ._errors import ActorExited, ActorNotAlive, MailboxFull, MessageDropped, Refused
@@ -101,6 +101,34 @@ def _drive(cell: Cell) -> Generator[object, Any, None]:
 
 # Lets ``_drive`` ``yield from`` a coroutine (sets the flag in place: same function).
 types.coroutine(_drive)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, object], yielded: object) -> Generator[Any, Any, object]:
+    """Go on with an ``eager_start`` handler, suspended at its first await, as a task.
+
+    The handler's first step ran on the cell's step (ADR 0094) and yielded ``yielded`` (the
+    future it waits for, or None for a bare yield). The task waits for that first, as it
+    would have had it stepped the handler itself; then ``yield from`` delegates the rest
+    exactly as ``await`` does. A cancellation (or any error the task throws in) while it
+    waits for that first yield goes into the handler at its await.
+    """
+    while True:
+        try:
+            yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        # A coroutine is no Generator to mypy; ``yield from`` takes it (``_resume`` is a
+        # ``types.coroutine``).
+        result: object = yield from cast("Generator[Any, Any, object]", coro)
+        return result
 
 
 class Cell:
@@ -232,6 +260,7 @@ class Cell:
         coro: Coroutine[object, object, None],
         message: object = None,
         future: asyncio.Future[object] | None = None,
+        parked: Coroutine[Any, Any, object] | None = None,
     ) -> asyncio.Task[None]:
         """Run ``on_start``/an async handler/``on_stop`` as the cell's task.
 
@@ -239,16 +268,24 @@ class Cell:
         a task cancelled before its first step (``_abort`` right after it was created, e.g.
         a link's exit signal queued before ``request_stop``) never enters its coroutine,
         so ``_task_done`` does that work instead, or the cell would stay ``stopping``.
+        ``parked`` is an ``eager_start`` handler already started (ADR 0094) that the task
+        was to resume: such a task closes it, at the await where it stopped.
         """
         task = self.loop.create_task(coro)
-        task.add_done_callback(lambda t: self._task_done(t, message, future))
+        task.add_done_callback(lambda t: self._task_done(t, message, future, parked))
         return task
 
     def _task_done(
-        self, task: asyncio.Task[None], message: object, future: asyncio.Future[object] | None
+        self,
+        task: asyncio.Task[None],
+        message: object,
+        future: asyncio.Future[object] | None,
+        parked: Coroutine[Any, Any, object] | None,
     ) -> None:
         if self.task is not task or not task.cancelled():
             return  # the coroutine ran and settled the cell itself
+        if parked is not None:
+            parked.close()
         self._task_cancelled(message, future)
 
     def _task_cancelled(self, message: object, future: asyncio.Future[object] | None) -> None:
@@ -487,6 +524,10 @@ class Cell:
                 self._eager_failed(value, message, future)  # type: ignore[arg-type]
                 return
             if entry.is_async:
+                if entry.eager_start:
+                    if self._start_eagerly(entry, message, future, tap):
+                        continue
+                    return  # it waits for something (now the cell's task), or it crashed
                 self.task = self._task(self._run_async(entry, message, future), message, future)
                 return
             try:
@@ -568,6 +609,53 @@ class Cell:
         finally:
             current_cell.reset(token)
 
+    def _start_eagerly(
+        self,
+        entry: HandlerEntry,
+        message: object,
+        future: asyncio.Future[object] | None,
+        tap: Tap | None,
+    ) -> bool:
+        """Step an ``eager_start`` handler (ADR 0094) on the cell's step, up to its first
+        suspension. True: it finished (answered, refused), go on with the next message.
+        False: it suspended (the cell's task now resumes it) or it crashed.
+
+        ``coro.send`` rather than ADR 0076's driver: this handler may suspend, and its
+        coroutine must then be resumed by a task of its own.
+        """
+        token = current_cell.set(self) if tap is not None else None
+        try:
+            try:
+                if tap is not None:
+                    tap.on_handle(self, message)
+                coro = cast("Coroutine[Any, Any, object]", entry.fn(self.actor, message))
+                yielded = coro.send(None)
+            except StopIteration as stop:
+                self.processed += 1
+                if future is not None and self.reply_to is not None:
+                    self.reply_to = None  # not deferred: the return value is the reply
+                    if not future.done():
+                        future.set_result(stop.value)
+                return True
+            except Refused as refusal:
+                self.processed += 1
+                self._refused(refusal, message, future)
+                return True
+            except BaseException as exc:
+                self.processed += 1
+                self._eager_failed(exc, message, future)
+                return False
+            # It awaits something pending: the rest of it runs as the cell's task, created
+            # here so that under a tap the task's context names this cell too.
+            started = (coro, yielded)
+            self.task = self._task(
+                self._run_async(entry, message, future, started), message, future, coro
+            )
+            return False
+        finally:
+            if token is not None:
+                current_cell.reset(token)
+
     def _eager_failed(
         self, exc: BaseException, message: object, future: asyncio.Future[object] | None
     ) -> None:
@@ -583,14 +671,24 @@ class Cell:
             raise exc  # KeyboardInterrupt, SystemExit: not the actor's to handle
 
     async def _run_async(
-        self, entry: HandlerEntry, message: object, future: asyncio.Future[object] | None
+        self,
+        entry: HandlerEntry,
+        message: object,
+        future: asyncio.Future[object] | None,
+        started: tuple[Coroutine[Any, Any, object], object] | None = None,
     ) -> None:
+        """An async handler as the cell's task; ``started``: an ``eager_start`` handler's
+        coroutine and what it yielded at its first suspension, to resume (ADR 0094)."""
         try:
             tap = self.system._tap
             if tap is not None:
                 current_cell.set(self)  # this task's own context
-                tap.on_handle(self, message)
-            result = await entry.fn(self.actor, message)  # type: ignore[misc]
+                if started is None:
+                    tap.on_handle(self, message)
+            if started is None:
+                result = await entry.fn(self.actor, message)  # type: ignore[misc]
+            else:
+                result = await _resume(*started)
         except asyncio.CancelledError:
             self.processed += 1
             self._task_cancelled(message, future)

@@ -384,11 +384,14 @@ class ActorSystem:
         if timeout is None:
             await waiter
             return
+        # A timer, not ``asyncio.wait_for``: no task, no shield, and no current task needed
+        # (3.12's ``wait_for`` needs one; supervisors call this from ``eager_start``
+        # handlers, ADR 0094).
+        timer = self.loop.call_later(max(timeout, 0.0), _kill_if_alive, cell)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except TimeoutError:
-            cell.signal_exit(None, KILL)
-            await cell.wait_exit()
+            await waiter
+        finally:
+            timer.cancel()
 
     async def wait_exit(self, ref: AnyRef) -> ExitReason:
         """Wait until ``ref`` has exited; return its reason."""
@@ -580,6 +583,12 @@ class ActorSystem:
                 listener(event)
             except Exception:
                 logger.exception("lifecycle listener %r failed", listener)
+
+
+def _kill_if_alive(cell: Cell) -> None:
+    """A stop timeout ran out: kill the actor (untrappable, as OTP's brutal kill)."""
+    if cell.status is not DEAD:
+        cell.signal_exit(None, KILL)
 
 
 def _describe(cell: Cell) -> ActorInfo:

@@ -214,7 +214,7 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
 
     # -- messages --------------------------------------------------------------------------
 
-    @handler
+    @handler(eager_start=True)
     async def handle_exit(self, msg: Exit) -> None:
         sender = msg.sender
         if sender is None or sender.id == self._parent_id:
@@ -224,7 +224,7 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
             return
         await self._child_exited(sender, msg.reason)
 
-    @handler
+    @handler(eager_start=True)
     async def handle_restart_due(self, msg: RestartDue) -> None:
         await self._restart_due(msg.key, msg.token)
 
@@ -243,19 +243,19 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
             workers=len(rows) - supervisors,
         )
 
-    @handler
+    @handler(eager_start=True)
     async def handle_start_child(self, msg: StartChild) -> AnyRef | OpFailure:
         return await self._start_child(msg.spec)
 
-    @handler
+    @handler(eager_start=True)
     async def handle_terminate_child(self, msg: TerminateChild) -> OpFailure | None:
         return await self._terminate_child(msg.child)
 
-    @handler
+    @handler(eager_start=True)
     async def handle_restart_child(self, msg: RestartChild) -> AnyRef | OpFailure:
         return await self._restart_child(msg.child_id)
 
-    @handler
+    @handler(eager_start=True)
     async def handle_delete_child(self, msg: DeleteChild) -> OpFailure | None:
         return await self._delete_child(msg.child_id)
 
