@@ -129,7 +129,7 @@ class ActorSystem:
         self.dead_letters = 0
         self.messages_processed_by_exited = 0
         self._started_at = 0.0
-        self._start_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._start_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._tap: Tap | None = None
         self._ask_deadlines: AskDeadlines
         self._long_handler: float | None = None
@@ -263,7 +263,7 @@ class ActorSystem:
             parent_cell.adopt(cell)
             if link:
                 cell.link(parent_cell)
-        self._emit("spawned", cell, None)
+        self._emit_cell("spawned", cell, None)
         if self._tap is not None:
             self._tap.on_spawn(cell)
         cell.begin()
@@ -288,24 +288,32 @@ class ActorSystem:
         ref = self.spawn(
             factory, name=name, mailbox=mailbox, parent=parent, link=link, trap_exit=trap_exit
         )
-        cell = ref._cell
-        if cell.status is STARTING:
-            waiter: asyncio.Future[None] = self.loop.create_future()
-            self._start_waiters.setdefault(cell.id, []).append(waiter)
-            exited = cell.wait_exit()
-            try:
-                await asyncio.wait([waiter, exited], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                self._start_waiters.pop(cell.id, None)
-                exited.cancel()
-            # Started means started (OTP: start_link returns once init returned): an actor
-            # that finished on_start and then exited before this caller resumed was not a
-            # failed start, whatever its exit reason.
-            if waiter.done() and not waiter.cancelled():
-                return ref
-        if cell.status is DEAD:
-            raise StartFailed(cell.label, cell.exit_reason or "noproc")
+        if ref._cell.status is STARTING:
+            await self.wait_started(ref)
         return ref
+
+    def is_starting(self, ref: AnyRef) -> bool:
+        """True while ``ref``'s ``on_start`` has not returned yet (``wait_started`` waits)."""
+        return ref._cell.status is STARTING
+
+    async def wait_started(self, ref: AnyRef) -> None:
+        """Wait until ``ref``'s ``on_start`` has returned; at once if it is not starting.
+
+        ``spawn`` then ``wait_started`` is ``start_actor``: a caller that spawns many
+        actors can skip the wait (and its coroutine) for those ``is_starting`` says are
+        already running. Raises ``StartFailed`` (with the cause) if ``on_start`` raised or
+        the actor exited before it returned.
+        """
+        cell = ref._cell
+        if cell.status is not STARTING:
+            return
+        waiter: asyncio.Future[bool] = self.loop.create_future()
+        self._start_waiters.setdefault(cell.id, []).append(waiter)
+        # Started means started (OTP: start_link returns once init returned): an actor
+        # that finished on_start and then exited before this caller resumed was not a
+        # failed start, whatever its exit reason. True: started; False: exited first.
+        if not await waiter:
+            raise StartFailed(cell.label, cell.exit_reason or "noproc")
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -504,10 +512,15 @@ class ActorSystem:
         if waiters:
             for waiter in waiters:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(True)
 
     def _on_exit(self, cell: Cell, reason: ExitReason, was_starting: bool) -> None:
         self._cells.pop(cell.id, None)
+        if self._start_waiters:
+            # Waiters still here never saw it start (``_on_started`` takes them): failed.
+            for waiter in self._start_waiters.pop(cell.id, ()):
+                if not waiter.done():
+                    waiter.set_result(False)
         self.registry.release(cell)
         parent = cell.parent
         if parent is not None and parent.children is not None:
@@ -523,7 +536,7 @@ class ActorSystem:
         if self._tap is not None:
             self._tap.on_exit(cell, reason)
         kind: LifecycleKind = "start_failed" if was_starting else "exited"
-        self._emit(kind, cell, reason)
+        self._emit_cell(kind, cell, reason)
 
     def _dead_letter(self, cell: Cell, message: object) -> None:
         self.dead_letters += 1
@@ -578,6 +591,29 @@ class ActorSystem:
             duration_ms=duration_ms,
         )
         self._events.append(event)
+        if self._listeners:
+            self._notify(event)
+
+    def _emit_cell(self, kind: LifecycleKind, cell: Cell, reason: ExitReason | None) -> None:
+        """``_emit`` for the events of every actor's life (spawned, exited), without the
+        optional fields: this is on the spawn path."""
+        self._event_seq += 1
+        parent = cell.parent
+        event = LifecycleEvent(
+            seq=self._event_seq,
+            at_ms=self._clock.wall_ms(),  # type: ignore[union-attr]  # running: set
+            kind=kind,
+            actor=cell.id,
+            name=cell.name,
+            actor_kind=type(cell.actor).__qualname__,
+            parent=parent.id if parent is not None else None,
+            reason=format_reason(reason) if reason is not None else None,
+        )
+        self._events.append(event)
+        if self._listeners:
+            self._notify(event)
+
+    def _notify(self, event: LifecycleEvent) -> None:
         for listener in list(self._listeners):
             try:
                 listener(event)

@@ -174,6 +174,10 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     async def _stop_siblings(self, child: Child) -> None:
         """Stop the siblings the strategy restarts with ``child`` (one_for_one: none)."""
 
+    def _has_siblings(self) -> bool:
+        """True if the strategy restarts other children with one (one_for_one: False)."""
+        return False
+
     @abc.abstractmethod
     def _which(self) -> list[ChildInfo]: ...
 
@@ -265,27 +269,32 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     def label(self) -> str:
         return self.ref._cell.label
 
-    async def _spawn(self, child: Child) -> AnyRef:
-        """Start ``child``'s actor, linked, and wait for its ``on_start``.
+    async def _start(self, child: Child) -> AnyRef:
+        """Start ``child``'s actor, linked, and wait for its ``on_start`` (if it has one).
 
         A factory that raises is a start failure too (OTP: the start function crashed).
+        A child without ``on_start`` is started without a coroutine of the kernel's: the
+        restart path is a supervisor's hot path (ADR 0094).
         """
         spec = child.spec
+        system = self.system
         # The attempt's time, not only a successful start's: backoff's reset window counts
         # from here, so a child failing to start again and again keeps backing off.
-        child.started_at = self.system.clock.now()
+        child.started_at = system.clock.now()
         try:
-            ref: AnyRef = await self.system.start_actor(
-                spec.start, name=spec.name, parent=self.ref, link=True
-            )
-        except StartFailed:
-            raise
+            ref: AnyRef = system.spawn(spec.start, name=spec.name, parent=self.ref, link=True)
         except Exception as exc:
             raise StartFailed(f"child {spec.id!r} of {self.label}", exc) from exc
+        if system.is_starting(ref):
+            await system.wait_started(ref)
+            child.started_at = system.clock.now()
         child.ref = ref
         child.status = "running"
-        child.started_at = self.system.clock.now()
+        self._started(child, ref)
         return ref
+
+    def _started(self, child: Child, ref: AnyRef) -> None:
+        """``child`` runs as ``ref`` now: record the actor id (subclasses keep a map)."""
 
     def _note_restart(self, child: Child, reason: ExitReason | None) -> None:
         ref = child.ref
@@ -320,10 +329,12 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
         delay = self._backoff_delay(child)
         if delay == 0.0 and not retry:
             if self._allow_restart(child, reason):
-                await self._stop_siblings(child)
+                if self._has_siblings():
+                    await self._stop_siblings(child)
                 await self._restart_group(child, reason)
             return
-        await self._stop_siblings(child)
+        if self._has_siblings():
+            await self._stop_siblings(child)
         self._schedule(child, delay, reason)
 
     async def _restart_due(self, key: str | int, token: int) -> None:

@@ -88,13 +88,11 @@ class DynamicSupervisor(SupervisorBase):
         for ref, _ in running:
             await system.wait_exit(ref)
 
-    async def _start(self, child: Child) -> AnyRef:
-        ref = await self._spawn(child)
+    def _started(self, child: Child, ref: AnyRef) -> None:
         self._by_actor[ref.id] = int(child.key)
         if child.old_actor_id is not None:
             self._by_actor.pop(child.old_actor_id, None)
             child.old_actor_id = None
-        return ref
 
     def _forget_actor(self, actor_id: int) -> None:
         self._by_actor.pop(actor_id, None)

@@ -98,10 +98,8 @@ class Supervisor(SupervisorBase):
             if child.status == "running":
                 await self._shutdown(child)
 
-    async def _start(self, child: Child) -> AnyRef:
-        ref = await self._spawn(child)
+    def _started(self, child: Child, ref: AnyRef) -> None:
         self._by_actor[ref.id] = child.spec.id
-        return ref
 
     def _forget_actor(self, actor_id: int) -> None:
         self._by_actor.pop(actor_id, None)
@@ -138,6 +136,9 @@ class Supervisor(SupervisorBase):
         if self.strategy == "rest_for_one":
             ids = ids[ids.index(child.spec.id) :]
         return [self._children[i] for i in ids]
+
+    def _has_siblings(self) -> bool:
+        return self.strategy != "one_for_one"
 
     async def _stop_siblings(self, child: Child) -> None:
         """Stop the running group members (reverse order); temporary ones are forgotten.
