@@ -469,7 +469,10 @@ class ActorSystem:
         restart_at_ms: int | None = None,
     ) -> None:
         """Record a lifecycle event about ``ref`` (supervisors report restarts this way)."""
-        self._emit(kind, ref._cell, reason, child=child, restart_at_ms=restart_at_ms)
+        if child is None and restart_at_ms is None:
+            self._emit_cell(kind, ref._cell, reason)
+        else:
+            self._emit(kind, ref._cell, reason, child=child, restart_at_ms=restart_at_ms)
 
     @property
     def long_handler(self) -> float | None:

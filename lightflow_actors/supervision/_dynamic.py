@@ -126,7 +126,9 @@ class DynamicSupervisor(SupervisorBase):
 
     async def _restart_group(self, child: Child, reason: ExitReason) -> None:
         try:
-            await self._start(child)
+            ref = self._launch(child)
+            if self.system.is_starting(ref):
+                await self._finish_start(child, ref)
         except StartFailed as exc:
             await self._failed(child, exc.reason, retry=True)
             return
@@ -148,7 +150,9 @@ class DynamicSupervisor(SupervisorBase):
         self._slots += 1
         child = Child(self._slots, spec)
         try:
-            ref = await self._start(child)
+            ref = self._launch(child)
+            if self.system.is_starting(ref):
+                await self._finish_start(child, ref)
         except StartFailed as exc:
             return exc
         self._children[self._slots] = child

@@ -128,10 +128,10 @@ class Supervisor(SupervisorBase):
     def _child_by_key(self, key: str | int) -> Child | None:
         return self._children.get(str(key))
 
-    def _group(self, child: Child) -> list[Child]:
+    def _group(self, child: Child) -> Sequence[Child]:
         """The children the strategy restarts with ``child``, in start order."""
         if self.strategy == "one_for_one":
-            return [child]
+            return (child,)
         ids = self._order
         if self.strategy == "rest_for_one":
             ids = ids[ids.index(child.spec.id) :]
@@ -163,7 +163,9 @@ class Supervisor(SupervisorBase):
                 continue
             self._cancel_pending(member)
             try:
-                await self._start(member)
+                ref = self._launch(member)
+                if self.system.is_starting(ref):
+                    await self._finish_start(member, ref)
             except StartFailed as exc:
                 # OTP try_again: a failed restart is the member failing again; the retry
                 # goes through the mailbox, so a shutdown request can get in between.
@@ -190,7 +192,9 @@ class Supervisor(SupervisorBase):
             return ChildAlreadyPresent(self.label, spec.id)
         child = Child(spec.id, spec)
         try:
-            ref = await self._start(child)
+            ref = self._launch(child)
+            if self.system.is_starting(ref):
+                await self._finish_start(child, ref)
         except StartFailed as exc:
             return exc
         self._order.append(spec.id)
