@@ -902,7 +902,7 @@ class Cell:
         links = self.links
         if links is not None:
             self.links = None
-            for other in (links,) if type(links) is Cell else links:  # type: ignore[union-attr]
+            for other in links if isinstance(links, set) else (links,):
                 other._drop_link(self)
                 loop.call_soon(other.signal_exit, self, reason)
         if self.watchers:
@@ -962,25 +962,26 @@ class Cell:
         links = self.links
         if links is None:
             self.links = other
-        elif type(links) is Cell:
-            if links is not other:
-                self.links = {links, other}
-        else:
-            links.add(other)  # type: ignore[union-attr]
+        elif isinstance(links, set):
+            links.add(other)
+        elif links is not other:
+            self.links = {links, other}
 
     def _drop_link(self, other: Cell) -> None:
         links = self.links
         if links is other:
             self.links = None
-        elif links is not None and type(links) is not Cell:
-            links.discard(other)  # type: ignore[union-attr]
+        elif isinstance(links, set):
+            links.discard(other)
+            if len(links) < 2:  # back to one link (or none): no set
+                self.links = next(iter(links), None)
 
     def linked(self) -> tuple[Cell, ...]:
         """The cells linked to this one."""
         links = self.links
         if links is None:
             return ()
-        return (links,) if type(links) is Cell else tuple(links)  # type: ignore[arg-type]
+        return tuple(links) if isinstance(links, set) else (links,)
 
     def monitor(self, target: Cell) -> int:
         monitor_id = self.system._next_monitor_id()
