@@ -363,9 +363,24 @@ class Cell:
             self.system._dead_letter(self, item)
             return
         tap = self.system._tap
-        if tap is not None and not tap.on_send(current_cell.get(), self, item):
+        if tap is not None:
+            if tap.on_send(current_cell.get(), self, item):
+                self.append(item)
             return
-        self.append(item)
+        # ``append`` inlined: every tell and ask comes this way.
+        mailbox = self._mailbox
+        if mailbox is None:
+            mailbox = self._mailbox = deque()
+        elif (
+            self.capacity is not None
+            and len(mailbox) >= self.capacity
+            and not self._overflow(mailbox, item)
+        ):
+            return
+        mailbox.append(item)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._run)
 
     def append(self, item: object) -> None:
         """Queue ``item`` past the tap (the tap re-delivers delayed messages this way)."""

@@ -89,7 +89,7 @@ class ActorRef(Generic[M]):
         future: asyncio.Future[object] = cell.loop.create_future()
         cell.enqueue(Call(message, future))
         if timeout is not None:
-            cell.system._ask_deadlines.add(future, cell.label, message, timeout)
+            cell.system._ask_deadlines.add(future, cell, message, timeout)
         return future  # type: ignore[return-value]
 
     async def stop(self, reason: ExitReason = NORMAL, *, timeout: float | None = None) -> None:

@@ -60,6 +60,8 @@ class AskDeadlines:
     is a heap push; one timer is armed at the earliest deadline, and expired entries whose
     future is already done are skipped. Entries of answered asks are swept out every
     ``_COMPACT_EVERY`` pushes, so the heap stays proportional to the asks still pending.
+    An entry holds the asked cell, not its label: the label is formatted only for the
+    ``AskTimeout`` (formatting it per ask cost as much as creating the ask's future).
     """
 
     __slots__ = ("_handle", "_heap", "_loop", "_pushes", "_seq")
@@ -68,17 +70,17 @@ class AskDeadlines:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._heap: list[tuple[float, int, asyncio.Future[object], str, object, float]] = []
+        self._heap: list[tuple[float, int, asyncio.Future[object], Cell, object, float]] = []
         self._handle: asyncio.TimerHandle | None = None
         self._seq = 0
         self._pushes = 0
 
     def add(
-        self, future: asyncio.Future[object], label: str, message: object, timeout: float
+        self, future: asyncio.Future[object], cell: Cell, message: object, timeout: float
     ) -> None:
         deadline = self._loop.time() + timeout
         self._seq += 1
-        heapq.heappush(self._heap, (deadline, self._seq, future, label, message, timeout))
+        heapq.heappush(self._heap, (deadline, self._seq, future, cell, message, timeout))
         self._pushes += 1
         if self._pushes >= self._COMPACT_EVERY:
             self._compact()
@@ -98,9 +100,9 @@ class AskDeadlines:
         heap = self._heap
         now = self._loop.time()
         while heap and heap[0][0] <= now:
-            _, _, future, label, message, timeout = heapq.heappop(heap)
+            _, _, future, cell, message, timeout = heapq.heappop(heap)
             if not future.done():
-                future.set_exception(AskTimeout(label, message, timeout))
+                future.set_exception(AskTimeout(cell.label, message, timeout))
         while heap and heap[0][2].done():
             heapq.heappop(heap)
         if heap:
