@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 from typing import TYPE_CHECKING
 
 from ._errors import AskTimeout
@@ -64,7 +65,7 @@ class AskDeadlines:
     ``AskTimeout`` (formatting it per ask cost as much as creating the ask's future).
     """
 
-    __slots__ = ("_handle", "_heap", "_loop", "_pushes", "_seq")
+    __slots__ = ("_armed", "_handle", "_heap", "_loop", "_pushes", "_seq")
 
     _COMPACT_EVERY = 4096
 
@@ -72,6 +73,7 @@ class AskDeadlines:
         self._loop = loop
         self._heap: list[tuple[float, int, asyncio.Future[object], Cell, object, float]] = []
         self._handle: asyncio.TimerHandle | None = None
+        self._armed = math.inf  # the armed timer's deadline (``_handle.when()``), or inf
         self._seq = 0
         self._pushes = 0
 
@@ -84,11 +86,11 @@ class AskDeadlines:
         self._pushes += 1
         if self._pushes >= self._COMPACT_EVERY:
             self._compact()
-        handle = self._handle
-        if handle is None or deadline < handle.when():
-            if handle is not None:
-                handle.cancel()
+        if deadline < self._armed:
+            if self._handle is not None:
+                self._handle.cancel()
             self._handle = self._loop.call_at(deadline, self._expire)
+            self._armed = deadline
 
     def _compact(self) -> None:
         self._pushes = 0
@@ -97,6 +99,7 @@ class AskDeadlines:
 
     def _expire(self) -> None:
         self._handle = None
+        self._armed = math.inf
         heap = self._heap
         now = self._loop.time()
         while heap and heap[0][0] <= now:
@@ -106,7 +109,8 @@ class AskDeadlines:
         while heap and heap[0][2].done():
             heapq.heappop(heap)
         if heap:
-            self._handle = self._loop.call_at(heap[0][0], self._expire)
+            self._armed = heap[0][0]
+            self._handle = self._loop.call_at(self._armed, self._expire)
 
     def __len__(self) -> int:
         return len(self._heap)

@@ -343,7 +343,7 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     async def _failed(self, child: Child, reason: ExitReason, *, retry: bool) -> None:
         """``child`` must be restarted: now (OTP), or via the mailbox after backoff/retry."""
         child.status = "restarting"
-        delay = self._backoff_delay(child)
+        delay = 0.0 if child.spec.backoff is None else self._backoff_delay(child)
         if delay == 0.0 and not retry:
             if self._allow_restart(child, reason):
                 if self._has_siblings():
