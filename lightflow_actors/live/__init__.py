@@ -76,12 +76,14 @@ from ._errors import (
     PeerError,
     RenderedError,
     SecretFileError,
+    SessionStoreUnavailable,
+    StaleSessionOwner,
     TemplateSyntaxError,
     TemplateValueError,
     UnknownViewError,
     ViewDefinitionError,
 )
-from ._hub import Halted, LiveHub, StaticRender
+from ._hub import Halted, LiveHub, StaticRender, StoreFactory
 from ._js import JS, Target, closest, inner
 from ._markup import Markup, escape, escape_text, safe
 from ._merge import (
@@ -125,6 +127,7 @@ from ._pubsub import (
 from ._rendered import Comprehension, Dynamic, Rendered, to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import (
+    Fenced,
     FlowControl,
     Info,
     LiveSession,
@@ -132,6 +135,13 @@ from ._session import (
     SessionOutput,
     SessionServices,
     ToBrowser,
+)
+from ._store import (
+    InMemorySessionStore,
+    SessionBook,
+    SessionSnapshot,
+    SessionStore,
+    snapshot_key,
 )
 from ._template import Key, Template, Value, each, keyed
 from ._visit import ChangeApplied, Visit
@@ -157,6 +167,7 @@ __all__ = [
     "DiffState",
     "Dynamic",
     "EventError",
+    "Fenced",
     "FingerprintCollisionError",
     "FlowControl",
     "GetPresences",
@@ -166,6 +177,7 @@ __all__ = [
     "Halted",
     "HubNotStartedError",
     "InMemoryBroker",
+    "InMemorySessionStore",
     "Info",
     "JSCommandError",
     "Key",
@@ -217,15 +229,21 @@ __all__ = [
     "SecretFileError",
     "SendAfter",
     "SendTo",
+    "SessionBook",
     "SessionCookie",
     "SessionCookieError",
     "SessionInfo",
     "SessionOutput",
     "SessionSeal",
     "SessionServices",
+    "SessionSnapshot",
+    "SessionStore",
+    "SessionStoreUnavailable",
     "SessionValue",
     "SetCookie",
+    "StaleSessionOwner",
     "StaticRender",
+    "StoreFactory",
     "SubscribeTo",
     "SubscribeTopic",
     "Target",
@@ -270,5 +288,6 @@ __all__ = [
     "relative_target",
     "run_on_mount",
     "safe",
+    "snapshot_key",
     "to_html",
 ]

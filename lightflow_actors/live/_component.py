@@ -25,7 +25,7 @@ import re
 import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
-from typing import ClassVar, Generic, TypeAlias, TypeVar, Union
+from typing import ClassVar, Generic, Literal, TypeAlias, TypeVar, Union
 
 import msgspec
 
@@ -108,6 +108,14 @@ class AnyLiveView:
         (or an app's base class) that wants its flash shown returns e.g.
         ``LAYOUT(flash=flash_group(flash), inner=inner)``."""
         return inner
+
+    rejoin: ClassVar[Literal["rehydrate", "remount"]] = "rehydrate"
+    """What a rejoining browser gets when the hub keeps session snapshots (a cluster):
+    ``"rehydrate"`` continues from the state last written (here after a restart, or on
+    another node); ``"remount"`` mounts the view again (ADR 0020)."""
+
+    transient: ClassVar[frozenset[str]] = frozenset()
+    """Fields of a Struct state left out of snapshots (restored at their defaults)."""
 
 
 class LiveView(AnyLiveView, Generic[S, E]):

@@ -130,3 +130,24 @@ class JSCommandError(LiveError):
 class LiveSessionError(LiveError):
     """A view asked for something its session cannot do (a `PutSession` without a
     browser session cookie to write)."""
+
+
+class StaleSessionOwner(LiveError):
+    """A session's snapshot write was refused: another node (or a later incarnation of this
+    one) claimed the session since this owner did. The stale session must stop; its browser
+    is served by the new owner."""
+
+    def __init__(self, key: str, owner: str, expected: int, found: int | None) -> None:
+        now = "absent" if found is None else f"at revision {found}"
+        super().__init__(
+            f"session {key!r}: {owner!r} wrote as the owner of revision {expected}, but the "
+            f"snapshot is {now}: another owner claimed it; this session must stop"
+        )
+        self.key = key
+        self.owner = owner
+        self.expected = expected
+        self.found = found
+
+
+class SessionStoreUnavailable(LiveError):
+    """The session store could not be read or written (its broker is unreachable)."""

@@ -50,6 +50,7 @@ from ._pubsub import PubSubAdapter, PubSubServer
 from ._rendered import to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import FlowControl, LiveSession, SessionServices
+from ._store import SessionStore
 from ._visit import ChangeApplied, Visit, apply_change, read_visit, visit_cookies
 
 M = TypeVar("M")
@@ -102,6 +103,9 @@ class Halted:
 AdapterFactory = Callable[[], Awaitable[PubSubAdapter | None]]
 """Gives the pubsub adapter when the hub starts (None: single node)."""
 
+StoreFactory = Callable[[], Awaitable[SessionStore | None]]
+"""Gives the session snapshot store when the hub starts (None: sessions are not kept)."""
+
 
 class LiveHub:
     """Serve live views on one `ActorSystem`.
@@ -117,7 +121,9 @@ class LiveHub:
     key file under the XDG state dir (``live/_secret.py``), created on first start,
     so a page served before a restart rejoins after it without a reload. Each hub
     signs with its own key derived from it and its ``name``. ``presence`` sets the
-    tracker's timings; ``node`` names this node's presence replica in a cluster.
+    tracker's timings; ``node`` names this node's presence replica in a cluster;
+    ``session_store`` keeps session snapshots, so a rejoining browser continues where it
+    was, on this node after a restart or on another (each view's ``rejoin`` decides).
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class LiveHub:
         presence: PresenceConfig | None = None,
         node: str = "node",
         session_cookie: SessionCookie | None = None,
+        session_store: SessionStore | StoreFactory | None = None,
     ) -> None:
         self.system = system
         self._config = config if config is not None else LiveConfig()
@@ -143,6 +150,8 @@ class LiveHub:
         self.name = name
         self._presence_config = presence
         self.node = node
+        self._store_source = session_store
+        self.session_store: SessionStore | None = None
         self._specs: dict[str, ViewSpec] = {}
         for view_name, view in views.items():
             if not view_name or "/" in view_name or view_name in RESERVED_NAMES:
@@ -197,6 +206,8 @@ class LiveHub:
         # A factory is called now: the adapter may exist only once its link has started
         # (a cluster connection is made by an actor started before the hub).
         adapter = await self._adapter() if callable(self._adapter) else self._adapter
+        store = self._store_source
+        self.session_store = await store() if callable(store) else store
         max_sessions = self._config.max_sessions
 
         # Presence replicates to the other nodes only when pubsub reaches them.
@@ -294,6 +305,7 @@ class LiveHub:
         return SessionServices(
             pubsub=self.system.lookup(f"{self.name}.pubsub", PubSubServer),
             presence=self.system.lookup(f"{self.name}.presence", PresenceServer),
+            store=self.session_store,
         )
 
     @property

@@ -11,11 +11,18 @@ handle (the browser rejoins and the view is mounted again, ADR 0020).
 Every instruction from the watcher is answered by exactly one `SessionOutput`
 (maybe empty), so the watcher knows how many are still in flight: that count is
 its backpressure window.
+
+With a `SessionStore` (a cluster), a view whose `rejoin` is ``"rehydrate"`` is durable:
+its state is written after each handled message that changed it (queued, coalesced per
+session by the store), and a Mount of a session id the store knows continues from that
+snapshot instead of calling the view's `mount` (specs/cluster.md §Sessions). A write
+refused by fencing (another node claimed the session) stops this session.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Final, TypeAlias
 
 import msgspec
@@ -44,12 +51,29 @@ from ..isa import (
 )
 from ..kernel import NORMAL, SHUTDOWN, Actor, ActorRef, Down, ExitReason, format_reason, handler
 from ._auth import run_on_mount
-from ._commands import Broadcast, Command, ListPresence, SendAfter, SendTo, Track, Untrack
+from ._commands import (
+    Broadcast,
+    Command,
+    ListPresence,
+    PageTitle,
+    SendAfter,
+    SendTo,
+    SubscribeTo,
+    Track,
+    Untrack,
+    Update,
+)
 from ._component import Halt, SessionInfo, ViewSpec
 from ._cookie import BrowserSeal
+from ._errors import SessionStoreUnavailable, StaleSessionOwner
+from ._immutable import immutable_value
 from ._presence import ListPresences, PresenceMessage, TrackPresence, UntrackPresence
 from ._program import ViewProgram
 from ._pubsub import Delivery, Publish, PubSubMessage, SubscribeTopic, UnsubscribeTopic
+from ._snapshot import StateCodec
+from ._store import SessionSnapshot, SessionStore, snapshot_key
+
+logger = logging.getLogger(__name__)
 
 ToBrowser: TypeAlias = Render | Patch | Shutdown
 """Instructions a session sends to its browser (framed by the transport)."""
@@ -94,17 +118,27 @@ class Info(msgspec.Struct, frozen=True):
     message: object
 
 
+class Fenced(msgspec.Struct, frozen=True):
+    """From the session store: a snapshot write was refused, another owner claimed."""
+
+    error: StaleSessionOwner
+
+
 class SessionServices(msgspec.Struct, frozen=True):
-    """The node's actors a session talks to."""
+    """The node's actors a session talks to (and its snapshot store, in a cluster)."""
 
     pubsub: ActorRef[PubSubMessage]
     presence: ActorRef[PresenceMessage]
+    store: SessionStore | None = None
 
 
 _LIVE_PHASES: Final = frozenset({"mounted", "live"})
 
 
-class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
+_NOTHING: Final = object()
+
+
+class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down | Fenced]):
     """One view, one browser. Spawned by the transport (under the sessions supervisor).
 
     ::
@@ -133,11 +167,23 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
         self.services = services
         self.tracer = tracer
         self.phase: Phase = "disconnected"
+        # Durable state (a cluster): the store, this view's key in it, what was last written.
+        self.store: SessionStore | None = None
+        self.codec: StateCodec | None = None
+        if services.store is not None and spec.view.rejoin == "rehydrate":
+            codec = StateCodec.of(spec.view)
+            if codec.usable:
+                self.store, self.codec = services.store, codec
+        self.key = snapshot_key(session.id, spec.name)
+        self.saved: tuple[object, bytes, tuple[str, ...], str | None] | None = None
+        self.rehydrated = False
 
     def on_start(self) -> None:
         self.monitor(self.watcher)
 
     def on_stop(self, reason: ExitReason) -> None:
+        if self.store is not None:
+            self.store.release(self.key)
         if self.phase in _LIVE_PHASES:
             self.program.terminate(format_reason(reason))
 
@@ -150,15 +196,18 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
         if self.phase in ("disconnected", "joined"):
             program = self.program
             params = {k: v for k, v in msg.params.items() if isinstance(v, str)}
-            # on_mount hooks (its live_session's, then the view's) may assign or halt.
+            # on_mount hooks (its live_session's, then the view's) may assign or halt; they
+            # run on a rehydrating rejoin too (who may see the view is checked every time).
             outcome = await run_on_mount(program.spec.hooks, params, program.session)
             if isinstance(outcome, Halt):
                 program.halt(outcome)
             else:
                 program.prepare_session(outcome)
-                result = program.spec.view.mount(params, outcome)
-                if inspect.isawaitable(result):
-                    result = await result
+                result = await self._rehydrate() if self.store is not None else _NOTHING
+                if result is _NOTHING:
+                    result = program.spec.view.mount(params, outcome)
+                    if inspect.isawaitable(result):
+                        result = await result
                 program.prepare_mount(result)
         self._interpret(msg)
 
@@ -192,6 +241,82 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
         if msg.actor == self.watcher:
             # The browser is gone (socket closed, transport stopped): nobody to render for.
             self.stop(SHUTDOWN)
+
+    @handler
+    def fenced(self, msg: Fenced) -> None:
+        # Another node owns this session now (its browser rejoined there): this one is
+        # stale, and writes nothing more.
+        logger.warning("live session %s stops: %s", self.key, msg.error)
+        self.store = None
+        self.stop(("shutdown", "fenced"))
+
+    # -- durable state ------------------------------------------------------------------
+
+    async def _rehydrate(self) -> object:
+        """The view's state from the store (as a mount result), or `_NOTHING` to mount."""
+        store, codec = self.store, self.codec
+        assert store is not None and codec is not None
+        try:
+            snapshot = await store.claim(self.key)
+        except SessionStoreUnavailable as error:
+            logger.warning("live session %s: no snapshot store (%s); mounting", self.key, error)
+            self.store = None
+            return _NOTHING
+        if snapshot is None or snapshot.view != self.program.spec.name:
+            return _NOTHING
+        try:
+            state = codec.decode(snapshot.state)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            logger.warning(
+                "live session %s: snapshot does not decode (%s); mounting", self.key, error
+            )
+            return _NOTHING
+        self.rehydrated = True
+        self.saved = (state, snapshot.state, snapshot.topics, snapshot.title)
+        commands: list[Command] = [SubscribeTo(topic=t) for t in snapshot.topics]
+        if snapshot.title is not None:
+            commands.append(PageTitle(title=snapshot.title))
+        return Update(state, tuple(commands))
+
+    def _persist(self) -> None:
+        """Write the state if it changed since the last write (the store coalesces)."""
+        store, codec, program = self.store, self.codec, self.program
+        assert store is not None and codec is not None
+        state, saved = program.state, self.saved
+        topics, title = tuple(sorted(program.topics)), program.title
+        if (
+            saved is not None
+            and state is saved[0]
+            and immutable_value(state)
+            and saved[2] == topics
+            and saved[3] == title
+        ):
+            return
+        try:
+            data = codec.encode(state)
+        except (msgspec.EncodeError, TypeError, ValueError) as error:
+            logger.warning(
+                "live session %s: its state does not serialise (%s); it is not kept (name the "
+                "field in the view's `transient`, or set rejoin = 'remount')",
+                self.key,
+                error,
+            )
+            self.store = None
+            return
+        if saved is not None and saved[1] == data and saved[2] == topics and saved[3] == title:
+            self.saved = (state, data, topics, title)
+            return
+        self.saved = (state, data, topics, title)
+        snapshot = SessionSnapshot(
+            view=program.spec.name,
+            state=data,
+            topics=topics,
+            title=title,
+            owner=store.owner,
+            saved_ms=self.system.clock.wall_ms(),
+        )
+        ref = self.ref
+        store.save(self.key, snapshot, lambda error: ref.tell(Fenced(error)))
 
     # -- internals --------------------------------------------------------------------
 
@@ -234,6 +359,8 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down]):
             self._command(command)
         if answers or frames or problems:
             self.watcher.tell(SessionOutput(self.epoch, answers, tuple(frames), tuple(problems)))
+        if self.store is not None and self.phase in _LIVE_PHASES:
+            self._persist()
 
     def _command(self, command: Command) -> None:
         services = self.services

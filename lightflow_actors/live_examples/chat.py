@@ -188,6 +188,9 @@ class ChatRoom(LiveView[ChatState, Send | Draft]):
     """`room` finds the `Room` actor when a session needs it (it may have restarted)."""
 
     title = "Chat"
+    # Its state is the room's history and the presence list, both read again by mount
+    # (which also tracks the user's presence): a rejoin mounts again.
+    rejoin = "remount"
 
     def __init__(self, room: Callable[[], ActorRef[RoomMessage]]) -> None:
         self.room = room

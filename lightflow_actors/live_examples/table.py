@@ -161,6 +161,8 @@ class LiveTable(LiveView[TableState, Sort | Pause]):
     """`ticker` finds the ticker actor when a session mounts (it may have restarted)."""
 
     title = "Live table"
+    # 1 000 rows from the ticker, read again by mount: a rejoin mounts (no snapshot kept).
+    rejoin = "remount"
 
     def __init__(self, ticker: Callable[[], ActorRef[GetTable]]) -> None:
         self.ticker = ticker
