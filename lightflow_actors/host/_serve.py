@@ -11,10 +11,19 @@ from collections.abc import Callable, Mapping
 from starlette.routing import Mount
 
 from lightflow_actors.adapters.http import PartSource, RootLink, ServeOptions, ServerPart
-from lightflow_actors.adapters.nats import GetPubSub, NatsLink, connect_cluster
+from lightflow_actors.adapters.nats import (
+    GetPubSub,
+    GetSessionStore,
+    GetTokenKey,
+    NatsLink,
+    NatsSessionStore,
+    cluster_secret,
+    connect_cluster,
+    open_session_bucket,
+)
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorSystem
-from lightflow_actors.live import LiveHub, PubSubAdapter
+from lightflow_actors.live import LiveHub, PubSubAdapter, SessionStore
 from lightflow_actors.live_examples import example_views, start_example_actors
 from lightflow_actors.observer import observer_part
 from lightflow_actors.runs import RunsConfigError, RunsError
@@ -30,6 +39,8 @@ __all__ = [
     "WatchdogConfigError",
     "cluster_link",
     "cluster_pubsub",
+    "cluster_sessions",
+    "cluster_token_key",
     "live_examples",
     "long_handler_threshold",
     "loop_watchdog",
@@ -46,7 +57,8 @@ CLUSTER_LINK = "lightflow.cluster.nats"
 
 def cluster_link(options: ServeOptions) -> PartSource:
     """With ``--cluster``: the node's NATS link, started before the parts that use it (the
-    live views' pubsub reaches every node through it). Without: nothing."""
+    live views' pubsub, presence and session snapshots reach every node through it; the
+    token key is the cluster's, so any node accepts any page's join). Without: nothing."""
 
     async def start(system: ActorSystem) -> None:
         if not options.cluster:
@@ -54,7 +66,13 @@ def cluster_link(options: ServeOptions) -> PartSource:
         node, servers = options.node or "node", options.cluster
         client = await connect_cluster(list(servers), node=node)  # ClusterUnreachable
         try:
-            await system.start_actor(lambda: NatsLink(client, servers, node), name=CLUSTER_LINK)
+            # Both raise SessionStoreUnavailable (one line: NATS needs JetStream, -js).
+            sessions = NatsSessionStore(await open_session_bucket(client), owner=node)
+            token_key = await cluster_secret(client)
+            await system.start_actor(
+                lambda: NatsLink(client, servers, node, sessions=sessions, token_key=token_key),
+                name=CLUSTER_LINK,
+            )
         except BaseException:
             await client.close()
             raise
@@ -69,6 +87,20 @@ async def cluster_pubsub(system: ActorSystem) -> PubSubAdapter | None:
     return await system.lookup(CLUSTER_LINK, NatsLink).ask(GetPubSub())
 
 
+async def cluster_sessions(system: ActorSystem) -> SessionStore | None:
+    """The session snapshot store of the node's NATS link (None on a single node)."""
+    if system.whereis(CLUSTER_LINK) is None:
+        return None
+    return await system.lookup(CLUSTER_LINK, NatsLink).ask(GetSessionStore())
+
+
+async def cluster_token_key(system: ActorSystem) -> bytes | None:
+    """The cluster's live token key (None on a single node: the key file)."""
+    if system.whereis(CLUSTER_LINK) is None:
+        return None
+    return await system.lookup(CLUSTER_LINK, NatsLink).ask(GetTokenKey())
+
+
 def live_examples(options: ServeOptions) -> PartSource:
     """The example live views under ``/live`` (counter, chat, 1 000-row table, login); in a
     cluster their pubsub (the chat) reaches every node."""
@@ -80,6 +112,8 @@ def live_examples(options: ServeOptions) -> PartSource:
             name="live",
             pubsub_adapter=lambda: cluster_pubsub(system),
             node=options.node or "node",
+            session_store=lambda: cluster_sessions(system),
+            secret=lambda: cluster_token_key(system),
         )
         routes = LiveRoutes(hub, allowed_origins=options.allowed_origins)
 
@@ -97,6 +131,7 @@ def live_examples(options: ServeOptions) -> PartSource:
                     ("table", "Live table", "1 000 rows updated by a ticking actor"),
                     ("widgets", "Live widgets", "JS commands, a client hook, pushed events"),
                     ("account", "Live login", "log in: a signed cookie session, on_mount, flash"),
+                    ("tally", "Live tally", "a count kept in the session (across nodes)"),
                 )
             ),
             on_startup=start,

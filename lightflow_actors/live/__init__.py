@@ -138,6 +138,7 @@ from ._session import (
 )
 from ._store import (
     InMemorySessionStore,
+    OnFenced,
     SessionBook,
     SessionSnapshot,
     SessionStore,
@@ -196,6 +197,7 @@ __all__ = [
     "MetaValue",
     "MountParams",
     "Nav",
+    "OnFenced",
     "OnMount",
     "OnMountResult",
     "PageTitle",

@@ -103,6 +103,9 @@ class Halted:
 AdapterFactory = Callable[[], Awaitable[PubSubAdapter | None]]
 """Gives the pubsub adapter when the hub starts (None: single node)."""
 
+SecretFactory = Callable[[], Awaitable[bytes | None]]
+"""Gives the token key when the hub starts (None: the key file)."""
+
 StoreFactory = Callable[[], Awaitable[SessionStore | None]]
 """Gives the session snapshot store when the hub starts (None: sessions are not kept)."""
 
@@ -117,7 +120,8 @@ class LiveHub:
         page = await hub.static_render("counter", {})
         transport = await start_transport(hub, socket)   # lightflow_actors.adapters.ws
 
-    ``secret`` signs session tokens: bytes, or the path of a key file; by default the
+    ``secret`` signs session tokens: bytes, the path of a key file, or an async function
+    giving the bytes (a cluster's shared key: `adapters.nats.cluster_secret`); by default the
     key file under the XDG state dir (``live/_secret.py``), created on first start,
     so a page served before a restart rejoins after it without a reload. Each hub
     signs with its own key derived from it and its ``name``. ``presence`` sets the
@@ -132,7 +136,7 @@ class LiveHub:
         views: Mapping[str, AnyLiveView | GroupedView],
         *,
         config: LiveConfig | None = None,
-        secret: bytes | Path | None = None,
+        secret: bytes | Path | SecretFactory | None = None,
         pubsub_adapter: PubSubAdapter | AdapterFactory | None = None,
         name: str = "live",
         presence: PresenceConfig | None = None,
@@ -194,6 +198,8 @@ class LiveHub:
     async def _start(self) -> None:
         if self._secret is None:
             source = self._secret_source
+            if callable(source):  # a cluster's key, read when the hub starts
+                source = await source()
             if not isinstance(source, bytes):
                 source = load_or_create_secret(source or default_secret_path())
             label = f"lightflow live tokens:{self.name}".encode()

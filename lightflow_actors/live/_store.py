@@ -26,7 +26,7 @@ import msgspec
 
 from ._errors import SessionStoreUnavailable, StaleSessionOwner
 
-Fenced = Callable[[StaleSessionOwner], None]
+OnFenced = Callable[[StaleSessionOwner], None]
 """Called (from any task) when a write was refused because another owner claimed."""
 
 
@@ -64,7 +64,7 @@ class SessionStore(Protocol):
         `SessionStoreUnavailable` when the store cannot be reached."""
         ...
 
-    def save(self, key: str, snapshot: SessionSnapshot, fenced: Fenced) -> None:
+    def save(self, key: str, snapshot: SessionSnapshot, fenced: OnFenced) -> None:
         """Queue `snapshot` as the latest state of `key` (never blocks; a newer snapshot
         replaces one not yet written). A refusal by fencing calls `fenced`."""
         ...
@@ -129,13 +129,13 @@ class InMemorySessionStore:
         self.revisions[key] = self.book.update(key, claimed, record.revision)
         return record.snapshot
 
-    def save(self, key: str, snapshot: SessionSnapshot, fenced: Fenced) -> None:
+    def save(self, key: str, snapshot: SessionSnapshot, fenced: OnFenced) -> None:
         asyncio.get_running_loop().call_soon(self._write, key, snapshot, fenced)
 
     def release(self, key: str) -> None:
         self.revisions.pop(key, None)
 
-    def _write(self, key: str, snapshot: SessionSnapshot, fenced: Fenced) -> None:
+    def _write(self, key: str, snapshot: SessionSnapshot, fenced: OnFenced) -> None:
         last = self.revisions.get(key)
         if last is None:
             return  # released meanwhile

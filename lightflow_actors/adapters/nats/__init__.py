@@ -3,23 +3,34 @@
 - `connect_cluster(servers, node=...)`: the node's NATS client (no echo, reconnecting).
 - `NatsPubSub(client)`: the live pubsub's broker adapter; `broadcast` on one node
   reaches subscribers on every node, with one NATS subscription per topic per node.
-- `NatsLink(servers, node)`: the actor owning both, started by `lightflow serve
+- `NatsSessionStore(kv, owner)`: live session snapshots in the `lf_sessions` bucket,
+  ownership fenced by revision; `cluster_secret(client)`: the cluster's token key.
+- `NatsLink(servers, node)`: the actor owning them, started by `lightflow serve
   --cluster URL` (its start connects, its stop drains).
 """
 
 from ._connect import ClusterUnreachable, connect_cluster
-from ._link import GetLinkInfo, GetPubSub, LinkInfo, NatsLink
+from ._link import GetLinkInfo, GetPubSub, GetSessionStore, GetTokenKey, LinkInfo, NatsLink
 from ._pubsub import NatsPubSub
+from ._secret import CLUSTER_BUCKET, cluster_secret
+from ._sessions import SESSIONS_BUCKET, NatsSessionStore, open_session_bucket
 from ._subjects import pubsub_subject, topic_token
 
 __all__ = [
+    "CLUSTER_BUCKET",
+    "SESSIONS_BUCKET",
     "ClusterUnreachable",
     "GetLinkInfo",
     "GetPubSub",
+    "GetSessionStore",
+    "GetTokenKey",
     "LinkInfo",
     "NatsLink",
     "NatsPubSub",
+    "NatsSessionStore",
+    "cluster_secret",
     "connect_cluster",
+    "open_session_bucket",
     "pubsub_subject",
     "topic_token",
 ]

@@ -9,6 +9,7 @@ nats-py reconnects by itself after a lost connection and resubscribes every topi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import msgspec
@@ -17,6 +18,7 @@ from nats.aio.client import Client
 from lightflow_actors.kernel import Actor, Ask, ExitReason, handler
 
 from ._pubsub import NatsPubSub
+from ._sessions import NatsSessionStore
 
 
 class LinkInfo(msgspec.Struct, frozen=True):
@@ -40,8 +42,17 @@ class GetPubSub(Ask[NatsPubSub], frozen=True):
     """Ask a started `NatsLink` for its pubsub adapter (to hand to a `LiveHub`)."""
 
 
-class NatsLink(Actor[GetLinkInfo | GetPubSub]):
-    """Owns `node`'s connected `client` (to the NATS `servers`) and its pubsub adapter.
+class GetSessionStore(Ask[NatsSessionStore | None], frozen=True):
+    """Ask a started `NatsLink` for its session snapshot store (None if it has none)."""
+
+
+class GetTokenKey(Ask[bytes | None], frozen=True):
+    """Ask a started `NatsLink` for the cluster's live token key (None if it has none)."""
+
+
+class NatsLink(Actor[GetLinkInfo | GetPubSub | GetSessionStore | GetTokenKey]):
+    """Owns `node`'s connected `client` (to the NATS `servers`), its pubsub adapter and
+    its session snapshot store.
 
     ::
 
@@ -50,14 +61,27 @@ class NatsLink(Actor[GetLinkInfo | GetPubSub]):
     """
 
     def __init__(
-        self, client: Client, servers: tuple[str, ...], node: str, *, prefix: str = "lf"
+        self,
+        client: Client,
+        servers: tuple[str, ...],
+        node: str,
+        *,
+        prefix: str = "lf",
+        sessions: NatsSessionStore | None = None,
+        token_key: bytes | None = None,
     ) -> None:
         self.servers = servers
         self.node = node
         self.client: Client | None = client
         self.pubsub: NatsPubSub | None = NatsPubSub(client, prefix=prefix)
+        self.sessions = sessions
+        self.token_key = token_key
 
     async def on_stop(self, reason: ExitReason) -> None:
+        if self.sessions is not None:  # the last snapshots of sessions that just stopped
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.sessions.flush(), 5.0)
+            await self.sessions.close()
         if self.pubsub is not None:
             await self.pubsub.flush_quietly()
             await self.pubsub.close()
@@ -69,6 +93,14 @@ class NatsLink(Actor[GetLinkInfo | GetPubSub]):
     def adapter(self, msg: GetPubSub) -> NatsPubSub:
         assert self.pubsub is not None, "answered only once started"
         return self.pubsub
+
+    @handler
+    def session_store(self, msg: GetSessionStore) -> NatsSessionStore | None:
+        return self.sessions
+
+    @handler
+    def token(self, msg: GetTokenKey) -> bytes | None:
+        return self.token_key
 
     @handler
     def info(self, msg: GetLinkInfo) -> LinkInfo:

@@ -32,8 +32,9 @@ def free_port() -> int:
 class NatsServer:
     """One `nats-server -js`; `restart()` brings it back on the same ports and store."""
 
-    def __init__(self, store: Path, *, port: int | None = None) -> None:
+    def __init__(self, store: Path, *, port: int | None = None, jetstream: bool = True) -> None:
         self.store = store
+        self.jetstream = jetstream
         self.port = port or free_port()
         self.monitor_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -50,8 +51,9 @@ class NatsServer:
             "-a", "127.0.0.1",
             "-p", str(self.port),
             "-m", str(self.monitor_port),
-            "-js", "-sd", str(self.store / "js"),
         ]  # fmt: skip
+        if self.jetstream:
+            argv += ["-js", "-sd", str(self.store / "js")]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30  # bounds a hang; measures nothing
