@@ -18,6 +18,7 @@ from ._errors import (
     RequestRefused,
     SubstrateError,
 )
+from ._fuse_probe import FuseUnavailable, clean_stale_mount, fuse_available
 from ._intake import Location, check_location, decode_body, locate, read_request
 from ._policy import Decision, Policy, PolicyRule, decode_policy, load_policy
 from ._router import Routes
@@ -58,6 +59,7 @@ __all__ = [
     "Decision",
     "DirectoryWatcher",
     "Failure",
+    "FuseUnavailable",
     "HookTrigger",
     "JobSpec",
     "JobStatus",
@@ -89,12 +91,14 @@ __all__ = [
     "anthropic_channel",
     "callable_provider",
     "check_location",
+    "clean_stale_mount",
     "close_claim",
     "decode_body",
     "decode_job_spec",
     "decode_policy",
     "decode_trigger",
     "ensure_tree",
+    "fuse_available",
     "iter_audit",
     "load_policy",
     "locate",

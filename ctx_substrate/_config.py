@@ -31,6 +31,9 @@ class SubstrateConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     root: str
     mount: str | None = None  # FUSE backend: mount the tree here (root is the backing folder)
+    # With `mount`: clients also commit in the backing folder directly (the embedded runs
+    # host does), so it is watched as without a mount, not only polled slowly.
+    direct_writers: bool = False
     routes: Routes = msgspec.field(default_factory=Routes)
     policy: Policy = msgspec.field(default_factory=Policy)
     uids: tuple[str, ...] = ()

@@ -35,7 +35,7 @@ import mfusepy
 from lightflow_actors.cortex import Suffix
 from lightflow_actors.kernel import Actor, ActorRef, Exit, handler
 
-from ._fuse_probe import FuseUnavailable, MountPoint, fuse_available
+from ._fuse_probe import FuseUnavailable, MountPoint, clean_stale_mount, fuse_available
 from ._watcher import Committed
 
 __all__ = ["CtxOperations", "FuseBackend", "FuseMount"]
@@ -238,6 +238,7 @@ class FuseMount:
         reason = fuse_available()
         if reason is not None:
             raise FuseUnavailable(f"cannot mount {self._mountpoint}: {reason}")
+        clean_stale_mount(self._mountpoint)  # left by a mount whose process was killed
         self._mountpoint.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(
             target=self._run, name=f"fuse:{self._mountpoint}", daemon=True

@@ -9,18 +9,29 @@ ask whether a mount is possible, and fail with a clear reason, without importing
 
 from __future__ import annotations
 
+import errno
 import importlib
+import logging
 import os
 import shutil
 import stat
+import subprocess
+from pathlib import Path
 
 from lightflow_actors.kernel import Ask
 
 from ._errors import SubstrateError
 
-__all__ = ["FuseUnavailable", "MountPoint", "fuse_available", "libfuse_missing"]
+__all__ = [
+    "FuseUnavailable",
+    "MountPoint",
+    "clean_stale_mount",
+    "fuse_available",
+    "libfuse_missing",
+]
 
 _DEVICE = "/dev/fuse"
+logger = logging.getLogger(__name__)
 
 
 class FuseUnavailable(SubstrateError):
@@ -65,3 +76,34 @@ def fuse_available() -> str | None:
                 "not setuid root (run as root, or join the group that owns /dev/fuse)"
             )
     return "; ".join(reasons) or None
+
+
+def clean_stale_mount(mountpoint: Path) -> bool:
+    """Unmount `mountpoint` when it is a FUSE mount whose process died (kill -9, a crash):
+    the kernel keeps such a mount, and every access to it fails with ENOTCONN ("Transport
+    endpoint is not connected"), so a new mount there would fail too. True when one was
+    cleaned; a live mount or a plain folder is left alone."""
+    try:
+        os.stat(mountpoint)
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            return False
+    else:
+        return False
+    fusermount = shutil.which("fusermount3") or shutil.which("fusermount")
+    if fusermount is None:
+        raise FuseUnavailable(
+            f"{mountpoint} is a stale FUSE mount (its process died) and fusermount3 is not "
+            "installed to clean it (apt-get install fuse3), or unmount it: umount -l "
+            f"{mountpoint}"
+        )
+    result = subprocess.run(
+        [fusermount, "-u", "-z", str(mountpoint)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise FuseUnavailable(
+            f"{mountpoint} is a stale FUSE mount (its process died) and "
+            f"{fusermount} -u failed: {result.stderr.strip()}; unmount it by hand"
+        )
+    logger.warning("cleaned the stale FUSE mount at %s (left by a process that died)", mountpoint)
+    return True

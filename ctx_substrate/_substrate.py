@@ -202,8 +202,10 @@ class Substrate(Actor[SubstrateMessage | Down]):
                     raise exc.reason from None
                 raise
         # On FUSE, commits arrive from the mount's rename; the watcher only polls slowly
-        # for requests dropped into the backing folder directly.
-        fuse = cfg.mount is not None
+        # for requests dropped into the backing folder directly, unless clients commit
+        # there (`direct_writers`): then it watches as the directory backend does (a commit
+        # seen twice is claimed once: the claim is a rename).
+        fuse = cfg.mount is not None and not cfg.direct_writers
         self._watcher = self.spawn(
             lambda: DirectoryWatcher(
                 self._root,

@@ -158,12 +158,14 @@ class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     exists and is writable (the seed's mount point), else `<state>/ctx`; `embedded`
     (default: true unless the tree comes from `$LIGHTFLOW_CTX_MOUNT`) starts our substrate
     on it with the directory backend (unless another lightflow process serves it: the
-    tree lease says)."""
+    tree lease says). `fuse_mount`: `lightflow serve` also mounts the tree there with the
+    FUSE backend (`root`, default `<state>/ctx`, is then its backing folder)."""
 
     root: str | None = None
     uid: str | None = None
     embedded: bool | None = None
     watch: Literal["inotify", "poll"] = "inotify"
+    fuse_mount: str | None = None
 
 
 class EvaluationConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -210,7 +212,11 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         overlays = _overlays(assets, self.asset_overlays, env.get("LIGHTFLOW_ASSETS"))
         mount = env.get("LIGHTFLOW_CTX_MOUNT") or None
         source: CtxSource
-        if self.ctx.root:
+        fuse_mount = _fuse_mount(self.ctx, mount, state)
+        if fuse_mount is not None and not self.ctx.root:
+            # The mount point is the FUSE view; its backing tree is the state folder's.
+            source, root, uid = "state", str(state / "ctx"), self.ctx.uid or str(os.getuid())
+        elif self.ctx.root:
             source, root, uid = "config", self.ctx.root, self.ctx.uid or str(os.getuid())
         elif mount is not None:
             try:
@@ -247,6 +253,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             layout=layout,
             ctx_source=source,
             embedded=embedded,
+            fuse_mount=fuse_mount,
             watch=self.ctx.watch,
             providers=self.providers,
             routes=routes,
@@ -266,6 +273,7 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
     layout: CtxLayout
     ctx_source: CtxSource  # why `layout` is this tree (`AbiRecord.source`)
     embedded: bool
+    fuse_mount: str | None  # where `serve` mounts the tree with FUSE (layout: its backing)
     watch: Literal["inotify", "poll"]
     providers: tuple[ProviderConfig, ...]
     routes: Routes
@@ -274,10 +282,14 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
     max_in_flight: int | None
     evaluation: EvaluationLimits = EvaluationLimits()
 
-    def substrate_config(self) -> SubstrateConfig:
-        """The embedded substrate's configuration (directory backend on the tree)."""
+    def substrate_config(self, *, fuse: bool = False) -> SubstrateConfig:
+        """The embedded substrate's configuration: the directory backend on the tree, and
+        with `fuse` (what `serve` asks) the FUSE backend mounted at `fuse_mount` too."""
+        mount = self.fuse_mount if fuse else None
         return SubstrateConfig(
             root=self.layout.root,
+            mount=mount,
+            direct_writers=mount is not None,
             routes=self.routes,
             policy=self.policy,
             uids=(self.layout.uid,),
@@ -288,6 +300,32 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
 SEED_MOUNT = DEFAULT_MOUNT
 """The seed's mount point, used by default when it is a writable folder (tests point it
 elsewhere)."""
+
+
+def _fuse_mount(ctx: CtxConfig, env_mount: str | None, state: Path) -> str | None:
+    """`ctx.fuse_mount`, checked: absolute, not the backing tree nor inside it (or it
+    inside), and only for a tree this process may serve (not `$LIGHTFLOW_CTX_MOUNT`'s)."""
+    if ctx.fuse_mount is None:
+        return None
+    mount = Path(ctx.fuse_mount)
+    if not mount.is_absolute():
+        raise RunsConfigError("ctx.fuse_mount", f"{ctx.fuse_mount!r} must be an absolute path")
+    if ctx.root is None and env_mount is not None:
+        raise RunsConfigError(
+            "ctx.fuse_mount",
+            "$LIGHTFLOW_CTX_MOUNT says the tree is served elsewhere; a FUSE mount needs this "
+            "process to serve it (unset the variable, or set ctx.root)",
+        )
+    if ctx.embedded is False:
+        raise RunsConfigError("ctx.fuse_mount", "needs the embedded substrate (ctx.embedded)")
+    backing = Path(ctx.root) if ctx.root else state / "ctx"
+    a, b = os.path.abspath(mount), os.path.abspath(backing)
+    if a == b or a.startswith(b + os.sep) or b.startswith(a + os.sep):
+        raise RunsConfigError(
+            "ctx.fuse_mount",
+            f"the mount point {a} and the backing tree {b} must not contain each other",
+        )
+    return a
 
 
 def _overlays(base: Path, configured: tuple[str, ...], env: str | None) -> tuple[Path, ...]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Never, TypeVar
 
-from ctx_substrate import ProviderSpec, Substrate, SubstrateConfig
+from ctx_substrate import ProviderSpec, Substrate, SubstrateConfig, fuse_available
 from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.adapters.mcp import McpEndpoint
 from lightflow_actors.kernel import (
@@ -97,6 +97,7 @@ class RunsHosting(RunsPort):
         ask_timeout: float = 60.0,
         tail_poll_s: float = 0.05,
         resume: bool = True,
+        mount_fuse: bool = False,
     ) -> None:
         self.config = config if config is not None else load_runs_config(environ)
         self.settings: RunsSettings = self.config.settings(environ)
@@ -104,6 +105,9 @@ class RunsHosting(RunsPort):
         self.mcp = mcp
         self._tail_poll_s = tail_poll_s
         self.resume = resume
+        # Mount `ctx.fuse_mount` with the FUSE backend (serve does; a CLI serving the tree
+        # for one command uses the backing folder alone).
+        self.mount_fuse = mount_fuse and self.settings.fuse_mount is not None
         self.serves_tree = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -122,9 +126,18 @@ class RunsHosting(RunsPort):
                 f"cannot use the state folder {settings.state_dir}: {exc.strerror or exc}; "
                 "check XDG_STATE_HOME or the runs config's state_dir"
             ) from None
+        why_not = fuse_available() if self.mount_fuse else None
+        if why_not is not None:  # said in one line before anything starts
+            raise RunsError(f"cannot mount {settings.fuse_mount} with FUSE: {why_not}")
+        if self.mount_fuse and not self.serves_tree:
+            holder = Lease.holder(lease_path)
+            raise RunsError(
+                f"cannot mount {settings.fuse_mount} with FUSE: the tree {settings.layout.root} "
+                f"is served by {holder}; stop it first"
+            )
         if self.serves_tree:
             providers = build_providers(settings.providers, settings.layout)
-            config = settings.substrate_config()
+            config = settings.substrate_config(fuse=self.mount_fuse)
             children.append(
                 ChildSpec(
                     id="substrate",

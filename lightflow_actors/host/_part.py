@@ -26,11 +26,13 @@ def runs_part(
     token: str | None = None,
     allowed_origins: Collection[str] = (),
     environ: Mapping[str, str] | None = None,
+    fuse: bool = False,
 ) -> ServerPart:
     """The runs routes, their root-page links, the hook that starts the runs subtree
     (which resumes every unfinished run), and the runs page (a browser's `GET /runs`;
-    it takes the routes' token). Raises `RunsConfigError` for a bad config."""
-    hosting = RunsHosting(config, environ=environ)
+    it takes the routes' token). With `fuse`, the config's `ctx.fuse_mount` is mounted.
+    Raises `RunsConfigError` for a bad config."""
+    hosting = RunsHosting(config, environ=environ, mount_fuse=fuse)
     page = RunsPage(hosting, Guard(token, allowed_origins), allowed_origins=allowed_origins)
     routes = runs_routes(hosting, token=token, allowed_origins=allowed_origins, html=page)
     return ServerPart(

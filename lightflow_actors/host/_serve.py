@@ -8,6 +8,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 
+import msgspec
 from starlette.routing import Mount
 
 from lightflow_actors.adapters.http import PartSource, RootLink, ServeOptions, ServerPart
@@ -22,12 +23,14 @@ from lightflow_actors.adapters.nats import (
     open_session_bucket,
 )
 from lightflow_actors.adapters.ws import LiveRoutes
+from lightflow_actors.cortex import DEFAULT_MOUNT
 from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import LiveHub, PubSubAdapter, SessionStore
 from lightflow_actors.live_examples import example_views, start_example_actors
 from lightflow_actors.observer import observer_part
 from lightflow_actors.runs import RunsConfigError, RunsError
 
+from ._config import load_runs_config
 from ._part import runs_part
 
 __all__ = [
@@ -141,8 +144,25 @@ def live_examples(options: ServeOptions) -> PartSource:
 
 
 def runs_api(options: ServeOptions) -> PartSource:
-    """The workflow-runs API (DESIGN §7), MCP and runtime streams; resumes unfinished runs."""
-    return runs_part(token=options.token, allowed_origins=options.allowed_origins)
+    """The workflow-runs API (DESIGN §7), MCP and runtime streams; resumes unfinished runs.
+    `--ctx-mount PATH` puts the tree at PATH (directory backend); with `--fuse`, the tree
+    stays in the state folder and the FUSE backend mounts it at PATH (default `/ctx`)."""
+    config = load_runs_config()
+    if options.fuse:
+        mount = options.ctx_mount or config.ctx.fuse_mount or DEFAULT_MOUNT
+        config = msgspec.structs.replace(
+            config, ctx=msgspec.structs.replace(config.ctx, fuse_mount=mount)
+        )
+    elif options.ctx_mount is not None:
+        config = msgspec.structs.replace(
+            config, ctx=msgspec.structs.replace(config.ctx, root=options.ctx_mount)
+        )
+    return runs_part(
+        config,
+        token=options.token,
+        allowed_origins=options.allowed_origins,
+        fuse=True,  # the config file's `ctx.fuse_mount` is mounted by serve only
+    )
 
 
 def operator_observer(options: ServeOptions) -> PartSource:

@@ -15,6 +15,7 @@ from lightflow_actors.cortex import CtxLayout
 from lightflow_actors.host import (
     CONFIG_ENV,
     BuiltinToolsProvider,
+    CtxConfig,
     EchoProvider,
     OpenAIProvider,
     PythonProvider,
@@ -201,3 +202,40 @@ def test_any_json_decodes_to_a_config_or_a_config_error(document: object) -> Non
         return
     with contextlib.suppress(RunsConfigError):
         config.settings({"XDG_STATE_HOME": "/tmp/lightflow-hypothesis"})
+
+
+def test_a_fuse_mount_keeps_the_tree_in_the_state_folder(tmp_path: Path) -> None:
+    mount = str(tmp_path / "mnt")
+    config = RunsConfig(state_dir=str(tmp_path / "state"), ctx=CtxConfig(fuse_mount=mount))
+    settings = config.settings({})
+    assert settings.fuse_mount == mount and settings.ctx_source == "state"
+    assert settings.layout.root == str(tmp_path / "state" / "ctx")
+    assert settings.substrate_config().mount is None  # only serve mounts it
+    mounted = settings.substrate_config(fuse=True)
+    assert (mounted.root, mounted.mount, mounted.direct_writers) == (
+        settings.layout.root,
+        mount,
+        True,
+    )
+    backed = RunsConfig(ctx=CtxConfig(root=str(tmp_path / "b"), fuse_mount=mount)).settings({})
+    assert (backed.layout.root, backed.ctx_source) == (str(tmp_path / "b"), "config")
+
+
+@pytest.mark.parametrize(
+    ("ctx", "environ", "words"),
+    [
+        ({"fuse_mount": "relative/mnt"}, {}, "must be an absolute path"),
+        ({"fuse_mount": "/t/b", "root": "/t/b"}, {}, "must not contain each other"),
+        ({"fuse_mount": "/t/b/m", "root": "/t/b"}, {}, "must not contain each other"),
+        ({"fuse_mount": "/t", "root": "/t/b"}, {}, "must not contain each other"),
+        ({"fuse_mount": "/t/m"}, {"LIGHTFLOW_CTX_MOUNT": "/x"}, "served elsewhere"),
+        ({"fuse_mount": "/t/m", "embedded": False}, {}, "needs the embedded substrate"),
+    ],
+)
+def test_a_bad_fuse_mount_is_a_config_error(
+    ctx: dict[str, object], environ: dict[str, str], words: str
+) -> None:
+    config = decode_runs_config(msgspec.json.encode({"ctx": ctx}))
+    with pytest.raises(RunsConfigError, match=r"ctx\.fuse_mount") as info:
+        config.settings(environ)
+    assert words in str(info.value)

@@ -6,6 +6,9 @@ demo supervision tree to look at. Beyond loopback, a token is required (exit 2 w
 ``--max-connections``, ``--max-websockets`` and ``--max-ws-message-bytes`` bound what
 clients can hold (503, WebSocket close 1013 and 1009 past them; specs/http.md).
 ``--cluster nats://HOST:PORT [--node NAME]`` joins a cluster over NATS (specs/cluster.md).
+``--ctx-mount PATH`` serves the ``/ctx`` tree at PATH (directory backend); with ``--fuse``
+the tree stays under the state folder and the FUSE backend mounts it at PATH (default
+``/ctx``), unmounted on shutdown; a stale mount left by a killed server is cleaned first.
 
 The token comes from ``--token-file PATH`` or ``--token`` (one or the other), else from
 ``$LIGHTFLOW_TOKEN``. Prefer the file or the variable: a command-line argument is readable
@@ -96,7 +99,26 @@ def configure(parser: StrictParser) -> None:
         type=_node_name,
         help="this node's name in the cluster (default: <hostname>-<pid>)",
     )
+    parser.add_argument(
+        "--ctx-mount",
+        metavar="PATH",
+        type=_absolute_path,
+        help="the /ctx tree at PATH (directory backend); with --fuse: where the FUSE backend "
+        "mounts the tree, whose backing folder stays under the state folder",
+    )
+    parser.add_argument(
+        "--fuse",
+        action="store_true",
+        help="mount the tree with the FUSE backend at --ctx-mount (default /ctx); needs "
+        "/dev/fuse, libfuse3 and fusermount3",
+    )
     parser.set_defaults(handler=run)
+
+
+def _absolute_path(text: str) -> str:
+    if not text or not os.path.isabs(text) or "\0" in text:
+        raise argparse.ArgumentTypeError(f"invalid path {text!r}: expected an absolute path")
+    return os.path.normpath(text)
 
 
 MAX_TOKEN_FILE_BYTES = 4096
@@ -155,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
         max_ws_message_bytes=args.max_ws_message_bytes,
         cluster=tuple(args.cluster or ()),
         node=args.node or (f"{socket.gethostname()}-{os.getpid()}" if args.cluster else None),
+        ctx_mount=args.ctx_mount,
+        fuse=args.fuse,
     )
     try:
         check_bind(options.host, options.token)

@@ -60,6 +60,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_ws_message_bytes: int = DEFAULT_MAX_WS_MESSAGE_BYTES
     cluster: tuple[str, ...] = ()
     node: str | None = None
+    ctx_mount: str | None = None  # the /ctx tree here (with `fuse`: the FUSE mount point)
+    fuse: bool = False  # mount the tree with the FUSE backend (at ctx_mount, default /ctx)
 
 
 class ServerPart(msgspec.Struct, frozen=True, kw_only=True):
