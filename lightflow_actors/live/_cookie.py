@@ -103,7 +103,8 @@ _COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")  # an RFC 6265 
 
 
 class SessionCookie(msgspec.Struct, frozen=True, kw_only=True):
-    """How the session cookie is written: ``name``, ``path``, ``max_age`` (seconds, also
+    """How the session cookie is written: ``name`` (a hub's default is
+    ``lf_<hub name>_session``, `default_session_cookie`), ``path``, ``max_age`` (seconds, also
     the oldest signature accepted), ``same_site``, ``secure`` (None: when the request came
     over https). It is always ``HttpOnly``: page scripts never read it."""
 
@@ -128,6 +129,13 @@ class SessionCookie(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError(f"SessionCookie.path must be an absolute path, got {self.path!r}")
         if not isinstance(self.max_age, int) or self.max_age < 60:
             raise ValueError(f"SessionCookie.max_age must be >= 60 seconds, got {self.max_age!r}")
+
+
+def default_session_cookie(hub: str) -> SessionCookie:
+    """The cookies of the hub named `hub`: ``lf_<hub>_session`` and ``lf_<hub>_flash``
+    (characters a cookie name cannot hold become ``_``)."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", hub)[:40] or "live"
+    return SessionCookie(name=f"lf_{safe}_session", flash_name=f"lf_{safe}_flash")
 
 
 class SetCookie(msgspec.Struct, frozen=True):

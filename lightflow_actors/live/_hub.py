@@ -43,7 +43,7 @@ from ._auth import GroupedView, RequestInfo, run_on_mount
 from ._commands import Update
 from ._component import AnyLiveView, Halt, SessionInfo, ViewSpec
 from ._config import LiveConfig
-from ._cookie import SessionCookie, SessionSeal, SetCookie
+from ._cookie import SessionCookie, SessionSeal, SetCookie, default_session_cookie
 from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
 from ._presence import PresenceConfig, PresenceServer
 from ._pubsub import PubSubAdapter, PubSubServer
@@ -148,7 +148,10 @@ class LiveHub:
         self._config = config if config is not None else LiveConfig()
         self._secret_source = secret
         self._secret: bytes | None = None
-        self._cookie_settings = session_cookie if session_cookie is not None else SessionCookie()
+        # Each hub its own cookie by default: hubs of one server (the examples, the
+        # observer, the runs page) sign with different keys and would otherwise overwrite
+        # each other's cookie on every page, each refusing the other's joins.
+        self._cookie_settings = session_cookie or default_session_cookie(name)
         self._seal: SessionSeal | None = None
         self._adapter = pubsub_adapter
         self.name = name

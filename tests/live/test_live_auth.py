@@ -15,6 +15,7 @@ from lightflow_actors.isa import ErrorFrame, Render
 from lightflow_actors.live import (
     ClearFlash,
     Halt,
+    LiveHub,
     LiveSessionError,
     LiveView,
     Params,
@@ -306,13 +307,13 @@ async def test_flash_goes_with_a_live_navigation_and_a_redirect() -> None:
 async def test_put_session_logs_in_renews_the_sid_and_old_pages_are_refused() -> None:
     async with auth_test() as live:  # type: ignore[attr-defined]
         public = await live.mount("public")
-        before = live.hub.seal.read_session(live.cookies["lf_session"]).sid
+        before = live.hub.seal.read_session(live.cookies[live.hub.session_cookie.name]).sid
         await public.push("login", {"user": "grace"})
         assert public.assert_redirect() == "secret"
         secret = await live.follow_redirect(public)
         assert 'user: <b id="user">GRACE</b>' in secret.html() and "hi grace" in flash_of(secret)
         assert live.session == {"user": "grace"}
-        after = live.hub.seal.read_session(live.cookies["lf_session"]).sid
+        after = live.hub.seal.read_session(live.cookies[live.hub.session_cookie.name]).sid
         assert after != before
         # the page served before the log in carries a token of the old sid: refused
         refused = await join_with(live, public.client.session_id or "", public.token)
@@ -352,3 +353,13 @@ def test_put_session_needs_a_browser_session() -> None:
     program.state = Info()
     with pytest.raises(LiveSessionError, match="serve the view through"):
         program._apply(Update(Info(), (PutSession(to="public"),)), None)
+
+
+async def test_each_hub_has_its_own_cookie() -> None:
+    async with auth_test() as live:  # type: ignore[attr-defined]
+        assert live.hub.session_cookie.name == "lf_live_session"
+        other = LiveHub(live.system, {}, name="observer")
+        names = (other.session_cookie.name, other.session_cookie.flash_name)
+        assert names == ("lf_observer_session", "lf_observer_flash")
+        odd = LiveHub(live.system, {}, name="runs page/2")
+        assert odd.session_cookie.name == "lf_runs_page_2_session"

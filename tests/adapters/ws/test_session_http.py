@@ -46,21 +46,23 @@ async def test_the_page_sets_a_signed_http_only_cookie_and_a_halt_redirects() ->
         assert halted.status_code == 303
         assert halted.headers["location"] == "login?next=account"
         cookies = set_cookie_headers(halted)
-        session = cookies["lf_session"].lower()
+        session = cookies["lf_live_session"].lower()
         assert "httponly" in session and "samesite=lax" in session and "path=/" in session
-        assert "max-age=60" in cookies["lf_flash"].lower()
+        assert "max-age=60" in cookies["lf_live_flash"].lower()
         login = await http.get(f"{base}/login?next=account")  # the jar sends both back
         assert login.status_code == 200
         assert "Log in to see that page." in login.text and "data-lf-flash=" in login.text
-        assert 'lf_flash=""' in set_cookie_headers(login)["lf_flash"]  # read once, deleted
-        sid = hub.seal.read_session(http.cookies["lf_session"]).sid
-        assert sid == hub.seal.read_session(halted.cookies["lf_session"]).sid
+        assert (
+            'lf_live_flash=""' in set_cookie_headers(login)["lf_live_flash"]
+        )  # read once, deleted
+        sid = hub.seal.read_session(http.cookies["lf_live_session"]).sid
+        assert sid == hub.seal.read_session(halted.cookies["lf_live_session"]).sid
 
 
 async def test_the_session_route_applies_only_good_tokens_of_this_browser() -> None:
     async with server() as (base, hub), httpx.AsyncClient() as http:
         await http.get(f"{base}/login")
-        sid = hub.seal.read_session(http.cookies["lf_session"]).sid
+        sid = hub.seal.read_session(http.cookies["lf_live_session"]).sid
         change = hub.seal.seal_change(
             sid, to="account", put={"user": "ada"}, drop=(), clear=False, renew=True,
             flash={"info": "hi"},
@@ -72,7 +74,7 @@ async def test_the_session_route_applies_only_good_tokens_of_this_browser() -> N
         assert garbage.status_code == 400 and "oversized" in garbage.text
         applied = await http.get(f"{base}/session", params={"change": change})
         assert (applied.status_code, applied.headers["location"]) == (303, "account")
-        assert hub.seal.read_session(http.cookies["lf_session"]).data == {"user": "ada"}
+        assert hub.seal.read_session(http.cookies["lf_live_session"]).data == {"user": "ada"}
         account = await http.get(f"{base}/account")
         assert 'Signed in as <b id="user">ada</b>' in account.text and "hi" in account.text
 
@@ -80,10 +82,10 @@ async def test_the_session_route_applies_only_good_tokens_of_this_browser() -> N
 async def test_a_websocket_join_needs_the_cookie_its_page_set() -> None:
     async with server() as (base, _hub), httpx.AsyncClient() as http:
         await http.get(f"{base}/login")
-        mine = http.cookies["lf_session"]
+        mine = http.cookies["lf_live_session"]
         async with httpx.AsyncClient() as stranger:
             await stranger.get(f"{base}/login")
-            theirs = stranger.cookies["lf_session"]
+            theirs = stranger.cookies["lf_live_session"]
         view = await WebSocketView.open(base, "login", http=http)  # sends the jar's cookie
         assert "Log in" in view.html()
         await view.close()
@@ -93,9 +95,9 @@ async def test_a_websocket_join_needs_the_cookie_its_page_set() -> None:
         port = int(base.split(":")[2].split("/")[0])
         for cookie in (
             None,
-            "lf_session=forged.value",
-            f"lf_session={mine}x",
-            f"lf_session={theirs}",
+            "lf_live_session=forged.value",
+            f"lf_live_session={mine}x",
+            f"lf_live_session={theirs}",
         ):
             ws = await WebSocketClient.connect("127.0.0.1", port, "/live/socket", cookie=cookie)
             client = LiveClient()
@@ -135,10 +137,10 @@ async def test_hostile_cookies_never_get_a_server_error(
     session: str, flash: str, path: str
 ) -> None:
     async with asgi() as client:
-        headers = {"cookie": f"lf_session={session}; lf_flash={flash}"}
+        headers = {"cookie": f"lf_live_session={session}; lf_live_flash={flash}"}
         response = await client.get(f"/live/{path}", headers=headers)
         assert response.status_code in (200, 303)
-        assert "lf_session=" in response.headers.get("set-cookie", "")  # a fresh session
+        assert "lf_live_session=" in response.headers.get("set-cookie", "")  # a fresh session
         change = await client.get("/live/session", params={"change": session}, headers=headers)
         assert change.status_code in (400, 403)
 
@@ -147,6 +149,6 @@ async def test_hostile_cookies_never_get_a_server_error(
 @given(raw=st.binary(min_size=1, max_size=2000))
 async def test_invalid_utf8_cookie_bytes_never_get_a_server_error(raw: bytes) -> None:
     async with asgi() as client:
-        headers = [(b"cookie", b"lf_session=" + raw.replace(b"\r", b"").replace(b"\n", b""))]
+        headers = [(b"cookie", b"lf_live_session=" + raw.replace(b"\r", b"").replace(b"\n", b""))]
         response = await client.get("/live/account", headers=headers)
         assert response.status_code == 303
