@@ -164,7 +164,7 @@ class Signer:
 
     def sign(self, value: msgspec.Struct) -> str:
         payload = _b64(msgspec.json.encode(value))
-        mac = hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()
+        mac = hmac.digest(self._key, payload.encode("ascii"), "sha256")
         token = f"{payload}.{_b64(mac)}"
         if len(token) > MAX_COOKIE_CHARS:
             raise SessionCookieError(
@@ -185,11 +185,11 @@ class Signer:
         if not dot or not payload or not mac_text or not token.isascii():
             raise SessionCookieError(self.what, "malformed", "not <payload>.<signature>")
         try:
-            mac = base64.urlsafe_b64decode(_padded(mac_text))
-            raw = base64.urlsafe_b64decode(_padded(payload))
+            mac = _unb64(mac_text)
+            raw = _unb64(payload)
         except (binascii.Error, ValueError):
             raise SessionCookieError(self.what, "malformed", "not base64url") from None
-        expected = hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest()
+        expected = hmac.digest(self._key, payload.encode("ascii"), "sha256")
         if not hmac.compare_digest(mac, expected):
             raise SessionCookieError(
                 self.what, "bad_signature", "the signature does not match (tampered, or old key)"
@@ -273,10 +273,17 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _padded(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+_FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")  # bytes: str.translate is 10x slower
+
+
+def _unb64(text: str) -> bytes:
+    """base64url without padding (`text` is ASCII), strictly: any other character (``+``,
+    ``/``, ``=``, a space) is refused, not skipped as the lenient decoder would."""
+    data = text.encode("ascii")
+    if b"+" in data or b"/" in data or b"=" in data:
         raise ValueError("not base64url")
-    return text + "=" * (-len(text) % 4)
+    padded = data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4)
+    return binascii.a2b_base64(padded, strict_mode=True)
 
 
 class BrowserSeal:
