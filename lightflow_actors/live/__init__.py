@@ -10,6 +10,7 @@ with `adapters.ws.live_routes(system, {"name": View()})`; each browser gets a `T
 with `PubSubServer` and `PresenceServer` beside them (specs/live-wire.md).
 """
 
+from ._async import AssignAsync, AsyncResult, CancelAsync, StartAsync
 from ._auth import GroupedView, RequestInfo, flash_group, live_session, run_on_mount
 from ._commands import (
     Broadcast,
@@ -81,8 +82,10 @@ from ._errors import (
     TemplateSyntaxError,
     TemplateValueError,
     UnknownViewError,
+    UploadProtocolError,
     ViewDefinitionError,
 )
+from ._form import Form, FormField, to_form
 from ._hub import Halted, LiveHub, StaticRender, StoreFactory
 from ._js import JS, Target, closest, inner
 from ._markup import Markup, escape, escape_text, safe
@@ -127,6 +130,7 @@ from ._pubsub import (
 from ._rendered import Comprehension, Dynamic, Rendered, to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import (
+    AwaitAsync,
     Fenced,
     FlowControl,
     Info,
@@ -135,6 +139,7 @@ from ._session import (
     SessionOutput,
     SessionServices,
     ToBrowser,
+    session_upload_dir,
 )
 from ._store import (
     InMemorySessionStore,
@@ -145,6 +150,17 @@ from ._store import (
     snapshot_key,
 )
 from ._template import Key, Template, Value, each, keyed
+from ._upload import (
+    Upload,
+    UploadEntry,
+    UploadErrorKind,
+    allow_upload,
+    cancel_upload,
+    consume_uploaded_entries,
+    live_file_input,
+    upload_error_text,
+    uploaded_entries,
+)
 from ._visit import ChangeApplied, Visit
 from ._wsclient import WebSocketClient, WebSocketClientError
 
@@ -152,8 +168,12 @@ __all__ = [
     "JS",
     "MAX_PARAMS",
     "AnyLiveView",
+    "AssignAsync",
+    "AsyncResult",
+    "AwaitAsync",
     "Broadcast",
     "BrowserSeal",
+    "CancelAsync",
     "ChangeApplied",
     "ClearFlash",
     "ClientComprehension",
@@ -171,6 +191,8 @@ __all__ = [
     "Fenced",
     "FingerprintCollisionError",
     "FlowControl",
+    "Form",
+    "FormField",
     "GetPresences",
     "GetTrackerInfo",
     "GroupedView",
@@ -244,6 +266,7 @@ __all__ = [
     "SessionValue",
     "SetCookie",
     "StaleSessionOwner",
+    "StartAsync",
     "StaticRender",
     "StoreFactory",
     "SubscribeTo",
@@ -262,6 +285,10 @@ __all__ = [
     "Untrack",
     "UntrackPresence",
     "Update",
+    "Upload",
+    "UploadEntry",
+    "UploadErrorKind",
+    "UploadProtocolError",
     "Value",
     "ViewDefinitionError",
     "ViewSpec",
@@ -269,10 +296,13 @@ __all__ = [
     "WebSocketClient",
     "WebSocketClientError",
     "WebSocketView",
+    "allow_upload",
     "apply_diff",
     "apply_patch",
+    "cancel_upload",
     "client_html",
     "closest",
+    "consume_uploaded_entries",
     "decode_envelope",
     "decode_patch",
     "default_secret_path",
@@ -284,12 +314,17 @@ __all__ = [
     "flash_group",
     "inner",
     "keyed",
+    "live_file_input",
     "live_patch_of",
     "live_session",
     "load_or_create_secret",
     "relative_target",
     "run_on_mount",
     "safe",
+    "session_upload_dir",
     "snapshot_key",
+    "to_form",
     "to_html",
+    "upload_error_text",
+    "uploaded_entries",
 ]

@@ -16,6 +16,7 @@ import msgspec
 
 from ..isa import JSONValue, PayloadError, check_json_value
 from ..kernel import ActorRef
+from ._async import AssignAsync, CancelAsync, StartAsync
 from ._cookie import SessionValue
 from ._errors import JSCommandError
 
@@ -221,6 +222,9 @@ Command: TypeAlias = (
     | PutFlash
     | ClearFlash
     | PutSession
+    | AssignAsync
+    | StartAsync
+    | CancelAsync
 )
 """Every command a view may return."""
 

@@ -29,6 +29,7 @@ from typing import ClassVar, Generic, Literal, TypeAlias, TypeVar, Union
 
 import msgspec
 
+from ._async import AsyncResult
 from ._commands import Update
 from ._cookie import SessionValue
 from ._errors import EventError, ViewDefinitionError
@@ -152,6 +153,12 @@ class LiveView(AnyLiveView, Generic[S, E]):
         """The URL params changed by a live patch (same view); ignores them by default."""
         return state
 
+    def handle_async(self, name: str, result: AsyncResult[object], state: S) -> S | Update[S]:
+        """The work started by ``StartAsync(name, fn)`` ended: `result` is ``ok`` with
+        what ``fn`` returned, or ``failed`` with the reason (``"cancelled"`` for a
+        `CancelAsync`). Ignored by default."""
+        return state
+
     def terminate(self, reason: str, state: S) -> None:
         """The session stops (``reason`` in words); nothing to do by default."""
         return None
@@ -252,6 +259,11 @@ def _events_of(cls: type, annotation: object) -> dict[str, type[msgspec.Struct]]
                 "declare each event as a struct (class Inc(msgspec.Struct, tag='inc'))"
             )
         name = event_name(member)
+        if name.startswith("lf:"):
+            raise ViewDefinitionError(
+                f"{cls.__qualname__}: event name {name!r} starts with 'lf:', which the live "
+                "protocol keeps for itself (uploads); choose another tag"
+            )
         if name in events:
             raise ViewDefinitionError(
                 f"{cls.__qualname__}: events {events[name].__qualname__} and "

@@ -23,6 +23,8 @@ class LiveConfig(msgspec.Struct, frozen=True, kw_only=True):
     - `max_errors`: non-fatal error frames before ``too_many_errors`` closes.
     - `heartbeat_interval` / `heartbeat_timeout`: Ping when idle; close when silent.
     - `max_sessions`: sessions the node runs at most (None: no limit).
+    - `upload_dir`: the folder under which sessions keep upload temp files (None:
+      ``$XDG_STATE_HOME/lightflow/live/uploads``); `uploads`: False refuses every upload.
     """
 
     max_frame_bytes: int = 64 * 1024
@@ -36,6 +38,8 @@ class LiveConfig(msgspec.Struct, frozen=True, kw_only=True):
     heartbeat_interval: float = 15.0
     heartbeat_timeout: float = 45.0
     max_sessions: int | None = None
+    upload_dir: str | None = None
+    uploads: bool = True
 
     def __post_init__(self) -> None:
         for name in (

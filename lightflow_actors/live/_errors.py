@@ -151,3 +151,17 @@ class StaleSessionOwner(LiveError):
 
 class SessionStoreUnavailable(LiveError):
     """The session store could not be read or written (its broker is unreachable)."""
+
+
+class UploadProtocolError(LiveError):
+    """An upload frame the session refuses (unknown upload or entry, a chunk at the wrong
+    offset, larger than the chunk size or than the file declared, not base64).
+
+    `path` is the msgspec path inside the event payload (``$.entry``); the session answers
+    with an error frame, fails the entry concerned, and keeps running.
+    """
+
+    def __init__(self, problem: str, path: str = "$") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = path

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import hmac
 import inspect
+import shutil
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, Never, TypeVar
@@ -46,11 +47,13 @@ from ._config import LiveConfig
 from ._cookie import SessionCookie, SessionSeal, SetCookie, default_session_cookie
 from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
 from ._presence import PresenceConfig, PresenceServer
+from ._program import loading_marks
 from ._pubsub import PubSubAdapter, PubSubServer
 from ._rendered import to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import FlowControl, LiveSession, SessionServices
 from ._store import SessionStore
+from ._upload import default_upload_root, hub_upload_dir
 from ._visit import ChangeApplied, Visit, apply_change, read_visit, visit_cookies
 
 M = TypeVar("M")
@@ -176,6 +179,7 @@ class LiveHub:
         self._started = False
         self._starting: asyncio.Future[None] | None = None
         self._extra: list[ChildSpec[Never]] = []  # added by `add_children`, kept on restart
+        self._upload_dir: Path | None = None  # this hub's upload temp files, while started
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -217,6 +221,13 @@ class LiveHub:
         adapter = await self._adapter() if callable(self._adapter) else self._adapter
         store = self._store_source
         self.session_store = await store() if callable(store) else store
+        if self._config.uploads and self._upload_dir is None:
+            root = self._config.upload_dir
+            self._upload_dir = hub_upload_dir(
+                Path(root) if root else default_upload_root(),
+                name,
+                system.random.getrandbits(32),
+            )
         max_sessions = self._config.max_sessions
 
         # Presence replicates to the other nodes only when pubsub reaches them.
@@ -297,6 +308,9 @@ class LiveHub:
         """Stop the subtree: every transport, session, presence and pubsub actor."""
         await stop_subsystem(self.system, self.name, name=self.name)
         self._started = False
+        if self._upload_dir is not None:
+            shutil.rmtree(self._upload_dir, ignore_errors=True)
+            self._upload_dir = None
 
     @property
     def started(self) -> bool:
@@ -315,6 +329,7 @@ class LiveHub:
             pubsub=self.system.lookup(f"{self.name}.pubsub", PubSubServer),
             presence=self.system.lookup(f"{self.name}.presence", PresenceServer),
             store=self.session_store,
+            upload_dir=str(self._upload_dir) if self._upload_dir is not None else None,
         )
 
     @property
@@ -398,7 +413,9 @@ class LiveHub:
         result = spec.view.mount(dict(params), outcome)
         if inspect.isawaitable(result):
             result = await result
-        state = result.state if isinstance(result, Update) else result
+        state = (
+            loading_marks(result.state, result.commands) if isinstance(result, Update) else result
+        )
         html = to_html(spec.view.layout(spec.view.render(state), outcome.flash))
         binding = "" if visit is None else visit.sid
         cookies = () if visit is None else visit_cookies(seal, visit, visit.session)

@@ -32,6 +32,7 @@ from ..isa import (
     Unsubscribed,
     from_json_value,
 )
+from ._async import AssignAsync, AsyncResult
 from ._commands import (
     ClearFlash,
     Command,
@@ -51,10 +52,12 @@ from ._component import Halt, SessionInfo, ViewSpec
 from ._cookie import BrowserSeal
 from ._diff import DiffState
 from ._envelope import ClientEvent, Nav, ParamsChange, nav_json, patch_diff, render_view
-from ._errors import EventError, LiveSessionError
+from ._errors import EventError, LiveSessionError, UploadProtocolError
+from ._fields import state_field, with_fields
 from ._immutable import immutable_value
 from ._patch import Patch as LivePatch
 from ._rendered import Rendered as Tree
+from ._upload import UPLOAD_EVENTS, Upload, UploadChunk, UploadFiles, UploadPreflight
 
 _NOTHING: Final = object()
 MAX_OWED_EVENTS: Final = 256
@@ -82,7 +85,12 @@ class ViewProgram:
     """
 
     def __init__(
-        self, spec: ViewSpec, session: SessionInfo, *, seal: BrowserSeal | None = None
+        self,
+        spec: ViewSpec,
+        session: SessionInfo,
+        *,
+        seal: BrowserSeal | None = None,
+        uploads: UploadFiles | None = None,
     ) -> None:
         self.spec = spec
         self.session = session
@@ -91,6 +99,8 @@ class ViewProgram:
         self.seal = seal
         self.flash: dict[str, str] = dict(session.flash)
         self.halted: Halt | None = None
+        # The temp files of the view's uploads (None: this program takes no upload).
+        self.uploads = uploads if uploads is not None else UploadFiles(None)
         self.state: object = None
         self.diff = DiffState()
         self.topics: set[str] = set()
@@ -217,6 +227,8 @@ class ViewProgram:
                 path = "$.instruction.payload.kind"
                 return [problem(instruction.ref, "malformed_frame", "kind must be a string", path)]
             return self._apply(Update(self.state, (ClearFlash(kind=kind),)), instruction.ref)
+        if instruction.event in UPLOAD_EVENTS:
+            return self._upload(instruction)
         try:
             event = self.spec.decode_event(instruction.event, instruction.payload)
         except EventError as error:
@@ -238,6 +250,34 @@ class ViewProgram:
         if not self.terminated:
             self.terminated = True
             self.spec.view.terminate(reason, self.state)
+        self.uploads.close()
+
+    def close(self) -> None:
+        """Release what the program holds outside its state (upload temp files)."""
+        self.uploads.close()
+
+    # -- async work (the host runs it; see _async.py) ------------------------------------
+
+    def async_assigned(self, keys: tuple[str, ...], outcome: AsyncResult[object]) -> list[Effect]:
+        """The work of ``AssignAsync(keys)`` ended: ``outcome.result`` is its mapping (ok)
+        or ``outcome.failed`` the reason; each key's field gets its `AsyncResult`."""
+        changes: dict[str, object] = {}
+        result = outcome.result
+        for key in keys:
+            if not outcome.ok:
+                changes[key] = AsyncResult[object].failure(outcome.failed or "failed")
+            elif isinstance(result, dict) and key in result:
+                changes[key] = AsyncResult[object].of(result[key])
+            else:
+                changes[key] = AsyncResult[object].failure(
+                    f"the assign_async function returned no value for {key!r} "
+                    "(it must return a mapping with a value for each key)"
+                )
+        return self._apply(with_fields(self.state, changes), None)
+
+    def async_started(self, name: str, outcome: AsyncResult[object]) -> list[Effect]:
+        """The work of ``StartAsync(name)`` ended: the view's ``handle_async``."""
+        return self._apply(self.spec.view.handle_async(name, outcome, self.state), None)
 
     # -- internals ----------------------------------------------------------------------
 
@@ -249,6 +289,44 @@ class ViewProgram:
     def _tree(self) -> Tree:
         view = self.spec.view
         return view.layout(view.render(self.state), self.flash)
+
+    def _upload(self, instruction: Submit) -> list[Effect]:
+        """``lf:upload`` (a preflight) and ``lf:chunk``: the upload protocol (_upload.py)."""
+        ref = instruction.ref
+        request: UploadPreflight | UploadChunk
+        try:
+            if instruction.event == "lf:upload":
+                request = from_json_value(instruction.payload, UploadPreflight)
+            else:
+                request = from_json_value(instruction.payload, UploadChunk)
+        except PayloadError as error:
+            path = "$.instruction.payload" + (error.path or "$")[1:]
+            return [problem(ref, "malformed_frame", f"{instruction.event}: {error}", path)]
+        upload = state_field(self.state, request.upload)
+        if not isinstance(upload, Upload) or upload.name != request.upload:
+            return [
+                problem(
+                    ref,
+                    "malformed_frame",
+                    f"{self.spec.name} has no upload named {request.upload!r}",
+                    "$.instruction.payload.upload",
+                )
+            ]
+        failure: UploadProtocolError | None = None
+        try:
+            if isinstance(request, UploadPreflight):
+                upload = self.uploads.preflight(upload, request)
+            else:
+                upload, failure = self.uploads.chunk(upload, request)
+        except UploadProtocolError as error:
+            failure = error
+        effects = self._apply(
+            with_fields(self.state, {upload.name: upload}), None if failure else ref
+        )
+        if failure is not None:
+            path = "$.instruction.payload" + failure.path[1:]
+            effects.append(problem(ref, "malformed_frame", failure.problem, path))
+        return effects
 
     def _diff_now(self) -> LivePatch:
         return self.diff.diff(self._tree())
@@ -295,6 +373,10 @@ class ViewProgram:
             self.state, commands = result.state, result.commands
         else:
             self.state = result
+        self.state = loading_marks(self.state, commands)
+        if self.uploads.active:
+            state = self.state
+            self.uploads.reconcile(lambda name: state_field(state, name))
         effects: list[Effect] = []
         nav: Nav | None = None
         title: str | None = None
@@ -358,3 +440,17 @@ class ViewProgram:
         if diff is not None:
             effects.append(Patched(diff=diff))
         return effects
+
+
+def loading_marks(state: object, commands: Sequence[Command]) -> object:
+    """`state` with the fields of every ``AssignAsync`` among `commands` loading."""
+    changes: dict[str, object] = {}
+    for command in commands:
+        if isinstance(command, AssignAsync):
+            for key in command.keys:
+                current = state_field(state, key)
+                if isinstance(current, AsyncResult):
+                    changes[key] = current.reloading(reset=command.reset)
+                else:
+                    changes[key] = AsyncResult[object].pending()
+    return with_fields(state, changes) if changes else state

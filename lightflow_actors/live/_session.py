@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Final, TypeAlias
 
 import msgspec
@@ -49,7 +51,21 @@ from ..isa import (
     execute_or_reject,
     exit_reason_of,
 )
-from ..kernel import NORMAL, SHUTDOWN, Actor, ActorRef, Down, ExitReason, format_reason, handler
+from ..kernel import (
+    NORMAL,
+    SHUTDOWN,
+    Actor,
+    ActorRef,
+    AnyRef,
+    Ask,
+    Down,
+    ExitReason,
+    Reply,
+    format_reason,
+    handler,
+    is_normal_exit,
+)
+from ._async import AssignAsync, AsyncDone, AsyncResult, AsyncWorker, CancelAsync, StartAsync
 from ._auth import run_on_mount
 from ._commands import (
     Broadcast,
@@ -72,6 +88,7 @@ from ._program import ViewProgram
 from ._pubsub import Delivery, Publish, PubSubMessage, SubscribeTopic, UnsubscribeTopic
 from ._snapshot import StateCodec
 from ._store import SessionSnapshot, SessionStore, snapshot_key
+from ._upload import UploadFiles
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +142,39 @@ class Fenced(msgspec.Struct, frozen=True):
 
 
 class SessionServices(msgspec.Struct, frozen=True):
-    """The node's actors a session talks to (and its snapshot store, in a cluster)."""
+    """The node's actors a session talks to (and its snapshot store, in a cluster), and
+    where its uploads go.
+
+    `upload_dir`: the folder under which each session keeps its upload temp files in a
+    folder of its own (``s<actor id>``); None: sessions take no uploads.
+    """
 
     pubsub: ActorRef[PubSubMessage]
     presence: ActorRef[PresenceMessage]
     store: SessionStore | None = None
+    upload_dir: str | None = None
+
+
+def session_upload_dir(upload_dir: str, session: AnyRef) -> Path:
+    """The folder of `session`'s upload temp files (removed when it stops; the transport
+    removes it too when it sees the session killed)."""
+    return Path(upload_dir) / f"s{session.id}"
+
+
+class AwaitAsync(Ask[bool], frozen=True):
+    """Answered True once session `session_id` runs no async work (at once if none runs);
+    False at once from any other session. For test drivers (``render_async``)."""
+
+    session_id: str
+
+
+class _Task(msgspec.Struct):
+    """Async work the session started: its worker, and what its outcome updates."""
+
+    worker: AnyRef
+    monitor: int
+    name: str
+    keys: tuple[str, ...] | None  # the assign_async keys; None for start_async
 
 
 _LIVE_PHASES: Final = frozenset({"mounted", "live"})
@@ -138,7 +183,9 @@ _LIVE_PHASES: Final = frozenset({"mounted", "live"})
 _NOTHING: Final = object()
 
 
-class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down | Fenced]):
+class LiveSession(
+    Actor[Instruction | Delivery | Info | FlowControl | AsyncDone | AwaitAsync | Down | Fenced]
+):
     """One view, one browser. Spawned by the transport (under the sessions supervisor).
 
     ::
@@ -177,15 +224,26 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down | Fen
         self.key = snapshot_key(session.id, spec.name)
         self.saved: tuple[object, bytes, tuple[str, ...], str | None] | None = None
         self.rehydrated = False
+        self.tasks: dict[int, _Task] = {}  # running async work by token
+        self.next_token = 0
+        self.idle_waiters: list[Reply[bool]] = []
 
     def on_start(self) -> None:
         self.monitor(self.watcher)
+        if self.services.upload_dir is not None:
+            directory = session_upload_dir(self.services.upload_dir, self.ref)
+            self.program.uploads = UploadFiles(directory)
 
     def on_stop(self, reason: ExitReason) -> None:
         if self.store is not None:
             self.store.release(self.key)
+        for task in self.tasks.values():
+            self.unlink(task.worker)
+            self.system.kill(task.worker)  # its work is for a view that is going away
+        self.tasks.clear()
         if self.phase in _LIVE_PHASES:
             self.program.terminate(format_reason(reason))
+        self.program.close()
 
     # -- instructions from the watcher -------------------------------------------------
 
@@ -241,6 +299,86 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down | Fen
         if msg.actor == self.watcher:
             # The browser is gone (socket closed, transport stopped): nobody to render for.
             self.stop(SHUTDOWN)
+            return
+        for token, task in self.tasks.items():
+            if task.monitor == msg.monitor:
+                if not is_normal_exit(msg.reason):
+                    # The worker died without reporting (killed from outside).
+                    reason = f"the async worker exited: {format_reason(msg.reason)}"
+                    self._async_done(AsyncDone(token, False, failed=reason))
+                return
+
+    # -- async work (_async.py) ----------------------------------------------------------
+
+    @handler
+    def async_done(self, msg: AsyncDone) -> None:
+        self._async_done(msg)
+
+    @handler
+    def await_async(self, msg: AwaitAsync) -> bool | None:
+        if msg.session_id != self.program.session.id:
+            return False
+        if not self.tasks:
+            return True
+        self.idle_waiters.append(self.defer(msg))
+        return None
+
+    def _async_done(self, msg: AsyncDone) -> None:
+        task = self.tasks.pop(msg.token, None)
+        if task is None:
+            return  # replaced or cancelled meanwhile: its outcome is stale
+        self.demonitor(task.monitor)
+        self._finish_task(task, msg)
+        if not self.tasks:
+            waiters, self.idle_waiters = self.idle_waiters, []
+            for waiter in waiters:
+                waiter.send(True)
+
+    def _finish_task(self, task: _Task, msg: AsyncDone) -> None:
+        if self.phase not in _LIVE_PHASES:
+            return
+        outcome: AsyncResult[object] = (
+            AsyncResult.of(msg.value) if msg.ok else AsyncResult.failure(msg.failed or "failed")
+        )
+        if task.keys is not None:
+            effects = self.program.async_assigned(task.keys, outcome)
+        else:
+            effects = self.program.async_started(task.name, outcome)
+        self._carry_out(effects, answers=False)
+
+    def _start_async(self, command: AssignAsync | StartAsync) -> None:
+        fn: Callable[[], object] = command.fn
+        if isinstance(command, AssignAsync):
+            name, keys = ",".join(command.keys), command.keys
+            for key in keys:  # a new load of a field replaces the one running
+                self._cancel_async(key, reason=None)
+        else:
+            name, keys = command.name, None
+            self._cancel_async(name, reason=None)
+        self.next_token += 1
+        token = self.next_token
+        session: ActorRef[AsyncDone] = self.ref
+        worker = self.spawn(
+            lambda: AsyncWorker(fn, blocking=command.blocking, token=token, session=session),
+            link=True,  # a session that exits (shutdown, killed) takes its work with it
+        )
+        self.tasks[token] = _Task(worker, self.monitor(worker), name, keys)
+
+    def _cancel_async(self, name: str, *, reason: str | None) -> None:
+        """Stop the work `name` (a start_async name or an assign_async key); with a
+        `reason`, the view sees it failed with it, else it is silently replaced."""
+        for token, task in list(self.tasks.items()):
+            if task.name == name or (task.keys is not None and name in task.keys):
+                del self.tasks[token]
+                self.demonitor(task.monitor)
+                self.unlink(task.worker)
+                self.system.kill(task.worker)
+                if reason is not None:
+                    self._finish_task(task, AsyncDone(token, False, failed=reason))
+        if not self.tasks and self.idle_waiters:
+            waiters, self.idle_waiters = self.idle_waiters, []
+            for waiter in waiters:
+                waiter.send(True)
 
     @handler
     def fenced(self, msg: Fenced) -> None:
@@ -377,6 +515,10 @@ class LiveSession(Actor[Instruction | Delivery | Info | FlowControl | Down | Fen
                 self.send_after(delay, self.ref, Info(message))
             case SendTo(to=to, message=message):
                 to.tell(message)
+            case AssignAsync() | StartAsync():
+                self._start_async(command)
+            case CancelAsync(name=name, reason=reason):
+                self._cancel_async(name, reason=reason)
             case _:
                 pass
 

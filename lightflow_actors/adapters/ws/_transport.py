@@ -17,6 +17,7 @@ cumulative ack per tick. None of it can crash anything but this actor.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable
 from typing import Final, Protocol, TypeAlias
 
@@ -34,6 +35,7 @@ from lightflow_actors.isa import (
     Subscribe,
 )
 from lightflow_actors.kernel import (
+    KILLED,
     NORMAL,
     Actor,
     ActorRef,
@@ -62,6 +64,7 @@ from lightflow_actors.live import (
     ToBrowser,
     ViewSpec,
     Visit,
+    session_upload_dir,
 )
 
 from ._socket import Socket
@@ -108,6 +111,9 @@ class TransportHost(Protocol):
 
     @property
     def services(self) -> SessionServices: ...
+
+    @property
+    def started(self) -> bool: ...
 
     def view(self, name: str) -> ViewSpec:
         """The view named `name`; raises `UnknownViewError`."""
@@ -334,6 +340,10 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
     def down(self, msg: Down) -> None:
         if self.session is None or msg.monitor != self.session_monitor:
             return
+        upload_dir = self.host.services.upload_dir if self.host.started else None
+        if upload_dir is not None and msg.reason == KILLED:
+            # A killed session ran no on_stop: its upload temp files are removed here.
+            shutil.rmtree(session_upload_dir(upload_dir, self.session), ignore_errors=True)
         self._detach()
         if self.closed:
             return
