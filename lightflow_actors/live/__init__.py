@@ -85,7 +85,7 @@ from ._errors import (
     UploadProtocolError,
     ViewDefinitionError,
 )
-from ._form import Form, FormField, to_form
+from ._form import Form, FormEvent, FormField, to_form
 from ._hub import Halted, LiveHub, StaticRender, StoreFactory
 from ._js import JS, Target, closest, inner
 from ._markup import Markup, escape, escape_text, safe
@@ -192,6 +192,7 @@ __all__ = [
     "FingerprintCollisionError",
     "FlowControl",
     "Form",
+    "FormEvent",
     "FormField",
     "GetPresences",
     "GetTrackerInfo",

@@ -33,6 +33,7 @@ from ._async import AsyncResult
 from ._commands import Update
 from ._cookie import SessionValue
 from ._errors import EventError, ViewDefinitionError
+from ._form import FormEvent
 from ._rendered import Rendered
 
 S = TypeVar("S")
@@ -220,6 +221,8 @@ class ViewSpec:
             payload = {}
         if not isinstance(payload, dict):
             raise EventError(event, f"the payload must be an object, got {type(payload).__name__}")
+        if issubclass(event_type, FormEvent):
+            payload = {"params": payload}  # the whole form, for to_form
         try:
             # strict=False: form values arrive as strings ("3" -> 3), as in any HTML form.
             return msgspec.convert(payload, event_type, strict=False)

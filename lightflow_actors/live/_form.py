@@ -22,17 +22,33 @@ and nothing of the kind on submit, so after a submit every error shows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, TypeAlias, TypeVar
 
 import msgspec
 
 T = TypeVar("T", bound=msgspec.Struct)
+
+FormValue: TypeAlias = str | bool | int | float | list[str] | None
+"""What a form field holds on the wire: text, a checkbox, a multi-select."""
 
 UNUSED_PREFIX: Final = "_unused_"
 """``_unused_<name>`` in the params: the user has not used field ``name`` yet."""
 
 BLANK: Final = "can't be blank"
 """The error of a required field left empty (msgspec has no value to judge)."""
+
+
+class FormEvent(msgspec.Struct, frozen=True):
+    """Base of an event that carries a whole form: `params` holds every key the client
+    sent (the fields, ``_target``, ``_unused_*``), for `to_form`.
+
+        class Validate(FormEvent, frozen=True, tag="validate"): ...
+
+        def handle_event(self, event, state):
+            return replace(state, form=to_form(Profile, event.params))
+    """
+
+    params: dict[str, FormValue] = msgspec.field(default_factory=dict)
 
 
 class FormField(msgspec.Struct, frozen=True):

@@ -1,8 +1,9 @@
 """The example live views shipped with the package: a counter, a chat room with presence,
 a 1 000-row table updated by a ticking actor, widgets (JS commands, a client hook),
 a login page with protected views (``login``, ``account``, ``profile``: a signed
-cookie session, ``on_mount``, flash), and a tally whose count lives in the session (kept
-across nodes in a cluster). ``lightflow serve`` mounts them under ``/live``;
+cookie session, ``on_mount``, flash), a tally whose count lives in the session (kept
+across nodes in a cluster), and ``settings``: a form with an upload and an async-loaded
+panel. ``lightflow serve`` mounts them under ``/live``;
 ``examples/live/app.py`` serves them.
 
 A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the
@@ -25,6 +26,7 @@ from lightflow_actors.live import AnyLiveView, GroupedView, LiveHub, PubSubMessa
 from .auth import auth_views
 from .chat import ChatRoom, Room, RoomMessage
 from .counter import Counter
+from .profile import ProfileView
 from .table import GetTable, LiveTable, Ticker
 from .tally import Tally
 from .widgets import WidgetsView
@@ -52,6 +54,7 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
         "widgets": WidgetsView(),
         **auth_views(),
         "tally": Tally(),
+        "profile": ProfileView(),
     }
 
 

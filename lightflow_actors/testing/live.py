@@ -32,18 +32,24 @@ The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qsl
+
+import msgspec
 
 from lightflow_actors.adapters.ws import Receive, SocketClosed, start_transport
 from lightflow_actors.live import (
     JS,
     AnyLiveView,
+    AwaitAsync,
     CookieSession,
     GroupedView,
     Halted,
@@ -60,19 +66,22 @@ from lightflow_actors.live import (
 )
 
 from ..isa import ErrorFrame, JSONValue, Mount, Patch, Render, Shutdown, Submit
-from ..kernel import ActorRef, ActorSystem
+from ..kernel import ActorExited, ActorNotAlive, ActorRef, ActorSystem, AskTimeout
 from ..live import Patch as LivePatch
 from ..live._cookie import SessionChange as _Change
 from ..supervision import ActorSystem as SupervisedSystem
 
 __all__ = [
     "DEFAULT_WAIT",
+    "FileInput",
+    "FormHandle",
     "LiveClient",
     "LiveRedirect",
     "LiveTest",
     "LiveTestError",
     "LiveViewHandle",
     "MemorySocket",
+    "UploadFile",
     "WebSocketView",
     "live_test",
 ]
@@ -354,6 +363,91 @@ class LiveViewHandle:
     async def close(self) -> None:
         self.transport.tell(SocketClosed())
 
+    # -- forms, uploads, async work (LiveViewTest's form, file_input, render_async) -----
+
+    def form(self, selector: str, data: Mapping[str, JSONValue] | None = None) -> FormHandle:
+        """The form matching `selector` (``#profile``, ``form[lf-submit=save]``), with
+        `data` typed into it; ``render_change()`` / ``render_submit()`` send it."""
+        return FormHandle(self, selector, dict(data or {}))
+
+    def file_input(self, selector: str, upload: str, files: Sequence[UploadFile]) -> FileInput:
+        """Files chosen in the file input of `upload` inside the element matching
+        `selector`; ``render_upload(input, name)`` sends one of them."""
+        container = self.select_one(selector)
+        if not any(e.attrs.get("lf-upload") == upload for e in _Finder.parse(self.html())):
+            raise LiveTestError(
+                f"no file input with lf-upload={upload!r} (render live_file_input) in {selector!r}"
+            )
+        del container
+        return FileInput(upload, tuple(files))
+
+    async def render_upload(self, input: FileInput, name: str, percent: int = 100) -> str:
+        """Send file `name` of `input` up to `percent` of its bytes (preflighting every
+        file of the input first, once), as the client does; return the HTML."""
+        file = next((f for f in input.files if f.name == name), None)
+        if file is None:
+            raise LiveTestError(f"{name!r} is not one of the files given to file_input")
+        if not input.preflighted:
+            entries: list[JSONValue] = [
+                {"ref": str(i), "name": f.name, "size": len(f.content), "type": f.type}
+                for i, f in enumerate(input.files)
+            ]
+            await self.push("lf:upload", {"upload": input.upload, "entries": entries})
+            input.preflighted = True
+        ref = str(input.files.index(file))
+        element = next(
+            (e for e in _Finder.parse(self.html()) if e.attrs.get("lf-upload") == input.upload),
+            None,
+        )
+        ready = (element.attrs.get("data-lf-ready") or "").split() if element else []
+        if ref not in ready:
+            return self.html()  # refused (its error is in the view) or already sent
+        chunk = int((element.attrs.get("data-lf-chunk") if element else None) or 32_768)
+        goal = len(file.content) * max(0, min(percent, 100)) // 100
+        offset = input.sent.get(ref, 0)
+        while offset < goal:
+            data = file.content[offset : min(offset + chunk, goal)]
+            payload: JSONValue = {
+                "upload": input.upload,
+                "entry": ref,
+                "offset": offset,
+                "data": base64.b64encode(data).decode("ascii"),
+            }
+            await self.push("lf:chunk", payload)
+            offset += len(data)
+            input.sent[ref] = offset
+        return self.html()
+
+    async def render_async(self, timeout: float = DEFAULT_WAIT) -> str:
+        """Wait until the session runs no ``assign_async`` / ``start_async`` work, then
+        return the HTML with what it rendered (LiveViewTest's ``render_async``)."""
+        session_id = self.client.session_id or ""
+        refs = [cast(ActorRef[AwaitAsync], ref) for ref in await self.hub.sessions()]
+
+        async def ask(ref: ActorRef[AwaitAsync]) -> bool:
+            try:
+                return await ref.ask(AwaitAsync(session_id), timeout=timeout)
+            except (ActorExited, ActorNotAlive):
+                return False
+
+        try:
+            found = await asyncio.gather(*(ask(ref) for ref in refs))
+        except AskTimeout:
+            raise LiveTestError(f"async work still running after {timeout:g}s") from None
+        if not any(found):
+            raise LiveTestError(f"no running session has the id {session_id!r}")
+        await self.settle()
+        return self.html()
+
+    def select_one(self, selector: str) -> _Element:
+        """The first element of the rendered HTML matching `selector` (one compound
+        selector: ``tag``, ``#id``, ``.class``, ``[attr]``, ``[attr=value]``)."""
+        match = _Selector(selector)
+        for element in _Finder.parse(self.html()):
+            if match(element):
+                return element
+        raise LiveTestError(f"no element matches {selector!r} in the rendered HTML")
+
     # -- internals --------------------------------------------------------------------
 
     async def _join(
@@ -405,6 +499,83 @@ class LiveViewHandle:
             f"no element with {which} in the rendered HTML "
             f"(it has {attribute} for: {', '.join(present) or 'none'})"
         )
+
+
+class UploadFile(msgspec.Struct, frozen=True):
+    """A file a test chooses in a file input: its `name`, bytes and MIME `type`."""
+
+    name: str
+    content: bytes
+    type: str = ""
+
+
+class FileInput:
+    """Files chosen in one upload's input (`LiveViewHandle.file_input`)."""
+
+    def __init__(self, upload: str, files: tuple[UploadFile, ...]) -> None:
+        self.upload = upload
+        self.files = files
+        self.preflighted = False
+        self.sent: dict[str, int] = {}  # bytes sent per entry ref
+
+
+class FormHandle:
+    """A form of the rendered view with data typed into it (`LiveViewHandle.form`).
+
+    Fields the test typed into (`data`, then each call's `data`) are used; the others
+    go out as ``_unused_<name>`` on a change, as the client sends them, so the view
+    shows errors only for what the user touched. A submit uses every field.
+    """
+
+    def __init__(self, view: LiveViewHandle, selector: str, data: dict[str, JSONValue]) -> None:
+        self.view = view
+        self.selector = selector
+        self.data = data
+        self.used: set[str] = set(data)
+
+    async def render_change(
+        self, data: Mapping[str, JSONValue] | None = None, *, target: str | None = None
+    ) -> str:
+        """Send the form's ``lf-change`` event (``_target``: `target`, else the last field
+        typed into); return the new HTML."""
+        self._type(data)
+        form = self._form("lf-change")
+        payload = dict(form.fields)
+        payload.update(self.data)
+        for name in form.fields:
+            if name not in self.used:
+                payload[f"_unused_{name}"] = ""
+        payload["_target"] = target if target is not None else next(reversed(self.data), "")
+        await self.view.push(form.attrs["lf-change"] or "", payload)
+        return self.view.html()
+
+    async def render_submit(self, data: Mapping[str, JSONValue] | None = None) -> str:
+        """Send the form's ``lf-submit`` event with every field; return the new HTML."""
+        self._type(data)
+        form = self._form("lf-submit")
+        payload = dict(form.fields)
+        payload.update(self.data)
+        await self.view.push(form.attrs["lf-submit"] or "", payload)
+        return self.view.html()
+
+    def _type(self, data: Mapping[str, JSONValue] | None) -> None:
+        if data:
+            self.data.update(data)
+            self.used.update(data)
+
+    def _form(self, binding: str) -> _Element:
+        element = self.view.select_one(self.selector)
+        if element.tag != "form":
+            raise LiveTestError(f"{self.selector!r} is a <{element.tag}>, not a <form>")
+        if binding not in element.attrs:
+            raise LiveTestError(f"the form {self.selector!r} has no {binding} binding")
+        unknown = sorted(set(self.data) - set(element.fields))
+        if unknown:
+            raise LiveTestError(
+                f"the form {self.selector!r} has no field {', '.join(map(repr, unknown))} "
+                f"(it has: {', '.join(element.fields) or 'none'})"
+            )
+        return element
 
 
 class LiveTest:
@@ -554,8 +725,55 @@ class _Element:
         self.fields: dict[str, JSONValue] = {}
 
 
+class _Selector:
+    """One compound CSS selector (``form#profile[lf-submit=save].wide``), matched
+    against an element's tag and attributes."""
+
+    _PART = re.compile(
+        r"""(?P<tag>^[a-zA-Z][a-zA-Z0-9-]*)|\#(?P<id>[^\s.#\[]+)|\.(?P<cls>[^\s.#\[]+)"""
+        r"""|\[(?P<attr>[^\]=\s]+)(?:=(?P<q>["']?)(?P<value>[^\]]*?)(?P=q))?\]"""
+    )
+
+    def __init__(self, selector: str) -> None:
+        self.tests: list[Callable[[_Element], bool]] = []
+        text = selector.strip()
+        at = 0
+        while at < len(text):
+            found = self._PART.match(text, at)
+            if found is None or found.end() == at:
+                raise LiveTestError(
+                    f"cannot read selector {selector!r} at {text[at:]!r}: one compound "
+                    "selector (tag, #id, .class, [attr], [attr=value]) is supported"
+                )
+            self.tests.append(self._test(found))
+            at = found.end()
+
+    @staticmethod
+    def _test(found: re.Match[str]) -> Callable[[_Element], bool]:
+        tag, id_, cls, attr = found["tag"], found["id"], found["cls"], found["attr"]
+        if tag:
+            return lambda e: e.tag == tag.lower()
+        if id_:
+            return lambda e: e.attrs.get("id") == id_
+        if cls:
+            return lambda e: cls in (e.attrs.get("class") or "").split()
+        value = found["value"]
+        if value is None:
+            return lambda e: attr in e.attrs
+        return lambda e: e.attrs.get(attr) == value
+
+    def __call__(self, element: _Element) -> bool:
+        return all(test(element) for test in self.tests)
+
+
 class _Finder(HTMLParser):
     """Elements with their attributes; a form also collects its fields' current values."""
+
+    @classmethod
+    def parse(cls, html: str) -> list[_Element]:
+        finder = cls()
+        finder.feed(html)
+        return finder.elements
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

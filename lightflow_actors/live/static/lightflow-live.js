@@ -901,7 +901,7 @@
     if (this.reconnecting) { this.reconnecting = false; this.hooksSay("reconnected"); }
     this.deliverEvents(view.e);
     if (view.nav) this.follow(view.nav);
-    this.emit("lf:joined", {});
+    this.emit("lf:joined", { ref: view.ref || null });
   };
 
   LiveSocket.prototype.onPatch = function (diff) {
@@ -948,7 +948,8 @@
     }
     if (frame.ref !== undefined && frame.ref !== null) this.settle(String(frame.ref));
     console.warn("lightflow: " + frame.code + ": " + frame.message);
-    this.emit("lf:error", { code: frame.code, message: frame.message, path: frame.path || null });
+    this.emit("lf:error", { code: frame.code, message: frame.message, path: frame.path || null,
+                            ref: frame.ref === undefined || frame.ref === null ? null : String(frame.ref) });
   };
 
   /** Show the state: morph the page, then the hooks' lifecycle (a full render looks
@@ -1061,6 +1062,7 @@
       if (!inside(form) || !form.hasAttribute("lf-submit")) return;
       e.preventDefault();
       clearTimeout(self.timers.get(form));   // a pending debounced change is superseded
+      Array.prototype.forEach.call(form.elements, function (el) { markUsed(self, el); });
       self.run(form, form.getAttribute("lf-submit"), function () { return formValues(form); }, form);
     });
     function changed(e) {
@@ -1070,6 +1072,7 @@
       // "change" (they fire both, so each kind listens to one).
       var toggle = el.type === "checkbox" || el.type === "radio" || el.tagName === "SELECT";
       if ((e.type === "change") !== toggle) return;
+      markUsed(self, el);
       var debounce = el.getAttribute("lf-debounce") || host.getAttribute("lf-debounce") || "";
       if (debounce === "blur") return;   // sent when the field loses focus (bindMore)
       var delay = Number(debounce || 0);
@@ -1108,10 +1111,12 @@
 
   /** The lf-change event of `host` for a change of field `el` (JS commands allowed). */
   LiveSocket.prototype.sendChange = function (host, el) {
+    var self = this;
     this.run(host, host.getAttribute("lf-change"), function () {
       var values = host.tagName === "FORM" ? formValues(host) : {};
       if (host.tagName !== "FORM" && el.name) values[el.name] = el.type === "checkbox" ? el.checked : el.value;
       values._target = el.name || "";
+      if (host.tagName === "FORM") addUnused(self, host, values);
       return values;
     }, host.tagName === "FORM" ? host : null);
   };
@@ -1586,10 +1591,134 @@
     });
   };
 
+  // ---------------------------------------------------------------- 7. forms: used inputs
+
+  // A field the user has not typed into or changed yet is "unused": a change event of its
+  // form carries `_unused_<name>` for it, so the view shows its errors only once touched
+  // (Phoenix's used_input?). A submit uses every field of its form.
+  function markUsed(socket, el) {
+    if (!socket.usedInputs) socket.usedInputs = new WeakSet();
+    socket.usedInputs.add(el);
+  }
+
+  function addUnused(socket, form, values) {
+    var used = socket.usedInputs;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      var type = el.type;
+      if (!el.name || el.disabled || type === "submit" || type === "button" || type === "reset" ||
+          type === "file" || (used && used.has(el))) return;
+      values["_unused_" + el.name] = "";
+    });
+  }
+
+  // ---------------------------------------------------------------- 8. uploads
+
+  // Files chosen in an input[lf-upload] go to the session over the socket (specs/live-wire.md
+  // §12). The preflight event lf:upload lists them; the input the server renders again names
+  // in data-lf-ready the refs it waits for; each of those files goes in base64 chunks of
+  // data-lf-chunk bytes (lf:chunk events), one at a time per file, the next once the answer
+  // to the previous one arrives. Progress, errors and cancel are the server's, in the view.
+  function Uploads(socket) {
+    this.socket = socket;
+    this.entries = new Map();   // "upload\u0000ref" -> {upload, ref, file, offset, inflight, size, started}
+    this.nextRef = 0;
+    var self = this, root = socket.root;
+    document.addEventListener("change", function (e) {
+      var input = e.target;
+      if (input && input.tagName === "INPUT" && input.type === "file" &&
+          input.hasAttribute("lf-upload") && root.contains(input)) self.choose(input);
+    });
+    root.addEventListener("lf:patched", function (e) { self.answered(e.detail.ref); self.pump(); });
+    root.addEventListener("lf:joined", function (e) {
+      // A render answering held-back events keeps the session; any other is a new session
+      // that knows nothing of the files: they must be chosen again.
+      if (e.detail.ref) self.answered(e.detail.ref); else self.entries.clear();
+      self.pump();
+    });
+    root.addEventListener("lf:error", function (e) { self.failed(e.detail.ref); });
+  }
+
+  Uploads.prototype.send = function (event, payload) {
+    var socket = this.socket;
+    if (!socket.joined) return null;
+    return socket.instruction({ op: "submit", event: event, payload: payload, ref: String(socket.seqOut + 1) });
+  };
+
+  Uploads.prototype.choose = function (input) {
+    var upload = input.getAttribute("lf-upload"), self = this, entries = [];
+    // A new choice replaces the files of this upload not sent yet (the server does the same).
+    this.entries.forEach(function (entry, key, map) { if (entry.upload === upload) map.delete(key); });
+    var chosen = Array.prototype.map.call(input.files || [], function (file) {
+      var ref = String(self.nextRef++);
+      entries.push({ ref: ref, name: file.name, size: file.size, type: file.type || "" });
+      return { upload: upload, ref: ref, file: file, offset: 0, size: file.size, inflight: null, started: false };
+    });
+    if (!chosen.length) return;
+    var seq = this.send("lf:upload", { upload: upload, entries: entries });
+    if (seq === null) return;
+    chosen.forEach(function (entry) { entry.inflight = seq; self.entries.set(upload + "\u0000" + entry.ref, entry); });
+  };
+
+  Uploads.prototype.answered = function (ref) {
+    if (!ref) return;
+    var upto = Number(ref);
+    this.entries.forEach(function (entry) {
+      if (entry.inflight !== null && entry.inflight > 0 && entry.inflight <= upto) {
+        entry.offset += entry.sending || 0;
+        entry.sending = 0;
+        entry.inflight = null;
+        entry.started = true;
+      }
+    });
+  };
+
+  Uploads.prototype.failed = function (ref) {
+    if (!ref) return;
+    var seq = Number(ref);
+    this.entries.forEach(function (entry, key, map) { if (entry.inflight === seq) map.delete(key); });
+  };
+
+  /** Send the next chunk of every file the server waits for and no chunk of which is in flight. */
+  Uploads.prototype.pump = function () {
+    var self = this, ready = new Map();
+    Array.prototype.forEach.call(this.socket.root.querySelectorAll("input[lf-upload]"), function (input) {
+      ready.set(input.getAttribute("lf-upload"), {
+        refs: (input.getAttribute("data-lf-ready") || "").split(" ").filter(Boolean),
+        chunk: Number(input.getAttribute("data-lf-chunk")) || 32768
+      });
+    });
+    this.entries.forEach(function (entry, key, map) {
+      if (entry.inflight !== null) return;
+      var input = ready.get(entry.upload);
+      if (!input || input.refs.indexOf(entry.ref) < 0 || entry.offset >= entry.size) {
+        if (entry.started) map.delete(key);   // done, refused or cancelled
+        return;
+      }
+      entry.inflight = -1;                     // reading the slice
+      var end = Math.min(entry.offset + input.chunk, entry.size);
+      entry.file.slice(entry.offset, end).arrayBuffer().then(function (buffer) {
+        if (map.get(key) !== entry) return;    // cancelled or chosen again meanwhile
+        var seq = self.send("lf:chunk", { upload: entry.upload, entry: entry.ref, offset: entry.offset,
+                                          data: base64(buffer) });
+        entry.sending = seq === null ? 0 : buffer.byteLength;
+        entry.inflight = seq;
+      }, function () { map.delete(key); });
+    });
+  };
+
+  function base64(buffer) {
+    var bytes = new Uint8Array(buffer), parts = [];
+    for (var i = 0; i < bytes.length; i += 0x8000) {
+      parts.push(String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000)));
+    }
+    return global.btoa(parts.join(""));
+  }
+
   function start() {
     var root = document.querySelector("[data-lf-root]");
     if (root && !global.lightflowLive) {
-      global.lightflowLive = { socket: new LiveSocket(root, global.lightflowLiveOptions), merge: merge };
+      var socket = new LiveSocket(root, global.lightflowLiveOptions);
+      global.lightflowLive = { socket: socket, merge: merge, uploads: new Uploads(socket) };
     }
   }
   // Painter and morph are exported for the tests that hold partial paints to full renders.
