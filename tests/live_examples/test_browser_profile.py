@@ -1,0 +1,85 @@
+"""Real browser: the profile example. A real file goes up the socket in chunks
+(``set_input_files``) with its progress shown, is consumed on submit (the page shows the
+size and SHA-256 the server computed), an entry can be cancelled, errors show only for
+fields the user touched, and the stats panel loads in the background while the page
+keeps answering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.ws import LiveRoutes
+from lightflow_actors.live import LiveConfig, LiveHub
+from lightflow_actors.live_examples.profile import ProfileView
+
+from ..live.live_server import serving
+from .test_browser import ARGS, CHROMIUM, async_playwright, open_page, pytestmark, text_is  # noqa: F401
+
+CONTENT = bytes(range(256)) * 1200  # 307 200 bytes: ten chunks of 32 KiB
+
+
+async def test_upload_a_real_file_with_progress_and_consume(tmp_path: Path) -> None:
+    avatar = tmp_path / "me.png"
+    avatar.write_bytes(CONTENT)
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"hello")
+    uploads = tmp_path / "uploads"
+    async with ActorSystem("browser-profile", seed=3) as system:
+        hub = LiveHub(
+            system,
+            {"profile": ProfileView(stats_delay=0.3)},
+            config=LiveConfig(upload_dir=str(uploads)),
+        )
+        async with serving(LiveRoutes(hub).routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/profile")
+                # The async panel: loading on the first paint, then its result.
+                await text_is(page, "#stats-body", "42 visits")
+                await page.evaluate(
+                    """() => {
+                        window.progress = [];
+                        new MutationObserver(() => {
+                          const p = document.querySelector('#entry-0 .pct');
+                          if (p) window.progress.push(p.textContent);
+                        }).observe(document.body, {subtree: true, childList: true,
+                                                    characterData: true});
+                    }"""
+                )
+                await page.set_input_files("#lf-upload-avatar", [str(avatar), str(notes)])
+                await text_is(page, "#entry-0 .pct", "100%")
+                await text_is(page, "#entry-1 .pct", "100%")
+                progress = await page.evaluate("window.progress")
+                assert len(set(progress)) > 2, progress  # it went up in steps
+                # The temp files are under the configured folder while not consumed.
+                parts = list(uploads.rglob("*.part"))
+                assert sorted(p.stat().st_size for p in parts) == [5, len(CONTENT)]
+                # Cancel the second entry: it leaves the list and its temp file goes.
+                await page.click("#cancel-1")
+                await page.wait_for_selector("#entry-1", state="detached")
+                assert [p.stat().st_size for p in uploads.rglob("*.part")] == [len(CONTENT)]
+                # Errors show for the fields touched only; then a valid submit consumes.
+                await page.fill("#f-name", "A")
+                await text_is(page, "#name-error", "Expected `str` of length >= 2")
+                assert await page.text_content("#email-error") == ""
+                await page.fill("#f-name", "Ada")
+                await page.fill("#f-email", "ada@example.org")
+                await text_is(page, "#name-error", "")
+                await page.click("#save")
+                digest = hashlib.sha256(CONTENT).hexdigest()[:16]
+                await text_is(
+                    page, "#avatars li", f"me.png: {len(CONTENT)} bytes, sha256 {digest}"
+                )
+                await text_is(page, "#saved", "Saved Ada <ada@example.org>")
+                assert await page.query_selector("#entry-0") is None
+                assert list(uploads.rglob("*.part")) == []
+                # A slow reload keeps the page answering; the old result shows meanwhile.
+                await page.click("#reload")
+                await text_is(page, "#stats-body", "43 visits")
+            finally:
+                await browser.close()
+        await hub.stop()
+    assert list(uploads.iterdir()) == []  # the hub's folder went with it
