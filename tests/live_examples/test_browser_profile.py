@@ -70,9 +70,7 @@ async def test_upload_a_real_file_with_progress_and_consume(tmp_path: Path) -> N
                 await text_is(page, "#name-error", "")
                 await page.click("#save")
                 digest = hashlib.sha256(CONTENT).hexdigest()[:16]
-                await text_is(
-                    page, "#avatars li", f"me.png: {len(CONTENT)} bytes, sha256 {digest}"
-                )
+                await text_is(page, "#avatars li", f"me.png: {len(CONTENT)} bytes, sha256 {digest}")
                 await text_is(page, "#saved", "Saved Ada <ada@example.org>")
                 assert await page.query_selector("#entry-0") is None
                 assert list(uploads.rglob("*.part")) == []

@@ -44,7 +44,10 @@ async def test_upload_progress_consume_and_cancel() -> None:
         avatar = view.file_input(
             "#profile",
             "avatar",
-            [UploadFile("me.png", PNG, "image/png"), UploadFile("notes.txt", b"hello", "text/plain")],
+            [
+                UploadFile("me.png", PNG, "image/png"),
+                UploadFile("notes.txt", b"hello", "text/plain"),
+            ],
         )
         html = await view.render_upload(avatar, "me.png", percent=50)
         assert 'id="entry-0"' in html and "me.png" in html
@@ -55,7 +58,9 @@ async def test_upload_progress_consume_and_cancel() -> None:
         assert 'data-lf-ready="1"' in html
         await view.click("cancel", id="cancel-1")
         assert 'id="entry-1"' not in view.html()
-        html = await view.form("#profile", {"name": "Ada", "email": "ada@example.org"}).render_submit()
+        html = await view.form(
+            "#profile", {"name": "Ada", "email": "ada@example.org"}
+        ).render_submit()
         digest = hashlib.sha256(PNG).hexdigest()[:16]
         assert f"me.png: {len(PNG)} bytes, sha256 {digest}" in html
         assert "Saved Ada &lt;ada@example.org&gt;" in html
