@@ -7,7 +7,6 @@ of the bad field. No input bytes make a decoder raise anything else.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from typing import ClassVar, Final, Literal
 
@@ -24,7 +23,11 @@ DEFAULT_MAX_FRAME_BYTES: Final = 1 << 20
 
 # The frame envelope adds two levels (frame, instruction) above a payload.
 _JSON_SCREEN_BRACKETS: Final = MAX_JSON_DEPTH + 2
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{20}")
+# Twenty digits in a row, found by mapping every digit to "0" and every other byte to " "
+# and searching for the run: a C-speed scan (a regex takes ~15x longer on a 40 KB frame of
+# base64, as an upload chunk is).
+_DIGITS_ONLY: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGITS: Final = b"0" * 20
 
 
 class _Envelope(msgspec.Struct):
@@ -177,7 +180,7 @@ class JsonCodec(WireCodec):
         # screens run in C; a false alarm only costs the full walk.
         return (
             data.count(b"[") + data.count(b"{") > _JSON_SCREEN_BRACKETS
-            or _LONG_DIGITS.search(data) is not None
+            or _LONG_DIGITS in data.translate(_DIGITS_ONLY)
         )
 
 

@@ -3,7 +3,7 @@
 A view allows an upload by keeping ``allow_upload("avatar", accept=(".png", ".jpg"))``
 in the top-level field of its state named like it (``state.avatar``) and rendering
 ``live_file_input(state.avatar)`` inside its form (Phoenix's ``allow_upload`` and
-``<.live_file_input>``). The client then sends (specs/live-wire.md §12, ADR 0087):
+``<.live_file_input>``). The client then sends (specs/live-wire.md §13, ADR 0087):
 
 1. a preflight, the event ``lf:upload``, listing the files chosen (ref, name, size,
    type): the session checks each entry against the upload (``accept``,
@@ -22,7 +22,6 @@ Nothing but one chunk is ever held in memory.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import os
@@ -352,7 +351,9 @@ class UploadFiles:
         if entry.done:
             return upload, UploadProtocolError(f"entry {entry.ref!r} is complete", "$.entry")
         try:
-            data = base64.b64decode(chunk.data, validate=True)
+            # strict: only the base64 alphabet with its padding (C speed, unlike
+            # b64decode(validate=True), which checks with a regex first)
+            data = binascii.a2b_base64(chunk.data, strict_mode=True)
         except (binascii.Error, ValueError):
             return self._fail(upload, entry, "transfer_failed"), UploadProtocolError(
                 "chunk data is not base64", "$.data"

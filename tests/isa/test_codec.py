@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -203,3 +205,12 @@ def test_hostile_nesting_raises_the_codec_error(depth: int) -> None:
         MsgpackCodec(max_frame_bytes=1 << 22).decode(frame[:-1] + nested)
     with pytest.raises(FrameDecodeError):
         JsonCodec(max_frame_bytes=1 << 22).decode(b'{"v":' + b"[" * depth + b"]" * depth + b"}")
+
+
+@given(st.binary(max_size=200) | st.text('0123456789ab{}[]" ', max_size=200).map(str.encode))
+def test_the_long_digits_screen_finds_what_a_regex_finds(data: bytes) -> None:
+    from lightflow_actors.isa._codec import _DIGITS_ONLY, _LONG_DIGITS
+
+    assert (_LONG_DIGITS in data.translate(_DIGITS_ONLY)) == (
+        re.search(rb"[0-9]{20}", data) is not None
+    )
