@@ -81,3 +81,37 @@ async def test_upload_a_real_file_with_progress_and_consume(tmp_path: Path) -> N
                 await browser.close()
         await hub.stop()
     assert list(uploads.iterdir()) == []  # the hub's folder went with it
+
+
+async def test_a_submit_waits_for_its_files(tmp_path: Path) -> None:
+    """Save clicked while the file is still going up: the submit goes once the last
+    chunk is answered, so the view consumes the whole file."""
+    big = tmp_path / "big.gif"
+    content = bytes(reversed(range(256))) * 8000  # 2 048 000 bytes: 63 chunks
+    big.write_bytes(content)
+    async with ActorSystem("browser-profile-wait", seed=4) as system:
+        hub = LiveHub(
+            system,
+            {"profile": ProfileView(stats_delay=0.01, max_file_size=4_000_000)},
+            config=LiveConfig(upload_dir=str(tmp_path / "uploads")),
+        )
+        async with serving(LiveRoutes(hub).routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/profile")
+                await page.fill("#f-name", "Bob")
+                await page.fill("#f-email", "bob@example.org")
+                await page.set_input_files("#lf-upload-avatar", str(big))
+                shown = await page.evaluate(
+                    "() => (document.querySelector('#entry-0 .pct') || {}).textContent || ''"
+                )
+                assert shown != "100%"  # still going up when Save is clicked
+                await page.click("#save")
+                digest = hashlib.sha256(content).hexdigest()[:16]
+                await text_is(
+                    page, "#avatars li", f"big.gif: {len(content)} bytes, sha256 {digest}"
+                )
+                await text_is(page, "#saved", "Saved Bob <bob@example.org>")
+            finally:
+                await browser.close()
+        await hub.stop()

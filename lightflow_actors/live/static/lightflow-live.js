@@ -1628,15 +1628,52 @@
       if (input && input.tagName === "INPUT" && input.type === "file" &&
           input.hasAttribute("lf-upload") && root.contains(input)) self.choose(input);
     });
-    root.addEventListener("lf:patched", function (e) { self.answered(e.detail.ref); self.pump(); });
+    root.addEventListener("lf:patched", function (e) {
+      self.answered(e.detail.ref);
+      self.pump();
+      self.release();
+    });
     root.addEventListener("lf:joined", function (e) {
       // A render answering held-back events keeps the session; any other is a new session
       // that knows nothing of the files: they must be chosen again.
       if (e.detail.ref) self.answered(e.detail.ref); else self.entries.clear();
       self.pump();
+      self.release();
     });
-    root.addEventListener("lf:error", function (e) { self.failed(e.detail.ref); });
+    root.addEventListener("lf:error", function (e) { self.failed(e.detail.ref); self.release(); });
+    // A submit of a form whose files are still going up waits for them (as Phoenix's
+    // does), so the view's handler can consume every file the user chose. Capture phase:
+    // this runs before the submit binding and stops it.
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!root.contains(form) || !form.hasAttribute("lf-submit") || !self.busy(form)) return;
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      self.waiting = form;
+      form.classList.add("lf-loading");
+    }, true);
+    this.waiting = null;
   }
+
+  /** Whether a file chosen in one of `form`'s upload inputs is not all sent yet. */
+  Uploads.prototype.busy = function (form) {
+    var busy = false;
+    this.entries.forEach(function (entry) {
+      if (busy || entry.offset >= entry.size && entry.inflight === null) return;
+      var input = form.querySelector('input[lf-upload="' + entry.upload + '"]');
+      if (input) busy = true;
+    });
+    return busy;
+  };
+
+  /** Send the submit that waited for its files, once they are all up (or refused). */
+  Uploads.prototype.release = function () {
+    var form = this.waiting;
+    if (!form || this.busy(form)) return;
+    this.waiting = null;
+    form.classList.remove("lf-loading");
+    if (this.socket.root.contains(form)) form.requestSubmit();
+  };
 
   Uploads.prototype.send = function (event, payload) {
     var socket = this.socket;
