@@ -178,10 +178,9 @@ class JsonCodec(WireCodec):
         # what remains is integers beyond 64 bits (20+ digits) and nesting deeper
         # than the limit (which needs more opening brackets than the limit). Both
         # screens run in C; a false alarm only costs the full walk.
-        return (
-            data.count(b"[") + data.count(b"{") > _JSON_SCREEN_BRACKETS
-            or _LONG_DIGITS in data.translate(_DIGITS_ONLY)
-        )
+        return data.count(b"[") + data.count(
+            b"{"
+        ) > _JSON_SCREEN_BRACKETS or _LONG_DIGITS in data.translate(_DIGITS_ONLY)
 
 
 class MsgpackCodec(WireCodec):
