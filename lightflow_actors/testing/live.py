@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -373,12 +373,14 @@ class LiveViewHandle:
     def file_input(self, selector: str, upload: str, files: Sequence[UploadFile]) -> FileInput:
         """Files chosen in the file input of `upload` inside the element matching
         `selector`; ``render_upload(input, name)`` sends one of them."""
-        container = self.select_one(selector)
-        if not any(e.attrs.get("lf-upload") == upload for e in _Finder.parse(self.html())):
+        elements = _Finder.parse(self.html())
+        container = self._select_one(selector, elements)
+        if not any(
+            e.attrs.get("lf-upload") == upload and container in e.ancestors for e in elements
+        ):
             raise LiveTestError(
                 f"no file input with lf-upload={upload!r} (render live_file_input) in {selector!r}"
             )
-        del container
         return FileInput(upload, tuple(files))
 
     async def render_upload(self, input: FileInput, name: str, percent: int = 100) -> str:
@@ -439,11 +441,11 @@ class LiveViewHandle:
         await self.settle()
         return self.html()
 
-    def select_one(self, selector: str) -> _Element:
-        """The first element of the rendered HTML matching `selector` (one compound
-        selector: ``tag``, ``#id``, ``.class``, ``[attr]``, ``[attr=value]``)."""
+    def _select_one(self, selector: str, elements: list[_Element] | None = None) -> _Element:
+        """The first element of the rendered HTML (or of `elements`) matching `selector`
+        (one compound selector: ``tag``, ``#id``, ``.class``, ``[attr]``, ``[attr=value]``)."""
         match = _Selector(selector)
-        for element in _Finder.parse(self.html()):
+        for element in _Finder.parse(self.html()) if elements is None else elements:
             if match(element):
                 return element
         raise LiveTestError(f"no element matches {selector!r} in the rendered HTML")
@@ -564,7 +566,7 @@ class FormHandle:
             self.used.update(data)
 
     def _form(self, binding: str) -> _Element:
-        element = self.view.select_one(self.selector)
+        element = self.view._select_one(self.selector)
         if element.tag != "form":
             raise LiveTestError(f"{self.selector!r} is a <{element.tag}>, not a <form>")
         if binding not in element.attrs:
@@ -717,12 +719,34 @@ def _change_token(to: str) -> str | None:
 
 
 class _Element:
-    __slots__ = ("attrs", "fields", "tag")
+    __slots__ = ("ancestors", "attrs", "fields", "tag")
 
-    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+    def __init__(
+        self, tag: str, attrs: dict[str, str | None], ancestors: tuple[_Element, ...] = ()
+    ) -> None:
         self.tag = tag
         self.attrs = attrs
         self.fields: dict[str, JSONValue] = {}
+        self.ancestors = ancestors  # the open elements around it, outermost first
+
+
+_VOID: Final = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 
 
 class _Selector:
@@ -780,10 +804,13 @@ class _Finder(HTMLParser):
         self.elements: list[_Element] = []
         self._forms: list[_Element] = []
         self._textarea: tuple[_Element, str] | None = None
+        self._open: list[_Element] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = _Element(tag, dict(attrs))
+        element = _Element(tag, dict(attrs), tuple(self._open))
         self.elements.append(element)
+        if tag not in _VOID:
+            self._open.append(element)
         if tag == "form":
             self._forms.append(element)
         name = element.attrs.get("name")
@@ -802,6 +829,10 @@ class _Finder(HTMLParser):
             self._textarea = (form, name)
 
     def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self._open) - 1, -1, -1):
+            if self._open[depth].tag == tag:
+                del self._open[depth:]
+                break
         if tag == "form" and self._forms:
             self._forms.pop()
         if tag == "textarea":

@@ -86,8 +86,12 @@ async def test_upload_errors_per_entry() -> None:
         assert "This kind of file is not accepted" in html
         assert 'id="upload-error">Too many files' in html  # c.png is the third valid one
         assert 'data-lf-ready="3"' in html  # a.png done; b.png waits; c.png refused
-        with pytest.raises(LiveTestError):
+        with pytest.raises(LiveTestError, match="no file input with lf-upload='nope'"):
             view.file_input("#profile", "nope", files)
+        with pytest.raises(LiveTestError, match="in '#stats'"):
+            view.file_input("#stats", "avatar", files)  # the input is not inside #stats
+        with pytest.raises(LiveTestError, match="cannot read selector"):
+            await view.form("#profile > input").render_submit()
 
 
 @pytest.mark.anyio
