@@ -126,3 +126,15 @@ async def test_render_async_and_start_async(sim_system: ActorSystem) -> None:
         assert "checking…" in view.html()
         html = await view.render_async()
         assert "&#39;admin&#39; is taken" in html
+
+
+@pytest.mark.deterministic(seeds=5, strategy="random")
+async def test_upload_and_save_under_any_schedule(sim_system: ActorSystem) -> None:
+    async with examples_test(sim_system) as live:
+        view = await live.mount("profile")
+        avatar = view.file_input("#profile", "avatar", [UploadFile("me.png", PNG, "image/png")])
+        await view.render_upload(avatar, "me.png")
+        html = await view.form(
+            "#profile", {"name": "Ada", "email": "ada@example.org"}
+        ).render_submit()
+        assert f"me.png: {len(PNG)} bytes" in html
