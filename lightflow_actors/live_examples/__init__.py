@@ -26,7 +26,7 @@ from lightflow_actors.live import AnyLiveView, GroupedView, LiveHub, PubSubMessa
 from .auth import auth_views
 from .chat import ChatRoom, Room, RoomMessage
 from .counter import Counter
-from .profile import ProfileView
+from .settings import SettingsView
 from .table import GetTable, LiveTable, Ticker
 from .tally import Tally
 from .widgets import WidgetsView
@@ -54,7 +54,7 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
         "widgets": WidgetsView(),
         **auth_views(),
         "tally": Tally(),
-        "profile": ProfileView(),
+        "settings": SettingsView(),
     }
 
 

@@ -1,4 +1,4 @@
-"""Real browser: the profile example. A real file goes up the socket in chunks
+"""Real browser: the settings example. A real file goes up the socket in chunks
 (``set_input_files``) with its progress shown, is consumed on submit (the page shows the
 size and SHA-256 the server computed), an entry can be cancelled, errors show only for
 fields the user touched, and the stats panel loads in the background while the page
@@ -13,7 +13,7 @@ from pathlib import Path
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.live import LiveConfig, LiveHub
-from lightflow_actors.live_examples.profile import ProfileView
+from lightflow_actors.live_examples.settings import SettingsView
 
 from ..live.live_server import serving
 from .test_browser import ARGS, CHROMIUM, async_playwright, open_page, pytestmark, text_is  # noqa: F401
@@ -30,13 +30,13 @@ async def test_upload_a_real_file_with_progress_and_consume(tmp_path: Path) -> N
     async with ActorSystem("browser-profile", seed=3) as system:
         hub = LiveHub(
             system,
-            {"profile": ProfileView(stats_delay=0.3)},
+            {"settings": SettingsView(stats_delay=0.3)},
             config=LiveConfig(upload_dir=str(uploads)),
         )
         async with serving(LiveRoutes(hub).routes) as base, async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                page = await open_page(browser, f"{base}/profile")
+                page = await open_page(browser, f"{base}/settings")
                 # The async panel: loading on the first paint, then its result.
                 await text_is(page, "#stats-body", "42 visits")
                 await page.evaluate(
@@ -92,13 +92,13 @@ async def test_a_submit_waits_for_its_files(tmp_path: Path) -> None:
     async with ActorSystem("browser-profile-wait", seed=4) as system:
         hub = LiveHub(
             system,
-            {"profile": ProfileView(stats_delay=0.01, max_file_size=4_000_000)},
+            {"settings": SettingsView(stats_delay=0.01, max_file_size=4_000_000)},
             config=LiveConfig(upload_dir=str(tmp_path / "uploads")),
         )
         async with serving(LiveRoutes(hub).routes) as base, async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                page = await open_page(browser, f"{base}/profile")
+                page = await open_page(browser, f"{base}/settings")
                 await page.fill("#f-name", "Bob")
                 await page.fill("#f-email", "bob@example.org")
                 await page.set_input_files("#lf-upload-avatar", str(big))

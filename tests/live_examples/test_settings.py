@@ -1,5 +1,5 @@
-"""The profile example through the test DSL: a form with used-input errors, an avatar
-upload with progress, cancel and consume, a panel loaded by assign_async, a start_async
+"""The settings example through the test DSL: a profile form with used-input errors, an
+avatar upload with progress, cancel and consume, a panel loaded by assign_async, a start_async
 lookup; and the session answers events while the slow panel loads."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.live_examples.profile import ProfileView
+from lightflow_actors.live_examples.settings import SettingsView
 from lightflow_actors.testing.live import LiveTestError, UploadFile, live_test
 
 from .examples_test import examples_test
@@ -20,7 +20,7 @@ PNG = bytes(range(256)) * 300  # 76 800 bytes: three chunks of 32 KiB
 @pytest.mark.anyio
 async def test_form_errors_show_only_for_used_fields() -> None:
     async with examples_test() as live:
-        view = await live.mount("profile")
+        view = await live.mount("settings")
         assert 'id="name-error"></span>' in view.html()  # nothing touched, nothing shown
         form = view.form("#profile", {"name": "A"})
         html = await form.render_change()
@@ -40,7 +40,7 @@ async def test_form_errors_show_only_for_used_fields() -> None:
 @pytest.mark.anyio
 async def test_upload_progress_consume_and_cancel() -> None:
     async with examples_test() as live:
-        view = await live.mount("profile")
+        view = await live.mount("settings")
         avatar = view.file_input(
             "#profile",
             "avatar",
@@ -69,9 +69,9 @@ async def test_upload_progress_consume_and_cancel() -> None:
 
 @pytest.mark.anyio
 async def test_upload_errors_per_entry() -> None:
-    view_ = ProfileView(max_file_size=1000)
-    async with live_test({"profile": view_}) as live:
-        view = await live.mount("profile")
+    view_ = SettingsView(max_file_size=1000)
+    async with live_test({"settings": view_}) as live:
+        view = await live.mount("settings")
         files = [
             UploadFile("big.png", b"x" * 1001, "image/png"),
             UploadFile("run.exe", b"MZ", "application/octet-stream"),
@@ -96,8 +96,8 @@ async def test_upload_errors_per_entry() -> None:
 
 @pytest.mark.anyio
 async def test_async_panel_loads_while_events_are_answered() -> None:
-    async with live_test({"profile": ProfileView(stats_delay=3600)}) as live:
-        view = await live.mount("profile")
+    async with live_test({"settings": SettingsView(stats_delay=3600)}) as live:
+        view = await live.mount("settings")
         assert 'id="stats-body">loading…</p>' in view.html()
         # The panel's call is still running: the session answers events meanwhile.
         html = await view.form("#profile", {"name": "A"}).render_change()
@@ -113,7 +113,7 @@ async def test_async_panel_loads_while_events_are_answered() -> None:
 @pytest.mark.deterministic(seeds=5, strategy="random")
 async def test_render_async_and_start_async(sim_system: ActorSystem) -> None:
     async with examples_test(sim_system) as live:
-        view = await live.mount("profile")
+        view = await live.mount("settings")
         assert "loading…" in view.html()
         html = await view.render_async()
         assert 'id="stats-body">42 visits</p>' in html
@@ -131,7 +131,7 @@ async def test_render_async_and_start_async(sim_system: ActorSystem) -> None:
 @pytest.mark.deterministic(seeds=5, strategy="random")
 async def test_upload_and_save_under_any_schedule(sim_system: ActorSystem) -> None:
     async with examples_test(sim_system) as live:
-        view = await live.mount("profile")
+        view = await live.mount("settings")
         avatar = view.file_input("#profile", "avatar", [UploadFile("me.png", PNG, "image/png")])
         await view.render_upload(avatar, "me.png")
         html = await view.form(

@@ -1,4 +1,4 @@
-"""Profile: a form with per-field errors, an avatar upload, and a panel loaded in the background.
+"""Settings: a profile form with per-field errors, an avatar upload, an async panel.
 
 * The form is a msgspec struct (`ProfileForm`): ``to_form`` checks every field as the
   user types (``lf-change``) and shows the errors of the fields the user has touched;
@@ -104,7 +104,7 @@ ENTRY = Template(
 )
 SAVED = Template('<li class="avatar">{name}: {size} bytes, sha256 {digest}</li>')
 PAGE = Template(
-    '<section class="profile"><h1>Profile</h1>'
+    '<section class="settings"><h1>Settings</h1>'
     '<form id="profile" lf-change="validate" lf-submit="save">'
     "{name}{email}{age}"
     '<label for="lf-upload-avatar">Avatar</label> {avatar}'
@@ -120,10 +120,10 @@ PAGE = Template(
 TAKEN = frozenset({"admin", "root"})
 
 
-class ProfileView(LiveView[Profile, Validate | Save | Cancel | Reload | Check]):
+class SettingsView(LiveView[Profile, Validate | Save | Cancel | Reload | Check]):
     """`stats_delay`: seconds the stats take to load (a slow service, simulated)."""
 
-    title = "Profile"
+    title = "Settings"
 
     def __init__(self, *, stats_delay: float = 0.5, max_file_size: int = 2_000_000) -> None:
         self.stats_delay = stats_delay
