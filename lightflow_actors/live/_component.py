@@ -30,6 +30,7 @@ from typing import ClassVar, Generic, Literal, TypeAlias, TypeVar, Union
 import msgspec
 
 from ._async import AsyncResult
+from ._upload import UploadEntry
 from ._commands import Update
 from ._cookie import SessionValue
 from ._errors import EventError, ViewDefinitionError
@@ -158,6 +159,12 @@ class LiveView(AnyLiveView, Generic[S, E]):
         """The work started by ``StartAsync(name, fn)`` ended: `result` is ``ok`` with
         what ``fn`` returned, or ``failed`` with the reason (``"cancelled"`` for a
         `CancelAsync`). Ignored by default."""
+        return state
+
+    def handle_progress(self, upload: str, entry: UploadEntry, state: S) -> S | Update[S]:
+        """A chunk of `entry` of the upload `upload` arrived (``entry.progress`` moved, or
+        ``entry.done``); `state` already holds it. Phoenix's ``progress:`` callback: consume
+        a file as soon as it is done, say. Returns `state` by default."""
         return state
 
     def terminate(self, reason: str, state: S) -> None:

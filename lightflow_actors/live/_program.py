@@ -313,6 +313,7 @@ class ViewProgram:
                 )
             ]
         failure: UploadProtocolError | None = None
+        before = upload
         try:
             if isinstance(request, UploadPreflight):
                 upload = self.uploads.preflight(upload, request)
@@ -320,9 +321,12 @@ class ViewProgram:
                 upload, failure = self.uploads.chunk(upload, request)
         except UploadProtocolError as error:
             failure = error
-        effects = self._apply(
-            with_fields(self.state, {upload.name: upload}), None if failure else ref
-        )
+        result: object = with_fields(self.state, {upload.name: upload})
+        if isinstance(request, UploadChunk) and failure is None:
+            entry, old = upload.entry(request.entry), before.entry(request.entry)
+            if entry is not None and old is not None and entry.progress != old.progress:
+                result = self.spec.view.handle_progress(upload.name, entry, result)
+        effects = self._apply(result, None if failure else ref)
         if failure is not None:
             path = "$.instruction.payload" + failure.path[1:]
             effects.append(problem(ref, "malformed_frame", failure.problem, path))

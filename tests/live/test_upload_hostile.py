@@ -24,9 +24,11 @@ from lightflow_actors.live import (
     SessionInfo,
     Template,
     Upload,
+    UploadEntry,
     ViewDefinitionError,
     allow_upload,
     cancel_upload,
+    consume_uploaded_entries,
     keyed,
     live_file_input,
 )
@@ -317,3 +319,28 @@ def test_any_upload_frames_never_break_the_program(
         assert on_disk == sum(e.uploaded for e in state.doc.entries if e.valid)
     program.close()
     assert not (folder / "s").exists()
+
+
+class AutoConsume(FileDrop):
+    """Consumes each file as soon as it is done (Phoenix's ``progress:`` callback)."""
+
+    def handle_progress(self, upload: str, entry: UploadEntry, state: Files) -> Files:
+        if not entry.done:
+            return state
+        sizes, doc = consume_uploaded_entries(state.doc, lambda path, e: path.stat().st_size)
+        return msgspec.structs.replace(state, doc=doc, pings=state.pings + sum(sizes))
+
+
+@pytest.mark.anyio
+async def test_handle_progress_sees_each_step_and_may_consume(tmp_path: Path) -> None:
+    async with live_test(
+        {"drop": AutoConsume()}, config=LiveConfig(upload_dir=str(tmp_path))
+    ) as live:
+        view = await live.mount("drop")
+        doc = view.file_input("#f", "doc", [UploadFile("a.txt", b"0123456789")])
+        html = await view.render_upload(doc, "a.txt", percent=50)
+        assert 'id="e-0">a.txt 50%' in html
+        html = await view.render_upload(doc, "a.txt")
+        assert 'id="e-0"' not in html  # consumed the moment it was done
+        assert '<p id="pings">10</p>' in html
+        assert parts(tmp_path) == []
