@@ -30,12 +30,12 @@ from typing import ClassVar, Generic, Literal, TypeAlias, TypeVar, Union
 import msgspec
 
 from ._async import AsyncResult
-from ._upload import UploadEntry
 from ._commands import Update
 from ._cookie import SessionValue
 from ._errors import EventError, ViewDefinitionError
 from ._form import FormEvent
 from ._rendered import Rendered
+from ._upload import UploadEntry
 
 S = TypeVar("S")
 E = TypeVar("E")
