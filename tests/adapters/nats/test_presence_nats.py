@@ -148,3 +148,21 @@ async def test_a_node_that_stops_leaves_the_others_at_once(nats_server: NatsServ
         await converge([a], [])
         info = await a.presence.ask(GetTrackerInfo())  # type: ignore[arg-type]
         assert info.peers == ()  # type: ignore[attr-defined]
+
+
+async def test_nodes_reconverge_after_the_nats_server_restarts(nats_server: NatsServer) -> None:
+    async with node(nats_server.url, "a") as a, node(nats_server.url, "b") as b:
+        a.track("ada")
+        b.track("bob")
+        await converge([a, b], ["ada", "bob"])
+        nats_server.stop()  # NATS is gone for a while (same port and store when it is back)
+        await asyncio.sleep(CONFIG.down_after + 1.0)
+        # each node now sees only its own presences (the other is silent, hence down)
+        await converge([a], ["ada"])
+        await converge([b], ["bob"])
+        b.track("cy")  # a change while apart
+        await asyncio.to_thread(nats_server.start)
+        # nats-py reconnects by itself and resubscribes; heartbeats and transfers catch up
+        await converge([a, b], ["ada", "bob", "cy"])
+        await peers_up(a, {"b"})
+        await peers_up(b, {"a"})

@@ -172,3 +172,23 @@ async def test_a_tally_continues_on_another_node(nats_server: NatsServer) -> Non
         assert saved.owner == "b"
         assert msgspec.msgpack.decode(saved.state, type=TallyState) == TallyState(8, 8)
         await hub_b.stop()
+
+
+async def test_writes_made_while_nats_is_down_land_when_it_is_back(
+    nats_server: NatsServer,
+) -> None:
+    async with client(nats_server, "a") as ca:
+        a = NatsSessionStore(await open_session_bucket(ca), owner="a")
+        await a.claim("s5.tally")
+        a.save("s5.tally", snap(b"\x01", "a"), lambda e: None)
+        await a.flush()
+        nats_server.stop()
+        refused: list[StaleSessionOwner] = []
+        for n in range(2, 6):  # the session goes on; its snapshots wait (the last one wins)
+            a.save("s5.tally", snap(bytes([n]), "a"), refused.append)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(nats_server.start)
+        await asyncio.wait_for(a.flush(), 60)  # bounds a hang; measures nothing
+        assert refused == [] and a.failures >= 1
+        got = msgspec.msgpack.decode((await a.kv.get("s5.tally")).value, type=SessionSnapshot)
+        assert got.state == b"\x05"
