@@ -30,6 +30,7 @@ from lightflow_actors.live_examples import example_views, start_example_actors
 from lightflow_actors.observer import observer_part
 from lightflow_actors.runs import RunsConfigError, RunsError
 
+from ._cluster import cluster_route
 from ._config import load_runs_config
 from ._part import runs_part
 
@@ -61,7 +62,8 @@ CLUSTER_LINK = "lightflow.cluster.nats"
 def cluster_link(options: ServeOptions) -> PartSource:
     """With ``--cluster``: the node's NATS link, started before the parts that use it (the
     live views' pubsub, presence and session snapshots reach every node through it; the
-    token key is the cluster's, so any node accepts any page's join). Without: nothing."""
+    token key is the cluster's, so any node accepts any page's join). Without: nothing but
+    ``GET /cluster``, which then lists this node alone."""
 
     async def start(system: ActorSystem) -> None:
         if not options.cluster:
@@ -80,7 +82,12 @@ def cluster_link(options: ServeOptions) -> PartSource:
             await client.close()
             raise
 
-    return ServerPart(on_startup=start)
+    def build(system: ActorSystem) -> ServerPart:
+        # GET /cluster answers on every node (a single node says it is not clustered).
+        route = cluster_route(system, options.node or "node", CLUSTER_LINK)
+        return ServerPart(routes=(route,), on_startup=start)
+
+    return build
 
 
 async def cluster_pubsub(system: ActorSystem) -> PubSubAdapter | None:

@@ -90,8 +90,16 @@ class NatsSessionStore:
         hub = LiveHub(system, views, session_store=NatsSessionStore(kv, owner="a"))
     """
 
-    def __init__(self, kv: KeyValue, owner: str, *, max_in_flight: int = 64) -> None:
+    def __init__(
+        self,
+        kv: KeyValue,
+        owner: str,
+        *,
+        bucket: str = SESSIONS_BUCKET,
+        max_in_flight: int = 64,
+    ) -> None:
         self.kv = kv
+        self.bucket = bucket
         self.owner = owner
         self.revisions: dict[str, int] = {}
         self._pending: dict[str, tuple[SessionSnapshot, OnFenced]] = {}

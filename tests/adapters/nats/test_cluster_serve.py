@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lightflow_actors.live import WebSocketView
@@ -89,6 +90,18 @@ async def test_a_chat_message_crosses_nodes(
                 ),
                 30,
             )
+        # GET /cluster on each node: itself, the other node up, its link and its store
+        async with httpx.AsyncClient() as http:
+            for here, there in ((a, "b"), (b, "a")):
+                view = (await http.get(f"{here.url}/cluster")).json()
+                assert view["clustered"] is True
+                status = {n["node"]: n["status"] for n in view["nodes"]}
+                assert status == {view["node"]: "self", there: "up"}
+                assert view["link"]["connected"] is True
+                assert view["sessions"]["bucket"] == "lf_sessions"
+                assert view["presence"]["entries"] >= 2
+            refused = await http.get(f"{a.url}/cluster?x=1")
+            assert refused.status_code == 400 and "no query" in refused.json()["error"]
         # each node delivered each message once: no echo through NATS
         for view in (ada, bob):
             assert view.html().count("hello from node a") == 1
