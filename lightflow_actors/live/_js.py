@@ -227,6 +227,24 @@ def _remove_attribute(name: str, to: To = None) -> tuple[str, Args]:
     return "remove_attr", _to(to, {"attr": name})
 
 
+def _toggle_attribute(
+    name: str, on: str, off: str | None = None, to: To = None
+) -> tuple[str, Args]:
+    """Without `off`: set `name` to `on` when absent, remove it when present. With `off`:
+    switch it between `on` and `off` (``toggle_attribute("aria-expanded", "true",
+    "false")``); sticky."""
+    if not isinstance(name, str) or not _ATTRIBUTE.match(name):
+        raise JSCommandError("name", f"{name!r} is not an attribute name")
+    values: list[JSONValue] = [name]
+    for label, value in (("on", on), ("off", off)):
+        if value is None and label == "off":
+            continue
+        if not isinstance(value, str):
+            raise JSCommandError(label, f"an attribute value is a string, got {value!r}")
+        values.append(value)
+    return "toggle_attr", _to(to, {"attr": values})
+
+
 def _transition_command(
     classes: Transition, to: To = None, *, time: int = DEFAULT_TIME
 ) -> tuple[str, Args]:
@@ -365,6 +383,7 @@ class JS(str):
     toggle_class = _Chain(_toggle_class)
     set_attribute = _Chain(_set_attribute)
     remove_attribute = _Chain(_remove_attribute)
+    toggle_attribute = _Chain(_toggle_attribute)
     transition = _Chain(_transition_command)
     dispatch = _Chain(_dispatch)
     push = _Chain(_push)

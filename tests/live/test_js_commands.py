@@ -260,3 +260,15 @@ def test_events_pushed_while_held_back_go_out_at_the_release_the_oldest_dropped(
     assert list(envelope.e[-2]) == ["highlight", {"n": MAX_OWED_EVENTS}]
     assert envelope.ref == str(MAX_OWED_EVENTS - 1)
     assert program.release() == []  # nothing owed twice
+
+
+def test_toggle_attribute_with_one_or_two_values() -> None:
+    assert JS.toggle_attribute("open", "").commands == [("toggle_attr", {"attr": ["open", ""]})]
+    both = JS.toggle_attribute("aria-expanded", "true", "false", "#menu")
+    assert both.commands == [
+        ("toggle_attr", {"attr": ["aria-expanded", "true", "false"], "to": "#menu"})
+    ]
+    with pytest.raises(JSCommandError, match="'off'"):
+        JS.toggle_attribute("x", "a", 3)  # type: ignore[arg-type]
+    with pytest.raises(JSCommandError, match="'name'"):
+        JS.toggle_attribute("1x", "a")

@@ -13,8 +13,17 @@ from __future__ import annotations
 import msgspec
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.ws import live_routes
-from lightflow_actors.live import JS, LiveView, Params, Rendered, SessionInfo, Template
+from lightflow_actors.adapters.ws import LiveRoutes, live_routes
+from lightflow_actors.live import (
+    JS,
+    LiveHub,
+    LiveView,
+    Params,
+    Rendered,
+    SessionInfo,
+    Template,
+    keyed,
+)
 
 from ..live.live_server import serving
 from .test_browser import (  # noqa: F401
@@ -184,3 +193,100 @@ async def test_hostile_command_lists_warn_and_the_rest_runs() -> None:
                 assert errors == []
             finally:
                 await browser.close()
+
+
+class Hit(msgspec.Struct, frozen=True, tag="hit"):
+    pass
+
+
+class Add(msgspec.Struct, frozen=True, tag="add"):
+    pass
+
+
+class Extras(msgspec.Struct, frozen=True):
+    hits: int = 0
+    items: int = 0
+
+
+EXTRAS = Template(
+    '<div><p id="m" lf-mounted="{appear}">mounted?</p>'
+    '<div id="status" lf-connected="{on}" lf-disconnected="{off}">status</div>'
+    '<button id="deb" lf-click="hit" lf-debounce="200">hit</button> <b id="hits">{hits}</b>'
+    '<button id="ta" lf-click="{expand}">expand</button><div id="panel">panel</div>'
+    '<button id="add" lf-click="add">add</button><ul id="items">{items}</ul>'
+    '<div id="hooked" lf-hook="Counted">{hits}</div></div>'
+)
+EXTRA_ITEM = Template('<li id="item-{n}" lf-mounted="{appear}">{n}</li>')
+APPEAR = JS.add_class("appeared")
+COUNTED = """<script>window.lightflowLiveOptions = {hooks: {Counted: {
+  beforeUpdate() {
+    window.before = (window.before || 0) + 1; window.textBefore = this.el.textContent;
+  },
+  updated() {
+    window.after = (window.after || 0) + 1; window.textAfter = this.el.textContent;
+  }
+}}};</script>"""
+
+
+class ExtrasView(LiveView[Extras, Hit | Add]):
+    head = COUNTED
+
+    def mount(self, params: Params, session: SessionInfo) -> Extras:
+        return Extras()
+
+    def handle_event(self, event: Hit | Add, state: Extras) -> Extras:
+        if isinstance(event, Add):
+            return msgspec.structs.replace(state, items=state.items + 1)
+        return msgspec.structs.replace(state, hits=state.hits + 1)
+
+    def render(self, state: Extras) -> Rendered:
+        items = keyed(EXTRA_ITEM, [(n, EXTRA_ITEM(n=n, appear=APPEAR)) for n in range(state.items)])
+        return EXTRAS(
+            appear=APPEAR,
+            on=JS.set_attribute("data-state", "on"),
+            off=JS.set_attribute("data-state", "off"),
+            hits=state.hits,
+            expand=JS.toggle_attribute("aria-expanded", "true", "false", "#panel"),
+            items=items,
+        )
+
+
+async def test_mounted_connected_debounce_toggle_attribute_and_before_update() -> None:
+    async with ActorSystem("extras-js", seed=6) as system:
+        routes = LiveRoutes(LiveHub(system, {"extras": ExtrasView()}, secret=b"k" * 32))
+        async with serving(routes.routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/extras")
+                assert "appeared" in (await page.get_attribute("#m", "class") or "")
+                assert await page.get_attribute("#status", "data-state") == "on"
+                await page.click("#add")  # an element a patch adds runs its lf-mounted
+                await page.wait_for_selector("#item-0.appeared")
+                await page.evaluate(
+                    "for (let i = 0; i < 5; i++) document.querySelector('#deb').click()"
+                )
+                await text_is(page, "#hits", "1")  # lf-debounce: one event for the burst
+                await page.wait_for_timeout(400)
+                assert await page.text_content("#hits") == "1"
+                # beforeUpdate saw the element before the patch, updated after it.
+                assert await page.evaluate("[window.textBefore, window.textAfter]") == ["0", "1"]
+                assert await page.evaluate("window.before >= window.after && window.after >= 1")
+                await page.click("#ta")
+                assert await page.get_attribute("#panel", "aria-expanded") == "true"
+                await page.click("#ta")
+                assert await page.get_attribute("#panel", "aria-expanded") == "false"
+                await page.evaluate(
+                    """() => { window.states = []; const box = document.querySelector('#status');
+                        new MutationObserver(() => window.states.push(box.dataset.state))
+                          .observe(box, {attributes: true}); }"""
+                )
+                [transport] = await routes.hub.transports()
+                system.kill(transport)
+                await page.wait_for_function("window.states.includes('off')")
+                await page.wait_for_function(
+                    "window.states.at(-1) === 'on' && document.querySelector('[data-lf-root]')"
+                    ".dataset.lfStatus === 'connected'"
+                )
+            finally:
+                await browser.close()
+                await routes.hub.stop()

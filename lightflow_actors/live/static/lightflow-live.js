@@ -359,12 +359,14 @@
     // client showed; the answer (settle, then a render) brings the server's version.
     if (a.__lfLock) { a.__lfLock.stale = true; return false; }
     if (a.getAttribute("lf-update") === "ignore") {
+      if (opts.beforeUpdate && a.hasAttribute("lf-hook")) opts.beforeUpdate(a);
       var kept = morphIgnored(a, b);
       if (kept && opts.updated && a.hasAttribute("lf-hook")) opts.updated.push(a);
       return kept;
     }
     var oldValue = a.getAttribute("value"), oldChecked = a.hasAttribute("checked"), i, attr;
     var changed = false;
+    if (opts.beforeUpdate && a.hasAttribute("lf-hook")) opts.beforeUpdate(a);
     for (i = a.attributes.length - 1; i >= 0; i--) {
       attr = a.attributes[i];
       if (!b.hasAttribute(attr.name)) { a.removeAttribute(attr.name); changed = true; }
@@ -760,6 +762,9 @@
     if (name === "connected" && was === "disconnected") this.reconnecting = true;
     ["lf-connected", "lf-disconnected", "lf-closed"].forEach(function (c) { list.toggle(c, c === "lf-" + name); });
     this.root.setAttribute("data-lf-status", name);
+    if (was !== name && (name === "connected" || (name === "disconnected" && was === "connected"))) {
+      this.statusBindings(name);
+    }
   };
 
   LiveSocket.prototype.connect = function () {
@@ -955,8 +960,12 @@
   /** Show the state: morph the page, then the hooks' lifecycle (a full render looks
    *  for hooks in the whole root, a patch only in what it added). */
   LiveSocket.prototype.render = function (settled, full, before) {
+    var self = this, beforeUpdate = function (el) {
+      var hook = self.hooked.get(el);
+      if (hook) callHook(hook, "beforeUpdate");
+    };
     var opts = { force: settled ? settled.form : null, answered: settled ? settled.els : null,
-                 added: [], updated: [] };
+                 added: [], updated: [], beforeUpdate: beforeUpdate };
     // A submit's answer sets its form's fields, an answered field follows the server:
     // both need every field visited, so they take a full render (not the hot path).
     var fields = settled && (settled.form || settled.els.some(function (el) {
@@ -971,7 +980,7 @@
       }
     }
     if (!painted) {
-      opts = { force: opts.force, answered: opts.answered, added: [], updated: [] };
+      opts = { force: opts.force, answered: opts.answered, added: [], updated: [], beforeUpdate: beforeUpdate };
       morph(this.root, this.painter.fullHtml(this.state), opts);
       this.painter.rescan(this.root);
       this.staleLocks = false;
@@ -1323,6 +1332,16 @@
       if (Array.isArray(a.attr) && typeof a.attr[0] === "string") changeAttrs(el, [[a.attr[0], String(a.attr[1])]], []);
     },
     remove_attr: function (ctx, el, a) { if (typeof a.attr === "string") changeAttrs(el, [], [a.attr]); },
+    toggle_attr: function (ctx, el, a) {
+      // [name, on] sets it when absent and removes it when present; [name, on, off]
+      // switches between the two values.
+      var t = a.attr;
+      if (!Array.isArray(t) || typeof t[0] !== "string") return;
+      var now = el.getAttribute(t[0]);
+      if (t.length === 3) changeAttrs(el, [[t[0], String(now === String(t[1]) ? t[2] : t[1])]], []);
+      else if (now === null) changeAttrs(el, [[t[0], String(t[1])]], []);
+      else changeAttrs(el, [], [t[0]]);
+    },
     transition: function (ctx, el, a) { var t = triple(a.transition); if (t) runTransition(el, t, timeOf(a), null); },
     dispatch: function (ctx, el, a) {
       var event = a.event === "click"
@@ -1418,10 +1437,19 @@
         callHook(hook, "destroyed");
       }
     });
+    var appeared = [];
     scope.forEach(function (node) {
       if (node.nodeType !== 1) return;
       if (node.hasAttribute("lf-hook")) mounted.push(node);
       Array.prototype.push.apply(mounted, node.querySelectorAll("[lf-hook]"));
+      if (node.hasAttribute("lf-mounted")) appeared.push(node);
+      Array.prototype.push.apply(appeared, node.querySelectorAll("[lf-mounted]"));
+    });
+    // lf-mounted: commands run once per element, when it first shows on the page.
+    appeared.forEach(function (el) {
+      if (el.__lfMounted || !self.root.contains(el)) return;
+      el.__lfMounted = true;
+      self.run(el, el.getAttribute("lf-mounted"), function () { return attrValues(el); }, null, PASSIVE);
     });
     mounted.forEach(function (el) {
       if (self.hooked.has(el) || !self.root.contains(el)) return;
@@ -1434,6 +1462,15 @@
     (updated || []).forEach(function (el) {
       var hook = self.hooked.get(el);
       if (hook && mounted.indexOf(el) < 0) callHook(hook, "updated");
+    });
+  };
+
+  /** lf-connected / lf-disconnected: JS commands (or an event, once connected) run when
+   *  the connection comes (back) or goes; run after the render on a join. */
+  LiveSocket.prototype.statusBindings = function (name) {
+    var self = this, attr = "lf-" + name;
+    Array.prototype.forEach.call(this.root.querySelectorAll("[" + attr + "]"), function (el) {
+      self.run(el, el.getAttribute(attr), function () { return attrValues(el); }, null, PASSIVE);
     });
   };
 
@@ -1476,7 +1513,7 @@
    *  event of a window goes when it ends. */
   function throttled(el, key, fire, trailing) {
     var ms = Number(el.getAttribute("lf-throttle"));
-    if (!(ms > 0)) { fire(); return; }
+    if (!(ms > 0)) { debounced(el, key, fire); return; }
     var windows = el.__lfThrottle || (el.__lfThrottle = {}), open = windows[key];
     if (open) { if (trailing) open.pending = fire; return; }
     fire();
@@ -1485,6 +1522,16 @@
       delete windows[key];
       if (state.pending) throttled(el, key, state.pending, trailing);
     }, ms);
+  }
+
+  /** Debounce (lf-debounce="ms" on a click or key binding; lf-change has its own, per
+   *  form): only the last event of a burst goes, `ms` after it. */
+  function debounced(el, key, fire) {
+    var ms = Number(el.getAttribute("lf-debounce"));
+    if (!(ms > 0)) { fire(); return; }
+    var timers = el.__lfDebounce || (el.__lfDebounce = {});
+    clearTimeout(timers[key]);
+    timers[key] = setTimeout(function () { delete timers[key]; fire(); }, ms);
   }
 
   /** lf-disable-with="text": while the event is in flight the element is disabled and
