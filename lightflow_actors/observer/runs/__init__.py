@@ -6,7 +6,7 @@ on our own live sessions like the observer: its feed, its view, its action desk.
 """
 
 from ._desk import RunAction, RunActionOutcome, RunsDesk
-from ._feed import FollowRun, GetListing, GetPresets, GetRun, RunsFeed, run_topic
+from ._feed import AssetIds, FollowRun, GetAssets, GetListing, GetRun, RunsFeed, run_topic
 from ._form import FormError, FormField, fields_of, inputs_of
 from ._layout import DagLayout, layout
 from ._model import FileText, RunDetail, RunMissing, RunRow, RunsListing, StepView
@@ -15,13 +15,14 @@ from ._view import RunsView
 
 __all__ = [
     "RUNS_PAGE_NAME",
+    "AssetIds",
     "DagLayout",
     "FileText",
     "FollowRun",
     "FormError",
     "FormField",
+    "GetAssets",
     "GetListing",
-    "GetPresets",
     "GetRun",
     "RunAction",
     "RunActionOutcome",

@@ -68,11 +68,18 @@ class GetRun(Ask["RunDetail | RunMissing"], frozen=True):
     run_id: str
 
 
-class GetPresets(Ask[tuple[str, ...]], frozen=True):
-    """The ids of the preset assets now (a page mounting: its re-run form offers them)."""
+class AssetIds(msgspec.Struct, frozen=True):
+    """The ids of the workflow and preset assets (the forms of a page offer them)."""
+
+    workflows: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()
 
 
-FeedMessage = Tick | GetListing | GetRun | GetPresets | Delivery
+class GetAssets(Ask[AssetIds], frozen=True):
+    """The workflows and presets now (a page mounting)."""
+
+
+FeedMessage = Tick | GetListing | GetRun | GetAssets | Delivery
 
 
 class RunsFeed(Actor[FeedMessage]):
@@ -127,12 +134,15 @@ class RunsFeed(Actor[FeedMessage]):
         return await self._read_run(follower)
 
     @handler
-    async def get_presets(self, msg: GetPresets) -> tuple[str, ...]:
+    async def get_assets(self, msg: GetAssets) -> AssetIds:
         try:
-            listing = await self.port.read("runs-page presets", lambda ops: ops.assets("preset"))
+            listing = await self.port.read("runs-page assets", lambda ops: ops.assets(None))
         except (FlowError, *_UNAVAILABLE):
-            return ()
-        return tuple(asset.id for asset in listing.assets)
+            return AssetIds()
+        return AssetIds(
+            workflows=tuple(a.id for a in listing.assets if a.kind == "workflow"),
+            presets=tuple(a.id for a in listing.assets if a.kind == "preset"),
+        )
 
     @handler
     async def tick(self, msg: Tick) -> None:

@@ -55,7 +55,19 @@ LIST = Template(
     "<th>created</th><th>duration</th><th>steps</th></tr></thead>"
     '<tbody id="runs-rows">{rows}</tbody></table>'
     '<nav class="pager" id="pager">{prev} <span id="page-of">page {page} of {pages}</span> '
-    "{next}</nav></section>"
+    "{next}</nav></section>{new_run}"
+)
+NEW_RUN = Template(
+    '<section id="new-run" class="pane"><h3>New run</h3>'
+    '<form id="new-run-form" class="rerun" method="post" lf-submit="create">'
+    '<div class="field"><label>workflow <select name="workflow" id="new-workflow">'
+    "{workflows}</select></label></div>"
+    '<div class="field"><label>preset <select name="preset">{presets}</select></label></div>'
+    '<div class="field"><label>inputs <textarea name="inputs" rows="3">{{}}</textarea>'
+    "</label><small>a JSON object; a preset fills what it leaves out. To change a run's "
+    "inputs field by field, open the run: its re-run form is made from its inputs.</small>"
+    '</div><button type="submit" id="create-submit">Create run</button></form>'
+    '<p id="create-result" class="result{error_class}" role="status">{result}</p></section>'
 )
 OPTION = Template('<option value="{value}"{selected}>{text}</option>')
 ROW = Template(
@@ -249,6 +261,21 @@ def _list(state: RunsState) -> Rendered:
         next=_page_link(state, page + 1, "page-next", "older →") if page < pages else None,
         page=page,
         pages=pages,
+        new_run=_new_run(state),
+    )
+
+
+def _new_run(state: RunsState) -> Rendered | None:
+    if not state.connected or not state.workflows:
+        return None
+    notice = state.form_notice
+    return NEW_RUN(
+        workflows=each(OPTION, [_option(w, w, w == state.workflow) for w in state.workflows]),
+        presets=each(
+            OPTION, [_option("", "none", True)] + [_option(p, p, False) for p in state.presets]
+        ),
+        error_class=" error" if notice is not None and notice.error else "",
+        result=notice.text if notice is not None else "",
     )
 
 

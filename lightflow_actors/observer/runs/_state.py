@@ -47,6 +47,7 @@ class RunsState(msgspec.Struct, frozen=True, kw_only=True):
     connected: bool
     needs_token: bool
     listing: RunsListing
+    workflows: tuple[str, ...] = ()
     presets: tuple[str, ...] = ()
     run: str | None = None
     step: str | None = None
@@ -114,6 +115,15 @@ class CompareWith(msgspec.Struct, frozen=True, tag="compare"):
     compare: str = ""
 
 
+class Create(msgspec.Struct, frozen=True, tag="create"):
+    """The list's new-run form was submitted: ``workflow`` with ``inputs`` (a JSON object,
+    typed) and ``preset``."""
+
+    workflow: str = ""
+    inputs: str = "{}"
+    preset: str = ""
+
+
 class Rerun(msgspec.Struct, frozen=True, tag="rerun"):
     """The re-run form was submitted: field ``i`` of the workflow's inputs is ``f<i>``
     (an event is a typed struct, so the names are fixed; see ``_form.py``); ``inputs``
@@ -152,7 +162,7 @@ class Rerun(msgspec.Struct, frozen=True, tag="rerun"):
 
 
 RunsEvent: TypeAlias = (
-    Filter | SelectStep | Unfold | Fold | UseToken | Cancel | Retry | CompareWith | Rerun
+    Filter | SelectStep | Unfold | Fold | UseToken | Cancel | Retry | CompareWith | Create | Rerun
 )
 
 

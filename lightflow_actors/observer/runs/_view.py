@@ -39,16 +39,17 @@ from ._feed import (
     LIST_TOPIC,
     FeedMessage,
     FollowRun,
+    GetAssets,
     GetListing,
-    GetPresets,
     GetRun,
     run_topic,
 )
-from ._form import FormError, fields_of, inputs_of
+from ._form import MAX_VALUE_CHARS, FormError, fields_of, inputs_of
 from ._model import RunDetail, RunMissing, RunsListing
 from ._render import render
 from ._state import (
     CompareWith,
+    Create,
     Filter,
     Fold,
     Rerun,
@@ -62,6 +63,9 @@ from ._state import (
     unfold,
     with_params,
 )
+
+MAX_INPUTS_CHARS = 2 * MAX_VALUE_CHARS
+"""Characters of inputs typed as JSON taken at most."""
 
 ANSWER_WAIT = 70.0
 """Seconds a page waits for an action's outcome (a create resolves its workflow first,
@@ -105,8 +109,11 @@ class RunsView(LiveView[RunsState, RunsEvent]):
             listing=listing,
         )
         state = with_params(state, params)
-        if session.connected:  # the re-run form is live only
-            state = msgspec.structs.replace(state, presets=await feed.ask(GetPresets()))
+        if session.connected:  # the forms are live only
+            assets = await feed.ask(GetAssets())
+            state = msgspec.structs.replace(
+                state, workflows=assets.workflows, presets=assets.presets
+            )
         if state.run is not None:
             state = msgspec.structs.replace(state, detail=await feed.ask(GetRun(state.run)))
         if state.compare is not None:
@@ -144,6 +151,8 @@ class RunsView(LiveView[RunsState, RunsEvent]):
             return unfold(state, event.key, isinstance(event, Unfold))
         if isinstance(event, UseToken):
             return self._use_token(event.token.strip(), state)
+        if isinstance(event, Create):
+            return self._create(event, state)
         if isinstance(event, CompareWith):
             other = run_id_param(event.compare)
             if other is None or state.run is None or other == state.run:
@@ -199,24 +208,55 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         detail = state.detail
         if not isinstance(detail, RunDetail):
             return msgspec.structs.replace(state, notice=Notice("open a run first", error=True))
-        kind = "create" if isinstance(event, Rerun) else event.__struct_config__.tag
+        kind = "create" if isinstance(event, Rerun) else str(event.__struct_config__.tag)
         what = f"{kind} {detail.run_id}" if kind != "create" else f"run of {detail.workflow}"
+        return self._checked(event, state, detail, kind, what)
+
+    def _create(self, event: Create, state: RunsState) -> RunsState | Update[RunsState]:
+        what = f"run of {event.workflow or '(no workflow)'}"
+        return self._checked(event, state, None, "create", what)
+
+    def _checked(
+        self,
+        event: RunsEvent,
+        state: RunsState,
+        detail: RunDetail | None,
+        kind: str,
+        what: str,
+    ) -> RunsState | Update[RunsState]:
+        form = isinstance(event, Rerun | Create)
         if self.guard.has_token:
             if state.token is None:
                 text = f"{what} refused: enter the operator token above first"
-                return _refused(state, text, isinstance(event, Rerun))
+                return _refused(state, text, form)
             try:
                 self.guard.require_token(_bearer(state.token.value))
             except HttpError as error:
                 return _refused(
                     msgspec.structs.replace(state, token=None),
                     f"{what} refused: {error.message}",
-                    isinstance(event, Rerun),
+                    form,
                 )
         asked = state.asked + 1
         ref = f"{state.session}-{asked}"
         reply = session_topic(state.session)
-        if isinstance(event, Rerun):
+        if isinstance(event, Create):
+            try:
+                inputs = _json_object(event.inputs)
+            except FormError as error:
+                return _refused(state, f"not run: {error}", True)
+            if not event.workflow:
+                return _refused(state, "not run: choose a workflow", True)
+            request = RunAction(
+                ref=ref,
+                reply_topic=reply,
+                kind="create",
+                workflow=event.workflow[:200],
+                inputs=msgspec.json.encode(inputs),
+                preset=event.preset or None,
+            )
+        elif isinstance(event, Rerun):
+            assert detail is not None
             try:
                 inputs = _rerun_inputs(event, detail)
             except FormError as error:
@@ -230,8 +270,10 @@ class RunsView(LiveView[RunsState, RunsEvent]):
                 preset=event.preset or None,
             )
         elif kind == "cancel":
+            assert detail is not None
             request = RunAction(ref=ref, reply_topic=reply, kind="cancel", run_id=detail.run_id)
         else:
+            assert detail is not None
             request = RunAction(ref=ref, reply_topic=reply, kind="retry", run_id=detail.run_id)
         notice = Notice(f"{what}…")
         state = msgspec.structs.replace(
@@ -239,7 +281,7 @@ class RunsView(LiveView[RunsState, RunsEvent]):
             asked=asked,
             pending=ref,
             notice=notice,
-            form_notice=notice if isinstance(event, Rerun) else state.form_notice,
+            form_notice=notice if form else state.form_notice,
         )
         return Update(
             state,
@@ -264,17 +306,23 @@ def _refused(state: RunsState, text: str, form: bool) -> RunsState:
     )
 
 
+def _json_object(text: str | None) -> dict[str, object]:
+    """The inputs typed as JSON (an object), or a ``FormError`` saying what is wrong."""
+    if text is not None and len(text) > MAX_INPUTS_CHARS:
+        raise FormError(f"inputs: at most {MAX_INPUTS_CHARS} characters")
+    try:
+        value = msgspec.json.decode((text or "{}").encode("utf-8", "surrogatepass"))
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise FormError(f"inputs: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise FormError("inputs: expected a JSON object")
+    return value
+
+
 def _rerun_inputs(event: Rerun, detail: RunDetail) -> dict[str, object]:
     fields = fields_of(detail.input_schema)
     if fields is None:
-        text = event.inputs or "{}"
-        try:
-            value = msgspec.json.decode(text.encode("utf-8", "surrogatepass"))
-        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise FormError(f"inputs: not valid JSON ({exc})") from None
-        if not isinstance(value, dict):
-            raise FormError("inputs: expected a JSON object")
-        return value
+        return _json_object(event.inputs)
     return dict(inputs_of(fields, event.values()))
 
 

@@ -2,10 +2,11 @@
 and a mock provider that takes 0.25 s per answer and refuses step 5 of `chain` while a
 gate file exists).
 
-From the root page to the runs list; a failed run's page: enter the token, retry from
-the failure, and watch the remaining steps turn green one after the other without a
-reload; a step opened; a re-run from the generated form; the two runs compared. Every
-page is screenshotted into test-artifacts/. Needs Debian's chromium at /usr/bin/chromium
+From the root page to the runs list; enter the token; a new run from the list's form,
+its graph turning green step by step; a failed run's page: retry from the failure, and
+watch the remaining steps turn green one after the other without a reload; a step
+opened; a re-run from the generated form; the two runs compared. Every page is
+screenshotted into test-artifacts/. Needs Debian's chromium at /usr/bin/chromium
 (driven by the playwright package; never `playwright install`).
 """
 
@@ -97,16 +98,35 @@ def test_watch_retry_rerun_and_compare_runs(tmp_path: Path, gate: Path) -> None:
                 ARTIFACTS.mkdir(exist_ok=True)
                 page.screenshot(path=str(ARTIFACTS / "runs-list.png"), full_page=True)
 
-                # The failed run: its DAG, s5 red; retry needs the token first.
+                # A new run from the list's form: its graph goes green step by step.
+                page.fill("#token", TOKEN)
+                page.get_by_role("button", name="Use token").click()
+                expect(page.locator("#token-ok")).to_be_visible()
+                page.select_option("#new-workflow", "fanout")
+                page.fill('#new-run-form textarea[name="inputs"]', '{"topic": "tea"}')
+                page.locator("#create-submit").click()
+                # Seen mid-way: the first step green while the last one is not yet.
+                page.wait_for_function(
+                    "document.querySelector('#node-plan[data-status=succeeded]') !== null"
+                    " && document.querySelector('#node-tell[data-status=succeeded]') === null",
+                    polling="raf",
+                    timeout=20_000,
+                )
+                assert "run=fanout-" in page.url
+                for step in ("plan", "left", "right", "join", "tell"):
+                    expect(page.locator(f"#node-{step}")).to_have_attribute(
+                        "data-status", "succeeded", timeout=20_000
+                    )
+                page.locator("#all-runs").click()
+                expect(page.locator('tr[data-run^="fanout-"]')).to_have_attribute(
+                    "data-status", "succeeded"
+                )
+
+                # The failed run: its DAG, s5 red; retry from the page.
                 page.locator('tr[data-run="c1"] a').click()
                 expect(page.locator("#run")).to_have_attribute("data-status", "failed")
                 expect(page.locator("#node-s5")).to_have_attribute("data-status", "failed")
                 expect(page.locator("#node-s4")).to_have_attribute("data-status", "succeeded")
-                page.get_by_role("button", name="Retry from the failure").click()
-                expect(page.locator("#action-result")).to_contain_text("enter the operator token")
-                page.fill("#token", TOKEN)
-                page.get_by_role("button", name="Use token").click()
-                expect(page.locator("#token-ok")).to_be_visible()
                 assert TOKEN not in page.content()
                 os.remove(gate)
                 page.get_by_role("button", name="Retry from the failure").click()

@@ -179,3 +179,19 @@ async def test_a_step_id_or_run_id_from_a_hostile_query_shows_nothing(tmp_path: 
         await view.push("unfold", {"key": "k" * 10_000})
         await view.push("rerun", {"f0": {"nested": [1, 2]}})
         assert not view.closed
+
+
+async def test_a_new_run_from_the_list(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path)
+    async with runs_page(env, token=None) as (_, live):
+        view = await live.mount("runs")
+        html = view.html()
+        assert '<option value="greet">greet</option>' in html
+        await view.submit("create", {"workflow": "greet", "inputs": "[1]"})
+        assert "inputs: expected a JSON object" in view.html()
+        await view.submit("create", {"workflow": "greet", "inputs": '{"name": 3}'})
+        await view.wait_for(lambda: "refused" in view.html(), "the typed refusal")
+        assert "name" in view.html()  # the runs host names the bad input
+        await view.submit("create", {"workflow": "greet", "inputs": '{"name": "Lin"}'})
+        await view.wait_for(lambda: 'id="run" data-run="greet-' in view.html(), "the new run")
+        await view.wait_for(lambda: set(nodes(view).values()) == {"succeeded"}, "it succeeds")
