@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import hmac
 import inspect
+import logging
 import shutil
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -57,6 +58,8 @@ from ._upload import default_upload_root, hub_upload_dir
 from ._visit import ChangeApplied, Visit, apply_change, read_visit, visit_cookies
 
 M = TypeVar("M")
+
+logger = logging.getLogger(__name__)
 
 RESERVED_NAMES: Final = frozenset({"socket", "static", "session"})
 """View names the routes use for themselves."""
@@ -222,12 +225,13 @@ class LiveHub:
         store = self._store_source
         self.session_store = await store() if callable(store) else store
         if self._config.uploads and self._upload_dir is None:
-            root = self._config.upload_dir
-            self._upload_dir = hub_upload_dir(
-                Path(root) if root else default_upload_root(),
-                name,
-                system.random.getrandbits(32),
-            )
+            root = Path(self._config.upload_dir or default_upload_root())
+            try:
+                self._upload_dir = hub_upload_dir(root, name, system.random.getrandbits(32))
+            except OSError as error:
+                # Uploads are one feature of the hub: without a folder for them, every
+                # view still serves and a preflight is refused, saying why in the log.
+                logger.warning("live uploads are off: cannot use %s (%s)", root, error)
         max_sessions = self._config.max_sessions
 
         # Presence replicates to the other nodes only when pubsub reaches them.

@@ -25,6 +25,17 @@ Each `LiveTest` is one browser with a cookie jar: `mount(..., session={...})` lo
     assert login.assert_redirect() == "account"
     account = await live.follow_redirect(login)           # now signed in
 
+Forms, uploads and async work, as LiveViewTest's ``form``, ``file_input``,
+``render_upload`` and ``render_async``: a form's ``render_change`` marks the fields not
+typed into as unused (``_unused_<name>``, as the client does), ``render_upload`` sends a
+file's chunks as the client does, and ``render_async`` waits until the session runs no
+``assign_async`` / ``start_async`` work:
+
+    html = await view.form("#profile", {"name": "A"}).render_change()
+    avatar = view.file_input("#profile", "avatar", [UploadFile("me.png", data, "image/png")])
+    html = await view.render_upload(avatar, "me.png", percent=50)
+    html = await view.render_async()
+
 The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
 `WebSocketView`, the same over a real WebSocket).
 """

@@ -344,3 +344,24 @@ async def test_handle_progress_sees_each_step_and_may_consume(tmp_path: Path) ->
         assert 'id="e-0"' not in html  # consumed the moment it was done
         assert '<p id="pings">10</p>' in html
         assert parts(tmp_path) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["unusable folder", "uploads off"])
+async def test_without_an_upload_folder_views_serve_and_preflights_are_refused(
+    tmp_path: Path, how: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    config = (
+        LiveConfig(upload_dir=str(blocker / "uploads"))
+        if how == "unusable folder"
+        else LiveConfig(upload_dir=str(tmp_path), uploads=False)
+    )
+    async with live_test({"drop": FileDrop()}, config=config) as live:
+        view = await live.mount("drop")
+        await preflight(view, ("0", "a.txt", 1))
+        error = last_error(view)
+        assert "takes no uploads" in error.message
+        assert error.path == "$.instruction.payload.upload"
+        await alive(view)
