@@ -5,6 +5,7 @@ and temp files never outlive their session (disconnect, crash, kill)."""
 from __future__ import annotations
 
 import base64
+import os
 import string
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +35,7 @@ from lightflow_actors.live import (
 )
 from lightflow_actors.live._component import ViewSpec
 from lightflow_actors.live._program import ViewProgram
-from lightflow_actors.live._upload import UploadFiles
+from lightflow_actors.live._upload import UploadFiles, hub_upload_dir
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, UploadFile, live_test
 
 
@@ -365,3 +366,18 @@ async def test_without_an_upload_folder_views_serve_and_preflights_are_refused(
         assert "takes no uploads" in error.message
         assert error.path == "$.instruction.payload.upload"
         await alive(view)
+
+
+def test_a_hub_folder_of_a_process_gone_is_swept(tmp_path: Path) -> None:
+    dead = 2**22 + 12345  # above the usual pid_max: no such process
+    stale = tmp_path / f"live-{dead}-0000abcd"
+    (stale / "s7").mkdir(parents=True)
+    (stale / "s7" / "1.part").write_bytes(b"left by a kill -9")
+    ours = tmp_path / f"live-{os.getpid()}-00000001"
+    ours.mkdir()
+    other = tmp_path / "not-a-hub-folder"
+    other.mkdir()
+    made = hub_upload_dir(tmp_path, "live", 1)  # the token is taken: the next one is used
+    assert made.name == f"live-{os.getpid()}-00000002"
+    assert not stale.exists()
+    assert ours.exists() and other.exists()
