@@ -96,7 +96,9 @@ class Upload(msgspec.Struct, frozen=True):
 
     `accept` holds extensions (``".png"``) and MIME types (``"image/png"``,
     ``"image/*"``); None accepts any file. `errors` holds upload-wide errors
-    (``too_many_files``).
+    (``too_many_files``). `auto_upload`: files go up as soon as they are chosen (and
+    checked); False: they are checked at once but sent when their form is submitted
+    (Phoenix's default), the submit going once they are all up.
     """
 
     name: str
@@ -106,6 +108,7 @@ class Upload(msgspec.Struct, frozen=True):
     chunk_size: int = 32_768
     entries: tuple[UploadEntry, ...] = ()
     errors: tuple[UploadErrorKind, ...] = ()
+    auto_upload: bool = True
 
     def entry(self, ref: str) -> UploadEntry | None:
         for entry in self.entries:
@@ -121,6 +124,7 @@ def allow_upload(
     max_entries: int = 1,
     max_file_size: int = 8_000_000,
     chunk_size: int = 32_768,
+    auto_upload: bool = True,
 ) -> Upload:
     """An upload named `name` (the state field that holds it, and the input's name).
 
@@ -153,7 +157,9 @@ def allow_upload(
             f"upload {name!r}: chunk_size must be 1..{MAX_CHUNK_SIZE} bytes (a chunk and its "
             f"frame fit the 64 KiB frame limit), got {chunk_size}"
         )
-    return Upload(name, specifiers, max_entries, max_file_size, chunk_size)
+    return Upload(
+        name, specifiers, max_entries, max_file_size, chunk_size, auto_upload=auto_upload
+    )
 
 
 def cancel_upload(upload: Upload, ref: str) -> Upload:
@@ -231,6 +237,8 @@ def live_file_input(upload: Upload, *, id: str | None = None, cls: str = "") -> 
         parts.append(" multiple")
     if cls:
         parts.append(f' class="{escape_text(cls)}"')
+    if not upload.auto_upload:
+        parts.append(' data-lf-auto="false"')
     parts.append(f' data-lf-chunk="{upload.chunk_size}" data-lf-ready="{ready}">')
     return Markup("".join(parts))
 

@@ -10,9 +10,23 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import msgspec
+
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import LiveRoutes
-from lightflow_actors.live import LiveConfig, LiveHub
+from lightflow_actors.live import (
+    LiveConfig,
+    LiveHub,
+    LiveView,
+    Params,
+    Rendered,
+    SessionInfo,
+    Template,
+    Upload,
+    allow_upload,
+    consume_uploaded_entries,
+    live_file_input,
+)
 from lightflow_actors.live_examples.settings import SettingsView
 
 from ..live.live_server import serving
@@ -112,6 +126,66 @@ async def test_a_submit_waits_for_its_files(tmp_path: Path) -> None:
                     page, "#avatars li", f"big.gif: {len(content)} bytes, sha256 {digest}"
                 )
                 await text_is(page, "#saved", "Saved Bob <bob@example.org>")
+            finally:
+                await browser.close()
+        await hub.stop()
+
+
+class Ping(msgspec.Struct, frozen=True, tag="ping"):
+    pass
+
+
+class Send(msgspec.Struct, frozen=True, tag="send"):
+    pass
+
+
+class Manual(msgspec.Struct, frozen=True):
+    doc: Upload
+    pings: int = 0
+    sent: str = ""
+
+
+MANUAL = Template(
+    '<form id="f" lf-submit="send">{input}<button id="go">Send</button></form>'
+    '<p id="pct">{pct}</p><p id="pings">{pings}</p><p id="sent">{sent}</p>'
+    '<button id="ping" lf-click="ping">ping</button>'
+)
+
+
+class ManualUpload(LiveView[Manual, Ping | Send]):
+    def mount(self, params: Params, session: SessionInfo) -> Manual:
+        return Manual(allow_upload("doc", accept="any", auto_upload=False, chunk_size=4096))
+
+    def handle_event(self, event: Ping | Send, state: Manual) -> Manual:
+        if isinstance(event, Ping):
+            return msgspec.structs.replace(state, pings=state.pings + 1)
+        sizes, doc = consume_uploaded_entries(state.doc, lambda path, e: path.stat().st_size)
+        return msgspec.structs.replace(state, doc=doc, sent=f"sent {sum(sizes)} bytes")
+
+    def render(self, state: Manual) -> Rendered:
+        pct = " ".join(f"{e.client_name} {e.progress}%" for e in state.doc.entries)
+        return MANUAL(input=live_file_input(state.doc), pct=pct, pings=state.pings, sent=state.sent)
+
+
+async def test_files_of_a_manual_upload_wait_for_the_submit(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.bin"
+    doc.write_bytes(b"x" * 50_000)
+    async with ActorSystem("browser-manual", seed=5) as system:
+        hub = LiveHub(
+            system, {"manual": ManualUpload()}, config=LiveConfig(upload_dir=str(tmp_path / "u"))
+        )
+        async with serving(LiveRoutes(hub).routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/manual")
+                await page.set_input_files("#lf-upload-doc", str(doc))
+                await text_is(page, "#pct", "doc.bin 0%")  # checked, not sent
+                for n in ("1", "2"):
+                    await page.click("#ping")
+                    await text_is(page, "#pings", n)
+                assert await page.text_content("#pct") == "doc.bin 0%"
+                await page.click("#go")
+                await text_is(page, "#sent", "sent 50000 bytes")
             finally:
                 await browser.close()
         await hub.stop()

@@ -1698,6 +1698,7 @@
       e.stopImmediatePropagation();
       self.waiting = form;
       form.classList.add("lf-loading");
+      self.pump();   // files that wait for the submit (data-lf-auto="false") go now
     }, true);
     this.waiting = null;
   }
@@ -1766,9 +1767,12 @@
   Uploads.prototype.pump = function () {
     var self = this, ready = new Map();
     Array.prototype.forEach.call(this.socket.root.querySelectorAll("input[lf-upload]"), function (input) {
+      // data-lf-auto="false": sent only once its form is submitted (the submit waits).
+      var manual = input.getAttribute("data-lf-auto") === "false";
       ready.set(input.getAttribute("lf-upload"), {
         refs: (input.getAttribute("data-lf-ready") || "").split(" ").filter(Boolean),
-        chunk: Number(input.getAttribute("data-lf-chunk")) || 32768
+        chunk: Number(input.getAttribute("data-lf-chunk")) || 32768,
+        hold: manual && !(self.waiting && self.waiting.contains(input))
       });
     });
     this.entries.forEach(function (entry, key, map) {
@@ -1778,6 +1782,7 @@
         if (entry.started) map.delete(key);   // done, refused or cancelled
         return;
       }
+      if (input.hold) return;
       entry.inflight = -1;                     // reading the slice
       var end = Math.min(entry.offset + input.chunk, entry.size);
       entry.file.slice(entry.offset, end).arrayBuffer().then(function (buffer) {
