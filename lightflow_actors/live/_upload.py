@@ -157,9 +157,7 @@ def allow_upload(
             f"upload {name!r}: chunk_size must be 1..{MAX_CHUNK_SIZE} bytes (a chunk and its "
             f"frame fit the 64 KiB frame limit), got {chunk_size}"
         )
-    return Upload(
-        name, specifiers, max_entries, max_file_size, chunk_size, auto_upload=auto_upload
-    )
+    return Upload(name, specifiers, max_entries, max_file_size, chunk_size, auto_upload=auto_upload)
 
 
 def cancel_upload(upload: Upload, ref: str) -> Upload:
