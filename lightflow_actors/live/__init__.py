@@ -158,6 +158,7 @@ from ._upload import (
     cancel_upload,
     consume_uploaded_entries,
     live_file_input,
+    live_img_preview,
     upload_error_text,
     uploaded_entries,
 )
@@ -316,6 +317,7 @@ __all__ = [
     "inner",
     "keyed",
     "live_file_input",
+    "live_img_preview",
     "live_patch_of",
     "live_session",
     "load_or_create_secret",

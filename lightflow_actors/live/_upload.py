@@ -241,6 +241,22 @@ def live_file_input(upload: Upload, *, id: str | None = None, cls: str = "") -> 
     return Markup("".join(parts))
 
 
+def live_img_preview(upload: Upload, entry: UploadEntry, *, cls: str = "") -> Markup:
+    """An ``<img>`` the client fills with the chosen file itself (a local object URL),
+    before or while it is sent: Phoenix's ``live_img_preview``. Nothing goes to the
+    server for it; a page without the file (another tab, a rejoin) shows no image."""
+    parts = [
+        f'<img id="lf-preview-{upload.name}-{escape_text(entry.ref)}"',
+        f' data-lf-preview="{upload.name} {escape_text(entry.ref)}"',
+        f' alt="{escape_text(entry.client_name)}"',
+        ' lf-update="ignore"',  # the client owns its src (the morph keeps it)
+    ]
+    if cls:
+        parts.append(f' class="{escape_text(cls)}"')
+    parts.append(">")
+    return Markup("".join(parts))
+
+
 # -- the wire: what a browser sends (decoded once, with bounds) ---------------------------
 
 EntryRef = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,32}$")]

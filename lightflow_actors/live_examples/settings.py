@@ -41,6 +41,7 @@ from lightflow_actors.live import (
     consume_uploaded_entries,
     keyed,
     live_file_input,
+    live_img_preview,
     to_form,
     upload_error_text,
 )
@@ -96,7 +97,7 @@ FIELD = Template(
     '<span class="error" id="{name}-error">{error}</span><br>'
 )
 ENTRY = Template(
-    '<li id="entry-{ref}"><span class="file">{file}</span> '
+    '<li id="entry-{ref}">{preview}<span class="file">{file}</span> '
     '<progress value="{progress}" max="100"></progress> <span class="pct">{progress}%</span> '
     '<span class="error">{error}</span> '
     '<button type="button" lf-click="cancel" lf-value-ref="{ref}" id="cancel-{ref}">cancel</button>'
@@ -124,6 +125,7 @@ class SettingsView(LiveView[Profile, Validate | Save | Cancel | Reload | Check])
     """`stats_delay`: seconds the stats take to load (a slow service, simulated)."""
 
     title = "Settings"
+    head = "<style>img.preview{max-width:48px;max-height:48px;vertical-align:middle}</style>"
 
     def __init__(self, *, stats_delay: float = 0.5, max_file_size: int = 2_000_000) -> None:
         self.stats_delay = stats_delay
@@ -171,7 +173,7 @@ class SettingsView(LiveView[Profile, Validate | Save | Cancel | Reload | Check])
 
     def render(self, state: Profile) -> Rendered:
         form = state.form
-        entries = [(e.ref, ENTRY(**_entry(e))) for e in state.avatar.entries]
+        entries = [(e.ref, ENTRY(**_entry(state.avatar, e))) for e in state.avatar.entries]
         saved = state.saved
         stats = state.stats
         if stats.failed is not None:
@@ -246,8 +248,10 @@ def _field(form: Form[ProfileForm], name: str, label: str) -> Rendered:
     )
 
 
-def _entry(entry: UploadEntry) -> dict[str, str | int]:
+def _entry(upload: Upload, entry: UploadEntry) -> dict[str, str | int]:
+    image = entry.client_type.startswith("image/") and entry.valid
     return {
+        "preview": live_img_preview(upload, entry, cls="preview") if image else "",
         "ref": entry.ref,
         "file": entry.client_name,
         "progress": entry.progress,

@@ -8,6 +8,8 @@ keeps answering.
 from __future__ import annotations
 
 import hashlib
+import struct
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -186,6 +188,52 @@ async def test_files_of_a_manual_upload_wait_for_the_submit(tmp_path: Path) -> N
                 assert await page.text_content("#pct") == "doc.bin 0%"
                 await page.click("#go")
                 await text_is(page, "#sent", "sent 50000 bytes")
+            finally:
+                await browser.close()
+        await hub.stop()
+
+
+def tiny_png(width: int = 3, height: int = 2) -> bytes:
+    """A valid RGB PNG (so the browser can decode the preview)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_a_chosen_image_is_previewed_from_the_browser_and_kept_across_patches(
+    tmp_path: Path,
+) -> None:
+    png = tmp_path / "dot.png"
+    png.write_bytes(tiny_png())
+    async with ActorSystem("browser-preview", seed=6) as system:
+        hub = LiveHub(
+            system,
+            {"settings": SettingsView(stats_delay=0.01)},
+            config=LiveConfig(upload_dir=str(tmp_path / "u")),
+        )
+        async with serving(LiveRoutes(hub).routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/settings")
+                await page.set_input_files("#lf-upload-avatar", str(png))
+                width = "() => (document.querySelector('#lf-preview-avatar-0') || {}).naturalWidth"
+                await page.wait_for_function(f"({width})() === 3")
+                src = await page.get_attribute("#lf-preview-avatar-0", "src")
+                assert src is not None and src.startswith("blob:")
+                await page.fill("#f-name", "Ada")  # more patches: the preview stays
+                await text_is(page, "#entry-0 .pct", "100%")
+                assert await page.get_attribute("#lf-preview-avatar-0", "src") == src
+                assert await page.evaluate(width) == 3
             finally:
                 await browser.close()
         await hub.stop()

@@ -51,6 +51,8 @@ async def test_upload_progress_consume_and_cancel() -> None:
         )
         html = await view.render_upload(avatar, "me.png", percent=50)
         assert 'id="entry-0"' in html and "me.png" in html
+        assert 'data-lf-preview="avatar 0"' in html  # an image: the client previews it
+        assert 'data-lf-preview="avatar 1"' not in html  # notes.txt is not an image
         assert '<span class="pct">50%</span>' in html  # two chunks: 32 768 + 5 632 bytes
         assert 'data-lf-ready="0 1"' in html
         html = await view.render_upload(avatar, "me.png")

@@ -1668,6 +1668,7 @@
   function Uploads(socket) {
     this.socket = socket;
     this.entries = new Map();   // "upload\u0000ref" -> {upload, ref, file, offset, inflight, size, started}
+    this.previews = new Map();  // "upload ref" -> object URL of the chosen file (img[data-lf-preview])
     this.nextRef = 0;
     var self = this, root = socket.root;
     document.addEventListener("change", function (e) {
@@ -1677,6 +1678,7 @@
     });
     root.addEventListener("lf:patched", function (e) {
       self.answered(e.detail.ref);
+      self.showPreviews();
       self.pump();
       self.release();
     });
@@ -1684,6 +1686,7 @@
       // A render answering held-back events keeps the session; any other is a new session
       // that knows nothing of the files: they must be chosen again.
       if (e.detail.ref) self.answered(e.detail.ref); else self.entries.clear();
+      self.showPreviews();
       self.pump();
       self.release();
     });
@@ -1733,6 +1736,9 @@
     var upload = input.getAttribute("lf-upload"), self = this, entries = [];
     // A new choice replaces the files of this upload not sent yet (the server does the same).
     this.entries.forEach(function (entry, key, map) { if (entry.upload === upload) map.delete(key); });
+    this.previews.forEach(function (url, key, map) {
+      if (key.split(" ")[0] === upload) { global.URL.revokeObjectURL(url); map.delete(key); }
+    });
     var chosen = Array.prototype.map.call(input.files || [], function (file) {
       var ref = String(self.nextRef++);
       entries.push({ ref: ref, name: file.name, size: file.size, type: file.type || "" });
@@ -1741,7 +1747,20 @@
     if (!chosen.length) return;
     var seq = this.send("lf:upload", { upload: upload, entries: entries });
     if (seq === null) return;
-    chosen.forEach(function (entry) { entry.inflight = seq; self.entries.set(upload + "\u0000" + entry.ref, entry); });
+    chosen.forEach(function (entry) {
+      entry.inflight = seq;
+      self.entries.set(upload + "\u0000" + entry.ref, entry);
+      self.previews.set(upload + " " + entry.ref, global.URL.createObjectURL(entry.file));
+    });
+  };
+
+  /** Show each chosen file in its img[data-lf-preview="upload ref"] (live_img_preview). */
+  Uploads.prototype.showPreviews = function () {
+    var previews = this.previews;
+    Array.prototype.forEach.call(this.socket.root.querySelectorAll("img[data-lf-preview]"), function (img) {
+      var url = previews.get(img.getAttribute("data-lf-preview"));
+      if (url && img.getAttribute("src") !== url) img.setAttribute("src", url);
+    });
   };
 
   Uploads.prototype.answered = function (ref) {
