@@ -16,7 +16,10 @@ Measured in the page with ``performance.now()``:
   (a `MutationObserver` callback, which then forces style and layout, so the figure
   includes them);
 * **handler**: the time spent in the socket's message handler for the answer (parse,
-  merge, morph or the bare page's DOM calls), the main-thread cost of a patch.
+  merge, morph or the bare page's DOM calls), the main-thread cost of a patch;
+* **idle table tick**: the example 1 000-row table (`lightflow_actors.live_examples`)
+  left open while its ticker changes 5 rows and the version every 0.25 s: handler time
+  per tick, beside the bare page's 5-row handler time.
 
 p50 and p90 over ``SAMPLES`` clicks each, one after the other.
 """
@@ -29,8 +32,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 from bench._live_server import free_port
 from bench._report import percentile
@@ -39,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ROWS = 1_000
 SAMPLES = 40
+TICK = 0.25  # seconds between the example table's ticks (5 rows and the version each)
+TICKS = 30
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -72,6 +81,7 @@ def serve(port: int) -> None:
         Template,
         keyed,
     )
+    from lightflow_actors.live_examples import start_examples
     from lightflow_actors.live_examples.table import ROW, Row, initial_rows, render_row
 
     class One(msgspec.Struct, frozen=True, tag="one"):
@@ -160,8 +170,10 @@ def serve(port: int) -> None:
     async def main() -> None:
         async with ActorSystem("bench-browser", seed=1) as system:
             views = {"grid": GridView()}
+            examples = await start_examples(system, tick_interval=TICK, hub_name="examples")
             app = Starlette(
                 routes=[
+                    Mount("/examples", routes=examples.routes),
                     Route("/bare", bare),
                     WebSocketRoute("/bare-socket", bare_socket),
                     Mount("/live", routes=live_routes(system, views, secret=b"b" * 32)),
@@ -252,6 +264,7 @@ async def run(port: int) -> None:
             await bare.goto(f"http://127.0.0.1:{port}/bare")
             await bare.evaluate("window.ready")
             print(f"{'':<34}{'live p50':>10}{'p90':>9}{'bare p50':>11}{'p90':>9}{'ratio':>8}")
+            five_bare: list[float] = []
             for button, what in (
                 ("one", "one-cell change"),
                 ("five", "5-row change"),
@@ -265,6 +278,8 @@ async def run(port: int) -> None:
                     handled = await page.evaluate("window.handled")
                     figures.append((clicks, handled))
                 (live_clicks, live_handled), (bare_clicks, bare_handled) = figures
+                if button == "five":
+                    five_bare = bare_handled
                 for label, a, b in (
                     (f"{what}: click -> DOM (ms)", live_clicks, bare_clicks),
                     (f"{what}: handler (ms)", live_handled, bare_handled),
@@ -275,8 +290,26 @@ async def run(port: int) -> None:
                         f"{p50b:>11.2f}{percentile(b, 90):>9.2f}{p50 / max(p50b, 1e-6):>7.1f}x",
                         flush=True,
                     )
+            await idle_table(browser, port, five_bare)
         finally:
             await browser.close()
+
+
+async def idle_table(browser: Browser, port: int, five_bare: list[float]) -> None:
+    """The example table left open: each tick (5 rows and the version) costs the page
+    this much handler time; baseline: the bare page setting 5 rows' cells."""
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"http://127.0.0.1:{port}/examples/table")
+    await page.wait_for_selector("[data-lf-status=connected]")
+    await page.evaluate(WRAP_LIVE)
+    await page.wait_for_function(f"window.handled.length >= {TICKS}", timeout=120_000)
+    ticks = await page.evaluate("window.handled")
+    p50, p50b = percentile(ticks, 50), percentile(five_bare, 50)
+    print(
+        f"{'idle table tick: handler (ms)':<34}{p50:>10.2f}{percentile(ticks, 90):>9.2f}"
+        f"{p50b:>11.2f}{percentile(five_bare, 90):>9.2f}{p50 / max(p50b, 1e-6):>7.1f}x",
+        flush=True,
+    )
 
 
 def main() -> None:
