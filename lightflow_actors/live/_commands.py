@@ -201,8 +201,13 @@ class PushEvent(_Command, frozen=True):
             raise JSCommandError("event", f"expected 1..256 characters, got {self.event!r}")
         try:
             check_json_value(dict(self.payload), "payload")
+            msgspec.json.encode([self.event, self.payload])
         except PayloadError as error:
             raise JSCommandError("payload", str(error)) from None
+        except UnicodeEncodeError:
+            raise JSCommandError(
+                "payload", "holds a string that is not valid UTF-8 (a lone surrogate)"
+            ) from None
 
 
 Command: TypeAlias = (

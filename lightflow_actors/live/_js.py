@@ -370,7 +370,12 @@ class JS(str):
 
     def then(self, command: tuple[str, Args]) -> JS:
         """This pipeline with `command` appended (the builders call it)."""
-        encoded = msgspec.json.encode([list(command)]).decode()
+        try:
+            encoded = msgspec.json.encode([list(command)]).decode()
+        except UnicodeEncodeError:
+            raise JSCommandError(
+                command[0], "holds a string that is not valid UTF-8 (a lone surrogate)"
+            ) from None
         if self == "[]":
             return JS(encoded)
         return JS(f"{self[:-1]},{encoded[1:]}")

@@ -272,3 +272,29 @@ def test_toggle_attribute_with_one_or_two_values() -> None:
         JS.toggle_attribute("x", "a", 3)  # type: ignore[arg-type]
     with pytest.raises(JSCommandError, match="'name'"):
         JS.toggle_attribute("1x", "a")
+
+
+def test_strings_that_are_not_utf8_are_refused_not_sent() -> None:
+    with pytest.raises(JSCommandError, match="UTF-8"):
+        JS.push("x", value={"s": "\ud800"})
+    with pytest.raises(JSCommandError, match="UTF-8"):
+        JS.show("#a\udfff")
+    with pytest.raises(JSCommandError, match="UTF-8"):
+        PushEvent("x", {"s": "\ud800"})
+    with pytest.raises(JSCommandError, match="UTF-8"):
+        PushEvent("\ud800")
+
+
+@given(st.text(max_size=40), st.dictionaries(st.text(max_size=8), json_value, max_size=4))
+def test_any_push_event_either_encodes_or_is_refused_by_name(
+    name: str, payload: dict[str, object]
+) -> None:
+    try:
+        event = PushEvent(name, payload)  # type: ignore[arg-type]
+    except JSCommandError as error:
+        assert error.argument in ("event", "payload")
+        return
+    assert msgspec.json.decode(msgspec.json.encode([event.event, event.payload])) == [
+        name,
+        payload,
+    ]
