@@ -49,7 +49,16 @@ from ._jobs import Dispatch, HookRunner, JobRunner, read_status
 from ._scan import inboxes, subdirs, waiting_files
 from ._tree import ensure_tree
 from ._watcher import Committed, DirectoryWatcher, Rescan, WrittenInPlace
-from .providers import Answer, Failure, ProviderHost, ProviderRequest, ProviderSpec, Serve, Served
+from .providers import (
+    Answer,
+    Failure,
+    ProviderHost,
+    ProviderRequest,
+    ProviderSpec,
+    Serve,
+    Served,
+    idempotency_key,
+)
 
 if TYPE_CHECKING:
     from ._fuse import FuseBackend  # imported for real by `_fuse_backend` (libfuse)
@@ -99,6 +108,8 @@ class _Pending(msgspec.Struct):
     raw: bytes
     reason: str
     model: str
+    key: str  # the request's idempotency key
+    resumed: bool  # served again after a restart found it in flight
 
 
 class _Unwritten(msgspec.Struct):
@@ -402,11 +413,21 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._retrying.discard(str(claimed))
         self._token += 1
         model = body.get("model")
-        self._pending[self._token] = _Pending(
-            loc, raw, reason, model if isinstance(model, str) else self._specs[provider].model
-        )
+        named = model if isinstance(model, str) else self._specs[provider].model
+        key = idempotency_key(loc.kind, loc.name, loc.uid, loc.raw_id, raw)
+        self._pending[self._token] = _Pending(loc, raw, reason, named, key, resumed)
         self._claimed.add(str(claimed))
-        request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw)
+        if resumed and os.path.lexists(loc.file(loc.inbox, Suffix.ONCE)):
+            # At most once: the provider may have done it before the restart; never again.
+            cut = Failure(
+                "interrupted",
+                "the request was in flight when the server stopped and is at most once, so it "
+                "was not sent again (the provider may or may not have done it); retry the step "
+                "if it should be done again (run retry)",
+            )
+            self.ref.tell(Served(self._token, provider, cut))
+            return
+        request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw, key)
         self._hosts[provider].tell(self._serve_message(request, self.ref))
 
     def _serve_message(self, request: ProviderRequest, reply_to: ActorRef[Served]) -> Serve:
@@ -446,7 +467,13 @@ class Substrate(Actor[SubstrateMessage | Down]):
             return
         loc, outcome = pending.loc, msg.outcome
         model = outcome.model if isinstance(outcome, Answer) and outcome.model else pending.model
-        route = RouteRecord(provider=msg.provider, model=model, reason=pending.reason)
+        route = RouteRecord(
+            provider=msg.provider,
+            model=model,
+            reason=pending.reason,
+            idempotency_key=pending.key,
+            resumed=True if pending.resumed else msgspec.UNSET,
+        )
         self._write_outcome(_Unwritten(loc, pending.raw, route, outcome, msg.provider))
 
     def _write_outcome(self, answer: _Unwritten) -> None:

@@ -22,6 +22,7 @@ from ._protocol import (
     Reply,
     Work,
     WorkDone,
+    idempotency_key,
 )
 from ._subprocess import SubprocessWorker, ToolInvocation, ToolMode, ToolResult, subprocess_tool
 from ._tools import ToolFunction, tool_function, tools_provider
@@ -53,6 +54,7 @@ __all__ = [
     "WorkDone",
     "anthropic_channel",
     "callable_provider",
+    "idempotency_key",
     "openai_channel",
     "send_channel_request",
     "slot_id",

@@ -91,13 +91,15 @@ async def send_channel_request(
     timeout_s: float,
     environ: Mapping[str, str] | None = None,
     pin_model: bool = False,
+    idempotency_key: str = "",
 ) -> Answer | Failure:
     """Send one request through the channel folder `channel_dir`: the answer (the
     endpoint's JSON body) or a failure naming the problem (missing file, unset key
     variable, disabled channel, unreachable URL, HTTP status, a body that is not JSON).
 
     The channel's `mod` is the model of a request that names none; with `pin_model` (and
-    a non-empty `mod`) it replaces the model every request names."""
+    a non-empty `mod`) it replaces the model every request names. `idempotency_key` goes
+    out as the `Idempotency-Key` header (the same for a call made again after a restart)."""
     path = dialect.paths.get(target) if kind == "api" else None
     if path is None:
         return Failure(
@@ -126,6 +128,8 @@ async def send_channel_request(
     headers = {"content-type": "application/json", **dialect.headers}
     if key is not None:
         headers[dialect.key_header] = dialect.key_prefix + key
+    if idempotency_key:
+        headers["idempotency-key"] = idempotency_key
     url = channel.endpoint.rstrip("/") + path
     try:
         response = await client.post(url, content=msgspec.json.encode(sent), headers=headers)
@@ -184,6 +188,7 @@ class HttpChannelWorker(Actor[Work]):
             timeout_s=self._timeout_s,
             environ=self._environ,
             pin_model=self._pin_model,
+            idempotency_key=request.idempotency_key,
         )
         status = "ok" if isinstance(outcome, Answer) else f"error: {outcome.kind}"
         # The status file is informative; an unwritable one must not fail the answer.

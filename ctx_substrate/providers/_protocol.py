@@ -7,6 +7,7 @@ exception crashes it, and its host answers `provider_crashed` and restarts it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -40,6 +41,9 @@ class ProviderRequest(msgspec.Struct, frozen=True):
     id: str
     body: dict[str, object]
     raw: bytes
+    # Derived from the request (`idempotency_key`): the same after a restart serves it
+    # again, so a paid API that honours it does the work once (HTTP providers send it).
+    idempotency_key: str = ""
 
 
 class Reply(msgspec.Struct, frozen=True):
@@ -93,3 +97,14 @@ class ProviderSpec(msgspec.Struct, frozen=True):
                 f"provider {self.name!r}: concurrency {self.concurrency} is not between 1 "
                 f"and {MAX_CONCURRENCY}"
             )
+
+
+def idempotency_key(kind: str, target: str, uid: str | None, request_id: str, raw: bytes) -> str:
+    """The idempotency key of one request: a hash of where it was committed, its id and its
+    bytes. A request served again after a restart gets the same key; a request id reused
+    for other bytes (another tree, another run with the same id) does not."""
+    h = hashlib.sha256()
+    for part in (kind, target, uid or "", request_id):
+        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(raw)
+    return "lf-" + h.hexdigest()[:40]

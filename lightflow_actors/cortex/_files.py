@@ -88,8 +88,13 @@ def write_tmp_request(inbox: Path, request_id: str, body: bytes) -> Path:
     return tmp
 
 
-def commit_request(inbox: Path, request_id: str, body: bytes) -> Path:
+def commit_request(
+    inbox: Path, request_id: str, body: bytes, *, at_most_once: bool = False
+) -> Path:
     """Commit a request: write `<id>.tmp`, fsync, rename to `<id>.req.json`, fsync folder.
+    With `at_most_once`, an empty `<id>.once` is created first (made durable by the same
+    folder fsync): a restart that finds the request in flight answers it `interrupted`
+    instead of calling the provider again.
 
     Refuses (with `RequestConflictError`) an id that is already committed, being served or
     answered in this inbox, so one id is never answered twice. Returns the committed path.
@@ -106,6 +111,9 @@ def commit_request(inbox: Path, request_id: str, body: bytes) -> Path:
             existing = CtxLayout.file(inbox, request_id, suffix)
             if _lexists(existing.name, inbox_fd):
                 raise RequestConflictError(str(existing))
+        if at_most_once:
+            once = CtxLayout.file(inbox, request_id, Suffix.ONCE).name
+            os.close(os.open(once, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=inbox_fd))
         _write_all(tmp.name, body, dir_fd=inbox_fd)
         try:
             os.rename(tmp.name, target.name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)

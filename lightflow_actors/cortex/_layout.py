@@ -48,6 +48,9 @@ class Suffix:
     CLAIMED: Final = ".claimed"
     DONE: Final = ".done"
     DUPLICATE: Final = ".duplicate"
+    # Written by the client before the commit: serve this request at most once (after a
+    # restart that found it claimed, it is answered `interrupted`, not sent again).
+    ONCE: Final = ".once"
 
 
 def check_format(fmt: str) -> ApiFormat:

@@ -94,6 +94,7 @@ class Commit(Ask[RequestCommitted | CommitFailed], frozen=True):
     body: object
     notify: ActorRef[CortexOutcome] | None = None
     timeout_s: float | None = None
+    at_most_once: bool = False  # `commit_request(at_most_once=)`: never sent twice
 
 
 class Observe(msgspec.Struct, frozen=True):

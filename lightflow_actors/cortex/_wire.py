@@ -42,6 +42,7 @@ ErrorKind = Literal[
     "not_renamed",  # the request was written in place, not committed by a rename
     "hard_link",  # the request file has other links (possibly to a file outside the tree)
     "name_too_long",  # the id fits as `<id>.req.json` but not in every answer name
+    "interrupted",  # an at-most-once request was in flight at a restart: not sent again
     "io_error",  # the substrate could not read the request or write its answer (errno named)
     "internal",  # the substrate failed on this request (a bug); it was quarantined
 ]
@@ -75,6 +76,12 @@ class RouteRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     provider: str
     model: str
     reason: str
+    # The key sent with the provider's call (HTTP providers: `Idempotency-Key`), derived
+    # from the request, so a call made again after a restart carries the same key.
+    idempotency_key: str | msgspec.UnsetType = msgspec.UNSET
+    # True when the request was served again after a restart found it in flight: the
+    # provider may have been called twice (once before the crash).
+    resumed: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class ErrorRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

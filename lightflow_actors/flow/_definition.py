@@ -169,10 +169,17 @@ class Preset(msgspec.Struct, frozen=True):
 
 
 class Policy(msgspec.Struct, frozen=True):
-    """Retry and caching for the steps that name this policy."""
+    """Retry, caching and delivery for the steps that name this policy.
+
+    `delivery`: `at_least_once` (default) lets a restart call the provider again for a
+    request that was in flight when the server died (HTTP providers send the same
+    `Idempotency-Key`, and the trace says the call may have been repeated);
+    `at_most_once` never does: such a step fails `interrupted`, without an automatic
+    retry, for a person to retry (`run retry`)."""
 
     retry: RetryPolicy = RetryPolicy()
     cache: bool = True
+    delivery: Literal["at_least_once", "at_most_once"] = "at_least_once"
 
 
 Definition = Workflow | Composition | Node | Model | Preset | Policy

@@ -107,6 +107,9 @@ class ResponseObserved(
     request_id: str
     path: str
     route: dict[str, JSONValue] | None = None
+    # True when the call may have been made twice: the request was in flight when the
+    # server stopped and was sent again after the restart (same idempotency key).
+    may_repeat: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class ErrorObserved(msgspec.Struct, frozen=True, tag="cortex.error.observed", tag_field="record"):

@@ -289,6 +289,7 @@ class _Expander:
             retry=policy.retry,
             cache=policy.cache,
             origin=origin,
+            at_most_once=policy.delivery == "at_most_once",
         )
         if not bindings:
             resolved = msgspec.structs.replace(

@@ -66,6 +66,7 @@ class ResolvedStep(msgspec.Struct, frozen=True):
     cache: bool = True
     origin: str | None = None
     fingerprint: str | None = None
+    at_most_once: bool = False  # its policy's delivery: never call the provider twice
 
     def render(self, outputs: Mapping[str, JSONValue]) -> JSONValue:
         """The request with step outputs filled in (raises TemplateError)."""

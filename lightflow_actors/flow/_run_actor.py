@@ -572,6 +572,7 @@ class RunActor(Actor[RunMessage]):
             body=command.body,
             notify=self.ref,
             timeout_s=self._step_timeout_s,
+            at_most_once=command.at_most_once,
         )
         result = await self._cortex.ask(commit)
         outcome: Committed | CommitRefused

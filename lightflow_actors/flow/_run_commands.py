@@ -169,6 +169,7 @@ class CommitRequest(_Command, frozen=True, tag="commit"):
     request_id: str
     body: JSONValue
     resuming: bool = False
+    at_most_once: bool = False  # the step's delivery policy (`commit_request` marks it)
 
 
 class ObserveAnswer(_Command, frozen=True, tag="observe"):

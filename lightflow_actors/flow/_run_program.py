@@ -450,6 +450,7 @@ class RunProgram:
                 request_id=answer.request_id,
                 path=answer.path,
                 route=answer.route,
+                may_repeat=_may_repeat(answer.route),
             )
         )
         step = self.workflow.step(step_id)
@@ -589,6 +590,7 @@ class RunProgram:
                 request_id=request_id,
                 body=request,
                 resuming=resuming,
+                at_most_once=step.at_most_once,
             )
         )
 
@@ -605,7 +607,10 @@ class RunProgram:
                 error=error,
             )
         )
-        self._fail(step_id, error, retry=True)
+        # An at-most-once step whose call was cut by a restart is not tried again by
+        # itself: the provider may have done (and billed) it; a person retries the run.
+        interrupted = error.startswith(INTERRUPTED) and self.workflow.step(step_id).at_most_once
+        self._fail(step_id, error, retry=not interrupted)
 
     def _fail(self, step_id: str, error: str, *, retry: bool) -> None:
         state = self._run.step(step_id)
@@ -658,3 +663,13 @@ def _refusal(ref: str | None, reason: RefusalReason, message: str) -> Replied:
 def _refused(ref: str | None, error: Refused) -> Replied:
     """The effect refusing an input with the reason and message of `error`."""
     return _refusal(ref, error.reason, str(error))
+
+
+INTERRUPTED = "interrupted:"
+"""How the error of an at-most-once request cut by a restart begins (`<kind>: <message>`)."""
+
+
+def _may_repeat(route: dict[str, JSONValue] | None) -> bool | msgspec.UnsetType:
+    """True when the substrate served the request again after a restart found it in flight
+    (its route record says `resumed`): the provider may have been called twice."""
+    return True if route is not None and route.get("resumed") is True else msgspec.UNSET

@@ -135,7 +135,7 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
     # -- commands -------------------------------------------------------------------------
     @handler
     def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
-        result = self._commit(msg.kind, msg.name, msg.id, msg.body)
+        result = self._commit(msg.kind, msg.name, msg.id, msg.body, msg.at_most_once)
         if isinstance(result, RequestCommitted) and msg.notify is not None:
             self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
         return result
@@ -158,14 +158,19 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
             msg.notify.tell(ErrorObserved(msg.kind, msg.name, msg.id, record))
 
     def _commit(
-        self, kind: TargetKind, name: str, request_id: str, body: object
+        self,
+        kind: TargetKind,
+        name: str,
+        request_id: str,
+        body: object,
+        at_most_once: bool = False,
     ) -> RequestCommitted | CommitFailed:
         cause: CommitFailure
         error: Exception
         try:
             data = body if isinstance(body, bytes) else self._encoder.encode(body)
             inbox = self._layout.inbox(kind, name)
-            path = commit_request(inbox, request_id, data)
+            path = commit_request(inbox, request_id, data, at_most_once=at_most_once)
         except RequestConflictError as exc:
             cause, error = "conflict", exc
         except CortexError as exc:

@@ -10,11 +10,18 @@ from types import TracebackType
 
 class FakeModelServer:
     """Answers `POST /v1/chat/completions` and `POST /v1/messages`; records each request
-    (path, headers, body). Requests without `key` (Bearer or x-api-key) get HTTP 401."""
+    (path, headers, body). Requests without `key` (Bearer or x-api-key) get HTTP 401. With
+    `hold`, each answer waits until that event is set (a call in flight, for kill drills)."""
 
-    def __init__(self, key: str | None = None, reply: str = "ok from fake") -> None:
+    def __init__(
+        self,
+        key: str | None = None,
+        reply: str = "ok from fake",
+        hold: threading.Event | None = None,
+    ) -> None:
         self.key = key
         self.reply = reply
+        self.hold = hold
         self.requests: list[tuple[str, dict[str, str], dict[str, object]]] = []
         server = self
 
@@ -27,6 +34,8 @@ class FakeModelServer:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server.requests.append((self.path, headers, body))
+                if server.hold is not None:
+                    server.hold.wait(120)
                 given = headers.get("x-api-key") or headers.get("authorization", "")
                 if server.key is not None and given.removeprefix("Bearer ") != server.key:
                     self._send(401, {"error": {"message": "bad key"}})
@@ -66,8 +75,11 @@ class FakeModelServer:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the caller was killed while its call was held
+                    self.close_connection = True
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
