@@ -30,6 +30,17 @@ def state_field(state: object, name: str) -> object:
     return _MISSING
 
 
+def top_level_fields(state: object) -> tuple[str, ...]:
+    """The names of `state`'s top-level fields (none for a state of another kind)."""
+    if isinstance(state, Mapping):
+        return tuple(k for k in state if isinstance(k, str))
+    if isinstance(state, msgspec.Struct):
+        return state.__struct_fields__
+    if dataclasses.is_dataclass(state):
+        return tuple(f.name for f in dataclasses.fields(state))
+    return ()
+
+
 def has_field(state: object, name: str) -> bool:
     return state_field(state, name) is not _MISSING
 

@@ -14,6 +14,8 @@ import inspect
 from collections.abc import Sequence
 from typing import Final
 
+import msgspec
+
 from ..isa import (
     Effect,
     ErrorCode,
@@ -53,7 +55,7 @@ from ._cookie import BrowserSeal
 from ._diff import DiffState
 from ._envelope import ClientEvent, Nav, ParamsChange, nav_json, patch_diff, render_view
 from ._errors import EventError, LiveSessionError, UploadProtocolError
-from ._fields import state_field, with_fields
+from ._fields import state_field, top_level_fields, with_fields
 from ._immutable import immutable_value
 from ._patch import Patch as LivePatch
 from ._rendered import Rendered as Tree
@@ -457,4 +459,24 @@ def loading_marks(state: object, commands: Sequence[Command]) -> object:
                     changes[key] = current.reloading(reset=command.reset)
                 else:
                     changes[key] = AsyncResult[object].pending()
+    return with_fields(state, changes) if changes else state
+
+
+def resumed(state: object) -> object:
+    """`state` as restored from a snapshot by a new session (another node, a rejoin):
+    what belonged to the old session is gone. An upload loses its entries (their temp
+    files went with that session; the browser forgets its files on a new session), and an
+    `AsyncResult` still loading fails with ``"interrupted"`` (its work ran there), keeping
+    a result it had."""
+    changes: dict[str, object] = {}
+    for name in top_level_fields(state):
+        value = state_field(state, name)
+        if isinstance(value, Upload) and (value.entries or value.errors):
+            changes[name] = msgspec.structs.replace(value, entries=(), errors=())
+        elif isinstance(value, AsyncResult) and value.loading:
+            changes[name] = (
+                AsyncResult[object].of(value.result)
+                if value.ok
+                else AsyncResult[object].failure("interrupted")
+            )
     return with_fields(state, changes) if changes else state

@@ -84,7 +84,7 @@ from ._cookie import BrowserSeal
 from ._errors import SessionStoreUnavailable, StaleSessionOwner
 from ._immutable import immutable_value
 from ._presence import ListPresences, PresenceMessage, TrackPresence, UntrackPresence
-from ._program import ViewProgram
+from ._program import ViewProgram, resumed
 from ._pubsub import Delivery, Publish, PubSubMessage, SubscribeTopic, UnsubscribeTopic
 from ._snapshot import StateCodec
 from ._store import SessionSnapshot, SessionStore, snapshot_key
@@ -411,6 +411,7 @@ class LiveSession(
             return _NOTHING
         self.rehydrated = True
         self.saved = (state, snapshot.state, snapshot.topics, snapshot.title)
+        state = resumed(state)  # uploads and async work of the old session are gone
         commands: list[Command] = [SubscribeTo(topic=t) for t in snapshot.topics]
         if snapshot.title is not None:
             commands.append(PageTitle(title=snapshot.title))
