@@ -8,28 +8,31 @@ does. Figures, each beside a baseline measured in the same run:
 - bytes of each patch (one per publication) against the first render's patch (what a
   full re-render would send each time);
 - server time to render, diff and encode each patch against rendering the page to HTML.
-The browser's work per patch is not measured here.
+And the list of 3 000 finished runs: reading it the first time and from the cache,
+against ``list_runs`` (the JSON route's read); the patch when one run changes against
+the first render. The browser's work per patch: ``bench_runs_page_browser``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import tempfile
 import time
 from pathlib import Path
 
 import msgspec
 
-from bench._report import median, percentile, row
+from bench._report import median, percentile, row, timed
 from ctx_substrate import ProviderRequest
 from lightflow_actors import ActorSystem
 from lightflow_actors.host import RunsHosting, decode_runs_config, echo_reply
 from lightflow_actors.live import DiffState, encode_patch, to_html
 from lightflow_actors.observer.runs import RunDetail, RunsListing
-from lightflow_actors.observer.runs._reading import RunFollower
+from lightflow_actors.observer.runs._reading import ListCache, RunFollower, list_rows
 from lightflow_actors.observer.runs._render import render
 from lightflow_actors.observer.runs._state import RunsState
-from lightflow_actors.runs import AwaitSettled, CreateRun
+from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
 
 LANES, DEPTH = 10, 5
 STEPS = LANES * DEPTH
@@ -131,6 +134,55 @@ def _measure(details: list[RunDetail], step: str | None) -> None:
     )
 
 
+LISTED = 3000
+
+
+def _listing(root: Path) -> None:
+    """The list's read of ``LISTED`` finished runs: cold, then from the cache, beside the
+    JSON route's ``list_runs`` (every manifest read, every time)."""
+    hosting = _hosting(root)
+    ops = RunsOperations(hosting.settings, WallClock(), random.Random(1))
+    resolved = ops.preview("lanes", b"{}")
+    for n in range(LISTED):
+        ops.create_resolved(resolved, f"r{n:05d}")
+    manifest = ops.store.manifest("r00000")
+    done = msgspec.structs.replace(
+        manifest,
+        steps=tuple(msgspec.structs.replace(s, status="succeeded") for s in manifest.steps),
+    )
+    for n in range(LISTED):  # finished runs (their rows are cached)
+        path = ops.store.run_dir(f"r{n:05d}") / "manifest.json"
+        path.write_bytes(msgspec.json.encode(msgspec.structs.replace(done, run_id=f"r{n:05d}")))
+    cache: ListCache = {}
+    baseline = min(timed(ops.list_runs) for _ in range(3))
+    cold = timed(lambda: list_rows(ops, cache))
+    warm = min(timed(lambda: list_rows(ops, cache)) for _ in range(5))
+    print(f"-- the list of {LISTED} finished runs")
+    row("list read, first (ms)", cold * 1000, "ms", baseline * 1000, "list_runs")
+    row("list read, cached (ms)", warm * 1000, "ms", baseline * 1000, "list_runs")
+    rows = list_rows(ops, cache)
+    state = RunsState(session="b", connected=True, needs_token=False, listing=RunsListing(1, rows))
+    diff = DiffState()
+    first = len(encode_patch(diff.diff(render(state))))
+    changed = msgspec.structs.replace(rows[3], done=rows[3].done - 1, status="running")
+    after = msgspec.structs.replace(state, listing=RunsListing(2, (*rows[:3], changed, *rows[4:])))
+    row(
+        "list patch, one run changed (B)",
+        len(encode_patch(diff.diff(render(after)))),
+        "B",
+        first,
+        "first render",
+    )
+    ops.close()
+
+
+class WallClock:
+    """Unix ms for the bench's direct ``RunsOperations`` (no actor system here)."""
+
+    def wall_ms(self) -> int:
+        return int(time.time() * 1000)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         details, took = asyncio.run(_details(Path(tmp)))
@@ -139,6 +191,8 @@ def main() -> None:
     )
     _measure(details, None)
     _measure(details, "l0s1")
+    with tempfile.TemporaryDirectory() as tmp:
+        _listing(Path(tmp))
 
 
 if __name__ == "__main__":
