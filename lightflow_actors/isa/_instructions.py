@@ -106,12 +106,14 @@ class Submit(_InstructionBase, frozen=True, tag="submit"):
     """Input arrives: a decoded browser event, or a step request for a run.
 
     ``event`` is the event name (session) or the step id (run); ``payload`` its
-    value; ``ref`` names the reply the submitter waits for, if any.
+    value; ``ref`` names the reply the submitter waits for, if any; ``target`` names
+    the part of the session the event is for (a live component's cid), None: the view.
     """
 
     event: Name
     payload: JSONValue = None
     ref: Name | None = None
+    target: Name | None = None
 
 
 class Shutdown(_InstructionBase, frozen=True, tag="shutdown"):

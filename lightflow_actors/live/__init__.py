@@ -18,6 +18,7 @@ from ._commands import (
     Command,
     ListPresence,
     MetaValue,
+    NotifyParent,
     PageTitle,
     PushEvent,
     PushNavigate,
@@ -27,6 +28,10 @@ from ._commands import (
     Redirect,
     SendAfter,
     SendTo,
+    SendUpdate,
+    Stream,
+    StreamDelete,
+    StreamInsert,
     SubscribeTo,
     Track,
     UnsubscribeFrom,
@@ -88,11 +93,13 @@ from ._errors import (
 from ._form import Form, FormEvent, FormField, to_form
 from ._hub import Halted, LiveHub, StaticRender, StoreFactory
 from ._js import JS, Target, closest, inner
+from ._live_component import LiveComponent, live_component
 from ._markup import Markup, escape, escape_text, safe
 from ._merge import (
     ClientComprehension,
     ClientNode,
     ClientState,
+    ClientStream,
     ClientValue,
     apply_patch,
     client_html,
@@ -127,7 +134,7 @@ from ._pubsub import (
     SubscribeTopic,
     UnsubscribeTopic,
 )
-from ._rendered import Comprehension, Dynamic, Rendered, to_html
+from ._rendered import ComponentCall, Comprehension, Dynamic, Rendered, StreamSlot, to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import (
     AwaitAsync,
@@ -149,6 +156,7 @@ from ._store import (
     SessionStore,
     snapshot_key,
 )
+from ._streams import streamed
 from ._template import Key, Template, Value, each, keyed
 from ._upload import (
     Upload,
@@ -180,8 +188,10 @@ __all__ = [
     "ClientComprehension",
     "ClientNode",
     "ClientState",
+    "ClientStream",
     "ClientValue",
     "Command",
+    "ComponentCall",
     "Comprehension",
     "CookieSession",
     "CountSubscribers",
@@ -209,6 +219,7 @@ __all__ = [
     "ListPresence",
     "ListPresences",
     "LiveClient",
+    "LiveComponent",
     "LiveConfig",
     "LiveEnvelope",
     "LiveError",
@@ -221,6 +232,7 @@ __all__ = [
     "MetaValue",
     "MountParams",
     "Nav",
+    "NotifyParent",
     "OnFenced",
     "OnMount",
     "OnMountResult",
@@ -255,6 +267,7 @@ __all__ = [
     "SecretFileError",
     "SendAfter",
     "SendTo",
+    "SendUpdate",
     "SessionBook",
     "SessionCookie",
     "SessionCookieError",
@@ -271,6 +284,10 @@ __all__ = [
     "StartAsync",
     "StaticRender",
     "StoreFactory",
+    "Stream",
+    "StreamDelete",
+    "StreamInsert",
+    "StreamSlot",
     "SubscribeTo",
     "SubscribeTopic",
     "Target",
@@ -316,6 +333,7 @@ __all__ = [
     "flash_group",
     "inner",
     "keyed",
+    "live_component",
     "live_file_input",
     "live_img_preview",
     "live_patch_of",
@@ -326,6 +344,7 @@ __all__ = [
     "safe",
     "session_upload_dir",
     "snapshot_key",
+    "streamed",
     "to_form",
     "to_html",
     "upload_error_text",

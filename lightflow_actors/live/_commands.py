@@ -9,7 +9,7 @@ URL, navigate). Commands are data, so a test can assert on them without a system
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import msgspec
@@ -19,6 +19,7 @@ from ..kernel import ActorRef
 from ._async import AssignAsync, CancelAsync, StartAsync
 from ._cookie import SessionValue
 from ._errors import JSCommandError
+from ._rendered import Rendered
 
 S = TypeVar("S")
 
@@ -210,6 +211,66 @@ class PushEvent(_Command, frozen=True):
             ) from None
 
 
+# -- streams and live components (specs/live-diff.md §7-8) ------------------------------
+
+
+class Stream(_Command, frozen=True):
+    """Phoenix's ``stream/4``: send `entries` (``(key, rendered)`` pairs) to the stream `name`.
+
+    The stream is placed in the tree with ``streamed(name, TEMPLATE)``; the entries go
+    to the browser with the next patch and the session keeps none of them. `at` is -1
+    (append) or the index each entry is inserted at; `limit` keeps the first `limit`
+    entries of the browser's list (the last ``-limit`` if negative); `reset` empties the
+    browser's list first. An entry whose key the browser holds is replaced in place.
+    """
+
+    name: str
+    entries: Sequence[tuple[str | int, Rendered]] = ()
+    at: int = -1
+    limit: int | None = None
+    reset: bool = False
+
+
+class StreamInsert(_Command, frozen=True):
+    """Phoenix's ``stream_insert/4``: insert (or replace in place) one entry of `name`.
+
+    With `update_only`, an entry the browser does not hold is not inserted.
+    """
+
+    name: str
+    key: str | int
+    entry: Rendered
+    at: int = -1
+    limit: int | None = None
+    update_only: bool = False
+
+
+class StreamDelete(_Command, frozen=True):
+    """Phoenix's ``stream_delete/3``: remove the entry `key` of `name` (if the browser holds it)."""
+
+    name: str
+    key: str | int
+
+
+class SendUpdate(_Command, frozen=True):
+    """Phoenix's ``send_update/3``: call ``update(props, state)`` of the live component
+    of type `component` with `id` (in this session), then render it.
+
+    Ignored when no such component is mounted (it left the page meanwhile).
+    """
+
+    component: type
+    id: str | int
+    props: object
+
+
+class NotifyParent(_Command, frozen=True):
+    """From a live component: deliver `message` to the view's ``handle_info``
+    (Phoenix's ``send(self(), message)`` from a component)."""
+
+    message: object
+
+
 Command: TypeAlias = (
     SubscribeTo
     | UnsubscribeFrom
@@ -230,6 +291,11 @@ Command: TypeAlias = (
     | AssignAsync
     | StartAsync
     | CancelAsync
+    | Stream
+    | StreamInsert
+    | StreamDelete
+    | SendUpdate
+    | NotifyParent
 )
 """Every command a view may return."""
 

@@ -214,42 +214,52 @@ class ViewSpec:
         # Built once per class and kept on the class itself, as the kernel does for actors.
         events: dict[str, type[msgspec.Struct]] | None = cls.__dict__.get("_lightflow_events")
         if events is None:
-            events = _declared_events(cls)
+            events = declared_events(cls)
             setattr(cls, "_lightflow_events", events)  # noqa: B010
         self.events = events
 
     def decode_event(self, event: str, payload: object) -> object:
         """The typed event for ``event`` with ``payload`` (a JSON object of the browser)."""
-        event_type = self.events.get(event)
-        if event_type is None:
-            known = ", ".join(sorted(self.events)) or "none"
-            raise EventError(event, f"{self.name} declares no such event (it accepts: {known})")
-        if payload is None:
-            payload = {}
-        if not isinstance(payload, dict):
-            raise EventError(event, f"the payload must be an object, got {type(payload).__name__}")
-        if issubclass(event_type, FormEvent):
-            payload = {"params": payload}  # the whole form, for to_form
-        try:
-            # strict=False: form values arrive as strings ("3" -> 3), as in any HTML form.
-            return msgspec.convert(payload, event_type, strict=False)
-        except msgspec.ValidationError as error:
-            text = str(error)
-            marker = " - at `"
-            at = text.rfind(marker)
-            path = text[at + len(marker) : -1] if at >= 0 and text.endswith("`") else "$"
-            raise EventError(event, text, path) from None
+        return decode_event(self.name, self.events, event, payload)
 
 
-def _declared_events(cls: type) -> dict[str, type[msgspec.Struct]]:
-    """Event structs from ``class V(LiveView[S, A | B])``, by wire name."""
+def decode_event(
+    owner: str, events: Mapping[str, type[msgspec.Struct]], event: str, payload: object
+) -> object:
+    """Decode a browser event for `owner` (a view or a live component) or raise `EventError`."""
+    event_type = events.get(event)
+    if event_type is None:
+        known = ", ".join(sorted(events)) or "none"
+        raise EventError(event, f"{owner} declares no such event (it accepts: {known})")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise EventError(event, f"the payload must be an object, got {type(payload).__name__}")
+    if issubclass(event_type, FormEvent):
+        payload = {"params": payload}  # the whole form, for to_form
+    try:
+        # strict=False: form values arrive as strings ("3" -> 3), as in any HTML form.
+        return msgspec.convert(payload, event_type, strict=False)
+    except msgspec.ValidationError as error:
+        text = str(error)
+        marker = " - at `"
+        at = text.rfind(marker)
+        path = text[at + len(marker) : -1] if at >= 0 and text.endswith("`") else "$"
+        raise EventError(event, text, path) from None
+
+
+def declared_events(
+    cls: type, generic: type = LiveView, arity: int = 2
+) -> dict[str, type[msgspec.Struct]]:
+    """Event structs from ``class V(LiveView[S, A | B])`` (the last type argument of
+    `generic`, which takes `arity` of them), by wire name."""
     for klass in cls.__mro__:
         for base in getattr(klass, "__orig_bases__", ()):
-            if typing.get_origin(base) is LiveView:
+            if typing.get_origin(base) is generic:
                 args = typing.get_args(base)
-                if len(args) != 2 or isinstance(args[1], TypeVar):
+                if len(args) != arity or isinstance(args[-1], TypeVar):
                     return {}
-                return _events_of(cls, args[1])
+                return _events_of(cls, args[-1])
     return {}
 
 

@@ -4,6 +4,13 @@
 holds (so statics go out once per fingerprint per connection) and the last
 tree it was sent. A session actor keeps one per connection and calls
 `DiffState.diff` after each render. The patch format is in specs/live-diff.md.
+
+Live components (`ComponentCall` slots) are resolved by the session's `Components`
+table and diffed as their own subtrees into the patch's ``"c"`` table; the slot holds
+their cid. Each mounted component counts the slots naming it in the trees the browser
+holds: the diff adjusts the counts only where it changes a slot (work in proportion to
+the change), and a component whose count falls to 0 leaves the page (``"c": {cid:
+null}``). Streams (`StreamSlot`) send their pending operations (``"x"``).
 """
 
 from __future__ import annotations
@@ -12,9 +19,18 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Final
 
-from ._errors import FingerprintCollisionError
+from ._errors import FingerprintCollisionError, RenderedError
+from ._live_component import Components, Mounted
 from ._patch import Patch, PatchValue
-from ._rendered import Comprehension, Dynamic, Rendered
+from ._rendered import (
+    ComponentCall,
+    Comprehension,
+    Dynamic,
+    Rendered,
+    StreamOp,
+    StreamSlot,
+    check_stream_entry,
+)
 
 # Dynamic indexes as JSON object keys; precomputed because every node uses them.
 _INDEX: Final = tuple(str(i) for i in range(256))
@@ -60,34 +76,56 @@ class DiffState:
         self._statics.clear()
         self.rendered = None
 
-    def diff(self, current: Rendered) -> Patch:
+    def diff(self, current: Rendered, components: Components | None = None) -> Patch:
         """The patch taking the client from `self.rendered` to `current`; records `current`.
 
-        On error (a fingerprint collision) nothing is recorded.
+        `components` is the session's table of live components: needed when the tree
+        holds `ComponentCall`s; components it marked dirty are rendered too. On a
+        fingerprint collision nothing is recorded.
         """
-        run = _DiffRun(self._ids, self._statics)
+        run = _DiffRun(self._ids, self._statics, components)
         previous = self.rendered
         root: dict[str, PatchValue] | None
         if previous is not None and previous.fingerprint == current.fingerprint:
             root = run.dynamics(previous.dynamics, current.dynamics)
         else:
+            if previous is not None:
+                run.drop(previous)
             root = run.node(current)
+        changes: dict[int, PatchValue | None] = {}
+        if components is not None:
+            run.components(changes, reset=previous is None)
         for fingerprint, (template_id, statics) in run.new.items():
             self._ids[fingerprint] = template_id
             self._statics[fingerprint] = statics
         self.rendered = current
-        return Patch({tid: statics for tid, statics in run.new.values()}, root)
+        templates = {tid: statics for tid, statics in run.new.values()}
+        return Patch(templates, root, changes)
 
 
 class _DiffRun:
-    """One diff pass; new templates stay pending until the pass succeeds."""
+    """One diff pass; new templates stay pending until the pass succeeds.
 
-    __slots__ = ("ids", "new", "statics")
+    `refs` collects the changes to the components' slot counts made by the tree being
+    diffed (the root, then each component's own tree in turn); `tracking` is False
+    while no component was mounted when the pass began, so replaced subtrees need no walk.
+    """
 
-    def __init__(self, ids: dict[int, int], statics: dict[int, tuple[str, ...]]) -> None:
+    __slots__ = ("host", "ids", "in_stream", "new", "refs", "statics", "tracking")
+
+    def __init__(
+        self,
+        ids: dict[int, int],
+        statics: dict[int, tuple[str, ...]],
+        host: Components | None = None,
+    ) -> None:
         self.ids = ids
         self.statics = statics
         self.new: dict[int, tuple[int, tuple[str, ...]]] = {}
+        self.host = host
+        self.tracking = host is not None and len(host) > 0
+        self.refs: dict[int, int] = {}
+        self.in_stream = False
 
     def template_id(self, fingerprint: int, statics: tuple[str, ...]) -> int:
         template_id = self.ids.get(fingerprint)
@@ -112,7 +150,157 @@ class _DiffRun:
             return value
         if isinstance(value, Rendered):
             return self.node(value)
-        return self.comprehension(value)
+        if isinstance(value, Comprehension):
+            return self.comprehension(value)
+        if isinstance(value, ComponentCall):
+            cid = self.resolve(value)
+            self.refs[cid] = self.refs.get(cid, 0) + 1
+            return cid
+        return self.stream(value, value.ops)
+
+    def resolve(self, call: ComponentCall) -> int:
+        if self.host is None:
+            raise RenderedError(
+                f"live component {call.id!r} in a tree diffed without a component table; "
+                "pass the session's Components to DiffState.diff"
+            )
+        if self.in_stream:
+            raise RenderedError(
+                f"live component {call.id!r} inside a stream entry: the server keeps no "
+                "stream entry, so it could not tell when the component leaves; place "
+                "components in a keyed(...) list"
+            )
+        return self.host.resolve(call)
+
+    def stream(self, slot: StreamSlot, ops: list[StreamOp]) -> dict[str, PatchValue]:
+        return {
+            "s": self.template_id(slot.fingerprint, slot.statics),
+            "x": self.stream_ops(slot, ops),
+        }
+
+    def stream_ops(self, slot: StreamSlot, ops: list[StreamOp]) -> list[PatchValue]:
+        if self.in_stream:
+            raise RenderedError(f"stream {slot.name!r} inside a stream entry; streams do not nest")
+        self.in_stream = True
+        try:
+            out: list[PatchValue] = []
+            for op in ops:
+                if op.kind == "r":
+                    out.append(["r"])
+                elif op.kind == "d":
+                    out.append(["d", op.key])
+                elif op.entry is not None:
+                    check_stream_entry(slot, op.key, op.entry)
+                    entry = self.entry(op.entry.dynamics)
+                    if op.update_only:
+                        out.append(["u", op.key, entry])
+                    elif op.limit is None:
+                        out.append(["i", op.key, op.at, entry])
+                    else:
+                        out.append(["i", op.key, op.at, entry, op.limit])
+            return out
+        finally:
+            self.in_stream = False
+
+    # -- slot counts of live components ------------------------------------------------
+
+    def drop(self, previous: Dynamic) -> None:
+        """The browser no longer holds `previous` at its slot: uncount its components."""
+        if not self.tracking or type(previous) is str:
+            return
+        if isinstance(previous, Rendered):
+            for dynamic in previous.dynamics:
+                if type(dynamic) is not str:
+                    self.drop(dynamic)
+        elif isinstance(previous, Comprehension):
+            for entry in previous.entries:
+                self.drop_entry(entry)
+        elif isinstance(previous, ComponentCall):
+            assert self.host is not None  # tracking implies a host
+            cid = self.host.cid_of(previous)
+            self.refs[cid] = self.refs.get(cid, 0) - 1
+
+    def drop_entry(self, entry: tuple[Dynamic, ...]) -> None:
+        for dynamic in entry:
+            if type(dynamic) is not str:
+                self.drop(dynamic)
+
+    def components(self, changes: dict[int, PatchValue | None], *, reset: bool) -> None:
+        """Render every dirty component into `changes` (``"c"``), then settle the counts:
+        components no slot names any more leave (``null`` if the browser held them)."""
+        host = self.host
+        assert host is not None
+        root_refs = self.refs
+        tree_refs: dict[int, dict[int, int]] = {}
+        held: dict[int, Rendered | None] = {}  # what the browser held, per rendered cid
+        while (cid := host.next_dirty()) is not None:
+            mounted = host.by_cid[cid]
+            if cid not in held:
+                held[cid] = mounted.rendered
+            before = held[cid]
+            rendered = host.render(mounted)
+            # Rendered twice in one pass (a parent gave new props after): diff anew from
+            # what the browser holds, dropping the first diff and its counts.
+            self.refs = tree_refs[cid] = {}
+            change: PatchValue | None
+            if before is not None and before.fingerprint == rendered.fingerprint:
+                change = self.dynamics(before.dynamics, rendered.dynamics)
+            else:
+                if before is not None:
+                    self.drop(before)
+                change = self.node(rendered)
+            mounted.rendered = rendered
+            if change is not None:
+                changes[cid] = change
+            else:
+                changes.pop(cid, None)
+        self.refs = root_refs
+        touched: set[int] = set(root_refs)
+        for deltas in tree_refs.values():
+            touched.update(deltas)
+            for cid, delta in deltas.items():
+                root_refs[cid] = root_refs.get(cid, 0) + delta
+        for cid, delta in root_refs.items():
+            mounted_or_none = host.by_cid.get(cid)
+            if mounted_or_none is not None:
+                mounted_or_none.refs += delta
+        candidates = list(host.by_cid) if reset else sorted(touched)
+        for cid in candidates:
+            mounted_or_none = host.by_cid.get(cid)
+            if mounted_or_none is not None and mounted_or_none.refs > 1:
+                raise RenderedError(
+                    f"live component {type(mounted_or_none.component).__qualname__} with id "
+                    f"{mounted_or_none.id!r} is rendered {mounted_or_none.refs} times; "
+                    "give each place its own id"
+                )
+        gone = [cid for cid in candidates if cid in host.by_cid and host.by_cid[cid].refs <= 0]
+        while gone:
+            cid = gone.pop()
+            if cid not in host.by_cid:
+                continue
+            mounted = host.remove(cid)
+            was_held = held.get(cid, mounted.rendered)
+            if was_held is not None and not reset:
+                changes[cid] = None
+            else:
+                changes.pop(cid, None)
+            if mounted.rendered is not None:
+                gone.extend(self.release(host, mounted))
+
+    def release(self, host: Components, mounted: Mounted) -> list[int]:
+        """Uncount the components `mounted`'s tree names; return those left with none."""
+        self.refs = {}
+        self.tracking = True
+        assert mounted.rendered is not None
+        self.drop(mounted.rendered)
+        orphans: list[int] = []
+        for cid, delta in self.refs.items():
+            child = host.by_cid.get(cid)
+            if child is not None:
+                child.refs += delta
+                if child.refs <= 0:
+                    orphans.append(cid)
+        return orphans
 
     def node(self, rendered: Rendered) -> dict[str, PatchValue]:
         node: dict[str, PatchValue] = {
@@ -144,18 +332,45 @@ class _DiffRun:
         if isinstance(current, str):
             if isinstance(previous, str) and previous == current:
                 return None
+            self.drop(previous)
             return current
         if isinstance(current, Rendered):
             if isinstance(previous, Rendered) and previous.fingerprint == current.fingerprint:
                 return self.dynamics(previous.dynamics, current.dynamics)
+            self.drop(previous)
             return self.node(current)
+        if isinstance(current, Comprehension):
+            if (
+                isinstance(previous, Comprehension)
+                and previous.fingerprint == current.fingerprint
+                and (previous.keys is None) == (current.keys is None)
+            ):
+                return self.comprehension_changes(previous, current)
+            self.drop(previous)
+            return self.comprehension(current)
+        if isinstance(current, ComponentCall):
+            cid = self.resolve(current)
+            if isinstance(previous, ComponentCall) and self.same_component(previous, cid):
+                return None
+            self.drop(previous)
+            self.refs[cid] = self.refs.get(cid, 0) + 1
+            return cid
         if (
-            isinstance(previous, Comprehension)
+            isinstance(previous, StreamSlot)
+            and previous.name == current.name
             and previous.fingerprint == current.fingerprint
-            and (previous.keys is None) == (current.keys is None)
         ):
-            return self.comprehension_changes(previous, current)
-        return self.comprehension(current)
+            return {"x": self.stream_ops(current, current.ops)} if current.ops else None
+        self.drop(previous)
+        return self.stream(current, current.ops)
+
+    def same_component(self, previous: ComponentCall, cid: int) -> bool:
+        host = self.host
+        return (
+            host is not None
+            and type(previous.component) is type(host.by_cid[cid].component)
+            and previous.id == host.by_cid[cid].id
+        )
 
     def dynamics(
         self, previous: tuple[Dynamic, ...], current: tuple[Dynamic, ...]
@@ -166,8 +381,11 @@ class _DiffRun:
                 continue
             if type(after) is str:
                 # Inlined text case of `value`: the bulk of all dynamics.
-                if type(before) is str and before == after:
-                    continue
+                if type(before) is str:
+                    if before == after:
+                        continue
+                else:
+                    self.drop(before)
                 change: PatchValue | None = after
             else:
                 change = self.value(before, after)
@@ -212,6 +430,9 @@ class _DiffRun:
         changes: dict[str, PatchValue] = {}
         if len(previous) > common:
             changes["d"] = [_index(i) for i in range(common, len(previous))]
+            if self.tracking:
+                for i in range(common, len(previous)):
+                    self.drop_entry(previous[i])
         if len(current) > common:
             changes["i"] = [
                 [_index(i), i, self.entry(current[i])] for i in range(common, len(current))
@@ -232,6 +453,9 @@ class _DiffRun:
         old_position = {key: i for i, key in enumerate(previous_keys)}
         new_keys = set(current_keys)
         deletes: list[PatchValue] = [key for key in previous_keys if key not in new_keys]
+        if self.tracking:
+            for key in deletes:
+                self.drop_entry(previous.entries[old_position[str(key)]])
         # Entries on a longest increasing run of old positions keep their relative
         # order and stay put; every other surviving entry is sent as a move.
         surviving = [old_position[key] for key in current_keys if key in old_position]

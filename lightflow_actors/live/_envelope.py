@@ -81,6 +81,8 @@ def patch_json(patch: Patch) -> dict[str, JSONValue]:
         out["t"] = {str(tid): list(statics) for tid, statics in patch.templates.items()}
     if patch.root is not None:
         out["r"] = cast(JSONValue, patch.root)
+    if patch.components:
+        out["c"] = {str(cid): cast(JSONValue, value) for cid, value in patch.components.items()}
     return out
 
 

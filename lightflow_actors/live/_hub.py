@@ -42,15 +42,13 @@ from ..supervision import (
     which_children,
 )
 from ._auth import GroupedView, RequestInfo, run_on_mount
-from ._commands import Update
 from ._component import AnyLiveView, Halt, SessionInfo, ViewSpec
 from ._config import LiveConfig
 from ._cookie import SessionCookie, SessionSeal, SetCookie, default_session_cookie
 from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
 from ._presence import PresenceConfig, PresenceServer
-from ._program import loading_marks
+from ._program import static_html
 from ._pubsub import PubSubAdapter, PubSubServer
-from ._rendered import to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import FlowControl, LiveSession, SessionServices
 from ._store import SessionStore
@@ -417,10 +415,7 @@ class LiveHub:
         result = spec.view.mount(dict(params), outcome)
         if inspect.isawaitable(result):
             result = await result
-        state = (
-            loading_marks(result.state, result.commands) if isinstance(result, Update) else result
-        )
-        html = to_html(spec.view.layout(spec.view.render(state), outcome.flash))
+        html = static_html(spec.view, result, outcome.flash)
         binding = "" if visit is None else visit.sid
         cookies = () if visit is None else visit_cookies(seal, visit, visit.session)
         flash = seal.seal_flash(outcome.flash, binding) if outcome.flash else ""

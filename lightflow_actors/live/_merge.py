@@ -17,11 +17,14 @@ import msgspec
 from ._errors import PatchError
 from ._patch import Patch
 
-ClientValue: TypeAlias = "str | ClientNode | ClientComprehension"
-"""What the client holds in one dynamic slot."""
+ClientValue: TypeAlias = "str | int | ClientNode | ClientComprehension | ClientStream"
+"""What the client holds in one dynamic slot (an int is a live component's cid)."""
 
 MAX_DEPTH: Final = 128
 """Deepest nesting of nodes a patch may carry (a hostile patch cannot exhaust the stack)."""
+
+MAX_RENDER_DEPTH: Final = 256
+"""Deepest nesting `client_html` follows through live components; deeper renders empty."""
 
 
 class ClientNode(msgspec.Struct, frozen=True):
@@ -40,11 +43,21 @@ class ClientComprehension(msgspec.Struct, frozen=True):
     positional: bool
 
 
+class ClientStream(msgspec.Struct, frozen=True):
+    """A stream's entries as the client holds them: the server keeps none of them."""
+
+    template_id: int
+    keys: tuple[str, ...]
+    entries: Mapping[str, tuple[ClientValue, ...]]
+
+
 class ClientState(msgspec.Struct, frozen=True):
-    """Everything a client holds for one connection: statics by template id, and the tree."""
+    """Everything a client holds for one connection: statics by template id, the tree,
+    and the live components by cid."""
 
     templates: Mapping[int, tuple[str, ...]] = msgspec.field(default_factory=dict)
     root: ClientNode | None = None
+    components: Mapping[int, ClientNode] = msgspec.field(default_factory=dict)
 
 
 def apply_patch(state: ClientState, patch: Patch) -> ClientState:
@@ -65,45 +78,92 @@ def apply_patch(state: ClientState, patch: Patch) -> ClientState:
                 )
             merged[template_id] = statics
         templates = merged
+    components = state.components
+    # A slot may name any component the client holds after the patch: those it held and
+    # those the patch sends, less those it deletes (whatever their order in "c").
+    available: set[int] | Mapping[int, ClientNode] = components
+    if patch.components:
+        sent = {cid for cid, value in patch.components.items() if value is not None}
+        gone = {cid for cid, value in patch.components.items() if value is None}
+        available = (set(components) | sent) - gone
+    merge = _Merge(templates, available)
+    if patch.components:
+        merged_components = dict(components)
+        for cid in sorted(patch.components):
+            incoming = patch.components[cid]
+            path = f"$.c.{cid}"
+            if incoming is None:
+                if cid not in components:
+                    raise PatchError(
+                        path, f"deletes component {cid}, which the client does not hold"
+                    )
+                del merged_components[cid]
+                continue
+            node = merge.value(merged_components.get(cid), incoming, path, 0)
+            if not isinstance(node, ClientNode):
+                raise PatchError(path, "a component must be a template node")
+            merged_components[cid] = node
+        components = merged_components
     root = state.root
     if patch.root is not None:
-        merged_root = _Merge(templates).value(root, patch.root, "$.r", 0)
+        merged_root = merge.value(root, patch.root, "$.r", 0)
         if not isinstance(merged_root, ClientNode):
             raise PatchError("$.r", "the root must be a template node, not a comprehension")
         root = merged_root
-    return ClientState(templates, root)
+    return ClientState(templates, root, components)
 
 
 def client_html(state: ClientState) -> str:
-    """The HTML the client shows for `state` ("" before the first patch)."""
+    """The HTML the client shows for `state` ("" before the first patch).
+
+    A slot naming a component the client does not hold, a component inside itself,
+    or nesting deeper than `MAX_RENDER_DEPTH` renders empty.
+    """
     if state.root is None:
         return ""
     out: list[str] = []
-    _write(state.templates, state.root, out)
+    _Writer(state.templates, state.components, out).node(state.root, 0)
     return "".join(out)
 
 
-def _write(templates: Mapping[int, tuple[str, ...]], node: ClientNode, out: list[str]) -> None:
-    _write_values(templates[node.template_id], node.values, templates, out)
+class _Writer:
+    __slots__ = ("components", "inside", "out", "templates")
 
+    def __init__(
+        self,
+        templates: Mapping[int, tuple[str, ...]],
+        components: Mapping[int, ClientNode],
+        out: list[str],
+    ) -> None:
+        self.templates = templates
+        self.components = components
+        self.out = out
+        self.inside: set[int] = set()
 
-def _write_values(
-    statics: tuple[str, ...],
-    values: tuple[ClientValue, ...],
-    templates: Mapping[int, tuple[str, ...]],
-    out: list[str],
-) -> None:
-    out.append(statics[0])
-    for index, value in enumerate(values, 1):
-        if isinstance(value, str):
-            out.append(value)
-        elif isinstance(value, ClientNode):
-            _write(templates, value, out)
-        else:
-            entry_statics = templates[value.template_id]
-            for key in value.keys:
-                _write_values(entry_statics, value.entries[key], templates, out)
-        out.append(statics[index])
+    def node(self, node: ClientNode, depth: int) -> None:
+        self.values(self.templates[node.template_id], node.values, depth)
+
+    def values(self, statics: tuple[str, ...], values: tuple[ClientValue, ...], depth: int) -> None:
+        out = self.out
+        out.append(statics[0])
+        for index, value in enumerate(values, 1):
+            if isinstance(value, str):
+                out.append(value)
+            elif depth >= MAX_RENDER_DEPTH:
+                pass
+            elif isinstance(value, ClientNode):
+                self.node(value, depth + 1)
+            elif isinstance(value, int):
+                component = self.components.get(value)
+                if component is not None and value not in self.inside:
+                    self.inside.add(value)
+                    self.node(component, depth + 1)
+                    self.inside.discard(value)
+            else:
+                entry_statics = self.templates[value.template_id]
+                for key in value.keys:
+                    self.values(entry_statics, value.entries[key], depth + 1)
+            out.append(statics[index])
 
 
 def _describe(value: object) -> str:
@@ -117,21 +177,36 @@ def _describe(value: object) -> str:
 
 
 class _Merge:
-    """One merge pass over a patch tree; `templates` already includes the patch's ``t``."""
+    """One merge pass over a patch tree; `templates` already includes the patch's ``t``,
+    `available` the cids the client holds once the patch is merged."""
 
-    __slots__ = ("templates",)
+    __slots__ = ("available", "templates")
 
-    def __init__(self, templates: Mapping[int, tuple[str, ...]]) -> None:
+    def __init__(
+        self,
+        templates: Mapping[int, tuple[str, ...]],
+        available: set[int] | Mapping[int, ClientNode] | None = None,
+    ) -> None:
         self.templates = templates
+        self.available = available if available is not None else {}
 
     def value(
         self, current: ClientValue | None, incoming: object, path: str, depth: int
     ) -> ClientValue:
-        """Merge one slot: text replaces, ``{"s": ...}`` builds anew, other objects diff."""
+        """Merge one slot: text replaces, a cid names a component, ``{"s": ...}`` builds
+        anew, other objects change what the slot holds."""
         if isinstance(incoming, str):
             return incoming
+        if type(incoming) is int:
+            if incoming not in self.available:
+                raise PatchError(
+                    path, f"names component {incoming}, which the client does not hold"
+                )
+            return incoming
         if not isinstance(incoming, dict):
-            raise PatchError(path, f"expected a string or an object, got {_describe(incoming)}")
+            raise PatchError(
+                path, f"expected a string, a component id or an object, got {_describe(incoming)}"
+            )
         if depth >= MAX_DEPTH:
             raise PatchError(path, f"nested deeper than {MAX_DEPTH} levels")
         if "s" in incoming:
@@ -142,12 +217,67 @@ class _Merge:
             return ClientNode(current.template_id, values)
         if isinstance(current, ClientComprehension):
             return self.comprehension_changes(current, incoming, path, depth)
+        if isinstance(current, ClientStream):
+            if incoming.keys() != {"x"}:
+                raise PatchError(path, 'a change to a stream holds only "x"')
+            return self.stream_ops(current, incoming["x"], f"{path}.x", depth)
         raise PatchError(
             path,
             'a change (no "s") for a slot that holds '
-            + ("nothing" if current is None else "text")
+            + (
+                "nothing"
+                if current is None
+                else "text"
+                if isinstance(current, str)
+                else "a component"
+            )
             + '; a new node must carry "s"',
         )
+
+    def stream_ops(self, current: ClientStream, ops: object, path: str, depth: int) -> ClientStream:
+        """Apply stream operations in order (specs/live-diff.md §8)."""
+        width = len(self.templates[current.template_id]) - 1
+        keys = list(current.keys)
+        entries = dict(current.entries)
+        for n, op in enumerate(_array(ops, path)):
+            at_path = f"{path}.{n}"
+            if not isinstance(op, list) or not op or not isinstance(op[0], str):
+                raise PatchError(at_path, "expected an operation array starting with its kind")
+            kind = op[0]
+            if kind == "r" and len(op) == 1:
+                keys, entries = [], {}
+            elif kind == "d" and len(op) == 2 and isinstance(op[1], str):
+                if op[1] in entries:
+                    del entries[op[1]]
+                    keys.remove(op[1])
+            elif kind == "u" and len(op) == 3 and isinstance(op[1], str):
+                entry = self.full_entry(op[2], width, f"{at_path}.2", depth + 1)
+                if op[1] in entries:
+                    entries[op[1]] = entry
+            elif kind == "i" and len(op) in (4, 5) and isinstance(op[1], str):
+                key, at = op[1], op[2]
+                if type(at) is not int or at < -1:
+                    raise PatchError(f"{at_path}.2", "at must be -1 or a non-negative integer")
+                limit = op[4] if len(op) == 5 else None
+                if limit is not None and type(limit) is not int:
+                    raise PatchError(f"{at_path}.4", "a limit must be an integer")
+                entry = self.full_entry(op[3], width, f"{at_path}.3", depth + 1)
+                if key in entries:
+                    entries[key] = entry
+                    continue
+                entries[key] = entry
+                keys.insert(len(keys) if at == -1 else min(at, len(keys)), key)
+                if limit is not None:
+                    kept = keys[:limit] if limit >= 0 else keys[limit:]
+                    if len(kept) < len(keys):
+                        for gone in set(keys) - set(kept):
+                            del entries[gone]
+                        keys = kept
+            else:
+                raise PatchError(
+                    at_path, f"not a stream operation: {_describe(op)} of kind {kind!r}"
+                )
+        return ClientStream(current.template_id, tuple(keys), entries)
 
     def statics(self, node: dict[str, object], path: str) -> tuple[int, tuple[str, ...]]:
         template_id = node["s"]
@@ -161,6 +291,11 @@ class _Merge:
     def full(self, node: dict[str, object], path: str, depth: int) -> ClientValue:
         template_id, statics = self.statics(node, path)
         width = len(statics) - 1
+        if "x" in node:
+            if node.keys() != {"s", "x"}:
+                extra = min(node.keys() - {"s", "x"})
+                raise PatchError(f"{path}.{extra}", "unknown key in a new stream")
+            return self.stream_ops(ClientStream(template_id, (), {}), node["x"], f"{path}.x", depth)
         if "e" not in node:
             if len(node) != width + 1:
                 raise PatchError(
@@ -168,9 +303,9 @@ class _Merge:
                 )
             values = self.dynamics((), width, node, path, depth, skip="s")
             return ClientNode(template_id, values)
-        extra = node.keys() - {"s", "e", "k"}
-        if extra:
-            raise PatchError(f"{path}.{min(extra)}", "unknown key in a new comprehension")
+        unknown = node.keys() - {"s", "e", "k"}
+        if unknown:
+            raise PatchError(f"{path}.{min(unknown)}", "unknown key in a new comprehension")
         entries_in = node["e"]
         if not isinstance(entries_in, list):
             raise PatchError(f"{path}.e", f"expected an array, got {_describe(entries_in)}")

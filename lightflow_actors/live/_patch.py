@@ -1,7 +1,8 @@
 """The patch: the JSON a server sends so a client can rebuild the rendered tree.
 
 A `Patch` carries the statics of templates the connection has not seen yet
-(``"t"``: template id -> statics) and the changed part of the root (``"r"``).
+(``"t"``: template id -> statics), the changed part of the root (``"r"``) and the
+changed live components (``"c"``: cid -> subtree, or null when it left the page).
 The exact wire format is in specs/live-diff.md; `DiffState` produces patches,
 `apply_patch` merges them. Decoding is done once here, with msgspec.
 """
@@ -18,28 +19,34 @@ from ._errors import PatchDecodeError
 TemplateId: TypeAlias = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 """A per-connection small integer naming one template's statics (assigned 0, 1, 2...)."""
 
+ComponentId: TypeAlias = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+"""A live component's cid in one session (1, 2, 3...; never reused)."""
+
 PatchValue: TypeAlias = "str | int | list[PatchValue] | dict[str, PatchValue]"
-"""One JSON value inside ``"r"``: text, a template id, an op list, or a node."""
+"""One JSON value inside ``"r"``: text, a template id or cid, an op list, or a node."""
 
 MAX_PATCH_BYTES: Final = 16 * 1024 * 1024
 """Default cap for `decode_patch`; a first render of a big page stays far below it."""
 
 
 class Patch(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
-    """One update for one connection: new statics (``t``) and the root's changes (``r``).
+    """One update for one connection: new statics (``t``), the root's changes (``r``),
+    the live components' changes (``c``).
 
-    `root` is None when nothing changed. Both fields are plain JSON; encode with
-    `encode_patch`. The values of `root` are typed `object` because a node's
-    meaning depends on the client state it lands on; `apply_patch` validates it.
+    `root` is None when nothing changed. The fields are plain JSON; encode with
+    `encode_patch`. The values of `root` and `components` are typed `object` because
+    a node's meaning depends on the client state it lands on; `apply_patch` validates
+    them. A component mapped to None left the page.
     """
 
     templates: Mapping[TemplateId, tuple[str, ...]] = msgspec.field(default_factory=dict, name="t")
     root: Mapping[str, object] | None = msgspec.field(default=None, name="r")
+    components: Mapping[ComponentId, object] = msgspec.field(default_factory=dict, name="c")
 
     @property
     def is_empty(self) -> bool:
         """True when the patch changes nothing (a session can skip sending it)."""
-        return self.root is None and not self.templates
+        return self.root is None and not self.templates and not self.components
 
 
 _encoder: Final = msgspec.json.Encoder()

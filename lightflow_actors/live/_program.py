@@ -11,7 +11,7 @@ in `commands` for the host. This module never touches an actor: it is pure.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import msgspec
@@ -38,6 +38,7 @@ from ._async import AssignAsync, AsyncResult
 from ._commands import (
     ClearFlash,
     Command,
+    NotifyParent,
     PageTitle,
     PushEvent,
     PushNavigate,
@@ -45,21 +46,31 @@ from ._commands import (
     PutFlash,
     PutSession,
     Redirect,
+    SendUpdate,
+    Stream,
+    StreamDelete,
+    StreamInsert,
     SubscribeTo,
     UnsubscribeFrom,
     Update,
     relative_target,
 )
-from ._component import Halt, SessionInfo, ViewSpec
+from ._component import Halt, LiveView, SessionInfo, ViewSpec
 from ._cookie import BrowserSeal
 from ._diff import DiffState
 from ._envelope import ClientEvent, Nav, ParamsChange, nav_json, patch_diff, render_view
-from ._errors import EventError, LiveSessionError, UploadProtocolError
+from ._errors import EventError, LiveSessionError, UploadProtocolError, ViewDefinitionError
 from ._fields import state_field, top_level_fields, with_fields
 from ._immutable import immutable_value
+from ._live_component import Components, Mounted
 from ._patch import Patch as LivePatch
+from ._rendered import ComponentCall, StreamOp, to_html
 from ._rendered import Rendered as Tree
+from ._streams import add_ops, pending_ops, sent
 from ._upload import UPLOAD_EVENTS, Upload, UploadChunk, UploadFiles, UploadPreflight
+
+MAX_COMMAND_ROUNDS: Final = 1000
+"""Most commands one callback may set off (`NotifyParent` and `SendUpdate` chains)."""
 
 _NOTHING: Final = object()
 MAX_OWED_EVENTS: Final = 256
@@ -110,6 +121,10 @@ class ViewProgram:
         self.title: str | None = None
         self.live = False
         self.terminated = False
+        # Stream operations not sent yet, by stream name (emptied by each patch), and
+        # the live components of this session (their state lives here, not in the view's).
+        self.streams: dict[str, list[StreamOp]] = {}
+        self.components = Components(lambda: pending_ops(self.streams))
         self._mount_result: object = _NOTHING
         self._pending_nav: Nav | None = None
         # Backpressure (`hold`): while the browser is behind, updates change the state
@@ -199,7 +214,8 @@ class ViewProgram:
             self._owed_render = True  # one render when the browser catches up
             return []
         self.diff.reset()
-        patch = self.diff.diff(self._tree())
+        self.components.client_reset()
+        patch = self._diff_now()
         ref, self._owed_ref = self._owed_ref, None
         self._owed_title = None
         events, self._owed_events = self._owed_events, []
@@ -231,6 +247,8 @@ class ViewProgram:
             return self._apply(Update(self.state, (ClearFlash(kind=kind),)), instruction.ref)
         if instruction.event in UPLOAD_EVENTS:
             return self._upload(instruction)
+        if instruction.target is not None:
+            return self._component_event(instruction, instruction.target)
         try:
             event = self.spec.decode_event(instruction.event, instruction.payload)
         except EventError as error:
@@ -240,6 +258,22 @@ class ViewProgram:
                 path = "$.instruction.payload" + error.path[1:]
             return [problem(instruction.ref, "malformed_frame", str(error), path)]
         return self._apply(self.spec.view.handle_event(event, self.state), instruction.ref)
+
+    def _component_event(self, instruction: Submit, target: str) -> list[Effect]:
+        """An event for a live component (``lf-target``): its ``handle_event``, then a patch."""
+        try:
+            mounted = self.components.target(target)
+            event = self.components.decode_event(mounted, instruction.event, instruction.payload)
+        except EventError as error:
+            if error.path == "$.instruction.target":
+                path = error.path
+            elif error.path == "$" and instruction.event not in mounted.events:
+                path = "$.instruction.event"
+            else:
+                path = "$.instruction.payload" + error.path[1:]
+            return [problem(instruction.ref, "malformed_frame", str(error), path)]
+        result = mounted.component.handle_event(event, mounted.state)
+        return self._apply(result, instruction.ref, owner=mounted)
 
     def shutdown(self, instruction: Shutdown) -> Sequence[Effect]:
         effects: list[Effect] = [Unsubscribed(topic=t) for t in sorted(self.topics)]
@@ -282,6 +316,19 @@ class ViewProgram:
         return self._apply(self.spec.view.handle_async(name, outcome, self.state), None)
 
     # -- internals ----------------------------------------------------------------------
+
+    def _diff_now(self, *, root_unchanged: bool = False) -> LivePatch:
+        """Render (the root unless it is known unchanged) and diff; the pending stream
+        operations go out with this patch and the session forgets them."""
+        previous = self.diff.rendered
+        if root_unchanged and previous is not None and not self.streams:
+            rendered = previous  # only components changed: the diff renders them alone
+        else:
+            with pending_ops(self.streams):
+                rendered = self._tree()
+        patch = self.diff.diff(rendered, self.components)
+        sent(self.streams)
+        return patch
 
     def _flash_token(self) -> str:
         if not self.flash or self.seal is None:
@@ -334,9 +381,6 @@ class ViewProgram:
             effects.append(problem(ref, "malformed_frame", failure.problem, path))
         return effects
 
-    def _diff_now(self) -> LivePatch:
-        return self.diff.diff(self._tree())
-
     def _redirect(self, to: str, flash: dict[str, str]) -> Nav:
         """A full page load of `to`; a flash goes with it through ``{base}/session``
         (which sets the flash cookie), when `to` is a view of this hub and the browser
@@ -371,34 +415,28 @@ class ViewProgram:
             return [Unsubscribed(topic=topic)]
         return []
 
-    def _apply(self, result: object, ref: str | None) -> list[Effect]:
-        """Take a callback's result: new state, commands, then the patch if live."""
+    def _apply(
+        self, result: object, ref: str | None, *, owner: Mounted | None = None
+    ) -> list[Effect]:
+        """Take a callback's result (the view's, or the component `owner`'s): new state,
+        commands, then the patch if live."""
         previous = self.state
-        commands: tuple[Command, ...] = ()
-        if isinstance(result, Update):
-            self.state, commands = result.state, result.commands
-        else:
-            self.state = result
-        self.state = loading_marks(self.state, commands)
-        if self.uploads.active:
-            state = self.state
-            self.uploads.reconcile(lambda name: state_field(state, name))
         effects: list[Effect] = []
         nav: Nav | None = None
         title: str | None = None
         events: list[ClientEvent] = []
         flash_before = dict(self.flash)
-        for command in commands:  # flash first: a navigation in the same list carries it
-            match command:
-                case PutFlash(kind=kind, message=message):
-                    self.flash[kind] = message
-                case ClearFlash(kind=None):
-                    self.flash.clear()
-                case ClearFlash(kind=kind):
-                    self.flash.pop(kind or "", None)
-                case _:
-                    pass
-        for command in commands:
+        queue = list(self._take(result, owner))
+        self._take_flash(queue)  # flash first: a navigation in the same list carries it
+        rounds = 0
+        while queue:
+            rounds += 1
+            if rounds > MAX_COMMAND_ROUNDS:
+                raise ViewDefinitionError(
+                    f"more than {MAX_COMMAND_ROUNDS} commands from one callback: NotifyParent "
+                    "and SendUpdate call each other without end"
+                )
+            command = queue.pop(0)
             match command:
                 case PutFlash() | ClearFlash():
                     pass
@@ -421,6 +459,17 @@ class ViewProgram:
                     title = self.title = text
                 case PushEvent(event=name, payload=payload):
                     events.append((name, dict(payload)))
+                case Stream() | StreamInsert() | StreamDelete():
+                    add_ops(self.streams, command)
+                case SendUpdate(component=component, id=id, props=props):
+                    mounted = self.components.find(component, id)
+                    if mounted is not None:
+                        state = mounted.component.update(props, mounted.state)
+                        self.components.set_state(mounted, state, "update")
+                case NotifyParent(message=message):
+                    more = self._take(self.spec.view.handle_info(message, self.state), None)
+                    self._take_flash(more)
+                    queue.extend(more)
                 case _:
                     self.commands.append(command)
         if not self.live or self.held:
@@ -441,11 +490,41 @@ class ViewProgram:
         unchanged = (
             self.state is previous and immutable_value(self.state) and self.flash == flash_before
         )
-        patch = None if unchanged and self.diff.rendered is not None else self._diff_now()
+        patch = None
+        if not unchanged or self.streams or self.components.dirty or self.diff.rendered is None:
+            patch = self._diff_now(root_unchanged=unchanged)
         diff = patch_diff(patch, ref=ref, nav=nav, title=title, events=events)
         if diff is not None:
             effects.append(Patched(diff=diff))
         return effects
+
+    def _take_flash(self, commands: Sequence[Command]) -> None:
+        for command in commands:
+            match command:
+                case PutFlash(kind=kind, message=message):
+                    self.flash[kind] = message
+                case ClearFlash(kind=None):
+                    self.flash.clear()
+                case ClearFlash(kind=kind):
+                    self.flash.pop(kind or "", None)
+                case _:
+                    pass
+
+    def _take(self, result: object, owner: Mounted | None) -> tuple[Command, ...]:
+        """Store a callback's new state (the view's, or the component's) and return its
+        commands."""
+        if isinstance(result, Update):
+            state, commands = result.state, result.commands
+        else:
+            state, commands = result, ()
+        if owner is None:
+            self.state = loading_marks(state, commands)
+            if self.uploads.active:
+                current = self.state
+                self.uploads.reconcile(lambda name: state_field(current, name))
+        else:
+            self.components.set_state(owner, state, "handle_event")
+        return commands
 
 
 def loading_marks(state: object, commands: Sequence[Command]) -> object:
@@ -480,3 +559,30 @@ def resumed(state: object) -> object:
                 else AsyncResult[object].failure("interrupted")
             )
     return with_fields(state, changes) if changes else state
+
+
+def static_html(
+    view: LiveView[object, object], result: object, flash: Mapping[str, str] | None = None
+) -> str:
+    """The HTML of a first GET: `result` is what ``mount`` returned (no session yet),
+    inside the view's layout with `flash`.
+
+    Stream commands of the mount fill their streams, and live components are mounted
+    and rendered once, so the page shows without JavaScript what the live view will.
+    """
+    state, commands = (
+        (result.state, result.commands) if isinstance(result, Update) else (result, ())
+    )
+    state = loading_marks(state, commands)
+    streams: dict[str, list[StreamOp]] = {}
+    for command in commands:
+        if isinstance(command, Stream | StreamInsert | StreamDelete):
+            add_ops(streams, command)
+    components = Components(lambda: pending_ops(streams))
+
+    def resolve(call: ComponentCall) -> Tree:
+        return components.render(components.by_cid[components.resolve(call)])
+
+    with pending_ops(streams):
+        rendered = view.layout(view.render(state), flash or {})
+    return to_html(rendered, resolve)

@@ -4,20 +4,25 @@ A `Rendered` is one template call: the template's `statics` (shared, never
 copied) interleaved with this call's `dynamics`. A dynamic is escaped text, a
 nested `Rendered`, or a `Comprehension`: many entries of one template whose
 statics are stored (and later sent) once, optionally keyed so the diff can
-express inserts, deletes and moves. `to_html` renders a tree to the full HTML
-of a first GET, no JavaScript needed.
+express inserts, deletes and moves. Two placeholders complete the tree: a
+`ComponentCall` (a stateful live component, rendered by the session as its own
+subtree) and a `StreamSlot` (a collection the server sends as operations and does
+not keep). `to_html` renders a tree to the full HTML of a first GET, no
+JavaScript needed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeAlias
 
 import msgspec
 
 from ._errors import RenderedError
 
-Dynamic: TypeAlias = "str | Rendered | Comprehension"
-"""One dynamic slot: escaped HTML text, a nested template, or a comprehension."""
+Dynamic: TypeAlias = "str | Rendered | Comprehension | ComponentCall | StreamSlot"
+"""One dynamic slot: escaped HTML text, a nested template, a comprehension, a live
+component, or a stream."""
 
 
 class Rendered(msgspec.Struct, frozen=True):
@@ -83,22 +88,127 @@ class Comprehension(msgspec.Struct, frozen=True):
                     seen.add(key)
 
 
-def to_html(rendered: Rendered) -> str:
-    """Render a tree to its full HTML (the first GET, and the diff's reference)."""
+class ComponentCall(msgspec.Struct, frozen=True):
+    """A live component placed in a tree: the `component` object, its `id`, its `props`.
+
+    Build it with `live_component(...)`. The session mounts the component the first time
+    its (type, id) appears, calls its ``update`` when `props` change, and renders it as
+    its own subtree (specs/live-diff.md §7). Equal calls (same component object, id and
+    equal props) are unchanged for the diff.
+    """
+
+    component: object
+    id: str
+    props: object
+
+
+class StreamOp(msgspec.Struct, frozen=True):
+    """One pending operation on a stream (specs/live-diff.md §8).
+
+    `kind` is ``"i"`` (insert, or replace in place when the key is held; with
+    `update_only`, replace only), ``"d"`` (delete the key if held) or ``"r"`` (reset:
+    drop every entry). `at` is -1 (append) or the index to insert at; `limit` keeps the
+    first `limit` entries (the last ``-limit`` when negative) after an insert.
+    """
+
+    kind: str
+    key: str = ""
+    entry: Rendered | None = None
+    at: int = -1
+    limit: int | None = None
+    update_only: bool = False
+
+
+class StreamSlot(msgspec.Struct, frozen=True):
+    """A stream placed in a tree: entries of one template, sent as operations.
+
+    Build it with `streamed(name, template)` inside ``render``. `ops` are the operations
+    not sent yet; the session empties the list once a patch carried them, so after a
+    render the server holds no entry of the stream (only its name and template).
+    """
+
+    name: str
+    fingerprint: int
+    statics: tuple[str, ...]
+    ops: list[StreamOp]
+
+
+ComponentResolver: TypeAlias = "Callable[[ComponentCall], Rendered]"
+"""Renders a component call for `to_html` (the first GET mounts components one-off)."""
+
+
+def to_html(rendered: Rendered, components: ComponentResolver | None = None) -> str:
+    """Render a tree to its full HTML (the first GET, and the diff's reference).
+
+    A tree holding live components needs `components`, which renders each call; a
+    stream renders the entries its pending operations leave.
+    """
     out: list[str] = []
-    _write(rendered.statics, rendered.dynamics, out)
+    _write(rendered.statics, rendered.dynamics, out, components)
     return "".join(out)
 
 
-def _write(statics: tuple[str, ...], dynamics: tuple[Dynamic, ...], out: list[str]) -> None:
+def _write(
+    statics: tuple[str, ...],
+    dynamics: tuple[Dynamic, ...],
+    out: list[str],
+    components: ComponentResolver | None,
+) -> None:
     append = out.append
     append(statics[0])
     for index, dynamic in enumerate(dynamics, 1):
         if isinstance(dynamic, str):
             append(dynamic)
         elif isinstance(dynamic, Rendered):
-            _write(dynamic.statics, dynamic.dynamics, out)
-        else:
+            _write(dynamic.statics, dynamic.dynamics, out, components)
+        elif isinstance(dynamic, Comprehension):
             for entry in dynamic.entries:
-                _write(dynamic.statics, entry, out)
+                _write(dynamic.statics, entry, out, components)
+        elif isinstance(dynamic, ComponentCall):
+            if components is None:
+                raise RenderedError(
+                    f"live component {dynamic.id!r} in a tree rendered without a session; "
+                    "render the view through its session (or LiveHub.static_render)"
+                )
+            inner = components(dynamic)
+            _write(inner.statics, inner.dynamics, out, components)
+        else:
+            for streamed in stream_entries(dynamic):
+                _write(dynamic.statics, streamed.dynamics, out, components)
         append(statics[index])
+
+
+def stream_entries(slot: StreamSlot) -> list[Rendered]:
+    """The entries `slot` shows when its operations apply to an empty stream (first GET)."""
+    keys: list[str] = []
+    entries: dict[str, Rendered] = {}
+    for op in slot.ops:
+        if op.kind == "r":
+            keys.clear()
+            entries.clear()
+        elif op.kind == "d":
+            if op.key in entries:
+                del entries[op.key]
+                keys.remove(op.key)
+        elif op.entry is not None:
+            check_stream_entry(slot, op.key, op.entry)
+            if op.key in entries:
+                entries[op.key] = op.entry
+            elif not op.update_only:
+                entries[op.key] = op.entry
+                keys.insert(len(keys) if op.at < 0 else min(op.at, len(keys)), op.key)
+                if op.limit is not None:
+                    dropped = keys[op.limit :] if op.limit >= 0 else keys[: op.limit]
+                    for key in dropped:
+                        del entries[key]
+                    keys = keys[: op.limit] if op.limit >= 0 else keys[op.limit :]
+    return [entries[key] for key in keys]
+
+
+def check_stream_entry(slot: StreamSlot, key: str, entry: Rendered) -> None:
+    """Refuse an entry of `slot` not rendered by its template."""
+    if entry.fingerprint != slot.fingerprint:
+        raise RenderedError(
+            f"stream {slot.name!r}: entry {key!r} was not rendered by the stream's template; "
+            "insert entries rendered by the template given to streamed(...)"
+        )

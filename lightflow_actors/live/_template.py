@@ -17,9 +17,11 @@ from typing import Final, TypeAlias
 
 from ._errors import RenderedError, TemplateSyntaxError, TemplateValueError
 from ._markup import Markup, escape_text
-from ._rendered import Comprehension, Dynamic, Rendered
+from ._rendered import ComponentCall, Comprehension, Dynamic, Rendered, StreamSlot
 
-Value: TypeAlias = "str | int | float | Rendered | Comprehension | None"
+Value: TypeAlias = (
+    "str | int | float | Rendered | Comprehension | ComponentCall | StreamSlot | None"
+)
 """What a template field accepts. `str` is escaped unless it is a `Markup`; None renders empty."""
 
 Key: TypeAlias = "str | int"
@@ -148,14 +150,15 @@ def _to_dynamic(name: str, value: Value, spec: str) -> Dynamic:
         raise TemplateValueError(
             name, "a bool does not render; choose the text with a conditional expression"
         )
-    if isinstance(value, Rendered | Comprehension):
+    if isinstance(value, Rendered | Comprehension | ComponentCall | StreamSlot):
         if spec:
             raise TemplateValueError(name, "a nested template cannot take a format spec")
         return value
     raise TemplateValueError(
         name,
         f"cannot render a {type(value).__name__}; pass str, int, float, None, "
-        "safe(...), a Rendered, or each(...)/keyed(...) for a list",
+        "safe(...), a Rendered, each(...)/keyed(...) for a list, live_component(...) "
+        "or streamed(...)",
     )
 
 

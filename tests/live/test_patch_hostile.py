@@ -181,7 +181,8 @@ def test_oversized_patch_is_refused_before_decoding() -> None:
         ('{"t":{"0":[]},"r":{"s":0}}', "$.t.0", "at least one"),
         ('{"t":{"0":["a"]},"r":{"s":0,"e":[]}}', "$.r", "root must be a template node"),
         ('{"t":{"0":["a","b"]},"r":{"s":0,"e":[{}],"k":["a","a"]}}', "$.r.k.1", "twice"),
-        ('{"t":{"0":["a","b"]},"r":{"s":0,"0":7}}', "$.r.0", "got a number"),
+        ('{"t":{"0":["a","b"]},"r":{"s":0,"0":7}}', "$.r.0", "names component 7"),
+        ('{"t":{"0":["a","b"]},"r":{"s":0,"0":7.5}}', "$.r.0", "got a number"),
     ],
 )
 def test_specific_malformed_patches_name_their_path(wire: str, path: str, problem: str) -> None:

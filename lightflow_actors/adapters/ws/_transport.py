@@ -230,6 +230,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
                 event=instruction.event,
                 payload=instruction.payload,
                 ref=str(self.connection.last_seq_in),
+                target=instruction.target,
             )
         session.tell(instruction)
         if isinstance(instruction, Shutdown):

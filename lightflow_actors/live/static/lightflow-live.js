@@ -46,14 +46,15 @@
   }
   function isInt(v) { return typeof v === "number" && Number.isInteger(v); }
 
-  /** Client state: statics by template id, and the tree (null before the first patch). */
-  function emptyState() { return { templates: new Map(), root: null }; }
+  /** Client state: statics by template id, the tree (null before the first patch), and
+   *  the live components by cid. */
+  function emptyState() { return { templates: new Map(), root: null, components: new Map() }; }
 
   /** Merge `patch` (a parsed live-diff patch) into `state`; returns a new state. */
   function applyPatch(state, patch) {
     if (!isObject(patch)) throw new PatchError("$", "a patch must be an object");
     Object.keys(patch).forEach(function (k) {
-      if (k !== "t" && k !== "r") throw new PatchError("$." + k, "unknown key in a patch");
+      if (k !== "t" && k !== "r" && k !== "c") throw new PatchError("$." + k, "unknown key in a patch");
     });
     var templates = state.templates;
     if (has(patch, "t")) {
@@ -76,31 +77,117 @@
         templates.set(id, statics.slice());
       });
     }
+    // Live components (§7). A slot may name any component the client holds after the
+    // patch: those it held and those the patch sends, less those it deletes.
+    var components = state.components || new Map(), available = components;
+    var ctx = { templates: templates, available: available };
+    if (has(patch, "c")) {
+      if (!isObject(patch.c)) throw new PatchError("$.c", "expected an object");
+      var cids = Object.keys(patch.c);
+      cids.forEach(function (key) {
+        if (!/^[1-9][0-9]{0,9}$/.test(key) || Number(key) > 2147483647) {
+          throw new PatchError("$.c." + key, "not a component id");
+        }
+      });
+      cids = cids.map(Number).sort(function (a, b) { return a - b; });
+      available = ctx.available = new Set(components.keys());
+      cids.forEach(function (cid) {
+        if (patch.c[String(cid)] === null) available.delete(cid); else available.add(cid);
+      });
+      var merged = new Map(components);
+      cids.forEach(function (cid) {
+        var incoming = patch.c[String(cid)], path = "$.c." + cid;
+        if (incoming === null) {
+          if (!components.has(cid)) throw new PatchError(path, "deletes component " + cid + ", which the client does not hold");
+          merged.delete(cid);
+          return;
+        }
+        var node = value(ctx, merged.get(cid), incoming, path, 0);
+        if (typeof node !== "object" || node.kind !== "node") throw new PatchError(path, "a component must be a template node");
+        merged.set(cid, node);
+      });
+      components = merged;
+    }
     var root = state.root;
     if (has(patch, "r") && patch.r !== null) {
       if (!isObject(patch.r)) throw new PatchError("$.r", "expected an object");
-      var merged = value(templates, root, patch.r, "$.r", 0);
-      if (typeof merged === "string" || merged.kind !== "node") {
+      var mergedRoot = value(ctx, root, patch.r, "$.r", 0);
+      if (typeof mergedRoot !== "object" || mergedRoot.kind !== "node") {
         throw new PatchError("$.r", "the root must be a template node, not a comprehension");
       }
-      root = merged;
+      root = mergedRoot;
     }
-    return { templates: templates, root: root };
+    return { templates: templates, root: root, components: components };
   }
 
-  function value(templates, current, incoming, path, depth) {
+  function value(ctx, current, incoming, path, depth) {
+    var templates = ctx.templates;
     if (typeof incoming === "string") return incoming;
-    if (!isObject(incoming)) throw new PatchError(path, "expected a string or an object, got " + describe(incoming));
+    if (isInt(incoming)) {
+      if (!ctx.available.has(incoming)) {
+        throw new PatchError(path, "names component " + incoming + ", which the client does not hold");
+      }
+      return incoming;
+    }
+    if (!isObject(incoming)) throw new PatchError(path, "expected a string, a component id or an object, got " + describe(incoming));
     if (depth >= MAX_DEPTH) throw new PatchError(path, "nested deeper than " + MAX_DEPTH + " levels");
-    if (has(incoming, "s")) return full(templates, incoming, path, depth);
+    if (has(incoming, "s")) return full(ctx, incoming, path, depth);
     if (current && current.kind === "node") {
       var width = templates.get(current.template_id).length - 1;
       return { kind: "node", template_id: current.template_id,
-               values: dynamics(templates, current.values, width, incoming, path, depth, null) };
+               values: dynamics(ctx, current.values, width, incoming, path, depth, null) };
     }
-    if (current && current.kind === "comp") return compChanges(templates, current, incoming, path, depth);
+    if (current && current.kind === "comp") return compChanges(ctx, current, incoming, path, depth);
+    if (current && current.kind === "stream") {
+      var ks = Object.keys(incoming);
+      if (ks.length !== 1 || ks[0] !== "x") throw new PatchError(path, 'a change to a stream holds only "x"');
+      return streamOps(ctx, current, incoming.x, path + ".x", depth);
+    }
     throw new PatchError(path, 'a change (no "s") for a slot that holds ' +
-      (current === null || current === undefined ? "nothing" : "text") + '; a new node must carry "s"');
+      (current === null || current === undefined ? "nothing" : typeof current === "string" ? "text" : "a component") +
+      '; a new node must carry "s"');
+  }
+
+  /** Stream operations, in order (§8): ["r"], ["d", key], ["u", key, entry],
+   *  ["i", key, at, entry] or ["i", key, at, entry, limit]. The server keeps none of it. */
+  function streamOps(ctx, current, ops, path, depth) {
+    var width = ctx.templates.get(current.template_id).length - 1;
+    var keys = current.keys.slice(), entries = new Map(current.entries);
+    array(ops, path).forEach(function (op, n) {
+      var at = path + "." + n;
+      if (!Array.isArray(op) || op.length === 0 || typeof op[0] !== "string") {
+        throw new PatchError(at, "expected an operation array starting with its kind");
+      }
+      var kind = op[0];
+      if (kind === "r" && op.length === 1) {
+        keys = []; entries = new Map();
+      } else if (kind === "d" && op.length === 2 && typeof op[1] === "string") {
+        if (entries.has(op[1])) { entries.delete(op[1]); keys.splice(keys.indexOf(op[1]), 1); }
+      } else if (kind === "u" && op.length === 3 && typeof op[1] === "string") {
+        var updated = fullEntry(ctx, op[2], width, at + ".2", depth + 1);
+        if (entries.has(op[1])) entries.set(op[1], updated);
+      } else if (kind === "i" && (op.length === 4 || op.length === 5) && typeof op[1] === "string") {
+        var key = op[1], pos = op[2];
+        if (!isInt(pos) || pos < -1) throw new PatchError(at + ".2", "at must be -1 or a non-negative integer");
+        var limit = op.length === 5 ? op[4] : null;
+        if (limit !== null && !isInt(limit)) throw new PatchError(at + ".4", "a limit must be an integer");
+        var entry = fullEntry(ctx, op[3], width, at + ".3", depth + 1);
+        if (entries.has(key)) { entries.set(key, entry); return; }
+        entries.set(key, entry);
+        keys.splice(pos === -1 ? keys.length : Math.min(pos, keys.length), 0, key);
+        if (limit !== null) {
+          var kept = limit >= 0 ? keys.slice(0, limit) : keys.slice(keys.length + limit < 0 ? 0 : keys.length + limit);
+          if (kept.length < keys.length) {
+            var keep = new Set(kept);
+            keys.forEach(function (k) { if (!keep.has(k)) entries.delete(k); });
+            keys = kept;
+          }
+        }
+      } else {
+        throw new PatchError(at, "not a stream operation: " + describe(op) + " of kind " + JSON.stringify(kind));
+      }
+    });
+    return { kind: "stream", template_id: current.template_id, keys: keys, entries: entries };
   }
 
   function staticsOf(templates, node, path) {
@@ -111,13 +198,18 @@
     return [id, statics];
   }
 
-  function full(templates, node, path, depth) {
-    var found = staticsOf(templates, node, path), id = found[0], width = found[1].length - 1;
+  function full(ctx, node, path, depth) {
+    var found = staticsOf(ctx.templates, node, path), id = found[0], width = found[1].length - 1;
+    if (has(node, "x")) {
+      var extraX = Object.keys(node).filter(function (k) { return k !== "s" && k !== "x"; }).sort();
+      if (extraX.length) throw new PatchError(path + "." + extraX[0], "unknown key in a new stream");
+      return streamOps(ctx, { kind: "stream", template_id: id, keys: [], entries: new Map() }, node.x, path + ".x", depth);
+    }
     if (!has(node, "e")) {
       if (Object.keys(node).length !== width + 1) {
         throw new PatchError(path, "a new node of template " + id + " needs keys 0.." + (width - 1));
       }
-      return { kind: "node", template_id: id, values: dynamics(templates, null, width, node, path, depth, "s") };
+      return { kind: "node", template_id: id, values: dynamics(ctx, null, width, node, path, depth, "s") };
     }
     var extra = Object.keys(node).filter(function (k) { return k !== "s" && k !== "e" && k !== "k"; }).sort();
     if (extra.length) throw new PatchError(path + "." + extra[0], "unknown key in a new comprehension");
@@ -134,7 +226,7 @@
     }
     var entries = new Map();
     keys.forEach(function (key, i) {
-      entries.set(key, fullEntry(templates, entriesIn[i], width, path + ".e." + i, depth));
+      entries.set(key, fullEntry(ctx, entriesIn[i], width, path + ".e." + i, depth));
     });
     return { kind: "comp", template_id: id, keys: keys, entries: entries, positional: positional };
   }
@@ -150,20 +242,20 @@
     return keys.slice();
   }
 
-  function fullEntry(templates, entry, width, path, depth) {
+  function fullEntry(ctx, entry, width, path, depth) {
     if (!isObject(entry)) throw new PatchError(path, "expected an entry object, got " + describe(entry));
     if (Object.keys(entry).length !== width) {
       throw new PatchError(path, "a new entry needs keys 0.." + (width - 1) + ", got " + Object.keys(entry).length + " keys");
     }
-    return dynamics(templates, null, width, entry, path, depth, null);
+    return dynamics(ctx, null, width, entry, path, depth, null);
   }
 
-  function dynamics(templates, current, width, changes, path, depth, skip) {
+  function dynamics(ctx, current, width, changes, path, depth, skip) {
     var values = current ? current.slice() : new Array(width).fill(null);
     Object.keys(changes).forEach(function (key) {
       if (key === skip) return;
       var index = parseIndex(key, width, path);
-      values[index] = value(templates, values[index], changes[key], path + "." + key, depth + 1);
+      values[index] = value(ctx, values[index], changes[key], path + "." + key, depth + 1);
     });
     for (var i = 0; i < values.length; i++) {
       if (values[i] === null) throw new PatchError(path + "." + i, "missing in a new node");
@@ -191,7 +283,8 @@
     return item;
   }
 
-  function compChanges(templates, current, changes, path, depth) {
+  function compChanges(ctx, current, changes, path, depth) {
+    var templates = ctx.templates;
     var extra = Object.keys(changes).filter(function (k) { return "dmiu".indexOf(k) < 0 || k.length !== 1; }).sort();
     if (extra.length) throw new PatchError(path + "." + extra[0], "unknown key in comprehension changes");
     var width = templates.get(current.template_id).length - 1;
@@ -216,7 +309,7 @@
       if (entries.has(insert[0])) {
         throw new PatchError(path + ".i." + i, "inserts " + JSON.stringify(insert[0]) + ", which the client already holds");
       }
-      entries.set(insert[0], fullEntry(templates, insert[2], width, path + ".i." + i + ".2", depth + 1));
+      entries.set(insert[0], fullEntry(ctx, insert[2], width, path + ".i." + i + ".2", depth + 1));
       placements.push([insert[1], insert[0]]);
     });
     var keys = current.keys;
@@ -240,30 +333,42 @@
       var entry = entries.get(key), change = updates[key];
       if (entry === undefined) throw new PatchError(path + ".u." + key, "updates an entry the client does not hold");
       if (!isObject(change)) throw new PatchError(path + ".u." + key, "expected an object, got " + describe(change));
-      entries.set(key, dynamics(templates, entry, width, change, path + ".u." + key, depth + 1, null));
+      entries.set(key, dynamics(ctx, entry, width, change, path + ".u." + key, depth + 1, null));
     });
     return { kind: "comp", template_id: current.template_id, keys: keys, entries: entries, positional: current.positional };
   }
 
-  /** The HTML the client shows for `state` (§4.6): what client_html returns in Python. */
+  /** The HTML the client shows for `state` (§4.6): what client_html returns in Python.
+   *  A missing component, a component inside itself, or nesting deeper than
+   *  MAX_RENDER_DEPTH renders empty. */
+  var MAX_RENDER_DEPTH = 256;
   function toHtml(state) {
     if (!state.root) return "";
-    var out = [];
-    writeValues(state.templates, state.templates.get(state.root.template_id), state.root.values, out);
+    var out = [], w = { templates: state.templates, components: state.components || new Map(), inside: new Set() };
+    writeValues(w, state.templates.get(state.root.template_id), state.root.values, out, 0);
     return out.join("");
   }
 
-  function writeValues(templates, statics, values, out) {
+  function writeValues(w, statics, values, out, depth) {
     out.push(statics[0]);
     for (var i = 0; i < values.length; i++) {
       var v = values[i];
       if (typeof v === "string") {
         out.push(v);
+      } else if (depth >= MAX_RENDER_DEPTH) {
+        // too deep: empty
+      } else if (typeof v === "number") {
+        var c = w.components.get(v);
+        if (c !== undefined && !w.inside.has(v)) {
+          w.inside.add(v);
+          writeValues(w, w.templates.get(c.template_id), c.values, out, depth + 1);
+          w.inside.delete(v);
+        }
       } else if (v.kind === "node") {
-        writeValues(templates, templates.get(v.template_id), v.values, out);
+        writeValues(w, w.templates.get(v.template_id), v.values, out, depth + 1);
       } else {
-        var st = templates.get(v.template_id);
-        for (var k = 0; k < v.keys.length; k++) writeValues(templates, st, v.entries.get(v.keys[k]), out);
+        var st = w.templates.get(v.template_id);
+        for (var k = 0; k < v.keys.length; k++) writeValues(w, st, v.entries.get(v.keys[k]), out, depth + 1);
       }
       out.push(statics[i + 1]);
     }
