@@ -89,10 +89,13 @@ class LiveClient:
         mount = self.mount_instruction(view, session_id, token, params)
         return [self.send(mount), self.send(Render())]
 
-    def submit(self, event: str, payload: JSONValue) -> tuple[bytes, str]:
-        """A Submit frame and its ref (the frame's seq, as the client script does)."""
+    def submit(
+        self, event: str, payload: JSONValue, target: str | None = None
+    ) -> tuple[bytes, str]:
+        """A Submit frame and its ref (the frame's seq, as the client script does);
+        `target`: the live component it is for (its cid), None: the view."""
         ref = str(self.connection.last_seq_out + 1)
-        data = self.send(Submit(event=event, payload=payload, ref=ref))
+        data = self.send(Submit(event=event, payload=payload, ref=ref, target=target))
         self._outstanding.append(int(ref))
         return data, ref
 

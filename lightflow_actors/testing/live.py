@@ -36,6 +36,15 @@ file's chunks as the client does, and ``render_async`` waits until the session r
     html = await view.render_upload(avatar, "me.png", percent=50)
     html = await view.render_async()
 
+LiveViewTest's element API (components and streams included): ``view.element(selector,
+text)`` finds an element when used, ``has_element(view, "#todo-1", "milk")`` checks,
+``await render_click(view.element("#todo-1 button"))`` sends the element's event (to the
+live component its ``lf-target`` names) and returns the new HTML; text is matched
+unescaped, as a user reads it::
+
+    done = await render_click(view.element("#todo-7 button", "done"))
+    assert has_element(view, "#todo-7.done")
+
 The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
 `WebSocketView`, the same over a real WebSocket).
 """
@@ -81,9 +90,11 @@ from ..kernel import ActorExited, ActorNotAlive, ActorRef, ActorSystem, AskTimeo
 from ..live import Patch as LivePatch
 from ..live._cookie import SessionChange as _Change
 from ..supervision import ActorSystem as SupervisedSystem
+from ._live_dom import Node, SelectorError, form_fields, outer_html, parse, select
 
 __all__ = [
     "DEFAULT_WAIT",
+    "Element",
     "FileInput",
     "FormHandle",
     "LiveClient",
@@ -92,9 +103,15 @@ __all__ = [
     "LiveTestError",
     "LiveViewHandle",
     "MemorySocket",
+    "SelectorError",
     "UploadFile",
     "WebSocketView",
+    "element",
+    "has_element",
     "live_test",
+    "render_change",
+    "render_click",
+    "render_submit",
 ]
 
 DEFAULT_WAIT = 30.0
@@ -262,7 +279,7 @@ class LiveViewHandle:
         payload: dict[str, JSONValue] = dict(_values(element))
         payload.update(_pushed_value(element.attrs.get("lf-click"), event))
         payload.update(values or {})
-        await self.push(event, payload)
+        await self.push(event, payload, target=element.attrs.get("lf-target") or None)
 
     async def submit(self, event: str, form: Mapping[str, JSONValue] | None = None) -> None:
         """Submit the form with ``lf-submit=event``; `form` overrides its fields."""
@@ -294,17 +311,92 @@ class LiveViewHandle:
             payload["value"] = value
         await self.push(event, payload)
 
-    async def push(self, event: str, payload: JSONValue) -> None:
-        """Send an event as-is (no element lookup) and wait for its answer."""
-        ref = await self.send_event(event, payload)
+    async def push(self, event: str, payload: JSONValue, *, target: str | None = None) -> str:
+        """Send an event as-is (no element lookup) and wait for its answer; `target`: a
+        live component's cid (what ``lf-target`` holds). Returns the event's ref."""
+        ref = await self.send_event(event, payload, target=target)
         await self.wait_for(lambda: ref in self.client.answered, f"the answer to event {event!r}")
+        return ref
 
-    async def send_event(self, event: str, payload: JSONValue) -> str:
+    async def send_event(self, event: str, payload: JSONValue, *, target: str | None = None) -> str:
         """Send an event without waiting for its answer; returns its ref."""
         await self._flush()
-        data, ref = self.client.submit(event, payload)
+        data, ref = self.client.submit(event, payload, target)
         await self._deliver(data)
         return ref
+
+    # -- LiveViewTest's element API -----------------------------------------------------
+
+    def element(self, selector: str, text: str | None = None) -> Element:
+        """The element matching `selector` (and containing `text`, unescaped), looked up
+        when used: it must then match exactly one element."""
+        return Element(self, selector, text)
+
+    def has_element(self, selector: str, text: str | None = None) -> bool:
+        """Whether some element matches `selector` (and contains `text`, unescaped)."""
+        return bool(select(parse(self.html()), selector, text))
+
+    def text(self) -> str:
+        """The page's text as a user reads it: unescaped, whitespace collapsed."""
+        return parse(self.html()).text()
+
+    async def render_click(
+        self, target: Element | str, values: Mapping[str, JSONValue] | None = None
+    ) -> str:
+        """Click `target` (an `Element` with ``lf-click``, or an event name pushed to the
+        view as-is) and return the HTML after the answer."""
+        if isinstance(target, str):
+            return await self._render_event(target, dict(values or {}), None)
+        node = target.node()
+        event = _binding(node, "lf-click", target)
+        payload: dict[str, JSONValue] = dict(_values_of(node.attrs))
+        payload.update(values or {})
+        return await self._render_event(event, payload, node.attrs.get("lf-target") or None)
+
+    async def render_submit(
+        self, target: Element | str, values: Mapping[str, JSONValue] | None = None
+    ) -> str:
+        """Submit the form `target` (with ``lf-submit``; `values` override its fields), or
+        push the event named `target`; return the HTML after the answer."""
+        if isinstance(target, str):
+            return await self._render_event(target, dict(values or {}), None)
+        node = target.node()
+        event = _binding(node, "lf-submit", target)
+        payload: dict[str, JSONValue] = dict(form_fields(node))
+        payload.update(values or {})
+        return await self._render_event(event, payload, node.attrs.get("lf-target") or None)
+
+    async def render_change(
+        self,
+        target: Element | str,
+        values: Mapping[str, JSONValue] | None = None,
+        *,
+        field: str = "",
+    ) -> str:
+        """Change a field of `target` (a form or field with ``lf-change``; `values`
+        override its fields, `field` is the ``_target`` the client sends), or push the
+        event named `target`; return the HTML after the answer."""
+        if isinstance(target, str):
+            return await self._render_event(target, dict(values or {}), None)
+        node = target.node()
+        event = _binding(node, "lf-change", target)
+        payload: dict[str, JSONValue] = dict(form_fields(node)) if node.tag == "form" else {}
+        payload.update(values or {})
+        payload["_target"] = field
+        return await self._render_event(event, payload, node.attrs.get("lf-target") or None)
+
+    async def _render_event(
+        self, event: str, payload: dict[str, JSONValue], target: str | None
+    ) -> str:
+        ref = await self.push(event, payload, target=target)
+        for error in self.client.errors:
+            if isinstance(error, ErrorFrame) and error.ref is not None and str(error.ref) == ref:
+                raise LiveTestError(
+                    f"the server refused event {event!r}"
+                    + (f" for component {target}" if target else "")
+                    + f": {error.code}: {error.message}"
+                )
+        return self.html()
 
     async def send(self, instruction: Mount | Render | Patch | Submit | Shutdown) -> None:
         """Send one instruction frame (numbered after any pending acks)."""
@@ -589,6 +681,136 @@ class FormHandle:
                 f"(it has: {', '.join(element.fields) or 'none'})"
             )
         return element
+
+
+class Element:
+    """An element of a mounted view, found by `selector` (and `text`) each time it is used
+    (LiveViewTest's ``element/3``): after a patch it is looked up again."""
+
+    __slots__ = ("selector", "text_filter", "view")
+
+    def __init__(self, view: LiveViewHandle, selector: str, text: str | None) -> None:
+        select(Node("#document", {}, None), selector)  # a bad selector fails here, early
+        self.view = view
+        self.selector = selector
+        self.text_filter = text
+
+    def __repr__(self) -> str:
+        extra = f", {self.text_filter!r}" if self.text_filter is not None else ""
+        return f"element({self.selector!r}{extra})"
+
+    def node(self) -> Node:
+        """The one element matching now; `LiveTestError` if none or several do."""
+        found = select(parse(self.view.html()), self.selector, self.text_filter)
+        if len(found) != 1:
+            what = "no element" if not found else f"{len(found)} elements"
+            raise LiveTestError(
+                f"{what} match {self!r} in the rendered HTML; an element must match exactly one"
+            )
+        return found[0]
+
+    def exists(self) -> bool:
+        return bool(select(parse(self.view.html()), self.selector, self.text_filter))
+
+    def text(self) -> str:
+        """The element's text, unescaped."""
+        return self.node().text()
+
+    def html(self) -> str:
+        """The element's HTML (LiveViewTest's ``render(element)``)."""
+        return outer_html(self.node())
+
+    async def render_click(self, values: Mapping[str, JSONValue] | None = None) -> str:
+        return await self.view.render_click(self, values)
+
+    async def render_submit(self, values: Mapping[str, JSONValue] | None = None) -> str:
+        return await self.view.render_submit(self, values)
+
+    async def render_change(
+        self, values: Mapping[str, JSONValue] | None = None, *, field: str = ""
+    ) -> str:
+        return await self.view.render_change(self, values, field=field)
+
+
+def element(view: LiveViewHandle, selector: str, text: str | None = None) -> Element:
+    """LiveViewTest's ``element(view, selector, text)``."""
+    return view.element(selector, text)
+
+
+def has_element(
+    target: LiveViewHandle | Element, selector: str | None = None, text: str | None = None
+) -> bool:
+    """LiveViewTest's ``has_element?``: ``has_element(view, "#a", "text")`` or
+    ``has_element(view.element("#a"))``."""
+    if isinstance(target, Element):
+        return target.exists()
+    if selector is None:
+        raise LiveTestError("has_element(view, selector, text): give a selector")
+    return target.has_element(selector, text)
+
+
+async def render_click(
+    target: Element | LiveViewHandle,
+    event: str | Mapping[str, JSONValue] | None = None,
+    values: Mapping[str, JSONValue] | None = None,
+) -> str:
+    """``render_click(element, values)`` or ``render_click(view, "event", values)``."""
+    if isinstance(target, Element):
+        return await target.view.render_click(target, _mapping(event, values))
+    if not isinstance(event, str):
+        raise LiveTestError("render_click(view, event, values): name the event")
+    return await target.render_click(event, values)
+
+
+async def render_submit(
+    target: Element | LiveViewHandle,
+    event: str | Mapping[str, JSONValue] | None = None,
+    values: Mapping[str, JSONValue] | None = None,
+) -> str:
+    """``render_submit(form_element, values)`` or ``render_submit(view, "event", values)``."""
+    if isinstance(target, Element):
+        return await target.view.render_submit(target, _mapping(event, values))
+    if not isinstance(event, str):
+        raise LiveTestError("render_submit(view, event, values): name the event")
+    return await target.render_submit(event, values)
+
+
+async def render_change(
+    target: Element | LiveViewHandle,
+    event: str | Mapping[str, JSONValue] | None = None,
+    values: Mapping[str, JSONValue] | None = None,
+    *,
+    field: str = "",
+) -> str:
+    """``render_change(form_element, values)`` or ``render_change(view, "event", values)``."""
+    if isinstance(target, Element):
+        return await target.view.render_change(target, _mapping(event, values), field=field)
+    if not isinstance(event, str):
+        raise LiveTestError("render_change(view, event, values): name the event")
+    return await target.render_change(event, values, field=field)
+
+
+def _mapping(
+    first: str | Mapping[str, JSONValue] | None, second: Mapping[str, JSONValue] | None
+) -> Mapping[str, JSONValue] | None:
+    if isinstance(first, str):
+        raise LiveTestError("an element already names its event; pass only the values")
+    return first if first is not None else second
+
+
+def _binding(node: Node, attribute: str, element: Element) -> str:
+    event = node.attrs.get(attribute)
+    if not event:
+        raise LiveTestError(f"{element!r} has no {attribute} attribute: it sends no such event")
+    return event
+
+
+def _values_of(attrs: Mapping[str, str | None]) -> dict[str, JSONValue]:
+    return {
+        name[len("lf-value-") :]: value or ""
+        for name, value in attrs.items()
+        if name.startswith("lf-value-")
+    }
 
 
 class LiveTest:

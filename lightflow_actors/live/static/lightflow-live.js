@@ -820,6 +820,15 @@
     return out;
   }
 
+  // -- live components (specs/live-wire.md §5): an element's lf-target names the
+  //    component (its cid, what the component renders as {myself}) its events go to;
+  //    the server answers a target it does not know with an error frame.
+
+  function componentTarget(el) {
+    var target = el && el.getAttribute ? el.getAttribute("lf-target") : null;
+    return target ? target : null;
+  }
+
   /** `options.hooks`: {Name: hook object} for lf-hook="Name" (section 5). The page
    *  starts one client with `window.lightflowLiveOptions` (set it in a script that runs
    *  before lightflow-live.js, e.g. in the view's `head`). */
@@ -1113,7 +1122,10 @@
   LiveSocket.prototype.push = function (el, event, payload, form, opts) {
     opts = opts || {};
     if (!this.joined) return null;
-    var seq = this.instruction({ op: "submit", event: event, payload: payload, ref: String(this.seqOut + 1) });
+    var submit = { op: "submit", event: event, payload: payload, ref: String(this.seqOut + 1) };
+    var target = componentTarget(el);
+    if (target !== null) submit.target = target;
+    var seq = this.instruction(submit);
     if (seq === null) return null;
     var entry = { el: el, form: form || null, quiet: !!opts.quiet, loading: opts.loading || [],
                   locks: [], done: opts.done || null, passive: !!(opts.passive || opts.quiet) };
