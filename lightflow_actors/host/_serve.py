@@ -142,6 +142,7 @@ def live_examples(options: ServeOptions) -> PartSource:
                     ("widgets", "Live widgets", "JS commands, a client hook, pushed events"),
                     ("account", "Live login", "log in: a signed cookie session, on_mount, flash"),
                     ("tally", "Live tally", "a count kept in the session (across nodes)"),
+                    ("todos", "Live todos", "a live component per item, a streamed log"),
                 )
             ),
             on_startup=start,

@@ -2,8 +2,9 @@
 a 1 000-row table updated by a ticking actor, widgets (JS commands, a client hook),
 a login page with protected views (``login``, ``account``, ``profile``: a signed
 cookie session, ``on_mount``, flash), a tally whose count lives in the session (kept
-across nodes in a cluster), and ``settings``: a form with an upload and an async-loaded
-panel. ``lightflow serve`` mounts them under ``/live``;
+across nodes in a cluster), ``settings``: a form with an upload and an async-loaded
+panel, and todos (a live component per item, a streamed activity log).
+``lightflow serve`` mounts them under ``/live``;
 ``examples/live/app.py`` serves them.
 
 A host app mounts them with ``lightflow_actors.adapters.ws.live_routes`` and starts the
@@ -29,6 +30,7 @@ from .counter import Counter
 from .settings import SettingsView
 from .table import GetTable, LiveTable, Ticker
 from .tally import Tally
+from .todos import TodoList
 from .widgets import WidgetsView
 
 __all__ = ["CHAT_ROOM", "TICKER", "example_views", "start_example_actors", "start_examples"]
@@ -55,6 +57,7 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
         **auth_views(),
         "tally": Tally(),
         "settings": SettingsView(),
+        "todos": TodoList(),
     }
 
 

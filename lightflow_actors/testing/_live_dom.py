@@ -107,7 +107,7 @@ _TOKEN: Final = re.compile(
       (?P<comma>,)
     | (?P<child>>)
     | (?P<tag>[A-Za-z][A-Za-z0-9-]*|\*)
-    | \#(?P<id>[A-Za-z0-9_\-:.]+)
+    | \#(?P<id>[A-Za-z0-9_\-:]+)
     | \.(?P<cls>[A-Za-z0-9_\-]+)
     | \[\s*(?P<attr>[A-Za-z_:][A-Za-z0-9_:.\-]*)\s*
         (?:(?P<op>[~^$*]?=)\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^\]\s"']+))\s*)?\]
