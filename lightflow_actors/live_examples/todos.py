@@ -193,7 +193,9 @@ class TodoList(LiveView[TodoState, Add | ClearDone]):
         if isinstance(message, Toggled | Renamed):
             todo = message.todo
             todos = tuple(todo if t.id == todo.id else t for t in state.todos)
-            verb = "renamed" if isinstance(message, Renamed) else "done" if todo.done else "reopened"
+            verb = "done" if todo.done else "reopened"
+            if isinstance(message, Renamed):
+                verb = "renamed"
             return _log(msgspec.structs.replace(state, todos=todos), f"{verb} {todo.text!r}")
         if isinstance(message, Removed):
             todos = tuple(t for t in state.todos if t.id != message.id)
@@ -229,7 +231,5 @@ def _added(state: TodoState, text: str) -> Update[TodoState]:
 def _log(state: TodoState, text: str) -> Update[TodoState]:
     """`state` with one more line streamed to the top of the log (the view keeps none)."""
     n = state.logged + 1
-    line = StreamInsert(
-        name="log", key=n, entry=LOG_LINE(n=n, text=text), at=0, limit=LOG_LIMIT
-    )
+    line = StreamInsert(name="log", key=n, entry=LOG_LINE(n=n, text=text), at=0, limit=LOG_LIMIT)
     return Update(msgspec.structs.replace(state, logged=n), (line,))
