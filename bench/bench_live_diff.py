@@ -3,7 +3,10 @@
 Views: (a) a counter, (b) a 1 000-row keyed table where one cell changes (target:
 patch <= 5 % of the full HTML), plus a move and an insert+delete in that table.
 Rates: diffs per second against `to_html` per second (the "resend everything"
-baseline), both measured in this run on freshly rendered trees.
+baseline), both measured in this run on freshly rendered trees. (c) a message
+prepended to a 1 000-entry list as a stream insert against the same list kept as a
+keyed collection (bytes, time and entries the server keeps); (d) an event of one of
+1 000 live components against the same rows changed through the view's state.
 """
 
 from __future__ import annotations
@@ -15,13 +18,21 @@ from bench._report import best_of, row
 from lightflow_actors.live import (
     ClientState,
     DiffState,
+    LiveComponent,
     Rendered,
+    Stream,
+    StreamInsert,
     Template,
     apply_patch,
     encode_patch,
     keyed,
+    live_component,
+    streamed,
     to_html,
 )
+from lightflow_actors.live._live_component import Components
+from lightflow_actors.live._rendered import StreamOp
+from lightflow_actors.live._streams import add_ops, pending_ops, sent
 
 COUNTER = Template(
     '<div class="counter"><p>Count: <b>{count}</b></p>'
@@ -150,6 +161,125 @@ def main() -> None:
         "    Python reference merge of that patch/s",
         best_of(3, rate(lambda: apply_patch(client, patch))),
         "/s",
+    )
+
+    streams_vs_keyed()
+    components_vs_rows()
+
+
+LINE = Template('<li id="m-{n}"><b>{who}</b> {text}</li>')
+FEED = Template('<section><h2>{title}</h2><ul id="feed" lf-update="stream">{items}</ul></section>')
+UPDATES = 2_000
+
+
+def _line(n: int) -> Rendered:
+    return LINE(n=n, who=f"user{n % 17}", text=f"message number {n} of the feed")
+
+
+def streams_vs_keyed() -> None:
+    """(c) prepend one message to a 1 000-entry list: a stream insert (limit 1 000) against
+    the keyed collection the view re-renders (the oldest entry dropped to stay at 1 000)."""
+    keyed_items = [(n, _line(n)) for n in range(N_ROWS, 0, -1)]
+    keyed_state = DiffState()
+    keyed_state.diff(FEED(title="Feed", items=keyed(LINE, keyed_items)))
+    keyed_bytes = 0
+    start = time.perf_counter()
+    for n in range(N_ROWS + 1, N_ROWS + 1 + UPDATES):
+        keyed_items.insert(0, (n, _line(n)))
+        keyed_items.pop()
+        keyed_bytes += len(
+            encode_patch(keyed_state.diff(FEED(title="Feed", items=keyed(LINE, keyed_items))))
+        )
+    keyed_time = (time.perf_counter() - start) / UPDATES
+
+    pending: dict[str, list[StreamOp]] = {}
+    stream_state = DiffState()
+    add_ops(pending, Stream(name="feed", entries=[(n, _line(n)) for n in range(N_ROWS, 0, -1)]))
+    with pending_ops(pending):
+        stream_state.diff(FEED(title="Feed", items=streamed("feed", LINE)))
+    sent(pending)
+    stream_bytes = 0
+    start = time.perf_counter()
+    for n in range(N_ROWS + 1, N_ROWS + 1 + UPDATES):
+        add_ops(pending, StreamInsert(name="feed", key=n, entry=_line(n), at=0, limit=N_ROWS))
+        with pending_ops(pending):
+            tree = FEED(title="Feed", items=streamed("feed", LINE))
+        stream_bytes += len(encode_patch(stream_state.diff(tree)))
+        sent(pending)
+    stream_time = (time.perf_counter() - start) / UPDATES
+
+    print(
+        f"(c) prepend to a 1000-entry list, per update   stream {stream_bytes / UPDATES:,.0f} B"
+        f" in {stream_time * 1e6:,.0f} us | keyed list {keyed_bytes / UPDATES:,.0f} B in"
+        f" {keyed_time * 1e6:,.0f} us   time ratio {stream_time / keyed_time:.3f}x",
+        flush=True,
+    )
+    held = keyed_state.rendered.dynamics[1] if keyed_state.rendered else None
+    keyed_held = len(held.entries) if held is not None and hasattr(held, "entries") else 0
+    stream_slot = stream_state.rendered.dynamics[1] if stream_state.rendered else None
+    stream_held = len(getattr(stream_slot, "ops", ()))
+    print(
+        f"    entries the server keeps after the run      stream {stream_held} | keyed list"
+        f" {keyed_held}",
+        flush=True,
+    )
+
+
+ITEM = Template(
+    '<tr id="item-{id}"><td>{id}</td><td>{name}</td><td>{count}</td>'
+    '<td><button lf-click="bump" lf-target="{myself}">+</button></td></tr>'
+)
+ROWS_PAGE = Template("<table><tbody>{rows}</tbody></table><p>{total}</p>")
+ROW_SLOT = Template("{item}")
+
+
+class _Item(LiveComponent[int, tuple[int, int], None]):
+    def mount(self, props: int) -> tuple[int, int]:
+        return (props, 0)
+
+    def render(self, state: tuple[int, int], myself: int) -> Rendered:
+        return ITEM(id=state[0], name=f"item {state[0]}", count=state[1], myself=myself)
+
+
+def components_vs_rows() -> None:
+    """(d) one row of 1 000 changes by an event: its live component alone re-renders,
+    against the view re-rendering all rows from its state (memoised rows, keyed diff)."""
+    component = _Item()
+    components = Components()
+    page = ROWS_PAGE(
+        rows=keyed(
+            ROW_SLOT, [(i, ROW_SLOT(item=live_component(component, i, i))) for i in range(N_ROWS)]
+        ),
+        total=N_ROWS,
+    )
+    comp_state = DiffState()
+    comp_state.diff(page, components)
+    comp_bytes = 0
+    start = time.perf_counter()
+    for n in range(UPDATES):
+        mounted = components.by_cid[1 + (n * 7919) % N_ROWS]
+        components.set_state(mounted, (mounted.state[0], mounted.state[1] + 1), "handle_event")
+        comp_bytes += len(encode_patch(comp_state.diff(page, components)))
+    comp_time = (time.perf_counter() - start) / UPDATES
+
+    counts = [0] * N_ROWS
+    rendered_rows = [ITEM(id=i, name=f"item {i}", count=0, myself=0) for i in range(N_ROWS)]
+    row_state = DiffState()
+    row_state.diff(ROWS_PAGE(rows=keyed(ITEM, list(enumerate(rendered_rows))), total=N_ROWS))
+    row_bytes = 0
+    start = time.perf_counter()
+    for n in range(UPDATES):
+        i = (n * 7919) % N_ROWS
+        counts[i] += 1
+        rendered_rows[i] = ITEM(id=i, name=f"item {i}", count=counts[i], myself=0)
+        tree = ROWS_PAGE(rows=keyed(ITEM, list(enumerate(rendered_rows))), total=N_ROWS)
+        row_bytes += len(encode_patch(row_state.diff(tree)))
+    row_time = (time.perf_counter() - start) / UPDATES
+    print(
+        f"(d) one of 1000 rows changes, per event         component {comp_bytes / UPDATES:,.0f} B"
+        f" in {comp_time * 1e6:,.0f} us | view re-render {row_bytes / UPDATES:,.0f} B in"
+        f" {row_time * 1e6:,.0f} us   time ratio {comp_time / row_time:.3f}x",
+        flush=True,
     )
 
 
