@@ -49,16 +49,27 @@ class Node:
         return " ".join(self._text().split())
 
     def _text(self) -> str:
-        return "".join(p if isinstance(p, str) else p._text() for p in self.parts)
+        # Iterative: a page nested thousands of levels deep must not exhaust the stack.
+        out: list[str] = []
+        stack: list[str | Node] = [self]
+        while stack:
+            part = stack.pop()
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                stack.extend(reversed(part.parts))
+        return "".join(out)
 
     def classes(self) -> list[str]:
         return (self.attrs.get("class") or "").split()
 
     def walk(self) -> Iterator[Node]:
-        """This element's descendants, in document order."""
-        for child in self.children:
-            yield child
-            yield from child.walk()
+        """This element's descendants, in document order (iteratively, for deep pages)."""
+        stack = list(reversed(self.children))
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
 
 class _TreeBuilder(HTMLParser):
@@ -228,7 +239,8 @@ def compile_selector(selector: str) -> list[_Chain]:
 
 
 def _chain_matches(chain: _Chain, node: Node) -> bool:
-    """Whether `node` matches the chain's last compound with its ancestors matching the rest."""
+    """Whether `node` matches the chain's last compound with its ancestors matching the rest
+    (recursion depth: the selector's length, never the page's depth)."""
     combinator, compound = chain[-1]
     if not compound.matches(node):
         return False
@@ -289,13 +301,21 @@ def form_fields(form: Node) -> dict[str, JSONValue]:
 
 def outer_html(node: Node) -> str:
     """The element as HTML again (attributes and text escaped)."""
-    attrs = "".join(
-        f" {name}" if value is None else f' {name}="{escape(value, quote=True)}"'
-        for name, value in node.attrs.items()
-    )
-    if node.tag in VOID:
-        return f"<{node.tag}{attrs}>"
-    inner = "".join(
-        escape(p, quote=False) if isinstance(p, str) else outer_html(p) for p in node.parts
-    )
-    return f"<{node.tag}{attrs}>{inner}</{node.tag}>"
+    out: list[str] = []
+    stack: list[str | Node] = [node]
+    while stack:
+        part = stack.pop()
+        if isinstance(part, str):
+            out.append(part)  # already escaped, or a closing tag
+            continue
+        attrs = "".join(
+            f" {name}" if value is None else f' {name}="{escape(value, quote=True)}"'
+            for name, value in part.attrs.items()
+        )
+        out.append(f"<{part.tag}{attrs}>")
+        if part.tag in VOID:
+            continue
+        stack.append(f"</{part.tag}>")
+        for inner in reversed(part.parts):
+            stack.append(escape(inner, quote=False) if isinstance(inner, str) else inner)
+    return "".join(out)
