@@ -223,7 +223,19 @@ async def test_events_for_unknown_components_are_refused_and_the_session_lives_o
             assert isinstance(error, ErrorFrame), error
             assert error.code == "malformed_frame"
             assert error.path == "$.instruction.target"
+        # A target that is not a string, or too long, does not decode: the frame is refused.
+        for target in (b"5", b"[1]", b'"' + b"1" * 300 + b'"'):
+            errors = len(view.errors)
+            await view.send_raw(
+                b'{"kind":"instruction","v":1,"seq":999999,"instruction":{"op":"submit",'
+                b'"event":"click","payload":{},"target":' + target + b"}}"
+            )
+            assert len(view.errors) == errors + 1
+            error = view.errors[-1]
+            assert isinstance(error, ErrorFrame) and error.code == "malformed_frame"
+            assert not error.fatal
         # An event the component does not declare, and a bad payload for one it does.
+
         await view.push("nope", {}, target="1")
         assert (
             isinstance(view.errors[-1], ErrorFrame)
