@@ -223,13 +223,13 @@ class Components:
         cid = self._by_key.get((component, id if isinstance(id, str) else str(id)))
         return None if cid is None else self.by_cid[cid]
 
-    def target(self, target: str) -> Mounted:
+    def target(self, target: str, event: str) -> Mounted:
         """The component an event's ``target`` names (its cid in decimal)."""
         cid = int(target) if target.isascii() and target.isdigit() and len(target) < 10 else -1
         mounted = self.by_cid.get(cid)
         if mounted is None:
             raise EventError(
-                "",
+                event,
                 f"no live component has cid {target!r} in this session "
                 f"(mounted: {', '.join(map(str, sorted(self.by_cid))) or 'none'}); "
                 "lf-target must be the component's myself",

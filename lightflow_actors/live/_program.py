@@ -262,7 +262,7 @@ class ViewProgram:
     def _component_event(self, instruction: Submit, target: str) -> list[Effect]:
         """An event for a live component (``lf-target``): its ``handle_event``, then a patch."""
         try:
-            mounted = self.components.target(target)
+            mounted = self.components.target(target, instruction.event)
             event = self.components.decode_event(mounted, instruction.event, instruction.payload)
         except EventError as error:
             if error.path == "$.instruction.target":

@@ -5,7 +5,25 @@ tables of both sides."""
 
 from __future__ import annotations
 
-from .test_browser import app, eventually, open_page, pytestmark, text_is
+import msgspec
+from hypothesis import HealthCheck, given, settings
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.ws import live_routes
+
+from ..live.live_components import STEPS, run_steps
+from ..live.live_server import serving
+from .test_browser import (
+    ARGS,
+    CHROMIUM,
+    app,
+    async_playwright,
+    eventually,
+    open_page,
+    pytestmark,
+    text_is,
+)
+from .test_browser_paint import HARNESS, Blank
 
 __all__ = ["pytestmark"]
 
@@ -57,3 +75,68 @@ async def test_components_and_a_stream_in_chromium() -> None:
         errors = await page.evaluate("() => window.__lfErrors || []")
         assert errors == []
         assert routes.hub is not None
+
+
+async def test_partial_paints_equal_full_renders_with_components_and_streams() -> None:
+    """The painter (ADR 0086) on component and stream patches: after every patch the page
+    is what a full render gives, and a component's change is painted on its own."""
+    async with ActorSystem("paint-components", seed=3) as system:
+        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/blank")
+                await page.evaluate(HARNESS)
+                sequences: list[list[tuple[str, object]]] = []
+
+                @settings(
+                    max_examples=80,
+                    deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture],
+                    database=None,
+                )
+                @given(STEPS)
+                def collect(steps: list[tuple[str, object]]) -> None:
+                    sequences.append(steps)
+
+                collect()
+                partials = 0
+                for steps in sequences:
+                    await page.evaluate("paint.reset()")
+                    patches, _ = run_steps(steps)
+                    for patch in patches:
+                        result = await page.evaluate(
+                            "(p) => paint.apply(p)", msgspec.json.decode(patch)
+                        )
+                        assert result["got"] == result["want"], (steps, patch)
+                        partials += bool(result["partial"])
+                assert partials > len(sequences)
+                # A click on one card: only that component's element is repainted.
+                await page.evaluate("paint.reset()")
+                patches, _ = run_steps(
+                    [("items", [("a", "x"), ("b", "y")]), ("click", "b"), ("click", "b")]
+                )
+                for patch in patches[:-1]:
+                    await page.evaluate("(p) => paint.apply(p)", msgspec.json.decode(patch))
+                touched = await page.evaluate(
+                    """(p) => {
+                        const seen = new Set();
+                        const note = (r) => {
+                            const el = r.target.nodeType === 1 ? r.target : r.target.parentNode;
+                            const li = el.closest("li");
+                            seen.add(li ? li.id : "outside");
+                        };
+                        const watch = new MutationObserver((records) => records.forEach(note));
+                        watch.observe(paint.root, {subtree: true, childList: true,
+                                                   characterData: true, attributes: true});
+                        const result = paint.apply(p);
+                        watch.takeRecords().forEach(note);
+                        watch.disconnect();
+                        return {partial: result.partial, seen: Array.from(seen)};
+                    }""",
+                    msgspec.json.decode(patches[-1]),
+                )
+                assert touched["partial"]
+                assert touched["seen"] == ["card-b"], touched
+            finally:
+                await browser.close()

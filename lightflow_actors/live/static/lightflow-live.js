@@ -585,6 +585,8 @@
     this.fresh = new Set();     // nodes, entries and lists this patch created (not on the page)
     this.pending = new Set();   // ids of the regions this paint morphs on their own
     this.live = 0;              // elements known after the last full scan
+    this.comps = new Map();     // live components (cid -> node) of the state being written
+    this.inside = new Set();    // cids being written (a component inside itself writes empty)
   }
 
   /** A partial paint met what only a full render can fix (an element gone, a kept list
@@ -634,6 +636,8 @@
       var v = values[i];
       if (typeof v === "string") {
         out.push(v);
+      } else if (typeof v === "number") {
+        this.writeComponent(templates, v, shape.content[i], out, partial);
       } else if (v.kind === "node") {
         this.writeChild(templates, v.template_id, v.values, shape.content[i], out, partial && !this.fresh.has(v.values));
       } else if (partial && shape.sole[i] && !this.fresh.has(v) && (!this.changed.has(v) || this.kept.has(v))) {
@@ -664,9 +668,25 @@
     this.write(templates, tid, values, id, out, partial);
   };
 
+  /** A live component's slot (live-diff.md §7): its node, written where the slot is, as
+   *  toHtml does (missing, inside itself, or nested past MAX_RENDER_DEPTH components:
+   *  empty). Its element keeps its data-lf-id, so a change of the component alone is
+   *  painted as its own region (see paint). */
+  Painter.prototype.writeComponent = function (templates, cid, inContent, out, partial) {
+    var c = this.comps.get(cid);
+    if (c === undefined || this.inside.has(cid) || this.inside.size >= MAX_RENDER_DEPTH) return;
+    this.inside.add(cid);
+    try {
+      this.writeChild(templates, c.template_id, c.values, inContent, out, partial && !this.fresh.has(c.values));
+    } finally {
+      this.inside.delete(cid);
+    }
+  };
+
   /** The HTML of the whole tree, every id'd element tagged (a full render). */
   Painter.prototype.fullHtml = function (state) {
     if (!state.root) return "";
+    this.comps = state.components || new Map();
     this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
     var out = [];
     this.write(state.templates, state.root.template_id, state.root.values, 0, out, false);
@@ -697,7 +717,14 @@
     var shape = this.shapeOf(templates, tid), dirty = false;
     for (var i = 0; i < after.length; i++) {
       var a = before[i], b = after[i];
-      if (a === b) continue;
+      if (a === b) continue;   // also the same component: its own change is its region (paint)
+      if (typeof a === "number" || typeof b === "number") {
+        dirty = true;          // another component, or a component in place of a node
+        var nc = typeof b === "number" ? this.comps.get(b) : undefined;
+        if (nc !== undefined) this.fresh.add(nc.values);
+        else if (typeof b !== "string" && typeof b !== "number") this.fresh.add(b.kind === "node" ? b.values : b);
+        continue;
+      }
       if (typeof a === "string" || typeof b === "string" || a.kind !== b.kind || a.template_id !== b.template_id) {
         dirty = true;
         if (typeof b !== "string") this.fresh.add(b.kind === "node" ? b.values : b);
@@ -740,10 +767,12 @@
     if (!before.root || !after.root || before.root.template_id !== after.root.template_id) return false;
     var templates = after.templates;
     this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
+    this.comps = after.components || new Map();
     var regions = [];
     if (this.visit(templates, after.root.template_id, before.root.values, after.root.values, regions)) {
       regions.unshift(null);   // the root itself, first (its children's regions keep their elements)
     }
+    if (!this.componentRegions(templates, before.components || new Map(), regions)) return false;
     opts.skips = this.skips;
     opts.painter = this;
     var template = document.createElement("template");
@@ -769,6 +798,28 @@
     opts.added.forEach(function (node) { self.register(node); });
     if (this.els.size > 4096 && this.els.size > 4 * this.live) this.prune(root);
     return true;
+  };
+
+  /** Each live component the patch changed (it was on the page, its node is new) is
+   *  painted in its own element, whatever its parent did; false when one has no element
+   *  of its own (a full render then places it). */
+  Painter.prototype.componentRegions = function (templates, beforeComps, regions) {
+    var self = this, placed = true;
+    this.comps.forEach(function (node, cid) {
+      var old = beforeComps.get(cid);
+      if (!placed || old === undefined || old === node) return;
+      var id = self.ids.get(old.values);
+      if (id === undefined || !self.els.has(id)) { placed = false; return; }
+      self.ids.set(node.values, id);
+      if (old.template_id !== node.template_id) {
+        self.fresh.add(node.values);   // another template: written anew in its element
+      } else if (!self.visit(templates, node.template_id, old.values, node.values, regions)) {
+        return;                        // only its own id'd children changed: their regions
+      }
+      regions.push({ id: id, tid: node.template_id, values: node.values });
+      self.pending.add(id);
+    });
+    return placed;
   };
 
   /** Forget elements that left the page (a long-lived page with much churn). */
