@@ -9,16 +9,25 @@ substrate, a no-op Python provider, inotify-noticed answers):
 - end-to-end latency of a 10-step chain (create → succeeded) against calling the provider
   function directly ten times in a loop; and, for scale, ten request/answer exchanges
   committed one after another through the CortexFS client without a run actor (those
-  wait on the client's own noticing, so they are not a lower bound of the chain).
+  wait on the client's own noticing, so they are not a lower bound of the chain);
+- where a step of that chain spends its time: inside fsync(2) and rename(2) (counted and
+  timed by wrapping `os.fsync`/`os.fdatasync`/`os.rename`/`os.replace` in this process,
+  whose threads do all the writing: run store, CortexFS client and substrate), the
+  provider, and the rest (the watcher noticing files, actor hops, JSON), each beside the
+  step's total.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench._report import row
@@ -131,6 +140,67 @@ async def _completed_rates(
     return driven, runs / (time.perf_counter() - start)
 
 
+class _Syscalls:
+    """Counts and times the calls of some `os` functions while installed (all threads)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.count = dict.fromkeys(names, 0)
+        self.seconds = dict.fromkeys(names, 0.0)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        originals = {name: getattr(os, name) for name in self.names}
+        for name, original in originals.items():
+            setattr(os, name, self._timed(name, original))
+        try:
+            yield
+        finally:
+            for name, original in originals.items():
+                setattr(os, name, original)
+
+    def _timed(self, name: str, original: Callable[..., object]) -> Callable[..., object]:
+        def timed(*args: object, **kwargs: object) -> object:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - start
+                with self._lock:
+                    self.count[name] += 1
+                    self.seconds[name] += spent
+
+        return timed
+
+
+async def _chain_split(hosting: RunsHosting, provider_s: float) -> None:
+    """Where a step of the 10-step chain goes: fsync, rename, provider, the rest."""
+    calls = _Syscalls(("fsync", "fdatasync", "rename", "replace"))
+    runs = CHAIN_RUNS
+    with calls.installed():
+        start = time.perf_counter()
+        for n in range(runs):
+            await hosting.call(CreateRun("chain", b"{}", f"split{n}"))
+            view = await hosting.call(AwaitSettled(f"split{n}"))
+            assert view.status == "succeeded", view
+        total = time.perf_counter() - start
+    steps = runs * 10
+    per_step = total / steps
+    syncs = calls.count["fsync"] + calls.count["fdatasync"]
+    sync_s = (calls.seconds["fsync"] + calls.seconds["fdatasync"]) / steps
+    renames = calls.count["rename"] + calls.count["replace"]
+    rename_s = (calls.seconds["rename"] + calls.seconds["replace"]) / steps
+    provider = provider_s / 10
+    rest = max(0.0, per_step - sync_s - rename_s - provider)
+    row("chain step (mean, instrumented)", per_step * 1e6, "us")
+    row(f"  in fsync ({syncs / steps:.1f} per step)", sync_s * 1e6, "us", per_step * 1e6, "step")
+    row(f"  in rename ({renames / steps:.1f} per step)", rename_s * 1e6, "us", per_step * 1e6,
+        "step")  # fmt: skip
+    row("  provider", provider * 1e6, "us", per_step * 1e6, "step")
+    row("  watcher, actor hops, JSON (the rest)", rest * 1e6, "us", per_step * 1e6, "step")
+
+
 def _direct_provider_latency() -> float:
     raw = b'{"model": "noop", "messages": [{"role": "user", "content": "x"}]}'
     request = ProviderRequest("api", "openai.chat", "0", "r", {"model": "noop"}, raw)
@@ -158,6 +228,7 @@ async def _bench(root: Path) -> None:
             provider * 1e6,
             "provider 10x direct",
         )
+        await _chain_split(hosting, provider)
         exchange = await _exchange_latency(hosting, hosting.names.cortex)
         row(
             "10 sequential bare exchanges (median)",
