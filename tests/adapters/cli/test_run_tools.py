@@ -83,7 +83,9 @@ def test_word_count_runs_on_the_default_config(defaults: Lightflow) -> None:
     assert str(committed["path"]).endswith(f"/tool/wordcount/invoke/inbox/{request_id}.req.json")
     assert observed["record"] == "cortex.response.observed"
     assert str(observed["path"]).endswith(f"/tool/wordcount/invoke/outbox/{request_id}.resp.json")
-    assert observed["route"] == {
+    route = dict(observed["route"])  # type: ignore[call-overload]
+    assert str(route.pop("idempotency_key")).startswith("lf-")  # specs/cortexfs-abi.md
+    assert route == {
         "provider": "local-tools",
         "model": "builtin",
         "reason": "route tool/wordcount -> local-tools",
@@ -232,7 +234,9 @@ def test_a_subprocess_tool_reads_json_on_stdin_and_answers_json(
     assert json.loads(out)["status"] == "succeeded"
     assert subprocess_tool.output("ok", "count") == {"words": 3, "lines": 2}
     observed = subprocess_tool.lines("run", "trace", "ok")[-1]
-    assert observed["route"] == {
+    route = dict(observed["route"])  # type: ignore[call-overload]
+    assert str(route.pop("idempotency_key")).startswith("lf-")
+    assert route == {
         "provider": "wc",
         "model": sys.executable,
         "reason": "route tool/wordcount -> wc",
