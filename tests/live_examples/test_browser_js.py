@@ -45,10 +45,13 @@ async def test_js_toggle_runs_at_once_and_survives_patches_of_its_element() -> N
         shown_at_once = await page.evaluate(
             """() => {
                 document.querySelector('#menu-button').click();
-                return getComputedStyle(document.querySelector('#menu')).display;
+                const menu = document.querySelector('#menu');
+                return [getComputedStyle(menu).display, [...menu.classList].sort()];
             }"""
         )
-        assert shown_at_once == "block"
+        # Shown at once, with the transition's running and start classes (in_=...).
+        assert shown_at_once == ["block", ["fade", "fade-from"]]
+        await page.wait_for_function("document.querySelector('#menu').classList.length === 0")
         await text_is(page, "#opens", "1")  # the pipeline's push reached the server
         # The menu's own content was patched ("opened 1 times"); the server still says
         # display:none, and the client's show stays.
