@@ -170,7 +170,7 @@ from ._upload import (
     upload_error_text,
     uploaded_entries,
 )
-from ._visit import ChangeApplied, Visit
+from ._visit import ChangeApplied, SessionEnded, Visit, browser_topic
 from ._wsclient import WebSocketClient, WebSocketClientError
 
 __all__ = [
@@ -271,6 +271,7 @@ __all__ = [
     "SessionBook",
     "SessionCookie",
     "SessionCookieError",
+    "SessionEnded",
     "SessionInfo",
     "SessionOutput",
     "SessionSeal",
@@ -318,6 +319,7 @@ __all__ = [
     "allow_upload",
     "apply_diff",
     "apply_patch",
+    "browser_topic",
     "cancel_upload",
     "client_html",
     "closest",

@@ -48,12 +48,20 @@ from ._cookie import SessionCookie, SessionSeal, SetCookie, default_session_cook
 from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
 from ._presence import PresenceConfig, PresenceServer
 from ._program import static_html
-from ._pubsub import PubSubAdapter, PubSubServer
+from ._pubsub import Publish, PubSubAdapter, PubSubServer
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import FlowControl, LiveSession, SessionServices
 from ._store import SessionStore
 from ._upload import default_upload_root, hub_upload_dir
-from ._visit import ChangeApplied, Visit, apply_change, read_visit, visit_cookies
+from ._visit import (
+    ChangeApplied,
+    SessionEnded,
+    Visit,
+    apply_change,
+    browser_topic,
+    read_visit,
+    visit_cookies,
+)
 
 M = TypeVar("M")
 
@@ -427,7 +435,13 @@ class LiveHub:
         """``{base}/session?change=<token>``: apply a view's `PutSession` to this request's
         session; `SessionCookieError` when the token is bad, stale or not this browser's."""
         seal = self.seal
-        return apply_change(seal, read_visit(seal, request), token)
+        applied = apply_change(seal, read_visit(seal, request), token)
+        if applied.ended is not None:
+            # Log out (or in) ends the browser's other tabs too, on every node: their
+            # sockets close, and their rejoin is refused (Phoenix's live_socket_id).
+            ended = SessionEnded("renewed" if applied.session.sid != applied.ended else "cleared")
+            self.services.pubsub.tell(Publish(browser_topic(applied.ended), ended))
+        return applied
 
     async def start_session(
         self, factory: Callable[[], LiveSession]

@@ -11,8 +11,11 @@ token against the visit's sid and writes the new cookie.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
+
+import msgspec
 
 from ._auth import RequestInfo
 from ._commands import relative_target
@@ -74,6 +77,21 @@ class Visit:
     @property
     def data(self) -> dict[str, SessionValue]:
         return dict(self.session.data)
+
+
+class SessionEnded(msgspec.Struct, frozen=True):
+    """Published on a browser's topic (`browser_topic`) when ``{base}/session`` renewed or
+    cleared its session: every socket of that browser closes, and its pages, refused at
+    their rejoin (their tokens name the old sid), reload into the new session."""
+
+    reason: str
+
+
+def browser_topic(sid: str) -> str:
+    """The pubsub topic of the browser whose session id is `sid`: a hash of it, so the sid
+    (which join tokens are bound to) never travels in a topic name, across a broker."""
+    digest = hashlib.sha256(f"lightflow live browser:{sid}".encode()).hexdigest()[:32]
+    return f"lf:browser:{digest}"
 
 
 def new_sid() -> str:
@@ -161,14 +179,19 @@ class ChangeApplied:
     """What ``{base}/session`` answers: go to `location` (relative to the hub) with
     `cookies` set."""
 
-    __slots__ = ("cookies", "location", "session")
+    __slots__ = ("cookies", "ended", "location", "session")
 
     def __init__(
-        self, location: str, cookies: tuple[SetCookie, ...], session: CookieSession
+        self,
+        location: str,
+        cookies: tuple[SetCookie, ...],
+        session: CookieSession,
+        ended: str | None = None,
     ) -> None:
         self.location = location
         self.cookies = cookies
         self.session = session
+        self.ended = ended  # the sid whose sockets must close (renewed or cleared), or None
 
 
 def apply_change(seal: SessionSeal, visit: Visit, token: str) -> ChangeApplied:
@@ -187,4 +210,5 @@ def apply_change(seal: SessionSeal, visit: Visit, token: str) -> ChangeApplied:
     sid = new_sid() if change.renew else visit.sid
     session = CookieSession(sid=sid, at=seal.now(), data=data)
     cookies = visit_cookies(seal, visit, session, change.flash)
-    return ChangeApplied(change.to, cookies, session)
+    ended = visit.sid if change.renew or change.clear else None
+    return ChangeApplied(change.to, cookies, session, ended)

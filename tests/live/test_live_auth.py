@@ -5,6 +5,7 @@ browser's session cookie; flash across patch, navigation and redirect; `PutSessi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 import msgspec
@@ -35,6 +36,7 @@ from lightflow_actors.live import (
 )
 from lightflow_actors.live._program import ViewProgram
 from lightflow_actors.testing.live import (
+    DEFAULT_WAIT,
     LiveRedirect,
     LiveTest,
     LiveTestError,
@@ -363,3 +365,40 @@ async def test_each_hub_has_its_own_cookie() -> None:
         assert names == ("lf_observer_session", "lf_observer_flash")
         odd = LiveHub(live.system, {}, name="runs page/2")
         assert odd.session_cookie.name == "lf_runs_page_2_session"
+
+
+async def closed(view: LiveViewHandle) -> None:
+    """Wait (at most the DSL's deadlock guard) until the server closes `view`'s socket."""
+
+    async def poll() -> None:
+        while True:
+            view.socket.arrived.clear()  # before the check: a close in between sets it
+            if view.closed:
+                return
+            await view.socket.arrived.wait()
+
+    await asyncio.wait_for(poll(), DEFAULT_WAIT)
+
+
+async def test_log_out_closes_the_other_tabs_of_that_browser_only() -> None:
+    async with auth_test() as live:  # type: ignore[attr-defined]
+        tab = await live.mount("secret", session={"user": "ada"})
+        other_tab = await live.mount("other")  # the same browser: its jar, her session
+        public_tab = await live.mount("public")
+        before = live.hub.seal.read_session(live.cookies[live.hub.session_cookie.name]).sid
+        grace = live.new_browser()
+        graces = await grace.mount("secret", session={"user": "grace"})
+        await tab.push("logout", {})
+        await live.follow_redirect(tab)
+        await closed(other_tab)
+        assert other_tab.socket.close_code == 1000
+        assert "the browser's session ended" in other_tab.socket.close_reason
+        # its page reconnects and rejoins: refused (its token names the old sid), so it
+        # reloads into the new, empty session
+        refused = await join_with(live, other_tab.client.session_id or "", other_tab.token)
+        assert refused is not None and refused.code == "unauthorized"
+        assert before != live.hub.seal.read_session(live.cookies[live.hub.session_cookie.name]).sid
+        await graces.click("flash")  # another browser's tab lives on
+        assert not graces.closed and "hello" in flash_of(graces)
+        await public_tab.settle()
+        assert public_tab.closed  # a tab of that browser on a public view: closed too

@@ -1,6 +1,7 @@
 """Real browser: log in, see the protected page, flash across a patch and a navigation,
-log out; a join token lifted into a second browser context is refused and that page
-reloads into its own (logged-out) session."""
+log out (a second tab of that browser leaves the protected page by itself); a join token
+lifted into a second browser context is refused and that page reloads into its own
+(logged-out) session."""
 
 from __future__ import annotations
 
@@ -88,12 +89,19 @@ async def test_log_in_flash_navigation_log_out_and_a_lifted_token() -> None:
                 await thief.wait_for_selector(CONNECTED)
                 assert refusals and "the session token is not this browser's" in refusals[0]
                 assert "Log in to see that page." in await thief.inner_text(".lf-flash-error")
-                # ada is untouched and logs out
+                # ada is untouched; she opens a second tab, then logs out in the first
                 await text_is(ada, "#user", "ada")
+                second = await ada.context.new_page()
+                second.set_default_timeout(15_000)
+                await second.goto(f"{base}/profile")
+                await second.wait_for_selector(CONNECTED)
                 await ada.click("#log-out")
                 await ada.wait_for_url(f"{base}/login")
                 await ada.wait_for_selector(CONNECTED)
                 await text_is(ada, ".lf-flash-info", "You are logged out.")
+                # the second tab's socket was closed; its rejoin refused, it reloaded
+                await second.wait_for_url(f"{base}/login?next=account")
+                await second.wait_for_selector(CONNECTED)
                 await ada.goto(f"{base}/account")
                 assert ada.url.endswith("/live/login?next=account")
                 assert not errors, errors

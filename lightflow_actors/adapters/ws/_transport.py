@@ -49,6 +49,7 @@ from lightflow_actors.kernel import (
 )
 from lightflow_actors.live import (
     BrowserSeal,
+    Delivery,
     FlowControl,
     LiveConfig,
     LiveError,
@@ -61,9 +62,11 @@ from lightflow_actors.live import (
     SessionOutput,
     SessionSeal,
     SessionServices,
+    SubscribeTopic,
     ToBrowser,
     ViewSpec,
     Visit,
+    browser_topic,
     session_upload_dir,
 )
 
@@ -134,7 +137,7 @@ class TransportHost(Protocol):
         ...
 
 
-class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
+class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Delivery]):
     """The server side of one browser connection.
 
     ::
@@ -153,6 +156,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         # (an in-process peer), which can only use tokens issued without a cookie.
         self.visit = visit
         self.live_session: str | None = None  # the group of the views mounted here
+        self.watching = False  # subscribed to the browser's topic (a signed-in session)
         self.connection: Connection
         self.session: SessionRef | None = None
         self.session_monitor = 0
@@ -313,6 +317,11 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
         self.session = session
         self.live_session = spec.live_session
         self.session_monitor = self.monitor(session)
+        if visit is not None and binding and visit.data and not self.watching:
+            # A session with data (signed in): its log out elsewhere must end this tab.
+            # Anonymous ones are not watched, so idle pages cost no subscription.
+            self.watching = True
+            services.pubsub.tell(SubscribeTopic(browser_topic(binding), self.ref))
         if self.held:
             session.tell(FlowControl(held=True))  # the browser is still behind
         session.tell(Mount(id=mount.id, target=mount.target, params=dict(params.params)))
@@ -355,6 +364,12 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down]):
             # session mounts the view again.
             detail = f"the session crashed ({format_reason(msg.reason)}); rejoin"
             self._send(Shutdown(reason="error", detail=detail[:512]))
+
+    @handler
+    def session_ended(self, msg: Delivery) -> None:
+        # The only topic a transport subscribes to is its browser's (a SessionEnded;
+        # from another node it arrives as builtins): this browser's session is over.
+        self._close("normal", "the browser's session ended (log out or log in); reload")
 
     @handler
     def socket_closed(self, msg: SocketClosed) -> None:
