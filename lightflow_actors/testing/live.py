@@ -858,13 +858,17 @@ class LiveTest:
         *,
         cookies: Mapping[str, str] | None = None,
         session: Mapping[str, SessionValue] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> LiveViewHandle:
         """Open the page of `view` (its GET, then the WebSocket join) as this browser;
-        `cookies` are added to the jar, `session` replaces the cookie session. Raises
-        `LiveRedirect` when an ``on_mount`` hook halts (on the GET or the join)."""
+        `cookies` are added to the jar, `session` replaces the cookie session, `headers`
+        are added to what this browser sends. Raises `LiveRedirect` when an ``on_mount``
+        hook halts (on the GET or the join)."""
         await self.hub.start()
         if cookies:
             self.cookies.update(cookies)
+        if headers:
+            self.headers.update({name.lower(): value for name, value in headers.items()})
         if session is not None:
             self.put_session(session)
         rendered = await self.hub.static_render(view, params or {}, self.request())

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from lightflow_actors.adapters.ws import start_transport
-from lightflow_actors.isa import ErrorFrame, Render
+from lightflow_actors.isa import ErrorFrame, Mount, Render, Shutdown
 from lightflow_actors.live import (
     ClearFlash,
     Halt,
@@ -183,6 +183,8 @@ async def test_mount_sees_cookies_headers_and_the_signed_session() -> None:
     async with auth_test() as live:  # type: ignore[attr-defined]
         view = await live.mount("public", cookies={"theme": "dark"}, session={"user": "ada"})
         assert 'user: <b id="user">ada</b> theme: dark agent: lightflow-live-test' in view.html()
+        other = await live.mount("public", headers={"User-Agent": "Firefox"})
+        assert "agent: Firefox" in other.html()
         assert live.session == {"user": "ada"}
 
 
@@ -402,3 +404,16 @@ async def test_log_out_closes_the_other_tabs_of_that_browser_only() -> None:
         assert not graces.closed and "hello" in flash_of(graces)
         await public_tab.settle()
         assert public_tab.closed  # a tab of that browser on a public view: closed too
+
+
+async def test_an_oversized_flash_in_a_mount_is_malformed() -> None:
+    async with auth_test() as live:  # type: ignore[attr-defined]
+        view = await live.mount("public")
+        await view.send(Shutdown(reason="normal", detail="navigate"))
+        sid = view.client.session_id or ""
+        params = {"token": view.token, "params": {}, "flash": "x" * 4001}
+        await view.send(Mount(id=sid, target="public", params=params))
+        await view.settle(lambda: bool(view.errors))
+        error = view.errors[-1]
+        assert isinstance(error, ErrorFrame) and error.code == "malformed_frame"
+        assert error.path == "$.instruction.params.flash"
