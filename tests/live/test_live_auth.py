@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lightflow_actors.adapters.ws import start_transport
 from lightflow_actors.isa import ErrorFrame, Mount, Render, Shutdown
@@ -417,3 +419,25 @@ async def test_an_oversized_flash_in_a_mount_is_malformed() -> None:
         error = view.errors[-1]
         assert isinstance(error, ErrorFrame) and error.code == "malformed_frame"
         assert error.path == "$.instruction.params.flash"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flash=st.one_of(st.text(max_size=600), st.binary(max_size=300).map(lambda b: b.hex())))
+async def test_any_flash_token_in_a_mount_is_dropped_or_refused_never_a_crash(flash: str) -> None:
+    async with auth_test() as live:  # type: ignore[attr-defined]
+        view = await live.mount("public")
+        transport = view.transport
+        await view.send(Shutdown(reason="normal", detail="navigate"))
+        sid = view.client.session_id or ""
+        renders = view.client.renders
+        await view.send(
+            Mount(id=sid, target="public", params={"token": view.token, "flash": flash})
+        )
+        await view.send(Render())
+        await view.settle(lambda: view.client.renders > renders or bool(view.errors))
+        if view.client.renders > renders:
+            assert flash_of(view) == ""  # nothing the hub did not sign shows
+        else:
+            error = view.errors[-1]
+            assert isinstance(error, ErrorFrame) and error.path == "$.instruction.params.flash"
+        assert not view.closed and transport in await live.hub.transports()
