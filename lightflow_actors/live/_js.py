@@ -274,13 +274,19 @@ def _push(
     event: str,
     *,
     value: Mapping[str, JSONValue] | None = None,
+    target: int | None = None,
     loading: str | None = None,
 ) -> tuple[str, Args]:
     """Send `event` to the server: the binding's payload (``lf-value-*``, the form's
-    fields) with `value` over it; `loading`: a selector that also gets ``lf-loading``."""
+    fields) with `value` over it; `target`: a live component's ``myself`` (else the
+    element's ``lf-target``, if any); `loading`: a selector that also gets ``lf-loading``."""
     args: Args = {"event": _event(event)}
     if value is not None:
         args["value"] = _json_object(value, "value")
+    if target is not None:
+        if isinstance(target, bool) or not isinstance(target, int) or target < 0:
+            raise JSCommandError("target", f"expected a component myself (an int), got {target!r}")
+        args["target"] = target
     if loading is not None:
         args["loading"] = _selector(loading, "loading")
     return "push", args

@@ -277,9 +277,11 @@ class LiveViewHandle:
         ``lf-value-*`` attributes, then `values`, are the payload."""
         element = self._element("lf-click", event, id)
         payload: dict[str, JSONValue] = dict(_values(element))
-        payload.update(_pushed_value(element.attrs.get("lf-click"), event))
+        spec = element.attrs.get("lf-click")
+        payload.update(_pushed_value(spec, event))
         payload.update(values or {})
-        await self.push(event, payload, target=element.attrs.get("lf-target") or None)
+        target = _pushed_target(spec, event) or element.attrs.get("lf-target") or None
+        await self.push(event, payload, target=target)
 
     async def submit(self, event: str, form: Mapping[str, JSONValue] | None = None) -> None:
         """Submit the form with ``lf-submit=event``; `form` overrides its fields."""
@@ -350,8 +352,9 @@ class LiveViewHandle:
         node = target.node()
         event = _binding(node, "lf-click", target)
         payload: dict[str, JSONValue] = dict(_values_of(node.attrs))
+        payload.update(_pushed_value(node.attrs.get("lf-click"), event))
         payload.update(values or {})
-        return await self._render_event(event, payload, node.attrs.get("lf-target") or None)
+        return await self._render_event(event, payload, _target_of(node, "lf-click", event))
 
     async def render_submit(
         self, target: Element | str, values: Mapping[str, JSONValue] | None = None
@@ -363,8 +366,9 @@ class LiveViewHandle:
         node = target.node()
         event = _binding(node, "lf-submit", target)
         payload: dict[str, JSONValue] = dict(form_fields(node))
+        payload.update(_pushed_value(node.attrs.get("lf-submit"), event))
         payload.update(values or {})
-        return await self._render_event(event, payload, node.attrs.get("lf-target") or None)
+        return await self._render_event(event, payload, _target_of(node, "lf-submit", event))
 
     async def render_change(
         self,
@@ -381,9 +385,10 @@ class LiveViewHandle:
         node = target.node()
         event = _binding(node, "lf-change", target)
         payload: dict[str, JSONValue] = dict(form_fields(node)) if node.tag == "form" else {}
+        payload.update(_pushed_value(node.attrs.get("lf-change"), event))
         payload.update(values or {})
         payload["_target"] = field
-        return await self._render_event(event, payload, node.attrs.get("lf-target") or None)
+        return await self._render_event(event, payload, _target_of(node, "lf-change", event))
 
     async def _render_event(
         self, event: str, payload: dict[str, JSONValue], target: str | None
@@ -799,10 +804,19 @@ def _mapping(
 
 
 def _binding(node: Node, attribute: str, element: Element) -> str:
-    event = node.attrs.get(attribute)
-    if not event:
+    """The event `attribute` sends: its value, or the first ``push`` of its JS commands."""
+    spec = node.attrs.get(attribute)
+    if not spec:
         raise LiveTestError(f"{element!r} has no {attribute} attribute: it sends no such event")
-    return event
+    pushes = _js_pushes(spec)
+    if not pushes:
+        raise LiveTestError(f"{element!r}: the JS commands of {attribute} push no event")
+    return pushes[0][0]
+
+
+def _target_of(node: Node, attribute: str, event: str) -> str | None:
+    """The component an event goes to: its JS push's target, else the lf-target."""
+    return _pushed_target(node.attrs.get(attribute), event) or node.attrs.get("lf-target") or None
 
 
 def _values_of(attrs: Mapping[str, str | None]) -> dict[str, JSONValue]:
@@ -1098,6 +1112,16 @@ def _js_pushes(spec: str | None) -> list[tuple[str, dict[str, JSONValue]]]:
 
 def _binds(spec: str | None, event: str) -> bool:
     return any(name == event for name, _ in _js_pushes(spec))
+
+
+def _pushed_target(spec: str | None, event: str) -> str | None:
+    """The ``target`` of the JS ``push`` of `event` in `spec`, as lf-target would say it."""
+    if not spec or not spec.startswith("["):
+        return None
+    for kind, args in JS(spec).commands:
+        if kind == "push" and args.get("event") == event and isinstance(args.get("target"), int):
+            return str(args["target"])
+    return None
 
 
 def _pushed_value(spec: str | None, event: str) -> dict[str, JSONValue]:

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from lightflow_actors.live import (
     JS,
     JSCommandError,
+    LiveComponent,
     LiveView,
     Params,
     PushEvent,
@@ -29,6 +30,7 @@ from lightflow_actors.live import (
     Update,
     closest,
     inner,
+    live_component,
     to_html,
 )
 from lightflow_actors.testing.live import live_test
@@ -298,3 +300,56 @@ def test_any_push_event_either_encodes_or_is_refused_by_name(
         name,
         payload,
     ]
+
+
+# -- JS.push(target=myself): the event goes to a live component --------------------------
+
+
+class Bump(msgspec.Struct, frozen=True, tag="bump"):
+    by: int = 1
+
+
+COUNTER_ITEM = Template(
+    '<p id="c-{name}">{name}: {n}<button id="b-{name}" lf-click="{bump}">+</button></p>'
+)
+
+
+class CounterItem(LiveComponent[str, tuple[str, int], Bump]):
+    def mount(self, props: str) -> tuple[str, int]:
+        return (props, 0)
+
+    def handle_event(self, event: Bump, state: tuple[str, int]) -> tuple[str, int]:
+        return (state[0], state[1] + event.by)
+
+    def render(self, state: tuple[str, int], myself: int) -> Rendered:
+        bump = JS.add_class("pressed").push("bump", value={"by": 5}, target=myself)
+        return COUNTER_ITEM(name=state[0], n=state[1], bump=bump)
+
+
+ITEM_COMPONENT = CounterItem()
+BOARD = Template("<div>{a}{b}</div>")
+
+
+class Board(LiveView[int, Bump]):
+    def mount(self, params: Params, session: SessionInfo) -> int:
+        return 0
+
+    def handle_event(self, event: Bump, state: int) -> int:
+        return state + 1
+
+    def render(self, state: int) -> Rendered:
+        return BOARD(
+            a=live_component(ITEM_COMPONENT, "a", "a"), b=live_component(ITEM_COMPONENT, "b", "b")
+        )
+
+
+async def test_a_js_push_with_a_target_reaches_that_component() -> None:
+    async with live_test({"board": Board()}) as live:
+        view = await live.mount("board")
+        html = await view.render_click(view.element("#b-b"))
+        assert "b: 5" in html and "a: 0" in html  # the push's value and target, not the view
+        assert JS.push("x", target=3).commands == [("push", {"event": "x", "target": 3})]
+    with pytest.raises(JSCommandError, match="target"):
+        JS.push("x", target=True)
+    with pytest.raises(JSCommandError, match="target"):
+        JS.push("x", target=-1)

@@ -293,3 +293,20 @@ async def test_mounted_connected_debounce_toggle_attribute_and_before_update() -
             finally:
                 await browser.close()
                 await routes.hub.stop()
+
+
+async def test_a_js_push_with_a_target_reaches_its_component_in_the_browser() -> None:
+    from ..live.test_js_commands import Board
+
+    async with ActorSystem("target-js", seed=7) as system:
+        routes = live_routes(system, {"board": Board()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/board")
+                await page.click("#b-a")
+                await page.wait_for_selector("#c-a:has-text('a: 5')")
+                assert "b: 0" in (await page.text_content("#c-b") or "")
+                assert "pressed" in (await page.get_attribute("#b-a", "class") or "")
+            finally:
+                await browser.close()

@@ -1174,7 +1174,7 @@
     opts = opts || {};
     if (!this.joined) return null;
     var submit = { op: "submit", event: event, payload: payload, ref: String(this.seqOut + 1) };
-    var target = componentTarget(el);
+    var target = opts.target || componentTarget(el);   // JS.push(target=...) first
     if (target !== null) submit.target = target;
     var seq = this.instruction(submit);
     if (seq === null) return null;
@@ -1521,7 +1521,8 @@
       var payload = ctx.payload ? ctx.payload() : {};
       if (isObject(a.value)) Object.keys(a.value).forEach(function (k) { payload[k] = a.value[k]; });
       var extra = typeof a.loading === "string" ? targetsOf(el, a.loading) : [];
-      var opts = { loading: extra, passive: !!(ctx.opts && ctx.opts.passive) };
+      var opts = { loading: extra, passive: !!(ctx.opts && ctx.opts.passive),
+                   target: isInt(a.target) ? String(a.target) : null };
       ctx.socket.push(el, String(a.event), payload, ctx.form || null, opts);
     },
     navigate: function (ctx, el, a) { ctx.socket.goTo(String(a.href), !!a.replace, false); },
