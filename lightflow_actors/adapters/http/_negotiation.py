@@ -20,7 +20,11 @@ MAX_ACCEPT_CHARS = 4096
 
 
 class HtmlRuns(Protocol):
-    """The runs pages a browser gets instead of JSON."""
+    """The runs pages a browser gets instead of JSON (while ``serving``: a page not mounted
+    in an app leaves every client the JSON)."""
+
+    @property
+    def serving(self) -> bool: ...
 
     async def runs_html(self, request: Request) -> Response: ...
 

@@ -169,7 +169,8 @@ class RunsRoutes:
     # -- runs -------------------------------------------------------------------------------
 
     async def list_runs(self, request: Request) -> Response:
-        if self.html is not None and prefers_html(request.headers.get("accept")):
+        if self._wants_html(request):
+            assert self.html is not None
             return await self.html.runs_html(request)
         _no_query(request)
         return json_response(await self.hosting.read("list", lambda ops: ops.list_runs()))
@@ -198,7 +199,8 @@ class RunsRoutes:
         return json_response(resolved)
 
     async def get_run(self, request: Request) -> Response:
-        if self.html is not None and prefers_html(request.headers.get("accept")):
+        if self._wants_html(request):
+            assert self.html is not None
             return await self.html.run_html(request, decode_run_id(request.path_params["id"]))
         run_id = _run_id(request)
         return json_response(await self.hosting.read("get", lambda ops: ops.get(run_id)))
@@ -303,6 +305,10 @@ class RunsRoutes:
         return StreamingResponse(chunks(), media_type=media, headers=headers)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _wants_html(self, request: Request) -> bool:
+        html = self.html
+        return html is not None and html.serving and prefers_html(request.headers.get("accept"))
 
     def _mutation(self, request: Request) -> None:
         self.guard.check_origin(request.headers, request.url.scheme)

@@ -170,6 +170,7 @@ class RunsFeed(Actor[FeedMessage]):
                 if not await pubsub.ask(CountSubscribers(run_topic(run_id))):
                     del self.followers[run_id]
                     self.details.pop(run_id, None)
+                    self.dirty.discard(run_id)
                     continue
                 before_run = self.details.get(run_id)
                 detail = await self._read_run(self.followers[run_id])

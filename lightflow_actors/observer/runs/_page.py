@@ -124,6 +124,11 @@ class RunsPage:
         return self
 
     @property
+    def serving(self) -> bool:
+        """Whether the page is mounted in an app (``bind``): until then browsers get JSON."""
+        return self._live is not None
+
+    @property
     def live(self) -> LiveRoutes:
         if self._live is None:
             raise Unavailable("the runs page is not mounted in an operator app (RunsPage.bind)")

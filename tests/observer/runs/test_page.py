@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -167,3 +168,13 @@ def test_a_hostile_accept_header_on_the_json_route(client: TestClient) -> None:
     for accept in (b"text/html;q=" + b"9" * 5000, b"\xff\xfe", b",,,;;;" * 1000):
         answer = client.get("/runs", headers={"accept": accept})  # type: ignore[dict-item]
         assert answer.status_code == 200
+
+
+def test_a_page_not_mounted_leaves_browsers_the_json(tmp_path: Path) -> None:
+    env = RunsEnv(tmp_path)
+    part = runs_part(env.config, environ=env.environ)
+    app = create_app(routes=part.routes, links=part.links, on_startup=part.on_startup)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        answer = c.get("/runs", headers=HTML)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/json"
