@@ -3,7 +3,9 @@ a 1 000-row table updated by a ticking actor, widgets (JS commands, a client hoo
 a login page with protected views (``login``, ``account``, ``profile``: a signed
 cookie session, ``on_mount``, flash), a tally whose count lives in the session (kept
 across nodes in a cluster), ``settings``: a form with an upload and an async-loaded
-panel, and todos (a live component per item, a streamed activity log).
+panel, todos (a live component per item, a streamed activity log), and tasks: a
+todo list per signed-in user kept in a store actor per user (components, a stream, an
+upload per task, flash, JS-command toggles).
 ``lightflow serve`` mounts them under ``/live``;
 ``examples/live/app.py`` serves them.
 
@@ -30,13 +32,22 @@ from .counter import Counter
 from .settings import SettingsView
 from .table import GetTable, LiveTable, Ticker
 from .tally import Tally
+from .tasks import STORES, StoreFor, TaskStores, task_views
 from .todos import TodoList
 from .widgets import WidgetsView
 
-__all__ = ["CHAT_ROOM", "TICKER", "example_views", "start_example_actors", "start_examples"]
+__all__ = [
+    "CHAT_ROOM",
+    "TASK_STORES",
+    "TICKER",
+    "example_views",
+    "start_example_actors",
+    "start_examples",
+]
 
 TICKER = "examples.table-ticker"
 CHAT_ROOM = "examples.chat-room"
+TASK_STORES = STORES
 
 
 def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
@@ -49,6 +60,9 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
     def room() -> ActorRef[RoomMessage]:
         return system.lookup(CHAT_ROOM, Room)
 
+    def stores() -> ActorRef[StoreFor]:
+        return system.lookup(TASK_STORES, TaskStores)
+
     return {
         "counter": Counter(),
         "chat": ChatRoom(room),
@@ -58,6 +72,7 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
         "tally": Tally(),
         "settings": SettingsView(),
         "todos": TodoList(),
+        **task_views(stores),
     }
 
 
@@ -75,6 +90,7 @@ async def start_example_actors(
 
     await system.start_actor(lambda: Ticker(pubsub, interval=interval), name=TICKER)
     await system.start_actor(lambda: Room(pubsub), name=CHAT_ROOM)
+    await system.start_actor(TaskStores, name=TASK_STORES)
 
 
 async def start_examples(

@@ -149,7 +149,7 @@ ACCOUNT = Template(
 )
 
 
-def _log_out() -> tuple[PutFlash, PutSession]:
+def log_out() -> tuple[PutFlash, PutSession]:
     return (
         PutFlash(kind="info", message="You are logged out."),
         PutSession(to="login", clear=True, renew=True),
@@ -177,7 +177,7 @@ class AccountView(FlashLayout, LiveView[Account, Save | ToProfile | LogOut]):
         if isinstance(event, ToProfile):
             note = PutFlash(kind="info", message="Here is your profile.")
             return Update(state, (note, PushNavigate(view="profile")))
-        return Update(state, _log_out())
+        return Update(state, log_out())
 
     def render(self, state: Account) -> Rendered:
         return ACCOUNT(user=state.user, saves=state.saves)
@@ -198,7 +198,7 @@ class ProfileView(FlashLayout, LiveView[str, LogOut]):
         return str(session.assigns["user"])
 
     def handle_event(self, event: LogOut, state: str) -> Update[str]:
-        return Update(state, _log_out())
+        return Update(state, log_out())
 
     def render(self, state: str) -> Rendered:
         return PROFILE(user=state)

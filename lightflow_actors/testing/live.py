@@ -1055,6 +1055,8 @@ class _Finder(HTMLParser):
         self.elements: list[_Element] = []
         self._forms: list[_Element] = []
         self._textarea: tuple[_Element, str] | None = None
+        self._select: tuple[_Element, str, bool, bool] | None = None
+        self._option_text: tuple[_Element, str] | None = None
         self._open: list[_Element] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -1064,6 +1066,9 @@ class _Finder(HTMLParser):
             self._open.append(element)
         if tag == "form":
             self._forms.append(element)
+        if tag == "option":
+            self._option(element)
+            return
         name = element.attrs.get("name")
         if not name or not self._forms:
             return
@@ -1078,6 +1083,31 @@ class _Finder(HTMLParser):
             form.fields[name] = element.attrs.get("value") or ""
         elif tag == "textarea":
             self._textarea = (form, name)
+        elif tag == "select":
+            # The selected option(s), else the first (as the browser and `form_fields`).
+            multiple = "multiple" in element.attrs
+            form.fields[name] = [] if multiple else None
+            self._select = (form, name, multiple, False)
+
+    def _option(self, element: _Element) -> None:
+        """An ``<option>`` of the open select: the field takes its value when it is the
+        first option (single select) or selected."""
+        if self._select is None:
+            return
+        form, name, multiple, picked = self._select
+        value = element.attrs.get("value")
+        text = value if value is not None else ""
+        selected = "selected" in element.attrs
+        if multiple:
+            chosen = form.fields.get(name)
+            if selected and isinstance(chosen, list):
+                chosen.append(text)
+        elif selected and not picked:
+            form.fields[name] = text
+            self._select = (form, name, multiple, True)
+        elif form.fields.get(name) is None:
+            form.fields[name] = text
+        self._option_text = (form, name) if value is None and (selected or not picked) else None
 
     def handle_endtag(self, tag: str) -> None:
         for depth in range(len(self._open) - 1, -1, -1):
@@ -1088,8 +1118,21 @@ class _Finder(HTMLParser):
             self._forms.pop()
         if tag == "textarea":
             self._textarea = None
+        if tag == "select":
+            if self._select is not None:
+                form, name, multiple, _ = self._select
+                if not multiple and form.fields.get(name) is None:
+                    del form.fields[name]  # a select without options sends nothing
+            self._select = None
+        if tag in ("option", "select"):
+            self._option_text = None
 
     def handle_data(self, data: str) -> None:
+        if self._option_text is not None:
+            form, name = self._option_text  # an option without value: its text
+            previous = form.fields.get(name)
+            form.fields[name] = (previous if isinstance(previous, str) else "") + data
+            return
         if self._textarea is not None:
             form, name = self._textarea
             previous = form.fields.get(name, "")
