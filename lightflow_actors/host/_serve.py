@@ -26,7 +26,11 @@ from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.cortex import DEFAULT_MOUNT
 from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import LiveHub, PubSubAdapter, SessionStore
-from lightflow_actors.live_examples import example_views, start_example_actors
+from lightflow_actors.live_examples import (
+    attachment_routes,
+    example_views,
+    start_example_actors,
+)
 from lightflow_actors.observer import observer_part
 from lightflow_actors.runs import RunsConfigError, RunsError
 
@@ -132,7 +136,7 @@ def live_examples(options: ServeOptions) -> PartSource:
             await start_example_actors(system)
 
         return ServerPart(
-            routes=(Mount("/live", routes=routes.routes),),
+            routes=(Mount("/live", routes=[*attachment_routes(hub), *routes.routes]),),
             links=tuple(
                 RootLink(title, f"live/{view}", text)
                 for view, title, text in (
@@ -143,6 +147,7 @@ def live_examples(options: ServeOptions) -> PartSource:
                     ("account", "Live login", "log in: a signed cookie session, on_mount, flash"),
                     ("tally", "Live tally", "a count kept in the session (across nodes)"),
                     ("todos", "Live todos", "a live component per item, a streamed log"),
+                    ("tasks", "Live tasks", "a todo list per signed-in user, with attachments"),
                 )
             ),
             on_startup=start,

@@ -32,7 +32,7 @@ from .counter import Counter
 from .settings import SettingsView
 from .table import GetTable, LiveTable, Ticker
 from .tally import Tally
-from .tasks import STORES, StoreFor, TaskStores, task_views
+from .tasks import STORES, StoreFor, TaskStores, attachment_routes, task_views
 from .todos import TodoList
 from .widgets import WidgetsView
 
@@ -40,6 +40,7 @@ __all__ = [
     "CHAT_ROOM",
     "TASK_STORES",
     "TICKER",
+    "attachment_routes",
     "example_views",
     "start_example_actors",
     "start_examples",
@@ -100,4 +101,6 @@ async def start_examples(
     hub = LiveHub(system, example_views(system), name=hub_name)
     await hub.start()
     await start_example_actors(system, interval=tick_interval, hub_name=hub_name)
-    return LiveRoutes(hub)
+    routes = LiveRoutes(hub)
+    routes.routes[:0] = attachment_routes(hub)  # the tasks example's attachments
+    return routes

@@ -30,6 +30,9 @@ from typing import Final
 
 import msgspec
 import platformdirs
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from lightflow_actors.kernel import Actor, ActorRef, Ask, handler
 from lightflow_actors.live import (
@@ -38,11 +41,13 @@ from lightflow_actors.live import (
     GroupedView,
     Halt,
     LiveComponent,
+    LiveHub,
     LiveView,
     NotifyParent,
     Params,
     PutFlash,
     Rendered,
+    RequestInfo,
     SendTo,
     SessionInfo,
     StreamInsert,
@@ -501,3 +506,50 @@ def task_views(
     """``tasks`` in its ``tasks`` live_session (log in first: the ``login`` view)."""
     view = TasksView(stores, files_root=files_root)
     return {**live_session("tasks", {"tasks": view}, on_mount=[require_tasks_user])}
+
+
+# Served inline with their type: images (shown as previews). Anything else is a download
+# (an uploaded HTML page must never run in the site's origin).
+_INLINE: Final[dict[str, str]] = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+
+
+def attachment_routes(
+    hub: LiveHub, *, files_root: Callable[[], Path] = default_files_root
+) -> list[BaseRoute]:
+    """``GET /tasks-files/{file}`` (mount beside the hub's routes): the signed-in user's
+    stored attachment `file`; 403 without a user in the session cookie, 404 for a name
+    that is not one of the user's files (another user's included)."""
+
+    async def attachment(request: Request) -> Response:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.scope["headers"]]
+        secure = request.url.scheme == "https"
+        await hub.start()
+        visit = hub.visit(RequestInfo.from_request(request.cookies, headers, secure=secure))
+        user = visit.session.data.get("user")
+        if not isinstance(user, str) or user not in USERS:
+            return PlainTextResponse("log in to see attachments", status_code=403)
+        path = stored_file(files_root(), user, request.path_params["file"])
+        if path is None:
+            return PlainTextResponse("no such attachment", status_code=404)
+        kind = _INLINE.get(path.suffix.lower())
+        response_headers = {
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+        }
+        if kind is None:
+            return FileResponse(
+                path,
+                media_type="application/octet-stream",
+                filename=path.name,
+                headers=response_headers,
+            )
+        return FileResponse(path, media_type=kind, headers=response_headers)
+
+    return [Route("/tasks-files/{file}", attachment, name="lightflow_tasks_attachment")]

@@ -1070,7 +1070,7 @@ class _Finder(HTMLParser):
             self._option(element)
             return
         name = element.attrs.get("name")
-        if not name or not self._forms:
+        if not name or not self._forms or "disabled" in element.attrs:
             return
         form = self._forms[-1]
         kind = element.attrs.get("type", "text")
