@@ -126,6 +126,12 @@ def test_observer_follows_a_crash_and_a_restart(server_url: str, tmp_path: Path)
             assert page.evaluate("window.observerLoad") == 1  # never reloaded
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "observer.png"), full_page=True)
+            # The summary and the last ten minutes' charts (README).
+            expect(page.locator("#spark-memory")).to_be_visible()
+            page.screenshot(
+                path=str(ARTIFACTS / "observer-charts.png"),
+                clip={"x": 0, "y": 0, "width": 1280, "height": 640},
+            )
         finally:
             context.close()
     assert not errors, errors
