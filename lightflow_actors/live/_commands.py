@@ -211,6 +211,31 @@ class PushEvent(_Command, frozen=True):
             ) from None
 
 
+class EventReply(_Command, frozen=True):
+    """Answer the browser event being handled with `payload` (Phoenix's
+    ``{:reply, map, socket}``): a hook's ``pushEvent(event, payload, onReply)`` gets it
+    (``onReply(payload, ref)``, and the Promise ``pushEvent`` returns resolves to it).
+
+    Only ``handle_event`` (of a view or a live component) may reply; returning one from
+    any other callback is a `ViewDefinitionError`. The reply rides on the patch that
+    answers the event (the envelope's ``rp``, specs/live-wire.md), so it costs no frame
+    of its own; the last reply of one callback wins.
+    """
+
+    payload: Mapping[str, JSONValue] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            check_json_value(dict(self.payload), "payload")
+            msgspec.json.encode(self.payload)
+        except PayloadError as error:
+            raise JSCommandError("payload", str(error)) from None
+        except UnicodeEncodeError:
+            raise JSCommandError(
+                "payload", "holds a string that is not valid UTF-8 (a lone surrogate)"
+            ) from None
+
+
 # -- streams and live components (specs/live-diff.md §7-8) ------------------------------
 
 
@@ -285,6 +310,7 @@ Command: TypeAlias = (
     | Redirect
     | PageTitle
     | PushEvent
+    | EventReply
     | PutFlash
     | ClearFlash
     | PutSession

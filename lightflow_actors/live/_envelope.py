@@ -59,7 +59,8 @@ class LiveEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):
     ``d`` is a live-diff patch (specs/live-diff.md; in a Render it starts from an empty
     client), ``ref`` the Submit it answers (ends the loading state), ``session`` the
     session id (Render only), ``nav`` and ``title`` side effects for the browser,
-    ``e`` the events pushed to its hooks (`PushEvent`), in order, after the patch.
+    ``e`` the events pushed to its hooks (`PushEvent`), in order, after the patch,
+    ``rp`` the replies (`EventReply`) to the events it answers, by their ref.
     """
 
     d: dict[str, object] | None = None
@@ -68,6 +69,7 @@ class LiveEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):
     nav: Nav | None = None
     title: str | None = None
     e: list[tuple[str, dict[str, object]]] | None = None
+    rp: dict[str, dict[str, object]] | None = None
 
 
 ClientEvent: TypeAlias = tuple[str, dict[str, JSONValue]]
@@ -93,6 +95,7 @@ def render_view(
     title: str | None,
     ref: str | None = None,
     events: list[ClientEvent] | None = None,
+    replies: dict[str, dict[str, JSONValue]] | None = None,
 ) -> JSONValue:
     """The ``Render.view`` of a full render (the patch from an empty client); ``ref``:
     the last Submit it answers, when it replaces patches held back (backpressure)."""
@@ -103,6 +106,8 @@ def render_view(
         view["title"] = title
     if events:
         view["e"] = [[name, payload] for name, payload in events]
+    if replies:
+        view["rp"] = dict(replies)
     return view
 
 
@@ -113,6 +118,7 @@ def patch_diff(
     nav: Nav | None,
     title: str | None,
     events: list[ClientEvent] | None = None,
+    replies: dict[str, dict[str, JSONValue]] | None = None,
 ) -> JSONValue | None:
     """The ``Patch.diff`` of one update, or None when there is nothing to tell the browser."""
     diff: dict[str, JSONValue] = {}
@@ -126,6 +132,8 @@ def patch_diff(
         diff["title"] = title
     if events:
         diff["e"] = [[name, payload] for name, payload in events]
+    if replies:
+        diff["rp"] = dict(replies)
     return diff or None
 
 

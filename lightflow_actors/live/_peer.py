@@ -157,6 +157,11 @@ class LiveClient:
         """Every `PushEvent` received (``(event, payload)``), oldest first."""
         return [tuple(item) for e in self.envelopes for item in e.e or ()]  # type: ignore[misc]
 
+    @property
+    def replies(self) -> dict[str, dict[str, object]]:
+        """Every `EventReply` received, by the ref of the event it answers."""
+        return {ref: reply for e in self.envelopes for ref, reply in (e.rp or {}).items()}
+
     def _side_effects(self, envelope: LiveEnvelope) -> None:
         self.envelopes.append(envelope)
         if envelope.title is not None:

@@ -38,6 +38,7 @@ from ._async import AssignAsync, AsyncResult
 from ._commands import (
     ClearFlash,
     Command,
+    EventReply,
     NotifyParent,
     PageTitle,
     PushEvent,
@@ -136,6 +137,8 @@ class ViewProgram:
         self._owed_title: str | None = None
         # PushEvents not sent yet (before the first Render, or while held back).
         self._owed_events: list[ClientEvent] = []
+        # EventReply payloads not sent yet, by the ref of the event they answer.
+        self._owed_replies: dict[str, dict[str, JSONValue]] = {}
 
     # -- host hooks ---------------------------------------------------------------------
 
@@ -175,7 +178,10 @@ class ViewProgram:
         title, self._owed_title = self._owed_title, None
         nav, self._pending_nav = self._pending_nav, None
         events, self._owed_events = self._owed_events, []
-        diff = patch_diff(self._diff_now(), ref=ref, nav=nav, title=title, events=events)
+        replies, self._owed_replies = self._owed_replies, {}
+        diff = patch_diff(
+            self._diff_now(), ref=ref, nav=nav, title=title, events=events, replies=replies
+        )
         return [Patched(diff=diff)] if diff is not None else []
 
     def info(self, message: object) -> list[Effect]:
@@ -219,7 +225,15 @@ class ViewProgram:
         ref, self._owed_ref = self._owed_ref, None
         self._owed_title = None
         events, self._owed_events = self._owed_events, []
-        view = render_view(patch, session=self.session.id, title=self.title, ref=ref, events=events)
+        replies, self._owed_replies = self._owed_replies, {}
+        view = render_view(
+            patch,
+            session=self.session.id,
+            title=self.title,
+            ref=ref,
+            events=events,
+            replies=replies,
+        )
         nav, self._pending_nav = self._pending_nav, None
         if nav is not None and isinstance(view, dict):
             view["nav"] = nav_json(nav)
@@ -425,6 +439,7 @@ class ViewProgram:
         nav: Nav | None = None
         title: str | None = None
         events: list[ClientEvent] = []
+        reply: dict[str, JSONValue] | None = None
         flash_before = dict(self.flash)
         queue = list(self._take(result, owner))
         self._take_flash(queue)  # flash first: a navigation in the same list carries it
@@ -459,6 +474,13 @@ class ViewProgram:
                     title = self.title = text
                 case PushEvent(event=name, payload=payload):
                     events.append((name, dict(payload)))
+                case EventReply(payload=payload):
+                    if ref is None:
+                        raise ViewDefinitionError(
+                            "EventReply outside handle_event: only a browser event has "
+                            "someone waiting for a reply (Phoenix's {:reply, map, socket})"
+                        )
+                    reply = dict(payload)
                 case Stream() | StreamInsert() | StreamDelete():
                     add_ops(self.streams, command)
                 case SendUpdate(component=component, id=id, props=props):
@@ -478,6 +500,10 @@ class ViewProgram:
             self._pending_nav = nav or self._pending_nav
             if events:
                 self._owed_events = (self._owed_events + events)[-MAX_OWED_EVENTS:]
+            if reply is not None and ref is not None:
+                self._owed_replies[ref] = reply
+                while len(self._owed_replies) > MAX_OWED_EVENTS:  # the oldest goes first
+                    del self._owed_replies[next(iter(self._owed_replies))]
             if self.live:
                 self._owed_patch = True
                 self._owed_ref = ref or self._owed_ref
@@ -493,7 +519,8 @@ class ViewProgram:
         patch = None
         if not unchanged or self.streams or self.components.dirty or self.diff.rendered is None:
             patch = self._diff_now(root_unchanged=unchanged)
-        diff = patch_diff(patch, ref=ref, nav=nav, title=title, events=events)
+        replies = {ref: reply} if reply is not None and ref is not None else None
+        diff = patch_diff(patch, ref=ref, nav=nav, title=title, events=events, replies=replies)
         if diff is not None:
             effects.append(Patched(diff=diff))
         return effects

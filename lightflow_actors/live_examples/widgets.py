@@ -10,7 +10,8 @@ What a LiveView developer reaches for besides click and submit, in one page:
   submit is in flight (``lf-disable-with``), a field reporting focus and blur;
 * a client hook (``lf-hook="Pinger"``, registered in ``window.lightflowLiveOptions``
   by the view's ``head``): it owns its element's content (``lf-update="ignore"``),
-  answers the server's ``PushEvent("highlight")`` with ``this.pushEvent("ping")``.
+  answers the server's ``PushEvent("highlight")`` with ``this.pushEvent("ping")``,
+  whose Promise resolves with the handler's ``EventReply``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 
 from lightflow_actors.live import (
     JS,
+    EventReply,
     LiveView,
     Params,
     PushEvent,
@@ -105,7 +107,10 @@ window.lightflowLiveOptions = {hooks: {Pinger: {
     this.el.textContent = "mounted";
     this.handleEvent("highlight", (payload) => {
       this.el.style.background = payload.color;
-      this.pushEvent("ping", {n: ++this.count});
+      this.pushEvent("ping", {n: ++this.count}).then((reply) => {
+        (window.pingReplies = window.pingReplies || [])
+          .push([reply.pings, document.getElementById("pings").textContent]);
+      });
     });
   },
   updated() { this.el.dataset.updates = String(Number(this.el.dataset.updates || 0) + 1); },
@@ -144,8 +149,8 @@ class WidgetsView(LiveView[Widgets, WidgetEvent]):
                     replace(state, nudges=state.nudges + 1),
                     (PushEvent("highlight", {"color": color}),),
                 )
-            case Ping(n=n):
-                return replace(state, pings=n)
+            case Ping(n=n):  # the hook's pushEvent resolves with this reply
+                return Update(replace(state, pings=n), (EventReply({"pings": n}),))
 
     def render(self, state: Widgets) -> Rendered:
         return WIDGETS(

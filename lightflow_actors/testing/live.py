@@ -178,6 +178,7 @@ class LiveViewHandle:
         self.view = ""
         self.token = ""  # the page's token (bound to the browser's session cookie)
         self._replies: deque[bytes] = deque()
+        self._last_hook_ref: str | None = None
 
     # -- assertions -------------------------------------------------------------------
 
@@ -319,6 +320,26 @@ class LiveViewHandle:
         ref = await self.send_event(event, payload, target=target)
         await self.wait_for(lambda: ref in self.client.answered, f"the answer to event {event!r}")
         return ref
+
+    async def render_hook(
+        self, event: str, payload: JSONValue | None = None, *, target: str | None = None
+    ) -> str:
+        """LiveViewTest's ``render_hook``: push `event` as a client hook's ``pushEvent``
+        does (no element) and return the HTML after the answer; its `EventReply`, if
+        the handler returned one, is then ``reply(ref)`` / ``last_reply``."""
+        payload = {} if payload is None else payload
+        self._last_hook_ref = await self.push(event, payload, target=target)
+        return self.html()
+
+    def reply(self, ref: str) -> dict[str, object] | None:
+        """The `EventReply` payload that answered the event `ref`, or None (no reply)."""
+        return self.client.replies.get(ref)
+
+    @property
+    def last_reply(self) -> dict[str, object] | None:
+        """The reply to the last `render_hook` (LiveViewTest's ``assert_reply``)."""
+        ref = self._last_hook_ref
+        return None if ref is None else self.reply(ref)
 
     async def send_event(self, event: str, payload: JSONValue, *, target: str | None = None) -> str:
         """Send an event without waiting for its answer; returns its ref."""

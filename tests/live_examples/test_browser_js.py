@@ -91,6 +91,10 @@ async def test_a_hook_lives_through_push_events_updates_and_a_reconnect() -> Non
         assert int(await page.get_attribute("#pinger", "data-updates") or "0") >= 1
         await page.click("#nudge")
         await text_is(page, "#pings", "2")
+        # pushEvent's Promise resolved with the handler's EventReply, after the patch
+        # answering the event was on the page.
+        await page.wait_for_function("(window.pingReplies || []).length === 2")
+        assert await page.evaluate("window.pingReplies") == [[1, "1"], [2, "2"]]
         [session] = await routes.hub.sessions()
         await page.evaluate(
             """() => { window.said = [];

@@ -20,7 +20,8 @@ async def test_widgets_events_inside_js_commands_and_pushed_events() -> None:
         assert 'id="escapes">1<' in view.html()
         await view.click("nudge")
         assert view.client.pushed_events == [("highlight", {"color": "#ffd"})]
-        await view.push("ping", {"n": 1})  # what the hook sends back
-        assert 'id="pings">1<' in view.html()
+        html = await view.render_hook("ping", {"n": 1})  # what the hook sends back
+        assert 'id="pings">1<' in html
+        assert view.last_reply == {"pings": 1}  # its pushEvent's Promise resolves with it
         await view.submit("save", {"title": "hello"})
         assert 'id="saved">hello<' in view.html()

@@ -1058,7 +1058,7 @@
       return;
     }
     this.session = view.session || this.session;
-    this.render(view.ref ? this.settle(view.ref) : null, true);
+    this.render(view.ref ? this.settle(view.ref, view.rp) : null, true);
     this.joined = true;
     this.everJoined = true;
     this.attempt = 0;
@@ -1076,7 +1076,7 @@
 
   LiveSocket.prototype.onPatch = function (diff) {
     if (!this.joined) return;   // waiting for a Render: it replaces everything
-    var settled = diff.ref ? this.settle(diff.ref) : null, before = this.state;
+    var settled = diff.ref ? this.settle(diff.ref, diff.rp) : null, before = this.state;
     if (diff.d) {
       try {
         this.state = applyPatch(this.state, diff.d);
@@ -1193,8 +1193,9 @@
   };
 
   /** End the loading state of every event up to `ref`; returns what they were sent by
-   *  ({form: a submitted form or null, els: the elements}), or null if none was pending. */
-  LiveSocket.prototype.settle = function (ref) {
+   *  ({form: a submitted form or null, els: the elements}), or null if none was pending.
+   *  `replies`: the envelope's ``rp`` (EventReply payloads by ref), handed to `done`. */
+  LiveSocket.prototype.settle = function (ref, replies) {
     var upto = Number(ref), form = null, els = [], self = this;
     this.pending.forEach(function (p, key) {
       if (Number(key) > upto) return;
@@ -1204,7 +1205,7 @@
       }
       p.loading.forEach(function (other) { other.classList.remove("lf-loading"); });
       p.locks.forEach(function (el) { if (unlock(el)) self.staleLocks = true; });
-      if (p.done) p.done(key);
+      if (p.done) afterPatch(p.done, key, replyOf(replies, key));
       if (!p.passive) els.push(p.el);
       if (p.form) form = p.form;
     });
@@ -1662,16 +1663,38 @@
     });
   };
 
+  // -- hook replies (EventReply): pushEvent's onReply and Promise get the handler's reply
+
+  /** The reply to event `ref` in an envelope's ``rp`` (an object), or {} (no reply). */
+  function replyOf(replies, ref) {
+    if (!replies || typeof replies !== "object") return {};
+    var reply = Object.prototype.hasOwnProperty.call(replies, ref) ? replies[ref] : null;
+    return reply && typeof reply === "object" && !Array.isArray(reply) ? reply : {};
+  }
+
+  /** Call `fn(ref, reply)` once the frame being handled is applied (the patch that
+   *  answers an event is on the page when its reply is read, as in Phoenix). */
+  function afterPatch(fn, ref, reply) {
+    var call = function () {
+      try { fn(ref, reply); } catch (e) { console.error("lightflow: a reply callback failed", e); }
+    };
+    if (typeof queueMicrotask === "function") queueMicrotask(call);
+    else global.setTimeout(call, 0);
+  }
+
+  /** A hook's pushEvent: `onReply(reply, ref)` and the returned Promise (resolved with
+   *  the reply, {} when the handler returned none) once the event is answered; a
+   *  Promise resolved with null when not joined (nothing was sent). */
   LiveSocket.prototype.pushHookEvent = function (el, event, payload, onReply) {
     var resolve = null, promise = typeof Promise === "function" ? new Promise(function (r) { resolve = r; }) : null;
     var ref = this.push(el, String(event), payload, null, {
       quiet: true,
-      done: function (r) {
-        if (onReply) { try { onReply({}, r); } catch (e) { console.error(e); } }
-        if (resolve) resolve({ ref: r });
+      done: function (r, reply) {
+        if (onReply) onReply(reply, r);
+        if (resolve) resolve(reply);
       }
     });
-    if (ref === null && resolve) resolve({ ref: null });
+    if (ref === null && resolve) resolve(null);
     return promise;
   };
 
