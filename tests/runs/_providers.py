@@ -5,7 +5,9 @@
 the same after a pause (the crash test kills the server while steps are in flight).
 `gated_chat` refuses step 5 of the `chain` workflow while the file named by
 `$LIGHTFLOW_TEST_GATE` exists (a run fails there; remove the file, and its retry can
-succeed); `slow_gated_chat` is the same after a pause.
+succeed); `slow_gated_chat` is the same after a pause. `held_chat` holds the `fanout`
+join step (its prompt joins two answers with ` + `) while the file named by
+`$LIGHTFLOW_TEST_HOLD` exists, so a test sees the run half done whatever the machine's load.
 """
 
 from __future__ import annotations
@@ -43,3 +45,13 @@ def gated_chat(request: ProviderRequest) -> object:
 def slow_gated_chat(request: ProviderRequest) -> object:
     time.sleep(0.25)  # a test fixture standing in for a model's latency
     return gated_chat(request)
+
+
+def held_chat(request: ProviderRequest) -> object:
+    hold = os.environ.get("LIGHTFLOW_TEST_HOLD")
+    if hold and b" + " in request.raw:
+        waited = 0
+        while Path(hold).exists() and waited < 3000:  # at most 30 s, then answer anyway
+            time.sleep(0.01)
+            waited += 1
+    return chat(request)

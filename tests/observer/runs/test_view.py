@@ -75,21 +75,30 @@ async def test_the_list_shows_runs_live_and_filters_them(tmp_path: Path) -> None
         assert "1 of 2 runs" in view.html()
 
 
-async def test_a_run_turns_green_step_by_step_and_a_step_opens(tmp_path: Path) -> None:
-    env = RunsEnv(tmp_path, provider="slow_chat")
+async def test_a_run_turns_green_step_by_step_and_a_step_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold = tmp_path / "hold"
+    hold.touch()
+    monkeypatch.setenv("LIGHTFLOW_TEST_HOLD", str(hold))
+    env = RunsEnv(tmp_path, provider="held_chat", blocking=True)  # on a worker thread
     async with runs_page(env) as (hosting, live):
         await hosting.call(CreateRun("fanout", b'{"topic": "tea"}', "f1"))
         view = await live.mount("runs", {"run": "f1"})
         assert set(nodes(view)) == {"plan", "left", "right", "join", "tell"}
-        seen: list[dict[str, str]] = []
 
-        def done() -> bool:
-            seen.append(nodes(view))
-            return all(s == "succeeded" for s in seen[-1].values())
+        # Green comes step by step: the page shows plan done while join is held.
+        def half_done() -> bool:
+            now = nodes(view)
+            return now["left"] == "succeeded" and now["right"] == "succeeded"
 
-        await view.wait_for(done, "every step green")
-        # Green came step by step: some render had plan done and join not yet.
-        assert any(s["plan"] == "succeeded" and s["join"] != "succeeded" for s in seen)
+        await view.wait_for(half_done, "plan, left and right green")
+        assert nodes(view)["plan"] == "succeeded"
+        assert nodes(view)["join"] != "succeeded"
+        hold.unlink()
+        await view.wait_for(
+            lambda: all(s == "succeeded" for s in nodes(view).values()), "every step green"
+        )
         assert max(len(encode_patch(p)) for p in view.patches) < 8192
         await view.click("step", id="node-join")
         await view.wait_for(lambda: 'id="step-id">join<' in view.html(), "join opened")
