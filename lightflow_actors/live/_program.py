@@ -316,7 +316,7 @@ class ViewProgram:
         for key in keys:
             if not outcome.ok:
                 changes[key] = AsyncResult[object].failure(outcome.failed or "failed")
-            elif isinstance(result, dict) and key in result:
+            elif isinstance(result, Mapping) and key in result:
                 changes[key] = AsyncResult[object].of(result[key])
             else:
                 changes[key] = AsyncResult[object].failure(

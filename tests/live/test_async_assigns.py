@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import types
 
 import msgspec
 import pytest
@@ -70,6 +71,8 @@ async def _load(what: str) -> dict[str, object]:
         raise LookupError("no such user")
     if what == "partial":
         return {"user": "ada"}
+    if what == "proxy":  # any mapping will do
+        return types.MappingProxyType({"user": "bob", "plan": "free"})  # type: ignore[return-value]
     return {"user": "ada", "plan": "pro"}
 
 
@@ -142,6 +145,7 @@ async def test_assign_async_loading_then_ok_and_reload_keeps_the_result() -> Non
     [
         ("fail", "failed: LookupError: no such user", "failed: LookupError"),
         ("partial", "ada", "failed: the assign_async function returned no value for"),
+        ("proxy", "bob", "free"),
     ],
 )
 async def test_assign_async_failures_reach_the_fields(what: str, user: str, plan: str) -> None:
