@@ -3,7 +3,7 @@
 A view allows an upload by keeping ``allow_upload("avatar", accept=(".png", ".jpg"))``
 in the top-level field of its state named like it (``state.avatar``) and rendering
 ``live_file_input(state.avatar)`` inside its form (Phoenix's ``allow_upload`` and
-``<.live_file_input>``). The client then sends (specs/live-wire.md §13, ADR 0087):
+``<.live_file_input>``). The client then sends (specs/live-wire.md §14, ADR 0087):
 
 1. a preflight, the event ``lf:upload``, listing the files chosen (ref, name, size,
    type): the session checks each entry against the upload (``accept``,

@@ -1853,7 +1853,7 @@
   // ---------------------------------------------------------------- 8. uploads
 
   // Files chosen in an input[lf-upload] go to the session over the socket (specs/live-wire.md
-  // §13). The preflight event lf:upload lists them; the input the server renders again names
+  // §14). The preflight event lf:upload lists them; the input the server renders again names
   // in data-lf-ready the refs it waits for; each of those files goes in base64 chunks of
   // data-lf-chunk bytes (lf:chunk events), one at a time per file, the next once the answer
   // to the previous one arrives. Progress, errors and cancel are the server's, in the view.
