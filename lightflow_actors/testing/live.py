@@ -53,14 +53,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import re
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Final, cast
+from typing import cast
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -502,10 +501,9 @@ class LiveViewHandle:
     def file_input(self, selector: str, upload: str, files: Sequence[UploadFile]) -> FileInput:
         """Files chosen in the file input of `upload` inside the element matching
         `selector`; ``render_upload(input, name)`` sends one of them."""
-        elements = _Finder.parse(self.html())
-        container = self._select_one(selector, elements)
+        container = self._node(selector)
         if not any(
-            e.attrs.get("lf-upload") == upload and container in e.ancestors for e in elements
+            n.tag == "input" and n.attrs.get("lf-upload") == upload for n in container.walk()
         ):
             raise LiveTestError(
                 f"no file input with lf-upload={upload!r} (render live_file_input) in {selector!r}"
@@ -526,10 +524,8 @@ class LiveViewHandle:
             await self.push("lf:upload", {"upload": input.upload, "entries": entries})
             input.preflighted = True
         ref = str(input.files.index(file))
-        element = next(
-            (e for e in _Finder.parse(self.html()) if e.attrs.get("lf-upload") == input.upload),
-            None,
-        )
+        found = select(parse(self.html()), f'input[lf-upload="{input.upload}"]')
+        element = found[0] if found else None
         ready = (element.attrs.get("data-lf-ready") or "").split() if element else []
         if ref not in ready:
             return self.html()  # refused (its error is in the view) or already sent
@@ -570,14 +566,17 @@ class LiveViewHandle:
         await self.settle()
         return self.html()
 
-    def _select_one(self, selector: str, elements: list[_Element] | None = None) -> _Element:
-        """The first element of the rendered HTML (or of `elements`) matching `selector`
-        (one compound selector: ``tag``, ``#id``, ``.class``, ``[attr]``, ``[attr=value]``)."""
-        match = _Selector(selector)
-        for element in _Finder.parse(self.html()) if elements is None else elements:
-            if match(element):
-                return element
-        raise LiveTestError(f"no element matches {selector!r} in the rendered HTML")
+    def _node(self, selector: str) -> Node:
+        """The one element of the rendered HTML matching `selector`."""
+        try:
+            found = select(parse(self.html()), selector)
+        except SelectorError as error:
+            raise LiveTestError(str(error)) from None
+        if len(found) != 1:
+            raise LiveTestError(
+                f"{len(found)} elements match {selector!r} in the rendered HTML; expected one"
+            )
+        return found[0]
 
     # -- internals --------------------------------------------------------------------
 
@@ -670,23 +669,23 @@ class FormHandle:
         """Send the form's ``lf-change`` event (``_target``: `target`, else the last field
         typed into); return the new HTML."""
         self._type(data)
-        form = self._form("lf-change")
-        payload = dict(form.fields)
+        event, fields = self._form("lf-change")
+        payload = dict(fields)
         payload.update(self.data)
-        for name in form.fields:
+        for name in fields:
             if name not in self.used:
                 payload[f"_unused_{name}"] = ""
         payload["_target"] = target if target is not None else next(reversed(self.data), "")
-        await self.view.push(form.attrs["lf-change"] or "", payload)
+        await self.view.push(event, payload)
         return self.view.html()
 
     async def render_submit(self, data: Mapping[str, JSONValue] | None = None) -> str:
         """Send the form's ``lf-submit`` event with every field; return the new HTML."""
         self._type(data)
-        form = self._form("lf-submit")
-        payload = dict(form.fields)
+        event, fields = self._form("lf-submit")
+        payload = dict(fields)
         payload.update(self.data)
-        await self.view.push(form.attrs["lf-submit"] or "", payload)
+        await self.view.push(event, payload)
         return self.view.html()
 
     def _type(self, data: Mapping[str, JSONValue] | None) -> None:
@@ -694,19 +693,22 @@ class FormHandle:
             self.data.update(data)
             self.used.update(data)
 
-    def _form(self, binding: str) -> _Element:
-        element = self.view._select_one(self.selector)
-        if element.tag != "form":
-            raise LiveTestError(f"{self.selector!r} is a <{element.tag}>, not a <form>")
-        if binding not in element.attrs:
+    def _form(self, binding: str) -> tuple[str, dict[str, JSONValue]]:
+        """The form's event for `binding` and its fields as the client would send them."""
+        node = self.view._node(self.selector)
+        if node.tag != "form":
+            raise LiveTestError(f"{self.selector!r} is a <{node.tag}>, not a <form>")
+        event = node.attrs.get(binding)
+        if event is None:
             raise LiveTestError(f"the form {self.selector!r} has no {binding} binding")
-        unknown = sorted(set(self.data) - set(element.fields))
+        fields = form_fields(node)
+        unknown = sorted(set(self.data) - set(fields))
         if unknown:
             raise LiveTestError(
                 f"the form {self.selector!r} has no field {', '.join(map(repr, unknown))} "
-                f"(it has: {', '.join(element.fields) or 'none'})"
+                f"(it has: {', '.join(fields) or 'none'})"
             )
-        return element
+        return event, fields
 
 
 class Element:
@@ -991,85 +993,16 @@ def _change_token(to: str) -> str | None:
 
 
 class _Element:
-    __slots__ = ("ancestors", "attrs", "fields", "tag")
+    __slots__ = ("attrs", "fields", "tag")
 
-    def __init__(
-        self, tag: str, attrs: dict[str, str | None], ancestors: tuple[_Element, ...] = ()
-    ) -> None:
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
         self.tag = tag
         self.attrs = attrs
         self.fields: dict[str, JSONValue] = {}
-        self.ancestors = ancestors  # the open elements around it, outermost first
-
-
-_VOID: Final = frozenset(
-    {
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "source",
-        "track",
-        "wbr",
-    }
-)
-
-
-class _Selector:
-    """One compound CSS selector (``form#profile[lf-submit=save].wide``), matched
-    against an element's tag and attributes."""
-
-    _PART = re.compile(
-        r"""(?P<tag>^[a-zA-Z][a-zA-Z0-9-]*)|\#(?P<id>[^\s.#\[]+)|\.(?P<cls>[^\s.#\[]+)"""
-        r"""|\[(?P<attr>[^\]=\s]+)(?:=(?P<q>["']?)(?P<value>[^\]]*?)(?P=q))?\]"""
-    )
-
-    def __init__(self, selector: str) -> None:
-        self.tests: list[Callable[[_Element], bool]] = []
-        text = selector.strip()
-        at = 0
-        while at < len(text):
-            found = self._PART.match(text, at)
-            if found is None or found.end() == at:
-                raise LiveTestError(
-                    f"cannot read selector {selector!r} at {text[at:]!r}: one compound "
-                    "selector (tag, #id, .class, [attr], [attr=value]) is supported"
-                )
-            self.tests.append(self._test(found))
-            at = found.end()
-
-    @staticmethod
-    def _test(found: re.Match[str]) -> Callable[[_Element], bool]:
-        tag, id_, cls, attr = found["tag"], found["id"], found["cls"], found["attr"]
-        if tag:
-            return lambda e: e.tag == tag.lower()
-        if id_:
-            return lambda e: e.attrs.get("id") == id_
-        if cls:
-            return lambda e: cls in (e.attrs.get("class") or "").split()
-        value = found["value"]
-        if value is None:
-            return lambda e: attr in e.attrs
-        return lambda e: e.attrs.get(attr) == value
-
-    def __call__(self, element: _Element) -> bool:
-        return all(test(element) for test in self.tests)
 
 
 class _Finder(HTMLParser):
     """Elements with their attributes; a form also collects its fields' current values."""
-
-    @classmethod
-    def parse(cls, html: str) -> list[_Element]:
-        finder = cls()
-        finder.feed(html)
-        return finder.elements
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -1078,13 +1011,10 @@ class _Finder(HTMLParser):
         self._textarea: tuple[_Element, str] | None = None
         self._select: tuple[_Element, str, bool, bool] | None = None
         self._option_text: tuple[_Element, str] | None = None
-        self._open: list[_Element] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        element = _Element(tag, dict(attrs), tuple(self._open))
+        element = _Element(tag, dict(attrs))
         self.elements.append(element)
-        if tag not in _VOID:
-            self._open.append(element)
         if tag == "form":
             self._forms.append(element)
         if tag == "option":
@@ -1131,10 +1061,6 @@ class _Finder(HTMLParser):
         self._option_text = (form, name) if value is None and (selected or not picked) else None
 
     def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self._open) - 1, -1, -1):
-            if self._open[depth].tag == tag:
-                del self._open[depth:]
-                break
         if tag == "form" and self._forms:
             self._forms.pop()
         if tag == "textarea":

@@ -92,8 +92,12 @@ async def test_upload_errors_per_entry() -> None:
             view.file_input("#profile", "nope", files)
         with pytest.raises(LiveTestError, match="in '#stats'"):
             view.file_input("#stats", "avatar", files)  # the input is not inside #stats
-        with pytest.raises(LiveTestError, match="cannot read selector"):
-            await view.form("#profile > input").render_submit()
+        with pytest.raises(LiveTestError, match="expected one"):
+            await view.form("#profile > input").render_submit()  # four inputs
+        with pytest.raises(LiveTestError, match="not a <form>"):
+            await view.form("#stats").render_submit()
+        with pytest.raises(LiveTestError):
+            await view.form("#profile ~ p").render_submit()  # no sibling combinator
 
 
 @pytest.mark.anyio
