@@ -1004,6 +1004,12 @@ class _Element:
 class _Finder(HTMLParser):
     """Elements with their attributes; a form also collects its fields' current values."""
 
+    @classmethod
+    def parse(cls, html: str) -> list[_Element]:
+        finder = cls()
+        finder.feed(html)
+        return finder.elements
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.elements: list[_Element] = []
