@@ -11,15 +11,25 @@ from collections.abc import Callable, Mapping
 import msgspec
 from starlette.routing import Mount
 
-from lightflow_actors.adapters.http import PartSource, RootLink, ServeOptions, ServerPart
+from lightflow_actors.adapters.http import (
+    PartSource,
+    RootLink,
+    ServeOptions,
+    ServerPart,
+    cluster_message_types,
+    start_tree_agent,
+)
 from lightflow_actors.adapters.nats import (
+    REGISTRY_NAME,
     GetPubSub,
     GetSessionStore,
     GetTokenKey,
     NatsLink,
     NatsSessionStore,
+    RemoteRegistry,
     cluster_secret,
     connect_cluster,
+    open_registry_bucket,
     open_session_bucket,
 )
 from lightflow_actors.adapters.ws import LiveRoutes
@@ -40,6 +50,7 @@ from ._part import runs_part
 
 __all__ = [
     "CLUSTER_LINK",
+    "CLUSTER_REGISTRY",
     "DEFAULT_LONG_HANDLER_MS",
     "LONG_HANDLER_ENV",
     "PARTS",
@@ -62,6 +73,9 @@ PartFactory = Callable[[ServeOptions], PartSource]
 CLUSTER_LINK = "lightflow.cluster.nats"
 """The registered name of the node's `NatsLink` when it serves in a cluster."""
 
+CLUSTER_REGISTRY = REGISTRY_NAME
+"""The registered name of the node's `RemoteRegistry` (cluster-wide names, remote refs)."""
+
 
 def cluster_link(options: ServeOptions) -> PartSource:
     """With ``--cluster``: the node's NATS link, started before the parts that use it (the
@@ -82,6 +96,12 @@ def cluster_link(options: ServeOptions) -> PartSource:
                 lambda: NatsLink(client, servers, node, sessions=sessions, token_key=token_key),
                 name=CLUSTER_LINK,
             )
+            registry = await open_registry_bucket(client)
+            await system.start_actor(
+                lambda: RemoteRegistry(client, registry, node, cluster_message_types()),
+                name=CLUSTER_REGISTRY,
+            )
+            await start_tree_agent(system, node)
         except BaseException:
             await client.close()
             raise

@@ -26,6 +26,7 @@ from ._messages import Ask, Down, Exit
 from ._reasons import (
     KILL,
     KILLED,
+    NOCONNECTION,
     NOPROC,
     NORMAL,
     SHUTDOWN,
@@ -44,6 +45,7 @@ from ._timers import Timer
 __all__ = [
     "KILL",
     "KILLED",
+    "NOCONNECTION",
     "NOPROC",
     "NORMAL",
     "SHUTDOWN",

@@ -27,8 +27,10 @@ SHUTDOWN: Final = "shutdown"
 KILL: Final = "kill"
 KILLED: Final = "killed"
 NOPROC: Final = "noproc"
+NOCONNECTION: Final = "noconnection"
+"""A remote actor's node was lost (its node went down or the link to it broke), as in Erlang."""
 
-AtomReason: TypeAlias = Literal["normal", "shutdown", "kill", "killed", "noproc"]
+AtomReason: TypeAlias = Literal["normal", "shutdown", "kill", "killed", "noproc", "noconnection"]
 ShutdownReason: TypeAlias = tuple[Literal["shutdown"], object]
 ExitReason: TypeAlias = AtomReason | ShutdownReason | BaseException
 

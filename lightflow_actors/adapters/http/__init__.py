@@ -17,6 +17,13 @@ fed by a ``TreeFeed`` actor; its actions go through the gateway too (``ActionDes
 """
 
 from ._app import OperatorApp, Page, PageFactory, StartupHook, create_app
+from ._cluster_tree import (
+    TreeAgent,
+    cluster_message_types,
+    cluster_tree,
+    start_tree_agent,
+    tree_name,
+)
 from ._demo import start_demo
 from ._errors import (
     BadRequest,
@@ -123,12 +130,15 @@ __all__ = [
     "StreamGap",
     "SupervisorGone",
     "SystemSummary",
+    "TreeAgent",
     "TreeNode",
     "TreePage",
     "Unauthorized",
     "Unavailable",
     "WebSocketLimit",
     "check_bind",
+    "cluster_message_types",
+    "cluster_tree",
     "create_app",
     "default_max_connections",
     "is_loopback",
@@ -138,6 +148,8 @@ __all__ = [
     "runs_routes",
     "serve",
     "start_demo",
+    "start_tree_agent",
     "summarize",
+    "tree_name",
     "tree_nodes",
 ]

@@ -272,7 +272,7 @@ class ActorPath(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TreeQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """``GET /system/tree?root=&status=&limit=&cursor=``.
+    """``GET /system/tree?root=&status=&limit=&cursor=&node=``.
 
     ``root`` keeps the subtree of that actor; ``status`` keeps actors in that status;
     ``cursor`` is the ``next_cursor`` of the previous page (an actor id: pages go by id).
@@ -282,6 +282,8 @@ class TreeQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     status: ActorStatus | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_TREE_PAGE)] = DEFAULT_TREE_PAGE
     cursor: Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)] = 0
+    node: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = None
+    """Another node of the cluster: its tree, asked through the cluster registry."""
 
 
 class ActorQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

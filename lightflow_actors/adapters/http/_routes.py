@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from ._cluster_tree import cluster_tree
 from ._errors import Unavailable
 from ._events import SSE_KEEPALIVE, SSE_PREAMBLE, CloseStream, StreamEnd, sse_frame
 from ._inputs import (
@@ -101,6 +102,8 @@ class OperatorRoutes:
 
     async def tree(self, request: Request) -> Response:
         query = OPERATOR.query(request.query_params.multi_items(), TreeQuery)
+        if query.node is not None:
+            return json_response(await cluster_tree(self.link, query))
         page = await self.link.ask(GetTree(query))
         return json_response(page)
 

@@ -5,6 +5,9 @@
   reaches subscribers on every node, with one NATS subscription per topic per node.
 - `NatsSessionStore(kv, owner)`: live session snapshots in the `lf_sessions` bucket,
   ownership fenced by revision; `cluster_secret(client)`: the cluster's token key.
+- `RemoteRegistry(client, kv, node, types)`: the cluster-wide name registry and remote
+  `tell`/`ask` (a remote actor is a local proxy `ActorRef`; its node lost: `Down` with
+  `"noconnection"`); `MessageTypes` is the table of types that may cross.
 - `NatsLink(servers, node)`: the actor owning them, started by `lightflow serve
   --cluster URL` (its start connects, its stop drains).
 """
@@ -12,24 +15,56 @@
 from ._connect import ClusterUnreachable, connect_cluster
 from ._link import GetLinkInfo, GetPubSub, GetSessionStore, GetTokenKey, LinkInfo, NatsLink
 from ._pubsub import NatsPubSub
+from ._remote import (
+    REGISTRY_BUCKET,
+    REGISTRY_NAME,
+    GetRegistryInfo,
+    MessageTypes,
+    NameHeld,
+    Register,
+    RegistryInfo,
+    RemoteCallFailed,
+    RemoteExit,
+    RemoteProxy,
+    RemoteRegistry,
+    UnknownMessageType,
+    Unregister,
+    WhereIs,
+    open_registry_bucket,
+)
 from ._secret import CLUSTER_BUCKET, cluster_secret
 from ._sessions import SESSIONS_BUCKET, NatsSessionStore, open_session_bucket
 from ._subjects import pubsub_subject, topic_token
 
 __all__ = [
     "CLUSTER_BUCKET",
+    "REGISTRY_BUCKET",
+    "REGISTRY_NAME",
     "SESSIONS_BUCKET",
     "ClusterUnreachable",
     "GetLinkInfo",
     "GetPubSub",
+    "GetRegistryInfo",
     "GetSessionStore",
     "GetTokenKey",
     "LinkInfo",
+    "MessageTypes",
+    "NameHeld",
     "NatsLink",
     "NatsPubSub",
     "NatsSessionStore",
+    "Register",
+    "RegistryInfo",
+    "RemoteCallFailed",
+    "RemoteExit",
+    "RemoteProxy",
+    "RemoteRegistry",
+    "UnknownMessageType",
+    "Unregister",
+    "WhereIs",
     "cluster_secret",
     "connect_cluster",
+    "open_registry_bucket",
     "open_session_bucket",
     "pubsub_subject",
     "topic_token",

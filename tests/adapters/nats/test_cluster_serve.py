@@ -111,6 +111,26 @@ async def test_a_chat_message_crosses_nodes(
         await bob.ws.close()
 
 
+async def test_any_node_serves_the_tree_of_any_node(two_nodes: tuple[Node, Node]) -> None:
+    a, b = two_nodes
+    async with httpx.AsyncClient(timeout=20) as http:
+        own = (await http.get(f"{a.url}/system/tree")).json()
+        names = {n["name"] for n in own["nodes"] if n["name"]}
+        assert "lightflow.cluster.registry" in names  # the registry runs on every node
+        for here in (a, b):
+            # node b's tree asked of node a crosses NATS; asked of b itself, it is local
+            page = (await http.get(f"{here.url}/system/tree", params={"node": "b"})).json()
+            names = {n["name"] for n in page["nodes"] if n["name"]}
+            assert {"lightflow.cluster.registry", "lightflow.tree@b"} <= names
+            assert "lightflow.tree@a" not in names  # b's own tree, not the asker's
+        page = (await http.get(f"{b.url}/system/tree", params={"node": "a", "limit": 500})).json()
+        assert "lightflow.tree@a" in {n["name"] for n in page["nodes"]}
+        missing = await http.get(f"{a.url}/system/tree", params={"node": "zed"})
+        assert missing.status_code == 404 and "zed" in missing.json()["error"]
+        bad = await http.get(f"{a.url}/system/tree", params={"node": "a b"})
+        assert bad.status_code == 400 and "node" in bad.text
+
+
 def test_serve_refuses_a_bad_cluster_url_and_node_name(tmp_path: Path) -> None:
     for args, needle in (
         (["--cluster", "http://x"], "invalid NATS URL"),
