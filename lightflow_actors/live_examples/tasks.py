@@ -14,7 +14,7 @@
   (`StreamInsert`, at most `LOG_LIMIT` kept in the browser, none on the server).
 * **An upload per task**: the attach form picks a task and a file; the submit consumes
   it into the user's folder (``<files root>/<user>/<task>-<sha256 prefix>-<name>``) and
-  the task shows it (a link served by `attachment_route`, an image as a preview).
+  the task shows it (a link served by `attachment_routes`, an image as a preview).
 * **JS-command toggles** with no round trip: show/hide the done tasks
   (``JS.toggle_class``) and each task's details (``JS.toggle``).
 """
@@ -491,11 +491,15 @@ def _log(state: TasksState, text: str) -> Update[TasksState]:
 
 def stored_file(root: Path, user: str, file: str) -> Path | None:
     """The path of `user`'s stored `file` under `root`, or None when the name is not one
-    `_keep` writes (no folder separators, no leading dot) or no such file exists."""
-    if not file or "/" in file or "\\" in file or file.startswith(".") or _UNSAFE.search(file):
-        return None
+    `_keep` writes (at most 160 characters of ``[A-Za-z0-9._-]``, no leading dot) or no
+    such file exists."""
+    if not file or len(file) > 160 or file.startswith(".") or _UNSAFE.search(file):
+        return None  # `_UNSAFE` also catches every folder separator
     path = root / user / file
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except OSError:  # e.g. a name the file system refuses
+        return None
 
 
 def task_views(
