@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import LiveRoutes
+from lightflow_actors.kernel import ActorRef
 from lightflow_actors.live import LiveHub
 from lightflow_actors.live._cookie import CookieSession
 from lightflow_actors.live_examples.auth import auth_views
@@ -38,10 +39,10 @@ async def server(root: Path) -> AsyncIterator[tuple[str, LiveHub]]:
     async with ActorSystem("tasks-files", seed=2) as system:
         await system.start_actor(TaskStores, name=STORES)
 
-        def stores() -> object:
+        def stores() -> ActorRef[StoreFor]:
             return system.lookup(STORES, TaskStores)
 
-        views = {**auth_views(), **task_views(stores, files_root=lambda: root)}  # type: ignore[arg-type]
+        views = {**auth_views(), **task_views(stores, files_root=lambda: root)}
         hub = LiveHub(system, views, secret=b"f" * 32)
         await hub.start()
         routes = [*attachment_routes(hub, files_root=lambda: root), *LiveRoutes(hub).routes]
