@@ -24,6 +24,7 @@ from lightflow_actors.live._cookie import CookieSession
 from lightflow_actors.live_examples.auth import auth_views
 from lightflow_actors.live_examples.tasks import (
     STORES,
+    StoreFor,
     TaskStores,
     attachment_routes,
     task_views,
