@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Literal
 
 import msgspec
 
@@ -27,6 +28,7 @@ from lightflow_actors.adapters.http import (
     summarize,
     tree_nodes,
 )
+from lightflow_actors.adapters.nats import REGISTRY_NAME, GetRegistryInfo, RemoteRegistry
 from lightflow_actors.kernel import (
     Actor,
     ActorExited,
@@ -94,6 +96,13 @@ class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
         return self.name or self.child_id or self.actor_class
 
 
+class ClusterNodeRow(msgspec.Struct, frozen=True):
+    """A node of the cluster as this node's registry sees it (heartbeats)."""
+
+    node: str
+    status: Literal["self", "up", "down"]
+
+
 class TreeSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The whole system at one instant, as the feed publishes it.
 
@@ -107,6 +116,7 @@ class TreeSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     actors: tuple[ObservedActor, ...]
     events: tuple[LifecycleEvent, ...]
     history: History = History()
+    nodes: tuple[ClusterNodeRow, ...] = ()
 
 
 def observe(
@@ -226,6 +236,7 @@ class TreeFeed(Actor[FeedMessage]):
         self.recent: deque[LifecycleEvent] = deque(maxlen=RECENT_EVENTS)
         self.history = HistoryRecorder()
         self.version = 0
+        self.nodes: tuple[ClusterNodeRow, ...] = ()
         self.cost = 0.0  # seconds (system clock) the last snapshot took
         self.armed = False
         self.unsubscribe: Callable[[], None] = _nothing
@@ -268,6 +279,7 @@ class TreeFeed(Actor[FeedMessage]):
 
     @handler
     async def tick(self, msg: Refresh) -> None:
+        self.nodes = await cluster_nodes(self.system)
         if not self.armed:  # a flush is on its way: it carries fresh counters too
             await self._publish()
         self.send_after(max(self.refresh, self.cost / BUSY_SHARE), self.ref, Refresh())
@@ -288,6 +300,8 @@ class TreeFeed(Actor[FeedMessage]):
         snapshot = observe(
             self.system, self.rates, tuple(self.recent), self.version, self.history.frozen()
         )
+        if self.nodes:
+            snapshot = msgspec.structs.replace(snapshot, nodes=self.nodes)
         self.cost = clock.now() - started
         return snapshot
 
@@ -302,6 +316,23 @@ class TreeFeed(Actor[FeedMessage]):
             return  # same: the next change or refresh publishes
         if watchers:
             pubsub.tell(Publish(TREE_TOPIC, self._snapshot()))
+
+
+async def cluster_nodes(system: ActorSystem) -> tuple[ClusterNodeRow, ...]:
+    """This node and the peers its cluster registry hears (nothing on a single node)."""
+    if system.whereis(REGISTRY_NAME) is None:
+        return ()
+    try:
+        info = await system.lookup(REGISTRY_NAME, RemoteRegistry).ask(
+            GetRegistryInfo(), timeout=1.0
+        )
+    except (AskTimeout, ActorExited, ActorNotAlive):
+        return ()
+    return (
+        ClusterNodeRow(info.node, "self"),
+        *(ClusterNodeRow(n, "up") for n in info.nodes_up),
+        *(ClusterNodeRow(n, "down") for n in info.nodes_down),
+    )
 
 
 def _nothing() -> None:

@@ -21,7 +21,7 @@ from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
 from lightflow_actors.supervision import PendingChild
 
 from ._charts import render_charts, render_timeline
-from ._feed import ObservedActor
+from ._feed import ObservedActor, TreeSnapshot
 from ._state import STATUSES, ObserverState, find, matches, query
 
 MAX_ROWS: Final = 1000
@@ -39,7 +39,7 @@ PAGE = Template(
     '<a href="system/tree">tree as JSON</a></nav>'
     '<span id="live" class="live {live_class}" role="status">{live_text}</span></header>'
     '<section id="summary" class="summary" aria-label="System summary">{summary}</section>'
-    "{charts}"
+    "{nodes}{charts}"
     '{token}<div class="panes">'
     '<section class="pane"><h2>Supervision tree <small id="tree-count">{count}</small></h2>'
     "{filters}"
@@ -48,6 +48,13 @@ PAGE = Template(
     '<p id="action-result" class="result{notice_class}" role="status">{notice}</p>'
     '<h2>Lifecycle events</h2><ol id="events" class="events">{events}</ol></section>'
     "</div></div>"
+)
+NODES = Template(
+    '<section id="nodes" class="nodes" aria-label="Cluster nodes"><h2>Nodes</h2>'
+    '<ul class="node-list">{items}</ul></section>'
+)
+NODE = Template(
+    '<li id="node-{node}" class="node {status}"><b>{node}</b> <span>{status}</span></li>'
 )
 SUMMARY = Template(
     "<div><b>{actors}</b><span>actors</span></div>"
@@ -148,6 +155,7 @@ def render(state: ObserverState) -> Rendered:
         live_class="on" if state.connected else "off",
         live_text="live" if state.connected else "static snapshot: reload to refresh",
         summary=_summary(snapshot.summary),
+        nodes=_nodes(snapshot),
         charts=render_charts(snapshot.history),
         token=_token(state),
         count=count,
@@ -199,6 +207,15 @@ def _utc(ms: int) -> str:
     """Unix ms as ``HH:MM:SS.mmm UTC`` (formatting a given time; no clock is read)."""
     moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
     return moment.strftime("%H:%M:%S.%f")[:-3] + " UTC"
+
+
+def _nodes(snapshot: TreeSnapshot) -> Rendered | None:
+    """The cluster's nodes as this node's registry sees them (none on a single node)."""
+    if not snapshot.nodes:
+        return None
+    return NODES(
+        items=keyed(NODE, [(n.node, NODE(node=n.node, status=n.status)) for n in snapshot.nodes])
+    )
 
 
 def _summary(summary: SystemSummary) -> Rendered:

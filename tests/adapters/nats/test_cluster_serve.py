@@ -129,6 +129,14 @@ async def test_any_node_serves_the_tree_of_any_node(two_nodes: tuple[Node, Node]
         assert missing.status_code == 404 and "zed" in missing.json()["error"]
         bad = await http.get(f"{a.url}/system/tree", params={"node": "a b"})
         assert bad.status_code == 400 and "node" in bad.text
+        # the observer page lists the nodes: itself and the peer its registry hears
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while 'id="node-b"' not in (html := (await http.get(f"{a.url}/observer")).text):
+            assert loop.time() < deadline, "node b never appeared on node a's observer"
+            await asyncio.sleep(0.2)
+        assert '<li id="node-a" class="node self">' in html
+        assert '<li id="node-b" class="node up">' in html
 
 
 def test_serve_refuses_a_bad_cluster_url_and_node_name(tmp_path: Path) -> None:
