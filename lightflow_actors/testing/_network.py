@@ -6,13 +6,14 @@ scenario places with ``network(system).place(ref, "node")``, and the children of
 and messages to or from an actor on no node (the scenario itself, a system actor), never
 cross the network. A message between two nodes may be
 
-- dropped, while the two nodes are on different sides of a partition;
+- dropped, while the two nodes are on different sides of a partition, or with a
+  probability while loss is set on that link;
 - queued ``by`` virtual seconds later, while a delay is set on that link;
 - queued twice, while duplication is set on that link.
 
 The plan's ``Partition`` / ``LinkDelay`` / ``LinkDuplicate`` faults switch these on and off
 by virtual time; ``network(system)`` switches them from scenario code (``partition``,
-``heal``, ``delay``, ``duplicate``), which a later cluster layer can drive as well. Every
+``heal``, ``delay``, ``duplicate``, ``drop``), which a later cluster layer can drive as well. Every
 decision goes into the trace, and probabilities draw from the run's fault RNG, so a run
 with network faults replays like any other.
 """
@@ -38,6 +39,7 @@ class Network:
     __slots__ = (
         "_cut",
         "_delays",
+        "_drops",
         "_duplicates",
         "_faults",
         "_named",
@@ -59,6 +61,7 @@ class Network:
         self._cut: dict[str, int] = {}
         self._delays: dict[tuple[str | None, str | None], float] = {}
         self._duplicates: set[tuple[str | None, str | None]] = set()
+        self._drops: dict[tuple[str | None, str | None], float] = {}
         self.active = bool(self._named)
         """True once any actor is on a node (until then no message can cross a link)."""
 
@@ -92,10 +95,11 @@ class Network:
         self._record("partition " + " | ".join(",".join(side) for side in sides))
 
     def heal(self) -> None:
-        """End the partition and every delay and duplication set from scenario code."""
+        """End the partition and every delay, duplication and loss set from scenario code."""
         self._cut = {}
         self._delays.clear()
         self._duplicates.clear()
+        self._drops.clear()
         self._record("heal")
 
     def delay(self, src: str | None, dst: str | None, by: float) -> None:
@@ -110,6 +114,16 @@ class Network:
         self._duplicates.add((src, dst))
         self._record(f"duplicate {src or '*'}->{dst or '*'}")
 
+    def drop(self, src: str | None, dst: str | None, probability: float = 1.0) -> None:
+        """Lose each message from ``src`` to ``dst`` (None: any node) with ``probability``
+        (drawn from the run's fault RNG) until ``heal()``."""
+        if not 0.0 < probability <= 1.0:
+            raise SimulationError(
+                f"network.drop(): 'probability' must be in (0, 1], got {probability!r}"
+            )
+        self._drops[(src, dst)] = probability
+        self._record(f"drop {src or '*'}->{dst or '*'} p={probability:g}")
+
     # -- decisions ------------------------------------------------------------------------
 
     def decide(self, sender: Cell | None, target: Cell, now: float) -> MessageDecision | None:
@@ -123,6 +137,9 @@ class Network:
         cut = self._cut
         if cut and src in cut and dst in cut and cut[src] != cut[dst]:
             return MessageDecision("drop", why=f"partition {src}|{dst}")
+        for (a, b), probability in self._drops.items():
+            if _on_link(a, b, src, dst) and self._draw(probability):
+                return MessageDecision("drop", why=f"loss {src}->{dst}")
         delay: float | None = None
         duplicate = False
         for fault in self._faults:

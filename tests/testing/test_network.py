@@ -215,3 +215,42 @@ def test_the_partition_example_holds_and_its_buggy_twin_fails(example: Example) 
     again = replay(sc, seed=failure.seed, strategy=failure.strategy, check=False, out=None)
     assert again.sha256() == failure.result.sha256()
     assert any(e.detail == "drop (partition n1|n3)" for e in again.trace)
+
+
+def test_loss_on_a_link_drops_messages_until_heal_and_replays() -> None:
+    def body_for(got: list[list[int]]) -> Scenario:
+        async def body(system: ActorSystem) -> None:
+            inbox = system.spawn(Inbox, name="inbox")
+            sender = system.spawn(lambda: Sender(inbox), name="sender")
+            net = network(system)
+            net.drop("a", "b", 0.5)
+            net.drop("b", "a")  # the other direction carries nothing here
+            for n in range(40):
+                sender.tell(Note(n))
+            await asyncio.sleep(1.0)
+            net.heal()
+            sender.tell(Note(99))
+            await asyncio.sleep(1.0)
+            got.append(await inbox.ask(Got()))
+
+        return Scenario(body, faults=FaultPlan(nodes=NODES))
+
+    first: list[list[int]] = []
+    result = run_schedule(body_for(first), seed=3)
+    assert result.ok, result.describe_error()
+    notes = first[0]
+    assert notes[-1] == 99 and 0 < len(notes) - 1 < 40
+    assert notes[:-1] == sorted(notes[:-1])
+    drops = [e.detail for e in result.trace if e.kind == "fault" and "loss" in (e.detail or "")]
+    assert len(drops) == 40 - (len(notes) - 1)
+    second: list[list[int]] = []
+    assert run_schedule(body_for(second), seed=3).sha256() == result.sha256()
+    assert second == first
+
+
+def test_loss_needs_a_probability_in_range() -> None:
+    async def body(system: ActorSystem) -> None:
+        with pytest.raises(SimulationError, match="'probability' must be in"):
+            network(system).drop("a", "b", 1.5)
+
+    assert run_schedule(Scenario(body), seed=0).ok
