@@ -25,6 +25,7 @@ from lightflow_actors.live import (
     TrackPresence,
     UntrackPresence,
 )
+from lightflow_actors.live._presence import REPLICATION_TOPIC
 from lightflow_actors.testing import FaultPlan, Scenario, explore, network, run_schedule
 
 from .test_presence_tracker import CONFIG, Folded, Node, Watcher
@@ -73,7 +74,9 @@ class WireLink:
 
     remote = True
 
-    def __init__(self) -> None:
+    def __init__(self, transfers: bool = True) -> None:
+        self.transfers = transfers
+        """False: the planted bug, state transfers are never sent (test-only)."""
         self.wire: ActorRef[Out] | None = None
         self.deliver: Callable[[str, bytes], None] | None = None
         self.topics: set[str] = set()
@@ -90,6 +93,8 @@ class WireLink:
 
     def publish(self, topic: str, payload: bytes) -> None:
         assert self.wire is not None
+        if not self.transfers and topic.startswith(REPLICATION_TOPIC + ":"):
+            return
         self.wire.tell(Out(topic, payload))
 
 
@@ -109,12 +114,12 @@ async def _converged(nodes: list[Node], expected: list[str], within: float) -> N
         await asyncio.sleep(0.25)
 
 
-async def _presence_drill(system: ActorSystem) -> None:
+async def _presence_drill(system: ActorSystem, transfers: bool = True) -> None:
     nodes: list[Node] = []
     wires: list[ActorRef[Out | In | Peers]] = []
     views: list[ActorRef[object]] = []
     for name in NODES:
-        link = WireLink()
+        link = WireLink(transfers)
         wire = system.spawn(lambda link=link: Wire(link), name=f"wire-{name}")
         link.wire = wire  # type: ignore[assignment]
         pubsub = system.spawn(lambda link=link: PubSubServer(link), name=f"pubsub-{name}")
@@ -169,6 +174,10 @@ async def _presence_drill(system: ActorSystem) -> None:
         assert sorted(folded) == await node.keys(), (node.name, sorted(folded))
 
 
+async def _without_transfers(system: ActorSystem) -> None:
+    await _presence_drill(system, transfers=False)
+
+
 PRESENCE_MERGE = Scenario(
     _presence_drill,
     faults=PLAN,
@@ -185,3 +194,20 @@ def test_presence_merges_after_partitions_delays_duplicates_and_loss() -> None:
     one = run_schedule(PRESENCE_MERGE, seed=1)
     faults = [e.detail or "" for e in one.trace if e.kind == "fault"]
     assert any(d.startswith("drop (") for d in faults), faults[:20]
+
+
+NO_TRANSFERS = Scenario(
+    _without_transfers,
+    faults=PLAN,
+    name="presence_without_state_transfers",
+    ref="tests.live.test_presence_drill:NO_TRANSFERS",
+)
+
+
+def test_the_drill_finds_replicas_that_never_transfer_state() -> None:
+    # Planted bug: state transfers are never sent, so deltas lost to the network are never
+    # repaired and the replicas stay apart after the heal.
+    found = explore(NO_TRANSFERS, seeds=200, out=None)
+    assert found.failure is not None, "200 seeds never needed a state transfer"
+    print(f"replicas without state transfer diverge at seed {found.failure.seed}")
+    assert "did not converge" in str(found.failure.error)
