@@ -25,9 +25,12 @@ from ctx_substrate import Policy, PolicyRule, Routes, SubstrateConfig
 from lightflow_actors.cortex import DEFAULT_MOUNT, CtxLayout, CtxSource, check_segment_id
 from lightflow_actors.flow import (
     EvaluationLimits,
+    ProviderAsset,
+    ProviderProblem,
     default_assets_root,
     default_state_dir,
     overlay_roots,
+    scan_provider_assets,
 )
 from lightflow_actors.runs import RunsConfigError
 
@@ -240,6 +243,11 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise RunsConfigError("providers", f"provider names must be unique, got {names}")
         _check_builtin_tools(self.providers)
         routes = self.routes if self.routes is not None else _default_routes(self.providers)
+        configured = self.routes if self.routes is not None else Routes()  # defaults yield
+        found, problems = _provider_assets((assets, *overlays), names, configured)
+        providers = self.providers + tuple(_as_config(a) for a in found)
+        routes = _with_asset_routes(routes, found)
+        names = [p.name for p in providers]
         unknown = routes.providers() - set(names)
         if unknown:
             raise RunsConfigError(
@@ -255,12 +263,14 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             embedded=embedded,
             fuse_mount=fuse_mount,
             watch=self.ctx.watch,
-            providers=self.providers,
+            providers=providers,
             routes=routes,
             policy=policy,
             step_timeout_s=self.step_timeout_s,
             max_in_flight=self.max_in_flight,
             evaluation=self.evaluation.limits(),
+            provider_assets=tuple(found),
+            provider_problems=tuple(problems),
         )
 
 
@@ -281,6 +291,8 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
     step_timeout_s: float
     max_in_flight: int | None
     evaluation: EvaluationLimits = EvaluationLimits()
+    provider_assets: tuple[ProviderAsset, ...] = ()  # `@provider`s of the asset folders
+    provider_problems: tuple[ProviderProblem, ...] = ()  # those that could not be taken
 
     def substrate_config(self, *, fuse: bool = False) -> SubstrateConfig:
         """The embedded substrate's configuration: the directory backend on the tree, and
@@ -374,6 +386,59 @@ def _default_routes(providers: tuple[ProviderConfig, ...]) -> Routes:
     if not answering:
         return Routes(tool=tools)
     return Routes(api={"*": answering[0]}, tool=tools, thread={"*": answering[0]})
+
+
+def _provider_assets(
+    roots: tuple[Path, ...], configured: list[str], routes: Routes
+) -> tuple[list[ProviderAsset], list[ProviderProblem]]:
+    """The `@provider` functions of the asset folders (ADR 0102), read without running
+    them; one whose name or route the runs config already has is a problem (the config
+    wins), so a route never changes hands silently. The default routes yield to them."""
+    listing = scan_provider_assets(roots)
+    found: list[ProviderAsset] = []
+    problems = list(listing.problems)
+    for asset in listing.providers:
+        clash = None
+        if asset.decl.name in configured:
+            clash = f"provider {asset.decl.name!r} is also in the runs config"
+        for kind, name in asset.decl.routes():
+            if name in routes.table(kind):
+                clash = f"route {kind}/{name} is already configured to {routes.table(kind)[name]}"
+        if clash is None:
+            found.append(asset)
+        else:
+            problems.append(
+                ProviderProblem(
+                    asset.path,
+                    asset.line,
+                    "duplicate",
+                    f"{clash}; the config wins (failure: duplicate)",
+                )
+            )
+    return found, problems
+
+
+def _as_config(asset: ProviderAsset) -> PythonProvider:
+    decl = asset.decl
+    return PythonProvider(
+        name=decl.name,
+        target=asset.target,
+        model=decl.model,
+        blocking=decl.blocking,
+        concurrency=decl.concurrency,
+    )
+
+
+def _with_asset_routes(routes: Routes, found: list[ProviderAsset]) -> Routes:
+    if not found:
+        return routes
+    tables = {"api": dict(routes.api), "tool": dict(routes.tool), "thread": dict(routes.thread)}
+    for asset in found:
+        for kind, name in asset.decl.routes():
+            tables[kind][name] = asset.decl.name
+    return Routes(
+        api=tables["api"], tool=tables["tool"], thread=tables["thread"], limits=routes.limits
+    )
 
 
 def _routed_policy(routes: Routes) -> Policy:

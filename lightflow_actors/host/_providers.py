@@ -11,14 +11,20 @@ runs a tool program.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import inspect
 import re
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 from ctx_substrate import (
+    ProviderFailure,
     ProviderRequest,
     ProviderSpec,
     anthropic_channel,
@@ -27,6 +33,7 @@ from ctx_substrate import (
 )
 from ctx_substrate import openai_channel as openai_channel_provider
 from lightflow_actors.cortex import CtxLayout
+from lightflow_actors.flow import provider_decl
 from lightflow_actors.runs import RunsConfigError
 
 from ._config import (
@@ -222,13 +229,22 @@ def load_callable(target: str, where: str) -> Callable[[ProviderRequest], object
     try:
         if module_name.endswith(".py"):
             path = Path(module_name)
-            name = f"lightflow_providers.{path.stem.replace('-', '_')}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise RunsConfigError(where, f"cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
+            digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+            name = f"lightflow_providers.{path.stem.replace('-', '_')}_{digest}"
+            loaded = sys.modules.get(name)  # two providers of one file: import it once
+            if loaded is not None:
+                module = loaded
+            else:
+                spec = importlib.util.spec_from_file_location(name, path)
+                if spec is None or spec.loader is None:
+                    raise RunsConfigError(where, f"cannot import {path}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]
+                    raise
         else:
             module = importlib.import_module(module_name)
     except RunsConfigError:
@@ -239,4 +255,43 @@ def load_callable(target: str, where: str) -> Callable[[ProviderRequest], object
     if not callable(fn):
         raise RunsConfigError(where, f"{module_name!r} has no callable {attr!r}")
     checked: Callable[[ProviderRequest], object] = fn
-    return checked
+    decl = provider_decl(fn)
+    return checked if decl is None else typed_provider(checked)
+
+
+def typed_provider(fn: Callable[..., object]) -> Callable[[ProviderRequest], object]:
+    """`fn` taking a `msgspec.Struct` request (the body converted, a mismatch answered as
+    a `malformed` error naming the field) and answering a Struct (sent as JSON);
+    an `async def` stays one, so it is awaited side by side."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an annotation that does not resolve: take the request as is
+        hints = {}
+    params = [p for p in inspect.signature(fn).parameters.values() if p.name in hints]
+    first = next(iter(inspect.signature(fn).parameters.values()), None)
+    shape = hints.get(first.name) if first is not None and params else None
+    if not (isinstance(shape, type) and issubclass(shape, msgspec.Struct)):
+        shape = None
+
+    def argument(request: ProviderRequest) -> object:
+        if shape is None:
+            return request
+        try:
+            return msgspec.convert(request.body, shape)
+        except msgspec.ValidationError as exc:
+            raise ProviderFailure("malformed", f"request body: {exc}") from None
+
+    def answer(value: object) -> object:
+        return msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
+
+    if inspect.iscoroutinefunction(fn):
+
+        async def run_async(request: ProviderRequest) -> object:
+            return answer(await fn(argument(request)))
+
+        return run_async
+
+    def run(request: ProviderRequest) -> object:
+        return answer(fn(argument(request)))
+
+    return run
