@@ -19,7 +19,7 @@ from lightflow_actors.flow import (
     scan_provider_assets,
 )
 
-GOOD = '''
+GOOD = """
 import msgspec
 from lightflow_actors.flow import provider
 
@@ -36,7 +36,7 @@ def count(req):
 
 def helper(x, y):
     return x
-'''
+"""
 
 
 def write(root: Path, name: str, source: str | bytes) -> Path:
@@ -104,7 +104,11 @@ def test_listing_never_executes_the_file(tmp_path: Path) -> None:
         ("@provider('a b', thread='t')\ndef f(a):\n    pass\n", "decorator", "name"),
         ("@provider(**opts)\ndef f(a):\n    pass\n", "decorator", "**kwargs"),
         ("@provider(thread='t', concurrency=0)\ndef f(a):\n    pass\n", "decorator", "concur"),
-        ("@provider(thread='t')\n@provider(thread='u')\ndef f(a):\n    pass\n", "decorator", "twice"),
+        (
+            "@provider(thread='t')\n@provider(thread='u')\ndef f(a):\n    pass\n",
+            "decorator",
+            "twice",
+        ),
         ("def f(a):\n  @provider(\n", "syntax", "syntax error"),
     ],
 )
@@ -150,7 +154,9 @@ def test_hostile_files_are_problems(tmp_path: Path, raw: bytes) -> None:
     assert problem.failure == "syntax"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_never_raise(tmp_path: Path, raw: bytes) -> None:
     write(tmp_path, "fuzz.py", b"@provider(thread='t')\ndef f(a):\n    pass\n" + raw)
