@@ -7,6 +7,8 @@
   user, started by the `TaskStores` directory the first time the user mounts), never
   in the session; a session that crashes or reloads mounts again from the store, and two
   users never see each other's tasks (each session asks its own user's store only).
+  The store saves each change to ``<files root>/<user>/.tasks.json``, so neither its
+  own crash nor a server restart loses a task.
 * **A live component per task** (`TaskItem`): its own editor state; its clicks go to it
   (``lf-target``), it tells the view what changed (`NotifyParent`); the view writes the
   store (`SendTo`) and puts a flash ("Saved.") on each save.
@@ -122,11 +124,19 @@ TaskMessage = ListTasks | PutTask | RemoveTask
 
 class TaskStore(Actor[TaskMessage]):
     """One user's tasks. The sessions of that user read and write them here, so a
-    session's crash or reload loses nothing."""
+    session's crash or reload loses nothing; each change is written to `folder`
+    (``.tasks.json``, replaced atomically) before the next message, so the store's own
+    crash or a server restart loses nothing either: the next store reads the file.
 
-    def __init__(self, user: str) -> None:
+    A file that does not decode is set aside (``.tasks.json.bad``, kept for a person to
+    read) and the store starts empty: a bad file never stops the user's page."""
+
+    def __init__(self, user: str, folder: Path | None = None) -> None:
         self.user = user
+        self.folder = folder
         self.tasks: dict[str, Task] = {}
+        if folder is not None:
+            self.tasks = {task.id: task for task in _read_tasks(folder)}
 
     @handler
     def list_tasks(self, msg: ListTasks) -> tuple[Task, ...]:
@@ -136,10 +146,41 @@ class TaskStore(Actor[TaskMessage]):
     def put_task(self, msg: PutTask) -> None:
         if msg.task.id in self.tasks or len(self.tasks) < MAX_TASKS:
             self.tasks[msg.task.id] = msg.task
+            self._save()
 
     @handler
     def remove_task(self, msg: RemoveTask) -> None:
-        self.tasks.pop(msg.id, None)
+        if self.tasks.pop(msg.id, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staged = self.folder / ".tasks.json.new"
+        staged.write_bytes(_TASKS.encode(list(self.tasks.values())))
+        staged.replace(self.folder / TASKS_FILE)
+
+
+TASKS_FILE: Final = ".tasks.json"
+_TASKS: Final = msgspec.json.Encoder()
+_TASKS_DECODER: Final = msgspec.json.Decoder(list[Task])
+
+
+def _read_tasks(folder: Path) -> list[Task]:
+    """The tasks saved in `folder`, oldest first; none when there is no file, and none
+    (the file moved aside to ``.tasks.json.bad``) when it does not decode."""
+    path = folder / TASKS_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    try:
+        tasks = _TASKS_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: absurdly deep JSON
+        path.replace(folder / ".tasks.json.bad")
+        return []
+    return tasks[:MAX_TASKS]
 
 
 class StoreFor(Ask[ActorRef[TaskMessage]], frozen=True):
@@ -151,7 +192,11 @@ class StoreFor(Ask[ActorRef[TaskMessage]], frozen=True):
 class TaskStores(Actor[StoreFor]):
     """The directory of the users' stores: one child `TaskStore` per user, named
     ``examples.task-stores.<user>``, started on the first ask (one handler at a time,
-    so never twice)."""
+    so never twice). A store that crashed is gone from the registry; the next ask
+    starts a new one, which reads the user's saved tasks (``<files root>/<user>``)."""
+
+    def __init__(self, files_root: Callable[[], Path] | None = None) -> None:
+        self.files_root = files_root or default_files_root
 
     @handler
     def store_for(self, msg: StoreFor) -> ActorRef[TaskMessage]:
@@ -160,7 +205,8 @@ class TaskStores(Actor[StoreFor]):
         if found is not None:
             return self.system.lookup(name, TaskStore)
         user = msg.user
-        return self.spawn(lambda: TaskStore(user), name=name)
+        folder = self.files_root() / user
+        return self.spawn(lambda: TaskStore(user, folder), name=name)
 
 
 # -- the task component ---------------------------------------------------------------
@@ -386,7 +432,9 @@ class TasksView(FlashLayout, LiveView[TasksState, TasksEvent]):
             "attachment", accept="any", max_entries=1, max_file_size=self.max_file_size
         )
         tag = hashlib.sha256(session.id.encode()).hexdigest()[:6]
-        state = TasksState(user, tasks, upload, tag)
+        # A remount keeps the session id, so its tag: count on from the ids it gave.
+        added = max((_number(t.id, tag) for t in tasks), default=0)
+        state = TasksState(user, tasks, upload, tag, added=added)
         return _log(state, f"{len(tasks)} task(s) of {user}")
 
     def handle_event(self, event: TasksEvent, state: TasksState) -> Update[TasksState]:
@@ -480,6 +528,12 @@ def _keep(folder: Path, task: str, path: Path, entry: UploadEntry) -> Attachment
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, folder / file)
     return Attachment(entry.client_name, file, path.stat().st_size, entry.client_type)
+
+
+def _number(task_id: str, tag: str) -> int:
+    """The count in `task_id` when `tag` gave it, else 0."""
+    prefix, _, count = task_id.rpartition("-")
+    return int(count) if prefix == tag and count.isdigit() else 0
 
 
 def _log(state: TasksState, text: str) -> Update[TasksState]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lightflow_actors.isa import Render
+from lightflow_actors.live import LiveClient
 from lightflow_actors.live_examples import TASK_STORES
 from lightflow_actors.live_examples.tasks import (
     LOG_LIMIT,
@@ -52,6 +54,13 @@ async def _log_in(live: LiveTest, name: str, password: str) -> LiveViewHandle:
     await login.submit("login", {"name": name, "password": password})
     assert login.assert_redirect() == "tasks"
     return await live.follow_redirect(login)
+
+
+def attachments(folder: Path) -> list[Path]:
+    """The attachment files in a user's folder (not the store's saved `.tasks.json`)."""
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def _task_ids(view: LiveViewHandle) -> list[str]:
@@ -142,7 +151,9 @@ async def test_two_users_see_only_their_own_tasks(state_home: Path) -> None:
         await ada.settle()
         assert [t.text for t in await ada_store.ask(ListTasks())] == ["ada's secret plan"]
         assert [t.text for t in await grace_store.ask(ListTasks())] == ["grace's list"]
-        assert list((state_home / "ada").iterdir()) and not (state_home / "grace").exists()
+        # Each user's folder holds that user's files only (and the saved list).
+        assert [f.name.endswith("plan.txt") for f in attachments(state_home / "ada")] == [True]
+        assert attachments(state_home / "grace") == []
 
 
 async def test_an_attach_to_a_task_of_another_user_or_gone_keeps_the_file(
@@ -156,7 +167,7 @@ async def test_an_attach_to_a_task_of_another_user_or_gone_keeps_the_file(
         )
         await view.render_upload(chosen, "a.txt")
         await view.form("#attach", {"task": "nobody-1"}).render_submit()
-        assert not (state_home / "ada").exists()  # nothing consumed for a task not hers
+        assert attachments(state_home / "ada") == []  # nothing consumed for a task not hers
         assert 'data-lf-ready=""' in view.html() or "a.txt" not in view.html()
         task_id = _task_ids(view)[0].removeprefix("task-")
         html = await view.form("#attach", {"task": task_id}).render_submit()
@@ -182,3 +193,25 @@ def test_stored_file_refuses_names_that_are_not_stored_names(tmp_path: Path) -> 
     assert stored_file(tmp_path, "ada", "1-ab-a.txt") is not None
     for bad in ("", "../secret", "..", ".hidden", "a/b", "a\\b", "é", "a b", "\x00"):
         assert stored_file(tmp_path, "ada", bad) is None
+
+
+async def test_a_rejoin_of_the_same_session_never_reuses_a_task_id(state_home: Path) -> None:
+    """A rejoin mounts again with the same session id (so the same id prefix): its next
+    task must not take the id of one it added before, which would overwrite that task."""
+    async with examples_test() as live:
+        view = await _log_in(live, "ada", "lovelace")
+        await _add(view, "first")
+        await _add(view, "second")
+        session = (await live.hub.sessions())[-1]  # the tasks page (after the login)
+        live.system.kill(session)
+        await view.wait_for(lambda: bool(view.client.shutdowns), "the session's shutdown")
+        renders = view.client.renders
+        sid = view.client.session_id
+        assert sid is not None
+        # what the page does after its backoff: Mount and Render again on its socket
+        await view.send(LiveClient.mount_instruction("tasks", sid, view.token, {}))
+        await view.send(Render())
+        await view.wait_for(lambda: view.client.renders > renders, "the rejoin's render")
+        await _add(view, "third")
+        texts = [view.element(f"#{t} span.text").text() for t in _task_ids(view)]
+        assert texts == ["first", "second", "third"]

@@ -3,6 +3,7 @@ and a remount agree under any schedule of their actors."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,16 @@ from lightflow_actors.testing.live import UploadFile
 from .examples_test import examples_test
 from .test_tasks import _add, _log_in, _task_ids
 
+_SCHEDULES = itertools.count()
+
 
 @pytest.mark.deterministic(seeds=5, strategy="random")
 async def test_two_users_add_attach_and_remount_under_any_schedule(
     sim_system: ActorSystem, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    # Each schedule starts from no saved tasks (the stores save to the state dir).
+    state = tmp_path / f"schedule-{next(_SCHEDULES)}"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
     async with examples_test(sim_system) as live:
         ada = await _log_in(live, "ada", "lovelace")
         grace = await _log_in(live.new_browser(), "grace", "hopper")
