@@ -12,6 +12,19 @@ def best_of(runs: int, fn: Callable[[], float]) -> float:
     return max(fn() for _ in range(runs))
 
 
+def interleaved(runs: int, *fns: Callable[[], float]) -> list[float]:
+    """The best (highest) rate of each of ``fns``, run in turn ``runs`` times.
+
+    A figure and its baseline measured in alternation see the same load: on a shared,
+    noisy machine, measuring all of one and then all of the other skews their ratio.
+    """
+    best = [float("-inf")] * len(fns)
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            best[i] = max(best[i], fn())
+    return best
+
+
 def row(
     label: str, value: float, unit: str, baseline: float | None = None, base_label: str = ""
 ) -> None:

@@ -24,7 +24,7 @@ import tracemalloc
 import msgspec
 import pykka
 
-from bench._report import best_of, row
+from bench._report import best_of, interleaved, row
 from lightflow_actors import Actor, ActorSystem, Ask, handler
 
 N_TELL = 300_000
@@ -310,9 +310,13 @@ def memory_per_actor(kind: str, method: str = "rss") -> float:
 def main() -> None:
     logging.disable(logging.CRITICAL)
     runs = 3
-    raw_q = best_of(runs, lambda: asyncio.run(raw_queue_one_way(N_TELL)))
-    k_tell = best_of(runs, lambda: asyncio.run(kernel_tell(N_TELL)))
-    k_tell_async = best_of(runs, lambda: asyncio.run(kernel_tell(N_TELL, AsyncCounter)))
+    # Each figure alternates with its baselines (``interleaved``): the same load for both.
+    raw_q, k_tell, k_tell_async = interleaved(
+        runs,
+        lambda: asyncio.run(raw_queue_one_way(N_TELL)),
+        lambda: asyncio.run(kernel_tell(N_TELL)),
+        lambda: asyncio.run(kernel_tell(N_TELL, AsyncCounter)),
+    )
     p_tell = best_of(runs, lambda: pykka_tell(N_PYKKA_TELL))
     row("raw asyncio.Queue one-way", raw_q, "msg/s")
     row("tell -> sync handler", k_tell, "msg/s", raw_q, "raw queue")
@@ -320,15 +324,18 @@ def main() -> None:
     row("tell -> async handler", k_tell_async, "msg/s", raw_q, "raw queue")
     row("tell -> async handler vs sync", k_tell_async, "msg/s", k_tell, "sync handler")
 
-    raw_pp = best_of(runs, lambda: asyncio.run(raw_ping_pong(N_ASK)))
-    k_ask = best_of(runs, lambda: asyncio.run(kernel_ask(N_ASK, Get())))
-    k_ask_async = best_of(runs, lambda: asyncio.run(kernel_ask(N_ASK, AGet())))
+    raw_pp, k_ask, k_ask_async, k_ask_parked = interleaved(
+        runs,
+        lambda: asyncio.run(raw_ping_pong(N_ASK)),
+        lambda: asyncio.run(kernel_ask(N_ASK, Get())),
+        lambda: asyncio.run(kernel_ask(N_ASK, AGet())),
+        lambda: asyncio.run(kernel_ask(N_ASK // 5, AWait())),
+    )
     p_ask = best_of(runs, lambda: pykka_ask(N_PYKKA_ASK))
     row("raw task ping-pong", raw_pp, "rt/s")
     row("ask -> sync handler", k_ask, "rt/s", raw_pp, "raw ping-pong")
     row("ask -> sync handler vs pykka", k_ask, "rt/s", p_ask, "pykka ask")
     row("ask -> async handler", k_ask_async, "rt/s", raw_pp, "raw ping-pong")
-    k_ask_parked = best_of(runs, lambda: asyncio.run(kernel_ask(N_ASK // 5, AWait())))
     row("ask -> async handler that suspends", k_ask_parked, "rt/s", raw_pp, "raw ping-pong")
 
     # The slow-handler watchdog (ActorSystem(long_handler=0.1)) against the same path off,
@@ -343,8 +350,11 @@ def main() -> None:
     row("tell -> sync handler, watchdog on", max(tells[True]), "msg/s", max(tells[False]), "off")
     row("ask -> sync handler, watchdog on", max(asks[True]), "rt/s", max(asks[False]), "off")
 
-    raw_sp = best_of(runs, lambda: asyncio.run(raw_spawn(N_SPAWN)))
-    k_sp = best_of(runs, lambda: asyncio.run(kernel_spawn(N_SPAWN)))
+    raw_sp, k_sp = interleaved(
+        runs,
+        lambda: asyncio.run(raw_spawn(N_SPAWN)),
+        lambda: asyncio.run(kernel_spawn(N_SPAWN)),
+    )
     row("raw create_task+queue spawn", raw_sp, "spawn/s")
     row("spawn (idle actor)", k_sp, "spawn/s", raw_sp, "raw task+queue")
 
