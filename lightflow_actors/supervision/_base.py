@@ -272,25 +272,26 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     async def _start(self, child: Child) -> AnyRef:
         """Start ``child``'s actor, linked, and wait for its ``on_start`` (if it has one)."""
         ref = self._launch(child)
-        if self.system.is_starting(ref):
+        if child.ref is not ref:  # its on_start runs
             await self._finish_start(child, ref)
         return ref
 
     def _launch(self, child: Child) -> AnyRef:
-        """Spawn ``child``'s actor, linked. Without ``on_start`` it runs (and is recorded)
-        on return; while ``system.is_starting(ref)``, ``_finish_start`` must follow.
+        """Spawn ``child``'s actor, linked. Without ``on_start`` it runs on return, and is
+        recorded (``child.ref is ref``); otherwise ``_finish_start`` must follow.
 
         Split from ``_start`` so that a restart or ``start_child`` of a child without
         ``on_start``, a supervisor's hot path, costs no coroutine (ADR 0094). A factory
         that raises is a start failure too (OTP: the start function crashed).
         """
         spec = child.spec
-        system = self.system
+        cell = self._cell  # running: read directly, as on every hot path here
+        system = cell.system
         # The attempt's time, not only a successful start's: backoff's reset window counts
         # from here, so a child failing to start again and again keeps backing off.
         child.started_at = system.clock.now()
         try:
-            ref: AnyRef = system.spawn(spec.start, name=spec.name, parent=self.ref, link=True)
+            ref: AnyRef = system.spawn(spec.start, name=spec.name, parent=cell.ref, link=True)
         except Exception as exc:
             raise StartFailed(f"child {spec.id!r} of {self.label}", exc) from exc
         if not system.is_starting(ref):
@@ -318,7 +319,7 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
         assert ref is not None
         child.restarts += 1
         ref._cell.restarts = child.restarts  # ActorInfo.restarts reports it
-        self.system.record("restarted", ref, reason)
+        self._cell.system.record("restarted", ref, reason)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "%s restarted child %r as %s (restart %d)%s",
@@ -408,7 +409,7 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
 
     def _allow_restart(self, child: Child, reason: ExitReason) -> bool:
         """Count a restart; on exceeding the intensity, give up and return False."""
-        if self._intensity.add(self.system.clock.now()):
+        if self._intensity.add(self._cell.system.clock.now()):
             return True
         self._give_up(child, reason)
         return False

@@ -127,7 +127,7 @@ class DynamicSupervisor(SupervisorBase):
     async def _restart_group(self, child: Child, reason: ExitReason) -> None:
         try:
             ref = self._launch(child)
-            if self.system.is_starting(ref):
+            if child.ref is not ref:  # its on_start runs
                 await self._finish_start(child, ref)
         except StartFailed as exc:
             await self._failed(child, exc.reason, retry=True)
@@ -151,7 +151,7 @@ class DynamicSupervisor(SupervisorBase):
         child = Child(self._slots, spec)
         try:
             ref = self._launch(child)
-            if self.system.is_starting(ref):
+            if child.ref is not ref:  # its on_start runs
                 await self._finish_start(child, ref)
         except StartFailed as exc:
             return exc

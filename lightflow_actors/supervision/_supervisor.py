@@ -164,7 +164,7 @@ class Supervisor(SupervisorBase):
             self._cancel_pending(member)
             try:
                 ref = self._launch(member)
-                if self.system.is_starting(ref):
+                if member.ref is not ref:  # its on_start runs
                     await self._finish_start(member, ref)
             except StartFailed as exc:
                 # OTP try_again: a failed restart is the member failing again; the retry
@@ -193,7 +193,7 @@ class Supervisor(SupervisorBase):
         child = Child(spec.id, spec)
         try:
             ref = self._launch(child)
-            if self.system.is_starting(ref):
+            if child.ref is not ref:  # its on_start runs
                 await self._finish_start(child, ref)
         except StartFailed as exc:
             return exc
