@@ -4,7 +4,9 @@ baseline), on 127.0.0.1; and a free port to put it on."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import tracemalloc
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.live_examples import start_examples
@@ -17,12 +19,18 @@ def free_port() -> int:
         return port
 
 
-def serve(port: int) -> None:
-    """The server process: the examples hub and a bare echo socket, on 127.0.0.1:port."""
+def serve(port: int, *, traced: bool = False) -> None:
+    """The server process: the examples hub and a bare echo socket, on 127.0.0.1:port.
+
+    `traced`: tracemalloc runs (one frame) and ``GET /trace/mark`` keeps a snapshot;
+    ``GET /trace/diff?n=N`` answers what was allocated since, per `N` (bytes by the
+    allocating file, or by its line with ``key=lineno``), as JSON."""
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
     from starlette.applications import Starlette
-    from starlette.routing import Mount, WebSocketRoute
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
     async def echo(ws: WebSocket) -> None:
@@ -33,11 +41,41 @@ def serve(port: int) -> None:
         except WebSocketDisconnect:
             return
 
+    marks: list[tracemalloc.Snapshot] = []
+
+    async def mark(request: Request) -> JSONResponse:
+        gc.collect()
+        marks[:] = [tracemalloc.take_snapshot()]
+        return JSONResponse({"ok": True})
+
+    async def diff(request: Request) -> JSONResponse:
+        gc.collect()
+        n = int(request.query_params.get("n", "1"))
+        key = "lineno" if request.query_params.get("key") == "lineno" else "filename"
+        stats = tracemalloc.take_snapshot().compare_to(marks[0], key)
+        rows = [
+            [
+                f"{s.traceback[0].filename}:{s.traceback[0].lineno}"
+                if key == "lineno"
+                else s.traceback[0].filename,
+                s.size_diff / n,
+                s.count_diff / n,
+            ]
+            for s in stats
+            if s.size_diff
+        ]
+        return JSONResponse(rows)
+
     async def main() -> None:
         async with ActorSystem("bench-server", seed=1) as system:
             routes = await start_examples(system, tick_interval=3600.0)
             app = Starlette(
-                routes=[WebSocketRoute("/echo", echo), Mount("/live", routes=routes.routes)]
+                routes=[
+                    WebSocketRoute("/echo", echo),
+                    Route("/trace/mark", mark),
+                    Route("/trace/diff", diff),
+                    Mount("/live", routes=routes.routes),
+                ]
             )
             config = Config()
             config.bind = [f"127.0.0.1:{port}"]
@@ -47,4 +85,6 @@ def serve(port: int) -> None:
             print("ready", flush=True)
             await hypercorn_serve(app, config)  # type: ignore[arg-type]
 
+    if traced:
+        tracemalloc.start(1)
     asyncio.run(main())
