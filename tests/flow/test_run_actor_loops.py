@@ -58,6 +58,9 @@ ANSWER_DELAY_S = 0.05
 LATE_ANSWER_S = 0.3
 """How long the answer takes in the cancel scenario: it must arrive after the cancel."""
 
+PARALLEL_ANSWER_S = 0.4
+"""How long answers take where a test checks two branches were in flight together."""
+
 QUICK_BACKOFF_S = 0.05
 """The first backoff of the `quick` policy (20 % jitter), so a retry costs little real time."""
 
@@ -103,9 +106,13 @@ def quick_catalog(root: Path) -> AssetCatalog:
 
 
 async def run_to_end(
-    system: ActorSystem, store: RunStore, run_id: str, answer: Answer
+    system: ActorSystem,
+    store: RunStore,
+    run_id: str,
+    answer: Answer,
+    delay: float = ANSWER_DELAY_S,
 ) -> FakeCortex:
-    fake = FakeCortex(answer, ANSWER_DELAY_S)
+    fake = FakeCortex(answer, delay)
     cortex = system.spawn(lambda: fake)
     run = await system.start_actor(lambda: RunActor(store, run_id, cortex))
     await system.wait_exit(run)
@@ -125,7 +132,9 @@ async def test_a_workflow_runs_to_succeeded_with_parallel_branches(
     svc = service(tmp_path)
     svc.create("article", b'{"topic": "owls"}', run_id="a1")
     async with runtime.system(allow_threads=True) as system:
-        fake = await run_to_end(system, svc.store, "a1", ok)
+        # Long enough that the second branch is committed before the first answers even
+        # on a loaded machine (real time on the real loop; virtual on the deterministic).
+        fake = await run_to_end(system, svc.store, "a1", ok, delay=PARALLEL_ANSWER_S)
     view = svc.get("a1")
     assert view.status == "succeeded"
     assert all(s.attempts == 1 and s.output == f"outputs/{s.id}.json" for s in view.steps)
