@@ -13,6 +13,7 @@
 """
 
 from ._connect import ClusterUnreachable, connect_cluster
+from ._leases import LEASES_BUCKET, LeaseHeld, LeaseLost, NatsLeases, open_lease_bucket
 from ._link import GetLinkInfo, GetPubSub, GetSessionStore, GetTokenKey, LinkInfo, NatsLink
 from ._pubsub import NatsPubSub
 from ._remote import (
@@ -38,6 +39,7 @@ from ._subjects import pubsub_subject, topic_token
 
 __all__ = [
     "CLUSTER_BUCKET",
+    "LEASES_BUCKET",
     "REGISTRY_BUCKET",
     "REGISTRY_NAME",
     "SESSIONS_BUCKET",
@@ -47,9 +49,12 @@ __all__ = [
     "GetRegistryInfo",
     "GetSessionStore",
     "GetTokenKey",
+    "LeaseHeld",
+    "LeaseLost",
     "LinkInfo",
     "MessageTypes",
     "NameHeld",
+    "NatsLeases",
     "NatsLink",
     "NatsPubSub",
     "NatsSessionStore",
@@ -64,6 +69,7 @@ __all__ = [
     "WhereIs",
     "cluster_secret",
     "connect_cluster",
+    "open_lease_bucket",
     "open_registry_bucket",
     "open_session_bucket",
     "pubsub_subject",
