@@ -30,6 +30,7 @@ import platformdirs
 from ctx_substrate import Channel, ChannelError, read_channel, write_channel
 from ctx_substrate.providers import ANTHROPIC, OPENAI, Answer, send_channel_request
 from lightflow_actors.cortex import atomic_write
+from lightflow_actors.flow import ProviderProblem
 from lightflow_actors.runs import RunsConfigError
 
 from ._config import (
@@ -106,6 +107,7 @@ class ProviderStatus(msgspec.Struct, frozen=True):
 class ProviderListing(msgspec.Struct, frozen=True):
     config: str | None  # the config file in force (None: the embedded defaults)
     providers: tuple[ProviderStatus, ...]
+    problems: tuple[ProviderProblem, ...] = ()  # `@provider` assets not taken (ADR 0102)
 
 
 class AddedProvider(msgspec.Struct, frozen=True):
@@ -455,6 +457,7 @@ def list_providers(environ: Mapping[str, str] | None = None) -> ProviderListing:
     return ProviderListing(
         None if path is None else str(path),
         tuple(_status(p, routes, env, settings.layout.chan_dir) for p in settings.providers),
+        settings.provider_problems,
     )
 
 

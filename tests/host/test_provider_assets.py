@@ -90,6 +90,13 @@ def test_provider_list_shows_asset_providers_without_running_them(tmp_path: Path
     shout = next(p for p in listing.providers if p.name == "shout")
     assert shout.kind == "python" and "thread/shout" in shout.routes
     assert not marker.exists()
+    (assets / "providers" / "twice.py").write_text(
+        "@provider(thread='shout')\ndef s2(r):\n    pass\n"
+    )
+    listing = list_providers({CONFIG_ENV: str(path)})
+    assert "shout" not in [p.name for p in listing.providers]  # taken from neither file
+    assert [p.failure for p in listing.problems] == ["duplicate", "duplicate"]
+    assert not marker.exists()
 
 
 def test_the_typed_adapter_converts_the_body_and_the_answer(tmp_path: Path) -> None:
