@@ -25,6 +25,7 @@ from __future__ import annotations
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorRef, ActorSystem
 from lightflow_actors.live import AnyLiveView, GroupedView, LiveHub, PubSubMessage, PubSubServer
+from lightflow_actors.supervision import start_subsystem
 
 from .auth import auth_views
 from .chat import ChatRoom, Room, RoomMessage
@@ -89,9 +90,13 @@ async def start_example_actors(
         except LookupError:
             return None
 
-    await system.start_actor(lambda: Ticker(pubsub, interval=interval), name=TICKER)
-    await system.start_actor(lambda: Room(pubsub), name=CHAT_ROOM)
-    await system.start_actor(TaskStores, name=TASK_STORES)
+    # Each is a permanent child of the root, restarted with backoff if it crashes (the
+    # room's history and the ticker's table start again; the task stores read their files).
+    await start_subsystem(
+        system, TICKER, lambda: Ticker(pubsub, interval=interval), name=TICKER, type="worker"
+    )
+    await start_subsystem(system, CHAT_ROOM, lambda: Room(pubsub), name=CHAT_ROOM, type="worker")
+    await start_subsystem(system, TASK_STORES, TaskStores, name=TASK_STORES, type="worker")
 
 
 async def start_examples(

@@ -4,6 +4,7 @@ is set aside and the store starts empty instead of failing the user's page."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import msgspec
@@ -91,3 +92,38 @@ def test_any_bytes_read_as_tasks_or_as_nothing(raw: bytes) -> None:
             assert tasks == [] and (folder / ".tasks.json.bad").exists()
         else:
             assert tasks == expected[:200]
+
+
+async def test_the_example_actors_come_back_after_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared example actors are the root's permanent children: a crashed room, ticker
+    or store directory is restarted, and the tasks come back from their files."""
+    from lightflow_actors.live_examples import (
+        CHAT_ROOM,
+        TASK_STORES,
+        TICKER,
+        start_example_actors,
+    )
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    async with ActorSystem("examples-crash") as system:
+        await start_example_actors(system, interval=3600.0)
+        store = await system.lookup(TASK_STORES, TaskStores).ask(StoreFor("ada"))
+        store.tell(PutTask(Task("a-1", "survives")))
+        assert [t.text for t in await store.ask(ListTasks())] == ["survives"]
+        names = (CHAT_ROOM, TICKER, TASK_STORES)
+        olds = {name: system.whereis(name) for name in names}
+        for ref in olds.values():
+            assert ref is not None
+            system.kill(ref)
+            await system.wait_exit(ref)
+        for name in names:
+            for _ in range(1000):  # the root restarts each after its backoff (0.5 s)
+                if system.whereis(name) not in (None, olds[name]):
+                    break
+                await asyncio.sleep(0.01)
+            assert system.whereis(name) not in (None, olds[name]), f"{name} was not restarted"
+        system.kill(store)
+        await system.wait_exit(store)
+        assert [t.text for t in await tasks_of(system, "ada")] == ["survives"]
