@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from lightflow_actors.adapters.http import Action
+from lightflow_actors.adapters.http import Action, Guard, HttpError
 
 from ._feed import ObservedActor, TreeSnapshot
 
@@ -45,6 +45,29 @@ class Notice(msgspec.Struct, frozen=True):
 
     text: str
     error: bool = False
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The headers an HTTP action would carry with ``token`` (none for an empty one)."""
+    return {"authorization": f"Bearer {token}"} if token else {}
+
+
+def checked_token(guard: Guard, token: str) -> OperatorToken | Notice | None:
+    """What a page's token entry means: the `OperatorToken` when `guard` takes it, a red
+    `Notice` saying what to enter when it does not, None when the server has no token."""
+    if not guard.has_token:
+        return None
+    try:
+        guard.require_token(bearer(token))
+    except HttpError:
+        text = (
+            "That token is wrong; enter the one the server was started with "
+            "(--token or LIGHTFLOW_TOKEN)."
+            if token
+            else "Enter the operator token."
+        )
+        return Notice(text, error=True)
+    return OperatorToken(token)
 
 
 class ObserverState(msgspec.Struct, frozen=True, kw_only=True):

@@ -39,8 +39,9 @@ from ._state import (
     Notice,
     ObserverEvent,
     ObserverState,
-    OperatorToken,
     UseToken,
+    bearer,
+    checked_token,
     params_of,
     with_params,
     with_snapshot,
@@ -126,19 +127,12 @@ class ObserverView(LiveView[ObserverState, ObserverEvent]):
     # -- events -----------------------------------------------------------------------------
 
     def _use_token(self, token: str, state: ObserverState) -> ObserverState:
-        if not self.guard.has_token:
+        checked = checked_token(self.guard, token)
+        if checked is None:
             return state
-        try:
-            self.guard.require_token(_bearer(token))
-        except HttpError:
-            text = (
-                "That token is wrong; enter the one the server was started with "
-                "(--token or LIGHTFLOW_TOKEN)."
-                if token
-                else "Enter the operator token."
-            )
-            return msgspec.structs.replace(state, token_notice=Notice(text, error=True))
-        return msgspec.structs.replace(state, token=OperatorToken(token), token_notice=None)
+        if isinstance(checked, Notice):
+            return msgspec.structs.replace(state, token_notice=checked)
+        return msgspec.structs.replace(state, token=checked, token_notice=None)
 
     def _act(self, event: Act, state: ObserverState) -> ObserverState | Update[ObserverState]:
         what = f"{event.action} #{event.id}"
@@ -147,7 +141,7 @@ class ObserverView(LiveView[ObserverState, ObserverEvent]):
                 text = f"{what} refused: enter the operator token above first"
                 return msgspec.structs.replace(state, notice=Notice(text, error=True))
             try:
-                self.guard.require_token(_bearer(state.token.value))
+                self.guard.require_token(bearer(state.token.value))
             except HttpError as error:
                 text = f"{what} refused: {error.message}"
                 return msgspec.structs.replace(state, token=None, notice=Notice(text, error=True))
@@ -164,8 +158,3 @@ class ObserverView(LiveView[ObserverState, ObserverEvent]):
                 SendAfter(delay=ANSWER_WAIT, message=ActionExpired(ref)),
             ),
         )
-
-
-def _bearer(token: str) -> dict[str, str]:
-    """The headers an HTTP action would carry with ``token`` (none for an empty one)."""
-    return {"authorization": f"Bearer {token}"} if token else {}

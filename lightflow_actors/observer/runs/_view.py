@@ -32,7 +32,7 @@ from lightflow_actors.live import (
     Update,
 )
 
-from .._state import Notice, OperatorToken
+from .._state import Notice, bearer, checked_token
 from ._desk import ACTIONS_TOPIC, RunAction, RunActionOutcome, session_topic
 from ._feed import (
     FOLLOW_TOPIC,
@@ -190,19 +190,12 @@ class RunsView(LiveView[RunsState, RunsEvent]):
     # -- actions ----------------------------------------------------------------------------
 
     def _use_token(self, token: str, state: RunsState) -> RunsState:
-        if not self.guard.has_token:
+        checked = checked_token(self.guard, token)
+        if checked is None:
             return state
-        try:
-            self.guard.require_token(_bearer(token))
-        except HttpError:
-            text = (
-                "That token is wrong; enter the one the server was started with "
-                "(--token or LIGHTFLOW_TOKEN)."
-                if token
-                else "Enter the operator token."
-            )
-            return msgspec.structs.replace(state, token_notice=Notice(text, error=True))
-        return msgspec.structs.replace(state, token=OperatorToken(token), token_notice=None)
+        if isinstance(checked, Notice):
+            return msgspec.structs.replace(state, token_notice=checked)
+        return msgspec.structs.replace(state, token=checked, token_notice=None)
 
     def _act(self, event: RunsEvent, state: RunsState) -> RunsState | Update[RunsState]:
         detail = state.detail
@@ -230,7 +223,7 @@ class RunsView(LiveView[RunsState, RunsEvent]):
                 text = f"{what} refused: enter the operator token above first"
                 return _refused(state, text, form)
             try:
-                self.guard.require_token(_bearer(state.token.value))
+                self.guard.require_token(bearer(state.token.value))
             except HttpError as error:
                 return _refused(
                     msgspec.structs.replace(state, token=None),
@@ -343,8 +336,3 @@ def _follow(before: RunsState | None, after: RunsState) -> list[Command]:
     if before is not None and after.run is None and before.run is not None:
         commands.append(Broadcast(topic=FOLLOW_TOPIC, message=FollowRun(None)))
     return commands
-
-
-def _bearer(token: str) -> dict[str, str]:
-    """The headers an HTTP action would carry with ``token`` (none for an empty one)."""
-    return {"authorization": f"Bearer {token}"} if token else {}
