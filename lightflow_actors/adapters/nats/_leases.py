@@ -21,6 +21,8 @@ from nats.js.kv import KeyValue
 
 from lightflow_actors.kernel import LightflowError
 
+from ._buckets import open_bucket
+
 LEASES_BUCKET: Final = "lf_leases"
 
 
@@ -120,12 +122,4 @@ class NatsLeases:
 
 async def open_lease_bucket(client: Client, *, bucket: str = LEASES_BUCKET) -> KeyValue:
     """The leases bucket (history 1), created if absent."""
-    js = client.jetstream()
-    try:
-        return await js.key_value(bucket)
-    except Exception:
-        pass
-    try:
-        return await js.create_key_value(bucket=bucket, history=1)
-    except Exception:
-        return await js.key_value(bucket)
+    return await open_bucket(client, bucket)

@@ -51,6 +51,8 @@ from lightflow_actors.kernel import (
     handler,
 )
 
+from ._buckets import open_bucket
+
 logger = logging.getLogger(__name__)
 
 REGISTRY_BUCKET: Final = "lf_registry"
@@ -678,12 +680,4 @@ def _decode_registration(data: bytes | None) -> Registration | None:
 
 async def open_registry_bucket(client: Client, *, bucket: str = REGISTRY_BUCKET) -> KeyValue:
     """The registry bucket (history 1), created if absent."""
-    js = client.jetstream()
-    try:
-        return await js.key_value(bucket)
-    except Exception:
-        pass
-    try:
-        return await js.create_key_value(bucket=bucket, history=1)
-    except Exception:
-        return await js.key_value(bucket)
+    return await open_bucket(client, bucket)
