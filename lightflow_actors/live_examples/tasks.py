@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from lightflow_actors.cortex import atomic_write
 from lightflow_actors.kernel import Actor, ActorRef, Ask, handler
 from lightflow_actors.live import (
     JS,
@@ -125,8 +126,8 @@ TaskMessage = ListTasks | PutTask | RemoveTask
 class TaskStore(Actor[TaskMessage]):
     """One user's tasks. The sessions of that user read and write them here, so a
     session's crash or reload loses nothing; each change is written to `folder`
-    (``.tasks.json``, replaced atomically) before the next message, so the store's own
-    crash or a server restart loses nothing either: the next store reads the file.
+    (``.tasks.json``, by `atomic_write`: durable before the next message), so the store's
+    own crash or a server restart loses nothing either: the next store reads the file.
 
     A file that does not decode is set aside (``.tasks.json.bad``, kept for a person to
     read) and the store starts empty: a bad file never stops the user's page."""
@@ -157,9 +158,7 @@ class TaskStore(Actor[TaskMessage]):
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        staged = self.folder / ".tasks.json.new"
-        staged.write_bytes(_TASKS.encode(list(self.tasks.values())))
-        staged.replace(self.folder / TASKS_FILE)
+        atomic_write(self.folder / TASKS_FILE, _TASKS.encode(list(self.tasks.values())))
 
 
 TASKS_FILE: Final = ".tasks.json"

@@ -5,6 +5,7 @@ is set aside and the store starts empty instead of failing the user's page."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 
 import msgspec
@@ -13,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lightflow_actors import ActorSystem
+from lightflow_actors.cortex import temp_name
+from lightflow_actors.live_examples import CHAT_ROOM, TASK_STORES, TICKER, start_example_actors
 from lightflow_actors.live_examples.tasks import (
     STORES,
     TASKS_FILE,
@@ -54,7 +57,7 @@ async def test_a_crashed_store_and_a_new_system_both_find_every_task(tmp_path: P
     async with ActorSystem("tasks-store-2") as system:
         await system.start_actor(lambda: TaskStores(lambda: tmp_path), name=STORES)
         assert [t.text for t in await tasks_of(system, "ada")] == ["milk", "cake"]
-    assert not (tmp_path / "ada" / ".tasks.json.new").exists()
+    assert not (tmp_path / "ada" / temp_name(TASKS_FILE)).exists()
 
 
 @pytest.mark.parametrize(
@@ -80,8 +83,6 @@ async def test_a_bad_file_is_set_aside_and_the_store_starts_empty(
 
 @given(st.binary(max_size=512))
 def test_any_bytes_read_as_tasks_or_as_nothing(raw: bytes) -> None:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         (folder / TASKS_FILE).write_bytes(raw)
@@ -99,13 +100,6 @@ async def test_the_example_actors_come_back_after_a_crash(
 ) -> None:
     """The shared example actors are the root's permanent children: a crashed room, ticker
     or store directory is restarted, and the tasks come back from their files."""
-    from lightflow_actors.live_examples import (
-        CHAT_ROOM,
-        TASK_STORES,
-        TICKER,
-        start_example_actors,
-    )
-
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     async with ActorSystem("examples-crash") as system:
         await start_example_actors(system, interval=3600.0)
