@@ -200,15 +200,21 @@ class PushEvent(_Command, frozen=True):
     def __post_init__(self) -> None:
         if not isinstance(self.event, str) or not 0 < len(self.event) <= 256:
             raise JSCommandError("event", f"expected 1..256 characters, got {self.event!r}")
-        try:
-            check_json_value(dict(self.payload), "payload")
-            msgspec.json.encode([self.event, self.payload])
-        except PayloadError as error:
-            raise JSCommandError("payload", str(error)) from None
-        except UnicodeEncodeError:
-            raise JSCommandError(
-                "payload", "holds a string that is not valid UTF-8 (a lone surrogate)"
-            ) from None
+        _check_payload(self.payload, [self.event, self.payload])
+
+
+def _check_payload(payload: Mapping[str, JSONValue], sent: object) -> None:
+    """Refuse `payload` unless it is JSON and `sent` (what goes on the wire with it)
+    encodes: `JSCommandError` naming ``payload``."""
+    try:
+        check_json_value(dict(payload), "payload")
+        msgspec.json.encode(sent)
+    except PayloadError as error:
+        raise JSCommandError("payload", str(error)) from None
+    except UnicodeEncodeError:
+        raise JSCommandError(
+            "payload", "holds a string that is not valid UTF-8 (a lone surrogate)"
+        ) from None
 
 
 class EventReply(_Command, frozen=True):
@@ -225,15 +231,7 @@ class EventReply(_Command, frozen=True):
     payload: Mapping[str, JSONValue] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        try:
-            check_json_value(dict(self.payload), "payload")
-            msgspec.json.encode(self.payload)
-        except PayloadError as error:
-            raise JSCommandError("payload", str(error)) from None
-        except UnicodeEncodeError:
-            raise JSCommandError(
-                "payload", "holds a string that is not valid UTF-8 (a lone surrogate)"
-            ) from None
+        _check_payload(self.payload, self.payload)
 
 
 # -- streams and live components (specs/live-diff.md §7-8) ------------------------------
