@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import functools
-from typing import Final
+from typing import Final, Protocol
 
 from lightflow_actors.adapters.http import SystemSummary
 from lightflow_actors.kernel import LifecycleEvent
@@ -22,7 +22,7 @@ from lightflow_actors.supervision import PendingChild
 
 from ._charts import render_charts, render_timeline
 from ._feed import ObservedActor, TreeSnapshot
-from ._state import STATUSES, ObserverState, find, matches, query
+from ._state import STATUSES, Notice, ObserverState, OperatorToken, find, matches, query
 
 MAX_ROWS: Final = 1000
 """Rows shown at most; beyond, the page says how many match and asks to filter."""
@@ -238,18 +238,38 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m {s % 60}s" if minutes else f"{s}s"
 
 
-def _token(state: ObserverState) -> Rendered | None:
+class TokenState(Protocol):
+    """What the token line reads of a page's state (the observer's, the runs page's)."""
+
+    @property
+    def needs_token(self) -> bool: ...
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def token(self) -> OperatorToken | None: ...
+    @property
+    def token_notice(self) -> Notice | None: ...
+
+
+def token_line(state: TokenState, enabled: str, needed: str) -> Rendered | None:
+    """The operator-token line of a connected page whose server has a token: that it was
+    accepted (``enabled``: "stop, restart and kill"), or the form asking for it with
+    why (the last `Notice`, else what it is ``needed`` for)."""
     if not state.needs_token or not state.connected:
         return None
     if state.token is not None:
-        return TOKEN_OK(text="Operator token accepted: stop, restart and kill are enabled.")
+        return TOKEN_OK(text=f"Operator token accepted: {enabled} are enabled.")
     notice = state.token_notice
     return TOKEN_FORM(
         error_class=" error" if notice is not None and notice.error else "",
         hint=notice.text
         if notice is not None
-        else "This server needs its operator token (--token) to stop, restart or kill.",
+        else f"This server needs its operator token (--token) to {needed}.",
     )
+
+
+def _token(state: ObserverState) -> Rendered | None:
+    return token_line(state, "stop, restart and kill", "stop, restart or kill")
 
 
 def _filters(state: ObserverState) -> Rendered:

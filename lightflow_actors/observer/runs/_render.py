@@ -23,6 +23,7 @@ from lightflow_actors.flow import ErrorObserved, RequestCommitted, ResponseObser
 from lightflow_actors.isa import JSONValue
 from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
 
+from .._render import token_line
 from ._form import FormField, fields_of, shown_value
 from ._layout import NODE_H, NODE_W, EdgePath, NodeBox
 from ._model import RunDetail, RunMissing, RunRow, StepView
@@ -37,13 +38,6 @@ PAGE = Template(
     '{token}<p id="action-result" class="result{notice_class}" role="status">{notice}</p>'
     "{body}</div>"
 )
-TOKEN_FORM = Template(
-    '<form id="token-form" class="token" method="post" lf-submit="token">'
-    '<label>Operator token <input id="token" name="token" type="password" '
-    'autocomplete="off" value=""></label> <button type="submit">Use token</button> '
-    '<span class="hint{error_class}" id="token-hint">{hint}</span></form>'
-)
-TOKEN_OK = Template('<p id="token-ok" class="token ok">{text}</p>')
 LIST = Template(
     '<section id="runs-list" class="pane">'
     '<form id="filters" class="filters" method="get" lf-change="filter">'
@@ -580,14 +574,4 @@ def _cell(state: RunsState, detail: RunDetail, step: StepView | None) -> Rendere
 
 
 def _token(state: RunsState) -> Rendered | None:
-    if not state.needs_token or not state.connected:
-        return None
-    if state.token is not None:
-        return TOKEN_OK(text="Operator token accepted: cancel, retry and re-run are enabled.")
-    notice = state.token_notice
-    return TOKEN_FORM(
-        error_class=" error" if notice is not None and notice.error else "",
-        hint=notice.text
-        if notice is not None
-        else "This server needs its operator token (--token) to cancel, retry or re-run.",
-    )
+    return token_line(state, "cancel, retry and re-run", "cancel, retry or re-run")
