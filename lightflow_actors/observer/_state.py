@@ -10,7 +10,7 @@ so a reload, a reconnect or a page without JavaScript shows the same thing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final, Literal, TypeAlias, get_args
+from typing import Final, Literal, TypeAlias, TypeVar, get_args
 from urllib.parse import urlencode
 
 import msgspec
@@ -52,11 +52,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"} if token else {}
 
 
-def checked_token(guard: Guard, token: str) -> OperatorToken | Notice | None:
-    """What a page's token entry means: the `OperatorToken` when `guard` takes it, a red
-    `Notice` saying what to enter when it does not, None when the server has no token."""
+_S = TypeVar("_S", bound=msgspec.Struct)
+
+
+def with_token(state: _S, guard: Guard, token: str) -> _S:
+    """`state` after its page gave `token`: with it as the `OperatorToken` when `guard`
+    takes it, else with a red ``token_notice`` saying what to enter; unchanged when the
+    server has no token. `state` has ``token`` and ``token_notice`` fields."""
     if not guard.has_token:
-        return None
+        return state
     try:
         guard.require_token(bearer(token))
     except HttpError:
@@ -66,8 +70,8 @@ def checked_token(guard: Guard, token: str) -> OperatorToken | Notice | None:
             if token
             else "Enter the operator token."
         )
-        return Notice(text, error=True)
-    return OperatorToken(token)
+        return msgspec.structs.replace(state, token_notice=Notice(text, error=True))
+    return msgspec.structs.replace(state, token=OperatorToken(token), token_notice=None)
 
 
 class ObserverState(msgspec.Struct, frozen=True, kw_only=True):

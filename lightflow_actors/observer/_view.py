@@ -41,10 +41,10 @@ from ._state import (
     ObserverState,
     UseToken,
     bearer,
-    checked_token,
     params_of,
     with_params,
     with_snapshot,
+    with_token,
 )
 
 ANSWER_WAIT = OPERATION_WAIT + 5.0
@@ -98,7 +98,7 @@ class ObserverView(LiveView[ObserverState, ObserverEvent]):
         self, event: ObserverEvent, state: ObserverState
     ) -> ObserverState | Update[ObserverState]:
         if isinstance(event, UseToken):
-            return self._use_token(event.token.strip(), state)
+            return with_token(state, self.guard, event.token.strip())
         if isinstance(event, Filter):
             state = msgspec.structs.replace(
                 state, status=event.status, search=event.q.strip()[:MAX_SEARCH]
@@ -125,14 +125,6 @@ class ObserverView(LiveView[ObserverState, ObserverEvent]):
         return state
 
     # -- events -----------------------------------------------------------------------------
-
-    def _use_token(self, token: str, state: ObserverState) -> ObserverState:
-        checked = checked_token(self.guard, token)
-        if checked is None:
-            return state
-        if isinstance(checked, Notice):
-            return msgspec.structs.replace(state, token_notice=checked)
-        return msgspec.structs.replace(state, token=checked, token_notice=None)
 
     def _act(self, event: Act, state: ObserverState) -> ObserverState | Update[ObserverState]:
         what = f"{event.action} #{event.id}"

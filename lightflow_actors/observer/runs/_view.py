@@ -32,7 +32,7 @@ from lightflow_actors.live import (
     Update,
 )
 
-from .._state import Notice, bearer, checked_token
+from .._state import Notice, bearer, with_token
 from ._desk import ACTIONS_TOPIC, RunAction, RunActionOutcome, session_topic
 from ._feed import (
     FOLLOW_TOPIC,
@@ -150,7 +150,7 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         if isinstance(event, Unfold | Fold):
             return unfold(state, event.key, isinstance(event, Unfold))
         if isinstance(event, UseToken):
-            return self._use_token(event.token.strip(), state)
+            return with_token(state, self.guard, event.token.strip())
         if isinstance(event, Create):
             return self._create(event, state)
         if isinstance(event, CompareWith):
@@ -188,14 +188,6 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         return state
 
     # -- actions ----------------------------------------------------------------------------
-
-    def _use_token(self, token: str, state: RunsState) -> RunsState:
-        checked = checked_token(self.guard, token)
-        if checked is None:
-            return state
-        if isinstance(checked, Notice):
-            return msgspec.structs.replace(state, token_notice=checked)
-        return msgspec.structs.replace(state, token=checked, token_notice=None)
 
     def _act(self, event: RunsEvent, state: RunsState) -> RunsState | Update[RunsState]:
         detail = state.detail
