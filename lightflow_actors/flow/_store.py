@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -148,8 +148,15 @@ def _taken(run_id: str) -> RunExists:
     return RunExists(f"run {run_id!r} already exists; choose another id")
 
 
-def default_state_dir() -> Path:
-    """`$XDG_STATE_HOME/lightflow` (fallback `~/.local/state/lightflow`)."""
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_STATE_HOME/lightflow` (fallback `~/.local/state/lightflow`).
+
+    An absolute `XDG_STATE_HOME` in `environ` wins; otherwise (absent, or relative, which the
+    XDG spec calls invalid) the process environment decides.
+    """
+    home = (environ or {}).get("XDG_STATE_HOME", "")
+    if os.path.isabs(home):
+        return Path(home) / "lightflow"
     return platformdirs.user_state_path("lightflow")
 
 

@@ -210,7 +210,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def settings(self, environ: Mapping[str, str] | None = None) -> RunsSettings:
         """Resolve the defaults against the environment into concrete paths."""
         env = os.environ if environ is None else environ
-        state = Path(self.state_dir) if self.state_dir else default_state_dir()
+        state = Path(self.state_dir) if self.state_dir else default_state_dir(environ)
         assets = Path(self.assets) if self.assets else default_assets_root()
         overlays = _overlays(assets, self.asset_overlays, env.get("LIGHTFLOW_ASSETS"))
         mount = env.get("LIGHTFLOW_CTX_MOUNT") or None

@@ -131,6 +131,17 @@ def test_xdg_state_home_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert RunStore().runs == tmp_path / "xdg" / "lightflow" / "runs"
 
 
+def test_state_dir_reads_the_given_environment_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "process"))
+    given = {"XDG_STATE_HOME": str(tmp_path / "given")}
+    assert default_state_dir(given) == tmp_path / "given" / "lightflow"
+    # Absent, or relative (invalid per the XDG spec): the process environment decides.
+    assert default_state_dir({}) == tmp_path / "process" / "lightflow"
+    assert default_state_dir({"XDG_STATE_HOME": "rel"}) == tmp_path / "process" / "lightflow"
+
+
 def test_manifest_writer_crash_before_rename_leaves_old_manifest_whole(
     service: FlowService, store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,6 +34,8 @@ def test_the_embedded_defaults(tmp_path: Path) -> None:
     assert settings.embedded
     assert settings.providers == (EchoProvider(), BuiltinToolsProvider())
     assert settings.layout.root.endswith("/ctx")
+    # The state folder comes from the environment handed in, not the process's.
+    assert settings.state_dir == tmp_path / "lightflow"
     assert settings.routes.route("api", "anthropic.messages") == (
         "local-echo",
         "route api/* -> local-echo",
