@@ -36,7 +36,7 @@ from ._reasons import (
     is_crash,
     is_normal_exit,
 )
-from ._ref import ActorRef, AnyRef
+from ._ref import ActorRef, AnyRef, ask_now
 from ._registry import RegistryKey
 from ._reply import Reply
 from ._system import ActorSystem, BlockingRunner, RootStarter, run_in_thread
@@ -86,6 +86,7 @@ __all__ = [
     "Timer",
     "UnhandledMessage",
     "WrongActorType",
+    "ask_now",
     "format_reason",
     "format_traceback",
     "handler",

@@ -32,6 +32,7 @@ import logging
 import types
 from collections import deque
 from collections.abc import Coroutine, Generator
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, Never, cast
 
 from ._actor import Actor, ActorClassInfo, HandlerEntry
@@ -670,6 +671,42 @@ class Cell:
         finally:
             if token is not None:
                 current_cell.reset(token)
+
+    def call_now(self, message: object) -> asyncio.Future[object] | None:
+        """Handle the ask ``message`` now, on the caller's step, if this cell is idle and
+        its handler is ``eager_start`` (ADR 0106); None otherwise (the caller asks).
+
+        Idle: running, not scheduled (no ``_run`` pending, no task of this cell), so the
+        mailbox is empty and nothing this actor was sent waits before ``message``: handling
+        it now is the order an ask would have. The handler's first step runs exactly as
+        ``_run`` would run it (``_start_eagerly``), in a copy of the caller's context (as
+        ``call_soon`` would have given it); if it suspends, the cell's task takes it over
+        and the cell stays busy until it ends. Not under a tap (the deterministic scheduler
+        must see the send and choose when it is handled), not with the watchdog on, not
+        from another loop. The returned future is done unless the handler suspended.
+        """
+        loop = self.loop
+        if (
+            self.scheduled
+            or self.status is not RUNNING
+            or self.system._tap is not None
+            or self.system._long_handler is not None
+            or asyncio._get_running_loop() is not loop
+        ):
+            return None
+        entry = self.handlers.get(type(message))
+        if entry is None or not entry.eager_start:
+            return None
+        future: asyncio.Future[object] = loop.create_future()
+        self.scheduled = True
+        self.reply_to = Call(message, future)
+        if copy_context().run(self._start_eagerly, entry, message, future, None):
+            # Answered (or refused): what arrived meanwhile runs as ``_run`` would run it.
+            if self._mailbox or self.stop_reason is not None:
+                loop.call_soon(self._run)
+            else:
+                self.scheduled = False
+        return future
 
     def _eager_failed(
         self, exc: BaseException, message: object, future: asyncio.Future[object] | None

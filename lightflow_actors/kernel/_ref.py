@@ -114,6 +114,29 @@ class ActorRef(Generic[M]):
         return hash(self._cell)
 
 
+def ask_now(
+    ref: ActorRef[M], message: Ask[R], *, timeout: float | None = DEFAULT_ASK_TIMEOUT
+) -> asyncio.Future[R]:
+    """``ref.ask(message)``, handled at once on the caller's step when the actor is idle
+    and the handler is ``@handler(eager_start=True)`` (ADR 0106); otherwise an ordinary ask.
+
+    Idle means nothing sent to the actor waits: the answer is the one an ask would get,
+    in the same order, without the two loop turns of a round trip. Under a tap (the
+    deterministic scheduler) or the watchdog it always asks. The handler's first step
+    runs in a copy of the caller's context with the caller's current task (an
+    ``eager_start`` handler must not rely on having none). Supervision operations use it.
+    """
+    cell = ref._cell
+    if type(message) not in cell.handlers:
+        _resolve_or_refuse(cell, message)
+    future = cell.call_now(message)
+    if future is None:
+        return ref.ask(message, timeout=timeout)
+    if timeout is not None and not future.done():
+        cell.system._ask_deadlines.add(future, cell, message, timeout)
+    return future  # type: ignore[return-value]
+
+
 def _resolve_or_refuse(cell: Cell, message: object) -> None:
     """The slow path of the send-time type check: a subclass of a handled type (resolved
     and cached, so the next send takes the fast path), or ``UnhandledMessage``.

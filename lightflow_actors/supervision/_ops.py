@@ -1,6 +1,9 @@
 """Supervisor operations, OTP's ``supervisor:which_children/1`` and friends.
 
 Each is an ``ask`` to the supervisor actor, handled between its children's exit signals.
+The ones that change children go through ``ask_now`` (ADR 0106): an idle supervisor (no
+message waiting) handles them on the caller's step, in the order an ask would have, so
+``start_child`` of a child without ``on_start`` costs no loop turn.
 A failed operation raises the typed error the supervisor replied with. ``timeout`` is
 ``None`` by default, as OTP calls supervisors with ``infinity``: a restart in progress
 (a slow ``on_start``) delays the answer, it does not make it wrong.
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 from typing import TypeAlias, TypeVar, cast
 
-from ..kernel import ActorRef, AnyRef, LightflowError
+from ..kernel import ActorRef, AnyRef, LightflowError, ask_now
 from ._messages import (
     ChildCounts,
     ChildInfo,
@@ -49,7 +52,7 @@ async def start_child(
     ``MaxChildrenReached`` (dynamic), or the kernel's ``StartFailed`` if ``on_start`` failed
     (the spec is then not added).
     """
-    result = await sup.ask(StartChild(spec), timeout=timeout)
+    result = await ask_now(sup, StartChild(spec), timeout=timeout)
     if isinstance(result, LightflowError):
         raise result
     return cast(ActorRef[M], result)
@@ -62,7 +65,7 @@ async def terminate_child(
 
     A temporary child's spec, and any dynamic child, is forgotten. Raises ``ChildNotFound``.
     """
-    failure = await sup.ask(TerminateChild(child), timeout=timeout)
+    failure = await ask_now(sup, TerminateChild(child), timeout=timeout)
     if failure is not None:
         raise failure
 
@@ -75,7 +78,7 @@ async def restart_child(
     Raises ``ChildRunning``, ``ChildRestarting``, ``ChildNotFound``, ``StartFailed``, or
     ``NotSupportedByDynamic``.
     """
-    result = await sup.ask(RestartChild(child_id), timeout=timeout)
+    result = await ask_now(sup, RestartChild(child_id), timeout=timeout)
     if isinstance(result, LightflowError):
         raise result
     return result
@@ -86,6 +89,6 @@ async def delete_child(sup: SupervisorRef, child_id: str, *, timeout: float | No
 
     Raises ``ChildRunning``, ``ChildRestarting``, ``ChildNotFound`` or ``NotSupportedByDynamic``.
     """
-    failure = await sup.ask(DeleteChild(child_id), timeout=timeout)
+    failure = await ask_now(sup, DeleteChild(child_id), timeout=timeout)
     if failure is not None:
         raise failure

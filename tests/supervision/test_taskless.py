@@ -14,12 +14,14 @@ from lightflow_actors.kernel._cell import Cell
 from lightflow_actors.supervision import (
     ChildSpec,
     DynamicSupervisor,
+    MaxChildrenReached,
     Supervisor,
     SupervisorRef,
     start_child,
     terminate_child,
     which_children,
 )
+from lightflow_actors.supervision._messages import TerminateChild
 
 from ..conftest import Runtime
 from ._actors import Crash, Ping, Plain, child_ref, crash_and_settle
@@ -116,3 +118,60 @@ async def test_a_restart_that_waits_for_on_start_blocks_the_supervisor(
         assert [(r.id, r.status, r.restarts) for r in rows] == [("slow", "running", 1)]
         new = await child_ref(sup, "slow")
         assert new != old and await cast(ActorRef[Ping], new).ask(Ping()) == new.id
+
+
+async def test_start_child_on_an_idle_supervisor_needs_no_loop_turn(runtime: Runtime) -> None:
+    """ADR 0106: an idle supervisor handles ``start_child`` on the caller's step; the child
+    is linked and recorded before the caller gets its ref, and max_children still holds."""
+    async with runtime.system(root=False) as system:
+        sup = await system.start_actor(lambda: DynamicSupervisor(max_children=2))
+        loop = asyncio.get_running_loop()
+        turns = 0
+
+        def tick() -> None:
+            nonlocal turns
+            turns += 1
+
+        handle = loop.call_soon(tick)
+        ref = await start_child(sup, ChildSpec(id="w", start=Plain))
+        if not runtime.deterministic:  # a tap: the scheduler sees an ordinary ask
+            assert turns == 0
+        handle.cancel()
+        assert ref.alive and sup._cell in ref._cell.linked()
+        assert ref._cell.parent is sup._cell
+        await start_child(sup, ChildSpec(id="w", start=Plain))
+        with pytest.raises(MaxChildrenReached):
+            await start_child(sup, ChildSpec(id="w", start=Plain))
+        assert len(await which_children(sup)) == 2
+
+
+async def test_start_child_behind_queued_work_keeps_the_order(runtime: Runtime) -> None:
+    """A terminate queued before the start is handled first: with max_children=1 the start
+    finds the slot free (an inline start would have been refused)."""
+    async with runtime.system(root=False) as system:
+        sup = await system.start_actor(lambda: DynamicSupervisor(max_children=1))
+        first = await start_child(sup, ChildSpec(id="w", start=Plain))
+        stopping = sup.ask(TerminateChild(first), timeout=None)  # queued now
+        second = await start_child(sup, ChildSpec(id="w", start=Plain))
+        assert await stopping is None
+        assert not first.alive and second.alive
+        assert [r.ref for r in await which_children(sup)] == [second]
+
+
+async def test_start_child_with_on_start_waits_for_it_and_blocks_the_supervisor(
+    runtime: Runtime,
+) -> None:
+    loop = asyncio.get_running_loop()
+    SlowStart.gate = loop.create_future()
+    SlowStart.entered = asyncio.Event()
+    async with runtime.system(root=False) as system:
+        sup = await system.start_actor(DynamicSupervisor)
+        starting = asyncio.ensure_future(start_child(sup, ChildSpec(id="s", start=SlowStart)))
+        await SlowStart.entered.wait()
+        asked = asyncio.ensure_future(which_children(sup))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not starting.done() and not asked.done()
+        SlowStart.gate.set_result(None)
+        ref = await starting
+        assert [r.ref for r in await asked] == [ref]
