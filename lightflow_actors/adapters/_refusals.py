@@ -23,6 +23,7 @@ HTTP_STATUS: Final[Mapping[RefusalReason, int]] = MappingProxyType(
         "forbidden": 403,
         "too_large": 413,
         "timeout": 504,
+        "over_budget": 429,
     }
 )
 """The HTTP status of a refusal, by its reason (every reason has one)."""

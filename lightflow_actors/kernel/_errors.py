@@ -15,6 +15,7 @@ RefusalReason = Literal[
     "forbidden",  # the asker may not do this
     "too_large",  # the request or what it would produce exceeds a limit
     "timeout",  # work the actor waited on for this request took too long
+    "over_budget",  # the asker's tenant used up a budget (rate or count); retry after a while
 ]
 """Why an actor refused a request: a closed set, so each edge maps it once (HTTP, MCP)."""
 

@@ -42,6 +42,7 @@ def test_every_reason_has_one_status_and_one_json_rpc_code() -> None:
         "forbidden": 403,
         "too_large": 413,
         "timeout": 504,
+        "over_budget": 429,
     }
     for code in JSONRPC_CODE.values():
         assert code == types.INVALID_PARAMS or -32019 <= code <= -32000

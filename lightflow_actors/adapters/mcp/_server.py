@@ -61,6 +61,7 @@ JSONRPC_CODE: Final[Mapping[RefusalReason, int]] = MappingProxyType(
         "unavailable": -32011,
         "forbidden": -32012,
         "timeout": -32013,
+        "over_budget": -32014,
     }
 )
 """The JSON-RPC error code of a refused resource read, by its reason."""

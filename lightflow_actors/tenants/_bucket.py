@@ -1,0 +1,51 @@
+"""`TokenBucket`: a rate with a burst, on a clock the caller passes in.
+
+The bucket never reads a clock itself: every call takes ``now`` (the loop's monotonic
+seconds, `kernel.Clock.now`), so under the deterministic scheduler it follows virtual time
+and a replay refuses exactly the same events.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TokenBucket"]
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up; starts full.
+
+    ::
+
+        bucket = TokenBucket(rate=10.0, burst=20.0, now=clock.now())
+        wait = bucket.take(clock.now())    # 0.0: taken; else seconds until one is there
+    """
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be positive, not {rate!r}")
+        if not burst >= 1:
+            raise ValueError(f"burst must be at least 1, not {burst!r}")
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def take(self, now: float, n: float = 1.0) -> float:
+        """Take `n` tokens: 0.0 when they were there, else the seconds until they will be
+        (nothing is taken then)."""
+        self._refill(now)
+        if self.tokens >= n:
+            self.tokens -= n
+            return 0.0
+        return (n - self.tokens) / self.rate
+
+    def peek(self, now: float, n: float = 1.0) -> float:
+        """What `take` would answer, taking nothing."""
+        self._refill(now)
+        return 0.0 if self.tokens >= n else (n - self.tokens) / self.rate

@@ -1,0 +1,362 @@
+"""`TenantLedger`: what each tenant uses now, its budgets, and every refusal as an event.
+
+One ledger per node, shared by the services that admit work for tenants: the live hub
+(sessions and their events), the runs host (runs in flight) and the provider hosts of the
+substrate (provider calls). They all run on the system's loop and ask the ledger
+synchronously, so admitting an event costs a dict lookup and a token bucket, not an actor
+round trip; the ledger itself never blocks and never reads a clock of its own (it takes
+the system's `Clock`, so under the deterministic scheduler its buckets follow virtual
+time).
+
+A refusal raises `OverBudget` (a kernel `Refused`, reason ``over_budget``, with
+`retry_after` seconds): the HTTP adapter answers it 429 with ``Retry-After``, the live
+wire with an ``over_budget`` error frame. Every refusal, and every wait a provider call
+is held for, is recorded as a `TenantEvent` (a bounded ring, numbered, and told to the
+listeners) and counted per tenant in `usage`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from typing import Final, Literal, TypeAlias
+
+import msgspec
+
+from ..kernel import Clock, Refused
+from ._bucket import TokenBucket
+from ._budgets import Budgets, TenantsConfig
+
+__all__ = [
+    "BudgetName",
+    "OverBudget",
+    "TenantEvent",
+    "TenantLedger",
+    "TenantUsage",
+]
+
+logger = logging.getLogger("lightflow_actors.tenants")
+
+BudgetName: TypeAlias = Literal[
+    "live_sessions", "session_events", "tenant_events", "runs_in_flight", "provider_calls"
+]
+EventKind: TypeAlias = Literal["refused", "throttled"]
+
+MAX_TRACKED: Final = 10_000
+"""Tenants the ledger keeps state for; past it, the idle ones (no session, no run) are
+forgotten, so ids that come and go (a client naming a new tenant per request) cannot
+grow it without bound."""
+
+COUNT_RETRY_S: Final = 1.0
+"""`retry_after` of a count budget (sessions, runs): nothing says when one ends, so a
+client is told to try again in a second."""
+
+
+class OverBudget(Refused):
+    """The tenant used up `budget`; try again after `retry_after` seconds."""
+
+    reason = "over_budget"
+
+    def __init__(self, tenant: str, budget: BudgetName, limit: float, retry_after: float) -> None:
+        self.tenant = tenant
+        self.budget = budget
+        self.limit = limit
+        self.retry_after = retry_after
+        super().__init__(
+            f"tenant {tenant!r} is over its {budget} budget ({_limit_text(budget, limit)}); "
+            f"retry after {retry_after:.3g} s"
+        )
+
+    @property
+    def retry_after_header(self) -> str:
+        """The ``Retry-After`` header value: whole seconds, at least 1 (RFC 9110 §10.2.3)."""
+        return str(max(1, math.ceil(self.retry_after)))
+
+
+def _limit_text(budget: BudgetName, limit: float) -> str:
+    match budget:
+        case "live_sessions":
+            return f"{limit:g} live sessions"
+        case "runs_in_flight":
+            return f"{limit:g} runs in flight"
+        case "provider_calls":
+            return f"{limit:g} provider calls a minute"
+        case "session_events":
+            return f"{limit:g} events a second per session"
+        case _:
+            return f"{limit:g} events a second"
+
+
+class TenantEvent(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One refusal (``refused``) or held provider call (``throttled``) of a tenant.
+
+    `subject` names what was refused: a session id, a run id, a provider request id.
+    """
+
+    seq: int
+    at_ms: int
+    kind: EventKind
+    tenant: str
+    budget: BudgetName
+    limit: float
+    retry_after: float
+    subject: str | None = None
+
+
+class TenantUsage(msgspec.Struct, frozen=True):
+    """What one tenant uses now and how often it was refused (`GET /system/tenants`)."""
+
+    tenant: str
+    live_sessions: int
+    runs_in_flight: int
+    refused: dict[str, int]
+    throttled: int
+    budgets: Budgets
+
+
+class _TenantState:
+    """One tenant's counters and shared buckets (created on first use)."""
+
+    __slots__ = ("events", "provider", "refused", "runs", "sessions", "throttled")
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.runs: set[str] = set()
+        self.events: TokenBucket | None = None
+        self.provider: TokenBucket | None = None
+        self.refused: dict[str, int] = {}
+        self.throttled = 0
+
+    @property
+    def idle(self) -> bool:
+        return self.sessions == 0 and not self.runs
+
+
+Listener: TypeAlias = Callable[[TenantEvent], None]
+
+
+class TenantLedger:
+    """Admit sessions, events, runs and provider calls within each tenant's budgets.
+
+    ::
+
+        ledger = TenantLedger(TenantsConfig(default=Budgets(live_sessions=100)),
+                              clock=system.clock)
+        ledger.open_session("acme", "s1")     # raises OverBudget past 100
+        ledger.close_session("acme")
+    """
+
+    def __init__(
+        self, config: TenantsConfig | None = None, *, clock: Clock, keep: int = 1024
+    ) -> None:
+        self._config = config if config is not None else TenantsConfig()
+        self._clock = clock
+        self._tenants: dict[str, _TenantState] = {}
+        self._run_tenants: dict[str, str] = {}
+        self._events: deque[TenantEvent] = deque(maxlen=keep)
+        self._seq = 0
+        self._listeners: list[Listener] = []
+
+    # -- configuration ----------------------------------------------------------------
+
+    @property
+    def config(self) -> TenantsConfig:
+        return self._config
+
+    def reconfigure(self, config: TenantsConfig) -> None:
+        """Use `config` from now on (counts carry over; rate buckets start full again)."""
+        self._config = config
+        for state in self._tenants.values():
+            state.events = None
+            state.provider = None
+
+    def budgets(self, tenant: str) -> Budgets:
+        return self._config.budgets(tenant)
+
+    @property
+    def limited(self) -> bool:
+        """False when no budget is set for anyone (admission then only counts)."""
+        config = self._config
+        return config.default != Budgets() or any(b != Budgets() for b in config.tenants.values())
+
+    # -- live sessions ----------------------------------------------------------------
+
+    def open_session(self, tenant: str, subject: str | None = None) -> None:
+        """Count a new live session of `tenant`, or refuse it (`OverBudget`)."""
+        state = self._state(tenant)
+        limit = self.budgets(tenant).live_sessions
+        if limit is not None and state.sessions >= limit:
+            raise self._refuse(tenant, state, "live_sessions", limit, COUNT_RETRY_S, subject)
+        state.sessions += 1
+
+    def close_session(self, tenant: str) -> None:
+        state = self._tenants.get(tenant)
+        if state is not None and state.sessions > 0:
+            state.sessions -= 1
+
+    def session_bucket(self, tenant: str) -> TokenBucket | None:
+        """A new bucket for one session's events (None: no per-session rate)."""
+        budgets = self.budgets(tenant)
+        rate = budgets.session_events_per_s
+        if rate is None:
+            return None
+        burst = budgets.session_events_burst or max(1.0, rate)
+        return TokenBucket(rate, burst, self._clock.now())
+
+    def admit_event(
+        self, tenant: str, session: TokenBucket | None = None, subject: str | None = None
+    ) -> None:
+        """Admit one event of a session of `tenant` (its own bucket `session`, then the
+        tenant's), or refuse it (`OverBudget`); a refused event takes no token."""
+        now = self._clock.now()
+        if session is not None:
+            wait = session.peek(now)
+            if wait > 0:
+                state = self._state(tenant)
+                raise self._refuse(tenant, state, "session_events", session.rate, wait, subject)
+        budgets = self.budgets(tenant)
+        rate = budgets.tenant_events_per_s
+        if rate is not None:
+            state = self._state(tenant)
+            bucket = state.events
+            if bucket is None:
+                burst = budgets.tenant_events_burst or max(1.0, rate)
+                bucket = state.events = TokenBucket(rate, burst, now)
+            wait = bucket.take(now)
+            if wait > 0:
+                raise self._refuse(tenant, state, "tenant_events", rate, wait, subject)
+        if session is not None:
+            session.take(now)
+
+    # -- runs -------------------------------------------------------------------------
+
+    def start_run(self, tenant: str, run_id: str) -> None:
+        """Count a new run of `tenant` in flight, or refuse it (`OverBudget`)."""
+        state = self._state(tenant)
+        limit = self.budgets(tenant).runs_in_flight
+        if run_id in state.runs:
+            return
+        if limit is not None and len(state.runs) >= limit:
+            raise self._refuse(tenant, state, "runs_in_flight", limit, COUNT_RETRY_S, run_id)
+        state.runs.add(run_id)
+        self._run_tenants[run_id] = tenant
+
+    def adopt_run(self, tenant: str, run_id: str) -> None:
+        """Count a run that was in flight already (resumed after a restart): never refused,
+        so a restart loses no run even when budgets shrank meanwhile."""
+        self._state(tenant).runs.add(run_id)
+        self._run_tenants[run_id] = tenant
+
+    def end_run(self, run_id: str) -> None:
+        tenant = self._run_tenants.pop(run_id, None)
+        state = self._tenants.get(tenant) if tenant is not None else None
+        if state is not None:
+            state.runs.discard(run_id)
+
+    def reserve_run(self, tenant: str) -> None:
+        """Refuse (`OverBudget`) when `tenant` could not start one more run now; counts
+        nothing (a create checks before it writes the run, and counts it once written)."""
+        state = self._state(tenant)
+        limit = self.budgets(tenant).runs_in_flight
+        if limit is not None and len(state.runs) >= limit:
+            raise self._refuse(tenant, state, "runs_in_flight", limit, COUNT_RETRY_S, None)
+
+    def run_tenant(self, run_id: str) -> str | None:
+        return self._run_tenants.get(run_id)
+
+    # -- provider calls ---------------------------------------------------------------
+
+    def provider_wait(self, tenant: str, subject: str | None = None, *, take: bool = True) -> float:
+        """Seconds `tenant` must wait before its next provider call (0.0: go, and with
+        `take` the call is counted). A wait is recorded as a ``throttled`` event."""
+        budgets = self.budgets(tenant)
+        per_min = budgets.provider_calls_per_min
+        if per_min is None:
+            return 0.0
+        state = self._state(tenant)
+        now = self._clock.now()
+        bucket = state.provider
+        if bucket is None:
+            burst = budgets.provider_calls_burst or max(1.0, per_min)
+            bucket = state.provider = TokenBucket(per_min / 60.0, burst, now)
+        wait = bucket.take(now) if take else bucket.peek(now)
+        if wait > 0:
+            state.throttled += 1
+            self._record("throttled", tenant, "provider_calls", per_min, wait, subject)
+        return wait
+
+    # -- what operators read ----------------------------------------------------------
+
+    def usage(self) -> list[TenantUsage]:
+        """Every tenant the ledger knows, by id."""
+        return [
+            TenantUsage(
+                tenant,
+                state.sessions,
+                len(state.runs),
+                dict(state.refused),
+                state.throttled,
+                self.budgets(tenant),
+            )
+            for tenant, state in sorted(self._tenants.items())
+        ]
+
+    def events(self, after: int = 0) -> list[TenantEvent]:
+        """The recorded events numbered after `after` (the ring keeps the newest)."""
+        return [event for event in self._events if event.seq > after]
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with each new event; returns the function that stops it."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return stop
+
+    # -- internals --------------------------------------------------------------------
+
+    def _state(self, tenant: str) -> _TenantState:
+        state = self._tenants.get(tenant)
+        if state is None:
+            if len(self._tenants) >= MAX_TRACKED:
+                for known in [t for t, s in self._tenants.items() if s.idle]:
+                    del self._tenants[known]
+            state = self._tenants[tenant] = _TenantState()
+        return state
+
+    def _refuse(
+        self,
+        tenant: str,
+        state: _TenantState,
+        budget: BudgetName,
+        limit: float,
+        retry_after: float,
+        subject: str | None,
+    ) -> OverBudget:
+        state.refused[budget] = state.refused.get(budget, 0) + 1
+        self._record("refused", tenant, budget, limit, retry_after, subject)
+        return OverBudget(tenant, budget, limit, retry_after)
+
+    def _record(
+        self,
+        kind: EventKind,
+        tenant: str,
+        budget: BudgetName,
+        limit: float,
+        retry_after: float,
+        subject: str | None,
+    ) -> None:
+        self._seq += 1
+        event = TenantEvent(
+            self._seq, self._clock.wall_ms(), kind, tenant, budget, limit, retry_after, subject
+        )
+        self._events.append(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a listener's bug must not refuse or admit anything
+                logger.exception("tenant event listener failed")
