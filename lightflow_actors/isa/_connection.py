@@ -50,6 +50,9 @@ _FATAL: Final[frozenset[str]] = frozenset(
         "heartbeat_timeout",
     }
 )
+# Refusals of a valid frame for a budget (the sender did nothing wrong on the wire, it
+# sent too much): they do not count toward max_errors, so a burst is refused, not closed.
+_UNCOUNTED: Final[frozenset[str]] = frozenset({"over_budget"})
 _MAX_MESSAGE: Final = 4096
 
 
@@ -166,13 +169,21 @@ class Connection:
         return tuple(self._unacked.values())
 
     def error(
-        self, code: ErrorCode, message: str, path: str | None, ref: int | None, *, now: float
+        self,
+        code: ErrorCode,
+        message: str,
+        path: str | None,
+        ref: int | None,
+        *,
+        now: float,
+        retry_after: float | None = None,
     ) -> Outcome:
         """An error frame for a problem the host found above the frame level (an
         instruction its session refuses). It is numbered like every frame and counts
         toward ``max_errors``, so a peer cannot dodge the budget by erring one level up;
-        a fatal ``code`` (or too many errors) closes, as for a bad frame."""
-        return self._error(code, message, path, ref, now)
+        a fatal ``code`` (or too many errors) closes, as for a bad frame. ``over_budget``
+        (with ``retry_after`` seconds) is the exception: it does not count."""
+        return self._error(code, message, path, ref, now, retry_after)
 
     @property
     def last_seq_in(self) -> int:
@@ -321,9 +332,16 @@ class Connection:
         return Outcome(peer_errors=(frame,))
 
     def _error(
-        self, code: ErrorCode, message: str, path: str | None, ref: int | None, now: float
+        self,
+        code: ErrorCode,
+        message: str,
+        path: str | None,
+        ref: int | None,
+        now: float,
+        retry_after: float | None = None,
     ) -> Outcome:
-        self.errors += 1
+        if code not in _UNCOUNTED:
+            self.errors += 1
         fatal = code in _FATAL or self.state == "negotiating"
         if not fatal and self.errors > self.max_errors:
             code, fatal = "too_many_errors", True
@@ -336,6 +354,7 @@ class Connection:
             path=path,
             ref=ref,
             fatal=fatal,
+            retry_after=None if retry_after is None else min(86400.0, max(0.0, retry_after)),
         )
         outgoing = (self._emit(frame, now),)
         if not fatal:

@@ -44,6 +44,7 @@ ErrorCode = Literal[
     "too_many_errors",
     "heartbeat_timeout",
     "unauthorized",
+    "over_budget",
 ]
 
 
@@ -103,7 +104,8 @@ class ErrorFrame(_FrameBase, frozen=True, kw_only=True, tag="error"):
 
     ``path`` is the msgspec path of the bad field (``$.instruction.topic``), ``ref``
     the seq of the offending frame when it could be read, ``fatal`` whether the
-    sender closes the connection right after this frame.
+    sender closes the connection right after this frame. ``retry_after`` (seconds) comes
+    with ``over_budget``: when the refused input may be sent again.
     """
 
     code: ErrorCode
@@ -111,6 +113,7 @@ class ErrorFrame(_FrameBase, frozen=True, kw_only=True, tag="error"):
     path: str | None = None
     ref: Seq | None = None
     fatal: bool = False
+    retry_after: Annotated[float, msgspec.Meta(ge=0, le=86400)] | None = None
 
 
 class Close(_FrameBase, frozen=True, kw_only=True, tag="close"):

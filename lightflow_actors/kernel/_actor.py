@@ -261,6 +261,9 @@ class Actor(Generic[M]):
     __slots__ = ("_cell",)
     _cell: Cell
     trap_exit: bool = False
+    tenant: str | None = None
+    """Who the actor works for (a live session's or a run's tenant), shown to operators in
+    `ActorInfo.tenant`; an actor that serves one tenant sets it (``self.tenant = ...``)."""
 
     def on_start(self) -> Awaitable[None] | None:
         """Called once before the first message. Raising here fails the start."""

@@ -46,6 +46,8 @@ class ActorInfo(msgspec.Struct, frozen=True, kw_only=True):
     trap_exit: bool
     last_crash: str | None
     exit_reason: str | None
+    tenant: str | None = None
+    """The tenant the actor works for (`Actor.tenant`), None for shared actors."""
 
 
 class LifecycleEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -138,6 +138,7 @@ from ._pubsub import (
 from ._rendered import ComponentCall, Comprehension, Dynamic, Rendered, StreamSlot, to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import (
+    MOUNT_REF,
     AwaitAsync,
     Fenced,
     FlowControl,
@@ -177,6 +178,7 @@ from ._wsclient import WebSocketClient, WebSocketClientError
 __all__ = [
     "JS",
     "MAX_PARAMS",
+    "MOUNT_REF",
     "AnyLiveView",
     "AssignAsync",
     "AsyncResult",

@@ -41,6 +41,7 @@ from ..supervision import (
     stop_subsystem,
     which_children,
 )
+from ..tenants import TenantLedger
 from ._auth import GroupedView, RequestInfo, run_on_mount
 from ._component import AnyLiveView, Halt, SessionInfo, ViewSpec
 from ._config import LiveConfig
@@ -140,6 +141,8 @@ class LiveHub:
     tracker's timings; ``node`` names this node's presence replica in a cluster;
     ``session_store`` keeps session snapshots, so a rejoining browser continues where it
     was, on this node after a restart or on another (each view's ``rejoin`` decides).
+    ``tenants`` admits each tenant's sessions and events within its budgets (ADR 0104;
+    the node's one `TenantLedger`, shared with the runs host); None: no budgets.
     """
 
     def __init__(
@@ -155,8 +158,10 @@ class LiveHub:
         node: str = "node",
         session_cookie: SessionCookie | None = None,
         session_store: SessionStore | StoreFactory | None = None,
+        tenants: TenantLedger | None = None,
     ) -> None:
         self.system = system
+        self.tenants = tenants
         self._config = config if config is not None else LiveConfig()
         self._secret_source = secret
         self._secret: bytes | None = None
@@ -340,6 +345,7 @@ class LiveHub:
             presence=self.system.lookup(f"{self.name}.presence", PresenceServer),
             store=self.session_store,
             upload_dir=str(self._upload_dir) if self._upload_dir is not None else None,
+            tenants=self.tenants,
         )
 
     @property

@@ -12,6 +12,13 @@ Every instruction from the watcher is answered by exactly one `SessionOutput`
 (maybe empty), so the watcher knows how many are still in flight: that count is
 its backpressure window.
 
+Tenants (ADR 0104): after the ``on_mount`` hooks, the session knows its tenant (what a
+hook assigned as ``tenant``, else the signed cookie session's, else ``default``), shown on
+the actor to operators. With a `TenantLedger` in its services, the mount is refused past
+the tenant's ``live_sessions`` budget and each event past its events-per-second budgets
+(per session and per tenant): an ``over_budget`` problem with ``retry_after``, the event
+not handled (specs/live-wire.md §16).
+
 With a `SessionStore` (a cluster), a view whose `rejoin` is ``"rehydrate"`` is durable:
 its state is written after each handled message that changed it (queued, coalesced per
 session by the store), and a Mount of a session id the store knows continues from that
@@ -65,6 +72,14 @@ from ..kernel import (
     handler,
     is_normal_exit,
 )
+from ..tenants import (
+    DEFAULT_TENANT,
+    OverBudget,
+    TenantIdError,
+    TenantLedger,
+    TokenBucket,
+    tenant_of_session,
+)
 from ._async import AssignAsync, AsyncDone, AsyncResult, AsyncWorker, CancelAsync, StartAsync
 from ._auth import run_on_mount
 from ._commands import (
@@ -103,6 +118,11 @@ class Problem(msgspec.Struct, frozen=True):
     message: str
     path: str | None = None
     ref: str | None = None
+    retry_after: float | None = None  # with over_budget: seconds until it may be sent again
+
+
+MOUNT_REF = "mount"
+"""`Problem.ref` of a problem with the Mount itself (the transport names the Mount frame)."""
 
 
 class SessionOutput(msgspec.Struct, frozen=True):
@@ -142,8 +162,8 @@ class Fenced(msgspec.Struct, frozen=True):
 
 
 class SessionServices(msgspec.Struct, frozen=True):
-    """The node's actors a session talks to (and its snapshot store, in a cluster), and
-    where its uploads go.
+    """The node's actors a session talks to (and its snapshot store, in a cluster), where
+    its uploads go, and the ledger of tenant budgets (`tenants`; None: no budgets).
 
     `upload_dir`: the folder under which each session keeps its upload temp files in a
     folder of its own (``s<actor id>``); None: sessions take no uploads.
@@ -153,6 +173,7 @@ class SessionServices(msgspec.Struct, frozen=True):
     presence: ActorRef[PresenceMessage]
     store: SessionStore | None = None
     upload_dir: str | None = None
+    tenants: TenantLedger | None = None
 
 
 def session_upload_dir(upload_dir: str, session: AnyRef) -> Path:
@@ -227,6 +248,9 @@ class LiveSession(
         self.tasks: dict[int, _Task] = {}  # running async work by token
         self.next_token = 0
         self.idle_waiters: list[Reply[bool]] = []
+        self.tenant: str = DEFAULT_TENANT  # known once the on_mount hooks ran
+        self.counted = False  # counted in the ledger's live sessions of `tenant`
+        self.events: TokenBucket | None = None  # this session's own events budget
 
     def on_start(self) -> None:
         self.monitor(self.watcher)
@@ -235,6 +259,9 @@ class LiveSession(
             self.program.uploads = UploadFiles(directory)
 
     def on_stop(self, reason: ExitReason) -> None:
+        if self.counted and self.services.tenants is not None:
+            self.services.tenants.close_session(self.tenant)
+            self.counted = False
         if self.store is not None:
             self.store.release(self.key)
         for task in self.tasks.values():
@@ -260,6 +287,8 @@ class LiveSession(
             if isinstance(outcome, Halt):
                 program.halt(outcome)
             else:
+                if not self._admit_session(outcome):
+                    return
                 program.prepare_session(outcome)
                 result = await self._rehydrate() if self.store is not None else _NOTHING
                 if result is _NOTHING:
@@ -271,9 +300,49 @@ class LiveSession(
 
     @handler
     def instruction(self, msg: Render | Patch | Subscribe | Submit | Shutdown) -> None:
+        tenants = self.services.tenants
+        if tenants is not None and isinstance(msg, Submit) and self.phase in _LIVE_PHASES:
+            try:
+                tenants.admit_event(self.tenant, self.events, self.program.session.id)
+            except OverBudget as refusal:
+                self._over_budget(refusal, msg.ref)
+                return
         self._interpret(msg)
         if self.program.halted is not None and isinstance(msg, Render):
             self.stop(NORMAL)  # the render told the browser where to go; nothing runs here
+
+    # -- tenant budgets ------------------------------------------------------------------
+
+    def _admit_session(self, outcome: SessionInfo) -> bool:
+        """Learn the tenant and count this session in its live sessions; False (the Mount
+        refused, the session stopping) when the tenant has no room left (``over_budget``)
+        or a hook or the cookie named no tenant id (``unauthorized``: a server-side bug,
+        so the page is reloaded, never shown to the wrong tenant)."""
+        try:
+            self.tenant = tenant_of_session(outcome.assigns, outcome.signed)
+        except TenantIdError as error:
+            problem = Problem("unauthorized", str(error), "$.instruction", MOUNT_REF)
+            self.watcher.tell(SessionOutput(self.epoch, True, (), (problem,)))
+            self.stop(("shutdown", "bad_tenant"))
+            return False
+        tenants = self.services.tenants
+        if tenants is None:
+            return True
+        try:
+            tenants.open_session(self.tenant, self.program.session.id)
+        except OverBudget as refusal:
+            self._over_budget(refusal, MOUNT_REF)
+            self.stop(("shutdown", "over_budget"))
+            return False
+        self.counted = True
+        self.events = tenants.session_bucket(self.tenant)
+        return True
+
+    def _over_budget(self, refusal: OverBudget, ref: str | None) -> None:
+        problem = Problem(
+            "over_budget", str(refusal), "$.instruction", ref, retry_after=refusal.retry_after
+        )
+        self.watcher.tell(SessionOutput(self.epoch, True, (), (problem,)))
 
     # -- other messages: handle_info --------------------------------------------------
 

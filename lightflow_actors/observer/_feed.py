@@ -89,6 +89,8 @@ class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
     pending: tuple[PendingChild, ...] = ()
     """A supervisor's children no actor runs now (restarting, with the next attempt's
     time, or stopped)."""
+    tenant: str | None = None
+    """The tenant a session or run actor works for (None: shared)."""
 
     @property
     def label(self) -> str:
@@ -154,6 +156,7 @@ def observe(
                 restart=node.restart,
                 strategy=node.strategy,
                 pending=tuple(node.pending),
+                tenant=node.tenant,
             )
         )
     return TreeSnapshot(

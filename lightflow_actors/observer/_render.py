@@ -86,7 +86,7 @@ ROW = Template(
     'data-status="{status}" data-restarts="{restarts}" style="--depth: {depth}">'
     '<a class="node status-{status}" lf-patch href="?{href}" title="{actor_class} #{id} '
     '({status})"><span class="dot"></span><span class="label">{label}</span>'
-    '<span class="kind">{actor_class} #{id}{strategy}</span>'
+    '<span class="kind">{actor_class} #{id}{strategy}{tenant}</span>'
     '<span class="meta">mailbox {mailbox} · processed {processed} · restarts {restarts}</span>'
     "{crash}</a>{pending}</li>"
 )
@@ -116,6 +116,7 @@ DETAIL = Template(
     '<dt>processed</dt><dd data-field="processed">{processed}</dd>'
     '<dt>restarts</dt><dd data-field="restarts">{restarts}</dd>'
     '<dt>last crash</dt><dd data-field="last crash">{last_crash}</dd>'
+    '<dt>tenant</dt><dd data-field="tenant">{tenant}</dd>'
     "</dl>{timeline}{actions}"
     '<h3>Recent events</h3><ul id="recent" class="recent">{events}</ul>'
 )
@@ -183,6 +184,7 @@ def render_row(actor: ObservedActor, selected: bool, href: str) -> Rendered:
         href=href,
         actor_class=actor.actor_class,
         strategy=f" · {actor.strategy}" if actor.strategy else "",
+        tenant=f" · tenant {actor.tenant}" if actor.tenant else "",
         mailbox=actor.mailbox,
         processed=actor.processed,
         crash=CRASH(reason=actor.last_crash) if actor.last_crash else None,
@@ -317,6 +319,7 @@ def _detail(state: ObserverState) -> Rendered:
         processed=actor.processed,
         restarts=actor.restarts,
         last_crash=actor.last_crash or "—",
+        tenant=actor.tenant or "—",
         timeline=_timeline(state, actor),
         actions=_actions(state, actor),
         events=keyed(EVENT, [(e.seq, _event(e)) for e in reversed(events)]),

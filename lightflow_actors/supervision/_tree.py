@@ -52,6 +52,8 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     children: list[TreeNode] = msgspec.field(default_factory=list)
     pending: list[PendingChild] = msgspec.field(default_factory=list)
     """A supervisor's children that are restarting or stopped (they have no node)."""
+    tenant: str | None = None
+    """The tenant the actor works for (`kernel.Actor.tenant`)."""
 
 
 class SystemTree(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +99,7 @@ def system_tree(system: ActorSystem) -> SystemTree:
             processed=info.processed,
             restarts=info.restarts,
             last_crash=info.last_crash,
+            tenant=info.tenant,
             child_id=child_meta.child_id if child_meta is not None else None,
             restart=child_meta.restart if child_meta is not None else None,
             strategy=strategy,

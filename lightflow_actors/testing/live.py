@@ -89,6 +89,7 @@ from ..kernel import ActorExited, ActorNotAlive, ActorRef, ActorSystem, AskTimeo
 from ..live import Patch as LivePatch
 from ..live._cookie import SessionChange as _Change
 from ..supervision import ActorSystem as SupervisedSystem
+from ..tenants import TenantLedger, TenantsConfig
 from ._live_dom import Node, SelectorError, form_fields, outer_html, parse, select
 
 __all__ = [
@@ -214,10 +215,24 @@ class LiveViewHandle:
         self.view = view
         self.token = page.token
         await self.send_raw(self.client.hello())
-        renders = self.client.renders
+        renders, errors = self.client.renders, len(self.client.errors)
         await self._join(view, page.session_id, page.token, params, page.flash)
-        await self.wait_for(lambda: self.client.renders > renders, f"the first render of {view}")
+        await self.wait_for(
+            lambda: self.client.renders > renders or self._refused(errors) is not None,
+            f"the first render of {view}",
+        )
+        refused = self._refused(errors)
+        if refused is not None and self.client.renders == renders:
+            raise LiveTestError(f"the server refused to mount {view}: {refused}")
         self._raise_if_halted()
+
+    def _refused(self, since: int) -> str | None:
+        """``code: message`` of an error frame received after the first `since` errors that
+        refuses a join for good (``unauthorized``, ``over_budget``), else None."""
+        for error in self.client.errors[since:]:
+            if isinstance(error, ErrorFrame) and error.code in ("over_budget", "unauthorized"):
+                return f"{error.code}: {error.message}"
+        return None
 
     # -- where the browser was sent -----------------------------------------------------
 
@@ -965,13 +980,17 @@ async def live_test(
     system: ActorSystem | None = None,
     seed: int = 0,
     secret: bytes | Path | None = None,
+    tenants: TenantsConfig | None = None,
 ) -> AsyncIterator[LiveTest]:
     """A hub serving `views` on a fresh system (or on `system`, left running after);
-    `secret` as `LiveHub`'s (default: the key file under the XDG state dir)."""
+    `secret` as `LiveHub`'s (default: the key file under the XDG state dir); with
+    `tenants`, the hub admits sessions and events within those budgets (its ledger is
+    ``live.hub.tenants``)."""
     own = system is None
     running = system if system is not None else SupervisedSystem("live-test", seed=seed)
     await running.start()
-    hub = LiveHub(running, views, config=config, secret=secret)
+    ledger = None if tenants is None else TenantLedger(tenants, clock=running.clock)
+    hub = LiveHub(running, views, config=config, secret=secret, tenants=ledger)
     await hub.start()
     try:
         yield LiveTest(running, hub)

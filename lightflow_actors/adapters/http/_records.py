@@ -92,6 +92,8 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     pending: list[PendingChild] = msgspec.field(default_factory=list)
     """A supervisor's children that no actor runs now: restarting (with ``restart_at_ms``,
     the next attempt) or stopped. They have no actor id, so no node of their own."""
+    tenant: str | None = None
+    """The tenant a session or run actor works for (None: shared)."""
 
 
 class TreePage(msgspec.Struct, frozen=True, kw_only=True):

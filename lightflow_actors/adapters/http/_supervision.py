@@ -66,6 +66,7 @@ def tree_nodes(system: ActorSystem) -> list[TreeNode]:
                 restart=node.restart,
                 strategy=node.strategy,
                 pending=node.pending,
+                tenant=node.tenant,
             )
         )
         stack.extend((child, node.id, depth + 1) for child in reversed(node.children))

@@ -48,6 +48,7 @@ from lightflow_actors.kernel import (
     is_normal_exit,
 )
 from lightflow_actors.live import (
+    MOUNT_REF,
     BrowserSeal,
     Delivery,
     FlowControl,
@@ -160,6 +161,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
         self.connection: Connection
         self.session: SessionRef | None = None
         self.session_monitor = 0
+        self.mount_seq: int | None = None  # the seq of the Mount frame of this session
         self.epoch = 0
         self.in_flight = 0
         self.paused = False
@@ -324,6 +326,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
             services.pubsub.tell(SubscribeTopic(browser_topic(binding), self.ref))
         if self.held:
             session.tell(FlowControl(held=True))  # the browser is still behind
+        self.mount_seq = self.connection.last_seq_in or None
         session.tell(Mount(id=mount.id, target=mount.target, params=dict(params.params)))
         self.in_flight += 1
 
@@ -343,8 +346,11 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
             if self.closed:
                 return
         for problem in msg.problems:
-            ref = int(problem.ref) if problem.ref and problem.ref.isdigit() else None
-            self._problem(problem.code, problem.message, problem.path, ref)
+            if problem.ref == MOUNT_REF:  # the Mount itself was refused (a tenant budget)
+                ref = self.mount_seq
+            else:
+                ref = int(problem.ref) if problem.ref and problem.ref.isdigit() else None
+            self._problem(problem.code, problem.message, problem.path, ref, problem.retry_after)
 
     @handler
     def down(self, msg: Down) -> None:
@@ -455,13 +461,20 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
                 self.session.tell(FlowControl(held=False))
 
     def _problem(
-        self, code: ErrorCode, message: str, path: str | None, ref: int | None = None
+        self,
+        code: ErrorCode,
+        message: str,
+        path: str | None,
+        ref: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         if self.closed:
             return
         if ref is None and path is not None and path.startswith("$.instruction"):
             ref = self.connection.last_seq_in or None
-        outcome = self.connection.error(code, message, path, ref, now=self._now())
+        outcome = self.connection.error(
+            code, message, path, ref, now=self._now(), retry_after=retry_after
+        )
         self._write(outcome.outgoing)
         if outcome.close is not None:
             self._close(outcome.close.code, outcome.close.message)

@@ -1099,6 +1099,7 @@
 
   LiveSocket.prototype.onShutdown = function (ins) {
     this.joined = false;
+    if (this.budgetWait) return;  // a join refused for a tenant budget: its retry is set
     if (ins.reason === "error") {
       // The session crashed; the page stays and the view is mounted again.
       this.status("disconnected");
@@ -1110,6 +1111,7 @@
   };
 
   LiveSocket.prototype.onError = function (frame) {
+    if (frame.code === "over_budget" && this.onOverBudget(frame)) return;
     if (this.joinSeq !== null && frame.ref === this.joinSeq) {
       // The Mount itself was refused (token, view, params): retrying the same join can
       // only be refused again, so the page must be loaded anew.
@@ -2013,6 +2015,28 @@
     }
     return global.btoa(parts.join(""));
   }
+
+  // ---------------------------------------------------------------- 9. tenant budgets
+  // An over_budget error (specs/live-wire.md §16) says when to try again (retry_after,
+  // seconds). A refused join is tried again then, never by reloading (a new page would
+  // be refused the same way); a refused event is reported like any error (lf:error) and
+  // as lf:over-budget, and is not sent again (the user acts again if it still matters).
+  LiveSocket.prototype.onOverBudget = function (frame) {
+    var wait = Math.max(0.05, frame.retry_after || 1) * 1000;
+    this.emit("lf:over-budget", { message: frame.message, retryAfter: wait / 1000,
+                                  join: this.joinSeq !== null && frame.ref === this.joinSeq });
+    if (this.joinSeq === null || frame.ref !== this.joinSeq) return false;
+    var self = this;
+    this.joinSeq = null;
+    this.budgetWait = true;
+    this.status("disconnected");
+    console.warn("lightflow: " + frame.message);
+    setTimeout(function () {
+      self.budgetWait = false;
+      if (self.ws && self.ws.readyState === 1 && !self.joined) self.join();
+    }, wait * (1 + Math.random() / 4));
+    return true;
+  };
 
   function start() {
     var root = document.querySelector("[data-lf-root]");
