@@ -479,6 +479,13 @@ class Cell:
         handlers = self.handlers
         actor = self.actor
         budget = self.system.throughput
+        tap = self.system._tap
+        if tap is not None and current_cell.get() is not self:
+            # Set once per step and never reset: ``_run`` runs in a context of its own (a
+            # callback's copy, or this cell's task), so the sends of its handlers, and of
+            # what they schedule, name this cell. Per message, a set and a reset cost a
+            # third of the simulation's own work per message (issue 17).
+            current_cell.set(self)
         while mailbox:
             if self.stop_reason is not None:
                 self._terminate(self.stop_reason, True)
@@ -507,7 +514,6 @@ class Cell:
                 if entry is None:
                     self._unhandled(message, future)
                     continue
-            tap = self.system._tap
             if entry.eager:
                 # An async handler with no suspension point (ADR 0076): its coroutine runs
                 # to its end here, on the cell's step, handled exactly like a sync handler,
@@ -550,12 +556,8 @@ class Cell:
                 if tap is None:
                     result = entry.fn(actor, message)
                 else:
-                    token = current_cell.set(self)
-                    try:
-                        tap.on_handle(self, message)
-                        result = entry.fn(actor, message)
-                    finally:
-                        current_cell.reset(token)
+                    tap.on_handle(self, message)
+                    result = entry.fn(actor, message)
             except Refused as refusal:
                 self.processed += 1
                 self._refused(refusal, message, future)
@@ -613,8 +615,8 @@ class Cell:
         message: object,
         future: asyncio.Future[object] | None,
     ) -> object:
-        """The eager step under a tap: the driver's step, or None once the tap crashed it."""
-        token = current_cell.set(self)
+        """The eager step under a tap (``_run`` has set ``current_cell``): the driver's
+        step, or None once the tap crashed it."""
         try:
             tap.on_handle(self, message)
             return driver.send(entry.fn(self.actor, message))
@@ -622,8 +624,6 @@ class Cell:
             self.processed += 1
             self._crash(exc, message, future)
             return None
-        finally:
-            current_cell.reset(token)
 
     def _start_eagerly(
         self,
@@ -637,40 +637,36 @@ class Cell:
         False: it suspended (the cell's task now resumes it) or it crashed.
 
         ``coro.send`` rather than ADR 0076's driver: this handler may suspend, and its
-        coroutine must then be resumed by a task of its own.
+        coroutine must then be resumed by a task of its own. Under a tap it runs only from
+        ``_run``, which has set ``current_cell`` (``call_now`` never runs under a tap).
         """
-        token = current_cell.set(self) if tap is not None else None
         try:
-            try:
-                if tap is not None:
-                    tap.on_handle(self, message)
-                coro = cast("Coroutine[Any, Any, object]", entry.fn(self.actor, message))
-                yielded = coro.send(None)
-            except StopIteration as stop:
-                self.processed += 1
-                if future is not None and self.reply_to is not None:
-                    self.reply_to = None  # not deferred: the return value is the reply
-                    if not future.done():
-                        future.set_result(stop.value)
-                return True
-            except Refused as refusal:
-                self.processed += 1
-                self._refused(refusal, message, future)
-                return True
-            except BaseException as exc:
-                self.processed += 1
-                self._eager_failed(exc, message, future)
-                return False
-            # It awaits something pending: the rest of it runs as the cell's task, created
-            # here so that under a tap the task's context names this cell too.
-            started = (coro, yielded)
-            self.task = self._task(
-                self._run_async(entry, message, future, started), message, future, coro
-            )
+            if tap is not None:
+                tap.on_handle(self, message)
+            coro = cast("Coroutine[Any, Any, object]", entry.fn(self.actor, message))
+            yielded = coro.send(None)
+        except StopIteration as stop:
+            self.processed += 1
+            if future is not None and self.reply_to is not None:
+                self.reply_to = None  # not deferred: the return value is the reply
+                if not future.done():
+                    future.set_result(stop.value)
+            return True
+        except Refused as refusal:
+            self.processed += 1
+            self._refused(refusal, message, future)
+            return True
+        except BaseException as exc:
+            self.processed += 1
+            self._eager_failed(exc, message, future)
             return False
-        finally:
-            if token is not None:
-                current_cell.reset(token)
+        # It awaits something pending: the rest of it runs as the cell's task, created
+        # here so that under a tap the task's context names this cell too.
+        started = (coro, yielded)
+        self.task = self._task(
+            self._run_async(entry, message, future, started), message, future, coro
+        )
+        return False
 
     def call_now(self, message: object) -> asyncio.Future[object] | None:
         """Handle the ask ``message`` now, on the caller's step, if this cell is idle and
