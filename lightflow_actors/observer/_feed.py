@@ -43,7 +43,7 @@ from lightflow_actors.kernel import (
     handler,
 )
 from lightflow_actors.live import CountSubscribers, Publish
-from lightflow_actors.supervision import PendingChild
+from lightflow_actors.supervision import Crash, PendingChild
 
 from ._history import SAMPLE_S, History, HistoryRecorder
 
@@ -91,6 +91,8 @@ class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
     time, or stopped)."""
     tenant: str | None = None
     """The tenant a session or run actor works for (None: shared)."""
+    crash: Crash | None = None
+    """The last crash under its child spec (an earlier incarnation's), with traceback."""
 
     @property
     def label(self) -> str:
@@ -157,6 +159,7 @@ def observe(
                 strategy=node.strategy,
                 pending=tuple(node.pending),
                 tenant=node.tenant,
+                crash=node.crash,
             )
         )
     return TreeSnapshot(

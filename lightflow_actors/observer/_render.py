@@ -18,7 +18,7 @@ from typing import Final, Protocol
 from lightflow_actors.adapters.http import SystemSummary
 from lightflow_actors.kernel import LifecycleEvent
 from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
-from lightflow_actors.supervision import PendingChild
+from lightflow_actors.supervision import Crash, PendingChild
 
 from ._charts import render_charts, render_timeline
 from ._feed import ObservedActor, TreeSnapshot
@@ -91,6 +91,11 @@ ROW = Template(
     "{crash}</a>{pending}</li>"
 )
 CRASH = Template('<span class="crash">{reason}</span>')
+LAST_CRASH = Template(
+    # The traceback is folded (a <details>): it is long, and one crash at a time matters.
+    '<details class="crash-report" data-child="{child_id}" data-at="{at_ms}">'
+    '<summary>{what}</summary><pre class="traceback">{traceback}</pre></details>'
+)
 PENDING = Template(
     '<span class="pending status-{status}" data-child="{child_id}" data-status="{status}" '
     'data-restart-at="{restart_at_ms}">{child_id} ({kind}) {status}{when}{why}</span>'
@@ -117,7 +122,7 @@ DETAIL = Template(
     '<dt>restarts</dt><dd data-field="restarts">{restarts}</dd>'
     '<dt>last crash</dt><dd data-field="last crash">{last_crash}</dd>'
     '<dt>tenant</dt><dd data-field="tenant">{tenant}</dd>'
-    "</dl>{timeline}{actions}"
+    "</dl>{crash}{timeline}{actions}"
     '<h3>Recent events</h3><ul id="recent" class="recent">{events}</ul>'
 )
 REF = Template('<a class="ref" lf-patch href="?{href}">#{id} {label}</a> ')
@@ -187,8 +192,47 @@ def render_row(actor: ObservedActor, selected: bool, href: str) -> Rendered:
         tenant=f" · tenant {actor.tenant}" if actor.tenant else "",
         mailbox=actor.mailbox,
         processed=actor.processed,
-        crash=CRASH(reason=actor.last_crash) if actor.last_crash else None,
+        crash=_crash_line(actor),
         pending=each(PENDING, [_pending(p) for p in actor.pending]) if actor.pending else None,
+    )
+
+
+def _crash_line(actor: ObservedActor) -> Rendered | None:
+    """The row's red line: this actor's crash, else the last one under its child spec."""
+    if actor.last_crash:
+        return CRASH(reason=actor.last_crash)
+    if actor.crash is not None:
+        return CRASH(reason=f"restarted after {actor.crash.reason}")
+    return None
+
+
+def _crash_text(actor: ObservedActor) -> str:
+    if actor.last_crash:
+        return actor.last_crash
+    if actor.crash is not None:
+        crash = actor.crash
+        return f"{crash.reason} ({_utc(crash.at_ms)}, then restart {crash.restarts + 1})"
+    return "—"
+
+
+def _crash_reports(actor: ObservedActor) -> Comprehension | None:
+    """The tracebacks of the last crash under the actor's child spec and under each of
+    its pending children (waiting for a backoff restart), folded under their reasons."""
+    reports = []
+    if actor.crash is not None:
+        reports.append(_crash_report(actor.child_id or "", "last crash", actor.crash))
+    for child in actor.pending:
+        if child.crash is not None:
+            reports.append(_crash_report(child.child_id, f"child {child.child_id}", child.crash))
+    return each(LAST_CRASH, reports) if reports else None
+
+
+def _crash_report(child_id: str, whose: str, crash: Crash) -> Rendered:
+    return LAST_CRASH(
+        child_id=child_id,
+        at_ms=crash.at_ms,
+        what=f"Traceback, {whose} ({_utc(crash.at_ms)}): {crash.reason}",
+        traceback=crash.traceback,
     )
 
 
@@ -318,7 +362,8 @@ def _detail(state: ObserverState) -> Rendered:
         mailbox=actor.mailbox,
         processed=actor.processed,
         restarts=actor.restarts,
-        last_crash=actor.last_crash or "—",
+        last_crash=_crash_text(actor),
+        crash=_crash_reports(actor),
         tenant=actor.tenant or "—",
         timeline=_timeline(state, actor),
         actions=_actions(state, actor),

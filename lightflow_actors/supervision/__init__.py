@@ -15,6 +15,7 @@ See ``specs/supervision.md`` for the OTP behaviours and the tests that show each
 """
 
 from ._base import GAVE_UP, SupervisorBase, shutdown_child
+from ._crash import Crash
 from ._dynamic import DynamicSupervisor
 from ._errors import (
     ChildAlreadyPresent,
@@ -97,6 +98,7 @@ __all__ = [
     "ChildStatus",
     "ChildType",
     "CountChildren",
+    "Crash",
     "DeleteChild",
     "DuplicateChildId",
     "DynamicSupervisor",

@@ -35,6 +35,7 @@ from ..kernel import (
     format_reason,
     handler,
 )
+from ._crash import CrashNote
 from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD, RestartIntensity
 from ._messages import (
     ChildCounts,
@@ -66,6 +67,7 @@ class Child:
 
     __slots__ = (
         "attempt",
+        "crash",
         "key",
         "old_actor_id",
         "pending_reason",
@@ -92,6 +94,7 @@ class Child:
         self.pending_reason: ExitReason | None = None
         self.restart_at: float | None = None
         self.old_actor_id: int | None = None  # dynamic children: the ref a restart replaces
+        self.crash: CrashNote | None = None  # the last crash, for operators (_crash.py)
 
     def info(self) -> ChildInfo:
         return ChildInfo(
@@ -107,18 +110,26 @@ class Child:
                 if self.status == "restarting" and self.pending_reason is not None
                 else None
             ),
+            crash=self.crash.crash() if self.crash is not None else None,
         )
 
 
 class ChildMeta:
     """What the system tree shows about an actor from its supervisor's spec."""
 
-    __slots__ = ("child_id", "restart", "type")
+    __slots__ = ("child_id", "crash", "restart", "type")
 
-    def __init__(self, child_id: str, restart: Restart, child_type: ChildType) -> None:
+    def __init__(
+        self,
+        child_id: str,
+        restart: Restart,
+        child_type: ChildType,
+        crash: CrashNote | None = None,
+    ) -> None:
         self.child_id = child_id
         self.restart = restart
         self.type = child_type
+        self.crash = crash  # the child's last crash (an earlier incarnation's)
 
 
 async def shutdown_child(system: ActorSystem, ref: AnyRef, policy: Shutdown) -> None:
@@ -344,6 +355,10 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
     async def _failed(self, child: Child, reason: ExitReason, *, retry: bool) -> None:
         """``child`` must be restarted: now (OTP), or via the mailbox after backoff/retry."""
         child.status = "restarting"
+        if isinstance(reason, BaseException):  # a crash: keep its traceback for operators
+            child.crash = CrashNote(
+                reason, at_ms=self._cell.system.clock.wall_ms(), restarts=child.restarts
+            )
         delay = 0.0 if child.spec.backoff is None else self._backoff_delay(child)
         if delay == 0.0 and not retry:
             if self._allow_restart(child, reason):

@@ -142,7 +142,10 @@ class DynamicSupervisor(SupervisorBase):
     def child_table(self) -> Iterator[tuple[int, ChildMeta]]:
         for child in self._children.values():
             if child.ref is not None:
-                yield child.ref.id, ChildMeta(child.spec.id, child.spec.restart, child.spec.type)
+                yield (
+                    child.ref.id,
+                    ChildMeta(child.spec.id, child.spec.restart, child.spec.type, child.crash),
+                )
 
     async def _start_child(self, spec: ChildSpec[Never]) -> AnyRef | OpFailure:
         if self.max_children is not None and len(self._children) >= self.max_children:

@@ -13,6 +13,7 @@ from typing import Literal, Never, TypeAlias
 import msgspec
 
 from ..kernel import AnyRef, Ask, Exit, StartFailed
+from ._crash import Crash
 from ._errors import SupervisionError
 from ._spec import ChildSpec, ChildType, Restart
 
@@ -35,6 +36,8 @@ class ChildInfo(msgspec.Struct, frozen=True, kw_only=True):
     """While ``restarting``: the ``system.clock`` time the next restart attempt is due."""
     last_exit: str | None = None
     """While ``restarting``: why the child (or its last start attempt) ended."""
+    crash: Crash | None = None
+    """The child's last crash (reason and traceback), kept across its restarts."""
 
 
 class ChildCounts(msgspec.Struct, frozen=True, kw_only=True):

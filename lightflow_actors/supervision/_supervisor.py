@@ -182,7 +182,10 @@ class Supervisor(SupervisorBase):
         for child_id in self._order:
             child = self._children[child_id]
             if child.ref is not None:
-                yield child.ref.id, ChildMeta(child_id, child.spec.restart, child.spec.type)
+                yield (
+                    child.ref.id,
+                    ChildMeta(child_id, child.spec.restart, child.spec.type, child.crash),
+                )
 
     async def _start_child(self, spec: ChildSpec[Never]) -> AnyRef | OpFailure:
         existing = self._children.get(spec.id)

@@ -15,6 +15,7 @@ import msgspec
 
 from ..kernel import ActorStatus, ActorSystem
 from ._base import ChildMeta, SupervisorBase, peek_actor
+from ._crash import Crash
 from ._messages import ChildInfo
 from ._spec import Restart
 
@@ -32,6 +33,8 @@ class PendingChild(msgspec.Struct, frozen=True, kw_only=True):
     restarts: int
     restart_at_ms: int | None
     last_exit: str | None
+    crash: Crash | None = None
+    """Its last crash (reason and traceback)."""
 
 
 class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +57,9 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     """A supervisor's children that are restarting or stopped (they have no node)."""
     tenant: str | None = None
     """The tenant the actor works for (`kernel.Actor.tenant`)."""
+    crash: Crash | None = None
+    """The last crash under its child spec: an earlier incarnation's, as its supervisor
+    noted it at the restart (``last_crash`` is this actor's own, None while it runs)."""
 
 
 class SystemTree(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +109,7 @@ def system_tree(system: ActorSystem) -> SystemTree:
             child_id=child_meta.child_id if child_meta is not None else None,
             restart=child_meta.restart if child_meta is not None else None,
             strategy=strategy,
+            crash=child_meta.crash.crash() if child_meta and child_meta.crash else None,
             children=kids.setdefault(info.id, []),
             pending=pending.get(info.id, []),
         )
@@ -135,4 +142,5 @@ def _pending(system: ActorSystem, row: ChildInfo) -> PendingChild:
         restarts=row.restarts,
         restart_at_ms=restart_at_ms(system, row.restart_at),
         last_exit=row.last_exit,
+        crash=row.crash,
     )

@@ -273,3 +273,35 @@ async def test_a_restarting_subsystem_and_a_slow_handler_are_on_the_page() -> No
         )
         assert "escalated" in html
         await stop_subsystem(system, "payments")
+
+
+async def test_a_restarted_actor_shows_its_last_crash_and_traceback() -> None:
+    async with observed() as (system, live):
+        spec = ChildSpec(id="w", start=lambda: Failing([0]), name="failing.crashy")
+        await start_subsystem(system, "crashy", lambda: Supervisor([spec], intensity=5))
+        view = await live.mount("observer")
+        worker = system.whereis("failing.crashy")
+        assert worker is not None
+        cast(ActorRef[Fail], worker).tell(Fail())
+        new_id = await wait_row(view, "failing.crashy", 1)
+        # The row says why it was restarted, though the new actor never crashed.
+        assert re.search(
+            rf'id="actor-{new_id}".*?<span class="crash">restarted after RuntimeError: crashed'
+            r"</span>",
+            view.html(),
+        )
+        await view.live_patch({"actor": str(new_id)})
+        html = view.html()
+        assert re.search(r'data-field="last crash">RuntimeError: crashed \(\d\d:\d\d:', html)
+        report = re.search(
+            r'<details class="crash-report" data-child="w" data-at="\d+"><summary>'
+            r"Traceback, last crash \([^)]*\): RuntimeError: crashed</summary>"
+            r'<pre class="traceback">(.*?)</pre></details>',
+            html,
+            re.S,
+        )
+        assert report is not None, html
+        assert report.group(1).startswith("Traceback (most recent call last):")
+        assert "raise RuntimeError(&quot;crashed&quot;)" in report.group(1)
+        assert report.group(1).rstrip().endswith("RuntimeError: crashed")
+        await stop_subsystem(system, "crashy")

@@ -11,7 +11,7 @@ from typing import Literal, TypeAlias
 import msgspec
 
 from ...kernel import ActorInfo, ActorStatus, LifecycleEvent
-from ...supervision import PendingChild, Subsystem
+from ...supervision import Crash, PendingChild, Subsystem
 
 Action: TypeAlias = Literal["stop", "restart", "kill"]
 NodeKind: TypeAlias = Literal["supervisor", "worker"]
@@ -94,6 +94,10 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     the next attempt) or stopped. They have no actor id, so no node of their own."""
     tenant: str | None = None
     """The tenant a session or run actor works for (None: shared)."""
+    crash: Crash | None = None
+    """The last crash under this actor's child spec, with its traceback: an earlier
+    incarnation's, noted by the supervisor when it restarted the child (``last_crash``
+    is this actor's own and empty while it runs)."""
 
 
 class TreePage(msgspec.Struct, frozen=True, kw_only=True):

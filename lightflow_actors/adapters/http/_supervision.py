@@ -67,6 +67,7 @@ def tree_nodes(system: ActorSystem) -> list[TreeNode]:
                 strategy=node.strategy,
                 pending=node.pending,
                 tenant=node.tenant,
+                crash=node.crash,
             )
         )
         stack.extend((child, node.id, depth + 1) for child in reversed(node.children))

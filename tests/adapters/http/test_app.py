@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 import pytest
 
-from lightflow_actors import ActorSystem
+from lightflow_actors import Actor, ActorRef, ActorSystem, handler
 from lightflow_actors.adapters.http import GATEWAY_NAME
+from lightflow_actors.supervision import ChildSpec, Supervisor
 
 from ._actors import Tree, Work, Worker, start_tree
 
@@ -342,3 +344,41 @@ async def test_pages_link_only_to_what_exists(operator: Operator) -> None:
         spec = await client.get("/openapi.yaml")
         assert spec.headers["content-type"].startswith("application/yaml")
         assert spec.text.startswith("openapi: 3.1.0")
+
+
+class Explode(msgspec.Struct, frozen=True):
+    pass
+
+
+class Exploding(Actor[Explode]):
+    @handler
+    def explode(self, msg: Explode) -> None:
+        raise ZeroDivisionError("the division went wrong")
+
+
+@pytest.mark.anyio
+async def test_a_restarted_child_carries_its_last_crash_in_the_tree(operator: Operator) -> None:
+    async with operator() as (app, client):
+        system = app.system
+        spec = ChildSpec(id="x", start=Exploding, name="exploding")
+        sup = await system.start_actor(lambda: Supervisor([spec], intensity=5))
+        first = system.whereis("exploding")
+        assert first is not None
+        node = (await nodes_by_id(client))[first.id]
+        assert node["crash"] is None and node["last_crash"] is None
+        cast(ActorRef[Explode], first).tell(Explode())
+        await system.wait_exit(first)
+        for _ in range(100):
+            again = system.whereis("exploding")
+            if again is not None and again.id != first.id:
+                break
+            await asyncio.sleep(0.01)
+        assert again is not None
+        node = (await nodes_by_id(client))[again.id]
+        assert node["restarts"] == 1 and node["last_crash"] is None
+        crash = node["crash"]
+        assert crash["reason"] == "ZeroDivisionError: the division went wrong"
+        assert crash["traceback"].startswith("Traceback (most recent call last):")
+        assert 'raise ZeroDivisionError("the division went wrong")' in crash["traceback"]
+        assert crash["restarts"] == 0 and crash["at_ms"] > 0
+        await system.terminate(sup, "shutdown", None)
