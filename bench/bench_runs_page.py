@@ -29,6 +29,7 @@ from lightflow_actors import ActorSystem
 from lightflow_actors.host import RunsHosting, decode_runs_config, echo_reply
 from lightflow_actors.live import DiffState, encode_patch, to_html
 from lightflow_actors.observer.runs import RunDetail, RunsListing
+from lightflow_actors.observer.runs._pacing import next_shown
 from lightflow_actors.observer.runs._reading import ListCache, RunFollower, list_rows
 from lightflow_actors.observer.runs._render import render
 from lightflow_actors.observer.runs._state import RunsState
@@ -109,11 +110,14 @@ async def _details(root: Path) -> tuple[list[RunDetail], float]:
 def _measure(details: list[RunDetail], step: str | None) -> None:
     print(f"-- the run page, {'step ' + step if step else 'no step'} open")
     empty = RunsState(session="b", connected=True, needs_token=False, listing=RunsListing(0, ()))
-    states = [msgspec.structs.replace(empty, run="bench", step=step, detail=d) for d in details]
+    states = _paced(
+        [msgspec.structs.replace(empty, run="bench", step=step, detail=d) for d in details]
+    )
     diff = DiffState()
     whole = len(encode_patch(diff.diff(render(states[0]))))
     html = len(to_html(render(states[-1])).encode())
     sizes, renders, fulls = [], [], []
+    print(f"({len(details)} publications drawn in {len(states)} renders, as the view paces them)")
     for state in states[1:]:
         start = time.perf_counter()
         sizes.append(len(encode_patch(diff.diff(render(state)))))
@@ -132,6 +136,21 @@ def _measure(details: list[RunDetail], step: str | None) -> None:
         percentile(fulls, 95),
         "to HTML",
     )
+
+
+def _paced(states: list[RunsState]) -> list[RunsState]:
+    """The states the view renders for these publications: each new detail drawn a few
+    steps per render (``_pacing.next_shown``), as ``RunsView`` does."""
+    out = states[:1]
+    for state in states[1:]:
+        shown = out[-1].detail
+        assert isinstance(state.detail, RunDetail) and isinstance(shown, RunDetail)
+        while True:
+            shown = next_shown(shown, state.detail, state.step)
+            out.append(msgspec.structs.replace(state, detail=shown))
+            if shown is state.detail:
+                break
+    return out
 
 
 LISTED = 3000

@@ -12,7 +12,7 @@ start and a button that unfolds it (per session).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Final
 from urllib.parse import quote
 
@@ -97,18 +97,68 @@ def render_json(value: JSONValue, key: str, unfolded: Collection[str]) -> Render
     return JSON(text=shown, more=more)
 
 
+def answer_text(value: JSONValue) -> str | None:
+    """The text of a provider's answer (what a person reads), for the four API formats:
+    ``openai.chat`` (``choices[0].message.content``), ``openai.responses``
+    (``output_text``, else the ``output`` items' text), ``anthropic.messages`` (the
+    ``text`` blocks of ``content``), ``google.generate_content`` (the first candidate's
+    parts); None for anything else."""
+    if not isinstance(value, dict):
+        return None
+    texts: list[str] = []
+    choices, content, output = value.get("choices"), value.get("content"), value.get("output")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        message = choices[0].get("message")
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            texts.append(message["content"])  # type: ignore[arg-type]
+    elif isinstance(value.get("output_text"), str):
+        texts.append(value["output_text"])  # type: ignore[arg-type]
+    elif isinstance(output, list):
+        for item in output:
+            if isinstance(item, dict) and isinstance(item.get("content"), list):
+                texts += _texts(item["content"])  # type: ignore[arg-type]
+    elif isinstance(content, list):
+        texts += _texts(content)
+    elif isinstance(value.get("candidates"), list) and value["candidates"]:
+        first = value["candidates"][0]  # type: ignore[index]
+        if isinstance(first, dict) and isinstance(first.get("content"), dict):
+            parts = first["content"].get("parts")  # type: ignore[union-attr]
+            if isinstance(parts, list):
+                texts += _texts(parts)
+    return "\n\n".join(texts) if texts else None
+
+
+def _texts(blocks: list[JSONValue]) -> list[str]:
+    return [
+        block["text"]  # type: ignore[misc]
+        for block in blocks
+        if isinstance(block, dict) and isinstance(block.get("text"), str)
+    ]
+
+
+def output_text(value: JSONValue) -> str | None:
+    """The text of an output object (its ``text`` field), if it has one."""
+    if isinstance(value, dict) and isinstance(value.get("text"), str):
+        return value["text"]  # type: ignore[return-value]
+    return None
+
+
 def render_value(
-    value: JSONValue, key: str, unfolded: Collection[str], image_src: str | None = None
+    value: JSONValue,
+    key: str,
+    unfolded: Collection[str],
+    image_src: str | None = None,
+    text_of: Callable[[JSONValue], str | None] = output_text,
 ) -> Rendered:
     """An output (or answer) as the page shows it; ``image_src`` is where its image is
-    served, when it may name one."""
+    served, when it may name one; an object whose ``text_of`` is a text shows that text
+    with its JSON behind a button."""
     if image_src is not None and image_path(value) is not None:
         return IMAGE(src=image_src, alt=image_path(value) or "")
     if isinstance(value, str):
         return render_text(value, key, unfolded)
-    if isinstance(value, dict) and isinstance(value.get("text"), str):
-        text = value["text"]
-        assert isinstance(text, str)
+    text = text_of(value) if isinstance(value, dict) else None
+    if text is not None:
         json_key = key + ":json"
         shown = json_key in unfolded
         return WITH_TEXT(
@@ -124,7 +174,11 @@ def render_value(
 
 
 def render_file(
-    found: FileText | None, key: str, unfolded: Collection[str], image_src: str | None = None
+    found: FileText | None,
+    key: str,
+    unfolded: Collection[str],
+    image_src: str | None = None,
+    text_of: Callable[[JSONValue], str | None] = output_text,
 ) -> Rendered | None:
     """A request, answer or output file: its value, its text, or why it cannot be shown."""
     if found is None:
@@ -134,7 +188,7 @@ def render_file(
     if found.text is not None:
         note = " (truncated)" if found.truncated else ""
         return render_text(found.text + note, key, unfolded)
-    return render_value(found.value, key, unfolded, image_src)
+    return render_value(found.value, key, unfolded, image_src, text_of)
 
 
 def image_src(run_id: str, step: str) -> str:

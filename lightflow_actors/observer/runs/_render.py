@@ -27,7 +27,7 @@ from .._render import token_line
 from ._form import FormField, fields_of, shown_value
 from ._layout import NODE_H, NODE_W, EdgePath, NodeBox
 from ._model import RunDetail, RunMissing, RunRow, StepView
-from ._outputs import image_src, render_file
+from ._outputs import answer_text, image_src, render_file
 from ._state import PAGE_SIZE, STATUSES, RunsState, params_of
 
 PAGE = Template(
@@ -334,7 +334,9 @@ def _node(detail: RunDetail, box: NodeBox, selected: str | None) -> Rendered | N
     step = detail.step(box.id)
     if step is None:
         return None
-    facts = [f"{step.attempts} attempts" if step.attempts != 1 else "1 attempt"]
+    # Attempts only past the first (data-attempts has them all): a step that is
+    # submitted then patches its status alone.
+    facts = [f"{step.attempts} attempts"] if step.attempts > 1 else []
     if step.duration_ms is not None:
         facts.append(duration(step.duration_ms))
     if step.cache_hit:
@@ -397,7 +399,8 @@ def _step(state: RunsState, detail: RunDetail, step: StepView | None) -> Rendere
             step.output, key + ":output", state.unfolded, image_src(detail.run_id, step.id)
         )
         or "—",
-        answer=render_file(step.answer, key + ":answer", state.unfolded) or "—",
+        answer=render_file(step.answer, key + ":answer", state.unfolded, text_of=answer_text)
+        or "—",
         request=render_file(step.request, key + ":request", state.unfolded) or "—",
         trace=each(TRACE, [_trace(record) for record in step.trace]),
     )

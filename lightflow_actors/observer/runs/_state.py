@@ -54,6 +54,9 @@ class RunsState(msgspec.Struct, frozen=True, kw_only=True):
     compare: str | None = None
     detail: RunDetail | RunMissing | None = None
     other: RunDetail | RunMissing | None = None
+    arriving: RunDetail | None = None
+    """The newest detail of ``run`` while ``detail`` (what is drawn) moves towards it a
+    few steps per patch (``_pacing.py``); None when the page shows the newest."""
     status: StatusFilter = ""
     workflow: str = ""
     page: int = 1
@@ -197,6 +200,7 @@ def with_params(state: RunsState, params: Mapping[str, str]) -> RunsState:
         page=min(max(int(page_text), 1), MAX_PAGE) if plain else 1,
         detail=_known(state, run),
         other=_known(state, compare),
+        arriving=state.arriving if run == state.run else None,
     )
 
 

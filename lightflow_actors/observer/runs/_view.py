@@ -46,6 +46,7 @@ from ._feed import (
 )
 from ._form import MAX_VALUE_CHARS, FormError, fields_of, inputs_of
 from ._model import RunDetail, RunMissing, RunsListing
+from ._pacing import DrawMore, next_shown
 from ._render import render
 from ._state import (
     CompareWith,
@@ -164,11 +165,16 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         if isinstance(message, RunsListing):
             return msgspec.structs.replace(state, listing=message)
         if isinstance(message, RunDetail | RunMissing):
-            if message.run_id == state.run:
-                state = msgspec.structs.replace(state, detail=message)
             if message.run_id == state.compare:
                 state = msgspec.structs.replace(state, other=message)
+            if message.run_id == state.run:
+                # a DrawMore is on its way while something arrives: it draws on
+                return _draw(state, message, pending=state.arriving is not None)
             return state
+        if isinstance(message, DrawMore):
+            if state.arriving is None or message.run_id != state.run:
+                return state
+            return _draw(state, state.arriving, pending=False)
         if isinstance(message, RunActionOutcome) and message.ref == state.pending:
             notice = Notice(message.text, error=not message.ok)
             created = message.ok and message.run_id is not None and message.run_id != state.run
@@ -275,6 +281,23 @@ class RunsView(LiveView[RunsState, RunsEvent]):
                 SendAfter(delay=ANSWER_WAIT, message=ActionExpired(ref)),
             ),
         )
+
+
+def _draw(
+    state: RunsState, latest: RunDetail | RunMissing, *, pending: bool
+) -> RunsState | Update[RunsState]:
+    """Draw ``latest`` (the run shown), a few steps per patch (``_pacing.py``);
+    ``pending``: a `DrawMore` is on its way already."""
+    if isinstance(latest, RunMissing) or state.compare is not None:
+        return msgspec.structs.replace(state, detail=latest, arriving=None)
+    shown = state.detail if isinstance(state.detail, RunDetail) else None
+    drawn = next_shown(shown, latest, state.step)
+    if drawn is latest:
+        return msgspec.structs.replace(state, detail=latest, arriving=None)
+    state = msgspec.structs.replace(state, detail=drawn, arriving=latest)
+    if pending:
+        return state
+    return Update(state, (SendAfter(delay=0.0, message=DrawMore(latest.run_id)),))
 
 
 def _navigate(state: RunsState, params: dict[str, str]) -> Update[RunsState]:
