@@ -92,6 +92,7 @@ from ._errors import (
     ViewDefinitionError,
 )
 from ._form import Form, FormEvent, FormField, to_form
+from ._httpview import HttpTransport, HttpTransportView
 from ._hub import Halted, LiveHub, StaticRender, StoreFactory
 from ._js import JS, Target, closest, inner
 from ._live_component import LiveComponent, live_component
@@ -214,6 +215,8 @@ __all__ = [
     "GroupedView",
     "Halt",
     "Halted",
+    "HttpTransport",
+    "HttpTransportView",
     "HubNotStartedError",
     "InMemoryBroker",
     "InMemorySessionStore",

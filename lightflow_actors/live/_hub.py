@@ -68,7 +68,7 @@ M = TypeVar("M")
 
 logger = logging.getLogger(__name__)
 
-RESERVED_NAMES: Final = frozenset({"socket", "static", "session"})
+RESERVED_NAMES: Final = frozenset({"socket", "static", "session", "sse", "poll"})
 """View names the routes use for themselves."""
 
 

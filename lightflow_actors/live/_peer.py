@@ -207,7 +207,7 @@ class WebSocketView:
             page = await http.get(f"{base_url}/{view}", params=dict(params or {}))
             jar = dict(http.cookies.items())
         page.raise_for_status()
-        session_id, token = _page_attr(page.text, "session"), _page_attr(page.text, "token")
+        session_id, token = page_attr(page.text, "session"), page_attr(page.text, "token")
         # The token is bound to the session cookie the page set: send it back, as a
         # browser does on the WebSocket handshake.
         jar.update(page.cookies.items())
@@ -254,7 +254,8 @@ class WebSocketView:
 _ATTR = re.compile(r'data-lf-(session|token)="([^"]*)"')
 
 
-def _page_attr(html: str, name: str) -> str:
+def page_attr(html: str, name: str) -> str:
+    """The page's ``data-lf-<name>`` (``session`` or ``token``)."""
     for found in _ATTR.finditer(html):
         if found.group(1) == name:
             return found.group(2)

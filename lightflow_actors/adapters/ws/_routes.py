@@ -4,6 +4,8 @@
     WS   {base}/socket                    the live connection (specs/live-wire.md)
     GET  {base}/static/lightflow-live.js  the client
     GET  {base}/session?change=<token>    a view's PutSession: set the cookie, redirect
+    GET|POST|DELETE {base}/sse, {base}/poll  the same connection over SSE or long-polling
+                                          when WebSockets are blocked (_fallback.py)
 
 Mount them where you like: ``Mount("/live", routes=live_routes(system, views))``.
 The endpoints stay thin (ADR 0022): decode the request, then talk to actors. The
@@ -46,6 +48,7 @@ from lightflow_actors.live import (
 )
 
 from ._deflate import bound_deflate
+from ._fallback import FallbackConfig, FallbackRoutes
 from ._page import CLIENT_SCRIPT, client_script, page_html
 from ._socket import QueueSocket
 from ._transport import Receive, SocketClosed, start_transport
@@ -59,10 +62,17 @@ class LiveRoutes:
 
     ``allowed_origins``: browser origins (``"https://example.org"``) allowed to open
     the WebSocket besides the page's own host; any other Origin is refused (no
-    cross-site WebSocket hijacking of a session).
+    cross-site WebSocket hijacking of a session); the same check guards the SSE and
+    long-poll transports (``fallback`` sets their limits, ADR 0101).
     """
 
-    def __init__(self, hub: LiveHub, *, allowed_origins: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        hub: LiveHub,
+        *,
+        allowed_origins: Collection[str] = (),
+        fallback: FallbackConfig | None = None,
+    ) -> None:
         bound_deflate()  # small zlib contexts for every Hypercorn socket (_deflate.py)
         self.hub = hub
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
@@ -74,8 +84,12 @@ class LiveRoutes:
         # Pages are compressed per request at level 6: the 1 000-row table's 130 KB page
         # becomes 13 KB in 3 ms (level 9 takes 13 ms for 0.5 % less).
         page_gzip = [Middleware(GZipMiddleware, minimum_size=512, compresslevel=6)]
+        self.fallback = FallbackRoutes(
+            hub, origin_allowed=self._origin_allowed, request_info=request_info, config=fallback
+        )
         self.routes: list[BaseRoute] = [
             WebSocketRoute("/socket", self.socket, name="lightflow_live_socket"),
+            *self.fallback.routes,
             Route("/static/" + CLIENT_SCRIPT, self.script, name="lightflow_live_script"),
             Route("/session", self.session, name="lightflow_live_session"),
             Route("/{view}", self.page, name="lightflow_live_page", middleware=page_gzip),
@@ -223,13 +237,16 @@ class LiveRoutes:
                 with contextlib.suppress(BaseException):
                     await task
 
-    def _origin_allowed(self, websocket: WebSocket) -> bool:
-        origin = websocket.headers.get("origin")
+    def _origin_allowed(self, connection: HTTPConnection) -> bool:
+        # Browsers always send Origin on a WebSocket and on a POST or DELETE; on a GET
+        # (the SSE stream, a poll) only when it is cross-origin. None: same-origin or
+        # not a browser; the session cookie and the join token still bind it.
+        origin = connection.headers.get("origin")
         if origin is None:
-            return True  # not a browser; browsers always send Origin on a WebSocket
+            return True
         if origin.rstrip("/") in self.allowed_origins:
             return True
-        return urlsplit(origin).netloc == websocket.headers.get("host", "")
+        return urlsplit(origin).netloc == connection.headers.get("host", "")
 
 
 def request_info(connection: HTTPConnection) -> RequestInfo:
