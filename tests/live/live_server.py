@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp
 
 
 def free_port() -> int:
@@ -21,15 +22,23 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(routes: list[BaseRoute], *, prefix: str = "/live") -> AsyncIterator[str]:
-    """Serve `routes` under `prefix`; yields the base URL (``http://127.0.0.1:PORT/live``)."""
+async def serving(
+    routes: list[BaseRoute],
+    *,
+    prefix: str = "/live",
+    wrap: Callable[[ASGIApp], ASGIApp] | None = None,
+) -> AsyncIterator[str]:
+    """Serve `routes` under `prefix`; yields the base URL (``http://127.0.0.1:PORT/live``).
+    `wrap` puts a middleware in front (a proxy that refuses WebSockets, say)."""
     port = free_port()
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.errorlog = None
     config.graceful_timeout = 0.5
-    app = Starlette(routes=[Mount(prefix, routes=routes)])
+    app: ASGIApp = Starlette(routes=[Mount(prefix, routes=routes)])
+    if wrap is not None:
+        app = wrap(app)
     stop = asyncio.Event()
     task = asyncio.ensure_future(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
     for _ in range(200):

@@ -19,6 +19,9 @@
  *     the server pushes (PushEvent).
  *  6. bindings beyond the basic ones: lf-throttle, lf-focus/lf-blur, lf-window-*,
  *     lf-click-away, lf-disable-with (lf-update="ignore" lives in the morph).
+ * 10. transports: the WebSocket, and its fallbacks when it is blocked (server-sent
+ *     events + POST, long-polling) behind the same WebSocket-like interface; the
+ *     upgrade back to a WebSocket.
  */
 (function (global) {
   "use strict";
@@ -914,6 +917,7 @@
     this.timers = new Map();    // debounced element -> timeout id
     this.painter = new Painter();
     this.staleLocks = false;    // a locked element missed a patch: next render is full
+    this.initTransports(options);   // section 10
     this.bind();
     this.bindMore();
     this.connect();
@@ -933,7 +937,13 @@
   };
 
   LiveSocket.prototype.connect = function () {
-    var self = this, ws = new WebSocket(this.url.href);
+    // Which transport (WebSocket, SSE, long-polling) and its fallback: section 10.
+    this.attach(this.openTransport());
+  };
+
+  /** Make `ws` (a WebSocket, or a fallback that looks like one) this page's connection. */
+  LiveSocket.prototype.attach = function (ws) {
+    var self = this;
     this.ws = ws;
     this.seqOut = 0;
     this.ackOwed = this.ackBytes = this.ackUpto = 0;
@@ -946,6 +956,7 @@
     ws.onmessage = function (event) { if (ws === self.ws) self.receive(event.data); };
     ws.onclose = function () {
       if (ws !== self.ws || self.closing) return;
+      if (self.fallBack(ws)) return;   // it never got a welcome: the next transport (section 10)
       self.ws = null;
       self.joined = false;
       self.status("disconnected");
@@ -1010,7 +1021,7 @@
     try { frame = JSON.parse(text); } catch (e) { return; }
     this.lastIn = Date.now();
     switch (frame.kind) {
-      case "welcome": this.join(); break;
+      case "welcome": this.welcomed(); this.join(); break;
       case "ping": this.frame({ kind: "pong", echo: frame.seq }); break;
       case "error": this.onError(frame); break;
       case "close": if (this.ws) this.ws.close(); break;
@@ -2036,6 +2047,296 @@
       if (self.ws && self.ws.readyState === 1 && !self.joined) self.join();
     }, wait * (1 + Math.random() / 4));
     return true;
+  };
+
+  // ------------------------------------------ 10. transports: WebSocket, SSE, long-polling
+  // specs/live-wire.md §17, ADR 0101. A page tries a WebSocket; when none gets a welcome
+  // (a proxy refuses the upgrade, or accepts it and passes nothing) within FALLBACK_MS, it
+  // falls back to server-sent events down + POSTs up, then to long-polling. Each fallback
+  // is an object that looks like a WebSocket to LiveSocket (readyState, send, close,
+  // onopen/onmessage/onclose), so frames, sequence numbers, acks, heartbeats, held
+  // patches and reconnects are the same over all three. As Phoenix's LongPoll fallback,
+  // a fallback that worked while the WebSocket never did is remembered for the tab
+  // (sessionStorage), so the next page starts there; unlike Phoenix, the page keeps
+  // probing for a WebSocket (UPGRADE_MS, doubling to UPGRADE_MAX_MS) and moves to it
+  // once one is welcomed: make before break, then the view joins over it.
+  // Options (window.lightflowLiveOptions): transport ("websocket" | "sse" | "longpoll":
+  // where to start), fallbackMs, upgradeMs (0: never probe).
+
+  var TRANSPORTS = ["websocket", "sse", "longpoll"];
+  var TRANSPORT_KEY = "lightflow:transport";
+  var FALLBACK_MS = 2500, UPGRADE_MS = 10000, UPGRADE_MAX_MS = 300000;
+  var UPLINK_BATCH = 64;      // frames in one POST (the server's max_post_frames)
+
+  LiveSocket.prototype.initTransports = function (options) {
+    var usable = TRANSPORTS.filter(function (kind) {
+      return kind === "websocket" ? typeof global.WebSocket === "function"
+        : kind === "sse" ? typeof global.EventSource === "function" : typeof global.fetch === "function";
+    });
+    var remembered = null;
+    try { remembered = global.sessionStorage.getItem(TRANSPORT_KEY); } catch (e) { /* no storage */ }
+    var first = TRANSPORTS.indexOf(options.transport) >= 0 ? options.transport : remembered;
+    this.transports = usable;
+    this.transport = usable.indexOf(first) >= 0 ? first : usable[0];
+    this.fallbackMs = typeof options.fallbackMs === "number" ? options.fallbackMs : FALLBACK_MS;
+    this.upgradeMs = typeof options.upgradeMs === "number" ? options.upgradeMs : UPGRADE_MS;
+    this.upgradeDelay = this.upgradeMs;
+    this.upgradeTimer = null;
+    this.websocketWorked = false;   // a WebSocket was welcomed on this page
+    this.isWelcomed = false;
+    this.fallbackTimer = null;
+    // A WebSocket's close reaches the server as the page goes; an HTTP connection says
+    // so (DELETE, keepalive), or its session would linger until the heartbeat timeout.
+    var self = this;
+    global.addEventListener("pagehide", function () {
+      if (self.ws instanceof HttpConnection) self.ws.close();
+    });
+  };
+
+  /** A new connection of the current transport (armed to fall back without a welcome). */
+  LiveSocket.prototype.openTransport = function () {
+    var self = this, kind = this.transport, ws;
+    this.isWelcomed = false;
+    if (kind === "websocket") {
+      ws = new WebSocket(this.url.href);
+    } else {
+      var url = new URL(this.base + (kind === "sse" ? "/sse" : "/poll"), global.location.href).href;
+      ws = kind === "sse" ? new EventStreamSocket(url) : new LongPollSocket(url);
+    }
+    clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = setTimeout(function () {
+      if (ws === self.ws && !self.isWelcomed && self.fallBack(ws)) console.warn("lightflow: no welcome over " + kind + " in " + self.fallbackMs + " ms");
+    }, this.fallbackMs);
+    return ws;
+  };
+
+  /** `ws` ended or stalled before its welcome: open the next transport at once and say
+   *  true; false when this was the last one (the caller reconnects with backoff, and
+   *  that attempt starts from the first transport again: the server may just be down). */
+  LiveSocket.prototype.fallBack = function (ws) {
+    if (this.isWelcomed || ws !== this.ws) return false;
+    clearTimeout(this.fallbackTimer);
+    var at = this.transports.indexOf(this.transport);
+    if (at + 1 >= this.transports.length) {
+      this.transport = this.transports[0];
+      return false;
+    }
+    this.transport = this.transports[at + 1];
+    ws.onclose = ws.onmessage = null;
+    try { ws.close(); } catch (e) { /* already closed */ }
+    this.attach(this.openTransport());
+    return true;
+  };
+
+  /** The server's welcome arrived over the current transport. */
+  LiveSocket.prototype.welcomed = function () {
+    this.isWelcomed = true;
+    clearTimeout(this.fallbackTimer);
+    this.root.setAttribute("data-lf-transport", this.transport);
+    try {
+      if (this.transport === "websocket") global.sessionStorage.removeItem(TRANSPORT_KEY);
+      else if (!this.websocketWorked) global.sessionStorage.setItem(TRANSPORT_KEY, this.transport);
+    } catch (e) { /* no storage */ }
+    if (this.transport === "websocket") { this.websocketWorked = true; return; }
+    this.scheduleUpgrade();
+  };
+
+  LiveSocket.prototype.scheduleUpgrade = function () {
+    var self = this;
+    if (!this.upgradeMs || this.upgradeTimer !== null || this.transport === "websocket" ||
+        this.transports[0] !== "websocket") return;
+    this.upgradeTimer = setTimeout(function () { self.upgradeTimer = null; self.probe(); }, this.upgradeDelay);
+  };
+
+  /** Try a WebSocket beside the fallback: hello, and a welcome within fallbackMs. */
+  LiveSocket.prototype.probe = function () {
+    var self = this, done = false, ws, timer;
+    if (this.transport === "websocket" || this.closing || !this.ws) return;
+    function failed() {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (ws) { ws.onclose = ws.onmessage = null; try { ws.close(); } catch (e) { /* gone */ } }
+      self.upgradeDelay = Math.min(self.upgradeDelay * 2, UPGRADE_MAX_MS);
+      self.scheduleUpgrade();
+    }
+    try { ws = new WebSocket(this.url.href); } catch (e) { failed(); return; }
+    timer = setTimeout(failed, this.fallbackMs);
+    ws.onopen = function () { ws.send(JSON.stringify({ kind: "hello", v: 1, seq: 1, versions: [1] })); };
+    ws.onclose = failed;
+    ws.onmessage = function (event) {
+      var frame = null;
+      try { frame = JSON.parse(event.data); } catch (e) { /* not a frame */ }
+      if (done) return;
+      if (!frame || frame.kind !== "welcome") { failed(); return; }
+      done = true;
+      clearTimeout(timer);
+      self.upgradeTo(ws, 0);
+    };
+  };
+
+  /** Move to the welcomed WebSocket `ws` once no event waits for an answer over the old
+   *  transport (at most 2 s), then join the view over it and close the old one. */
+  LiveSocket.prototype.upgradeTo = function (ws, waited) {
+    var self = this;
+    if (ws.readyState !== 1 || this.closing || !this.ws) {
+      ws.onclose = ws.onmessage = null;
+      if (ws.readyState === 1) ws.close();
+      this.scheduleUpgrade();
+      return;
+    }
+    if (this.pending.size && waited < 2000) {
+      setTimeout(function () { self.upgradeTo(ws, waited + 50); }, 50);
+      return;
+    }
+    var old = this.ws, from = this.transport;
+    this.transport = "websocket";
+    this.upgradeDelay = this.upgradeMs;
+    this.attach(ws);
+    this.seqOut = 1;                  // the probe's hello
+    this.lastIn = this.lastOut = Date.now();
+    this.welcomed();
+    old.onclose = old.onmessage = null;
+    old.close();
+    this.joined = false;
+    this.join();
+    this.emit("lf:transport", { transport: "websocket", from: from });
+  };
+
+  /** POSTs of frames for an SSE or long-poll connection: one at a time, in order (the
+   *  server refuses a sequence number that does not increase), batched meanwhile. */
+  function Uplink(conn) {
+    this.conn = conn;
+    this.queue = [];
+    this.busy = false;
+  }
+
+  Uplink.prototype.send = function (text) {
+    this.queue.push(text);
+    this.flush();
+  };
+
+  Uplink.prototype.flush = function () {
+    var self = this, conn = this.conn;
+    if (this.busy || !this.queue.length || conn.readyState !== 1) return;
+    var body = this.queue.splice(0, UPLINK_BATCH).join("\n");
+    this.busy = true;
+    global.fetch(conn.endpoint(), { method: "POST", body: body, credentials: "same-origin",
+                                    headers: { "Content-Type": "application/x-ndjson" },
+                                    signal: conn.aborter.signal }).then(function (response) {
+      self.busy = false;
+      if (response.status !== 204) { conn.ended(); return; }
+      self.flush();
+    }, function () { self.busy = false; conn.ended(); });
+  };
+
+  /** What the two HTTP transports share: the connection id, the uplink, the end. */
+  function HttpConnection(url) {
+    this.url = url;
+    this.conn = null;
+    this.readyState = 0;
+    this.onopen = this.onmessage = this.onclose = null;
+    this.aborter = new AbortController();
+    this.uplink = new Uplink(this);
+  }
+
+  HttpConnection.prototype.endpoint = function (extra) {
+    var url = new URL(this.url);
+    url.searchParams.set("conn", this.conn);
+    if (extra) Object.keys(extra).forEach(function (k) { url.searchParams.set(k, extra[k]); });
+    return url.href;
+  };
+
+  HttpConnection.prototype.opened = function (conn) {
+    this.conn = conn;
+    this.readyState = 1;
+    if (this.onopen) this.onopen({});
+  };
+
+  HttpConnection.prototype.send = function (text) {
+    if (this.readyState === 1) this.uplink.send(text);
+  };
+
+  /** Leave: tell the server (its transport actor and session stop at once), then end. */
+  HttpConnection.prototype.close = function () {
+    if (this.readyState === 3) return;
+    if (this.conn !== null) {
+      global.fetch(this.endpoint(), { method: "DELETE", credentials: "same-origin", keepalive: true })
+        .catch(function () { /* the server will time it out */ });
+    }
+    this.ended();
+  };
+
+  HttpConnection.prototype.ended = function () {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.aborter.abort();
+    this.stop();
+    var self = this;
+    setTimeout(function () { if (self.onclose) self.onclose({}); }, 0);   // as a WebSocket: later
+  };
+
+  HttpConnection.prototype.stop = function () {};
+
+  /** Server-sent events down (`GET {base}/sse`), POSTs up. */
+  function EventStreamSocket(url) {
+    HttpConnection.call(this, url);
+    var self = this, es = new EventSource(url);   // same origin: the cookies go with it
+    this.es = es;
+    es.addEventListener("lf-conn", function (e) {
+      var conn = null;
+      try { conn = JSON.parse(e.data).conn; } catch (x) { /* not ours */ }
+      if (typeof conn === "string" && self.readyState === 0) self.opened(conn); else self.ended();
+    });
+    es.onmessage = function (e) { if (self.readyState === 1 && self.onmessage) self.onmessage({ data: e.data }); };
+    es.addEventListener("lf-close", function () { self.ended(); });
+    // EventSource would reconnect by itself, to a new connection without a join: the
+    // page reconnects instead (a new connection and a rejoin, as for a WebSocket).
+    es.onerror = function () { self.ended(); };
+  }
+  EventStreamSocket.prototype = Object.create(HttpConnection.prototype);
+  EventStreamSocket.prototype.stop = function () { this.es.close(); };
+
+  /** Long polls down (`GET {base}/poll?conn=…&since=…`), POSTs up. `since` is the
+   *  position of the next frame wanted: a poll answer lost on the way is asked for again
+   *  and comes again; a second failure in a row ends the connection. */
+  function LongPollSocket(url) {
+    HttpConnection.call(this, url);
+    var self = this;
+    this.since = 0;
+    this.failures = 0;
+    global.fetch(url, { method: "POST", credentials: "same-origin", signal: this.aborter.signal })
+      .then(function (response) { return response.status === 200 ? response.json() : Promise.reject(response.status); })
+      .then(function (body) {
+        if (self.readyState !== 0) return;
+        self.opened(body.conn);
+        self.poll();
+      }, function () { self.ended(); });
+  }
+  LongPollSocket.prototype = Object.create(HttpConnection.prototype);
+
+  LongPollSocket.prototype.poll = function () {
+    var self = this;
+    if (this.readyState !== 1) return;
+    global.fetch(this.endpoint({ since: String(this.since) }),
+                 { credentials: "same-origin", cache: "no-store", signal: this.aborter.signal })
+      .then(function (response) {
+        return response.status === 200 ? response.json() : Promise.reject(response.status);
+      })
+      .then(function (body) {
+        if (self.readyState !== 1) return;
+        self.failures = 0;
+        self.since = body.next;
+        (body.frames || []).forEach(function (text) {
+          if (self.readyState === 1 && self.onmessage) self.onmessage({ data: text });
+        });
+        if (body.close) self.ended(); else self.poll();
+      }, function (status) {
+        if (self.readyState !== 1) return;
+        // 410: the server forgot the connection; 400, 403: it will not take this poll.
+        if (typeof status === "number" || ++self.failures > 1) { self.ended(); return; }
+        setTimeout(function () { self.poll(); }, 100);
+      });
   };
 
   function start() {
