@@ -686,23 +686,23 @@ class FormHandle:
         """Send the form's ``lf-change`` event (``_target``: `target`, else the last field
         typed into); return the new HTML."""
         self._type(data)
-        event, fields = self._form("lf-change")
+        event, fields, component = self._form("lf-change")
         payload = dict(fields)
         payload.update(self.data)
         for name in fields:
             if name not in self.used:
                 payload[f"_unused_{name}"] = ""
         payload["_target"] = target if target is not None else next(reversed(self.data), "")
-        await self.view.push(event, payload)
+        await self.view.push(event, payload, target=component)
         return self.view.html()
 
     async def render_submit(self, data: Mapping[str, JSONValue] | None = None) -> str:
         """Send the form's ``lf-submit`` event with every field; return the new HTML."""
         self._type(data)
-        event, fields = self._form("lf-submit")
+        event, fields, component = self._form("lf-submit")
         payload = dict(fields)
         payload.update(self.data)
-        await self.view.push(event, payload)
+        await self.view.push(event, payload, target=component)
         return self.view.html()
 
     def _type(self, data: Mapping[str, JSONValue] | None) -> None:
@@ -710,8 +710,9 @@ class FormHandle:
             self.data.update(data)
             self.used.update(data)
 
-    def _form(self, binding: str) -> tuple[str, dict[str, JSONValue]]:
-        """The form's event for `binding` and its fields as the client would send them."""
+    def _form(self, binding: str) -> tuple[str, dict[str, JSONValue], str | None]:
+        """The form's event for `binding`, its fields as the client would send them, and
+        the live component the event goes to (its ``lf-target``; None: the view)."""
         node = self.view._node(self.selector)
         if node.tag != "form":
             raise LiveTestError(f"{self.selector!r} is a <{node.tag}>, not a <form>")
@@ -725,7 +726,7 @@ class FormHandle:
                 f"the form {self.selector!r} has no field {', '.join(map(repr, unknown))} "
                 f"(it has: {', '.join(fields) or 'none'})"
             )
-        return event, fields
+        return event, fields, _target_of(node, binding, event)
 
 
 class Element:

@@ -7,7 +7,7 @@ it here and add it to ``GROUPS``. Nothing else changes.
 
 from __future__ import annotations
 
-from . import _assets, _ctx, _provider, _run, _serve, _stream, _tree
+from . import _assets, _ctx, _new, _provider, _run, _serve, _stream, _tree
 from ._group import VerbGroup
 
 GROUPS: tuple[VerbGroup, ...] = (
@@ -18,4 +18,5 @@ GROUPS: tuple[VerbGroup, ...] = (
     _ctx.GROUP,
     _stream.GROUP,
     _provider.GROUP,
+    _new.GROUP,
 )
