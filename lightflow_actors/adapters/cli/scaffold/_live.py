@@ -14,6 +14,7 @@ lines, and only there; without the markers it says what to add instead.
 from __future__ import annotations
 
 import re
+import textwrap
 from string import Template
 from typing import Final
 
@@ -29,16 +30,40 @@ MAX_VIEW_NAME: Final = 20
 MAX_FIELD_NAME: Final = 24
 
 _ANNOTATION: Final = {
-    "str": ("Annotated[str, msgspec.Meta(min_length=1, max_length=200)]", 'Annotated[str, msgspec.Meta(max_length=200)] = ""'),
-    "text": ("Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]", 'Annotated[str, msgspec.Meta(max_length=10_000)] = ""'),
-    "int": ("Annotated[int, msgspec.Meta(ge=-(2**53), le=2**53)]", "Annotated[int, msgspec.Meta(ge=-(2**53), le=2**53)] | None = None"),
-    "float": ("Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]", "Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)] | None = None"),
+    "str": (
+        "Annotated[str, msgspec.Meta(min_length=1, max_length=200)]",
+        'Annotated[str, msgspec.Meta(max_length=200)] = ""',
+    ),
+    "text": (
+        "Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]",
+        'Annotated[str, msgspec.Meta(max_length=10_000)] = ""',
+    ),
+    "int": (
+        "Annotated[int, msgspec.Meta(ge=-(2**53), le=2**53)]",
+        "Annotated[int, msgspec.Meta(ge=-(2**53), le=2**53)] | None = None",
+    ),
+    "float": (
+        "Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]",
+        "Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)] | None = None",
+    ),
     "bool": ("bool = False", "bool = False"),
     "date": ("datetime.date", "datetime.date | None = None"),
 }
 _INPUT_TYPE: Final = {"str": "text", "int": "number", "float": "number", "date": "date"}
-_VALID: Final = {"str": "first", "text": "some words", "int": "42", "float": "2.5", "date": "2024-05-17"}
-_CHANGED: Final = {"str": "second", "text": "other words", "int": "7", "float": "3.75", "date": "2025-01-02"}
+_VALID: Final = {
+    "str": "first",
+    "text": "some words",
+    "int": "42",
+    "float": "2.5",
+    "date": "2024-05-17",
+}
+_CHANGED: Final = {
+    "str": "second",
+    "text": "other words",
+    "int": "7",
+    "float": "3.75",
+    "date": "2025-01-02",
+}
 _INVALID: Final = {"int": "many", "float": "lots", "date": "someday", "str": "", "text": ""}
 
 
@@ -89,7 +114,15 @@ def _values(
     shown = next((f for f in fields if f.type in ("str", "text")), fields[0])
     invalid = next((f for f in fields if f.type != "bool" and not f.optional), None)
     base = {
-        "command": command,
+        "command": "\n".join(
+            textwrap.wrap(
+                command,
+                width=92,
+                initial_indent="    lightflow new live ",
+                subsequent_indent="        ",
+                break_on_hyphens=False,
+            )
+        ),
         "package": project.package.module,
         "imports": "\nimport datetime" if uses_date else "",
         "Title": name.title,
@@ -102,8 +135,11 @@ def _values(
         "record_text": record.text,
         "record_words": record.title.lower(),
         "record_plural_words": name.title.lower(),
+        # Fields with a default follow the others, as a struct needs (the form keeps the
+        # order given).
         "struct_fields": "\n".join(
-            f"    {f.name}: {_ANNOTATION[f.type][1 if f.optional else 0]}" for f in fields
+            f"    {f.name}: {_ANNOTATION[f.type][1 if f.optional else 0]}"
+            for f in sorted(fields, key=_has_default)
         ),
         "fields_markup": "\n".join(f'    "{{{f.name}}}"' for f in fields),
         "fields_values": "\n".join(
@@ -117,7 +153,9 @@ def _values(
         ),
         "input_types": _input_types(fields),
         "row_markup": _row_markup(name, record, fields),
-        "row_values": "\n".join(f"        {f.name}=_shown({record.module}.{f.name})," for f in fields),
+        "row_values": "\n".join(
+            f"        {f.name}=_shown({record.module}.{f.name})," for f in fields
+        ),
         # tests
         "valid": _literal(fields, _VALID, True),
         "changed": _literal(fields, _CHANGED, False),
@@ -125,16 +163,21 @@ def _values(
         "shown_valid": _test_value(shown, _VALID, True),
         "shown_changed": _test_value(shown, _CHANGED, False),
         "invalid_test": "",
-        "field_names": ", ".join(f'"{f.name}"' for f in fields),
         "fill_valid": _fills(fields, record, _VALID, True),
         "fill_changed": _fills(fields, record, _CHANGED, False),
         "browser_invalid": "",
     }
     if invalid is not None:
         bad = f'"{_INVALID[invalid.type]}"'
-        base["invalid_test"] = render("live/invalid_test.py.tmpl", **base, field=invalid.name, bad=bad)
+        base["invalid_test"] = render(
+            "live/invalid_test.py.tmpl", **base, field=invalid.name, bad=bad
+        )
         base["browser_invalid"] = render("live/browser_invalid.py.tmpl", **base, field=invalid.name)
     return base
+
+
+def _has_default(field: FieldSpec) -> bool:
+    return field.optional or field.type == "bool"
 
 
 def _kind(field: FieldSpec) -> str:
@@ -146,7 +189,7 @@ def _kind(field: FieldSpec) -> str:
 
 
 _FIELD_KINDS: Final = {
-    "checkbox": '''CHECKBOX = Template(
+    "checkbox": """CHECKBOX = Template(
     '<p class="field"><label for="{id}">{label}</label> '
     '<input id="{id}" name="{name}" type="checkbox" value="true"{checked}> '
     '<span class="error" id="{id}-error">{error}</span></p>'
@@ -165,8 +208,8 @@ def _checkbox(form: Form[$Record], name: str) -> Rendered:
         error=error,
     )
 
-''',
-    "input": '''INPUT = Template(
+""",
+    "input": """INPUT = Template(
     '<p class="field"><label for="{id}">{label}</label> '
     '<input id="{id}" name="{name}" type="{type}" step="any" value="{value}" '
     'aria-invalid="{invalid}"> <span class="error" id="{id}-error">{error}</span></p>'
@@ -185,8 +228,8 @@ def _input(form: Form[$Record], name: str) -> Rendered:
         error="; ".join(field.shown_errors),
     )
 
-''',
-    "textarea": '''TEXTAREA = Template(
+""",
+    "textarea": """TEXTAREA = Template(
     '<p class="field"><label for="{id}">{label}</label> '
     '<textarea id="{id}" name="{name}" aria-invalid="{invalid}">{value}</textarea> '
     '<span class="error" id="{id}-error">{error}</span></p>'
@@ -204,23 +247,27 @@ def _textarea(form: Form[$Record], name: str) -> Rendered:
         error="; ".join(field.shown_errors),
     )
 
-''',
+""",
 }
 
 
 def _row_markup(name: Name, record: Name, fields: tuple[FieldSpec, ...]) -> str:
-    lines = [f"    '<li id=\"{name.text}-{{id}}\" class=\"{record.text}\">'"]
+    lines = [f'    \'<li id="{name.text}-{{id}}" class="{record.text}">\'']
     lines += [f"    '<span class=\"{f.name}\">{{{f.name}}}</span> '" for f in fields]
-    lines.append("    '<button class=\"edit\" lf-click=\"edit\" lf-value-id=\"{id}\"'")
+    lines.append('    \'<button class="edit" lf-click="edit" lf-value-id="{id}"\'')
     lines += [f"    ' lf-value-{f.name}=\"{{{f.name}}}\"'" for f in fields]
     lines.append('    ">edit</button> "')
-    lines.append("    '<button class=\"delete\" lf-click=\"delete\" lf-value-id=\"{id}\">delete</button></li>'")
+    lines.append(
+        '    \'<button class="delete" lf-click="delete" lf-value-id="{id}">delete</button></li>\''
+    )
     return "\n".join(lines)
 
 
 def _input_types(fields: tuple[FieldSpec, ...]) -> str:
     """The ``type`` of each ``<input>`` that is not a text box, as a dict literal."""
-    items = [f'"{f.name}": "{_INPUT_TYPE[f.type]}"' for f in fields if f.type in ("int", "float", "date")]
+    items = [
+        f'"{f.name}": "{_INPUT_TYPE[f.type]}"' for f in fields if f.type in ("int", "float", "date")
+    ]
     if not items:
         return "{}"
     return "{\n" + "".join(f"    {item},\n" for item in items) + "}"
@@ -240,9 +287,7 @@ def _literal(fields: tuple[FieldSpec, ...], table: dict[str, str], valid: bool) 
     return "{\n" + "\n".join(items) + "\n}"
 
 
-def _fills(
-    fields: tuple[FieldSpec, ...], record: Name, table: dict[str, str], valid: bool
-) -> str:
+def _fills(fields: tuple[FieldSpec, ...], record: Name, table: dict[str, str], valid: bool) -> str:
     lines = []
     for f in fields:
         selector = f"#{record.text}-{f.name}"

@@ -42,7 +42,7 @@ _TAKEN: Final = frozenset(
     }
 )
 # Field names the generated code uses for itself.
-_RESERVED_FIELDS: Final = frozenset({"id", "params", "form", "state", "self", "myself"})
+_RESERVED_FIELDS: Final = frozenset({"id", "params", "form", "state", "self", "myself", "heading"})
 
 FieldType = Literal["str", "text", "int", "float", "bool", "date"]
 FIELD_TYPES: Final[tuple[FieldType, ...]] = ("str", "text", "int", "float", "bool", "date")
@@ -114,7 +114,7 @@ def parse_fields(specs: list[str]) -> tuple[FieldSpec, ...]:
     fields: list[FieldSpec] = []
     seen: set[str] = set()
     for position, spec in enumerate(specs, 1):
-        where = f"field {position} ({ascii(spec)})"
+        where = f"field {position} ({spec!a})"
         name, colon, type_text = spec.partition(":")
         if not colon:
             raise GeneratorInputError(f"{where} has no type: write NAME:TYPE, e.g. 'price:float'")
@@ -122,12 +122,12 @@ def parse_fields(specs: list[str]) -> tuple[FieldSpec, ...]:
         type_name = type_text.removesuffix("?")
         if type_name not in FIELD_TYPES:
             raise GeneratorInputError(
-                f"{where} has the unknown type {ascii(type_name)}; "
+                f"{where} has the unknown type {type_name!a}; "
                 f"use one of {', '.join(FIELD_TYPES)} (add '?' for an optional field)"
             )
         if not name or len(name) > MAX_NAME or not _FIELD.fullmatch(name):
             raise GeneratorInputError(
-                f"{where}: the name {ascii(name)} is not a Python field name: use lower-case "
+                f"{where}: the name {name!a} is not a Python field name: use lower-case "
                 f"ASCII letters, digits and '_' (at most {MAX_NAME}), starting with a letter"
             )
         if keyword.iskeyword(name) or keyword.issoftkeyword(name):
@@ -140,7 +140,7 @@ def parse_fields(specs: list[str]) -> tuple[FieldSpec, ...]:
         if name in seen:
             raise GeneratorInputError(f"{where}: the field {name!r} is given twice")
         seen.add(name)
-        fields.append(FieldSpec(name, type_name, optional))  # type: ignore[arg-type]
+        fields.append(FieldSpec(name, type_name, optional))
     if not fields:
         raise GeneratorInputError(
             "give at least one field, e.g. 'lightflow new live products name:str price:float'"

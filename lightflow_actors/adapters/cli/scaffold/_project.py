@@ -1,10 +1,11 @@
 """``lightflow new project NAME``: a uv project that embeds the runtime.
 
 The project has the app (`build_app`: live views under ``/live`` on one actor system),
-a first live view, tests (the DSL, the app through Starlette's client, Chromium),
-a justfile, a CI script and a README. Its dependency on lightflow-actors is the
-package by name, or a path (``runtime_path``: a checkout, for working offline),
-written relative to the project so the two can move together.
+a first live view, a first workflow with its provider, tests (the DSL, the app through
+Starlette's client, Chromium, a run), a justfile, a CI script and a README. Its
+dependency on lightflow-actors is the package by name, or a path (``runtime_path``: a
+checkout, for working offline), written relative to the project so the two can move
+together.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ._assets import plan_asset
 from ._files import Planned
 from ._names import Name
+from ._target import Project
 from ._templates import render
 
 
@@ -49,4 +52,6 @@ def plan_project(name: Name, root: Path, runtime_path: Path | None = None) -> li
         file("tests/test_app.py", "test_app.py.tmpl"),
         file("tests/live/test_hello.py", "test_hello.py.tmpl"),
         file("tests/live/test_hello_browser.py", "test_hello_browser.py.tmpl"),
+        # A first workflow, its provider and tests: the runs half works from the start.
+        *plan_asset("workflow", Name("hello"), Project(root, name)),
     ]

@@ -42,7 +42,7 @@ def find_project(folder: Path) -> Project:
         ) from None
     try:
         config = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise GeneratorInputError(f"{pyproject} is not valid TOML: {exc}") from None
     tool = config.get("tool")
     lightflow = tool.get("lightflow") if isinstance(tool, dict) else None
@@ -52,7 +52,7 @@ def find_project(folder: Path) -> Project:
         package = project.get("name") if isinstance(project, dict) else None
     if not isinstance(package, str):
         raise GeneratorInputError(
-            f"{pyproject} names no package: add [tool.lightflow] package = \"NAME\""
+            f'{pyproject} names no package: add [tool.lightflow] package = "NAME"'
         )
     name = check_name(package.lower(), f"the package named by {pyproject}")
     found = Project(folder, Name(name.module))
