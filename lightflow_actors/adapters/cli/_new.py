@@ -74,8 +74,8 @@ def _project_options(parser: StrictParser) -> None:
 def _project(args: argparse.Namespace) -> int:
     def run() -> Written:
         name = check_name(args.name, "the project name")
-        root = Path(args.dir) / name.text
-        runtime = Path(args.runtime_path) if args.runtime_path else None
+        root = _folder(args.dir, "--dir") / name.text
+        runtime = _folder(args.runtime_path, "--runtime-path") if args.runtime_path else None
         if runtime is not None and not (runtime / "pyproject.toml").is_file():
             raise GeneratorInputError(
                 f"--runtime-path {args.runtime_path!r} has no pyproject.toml: give the folder "
@@ -90,7 +90,7 @@ def _project(args: argparse.Namespace) -> int:
 
 def _live(args: argparse.Namespace) -> int:
     def run() -> Written:
-        project = find_project(Path(args.dir))
+        project = find_project(_folder(args.dir, "--dir"))
         name = check_name(args.name, "the view name")
         fields = parse_fields(args.fields)
         record = check_name(args.singular, "--singular") if args.singular else None
@@ -104,7 +104,7 @@ def _live(args: argparse.Namespace) -> int:
 
 def _asset(args: argparse.Namespace) -> int:
     def run() -> Written:
-        project = find_project(Path(args.dir))
+        project = find_project(_folder(args.dir, "--dir"))
         name = check_name(args.name, f"the {args.kind} name")
         written = write_planned(
             project.root, plan_asset(args.kind, name, project), force=args.force
@@ -113,6 +113,16 @@ def _asset(args: argparse.Namespace) -> int:
         return written
 
     return _done(args.kind, run)
+
+
+def _folder(text: str, option: str) -> Path:
+    """`text` as a folder path; one that cannot be written as UTF-8 (undecodable bytes
+    from the command line) is refused here rather than half-way through writing."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GeneratorInputError(f"{option} {text!a} is not valid UTF-8") from None
+    return Path(text)
 
 
 def _done(what: str, run: Callable[[], Written]) -> int:

@@ -10,6 +10,7 @@ together.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -25,9 +26,11 @@ def plan_project(name: Name, root: Path, runtime_path: Path | None = None) -> li
     sources = ""
     if runtime_path is not None:
         location = os.path.relpath(runtime_path.resolve(), root.resolve())
+        # A JSON string without non-ASCII escapes is a TOML basic string: quotes,
+        # backslashes and control characters in the path stay inside it.
+        quoted = json.dumps(Path(location).as_posix(), ensure_ascii=False)
         sources = (
-            "\n[tool.uv.sources]\n"
-            f'lightflow-actors = {{ path = "{Path(location).as_posix()}", editable = true }}\n'
+            f"\n[tool.uv.sources]\nlightflow-actors = {{ path = {quoted}, editable = true }}\n"
         )
     values = {"dist": name.text, "module": name.module, "title": name.title, "sources": sources}
     package = f"src/{name.module}"
