@@ -10,6 +10,7 @@ other exception out, whatever the bytes (tests/ctx_substrate/test_decoders.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -25,10 +26,13 @@ from lightflow_actors.cortex import (
     decode_failure_kind,
     is_segment_id,
 )
+from lightflow_actors.tenants import DEFAULT_TENANT, TenantIdError, check_tenant
 
 from ._errors import RequestRefused
 
-__all__ = ["Location", "decode_body", "locate", "read_request", "stays_in_tree"]
+__all__ = ["Location", "decode_body", "locate", "read_request", "read_tenant", "stays_in_tree"]
+
+logger = logging.getLogger("ctx_substrate")
 
 
 class Location(msgspec.Struct, frozen=True):
@@ -159,6 +163,39 @@ def read_request(path: Path, limit: int) -> bytes:
     if size > limit:
         raise RequestRefused("too_large", f"the request grew past the {limit}-byte limit")
     return b"".join(chunks)
+
+
+_TENANT_BYTES = 64
+
+
+def read_tenant(loc: Location) -> str:
+    """The tenant a request is served for: its `<id>.tenant` file (written by the client
+    before the commit, ADR 0104), else `DEFAULT_TENANT`.
+
+    The file only decides whose queue and budget the request counts against, never
+    whether it is served: a missing, unreadable, oversized or non-regular file, or one
+    that names no tenant id, serves the request as the default tenant's (the last with a
+    warning). Never raises.
+    """
+    path = loc.file(loc.inbox, Suffix.TENANT)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return DEFAULT_TENANT
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return DEFAULT_TENANT
+        data = os.read(fd, _TENANT_BYTES + 1)
+    except OSError:
+        return DEFAULT_TENANT
+    finally:
+        os.close(fd)
+    try:
+        return check_tenant(data.decode("ascii").strip(), str(path))
+    except (UnicodeDecodeError, TenantIdError):
+        shown = data[:_TENANT_BYTES].decode("ascii", "backslashreplace")
+        logger.warning("%s names no tenant id (%r); served as %r", path, shown, DEFAULT_TENANT)
+        return DEFAULT_TENANT
 
 
 _HARD_LINK = (

@@ -37,6 +37,7 @@ from lightflow_actors.cortex import (
     is_short_id,
 )
 from lightflow_actors.kernel import Actor, ActorRef, AnyRef, Ask, Down, StartFailed, handler
+from lightflow_actors.tenants import TenantLedger
 
 from ._answers import answered, close_claim, write_error, write_response
 from ._audit import AuditEvent, AuditLog
@@ -44,7 +45,15 @@ from ._config import SubstrateConfig
 from ._dead import QUARANTINED, quarantine
 from ._errors import ConfigError, RequestRefused
 from ._fuse_probe import FuseUnavailable, libfuse_missing
-from ._intake import Location, check_location, decode_body, locate, read_request, stays_in_tree
+from ._intake import (
+    Location,
+    check_location,
+    decode_body,
+    locate,
+    read_request,
+    read_tenant,
+    stays_in_tree,
+)
 from ._jobs import Dispatch, HookRunner, JobRunner, read_status
 from ._scan import inboxes, subdirs, waiting_files
 from ._tree import ensure_tree
@@ -133,7 +142,13 @@ class Substrate(Actor[SubstrateMessage | Down]):
         )
     """
 
-    def __init__(self, config: SubstrateConfig, providers: Sequence[ProviderSpec]) -> None:
+    def __init__(
+        self,
+        config: SubstrateConfig,
+        providers: Sequence[ProviderSpec],
+        *,
+        tenants: TenantLedger | None = None,
+    ) -> None:
         names = [p.name for p in providers]
         if len(set(names)) != len(names):
             raise ConfigError(f"provider names must be unique, got {names}")
@@ -144,6 +159,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
                 f"known providers: {sorted(names)}"
             )
         self._config = config
+        self._tenants = tenants  # provider-call budgets and weights (ADR 0104)
         self._root = Path(config.root)
         self._specs = {p.name: p for p in providers}
         self._hosts: dict[str, ActorRef[Serve]] = {}
@@ -190,6 +206,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
                     period_s=cfg.restart_period_s,
                     shutdown_s=cfg.provider_shutdown_s,
                     route_limits=limits,
+                    tenants=self._tenants,
                 ),
                 link=True,
             )
@@ -427,7 +444,8 @@ class Substrate(Actor[SubstrateMessage | Down]):
             )
             self.ref.tell(Served(self._token, provider, cut))
             return
-        request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw, key)
+        tenant = read_tenant(loc)
+        request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw, key, tenant)
         self._hosts[provider].tell(self._serve_message(request, self.ref))
 
     def _serve_message(self, request: ProviderRequest, reply_to: ActorRef[Served]) -> Serve:

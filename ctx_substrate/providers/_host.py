@@ -19,11 +19,18 @@ found with `which_children`. When the supervisor gives up (intensity exceeded, i
 with `GAVE_UP`), the provider stays down: everything queued or arriving later is
 answered `provider_crashed` until the substrate is restarted. Nothing is lost, nothing is
 answered twice.
+
+Waiting requests are queued per tenant (`ProviderRequest.tenant`) and served by weighted
+deficit round robin (`tenants.FairQueue`, ADR 0104), not first come first served: a tenant
+that floods a provider delays its own requests, and another tenant's request waits at
+most one round. With a `TenantLedger`, a tenant past its ``provider_calls_per_min``
+budget is passed over (its requests keep their place, a ``throttled`` event is recorded
+when it starts waiting) until its bucket has a call again; the host wakes itself then.
 """
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping
 
 import msgspec
@@ -45,6 +52,7 @@ from lightflow_actors.supervision import (
     SupervisorRef,
     which_children,
 )
+from lightflow_actors.tenants import FairQueue, TenantLedger
 
 from .._audit import AuditEvent, AuditLog
 from ._protocol import Failure, Outcome, ProviderRequest, ProviderSpec, Work, WorkDone
@@ -87,6 +95,10 @@ class _FindWorker(msgspec.Struct, frozen=True):
     pass
 
 
+class _Pump(msgspec.Struct, frozen=True):
+    """A tenant held for its provider-call budget may have a call again."""
+
+
 class _Slot:
     """One worker slot: its current incarnation, the monitor on it, its request."""
 
@@ -98,7 +110,7 @@ class _Slot:
         self.current: Serve | None = None
 
 
-class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
+class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker | _Pump]):
     trap_exit = True
 
     def __init__(
@@ -110,13 +122,17 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
         period_s: float,
         shutdown_s: float,
         route_limits: Mapping[str, int] | None = None,
+        tenants: TenantLedger | None = None,
     ) -> None:
         self._spec = spec
+        self._tenants = tenants
+        self._held: set[str] = set()  # tenants waiting for their provider-call budget
+        self._wake_at: float | None = None  # when a `_Pump` is due (loop clock)
         self._audit = audit
         self._max_restarts = max_restarts
         self._period_s = period_s
         self._shutdown_s = shutdown_s
-        self._queue: deque[Serve] = deque()
+        self._queue: FairQueue[Serve] = FairQueue(tenants.weight if tenants else None)
         n = spec.concurrency
         self._slots = {slot_id(spec.name, i, n, route_limits): _Slot() for i in range(n)}
         self._lanes: Counter[str] = Counter()  # requests in flight per limited route
@@ -184,30 +200,74 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
         if self._gave_up:
             msg.reply_to.tell(Served(msg.token, self._spec.name, self._down_failure()))
             return
-        self._queue.append(msg)
+        self._queue.push(msg.request.tenant, msg)
+        self._pump()
+
+    @handler
+    def wake(self, msg: _Pump) -> None:
+        self._wake_at = None
         self._pump()
 
     def _pump(self) -> None:
-        """Start queued requests on free slots, oldest first, skipping those whose route
-        is at its limit (they keep their place)."""
+        """Start queued requests on free slots, tenants in turn (FIFO within one), passing
+        over requests whose route is at its limit and tenants out of provider calls (they
+        keep their place)."""
         if not self._queue:
             return
         free = [s for s in self._slots.values() if s.worker is not None and s.current is None]
         if not free:
             return
-        held: list[Serve] = []
-        while free and self._queue:
-            serve = self._queue.popleft()
+        ledger, lanes = self._tenants, self._lanes
+        waits: dict[str, float] = {}
+
+        def ready(tenant: str) -> bool:
+            if ledger is None:
+                return True
+            wait = waits.get(tenant)
+            if wait is None:
+                wait = waits[tenant] = ledger.provider_wait(tenant)
+            return wait <= 0
+
+        def servable(tenant: str, serve: Serve) -> bool:
+            return (
+                serve.lane is None
+                or serve.lane_limit is None
+                or (lanes[serve.lane] < serve.lane_limit)
+            )
+
+        while free:
+            popped = self._queue.pop(servable, ready)
+            if popped is None:
+                break
+            tenant, serve = popped
+            if ledger is not None:
+                ledger.provider_call(tenant)
+                waits.pop(tenant, None)  # its bucket changed: ask again
+                self._held.discard(tenant)
             if serve.lane is not None and serve.lane_limit is not None:
-                if self._lanes[serve.lane] >= serve.lane_limit:
-                    held.append(serve)
-                    continue
-                self._lanes[serve.lane] += 1
+                lanes[serve.lane] += 1
             slot = free.pop()
             slot.current = serve
             assert slot.worker is not None
             slot.worker.tell(Work(serve.token, serve.request, self.ref))
-        self._queue.extendleft(reversed(held))
+        if ledger is not None:
+            self._hold(ledger, {t: w for t, w in waits.items() if w > 0})
+
+    def _hold(self, ledger: TenantLedger, waits: dict[str, float]) -> None:
+        """Record the tenants that start waiting for their budget, and wake up when the
+        first of them may call again."""
+        waiting = self._queue.waiting()
+        for tenant, wait in waits.items():
+            if tenant not in self._held and waiting.get(tenant):
+                self._held.add(tenant)
+                ledger.provider_throttled(tenant, self._spec.name, wait)
+        if not waits:
+            return
+        now = self.system.clock.now()
+        due = now + min(waits.values())
+        if self._wake_at is None or due < self._wake_at:
+            self._wake_at = due
+            self.send_after(due - now, self.ref, _Pump())
 
     def _finish(self, slot: _Slot) -> Serve | None:
         serve, slot.current = slot.current, None
@@ -255,7 +315,7 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
                     Served(in_flight.token, self._spec.name, self._down_failure())
                 )
             else:
-                self._queue.appendleft(in_flight)
+                self._queue.push_front(in_flight.request.tenant, in_flight)
         self._last_exit = reason
         if not self._gave_up and not self._finding:
             self._finding = True
@@ -280,8 +340,7 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker]):
                     f"restarts in {self._period_s}s",
                 )
             )
-            while self._queue:
-                waiting = self._queue.popleft()
+            for _, waiting in self._queue.drain():
                 waiting.reply_to.tell(Served(waiting.token, self._spec.name, self._down_failure()))
             return
         # Our parent (the substrate) or the supervisor is being shut down: stop too (the

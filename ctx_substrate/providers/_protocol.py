@@ -15,6 +15,7 @@ import msgspec
 
 from lightflow_actors.cortex import ErrorKind, TargetKind
 from lightflow_actors.kernel import Actor, ActorRef
+from lightflow_actors.tenants import DEFAULT_TENANT
 
 MAX_CONCURRENCY = 256
 """The most worker slots one provider may have (each is an actor in the operator tree)."""
@@ -44,6 +45,9 @@ class ProviderRequest(msgspec.Struct, frozen=True):
     # Derived from the request (`idempotency_key`): the same after a restart serves it
     # again, so a paid API that honours it does the work once (HTTP providers send it).
     idempotency_key: str = ""
+    # Whose request it is (`<id>.tenant`, ADR 0104): its host serves tenants round-robin
+    # and holds a tenant's calls past its provider-call budget.
+    tenant: str = DEFAULT_TENANT
 
 
 class Reply(msgspec.Struct, frozen=True):

@@ -89,12 +89,20 @@ def write_tmp_request(inbox: Path, request_id: str, body: bytes) -> Path:
 
 
 def commit_request(
-    inbox: Path, request_id: str, body: bytes, *, at_most_once: bool = False
+    inbox: Path,
+    request_id: str,
+    body: bytes,
+    *,
+    at_most_once: bool = False,
+    tenant: str | None = None,
 ) -> Path:
     """Commit a request: write `<id>.tmp`, fsync, rename to `<id>.req.json`, fsync folder.
     With `at_most_once`, an empty `<id>.once` is created first (made durable by the same
     folder fsync): a restart that finds the request in flight answers it `interrupted`
-    instead of calling the provider again.
+    instead of calling the provider again. With `tenant`, `<id>.tenant` (the tenant id) is
+    written first the same way: the substrate serves the request as that tenant's (no
+    file: the default tenant). Neither is fsynced on its own: lost in a crash, the
+    request is only served as the default tenant's, or sent again, as without them.
 
     Refuses (with `RequestConflictError`) an id that is already committed, being served or
     answered in this inbox, so one id is never answered twice. Returns the committed path.
@@ -114,6 +122,13 @@ def commit_request(
         if at_most_once:
             once = CtxLayout.file(inbox, request_id, Suffix.ONCE).name
             os.close(os.open(once, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=inbox_fd))
+        if tenant is not None:
+            named = CtxLayout.file(inbox, request_id, Suffix.TENANT).name
+            fd = os.open(named, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=inbox_fd)
+            try:
+                os.write(fd, tenant.encode("ascii"))
+            finally:
+                os.close(fd)
         _write_all(tmp.name, body, dir_fd=inbox_fd)
         try:
             os.rename(tmp.name, target.name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)

@@ -51,6 +51,9 @@ class Suffix:
     # Written by the client before the commit: serve this request at most once (after a
     # restart that found it claimed, it is answered `interrupted`, not sent again).
     ONCE: Final = ".once"
+    # Written by the client before the commit: the tenant the request is served for (its
+    # provider-call budget and its fair share of the provider's slots; ADR 0104).
+    TENANT: Final = ".tenant"
 
 
 def check_format(fmt: str) -> ApiFormat:

@@ -95,6 +95,7 @@ class Commit(Ask[RequestCommitted | CommitFailed], frozen=True):
     notify: ActorRef[CortexOutcome] | None = None
     timeout_s: float | None = None
     at_most_once: bool = False  # `commit_request(at_most_once=)`: never sent twice
+    tenant: str | None = None  # `commit_request(tenant=)`: whose request it is (ADR 0104)
 
 
 class Observe(msgspec.Struct, frozen=True):

@@ -78,6 +78,8 @@ class RunManifest(msgspec.Struct, frozen=True):
     version: int = 1
     # The run's model override (`run create --model`); absent from the file without one.
     model: str | msgspec.UnsetType = msgspec.UNSET
+    # The tenant the run works for (ADR 0104); absent from the file for the default one.
+    tenant: str | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def status(self) -> RunStatus:
@@ -110,14 +112,19 @@ def derive_status(cancelled: bool, statuses: Iterable[StepStatus]) -> RunStatus:
 TERMINAL: frozenset[RunStatus] = frozenset({"cancelled", "succeeded", "failed"})
 
 
-def new_manifest(run_id: str, resolved: ResolvedWorkflow, now_ms: int) -> RunManifest:
-    """The manifest of a new run (all steps planned) holding its `run.created` event."""
+def new_manifest(
+    run_id: str, resolved: ResolvedWorkflow, now_ms: int, tenant: str | None = None
+) -> RunManifest:
+    """The manifest of a new run (all steps planned) holding its `run.created` event;
+    `tenant` (None: the default tenant) is recorded in both."""
+    named: str | msgspec.UnsetType = msgspec.UNSET if tenant is None else tenant
     event = RunCreated(
         seq=1,
         ts_ms=now_ms,
         run_id=run_id,
         workflow=resolved.workflow,
         steps=tuple(s.id for s in resolved.steps),
+        tenant=named,
     )
     return RunManifest(
         run_id=run_id,
@@ -128,6 +135,7 @@ def new_manifest(run_id: str, resolved: ResolvedWorkflow, now_ms: int) -> RunMan
         sequence=1,
         last_event=event,
         model=msgspec.UNSET if resolved.model is None else resolved.model,
+        tenant=named,
     )
 
 

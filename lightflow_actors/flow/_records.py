@@ -20,6 +20,7 @@ class RunCreated(msgspec.Struct, frozen=True, tag="run.created", tag_field="even
     run_id: str
     workflow: str
     steps: tuple[str, ...]
+    tenant: str | msgspec.UnsetType = msgspec.UNSET  # absent for the default tenant
 
 
 class StepSubmitted(msgspec.Struct, frozen=True, tag="step.submitted", tag_field="event"):
@@ -94,6 +95,8 @@ class RequestCommitted(
     fingerprint: str
     # The step's resolved model name (api steps, the run's override applied; absent else).
     model: str | msgspec.UnsetType = msgspec.UNSET
+    # The run's tenant, whose provider budget and fair share the call counts against.
+    tenant: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class ResponseObserved(

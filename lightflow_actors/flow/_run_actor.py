@@ -86,6 +86,7 @@ from lightflow_actors.isa import (
     from_json_value,
 )
 from lightflow_actors.kernel import Actor, ActorRef, Ask, Refused, Timer, handler
+from lightflow_actors.tenants import DEFAULT_TENANT
 
 from ._errors import (
     Conflict,
@@ -291,6 +292,9 @@ class RunActor(Actor[RunMessage]):
         if not self._resume:
             return
         manifest = await self._blocking(store.recover, run_id)
+        # Who the run works for (ADR 0104): shown on the actor to operators, written
+        # beside each request so the substrate queues and budgets it as that tenant's.
+        self.tenant = manifest.tenant if isinstance(manifest.tenant, str) else DEFAULT_TENANT
         outputs = {}
         for state in manifest.steps:
             if state.status == "succeeded":
@@ -573,6 +577,7 @@ class RunActor(Actor[RunMessage]):
             notify=self.ref,
             timeout_s=self._step_timeout_s,
             at_most_once=command.at_most_once,
+            tenant=self.tenant if self.tenant != DEFAULT_TENANT else None,
         )
         result = await self._cortex.ask(commit)
         outcome: Committed | CommitRefused

@@ -411,6 +411,7 @@ class RunProgram:
                     path=outcome.path,
                     fingerprint=state.fingerprint or "",
                     model=self._model_of(step_id),
+                    tenant=self._run.tenant,
                 )
             )
         elif resuming and outcome.cause == "conflict":

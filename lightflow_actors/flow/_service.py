@@ -54,6 +54,7 @@ class RunView(msgspec.Struct, frozen=True):
     sequence: int
     steps: tuple[StepState, ...]
     model: str | msgspec.UnsetType = msgspec.UNSET  # the run's model override, if any
+    tenant: str | msgspec.UnsetType = msgspec.UNSET  # the run's tenant, unless the default
 
     @classmethod
     def of(cls, manifest: RunManifest) -> RunView:
@@ -67,6 +68,7 @@ class RunView(msgspec.Struct, frozen=True):
             sequence=manifest.sequence,
             steps=manifest.steps,
             model=manifest.model,
+            tenant=manifest.tenant,
         )
 
 
@@ -129,15 +131,18 @@ class FlowService:
             check_run_id(run_id)  # before resolving: a hostile id fails fast, writes nothing
         return self.create_resolved(self.preview(workflow, inputs, preset, model), run_id)
 
-    def create_resolved(self, resolved: ResolvedWorkflow, run_id: str | None = None) -> RunView:
+    def create_resolved(
+        self, resolved: ResolvedWorkflow, run_id: str | None = None, tenant: str | None = None
+    ) -> RunView:
         """Write a new planned run of an already resolved workflow (what `create` does
-        once `preview` answered; the runs host resolves first, then writes in order)."""
+        once `preview` answered; the runs host resolves first, then writes in order),
+        working for `tenant` (None: the default tenant; checked by the surface)."""
         if run_id is not None:
             check_run_id(run_id)
         now = self.clock.wall_ms()
         if run_id is None:
             run_id = new_run_id(resolved.workflow, now, self.rng)
-        manifest = new_manifest(run_id, resolved, now)
+        manifest = new_manifest(run_id, resolved, now, tenant)
         request = RunRequest(
             run_id=run_id,
             workflow=resolved.workflow,
@@ -145,6 +150,7 @@ class FlowService:
             created_at_ms=now,
             preset=resolved.preset,
             model=resolved.model,
+            tenant=tenant,
         )
         self.store.create(request, resolved, manifest)
         return RunView.of(manifest)

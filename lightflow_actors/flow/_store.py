@@ -92,6 +92,7 @@ class RunRequest(msgspec.Struct, frozen=True):
     created_at_ms: int
     preset: str | None = None
     model: str | None = None  # the run's model override (`run create --model`)
+    tenant: str | None = None  # who the run works for (ADR 0104); None: the default tenant
 
 
 class CachedOutput(msgspec.Struct, frozen=True):

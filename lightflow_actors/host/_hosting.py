@@ -19,7 +19,7 @@ crashed child restarts with it and finds it again by name):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Never, TypeVar
 
@@ -41,6 +41,7 @@ from lightflow_actors.supervision import (
     start_subsystem,
     stop_subsystem,
 )
+from lightflow_actors.tenants import TenantLedger
 
 from ._config import RunsConfig, RunsSettings, load_runs_config
 from ._providers import build_providers
@@ -60,9 +61,13 @@ class EmbeddedSubstrate(Substrate):
     processes never serve one tree (a restart would re-serve the other's claimed requests)."""
 
     def __init__(
-        self, config: SubstrateConfig, providers: Sequence[ProviderSpec], lease_path: str
+        self,
+        config: SubstrateConfig,
+        providers: Sequence[ProviderSpec],
+        lease_path: str,
+        tenants: TenantLedger | None = None,
     ) -> None:
-        super().__init__(config, providers)
+        super().__init__(config, providers, tenants=tenants)
         self._lease_path = lease_path
         self._lease: Lease | None = None
 
@@ -85,6 +90,10 @@ class RunsHosting(RunsPort):
 
     `config` defaults to `load_runs_config(environ)`. `prefix` names the subtree's actors
     (two hostings in one system need two prefixes). `mcp` adds the MCP endpoint actor.
+    `tenants`: the node's `TenantLedger` (ADR 0104), or a function that gives it for the
+    system at start (`node_tenants`); its budgets refuse runs past ``runs_in_flight`` and
+    hold provider calls past ``provider_calls_per_min``. None: no budgets (each tenant's
+    requests still get a fair share of the provider slots).
     """
 
     def __init__(
@@ -98,7 +107,10 @@ class RunsHosting(RunsPort):
         tail_poll_s: float = 0.05,
         resume: bool = True,
         mount_fuse: bool = False,
+        tenants: TenantLedger | Callable[[ActorSystem], TenantLedger] | None = None,
     ) -> None:
+        self.tenants_source = tenants
+        self.tenants: TenantLedger | None = None  # the ledger in use, once started
         self.config = config if config is not None else load_runs_config(environ)
         self.settings: RunsSettings = self.config.settings(environ)
         super().__init__(HostNames(prefix), ask_timeout=ask_timeout)
@@ -117,6 +129,8 @@ class RunsHosting(RunsPort):
         if self._system is not None:
             raise RunsError("this RunsHosting is started already; create another one")
         settings, names = self.settings, self.names
+        source = self.tenants_source
+        tenants = self.tenants = source(system) if callable(source) else source
         children: list[ChildSpec[Never]] = []
         lease_path = tree_lease_path(settings.state_dir, settings.layout.root)
         try:
@@ -141,7 +155,7 @@ class RunsHosting(RunsPort):
             children.append(
                 ChildSpec(
                     id="substrate",
-                    start=lambda: EmbeddedSubstrate(config, providers, str(lease_path)),
+                    start=lambda: EmbeddedSubstrate(config, providers, str(lease_path), tenants),
                     name=names.substrate,
                     shutdown=10.0,
                 )
@@ -166,7 +180,9 @@ class RunsHosting(RunsPort):
             ),
             ChildSpec(
                 id="host",
-                start=lambda: RunsHost(settings, names, tail_poll_s=poll, resume=resume),
+                start=lambda: RunsHost(
+                    settings, names, tail_poll_s=poll, resume=resume, tenants=tenants
+                ),
                 name=names.host,
             ),
         ]

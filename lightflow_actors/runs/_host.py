@@ -35,6 +35,7 @@ from lightflow_actors.kernel import (
     is_normal_exit,
 )
 from lightflow_actors.supervision import Backoff, ChildSpec, SupervisorRef, start_child
+from lightflow_actors.tenants import DEFAULT_TENANT, TenantLedger
 
 from ._errors import (
     RunActorRestarting,
@@ -128,6 +129,7 @@ class HostedRun(flow.RunActor):
         cortex: ActorRef[Commit | Observe],
         settings: HostSettings,
         start_with: Submit | None = None,
+        tenants: TenantLedger | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -140,8 +142,16 @@ class HostedRun(flow.RunActor):
         )
         self._host_name = host_name
         self._hosted_id = run_id
+        self._tenants = tenants
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        if self._tenants is not None:  # in flight from now on (its tenant is known now)
+            self._tenants.adopt_run(self.tenant or DEFAULT_TENANT, self._hosted_id)
 
     def on_stop(self, reason: ExitReason) -> None:
+        if self._tenants is not None:
+            self._tenants.end_run(self._hosted_id)
         host = self.system.whereis(self._host_name)
         if is_normal_exit(reason) and host is not None:
             # The name is registered by the runs supervisor for a RunsHost only.
@@ -157,6 +167,11 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
     thread reads or the run goes on; changes are async handlers, one at a time. A create
     resolves its workflow first, deferred like a read (the asset evaluator's child process
     may take up to its timeout), and only then writes the run as a change.
+
+    With a `TenantLedger` (`tenants`, ADR 0104), a create past its tenant's
+    ``runs_in_flight`` is refused (`OverBudget`, HTTP 429) before it resolves anything and
+    again, for creates that raced, before it writes; each run actor counts itself in
+    flight while it runs (resumed runs too: a restart never refuses a run it had).
     """
 
     def __init__(
@@ -166,8 +181,10 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         *,
         tail_poll_s: float = 0.05,
         resume: bool = True,
+        tenants: TenantLedger | None = None,
     ) -> None:
         self._settings = settings
+        self._tenants = tenants
         self._names = names
         self._tail_poll_s = tail_poll_s
         self._resume = resume
@@ -235,6 +252,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         try:
             if msg.run_id is not None:
                 flow.check_run_id(msg.run_id)  # a hostile id fails before any evaluation
+            self._reserve(msg)  # over its budget: refused before any evaluation
             resolved = await self.run_blocking(
                 self.ops.preview, msg.workflow, msg.inputs, msg.preset, msg.model
             )
@@ -254,7 +272,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             await _answer([reply], self._create(create, msg.resolved), _CHANGE_FAILURES)
 
     async def _create(self, msg: CreateRun, resolved: flow.ResolvedWorkflow) -> RunView:
-        view = await self.run_blocking(self.ops.create_resolved, resolved, msg.run_id)
+        self._reserve(msg)  # creates that passed together are counted one by one here
+        view = await self.run_blocking(self.ops.create_resolved, resolved, msg.run_id, msg.tenant)
         if msg.start:
             await self._drive(view.run_id)
         return view
@@ -368,6 +387,12 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         tail = self.spawn(lambda: RunTail(store, msg.run_id, msg.after, msg.mode, queue, poll))
         return StreamHandle(tail, queue)
 
+    def _reserve(self, msg: CreateRun) -> None:
+        """Refuse (`OverBudget`) a create that would start a run past its tenant's
+        ``runs_in_flight`` (a run created without starting it is not in flight)."""
+        if self._tenants is not None and msg.start:
+            self._tenants.reserve_run(msg.tenant or DEFAULT_TENANT)
+
     # -- hosting ------------------------------------------------------------------------------
 
     @handler
@@ -421,6 +446,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         store, settings, system = self.ops.store, self._settings, self.system
         cortex_name = self._names.cortex
         first = [start_with] if start_with is not None else []
+        tenants = self._tenants
 
         def start() -> HostedRun:
             # Looked up at every (re)start: a restarted client has a new ref.
@@ -429,7 +455,9 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
                 raise RunStartFailed(f"run {run_id!r}: the CortexFS client is not running")
             # The name is registered by the runs supervisor for the CortexFS client only.
             cortex = cast(ActorRef[Commit | Observe], cortex)
-            return HostedRun(host, store, run_id, cortex, settings, first.pop() if first else None)
+            return HostedRun(
+                host, store, run_id, cortex, settings, first.pop() if first else None, tenants
+            )
 
         return ChildSpec(
             id=f"run:{run_id}",

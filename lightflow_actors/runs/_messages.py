@@ -60,6 +60,7 @@ class CreateRun(Ask[RunView], frozen=True):
     preset: str | None = None
     start: bool = True
     model: str | None = None  # the run's model override (specs/flow.md §1.3)
+    tenant: str | None = None  # who the run works for, checked by the surface (ADR 0104)
 
 
 class CancelRun(Ask[RunView], frozen=True):

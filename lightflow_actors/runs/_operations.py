@@ -102,9 +102,11 @@ class RunsOperations:
             check_run_id(run_id)  # before the catalog: a hostile id fails first
         return self.service().create(workflow, inputs, run_id, preset, model)
 
-    def create_resolved(self, resolved: ResolvedWorkflow, run_id: str | None) -> RunView:
-        """Write a new planned run of a workflow `preview` resolved."""
-        return self.service_without_catalog().create_resolved(resolved, run_id)
+    def create_resolved(
+        self, resolved: ResolvedWorkflow, run_id: str | None, tenant: str | None = None
+    ) -> RunView:
+        """Write a new planned run of a workflow `preview` resolved, for `tenant`."""
+        return self.service_without_catalog().create_resolved(resolved, run_id, tenant)
 
     def prepare_targets(self, run_id: str) -> None:
         """Create the inbox and outbox of every tool and thread the run's steps address,

@@ -68,13 +68,22 @@ class FairQueue(Generic[T]):
         queue.appendleft(item)
         self._size += 1
 
-    def pop(self, servable: Callable[[str, T], bool] | None = None) -> tuple[str, T] | None:
-        """The next `(tenant, item)` in round-robin order whose item is `servable`, or None
-        when none is (then nothing changes but the round's position)."""
+    def pop(
+        self,
+        servable: Callable[[str, T], bool] | None = None,
+        ready: Callable[[str], bool] | None = None,
+    ) -> tuple[str, T] | None:
+        """The next `(tenant, item)` in round-robin order whose tenant is `ready` and whose
+        item is `servable`, or None when none is (then nothing changes but the round's
+        position). `ready` is asked once per tenant and turn: a tenant that must wait (its
+        budget) is passed over without looking at its items."""
         ring = self._ring
         for _ in range(len(ring)):
             tenant = ring[0]
             if self._credit <= 0:
+                self._next()
+                continue
+            if ready is not None and not ready(tenant):
                 self._next()
                 continue
             queue = self._queues[tenant]

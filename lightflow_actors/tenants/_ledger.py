@@ -268,24 +268,50 @@ class TenantLedger:
 
     # -- provider calls ---------------------------------------------------------------
 
-    def provider_wait(self, tenant: str, subject: str | None = None, *, take: bool = True) -> float:
-        """Seconds `tenant` must wait before its next provider call (0.0: go, and with
-        `take` the call is counted). A wait is recorded as a ``throttled`` event."""
+    def provider_wait(self, tenant: str) -> float:
+        """Seconds until `tenant` may make its next provider call (0.0: now); takes and
+        records nothing (a queue asks it for every waiting tenant at each turn)."""
+        bucket = self._provider_bucket(tenant)
+        return 0.0 if bucket is None else bucket.peek(self._clock.now())
+
+    def provider_call(self, tenant: str) -> None:
+        """Count one provider call of `tenant` (call it when the call starts, after
+        `provider_wait` answered 0.0)."""
+        bucket = self._provider_bucket(tenant)
+        if bucket is not None:
+            bucket.take(self._clock.now())
+
+    def provider_throttled(self, tenant: str, subject: str | None, wait: float) -> None:
+        """Record that a call of `tenant` (request `subject`) is held `wait` seconds for
+        its ``provider_calls`` budget: a ``throttled`` event (once per held request)."""
+        state = self._state(tenant)
+        state.throttled += 1
+        limit = self.budgets(tenant).provider_calls_per_min or 0.0
+        self._record("throttled", tenant, "provider_calls", limit, wait, subject)
+
+    def provider_refuse(self, tenant: str, subject: str | None = None) -> None:
+        """Refuse (`OverBudget`) an explicit provider call `tenant` asks for now (a step
+        submitted by hand) when its ``provider_calls`` budget has no call left."""
+        wait = self.provider_wait(tenant)
+        if wait > 0:
+            limit = self.budgets(tenant).provider_calls_per_min or 0.0
+            raise self._refuse(tenant, self._state(tenant), "provider_calls", limit, wait, subject)
+
+    def weight(self, tenant: str) -> int:
+        """`tenant`'s share where work waits (`Budgets.weight`)."""
+        return self.budgets(tenant).weight
+
+    def _provider_bucket(self, tenant: str) -> TokenBucket | None:
         budgets = self.budgets(tenant)
         per_min = budgets.provider_calls_per_min
         if per_min is None:
-            return 0.0
+            return None
         state = self._state(tenant)
-        now = self._clock.now()
         bucket = state.provider
         if bucket is None:
             burst = budgets.provider_calls_burst or max(1.0, per_min)
-            bucket = state.provider = TokenBucket(per_min / 60.0, burst, now)
-        wait = bucket.take(now) if take else bucket.peek(now)
-        if wait > 0:
-            state.throttled += 1
-            self._record("throttled", tenant, "provider_calls", per_min, wait, subject)
-        return wait
+            bucket = state.provider = TokenBucket(per_min / 60.0, burst, self._clock.now())
+        return bucket
 
     # -- what operators read ----------------------------------------------------------
 

@@ -25,6 +25,7 @@ from ctx_substrate._fuse_probe import FuseUnavailable, fuse_available
 from lightflow_actors import ActorRef, ActorSystem, StartFailed
 from lightflow_actors.adapters.cortex import ClientWatch, CortexClient
 from lightflow_actors.cortex import Call, Commit, CtxLayout, Observe
+from lightflow_actors.tenants import TenantLedger, TenantsConfig
 
 UID = "1000"
 
@@ -50,6 +51,7 @@ class Ctx:
         self.substrate = substrate
         self.client = client
         self.layout = CtxLayout(str(mount), UID)
+        self.tenants: TenantLedger | None = None  # with `start_ctx(tenants=...)`
 
     def audit(self) -> list[AuditEvent]:
         return read_audit(self.backing / "audit" / "events.jsonl")
@@ -66,7 +68,8 @@ class Ctx:
 
 @pytest.fixture
 async def start_ctx(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
-    """`await start_ctx(providers=..., routes=..., policy=..., **config)` → `Ctx`.
+    """`await start_ctx(providers=..., routes=..., policy=..., tenants=..., **config)` → `Ctx`
+    (with `tenants`, the substrate's provider hosts use a `TenantLedger` of those budgets).
 
     Every started system is shut down at the end of the test; `ctx.system` may also be
     shut down earlier to simulate a substrate restart.
@@ -79,6 +82,7 @@ async def start_ctx(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         policy: Policy | None = None,
         root: Path | None = None,
         backend: str = "directory",
+        tenants: TenantsConfig | None = None,
         **config: object,
     ) -> Ctx:
         backing = root or tmp_path / "ctx"
@@ -109,8 +113,9 @@ async def start_ctx(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         system = ActorSystem()
         await system.start()
         systems.append(system)
+        ledger = None if tenants is None else TenantLedger(tenants, clock=system.clock)
         try:
-            substrate = await system.start_actor(lambda: Substrate(cfg, specs))
+            substrate = await system.start_actor(lambda: Substrate(cfg, specs, tenants=ledger))
         except StartFailed as exc:
             if backend == "fuse" and isinstance(exc.reason, FuseUnavailable):
                 pytest.skip(f"FUSE backend: {exc}")
@@ -120,7 +125,9 @@ async def start_ctx(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         client = system.spawn(
             lambda: CortexClient(CtxLayout(str(mount), UID), watch=watch, poll_interval_s=0.01)
         )
-        return Ctx(system, backing, mount, substrate, client)
+        ctx = Ctx(system, backing, mount, substrate, client)
+        ctx.tenants = ledger
+        return ctx
 
     yield start
     for system in reversed(systems):

@@ -98,14 +98,44 @@ def test_runs_in_flight_refuse_new_runs_but_adopt_resumed_ones() -> None:
 def test_provider_calls_per_minute_answer_a_wait_and_record_it_as_throttled() -> None:
     clock = ManualClock()
     ledger = ledger_of(clock, provider_calls_per_min=60, provider_calls_burst=2)
-    assert ledger.provider_wait("acme", "q1") == 0.0
-    assert ledger.provider_wait("acme", "q2") == 0.0
-    assert ledger.provider_wait("acme", "q3") == pytest.approx(1.0)
+    for _ in range(2):
+        assert ledger.provider_wait("acme") == 0.0
+        ledger.provider_call("acme")
+    assert ledger.provider_wait("acme") == pytest.approx(1.0)
+    assert ledger.provider_wait("acme") == pytest.approx(1.0)  # asking takes nothing
+    assert ledger.events() == []  # nor records anything: the holder records once
+    ledger.provider_throttled("acme", "q3", 1.0)
     assert ledger.provider_wait("other") == 0.0  # the default: unlimited
+    ledger.provider_call("other")
     clock.advance(1.0)
-    assert ledger.provider_wait("acme", "q3") == 0.0
+    assert ledger.provider_wait("acme") == 0.0
     [event] = ledger.events()
-    assert (event.kind, event.budget, event.subject) == ("throttled", "provider_calls", "q3")
+    assert (event.kind, event.budget, event.subject, event.limit) == (
+        "throttled",
+        "provider_calls",
+        "q3",
+        60,
+    )
+    assert {u.tenant: u.throttled for u in ledger.usage()} == {"acme": 1}
+
+
+def test_an_explicit_provider_call_past_the_budget_is_refused_with_the_wait() -> None:
+    clock = ManualClock()
+    ledger = ledger_of(clock, provider_calls_per_min=30, provider_calls_burst=1)
+    ledger.provider_refuse("acme", "s1")  # a call is there: nothing raised
+    ledger.provider_call("acme")
+    with pytest.raises(OverBudget) as refused:
+        ledger.provider_refuse("acme", "s2")
+    assert refused.value.retry_after == pytest.approx(2.0)
+    assert refused.value.retry_after_header == "2"
+    assert "30 provider calls a minute" in str(refused.value)
+    [event] = ledger.events()
+    assert (event.kind, event.budget, event.subject) == ("refused", "provider_calls", "s2")
+
+
+def test_weights_come_from_the_budgets() -> None:
+    ledger = TenantLedger(TenantsConfig(tenants={"gold": Budgets(weight=4)}), clock=ManualClock())
+    assert (ledger.weight("gold"), ledger.weight("anyone")) == (4, 1)
 
 
 def test_listeners_hear_each_event_and_a_failing_one_changes_nothing() -> None:

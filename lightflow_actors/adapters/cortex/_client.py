@@ -135,7 +135,7 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
     # -- commands -------------------------------------------------------------------------
     @handler
     def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
-        result = self._commit(msg.kind, msg.name, msg.id, msg.body, msg.at_most_once)
+        result = self._commit(msg.kind, msg.name, msg.id, msg.body, msg.at_most_once, msg.tenant)
         if isinstance(result, RequestCommitted) and msg.notify is not None:
             self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
         return result
@@ -164,13 +164,14 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
         request_id: str,
         body: object,
         at_most_once: bool = False,
+        tenant: str | None = None,
     ) -> RequestCommitted | CommitFailed:
         cause: CommitFailure
         error: Exception
         try:
             data = body if isinstance(body, bytes) else self._encoder.encode(body)
             inbox = self._layout.inbox(kind, name)
-            path = commit_request(inbox, request_id, data, at_most_once=at_most_once)
+            path = commit_request(inbox, request_id, data, at_most_once=at_most_once, tenant=tenant)
         except RequestConflictError as exc:
             cause, error = "conflict", exc
         except CortexError as exc:

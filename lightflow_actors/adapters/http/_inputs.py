@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ...flow import MODEL_NAME, check_run_id
 from ...kernel import ActorStatus
+from ...tenants import TenantId
 from ._errors import BadRequest, PayloadTooLarge
 
 T = TypeVar("T")
@@ -361,6 +362,7 @@ class CreateBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     preset: Name | None = None
     model: ModelName | None = None
+    tenant: TenantId | None = None  # else the X-Lightflow-Tenant header, else the default
 
 
 class CancelBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

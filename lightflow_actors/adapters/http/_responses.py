@@ -13,6 +13,7 @@ import msgspec
 from starlette.responses import Response
 
 from ...kernel import Refused
+from ...tenants import OverBudget
 from ._errors import HttpError, OperatorRefused, status_of
 from ._records import ErrorBody
 
@@ -31,7 +32,10 @@ def json_response(
 def error_response(error: HttpError | Refused) -> Response:
     """The answer to a request that failed with ``error``: its message and status."""
     field = error.field if isinstance(error, HttpError | OperatorRefused) else None
-    return error_body(error.message, status_of(error), field)
+    response = error_body(error.message, status_of(error), field)
+    if isinstance(error, OverBudget):  # 429: when the tenant may try again (RFC 9110)
+        response.headers["Retry-After"] = error.retry_after_header
+    return response
 
 
 def error_body(message: str, status: int, field: str | None = None) -> Response:

@@ -40,6 +40,7 @@ from lightflow_actors.runs import (
     StreamMode,
     SubmitStep,
 )
+from lightflow_actors.tenants import TENANT_HEADER, check_tenant
 
 from .._refusals import FAILURE_STATUS
 from ._errors import HttpError
@@ -181,9 +182,13 @@ class RunsRoutes:
         RUNS.json_object(bytes(body.inputs), "body.inputs")
         if body.id is not None:
             decode_run_id(body.id)
-        view = await self.hosting.call(
-            CreateRun(body.workflow, bytes(body.inputs), body.id, body.preset, model=body.model)
+        tenant = body.tenant
+        if tenant is None and TENANT_HEADER in request.headers:
+            tenant = check_tenant(request.headers[TENANT_HEADER], "header X-Lightflow-Tenant")
+        create = CreateRun(
+            body.workflow, bytes(body.inputs), body.id, body.preset, model=body.model, tenant=tenant
         )
+        view = await self.hosting.call(create)
         response = json_response(view, 201)
         response.headers["Location"] = f"runs/{quote(view.run_id, safe='')}"
         return response
