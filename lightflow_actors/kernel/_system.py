@@ -408,6 +408,11 @@ class ActorSystem:
         assert cell.exit_reason is not None
         return cell.exit_reason
 
+    def exit_future(self, ref: AnyRef) -> asyncio.Future[None]:
+        """A future done once ``ref`` has exited (done already if it has): a callback on it
+        watches an actor from outside the system without a task waiting in `wait_exit`."""
+        return ref._cell.wait_exit()
+
     # -- timers and blocking work -----------------------------------------------------------
 
     def send_after(self, delay: float, target: ActorRef[T], message: T) -> Timer:

@@ -11,13 +11,12 @@ Mount them where you like: ``Mount("/live", routes=live_routes(system, views))``
 The endpoints stay thin (ADR 0022): decode the request, then talk to actors. The
 socket loop reads a frame, asks the connection's transport actor to take it, and
 waits for its answer before reading the next (so a slow session slows the reader,
-not the server's memory); a writer task drains what the transport queued.
+not the server's memory); a writer task drains what the transport queued, and exists
+only while something is queued (_endpoint.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gzip
 import hashlib
 from collections.abc import Collection, Mapping
@@ -31,7 +30,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from lightflow_actors.kernel import ActorExited, ActorNotAlive, ActorSystem
+from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import (
     MAX_PARAMS,
     AnyLiveView,
@@ -48,13 +47,11 @@ from lightflow_actors.live import (
 )
 
 from ._deflate import bound_deflate
+from ._endpoint import SocketEndpoint
 from ._fallback import FallbackConfig, FallbackRoutes
 from ._page import CLIENT_SCRIPT, client_script, page_html
-from ._socket import QueueSocket
-from ._transport import Receive, SocketClosed, start_transport
 
 _MAX_PARAM_CHARS = 2048
-_CLOSE_TIMEOUT = 5.0  # seconds a closing socket may take to write what is left
 
 
 class LiveRoutes:
@@ -87,8 +84,11 @@ class LiveRoutes:
         self.fallback = FallbackRoutes(
             hub, origin_allowed=self._origin_allowed, request_info=request_info, config=fallback
         )
+        self.endpoint = SocketEndpoint(
+            hub, origin_allowed=self._origin_allowed, request_info=request_info
+        )
         self.routes: list[BaseRoute] = [
-            WebSocketRoute("/socket", self.socket, name="lightflow_live_socket"),
+            WebSocketRoute("/socket", self.endpoint, name="lightflow_live_socket"),
             *self.fallback.routes,
             Route("/static/" + CLIENT_SCRIPT, self.script, name="lightflow_live_script"),
             Route("/session", self.session, name="lightflow_live_session"),
@@ -171,71 +171,9 @@ class LiveRoutes:
         return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
     async def socket(self, websocket: WebSocket) -> None:
-        if not self._origin_allowed(websocket):
-            await websocket.close(code=1008, reason="origin not allowed")
-            return
-        hub = self.hub
-        await hub.start()
-        await websocket.accept()
-
-        async def send(data: bytes) -> None:
-            await websocket.send_text(data.decode("utf-8"))
-
-        async def close(code: int, reason: str) -> None:
-            with contextlib.suppress(Exception):  # the peer may be gone already
-                await websocket.close(code=code, reason=reason)
-
-        config = hub.config
-        sock = QueueSocket(
-            send, close, max_buffered=config.max_buffered, max_bytes=config.max_buffered_bytes
-        )
-        transport = await start_transport(hub, sock, request_info(websocket))
-
-        async def read() -> None:
-            while not sock.closing:
-                await sock.wait_readable()
-                if sock.closing:
-                    return
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                text = message.get("text")
-                data = text.encode("utf-8") if text is not None else message.get("bytes") or b""
-                try:
-                    await transport.ask(Receive(data), timeout=None)
-                except (ActorExited, ActorNotAlive):
-                    return
-
-        reader = asyncio.ensure_future(read())
-        writer = asyncio.ensure_future(sock.writer())
-        # A transport that is killed runs no on_stop, so nothing would close the socket:
-        # watching its exit closes it (the browser then reconnects).
-        exited = asyncio.ensure_future(hub.system.wait_exit(transport))
-        try:
-            await asyncio.wait({reader, writer, exited}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            transport.tell(SocketClosed())
-            if exited.done() and not sock.closing:
-                sock.close(1011, "the connection's actor stopped; reconnect")
-            if writer.done() or sock.closing:
-                # The server closed: the close frame is out (or going out). What the peer
-                # still sends is taken and dropped meanwhile: left unread, it would fill
-                # the server's queue for this socket and wedge its read loop, and the
-                # connection would never see the peer's close (CLOSE-WAIT forever). A
-                # peer that does not read gets _CLOSE_TIMEOUT, then is let go.
-                reader.cancel()
-                discard = asyncio.ensure_future(_discard(websocket))
-                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(writer, _CLOSE_TIMEOUT)
-                discard.cancel()
-                with contextlib.suppress(BaseException):
-                    await discard
-            else:
-                writer.cancel()  # the peer left: nothing more can be written
-            exited.cancel()
-            for task in (reader, writer, exited):
-                with contextlib.suppress(BaseException):
-                    await task
+        """The live connection over a Starlette `WebSocket` (pages that wrap the socket
+        route call this); the route itself is `endpoint`, a bare ASGI app (_endpoint.py)."""
+        await self.endpoint(websocket.scope, websocket.receive, websocket.send)
 
     def _origin_allowed(self, connection: HTTPConnection) -> bool:
         # Browsers always send Origin on a WebSocket and on a POST or DELETE; on a GET
@@ -292,12 +230,6 @@ def accepts_gzip(accept_encoding: str) -> bool:
     if named:
         return max(named) > 0
     return weights.get("*", 0.0) > 0
-
-
-async def _discard(websocket: WebSocket) -> None:
-    """Take and drop messages until the peer's disconnect."""
-    while (await websocket.receive())["type"] != "websocket.disconnect":
-        pass
 
 
 def live_routes(
