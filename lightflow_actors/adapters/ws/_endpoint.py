@@ -71,8 +71,8 @@ class ASGISocket:
     # -- the transport side (sync, never blocks) -----------------------------------------
 
     def send(self, data: bytes) -> bool:
-        if self._close_with is not None:
-            return True  # closing: frames after the close are dropped, as the peer would
+        if self._close_with is not None or self.closed:
+            return True  # closing or gone: later frames are dropped, as the peer would
         if (
             len(self._buffer) >= self.max_buffered
             or self.buffered_bytes + len(data) > self.max_bytes

@@ -49,6 +49,7 @@ from lightflow_actors.live import (
 from ._deflate import bound_deflate
 from ._endpoint import SocketEndpoint
 from ._fallback import FallbackConfig, FallbackRoutes
+from ._hypercorn import lean_hypercorn
 from ._page import CLIENT_SCRIPT, client_script, page_html
 
 _MAX_PARAM_CHARS = 2048
@@ -71,6 +72,7 @@ class LiveRoutes:
         fallback: FallbackConfig | None = None,
     ) -> None:
         bound_deflate()  # small zlib contexts for every Hypercorn socket (_deflate.py)
+        lean_hypercorn()  # small queues and events for every Hypercorn connection
         self.hub = hub
         self.allowed_origins = frozenset(o.rstrip("/") for o in allowed_origins)
         self._script = client_script()
