@@ -17,14 +17,15 @@ Everything runs against the examples app in a Hypercorn subprocess on 127.0.0.1.
    bytes allocated per session (``TRACED_SESSIONS`` joined counters, one event each)
    by the part of the stack that allocated them (transport actor, session actor,
    diff state, Hypercorn, wsproto, zlib, asyncio, ...), beside the same parts for a
-   bare echo socket in the same server. Measured 2026-12-07, loaded machine (2 cores,
-   7 engineers), 200 sessions: without deflate 47.2 KB a session (echo 25.4 KB): asyncio
-   12.4 (echo 9.6), starlette 7.4 (5.3), hypercorn 6.4 (6.3), ws transport actor 4.5,
-   live session/program/view 4.5, kernel cells 4.3, h11 1.9 (1.7), wsproto 1.8 (1.7),
-   ISA connection 1.1, diff state 0.45, supervision 0.44; with deflate 65.2 KB (echo
-   43.1 KB): the server's compressor 9.2 (created in ws/_deflate.py, counted under the
-   transport) and wsproto's inflater 7.9, the same in both. RSS in the same kind of run:
-   46.0 KB (echo 22.4 KB) without deflate, 61.8 KB (echo 38.6 KB) with.
+   bare echo socket in the same server. Measured 2026-12-07 (ADR 0099), loaded machine
+   (2 cores, 7 engineers), 200 sessions: without deflate 36.4 KB a session (echo
+   21.3 KB): asyncio 5.8 (echo 5.4), hypercorn 5.5 (5.5), starlette 5.0 (5.2), ws
+   transport actor 4.4, live session/program/view 4.4, kernel cells 4.2, h11 1.9 (1.6),
+   wsproto 1.8 (1.7), ISA connection 1.0, diff state 0.45, supervision 0.44; with
+   deflate 54.4 KB (echo 39.1 KB): the server's compressor 9.2 (created in
+   ws/_deflate.py, counted under the transport) and wsproto's inflater 7.9, the same in
+   both. RSS in the same kind of run: 32.3 KB (echo 16.5 KB) without deflate, 50.4 KB
+   (echo 32.2 KB) with.
 """
 
 from __future__ import annotations
