@@ -65,7 +65,7 @@ class SimulationTap:
         network or message fault in play, a handled message at the head of its sender's
         queue) runs here; anything else falls through to the full methods.
         """
-        events_append = self._events.append
+        events_extend = self._events.extend
         loop = self._loop
         pending = self._pending
         lazy = _LAZY.get
@@ -83,7 +83,7 @@ class SimulationTap:
             ):
                 return full_send(sender, target, item)
             text = item if lazy(type(item)) else message_text(item)
-            events_append((loop.steps, loop._now, "send", target, sender, text, None))
+            events_extend((loop.steps, loop._now, "send", target, sender, text, None))
             queue = pending.get(target.id)
             if queue is None:
                 queue = pending[target.id] = deque()
@@ -93,7 +93,7 @@ class SimulationTap:
         def on_handle(cell: Cell, message: object) -> None:
             queue = pending.get(cell.id)
             if no_extras and queue and queue[0][1] is message:
-                events_append(
+                events_extend(
                     (loop.steps, loop._now, "handle", cell, None, queue.popleft()[2], None)
                 )
                 return
@@ -117,7 +117,7 @@ class SimulationTap:
         detail: str | None = None,
     ) -> None:
         loop = self._loop
-        self._events.append((loop.steps, loop._now, kind, actor, peer, message, detail))
+        self._events.extend((loop.steps, loop._now, kind, actor, peer, message, detail))
 
     # -- the Tap protocol ---------------------------------------------------------------
 
@@ -134,7 +134,7 @@ class SimulationTap:
             kind = "send"
         text = message if _LAZY.get(type(message)) else message_text(message)
         loop = self._loop
-        self._events.append((loop.steps, loop._now, kind, target, sender, text, None))
+        self._events.extend((loop.steps, loop._now, kind, target, sender, text, None))
         decision: MessageDecision | None = None
         network = self.network
         if network is not None and network.active:
@@ -210,7 +210,7 @@ class SimulationTap:
             if text is None:
                 text = message_text(message)
         loop = self._loop
-        self._events.append((loop.steps, loop._now, "handle", cell, None, text, None))
+        self._events.extend((loop.steps, loop._now, "handle", cell, None, text, None))
         if self.monitors is not None:
             self.monitors.on_message(cell.name, message)
         if self._crashes:

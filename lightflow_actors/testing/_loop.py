@@ -179,7 +179,9 @@ class DeterministicLoop(asyncio.BaseEventLoop):
                 if head[1]._cancelled or other_head[1]._cancelled:
                     self._drop_cancelled_heads()
                     continue
-                if (head[0], op) > (other_head[0], other):
+                # ``(head[0], op) > (other_head[0], other)``, without building two tuples.
+                queued, other_queued = head[0], other_head[0]
+                if queued > other_queued or (queued == other_queued and op > other):
                     op, queue, other, other_queue = other, other_queue, op, queue
                 if draw is not None:
                     pick = 1 if draw() >= 0.5 else 0  # int(draw() * 2)

@@ -48,6 +48,9 @@ RawEvent: TypeAlias = tuple[int, float, str, object, object, object, "str | None
 name never change); ``message`` is the text, or a frozen struct whose text is taken when the
 trace is read."""
 
+RAW_FIELDS = 7
+"""A ``RawEvent``'s length: the run's flat list (``Trace.raw``) holds that many items per event."""
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(TraceEvent)
 _LAZY: dict[type, bool] = {}
@@ -79,50 +82,55 @@ def message_text(message: object) -> object:
 class Trace:
     """The events of one run, in order.
 
-    A run appends raw tuples (``record``); ``events`` turns them into ``TraceEvent``
-    structs when read, so a run pays for message texts only if its trace is looked at.
+    A run extends one flat list with each event's ``RawEvent`` fields (``record``);
+    ``events`` turns them into ``TraceEvent`` structs when read, so a run pays for message
+    texts only if its trace is looked at. Flat, not a tuple per event: a run records two
+    events per message and keeps them all, and as many tuples kept alive would make the
+    garbage collector run (and traverse them) every few hundred messages (issue 17: a
+    fifth of an exploration's time went to the collector).
     """
 
     __slots__ = ("_events", "_raw")
 
     def __init__(self, events: list[TraceEvent] | None = None) -> None:
-        self._raw: list[RawEvent] = [
-            (e.step, e.t, e.kind, e.actor, e.peer, e.message, e.detail) for e in events or ()
-        ]
+        self._raw: list[object] = []
+        for e in events or ():
+            self._raw.extend((e.step, e.t, e.kind, e.actor, e.peer, e.message, e.detail))
         self._events: list[TraceEvent] = list(events) if events is not None else []
 
     @property
-    def raw(self) -> list[RawEvent]:
-        """The list a run appends ``RawEvent`` tuples to."""
+    def raw(self) -> list[object]:
+        """The flat list a run extends with each event's ``RawEvent`` fields, in order."""
         return self._raw
 
     @property
     def events(self) -> list[TraceEvent]:
         events = self._events
-        if len(events) < len(self._raw):
-            for step, t, kind, actor, peer, message, detail in self._raw[len(events) :]:
-                if message is not None and not isinstance(message, str):
-                    message = describe_message(message)
-                if not isinstance(actor, str):
-                    actor = actor.label  # type: ignore[attr-defined]
-                if peer is not None and not isinstance(peer, str):
-                    peer = peer.label  # type: ignore[attr-defined]
-                events.append(
-                    TraceEvent(
-                        step=step,
-                        t=t,
-                        kind=kind,  # type: ignore[arg-type]
-                        actor=actor,
-                        peer=peer,
-                        message=message,
-                        detail=detail,
-                    )
+        raw = self._raw
+        for i in range(len(events) * RAW_FIELDS, len(raw), RAW_FIELDS):
+            step, t, kind, actor, peer, message, detail = raw[i : i + RAW_FIELDS]
+            if message is not None and not isinstance(message, str):
+                message = describe_message(message)
+            if not isinstance(actor, str):
+                actor = actor.label  # type: ignore[attr-defined]
+            if peer is not None and not isinstance(peer, str):
+                peer = peer.label  # type: ignore[attr-defined]
+            events.append(
+                TraceEvent(
+                    step=step,  # type: ignore[arg-type]
+                    t=t,  # type: ignore[arg-type]
+                    kind=kind,  # type: ignore[arg-type]
+                    actor=actor,
+                    peer=peer,
+                    message=message,
+                    detail=detail,  # type: ignore[arg-type]
                 )
+            )
         return events
 
     def add(self, event: TraceEvent) -> None:
         e = event
-        self._raw.append((e.step, e.t, e.kind, e.actor, e.peer, e.message, e.detail))
+        self._raw.extend((e.step, e.t, e.kind, e.actor, e.peer, e.message, e.detail))
 
     def record(
         self,
@@ -134,10 +142,10 @@ class Trace:
         message: object = None,
         detail: str | None = None,
     ) -> None:
-        self._raw.append((step, t, kind, actor, peer, message, detail))
+        self._raw.extend((step, t, kind, actor, peer, message, detail))
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._raw) // RAW_FIELDS
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)

@@ -100,6 +100,24 @@ def test_trace_round_trips_through_jsonl(example: Callable[[str], Scenario]) -> 
     assert data.endswith(b"\n") and data.count(b"\n") == len(trace)
 
 
+def test_a_run_keeps_its_trace_flat_and_reads_it_in_order(
+    example: Callable[[str], Scenario],
+) -> None:
+    """A run records no container per event (issue 17: kept tuples made the garbage
+    collector run every few hundred messages); reading is incremental and in order."""
+    trace = run_schedule(example("lost_update.py:scenario"), seed=3).trace
+    assert len(trace) > 10
+    assert not any(isinstance(item, (tuple, list, dict)) for item in trace.raw)
+    first = list(trace.events)
+    trace.record(10**6, 99.0, "timer", "late", message="m", detail="d")
+    assert trace.events[: len(first)] == first and len(trace) == len(first) + 1
+    assert trace.events[-1] == TraceEvent(
+        step=10**6, t=99.0, kind="timer", actor="late", message="m", detail="d"
+    )
+    copy = Trace(trace.events)
+    assert copy.to_jsonl() == trace.to_jsonl() and len(copy) == len(trace)
+
+
 @given(st.binary(max_size=2048))
 def test_trace_decoder_rejects_garbage_with_a_typed_error(data: bytes) -> None:
     # Either it decodes, or it fails with msgspec's typed error (ValidationError included).
