@@ -166,7 +166,10 @@ def _values(
         "fill_valid": _fills(fields, record, _VALID, True),
         "fill_changed": _fills(fields, record, _CHANGED, False),
         "browser_invalid": "",
+        "markup_test": "",
     }
+    if shown.type in ("str", "text"):
+        base["markup_test"] = render("live/markup_test.py.tmpl", **base, field=shown.name)
     if invalid is not None:
         bad = f'"{_INVALID[invalid.type]}"'
         base["invalid_test"] = render(
