@@ -68,6 +68,7 @@ from ._serve import (
     runs_api,
     serve_parts,
 )
+from ._tenants import TenantsPage, node_tenants, tenants_part
 from ._tools import BUILTIN_TOOLS, WordCount, WordCountInput, word_count
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "RunsHosting",
     "RunsSettings",
     "SubprocessProvider",
+    "TenantsPage",
     "WatchdogConfigError",
     "WordCount",
     "WordCountInput",
@@ -115,6 +117,7 @@ __all__ = [
     "local_operations",
     "long_handler_threshold",
     "loop_watchdog",
+    "node_tenants",
     "refresh_and_settle",
     "remove_provider",
     "retry_and_settle",
@@ -123,6 +126,7 @@ __all__ = [
     "runs_part",
     "serve_parts",
     "submit_and_settle",
+    "tenants_part",
     "test_provider",
     "word_count",
 ]

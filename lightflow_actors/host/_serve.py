@@ -47,6 +47,7 @@ from lightflow_actors.runs import RunsConfigError, RunsError
 from ._cluster import cluster_route
 from ._config import load_runs_config
 from ._part import runs_part
+from ._tenants import node_tenants, tenants_part
 
 __all__ = [
     "CLUSTER_LINK",
@@ -148,6 +149,7 @@ def live_examples(options: ServeOptions) -> PartSource:
             node=options.node or "node",
             session_store=lambda: cluster_sessions(system),
             secret=lambda: cluster_token_key(system),
+            tenants=node_tenants(system),
         )
         routes = LiveRoutes(hub, allowed_origins=options.allowed_origins)
 
@@ -195,6 +197,7 @@ def runs_api(options: ServeOptions) -> PartSource:
         token=options.token,
         allowed_origins=options.allowed_origins,
         fuse=True,  # the config file's `ctx.fuse_mount` is mounted by serve only
+        tenants=node_tenants,  # the node's ledger, shared with the live views
     )
 
 
@@ -253,6 +256,7 @@ PARTS: tuple[PartFactory, ...] = (
     loop_watchdog,
     cluster_link,
     operator_observer,
+    tenants_part,
     runs_api,
     live_examples,
 )

@@ -171,7 +171,9 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
     With a `TenantLedger` (`tenants`, ADR 0104), a create past its tenant's
     ``runs_in_flight`` is refused (`OverBudget`, HTTP 429) before it resolves anything and
     again, for creates that raced, before it writes; each run actor counts itself in
-    flight while it runs (resumed runs too: a restart never refuses a run it had).
+    flight while it runs (resumed runs too: a restart never refuses a run it had). A step
+    submitted by hand when the tenant has no provider call left is refused the same way
+    (the run's own steps wait for their call at the substrate instead).
     """
 
     def __init__(
@@ -298,6 +300,14 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         await _answer([self.defer(msg)], self._submit(msg), _CHANGE_FAILURES)
 
     async def _submit(self, msg: SubmitStep) -> RunView:
+        if self._tenants is not None:
+            # A step submitted by hand is a provider call asked for now: past the tenant's
+            # provider_calls budget it is refused (429), not held like the run's own.
+            tenant = self._tenants.run_tenant(msg.run_id)
+            if tenant is None:  # not driven here: its manifest says
+                stored = (await self.run_blocking(self.ops.get, msg.run_id)).tenant
+                tenant = stored if isinstance(stored, str) else DEFAULT_TENANT
+            self._tenants.provider_refuse(tenant, f"{msg.run_id}/{msg.step}")
         run = self._run_ref(msg.run_id)
         if run is not None:
             submitted = await self._submit_to(run, msg)

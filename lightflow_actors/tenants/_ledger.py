@@ -166,7 +166,8 @@ class TenantLedger:
         return self._config
 
     def reconfigure(self, config: TenantsConfig) -> None:
-        """Use `config` from now on (counts carry over; rate buckets start full again)."""
+        """Use `config` from now on (counts carry over; the tenants' rate buckets start
+        full again; a live session's own events bucket keeps its rate until it ends)."""
         self._config = config
         for state in self._tenants.values():
             state.events = None

@@ -199,6 +199,14 @@ class LiveViewHandle:
         return self.client.errors
 
     @property
+    def over_budget(self) -> list[ErrorFrame]:
+        """The ``over_budget`` error frames received: events (or the join) refused for a
+        tenant budget, each with its ``retry_after`` (specs/live-wire.md §16)."""
+        return [
+            e for e in self.client.errors if isinstance(e, ErrorFrame) and e.code == "over_budget"
+        ]
+
+    @property
     def closed(self) -> bool:
         return self.socket.close_code is not None
 
@@ -882,6 +890,14 @@ class LiveTest:
     def new_browser(self) -> LiveTest:
         """Another browser on the same hub: an empty cookie jar (a second profile)."""
         return LiveTest(self.system, self.hub)
+
+    @property
+    def tenants(self) -> TenantLedger:
+        """The hub's tenant ledger (`live_test(tenants=...)`): each tenant's use, refusals
+        and recorded events; `reconfigure` changes budgets mid-test."""
+        if self.hub.tenants is None:
+            raise LiveTestError("this hub has no tenant budgets; pass live_test(tenants=...)")
+        return self.hub.tenants
 
     def put_session(self, values: Mapping[str, SessionValue]) -> None:
         """Set the signed cookie session to `values` (Phoenix's ``init_test_session``)."""

@@ -60,14 +60,13 @@ VIEWS = {
 
 
 def over_budget(view: LiveViewHandle) -> list[ErrorFrame]:
-    return [e for e in view.errors if isinstance(e, ErrorFrame) and e.code == "over_budget"]
+    return view.over_budget
 
 
 async def test_the_session_past_the_tenants_live_sessions_is_refused_and_others_join() -> None:
     config = TenantsConfig(tenants={"acme": Budgets(live_sessions=2)})
     async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
-        ledger = live.hub.tenants
-        assert ledger is not None
+        ledger = live.tenants
         first = await live.mount("org", {"org": "acme"})
         await live.mount("org", {"org": "acme"})
         with pytest.raises(LiveTestError, match="over_budget: tenant 'acme' is over its "):
@@ -164,3 +163,22 @@ async def test_a_hook_that_names_a_bad_tenant_is_refused_for_that_session_only(b
             await live.mount("org", {"org": bad})
         ok = await live.mount("org", {"org": "fine"})
         await ok.click("inc")
+
+
+async def test_the_dsl_names_the_ledger_only_when_the_hub_has_budgets() -> None:
+    async with live_test(VIEWS, secret=SECRET) as live:
+        with pytest.raises(LiveTestError, match=r"live_test\(tenants=\.\.\.\)"):
+            _ = live.tenants
+    config = TenantsConfig(default=Budgets(session_events_per_s=1, session_events_burst=1))
+    async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
+        view = await live.mount("counter")
+        await view.click("inc")
+        await view.click("inc")
+        [refused] = view.over_budget
+        assert refused.code == "over_budget" and refused.retry_after is not None
+        assert [u.refused for u in live.tenants.usage()] == [{"session_events": 1}]
+        live.tenants.reconfigure(TenantsConfig())  # lifted mid-test, for new sessions
+        fresh = await live.mount("counter")
+        for _ in range(5):
+            await fresh.click("inc")
+        assert fresh.has_element("#n", "5") and fresh.over_budget == []

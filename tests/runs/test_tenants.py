@@ -167,3 +167,43 @@ def test_hostile_tenants_in_the_body_are_refused_or_taken_as_they_are(
     else:
         assert response.status_code == 400, response.text
         assert "tenant" in response.json()["error"]
+
+
+def test_a_step_submitted_by_hand_past_the_provider_calls_gets_429(
+    tmp_path: Path, hold: Path
+) -> None:
+    env = RunsEnv(tmp_path, provider="held_chat", blocking=True)
+    config = TenantsConfig(
+        tenants={"meter": Budgets(provider_calls_per_min=0.6, provider_calls_burst=1)}
+    )
+
+    def ledger(system: ActorSystem) -> TenantLedger:
+        return TenantLedger(config, clock=system.clock)
+
+    hosting = RunsHosting(env.config, environ=env.environ, mcp=False, tenants=ledger)
+    app = create_app(routes=runs_routes(hosting), on_startup=hosting.start)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert create(client, "m1", "meter").status_code == 201
+        tenants = hosting.tenants
+        assert tenants is not None
+        # `plan` took the one call; `left` and `right` wait at the substrate for the next.
+        for _ in range(400):
+            if any(e.kind == "throttled" for e in tenants.events()):
+                break
+            client.get("/health")
+        [held] = tenants.events()
+        assert (held.kind, held.tenant, held.budget) == ("throttled", "meter", "provider_calls")
+        refused = client.post("/runs/m1/steps/left/submit")
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 100
+        assert "provider_calls budget (0.6 provider calls a minute)" in refused.json()["error"]
+        # Another tenant's run is served meanwhile, start to end.
+        assert (
+            client.post(
+                "/runs", json={"workflow": "greet", "id": "q1", "inputs": {"name": "q", "times": 1}}
+            ).status_code
+            == 201
+        )
+        settle(client, "q1")
+        assert client.get("/runs/q1/status").json()["status"] == "succeeded"
+        assert client.get("/runs/m1/status").json()["steps"]["left"] == "submitted"
