@@ -170,6 +170,17 @@ class MalformedResponse(FlowError):
     the HTTP edge answers it 502, other failures 500)."""
 
 
+class RunFenced(FlowError):
+    """This node no longer owns the run: in a cluster another node took its lease over
+    (specs/cluster.md §Runs). The run actor makes nothing more visible (no request is
+    committed, no answer recorded) and stops with `("shutdown", "fenced")`: not a crash,
+    so it is not restarted here; the new owner drives the run."""
+
+    def __init__(self, run_id: str, detail: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id!r} is owned by another node now: {detail}")
+
+
 class RunInvariantBroken(FlowError):
     """Interpreting a run raised where nothing may: the manifest on disk refused a
     transition the run's program made, or the program itself raised.

@@ -91,6 +91,7 @@ from lightflow_actors.tenants import DEFAULT_TENANT
 from ._errors import (
     Conflict,
     CorruptRun,
+    RunFenced,
     RunInvariantBroken,
     RunNotFound,
     StepTransitionError,
@@ -417,6 +418,11 @@ class RunActor(Actor[RunMessage]):
                 await self._step(doing, pending)
         except _RunEnded as ended:
             effects = await self._ended_outside(ended)
+        except RunFenced as fenced:
+            # Another node owns the run now: nothing more is made visible from here.
+            logger.warning("%s; this actor stops", fenced)
+            self.stop(("shutdown", "fenced"))
+            return []
         except Refused as error:
             raise RunInvariantBroken(self._run_id, _doing(doing), error) from error
         if self._closing is not None:
@@ -535,8 +541,21 @@ class RunActor(Actor[RunMessage]):
         cancel: `_RunEnded`. Any other refusal propagates, and `_execute` makes it the
         crash it is (`RunInvariantBroken`)."""
         refused = await self._blocking(self._write_in_order, writes)
+        await self.written()
         if refused is not None:
             await self._refused(*refused)
+
+    # -- hooks of a hosted run (a cluster copies the run and fences it) ----------------------
+
+    async def written(self) -> None:
+        """The run's store took a batch of writes. A clustered host copies the run where
+        another node can read it (raising `RunFenced` when another node owns it now);
+        here, nothing."""
+
+    async def committing(self, request_id: str) -> None:
+        """A step's request is about to be committed (a provider will be called). A
+        clustered host confirms its lease first (`RunFenced` when it was taken over);
+        here, nothing."""
 
     def _write_in_order(
         self, writes: Sequence[StoreWrite]
@@ -569,6 +588,7 @@ class RunActor(Actor[RunMessage]):
         raise error
 
     async def _commit(self, command: CommitRequest) -> Submit:
+        await self.committing(command.request_id)
         commit = Commit(
             kind=command.target,
             name=command.address,

@@ -2,7 +2,8 @@
 
 The nodes are this one and the peers its presence tracker knows (up, or down when silent
 past its down period), with how long each has been silent and how many presences it
-holds; beside them the node's NATS link and its session snapshot store. On a single node
+holds; beside them the node's NATS link, its session snapshot store and the runs (leases
+and runs per node, this node's takeovers, forwards and fenced writes). On a single node
 the answer says ``clustered: false`` and lists this node alone.
 """
 
@@ -15,7 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lightflow_actors.adapters.nats import GetLinkInfo, GetSessionStore, LinkInfo, NatsLink
+from lightflow_actors.adapters.nats import (
+    GetLinkInfo,
+    GetRunsClusterInfo,
+    GetSessionStore,
+    LinkInfo,
+    NatsLink,
+    RunsClusterInfo,
+    RunWarden,
+)
 from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import GetTrackerInfo, PresenceServer, TrackerInfo
 
@@ -61,9 +70,16 @@ class ClusterView(msgspec.Struct, frozen=True):
     link: LinkInfo | None
     presence: PresenceInfo | None
     sessions: SessionStoreInfo | None
+    runs: RunsClusterInfo | None = None
 
 
-async def cluster_view(system: ActorSystem, node: str, link_name: str, hub: str) -> ClusterView:
+RUNS_WARDEN = "lightflow.cluster.runs"
+"""The registered name of the node's `RunWarden` (started with the runs host)."""
+
+
+async def cluster_view(
+    system: ActorSystem, node: str, link_name: str, hub: str, warden: str = RUNS_WARDEN
+) -> ClusterView:
     tracker: TrackerInfo | None = None
     if system.whereis(f"{hub}.presence") is not None:
         presence_ref = system.lookup(f"{hub}.presence", PresenceServer)
@@ -83,6 +99,10 @@ async def cluster_view(system: ActorSystem, node: str, link_name: str, hub: str)
                 fenced=store.fenced,
                 failures=store.failures,
             )
+    runs: RunsClusterInfo | None = None
+    if system.whereis(warden) is not None:
+        warden_ref = system.lookup(warden, RunWarden)
+        runs = await warden_ref.ask(GetRunsClusterInfo(), timeout=ASK_TIMEOUT_S)
     own = 0 if tracker is None else tracker.entries - sum(p.entries for p in tracker.peers)
     nodes = [
         ClusterNode(
@@ -117,6 +137,7 @@ async def cluster_view(system: ActorSystem, node: str, link_name: str, hub: str)
         link=link,
         presence=presence,
         sessions=sessions,
+        runs=runs,
     )
 
 

@@ -19,7 +19,7 @@ crashed child restarts with it and finds it again by name):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Never, TypeVar
 
@@ -33,7 +33,15 @@ from lightflow_actors.kernel import (
     StartFailed,
     format_reason,
 )
-from lightflow_actors.runs import HostNames, Lease, RunsError, RunsHost, RunsPort, tree_lease_path
+from lightflow_actors.runs import (
+    HostNames,
+    Lease,
+    RunsCluster,
+    RunsError,
+    RunsHost,
+    RunsPort,
+    tree_lease_path,
+)
 from lightflow_actors.supervision import (
     ChildSpec,
     DynamicSupervisor,
@@ -94,6 +102,8 @@ class RunsHosting(RunsPort):
     system at start (`node_tenants`); its budgets refuse runs past ``runs_in_flight`` and
     hold provider calls past ``provider_calls_per_min``. None: no budgets (each tenant's
     requests still get a fair share of the provider slots).
+    `cluster`, called at start, gives the host its `RunsCluster` (`serve --cluster`: runs
+    on any node, ADR 0098); None or a None answer: a single node.
     """
 
     def __init__(
@@ -108,6 +118,7 @@ class RunsHosting(RunsPort):
         resume: bool = True,
         mount_fuse: bool = False,
         tenants: TenantLedger | Callable[[ActorSystem], TenantLedger] | None = None,
+        cluster: Callable[[ActorSystem, RunsHosting], Awaitable[RunsCluster | None]] | None = None,
     ) -> None:
         self.tenants_source = tenants
         self.tenants: TenantLedger | None = None  # the ledger in use, once started
@@ -121,6 +132,7 @@ class RunsHosting(RunsPort):
         # for one command uses the backing folder alone).
         self.mount_fuse = mount_fuse and self.settings.fuse_mount is not None
         self.serves_tree = False
+        self._cluster = cluster
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -166,6 +178,7 @@ class RunsHosting(RunsPort):
             self._tail_poll_s,
             self.resume,
         )
+        cluster = None if self._cluster is None else await self._cluster(system, self)
         children += [
             ChildSpec(
                 id="cortex",
@@ -181,7 +194,12 @@ class RunsHosting(RunsPort):
             ChildSpec(
                 id="host",
                 start=lambda: RunsHost(
-                    settings, names, tail_poll_s=poll, resume=resume, tenants=tenants
+                    settings,
+                    names,
+                    tail_poll_s=poll,
+                    resume=resume,
+                    tenants=tenants,
+                    cluster=cluster,
                 ),
                 name=names.host,
             ),

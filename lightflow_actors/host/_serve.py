@@ -22,18 +22,25 @@ from lightflow_actors.adapters.http import (
 from lightflow_actors.adapters.nats import (
     REGISTRY_NAME,
     GetPubSub,
+    GetRuns,
     GetSessionStore,
     GetTokenKey,
+    NatsLeases,
     NatsLink,
+    NatsRuns,
     NatsSessionStore,
     RemoteRegistry,
+    RunWarden,
     cluster_secret,
     connect_cluster,
+    open_lease_bucket,
     open_registry_bucket,
+    open_runs_bucket,
     open_session_bucket,
 )
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.cortex import DEFAULT_MOUNT
+from lightflow_actors.flow import RunStore
 from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import LiveHub, PubSubAdapter, SessionStore
 from lightflow_actors.live_examples import (
@@ -42,16 +49,18 @@ from lightflow_actors.live_examples import (
     start_example_actors,
 )
 from lightflow_actors.observer import observer_part
-from lightflow_actors.runs import RunsConfigError, RunsError
+from lightflow_actors.runs import RunsCluster, RunsConfigError, RunsError
 
-from ._cluster import cluster_route
+from ._cluster import RUNS_WARDEN, cluster_route
 from ._config import load_runs_config
+from ._hosting import RunsHosting
 from ._part import runs_part
 from ._tenants import node_tenants, tenants_part
 
 __all__ = [
     "CLUSTER_LINK",
     "CLUSTER_REGISTRY",
+    "CLUSTER_RUNS_WARDEN",
     "DEFAULT_LONG_HANDLER_MS",
     "LONG_HANDLER_ENV",
     "PARTS",
@@ -59,6 +68,7 @@ __all__ = [
     "WatchdogConfigError",
     "cluster_link",
     "cluster_pubsub",
+    "cluster_runs",
     "cluster_sessions",
     "cluster_token_key",
     "live_examples",
@@ -77,6 +87,9 @@ CLUSTER_LINK = "lightflow.cluster.nats"
 CLUSTER_REGISTRY = REGISTRY_NAME
 """The registered name of the node's `RemoteRegistry` (cluster-wide names, remote refs)."""
 
+CLUSTER_RUNS_WARDEN = RUNS_WARDEN
+"""The registered name of the node's `RunWarden` (follows run copies, takes runs over)."""
+
 
 def cluster_link(options: ServeOptions) -> PartSource:
     """With ``--cluster``: the node's NATS link, started before the parts that use it (the
@@ -93,8 +106,13 @@ def cluster_link(options: ServeOptions) -> PartSource:
             # Both raise SessionStoreUnavailable (one line: NATS needs JetStream, -js).
             sessions = NatsSessionStore(await open_session_bucket(client), owner=node)
             token_key = await cluster_secret(client)
+            leases = NatsLeases(await open_lease_bucket(client), node)
+            runs = NatsRuns(system, client, await open_runs_bucket(client), leases, node)
+            await runs.start()
             await system.start_actor(
-                lambda: NatsLink(client, servers, node, sessions=sessions, token_key=token_key),
+                lambda: NatsLink(
+                    client, servers, node, sessions=sessions, token_key=token_key, runs=runs
+                ),
                 name=CLUSTER_LINK,
             )
             registry = await open_registry_bucket(client)
@@ -127,6 +145,22 @@ async def cluster_sessions(system: ActorSystem) -> SessionStore | None:
     if system.whereis(CLUSTER_LINK) is None:
         return None
     return await system.lookup(CLUSTER_LINK, NatsLink).ask(GetSessionStore())
+
+
+async def cluster_runs(system: ActorSystem, hosting: RunsHosting) -> RunsCluster | None:
+    """The cluster side of the runs host (None on a single node); starts the node's
+    `RunWarden`, which follows the other nodes' runs into this node's state folder and
+    takes over the runs of nodes that went down."""
+    if system.whereis(CLUSTER_LINK) is None:
+        return None
+    runs = await system.lookup(CLUSTER_LINK, NatsLink).ask(GetRuns())
+    if runs is None:
+        return None
+    if system.whereis(CLUSTER_RUNS_WARDEN) is None:
+        store = RunStore(hosting.settings.state_dir)
+        host = hosting.names.host
+        await system.start_actor(lambda: RunWarden(runs, store, host), name=CLUSTER_RUNS_WARDEN)
+    return runs
 
 
 async def cluster_token_key(system: ActorSystem) -> bytes | None:
@@ -198,6 +232,7 @@ def runs_api(options: ServeOptions) -> PartSource:
         allowed_origins=options.allowed_origins,
         fuse=True,  # the config file's `ctx.fuse_mount` is mounted by serve only
         tenants=node_tenants,  # the node's ledger, shared with the live views
+        cluster=cluster_runs if options.cluster else None,
     )
 
 

@@ -4,6 +4,7 @@ CortexFS ABI; which substrate answers, and how, is the composition root's busine
 """
 
 from ._catalog import CatalogCache
+from ._cluster import Forwarded, RunCopy, RunsCluster, install_copy, read_copy, read_new_run
 from ._errors import (
     HostNotRunning,
     RunActorRestarting,
@@ -29,6 +30,7 @@ from ._messages import (
     StreamHandle,
     StreamMode,
     SubmitStep,
+    TakeOver,
 )
 from ._operations import RunsOperations
 from ._port import RunsPort
@@ -41,6 +43,7 @@ __all__ = [
     "CatalogCache",
     "CloseTail",
     "CreateRun",
+    "Forwarded",
     "HostMessage",
     "HostNames",
     "HostNotRunning",
@@ -52,11 +55,13 @@ __all__ = [
     "RefreshRun",
     "RetryRun",
     "RunActorRestarting",
+    "RunCopy",
     "RunEnded",
     "RunEndedFirst",
     "RunHostedElsewhere",
     "RunStartFailed",
     "RunTail",
+    "RunsCluster",
     "RunsConfigError",
     "RunsError",
     "RunsHost",
@@ -66,7 +71,11 @@ __all__ = [
     "StreamHandle",
     "StreamMode",
     "SubmitStep",
+    "TakeOver",
+    "install_copy",
     "read_complete_lines",
+    "read_copy",
+    "read_new_run",
     "run_lease_path",
     "tree_lease_path",
 ]

@@ -5,14 +5,21 @@ process drives: each driven run is a `HostedRun` (a `RunActor` that reports its 
 under the runs `DynamicSupervisor`, restart `transient` with backoff, registered as
 `<prefix>.run:<run_id>`, and covered by a run lease (`_leases.py`) so no other process
 drives it at the same time. At start the host resumes every planned or running run.
+
+In a cluster (`cluster=`, ADR 0098) a change goes first to the node that does it
+(`placed`), a driven run is covered by the cluster's lease too, every batch of its writes
+is published for the other nodes, and runs are resumed by whichever node takes their
+lease over (`TakeOver`), not from the folder at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+import shutil
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -37,6 +44,7 @@ from lightflow_actors.kernel import (
 from lightflow_actors.supervision import Backoff, ChildSpec, SupervisorRef, start_child
 from lightflow_actors.tenants import DEFAULT_TENANT, TenantLedger
 
+from ._cluster import Forwarded, RunsCluster, install_copy, read_copy, read_new_run
 from ._errors import (
     RunActorRestarting,
     RunEndedFirst,
@@ -57,6 +65,7 @@ from ._messages import (
     RunEnded,
     StreamHandle,
     SubmitStep,
+    TakeOver,
 )
 from ._operations import RunsOperations
 from ._settings import HostSettings
@@ -130,6 +139,7 @@ class HostedRun(flow.RunActor):
         settings: HostSettings,
         start_with: Submit | None = None,
         tenants: TenantLedger | None = None,
+        cluster: RunsCluster | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -143,11 +153,35 @@ class HostedRun(flow.RunActor):
         self._host_name = host_name
         self._hosted_id = run_id
         self._tenants = tenants
+        self._hosted_store = store
+        self._cluster = cluster
 
     async def on_start(self) -> None:
         await super().on_start()
         if self._tenants is not None:  # in flight from now on (its tenant is known now)
             self._tenants.adopt_run(self.tenant or DEFAULT_TENANT, self._hosted_id)
+
+    async def written(self) -> None:
+        """In a cluster: publish what this batch wrote (manifest, new events, new outputs);
+        `RunFenced` when another node owns the run now."""
+        cluster = self._cluster
+        if cluster is None:
+            return
+        run_id = self._hosted_id
+        copy = await self.run_blocking(
+            functools.partial(
+                read_copy,
+                self._hosted_store,
+                run_id,
+                cluster.published_seq(run_id),
+                cluster.published_outputs(run_id),
+            )
+        )
+        await cluster.publish(run_id, copy)
+
+    async def committing(self, request_id: str) -> None:
+        if self._cluster is not None:
+            await self._cluster.confirm(self._hosted_id)
 
     def on_stop(self, reason: ExitReason) -> None:
         if self._tenants is not None:
@@ -184,9 +218,11 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         tail_poll_s: float = 0.05,
         resume: bool = True,
         tenants: TenantLedger | None = None,
+        cluster: RunsCluster | None = None,
     ) -> None:
         self._settings = settings
         self._tenants = tenants
+        self._cluster = cluster
         self._names = names
         self._tail_poll_s = tail_poll_s
         self._resume = resume
@@ -202,7 +238,11 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         self._ops = RunsOperations(
             self._settings, self.system.clock, self.system.random, group_commit=True
         )
-        if self._resume:
+        if self._cluster is not None:
+            # Runs are resumed by the node that takes their lease over, not from the
+            # folder (it also holds copies of runs other nodes drive).
+            self._cluster.hosting(cast(ActorRef[HostMessage], self.ref))
+        elif self._resume:
             self.ref.tell(_ResumeAll())
 
     def on_stop(self, reason: ExitReason) -> None:
@@ -241,6 +281,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
 
     @handler
     def create(self, msg: CreateRun) -> None:
+        if self._forwarded(msg):
+            return
         # Resolving runs asset code in the evaluator process, for up to its timeout: it is
         # done beside the mailbox (a looping asset file must not hold cancels and other
         # creates), and the run is written once resolved, as a change (`created`).
@@ -276,12 +318,23 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
     async def _create(self, msg: CreateRun, resolved: flow.ResolvedWorkflow) -> RunView:
         self._reserve(msg)  # creates that passed together are counted one by one here
         view = await self.run_blocking(self.ops.create_resolved, resolved, msg.run_id, msg.tenant)
+        if self._cluster is not None:
+            copy = await self.run_blocking(read_new_run, self.ops.store, view.run_id)
+            try:
+                await self._cluster.created(view.run_id, copy, lease=msg.start)
+            except BaseException:
+                # Not in the cluster (an id taken elsewhere, NATS down): not here either.
+                folder = self.ops.store.run_dir(view.run_id)
+                await self.run_blocking(shutil.rmtree, folder, True)
+                raise
         if msg.start:
             await self._drive(view.run_id)
         return view
 
     @handler
     async def cancel(self, msg: CancelRun) -> None:
+        if self._forwarded(msg):
+            return
         await _answer([self.defer(msg)], self._cancel(msg), _CHANGE_FAILURES)
 
     async def _cancel(self, msg: CancelRun) -> RunView:
@@ -291,12 +344,26 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             view = await _unless_ended(run.ask(flow.CancelRun(msg.reason), timeout=None))
             if view is not None:
                 return view
+        if self._cluster is not None:
+            # Nobody drives it (its lease came here): drive it, and cancel through its
+            # actor, so the cancel is published like any write.
+            await self._sync(msg.run_id)
+            current = await self.run_blocking(self.ops.get, msg.run_id)
+            if current.status not in _SETTLED:
+                await self._drive(msg.run_id)
+                run = self._run_ref(msg.run_id)
+                if run is not None:
+                    view = await _unless_ended(run.ask(flow.CancelRun(msg.reason), timeout=None))
+                    if view is not None:
+                        return view
         # Not driven here (or between two incarnations, or it just ended): the store
         # decides; an actor driving it elsewhere notices at its next write and stops.
         return await self.run_blocking(self.ops.cancel, msg.run_id, msg.reason)
 
     @handler
     async def submit(self, msg: SubmitStep) -> None:
+        if self._forwarded(msg):
+            return
         await _answer([self.defer(msg)], self._submit(msg), _CHANGE_FAILURES)
 
     async def _submit(self, msg: SubmitStep) -> RunView:
@@ -313,6 +380,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             submitted = await self._submit_to(run, msg)
             if submitted is not None:
                 return submitted
+        await self._sync(msg.run_id)
         # Refused before anything is hosted (unknown step, not ready, run ended)...
         await self.run_blocking(self.ops.check_submittable, msg.run_id, msg.step)
         # ...and the started actor takes the request right after its Mount, before it
@@ -328,9 +396,13 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
 
     @handler
     async def retry(self, msg: RetryRun) -> None:
+        if self._forwarded(msg):
+            return
         await _answer([self.defer(msg)], self._retry(msg), _CHANGE_FAILURES)
 
     async def _retry(self, msg: RetryRun) -> RunView:
+        if msg.run_id not in self._active:
+            await self._sync(msg.run_id)
         view = await self.run_blocking(self.ops.get, msg.run_id)  # not_found first
         if view.status != "failed":
             raise flow.StepTransitionError(flow.retry_refusal(msg.run_id, view.status))
@@ -372,6 +444,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
 
     @handler
     async def refresh(self, msg: RefreshRun) -> None:
+        if self._forwarded(msg):
+            return
         await _answer([self.defer(msg)], self._refresh(msg), _CHANGE_FAILURES)
 
     async def _refresh(self, msg: RefreshRun) -> RunView:
@@ -380,11 +454,85 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             answer = await _unless_ended(run.ask(flow.Refresh(), timeout=None))
             if answer is not None:
                 return answer
+        await self._sync(msg.run_id)
         view = await self.run_blocking(self.ops.get, msg.run_id)
         if view.status in _SETTLED:
             return view
         await self._drive(msg.run_id)
         return await self.run_blocking(self.ops.get, msg.run_id)
+
+    @handler
+    async def take_over(self, msg: TakeOver) -> None:
+        await _answer([self.defer(msg)], self._take_over(msg.run_id), _CHANGE_FAILURES)
+
+    async def _take_over(self, run_id: str) -> RunView:
+        cluster = self._cluster
+        if cluster is None:
+            raise flow.Conflict("this server is not in a cluster: there is no lease to take over")
+        if run_id in self._active:
+            return await self._current(run_id)
+        await self._claim(cluster, run_id)
+        view = await self.run_blocking(self.ops.get, run_id)
+        if view.status in _SETTLED:
+            await cluster.release(run_id)  # it settled before its owner went down
+            return view
+        await self._drive(run_id)
+        return await self._current(run_id)
+
+    # -- the cluster ----------------------------------------------------------------------------
+
+    def _forwarded(self, msg: Forwarded) -> bool:
+        """In a cluster, a change not placed yet is done by the node its run belongs to
+        (maybe this one, which then asks itself with `placed`), beside the mailbox."""
+        if self._cluster is None or msg.placed:
+            return False
+        self._spawn(self._forward(self._cluster, msg, self.defer(msg)))
+        return True
+
+    async def _forward(self, cluster: RunsCluster, msg: Forwarded, reply: Reply[Any]) -> None:
+        try:
+            if isinstance(msg, CreateRun):
+                run_id = msg.run_id
+                if run_id is None:
+                    now = self.system.clock.wall_ms()
+                    run_id = flow.new_run_id(msg.workflow, now, self.system.random)
+                flow.check_run_id(run_id)
+                msg = msgspec.structs.replace(msg, run_id=run_id)
+                node = await cluster.place(run_id)
+            else:
+                node = await cluster.route(msg.run_id)
+            placed = msgspec.structs.replace(msg, placed=True)
+            if node == cluster.node:
+                value: RunView = await self.ref.ask(placed, timeout=None)
+            else:
+                value = await cluster.forward(node, placed)
+        except Refused as refusal:
+            reply.refuse(refusal)
+        except Exception as exc:
+            reply.fail(exc)
+        else:
+            reply.send(value)
+
+    async def _sync(self, run_id: str) -> None:
+        """In a cluster, bring this node's copy of a run it does not drive up to date."""
+        if self._cluster is None or run_id in self._active:
+            return
+        copy = await self._cluster.latest(run_id)
+        if copy is not None:
+            install = functools.partial(install_copy, force=False)
+            await self.run_blocking(install, self.ops.store, run_id, copy)
+
+    async def _claim(self, cluster: RunsCluster, run_id: str) -> None:
+        """Hold the cluster lease of `run_id`; a run that was not ours is installed from
+        the cluster's copy (the truth, whatever this node's folder holds)."""
+        copy = await cluster.claim(run_id)
+        if copy is not None:
+            await self.run_blocking(install_copy, self.ops.store, run_id, copy)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self.system.loop.create_task(work)
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
 
     @handler
     async def open_stream(self, msg: OpenStream) -> None:
@@ -435,10 +583,14 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             raise RunHostedElsewhere(run_id, Lease.holder(path))
         self._leases[run_id] = lease
         try:
+            if self._cluster is not None:
+                await self._claim(self._cluster, run_id)
             await self.run_blocking(self.ops.prepare_targets, run_id)
             await start_child(self._supervisor(), self._spec(run_id, start_with))
         except StartFailed as exc:
             self._leases.pop(run_id).release()
+            if self._cluster is not None:
+                await self._cluster.release(run_id)
             cause = exc.reason
             if isinstance(cause, FlowError | RunsError):
                 raise cause from None
@@ -454,6 +606,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
     def _spec(self, run_id: str, start_with: Submit | None) -> ChildSpec[flow.RunMessage]:
         host = self._names.host
         store, settings, system = self.ops.store, self._settings, self.system
+        cluster = self._cluster
         cortex_name = self._names.cortex
         first = [start_with] if start_with is not None else []
         tenants = self._tenants
@@ -465,9 +618,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
                 raise RunStartFailed(f"run {run_id!r}: the CortexFS client is not running")
             # The name is registered by the runs supervisor for the CortexFS client only.
             cortex = cast(ActorRef[Commit | Observe], cortex)
-            return HostedRun(
-                host, store, run_id, cortex, settings, first.pop() if first else None, tenants
-            )
+            start_with = first.pop() if first else None
+            return HostedRun(host, store, run_id, cortex, settings, start_with, tenants, cluster)
 
         return ChildSpec(
             id=f"run:{run_id}",
@@ -486,6 +638,18 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         waiters = self._waiters.pop(msg.run_id, [])
         if waiters:
             self._read(waiters, self.ops.get, msg.run_id)
+        if self._cluster is not None:
+            self._spawn(self._release_if_settled(self._cluster, msg.run_id))
+
+    async def _release_if_settled(self, cluster: RunsCluster, run_id: str) -> None:
+        """A run that settled here gives its cluster lease up; one that stopped unsettled
+        (the server stops, the run was fenced) keeps it for whoever takes it over."""
+        try:
+            view = await self.run_blocking(self.ops.get, run_id)
+            if view.status in _SETTLED and run_id not in self._active:
+                await cluster.release(run_id)
+        except Exception as exc:  # NATS away: the lease stays, a peer may take it over
+            logger.warning("run %r: its cluster lease is not released: %s", run_id, exc)
 
     # -- helpers -------------------------------------------------------------------------------
 

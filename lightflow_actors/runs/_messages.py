@@ -40,6 +40,7 @@ __all__ = [
     "StreamHandle",
     "StreamMode",
     "SubmitStep",
+    "TakeOver",
 ]
 
 
@@ -61,6 +62,7 @@ class CreateRun(Ask[RunView], frozen=True):
     start: bool = True
     model: str | None = None  # the run's model override (specs/flow.md §1.3)
     tenant: str | None = None  # who the run works for, checked by the surface (ADR 0104)
+    placed: bool = False  # in a cluster: already at the node that does it (not forwarded)
 
 
 class CancelRun(Ask[RunView], frozen=True):
@@ -68,6 +70,7 @@ class CancelRun(Ask[RunView], frozen=True):
 
     run_id: str
     reason: str = "cancelled by request"
+    placed: bool = False  # in a cluster: already at the node that does it (not forwarded)
 
 
 class SubmitStep(Ask[RunView], frozen=True):
@@ -77,6 +80,7 @@ class SubmitStep(Ask[RunView], frozen=True):
     run_id: str
     step: str
     body: dict[str, JSONValue] | None = None
+    placed: bool = False  # in a cluster: already at the node that does it (not forwarded)
 
 
 class RetryRun(Ask[RunView], frozen=True):
@@ -84,11 +88,20 @@ class RetryRun(Ask[RunView], frozen=True):
     (refused with `conflict` unless the run failed)."""
 
     run_id: str
+    placed: bool = False  # in a cluster: already at the node that does it (not forwarded)
 
 
 class RefreshRun(Ask[RunView], frozen=True):
     """Re-plan a run now; a run not driven by anyone (created with `start=False`, or left
     behind by a crash) is picked up and driven from here on."""
+
+    run_id: str
+    placed: bool = False  # in a cluster: already at the node that does it (not forwarded)
+
+
+class TakeOver(Ask[RunView], frozen=True):
+    """In a cluster: hold the lease of `run_id`, whose owner is down, install its latest
+    copy and drive it from here on (refused with `conflict` while a live node holds it)."""
 
     run_id: str
 
@@ -134,6 +147,7 @@ HostMessage: TypeAlias = (
     | RefreshRun
     | RetryRun
     | AwaitSettled
+    | TakeOver
     | OpenStream
     | RunEnded
 )

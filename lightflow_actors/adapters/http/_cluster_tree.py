@@ -30,6 +30,7 @@ from lightflow_actors.kernel import (
     Reply,
     handler,
 )
+from lightflow_actors.runs import CancelRun, CreateRun, RefreshRun, RetryRun, SubmitStep
 
 from ._errors import Unavailable
 from ._gateway import GATEWAY_NAME, Gateway
@@ -45,8 +46,9 @@ def tree_name(node: str) -> str:
 
 
 def cluster_message_types() -> MessageTypes:
-    """The message types the operator API sends across nodes."""
-    return MessageTypes(GetTree)
+    """The message types the operator API and the runs host send across nodes (a change
+    to a run goes to the node that does it, specs/cluster.md §Runs)."""
+    return MessageTypes(GetTree, CreateRun, CancelRun, SubmitStep, RetryRun, RefreshRun)
 
 
 class TreeAgent(Actor[GetTree]):

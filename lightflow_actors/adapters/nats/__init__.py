@@ -8,13 +8,23 @@
 - `RemoteRegistry(client, kv, node, types)`: the cluster-wide name registry and remote
   `tell`/`ask` (a remote actor is a local proxy `ActorRef`; its node lost: `Down` with
   `"noconnection"`); `MessageTypes` is the table of types that may cross.
+- `NatsRuns`, `RunWarden`: runs on any node (placement, forwarding, leases, each run's
+  copy in `lf_runs` and `LF_RUN_EVENTS`, takeover of a dead node's runs).
 - `NatsLink(servers, node)`: the actor owning them, started by `lightflow serve
   --cluster URL` (its start connects, its stop drains).
 """
 
 from ._connect import ClusterUnreachable, connect_cluster
 from ._leases import LEASES_BUCKET, LeaseHeld, LeaseLost, NatsLeases, open_lease_bucket
-from ._link import GetLinkInfo, GetPubSub, GetSessionStore, GetTokenKey, LinkInfo, NatsLink
+from ._link import (
+    GetLinkInfo,
+    GetPubSub,
+    GetRuns,
+    GetSessionStore,
+    GetTokenKey,
+    LinkInfo,
+    NatsLink,
+)
 from ._pubsub import NatsPubSub
 from ._remote import (
     REGISTRY_BUCKET,
@@ -33,6 +43,17 @@ from ._remote import (
     WhereIs,
     open_registry_bucket,
 )
+from ._runs import (
+    RUN_EVENTS_STREAM,
+    RUNS_BUCKET,
+    GetRunsClusterInfo,
+    NatsRuns,
+    RunsClusterInfo,
+    RunWarden,
+    open_runs_bucket,
+    run_key,
+    runs_host_name,
+)
 from ._secret import CLUSTER_BUCKET, cluster_secret
 from ._sessions import SESSIONS_BUCKET, NatsSessionStore, open_session_bucket
 from ._subjects import pubsub_subject, topic_token
@@ -42,11 +63,15 @@ __all__ = [
     "LEASES_BUCKET",
     "REGISTRY_BUCKET",
     "REGISTRY_NAME",
+    "RUNS_BUCKET",
+    "RUN_EVENTS_STREAM",
     "SESSIONS_BUCKET",
     "ClusterUnreachable",
     "GetLinkInfo",
     "GetPubSub",
     "GetRegistryInfo",
+    "GetRuns",
+    "GetRunsClusterInfo",
     "GetSessionStore",
     "GetTokenKey",
     "LeaseHeld",
@@ -57,6 +82,7 @@ __all__ = [
     "NatsLeases",
     "NatsLink",
     "NatsPubSub",
+    "NatsRuns",
     "NatsSessionStore",
     "Register",
     "RegistryInfo",
@@ -64,6 +90,8 @@ __all__ = [
     "RemoteExit",
     "RemoteProxy",
     "RemoteRegistry",
+    "RunWarden",
+    "RunsClusterInfo",
     "UnknownMessageType",
     "Unregister",
     "WhereIs",
@@ -71,7 +99,10 @@ __all__ = [
     "connect_cluster",
     "open_lease_bucket",
     "open_registry_bucket",
+    "open_runs_bucket",
     "open_session_bucket",
     "pubsub_subject",
+    "run_key",
+    "runs_host_name",
     "topic_token",
 ]

@@ -18,6 +18,7 @@ from nats.aio.client import Client
 from lightflow_actors.kernel import Actor, Ask, ExitReason, handler
 
 from ._pubsub import NatsPubSub
+from ._runs import NatsRuns
 from ._sessions import NatsSessionStore
 
 
@@ -50,7 +51,11 @@ class GetTokenKey(Ask[bytes | None], frozen=True):
     """Ask a started `NatsLink` for the cluster's live token key (None if it has none)."""
 
 
-class NatsLink(Actor[GetLinkInfo | GetPubSub | GetSessionStore | GetTokenKey]):
+class GetRuns(Ask[NatsRuns | None], frozen=True):
+    """Ask a started `NatsLink` for the cluster side of its runs host (None if none)."""
+
+
+class NatsLink(Actor[GetLinkInfo | GetPubSub | GetSessionStore | GetTokenKey | GetRuns]):
     """Owns `node`'s connected `client` (to the NATS `servers`), its pubsub adapter and
     its session snapshot store.
 
@@ -69,6 +74,7 @@ class NatsLink(Actor[GetLinkInfo | GetPubSub | GetSessionStore | GetTokenKey]):
         prefix: str = "lf",
         sessions: NatsSessionStore | None = None,
         token_key: bytes | None = None,
+        runs: NatsRuns | None = None,
     ) -> None:
         self.servers = servers
         self.node = node
@@ -76,8 +82,11 @@ class NatsLink(Actor[GetLinkInfo | GetPubSub | GetSessionStore | GetTokenKey]):
         self.pubsub: NatsPubSub | None = NatsPubSub(client, prefix=prefix)
         self.sessions = sessions
         self.token_key = token_key
+        self.runs = runs
 
     async def on_stop(self, reason: ExitReason) -> None:
+        if self.runs is not None:
+            await self.runs.stop()
         if self.sessions is not None:  # the last snapshots of sessions that just stopped
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.sessions.flush(), 5.0)
@@ -97,6 +106,10 @@ class NatsLink(Actor[GetLinkInfo | GetPubSub | GetSessionStore | GetTokenKey]):
     @handler
     def session_store(self, msg: GetSessionStore) -> NatsSessionStore | None:
         return self.sessions
+
+    @handler
+    def runs_cluster(self, msg: GetRuns) -> NatsRuns | None:
+        return self.runs
 
     @handler
     def token(self, msg: GetTokenKey) -> bytes | None:

@@ -45,6 +45,7 @@ from lightflow_actors.kernel import (
     Down,
     ExitReason,
     LightflowError,
+    RefusalReason,
     Refused,
     UnhandledMessage,
     format_reason,
@@ -169,6 +170,7 @@ class Answer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     value: msgspec.Raw = msgspec.Raw(b"\xc0")  # the reply's MessagePack (nil if none)
     kind: ErrorKind | None = None
     detail: str = ""
+    reason: RefusalReason | None = None  # of a refusal: it crosses with its reason
 
 
 class Registration(msgspec.Struct, frozen=True):
@@ -320,7 +322,7 @@ class RemoteProxy(Actor[msgspec.Struct]):
                 return
             reply.send(value)
         elif answer.kind == "refused":
-            reply.refuse(Refused(answer.detail))
+            reply.refuse(Refused(answer.detail, answer.reason))
         else:
             reply.fail(
                 RemoteCallFailed(self.node, self.name, answer.kind or "failed", answer.detail)
@@ -649,7 +651,7 @@ class RemoteRegistry(Actor[RegistryMessage]):
             value = await ref.ask(message, timeout=DEFAULT_ASK_TIMEOUT_S)
             answer = Answer(True, value=msgspec.Raw(_encoder.encode(value)))
         except Refused as exc:
-            answer = Answer(False, kind="refused", detail=exc.message)
+            answer = Answer(False, kind="refused", detail=exc.message, reason=exc.reason)
         except UnhandledMessage as exc:
             answer = self._error("unhandled", str(exc))
         except AskTimeout as exc:

@@ -1,0 +1,703 @@
+"""Runs on any node (specs/cluster.md §Runs, ADR 0098): placement, forwarding, leases, and
+each run's copy in JetStream, so a node can take over the runs of a node that died.
+
+- `NatsRuns` is the `runs.RunsCluster` of a node: the runs host asks it where a run goes,
+  forwards changes through the registry's remote refs (`lightflow.runs@<node>`), holds
+  and confirms run leases in `lf_leases` (`run.<run key>`), and publishes each batch a
+  run writes: its event lines on the stream `LF_RUN_EVENTS` (subject
+  `lf.runs.<run key>.events`), then its record (manifest and outputs) in the bucket
+  `lf_runs` (`<run key>.m`) by compare-and-set on the owner's previous revision: the
+  fence a stale owner cannot pass. `<run key>.r` holds the request and the workflow.
+- `RunWarden` (an actor, one per node) follows the buckets: it installs the copy of each
+  run another node drives into this node's folder (so any node reads any run), and asks
+  the runs host to take over (`TakeOver`) each run whose lease holder is down and whose
+  id hashes to this node among the live ones.
+
+Node liveness is the registry's heartbeat (`lf.node.heartbeat`, 1 s): a node silent for
+`down_after_s` (3 s, the lease period) or that said goodbye is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import logging
+from collections.abc import Coroutine
+from typing import Any, Final
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js.client import JetStreamContext
+from nats.js.errors import (
+    KeyDeletedError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+)
+from nats.js.kv import KeyValue
+
+from lightflow_actors.flow import (
+    CorruptRun,
+    RunExists,
+    RunFenced,
+    RunManifest,
+    RunNotFound,
+    RunStore,
+    RunView,
+)
+from lightflow_actors.kernel import (
+    Actor,
+    ActorRef,
+    ActorSystem,
+    Ask,
+    Clock,
+    ExitReason,
+    Refused,
+    handler,
+)
+from lightflow_actors.runs import (
+    Forwarded,
+    HostMessage,
+    RunCopy,
+    RunHostedElsewhere,
+    TakeOver,
+    install_copy,
+)
+
+from ._buckets import open_bucket
+from ._leases import LeaseHeld, LeaseLost, NatsLeases
+from ._remote import (
+    DOWN_AFTER_S,
+    REGISTRY_NAME,
+    NodeBeat,
+    Register,
+    RemoteRegistry,
+    WhereIs,
+    name_key,
+)
+
+logger = logging.getLogger(__name__)
+
+RUNS_BUCKET: Final = "lf_runs"
+RUN_EVENTS_STREAM: Final = "LF_RUN_EVENTS"
+TERMINAL: Final = ("succeeded", "failed", "cancelled")
+
+
+def runs_host_name(node: str) -> str:
+    """The cluster-wide name of `node`'s runs host (forwarded changes go there)."""
+    return f"lightflow.runs@{node}"
+
+
+def run_key(run_id: str) -> str:
+    """A run id as one token of a key or subject (as registry names are)."""
+    return name_key(run_id)
+
+
+def run_of_key(token: str) -> str | None:
+    """The run id of a token `run_key` made (None for a token it cannot have made)."""
+    if not token.startswith("="):
+        return token or None
+    try:
+        return bytes.fromhex(token[1:]).decode("utf-8", "surrogatepass")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class RunRecord(msgspec.Struct, frozen=True):
+    """`lf_runs/<run key>.m`: a run as its owner last published it."""
+
+    owner: str  # the node that wrote it
+    epoch: int  # its lease epoch then (events of a later epoch are not this record's)
+    sequence: int  # the manifest's sequence: events 1..sequence belong to it
+    status: str
+    manifest: bytes  # manifest.json
+    outputs: dict[str, bytes] = {}  # succeeded step -> its output file
+
+
+class RunOrigin(msgspec.Struct, frozen=True):
+    """`lf_runs/<run key>.r`: written once, when the run is created."""
+
+    request: bytes
+    workflow: bytes
+
+
+class NodeDown(Refused):
+    """The node a run belongs to does not answer (its runs host is not registered)."""
+
+    reason = "unavailable"
+
+
+_record_decoder = msgspec.msgpack.Decoder(RunRecord)
+_origin_decoder = msgspec.msgpack.Decoder(RunOrigin)
+_beat_decoder = msgspec.msgpack.Decoder(NodeBeat)
+_manifest_decoder = msgspec.json.Decoder(RunManifest)
+
+
+def decode_record(data: bytes | None) -> RunRecord | None:
+    try:
+        return _record_decoder.decode(data or b"")
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+
+
+class _Owned(msgspec.Struct):
+    """A run this node holds: its record's revision, its lease epoch, what it published."""
+
+    revision: int
+    epoch: int
+    sequence: int
+    outputs: dict[str, bytes]
+
+
+class _Journal:
+    """The events of one run read from the stream so far: per seq, the line of the highest
+    epoch seen (a later owner's line replaces a dead owner's unconfirmed one)."""
+
+    def __init__(self) -> None:
+        self.after = 0  # the last stream sequence read
+        self.lines: dict[int, tuple[int, bytes]] = {}
+
+    def add(self, seq: int, epoch: int, line: bytes) -> None:
+        held = self.lines.get(seq)
+        if held is None or held[0] <= epoch:
+            self.lines[seq] = (epoch, line)
+
+    def upto(self, record: RunRecord) -> list[bytes] | None:
+        """Lines 1..record.sequence of epochs up to the record's (None: one is missing)."""
+        lines = []
+        for seq in range(1, record.sequence + 1):
+            held = self.lines.get(seq)
+            if held is None or held[0] > record.epoch:
+                return None
+            lines.append(held[1])
+        return lines
+
+
+class RunsClusterInfo(msgspec.Struct, frozen=True):
+    """What `GET /cluster` shows of the runs: leases and runs per node (as this node's
+    warden has seen the buckets), and this node's counters."""
+
+    bucket: str
+    stream: str
+    leases: dict[str, int]  # node -> runs whose lease it holds
+    runs: dict[str, dict[str, int]]  # node that last wrote a run -> status -> count
+    owned_here: int
+    taken_over: int
+    forwarded: int
+    fenced: int
+    followed: int
+
+
+class NatsRuns:
+    """The cluster side of one node's runs host (a `runs.RunsCluster`)."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        client: Client,
+        kv: KeyValue,
+        leases: NatsLeases,
+        node: str,
+        *,
+        prefix: str = "lf",
+        down_after_s: float = DOWN_AFTER_S,
+    ) -> None:
+        self.system, self.client, self.kv, self.leases = system, client, kv, leases
+        self._node, self.prefix, self.down_after_s = node, prefix, down_after_s
+        self.js: JetStreamContext = client.jetstream()
+        self.clock: Clock = system.clock
+        self.started_at = self.clock.now()
+        self.heard: dict[str, float] = {}
+        self.down: set[str] = set()
+        self.owned: dict[str, _Owned] = {}
+        self.journals: dict[str, _Journal] = {}
+        self.sub: Subscription | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.taken_over = self.forwarded = self.fenced = self.followed = 0
+
+    @property
+    def node(self) -> str:
+        return self._node
+
+    async def start(self) -> None:
+        """Hear the nodes' heartbeats and make sure the events stream exists."""
+        self.started_at = self.clock.now()
+        self.sub = await self.client.subscribe(f"{self.prefix}.node.heartbeat", cb=self._beat)
+        subjects = [f"{self.prefix}.runs.*.events"]
+        try:
+            await self.js.stream_info(RUN_EVENTS_STREAM)
+        except NotFoundError:
+            with contextlib.suppress(Exception):  # created by another node meanwhile
+                await self.js.add_stream(
+                    name=RUN_EVENTS_STREAM, subjects=subjects, allow_direct=True
+                )
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+
+    async def _beat(self, msg: Msg) -> None:
+        try:
+            beat = _beat_decoder.decode(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            return
+        if beat.node == self._node:
+            return
+        if beat.goodbye:
+            self.heard.pop(beat.node, None)
+            self.down.add(beat.node)
+        else:
+            self.heard[beat.node] = self.clock.now()
+            self.down.discard(beat.node)
+
+    # -- liveness and placement ---------------------------------------------------------
+
+    def is_down(self, node: str) -> bool:
+        """Whether `node` is down: it said goodbye, or has been silent `down_after_s`
+        (never heard counts from this node's start)."""
+        if node == self._node:
+            return False
+        if node in self.down:
+            return True
+        last = self.heard.get(node, self.started_at)
+        return self.clock.now() - last > self.down_after_s
+
+    def live_nodes(self) -> list[str]:
+        return sorted({self._node, *(n for n in self.heard if not self.is_down(n))})
+
+    def placed_on(self, run_id: str) -> str:
+        """Rendezvous hashing: the live node with the highest hash of (node, run id), so a
+        node joining or leaving moves only the runs it wins or held."""
+        return max(self.live_nodes(), key=lambda node: _weight(node, run_id))
+
+    async def place(self, run_id: str) -> str:
+        return self.placed_on(run_id)
+
+    async def route(self, run_id: str) -> str:
+        try:
+            entry = await self.kv_leases.get(_lease_key(run_id))
+        except (KeyNotFoundError, KeyDeletedError):
+            return self.placed_on(run_id)
+        owner = _lease_owner(entry.value)
+        if owner is not None and not self.is_down(owner):
+            return owner
+        return self.placed_on(run_id)
+
+    @property
+    def kv_leases(self) -> KeyValue:
+        return self.leases.kv
+
+    # -- forwarding -------------------------------------------------------------------------
+
+    def hosting(self, host: ActorRef[HostMessage]) -> None:
+        task = asyncio.get_running_loop().create_task(self._register(host))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _register(self, host: ActorRef[HostMessage]) -> None:
+        registry = self.system.lookup(REGISTRY_NAME, RemoteRegistry)
+        for _ in range(50):
+            try:
+                await registry.ask(Register(runs_host_name(self._node), host))
+                return
+            except Refused as refusal:  # held by our previous incarnation: freed on its exit
+                logger.info("runs host not registered yet: %s", refusal)
+            await asyncio.sleep(0.1)
+
+    async def forward(self, node: str, msg: Forwarded) -> RunView:
+        registry = self.system.lookup(REGISTRY_NAME, RemoteRegistry)
+        ref = await registry.ask(WhereIs(runs_host_name(node)))
+        if ref is None:
+            raise NodeDown(
+                f"node {node!r}, where this run belongs, does not answer; retry in a moment"
+            )
+        self.forwarded += 1
+        forwarded: ActorRef[Ask[RunView]] = ref  # type: ignore[assignment]
+        return await forwarded.ask(msg)
+
+    # -- copies -------------------------------------------------------------------------------
+
+    async def created(self, run_id: str, copy: RunCopy, *, lease: bool) -> None:
+        token = run_key(run_id)
+        origin = msgspec.msgpack.encode(RunOrigin(copy.request, copy.workflow))
+        try:
+            await self.kv.create(f"{token}.r", origin)
+        except KeyWrongLastSequenceError:
+            raise RunExists(f"run {run_id!r} exists in the cluster already") from None
+        epoch = 0
+        if lease:
+            await self.leases.acquire(_lease_key(run_id), holder_down=self.is_down)
+            epoch = self.leases.held[_lease_key(run_id)][1]
+        manifest = _manifest_decoder.decode(copy.manifest)
+        await self._publish_events(token, copy, epoch)
+        record = RunRecord(
+            self._node, epoch, manifest.sequence, manifest.status, copy.manifest, copy.outputs
+        )
+        revision = await self.kv.create(f"{token}.m", msgspec.msgpack.encode(record))
+        if lease:
+            self.owned[run_id] = _Owned(revision, epoch, manifest.sequence, dict(copy.outputs))
+
+    async def latest(self, run_id: str) -> RunCopy | None:
+        found = await self._copy(run_id)
+        return None if found is None else found[1]
+
+    async def claim(self, run_id: str) -> RunCopy | None:
+        if run_id in self.owned:
+            return None
+        key = _lease_key(run_id)
+        try:
+            await self.leases.acquire(key, holder_down=self.is_down)
+        except LeaseHeld as held:
+            raise RunHostedElsewhere(run_id, f"node {held.owner}") from None
+        epoch = self.leases.held[key][1]
+        try:
+            found = await self._copy(run_id)
+        except BaseException:
+            await self.leases.release(key)
+            raise
+        if found is None:
+            await self.leases.release(key)
+            raise RunNotFound(f"run {run_id!r} is not in the cluster")
+        (revision, record), copy = found
+        self.owned[run_id] = _Owned(revision, epoch, record.sequence, dict(record.outputs))
+        if record.owner != self._node:
+            self.taken_over += 1
+        return copy
+
+    async def _copy(self, run_id: str) -> tuple[tuple[int, RunRecord], RunCopy] | None:
+        """The latest record of `run_id` (its revision) and the whole copy it describes."""
+        token = run_key(run_id)
+        try:
+            entry = await self.kv.get(f"{token}.m")
+            origin_entry = await self.kv.get(f"{token}.r")
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        record = decode_record(entry.value)
+        try:
+            origin = _origin_decoder.decode(origin_entry.value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            origin = None
+        if record is None or origin is None:
+            raise CorruptRun(f"run {run_id!r}: its copy in {RUNS_BUCKET} does not decode")
+        journal = self.journals.setdefault(run_id, _Journal())
+        lines = journal.upto(record)
+        if lines is None:
+            await self._read_journal(token, journal)
+            lines = journal.upto(record)
+        if lines is None:
+            raise CorruptRun(
+                f"run {run_id!r}: the stream {RUN_EVENTS_STREAM} lacks events up to "
+                f"seq {record.sequence}"
+            )
+        copy = RunCopy(
+            manifest=record.manifest,
+            events=tuple(lines),
+            outputs=dict(record.outputs),
+            request=origin.request,
+            workflow=origin.workflow,
+        )
+        return (entry.revision or 0, record), copy
+
+    async def _read_journal(self, token: str, journal: _Journal) -> None:
+        subject = f"{self.prefix}.runs.{token}.events"
+        while True:
+            try:
+                msg = await self.js.get_msg(
+                    RUN_EVENTS_STREAM,
+                    seq=journal.after + 1,
+                    subject=subject,
+                    next=True,
+                    direct=True,
+                )
+            except NotFoundError:
+                return
+            headers = msg.headers or {}
+            journal.after = msg.seq or journal.after + 1
+            try:
+                seq, epoch = int(headers["Lf-Seq"]), int(headers["Lf-Epoch"])
+            except (KeyError, ValueError):
+                continue  # not ours
+            journal.add(seq, epoch, msg.data or b"")
+
+    # -- the owner's writes ---------------------------------------------------------------
+
+    def published_seq(self, run_id: str) -> int:
+        owned = self.owned.get(run_id)
+        return 0 if owned is None else owned.sequence
+
+    def published_outputs(self, run_id: str) -> frozenset[str]:
+        owned = self.owned.get(run_id)
+        return frozenset() if owned is None else frozenset(owned.outputs)
+
+    async def publish(self, run_id: str, copy: RunCopy) -> None:
+        owned = self.owned.get(run_id)
+        if owned is None:
+            raise RunFenced(run_id, "this node holds no lease of it")
+        manifest = _manifest_decoder.decode(copy.manifest)
+        if manifest.sequence == owned.sequence and not copy.outputs:
+            return  # a trace line or a cache entry: nothing another node reads
+        token = run_key(run_id)
+        await self._publish_events(token, copy, owned.epoch)
+        outputs = {**owned.outputs, **copy.outputs}
+        record = RunRecord(
+            self._node, owned.epoch, manifest.sequence, manifest.status, copy.manifest, outputs
+        )
+        try:
+            revision = await self.kv.update(
+                f"{token}.m", msgspec.msgpack.encode(record), last=owned.revision
+            )
+        except KeyWrongLastSequenceError:
+            self._lost(run_id)
+            raise RunFenced(
+                run_id, "its copy was written by another node since (the revision moved)"
+            ) from None
+        owned.revision, owned.sequence, owned.outputs = revision, manifest.sequence, outputs
+
+    async def _publish_events(self, token: str, copy: RunCopy, epoch: int) -> None:
+        subject = f"{self.prefix}.runs.{token}.events"
+        for offset, line in enumerate(copy.events):
+            seq = copy.events_from + offset
+            headers = {
+                "Nats-Msg-Id": f"{token}:{seq}:{epoch}",  # a resend is stored once
+                "Lf-Seq": str(seq),
+                "Lf-Epoch": str(epoch),
+            }
+            await self.js.publish(subject, line, stream=RUN_EVENTS_STREAM, headers=headers)
+
+    async def confirm(self, run_id: str) -> None:
+        if run_id not in self.owned:
+            raise RunFenced(run_id, "this node holds no lease of it")
+        try:
+            await self.leases.confirm(_lease_key(run_id))
+        except LeaseLost as lost:
+            self._lost(run_id)
+            raise RunFenced(run_id, str(lost)) from None
+
+    def _lost(self, run_id: str) -> None:
+        self.fenced += 1
+        self.owned.pop(run_id, None)
+        self.leases.held.pop(_lease_key(run_id), None)
+
+    async def release(self, run_id: str) -> None:
+        self.owned.pop(run_id, None)
+        self.journals.pop(run_id, None)
+        await self.leases.release(_lease_key(run_id))
+
+
+def _weight(node: str, run_id: str) -> bytes:
+    return hashlib.sha256(f"{node}\x00{run_id}".encode("utf-8", "surrogatepass")).digest()
+
+
+def _lease_key(run_id: str) -> str:
+    return f"run.{run_key(run_id)}"
+
+
+def _lease_owner(data: bytes | None) -> str | None:
+    class _Lease(msgspec.Struct):
+        owner: str
+
+    try:
+        return msgspec.msgpack.decode(data or b"", type=_Lease).owner
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return None
+
+
+# -- the warden ------------------------------------------------------------------------------
+
+
+class _Tick(msgspec.Struct, frozen=True):
+    pass
+
+
+class _LeaseSeen(msgspec.Struct, frozen=True):
+    run_id: str
+    owner: str | None  # None: released
+    initial: bool  # seen before the watcher caught up (a lease of an earlier incarnation)
+
+
+class _RecordSeen(msgspec.Struct, frozen=True):
+    run_id: str
+    record: RunRecord
+
+
+class _Apply(msgspec.Struct, frozen=True):
+    pass
+
+
+class _TakenOver(msgspec.Struct, frozen=True):
+    run_id: str
+
+
+class GetRunsClusterInfo(Ask[RunsClusterInfo], frozen=True):
+    pass
+
+
+WardenMessage = _Tick | _LeaseSeen | _RecordSeen | _Apply | _TakenOver | GetRunsClusterInfo
+
+
+class RunWarden(Actor[WardenMessage]):
+    """Follows `lf_leases` and `lf_runs` for one node: installs the runs other nodes drive
+    into this node's folder, and takes over the runs of nodes that are down."""
+
+    def __init__(
+        self, runs: NatsRuns, store: RunStore, host_name: str, *, tick_s: float = 0.25
+    ) -> None:
+        self.runs, self.store, self.host_name, self.tick_s = runs, store, host_name, tick_s
+        self.leases: dict[str, str] = {}  # run id -> lease holder
+        self.records: dict[str, RunRecord] = {}
+        self.earlier: set[str] = set()  # runs leased to this node's earlier incarnation
+        self.pending: dict[str, RunRecord] = {}
+        self.applying = False
+        self.taking: set[str] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.watchers: list[KeyValue.KeyWatcher] = []
+
+    async def on_start(self) -> None:
+        me = self.ref
+        leases = await self.runs.kv_leases.watch("run.>")
+        records = await self.runs.kv.watch("*.m")
+        self.watchers = [leases, records]
+        self._spawn(self._follow_leases(leases, me))
+        self._spawn(self._follow_records(records, me))
+        self.send_after(self.tick_s, self.ref, _Tick())
+
+    async def on_stop(self, reason: ExitReason) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for watcher in self.watchers:
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self.system.loop.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    @staticmethod
+    async def _follow_leases(watcher: KeyValue.KeyWatcher, me: ActorRef[WardenMessage]) -> None:
+        initial = True
+        async for entry in watcher:
+            if entry is None:
+                initial = False
+                continue
+            run_id = run_of_key(entry.key.removeprefix("run."))
+            if run_id is None or not me.alive:
+                continue
+            deleted = entry.operation in ("DEL", "PURGE")
+            owner = None if deleted else (_lease_owner(entry.value) or "?")
+            me.tell(_LeaseSeen(run_id, owner, initial))
+
+    @staticmethod
+    async def _follow_records(watcher: KeyValue.KeyWatcher, me: ActorRef[WardenMessage]) -> None:
+        async for entry in watcher:
+            if entry is None or entry.operation in ("DEL", "PURGE") or not me.alive:
+                continue
+            run_id = run_of_key(entry.key.removesuffix(".m"))
+            record = decode_record(entry.value)
+            if run_id is not None and record is not None:
+                me.tell(_RecordSeen(run_id, record))
+
+    @handler
+    def lease_seen(self, msg: _LeaseSeen) -> None:
+        if msg.owner is None:
+            self.leases.pop(msg.run_id, None)
+            self.earlier.discard(msg.run_id)
+            return
+        self.leases[msg.run_id] = msg.owner
+        if msg.initial and msg.owner == self.runs.node:
+            self.earlier.add(msg.run_id)
+
+    @handler
+    def record_seen(self, msg: _RecordSeen) -> None:
+        self.records[msg.run_id] = msg.record
+        if msg.run_id in self.runs.owned:
+            return  # driven here: this node wrote it
+        self.pending[msg.run_id] = msg.record
+        if not self.applying:
+            self.applying = True
+            self.ref.tell(_Apply())
+
+    @handler
+    async def apply(self, msg: _Apply) -> None:
+        """Install the newest copy of each run that changed (one at a time, coalesced)."""
+        while self.pending:
+            run_id = next(iter(self.pending))
+            self.pending.pop(run_id)
+            if run_id in self.runs.owned:
+                continue
+            try:
+                copy = await self.runs.latest(run_id)
+                if copy is not None and run_id not in self.runs.owned:
+                    install = functools.partial(install_copy, force=False)
+                    await self.run_blocking(install, self.store, run_id, copy)
+                    self.runs.followed += 1
+            except Exception as exc:  # NATS away, a bad copy: the next change retries
+                logger.warning("run %r: its copy is not installed here: %s", run_id, exc)
+        self.applying = False
+
+    @handler
+    def tick(self, msg: _Tick) -> None:
+        self.send_after(self.tick_s, self.ref, _Tick())
+        runs, me = self.runs, self.runs.node
+        for run_id, owner in list(self.leases.items()):
+            if run_id in runs.owned or run_id in self.taking:
+                continue
+            if owner == me:
+                mine = run_id in self.earlier  # held by this node before it restarted
+            else:
+                mine = runs.is_down(owner) and runs.placed_on(run_id) == me
+            if mine:
+                self.taking.add(run_id)
+                self._spawn(self._take_over(run_id))
+
+    async def _take_over(self, run_id: str) -> None:
+        try:
+            host = self.system.whereis(self.host_name)
+            if host is None:
+                return
+            taker: ActorRef[TakeOver] = host  # type: ignore[assignment]
+            view = await taker.ask(TakeOver(run_id), timeout=60.0)
+            self.earlier.discard(run_id)
+            logger.info("run %r taken over by node %r (%s)", run_id, self.runs.node, view.status)
+        except Exception as exc:  # held by a live node meanwhile, NATS away: next tick
+            logger.info("run %r not taken over now: %s", run_id, exc)
+        finally:
+            if self.ref.alive:
+                self.ref.tell(_TakenOver(run_id))
+
+    @handler
+    def taken_over(self, msg: _TakenOver) -> None:
+        self.taking.discard(msg.run_id)
+
+    @handler
+    def info(self, msg: GetRunsClusterInfo) -> RunsClusterInfo:
+        leases: dict[str, int] = {}
+        for owner in self.leases.values():
+            leases[owner] = leases.get(owner, 0) + 1
+        runs: dict[str, dict[str, int]] = {}
+        for record in self.records.values():
+            counts = runs.setdefault(record.owner, {})
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return RunsClusterInfo(
+            bucket=RUNS_BUCKET,
+            stream=RUN_EVENTS_STREAM,
+            leases=leases,
+            runs=runs,
+            owned_here=len(self.runs.owned),
+            taken_over=self.runs.taken_over,
+            forwarded=self.runs.forwarded,
+            fenced=self.runs.fenced,
+            followed=self.runs.followed,
+        )
+
+
+async def open_runs_bucket(client: Client, *, bucket: str = RUNS_BUCKET) -> KeyValue:
+    """The runs bucket (history 1), created if absent."""
+    return await open_bucket(client, bucket)
