@@ -27,7 +27,7 @@ from typing import Protocol
 
 import msgspec
 
-from lightflow_actors.flow import CorruptRun, RunManifest, RunStore, RunView
+from lightflow_actors.flow import CorruptRun, RunManifest, RunNotFound, RunStore, RunView
 from lightflow_actors.kernel import ActorRef
 
 from ._messages import CancelRun, CreateRun, HostMessage, RefreshRun, RetryRun, SubmitStep
@@ -173,7 +173,7 @@ def install_copy(store: RunStore, run_id: str, copy: RunCopy, *, force: bool = T
         if not force:
             try:
                 present = store.manifest(run_id)
-            except (OSError, CorruptRun, LookupError):
+            except (OSError, CorruptRun, RunNotFound):
                 present = None
             if present is not None and present.sequence > manifest.sequence:
                 return present
@@ -190,7 +190,7 @@ def _install(
     if copy.events_from > 1:
         try:
             kept = store.events_raw(run_id)[: copy.events_from - 1]
-        except (OSError, LookupError, CorruptRun):
+        except (OSError, CorruptRun, RunNotFound):
             kept = []
         if len(kept) != copy.events_from - 1:
             raise CorruptRun(f"run {run_id!r}: the copy's events start after a gap")

@@ -183,6 +183,7 @@ class RunsClusterInfo(msgspec.Struct, frozen=True):
 
     bucket: str
     stream: str
+    nodes: list[str]  # the live nodes runs are placed on, as this node hears them
     leases: dict[str, int]  # node -> runs whose lease it holds
     runs: dict[str, dict[str, int]]  # node that last wrote a run -> status -> count
     owned_here: int
@@ -688,6 +689,7 @@ class RunWarden(Actor[WardenMessage]):
         return RunsClusterInfo(
             bucket=RUNS_BUCKET,
             stream=RUN_EVENTS_STREAM,
+            nodes=self.runs.live_nodes(),
             leases=leases,
             runs=runs,
             owned_here=len(self.runs.owned),

@@ -1,0 +1,169 @@
+"""Runs on any node, with real processes: `lightflow serve --cluster` nodes on one NATS
+server, a fake model on 127.0.0.1 that counts its calls per idempotency key.
+
+- any node accepts a run; it is created on the node its id hashes to, and every node
+  lists it, reads it, its events and its outputs; a change on another node is forwarded;
+- the drill: `kill -9` a node with runs in flight; a surviving node takes each of its
+  runs over and finishes it; no step is answered twice (one `step.succeeded` per step in
+  every journal, one key per step, a repeated request only for a call in flight at the
+  kill, none for a step the cluster had recorded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ._runs_drill import (
+    CHAIN_WORKFLOW,
+    STEPS,
+    ClusterNode,
+    CountingModel,
+    placed_on,
+    until,
+)
+from ._servers import NatsServer
+
+NODES = ["a", "b", "c"]
+
+
+@pytest.fixture
+def assets(tmp_path: Path) -> Path:
+    folder = tmp_path / "assets"
+    (folder / "workflows").mkdir(parents=True)
+    (folder / "workflows" / "chain.py").write_text(CHAIN_WORKFLOW)
+    return folder
+
+
+@contextlib.contextmanager
+def cluster(
+    home: Path, nats: NatsServer, assets: Path, model: CountingModel, names: list[str]
+) -> Iterator[dict[str, ClusterNode]]:
+    nodes: dict[str, ClusterNode] = {}
+    try:
+        for name in names:
+            nodes[name] = ClusterNode(home, name, nats.url, assets, model.base_url)
+        # every node hears every other before runs are placed
+        for node in nodes.values():
+            until(lambda n=node: n.runs_info()["nodes"] == sorted(names), "nodes to hear all")
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()
+
+
+def events(node: ClusterNode, run_id: str) -> list[dict[str, object]]:
+    lines = node.http.get(f"/runs/{run_id}/events").content.splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def succeeded_once(node: ClusterNode, run_id: str) -> bool:
+    """The run succeeded, and its journal (seq 1..n) holds one `step.succeeded` per step."""
+    found = events(node, run_id)
+    assert [e["seq"] for e in found] == list(range(1, len(found) + 1)), found
+    done = [e["step"] for e in found if e["event"] == "step.succeeded"]
+    assert sorted(done) == sorted(STEPS), found
+    return True
+
+
+def test_a_run_created_on_any_node_runs_on_its_node_and_reads_everywhere(
+    tmp_path: Path, nats_server: NatsServer, assets: Path
+) -> None:
+    with CountingModel(delay_s=0.0) as model, cluster(
+        tmp_path, nats_server, assets, model, ["a", "b"]
+    ) as nodes:
+        a, b = nodes["a"], nodes["b"]
+        ids = [f"r{i}" for i in range(6)]
+        for run_id in ids:  # all through node a
+            body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
+            created = a.http.post("/runs", json=body)
+            assert created.status_code == 201, created.text
+        assert {placed_on(["a", "b"], r) for r in ids} == {"a", "b"}  # both nodes got some
+        for node in (a, b):
+            until(
+                lambda n=node: all(
+                    n.http.get(f"/runs/{r}").json().get("status") == "succeeded" for r in ids
+                ),
+                f"every run to read as succeeded on node {node.name}",
+            )
+            listed = {r["run_id"] for r in node.http.get("/runs").json()}
+            assert set(ids) <= listed
+            for run_id in ids:
+                assert succeeded_once(node, run_id)
+        # each run ran on the node its id hashes to (its record says who wrote it)
+        info = a.runs_info()
+        ran = {n: sum(c.values()) for n, c in info["runs"].items()}  # type: ignore[union-attr]
+        assert ran == {n: sum(placed_on(["a", "b"], r) == n for r in ids) for n in ("a", "b")}
+        # one call per step: nothing repeated without a failure
+        assert sorted(model.requests.values()) == [1] * (len(ids) * len(STEPS))
+        # a run id taken in the cluster is a conflict from any node
+        again = b.http.post("/runs", json={"workflow": "chain", "id": "r0", "inputs": {"tag": "x"}})
+        assert again.status_code == 409, again.text
+        # a change is forwarded: cancelling a settled run on either node is refused alike
+        for node in (a, b):
+            refused = node.http.post("/runs/r1/cancel", json={})
+            assert refused.status_code == 409, refused.text
+
+
+def test_kill_9_a_node_with_runs_in_flight_another_finishes_them_answering_no_step_twice(
+    tmp_path: Path, nats_server: NatsServer, assets: Path
+) -> None:
+    ids = [f"d{i:02d}" for i in range(20)]
+    victim = "b"
+    on_victim = [r for r in ids if placed_on(NODES, r) == victim]
+    assert len(on_victim) >= 3, on_victim  # the drill needs runs in flight there
+    with CountingModel(delay_s=0.4) as model, cluster(
+        tmp_path, nats_server, assets, model, NODES
+    ) as nodes:
+        a, c = nodes["a"], nodes["c"]
+        for run_id in ids:
+            body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
+            assert a.http.post("/runs", json=body).status_code == 201
+
+        def recorded(run_id: str) -> set[str]:
+            """Steps the cluster recorded as succeeded (node c's copy: what b published)."""
+            view = c.http.get(f"/runs/{run_id}").json()
+            return {s["id"] for s in view.get("steps", []) if s.get("status") == "succeeded"}
+
+        # kill b once some of its runs have a recorded step and calls still in flight
+        until(lambda: sum(bool(recorded(r)) for r in on_victim) >= 2, "steps recorded on b")
+        before = {r: recorded(r) for r in on_victim}
+        assert any(len(s) < len(STEPS) for s in before.values()), before
+        nodes["b"].kill()
+        killed_at = time.monotonic()
+        for node in (a, c):
+            until(
+                lambda n=node: all(
+                    n.http.get(f"/runs/{r}").json().get("status") == "succeeded" for r in ids
+                ),
+                f"every run to succeed, read on node {node.name}",
+                timeout_s=180,
+            )
+        assert time.monotonic() > killed_at
+        for run_id in ids:
+            assert succeeded_once(a, run_id)
+            assert succeeded_once(c, run_id)
+        # the victim's runs were taken over by the survivors (leases moved to a and c)
+        moved = {n: c.runs_info()["runs"].get(n, {}) for n in ("a", "c")}  # type: ignore[union-attr]
+        assert sum(sum(counts.values()) for counts in moved.values()) == len(ids), moved
+        taken = sum(int(n.runs_info()["taken_over"]) for n in (a, c))  # type: ignore[call-overload]
+        assert taken >= len([r for r in on_victim if len(before[r]) < len(STEPS)])
+        # No step answered twice. One key per step: no step needed a second attempt.
+        for run_id in ids:
+            for step in STEPS:
+                keys = model.key_of(run_id, step)
+                assert len(keys) == 1, (run_id, step, keys)
+                asked = model.requests[keys[0]]
+                if step in before.get(run_id, set()) or run_id not in on_victim:
+                    # recorded in the cluster before the kill, or never on b: called once
+                    assert asked == 1, (run_id, step, asked)
+                else:
+                    # in flight on b at the kill: sent again under the same key (at least
+                    # once, ADR 0089), and the API answered the repeat from its first answer
+                    assert asked <= 2, (run_id, step, asked)
+        assert set(model.computed.values()) == {1}
