@@ -15,8 +15,10 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ._runs_drill import (
@@ -117,13 +119,18 @@ def test_kill_9_a_node_with_runs_in_flight_another_finishes_them_answering_no_st
     victim = "b"
     on_victim = [r for r in ids if placed_on(NODES, r) == victim]
     assert len(on_victim) >= 3, on_victim  # the drill needs runs in flight there
-    with CountingModel(delay_s=0.4) as model, cluster(
+    with CountingModel(delay_s=1.0) as model, cluster(
         tmp_path, nats_server, assets, model, NODES
     ) as nodes:
         a, c = nodes["a"], nodes["c"]
-        for run_id in ids:
+
+        def create(run_id: str) -> int:
             body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
-            assert a.http.post("/runs", json=body).status_code == 201
+            with httpx.Client(base_url=a.url, timeout=60, trust_env=False) as http:
+                return http.post("/runs", json=body).status_code
+
+        with ThreadPoolExecutor(max_workers=len(ids)) as pool:  # all in flight at once
+            assert list(pool.map(create, ids)) == [201] * len(ids)
 
         def recorded(run_id: str) -> set[str]:
             """Steps the cluster recorded as succeeded (node c's copy: what b published)."""
@@ -133,7 +140,8 @@ def test_kill_9_a_node_with_runs_in_flight_another_finishes_them_answering_no_st
         # kill b once some of its runs have a recorded step and calls still in flight
         until(lambda: sum(bool(recorded(r)) for r in on_victim) >= 2, "steps recorded on b")
         before = {r: recorded(r) for r in on_victim}
-        assert any(len(s) < len(STEPS) for s in before.values()), before
+        unfinished = [r for r in on_victim if len(before[r]) < len(STEPS)]
+        assert len(unfinished) >= 2, before
         nodes["b"].kill()
         killed_at = time.monotonic()
         for node in (a, c):
@@ -148,11 +156,10 @@ def test_kill_9_a_node_with_runs_in_flight_another_finishes_them_answering_no_st
         for run_id in ids:
             assert succeeded_once(a, run_id)
             assert succeeded_once(c, run_id)
-        # the victim's runs were taken over by the survivors (leases moved to a and c)
-        moved = {n: c.runs_info()["runs"].get(n, {}) for n in ("a", "c")}  # type: ignore[union-attr]
-        assert sum(sum(counts.values()) for counts in moved.values()) == len(ids), moved
-        taken = sum(int(n.runs_info()["taken_over"]) for n in (a, c))  # type: ignore[call-overload]
-        assert taken >= len([r for r in on_victim if len(before[r]) < len(STEPS)])
+        # the victim's unfinished runs were taken over by the survivors
+        infos = [n.runs_info() for n in (a, c)]
+        taken = sum(int(info["taken_over"]) for info in infos)  # type: ignore[call-overload]
+        assert taken >= len(unfinished), (infos, before)
         # No step answered twice. One key per step: no step needed a second attempt.
         for run_id in ids:
             for step in STEPS:
