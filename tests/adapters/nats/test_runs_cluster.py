@@ -76,9 +76,10 @@ def succeeded_once(node: ClusterNode, run_id: str) -> bool:
 def test_a_run_created_on_any_node_runs_on_its_node_and_reads_everywhere(
     tmp_path: Path, nats_server: NatsServer, assets: Path
 ) -> None:
-    with CountingModel(delay_s=0.0) as model, cluster(
-        tmp_path, nats_server, assets, model, ["a", "b"]
-    ) as nodes:
+    with (
+        CountingModel(delay_s=0.0) as model,
+        cluster(tmp_path, nats_server, assets, model, ["a", "b"]) as nodes,
+    ):
         a, b = nodes["a"], nodes["b"]
         ids = [f"r{i}" for i in range(6)]
         for run_id in ids:  # all through node a
@@ -119,9 +120,10 @@ def test_kill_9_a_node_with_runs_in_flight_another_finishes_them_answering_no_st
     victim = "b"
     on_victim = [r for r in ids if placed_on(NODES, r) == victim]
     assert len(on_victim) >= 3, on_victim  # the drill needs runs in flight there
-    with CountingModel(delay_s=1.0) as model, cluster(
-        tmp_path, nats_server, assets, model, NODES
-    ) as nodes:
+    with (
+        CountingModel(delay_s=1.0) as model,
+        cluster(tmp_path, nats_server, assets, model, NODES) as nodes,
+    ):
         a, c = nodes["a"], nodes["c"]
 
         def create(run_id: str) -> int:

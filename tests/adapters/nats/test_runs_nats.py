@@ -1,0 +1,200 @@
+"""A run's copy in JetStream and its fencing, over a real NATS server (in-process nodes):
+a created run is in the cluster once, a live owner's run is refused to others, a down
+owner's run is taken over with its whole copy, and the stale owner can then neither
+publish nor confirm (`RunFenced`). Hostile copies and records change nothing."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lightflow_actors.adapters.nats import (
+    NatsRuns,
+    connect_cluster,
+    open_lease_bucket,
+    open_runs_bucket,
+    run_key,
+)
+from lightflow_actors.adapters.nats._leases import NatsLeases
+from lightflow_actors.adapters.nats._runs import decode_record, run_of_key
+from lightflow_actors.flow import (
+    AssetCatalog,
+    AssetEvaluator,
+    CorruptRun,
+    FlowService,
+    RunExists,
+    RunFenced,
+    RunStore,
+    default_assets_root,
+)
+from lightflow_actors.kernel import ActorSystem
+from lightflow_actors.runs import RunCopy, RunHostedElsewhere, install_copy, read_new_run
+
+from ._servers import NatsServer
+
+pytestmark = pytest.mark.anyio
+
+
+class _Clock:
+    def wall_ms(self) -> int:
+        return 1_700_000_000_000
+
+
+def _create(store: RunStore, run_id: str) -> None:
+    service = FlowService(
+        AssetCatalog.scan(default_assets_root()),
+        store,
+        _Clock(),
+        random.Random(1),
+        AssetEvaluator(),
+    )
+    service.create("text-plan", b'{"topic": "tea"}', run_id)
+
+
+@pytest.fixture
+async def system() -> AsyncIterator[ActorSystem]:
+    async with ActorSystem() as system:
+        yield system
+
+
+async def test_a_run_moves_only_when_its_owner_is_down_and_the_stale_owner_is_fenced(
+    nats_server: NatsServer, system: ActorSystem, tmp_path: Path
+) -> None:
+    ca = await connect_cluster(nats_server.url, node="a")
+    cb = await connect_cluster(nats_server.url, node="b")
+    try:
+        a = NatsRuns(
+            system,
+            ca,
+            await open_runs_bucket(ca),
+            NatsLeases(await open_lease_bucket(ca), "a"),
+            "a",
+        )
+        b = NatsRuns(
+            system,
+            cb,
+            await open_runs_bucket(cb),
+            NatsLeases(await open_lease_bucket(cb), "b"),
+            "b",
+        )
+        await a.start()
+        await b.start()
+        store_a, store_b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
+        _create(store_a, "r1")
+        await a.created("r1", read_new_run(store_a, "r1"), lease=True)
+        with pytest.raises(RunExists):  # one run of an id in the cluster
+            await b.created("r1", read_new_run(store_a, "r1"), lease=False)
+        # any node reads the run: the whole copy installs into another folder
+        latest = await b.latest("r1")
+        assert latest is not None
+        install_copy(store_b, "r1", latest, force=False)
+        assert store_b.manifest("r1") == store_a.manifest("r1")
+        assert store_b.events_raw("r1") == store_a.events_raw("r1")
+        assert store_b.request("r1") == store_a.request("r1")
+        # a is up (heard now): its run is not b's to take
+        b.heard["a"] = system.clock.now()
+        with pytest.raises(RunHostedElsewhere, match="node a"):
+            await b.claim("r1")
+        assert await b.route("r1") == "a"
+        # a goes silent past the lease period: b takes the lease over, gets the copy
+        b.down.add("a")
+        assert await b.route("r1") == "b"
+        copy = await b.claim("r1")
+        assert copy is not None and copy.manifest == latest.manifest
+        assert b.taken_over == 1
+        # the stale owner wakes up: it may neither call a provider nor publish
+        with pytest.raises(RunFenced):
+            await a.confirm("r1")
+        stale = RunCopy(manifest=copy.manifest, outputs={"plan": b'"from the stale owner"'})
+        with pytest.raises(RunFenced):
+            await a.publish("r1", stale)
+        # the new owner writes on, by compare-and-set on its own revision
+        await b.confirm("r1")
+        await b.publish("r1", RunCopy(manifest=copy.manifest, outputs={"plan": b'"ok"'}))
+        after = await a.latest("r1")
+        assert after is not None and after.outputs == {"plan": b'"ok"'}
+        assert a.fenced >= 1
+        await b.release("r1")
+        await a.stop()
+        await b.stop()
+    finally:
+        await ca.close()
+        await cb.close()
+
+
+async def test_a_record_that_does_not_decode_is_refused_not_installed(
+    nats_server: NatsServer, system: ActorSystem, tmp_path: Path
+) -> None:
+    client = await connect_cluster(nats_server.url, node="a")
+    try:
+        kv = await open_runs_bucket(client)
+        runs = NatsRuns(system, client, kv, NatsLeases(await open_lease_bucket(client), "a"), "a")
+        await runs.start()
+        await kv.put(f"{run_key('junk')}.m", b"\xc1 not a record")
+        await kv.put(f"{run_key('junk')}.r", b"\xc1")
+        with pytest.raises(CorruptRun):
+            await runs.latest("junk")
+        assert await runs.latest("nobody") is None
+        await runs.stop()
+    finally:
+        await client.close()
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_run_keys_are_tokens_and_give_the_run_back(run_id: str) -> None:
+    token = run_key(run_id)
+    assert "." not in token and "*" not in token and ">" not in token and " " not in token
+    assert run_of_key(token) == run_id
+
+
+@given(st.binary(max_size=512))
+def test_hostile_record_bytes_decode_to_nothing(data: bytes) -> None:
+    record = decode_record(data)
+    assert record is None or isinstance(record.manifest, bytes)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    manifest=st.one_of(
+        st.binary(max_size=200),
+        st.just(b"\xff\xfe invalid utf-8"),
+        st.just(b"[" * 5000 + b"]" * 5000),
+        st.just(b'{"run_id": "r1"}'),
+    ),
+    outputs=st.dictionaries(
+        st.sampled_from(["../escape", "a/b", "", ".hidden", "ok"]), st.binary(max_size=8)
+    ),
+)
+def test_a_hostile_copy_is_refused_and_writes_nothing(
+    tmp_path: Path, manifest: bytes, outputs: dict[str, bytes]
+) -> None:
+    store = RunStore(tmp_path / "state")
+    copy = RunCopy(manifest=manifest, outputs=outputs, request=b"{}", workflow=b"{}")
+    with pytest.raises(CorruptRun):
+        install_copy(store, "r1", copy)
+    assert not (tmp_path / "state" / "runs" / "r1" / "manifest.json").exists()
+    assert not (tmp_path / "escape.json").exists()
+
+
+def test_a_copy_whose_events_do_not_reach_its_manifest_is_refused(tmp_path: Path) -> None:
+    source = RunStore(tmp_path / "a")
+    _create(source, "r1")
+    whole = read_new_run(source, "r1")
+    target = RunStore(tmp_path / "b")
+    gap = msgspec.structs.replace(whole, events=())
+    with pytest.raises(CorruptRun, match="events"):
+        install_copy(target, "r1", gap)
+    assert not (tmp_path / "b" / "runs" / "r1" / "manifest.json").exists()
+    late = msgspec.structs.replace(whole, events_from=3)
+    with pytest.raises(CorruptRun, match="gap"):
+        install_copy(target, "r1", late)
+    install_copy(target, "r1", whole)
+    assert target.manifest("r1") == source.manifest("r1")
+    # a follower never goes back: an older copy leaves the newer folder as it is
+    assert install_copy(target, "r1", whole, force=False) == source.manifest("r1")
