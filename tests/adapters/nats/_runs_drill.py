@@ -57,6 +57,7 @@ class CountingModel:
         self.computed: Counter[str] = Counter()  # key -> answers computed
         self.prompts: dict[str, str] = {}  # key -> the user prompt
         self.answers: dict[str, str] = {}
+        self.times: dict[str, list[float]] = {}  # key -> when each request came (monotonic)
         self.lock = threading.Lock()
         server = self
 
@@ -69,6 +70,7 @@ class CountingModel:
                 key = self.headers.get("Idempotency-Key") or "?"
                 prompt = str(body["messages"][-1]["content"])
                 with server.lock:
+                    server.times.setdefault(key, []).append(time.monotonic())
                     server.requests[key] += 1
                     server.prompts[key] = prompt
                     first = key not in server.answers
