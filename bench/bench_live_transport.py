@@ -26,6 +26,17 @@ Everything runs against the examples app in a Hypercorn subprocess on 127.0.0.1.
    ws/_deflate.py, counted under the transport) and wsproto's inflater 7.9, the same in
    both. RSS in the same kind of run: 32.3 KB (echo 16.5 KB) without deflate, 50.4 KB
    (echo 32.2 KB) with.
+5. Event -> patch over each transport (ADR 0101): a counter click's round trip (the
+   submit out, its patch back) over server-sent events + POST and over long-polling,
+   p50 and p99, each beside the same figure over a WebSocket measured in the same run,
+   the three interleaved round by round (they see the same load). Twice: Python peers
+   (`WebSocketView`, `HttpTransportView`: the server and the protocol alone), and
+   Chromium pages forced onto each transport (``lightflowLiveOptions.transport``: the
+   real client, click to painted count). ``--latency`` runs this part alone. Measured
+   2026-12-07, loaded machine, p50 (WebSocket in the same run): Chromium SSE 16.7 ms
+   (8.2 ms), long-poll 26.3 ms (8.2 ms); peers SSE 17.3 ms (3.8 ms), long-poll 28.3 ms
+   (3.8 ms). A fallback pays an HTTP request per batch of frames up (and, long-polling,
+   one per batch down), each a few ms of parsing and routing on a loaded 2-core box.
 """
 
 from __future__ import annotations
@@ -39,8 +50,8 @@ from pathlib import Path
 import httpx
 
 from bench._live_server import free_port, serve
-from bench._report import row
-from lightflow_actors.live import WebSocketClient, WebSocketView
+from bench._report import percentile, row
+from lightflow_actors.live import HttpTransportView, WebSocketClient, WebSocketView
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSIONS = 400
@@ -366,11 +377,117 @@ async def breakdown(deflate: bool) -> None:
     row(f"idle counter session ({label}), traced", total, "B", total_echo, "echo socket")
 
 
+# -- 5. event -> patch over each transport ------------------------------------------------
+
+LATENCY_ROUNDS = 20
+LATENCY_EVENTS = 25  # events per transport per round
+
+
+def _latency_rows(label: str, samples: dict[str, list[float]]) -> None:
+    ws = samples["websocket"]
+    for name, title in (("sse", "SSE+POST"), ("poll", "long-poll")):
+        for p in (50, 99):
+            row(
+                f"event->patch p{p} {title} ({label})",
+                percentile(samples[name], p) * 1e6,
+                "us",
+                percentile(ws, p) * 1e6,
+                "WebSocket",
+            )
+
+
+async def latency_peers(server: Server) -> None:
+    """Round trips of Python peers: the server and the wire protocol alone."""
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(timeout=60.0) as http:
+        views: dict[str, WebSocketView | HttpTransportView] = {
+            "websocket": await WebSocketView.open(server.base, "counter", http=http),
+            "sse": await HttpTransportView.open(server.base, "counter", transport="sse", http=http),
+            "poll": await HttpTransportView.open(
+                server.base, "counter", transport="poll", http=http
+            ),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in views}
+        for view in views.values():  # warm up
+            for _ in range(10):
+                await view.push("inc", {"by": 1})
+        for _ in range(LATENCY_ROUNDS):
+            for name, view in views.items():
+                for _ in range(LATENCY_EVENTS):
+                    start = loop.time()
+                    await view.push("inc", {"by": 1})
+                    samples[name].append(loop.time() - start)
+        for view in views.values():
+            await view.close()
+    _latency_rows("peers", samples)
+
+
+_CLICK = """async () => {
+    const count = document.querySelector('#count');
+    const before = count.textContent;
+    const changed = new Promise(resolve => {
+        const seen = new MutationObserver(() => {
+            if (count.textContent !== before) { seen.disconnect(); resolve(); }
+        });
+        seen.observe(count, {childList: true, characterData: true, subtree: true});
+    });
+    const start = performance.now();
+    document.querySelector('#inc').click();
+    await changed;
+    return performance.now() - start;
+}"""
+
+
+async def latency_chromium(server: Server) -> None:
+    """Click to painted count in Chromium pages, one forced onto each transport."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        print("event->patch in Chromium: playwright is not installed; skipped", flush=True)
+        return
+    if not HAVE_CHROMIUM:
+        print(f"event->patch in Chromium: {CHROMIUM} is not installed; skipped", flush=True)
+        return
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        pages = {}
+        for name, option in (("websocket", "websocket"), ("sse", "sse"), ("poll", "longpoll")):
+            context = await browser.new_context()
+            await context.add_init_script(
+                f"window.lightflowLiveOptions = {{transport: '{option}', upgradeMs: 0}};"
+            )
+            page = await context.new_page()
+            await page.goto(f"{server.base}/counter?count=0")
+            await page.wait_for_selector(f"[data-lf-status=connected][data-lf-transport={option}]")
+            pages[name] = page
+        samples: dict[str, list[float]] = {name: [] for name in pages}
+        for page in pages.values():  # warm up
+            for _ in range(10):
+                await page.evaluate(_CLICK)
+        for _ in range(LATENCY_ROUNDS):
+            for name, page in pages.items():
+                for _ in range(LATENCY_EVENTS):
+                    samples[name].append(await page.evaluate(_CLICK) / 1000)
+        await browser.close()
+    _latency_rows("Chromium", samples)
+
+
+async def latency() -> None:
+    async with Server() as server:
+        await latency_peers(server)
+        await latency_chromium(server)
+
+
 def main() -> None:
     async def run() -> None:
+        if "--latency" in sys.argv:
+            await latency()
+            return
         async with Server() as server:
             await first_load(server)
             await counter_click(server)
+        await latency()
         await memory(False)
         await memory(True)
         if "--breakdown" in sys.argv:

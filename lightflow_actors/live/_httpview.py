@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 HttpTransport = Literal["sse", "poll"]
 
+UPLINK_BATCH = 64
+"""Frames in one POST at most (the server's `FallbackConfig.max_post_frames` default)."""
+
 
 class _PollAnswer(msgspec.Struct, frozen=True):
     next: int
@@ -62,6 +65,9 @@ class HttpTransportView:
         self._own = own
         self._texts: asyncio.Queue[str | None] = asyncio.Queue()
         self._reader: asyncio.Future[None] | None = None
+        self._outbox: list[bytes] = []  # frames waiting for the uplink (in order)
+        self._uplink: asyncio.Future[None] | None = None
+        self.refused_post: int | None = None  # the status of a POST the server refused
 
     @classmethod
     async def open(
@@ -112,10 +118,35 @@ class HttpTransportView:
         await self.until(lambda: ref in self.client.answered, f"the answer to {event!r}")
 
     async def send_frame(self, data: bytes) -> None:
-        await self.send_frames([data])
+        """Queue `data` for the uplink and return at once, as a browser's page does: the
+        POSTs go one at a time, in order, each with every frame queued meanwhile (at most
+        `UPLINK_BATCH`), and the answers to a frame may come down before its POST's 204.
+        A POST the server refuses (not 204) sets `refused_post`; the connection's close
+        comes down as usual."""
+        self._outbox.append(data)
+        if self._uplink is None or self._uplink.done():
+            self._uplink = asyncio.ensure_future(self._send_queued())
+
+    async def flush(self) -> None:
+        """Wait until every queued frame was POSTed."""
+        while self._uplink is not None and not self._uplink.done():
+            await asyncio.shield(self._uplink)
+
+    async def _send_queued(self) -> None:
+        while self._outbox and self.refused_post is None:
+            batch = self._outbox[:UPLINK_BATCH]
+            del self._outbox[:UPLINK_BATCH]
+            try:
+                status = await self.send_frames(batch)
+            except Exception:  # the server went away: the reader sees the end
+                status = 0
+            if status != 204:
+                self.refused_post = status
+                self._outbox.clear()
 
     async def send_frames(self, frames: list[bytes]) -> int:
-        """POST frames up (one a line); the answer's status (204 when all were taken)."""
+        """POST frames up (one a line) now, beside the uplink; the answer's status (204
+        when all were taken)."""
         answer = await self.http.post(
             self.endpoint, params={"conn": self.conn}, content=b"\n".join(frames)
         )
@@ -134,18 +165,20 @@ class HttpTransportView:
                     f"the {self.transport} connection closed ({self.close_code} "
                     f"{self.close_reason}) while waiting for {what}; errors: {self.client.errors}"
                 )
-            replies = self.client.feed(text.encode("utf-8"))
-            if replies:
-                await self.send_frames(replies)
+            for reply in self.client.feed(text.encode("utf-8")):
+                await self.send_frame(reply)
 
     async def close(self) -> None:
-        """Leave (DELETE) and stop reading."""
+        """Send what is queued, leave (DELETE) and stop reading."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), 10.0)
         with contextlib.suppress(Exception):
             await self.http.delete(self.endpoint, params={"conn": self.conn})
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
+        for task in (self._uplink, self._reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
         if self._own:
             await self.http.aclose()
 
