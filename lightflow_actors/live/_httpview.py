@@ -1,7 +1,7 @@
 """A live view over the HTTP transports (SSE or long-polling), in Python.
 
 `HttpTransportView` is `WebSocketView` for a browser whose WebSockets are blocked
-(specs/live-wire.md §16): the same `LiveClient` speaks the same frames; only the pipe
+(specs/live-wire.md §17): the same `LiveClient` speaks the same frames; only the pipe
 differs. Frames come down an event stream (``GET {base}/sse``) or long polls
 (``GET {base}/poll?conn=…&since=…``) and go up in POSTs. Tests, the benchmark and tools
 use it to drive a running server as such a browser would.

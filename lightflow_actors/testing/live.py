@@ -46,7 +46,9 @@ unescaped, as a user reads it::
     assert has_element(view, "#todo-7.done")
 
 The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
-`WebSocketView`, the same over a real WebSocket).
+`WebSocketView`, the same over a real WebSocket, and `HttpTransportView`, over the
+server-sent events or long-polling fallbacks of specs/live-wire.md §17). The DSL itself
+has no transport: its socket is in memory, behind the same transport actor as all three.
 """
 
 from __future__ import annotations

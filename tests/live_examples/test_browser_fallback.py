@@ -1,5 +1,5 @@
 """Real browser with WebSockets blocked: the page falls back to server-sent events, then to
-long-polling, and everything works as over a WebSocket (specs/live-wire.md §16).
+long-polling, and everything works as over a WebSocket (specs/live-wire.md §17).
 
 A proxy in front of the server (`Blocker`) refuses the WebSocket upgrade, and for the
 long-poll cases also the event stream, as corporate proxies do. The counter, the chat

@@ -1,7 +1,7 @@
 """Live sessions without WebSockets: server-sent events and long-polling (ADR 0101).
 
 Some proxies and load balancers refuse or break the WebSocket upgrade. The browser then
-falls back to one of two HTTP transports (specs/live-wire.md §16), each a connection of
+falls back to one of two HTTP transports (specs/live-wire.md §17), each a connection of
 its own with the very same transport actor (`Transport`) behind it: the same frames,
 sequence numbers, acks, heartbeats, error frames, in-flight window and held patches.
 Only the `Socket` differs, so a session never knows which transport it has.

@@ -1,4 +1,4 @@
-"""`PollSocket`: the `Socket` of a long-polling connection (specs/live-wire.md §16).
+"""`PollSocket`: the `Socket` of a long-polling connection (specs/live-wire.md §17).
 
 The transport actor writes frames to it exactly as to a WebSocket (`send` never blocks;
 False when the buffer is full), and the browser takes them with ``GET {base}/poll``.

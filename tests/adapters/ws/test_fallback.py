@@ -1,4 +1,4 @@
-"""The HTTP transports over a real server: SSE and long-polling (specs/live-wire.md §16).
+"""The HTTP transports over a real server: SSE and long-polling (specs/live-wire.md §17).
 
 The same frames as the WebSocket: a join, a click and its patch, error frames, the
 close codes; the connection is bound to the browser that opened it (cookie sid, Origin);
