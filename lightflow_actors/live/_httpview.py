@@ -78,9 +78,12 @@ class HttpTransportView:
         *,
         transport: HttpTransport = "poll",
         http: httpx.AsyncClient | None = None,
+        endpoint: str | None = None,
     ) -> HttpTransportView:
         """GET the page, open the connection, join `view`, wait for the first render.
-        `http` (its cookie jar is the browser's) may be shared by several views."""
+        `http` (its cookie jar is the browser's) may be shared by several views;
+        `endpoint` is the connection's URL when it is not ``{base_url}/{transport}`` (a
+        page mounted elsewhere, as the observer's ``/observer/poll``)."""
         import httpx  # only network peers need it, not every importer of live
 
         own = http is None
@@ -88,7 +91,8 @@ class HttpTransportView:
         page = await client.get(f"{base_url}/{view}", params=dict(params or {}))
         page.raise_for_status()
         session_id, token = page_attr(page.text, "session"), page_attr(page.text, "token")
-        self = cls(client, f"{base_url}/{transport}", transport, own)
+        url = endpoint if endpoint is not None else f"{base_url}/{transport}"
+        self = cls(client, url, transport, own)
         await self.connect()
         await self.send_frame(self.client.hello())
         await self.until(lambda: self.client.connection.state == "open", "the welcome")

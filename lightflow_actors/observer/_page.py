@@ -2,6 +2,7 @@
 
     GET  {base}/observer                          the page (a static snapshot without JS)
     WS   {base}/observer/socket                   its live connection (specs/live-wire.md)
+    GET|POST|DELETE {base}/observer/sse, /poll    the same without WebSockets (§17)
     GET  {base}/observer/static/lightflow-live.js the live client
 
 The observer has a live hub of its own (``lightflow.http.observer``, no broker adapter: an
@@ -141,6 +142,8 @@ class ObserverPage:
         return [
             Route("/observer", self.page, methods=["GET"], name="observer"),
             WebSocketRoute("/observer/socket", self.socket, name="observer_socket"),
+            Route("/observer/sse", self.fallback, methods=["GET", "POST", "DELETE"]),
+            Route("/observer/poll", self.fallback, methods=["GET", "POST", "DELETE"]),
             Route(
                 f"/observer/static/{CLIENT_SCRIPT}",
                 self.live.script,
@@ -191,6 +194,14 @@ class ObserverPage:
             await websocket.close(code=1001, reason="the server is stopping")
             return
         await self.live.socket(websocket)
+
+    async def fallback(self, request: Request) -> Response:
+        """The same live connection over SSE or long-polling, for a browser whose
+        WebSockets are blocked (specs/live-wire.md §17)."""
+        await self.start()
+        routes = self.live.fallback
+        sse = request.url.path.endswith("/sse")
+        return await (routes.sse if sse else routes.poll)(request)
 
 
 def observer_page(

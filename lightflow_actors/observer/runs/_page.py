@@ -3,6 +3,7 @@
     GET  {base}/runs                                  a browser: the page (JSON clients:
     GET  {base}/runs/{id}                             the runs API, negotiated there)
     WS   {base}/runs/socket                           its live connection
+    GET|POST|DELETE {base}/runs/sse, /runs/poll       the same without WebSockets
     GET  {base}/runs/static/lightflow-live.js         the live client
     GET  {base}/runs/static/runs.css                  its stylesheet
     GET  {base}/runs/{id}/steps/{step}/image          a step's output image
@@ -140,6 +141,8 @@ class RunsPage:
     def routes(self) -> list[BaseRoute]:
         return [
             WebSocketRoute("/runs/socket", self.socket, name="runs_socket"),
+            Route("/runs/sse", self.fallback, methods=["GET", "POST", "DELETE"]),
+            Route("/runs/poll", self.fallback, methods=["GET", "POST", "DELETE"]),
             Route(f"/runs/static/{CLIENT_SCRIPT}", self.script, methods=["GET"]),
             Route("/runs/static/runs.css", self.stylesheet, methods=["GET"]),
             Route("/runs/{id}/steps/{step}/image", self.image, methods=["GET"]),
@@ -187,6 +190,14 @@ class RunsPage:
             await websocket.close(code=1001, reason="the server is stopping")
             return
         await self.live.socket(websocket)
+
+    async def fallback(self, request: Request) -> Response:
+        """The same live connection over SSE or long-polling, for a browser whose
+        WebSockets are blocked (specs/live-wire.md §17)."""
+        await self.start()
+        routes = self.live.fallback
+        sse = request.url.path.endswith("/sse")
+        return await (routes.sse if sse else routes.poll)(request)
 
     async def script(self, request: Request) -> Response:
         return await self.live.script(request)

@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from starlette.routing import Route
 
@@ -28,7 +29,9 @@ from lightflow_actors.observer.runs import RunsPage
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "specs" / "openapi.yaml"
 TOKEN = "openapi-test-token"
-SKIPPED = {"GET /system/events"}  # an endless stream; tests/adapters/http/test_events.py covers it
+# Endless streams: tests/adapters/http/test_events.py and tests/observer/test_fallback.py
+# cover them.
+SKIPPED = {"GET /system/events", "GET /observer/sse"}
 
 
 def _labels(routes: object) -> set[str]:
@@ -49,6 +52,12 @@ RUNS = _labels(runs_routes(_HOSTING)) | _labels(RunsPage(_HOSTING, Guard(None)).
 # GET /system/tenants is the tenants part of `lightflow serve` (tests/host/test_tenants.py).
 CLUSTER = {"GET /cluster", "GET /system/tenants"}
 EXAMPLES = 25
+
+# The live fallbacks take frames as NDJSON text (specs/live-wire.md §17): sent as is. A
+# connection id schemathesis makes up never names an open connection: 410 Gone, as the
+# spec says, though the request fits the schema.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+EXCLUDED = {path: [positive_data_acceptance] for path in ("/observer/sse", "/observer/poll")}
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +90,15 @@ def test_every_operation_conforms(server_url: str) -> None:
             suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+            case.call_and_validate(
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=30,
+                excluded_checks=EXCLUDED.get(case.operation.path, []),
+            )
 
         check()
     # schemathesis leaves out the operation that serves the document it loaded.
-    assert len(tested) == 14 and "GET /openapi.yaml" not in tested, tested
+    assert len(tested) == 19 and "GET /openapi.yaml" not in tested, tested
     with httpx.Client(base_url=server_url) as client:
         assert client.get("/health").status_code == 200  # still serving after all that
 
