@@ -27,8 +27,20 @@ from bench._report import median, percentile, row, timed
 from ctx_substrate import ProviderRequest
 from lightflow_actors import ActorSystem
 from lightflow_actors.host import RunsHosting, decode_runs_config, echo_reply
-from lightflow_actors.live import DiffState, encode_patch, to_html
+from lightflow_actors.live import (
+    Command,
+    DiffState,
+    Rendered,
+    Stream,
+    StreamDelete,
+    StreamInsert,
+    encode_patch,
+    to_html,
+)
+from lightflow_actors.live._rendered import StreamOp
+from lightflow_actors.live._streams import add_ops, pending_ops
 from lightflow_actors.observer.runs import RunDetail, RunsListing
+from lightflow_actors.observer.runs._listed import sync_list
 from lightflow_actors.observer.runs._pacing import next_shown
 from lightflow_actors.observer.runs._reading import ListCache, RunFollower, list_rows
 from lightflow_actors.observer.runs._render import render
@@ -182,17 +194,41 @@ def _listing(root: Path) -> None:
     rows = list_rows(ops, cache)
     state = RunsState(session="b", connected=True, needs_token=False, listing=RunsListing(1, rows))
     diff = DiffState()
-    first = len(encode_patch(diff.diff(render(state))))
+    state, ops_first = sync_list(state)
+    first = len(encode_patch(diff.diff(_streamed(state, ops_first))))
     changed = msgspec.structs.replace(rows[3], done=rows[3].done - 1, status="running")
     after = msgspec.structs.replace(state, listing=RunsListing(2, (*rows[:3], changed, *rows[4:])))
+    start = time.perf_counter()
+    after, ops_one = sync_list(after)
+    one = len(encode_patch(diff.diff(_streamed(after, ops_one))))
+    took = time.perf_counter() - start
+    row("list patch, one run changed (B)", one, "B", first, "first render")
+    held = after.listing.rows
+    moved = msgspec.structs.replace(held[2000], done=held[2000].done - 1, status="running")
+    far = (*held[:2000], moved, *held[2001:])  # a run 40 pages away
+    start = time.perf_counter()
+    elsewhere, ops_far = sync_list(msgspec.structs.replace(after, listing=RunsListing(3, far)))
+    none = diff.diff(_streamed(elsewhere, ops_far))
+    took_far = time.perf_counter() - start
     row(
-        "list patch, one run changed (B)",
-        len(encode_patch(diff.diff(render(after)))),
+        "list patch, a run on page 41 changed (B)",
+        len(encode_patch(none)),
         "B",
         first,
         "first render",
     )
+    row("list sync + render + diff, run on page (us)", took * 1e6, "us", took_far * 1e6, "page 41")
     ops.close()
+
+
+def _streamed(state: RunsState, commands: list[Command]) -> Rendered:
+    """``render(state)`` with the list's stream operations queued, as a session does."""
+    pending: dict[str, list[StreamOp]] = {}
+    for command in commands:
+        assert isinstance(command, Stream | StreamInsert | StreamDelete)
+        add_ops(pending, command)
+    with pending_ops(pending):
+        return render(state)
 
 
 class WallClock:

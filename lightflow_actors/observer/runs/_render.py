@@ -1,7 +1,8 @@
 """The runs page's HTML: templates compiled once, and ``render(state)``.
 
-The list is a keyed table (key: run id), one page of ``PAGE_SIZE`` rows, each row
-memoised on its immutable ``RunRow``: a run that changed patches its one row. The DAG is
+The list is a stream (key: run id) of one page of ``PAGE_SIZE`` rows, each row memoised
+on its immutable ``RunRow``; ``_listed.py`` queues its operations (a run that changed
+sends its one row). The DAG is
 inline SVG: nodes and edges are keyed lists too, so a step turning green patches its
 node's class and text, nothing else. Element ids and ``data-*`` attributes (``data-run``,
 ``data-step``, ``data-status``, ``data-attempts``, ``data-cache``, ``data-differs``) are
@@ -21,7 +22,7 @@ import msgspec
 
 from lightflow_actors.flow import ErrorObserved, RequestCommitted, ResponseObserved, TraceRecord
 from lightflow_actors.isa import JSONValue
-from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
+from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed, streamed
 
 from .._render import token_line
 from ._form import FormField, fields_of, shown_value
@@ -47,7 +48,7 @@ LIST = Template(
     '<p id="runs-count" class="hint">{count}</p>'
     '<table class="runs"><thead><tr><th>run</th><th>status</th><th>workflow</th>'
     "<th>created</th><th>duration</th><th>steps</th></tr></thead>"
-    '<tbody id="runs-rows">{rows}</tbody></table>'
+    '<tbody id="runs-rows" lf-update="stream">{rows}</tbody></table>'
     '<nav class="pager" id="pager">{prev} <span id="page-of">page {page} of {pages}</span> '
     "{next}</nav></section>{new_run}"
 )
@@ -175,6 +176,8 @@ WARNING = Template('<p class="problem" id="compare-warning">{text}</p>')
 TEXT = Template("<span>{text}</span>")
 
 MAX_COMPARE_CHOICES: Final = 100
+LIST_STREAM: Final = "runs"
+"""The stream of the list's rows (``_listed.py`` fills it)."""
 
 
 def render(state: RunsState) -> Rendered:
@@ -226,23 +229,12 @@ def _query(params: Mapping[str, str]) -> str:
 # -- the list ---------------------------------------------------------------------------------
 
 
-def shown_rows(state: RunsState) -> list[RunRow]:
-    """The runs the filters keep, newest first."""
-    return [
-        row
-        for row in state.listing.rows
-        if (not state.status or row.status == state.status)
-        and (not state.workflow or row.workflow == state.workflow)
-    ]
-
-
 def _list(state: RunsState) -> Rendered:
-    rows = shown_rows(state)
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    matched = state.matched
+    pages = max(1, -(-matched // PAGE_SIZE))
     page = min(state.page, pages)
-    start = (page - 1) * PAGE_SIZE
     total = len(state.listing.rows)
-    count = f"{total} runs" if len(rows) == total else f"{len(rows)} of {total} runs"
+    count = f"{total} runs" if matched == total else f"{matched} of {total} runs"
     workflows = ("", *state.listing.workflows())
     if state.workflow and state.workflow not in workflows:
         workflows = (*workflows, state.workflow)
@@ -250,7 +242,7 @@ def _list(state: RunsState) -> Rendered:
         statuses=each(OPTION, [_option(s, s or "any", s == state.status) for s in STATUSES]),
         workflows=each(OPTION, [_option(w, w or "any", w == state.workflow) for w in workflows]),
         count=count,
-        rows=keyed(ROW, [(row.run_id, render_row(row)) for row in rows[start : start + PAGE_SIZE]]),
+        rows=streamed(LIST_STREAM, ROW),
         prev=_page_link(state, page - 1, "page-prev", "← newer") if page > 1 else None,
         next=_page_link(state, page + 1, "page-next", "older →") if page < pages else None,
         page=page,

@@ -23,7 +23,7 @@ from lightflow_actors.flow import InvalidRunId, check_run_id
 
 from .._state import Notice, OperatorToken
 from ._form import FormValue
-from ._model import RunDetail, RunMissing, RunsListing
+from ._model import RunDetail, RunMissing, RunRow, RunsListing
 
 StatusFilter: TypeAlias = Literal["", "planned", "running", "succeeded", "failed", "cancelled"]
 STATUSES: Final[tuple[StatusFilter, ...]] = get_args(StatusFilter)
@@ -60,6 +60,10 @@ class RunsState(msgspec.Struct, frozen=True, kw_only=True):
     status: StatusFilter = ""
     workflow: str = ""
     page: int = 1
+    listed: tuple[RunRow, ...] | None = None
+    """The page of runs the browser's list stream holds (None: it holds no list);
+    ``_listed.sync_list`` keeps it, ``matched`` with it (the runs the filters keep)."""
+    matched: int = 0
     unfolded: tuple[str, ...] = ()
     token: OperatorToken | None = None
     token_notice: Notice | None = None

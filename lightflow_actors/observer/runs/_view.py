@@ -45,6 +45,7 @@ from ._feed import (
     run_topic,
 )
 from ._form import MAX_VALUE_CHARS, FormError, fields_of, inputs_of
+from ._listed import sync_list
 from ._model import RunDetail, RunMissing, RunsListing
 from ._pacing import DrawMore, next_shown
 from ._render import render
@@ -101,6 +102,9 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         self.guard = guard
 
     async def mount(self, params: Params, session: SessionInfo) -> RunsState | Update[RunsState]:
+        return _listed(await self._mount(params, session))
+
+    async def _mount(self, params: Params, session: SessionInfo) -> RunsState | Update[RunsState]:
         feed = self.feed()
         listing = await feed.ask(GetListing())
         state = RunsState(
@@ -132,13 +136,22 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         return render(state)
 
     def handle_params(self, params: Params, state: RunsState) -> RunsState | Update[RunsState]:
+        return _listed(self._params(params, state))
+
+    def handle_event(self, event: RunsEvent, state: RunsState) -> RunsState | Update[RunsState]:
+        return _listed(self._event(event, state))
+
+    def handle_info(self, message: object, state: RunsState) -> RunsState | Update[RunsState]:
+        return _listed(self._info(message, state))
+
+    def _params(self, params: Params, state: RunsState) -> RunsState | Update[RunsState]:
         new = with_params(state, params)
         if new.run == state.run and new.compare == state.compare:
             return new
         commands = _follow(state, new)
         return Update(new, tuple(commands)) if commands else new
 
-    def handle_event(self, event: RunsEvent, state: RunsState) -> RunsState | Update[RunsState]:
+    def _event(self, event: RunsEvent, state: RunsState) -> RunsState | Update[RunsState]:
         if isinstance(event, Filter):
             state = msgspec.structs.replace(
                 state, status=event.status, workflow=event.workflow[:200], page=1
@@ -161,7 +174,7 @@ class RunsView(LiveView[RunsState, RunsEvent]):
             return _navigate(state, {"run": state.run, "compare": other})
         return self._act(event, state)
 
-    def handle_info(self, message: object, state: RunsState) -> RunsState | Update[RunsState]:
+    def _info(self, message: object, state: RunsState) -> RunsState | Update[RunsState]:
         if isinstance(message, RunsListing):
             return msgspec.structs.replace(state, listing=message)
         if isinstance(message, RunDetail | RunMissing):
@@ -281,6 +294,23 @@ class RunsView(LiveView[RunsState, RunsEvent]):
                 SendAfter(delay=ANSWER_WAIT, message=ActionExpired(ref)),
             ),
         )
+
+
+def _listed(result: RunsState | Update[RunsState]) -> RunsState | Update[RunsState]:
+    """``result`` with the list's stream operations (``_listed.py``): every callback's
+    state goes through here, so the rows the browser holds follow the listing, the
+    filters and the page whatever changed them."""
+    state, commands = (
+        (result.state, result.commands) if isinstance(result, Update) else (result, ())
+    )
+    synced, operations = sync_list(state)
+    if not operations:
+        return result if synced is state else _with(result, synced)
+    return Update(synced, (*commands, *operations))
+
+
+def _with(result: RunsState | Update[RunsState], state: RunsState) -> RunsState | Update[RunsState]:
+    return Update(state, result.commands) if isinstance(result, Update) else state
 
 
 def _draw(
