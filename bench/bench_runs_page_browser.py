@@ -102,16 +102,28 @@ def main() -> None:
         try:
             assert server.stdout is not None
             url = json.loads(server.stdout.readline())["url"].rstrip("/")
-            frames = _watch(sync_playwright, url)
+            passes = [(step, _watch(sync_playwright, url, run, step)) for run, step in PASSES]
         finally:
             server.terminate()
             server.wait(20)
+    for step, frames in passes:
+        _report(frames, step)
+
+
+PASSES = (("bench", None), ("bench-open", "l0s1"))
+"""The run followed with no step open, then another with step l0s1 open (its request,
+answer and output arrive while the others move: the biggest patches)."""
+
+
+def _report(frames: list[list[float]], step: str | None) -> None:
+    print(f"-- the run page, {'step ' + step if step else 'no step'} open")
     # frames[0]: the join's render (no such run yet); frames[1]: the run's whole graph.
     first, rest = frames[1], frames[2:]
     sizes = [f[0] for f in rest]
     script = [f[1] for f in rest]
     total = [f[2] for f in rest]
-    print(f"{len(rest)} frames after the first while {STEPS} steps ran")
+    over = sum(size > 1024 for size in sizes)
+    print(f"{len(rest)} frames after the first while {STEPS} steps ran; {over} over 1 KB")
     row("frame bytes, median", median(sizes), "B", first[0], "first frame")
     row("frame bytes, max", max(sizes), "B", first[0], "first frame")
     row(
@@ -131,17 +143,18 @@ def main() -> None:
     )
 
 
-def _watch(sync_playwright: object, url: str) -> list[list[float]]:
+def _watch(sync_playwright: object, url: str, run: str, step: str | None) -> list[list[float]]:
     with sync_playwright() as playwright:  # type: ignore[operator]
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.add_init_script(PROBE)
             # The page follows the run before it exists, so it sees every step move.
-            page.goto(f"{url}/runs?run=bench", wait_until="domcontentloaded")
+            query = f"run={run}" + (f"&step={step}" if step else "")
+            page.goto(f"{url}/runs?{query}", wait_until="domcontentloaded")
             page.wait_for_selector("[data-lf-root].lf-connected", timeout=30_000)
             with httpx.Client(base_url=url, trust_env=False, timeout=30) as http:
-                created = http.post("/runs", json={"workflow": "lanes", "id": "bench"})
+                created = http.post("/runs", json={"workflow": "lanes", "id": run})
                 assert created.status_code == 201, created.text
             page.wait_for_function(
                 f"document.querySelectorAll('#dag [data-status=succeeded]').length >= {STEPS}",

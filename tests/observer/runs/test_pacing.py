@@ -144,3 +144,30 @@ def test_each_patch_of_a_busy_tick_with_a_step_open_is_under_a_kilobyte() -> Non
     assert whole > 1024  # what one patch would be
     assert len(sizes) >= 2 and max(sizes) <= 1024, sizes
     assert sum(sizes) <= whole * 1.3  # split, not inflated
+
+
+def test_a_whole_run_finished_in_one_tick_is_drawn_in_patches_under_a_kilobyte() -> None:
+    # The worst tick: all fifty steps go from planned to succeeded (status, attempts and
+    # duration change on every node) and the run itself finishes.
+    before = detail({})
+    after = msgspec.structs.replace(
+        detail({i: "succeeded" for i in IDS}, answered=True),
+        status="succeeded",
+        updated_at_ms=99_000,
+        steps=tuple(
+            msgspec.structs.replace(s, attempts=3, cached_from="r0")
+            for s in detail({i: "succeeded" for i in IDS}, answered=True).steps
+        ),
+    )
+    page = RunsState(
+        session="s", connected=True, needs_token=False, listing=RunsListing(0, ()), run="r"
+    )
+    for open_step in (None, "l9s5"):
+        opened = msgspec.structs.replace(page, step=open_step, detail=before)
+        diff = DiffState()
+        diff.diff(render(opened))
+        sizes = [
+            len(encode_patch(diff.diff(render(msgspec.structs.replace(opened, detail=shown)))))
+            for shown in drawn(before, after, open_step)
+        ]
+        assert max(sizes) <= 1024, (open_step, sizes)
