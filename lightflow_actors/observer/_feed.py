@@ -14,17 +14,20 @@ keep that walk under ``BUSY_SHARE`` of the loop's time on a big system.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Final, Literal
 
 import msgspec
 
 from lightflow_actors.adapters.http import (
+    HttpError,
     NodeKind,
     RateWindow,
     Restart,
     SystemSummary,
     TreeNode,
+    TreeQuery,
+    peer_tree,
     summarize,
     tree_nodes,
 )
@@ -32,6 +35,7 @@ from lightflow_actors.adapters.nats import REGISTRY_NAME, GetRegistryInfo, Remot
 from lightflow_actors.kernel import (
     Actor,
     ActorExited,
+    ActorInfo,
     ActorNotAlive,
     ActorRef,
     ActorStatus,
@@ -40,6 +44,7 @@ from lightflow_actors.kernel import (
     AskTimeout,
     ExitReason,
     LifecycleEvent,
+    Refused,
     handler,
 )
 from lightflow_actors.live import CountSubscribers, Publish
@@ -101,10 +106,43 @@ class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ClusterNodeRow(msgspec.Struct, frozen=True):
-    """A node of the cluster as this node's registry sees it (heartbeats)."""
+    """A node of the cluster as this node's registry sees it (heartbeats), with what its
+    tree says (the cluster summary) and, for a peer up, its tree (the node selector
+    shows it). ``actors`` is None when its tree could not be read (``problem`` says
+    why); the other counts are over ``tree``, which holds at most `PEER_PAGE` actors
+    (``partial`` then)."""
 
     node: str
     status: Literal["self", "up", "down"]
+    actors: int | None = None
+    supervisors: int = 0
+    busy: int = 0
+    mailbox: int = 0
+    restarts: int = 0
+    crashed: int = 0
+    tree: tuple[ObservedActor, ...] = ()
+    partial: bool = False
+    problem: str | None = None
+
+
+PEER_PAGE: Final = 1000
+"""Actors of a peer's tree the feed asks for per refresh (its first page, spawn order)."""
+PEER_WAIT: Final = 2.0
+"""Seconds the feed waits for a peer's tree before it says the peer did not answer."""
+
+
+def counted(row: ClusterNodeRow, actors: tuple[ObservedActor, ...], total: int) -> ClusterNodeRow:
+    """``row`` with the counts of the cluster summary taken from ``actors`` (of ``total``)."""
+    return msgspec.structs.replace(
+        row,
+        actors=total,
+        supervisors=sum(a.kind == "supervisor" for a in actors),
+        busy=sum(a.status == "busy" for a in actors),
+        mailbox=sum(a.mailbox for a in actors),
+        restarts=sum(a.restarts for a in actors),
+        crashed=sum(a.crash is not None or a.last_crash is not None for a in actors),
+        partial=len(actors) < total,
+    )
 
 
 class TreeSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,7 +170,19 @@ def observe(
 ) -> TreeSnapshot:
     """Snapshot ``system`` (one synchronous pass: a consistent view)."""
     nodes = tree_nodes(system)
-    infos = {info.id: info for info in system.actors()}
+    actors = observed(nodes, {info.id: info for info in system.actors()})
+    return TreeSnapshot(
+        version=version,
+        summary=summarize(system, nodes, rates),
+        actors=actors,
+        events=events,
+        history=history,
+    )
+
+
+def observed(nodes: list[TreeNode], infos: Mapping[int, ActorInfo]) -> tuple[ObservedActor, ...]:
+    """Tree nodes as the observer shows them, in tree order; ``infos`` adds links and
+    monitors (a peer's tree has none: its nodes come over the cluster without them)."""
     actors: list[ObservedActor] = []
     for node in _depth_first(nodes):
         info = infos.get(node.id)
@@ -162,13 +212,7 @@ def observe(
                 crash=node.crash,
             )
         )
-    return TreeSnapshot(
-        version=version,
-        summary=summarize(system, nodes, rates),
-        actors=tuple(actors),
-        events=events,
-        history=history,
-    )
+    return tuple(actors)
 
 
 def _depth_first(nodes: list[TreeNode]) -> list[TreeNode]:
@@ -243,6 +287,7 @@ class TreeFeed(Actor[FeedMessage]):
         self.history = HistoryRecorder()
         self.version = 0
         self.nodes: tuple[ClusterNodeRow, ...] = ()
+        self.asked_at: float | None = None  # a page mounted (system clock)
         self.cost = 0.0  # seconds (system clock) the last snapshot took
         self.armed = False
         self.unsubscribe: Callable[[], None] = _nothing
@@ -285,7 +330,14 @@ class TreeFeed(Actor[FeedMessage]):
 
     @handler
     async def tick(self, msg: Refresh) -> None:
-        self.nodes = await cluster_nodes(self.system)
+        nodes = await cluster_nodes(self.system)
+        asked = (
+            self.asked_at is not None and self.system.clock.now() - self.asked_at < 4 * self.refresh
+        )
+        if nodes and (asked or await self._watchers()):
+            # someone watches (or a page without JavaScript mounted lately): peers' trees
+            nodes = await peer_trees(self.system, nodes)
+        self.nodes = nodes
         if not self.armed:  # a flush is on its way: it carries fresh counters too
             await self._publish()
         self.send_after(max(self.refresh, self.cost / BUSY_SHARE), self.ref, Refresh())
@@ -297,6 +349,7 @@ class TreeFeed(Actor[FeedMessage]):
 
     @handler
     def get(self, msg: GetSnapshot) -> TreeSnapshot:
+        self.asked_at = self.system.clock.now()
         return self._snapshot()
 
     def _snapshot(self) -> TreeSnapshot:
@@ -307,21 +360,27 @@ class TreeFeed(Actor[FeedMessage]):
             self.system, self.rates, tuple(self.recent), self.version, self.history.frozen()
         )
         if self.nodes:
-            snapshot = msgspec.structs.replace(snapshot, nodes=self.nodes)
+            own = tuple(
+                counted(row, snapshot.actors, len(snapshot.actors)) if row.status == "self" else row
+                for row in self.nodes
+            )
+            snapshot = msgspec.structs.replace(snapshot, nodes=own)
         self.cost = clock.now() - started
         return snapshot
 
+    async def _watchers(self) -> int:
+        """Sessions watching (0 while the hub's pubsub restarts)."""
+        try:
+            return await self.pubsub().ask(CountSubscribers(TREE_TOPIC))
+        except (LookupError, AskTimeout, ActorExited, ActorNotAlive):
+            return 0  # the pubsub restarts; so will we (rest_for_one)
+
     async def _publish(self) -> None:
-        try:
-            pubsub = self.pubsub()
-        except LookupError:
-            return  # the hub's pubsub is restarting; so will we (rest_for_one)
-        try:
-            watchers = await pubsub.ask(CountSubscribers(TREE_TOPIC))
-        except (AskTimeout, ActorExited, ActorNotAlive):
-            return  # same: the next change or refresh publishes
-        if watchers:
-            pubsub.tell(Publish(TREE_TOPIC, self._snapshot()))
+        if await self._watchers():
+            try:
+                self.pubsub().tell(Publish(TREE_TOPIC, self._snapshot()))
+            except LookupError:
+                return  # same: the next change or refresh publishes
 
 
 async def cluster_nodes(system: ActorSystem) -> tuple[ClusterNodeRow, ...]:
@@ -339,6 +398,29 @@ async def cluster_nodes(system: ActorSystem) -> tuple[ClusterNodeRow, ...]:
         *(ClusterNodeRow(n, "up") for n in info.nodes_up),
         *(ClusterNodeRow(n, "down") for n in info.nodes_down),
     )
+
+
+async def peer_trees(
+    system: ActorSystem, nodes: tuple[ClusterNodeRow, ...]
+) -> tuple[ClusterNodeRow, ...]:
+    """``nodes`` with each peer up's tree (its first `PEER_PAGE` actors) and counts, asked
+    of its tree agent through the cluster registry; a peer that does not answer keeps
+    its row with the ``problem``."""
+    rows: list[ClusterNodeRow] = []
+    query = TreeQuery(limit=PEER_PAGE)
+    for row in nodes:
+        if row.status != "up":
+            rows.append(row)
+            continue
+        try:
+            page = await peer_tree(system, row.node, query, PEER_WAIT)
+        except (Refused, HttpError, AskTimeout, ActorExited, ActorNotAlive) as exc:
+            message = exc.message if isinstance(exc, HttpError) else str(exc)
+            rows.append(msgspec.structs.replace(row, problem=message))
+            continue
+        tree = observed(page.nodes, {})
+        rows.append(msgspec.structs.replace(counted(row, tree, page.total), tree=tree))
+    return tuple(rows)
 
 
 def _nothing() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import functools
 from typing import Final, Protocol
+from urllib.parse import urlencode
 
 from lightflow_actors.adapters.http import SystemSummary
 from lightflow_actors.kernel import LifecycleEvent
@@ -21,9 +22,22 @@ from lightflow_actors.live import Comprehension, Rendered, Template, each, keyed
 from lightflow_actors.supervision import Crash, PendingChild
 
 from ._charts import render_charts, render_timeline
-from ._feed import ObservedActor, TreeSnapshot
-from ._state import STATUSES, Notice, ObserverState, OperatorToken, find, matches, query
+from ._feed import ClusterNodeRow, ObservedActor
+from ._state import (
+    STATUSES,
+    Notice,
+    ObserverState,
+    OperatorToken,
+    actors_of,
+    find,
+    matches,
+    node_row,
+    query,
+)
 
+PEER_ACTIONS: Final = (
+    "Stop, restart and kill act on this node's actors: open that node's own observer."
+)
 MAX_ROWS: Final = 1000
 """Rows shown at most; beyond, the page says how many match and asks to filter."""
 
@@ -41,21 +55,36 @@ PAGE = Template(
     '<section id="summary" class="summary" aria-label="System summary">{summary}</section>'
     "{nodes}{charts}"
     '{token}<div class="panes">'
-    '<section class="pane"><h2>Supervision tree <small id="tree-count">{count}</small></h2>'
-    "{filters}"
+    '<section class="pane"><h2>Supervision tree{of_node} <small id="tree-count">{count}'
+    "</small></h2>{peer}{filters}"
     '<ol id="tree" class="tree">{rows}</ol>{more}</section>'
     '<section class="pane"><h2>Actor</h2><div id="detail" class="detail">{detail}</div>'
     '<p id="action-result" class="result{notice_class}" role="status">{notice}</p>'
     '<h2>Lifecycle events</h2><ol id="events" class="events">{events}</ol></section>'
     "</div></div>"
 )
-NODES = Template(
-    '<section id="nodes" class="nodes" aria-label="Cluster nodes"><h2>Nodes</h2>'
-    '<ul class="node-list">{items}</ul></section>'
+CLUSTER = Template(
+    # The cluster summary (one row per node, as this node's registry hears them) and the
+    # node selector: a node's name or the select shows its tree in the page's tree pane.
+    '<section id="nodes" class="nodes" aria-label="Cluster nodes"><h2>Cluster '
+    '<small id="cluster-count">{count}</small></h2>'
+    '<form id="node-select" class="filters" method="get" lf-change="node">'
+    '<label>show the tree of <select name="node" id="node-choice">{options}</select></label>'
+    '<noscript> <button type="submit">Show</button></noscript></form>'
+    '<table class="cluster" id="cluster"><thead><tr><th>node</th><th>status</th>'
+    "<th>actors</th><th>supervisors</th><th>busy</th><th>in mailboxes</th><th>restarts</th>"
+    "<th>crashed</th><th></th></tr></thead><tbody>{rows}</tbody></table></section>"
 )
-NODE = Template(
-    '<li id="node-{node}" class="node {status}"><b>{node}</b> <span>{status}</span></li>'
+CLUSTER_ROW = Template(
+    '<tr id="node-{node}" class="cluster-node {status}{selected}" data-node="{node}" '
+    'data-status="{status}"{current}><th><a lf-patch href="?{href}">{node}</a></th>'
+    '<td><span class="badge status-{status}">{status}</span></td>'
+    '<td data-field="actors">{actors}</td><td data-field="supervisors">{supervisors}</td>'
+    '<td data-field="busy">{busy}</td><td data-field="mailbox">{mailbox}</td>'
+    '<td data-field="restarts">{restarts}</td><td data-field="crashed">{crashed}</td>'
+    '<td class="hint">{note}</td></tr>'
 )
+PEER = Template('<p class="hint" id="peer-tree">{text}</p>')
 SUMMARY = Template(
     "<div><b>{actors}</b><span>actors</span></div>"
     "<div><b>{supervisors}</b><span>supervisors</span></div>"
@@ -75,6 +104,7 @@ TOKEN_OK = Template('<p id="token-ok" class="token ok">{text}</p>')
 FILTERS = Template(
     '<form id="filters" class="filters" method="get" lf-change="filter" lf-debounce="200">'
     '<input type="hidden" name="actor" value="{actor}">'
+    '<input type="hidden" name="node" value="{node}">'
     '<label>status <select name="status">{options}</select></label> '
     '<label>name <input name="q" type="search" value="{q}" autocomplete="off" '
     'maxlength="100" placeholder="name, child id or class"></label>'
@@ -144,9 +174,11 @@ TEXT = Template("<p>{text}</p>")
 def render(state: ObserverState) -> Rendered:
     """The whole page for ``state``."""
     snapshot = state.snapshot
-    shown = [actor for actor in snapshot.actors if matches(state, actor)]
-    count = f"{len(snapshot.actors)} actors"
-    if len(shown) != len(snapshot.actors):
+    actors = actors_of(state)
+    peer = node_row(state)
+    shown = [actor for actor in actors if matches(state, actor)]
+    count = f"{len(actors)} actors"
+    if len(shown) != len(actors):
         count += f" · {len(shown)} shown"
     rows = [
         (actor.id, render_row(actor, actor.id == state.selected, query(state, actor.id)))
@@ -161,9 +193,11 @@ def render(state: ObserverState) -> Rendered:
         live_class="on" if state.connected else "off",
         live_text="live" if state.connected else "static snapshot: reload to refresh",
         summary=_summary(snapshot.summary),
-        nodes=_nodes(snapshot),
+        nodes=_cluster(state),
         charts=render_charts(snapshot.history),
         token=_token(state),
+        of_node=f" of node {peer.node}" if peer is not None else "",
+        peer=_peer(peer) if peer is not None else None,
         count=count,
         filters=_filters(state),
         rows=keyed(ROW, rows),
@@ -255,12 +289,65 @@ def _utc(ms: int) -> str:
     return moment.strftime("%H:%M:%S.%f")[:-3] + " UTC"
 
 
-def _nodes(snapshot: TreeSnapshot) -> Rendered | None:
-    """The cluster's nodes as this node's registry sees them (none on a single node)."""
-    if not snapshot.nodes:
+def _cluster(state: ObserverState) -> Rendered | None:
+    """The cluster summary and node selector (none on a single node)."""
+    nodes = state.snapshot.nodes
+    if not nodes:
         return None
-    return NODES(
-        items=keyed(NODE, [(n.node, NODE(node=n.node, status=n.status)) for n in snapshot.nodes])
+    shown = state.node or next((n.node for n in nodes if n.status == "self"), "")
+    up = sum(n.status != "down" for n in nodes)
+    options = [
+        OPTION(
+            value="" if row.status == "self" else row.node,
+            selected=" selected" if row.node == shown else "",
+            text=f"{row.node} (this node)" if row.status == "self" else row.node,
+        )
+        for row in nodes
+    ]
+    rows = [(row.node, _cluster_row(state, row, row.node == shown)) for row in nodes]
+    return CLUSTER(
+        count=f"{len(nodes)} nodes · {up} up",
+        options=each(OPTION, options),
+        rows=keyed(CLUSTER_ROW, rows),
+    )
+
+
+def _cluster_row(state: ObserverState, row: ClusterNodeRow, selected: bool) -> Rendered:
+    pairs = [] if row.status == "self" else [("node", row.node)]
+    if state.status:
+        pairs.append(("status", state.status))
+    if state.search:
+        pairs.append(("q", state.search))
+    known = row.actors is not None
+    note = row.problem or (f"first {len(row.tree)} actors counted" if row.partial else "")
+    if row.status == "down" and not note:
+        note = "its heartbeat stopped"
+    return CLUSTER_ROW(
+        node=row.node,
+        status=row.status,
+        selected=" selected" if selected else "",
+        current=' aria-current="true"' if selected else "",
+        href=urlencode(pairs),
+        actors=row.actors if known else "—",
+        supervisors=row.supervisors if known else "—",
+        busy=row.busy if known else "—",
+        mailbox=row.mailbox if known else "—",
+        restarts=row.restarts if known else "—",
+        crashed=row.crashed if known else "—",
+        note=note,
+    )
+
+
+def _peer(row: ClusterNodeRow) -> Rendered:
+    """What the tree pane says of a peer's tree (read over the cluster each refresh)."""
+    if row.problem is not None:
+        return PEER(text=f"Node {row.node}'s tree cannot be read now: {row.problem}.")
+    if row.status == "down":
+        return PEER(text=f"Node {row.node} is down: its heartbeat stopped.")
+    more = f" (its first {len(row.tree)} of {row.actors})" if row.partial else ""
+    return PEER(
+        text=f"Node {row.node}'s tree{more}, read over the cluster every refresh; "
+        "stop, restart and kill act on this node's actors only."
     )
 
 
@@ -329,6 +416,7 @@ def _filters(state: ObserverState) -> Rendered:
     ]
     return FILTERS(
         actor="" if state.selected is None else state.selected,
+        node=state.node or "",
         options=each(OPTION, options),
         q=state.search,
     )
@@ -338,12 +426,13 @@ def _detail(state: ObserverState) -> Rendered:
     if state.selected is None:
         return TEXT(text="Select an actor in the tree.")
     snapshot = state.snapshot
-    actor = find(snapshot, state.selected)
+    local = node_row(state) is None  # the events and the history are this node's
+    actor = find(actors_of(state), state.selected)
     if actor is None:
         ended = [e for e in snapshot.events if e.actor == state.selected and e.kind == "exited"]
-        how = f" (exited: {ended[-1].reason})" if ended and ended[-1].reason else ""
+        how = f" (exited: {ended[-1].reason})" if local and ended and ended[-1].reason else ""
         return GONE(id=state.selected, how=how)
-    events = [e for e in snapshot.events if e.actor == actor.id][-ACTOR_EVENTS:]
+    events = [e for e in snapshot.events if e.actor == actor.id][-ACTOR_EVENTS:] if local else []
     return DETAIL(
         id=actor.id,
         name=actor.name or "—",
@@ -365,8 +454,8 @@ def _detail(state: ObserverState) -> Rendered:
         last_crash=_crash_text(actor),
         crash=_crash_reports(actor),
         tenant=actor.tenant or "—",
-        timeline=_timeline(state, actor),
-        actions=_actions(state, actor),
+        timeline=_timeline(state, actor) if local else None,
+        actions=_actions(state, actor) if local else NO_ACTIONS(text=PEER_ACTIONS),
         events=keyed(EVENT, [(e.seq, _event(e)) for e in reversed(events)]),
     )
 
@@ -374,10 +463,11 @@ def _detail(state: ObserverState) -> Rendered:
 def _refs(state: ObserverState, ids: tuple[int, ...]) -> Comprehension | str:
     if not ids:
         return "—"
-    by_id = {actor.id: actor for actor in state.snapshot.actors} if len(ids) > 1 else {}
+    actors = actors_of(state)
+    by_id = {actor.id: actor for actor in actors} if len(ids) > 1 else {}
     refs = []
     for actor_id in ids:
-        actor = by_id.get(actor_id) if by_id else find(state.snapshot, actor_id)
+        actor = by_id.get(actor_id) if by_id else find(actors, actor_id)
         label = actor.label if actor is not None else "(gone)"
         refs.append(REF(href=query(state, actor_id), id=actor_id, label=label))
     return each(REF, refs)

@@ -9,6 +9,7 @@ so a reload, a reconnect or a page without JavaScript shows the same thing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final, Literal, TypeAlias, TypeVar, get_args
 from urllib.parse import urlencode
@@ -17,12 +18,14 @@ import msgspec
 
 from lightflow_actors.adapters.http import Action, Guard, HttpError
 
-from ._feed import ObservedActor, TreeSnapshot
+from ._feed import ClusterNodeRow, ObservedActor, TreeSnapshot
 
 StatusFilter: TypeAlias = Literal["", "starting", "idle", "busy", "stopping", "exited"]
 """The status filter: ``""`` shows every status."""
 
 STATUSES: Final[tuple[StatusFilter, ...]] = get_args(StatusFilter)
+NODE_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""A node's name (``lightflow serve --node``)."""
 MAX_SEARCH = 100
 """Characters of the name filter kept (the rest is dropped)."""
 
@@ -87,6 +90,8 @@ class ObserverState(msgspec.Struct, frozen=True, kw_only=True):
     connected: bool
     needs_token: bool
     snapshot: TreeSnapshot
+    node: str | None = None
+    """Another node of the cluster whose tree the page shows (None: this node's)."""
     selected: int | None = None
     follow: tuple[int, str] | None = None
     status: StatusFilter = ""
@@ -114,6 +119,12 @@ class Act(msgspec.Struct, frozen=True, tag="act"):
     id: int
 
 
+class SelectNode(msgspec.Struct, frozen=True, tag="node"):
+    """The node selector changed: show ``node``'s tree (empty: this node's)."""
+
+    node: str = ""
+
+
 class Filter(msgspec.Struct, frozen=True, tag="filter"):
     """The filter form changed: a status, and text matched against name, child id, class."""
 
@@ -121,7 +132,7 @@ class Filter(msgspec.Struct, frozen=True, tag="filter"):
     q: str = ""
 
 
-ObserverEvent: TypeAlias = UseToken | Act | Filter
+ObserverEvent: TypeAlias = UseToken | Act | Filter | SelectNode
 
 
 # -- the URL query --------------------------------------------------------------------------
@@ -134,9 +145,13 @@ def with_params(state: ObserverState, params: Mapping[str, str]) -> ObserverStat
     plain = actor_text.isascii() and actor_text.isdigit() and len(actor_text) <= 18
     selected = int(actor_text) if plain else None
     status = params.get("status", "")
+    node = node_param(params.get("node", ""))
+    if node != state.node:
+        state = msgspec.structs.replace(state, selected=None, follow=None)
     return select(
         msgspec.structs.replace(
             state,
+            node=node,
             status=status if status in STATUSES else "",
             search=params.get("q", "").strip()[:MAX_SEARCH],
         ),
@@ -144,9 +159,16 @@ def with_params(state: ObserverState, params: Mapping[str, str]) -> ObserverStat
     )
 
 
+def node_param(text: str) -> str | None:
+    """A node name from the query (as ``GET /system/tree?node=`` takes it), else None."""
+    return text if NODE_NAME.fullmatch(text) else None
+
+
 def query(state: ObserverState, actor: int | None) -> str:
     """The URL query showing ``actor`` with this state's filters (``actor=12&status=idle``)."""
     pairs: list[tuple[str, str]] = []
+    if state.node is not None:
+        pairs.append(("node", state.node))
     if actor is not None:
         pairs.append(("actor", str(actor)))
     if state.status:
@@ -159,6 +181,8 @@ def query(state: ObserverState, actor: int | None) -> str:
 def params_of(state: ObserverState) -> dict[str, str]:
     """The URL query of ``state`` as parameters (for a ``PushPatch``)."""
     params: dict[str, str] = {}
+    if state.node is not None:
+        params["node"] = state.node
     if state.selected is not None:
         params["actor"] = str(state.selected)
     if state.status:
@@ -171,10 +195,27 @@ def params_of(state: ObserverState) -> dict[str, str]:
 # -- selection --------------------------------------------------------------------------------
 
 
-def find(snapshot: TreeSnapshot, actor_id: int | None) -> ObservedActor | None:
+def node_row(state: ObserverState) -> ClusterNodeRow | None:
+    """The cluster summary's row of the node the page shows (None: this node's own tree,
+    or not clustered)."""
+    if state.node is None:
+        return None
+    for row in state.snapshot.nodes:
+        if row.node == state.node:
+            return None if row.status == "self" else row
+    return ClusterNodeRow(state.node, "down", problem=f"no node {state.node!r} in the cluster")
+
+
+def actors_of(state: ObserverState) -> tuple[ObservedActor, ...]:
+    """The actors the page shows: this node's, or the selected peer's tree."""
+    row = node_row(state)
+    return state.snapshot.actors if row is None else row.tree
+
+
+def find(actors: tuple[ObservedActor, ...], actor_id: int | None) -> ObservedActor | None:
     if actor_id is None:
         return None
-    for actor in snapshot.actors:
+    for actor in actors:
         if actor.id == actor_id:
             return actor
     return None
@@ -182,7 +223,7 @@ def find(snapshot: TreeSnapshot, actor_id: int | None) -> ObservedActor | None:
 
 def select(state: ObserverState, actor_id: int | None) -> ObserverState:
     """Select ``actor_id`` (None: nothing) and remember how to follow it across restarts."""
-    actor = find(state.snapshot, actor_id)
+    actor = find(actors_of(state), actor_id)
     follow = state.follow if actor_id == state.selected else None
     if actor is not None:
         follow = _follow_key(actor)
@@ -192,10 +233,11 @@ def select(state: ObserverState, actor_id: int | None) -> ObserverState:
 def with_snapshot(state: ObserverState, snapshot: TreeSnapshot) -> ObserverState:
     """``state`` showing ``snapshot``; a selected child replaced by a restart stays selected."""
     state = msgspec.structs.replace(state, snapshot=snapshot)
-    if state.selected is None or find(snapshot, state.selected) is not None:
+    actors = actors_of(state)
+    if state.selected is None or find(actors, state.selected) is not None:
         return state
     if state.follow is not None:
-        for actor in snapshot.actors:
+        for actor in actors:
             if _follow_key(actor) == state.follow:
                 return msgspec.structs.replace(state, selected=actor.id)
     return state

@@ -39,8 +39,10 @@ from ._state import (
     Notice,
     ObserverEvent,
     ObserverState,
+    SelectNode,
     UseToken,
     bearer,
+    node_param,
     params_of,
     with_params,
     with_snapshot,
@@ -104,6 +106,12 @@ class ObserverView(LiveView[ObserverState, ObserverEvent]):
                 state, status=event.status, search=event.q.strip()[:MAX_SEARCH]
             )
             return Update(state, (PushPatch(params=params_of(state), replace=True),))
+        if isinstance(event, SelectNode):
+            node = node_param(event.node)
+            if node == state.node:
+                return state
+            state = msgspec.structs.replace(state, node=node, selected=None, follow=None)
+            return Update(state, (PushPatch(params=params_of(state)),))
         return self._act(event, state)
 
     def handle_info(

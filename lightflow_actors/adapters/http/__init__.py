@@ -21,6 +21,7 @@ from ._cluster_tree import (
     TreeAgent,
     cluster_message_types,
     cluster_tree,
+    peer_tree,
     start_tree_agent,
     tree_name,
 )
@@ -43,6 +44,7 @@ from ._errors import (
 )
 from ._events import EventStream, StreamEnd, StreamGap
 from ._gateway import GATEWAY_NAME, Gateway
+from ._inputs import TreeQuery
 from ._limits import Listener, WebSocketLimit, default_max_connections
 from ._link import OPERATION_WAIT, GatewayLink
 from ._messages import GatewayMessage
@@ -133,6 +135,7 @@ __all__ = [
     "TreeAgent",
     "TreeNode",
     "TreePage",
+    "TreeQuery",
     "Unauthorized",
     "Unavailable",
     "WebSocketLimit",
@@ -142,6 +145,7 @@ __all__ = [
     "create_app",
     "default_max_connections",
     "is_loopback",
+    "peer_tree",
     "prefers_html",
     "resident_memory",
     "run_server",

@@ -82,6 +82,29 @@ async def start_tree_agent(system: ActorSystem, node: str) -> None:
     await system.lookup(REGISTRY_NAME, RemoteRegistry).ask(Register(tree_name(node), agent))
 
 
+async def peer_tree(system: ActorSystem, node: str, query: TreeQuery, timeout: float) -> TreePage:
+    """The tree of `node`, another node of the cluster, asked of its tree agent.
+
+    Raises `Refused` (``not_found``: not in a cluster, or no such node up) or
+    `Unavailable` (the node did not answer within `timeout` seconds).
+    """
+    if system.whereis(REGISTRY_NAME) is None:
+        raise Refused(f"this server is not in a cluster: no node {node!r}", "not_found")
+    registry = system.lookup(REGISTRY_NAME, RemoteRegistry)
+    agent = await registry.ask(WhereIs(tree_name(node)), timeout=timeout)
+    if agent is None:
+        info = await registry.ask(GetRegistryInfo(), timeout=timeout)
+        raise Refused(
+            f"no node {node!r} in the cluster (up: {', '.join(info.nodes_up) or 'none'})",
+            "not_found",
+        )
+    try:
+        page: TreePage = await agent.ask(GetTree(query), timeout=timeout)
+    except (AskTimeout, ActorExited, ActorNotAlive, RemoteCallFailed) as exc:
+        raise Unavailable(f"node {node!r} did not answer: {exc}") from None
+    return page
+
+
 async def cluster_tree(link: GatewayLink, query: TreeQuery) -> TreePage:
     """The tree of `query.node`: this node's own, or another's through its tree agent."""
     assert query.node is not None
@@ -95,14 +118,4 @@ async def cluster_tree(link: GatewayLink, query: TreeQuery) -> TreePage:
     info = await registry.ask(GetRegistryInfo())
     if node == info.node:
         return await link.ask(GetTree(local))
-    agent = await registry.ask(WhereIs(tree_name(node)))
-    if agent is None:
-        raise Refused(
-            f"no node {node!r} in the cluster (up: {', '.join(info.nodes_up) or 'none'})",
-            "not_found",
-        )
-    try:
-        page: TreePage = await agent.ask(GetTree(local), timeout=link.ask_timeout)
-    except (AskTimeout, ActorExited, ActorNotAlive, RemoteCallFailed) as exc:
-        raise Unavailable(f"node {node!r} did not answer: {exc}") from None
-    return page
+    return await peer_tree(link.system, node, local, link.ask_timeout)

@@ -135,8 +135,17 @@ async def test_any_node_serves_the_tree_of_any_node(two_nodes: tuple[Node, Node]
         while 'id="node-b"' not in (html := (await http.get(f"{a.url}/observer")).text):
             assert loop.time() < deadline, "node b never appeared on node a's observer"
             await asyncio.sleep(0.2)
-        assert '<li id="node-a" class="node self">' in html
-        assert '<li id="node-b" class="node up">' in html
+        assert 'id="node-a" class="cluster-node self selected"' in html
+        assert 'id="node-b" class="cluster-node up"' in html
+        # the node selector: node b's tree on node a's observer, read over NATS
+        deadline = loop.time() + 20
+        while 'data-label="lightflow.tree@b"' not in (
+            html := (await http.get(f"{a.url}/observer", params={"node": "b"})).text
+        ):
+            assert loop.time() < deadline, "node b's tree never appeared on node a's observer"
+            await asyncio.sleep(0.2)
+        assert "Supervision tree of node b" in html
+        assert 'data-label="lightflow.tree@a"' not in html  # b's tree, not a's
 
 
 def test_serve_refuses_a_bad_cluster_url_and_node_name(tmp_path: Path) -> None:
