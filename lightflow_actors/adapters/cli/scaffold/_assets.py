@@ -29,10 +29,19 @@ FOLDERS: Final[dict[AssetKindName, str]] = {
 }
 
 
+# Names the provider file defines or imports: its function may not take one.
+_SHADOWING: Final = frozenset({"provider", "msgspec"})
+
+
 def plan_asset(kind: AssetKindName, name: Name, project: Project) -> list[Planned]:
     """The files of asset `name` of `kind` in `project`."""
+    if name.module in _SHADOWING:
+        raise GeneratorInputError(
+            f"the {kind} name {name.text!r} would shadow the {name.module!r} its provider "
+            f"file imports; choose another, e.g. 'my-{name.text}'"
+        )
     _refuse_same_id(kind, name, project)
-    values = {"text": name.text, "module": name.module, "camel": name.camel, "title": name.title}
+    values = {"text": name.text, "module": name.module, "title": name.title}
 
     def file(path: str, template: str, *, keep_existing: bool = False) -> Planned:
         return Planned(path, render(f"assets/{template}", **values), keep_existing=keep_existing)

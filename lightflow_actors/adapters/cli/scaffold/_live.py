@@ -82,6 +82,7 @@ def plan_live(
         raise GeneratorInputError(
             f"the record name equals the view name {name.text!r}; pass --singular NAME"
         )
+    _refuse_clashes(name, record)
     for field in fields:
         if len(field.name) > MAX_FIELD_NAME:
             raise GeneratorInputError(
@@ -103,6 +104,38 @@ def plan_live(
     ]
 
 
+# Classes the generated view module and its tests define or import: the record's class
+# (``--singular``) and the view's class may be none of them.
+_CLASSES: Final = frozenset(
+    {
+        *("Entry", "ListAll", "Put", "Remove", "StoreMessage", "Store", "Validate", "Save"),
+        *("Editing", "FormState", "Saved", "RecordForm", "New", "Edit", "Delete", "Cancel"),
+        *("Event", "State", "Id", "Callable", "Path", "Annotated", "Final", "Actor"),
+        *("ActorRef", "ActorSystem", "Ask", "Form", "FormEvent", "LiveComponent", "LiveView"),
+        *("NotifyParent", "Params", "Rendered", "SendTo", "SessionInfo", "Stream"),
+        *("StreamDelete", "StreamInsert", "Template", "Update", "LiveTest", "LiveHub"),
+        *("LiveRoutes", "Starlette", "Mount", "AsyncIterator"),
+    }
+)
+# Record names the module uses as its own attributes and variables.
+_RECORD_NAMES: Final = frozenset({"id", "entry", "entries", "state", "message", "event"})
+# View names whose ``start_<view>`` would be a function ``app.py`` already has.
+_VIEW_NAMES: Final = frozenset({"actors"})
+
+
+def _refuse_clashes(name: Name, record: Name) -> None:
+    if record.camel in _CLASSES or record.module in _RECORD_NAMES:
+        raise GeneratorInputError(
+            f"the record name {record.text!r} is a name the generated module uses itself; "
+            "pass another with --singular NAME"
+        )
+    if f"{name.camel}View" in _CLASSES or name.module in _VIEW_NAMES:
+        raise GeneratorInputError(
+            f"the view name {name.text!r} would clash with a name the generated code uses "
+            "itself; choose another"
+        )
+
+
 def _values(
     name: Name, record: Name, fields: tuple[FieldSpec, ...], project: Project
 ) -> dict[str, str]:
@@ -114,6 +147,8 @@ def _values(
     shown = next((f for f in fields if f.type in ("str", "text")), fields[0])
     invalid = next((f for f in fields if f.type != "bool" and not f.optional), None)
     base = {
+        "view_imports": _imported(f"{name.module}_view", f"start_{name.module}"),
+        "test_imports": _imported(record.camel, f"{name.module}_view", f"start_{name.module}"),
         "command": "\n".join(
             textwrap.wrap(
                 command,
@@ -316,7 +351,8 @@ def register_live(name: Name, project: Project, *, record: Name | None = None) -
     module = name.module
     view_line = f'        "{name.text}": {module}_view(system),'
     start_line = f"    await start_{module}(system)"
-    import_line = f"from .live.{module} import {module}_view, start_{module}"
+    names = ", ".join(sorted([f"{module}_view", f"start_{module}"], key=sort_key))
+    import_line = f"from .live.{module} import {names}"
     try:
         text = app.read_text("utf-8")
     except (FileNotFoundError, UnicodeDecodeError):
@@ -351,7 +387,35 @@ def _import_position(lines: list[str], import_line: str) -> int:
     """Where `import_line` goes among the ``from .live.X import`` lines (sorted by X, as
     the project's import sorter wants)."""
     positions = [i for i, line in enumerate(lines) if _LIVE_IMPORT.match(line)]
+    new = _module_key(import_line)
     for i in positions:
-        if lines[i] > import_line:
+        if _module_key(lines[i]) > new:
             return i
     return positions[-1] + 1
+
+
+def _module_key(line: str) -> tuple[str, str]:
+    match = _LIVE_IMPORT.match(line)
+    module = match.group(1) if match else ""
+    return (_natural(module.lower()), _natural(module))
+
+
+def sort_key(name: str) -> tuple[int, str, str]:
+    """The order ruff's import sorter gives imported names (its defaults): constants,
+    then classes, then the rest; each case-insensitively, digits by their value."""
+    if len(name) > 1 and name.isupper():
+        kind = 0
+    elif name[:1].isupper():
+        kind = 1
+    else:
+        kind = 2
+    return (kind, _natural(name.lower()), _natural(name))
+
+
+def _natural(text: str) -> str:
+    return re.sub(r"\d+", lambda digits: digits.group().zfill(20), text)
+
+
+def _imported(*names: str) -> str:
+    """`names` as the lines of a parenthesized import, in the sorter's order."""
+    return "\n".join(f"    {name}," for name in sorted(names, key=sort_key))
