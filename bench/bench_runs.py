@@ -65,7 +65,7 @@ ONE = CHAIN.replace('"chain"', '"one"').replace("range(1, 11)", "range(1, 2)")
 
 def noop(request: ProviderRequest) -> object:
     """The benchmark's provider: answers at once (its cost is the baseline's)."""
-    return echo_reply(request, "ok", "noop")
+    return echo_reply(request, "{user}", "noop")
 
 
 def _config(root: Path) -> RunsConfig:

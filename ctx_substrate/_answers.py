@@ -29,10 +29,11 @@ from ._intake import Location
 __all__ = ["answered", "close_claim", "write_error", "write_response"]
 
 
-def _write_beside(path: Path, data: bytes) -> None:
-    """Fingerprint and route: not fsynced here, the answer's folder fsync covers them."""
+def _write_beside(path: Path, data: bytes, *, relaxed: bool = False) -> None:
+    """Fingerprint and route: their folder is fsynced with the answer's (unless relaxed:
+    then neither is the file, ADR 0100)."""
     try:
-        atomic_write(path, data, sync_dir=False)
+        atomic_write(path, data, sync_dir=False, sync_file=not relaxed)
     except OSError as exc:
         # Ids are at most 200 bytes (longer ones are refused `name_too_long`), so this only
         # happens on a file system whose NAME_MAX is under 212: the answer, which is shorter
@@ -48,12 +49,28 @@ def answered(loc: Location) -> bool:
     )
 
 
-def write_response(loc: Location, raw: bytes, route: RouteRecord | None, body: bytes) -> None:
-    """Fingerprint, route (api and tool only), then `<id>.resp.json`."""
-    _write_beside(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode())
+def write_response(
+    loc: Location,
+    raw: bytes,
+    route: RouteRecord | None,
+    body: bytes,
+    *,
+    relaxed: bool = False,
+) -> None:
+    """Fingerprint, route (api and tool only), then `<id>.resp.json`.
+
+    `relaxed` (a request handed off by its in-process committer, ADR 0100): one fsync,
+    of the response itself; the fingerprint, the route and the folder are not fsynced.
+    """
+    beside = _fingerprint_record(raw)
+    _write_beside(loc.file(loc.outbox, Suffix.FINGERPRINT), beside, relaxed=relaxed)
     if route is not None and loc.kind != "thread":
-        _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route))
-    atomic_write(loc.file(loc.outbox, Suffix.RESPONSE), body)
+        _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), relaxed=relaxed)
+    atomic_write(loc.file(loc.outbox, Suffix.RESPONSE), body, sync_dir=not relaxed)
+
+
+def _fingerprint_record(raw: bytes) -> bytes:
+    return (fingerprint(raw) + "\n").encode()
 
 
 def write_error(
@@ -62,14 +79,19 @@ def write_error(
     route: RouteRecord | None,
     kind: ErrorKind,
     message: str,
+    *,
+    relaxed: bool = False,
 ) -> None:
-    """Fingerprint (when the request was read), route (when routed), then `<id>.error`."""
+    """Fingerprint (when the request was read), route (when routed), then `<id>.error`;
+    `relaxed` as for `write_response`."""
     if raw is not None:
-        _write_beside(loc.file(loc.outbox, Suffix.FINGERPRINT), (fingerprint(raw) + "\n").encode())
+        fingerprint_file = loc.file(loc.outbox, Suffix.FINGERPRINT)
+        _write_beside(fingerprint_file, _fingerprint_record(raw), relaxed=relaxed)
     if route is not None and loc.kind != "thread":
-        _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route))
+        _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), relaxed=relaxed)
     record = ErrorRecord(id=safe_text(loc.raw_id), kind=kind, message=safe_text(message))
-    atomic_write(loc.file(loc.outbox, Suffix.ERROR), encode_record(record) + b"\n")
+    error_file = loc.file(loc.outbox, Suffix.ERROR)
+    atomic_write(error_file, encode_record(record) + b"\n", sync_dir=not relaxed)
 
 
 def close_claim(loc: Location) -> None:

@@ -28,7 +28,9 @@ import msgspec
 
 from lightflow_actors.cortex import (
     API_FORMATS,
+    AnswerWritten,
     CtxLayout,
+    Handoff,
     RouteRecord,
     Suffix,
     TargetKind,
@@ -103,13 +105,15 @@ class SubstrateStats(msgspec.Struct, frozen=True):
     watch_mode: str
     quarantined: int = 0  # requests moved to a dead-letter folder
     retrying: int = 0  # requests whose read or answer failed on an I/O error, retried later
+    handed_off: int = 0  # requests claimed on a hand-off from this process (ADR 0100)
+    relaxed: int = 0  # answers written with the hand-off's fewer fsyncs (ADR 0100)
 
 
 class Stats(Ask[SubstrateStats], frozen=True):
     """Counters of this substrate incarnation (tests, bench, operators)."""
 
 
-SubstrateMessage = Committed | WrittenInPlace | Rescan | Served | Stats | Dispatch
+SubstrateMessage = Committed | WrittenInPlace | Handoff | Rescan | Served | Stats | Dispatch
 
 
 class _Pending(msgspec.Struct):
@@ -119,6 +123,7 @@ class _Pending(msgspec.Struct):
     model: str
     key: str  # the request's idempotency key
     resumed: bool  # served again after a restart found it in flight
+    relaxed: bool = False  # handed off with the shortcut's fewer fsyncs (ADR 0100)
 
 
 class _Unwritten(msgspec.Struct):
@@ -129,6 +134,7 @@ class _Unwritten(msgspec.Struct):
     route: RouteRecord
     outcome: Answer | Failure
     provider: str
+    relaxed: bool = False
 
 
 class Substrate(Actor[SubstrateMessage | Down]):
@@ -173,12 +179,18 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._unwritten: dict[str, _Unwritten] = {}  # claim path -> answer to write again
         self._retrying: set[str] = set()  # claim or request paths with an I/O failure audited
         self._ignored: set[str] = set()  # files refused without touching them (see below)
+        # The in-process shortcut (ADR 0100), by claim path: who to tell when the answer
+        # is written, and which requests were handed off relaxed.
+        self._notify: dict[str, ActorRef[AnswerWritten]] = {}
+        self._relaxed: set[str] = set()
         self._counts = {
             "served": 0,
             "errors": 0,
             "refused": 0,
             "duplicates": 0,
             "quarantined": 0,
+            "handed_off": 0,
+            "relaxed": 0,
         }
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -290,7 +302,36 @@ class Substrate(Actor[SubstrateMessage | Down]):
             self._claim(loc, path, found_as="written")
 
     @handler
+    def handoff(self, msg: Handoff) -> None:
+        """A request committed in this process (ADR 0100): claim it now, not when the
+        watch notices, and tell `msg.notify` when its answer is written."""
+        path = Path(msg.path)
+        loc = locate(self._root, path)
+        if loc is None:
+            return  # not an inbox request: the watcher and the rescan decide as usual
+        key = str(loc.file(loc.inbox, Suffix.CLAIMED))
+        self._notify[key] = msg.notify
+        if msg.relaxed:
+            self._relaxed.add(key)
+        if self._claim(loc, path):
+            self._counts["handed_off"] += 1
+        # Taken by `_serve` when this claim won; a watcher event that claimed it first
+        # serves it with every fsync (its commit was relaxed, its answer need not be).
+        self._relaxed.discard(key)
+        if key not in self._claimed:
+            # Not being served: answered (or refused) already, possibly by a watcher event
+            # that won the claim; or left for a rescan (an I/O error, a quiet refusal).
+            self._tell_answered(loc, key, only_if_answered=True)
+
+    def _tell_answered(self, loc: Location, key: str, *, only_if_answered: bool = False) -> None:
+        notify = self._notify.pop(key, None)
+        if notify is not None and (not only_if_answered or answered(loc)):
+            notify.tell(AnswerWritten(str(loc.outbox), loc.raw_id))
+
+    @handler
     def rescan(self, msg: Rescan) -> None:
+        # Audit lines of relaxed exchanges were appended without fsync: durable from here.
+        self.audit.sync()
         for key in list(self._unwritten):
             self._write_again(key)
         for inbox in inboxes(self._root):
@@ -359,23 +400,25 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._token += 1
         self._hosts[provider].tell(self._serve_message(request, msg.reply_to))
 
-    def _claim(self, loc: Location, path: Path, *, found_as: FoundAs = "committed") -> None:
+    def _claim(self, loc: Location, path: Path, *, found_as: FoundAs = "committed") -> bool:
+        """Claim and serve a committed request; False when this call did not claim it."""
         if not stays_in_tree(self._root, loc.inbox):
             self._refuse_quietly(loc, path, "the inbox folder leaves the tree (symlink)")
-            return
+            return False
         claimed = loc.file(loc.inbox, Suffix.CLAIMED)
         try:
             os.rename(path, claimed)
         except FileNotFoundError:
-            return  # claimed already (a watcher event and a rescan raced): served once
+            return False  # claimed already (a watcher event and a rescan raced): served once
         except OSError as exc:
             if exc.errno in _TRANSIENT:
                 self._retry(loc, str(path), f"cannot claim the request: {exc.strerror}")
             else:
                 self._refuse_quietly(loc, path, f"cannot claim the request: {exc.strerror}")
-            return
+            return False
         self._retrying.discard(str(path))
         self._serve(loc, resumed=False, found_as=found_as)
+        return True
 
     def _serve(self, loc: Location, *, resumed: bool, found_as: FoundAs = "committed") -> None:
         claimed = loc.file(loc.inbox, Suffix.CLAIMED)
@@ -432,7 +475,9 @@ class Substrate(Actor[SubstrateMessage | Down]):
         model = body.get("model")
         named = model if isinstance(model, str) else self._specs[provider].model
         key = idempotency_key(loc.kind, loc.name, loc.uid, loc.raw_id, raw)
-        self._pending[self._token] = _Pending(loc, raw, reason, named, key, resumed)
+        relaxed = str(claimed) in self._relaxed
+        self._relaxed.discard(str(claimed))
+        self._pending[self._token] = _Pending(loc, raw, reason, named, key, resumed, relaxed)
         self._claimed.add(str(claimed))
         if resumed and os.path.lexists(loc.file(loc.inbox, Suffix.ONCE)):
             # At most once: the provider may have done it before the restart; never again.
@@ -492,24 +537,32 @@ class Substrate(Actor[SubstrateMessage | Down]):
             idempotency_key=pending.key,
             resumed=True if pending.resumed else msgspec.UNSET,
         )
-        self._write_outcome(_Unwritten(loc, pending.raw, route, outcome, msg.provider))
+        self._write_outcome(
+            _Unwritten(loc, pending.raw, route, outcome, msg.provider, pending.relaxed)
+        )
 
     def _write_outcome(self, answer: _Unwritten) -> None:
         """Write a provider's answer; on an I/O error, an `io_error` answer if that can be
         written, else keep it for the next rescan. Never raises `OSError`."""
         loc, outcome, provider = answer.loc, answer.outcome, answer.provider
         key = str(loc.file(loc.inbox, Suffix.CLAIMED))
+        relaxed = answer.relaxed
         try:
             if isinstance(outcome, Answer):
-                write_response(loc, answer.raw, answer.route, outcome.body)
+                write_response(loc, answer.raw, answer.route, outcome.body, relaxed=relaxed)
                 self._counts["served"] += 1
-                self._audit_event("response.written", loc, provider=provider)
+                self._counts["relaxed"] += relaxed
+                self._audit_event("response.written", loc, sync=not relaxed, provider=provider)
             else:
-                write_error(loc, answer.raw, answer.route, outcome.kind, outcome.message)
+                write_error(
+                    loc, answer.raw, answer.route, outcome.kind, outcome.message, relaxed=relaxed
+                )
                 self._counts["errors"] += 1
+                self._counts["relaxed"] += relaxed
                 self._audit_event(
                     "error.written",
                     loc,
+                    sync=not relaxed,
                     provider=provider,
                     error=outcome.kind,
                     reason=outcome.message,
@@ -520,7 +573,12 @@ class Substrate(Actor[SubstrateMessage | Down]):
                 # The response cannot be written here (EACCES, ...): say so in its place.
                 self._write_outcome(
                     _Unwritten(
-                        loc, answer.raw, answer.route, Failure("io_error", problem), provider
+                        loc,
+                        answer.raw,
+                        answer.route,
+                        Failure("io_error", problem),
+                        provider,
+                        relaxed,
                     )
                 )
                 return
@@ -531,6 +589,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._retrying.discard(key)
         self._close(loc)
         self._claimed.discard(key)
+        self._tell_answered(loc, key)
 
     def _write_again(self, key: str) -> None:
         answer = self._unwritten.pop(key)
@@ -539,6 +598,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         else:  # the claim is gone (removed by hand): nothing to answer any more
             self._claimed.discard(key)
             self._retrying.discard(key)
+            self._notify.pop(key, None)
 
     def _retry(self, loc: Location, key: str, problem: str) -> None:
         """Leave the request where it is for the next rescan; audit the first failure only."""
@@ -569,6 +629,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._counts["refused"] += 1
         self._retrying.discard(str(claimed))
         self._audit_event("request.refused", loc, error=refusal.kind, reason=refusal.message)
+        self._tell_answered(loc, str(claimed), only_if_answered=True)
         if refusal.kind not in QUARANTINED:
             self._close(loc)
             return
@@ -641,6 +702,8 @@ class Substrate(Actor[SubstrateMessage | Down]):
             watch_mode=mode,
             quarantined=self._counts["quarantined"],
             retrying=len(self._retrying),
+            handed_off=self._counts["handed_off"],
+            relaxed=self._counts["relaxed"],
         )
 
 

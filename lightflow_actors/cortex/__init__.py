@@ -38,6 +38,7 @@ from ._layout import (
     check_format,
 )
 from ._messages import (
+    AnswerWritten,
     Call,
     Commit,
     CommitFailed,
@@ -45,6 +46,7 @@ from ._messages import (
     CortexNotice,
     CortexOutcome,
     ErrorObserved,
+    Handoff,
     Observe,
     ObserveTimedOut,
     RequestCommitted,
@@ -88,6 +90,7 @@ __all__ = [
     "DEFAULT_MOUNT",
     "MAX_SEGMENT_BYTES",
     "AbiRecord",
+    "AnswerWritten",
     "ApiFormat",
     "ApiRecord",
     "Call",
@@ -107,6 +110,7 @@ __all__ = [
     "ErrorObserved",
     "ErrorRecord",
     "ExchangeFiles",
+    "Handoff",
     "HookRecord",
     "InvalidIdError",
     "JobRecord",

@@ -35,7 +35,9 @@ def _fsync_folder_fd(fd: int) -> None:
         os.fsync(fd)
 
 
-def _write_all(path: Path | str, data: bytes, dir_fd: int | None = None) -> None:
+def _write_all(
+    path: Path | str, data: bytes, dir_fd: int | None = None, *, sync: bool = True
+) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
     fd = os.open(path, flags, 0o644, dir_fd=dir_fd)
     try:
@@ -43,7 +45,8 @@ def _write_all(path: Path | str, data: bytes, dir_fd: int | None = None) -> None
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -60,7 +63,12 @@ def temp_name(name: str) -> str:
 
 
 def atomic_write(
-    path: Path, data: bytes, *, tmp_name: str | None = None, sync_dir: bool = True
+    path: Path,
+    data: bytes,
+    *,
+    tmp_name: str | None = None,
+    sync_dir: bool = True,
+    sync_file: bool = True,
 ) -> None:
     """Write `data` to `path` atomically: temporary file, fsync, rename, fsync folder.
 
@@ -68,10 +76,13 @@ def atomic_write(
     given; it never ends in `.req.json`, so writing answers never looks like a commit.
     `sync_dir=False` skips the folder fsync when a later `atomic_write` in the same folder
     will do it (one folder fsync makes every rename done in that folder before it durable).
+    `sync_file=False` skips the file's fsync too: readers still never see half a file
+    (the rename is atomic), but after a power loss the file may be empty or absent; only
+    for files whose loss a caller tolerates (ADR 0100).
     """
     tmp = path.with_name(tmp_name if tmp_name is not None else temp_name(path.name))
     try:
-        _write_all(tmp, data)
+        _write_all(tmp, data, sync=sync_file)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -95,6 +106,7 @@ def commit_request(
     *,
     at_most_once: bool = False,
     tenant: str | None = None,
+    sync_folder: bool = True,
 ) -> Path:
     """Commit a request: write `<id>.tmp`, fsync, rename to `<id>.req.json`, fsync folder.
     With `at_most_once`, an empty `<id>.once` is created first (made durable by the same
@@ -104,9 +116,17 @@ def commit_request(
     file: the default tenant). Neither is fsynced on its own: lost in a crash, the
     request is only served as the default tenant's, or sent again, as without them.
 
+    `sync_folder=False` leaves the rename's durability to the committer's own journal
+    (the in-process shortcut, ADR 0100: the run journal says the step was submitted, and a
+    resumed run commits the same id again); the file itself is still fsynced, so a name
+    that survives a crash never names half a request. Not allowed with `at_most_once`,
+    whose marker needs the folder fsync.
+
     Refuses (with `RequestConflictError`) an id that is already committed, being served or
     answered in this inbox, so one id is never answered twice. Returns the committed path.
     """
+    if at_most_once and not sync_folder:
+        raise ValueError("an at-most-once commit needs its folder fsynced (its .once marker)")
     target = CtxLayout.file(inbox, request_id, Suffix.REQUEST)
     tmp = CtxLayout.file(inbox, request_id, Suffix.TMP)
     # Every step works relative to the inbox opened once: the path is resolved one time,
@@ -136,7 +156,8 @@ def commit_request(
             with contextlib.suppress(OSError):
                 os.unlink(tmp.name, dir_fd=inbox_fd)
             raise
-        _fsync_folder_fd(inbox_fd)
+        if sync_folder:
+            _fsync_folder_fd(inbox_fd)
     finally:
         os.close(inbox_fd)
     return target

@@ -16,6 +16,7 @@ from ._layout import TargetKind
 from ._wire import ErrorRecord, RouteRecord
 
 __all__ = [
+    "AnswerWritten",
     "Call",
     "Commit",
     "CommitFailed",
@@ -23,6 +24,7 @@ __all__ = [
     "CortexNotice",
     "CortexOutcome",
     "ErrorObserved",
+    "Handoff",
     "Observe",
     "ObserveTimedOut",
     "RequestCommitted",
@@ -122,3 +124,30 @@ class Call(Ask[CortexOutcome | CommitFailed], frozen=True):
     id: str
     body: object
     timeout_s: float | None = None
+
+
+class AnswerWritten(msgspec.Struct, frozen=True):
+    """The substrate a request was handed to wrote its answer (`<id>.resp.json` or
+    `<id>.error`, with the fingerprint and route beside it) into `outbox`: look now,
+    instead of when the outbox watch notices (ADR 0100)."""
+
+    outbox: str
+    id: str
+
+
+class Handoff(msgspec.Struct, frozen=True):
+    """A request this process committed at `path` (already renamed to `<id>.req.json`),
+    handed straight to the in-process substrate serving the tree, which claims it at once
+    instead of when its inbox watch notices the rename, and tells `notify` when the
+    answer is written (the in-process shortcut, ADR 0100).
+
+    The files are those of any commit: the substrate claims the request by the same rename
+    a watcher event would race it for, so a request seen both ways is served once.
+    `relaxed`: the committer's journal already makes the exchange recoverable, so the
+    answer is written with the fewer fsyncs ADR 0100 lists (the response file itself is
+    still fsynced).
+    """
+
+    path: str
+    notify: ActorRef[AnswerWritten]
+    relaxed: bool = False

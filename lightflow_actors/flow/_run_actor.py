@@ -85,7 +85,7 @@ from lightflow_actors.isa import (
     exit_reason_of,
     from_json_value,
 )
-from lightflow_actors.kernel import Actor, ActorRef, Ask, Refused, Timer, handler
+from lightflow_actors.kernel import Actor, ActorRef, Ask, ExitReason, Refused, Timer, handler
 from lightflow_actors.tenants import DEFAULT_TENANT
 
 from ._errors import (
@@ -144,6 +144,13 @@ from ._store import (
 StoreWrite = Record | WriteOutput | RememberOutput | TraceExchange
 """The commands that only write to the run's store (batched into one blocking call)."""
 _STORE_WRITES = (Record, WriteOutput, RememberOutput, TraceExchange)
+_NO_FLUSH = (LookUpCache, WakeAt)
+"""Commands carried out without first committing the buffered writes: a timer and a read
+of the output cache act on nothing another process sees (the cache read still waits for a
+buffered `RememberOutput`, so a step finds the output an earlier step of its run cached)."""
+
+TRACE_FLUSH_S = 0.2
+"""How long trace records alone may wait for the run's next commit before being written."""
 
 __all__ = [
     "DEFAULT_STEP_TIMEOUT_S",
@@ -192,12 +199,17 @@ class _Wake(msgspec.Struct, frozen=True):
     pass
 
 
+class _FlushTrace(msgspec.Struct, frozen=True):
+    pass
+
+
 RunMessage = (
     GetRun
     | CancelRun
     | SubmitNow
     | Refresh
     | _Wake
+    | _FlushTrace
     | ResponseObserved
     | ErrorObserved
     | ObserveTimedOut
@@ -281,6 +293,10 @@ class RunActor(Actor[RunMessage]):
         # refusal it got, if any (raised by `on_start`).
         self._start_with = start_with
         self._start_refused: Refused | None = None
+        # Store writes of the program not yet committed (`_flush`), in order, and the
+        # timer that writes trace records left alone (`_flush_settled`).
+        self._buffered: list[StoreWrite] = []
+        self._trace_timer: Timer | None = None
 
     # -- start and resume -------------------------------------------------------------------
 
@@ -310,6 +326,19 @@ class RunActor(Actor[RunMessage]):
         if self._start_refused is not None:
             refused, self._start_refused = self._start_refused, None
             raise refused  # the start fails: nothing was written, the run is as it was
+
+    def on_stop(self, reason: ExitReason) -> None:
+        # Writes still buffered when the actor stops: trace records waiting for the run's
+        # next commit (`_flush_settled`) when the server shuts down, or, after a crash in
+        # the middle of an instruction, the transitions decided before it (which the
+        # flush per step used to have written already). Written here, on the loop, since
+        # a stopping actor awaits nothing more.
+        if self._buffered:
+            writes, self._buffered = self._buffered, []
+            try:
+                self._write_in_order(writes)
+            except OSError as exc:
+                logger.warning("run %r: trace records not written at stop: %s", self._run_id, exc)
 
     # -- asks --------------------------------------------------------------------------------
 
@@ -416,6 +445,7 @@ class RunActor(Actor[RunMessage]):
             while pending:
                 doing = pending.popleft()
                 await self._step(doing, pending)
+            await self._flush_settled()
         except _RunEnded as ended:
             effects = await self._ended_outside(ended)
         except RunFenced as fenced:
@@ -449,22 +479,24 @@ class RunActor(Actor[RunMessage]):
             self._start_refused = _refusal_in(effects)
         if accepted and isinstance(instruction, Shutdown):
             self._closing = instruction
-        writes: list[StoreWrite] = []
         for command in commands:
-            # Consecutive store writes go to the worker in one hop, in order: a step's
-            # output, its manifest transition and its trace record cost one thread
-            # round trip, not three (what a chain of steps waits on).
+            # Store writes wait in `_buffered` and go to the worker together, in order,
+            # as one commit (one journal fsync with group commit): a step's output, its
+            # `succeeded`, the next step's `submitted` and their trace records cost one
+            # thread round trip and one fsync, not four. They are flushed before any
+            # command that acts on the world (a commit must find the step `submitted` on
+            # disk); a cache look-up or a timer does not need them.
             if isinstance(command, _STORE_WRITES):
-                writes.append(command)
+                self._buffered.append(command)
                 continue
-            if writes:
-                await self._write_all(writes)
-                writes = []
+            if not isinstance(command, _NO_FLUSH) or (
+                isinstance(command, LookUpCache)
+                and any(isinstance(w, RememberOutput) for w in self._buffered)
+            ):
+                await self._flush()
             follow = await self._carry_out(command)
             if follow is not None:
                 pending.append(follow)
-        if writes:
-            await self._write_all(writes)
         for effect in effects:
             if isinstance(effect, Rendered):
                 self._last_view = from_json_value(effect.view, RunView)
@@ -507,7 +539,7 @@ class RunActor(Actor[RunMessage]):
 
     async def _carry_out(self, command: RunCommand) -> Instruction | None:
         """Do what `command` says; the input it gives back, if any. (Store writes go
-        through `_write_all`, batched.)"""
+        through `_flush`, batched.)"""
         store, run_id = self._store, self._run_id
         match command:
             case CommitRequest():
@@ -534,12 +566,38 @@ class RunActor(Actor[RunMessage]):
                 await self._blocking(store.create, request, workflow, manifest)
         return None
 
-    async def _write_all(self, writes: Sequence[StoreWrite]) -> None:
-        """Carry out consecutive store writes in one blocking call, in order, stopping at
+    async def _flush_settled(self) -> None:
+        """At the end of an instruction and its inputs: commit what is buffered, unless it
+        is only trace records (a commit's `cortex.request.committed`), which then ride
+        with the run's next commit (a step's answer, usually milliseconds later) or are
+        written by the `_FlushTrace` timer within `TRACE_FLUSH_S`. A closing run writes
+        everything now."""
+        buffered = self._buffered
+        if not buffered:
+            return
+        if self._closing is None and all(isinstance(w, TraceExchange) for w in buffered):
+            if self._trace_timer is None:
+                self._trace_timer = self.send_after(TRACE_FLUSH_S, self.ref, _FlushTrace())
+            return
+        await self._flush()
+
+    @handler
+    async def flush_trace(self, msg: _FlushTrace) -> None:
+        self._trace_timer = None
+        await self._flush()  # trace records only: never a refused transition
+
+    async def _flush(self) -> None:
+        """Carry out the buffered store writes in one blocking call, in order, stopping at
         the first refused transition. Refused because the run was cancelled outside this
         actor (`lightflow run cancel` while the server runs), or refusing this actor's own
         cancel: `_RunEnded`. Any other refusal propagates, and `_execute` makes it the
         crash it is (`RunInvariantBroken`)."""
+        if not self._buffered:
+            return
+        writes, self._buffered = self._buffered, []
+        if self._trace_timer is not None:
+            self._trace_timer.cancel()
+            self._trace_timer = None
         refused = await self._blocking(self._write_in_order, writes)
         await self.written()
         if refused is not None:

@@ -22,7 +22,13 @@ import msgspec
 import platformdirs
 
 from ctx_substrate import Policy, PolicyRule, Routes, SubstrateConfig
-from lightflow_actors.cortex import DEFAULT_MOUNT, CtxLayout, CtxSource, check_segment_id
+from lightflow_actors.cortex import (
+    DEFAULT_MOUNT,
+    CtxLayout,
+    CtxSource,
+    TargetKind,
+    check_segment_id,
+)
 from lightflow_actors.flow import (
     EvaluationLimits,
     ProviderAsset,
@@ -154,6 +160,7 @@ ProviderConfig = (
     | SubprocessProvider
 )
 TOOL_PROVIDERS = (BuiltinToolsProvider, SubprocessProvider)
+IN_PROCESS_PROVIDERS = (EchoProvider, PythonProvider, BuiltinToolsProvider)
 
 
 class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -162,13 +169,17 @@ class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     (default: true unless the tree comes from `$LIGHTFLOW_CTX_MOUNT`) starts our substrate
     on it with the directory backend (unless another lightflow process serves it: the
     tree lease says). `fuse_mount`: `lightflow serve` also mounts the tree there with the
-    FUSE backend (`root`, default `<state>/ctx`, is then its backing folder)."""
+    FUSE backend (`root`, default `<state>/ctx`, is then its backing folder). `shortcut`:
+    requests to in-process Python providers of the embedded substrate are handed to it
+    directly, with fewer fsyncs (ADR 0100); false keeps every exchange on the file
+    watches with every fsync of the ABI."""
 
     root: str | None = None
     uid: str | None = None
     embedded: bool | None = None
     watch: Literal["inotify", "poll"] = "inotify"
     fuse_mount: str | None = None
+    shortcut: bool = True
 
 
 class EvaluationConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -263,6 +274,7 @@ class RunsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             embedded=embedded,
             fuse_mount=fuse_mount,
             watch=self.ctx.watch,
+            shortcut=self.ctx.shortcut,
             providers=providers,
             routes=routes,
             policy=policy,
@@ -293,6 +305,18 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
     evaluation: EvaluationLimits = EvaluationLimits()
     provider_assets: tuple[ProviderAsset, ...] = ()  # `@provider`s of the asset folders
     provider_problems: tuple[ProviderProblem, ...] = ()  # those that could not be taken
+    shortcut: bool = True  # `ctx.shortcut` (ADR 0100)
+
+    def routed_in_process(self, kind: TargetKind, name: str) -> bool:
+        """Whether the routes send this target to a provider that runs in this process
+        (a Python callable: `echo`, `python`, `builtin`, an asset `@provider`)."""
+        routed = self.routes.route(kind, name)
+        if routed is None:
+            return False
+        for provider in self.providers:
+            if provider.name == routed[0]:
+                return isinstance(provider, IN_PROCESS_PROVIDERS)
+        return False
 
     def substrate_config(self, *, fuse: bool = False) -> SubstrateConfig:
         """The embedded substrate's configuration: the directory backend on the tree, and

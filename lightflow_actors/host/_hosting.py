@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Never, TypeVar
 
 from ctx_substrate import ProviderSpec, Substrate, SubstrateConfig, fuse_available
-from lightflow_actors.adapters.cortex import CortexClient
+from lightflow_actors.adapters.cortex import CortexClient, Shortcut
 from lightflow_actors.adapters.mcp import McpEndpoint
 from lightflow_actors.kernel import (
     SHUTDOWN,
@@ -179,10 +179,17 @@ class RunsHosting(RunsPort):
             self.resume,
         )
         cluster = None if self._cluster is None else await self._cluster(system, self)
+        # The in-process shortcut (ADR 0100): only when our own substrate serves the tree
+        # as a plain folder; a FUSE mount or another process's substrate keeps the watches.
+        shortcut = (
+            Shortcut(names.substrate, settings.routed_in_process)
+            if self.serves_tree and not self.mount_fuse and settings.shortcut
+            else None
+        )
         children += [
             ChildSpec(
                 id="cortex",
-                start=lambda: CortexClient(layout, watch=watch),
+                start=lambda: CortexClient(layout, watch=watch, shortcut=shortcut),
                 name=names.cortex,
             ),
             ChildSpec(

@@ -184,6 +184,7 @@ class HostedRun(flow.RunActor):
             await self._cluster.confirm(self._hosted_id)
 
     def on_stop(self, reason: ExitReason) -> None:
+        super().on_stop(reason)
         if self._tenants is not None:
             self._tenants.end_run(self._hosted_id)
         host = self.system.whereis(self._host_name)

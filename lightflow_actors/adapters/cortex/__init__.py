@@ -8,9 +8,10 @@ specs/cortexfs-abi.md) only through this package.
 '/tmp/ctx/home/1000/api/openai.chat/inbox/step-1.req.json'
 """
 
-from ._client import ClientWatch, CortexClient
+from ._client import ClientWatch, CortexClient, Shortcut
 
 __all__ = [
     "ClientWatch",
     "CortexClient",
+    "Shortcut",
 ]

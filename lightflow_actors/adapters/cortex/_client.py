@@ -6,20 +6,29 @@ the client polls the files it waits for every `poll_interval_s` (only while some
 pending), and on a plain folder it also listens to inotify (watchfiles) so answers are seen
 within milliseconds. On a FUSE mount inotify does not see the server's own writes, which
 is why polling is always on.
+
+The in-process shortcut (ADR 0100): when this process's own substrate serves the tree
+and routes a target to an in-process Python callable, the client hands each request of
+that target to the substrate (`Handoff`) right after the rename, and the substrate tells
+it when the answer is written (`AnswerWritten`). Neither side waits for a file watch; the
+files are written and read exactly as above, and the watches stay on for everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 import watchfiles
 
 from lightflow_actors.cortex import (
     DECODE_ERRORS,
+    AnswerWritten,
     Call,
     Commit,
     CommitFailed,
@@ -29,6 +38,7 @@ from lightflow_actors.cortex import (
     CtxLayout,
     ErrorObserved,
     ErrorRecord,
+    Handoff,
     Observe,
     ObserveTimedOut,
     RequestCommitted,
@@ -43,9 +53,20 @@ from lightflow_actors.cortex import (
 )
 from lightflow_actors.kernel import Actor, ActorRef, Reply, handler
 
-__all__ = ["ClientWatch", "CortexClient"]
+__all__ = ["ClientWatch", "CortexClient", "Shortcut"]
 
 ClientWatch = Literal["inotify", "poll"]
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """Where the in-process shortcut applies (ADR 0100): `substrate` is the registered
+    name of the substrate actor serving this client's tree in this process, and
+    `in_process(kind, name)` says whether it routes that target to an in-process Python
+    callable. Built by the runs host, which knows both; None turns the shortcut off."""
+
+    substrate: str
+    in_process: Callable[[TargetKind, str], bool]
 
 
 class _Tick(msgspec.Struct, frozen=True):
@@ -69,7 +90,7 @@ class _Waiter(msgspec.Struct):
     timeout_s: float | None
 
 
-class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
+class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen]):
     """Commit requests and observe their answers.
 
     ::
@@ -81,9 +102,15 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
     """
 
     def __init__(
-        self, layout: CtxLayout, *, watch: ClientWatch = "inotify", poll_interval_s: float = 0.05
+        self,
+        layout: CtxLayout,
+        *,
+        watch: ClientWatch = "inotify",
+        poll_interval_s: float = 0.05,
+        shortcut: Shortcut | None = None,
     ) -> None:
         self._layout = layout
+        self._shortcut = shortcut
         self._watch: ClientWatch = watch
         self._poll_interval_s = poll_interval_s
         self._waiters: dict[tuple[str, str], _Waiter] = {}  # (outbox, id) -> waiter
@@ -168,10 +195,21 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
     ) -> RequestCommitted | CommitFailed:
         cause: CommitFailure
         error: Exception
+        substrate = self._in_process_substrate(kind, name)
+        # Relaxed durability only where the committer can recover the exchange: never
+        # for at-most-once requests, whose `.once` marker needs the folder fsync.
+        relaxed = substrate is not None and not at_most_once
         try:
             data = body if isinstance(body, bytes) else self._encoder.encode(body)
             inbox = self._layout.inbox(kind, name)
-            path = commit_request(inbox, request_id, data, at_most_once=at_most_once, tenant=tenant)
+            path = commit_request(
+                inbox,
+                request_id,
+                data,
+                at_most_once=at_most_once,
+                tenant=tenant,
+                sync_folder=not relaxed,
+            )
         except RequestConflictError as exc:
             cause, error = "conflict", exc
         except CortexError as exc:
@@ -181,8 +219,22 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
         except TypeError as exc:
             cause, error = "unencodable", exc
         else:
+            if substrate is not None:
+                substrate.tell(Handoff(str(path), self.ref, relaxed))
             return RequestCommitted(kind, name, request_id, str(path))
         return CommitFailed(kind, name, request_id, f"{type(error).__name__}: {error}", cause)
+
+    def _in_process_substrate(self, kind: TargetKind, name: str) -> ActorRef[Handoff] | None:
+        """The substrate to hand a request of this target to, or None (watch as usual)."""
+        shortcut = self._shortcut
+        if shortcut is None or not shortcut.in_process(kind, name):
+            return None
+        # Looked up per commit: the substrate may have been restarted (the runs subtree
+        # restarts this client with it, but a lookup costs a dict read).
+        ref = self.system.whereis(shortcut.substrate)
+        # The substrate lives in a layer above this one, so its class cannot be named
+        # here; a tell it had no handler for would still be refused by the kernel.
+        return None if ref is None else cast("ActorRef[Handoff]", ref)
 
     def _wait(
         self,
@@ -228,6 +280,12 @@ class CortexClient(Actor[Commit | Observe | Call | _Tick | _Seen]):
                 waiter = self._waiters.get((str(path.parent), name[: -len(suffix)]))
                 if waiter is not None:
                     self._check(waiter)
+
+    @handler
+    def answer_written(self, msg: AnswerWritten) -> None:
+        waiter = self._waiters.get((msg.outbox, msg.id))
+        if waiter is not None:
+            self._check(waiter)
 
     def _check(self, waiter: _Waiter) -> bool:
         """Deliver the outcome if an answer file exists; True when the waiter is done."""
