@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._report import row
-from bench.bench_runs import _config
+from bench.bench_runs import _config, _seed
 from lightflow_actors import ActorSystem
 from lightflow_actors.flow import RunStore
 from lightflow_actors.host import RunsHosting
@@ -140,7 +140,7 @@ async def _lightflow(root: Path, group: bool = True) -> tuple[float, float, dict
     try:
         async with ActorSystem("bench-durable") as system:
             await hosting.start(system)
-            await hosting.call(CreateRun("chain", b"{}", "warm-up"))
+            await hosting.call(CreateRun("chain", _seed("warm-up"), "warm-up"))
             await hosting.call(AwaitSettled("warm-up"))
             samples = []
             splits = []
@@ -149,7 +149,7 @@ async def _lightflow(root: Path, group: bool = True) -> tuple[float, float, dict
                 split.fsyncs = 0
                 split.on = True
                 start = time.perf_counter()
-                await hosting.call(CreateRun("chain", b"{}", f"s{n}"))
+                await hosting.call(CreateRun("chain", _seed(f"s{n}"), f"s{n}"))
                 view = await hosting.call(AwaitSettled(f"s{n}"))
                 took = time.perf_counter() - start
                 split.on = False
@@ -166,7 +166,7 @@ async def _lightflow(root: Path, group: bool = True) -> tuple[float, float, dict
                 )
             start = time.perf_counter()
             for n in range(CONCURRENT):
-                await hosting.call(CreateRun("chain", b"{}", f"c{n}"))
+                await hosting.call(CreateRun("chain", _seed(f"c{n}"), f"c{n}"))
             views = await asyncio.gather(
                 *(hosting.call(AwaitSettled(f"c{n}")) for n in range(CONCURRENT))
             )

@@ -1,20 +1,24 @@
 """Runs hosting benchmark (#8): creating runs, driving a 10-step DAG, the run actor's price.
 
 Figures, each beside a baseline measured in the same run (temp folder, embedded directory
-substrate, a no-op Python provider, inotify-noticed answers):
+substrate, a no-op Python provider):
 - runs created per second through the runs host (ask → worker thread → resolve + durable
   create) against `RunsOperations.create` called directly in a loop;
 - runs driven to `succeeded` per second (100 one-step runs at once) against 100 concurrent
   request/answer exchanges through the CortexFS client without a run actor;
-- end-to-end latency of a 10-step chain (create → succeeded) against calling the provider
-  function directly ten times in a loop; and, for scale, ten request/answer exchanges
-  committed one after another through the CortexFS client without a run actor (those
-  wait on the client's own noticing, so they are not a lower bound of the chain);
-- where a step of that chain spends its time: inside fsync(2) and rename(2) (counted and
-  timed by wrapping `os.fsync`/`os.fdatasync`/`os.rename`/`os.replace` in this process,
-  whose threads do all the writing: run store, CortexFS client and substrate), the
-  provider, and the rest (the watcher noticing files, actor hops, JSON), each beside the
-  step's total.
+- end-to-end latency of a 10-step chain (create → succeeded), with the in-process
+  shortcut (ADR 0100, the default) and with every exchange on the file watches
+  (`ctx.shortcut: false`), each against calling the provider function directly ten times
+  in a loop and against the same chain in DBOS 3 on SQLite (`bench_durable._dbos`, run
+  first in this process); and, for scale, ten request/answer exchanges committed one after
+  another through the CortexFS client without a run actor;
+- where a step of that chain spends its time, in both modes: inside fsync(2) (counted by
+  what each makes durable: run journal, ctx request, ctx answer, audit, run creation,
+  folders) and rename(2) (counted and timed by wrapping `os.fsync`/`os.fdatasync`/
+  `os.rename`/`os.replace` in this process, whose threads do all the writing), the
+  provider, and the rest (actor and thread hops, JSON, the store's Python and, watched,
+  the watchers noticing files), each beside the step's total; and what one actor hop
+  (an ask round trip) costs, to size the rest.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench._report import row
-from ctx_substrate import ProviderRequest
+from ctx_substrate import ProviderRequest, Stats
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.cortex import Call, ResponseObserved
@@ -68,7 +72,13 @@ def noop(request: ProviderRequest) -> object:
     return echo_reply(request, "{user}", "noop")
 
 
-def _config(root: Path) -> RunsConfig:
+def _seed(run_id: str) -> bytes:
+    """Inputs of their own for each run: the same inputs would make every run after the
+    first reuse the first one's outputs (the output cache) and send no request at all."""
+    return b'{"seed": "%s"}' % run_id.encode()
+
+
+def _config(root: Path, *, shortcut: bool = True) -> RunsConfig:
     assets = root / "assets"
     (assets / "models").mkdir(parents=True)
     (assets / "workflows").mkdir()
@@ -77,7 +87,8 @@ def _config(root: Path) -> RunsConfig:
     (assets / "workflows" / "one.py").write_text(ONE)
     document = (
         f'{{"state_dir": "{root / "state"}", "assets": "{assets}", "providers": '
-        f'[{{"kind": "python", "name": "noop", "target": "{Path(__file__).resolve()}:noop"}}]}}'
+        f'[{{"kind": "python", "name": "noop", "target": "{Path(__file__).resolve()}:noop"}}], '
+        f'"ctx": {{"shortcut": {"true" if shortcut else "false"}}}}}'
     )
     return decode_runs_config(document.encode())
 
@@ -100,7 +111,7 @@ async def _chain_latency(hosting: RunsHosting) -> float:
     samples = []
     for n in range(CHAIN_RUNS):
         start = time.perf_counter()
-        await hosting.call(CreateRun("chain", b"{}", f"c{n}"))
+        await hosting.call(CreateRun("chain", _seed(f"c{n}"), f"c{n}"))
         view = await hosting.call(AwaitSettled(f"c{n}"))
         samples.append(time.perf_counter() - start)
         assert view.status == "succeeded", view
@@ -126,7 +137,7 @@ async def _completed_rates(
 ) -> tuple[float, float]:
     start = time.perf_counter()
     for n in range(runs):
-        await hosting.call(CreateRun("one", b"{}", f"o{n}"))
+        await hosting.call(CreateRun("one", _seed(f"o{n}"), f"o{n}"))
     views = await asyncio.gather(*(hosting.call(AwaitSettled(f"o{n}")) for n in range(runs)))
     assert all(v.status == "succeeded" for v in views)
     driven = runs / (time.perf_counter() - start)
@@ -141,12 +152,14 @@ async def _completed_rates(
 
 
 class _Syscalls:
-    """Counts and times the calls of some `os` functions while installed (all threads)."""
+    """Counts and times the calls of some `os` functions while installed (all threads);
+    fsyncs are also counted by what they make durable (`_FSYNC_KINDS`)."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         self.count = dict.fromkeys(names, 0)
         self.seconds = dict.fromkeys(names, 0.0)
+        self.synced: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @contextmanager
@@ -161,7 +174,10 @@ class _Syscalls:
                 setattr(os, name, original)
 
     def _timed(self, name: str, original: Callable[..., object]) -> Callable[..., object]:
+        syncs = name in ("fsync", "fdatasync")
+
         def timed(*args: object, **kwargs: object) -> object:
+            kind = _fsync_kind(args[0]) if syncs and isinstance(args[0], int) else None
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
@@ -170,18 +186,42 @@ class _Syscalls:
                 with self._lock:
                     self.count[name] += 1
                     self.seconds[name] += spent
+                    if kind is not None:
+                        self.synced[kind] = self.synced.get(kind, 0) + 1
 
         return timed
 
 
-async def _chain_split(hosting: RunsHosting, provider_s: float) -> None:
-    """Where a step of the 10-step chain goes: fsync, rename, provider, the rest."""
+_FSYNC_KINDS = (
+    ("/wal/", "run journal"),
+    ("/audit/", "ctx audit"),
+    ("/inbox/", "ctx request"),
+    ("/outbox/", "ctx answer"),
+    ("/staging/", "run creation"),
+    ("/runs/", "run files"),
+)
+
+
+def _fsync_kind(fd: int) -> str:
+    try:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "other"
+    if os.path.isdir(path):
+        return "folders"
+    return next((kind for part, kind in _FSYNC_KINDS if part in path), "other")
+
+
+async def _chain_split(hosting: RunsHosting, provider_s: float, label: str) -> None:
+    """Where a step of the 10-step chain goes: fsync (by what it makes durable), rename,
+    provider, the rest (actor hops, thread hops, JSON, the store's Python; and in the
+    watched mode the watchers noticing files)."""
     calls = _Syscalls(("fsync", "fdatasync", "rename", "replace"))
     runs = CHAIN_RUNS
     with calls.installed():
         start = time.perf_counter()
         for n in range(runs):
-            await hosting.call(CreateRun("chain", b"{}", f"split{n}"))
+            await hosting.call(CreateRun("chain", _seed(f"split{n}"), f"split{n}"))
             view = await hosting.call(AwaitSettled(f"split{n}"))
             assert view.status == "succeeded", view
         total = time.perf_counter() - start
@@ -193,12 +233,25 @@ async def _chain_split(hosting: RunsHosting, provider_s: float) -> None:
     rename_s = (calls.seconds["rename"] + calls.seconds["replace"]) / steps
     provider = provider_s / 10
     rest = max(0.0, per_step - sync_s - rename_s - provider)
-    row("chain step (mean, instrumented)", per_step * 1e6, "us")
+    row(f"chain step, {label} (mean, with creation)", per_step * 1e6, "us")
     row(f"  in fsync ({syncs / steps:.1f} per step)", sync_s * 1e6, "us", per_step * 1e6, "step")
+    kinds = ", ".join(f"{kind} {count / steps:.1f}" for kind, count in sorted(calls.synced.items()))
+    print(f"    fsyncs per step by kind: {kinds}", flush=True)
     row(f"  in rename ({renames / steps:.1f} per step)", rename_s * 1e6, "us", per_step * 1e6,
         "step")  # fmt: skip
     row("  provider", provider * 1e6, "us", per_step * 1e6, "step")
-    row("  watcher, actor hops, JSON (the rest)", rest * 1e6, "us", per_step * 1e6, "step")
+    row("  hops, JSON, store, watchers (the rest)", rest * 1e6, "us", per_step * 1e6, "step")
+
+
+async def _hop_cost(hosting: RunsHosting) -> float:
+    """One ask round trip to a live actor of the subtree (what an actor hop costs here)."""
+    ref = hosting.system.whereis(hosting.names.substrate)
+    assert ref is not None
+    rounds = 2000
+    start = time.perf_counter()
+    for _ in range(rounds):
+        await ref.ask(Stats())
+    return (time.perf_counter() - start) / rounds
 
 
 def _direct_provider_latency() -> float:
@@ -211,38 +264,49 @@ def _direct_provider_latency() -> float:
     return (time.perf_counter() - start) / 1000
 
 
-async def _bench(root: Path) -> None:
-    hosting = RunsHosting(_config(root), environ={}, mcp=False, resume=False)
-    async with ActorSystem("bench-runs") as system:
-        await hosting.start(system)
-        hosted, direct = await _create_rates(hosting)
-        row("runs created (host ask, durable)", hosted, "runs/s", direct, "direct create")
-        driven, exchanges = await _completed_rates(hosting, hosting.names.cortex)
-        row("1-step runs driven to success", driven, "runs/s", exchanges, "bare exchanges")
-        chain = await _chain_latency(hosting)
-        provider = _direct_provider_latency()
-        row(
-            "10-step chain, end to end (median)",
-            chain * 1e6,
-            "us",
-            provider * 1e6,
-            "provider 10x direct",
-        )
-        await _chain_split(hosting, provider)
-        exchange = await _exchange_latency(hosting, hosting.names.cortex)
-        row(
-            "10 sequential bare exchanges (median)",
-            exchange * 1e6,
-            "us",
-            provider * 1e6,
-            "provider 10x direct",
-        )
-        await hosting.stop()
+async def _bench(root: Path, dbos_chain_s: float | None) -> None:
+    provider = _direct_provider_latency()
+    chains: dict[bool, float] = {}
+    for shortcut in (True, False):
+        label = "shortcut" if shortcut else "watched"
+        config = _config(root / label, shortcut=shortcut)
+        hosting = RunsHosting(config, environ={}, mcp=False, resume=False)
+        async with ActorSystem("bench-runs") as system:
+            await hosting.start(system)
+            if shortcut:
+                hosted, direct = await _create_rates(hosting)
+                row("runs created (host ask, durable)", hosted, "runs/s", direct, "direct create")
+                driven, exchanges = await _completed_rates(hosting, hosting.names.cortex)
+                row("1-step runs driven to success", driven, "runs/s", exchanges, "bare exchanges")
+            chain = chains[shortcut] = await _chain_latency(hosting)
+            row(f"10-step chain, {label} (median)", chain * 1e6, "us", provider * 1e6,
+                "provider 10x direct")  # fmt: skip
+            if dbos_chain_s is not None:
+                row(f"10-step chain, {label} (median)", chain * 1e6, "us", dbos_chain_s * 1e6,
+                    "DBOS/SQLite")  # fmt: skip
+            await _chain_split(hosting, provider, label)
+            if shortcut:
+                row("actor hop (one ask round trip)", await _hop_cost(hosting) * 1e6, "us")
+                exchange = await _exchange_latency(hosting, hosting.names.cortex)
+                row("10 sequential bare exchanges (median)", exchange * 1e6, "us",
+                    provider * 1e6, "provider 10x direct")  # fmt: skip
+            await hosting.stop()
+    row("10-step chain, shortcut (median)", chains[True] * 1e6, "us", chains[False] * 1e6,
+        "watched")  # fmt: skip
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
-        asyncio.run(_bench(Path(tmp)))
+        dbos_chain: float | None = None
+        try:
+            from bench.bench_durable import _dbos  # imports this module: not at the top
+        except ImportError as exc:  # a dev dependency: absent in a runtime-only install
+            print(f"DBOS baseline skipped: {exc}")
+        else:
+            (Path(tmp) / "dbos").mkdir()
+            dbos_chain, _ = _dbos(Path(tmp) / "dbos")
+            row("DBOS/SQLite 10-step chain (median)", dbos_chain * 1e6, "us")
+        asyncio.run(_bench(Path(tmp), dbos_chain))
 
 
 if __name__ == "__main__":
