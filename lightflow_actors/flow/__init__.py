@@ -96,12 +96,15 @@ from ._manifest import (
 )
 from ._outputs import schema_problem, step_output
 from ._provider_assets import (
+    NODES_FOLDER,
     PROVIDERS_FOLDER,
     ProviderAsset,
     ProviderAssetListing,
     ProviderDecl,
     ProviderDeclarationError,
     ProviderProblem,
+    node,
+    node_definition,
     provider,
     provider_decl,
     scan_provider_assets,
@@ -208,6 +211,7 @@ __all__ = [
     "FOLDERS",
     "MAX_RUN_ID_BYTES",
     "MODEL_NAME",
+    "NODES_FOLDER",
     "PROVIDERS_FOLDER",
     "RUN_STATUSES",
     "STEP_STATUSES",
@@ -367,6 +371,8 @@ __all__ = [
     "json_form",
     "new_manifest",
     "new_run_id",
+    "node",
+    "node_definition",
     "overlay_roots",
     "plan_steps",
     "provider",

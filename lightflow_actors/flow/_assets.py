@@ -39,6 +39,7 @@ from ._errors import (
     MalformedMetadata,
     UnknownAsset,
 )
+from ._nodes import NODE_ATTR, ProviderDeclarationError, node_definition, node_literals, node_marks
 
 AssetKind = Literal["model", "node", "composition", "workflow", "preset", "policy"]
 Stability = Literal["draft", "experimental", "stable"]
@@ -136,6 +137,10 @@ def _read_metadata(
         raise AssetSyntaxError(path, exc.lineno or 1, f"syntax error: {exc.msg}") from None
     except ValueError as exc:  # e.g. NUL bytes in the source
         raise AssetSyntaxError(path, 1, f"not a Python source file: {exc}") from None
+    if expected_kind == "node" and not _assigns_metadata(tree):
+        decorated = _node_function(path, tree)
+        if decorated is not None:  # `@node def fn(...)`: the function is the asset
+            return _node_function_info(path, root, *decorated), file_digest(raw)
     node = _metadata_node(path, tree)
     try:
         literal = ast.literal_eval(node)
@@ -173,6 +178,60 @@ def _read_metadata(
         root=str(root),
     )
     return info, file_digest(raw)
+
+
+def _assigns_metadata(tree: ast.Module) -> bool:
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if isinstance(stmt, ast.AnnAssign):
+            targets = [stmt.target]
+        if any(isinstance(t, ast.Name) and t.id == "METADATA" for t in targets):
+            return True
+    return False
+
+
+NodeFunction = tuple[ast.FunctionDef | ast.AsyncFunctionDef, ast.expr]
+
+
+def _node_function(path: Path, tree: ast.Module) -> NodeFunction | None:
+    """The file's one top-level `@node` function and its decorator, if it has any."""
+    found: list[NodeFunction] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            found += [(stmt, mark) for mark in node_marks(stmt)]
+    if len(found) > 1:
+        raise MalformedMetadata(
+            path, found[1][0].lineno, "one @node function per file (the file is one asset)"
+        )
+    return found[0] if found else None
+
+
+def _node_function_info(
+    path: Path, root: Path, stmt: ast.FunctionDef | ast.AsyncFunctionDef, mark: ast.expr
+) -> AssetInfo:
+    """A `@node` function's listing: id from `@node(id=...)` or the function's name, its
+    docstring's first line as the description; read from the `ast`, never run."""
+    try:
+        asset_id = node_literals(mark, stmt.name)["id"]
+    except ValueError as exc:
+        raise MalformedMetadata(path, mark.lineno, f"@node {stmt.name}: {exc}") from None
+    if not isinstance(asset_id, str) or not _ASSET_ID.fullmatch(asset_id) or len(asset_id) > 64:
+        raise MalformedMetadata(
+            path,
+            mark.lineno,
+            f"@node id {asset_id!r} must match [A-Za-z0-9][A-Za-z0-9._-]{{0,63}}",
+        )
+    doc = ast.get_docstring(stmt) or ""
+    return AssetInfo(
+        id=asset_id,
+        title=stmt.name,
+        kind="node",
+        description=doc.strip().splitlines()[0] if doc.strip() else "",
+        stability="stable",
+        path=str(path),
+        line=stmt.lineno,
+        root=str(root),
+    )
 
 
 def _metadata_node(path: Path, tree: ast.Module) -> ast.expr:
@@ -367,12 +426,25 @@ class AssetCatalog:
                 path, _traceback_line(exc, path), f"executing the asset failed: {exc!r}"
             ) from exc
         definition = getattr(module, "DEFINITION", None)
+        if definition is None and info.kind == "node":
+            definition = _decorated_node(module, info)
         if not isinstance(definition, Workflow | Composition | Node | Model | Preset | Policy):
             raise AssetDefinitionError(
                 path, 1, "the asset file defines no DEFINITION = <definition>"
             )
         self._loaded[key] = definition
         return definition
+
+
+def _decorated_node(module: object, info: AssetInfo) -> Node | None:
+    """The node a `@node` function of the executed file makes (ADR 0102 §Nodes)."""
+    for value in vars(module).values():
+        if getattr(value, NODE_ATTR, None) == info.id:
+            try:
+                return node_definition(value)
+            except ProviderDeclarationError as exc:
+                raise AssetDefinitionError(Path(info.path), info.line, str(exc)) from None
+    return None
 
 
 def _scan_root(root: Path) -> tuple[list[AssetInfo], list[AssetProblem], dict[str, str]]:

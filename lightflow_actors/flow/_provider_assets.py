@@ -13,34 +13,61 @@ listing never executes the file. A file that cannot be read that way, a decorato
 misused (a wrong signature, a non-literal argument, nothing routed) and a name or route
 declared twice are `ProviderProblem`s beside the good providers; a duplicate is taken from
 neither file.
+
+A *node* is the same idea for a workflow step (ADR 0102, §Nodes): a typed function in
+`<assets>/nodes/*.py` marked `@node`,
+
+    @node
+    def shout(req: Said) -> Said:
+        return Said(req.text + "!")
+
+is at once a node asset (id `shout`, listed from the file's `ast` like any asset; its
+params are the request struct, its output the answer struct; `node_definition`) and the
+provider of tool `shout` that runs it. A workflow uses it as any node:
+`Use(id="s1", asset="shout", params={"text": "{inputs.seed}"})`.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar, overload
 
 import msgspec
 
 from ._assets import MAX_ASSET_BYTES
+from ._nodes import (
+    NODE_ATTR,
+    ProviderDeclarationError,
+    is_marker,
+    node_definition,
+    node_literals,
+    node_types,
+    signature_problem,
+)
 
 __all__ = [
+    "NODES_FOLDER",
     "PROVIDERS_FOLDER",
     "ProviderAsset",
     "ProviderAssetListing",
     "ProviderDecl",
     "ProviderDeclarationError",
     "ProviderProblem",
+    "node",
+    "node_definition",
     "provider",
     "provider_decl",
     "scan_provider_assets",
 ]
 
 PROVIDERS_FOLDER = "providers"
+NODES_FOLDER = "nodes"
 _ATTR = "__lightflow_provider__"
+_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _ROUTE = r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$"
 RouteName = Annotated[str, msgspec.Meta(pattern=_ROUTE)]
 ProviderName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -97,10 +124,6 @@ class ProviderAssetListing(msgspec.Struct, frozen=True):
     problems: list[ProviderProblem]
 
 
-class ProviderDeclarationError(TypeError):
-    """`@provider` was applied wrongly (raised at import, in the process importing it)."""
-
-
 def provider(
     name: str | None = None,
     *,
@@ -120,7 +143,7 @@ def provider(
     def mark(fn: F) -> F:
         if not callable(fn):
             raise ProviderDeclarationError("@provider(...) decorates a function")
-        problem = _signature_problem(inspect.signature(fn))
+        problem = signature_problem(inspect.signature(fn))
         if problem:
             raise ProviderDeclarationError(f"@provider {fn.__name__}: {problem}")
         try:
@@ -146,6 +169,49 @@ def provider(
     return mark
 
 
+@overload
+def node(fn: F, /) -> F: ...
+
+
+@overload
+def node(
+    *, id: str | None = None, concurrency: int | None = None, blocking: bool = False
+) -> Callable[[F], F]: ...
+
+
+def node(
+    fn: F | None = None,
+    /,
+    *,
+    id: str | None = None,
+    concurrency: int | None = None,
+    blocking: bool = False,
+) -> Callable[[F], F] | F:
+    """Mark `fn(params: In) -> Out` (both `msgspec.Struct`s) as a node: an asset `id`
+    (default: the function's name) whose step sends tool `id` the params and checks the
+    answer against `Out`, and the provider of that tool. `@node` or `@node(id=...)`."""
+
+    def mark(target: F) -> F:
+        name = id or str(getattr(target, "__name__", ""))
+        if not _NODE_ID.fullmatch(name):
+            raise ProviderDeclarationError(
+                f"@node id {name!r} must match [A-Za-z0-9][A-Za-z0-9._-]{{0,63}}"
+            )
+        try:
+            decl = msgspec.convert(
+                {"name": name, "tool": (name,), "concurrency": concurrency, "blocking": blocking},
+                ProviderDecl,
+            )
+        except msgspec.ValidationError as exc:
+            raise ProviderDeclarationError(f"@node {name}: {exc}") from None
+        node_types(target, name)  # raises on a signature a node cannot have
+        setattr(target, _ATTR, decl)
+        setattr(target, NODE_ATTR, name)
+        return target
+
+    return mark if fn is None else mark(fn)
+
+
 def _names(names: str | Iterable[str]) -> tuple[str, ...]:
     return (names,) if isinstance(names, str) else tuple(names)
 
@@ -156,38 +222,36 @@ def provider_decl(fn: object) -> ProviderDecl | None:
     return decl if isinstance(decl, ProviderDecl) else None
 
 
+_MARKED: tuple[tuple[str, Literal["provider", "node"]], ...] = (
+    (PROVIDERS_FOLDER, "provider"),
+    (NODES_FOLDER, "node"),
+)
 _NO_ROUTES = "routes nothing; name at least one of api=, tool=, thread="
 
 
-def _signature_problem(sig: inspect.Signature) -> str | None:
-    positional = [
-        p
-        for p in sig.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    required_kw = [
-        p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY and p.default is p.empty
-    ]
-    if len(positional) != 1 or required_kw:
-        return "a provider takes exactly one argument, the request: def fn(req: T) -> R"
-    return None
-
-
 def scan_provider_assets(roots: Iterable[Path]) -> ProviderAssetListing:
-    """Every `@provider` function under `<root>/providers/*.py`, read without running it."""
+    """Every `@provider` function under `<root>/providers/*.py` and every `@node` function
+    under `<root>/nodes/*.py` (the provider of its tool), read without running them."""
     found: list[ProviderAsset] = []
     problems: list[ProviderProblem] = []
     for root in roots:
-        folder = root / PROVIDERS_FOLDER
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.py")):
-            _scan_file(path, root, found, problems)
+        for folder_name, marker in _MARKED:
+            folder = root / folder_name
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.py")):
+                if marker == "node" and path.name.startswith("_"):
+                    continue  # as the asset catalog skips it
+                _scan_file(path, root, found, problems, marker)
     return ProviderAssetListing(*_drop_duplicates(found, problems))
 
 
 def _scan_file(
-    path: Path, root: Path, found: list[ProviderAsset], problems: list[ProviderProblem]
+    path: Path,
+    root: Path,
+    found: list[ProviderAsset],
+    problems: list[ProviderProblem],
+    marker: Literal["provider", "node"] = "provider",
 ) -> None:
     def problem(line: int, failure: ProviderFailureKind, error: str) -> None:
         problems.append(ProviderProblem(str(path), line, failure, f"{error} (failure: {failure})"))
@@ -204,19 +268,25 @@ def _scan_file(
         return problem(exc.lineno or 1, "syntax", f"syntax error: {exc.msg}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return problem(1, "syntax", f"not a Python source file: {type(exc).__name__}")
-    for stmt in tree.body:
-        if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        marks = [d for d in stmt.decorator_list if _is_provider(d)]
+    functions = [s for s in tree.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if marker == "node":
+        nodes = [s for s in functions if any(is_marker(d, "node") for d in s.decorator_list)]
+        if len(nodes) > 1:  # the asset catalog refuses the file as well
+            return problem(nodes[1].lineno, "decorator", "one @node function per file")
+    for stmt in functions:
+        marks = [d for d in stmt.decorator_list if is_marker(d, marker)]
         if not marks:
             continue
         if len(marks) > 1:
-            problem(stmt.lineno, "decorator", f"{stmt.name} is decorated @provider twice")
+            problem(stmt.lineno, "decorator", f"{stmt.name} is decorated @{marker} twice")
             continue
         try:
-            decl = _decl(marks[0], stmt.name)
+            if marker == "provider":
+                decl = _decl(marks[0], stmt.name)
+            else:
+                decl = _node_decl(marks[0], stmt)
         except ValueError as exc:
-            problem(marks[0].lineno, "decorator", f"@provider {stmt.name}: {exc}")
+            problem(marks[0].lineno, "decorator", f"@{marker} {stmt.name}: {exc}")
             continue
         if not decl.routes():
             problem(stmt.lineno, "decorator", f"@provider {stmt.name}: {_NO_ROUTES}")
@@ -238,11 +308,19 @@ def _scan_file(
     return None
 
 
-def _is_provider(node: ast.expr) -> bool:
-    target = node.func if isinstance(node, ast.Call) else node
-    if isinstance(target, ast.Name):
-        return target.id == "provider"
-    return isinstance(target, ast.Attribute) and target.attr == "provider"
+def _node_decl(mark: ast.expr, stmt: ast.FunctionDef | ast.AsyncFunctionDef) -> ProviderDecl:
+    fields = node_literals(mark, stmt.name)
+    if (
+        stmt.returns is None
+        or not (stmt.args.posonlyargs or stmt.args.args)
+        or ([*stmt.args.posonlyargs, *stmt.args.args][0].annotation is None)
+    ):
+        raise ValueError("annotate the parameter and the return with msgspec.Structs")
+    name = fields.pop("id")
+    try:
+        return msgspec.convert({"name": name, "tool": (name,), **fields}, ProviderDecl)
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _decl(node: ast.expr, function: str) -> ProviderDecl:

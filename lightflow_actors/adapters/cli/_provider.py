@@ -7,8 +7,10 @@ writes the channel folder ``/ctx/chan/<name>/`` and the runs config entry and ro
 file). ``list`` shows the providers in force and whether each channel is usable; ``test
 NAME`` sends one real request; ``remove NAME`` takes a provider out of the config file (its
 routes go back to the default provider) and deletes its channel folder. Output is JSON;
-warnings go to stderr. Exit codes: 0 done, 1 the work failed (a file cannot be written, the
-request failed), 2 bad arguments.
+warnings go to stderr. ``list`` on a terminal prints a table instead (``--json`` keeps
+JSON): a line per provider, then every ``@provider``/``@node`` asset that could not be
+taken, located, as the JSON's ``problems``. Exit codes: 0 done, 1 the work failed (a
+file cannot be written, the request failed), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TypeVar
 
 from lightflow_actors.host import (
     ProviderInputError,
+    ProviderListing,
     ProviderSetupError,
     add_provider,
     list_providers,
@@ -47,6 +50,7 @@ def configure(parser: StrictParser) -> None:
     add.add_argument("--replace", action="store_true", help="replace a provider of that name")
     add.set_defaults(handler=_add)
     listing = verb("list", "the providers in force, their routes and channel state")
+    listing.add_argument("--json", action="store_true", help="JSON even on a terminal")
     listing.set_defaults(handler=_list)
     test = verb("test", "send one real request through an HTTP provider")
     test.add_argument("name", help="the provider's name")
@@ -88,9 +92,38 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    del args
-    print_json(_mapped("list", list_providers))
+    listing = _mapped("list", list_providers)
+    if args.json or not sys.stdout.isatty():
+        print_json(listing)
+    else:
+        sys.stdout.write(listing_text(listing))
+        sys.stdout.flush()
     return 0
+
+
+def listing_text(listing: ProviderListing) -> str:
+    """`provider list` for a person: a line per provider (name, kind, routes, and the
+    channel's state or problem), then the asset providers that were not taken."""
+    rows = [("NAME", "KIND", "ROUTES", "STATE")]
+    for p in listing.providers:
+        state = p.problem or p.status or ("" if p.channel is None else "ok")
+        routes = " ".join(p.routes) or "-"
+        rows.append((_one_line(p.name), p.kind, _one_line(routes), _one_line(state)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        f"{n:<{widths[0]}}  {k:<{widths[1]}}  {r:<{widths[2]}}  {state}".rstrip()
+        for n, k, r, state in rows
+    ]
+    lines.append(f"config: {_one_line(listing.config or '(none: the embedded defaults)')}")
+    if listing.problems:
+        lines.append(f"problems ({len(listing.problems)}; these were not taken):")
+        lines += [f"  {_one_line(q.path)}:{q.line}: {_one_line(q.error)}" for q in listing.problems]
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """A message on one line, without control characters (file names come from disk)."""
+    return "".join(c if c.isprintable() else " " for c in text)
 
 
 def _test(args: argparse.Namespace) -> int:
