@@ -1,0 +1,298 @@
+"""Tenant isolation benchmark (issue 19, ADR 0104): a noisy tenant floods, a quiet one
+should not notice.
+
+One process, one actor system, one `TenantLedger` shared by a live hub (real transport
+and session actors over the test DSL's in-memory socket) and a runs host (embedded
+directory substrate; a paced async provider with one slot, so run steps of both tenants
+queue for it). The quiet tenant, alone and then under the flood (same run, same code):
+- clicks a counter `EVENTS` times, a few ms apart: event -> patch latency (p50, p99);
+- runs a one-step workflow `RUNS` times, one after another: create -> settled (p50, p99).
+The flood, the noisy tenant at once: `NOISY_SESSIONS` sessions each clicking at a rate
+(its budgets: 5 events/s per session, 50 per tenant) and 10-step runs created
+`NOISY_RUN_RATE` times a second without waiting for each other (budget: 2 runs in
+flight, 600 provider calls a minute). Two levels, each rate in `NOISY_RATES`: 10 a
+second per session (200/s, four times its tenant budget) and 50 (1 000/s offered; the
+clients here then saturate the loop, so fewer are sent). The quiet tenant has no budget
+set. Printed per level: each quiet figure beside its figure without the flood (target:
+within 2x), the quiet tenant's refusals (target: none), and what the noisy tenant
+offered and was refused.
+
+The noisy clients run in this process, on the server's loop: their own work (encoding
+events, decoding the answers) is load a remote client would not put on the server, so
+these figures are an upper bound of the interference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+
+from bench._report import percentile, row
+from ctx_substrate import ProviderRequest
+from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
+from lightflow_actors.kernel import ActorSystem
+from lightflow_actors.live import LiveHub, LiveView, Params, Rendered, SessionInfo, Template
+from lightflow_actors.runs import AwaitSettled, CreateRun
+from lightflow_actors.tenants import Budgets, OverBudget, TenantLedger, TenantsConfig
+from lightflow_actors.testing.live import LiveTest, LiveViewHandle
+
+EVENTS = 300
+EVENT_GAP_S = 0.003
+RUNS = 20
+NOISY_SESSIONS = 20
+NOISY_RATES = (10.0, 50.0)  # events a second per noisy session (its budget: 5)
+NOISY_RUN_RATE = 20.0  # 10-step runs a second (its budget: 2 in flight)
+PROVIDER_S = 0.002  # the provider's latency per call (one slot)
+SECRET = b"bench-tenants-secret-0123456789ab"
+
+BUDGETS = TenantsConfig(
+    tenants={
+        "noisy": Budgets(
+            live_sessions=NOISY_SESSIONS,
+            session_events_per_s=5,
+            tenant_events_per_s=50,
+            runs_in_flight=2,
+            provider_calls_per_min=600,
+            provider_calls_burst=5,
+        )
+    }
+)
+
+MODEL = """
+from lightflow_actors.flow import Model
+METADATA = {"id": "paced", "title": "Paced", "kind": "model", "description": "bench",
+            "stability": "stable"}
+DEFINITION = Model(provider="paced", name="paced", formats=("openai.chat",))
+"""
+CHAIN = """
+import msgspec
+from lightflow_actors.flow import ApiStep, ChatPrompt, Workflow
+METADATA = {"id": "chain", "title": "Chain", "kind": "workflow", "description": "bench",
+            "stability": "stable"}
+class Inputs(msgspec.Struct, frozen=True):
+    seed: str = "x"
+def step(n):
+    src = "{inputs.seed}" if n == 1 else f"{{steps.s{n - 1}.output.text}}"
+    return ApiStep(id=f"s{n}", format="openai.chat", model="paced",
+                   prompt=ChatPrompt(user=f"{n} {src}"), depends_on=[] if n == 1 else [f"s{n - 1}"])
+DEFINITION = Workflow(inputs=Inputs, steps=[step(n) for n in range(1, 11)])
+"""
+ONE = CHAIN.replace('"chain"', '"one"').replace("range(1, 11)", "range(1, 2)")
+
+
+async def paced(request: ProviderRequest) -> object:
+    """The benchmark's provider: a model call that takes `PROVIDER_S`."""
+    await asyncio.sleep(PROVIDER_S)
+    return echo_reply(request, "ok", "paced")
+
+
+class Inc(msgspec.Struct, frozen=True, tag="inc"):
+    pass
+
+
+PAGE = Template('<p>n: <b id="n">{n}</b></p><button lf-click="inc">+</button>')
+
+
+class Counter(LiveView[int, Inc]):
+    def mount(self, params: Params, session: SessionInfo) -> int:
+        return 0
+
+    def handle_event(self, event: Inc, state: int) -> int:
+        return state + 1
+
+    def render(self, state: int) -> Rendered:
+        return PAGE(n=state)
+
+
+def _config(root: Path) -> RunsConfig:
+    assets = root / "assets"
+    (assets / "models").mkdir(parents=True)
+    (assets / "workflows").mkdir()
+    (assets / "models" / "paced.py").write_text(MODEL)
+    (assets / "workflows" / "chain.py").write_text(CHAIN)
+    (assets / "workflows" / "one.py").write_text(ONE)
+    provider = {
+        "kind": "python",
+        "name": "paced",
+        "target": f"{Path(__file__).resolve()}:paced",
+        "concurrency": 1,
+    }
+    document = {"state_dir": str(root / "state"), "assets": str(assets), "providers": [provider]}
+    return decode_runs_config(msgspec.json.encode(document))
+
+
+def _seed(run_id: str) -> bytes:
+    """Inputs of their own, so no step is answered from the output cache."""
+    return msgspec.json.encode({"seed": run_id})
+
+
+def _browser(system: ActorSystem, hub: LiveHub, tenant: str) -> LiveTest:
+    browser = LiveTest(system, hub)
+    browser.put_session({"tenant": tenant})  # the signed cookie session names the tenant
+    return browser
+
+
+class Quiet:
+    """The quiet tenant's figures of one phase, and whether it was ever refused."""
+
+    def __init__(self) -> None:
+        self.events: list[float] = []
+        self.runs: list[float] = []
+        self.refused = 0
+
+
+async def _quiet(view: LiveViewHandle, hosting: RunsHosting, phase: str) -> Quiet:
+    quiet = Quiet()
+    before = len(view.over_budget)
+
+    async def clicks() -> None:
+        for _ in range(EVENTS):
+            start = time.perf_counter()
+            await view.click("inc")
+            quiet.events.append(time.perf_counter() - start)
+            await asyncio.sleep(EVENT_GAP_S)
+
+    async def runs() -> None:
+        for n in range(RUNS):
+            start = time.perf_counter()
+            run_id = f"quiet-{phase}-{n}"
+            try:
+                await hosting.call(CreateRun("one", _seed(run_id), run_id, tenant="quiet"))
+            except OverBudget:
+                quiet.refused += 1
+                continue
+            view = await hosting.call(AwaitSettled(run_id))
+            assert view.status == "succeeded", view
+            quiet.runs.append(time.perf_counter() - start)
+
+    await asyncio.gather(clicks(), runs())
+    quiet.refused += len(view.over_budget) - before
+    return quiet
+
+
+class Flood:
+    """The noisy tenant: sessions clicking too fast and a loop creating runs too fast."""
+
+    def __init__(self, views: list[LiveViewHandle], hosting: RunsHosting, rate: float) -> None:
+        self.views = views
+        self.hosting = hosting
+        self.rate = rate
+        self.refused_before = sum(len(v.over_budget) for v in views)
+        self.events = 0
+        self.runs = 0
+        self.runs_refused = 0
+        self.created: list[str] = []
+        self._stop = asyncio.Event()
+
+    async def _clicks(self, view: LiveViewHandle) -> None:
+        gap = 1.0 / self.rate
+        while not self._stop.is_set():
+            await view.click("inc")
+            self.events += 1
+            await asyncio.sleep(gap)
+
+    async def _create(self, run_id: str) -> None:
+        try:
+            await self.hosting.call(CreateRun("chain", _seed(run_id), run_id, tenant="noisy"))
+        except OverBudget:
+            self.runs_refused += 1
+        else:
+            self.created.append(run_id)
+
+    async def _runs(self) -> None:
+        gap, creates = 1.0 / NOISY_RUN_RATE, []
+        while not self._stop.is_set():
+            self.runs += 1
+            run_id = f"noisy-{self.rate:g}-{self.runs}"
+            creates.append(asyncio.ensure_future(self._create(run_id)))
+            await asyncio.sleep(gap)
+        await asyncio.gather(*creates)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Flood]:
+        tasks = [asyncio.ensure_future(self._clicks(v)) for v in self.views]
+        tasks.append(asyncio.ensure_future(self._runs()))
+        await asyncio.sleep(0.5)  # let it reach its steady state
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def events_refused(self) -> int:
+        return sum(len(v.over_budget) for v in self.views) - self.refused_before
+
+
+async def _bench(root: Path) -> None:
+    async with ActorSystem("bench-tenants") as system:
+        ledger = TenantLedger(BUDGETS, clock=system.clock)
+        hosting = RunsHosting(_config(root), mcp=False, tenants=ledger)
+        await hosting.start(system)
+        hub = LiveHub(system, {"counter": Counter()}, secret=SECRET, tenants=ledger)
+        await hub.start()
+        try:
+            quiet_view = await _browser(system, hub, "quiet").mount("counter")
+            await hosting.call(CreateRun("one", _seed("warm-up"), "warm-up", tenant="quiet"))
+            await hosting.call(AwaitSettled("warm-up"))
+            alone = await _quiet(quiet_view, hosting, "alone")
+            noisy = _browser(system, hub, "noisy")
+            views = [await noisy.mount("counter") for _ in range(NOISY_SESSIONS)]
+            for rate in NOISY_RATES:
+                flood = Flood(views, hosting, rate)
+                throttled = _throttled(ledger)
+                started = time.perf_counter()
+                async with flood.running():
+                    flooded = await _quiet(quiet_view, hosting, f"flood{rate:g}")
+                seconds = time.perf_counter() - started
+                print(f"-- noisy sessions at {rate:g} events/s each", flush=True)
+                _report(alone, flooded, flood, _throttled(ledger) - throttled, seconds)
+                for run_id in flood.created:  # the next level starts from no noisy run
+                    await hosting.call(AwaitSettled(run_id))
+        finally:
+            await hub.stop()
+            await hosting.stop()
+
+
+def _throttled(ledger: TenantLedger) -> int:
+    return sum(u.throttled for u in ledger.usage() if u.tenant == "noisy")
+
+
+def _report(alone: Quiet, flooded: Quiet, flood: Flood, throttled: int, seconds: float) -> None:
+    for p in (50, 99):
+        row(
+            f"quiet event->patch p{p}, noisy flooding",
+            percentile(flooded.events, p) * 1e6,
+            "us",
+            percentile(alone.events, p) * 1e6,
+            "alone",
+        )
+    for p in (50, 99):
+        row(
+            f"quiet run latency p{p}, noisy flooding",
+            percentile(flooded.runs, p) * 1e3,
+            "ms",
+            percentile(alone.runs, p) * 1e3,
+            "alone",
+        )
+    row("quiet tenant refusals (target 0)", alone.refused + flooded.refused, "")
+    row("noisy events offered per second", flood.events / seconds, "/s")
+    row("  refused (over_budget)", flood.events_refused, "events", flood.events, "offered")
+    row("noisy runs offered per second", flood.runs / seconds, "/s")
+    row("  refused (429, runs_in_flight)", flood.runs_refused, "runs", flood.runs, "offered")
+    row("noisy provider calls held (throttled)", throttled, "times")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-tenants-") as folder:
+        asyncio.run(_bench(Path(folder)))
+
+
+if __name__ == "__main__":
+    main()
