@@ -5,8 +5,8 @@ The run's detail is read as the feed reads it (a ``RunFollower`` every 0.25 s, t
 feed's default tick) while the run goes on; each detail is then rendered as the run page
 (no step open, then one step open) and diffed against the previous one, as a session
 does. Figures, each beside a baseline measured in the same run:
-- bytes of each patch (one per publication) against the first render's patch (what a
-  full re-render would send each time);
+- bytes of each patch (a publication is drawn in one or a few, as the view paces it)
+  against the first render's patch (what a full re-render would send each time);
 - server time to render, diff and encode each patch against rendering the page to HTML.
 And the list of 3 000 finished runs: reading it the first time and from the cache,
 against ``list_runs`` (the JSON route's read); the patch when one run changes against
@@ -137,8 +137,8 @@ def _measure(details: list[RunDetail], step: str | None) -> None:
         start = time.perf_counter()
         to_html(render(state))
         fulls.append((time.perf_counter() - start) * 1e6)
-    row("patch bytes per publication, median", median(sizes), "B", whole, "first render")
-    row("patch bytes per publication, max", max(sizes), "B", whole, "first render")
+    row("patch bytes, median", median(sizes), "B", whole, "first render")
+    row("patch bytes, max", max(sizes), "B", whole, "first render")
     print(f"(the whole page as HTML: {html:,} B)")
     row("render + diff + encode, median", median(renders), "us", median(fulls), "to HTML")
     row(

@@ -132,6 +132,19 @@ def test_observer_follows_a_crash_and_a_restart(server_url: str, tmp_path: Path)
                 path=str(ARTIFACTS / "observer-charts.png"),
                 clip={"x": 0, "y": 0, "width": 1280, "height": 640},
             )
+
+            # The demo's flaky actor raises (every 20 s): once restarted, its row says
+            # after what, and its detail unfolds the last crash's traceback (README).
+            flaky = page.locator('li[data-label="flaky"]')
+            expect(flaky).to_have_attribute("data-restarts", "1", timeout=60_000)
+            expect(flaky.locator(".crash")).to_contain_text("restarted after DemoCrash")
+            flaky.locator(":scope > .node").click()
+            report = page.locator("#detail details.crash-report")
+            expect(report.locator("summary")).to_contain_text("flaky crashed on purpose")
+            report.locator("summary").click()
+            expect(report.locator("pre.traceback")).to_contain_text("Traceback (most recent")
+            expect(report.locator("pre.traceback")).to_contain_text("in tick")
+            page.screenshot(path=str(ARTIFACTS / "observer-crash.png"), full_page=True)
         finally:
             context.close()
     assert not errors, errors
