@@ -5,7 +5,10 @@ the generators write only inside the project, never through a symlink."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,8 @@ from lightflow_actors.adapters.cli.scaffold import (
 )
 
 from .new_cli import run_new
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def listing(root: Path) -> dict[str, bytes]:
@@ -169,3 +174,57 @@ def test_the_runtime_path_is_a_toml_string_whatever_the_folder_is_called(
     config = tomllib.loads((tmp_path / "shop" / "pyproject.toml").read_text())
     source = config["tool"]["uv"]["sources"]["lightflow-actors"]
     assert (tmp_path / "shop" / source["path"]).resolve() == checkout.resolve()
+
+
+def test_without_the_markers_app_py_is_left_alone_and_the_lines_are_given(shop: Path) -> None:
+    app = shop / "src" / "shop" / "app.py"
+    mine = "".join(
+        line for line in app.read_text().splitlines(keepends=True) if "lightflow new" not in line
+    )
+    app.write_text(mine)
+    code, written, err = run_new(["new", "live", "products", "name:str"], shop)
+    assert code == 0, err
+    assert app.read_text() == mine
+    assert written["next"] == [
+        "add to src/shop/app.py: from .live.products import products_view, start_products",
+        'in views(): "products": products_view(system),',
+        "in start_actors(): await start_products(system)",
+    ]
+
+
+def test_a_view_sorting_after_start_is_imported_in_the_sorters_order(shop: Path) -> None:
+    code, _, err = run_new(["new", "live", "tasks", "title:str"], shop)
+    assert code == 0, err
+    code, _, err = run_new(["new", "live", "articles", "title:str"], shop)
+    assert code == 0, err
+    lines = (shop / "src" / "shop" / "app.py").read_text().splitlines()
+    imports = [line for line in lines if line.startswith("from .live.")]
+    assert imports == [
+        "from .live.articles import articles_view, start_articles",
+        "from .live.hello import Hello",
+        "from .live.tasks import start_tasks, tasks_view",
+    ]
+
+
+def test_the_wheel_carries_every_template(tmp_path: Path) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    result = subprocess.run(
+        [uv, "build", "--wheel", "--offline", "-o", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0 and "offline" in result.stderr.lower():
+        pytest.skip(f"uv's cache lacks the build backend: {result.stderr[-300:]}")
+    assert result.returncode == 0, result.stderr
+    [wheel] = tmp_path.glob("*.whl")
+    shipped = {
+        name.split("scaffold/templates/", 1)[1]
+        for name in zipfile.ZipFile(wheel).namelist()
+        if "scaffold/templates/" in name
+    }
+    source = REPO / "lightflow_actors" / "adapters" / "cli" / "scaffold" / "templates"
+    expected = {str(p.relative_to(source)) for p in source.rglob("*.tmpl")}
+    assert expected and shipped == expected
