@@ -192,3 +192,28 @@ def test_the_app_serves_its_generated_views(served: str) -> None:
     with urllib.request.urlopen(served + "/live/products", timeout=10) as response:
         page = response.read().decode()
     assert 'id="new-product"' in page and 'lf-update="stream"' in page
+
+
+def test_the_generated_readme_s_run_commands_work(project: Path, tmp_path: Path) -> None:
+    readme = (project / "README.md").read_text()
+    block = re.search(r"## Runs.*?```sh\n(.*?)```", readme, flags=re.DOTALL)
+    assert block is not None, "the project's README has no Runs commands"
+    lightflow = Path(sys.executable).with_name("lightflow")
+    outputs = []
+    for line in block.group(1).splitlines():
+        words = shlex.split(line, comments=True)
+        settings = dict(word.split("=", 1) for word in words if re.match(r"\w+=", word))
+        command = words[len(settings) :]
+        assert command[:3] == ["uv", "run", "lightflow"], line
+        result = subprocess.run(
+            [str(lightflow), *command[3:]],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **settings, "XDG_STATE_HOME": str(tmp_path)},
+        )
+        assert result.returncode == 0, f"{line}:\n{result.stderr}"
+        outputs.append(result.stdout)
+    assert '"status":"succeeded"' in outputs[0]
+    assert '"name":"hello","kind":"python"' in outputs[1]
