@@ -92,16 +92,17 @@ def test_code_generated_for_any_accepted_names_passes_ruff(
             ruff(checked, "format", "--check")
 
 
-def test_a_provider_may_not_shadow_what_its_file_imports(tmp_path: Path) -> None:
+def test_an_asset_function_may_not_shadow_its_decorator(tmp_path: Path) -> None:
     project = Project(tmp_path, check_name("shop", "p"))
-    for text in ("provider",):
-        for kind in ("provider", "workflow", "node"):
-            try:
-                plan_asset(kind, check_name(text, "n"), project)  # type: ignore[arg-type]
-            except GeneratorInputError as exc:
-                assert "shadow" in str(exc)
-            else:
-                raise AssertionError(f"{kind} {text!r} was accepted")
+    for kind, text in (("provider", "provider"), ("workflow", "provider"), ("node", "node")):
+        try:
+            plan_asset(kind, check_name(text, "n"), project)  # type: ignore[arg-type]
+        except GeneratorInputError as exc:
+            assert "shadow" in str(exc)
+        else:
+            raise AssertionError(f"{kind} {text!r} was accepted")
+    assert plan_asset("node", check_name("provider", "n"), project)
+    assert plan_asset("provider", check_name("node", "n"), project)
 
 
 def test_record_and_view_names_the_module_uses_itself_are_refused(tmp_path: Path) -> None:

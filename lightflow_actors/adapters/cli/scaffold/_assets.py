@@ -1,12 +1,13 @@
 """``lightflow new workflow|node|provider NAME``: asset files with metadata, and tests.
 
-Each asset is a file in the project's ``assets/<kind>s/`` folder in the format the
-runtime lists without running it (``METADATA`` literal, ``DEFINITION``; a provider is a
-``@provider`` function, ADR 0102). So that its tests pass offline at once:
+Each asset is a file in the project's ``assets/<kind>s/`` folder in a format the
+runtime lists without running it: a workflow is a ``METADATA`` literal and its
+``DEFINITION``; a provider a ``@provider`` function and a node a ``@node`` function
+(ADR 0102). So that its tests pass offline at once:
 
-* a workflow's and a node's one step posts to thread NAME, answered by the provider
-  NAME; the generator writes that provider too unless the file exists (then the
-  user's file stays, whatever it holds);
+* a workflow's one step posts to thread NAME, answered by the provider NAME; the
+  generator writes that provider too unless the file exists (then the user's file
+  stays, whatever it holds); a node is its own tool's provider;
 * the tests run a real run in-process (``tests/runs.py``), with test-only workflows in
   ``tests/assets`` (a provider's test asks its thread, a node's uses the node).
 """
@@ -29,16 +30,20 @@ FOLDERS: Final[dict[AssetKindName, str]] = {
 }
 
 
-# Names the provider file defines or imports: its function may not take one.
-_SHADOWING: Final = frozenset({"provider", "msgspec"})
+# Names a provider's or a node's file imports: its function may not take one.
+_SHADOWING: Final[dict[AssetKindName, frozenset[str]]] = {
+    "workflow": frozenset({"provider"}),
+    "provider": frozenset({"provider"}),
+    "node": frozenset({"node"}),
+}
 
 
 def plan_asset(kind: AssetKindName, name: Name, project: Project) -> list[Planned]:
     """The files of asset `name` of `kind` in `project`."""
-    if name.module in _SHADOWING:
+    if name.module in _SHADOWING[kind]:
         raise GeneratorInputError(
-            f"the {kind} name {name.text!r} would shadow the {name.module!r} its provider "
-            f"file imports; choose another, e.g. 'my-{name.text}'"
+            f"the {kind} name {name.text!r} would shadow the {name.module!r} its file "
+            f"imports; choose another, e.g. 'my-{name.text}'"
         )
     _refuse_same_id(kind, name, project)
     values = {"text": name.text, "module": name.module, "title": name.title}
@@ -67,7 +72,6 @@ def plan_asset(kind: AssetKindName, name: Name, project: Project) -> list[Planne
         file(f"assets/nodes/{module}.py", "node.py.tmpl"),
         file(f"tests/assets/workflows/use_{module}.py", "use_workflow.py.tmpl"),
         file(f"tests/nodes/test_{module}.py", "test_node.py.tmpl"),
-        provider,
         *helpers,
     ]
 
