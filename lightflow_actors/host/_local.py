@@ -91,9 +91,12 @@ async def create_and_settle(
     *,
     wait: bool = True,
     model: str | None = None,
+    tenant: str | None = None,
 ) -> RunView:
-    """Create a run; with `wait`, drive it here until it settles and return it then."""
-    view = await hosting.call(CreateRun(workflow, inputs, run_id, preset, start=wait, model=model))
+    """Create a run (for `tenant`); with `wait`, drive it here until it settles and
+    return it then."""
+    create = CreateRun(workflow, inputs, run_id, preset, start=wait, model=model, tenant=tenant)
+    view = await hosting.call(create)
     if not wait:
         return view
     return await hosting.call(AwaitSettled(view.run_id))

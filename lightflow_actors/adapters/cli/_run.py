@@ -47,6 +47,7 @@ from lightflow_actors.runs import (
 )
 
 from ...flow import MAX_RUN_ID_BYTES, FlowError, RunView, check_model_override
+from ...tenants import TenantIdError, check_tenant
 from ._errors import CliError, UsageError, failure
 from ._group import VerbGroup, print_json
 from ._parser import StrictParser
@@ -130,6 +131,13 @@ def _model(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _tenant(text: str) -> str:
+    try:
+        return check_tenant(text, "--tenant")
+    except TenantIdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def configure(parser: StrictParser) -> None:
     verb = parser.add_verbs("run_verb")
 
@@ -146,6 +154,9 @@ def configure(parser: StrictParser) -> None:
     create.add_argument("--inputs", default="{}", help="JSON object, - (stdin) or @file")
     create.add_argument("--preset", help="start from a preset's inputs")
     create.add_argument("--model", type=_model, help=_MODEL_HELP)
+    create.add_argument(
+        "--tenant", type=_tenant, help="the tenant the run works for (specs/tenants.md)"
+    )
     create.add_argument(
         "--no-wait", action="store_true", help="only create it (planned); drive it later"
     )
@@ -214,7 +225,9 @@ def run_create(args: argparse.Namespace) -> int:
     if args.follow:
         if args.no_wait:
             raise UsageError("lightflow run create: --follow and --no-wait exclude each other")
-        create = CreateRun(args.workflow, inputs, args.id, args.preset, model=args.model)
+        create = CreateRun(
+            args.workflow, inputs, args.id, args.preset, model=args.model, tenant=args.tenant
+        )
         return _follow_hosted("run create", lambda h: h.call(create), args.json)
     view = _hosting(
         "run create",
@@ -226,6 +239,7 @@ def run_create(args: argparse.Namespace) -> int:
             args.preset,
             wait=not args.no_wait,
             model=args.model,
+            tenant=args.tenant,
         ),
     )
     return _settled(view, wait=not args.no_wait)

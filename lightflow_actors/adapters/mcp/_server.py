@@ -40,6 +40,7 @@ from lightflow_actors.runs import (
     SubmitStep,
 )
 from lightflow_actors.supervision import system_tree
+from lightflow_actors.tenants import TenantId
 
 from .._refusals import FAILURE_STATUS, HTTP_STATUS
 
@@ -94,6 +95,7 @@ class CreateArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: str | None = None
     preset: str | None = None
     model: str | None = None
+    tenant: TenantId | None = None  # whose run it is (specs/tenants.md); else `default`
 
 
 class RunArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -166,7 +168,9 @@ async def _preview(h: RunsPort, a: PreviewArgs) -> object:
 
 async def _create(h: RunsPort, a: CreateArgs) -> object:
     return await h.call(
-        CreateRun(a.workflow, _encoder.encode(a.inputs), a.id, a.preset, model=a.model)
+        CreateRun(
+            a.workflow, _encoder.encode(a.inputs), a.id, a.preset, model=a.model, tenant=a.tenant
+        )
     )
 
 

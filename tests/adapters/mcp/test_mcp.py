@@ -119,3 +119,21 @@ async def test_retry_request_workflow_and_abi_tools(tmp_path: Path, gate: Path) 
         ):
             result = await c.call_tool(name, arguments)
             assert result.is_error and "invalid arguments" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_create_run_takes_a_tenant_and_refuses_a_bad_one(runs_env: RunsEnv, host) -> None:
+    async with host(mcp=False) as hosting, Client(build_mcp_server(hosting)) as client:
+        listed = await client.list_tools()
+        create = next(t for t in listed.tools if t.name == "create_run")
+        assert "tenant" in create.input_schema["properties"]
+        made = await client.call_tool(
+            "create_run",
+            {"workflow": "greet", "inputs": {"name": "x"}, "id": "t1", "tenant": "acme"},
+        )
+        assert not made.is_error and made.structured_content["tenant"] == "acme"  # type: ignore[index]
+        view = await hosting.call(AwaitSettled("t1"))
+        assert view.tenant == "acme"
+        bad = await client.call_tool("create_run", {"workflow": "greet", "tenant": "../x"})
+        assert bad.is_error and "tenant" in str(bad.content), bad
+        runs = await client.call_tool("list_runs", {})
+        assert [r["run_id"] for r in runs.structured_content["runs"]] == ["t1"]  # type: ignore[index]
