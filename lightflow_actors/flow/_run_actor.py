@@ -146,8 +146,8 @@ StoreWrite = Record | WriteOutput | RememberOutput | TraceExchange
 _STORE_WRITES = (Record, WriteOutput, RememberOutput, TraceExchange)
 _NO_FLUSH = (LookUpCache, WakeAt)
 """Commands carried out without first committing the buffered writes: a timer and a read
-of the output cache act on nothing another process sees (the cache read still waits for a
-buffered `RememberOutput`, so a step finds the output an earlier step of its run cached)."""
+of the output cache act on nothing another process sees (the cache read also looks at the
+buffered `RememberOutput`s, so a step finds the output an earlier step of its run cached)."""
 
 TRACE_FLUSH_S = 0.2
 """How long trace records alone may wait for the run's next commit before being written."""
@@ -489,10 +489,7 @@ class RunActor(Actor[RunMessage]):
             if isinstance(command, _STORE_WRITES):
                 self._buffered.append(command)
                 continue
-            if not isinstance(command, _NO_FLUSH) or (
-                isinstance(command, LookUpCache)
-                and any(isinstance(w, RememberOutput) for w in self._buffered)
-            ):
+            if not isinstance(command, _NO_FLUSH):
                 await self._flush()
             follow = await self._carry_out(command)
             if follow is not None:
@@ -550,7 +547,8 @@ class RunActor(Actor[RunMessage]):
                     Observe(target, address, request_id, notify, self._step_timeout_s)
                 )
             case LookUpCache(fingerprints=fingerprints):
-                entries = await self._blocking(self._look_up, fingerprints)
+                buffered = self._buffered_outputs()
+                entries = await self._blocking(self._look_up, fingerprints, buffered)
                 return _input(run_id, CacheAnswer(entries=entries))
             case WakeAt(at_ms=at_ms):
                 self._arm(at_ms)
@@ -665,9 +663,25 @@ class RunActor(Actor[RunMessage]):
             outcome = CommitRefused(request_id=result.id, cause=result.cause, reason=result.reason)
         return _input(command.step, outcome)
 
-    def _look_up(self, fingerprints: tuple[str, ...]) -> tuple[CacheEntry, ...]:
+    def _buffered_outputs(self) -> dict[str, CacheEntry]:
+        """Outputs this run cached whose writes are still buffered, by fingerprint."""
+        values = {w.step: w.value for w in self._buffered if isinstance(w, WriteOutput)}
+        return {
+            w.cached.fingerprint: CacheEntry(
+                fingerprint=w.cached.fingerprint, cached=w.cached, value=values[w.cached.step]
+            )
+            for w in self._buffered
+            if isinstance(w, RememberOutput) and w.cached.step in values
+        }
+
+    def _look_up(
+        self, fingerprints: tuple[str, ...], buffered: dict[str, CacheEntry]
+    ) -> tuple[CacheEntry, ...]:
         entries = []
         for fingerprint in fingerprints:
+            if fingerprint in buffered:
+                entries.append(buffered[fingerprint])
+                continue
             cached = self._store.cached_output(fingerprint)
             value = None if cached is None else self._store.output(cached.run_id, cached.step)
             entries.append(CacheEntry(fingerprint=fingerprint, cached=cached, value=value))

@@ -237,3 +237,50 @@ def test_article_invariants_hold_across_schedules(tmp_path: Path, strategy: str)
         Scenario(article_completes, allow_threads=True), seeds=8, strategy=strategy, out=None
     )
     exploration.raise_if_failed()
+
+
+TWICE = """
+import msgspec
+from lightflow_actors.flow import ToolStep, Workflow
+
+METADATA = {"id": "twice", "title": "Twice", "kind": "workflow",
+            "description": "the same count twice", "stability": "stable"}
+
+class Inputs(msgspec.Struct, frozen=True):
+    text: str
+
+class Text(msgspec.Struct, frozen=True):
+    text: str
+
+class Count(msgspec.Struct, frozen=True):
+    words: int
+    lines: int
+
+def count(step_id, after):
+    return ToolStep(id=step_id, tool="wordcount", input=Text, output=Count,
+                    request={"text": "{inputs.text}"}, depends_on=after)
+
+DEFINITION = Workflow(inputs=Inputs, steps=[count("a", []), count("b", ["a"])])
+"""
+
+
+def test_a_step_reuses_an_output_its_own_run_cached_moments_before(tmp_path: Path) -> None:
+    """`b` asks the cache while `a`'s output and cache entry may still be buffered for the
+    run's next commit (ADR 0100): it finds them there, and nothing is sent twice."""
+    assets = tmp_path / "assets"
+    (assets / "workflows").mkdir(parents=True)
+    (assets / "workflows" / "twice.py").write_text(TWICE)
+    catalog = AssetCatalog.scan(assets)
+    svc = FlowService(catalog, RunStore(tmp_path / "state"), Clock(), random.Random(1))
+    svc.create("twice", b'{"text": "one two three"}', run_id="t")
+    fakes: list[FakeCortex] = []
+
+    async def scenario(system: ActorSystem) -> None:
+        fakes.append(await run_to_end(system, svc.store, "t", ok))
+
+    simulate(scenario)
+    assert svc.get("t").status == "succeeded"
+    assert [c.split("-")[0] for c in fakes[0].commits] == ["a"]
+    (cached,) = [e for e in svc.events("t") if isinstance(e, StepSucceeded) and e.cached_from]
+    assert cached.step == "b" and cached.cached_from is not None
+    assert svc.store.output("t", "b") == svc.store.output("t", "a") == {"words": 3, "lines": 1}
