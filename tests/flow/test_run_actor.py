@@ -4,6 +4,7 @@ killed run without losing or repeating a step. CortexFS is a scripted fake actor
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from lightflow_actors.flow import (
     default_assets_root,
 )
 from lightflow_actors.flow._run_actor import CancelRun, GetRun, RunActor, SubmitNow
-from lightflow_actors.kernel import ActorSystem
+from lightflow_actors.kernel import SHUTDOWN, ActorSystem
 from lightflow_actors.testing import RunResult, Scenario, explore, run_schedule
 
 from ._fakes import Answer, Clock, FakeCortex, fail, ok
@@ -284,3 +285,43 @@ def test_a_step_reuses_an_output_its_own_run_cached_moments_before(tmp_path: Pat
     (cached,) = [e for e in svc.events("t") if isinstance(e, StepSucceeded) and e.cached_from]
     assert cached.step == "b" and cached.cached_from is not None
     assert svc.store.output("t", "b") == svc.store.output("t", "a") == {"words": 3, "lines": 1}
+
+
+def test_a_commits_trace_record_waits_at_most_the_trace_flush_then_is_written(
+    tmp_path: Path,
+) -> None:
+    """A commit's `cortex.request.committed` rides with the run's next commit; with no
+    answer coming it is written by the trace timer, and one left buffered when the actor
+    is stopped is written on its way out (ADR 0100)."""
+    from lightflow_actors.flow._run_actor import TRACE_FLUSH_S
+
+    svc = service(tmp_path)
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="t1")
+    svc.create("text-plan", b'{"topic": "tea"}', run_id="t2")
+    traced: dict[str, list[str]] = {}
+
+    async def scenario(system: ActorSystem) -> None:
+        silent = FakeCortex(lambda c, n: None)  # commits, never answers
+        cortex = system.spawn(lambda: silent)
+        run = await system.start_actor(lambda: RunActor(svc.store, "t1", cortex))
+        view = await run.ask(GetRun())
+        while view.steps[0].status != "submitted":
+            view = await run.ask(GetRun())
+        traced["before"] = [type(t).__name__ for t in svc.trace("t1")]
+        await asyncio.sleep(TRACE_FLUSH_S * 2)
+        traced["after"] = [type(t).__name__ for t in svc.trace("t1")]
+        system.exit(run, SHUTDOWN)
+        await system.wait_exit(run)
+        # Stopped at once after its commit: the record is written by `on_stop`.
+        second = await system.start_actor(lambda: RunActor(svc.store, "t2", cortex))
+        view = await second.ask(GetRun())
+        while view.steps[0].status != "submitted":
+            view = await second.ask(GetRun())
+        system.exit(second, SHUTDOWN)
+        await system.wait_exit(second)
+        traced["stopped"] = [type(t).__name__ for t in svc.trace("t2")]
+
+    simulate(scenario)
+    assert traced["before"] == []
+    assert traced["after"] == ["RequestCommitted"]
+    assert traced["stopped"] == ["RequestCommitted"]
