@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lightflow_actors import Actor, ActorSystem, handler
 from lightflow_actors.adapters.http import Guard, RateWindow, start_demo, tree_nodes
@@ -22,7 +24,7 @@ from lightflow_actors.observer._feed import (
     observe,
     observed,
 )
-from lightflow_actors.observer._state import ObserverState, with_params
+from lightflow_actors.observer._state import NODE_NAME, ObserverState, node_param, with_params
 from lightflow_actors.testing.live import LiveViewHandle, live_test
 
 from .test_view import ROW
@@ -135,3 +137,20 @@ async def test_a_node_from_the_query_is_a_node_name_or_nothing() -> None:
         ("b\n", None),
     ]:
         assert with_params(state, {"node": text}).node == node, text
+    check_any_node_text(state)
+
+
+def check_any_node_text(state: ObserverState) -> None:
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=300) | st.binary(max_size=100).map(_lossy))
+    def any_text(text: str) -> None:
+        node = with_params(state, {"node": text, "actor": text}).node
+        assert node is None or (node == text and NODE_NAME.fullmatch(node))
+        assert node_param(text) == node
+
+    any_text()
+
+
+def _lossy(data: bytes) -> str:
+    """Bytes as a query decoder leaves them (invalid UTF-8 kept as surrogates)."""
+    return data.decode("utf-8", "surrogateescape")
