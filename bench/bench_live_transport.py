@@ -31,7 +31,8 @@ Everything runs against the examples app in a Hypercorn subprocess on 127.0.0.1.
    deflate 54.4 KB (echo 39.1 KB): the server's compressor 9.2 (created in
    ws/_deflate.py, counted under the transport) and wsproto's inflater 7.9, the same in
    both. RSS in the same kind of run: 32.3 KB (echo 16.5 KB) without deflate, 50.4 KB
-   (echo 32.2 KB) with.
+   (echo 32.2 KB) with; after lean_hypercorn's lists and the h11 release (ADR 0099),
+   30.2 KB (echo 16.5 KB) and 46.7 KB (echo 29.5 KB).
 5. Event -> patch over each transport (ADR 0101): a counter click's round trip (the
    submit out, its patch back) over server-sent events + POST and over long-polling,
    p50 and p99, each beside the same figure over a WebSocket measured in the same run,

@@ -304,7 +304,7 @@ class UploadFiles:
         self.directory = directory
         self._paths: dict[tuple[str, str], Path] = {}
         self._open: dict[tuple[str, str], BinaryIO] = {}
-        self._retired: deque[tuple[str, str]] = deque(maxlen=_RETIRED)
+        self._retired: deque[tuple[str, str]] | None = None  # made by the first retirement
         self._count = 0
 
     @property
@@ -360,7 +360,8 @@ class UploadFiles:
         """`upload` after `chunk`, and the problem to report (the entry then failed)."""
         entry = upload.entry(chunk.entry)
         if entry is None:
-            if (upload.name, chunk.entry) in self._retired:
+            retired = self._retired
+            if retired is not None and (upload.name, chunk.entry) in retired:
                 return upload, None  # sent before the entry was cancelled: nothing to do
             return upload, UploadProtocolError(
                 f"upload {upload.name!r} has no entry {chunk.entry!r}", "$.entry"
@@ -473,6 +474,8 @@ class UploadFiles:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
         if retire:
+            if self._retired is None:
+                self._retired = deque(maxlen=_RETIRED)
             self._retired.append(key)
 
 

@@ -9,16 +9,29 @@ Hypercorn and Starlette hold for a bare echo socket (``bench_live_transport
 --breakdown``). `AppQueue` and `LeanEvent` keep the same semantics with lists and
 futures made only while someone waits: ~300 bytes together.
 
+Three more per-connection objects go the same way:
+
+- the asyncio stream protocol's ``_drain_waiters`` deque (appended to, removed from and
+  iterated, never popped from the left) becomes a list when Hypercorn's ``TCPServer``
+  takes the connection;
+- the wsproto ``Connection`` of a WebSocket keeps its pending events in `EventList` (a
+  list with ``popleft``) instead of a deque;
+- once a WebSocket's 101 response is written, `LeanH11WSConnection` lets go of the h11
+  connection that parsed the upgrade request (h11 refuses to send anything after
+  switching protocols, so nothing could use it again).
+
 `lean_hypercorn` installs them process-wide (idempotent; `LiveRoutes` calls it, as it
-calls `bound_deflate`): ``TaskGroup.spawn_app`` builds an `AppQueue`, and the worker
-context's ``event_class`` is `LeanEvent`. Both are Hypercorn internals (as of Hypercorn
-0.18); `lean_hypercorn` leaves Hypercorn untouched when they are not
-where it expects them, so a newer Hypercorn costs memory, never correctness.
+calls `bound_deflate`): ``TaskGroup.spawn_app`` builds an `AppQueue`, the worker
+context's ``event_class`` is `LeanEvent`, ``TCPServer``, ``ws_stream.Connection`` and
+``H11WSConnection`` are wrapped. All are Hypercorn internals (as of Hypercorn 0.18);
+`lean_hypercorn` leaves Hypercorn untouched when they are not where it expects them, so
+a newer Hypercorn costs memory, never correctness.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Generic, TypeVar
@@ -162,18 +175,85 @@ async def _spawn_app(
     return app_queue.put
 
 
+class EventList(list[Any]):
+    """wsproto's pending events: a list with the ``popleft`` wsproto's ``Connection``
+    uses (a handful of events at a time; an empty deque costs ~760 bytes)."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+def _lean_ws_connection(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A factory for ``ws_stream.Connection`` whose connections keep an `EventList`."""
+
+    def connection(*args: Any, **kwargs: Any) -> Any:
+        made = original(*args, **kwargs)
+        events = getattr(made, "_events", None)
+        if type(events) is collections.deque and not events:
+            made._events = EventList()
+        return made
+
+    connection.__wrapped__ = original  # type: ignore[attr-defined]
+    return connection
+
+
+def _lean_tcp_server_init(original: Callable[..., None]) -> Callable[..., None]:
+    """``TCPServer.__init__``, then the stream protocol's drain waiters as a list."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        protocol = getattr(getattr(self, "writer", None), "_protocol", None)
+        waiters = getattr(protocol, "_drain_waiters", None)
+        if type(waiters) is collections.deque and not waiters:
+            protocol._drain_waiters = []  # type: ignore[union-attr]
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    return __init__
+
+
+def _lean_h11_ws_connection(base: type) -> type:
+    """`LeanH11WSConnection`: Hypercorn's ``H11WSConnection`` that drops its h11
+    connection once the 101 response is out."""
+    import h11
+
+    class LeanH11WSConnection(base):  # type: ignore[misc]
+        def send(self, event: Any) -> bytes:
+            connection: Any = getattr(self, "h11_connection", None)
+            if connection is None:
+                raise h11.LocalProtocolError("the connection switched to WebSocket")
+            data: bytes = connection.send(event)
+            if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+                self.h11_connection = None
+            return data
+
+    return LeanH11WSConnection
+
+
 def lean_hypercorn() -> bool:
-    """Make Hypercorn's asyncio worker use `AppQueue` and `LeanEvent` (idempotent).
-    False, and nothing changed, when this Hypercorn does not have what it replaces."""
+    """Make Hypercorn's asyncio worker use `AppQueue` and `LeanEvent`, lists for its
+    streams' drain waiters and wsproto's events, and drop h11 after an upgrade
+    (idempotent). False, and nothing changed, when this Hypercorn does not have what it
+    replaces."""
     try:
-        from hypercorn.asyncio import task_group, worker_context
+        from hypercorn.asyncio import task_group, tcp_server, worker_context
+        from hypercorn.protocol import h11 as h11_protocol
+        from hypercorn.protocol import ws_stream
     except ImportError:
         return False
     group = getattr(task_group, "TaskGroup", None)
     context = getattr(worker_context, "WorkerContext", None)
+    server = getattr(tcp_server, "TCPServer", None)
+    ws_connection = getattr(ws_stream, "Connection", None)
+    h11_ws = getattr(h11_protocol, "H11WSConnection", None)
     if (
         group is None
         or context is None
+        or server is None
+        or not callable(ws_connection)
+        or not isinstance(h11_ws, type)
+        or not callable(getattr(h11_ws, "send", None))
         or not callable(getattr(task_group, "_handle", None))
         or not hasattr(group, "spawn_app")
         or not hasattr(group, "spawn")
@@ -182,4 +262,10 @@ def lean_hypercorn() -> bool:
         return False
     group.spawn_app = _spawn_app
     context.event_class = LeanEvent
+    if not hasattr(server.__init__, "__wrapped__"):
+        server.__init__ = _lean_tcp_server_init(server.__init__)
+    if not hasattr(ws_connection, "__wrapped__"):
+        setattr(ws_stream, "Connection", _lean_ws_connection(ws_connection))  # noqa: B010
+    if h11_ws.__name__ != "LeanH11WSConnection":
+        setattr(h11_protocol, "H11WSConnection", _lean_h11_ws_connection(h11_ws))  # noqa: B010
     return True

@@ -8,11 +8,15 @@
 - `AppQueue` and `LeanEvent`, the lists-not-deques stand-ins `lean_hypercorn` gives
   Hypercorn, behave as ``asyncio.Queue`` and ``asyncio.Event`` do (order, bounds, waiters
   woken, cancelled waiters passing their turn on).
+- Over a real Hypercorn, an open WebSocket's wsproto events are an `EventList`, its
+  stream's drain waiters a list, and its upgrade's h11 connection is let go once the 101
+  is out (an HTTP refusal of the upgrade still goes out through h11).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import types
 from typing import Any
 
@@ -27,7 +31,7 @@ from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import _hypercorn
 from lightflow_actors.adapters.ws._endpoint import ASGISocket
 from lightflow_actors.adapters.ws._hypercorn import AppQueue, LeanEvent, lean_hypercorn
-from lightflow_actors.live import WebSocketClient
+from lightflow_actors.live import WebSocketClient, WebSocketClientError
 from lightflow_actors.live_examples import start_examples
 from lightflow_actors.testing.live import WebSocketView
 
@@ -260,9 +264,73 @@ def test_lean_hypercorn_installs_itself_and_leaves_an_unknown_hypercorn_alone(
     assert lean_hypercorn()  # idempotent
     assert worker_context.WorkerContext.event_class is LeanEvent
     assert task_group.TaskGroup.spawn_app is _hypercorn._spawn_app
+    from hypercorn.asyncio import tcp_server
+    from hypercorn.protocol import h11, ws_stream
+
+    # Wrapped once however often it is called.
+    assert not hasattr(tcp_server.TCPServer.__init__.__wrapped__, "__wrapped__")
+    assert not hasattr(ws_stream.Connection.__wrapped__, "__wrapped__")
+    assert h11.H11WSConnection.__name__ == "LeanH11WSConnection"
+    assert h11.H11WSConnection.__mro__[1].__name__ == "H11WSConnection"
     # A Hypercorn without the internals it replaces is left as it is.
     bare = types.ModuleType("hypercorn.asyncio.task_group")
     monkeypatch.setattr(task_group, "TaskGroup", None)
     assert not lean_hypercorn()
     monkeypatch.setattr("hypercorn.asyncio.task_group", bare)
     assert not lean_hypercorn()
+
+
+def test_event_list_pops_from_the_left_in_order() -> None:
+    events = _hypercorn.EventList()
+    assert not events
+    events.append("a")
+    events.append("b")
+    assert events.popleft() == "a"
+    events.append("c")
+    assert [events.popleft(), events.popleft()] == ["b", "c"]
+    assert not events
+    with pytest.raises(IndexError):
+        events.popleft()
+
+
+def _server_ws_objects() -> tuple[list[Any], list[Any]]:
+    """Hypercorn's H11WSConnection objects, and wsproto's server-side connections."""
+    from wsproto.connection import Connection
+
+    objects = gc.get_objects()
+    upgrades = [o for o in objects if type(o).__name__ == "LeanH11WSConnection"]
+    connections = [o for o in objects if isinstance(o, Connection) and not o.client]
+    return upgrades, connections
+
+
+async def test_an_open_socket_keeps_lists_and_no_h11_connection() -> None:
+    assert lean_hypercorn()
+
+    async def refuse(ws: WebSocket) -> None:
+        await ws.close(code=1008)  # before accepting: an HTTP 403 through h11
+
+    echo = WebSocketRoute("/echo", _echo)
+    refused = WebSocketRoute("/refuse", refuse)
+    async with serving([echo, refused]) as base:
+        port = int(base.split(":")[2].split("/")[0])
+        sockets = [await WebSocketClient.connect("127.0.0.1", port, "/live/echo") for _ in range(3)]
+        for ws in sockets:
+            await ws.send_text("x" * 70_000)  # more than one read: events queue up
+            assert await ws.receive_text() == "x" * 70_000
+        upgrades, connections = _server_ws_objects()
+        assert len(upgrades) >= 3 and len(connections) >= 3
+        assert all(o.h11_connection is None for o in upgrades)
+        assert all(type(c._events) is _hypercorn.EventList for c in connections)
+        served = [  # the server's ends of the connections (the clients' are here too)
+            o
+            for o in gc.get_objects()
+            if isinstance(o, asyncio.StreamReaderProtocol)
+            and getattr(o, "_transport", None) is not None
+            and o._transport.get_extra_info("sockname")[1] == port
+        ]
+        assert len(served) >= 3
+        assert all(type(o._drain_waiters) is list for o in served)
+        with pytest.raises(WebSocketClientError, match="HTTP 403"):
+            await WebSocketClient.connect("127.0.0.1", port, "/live/refuse")
+        for ws in sockets:
+            await ws.close()
