@@ -34,11 +34,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import msgspec
+
 from bench._report import row
 from ctx_substrate import ProviderRequest, Stats
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.cortex import CortexClient
-from lightflow_actors.cortex import Call, ResponseObserved
+from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, Suffix
 from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
 from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
 
@@ -107,15 +109,18 @@ async def _create_rates(hosting: RunsHosting) -> tuple[float, float]:
     return hosted, count / (time.perf_counter() - start)
 
 
-async def _chain_latency(hosting: RunsHosting) -> float:
-    samples = []
+async def _chain_latency(hosting: RunsHosting) -> tuple[float, float]:
+    """Medians of a chain end to end (create → succeeded) and of its creation alone (the
+    `CreateRun` ask: resolving new inputs in the evaluator child, the durable create)."""
+    samples, creates = [], []
     for n in range(CHAIN_RUNS):
         start = time.perf_counter()
         await hosting.call(CreateRun("chain", _seed(f"c{n}"), f"c{n}"))
+        creates.append(time.perf_counter() - start)
         view = await hosting.call(AwaitSettled(f"c{n}"))
         samples.append(time.perf_counter() - start)
         assert view.status == "succeeded", view
-    return statistics.median(samples)
+    return statistics.median(samples), statistics.median(creates)
 
 
 async def _exchange_latency(hosting: RunsHosting, client_name: str) -> float:
@@ -240,7 +245,38 @@ async def _chain_split(hosting: RunsHosting, provider_s: float, label: str) -> N
     row(f"  in rename ({renames / steps:.1f} per step)", rename_s * 1e6, "us", per_step * 1e6,
         "step")  # fmt: skip
     row("  provider", provider * 1e6, "us", per_step * 1e6, "step")
-    row("  hops, JSON, store, watchers (the rest)", rest * 1e6, "us", per_step * 1e6, "step")
+    json_s = _json_per_step(hosting, f"split{runs - 1}")
+    row("  JSON of one step's files (measured alone)", json_s * 1e6, "us", per_step * 1e6,
+        "step")  # fmt: skip
+    rest = max(0.0, rest - json_s)
+    row("  hops, store, watchers (the rest)", rest * 1e6, "us", per_step * 1e6, "step")
+
+
+def _json_per_step(hosting: RunsHosting, run_id: str) -> float:
+    """Decoding and encoding again, once each, what one step of `run_id` reads or writes
+    as JSON: the manifest (rewritten per transition, twice a step), its event and trace
+    lines, its output, and its exchange's request, response and route files."""
+    run = hosting.settings.state_dir / "runs" / run_id
+    manifest = (run / "manifest.json").read_bytes()
+    lines = (run / "events.jsonl").read_bytes().splitlines()[1:3]
+    lines += (run / "trace.jsonl").read_bytes().splitlines()[:2]
+    output = (run / "outputs" / "s5.json").read_bytes()
+    committed = msgspec.json.decode((run / "trace.jsonl").read_bytes().splitlines()[0])
+    request_id = committed["request_id"]
+    inbox = Path(committed["path"]).parent
+    outbox = inbox.parent / "outbox"
+    exchange = [
+        CtxLayout.file(inbox, request_id, Suffix.DONE).read_bytes(),
+        CtxLayout.file(outbox, request_id, Suffix.RESPONSE).read_bytes(),
+        CtxLayout.file(outbox, request_id, Suffix.ROUTE).read_bytes(),
+    ]
+    documents = [manifest, manifest, *lines, output, *exchange]
+    rounds = 200
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for document in documents:
+            msgspec.json.encode(msgspec.json.decode(document))
+    return (time.perf_counter() - start) / rounds
 
 
 async def _hop_cost(hosting: RunsHosting) -> float:
@@ -278,12 +314,15 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
                 row("runs created (host ask, durable)", hosted, "runs/s", direct, "direct create")
                 driven, exchanges = await _completed_rates(hosting, hosting.names.cortex)
                 row("1-step runs driven to success", driven, "runs/s", exchanges, "bare exchanges")
-            chain = chains[shortcut] = await _chain_latency(hosting)
+            chain, create = await _chain_latency(hosting)
+            chains[shortcut] = chain
             row(f"10-step chain, {label} (median)", chain * 1e6, "us", provider * 1e6,
                 "provider 10x direct")  # fmt: skip
             if dbos_chain_s is not None:
                 row(f"10-step chain, {label} (median)", chain * 1e6, "us", dbos_chain_s * 1e6,
                     "DBOS/SQLite")  # fmt: skip
+            row("  of which the create ask (resolve, create)", create * 1e6, "us", chain * 1e6,
+                "chain")  # fmt: skip
             await _chain_split(hosting, provider, label)
             if shortcut:
                 row("actor hop (one ask round trip)", await _hop_cost(hosting) * 1e6, "us")
