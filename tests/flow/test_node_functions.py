@@ -211,3 +211,20 @@ def test_deeply_nested_node_arguments_are_a_problem_not_a_crash(tmp_path: Path) 
     listing = AssetCatalog.scan(tmp_path).listing("node")
     assert len(listing.problems) == 1 and listing.assets == []
     assert len(scan_provider_assets([tmp_path]).problems) == 1
+
+
+def test_an_oversized_node_file_is_a_problem_and_never_parsed(tmp_path: Path) -> None:
+    from lightflow_actors.flow._assets import MAX_ASSET_BYTES
+
+    write(tmp_path, "big.py", GOOD + "#" * MAX_ASSET_BYTES)
+    (problem,) = AssetCatalog.scan(tmp_path).listing("node").problems
+    assert "larger than" in problem.error
+    (provider_problem,) = scan_provider_assets([tmp_path]).problems
+    assert "larger than" in provider_problem.error
+    assert scan_provider_assets([tmp_path]).providers == []
+
+
+def test_a_node_file_that_is_not_utf8_is_a_problem(tmp_path: Path) -> None:
+    write(tmp_path, "latin.py", GOOD.encode().replace(b"Counts", b"Co\xffnts"))
+    assert len(AssetCatalog.scan(tmp_path).listing("node").problems) == 1
+    assert len(scan_provider_assets([tmp_path]).problems) == 1
