@@ -2,7 +2,8 @@
 
 Phoenix's ``Phoenix.LiveView.JS``: a `JS` value is a pipeline of commands (show,
 hide, toggle, add/remove/toggle a class, set/remove an attribute, a transition,
-dispatch a DOM event, push an event to the server, navigate, patch, focus) that
+dispatch a DOM event, push an event to the server, navigate, patch, focus,
+push and pop focus) that
 the client runs when the event it is bound to fires:
 
     MENU = Template('<button lf-click="{open}">menu</button><ul id="menu" hidden>…</ul>')
@@ -324,6 +325,18 @@ def _focus_first(to: To = None) -> tuple[str, Args]:
     return "focus_first", _to(to, {})
 
 
+def _push_focus(to: To = None) -> tuple[str, Args]:
+    """Remember the target (default: the event's element, e.g. the button opening a
+    modal) on the page's focus stack, for a later `pop_focus` to focus again."""
+    return "push_focus", _to(to, {})
+
+
+def _pop_focus() -> tuple[str, Args]:
+    """Focus the element the last `push_focus` remembered, and forget it (nothing when
+    the stack is empty). A remembered element a patch replaced is found again by its id."""
+    return "pop_focus", {}
+
+
 def _exec(attribute: str, to: To = None) -> tuple[str, Args]:
     """Run the JS commands held in the target's attribute `attribute` (e.g. ``data-cancel``)."""
     if not isinstance(attribute, str) or not _ATTRIBUTE.match(attribute):
@@ -402,4 +415,6 @@ class JS(str):
     patch = _Chain(_patch)
     focus = _Chain(_focus)
     focus_first = _Chain(_focus_first)
+    push_focus = _Chain(_push_focus)
+    pop_focus = _Chain(_pop_focus)
     exec = _Chain(_exec)

@@ -66,6 +66,9 @@ def test_every_command_encodes_its_arguments_and_leaves_defaults_out() -> None:
         .patch("?page=2")
         .focus("#f")
         .focus_first()
+        .push_focus()
+        .push_focus(closest("li"))
+        .pop_focus()
         .exec("data-cancel", "#modal")
     )
     assert js.commands == [
@@ -94,6 +97,9 @@ def test_every_command_encodes_its_arguments_and_leaves_defaults_out() -> None:
         ("patch", {"href": "?page=2"}),
         ("focus", {"to": "#f"}),
         ("focus_first", {}),
+        ("push_focus", {}),
+        ("push_focus", {"to": {"closest": "li"}}),
+        ("pop_focus", {}),
         ("exec", {"to": "#modal", "attr": "data-cancel"}),
     ]
 

@@ -1547,11 +1547,32 @@
                                    " select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])");
       if (first) first.focus();
     },
+    push_focus: function (ctx, el) { pushFocus(el); },
+    pop_focus: function () { popFocus(); },
     exec: function (ctx, el, a) {
       var text = typeof a.attr === "string" ? el.getAttribute(a.attr) : null;
       if (text) execJS(ctx.socket, el, text, ctx, (ctx.depth || 0) + 1);
     }
   };
+
+  // -- 4b. the focus stack (JS.push_focus / JS.pop_focus; Phoenix's focus stack):
+  // push_focus remembers an element (the button that opened a modal), pop_focus focuses
+  // it again (when the modal closes). Bounded; an element a patch replaced since is
+  // found again by its id.
+  var FOCUS_STACK_MAX = 64;
+  var focusStack = [];
+
+  function pushFocus(el) {
+    focusStack.push(el);
+    if (focusStack.length > FOCUS_STACK_MAX) focusStack.shift();
+  }
+
+  function popFocus() {
+    var el = focusStack.pop();
+    if (!el) return;
+    if (!el.isConnected && el.id) el = document.getElementById(el.id) || el;
+    if (el.isConnected && typeof el.focus === "function") el.focus();
+  }
 
   function withTransition(el, a, apply) {
     var t = triple(a.transition);
@@ -1567,7 +1588,8 @@
     parseCommands(text).forEach(function (command) {
       var kind = command[0], args = command[1], fn = has(COMMANDS, kind) ? COMMANDS[kind] : null;
       if (!fn) { console.warn("lightflow: unknown JS command " + kind); return; }
-      var targets = kind === "push" || kind === "navigate" || kind === "patch" ? [source] : targetsOf(source, args.to);
+      var targets = kind === "push" || kind === "navigate" || kind === "patch" || kind === "pop_focus"
+        ? [source] : targetsOf(source, args.to);
       targets.forEach(function (el) { fn(run, el, args); });
     });
   }
