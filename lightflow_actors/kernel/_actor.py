@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dis
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Awaitable, Callable
@@ -92,12 +93,60 @@ def never_suspends(fn: Callable[..., object]) -> bool:
     return not any(ins.opname in _SUSPENDING_OPS for ins in dis.get_instructions(code))
 
 
+# The coroutine prologue ``flat_function`` removes: after the cell set-up, the instruction
+# that makes a call of an ``async def`` return its coroutine, and the pop of that value.
+_OPS = dis.opmap
+_PROLOGUE_SETUP = frozenset({_OPS["COPY_FREE_VARS"], _OPS["MAKE_CELL"]})
+_NOP_PAIR = bytes((_OPS["NOP"], 0, _OPS["NOP"], 0))
+# Only the bytecode this was verified on: 3.12 wraps every coroutine body in a handler that
+# turns StopIteration into RuntimeError and asserts (debug builds) it runs in a coroutine.
+_FLATTENS = sys.version_info[:2] == (3, 11)
+
+
+def flat_function(fn: Callable[..., object]) -> Callable[..., object] | None:
+    """The body of an ``async def`` that never suspends, as a plain function (ADR 0106).
+
+    Such a handler's coroutine runs to its end the moment it is started, so the coroutine
+    object is pure cost: creating it and stepping it is most of what separates such a
+    handler from a sync one. The plain function runs the very same code (same code lines,
+    names, closure and globals; tracebacks are unchanged), with the two prologue
+    instructions that make a coroutine of the call turned into no-ops and the coroutine
+    flag cleared. None when ``fn`` is not such a handler, when its prologue is not the
+    expected one, or on a Python whose coroutine bytecode this was not verified on (the
+    cell's driver then steps the coroutine, ADR 0076).
+    """
+    if not _FLATTENS or type(fn) is not types.FunctionType or not never_suspends(fn):
+        return None
+    code = fn.__code__
+    raw = bytearray(code.co_code)
+    at = 0
+    while at < len(raw) and raw[at] in _PROLOGUE_SETUP:
+        at += 2
+    if raw[at : at + 6 : 2] != bytes((_OPS["RETURN_GENERATOR"], _OPS["POP_TOP"], _OPS["RESUME"])):
+        return None
+    raw[at : at + 4] = _NOP_PAIR
+    flat_code = code.replace(co_code=bytes(raw), co_flags=code.co_flags & ~inspect.CO_COROUTINE)
+    flat = types.FunctionType(
+        flat_code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    flat.__qualname__ = fn.__qualname__
+    flat.__kwdefaults__ = fn.__kwdefaults__
+    flat.__module__ = fn.__module__
+    flat.__doc__ = fn.__doc__
+    return flat
+
+
 class HandlerEntry:
     """One dispatch table row: the function, whether it must be awaited, whether it runs
     eagerly (an async handler that cannot suspend: no task, ADR 0076), and whether it
-    starts eagerly (runs on the actor's step up to its first suspension, ADR 0094)."""
+    starts eagerly (runs on the actor's step up to its first suspension, ADR 0094).
 
-    __slots__ = ("eager", "eager_start", "fn", "is_async", "name")
+    ``call`` is what the cell's step calls directly, as a sync handler: the function of a
+    sync handler, the flat function (ADR 0106) of an eager one; None when the handler's
+    coroutine must be stepped (by the cell's driver, or as far as it goes, or by a task).
+    """
+
+    __slots__ = ("call", "eager", "eager_start", "fn", "is_async", "name")
 
     def __init__(
         self, fn: Callable[..., object], is_async: bool, name: str, eager_start: bool = False
@@ -107,6 +156,9 @@ class HandlerEntry:
         self.eager = is_async and never_suspends(fn)
         self.eager_start = is_async and not self.eager and eager_start
         self.name = name
+        self.call: Callable[..., object] | None = (
+            fn if not is_async else flat_function(fn) if self.eager else None
+        )
 
 
 class ActorClassInfo:

@@ -132,6 +132,13 @@ def _resume(coro: Coroutine[Any, Any, object], yielded: object) -> Generator[Any
         return result
 
 
+def _raised_stop_iteration(exc: StopIteration) -> RuntimeError:
+    """PEP 479: a ``StopIteration`` raised in a coroutine's body leaves it as this error."""
+    error = RuntimeError("coroutine raised StopIteration")
+    error.__cause__ = exc
+    return error
+
+
 class Cell:
     __slots__ = (
         "_mailbox",
@@ -514,10 +521,11 @@ class Cell:
                 if entry is None:
                     self._unhandled(message, future)
                     continue
-            if entry.eager:
-                # An async handler with no suspension point (ADR 0076): its coroutine runs
-                # to its end here, on the cell's step, handled exactly like a sync handler,
-                # with no task at all.
+            call = entry.call
+            if call is None and entry.eager:
+                # An async handler with no suspension point (ADR 0076) that has no flat
+                # function (ADR 0106): its coroutine runs to its end here, on the cell's
+                # step, handled exactly like a sync handler, with no task at all.
                 driver = self.eager
                 if driver is None:
                     driver = self._new_driver()
@@ -545,26 +553,35 @@ class Cell:
                     continue
                 self._eager_failed(value, message, future)  # type: ignore[arg-type]
                 return
-            if entry.is_async:
+            if call is None:
                 if entry.eager_start:
                     if self._start_eagerly(entry, message, future, tap):
                         continue
                     return  # it waits for something (now the cell's task), or it crashed
                 self.task = self._task(self._run_async(entry, message, future), message, future)
                 return
+            # A sync handler, or an eager one's flat function (ADR 0106).
             try:
                 if tap is None:
-                    result = entry.fn(actor, message)
+                    result = call(actor, message)
                 else:
                     tap.on_handle(self, message)
-                    result = entry.fn(actor, message)
+                    result = call(actor, message)
             except Refused as refusal:
                 self.processed += 1
                 self._refused(refusal, message, future)
                 continue
             except Exception as exc:
                 self.processed += 1
+                if type(exc) is StopIteration and entry.is_async:
+                    exc = _raised_stop_iteration(exc)  # what its coroutine would have raised
                 self._crash(exc, message, future)
+                return
+            except BaseException as exc:
+                if not entry.is_async:
+                    raise
+                self.processed += 1  # a flat function: as its coroutine's driver would
+                self._eager_failed(exc, message, future)
                 return
             self.processed += 1
             if future is not None and self.reply_to is not None:
