@@ -8,8 +8,10 @@ Noting must cost a restart almost nothing (a supervisor restart is ~30 µs here,
 ``traceback.format_exception`` ~50 µs), and must not keep the dead actor alive: a
 traceback holds its frames, and a handler's frame holds the actor and its state. So a
 `CrashNote` keeps only what formatting needs later: the exception's type name and
-message, and ``(code object, line number)`` per frame (code objects are the module's
-own, alive anyway), for at most `MAX_FRAMES` frames and `MAX_CHAIN` chained causes.
+message, and ``(code object, instruction offset)`` per frame (code objects are the
+module's own, alive anyway; the line is looked up from the offset only when the text is
+built, since ``tb_lineno`` scans the code's line table, several µs for the kernel's
+step function), for at most `MAX_FRAMES` frames and `MAX_CHAIN` chained causes.
 The text is built when someone reads the tree (`Crash`), at most `MAX_TEXT`
 characters: the head and the tail (where the innermost frames and the error are).
 """
@@ -62,7 +64,7 @@ class _Frames:
         frames: list[tuple[CodeType, int]] = []
         tb = exc.__traceback__
         while tb is not None:
-            frames.append((tb.tb_frame.f_code, tb.tb_lineno))
+            frames.append((tb.tb_frame.f_code, tb.tb_lasti))  # the line: when formatted
             tb = tb.tb_next
         self.left_out = max(0, len(frames) - MAX_FRAMES)
         self.frames = tuple(frames[-MAX_FRAMES:])
@@ -83,7 +85,8 @@ class _Frames:
             parts.append("Traceback (most recent call last):\n")
             if self.left_out:
                 parts.append(f"  ... {self.left_out} outer frames left out ...\n")
-            for code, line in self.frames:
+            for code, lasti in self.frames:
+                line = _line_of(code, lasti)
                 parts.append(f'  File "{code.co_filename}", line {line}, in {code.co_name}\n')
                 source = linecache.getline(code.co_filename, line).strip()
                 if source:
@@ -122,6 +125,17 @@ class CrashNote:
             )
             self._frames = None
         return self._crash
+
+
+def _line_of(code: CodeType, lasti: int) -> int:
+    """The line of the instruction at byte offset ``lasti`` of ``code``: what a traceback's
+    ``tb_lineno`` gives (the first line for a negative offset, -1 when none covers it)."""
+    if lasti < 0:
+        return code.co_firstlineno
+    for start, end, line in code.co_lines():
+        if start <= lasti < end:
+            return line if line is not None else -1
+    return -1
 
 
 def _bounded(text: str, limit: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import traceback
 import weakref
 from typing import cast
 
@@ -198,3 +199,31 @@ def test_bounded_text_fits_its_limit_and_keeps_both_ends(text: str, limit: int) 
     else:
         assert out.startswith(text[: (limit - 60) // 4 - 10])
         assert out.endswith(text[-10:])
+
+
+def _chained(n: int) -> None:
+    try:
+        if n % 2:
+            {}["missing"]
+        else:
+            raise ValueError(f"inner {n}")
+    except (KeyError, ValueError) as exc:
+        raise RuntimeError(f"outer {n}") from exc
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_the_lines_are_the_ones_python_prints(n: int) -> None:
+    """Lines are looked up from each frame's instruction offset only when the text is
+    built; they are the lines ``traceback`` prints, source included."""
+    try:
+        _chained(n)
+    except RuntimeError as exc:
+        error = exc
+    note = CrashNote(error, at_ms=1, restarts=0)
+    expected = "".join(traceback.format_exception(error))
+    text = note.crash().traceback
+    python_lines = [line for line in expected.splitlines() if line.lstrip().startswith("File")]
+    assert [line for line in text.splitlines() if line.lstrip().startswith("File")] == (
+        python_lines
+    )
+    assert text.endswith(f"RuntimeError: outer {n}\n")
