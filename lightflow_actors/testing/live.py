@@ -45,6 +45,15 @@ unescaped, as a user reads it::
     done = await render_click(view.element("#todo-7 button", "done"))
     assert has_element(view, "#todo-7.done")
 
+Key and focus events (LiveViewTest's ``render_keydown``/``render_keyup``/``render_focus``/
+``render_blur``) take an element bound with ``lf-keydown`` (or ``lf-window-keydown``,
+and so on) and send what the client sends; an ``lf-key`` the key does not match fails,
+as the browser would send nothing::
+
+    html = await view.element("#search").render_keyup("a", {"value": "a"})
+    html = await view.element("#modal").render_keyup("Escape")   # lf-window-keyup
+    html = await view.element("#page").render_blur()              # lf-window-blur
+
 The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
 `WebSocketView`, the same over a real WebSocket, and `HttpTransportView`, over the
 server-sent events or long-polling fallbacks of specs/live-wire.md §17). The DSL itself
@@ -437,6 +446,82 @@ class LiveViewHandle:
         payload["_target"] = field
         return await self._render_event(event, payload, _target_of(node, "lf-change", event))
 
+    # -- key and focus events (LiveViewTest's render_keydown/keyup/focus/blur) ------------
+
+    async def render_keydown(
+        self, target: Element | str, key: str, values: Mapping[str, JSONValue] | None = None
+    ) -> str:
+        """Press `key` on `target` (an `Element` with ``lf-keydown``, else
+        ``lf-window-keydown``), or push the event named `target` with the key; return
+        the HTML after the answer. The payload is what the client sends: the element's
+        ``lf-value-*``, ``key``, and ``value`` for a field; `values` over it."""
+        return await self._render_key(target, "keydown", key, values)
+
+    async def render_keyup(
+        self, target: Element | str, key: str, values: Mapping[str, JSONValue] | None = None
+    ) -> str:
+        """Release `key` on `target` (``lf-keyup``, else ``lf-window-keyup``); as
+        `render_keydown`."""
+        return await self._render_key(target, "keyup", key, values)
+
+    async def render_focus(
+        self, target: Element | str, values: Mapping[str, JSONValue] | None = None
+    ) -> str:
+        """Focus `target` (``lf-focus``, else ``lf-window-focus``: the window gained
+        focus), or push the event named `target`; return the HTML after the answer."""
+        return await self._render_focus(target, "focus", values)
+
+    async def render_blur(
+        self, target: Element | str, values: Mapping[str, JSONValue] | None = None
+    ) -> str:
+        """Blur `target` (``lf-blur``, else ``lf-window-blur``); as `render_focus`."""
+        return await self._render_focus(target, "blur", values)
+
+    async def _render_key(
+        self,
+        target: Element | str,
+        kind: str,
+        key: str,
+        values: Mapping[str, JSONValue] | None,
+    ) -> str:
+        if not isinstance(key, str) or not key:
+            raise LiveTestError(f"render_{kind}: give the key (as KeyboardEvent.key names it)")
+        if isinstance(target, str):
+            return await self._render_event(target, {"key": key, **(values or {})}, None)
+        node = target.node()
+        attribute = _bound_attribute(node, kind, target)
+        only = node.attrs.get("lf-key")
+        if only and only != key:
+            raise LiveTestError(
+                f"{target!r} only reacts to the key {only!r} (lf-key): the browser would send "
+                f"nothing for {key!r}"
+            )
+        event = _binding(node, attribute, target)
+        payload: dict[str, JSONValue] = dict(_values_of(node.attrs))
+        payload.update(_pushed_value(node.attrs.get(attribute), event))
+        payload["key"] = key
+        value = _field_value(node)
+        if value is not None and attribute == f"lf-{kind}":
+            payload["value"] = value
+        payload.update(values or {})
+        return await self._render_event(event, payload, _target_of(node, attribute, event))
+
+    async def _render_focus(
+        self, target: Element | str, kind: str, values: Mapping[str, JSONValue] | None
+    ) -> str:
+        if isinstance(target, str):
+            return await self._render_event(target, dict(values or {}), None)
+        node = target.node()
+        attribute = _bound_attribute(node, kind, target)
+        event = _binding(node, attribute, target)
+        payload: dict[str, JSONValue] = dict(_values_of(node.attrs))
+        payload.update(_pushed_value(node.attrs.get(attribute), event))
+        value = _field_value(node)
+        if value is not None and attribute == f"lf-{kind}":
+            payload["value"] = value
+        payload.update(values or {})
+        return await self._render_event(event, payload, _target_of(node, attribute, event))
+
     async def _render_event(
         self, event: str, payload: dict[str, JSONValue], target: str | None
     ) -> str:
@@ -787,6 +872,18 @@ class Element:
     ) -> str:
         return await self.view.render_change(self, values, field=field)
 
+    async def render_keydown(self, key: str, values: Mapping[str, JSONValue] | None = None) -> str:
+        return await self.view.render_keydown(self, key, values)
+
+    async def render_keyup(self, key: str, values: Mapping[str, JSONValue] | None = None) -> str:
+        return await self.view.render_keyup(self, key, values)
+
+    async def render_focus(self, values: Mapping[str, JSONValue] | None = None) -> str:
+        return await self.view.render_focus(self, values)
+
+    async def render_blur(self, values: Mapping[str, JSONValue] | None = None) -> str:
+        return await self.view.render_blur(self, values)
+
 
 def element(view: LiveViewHandle, selector: str, text: str | None = None) -> Element:
     """LiveViewTest's ``element(view, selector, text)``."""
@@ -863,6 +960,28 @@ def _binding(node: Node, attribute: str, element: Element) -> str:
     if not pushes:
         raise LiveTestError(f"{element!r}: the JS commands of {attribute} push no event")
     return pushes[0][0]
+
+
+def _bound_attribute(node: Node, kind: str, element: Element) -> str:
+    """``lf-<kind>`` if the element has it, else ``lf-window-<kind>`` (as LiveViewTest's
+    render_keydown/focus... take an element bound either way)."""
+    for attribute in (f"lf-{kind}", f"lf-window-{kind}"):
+        if node.attrs.get(attribute):
+            return attribute
+    raise LiveTestError(
+        f"{element!r} has neither lf-{kind} nor lf-window-{kind}: it sends no {kind} event"
+    )
+
+
+def _field_value(node: Node) -> str | None:
+    """What ``el.value`` holds for a field, as the client sends it (None: not a field)."""
+    if node.tag == "textarea":
+        return node._text()
+    if node.tag == "input":
+        kind = (node.attrs.get("type") or "text").lower()
+        default = "on" if kind in ("checkbox", "radio") else ""
+        return node.attrs.get("value") or default
+    return None
 
 
 def _target_of(node: Node, attribute: str, event: str) -> str | None:
