@@ -24,10 +24,11 @@ import contextlib
 import functools
 import hashlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, Final
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -51,9 +52,12 @@ from lightflow_actors.flow import (
 )
 from lightflow_actors.kernel import (
     Actor,
+    ActorExited,
+    ActorNotAlive,
     ActorRef,
     ActorSystem,
     Ask,
+    AskTimeout,
     Clock,
     ExitReason,
     Refused,
@@ -75,6 +79,7 @@ from ._remote import (
     REGISTRY_NAME,
     NodeBeat,
     Register,
+    RemoteCallFailed,
     RemoteRegistry,
     WhereIs,
     name_key,
@@ -125,8 +130,27 @@ class RunOrigin(msgspec.Struct, frozen=True):
     workflow: bytes
 
 
+class ClusterUnavailable(Refused):
+    """NATS did not take this node's request about a run (the link is down, a JetStream
+    call timed out): nothing changed in the cluster's view of the run; retry."""
+
+    reason = "unavailable"
+
+
+@contextlib.contextmanager
+def _unavailable(run_id: str) -> Iterator[None]:
+    """NATS's own errors, typed for the runs host's askers (503, not a host crash)."""
+    try:
+        yield
+    except nats.errors.Error as exc:
+        detail = str(exc) or type(exc).__name__
+        raise ClusterUnavailable(f"run {run_id!r}: NATS did not answer ({detail}); retry") from exc
+
+
 class NodeDown(Refused):
-    """The node a run belongs to does not answer (its runs host is not registered)."""
+    """The node a run belongs to does not answer: its runs host is not registered, or
+    the forwarded ask found no one there (the node just died, before the lease period
+    said so). Retry: once the node is down its runs are taken over and placed anew."""
 
     reason = "unavailable"
 
@@ -145,12 +169,14 @@ def decode_record(data: bytes | None) -> RunRecord | None:
 
 
 class _Owned(msgspec.Struct):
-    """A run this node holds: its record's revision, its lease epoch, what it published."""
+    """A run this node holds: its record's revision, its lease epoch, what it published,
+    and the revision of its origin (`.r`: one creation of the run id)."""
 
     revision: int
     epoch: int
     sequence: int
     outputs: dict[str, bytes]
+    origin: int
 
 
 class _Journal:
@@ -282,6 +308,10 @@ class NatsRuns:
         return self.placed_on(run_id)
 
     async def route(self, run_id: str) -> str:
+        with _unavailable(run_id):
+            return await self._route(run_id)
+
+    async def _route(self, run_id: str) -> str:
         try:
             entry = await self.kv_leases.get(_lease_key(run_id))
         except (KeyNotFoundError, KeyDeletedError):
@@ -321,35 +351,79 @@ class NatsRuns:
             )
         self.forwarded += 1
         forwarded: ActorRef[Ask[RunView]] = ref  # type: ignore[assignment]
-        return await forwarded.ask(msg)
+        try:
+            return await forwarded.ask(msg)
+        except RemoteCallFailed as exc:
+            if exc.kind not in _UNREACHED:
+                raise
+            raise NodeDown(_no_answer(node, exc.kind)) from None
+        except (ActorExited, ActorNotAlive, AskTimeout) as exc:
+            raise NodeDown(_no_answer(node, type(exc).__name__)) from None
 
     # -- copies -------------------------------------------------------------------------------
 
     async def created(self, run_id: str, copy: RunCopy, *, lease: bool) -> None:
+        with _unavailable(run_id):
+            await self._created(run_id, copy, lease=lease)
+
+    async def _created(self, run_id: str, copy: RunCopy, *, lease: bool) -> None:
         token = run_key(run_id)
         origin = msgspec.msgpack.encode(RunOrigin(copy.request, copy.workflow))
         try:
-            await self.kv.create(f"{token}.r", origin)
+            created = await self.kv.create(f"{token}.r", origin)
         except KeyWrongLastSequenceError:
             raise RunExists(f"run {run_id!r} exists in the cluster already") from None
         epoch = 0
+        try:
+            if lease:
+                try:
+                    await self.leases.acquire(_lease_key(run_id), holder_down=self.is_down)
+                except LeaseHeld as held:  # a lease left without its run: not ours to take
+                    raise RunHostedElsewhere(run_id, f"node {held.owner}") from None
+                epoch = self.leases.held[_lease_key(run_id)][1]
+            manifest = _manifest_decoder.decode(copy.manifest)
+            await self._publish_events(token, copy, epoch, created)
+            record = RunRecord(
+                self._node, epoch, manifest.sequence, manifest.status, copy.manifest, copy.outputs
+            )
+            revision = await self.kv.create(f"{token}.m", msgspec.msgpack.encode(record))
+        except BaseException:
+            await self._abandon(run_id, lease=lease)
+            raise
         if lease:
-            await self.leases.acquire(_lease_key(run_id), holder_down=self.is_down)
-            epoch = self.leases.held[_lease_key(run_id)][1]
-        manifest = _manifest_decoder.decode(copy.manifest)
-        await self._publish_events(token, copy, epoch)
-        record = RunRecord(
-            self._node, epoch, manifest.sequence, manifest.status, copy.manifest, copy.outputs
-        )
-        revision = await self.kv.create(f"{token}.m", msgspec.msgpack.encode(record))
-        if lease:
-            self.owned[run_id] = _Owned(revision, epoch, manifest.sequence, dict(copy.outputs))
+            self.owned[run_id] = _Owned(
+                revision, epoch, manifest.sequence, dict(copy.outputs), created
+            )
+
+    async def _abandon(self, run_id: str, *, lease: bool) -> None:
+        """A create that failed after its origin was written (a lease held, NATS lost
+        midway): free the id again, its events first, so a later run of that id starts
+        from an empty journal. When NATS cannot be reached for that, the id stays taken
+        (`RunExists`) rather than half free."""
+        token = run_key(run_id)
+        try:
+            if lease:
+                await self.leases.release(_lease_key(run_id))
+            await self.js.purge_stream(
+                RUN_EVENTS_STREAM, subject=f"{self.prefix}.runs.{token}.events"
+            )
+            await self.kv.delete(f"{token}.r")
+        except Exception as exc:
+            logger.warning(
+                "run %r: its failed create is not undone in the cluster: %s", run_id, exc
+            )
+        self.journals.pop(run_id, None)
 
     async def latest(self, run_id: str) -> RunCopy | None:
-        found = await self._copy(run_id)
+        with _unavailable(run_id):
+            found = await self._copy(run_id)
         return None if found is None else found[1]
 
     async def claim(self, run_id: str) -> RunCopy | None:
+        with _unavailable(run_id):
+            return await self._claim(run_id)
+
+    async def _claim(self, run_id: str) -> RunCopy | None:
         if run_id in self.owned:
             return None
         key = _lease_key(run_id)
@@ -366,14 +440,15 @@ class NatsRuns:
         if found is None:
             await self.leases.release(key)
             raise RunNotFound(f"run {run_id!r} is not in the cluster")
-        (revision, record), copy = found
-        self.owned[run_id] = _Owned(revision, epoch, record.sequence, dict(record.outputs))
+        (revision, record, origin), copy = found
+        self.owned[run_id] = _Owned(revision, epoch, record.sequence, dict(record.outputs), origin)
         if record.owner != self._node:
             self.taken_over += 1
         return copy
 
-    async def _copy(self, run_id: str) -> tuple[tuple[int, RunRecord], RunCopy] | None:
-        """The latest record of `run_id` (its revision) and the whole copy it describes."""
+    async def _copy(self, run_id: str) -> tuple[tuple[int, RunRecord, int], RunCopy] | None:
+        """The latest record of `run_id` (its revision, and its origin's) and the whole
+        copy it describes."""
         token = run_key(run_id)
         try:
             entry = await self.kv.get(f"{token}.m")
@@ -404,7 +479,7 @@ class NatsRuns:
             request=origin.request,
             workflow=origin.workflow,
         )
-        return (entry.revision or 0, record), copy
+        return (entry.revision or 0, record, origin_entry.revision or 0), copy
 
     async def _read_journal(self, token: str, journal: _Journal) -> None:
         subject = f"{self.prefix}.runs.{token}.events"
@@ -445,7 +520,7 @@ class NatsRuns:
         if manifest.sequence == owned.sequence and not copy.outputs:
             return  # a trace line or a cache entry: nothing another node reads
         token = run_key(run_id)
-        await self._publish_events(token, copy, owned.epoch)
+        await self._publish_events(token, copy, owned.epoch, owned.origin)
         outputs = {**owned.outputs, **copy.outputs}
         record = RunRecord(
             self._node, owned.epoch, manifest.sequence, manifest.status, copy.manifest, outputs
@@ -461,12 +536,14 @@ class NatsRuns:
             ) from None
         owned.revision, owned.sequence, owned.outputs = revision, manifest.sequence, outputs
 
-    async def _publish_events(self, token: str, copy: RunCopy, epoch: int) -> None:
+    async def _publish_events(self, token: str, copy: RunCopy, epoch: int, origin: int) -> None:
         subject = f"{self.prefix}.runs.{token}.events"
         for offset, line in enumerate(copy.events):
             seq = copy.events_from + offset
             headers = {
-                "Nats-Msg-Id": f"{token}:{seq}:{epoch}",  # a resend is stored once
+                # a resend is stored once; a run id created again after a failed create
+                # (a new origin revision) is not taken for a resend
+                "Nats-Msg-Id": f"{token}:{origin}:{seq}:{epoch}",
                 "Lf-Seq": str(seq),
                 "Lf-Epoch": str(epoch),
             }
@@ -490,6 +567,17 @@ class NatsRuns:
         self.owned.pop(run_id, None)
         self.journals.pop(run_id, None)
         await self.leases.release(_lease_key(run_id))
+
+
+_UNREACHED: Final = ("noproc", "exited", "timeout", "failed")
+"""How a forwarded ask fails when nobody answers it there: no actor of that name, it
+exited meanwhile, no answer in time, or NATS found no responder (the node's process is
+gone). A refusal crosses as itself; a type the table lacks, or a reply that does not
+decode, is a bug, not a node that is down."""
+
+
+def _no_answer(node: str, why: str) -> str:
+    return f"node {node!r}, where this run belongs, did not answer ({why}); retry in a moment"
 
 
 def _weight(node: str, run_id: str) -> bytes:

@@ -5,6 +5,8 @@ publish nor confirm (`RunFenced`). Hostile copies and records change nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,11 +15,19 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
 
+from lightflow_actors.adapters.http import cluster_message_types
 from lightflow_actors.adapters.nats import (
+    REGISTRY_NAME,
+    ClusterUnavailable,
     NatsRuns,
+    NodeDown,
+    RemoteRegistry,
     connect_cluster,
     open_lease_bucket,
+    open_registry_bucket,
     open_runs_bucket,
     run_key,
 )
@@ -31,10 +41,17 @@ from lightflow_actors.flow import (
     RunExists,
     RunFenced,
     RunStore,
+    RunView,
     default_assets_root,
 )
-from lightflow_actors.kernel import ActorSystem
-from lightflow_actors.runs import RunCopy, RunHostedElsewhere, install_copy, read_new_run
+from lightflow_actors.kernel import Actor, ActorSystem, Refused, handler
+from lightflow_actors.runs import (
+    CancelRun,
+    RunCopy,
+    RunHostedElsewhere,
+    install_copy,
+    read_new_run,
+)
 
 from ._servers import NatsServer
 
@@ -198,3 +215,104 @@ def test_a_copy_whose_events_do_not_reach_its_manifest_is_refused(tmp_path: Path
     assert target.manifest("r1") == source.manifest("r1")
     # a follower never goes back: an older copy leaves the newer folder as it is
     assert install_copy(target, "r1", whole, force=False) == source.manifest("r1")
+
+
+class _Host(Actor[CancelRun]):
+    """A runs host that knows no run: every cancel is refused `not_found`."""
+
+    @handler
+    def cancel(self, msg: CancelRun) -> RunView:
+        assert msg.placed  # forwarded changes arrive placed (never forwarded again)
+        raise Refused(f"no run {msg.run_id!r} here", "not_found")
+
+
+async def test_a_forwarded_change_crosses_with_its_refusal_and_a_dead_node_is_node_down(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """A refusal crosses with its reason (HTTP answers the owner's status); a node that
+    died within the lease period (its process gone: no responder, no answer) is `NodeDown`
+    (503, retry), not an untyped remote failure."""
+    async with contextlib.AsyncExitStack() as stack:
+        nodes: dict[str, tuple[ActorSystem, Client, NatsRuns]] = {}
+        for name in ("a", "b"):
+            client = await connect_cluster(nats_server.url, node=name)
+            stack.push_async_callback(client.close)
+            system = await stack.enter_async_context(ActorSystem())
+            registry = await open_registry_bucket(client)
+            await system.start_actor(
+                lambda c=client, r=registry, n=name: RemoteRegistry(  # type: ignore[misc]
+                    c, r, n, cluster_message_types(), heartbeat_s=0.1, down_after_s=30.0
+                ),
+                name=REGISTRY_NAME,
+            )
+            runs = NatsRuns(
+                system,
+                client,
+                await open_runs_bucket(client),
+                NatsLeases(await open_lease_bucket(client), name),
+                name,
+            )
+            await runs.start()
+            stack.push_async_callback(runs.stop)
+            nodes[name] = (system, client, runs)
+        b_system, b_client, b_runs = nodes["b"]
+        b_runs.hosting(b_system.spawn(_Host))  # type: ignore[arg-type]
+        a_runs = nodes["a"][2]
+
+        async def forward() -> RunView:
+            return await a_runs.forward("b", CancelRun("r1", placed=True))
+
+        for _ in range(200):  # until b's registration is seen
+            try:
+                await forward()
+            except NodeDown:
+                await asyncio.sleep(0.05)
+            except Refused as refused:
+                assert refused.reason == "not_found" and "no run 'r1' here" in refused.message
+                break
+        else:
+            raise AssertionError("b's runs host never answered")
+        assert a_runs.forwarded >= 1
+        # b's process vanishes (kill -9: no goodbye); its name is still registered, and
+        # the lease period (30 s here) has not passed: the ask finds nobody there
+        await b_client.close()
+        with pytest.raises(NodeDown, match="node 'b'") as down:
+            await forward()
+        assert down.value.reason == "unavailable"
+
+
+async def test_a_create_that_fails_midway_frees_its_id_and_nats_errors_are_typed(
+    nats_server: NatsServer, system: ActorSystem, tmp_path: Path
+) -> None:
+    """The lease of a new run is held by a live node: the create fails, and the id is free
+    again (origin deleted, events purged), so the same id can be created later. With the
+    link gone, the runs host's questions fail `ClusterUnavailable` (503), not NATS's own
+    errors (which would crash the host)."""
+    ca = await connect_cluster(nats_server.url, node="a")
+    try:
+        leases = NatsLeases(await open_lease_bucket(ca), "a")
+        kv = await open_runs_bucket(ca)
+        runs = NatsRuns(system, ca, kv, leases, "a")
+        await runs.start()
+        other = NatsLeases(await open_lease_bucket(ca), "z")
+        await other.acquire(f"run.{run_key('r9')}", holder_down=lambda node: False)
+        store = RunStore(tmp_path / "a")
+        _create(store, "r9")
+        with pytest.raises(RunHostedElsewhere, match="node z"):
+            await runs.created("r9", read_new_run(store, "r9"), lease=True)
+        assert await runs.latest("r9") is None
+        with pytest.raises(KeyNotFoundError):
+            await kv.get(f"{run_key('r9')}.r")
+        await other.release(f"run.{run_key('r9')}")
+        await runs.created("r9", read_new_run(store, "r9"), lease=True)  # free again
+        latest = await runs.latest("r9")
+        assert latest is not None and latest.events == tuple(store.events_raw("r9"))
+        await runs.release("r9")
+        await runs.stop()
+        await ca.close()
+        for ask in (runs.latest("r9"), runs.claim("r9"), runs.route("r9")):
+            with pytest.raises(ClusterUnavailable, match="NATS did not answer") as failed:
+                await ask
+            assert failed.value.reason == "unavailable"
+    finally:
+        await ca.close()
