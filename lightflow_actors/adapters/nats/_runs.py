@@ -417,7 +417,14 @@ class NatsRuns:
     async def latest(self, run_id: str) -> RunCopy | None:
         with _unavailable(run_id):
             found = await self._copy(run_id)
-        return None if found is None else found[1]
+        if found is None:
+            return None
+        (_, record, _), copy = found
+        if record.status in TERMINAL and run_id not in self.owned:
+            # Settled: the asker installs it whole; a retry reads the stream again. A node
+            # holds the journals of the runs in flight only, not of every run it followed.
+            self.journals.pop(run_id, None)
+        return copy
 
     async def claim(self, run_id: str) -> RunCopy | None:
         with _unavailable(run_id):
@@ -561,6 +568,7 @@ class NatsRuns:
     def _lost(self, run_id: str) -> None:
         self.fenced += 1
         self.owned.pop(run_id, None)
+        self.journals.pop(run_id, None)
         self.leases.held.pop(_lease_key(run_id), None)
 
     async def release(self, run_id: str) -> None:
@@ -640,7 +648,7 @@ class RunWarden(Actor[WardenMessage]):
     ) -> None:
         self.runs, self.store, self.host_name, self.tick_s = runs, store, host_name, tick_s
         self.leases: dict[str, str] = {}  # run id -> lease holder
-        self.records: dict[str, RunRecord] = {}
+        self.records: dict[str, tuple[str, str]] = {}  # run id -> (its writer, its status)
         self.earlier: set[str] = set()  # runs leased to this node's earlier incarnation
         self.pending: dict[str, RunRecord] = {}
         self.applying = False
@@ -705,7 +713,7 @@ class RunWarden(Actor[WardenMessage]):
 
     @handler
     def record_seen(self, msg: _RecordSeen) -> None:
-        self.records[msg.run_id] = msg.record
+        self.records[msg.run_id] = (msg.record.owner, msg.record.status)
         if msg.run_id in self.runs.owned:
             return  # driven here: this node wrote it
         self.pending[msg.run_id] = msg.record
@@ -771,9 +779,9 @@ class RunWarden(Actor[WardenMessage]):
         for owner in self.leases.values():
             leases[owner] = leases.get(owner, 0) + 1
         runs: dict[str, dict[str, int]] = {}
-        for record in self.records.values():
-            counts = runs.setdefault(record.owner, {})
-            counts[record.status] = counts.get(record.status, 0) + 1
+        for owner, status in self.records.values():
+            counts = runs.setdefault(owner, {})
+            counts[status] = counts.get(status, 0) + 1
         return RunsClusterInfo(
             bucket=RUNS_BUCKET,
             stream=RUN_EVENTS_STREAM,

@@ -40,6 +40,7 @@ from lightflow_actors.flow import (
     FlowService,
     RunExists,
     RunFenced,
+    RunManifest,
     RunStore,
     RunView,
     default_assets_root,
@@ -137,6 +138,17 @@ async def test_a_run_moves_only_when_its_owner_is_down_and_the_stale_owner_is_fe
         after = await a.latest("r1")
         assert after is not None and after.outputs == {"plan": b'"ok"'}
         assert a.fenced >= 1
+        assert "r1" in a.journals  # a run in flight: its journal is kept for the next copy
+        settled = msgspec.structs.replace(
+            msgspec.json.decode(copy.manifest, type=RunManifest), cancelled=True
+        )
+        await b.publish(
+            "r1", RunCopy(manifest=msgspec.json.encode(settled), outputs={"plan": b'"ok"'})
+        )
+        final = await a.latest("r1")
+        assert final is not None
+        assert msgspec.json.decode(final.manifest, type=RunManifest).status == "cancelled"
+        assert "r1" not in a.journals  # settled: nothing of it held in memory any more
         await b.release("r1")
         await a.stop()
         await b.stop()
