@@ -507,6 +507,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
                 value: RunView = await self.ref.ask(placed, timeout=None)
             else:
                 value = await cluster.forward(node, placed)
+                await self._synced(value.run_id)  # read your writes on this node too
         except Refused as refusal:
             reply.refuse(refusal)
         except Exception as exc:
@@ -522,6 +523,15 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         if copy is not None:
             install = functools.partial(install_copy, force=False)
             await self.run_blocking(install, self.ops.store, run_id, copy)
+
+    async def _synced(self, run_id: str) -> None:
+        """After a change another node made: this node's copy shows it (a read right
+        after the answer must not miss the run). The change is done whatever happens
+        here; the warden installs the copy a moment later anyway."""
+        try:
+            await self._sync(run_id)
+        except Exception as exc:
+            logger.warning("run %r: this node's copy is not brought up to date: %s", run_id, exc)
 
     async def _claim(self, cluster: RunsCluster, run_id: str) -> None:
         """Hold the cluster lease of `run_id`; a run that was not ours is installed from
@@ -540,7 +550,14 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         await _answer([self.defer(msg)], self._open_stream(msg), _CHANGE_FAILURES)
 
     async def _open_stream(self, msg: OpenStream) -> StreamHandle:
-        await self.run_blocking(self.ops.get, msg.run_id)  # not_found before anything is spawned
+        try:
+            await self.run_blocking(self.ops.get, msg.run_id)  # not_found before a spawn
+        except flow.RunNotFound:
+            if self._cluster is None:
+                raise
+            # Created on another node a moment ago, its copy not here yet: fetch it.
+            await self._sync(msg.run_id)
+            await self.run_blocking(self.ops.get, msg.run_id)
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         store, poll = self.ops.store, self._tail_poll_s
         tail = self.spawn(lambda: RunTail(store, msg.run_id, msg.after, msg.mode, queue, poll))

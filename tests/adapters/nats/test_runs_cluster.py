@@ -73,20 +73,56 @@ def succeeded_once(node: ClusterNode, run_id: str) -> bool:
     return True
 
 
+def watch(node: ClusterNode, run_id: str) -> list[tuple[str, str]]:
+    """Follow a run's SSE stream on `node` to its end: (id, event) of each message."""
+    seen: list[tuple[str, str]] = []
+    current: dict[str, str] = {}
+    url = f"/runtime/streams/{run_id}/events.sse"
+    with (
+        httpx.Client(base_url=node.url, timeout=60, trust_env=False) as http,
+        http.stream("GET", url) as response,
+    ):
+        assert response.status_code == 200, (node.name, run_id, response.read())
+        for line in response.iter_lines():
+            if line:
+                field, _, value = line.partition(": ")
+                current[field] = value
+                continue
+            seen.append((current.get("id", ""), current.get("event", "")))
+            if current.get("event") == "end":
+                assert '"succeeded"' in current.get("data", ""), current
+                return seen
+            current = {}
+    return seen
+
+
 def test_a_run_created_on_any_node_runs_on_its_node_and_reads_everywhere(
     tmp_path: Path, nats_server: NatsServer, assets: Path
 ) -> None:
     with (
-        CountingModel(delay_s=0.0) as model,
+        CountingModel(delay_s=0.3) as model,
         cluster(tmp_path, nats_server, assets, model, ["a", "b"]) as nodes,
+        ThreadPoolExecutor(max_workers=6) as pool,
     ):
         a, b = nodes["a"], nodes["b"]
         ids = [f"r{i}" for i in range(6)]
+        watches = []
         for run_id in ids:  # all through node a
             body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
             created = a.http.post("/runs", json=body)
             assert created.status_code == 201, created.text
+            # read your writes: node a shows a run it forwarded to b at once
+            assert a.http.get(f"/runs/{run_id}").status_code == 200
+            # watched live on the node that does not drive it (for a run placed on a,
+            # node b may not have its copy yet: the stream fetches it)
+            elsewhere = b if placed_on(["a", "b"], run_id) == "a" else a
+            watches.append(pool.submit(watch, elsewhere, run_id))
         assert {placed_on(["a", "b"], r) for r in ids} == {"a", "b"}  # both nodes got some
+        for run_id, watched in zip(ids, watches, strict=True):
+            seen = watched.result(timeout=120)
+            numbered = [int(i) for i, _ in seen if i]
+            assert numbered == list(range(1, len(numbered) + 1)), (run_id, seen)
+            assert [e for _, e in seen].count("step.succeeded") == len(STEPS), (run_id, seen)
         for node in (a, b):
             until(
                 lambda n=node: all(
