@@ -96,6 +96,10 @@ class RunsCluster(Protocol):
         `RunHostedElsewhere` when a live node holds it."""
         ...
 
+    def holds(self, run_id: str) -> bool:
+        """Whether this node holds `run_id`'s lease (False once it was fenced)."""
+        ...
+
     def published_seq(self, run_id: str) -> int:
         """The last event seq this node published for an owned run (0: none)."""
         ...

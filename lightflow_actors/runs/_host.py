@@ -654,20 +654,32 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
         if lease is not None:
             lease.release()
         waiters = self._waiters.pop(msg.run_id, [])
-        if waiters:
-            self._read(waiters, self.ops.get, msg.run_id)
         if self._cluster is not None:
-            self._spawn(self._release_if_settled(self._cluster, msg.run_id))
+            self._spawn(self._ended_in_cluster(self._cluster, msg.run_id, waiters))
+        elif waiters:
+            self._read(waiters, self.ops.get, msg.run_id)
 
-    async def _release_if_settled(self, cluster: RunsCluster, run_id: str) -> None:
+    async def _ended_in_cluster(
+        self, cluster: RunsCluster, run_id: str, waiters: list[Reply[RunView]]
+    ) -> None:
         """A run that settled here gives its cluster lease up; one that stopped unsettled
-        (the server stops, the run was fenced) keeps it for whoever takes it over."""
+        (the server stops) keeps it for whoever takes it over. A fenced run (another node
+        took it over while this one was cut off) is not this node's any more: what it wrote
+        after the takeover was never the run's, and the cluster's copy replaces it here.
+        Waiters are answered after that, so none sees the fenced writes."""
         try:
-            view = await self.run_blocking(self.ops.get, run_id)
-            if view.status in _SETTLED and run_id not in self._active:
-                await cluster.release(run_id)
+            if not cluster.holds(run_id):
+                copy = await cluster.latest(run_id)
+                if copy is not None and run_id not in self._active:
+                    await self.run_blocking(install_copy, self.ops.store, run_id, copy)
+            else:
+                view = await self.run_blocking(self.ops.get, run_id)
+                if view.status in _SETTLED and run_id not in self._active:
+                    await cluster.release(run_id)
         except Exception as exc:  # NATS away: the lease stays, a peer may take it over
-            logger.warning("run %r: its cluster lease is not released: %s", run_id, exc)
+            logger.warning("run %r: its cluster lease or copy is left as it is: %s", run_id, exc)
+        if waiters:
+            self._read(waiters, self.ops.get, run_id)
 
     # -- helpers -------------------------------------------------------------------------------
 

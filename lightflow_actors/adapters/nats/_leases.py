@@ -16,7 +16,12 @@ from typing import Final
 
 import msgspec
 from nats.aio.client import Client
-from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import (
+    APIError,
+    KeyDeletedError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+)
 from nats.js.kv import KeyValue
 
 from lightflow_actors.kernel import LightflowError
@@ -48,6 +53,7 @@ class LeaseLost(LightflowError):
 
 
 _decoder = msgspec.msgpack.Decoder(LeaseRecord)
+_WRONG_LAST: Final = (10071, 10164)  # JetStream's wrong-last-sequence error codes
 
 
 def _decode(data: bytes | None) -> LeaseRecord | None:
@@ -117,6 +123,10 @@ class NatsLeases:
             await self.kv.delete(key, last=held[0])
         except KeyWrongLastSequenceError:
             return False
+        except APIError as exc:  # nats-py raises a delete's wrong last revision untranslated
+            if exc.err_code in _WRONG_LAST:
+                return False
+            raise
         return True
 
 

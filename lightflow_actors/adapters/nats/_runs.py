@@ -296,6 +296,15 @@ class NatsRuns:
         last = self.heard.get(node, self.started_at)
         return self.clock.now() - last > self.down_after_s
 
+    def stalled(self) -> None:
+        """This node itself stood still (a `SIGSTOP`, a long pause, a loaded machine): the
+        silence it saw was its own, not its peers'. Every peer that did not say goodbye
+        counts as heard now, so none is judged down (and its runs taken) before a full
+        lease period of fresh silence."""
+        now = self.clock.now()
+        for node in self.heard:
+            self.heard[node] = now
+
     def live_nodes(self) -> list[str]:
         return sorted({self._node, *(n for n in self.heard if not self.is_down(n))})
 
@@ -440,18 +449,39 @@ class NatsRuns:
             raise RunHostedElsewhere(run_id, f"node {held.owner}") from None
         epoch = self.leases.held[key][1]
         try:
-            found = await self._copy(run_id)
+            (revision, record, origin), copy = await self._claim_record(run_id, epoch)
         except BaseException:
             await self.leases.release(key)
             raise
-        if found is None:
-            await self.leases.release(key)
-            raise RunNotFound(f"run {run_id!r} is not in the cluster")
-        (revision, record, origin), copy = found
         self.owned[run_id] = _Owned(revision, epoch, record.sequence, dict(record.outputs), origin)
         if record.owner != self._node:
             self.taken_over += 1
         return copy
+
+    async def _claim_record(
+        self, run_id: str, epoch: int
+    ) -> tuple[tuple[int, RunRecord, int], RunCopy]:
+        """Make the record this node's, under its lease `epoch`: the record as read,
+        written again by compare-and-set on its revision. From then on a previous owner
+        that wakes up cannot extend the run (its own compare-and-set fails: fenced). A
+        previous owner's write that came first (an answer to a call it made while it held
+        the lease) is part of the run: read again and claimed with it. Returns the record
+        as it was (its writer) with this node's revision, and its whole copy."""
+        token = run_key(run_id)
+        for _ in range(_CLAIM_ATTEMPTS):
+            found = await self._copy(run_id)
+            if found is None:
+                raise RunNotFound(f"run {run_id!r} is not in the cluster")
+            (revision, record, origin), copy = found
+            mine = msgspec.structs.replace(record, owner=self._node, epoch=epoch)
+            try:
+                claimed = await self.kv.update(
+                    f"{token}.m", msgspec.msgpack.encode(mine), last=revision
+                )
+            except KeyWrongLastSequenceError:
+                continue  # its previous owner wrote meanwhile: read it again
+            return (claimed, record, origin), copy
+        raise RunHostedElsewhere(run_id, "its previous owner (it keeps writing its record)")
 
     async def _copy(self, run_id: str) -> tuple[tuple[int, RunRecord, int], RunCopy] | None:
         """The latest record of `run_id` (its revision, and its origin's) and the whole
@@ -470,10 +500,10 @@ class NatsRuns:
         if record is None or origin is None:
             raise CorruptRun(f"run {run_id!r}: its copy in {RUNS_BUCKET} does not decode")
         journal = self.journals.setdefault(run_id, _Journal())
+        # Always read what the stream got since: a line held here for a seq may be a dead
+        # or fenced owner's, replaced by the new owner's line of a later epoch.
+        await self._read_journal(token, journal)
         lines = journal.upto(record)
-        if lines is None:
-            await self._read_journal(token, journal)
-            lines = journal.upto(record)
         if lines is None:
             raise CorruptRun(
                 f"run {run_id!r}: the stream {RUN_EVENTS_STREAM} lacks events up to "
@@ -510,6 +540,9 @@ class NatsRuns:
             journal.add(seq, epoch, msg.data or b"")
 
     # -- the owner's writes ---------------------------------------------------------------
+
+    def holds(self, run_id: str) -> bool:
+        return run_id in self.owned
 
     def published_seq(self, run_id: str) -> int:
         owned = self.owned.get(run_id)
@@ -576,6 +609,10 @@ class NatsRuns:
         self.journals.pop(run_id, None)
         await self.leases.release(_lease_key(run_id))
 
+
+_CLAIM_ATTEMPTS: Final = 8
+"""Reads of a run's record while claiming it before giving up (a previous owner that
+writes it each time is still driving the run)."""
 
 _UNREACHED: Final = ("noproc", "exited", "timeout", "failed")
 """How a forwarded ask fails when nobody answers it there: no actor of that name, it
@@ -655,6 +692,7 @@ class RunWarden(Actor[WardenMessage]):
         self.taking: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.watchers: list[KeyValue.KeyWatcher] = []
+        self.last_tick = runs.clock.now()
 
     async def on_start(self) -> None:
         me = self.ref
@@ -743,6 +781,14 @@ class RunWarden(Actor[WardenMessage]):
     def tick(self, msg: _Tick) -> None:
         self.send_after(self.tick_s, self.ref, _Tick())
         runs, me = self.runs, self.runs.node
+        now, last = runs.clock.now(), self.last_tick
+        self.last_tick = now
+        if now - last > runs.down_after_s / 2:
+            # This tick comes late by half a lease period or more: the node was stopped
+            # or starved, and its view of who is silent is its own silence. Judge no one
+            # now (a woken node must not take the runs of live peers).
+            runs.stalled()
+            return
         for run_id, owner in list(self.leases.items()):
             if run_id in runs.owned or run_id in self.taking:
                 continue

@@ -175,6 +175,15 @@ class ClusterNode:
         self.proc.wait(30)
         self.close()
 
+    def pause(self) -> None:
+        """`kill -STOP`: the process stands still, its sockets open (a partition, a
+        long pause): its peers hear nothing from it."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """`kill -CONT`: it wakes up where it stood, unaware of the time that passed."""
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -212,3 +212,64 @@ def test_kill_9_a_node_with_runs_in_flight_another_finishes_them_answering_no_st
                     # once, ADR 0089), and the API answered the repeat from its first answer
                     assert asked <= 2, (run_id, step, asked)
         assert set(model.computed.values()) == {1}
+
+
+@pytest.mark.timeout(300)  # three servers on a shared machine; the bound stops a hang
+def test_a_node_that_wakes_after_its_runs_were_taken_over_is_fenced_and_shows_the_cluster_copy(
+    tmp_path: Path, nats_server: NatsServer, assets: Path
+) -> None:
+    """`kill -STOP` a node with runs in flight (a partition: its sockets stay open); the
+    others take its runs over and drive them on. `kill -CONT`: the woken node gets the
+    answers of the calls it had in flight, but its writes are refused (fenced), it takes
+    no run back from the live nodes, and its folder ends with the cluster's copy of every
+    run. No step answered twice."""
+    ids = [f"p{i:02d}" for i in range(12)]
+    victim = "b"
+    on_victim = [r for r in ids if placed_on(NODES, r) == victim]
+    assert len(on_victim) >= 2, on_victim
+    with (
+        CountingModel(delay_s=1.0) as model,
+        cluster(tmp_path, nats_server, assets, model, NODES) as nodes,
+    ):
+        a, b, c = nodes["a"], nodes["b"], nodes["c"]
+        for run_id in ids:
+            body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
+            assert a.http.post("/runs", json=body).status_code == 201
+
+        def asked(run_id: str) -> bool:
+            return bool(model.key_of(run_id, "one"))
+
+        until(lambda: all(asked(r) for r in on_victim), "b's runs to have a call in flight")
+        b.pause()
+        try:
+            until(
+                lambda: (
+                    sum(int(n.runs_info()["taken_over"]) for n in (a, c))  # type: ignore[call-overload]
+                    >= len(on_victim)
+                ),
+                "a and c to take b's runs over",
+            )
+        finally:
+            b.resume()
+        for node in (a, b, c):
+            until(
+                lambda n=node: all(
+                    n.http.get(f"/runs/{r}").json().get("status") == "succeeded" for r in ids
+                ),
+                f"every run to read as succeeded on node {node.name}",
+                timeout_s=120,
+            )
+            for run_id in ids:
+                assert succeeded_once(node, run_id)
+        info = b.runs_info()
+        assert int(info["fenced"]) >= 1, info  # type: ignore[call-overload]
+        assert int(info["taken_over"]) == 0, info  # type: ignore[call-overload]
+        # b's folder holds the cluster's copy: the same journal as the nodes that drove it
+        for run_id in on_victim:
+            assert events(b, run_id) == events(a, run_id) == events(c, run_id)
+        for run_id in ids:
+            for step in STEPS:
+                keys = model.key_of(run_id, step)
+                assert len(keys) == 1, (run_id, step, keys)
+                assert model.requests[keys[0]] <= 2, (run_id, step)
+        assert set(model.computed.values()) == {1}

@@ -126,22 +126,39 @@ async def test_a_run_moves_only_when_its_owner_is_down_and_the_stale_owner_is_fe
         copy = await b.claim("r1")
         assert copy is not None and copy.manifest == latest.manifest
         assert b.taken_over == 1
-        # the stale owner wakes up: it may neither call a provider nor publish
-        with pytest.raises(RunFenced):
-            await a.confirm("r1")
-        stale = RunCopy(manifest=copy.manifest, outputs={"plan": b'"from the stale owner"'})
-        with pytest.raises(RunFenced):
+        # the stale owner wakes up with the answer of a call it made under its lease: the
+        # takeover wrote the record (b's claim), so a's compare-and-set fails: fenced
+        manifest = msgspec.json.decode(copy.manifest, type=RunManifest)
+        seq = manifest.sequence + 1
+        next_manifest = msgspec.json.encode(msgspec.structs.replace(manifest, sequence=seq))
+        stale = RunCopy(
+            manifest=next_manifest,
+            events=(b'{"from": "the stale owner"}',),  # in the stream before its record
+            events_from=seq,
+            outputs={"plan": b'"from the stale owner"'},
+        )
+        with pytest.raises(RunFenced, match="revision moved"):
             await a.publish("r1", stale)
-        # the new owner writes on, by compare-and-set on its own revision
+        with pytest.raises(RunFenced):  # and it may not call a provider again
+            await a.confirm("r1")
+        assert (await b.latest("r1")) == copy  # nothing of the stale owner's is in the run
+        assert (await a.latest("r1")) == copy  # a reader that has read the stale line too
+        # the new owner writes on, by compare-and-set on its own revision; its line for the
+        # same seq (a later epoch) replaces the stale one for every reader
         await b.confirm("r1")
-        await b.publish("r1", RunCopy(manifest=copy.manifest, outputs={"plan": b'"ok"'}))
+        new = RunCopy(
+            manifest=next_manifest,
+            events=(b'{"from": "the new owner"}',),
+            events_from=seq,
+            outputs={"plan": b'"ok"'},
+        )
+        await b.publish("r1", new)
         after = await a.latest("r1")
         assert after is not None and after.outputs == {"plan": b'"ok"'}
+        assert after.events[-1] == b'{"from": "the new owner"}' and len(after.events) == seq
         assert a.fenced >= 1
         assert "r1" in a.journals  # a run in flight: its journal is kept for the next copy
-        settled = msgspec.structs.replace(
-            msgspec.json.decode(copy.manifest, type=RunManifest), cancelled=True
-        )
+        settled = msgspec.structs.replace(manifest, sequence=seq, cancelled=True)
         await b.publish(
             "r1", RunCopy(manifest=msgspec.json.encode(settled), outputs={"plan": b'"ok"'})
         )
