@@ -3,9 +3,9 @@ long-polling, and everything works as over a WebSocket (specs/live-wire.md §17)
 
 A proxy in front of the server (`Blocker`) refuses the WebSocket upgrade, and for the
 long-poll cases also the event stream, as corporate proxies do. The counter, the chat
-with presence, a form with validation and a real upload run over each fallback; a page
-on long-polling moves to a WebSocket once the proxy lets it through, and its view goes
-on where it was, without a reload.
+with presence, a form with validation and a real upload, a log-in and a protected page
+run over each fallback; a page on either fallback moves to a WebSocket once the proxy
+lets it through, and its view goes on where it was, without a reload.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.live import LiveConfig, LiveHub
 from lightflow_actors.live_examples import start_examples
+from lightflow_actors.live_examples.auth import auth_views
 from lightflow_actors.live_examples.settings import SettingsView
 
 from ..live.live_server import serving
@@ -185,9 +186,33 @@ async def test_a_form_and_an_upload_over_a_fallback(fallback: Fallback, tmp_path
         await hub.stop()
 
 
-async def test_a_page_on_long_polling_moves_to_a_websocket_and_goes_on() -> None:
-    async with examples("longpoll") as (base, proxy, browser, routes):
-        page = await open_page(browser, f"{base}/counter?count=1", "longpoll")
+@pytest.mark.parametrize("fallback", FALLBACKS)
+async def test_log_in_and_a_protected_page_over_a_fallback(fallback: Fallback) -> None:
+    # The join token is bound to the session cookie, which each POST and poll carries.
+    async with ActorSystem("browser-fallback-auth", seed=7) as system:
+        hub = LiveHub(system, auth_views(), secret=b"f" * 32)
+        routes = LiveRoutes(hub)
+        async with blocked(routes, fallback) as (base, _, browser):
+            page = await open_page(browser, f"{base}/login", fallback)
+            await page.fill("input[name=name]", "ada")
+            await page.fill("input[name=password]", "lovelace")
+            await page.click("#log-in")
+            await page.wait_for_url(f"{base}/account")
+            await page.wait_for_selector(
+                f"[data-lf-status=connected][data-lf-transport={fallback}]"
+            )
+            await text_is(page, "#user", "ada")
+            await text_is(page, ".lf-flash-info", "Welcome, ada!")
+            await page.click("#save")
+            await text_is(page, "#saves", "1")
+            await page.wait_for_url(f"{base}/account?saves=1")
+        await hub.stop()
+
+
+@pytest.mark.parametrize("fallback", FALLBACKS)
+async def test_a_page_on_a_fallback_moves_to_a_websocket_and_goes_on(fallback: Fallback) -> None:
+    async with examples(fallback) as (base, proxy, browser, routes):
+        page = await open_page(browser, f"{base}/counter?count=1", fallback)
         await page.evaluate(
             """() => {
                 window.marker = 'kept';
@@ -208,9 +233,7 @@ async def test_a_page_on_long_polling_moves_to_a_websocket_and_goes_on() -> None
         await page.click("#inc")
         await text_is(page, "#count", "4")
         assert await page.evaluate("window.marker") == "kept"  # never reloaded
-        assert await page.evaluate("window.moves") == [
-            {"transport": "websocket", "from": "longpoll"}
-        ]
+        assert await page.evaluate("window.moves") == [{"transport": "websocket", "from": fallback}]
         assert "disconnected" not in await page.evaluate("window.statuses")
         assert await page.evaluate("sessionStorage.getItem('lightflow:transport')") is None
 
