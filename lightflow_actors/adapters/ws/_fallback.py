@@ -146,6 +146,12 @@ class FallbackRoutes:
         if request.method == "GET":
             return await self._frames_down(request)
         if request.method == "POST" and "conn" not in request.query_params:
+            if await _has_body(request):
+                return _error(
+                    400,
+                    "opening a long-poll connection takes no body; send frames with "
+                    "POST ?conn=<the id this answers>",
+                )
             return await self._open(request, "poll")
         if request.method == "POST":
             return await self._frames_up(request, "poll")
@@ -293,6 +299,17 @@ class FallbackRoutes:
         if self._conns.get(conn_id) is conn:
             del self._conns[conn_id]
         conn.done.set()
+
+
+async def _has_body(request: Request) -> bool:
+    """Whether the request carries a body (read no further than its first bytes)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        return declared.strip() != "0"
+    async for chunk in request.stream():
+        if chunk:
+            return True
+    return False
 
 
 def _binding(hub: LiveHub, info: RequestInfo) -> str:

@@ -152,6 +152,26 @@ async def test_opening_from_another_origin_is_refused() -> None:
         assert (await http.get(f"{base}/sse", headers=evil)).status_code == 403
 
 
+async def test_opening_a_long_poll_takes_no_body() -> None:
+    async with server() as (base, routes, _), httpx.AsyncClient(timeout=30) as http:
+        for body in (
+            b'{"kind":"hello","v":1,"seq":1,"versions":[1]}',
+            b"\xff\xfe",
+        ):
+            refused = await http.post(f"{base}/poll", content=body)
+            assert refused.status_code == 400, refused.text
+            assert "takes no body" in refused.json()["error"]
+
+        async def chunked() -> AsyncIterator[bytes]:  # no Content-Length
+            yield b"[[[["
+
+        refused = await http.post(f"{base}/poll", content=chunked())
+        assert refused.status_code == 400
+        assert routes.fallback.open_connections == 0  # nothing was opened
+        opened = await http.post(f"{base}/poll", content=b"")
+        assert opened.status_code == 200 and opened.json()["conn"]
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_an_oversized_post_is_413_and_closes(transport: HttpTransport) -> None:
     config = FallbackConfig(max_post_bytes=4096, max_post_frames=4)
