@@ -130,6 +130,9 @@ def test_generated_tests_pass(project: Path) -> None:
     passed = re.search(r"(\d+) passed", out)
     assert passed is not None and int(passed.group(1)) >= 20, out
     assert " failed" not in out
+    chromium = os.environ.get("LIGHTFLOW_CHROMIUM") or shutil.which("chromium")
+    if os.path.exists(chromium or "/usr/bin/chromium"):
+        assert " skipped" not in out, out  # the generated Chromium tests ran here
 
 
 def test_the_project_resolves_offline_against_the_checkout(project: Path) -> None:
