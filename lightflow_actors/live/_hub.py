@@ -43,6 +43,7 @@ from ..supervision import (
 )
 from ..tenants import TenantLedger
 from ._auth import GroupedView, RequestInfo, run_on_mount
+from ._commands import PageTitle, Update
 from ._component import AnyLiveView, Halt, SessionInfo, ViewSpec
 from ._config import LiveConfig
 from ._cookie import SessionCookie, SessionSeal, SetCookie, default_session_cookie
@@ -433,8 +434,13 @@ class LiveHub:
         binding = "" if visit is None else visit.sid
         cookies = () if visit is None else visit_cookies(seal, visit, visit.session)
         flash = seal.seal_flash(outcome.flash, binding) if outcome.flash else ""
+        # The page's <title>: the mount's last PageTitle (as the connected mount will
+        # show), else the view's class title; the GET shows it without a flicker.
+        commands = result.commands if isinstance(result, Update) else ()
+        titles = [c.title for c in commands if isinstance(c, PageTitle)]
+        title = titles[-1] if titles else type(spec.view).title
         return StaticRender(
-            html, session_id, self.token(session_id, binding), type(spec.view).title, cookies, flash
+            html, session_id, self.token(session_id, binding), title, cookies, flash
         )
 
     def apply_session_change(self, token: str, request: RequestInfo) -> ChangeApplied:

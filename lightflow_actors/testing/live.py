@@ -54,6 +54,14 @@ as the browser would send nothing::
     html = await view.element("#modal").render_keyup("Escape")   # lf-window-keyup
     html = await view.element("#page").render_blur()              # lf-window-blur
 
+``view.page_title()`` is ``document.title`` (the GET's ``<title>``, then each
+`PageTitle`); ``view.assert_push_event("highlight", {"id": 3})`` takes the oldest
+`PushEvent` of that name not asserted yet (``refute_push_event`` checks none came)::
+
+    await view.click("receive")
+    assert view.page_title() == "Inbox (1)"
+    assert view.assert_push_event("count") == {"n": 1}
+
 The wire side alone is `lightflow_actors.live.LiveClient` (re-exported here with
 `WebSocketView`, the same over a real WebSocket, and `HttpTransportView`, over the
 server-sent events or long-polling fallbacks of specs/live-wire.md §17). The DSL itself
@@ -192,6 +200,8 @@ class LiveViewHandle:
         self.token = ""  # the page's token (bound to the browser's session cookie)
         self._replies: deque[bytes] = deque()
         self._last_hook_ref: str | None = None
+        self._page_title = ""  # the <title> of the page's GET
+        self._events_seen = 0  # pushed events consumed by assert_push_event
 
     # -- assertions -------------------------------------------------------------------
 
@@ -221,6 +231,37 @@ class LiveViewHandle:
     def closed(self) -> bool:
         return self.socket.close_code is not None
 
+    def page_title(self) -> str:
+        """``document.title`` as the browser shows it now (LiveViewTest's ``page_title``):
+        the last `PageTitle` received, else the ``<title>`` of the page's GET."""
+        return self.client.title if self.client.title is not None else self._page_title
+
+    def assert_push_event(
+        self, event: str, payload: Mapping[str, object] | None = None
+    ) -> dict[str, object]:
+        """LiveViewTest's ``assert_push_event``: the oldest `PushEvent` named `event` (and
+        equal to `payload`, if given) not consumed by an earlier call; consumes it and
+        every pushed event before it, and returns its payload. `LiveTestError` naming
+        what was pushed otherwise."""
+        pushed = self.client.pushed_events
+        for index in range(self._events_seen, len(pushed)):
+            name, got = pushed[index]
+            if name == event and (payload is None or got == dict(payload)):
+                self._events_seen = index + 1
+                return got
+        want = f"{event!r}" + (f" with {dict(payload)!r}" if payload is not None else "")
+        raise LiveTestError(
+            f"no push event {want} (pushed and not yet asserted: "
+            f"{pushed[self._events_seen :] or 'none'})"
+        )
+
+    def refute_push_event(self, event: str, payload: Mapping[str, object] | None = None) -> None:
+        """LiveViewTest's ``refute_push_event``: no pushed event named `event` (equal to
+        `payload`, if given) arrived that `assert_push_event` has not consumed."""
+        for name, got in self.client.pushed_events[self._events_seen :]:
+            if name == event and (payload is None or got == dict(payload)):
+                raise LiveTestError(f"push event {event!r} arrived with {got!r}")
+
     # -- actions ----------------------------------------------------------------------
 
     async def join(
@@ -235,6 +276,7 @@ class LiveViewHandle:
             page = rendered
         self.view = view
         self.token = page.token
+        self._page_title = page.title
         await self.send_raw(self.client.hello())
         renders, errors = self.client.renders, len(self.client.errors)
         await self._join(view, page.session_id, page.token, params, page.flash)
