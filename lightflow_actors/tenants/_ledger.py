@@ -10,9 +10,10 @@ time).
 
 A refusal raises `OverBudget` (a kernel `Refused`, reason ``over_budget``, with
 `retry_after` seconds): the HTTP adapter answers it 429 with ``Retry-After``, the live
-wire with an ``over_budget`` error frame. Every refusal, and every wait a provider call
-is held for, is recorded as a `TenantEvent` (a bounded ring, numbered, and told to the
-listeners) and counted per tenant in `usage`.
+wire with an ``over_budget`` error frame. Every refusal, and every time a tenant's
+provider calls start waiting for its budget (``provider_wait`` / ``provider_call`` /
+``provider_throttled``, asked by the provider hosts), is recorded as a `TenantEvent` (a
+bounded ring, numbered, and told to the listeners) and counted per tenant in `usage`.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ def _limit_text(budget: BudgetName, limit: float) -> str:
 class TenantEvent(msgspec.Struct, frozen=True, omit_defaults=True):
     """One refusal (``refused``) or held provider call (``throttled``) of a tenant.
 
-    `subject` names what was refused: a session id, a run id, a provider request id.
+    `subject` names what was refused or held: a session id, a run id, `<run>/<step>` (a
+    step submitted by hand), the provider whose queue holds the tenant's calls.
     """
 
     seq: int
