@@ -8,7 +8,8 @@ recorded in the ledger; other tenants are not affected, and a run that ends free
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,16 @@ def create(client: TestClient, run_id: str, tenant: str | None, *, header: bool 
     return client.post("/runs", json=body, headers=headers)
 
 
+def until(condition: Callable[[], bool], client: TestClient, limit_s: float = 60.0) -> None:
+    """Wait for `condition` (the app's loop runs in the client's thread); `limit_s` only
+    bounds a hang, it asserts nothing about speed."""
+    end = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < end, "gave up waiting"
+        client.get("/health")
+        time.sleep(0.01)
+
+
 def settle(client: TestClient, run_id: str) -> None:
     response = client.get(f"/runtime/streams/{run_id}/events")
     assert response.status_code == 200, response.text
@@ -97,10 +108,7 @@ def test_runs_past_the_tenants_runs_in_flight_get_429_and_others_go_on(
     hold.unlink()  # the runs finish: their places are free again
     for run_id in ("a1", "a2"):
         settle(client, run_id)
-    for _ in range(200):
-        if {u.tenant: u.runs_in_flight for u in ledger.usage()}["acme"] == 0:
-            break
-        client.get("/health")
+    until(lambda: {u.tenant: u.runs_in_flight for u in ledger.usage()}["acme"] == 0, client)
     assert create(client, "a3", "acme").status_code == 201
     settle(client, "a3")
 
@@ -187,10 +195,7 @@ def test_a_step_submitted_by_hand_past_the_provider_calls_gets_429(
         tenants = hosting.tenants
         assert tenants is not None
         # `plan` took the one call; `left` and `right` wait at the substrate for the next.
-        for _ in range(400):
-            if any(e.kind == "throttled" for e in tenants.events()):
-                break
-            client.get("/health")
+        until(lambda: any(e.kind == "throttled" for e in tenants.events()), client)
         [held] = tenants.events()
         assert (held.kind, held.tenant, held.budget) == ("throttled", "meter", "provider_calls")
         refused = client.post("/runs/m1/steps/left/submit")
