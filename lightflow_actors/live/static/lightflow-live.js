@@ -1314,10 +1314,17 @@
 
   // -- form recovery (after a rejoin the new session learns what the forms hold)
 
+  // Form recovery (Phoenix's phx-auto-recover): a form with an id and lf-change sends its
+  // change event again after a rejoin; lf-auto-recover="ev" sends ev instead (also on a
+  // form without lf-change), lf-auto-recover="ignore" recovers nothing.
   LiveSocket.prototype.captureForms = function () {
-    return Array.prototype.map.call(this.root.querySelectorAll("form[lf-change][id]"), function (form) {
-      return { id: form.id, event: form.getAttribute("lf-change"), values: formValues(form) };
-    });
+    var forms = this.root.querySelectorAll("form[id][lf-change], form[id][lf-auto-recover]");
+    return Array.prototype.filter.call(forms, function (form) {
+      return form.getAttribute("lf-auto-recover") !== "ignore";
+    }).map(function (form) {
+      var event = form.getAttribute("lf-auto-recover") || form.getAttribute("lf-change");
+      return { id: form.id, event: event, values: formValues(form) };
+    }).filter(function (s) { return !!s.event; });
   };
 
   LiveSocket.prototype.recoverForms = function (saved) {
