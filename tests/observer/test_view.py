@@ -166,7 +166,7 @@ async def test_actions_need_the_token_and_go_through_the_gateway() -> None:
         root = rows(view)["lightflow.root"][0]
         await view.live_patch({"actor": str(root)})
         await act(view, "restart")
-        await view.wait_for(lambda: "nothing can restart it" in view.html(), "the refusal")
+        await view.wait_for(lambda: "is the root supervisor" in view.html(), "the refusal")
         assert 'class="result error"' in view.html()
 
         pages = [view.html(), *(str(p) for p in view.patches)]

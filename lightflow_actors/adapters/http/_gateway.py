@@ -31,7 +31,7 @@ from ._messages import (
 )
 from ._metrics import RateWindow, summarize
 from ._operations import OperationRunner
-from ._records import ActorDetail, Readiness, SystemSummary, TreePage
+from ._records import ROOT_DOWN, ActorDetail, Readiness, SystemSummary, TreePage
 from ._supervision import supervised_by, tree_nodes
 from ._tree import select
 
@@ -67,6 +67,11 @@ class Gateway(Actor[GatewayMessage]):
         system = self.system
         states = subsystems(system)
         down = [s.id for s in states if s.status != "running"]
+        root = system.root
+        if root is not None and not root.alive:
+            # The root supervisor exited (it gave up, or was stopped from code): no
+            # subsystem can come back, so the node is not ready whatever is left of it.
+            down.insert(0, ROOT_DOWN)
         return Readiness(
             status="not_ready" if down else "ready",
             system=system.name,
@@ -105,6 +110,16 @@ class Gateway(Actor[GatewayMessage]):
         target = system.get(msg.id)
         if target is None:
             raise self._unknown(msg.id)
+        root = system.root
+        if root is not None and target.id == root.id:
+            # As in OTP, the root's end is the node's end: that is the server's own
+            # shutdown (SIGTERM), not an operator action that leaves an empty process
+            # answering HTTP.
+            raise OperatorRefused(
+                f"actor {msg.id} is the root supervisor: a {msg.action} would end every "
+                f"subsystem of this node; stop the server itself (SIGTERM) instead",
+                "conflict",
+            )
         place = supervised_by(system, target)
         if msg.action == "restart" and place is None:
             info = system.info(target)

@@ -34,10 +34,16 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     actors: int
 
 
+ROOT_DOWN = "root"
+"""The name ``GET /ready`` gives in ``down`` to an exited root supervisor."""
+
+
 class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     """``GET /ready`` (readiness): ``ready`` (200) when every subsystem runs; otherwise
     ``not_ready`` (503), and ``down`` names each subsystem that is starting, restarting
     (with its ``restart_at_ms``) or stopped. ``subsystems`` lists them all, in start order.
+    ``down`` starts with ``ROOT_DOWN`` (``"root"``) once the root supervisor itself has exited:
+    nothing is left to restart a subsystem then.
     """
 
     status: Literal["ready", "not_ready"]

@@ -273,6 +273,23 @@ async def test_restart_refusals_are_409_and_change_nothing(operator: Operator) -
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("action", ["stop", "restart", "kill"])
+async def test_every_action_on_the_root_supervisor_is_409_and_changes_nothing(
+    operator: Operator, action: str
+) -> None:
+    async with operator() as (app, client):
+        root = app.system.root
+        assert root is not None
+        response = await client.post(f"/actors/{root.id}/{action}")
+        assert response.status_code == 409, response.text
+        assert "root supervisor" in response.json()["error"]
+        assert "SIGTERM" in response.json()["error"]
+        await asyncio.sleep(0.05)
+        assert root.alive
+        assert (await client.get("/ready")).status_code == 200
+
+
+@pytest.mark.anyio
 async def test_stop_supervised_and_unsupervised(operator: Operator) -> None:
     box: dict[str, Tree] = {}
     async with operator(on_startup=tree_hook(box)) as (app, client):

@@ -175,3 +175,26 @@ async def test_health_and_ready_refuse_invalid_utf8_and_nested_queries(operator:
             for path in ("/health", "/ready"):
                 response = await client.get(path + raw)
                 assert response.status_code == 400, (path, raw, response.text)
+
+
+@pytest.mark.anyio
+async def test_ready_is_503_naming_the_root_once_the_root_supervisor_exited(
+    operator: Operator,
+) -> None:
+    async with operator() as (app, client):
+        root = app.system.root
+        assert root is not None
+        exited = app.system.exit_future(root)
+        app.system.kill(root)
+        await asyncio.wait_for(exited, 10)
+        # The root's children (the gateway among them) end after it: until the gateway is
+        # back, /ready is the gateway's own 503 ("retry"), with an error body.
+        for _ in range(200):
+            ready = await client.get("/ready")
+            if "status" in ready.json():
+                break
+            await asyncio.sleep(0.01)
+        assert ready.status_code == 503, ready.text
+        assert ready.json().get("status") == "not_ready", ready.text
+        assert ready.json()["down"] == ["root"]
+        assert (await client.get("/health")).status_code == 200  # liveness is not readiness
