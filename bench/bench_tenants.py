@@ -251,7 +251,6 @@ async def _bench(root: Path) -> None:
                 async with flood.running():
                     flooded = await _quiet(quiet_view, hosting, f"flood{rate:g}")
                 seconds = time.perf_counter() - started
-                print(f"-- noisy sessions at {rate:g} events/s each", flush=True)
                 _report(alone, flooded, flood, _throttled(ledger) - throttled, seconds)
                 for run_id in flood.created:  # the next level starts from no noisy run
                     await hosting.call(AwaitSettled(run_id))
@@ -267,7 +266,7 @@ def _throttled(ledger: TenantLedger) -> int:
 def _report(alone: Quiet, flooded: Quiet, flood: Flood, throttled: int, seconds: float) -> None:
     for p in (50, 99):
         row(
-            f"quiet event->patch p{p}, noisy flooding",
+            f"quiet event->patch p{p}, noisy {flood.rate:g}/s/sess",
             percentile(flooded.events, p) * 1e6,
             "us",
             percentile(alone.events, p) * 1e6,
@@ -275,18 +274,19 @@ def _report(alone: Quiet, flooded: Quiet, flood: Flood, throttled: int, seconds:
         )
     for p in (50, 99):
         row(
-            f"quiet run latency p{p}, noisy flooding",
+            f"quiet run latency p{p}, noisy {flood.rate:g}/s/sess",
             percentile(flooded.runs, p) * 1e3,
             "ms",
             percentile(alone.runs, p) * 1e3,
             "alone",
         )
-    row("quiet tenant refusals (target 0)", alone.refused + flooded.refused, "")
-    row("noisy events offered per second", flood.events / seconds, "/s")
-    row("  refused (over_budget)", flood.events_refused, "events", flood.events, "offered")
-    row("noisy runs offered per second", flood.runs / seconds, "/s")
-    row("  refused (429, runs_in_flight)", flood.runs_refused, "runs", flood.runs, "offered")
-    row("noisy provider calls held (throttled)", throttled, "times")
+    level = f"noisy {flood.rate:g}/s/sess"
+    row(f"quiet refusals (target 0), {level}", alone.refused + flooded.refused, "")
+    row(f"noisy events sent per s, {level}", flood.events / seconds, "/s")
+    row(f"  refused (over_budget), {level}", flood.events_refused, "events", flood.events, "sent")
+    row(f"noisy runs offered per s, {level}", flood.runs / seconds, "/s")
+    row(f"  refused (429), {level}", flood.runs_refused, "runs", flood.runs, "offered")
+    row(f"noisy calls held (throttled), {level}", throttled, "times")
 
 
 def main() -> None:
