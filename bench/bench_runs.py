@@ -242,18 +242,19 @@ async def _chain_split(hosting: RunsHosting, provider_s: float, label: str) -> N
     rename_s = (calls.seconds["rename"] + calls.seconds["replace"]) / steps
     provider = provider_s / 10
     rest = max(0.0, per_step - sync_s - rename_s - provider)
+    # Labels differ by mode and hold no measured number: `--runs N` groups rows by label.
     row(f"chain step, {label} (mean, with creation)", per_step * 1e6, "us")
-    row(f"  in fsync ({syncs / steps:.1f} per step)", sync_s * 1e6, "us", per_step * 1e6, "step")
+    row(f"  {label}: in fsync", sync_s * 1e6, "us", per_step * 1e6, "step")
     kinds = ", ".join(f"{kind} {count / steps:.1f}" for kind, count in sorted(calls.synced.items()))
-    print(f"    fsyncs per step by kind: {kinds}", flush=True)
-    row(f"  in rename ({renames / steps:.1f} per step)", rename_s * 1e6, "us", per_step * 1e6,
-        "step")  # fmt: skip
-    row("  provider", provider * 1e6, "us", per_step * 1e6, "step")
+    print(f"    fsyncs per step: {syncs / steps:.1f} ({kinds})", flush=True)
+    row(f"  {label}: in rename", rename_s * 1e6, "us", per_step * 1e6, "step")
+    print(f"    renames per step: {renames / steps:.1f}", flush=True)
+    row(f"  {label}: provider", provider * 1e6, "us", per_step * 1e6, "step")
     json_s = _json_per_step(hosting, f"split{runs - 1}")
-    row("  JSON of one step's files (measured alone)", json_s * 1e6, "us", per_step * 1e6,
+    row(f"  {label}: JSON of a step's files, alone", json_s * 1e6, "us", per_step * 1e6,
         "step")  # fmt: skip
     rest = max(0.0, rest - json_s)
-    row("  hops, store, watchers (the rest)", rest * 1e6, "us", per_step * 1e6, "step")
+    row(f"  {label}: hops, store, watchers (rest)", rest * 1e6, "us", per_step * 1e6, "step")
 
 
 def _json_per_step(hosting: RunsHosting, run_id: str) -> float:
@@ -325,7 +326,7 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
             if dbos_chain_s is not None:
                 row(f"10-step chain, {label} (median)", chain * 1e6, "us", dbos_chain_s * 1e6,
                     "DBOS/SQLite")  # fmt: skip
-            row("  of which the create ask (resolve, create)", create * 1e6, "us", chain * 1e6,
+            row(f"  {label}: of which the create ask", create * 1e6, "us", chain * 1e6,
                 "chain")  # fmt: skip
             await _chain_split(hosting, provider, label)
             if shortcut:
