@@ -300,6 +300,11 @@ class RunProgram:
             payload: RunInput = from_json_value(instruction.payload, RunInput)  # type: ignore[arg-type]
         except PayloadError as error:
             return [_refusal(instruction.ref, "invalid", f"run input: {error}")]
+        if isinstance(payload, StepRequest) and payload.body is None and _has_body(instruction):
+            # The lax conversion reads the string "null" as None: a body that is there
+            # must be an object, whatever its spelling.
+            why = "run input: Expected `object | null`, got `str` - at `$.body`"
+            return [_refusal(instruction.ref, "invalid", why)]
         event = instruction.event
         match payload:
             case Wake() | CacheAnswer() | Retry() if event != self._run.run_id:
@@ -654,6 +659,12 @@ class RunProgram:
 
 
 _RUN_EVENT = "a run input is about the whole run: its event is the run id, not {!r} (run {!r})"
+
+
+def _has_body(instruction: Submit) -> bool:
+    """Whether a `StepRequest` payload carries a `body` that is not JSON null."""
+    payload = instruction.payload
+    return isinstance(payload, dict) and payload.get("body") is not None
 
 
 def _refusal(ref: str | None, reason: RefusalReason, message: str) -> Replied:

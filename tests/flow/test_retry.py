@@ -335,3 +335,15 @@ def test_a_refused_retry_fails_the_start_and_writes_nothing(tmp_path: Path) -> N
     _simulate(body)
     assert store.manifest("r1") == failed
     assert (store.run_dir("r1") / "events.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("body", ["null", "NULL", "Null"])
+def test_a_body_spelled_as_the_string_null_is_refused_not_taken_for_none(body: str) -> None:
+    host = Host()
+    host.step(run_mount("r1", WORKFLOW.workflow, StartRun(inputs=WORKFLOW.inputs, seed=1)))
+    host.step(Render())
+    payload = {"kind": "request", "body": body}
+    (refused,) = host.step(Submit(event="count", payload=payload, ref="s"))  # type: ignore[arg-type]
+    assert isinstance(refused, Replied)
+    assert from_json_value(refused.payload, Refusal).reason == "invalid"
+    assert host.commits() == []
