@@ -54,6 +54,10 @@ as the browser would send nothing::
     html = await view.element("#modal").render_keyup("Escape")   # lf-window-keyup
     html = await view.element("#page").render_blur()              # lf-window-blur
 
+Infinite scroll: ``await view.element("#items").render_viewport_bottom()`` sends the
+container's ``lf-viewport-bottom`` event as the client does when its last child scrolls
+into view (``render_viewport_top`` for the first).
+
 ``view.page_title()`` is ``document.title`` (the GET's ``<title>``, then each
 `PageTitle`); ``view.assert_push_event("highlight", {"id": 3})`` takes the oldest
 `PushEvent` of that name not asserted yet (``refute_push_event`` checks none came)::
@@ -519,6 +523,35 @@ class LiveViewHandle:
         """Blur `target` (``lf-blur``, else ``lf-window-blur``); as `render_focus`."""
         return await self._render_focus(target, "blur", values)
 
+    async def render_viewport_top(self, target: Element) -> str:
+        """The first child of `target` (a container with ``lf-viewport-top``, e.g. a
+        stream's) scrolled into view: send its event as the client does (the
+        container's ``lf-value-*`` and the child's ``id``); return the HTML after."""
+        return await self._render_viewport(target, "top")
+
+    async def render_viewport_bottom(self, target: Element) -> str:
+        """The last child of `target` (``lf-viewport-bottom``) scrolled into view; as
+        `render_viewport_top` (infinite scroll: the view loads the next page)."""
+        return await self._render_viewport(target, "bottom")
+
+    async def _render_viewport(self, target: Element, edge: str) -> str:
+        node = target.node()
+        attribute = f"lf-viewport-{edge}"
+        if not node.attrs.get(attribute):
+            raise LiveTestError(f"{target!r} has no {attribute}: it sends no such event")
+        if not node.children:
+            raise LiveTestError(
+                f"{target!r} has no child element: nothing can scroll into view (the client "
+                "sends nothing)"
+            )
+        child = node.children[0] if edge == "top" else node.children[-1]
+        event = _binding(node, attribute, target)
+        payload: dict[str, JSONValue] = dict(_values_of(node.attrs))
+        payload.update(_pushed_value(node.attrs.get(attribute), event))
+        if child.attrs.get("id"):
+            payload["id"] = child.attrs["id"] or ""
+        return await self._render_event(event, payload, _target_of(node, attribute, event))
+
     async def _render_key(
         self,
         target: Element | str,
@@ -925,6 +958,12 @@ class Element:
 
     async def render_blur(self, values: Mapping[str, JSONValue] | None = None) -> str:
         return await self.view.render_blur(self, values)
+
+    async def render_viewport_top(self) -> str:
+        return await self.view.render_viewport_top(self)
+
+    async def render_viewport_bottom(self) -> str:
+        return await self.view.render_viewport_bottom(self)
 
 
 def element(view: LiveViewHandle, selector: str, text: str | None = None) -> Element:

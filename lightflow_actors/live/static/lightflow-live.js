@@ -19,6 +19,7 @@
  *     the server pushes (PushEvent).
  *  6. bindings beyond the basic ones: lf-throttle, lf-focus/lf-blur, lf-window-*,
  *     lf-click-away, lf-disable-with (lf-update="ignore" lives in the morph).
+ *  8b. lf-viewport-top / lf-viewport-bottom (infinite scroll).
  * 10. transports: the WebSocket, and its fallbacks when it is blocked (server-sent
  *     events + POST, long-polling) behind the same WebSocket-like interface; the
  *     upgrade back to a WebSocket.
@@ -1169,6 +1170,7 @@
       p.loading.forEach(function (el) { el.classList.add("lf-loading"); });
     });
     this.runHooks(full ? [this.root] : opts.added, opts.updated);
+    this.watchViewport(full || !painted ? null : opts.added);
     return painted;
   };
 
@@ -2055,6 +2057,70 @@
     }
     return global.btoa(parts.join(""));
   }
+
+  // ---------------------------------------------------------------- 8b. viewport bindings
+
+  // lf-viewport-top="ev" / lf-viewport-bottom="ev" on a container (a stream's, for
+  // infinite scroll; Phoenix's phx-viewport-top/bottom): when its first (last) element
+  // child scrolls into view, the binding runs with the container's lf-value-* and the
+  // child's `id`. An IntersectionObserver watches the edge children; the report it
+  // gives when it starts watching an element is not a scroll, so it fires nothing (a
+  // list that fits the page loads nothing by itself, as in Phoenix). After each render
+  // the edges are looked for again (a stream insert moves them).
+
+  /** `added`: the elements a painted patch added (null: a full render, look everywhere). */
+  LiveSocket.prototype.watchViewport = function (added) {
+    if (typeof global.IntersectionObserver !== "function") return;
+    var self = this, vp = this.viewport;
+    if (!vp) {
+      if (added && !added.length) return;   // nothing new and nothing watched
+      vp = this.viewport = { containers: 0, watched: new Map(),
+        io: new global.IntersectionObserver(function (entries) { self.onViewport(entries); }) };
+    }
+    if (!vp.containers && added && !added.length) return;
+    var want = new Map();
+    var containers = this.root.querySelectorAll("[lf-viewport-top], [lf-viewport-bottom]");
+    vp.containers = containers.length;
+    Array.prototype.forEach.call(containers, function (c) {
+      [["top", c.firstElementChild], ["bottom", c.lastElementChild]].forEach(function (pair) {
+        var child = pair[1];
+        if (!child || !c.hasAttribute("lf-viewport-" + pair[0])) return;
+        var edges = want.get(child) || [];
+        edges.push([c, pair[0]]);
+        want.set(child, edges);
+      });
+    });
+    vp.watched.forEach(function (rec, child) {
+      if (!want.has(child)) { vp.io.unobserve(child); vp.watched.delete(child); }
+    });
+    want.forEach(function (edges, child) {
+      var rec = vp.watched.get(child);
+      if (rec) { rec.edges = edges; return; }
+      vp.watched.set(child, { edges: edges, seen: false, inside: false });
+      vp.io.observe(child);
+    });
+  };
+
+  LiveSocket.prototype.onViewport = function (entries) {
+    var self = this, watched = this.viewport.watched;
+    entries.forEach(function (entry) {
+      var child = entry.target, rec = watched.get(child);
+      if (!rec) return;
+      var was = rec.inside, first = !rec.seen;
+      rec.inside = entry.isIntersecting;
+      rec.seen = true;
+      if (first || was || !rec.inside || !self.joined) return;
+      rec.edges.forEach(function (edge) {
+        var c = edge[0], spec = c.getAttribute("lf-viewport-" + edge[1]);
+        if (!spec || !self.root.contains(c)) return;
+        self.run(c, spec, function () {
+          var payload = attrValues(c);
+          if (child.id) payload.id = child.id;
+          return payload;
+        }, null, PASSIVE);
+      });
+    });
+  };
 
   // ---------------------------------------------------------------- 9. tenant budgets
   // An over_budget error (specs/live-wire.md §16) says when to try again (retry_after,
