@@ -61,6 +61,8 @@ def ruff(root: Path, *argv: str) -> None:
 @given(project=NAMES, view=VIEWS, fields=FIELDS, asset=NAMES)
 @example(project=LONG, view=LONG_VIEW, fields=LONG_FIELDS, asset=LONG)
 @example(project="a", view="news", fields=["a:text"], asset="b")
+@example(project="l", view="l", fields=["l:str"], asset="l")
+@example(project="shop", view="news", fields=["l_:str"], asset="l-l")
 def test_code_generated_for_any_accepted_names_passes_ruff(
     project: str, view: str, fields: list[str], asset: str
 ) -> None:
@@ -122,3 +124,13 @@ def test_record_and_view_names_the_module_uses_itself_are_refused(tmp_path: Path
             assert "clash" in str(exc)
         else:
             raise AssertionError(f"the view {view!r} was accepted")
+
+
+def test_a_name_that_reads_as_one_is_refused_with_what_to_do() -> None:
+    for call in (lambda: check_name("l", "view"), lambda: parse_fields(["l:str"])):
+        try:
+            call()
+        except GeneratorInputError as exc:
+            assert "E741" in str(exc) and "e.g." in str(exc)
+        else:
+            raise AssertionError("'l' was accepted")

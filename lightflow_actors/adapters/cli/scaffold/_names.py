@@ -68,6 +68,11 @@ class Name:
         return re.sub(r"[-_]", " ", self.text).capitalize()
 
 
+_AMBIGUOUS = frozenset({"l"})
+"""Lower-case names ruff refuses as variables (E741: ``l``; ``I`` and ``O`` are not
+lower-case, so no generator accepts them anyway)."""
+
+
 def check_name(text: str, what: str) -> Name:
     """`text` as a `Name`, or `GeneratorInputError` saying what is wrong and what to do."""
     shown = ascii(text)
@@ -85,6 +90,11 @@ def check_name(text: str, what: str) -> Name:
     if keyword.iskeyword(name.module) or keyword.issoftkeyword(name.module):
         raise GeneratorInputError(
             f"{what} {shown} is a Python keyword; choose another, e.g. '{text}s'"
+        )
+    if name.module in _AMBIGUOUS:
+        raise GeneratorInputError(
+            f"{what} {shown} reads as the digit 1 in code (ruff E741 refuses it as a "
+            f"variable); choose another, e.g. '{text}ist'"
         )
     if name.module in sys.stdlib_module_names or name.module in _TAKEN:
         raise GeneratorInputError(
@@ -132,6 +142,11 @@ def parse_fields(specs: list[str]) -> tuple[FieldSpec, ...]:
             )
         if keyword.iskeyword(name) or keyword.issoftkeyword(name):
             raise GeneratorInputError(f"{where}: {name!r} is a Python keyword; e.g. '{name}_'")
+        if name in _AMBIGUOUS:
+            raise GeneratorInputError(
+                f"{where}: {name!r} reads as the digit 1 in code (ruff E741 refuses it as a "
+                f"variable); e.g. '{name}_'"
+            )
         if name in _RESERVED_FIELDS:
             raise GeneratorInputError(
                 f"{where}: {name!r} is used by the generated code itself; choose another "
