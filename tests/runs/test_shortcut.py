@@ -15,6 +15,7 @@ import pytest
 
 from ctx_substrate import Stats, SubstrateStats, read_audit
 from lightflow_actors.cortex import CtxLayout, Suffix
+from lightflow_actors.flow import _run_actor as run_actor
 from lightflow_actors.host import RunsConfig, RunsHosting
 from lightflow_actors.runs import AwaitSettled, CreateRun
 
@@ -134,9 +135,16 @@ async def test_a_step_costs_at_most_three_fsyncs(
     runs_env: RunsEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Single-run path, group commit on: request file, response file and one journal
-    fsync per step, plus one journal fsync for the run's first `submitted`."""
-    with _Fsyncs().installed(monkeypatch) as fsyncs:
-        _, shortcut = await _chain(runs_env, "c1", fsyncs=fsyncs)
+    fsync per step, plus one journal fsync for the run's first `submitted`.
+
+    A commit's trace record waits for the step's answer to ride with it, or for
+    `TRACE_FLUSH_S`; on a loaded machine an answer can come later than that and the timer
+    writes the record alone (an extra fsync that measures the machine, not the path), so
+    the timer is pushed out of the test's way here; its own test is in tests/flow."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_actor, "TRACE_FLUSH_S", 3600.0)
+        with _Fsyncs().installed(monkeypatch) as fsyncs:
+            _, shortcut = await _chain(runs_env, "c1", fsyncs=fsyncs)
     with _Fsyncs().installed(monkeypatch) as fsyncs:
         _, watched = await _chain(runs_env, "c2", shortcut=False, fsyncs=fsyncs)
     assert shortcut <= 3 * 10 + 1, f"{shortcut} fsyncs for 10 steps"
