@@ -25,7 +25,7 @@ from typing import Any, Final
 from starlette.requests import HTTPConnection
 from starlette.types import Message, Receive, Scope, Send
 
-from lightflow_actors.kernel import ActorExited, ActorNotAlive
+from lightflow_actors.kernel import ActorExited, ActorNotAlive, ask_now
 from lightflow_actors.live import LiveHub, RequestInfo
 
 from ._transport import Receive as ReceiveFrame
@@ -236,7 +236,7 @@ class SocketEndpoint:
                 if sock.closing:
                     continue  # taken and dropped: see the module docstring
                 try:
-                    await transport.ask(ReceiveFrame(_payload(message)), timeout=None)
+                    await ask_now(transport, ReceiveFrame(_payload(message)), timeout=None)
                 except (ActorExited, ActorNotAlive):
                     sock.close(1011, "the connection's actor stopped; reconnect")
         except asyncio.CancelledError:

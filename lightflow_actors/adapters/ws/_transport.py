@@ -195,7 +195,9 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
 
     # -- frames from the browser --------------------------------------------------------
 
-    @handler
+    # eager_start: the endpoint's ask_now runs it on the reader's step when the transport
+    # is idle (most frames), without the loop turns of an ask (ADR 0106, ADR 0099).
+    @handler(eager_start=True)
     async def receive(self, msg: Receive) -> None:
         if self.closed:
             return
