@@ -16,8 +16,6 @@ from lightflow_actors.adapters.http import (
     RootLink,
     ServeOptions,
     ServerPart,
-    cluster_message_types,
-    start_tree_agent,
 )
 from lightflow_actors.adapters.nats import (
     REGISTRY_NAME,
@@ -25,18 +23,8 @@ from lightflow_actors.adapters.nats import (
     GetRuns,
     GetSessionStore,
     GetTokenKey,
-    NatsLeases,
     NatsLink,
-    NatsRuns,
-    NatsSessionStore,
-    RemoteRegistry,
     RunWarden,
-    cluster_secret,
-    connect_cluster,
-    open_lease_bucket,
-    open_registry_bucket,
-    open_runs_bucket,
-    open_session_bucket,
 )
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.cortex import DEFAULT_MOUNT
@@ -50,8 +38,10 @@ from lightflow_actors.live_examples import (
 )
 from lightflow_actors.observer import observer_part
 from lightflow_actors.runs import RunsCluster, RunsConfigError, RunsError
+from lightflow_actors.supervision import start_subsystem
 
 from ._cluster import RUNS_WARDEN, cluster_route
+from ._cluster_node import CLUSTER_SUBSYSTEM, cluster_supervisor, open_cluster
 from ._config import load_runs_config
 from ._hosting import RunsHosting
 from ._part import runs_part
@@ -61,6 +51,7 @@ __all__ = [
     "CLUSTER_LINK",
     "CLUSTER_REGISTRY",
     "CLUSTER_RUNS_WARDEN",
+    "CLUSTER_SUPERVISOR",
     "DEFAULT_LONG_HANDLER_MS",
     "LONG_HANDLER_ENV",
     "PARTS",
@@ -84,6 +75,10 @@ PartFactory = Callable[[ServeOptions], PartSource]
 CLUSTER_LINK = "lightflow.cluster.nats"
 """The registered name of the node's `NatsLink` when it serves in a cluster."""
 
+CLUSTER_SUPERVISOR = "lightflow.cluster"
+"""The registered name of the cluster subsystem's supervisor (link, registry, tree agent;
+the root's child ``cluster``, restarted with backoff: specs/cluster.md §Failures)."""
+
 CLUSTER_REGISTRY = REGISTRY_NAME
 """The registered name of the node's `RemoteRegistry` (cluster-wide names, remote refs)."""
 
@@ -100,29 +95,18 @@ def cluster_link(options: ServeOptions) -> PartSource:
     async def start(system: ActorSystem) -> None:
         if not options.cluster:
             return
-        node, servers = options.node or "node", options.cluster
-        client = await connect_cluster(list(servers), node=node)  # ClusterUnreachable
+        node, servers = options.node or "node", tuple(options.cluster)
+        shared = await open_cluster(system, servers, node)  # ClusterUnreachable
         try:
-            # Both raise SessionStoreUnavailable (one line: NATS needs JetStream, -js).
-            sessions = NatsSessionStore(await open_session_bucket(client), owner=node)
-            token_key = await cluster_secret(client)
-            leases = NatsLeases(await open_lease_bucket(client), node)
-            runs = NatsRuns(system, client, await open_runs_bucket(client), leases, node)
-            await runs.start()
-            await system.start_actor(
-                lambda: NatsLink(
-                    client, servers, node, sessions=sessions, token_key=token_key, runs=runs
-                ),
-                name=CLUSTER_LINK,
+            await start_subsystem(
+                system,
+                CLUSTER_SUBSYSTEM,
+                lambda: cluster_supervisor(shared, CLUSTER_LINK),
+                name=CLUSTER_SUPERVISOR,
             )
-            registry = await open_registry_bucket(client)
-            await system.start_actor(
-                lambda: RemoteRegistry(client, registry, node, cluster_message_types()),
-                name=CLUSTER_REGISTRY,
-            )
-            await start_tree_agent(system, node)
         except BaseException:
-            await client.close()
+            if shared.client is not None:
+                await shared.client.close()
             raise
 
     def build(system: ActorSystem) -> ServerPart:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 
 from nats.aio.client import Client
 
@@ -13,12 +15,18 @@ RECONNECT_WAIT_S = 1
 
 
 async def connect_cluster(
-    servers: str | list[str], *, node: str, connect_timeout_s: float = 5.0
+    servers: str | list[str],
+    *,
+    node: str,
+    connect_timeout_s: float = 5.0,
+    on_lost: Callable[[], None] | None = None,
 ) -> Client:
     """A NATS client for node `node`: no echo (a node never receives its own
     publications), reconnecting forever with the default wait, named after the node so
     the server's monitoring shows who is connected. Raises `ClusterUnreachable` when no
-    server answers within `connect_timeout_s`."""
+    server answers within `connect_timeout_s`. `on_lost`, if given, is called when the
+    established connection breaks (not when it is closed or drained on purpose): a
+    supervised link stops there and its restart connects anew."""
 
     async def error(exc: Exception) -> None:
         if not client.is_connected and not client.options.get("allow_reconnect"):
@@ -28,6 +36,8 @@ async def connect_cluster(
     async def disconnected() -> None:
         if not (client.is_closed or client.is_draining):  # not when we close it ourselves
             logger.warning("node %r lost its NATS connection; reconnecting", node)
+            if on_lost is not None:
+                on_lost()
 
     async def reconnected() -> None:
         logger.info("node %r reconnected to NATS", node)
@@ -50,7 +60,14 @@ async def connect_cluster(
             reconnected_cb=reconnected,
         )
     except Exception as exc:  # nats-py raises NoServersError, OSError, TimeoutError
+        # A handshake that timed out may leave its socket open (the server lists it).
+        with contextlib.suppress(Exception):
+            await client.close()
         raise ClusterUnreachable(servers, exc) from None
+    except BaseException:  # cancelled (a supervised link stopped while it connected)
+        with contextlib.suppress(Exception):
+            await client.close()
+        raise
     client.options["allow_reconnect"] = True
     client.options["max_reconnect_attempts"] = -1
     return client

@@ -130,6 +130,17 @@ class NatsPubSub:
         self._subscriptions.clear()
         self._interested.clear()
 
+    def rebind(self, client: Client) -> None:
+        """Carry on over `client`, a new connection (the node's link restarted after its
+        connection was lost): the old connection's subscriptions went with it, so every
+        topic of interest is subscribed again; what the pump has queued goes to `client`."""
+        if not client.options.get("no_echo"):
+            raise ValueError("the NATS client for pubsub must be connected with no_echo=True")
+        self._client = client
+        self._subscriptions.clear()
+        for topic in self._interested:
+            self._queue("sub", topic, b"")
+
     # -- the pump ----------------------------------------------------------------------------
 
     def _queue(self, op: str, topic: str, payload: bytes) -> None:

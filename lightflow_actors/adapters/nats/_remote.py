@@ -438,18 +438,28 @@ class RemoteRegistry(Actor[RegistryMessage]):
         self.watching[self.monitor(ref)] = name
 
     async def _take_over(self, name: str, key: str, value: bytes) -> int:
-        """The name is in the bucket: replace the entry if its holder's node is down."""
+        """The name is in the bucket: replace the entry if its holder's node is down, or
+        if its holder was an actor of this node that is gone (a registry before a restart
+        of the cluster subsystem, whose stop could not reach NATS to delete it)."""
         try:
             entry = await self.kv.get(key)
         except (KeyNotFoundError, KeyDeletedError):
             return await self.kv.create(key, value)
         holder = _decode_registration(entry.value)
-        if holder is not None and not self._node_down(holder.node):
+        if holder is not None and not (
+            self._node_down(holder.node) or self._gone_here(holder.node, holder.actor)
+        ):
             raise NameHeld(name, f"actor {holder.actor} on node {holder.node}")
         try:
             return await self.kv.update(key, value, last=entry.revision)
         except KeyWrongLastSequenceError:
             raise NameHeld(name, "another node registered it meanwhile") from None
+
+    def _gone_here(self, node: str, actor: int) -> bool:
+        if node != self.node:
+            return False
+        ref = self.system.get(actor)
+        return ref is None or not ref.alive
 
     @handler
     async def unregister(self, msg: Unregister) -> bool:

@@ -270,6 +270,15 @@ class NatsRuns:
             with contextlib.suppress(Exception):
                 await self.sub.unsubscribe()
 
+    async def rebind(self, client: Client, kv: KeyValue, leases: KeyValue) -> None:
+        """Carry on over `client`, a new connection (the node's link restarted after its
+        connection was lost), with the runs and lease buckets opened on it."""
+        await self.stop()
+        self.tasks.clear()
+        self.client, self.kv, self.leases.kv = client, kv, leases
+        self.js = client.jetstream()
+        await self.start()
+
     async def _beat(self, msg: Msg) -> None:
         try:
             beat = _beat_decoder.decode(msg.data)

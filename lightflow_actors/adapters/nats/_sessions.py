@@ -155,6 +155,11 @@ class NatsSessionStore:
         # a write in flight finishes; nothing newer is written for a stopped session
         self._pending.pop(key, None)
 
+    def rebind(self, kv: KeyValue) -> None:
+        """Carry on over `kv`, the bucket opened on a new connection (the node's link
+        restarted): snapshots not yet written go there; the fences (revisions) stay."""
+        self.kv = kv
+
     async def flush(self) -> None:
         """Wait until every snapshot saved so far is written (tests, graceful stop)."""
         while self._writers:

@@ -175,3 +175,67 @@ def test_serve_says_when_the_cluster_is_unreachable(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot reach the cluster's NATS server" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def _until_ready(
+    http: httpx.AsyncClient, url: str, ready: bool, what: str
+) -> dict[str, object]:
+    """Poll ``GET /ready`` until it says `ready` (bounded against a hang only)."""
+    deadline = asyncio.get_running_loop().time() + 90
+    while True:
+        answer = await http.get(f"{url}/ready")
+        body: dict[str, object] = answer.json()
+        if (answer.status_code == 200) is ready:
+            return body
+        assert asyncio.get_running_loop().time() < deadline, f"{what}: {body}"
+        await asyncio.sleep(0.2)
+
+
+async def test_nats_down_the_cluster_subsystem_restarts_with_a_new_client(
+    two_nodes: tuple[Node, Node], nats_server: NatsServer
+) -> None:
+    """NATS stops: `/ready` names the cluster subsystem (the link, registry and tree agent
+    restart with backoff); NATS starts again: each node connects a new client, is ready,
+    and the live chat crosses nodes again over the new connections."""
+    a, b = two_nodes
+    async with httpx.AsyncClient(timeout=20) as http:
+        for node in (a, b):
+            body = await _until_ready(http, node.url, True, "ready before the outage")
+            assert "cluster" in {s["id"] for s in body["subsystems"]}  # type: ignore[union-attr]
+        nats_server.stop()
+        for node in (a, b):
+            body = await _until_ready(http, node.url, False, "not ready while NATS is down")
+            assert body["down"] == ["cluster"], body
+        tree = (await http.get(f"{a.url}/system/tree")).json()  # the node itself answers
+        assert any(n["name"] == "lightflow.root" for n in tree["nodes"]), tree
+        nats_server.start()
+        for node in (a, b):
+            body = await _until_ready(http, node.url, True, "ready once NATS is back")
+            cluster = next(s for s in body["subsystems"] if s["id"] == "cluster")  # type: ignore[union-attr]
+            assert cluster["restarts"] >= 1
+        for here, there in ((a, "b"), (b, "a")):
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:  # presence of the other node converges again (heartbeats)
+                view = (await http.get(f"{here.url}/cluster")).json()
+                status = {n["node"]: n["status"] for n in view["nodes"]}
+                if view["link"]["connected"] and status.get(there) == "up":
+                    break
+                assert asyncio.get_running_loop().time() < deadline, view
+                await asyncio.sleep(0.2)
+    # one client per node, new ones: the old connections are gone from the server
+    names = [c["name"] for c in nats_server.monitor("/connz")["connections"]]  # type: ignore[index]
+    assert sorted(n for n in names if n in ("lightflow:a", "lightflow:b")) == [
+        "lightflow:a",
+        "lightflow:b",
+    ]
+    ada = await WebSocketView.open(f"{a.url}/live", "chat", {"name": "ada"})
+    bob = await WebSocketView.open(f"{b.url}/live", "chat", {"name": "bob"})
+    try:
+        await ada.push("send", {"text": "after the outage"})
+        await asyncio.wait_for(
+            bob.until(lambda: "after the outage" in bob.html(), "the message on node b"), 30
+        )
+        assert bob.html().count("after the outage") == 1
+    finally:
+        await ada.ws.close()
+        await bob.ws.close()
