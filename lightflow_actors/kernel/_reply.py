@@ -55,6 +55,15 @@ class Reply(Generic[R]):
         """True while an asker still waits for this reply."""
         return self._future is not None and not self._future.done()
 
+    def time_left(self) -> float | None:
+        """Seconds (system time) the asker still waits before its ``AskTimeout``; None
+        when it set no timeout (or there is no asker). For a reply answered by work with a
+        deadline of its own, e.g. a request to another node: it takes the caller's."""
+        future, cell = self._future, self._cell
+        if future is None or cell is None or future.done():
+            return None
+        return cell.system._ask_deadlines.time_left(future)
+
     def send(self, value: R) -> bool:
         """Answer the ask with ``value``: the asker's ``ask`` returns it."""
         future = self._take()

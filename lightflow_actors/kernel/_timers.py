@@ -112,5 +112,16 @@ class AskDeadlines:
             self._armed = heap[0][0]
             self._handle = self._loop.call_at(self._armed, self._expire)
 
+    def time_left(self, future: asyncio.Future[object]) -> float | None:
+        """Seconds (loop time) until ``future``'s ask times out; None without a deadline.
+
+        A scan of the pending deadlines: for the rare reader (a proxy forwarding an ask to
+        another node), not for the hot path, which stays a heap push per ask.
+        """
+        for deadline, _, pending, _, _, _ in self._heap:
+            if pending is future:
+                return deadline - self._loop.time()
+        return None
+
     def __len__(self) -> int:
         return len(self._heap)

@@ -569,3 +569,30 @@ def test_every_ask_ends_with_exactly_its_expected_outcome(loop: str, ops: list[O
         assert got == expected_outcomes(ops)
 
     run(loop, body)
+
+
+class HowLong(Ask["float | None"], frozen=True):
+    pass
+
+
+class Clocked(Actor[HowLong]):
+    """Answers how long its asker still waits (``Reply.time_left``)."""
+
+    @handler
+    def how_long(self, msg: HowLong) -> None:
+        reply = self.defer(msg)
+        reply.send(reply.time_left())
+
+
+def test_a_reply_tells_how_long_its_asker_still_waits(
+    on_each_loop: Callable[[Body], None],
+) -> None:
+    async def body(system: kernel.ActorSystem) -> None:
+        ref = system.spawn(Clocked)
+        left = await ref.ask(HowLong(), timeout=30.0)
+        assert left is not None and 0 < left <= 30.0  # system time, not a fixed default
+        assert await ref.ask(HowLong(), timeout=None) is None  # no deadline: None
+        short = await ref.ask(HowLong(), timeout=0.5)
+        assert short is not None and 0 < short <= 0.5
+
+    on_each_loop(body)

@@ -27,6 +27,7 @@ import typing
 from typing import Any, Final, Literal
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -63,6 +64,9 @@ HEARTBEAT_S: Final = 1.0
 DOWN_AFTER_S: Final = 3.0
 MAX_ENVELOPE: Final = 1 << 20
 DEFAULT_ASK_TIMEOUT_S: Final = 5.0
+UNBOUNDED_ASK_S: Final = 86_400.0
+"""The NATS request bound of a remote ask whose caller set no timeout (``timeout=None``):
+it waits until answered or the proxy exits (its node down: ``"noconnection"``)."""
 _PLAIN_KEY: Final = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
@@ -156,13 +160,16 @@ def reply_type(cls: type) -> Any:
 # --- wire ---------------------------------------------------------------------------
 
 
-class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One message to the actor registered as `target` on the receiving node."""
+class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One message to the actor registered as `target` on the receiving node. An ask
+    carries its caller's remaining time (`timeout_s`): the serving node's local ask waits
+    that long (absent: the default 5 s, as from a node before this field)."""
 
     target: str
     type: str
     body: msgspec.Raw
     ask: bool = False
+    timeout_s: typing.Annotated[float, msgspec.Meta(gt=0, le=86_400.0)] | None = None
 
 
 class Answer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -291,12 +298,23 @@ class RemoteProxy(Actor[msgspec.Struct]):
                 f"register it with MessageTypes.register on every node"
             )
         is_ask = isinstance(msg, Ask)
-        data = _encoder.encode(Envelope(self.name, wire, msgspec.Raw(_encoder.encode(msg)), is_ask))
+        body = msgspec.Raw(_encoder.encode(msg))
         if not is_ask:
+            data = _encoder.encode(Envelope(self.name, wire, body))
             task = asyncio.get_running_loop().create_task(self._tell(data))
         else:
+            reply = self.defer(typing.cast(Ask[Any], msg))
+            # The caller's timeout, not a fixed one: what is left of it bounds the request
+            # and the serving node's local ask (no timeout: until the proxy exits).
+            left = reply.time_left()
+            if left is None and reply.pending:
+                left = UNBOUNDED_ASK_S
+            if left is None or left <= 0:
+                return  # the caller gave up already: nothing to answer
+            left = min(left, UNBOUNDED_ASK_S)
+            data = _encoder.encode(Envelope(self.name, wire, body, True, left))
             task = asyncio.get_running_loop().create_task(
-                self._ask(data, self.defer(typing.cast(Ask[Any], msg)), reply_type(type(msg)))
+                self._ask(data, reply, reply_type(type(msg)), left)
             )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -305,12 +323,15 @@ class RemoteProxy(Actor[msgspec.Struct]):
         with contextlib.suppress(Exception):  # at most once, as a local tell to a dead actor
             await self.client.publish(self.subject, data)
 
-    async def _ask(self, data: bytes, reply: Any, rtype: Any) -> None:
+    async def _ask(self, data: bytes, reply: Any, rtype: Any, timeout: float) -> None:
         try:
-            msg = await self.client.request(self.subject, data, timeout=DEFAULT_ASK_TIMEOUT_S)
+            msg = await self.client.request(self.subject, data, timeout=timeout)
             answer = _answer_decoder.decode(msg.data)
         except asyncio.CancelledError:
             raise
+        except (TimeoutError, nats.errors.TimeoutError):
+            reply.fail(RemoteCallFailed(self.node, self.name, "timeout", "no answer in time"))
+            return
         except Exception as exc:
             reply.fail(RemoteCallFailed(self.node, self.name, "failed", f"{type(exc).__name__}"))
             return
@@ -620,7 +641,7 @@ class RemoteRegistry(Actor[RegistryMessage]):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _deliver(self, msg: Msg) -> Answer | tuple[AnyRef, Ask[Any]] | None:
+    def _deliver(self, msg: Msg) -> Answer | tuple[AnyRef, Ask[Any], float] | None:
         """Tell at once; an ask is returned to be awaited; errors as an `Answer`."""
         if len(msg.data) > MAX_ENVELOPE:
             return self._error(
@@ -645,7 +666,7 @@ class RemoteRegistry(Actor[RegistryMessage]):
         if ref is None or not ref.alive:
             return self._error("noproc", f"no actor registered as {env.target!r} on {self.node!r}")
         if isinstance(message, Ask):
-            return (ref, message)
+            return (ref, message, env.timeout_s or DEFAULT_ASK_TIMEOUT_S)
         try:
             ref.tell(message)  # type: ignore[arg-type]
         except UnhandledMessage as exc:
@@ -656,9 +677,9 @@ class RemoteRegistry(Actor[RegistryMessage]):
         self.refused += 1
         return Answer(False, kind=kind, detail=detail)
 
-    async def _answer_ask(self, msg: Msg, ref: AnyRef, message: Ask[Any]) -> None:
+    async def _answer_ask(self, msg: Msg, ref: AnyRef, message: Ask[Any], timeout: float) -> None:
         try:
-            value = await ref.ask(message, timeout=DEFAULT_ASK_TIMEOUT_S)
+            value = await ref.ask(message, timeout=timeout)
             answer = Answer(True, value=msgspec.Raw(_encoder.encode(value)))
         except Refused as exc:
             answer = Answer(False, kind="refused", detail=exc.message, reason=exc.reason)

@@ -24,6 +24,7 @@ from lightflow_actors.adapters.nats import (
     NameHeld,
     Register,
     RegistryInfo,
+    RemoteCallFailed,
     RemoteExit,
     RemoteRegistry,
     UnknownMessageType,
@@ -38,8 +39,10 @@ from lightflow_actors.kernel import (
     Actor,
     ActorRef,
     Ask,
+    AskTimeout,
     Down,
     Refused,
+    Reply,
     handler,
 )
 
@@ -136,14 +139,16 @@ class Node:
 
 
 @contextlib.asynccontextmanager
-async def node(server: NatsServer, name: str) -> AsyncIterator[Node]:
+async def node(
+    server: NatsServer, name: str, types: MessageTypes | None = None
+) -> AsyncIterator[Node]:
     client = await connect_cluster(server.url, node=name)
     kv = await open_registry_bucket(client)
     try:
         async with ActorSystem() as system:
             registry = await system.start_actor(
                 lambda: RemoteRegistry(
-                    client, kv, name, TYPES, heartbeat_s=HEARTBEAT, down_after_s=DOWN_AFTER
+                    client, kv, name, types or TYPES, heartbeat_s=HEARTBEAT, down_after_s=DOWN_AFTER
                 )
             )
             yield Node(name, system, client, registry)  # type: ignore[arg-type]
@@ -338,3 +343,74 @@ async def test_hostile_envelopes_over_nats(nats_server: NatsServer) -> None:
         remote = await b.whereis("counter")
         assert remote is not None
         assert (await remote.ask(Get())).owner == "a"  # type: ignore[arg-type]
+
+
+class Hold(Ask[int], frozen=True):
+    pass
+
+
+class Release(msgspec.Struct, frozen=True):
+    value: int
+
+
+class HeldLeft(Ask[list[float | None]], frozen=True):
+    pass
+
+
+class Holder(Actor[Hold | Release | HeldLeft]):
+    """Answers `Hold` asks only on `Release`; records each asker's time left."""
+
+    def __init__(self) -> None:
+        self.held: list[Reply[int]] = []
+        self.left: list[float | None] = []
+
+    @handler
+    def hold(self, msg: Hold) -> None:
+        reply = self.defer(msg)
+        self.left.append(reply.time_left())
+        self.held.append(reply)
+
+    @handler
+    def release(self, msg: Release) -> None:
+        for reply in self.held:
+            reply.send(msg.value)
+        self.held.clear()
+
+    @handler
+    def seen(self, msg: HeldLeft) -> list[float | None]:
+        return list(self.left)
+
+
+HOLD_TYPES = MessageTypes(Hold, Release, HeldLeft)
+
+
+async def test_a_remote_ask_waits_as_long_as_its_caller(nats_server: NatsServer) -> None:
+    """The proxy takes the caller's timeout (no fixed 5 s): the serving node's local ask
+    gets what is left of it, and without a timeout the ask waits until answered."""
+    async with (
+        node(nats_server, "a", HOLD_TYPES) as a,
+        node(nats_server, "b", HOLD_TYPES) as b,
+    ):
+        holder = a.system.spawn(Holder)
+        await a.register("holder", holder)  # type: ignore[arg-type]
+        remote = await b.whereis("holder")
+        assert remote is not None
+        long = remote.ask(Hold(), timeout=60.0)  # type: ignore[arg-type]
+        endless = remote.ask(Hold(), timeout=None)  # type: ignore[arg-type]
+        left: list[float | None] = []
+        for _ in range(1000):  # bounds a hang only
+            left = await holder.ask(HeldLeft())
+            if len(left) == 2:
+                break
+            await asyncio.sleep(0.02)
+        long_left, endless_left = left
+        # the serving node waits what is left of the caller's 60 s, far past the old 5 s
+        assert long_left is not None and 5.0 < long_left <= 60.0
+        assert endless_left is not None and endless_left > 60.0  # no caller timeout
+        remote.tell(Release(7))
+        assert await long == 7 and await endless == 7
+        # a short timeout is the caller's too: the serving side gives up with it
+        with pytest.raises((AskTimeout, RemoteCallFailed)):
+            await remote.ask(Hold(), timeout=0.5)  # type: ignore[arg-type]
+        short_left = (await holder.ask(HeldLeft()))[-1]  # type: ignore[arg-type]
+        assert short_left is not None and 0 < short_left <= 0.5
