@@ -108,7 +108,9 @@ async def test_a_dynamic_child_waiting_for_its_restart_is_terminated_by_its_old_
 
 
 async def test_one_for_all_restarts_the_whole_group_after_the_backoff(runtime: Runtime) -> None:
-    backoff = Backoff(min_delay=0.002, max_delay=0.002, jitter=0.0)
+    # Long enough that a loaded machine still reads both rows before the restart fires
+    # (2 ms was not); virtual on the deterministic loop, 0.3 s on the real one.
+    backoff = Backoff(min_delay=0.3, max_delay=0.3, jitter=0.0)
     async with runtime.system(root=False) as system:
         sup = await system.start_actor(
             lambda: Supervisor(
