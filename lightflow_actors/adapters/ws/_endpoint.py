@@ -28,6 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 from lightflow_actors.kernel import ActorExited, ActorNotAlive, ask_now
 from lightflow_actors.live import LiveHub, RequestInfo
 
+from ._socket import BoundedSocket
 from ._transport import Receive as ReceiveFrame
 from ._transport import SocketClosed, start_transport
 
@@ -35,48 +36,28 @@ CLOSE_TIMEOUT: Final = 5.0
 """Seconds a socket whose close is queued waits for the peer's close, then is let go."""
 
 
-class ASGISocket:
+class ASGISocket(BoundedSocket):
     """A `Socket` (see ``_socket.py``) over an ASGI ``send``: a write buffer bounded in
     frames and bytes, drained by a task that exists only while frames are queued."""
 
     # One per open socket: slots, and lists and futures made on demand (a deque costs
     # ~760 bytes even empty, an asyncio.Event the same).
-    __slots__ = (
-        "_buffer",
-        "_close_with",
-        "_drain",
-        "_on_close",
-        "_readable",
-        "_send",
-        "buffered_bytes",
-        "closed",
-        "max_buffered",
-        "max_bytes",
-        "paused_count",
-    )
+    __slots__ = ("_buffer", "_drain", "_on_close", "_send", "closed")
 
     def __init__(self, send: Send, *, max_buffered: int, max_bytes: int) -> None:
+        super().__init__(max_buffered=max_buffered, max_bytes=max_bytes)
         self._send = send
-        self.max_buffered = max_buffered
-        self.max_bytes = max_bytes
-        self.buffered_bytes = 0
         self._buffer: list[bytes] = []
-        self._close_with: tuple[int, str] | None = None
         self._drain: asyncio.Task[None] | None = None
-        self._readable: asyncio.Future[None] | None = None  # exists while paused
         self._on_close: Callable[[], None] | None = None
         self.closed = False  # the close frame is written (or the connection is gone)
-        self.paused_count = 0
 
     # -- the transport side (sync, never blocks) -----------------------------------------
 
     def send(self, data: bytes) -> bool:
         if self._close_with is not None or self.closed:
             return True  # closing or gone: later frames are dropped, as the peer would
-        if (
-            len(self._buffer) >= self.max_buffered
-            or self.buffered_bytes + len(data) > self.max_bytes
-        ):
+        if self._full(len(self._buffer), data):
             return False
         self._buffer.append(data)
         self.buffered_bytes += len(data)
@@ -98,32 +79,12 @@ class ASGISocket:
         self._buffer.clear()
         self.close(code, reason)
 
-    def pause_reading(self) -> None:
-        if self._readable is None:
-            self.paused_count += 1
-            self._readable = asyncio.get_running_loop().create_future()
-
-    def resume_reading(self) -> None:
-        readable, self._readable = self._readable, None
-        if readable is not None and not readable.done():
-            readable.set_result(None)
-
     # -- the endpoint side ------------------------------------------------------------
-
-    @property
-    def closing(self) -> bool:
-        return self._close_with is not None
 
     @property
     def writing(self) -> bool:
         """Whether a drain task is running (frames or the close are being written)."""
         return self._drain is not None
-
-    async def wait_readable(self) -> None:
-        """Return once reading is allowed (at once unless paused)."""
-        readable = self._readable
-        if readable is not None:
-            await asyncio.shield(readable)
 
     def gone(self) -> None:
         """The connection is gone: nothing more can be written."""

@@ -20,6 +20,8 @@ from typing import Final
 
 import msgspec
 
+from ._socket import BoundedSocket
+
 
 class PollAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """The body of one ``GET {base}/poll`` answer.
@@ -41,7 +43,7 @@ class PollPositionError(ValueError):
 _MAX_ANSWER_BYTES: Final = 1 << 20  # one poll answers at most about 1 MiB of frames
 
 
-class PollSocket:
+class PollSocket(BoundedSocket):
     """A `Socket` whose frames wait in a bounded list for the browser's next poll.
 
     ::
@@ -51,38 +53,22 @@ class PollSocket:
         answer = await sock.take(since=0, timeout=20.0)   # in GET {base}/poll
     """
 
-    __slots__ = (
-        "_closed_with",
-        "_frames",
-        "_readable",
-        "_waiter",
-        "base",
-        "buffered_bytes",
-        "max_buffered",
-        "max_bytes",
-    )
+    __slots__ = ("_frames", "_waiter", "base")
 
     def __init__(self, *, max_buffered: int, max_bytes: int = 4 * 1024 * 1024) -> None:
-        self.max_buffered = max_buffered
-        self.max_bytes = max_bytes
+        super().__init__(max_buffered=max_buffered, max_bytes=max_bytes)
         # Invariant: _frames[i] has position base + i; every frame before base was
         # confirmed by a poll; buffered_bytes is the sum of len(frame) over _frames.
         self._frames: list[bytes] = []
         self.base = 0
-        self.buffered_bytes = 0
-        self._closed_with: tuple[int, str] | None = None
         self._waiter: asyncio.Future[None] | None = None  # the waiting poll
-        self._readable: asyncio.Future[None] | None = None  # exists while paused
 
     # -- the transport side (sync, never blocks) ----------------------------------------
 
     def send(self, data: bytes) -> bool:
-        if self._closed_with is not None:
+        if self._close_with is not None:
             return True  # closing: frames after the close are dropped, as the peer would
-        if (
-            len(self._frames) >= self.max_buffered
-            or self.buffered_bytes + len(data) > self.max_bytes
-        ):
+        if self._full(len(self._frames), data):
             return False
         self._frames.append(data)
         self.buffered_bytes += len(data)
@@ -90,8 +76,8 @@ class PollSocket:
         return True
 
     def close(self, code: int, reason: str) -> None:
-        if self._closed_with is None:
-            self._closed_with = (code, reason)
+        if self._close_with is None:
+            self._close_with = (code, reason)
             self._wake()
             self.resume_reading()
 
@@ -101,31 +87,12 @@ class PollSocket:
         self.buffered_bytes = 0
         self.close(code, reason)
 
-    def pause_reading(self) -> None:
-        if self._readable is None:
-            self._readable = asyncio.get_running_loop().create_future()
-
-    def resume_reading(self) -> None:
-        readable, self._readable = self._readable, None
-        if readable is not None and not readable.done():
-            readable.set_result(None)
-
     # -- the endpoint side ------------------------------------------------------------
-
-    @property
-    def closing(self) -> bool:
-        return self._closed_with is not None
 
     @property
     def end(self) -> int:
         """The position the next frame written will have."""
         return self.base + len(self._frames)
-
-    async def wait_readable(self) -> None:
-        """Return once reading is allowed (at once unless paused)."""
-        readable = self._readable
-        if readable is not None:
-            await asyncio.shield(readable)
 
     def confirm(self, since: int) -> None:
         """Drop the frames before position `since` (the browser has them); raises
@@ -146,7 +113,7 @@ class PollSocket:
         there are any (or the connection closed), else when one is written or after
         `timeout` seconds (an empty answer: poll again)."""
         self.confirm(since)
-        if not self._frames and self._closed_with is None:
+        if not self._frames and self._close_with is None:
             previous = self._waiter
             if previous is not None and not previous.done():
                 previous.set_result(None)  # superseded: it answers with nothing
@@ -169,7 +136,7 @@ class PollSocket:
             frames.append(data.decode("utf-8"))
             size += len(data)
         position = self.base + len(frames)
-        close = self._closed_with if position == self.end else None
+        close = self._close_with if position == self.end else None
         return PollAnswer(next=position, frames=tuple(frames), close=close)
 
     def _wake(self) -> None:

@@ -38,7 +38,57 @@ class Socket(Protocol):
     def resume_reading(self) -> None: ...
 
 
-class QueueSocket:
+class BoundedSocket:
+    """What every `Socket` here shares: a write buffer bounded in frames
+    (`max_buffered`) and in bytes (`max_bytes`, `buffered_bytes` counting what is queued),
+    the close once queued (`closing`), and reading paused for backpressure
+    (`pause_reading` / `resume_reading`, `wait_readable` for the reader).
+    Subclasses keep the frames and write them (`QueueSocket`, `ASGISocket`, `PollSocket`)."""
+
+    # One per open connection: slots, and a future made only while reading is paused.
+    __slots__ = (
+        "_close_with",
+        "_readable",
+        "buffered_bytes",
+        "max_buffered",
+        "max_bytes",
+        "paused_count",
+    )
+
+    def __init__(self, *, max_buffered: int, max_bytes: int) -> None:
+        self.max_buffered = max_buffered
+        self.max_bytes = max_bytes
+        self.buffered_bytes = 0
+        self._close_with: tuple[int, str] | None = None
+        self._readable: asyncio.Future[None] | None = None  # exists while paused
+        self.paused_count = 0
+
+    def _full(self, queued: int, data: bytes) -> bool:
+        """Whether one more frame `data` after `queued` frames would pass a bound."""
+        return queued >= self.max_buffered or self.buffered_bytes + len(data) > self.max_bytes
+
+    @property
+    def closing(self) -> bool:
+        return self._close_with is not None
+
+    def pause_reading(self) -> None:
+        if self._readable is None:
+            self.paused_count += 1
+            self._readable = asyncio.get_running_loop().create_future()
+
+    def resume_reading(self) -> None:
+        readable, self._readable = self._readable, None
+        if readable is not None and not readable.done():
+            readable.set_result(None)
+
+    async def wait_readable(self) -> None:
+        """Return once reading is allowed (at once unless paused)."""
+        readable = self._readable
+        if readable is not None:
+            await asyncio.shield(readable)
+
+
+class QueueSocket(BoundedSocket):
     """A `Socket` over async send/close callables, with a write buffer bounded in frames
     and in bytes (`buffered_bytes` counts the frames queued and the one being written).
 
@@ -54,19 +104,7 @@ class QueueSocket:
 
     # Memory matters here: one per open socket. Lists and futures made on demand cost
     # far less than a deque (~760 bytes even empty) or an asyncio.Event each.
-    __slots__ = (
-        "_buffer",
-        "_close",
-        "_close_with",
-        "_readable",
-        "_send",
-        "_wake",
-        "buffered_bytes",
-        "closed",
-        "max_buffered",
-        "max_bytes",
-        "paused_count",
-    )
+    __slots__ = ("_buffer", "_close", "_send", "_wake", "closed")
 
     def __init__(
         self,
@@ -76,27 +114,19 @@ class QueueSocket:
         max_buffered: int,
         max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
+        super().__init__(max_buffered=max_buffered, max_bytes=max_bytes)
         self._send = send
         self._close = close
-        self.max_buffered = max_buffered
-        self.max_bytes = max_bytes
-        self.buffered_bytes = 0
         self._buffer: list[bytes] = []
-        self._close_with: tuple[int, str] | None = None
         self._wake: asyncio.Future[None] | None = None  # the idle writer waits on it
-        self._readable: asyncio.Future[None] | None = None  # exists while paused
         self.closed = False
-        self.paused_count = 0
 
     # -- the transport side (sync, never blocks) -----------------------------------------
 
     def send(self, data: bytes) -> bool:
         if self._close_with is not None:
             return True  # closing: frames after the close are dropped, as the peer would
-        if (
-            len(self._buffer) >= self.max_buffered
-            or self.buffered_bytes + len(data) > self.max_bytes
-        ):
+        if self._full(len(self._buffer), data):
             return False
         self._buffer.append(data)
         self.buffered_bytes += len(data)
@@ -116,27 +146,7 @@ class QueueSocket:
         self._buffer.clear()
         self.close(code, reason)
 
-    def pause_reading(self) -> None:
-        if self._readable is None:
-            self.paused_count += 1
-            self._readable = asyncio.get_running_loop().create_future()
-
-    def resume_reading(self) -> None:
-        readable, self._readable = self._readable, None
-        if readable is not None and not readable.done():
-            readable.set_result(None)
-
     # -- the endpoint side ------------------------------------------------------------
-
-    @property
-    def closing(self) -> bool:
-        return self._close_with is not None
-
-    async def wait_readable(self) -> None:
-        """Return once reading is allowed (at once unless paused)."""
-        readable = self._readable
-        if readable is not None:
-            await asyncio.shield(readable)
 
     async def writer(self) -> None:
         """Drain the buffer to the network until the close is written (run as a task)."""
