@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from ..isa import JSONValue
 from ._errors import PeerError
-from ._peer import LiveClient, page_attr
+from ._peer import LiveClient, PeerView, page_attr
 
 if TYPE_CHECKING:
     import httpx
@@ -39,7 +38,7 @@ class _Conn(msgspec.Struct, frozen=True):
     conn: str
 
 
-class HttpTransportView:
+class HttpTransportView(PeerView):
     """A live view over SSE (``transport="sse"``) or long-polling (``"poll"``).
 
     ::
@@ -94,11 +93,7 @@ class HttpTransportView:
         url = endpoint if endpoint is not None else f"{base_url}/{transport}"
         self = cls(client, url, transport, own)
         await self.connect()
-        await self.send_frame(self.client.hello())
-        await self.until(lambda: self.client.connection.state == "open", "the welcome")
-        for frame in self.client.join(view, session_id, token, params or {}):
-            await self.send_frame(frame)
-        await self.until(lambda: self.client.renders > 0, "the first render")
+        await self._join(view, session_id, token, params)
         return self
 
     async def connect(self) -> None:
@@ -112,14 +107,6 @@ class HttpTransportView:
         opened: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._reader = asyncio.ensure_future(self._stream(opened))
         self.conn = await opened
-
-    def html(self) -> str:
-        return self.client.html()
-
-    async def push(self, event: str, payload: JSONValue) -> None:
-        data, ref = self.client.submit(event, payload)
-        await self.send_frame(data)
-        await self.until(lambda: ref in self.client.answered, f"the answer to {event!r}")
 
     async def send_frame(self, data: bytes) -> None:
         """Queue `data` for the uplink and return at once, as a browser's page does: the
@@ -160,17 +147,8 @@ class HttpTransportView:
         """The next frame from the server; None once it closed the connection."""
         return await self._texts.get()
 
-    async def until(self, condition: Callable[[], bool], what: str) -> None:
-        """Read frames (answering acks and pings) until `condition()` holds."""
-        while not condition():
-            text = await self.receive_text()
-            if text is None:
-                raise PeerError(
-                    f"the {self.transport} connection closed ({self.close_code} "
-                    f"{self.close_reason}) while waiting for {what}; errors: {self.client.errors}"
-                )
-            for reply in self.client.feed(text.encode("utf-8")):
-                await self.send_frame(reply)
+    def _how_closed(self) -> str:
+        return f"{self.transport} connection closed ({self.close_code} {self.close_reason})"
 
     async def close(self) -> None:
         """Send what is queued, leave (DELETE) and stop reading."""

@@ -170,7 +170,55 @@ class LiveClient:
             self.navigations.append(envelope.nav)
 
 
-class WebSocketView:
+class PeerView:
+    """What a live view held by a Python peer does over any transport: join, read frames
+    (answering acks and pings) until a condition holds, push an event and wait for its
+    answer. Subclasses carry the frames: `send_frame`, `receive_text` (None once the
+    server closed) and `_how_closed` (how it closed, for errors)."""
+
+    client: LiveClient
+
+    async def send_frame(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def receive_text(self) -> str | None:
+        raise NotImplementedError
+
+    def _how_closed(self) -> str:
+        raise NotImplementedError
+
+    async def _join(
+        self, view: str, session_id: str, token: str, params: Mapping[str, str] | None
+    ) -> None:
+        """Say hello, join `view` and wait for its first render."""
+        await self.send_frame(self.client.hello())
+        await self.until(lambda: self.client.connection.state == "open", "the welcome")
+        for frame in self.client.join(view, session_id, token, params or {}):
+            await self.send_frame(frame)
+        await self.until(lambda: self.client.renders > 0, "the first render")
+
+    def html(self) -> str:
+        return self.client.html()
+
+    async def push(self, event: str, payload: JSONValue) -> None:
+        data, ref = self.client.submit(event, payload)
+        await self.send_frame(data)
+        await self.until(lambda: ref in self.client.answered, f"the answer to {event!r}")
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        """Read frames (answering acks and pings) until `condition()` holds."""
+        while not condition():
+            text = await self.receive_text()
+            if text is None:
+                raise PeerError(
+                    f"the {self._how_closed()} while waiting for {what}; "
+                    f"errors: {self.client.errors}"
+                )
+            for reply in self.client.feed(text.encode("utf-8")):
+                await self.send_frame(reply)
+
+
+class WebSocketView(PeerView):
     """A live view over a real WebSocket, as a browser without a DOM would hold it.
 
     ``open`` GETs the page (the token and session id are in it), connects to the
@@ -217,35 +265,17 @@ class WebSocketView:
             url.host, url.port or 80, f"{url.path}/socket", deflate=deflate, cookie=cookie
         )
         self = cls(ws, LiveClient())
-        await self.send_frame(self.client.hello())
-        await self.until(lambda: self.client.connection.state == "open", "the welcome")
-        for frame in self.client.join(view, session_id, token, params or {}):
-            await self.send_frame(frame)
-        await self.until(lambda: self.client.renders > 0, "the first render")
+        await self._join(view, session_id, token, params)
         return self
-
-    def html(self) -> str:
-        return self.client.html()
-
-    async def push(self, event: str, payload: JSONValue) -> None:
-        data, ref = self.client.submit(event, payload)
-        await self.send_frame(data)
-        await self.until(lambda: ref in self.client.answered, f"the answer to {event!r}")
 
     async def send_frame(self, data: bytes) -> None:
         await self.ws.send_text(data.decode("utf-8"))
 
-    async def until(self, condition: Callable[[], bool], what: str) -> None:
-        """Read frames (answering acks and pings) until `condition()` holds."""
-        while not condition():
-            text = await self.ws.receive_text()
-            if text is None:
-                raise PeerError(
-                    f"the socket closed ({self.ws.close_code} {self.ws.close_reason}) "
-                    f"while waiting for {what}; errors: {self.client.errors}"
-                )
-            for reply in self.client.feed(text.encode("utf-8")):
-                await self.send_frame(reply)
+    async def receive_text(self) -> str | None:
+        return await self.ws.receive_text()
+
+    def _how_closed(self) -> str:
+        return f"socket closed ({self.ws.close_code} {self.ws.close_reason})"
 
     async def close(self) -> None:
         await self.ws.close()
