@@ -92,6 +92,7 @@ from ._errors import (
     ViewDefinitionError,
 )
 from ._form import Form, FormEvent, FormField, to_form
+from ._function_view import FunctionView, live_view
 from ._httpview import HttpTransport, HttpTransportView
 from ._hub import Halted, LiveHub, StaticRender, StoreFactory
 from ._js import JS, Target, closest, inner
@@ -210,6 +211,7 @@ __all__ = [
     "Form",
     "FormEvent",
     "FormField",
+    "FunctionView",
     "GetPresences",
     "GetTrackerInfo",
     "GroupedView",
@@ -347,6 +349,7 @@ __all__ = [
     "live_img_preview",
     "live_patch_of",
     "live_session",
+    "live_view",
     "load_or_create_secret",
     "relative_target",
     "run_on_mount",
