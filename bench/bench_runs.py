@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from string import Template
 
 import msgspec
 
@@ -47,26 +48,39 @@ from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
 SECONDS = 1.0
 CHAIN_RUNS = 8
 
-MODEL = """
+_MODEL = Template("""
 from lightflow_actors.flow import Model
-METADATA = {"id": "noop", "title": "No-op", "kind": "model", "description": "bench",
+METADATA = {"id": "$model", "title": "$model", "kind": "model", "description": "bench",
             "stability": "stable"}
-DEFINITION = Model(provider="noop", name="noop", formats=("openai.chat",))
-"""
-CHAIN = """
+DEFINITION = Model(provider="$model", name="$model", formats=("openai.chat",))
+""")
+_CHAIN = Template("""
 import msgspec
 from lightflow_actors.flow import ApiStep, ChatPrompt, Workflow
-METADATA = {"id": "chain", "title": "Chain", "kind": "workflow", "description": "bench",
+METADATA = {"id": "$id", "title": "Chain", "kind": "workflow", "description": "bench",
             "stability": "stable"}
 class Inputs(msgspec.Struct, frozen=True):
     seed: str = "x"
 def step(n):
     src = "{inputs.seed}" if n == 1 else f"{{steps.s{n - 1}.output.text}}"
-    return ApiStep(id=f"s{n}", format="openai.chat", model="noop",
+    return ApiStep(id=f"s{n}", format="openai.chat", model="$model",
                    prompt=ChatPrompt(user=f"{n} {src}"), depends_on=[] if n == 1 else [f"s{n - 1}"])
-DEFINITION = Workflow(inputs=Inputs, steps=[step(n) for n in range(1, 11)])
-"""
-ONE = CHAIN.replace('"chain"', '"one"').replace("range(1, 11)", "range(1, 2)")
+DEFINITION = Workflow(inputs=Inputs, steps=[step(n) for n in range(1, $steps + 1)])
+""")
+MODEL = _MODEL.substitute(model="noop")
+CHAIN = _CHAIN.substitute(id="chain", model="noop", steps=10)
+
+
+def write_chain_assets(assets: Path, model: str) -> None:
+    """The benches' assets under `assets`: the model `model` (its provider has the same
+    name), `chain` (ten steps calling it, each on the previous one's output) and `one`
+    (its first step alone)."""
+    (assets / "models").mkdir(parents=True)
+    (assets / "workflows").mkdir()
+    (assets / "models" / f"{model}.py").write_text(_MODEL.substitute(model=model))
+    for workflow, steps in (("chain", 10), ("one", 1)):
+        source = _CHAIN.substitute(id=workflow, model=model, steps=steps)
+        (assets / "workflows" / f"{workflow}.py").write_text(source)
 
 
 def noop(request: ProviderRequest) -> object:
@@ -82,11 +96,7 @@ def _seed(run_id: str) -> bytes:
 
 def _config(root: Path, *, shortcut: bool = True) -> RunsConfig:
     assets = root / "assets"
-    (assets / "models").mkdir(parents=True)
-    (assets / "workflows").mkdir()
-    (assets / "models" / "noop.py").write_text(MODEL)
-    (assets / "workflows" / "chain.py").write_text(CHAIN)
-    (assets / "workflows" / "one.py").write_text(ONE)
+    write_chain_assets(assets, "noop")
     document = (
         f'{{"state_dir": "{root / "state"}", "assets": "{assets}", "providers": '
         f'[{{"kind": "python", "name": "noop", "target": "{Path(__file__).resolve()}:noop"}}], '

@@ -34,6 +34,7 @@ from pathlib import Path
 import msgspec
 
 from bench._report import percentile, row
+from bench.bench_runs import write_chain_assets
 from ctx_substrate import ProviderRequest
 from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
 from lightflow_actors.kernel import ActorSystem
@@ -64,27 +65,6 @@ BUDGETS = TenantsConfig(
     }
 )
 
-MODEL = """
-from lightflow_actors.flow import Model
-METADATA = {"id": "paced", "title": "Paced", "kind": "model", "description": "bench",
-            "stability": "stable"}
-DEFINITION = Model(provider="paced", name="paced", formats=("openai.chat",))
-"""
-CHAIN = """
-import msgspec
-from lightflow_actors.flow import ApiStep, ChatPrompt, Workflow
-METADATA = {"id": "chain", "title": "Chain", "kind": "workflow", "description": "bench",
-            "stability": "stable"}
-class Inputs(msgspec.Struct, frozen=True):
-    seed: str = "x"
-def step(n):
-    src = "{inputs.seed}" if n == 1 else f"{{steps.s{n - 1}.output.text}}"
-    return ApiStep(id=f"s{n}", format="openai.chat", model="paced",
-                   prompt=ChatPrompt(user=f"{n} {src}"), depends_on=[] if n == 1 else [f"s{n - 1}"])
-DEFINITION = Workflow(inputs=Inputs, steps=[step(n) for n in range(1, 11)])
-"""
-ONE = CHAIN.replace('"chain"', '"one"').replace("range(1, 11)", "range(1, 2)")
-
 
 async def paced(request: ProviderRequest) -> object:
     """The benchmark's provider: a model call that takes `PROVIDER_S`."""
@@ -112,11 +92,7 @@ class Counter(LiveView[int, Inc]):
 
 def _config(root: Path) -> RunsConfig:
     assets = root / "assets"
-    (assets / "models").mkdir(parents=True)
-    (assets / "workflows").mkdir()
-    (assets / "models" / "paced.py").write_text(MODEL)
-    (assets / "workflows" / "chain.py").write_text(CHAIN)
-    (assets / "workflows" / "one.py").write_text(ONE)
+    write_chain_assets(assets, "paced")
     provider = {
         "kind": "python",
         "name": "paced",
