@@ -6,9 +6,40 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Self
 
 
-class FakeModelServer:
+class LocalModelServer:
+    """An HTTP server on 127.0.0.1 (a free port), serving in a thread while entered;
+    `base_url` is its OpenAI-style ``/v1``. Subclasses give their request handler."""
+
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], *, daemon_threads: bool = False
+    ) -> None:
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = daemon_threads
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()  # serve_forever has returned: at once
+
+
+class FakeModelServer(LocalModelServer):
     """Answers `POST /v1/chat/completions` and `POST /v1/messages`; records each request
     (path, headers, body). Requests without `key` (Bearer or x-api-key) get HTTP 401. With
     `hold`, each answer waits until that event is set (a call in flight, for kill drills)."""
@@ -81,23 +112,4 @@ class FakeModelServer:
                 except OSError:  # the caller was killed while its call was held
                     self.close_connection = True
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeModelServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
+        super().__init__(Handler)

@@ -13,11 +13,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 
 import httpx
+
+from ..cli._fake_model import LocalModelServer
 
 CHAIN_WORKFLOW = """\
 import msgspec
@@ -46,7 +47,7 @@ DEFINITION = Workflow(
 STEPS = ("one", "two", "three")
 
 
-class CountingModel:
+class CountingModel(LocalModelServer):
     """An OpenAI-compatible chat server that takes `delay_s` per answer, counts requests
     per `Idempotency-Key` and, like a paid API honouring the key, answers a repeated key
     with the answer it gave first (computed once)."""
@@ -102,31 +103,12 @@ class CountingModel:
                 except OSError:  # its caller was killed meanwhile
                     self.close_connection = True
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        super().__init__(Handler, daemon_threads=True)
 
     def key_of(self, run_id: str, step: str) -> list[str]:
         """The keys of the requests of `step` of `run_id` (one per attempt)."""
         with self.lock:
             return [k for k, p in self.prompts.items() if p == f"step {step} of {run_id}"]
-
-    def __enter__(self) -> CountingModel:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
 
 def placed_on(nodes: list[str], run_id: str) -> str:
