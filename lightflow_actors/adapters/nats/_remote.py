@@ -160,30 +160,76 @@ def reply_type(cls: type) -> Any:
 # --- wire ---------------------------------------------------------------------------
 
 
-class Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    """One message to the actor registered as `target` on the receiving node. An ask
-    carries its caller's remaining time (`timeout_s`): the serving node's local ask waits
-    that long (absent: the default 5 s, as from a node before this field)."""
+WIRE_VERSION: Final = 2
+"""The envelope's wire version this node speaks (specs/cluster.md §Compatibility). 1: the
+first (`target`, `type`, `body`, `ask`; a node of that version refuses any other field);
+2: `timeout_s` and `v`, unknown fields ignored."""
+
+
+class Envelope(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One message to the actor registered as `target` on the receiving node.
+
+    Compatibility (specs/cluster.md §Compatibility): a receiver ignores fields it does not
+    know, and every field after the first four has a default, so an envelope of any version
+    decodes on any node from version 2 on. `v` is the sender's wire version (absent: 1): the
+    serving node answers in what that version reads. A sender writes only what the target's
+    node reads: its registration says its version (`Registration.wire`), and a node of
+    version 1 gets exactly the four first fields (no `timeout_s`, no `v`).
+
+    An ask carries its caller's remaining time (`timeout_s`): the serving node's local ask
+    waits that long (absent: the default 5 s, as from a node of version 1)."""
 
     target: str
     type: str
     body: msgspec.Raw
     ask: bool = False
     timeout_s: typing.Annotated[float, msgspec.Meta(gt=0, le=86_400.0)] | None = None
+    v: typing.Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
-class Answer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+def envelope_for(
+    wire: int, target: str, type_name: str, body: msgspec.Raw, ask: bool, timeout_s: float | None
+) -> Envelope:
+    """The envelope a node of wire version `wire` reads: version 1 gets no `timeout_s` and
+    no `v` (its decoder refuses unknown fields); later versions get both."""
+    if wire < 2:
+        return Envelope(target, type_name, body, ask)
+    return Envelope(target, type_name, body, ask, timeout_s, WIRE_VERSION)
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """The reply to an ask. Its fields are those of version 1, which a node of that version
+    decodes with unknown fields refused: a field added here must only be sent to askers
+    whose envelope's `v` reads it. Received answers ignore unknown fields, and a `kind` or
+    `reason` this node does not know reads as `failed` / no reason."""
+
     ok: bool
     value: msgspec.Raw = msgspec.Raw(b"\xc0")  # the reply's MessagePack (nil if none)
-    kind: ErrorKind | None = None
+    kind: str | None = None  # an ErrorKind; a newer node's unknown kind reads as "failed"
     detail: str = ""
-    reason: RefusalReason | None = None  # of a refusal: it crosses with its reason
+    reason: str | None = None  # of a refusal (a RefusalReason): it crosses with its reason
+
+
+_ERROR_KINDS: Final = frozenset(typing.get_args(ErrorKind))
+_REFUSAL_REASONS: Final = frozenset(typing.get_args(RefusalReason))
+
+
+def answer_kind(answer: Answer) -> ErrorKind:
+    """The answer's error kind, `failed` when it is none this node knows."""
+    kind = answer.kind
+    return typing.cast(ErrorKind, kind) if kind in _ERROR_KINDS else "failed"
+
+
+def answer_reason(answer: Answer) -> RefusalReason | None:
+    reason = answer.reason
+    return typing.cast(RefusalReason, reason) if reason in _REFUSAL_REASONS else None
 
 
 class Registration(msgspec.Struct, frozen=True):
     name: str
     node: str
     actor: int
+    wire: int = 1  # the holder's node's envelope version (absent: a node of version 1)
 
 
 class NodeBeat(msgspec.Struct, frozen=True):
@@ -278,10 +324,18 @@ class RemoteProxy(Actor[msgspec.Struct]):
     """Stands for the actor `name` (id `actor`) on node `node`; forwards what it gets."""
 
     def __init__(
-        self, client: Client, prefix: str, types: MessageTypes, node: str, name: str, actor: int
+        self,
+        client: Client,
+        prefix: str,
+        types: MessageTypes,
+        node: str,
+        name: str,
+        actor: int,
+        wire: int = WIRE_VERSION,
     ) -> None:
         self.client, self.prefix, self.types = client, prefix, types
         self.node, self.name, self.actor = node, name, actor
+        self.wire = wire  # what the remote node reads (its registration says)
         self.subject = f"{prefix}.actor.{node}"
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -300,7 +354,7 @@ class RemoteProxy(Actor[msgspec.Struct]):
         is_ask = isinstance(msg, Ask)
         body = msgspec.Raw(_encoder.encode(msg))
         if not is_ask:
-            data = _encoder.encode(Envelope(self.name, wire, body))
+            data = _encoder.encode(envelope_for(self.wire, self.name, wire, body, False, None))
             task = asyncio.get_running_loop().create_task(self._tell(data))
         else:
             reply = self.defer(typing.cast(Ask[Any], msg))
@@ -312,7 +366,7 @@ class RemoteProxy(Actor[msgspec.Struct]):
             if left is None or left <= 0:
                 return  # the caller gave up already: nothing to answer
             left = min(left, UNBOUNDED_ASK_S)
-            data = _encoder.encode(Envelope(self.name, wire, body, True, left))
+            data = _encoder.encode(envelope_for(self.wire, self.name, wire, body, True, left))
             task = asyncio.get_running_loop().create_task(
                 self._ask(data, reply, reply_type(type(msg)), left)
             )
@@ -343,11 +397,9 @@ class RemoteProxy(Actor[msgspec.Struct]):
                 return
             reply.send(value)
         elif answer.kind == "refused":
-            reply.refuse(Refused(answer.detail, answer.reason))
+            reply.refuse(Refused(answer.detail, answer_reason(answer)))
         else:
-            reply.fail(
-                RemoteCallFailed(self.node, self.name, answer.kind or "failed", answer.detail)
-            )
+            reply.fail(RemoteCallFailed(self.node, self.name, answer_kind(answer), answer.detail))
             if answer.kind == "noproc":
                 self.stop(NOPROC)
 
@@ -442,7 +494,7 @@ class RemoteRegistry(Actor[RegistryMessage]):
                 return
             raise NameHeld(name, repr(held))
         key = name_key(name)
-        value = _encoder.encode(Registration(name, self.node, ref.id))
+        value = _encoder.encode(Registration(name, self.node, ref.id, WIRE_VERSION))
         try:
             revision = await self.kv.create(key, value)
         except KeyWrongLastSequenceError:
@@ -529,7 +581,9 @@ class RemoteRegistry(Actor[RegistryMessage]):
             return proxy
         client, prefix, types = self.client, self.prefix, self.types
         proxy = self.spawn(
-            lambda: RemoteProxy(client, prefix, types, holder.node, holder.name, holder.actor)
+            lambda: RemoteProxy(
+                client, prefix, types, holder.node, holder.name, holder.actor, holder.wire
+            )
         )
         self.proxies[key] = proxy
         self.proxy_monitors[self.monitor(proxy)] = key
