@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
 import msgspec
 from nats.aio.client import Client
@@ -38,17 +39,28 @@ from lightflow_actors.adapters.nats import (
     open_runs_bucket,
     open_session_bucket,
 )
-from lightflow_actors.kernel import ActorRef, ActorSystem, ExitReason, handler
+from lightflow_actors.adapters.nats._connect import ClusterUnreachable
+from lightflow_actors.kernel import (
+    ActorRef,
+    ActorSystem,
+    ExitReason,
+    LifecycleEvent,
+    TransientFailure,
+    handler,
+)
 from lightflow_actors.supervision import ChildSpec, Supervisor
 
 __all__ = [
     "CLUSTER_SUBSYSTEM",
     "RECONNECT_TIMEOUT_S",
     "ClusterLink",
+    "ClusterOutage",
     "ClusterShared",
     "ConnectionLost",
     "open_cluster",
 ]
+
+logger: Final = logging.getLogger(__name__)
 
 CLUSTER_SUBSYSTEM = "cluster"
 """The root's child id of the cluster subsystem (what ``GET /ready`` names while down)."""
@@ -56,13 +68,24 @@ CLUSTER_SUBSYSTEM = "cluster"
 RECONNECT_TIMEOUT_S = 2.0
 """How long a restarted link tries to reach NATS before its start fails."""
 
-CLUSTER_INTENSITY, CLUSTER_PERIOD_S = 2, 10.0
-"""More restarts than this within the period (NATS still down): the subsystem gives up
-and the root's backoff takes over."""
+CLUSTER_INTENSITY, CLUSTER_PERIOD_S = 1, 10.0
+"""More restarts than this within the period: the subsystem gives up and the root's
+backoff takes over. One: a broken connection is reconnected at once; if that fails (NATS
+still down) every further attempt is the root's, one per backoff delay."""
 
 
-class ConnectionLost(ConnectionError):
+class ConnectionLost(TransientFailure, ConnectionError):
     """The link's NATS connection broke; the link stops so its restart connects anew."""
+
+
+class ClusterOutage(TransientFailure, ConnectionError):
+    """A restarted link could not reconnect (NATS down, or its buckets unavailable): its
+    start fails, quietly (the outage log says it once per attempt)."""
+
+    def __init__(self, node: str, cause: BaseException) -> None:
+        inner = cause.cause if isinstance(cause, ClusterUnreachable) else cause
+        self.node, self.why = node, f"{type(inner).__name__}: {inner}"
+        super().__init__(f"node {node!r} cannot reconnect to NATS ({self.why})")
 
 
 class ClusterShared:
@@ -89,6 +112,50 @@ class ClusterShared:
         self.registry = registry
         self.connections = 1
         self.on_lost: Callable[[], None] = lambda: None
+        self.failed_attempts = 0  # reconnects failed since the connection was last up
+        self.last_failure = ""
+        self.outage_since: float | None = None
+        self._unwatch = system.subscribe(self._outage_event)
+
+    def reconnect_failed(self, error: ClusterOutage) -> None:
+        clock = self.system.clock
+        if self.outage_since is None:
+            self.outage_since = clock.now()
+        self.failed_attempts += 1
+        self.last_failure = error.why
+
+    def reconnected(self) -> None:
+        if self.failed_attempts:
+            since = self.outage_since
+            gone = 0.0 if since is None else self.system.clock.now() - since
+            url = self.client.connected_url if self.client is not None else None
+            logger.warning(
+                "cluster: node %r reconnected to NATS%s after %d failed attempts (%.1f s)",
+                self.node,
+                f" at {url.geturl()}" if url is not None else "",
+                self.failed_attempts,
+                gone,
+            )
+        self.failed_attempts, self.last_failure, self.outage_since = 0, "", None
+
+    def _outage_event(self, event: LifecycleEvent) -> None:
+        """One line per failed reconnect: the root has scheduled the cluster subsystem's
+        next attempt (its backoff), and this says why and when (the traceback: DEBUG)."""
+        if event.kind != "restart_scheduled" or event.child != CLUSTER_SUBSYSTEM:
+            return
+        if not self.failed_attempts or event.restart_at_ms is None:
+            return
+        wait_s = max(0.0, (event.restart_at_ms - self.system.clock.wall_ms()) / 1000)
+        logger.warning(
+            "cluster: node %r cannot reach NATS (%s); attempt %d failed, next in %.1f s",
+            self.node,
+            self.last_failure,
+            self.failed_attempts,
+            wait_s,
+        )
+
+    def close(self) -> None:
+        self._unwatch()
 
     async def reconnect(self, on_lost: Callable[[], None]) -> Client:
         """A new client, with every bucket reopened and every shared object rebound to it.
@@ -184,7 +251,15 @@ class ClusterLink(NatsLink):
             shared.on_lost = lost
         else:
             shared.fresh = False
-            self.client = await shared.reconnect(lost)
+            try:
+                self.client = await shared.reconnect(lost)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS down, or its buckets unavailable
+                outage = ClusterOutage(self.node, exc)
+                shared.reconnect_failed(outage)
+                raise outage from exc
+            shared.reconnected()
 
     @handler
     def lost(self, msg: _Lost) -> None:

@@ -105,6 +105,7 @@ def cluster_link(options: ServeOptions) -> PartSource:
                 name=CLUSTER_SUPERVISOR,
             )
         except BaseException:
+            shared.close()
             if shared.client is not None:
                 await shared.client.close()
             raise

@@ -17,8 +17,10 @@ from ._errors import (
     Refused,
     StartFailed,
     SystemNotRunning,
+    TransientFailure,
     UnhandledMessage,
     WrongActorType,
+    is_transient,
 )
 from ._introspect import ActorInfo, ActorStatus, LifecycleEvent, LifecycleKind
 from ._mailbox import Mailbox, Overflow
@@ -84,6 +86,7 @@ __all__ = [
     "StartFailed",
     "SystemNotRunning",
     "Timer",
+    "TransientFailure",
     "UnhandledMessage",
     "WrongActorType",
     "ask_now",
@@ -92,5 +95,6 @@ __all__ = [
     "handler",
     "is_crash",
     "is_normal_exit",
+    "is_transient",
     "run_in_thread",
 ]

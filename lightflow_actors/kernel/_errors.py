@@ -26,6 +26,26 @@ class LightflowError(Exception):
     """Base class of every error the runtime raises on purpose."""
 
 
+class TransientFailure(LightflowError):
+    """A failure expected in operation and retried by a supervisor: a dependency that is
+    unreachable for a while (a broker down, a connection lost). An actor crashing with one
+    (or failing to start with one) is logged as one line at DEBUG with its traceback
+    instead of an ERROR with a traceback: whoever retries says so once per attempt."""
+
+
+def is_transient(reason: object) -> bool:
+    """True if ``reason`` is a `TransientFailure`, or a failure caused by one (a
+    `StartFailed`, or an exception raised ``from`` one)."""
+    seen: set[int] = set()
+    while isinstance(reason, BaseException) and id(reason) not in seen:
+        if isinstance(reason, TransientFailure):
+            return True
+        seen.add(id(reason))
+        cause = reason.__cause__
+        reason = cause if cause is not None else getattr(reason, "reason", None)
+    return False
+
+
 class SystemNotRunning(LightflowError):
     """The actor system has not been started, or has already shut down."""
 

@@ -22,7 +22,14 @@ import anyio.to_thread
 from ._actor import Actor, ActorClassInfo
 from ._cell import DEAD, RUNNING, STARTING, STOPPING, Cell
 from ._clock import Clock, LoopClock
-from ._errors import ActorNotAlive, NameTaken, StartFailed, SystemNotRunning, WrongActorType
+from ._errors import (
+    ActorNotAlive,
+    NameTaken,
+    StartFailed,
+    SystemNotRunning,
+    WrongActorType,
+    is_transient,
+)
 from ._introspect import ActorInfo, ActorStatus, LifecycleEvent, LifecycleKind
 from ._mailbox import UNBOUNDED, Mailbox
 from ._reasons import KILL, SHUTDOWN, ExitReason, format_reason
@@ -552,6 +559,9 @@ class ActorSystem:
 
     def _log_crash(self, cell: Cell, exc: BaseException, during: str | None) -> None:
         where = f" while handling {during}" if during else ""
+        if is_transient(exc):  # expected and retried: the retrying side says it, once
+            logger.debug("%s crashed%s: %s", cell.label, where, format_reason(exc), exc_info=exc)
+            return
         logger.error("%s crashed%s: %s", cell.label, where, format_reason(exc), exc_info=exc)
 
     def _long_handler_seen(self, cell: Cell, first: object, handled: int, held: float) -> None:

@@ -34,6 +34,7 @@ from ..kernel import (
     Timer,
     format_reason,
     handler,
+    is_transient,
 )
 from ._crash import CrashNote
 from ._intensity import DEFAULT_INTENSITY, DEFAULT_PERIOD, RestartIntensity
@@ -439,7 +440,10 @@ class SupervisorBase(Actor[SupervisorMessage], abc.ABC):
             f"exited with {format_reason(reason)})"
         )
         if isinstance(parent, SupervisorBase):
-            logger.error("%s; stopping its children and escalating to %s", why, parent.label)
+            # a transient failure (a broker down) is retried by the parent's backoff, which
+            # says so once per attempt: no ERROR per give-up
+            level = logging.INFO if is_transient(reason) else logging.ERROR
+            logger.log(level, "%s; stopping its children and escalating to %s", why, parent.label)
         else:
             logger.critical(
                 "%s; it is a top-level supervisor, so its whole subtree is stopped and "

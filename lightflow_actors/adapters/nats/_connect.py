@@ -77,7 +77,7 @@ class ClusterUnreachable(ConnectionError):
     """No NATS server of the cluster answered."""
 
     def __init__(self, servers: str | list[str], cause: Exception) -> None:
-        self.servers = servers
+        self.servers, self.cause = servers, cause
         shown = servers if isinstance(servers, str) else ", ".join(servers)
         super().__init__(
             f"cannot reach the cluster's NATS server at {shown}: {type(cause).__name__}: "

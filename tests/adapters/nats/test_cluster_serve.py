@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -191,12 +192,32 @@ async def _until_ready(
         await asyncio.sleep(0.2)
 
 
+OUTAGE_LINE = re.compile(
+    r"cluster: node 'a' cannot reach NATS \((?P<why>[^)]*)\); attempt (?P<n>\d+) failed, "
+    r"next in (?P<next>\d+\.\d) s$"
+)
+
+
+async def _outage_lines(log: Path, count: int) -> list[re.Match[str]]:
+    """The log's outage lines once there are `count` of them (bounded against a hang)."""
+    deadline = asyncio.get_running_loop().time() + 90
+    while True:
+        text = await asyncio.to_thread(log.read_text)
+        lines = [m for m in map(OUTAGE_LINE.search, text.splitlines()) if m]
+        if len(lines) >= count:
+            return lines
+        assert asyncio.get_running_loop().time() < deadline, text[-3000:]
+        await asyncio.sleep(0.2)
+
+
 async def test_nats_down_the_cluster_subsystem_restarts_with_a_new_client(
-    two_nodes: tuple[Node, Node], nats_server: NatsServer
+    two_nodes: tuple[Node, Node], nats_server: NatsServer, tmp_path: Path
 ) -> None:
     """NATS stops: `/ready` names the cluster subsystem (the link, registry and tree agent
-    restart with backoff); NATS starts again: each node connects a new client, is ready,
-    and the live chat crosses nodes again over the new connections."""
+    restart with backoff), and each failed attempt logs one line (why, attempt, when the
+    next is) and no traceback; NATS starts again: each node connects a new client (one
+    line says so), is ready, and the live chat crosses nodes again over the new
+    connections."""
     a, b = two_nodes
     async with httpx.AsyncClient(timeout=20) as http:
         for node in (a, b):
@@ -208,6 +229,10 @@ async def test_nats_down_the_cluster_subsystem_restarts_with_a_new_client(
             assert body["down"] == ["cluster"], body
         tree = (await http.get(f"{a.url}/system/tree")).json()  # the node itself answers
         assert any(n["name"] == "lightflow.root" for n in tree["nodes"]), tree
+        lines = await _outage_lines(tmp_path / "a.log", 2)
+        assert [int(m["n"]) for m in lines[:2]] == [1, 2]  # one line per attempt, counted
+        assert all("Connect" in m["why"] or "Error" in m["why"] for m in lines), lines
+        assert all(float(m["next"]) <= 30.0 * 1.2 for m in lines)  # the root's backoff
         nats_server.start()
         for node in (a, b):
             body = await _until_ready(http, node.url, True, "ready once NATS is back")
@@ -222,6 +247,9 @@ async def test_nats_down_the_cluster_subsystem_restarts_with_a_new_client(
                     break
                 assert asyncio.get_running_loop().time() < deadline, view
                 await asyncio.sleep(0.2)
+    log = (tmp_path / "a.log").read_text()
+    assert "Traceback" not in log, log[-4000:]  # tracebacks of the outage: DEBUG only
+    assert re.search(r"cluster: node 'a' reconnected to NATS at \S+ after \d+ failed", log)
     # one client per node, new ones: the old connections are gone from the server
     names = [c["name"] for c in nats_server.monitor("/connz")["connections"]]  # type: ignore[index]
     assert sorted(n for n in names if n in ("lightflow:a", "lightflow:b")) == [
