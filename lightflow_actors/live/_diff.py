@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from ._errors import FingerprintCollisionError, RenderedError
-from ._live_component import Components, Mounted
+from ._live_component import Components, Mounted, StreamMirror
 from ._patch import Patch, PatchValue
 from ._rendered import (
     ComponentCall,
@@ -111,7 +111,16 @@ class _DiffRun:
     while no component was mounted when the pass began, so replaced subtrees need no walk.
     """
 
-    __slots__ = ("host", "ids", "in_stream", "new", "refs", "statics", "tracking")
+    __slots__ = (
+        "entry_cids",
+        "host",
+        "ids",
+        "new",
+        "refs",
+        "sent_entries",
+        "statics",
+        "tracking",
+    )
 
     def __init__(
         self,
@@ -123,9 +132,12 @@ class _DiffRun:
         self.statics = statics
         self.new: dict[int, tuple[int, tuple[str, ...]]] = {}
         self.host = host
-        self.tracking = host is not None and len(host) > 0
+        self.tracking = host is not None and (len(host) > 0 or bool(host.streams or host.plain))
         self.refs: dict[int, int] = {}
-        self.in_stream = False
+        # The cids named by the stream entry being diffed (None: not inside one).
+        self.entry_cids: list[int] | None = None
+        # Stream entries sent by this pass that name components, with their cids.
+        self.sent_entries: list[tuple[dict[str, PatchValue], tuple[int, ...]]] = []
 
     def template_id(self, fingerprint: int, statics: tuple[str, ...]) -> int:
         template_id = self.ids.get(fingerprint)
@@ -164,13 +176,10 @@ class _DiffRun:
                 f"live component {call.id!r} in a tree diffed without a component table; "
                 "pass the session's Components to DiffState.diff"
             )
-        if self.in_stream:
-            raise RenderedError(
-                f"live component {call.id!r} inside a stream entry: the server keeps no "
-                "stream entry, so it could not tell when the component leaves; place "
-                "components in a keyed(...) list"
-            )
-        return self.host.resolve(call)
+        cid = self.host.resolve(call)
+        if self.entry_cids is not None:
+            self.entry_cids.append(cid)
+        return cid
 
     def stream(self, slot: StreamSlot, ops: list[StreamOp]) -> dict[str, PatchValue]:
         return {
@@ -179,34 +188,75 @@ class _DiffRun:
         }
 
     def stream_ops(self, slot: StreamSlot, ops: list[StreamOp]) -> list[PatchValue]:
-        if self.in_stream:
+        if self.entry_cids is not None:
             raise RenderedError(f"stream {slot.name!r} inside a stream entry; streams do not nest")
-        self.in_stream = True
-        try:
-            out: list[PatchValue] = []
-            for op in ops:
-                if op.kind == "r":
-                    out.append(["r"])
-                elif op.kind == "d":
-                    out.append(["d", op.key])
-                elif op.entry is not None:
-                    check_stream_entry(slot, op.key, op.entry)
+        host = self.host
+        mirror = None if host is None else host.streams.get(slot.name)
+        out: list[PatchValue] = []
+        for op in ops:
+            if op.kind == "r":
+                out.append(["r"])
+                if host is not None:
+                    self.forget_stream(host, slot.name)
+                    mirror = None
+            elif op.kind == "d":
+                out.append(["d", op.key])
+                if mirror is not None:
+                    self.uncount(mirror.delete(op.key))
+            elif op.entry is not None:
+                check_stream_entry(slot, op.key, op.entry)
+                self.entry_cids = []
+                try:
                     entry = self.entry(op.entry.dynamics)
-                    if op.update_only:
-                        out.append(["u", op.key, entry])
-                    elif op.limit is None:
-                        out.append(["i", op.key, op.at, entry])
-                    else:
-                        out.append(["i", op.key, op.at, entry, op.limit])
-            return out
-        finally:
-            self.in_stream = False
+                    cids = tuple(self.entry_cids)
+                finally:
+                    self.entry_cids = None
+                if op.update_only:
+                    out.append(["u", op.key, entry])
+                elif op.limit is None:
+                    out.append(["i", op.key, op.at, entry])
+                else:
+                    out.append(["i", op.key, op.at, entry, op.limit])
+                if host is None:
+                    continue
+                if cids:
+                    self.sent_entries.append((entry, cids))
+                if mirror is None and cids:
+                    if slot.name in host.plain:
+                        raise RenderedError(
+                            f"stream {slot.name!r}: entry {op.key!r} holds a live component, "
+                            "but the stream already holds entries without one, whose keys "
+                            "the server did not keep; give the stream's first entry its "
+                            "component, or reset the stream (Stream(..., reset=True))"
+                        )
+                    mirror = host.streams[slot.name] = StreamMirror()
+                if mirror is not None:
+                    self.uncount(mirror.insert(op.key, cids, op.at, op.limit, op.update_only))
+                elif not op.update_only:
+                    host.plain.add(slot.name)
+        return out
+
+    def forget_stream(self, host: Components, name: str) -> None:
+        """The browser's stream `name` is empty now (a reset, or its slot left)."""
+        host.plain.discard(name)
+        mirror = host.streams.pop(name, None)
+        if mirror is not None:
+            self.uncount(mirror.reset())
+
+    def uncount(self, cids: tuple[int, ...]) -> None:
+        for cid in cids:
+            self.refs[cid] = self.refs.get(cid, 0) - 1
 
     # -- slot counts of live components ------------------------------------------------
 
     def drop(self, previous: Dynamic) -> None:
-        """The browser no longer holds `previous` at its slot: uncount its components."""
+        """The browser no longer holds `previous` at its slot: uncount its components
+        (and those of its streams' entries)."""
         if not self.tracking or type(previous) is str:
+            return
+        if isinstance(previous, StreamSlot):
+            assert self.host is not None  # tracking implies a host
+            self.forget_stream(self.host, previous.name)
             return
         if isinstance(previous, Rendered):
             for dynamic in previous.dynamics:
@@ -274,11 +324,13 @@ class _DiffRun:
                     "give each place its own id"
                 )
         gone = [cid for cid in candidates if cid in host.by_cid and host.by_cid[cid].refs <= 0]
+        removed: set[int] = set()
         while gone:
             cid = gone.pop()
             if cid not in host.by_cid:
                 continue
             mounted = host.remove(cid)
+            removed.add(cid)
             was_held = held.get(cid, mounted.rendered)
             if was_held is not None and not reset:
                 changes[cid] = None
@@ -286,6 +338,13 @@ class _DiffRun:
                 changes.pop(cid, None)
             if mounted.rendered is not None:
                 gone.extend(self.release(host, mounted))
+        # A stream entry sent by this patch and dropped by a later operation of it (a
+        # delete, a replacement, a trimming limit, an update of a key the browser does
+        # not hold) may name a component that left in this pass: the browser never
+        # shows that entry, so its slot goes as empty text.
+        for entry, cids in self.sent_entries:
+            if not removed.isdisjoint(cids):
+                _blank(entry, removed)
 
     def release(self, host: Components, mounted: Mounted) -> list[int]:
         """Uncount the components `mounted`'s tree names; return those left with none."""
@@ -485,6 +544,22 @@ class _DiffRun:
         if updates:
             changes["u"] = updates
         return changes or None
+
+
+def _blank(node: dict[str, PatchValue], cids: set[int]) -> None:
+    """Replace, in place, every slot of `node` naming one of `cids` by empty text."""
+    for key, value in node.items():
+        if key == "s":
+            continue
+        if type(value) is int:
+            if value in cids:
+                node[key] = ""
+        elif isinstance(value, dict):
+            _blank(value, cids)
+        elif key == "e" and isinstance(value, list):
+            for entry in value:
+                if isinstance(entry, dict):
+                    _blank(entry, cids)
 
 
 def _longest_increasing(values: list[int]) -> list[int]:

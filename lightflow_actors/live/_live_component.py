@@ -126,13 +126,81 @@ def _events_of(cls: type) -> dict[str, type[msgspec.Struct]]:
     return events
 
 
+class StreamMirror:
+    """The keys of one stream whose entries hold live components, as the browser holds
+    them (order, and the cids each entry names); never the entries themselves.
+
+    The server keeps no stream entry (ADR 0084), but a component named by an entry must
+    leave when its entry does: a delete, a replacement, a reset, or a ``limit`` that
+    trims it. The mirror replays those operations on keys only, so the diff can uncount
+    the entry's components exactly (ADR 0109). Only streams whose entries hold
+    components have one: a stream of plain entries still costs nothing per entry.
+    """
+
+    __slots__ = ("cids", "keys")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.cids: dict[str, tuple[int, ...]] = {}
+
+    def delete(self, key: str) -> tuple[int, ...]:
+        """Drop `key` if held; the cids its entry named."""
+        cids = self.cids.pop(key, None)
+        if cids is None:
+            return ()
+        self.keys.remove(key)
+        return cids
+
+    def reset(self) -> tuple[int, ...]:
+        """Drop every entry; the cids they named."""
+        cids = tuple(cid for named in self.cids.values() for cid in named)
+        self.keys.clear()
+        self.cids.clear()
+        return cids
+
+    def insert(
+        self, key: str, cids: tuple[int, ...], at: int, limit: int | None, update_only: bool
+    ) -> tuple[int, ...]:
+        """Apply an insert (or an update) as the browser does; the cids it no longer
+        holds (a replaced entry's, a trimmed entry's, or `cids` when it ignores the op)."""
+        old = self.cids.get(key)
+        if old is not None:
+            self.cids[key] = cids
+            return old
+        if update_only:
+            return cids
+        self.cids[key] = cids
+        self.keys.insert(len(self.keys) if at < 0 else min(at, len(self.keys)), key)
+        if limit is None:
+            return ()
+        kept = self.keys[:limit] if limit >= 0 else self.keys[limit:]
+        if len(kept) == len(self.keys):
+            return ()
+        keep = set(kept)
+        dropped = tuple(cid for k in self.keys if k not in keep for cid in self.cids.pop(k))
+        self.keys = kept
+        return dropped
+
+
 class Components:
     """One session's mounted components, by cid and by (class, id).
 
     `render_context` wraps every component ``render`` (the session's stream operations).
+    `streams` mirrors the keys of each stream whose entries hold components; `plain`
+    names the streams that received entries without components since their last reset
+    (they keep no mirror, so a component may not join them until a reset).
     """
 
-    __slots__ = ("_by_key", "_dirty", "_dirty_set", "_next", "by_cid", "render_context")
+    __slots__ = (
+        "_by_key",
+        "_dirty",
+        "_dirty_set",
+        "_next",
+        "by_cid",
+        "plain",
+        "render_context",
+        "streams",
+    )
 
     def __init__(
         self, render_context: Callable[[], AbstractContextManager[None]] = nullcontext
@@ -143,6 +211,8 @@ class Components:
         self._dirty_set: set[int] = set()
         self._next = 1
         self.render_context = render_context
+        self.streams: dict[str, StreamMirror] = {}
+        self.plain: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.by_cid)
@@ -212,6 +282,9 @@ class Components:
         for mounted in self.by_cid.values():
             mounted.rendered = None
             mounted.refs = 0
+        # A full render starts every stream empty in the browser.
+        self.streams.clear()
+        self.plain.clear()
 
     @property
     def dirty(self) -> bool:

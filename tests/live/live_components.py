@@ -3,7 +3,8 @@ Hypothesis strategies for steps: shared by the component, stream and JS-merge te
 
 `BoardView` places one `Card` component per item (a keyed list), a `Badge` for the
 pinned item, a `Badge` inside every card clicked an odd number of times (nested
-components that come and go), and the stream ``feed``. `Model` applies the same steps
+components that come and go), the stream ``feed`` of plain lines and the stream
+``chips``, each of whose entries holds a `Badge` (components inside stream entries). `Model` applies the same steps
 the simple way and renders the HTML the browser must show.
 """
 
@@ -84,10 +85,12 @@ CARD_COMPONENT = Card()
 
 BOARD = Template(
     '<main><header>{pinned}</header><ul id="cards">{cards}</ul>'
-    '<ol id="feed" lf-update="stream">{feed}</ol></main>'
+    '<ol id="feed" lf-update="stream">{feed}</ol>'
+    '<ol id="chips" lf-update="stream">{chips}</ol></main>'
 )
 SLOT = Template("{card}")
 LINE = Template('<li id="line-{key}">{text}</li>')
+CHIP = Template('<li id="chip-{key}">{badge}</li>')
 
 
 class BoardState(msgspec.Struct, frozen=True):
@@ -113,6 +116,7 @@ class FeedOp(msgspec.Struct, frozen=True):
 
 class Feed(msgspec.Struct, frozen=True, tag="feed"):
     ops: list[FeedOp]
+    stream: Literal["feed", "chips"] = "feed"
 
 
 class BoardView(LiveView[BoardState, SetItems | SetPinned | Feed]):
@@ -127,16 +131,24 @@ class BoardView(LiveView[BoardState, SetItems | SetPinned | Feed]):
         if isinstance(event, SetPinned):
             return msgspec.structs.replace(state, pinned=event.key)
         commands: list[Stream | StreamInsert | StreamDelete] = []
+        name = event.stream
         for op in event.ops:
             if op.kind == "r":
-                commands.append(Stream(name="feed", reset=True))
+                commands.append(Stream(name=name, reset=True))
             elif op.kind == "d":
-                commands.append(StreamDelete(name="feed", key=op.key))
+                commands.append(StreamDelete(name=name, key=op.key))
             else:
-                entry = LINE(key=op.key, text=op.text)
+                entry = (
+                    LINE(key=op.key, text=op.text)
+                    if name == "feed"
+                    else CHIP(
+                        key=op.key,
+                        badge=live_component(BADGE_COMPONENT, f"chip-{op.key}", op.text),
+                    )
+                )
                 commands.append(
                     StreamInsert(
-                        name="feed",
+                        name=name,
                         key=op.key,
                         entry=entry,
                         at=op.at,
@@ -159,7 +171,12 @@ class BoardView(LiveView[BoardState, SetItems | SetPinned | Feed]):
                 for key, text in state.items
             ],
         )
-        return BOARD(pinned=pinned, cards=cards, feed=streamed("feed", LINE))
+        return BOARD(
+            pinned=pinned,
+            cards=cards,
+            feed=streamed("feed", LINE),
+            chips=streamed("chips", CHIP),
+        )
 
 
 # -- the naive model ------------------------------------------------------------------------
@@ -177,6 +194,7 @@ class Model:
         self.clicks: dict[str, int] = {}
         self.pinned: str | None = None
         self.feed: list[tuple[str, str]] = []
+        self.chips: list[tuple[str, str]] = []
 
     def set_items(self, items: list[tuple[str, str]]) -> None:
         self.items = list(items)
@@ -186,20 +204,25 @@ class Model:
     def click(self, key: str) -> None:
         self.clicks[key] = self.clicks.get(key, 0) + 1
 
-    def apply(self, ops: list[FeedOp]) -> None:
+    def apply(self, ops: list[FeedOp], stream: str = "feed") -> None:
+        lines = self.feed if stream == "feed" else self.chips
         for op in ops:
-            keys = [k for k, _ in self.feed]
+            keys = [k for k, _ in lines]
             if op.kind == "r":
-                self.feed = []
+                lines = []
             elif op.kind == "d":
-                self.feed = [(k, t) for k, t in self.feed if k != op.key]
+                lines = [(k, t) for k, t in lines if k != op.key]
             elif op.key in keys:
-                self.feed[keys.index(op.key)] = (op.key, op.text)
+                lines[keys.index(op.key)] = (op.key, op.text)
             elif op.kind == "i":
-                at = len(self.feed) if op.at == -1 else min(op.at, len(self.feed))
-                self.feed.insert(at, (op.key, op.text))
+                at = len(lines) if op.at == -1 else min(op.at, len(lines))
+                lines.insert(at, (op.key, op.text))
                 if op.limit is not None:
-                    self.feed = self.feed[: op.limit] if op.limit >= 0 else self.feed[op.limit :]
+                    lines = lines[: op.limit] if op.limit >= 0 else lines[op.limit :]
+        if stream == "feed":
+            self.feed = lines
+        else:
+            self.chips = lines
 
     def html(self, cid_of: dict[str, int]) -> str:
         """The page, given the cid each component id has (cids are the session's choice)."""
@@ -217,9 +240,14 @@ class Model:
                 f'<button lf-click="click" lf-target="{cid_of[key]}">+</button>{inner}</li>'
             )
         feed = "".join(f'<li id="line-{e(k)}">{e(t)}</li>' for k, t in self.feed)
+        chips = "".join(
+            f'<li id="chip-{e(k)}"><b id="badge-{cid_of["chip-" + k]}">{e(t)}</b></li>'
+            for k, t in self.chips
+        )
         return (
             f'<main><header>{pinned}</header><ul id="cards">{cards}</ul>'
-            f'<ol id="feed" lf-update="stream">{feed}</ol></main>'
+            f'<ol id="feed" lf-update="stream">{feed}</ol>'
+            f'<ol id="chips" lf-update="stream">{chips}</ol></main>'
         )
 
 
@@ -303,6 +331,7 @@ STEP = st.one_of(
     st.tuples(st.just("pin"), st.one_of(st.none(), KEYS)),
     st.tuples(st.just("click"), KEYS),
     st.tuples(st.just("feed"), FEED_OPS),
+    st.tuples(st.just("chips"), FEED_OPS),
 )
 STEPS = st.lists(STEP, min_size=1, max_size=12)
 
@@ -329,8 +358,9 @@ def run_steps(steps: list[tuple[str, object]]) -> tuple[list[bytes], list[str]]:
             patch = board.submit("click", {}, target=board.cid(arg))
         else:
             assert isinstance(arg, list)
-            model.apply(arg)
-            patch = board.submit("feed", {"ops": [msgspec.to_builtins(op) for op in arg]})
+            model.apply(arg, kind)
+            ops = [msgspec.to_builtins(op) for op in arg]
+            patch = board.submit("feed", {"ops": ops, "stream": kind})
         patches.append(patch if patch is not None else b"{}")
         expected.append(model.html(board.cid_of()))
     return patches, expected

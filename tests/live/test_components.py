@@ -54,8 +54,9 @@ def test_component_tables_of_client_and_server_agree_after_every_step(
             patch = board.submit("set_items", {"items": [list(i) for i in arg]})  # type: ignore[attr-defined]
         elif kind == "pin":
             patch = board.submit("set_pinned", {"key": arg})
-        elif kind == "feed":
-            patch = board.submit("feed", {"ops": [msgspec.to_builtins(op) for op in arg]})  # type: ignore[attr-defined]
+        elif kind in ("feed", "chips"):
+            ops = [msgspec.to_builtins(op) for op in arg]  # type: ignore[attr-defined]
+            patch = board.submit("feed", {"ops": ops, "stream": kind})
         else:
             if board.program.components.find(Card, str(arg)) is None:
                 continue

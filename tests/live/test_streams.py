@@ -176,16 +176,38 @@ def test_keys_and_positions_are_checked_when_the_command_is_given() -> None:
         add_ops({}, StreamInsert(name="s", key=1, entry=OTHER(n=1), at=-2))
 
 
-def test_components_and_streams_do_not_nest_inside_stream_entries() -> None:
+def test_streams_do_not_nest_inside_stream_entries() -> None:
     holder = Template("<i>{c}</i>")
     page = Template("<div>{s}</div>")
-    for inner in (live_component(BADGE_COMPONENT, 1, "x"), streamed("t", OTHER)):
+    pending: dict[str, list[object]] = {}
+    add_ops(pending, StreamInsert(name="s", key=1, entry=holder(c=streamed("t", OTHER))))  # type: ignore[arg-type]
+    with pending_ops(pending):  # type: ignore[arg-type]
+        tree = page(s=streamed("s", holder))
+    with pytest.raises(RenderedError, match="inside a stream entry"):
+        DiffState().diff(tree, Components())
+
+
+def test_a_component_may_not_join_a_stream_that_began_without_components() -> None:
+    holder = Template("<i>{c}</i>")
+    page = Template("<div>{s}</div>")
+    state, components = DiffState(), Components()
+    for key, inner in ((1, "plain"), (2, live_component(BADGE_COMPONENT, 2, "x"))):
         pending: dict[str, list[object]] = {}
-        add_ops(pending, StreamInsert(name="s", key=1, entry=holder(c=inner)))  # type: ignore[arg-type]
+        add_ops(pending, StreamInsert(name="s", key=key, entry=holder(c=inner)))  # type: ignore[arg-type]
         with pending_ops(pending):  # type: ignore[arg-type]
             tree = page(s=streamed("s", holder))
-        with pytest.raises(RenderedError, match="inside a stream entry"):
-            DiffState().diff(tree, Components())
+        if key == 1:
+            state.diff(tree, components)
+        else:
+            with pytest.raises(RenderedError, match="reset the stream"):
+                state.diff(tree, components)
+    # After a reset the stream may hold components (its first entry has one).
+    pending = {}
+    add_ops(pending, Stream(name="s", reset=True))  # type: ignore[arg-type]
+    add_ops(pending, StreamInsert(name="s", key=3, entry=holder(c=live_component(BADGE_COMPONENT, 3, "y"))))  # type: ignore[arg-type]
+    with pending_ops(pending):  # type: ignore[arg-type]
+        patch = DiffState().diff(page(s=streamed("s", holder)), components)
+    assert len(components) == 1 and patch.components
 
 
 def test_the_first_get_shows_what_mount_streamed() -> None:
