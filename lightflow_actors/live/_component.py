@@ -120,6 +120,13 @@ class AnyLiveView:
     transient: ClassVar[frozenset[str]] = frozenset()
     """Fields of a Struct state left out of snapshots (restored at their defaults)."""
 
+    temporary_assigns: ClassVar[Mapping[str, object]] = {}
+    """Top-level fields of the state reset to the given value after every render the
+    browser gets (Phoenix's ``temporary_assigns``): a one-shot notice, a form's last
+    submission, a batch of rows just sent. The render is a function of the state, so
+    the next render shows the reset value; what must stay on the page after its field
+    is reset belongs in a stream (``streamed``) or an ``lf-update="ignore"`` element."""
+
 
 class LiveView(AnyLiveView, Generic[S, E]):
     """Base class of live views: ``S`` is the state type, ``E`` the union of event structs.

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -96,10 +96,13 @@ def live_view(
     mount: Callable[[Params], S | Update[S] | Awaitable[S | Update[S]]]
     | Callable[[Params, SessionInfo], S | Update[S] | Awaitable[S | Update[S]]],
     title: str = "Live view",
+    temporary_assigns: Mapping[str, object] | None = None,
 ) -> FunctionView[S]:
     """A live view from `render` (state -> tree) and `mount` (``(params)`` or
     ``(params, session)`` -> the first state, an `Update`, or an awaitable of either);
-    add event handlers with ``@view.on("name")``. `title`: the page's first title."""
+    add event handlers with ``@view.on("name")``. `title`: the page's first title;
+    `temporary_assigns`: fields reset to these values after every render
+    (`LiveView.temporary_assigns`)."""
     try:
         arity = len(inspect.signature(mount).parameters)
     except (TypeError, ValueError):
@@ -109,7 +112,12 @@ def live_view(
             f"mount takes (params) or (params, session), not {arity} parameters"
         )
     # One class per view: the hub caches a view's events on its class.
-    cls = type("FunctionView", (FunctionView,), {"title": title, "_lightflow_events": {}})
+    attributes = {
+        "title": title,
+        "_lightflow_events": {},
+        "temporary_assigns": dict(temporary_assigns or {}),
+    }
+    cls = type("FunctionView", (FunctionView,), attributes)
     view: FunctionView[S] = cls(render, mount, with_session=arity == 2)
     return view
 

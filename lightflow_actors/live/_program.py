@@ -342,7 +342,21 @@ class ViewProgram:
                 rendered = self._tree()
         patch = self.diff.diff(rendered, self.components)
         sent(self.streams)
+        self._reset_temporary()
         return patch
+
+    def _reset_temporary(self) -> None:
+        """The browser got a render: the view's temporary fields go back to their values."""
+        temporary = self.spec.view.temporary_assigns
+        if not temporary:
+            return
+        changes = {
+            name: value
+            for name, value in temporary.items()
+            if state_field(self.state, name) is not value
+        }
+        if changes:
+            self.state = with_fields(self.state, changes)
 
     def _flash_token(self) -> str:
         if not self.flash or self.seal is None:

@@ -4,8 +4,8 @@ Hypothesis strategies for steps: shared by the component, stream and JS-merge te
 `BoardView` places one `Card` component per item (a keyed list), a `Badge` for the
 pinned item, a `Badge` inside every card clicked an odd number of times (nested
 components that come and go), the stream ``feed`` of plain lines and the stream
-``chips``, each of whose entries holds a `Badge` (components inside stream entries). `Model` applies the same steps
-the simple way and renders the HTML the browser must show.
+``chips``, each of whose entries holds a `Badge` (components inside stream entries).
+`Model` applies the same steps the simple way and renders the HTML the browser must show.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from lightflow_actors.live._program import ViewProgram, static_html
 from lightflow_actors.live._streams import add_ops, pending_ops
 from lightflow_actors.testing.live import LiveTestError, live_test
 
-from .live_components import BADGE_COMPONENT, BoardView
+from .live_components import BADGE_COMPONENT, Board, BoardView
 
 PAGE = Template('<h1>{count}</h1><ul id="msgs" lf-update="stream">{msgs}</ul>')
 MSG = Template('<li id="m-{n}">message {n}: {text}</li>')
@@ -204,7 +204,8 @@ def test_a_component_may_not_join_a_stream_that_began_without_components() -> No
     # After a reset the stream may hold components (its first entry has one).
     pending = {}
     add_ops(pending, Stream(name="s", reset=True))  # type: ignore[arg-type]
-    add_ops(pending, StreamInsert(name="s", key=3, entry=holder(c=live_component(BADGE_COMPONENT, 3, "y"))))  # type: ignore[arg-type]
+    badge = holder(c=live_component(BADGE_COMPONENT, 3, "y"))
+    add_ops(pending, StreamInsert(name="s", key=3, entry=badge))  # type: ignore[arg-type]
     with pending_ops(pending):  # type: ignore[arg-type]
         patch = DiffState().diff(page(s=streamed("s", holder)), components)
     assert len(components) == 1 and patch.components
@@ -272,3 +273,44 @@ async def test_events_for_unknown_components_are_refused_and_the_session_lives_o
         await view.push("set_items", {"items": []})
         with pytest.raises(LiveTestError, match="no element"):
             await view.element("#card-a button").render_click()
+
+
+def test_a_component_in_a_stream_entry_leaves_with_its_entry() -> None:
+    """Each `chips` entry holds a Badge: a delete, a trimming limit, a reset and an
+    insert trimmed by its own limit remove exactly the components of the entries the
+    browser drops, and the server keeps keys, not entries."""
+    board = Board()
+
+    def chips(*ops: dict[str, object]) -> dict[str, object]:
+        patch = board.submit("feed", {"ops": list(ops), "stream": "chips"})
+        assert patch is not None
+        decoded = msgspec.json.decode(patch)
+        assert isinstance(decoded, dict)
+        return decoded
+
+    def cid(key: str) -> int:
+        return board.cid_of()[f"chip-{key}"]
+
+    patch = chips(*({"kind": "i", "key": k, "text": k.upper()} for k in "abc"))
+    a, b, c = cid("a"), cid("b"), cid("c")
+    assert sorted(patch["c"]) == sorted(str(n) for n in (a, b, c))  # type: ignore[arg-type]
+    mirror = board.program.components.streams["chips"]
+    assert mirror.keys == ["a", "b", "c"] and mirror.cids == {"a": (a,), "b": (b,), "c": (c,)}
+
+    assert chips({"kind": "d", "key": "b"})["c"] == {str(b): None}
+    # Replaced in place by an entry naming the same component: its update, nothing leaves.
+    patch = chips({"kind": "i", "key": "a", "text": "A2"})
+    assert patch["c"] == {str(a): {"1": "A2"}}
+    # Prepending with limit 2 trims "c" in the browser: its component leaves too.
+    patch = chips({"kind": "i", "key": "d", "text": "D", "at": 0, "limit": 2})
+    assert patch["c"][str(c)] is None  # type: ignore[index]
+    assert mirror.keys == ["d", "a"]
+    # An insert its own limit trims at once: sent as empty text, never mounted for long.
+    patch = chips({"kind": "i", "key": "e", "text": "E", "limit": 2})
+    assert "chip-e" not in board.cid_of()
+    [op] = patch["r"]["3"]["x"]  # type: ignore[index]
+    assert op[3] == {"0": "e", "1": ""}
+    d = cid("d")
+    assert chips({"kind": "r"})["c"] == {str(d): None, str(a): None}
+    assert board.cid_of().keys().isdisjoint({"chip-a", "chip-d"})
+    assert "chips" not in board.program.components.streams

@@ -160,6 +160,9 @@ def _values(
         ),
         "package": project.package.module,
         "imports": "\nimport datetime" if uses_date else "",
+        "typing_names": (
+            "Annotated, Final" if any(f.type not in ("bool", "date") for f in fields) else "Final"
+        ),
         "Title": name.title,
         "Records": name.camel,
         "records": name.module,
@@ -189,7 +192,7 @@ def _values(
         "input_types": _input_types(fields),
         "row_markup": _row_markup(name, record, fields),
         "row_values": "\n".join(
-            f"        {f.name}=_shown({record.module}.{f.name})," for f in fields
+            f"            {f.name}=_shown({record.module}.{f.name})," for f in fields
         ),
         # tests
         "valid": _literal(fields, _VALID, True),
@@ -292,11 +295,9 @@ def _textarea(form: Form[$Record], name: str) -> Rendered:
 def _row_markup(name: Name, record: Name, fields: tuple[FieldSpec, ...]) -> str:
     lines = [f'    \'<li id="{name.text}-{{id}}" class="{record.text}">\'']
     lines += [f"    '<span class=\"{f.name}\">{{{f.name}}}</span> '" for f in fields]
-    lines.append('    \'<button class="edit" lf-click="edit" lf-value-id="{id}"\'')
-    lines += [f"    ' lf-value-{f.name}=\"{{{f.name}}}\"'" for f in fields]
-    lines.append('    ">edit</button> "')
+    lines.append('    \'<button class="edit" lf-click="edit" lf-target="{myself}">edit</button> \'')
     lines.append(
-        '    \'<button class="delete" lf-click="delete" lf-value-id="{id}">delete</button></li>\''
+        '    \'<button class="delete" lf-click="delete" lf-target="{myself}">delete</button></li>\''
     )
     return "\n".join(lines)
 
