@@ -25,6 +25,7 @@ from nats.js.kv import KeyValue
 from lightflow_actors.adapters.http import TreeAgent, cluster_message_types, tree_name
 from lightflow_actors.adapters.nats import (
     REGISTRY_NAME,
+    EventsRetention,
     NatsLeases,
     NatsLink,
     NatsPubSub,
@@ -181,8 +182,14 @@ class ClusterShared:
         return client
 
 
-async def open_cluster(system: ActorSystem, servers: tuple[str, ...], node: str) -> ClusterShared:
-    """Connect `node` (fails fast with `ClusterUnreachable`) and open what it shares."""
+async def open_cluster(
+    system: ActorSystem,
+    servers: tuple[str, ...],
+    node: str,
+    retention: EventsRetention | None = None,
+) -> ClusterShared:
+    """Connect `node` (fails fast with `ClusterUnreachable`) and open what it shares;
+    `retention`: of the run events stream (None: 30 days, 1 GiB)."""
     shared: ClusterShared | None = None
 
     def lost() -> None:  # the first link's, once it has started
@@ -195,7 +202,8 @@ async def open_cluster(system: ActorSystem, servers: tuple[str, ...], node: str)
         sessions = NatsSessionStore(await open_session_bucket(client), owner=node)
         token_key = await cluster_secret(client)
         leases = NatsLeases(await open_lease_bucket(client), node)
-        runs = NatsRuns(system, client, await open_runs_bucket(client), leases, node)
+        runs_kv = await open_runs_bucket(client)
+        runs = NatsRuns(system, client, runs_kv, leases, node, retention=retention)
         await runs.start()
         registry = await open_registry_bucket(client)
     except BaseException:

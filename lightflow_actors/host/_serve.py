@@ -19,6 +19,7 @@ from lightflow_actors.adapters.http import (
 )
 from lightflow_actors.adapters.nats import (
     REGISTRY_NAME,
+    EventsRetention,
     GetPubSub,
     GetRuns,
     GetSessionStore,
@@ -96,7 +97,12 @@ def cluster_link(options: ServeOptions) -> PartSource:
         if not options.cluster:
             return
         node, servers = options.node or "node", tuple(options.cluster)
-        shared = await open_cluster(system, servers, node)  # ClusterUnreachable
+        retention = EventsRetention()  # the defaults, then what the options set
+        if options.run_events_max_age_s is not None:
+            retention = msgspec.structs.replace(retention, max_age_s=options.run_events_max_age_s)
+        if options.run_events_max_bytes is not None:
+            retention = msgspec.structs.replace(retention, max_bytes=options.run_events_max_bytes)
+        shared = await open_cluster(system, servers, node, retention)  # ClusterUnreachable
         try:
             await start_subsystem(
                 system,

@@ -100,6 +100,20 @@ def configure(parser: StrictParser) -> None:
         help="this node's name in the cluster (default: <hostname>-<pid>)",
     )
     parser.add_argument(
+        "--run-events-max-age",
+        metavar="SECONDS",
+        type=_positive_seconds,
+        help="with --cluster: how long the cluster keeps run events (stream LF_RUN_EVENTS; "
+        "default 2592000, 30 days); keep it above the longest run",
+    )
+    parser.add_argument(
+        "--run-events-max-bytes",
+        metavar="BYTES",
+        type=_at_least_one,
+        help="with --cluster: how many bytes of run events the cluster keeps, the oldest "
+        "dropped first (default 1073741824, 1 GiB)",
+    )
+    parser.add_argument(
         "--ctx-mount",
         metavar="PATH",
         type=_absolute_path,
@@ -177,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         max_ws_message_bytes=args.max_ws_message_bytes,
         cluster=tuple(args.cluster or ()),
         node=args.node or (f"{socket.gethostname()}-{os.getpid()}" if args.cluster else None),
+        run_events_max_age_s=args.run_events_max_age,
+        run_events_max_bytes=args.run_events_max_bytes,
         ctx_mount=args.ctx_mount,
         fuse=args.fuse,
     )
@@ -204,6 +220,16 @@ def _nats_url(text: str) -> str:
             f"invalid NATS URL {text!r}: expected nats://HOST:PORT (or tls://HOST:PORT)"
         )
     return text
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: seconds, more than 0")
+    return value
 
 
 def _node_name(text: str) -> str:

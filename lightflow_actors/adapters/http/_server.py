@@ -45,7 +45,9 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     the connection with 1009 before more of it is buffered (the live transport refuses
     frames over its own ``max_frame_bytes``, 64 KiB, with a typed error first).
     ``cluster``: the NATS servers of the cluster this node joins (empty: a single node, no
-    NATS needed); ``node``: this node's name in it (specs/cluster.md).
+    NATS needed); ``node``: this node's name in it (specs/cluster.md);
+    ``run_events_max_age_s`` / ``run_events_max_bytes``: the retention of the cluster's
+    run events stream (None: its default, 30 days / 1 GiB).
     """
 
     host: str = DEFAULT_HOST
@@ -60,6 +62,8 @@ class ServeOptions(msgspec.Struct, frozen=True, kw_only=True):
     max_ws_message_bytes: int = DEFAULT_MAX_WS_MESSAGE_BYTES
     cluster: tuple[str, ...] = ()
     node: str | None = None
+    run_events_max_age_s: float | None = None
+    run_events_max_bytes: int | None = None
     ctx_mount: str | None = None  # the /ctx tree here (with `fuse`: the FUSE mount point)
     fuse: bool = False  # mount the tree with the FUSE backend (at ctx_mount, default /ctx)
 

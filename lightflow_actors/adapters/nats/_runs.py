@@ -24,6 +24,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import typing
 from collections.abc import Coroutine, Iterator
 from typing import Any, Final
 
@@ -32,6 +33,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.api import DiscardPolicy, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import (
     KeyDeletedError,
@@ -90,6 +92,20 @@ logger = logging.getLogger(__name__)
 RUNS_BUCKET: Final = "lf_runs"
 RUN_EVENTS_STREAM: Final = "LF_RUN_EVENTS"
 TERMINAL: Final = ("succeeded", "failed", "cancelled")
+EVENTS_MAX_AGE_S: Final = 30 * 86_400.0
+EVENTS_MAX_BYTES: Final = 1 << 30
+
+
+class EventsRetention(msgspec.Struct, frozen=True):
+    """How long `LF_RUN_EVENTS` keeps run events, and how many bytes at most: past either,
+    the oldest messages go (JetStream `max_age`, `max_bytes`, discard `old`). A run whose
+    early events went can no longer be copied to a node that lacks them (its copy is
+    `CorruptRun`, naming the retention), so keep `max_age_s` above the longest run.
+    `lightflow serve --run-events-max-age / --run-events-max-bytes` set them; a node that
+    starts with other values updates the stream (the last node started wins)."""
+
+    max_age_s: typing.Annotated[float, msgspec.Meta(gt=0)] = EVENTS_MAX_AGE_S
+    max_bytes: typing.Annotated[int, msgspec.Meta(gt=0)] = EVENTS_MAX_BYTES
 
 
 def runs_host_name(node: str) -> str:
@@ -232,7 +248,9 @@ class NatsRuns:
         *,
         prefix: str = "lf",
         down_after_s: float = DOWN_AFTER_S,
+        retention: EventsRetention | None = None,
     ) -> None:
+        self.retention = retention or EventsRetention()
         self.system, self.client, self.kv, self.leases = system, client, kv, leases
         self._node, self.prefix, self.down_after_s = node, prefix, down_after_s
         self.js: JetStreamContext = client.jetstream()
@@ -251,16 +269,39 @@ class NatsRuns:
         return self._node
 
     async def start(self) -> None:
-        """Hear the nodes' heartbeats and make sure the events stream exists."""
+        """Hear the nodes' heartbeats and make sure the events stream exists, with this
+        node's retention."""
         self.started_at = self.clock.now()
         self.sub = await self.client.subscribe(f"{self.prefix}.node.heartbeat", cb=self._beat)
-        subjects = [f"{self.prefix}.runs.*.events"]
+        keep = self.retention
+        config = StreamConfig(
+            name=RUN_EVENTS_STREAM,
+            subjects=[f"{self.prefix}.runs.*.events"],
+            allow_direct=True,
+            max_age=keep.max_age_s,
+            max_bytes=keep.max_bytes,
+            discard=DiscardPolicy.OLD,
+        )
         try:
-            await self.js.stream_info(RUN_EVENTS_STREAM)
+            info = await self.js.stream_info(RUN_EVENTS_STREAM)
         except NotFoundError:
             with contextlib.suppress(Exception):  # created by another node meanwhile
-                await self.js.add_stream(
-                    name=RUN_EVENTS_STREAM, subjects=subjects, allow_direct=True
+                await self.js.add_stream(config)
+            return
+        held = info.config
+        if held.max_age != keep.max_age_s or held.max_bytes != keep.max_bytes:
+            try:
+                await self.js.update_stream(config)
+            except Exception as exc:  # the stream keeps its retention; runs are unaffected
+                logger.warning(
+                    "%s keeps its retention (%s s, %s bytes); this node's (%s s, %s bytes) "
+                    "was not applied: %s",
+                    RUN_EVENTS_STREAM,
+                    held.max_age,
+                    held.max_bytes,
+                    keep.max_age_s,
+                    keep.max_bytes,
+                    exc,
                 )
 
     async def stop(self) -> None:
@@ -516,7 +557,8 @@ class NatsRuns:
         if lines is None:
             raise CorruptRun(
                 f"run {run_id!r}: the stream {RUN_EVENTS_STREAM} lacks events up to "
-                f"seq {record.sequence}"
+                f"seq {record.sequence} (older than its retention, "
+                f"{self.retention.max_age_s:g} s / {self.retention.max_bytes} bytes?)"
             )
         copy = RunCopy(
             manifest=record.manifest,
