@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nats.aio.client import Client
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 
 
 async def open_bucket(client: Client, bucket: str) -> KeyValue:
@@ -18,3 +19,16 @@ async def open_bucket(client: Client, bucket: str) -> KeyValue:
         return await js.create_key_value(bucket=bucket, history=1)
     except Exception:
         return await js.key_value(bucket)
+
+
+async def open_objects(client: Client, bucket: str) -> ObjectStore:
+    """The object store `bucket`, created if absent (as `open_bucket`)."""
+    js = client.jetstream()
+    try:
+        return await js.object_store(bucket)
+    except Exception:  # nats-py: BucketNotFoundError, or the server is not ready yet
+        pass
+    try:
+        return await js.create_object_store(bucket)
+    except Exception:
+        return await js.object_store(bucket)

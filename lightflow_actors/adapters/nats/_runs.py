@@ -36,12 +36,16 @@ from nats.aio.subscription import Subscription
 from nats.js.api import DiscardPolicy, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import (
+    DigestMismatchError,
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NotFoundError,
+    ObjectDeletedError,
+    ObjectNotFoundError,
 )
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 
 from lightflow_actors.flow import (
     CorruptRun,
@@ -74,7 +78,7 @@ from lightflow_actors.runs import (
     install_copy,
 )
 
-from ._buckets import open_bucket
+from ._buckets import open_bucket, open_objects
 from ._leases import LeaseHeld, LeaseLost, NatsLeases
 from ._remote import (
     DOWN_AFTER_S,
@@ -90,7 +94,14 @@ from ._remote import (
 logger = logging.getLogger(__name__)
 
 RUNS_BUCKET: Final = "lf_runs"
+RUN_OUTPUTS_BUCKET: Final = "lf_run_outputs"
 RUN_EVENTS_STREAM: Final = "LF_RUN_EVENTS"
+INLINE_OUTPUT_MAX: Final = 8 * 1024
+INLINE_RECORD_MAX: Final = 256 * 1024
+"""A step's output of at most `INLINE_OUTPUT_MAX` bytes travels in the run's record (as
+nodes of the first runs version read it) while the record's inline outputs stay within
+`INLINE_RECORD_MAX`; every other output is an object of `lf_run_outputs`, referenced by
+name, size and SHA-256, so a record stays far below NATS's 1 MiB message limit."""
 TERMINAL: Final = ("succeeded", "failed", "cancelled")
 EVENTS_MAX_AGE_S: Final = 30 * 86_400.0
 EVENTS_MAX_BYTES: Final = 1 << 30
@@ -128,6 +139,15 @@ def run_of_key(token: str) -> str | None:
         return None
 
 
+class OutputRef(msgspec.Struct, frozen=True):
+    """A step's output kept out of the record: the object `name` in `lf_run_outputs`
+    (`<run key>/<step>/<sha256>`), its `size` and the SHA-256 of its bytes (hex)."""
+
+    name: str
+    size: int
+    sha256: str
+
+
 class RunRecord(msgspec.Struct, frozen=True):
     """`lf_runs/<run key>.m`: a run as its owner last published it."""
 
@@ -136,7 +156,12 @@ class RunRecord(msgspec.Struct, frozen=True):
     sequence: int  # the manifest's sequence: events 1..sequence belong to it
     status: str
     manifest: bytes  # manifest.json
-    outputs: dict[str, bytes] = {}  # succeeded step -> its output file
+    outputs: dict[str, bytes] = {}  # succeeded step -> its output file (small ones)
+    refs: dict[str, OutputRef] = {}  # succeeded step -> its output in lf_run_outputs
+
+
+def output_object(token: str, step: str, sha256: str) -> str:
+    return f"{token}/{step}/{sha256}"
 
 
 class RunOrigin(msgspec.Struct, frozen=True):
@@ -185,14 +210,16 @@ def decode_record(data: bytes | None) -> RunRecord | None:
 
 
 class _Owned(msgspec.Struct):
-    """A run this node holds: its record's revision, its lease epoch, what it published,
-    and the revision of its origin (`.r`: one creation of the run id)."""
+    """A run this node holds: its record's revision, its lease epoch, what it published
+    (outputs inline and by reference), and the revision of its origin (`.r`: one
+    creation of the run id)."""
 
     revision: int
     epoch: int
     sequence: int
     outputs: dict[str, bytes]
     origin: int
+    refs: dict[str, OutputRef] = {}
 
 
 class _Journal:
@@ -202,6 +229,7 @@ class _Journal:
     def __init__(self) -> None:
         self.after = 0  # the last stream sequence read
         self.lines: dict[int, tuple[int, bytes]] = {}
+        self.outputs: dict[str, bytes] = {}  # object name -> its bytes, fetched once
 
     def add(self, seq: int, epoch: int, line: bytes) -> None:
         held = self.lines.get(seq)
@@ -261,6 +289,7 @@ class NatsRuns:
         self.owned: dict[str, _Owned] = {}
         self.journals: dict[str, _Journal] = {}
         self.sub: Subscription | None = None
+        self.objects: ObjectStore | None = None  # lf_run_outputs, opened by `start`
         self.tasks: set[asyncio.Task[None]] = set()
         self.taken_over = self.forwarded = self.fenced = self.followed = 0
 
@@ -273,6 +302,7 @@ class NatsRuns:
         node's retention."""
         self.started_at = self.clock.now()
         self.sub = await self.client.subscribe(f"{self.prefix}.node.heartbeat", cb=self._beat)
+        self.objects = await open_objects(self.client, RUN_OUTPUTS_BUCKET)
         keep = self.retention
         config = StreamConfig(
             name=RUN_EVENTS_STREAM,
@@ -442,17 +472,16 @@ class NatsRuns:
                 epoch = self.leases.held[_lease_key(run_id)][1]
             manifest = _manifest_decoder.decode(copy.manifest)
             await self._publish_events(token, copy, epoch, created)
+            inline, refs = await self._store_outputs(token, {}, {}, copy.outputs)
             record = RunRecord(
-                self._node, epoch, manifest.sequence, manifest.status, copy.manifest, copy.outputs
+                self._node, epoch, manifest.sequence, manifest.status, copy.manifest, inline, refs
             )
             revision = await self.kv.create(f"{token}.m", msgspec.msgpack.encode(record))
         except BaseException:
             await self._abandon(run_id, lease=lease)
             raise
         if lease:
-            self.owned[run_id] = _Owned(
-                revision, epoch, manifest.sequence, dict(copy.outputs), created
-            )
+            self.owned[run_id] = _Owned(revision, epoch, manifest.sequence, inline, created, refs)
 
     async def _abandon(self, run_id: str, *, lease: bool) -> None:
         """A create that failed after its origin was written (a lease held, NATS lost
@@ -503,7 +532,9 @@ class NatsRuns:
         except BaseException:
             await self.leases.release(key)
             raise
-        self.owned[run_id] = _Owned(revision, epoch, record.sequence, dict(record.outputs), origin)
+        self.owned[run_id] = _Owned(
+            revision, epoch, record.sequence, dict(record.outputs), origin, dict(record.refs)
+        )
         if record.owner != self._node:
             self.taken_over += 1
         return copy
@@ -560,14 +591,63 @@ class NatsRuns:
                 f"seq {record.sequence} (older than its retention, "
                 f"{self.retention.max_age_s:g} s / {self.retention.max_bytes} bytes?)"
             )
+        outputs = dict(record.outputs)
+        for step, ref in record.refs.items():
+            outputs[step] = await self._fetch_output(run_id, journal, ref)
         copy = RunCopy(
             manifest=record.manifest,
             events=tuple(lines),
-            outputs=dict(record.outputs),
+            outputs=outputs,
             request=origin.request,
             workflow=origin.workflow,
         )
         return (entry.revision or 0, record, origin_entry.revision or 0), copy
+
+    async def _fetch_output(self, run_id: str, journal: _Journal, ref: OutputRef) -> bytes:
+        """An output kept out of the record, read once per journal and checked."""
+        held = journal.outputs.get(ref.name)
+        if held is not None:
+            return held
+        assert self.objects is not None, "opened by start"
+        try:
+            found = await self.objects.get(ref.name)
+        except (ObjectNotFoundError, ObjectDeletedError, DigestMismatchError):
+            found = None
+        data = found.data if found is not None else None
+        if data is None or len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise CorruptRun(
+                f"run {run_id!r}: its output {ref.name!r} in {RUN_OUTPUTS_BUCKET} is missing "
+                f"or not the one its record names"
+            )
+        journal.outputs[ref.name] = data
+        return data
+
+    async def _store_outputs(
+        self,
+        token: str,
+        inline: dict[str, bytes],
+        refs: dict[str, OutputRef],
+        new: dict[str, bytes],
+    ) -> tuple[dict[str, bytes], dict[str, OutputRef]]:
+        """The record's outputs with `new` added: small ones inline (within the record's
+        inline budget), the others written to `lf_run_outputs` first (the record, written
+        after, is the commit point: an object no record names is never read)."""
+        inline, refs = dict(inline), dict(refs)
+        for step in new:  # a step's new output (a retried step) replaces its old one
+            inline.pop(step, None)
+            refs.pop(step, None)
+        total = sum(len(data) for data in inline.values())
+        for step, data in new.items():
+            if len(data) <= INLINE_OUTPUT_MAX and total + len(data) <= INLINE_RECORD_MAX:
+                inline[step] = data
+                total += len(data)
+                continue
+            assert self.objects is not None, "opened by start"
+            sha = hashlib.sha256(data).hexdigest()
+            name = output_object(token, step, sha)
+            await self.objects.put(name, data)
+            refs[step] = OutputRef(name, len(data), sha)
+        return inline, refs
 
     async def _read_journal(self, token: str, journal: _Journal) -> None:
         subject = f"{self.prefix}.runs.{token}.events"
@@ -601,7 +681,7 @@ class NatsRuns:
 
     def published_outputs(self, run_id: str) -> frozenset[str]:
         owned = self.owned.get(run_id)
-        return frozenset() if owned is None else frozenset(owned.outputs)
+        return frozenset() if owned is None else frozenset((*owned.outputs, *owned.refs))
 
     async def publish(self, run_id: str, copy: RunCopy) -> None:
         owned = self.owned.get(run_id)
@@ -612,9 +692,15 @@ class NatsRuns:
             return  # a trace line or a cache entry: nothing another node reads
         token = run_key(run_id)
         await self._publish_events(token, copy, owned.epoch, owned.origin)
-        outputs = {**owned.outputs, **copy.outputs}
+        outputs, refs = await self._store_outputs(token, owned.outputs, owned.refs, copy.outputs)
         record = RunRecord(
-            self._node, owned.epoch, manifest.sequence, manifest.status, copy.manifest, outputs
+            self._node,
+            owned.epoch,
+            manifest.sequence,
+            manifest.status,
+            copy.manifest,
+            outputs,
+            refs,
         )
         try:
             revision = await self.kv.update(
@@ -626,6 +712,7 @@ class NatsRuns:
                 run_id, "its copy was written by another node since (the revision moved)"
             ) from None
         owned.revision, owned.sequence, owned.outputs = revision, manifest.sequence, outputs
+        owned.refs = refs
 
     async def _publish_events(self, token: str, copy: RunCopy, epoch: int, origin: int) -> None:
         subject = f"{self.prefix}.runs.{token}.events"
