@@ -202,7 +202,7 @@ class Cell:
         self.capacity = capacity
         self.overflow = overflow
         self.trap_exit = trap_exit
-        # Created by the first message (an idle actor that was never sent one has none).
+        # Made by a message and dropped once drained: an idle actor holds none.
         self._mailbox: deque[object] | None = None
         self.scheduled = False
         self.status = RUNNING
@@ -245,8 +245,9 @@ class Cell:
     def mailbox(self) -> deque[object]:
         """The mailbox (created here if no message has arrived yet).
 
-        The kernel reads ``_mailbox`` (None until the first message) instead; tools that
-        only look should test ``queued()`` first, so that looking allocates nothing.
+        The kernel reads ``_mailbox`` (None until the first message, and again whenever
+        the actor has drained it) instead; tools that only look should test ``queued()``
+        first, so that looking allocates nothing.
         """
         mailbox = self._mailbox
         if mailbox is None:
@@ -589,6 +590,9 @@ class Cell:
                 if not future.done():
                     future.set_result(result)
         self.scheduled = False
+        # Drained: an idle actor holds no deque (~600 bytes even empty); the next message
+        # makes one. Most actors of a node are idle most of the time (a live page's).
+        self._mailbox = None
         if self.stop_reason is not None:
             self.scheduled = True
             self._terminate(self.stop_reason, True)
@@ -719,6 +723,7 @@ class Cell:
                 loop.call_soon(self._run)
             else:
                 self.scheduled = False
+                self._mailbox = None  # empty: see ``_run``
         return future
 
     def _eager_failed(
@@ -782,6 +787,7 @@ class Cell:
             self._terminate(self.stop_reason, True)
         else:
             self.scheduled = False
+            self._mailbox = None  # empty: see ``_run``
 
     def _unhandled(self, message: object, future: asyncio.Future[object] | None) -> None:
         # Only kernel signals can get here (tell checks types): an actor that does not

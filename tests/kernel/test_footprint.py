@@ -14,7 +14,7 @@ import pytest
 from lightflow_actors import Actor, StartFailed, handler
 
 from ..conftest import Runtime
-from ._actors import Boom, Counter, Get, Inc, Recorder
+from ._actors import Boom, Counter, Get, Inc, Recorder, Sleep
 
 
 async def test_an_idle_actor_has_no_mailbox_until_its_first_message(runtime: Runtime) -> None:
@@ -28,6 +28,28 @@ async def test_an_idle_actor_has_no_mailbox_until_its_first_message(runtime: Run
         assert cell.queued() == 1 and system.info(ref).mailbox == 1
         assert await ref.ask(Get()) == 2
         assert cell.queued() == 0
+
+
+async def test_a_drained_mailbox_is_dropped_and_made_again_by_the_next_message(
+    runtime: Runtime,
+) -> None:
+    async with runtime.system() as system:
+        ref = system.spawn(Counter)
+        cell = ref._cell
+        for _ in range(3):
+            ref.tell(Inc(by=1))
+        assert cell.queued() == 3
+        assert await ref.ask(Get()) == 3  # the three and the ask, in order
+        assert cell._mailbox is None  # drained: no deque held while idle
+        assert await ref.ask(Sleep(0)) == "slept"  # an async handler, then idle again
+        assert cell._mailbox is None
+        ref.tell(Inc(by=1))
+        sleeping = asyncio.ensure_future(ref.ask(Sleep(0)))
+        await asyncio.sleep(0)
+        ref.tell(Inc(by=1))  # queued behind the async handler, in a new mailbox
+        assert await sleeping == "slept"
+        assert await ref.ask(Get()) == 5
+        assert cell._mailbox is None
 
 
 async def test_links_held_one_or_many_say_the_same(runtime: Runtime) -> None:
