@@ -77,13 +77,16 @@ def serve(port: int, *, traced: bool = False) -> None:
                     Mount("/live", routes=routes.routes),
                 ]
             )
+            # The live socket in front of Starlette's routing (ADR 0108), as `lightflow
+            # serve` serves it; the echo baseline goes through the routing.
+            served = routes.front(app, mount="/live")
             config = Config()
             config.bind = [f"127.0.0.1:{port}"]
             config.accesslog = None
             config.errorlog = None
             config.backlog = 4096
             print("ready", flush=True)
-            await hypercorn_serve(app, config)  # type: ignore[arg-type]
+            await hypercorn_serve(served, config)  # type: ignore[arg-type]
 
     if traced:
         tracemalloc.start(1)

@@ -184,6 +184,7 @@ def live_examples(options: ServeOptions) -> PartSource:
 
         return ServerPart(
             routes=(Mount("/live", routes=[*attachment_routes(hub), *routes.routes]),),
+            sockets=((routes.socket_path("/live"), routes.endpoint),),
             links=tuple(
                 RootLink(title, f"live/{view}", text)
                 for view, title, text in (

@@ -20,6 +20,8 @@ async def test_a_killed_live_hub_comes_back_and_ready_says_so() -> None:
     build = live_examples(ServeOptions())
     assert callable(build)
     part: ServerPart = build(system)
+    # The socket is served in front of the routes (ADR 0108), at the mounted route's path.
+    assert [path for path, _ in part.sockets] == ["/live/socket"]
     app = create_app(
         system, owns_system=True, routes=part.routes, links=part.links, on_startup=part.on_startup
     )

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from ...kernel import ActorSystem
 from ...supervision import ActorSystem as SupervisedSystem
+from ..ws import SocketFront
 from ._app import PageFactory, StartupHook, create_app
 from ._demo import start_demo
 from ._errors import ServeStartFailed
@@ -73,6 +74,9 @@ class ServerPart(msgspec.Struct, frozen=True, kw_only=True):
     that starts its actors once the system runs (hooks run in the order parts are given)."""
 
     routes: tuple[BaseRoute, ...] = ()
+    # WebSocket endpoints by full path, served in front of the app's routing (the live
+    # socket: an idle one then holds one frame, not Starlette's stack; ADR 0108).
+    sockets: tuple[tuple[str, ASGIApp], ...] = ()
     links: tuple[RootLink, ...] = ()
     on_startup: StartupHook | None = None
     pages: tuple[PageFactory, ...] = ()
@@ -188,7 +192,10 @@ async def serve(
         on_startup=started,
         keepalive=options.keepalive,
     )
-    guarded: ASGIApp = LoopbackHostGuard(app) if is_loopback(options.host) else app
+    sockets = {path: endpoint for part in built for path, endpoint in part.sockets}
+    # The host guard and the connection limit stay in front of the fronted sockets.
+    fronted: ASGIApp = SocketFront(app, sockets) if sockets else app
+    guarded: ASGIApp = LoopbackHostGuard(fronted) if is_loopback(options.host) else fronted
     asgi = WebSocketLimit(
         guarded, options.max_websockets or max(1, max_connections // 2), sock.refusals
     )

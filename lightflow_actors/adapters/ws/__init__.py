@@ -4,6 +4,7 @@ same connection over server-sent events or long-polling when WebSockets are bloc
 """
 
 from ._fallback import FallbackConfig, FallbackRoutes
+from ._front import SocketFront
 from ._page import client_script
 from ._poll import PollAnswer, PollPositionError, PollSocket
 from ._routes import LiveRoutes, live_routes
@@ -21,6 +22,7 @@ __all__ = [
     "Receive",
     "Socket",
     "SocketClosed",
+    "SocketFront",
     "Transport",
     "client_script",
     "live_routes",

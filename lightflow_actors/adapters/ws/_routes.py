@@ -28,6 +28,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
 from lightflow_actors.kernel import ActorSystem
@@ -49,6 +50,7 @@ from lightflow_actors.live import (
 from ._deflate import bound_deflate
 from ._endpoint import SocketEndpoint
 from ._fallback import FallbackConfig, FallbackRoutes
+from ._front import SocketFront
 from ._hypercorn import lean_hypercorn
 from ._page import CLIENT_SCRIPT, client_script, page_html
 
@@ -96,6 +98,18 @@ class LiveRoutes:
             Route("/session", self.session, name="lightflow_live_session"),
             Route("/{view}", self.page, name="lightflow_live_page", middleware=page_gzip),
         ]
+
+    def front(self, app: ASGIApp, *, mount: str = "/live") -> SocketFront:
+        """`app` with this hub's socket served in front of its routing (ADR 0108): an idle
+        socket then holds one coroutine frame instead of Starlette's stack. `mount` is
+        where `routes` are mounted in `app` (the socket route stays in `routes`: an app
+        without the front serves it through its routing, as before)."""
+        return SocketFront(app, {self.socket_path(mount): self.endpoint})
+
+    @staticmethod
+    def socket_path(mount: str) -> str:
+        """The socket's full path when `routes` are mounted at `mount`."""
+        return mount.rstrip("/") + "/socket"
 
     async def page(self, request: Request) -> Response:
         hub = self.hub

@@ -208,3 +208,48 @@ async def test_other_areas_join_the_server_as_parts(live_server: Any) -> None:
         assert any(n["name"] == "first-part" for n in nodes)
         stopped = await server.stop()
     assert stopped.actors_left == 0
+
+
+async def _handshake(port: int, path: str, host: str) -> bytes:
+    """A raw WebSocket upgrade request with Host `host`; the server's first answer bytes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    writer.close()
+    return answer
+
+
+@pytest.mark.anyio
+async def test_a_part_socket_is_served_in_front_of_the_routes_but_behind_the_host_guard(
+    live_server: Any,
+) -> None:
+    from starlette.types import Receive, Scope, Send
+
+    from lightflow_actors.adapters.http import ServerPart
+    from lightflow_actors.live import WebSocketClient
+
+    reached: list[str] = []
+
+    async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["path"])
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message["text"]})
+
+    async with live_server(parts=[ServerPart(sockets=(("/echo", echo),))]) as server:
+        port = server.serving.port
+        ws = await WebSocketClient.connect("127.0.0.1", port, "/echo")
+        await ws.send_text("hi")
+        assert await ws.receive_text() == "hi"
+        await ws.close()
+        assert reached == ["/echo"]
+        refused = await _handshake(port, "/echo", "rebound.example")  # DNS rebinding
+        assert refused.startswith(b"HTTP/1.1 403"), refused
+        assert reached == ["/echo"]  # the guard answered; the socket never ran
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            assert (await client.get("/ready")).status_code == 200  # the routes still serve
