@@ -129,11 +129,13 @@ __all__ = [
     "LiveViewHandle",
     "MemorySocket",
     "SelectorError",
+    "TriggerAction",
     "UploadFile",
     "WebSocketView",
     "element",
     "has_element",
     "live_test",
+    "open_browser",
     "render_change",
     "render_click",
     "render_submit",
@@ -403,13 +405,20 @@ class LiveViewHandle:
         return ref
 
     async def render_hook(
-        self, event: str, payload: JSONValue | None = None, *, target: str | None = None
+        self,
+        event: str,
+        payload: JSONValue | None = None,
+        *,
+        target: str | Element | None = None,
     ) -> str:
         """LiveViewTest's ``render_hook``: push `event` as a client hook's ``pushEvent``
         does (no element) and return the HTML after the answer; its `EventReply`, if
-        the handler returned one, is then ``reply(ref)`` / ``last_reply``."""
+        the handler returned one, is then ``reply(ref)`` / ``last_reply``. `target`, as
+        a hook's ``pushEventTo``: a component's cid, or an `Element` whose closest
+        ``lf-target`` is the component (none: the view)."""
         payload = {} if payload is None else payload
-        self._last_hook_ref = await self.push(event, payload, target=target)
+        cid = _closest_target(target.node()) if isinstance(target, Element) else target
+        self._last_hook_ref = await self.push(event, payload, target=cid)
         return self.html()
 
     def reply(self, ref: str) -> dict[str, object] | None:
@@ -452,11 +461,17 @@ class LiveViewHandle:
         if isinstance(target, str):
             return await self._render_event(target, dict(values or {}), None)
         node = target.node()
-        event = _binding(node, "lf-click", target)
+        # A capture click (lf-capture-click) is a click too, when there is no lf-click.
+        binding = (
+            "lf-capture-click"
+            if node.attrs.get("lf-capture-click") and not node.attrs.get("lf-click")
+            else "lf-click"
+        )
+        event = _binding(node, binding, target)
         payload: dict[str, JSONValue] = dict(_values_of(node.attrs))
-        payload.update(_pushed_value(node.attrs.get("lf-click"), event))
+        payload.update(_pushed_value(node.attrs.get(binding), event))
         payload.update(values or {})
-        return await self._render_event(event, payload, _target_of(node, "lf-click", event))
+        return await self._render_event(event, payload, _target_of(node, binding, event))
 
     async def render_submit(
         self, target: Element | str, values: Mapping[str, JSONValue] | None = None
@@ -875,6 +890,27 @@ class FormHandle:
         await self.view.push(event, payload, target=component)
         return self.view.html()
 
+    def trigger_action(self) -> TriggerAction:
+        """LiveViewTest's ``follow_trigger_action``: the HTTP request the browser sends
+        for this form once a render set its ``lf-trigger-action`` (its method, its
+        ``action`` as written, every field with what was typed); a `LiveTestError` when
+        the attribute is not set. Send it to the app under test."""
+        node = self.view._node(self.selector)
+        if node.tag != "form":
+            raise LiveTestError(f"{self.selector!r} is a <{node.tag}>, not a <form>")
+        flag = node.attrs.get("lf-trigger-action", "false")
+        if flag is None:
+            flag = ""
+        if flag == "false":
+            raise LiveTestError(
+                f"the form {self.selector!r} has no lf-trigger-action set: the browser would "
+                "not submit it (render it with lf-trigger-action once the view wants the post)"
+            )
+        fields = form_fields(node)
+        fields.update(self.data)
+        method = (node.attrs.get("method") or "get").upper()
+        return TriggerAction(method, node.attrs.get("action") or "", dict(fields))
+
     def _type(self, data: Mapping[str, JSONValue] | None) -> None:
         if data:
             self.data.update(data)
@@ -897,6 +933,43 @@ class FormHandle:
                 f"(it has: {', '.join(fields) or 'none'})"
             )
         return event, fields, _target_of(node, binding, event)
+
+
+class TriggerAction(msgspec.Struct, frozen=True):
+    """The HTTP request of a form's ``lf-trigger-action`` (`FormHandle.trigger_action`)."""
+
+    method: str
+    action: str
+    data: dict[str, JSONValue]
+
+
+def open_browser(
+    target: LiveViewHandle | Element,
+    opener: Callable[[str], object] | None = None,
+    *,
+    folder: Path | None = None,
+) -> Path:
+    """LiveViewTest's ``open_browser``: write the view's HTML (or the element's) to a file
+    and open it with `opener` (default: `webbrowser.open`) as a ``file://`` URL; returns
+    the file (a static snapshot: no client script runs in it). `folder`: where to write
+    (default: a new temp folder)."""
+    import tempfile
+    import webbrowser
+    from html import escape as html_escape
+
+    view = target.view if isinstance(target, Element) else target
+    body = target.html() if isinstance(target, Element) else view.html()
+    where = folder if folder is not None else Path(tempfile.mkdtemp(prefix="lightflow-view-"))
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / f"{view.view}.html"
+    title = html_escape(view.page_title() or view.view)
+    path.write_text(
+        f'<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{title}</title></head><body>{body}</body></html>",
+        encoding="utf-8",
+    )
+    (opener or webbrowser.open)(path.as_uri())
+    return path
 
 
 class Element:
@@ -1062,6 +1135,16 @@ def _field_value(node: Node) -> str | None:
         kind = (node.attrs.get("type") or "text").lower()
         default = "on" if kind in ("checkbox", "radio") else ""
         return node.attrs.get("value") or default
+    return None
+
+
+def _closest_target(node: Node | None) -> str | None:
+    """The ``lf-target`` of `node` or its nearest ancestor with one (None: the view)."""
+    while node is not None:
+        target = node.attrs.get("lf-target")
+        if target:
+            return target
+        node = node.parent
     return None
 
 

@@ -20,6 +20,8 @@
  *  6. bindings beyond the basic ones: lf-throttle, lf-focus/lf-blur, lf-window-*,
  *     lf-click-away, lf-disable-with (lf-update="ignore" lives in the morph).
  *  8b. lf-viewport-top / lf-viewport-bottom (infinite scroll).
+ * 11. page-loading events, lf-capture-click, lf-trigger-action, a hook's pushEventTo,
+ *     upload and uploadTo.
  * 10. transports: the WebSocket, and its fallbacks when it is blocked (server-sent
  *     events + POST, long-polling) behind the same WebSocket-like interface; the
  *     upgrade back to a WebSocket.
@@ -921,6 +923,7 @@
     this.initTransports(options);   // section 10
     this.bind();
     this.bindMore();
+    this.bindParity();   // section 11
     this.connect();
     var self = this;
     setInterval(function () { self.heartbeat(); }, HEARTBEAT_MS / 3);
@@ -1628,6 +1631,13 @@
       hook.__handlers = hook.__handlers.filter(function (h) { return h !== entry; });
       socket.handlers = socket.handlers.filter(function (h) { return h !== entry; });
     };
+    hook.pushEventTo = function (selectorOrTarget, event, payload, onReply) {   // section 11
+      return socket.pushHookEventTo(el, selectorOrTarget, event, payload || {}, onReply);
+    };
+    hook.upload = function (name, files) { return socket.hookUpload(null, name, files); };
+    hook.uploadTo = function (selectorOrTarget, name, files) {
+      return socket.hookUpload(selectorOrTarget, name, files);
+    };
     hook.js = function () {
       return { exec: function (text, target) { execJS(socket, target || el, text, null, 0); } };
     };
@@ -2141,6 +2151,145 @@
       self.budgetWait = false;
       if (self.ws && self.ws.readyState === 1 && !self.joined) self.join();
     }, wait * (1 + Math.random() / 4));
+    return true;
+  };
+
+  // ------------------------------------------ 11. page loading, capture click, trigger action,
+  //                                               a hook's pushEventTo / upload / uploadTo
+  // Phoenix parity (specs/live-wire.md §12b). Kept apart: it wraps push, navigate and
+  // render rather than editing them.
+  //  * Page loading: window gets "lf:page-loading-start" and "lf:page-loading-stop"
+  //    (CustomEvent, detail {kind, to?, target?}) around the first join (kind "initial"),
+  //    a live navigation ("redirect", Phoenix's name for it) and an event of an element
+  //    carrying lf-page-loading ("element", until its answer): what a top bar listens to.
+  //  * lf-capture-click="ev": a click inside the element sends ev in the capture phase,
+  //    before any handler below it can stop the click.
+  //  * lf-trigger-action on a form: once a render leaves it set (any value but "false"),
+  //    the form is submitted over plain HTTP to its action (a login form that must set
+  //    a cookie); it is submitted again only after the attribute was cleared.
+
+  LiveSocket.prototype.pageLoading = function (phase, detail) {
+    var loading = this.loadingPages || (this.loadingPages = []);
+    if (phase === "start") {
+      loading.push(detail);
+    } else {
+      var at = loading.indexOf(detail);
+      if (at < 0) return;
+      loading.splice(at, 1);
+    }
+    global.dispatchEvent(new CustomEvent("lf:page-loading-" + phase, { detail: detail }));
+  };
+
+  LiveSocket.prototype.bindParity = function () {
+    var self = this, root = this.root;
+    var initial = { kind: "initial", to: global.location.href };
+    this.pageLoading("start", initial);
+    var joinedOnce = function () {
+      // Every page load a join ends (the initial one, live navigations) stops here.
+      (self.loadingPages || []).filter(function (d) { return d.kind !== "element"; })
+        .forEach(function (d) { self.pageLoading("stop", d); });
+    };
+    root.addEventListener("lf:joined", joinedOnce);
+    document.addEventListener("click", function (e) {
+      var el = e.target && e.target.closest && e.target.closest("[lf-capture-click]");
+      if (!el || !root.contains(el)) return;
+      self.run(el, el.getAttribute("lf-capture-click"), function () { return attrValues(el); });
+    }, true);
+  };
+
+  var pushBase = LiveSocket.prototype.push;
+  LiveSocket.prototype.push = function (el, event, payload, form, opts) {
+    if (!el || !el.hasAttribute || !el.hasAttribute("lf-page-loading")) {
+      return pushBase.call(this, el, event, payload, form, opts);
+    }
+    var self = this, detail = { kind: "element", target: el }, done = opts && opts.done;
+    var withStop = {};
+    Object.keys(opts || {}).forEach(function (k) { withStop[k] = opts[k]; });
+    withStop.done = function (ref, reply) {
+      self.pageLoading("stop", detail);
+      if (done) done(ref, reply);
+    };
+    var seq = pushBase.call(this, el, event, payload, form, withStop);
+    if (seq !== null) this.pageLoading("start", detail);
+    return seq;
+  };
+
+  var navigateBase = LiveSocket.prototype.navigate;
+  LiveSocket.prototype.navigate = function (url, push) {
+    if (this.viewOf(url) !== null && this.ws && this.ws.readyState === 1) {
+      this.pageLoading("start", { kind: "redirect", to: url.href });
+    }
+    return navigateBase.call(this, url, push);
+  };
+
+  var renderBase = LiveSocket.prototype.render;
+  LiveSocket.prototype.render = function (settled, full, before) {
+    var painted = renderBase.call(this, settled, full, before);
+    Array.prototype.forEach.call(this.root.querySelectorAll("form"), function (form) {
+      var on = form.hasAttribute("lf-trigger-action") && form.getAttribute("lf-trigger-action") !== "false";
+      if (!on) { form.__lfTriggered = false; return; }
+      if (form.__lfTriggered) return;
+      form.__lfTriggered = true;
+      HTMLFormElement.prototype.submit.call(form);   // no submit event: not lf-submit again
+    });
+    return painted;
+  };
+
+  /** The lf-target values of what `selectorOrTarget` names: a cid (number or decimal
+   *  text) is itself; a selector gives, per element it matches in the root, the closest
+   *  lf-target (a component) or "" (the view), without repeats. */
+  LiveSocket.prototype.targetsOf = function (selectorOrTarget) {
+    if (isInt(selectorOrTarget) || (typeof selectorOrTarget === "string" && /^[1-9][0-9]{0,9}$/.test(selectorOrTarget))) {
+      return [String(selectorOrTarget)];
+    }
+    var root = this.root, out = [];
+    Array.prototype.forEach.call(document.querySelectorAll(String(selectorOrTarget)), function (el) {
+      if (!root.contains(el)) return;
+      var owner = el.closest("[lf-target]"), target = owner && root.contains(owner) ? owner.getAttribute("lf-target") : "";
+      if (out.indexOf(target) < 0) out.push(target);
+    });
+    return out;
+  };
+
+  /** A hook's pushEventTo: `event` to each target `selectorOrTarget` names (see
+   *  targetsOf); `onReply(reply, ref)` per answer; a Promise of every reply. */
+  LiveSocket.prototype.pushHookEventTo = function (el, selectorOrTarget, event, payload, onReply) {
+    var self = this;
+    var sends = this.targetsOf(selectorOrTarget).map(function (target) {
+      return new Promise(function (resolve) {
+        var ref = self.push(el, String(event), payload, null, {
+          quiet: true,
+          target: target === "" ? null : target,
+          done: function (r, reply) { if (onReply) onReply(reply, r); resolve(reply); }
+        });
+        if (ref === null) resolve(null);
+      });
+    });
+    return Promise.all(sends);
+  };
+
+  /** A hook's upload / uploadTo: `files` (an array or FileList) become the choice of the
+   *  input[lf-upload=name] (inside what `scope` names, or anywhere in the root), as if
+   *  the user chose them there: preflight, chunks and progress as for a choice. */
+  LiveSocket.prototype.hookUpload = function (scope, name, files) {
+    var root = this.root, inputs = [];
+    var selector = 'input[type=file][lf-upload="' + String(name).replace(/["\\]/g, "\\$&") + '"]';
+    if (scope === null) {
+      inputs = Array.prototype.slice.call(root.querySelectorAll(selector));
+    } else {
+      this.targetsOf(scope).forEach(function (target) {
+        Array.prototype.forEach.call(root.querySelectorAll(selector), function (input) {
+          var owner = input.closest("[lf-target]");
+          if ((owner ? owner.getAttribute("lf-target") : "") === target) inputs.push(input);
+        });
+      });
+    }
+    var input = inputs[0], uploads = global.lightflowLive && global.lightflowLive.uploads;
+    if (!input || !uploads) { console.warn("lightflow: no upload input named " + name); return false; }
+    var chosen = new DataTransfer();
+    Array.prototype.forEach.call(files || [], function (file) { chosen.items.add(file); });
+    input.files = chosen.files;
+    uploads.choose(input);
     return true;
   };
 
