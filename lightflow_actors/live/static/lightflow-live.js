@@ -793,11 +793,8 @@
       var el = this.els.get(region.id);
       if (!el || !root.contains(el)) return false;
       this.write(templates, region.tid, region.values, region.id, out, true);
-      template.innerHTML = out.join("");
-      var fresh = template.content.firstChild;
-      if (!fresh || fresh !== template.content.lastChild || fresh.nodeType !== 1 || fresh.tagName !== el.tagName) {
-        return false;
-      }
+      var fresh = parseRegion(template, el, out.join(""));
+      if (!fresh) return false;
       morphNode(el, fresh, opts);
     }
     var self = this;
@@ -805,6 +802,27 @@
     if (this.els.size > 4096 && this.els.size > 4 * this.live) this.prune(root);
     return true;
   };
+
+  // A region's HTML is parsed where its element lives: an element of an inline SVG (a
+  // DAG's node, an edge) or of MathML parsed at the top of a <template> would be an HTML
+  // element (tag "G", not "g"), never matching the page's; every patch of such a region
+  // then fell back to a full render. It is parsed inside an <svg> (a <math>) instead.
+  var FOREIGN_ROOTS = { "http://www.w3.org/2000/svg": "svg", "http://www.w3.org/1998/Math/MathML": "math" };
+
+  /** The one element `html` parses to in `el`'s namespace, or null when it is not one
+   *  element of `el`'s tag (the caller then renders in full). */
+  function parseRegion(template, el, html) {
+    var wrap = has(FOREIGN_ROOTS, el.namespaceURI) ? FOREIGN_ROOTS[el.namespaceURI] : null;
+    template.innerHTML = wrap ? "<" + wrap + ">" + html + "</" + wrap + ">" : html;
+    var holder = wrap ? template.content.firstChild : template.content;
+    if (!holder || (wrap && (holder !== template.content.lastChild || holder.nodeType !== 1))) return null;
+    var fresh = holder.firstChild;
+    if (!fresh || fresh !== holder.lastChild || fresh.nodeType !== 1 || fresh.tagName !== el.tagName ||
+        fresh.namespaceURI !== el.namespaceURI) {
+      return null;
+    }
+    return fresh;
+  }
 
   /** Each live component the patch changed (it was on the page, its node is new) is
    *  painted in its own element, whatever its parent did; false when one has no element
