@@ -249,3 +249,69 @@ async def test_a_field_keeps_focus_value_and_caret_while_patches_land() -> None:
                 assert state == [True, "hello world", 3, 7]
             finally:
                 await browser.close()
+
+
+NODE = Template(
+    '<g id="node-{k}" class="node" data-status="{status}"><rect width="20" height="10"></rect>'
+    "<text>{k}: {status}</text><title>{k}</title></g>"
+)
+DAG = Template(
+    '<div><p id="head">{head}</p><svg id="dag" xmlns="http://www.w3.org/2000/svg">'
+    '<g class="nodes">{nodes}</g></svg><math>{formula}</math></div>'
+)
+FORMULA = Template('<mi id="m" data-x="{x}">{x}</mi>')
+
+
+def _dag(statuses: dict[str, str], head: str = "run") -> object:
+    nodes = keyed(NODE, [(k, NODE(k=k, status=s)) for k, s in statuses.items()])
+    return DAG(head=head, nodes=nodes, formula=FORMULA(x=head))
+
+
+async def test_a_changed_svg_node_is_painted_in_place_as_an_svg_element() -> None:
+    """A DAG's node drawn in inline SVG: its change is painted in its own ``<g>``, parsed
+    as SVG (parsed at the top of a template it was an HTML ``G`` that never matched the
+    page's ``g``, and every such patch fell back to a full render)."""
+    async with ActorSystem("paint-svg", seed=2) as system:
+        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/blank")
+                await _harness(page)
+                keys = [f"s{i}" for i in range(20)]
+                steps = [dict.fromkeys(keys, "pending")]
+                for i in range(0, 20, 4):
+                    steps.append({**steps[-1], **dict.fromkeys(keys[i : i + 4], "succeeded")})
+                diff = DiffState()
+                patches = [msgspec.json.decode(encode_patch(diff.diff(_dag(s)))) for s in steps]
+                await page.evaluate("(p) => paint.apply(p)", patches[0])
+                for n, patch in enumerate(patches[1:]):
+                    await page.evaluate(RECORD.replace('closest("li")', 'closest("g.node")'))
+                    await page.evaluate(
+                        "paint.root.querySelectorAll('g.node').forEach((g) => { g.__mark = g.id; })"
+                    )
+                    result = await page.evaluate("(p) => paint.apply(p)", patch)
+                    assert result["partial"] and result["got"] == result["want"], n
+                    mutated = await page.evaluate("observer.takeRecords(); window.mutated")
+                    assert set(mutated) == {f"node-{k}" for k in keys[n * 4 : n * 4 + 4]}
+                    kept = await page.evaluate(
+                        """[...paint.root.querySelectorAll('g.node')].every((g) =>
+                            g.__mark === g.id && g.namespaceURI === 'http://www.w3.org/2000/svg')"""
+                    )
+                    assert kept  # the very same SVG elements, changed in place
+                # A MathML element's region is parsed as MathML too.
+                last = steps[-1]
+                more = msgspec.json.decode(encode_patch(diff.diff(_dag(last, head="done"))))
+                result = await page.evaluate("(p) => paint.apply(p)", more)
+                assert result["partial"] and result["got"] == result["want"]
+                await page.evaluate("paint.root.querySelector('#m').__mark = 'm'")
+                more = msgspec.json.decode(encode_patch(diff.diff(_dag(last, head="again"))))
+                result = await page.evaluate("(p) => paint.apply(p)", more)
+                assert result["partial"] and result["got"] == result["want"]
+                mi = await page.evaluate(
+                    "(() => { const m = paint.root.querySelector('#m');"
+                    " return [m.__mark, m.namespaceURI, m.getAttribute('data-x')]; })()"
+                )
+                assert mi == ["m", "http://www.w3.org/1998/Math/MathML", "again"]
+            finally:
+                await browser.close()
