@@ -4,11 +4,16 @@ headless Debian Chromium.
 
 Each WebSocket frame the page receives is timed on the page's main thread with the
 Performance API (``performance.now()`` around the live client's message handler, which
-decodes, merges and morphs at once), then again with the layout it causes forced
-(``offsetHeight``). Figures: the frames' bytes and main-thread milliseconds during the
-run, each beside a baseline measured in the same run: the frame that first showed the
-run (its whole graph: what every frame would cost without diffs). Needs /usr/bin/chromium and the
-playwright package (never ``playwright install``); says so and stops otherwise.
+decodes, merges and paints at once), then again with the layout it causes forced
+(``offsetHeight``). A round follows three runs: with no step open; with no step open and
+the client's partial paint turned off, so every patch is rendered and morphed in full
+(the baseline: what every patch of the DAG cost before its SVG regions were painted in
+place); with step l0s1 open (its request, answer and output arrive while the others
+move: the biggest patches). ``ROUNDS`` rounds, figures pooled over them, each beside its
+baseline from the same rounds, and beside the frame that first drew the run (its whole
+graph). Each run has its own inputs, so no step is a cache hit of an earlier run. Needs
+/usr/bin/chromium and the playwright package (never ``playwright install``); says so and
+stops otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,6 +42,12 @@ run_server(ServeOptions(port=0, graceful_timeout=1.0), print_json, [runs_part()]
 """
 PROBE = """
 window.__frames = [];
+if (window.__fullRenders) {
+  // The baseline: every patch rendered and morphed in full (the painter declines).
+  document.addEventListener("DOMContentLoaded", () => {
+    if (window.LightflowLive) window.LightflowLive.Painter.prototype.paint = () => false;
+  });
+}
 const Native = window.WebSocket;
 function Timed(url, protocols) {
   const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
@@ -47,7 +59,8 @@ function Timed(url, protocols) {
         const script = performance.now() - start;
         void document.body.offsetHeight;  // the layout this frame caused
         const total = performance.now() - start;
-        window.__frames.push([event.data.length, script, total]);
+        const drawn = document.querySelector("#dag") !== null;
+        window.__frames.push([event.data.length, script, total, drawn]);
       });
     },
   });
@@ -78,6 +91,14 @@ def _config(root: Path) -> Path:
     return path
 
 
+ROUNDS = 3
+PASSES = (("plain", None, False), ("full", None, True), ("open", "l0s1", False))
+"""(name, open step, every patch rendered in full) of the runs followed in each round."""
+
+Frame = tuple[int, float, float]
+"""A frame's bytes, its handler's milliseconds, and with the layout it caused."""
+
+
 def main() -> None:
     try:
         from playwright.sync_api import sync_playwright
@@ -87,6 +108,8 @@ def main() -> None:
     if not CHROMIUM.exists():
         print(f"skipped: {CHROMIUM} is not installed")
         return
+    firsts: dict[str, list[Frame]] = {name: [] for name, _, _ in PASSES}
+    patches: dict[str, list[Frame]] = {name: [] for name, _, _ in PASSES}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         environ = {
@@ -102,69 +125,90 @@ def main() -> None:
         try:
             assert server.stdout is not None
             url = json.loads(server.stdout.readline())["url"].rstrip("/")
-            passes = [(step, _watch(sync_playwright, url, run, step)) for run, step in PASSES]
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+                try:
+                    for n in range(ROUNDS):
+                        for name, step, full in PASSES:
+                            first, rest = _watch(browser, url, f"{name}-{n}", step, full)
+                            firsts[name].append(first)
+                            patches[name].extend(rest)
+                finally:
+                    browser.close()
         finally:
             server.terminate()
             server.wait(20)
-    for step, frames in passes:
-        _report(frames, step)
+    _report("the run page, no step open", patches["plain"], firsts["plain"], patches["full"])
+    _report("the run page, step l0s1 open", patches["open"], firsts["open"], None)
 
 
-PASSES = (("bench", None), ("bench-open", "l0s1"))
-"""The run followed with no step open, then another with step l0s1 open (its request,
-answer and output arrive while the others move: the biggest patches)."""
-
-
-def _report(frames: list[list[float]], step: str | None) -> None:
-    print(f"-- the run page, {'step ' + step if step else 'no step'} open")
-    # frames[0]: the join's render (no such run yet); frames[1]: the run's whole graph.
-    first, rest = frames[1], frames[2:]
-    sizes = [f[0] for f in rest]
-    script = [f[1] for f in rest]
-    total = [f[2] for f in rest]
+def _report(title: str, frames: list[Frame], firsts: list[Frame], full: list[Frame] | None) -> None:
+    print(f"-- {title}: {ROUNDS} runs")
+    sizes = [f[0] for f in frames]
+    script = [f[1] * 1000 for f in frames]
+    total = [f[2] * 1000 for f in frames]
+    first = median([f[1] * 1000 for f in firsts])
     over = sum(size > 1024 for size in sizes)
-    print(f"{len(rest)} frames after the first while {STEPS} steps ran; {over} over 1 KB")
-    row("frame bytes, median", median(sizes), "B", first[0], "first frame")
-    row("frame bytes, max", max(sizes), "B", first[0], "first frame")
-    row(
-        "main thread per frame, median (us)",
-        median(script) * 1000,
-        "us",
-        first[1] * 1000,
-        "first frame",
-    )
-    row("main thread per frame, max (us)", max(script) * 1000, "us", first[1] * 1000, "first frame")
-    row(
-        "with its layout, p95 (us)",
-        percentile(total, 95) * 1000,
-        "us",
-        first[2] * 1000,
-        "first frame",
-    )
+    print(f"{len(frames)} patches after the first frames while {STEPS} steps ran; {over} over 1 KB")
+    row("patch bytes, median", median(sizes), "B", median([f[0] for f in firsts]), "first frame")
+    row("patch bytes, max", max(sizes), "B", median([f[0] for f in firsts]), "first frame")
+    if full:
+        base = [f[1] * 1000 for f in full]
+        base_total = [f[2] * 1000 for f in full]
+        label = "rendered in full"
+        row("main thread per patch, median (us)", median(script), "us", median(base), label)
+        row(
+            "main thread per patch, p95 (us)",
+            percentile(script, 95),
+            "us",
+            percentile(base, 95),
+            label,
+        )
+        row("main thread per patch, max (us)", max(script), "us", max(base), label)
+        row("with its layout, median (us)", median(total), "us", median(base_total), label)
+        row(
+            "with its layout, p95 (us)",
+            percentile(total, 95),
+            "us",
+            percentile(base_total, 95),
+            label,
+        )
+    row("main thread per patch, median (us)", median(script), "us", first, "first frame")
+    row("main thread per patch, p95 (us)", percentile(script, 95), "us", first, "first frame")
+    row("with its layout, p95 (us)", percentile(total, 95), "us", first, "first frame")
 
 
-def _watch(sync_playwright: object, url: str, run: str, step: str | None) -> list[list[float]]:
-    with sync_playwright() as playwright:  # type: ignore[operator]
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.add_init_script(PROBE)
-            # The page follows the run before it exists, so it sees every step move.
-            query = f"run={run}" + (f"&step={step}" if step else "")
-            page.goto(f"{url}/runs?{query}", wait_until="domcontentloaded")
-            page.wait_for_selector("[data-lf-root].lf-connected", timeout=30_000)
-            with httpx.Client(base_url=url, trust_env=False, timeout=30) as http:
-                created = http.post("/runs", json={"workflow": "lanes", "id": run})
-                assert created.status_code == 201, created.text
-            page.wait_for_function(
-                f"document.querySelectorAll('#dag [data-status=succeeded]').length >= {STEPS}",
-                timeout=120_000,
-            )
-            frames: list[list[float]] = page.evaluate("window.__frames")
-        finally:
-            browser.close()
-    # Frames of a few bytes are acks and heartbeats; the patches are the rest.
-    return [f for f in frames if f[0] > 64]
+def _watch(
+    browser: Any, url: str, run: str, step: str | None, full: bool
+) -> tuple[Frame, list[Frame]]:
+    """The frame that first drew run ``run`` and the patches after it, followed on a new page."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        if full:
+            page.add_init_script("window.__fullRenders = true;")
+        page.add_init_script(PROBE)
+        # The page follows the run before it exists, so it sees every step move.
+        query = f"run={run}" + (f"&step={step}" if step else "")
+        page.goto(f"{url}/runs?{query}", wait_until="domcontentloaded")
+        page.wait_for_selector("[data-lf-root].lf-connected", timeout=30_000)
+        with httpx.Client(base_url=url, trust_env=False, timeout=30) as http:
+            # Inputs of its own: no step is a cache hit of an earlier run's.
+            body = {"workflow": "lanes", "id": run, "inputs": {"seed": run}}
+            created = http.post("/runs", json=body)
+            assert created.status_code == 201, created.text
+        page.wait_for_function(
+            f"document.querySelectorAll('#dag [data-status=succeeded]').length >= {STEPS}",
+            timeout=120_000,
+        )
+        frames: list[list[Any]] = page.evaluate("window.__frames")
+    finally:
+        page.close()
+    # The first frame with the DAG drew the whole run; frames of a few bytes after it are
+    # acks and heartbeats, the patches are the rest.
+    at = next(i for i, f in enumerate(frames) if f[3])
+    first = (int(frames[at][0]), frames[at][1], frames[at][2])
+    rest = [(int(f[0]), f[1], f[2]) for f in frames[at + 1 :] if f[0] > 64]
+    return first, rest
 
 
 if __name__ == "__main__":

@@ -75,19 +75,27 @@ PAGE_LINK = Template('<a lf-patch href="?{href}" id="{id}">{text}</a>')
 LOADING = Template('<p class="hint" id="loading">{text}</p>')
 MISSING = Template('<p class="problem" id="missing">{text}</p>')
 RUN = Template(
-    '<section id="run" data-run="{run_id}" data-status="{status}">'
-    "<h2>{title} <small>{run_id}</small> "
-    '<span class="badge status-{status}" id="run-status">{status}</span></h2>'
-    '<p class="meta" id="run-meta">workflow {workflow} · created {created} · '
-    'duration {duration} · <span id="run-steps">{done}/{total}</span> steps done{preset}</p>'
+    # What changes on most ticks (the duration, the steps done) is a node of its own with
+    # one root element (RUN_META), so the browser paints that paragraph alone; so are the
+    # title and the panes. A dynamic of RUN itself would repaint the whole section.
+    '<section id="run" data-run="{run_id}" data-status="{status}">{heading}{meta}'
     "{actions}"
     '<div class="dag-wrap"><svg id="dag" xmlns="http://www.w3.org/2000/svg" '
     'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
     'aria-label="the workflow&#39;s steps and their dependencies">'
     '<g class="edges">{edges}</g><g class="nodes">{nodes}</g></svg></div>'
     '<div class="panes"><section class="pane" id="step-detail">{step}</section>'
-    '<section class="pane" id="rerun">{form}{compare}</section></div></section>'
+    "{rerun}</div></section>"
 )
+RUN_HEADING = Template(
+    "<h2>{title} <small>{run_id}</small> "
+    '<span class="badge status-{status}" id="run-status">{status}</span></h2>'
+)
+RUN_META = Template(
+    '<p class="meta" id="run-meta">workflow {workflow} · created {created} · '
+    'duration {duration} · <span id="run-steps">{done}/{total}</span> steps done{preset}</p>'
+)
+RERUN = Template('<section class="pane" id="rerun">{form}{compare}</section>')
 ACTIONS = Template(
     '<div id="run-actions" class="actions">'
     '<button type="button" id="act-cancel" lf-click="cancel"{cancel_off}>Cancel</button>'
@@ -304,21 +312,24 @@ def _run(state: RunsState) -> Rendered:
     return RUN(
         run_id=detail.run_id,
         status=detail.status,
-        title=detail.title or detail.workflow,
-        workflow=detail.workflow,
-        created=utc(detail.created_at_ms),
-        duration=duration(detail.updated_at_ms - detail.created_at_ms),
-        done=detail.done,
-        total=len(detail.steps),
-        preset=f" · preset {detail.preset}" if detail.preset else "",
+        heading=RUN_HEADING(
+            title=detail.title or detail.workflow, run_id=detail.run_id, status=detail.status
+        ),
+        meta=RUN_META(
+            workflow=detail.workflow,
+            created=utc(detail.created_at_ms),
+            duration=duration(detail.updated_at_ms - detail.created_at_ms),
+            done=detail.done,
+            total=len(detail.steps),
+            preset=f" · preset {detail.preset}" if detail.preset else "",
+        ),
         actions=_actions(state, detail),
         width=detail.layout.width,
         height=detail.layout.height,
         edges=_edges(detail),
         nodes=keyed(NODE, [(key, node) for key, node in nodes if node is not None]),
         step=_step(state, detail, selected),
-        form=_form(state, detail),
-        compare=_compare_form(state, detail),
+        rerun=RERUN(form=_form(state, detail), compare=_compare_form(state, detail)),
     )
 
 
