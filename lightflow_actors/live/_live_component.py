@@ -26,6 +26,7 @@ from ._component import declared_events, decode_event
 from ._errors import EventError, RenderedError, ViewDefinitionError
 from ._immutable import immutable_value
 from ._rendered import ComponentCall, Rendered
+from ._upload import UploadEntry
 
 P = TypeVar("P")
 S = TypeVar("S")
@@ -70,6 +71,12 @@ class LiveComponent(Generic[P, S, E]):
         raise NotImplementedError(
             f"{type(self).__qualname__} declares events but does not define handle_event"
         )
+
+    def handle_progress(self, upload: str, entry: UploadEntry, state: S) -> S | Update[S]:
+        """An entry of the component's upload `upload` (a field of its state, its input
+        rendered with ``live_file_input(..., target=myself)``) made progress; `state`
+        already holds it. Phoenix's ``progress:`` callback; by default nothing more."""
+        return state
 
     def render(self, state: S, myself: int) -> Rendered:
         """The component's tree; `myself` is its cid, for ``lf-target="{myself}"``."""

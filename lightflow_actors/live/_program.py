@@ -379,31 +379,49 @@ class ViewProgram:
         except PayloadError as error:
             path = "$.instruction.payload" + (error.path or "$")[1:]
             return [problem(ref, "malformed_frame", f"{instruction.event}: {error}", path)]
-        upload = state_field(self.state, request.upload)
+        # An upload of a live component (its input says lf-target): the field is in the
+        # component's state and its temp files are kept under "<cid>/<name>".
+        owner: Mounted | None = None
+        state = self.state
+        if instruction.target is not None:
+            try:
+                owner = self.components.target(instruction.target, instruction.event)
+            except EventError as error:
+                return [problem(ref, "malformed_frame", str(error), error.path)]
+            state = owner.state
+        upload = state_field(state, request.upload)
         if not isinstance(upload, Upload) or upload.name != request.upload:
+            where = self.spec.name if owner is None else type(owner.component).__qualname__
             return [
                 problem(
                     ref,
                     "malformed_frame",
-                    f"{self.spec.name} has no upload named {request.upload!r}",
+                    f"{where} has no upload named {request.upload!r}",
                     "$.instruction.payload.upload",
                 )
             ]
         failure: UploadProtocolError | None = None
         before = upload
+        scoped = (
+            upload
+            if owner is None
+            else msgspec.structs.replace(upload, name=f"{owner.cid}/{upload.name}")
+        )
         try:
             if isinstance(request, UploadPreflight):
-                upload = self.uploads.preflight(upload, request)
+                scoped = self.uploads.preflight(scoped, request)
             else:
-                upload, failure = self.uploads.chunk(upload, request)
+                scoped, failure = self.uploads.chunk(scoped, request)
         except UploadProtocolError as error:
             failure = error
-        result: object = with_fields(self.state, {upload.name: upload})
+        upload = scoped if owner is None else msgspec.structs.replace(scoped, name=before.name)
+        result: object = with_fields(state, {upload.name: upload})
         if isinstance(request, UploadChunk) and failure is None:
             entry, old = upload.entry(request.entry), before.entry(request.entry)
             if entry is not None and old is not None and entry.progress != old.progress:
-                result = self.spec.view.handle_progress(upload.name, entry, result)
-        effects = self._apply(result, None if failure else ref)
+                handler = self.spec.view if owner is None else owner.component
+                result = handler.handle_progress(upload.name, entry, result)
+        effects = self._apply(result, None if failure else ref, owner=owner)
         if failure is not None:
             path = "$.instruction.payload" + failure.path[1:]
             effects.append(problem(ref, "malformed_frame", failure.problem, path))
@@ -533,6 +551,8 @@ class ViewProgram:
         patch = None
         if not unchanged or self.streams or self.components.dirty or self.diff.rendered is None:
             patch = self._diff_now(root_unchanged=unchanged)
+        if patch is not None and self.uploads.active:
+            self.uploads.reconcile(self._upload_field)  # a component that left: its files
         replies = {ref: reply} if reply is not None and ref is not None else None
         diff = patch_diff(patch, ref=ref, nav=nav, title=title, events=events, replies=replies)
         if diff is not None:
@@ -560,12 +580,20 @@ class ViewProgram:
             state, commands = result, ()
         if owner is None:
             self.state = loading_marks(state, commands)
-            if self.uploads.active:
-                current = self.state
-                self.uploads.reconcile(lambda name: state_field(current, name))
         else:
             self.components.set_state(owner, state, "handle_event")
+        if self.uploads.active:
+            self.uploads.reconcile(self._upload_field)
         return commands
+
+    def _upload_field(self, name: str) -> object:
+        """The state field an upload's temp files belong to: ``name`` in the view's
+        state, ``<cid>/<name>`` in a live component's (None once it left the page)."""
+        cid, slash, field = name.partition("/")
+        if not slash:
+            return state_field(self.state, name)
+        mounted = self.components.by_cid.get(int(cid)) if cid.isdigit() else None
+        return None if mounted is None else state_field(mounted.state, field)
 
 
 def loading_marks(state: object, commands: Sequence[Command]) -> object:

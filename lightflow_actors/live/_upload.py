@@ -216,19 +216,33 @@ def upload_error_text(kind: UploadErrorKind) -> str:
     return _ERROR_TEXT[kind]
 
 
-def live_file_input(upload: Upload, *, id: str | None = None, cls: str = "") -> Markup:
+def live_file_input(
+    upload: Upload,
+    *,
+    id: str | None = None,
+    cls: str = "",
+    target: int | None = None,
+) -> Markup:
     """The ``<input type="file">`` of `upload` (put it inside the view's form).
 
     It names the upload (``lf-upload``), its accept list, ``multiple`` when more than
     one entry is allowed, the chunk size, and in ``data-lf-ready`` the refs of valid
-    entries the session waits for, which tells the client what to send.
+    entries the session waits for, which tells the client what to send. `target`: the
+    ``myself`` of the live component whose state holds `upload` (its upload goes to it).
     """
     ready = " ".join(e.ref for e in upload.entries if e.valid and not e.done)
+    default_id = (
+        "lf-upload-" + upload.name if target is None else f"lf-upload-{target}-{upload.name}"
+    )
     parts = [
         '<input type="file"',
-        f' id="{escape_text(id or "lf-upload-" + upload.name)}"',
+        f' id="{escape_text(id or default_id)}"',
         f' name="{upload.name}" lf-upload="{upload.name}"',
     ]
+    if target is not None:
+        if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+            raise ValueError(f"target={target!r}: give the component's myself (an int >= 1)")
+        parts.append(f' lf-target="{target}"')
     if upload.accept is not None:
         parts.append(f' accept="{escape_text(",".join(upload.accept))}"')
     if upload.max_entries > 1:

@@ -704,13 +704,14 @@ class LiveViewHandle:
         """Files chosen in the file input of `upload` inside the element matching
         `selector`; ``render_upload(input, name)`` sends one of them."""
         container = self._node(selector)
-        if not any(
-            n.tag == "input" and n.attrs.get("lf-upload") == upload for n in container.walk()
-        ):
+        inputs = [
+            n for n in container.walk() if n.tag == "input" and n.attrs.get("lf-upload") == upload
+        ]
+        if not inputs:
             raise LiveTestError(
                 f"no file input with lf-upload={upload!r} (render live_file_input) in {selector!r}"
             )
-        return FileInput(upload, tuple(files))
+        return FileInput(upload, tuple(files), inputs[0].attrs.get("lf-target") or None)
 
     async def render_upload(self, input: FileInput, name: str, percent: int = 100) -> str:
         """Send file `name` of `input` up to `percent` of its bytes (preflighting every
@@ -723,10 +724,16 @@ class LiveViewHandle:
                 {"ref": str(i), "name": f.name, "size": len(f.content), "type": f.type}
                 for i, f in enumerate(input.files)
             ]
-            await self.push("lf:upload", {"upload": input.upload, "entries": entries})
+            await self.push(
+                "lf:upload", {"upload": input.upload, "entries": entries}, target=input.target
+            )
             input.preflighted = True
         ref = str(input.files.index(file))
-        found = select(parse(self.html()), f'input[lf-upload="{input.upload}"]')
+        found = [
+            n
+            for n in select(parse(self.html()), f'input[lf-upload="{input.upload}"]')
+            if (n.attrs.get("lf-target") or None) == input.target
+        ]
         element = found[0] if found else None
         ready = (element.attrs.get("data-lf-ready") or "").split() if element else []
         if ref not in ready:
@@ -742,7 +749,7 @@ class LiveViewHandle:
                 "offset": offset,
                 "data": base64.b64encode(data).decode("ascii"),
             }
-            await self.push("lf:chunk", payload)
+            await self.push("lf:chunk", payload, target=input.target)
             offset += len(data)
             input.sent[ref] = offset
         return self.html()
@@ -844,9 +851,12 @@ class UploadFile(msgspec.Struct, frozen=True):
 class FileInput:
     """Files chosen in one upload's input (`LiveViewHandle.file_input`)."""
 
-    def __init__(self, upload: str, files: tuple[UploadFile, ...]) -> None:
+    def __init__(
+        self, upload: str, files: tuple[UploadFile, ...], target: str | None = None
+    ) -> None:
         self.upload = upload
         self.files = files
+        self.target = target  # the live component whose upload it is (its lf-target)
         self.preflighted = False
         self.sent: dict[str, int] = {}  # bytes sent per entry ref
 

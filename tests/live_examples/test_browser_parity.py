@@ -3,7 +3,8 @@ the first join, a live navigation and an `lf-page-loading` element's event; a ca
 click that fires although a handler below stops the click; a form with
 `lf-trigger-action` submitted over HTTP once a render sets it; a hook's
 `pushEventTo` (a component by selector or cid, the view) and `upload` (files a script
-made, sent as if chosen in the upload's input, consumed by the view)."""
+made, sent as if chosen in the upload's input, consumed by the view); and an upload
+inside a live component, chosen by the user and by a hook's `uploadTo`."""
 
 from __future__ import annotations
 
@@ -55,12 +56,49 @@ PAGE = Template(
     '<b id="captured">{captured}</b> <b id="plain">{plain}</b>'
     '<div id="hooked" lf-hook="Parity">hook</div>{counter}'
     '<form id="docs" lf-submit="save">{input}<button id="save">save</button></form>'
-    '<p id="got">{got}</p>'
+    '<p id="got">{got}</p>{box}'
     '<form id="login" action="landing" method="post" lf-trigger-action="{trigger}" '
     'lf-submit="arm"><input name="user" value="ann"><button id="arm">log in</button></form>'
     "</div>"
 )
 COUNTER = Template('<div id="counter" lf-target="{myself}">{n}</div>')
+BOX = Template(
+    '<form id="box" lf-submit="keep" lf-target="{myself}">{input}'
+    '<button id="box-keep">keep</button><p id="box-got">{got}</p></form>'
+)
+
+
+class Keep(msgspec.Struct, frozen=True, tag="keep"):
+    pass
+
+
+class BoxState(msgspec.Struct, frozen=True):
+    doc: Upload
+    got: tuple[str, ...] = ()
+
+
+class Box(LiveComponent[None, BoxState, Keep]):
+    """A component with an upload of its own (a field of its state)."""
+
+    def mount(self, props: None) -> BoxState:
+        return BoxState(allow_upload("doc", accept="any", max_entries=2))
+
+    def update(self, props: None, state: BoxState) -> BoxState:
+        return state
+
+    def handle_event(self, event: Keep, state: BoxState) -> BoxState:
+        texts, doc = consume_uploaded_entries(state.doc, _read)
+        return BoxState(doc, (*state.got, *texts))
+
+    def render(self, state: BoxState, myself: int) -> Rendered:
+        return BOX(
+            myself=myself,
+            input=live_file_input(state.doc, target=myself),
+            got=" | ".join(state.got),
+        )
+
+
+BOX_COMPONENT = Box()
 
 
 class Bump(msgspec.Struct, frozen=True, tag="bump"):
@@ -152,6 +190,7 @@ class ParityView(LiveView[State, Event]):
             captured=state.captured,
             plain=state.plain,
             counter=live_component(COUNTER_COMPONENT, "c", 0),
+            box=live_component(BOX_COMPONENT, "box", None),
             input=live_file_input(state.doc),
             got=state.got,
             trigger=state.trigger,
@@ -220,6 +259,24 @@ async def test_page_loading_capture_click_trigger_action_and_hook_push_to_and_up
                 assert sent is True
                 await page.click("#save")  # the submit waits for the file, then consumes it
                 await text_is(page, "#got", "hook.txt: made by a hook")
+
+                # An upload of a live component: chosen by the user in its input, then
+                # by a hook's uploadTo naming the component by selector.
+                box = await page.get_attribute("#box", "lf-target")
+                await page.set_input_files(
+                    f"#lf-upload-{box}-doc",
+                    files=[{"name": "mine.txt", "mimeType": "text/plain", "buffer": b"chosen"}],
+                )
+                await page.click("#box-keep")
+                await text_is(page, "#box-got", "mine.txt: chosen")
+                assert await page.text_content("#got") == "hook.txt: made by a hook"
+                sent = await page.evaluate(
+                    "window.parityHook.uploadTo('#box', 'doc', "
+                    "[new File(['to the box'], 'hooked.txt')])"
+                )
+                assert sent is True
+                await page.click("#box-keep")
+                await text_is(page, "#box-got", "mine.txt: chosen | hooked.txt: to the box")
 
                 # lf-trigger-action: the answer to "arm" sets it; the form posts itself.
                 await page.click("#arm")

@@ -1975,8 +1975,9 @@
     var busy = false;
     this.entries.forEach(function (entry) {
       if (busy || entry.offset >= entry.size && entry.inflight === null) return;
-      var input = form.querySelector('input[lf-upload="' + entry.upload + '"]');
-      if (input) busy = true;
+      Array.prototype.forEach.call(form.querySelectorAll('input[lf-upload="' + entry.upload + '"]'), function (input) {
+        if (uploadOwner(input) === entry.target) busy = true;
+      });
     });
     return busy;
   };
@@ -1990,26 +1991,35 @@
     if (this.socket.root.contains(form)) form.requestSubmit();
   };
 
-  Uploads.prototype.send = function (event, payload) {
+  /** The live component an upload input belongs to (its lf-target; "" for the view's):
+   *  a component's upload is a field of the component's state. */
+  function uploadOwner(input) { return input.getAttribute("lf-target") || ""; }
+
+  Uploads.prototype.send = function (event, payload, target) {
     var socket = this.socket;
     if (!socket.joined) return null;
-    return socket.instruction({ op: "submit", event: event, payload: payload, ref: String(socket.seqOut + 1) });
+    var submit = { op: "submit", event: event, payload: payload, ref: String(socket.seqOut + 1) };
+    if (target) submit.target = target;
+    return socket.instruction(submit);
   };
 
   Uploads.prototype.choose = function (input) {
-    var upload = input.getAttribute("lf-upload"), self = this, entries = [];
+    var upload = input.getAttribute("lf-upload"), target = uploadOwner(input), self = this, entries = [];
     // A new choice replaces the files of this upload not sent yet (the server does the same).
-    this.entries.forEach(function (entry, key, map) { if (entry.upload === upload) map.delete(key); });
+    this.entries.forEach(function (entry, key, map) {
+      if (entry.upload === upload && entry.target === target) map.delete(key);
+    });
     this.previews.forEach(function (url, key, map) {
       if (key.split(" ")[0] === upload) { global.URL.revokeObjectURL(url); map.delete(key); }
     });
     var chosen = Array.prototype.map.call(input.files || [], function (file) {
       var ref = String(self.nextRef++);
       entries.push({ ref: ref, name: file.name, size: file.size, type: file.type || "" });
-      return { upload: upload, ref: ref, file: file, offset: 0, size: file.size, inflight: null, started: false };
+      return { upload: upload, target: target, ref: ref, file: file, offset: 0, size: file.size,
+               inflight: null, started: false };
     });
     if (!chosen.length) return;
-    var seq = this.send("lf:upload", { upload: upload, entries: entries });
+    var seq = this.send("lf:upload", { upload: upload, entries: entries }, target);
     if (seq === null) return;
     chosen.forEach(function (entry) {
       entry.inflight = seq;
@@ -2052,7 +2062,7 @@
     Array.prototype.forEach.call(this.socket.root.querySelectorAll("input[lf-upload]"), function (input) {
       // data-lf-auto="false": sent only once its form is submitted (the submit waits).
       var manual = input.getAttribute("data-lf-auto") === "false";
-      ready.set(input.getAttribute("lf-upload"), {
+      ready.set(uploadOwner(input) + "\u0000" + input.getAttribute("lf-upload"), {
         refs: (input.getAttribute("data-lf-ready") || "").split(" ").filter(Boolean),
         chunk: Number(input.getAttribute("data-lf-chunk")) || 32768,
         hold: manual && !(self.waiting && self.waiting.contains(input))
@@ -2060,7 +2070,7 @@
     });
     this.entries.forEach(function (entry, key, map) {
       if (entry.inflight !== null) return;
-      var input = ready.get(entry.upload);
+      var input = ready.get(entry.target + "\u0000" + entry.upload);
       if (!input || input.refs.indexOf(entry.ref) < 0 || entry.offset >= entry.size) {
         if (entry.started) map.delete(key);   // done, refused or cancelled
         return;
@@ -2071,7 +2081,7 @@
       entry.file.slice(entry.offset, end).arrayBuffer().then(function (buffer) {
         if (map.get(key) !== entry) return;    // cancelled or chosen again meanwhile
         var seq = self.send("lf:chunk", { upload: entry.upload, entry: entry.ref, offset: entry.offset,
-                                          data: base64(buffer) });
+                                          data: base64(buffer) }, entry.target);
         entry.sending = seq === null ? 0 : buffer.byteLength;
         entry.inflight = seq;
       }, function () { map.delete(key); });
