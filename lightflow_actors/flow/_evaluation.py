@@ -89,6 +89,10 @@ class EvaluationLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     memory_bytes: Annotated[int, msgspec.Meta(ge=64 << 20)] = 512 << 20
     max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    warm_workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 4
+    """Warm workers kept (ADR 0110): a child whose resolution ran no asset code but the
+    files' own stays, and resolves the next requests of the same files, workflow, preset
+    and model without a fork or executing a file again. 0: a fresh child every time."""
 
 
 class EvaluationRequest(msgspec.Struct, frozen=True):
@@ -103,6 +107,7 @@ class EvaluationRequest(msgspec.Struct, frozen=True):
     timeout_s: float
     memory_bytes: int
     model: str | None = None
+    warm: bool = False  # may stay as a warm worker (its frames go to a socket)
 
 
 class Ready(msgspec.Struct, frozen=True, tag="ready"):
@@ -120,6 +125,7 @@ class Resolved(msgspec.Struct, frozen=True, tag="resolved"):
 
     workflow: ResolvedWorkflow
     loaded: dict[str, str]
+    warm: bool = False  # the child stays, waiting for the next request on its socket
 
 
 class AssetLocation(msgspec.Struct, frozen=True):
@@ -135,6 +141,7 @@ class Refusal(msgspec.Struct, frozen=True, tag="refused"):
     message: str
     asset: AssetLocation | None = None
     loaded: dict[str, str] = {}
+    warm: bool = False
 
 
 EvaluationOutcome = Ready | Loading | Resolved | Refusal
@@ -194,7 +201,17 @@ class AssetEvaluator:
         self._stopped: set[int] = set()  # pids killed by close()
         self._server: _ForkServer | None = None
         self._server_lock = threading.Lock()
-        self.evaluations = 0  # child processes started (cache misses), for tests and bench
+        # Warm workers by (catalog digest, workflow, preset, model), least recently used
+        # first (ADR 0110); each serves one request at a time.
+        self._warm: OrderedDict[tuple[str, str, str, str], _WarmWorker] = OrderedDict()
+        # Keys whose first child did not stay (its files define code resolution could
+        # call): their resolutions always get a fresh child, no worker is tried again.
+        self._cold: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        # For tests and bench: cache misses (each resolved by a fresh child or a warm
+        # worker), child processes started, and misses a warm worker resolved.
+        self.evaluations = 0
+        self.processes = 0
+        self.warm_resolutions = 0
 
     def resolve(
         self,
@@ -237,8 +254,11 @@ class AssetEvaluator:
         with self._lock:
             children = list(self._children)
             self._stopped.update(children)
+            warm, self._warm = list(self._warm.values()), OrderedDict()
         for pid in children:
             _kill_group(pid)
+        for worker in warm:
+            worker.stop()
         with self._server_lock:
             if self._server is not None:
                 self._server.stop()
@@ -254,6 +274,7 @@ class AssetEvaluator:
         preset: str | None,
         model: str | None = None,
     ) -> tuple[ResolvedWorkflow | FlowError, bool]:
+        warm_key = (catalog.digest, workflow, preset or "\0", model or "\0")
         request = EvaluationRequest(
             root=str(catalog.root),
             assets=catalog.list(),
@@ -264,9 +285,14 @@ class AssetEvaluator:
             model=model,
             timeout_s=self.limits.timeout_s,
             memory_bytes=self.limits.memory_bytes,
+            warm=self.limits.warm_workers > 0,
         )
+        self.evaluations += 1
         with self._slots:
-            output, timed_out, stopped = self._run_child(_encoder.encode(request))
+            answer = self._ask_warm(warm_key, request)
+            if answer is None:
+                answer = self._run_child(request, warm_key)
+        output, timed_out, stopped = answer
         frames = _decode_frames(output)
         last_path = next((f.path for f in reversed(frames) if isinstance(f, Loading)), None)
         final = frames[-1] if frames and isinstance(frames[-1], Resolved | Refusal) else None
@@ -301,26 +327,102 @@ class AssetEvaluator:
             "limit, or memory exhausted in C code)",
         ), False
 
-    def _run_child(self, request: bytes) -> tuple[bytes, bool, bool]:
-        pid, frames_fd = self._fork(request)
+    def _run_child(
+        self, request: EvaluationRequest, warm_key: tuple[str, str, str, str]
+    ) -> tuple[bytes, bool, bool]:
+        """A fresh child resolves `request`; one that answers `warm` is kept for `warm_key`
+        (its socket stays open), unless a worker of that key is kept already."""
+        with self._lock:
+            stay = request.warm and warm_key not in self._warm and warm_key not in self._cold
+        if not stay:
+            request = msgspec.structs.replace(request, warm=False)
+        pid, frames_fd = self._fork(_encoder.encode(request), socket_pair=stay)
         with self._lock:
             self._children.add(pid)
-        self.evaluations += 1
+        self.processes += 1
+        kept = False
         try:
             # Killed (with its process group) only while its pipe is open, so while it or
             # something it started still lives: the fork server reaps a child as soon as
             # it exits, and its pid may then be anybody's.
             output, timed_out = self._collect(pid, frames_fd)
+            if stay and not timed_out:
+                kept = self._keep_warm(warm_key, pid, frames_fd, output)
         finally:
-            os.close(frames_fd)
             with self._lock:
                 self._children.discard(pid)
                 stopped = pid in self._stopped
                 self._stopped.discard(pid)
+            if not kept:
+                os.close(frames_fd)
         return output, timed_out, stopped
 
-    def _fork(self, request: bytes) -> tuple[int, int]:
-        """A fresh evaluator child for `request`: its pid and the read end of its frames.
+    def _keep_warm(self, key: tuple[str, str, str, str], pid: int, fd: int, output: bytes) -> bool:
+        """Keep the child as the warm worker of `key` if it said it stays."""
+        frames = _decode_frames(output)
+        final = frames[-1] if frames else None
+        if not isinstance(final, Resolved | Refusal) or not final.warm:
+            return False
+        evicted: list[_WarmWorker] = []
+        with self._lock:
+            if pid in self._stopped or key in self._warm:
+                return False
+            self._warm[key] = _WarmWorker(pid, fd)
+            while len(self._warm) > self.limits.warm_workers:
+                evicted.append(self._warm.popitem(last=False)[1])
+        for worker in evicted:
+            worker.stop()
+        return True
+
+    def _ask_warm(
+        self, key: tuple[str, str, str, str], request: EvaluationRequest
+    ) -> tuple[bytes, bool, bool] | None:
+        """Resolve `request` in the warm worker of `key`, if one is kept and idle; None
+        when there is none (or it ended before answering: a fresh child then does it)."""
+        with self._lock:
+            worker = self._warm.get(key)
+            if worker is None or worker.busy:
+                return None
+            worker.busy = True
+            self._warm.move_to_end(key)
+            self._children.add(worker.pid)
+        raw = _encoder.encode(request)
+        output, timed_out, answered, stays = b"", False, False, False
+        try:
+            try:
+                os.write(worker.fd, len(raw).to_bytes(8, "big") + raw)
+            except OSError:
+                pass  # it ended meanwhile: a fresh child answers
+            else:
+                output, timed_out = self._collect(worker.pid, worker.fd)
+                frames = _decode_frames(output)
+                final = frames[-1] if frames else None
+                answered = timed_out or isinstance(final, Resolved | Refusal)
+                stays = isinstance(final, Resolved | Refusal) and final.warm
+        finally:
+            with self._lock:
+                self._children.discard(worker.pid)
+                stopped = worker.pid in self._stopped
+                self._stopped.discard(worker.pid)
+                worker.busy = False
+                if not (answered and stays) and self._warm.get(key) is worker:
+                    del self._warm[key]
+        if not (answered and stays):
+            worker.stop()
+        if not answered and not stopped:
+            if not worker.served:  # it never stayed: its files are not inert
+                with self._lock:
+                    self._cold[key] = None
+                    while len(self._cold) > self._cache_size:
+                        self._cold.popitem(last=False)
+            return None
+        worker.served += 1
+        self.warm_resolutions += 1
+        return output, timed_out, stopped
+
+    def _fork(self, request: bytes, *, socket_pair: bool = False) -> tuple[int, int]:
+        """A fresh evaluator child for `request`: its pid and the read end of its frames
+        (with `socket_pair`, our end of a socket it also reads further requests from).
 
         The fork server is started on first use and again if it died (a second failure
         in a row is an error of the machine, raised as is)."""
@@ -329,7 +431,7 @@ class AssetEvaluator:
                 if self._server is None:
                     self._server = _ForkServer.start()
                 try:
-                    return self._server.fork(request)
+                    return self._server.fork(request, socket_pair=socket_pair)
                 except OSError:
                     self._server.stop()
                     self._server = None
@@ -338,7 +440,8 @@ class AssetEvaluator:
         raise AssertionError("unreachable")
 
     def _collect(self, pid: int, frames_fd: int) -> tuple[bytes, bool]:
-        """Read the child's frames until it closes its end or its time is up.
+        """Read the child's frames until its outcome frame (`Resolved` or `Refusal`), until
+        it closes its end, or until its time is up.
 
         The time limit counts from the child's `Ready` frame (forked and limited), so a
         stalled start on a loaded machine does not eat the assets' time; the start itself
@@ -355,14 +458,20 @@ class AssetEvaluator:
             readable, _, _ = select.select([frames_fd], [], [], remaining)
             if not readable:
                 continue
-            chunk = os.read(frames_fd, 1 << 16)
+            try:
+                chunk = os.read(frames_fd, 1 << 16)
+            except ConnectionResetError:  # a worker that exited with our request unread
+                chunk = b""
             if not chunk:
                 return bytes(output), False
             output += chunk
             if len(output) > MAX_OUTPUT_BYTES:
                 _kill_group(pid)
                 return b"", False
-            if not ready and any(isinstance(f, Ready) for f in _decode_frames(bytes(output))):
+            frames = _decode_frames(bytes(output))
+            if frames and isinstance(frames[-1], Resolved | Refusal):
+                return bytes(output), False
+            if not ready and any(isinstance(f, Ready) for f in frames):
                 ready = True
                 deadline = time.monotonic() + self.limits.timeout_s + HARD_KILL_GRACE_S
 
@@ -396,8 +505,12 @@ class _ForkServer:
             theirs.close()
         return cls(process, ours)
 
-    def fork(self, request: bytes) -> tuple[int, int]:
-        read_end, write_end = os.pipe()
+    def fork(self, request: bytes, *, socket_pair: bool = False) -> tuple[int, int]:
+        if socket_pair:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            read_end, write_end = ours.detach(), theirs.detach()
+        else:
+            read_end, write_end = os.pipe()
         try:
             socket.send_fds(self.sock, [len(request).to_bytes(8, "big")], [write_end])
             self.sock.sendall(request)
@@ -416,6 +529,24 @@ class _ForkServer:
             self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(5)
+
+
+class _WarmWorker:
+    """A warm worker (ADR 0110): its pid and our end of its socket."""
+
+    __slots__ = ("busy", "fd", "pid", "served")
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.busy = False
+        self.served = 0  # requests answered after the first (none: it may not have stayed)
+
+    def stop(self) -> None:
+        """Close its socket (it exits on the end of file) and kill its process group."""
+        _kill_group(self.pid)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 def _receive_exactly(sock: socket.socket, size: int) -> bytes:

@@ -184,17 +184,20 @@ class CtxConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class EvaluationConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Limits of the child process that evaluates asset files (specs/flow.md §Evaluation):
-    wall time per resolution, address space (`RLIMIT_AS`), evaluations at once."""
+    wall time per resolution, address space (`RLIMIT_AS`), evaluations at once, and warm
+    workers kept for files that define no code resolution calls (ADR 0110; 0: none)."""
 
     timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     memory_mb: Annotated[int, msgspec.Meta(ge=64, le=1 << 20)] = 512
     max_concurrent: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    warm_workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 4
 
     def limits(self) -> EvaluationLimits:
         return EvaluationLimits(
             timeout_s=self.timeout_s,
             memory_bytes=self.memory_mb << 20,
             max_concurrent=self.max_concurrent,
+            warm_workers=self.warm_workers,
         )
 
 

@@ -108,3 +108,123 @@ def test_any_bytes_on_the_pipe_decode_to_frames_or_nothing(garbage: bytes) -> No
         frames = _decode_frames(output)
         assert all(f is not None for f in frames)
     assert _decode_frames(frame + frame[:3]) == [LoadingFrame("/a.py")]
+
+
+# -- warm workers (ADR 0110) ---------------------------------------------------------------
+
+_MODEL = """
+from lightflow_actors.flow import Model
+METADATA = {"id": "m", "title": "M", "kind": "model", "description": "D", "stability": "draft"}
+DEFINITION = Model(provider="echo", name="m", formats=("openai.chat",))
+"""
+
+
+def _workflow(inputs_class: str) -> str:
+    return (
+        "import msgspec\n"
+        "from lightflow_actors.flow import ApiStep, ChatPrompt, Workflow\n"
+        'METADATA = {"id": "w", "title": "W", "kind": "workflow", "description": "D", '
+        '"stability": "draft"}\n'
+        f"{inputs_class}\n"
+        'DEFINITION = Workflow(inputs=Inputs, steps=[ApiStep(id="s", format="openai.chat", '
+        'model="m", prompt=ChatPrompt(user="{inputs.seed}"))])\n'
+    )
+
+
+_PLAIN = "class Inputs(msgspec.Struct, frozen=True):\n    seed: str = 'x'"
+_COUNTING = (
+    "CALLS = []\n"
+    "class Inputs(msgspec.Struct):\n"
+    "    seed: str = 'x'\n"
+    "    def __post_init__(self):\n"
+    "        CALLS.append(self.seed)\n"
+    "        self.seed = f'{self.seed}#{len(CALLS)}'"
+)
+
+
+def _catalog(write_asset, tmp_path: Path, inputs_class: str) -> AssetCatalog:
+    write_asset("models", "m.py", _MODEL)
+    write_asset("workflows", "w.py", _workflow(inputs_class))
+    return AssetCatalog.scan(tmp_path / "assets")
+
+
+def test_new_inputs_of_inert_files_are_resolved_by_the_warm_worker_without_a_fork(
+    write_asset, tmp_path: Path
+) -> None:
+    catalog = _catalog(write_asset, tmp_path, _PLAIN)
+    evaluator = AssetEvaluator()
+    try:
+        seeds = ["a", "b", "c", "d"]
+        resolved = [evaluator.resolve(catalog, "w", b'{"seed": "%s"}' % s.encode()) for s in seeds]
+        assert resolved == [resolve(catalog, "w", b'{"seed": "%s"}' % s.encode()) for s in seeds]
+        assert evaluator.evaluations == 4 and evaluator.processes == 1
+        assert evaluator.warm_resolutions == 3
+        # Refused inputs are answered by the worker too, which stays.
+        with pytest.raises(Invalid):
+            evaluator.resolve(catalog, "w", b'{"seed": 5}')
+        evaluator.resolve(catalog, "w", b'{"seed": "e"}')
+        assert evaluator.processes == 1 and evaluator.warm_resolutions == 5
+        (worker,) = evaluator._warm.values()
+    finally:
+        evaluator.close()
+    assert not evaluator._warm
+    _wait_gone(worker.pid)
+
+
+def test_files_whose_code_resolution_would_call_get_a_fresh_child_every_time(
+    write_asset, tmp_path: Path
+) -> None:
+    """An inputs struct with `__post_init__` runs asset code at each resolution: never in a
+    process that ran it for another one (each answer counts its own call only)."""
+    catalog = _catalog(write_asset, tmp_path, _COUNTING)
+    evaluator = AssetEvaluator()
+    try:
+        seeds = [evaluator.resolve(catalog, "w", b'{"seed": "%d"}' % n).inputs for n in range(4)]
+        assert seeds == [{"seed": f"{n}#1"} for n in range(4)]
+        assert evaluator.warm_resolutions == 0 and not evaluator._warm
+        assert evaluator.processes == 4
+    finally:
+        evaluator.close()
+
+
+def test_an_edited_file_is_not_resolved_by_the_worker_of_its_old_content(
+    write_asset, tmp_path: Path
+) -> None:
+    catalog = _catalog(write_asset, tmp_path, _PLAIN)
+    evaluator = AssetEvaluator()
+    try:
+        evaluator.resolve(catalog, "w", b'{"seed": "a"}')
+        write_asset("workflows", "w.py", _workflow(_PLAIN.replace("'x'", "'y'")))
+        edited = AssetCatalog.scan(tmp_path / "assets")
+        assert evaluator.resolve(edited, "w", b"{}").inputs == {"seed": "y"}
+        assert evaluator.processes == 2 and evaluator.warm_resolutions == 0
+        # The old content's worker still answers for a catalog scanned before the edit,
+        # and the file it finds changed on disk is executed again: that worker then goes.
+        assert evaluator.resolve(catalog, "w", b"{}").inputs == {"seed": "y"}
+        assert len(evaluator._warm) == 1
+    finally:
+        evaluator.close()
+
+
+def test_no_warm_worker_when_the_limits_say_none(write_asset, tmp_path: Path) -> None:
+    catalog = _catalog(write_asset, tmp_path, _PLAIN)
+    evaluator = AssetEvaluator(EvaluationLimits(warm_workers=0))
+    try:
+        for seed in (b"a", b"b"):
+            evaluator.resolve(catalog, "w", b'{"seed": "%s"}' % seed)
+        assert evaluator.processes == 2 and not evaluator._warm
+    finally:
+        evaluator.close()
+
+
+def _wait_gone(pid: int) -> None:
+    import os
+    import time
+
+    for _ in range(500):  # the fork server reaps it; a condition, not a duration
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"warm worker {pid} still runs after close()")
