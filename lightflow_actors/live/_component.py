@@ -174,6 +174,19 @@ class LiveView(AnyLiveView, Generic[S, E]):
         a file as soon as it is done, say. Returns `state` by default."""
         return state
 
+    def presign_upload(
+        self, upload: str, entry: UploadEntry, state: S
+    ) -> Mapping[str, object] | None:
+        """An entry of the external upload `upload` (``allow_upload(..., external=True)``)
+        was chosen: the meta its client uploader needs (Phoenix's ``external:``
+        function), a JSON object with ``"uploader"`` (the name of an uploader given to
+        the client, ``uploaders: {Name: fn}``) and, say, a presigned ``"url"``; None
+        refuses the entry (``external_failed``)."""
+        raise ViewDefinitionError(
+            f"{type(self).__qualname__} allows the external upload {upload!r} but does not "
+            "define presign_upload(upload, entry, state)"
+        )
+
     def terminate(self, reason: str, state: S) -> None:
         """The session stops (``reason`` in words); nothing to do by default."""
         return None

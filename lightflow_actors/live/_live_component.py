@@ -14,7 +14,7 @@ as its own subtree in the patch's ``"c"`` table (specs/live-diff.md §7).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from heapq import heappop, heappush
 from typing import Generic, TypeVar
@@ -77,6 +77,19 @@ class LiveComponent(Generic[P, S, E]):
         rendered with ``live_file_input(..., target=myself)``) made progress; `state`
         already holds it. Phoenix's ``progress:`` callback; by default nothing more."""
         return state
+
+    def presign_upload(
+        self, upload: str, entry: UploadEntry, state: S
+    ) -> Mapping[str, object] | None:
+        """An entry of the external upload `upload` (``allow_upload(..., external=True)``)
+        was chosen: the meta its client uploader needs (Phoenix's ``external:``
+        function), a JSON object with ``"uploader"`` (the name of an uploader given to
+        the client, ``uploaders: {Name: fn}``) and, say, a presigned ``"url"``; None
+        refuses the entry (``external_failed``)."""
+        raise ViewDefinitionError(
+            f"{type(self).__qualname__} allows the external upload {upload!r} but does not "
+            "define presign_upload(upload, entry, state)"
+        )
 
     def render(self, state: S, myself: int) -> Rendered:
         """The component's tree; `myself` is its cid, for ``lf-target="{myself}"``."""

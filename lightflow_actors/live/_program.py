@@ -68,7 +68,15 @@ from ._patch import Patch as LivePatch
 from ._rendered import ComponentCall, StreamOp, to_html
 from ._rendered import Rendered as Tree
 from ._streams import add_ops, pending_ops, sent
-from ._upload import UPLOAD_EVENTS, Upload, UploadChunk, UploadFiles, UploadPreflight
+from ._upload import (
+    UPLOAD_EVENTS,
+    Upload,
+    UploadChunk,
+    UploadFiles,
+    UploadPreflight,
+    UploadProgress,
+    presigned,
+)
 
 MAX_COMMAND_ROUNDS: Final = 1000
 """Most commands one callback may set off (`NotifyParent` and `SendUpdate` chains)."""
@@ -370,12 +378,14 @@ class ViewProgram:
     def _upload(self, instruction: Submit) -> list[Effect]:
         """``lf:upload`` (a preflight) and ``lf:chunk``: the upload protocol (_upload.py)."""
         ref = instruction.ref
-        request: UploadPreflight | UploadChunk
+        request: UploadPreflight | UploadChunk | UploadProgress
         try:
             if instruction.event == "lf:upload":
                 request = from_json_value(instruction.payload, UploadPreflight)
-            else:
+            elif instruction.event == "lf:chunk":
                 request = from_json_value(instruction.payload, UploadChunk)
+            else:
+                request = from_json_value(instruction.payload, UploadProgress)
         except PayloadError as error:
             path = "$.instruction.payload" + (error.path or "$")[1:]
             return [problem(ref, "malformed_frame", f"{instruction.event}: {error}", path)]
@@ -407,19 +417,28 @@ class ViewProgram:
             if owner is None
             else msgspec.structs.replace(upload, name=f"{owner.cid}/{upload.name}")
         )
+        handler = self.spec.view if owner is None else owner.component
         try:
             if isinstance(request, UploadPreflight):
                 scoped = self.uploads.preflight(scoped, request)
-            else:
+            elif isinstance(request, UploadChunk):
                 scoped, failure = self.uploads.chunk(scoped, request)
+            else:
+                scoped = self.uploads.progress(scoped, request)
         except UploadProtocolError as error:
             failure = error
         upload = scoped if owner is None else msgspec.structs.replace(scoped, name=before.name)
+        if isinstance(request, UploadPreflight) and upload.external and failure is None:
+            signing = state
+            upload = presigned(upload, lambda e: handler.presign_upload(before.name, e, signing))
         result: object = with_fields(state, {upload.name: upload})
-        if isinstance(request, UploadChunk) and failure is None:
+        if isinstance(request, UploadChunk | UploadProgress) and failure is None:
             entry, old = upload.entry(request.entry), before.entry(request.entry)
-            if entry is not None and old is not None and entry.progress != old.progress:
-                handler = self.spec.view if owner is None else owner.component
+            if (
+                entry is not None
+                and old is not None
+                and (entry.progress != old.progress or entry.errors != old.errors)
+            ):
                 result = handler.handle_progress(upload.name, entry, result)
         effects = self._apply(result, None if failure else ref, owner=owner)
         if failure is not None:

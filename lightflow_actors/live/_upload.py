@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, BinaryIO, Final, Literal, TypeAlias, TypeVar
 
@@ -41,15 +41,22 @@ from ._markup import Markup, escape_text
 R = TypeVar("R")
 
 UploadErrorKind: TypeAlias = Literal[
-    "too_large", "not_accepted", "too_many_files", "transfer_failed", "write_failed"
+    "too_large",
+    "not_accepted",
+    "too_many_files",
+    "transfer_failed",
+    "write_failed",
+    "external_failed",
 ]
 """Why an entry (or the whole upload, for ``too_many_files``) was refused:
 ``too_large`` (over ``max_file_size``), ``not_accepted`` (neither its extension nor its
 type is in ``accept``), ``too_many_files`` (over ``max_entries``), ``transfer_failed``
 (the client sent a chunk the session refused: wrong offset, too large, more bytes than
-declared, not base64), ``write_failed`` (the server could not write the temp file)."""
+declared, not base64), ``write_failed`` (the server could not write the temp file),
+``external_failed`` (an external upload's uploader reported a failure, or the view
+gave no URL for the entry)."""
 
-UPLOAD_EVENTS: Final = frozenset({"lf:upload", "lf:chunk"})
+UPLOAD_EVENTS: Final = frozenset({"lf:upload", "lf:chunk", "lf:progress"})
 """The reserved event names of the upload protocol (no view event may start with ``lf:``)."""
 
 MAX_ENTRIES_LIMIT: Final = 64
@@ -72,7 +79,9 @@ class UploadEntry(msgspec.Struct, frozen=True):
     `client_name`, `client_size`, `client_type` are what the browser declared (the
     name is shown, never used as a path); `uploaded` bytes have arrived, `progress` is
     their percentage; `done` once all `client_size` bytes are in the temp file at
-    `path`; `errors` is empty for a valid entry.
+    `path`; `errors` is empty for a valid entry. An entry of an external upload has
+    the `meta` the view's ``presign_upload`` gave (its URL and whatever its uploader
+    needs), no temp file, and the progress its uploader reported.
     """
 
     ref: str
@@ -84,6 +93,7 @@ class UploadEntry(msgspec.Struct, frozen=True):
     done: bool = False
     errors: tuple[UploadErrorKind, ...] = ()
     path: str = ""
+    meta: dict[str, object] | None = None
 
     @property
     def valid(self) -> bool:
@@ -98,7 +108,9 @@ class Upload(msgspec.Struct, frozen=True):
     ``"image/*"``); None accepts any file. `errors` holds upload-wide errors
     (``too_many_files``). `auto_upload`: files go up as soon as they are chosen (and
     checked); False: they are checked at once but sent when their form is submitted
-    (Phoenix's default), the submit going once they are all up.
+    (Phoenix's default), the submit going once they are all up. `external`: the files
+    go from the browser straight to a URL the view's ``presign_upload`` gives per entry
+    (a presigned cloud-storage URL; Phoenix's ``external:``), never over the socket.
     """
 
     name: str
@@ -109,6 +121,7 @@ class Upload(msgspec.Struct, frozen=True):
     entries: tuple[UploadEntry, ...] = ()
     errors: tuple[UploadErrorKind, ...] = ()
     auto_upload: bool = True
+    external: bool = False
 
     def entry(self, ref: str) -> UploadEntry | None:
         for entry in self.entries:
@@ -125,6 +138,7 @@ def allow_upload(
     max_file_size: int = 8_000_000,
     chunk_size: int = 32_768,
     auto_upload: bool = True,
+    external: bool = False,
 ) -> Upload:
     """An upload named `name` (the state field that holds it, and the input's name).
 
@@ -157,7 +171,15 @@ def allow_upload(
             f"upload {name!r}: chunk_size must be 1..{MAX_CHUNK_SIZE} bytes (a chunk and its "
             f"frame fit the 64 KiB frame limit), got {chunk_size}"
         )
-    return Upload(name, specifiers, max_entries, max_file_size, chunk_size, auto_upload=auto_upload)
+    return Upload(
+        name,
+        specifiers,
+        max_entries,
+        max_file_size,
+        chunk_size,
+        auto_upload=auto_upload,
+        external=external,
+    )
 
 
 def cancel_upload(upload: Upload, ref: str) -> Upload:
@@ -188,6 +210,11 @@ def consume_uploaded_entries(
     Call it from ``handle_event`` (the form's submit), as Phoenix's
     ``consume_uploaded_entries``.
     """
+    if upload.external:
+        raise ViewDefinitionError(
+            f"upload {upload.name!r} is external: its files are at their URLs, not in temp "
+            "files; use consume_external_entries(upload, fn(meta, entry))"
+        )
     done, _ = uploaded_entries(upload)
     results: list[R] = []
     for entry in done:
@@ -202,12 +229,59 @@ def consume_uploaded_entries(
     return results, _recount(msgspec.structs.replace(upload, entries=entries))
 
 
+def consume_external_entries(
+    upload: Upload, consume: Callable[[Mapping[str, object], UploadEntry], R]
+) -> tuple[list[R], Upload]:
+    """Phoenix's ``consume_uploaded_entries`` for an external upload: call
+    ``consume(meta, entry)`` for each done entry (`meta`: what ``presign_upload`` gave
+    it, e.g. the object's key); return the results and the upload without them."""
+    if not upload.external:
+        raise ViewDefinitionError(
+            f"upload {upload.name!r} is not external: use consume_uploaded_entries"
+        )
+    done, _ = uploaded_entries(upload)
+    results = [consume(entry.meta or {}, entry) for entry in done]
+    gone = {e.ref for e in done}
+    entries = tuple(e for e in upload.entries if e.ref not in gone)
+    return results, _recount(msgspec.structs.replace(upload, entries=entries))
+
+
+def presigned(upload: Upload, sign: Callable[[UploadEntry], Mapping[str, object] | None]) -> Upload:
+    """`upload` with the `meta` of each valid entry not done and not signed yet from
+    ``sign(entry)`` (a view's ``presign_upload``); None refuses that entry
+    (``external_failed``). The meta must be a JSON object naming its ``uploader``."""
+    entries: list[UploadEntry] = []
+    for entry in upload.entries:
+        if entry.valid and not entry.done and entry.meta is None:
+            meta = sign(entry)
+            if meta is None:
+                entry = msgspec.structs.replace(entry, errors=("external_failed",))
+            else:
+                uploader = meta.get("uploader") if isinstance(meta, Mapping) else None
+                if not isinstance(uploader, str) or not uploader:
+                    raise ViewDefinitionError(
+                        f"presign_upload for upload {upload.name!r} returned {meta!r}: return "
+                        "a mapping with 'uploader' (the client uploader's name) and what it "
+                        "needs (its 'url'), or None to refuse the entry"
+                    )
+                try:
+                    encoded = msgspec.json.encode(dict(meta))
+                except (TypeError, msgspec.EncodeError) as error:
+                    raise ViewDefinitionError(
+                        f"presign_upload for upload {upload.name!r}: the meta is not JSON ({error})"
+                    ) from None
+                entry = msgspec.structs.replace(entry, meta=msgspec.json.decode(encoded))
+        entries.append(entry)
+    return msgspec.structs.replace(upload, entries=tuple(entries))
+
+
 _ERROR_TEXT: Final[dict[str, str]] = {
     "too_large": "The file is too large",
     "not_accepted": "This kind of file is not accepted",
     "too_many_files": "Too many files",
     "transfer_failed": "The transfer failed",
     "write_failed": "The server could not store the file",
+    "external_failed": "The upload to storage failed",
 }
 
 
@@ -251,6 +325,10 @@ def live_file_input(
         parts.append(f' class="{escape_text(cls)}"')
     if not upload.auto_upload:
         parts.append(' data-lf-auto="false"')
+    if upload.external:
+        signed = {e.ref: e.meta for e in upload.entries if e.valid and not e.done and e.meta}
+        external = msgspec.json.encode(signed).decode()
+        parts.append(f' data-lf-external="{escape_text(external)}"')
     parts.append(f' data-lf-chunk="{upload.chunk_size}" data-lf-ready="{ready}">')
     return Markup("".join(parts))
 
@@ -301,6 +379,19 @@ class UploadChunk(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     entry: EntryRef
     offset: Offset
     data: Annotated[str, msgspec.Meta(max_length=4 * (MAX_CHUNK_SIZE // 3 + 1))]
+
+
+Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
+
+
+class UploadProgress(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The payload of ``lf:progress``: what the uploader of an external upload reported
+    for `entry` (its percent, or that it failed)."""
+
+    upload: UploadName
+    entry: EntryRef
+    progress: Percent = 0
+    failed: bool = False
 
 
 # -- the server side: temp files ----------------------------------------------------------
@@ -363,7 +454,7 @@ class UploadFiles:
                     room -= 1
             entry = UploadEntry(client.ref, client.name, client.size, client.type)
             entry = msgspec.structs.replace(entry, errors=tuple(errors))
-            if entry.valid and entry.client_size == 0:
+            if entry.valid and entry.client_size == 0 and not upload.external:
                 entry = self._finish(upload.name, entry, self._file(upload.name, entry.ref))
             entries.append(entry)
         return _recount(msgspec.structs.replace(upload, entries=tuple(entries)))
@@ -372,6 +463,12 @@ class UploadFiles:
         self, upload: Upload, chunk: UploadChunk
     ) -> tuple[Upload, UploadProtocolError | None]:
         """`upload` after `chunk`, and the problem to report (the entry then failed)."""
+        if upload.external:
+            return upload, UploadProtocolError(
+                f"upload {upload.name!r} is external: its files go to their own URLs, "
+                "not over the socket",
+                "$.upload",
+            )
         entry = upload.entry(chunk.entry)
         if entry is None:
             retired = self._retired
@@ -428,6 +525,35 @@ class UploadFiles:
         if uploaded == entry.client_size:
             entry = self._finish(upload.name, entry, self._paths[key])
         return _replace_entry(upload, entry), None
+
+    @staticmethod
+    def progress(upload: Upload, report: UploadProgress) -> Upload:
+        """`upload` after an external uploader's `report` (`UploadProtocolError` for one
+        that is not about a signed, unfinished entry of an external upload, or that goes
+        backwards)."""
+        if not upload.external:
+            raise UploadProtocolError(
+                f"upload {upload.name!r} is not external: its bytes come as lf:chunk", "$.upload"
+            )
+        entry = upload.entry(report.entry)
+        if entry is None or not entry.valid or entry.done or entry.meta is None:
+            raise UploadProtocolError(
+                f"upload {upload.name!r} has no entry {report.entry!r} in transfer", "$.entry"
+            )
+        if report.failed:
+            failed = msgspec.structs.replace(entry, errors=("external_failed",), progress=0)
+            return _replace_entry(upload, failed)
+        if report.progress < entry.progress:
+            raise UploadProtocolError(
+                f"progress {report.progress} after {entry.progress}: progress only grows",
+                "$.progress",
+            )
+        done = report.progress == 100
+        uploaded = entry.client_size if done else entry.client_size * report.progress // 100
+        moved = msgspec.structs.replace(
+            entry, progress=report.progress, uploaded=uploaded, done=done
+        )
+        return _replace_entry(upload, moved)
 
     def reconcile(self, lookup: Callable[[str], object]) -> None:
         """Remove the temp file of each entry no longer in its upload; `lookup(name)` is

@@ -738,6 +738,26 @@ class LiveViewHandle:
         ready = (element.attrs.get("data-lf-ready") or "").split() if element else []
         if ref not in ready:
             return self.html()  # refused (its error is in the view) or already sent
+        signed = element.attrs.get("data-lf-external") if element else None
+        if signed:
+            # An external upload: the uploader would send the file to the entry's URL and
+            # report its progress; here the progress is reported, the file goes nowhere.
+            try:
+                metas = msgspec.json.decode(signed)
+            except msgspec.DecodeError:
+                raise LiveTestError(f"data-lf-external does not decode: {signed!r}") from None
+            if isinstance(metas, dict) and ref in metas:
+                input.meta[ref] = metas[ref]
+                reached = max(0, min(percent, 100))
+                if reached > input.sent.get(ref, -1):
+                    progress: JSONValue = {
+                        "upload": input.upload,
+                        "entry": ref,
+                        "progress": reached,
+                    }
+                    await self.push("lf:progress", progress, target=input.target)
+                    input.sent[ref] = reached
+            return self.html()
         chunk = int((element.attrs.get("data-lf-chunk") if element else None) or 32_768)
         goal = len(file.content) * max(0, min(percent, 100)) // 100
         offset = input.sent.get(ref, 0)
@@ -857,6 +877,7 @@ class FileInput:
         self.upload = upload
         self.files = files
         self.target = target  # the live component whose upload it is (its lf-target)
+        self.meta: dict[str, object] = {}  # an external upload's meta, per entry ref
         self.preflighted = False
         self.sent: dict[str, int] = {}  # bytes sent per entry ref
 

@@ -4,10 +4,12 @@ click that fires although a handler below stops the click; a form with
 `lf-trigger-action` submitted over HTTP once a render sets it; a hook's
 `pushEventTo` (a component by selector or cid, the view) and `upload` (files a script
 made, sent as if chosen in the upload's input, consumed by the view); and an upload
-inside a live component, chosen by the user and by a hook's `uploadTo`."""
+inside a live component, chosen by the user and by a hook's `uploadTo`; an external
+upload sent by the page's uploader straight to a (local) bucket URL the view signed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -27,7 +29,9 @@ from lightflow_actors.live import (
     SessionInfo,
     Template,
     Upload,
+    UploadEntry,
     allow_upload,
+    consume_external_entries,
     consume_uploaded_entries,
     live_component,
     live_file_input,
@@ -44,7 +48,19 @@ for (const phase of ["start", "stop"]) {
   window.addEventListener("lf:page-loading-" + phase,
                           (e) => window.pageEvents.push(phase + ":" + e.detail.kind));
 }
-window.lightflowLiveOptions = {hooks: {Parity: {mounted() { window.parityHook = this; }}}};
+window.lightflowLiveOptions = {
+  hooks: {Parity: {mounted() { window.parityHook = this; }}},
+  uploaders: {Bucket(entries) {
+    for (const entry of entries) {
+      const xhr = new XMLHttpRequest();
+      xhr.upload.onprogress = (e) => e.lengthComputable && entry.progress(e.loaded * 99 / e.total);
+      xhr.onload = () => (xhr.status === 200 ? entry.progress(100) : entry.error());
+      xhr.onerror = () => entry.error();
+      xhr.open("PUT", entry.meta.url);
+      xhr.send(entry.file);
+    }
+  }},
+};
 </script>"""
 
 PAGE = Template(
@@ -57,6 +73,8 @@ PAGE = Template(
     '<div id="hooked" lf-hook="Parity">hook</div>{counter}'
     '<form id="docs" lf-submit="save">{input}<button id="save">save</button></form>'
     '<p id="got">{got}</p>{box}'
+    '<form id="pics" lf-submit="pics">{pic}<button id="pics-save">save</button></form>'
+    '<p id="pics-got">{pics_got}</p>'
     '<form id="login" action="landing" method="post" lf-trigger-action="{trigger}" '
     'lf-submit="arm"><input name="user" value="ann"><button id="arm">log in</button></form>'
     "</div>"
@@ -122,14 +140,19 @@ class Counter(LiveComponent[int, int, Bump]):
 COUNTER_COMPONENT = Counter()
 
 
+BUCKET: dict[str, bytes] = {}  # what the bucket route received, by key
+
+
 class State(msgspec.Struct, frozen=True):
     doc: Upload
+    pic: Upload
     slows: int = 0
     captured: int = 0
     plain: int = 0
     hellos: int = 0
     got: str = ""
     trigger: str = "false"
+    pics_got: str = ""
 
 
 class Slow(msgspec.Struct, frozen=True, tag="slow"):
@@ -156,7 +179,15 @@ class Arm(msgspec.Struct, frozen=True, tag="arm"):
     user: str = ""
 
 
-Event = Slow | Captured | Plain | Hello | Save | Arm
+class Pics(msgspec.Struct, frozen=True, tag="pics"):
+    pass
+
+
+Event = Slow | Captured | Plain | Hello | Save | Arm | Pics
+
+
+def _from_bucket(meta: Mapping[str, object], entry: UploadEntry) -> str:
+    return f"{entry.client_name}: {BUCKET[str(meta['key'])].decode()}"
 
 
 def _read(path: Path, entry: object) -> str:
@@ -167,7 +198,16 @@ class ParityView(LiveView[State, Event]):
     head = HEAD
 
     def mount(self, params: Params, session: SessionInfo) -> State:
-        return State(doc=allow_upload("doc", accept="any"))
+        return State(
+            doc=allow_upload("doc", accept="any"),
+            pic=allow_upload("pic", accept="any", external=True),
+        )
+
+    def presign_upload(
+        self, upload: str, entry: UploadEntry, state: State
+    ) -> Mapping[str, object] | None:
+        key = f"k{entry.ref}"
+        return {"uploader": "Bucket", "url": f"bucket/{key}", "key": key}
 
     def handle_event(self, event: Event, state: State) -> State:
         replace = msgspec.structs.replace
@@ -182,6 +222,9 @@ class ParityView(LiveView[State, Event]):
         if isinstance(event, Save):
             texts, doc = consume_uploaded_entries(state.doc, _read)
             return replace(state, doc=doc, got=" ".join(texts))
+        if isinstance(event, Pics):
+            texts, pic = consume_external_entries(state.pic, _from_bucket)
+            return replace(state, pic=pic, pics_got=" ".join(texts))
         return replace(state, trigger="true")  # the form goes to its action over HTTP
 
     def render(self, state: State) -> Rendered:
@@ -194,7 +237,14 @@ class ParityView(LiveView[State, Event]):
             input=live_file_input(state.doc),
             got=state.got,
             trigger=state.trigger,
+            pic=live_file_input(state.pic),
+            pics_got=state.pics_got,
         )
+
+
+async def bucket(request: Request) -> PlainTextResponse:
+    BUCKET[request.path_params["key"]] = await request.body()
+    return PlainTextResponse("stored")
 
 
 async def landing(request: Request) -> PlainTextResponse:
@@ -205,7 +255,11 @@ async def landing(request: Request) -> PlainTextResponse:
 async def test_page_loading_capture_click_trigger_action_and_hook_push_to_and_upload() -> None:
     async with ActorSystem("parity-browser", seed=5) as system:
         hub = LiveHub(system, {"parity": ParityView()}, secret=b"p" * 32)
-        routes = [Route("/landing", landing, methods=["POST"]), *LiveRoutes(hub).routes]
+        routes = [
+            Route("/landing", landing, methods=["POST"]),
+            Route("/bucket/{key}", bucket, methods=["PUT"]),
+            *LiveRoutes(hub).routes,
+        ]
         async with serving(routes) as base, async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
@@ -277,6 +331,16 @@ async def test_page_loading_capture_click_trigger_action_and_hook_push_to_and_up
                 assert sent is True
                 await page.click("#box-keep")
                 await text_is(page, "#box-got", "mine.txt: chosen | hooked.txt: to the box")
+
+                # An external upload: the page's Bucket uploader PUTs the file to the URL
+                # the view signed; only its progress goes over the socket.
+                await page.set_input_files(
+                    "#lf-upload-pic",
+                    files=[{"name": "cloud.txt", "mimeType": "text/plain", "buffer": b"up there"}],
+                )
+                await page.click("#pics-save")  # waits for the uploader's 100 %
+                await text_is(page, "#pics-got", "cloud.txt: up there")
+                assert list(BUCKET.values()) == [b"up there"]
 
                 # lf-trigger-action: the answer to "arm" sets it; the form posts itself.
                 await page.click("#arm")

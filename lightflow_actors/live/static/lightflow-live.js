@@ -911,6 +911,7 @@
     var data = root.dataset;
     options = options || {};
     this.hooks = isObject(options.hooks) ? options.hooks : {};
+    this.uploaders = isObject(options.uploaders) ? options.uploaders : {};   // section 8, external
     this.hooked = new Map();    // element -> hook instance
     this.handlers = [];         // [event, callback] from hooks' handleEvent
     this.root = root;
@@ -2062,7 +2063,13 @@
     Array.prototype.forEach.call(this.socket.root.querySelectorAll("input[lf-upload]"), function (input) {
       // data-lf-auto="false": sent only once its form is submitted (the submit waits).
       var manual = input.getAttribute("data-lf-auto") === "false";
+      var external = null;
+      if (input.hasAttribute("data-lf-external")) {
+        try { external = JSON.parse(input.getAttribute("data-lf-external")); } catch (e) { external = null; }
+        if (!isObject(external)) external = null;
+      }
       ready.set(uploadOwner(input) + "\u0000" + input.getAttribute("lf-upload"), {
+        external: external,
         refs: (input.getAttribute("data-lf-ready") || "").split(" ").filter(Boolean),
         chunk: Number(input.getAttribute("data-lf-chunk")) || 32768,
         hold: manual && !(self.waiting && self.waiting.contains(input))
@@ -2071,6 +2078,13 @@
     this.entries.forEach(function (entry, key, map) {
       if (entry.inflight !== null) return;
       var input = ready.get(entry.target + "\u0000" + entry.upload);
+      // An external upload: the entry's uploader sends the file to its URL (below).
+      var meta = input && input.external && !entry.external && has(input.external, entry.ref)
+        ? input.external[entry.ref] : undefined;
+      if (meta !== undefined && !input.hold && input.refs.indexOf(entry.ref) >= 0) {
+        self.external(entry, meta);
+        return;
+      }
       if (!input || input.refs.indexOf(entry.ref) < 0 || entry.offset >= entry.size) {
         if (entry.started) map.delete(key);   // done, refused or cancelled
         return;
@@ -2086,6 +2100,47 @@
         entry.inflight = seq;
       }, function () { map.delete(key); });
     });
+  };
+
+  /** External uploads (Phoenix's `external:`, specs/live-wire.md §14): the client's
+   *  `uploaders[meta.uploader]([entry], onViewError)` sends the file where `meta` says
+   *  (a presigned URL) and reports through `entry.progress(percent)` and
+   *  `entry.error()`, which go to the session as lf:progress. */
+  Uploads.prototype.external = function (entry, meta) {
+    var self = this, last = -1, over = false;
+    entry.inflight = "external";
+    entry.external = true;
+    entry.started = true;
+    var report = function (payload) {
+      payload.upload = entry.upload;
+      payload.entry = entry.ref;
+      self.send("lf:progress", payload, entry.target);
+    };
+    var finish = function () { over = true; entry.inflight = null; entry.offset = entry.size; };
+    var handle = {
+      file: entry.file, meta: meta, ref: entry.ref, upload: entry.upload,
+      progress: function (n) {
+        n = Math.max(0, Math.min(100, Math.floor(Number(n) || 0)));
+        if (over || n <= last) return;
+        last = n;
+        if (n === 100) finish();
+        report({ progress: n });
+      },
+      error: function () {
+        if (over) return;
+        finish();
+        report({ failed: true });
+      }
+    };
+    var uploader = isObject(meta) ? this.socket.uploaders[meta.uploader] : undefined;
+    if (typeof uploader !== "function") {
+      console.warn("lightflow: no uploader named " + (isObject(meta) ? meta.uploader : "?") +
+                   " (pass it in the options' uploaders)");
+      handle.error();
+      return;
+    }
+    try { uploader([handle], function () { /* onViewError: the page has no view errors */ }); }
+    catch (e) { console.error("lightflow: uploader " + meta.uploader + " failed", e); handle.error(); }
   };
 
   function base64(buffer) {
