@@ -187,6 +187,14 @@ class LiveView(AnyLiveView, Generic[S, E]):
             "define presign_upload(upload, entry, state)"
         )
 
+    def handle_resync(self, state: S) -> S | Update[S]:
+        """The browser asked this session for a full render (a patch it could not merge,
+        specs/live-wire.md §4): it holds nothing now, the entries of its streams
+        included, and ``mount`` does not run again. Return the state, or an ``Update``
+        whose ``Stream`` commands fill the streams again for this render (ADR 0112). By
+        default the streams start empty until the view streams into them again."""
+        return state
+
     def terminate(self, reason: str, state: S) -> None:
         """The session stops (``reason`` in words); nothing to do by default."""
         return None

@@ -141,6 +141,7 @@ class ViewProgram:
         self.held = False
         self._owed_patch = False
         self._owed_render = False
+        self._owed_resync = False
         self._owed_ref: str | None = None
         self._owed_title: str | None = None
         # PushEvents not sent yet (before the first Render, or while held back).
@@ -178,7 +179,7 @@ class ViewProgram:
         self.held = False
         if self._owed_render:
             self._owed_render = self._owed_patch = False
-            return list(self.render(Render()))
+            return self._render(resync=self._owed_resync)
         if not self._owed_patch:
             return []
         self._owed_patch = False
@@ -218,7 +219,11 @@ class ViewProgram:
 
     def render(self, instruction: Render) -> Sequence[Effect]:
         # A Render is a fresh start for the client (join, rejoin, or resync after an
-        # error on its side): forget what it held so statics go out again.
+        # error on its side): forget what it held so statics go out again. One after
+        # the first (no Mount between: the client's merge failed) is a resync.
+        return self._render(resync=self.live)
+
+    def _render(self, *, resync: bool) -> list[Effect]:
         self.live = True
         if self.halted is not None:
             # Nothing was mounted: a render that only sends the browser elsewhere.
@@ -226,7 +231,10 @@ class ViewProgram:
             return [Rendered(view={"d": {}, "session": self.session.id, "nav": nav_json(away)})]
         if self.held:
             self._owed_render = True  # one render when the browser catches up
+            self._owed_resync = self._owed_resync or resync
             return []
+        self._owed_resync = False
+        effects = self._resynced() if resync else []
         self.diff.reset()
         self.components.client_reset()
         patch = self._diff_now()
@@ -245,7 +253,17 @@ class ViewProgram:
         nav, self._pending_nav = self._pending_nav, None
         if nav is not None and isinstance(view, dict):
             view["nav"] = nav_json(nav)
-        return [Rendered(view=view)]
+        return [*effects, Rendered(view=view)]
+
+    def _resynced(self) -> list[Effect]:
+        """``handle_resync``: the browser dropped what it held, streams included; the
+        view's commands (streams filled again, say) go out with the render that follows,
+        as a mount's do with the first render (ADR 0112)."""
+        self.live = False
+        try:
+            return self._apply(self.spec.view.handle_resync(self.state), None)
+        finally:
+            self.live = True
 
     def patch(self, instruction: Patch) -> Sequence[Effect]:
         try:

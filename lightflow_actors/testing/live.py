@@ -630,6 +630,15 @@ class LiveViewHandle:
         await self._flush()
         await self._deliver(self.client.send(instruction))
 
+    async def resync(self) -> str:
+        """Ask for a full render of this session, as a browser does after a patch it
+        could not merge (specs/live-wire.md §4): the client drops what it holds, streams
+        included, and the view's ``handle_resync`` may stream it again. Returns the HTML."""
+        renders = self.client.renders
+        await self.send(Render())
+        await self.wait_for(lambda: self.client.renders > renders, "the full render")
+        return self.html()
+
     async def live_patch(self, params: Mapping[str, str]) -> None:
         """The URL's query changed (an lf-patch link, back/forward)."""
         count = len(self.client.envelopes)

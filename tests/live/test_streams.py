@@ -227,6 +227,85 @@ def test_a_full_render_starts_the_stream_empty() -> None:
     assert client_html(state) == '<h1>3</h1><ul id="msgs" lf-update="stream"></ul>'
 
 
+class Kept(msgspec.Struct, frozen=True):
+    posted: int = 0
+    resyncs: int = 0
+
+
+class KeptChatView(LiveView[Kept, Post]):
+    """Streams its messages, and streams them all again when the browser resyncs: what a
+    view that can read its rows back does (the runs page reads its page of runs)."""
+
+    def mount(self, params: Params, session: SessionInfo) -> Kept:
+        return Kept()
+
+    def handle_event(self, event: Post, state: Kept) -> Update[Kept]:
+        first = state.posted + 1
+        entries = [(n, MSG(n=n, text="kept")) for n in range(first, first + event.count)]
+        return Update(Kept(state.posted + event.count, state.resyncs), (Stream("msgs", entries),))
+
+    def handle_resync(self, state: Kept) -> Update[Kept]:
+        entries = [(n, MSG(n=n, text="kept")) for n in range(1, state.posted + 1)]
+        again = Kept(state.posted, state.resyncs + 1)
+        return Update(again, (Stream("msgs", entries, reset=True),))
+
+    def render(self, state: Kept) -> Rendered:
+        return PAGE(count=state.posted, msgs=streamed("msgs", MSG))
+
+
+def _rendered_html(effects: object) -> str:
+    [rendered] = [e for e in effects if hasattr(e, "view")]  # type: ignore[attr-defined]
+    patch = msgspec.convert(rendered.view["d"], type=_Patch, strict=False)
+    return client_html(apply_patch(ClientState(), patch))
+
+
+def test_a_resync_render_streams_again_what_handle_resync_gives() -> None:
+    program = ViewProgram(ViewSpec("kept", KeptChatView()), SessionInfo("s", True))
+    interp = PureInterpreter(program)
+    interp.apply(Mount(id="s", target="kept"))
+    interp.apply(Render())  # the join's render: not a resync
+    assert isinstance(program.state, Kept) and program.state.resyncs == 0
+    interp.apply(Submit(event="post", payload={"count": 2}, ref="1"))
+    html = _rendered_html(interp.apply(Render()))  # asked again: the merge failed
+    assert html == (
+        '<h1>2</h1><ul id="msgs" lf-update="stream">'
+        '<li id="m-1">message 1: kept</li><li id="m-2">message 2: kept</li></ul>'
+    )
+    assert program.state.resyncs == 1
+    assert program.streams == {}  # sent with the render: the session keeps no entry
+    # Asked while the browser is behind: one render on release, still a resync.
+    program.hold()
+    assert list(interp.apply(Render())) == []
+    interp.apply(Submit(event="post", payload={"count": 1}, ref="2"))
+    html = _rendered_html(program.release())
+    assert html.count("message") == 3 and program.state.resyncs == 2
+
+
+def test_a_join_render_owed_while_held_is_not_a_resync() -> None:
+    program = ViewProgram(ViewSpec("kept", KeptChatView()), SessionInfo("s", True))
+    interp = PureInterpreter(program)
+    interp.apply(Mount(id="s", target="kept"))
+    program.hold()
+    assert list(interp.apply(Render())) == []
+    _rendered_html(program.release())
+    assert isinstance(program.state, Kept) and program.state.resyncs == 0
+
+
+@pytest.mark.anyio
+async def test_the_dsl_resync_gets_the_rows_back_through_a_real_session() -> None:
+    async with live_test({"kept": KeptChatView(), "chat": ChatView()}) as live:
+        view = await live.mount("kept")
+        await view.push("post", {"count": 3})
+        await view.wait_for(lambda: view.html().count("message") == 3, "three messages")
+        html = await view.resync()
+        assert html.count("message 3: kept") == 1 and html.count("message") == 3
+        # A view without handle_resync starts its stream empty (the default).
+        plain = await live.mount("chat")
+        await plain.push("post", {"count": 2})
+        await plain.wait_for(lambda: plain.html().count("message") == 3, "three messages")
+        assert "message" not in await plain.resync()
+
+
 # -- hostile events for components, through a real session -------------------------------
 
 

@@ -144,6 +144,11 @@ class RunsView(LiveView[RunsState, RunsEvent]):
     def handle_info(self, message: object, state: RunsState) -> RunsState | Update[RunsState]:
         return _listed(self._info(message, state))
 
+    def handle_resync(self, state: RunsState) -> RunsState | Update[RunsState]:
+        # The browser dropped the rows it held (a patch it could not merge): the page
+        # it should hold goes out again, whole, with the full render (ADR 0112).
+        return _listed(msgspec.structs.replace(state, listed=None))
+
     def _params(self, params: Params, state: RunsState) -> RunsState | Update[RunsState]:
         new = with_params(state, params)
         if new.run == state.run and new.compare == state.compare:

@@ -121,6 +121,19 @@ def test_watch_retry_rerun_and_compare_runs(tmp_path: Path, gate: Path) -> None:
                 expect(page.locator('tr[data-run^="fanout-"]')).to_have_attribute(
                     "data-status", "succeeded"
                 )
+                # A patch that does not merge: the client asks for a full render, and the
+                # rows come back with it (not only at the next listing).
+                listed = page.locator("#runs-rows tr").count()
+                assert listed == 3
+                page.evaluate(
+                    """() => new Promise((done) => {
+                        const live = window.lightflowLive.socket;
+                        live.root.addEventListener("lf:joined", () => done(), {once: true});
+                        live.onPatch({d: {r: {"999": "not a slot"}}});
+                    })"""
+                )
+                expect(page.locator("#runs-rows tr")).to_have_count(listed)
+                expect(page.locator('tr[data-run="c1"]')).to_have_attribute("data-status", "failed")
 
                 # The failed run: its DAG, s5 red; retry from the page.
                 page.locator('tr[data-run="c1"] a').click()

@@ -73,6 +73,13 @@ async def test_the_list_shows_runs_live_and_filters_them(tmp_path: Path) -> None
         await view.change("filter", {"status": "", "workflow": "greet"})
         await view.wait_for(lambda: list(rows(view)) == ["g1"], "only greet runs")
         assert "1 of 2 runs" in view.html()
+        # A full render the client asks for (a patch it could not merge) sends the rows
+        # it should hold again: the list is never empty until the next listing.
+        await view.resync()
+        assert list(rows(view)) == ["g1"]
+        assert "1 of 2 runs" in view.html()
+        await view.change("filter", {"status": "", "workflow": ""})
+        await view.wait_for(lambda: list(rows(view)) == ["f1", "g1"], "both runs again")
 
 
 async def test_a_run_turns_green_step_by_step_and_a_step_opens(
