@@ -17,6 +17,11 @@ because none of it was acknowledged. Each op is idempotent on replay:
   this sequence or a later one (a direct writer, e.g. `lightflow run cancel`, moved on);
 - `WriteLine(path, offset, data)`: write the journal line at its offset unless a complete
   line is already there (the same one, or a later writer's).
+- `NewRun(path, files, folders)`: create the run folder (built under `staging/`, renamed
+  into place); on replay, create it if it is missing, else only fill in what a power loss
+  took back (a missing or unreadable file; a first event line that is not there), never
+  touching a readable file (ADR 0110).
+- `DropRun(path)`: remove the run folder (a run created here that its cluster refused).
 
 A *checkpoint* fsyncs every file and folder written since the last one, then empties the
 journal file; it runs when the journal passes `checkpoint_bytes`, and on `close`. A journal
@@ -32,6 +37,7 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
 import struct
 import tempfile
 import zlib
@@ -42,7 +48,16 @@ import msgspec
 
 from lightflow_actors.cortex import fsync_dir
 
-__all__ = ["JOURNAL_DIR", "PutFile", "PutManifest", "WalOp", "WriteAheadLog", "WriteLine"]
+__all__ = [
+    "JOURNAL_DIR",
+    "DropRun",
+    "NewRun",
+    "PutFile",
+    "PutManifest",
+    "WalOp",
+    "WriteAheadLog",
+    "WriteLine",
+]
 
 logger = logging.getLogger("lightflow_actors.flow")
 
@@ -68,7 +83,17 @@ class WriteLine(msgspec.Struct, frozen=True, array_like=True, tag="l"):
     data: bytes  # one JSON line, newline included
 
 
-WalOp = PutFile | PutManifest | WriteLine
+class NewRun(msgspec.Struct, frozen=True, array_like=True, tag="r"):
+    path: str  # the run folder, relative to the store root
+    files: list[tuple[str, bytes]]  # name in the folder, content
+    folders: list[str]  # empty subfolders
+
+
+class DropRun(msgspec.Struct, frozen=True, array_like=True, tag="d"):
+    path: str
+
+
+WalOp = PutFile | PutManifest | WriteLine | NewRun | DropRun
 
 _encoder = msgspec.msgpack.Encoder()
 _frame_decoder = msgspec.msgpack.Decoder(list[WalOp])
@@ -123,8 +148,9 @@ class WriteAheadLog:
         for op in ops:
             target = self.root / op.path
             apply_op(target, op, replaying=replaying)
-            self._dirty_files.add(str(target))
-            self._dirty_dirs.add(str(target.parent))
+            files, dirs = touched(target, op)
+            self._dirty_files.update(files)
+            self._dirty_dirs.update(dirs)
 
     @property
     def due(self) -> bool:
@@ -161,10 +187,27 @@ def sync_all(files: Iterable[str], dirs: Iterable[str]) -> None:
             fsync_dir(Path(name))
 
 
+def touched(target: Path, op: WalOp) -> tuple[list[str], list[str]]:
+    """The files and folders an op at `target` writes (made durable by a checkpoint)."""
+    if isinstance(op, NewRun):
+        files = [str(target / name) for name, _ in op.files]
+        return files, [str(target), str(target.parent), *(str(target / f) for f in op.folders)]
+    if isinstance(op, DropRun):
+        return [], [str(target.parent)]
+    return [str(target)], [str(target.parent)]
+
+
 def apply_op(target: Path, op: WalOp, *, replaying: bool) -> bool:
     """Write one op to `target`; returns False when replay found it done already."""
     if isinstance(op, WriteLine):
         return _write_line(target, op, replaying)
+    if isinstance(op, NewRun):
+        return _new_run(target, op, replaying)
+    if isinstance(op, DropRun):
+        if not target.exists():
+            return False
+        shutil.rmtree(target, ignore_errors=True)
+        return True
     if isinstance(op, PutManifest) and replaying and _manifest_sequence(target) >= op.sequence:
         return False
     if replaying and not target.parent.is_dir():
@@ -209,6 +252,81 @@ def swap_in(tmp: Path, target: Path) -> None:
             os.rename(tmp, target)  # no target yet: a plain rename costs nothing extra
             return
     os.replace(tmp, target)
+
+
+STAGING = "staging"
+
+
+def _new_run(target: Path, op: NewRun, replaying: bool) -> bool:
+    """Create the run folder `target`: built in `<root>/staging/`, renamed into place, no
+    fsync (the journal holds it). `FileExistsError` when the id is taken (not replaying).
+    Replaying onto an existing folder fills in only what is missing or unreadable."""
+    if replaying and target.is_dir():
+        return _repair_run(target, op)
+    staging_root = target.parent.parent / STAGING
+    staging_root.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="run-", dir=staging_root))
+    try:
+        for folder in op.folders:
+            (staging / folder).mkdir()
+        for name, data in op.files:
+            _put_new(staging / name, data)
+        try:
+            # rename(2) refuses a non-empty target: of two creators one wins.
+            os.rename(staging, target)
+        except OSError:
+            if target.exists():
+                if replaying:
+                    return _repair_run(target, op)
+                raise FileExistsError(errno.EEXIST, "run exists", str(target)) from None
+            raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
+def _repair_run(target: Path, op: NewRun) -> bool:
+    """What a power loss may have taken from a run created without fsync: a file missing,
+    empty or torn, its first event line. A readable file (this creation's or a later
+    writer's) is left as it is."""
+    repaired = False
+    for folder in op.folders:
+        if not (target / folder).is_dir():
+            (target / folder).mkdir(parents=True, exist_ok=True)
+            repaired = True
+    for name, data in op.files:
+        path = target / name
+        if name.endswith(".jsonl"):
+            if not path.exists():
+                _put_new(path, b"")
+                repaired = True
+            if data:
+                repaired |= _write_line(path, WriteLine("", 0, data), True)
+        elif not _readable_json(path):
+            tmp = target / f".{name}.wal.tmp"
+            _put_new(tmp, data, exclusive=False)
+            swap_in(tmp, path)
+            repaired = True
+    return repaired
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        msgspec.json.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return False
+    return True
+
+
+def _put_new(path: Path, data: bytes, *, exclusive: bool = True) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o644)
+    try:
+        _write_at(fd, data, 0)
+    finally:
+        os.close(fd)
 
 
 def _write_line(target: Path, op: WriteLine, replaying: bool) -> bool:
@@ -323,7 +441,8 @@ def _replay(root: Path, fd: int) -> int:
             target = _inside(root, op.path)
             if target is not None and apply_op(target, op, replaying=True):
                 applied += 1
-                files.add(str(target))
-                dirs.add(str(target.parent))
+                written, folders = touched(target, op)
+                files.update(written)
+                dirs.update(folders)
     sync_all(files, dirs)
     return applied

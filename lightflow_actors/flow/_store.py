@@ -52,6 +52,8 @@ from ._errors import (
 from ._files import append_line, cut_torn_tail, last_line, read_lines, write_new_files
 from ._journal import (
     JOURNAL_DIR,
+    DropRun,
+    NewRun,
     PutFile,
     PutManifest,
     WalOp,
@@ -131,6 +133,19 @@ class IndexOutput(msgspec.Struct, frozen=True):
 StoreOp = UpdateManifest | PutOutput | AppendTrace | IndexOutput
 
 
+class _CreateRun(msgspec.Struct, frozen=True):
+    """A new run's files (a batch of its own, group-committed: `RunStore.create`)."""
+
+    files: dict[str, bytes]
+
+
+class _DropRun(msgspec.Struct, frozen=True):
+    """Remove the run folder (`RunStore.discard`)."""
+
+
+_BatchOp = StoreOp | _CreateRun | _DropRun
+
+
 class CommitResult(msgspec.Struct):
     """What a `commit` did: the `(manifest, event)` of each transition carried out, and
     where it stopped when a transition was refused (`refused_at` indexes the ops; the ops
@@ -202,26 +217,34 @@ class RunStore:
     def create(
         self, request: RunRequest, resolved: ResolvedWorkflow, manifest: RunManifest
     ) -> None:
-        """Write a new run atomically; RunExists if the id is taken."""
+        """Write a new run atomically; RunExists if the id is taken.
+
+        Group-committing, the run's files go into the write-ahead journal like any write
+        (ADR 0110): one journal fsync, shared with the group, instead of one per file and
+        two folder fsyncs; the folder is written, without fsync, once the frame is durable.
+        """
         final = self.run_dir(request.run_id)
         if final.exists():
             raise _taken(request.run_id)
+        created = manifest.last_event
+        files = {
+            REQUEST: _encoder.encode(request),
+            RESOLVED: _encoder.encode(resolved),
+            MANIFEST: _encoder.encode(manifest),
+            EVENTS: _encoder.encode(created) + b"\n" if created else b"",
+            TRACE: b"",
+        }
+        if self._group is not None:
+            result = self._group.commit(request.run_id, (_CreateRun(files),))
+            if result.refused is not None:  # never: a creation has no transition
+                raise result.refused
+            return
         self.runs.mkdir(parents=True, exist_ok=True)
         self._staging.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="run-", dir=self._staging))
         try:
-            created = manifest.last_event
             (staging / OUTPUTS).mkdir()
-            write_new_files(
-                staging,
-                {
-                    REQUEST: _encoder.encode(request),
-                    RESOLVED: _encoder.encode(resolved),
-                    MANIFEST: _encoder.encode(manifest),
-                    EVENTS: _encoder.encode(created) + b"\n" if created else b"",
-                    TRACE: b"",
-                },
-            )
+            write_new_files(staging, files)
             try:
                 # rename(2) refuses a non-empty target: of two creators one wins.
                 os.rename(staging, final)
@@ -233,6 +256,14 @@ class RunStore:
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+
+    def discard(self, run_id: str) -> None:
+        """Remove a run folder this store created (a run its cluster refused), journaled
+        when group-committing, so a replay does not bring back the creation alone."""
+        if self._group is not None:
+            self._group.commit(run_id, (_DropRun(),))
+        else:
+            shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
     # -- reading ----------------------------------------------------------------
 
@@ -480,7 +511,7 @@ class _Batch:
 
     __slots__ = ("done", "error", "ops", "result", "run_id", "wal")
 
-    def __init__(self, run_id: str, ops: tuple[StoreOp, ...]) -> None:
+    def __init__(self, run_id: str, ops: tuple[_BatchOp, ...]) -> None:
         self.run_id = run_id
         self.ops = ops
         self.result = CommitResult()
@@ -563,7 +594,7 @@ class _GroupCommit:
             return None
         return cls(store, fd, checkpoint_bytes)
 
-    def commit(self, run_id: str, ops: tuple[StoreOp, ...]) -> CommitResult:
+    def commit(self, run_id: str, ops: tuple[_BatchOp, ...]) -> CommitResult:
         batch = _Batch(run_id, ops)
         with self._cond:
             self._queue.append(batch)
@@ -711,6 +742,9 @@ class _GroupCommit:
         is deferred, and written at once by `_flush_due` unless more batches wait."""
         manifests = [op for op in batch.wal if isinstance(op, PutManifest)]
         rest = [op for op in batch.wal if not isinstance(op, PutManifest)]
+        if rest and isinstance(rest[0], NewRun | DropRun):
+            self._apply_run_op(batch, rest[0])
+            return
         try:
             self._journal().apply(rest)
         except OSError as exc:
@@ -728,6 +762,18 @@ class _GroupCommit:
             groups = before.groups if before is not None else 0
             self._deferred[run_id] = _Deferred(manifests[-1], manifest, locks[run_id], groups)
 
+    def _apply_run_op(self, batch: _Batch, op: NewRun | DropRun) -> None:
+        """Create or remove a run folder; a creation that lost the race for its id (a
+        direct writer took it meanwhile) is `RunExists`, and its journaled op, replayed,
+        touches no readable file of the other run."""
+        self._manifests.pop(batch.run_id, None)
+        try:
+            self._journal().apply([op])
+        except FileExistsError:
+            batch.error = _taken(batch.run_id)
+        except OSError as exc:
+            batch.error = exc  # not retried: the caller is told it is not created
+
     def _prepare(
         self,
         batch: _Batch,
@@ -738,6 +784,9 @@ class _GroupCommit:
         """Turn the batch's ops into journal ops under its run's lock; an error stops the
         batch there (the ops before it are committed)."""
         store, run_id = self._store, batch.run_id
+        if isinstance(batch.ops[0], _CreateRun | _DropRun):
+            self._prepare_run_op(batch, batch.ops[0], locks)
+            return
         try:
             if run_id not in locks:
                 deferred = self._deferred.get(run_id)
@@ -777,6 +826,24 @@ class _GroupCommit:
                             store._cache.mkdir(parents=True, exist_ok=True)
                             data = _encoder.encode(cached)
                             batch.wal.append(PutFile(self._relative(entry), data))
+        except Exception as exc:
+            batch.error = exc
+
+    def _prepare_run_op(
+        self, batch: _Batch, op: _CreateRun | _DropRun, locks: dict[str, int]
+    ) -> None:
+        store, run_id = self._store, batch.run_id
+        try:
+            folder = self._relative(store.run_dir(run_id))
+            if isinstance(op, _DropRun):
+                if run_id in self._deferred:  # its newest manifest: no longer to be written
+                    os.close(self._deferred.pop(run_id).fd)
+                    locks.pop(run_id, None)
+                batch.wal.append(DropRun(folder))
+            elif store.run_dir(run_id).exists() or run_id in locks:
+                batch.error = _taken(run_id)
+            else:
+                batch.wal.append(NewRun(folder, list(op.files.items()), [OUTPUTS]))
         except Exception as exc:
             batch.error = exc
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import shutil
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, cast
 
@@ -324,9 +323,9 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             try:
                 await self._cluster.created(view.run_id, copy, lease=msg.start)
             except BaseException:
-                # Not in the cluster (an id taken elsewhere, NATS down): not here either.
-                folder = self.ops.store.run_dir(view.run_id)
-                await self.run_blocking(shutil.rmtree, folder, True)
+                # Not in the cluster (an id taken elsewhere, NATS down): not here either
+                # (journaled like its creation, so a replay does not bring it back).
+                await self.run_blocking(self.ops.store.discard, view.run_id)
                 raise
         if msg.start:
             await self._drive(view.run_id)

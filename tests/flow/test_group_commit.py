@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 import zlib
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from lightflow_actors.flow import (
     PutOutput,
     RequestCommitted,
     RunCancelled,
+    RunExists,
     RunManifest,
     RunStore,
     StepSubmitted,
@@ -32,7 +34,7 @@ from lightflow_actors.flow import (
     submit_step,
     succeed_step,
 )
-from lightflow_actors.flow._journal import PutFile, PutManifest, WriteLine, frames
+from lightflow_actors.flow._journal import NewRun, PutFile, PutManifest, WriteLine, frames
 from lightflow_actors.flow._run_actor import RunActor
 from lightflow_actors.kernel import ActorSystem
 
@@ -478,3 +480,111 @@ def test_swap_in_of_a_missing_temp_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         _journal.swap_in(tmp_path / "missing", tmp_path / "t")
     assert (tmp_path / "t").read_bytes() == b"x"
+
+
+# -- run creation in the journal (ADR 0110) ------------------------------------------------
+
+
+def _service(store: RunStore) -> FlowService:
+    return FlowService(CATALOG, store, Clock(), random.Random(1))
+
+
+_RUN_FILES = ("request.json", "resolved_workflow.json", "manifest.json", "events.jsonl")
+
+
+def test_creating_a_run_costs_one_journal_fsync_and_writes_what_a_direct_create_writes(
+    tmp_path: Path, fsyncs: FsyncCounter
+) -> None:
+    direct = _service(RunStore(tmp_path / "direct"))
+    store = RunStore(tmp_path / "group", group_commit=True)
+    group = _service(store)
+    group.create("article", b'{"topic": "tea"}', run_id="warm")  # opens the journal
+    before = fsyncs.count
+    group.create("article", b'{"topic": "tea"}', run_id="r")
+    assert fsyncs.count - before == 1
+    before = fsyncs.count
+    direct.create("article", b'{"topic": "tea"}', run_id="r")
+    assert fsyncs.count - before == 6  # the CLI's path: every file and both folders
+    for name in (*_RUN_FILES, "trace.jsonl"):
+        mine = (tmp_path / "group" / "runs" / "r" / name).read_bytes()
+        assert mine == (tmp_path / "direct" / "runs" / "r" / name).read_bytes(), name
+    assert (tmp_path / "group" / "runs" / "r" / "outputs").is_dir()
+    assert not list((tmp_path / "group" / "staging").iterdir())
+    drive(store, "r")  # and it runs as any run
+    assert store.manifest("r").status == "succeeded"
+
+
+def test_a_taken_id_is_refused_by_the_journaled_create(tmp_path: Path) -> None:
+    service = _service(RunStore(tmp_path, group_commit=True))
+    service.create("article", b'{"topic": "tea"}', run_id="r")
+    with pytest.raises(RunExists):
+        service.create("article", b'{"topic": "coffee"}', run_id="r")
+    assert service.store.request("r").inputs["topic"] == "tea"
+
+
+def test_a_create_that_loses_the_race_for_its_id_is_refused_and_replays_nothing_over_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI creates the same id between the leader's check and its rename: the
+    server's create is refused, and replaying its journaled op leaves the CLI's run."""
+    store = RunStore(tmp_path, group_commit=True)
+    real = _journal.WriteAheadLog.commit
+
+    def commit_then_lose(self: _journal.WriteAheadLog, ops: list[_journal.WalOp]) -> None:
+        real(self, ops)
+        if any(isinstance(op, NewRun) for op in ops):
+            create(tmp_path, "r")  # a direct writer wins the id meanwhile
+
+    monkeypatch.setattr(_journal.WriteAheadLog, "commit", commit_then_lose)
+    with pytest.raises(RunExists):
+        _service(store).create("article", b'{"topic": "coffee"}', run_id="r")
+    theirs = {n: (tmp_path / "runs" / "r" / n).read_bytes() for n in _RUN_FILES}
+    die(store)
+    RunStore(tmp_path)  # replays the journal
+    assert {n: (tmp_path / "runs" / "r" / n).read_bytes() for n in _RUN_FILES} == theirs
+
+
+@pytest.mark.parametrize("loss", ["folder", "files", "events"])
+def test_power_loss_after_a_journaled_create_rebuilds_the_run(tmp_path: Path, loss: str) -> None:
+    """Acknowledged creations survive what a power loss may do to files never fsynced:
+    the rename lost (no folder), files left empty, the first event line zeros."""
+    store = RunStore(tmp_path, group_commit=True)
+    _service(store).create("article", b'{"topic": "tea"}', run_id="r")
+    run = tmp_path / "runs" / "r"
+    whole = {n: (run / n).read_bytes() for n in (*_RUN_FILES, "trace.jsonl")}
+    die(store)
+    if loss == "folder":
+        shutil.rmtree(run)
+    elif loss == "files":
+        for name in _RUN_FILES:
+            (run / name).write_bytes(b"")
+        (run / "outputs").rmdir()
+    else:
+        (run / "events.jsonl").write_bytes(b"\0" * len(whole["events.jsonl"]))
+    again = RunStore(tmp_path)
+    assert {n: (run / n).read_bytes() for n in whole} == whole
+    assert (run / "outputs").is_dir()
+    drive(again, "r")
+    assert again.manifest("r").status == "succeeded"
+
+
+def test_replaying_a_create_keeps_what_the_run_wrote_after_it(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, group_commit=True)
+    _service(store).create("article", b'{"topic": "tea"}', run_id="r")
+    drive(store, "r")
+    store._group._flush_all()  # type: ignore[union-attr]
+    run = tmp_path / "runs" / "r"
+    after = {n: (run / n).read_bytes() for n in ("manifest.json", "events.jsonl")}
+    die(store)
+    RunStore(tmp_path)
+    assert {n: (run / n).read_bytes() for n in after} == after
+
+
+def test_a_discarded_run_stays_gone_after_a_replay(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, group_commit=True)
+    _service(store).create("article", b'{"topic": "tea"}', run_id="r")
+    store.discard("r")
+    assert not (tmp_path / "runs" / "r").exists()
+    die(store)
+    RunStore(tmp_path)
+    assert not (tmp_path / "runs" / "r").exists()
