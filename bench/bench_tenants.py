@@ -15,7 +15,13 @@ second per session (200/s, four times its tenant budget) and 50 (1 000/s offered
 clients here then saturate the loop, so fewer are sent). The quiet tenant has no budget
 set. Printed per level: each quiet figure beside its figure without the flood (target:
 within 2x), the quiet tenant's refusals (target: none), and what the noisy tenant
-offered and was refused.
+offered, got read and was refused.
+
+A noisy session refused for its budget is not read until the budget has a token again
+(the transport pauses reading, specs/tenants.md §3): its client's next click waits, as a
+browser's frames would wait in its socket. So the noisy clients offer `NOISY_RATES` but
+the server reads what the budgets let through plus one refused event per pause; both are
+printed.
 
 The noisy clients run in this process, on the server's loop: their own work (encoding
 events, decoding the answers) is load a remote client would not put on the server, so
@@ -258,8 +264,10 @@ def _report(alone: Quiet, flooded: Quiet, flood: Flood, throttled: int, seconds:
         )
     level = f"noisy {flood.rate:g}/s/sess"
     row(f"quiet refusals (target 0), {level}", alone.refused + flooded.refused, "")
-    row(f"noisy events sent per s, {level}", flood.events / seconds, "/s")
-    row(f"  refused (over_budget), {level}", flood.events_refused, "events", flood.events, "sent")
+    offered = flood.rate * len(flood.views)
+    row(f"noisy events offered per s, {level}", offered, "/s")
+    row(f"  read by the server per s, {level}", flood.events / seconds, "/s", offered, "offered")
+    row(f"  refused (over_budget), {level}", flood.events_refused, "events", flood.events, "read")
     row(f"noisy runs offered per s, {level}", flood.runs / seconds, "/s")
     row(f"  refused (429), {level}", flood.runs_refused, "runs", flood.runs, "offered")
     row(f"noisy calls held (throttled), {level}", throttled, "times")

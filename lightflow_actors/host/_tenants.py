@@ -25,6 +25,7 @@ from lightflow_actors.tenants import (
     TenantLedger,
     TenantUsage,
     load_tenants_config,
+    report_refusals,
 )
 
 __all__ = ["TenantsPage", "node_tenants", "tenants_part"]
@@ -52,11 +53,14 @@ class _SystemClock:
 def node_tenants(system: ActorSystem, environ: Mapping[str, str] | None = None) -> TenantLedger:
     """The ledger of `system`'s node, made on the first call from the tenants file
     (``$LIGHTFLOW_TENANTS_CONFIG``, else ``$XDG_CONFIG_HOME/lightflow/tenants.json``; no
-    file: no budgets). Raises `TenantsConfigError` for a bad file."""
+    file: no budgets). Raises `TenantsConfigError` for a bad file. Its refusals are the
+    system's ``over_budget`` lifecycle events too (`report_refusals`: at most one a
+    second per tenant and budget, with a count)."""
     ledger = _LEDGERS.get(system)
     if ledger is None:
         config = load_tenants_config(environ=environ)
         ledger = _LEDGERS[system] = TenantLedger(config, clock=_SystemClock(system))
+        report_refusals(ledger, system)
     return ledger
 
 

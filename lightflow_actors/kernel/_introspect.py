@@ -19,12 +19,15 @@ LifecycleKind: TypeAlias = Literal[
     "restart_scheduled",
     "escalated",
     "long_handler",
+    "over_budget",
     "system_stopped",
 ]
 """``escalated``: a supervisor gave up (restart intensity reached) and exits.
 ``restart_scheduled``: a supervisor will restart its child ``child`` at ``restart_at_ms``
 (backoff). ``long_handler``: the watchdog saw ``actor`` hold the loop ``duration_ms``
-handling one ``message_type`` (``ActorSystem(long_handler_ms=...)``)."""
+handling one ``message_type`` (``ActorSystem(long_handler_ms=...)``). ``over_budget``:
+``count`` requests of ``tenant`` were refused for its ``budget`` (a summary of at most a
+second, about no actor: ``ActorSystem.record_refusals``)."""
 
 
 class ActorInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,3 +72,9 @@ class LifecycleEvent(msgspec.Struct, frozen=True, kw_only=True):
     """``long_handler``: the type of the message whose handler held the loop."""
     duration_ms: float | None = None
     """``long_handler``: how long it held the loop (ms, the system clock)."""
+    tenant: str | None = None
+    """``over_budget``: the tenant refused (None: tenants past the summary's bound)."""
+    budget: str | None = None
+    """``over_budget``: the budget that refused (specs/tenants.md §2)."""
+    count: int | None = None
+    """``over_budget``: how many requests this entry stands for."""

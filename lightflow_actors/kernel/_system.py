@@ -486,6 +486,13 @@ class ActorSystem:
         else:
             self._emit(kind, ref._cell, reason, child=child, restart_at_ms=restart_at_ms)
 
+    def record_refusals(self, tenant: str | None, budget: str, count: int) -> None:
+        """Record that `count` requests of `tenant` were refused for its `budget`: an
+        ``over_budget`` lifecycle event about no actor (the tenants' `RefusalDigest`
+        makes at most one a second per tenant and budget, so a flood cannot fill the
+        ring)."""
+        self._emit("over_budget", None, None, tenant=tenant, budget=budget, count=count)
+
     @property
     def long_handler(self) -> float | None:
         """The watchdog's threshold in seconds, or None when it is off."""
@@ -592,6 +599,9 @@ class ActorSystem:
         restart_at_ms: int | None = None,
         message_type: str | None = None,
         duration_ms: float | None = None,
+        tenant: str | None = None,
+        budget: str | None = None,
+        count: int | None = None,
     ) -> None:
         self._event_seq += 1
         event = LifecycleEvent(
@@ -607,6 +617,9 @@ class ActorSystem:
             restart_at_ms=restart_at_ms,
             message_type=message_type,
             duration_ms=duration_ms,
+            tenant=tenant,
+            budget=budget,
+            count=count,
         )
         self._events.append(event)
         if self._listeners:

@@ -74,6 +74,7 @@ from ..kernel import (
 )
 from ..tenants import (
     DEFAULT_TENANT,
+    BudgetName,
     OverBudget,
     TenantIdError,
     TenantLedger,
@@ -119,6 +120,8 @@ class Problem(msgspec.Struct, frozen=True):
     path: str | None = None
     ref: str | None = None
     retry_after: float | None = None  # with over_budget: seconds until it may be sent again
+    tenant: str | None = None  # with over_budget: whose budget refused it
+    budget: BudgetName | None = None  # with over_budget: which budget
 
 
 MOUNT_REF = "mount"
@@ -340,7 +343,13 @@ class LiveSession(
 
     def _over_budget(self, refusal: OverBudget, ref: str | None) -> None:
         problem = Problem(
-            "over_budget", str(refusal), "$.instruction", ref, retry_after=refusal.retry_after
+            "over_budget",
+            str(refusal),
+            "$.instruction",
+            ref,
+            retry_after=refusal.retry_after,
+            tenant=refusal.tenant,
+            budget=refusal.budget,
         )
         self.watcher.tell(SessionOutput(self.epoch, True, (), (problem,)))
 

@@ -491,6 +491,11 @@ def _actions(state: ObserverState, actor: ObservedActor) -> Rendered:
 
 def _event(event: LifecycleEvent) -> Rendered:
     orderly = event.kind == "exited" and event.reason in ("normal", "shutdown")
+    if event.kind == "over_budget":
+        who = "other tenants" if event.tenant is None else f"tenant {event.tenant}"
+        times = "once" if event.count == 1 else f"{event.count} times"
+        text = f"#{event.seq} over_budget: {who} refused {times} for {event.budget}"
+        return EVENT(kind=event.kind, orderly="", seq=event.seq, text=text)
     who = event.name or event.actor_kind
     text = f"#{event.seq} {event.kind} {who} #{event.actor}"
     if event.kind == "restart_scheduled" and event.restart_at_ms is not None:

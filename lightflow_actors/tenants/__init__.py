@@ -18,6 +18,7 @@ from ._budgets import (
     load_tenants_config,
     tenants_config_path,
 )
+from ._digest import RefusalDigest, RefusalSummary, report_refusals
 from ._fair import FairQueue
 from ._ids import (
     DEFAULT_TENANT,
@@ -39,6 +40,8 @@ __all__ = [
     "Budgets",
     "FairQueue",
     "OverBudget",
+    "RefusalDigest",
+    "RefusalSummary",
     "TenantEvent",
     "TenantId",
     "TenantIdError",
@@ -50,6 +53,7 @@ __all__ = [
     "check_tenant",
     "decode_tenants_config",
     "load_tenants_config",
+    "report_refusals",
     "tenant_of_session",
     "tenants_config_path",
 ]

@@ -90,6 +90,22 @@ def _limit_text(budget: BudgetName, limit: float) -> str:
             return f"{limit:g} events a second"
 
 
+def _limit_of(budgets: Budgets, budget: BudgetName) -> float:
+    """The limit `budgets` sets for `budget` (0 when none is set)."""
+    match budget:
+        case "live_sessions":
+            value: float | None = budgets.live_sessions
+        case "session_events":
+            value = budgets.session_events_per_s
+        case "tenant_events":
+            value = budgets.tenant_events_per_s
+        case "runs_in_flight":
+            value = budgets.runs_in_flight
+        case _:
+            value = budgets.provider_calls_per_min
+    return 0.0 if value is None else value
+
+
 class TenantEvent(msgspec.Struct, frozen=True, omit_defaults=True):
     """One refusal (``refused``) or held provider call (``throttled``) of a tenant.
 
@@ -232,6 +248,16 @@ class TenantLedger:
                 raise self._refuse(tenant, state, "tenant_events", rate, wait, subject)
         if session is not None:
             session.take(now)
+
+    def count_refused(
+        self, tenant: str, budget: BudgetName, retry_after: float, subject: str | None = None
+    ) -> OverBudget:
+        """Count and record an event refused outside the ledger, because a refusal of it
+        said when the budget has a token again (`retry_after` seconds from now) and that
+        time has not come: the transport refuses what a paused socket had read already.
+        Returns the refusal to send."""
+        limit = _limit_of(self.budgets(tenant), budget)
+        return self._refuse(tenant, self._state(tenant), budget, limit, retry_after, subject)
 
     # -- runs -------------------------------------------------------------------------
 

@@ -113,7 +113,7 @@ from ..kernel import ActorExited, ActorNotAlive, ActorRef, ActorSystem, AskTimeo
 from ..live import Patch as LivePatch
 from ..live._cookie import SessionChange as _Change
 from ..supervision import ActorSystem as SupervisedSystem
-from ..tenants import TenantLedger, TenantsConfig
+from ..tenants import TenantLedger, TenantsConfig, report_refusals
 from ._live_dom import Node, SelectorError, form_fields, outer_html, parse, select
 
 __all__ = [
@@ -160,15 +160,21 @@ class LiveRedirect(LiveTestError):
 
 
 class MemorySocket:
-    """A `Socket` that keeps what the transport writes, for `LiveViewHandle` to read."""
+    """A `Socket` that keeps what the transport writes, for `LiveViewHandle` to read.
+
+    Like the real sockets it honours `pause_reading`: the DSL hands the transport no frame
+    while reading is paused (`wait_readable`), as a browser's frames would wait in its
+    socket, so a test (or a benchmark's client) sees the backpressure a browser would.
+    """
 
     def __init__(self) -> None:
         self.frames: deque[bytes] = deque()
         self.bytes_sent = 0
         self.close_code: int | None = None
         self.close_reason = ""
-        self.paused = False
+        self.paused_count = 0
         self.arrived = asyncio.Event()
+        self._readable: asyncio.Future[None] | None = None  # exists while paused
 
     def send(self, data: bytes) -> bool:
         if self.close_code is None:
@@ -181,15 +187,30 @@ class MemorySocket:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
             self.arrived.set()
+            self.resume_reading()
 
     def abort(self, code: int, reason: str) -> None:
         self.close(code, reason)
 
+    @property
+    def paused(self) -> bool:
+        return self._readable is not None
+
     def pause_reading(self) -> None:
-        self.paused = True
+        if self._readable is None and self.close_code is None:
+            self.paused_count += 1
+            self._readable = asyncio.get_running_loop().create_future()
 
     def resume_reading(self) -> None:
-        self.paused = False
+        readable, self._readable = self._readable, None
+        if readable is not None and not readable.done():
+            readable.set_result(None)
+
+    async def wait_readable(self) -> None:
+        """Return once the transport reads again (at once unless paused)."""
+        readable = self._readable
+        if readable is not None:
+            await asyncio.shield(readable)
 
 
 class LiveViewHandle:
@@ -673,6 +694,7 @@ class LiveViewHandle:
         await self._deliver(data)
 
     async def _deliver(self, data: bytes) -> None:
+        await self.socket.wait_readable()
         await self.transport.ask(Receive(data), timeout=None)
         self.pump()
 
@@ -835,6 +857,7 @@ class LiveViewHandle:
     async def _flush(self) -> None:
         self.pump()
         while self._replies and not self.closed:
+            await self.socket.wait_readable()
             await self.transport.ask(Receive(self._replies.popleft()), timeout=None)
             self.pump()
 
@@ -1329,16 +1352,20 @@ async def live_test(
     """A hub serving `views` on a fresh system (or on `system`, left running after);
     `secret` as `LiveHub`'s (default: the key file under the XDG state dir); with
     `tenants`, the hub admits sessions and events within those budgets (its ledger is
-    ``live.hub.tenants``)."""
+    ``live.hub.tenants``; its refusals are ``over_budget`` lifecycle events, as with
+    ``lightflow serve``)."""
     own = system is None
     running = system if system is not None else SupervisedSystem("live-test", seed=seed)
     await running.start()
     ledger = None if tenants is None else TenantLedger(tenants, clock=running.clock)
+    reporting = None if ledger is None else report_refusals(ledger, running)
     hub = LiveHub(running, views, config=config, secret=secret, tenants=ledger)
     await hub.start()
     try:
         yield LiveTest(running, hub)
     finally:
+        if reporting is not None:
+            reporting()
         await hub.stop()
         if own:
             await running.shutdown()

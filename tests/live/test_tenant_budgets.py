@@ -14,7 +14,9 @@ import asyncio
 import msgspec
 import pytest
 
+from lightflow_actors.adapters.ws import Receive
 from lightflow_actors.isa import ErrorFrame
+from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import (
     LiveView,
     Params,
@@ -27,7 +29,6 @@ from lightflow_actors.supervision import system_tree
 from lightflow_actors.tenants import Budgets, TenantsConfig
 from lightflow_actors.testing.live import LiveTestError, LiveViewHandle, live_test
 
-pytestmark = pytest.mark.anyio
 
 SECRET = b"t" * 32
 PAGE = Template('<p>n: <b id="n">{n}</b></p><button lf-click="inc">+</button>')
@@ -63,6 +64,7 @@ def over_budget(view: LiveViewHandle) -> list[ErrorFrame]:
     return view.over_budget
 
 
+@pytest.mark.anyio
 async def test_the_session_past_the_tenants_live_sessions_is_refused_and_others_join() -> None:
     config = TenantsConfig(tenants={"acme": Budgets(live_sessions=2)})
     async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
@@ -85,6 +87,7 @@ async def test_the_session_past_the_tenants_live_sessions_is_refused_and_others_
         await live.mount("org", {"org": "acme"})
 
 
+@pytest.mark.anyio
 async def test_a_refused_join_names_the_mount_frame_and_says_when_to_retry() -> None:
     config = TenantsConfig(default=Budgets(live_sessions=0))
     async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
@@ -94,28 +97,56 @@ async def test_a_refused_join_names_the_mount_frame_and_says_when_to_retry() -> 
         assert (event.tenant, event.budget, event.retry_after) == ("default", "live_sessions", 1.0)
 
 
-async def test_events_past_the_session_rate_are_refused_then_admitted_after_the_wait() -> None:
-    config = TenantsConfig(
-        default=Budgets(session_events_per_s=1, session_events_burst=3),
-    )
+@pytest.mark.deterministic(seeds=3)
+async def test_a_refused_session_is_not_read_again_until_its_budget_has_a_token(
+    sim_system: ActorSystem,
+) -> None:
+    config = TenantsConfig(default=Budgets(session_events_per_s=1, session_events_burst=3))
+    async with live_test(VIEWS, secret=SECRET, tenants=config, system=sim_system) as live:
+        view = await live.mount("counter")
+        for _ in range(4):
+            await view.click("inc")
+        [refused] = over_budget(view)
+        assert not refused.fatal and refused.ref is not None
+        assert refused.retry_after is not None and 0 < refused.retry_after <= 1.0
+        assert "events a second per session" in refused.message
+        assert view.has_element("#n", "3")  # the refused event was not handled
+        # The transport stopped reading: the next click waits in the socket (virtual
+        # time here) until a token is back, then is admitted, not refused.
+        assert view.socket.paused
+        before = sim_system.clock.now()
+        await view.click("inc")
+        assert sim_system.clock.now() - before >= refused.retry_after - 1e-6
+        assert view.has_element("#n", "4") and len(over_budget(view)) == 1
+        assert not view.socket.paused and not view.closed
+
+
+@pytest.mark.anyio
+async def test_events_read_before_the_pause_are_refused_by_the_transport_and_counted() -> None:
+    config = TenantsConfig(default=Budgets(session_events_per_s=1, session_events_burst=1))
     async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
         view = await live.mount("counter")
-        for _ in range(3):
-            await view.click("inc")
-        for _ in range(20):  # more than max_errors (16): refusals never close the socket
-            await view.click("inc")
-        assert not view.closed
-        refused = over_budget(view)
-        assert len(refused) == 20
-        assert all(not e.fatal and e.ref is not None for e in refused)
-        assert all(e.retry_after is not None and 0 < e.retry_after <= 1.0 for e in refused)
-        assert "events a second per session" in refused[0].message
-        assert view.has_element("#n", "3")  # the refused events were not handled
-        await asyncio.sleep(1.05)  # one token back
         await view.click("inc")
-        assert view.has_element("#n", "4")
+        await view.click("inc")  # refused by the session: reading pauses
+        [session] = await live.hub.sessions()
+        handled = live.system.info(session).processed
+        for _ in range(20):  # frames a socket loop had read already (more than max_errors)
+            data, _ = view.client.submit("inc", {})
+            await view.transport.ask(Receive(data))
+            view.pump()
+        refused = over_budget(view)
+        assert len(refused) == 21 and not view.closed
+        assert all(e.retry_after is not None and 0 < e.retry_after <= 1.0 for e in refused)
+        assert all("session_events budget" in e.message for e in refused)
+        # Answered without a trip to the session, and counted like its own refusals.
+        assert live.system.info(session).processed == handled
+        [usage] = live.tenants.usage()
+        assert usage.refused == {"session_events": 21}
+        assert {e.subject for e in live.tenants.events()} == {view.client.session_id}
+        assert view.has_element("#n", "1")
 
 
+@pytest.mark.anyio
 async def test_the_tenant_rate_is_shared_by_its_sessions_and_spares_other_tenants() -> None:
     config = TenantsConfig(tenants={"noisy": Budgets(tenant_events_per_s=1, tenant_events_burst=2)})
     async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
@@ -133,6 +164,7 @@ async def test_the_tenant_rate_is_shared_by_its_sessions_and_spares_other_tenant
         assert "tenant_events budget" in over_budget(a)[0].message
 
 
+@pytest.mark.anyio
 async def test_the_tenant_comes_from_the_signed_cookie_session_too() -> None:
     config = TenantsConfig(tenants={"acme": Budgets(live_sessions=1)})
     async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
@@ -141,6 +173,7 @@ async def test_the_tenant_comes_from_the_signed_cookie_session_too() -> None:
             await live.mount("counter")  # the same browser: the same cookie session
 
 
+@pytest.mark.anyio
 async def test_session_actors_carry_their_tenant_into_the_operator_tree() -> None:
     async with live_test(VIEWS, secret=SECRET) as live:
         await live.mount("org", {"org": "acme"})
@@ -157,6 +190,7 @@ async def test_session_actors_carry_their_tenant_into_the_operator_tree() -> Non
 
 
 @pytest.mark.parametrize("bad", ["../../etc", "", "a b", "x" * 65, "\u0430cme", "a\x00"])
+@pytest.mark.anyio
 async def test_a_hook_that_names_a_bad_tenant_is_refused_for_that_session_only(bad: str) -> None:
     async with live_test(VIEWS, secret=SECRET) as live:
         with pytest.raises(LiveTestError, match=r"unauthorized: assigns\.tenant: "):
@@ -165,6 +199,7 @@ async def test_a_hook_that_names_a_bad_tenant_is_refused_for_that_session_only(b
         await ok.click("inc")
 
 
+@pytest.mark.anyio
 async def test_the_dsl_names_the_ledger_only_when_the_hub_has_budgets() -> None:
     async with live_test(VIEWS, secret=SECRET) as live:
         with pytest.raises(LiveTestError, match=r"live_test\(tenants=\.\.\.\)"):

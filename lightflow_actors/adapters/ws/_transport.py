@@ -6,7 +6,10 @@ error frames. Instructions go to the connection's `LiveSession` (started on Moun
 under the sessions supervisor); the session's answers come back as
 `SessionOutput` and leave as frames. Limits (specs/live-wire.md §8): oversized or
 malformed frames get error frames (fatal ones close), a flood of events is held
-back by the in-flight `window` (reading pauses). Outbound, a browser that is behind
+back by the in-flight `window` (reading pauses), and a session whose events its tenant's
+budget refused stops being read until the budget has a token again (reading pauses
+`retry_after`; an event read meanwhile is refused here, never reaching the session:
+specs/tenants.md §3). Outbound, a browser that is behind
 (`send_window` frames or `send_window_bytes` unacknowledged) makes the session hold
 its patches and coalesce them, never a close; only a browser that stops reading
 (no ack for `ack_timeout` while held, or a write buffer past its bound) is closed,
@@ -57,6 +60,7 @@ from lightflow_actors.live import (
     LiveHub,
     LiveSession,
     MountParams,
+    Problem,
     RequestInfo,
     SessionCookieError,
     SessionInfo,
@@ -107,6 +111,17 @@ class Tick(msgspec.Struct, frozen=True):
     """Heartbeat timer."""
 
 
+class BudgetResume(msgspec.Struct, frozen=True):
+    """Timer: the tenant budget that refused the session's last event has a token again."""
+
+
+MAX_BUDGET_PAUSE: Final = 5.0
+"""Seconds reading may stay paused for one refusal, whatever its ``retry_after`` (a rate
+of one event a minute would say 60): the browser's acks and heartbeats wait behind the
+paused events, and must be read well within ``heartbeat_timeout`` and ``ack_timeout``.
+A refusal after the pause pauses again."""
+
+
 class TransportHost(Protocol):
     """What a transport needs from the hub that started it."""
 
@@ -138,7 +153,9 @@ class TransportHost(Protocol):
         ...
 
 
-class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Delivery]):
+class Transport(
+    Actor[Receive | SocketClosed | Tick | BudgetResume | SessionOutput | Down | Delivery]
+):
     """The server side of one browser connection.
 
     ::
@@ -162,10 +179,18 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
         self.session: SessionRef | None = None
         self.session_monitor = 0
         self.mount_seq: int | None = None  # the seq of the Mount frame of this session
+        self.session_id: str | None = None  # its id (the Mount's), naming it in the ledger
         self.epoch = 0
         self.in_flight = 0
-        self.paused = False
+        self.paused = False  # reading paused: `window` instructions in flight
         self.closed = False
+        # The session's last event refused by its tenant's budget (an over_budget Problem)
+        # and until when (loop seconds) its budget has no token: reading is paused until
+        # then (`budget_paused`, a BudgetResume timer), and an event read meanwhile (read
+        # before the pause took hold) is refused here without reaching the session.
+        self.refusal: Problem | None = None
+        self.refusing_until = 0.0
+        self.budget_paused = False
         # Outbound flow: (seq, bytes) of instruction frames the browser has not acked,
         # oldest first; their byte total; whether the session is holding its patches
         # back, and since when no ack has come while held.
@@ -232,14 +257,17 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
                 "$.instruction",
             )
             return
-        if isinstance(instruction, Submit) and instruction.ref is None:
-            # Every event gets a ref, so its answer (patch or error) can name it.
-            instruction = Submit(
-                event=instruction.event,
-                payload=instruction.payload,
-                ref=str(self.connection.last_seq_in),
-                target=instruction.target,
-            )
+        if isinstance(instruction, Submit):
+            if self.refusal is not None and self._refused_here(self.refusal):
+                return
+            if instruction.ref is None:
+                # Every event gets a ref, so its answer (patch or error) can name it.
+                instruction = Submit(
+                    event=instruction.event,
+                    payload=instruction.payload,
+                    ref=str(self.connection.last_seq_in),
+                    target=instruction.target,
+                )
         session.tell(instruction)
         if isinstance(instruction, Shutdown):
             # The browser left this view (navigation): later output of it is stale.
@@ -329,6 +357,7 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
         if self.held:
             session.tell(FlowControl(held=True))  # the browser is still behind
         self.mount_seq = self.connection.last_seq_in or None
+        self.session_id = mount.id
         session.tell(Mount(id=mount.id, target=mount.target, params=dict(params.params)))
         self.in_flight += 1
 
@@ -342,7 +371,8 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
             self.in_flight -= 1
             if self.paused and self.in_flight <= self.config.window // 2:
                 self.paused = False
-                self.socket.resume_reading()
+                if not self.budget_paused:
+                    self.socket.resume_reading()
         for frame in msg.frames:
             self._send(frame)
             if self.closed:
@@ -352,6 +382,8 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
                 ref = self.mount_seq
             else:
                 ref = int(problem.ref) if problem.ref and problem.ref.isdigit() else None
+                if problem.code == "over_budget" and problem.retry_after:
+                    self._pause_for_budget(problem)
             self._problem(problem.code, problem.message, problem.path, ref, problem.retry_after)
 
     @handler
@@ -372,6 +404,19 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
             # session mounts the view again.
             detail = f"the session crashed ({format_reason(msg.reason)}); rejoin"
             self._send(Shutdown(reason="error", detail=detail[:512]))
+
+    @handler
+    def budget_resume(self, msg: BudgetResume) -> None:
+        if not self.budget_paused or self.closed:
+            return
+        left = self.refusing_until - self._now()
+        if left > 0:  # a later refusal moved the end of the pause
+            self.send_after(left, self.ref, BudgetResume())
+            return
+        self.budget_paused = False
+        self.refusal = None
+        if not self.paused:
+            self.socket.resume_reading()
 
     @handler
     def session_ended(self, msg: Delivery) -> None:
@@ -413,9 +458,41 @@ class Transport(Actor[Receive | SocketClosed | Tick | SessionOutput | Down | Del
         self.session_monitor = 0
         self.epoch += 1
         self.in_flight = 0
-        if self.paused:
-            self.paused = False
+        self.refusal = None  # the next view's budgets are its own
+        self.refusing_until = 0.0
+        if self.paused or self.budget_paused:
+            self.paused = self.budget_paused = False
             self.socket.resume_reading()
+
+    def _pause_for_budget(self, refusal: Problem) -> None:
+        """Stop reading until the budget that refused an event has a token again: a
+        flooding browser's frames then wait in its socket (TCP's window, the HTTP POST)
+        instead of each being read, decoded and refused on this node's loop."""
+        assert refusal.retry_after is not None
+        until = self._now() + min(refusal.retry_after, MAX_BUDGET_PAUSE)
+        if until > self.refusing_until:
+            self.refusing_until = until
+        self.refusal = refusal
+        if not self.budget_paused:
+            self.budget_paused = True
+            self.socket.pause_reading()
+            self.send_after(self.refusing_until - self._now(), self.ref, BudgetResume())
+
+    def _refused_here(self, refusal: Problem) -> bool:
+        """Refuse an event read while the session's budget is known to have no token
+        (it was read before the pause took hold): an ``over_budget`` error naming it,
+        counted in the ledger, and no trip to the session. False once the wait is over."""
+        now = self._now()
+        left = self.refusing_until - now
+        if left <= 0:
+            return False
+        message = refusal.message
+        tenants = self.host.services.tenants
+        if tenants is not None and refusal.tenant is not None and refusal.budget is not None:
+            again = tenants.count_refused(refusal.tenant, refusal.budget, left, self.session_id)
+            message = str(again)
+        self._problem("over_budget", message, "$.instruction", self.connection.last_seq_in, left)
+        return True
 
     def _send(self, instruction: ToBrowser) -> None:
         if self.closed or self.connection.state != "open":
