@@ -19,7 +19,7 @@ class TokenBucket:
         wait = bucket.take(clock.now())    # 0.0: taken; else seconds until one is there
     """
 
-    __slots__ = ("burst", "rate", "stamp", "tokens")
+    __slots__ = ("burst", "promised", "rate", "stamp", "tokens")
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
         if not rate > 0:
@@ -30,6 +30,7 @@ class TokenBucket:
         self.burst = burst
         self.tokens = burst
         self.stamp = now
+        self.promised = now  # the time up to which refused callers were told to wait
 
     def _refill(self, now: float) -> None:
         if now > self.stamp:
@@ -49,3 +50,13 @@ class TokenBucket:
         """What `take` would answer, taking nothing."""
         self._refill(now)
         return 0.0 if self.tokens >= n else (n - self.tokens) / self.rate
+
+    def wait_in_line(self, now: float) -> float:
+        """For a caller refused a token: seconds until a token no caller refused before it
+        was told to come back for. Each refused caller is given the next free slot (one
+        every ``1 / rate`` seconds), so callers sharing the bucket that all wait as told
+        come back one per token instead of all at once (and all but one refused again).
+        Takes nothing."""
+        slot = max(self.promised, now + self.peek(now))
+        self.promised = slot + 1.0 / self.rate
+        return slot - now

@@ -243,8 +243,10 @@ class TenantLedger:
             if bucket is None:
                 burst = budgets.tenant_events_burst or max(1.0, rate)
                 bucket = state.events = TokenBucket(rate, burst, now)
-            wait = bucket.take(now)
-            if wait > 0:
+            if bucket.take(now) > 0:
+                # The tenant's sessions share this bucket: each refused one is told a slot
+                # of its own, so paused sockets resume one per token (ADR 0113).
+                wait = bucket.wait_in_line(now)
                 raise self._refuse(tenant, state, "tenant_events", rate, wait, subject)
         if session is not None:
             session.take(now)

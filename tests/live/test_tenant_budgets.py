@@ -121,10 +121,12 @@ async def test_a_refused_session_is_not_read_again_until_its_budget_has_a_token(
         assert not view.socket.paused and not view.closed
 
 
-@pytest.mark.anyio
-async def test_events_read_before_the_pause_are_refused_by_the_transport_and_counted() -> None:
+@pytest.mark.deterministic(seeds=2)
+async def test_events_read_before_the_pause_are_refused_by_the_transport_and_counted(
+    sim_system: ActorSystem,
+) -> None:
     config = TenantsConfig(default=Budgets(session_events_per_s=1, session_events_burst=1))
-    async with live_test(VIEWS, secret=SECRET, tenants=config) as live:
+    async with live_test(VIEWS, secret=SECRET, tenants=config, system=sim_system) as live:
         view = await live.mount("counter")
         await view.click("inc")
         await view.click("inc")  # refused by the session: reading pauses
@@ -144,6 +146,14 @@ async def test_events_read_before_the_pause_are_refused_by_the_transport_and_cou
         assert usage.refused == {"session_events": 21}
         assert {e.subject for e in live.tenants.events()} == {view.client.session_id}
         assert view.has_element("#n", "1")
+        # The operators' event log got two entries for the 21 refusals: the first at
+        # once, the other 20 when its second ended.
+        await asyncio.sleep(1.1)
+        logged = [e for e in sim_system.events(limit=0) if e.kind == "over_budget"]
+        assert [(e.tenant, e.budget, e.count) for e in logged] == [
+            ("default", "session_events", 1),
+            ("default", "session_events", 20),
+        ]
 
 
 @pytest.mark.anyio

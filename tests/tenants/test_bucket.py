@@ -54,3 +54,33 @@ def test_a_bucket_never_admits_more_than_burst_plus_rate_times_elapsed(
         while bucket.take(now) == 0.0:
             taken += 1
         assert taken <= burst + rate * now + 1e-6
+
+
+def test_callers_refused_together_are_told_one_slot_each() -> None:
+    bucket = TokenBucket(rate=10.0, burst=1.0, now=0.0)
+    assert bucket.take(0.0) == 0.0
+    waits = [bucket.wait_in_line(0.0) for _ in range(4)]
+    assert waits == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert bucket.tokens == pytest.approx(0.0)  # a promise takes nothing
+    # Once the promised slots are past, a refusal is told the plain wait again.
+    assert bucket.wait_in_line(5.0) == 0.0
+    assert bucket.take(5.0) == 0.0
+    assert bucket.wait_in_line(5.0) == pytest.approx(0.1)
+
+
+@given(
+    rate=st.floats(min_value=0.5, max_value=500),
+    refused=st.lists(st.floats(min_value=0, max_value=0.05), min_size=1, max_size=40),
+)
+def test_slots_in_line_are_one_token_apart_and_never_before_a_token(
+    rate: float, refused: list[float]
+) -> None:
+    bucket = TokenBucket(rate, 1.0, 0.0)
+    bucket.take(0.0)
+    now, slots = 0.0, []
+    for gap in refused:
+        now += gap
+        wait = bucket.wait_in_line(now)
+        assert wait >= bucket.peek(now) - 1e-9
+        slots.append(now + wait)
+    assert all(b - a >= 1 / rate - 1e-9 for a, b in zip(slots, slots[1:], strict=False))

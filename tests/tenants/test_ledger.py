@@ -66,6 +66,23 @@ def test_events_per_session_and_per_tenant_are_token_buckets_on_the_given_clock(
     assert usage.refused == {"session_events": 1, "tenant_events": 1}
 
 
+def test_sessions_refused_by_the_tenant_rate_are_told_staggered_waits() -> None:
+    # 20 sessions share 4 events a second: told the same wait, all would come back
+    # together and all but one be refused again; each is told a slot of its own.
+    clock = ManualClock()
+    ledger = ledger_of(clock, tenant_events_per_s=4, tenant_events_burst=1)
+    ledger.admit_event("acme")
+    waits = []
+    for n in range(5):
+        with pytest.raises(OverBudget) as caught:
+            ledger.admit_event("acme", None, f"s{n}")
+        waits.append(caught.value.retry_after)
+    assert waits == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.25])
+    for _ in waits:  # each comes back at its slot (a quarter second apart): admitted
+        clock.advance(0.25)
+        ledger.admit_event("acme")
+
+
 def test_a_refused_event_takes_no_token_from_its_session() -> None:
     clock = ManualClock()
     ledger = ledger_of(clock, session_events_per_s=10, tenant_events_per_s=1)
