@@ -99,7 +99,6 @@ def test_nothing_is_lost_and_a_pair_gets_at_most_an_entry_a_period(
         if key in last:
             assert at - last[key] >= 1.0 - 1e-9, (key, last[key], at)
         last[key] = at
-    assert len({t for _, s in entries if (t := s.tenant) is not None}) <= max_pairs
 
 
 @pytest.mark.deterministic(seeds=2)
