@@ -4,9 +4,11 @@ should not notice.
 One process, one actor system, one `TenantLedger` shared by a live hub (real transport
 and session actors over the test DSL's in-memory socket) and a runs host (embedded
 directory substrate; a paced async provider with one slot, so run steps of both tenants
-queue for it). The quiet tenant, alone and then under the flood (same run, same code):
-- clicks a counter `EVENTS` times, a few ms apart: event -> patch latency (p50, p99);
-- runs a one-step workflow `RUNS` times, one after another: create -> settled (p50, p99).
+queue for it). The quiet tenant, alone and under the flood (same run, same code), in `ROUNDS` rounds
+that alternate alone and flooded for each level (the machine is shared: a neighbour's
+burst then falls on both sides instead of on one phase), `EVENTS` and `RUNS` in all:
+- clicks a counter, a few ms apart: event -> patch latency (p50, p99);
+- runs a one-step workflow, one after another: create -> settled (p50, p99).
 The flood, the noisy tenant at once: `NOISY_SESSIONS` sessions each clicking at a rate
 (its budgets: 5 events/s per session, 50 per tenant) and 10-step runs created
 `NOISY_RUN_RATE` times a second without waiting for each other (budget: 2 runs in
@@ -49,7 +51,8 @@ from lightflow_actors.runs import AwaitSettled, CreateRun
 from lightflow_actors.tenants import Budgets, OverBudget, TenantLedger, TenantsConfig
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle
 
-EVENTS = 300
+EVENTS = 300  # per side (alone, flooded) and level, over all rounds
+ROUNDS = 3
 EVENT_GAP_S = 0.003
 RUNS = 20
 NOISY_SESSIONS = 20
@@ -121,7 +124,7 @@ def _browser(system: ActorSystem, hub: LiveHub, tenant: str) -> LiveTest:
 
 
 class Quiet:
-    """The quiet tenant's figures of one phase, and whether it was ever refused."""
+    """The quiet tenant's figures of one side (alone or flooded), and its refusals."""
 
     def __init__(self) -> None:
         self.events: list[float] = []
@@ -129,19 +132,19 @@ class Quiet:
         self.refused = 0
 
 
-async def _quiet(view: LiveViewHandle, hosting: RunsHosting, phase: str) -> Quiet:
-    quiet = Quiet()
+async def _quiet(view: LiveViewHandle, hosting: RunsHosting, phase: str, quiet: Quiet) -> None:
+    """One round of the quiet tenant's clicks and runs, added to `quiet`."""
     before = len(view.over_budget)
 
     async def clicks() -> None:
-        for _ in range(EVENTS):
+        for _ in range(EVENTS // ROUNDS):
             start = time.perf_counter()
             await view.click("inc")
             quiet.events.append(time.perf_counter() - start)
             await asyncio.sleep(EVENT_GAP_S)
 
     async def runs() -> None:
-        for n in range(RUNS):
+        for n in range(RUNS // ROUNDS):
             start = time.perf_counter()
             run_id = f"quiet-{phase}-{n}"
             try:
@@ -155,16 +158,18 @@ async def _quiet(view: LiveViewHandle, hosting: RunsHosting, phase: str) -> Quie
 
     await asyncio.gather(clicks(), runs())
     quiet.refused += len(view.over_budget) - before
-    return quiet
 
 
 class Flood:
     """The noisy tenant: sessions clicking too fast and a loop creating runs too fast."""
 
-    def __init__(self, views: list[LiveViewHandle], hosting: RunsHosting, rate: float) -> None:
+    def __init__(
+        self, views: list[LiveViewHandle], hosting: RunsHosting, rate: float, round: int
+    ) -> None:
         self.views = views
         self.hosting = hosting
         self.rate = rate
+        self.round = round
         self.refused_before = sum(len(v.over_budget) for v in views)
         self.events = 0
         self.runs = 0
@@ -191,7 +196,7 @@ class Flood:
         gap, creates = 1.0 / NOISY_RUN_RATE, []
         while not self._stop.is_set():
             self.runs += 1
-            run_id = f"noisy-{self.rate:g}-{self.runs}"
+            run_id = f"noisy-{self.rate:g}-{self.round}-{self.runs}"
             creates.append(asyncio.ensure_future(self._create(run_id)))
             await asyncio.sleep(gap)
         await asyncio.gather(*creates)
@@ -223,19 +228,23 @@ async def _bench(root: Path) -> None:
             quiet_view = await _browser(system, hub, "quiet").mount("counter")
             await hosting.call(CreateRun("one", _seed("warm-up"), "warm-up", tenant="quiet"))
             await hosting.call(AwaitSettled("warm-up"))
-            alone = await _quiet(quiet_view, hosting, "alone")
             noisy = _browser(system, hub, "noisy")
             views = [await noisy.mount("counter") for _ in range(NOISY_SESSIONS)]
             for rate in NOISY_RATES:
-                flood = Flood(views, hosting, rate)
+                alone, flooded, floods = Quiet(), Quiet(), []
                 throttled = _throttled(ledger)
-                started = time.perf_counter()
-                async with flood.running():
-                    flooded = await _quiet(quiet_view, hosting, f"flood{rate:g}")
-                seconds = time.perf_counter() - started
-                _report(alone, flooded, flood, _throttled(ledger) - throttled, seconds)
-                for run_id in flood.created:  # the next level starts from no noisy run
-                    await hosting.call(AwaitSettled(run_id))
+                seconds = 0.0
+                for n in range(ROUNDS):
+                    await _quiet(quiet_view, hosting, f"alone{rate:g}-{n}", alone)
+                    flood = Flood(views, hosting, rate, n)
+                    started = time.perf_counter()
+                    async with flood.running():
+                        await _quiet(quiet_view, hosting, f"flood{rate:g}-{n}", flooded)
+                    seconds += time.perf_counter() - started
+                    floods.append(flood)
+                    for run_id in flood.created:  # the next round starts from no noisy run
+                        await hosting.call(AwaitSettled(run_id))
+                _report(alone, flooded, floods, _throttled(ledger) - throttled, seconds)
         finally:
             await hub.stop()
             await hosting.stop()
@@ -245,10 +254,13 @@ def _throttled(ledger: TenantLedger) -> int:
     return sum(u.throttled for u in ledger.usage() if u.tenant == "noisy")
 
 
-def _report(alone: Quiet, flooded: Quiet, flood: Flood, throttled: int, seconds: float) -> None:
+def _report(
+    alone: Quiet, flooded: Quiet, floods: list[Flood], throttled: int, seconds: float
+) -> None:
+    rate, sessions = floods[0].rate, len(floods[0].views)
     for p in (50, 99):
         row(
-            f"quiet event->patch p{p}, noisy {flood.rate:g}/s/sess",
+            f"quiet event->patch p{p}, noisy {rate:g}/s/sess",
             percentile(flooded.events, p) * 1e6,
             "us",
             percentile(alone.events, p) * 1e6,
@@ -256,20 +268,24 @@ def _report(alone: Quiet, flooded: Quiet, flood: Flood, throttled: int, seconds:
         )
     for p in (50, 99):
         row(
-            f"quiet run latency p{p}, noisy {flood.rate:g}/s/sess",
+            f"quiet run latency p{p}, noisy {rate:g}/s/sess",
             percentile(flooded.runs, p) * 1e3,
             "ms",
             percentile(alone.runs, p) * 1e3,
             "alone",
         )
-    level = f"noisy {flood.rate:g}/s/sess"
+    level = f"noisy {rate:g}/s/sess"
+    events = sum(f.events for f in floods)
+    runs = sum(f.runs for f in floods)
     row(f"quiet refusals (target 0), {level}", alone.refused + flooded.refused, "")
-    offered = flood.rate * len(flood.views)
+    offered = rate * sessions
     row(f"noisy events offered per s, {level}", offered, "/s")
-    row(f"  read by the server per s, {level}", flood.events / seconds, "/s", offered, "offered")
-    row(f"  refused (over_budget), {level}", flood.events_refused, "events", flood.events, "read")
-    row(f"noisy runs offered per s, {level}", flood.runs / seconds, "/s")
-    row(f"  refused (429), {level}", flood.runs_refused, "runs", flood.runs, "offered")
+    row(f"  read by the server per s, {level}", events / seconds, "/s", offered, "offered")
+    refused = sum(f.events_refused for f in floods)
+    row(f"  refused (over_budget), {level}", refused, "events", events, "read")
+    row(f"noisy runs offered per s, {level}", runs / seconds, "/s")
+    refused_runs = sum(f.runs_refused for f in floods)
+    row(f"  refused (429), {level}", refused_runs, "runs", runs, "offered")
     row(f"noisy calls held (throttled), {level}", throttled, "times")
 
 

@@ -1,8 +1,8 @@
-"""The cluster subsystem of a served node: its NATS link, registry and tree agent under one
-supervisor, a child of the root (specs/cluster.md §Failures).
+"""The cluster subsystem of a served node: its NATS link, registry, tenants sync and tree
+agent under one supervisor, a child of the root (specs/cluster.md §Failures).
 
 The link connects a new NATS client on each start and stops (a failure) when that
-connection breaks, so the supervisor restarts the three together (``one_for_all``: the
+connection breaks, so the supervisor restarts them together (``one_for_all``: the
 registry and the tree agent speak through the link's client). While NATS stays down the
 restarts fail, the supervisor gives up and the root restarts it with its backoff
 (``SUBSYSTEM_BACKOFF``); meanwhile ``GET /ready`` names ``cluster`` in ``down``. What the
@@ -33,6 +33,7 @@ from lightflow_actors.adapters.nats import (
     NatsSessionStore,
     Register,
     RemoteRegistry,
+    TenantsSync,
     cluster_secret,
     connect_cluster,
     open_lease_bucket,
@@ -50,6 +51,8 @@ from lightflow_actors.kernel import (
     handler,
 )
 from lightflow_actors.supervision import ChildSpec, Supervisor
+
+from ._tenants import node_tenants
 
 __all__ = [
     "CLUSTER_SUBSYSTEM",
@@ -294,6 +297,15 @@ class ClusterRegistry(RemoteRegistry):
         super().__init__(shared.client, shared.registry, shared.node, cluster_message_types())
 
 
+class ClusterTenants(TenantsSync):
+    """The node's `TenantsSync` over the link's current client and the node's ledger: the
+    count budgets hold cluster-wide (specs/tenants.md §6)."""
+
+    def __init__(self, shared: ClusterShared) -> None:
+        assert shared.client is not None
+        super().__init__(shared.client, shared.node, node_tenants(shared.system))
+
+
 class ClusterTreeAgent(TreeAgent):
     """The node's tree agent, registered cluster-wide on each start."""
 
@@ -317,11 +329,12 @@ async def close_lost(client: Client) -> None:
 
 
 def cluster_supervisor(shared: ClusterShared, link_name: str) -> Supervisor:
-    """The cluster subsystem: link, registry, tree agent, restarted together."""
+    """The cluster subsystem: link, registry, tenants sync, tree agent, restarted together."""
     return Supervisor(
         [
             ChildSpec(id="link", start=lambda: ClusterLink(shared), name=link_name),
             ChildSpec(id="registry", start=lambda: ClusterRegistry(shared), name=REGISTRY_NAME),
+            ChildSpec(id="tenants", start=lambda: ClusterTenants(shared)),
             ChildSpec(
                 id="tree",
                 start=lambda: ClusterTreeAgent(shared.node),

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final, Literal, TypeAlias
 
 import msgspec
@@ -132,6 +132,8 @@ class TenantUsage(msgspec.Struct, frozen=True):
     refused: dict[str, int]
     throttled: int
     budgets: Budgets
+    live_sessions_elsewhere: int = 0  # on the other nodes of a cluster, as last heard
+    runs_in_flight_elsewhere: int = 0
 
 
 class _TenantState:
@@ -176,6 +178,10 @@ class TenantLedger:
         self._events: deque[TenantEvent] = deque(maxlen=keep)
         self._seq = 0
         self._listeners: list[Listener] = []
+        # Other nodes' use (a cluster, `set_peer_usage`): node -> tenant -> (sessions,
+        # runs), and their sum per tenant, which the count budgets add to this node's.
+        self._peers: dict[str, dict[str, tuple[int, int]]] = {}
+        self._elsewhere: dict[str, tuple[int, int]] = {}
 
     # -- configuration ----------------------------------------------------------------
 
@@ -206,7 +212,7 @@ class TenantLedger:
         """Count a new live session of `tenant`, or refuse it (`OverBudget`)."""
         state = self._state(tenant)
         limit = self.budgets(tenant).live_sessions
-        if limit is not None and state.sessions >= limit:
+        if limit is not None and state.sessions + self._sessions_elsewhere(tenant) >= limit:
             raise self._refuse(tenant, state, "live_sessions", limit, COUNT_RETRY_S, subject)
         state.sessions += 1
 
@@ -269,7 +275,7 @@ class TenantLedger:
         limit = self.budgets(tenant).runs_in_flight
         if run_id in state.runs:
             return
-        if limit is not None and len(state.runs) >= limit:
+        if limit is not None and len(state.runs) + self._runs_elsewhere(tenant) >= limit:
             raise self._refuse(tenant, state, "runs_in_flight", limit, COUNT_RETRY_S, run_id)
         state.runs.add(run_id)
         self._run_tenants[run_id] = tenant
@@ -291,7 +297,7 @@ class TenantLedger:
         nothing (a create checks before it writes the run, and counts it once written)."""
         state = self._state(tenant)
         limit = self.budgets(tenant).runs_in_flight
-        if limit is not None and len(state.runs) >= limit:
+        if limit is not None and len(state.runs) + self._runs_elsewhere(tenant) >= limit:
             raise self._refuse(tenant, state, "runs_in_flight", limit, COUNT_RETRY_S, None)
 
     def run_tenant(self, run_id: str) -> str | None:
@@ -344,10 +350,66 @@ class TenantLedger:
             bucket = state.provider = TokenBucket(per_min / 60.0, burst, self._clock.now())
         return bucket
 
+    # -- the other nodes of a cluster --------------------------------------------------
+
+    def local_usage(self) -> dict[str, tuple[int, int]]:
+        """This node's live sessions and runs in flight of each tenant that has some
+        (what a cluster's nodes tell each other: `set_peer_usage`)."""
+        return {
+            tenant: (state.sessions, len(state.runs))
+            for tenant, state in self._tenants.items()
+            if not state.idle
+        }
+
+    def set_peer_usage(self, node: str, usage: Mapping[str, tuple[int, int]]) -> None:
+        """What node `node` last said it uses: (live sessions, runs in flight) per tenant,
+        replacing what it said before. The count budgets are then cluster-wide: this
+        node admits a session or a run only while its own plus every peer's are under the
+        budget (specs/tenants.md §6)."""
+        self._forget(node)
+        kept = {t: (s, r) for t, (s, r) in usage.items() if s > 0 or r > 0}
+        if not kept:
+            return
+        self._peers[node] = kept
+        elsewhere = self._elsewhere
+        for tenant, (sessions, runs) in kept.items():
+            before = elsewhere.get(tenant, (0, 0))
+            elsewhere[tenant] = (before[0] + sessions, before[1] + runs)
+
+    def forget_peer(self, node: str) -> None:
+        """Node `node` left the cluster (or went silent): its use no longer counts."""
+        self._forget(node)
+
+    @property
+    def peers(self) -> list[str]:
+        """The nodes whose use counts here now."""
+        return sorted(self._peers)
+
+    def _forget(self, node: str) -> None:
+        old = self._peers.pop(node, None)
+        if old is None:
+            return
+        elsewhere = self._elsewhere
+        for tenant, (sessions, runs) in old.items():
+            left = elsewhere.get(tenant, (0, 0))
+            rest = (left[0] - sessions, left[1] - runs)
+            if rest == (0, 0):
+                elsewhere.pop(tenant, None)
+            else:
+                elsewhere[tenant] = rest
+
+    def _sessions_elsewhere(self, tenant: str) -> int:
+        found = self._elsewhere.get(tenant)
+        return 0 if found is None else found[0]
+
+    def _runs_elsewhere(self, tenant: str) -> int:
+        found = self._elsewhere.get(tenant)
+        return 0 if found is None else found[1]
+
     # -- what operators read ----------------------------------------------------------
 
     def usage(self) -> list[TenantUsage]:
-        """Every tenant the ledger knows, by id."""
+        """Every tenant the ledger knows, by id (with what other nodes use of it)."""
         return [
             TenantUsage(
                 tenant,
@@ -356,6 +418,8 @@ class TenantLedger:
                 dict(state.refused),
                 state.throttled,
                 self.budgets(tenant),
+                self._sessions_elsewhere(tenant),
+                self._runs_elsewhere(tenant),
             )
             for tenant, state in sorted(self._tenants.items())
         ]

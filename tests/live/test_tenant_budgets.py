@@ -29,7 +29,6 @@ from lightflow_actors.supervision import system_tree
 from lightflow_actors.tenants import Budgets, TenantsConfig
 from lightflow_actors.testing.live import LiveTestError, LiveViewHandle, live_test
 
-
 SECRET = b"t" * 32
 PAGE = Template('<p>n: <b id="n">{n}</b></p><button lf-click="inc">+</button>')
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -83,4 +85,4 @@ def test_slots_in_line_are_one_token_apart_and_never_before_a_token(
         wait = bucket.wait_in_line(now)
         assert wait >= bucket.peek(now) - 1e-9
         slots.append(now + wait)
-    assert all(b - a >= 1 / rate - 1e-9 for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b - a >= 1 / rate - 1e-9 for a, b in itertools.pairwise(slots))

@@ -10,6 +10,8 @@
   `"noconnection"`); `MessageTypes` is the table of types that may cross.
 - `NatsRuns`, `RunWarden`: runs on any node (placement, forwarding, leases, each run's
   copy in `lf_runs` and `LF_RUN_EVENTS`, takeover of a dead node's runs).
+- `TenantsSync(client, node, ledger)`: the nodes tell each other their tenants' live
+  sessions and runs in flight, so those budgets hold cluster-wide.
 - `NatsLink(servers, node)`: the actor owning them, started by `lightflow serve
   --cluster URL` (its start connects, its stop drains).
 """
@@ -60,6 +62,15 @@ from ._runs import (
 from ._secret import CLUSTER_BUCKET, cluster_secret
 from ._sessions import SESSIONS_BUCKET, NatsSessionStore, open_session_bucket
 from ._subjects import pubsub_subject, topic_token
+from ._tenants import (
+    GetTenantsSyncInfo,
+    MalformedReport,
+    TenantsSync,
+    TenantsSyncInfo,
+    UsageReport,
+    decode_report,
+    usage_subject,
+)
 
 __all__ = [
     "CLUSTER_BUCKET",
@@ -78,10 +89,12 @@ __all__ = [
     "GetRuns",
     "GetRunsClusterInfo",
     "GetSessionStore",
+    "GetTenantsSyncInfo",
     "GetTokenKey",
     "LeaseHeld",
     "LeaseLost",
     "LinkInfo",
+    "MalformedReport",
     "MessageTypes",
     "NameHeld",
     "NatsLeases",
@@ -98,11 +111,15 @@ __all__ = [
     "RemoteRegistry",
     "RunWarden",
     "RunsClusterInfo",
+    "TenantsSync",
+    "TenantsSyncInfo",
     "UnknownMessageType",
     "Unregister",
+    "UsageReport",
     "WhereIs",
     "cluster_secret",
     "connect_cluster",
+    "decode_report",
     "open_lease_bucket",
     "open_registry_bucket",
     "open_runs_bucket",
@@ -111,4 +128,5 @@ __all__ = [
     "run_key",
     "runs_host_name",
     "topic_token",
+    "usage_subject",
 ]
