@@ -380,6 +380,10 @@ class TenantLedger:
         """Node `node` left the cluster (or went silent): its use no longer counts."""
         self._forget(node)
 
+    def elsewhere(self, tenant: str) -> tuple[int, int]:
+        """(live sessions, runs in flight) of `tenant` on the other nodes, as last heard."""
+        return self._elsewhere.get(tenant, (0, 0))
+
     @property
     def peers(self) -> list[str]:
         """The nodes whose use counts here now."""

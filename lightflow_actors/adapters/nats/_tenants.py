@@ -51,7 +51,8 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 
 class UsageReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One node's use: `usage[tenant]` = [live sessions, runs in flight]; `seq` grows
-    with each report of the node's `TenantsSync` (an older one arriving late is dropped)."""
+    with each report of the node (from the wall clock in ms at its sync's start, so across
+    restarts too); an older one arriving late is dropped."""
 
     node: NodeName
     seq: Annotated[int, msgspec.Meta(ge=0)]
@@ -141,6 +142,9 @@ class TenantsSync(Actor[_Publish | _Heard | GetTenantsSyncInfo]):
         self.malformed = 0
 
     async def on_start(self) -> None:
+        # Numbered from the wall clock in ms (one report a second at most adds 1), so a
+        # restarted sync's reports are newer than its previous incarnation's.
+        self.seq = self.system.clock.wall_ms()
         me = self.ref
 
         async def deliver(msg: Msg) -> None:
@@ -190,7 +194,7 @@ class TenantsSync(Actor[_Publish | _Heard | GetTenantsSyncInfo]):
         if report.node == self.node:
             return  # our own (a client without no_echo)
         last = self.heard.get(report.node)
-        if last is not None and report.seq <= last[0] and report.seq != 0:
+        if last is not None and report.seq <= last[0]:
             return  # overtaken by a newer report
         self.received += 1
         self.heard[report.node] = (report.seq, self.system.clock.now())

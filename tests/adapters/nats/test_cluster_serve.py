@@ -118,6 +118,8 @@ async def test_any_node_serves_the_tree_of_any_node(two_nodes: tuple[Node, Node]
         own = (await http.get(f"{a.url}/system/tree")).json()
         names = {n["name"] for n in own["nodes"] if n["name"]}
         assert "lightflow.cluster.registry" in names  # the registry runs on every node
+        # and the tenants sync, which makes the count budgets cluster-wide
+        assert "ClusterTenants" in {n["actor_class"] for n in own["nodes"]}
         for here in (a, b):
             # node b's tree asked of node a crosses NATS; asked of b itself, it is local
             page = (await http.get(f"{here.url}/system/tree", params={"node": "b"})).json()
