@@ -248,6 +248,14 @@ async def test_a_restarting_subsystem_and_a_slow_handler_are_on_the_page() -> No
         system.spawn(Holder, name="holder").tell(Hold())
         await view.wait_for(lambda: "held the event loop" in view.html(), "the long_handler event")
         assert re.search(r"holder #\d+ held the event loop [\d.]+ ms handling Hold", view.html())
+        # A tenant's refusals, summarised (specs/tenants.md §3), are in the same log.
+        system.record_refusals("acme", "session_events", 41)
+        system.record_refusals(None, "runs_in_flight", 1)
+        await view.wait_for(
+            lambda: "other tenants refused once for runs_in_flight" in view.html(),
+            "the over_budget events",
+        )
+        assert "over_budget: tenant acme refused 41 times for session_events" in view.html()
 
         budget = [0]
         spec = ChildSpec(id="w", start=lambda: Failing(budget), name="failing.w")
