@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from lightflow_actors import ActorSystem
 from lightflow_actors.live import CookieSession, LiveHub, RequestInfo
 from lightflow_actors.live_examples.auth import auth_views
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 
 from ._report import best_of, row
 
@@ -43,7 +43,7 @@ def _sync_rate(fn: Callable[[], object]) -> float:
 
 async def _run() -> None:
     async with ActorSystem("bench-auth", seed=1) as system:
-        hub = LiveHub(system, {"counter": Counter(), **auth_views()}, secret=b"b" * 32)
+        hub = LiveHub(system, {"counter": counter, **auth_views()}, secret=b"b" * 32)
         await hub.start()
         seal = hub.seal
         cookie = seal.cookie.sign(

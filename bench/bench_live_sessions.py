@@ -48,7 +48,7 @@ from lightflow_actors import Actor, ActorSystem, handler
 from lightflow_actors.adapters.ws import Receive, client_script, start_transport
 from lightflow_actors.live import LiveConfig, LiveHub, WebSocketClient
 from lightflow_actors.live_examples import TICKER, start_examples
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 from lightflow_actors.live_examples.table import Advance, Ticker
 from lightflow_actors.testing.live import LiveTest, WebSocketView, live_test
 
@@ -64,7 +64,7 @@ T = TypeVar("T")
 
 
 async def bytes_per_update() -> None:
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter")
         sizes = []
         for _ in range(50):
@@ -278,7 +278,7 @@ async def join_idle(hub: LiveHub, n: int) -> NullSocket:
 async def memory() -> None:
     config = LiveConfig(heartbeat_interval=3600.0, heartbeat_timeout=7200.0)
     async with ActorSystem("bench-memory", seed=2) as system:
-        hub = LiveHub(system, {"counter": Counter()}, config=config)
+        hub = LiveHub(system, {"counter": counter}, config=config)
         await hub.start()
         await join_idle(hub, 0)  # warm up: classes, templates, caches
         gc.collect()

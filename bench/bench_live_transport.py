@@ -270,10 +270,10 @@ def _phx_reply(n: int) -> str:
 async def _counter_render() -> Callable[[int], str]:
     """The counter's whole HTML as one frame (its count n): what re-sending the view on
     each click would send."""
-    from lightflow_actors.live_examples.counter import Counter
+    from lightflow_actors.live_examples.counter import counter
     from lightflow_actors.testing.live import live_test
 
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter", {"count": "7"})
         html = view.html()
     assert ">7<" in html, html

@@ -33,7 +33,7 @@ from lightflow_actors.adapters.nats import NatsSessionStore, connect_cluster, op
 from lightflow_actors.adapters.ws import start_transport
 from lightflow_actors.live import LiveHub, SessionSnapshot
 from lightflow_actors.live._session import LiveSession
-from lightflow_actors.live_examples.tally import Tally
+from lightflow_actors.live_examples.tally import tally
 from lightflow_actors.testing.live import LiveViewHandle, MemorySocket
 
 EVENTS = 3_000
@@ -90,7 +90,7 @@ async def events(store: NatsSessionStore | None) -> tuple[list[float], list[floa
     }
     try:
         async with ActorSystem("bench-store", seed=1) as system:
-            hub = LiveHub(system, {"tally": Tally()}, secret=SECRET, session_store=store)
+            hub = LiveHub(system, {"tally": tally}, secret=SECRET, session_store=store)
             await hub.start()
             page = await hub.static_render("tally", {})
             handle, _ = await join(hub, page.session_id, page.token)
@@ -161,7 +161,7 @@ async def rejoins(store: NatsSessionStore | None) -> tuple[list[float], list[flo
     rejoined: list[float] = []  # the restores of the rejoins (not of the first joins)
     try:
         async with ActorSystem("bench-rejoin", seed=2) as system:
-            hub = LiveHub(system, {"tally": Tally()}, secret=SECRET, session_store=store)
+            hub = LiveHub(system, {"tally": tally}, secret=SECRET, session_store=store)
             await hub.start()
             for _ in range(REJOINS):
                 page = await hub.static_render("tally", {})

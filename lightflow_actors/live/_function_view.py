@@ -14,8 +14,10 @@ Each handler's parameters after the state *are* its event: ``on`` builds a froze
 msgspec struct tagged with the event name from their annotations and defaults, so a
 browser payload is validated once at the boundary as for a declared struct (a bad
 ``by`` is an `EventError` naming it). The value is a `LiveView` like any other: mount it
-in a hub, drive it with the test DSL. What needs more (``handle_info``, components,
-uploads) is written as a `LiveView` subclass.
+in a hub, drive it with the test DSL. ``handle_params`` (a live patch's URL) and
+``handle_info`` (pubsub, timers, a component's `NotifyParent`) are functions given to
+`live_view` too; what needs more (uploads, async work, a layout) is written as a
+`LiveView` subclass.
 """
 
 from __future__ import annotations
@@ -47,12 +49,16 @@ class FunctionView(LiveView[S, object], Generic[S]):
         mount: Callable[..., S | Update[S] | Awaitable[S | Update[S]]],
         *,
         with_session: bool,
+        handle_params: Callable[[Params, S], S | Update[S]] | None = None,
+        handle_info: Callable[[object, S], S | Update[S]] | None = None,
     ) -> None:
         if "_lightflow_events" not in type(self).__dict__:
             raise ViewDefinitionError("build a FunctionView with live_view(render, mount=...)")
         self._render = render
         self._mount = mount
         self._with_session = with_session
+        self._params = handle_params
+        self._info = handle_info
         self._handlers: dict[type[msgspec.Struct], Callable[..., S | Update[S]]] = {}
 
     def on(self, event: str) -> Callable[[H], H]:
@@ -84,6 +90,12 @@ class FunctionView(LiveView[S, object], Generic[S]):
     def render(self, state: S) -> Rendered:
         return self._render(state)
 
+    def handle_params(self, params: Params, state: S) -> S | Update[S]:
+        return state if self._params is None else self._params(params, state)
+
+    def handle_info(self, message: object, state: S) -> S | Update[S]:
+        return state if self._info is None else self._info(message, state)
+
     def handle_event(self, event: object, state: S) -> S | Update[S]:
         handler = self._handlers[type(event)]  # type: ignore[index]
         fields = {name: getattr(event, name) for name in event.__struct_fields__}  # type: ignore[attr-defined]
@@ -97,12 +109,20 @@ def live_view(
     | Callable[[Params, SessionInfo], S | Update[S] | Awaitable[S | Update[S]]],
     title: str = "Live view",
     temporary_assigns: Mapping[str, object] | None = None,
+    handle_params: Callable[[Params, S], S | Update[S]] | None = None,
+    handle_info: Callable[[object, S], S | Update[S]] | None = None,
+    state: type[S] | None = None,
 ) -> FunctionView[S]:
     """A live view from `render` (state -> tree) and `mount` (``(params)`` or
     ``(params, session)`` -> the first state, an `Update`, or an awaitable of either);
     add event handlers with ``@view.on("name")``. `title`: the page's first title;
     `temporary_assigns`: fields reset to these values after every render
-    (`LiveView.temporary_assigns`)."""
+    (`LiveView.temporary_assigns`); `handle_params(params, state)`: a live patch
+    changed the URL; `handle_info(message, state)`: a message that is not an event
+    (both return the new state or an `Update`; by default the state is kept). `state`:
+    the state's type, which a cluster's session snapshots decode into (default: the
+    return annotation of `mount` when it is a class; without one a rejoining session
+    is mounted again rather than rehydrated)."""
     try:
         arity = len(inspect.signature(mount).parameters)
     except (TypeError, ValueError):
@@ -116,10 +136,26 @@ def live_view(
         "title": title,
         "_lightflow_events": {},
         "temporary_assigns": dict(temporary_assigns or {}),
+        "_lightflow_state_type": state if state is not None else _returned_class(mount),
     }
     cls = type("FunctionView", (FunctionView,), attributes)
-    view: FunctionView[S] = cls(render, mount, with_session=arity == 2)
+    view: FunctionView[S] = cls(
+        render,
+        mount,
+        with_session=arity == 2,
+        handle_params=handle_params,
+        handle_info=handle_info,
+    )
     return view
+
+
+def _returned_class(mount: Callable[..., object]) -> type | None:
+    """The class `mount` says it returns (None: no annotation, or not a plain class)."""
+    try:
+        returned = typing.get_type_hints(mount).get("return")
+    except Exception:
+        return None
+    return returned if isinstance(returned, type) else None
 
 
 def _event_struct(event: str, handler: Callable[..., Any]) -> type[msgspec.Struct]:

@@ -39,6 +39,8 @@ class StateCodec:
         if transient:
             self._defaults = _transient_defaults(cls, self.state_type, transient)
         try:
+            if self.state_type is _UNKNOWN:
+                raise TypeError("a function view whose state type is not known (give state=)")
             self._decoder: msgspec.msgpack.Decoder[object] = msgspec.msgpack.Decoder(
                 self.state_type
             )
@@ -77,7 +79,13 @@ class StateCodec:
         return self._decoder.decode(data)
 
 
+_UNKNOWN: Final = object()
+
+
 def _declared_state(cls: type) -> object:
+    if "_lightflow_state_type" in cls.__dict__:  # a function view (live_view)
+        declared: object = cls.__dict__["_lightflow_state_type"]
+        return _UNKNOWN if declared is None else declared
     for klass in cls.__mro__:
         for base in getattr(klass, "__orig_bases__", ()):
             if typing.get_origin(base) is LiveView:

@@ -29,10 +29,10 @@ from lightflow_actors.supervision import start_subsystem
 
 from .auth import auth_views
 from .chat import ChatRoom, Room, RoomMessage
-from .counter import Counter
+from .counter import counter
 from .settings import SettingsView
 from .table import GetTable, LiveTable, Ticker
-from .tally import Tally
+from .tally import tally
 from .tasks import STORES, StoreFor, TaskStores, attachment_routes, task_views
 from .todos import TodoList
 from .widgets import WidgetsView
@@ -66,12 +66,12 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
         return system.lookup(TASK_STORES, TaskStores)
 
     return {
-        "counter": Counter(),
+        "counter": counter,
         "chat": ChatRoom(room),
         "table": LiveTable(ticker),
         "widgets": WidgetsView(),
         **auth_views(),
-        "tally": Tally(),
+        "tally": tally,
         "settings": SettingsView(),
         "todos": TodoList(),
         **task_views(stores),

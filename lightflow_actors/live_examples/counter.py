@@ -3,37 +3,13 @@
 Every change pushes ``?count=N`` into the URL (a live patch that replaces the
 history entry), so a reconnect after a crash mounts the view again at the same
 count: state worth keeping goes where the next mount can read it (ADR 0020).
+Written as functions (ADR 0107): each handler's parameters after the count are its
+event's fields, validated at the boundary.
 """
 
 from __future__ import annotations
 
-import msgspec
-
-from lightflow_actors.live import (
-    LiveView,
-    Params,
-    PushPatch,
-    Rendered,
-    SessionInfo,
-    Template,
-    Update,
-)
-
-
-class Inc(msgspec.Struct, frozen=True, tag="inc"):
-    by: int = 1
-
-
-class Dec(msgspec.Struct, frozen=True, tag="dec"):
-    by: int = 1
-
-
-class SetTo(msgspec.Struct, frozen=True, tag="set"):
-    """Enter in the number field: ``value`` is what it holds (the client sends it)."""
-
-    value: str = ""
-    key: str = ""
-
+from lightflow_actors.live import Params, PushPatch, Template, Update, live_view
 
 COUNTER = Template(
     '<section class="counter"><h1>Counter</h1>'
@@ -57,26 +33,33 @@ def count_of(params: Params) -> int:
         return 0
 
 
-class Counter(LiveView[int, Inc | Dec | SetTo]):
-    title = "Counter"
+def _to(count: int) -> Update[int]:
+    """`count`, pushed into the URL (replacing the history entry)."""
+    return Update(count, (PushPatch({"count": str(count)}, replace=True),))
 
-    def mount(self, params: Params, session: SessionInfo) -> int:
-        return count_of(params)
 
-    def handle_event(self, event: Inc | Dec | SetTo, state: int) -> int | Update[int]:
-        if isinstance(event, SetTo):
-            try:
-                count = int(event.value)
-            except ValueError:
-                return state
-        elif isinstance(event, Inc):
-            count = state + event.by
-        else:
-            count = state - event.by
-        return Update(count, (PushPatch({"count": str(count)}, replace=True),))
+counter = live_view(
+    lambda count: COUNTER(count=count),
+    mount=count_of,
+    handle_params=lambda params, count: count_of(params),
+    title="Counter",
+)
 
-    def handle_params(self, params: Params, state: int) -> int:
-        return count_of(params)
 
-    def render(self, state: int) -> Rendered:
-        return COUNTER(count=state)
+@counter.on("inc")
+def inc(count: int, by: int = 1) -> Update[int]:
+    return _to(count + by)
+
+
+@counter.on("dec")
+def dec(count: int, by: int = 1) -> Update[int]:
+    return _to(count - by)
+
+
+@counter.on("set")
+def set_to(count: int, value: str = "", key: str = "") -> int | Update[int]:
+    """Enter in the number field: `value` is what it holds (the client sends it)."""
+    try:
+        return _to(int(value))
+    except ValueError:
+        return count

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from lightflow_actors.live import LiveView, Params, Rendered, SessionInfo, Template
-
-
-class Add(msgspec.Struct, frozen=True, tag="add"):
-    by: int = 1
+from lightflow_actors.live import Template, live_view
 
 
 class TallyState(msgspec.Struct, frozen=True):
@@ -29,15 +25,14 @@ TALLY = Template(
     '<button id="sub" lf-click="add" lf-value-by="-1">-1</button></section>'
 )
 
+tally = live_view(
+    lambda s: TALLY(count=s.count, clicks=s.clicks),
+    mount=lambda params: TallyState(),
+    state=TallyState,  # what a cluster's session snapshots decode into
+    title="Tally",
+)
 
-class Tally(LiveView[TallyState, Add]):
-    title = "Tally"
 
-    def mount(self, params: Params, session: SessionInfo) -> TallyState:
-        return TallyState()
-
-    def handle_event(self, event: Add, state: TallyState) -> TallyState:
-        return TallyState(count=state.count + event.by, clicks=state.clicks + 1)
-
-    def render(self, state: TallyState) -> Rendered:
-        return TALLY(count=state.count, clicks=state.clicks)
+@tally.on("add")
+def add(state: TallyState, by: int = 1) -> TallyState:
+    return TallyState(count=state.count + by, clicks=state.clicks + 1)

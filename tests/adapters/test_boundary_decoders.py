@@ -35,7 +35,7 @@ from lightflow_actors.adapters.mcp._server import MCP_TOOLS
 from lightflow_actors.flow import InvalidInputs, decode_inputs
 from lightflow_actors.isa import Connection, FrameDecodeError, JsonCodec
 from lightflow_actors.live import EventError, ViewSpec
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 
 from ..runs._support import RunsEnv
 from .http.test_hostile_bodies import make_client
@@ -133,7 +133,7 @@ def test_only_the_typed_error_escapes_any_boundary_decoder(data: bytes) -> None:
     for tool in MCP_TOOLS:
         with contextlib.suppress(msgspec.ValidationError):
             msgspec.convert(value, tool.args)
-    spec = ViewSpec("counter", Counter())
+    spec = ViewSpec("counter", counter)
     for event in ("inc", "nope"):
         with contextlib.suppress(EventError):
             spec.decode_event(event, value)

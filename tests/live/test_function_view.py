@@ -123,3 +123,49 @@ def test_the_event_struct_is_tagged_frozen_and_keeps_defaults() -> None:
     assert struct.__struct_config__.tag == "inc" and struct.__struct_config__.frozen
     assert msgspec.convert({"by": "3"}, struct, strict=False) == struct(by=3)  # type: ignore[call-arg]
     assert struct().by == 1  # type: ignore[attr-defined]
+
+
+def test_a_function_view_takes_handle_params_and_handle_info() -> None:
+    from lightflow_actors.isa import Mount, Patch, PureInterpreter, Render
+    from lightflow_actors.live import ViewSpec
+    from lightflow_actors.live._program import ViewProgram
+
+    seen = live_view(
+        lambda n: PAGE(count=n),
+        mount=lambda params: 0,
+        handle_params=lambda params, n: int(params.get("n", "0")),
+        handle_info=lambda message, n: n + message if isinstance(message, int) else n,
+    )
+    program = ViewProgram(ViewSpec("seen", seen), SessionInfo("s", True))
+    interp = PureInterpreter(program)
+    interp.apply(Mount(id="s", target="seen"))
+    interp.apply(Render())
+    interp.apply(Patch(diff={"params": {"n": "7"}}))
+    assert program.state == 7
+    program.info(5)
+    program.info("not a number")
+    assert program.state == 12
+    # Without them, a live patch and a message keep the state.
+    plain = live_view(lambda n: PAGE(count=n), mount=lambda params: 3)
+    assert plain.handle_params({"n": "9"}, 3) == 3 and plain.handle_info("x", 3) == 3
+
+
+class Count(msgspec.Struct, frozen=True):
+    n: int = 0
+
+
+def mount_count(params: object) -> Count:
+    return Count()
+
+
+def test_a_function_view_s_snapshots_decode_into_its_state_type() -> None:
+    from lightflow_actors.live._snapshot import StateCodec
+
+    named = live_view(lambda c: PAGE(count=c.n), mount=lambda params: Count(), state=Count)
+    annotated = live_view(lambda c: PAGE(count=c.n), mount=mount_count)
+    unknown = live_view(lambda c: PAGE(count=c.n), mount=lambda params: Count())
+    for view in (named, annotated):
+        codec = StateCodec.of(view)
+        assert codec.usable and codec.decode(codec.encode(Count(4))) == Count(4)
+    # No type to decode into: a rejoin mounts the view again (no dict in place of a struct).
+    assert not StateCodec.of(unknown).usable

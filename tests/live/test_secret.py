@@ -20,7 +20,7 @@ from lightflow_actors.live import (
     default_secret_path,
     load_or_create_secret,
 )
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 
 pytestmark = pytest.mark.anyio
 
@@ -89,16 +89,16 @@ def test_any_content_is_a_key_or_a_clear_error(
 async def test_hubs_sign_with_the_file_and_survive_a_restart(tmp_path: Path) -> None:
     key = tmp_path / "secret.key"
     async with ActorSystem("first", seed=1) as system:
-        hub = LiveHub(system, {"counter": Counter()}, secret=key)
+        hub = LiveHub(system, {"counter": counter}, secret=key)
         await hub.start()
         token = hub.token("00000000000000ab")
-        other = LiveHub(system, {"counter": Counter()}, secret=key, name="other")
+        other = LiveHub(system, {"counter": counter}, secret=key, name="other")
         await other.start()
         assert not other.verify("00000000000000ab", token)  # each hub its own key
         await hub.stop()
         await other.stop()
     async with ActorSystem("second", seed=2) as system:
-        hub = LiveHub(system, {"counter": Counter()}, secret=key)
+        hub = LiveHub(system, {"counter": counter}, secret=key)
         await hub.start()
         assert hub.verify("00000000000000ab", token)  # the page of the last boot rejoins
         await hub.stop()
@@ -110,7 +110,7 @@ async def test_the_default_key_lives_under_the_xdg_state_dir(
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert default_secret_path() == tmp_path / "lightflow" / "live" / "secret.key"
     async with ActorSystem("default", seed=1) as system:
-        hub = LiveHub(system, {"counter": Counter()})
+        hub = LiveHub(system, {"counter": counter})
         await hub.start()
         await hub.stop()
     assert default_secret_path().is_file()

@@ -33,7 +33,7 @@ from lightflow_actors.live import (
     snapshot_key,
 )
 from lightflow_actors.live._snapshot import StateCodec
-from lightflow_actors.live_examples.tally import Tally, TallyState
+from lightflow_actors.live_examples.tally import TallyState, tally
 from lightflow_actors.testing.live import LiveViewHandle, MemorySocket
 
 SECRET = b"one secret for the whole cluster"
@@ -96,7 +96,7 @@ class Unkeepable(LiveView[object, Bump]):
         return Template('<b id="n">{n}</b>')(n=state["n"])
 
 
-VIEWS = {"tally": Tally(), "again": Remounting(), "cached": Cached(), "odd": Unkeepable()}
+VIEWS = {"tally": tally, "again": Remounting(), "cached": Cached(), "odd": Unkeepable()}
 
 
 async def node(system: ActorSystem, book: SessionBook, name: str) -> LiveHub:

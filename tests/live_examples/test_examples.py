@@ -8,7 +8,7 @@ from lightflow_actors import ActorSystem
 from lightflow_actors.isa import Render
 from lightflow_actors.live import GetPresences, LiveClient, encode_patch
 from lightflow_actors.live_examples import TICKER, start_examples
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 from lightflow_actors.live_examples.table import ROWS, Advance, Ticker
 from lightflow_actors.testing.live import LiveTest, LiveTestError, live_test
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_counter_click_values_keydown_and_url() -> None:
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter", {"count": "3"})
         assert '<b id="count">3</b>' in view.html()
         await view.click("inc")

@@ -26,7 +26,7 @@ from lightflow_actors.live import (
     StaleSessionOwner,
     snapshot_key,
 )
-from lightflow_actors.live_examples.tally import Tally, TallyState
+from lightflow_actors.live_examples.tally import TallyState, tally
 
 from ...live.test_session_snapshots import browser, count_of
 from ._servers import NatsServer
@@ -151,8 +151,8 @@ async def test_a_tally_continues_on_another_node(nats_server: NatsServer) -> Non
             "b": NatsSessionStore(await open_session_bucket(cb), owner="b"),
         }
         key = await cluster_secret(ca)
-        hub_a = LiveHub(system_a, {"tally": Tally()}, secret=key, session_store=stores["a"])
-        hub_b = LiveHub(system_b, {"tally": Tally()}, secret=key, session_store=stores["b"])
+        hub_a = LiveHub(system_a, {"tally": tally}, secret=key, session_store=stores["a"])
+        hub_b = LiveHub(system_b, {"tally": tally}, secret=key, session_store=stores["b"])
         await hub_a.start()
         await hub_b.start()
         page = await hub_a.static_render("tally", {})

@@ -20,7 +20,7 @@ from lightflow_actors import ActorSystem, is_crash
 from lightflow_actors.adapters.ws import Receive, start_transport
 from lightflow_actors.isa import ErrorFrame, Mount, Render, Shutdown, Submit, Subscribe
 from lightflow_actors.live import LiveConfig, LiveHub
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, MemorySocket, live_test
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +36,7 @@ async def raw_transport(live: LiveTest) -> tuple[MemorySocket, object]:
 
 
 async def test_a_malformed_frame_gets_an_error_and_the_view_goes_on() -> None:
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter")
         await view.send_raw(b"{not json")
         await view.send_raw(b'{"kind":"instruction","v":1,"seq":99,"instruction":{"op":"x"}}')
@@ -46,7 +46,7 @@ async def test_a_malformed_frame_gets_an_error_and_the_view_goes_on() -> None:
 
 
 async def test_unknown_events_and_bad_payloads_name_the_problem() -> None:
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter")
         await view.push("explode", {})
         await view.push("inc", {"by": "lots"})
@@ -61,7 +61,7 @@ async def test_unknown_events_and_bad_payloads_name_the_problem() -> None:
 
 
 async def test_frames_before_hello_and_misordered_instructions() -> None:
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         socket, transport = await raw_transport(live)
         await transport.ask(Receive(b'{"kind":"ping","v":1,"seq":1}'))
         assert socket.close_code == 1002
@@ -76,7 +76,7 @@ async def test_frames_before_hello_and_misordered_instructions() -> None:
 
 
 async def test_forged_tokens_unknown_views_and_submit_before_mount() -> None:
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter")
         await view.navigate("counter")  # a fresh mount on the same connection works
         await view.send(Shutdown(reason="normal", detail="navigate"))
@@ -95,7 +95,7 @@ async def test_forged_tokens_unknown_views_and_submit_before_mount() -> None:
 
 async def test_an_oversized_frame_closes_with_1009() -> None:
     config = LiveConfig(max_frame_bytes=2048)
-    async with live_test({"counter": Counter()}, config=config) as live:
+    async with live_test({"counter": counter}, config=config) as live:
         view = await live.mount("counter")
         data, _ = view.client.submit("inc", {"by": "1" + " " * 4096})
         await view.transport.ask(Receive(data))
@@ -109,7 +109,7 @@ async def test_an_oversized_frame_closes_with_1009() -> None:
 
 async def test_too_many_bad_frames_close_the_connection() -> None:
     config = LiveConfig(max_errors=3)
-    async with live_test({"counter": Counter()}, config=config) as live:
+    async with live_test({"counter": counter}, config=config) as live:
         view = await live.mount("counter")
         for _ in range(5):
             if view.closed:
@@ -121,7 +121,7 @@ async def test_too_many_bad_frames_close_the_connection() -> None:
 
 async def test_a_flood_of_events_is_held_back_by_the_window() -> None:
     config = LiveConfig(window=4)
-    async with live_test({"counter": Counter()}, config=config) as live:
+    async with live_test({"counter": counter}, config=config) as live:
         view = await live.mount("counter")
         [session] = await live.hub.sessions()
         deepest = 0
@@ -138,7 +138,7 @@ async def test_a_flood_of_events_is_held_back_by_the_window() -> None:
 
 async def test_a_browser_that_stops_acknowledging_is_held_then_closed() -> None:
     config = LiveConfig(window=2, send_window=5, ack_timeout=0.3, heartbeat_interval=0.05)
-    async with live_test({"counter": Counter()}, config=config) as live:
+    async with live_test({"counter": counter}, config=config) as live:
         view = await live.mount("counter")
         view.pump()
         view._replies.clear()  # from here on it acknowledges nothing
@@ -159,7 +159,7 @@ async def test_a_browser_that_stops_acknowledging_is_held_then_closed() -> None:
 async def test_an_acking_browser_that_sends_a_burst_is_never_cut_off() -> None:
     """10 000 events in a row, acks queued behind them (as TCP would deliver them):
     patches coalesce while the browser is behind, and it ends at the latest state."""
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter")
         view.pump()
         last = ""
@@ -177,7 +177,7 @@ async def test_an_acking_browser_that_sends_a_burst_is_never_cut_off() -> None:
 
 async def test_a_silent_browser_times_out() -> None:
     config = LiveConfig(heartbeat_interval=0.01, heartbeat_timeout=0.05)
-    async with live_test({"counter": Counter()}, config=config) as live:
+    async with live_test({"counter": counter}, config=config) as live:
         view = await live.mount("counter")
         await live.system.wait_exit(view.transport)
         assert view.socket.close_code == 1001
@@ -211,7 +211,7 @@ FRAMES = st.one_of(
 def test_hostile_frames_never_crash_anything(frames: list[bytes]) -> None:
     async def run() -> None:
         async with ActorSystem(seed=1) as system:
-            hub = LiveHub(system, {"counter": Counter()})
+            hub = LiveHub(system, {"counter": counter})
             await hub.start()
             live = LiveTest(system, hub)
             bystander = await live.mount("counter")
@@ -235,7 +235,7 @@ def test_hostile_frames_never_crash_anything(frames: list[bytes]) -> None:
 
 
 async def test_render_from_the_browser_resyncs_the_view() -> None:
-    async with live_test({"counter": Counter()}) as live:
+    async with live_test({"counter": counter}) as live:
         view = await live.mount("counter")
         await view.click("inc")
         renders = view.client.renders

@@ -18,7 +18,7 @@ from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import FallbackConfig, LiveRoutes
 from lightflow_actors.live import HttpTransport, HttpTransportView, LiveConfig, LiveHub
 from lightflow_actors.live_examples import start_examples
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 
 from ...live.live_server import serving
 
@@ -202,7 +202,7 @@ async def test_the_connection_limit_answers_503() -> None:
 
 async def test_a_frame_too_large_closes_as_over_a_websocket() -> None:
     async with ActorSystem("fallback-limits", seed=3) as system:
-        hub = LiveHub(system, {"counter": Counter()}, config=LiveConfig(max_frame_bytes=2048))
+        hub = LiveHub(system, {"counter": counter}, config=LiveConfig(max_frame_bytes=2048))
         async with serving(LiveRoutes(hub).routes) as base:
             view = await HttpTransportView.open(base, "counter", transport="poll")
             data, _ = view.client.submit("inc", {"by": "1" * 5000})

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lightflow_actors import ActorSystem, is_crash
 from lightflow_actors.adapters.ws import FallbackConfig, LiveRoutes
 from lightflow_actors.live import LiveHub
-from lightflow_actors.live_examples.counter import Counter
+from lightflow_actors.live_examples.counter import counter
 
 HELLO = b'{"kind":"hello","v":1,"seq":1,"versions":[1]}'
 LIMITS = FallbackConfig(poll_timeout=0.05, max_post_bytes=8192, max_post_frames=8)
@@ -105,7 +105,7 @@ async def _drain(http: httpx.AsyncClient, conn: str) -> tuple[list[dict[str, obj
 def _run(body: bytes) -> None:
     async def run() -> None:
         async with ActorSystem(seed=1) as system:
-            hub = LiveHub(system, {"counter": Counter()})
+            hub = LiveHub(system, {"counter": counter})
             routes = LiveRoutes(hub, fallback=LIMITS)
             from starlette.applications import Starlette
             from starlette.routing import Mount
@@ -148,7 +148,7 @@ def test_hostile_post_bodies_get_typed_answers(body: bytes) -> None:
 def test_hostile_poll_queries_get_typed_answers(conn: str, since: str) -> None:
     async def run() -> None:
         async with ActorSystem(seed=2) as system:
-            hub = LiveHub(system, {"counter": Counter()})
+            hub = LiveHub(system, {"counter": counter})
             routes = LiveRoutes(hub, fallback=LIMITS)
             from starlette.applications import Starlette
             from starlette.routing import Mount
