@@ -7,6 +7,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lightflow_actors.flow import RequestCommitted, ResponseObserved, TraceRecord
 from lightflow_actors.live import DiffState, encode_patch
 from lightflow_actors.observer.runs import RunDetail, RunsListing, layout
 from lightflow_actors.observer.runs._model import FileText, StepView
@@ -16,6 +17,15 @@ from lightflow_actors.observer.runs._state import RunsState
 
 LANES, DEPTH = 10, 5
 IDS = [f"l{lane}s{n}" for n in range(1, DEPTH + 1) for lane in range(LANES)]
+
+
+def trace(step_id: str) -> tuple[TraceRecord, ...]:
+    request = f"{step_id}-1-4170c7235743a23b"
+    path = f"requests/{request}.json"
+    return (
+        RequestCommitted(1, 1_765_000_000_000, step_id, 1, request, path, "f" * 16),
+        ResponseObserved(11, 1_765_000_000_412, step_id, request, path),
+    )
 
 
 def detail(statuses: dict[str, str], answered: bool = False) -> RunDetail:
@@ -57,6 +67,7 @@ def detail(statuses: dict[str, str], answered: bool = False) -> RunDetail:
                 if done and answered
                 else None,
                 output=FileText(path="o", value={"text": f"ok {step_id}"}) if done else None,
+                trace=trace(step_id) if done and answered else (),
             )
         )
     return RunDetail(
@@ -106,7 +117,8 @@ def test_the_drawing_moves_a_few_steps_at_a_time_and_ends_at_the_newest(
         moved = changed(previous, shown)
         assert len(moved) <= STEPS_PER_PATCH
         if open_step in moved and changed(old, new) - {open_step}:
-            assert moved == {open_step} and i == len(steps) - 1  # alone, and last
+            assert moved == {open_step}  # alone
+            assert all(changed(s, new) <= {open_step} for s in steps[i:])  # and last
         previous = shown
 
 
@@ -171,3 +183,35 @@ def test_a_whole_run_finished_in_one_tick_is_drawn_in_patches_under_a_kilobyte()
             for shown in drawn(before, after, open_step)
         ]
         assert max(sizes) <= 1024, (open_step, sizes)
+
+
+def test_an_open_step_that_got_everything_in_one_tick_is_drawn_in_two_patches() -> None:
+    # The open step goes from submitted (no request file yet) to succeeded with its
+    # request, answer, output and trace, the templates of their first showing with them:
+    # about 1.2 KB at once. Its node, facts and output come first, the rest after.
+    before = detail({"l0s1": "submitted"})
+    before = msgspec.structs.replace(
+        before,
+        steps=(msgspec.structs.replace(before.steps[0], request=None), *before.steps[1:]),
+    )
+    after = detail({"l0s1": "succeeded"}, answered=True)
+    page = RunsState(
+        session="s", connected=True, needs_token=False, listing=RunsListing(0, ()), run="r"
+    )
+    opened = msgspec.structs.replace(page, step="l0s1", detail=before)
+    at_once = DiffState()
+    at_once.diff(render(opened))
+    whole = len(encode_patch(at_once.diff(render(msgspec.structs.replace(opened, detail=after)))))
+    diff = DiffState()
+    diff.diff(render(opened))
+    steps = drawn(before, after, "l0s1")
+    sizes = [
+        len(encode_patch(diff.diff(render(msgspec.structs.replace(opened, detail=shown)))))
+        for shown in steps
+    ]
+    assert whole > 1024 and len(steps) == 2 and max(sizes) <= 1024, (whole, sizes)
+    half = steps[0].steps[0]
+    assert half.status == "succeeded" and half.output is not None
+    assert half.request is None and half.answer is None and half.trace == ()
+    # Only its heavy parts changed (or only its facts): one render.
+    assert len(drawn(steps[0], after, "l0s1")) == 1
