@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from lightflow_actors import ActorSystem
@@ -20,7 +22,7 @@ from lightflow_actors.observer.runs import runs_view, start_runs_actors
 from lightflow_actors.runs import AwaitSettled, CreateRun
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, live_test
 
-from ...runs._support import RunsEnv
+from ...runs._support import ASSETS, RunsEnv
 
 pytestmark = pytest.mark.anyio
 
@@ -211,3 +213,65 @@ async def test_a_new_run_from_the_list(tmp_path: Path) -> None:
         await view.submit("create", {"workflow": "greet", "inputs": '{"name": "Lin"}'})
         await view.wait_for(lambda: 'id="run" data-run="greet-' in view.html(), "the new run")
         await view.wait_for(lambda: set(nodes(view).values()) == {"succeeded"}, "it succeeds")
+
+
+PRESET = """
+from lightflow_actors.flow import Preset
+METADATA = {"id": "greet.grace", "title": "Greet Grace", "kind": "preset",
+            "description": "greet with Grace, 3 times", "stability": "stable"}
+DEFINITION = Preset(workflow="greet", inputs={"name": "Grace", "times": 3})
+"""
+
+
+async def test_presets_the_compare_form_and_folding_from_the_page(tmp_path: Path) -> None:
+    """The actions the other tests leave out, each through its own event: a new run and
+    a re-run with a preset picked, the compare form, a long output unfolded and folded."""
+    assets = tmp_path / "assets"
+    shutil.copytree(ASSETS, assets)
+    (assets / "presets").mkdir(exist_ok=True)
+    (assets / "presets" / "greet_grace.py").write_text(PRESET)
+    env = RunsEnv(tmp_path, assets=assets)
+    async with runs_page(env, token=None) as (hosting, live):
+        long_name = "Ada" + "a" * 2000
+        inputs = msgspec.json.encode({"name": long_name, "times": 2})
+        await hosting.call(CreateRun("greet", inputs, "g1"))
+        await hosting.call(AwaitSettled("g1"))
+        view = await live.mount("runs")
+        assert '<option value="greet.grace">greet.grace</option>' in view.html()
+        # A new run from the preset alone: the preset gives every input.
+        await view.submit("create", {"workflow": "greet", "inputs": "{}", "preset": "greet.grace"})
+        await view.wait_for(lambda: 'id="run" data-run="greet-' in view.html(), "the new run")
+        await view.wait_for(lambda: set(nodes(view).values()) == {"succeeded"}, "it succeeds")
+        await view.click("step", id="node-hello")
+        await view.wait_for(lambda: "Greet Grace 3 times" in view.html(), "the preset's inputs")
+
+        # A re-run of g1 with times left empty and the preset picked: the preset fills it.
+        await view.live_patch({"run": "g1"})
+        await view.wait_for(lambda: 'id="run" data-run="g1"' in view.html(), "g1 shown")
+        assert 'value="greet.grace"' in view.html()
+        await view.submit("rerun", {"f0": "Lin", "f1": "", "preset": "greet.grace"})
+        await view.wait_for(lambda: "created run" in view.html(), "the re-run created")
+        found = re.search(r"created run (\S+) ", view.html())
+        assert found is not None
+        other = found.group(1)
+        await hosting.call(AwaitSettled(other))
+
+        # The compare form (its own event, not a URL typed in).
+        await view.live_patch({"run": "g1"})
+        await view.wait_for(lambda: 'id="compare-form"' in view.html(), "the compare form")
+        await view.submit("compare", {"compare": other})
+        await view.wait_for(lambda: 'id="compare"' in view.html(), "the compare view")
+        html = view.html()
+        assert 'data-input="name" data-differs="yes"' in html
+        assert 'data-input="times" data-differs="yes"' in html
+        assert "Greet Lin 3 times" in html
+
+        # g1's long output is folded; unfolded and folded again from its buttons.
+        await view.live_patch({"run": "g1", "step": "hello"})
+        await view.wait_for(lambda: 'lf-click="unfold"' in view.html(), "a folded text")
+        folded = view.html().count(long_name)  # the re-run form's field holds it whole
+        await view.click("unfold")
+        await view.wait_for(lambda: view.html().count(long_name) > folded, "the text unfolded")
+        assert 'lf-click="fold"' in view.html()
+        await view.click("fold")
+        await view.wait_for(lambda: view.html().count(long_name) == folded, "folded again")
