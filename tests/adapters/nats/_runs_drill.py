@@ -59,6 +59,8 @@ class CountingModel(LocalModelServer):
         self.prompts: dict[str, str] = {}  # key -> the user prompt
         self.answers: dict[str, str] = {}
         self.times: dict[str, list[float]] = {}  # key -> when each request came (monotonic)
+        self.failing: set[str] = set()  # a prompt holding one of these: HTTP 500, counted
+        self.failed: Counter[str] = Counter()  # prompt -> answers 500
         self.lock = threading.Lock()
         server = self
 
@@ -70,6 +72,15 @@ class CountingModel(LocalModelServer):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
                 key = self.headers.get("Idempotency-Key") or "?"
                 prompt = str(body["messages"][-1]["content"])
+                with server.lock:
+                    fail = any(part in prompt for part in server.failing)
+                    if fail:
+                        server.failed[prompt] += 1
+                if fail:
+                    self.send_response(500)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 with server.lock:
                     server.times.setdefault(key, []).append(time.monotonic())
                     server.requests[key] += 1
