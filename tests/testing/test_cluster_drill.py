@@ -1,14 +1,17 @@
 """A deterministic cluster drill: a live session moving between nodes over a faulty network.
 
-Three simulated nodes (``a``, ``b``, ``c``) keep one session in a shared key-value store
-(node ``kv``) fenced by revision compare-and-set, the protocol of `SessionStore`
-(specs/cluster.md, "Fencing rule"): a node *claims* the session by rewriting what it
-read at the revision it read, and every later write of that owner is a compare-and-set
-on the revision of its own previous write. A client (node ``client``) sends numbered
-events to one node at a time and rejoins on another node every few events, or when an
-event goes unacknowledged. Every message between nodes crosses the simulated network,
-which the scenario drives from the run's RNG: partitions, heals, delays, duplicates and
-random loss.
+Three simulated nodes (``a``, ``b``, ``c``) each run the **real session store** of a
+clustered node, `adapters.nats.NatsSessionStore` (claim, write-behind with coalescing,
+retries with backoff, fencing by revision), over a key-value bucket that is an actor on
+node ``kv``: each node's `SimBucket` is the store's `KeyValue` (``get``, ``create``,
+``update(last=)`` with JetStream's semantics: a write on another revision is refused with
+`KeyWrongLastSequenceError`, a request unanswered in time raises ``TimeoutError``), and
+every request and answer crosses the simulated network. A client (node ``client``) sends
+numbered events to one node at a time and rejoins on another node every few events, or
+when an event goes unacknowledged. A node acknowledges an event once a snapshot holding
+it is written (the store's revision for the session is one of this node's writes that
+held it). The network is driven from the run's RNG: partitions, heals, delays,
+duplicates and random loss.
 
 The invariant, checked after the network heals and the client is done:
 
@@ -16,108 +19,165 @@ The invariant, checked after the network heals and the client is done:
   revision: the old owner of a partition cannot overwrite the new one's writes);
 - the final state holds every event the client saw acknowledged, exactly once.
 
-``PLANTED_SPLIT_BRAIN`` is the store with its revision check switched off (test-only):
+``PLANTED_SPLIT_BRAIN`` is the bucket with its revision check switched off (test-only):
 ``explore`` must find the split brain it allows within 1 000 seeds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from typing import Any
 
 import msgspec
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from lightflow_actors import Actor, ActorRef, ActorSystem, Ask, handler
+from lightflow_actors.adapters.nats import NatsSessionStore
+from lightflow_actors.live import (
+    SessionSnapshot,
+    SessionStoreUnavailable,
+    StaleSessionOwner,
+)
 from lightflow_actors.testing import FaultPlan, Scenario, explore, network, run_schedule
 
 NODES = ("a", "b", "c")
 EVENTS = 8
 THINK_S = 0.5
 MOVE_EVERY = 2
-RETRY_S = 0.5
+REQUEST_S = 0.5  # a bucket request unanswered this long fails (a NATS request timeout)
+TICK_S = 0.1
 CLIENT_PATIENCE_S = 1.5
 KEY = "s1.counter"
 
 
-# -- the store ------------------------------------------------------------------------------
+# -- the bucket -----------------------------------------------------------------------------
 
 
-class Read(msgspec.Struct, frozen=True):
+class Get(msgspec.Struct, frozen=True):
     key: str
-    read_id: int
+    request: int
     reply_to: Any
 
 
-class Value(msgspec.Struct, frozen=True):
-    read_id: int
-    events: tuple[int, ...]
-    revision: int
+class Put(msgspec.Struct, frozen=True):
+    """`create` (``last`` None: the key must be absent) or `update(last=)`."""
 
-
-class Cas(msgspec.Struct, frozen=True):
     key: str
-    events: tuple[int, ...]
-    owner: str
-    last: int
-    write_id: tuple[str, int]
+    value: bytes
+    last: int | None
+    request: int
     reply_to: Any
 
 
-class CasOk(msgspec.Struct, frozen=True):
-    write_id: tuple[str, int]
-    revision: int
+class Answer(msgspec.Struct, frozen=True):
+    request: int
+    found: bool  # Get: the key exists; Put: the write was applied
+    value: bytes = b""
+    revision: int = 0
 
 
-class CasRefused(msgspec.Struct, frozen=True):
-    write_id: tuple[str, int]
-    found: int
-
-
-class Dump(Ask[tuple[tuple[int, ...], list[tuple[int, int, str]]]], frozen=True):
+class Dump(Ask[tuple[bytes, list[tuple[int, int, str]]]], frozen=True):
     pass
 
 
-class Kv(Actor[Read | Cas | Dump]):
-    """A key-value store with revision compare-and-set (a JetStream bucket's ``update``).
-
-    A retried or duplicated write (same ``write_id`` as the one that made the current
-    revision) is answered again, not applied twice. ``check_revisions=False`` is the
-    planted bug: writes are accepted whatever revision their writer last saw.
-    """
+class Kv(Actor[Get | Put | Dump]):
+    """A JetStream key-value bucket: revisions, `create` and `update(last=)` by
+    compare-and-set. ``check_revisions=False`` is the planted bug: writes are accepted
+    whatever revision their writer last saw."""
 
     def __init__(self, check_revisions: bool = True) -> None:
         self.check_revisions = check_revisions
-        self.events: dict[str, tuple[int, ...]] = {}
+        self.values: dict[str, bytes] = {}
         self.revision: dict[str, int] = {}
-        self.made_by: dict[str, tuple[str, int]] = {}
+        self.sequence = 0  # the bucket's stream sequence: revisions of every key
         self.accepted: list[tuple[int, int, str]] = []
         """Every accepted write: (revision it replaced, new revision, owner)."""
 
     @handler
-    def read(self, msg: Read) -> None:
-        msg.reply_to.tell(
-            Value(msg.read_id, self.events.get(msg.key, ()), self.revision.get(msg.key, 0))
-        )
+    def get(self, msg: Get) -> None:
+        held = msg.key in self.values
+        value, revision = self.values.get(msg.key, b""), self.revision.get(msg.key, 0)
+        msg.reply_to.tell(Answer(msg.request, held, value, revision))
 
     @handler
-    def cas(self, msg: Cas) -> None:
+    def put(self, msg: Put) -> None:
         found = self.revision.get(msg.key, 0)
-        if self.made_by.get(msg.key) == msg.write_id:
-            msg.reply_to.tell(CasOk(msg.write_id, found))
+        expected = 0 if msg.last is None else msg.last
+        if self.check_revisions and found != expected:
+            msg.reply_to.tell(Answer(msg.request, False, revision=found))
             return
-        if self.check_revisions and found != msg.last:
-            msg.reply_to.tell(CasRefused(msg.write_id, found))
-            return
-        self.events[msg.key] = msg.events
-        self.revision[msg.key] = found + 1
-        self.made_by[msg.key] = msg.write_id
-        self.accepted.append((msg.last, found + 1, msg.owner))
-        msg.reply_to.tell(CasOk(msg.write_id, found + 1))
+        self.sequence += 1
+        self.values[msg.key] = msg.value
+        self.revision[msg.key] = self.sequence
+        owner = msgspec.msgpack.decode(msg.value, type=SessionSnapshot).owner
+        self.accepted.append((found, self.sequence, owner))
+        msg.reply_to.tell(Answer(msg.request, True, revision=self.sequence))
 
     @handler
-    def dump(self, msg: Dump) -> tuple[tuple[int, ...], list[tuple[int, int, str]]]:
-        return self.events.get(KEY, ()), list(self.accepted)
+    def dump(self, msg: Dump) -> tuple[bytes, list[tuple[int, int, str]]]:
+        return self.values.get(KEY, b""), list(self.accepted)
+
+
+class _Entry(msgspec.Struct, frozen=True):
+    value: bytes
+    revision: int
+
+
+class KvPort(Actor[Answer]):
+    """A node's end of the bucket: answers come back here, to the waiting request."""
+
+    def __init__(self, waiting: dict[int, asyncio.Future[Answer]]) -> None:
+        self.waiting = waiting
+
+    @handler
+    def answer(self, msg: Answer) -> None:
+        future = self.waiting.pop(msg.request, None)
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+
+class SimBucket:
+    """The `KeyValue` a node's `NatsSessionStore` is given: each call is a request to the
+    bucket actor across the simulated network, answered through the node's `KvPort`.
+    Remembers which state each of this node's accepted writes held (its own knowledge)."""
+
+    def __init__(self, kv: ActorRef[Get | Put]) -> None:
+        self.kv = kv
+        self.port: ActorRef[Answer] | None = None
+        self.waiting: dict[int, asyncio.Future[Answer]] = {}
+        self.ids = itertools.count(1)
+        self.written: dict[int, bytes] = {}  # revision -> the snapshot it wrote
+
+    async def _ask(self, make: Any) -> Answer:
+        request = next(self.ids)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.waiting[request] = future
+        self.kv.tell(make(request, self.port))
+        try:
+            return await asyncio.wait_for(future, REQUEST_S)
+        finally:
+            self.waiting.pop(request, None)
+
+    async def get(self, key: str) -> _Entry:
+        answer = await self._ask(lambda rid, port: Get(key, rid, port))
+        if not answer.found:
+            raise KeyNotFoundError
+        return _Entry(answer.value, answer.revision)
+
+    async def create(self, key: str, value: bytes) -> int:
+        return await self._put(key, value, None)
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        return await self._put(key, value, last)
+
+    async def _put(self, key: str, value: bytes, last: int | None) -> int:
+        answer = await self._ask(lambda rid, port: Put(key, value, last, rid, port))
+        if not answer.found:
+            raise KeyWrongLastSequenceError(description="wrong last sequence")
+        self.written[answer.revision] = value
+        return answer.revision
 
 
 # -- a node's session ---------------------------------------------------------------------
@@ -133,102 +193,79 @@ class Ack(msgspec.Struct, frozen=True):
     seq: int
 
 
-class Retry(msgspec.Struct, frozen=True):
-    request: int
+class _Fenced(msgspec.Struct, frozen=True):
+    pass
 
 
-class SessionHost(Actor[Event | Value | CasOk | CasRefused | Retry]):
-    """One node's copy of the session. A join (the first event of a client's visit)
-    claims the session; each event is then written behind a fenced compare-and-set on
-    the revision of this node's previous write, and acknowledged only once a write
-    holding it was accepted. A write refused by fencing stops this copy unacknowledged."""
+class _Tick(msgspec.Struct, frozen=True):
+    pass
 
-    def __init__(self, node: str, kv: ActorRef[Read | Cas]) -> None:
-        self.node = node
-        self.kv = kv
+
+def _events(snapshot: SessionSnapshot | None) -> tuple[int, ...]:
+    if snapshot is None or not snapshot.state:
+        return ()
+    return tuple(msgspec.msgpack.decode(snapshot.state, type=list[int]))
+
+
+class SessionHost(Actor[Event | _Fenced | _Tick]):
+    """One node's copy of the session, as a live session over the store: a join (the
+    first event of a client's visit) claims the session (`NatsSessionStore.claim`); each
+    event changes the state and saves a snapshot (written behind by the store); an event
+    is acknowledged once the store's revision for the session is a write of this node
+    that held it. A write refused by fencing stops this copy unacknowledged."""
+
+    def __init__(self, node: str, store: NatsSessionStore, bucket: SimBucket) -> None:
+        self.node, self.store, self.bucket = node, store, bucket
         self.join = -1
-        self.must_claim = True
+        self.claimed = False
         self.events: tuple[int, ...] = ()
-        self.last = 0
         self.pending: dict[int, Any] = {}
-        self.requests = 0
-        self.inflight: Read | Cas | None = None
-        self.claim: tuple[str, int] | None = None
         self.fenced = 0
 
-    def _next(self) -> int:
-        self.requests += 1
-        return self.requests
-
-    def _send(self, request: Read | Cas) -> None:
-        self.inflight = request
-        self.kv.tell(request)
-        rid = request.read_id if isinstance(request, Read) else request.write_id[1]
-        self.send_after(RETRY_S, self.ref, Retry(rid))
-
-    def _pump(self) -> None:
-        if self.inflight is not None or not self.pending:
-            return
-        if self.must_claim:
-            self._send(Read(KEY, self._next(), self.ref))
-            return
-        new = tuple(seq for seq in self.pending if seq not in self.events)
-        write_id = (self.node, self._next())
-        self._send(Cas(KEY, self.events + new, self.node, self.last, write_id, self.ref))
+    def on_start(self) -> None:
+        self.send_after(TICK_S, self.ref, _Tick())
 
     @handler
-    def event(self, msg: Event) -> None:
+    async def event(self, msg: Event) -> None:
         if msg.join > self.join:  # the client (re)joined here: claim again
-            self.join, self.must_claim = msg.join, True
+            self.join, self.claimed = msg.join, False
+        if not self.claimed:
+            try:
+                self.events = _events(await self.store.claim(KEY))
+            except SessionStoreUnavailable:
+                return  # no answer: the client's patience moves it on
+            self.claimed = True
         self.pending[msg.seq] = msg.reply_to
-        self._pump()
+        if msg.seq not in self.events:
+            self.events = (*self.events, msg.seq)
+        state = msgspec.msgpack.encode(list(self.events))
+        me = self.ref
+
+        def fenced(error: StaleSessionOwner) -> None:
+            if me.alive:
+                me.tell(_Fenced())
+
+        snapshot = SessionSnapshot(view="counter", state=state, owner=self.node)
+        self.store.save(KEY, snapshot, fenced)
 
     @handler
-    def value(self, msg: Value) -> None:
-        inflight = self.inflight
-        if not isinstance(inflight, Read) or inflight.read_id != msg.read_id:
-            return
-        # The claim: rewrite what was read, as this node, at the revision read.
-        self.claim = (self.node, self._next())
-        self._send(Cas(KEY, msg.events, self.node, msg.revision, self.claim, self.ref))
-
-    @handler
-    def ok(self, msg: CasOk) -> None:
-        inflight = self.inflight
-        if not isinstance(inflight, Cas) or inflight.write_id != msg.write_id:
-            return
-        self.inflight = None
-        if inflight.write_id == self.claim:
-            self.must_claim, self.claim = False, None
-        self.events, self.last = inflight.events, msg.revision
-        for seq in [seq for seq in self.pending if seq in self.events]:
-            self.pending.pop(seq).tell(Ack(seq))
-        self._pump()
-
-    @handler
-    def refused(self, msg: CasRefused) -> None:
-        inflight = self.inflight
-        if not isinstance(inflight, Cas) or inflight.write_id != msg.write_id:
-            return
-        self.inflight = None
-        if inflight.write_id == self.claim:  # a write came between read and claim
-            self.claim = None
-            self._pump()
-            return
-        # Fenced: another node owns the session now; this copy stops, unacknowledged.
+    def fenced_now(self, msg: _Fenced) -> None:
+        # Another node owns the session now: this copy stops, unacknowledged.
         self.fenced += 1
-        self.must_claim = True
-        self.events, self.last = (), 0
+        self.claimed = False
+        self.events = ()
         self.pending.clear()
 
     @handler
-    def retry(self, msg: Retry) -> None:
-        inflight = self.inflight
-        if inflight is None:
+    def tick(self, msg: _Tick) -> None:
+        self.send_after(TICK_S, self.ref, _Tick())
+        revision = self.store.revisions.get(KEY)
+        written = self.bucket.written.get(revision) if revision else None
+        if written is None:
             return
-        rid = inflight.read_id if isinstance(inflight, Read) else inflight.write_id[1]
-        if rid == msg.request:
-            self._send(inflight)
+        held = _events(msgspec.msgpack.decode(written, type=SessionSnapshot))
+        for seq in [seq for seq in self.pending if seq in held]:
+            self.pending.pop(seq).tell(Ack(seq))
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -305,16 +342,23 @@ PLAN = FaultPlan(
     nodes={
         "kv": ("kv",),
         "client": ("client",),
-        **{node: (f"host-{node}",) for node in NODES},
+        **{node: (f"host-{node}", f"port-{node}") for node in NODES},
     }
 )
 
 
 async def _drill(system: ActorSystem, *, check_revisions: bool, storm: bool = True) -> None:
     kv = system.spawn(lambda: Kv(check_revisions), name="kv")
-    hosts: list[ActorRef[Event]] = [
-        system.spawn(lambda node=node: SessionHost(node, kv), name=f"host-{node}") for node in NODES
-    ]
+    hosts: list[ActorRef[Event]] = []
+    for node in NODES:
+        bucket = SimBucket(kv)
+        bucket.port = system.spawn(lambda b=bucket: KvPort(b.waiting), name=f"port-{node}")
+        store = NatsSessionStore(bucket, owner=node)  # type: ignore[arg-type]
+        hosts.append(
+            system.spawn(
+                lambda n=node, s=store, b=bucket: SessionHost(n, s, b), name=f"host-{node}"
+            )
+        )
     client = system.spawn(lambda: Client(hosts), name="client")
     net = network(system)
     rng = system.random
@@ -341,8 +385,9 @@ async def _drill(system: ActorSystem, *, check_revisions: bool, storm: bool = Tr
         if seq >= EVENTS:
             break
         await asyncio.sleep(0.5)
-    await asyncio.sleep(RETRY_S * 4)  # let stale retries and duplicates land
-    final, accepted = await kv.ask(Dump())
+    await asyncio.sleep(REQUEST_S * 8)  # let stale retries and duplicates land
+    final_bytes, accepted = await kv.ask(Dump())
+    final = _events(msgspec.msgpack.decode(final_bytes, type=SessionSnapshot))
     by_revision: dict[int, str] = {}
     for replaced, _new, owner in accepted:
         assert replaced not in by_revision, (
@@ -393,7 +438,7 @@ CALM = Scenario(
     ref="tests.testing.test_cluster_drill:CALM",
 )
 
-DRILL_SEEDS = int(os.environ.get("LIGHTFLOW_DRILL_SEEDS", "1000"))
+DRILL_SEEDS = int(os.environ.get("LIGHTFLOW_DRILL_SEEDS", "300"))
 
 
 def test_explore_finds_the_planted_split_brain_within_1000_seeds() -> None:
@@ -419,8 +464,8 @@ def test_the_planted_bug_needs_the_network_faults() -> None:
 
 
 def test_the_fenced_session_protocol_passes_every_seed() -> None:
-    # 1 000 seeds here (LIGHTFLOW_DRILL_SEEDS to change); bench/bench_cluster_drill.py
-    # runs 10 000.
+    # 300 seeds here (LIGHTFLOW_DRILL_SEEDS to change; the real store costs ~9 ms of CPU a
+    # seed); bench/bench_cluster_drill.py runs 10 000.
     result = explore(SESSION_MOVES, seeds=DRILL_SEEDS, out=None)
     assert result.ok, result.report()
     assert result.distinct > DRILL_SEEDS // 2
