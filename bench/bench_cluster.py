@@ -7,6 +7,10 @@ connection (`NatsPubSub`), as two processes would be; one publisher on node a, a
 node b either one subscriber or 1 000 (one NATS subscription either way). Throughput is
 publications delivered per second, first publish to last delivery (best of 3).
 
+The whole-cluster drill (`python -m bench.bench_cluster drill`, alone): 50 live sessions
+and 20 runs on three nodes, `kill -9` of one and a 5 s NATS outage; rejoin (rehydrate)
+times beside first-join times, and kill -> every run finished beside the outage.
+
 Failover (`python -m bench.bench_cluster failover` runs it alone): three `lightflow serve
 --cluster` processes (a, b, c), a fake model on 127.0.0.1 that answers in 1 s; runs
 placed on node b are created (through node a) until each has a call in flight; then
@@ -201,7 +205,56 @@ def failover(url: str, home: Path) -> None:
     row("failover, kill -9 -> last run resumed", resumed[-1] * 1000, "ms", lease_ms, "lease period")
 
 
+def drill(home: Path) -> None:
+    """The whole-cluster drill at full size: 50 live sessions and 20 runs on three nodes,
+    `kill -9` of one and a 5 s NATS outage (tests/adapters/nats/_cluster_drill.py)."""
+    from tests.adapters.nats._cluster_drill import cluster_drill
+    from tests.adapters.nats._runs_drill import CHAIN_WORKFLOW, CountingModel
+    from tests.adapters.nats._servers import NatsServer
+
+    from ._report import percentile
+
+    assets = home / "assets"
+    (assets / "workflows").mkdir(parents=True)
+    (assets / "workflows" / "chain.py").write_text(CHAIN_WORKFLOW)
+    server = NatsServer(home / "nats").start()
+    try:
+        with CountingModel(delay_s=0.5) as model:
+            report = asyncio.run(
+                cluster_drill(home, server, assets, model, sessions=50, runs=20, outage_s=5.0)
+            )
+    finally:
+        server.stop()
+    print(f"drill: {report.sessions} sessions, {report.runs} runs, kill -9 + 5 s NATS outage")
+    row(
+        "rejoin on another node (rehydrate), p50",
+        percentile(report.rehydrated_ms, 50),
+        "ms",
+        percentile(report.mounted_ms, 50),
+        "first join (mount)",
+    )
+    row(
+        "rejoin on another node (rehydrate), p99",
+        percentile(report.rehydrated_ms, 99),
+        "ms",
+        percentile(report.mounted_ms, 99),
+        "first join (mount)",
+    )
+    row(
+        "kill -9 -> every run finished",
+        report.killed_to_all_runs_done_s * 1000,
+        "ms",
+        report.outage_s * 1000,
+        "NATS outage",
+    )
+    print(f"  runs taken over: {report.taken_over}; calls sent again: {report.repeated_calls}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["drill"]:
+        with tempfile.TemporaryDirectory(prefix="bench-drill-") as tmp:
+            drill(Path(tmp))
+        return
     only_failover = sys.argv[1:] == ["failover"]
     with tempfile.TemporaryDirectory(prefix="bench-nats-") as tmp:
         proc, url = _start_nats(Path(tmp) / "js")

@@ -109,8 +109,17 @@ class NatsLeases:
         try:
             revision = await self.kv.update(key, value, last=revision)
         except KeyWrongLastSequenceError:
-            del self.held[key]
-            raise LeaseLost(key, held[0]) from None
+            # Our own earlier confirm may have been applied with its answer lost (the
+            # connection broke): the lease then holds exactly our record, which no other
+            # node writes (a takeover writes its node and the next epoch).
+            try:
+                entry = await self.kv.get(key)
+            except (KeyNotFoundError, KeyDeletedError):
+                entry = None
+            if entry is None or entry.value != value or entry.revision is None:
+                del self.held[key]
+                raise LeaseLost(key, held[0]) from None
+            revision = entry.revision
         self.held[key] = (revision, epoch)
         return revision
 

@@ -25,8 +25,8 @@ import functools
 import hashlib
 import logging
 import typing
-from collections.abc import Coroutine, Iterator
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, Final, TypeVar
 
 import msgspec
 import nats.errors
@@ -43,6 +43,7 @@ from nats.js.errors import (
     NotFoundError,
     ObjectDeletedError,
     ObjectNotFoundError,
+    ServiceUnavailableError,
 )
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
@@ -92,6 +93,7 @@ from ._remote import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RUNS_BUCKET: Final = "lf_runs"
 RUN_OUTPUTS_BUCKET: Final = "lf_run_outputs"
@@ -103,6 +105,19 @@ nodes of the first runs version read it) while the record's inline outputs stay 
 `INLINE_RECORD_MAX`; every other output is an object of `lf_run_outputs`, referenced by
 name, size and SHA-256, so a record stays far below NATS's 1 MiB message limit."""
 TERMINAL: Final = ("succeeded", "failed", "cancelled")
+OUTAGE_WAIT_S: Final = 60.0
+"""How long an owner's write (`publish`, `confirm`) waits through a NATS outage (the link
+reconnecting, retried with backoff 0.1 … 2 s) before it fails `ClusterUnavailable`."""
+_OUTAGE: Final = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.NoRespondersError,
+    nats.errors.TimeoutError,
+    ServiceUnavailableError,
+    TimeoutError,
+)
 EVENTS_MAX_AGE_S: Final = 30 * 86_400.0
 EVENTS_MAX_BYTES: Final = 1 << 30
 
@@ -292,6 +307,7 @@ class NatsRuns:
         self.objects: ObjectStore | None = None  # lf_run_outputs, opened by `start`
         self.tasks: set[asyncio.Task[None]] = set()
         self.taken_over = self.forwarded = self.fenced = self.followed = 0
+        self.generation = 0  # one more on each rebind: the warden watches the buckets anew
 
     @property
     def node(self) -> str:
@@ -349,6 +365,12 @@ class NatsRuns:
         self.client, self.kv, self.leases.kv = client, kv, leases
         self.js = client.jetstream()
         await self.start()
+        # This node heard nobody while its link was down, and its peers (after an outage
+        # of NATS itself) heard nobody either: its silence is not theirs. Judge no one
+        # down before a full lease period of fresh silence (a node first back must not
+        # take the runs of peers still reconnecting).
+        self.stalled()
+        self.generation += 1
 
     async def _beat(self, msg: Msg) -> None:
         try:
@@ -683,7 +705,30 @@ class NatsRuns:
         owned = self.owned.get(run_id)
         return frozenset() if owned is None else frozenset((*owned.outputs, *owned.refs))
 
+    async def _through_outage(self, run_id: str, what: str, op: Callable[[], Awaitable[T]]) -> T:
+        """`op()`, again while NATS is unreachable (each attempt reads the current client
+        and buckets: the link's restart rebinds them), for `OUTAGE_WAIT_S` at most."""
+        delay, waited = 0.1, 0.0
+        while True:
+            try:
+                return await op()
+            except _OUTAGE as exc:
+                if waited >= OUTAGE_WAIT_S:
+                    detail = str(exc) or type(exc).__name__
+                    raise ClusterUnavailable(
+                        f"run {run_id!r}: NATS did not answer its {what} for {waited:.0f} s "
+                        f"({detail}); retry"
+                    ) from exc
+                if waited == 0.0:
+                    logger.info("run %r: its %s waits for NATS (%s)", run_id, what, exc)
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 2.0)
+
     async def publish(self, run_id: str, copy: RunCopy) -> None:
+        await self._through_outage(run_id, "copy", lambda: self._publish(run_id, copy))
+
+    async def _publish(self, run_id: str, copy: RunCopy) -> None:
         owned = self.owned.get(run_id)
         if owned is None:
             raise RunFenced(run_id, "this node holds no lease of it")
@@ -702,15 +747,18 @@ class NatsRuns:
             outputs,
             refs,
         )
+        data = msgspec.msgpack.encode(record)
         try:
-            revision = await self.kv.update(
-                f"{token}.m", msgspec.msgpack.encode(record), last=owned.revision
-            )
+            revision = await self.kv.update(f"{token}.m", data, last=owned.revision)
         except KeyWrongLastSequenceError:
-            self._lost(run_id)
-            raise RunFenced(
-                run_id, "its copy was written by another node since (the revision moved)"
-            ) from None
+            own = await self._own_write(f"{token}.m", data)
+            if own is not None:
+                revision = own
+            else:
+                self._lost(run_id)
+                raise RunFenced(
+                    run_id, "its copy was written by another node since (the revision moved)"
+                ) from None
         owned.revision, owned.sequence, owned.outputs = revision, manifest.sequence, outputs
         owned.refs = refs
 
@@ -727,7 +775,19 @@ class NatsRuns:
             }
             await self.js.publish(subject, line, stream=RUN_EVENTS_STREAM, headers=headers)
 
+    async def _own_write(self, key: str, data: bytes) -> int | None:
+        """The revision of `key` if it holds exactly `data`: this node's own write, applied
+        while its answer was lost (a broken connection), retried; None otherwise."""
+        try:
+            entry = await self.kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return None
+        return entry.revision if entry.value == data else None
+
     async def confirm(self, run_id: str) -> None:
+        await self._through_outage(run_id, "lease", lambda: self._confirm(run_id))
+
+    async def _confirm(self, run_id: str) -> None:
         if run_id not in self.owned:
             raise RunFenced(run_id, "this node holds no lease of it")
         try:
@@ -807,11 +867,17 @@ class _TakenOver(msgspec.Struct, frozen=True):
     run_id: str
 
 
+class _Rewatch(msgspec.Struct, frozen=True):
+    generation: int
+
+
 class GetRunsClusterInfo(Ask[RunsClusterInfo], frozen=True):
     pass
 
 
-WardenMessage = _Tick | _LeaseSeen | _RecordSeen | _Apply | _TakenOver | GetRunsClusterInfo
+WardenMessage = (
+    _Tick | _LeaseSeen | _RecordSeen | _Apply | _TakenOver | _Rewatch | GetRunsClusterInfo
+)
 
 
 class RunWarden(Actor[WardenMessage]):
@@ -830,32 +896,68 @@ class RunWarden(Actor[WardenMessage]):
         self.taking: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.watchers: list[KeyValue.KeyWatcher] = []
+        self.watch_tasks: set[asyncio.Task[None]] = set()
+        self.generation = runs.generation  # of the buckets watched
         self.last_tick = runs.clock.now()
 
     async def on_start(self) -> None:
+        await self._watch(first=True)
+        self.send_after(self.tick_s, self.ref, _Tick())
+
+    async def _watch(self, *, first: bool) -> None:
+        """Watch the lease and record buckets of the runs side's current connection (a
+        watch dies with the connection it was made on: after a rebind, watch anew)."""
         me = self.ref
         leases = await self.runs.kv_leases.watch("run.>")
         records = await self.runs.kv.watch("*.m")
         self.watchers = [leases, records]
-        self._spawn(self._follow_leases(leases, me))
-        self._spawn(self._follow_records(records, me))
-        self.send_after(self.tick_s, self.ref, _Tick())
+        self.watch_tasks = {
+            self._spawn(self._follow_leases(leases, me, earlier=first)),
+            self._spawn(self._follow_records(records, me)),
+        }
 
-    async def on_stop(self, reason: ExitReason) -> None:
-        for task in self.tasks:
+    async def _unwatch(self) -> None:
+        for task in self.watch_tasks:
             task.cancel()
         for watcher in self.watchers:
             with contextlib.suppress(Exception):
                 await watcher.stop()  # type: ignore[no-untyped-call]
+        self.watchers, self.watch_tasks = [], set()
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    async def on_stop(self, reason: ExitReason) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self._unwatch()
+
+    @handler
+    async def rewatch(self, msg: _Rewatch) -> None:
+        if msg.generation != self.runs.generation or msg.generation == self.generation:
+            return  # superseded by a later rebind, or done already
+        await self._unwatch()
+        # the new watch delivers every lease and record again: what went meanwhile goes
+        self.leases.clear()
+        self.records.clear()
+        try:
+            await self._watch(first=False)
+        except Exception as exc:  # NATS away again: the next tick tries again
+            logger.info("runs warden: cannot watch the buckets now: %s", exc)
+            return
+        self.generation = msg.generation
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self.system.loop.create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
     @staticmethod
-    async def _follow_leases(watcher: KeyValue.KeyWatcher, me: ActorRef[WardenMessage]) -> None:
-        initial = True
+    async def _follow_leases(
+        watcher: KeyValue.KeyWatcher, me: ActorRef[WardenMessage], *, earlier: bool
+    ) -> None:
+        """`earlier`: this node's leases seen before the watch caught up are an earlier
+        incarnation's (the first watch of a node's life); a watch made again after a
+        rebind sees this very node's."""
+        initial = earlier
         async for entry in watcher:
             if entry is None:
                 initial = False
@@ -919,6 +1021,8 @@ class RunWarden(Actor[WardenMessage]):
     def tick(self, msg: _Tick) -> None:
         self.send_after(self.tick_s, self.ref, _Tick())
         runs, me = self.runs, self.runs.node
+        if runs.generation != self.generation:  # rebound to a new connection: watch again
+            self.ref.tell(_Rewatch(runs.generation))
         now, last = runs.clock.now(), self.last_tick
         self.last_tick = now
         if now - last > runs.down_after_s / 2:
