@@ -2,11 +2,12 @@
 
 The drill (tests/testing/test_cluster_drill.py): three simulated nodes running the real
 `NatsSessionStore` over a simulated key-value bucket fenced by revision compare-and-set,
-a client whose session moves between nodes, and a storm of network faults (partition, delay, duplicate, loss) drawn from each
-seed. ``LIGHTFLOW_DRILL_SEEDS`` seeds (default 10 000) of the real protocol must all pass;
-the rate is printed beside the same drill on a calm network (no faults) in this run, the
-baseline. Then the planted bug (the store's revision check switched off) is explored and
-the seed that finds the split brain is printed. Rates are in CPU time of this process.
+a client whose session moves between nodes, and a storm of network faults (partition,
+delay, duplicate, loss) drawn from each seed. ``LIGHTFLOW_DRILL_SEEDS`` seeds (default
+10 000) of the real protocol must all pass; the rate is printed beside the same drill on
+a calm network (no faults) in this run, the baseline. Then the planted bug (the bucket's
+revision check switched off) is explored and the seed that finds the split brain is
+printed. Rates are in CPU time of this process.
 """
 
 from __future__ import annotations
