@@ -26,7 +26,15 @@ from ._errors import (
     ResponseTimeoutError,
     UnknownFormatError,
 )
-from ._files import atomic_write, commit_request, fsync_dir, temp_name, write_tmp_request
+from ._files import (
+    atomic_write,
+    commit_request,
+    fsync_dir,
+    prepare_request,
+    publish_request,
+    temp_name,
+    write_tmp_request,
+)
 from ._ids import MAX_SEGMENT_BYTES, check_segment_id, check_short_id, is_segment_id, is_short_id
 from ._layout import (
     API_FORMATS,
@@ -150,6 +158,8 @@ __all__ = [
     "is_segment_id",
     "is_short_id",
     "list_dead_letters",
+    "prepare_request",
+    "publish_request",
     "safe_text",
     "temp_name",
     "write_tmp_request",

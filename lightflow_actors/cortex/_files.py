@@ -16,7 +16,15 @@ from pathlib import Path
 from ._errors import RequestConflictError
 from ._layout import CtxLayout, Suffix
 
-__all__ = ["atomic_write", "commit_request", "fsync_dir", "temp_name", "write_tmp_request"]
+__all__ = [
+    "atomic_write",
+    "commit_request",
+    "fsync_dir",
+    "prepare_request",
+    "publish_request",
+    "temp_name",
+    "write_tmp_request",
+]
 
 
 def fsync_dir(folder: Path) -> None:
@@ -124,21 +132,34 @@ def commit_request(
 
     Refuses (with `RequestConflictError`) an id that is already committed, being served or
     answered in this inbox, so one id is never answered twice. Returns the committed path.
+
+    The same as `prepare_request`, then `publish_request` (a committer that must act right
+    after the rename, on its loop, does the first on a worker thread: ADR 0110).
     """
     if at_most_once and not sync_folder:
         raise ValueError("an at-most-once commit needs its folder fsynced (its .once marker)")
-    target = CtxLayout.file(inbox, request_id, Suffix.REQUEST)
-    tmp = CtxLayout.file(inbox, request_id, Suffix.TMP)
+    prepare_request(inbox, request_id, body, at_most_once=at_most_once, tenant=tenant)
+    return publish_request(inbox, request_id, sync_folder=sync_folder)
+
+
+def prepare_request(
+    inbox: Path,
+    request_id: str,
+    body: bytes,
+    *,
+    at_most_once: bool = False,
+    tenant: str | None = None,
+) -> None:
+    """Everything of `commit_request` before the rename: the conflict check, the `.once`
+    and `.tenant` markers, `<id>.tmp` written and fsynced. Nothing is committed yet."""
     # Every step works relative to the inbox opened once: the path is resolved one time,
     # not seven (each resolution of a FUSE path is a round trip per folder when the mount
     # caches nothing), and all steps act on the same folder even if a path component is
     # replaced meanwhile.
+    tmp = CtxLayout.file(inbox, request_id, Suffix.TMP)
     inbox_fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE):
-            existing = CtxLayout.file(inbox, request_id, suffix)
-            if _lexists(existing.name, inbox_fd):
-                raise RequestConflictError(str(existing))
+        _refuse_taken(inbox, request_id, inbox_fd)
         if at_most_once:
             once = CtxLayout.file(inbox, request_id, Suffix.ONCE).name
             os.close(os.open(once, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=inbox_fd))
@@ -150,7 +171,21 @@ def commit_request(
             finally:
                 os.close(fd)
         _write_all(tmp.name, body, dir_fd=inbox_fd)
+    finally:
+        os.close(inbox_fd)
+
+
+def publish_request(inbox: Path, request_id: str, *, sync_folder: bool = True) -> Path:
+    """Commit a request `prepare_request` wrote: check the id again, rename `<id>.tmp` to
+    `<id>.req.json`, fsync the folder (unless `sync_folder=False`, see `commit_request`).
+    Returns the committed path; `RequestConflictError` (and the temporary file removed)
+    when the id was taken meanwhile."""
+    target = CtxLayout.file(inbox, request_id, Suffix.REQUEST)
+    tmp = CtxLayout.file(inbox, request_id, Suffix.TMP)
+    inbox_fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
+    try:
         try:
+            _refuse_taken(inbox, request_id, inbox_fd)
             os.rename(tmp.name, target.name, src_dir_fd=inbox_fd, dst_dir_fd=inbox_fd)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -161,6 +196,13 @@ def commit_request(
     finally:
         os.close(inbox_fd)
     return target
+
+
+def _refuse_taken(inbox: Path, request_id: str, inbox_fd: int) -> None:
+    for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE):
+        existing = CtxLayout.file(inbox, request_id, suffix)
+        if _lexists(existing.name, inbox_fd):
+            raise RequestConflictError(str(existing))
 
 
 def _lexists(name: str, dir_fd: int) -> bool:

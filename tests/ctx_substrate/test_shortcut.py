@@ -151,3 +151,37 @@ def test_a_relaxed_commit_cannot_be_at_most_once(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at-most-once"):
         commit_request(tmp_path, "r", b"{}", at_most_once=True, sync_folder=False)
     assert os.listdir(tmp_path) == []
+
+
+async def test_a_commit_writes_and_fsyncs_off_the_loop_and_one_id_commits_once(
+    start_ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0110: the client's request fsync runs on a worker thread, not the loop's; two
+    commits of one id sent together: one commits, the other is a conflict."""
+    import asyncio
+    import threading
+
+    ctx: Ctx = await start_ctx()
+    ctx.system.register("test.substrate", ctx.substrate)
+    shortcut = Shortcut("test.substrate", lambda kind, name: name == "openai.chat")
+    client = ctx.system.spawn(lambda: CortexClient(ctx.layout, shortcut=shortcut))
+    loop_thread = threading.get_ident()
+    fsync_threads: list[int] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(Suffix.TMP):
+            fsync_threads.append(threading.get_ident())
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    both = [client.ask(Commit("api", "openai.chat", "same", {"n": n})) for n in range(2)]
+    results = await asyncio.gather(*both)
+    assert sorted(type(r).__name__ for r in results) == ["CommitFailed", "RequestCommitted"]
+    failed = next(r for r in results if not isinstance(r, RequestCommitted))
+    assert failed.cause == "conflict"
+    assert fsync_threads and loop_thread not in fsync_threads
+    outcome = await client.ask(Call("api", "openai.chat", "next", {"n": 2}), timeout=20)
+    assert isinstance(outcome, ResponseObserved)
+    stats = await ctx.substrate.ask(Stats())
+    assert stats.handed_off == 2 and stats.relaxed == 2  # the hand-off still wins the watch

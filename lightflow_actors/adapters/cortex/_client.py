@@ -12,16 +12,23 @@ and routes a target to an in-process Python callable, the client hands each requ
 that target to the substrate (`Handoff`) right after the rename, and the substrate tells
 it when the answer is written (`AnswerWritten`). Neither side waits for a file watch; the
 files are written and read exactly as above, and the watches stay on for everything else.
+
+A commit's file writes and fsyncs run on a worker thread, never on the loop (ADR 0110);
+only the rename is done on the loop, in the same turn as the hand-off. The reply is
+deferred until the commit is durable, so other actors, and other runs' commits, go on
+meanwhile. One id is committed by one commit at a time (a second commit of
+an id still being written is a `conflict`, as a committed one is).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import msgspec
 import watchfiles
@@ -47,9 +54,11 @@ from lightflow_actors.cortex import (
     RouteRecord,
     Suffix,
     TargetKind,
-    commit_request,
     decode_error,
     decode_route,
+    fsync_dir,
+    prepare_request,
+    publish_request,
 )
 from lightflow_actors.kernel import Actor, ActorRef, Reply, handler
 
@@ -118,6 +127,8 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
         self._task: asyncio.Task[None] | None = None
         self._stop_event = asyncio.Event()
         self._encoder = msgspec.json.Encoder()
+        self._commits: set[asyncio.Task[None]] = set()  # commits on a worker thread
+        self._writing: set[tuple[str, str]] = set()  # (inbox, id) being committed
 
     @property
     def layout(self) -> CtxLayout:
@@ -136,6 +147,8 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        for commit in self._commits:
+            commit.cancel()  # its thread finishes the file; a resumed run observes it
         # A `Call` still waiting fails with ActorExited: the kernel fails deferred replies.
 
     async def _listen(self) -> None:
@@ -161,19 +174,41 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
 
     # -- commands -------------------------------------------------------------------------
     @handler
-    def commit(self, msg: Commit) -> RequestCommitted | CommitFailed:
-        result = self._commit(msg.kind, msg.name, msg.id, msg.body, msg.at_most_once, msg.tenant)
-        if isinstance(result, RequestCommitted) and msg.notify is not None:
-            self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
-        return result
+    def commit(self, msg: Commit) -> None:
+        self._in_background(self._commit_then_wait(msg, self.defer(msg)))
+
+    async def _commit_then_wait(
+        self, msg: Commit, reply: Reply[RequestCommitted | CommitFailed]
+    ) -> None:
+        try:
+            result = await self._commit(
+                msg.kind, msg.name, msg.id, msg.body, msg.at_most_once, msg.tenant
+            )
+            if isinstance(result, RequestCommitted) and msg.notify is not None:
+                self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
+        except Exception as exc:
+            reply.fail(exc)
+        else:
+            reply.send(result)
 
     @handler
-    def call(self, msg: Call) -> CommitFailed | None:
-        result = self._commit(msg.kind, msg.name, msg.id, msg.body)
-        if isinstance(result, CommitFailed):
-            return result
-        self._wait(msg.kind, msg.name, msg.id, None, self.defer(msg), msg.timeout_s)
-        return None  # answered by `_finish`
+    def call(self, msg: Call) -> None:
+        self._in_background(self._call(msg, self.defer(msg)))
+
+    async def _call(self, msg: Call, reply: Reply[CortexOutcome | CommitFailed]) -> None:
+        try:
+            result = await self._commit(msg.kind, msg.name, msg.id, msg.body)
+            if isinstance(result, CommitFailed):
+                reply.send(result)
+                return
+            self._wait(msg.kind, msg.name, msg.id, None, reply, msg.timeout_s)  # `_finish`
+        except Exception as exc:
+            reply.fail(exc)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self.system.loop.create_task(work)
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
 
     @handler
     def observe(self, msg: Observe) -> None:
@@ -184,7 +219,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
             record = ErrorRecord(id=msg.id, kind="invalid_id", message=str(exc))
             msg.notify.tell(ErrorObserved(msg.kind, msg.name, msg.id, record))
 
-    def _commit(
+    async def _commit(
         self,
         kind: TargetKind,
         name: str,
@@ -199,17 +234,33 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
         # Relaxed durability only where the committer can recover the exchange: never
         # for at-most-once requests, whose `.once` marker needs the folder fsync.
         relaxed = substrate is not None and not at_most_once
+        writing: tuple[str, str] | None = None
         try:
             data = body if isinstance(body, bytes) else self._encoder.encode(body)
             inbox = self._layout.inbox(kind, name)
-            path = commit_request(
-                inbox,
-                request_id,
-                data,
-                at_most_once=at_most_once,
-                tenant=tenant,
-                sync_folder=not relaxed,
+            writing = (str(inbox), request_id)
+            if writing in self._writing:
+                writing = None
+                raise RequestConflictError(f"{request_id!r} is being committed in {inbox}")
+            self._writing.add(writing)
+            # The writing and its fsync on a worker thread; the rename here, on the loop,
+            # in the same turn as the hand-off below, so the substrate's watch never sees
+            # a handed-off request before the hand-off (it would serve it unrelaxed).
+            await self.run_blocking(
+                functools.partial(
+                    prepare_request,
+                    inbox,
+                    request_id,
+                    data,
+                    at_most_once=at_most_once,
+                    tenant=tenant,
+                )
             )
+            path = publish_request(inbox, request_id, sync_folder=False)
+            if substrate is not None:
+                substrate.tell(Handoff(str(path), self.ref, relaxed))
+            if not relaxed:  # the rename made durable before the commit is answered
+                await self.run_blocking(fsync_dir, inbox)
         except RequestConflictError as exc:
             cause, error = "conflict", exc
         except CortexError as exc:
@@ -219,9 +270,10 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
         except TypeError as exc:
             cause, error = "unencodable", exc
         else:
-            if substrate is not None:
-                substrate.tell(Handoff(str(path), self.ref, relaxed))
             return RequestCommitted(kind, name, request_id, str(path))
+        finally:
+            if writing is not None:
+                self._writing.discard(writing)
         return CommitFailed(kind, name, request_id, f"{type(error).__name__}: {error}", cause)
 
     def _in_process_substrate(self, kind: TargetKind, name: str) -> ActorRef[Handoff] | None:
