@@ -12,13 +12,18 @@ substrate, a no-op Python provider):
   in a loop and against the same chain in DBOS 3 on SQLite (`bench_durable._dbos`, run
   first in this process); and, for scale, ten request/answer exchanges committed one after
   another through the CortexFS client without a run actor;
+- the evaluator's miss (new inputs, as every chain here has): a warm worker (ADR 0110)
+  against a fresh forked child per resolution (`warm_workers: 0`), the same assets;
+- fsyncs of one run creation through the host (journaled, ADR 0110) against a direct
+  `RunsOperations.create` (the CLI's store);
 - where a step of that chain spends its time, in both modes: inside fsync(2) (counted by
   what each makes durable: run journal, ctx request, ctx answer, audit, run creation,
   folders) and rename(2) (counted and timed by wrapping `os.fsync`/`os.fdatasync`/
   `os.rename`/`os.replace` in this process, whose threads do all the writing), the
   provider, and the rest (actor and thread hops, JSON, the store's Python and, watched,
-  the watchers noticing files), each beside the step's total; and what one actor hop
-  (an ask round trip) costs, to size the rest.
+  the watchers noticing files), each beside the step's total, and the step beside one
+  DBOS step (its chain / 10) and one direct provider call; and what one actor hop (an ask
+  round trip) costs, to size the rest.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from ctx_substrate import ProviderRequest, Stats
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, Suffix
+from lightflow_actors.flow import AssetCatalog, AssetEvaluator, EvaluationLimits
 from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
 from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
 
@@ -231,7 +237,48 @@ def _fsync_kind(fd: int) -> str:
     return next((kind for part, kind in _FSYNC_KINDS if part in path), "other")
 
 
-async def _chain_split(hosting: RunsHosting, provider_s: float, label: str) -> None:
+def _evaluator_misses(assets: Path, rounds: int = 30) -> tuple[float, float]:
+    """Medians of a miss (new inputs each time) resolved by a warm worker and by a fresh
+    child per resolution, taken in alternation (the same load for both)."""
+    catalog = AssetCatalog.scan(assets)
+    warm, cold = AssetEvaluator(), AssetEvaluator(EvaluationLimits(warm_workers=0))
+    try:
+        for evaluator in (warm, cold):  # fork servers started, the worker made warm
+            evaluator.resolve(catalog, "chain", _seed("eval-warm-up"))
+        samples: dict[int, list[float]] = {id(warm): [], id(cold): []}
+        for n in range(rounds):
+            for evaluator in (warm, cold):
+                start = time.perf_counter()
+                evaluator.resolve(catalog, "chain", _seed(f"eval{n}-{id(evaluator)}"))
+                samples[id(evaluator)].append(time.perf_counter() - start)
+        assert warm.warm_resolutions == rounds and cold.warm_resolutions == 0
+    finally:
+        warm.close()
+        cold.close()
+    return statistics.median(samples[id(warm)]), statistics.median(samples[id(cold)])
+
+
+async def _creation_fsyncs(hosting: RunsHosting) -> tuple[float, float]:
+    """fsyncs of one run creation: through the host (group commit, journaled) and through
+    a direct `RunsOperations.create` (the CLI's store), averaged over a few."""
+    calls = _Syscalls(("fsync", "fdatasync"))
+    ops = RunsOperations(hosting.settings, hosting.system.clock, random.Random(2))
+    ops.create("chain", _seed("fs-warm"), "fs-direct-warm")
+    rounds = 5
+    with calls.installed():
+        for n in range(rounds):
+            await hosting.call(CreateRun("chain", _seed(f"fs{n}"), f"fs{n}", start=False))
+        hosted = calls.count["fsync"] + calls.count["fdatasync"]
+        for n in range(rounds):
+            ops.create("chain", _seed(f"fs{n}"), f"fs-direct{n}")
+        direct = calls.count["fsync"] + calls.count["fdatasync"] - hosted
+    ops.close()
+    return hosted / rounds, direct / rounds
+
+
+async def _chain_split(
+    hosting: RunsHosting, provider_s: float, label: str, dbos_chain_s: float | None
+) -> None:
     """Where a step of the 10-step chain goes: fsync (by what it makes durable), rename,
     provider, the rest (actor hops, thread hops, JSON, the store's Python; and in the
     watched mode the watchers noticing files)."""
@@ -254,6 +301,11 @@ async def _chain_split(hosting: RunsHosting, provider_s: float, label: str) -> N
     rest = max(0.0, per_step - sync_s - rename_s - provider)
     # Labels differ by mode and hold no measured number: `--runs N` groups rows by label.
     row(f"chain step, {label} (mean, with creation)", per_step * 1e6, "us")
+    if dbos_chain_s is not None:
+        row(f"chain step, {label} (mean, with creation)", per_step * 1e6, "us",
+            dbos_chain_s / 10 * 1e6, "DBOS step")  # fmt: skip
+    row(f"chain step, {label} (mean, with creation)", per_step * 1e6, "us",
+        provider_s / 10 * 1e6, "provider call direct")  # fmt: skip
     row(f"  {label}: in fsync", sync_s * 1e6, "us", per_step * 1e6, "step")
     kinds = ", ".join(f"{kind} {count / steps:.1f}" for kind, count in sorted(calls.synced.items()))
     print(f"    fsyncs per step: {syncs / steps:.1f} ({kinds})", flush=True)
@@ -329,6 +381,12 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
                 row("runs created (host ask, durable)", hosted, "runs/s", direct, "direct create")
                 driven, exchanges = await _completed_rates(hosting, hosting.names.cortex)
                 row("1-step runs driven to success", driven, "runs/s", exchanges, "bare exchanges")
+                hosted_syncs, direct_syncs = await _creation_fsyncs(hosting)
+                print(f"{'fsyncs per run creation (host, journaled)':<44} {hosted_syncs:>14.1f}"
+                      f"   | direct create (CLI): {direct_syncs:.1f}", flush=True)  # fmt: skip
+                warm, cold = _evaluator_misses(hosting.settings.assets)
+                row("evaluator miss, warm worker (median)", warm * 1e6, "us", cold * 1e6,
+                    "fresh child")  # fmt: skip
             chain, create = await _chain_latency(hosting)
             chains[shortcut] = chain
             row(f"10-step chain, {label} (median)", chain * 1e6, "us", provider * 1e6,
@@ -338,7 +396,7 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
                     "DBOS/SQLite")  # fmt: skip
             row(f"  {label}: of which the create ask", create * 1e6, "us", chain * 1e6,
                 "chain")  # fmt: skip
-            await _chain_split(hosting, provider, label)
+            await _chain_split(hosting, provider, label, dbos_chain_s)
             if shortcut:
                 row("actor hop (one ask round trip)", await _hop_cost(hosting) * 1e6, "us")
                 exchange = await _exchange_latency(hosting, hosting.names.cortex)
