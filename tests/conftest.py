@@ -7,6 +7,10 @@
 - Hypothesis runs without its per-example deadline and without the too-slow health
   check: both are wall-clock thresholds, and the machines are shared and noisy (a test
   asserts behaviour, never speed; benches in bench/ measure).
+- Python caches bytecode in this session and in every process it starts, even where the
+  environment says PYTHONDONTWRITEBYTECODE (as some CI images do): the suite starts
+  `lightflow` and generated projects' checks many times, and each would otherwise compile
+  every module it imports from source again.
 - Every test session gets its own XDG state and config folders (inherited by the server
   and CLI processes tests start), so no test reads or writes the user's real
   `~/.local/state/lightflow` or `~/.config/lightflow`.
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
@@ -30,6 +35,9 @@ from lightflow_actors.testing import BlockingPolicy, FifoViolation, Simulation
 from lightflow_actors.testing.pytest_plugin import SEED_ENV, SEEDS_ENV, STRATEGY_ENV
 
 T = TypeVar("T")
+
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 settings.register_profile("lightflow", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("lightflow")
