@@ -6,7 +6,10 @@ Rates: diffs per second against `to_html` per second (the "resend everything"
 baseline), both measured in this run on freshly rendered trees. (c) a message
 prepended to a 1 000-entry list as a stream insert against the same list kept as a
 keyed collection (bytes, time and entries the server keeps); (d) an event of one of
-1 000 live components against the same rows changed through the view's state.
+1 000 live components against the same rows changed through the view's state; (e) a
+row prepended to 1 000 rows that are each a live component (the oldest row and its
+component leave), the rows in a stream (ADR 0109) against the same rows kept as a
+keyed list of components.
 """
 
 from __future__ import annotations
@@ -165,6 +168,7 @@ def main() -> None:
 
     streams_vs_keyed()
     components_vs_rows()
+    component_stream_vs_keyed()
 
 
 LINE = Template('<li id="m-{n}"><b>{who}</b> {text}</li>')
@@ -279,6 +283,62 @@ def components_vs_rows() -> None:
         f"(d) one of 1000 rows changes, per event         component {comp_bytes / UPDATES:,.0f} B"
         f" in {comp_time * 1e6:,.0f} us | view re-render {row_bytes / UPDATES:,.0f} B in"
         f" {row_time * 1e6:,.0f} us   time ratio {comp_time / row_time:.3f}x",
+        flush=True,
+    )
+
+
+def component_stream_vs_keyed() -> None:
+    """(e) prepend a row to 1 000 component rows (limit 1 000: the oldest row and its
+    component leave): a stream of component rows against a keyed list of them."""
+    component = _Item()
+
+    def row(i: int) -> Rendered:
+        return ROW_SLOT(item=live_component(component, i, i))
+
+    keyed_components = Components()
+    keyed_rows = [(i, row(i)) for i in range(N_ROWS, 0, -1)]
+    keyed_state = DiffState()
+    keyed_state.diff(ROWS_PAGE(rows=keyed(ROW_SLOT, keyed_rows), total=0), keyed_components)
+    keyed_bytes = 0
+    start = time.perf_counter()
+    for n in range(N_ROWS + 1, N_ROWS + 1 + UPDATES):
+        keyed_rows.insert(0, (n, row(n)))
+        keyed_rows.pop()
+        tree = ROWS_PAGE(rows=keyed(ROW_SLOT, keyed_rows), total=n)
+        keyed_bytes += len(encode_patch(keyed_state.diff(tree, keyed_components)))
+    keyed_time = (time.perf_counter() - start) / UPDATES
+
+    stream_components = Components()
+    pending: dict[str, list[StreamOp]] = {}
+    stream_state = DiffState()
+    add_ops(pending, Stream(name="rows", entries=[(i, row(i)) for i in range(N_ROWS, 0, -1)]))
+    with pending_ops(pending):
+        tree = ROWS_PAGE(rows=streamed("rows", ROW_SLOT), total=0)
+    stream_state.diff(tree, stream_components)
+    sent(pending)
+    stream_bytes = 0
+    start = time.perf_counter()
+    for n in range(N_ROWS + 1, N_ROWS + 1 + UPDATES):
+        add_ops(pending, StreamInsert(name="rows", key=n, entry=row(n), at=0, limit=N_ROWS))
+        with pending_ops(pending):
+            tree = ROWS_PAGE(rows=streamed("rows", ROW_SLOT), total=n)
+        stream_bytes += len(encode_patch(stream_state.diff(tree, stream_components)))
+        sent(pending)
+    stream_time = (time.perf_counter() - start) / UPDATES
+    assert len(stream_components) == len(keyed_components) == N_ROWS
+    print(
+        f"(e) prepend to 1000 component rows, per update stream {stream_bytes / UPDATES:,.0f} B"
+        f" in {stream_time * 1e6:,.0f} us | keyed list {keyed_bytes / UPDATES:,.0f} B in"
+        f" {keyed_time * 1e6:,.0f} us   time ratio {stream_time / keyed_time:.3f}x",
+        flush=True,
+    )
+    held = keyed_state.rendered.dynamics[0] if keyed_state.rendered else None
+    keyed_held = len(held.entries) if held is not None and hasattr(held, "entries") else 0
+    mirror = stream_components.streams.get("rows")
+    keys = len(mirror.keys) if mirror else 0
+    print(
+        f"    the server keeps                            stream {keys}"
+        f" keys, no entry | keyed list {keyed_held} entries; {N_ROWS} components either way",
         flush=True,
     )
 

@@ -193,13 +193,18 @@ class StreamMirror:
         self.keys.insert(len(self.keys) if at < 0 else min(at, len(self.keys)), key)
         if limit is None:
             return ()
-        kept = self.keys[:limit] if limit >= 0 else self.keys[limit:]
-        if len(kept) == len(self.keys):
-            return ()
-        keep = set(kept)
-        dropped = tuple(cid for k in self.keys if k not in keep for cid in self.cids.pop(k))
-        self.keys = kept
-        return dropped
+        keys = self.keys
+        if limit >= 0:
+            if len(keys) <= limit:
+                return ()
+            trimmed = keys[limit:]
+            del keys[limit:]
+        else:
+            if len(keys) <= -limit:
+                return ()
+            trimmed = keys[:limit]
+            del keys[:limit]
+        return tuple(cid for k in trimmed for cid in self.cids.pop(k))
 
 
 class Components:
