@@ -29,6 +29,21 @@ _JSON_SCREEN_BRACKETS: Final = MAX_JSON_DEPTH + 2
 _DIGITS_ONLY: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_DIGITS: Final = b"0" * 20
 
+_VERSION_SETS: dict[tuple[int, ...], frozenset[int]] = {}
+
+
+def version_set(versions: Collection[int]) -> frozenset[int]:
+    """`versions` as a frozenset, one shared by every codec and connection given the same
+    versions (a frozenset is 216 bytes, and a node holds a codec and a connection per
+    open live socket). At most 64 distinct sets are kept; others are made anew."""
+    key = tuple(versions)
+    found = _VERSION_SETS.get(key)
+    if found is None:
+        found = frozenset(key)
+        if len(_VERSION_SETS) < 64:
+            _VERSION_SETS[key] = found
+    return found
+
 
 class _Envelope(msgspec.Struct):
     """The stable part of every frame, read leniently to explain a failed decode."""
@@ -53,7 +68,7 @@ class WireCodec:
         versions: Collection[int] = (PROTOCOL_VERSION,),
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
-        self.versions = frozenset(versions)
+        self.versions = version_set(versions)
         self.max_frame_bytes = max_frame_bytes
 
     def _encode(self, frame: Frame) -> bytes:

@@ -13,7 +13,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from ._codec import WireCodec
+from ._codec import WireCodec, version_set
 from ._errors import ConnectionStateError, FrameDecodeError
 from ._frames import (
     PROTOCOL_VERSION,
@@ -103,7 +103,7 @@ class Connection:
             raise ValueError("versions must name at least one protocol version")
         self.role: Role = role
         self.codec = codec
-        self.versions = frozenset(versions)
+        self.versions = version_set(versions)
         self.max_errors = max_errors
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout

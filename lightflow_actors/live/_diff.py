@@ -233,12 +233,12 @@ class _DiffRun:
                 if mirror is not None:
                     self.uncount(mirror.insert(op.key, cids, op.at, op.limit, op.update_only))
                 elif not op.update_only:
-                    host.plain.add(slot.name)
+                    host.plain[slot.name] = None
         return out
 
     def forget_stream(self, host: Components, name: str) -> None:
         """The browser's stream `name` is empty now (a reset, or its slot left)."""
-        host.plain.discard(name)
+        host.plain.pop(name, None)
         mirror = host.streams.pop(name, None)
         if mirror is not None:
             self.uncount(mirror.reset())

@@ -233,11 +233,11 @@ class Components:
         self.by_cid: dict[int, Mounted] = {}
         self._by_key: dict[tuple[type, str], int] = {}
         self._dirty: list[int] = []
-        self._dirty_set: set[int] = set()
+        self._dirty_set: dict[int, None] = {}  # dicts as sets: see ViewProgram.topics
         self._next = 1
         self.render_context = render_context
         self.streams: dict[str, StreamMirror] = {}
-        self.plain: set[str] = set()
+        self.plain: dict[str, None] = {}
 
     def __len__(self) -> int:
         return len(self.by_cid)
@@ -281,7 +281,7 @@ class Components:
         while self._dirty:
             cid = heappop(self._dirty)
             if cid in self._dirty_set:
-                self._dirty_set.discard(cid)
+                del self._dirty_set[cid]
                 if cid in self.by_cid:
                     return cid
         return None
@@ -299,7 +299,7 @@ class Components:
     def remove(self, cid: int) -> Mounted:
         mounted = self.by_cid.pop(cid)
         del self._by_key[(type(mounted.component), mounted.id)]
-        self._dirty_set.discard(cid)
+        self._dirty_set.pop(cid, None)
         return mounted
 
     def client_reset(self) -> None:
@@ -347,7 +347,7 @@ class Components:
 
     def mark_dirty(self, cid: int) -> None:
         if cid not in self._dirty_set:
-            self._dirty_set.add(cid)
+            self._dirty_set[cid] = None
             heappush(self._dirty, cid)
 
     @staticmethod

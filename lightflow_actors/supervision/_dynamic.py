@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Iterator
 from typing import Never
 
+import msgspec
+
 from ..kernel import SHUTDOWN, AnyRef, ExitReason, StartFailed, is_normal_exit
 from ._base import Child, ChildMeta, SupervisorBase
 from ._errors import (
@@ -159,6 +161,11 @@ class DynamicSupervisor(SupervisorBase):
         except StartFailed as exc:
             return exc
         self._children[self._slots] = child
+        if spec.restart == "temporary":
+            # Never restarted, so its factory (and all the factory holds: a live session's
+            # view, request and services) is not kept, as OTP keeps no start arguments of
+            # a temporary child (ADR 0108).
+            child.spec = spent(spec)
         return ref
 
     async def _terminate_child(self, child: str | AnyRef) -> OpFailure | None:
@@ -178,3 +185,22 @@ class DynamicSupervisor(SupervisorBase):
 
     async def _delete_child(self, child_id: str) -> OpFailure | None:
         return NotSupportedByDynamic(self.label, "delete_child")
+
+
+def _never_again() -> Never:
+    raise RuntimeError("a temporary child is never started again; its factory is not kept")
+
+
+_SPENT: dict[tuple[object, ...], ChildSpec[Never]] = {}
+
+
+def spent(spec: ChildSpec[Never]) -> ChildSpec[Never]:
+    """`spec` without its factory, one shared copy per set of other fields (at most 256
+    are kept; past them each is a copy of its own)."""
+    key = (spec.id, spec.restart, spec.shutdown, spec.type, spec.backoff, spec.name)
+    found = _SPENT.get(key)
+    if found is None:
+        found = msgspec.structs.replace(spec, start=_never_again)
+        if len(_SPENT) < 256:
+            _SPENT[key] = found
+    return found

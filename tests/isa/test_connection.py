@@ -285,3 +285,16 @@ def test_arbitrary_bytes_never_crash_a_connection(chunks: list[bytes]) -> None:
             assert isinstance(frame, (ErrorFrame, Ack, Pong, Close))
         if outcome.close is not None:
             assert server.state == "closed"
+
+
+def test_codecs_and_connections_with_the_same_versions_share_one_set() -> None:
+    from lightflow_actors.isa._codec import version_set
+
+    a = Connection("server", JsonCodec(), now=0.0)
+    b = Connection("server", JsonCodec(), now=0.0)
+    assert a.versions is b.versions is a.codec.versions is b.codec.versions
+    assert a.versions == frozenset({1})
+    assert JsonCodec(versions=(1, 2)).versions == frozenset({1, 2})
+    assert JsonCodec(versions=[2, 1]).versions == frozenset({1, 2})  # equal by value
+    many = [version_set(range(n)) for n in range(1, 100)]  # past the cache: still right
+    assert [len(v) for v in many] == list(range(1, 100))

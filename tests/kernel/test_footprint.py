@@ -11,10 +11,10 @@ import asyncio
 
 import pytest
 
-from lightflow_actors import Actor, StartFailed, handler
+from lightflow_actors import Actor, Down, StartFailed, handler
 
 from ..conftest import Runtime
-from ._actors import Boom, Counter, Get, Inc, Recorder, Sleep
+from ._actors import Boom, Counter, Get, Inc, Log, Recorder, Sleep
 
 
 async def test_an_idle_actor_has_no_mailbox_until_its_first_message(runtime: Runtime) -> None:
@@ -78,6 +78,34 @@ async def test_links_held_one_or_many_say_the_same(runtime: Runtime) -> None:
         await asyncio.sleep(0)
         assert hub.alive and a.alive  # hub traps; a was unlinked from everything
         assert system.info(hub).links == [root.id]
+
+
+async def test_monitors_held_one_or_many_say_the_same(runtime: Runtime) -> None:
+    async with runtime.system() as system:
+        watcher = system.spawn(Recorder)
+        a = system.spawn(Counter)
+        b = system.spawn(Counter)
+        first = system.monitor(watcher, a)
+        assert type(watcher._cell.monitors) is tuple  # one monitor: a pair, no dict
+        assert type(a._cell.watchers) is tuple
+        second = system.monitor(watcher, a)  # twice on the same target: two monitors
+        third = system.monitor(watcher, b)
+        assert type(watcher._cell.monitors) is dict
+        assert system.info(watcher).monitors == sorted([a.id, a.id, b.id])
+        assert system.info(a).monitored_by == [watcher.id, watcher.id]
+        assert system.demonitor(watcher, second)
+        assert not system.demonitor(watcher, second)  # gone already
+        assert type(a._cell.watchers) is tuple  # back to one: a pair again
+        assert system.demonitor(watcher, third)
+        assert type(watcher._cell.monitors) is tuple
+        assert system.info(b).monitored_by == []
+        b.tell(Boom("unwatched"))
+        a.tell(Boom("watched"))
+        await system.wait_exit(a)
+        await system.wait_exit(b)
+        (down,) = [m for m in await watcher.ask(Log()) if isinstance(m, Down)]
+        assert (down.actor, down.monitor) == (a, first)  # only the monitor left fired
+        assert watcher._cell.monitors is None and system.info(watcher).monitors == []
 
 
 async def test_a_crash_reaches_every_link_held_in_a_set(runtime: Runtime) -> None:

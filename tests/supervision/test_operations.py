@@ -154,3 +154,26 @@ async def test_dynamic_supervisor_stops_all_children_on_shutdown(runtime: Runtim
         # graceful ones ran on_stop; brutally killed ones did not
         assert sorted(x for _, x in log) == sorted(f"d{i}" for i in range(0, 20, 2))
         assert system.actor_count() == 0
+
+
+async def test_a_temporary_dynamic_child_keeps_no_factory_once_started(runtime: Runtime) -> None:
+    async with runtime.system() as system:
+        sup = await system.start_actor(lambda: DynamicSupervisor(intensity=5))
+        factory, kept = (lambda: Plain()), (lambda: Plain())
+        temp = await start_child(sup, ChildSpec(id="temp", start=factory, restart="temporary"))
+        perm = await start_child(sup, ChildSpec(id="perm", start=kept, restart="transient"))
+        supervisor = sup._cell.actor
+        assert isinstance(supervisor, DynamicSupervisor)
+        starts = [child.spec.start for child in supervisor._children.values()]
+        assert starts[0] is not factory and starts[1] is kept  # the temporary one's is gone
+        rows = await which_children(sup)
+        assert [(r.id, r.ref, r.restart) for r in rows] == [
+            ("temp", temp, "temporary"),
+            ("perm", perm, "transient"),
+        ]
+        assert await cast(ActorRef[Ping], temp).ask(Ping()) == temp.id
+        await crash_and_settle(system, sup, perm)  # a transient one still restarts
+        rows = await which_children(sup)
+        assert rows[1].ref not in (None, perm) and rows[1].restarts == 1
+        await crash_and_settle(system, sup, temp)  # a temporary one is gone for good
+        assert [r.id for r in await which_children(sup)] == ["perm"]

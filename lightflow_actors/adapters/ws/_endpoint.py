@@ -41,16 +41,29 @@ class ASGISocket(BoundedSocket):
     frames and bytes, drained by a task that exists only while frames are queued."""
 
     # One per open socket: slots, and lists and futures made on demand (a deque costs
-    # ~760 bytes even empty, an asyncio.Event the same).
-    __slots__ = ("_buffer", "_drain", "_on_close", "_send", "closed")
+    # ~760 bytes even empty, an asyncio.Event the same). It also keeps what the
+    # endpoint's reader needs once a close is queued (`reader`, `expiry`, `expired`):
+    # attributes here, not closures and cells in the endpoint's frame (ADR 0108).
+    __slots__ = ("_buffer", "_drain", "_send", "closed", "expired", "expiry", "reader")
 
-    def __init__(self, send: Send, *, max_buffered: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        max_buffered: int,
+        max_bytes: int,
+        reader: asyncio.Task[Any] | None = None,
+    ) -> None:
         super().__init__(max_buffered=max_buffered, max_bytes=max_bytes)
         self._send = send
         self._buffer: list[bytes] = []
         self._drain: asyncio.Task[None] | None = None
-        self._on_close: Callable[[], None] | None = None
         self.closed = False  # the close frame is written (or the connection is gone)
+        # The endpoint's task, cancelled when the peer does not answer a queued close
+        # within CLOSE_TIMEOUT (`expired` then says why); None: no such deadline.
+        self.reader = reader
+        self.expiry: asyncio.TimerHandle | None = None
+        self.expired = False
 
     # -- the transport side (sync, never blocks) -----------------------------------------
 
@@ -69,9 +82,9 @@ class ASGISocket(BoundedSocket):
             self._close_with = (code, reason)
             self._start_drain()
             self.resume_reading()
-            on_close = self._on_close
-            if on_close is not None:
-                on_close()
+            if self.reader is not None:  # the peer has CLOSE_TIMEOUT to answer it
+                loop = asyncio.get_running_loop()
+                self.expiry = loop.call_later(CLOSE_TIMEOUT, self._expire)
 
     def abort(self, code: int, reason: str) -> None:
         # The peer does not read: what waits for it would only hold memory.
@@ -80,6 +93,25 @@ class ASGISocket(BoundedSocket):
         self.close(code, reason)
 
     # -- the endpoint side ------------------------------------------------------------
+
+    def transport_exited(self, _: object) -> None:
+        """A done callback on the transport's exit future: a killed transport runs no
+        on_stop, so nothing else would close the socket (the browser reconnects)."""
+        self.close(1011, "the connection's actor stopped; reconnect")
+
+    def _expire(self) -> None:
+        self.expired = True
+        reader = self.reader
+        if reader is not None:
+            reader.cancel()
+
+    def ended(self) -> None:
+        """The reader is done: no deadline is kept."""
+        expiry = self.expiry
+        if expiry is not None:
+            self.expiry = None
+            expiry.cancel()
+        self.reader = None
 
     @property
     def writing(self) -> bool:
@@ -159,33 +191,18 @@ class SocketEndpoint:
         await hub.start()
         await send({"type": "websocket.accept"})
         config = hub.config
+        task = asyncio.current_task()
+        assert task is not None
         sock = ASGISocket(
-            send, max_buffered=config.max_buffered, max_bytes=config.max_buffered_bytes
+            send,
+            max_buffered=config.max_buffered,
+            max_bytes=config.max_buffered_bytes,
+            reader=task,
         )
         transport = await start_transport(hub, sock, self.request_info(handshake))
         del handshake
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        expiry: list[asyncio.TimerHandle] = []
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        def closing() -> None:
-            # The close is queued: the peer has CLOSE_TIMEOUT to answer it.
-            expiry.append(loop.call_later(CLOSE_TIMEOUT, expire))
-
-        def exited(_: object) -> None:
-            # A killed transport runs no on_stop, so nothing else would close the socket
-            # (the browser reconnects on this close).
-            sock.close(1011, "the connection's actor stopped; reconnect")
-
-        sock._on_close = closing
         watch = hub.system.exit_future(transport)
+        exited = sock.transport_exited
         watch.add_done_callback(exited)
         try:
             while True:
@@ -201,13 +218,12 @@ class SocketEndpoint:
                 except (ActorExited, ActorNotAlive):
                     sock.close(1011, "the connection's actor stopped; reconnect")
         except asyncio.CancelledError:
-            if expired and task.uncancel() == 0:
+            if sock.expired and task.uncancel() == 0:
                 return  # our own timer: the peer never answered the close
             raise
         finally:
             watch.remove_done_callback(exited)
-            for timer in expiry:
-                timer.cancel()
+            sock.ended()
             transport.tell(SocketClosed())
             if not sock.closed:
                 sock.gone()

@@ -334,3 +334,32 @@ async def test_an_open_socket_keeps_lists_and_no_h11_connection() -> None:
             await WebSocketClient.connect("127.0.0.1", port, "/live/refuse")
         for ws in sockets:
             await ws.close()
+
+
+async def test_a_queued_close_gives_the_peer_close_timeout_then_cancels_the_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lightflow_actors.adapters.ws import _endpoint
+
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    reader = asyncio.ensure_future(never)
+    sock = ASGISocket(_Sent(), max_buffered=8, max_bytes=1024, reader=reader)
+    assert sock.expiry is None  # no close queued: no timer
+    monkeypatch.setattr(_endpoint, "CLOSE_TIMEOUT", 0.0)
+    sock.close(1000, "bye")
+    assert sock.expiry is not None
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert sock.expired
+
+    answered = asyncio.ensure_future(asyncio.get_running_loop().create_future())
+    sock = ASGISocket(_Sent(), max_buffered=8, max_bytes=1024, reader=answered)
+    monkeypatch.setattr(_endpoint, "CLOSE_TIMEOUT", 3600.0)
+    sock.close(1000, "bye")
+    timer = sock.expiry
+    assert timer is not None
+    sock.ended()  # the peer answered: the reader is done, its deadline goes
+    assert timer.cancelled() and sock.expiry is None and sock.reader is None
+    sock.close(1000, "again")  # idempotent, and no reader: no new timer
+    assert sock.expiry is None and not sock.expired
+    answered.cancel()
