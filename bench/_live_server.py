@@ -9,6 +9,7 @@ import socket
 import tracemalloc
 
 from lightflow_actors import ActorSystem
+from lightflow_actors.live import LiveConfig
 from lightflow_actors.live_examples import start_examples
 
 
@@ -68,7 +69,11 @@ def serve(port: int, *, traced: bool = False) -> None:
 
     async def main() -> None:
         async with ActorSystem("bench-server", seed=1) as system:
-            routes = await start_examples(system, tick_interval=3600.0)
+            # The bench's peers open hundreds of sessions and then stay silent (they answer
+            # no Ping): a long heartbeat timeout keeps a loaded machine's slow run from
+            # closing the first ones. Pings are still sent every 15 s, as in production.
+            config = LiveConfig(heartbeat_timeout=3600.0)
+            routes = await start_examples(system, tick_interval=3600.0, config=config)
             app = Starlette(
                 routes=[
                     WebSocketRoute("/echo", echo),

@@ -24,7 +24,14 @@ from __future__ import annotations
 
 from lightflow_actors.adapters.ws import LiveRoutes
 from lightflow_actors.kernel import ActorRef, ActorSystem
-from lightflow_actors.live import AnyLiveView, GroupedView, LiveHub, PubSubMessage, PubSubServer
+from lightflow_actors.live import (
+    AnyLiveView,
+    GroupedView,
+    LiveConfig,
+    LiveHub,
+    PubSubMessage,
+    PubSubServer,
+)
 from lightflow_actors.supervision import start_subsystem
 
 from .auth import auth_views
@@ -100,10 +107,15 @@ async def start_example_actors(
 
 
 async def start_examples(
-    system: ActorSystem, *, tick_interval: float = 0.5, hub_name: str = "live"
+    system: ActorSystem,
+    *,
+    tick_interval: float = 0.5,
+    hub_name: str = "live",
+    config: LiveConfig | None = None,
 ) -> LiveRoutes:
-    """Start the hub, the ticker and the chat room on a running `system`; return the routes."""
-    hub = LiveHub(system, example_views(system), name=hub_name)
+    """Start the hub (with `config`), the ticker and the chat room on a running `system`;
+    return the routes."""
+    hub = LiveHub(system, example_views(system), name=hub_name, config=config)
     await hub.start()
     await start_example_actors(system, interval=tick_interval, hub_name=hub_name)
     routes = LiveRoutes(hub)
