@@ -35,7 +35,9 @@ Everything runs against the examples app in a Hypercorn subprocess on 127.0.0.1.
    30.2 KB (echo 16.5 KB) and 46.7 KB (echo 29.5 KB). ADR 0108 (the socket served in
    front of Starlette's routing, as the bench server and `lightflow serve` now do; idle
    actors drop their mailbox deque), 1 000 sessions: 33.5 KB -> 27.2 KB RSS (echo 19.9
-   and 19.2 KB in the two runs), traced 33.3 -> 27.6 KB (echo 18.8 KB).
+   and 19.2 KB in the two runs), traced 33.3 -> 27.6 KB (echo 18.8 KB); with the
+   smaller monitors, supervisor records, version sets and sets (ADR 0108): 23.9 KB RSS
+   (echo 19.2 KB), traced 24.6 KB; 21.7 KB (echo 16.9 KB) over 400 sessions.
 5. Event -> patch over each transport (ADR 0101): a counter click's round trip (the
    submit out, its patch back) over server-sent events + POST and over long-polling,
    p50 and p99, each beside the same figure over a WebSocket measured in the same run,
