@@ -20,6 +20,18 @@
    interleaving, live then echo each in a block, the same code read 2.4 ms against
    0.27 ms (9x): the echo block ran on a quieter machine, and the frames idle
    sessions had received (pings, lazy acks) were read inside the timed event.
+   Beside the burst, the CPU each side spent per event (the server process from
+   /proc, this client process): wall-clock percentiles on a shared machine mix in
+   the client's own work and other processes'. Profiled 2026-12-07 (ADR 0108, load
+   average 10-12 on 2 cores): the server spent 176-270 µs CPU per live event against
+   84 µs per echo (2.1-3.2x: ISA decode, the transport and session steps, diff and
+   encode), the client 150-170 µs against 56-60 µs (decoding and merging the patch,
+   acking); a burst's wall time was 3-10x its server CPU, so the wall-clock p99 is
+   mostly the loaded machine and the client. What the server adds to the tail beyond
+   its per-event work is the collector: one full (generation 2) collection during a
+   burst took 0.28-0.33 s CPU, all sessions paused, over ~330 000 tracked objects
+   (1 000 sessions and 1 000 echo sockets; 37 000 at startup, so gc.freeze() after
+   startup would spare only ~11 % of it); fewer objects per session make it cheaper.
 3. Memory per idle session over 10 000 sessions, server side (tracemalloc): the
    transport actor, the session actor, their supervisor records, the wire connection
    state, the diff state and the view state of a joined, acknowledged counter.
@@ -31,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import os
 import subprocess
 import sys
 import time
@@ -160,16 +173,38 @@ async def latency() -> None:
         row("  of which the client's decode+merge (idle)", idle_client * 1e6, "µs")
         loaded: list[float] = []
         loaded_echo: list[float] = []
+        cpu = {"live": [0.0, 0.0], "echo": [0.0, 0.0]}  # server, client CPU seconds
         for _ in range(BURSTS):
             await asyncio.gather(*(_drain(view) for view in views))
-            loaded += await _burst(event, views)
-            loaded_echo += await _burst(echo, echoes)
+            for name, fn, targets, into in (
+                ("live", event, views, loaded),
+                ("echo", echo, echoes, loaded_echo),
+            ):
+                server_cpu, client_cpu = _cpu(server.pid), time.process_time()
+                into += await _burst(fn, targets)  # type: ignore[arg-type]
+                cpu[name][0] += _cpu(server.pid) - server_cpu
+                cpu[name][1] += time.process_time() - client_cpu
         _latency_rows(f"{SESSIONS} sending at once", loaded, loaded_echo)
+        events = BURSTS * SESSIONS * 5
+        for i, side in ((0, "server"), (1, "client")):
+            row(
+                f"  {side} CPU per event (all sending)",
+                cpu["live"][i] / events * 1e6,
+                "µs",
+                cpu["echo"][i] / events * 1e6,
+                "ws echo",
+            )
         for ws in [v.ws for v in views] + echoes:
             await ws.close()
     finally:
         server.terminate()
         await server.wait()
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _drain(view: WebSocketView) -> None:
