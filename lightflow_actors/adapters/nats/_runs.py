@@ -308,6 +308,10 @@ class NatsRuns:
         self.tasks: set[asyncio.Task[None]] = set()
         self.taken_over = self.forwarded = self.fenced = self.followed = 0
         self.generation = 0  # one more on each rebind: the warden watches the buckets anew
+        self.unclaimed: set[str] = set()
+        """Runs whose lease this node took but whose record it could not claim, nor its
+        lease give back (NATS failed both): the lease names this live node, so no peer
+        takes the run, and this node's warden takes it again (next epoch)."""
 
     @property
     def node(self) -> str:
@@ -552,8 +556,11 @@ class NatsRuns:
         try:
             (revision, record, origin), copy = await self._claim_record(run_id, epoch)
         except BaseException:
+            self.unclaimed.add(run_id)  # until its release is known to have reached NATS
             await self.leases.release(key)
+            self.unclaimed.discard(run_id)
             raise
+        self.unclaimed.discard(run_id)
         self.owned[run_id] = _Owned(
             revision, epoch, record.sequence, dict(record.outputs), origin, dict(record.refs)
         )
@@ -1035,7 +1042,8 @@ class RunWarden(Actor[WardenMessage]):
             if run_id in runs.owned or run_id in self.taking:
                 continue
             if owner == me:
-                mine = run_id in self.earlier  # held by this node before it restarted
+                # held by this node before it restarted, or left by a failed takeover
+                mine = run_id in self.earlier or run_id in runs.unclaimed
             else:
                 mine = runs.is_down(owner) and runs.placed_on(run_id) == me
             if mine:
