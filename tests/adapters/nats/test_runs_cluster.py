@@ -135,6 +135,7 @@ def watch(node: ClusterNode, run_id: str) -> list[tuple[str, str]]:
     return seen
 
 
+@pytest.mark.timeout(300)  # two servers on a shared machine; the bound stops a hang
 def test_a_run_created_on_any_node_runs_on_its_node_and_reads_everywhere(
     tmp_path: Path, nats_server: NatsServer, assets: Path
 ) -> None:
