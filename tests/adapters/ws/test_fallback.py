@@ -16,9 +16,11 @@ import pytest
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import FallbackConfig, LiveRoutes
+from lightflow_actors.isa import ErrorFrame
 from lightflow_actors.live import HttpTransport, HttpTransportView, LiveConfig, LiveHub
 from lightflow_actors.live_examples import start_examples
 from lightflow_actors.live_examples.counter import counter
+from lightflow_actors.tenants import Budgets, TenantLedger, TenantsConfig
 
 from ...live.live_server import serving
 
@@ -210,5 +212,34 @@ async def test_a_frame_too_large_closes_as_over_a_websocket() -> None:
             while await view.receive_text() is not None:
                 pass
             assert view.close_code == 1009
+            await view.close()
+        await hub.stop()
+
+
+def over_budget(view: HttpTransportView) -> list[ErrorFrame]:
+    return [e for e in view.client.errors if isinstance(e, ErrorFrame) and e.code == "over_budget"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_refused_session_has_its_next_post_held_until_its_budget_has_a_token(
+    transport: HttpTransport,
+) -> None:
+    # specs/tenants.md §3: after an over_budget refusal the transport reads nothing for
+    # retry_after, so the browser's next POST of frames waits instead of being refused.
+    budgets = TenantsConfig(default=Budgets(session_events_per_s=1, session_events_burst=1))
+    async with ActorSystem("fallback-budget", seed=7) as system:
+        ledger = TenantLedger(budgets, clock=system.clock)
+        hub = LiveHub(system, {"counter": counter}, tenants=ledger)
+        routes = LiveRoutes(hub)
+        async with serving(routes.routes) as base:
+            view = await HttpTransportView.open(base, "counter", transport=transport)
+            await view.push("inc", {"by": "1"})
+            await view.push("inc", {"by": "1"})  # refused: no token for a second
+            [refused] = over_budget(view)
+            assert refused.retry_after is not None and refused.retry_after > 0
+            await view.push("inc", {"by": "1"})  # held in its POST, then admitted
+            assert '<b id="count">2</b>' in view.html()
+            assert len(over_budget(view)) == 1
+            assert [u.refused for u in ledger.usage()] == [{"session_events": 1}]
             await view.close()
         await hub.stop()
