@@ -12,16 +12,18 @@ burst then falls on both sides instead of on one phase), `EVENTS` and `RUNS` in 
 The flood, the noisy tenant at once: `NOISY_SESSIONS` sessions each clicking at a rate
 (its budgets: 5 events/s per session, 50 per tenant) and 10-step runs created
 `NOISY_RUN_RATE` times a second without waiting for each other (budget: 2 runs in
-flight, 600 provider calls a minute). Two levels, each rate in `NOISY_RATES`: 10 a
-second per session (200/s, four times its tenant budget) and 50 (1 000/s offered; the
-clients here then saturate the loop, so fewer are sent). The quiet tenant has no budget
+flight, 600 provider calls a minute). Three levels (`LEVELS`): 10 events a second per
+session (200/s, four times its tenant budget) and 50 (1 000/s offered, which saturated
+the loop before reads were paused), each with the noisy runs, and 50 without them
+("events only": the runs' file I/O on the loop is then out of the figure, which shows
+what the events flood alone costs the quiet tenant). The quiet tenant has no budget
 set. Printed per level: each quiet figure beside its figure without the flood (target:
 within 2x), the quiet tenant's refusals (target: none), and what the noisy tenant
 offered, got read and was refused.
 
 A noisy session refused for its budget is not read until the budget has a token again
 (the transport pauses reading, specs/tenants.md §3): its client's next click waits, as a
-browser's frames would wait in its socket. So the noisy clients offer `NOISY_RATES` but
+browser's frames would wait in its socket. So the noisy clients offer their rate but
 the server reads what the budgets let through plus one refused event per pause; both are
 printed.
 
@@ -56,7 +58,8 @@ ROUNDS = 3
 EVENT_GAP_S = 0.003
 RUNS = 20
 NOISY_SESSIONS = 20
-NOISY_RATES = (10.0, 50.0)  # events a second per noisy session (its budget: 5)
+LEVELS = ((10.0, True), (50.0, True), (50.0, False))
+"""(events a second per noisy session (its budget: 5), whether the noisy runs flood too)"""
 NOISY_RUN_RATE = 20.0  # 10-step runs a second (its budget: 2 in flight)
 PROVIDER_S = 0.002  # the provider's latency per call (one slot)
 SECRET = b"bench-tenants-secret-0123456789ab"
@@ -164,12 +167,18 @@ class Flood:
     """The noisy tenant: sessions clicking too fast and a loop creating runs too fast."""
 
     def __init__(
-        self, views: list[LiveViewHandle], hosting: RunsHosting, rate: float, round: int
+        self,
+        views: list[LiveViewHandle],
+        hosting: RunsHosting,
+        rate: float,
+        round: int,
+        with_runs: bool = True,
     ) -> None:
         self.views = views
         self.hosting = hosting
         self.rate = rate
         self.round = round
+        self.with_runs = with_runs
         self.refused_before = sum(len(v.over_budget) for v in views)
         self.events = 0
         self.runs = 0
@@ -204,13 +213,19 @@ class Flood:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Flood]:
         tasks = [asyncio.ensure_future(self._clicks(v)) for v in self.views]
-        tasks.append(asyncio.ensure_future(self._runs()))
+        if self.with_runs:
+            tasks.append(asyncio.ensure_future(self._runs()))
         await asyncio.sleep(0.5)  # let it reach its steady state
         try:
             yield self
         finally:
             self._stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def level(self) -> str:
+        # At most 18 characters: a row's label is 44 (bench/__main__ reads them back).
+        return ("noisy " if self.with_runs else "no runs, ") + f"{self.rate:g}/s/sess"
 
     @property
     def events_refused(self) -> int:
@@ -230,16 +245,16 @@ async def _bench(root: Path) -> None:
             await hosting.call(AwaitSettled("warm-up"))
             noisy = _browser(system, hub, "noisy")
             views = [await noisy.mount("counter") for _ in range(NOISY_SESSIONS)]
-            for rate in NOISY_RATES:
+            for rate, with_runs in LEVELS:
                 alone, flooded, floods = Quiet(), Quiet(), []
                 throttled = _throttled(ledger)
                 seconds = 0.0
                 for n in range(ROUNDS):
-                    await _quiet(quiet_view, hosting, f"alone{rate:g}-{n}", alone)
-                    flood = Flood(views, hosting, rate, n)
+                    await _quiet(quiet_view, hosting, f"alone{rate:g}{with_runs}-{n}", alone)
+                    flood = Flood(views, hosting, rate, n, with_runs)
                     started = time.perf_counter()
                     async with flood.running():
-                        await _quiet(quiet_view, hosting, f"flood{rate:g}-{n}", flooded)
+                        await _quiet(quiet_view, hosting, f"flood{rate:g}{with_runs}-{n}", flooded)
                     seconds += time.perf_counter() - started
                     floods.append(flood)
                     for run_id in flood.created:  # the next round starts from no noisy run
@@ -257,10 +272,10 @@ def _throttled(ledger: TenantLedger) -> int:
 def _report(
     alone: Quiet, flooded: Quiet, floods: list[Flood], throttled: int, seconds: float
 ) -> None:
-    rate, sessions = floods[0].rate, len(floods[0].views)
+    rate, sessions, level = floods[0].rate, len(floods[0].views), floods[0].level
     for p in (50, 99):
         row(
-            f"quiet event->patch p{p}, noisy {rate:g}/s/sess",
+            f"quiet event->patch p{p}, {level}",
             percentile(flooded.events, p) * 1e6,
             "us",
             percentile(alone.events, p) * 1e6,
@@ -268,25 +283,24 @@ def _report(
         )
     for p in (50, 99):
         row(
-            f"quiet run latency p{p}, noisy {rate:g}/s/sess",
+            f"quiet run latency p{p}, {level}",
             percentile(flooded.runs, p) * 1e3,
             "ms",
             percentile(alone.runs, p) * 1e3,
             "alone",
         )
-    level = f"noisy {rate:g}/s/sess"
     events = sum(f.events for f in floods)
     runs = sum(f.runs for f in floods)
-    row(f"quiet refusals (target 0), {level}", alone.refused + flooded.refused, "")
+    row(f"quiet refused (target 0), {level}", alone.refused + flooded.refused, "")
     offered = rate * sessions
-    row(f"noisy events offered per s, {level}", offered, "/s")
-    row(f"  read by the server per s, {level}", events / seconds, "/s", offered, "offered")
+    row(f"noisy events offered/s, {level}", offered, "/s")
+    row(f"  read by the server/s, {level}", events / seconds, "/s", offered, "offered")
     refused = sum(f.events_refused for f in floods)
     row(f"  refused (over_budget), {level}", refused, "events", events, "read")
-    row(f"noisy runs offered per s, {level}", runs / seconds, "/s")
+    row(f"noisy runs offered/s, {level}", runs / seconds, "/s")
     refused_runs = sum(f.runs_refused for f in floods)
     row(f"  refused (429), {level}", refused_runs, "runs", runs, "offered")
-    row(f"noisy calls held (throttled), {level}", throttled, "times")
+    row(f"noisy calls held, {level}", throttled, "times")
 
 
 def main() -> None:
