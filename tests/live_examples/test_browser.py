@@ -21,28 +21,21 @@ from lightflow_actors.live_examples import start_examples
 
 from ..live.live_server import serving
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+# One driver and one Chromium per module (shared_chromium.py): `async_playwright()` and
+# `pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)` hand a test the shared browser.
+from .shared_chromium import ARGS, CHROMIUM, async_playwright
 
 try:
-    from playwright.async_api import Browser, Page, async_playwright
+    from playwright.async_api import Browser, Page
 except ImportError:  # pragma: no cover - playwright is a dev dependency
-    async_playwright = None  # type: ignore[assignment]
+    async_playwright = None
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.browser,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
     pytest.mark.skipif(async_playwright is None, reason="playwright is not installed"),
+    pytest.mark.usefixtures("shared_chromium"),
 ]
 
 
@@ -51,8 +44,8 @@ async def app() -> AsyncIterator[tuple[str, LiveRoutes, ActorSystem, Browser]]:
     async with ActorSystem("browser", seed=11) as system:
         routes = await start_examples(system, tick_interval=0.2)
         async with serving(routes.routes) as base, async_playwright() as pw:
-            # launch() starts Chromium on a fresh temporary profile (user-data dir) each
-            # time; each page then gets its own isolated context.
+            # The module's Chromium (shared_chromium.py): each page gets its own isolated
+            # context, and browser.close() closes this test's contexts.
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 yield base, routes, system, browser
