@@ -11,7 +11,12 @@ the client's partial paint turned off, so every patch is rendered and morphed in
 place); with step l0s1 open (its request, answer and output arrive while the others
 move: the biggest patches). ``ROUNDS`` rounds, figures pooled over them, each beside its
 baseline from the same rounds, and beside the frame that first drew the run (its whole
-graph). Each run has its own inputs, so no step is a cache hit of an earlier run. Needs
+graph). The first ``WARM`` patches after that frame are the page's warm-up (the painter's
+code not yet optimised, the first shapes of new templates, the open step's panel arriving
+with its request and answer): the figures over all patches are followed by the steady
+state, from patch ``WARM`` on, and by the slowest patches with their index after the first
+frame, their size and their diff's top-level keys (``t`` when it brings new templates).
+Each run has its own inputs, so no step is a cache hit of an earlier run. Needs
 /usr/bin/chromium and the playwright package (never ``playwright install``); says so and
 stops otherwise.
 """
@@ -60,7 +65,14 @@ function Timed(url, protocols) {
         void document.body.offsetHeight;  // the layout this frame caused
         const total = performance.now() - start;
         const drawn = document.querySelector("#dag") !== null;
-        window.__frames.push([event.data.length, script, total, drawn]);
+        // What the patch carries: its diff's top-level keys ("t" new templates, "r" values).
+        let kind = "";
+        try {
+          const ins = JSON.parse(event.data).instruction;
+          const d = ins && ins.op === "patch" ? ins.diff.d : null;
+          if (d) kind = Object.keys(d).sort().join("+");
+        } catch (e) { /* not JSON */ }
+        window.__frames.push([event.data.length, script, total, drawn, kind]);
       });
     },
   });
@@ -95,8 +107,12 @@ ROUNDS = 3
 PASSES = (("plain", None, False), ("full", None, True), ("open", "l0s1", False))
 """(name, open step, every patch rendered in full) of the runs followed in each round."""
 
-Frame = tuple[int, float, float]
-"""A frame's bytes, its handler's milliseconds, and with the layout it caused."""
+WARM = 4
+"""Patches after the first frame counted as warm-up (steady-state figures exclude them)."""
+
+Frame = tuple[int, float, float, int, str]
+"""A frame's bytes, its handler's milliseconds, and with the layout it caused; its index
+among the patches after the frame that first drew the run, and its diff's top-level keys."""
 
 
 def main() -> None:
@@ -176,6 +192,28 @@ def _report(title: str, frames: list[Frame], firsts: list[Frame], full: list[Fra
     row("main thread per patch, median (us)", median(script), "us", first, "first frame")
     row("main thread per patch, p95 (us)", percentile(script, 95), "us", first, "first frame")
     row("with its layout, p95 (us)", percentile(total, 95), "us", first, "first frame")
+    steady = [f for f in frames if f[3] >= WARM]
+    warm = [f for f in frames if f[3] < WARM]
+    if steady and warm:
+        ss = [f[1] * 1000 for f in steady]
+        ws = [f[1] * 1000 for f in warm]
+        label = f"first {WARM} patches"
+        print(f"steady state: {len(steady)} patches from patch {WARM} after the first frame")
+        row("steady, main thread per patch, median (us)", median(ss), "us", median(ws), label)
+        row("steady, main thread per patch, p95 (us)", percentile(ss, 95), "us", max(ws), label)
+        row("steady, main thread per patch, max (us)", max(ss), "us", max(ws), label)
+        row(
+            "steady, with its layout, p95 (us)",
+            percentile([f[2] * 1000 for f in steady], 95),
+            "us",
+            percentile([f[2] * 1000 for f in warm], 95),
+            label,
+        )
+    slowest = sorted(frames, key=lambda f: -f[1])[:5]
+    print(
+        "slowest patches: "
+        + ", ".join(f"#{f[3]} {f[0]} B {f[4] or '-'} {f[1]:.1f}/{f[2]:.1f} ms" for f in slowest)
+    )
 
 
 def _watch(
@@ -206,8 +244,9 @@ def _watch(
     # The first frame with the DAG drew the whole run; frames of a few bytes after it are
     # acks and heartbeats, the patches are the rest.
     at = next(i for i, f in enumerate(frames) if f[3])
-    first = (int(frames[at][0]), frames[at][1], frames[at][2])
-    rest = [(int(f[0]), f[1], f[2]) for f in frames[at + 1 :] if f[0] > 64]
+    first = (int(frames[at][0]), frames[at][1], frames[at][2], -1, str(frames[at][4]))
+    later = [f for f in frames[at + 1 :] if f[0] > 64]
+    rest = [(int(f[0]), f[1], f[2], k, str(f[4])) for k, f in enumerate(later)]
     return first, rest
 
 
