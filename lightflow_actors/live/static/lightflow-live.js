@@ -781,21 +781,29 @@
     if (!this.componentRegions(templates, before.components || new Map(), regions)) return false;
     opts.skips = this.skips;
     opts.painter = this;
-    var template = document.createElement("template");
-    for (var r = 0; r < regions.length; r++) {
-      var region = regions[r], out = [];
-      if (region === null) {
-        this.write(templates, after.root.template_id, after.root.values, 0, out, true);
-        template.innerHTML = out.join("");
-        morphChildren(root, template.content, opts);
-        continue;
-      }
-      var el = this.els.get(region.id);
-      if (!el || !root.contains(el)) return false;
+    var template = document.createElement("template"), start = 0, r;
+    if (regions[0] === null) {
+      var top = [];
+      this.write(templates, after.root.template_id, after.root.values, 0, top, true);
+      template.innerHTML = top.join("");
+      morphChildren(root, template.content, opts);
+      start = 1;
+    }
+    // The other regions are written, then parsed together (one parse per namespace, not
+    // one per region: a busy DAG paints about ten nodes a patch), then morphed in order.
+    var els = [], htmls = [];
+    for (r = start; r < regions.length; r++) {
+      var region = regions[r], out = [], el = this.els.get(region.id);
+      if (!el) return false;
       this.write(templates, region.tid, region.values, region.id, out, true);
-      var fresh = parseRegion(template, el, out.join(""));
-      if (!fresh) return false;
-      morphNode(el, fresh, opts);
+      els.push(el);
+      htmls.push(out.join(""));
+    }
+    var fresh = parseRegions(els, htmls);
+    if (!fresh) return false;
+    for (r = 0; r < els.length; r++) {
+      if (!root.contains(els[r])) return false;
+      morphNode(els[r], fresh[r], opts);
     }
     var self = this;
     opts.added.forEach(function (node) { self.register(node); });
@@ -822,6 +830,54 @@
       return null;
     }
     return fresh;
+  }
+
+  // Regions parsed together are separated by this comment; a region whose HTML does not
+  // parse to exactly one element between separators makes the paint decline (a full
+  // render then), as parseRegion does for one.
+  var REGION_SEPARATOR = "lf-region";
+
+  /** The element each of `htmls` parses to in the namespace of the matching one of `els`
+   *  (one parse per namespace), or null when one is not one element of its element's
+   *  tag (the caller then renders in full). */
+  function parseRegions(els, htmls) {
+    var fresh = new Array(els.length), groups = new Map(), i;
+    if (els.length === 1) {
+      fresh[0] = parseRegion(document.createElement("template"), els[0], htmls[0]);
+      return fresh[0] ? fresh : null;
+    }
+    for (i = 0; i < els.length; i++) {
+      var ns = els[i].namespaceURI, group = groups.get(ns);
+      if (!group) { group = []; groups.set(ns, group); }
+      group.push(i);
+    }
+    var ok = true;
+    groups.forEach(function (members, ns) {
+      if (!ok) return;
+      var wrap = has(FOREIGN_ROOTS, ns) ? FOREIGN_ROOTS[ns] : null;
+      var html = members.map(function (m) { return htmls[m]; }).join("<!--" + REGION_SEPARATOR + "-->");
+      var template = document.createElement("template");
+      template.innerHTML = wrap ? "<" + wrap + ">" + html + "</" + wrap + ">" : html;
+      var holder = wrap ? template.content.firstChild : template.content;
+      if (!holder || (wrap && (holder !== template.content.lastChild || holder.nodeType !== 1))) { ok = false; return; }
+      var k = 0, node = holder.firstChild;
+      while (ok && k < members.length) {
+        var el = els[members[k]];
+        if (!node || node.nodeType !== 1 || node.tagName !== el.tagName || node.namespaceURI !== el.namespaceURI) {
+          ok = false;
+          break;
+        }
+        fresh[members[k]] = node;
+        node = node.nextSibling;
+        k += 1;
+        if (k < members.length) {
+          if (!node || node.nodeType !== 8 || node.data !== REGION_SEPARATOR) { ok = false; break; }
+          node = node.nextSibling;
+        }
+      }
+      if (node) ok = false;   // more than the regions: one parsed to more than one node
+    });
+    return ok ? fresh : null;
   }
 
   /** Each live component the patch changed (it was on the page, its node is new) is
