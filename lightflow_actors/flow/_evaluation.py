@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -430,6 +431,10 @@ class AssetEvaluator:
             for attempt in (1, 2):
                 if self._server is None:
                     self._server = _ForkServer.start()
+                    # an evaluator dropped without `close` stops its server when collected
+                    # (its socket closed, its process killed and reaped), never leaving
+                    # them to the GC's warnings; `stop` twice is harmless
+                    weakref.finalize(self, self._server.stop)
                 try:
                     return self._server.fork(request, socket_pair=socket_pair)
                 except OSError:

@@ -228,3 +228,21 @@ def _wait_gone(pid: int) -> None:
             return
         time.sleep(0.01)
     raise AssertionError(f"warm worker {pid} still runs after close()")
+
+
+def test_an_evaluator_dropped_without_close_stops_its_fork_server(catalog: AssetCatalog) -> None:
+    """Its fork server (a process and our end of its socket) is stopped when the evaluator
+    is collected, not left running for the GC to warn about in whatever runs next."""
+    import gc
+    import warnings
+
+    dropped = AssetEvaluator()
+    dropped.resolve(catalog, "text-plan", b'{"topic": "a dropped evaluator"}')
+    server = dropped._server
+    assert server is not None and server.process.poll() is None
+    del dropped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unclosed socket or a running Popen fails here
+        gc.collect()
+    assert server.process.returncode is not None  # killed and reaped
+    assert server.sock.fileno() == -1  # closed

@@ -66,16 +66,20 @@ async def test_the_stream_takes_the_nodes_retention_and_old_events_go(
             # more events than 1 KiB: the oldest go, and the run whose first events
             # went cannot be copied; the error names the retention
             store = RunStore(tmp_path / "a")
+            evaluator = AssetEvaluator()
             service = FlowService(
                 AssetCatalog.scan(default_assets_root()),
                 store,
                 _Clock(),
                 random.Random(1),
-                AssetEvaluator(),
+                evaluator,
             )
-            for n in range(12):
-                service.create("text-plan", b'{"topic": "tea"}', f"r{n}")
-                await runs.created(f"r{n}", read_new_run(store, f"r{n}"), lease=False)
+            try:
+                for n in range(12):
+                    service.create("text-plan", b'{"topic": "tea"}', f"r{n}")
+                    await runs.created(f"r{n}", read_new_run(store, f"r{n}"), lease=False)
+            finally:
+                evaluator.close()  # its fork server stops here, not in the GC
             state = (await js.stream_info(RUN_EVENTS_STREAM)).state
             assert state.bytes <= 1024 and state.first_seq > 1
             with pytest.raises(CorruptRun, match="retention"):

@@ -5,6 +5,7 @@ taken over and installed whole; a missing or altered object is `CorruptRun`."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -77,13 +78,14 @@ async def test_outputs_past_the_message_limit_cross_nodes_by_reference(
             await a.start()
             await b.start()
             store_a, store_b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
-            FlowService(
-                AssetCatalog.scan(default_assets_root()),
-                store_a,
-                _Clock(),
-                random.Random(1),
-                AssetEvaluator(),
-            ).create("text-plan", b'{"topic": "tea"}', "big")
+            with contextlib.closing(AssetEvaluator()) as evaluator:  # its fork server stops here
+                FlowService(
+                    AssetCatalog.scan(default_assets_root()),
+                    store_a,
+                    _Clock(),
+                    random.Random(1),
+                    evaluator,
+                ).create("text-plan", b'{"topic": "tea"}', "big")
             await a.created("big", read_new_run(store_a, "big"), lease=True)
             manifest = msgspec.json.decode(read_new_run(store_a, "big").manifest, type=RunManifest)
             (step,) = [s.id for s in manifest.steps][:1]

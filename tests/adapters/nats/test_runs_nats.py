@@ -65,14 +65,11 @@ class _Clock:
 
 
 def _create(store: RunStore, run_id: str) -> None:
-    service = FlowService(
-        AssetCatalog.scan(default_assets_root()),
-        store,
-        _Clock(),
-        random.Random(1),
-        AssetEvaluator(),
-    )
-    service.create("text-plan", b'{"topic": "tea"}', run_id)
+    with contextlib.closing(AssetEvaluator()) as evaluator:  # its fork server stops here
+        service = FlowService(
+            AssetCatalog.scan(default_assets_root()), store, _Clock(), random.Random(1), evaluator
+        )
+        service.create("text-plan", b'{"topic": "tea"}', run_id)
 
 
 @pytest.fixture
