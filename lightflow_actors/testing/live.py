@@ -87,7 +87,7 @@ from urllib.parse import parse_qsl
 
 import msgspec
 
-from lightflow_actors.adapters.ws import Receive, SocketClosed, start_transport
+from lightflow_actors.adapters.ws import ReadPausing, Receive, SocketClosed, start_transport
 from lightflow_actors.live import (
     JS,
     AnyLiveView,
@@ -159,22 +159,22 @@ class LiveRedirect(LiveTestError):
         self.flash = dict(flash)
 
 
-class MemorySocket:
+class MemorySocket(ReadPausing):
     """A `Socket` that keeps what the transport writes, for `LiveViewHandle` to read.
 
-    Like the real sockets it honours `pause_reading`: the DSL hands the transport no frame
-    while reading is paused (`wait_readable`), as a browser's frames would wait in its
-    socket, so a test (or a benchmark's client) sees the backpressure a browser would.
+    Like the real sockets it honours `pause_reading` (the same `ReadPausing`): the DSL
+    hands the transport no frame while reading is paused (`wait_readable`), as a browser's
+    frames would wait in its socket, so a test (or a benchmark's client) sees the
+    backpressure a browser would. A closed memory socket does not pause.
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.frames: deque[bytes] = deque()
         self.bytes_sent = 0
         self.close_code: int | None = None
         self.close_reason = ""
-        self.paused_count = 0
         self.arrived = asyncio.Event()
-        self._readable: asyncio.Future[None] | None = None  # exists while paused
 
     def send(self, data: bytes) -> bool:
         if self.close_code is None:
@@ -192,25 +192,8 @@ class MemorySocket:
     def abort(self, code: int, reason: str) -> None:
         self.close(code, reason)
 
-    @property
-    def paused(self) -> bool:
-        return self._readable is not None
-
-    def pause_reading(self) -> None:
-        if self._readable is None and self.close_code is None:
-            self.paused_count += 1
-            self._readable = asyncio.get_running_loop().create_future()
-
-    def resume_reading(self) -> None:
-        readable, self._readable = self._readable, None
-        if readable is not None and not readable.done():
-            readable.set_result(None)
-
-    async def wait_readable(self) -> None:
-        """Return once the transport reads again (at once unless paused)."""
-        readable = self._readable
-        if readable is not None:
-            await asyncio.shield(readable)
+    def _may_pause(self) -> bool:
+        return self.close_code is None
 
 
 class LiveViewHandle:

@@ -8,7 +8,7 @@ from ._front import SocketFront
 from ._page import client_script
 from ._poll import PollAnswer, PollPositionError, PollSocket
 from ._routes import LiveRoutes, live_routes
-from ._socket import QueueSocket, Socket
+from ._socket import QueueSocket, ReadPausing, Socket
 from ._transport import Receive, SocketClosed, Transport, start_transport
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "PollPositionError",
     "PollSocket",
     "QueueSocket",
+    "ReadPausing",
     "Receive",
     "Socket",
     "SocketClosed",

@@ -38,41 +38,31 @@ class Socket(Protocol):
     def resume_reading(self) -> None: ...
 
 
-class BoundedSocket:
-    """What every `Socket` here shares: a write buffer bounded in frames
-    (`max_buffered`) and in bytes (`max_bytes`, `buffered_bytes` counting what is queued),
-    the close once queued (`closing`), and reading paused for backpressure
-    (`pause_reading` / `resume_reading`, `wait_readable` for the reader).
-    Subclasses keep the frames and write them (`QueueSocket`, `ASGISocket`, `PollSocket`)."""
+class ReadPausing:
+    """Reading paused for backpressure, as every `Socket` here and the test DSL's memory
+    socket have it: `pause_reading` makes a future the reader waits on (`wait_readable`),
+    `resume_reading` resolves it, `paused_count` counts the pauses. A subclass refuses a
+    pause by overriding `_may_pause` (the memory socket does once closed).
 
-    # One per open connection: slots, and a future made only while reading is paused.
-    __slots__ = (
-        "_close_with",
-        "_readable",
-        "buffered_bytes",
-        "max_buffered",
-        "max_bytes",
-        "paused_count",
-    )
+    Slotted, and the future exists only while paused: the mixin adds no object to a socket
+    (session memory, ADR 0108)."""
 
-    def __init__(self, *, max_buffered: int, max_bytes: int) -> None:
-        self.max_buffered = max_buffered
-        self.max_bytes = max_bytes
-        self.buffered_bytes = 0
-        self._close_with: tuple[int, str] | None = None
+    __slots__ = ("_readable", "paused_count")
+
+    def __init__(self) -> None:
         self._readable: asyncio.Future[None] | None = None  # exists while paused
         self.paused_count = 0
 
-    def _full(self, queued: int, data: bytes) -> bool:
-        """Whether one more frame `data` after `queued` frames would pass a bound."""
-        return queued >= self.max_buffered or self.buffered_bytes + len(data) > self.max_bytes
+    def _may_pause(self) -> bool:
+        """Whether `pause_reading` may pause now (always, unless a subclass says not)."""
+        return True
 
     @property
-    def closing(self) -> bool:
-        return self._close_with is not None
+    def paused(self) -> bool:
+        return self._readable is not None
 
     def pause_reading(self) -> None:
-        if self._readable is None:
+        if self._readable is None and self._may_pause():
             self.paused_count += 1
             self._readable = asyncio.get_running_loop().create_future()
 
@@ -86,6 +76,32 @@ class BoundedSocket:
         readable = self._readable
         if readable is not None:
             await asyncio.shield(readable)
+
+
+class BoundedSocket(ReadPausing):
+    """What every `Socket` here shares: a write buffer bounded in frames
+    (`max_buffered`) and in bytes (`max_bytes`, `buffered_bytes` counting what is queued),
+    the close once queued (`closing`), and reading paused for backpressure
+    (`ReadPausing`). Subclasses keep the frames and write them (`QueueSocket`,
+    `ASGISocket`, `PollSocket`)."""
+
+    # One per open connection: slots, and a future made only while reading is paused.
+    __slots__ = ("_close_with", "buffered_bytes", "max_buffered", "max_bytes")
+
+    def __init__(self, *, max_buffered: int, max_bytes: int) -> None:
+        super().__init__()
+        self.max_buffered = max_buffered
+        self.max_bytes = max_bytes
+        self.buffered_bytes = 0
+        self._close_with: tuple[int, str] | None = None
+
+    def _full(self, queued: int, data: bytes) -> bool:
+        """Whether one more frame `data` after `queued` frames would pass a bound."""
+        return queued >= self.max_buffered or self.buffered_bytes + len(data) > self.max_bytes
+
+    @property
+    def closing(self) -> bool:
+        return self._close_with is not None
 
 
 class QueueSocket(BoundedSocket):

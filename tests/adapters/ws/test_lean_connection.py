@@ -28,12 +28,12 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.ws import _hypercorn
+from lightflow_actors.adapters.ws import PollSocket, QueueSocket, ReadPausing, _hypercorn
 from lightflow_actors.adapters.ws._endpoint import ASGISocket
 from lightflow_actors.adapters.ws._hypercorn import AppQueue, LeanEvent, lean_hypercorn
 from lightflow_actors.live import WebSocketClient, WebSocketClientError
 from lightflow_actors.live_examples import start_examples
-from lightflow_actors.testing.live import WebSocketView
+from lightflow_actors.testing.live import MemorySocket, WebSocketView
 
 from ...live.live_server import serving
 
@@ -166,6 +166,40 @@ async def test_pause_and_resume_reading() -> None:
     sock.resume_reading()
     await asyncio.wait_for(waiter, 1)
     assert sock.paused_count == 1
+
+
+async def test_every_socket_pauses_through_one_slotted_mixin() -> None:
+    """`ASGISocket`, `QueueSocket`, `PollSocket` and the DSL's `MemorySocket` share
+    `ReadPausing`; the socket classes stay slotted (no per-socket dict), and the memory
+    socket refuses to pause once closed (its `_may_pause` hook)."""
+
+    async def _noop_send(_: bytes) -> None:
+        return None
+
+    async def _noop_close(_: int, __: str) -> None:
+        return None
+
+    sockets: list[ReadPausing] = [
+        ASGISocket(_Sent(), max_buffered=8, max_bytes=1024),
+        QueueSocket(_noop_send, _noop_close, max_buffered=8),
+        PollSocket(max_buffered=8),
+    ]
+    for sock in sockets:
+        assert not hasattr(sock, "__dict__"), type(sock).__name__
+        sock.pause_reading()
+        sock.pause_reading()  # already paused: one pause counted
+        assert sock.paused and sock.paused_count == 1
+        sock.resume_reading()
+        assert not sock.paused
+    memory = MemorySocket()
+    assert isinstance(memory, ReadPausing)
+    memory.pause_reading()
+    assert memory.paused
+    memory.close(1000, "bye")  # a close lets a paused reader go
+    assert not memory.paused
+    memory.pause_reading()  # closed: no pause
+    assert not memory.paused and memory.paused_count == 1
+    await memory.wait_readable()
 
 
 # -- AppQueue and LeanEvent ------------------------------------------------------------
