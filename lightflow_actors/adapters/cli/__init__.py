@@ -2,7 +2,8 @@
 
 ``main(argv)`` parses strictly (unknown, duplicate or abbreviated flags, missing values,
 extra arguments: one line on stderr, exit 2), runs the verb, and returns its exit code.
-Add a verb group by adding a module and one line to ``_groups.GROUPS``.
+Add a verb group by adding a module and one line to ``_groups.GROUPS`` (the module is
+imported only when its verb runs).
 """
 
 from ._errors import CliError, UsageError

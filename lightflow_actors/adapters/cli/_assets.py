@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from ...flow import FOLDERS
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser
 from ._run import reading
 
@@ -31,6 +31,3 @@ def run(args: argparse.Namespace) -> int:
     for problem in listing.problems:
         print(f"lightflow assets: skipped {problem.error} [{problem.failure}]", file=sys.stderr)
     return 0
-
-
-GROUP = VerbGroup("assets", "list workflows, nodes, compositions, models, ...", configure)

@@ -26,7 +26,7 @@ from lightflow_actors.cortex import (
 )
 
 from ._errors import UsageError
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser
 from ._run import reading
 
@@ -76,6 +76,3 @@ def run(args: argparse.Namespace) -> int:
     except CortexError as exc:
         raise UsageError(f"lightflow ctx {args.verb}: {exc}") from None
     return 0
-
-
-GROUP = VerbGroup("ctx", "paths of the CortexFS tree (/ctx) the runs use", configure)

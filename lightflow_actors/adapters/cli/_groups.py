@@ -1,22 +1,46 @@
 """The table of ``lightflow`` verb groups, in ``--help`` order.
 
-To add a group (``assets``, ``run``, ``ctx``, ``stream``): write ``_<name>.py`` in this
-folder with a ``GROUP = VerbGroup(name, summary, configure)`` (see ``_serve.py``), import
-it here and add it to ``GROUPS``. Nothing else changes.
+Each entry names its module (``_<name>.py`` in this folder, with a
+``configure(parser: StrictParser)``); the module is imported only when its verb is parsed
+or its help printed, so ``lightflow tree`` does not import the host, MCP or the runs
+(dispatch, not a layering escape: every module here is in this layer). To add a group,
+write the module and add one line here. Nothing else changes.
 """
 
 from __future__ import annotations
 
-from . import _assets, _ctx, _new, _provider, _run, _serve, _stream, _tree
+from collections.abc import Callable
+from importlib import import_module
+
 from ._group import VerbGroup
+from ._parser import StrictParser
+
+
+def verbs_of(module: str) -> Callable[[StrictParser], None]:
+    """The ``configure`` of this package's ``module``, imported when first called."""
+
+    def configure(parser: StrictParser) -> None:
+        configure_group: Callable[[StrictParser], None] = import_module(
+            f"{__package__}.{module}"
+        ).configure
+        configure_group(parser)
+
+    return configure
+
 
 GROUPS: tuple[VerbGroup, ...] = (
-    _serve.GROUP,
-    _tree.GROUP,
-    _assets.GROUP,
-    _run.GROUP,
-    _ctx.GROUP,
-    _stream.GROUP,
-    _provider.GROUP,
-    _new.GROUP,
+    VerbGroup(
+        "serve",
+        "run the server: operator API and observer, runs API and MCP, live views",
+        verbs_of("_serve"),
+    ),
+    VerbGroup("tree", "print a running server's supervision tree", verbs_of("_tree")),
+    VerbGroup("assets", "list workflows, nodes, compositions, models, ...", verbs_of("_assets")),
+    VerbGroup("run", "preview, create, drive and inspect workflow runs", verbs_of("_run")),
+    VerbGroup("ctx", "paths of the CortexFS tree (/ctx) the runs use", verbs_of("_ctx")),
+    VerbGroup("stream", "LFRS runtime frames: format, schema, run snapshots", verbs_of("_stream")),
+    VerbGroup("provider", "add, list, test and remove real model providers", verbs_of("_provider")),
+    VerbGroup(
+        "new", "generate a project, a live view, a workflow, node or provider", verbs_of("_new")
+    ),
 )

@@ -16,14 +16,15 @@ from ._parser import StrictParser
 
 
 def build_parser(groups: Sequence[VerbGroup] = GROUPS) -> StrictParser:
-    """The ``lightflow`` parser with one sub-parser per group."""
+    """The ``lightflow`` parser with one sub-parser per group; a group's ``configure`` runs
+    (and imports its module) only when its verb is parsed or its help printed."""
     parser = StrictParser(
         prog="lightflow",
         description="lightflow-actors: an asyncio actor runtime modelled on Erlang/OTP.",
     )
     verb = parser.add_verbs("verb")
     for group in groups:
-        group.configure(verb(group.name, group.summary))
+        verb(group.name, group.summary).configure_when_used(group.configure)
     return parser
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._errors import CliError, UsageError
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser
 from .scaffold import (
     FIELD_TYPES,
@@ -136,6 +136,3 @@ def _done(what: str, run: Callable[[], Written]) -> int:
         raise CliError(f"lightflow new {what}: {exc}") from None
     print_json(written)
     return 0
-
-
-GROUP = VerbGroup("new", "generate a project, a live view, a workflow, node or provider", configure)

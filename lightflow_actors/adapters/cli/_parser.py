@@ -64,6 +64,17 @@ class StrictParser(argparse.ArgumentParser):
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._deferred: list[Callable[[StrictParser], None]] = []
+
+    def configure_when_used(self, configure: Callable[[StrictParser], None]) -> None:
+        """Run ``configure(self)`` the first time this parser parses or prints its help, not
+        now: ``lightflow tree`` never imports what ``serve`` or ``run`` need."""
+        self._deferred.append(configure)
+
+    def _configure_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for configure in deferred:
+            configure(self)
 
     def add_argument(self, *args: object, **kwargs: object) -> argparse.Action:
         is_option = any(isinstance(a, str) and a.startswith("-") for a in args)
@@ -90,11 +101,20 @@ class StrictParser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
+        self._configure_deferred()
         # Refuse extras here, not at the top: a sub-verb names itself in the message.
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+    def format_help(self) -> str:
+        self._configure_deferred()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._configure_deferred()
+        return super().format_usage()
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")

@@ -32,7 +32,7 @@ from lightflow_actors.host import (
 from lightflow_actors.runs import RunsConfigError
 
 from ._errors import CliError, UsageError
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser
 
 T = TypeVar("T")
@@ -139,6 +139,3 @@ def _remove(args: argparse.Namespace) -> int:
     removed = _mapped("remove", lambda: remove_provider(args.name, keep_channel=args.keep_channel))
     print_json(removed)
     return 0
-
-
-GROUP = VerbGroup("provider", "add, list, test and remove real model providers", configure)

@@ -49,7 +49,7 @@ from lightflow_actors.runs import (
 from ...flow import MAX_RUN_ID_BYTES, FlowError, RunView, check_model_override
 from ...tenants import TenantIdError, check_tenant
 from ._errors import CliError, UsageError, failure
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser
 from ._watch import EXIT_CODES, Board, follow, sink_for
 
@@ -383,6 +383,3 @@ def _settled(view: RunView, *, wait: bool) -> int:
     why = f" ({errors[0]})" if errors else ""
     print(f"lightflow run: run {view.run_id!r} is {view.status}{why}", file=sys.stderr)
     return 1
-
-
-GROUP = VerbGroup("run", "preview, create, drive and inspect workflow runs", configure)

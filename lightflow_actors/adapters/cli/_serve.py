@@ -41,7 +41,7 @@ from ..http import (
     run_server,
 )
 from ._errors import CliError, UsageError
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser, non_empty, positive_port
 
 NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -248,8 +248,3 @@ def _at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid count {value}: expected at least 1")
     return value
-
-
-GROUP = VerbGroup(
-    "serve", "run the server: operator API and observer, runs API and MCP, live views", configure
-)

@@ -28,7 +28,7 @@ from lightflow_actors.flow.streams import (
 )
 
 from ._errors import CliError, UsageError
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser
 from ._run import _run_id, reading
 
@@ -144,6 +144,3 @@ def _write_file(path: Path, data: bytes) -> None:
             raise
     except OSError as exc:
         raise CliError(f"lightflow stream snapshot: cannot write {path}: {exc.strerror}") from None
-
-
-GROUP = VerbGroup("stream", "LFRS runtime frames: format, schema, run snapshots", configure)

@@ -17,7 +17,7 @@ from rich.tree import Tree
 
 from ..http import DEFAULT_HOST, DEFAULT_PORT, ErrorBody, TreeNode, TreePage
 from ._errors import CliError
-from ._group import VerbGroup, print_json
+from ._group import print_json
 from ._parser import StrictParser, non_empty
 
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
@@ -105,6 +105,3 @@ def run(args: argparse.Namespace) -> int:
     console = Console(file=sys.stdout, highlight=False)
     console.print(render(nodes, f"{args.url} · {len(nodes)} actors"))
     return 0
-
-
-GROUP = VerbGroup("tree", "print a running server's supervision tree", configure)

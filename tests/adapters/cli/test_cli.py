@@ -137,6 +137,29 @@ def test_help_exits_0() -> None:
     assert info.value.code == 0
 
 
+def test_a_verb_imports_only_its_own_module() -> None:
+    """`lightflow --help` and `lightflow new` never import the host, MCP, the HTTP app or
+    the runs: a group's module is imported when its verb is parsed (checked in a fresh
+    interpreter, by what is in `sys.modules`, never by time)."""
+    code = (
+        "import sys\n"
+        "from lightflow_actors.adapters.cli import main\n"
+        "for argv in (['--help'], ['new', '--help'], ['new', 'project', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, argv\n"
+        "heavy = ['lightflow_actors.host', 'lightflow_actors.adapters.http', 'mcp',\n"
+        "         'lightflow_actors.runs', 'lightflow_actors.adapters.cli._serve',\n"
+        "         'lightflow_actors.adapters.cli._run']\n"
+        "print([name for name in heavy if name in sys.modules])\n"
+        "assert 'lightflow_actors.adapters.cli._new' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
 def node(actor_id: int, parent: int | None, label: str, **extra: object) -> TreeNode:
     fields: dict[str, object] = dict(
         id=actor_id,
