@@ -1,5 +1,6 @@
 """Static typing: mypy rejects a tell of a message the actor does not accept, a deferred
-reply of the wrong type, and a refusal reason outside the closed set."""
+reply of the wrong type, and a refusal reason outside the closed set (one mypy run checks
+every snippet, each in its own module)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import NamedTuple
+
+import pytest
 
 SNIPPET = """
 import msgspec
@@ -64,36 +68,58 @@ class Desk(Actor[Get]):
 """
 
 
-def mypy_errors(tmp_path: Path, snippet: str) -> tuple[list[str], list[int]]:
-    """mypy --strict's errors on ``snippet``, and the lines marked ``# LINE-REJECTED``."""
-    source = textwrap.dedent(snippet)
-    path = tmp_path / "snippet.py"
-    path.write_text(source)
-    marked = [n for n, line in enumerate(source.splitlines(), 1) if "# LINE-REJECTED" in line]
+SNIPPETS = {"tell": SNIPPET, "reply": REPLY_SNIPPET}
+
+
+class Checked(NamedTuple):
+    """mypy --strict's errors on one snippet, and the lines marked ``# LINE-REJECTED``."""
+
+    errors: list[str]
+    marked: list[int]
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Checked]:
+    """Every snippet checked by one mypy run (mypy's start and its analysis of the
+    package are most of the cost), each snippet in its own module."""
+    folder = tmp_path_factory.mktemp("typing")
+    marked: dict[str, list[int]] = {}
+    for name, snippet in SNIPPETS.items():
+        source = textwrap.dedent(snippet)
+        (folder / f"snippet_{name}.py").write_text(source)
+        marked[name] = [
+            n for n, line in enumerate(source.splitlines(), 1) if "# LINE-REJECTED" in line
+        ]
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(path)],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental"]
+        + [str(folder / f"snippet_{name}.py") for name in SNIPPETS],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[2],
     )
-    return [line for line in result.stdout.splitlines() if ": error:" in line], marked
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert all(f"snippet_{name}.py:" in " ".join(errors) for name in SNIPPETS), result.stdout
+    return {
+        name: Checked([e for e in errors if f"snippet_{name}.py:" in e], marked[name])
+        for name in SNIPPETS
+    }
 
 
-def test_mypy_rejects_a_message_outside_the_actor_type(tmp_path: Path) -> None:
-    errors, (rejected_line,) = mypy_errors(tmp_path, SNIPPET)
+def test_mypy_rejects_a_message_outside_the_actor_type(checked: dict[str, Checked]) -> None:
+    errors, (rejected_line,) = checked["tell"]
     assert len(errors) == 1, errors
-    assert f'snippet.py:{rejected_line}: error: Argument 1 to "tell"' in errors[0]
+    assert f'snippet_tell.py:{rejected_line}: error: Argument 1 to "tell"' in errors[0]
     assert '"Other"' in errors[0]
 
 
 def test_mypy_rejects_a_reply_of_the_wrong_type_and_an_unknown_refusal_reason(
-    tmp_path: Path,
+    checked: dict[str, Checked],
 ) -> None:
-    errors, (typo_line, send_line) = mypy_errors(tmp_path, REPLY_SNIPPET)
+    errors, (typo_line, send_line) = checked["reply"]
     assert len(errors) == 2, errors
-    assert f"snippet.py:{typo_line}: error: Incompatible types in assignment" in errors[0]
+    assert f"snippet_reply.py:{typo_line}: error: Incompatible types in assignment" in errors[0]
     assert "Literal['notfound']" in errors[0]
     assert (
-        f'snippet.py:{send_line}: error: Argument 1 to "send" of "Reply" has incompatible '
-        'type "str"; expected "int"'
+        f'snippet_reply.py:{send_line}: error: Argument 1 to "send" of "Reply" has '
+        'incompatible type "str"; expected "int"'
     ) in errors[1]
