@@ -255,7 +255,8 @@ class AssetEvaluator:
         with self._lock:
             children = list(self._children)
             self._stopped.update(children)
-            warm, self._warm = list(self._warm.values()), OrderedDict()
+            warm = list(self._warm.values())
+            self._warm.clear()  # the same dict: the finalizer of `_fork` holds it
         for pid in children:
             _kill_group(pid)
         for worker in warm:
@@ -431,10 +432,11 @@ class AssetEvaluator:
             for attempt in (1, 2):
                 if self._server is None:
                     self._server = _ForkServer.start()
-                    # an evaluator dropped without `close` stops its server when collected
-                    # (its socket closed, its process killed and reaped), never leaving
-                    # them to the GC's warnings; `stop` twice is harmless
-                    weakref.finalize(self, self._server.stop)
+                    # an evaluator dropped without `close` stops its warm workers (which the
+                    # server forked: it reaps them) and then its server when collected (its
+                    # socket closed, its process killed and reaped), never leaving them to
+                    # the GC's warnings or to the end of the process; twice is harmless
+                    weakref.finalize(self, _stop_server, self._server, self._warm, self._lock)
                 try:
                     return self._server.fork(request, socket_pair=socket_pair)
                 except OSError:
@@ -552,6 +554,21 @@ class _WarmWorker:
         _kill_group(self.pid)
         with contextlib.suppress(OSError):
             os.close(self.fd)
+
+
+def _stop_server(
+    server: _ForkServer,
+    warm: OrderedDict[tuple[str, str, str, str], _WarmWorker],
+    lock: threading.Lock,
+) -> None:
+    """Stop the warm workers in `warm` (the evaluator's own dict, guarded by its `lock`),
+    then `server`."""
+    with lock:
+        workers = list(warm.values())
+        warm.clear()
+    for worker in workers:
+        worker.stop()
+    server.stop()
 
 
 def _receive_exactly(sock: socket.socket, size: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,8 @@ from lightflow_actors.flow import (
     RunStore,
     default_assets_root,
 )
+
+from ._evaluator import SHARED
 
 
 class FakeClock:
@@ -34,10 +36,20 @@ def catalog() -> AssetCatalog:
     return AssetCatalog.scan(default_assets_root())
 
 
-@pytest.fixture(scope="session")
-def evaluator() -> AssetEvaluator:
-    """One evaluator for the session: its cache spares a process per repeated preview."""
-    return AssetEvaluator()
+@pytest.fixture(scope="session", autouse=True)
+def evaluator() -> Iterator[AssetEvaluator]:
+    """One evaluator for the session (`_evaluator.SHARED`): its cache spares a process per
+    repeated preview. Closed when the session ends, whether or not a test asked for it."""
+    yield SHARED
+    SHARED.close()
+
+
+@pytest.fixture
+def own_evaluator() -> Iterator[AssetEvaluator]:
+    """An evaluator of the test's own (its counters start at zero), closed after it."""
+    mine = AssetEvaluator()
+    yield mine
+    mine.close()
 
 
 @pytest.fixture

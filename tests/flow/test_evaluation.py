@@ -25,9 +25,9 @@ from lightflow_actors.flow._evaluation import _decode_frames, encode_frame
 
 
 def test_the_child_resolves_what_resolve_resolves_and_the_cache_spares_a_process(
-    catalog: AssetCatalog, evaluator: AssetEvaluator
+    catalog: AssetCatalog, own_evaluator: AssetEvaluator
 ) -> None:
-    mine = AssetEvaluator()
+    mine = own_evaluator
     inputs = b'{"topic": "owls"}'
     assert mine.resolve(catalog, "article", inputs) == resolve(catalog, "article", inputs)
     assert mine.evaluations == 1
@@ -39,12 +39,12 @@ def test_the_child_resolves_what_resolve_resolves_and_the_cache_spares_a_process
     assert mine.evaluations == 2  # an unknown id needs no process
 
 
-def test_an_edited_file_is_evaluated_again(tmp_path: Path) -> None:
+def test_an_edited_file_is_evaluated_again(tmp_path: Path, own_evaluator: AssetEvaluator) -> None:
     import shutil
 
     root = tmp_path / "assets"
     shutil.copytree(default_assets_root(), root)
-    evaluator = AssetEvaluator()
+    evaluator = own_evaluator
     first = evaluator.resolve(AssetCatalog.scan(root), "text-plan", b'{"topic": "tea"}')
     plan = root / "workflows" / "text_plan.py"
     plan.write_text(plan.read_text().replace('"title": "', '"title": "Edited '))
@@ -230,19 +230,40 @@ def _wait_gone(pid: int) -> None:
     raise AssertionError(f"warm worker {pid} still runs after close()")
 
 
-def test_an_evaluator_dropped_without_close_stops_its_fork_server(catalog: AssetCatalog) -> None:
-    """Its fork server (a process and our end of its socket) is stopped when the evaluator
-    is collected, not left running for the GC to warn about in whatever runs next."""
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, killed but not yet reaped by whoever adopted it, does
+    not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_an_evaluator_dropped_without_close_stops_its_fork_server_and_warm_workers(
+    write_asset, tmp_path: Path
+) -> None:
+    """Its fork server (a process and our end of its socket) and its warm workers (processes
+    waiting on sockets we hold) are stopped when the evaluator is collected, not left
+    running for the GC to warn about in whatever runs next, nor until the process exits."""
     import gc
+    import time
     import warnings
 
     dropped = AssetEvaluator()
-    dropped.resolve(catalog, "text-plan", b'{"topic": "a dropped evaluator"}')
+    dropped.resolve(_catalog(write_asset, tmp_path, _PLAIN), "w", b'{"seed": "dropped"}')
     server = dropped._server
     assert server is not None and server.process.poll() is None
+    (worker,) = dropped._warm.values()
+    assert _running(worker.pid)
     del dropped
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an unclosed socket or a running Popen fails here
         gc.collect()
     assert server.process.returncode is not None  # killed and reaped
     assert server.sock.fileno() == -1  # closed
+    for _ in range(500):  # killed; a condition, not a duration
+        if not _running(worker.pid):
+            break
+        time.sleep(0.01)
+    assert not _running(worker.pid)

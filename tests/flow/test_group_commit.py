@@ -38,6 +38,7 @@ from lightflow_actors.flow._journal import NewRun, PutFile, PutManifest, WriteLi
 from lightflow_actors.flow._run_actor import RunActor
 from lightflow_actors.kernel import ActorSystem
 
+from ._evaluator import SHARED
 from ._fakes import Clock, FakeCortex, ok
 from .test_run_actor import CATALOG, simulate
 
@@ -62,7 +63,7 @@ def fsyncs(monkeypatch: pytest.MonkeyPatch) -> FsyncCounter:
 
 
 def create(root: Path, run_id: str, workflow: str = "article") -> None:
-    service = FlowService(CATALOG, RunStore(root), Clock(), random.Random(1))
+    service = FlowService(CATALOG, RunStore(root), Clock(), random.Random(1), SHARED)
     service.create(workflow, b'{"topic": "tea"}', run_id=run_id)
 
 
@@ -486,7 +487,7 @@ def test_swap_in_of_a_missing_temp_raises(tmp_path: Path) -> None:
 
 
 def _service(store: RunStore) -> FlowService:
-    return FlowService(CATALOG, store, Clock(), random.Random(1))
+    return FlowService(CATALOG, store, Clock(), random.Random(1), SHARED)
 
 
 _RUN_FILES = ("request.json", "resolved_workflow.json", "manifest.json", "events.jsonl")

@@ -16,6 +16,7 @@ import msgspec
 
 from lightflow_actors.flow import FlowService, RunEvent, RunStore, TraceRecord
 
+from ._evaluator import SHARED
 from .test_group_commit import CATALOG, Clock
 
 RUNS = 100
@@ -74,7 +75,7 @@ WRITER = textwrap.dedent(
 def test_kill_9_of_a_group_committing_writer_loses_no_acknowledged_transition(
     tmp_path: Path,
 ) -> None:
-    service = FlowService(CATALOG, RunStore(tmp_path), Clock(), random.Random(1))
+    service = FlowService(CATALOG, RunStore(tmp_path), Clock(), random.Random(1), SHARED)
     for n in range(RUNS):
         service.create("article", b'{"topic": "tea"}', run_id=f"r{n:03}")
     steps = len(RunStore(tmp_path).manifest("r000").steps)

@@ -29,13 +29,14 @@ from lightflow_actors.flow._run_actor import CancelRun, GetRun, RunActor, Submit
 from lightflow_actors.kernel import SHUTDOWN, ActorSystem
 from lightflow_actors.testing import RunResult, Scenario, explore, run_schedule
 
+from ._evaluator import SHARED
 from ._fakes import Answer, Clock, FakeCortex, fail, ok
 
 CATALOG = AssetCatalog.scan(default_assets_root())
 
 
 def service(root: Path) -> FlowService:
-    return FlowService(CATALOG, RunStore(root), Clock(), random.Random(1))
+    return FlowService(CATALOG, RunStore(root), Clock(), random.Random(1), SHARED)
 
 
 async def run_to_end(
@@ -272,7 +273,7 @@ def test_a_step_reuses_an_output_its_own_run_cached_moments_before(tmp_path: Pat
     (assets / "workflows").mkdir(parents=True)
     (assets / "workflows" / "twice.py").write_text(TWICE)
     catalog = AssetCatalog.scan(assets)
-    svc = FlowService(catalog, RunStore(tmp_path / "state"), Clock(), random.Random(1))
+    svc = FlowService(catalog, RunStore(tmp_path / "state"), Clock(), random.Random(1), SHARED)
     svc.create("twice", b'{"text": "one two three"}', run_id="t")
     fakes: list[FakeCortex] = []
 

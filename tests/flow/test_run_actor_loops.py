@@ -50,6 +50,7 @@ from lightflow_actors.kernel import ActorRef
 from lightflow_actors.supervision import ChildSpec, DynamicSupervisor, start_child
 
 from ..conftest import Runtime
+from ._evaluator import SHARED
 from ._fakes import Answer, Clock, FakeCortex, fail, never, ok
 
 ANSWER_DELAY_S = 0.05
@@ -67,7 +68,7 @@ QUICK_BACKOFF_S = 0.05
 
 def service(root: Path, catalog: AssetCatalog | None = None) -> FlowService:
     catalog = catalog or AssetCatalog.scan(default_assets_root())
-    return FlowService(catalog, RunStore(root / "state"), Clock(), random.Random(1))
+    return FlowService(catalog, RunStore(root / "state"), Clock(), random.Random(1), SHARED)
 
 
 def quick_catalog(root: Path) -> AssetCatalog:

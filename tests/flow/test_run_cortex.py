@@ -15,6 +15,8 @@ from lightflow_actors.cortex import CtxLayout, atomic_write
 from lightflow_actors.flow import AssetCatalog, FlowService, RunActor, RunStore, default_assets_root
 from lightflow_actors.kernel import ActorSystem
 
+from ._evaluator import SHARED
+
 
 class Clock:
     def wall_ms(self) -> int:
@@ -62,6 +64,7 @@ async def test_run_through_the_cortex_client(tmp_path: Path, workflow: str, inpu
         RunStore(tmp_path / "state"),
         Clock(),
         random.Random(0),
+        SHARED,
     )
     service.create(workflow, inputs, run_id="real")
     served: list[str] = []

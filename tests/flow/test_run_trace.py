@@ -51,6 +51,7 @@ from lightflow_actors.isa import (
 from lightflow_actors.kernel import Actor, ActorSystem, handler
 from lightflow_actors.testing import Scenario, run_schedule
 
+from ._evaluator import SHARED
 from ._fakes import Clock, body_for
 
 CATALOG = AssetCatalog.scan(default_assets_root())
@@ -116,7 +117,7 @@ def replay(store: RunStore, run_id: str, records: list[TraceRecord]) -> None:
 
 
 def test_a_traced_run_reads_back_and_replays(tmp_path: Path) -> None:
-    service = FlowService(CATALOG, RunStore(tmp_path), Clock(), random.Random(1))
+    service = FlowService(CATALOG, RunStore(tmp_path), Clock(), random.Random(1), SHARED)
     service.create("article", b'{"topic": "owls"}', run_id="first")
     service.create("article", b'{"topic": "owls"}', run_id="second")
     traces = {"first": io.BytesIO(), "second": io.BytesIO()}
@@ -157,7 +158,7 @@ def test_a_traced_run_reads_back_and_replays(tmp_path: Path) -> None:
 
 
 def test_each_incarnation_of_a_killed_run_traces_a_replayable_stream(tmp_path: Path) -> None:
-    service = FlowService(CATALOG, RunStore(tmp_path), Clock(), random.Random(1))
+    service = FlowService(CATALOG, RunStore(tmp_path), Clock(), random.Random(1), SHARED)
     service.create("text-plan", b'{"topic": "tea"}', run_id="k")
     before, after = io.BytesIO(), io.BytesIO()
 
