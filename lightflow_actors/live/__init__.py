@@ -12,6 +12,7 @@ with `PubSubServer` and `PresenceServer` beside them (specs/live-wire.md).
 
 from ._async import AssignAsync, AsyncResult, CancelAsync, StartAsync
 from ._auth import GroupedView, RequestInfo, flash_group, live_session, run_on_mount
+from ._children import live_render
 from ._commands import (
     Broadcast,
     ClearFlash,
@@ -350,6 +351,7 @@ __all__ = [
     "live_file_input",
     "live_img_preview",
     "live_patch_of",
+    "live_render",
     "live_session",
     "live_view",
     "load_or_create_secret",

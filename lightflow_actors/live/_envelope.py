@@ -61,6 +61,8 @@ class LiveEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):
     session id (Render only), ``nav`` and ``title`` side effects for the browser,
     ``e`` the events pushed to its hooks (`PushEvent`), in order, after the patch,
     ``rp`` the replies (`EventReply`) to the events it answers, by their ref.
+    ``child`` names the live child (`live_render`) it is for, by path (``"clock"``, a
+    grandchild ``"clock/hand"``); absent: the page's view (specs/live-wire.md §18).
     """
 
     d: dict[str, object] | None = None
@@ -70,6 +72,7 @@ class LiveEnvelope(msgspec.Struct, frozen=True, omit_defaults=True):
     title: str | None = None
     e: list[tuple[str, dict[str, object]]] | None = None
     rp: dict[str, dict[str, object]] | None = None
+    child: str | None = None
 
 
 ClientEvent: TypeAlias = tuple[str, dict[str, JSONValue]]

@@ -49,7 +49,7 @@ from ._config import LiveConfig
 from ._cookie import SessionCookie, SessionSeal, SetCookie, default_session_cookie
 from ._errors import HubNotStartedError, UnknownViewError, ViewDefinitionError
 from ._presence import PresenceConfig, PresenceServer
-from ._program import static_html
+from ._program import fill_children, static_children_html
 from ._pubsub import Publish, PubSubAdapter, PubSubServer
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import FlowControl, LiveSession, SessionServices
@@ -430,7 +430,9 @@ class LiveHub:
         result = spec.view.mount(dict(params), outcome)
         if inspect.isawaitable(result):
             result = await result
-        html = static_html(spec.view, result, outcome.flash)
+        html, children = static_children_html(spec.view, result, outcome.flash)
+        if children:
+            html = await fill_children(html, children, outcome)
         binding = "" if visit is None else visit.sid
         cookies = () if visit is None else visit_cookies(seal, visit, visit.session)
         flash = seal.seal_flash(outcome.flash, binding) if outcome.flash else ""

@@ -11,7 +11,7 @@ a running server as a browser would.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from ..isa import (
@@ -65,6 +65,11 @@ class LiveClient:
         self.title: str | None = None
         self.navigations: list[Nav] = []
         self.renders = 0
+        # Live children (`live_render`), by path ("clock", "clock/hand"): what each
+        # shows, its patches, and how many full renders it got.
+        self.children: dict[str, ClientState] = {}
+        self.child_patches: dict[str, list[LivePatch]] = {}
+        self.child_renders: dict[str, int] = {}
 
     def ack(self) -> bytes | None:
         """One cumulative ack for the frames received and not yet acknowledged, or None."""
@@ -118,12 +123,64 @@ class LiveClient:
         return list(outcome.outgoing)
 
     def html(self) -> str:
-        return client_html(self.state)
+        """The page as a browser shows it: the view's HTML with each live child's
+        container holding the child's HTML (its own children's too)."""
+        return self.child_html("")
+
+    def own_html(self, path: str = "") -> str:
+        """The HTML of the view (or of the child at `path`) alone: its children's
+        containers empty."""
+        if not path:
+            return client_html(self.state)
+        state = self.children.get(path)
+        return "" if state is None else client_html(state)
+
+    def child_html(self, path: str) -> str:
+        """The HTML of the child at `path` ("" for the view) with its children in it."""
+        html = self.own_html(path)
+        prefix = f"{path}/" if path else ""
+        for found in reversed(list(_containers(html))):
+            inner = f"{prefix}{found.group(2)}"
+            if inner in self.children:
+                at = found.end(3)
+                html = html[:at] + self.child_html(inner) + html[at:]
+        return html
+
+    def child_paths(self, path: str = "") -> list[str]:
+        """The paths of the live children the view (or child `path`) shows now, in
+        page order, whose first render arrived."""
+        prefix = f"{path}/" if path else ""
+        return [
+            f"{prefix}{found.group(2)}"
+            for found in _containers(self.own_html(path))
+            if f"{prefix}{found.group(2)}" in self.children
+        ]
+
+    def children_waiting(self, path: str = "") -> list[str]:
+        """The paths of the live children the page shows a container for whose first
+        render has not arrived (their children's too, once they have)."""
+        prefix = f"{path}/" if path else ""
+        waiting: list[str] = []
+        for found in _containers(self.own_html(path)):
+            inner = f"{prefix}{found.group(2)}"
+            if inner in self.children:
+                waiting += self.children_waiting(inner)
+            else:
+                waiting.append(inner)
+        return waiting
 
     def _render(self, envelope: LiveEnvelope) -> None:
         patch = live_patch_of(envelope)
         if patch is None:
             raise PeerError("a Render without a patch: the server broke specs/live-wire.md §4")
+        if envelope.child is not None:
+            path = envelope.child
+            self.children[path] = apply_patch(ClientState(), patch)
+            self.child_renders[path] = self.child_renders.get(path, 0) + 1
+            if envelope.ref is not None:
+                self._answer(envelope.ref)
+            self._side_effects(envelope)
+            return
         self.state = apply_patch(ClientState(), patch)
         self.session_id = envelope.session or self.session_id
         self.renders += 1
@@ -133,7 +190,16 @@ class LiveClient:
 
     def _patch(self, envelope: LiveEnvelope) -> None:
         patch = live_patch_of(envelope)
-        if patch is not None:
+        if patch is not None and envelope.child is not None:
+            state = self.children.get(envelope.child)
+            if state is None:
+                raise PeerError(
+                    f"a patch for live child {envelope.child!r} before its render: the "
+                    "server broke specs/live-wire.md §18"
+                )
+            self.children[envelope.child] = apply_patch(state, patch)
+            self.child_patches.setdefault(envelope.child, []).append(patch)
+        elif patch is not None:
             self.state = apply_patch(self.state, patch)
             self.patches.append(patch)
         if envelope.ref is not None:
@@ -282,6 +348,12 @@ class WebSocketView(PeerView):
 
 
 _ATTR = re.compile(r'data-lf-(session|token)="([^"]*)"')
+# A live child's container as `live_render` writes it: <tag id="x" data-lf-child="x"...></tag>.
+_CONTAINER = re.compile(r'<([a-z][a-z0-9-]*) id="([A-Za-z][\w-]*)" data-lf-child="\2"[^>]*(>)</\1>')
+
+
+def _containers(html: str) -> Iterator[re.Match[str]]:
+    return _CONTAINER.finditer(html)
 
 
 def page_attr(html: str, name: str) -> str:

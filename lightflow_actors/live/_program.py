@@ -35,6 +35,8 @@ from ..isa import (
     from_json_value,
 )
 from ._async import AssignAsync, AsyncResult
+from ._auth import run_on_mount
+from ._children import MAX_DEPTH, Children, child_session, collecting
 from ._commands import (
     ClearFlash,
     Command,
@@ -105,6 +107,10 @@ class ViewProgram:
     whose ``diff`` is the envelope of specs/live-wire.md); the session actor runs the
     same steps in its mailbox.
     """
+
+    # The live children (`live_render`) of the last render, by id; None while it had
+    # none. A class attribute, so a view without children holds nothing for it.
+    children: Children | None = None
 
     def __init__(
         self,
@@ -393,7 +399,11 @@ class ViewProgram:
 
     def _tree(self) -> Tree:
         view = self.spec.view
-        return view.layout(view.render(self.state), self.flash)
+        with collecting() as found:
+            tree = view.layout(view.render(self.state), self.flash)
+        if found or self.children is not None:
+            self.children = found or None
+        return tree
 
     def _upload(self, instruction: Submit) -> list[Effect]:
         """``lf:upload`` (a preflight) and ``lf:chunk``: the upload protocol (_upload.py)."""
@@ -677,7 +687,39 @@ def static_html(
 
     Stream commands of the mount fill their streams, and live components are mounted
     and rendered once, so the page shows without JavaScript what the live view will.
+    Live children show as empty containers (`fill_children` fills them).
     """
+    return static_children_html(view, result, flash)[0]
+
+
+async def fill_children(html: str, children: Children, parent: SessionInfo, depth: int = 1) -> str:
+    """The first GET of a view with live children (no JavaScript needed): each child
+    mounted without a session and rendered inside its container, its own children
+    too. A child whose ``on_mount`` hook halts stays empty (its connected join sends
+    the browser on)."""
+    if depth > MAX_DEPTH:
+        raise ViewDefinitionError(f"live children nest more than {MAX_DEPTH} levels deep")
+    for call in children.values():
+        if call.container not in html:
+            continue
+        info = child_session(parent, call, False)
+        outcome = await run_on_mount(type(call.view).on_mount, {}, info)
+        if isinstance(outcome, Halt):
+            continue
+        result = call.view.mount({}, outcome)
+        if inspect.isawaitable(result):
+            result = await result
+        inner, grandchildren = static_children_html(call.view, result)
+        if grandchildren:
+            inner = await fill_children(inner, grandchildren, outcome, depth + 1)
+        html = html.replace(call.container, call.open + inner + call.close, 1)
+    return html
+
+
+def static_children_html(
+    view: LiveView[object, object], result: object, flash: Mapping[str, str] | None = None
+) -> tuple[str, Children]:
+    """`static_html`, and the live children its render placed (by id)."""
     state, commands = (
         (result.state, result.commands) if isinstance(result, Update) else (result, ())
     )
@@ -691,6 +733,6 @@ def static_html(
     def resolve(call: ComponentCall) -> Tree:
         return components.render(components.by_cid[components.resolve(call)])
 
-    with pending_ops(streams):
+    with pending_ops(streams), collecting() as children:
         rendered = view.layout(view.render(state), flash or {})
-    return to_html(rendered, resolve)
+    return to_html(rendered, resolve), children

@@ -24,13 +24,23 @@ its state is written after each handled message that changed it (queued, coalesc
 session by the store), and a Mount of a session id the store knows continues from that
 snapshot instead of calling the view's `mount` (specs/cluster.md §Sessions). A write
 refused by fencing (another node claimed the session) stops this session.
+
+Live children (`live_render`, ADR 0115): a view whose render places children gets one
+`LiveSession` per child, spawned under this one, whose watcher is this session. Their
+outputs come back here and go on to the transport, each frame's envelope naming the
+child's path (``"child": "clock"``); browser events whose ``target`` starts with a
+child's id, and a Render asking for one (``view: {"child": path}``), go to that child.
+A child that crashes is started again alone (mounted, rendered in full), at most
+`CHILD_MAX_RESTARTS` times in `CHILD_RESTART_PERIOD` seconds, after which this session
+crashes too (OTP's escalation); this session's exit takes its children down. A view
+without children holds nothing for them (class attributes).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final, TypeAlias
 
@@ -83,6 +93,7 @@ from ..tenants import (
 )
 from ._async import AssignAsync, AsyncDone, AsyncResult, AsyncWorker, CancelAsync, StartAsync
 from ._auth import run_on_mount
+from ._children import MAX_DEPTH, ChildCall, child_session, names_child, split_target
 from ._commands import (
     Broadcast,
     Command,
@@ -97,7 +108,12 @@ from ._commands import (
 )
 from ._component import Halt, SessionInfo, ViewSpec
 from ._cookie import BrowserSeal
-from ._errors import SessionStoreUnavailable, StaleSessionOwner
+from ._errors import (
+    LiveSessionError,
+    SessionStoreUnavailable,
+    StaleSessionOwner,
+    ViewDefinitionError,
+)
 from ._immutable import immutable_value
 from ._presence import ListPresences, PresenceMessage, TrackPresence, UntrackPresence
 from ._program import ViewProgram, resumed
@@ -203,12 +219,53 @@ class _Task(msgspec.Struct):
 
 _LIVE_PHASES: Final = frozenset({"mounted", "live"})
 
+CHILD_MAX_RESTARTS: Final = 3
+"""Restarts of one live child within `CHILD_RESTART_PERIOD` before its parent gives up
+(and crashes, so the browser joins the whole page again)."""
+
+CHILD_RESTART_PERIOD: Final = 5.0
+"""Seconds (the loop's clock) over which a child's restarts are counted."""
+
+
+class _Child:
+    """A running live child: its `live_render` call, its session actor and monitor, the
+    `epoch` its outputs carry (one per start), the instructions it owes an answer for,
+    oldest first (the ref of a browser's Submit, ``""`` for a browser's Render, None for
+    what the parent sent itself), and when it was restarted lately."""
+
+    __slots__ = ("call", "epoch", "monitor", "owed", "ref", "restarts")
+
+    def __init__(
+        self,
+        call: ChildCall,
+        ref: ActorRef[Instruction | FlowControl],
+        monitor: int,
+        epoch: int,
+        restarts: list[float],
+    ) -> None:
+        self.call = call
+        self.ref = ref
+        self.monitor = monitor
+        self.epoch = epoch
+        self.owed: list[str | None] = []
+        self.restarts = restarts
+
 
 _NOTHING: Final = object()
 
 
 class LiveSession(
-    Actor[Instruction | Delivery | Info | FlowControl | AsyncDone | AwaitAsync | Down | Fenced]
+    Actor[
+        Instruction
+        | Delivery
+        | Info
+        | FlowControl
+        | AsyncDone
+        | AwaitAsync
+        | Down
+        | Fenced
+        | SessionOutput
+    ]
 ):
     """One view, one browser. Spawned by the transport (under the sessions supervisor).
 
@@ -220,6 +277,12 @@ class LiveSession(
         session.tell(Mount(id="s1", target="counter"))
         session.tell(Render())     # -> SessionOutput(frames=(Render(view=...),))
     """
+
+    # Live children: None (class attributes) until the view renders one, so a session
+    # without children holds nothing for them (ADR 0108's per-session memory).
+    children: dict[str, _Child] | None = None
+    child_starts = 0  # children started (each start's outputs carry its own epoch)
+    depth = 0  # 0: the page's view; n: a child n levels down
 
     def __init__(
         self,
@@ -271,6 +334,11 @@ class LiveSession(
             self.unlink(task.worker)
             self.system.kill(task.worker)  # its work is for a view that is going away
         self.tasks.clear()
+        if self.children is not None:
+            for child in self.children.values():  # a parent's exit takes its children
+                self.demonitor(child.monitor)
+                self.system.exit(child.ref, SHUTDOWN)
+            self.children = None
         if self.phase in _LIVE_PHASES:
             self.program.terminate(format_reason(reason))
         self.program.close()
@@ -309,6 +377,13 @@ class LiveSession(
                 tenants.admit_event(self.tenant, self.events, self.program.session.id)
             except OverBudget as refusal:
                 self._over_budget(refusal, msg.ref)
+                return
+        if self.phase in _LIVE_PHASES:
+            if isinstance(msg, Submit) and names_child(msg.target):
+                self._submit_to_child(msg)
+                return
+            if isinstance(msg, Render) and isinstance(msg.view, dict) and "child" in msg.view:
+                self._render_child(msg.view)
                 return
         self._interpret(msg)
         if self.program.halted is not None and isinstance(msg, Render):
@@ -371,6 +446,9 @@ class LiveSession(
                 self._carry_out(effects, answers=False)
         elif not self.program.held:
             self.program.hold()
+        if self.children is not None:
+            for child in self.children.values():
+                child.ref.tell(msg)
 
     @handler
     def down(self, msg: Down) -> None:
@@ -378,6 +456,11 @@ class LiveSession(
             # The browser is gone (socket closed, transport stopped): nobody to render for.
             self.stop(SHUTDOWN)
             return
+        if self.children is not None:
+            for child in self.children.values():
+                if child.monitor == msg.monitor:
+                    self._child_down(child, msg.reason)
+                    return
         for token, task in self.tasks.items():
             if task.monitor == msg.monitor:
                 if not is_normal_exit(msg.reason):
@@ -578,6 +661,177 @@ class LiveSession(
             self.watcher.tell(SessionOutput(self.epoch, answers, tuple(frames), tuple(problems)))
         if self.store is not None and self.phase in _LIVE_PHASES:
             self._persist()
+        if (self.program.children is not None or self.children is not None) and self.live:
+            # After the parent's frames went out: a new child's first render follows
+            # the parent's render that holds its container.
+            self._reconcile_children()
+
+    @property
+    def live(self) -> bool:
+        return self.phase in _LIVE_PHASES and self.program.live
+
+    # -- live children (ADR 0115) ---------------------------------------------------------
+
+    @handler
+    def child_output(self, msg: SessionOutput) -> None:
+        """A child's output: its frames go to the browser naming the child, its answers
+        to what the browser sent it count for the transport."""
+        child = self._child_of(msg.epoch)
+        if child is None:
+            return  # a child stopped or started again since: stale
+        answers = False
+        if msg.answers and child.owed:
+            answers = child.owed.pop(0) is not None
+        path = child.call.id
+        frames = tuple(
+            tagged for frame in msg.frames if (tagged := _tagged(frame, path)) is not None
+        )
+        problems = tuple(
+            msgspec.structs.replace(p, ref=None) if p.ref == MOUNT_REF else p for p in msg.problems
+        )
+        if answers or frames or problems:
+            self.watcher.tell(SessionOutput(self.epoch, answers, frames, problems))
+
+    def _child_of(self, epoch: int) -> _Child | None:
+        for child in (self.children or {}).values():
+            if child.epoch == epoch:
+                return child
+        return None
+
+    def _reconcile_children(self) -> None:
+        """Start the children the last render placed, stop those it no longer holds;
+        a child whose id stays (with the same view) is left running as it is."""
+        wanted: Mapping[str, ChildCall] = self.program.children or {}
+        for id, child in list((self.children or {}).items()):
+            call = wanted.get(id)
+            if call is None or not child.call.same_child(call):
+                self._stop_child(child)
+        if wanted and self.depth >= MAX_DEPTH:
+            raise ViewDefinitionError(f"live children nest more than {MAX_DEPTH} levels deep")
+        for id, call in wanted.items():
+            if self.children is None or id not in self.children:
+                self._start_child(call, [])
+
+    def _start_child(self, call: ChildCall, restarts: list[float]) -> None:
+        program = self.program
+        self.child_starts += 1
+        epoch = self.child_starts
+        info = child_session(program.session, call, True)
+        spec = ViewSpec(
+            f"{program.spec.name}.{call.id}", call.view, live_session=program.spec.live_session
+        )
+        services = SessionServices(self.services.pubsub, self.services.presence)
+        watcher: ActorRef[SessionOutput] = self.ref
+        seal, depth, tracer = program.seal, self.depth + 1, self.tracer
+
+        def factory() -> LiveSession:
+            session = LiveSession(
+                spec,
+                info,
+                watcher=watcher,
+                epoch=epoch,
+                services=services,
+                tracer=tracer,
+                seal=seal,
+            )
+            session.depth = depth
+            return session
+
+        ref: ActorRef[Instruction | FlowControl] = self.spawn(factory)
+        child = _Child(call, ref, self.monitor(ref), epoch, restarts)
+        if self.children is None:
+            self.children = {}
+        self.children[call.id] = child
+        if program.held:
+            ref.tell(FlowControl(held=True))
+        ref.tell(Mount(id=info.id, target=spec.name))
+        ref.tell(Render())
+        child.owed += (None, None)  # what the parent asked for itself: no browser waits
+
+    def _stop_child(self, child: _Child) -> None:
+        """The child left the parent's render: it stops (its ``terminate`` runs); an
+        event the browser sent it meanwhile is answered as refused."""
+        self._forget_child(child, f"live child {child.call.id!r} left the page")
+        self.demonitor(child.monitor)
+        self.system.exit(child.ref, SHUTDOWN)
+
+    def _forget_child(self, child: _Child, why: str) -> None:
+        children = self.children
+        if children is not None and children.get(child.call.id) is child:
+            del children[child.call.id]
+            if not children:
+                self.children = None
+        for ref in child.owed:
+            if ref is not None:  # the browser waits for this one: it is refused
+                problem = Problem(
+                    "unexpected_frame",
+                    f"{why} before answering",
+                    "$.instruction.target",
+                    ref or None,
+                )
+                self.watcher.tell(SessionOutput(self.epoch, True, (), (problem,)))
+        child.owed.clear()
+
+    def _child_down(self, child: _Child, reason: ExitReason) -> None:
+        """A child exited by itself. Stopped normally (an on_mount hook halted it, say):
+        it stays stopped. Crashed: it starts again alone, unless it crashed
+        `CHILD_MAX_RESTARTS` times lately, when this session crashes (and the browser
+        joins the whole page again, children included)."""
+        text = format_reason(reason)
+        self._forget_child(child, f"live child {child.call.id!r} exited ({text})")
+        if is_normal_exit(reason) or not self.live:
+            return
+        now = self.system.clock.now()
+        recent = [t for t in child.restarts if now - t < CHILD_RESTART_PERIOD]
+        if len(recent) >= CHILD_MAX_RESTARTS:
+            raise LiveSessionError(
+                f"live child {child.call.id!r} crashed {len(recent) + 1} times within "
+                f"{CHILD_RESTART_PERIOD:g} s (last: {text}); its parent gives up"
+            )
+        logger.warning(
+            "live child %s of %s crashed (%s); restarting", child.call.id, self.key, text
+        )
+        self._start_child(child.call, [*recent, now])
+
+    def _submit_to_child(self, msg: Submit) -> None:
+        assert msg.target is not None
+        head, rest = split_target(msg.target)
+        child = self._child_named(head, "$.instruction.target", msg.ref)
+        if child is not None:
+            child.owed.append(msg.ref or "")
+            child.ref.tell(
+                Submit(event=msg.event, payload=msg.payload, ref=msg.ref, target=rest or None)
+            )
+
+    def _render_child(self, view: Mapping[str, object]) -> None:
+        """A browser's Render for a child (its merge failed): that child renders in full."""
+        path = view.get("child")
+        if len(view) != 1 or not isinstance(path, str):
+            problem = Problem(
+                "malformed_frame",
+                'a Render for a live child carries only {"child": "<path>"}',
+                "$.instruction.view",
+            )
+            self.watcher.tell(SessionOutput(self.epoch, True, (), (problem,)))
+            return
+        head, rest = split_target(path)
+        child = self._child_named(head, "$.instruction.view.child", None)
+        if child is not None:
+            child.owed.append("")
+            child.ref.tell(Render(view={"child": rest}) if rest else Render())
+
+    def _child_named(self, id: str, path: str, ref: str | None) -> _Child | None:
+        child = self.children.get(id) if self.children is not None else None
+        if child is None:
+            known = ", ".join(sorted(self.children or {})) or "none"
+            problem = Problem(
+                "malformed_frame",
+                f"{self.program.spec.name} has no live child {id[:64]!r} (its children: {known})",
+                path,
+                ref,
+            )
+            self.watcher.tell(SessionOutput(self.epoch, True, (), (problem,)))
+        return child
 
     def _command(self, command: Command) -> None:
         services = self.services
@@ -600,6 +854,19 @@ class LiveSession(
                 self._cancel_async(name, reason=reason)
             case _:
                 pass
+
+
+def _tagged(frame: ToBrowser, path: str) -> ToBrowser | None:
+    """A child's frame for the browser, its envelope naming the child's `path` (the
+    child's own children's paths go under it); None for what the browser does not get
+    from a child (a Shutdown: the parent's transport speaks for the connection)."""
+    if isinstance(frame, Render) and isinstance(frame.view, dict):
+        inner = frame.view.get("child")
+        return Render(view={**frame.view, "child": f"{path}/{inner}" if inner else path})
+    if isinstance(frame, Patch) and isinstance(frame.diff, dict):
+        inner = frame.diff.get("child")
+        return Patch(diff={**frame.diff, "child": f"{path}/{inner}" if inner else path})
+    return None
 
 
 def _problem_of(ref: str, payload: object) -> Problem:

@@ -122,6 +122,7 @@ __all__ = [
     "FileInput",
     "FormHandle",
     "HttpTransportView",
+    "LiveChildHandle",
     "LiveClient",
     "LiveRedirect",
     "LiveTest",
@@ -133,7 +134,9 @@ __all__ = [
     "UploadFile",
     "WebSocketView",
     "element",
+    "find_live_child",
     "has_element",
+    "live_children",
     "live_test",
     "open_browser",
     "render_change",
@@ -298,6 +301,15 @@ class LiveViewHandle:
         if refused is not None and self.client.renders == renders:
             raise LiveTestError(f"the server refused to mount {view}: {refused}")
         self._raise_if_halted()
+        await self.wait_children()
+
+    async def wait_children(self) -> None:
+        """Wait until every live child the page shows has sent its first render (as
+        LiveViewTest's ``live/2`` returns once the nested views joined)."""
+        if self.client.children_waiting():
+            await self.wait_for(
+                lambda: not self.client.children_waiting(), "the live children's first renders"
+            )
 
     def _refused(self, since: int) -> str | None:
         """``code: message`` of an error frame received after the first `since` errors that
@@ -421,7 +433,7 @@ class LiveViewHandle:
         a hook's ``pushEventTo``: a component's cid, or an `Element` whose closest
         ``lf-target`` is the component (none: the view)."""
         payload = {} if payload is None else payload
-        cid = _closest_target(target.node()) if isinstance(target, Element) else target
+        cid = _closest_target(target.event_node()) if isinstance(target, Element) else target
         self._last_hook_ref = await self.push(event, payload, target=cid)
         return self.html()
 
@@ -464,7 +476,7 @@ class LiveViewHandle:
         view as-is) and return the HTML after the answer."""
         if isinstance(target, str):
             return await self._render_event(target, dict(values or {}), None)
-        node = target.node()
+        node = target.event_node()
         # A capture click (lf-capture-click) is a click too, when there is no lf-click.
         binding = (
             "lf-capture-click"
@@ -484,7 +496,7 @@ class LiveViewHandle:
         push the event named `target`; return the HTML after the answer."""
         if isinstance(target, str):
             return await self._render_event(target, dict(values or {}), None)
-        node = target.node()
+        node = target.event_node()
         event = _binding(node, "lf-submit", target)
         payload: dict[str, JSONValue] = dict(form_fields(node))
         payload.update(_pushed_value(node.attrs.get("lf-submit"), event))
@@ -503,7 +515,7 @@ class LiveViewHandle:
         event named `target`; return the HTML after the answer."""
         if isinstance(target, str):
             return await self._render_event(target, dict(values or {}), None)
-        node = target.node()
+        node = target.event_node()
         event = _binding(node, "lf-change", target)
         payload: dict[str, JSONValue] = dict(form_fields(node)) if node.tag == "form" else {}
         payload.update(_pushed_value(node.attrs.get("lf-change"), event))
@@ -554,7 +566,7 @@ class LiveViewHandle:
         return await self._render_viewport(target, "bottom")
 
     async def _render_viewport(self, target: Element, edge: str) -> str:
-        node = target.node()
+        node = target.event_node()
         attribute = f"lf-viewport-{edge}"
         if not node.attrs.get(attribute):
             raise LiveTestError(f"{target!r} has no {attribute}: it sends no such event")
@@ -582,7 +594,7 @@ class LiveViewHandle:
             raise LiveTestError(f"render_{kind}: give the key (as KeyboardEvent.key names it)")
         if isinstance(target, str):
             return await self._render_event(target, {"key": key, **(values or {})}, None)
-        node = target.node()
+        node = target.event_node()
         attribute = _bound_attribute(node, kind, target)
         only = node.attrs.get("lf-key")
         if only and only != key:
@@ -605,7 +617,7 @@ class LiveViewHandle:
     ) -> str:
         if isinstance(target, str):
             return await self._render_event(target, dict(values or {}), None)
-        node = target.node()
+        node = target.event_node()
         attribute = _bound_attribute(node, kind, target)
         event = _binding(node, attribute, target)
         payload: dict[str, JSONValue] = dict(_values_of(node.attrs))
@@ -815,11 +827,50 @@ class LiveViewHandle:
             found = select(parse(self.html()), selector)
         except SelectorError as error:
             raise LiveTestError(str(error)) from None
+        if len(found) == 1:
+            self._not_in_child(found[0], selector)
         if len(found) != 1:
             raise LiveTestError(
                 f"{len(found)} elements match {selector!r} in the rendered HTML; expected one"
             )
         return found[0]
+
+    # -- live children (live_render) ----------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The live child's path ("" for the page's view)."""
+        return ""
+
+    def live_children(self) -> list[LiveChildHandle]:
+        """The live children this view shows now (Phoenix's ``live_children/1``), in page
+        order: each a handle to click, submit and render like this one."""
+        return [LiveChildHandle(self, path) for path in self.client.child_paths(self.path)]
+
+    def find_live_child(self, id: str) -> LiveChildHandle:
+        """The live child with `id` among this view's (Phoenix's ``find_live_child/2``);
+        `LiveTestError` naming the children there are if none has it."""
+        path = f"{self.path}/{id}" if self.path else id
+        if path not in self.client.child_paths(self.path):
+            known = [p.rsplit("/", 1)[-1] for p in self.client.child_paths(self.path)]
+            raise LiveTestError(
+                f"{self.view or 'the view'} shows no live child {id!r} "
+                f"(its children: {', '.join(known) or 'none'})"
+            )
+        return LiveChildHandle(self, path)
+
+    def _not_in_child(self, node: Node, selector: str) -> None:
+        """An element the page shows inside a live child belongs to the child: its events
+        go there (as the browser's do), through `find_live_child`."""
+        current = node.parent
+        while current is not None:
+            child = current.attrs.get("data-lf-child")
+            if child:
+                raise LiveTestError(
+                    f"{selector!r} is inside live child {child!r}: use "
+                    f"find_live_child(view, {child!r}) to act on it"
+                )
+            current = current.parent
 
     # -- internals --------------------------------------------------------------------
 
@@ -859,7 +910,7 @@ class LiveViewHandle:
 
     def _element(self, attribute: str, event: str, id: str | None = None) -> _Element:
         finder = _Finder()
-        finder.feed(self.html())
+        finder.feed(self.client.own_html(self.path))
         for element in finder.elements:
             if _binds(element.attrs.get(attribute), event) and (
                 id is None or element.attrs.get("id") == id
@@ -873,6 +924,80 @@ class LiveViewHandle:
             f"no element with {which} in the rendered HTML "
             f"(it has {attribute} for: {', '.join(present) or 'none'})"
         )
+
+
+class LiveChildHandle(LiveViewHandle):
+    """A live child (`live_render`) of a mounted view, as a test sees it: the same
+    actions and assertions as its parent's handle (``click``, ``render_click``,
+    ``element``, ``html``, ``patches``, ``resync``), on the child's own HTML, its events
+    going to the child's session over the parent's connection."""
+
+    def __init__(self, parent: LiveViewHandle, path: str) -> None:
+        super().__init__(parent.hub, parent.transport, parent.socket)
+        self.client = parent.client
+        self.view = parent.view
+        self.token = parent.token
+        self._replies = parent._replies  # one connection: the acks owed are shared
+        self._path = path
+        self.parent = parent
+
+    def __repr__(self) -> str:
+        return f"<live child {self._path!r} of {self.view!r}>"
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def id(self) -> str:
+        """The child's id (its container's DOM id)."""
+        return self._path.rsplit("/", 1)[-1]
+
+    def html(self) -> str:
+        """The child's HTML as the page shows it inside its container."""
+        return self.client.child_html(self._path)
+
+    @property
+    def patches(self) -> list[LivePatch]:
+        """The child's patches after its last full render, oldest first."""
+        return self.client.child_patches.get(self._path, [])
+
+    @property
+    def renders(self) -> int:
+        """How many full renders the child sent (1 after its mount; more after a
+        restart, or a `resync`)."""
+        return self.client.child_renders.get(self._path, 0)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the parent shows this child now."""
+        parent_path = self._path.rpartition("/")[0]
+        return self._path in self.client.child_paths(parent_path)
+
+    async def send_event(self, event: str, payload: JSONValue, *, target: str | None = None) -> str:
+        path = self._path if target is None else f"{self._path}/{target}"
+        return await super().send_event(event, payload, target=path)
+
+    async def resync(self) -> str:
+        renders = self.renders
+        await self.send(Render(view={"child": self._path}))
+        await self.wait_for(lambda: self.renders > renders, f"the full render of {self._path}")
+        return self.html()
+
+    async def wait_for_render(self, renders: int) -> str:
+        """Wait until the child sent more than `renders` full renders (a restart)."""
+        await self.wait_for(lambda: self.renders > renders, f"a new render of {self._path}")
+        return self.html()
+
+
+def live_children(view: LiveViewHandle) -> list[LiveChildHandle]:
+    """Phoenix's ``live_children(view)``: the live children `view` shows now."""
+    return view.live_children()
+
+
+def find_live_child(view: LiveViewHandle, id: str) -> LiveChildHandle:
+    """Phoenix's ``find_live_child(view, id)``: `view`'s live child with `id`."""
+    return view.find_live_child(id)
 
 
 class UploadFile(msgspec.Struct, frozen=True):
@@ -1043,6 +1168,13 @@ class Element:
                 f"{what} match {self!r} in the rendered HTML; an element must match exactly one"
             )
         return found[0]
+
+    def event_node(self) -> Node:
+        """`node`, for sending its event: one inside a live child belongs to the child
+        (`LiveTestError` naming it; act on it through ``find_live_child``)."""
+        node = self.node()
+        self.view._not_in_child(node, self.selector)
+        return node
 
     def exists(self) -> bool:
         return bool(select(parse(self.view.html()), self.selector, self.text_filter))
