@@ -6,7 +6,6 @@ the parent leaves it running, and leaving the parent's template stops it. The te
 
 from __future__ import annotations
 
-import json
 from collections import Counter as Tally
 from typing import Any
 
@@ -20,6 +19,7 @@ from lightflow_actors.live import (
     LiveView,
     SendAfter,
     SessionInfo,
+    StaticRender,
     Template,
     Update,
     ViewDefinitionError,
@@ -183,7 +183,7 @@ async def test_children_mount_with_the_session_values_and_render_inside_their_co
         )
         assert "a: 110" not in view.client.own_html()
         assert view.has_element("#counter-b p.count", "b: 110")
-        with pytest.raises(LiveTestError, match="counter-x.*counter-a, counter-b"):
+        with pytest.raises(LiveTestError, match=r"counter-x.*counter-a, counter-b"):
             find_live_child(view, "counter-x")
 
 
@@ -191,8 +191,8 @@ async def test_the_first_get_renders_the_children_without_javascript() -> None:
     log = Log()
     async with live_test(views(log)) as live:
         page = await live.hub.static_render("page", {})
-        assert not isinstance(page, type(None))
-        html = getattr(page, "html")
+        assert isinstance(page, StaticRender)
+        html = page.html
         assert '<div id="counter-a" data-lf-child="counter-a"><p class="count">a: 10</p>' in html
         assert '<div id="counter-b" data-lf-child="counter-b"><p class="count">b: 10</p>' in html
 
