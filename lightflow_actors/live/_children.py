@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Final, TypeAlias
 
-from ._component import LiveView, SessionInfo
+from ._component import AnyLiveView, LiveView, SessionInfo
 from ._cookie import SessionValue
 from ._errors import ViewDefinitionError
 from ._markup import escape_text
@@ -98,7 +98,7 @@ def collecting() -> Iterator[Children]:
 
 
 def live_render(
-    view: LiveView[object, object],
+    view: AnyLiveView,
     *,
     id: str,
     session: Mapping[str, SessionValue] | None = None,

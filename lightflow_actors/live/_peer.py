@@ -156,6 +156,21 @@ class LiveClient:
             if f"{prefix}{found.group(2)}" in self.children
         ]
 
+    def _prune(self, path: str) -> None:
+        """Forget the children (and their own) whose container the view or child at
+        `path` no longer shows, as the browser does: the server stopped them."""
+        if not self.children:
+            return
+        prefix = f"{path}/" if path else ""
+        shown = {f"{prefix}{found.group(2)}" for found in _containers(self.own_html(path))}
+        for known in list(self.children):
+            mine = known.startswith(prefix) and "/" not in known[len(prefix) :]
+            if mine and known not in shown:
+                for gone in [k for k in self.children if k == known or k.startswith(known + "/")]:
+                    del self.children[gone]
+                    self.child_patches.pop(gone, None)
+                    self.child_renders.pop(gone, None)
+
     def children_waiting(self, path: str = "") -> list[str]:
         """The paths of the live children the page shows a container for whose first
         render has not arrived (their children's too, once they have)."""
@@ -177,6 +192,8 @@ class LiveClient:
             path = envelope.child
             self.children[path] = apply_patch(ClientState(), patch)
             self.child_renders[path] = self.child_renders.get(path, 0) + 1
+            self.child_patches.pop(path, None)
+            self._prune(path)
             if envelope.ref is not None:
                 self._answer(envelope.ref)
             self._side_effects(envelope)
@@ -199,9 +216,11 @@ class LiveClient:
                 )
             self.children[envelope.child] = apply_patch(state, patch)
             self.child_patches.setdefault(envelope.child, []).append(patch)
+            self._prune(envelope.child)
         elif patch is not None:
             self.state = apply_patch(self.state, patch)
             self.patches.append(patch)
+            self._prune("")
         if envelope.ref is not None:
             self._answer(envelope.ref)
         self._side_effects(envelope)

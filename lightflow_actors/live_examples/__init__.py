@@ -5,7 +5,8 @@ cookie session, ``on_mount``, flash), a tally whose count lives in the session (
 across nodes in a cluster), ``settings``: a form with an upload and an async-loaded
 panel, todos (a live component per item, a streamed activity log), and tasks: a
 todo list per signed-in user kept in a store actor per user (components, a stream, an
-upload per task, flash, JS-command toggles).
+upload per task, flash, JS-command toggles), and a dashboard of two live children
+(nested live views, ``live_render``).
 ``lightflow serve`` mounts them under ``/live``;
 ``examples/live/app.py`` serves them.
 
@@ -37,6 +38,7 @@ from lightflow_actors.supervision import start_subsystem
 from .auth import auth_views
 from .chat import ChatRoom, Room, RoomMessage
 from .counter import counter
+from .dashboard import dashboard
 from .settings import SettingsView
 from .table import GetTable, LiveTable, Ticker
 from .tally import tally
@@ -79,6 +81,7 @@ def example_views(system: ActorSystem) -> dict[str, AnyLiveView | GroupedView]:
         "widgets": WidgetsView(),
         **auth_views(),
         "tally": tally,
+        "dashboard": dashboard,
         "settings": SettingsView(),
         "todos": TodoList(),
         **task_views(stores),

@@ -466,6 +466,9 @@
       a.nodeValue = b.nodeValue;
       return true;
     }
+    // A live child's container (section 12): its content is the child's, painted from
+    // the child's own renders; the parent's never touches it (it is always empty there).
+    if (a.hasAttribute("data-lf-child") && b.getAttribute("data-lf-child") === a.getAttribute("data-lf-child")) return false;
     // An element waiting for the answer to its lf-disable-with event keeps what the
     // client showed; the answer (settle, then a render) brings the server's version.
     if (a.__lfLock) { a.__lfLock.stale = true; return false; }
@@ -2431,6 +2434,130 @@
     uploads.choose(input);
     return true;
   };
+
+  // ---------------------------------------------------------------- 12. live children
+  //
+  // A live child (live_render, specs/live-wire.md §18) is a view with its own session on
+  // this socket: its container <div id="x" data-lf-child="x"> is empty in the parent's
+  // HTML, and its Render and Patch envelopes carry "child": its path ("x", or "x/y" for
+  // a grandchild). The client keeps each child's state apart, paints it into its
+  // container (the parent's morph never enters one), sends the events of elements
+  // inside a child with target "<path>" or "<path>/<cid>", and asks a child whose patch
+  // does not merge for a full render with Render {view: {child: path}}.
+
+  /** The path of the live child `el` is in ("" for the page's view). */
+  LiveSocket.prototype.childPathOf = function (el) {
+    var ids = [];
+    for (var node = el && el.parentElement ? el.closest("[data-lf-child]") : null;
+         node && this.root.contains(node) && node !== this.root;
+         node = node.parentElement ? node.parentElement.closest("[data-lf-child]") : null) {
+      ids.unshift(node.getAttribute("data-lf-child"));
+    }
+    return ids.join("/");
+  };
+
+  /** The container of the child at `path` on the page, or null. */
+  LiveSocket.prototype.childContainer = function (path) {
+    var scope = this.root, ids = path.split("/");
+    for (var i = 0; i < ids.length && scope; i++) {
+      var found = null;
+      Array.prototype.some.call(scope.querySelectorAll("[data-lf-child]"), function (el) {
+        if (el.getAttribute("data-lf-child") === ids[i]) { found = el; return true; }
+        return false;
+      });
+      scope = found;
+    }
+    return scope;
+  };
+
+  var childPushBase = LiveSocket.prototype.push;
+  LiveSocket.prototype.push = function (el, event, payload, form, opts) {
+    var path = this.childPathOf(el);
+    if (!path) return childPushBase.call(this, el, event, payload, form, opts);
+    var routed = {};
+    Object.keys(opts || {}).forEach(function (k) { routed[k] = opts[k]; });
+    var cid = (opts && opts.target) || componentTarget(el);
+    routed.target = cid !== null && cid !== undefined && cid !== "" ? path + "/" + cid : path;
+    return childPushBase.call(this, el, event, payload, form, routed);
+  };
+
+  var childInstructionBase = LiveSocket.prototype.onInstruction;
+  LiveSocket.prototype.onInstruction = function (ins) {
+    var env = ins.op === "render" ? ins.view : ins.op === "patch" ? ins.diff : null;
+    if (env && typeof env.child === "string") { this.onChild(ins.op, env); return; }
+    childInstructionBase.call(this, ins);
+  };
+
+  LiveSocket.prototype.onChild = function (op, env) {
+    if (!this.children) this.children = new Map();
+    var path = env.child, child = this.children.get(path);
+    if (op === "render") {
+      if (env.nav && env.nav.kind === "redirect") { this.closing = true; this.follow(env.nav); return; }
+      try {
+        child = { state: applyPatch(emptyState(), env.d || {}), el: null };
+      } catch (e) {
+        console.error("lightflow: cannot apply the full render of live child " + path, e);
+        return;
+      }
+      this.children.set(path, child);
+    } else {
+      if (!child || child.waiting) return;   // its Render is on the way: it replaces all
+      if (env.d) {
+        try {
+          child.state = applyPatch(child.state, env.d);
+        } catch (e) {
+          console.warn("lightflow: live child " + path + ": " + e.message);
+          child.waiting = true;
+          this.instruction({ op: "render", view: { child: path } });
+          return;
+        }
+      }
+    }
+    if (env.ref) this.settle(env.ref, env.rp);
+    this.paintChild(path, child, op === "render");
+    if (env.title) document.title = env.title;
+    this.deliverEvents(env.e);
+    if (env.nav) this.follow(env.nav);
+    this.emit("lf:child", { child: path, op: op, ref: env.ref || null });
+  };
+
+  /** Paint the child at `path` into its container (a new container gets it whole). */
+  LiveSocket.prototype.paintChild = function (path, child, full) {
+    var el = this.childContainer(path);
+    if (!el) { this.children.delete(path); return; }   // it left the page: the server stops it
+    var opts = { added: [], updated: [] }, fresh = full || el !== child.el;
+    morph(el, toHtml(child.state), opts);
+    child.el = el;
+    child.waiting = false;
+    this.runHooks(fresh ? [el] : opts.added, opts.updated);
+    this.repaintChildren(path);
+  };
+
+  /** After a render of the view (or of the child `under`): a child whose container is new
+   *  (the morph made it anew) gets its HTML again; one whose container left is dropped. */
+  LiveSocket.prototype.repaintChildren = function (under) {
+    if (!this.children) return;
+    var self = this, prefix = under ? under + "/" : "";
+    this.children.forEach(function (child, path) {
+      if (path.indexOf(prefix) !== 0 || path.slice(prefix.length).indexOf("/") >= 0) return;
+      var el = self.childContainer(path);
+      if (!el) { self.children.delete(path); return; }
+      if (el !== child.el || !el.firstChild) self.paintChild(path, child, true);
+    });
+  };
+
+  var childRenderBase = LiveSocket.prototype.render;
+  LiveSocket.prototype.render = function (settled, full, before) {
+    var painted = childRenderBase.call(this, settled, full, before);
+    this.repaintChildren("");
+    return painted;
+  };
+
+  /** The live children the page shows now: their paths (for tests and tools). */
+  LiveSocket.prototype.liveChildren = function () {
+    return this.children ? Array.from(this.children.keys()) : [];
+  };
+
 
   // ------------------------------------------ 10. transports: WebSocket, SSE, long-polling
   // specs/live-wire.md §17, ADR 0101. A page tries a WebSocket; when none gets a welcome
