@@ -6,12 +6,17 @@ answer written and every provider crash/restart. Each line is appended with a si
 and fsynced before `append` returns. `append(..., sync=False)` defers the fsync to the next
 synced append (group commit): the substrate uses it for the records that precede an answer
 (claim, policy decision), whose answer record then makes them durable with one fsync.
+
+The substrate appends from its I/O lanes' worker threads (ADR 0119) and its provider
+hosts from the loop: a lock keeps each line's write, the fsync and `close` apart, so no
+line is written to a descriptor that was closed (and perhaps reused) meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -81,31 +86,36 @@ class AuditLog:
         self._fd: int | None = os.open(
             path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644
         )
-        self._encoder = msgspec.json.Encoder()
         self._unsynced = False
+        self._lock = threading.Lock()
         self.dropped = 0  # lines that could not be written (see `append`)
 
     def append(self, event: AuditEvent, *, sync: bool = True) -> None:
         """Append one line. A write that fails (disk full, quota, EIO) is logged and counted
         in `dropped`, never raised: losing an audit line must not stop serving requests."""
-        if self._fd is None:
-            raise RuntimeError(f"audit log {self.path} is closed; create a new AuditLog")
         stamped = msgspec.structs.replace(event, ts_ms=self._wall_ms())
         try:
-            line = self._encoder.encode(stamped)
+            line = msgspec.json.encode(stamped)
         except UnicodeEncodeError:  # a file name that was not UTF-8 (lone surrogates)
-            line = self._encoder.encode(_encodable(stamped))
-        try:
-            os.write(self._fd, line + b"\n")
-        except OSError as exc:
-            self._drop(exc)
-            return
-        self._unsynced = True
-        if sync:
-            self.sync()
+            line = msgspec.json.encode(_encodable(stamped))
+        with self._lock:
+            if self._fd is None:
+                raise RuntimeError(f"audit log {self.path} is closed; create a new AuditLog")
+            try:
+                os.write(self._fd, line + b"\n")
+            except OSError as exc:
+                self._drop(exc)
+                return
+            self._unsynced = True
+            if sync:
+                self._sync()
 
     def sync(self) -> None:
         """fsync every line appended so far (no-op when not durable or nothing is pending)."""
+        with self._lock:
+            self._sync()
+
+    def _sync(self) -> None:
         if self._fd is not None and self._unsynced and self._durable:
             try:
                 os.fsync(self._fd)
@@ -118,10 +128,11 @@ class AuditLog:
         logger.error("audit log %s: cannot append (%s); line dropped", self.path, exc)
 
     def close(self) -> None:
-        if self._fd is not None:
-            self.sync()
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:
+            if self._fd is not None:
+                self._sync()
+                os.close(self._fd)
+                self._fd = None
 
 
 def read_audit(path: Path) -> list[AuditEvent]:

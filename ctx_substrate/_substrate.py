@@ -18,6 +18,7 @@ and the periodic rescan retries it; only a client-visible answer closes it.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -57,6 +58,7 @@ from ._intake import (
     stays_in_tree,
 )
 from ._jobs import Dispatch, HookRunner, JobRunner, read_status
+from ._lanes import IoLanes, JobCrashed
 from ._scan import inboxes, subdirs, waiting_files
 from ._tree import ensure_tree
 from ._watcher import Committed, DirectoryWatcher, Rescan, WrittenInPlace
@@ -107,6 +109,9 @@ class SubstrateStats(msgspec.Struct, frozen=True):
     retrying: int = 0  # requests whose read or answer failed on an I/O error, retried later
     handed_off: int = 0  # requests claimed on a hand-off from this process (ADR 0100)
     relaxed: int = 0  # answers written with the hand-off's fewer fsyncs (ADR 0100)
+    # File jobs (claims, reads, answers, audit lines; ADR 0119) queued, running, or whose
+    # outcome is not handled yet: 0 with `in_flight` 0 means every file is where it goes.
+    io_unsettled: int = 0
 
 
 class Stats(Ask[SubstrateStats], frozen=True):
@@ -137,7 +142,14 @@ class _Unwritten(msgspec.Struct):
     relaxed: bool = False
 
 
-class Substrate(Actor[SubstrateMessage | Down]):
+class _IoDone(msgspec.Struct, frozen=True):
+    """A lane's batch is done: its outcomes, in order (see `Substrate.io_done`)."""
+
+    outcomes: tuple[object, ...]
+    jobs: int  # how many jobs the batch ran (their outcomes may be fewer)
+
+
+class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
     """Serves `config.root` with `providers`; see the module docstring for the cycle.
 
     ::
@@ -183,6 +195,7 @@ class Substrate(Actor[SubstrateMessage | Down]):
         # is written, and which requests were handed off relaxed.
         self._notify: dict[str, ActorRef[AnswerWritten]] = {}
         self._relaxed: set[str] = set()
+        self._lanes: IoLanes | None = None  # file I/O off the loop (ADR 0119), from on_start
         self._counts = {
             "served": 0,
             "errors": 0,
@@ -208,6 +221,12 @@ class Substrate(Actor[SubstrateMessage | Down]):
             self.system.clock.wall_ms,
             durable=cfg.durable_audit,
         )
+        ref = self.ref
+
+        def deliver(outcomes: tuple[object, ...], jobs: int) -> None:
+            ref.tell(_IoDone(outcomes, jobs))
+
+        self._lanes = IoLanes(self.run_blocking, deliver, self.system.loop)
         for name, spec in self._specs.items():
             limits = cfg.routes.limits_of(name)
             self._hosts[name] = self.spawn(
@@ -274,6 +293,10 @@ class Substrate(Actor[SubstrateMessage | Down]):
                 atomic_write(self._root / "model" / f"{name}.json", msgspec.json.encode(record))
 
     def on_stop(self, reason: object) -> None:
+        if self._lanes is not None:
+            # A batch on its thread stops before its next job; `close` below waits for the
+            # line it may be appending. What is left undone the next rescan finds again.
+            self._lanes.close()
         if self._audit is not None:
             self._audit.append(AuditEvent("substrate.stopped", reason=str(reason)))
             self._audit.close()
@@ -282,6 +305,11 @@ class Substrate(Actor[SubstrateMessage | Down]):
     def audit(self) -> AuditLog:
         assert self._audit is not None, "the audit log opens in on_start"
         return self._audit
+
+    @property
+    def _lanes_(self) -> IoLanes:
+        assert self._lanes is not None, "the lanes start in on_start"
+        return self._lanes
 
     # -- intake ---------------------------------------------------------------------------
     @handler
@@ -311,45 +339,43 @@ class Substrate(Actor[SubstrateMessage | Down]):
             return  # not an inbox request: the watcher and the rescan decide as usual
         key = str(loc.file(loc.inbox, Suffix.CLAIMED))
         self._notify[key] = msg.notify
-        if msg.relaxed:
-            self._relaxed.add(key)
-        if self._claim(loc, path):
-            self._counts["handed_off"] += 1
-        # Taken by `_serve` when this claim won; a watcher event that claimed it first
-        # serves it with every fsync (its commit was relaxed, its answer need not be).
-        self._relaxed.discard(key)
-        if key not in self._claimed:
-            # Not being served: answered (or refused) already, possibly by a watcher event
-            # that won the claim; or left for a rescan (an I/O error, a quiet refusal).
-            self._tell_answered(loc, key, only_if_answered=True)
+        # Being served already (a watcher event or a rescan took it first): told when its
+        # answer is written, and served with every fsync (its commit was relaxed, its
+        # answer need not be). Else claimed now, relaxed as the client asked.
+        self._claim(loc, path, relaxed=msg.relaxed, handed_off=True)
 
-    def _tell_answered(self, loc: Location, key: str, *, only_if_answered: bool = False) -> None:
+    def _settle_notify(self, key: str, answered: bool) -> None:
+        """The request of `key` is no longer served here: tell its hand-off's client if it
+        is answered (else the client's watch decides), and forget it."""
         notify = self._notify.pop(key, None)
-        if notify is not None and (not only_if_answered or answered(loc)):
-            notify.tell(AnswerWritten(str(loc.outbox), loc.raw_id))
+        if notify is not None and answered:
+            loc = locate(self._root, Path(key), Suffix.CLAIMED)
+            if loc is not None:
+                notify.tell(AnswerWritten(str(loc.outbox), loc.raw_id))
 
     @handler
     def rescan(self, msg: Rescan) -> None:
-        # Audit lines of relaxed exchanges were appended without fsync: durable from here.
-        self.audit.sync()
         for key in list(self._unwritten):
             self._write_again(key)
-        for inbox in inboxes(self._root):
-            for path in waiting_files(inbox, (Suffix.REQUEST, Suffix.CLAIMED)):
-                if str(path) in self._ignored:
-                    continue
-                if path.name.endswith(Suffix.REQUEST):
-                    loc = locate(self._root, path)
-                    if loc is not None:
-                        self._claim(loc, path)
-                elif str(path) not in self._claimed:
-                    loc = locate(self._root, path, Suffix.CLAIMED)
-                    if loc is not None:
-                        self._serve(loc, resumed=True)
-        for home in subdirs(self._root / "home"):
-            for area in ("job", "hook"):
-                for folder in subdirs(home / area):
-                    self._folder_runner(folder)
+        # The listing on a lane too; audit lines of relaxed exchanges made durable first.
+        self._lanes_.submit(functools.partial(_scan_tree, self._root, self.audit))
+
+    def _scanned(self, found: _Scanned) -> None:
+        for name in found.requests:
+            if name in self._ignored:
+                continue
+            path = Path(name)
+            loc = locate(self._root, path)
+            if loc is not None:
+                self._claim(loc, path)
+        for name in found.claims:
+            if name in self._claimed or name in self._ignored:
+                continue
+            loc = locate(self._root, Path(name), Suffix.CLAIMED)
+            if loc is not None:
+                self._claim(loc, Path(name), resumed=True)
+        for folder in found.folders:
+            self._folder_runner(Path(folder))
 
     # -- jobs and hooks -------------------------------------------------------------------
     def _folder_runner(self, folder: Path) -> None:
@@ -400,86 +426,98 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._token += 1
         self._hosts[provider].tell(self._serve_message(request, msg.reply_to))
 
-    def _claim(self, loc: Location, path: Path, *, found_as: FoundAs = "committed") -> bool:
-        """Claim and serve a committed request; False when this call did not claim it."""
-        if not stays_in_tree(self._root, loc.inbox):
-            self._refuse_quietly(loc, path, "the inbox folder leaves the tree (symlink)")
-            return False
-        claimed = loc.file(loc.inbox, Suffix.CLAIMED)
-        try:
-            os.rename(path, claimed)
-        except FileNotFoundError:
-            return False  # claimed already (a watcher event and a rescan raced): served once
-        except OSError as exc:
-            if exc.errno in _TRANSIENT:
-                self._retry(loc, str(path), f"cannot claim the request: {exc.strerror}")
-            else:
-                self._refuse_quietly(loc, path, f"cannot claim the request: {exc.strerror}")
-            return False
-        self._retrying.discard(str(path))
-        self._serve(loc, resumed=False, found_as=found_as)
-        return True
+    def _claim(
+        self,
+        loc: Location,
+        path: Path,
+        *,
+        found_as: FoundAs = "committed",
+        resumed: bool = False,
+        relaxed: bool = False,
+        handed_off: bool = False,
+    ) -> None:
+        """Claim (unless `resumed`: claimed before a restart), read and check a request on
+        its lane; `_taken` (or a refusal) follows. A request being served is not taken
+        twice: its claim path stays in `_claimed` from here until it is answered."""
+        key = str(loc.file(loc.inbox, Suffix.CLAIMED))
+        if key in self._claimed:
+            return
+        self._claimed.add(key)
+        self._lanes_.submit(
+            functools.partial(
+                _take,
+                _Intake(
+                    self._root,
+                    loc,
+                    str(path),
+                    "claimed" if resumed else found_as,
+                    resumed,
+                    relaxed,
+                    handed_off,
+                    self._config.max_request_bytes,
+                ),
+                self.audit,
+            )
+        )
 
-    def _serve(self, loc: Location, *, resumed: bool, found_as: FoundAs = "committed") -> None:
-        claimed = loc.file(loc.inbox, Suffix.CLAIMED)
-        raw: bytes | None = None
-        if resumed:
-            found_as = "claimed"
-        self._audit_event("request.resumed" if resumed else "request.claimed", loc, sync=False)
+    @handler
+    def io_done(self, msg: _IoDone) -> None:
+        """The outcomes of a lane's batch, in the order its jobs ran."""
+        self._lanes_.settled(msg.jobs)
+        for outcome in msg.outcomes:
+            if isinstance(outcome, _Taken):
+                self._taken(outcome)
+            elif isinstance(outcome, _Wrote):
+                self._wrote(outcome)
+            elif isinstance(outcome, _NotTaken):
+                self._counts["duplicates"] += outcome.duplicate
+                self._claimed.discard(outcome.key)
+                self._settle_notify(outcome.key, outcome.answered)
+            elif isinstance(outcome, _Refusal):
+                self._refuse(outcome.loc, outcome.raw, outcome.refusal, outcome.found_as)
+            elif isinstance(outcome, _Refused):
+                self._refused(outcome)
+            elif isinstance(outcome, _Quiet):
+                self._claimed.discard(outcome.key)
+                self._settle_notify(outcome.key, False)
+                self._refuse_quietly(outcome.loc, Path(outcome.path), outcome.why)
+            elif isinstance(outcome, _Retry):
+                self._claimed.discard(outcome.key)
+                self._settle_notify(outcome.key, False)
+                self._retry(outcome.loc, outcome.path, outcome.problem)
+            elif isinstance(outcome, _Scanned):
+                self._scanned(outcome)
+            elif isinstance(outcome, _Gone):
+                self._claimed.discard(outcome.key)
+                self._retrying.discard(outcome.key)
+                self._notify.pop(outcome.key, None)
+            elif isinstance(outcome, JobCrashed):
+                raise outcome.error
+
+    def _taken(self, taken: _Taken) -> None:
+        loc, key = taken.loc, taken.key
+        if taken.handed_off:
+            self._counts["handed_off"] += 1
+        self._retrying.discard(taken.claimed_from)
         try:
-            check_location(self._root, loc)
-            # The inbox again: a claim found by a rescan did not pass through `_claim`.
-            for folder in (loc.inbox, loc.outbox):
-                if not stays_in_tree(self._root, folder):
-                    self._refuse_quietly(loc, claimed, f"{folder} leaves the tree (symlink)")
-                    return
-            if answered(loc):
-                if resumed:  # answered before a crash, only the claim was left open
-                    self._close(loc)
-                else:
-                    self._duplicate(loc, claimed)
-                return
-            raw = read_request(claimed, self._config.max_request_bytes)
-            if found_as == "written":
-                raise RequestRefused(
-                    "not_renamed",
-                    "the request was written in place under its final name, so it may have "
-                    "been read half written; commit by writing <id>.tmp, then renaming it "
-                    "to <id>.req.json",
-                )
-            body = decode_body(loc.kind, raw)
             provider, reason = self._decide(loc.kind, loc.name, loc)
         except RequestRefused as refusal:
-            self._refuse(loc, raw, refusal, found_as)
+            self._refuse(loc, taken.raw, refusal, taken.found_as)
             return
-        except OSError as exc:
-            if exc.errno in _TRANSIENT:
-                self._retry(loc, str(claimed), f"cannot read the request: {exc.strerror}")
-            else:
-                unreadable = RequestRefused(
-                    "io_error", f"cannot read the request ({_errno_name(exc)}: {exc.strerror})"
-                )
-                self._refuse(loc, raw, unreadable, found_as)
+        except Exception as exc:  # a bug on this input: quarantine it, do not crash on it
+            logger.exception("routing %s failed; the request is quarantined", key)
+            self._refuse(loc, taken.raw, _internal(exc), taken.found_as)
             return
-        except Exception as exc:  # a bug on this input: quarantine it, do not crash-loop on it
-            logger.exception("serving %s failed; the request is quarantined", claimed)
-            failed = RequestRefused(
-                "internal",
-                f"the substrate failed on this request ({type(exc).__name__}: {exc}); it was "
-                "moved to the dead letters, please report it",
-            )
-            self._refuse(loc, raw, failed, found_as)
-            return
-        self._retrying.discard(str(claimed))
+        self._retrying.discard(key)
         self._token += 1
-        model = body.get("model")
+        model = taken.body.get("model")
         named = model if isinstance(model, str) else self._specs[provider].model
-        key = idempotency_key(loc.kind, loc.name, loc.uid, loc.raw_id, raw)
-        relaxed = str(claimed) in self._relaxed
-        self._relaxed.discard(str(claimed))
-        self._pending[self._token] = _Pending(loc, raw, reason, named, key, resumed, relaxed)
-        self._claimed.add(str(claimed))
-        if resumed and os.path.lexists(loc.file(loc.inbox, Suffix.ONCE)):
+        raw = taken.raw
+        idem = idempotency_key(loc.kind, loc.name, loc.uid, loc.raw_id, raw)
+        self._pending[self._token] = _Pending(
+            loc, raw, reason, named, idem, taken.resumed, taken.relaxed
+        )
+        if taken.once:
             # At most once: the provider may have done it before the restart; never again.
             cut = Failure(
                 "interrupted",
@@ -489,8 +527,9 @@ class Substrate(Actor[SubstrateMessage | Down]):
             )
             self.ref.tell(Served(self._token, provider, cut))
             return
-        tenant = read_tenant(loc)
-        request = ProviderRequest(loc.kind, loc.name, loc.uid, loc.raw_id, body, raw, key, tenant)
+        request = ProviderRequest(
+            loc.kind, loc.name, loc.uid, loc.raw_id, taken.body, raw, idem, taken.tenant
+        )
         self._hosts[provider].tell(self._serve_message(request, self.ref))
 
     def _serve_message(self, request: ProviderRequest, reply_to: ActorRef[Served]) -> Serve:
@@ -513,11 +552,10 @@ class Substrate(Actor[SubstrateMessage | Down]):
         if loc is not None:
             self._audit_event("policy.decision", loc, sync=False, **fields)
         else:
-            self.audit.append(
-                msgspec.convert(
-                    {"event": "policy.decision", "kind": kind, "target": name, **fields}, AuditEvent
-                )
+            record = msgspec.convert(
+                {"event": "policy.decision", "kind": kind, "target": name, **fields}, AuditEvent
             )
+            self._lanes_.submit(functools.partial(_append, self.audit, record, True))
         if not decision.allowed:
             raise RequestRefused("denied", decision.reason)
         return provider, reason
@@ -541,64 +579,38 @@ class Substrate(Actor[SubstrateMessage | Down]):
             _Unwritten(loc, pending.raw, route, outcome, msg.provider, pending.relaxed)
         )
 
-    def _write_outcome(self, answer: _Unwritten) -> None:
-        """Write a provider's answer; on an I/O error, an `io_error` answer if that can be
-        written, else keep it for the next rescan. Never raises `OSError`."""
-        loc, outcome, provider = answer.loc, answer.outcome, answer.provider
+    def _write_outcome(self, answer: _Unwritten, *, again: bool = False) -> None:
+        """Write a provider's answer on the request's lane; `_wrote` follows."""
+        key = str(answer.loc.file(answer.loc.inbox, Suffix.CLAIMED))
+        self._lanes_.submit(functools.partial(_write_files, answer, self.audit, again), key)
+
+    def _wrote(self, wrote: _Wrote) -> None:
+        """An answer written, or not: on an I/O error, an `io_error` answer if that can be
+        written, else it is kept for the next rescan."""
+        answer = wrote.answer
+        loc, outcome, relaxed = answer.loc, answer.outcome, answer.relaxed
         key = str(loc.file(loc.inbox, Suffix.CLAIMED))
-        relaxed = answer.relaxed
-        try:
-            if isinstance(outcome, Answer):
-                write_response(loc, answer.raw, answer.route, outcome.body, relaxed=relaxed)
-                self._counts["served"] += 1
-                self._counts["relaxed"] += relaxed
-                self._audit_event("response.written", loc, sync=not relaxed, provider=provider)
-            else:
-                write_error(
-                    loc, answer.raw, answer.route, outcome.kind, outcome.message, relaxed=relaxed
-                )
-                self._counts["errors"] += 1
-                self._counts["relaxed"] += relaxed
-                self._audit_event(
-                    "error.written",
-                    loc,
-                    sync=not relaxed,
-                    provider=provider,
-                    error=outcome.kind,
-                    reason=outcome.message,
-                )
-        except OSError as exc:
+        exc = wrote.error
+        if exc is not None:
             problem = f"cannot write the answer ({_errno_name(exc)}: {exc.strerror})"
             if isinstance(outcome, Answer) and exc.errno not in _TRANSIENT:
                 # The response cannot be written here (EACCES, ...): say so in its place.
-                self._write_outcome(
-                    _Unwritten(
-                        loc,
-                        answer.raw,
-                        answer.route,
-                        Failure("io_error", problem),
-                        provider,
-                        relaxed,
-                    )
-                )
+                failure = Failure("io_error", problem)
+                self._write_outcome(msgspec.structs.replace(answer, outcome=failure))
                 return
             self._unwritten[key] = answer
             self._retry(loc, key, problem)
             return
+        self._counts["served" if isinstance(outcome, Answer) else "errors"] += 1
+        self._counts["relaxed"] += relaxed
         self._unwritten.pop(key, None)
         self._retrying.discard(key)
-        self._close(loc)
         self._claimed.discard(key)
-        self._tell_answered(loc, key)
+        self._settle_notify(key, True)
 
     def _write_again(self, key: str) -> None:
         answer = self._unwritten.pop(key)
-        if os.path.lexists(key):
-            self._write_outcome(answer)
-        else:  # the claim is gone (removed by hand): nothing to answer any more
-            self._claimed.discard(key)
-            self._retrying.discard(key)
-            self._notify.pop(key, None)
+        self._write_outcome(answer, again=True)
 
     def _retry(self, loc: Location, key: str, problem: str) -> None:
         """Leave the request where it is for the next rescan; audit the first failure only."""
@@ -608,49 +620,28 @@ class Substrate(Actor[SubstrateMessage | Down]):
         logger.warning("%s: %s; retried at the next rescan", key, problem)
         self._audit_event("request.retry", loc, error="io_error", reason=problem)
 
-    def _close(self, loc: Location) -> None:
-        try:
-            close_claim(loc)
-        except OSError as exc:  # the rescan finds it claimed and answered, and closes it then
-            logger.warning("cannot close the claim of %r: %s", loc.raw_id, exc)
-
     def _refuse(
         self, loc: Location, raw: bytes | None, refusal: RequestRefused, found_as: FoundAs
     ) -> None:
-        claimed = loc.file(loc.inbox, Suffix.CLAIMED)
-        try:
-            loc.outbox.mkdir(exist_ok=True)
-            write_error(loc, raw, None, refusal.kind, refusal.message)
-        except OSError as exc:
-            if exc.errno in _TRANSIENT:  # no answer yet: keep it claimed, retry later
-                self._retry(loc, str(claimed), f"cannot write the error file: {exc.strerror}")
-                return
-            refusal = RequestRefused(refusal.kind, f"{refusal.message} (no error file: {exc})")
-        self._counts["refused"] += 1
-        self._retrying.discard(str(claimed))
-        self._audit_event("request.refused", loc, error=refusal.kind, reason=refusal.message)
-        self._tell_answered(loc, str(claimed), only_if_answered=True)
-        if refusal.kind not in QUARANTINED:
-            self._close(loc)
-            return
-        try:
-            letter = quarantine(
-                loc,
-                claimed,
-                error=refusal.kind,
-                message=refusal.message,
-                ts_ms=self.system.clock.wall_ms(),
-                found_as=found_as,
-                raw=raw,
-            )
-        except OSError as exc:  # closed instead: never served again, only not set aside
-            logger.warning("cannot quarantine %s (%s); closing it", claimed, exc)
-            self._close(loc)
-            return
-        self._counts["quarantined"] += 1
-        self._audit_event(
-            "request.quarantined", loc, error=refusal.kind, reason=letter.file or "removed"
+        """Answer a refused request with its error (and set it aside when it is to be
+        quarantined), on its lane; `_refused` follows."""
+        key = str(loc.file(loc.inbox, Suffix.CLAIMED))
+        ts_ms = self.system.clock.wall_ms()
+        self._lanes_.submit(
+            functools.partial(_refuse_files, loc, raw, refusal, found_as, ts_ms, self.audit), key
         )
+
+    def _refused(self, refused: _Refused) -> None:
+        key = refused.key
+        self._claimed.discard(key)
+        if refused.retry is not None:  # no answer yet: kept claimed, retried later
+            self._settle_notify(key, False)
+            self._retry(refused.loc, key, refused.retry)
+            return
+        self._counts["refused"] += 1
+        self._counts["quarantined"] += refused.quarantined
+        self._retrying.discard(key)
+        self._settle_notify(key, refused.answered)
 
     def _refuse_quietly(self, loc: Location, path: Path, why: str) -> None:
         """Refuse without touching files: the folder itself is not to be trusted. Audited
@@ -659,36 +650,13 @@ class Substrate(Actor[SubstrateMessage | Down]):
         self._counts["refused"] += 1
         self._audit_event("request.refused", loc, error="path_escape", reason=why)
 
-    def _duplicate(self, loc: Location, claimed: Path) -> None:
-        self._counts["duplicates"] += 1
-        try:
-            os.replace(claimed, loc.file(loc.inbox, Suffix.DUPLICATE))
-        except OSError as exc:  # left claimed: the next rescan finds it answered and closes it
-            logger.warning("cannot set aside the duplicate %s: %s", claimed, exc)
-            return
-        self._audit_event(
-            "request.duplicate",
-            loc,
-            reason="this id was already answered; the new request is kept as <id>.duplicate",
-        )
-
     def _audit_event(
         self, event: str, loc: Location, *, sync: bool = True, **fields: object
     ) -> None:
-        self.audit.append(
-            msgspec.convert(
-                {
-                    "event": event,
-                    "kind": loc.kind,
-                    "target": loc.name,
-                    "uid": loc.uid,
-                    "id": loc.raw_id,
-                    **fields,
-                },
-                AuditEvent,
-            ),
-            sync=sync,
-        )
+        """Appended on the request's lane, after its file work queued before."""
+        record = _audit_record(event, loc, **fields)
+        key = str(loc.file(loc.inbox, Suffix.CLAIMED))
+        self._lanes_.submit(functools.partial(_append, self.audit, record, sync), key)
 
     @handler
     def stats(self, msg: Stats) -> SubstrateStats:
@@ -704,7 +672,324 @@ class Substrate(Actor[SubstrateMessage | Down]):
             retrying=len(self._retrying),
             handed_off=self._counts["handed_off"],
             relaxed=self._counts["relaxed"],
+            io_unsettled=self._lanes_.unsettled,
         )
+
+
+# -- file jobs, run on a lane's worker thread (ADR 0119) -----------------------------------
+# Each returns what the actor must know; none raises on what a file holds or an I/O error.
+
+
+class _Intake(msgspec.Struct, frozen=True):
+    """What `_take` needs to claim and read one request."""
+
+    root: Path
+    loc: Location
+    path: str  # the committed `.req.json`, or the `.claimed` found by a rescan
+    found_as: FoundAs
+    resumed: bool
+    relaxed: bool
+    handed_off: bool
+    limit: int
+
+
+class _Taken(msgspec.Struct, frozen=True):
+    """Claimed, read and decoded: to be routed and served."""
+
+    key: str
+    loc: Location
+    raw: bytes
+    body: dict[str, object]
+    found_as: FoundAs
+    resumed: bool
+    relaxed: bool
+    handed_off: bool
+    claimed_from: str
+    tenant: str
+    once: bool  # resumed with its at-most-once marker: never sent again
+
+
+class _NotTaken(msgspec.Struct, frozen=True):
+    """Not served by this claim: claimed already, or answered (closed, or a duplicate)."""
+
+    key: str
+    answered: bool
+    duplicate: bool = False
+
+
+class _Refusal(msgspec.Struct, frozen=True):
+    """Refused for what it is: its error to write (`Substrate._refuse`)."""
+
+    loc: Location
+    raw: bytes | None
+    refusal: RequestRefused
+    found_as: FoundAs
+
+
+class _Refused(msgspec.Struct, frozen=True):
+    """A refusal's error written (`answered`), or not (`retry`: a transient error)."""
+
+    key: str
+    loc: Location
+    answered: bool
+    quarantined: bool
+    retry: str | None = None
+
+
+class _Quiet(msgspec.Struct, frozen=True):
+    """Refused without touching files (the folder is not to be trusted)."""
+
+    key: str
+    loc: Location
+    path: str
+    why: str
+
+
+class _Retry(msgspec.Struct, frozen=True):
+    """A transient I/O error: left where it is for the next rescan."""
+
+    key: str
+    loc: Location
+    path: str
+    problem: str
+
+
+class _Wrote(msgspec.Struct, frozen=True):
+    """An answer written and its claim closed (`error` None), or the write's error."""
+
+    answer: _Unwritten
+    error: OSError | None
+
+
+class _Gone(msgspec.Struct, frozen=True):
+    """An answer to write again whose claim was removed meanwhile: nothing to answer."""
+
+    key: str
+
+
+class _Scanned(msgspec.Struct, frozen=True):
+    """A rescan's finds: committed requests, claims, job and hook folders."""
+
+    requests: tuple[str, ...]
+    claims: tuple[str, ...]
+    folders: tuple[str, ...]
+
+
+def _audit_record(event: str, loc: Location, **fields: object) -> AuditEvent:
+    return msgspec.convert(
+        {
+            "event": event,
+            "kind": loc.kind,
+            "target": loc.name,
+            "uid": loc.uid,
+            "id": loc.raw_id,
+            **fields,
+        },
+        AuditEvent,
+    )
+
+
+def _append(audit: AuditLog, record: AuditEvent, sync: bool) -> None:
+    audit.append(record, sync=sync)
+
+
+def _take(intake: _Intake, audit: AuditLog) -> object:
+    """Claim (rename to `.claimed`) unless resumed, then check and read the request."""
+    root, loc, found_as, resumed = intake.root, intake.loc, intake.found_as, intake.resumed
+    path = Path(intake.path)
+    claimed = loc.file(loc.inbox, Suffix.CLAIMED)
+    key = str(claimed)
+    if resumed:
+        if not os.path.lexists(claimed):  # answered and closed since the rescan listed it
+            return _NotTaken(key, answered(loc))
+    else:
+        if not stays_in_tree(root, loc.inbox):
+            return _Quiet(key, loc, intake.path, "the inbox folder leaves the tree (symlink)")
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:  # claimed already (a watcher event and a rescan raced)
+            return _NotTaken(key, answered(loc))
+        except OSError as exc:
+            why = f"cannot claim the request: {exc.strerror}"
+            if exc.errno in _TRANSIENT:
+                return _Retry(key, loc, intake.path, why)
+            return _Quiet(key, loc, intake.path, why)
+    audit.append(
+        _audit_record("request.resumed" if resumed else "request.claimed", loc), sync=False
+    )
+    raw: bytes | None = None
+    try:
+        check_location(root, loc)
+        # The inbox again: a claim found by a rescan did not pass through the rename above.
+        for folder in (loc.inbox, loc.outbox):
+            if not stays_in_tree(root, folder):
+                return _Quiet(key, loc, key, f"{folder} leaves the tree (symlink)")
+        if answered(loc):
+            if resumed:  # answered before a crash, only the claim was left open
+                _close(loc)
+                return _NotTaken(key, True)
+            _duplicate(loc, claimed, audit)
+            return _NotTaken(key, True, duplicate=True)
+        raw = read_request(claimed, intake.limit)
+        if found_as == "written":
+            raise RequestRefused(
+                "not_renamed",
+                "the request was written in place under its final name, so it may have "
+                "been read half written; commit by writing <id>.tmp, then renaming it "
+                "to <id>.req.json",
+            )
+        body = decode_body(loc.kind, raw)
+        once = resumed and os.path.lexists(loc.file(loc.inbox, Suffix.ONCE))
+    except RequestRefused as refusal:
+        return _Refusal(loc, raw, refusal, found_as)
+    except OSError as exc:
+        if exc.errno in _TRANSIENT:
+            return _Retry(key, loc, key, f"cannot read the request: {exc.strerror}")
+        unreadable = RequestRefused(
+            "io_error", f"cannot read the request ({_errno_name(exc)}: {exc.strerror})"
+        )
+        return _Refusal(loc, raw, unreadable, found_as)
+    except Exception as exc:  # a bug on this input: quarantine it, do not crash-loop on it
+        logger.exception("serving %s failed; the request is quarantined", claimed)
+        return _Refusal(loc, raw, _internal(exc), found_as)
+    claimed_from = "" if resumed else intake.path
+    return _Taken(
+        key,
+        loc,
+        raw,
+        body,
+        found_as,
+        resumed,
+        intake.relaxed,
+        intake.handed_off,
+        claimed_from,
+        read_tenant(loc),
+        once,
+    )
+
+
+def _internal(exc: Exception) -> RequestRefused:
+    return RequestRefused(
+        "internal",
+        f"the substrate failed on this request ({type(exc).__name__}: {exc}); it was "
+        "moved to the dead letters, please report it",
+    )
+
+
+def _duplicate(loc: Location, claimed: Path, audit: AuditLog) -> None:
+    try:
+        os.replace(claimed, loc.file(loc.inbox, Suffix.DUPLICATE))
+    except OSError as exc:  # left claimed: the next rescan finds it answered and closes it
+        logger.warning("cannot set aside the duplicate %s: %s", claimed, exc)
+        return
+    audit.append(
+        _audit_record(
+            "request.duplicate",
+            loc,
+            reason="this id was already answered; the new request is kept as <id>.duplicate",
+        )
+    )
+
+
+def _close(loc: Location) -> None:
+    try:
+        close_claim(loc)
+    except OSError as exc:  # the rescan finds it claimed and answered, and closes it then
+        logger.warning("cannot close the claim of %r: %s", loc.raw_id, exc)
+
+
+def _write_files(answer: _Unwritten, audit: AuditLog, again: bool) -> object:
+    """Fingerprint, route, response or error, its audit line, then the claim closed."""
+    loc, outcome, provider, relaxed = answer.loc, answer.outcome, answer.provider, answer.relaxed
+    claimed = loc.file(loc.inbox, Suffix.CLAIMED)
+    if again and not os.path.lexists(claimed):  # the claim was removed by hand
+        return _Gone(str(claimed))
+    try:
+        if isinstance(outcome, Answer):
+            write_response(loc, answer.raw, answer.route, outcome.body, relaxed=relaxed)
+            record = _audit_record("response.written", loc, provider=provider)
+        else:
+            write_error(
+                loc, answer.raw, answer.route, outcome.kind, outcome.message, relaxed=relaxed
+            )
+            record = _audit_record(
+                "error.written",
+                loc,
+                provider=provider,
+                error=outcome.kind,
+                reason=outcome.message,
+            )
+    except OSError as exc:
+        return _Wrote(answer, exc)
+    audit.append(record, sync=not relaxed)
+    _close(loc)
+    return _Wrote(answer, None)
+
+
+def _refuse_files(
+    loc: Location,
+    raw: bytes | None,
+    refusal: RequestRefused,
+    found_as: FoundAs,
+    ts_ms: int,
+    audit: AuditLog,
+) -> _Refused:
+    """A refused request's `<id>.error`, its audit line, then closed or quarantined."""
+    claimed = loc.file(loc.inbox, Suffix.CLAIMED)
+    key = str(claimed)
+    answered_now = True
+    try:
+        loc.outbox.mkdir(exist_ok=True)
+        write_error(loc, raw, None, refusal.kind, refusal.message)
+    except OSError as exc:
+        if exc.errno in _TRANSIENT:  # no answer yet: keep it claimed, retry later
+            return _Refused(
+                key, loc, False, False, retry=f"cannot write the error file: {exc.strerror}"
+            )
+        refusal = RequestRefused(refusal.kind, f"{refusal.message} (no error file: {exc})")
+        answered_now = False
+    audit.append(_audit_record("request.refused", loc, error=refusal.kind, reason=refusal.message))
+    if refusal.kind not in QUARANTINED:
+        _close(loc)
+        return _Refused(key, loc, answered_now, False)
+    try:
+        letter = quarantine(
+            loc,
+            claimed,
+            error=refusal.kind,
+            message=refusal.message,
+            ts_ms=ts_ms,
+            found_as=found_as,
+            raw=raw,
+        )
+    except OSError as exc:  # closed instead: never served again, only not set aside
+        logger.warning("cannot quarantine %s (%s); closing it", claimed, exc)
+        _close(loc)
+        return _Refused(key, loc, answered_now, False)
+    audit.append(
+        _audit_record(
+            "request.quarantined", loc, error=refusal.kind, reason=letter.file or "removed"
+        )
+    )
+    return _Refused(key, loc, answered_now, True)
+
+
+def _scan_tree(root: Path, audit: AuditLog) -> _Scanned:
+    """Audit lines of relaxed exchanges made durable, then every waiting request, claim,
+    and job or hook folder (`Substrate.rescan`)."""
+    audit.sync()
+    requests: list[str] = []
+    claims: list[str] = []
+    for inbox in inboxes(root):
+        for path in waiting_files(inbox, (Suffix.REQUEST, Suffix.CLAIMED)):
+            (requests if path.name.endswith(Suffix.REQUEST) else claims).append(str(path))
+    folders = [
+        str(folder)
+        for home in subdirs(root / "home")
+        for area in ("job", "hook")
+        for folder in subdirs(home / area)
+    ]
+    return _Scanned(tuple(requests), tuple(claims), tuple(folders))
 
 
 def _fuse_backend(mount: Path) -> type[FuseBackend]:

@@ -15,6 +15,7 @@ from ctx_substrate import (
     ProviderRequest,
     ProviderSpec,
     Routes,
+    Stats,
     Substrate,
     SubstrateConfig,
     SubstrateMessage,
@@ -22,7 +23,7 @@ from ctx_substrate import (
     read_audit,
 )
 from ctx_substrate._fuse_probe import FuseUnavailable, fuse_available
-from lightflow_actors import ActorRef, ActorSystem, StartFailed
+from lightflow_actors import ActorExited, ActorRef, ActorSystem, StartFailed
 from lightflow_actors.adapters.cortex import ClientWatch, CortexClient
 from lightflow_actors.cortex import Call, Commit, CtxLayout, Observe
 from lightflow_actors.tenants import TenantLedger, TenantsConfig
@@ -57,12 +58,35 @@ class Ctx:
         return read_audit(self.backing / "audit" / "events.jsonl")
 
     async def until(self, predicate: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
-        """Wait for `predicate`; `limit_s` only bounds a hang, it asserts nothing about speed."""
+        """Wait for `predicate`, then for the substrate's file jobs under way (an answer is
+        written before its claim is closed and audited, on a worker thread: ADR 0119);
+        `limit_s` only bounds a hang, it asserts nothing about speed."""
         loop = asyncio.get_running_loop()
         end = loop.time() + limit_s
         while not predicate():
             if loop.time() > end:
                 raise AssertionError(f"gave up waiting for {what}")
+            await asyncio.sleep(0.005)
+        await self.settled(limit_s, in_flight=False)
+
+    async def settled(self, limit_s: float = 20.0, *, in_flight: bool = True) -> None:
+        """Wait until the substrate has no file job unsettled (and, with `in_flight`,
+        no request at a provider): its files are written on worker threads (ADR 0119),
+        so an answer a client sees may still have its claim to close and its audit line
+        to append. A substrate that is not running has nothing to settle."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + limit_s
+        while True:
+            if not self.system.running or not self.substrate.alive:
+                return
+            try:
+                stats = await self.substrate.ask(Stats(), timeout=limit_s)
+            except ActorExited:
+                return
+            if (stats.in_flight == 0 or not in_flight) and stats.io_unsettled == 0:
+                return
+            if loop.time() > end:
+                raise AssertionError(f"the substrate did not settle: {stats}")
             await asyncio.sleep(0.005)
 
 

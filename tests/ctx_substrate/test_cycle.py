@@ -58,6 +58,7 @@ async def test_commit_response_cycle(
         assert outcome.route is None
     else:
         assert outcome.route is not None and outcome.route.provider == "echo"
+    await ctx.settled()  # the claim is closed and audited just after the answer is written
     inbox = ctx.layout.inbox(kind, name)
     assert sorted(os.listdir(inbox)) == (
         ["step-1.done"] if kind != "thread" else sorted(["step-1.done", *answer_files("step-1")])
@@ -167,5 +168,6 @@ async def test_poll_mode_serves(start_ctx: Callable[..., Any]) -> None:
     ctx = await start_ctx(watch="poll", poll_interval_s=0.02)
     outcome = await call(ctx, "api", "openai.chat", "p1", {"x": 1})
     assert isinstance(outcome, ResponseObserved)
+    await ctx.settled()
     stats = await ctx.substrate.ask(Stats())
     assert stats.watch_mode == "poll" and stats.served == 1

@@ -119,6 +119,7 @@ async def test_a_client_with_the_shortcut_hands_requests_off(start_ctx) -> None:
     ]
     other = await client.ask(Call("api", "anthropic.messages", "m1", {"n": 9}), timeout=20)
     assert all(isinstance(o, ResponseObserved) for o in [*outcomes, other])
+    await ctx.settled()  # the watched one: seen before its claim was closed (ADR 0119)
     stats = await ctx.substrate.ask(Stats())
     # The three routed in-process were handed off; the other waited for the watch.
     assert (stats.served, stats.handed_off, stats.relaxed) == (4, 3, 3)
