@@ -474,6 +474,7 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
                 self._claimed.discard(outcome.key)
                 self._settle_notify(outcome.key, outcome.answered)
             elif isinstance(outcome, _Refusal):
+                self._counts["handed_off"] += outcome.handed_off
                 self._refuse(outcome.loc, outcome.raw, outcome.refusal, outcome.found_as)
             elif isinstance(outcome, _Refused):
                 self._refused(outcome)
@@ -724,6 +725,7 @@ class _Refusal(msgspec.Struct, frozen=True):
     raw: bytes | None
     refusal: RequestRefused
     found_as: FoundAs
+    handed_off: bool = False  # claimed on a hand-off (counted as one, as a served one)
 
 
 class _Refused(msgspec.Struct, frozen=True):
@@ -841,17 +843,17 @@ def _take(intake: _Intake, audit: AuditLog) -> object:
         body = decode_body(loc.kind, raw)
         once = resumed and os.path.lexists(loc.file(loc.inbox, Suffix.ONCE))
     except RequestRefused as refusal:
-        return _Refusal(loc, raw, refusal, found_as)
+        return _Refusal(loc, raw, refusal, found_as, intake.handed_off)
     except OSError as exc:
         if exc.errno in _TRANSIENT:
             return _Retry(key, loc, key, f"cannot read the request: {exc.strerror}")
         unreadable = RequestRefused(
             "io_error", f"cannot read the request ({_errno_name(exc)}: {exc.strerror})"
         )
-        return _Refusal(loc, raw, unreadable, found_as)
+        return _Refusal(loc, raw, unreadable, found_as, intake.handed_off)
     except Exception as exc:  # a bug on this input: quarantine it, do not crash-loop on it
         logger.exception("serving %s failed; the request is quarantined", claimed)
-        return _Refusal(loc, raw, _internal(exc), found_as)
+        return _Refusal(loc, raw, _internal(exc), found_as, intake.handed_off)
     claimed_from = "" if resumed else intake.path
     return _Taken(
         key,

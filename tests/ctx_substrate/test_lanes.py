@@ -1,0 +1,246 @@
+"""The substrate's file I/O runs off the loop, on its lanes (ADR 0119): the loop thread
+never fsyncs nor renames a claim or an answer, commit order is kept into the providers'
+queues, and the substrate serves on the deterministic loop too (`run_blocking` inline)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ctx_substrate import (
+    Policy,
+    ProviderRequest,
+    Routes,
+    Stats,
+    Substrate,
+    SubstrateConfig,
+    callable_provider,
+    read_audit,
+)
+from ctx_substrate._lanes import IoLanes, JobCrashed
+from lightflow_actors.adapters.cortex import CortexClient, Shortcut
+from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, decode_error, temp_name
+
+from ..conftest import Runtime
+from .conftest import Ctx
+
+UID = "1000"
+
+
+# -- the lanes alone ------------------------------------------------------------------------
+
+
+async def _inline(fn: Callable[..., tuple[object, ...]], *args: object) -> tuple[object, ...]:
+    return fn(*args)
+
+
+@pytest.mark.anyio
+async def test_lanes_keep_intake_order_and_each_keys_order() -> None:
+    delivered: list[tuple[tuple[object, ...], int]] = []
+    lanes = IoLanes(_inline, lambda o, n: delivered.append((o, n)), asyncio.get_running_loop())
+    for n in range(5):
+        lanes.submit(lambda n=n: ("intake", n))  # type: ignore[misc]
+    for key in ("a", "b"):
+        for n in range(4):
+            lanes.submit(lambda key=key, n=n: (key, n), key)  # type: ignore[misc]
+    lanes.submit(lambda: None, "a")  # no outcome: counted, not delivered
+    assert lanes.unsettled == 14
+    while not lanes.idle:  # noqa: ASYNC110 (the lanes have no event to wait on)
+        await asyncio.sleep(0)
+    outcomes = [o for batch, _ in delivered for o in batch]
+    assert len(outcomes) == 13
+    for lane in ("intake", "a", "b"):
+        assert [n for name, n in outcomes if name == lane] == sorted(  # type: ignore[misc]
+            n
+            for name, n in outcomes
+            if name == lane  # type: ignore[misc]
+        )
+    # A burst is one thread hand-off per lane, not one per job.
+    assert lanes.batches <= 3 and lanes.jobs == 14
+    lanes.settled(sum(n for _, n in delivered))
+    assert lanes.unsettled == 0
+
+
+@pytest.mark.anyio
+async def test_a_job_that_raises_ends_its_batch_with_the_error() -> None:
+    delivered: list[tuple[object, ...]] = []
+    lanes = IoLanes(_inline, lambda o, n: delivered.append(o), asyncio.get_running_loop())
+
+    def boom() -> object:
+        raise ZeroDivisionError("a bug")
+
+    lanes.submit(lambda: "before")
+    lanes.submit(boom)
+    lanes.submit(lambda: "after")  # the actor crashes on the error: not run
+    while not lanes.idle:  # noqa: ASYNC110 (the lanes have no event to wait on)
+        await asyncio.sleep(0)
+    [batch] = delivered
+    assert batch[0] == "before" and isinstance(batch[1], JobCrashed) and len(batch) == 2
+    assert isinstance(batch[1].error, ZeroDivisionError)
+
+
+@pytest.mark.anyio
+async def test_closed_lanes_run_and_deliver_nothing() -> None:
+    delivered: list[object] = []
+    lanes = IoLanes(_inline, lambda o, n: delivered.append(o), asyncio.get_running_loop())
+    lanes.submit(lambda: "queued")
+    lanes.close()
+    lanes.submit(lambda: "late")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert delivered == [] and lanes.idle
+    with pytest.raises(ValueError, match="count"):
+        IoLanes(_inline, lambda o, n: None, asyncio.get_running_loop(), count=0)
+
+
+# -- the substrate: no file work on the loop thread -------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_claims_answers_and_audit_are_written_off_the_loop_thread(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every fsync, and every rename but the client's commit (ADR 0110 keeps it on the
+    loop, in the turn of its hand-off), happens on a worker thread, for handed-off and
+    watched requests, answers and refusals alike."""
+    loop_thread = threading.get_ident()
+    on_loop: list[str] = []
+    real_fsync, real_rename, real_replace = os.fsync, os.rename, os.replace
+
+    def fsync(fd: int) -> None:
+        if threading.get_ident() == loop_thread:
+            on_loop.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+        real_fsync(fd)
+
+    def renamer(real: Callable[..., None], name: str) -> Callable[..., None]:
+        def rename(src: Any, dst: Any, **dir_fds: Any) -> None:
+            if threading.get_ident() == loop_thread and not str(dst).endswith(".req.json"):
+                on_loop.append(f"{name} {src} -> {dst}")
+            real(src, dst, **dir_fds)
+
+        return rename
+
+    ctx: Ctx = await start_ctx()
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", renamer(real_rename, "rename"))
+    monkeypatch.setattr(os, "replace", renamer(real_replace, "replace"))
+    ctx.system.register("test.substrate", ctx.substrate)
+    shortcut = Shortcut("test.substrate", lambda kind, name: name == "openai.chat")
+    client = ctx.system.spawn(lambda: CortexClient(ctx.layout, shortcut=shortcut))
+    handed = [
+        await client.ask(Call("api", "openai.chat", f"h{n}", {"n": n}), timeout=20)
+        for n in range(3)
+    ]
+    watched = await client.ask(Call("api", "anthropic.messages", "w1", {}), timeout=20)
+    refused = await client.ask(Call("api", "openai.chat", "bad", b"[1, 2"), timeout=20)
+    assert all(isinstance(o, ResponseObserved) for o in [*handed, watched]), [*handed, watched]
+    assert not isinstance(refused, ResponseObserved)
+    await ctx.settled()
+    monkeypatch.undo()
+    assert on_loop == []
+    stats = await ctx.substrate.ask(Stats())
+    assert (stats.served, stats.handed_off, stats.refused) == (4, 4, 1)
+    inbox = ctx.layout.api_inbox("openai.chat")
+    assert sorted(p.name for p in inbox.iterdir() if not p.name.startswith("bad")) == [
+        "h0.done",
+        "h1.done",
+        "h2.done",
+    ]
+    outbox = ctx.layout.api_outbox("openai.chat")
+    assert decode_error((outbox / "bad.error").read_bytes()).kind == "malformed"
+
+
+@pytest.mark.anyio
+async def test_a_slow_answer_write_does_not_hold_the_loop(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync that does not return until the loop has done other work: with the write
+    on the loop this would wait out its bound; off the loop the loop answers meanwhile."""
+    ctx: Ctx = await start_ctx()
+    outbox = ctx.layout.api_outbox("openai.chat")
+    gate = threading.Event()
+    real_fsync = os.fsync
+    held: list[bool] = []
+
+    response_tmp = temp_name("slow.resp.json")
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(response_tmp):
+            held.append(gate.wait(timeout=20))  # bounds a hang only
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    call = asyncio.ensure_future(
+        ctx.client.ask(Call("api", "openai.chat", "slow", {}, timeout_s=30), timeout=40)
+    )
+    # The substrate answers asks while the response's fsync is held: served by the
+    # provider (nothing in flight), its answer being written (a job unsettled).
+    for _ in range(4000):
+        stats = await ctx.substrate.ask(Stats(), timeout=5)
+        if stats.io_unsettled and not stats.in_flight and (outbox / response_tmp).exists():
+            break
+        await asyncio.sleep(0.005)
+    assert not gate.is_set() and not (outbox / "slow.resp.json").exists()
+    assert held == []  # still held: the loop ran this test while the thread waited
+    gate.set()
+    assert isinstance(await call, ResponseObserved)
+    monkeypatch.undo()
+    assert held == [True]
+
+
+# -- the deterministic loop -------------------------------------------------------------------
+
+
+def _answer(request: ProviderRequest) -> dict[str, object]:
+    return {"id": request.id, "tenant": request.tenant}
+
+
+async def test_the_substrate_serves_on_both_loops(runtime: Runtime, tmp_path: Path) -> None:
+    """On the deterministic loop `run_blocking` runs the lanes' batches inline: the same
+    files, answers and audit lines as on the real loop (poll watch: no inotify thread)."""
+    root = tmp_path / "ctx"
+    config = SubstrateConfig(
+        root=str(root),
+        uids=(UID,),
+        routes=Routes(api={"*": "echo"}),
+        policy=Policy.allow_all(),
+        watch="poll",
+        poll_interval_s=0.05,
+        rescan_interval_s=1.0,
+    )
+    layout = CtxLayout(str(root), UID)
+    inbox, outbox = layout.api_inbox("openai.chat"), layout.api_outbox("openai.chat")
+    async with runtime.system(allow_threads=True) as system:
+        substrate = await system.start_actor(
+            lambda: Substrate(config, [callable_provider("echo", _answer)])
+        )
+        deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+        for n, body in enumerate([b"{}", b'{"a": [1]}', b'{"text": "\xff"}', deep]):
+            tmp = inbox / f"r{n}.tmp"
+            tmp.write_bytes(body)
+            os.rename(tmp, inbox / f"r{n}.req.json")
+        for _ in range(2000):
+            stats = await substrate.ask(Stats())
+            if stats.served + stats.refused == 4 and not stats.io_unsettled:
+                break
+            await asyncio.sleep(0.05)
+        assert (stats.served, stats.refused, stats.quarantined) == (2, 2, 2), stats
+    for n in (0, 1):
+        assert msgspec.json.decode((outbox / f"r{n}.resp.json").read_bytes()) == {
+            "id": f"r{n}",
+            "tenant": "default",
+        }
+    kinds = {n: decode_error((outbox / f"r{n}.error").read_bytes()).kind for n in (2, 3)}
+    assert kinds == {2: "invalid_utf8", 3: "too_deep"}
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["r0.done", "r1.done"]
+    events = [(e.id, e.event) for e in read_audit(root / "audit" / "events.jsonl") if e.id]
+    for n in (0, 1):
+        mine = [event for rid, event in events if rid == f"r{n}"]
+        assert mine == ["request.claimed", "policy.decision", "response.written"]
