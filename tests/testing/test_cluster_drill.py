@@ -26,12 +26,10 @@ The invariant, checked after the network heals and the client is done:
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 from typing import Any
 
 import msgspec
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from lightflow_actors import Actor, ActorRef, ActorSystem, Ask, handler
 from lightflow_actors.adapters.nats import NatsSessionStore
@@ -40,144 +38,18 @@ from lightflow_actors.live import (
     SessionStoreUnavailable,
     StaleSessionOwner,
 )
-from lightflow_actors.testing import FaultPlan, Scenario, explore, network, run_schedule
+from lightflow_actors.testing import Scenario, explore, run_schedule
+
+from ._drill_kv import REQUEST_S, Dump, Kv, SimBucket, drill_plan
+from ._drill_kv import storm as network_storm
 
 NODES = ("a", "b", "c")
 EVENTS = 8
 THINK_S = 0.5
 MOVE_EVERY = 2
-REQUEST_S = 0.5  # a bucket request unanswered this long fails (a NATS request timeout)
 TICK_S = 0.1
 CLIENT_PATIENCE_S = 1.5
 KEY = "s1.counter"
-
-
-# -- the bucket -----------------------------------------------------------------------------
-
-
-class Get(msgspec.Struct, frozen=True):
-    key: str
-    request: int
-    reply_to: Any
-
-
-class Put(msgspec.Struct, frozen=True):
-    """`create` (``last`` None: the key must be absent) or `update(last=)`."""
-
-    key: str
-    value: bytes
-    last: int | None
-    request: int
-    reply_to: Any
-
-
-class Answer(msgspec.Struct, frozen=True):
-    request: int
-    found: bool  # Get: the key exists; Put: the write was applied
-    value: bytes = b""
-    revision: int = 0
-
-
-class Dump(Ask[tuple[bytes, list[tuple[int, int, str]]]], frozen=True):
-    pass
-
-
-class Kv(Actor[Get | Put | Dump]):
-    """A JetStream key-value bucket: revisions, `create` and `update(last=)` by
-    compare-and-set. ``check_revisions=False`` is the planted bug: writes are accepted
-    whatever revision their writer last saw."""
-
-    def __init__(self, check_revisions: bool = True) -> None:
-        self.check_revisions = check_revisions
-        self.values: dict[str, bytes] = {}
-        self.revision: dict[str, int] = {}
-        self.sequence = 0  # the bucket's stream sequence: revisions of every key
-        self.accepted: list[tuple[int, int, str]] = []
-        """Every accepted write: (revision it replaced, new revision, owner)."""
-
-    @handler
-    def get(self, msg: Get) -> None:
-        held = msg.key in self.values
-        value, revision = self.values.get(msg.key, b""), self.revision.get(msg.key, 0)
-        msg.reply_to.tell(Answer(msg.request, held, value, revision))
-
-    @handler
-    def put(self, msg: Put) -> None:
-        found = self.revision.get(msg.key, 0)
-        expected = 0 if msg.last is None else msg.last
-        if self.check_revisions and found != expected:
-            msg.reply_to.tell(Answer(msg.request, False, revision=found))
-            return
-        self.sequence += 1
-        self.values[msg.key] = msg.value
-        self.revision[msg.key] = self.sequence
-        owner = msgspec.msgpack.decode(msg.value, type=SessionSnapshot).owner
-        self.accepted.append((found, self.sequence, owner))
-        msg.reply_to.tell(Answer(msg.request, True, revision=self.sequence))
-
-    @handler
-    def dump(self, msg: Dump) -> tuple[bytes, list[tuple[int, int, str]]]:
-        return self.values.get(KEY, b""), list(self.accepted)
-
-
-class _Entry(msgspec.Struct, frozen=True):
-    value: bytes
-    revision: int
-
-
-class KvPort(Actor[Answer]):
-    """A node's end of the bucket: answers come back here, to the waiting request."""
-
-    def __init__(self, waiting: dict[int, asyncio.Future[Answer]]) -> None:
-        self.waiting = waiting
-
-    @handler
-    def answer(self, msg: Answer) -> None:
-        future = self.waiting.pop(msg.request, None)
-        if future is not None and not future.done():
-            future.set_result(msg)
-
-
-class SimBucket:
-    """The `KeyValue` a node's `NatsSessionStore` is given: each call is a request to the
-    bucket actor across the simulated network, answered through the node's `KvPort`.
-    Remembers which state each of this node's accepted writes held (its own knowledge)."""
-
-    def __init__(self, kv: ActorRef[Get | Put]) -> None:
-        self.kv = kv
-        self.port: ActorRef[Answer] | None = None
-        self.waiting: dict[int, asyncio.Future[Answer]] = {}
-        self.ids = itertools.count(1)
-        self.written: dict[int, bytes] = {}  # revision -> the snapshot it wrote
-
-    async def _ask(self, make: Any) -> Answer:
-        request = next(self.ids)
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self.waiting[request] = future
-        self.kv.tell(make(request, self.port))
-        try:
-            return await asyncio.wait_for(future, REQUEST_S)
-        finally:
-            self.waiting.pop(request, None)
-
-    async def get(self, key: str) -> _Entry:
-        answer = await self._ask(lambda rid, port: Get(key, rid, port))
-        if not answer.found:
-            raise KeyNotFoundError
-        return _Entry(answer.value, answer.revision)
-
-    async def create(self, key: str, value: bytes) -> int:
-        return await self._put(key, value, None)
-
-    async def update(self, key: str, value: bytes, last: int) -> int:
-        return await self._put(key, value, last)
-
-    async def _put(self, key: str, value: bytes, last: int | None) -> int:
-        answer = await self._ask(lambda rid, port: Put(key, value, last, rid, port))
-        if not answer.found:
-            raise KeyWrongLastSequenceError(description="wrong last sequence")
-        self.written[answer.revision] = value
-        return answer.revision
 
 
 # -- a node's session ---------------------------------------------------------------------
@@ -338,21 +210,14 @@ class Client(Actor[Ack | Patience | Next | Progress]):
 
 # -- the drill ------------------------------------------------------------------------------
 
-PLAN = FaultPlan(
-    nodes={
-        "kv": ("kv",),
-        "client": ("client",),
-        **{node: (f"host-{node}", f"port-{node}") for node in NODES},
-    }
-)
+PLAN = drill_plan(NODES, "host", "client")
 
 
 async def _drill(system: ActorSystem, *, check_revisions: bool, storm: bool = True) -> None:
     kv = system.spawn(lambda: Kv(check_revisions), name="kv")
     hosts: list[ActorRef[Event]] = []
     for node in NODES:
-        bucket = SimBucket(kv)
-        bucket.port = system.spawn(lambda b=bucket: KvPort(b.waiting), name=f"port-{node}")
+        bucket = SimBucket.on_node(system, kv, node)
         store = NatsSessionStore(bucket, owner=node)  # type: ignore[arg-type]
         hosts.append(
             system.spawn(
@@ -360,34 +225,19 @@ async def _drill(system: ActorSystem, *, check_revisions: bool, storm: bool = Tr
             )
         )
     client = system.spawn(lambda: Client(hosts), name="client")
-    net = network(system)
-    rng = system.random
-    everyone = ("kv", "client", *NODES)
-    # A storm of network faults drawn from the run's RNG, then calm.
-    for _ in range(rng.randint(2, 5) if storm else 0):
-        await asyncio.sleep(rng.uniform(0.0, 1.0))
-        action = rng.randrange(5)
-        if action == 0:  # cut one node (or the client) off from everybody else
-            alone = rng.choice(everyone)
-            net.partition([alone], [n for n in everyone if n != alone])
-        elif action == 1:
-            net.delay(rng.choice(everyone), rng.choice((None, "kv")), rng.uniform(0.1, 2.0))
-        elif action == 2:
-            net.duplicate(rng.choice(everyone), None)
-        elif action == 3:
-            net.drop(None, rng.choice(everyone), rng.uniform(0.2, 0.8))
-        else:
-            net.heal()
-    await asyncio.sleep(rng.uniform(0.0, 2.0))
-    net.heal()
+    await network_storm(system, ("kv", "client", *NODES), faults=storm, pause_s=1.0)
     for _ in range(120):
         seq, acked = await client.ask(Progress())
         if seq >= EVENTS:
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(REQUEST_S * 8)  # let stale retries and duplicates land
-    final_bytes, accepted = await kv.ask(Dump())
+    final_bytes, writes = await kv.ask(Dump(KEY))
     final = _events(msgspec.msgpack.decode(final_bytes, type=SessionSnapshot))
+    accepted = [
+        (replaced, new, msgspec.msgpack.decode(value, type=SessionSnapshot).owner)
+        for replaced, new, value in writes
+    ]
     by_revision: dict[int, str] = {}
     for replaced, _new, owner in accepted:
         assert replaced not in by_revision, (

@@ -3,7 +3,7 @@ and fenced record writes, while the run moves between nodes over a faulty networ
 
 Three simulated nodes (``a``, ``b``, ``c``) each run the **real `NatsLeases`** (acquire,
 take over from a down holder with the next epoch, confirm before each call, release) over
-a simulated JetStream bucket on node ``kv`` (`SimBucket` of the session drill: every
+a simulated JetStream bucket on node ``kv`` (`_drill_kv`, shared with the session drill: every
 request and answer crosses the simulated network), and drive one run of `STEPS` paid calls
 as a run owner does (ADR 0098): before each call it confirms its lease; the call goes to
 a provider on node ``api`` that honours idempotency keys; its answer is committed by a
@@ -40,9 +40,10 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from lightflow_actors import Actor, ActorRef, ActorSystem, Ask, handler
 from lightflow_actors.adapters.nats import LeaseHeld, LeaseLost, NatsLeases
-from lightflow_actors.testing import FaultPlan, Scenario, explore, network, run_schedule
+from lightflow_actors.testing import Scenario, explore, run_schedule
 
-from .test_cluster_drill import Answer, Get, KvPort, Put, SimBucket
+from ._drill_kv import Dump, Kv, SimBucket, drill_plan
+from ._drill_kv import storm as network_storm
 
 NODES = ("a", "b", "c")
 STEPS = 5
@@ -59,72 +60,6 @@ class Record(msgspec.Struct, frozen=True):
     owner: str
     epoch: int
     steps: dict[int, int] = {}  # step -> the epoch that committed its answer
-
-
-class Delete(msgspec.Struct, frozen=True):
-    key: str
-    last: int
-    request: int
-    reply_to: Any
-
-
-class Dump(Ask[tuple[bytes, list[tuple[int, int, bytes]]]], frozen=True):
-    pass
-
-
-class RunKv(Actor[Get | Put | Delete | Dump]):
-    """The leases and runs buckets: JetStream revisions, `create`, `update(last=)` and
-    `delete(last=)` by compare-and-set. ``check_revisions=False`` is the planted bug."""
-
-    def __init__(self, check_revisions: bool = True) -> None:
-        self.check_revisions = check_revisions
-        self.values: dict[str, bytes] = {}
-        self.revision: dict[str, int] = {}
-        self.sequence = 0
-        self.record_writes: list[tuple[int, int, bytes]] = []  # (replaced, new, value)
-
-    @handler
-    def get(self, msg: Get) -> None:
-        held = msg.key in self.values
-        value, revision = self.values.get(msg.key, b""), self.revision.get(msg.key, 0)
-        msg.reply_to.tell(Answer(msg.request, held, value, revision))
-
-    @handler
-    def put(self, msg: Put) -> None:
-        found = self.revision.get(msg.key, 0) if msg.key in self.values else 0
-        expected = 0 if msg.last is None else msg.last
-        if self.check_revisions and found != expected:
-            msg.reply_to.tell(Answer(msg.request, False, revision=found))
-            return
-        self.sequence += 1
-        self.values[msg.key] = msg.value
-        self.revision[msg.key] = self.sequence
-        if msg.key == RECORD:
-            self.record_writes.append((found, self.sequence, msg.value))
-        msg.reply_to.tell(Answer(msg.request, True, revision=self.sequence))
-
-    @handler
-    def delete(self, msg: Delete) -> None:
-        found = self.revision.get(msg.key, 0) if msg.key in self.values else 0
-        if self.check_revisions and found != msg.last:
-            msg.reply_to.tell(Answer(msg.request, False, revision=found))
-            return
-        self.values.pop(msg.key, None)
-        msg.reply_to.tell(Answer(msg.request, True))
-
-    @handler
-    def dump(self, msg: Dump) -> tuple[bytes, list[tuple[int, int, bytes]]]:
-        return self.values.get(RECORD, b""), list(self.record_writes)
-
-
-class RunBucket(SimBucket):
-    """`SimBucket` with `delete(last=)` (what `NatsLeases.release` calls)."""
-
-    async def delete(self, key: str, last: int | None = None) -> bool:
-        answer = await self._ask(lambda rid, port: Delete(key, last or 0, rid, port))
-        if not answer.found:
-            raise KeyWrongLastSequenceError(description="wrong last sequence")
-        return True
 
 
 class Call(msgspec.Struct, frozen=True):
@@ -174,7 +109,7 @@ class Owner(Actor[_Tick | Beat | Answered | _Peers | State]):
     """One node's runs side for run `r1`: drives it while it holds its lease and record,
     takes it over when its holder is down and the run hashes here among the live nodes."""
 
-    def __init__(self, node: str, bucket: RunBucket, api: ActorRef[Call], create: bool) -> None:
+    def __init__(self, node: str, bucket: SimBucket, api: ActorRef[Call], create: bool) -> None:
         self.node, self.bucket, self.api, self.create = node, bucket, api, create
         self.leases = NatsLeases(bucket, node)  # type: ignore[arg-type]
         self.peers: list[ActorRef[Beat]] = []
@@ -344,22 +279,15 @@ class Owner(Actor[_Tick | Beat | Answered | _Peers | State]):
 
 # -- the drill ------------------------------------------------------------------------------
 
-PLAN = FaultPlan(
-    nodes={
-        "kv": ("kv",),
-        "api": ("api",),
-        **{node: (f"owner-{node}", f"port-{node}") for node in NODES},
-    }
-)
+PLAN = drill_plan(NODES, "owner", "api")
 
 
 async def _drill(system: ActorSystem, *, check_revisions: bool, storm: bool = True) -> None:
-    kv = system.spawn(lambda: RunKv(check_revisions), name="kv")
+    kv = system.spawn(lambda: Kv(check_revisions), name="kv")
     api = system.spawn(Provider, name="api")
     owners: list[ActorRef[Any]] = []
     for node in NODES:
-        bucket = RunBucket(kv)  # type: ignore[arg-type]
-        bucket.port = system.spawn(lambda b=bucket: KvPort(b.waiting), name=f"port-{node}")
+        bucket = SimBucket.on_node(system, kv, node)
         owners.append(
             system.spawn(
                 lambda n=node, b=bucket: Owner(n, b, api, create=n == "a"), name=f"owner-{node}"
@@ -367,33 +295,15 @@ async def _drill(system: ActorSystem, *, check_revisions: bool, storm: bool = Tr
         )
     for owner in owners:
         owner.tell(_Peers(tuple(o for o in owners if o != owner)))
-    net = network(system)
-    rng = system.random
-    everyone = ("kv", "api", *NODES)
-    for _ in range(rng.randint(2, 5) if storm else 0):
-        await asyncio.sleep(rng.uniform(0.0, 1.5))
-        action = rng.randrange(5)
-        if action == 0:  # cut one node off from everybody else (a pause, a partition)
-            alone = rng.choice(everyone)
-            net.partition([alone], [n for n in everyone if n != alone])
-        elif action == 1:
-            net.delay(rng.choice(everyone), rng.choice((None, "kv")), rng.uniform(0.1, 2.0))
-        elif action == 2:
-            net.duplicate(rng.choice(everyone), None)
-        elif action == 3:
-            net.drop(None, rng.choice(everyone), rng.uniform(0.2, 0.8))
-        else:
-            net.heal()
-    await asyncio.sleep(rng.uniform(0.0, 2.0))
-    net.heal()
+    await network_storm(system, ("kv", "api", *NODES), faults=storm, pause_s=1.5)
     final = b""
     for _ in range(120):
-        final, writes = await kv.ask(Dump())
+        final, writes = await kv.ask(Dump(RECORD))
         if final and len(msgspec.msgpack.decode(final, type=Record).steps) == STEPS:
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(2.0)  # let stale answers and duplicates land
-    final, writes = await kv.ask(Dump())
+    final, writes = await kv.ask(Dump(RECORD))
     replaced: dict[int, bytes] = {}
     committed_by: dict[int, set[int]] = {}
     for old, _new, value in writes:
