@@ -41,23 +41,13 @@ if TYPE_CHECKING:
 
 from bench._live_server import free_port
 from bench._report import percentile
+from lightflow_actors.testing.chromium import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 ROWS = 1_000
 SAMPLES = 40
 TICK = 0.25  # seconds between the example table's ticks (5 rows and the version each)
 TICKS = 30
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 # -- the server (a subprocess) ---------------------------------------------------------------
@@ -254,7 +244,7 @@ async def run(port: int) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             live = await (await browser.new_context()).new_page()
             await live.goto(f"http://127.0.0.1:{port}/live/grid")

@@ -66,10 +66,10 @@ import msgspec
 from bench._live_server import free_port, serve
 from bench._report import percentile, row
 from lightflow_actors.live import HttpTransportView, WebSocketClient, WebSocketView
+from lightflow_actors.testing.chromium import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSIONS = 400
-CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 
 
@@ -190,9 +190,8 @@ async def counter_click(server: Server) -> None:
         return
     proxy = CountingProxy(server.port)
     await proxy.start()
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = await browser.new_page()
         frames: list[tuple[str, str]] = []
         page.on(
@@ -508,9 +507,8 @@ async def latency_chromium(server: Server) -> None:
     if not HAVE_CHROMIUM:
         print(f"event->patch in Chromium: {CHROMIUM} is not installed; skipped", flush=True)
         return
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         pages = {}
         for name, option in (("websocket", "websocket"), ("sse", "sse"), ("poll", "longpoll")):
             context = await browser.new_context()

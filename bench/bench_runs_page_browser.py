@@ -35,9 +35,8 @@ import httpx
 
 from bench._report import median, percentile, row
 from bench.bench_runs_page import CHAIN, MODEL, STEPS
+from lightflow_actors.testing.chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 SERVER = """
 import sys
 from lightflow_actors.adapters.cli import print_json
@@ -121,7 +120,7 @@ def main() -> None:
     except ImportError:
         print("skipped: the playwright package is not installed")
         return
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         print(f"skipped: {CHROMIUM} is not installed")
         return
     firsts: dict[str, list[Frame]] = {name: [] for name, _, _ in PASSES}
@@ -142,7 +141,7 @@ def main() -> None:
             assert server.stdout is not None
             url = json.loads(server.stdout.readline())["url"].rstrip("/")
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
                     for n in range(ROUNDS):
                         for name, step, full in PASSES:

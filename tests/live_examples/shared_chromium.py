@@ -11,34 +11,33 @@ each page lives in a new browser context (its own cookies, storage and cache), a
 
 Outside such a module (no shared driver on the running loop), or for a launch with other
 arguments, ``async_playwright()`` is Playwright's own and ``launch`` starts a real browser.
+
+Tests written with Playwright's sync API (the observer's) share one the same way through
+``sync_chromium()``: a module-scoped fixture holds it, each test opens its own context.
+The executable and its arguments are `lightflow_actors.testing.chromium`'s, which the
+benchmarks use too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from lightflow_actors.testing.chromium import CHROMIUM, CHROMIUM_ARGS
 
 try:
     from playwright.async_api import Browser, BrowserContext, Error, Page, Playwright
     from playwright.async_api import async_playwright as playwright_async_playwright
+    from playwright.sync_api import Browser as SyncBrowser
+    from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - playwright is a dev dependency; the tests skip
     playwright_async_playwright = None  # type: ignore[assignment]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(CHROMIUM_ARGS)  # the tests' own arguments: a launch with these is shared
 
 
 @dataclass
@@ -63,6 +62,18 @@ async def shared_chromium() -> AsyncIterator[None]:
         finally:
             _shared = None
             await browser.close()
+
+
+@contextmanager
+def sync_chromium() -> Iterator[SyncBrowser]:
+    """Playwright's sync driver and one Chromium, for a module of sync-API browser tests;
+    each test makes its own context (``browser.new_context(...)``) and closes it."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 class TestBrowser:
