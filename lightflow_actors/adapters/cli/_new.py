@@ -27,8 +27,10 @@ from .scaffold import (
     find_project,
     parse_fields,
     plan_asset,
+    plan_json,
     plan_live,
     plan_project,
+    register_json,
     register_live,
     write_planned,
 )
@@ -55,6 +57,10 @@ def configure(parser: StrictParser) -> None:
     live.add_argument("--singular", help="the record's name (default: from NAME)")
     _project_options(live)
     live.set_defaults(handler=_live)
+    json_api = verb("json", "typed JSON CRUD routes over a struct, with paging and tests")
+    json_api.add_argument("name", help="the resource's name (plural), e.g. products")
+    _field_options(json_api)
+    json_api.set_defaults(handler=_json)
     for kind, summary in (
         ("workflow", "a workflow asset (one step on thread NAME), its provider and a test"),
         ("node", "a node asset (a reusable step), its provider and a test"),
@@ -64,6 +70,17 @@ def configure(parser: StrictParser) -> None:
         asset.add_argument("name", help="the asset's id, e.g. summarize")
         _project_options(asset)
         asset.set_defaults(handler=_asset, kind=kind)
+
+
+def _field_options(parser: StrictParser) -> None:
+    parser.add_argument(
+        "fields",
+        nargs="*",
+        metavar="FIELD:TYPE",
+        help=f"e.g. name:str price:float; types: {', '.join(FIELD_TYPES)} ('?': optional)",
+    )
+    parser.add_argument("--singular", help="the record's name (default: from NAME)")
+    _project_options(parser)
 
 
 def _project_options(parser: StrictParser) -> None:
@@ -100,6 +117,21 @@ def _live(args: argparse.Namespace) -> int:
         return written
 
     return _done("live", run)
+
+
+def _json(args: argparse.Namespace) -> int:
+    def run() -> Written:
+        project = find_project(_folder(args.dir, "--dir"))
+        name = check_name(args.name, "the resource name")
+        fields = parse_fields(args.fields, command="json")
+        record = check_name(args.singular, "--singular") if args.singular else None
+        written = write_planned(
+            project.root, plan_json(name, fields, project, record=record), force=args.force
+        )
+        written.next.extend(register_json(name, project))
+        return written
+
+    return _done("json", run)
 
 
 def _asset(args: argparse.Namespace) -> int:

@@ -70,9 +70,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert code == 0, f"{command}: {err}"
         assert written["created"], command
         ran.append(words[words.index("new") + 1])
-    assert ran == ["project", "live", "workflow", "node", "provider"]
-    code, _, err = run_new(LONGEST, cwd)
-    assert code == 0, err
+    assert ran == ["project", "live", "json", "workflow", "node", "provider"]
+    for kind in ("live", "json"):
+        code, _, err = run_new([LONGEST[0], kind, *LONGEST[2:]], cwd)
+        assert code == 0, f"{kind}: {err}"
     return cwd
 
 
@@ -98,6 +99,8 @@ def test_the_project_has_every_part_the_readme_names(project: Path) -> None:
         ".ci/run",
         "src/shop/app.py",
         "src/shop/live/products.py",
+        "src/shop/api/orders.py",
+        "tests/api/test_orders.py",
         "assets/workflows/summarize.py",
         "assets/nodes/headline.py",
         "assets/providers/shout.py",
@@ -108,6 +111,7 @@ def test_the_project_has_every_part_the_readme_names(project: Path) -> None:
     app = (project / "src/shop/app.py").read_text()
     assert '"products": products_view(system),' in app
     assert "await start_products(system)" in app
+    assert "*orders_api(system)," in app and "await start_orders_api(system)" in app
     pyproject = (project / "pyproject.toml").read_text()
     assert f'path = "{os.path.relpath(REPO, project)}"' in pyproject
 

@@ -228,3 +228,25 @@ def test_the_wheel_carries_every_template(tmp_path: Path) -> None:
     source = REPO / "lightflow_actors" / "adapters" / "cli" / "scaffold" / "templates"
     expected = {str(p.relative_to(source)) for p in source.rglob("*.tmpl")}
     assert expected and shipped == expected
+
+
+def test_a_json_api_joins_app_py_once_in_the_sorters_order_and_keeps_edits(shop: Path) -> None:
+    for argv in (["json", "orders", "item:str"], ["live", "tasks", "title:str"]):
+        code, _, err = run_new(["new", *argv], shop)
+        assert code == 0, err
+    app = shop / "src" / "shop" / "app.py"
+    lines = app.read_text().splitlines()
+    assert [line for line in lines if line.startswith("from .")] == [
+        "from .api.orders import orders_api, start_orders_api",
+        "from .live.hello import Hello",
+        "from .live.tasks import start_tasks, tasks_view",
+    ]
+    module = shop / "src" / "shop" / "api" / "orders.py"
+    module.write_text(module.read_text() + "# mine\n")
+    code, _, err = run_new(["new", "json", "orders", "item:str"], shop)
+    assert code == 1 and "api/orders.py" in err and "--force" in err
+    assert module.read_text().endswith("# mine\n")
+    code, written, err = run_new(["new", "json", "orders", "item:str", "--force"], shop)
+    assert code == 0 and written["overwritten"] == ["src/shop/api/orders.py"], err
+    assert written["kept"] == ["src/shop/api/__init__.py"]
+    assert app.read_text().count("*orders_api(system),") == 1

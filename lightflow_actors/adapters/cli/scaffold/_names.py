@@ -118,7 +118,7 @@ class FieldSpec:
         return self.name.replace("_", " ").capitalize()
 
 
-def parse_fields(specs: list[str]) -> tuple[FieldSpec, ...]:
+def parse_fields(specs: list[str], *, command: str = "live") -> tuple[FieldSpec, ...]:
     """Parse ``["name:str", "price:float", "age:int?"]``; refuse bad or duplicate names
     and unknown types, naming the spec and its position."""
     fields: list[FieldSpec] = []
@@ -158,7 +158,8 @@ def parse_fields(specs: list[str]) -> tuple[FieldSpec, ...]:
         fields.append(FieldSpec(name, type_name, optional))
     if not fields:
         raise GeneratorInputError(
-            "give at least one field, e.g. 'lightflow new live products name:str price:float'"
+            f"give at least one field, e.g. 'lightflow new {command} products name:str "
+            "price:float'"
         )
     return tuple(fields)
 
