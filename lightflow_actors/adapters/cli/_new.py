@@ -22,14 +22,19 @@ from .scaffold import (
     FIELD_TYPES,
     GeneratorConflict,
     GeneratorInputError,
+    Name,
+    Planned,
+    Project,
     Written,
     check_name,
     find_project,
     parse_fields,
     plan_asset,
+    plan_html,
     plan_json,
     plan_live,
     plan_project,
+    register_html,
     register_json,
     register_live,
     write_planned,
@@ -61,6 +66,10 @@ def configure(parser: StrictParser) -> None:
     json_api.add_argument("name", help="the resource's name (plural), e.g. products")
     _field_options(json_api)
     json_api.set_defaults(handler=_json)
+    html = verb("html", "server-rendered CRUD pages over a struct: forms, errors, CSRF")
+    html.add_argument("name", help="the resource's name (plural), e.g. products")
+    _field_options(html)
+    html.set_defaults(handler=_html)
     for kind, summary in (
         ("workflow", "a workflow asset (one step on thread NAME), its provider and a test"),
         ("node", "a node asset (a reusable step), its provider and a test"),
@@ -120,18 +129,30 @@ def _live(args: argparse.Namespace) -> int:
 
 
 def _json(args: argparse.Namespace) -> int:
+    return _resource(args, "json", plan_json, register_json)
+
+
+def _html(args: argparse.Namespace) -> int:
+    return _resource(args, "html", plan_html, register_html)
+
+
+def _resource(
+    args: argparse.Namespace,
+    kind: str,
+    plan: Callable[..., list[Planned]],
+    register: Callable[[Name, Project], list[str]],
+) -> int:
     def run() -> Written:
         project = find_project(_folder(args.dir, "--dir"))
         name = check_name(args.name, "the resource name")
-        fields = parse_fields(args.fields, command="json")
+        fields = parse_fields(args.fields, command=kind)
         record = check_name(args.singular, "--singular") if args.singular else None
-        written = write_planned(
-            project.root, plan_json(name, fields, project, record=record), force=args.force
-        )
-        written.next.extend(register_json(name, project))
+        planned = plan(name, fields, project, record=record)
+        written = write_planned(project.root, planned, force=args.force)
+        written.next.extend(register(name, project))
         return written
 
-    return _done("json", run)
+    return _done(kind, run)
 
 
 def _asset(args: argparse.Namespace) -> int:

@@ -3,8 +3,9 @@ project whose every kind of generated code passes ruff, `mypy --strict` and its 
 tests at once (run with this environment's tools, offline), and whose app serves.
 
 One project is generated for the module and checked once per tool: a project, a CRUD
-live view, a workflow, a node and a provider, plus a live view at the longest names and
-every field type, so the formatting of the generated lines holds at the limits.
+live view, a JSON API, HTML pages, a workflow, a node and a provider, plus a live view,
+an API and pages at the longest names and every field type, so the formatting of the
+generated lines holds at the limits.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert code == 0, f"{command}: {err}"
         assert written["created"], command
         ran.append(words[words.index("new") + 1])
-    assert ran == ["project", "live", "json", "workflow", "node", "provider"]
-    for kind in ("live", "json"):
+    assert ran == ["project", "live", "json", "html", "workflow", "node", "provider"]
+    for kind in ("live", "json", "html"):
         code, _, err = run_new([LONGEST[0], kind, *LONGEST[2:]], cwd)
         assert code == 0, f"{kind}: {err}"
     return cwd
@@ -101,6 +102,8 @@ def test_the_project_has_every_part_the_readme_names(project: Path) -> None:
         "src/shop/live/products.py",
         "src/shop/api/orders.py",
         "tests/api/test_orders.py",
+        "src/shop/pages/notes.py",
+        "tests/pages/test_notes.py",
         "assets/workflows/summarize.py",
         "assets/nodes/headline.py",
         "assets/providers/shout.py",
@@ -112,6 +115,7 @@ def test_the_project_has_every_part_the_readme_names(project: Path) -> None:
     assert '"products": products_view(system),' in app
     assert "await start_products(system)" in app
     assert "*orders_api(system)," in app and "await start_orders_api(system)" in app
+    assert "*notes_pages(system)," in app and "await start_notes_pages(system)" in app
     pyproject = (project / "pyproject.toml").read_text()
     assert f'path = "{os.path.relpath(REPO, project)}"' in pyproject
 

@@ -250,3 +250,20 @@ def test_a_json_api_joins_app_py_once_in_the_sorters_order_and_keeps_edits(shop:
     assert code == 0 and written["overwritten"] == ["src/shop/api/orders.py"], err
     assert written["kept"] == ["src/shop/api/__init__.py"]
     assert app.read_text().count("*orders_api(system),") == 1
+
+
+def test_html_pages_join_app_py_and_refuse_names_the_app_or_the_pages_use(shop: Path) -> None:
+    code, written, err = run_new(["new", "html", "notes", "title:str", "body:text"], shop)
+    assert code == 0, err
+    assert "src/shop/pages/notes.py" in written["created"]
+    app = (shop / "src" / "shop" / "app.py").read_text()
+    assert "from .pages.notes import notes_pages, start_notes_pages" in app
+    assert "*notes_pages(system)," in app
+    for argv, words in (
+        (["html", "live", "title:str"], "the app's own"),
+        (["html", "posts", "csrf:str"], "used by the generated pages"),
+        (["json", "posts", "title:str", "--singular", "store"], "uses itself"),
+        (["html", "posts"], "new html products"),
+    ):
+        code, _, err = run_new(["new", *argv], shop)
+        assert code == 2 and words in err, (argv, err)

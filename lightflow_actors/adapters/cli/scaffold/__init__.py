@@ -10,6 +10,7 @@ a user's edits without ``force``. Names and field specs are checked once, here
 from ._assets import AssetKindName, plan_asset
 from ._errors import GeneratorConflict, GeneratorError, GeneratorInputError
 from ._files import Planned, Written, write_planned
+from ._html import plan_html, register_html
 from ._json import plan_json, register_json
 from ._live import plan_live, register_live
 from ._names import FIELD_TYPES, FieldSpec, Name, check_name, parse_fields, singular
@@ -31,9 +32,11 @@ __all__ = [
     "find_project",
     "parse_fields",
     "plan_asset",
+    "plan_html",
     "plan_json",
     "plan_live",
     "plan_project",
+    "register_html",
     "register_json",
     "register_live",
     "singular",

@@ -35,6 +35,8 @@ _CLASSES: Final = frozenset(
 _RECORD_NAMES: Final = frozenset(
     {"id", "entry", "entries", "page", "body", "changed", "request", "store", "form"}
 )
+# Field names the pages' templates use for themselves.
+_PAGE_NAMES: Final = frozenset({"action", "csrf", "prefix"})
 # Names whose routes would be the app's own (``/live``, ``/health``, ``/api``).
 _TAKEN_PATHS: Final = frozenset({"live", "health", "api", "static"})
 
@@ -76,6 +78,11 @@ def check_resource(
             f"the pages' path /{name.text} is the app's own; choose another name"
         )
     for field in fields:
+        if kind == "html" and field.name in _PAGE_NAMES:
+            raise GeneratorInputError(
+                f"the field name {field.name!r} is used by the generated pages themselves; "
+                f"choose another (e.g. '{field.name}_')"
+            )
         if len(field.name) > MAX_FIELD_NAME:
             raise GeneratorInputError(
                 f"the field name {field.name!r} is longer than {MAX_FIELD_NAME} characters"
@@ -120,6 +127,7 @@ def base_values(
         "record": record.module,
         "record_text": record.text,
         "record_words": record.title.lower(),
+        "Record_title": record.title,
         "record_plural_words": name.title.lower(),
         "starter": f"{name.module}_{suffix}",
         "prefix": f"/api/{name.text}" if kind == "json" else f"/{name.text}",
