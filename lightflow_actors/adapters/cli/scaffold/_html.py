@@ -35,7 +35,9 @@ def plan_html(
         "{\n" + "".join(f'    "{f.name}": "{_KIND[f.type]}",\n' for f in fields) + "}"
     )
     values["header_cells"] = "\n".join(f'    "<th>{_label(f)}</th>"' for f in fields)
-    values["row_cells"] = "\n".join(f'    \'<td class="{f.name}">{{{f.name}}}</td>\'' for f in fields)
+    values["row_cells"] = "\n".join(
+        f"    '<td class=\"{f.name}\">{{{f.name}}}</td>'" for f in fields
+    )
     values["show_items"] = "\n".join(
         f'    "<dt>{_label(f)}</dt>"\n    \'<dd id="{record.text}-{f.name}">{{{f.name}}}</dd>\''
         for f in fields
@@ -51,13 +53,11 @@ def plan_html(
     return [
         Planned(
             f"{package}/pages/__init__.py",
-            '"""The app\'s server-rendered pages, one module each (``lightflow new html NAME``)."""\n',
+            '"""The app\'s server-rendered pages (``lightflow new html NAME`` adds one)."""\n',
             keep_existing=True,
         ),
         Planned(f"{package}/pages/{name.module}.py", render("html/pages.py.tmpl", **values)),
-        Planned(
-            f"tests/pages/test_{name.module}.py", render("html/test_pages.py.tmpl", **values)
-        ),
+        Planned(f"tests/pages/test_{name.module}.py", render("html/test_pages.py.tmpl", **values)),
     ]
 
 

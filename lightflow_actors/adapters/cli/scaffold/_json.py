@@ -86,6 +86,7 @@ def _invalid_test(fields: tuple[FieldSpec, ...]) -> str:
         lines += [
             f'    left_out = {{k: v for k, v in VALID.items() if k != "{required.name}"}}',
             "    missing = client.post(URL, json=left_out)",
-            f'    assert (missing.status_code, missing.json()["field"]) == (422, "{required.name}")',
+            '    assert (missing.status_code, missing.json()["field"])'
+            f' == (422, "{required.name}")',
         ]
     return "\n".join(lines) + "\n"

@@ -158,8 +158,7 @@ def parse_fields(specs: list[str], *, command: str = "live") -> tuple[FieldSpec,
         fields.append(FieldSpec(name, type_name, optional))
     if not fields:
         raise GeneratorInputError(
-            f"give at least one field, e.g. 'lightflow new {command} products name:str "
-            "price:float'"
+            f"give at least one field, e.g. 'lightflow new {command} products name:str price:float'"
         )
     return tuple(fields)
 
