@@ -54,6 +54,7 @@ __all__ = [
     "NewRun",
     "PutFile",
     "PutManifest",
+    "Segment",
     "WalOp",
     "WriteAheadLog",
     "WriteLine",
@@ -106,70 +107,151 @@ class _Sequence(msgspec.Struct):
 _sequence_decoder = msgspec.json.Decoder(_Sequence)
 
 
-class WriteAheadLog:
-    """One process's journal file under `root/wal/` (held with an exclusive `flock`).
+PREALLOCATE_BYTES = 1 << 20
 
-    Not thread-safe: the store's group-commit leader is its only user at any time.
+
+class Segment:
+    """One file of a process's journal: `<pid>-<random>-<index>.wal`, held with `flock`.
+
+    Preallocated (zeros written and fsynced ahead of the frames, `PREALLOCATE_BYTES` at a
+    time), so a commit overwrites allocated blocks and `fdatasync` has no metadata to
+    journal: the file system's own journal is not committed for it, and the commit does not
+    wait for other files' metadata (the manifests written meanwhile). A frame after the
+    last one reads as length 0: the end.
+    """
+
+    __slots__ = ("allocated", "chunk", "dirs", "fd", "files", "index", "path", "size")
+
+    def __init__(self, index: int, path: Path, fd: int, chunk: int = PREALLOCATE_BYTES) -> None:
+        self.index = index
+        self.chunk = chunk  # bytes preallocated at a time
+        self.path = path
+        self.fd = fd
+        self.size = 0  # where the next frame goes
+        self.allocated = 0  # bytes of zeros written and fsynced
+        # Files and folders written for this segment's ops (absolute paths): its
+        # checkpoint fsyncs them before the segment is deleted.
+        self.files: set[str] = set()
+        self.dirs: set[str] = set()
+
+    def reserve(self, end: int) -> None:
+        """Make sure `[0, end)` is allocated (zeros, fsynced with the file's size)."""
+        if end <= self.allocated:
+            return
+        new = max(end, self.allocated + self.chunk)
+        _write_at(self.fd, bytes(new - self.allocated), self.allocated)
+        os.fsync(self.fd)
+        self.allocated = new
+
+    def record(self, target: Path, op: WalOp) -> None:
+        files, dirs = touched(target, op)
+        self.files.update(files)
+        self.dirs.update(dirs)
+
+
+class WriteAheadLog:
+    """One process's journal under `root/wal/`: a current segment that commits append to,
+    and, once it passes `checkpoint_bytes`, a new one (`rotate`); the old segment is
+    checkpointed (`finish`: its files fsynced, the segment deleted) by whoever holds it.
+
+    Not thread-safe: the store's group-commit leader is its only user at any time
+    (`finish` of an old segment touches only that segment).
     """
 
     def __init__(self, root: Path, checkpoint_bytes: int) -> None:
         self.root = root
         self.checkpoint_bytes = checkpoint_bytes
-        folder = root / JOURNAL_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f"{os.getpid()}-", suffix=".wal", dir=folder)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        fsync_dir(folder)
-        self.path = Path(name)
-        self._fd = fd
-        self._size = 0
-        # Files and folders written since the last checkpoint (absolute paths).
-        self._dirty_files: set[str] = set()
-        self._dirty_dirs: set[str] = set()
+        self.folder = root / JOURNAL_DIR
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f"{os.getpid()}-", suffix=f"-{0:0{_INDEX_DIGITS}}.wal", dir=self.folder
+        )
+        self._stem = name[: -len(f"-{0:0{_INDEX_DIGITS}}.wal")]
+        self.current = self._start(0, Path(name), fd)
+
+    @property
+    def path(self) -> Path:
+        """The current segment's file."""
+        return self.current.path
+
+    def _start(self, index: int, path: Path, fd: int) -> Segment:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # Preallocated a megabyte at a time, less for a small journal (tests).
+            chunk = min(PREALLOCATE_BYTES, max(self.checkpoint_bytes, 64 << 10))
+            segment = Segment(index, path, fd, chunk)
+            segment.reserve(chunk)
+            fsync_dir(self.folder)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
+        return segment
 
     def commit(self, ops: list[WalOp]) -> None:
-        """Append `ops` as one frame and fsync it; on failure the journal is as before."""
+        """Append `ops` as one frame and make it durable; on failure the journal is as
+        before (the frame's bytes are zeroed again)."""
         payload = _encoder.encode(ops)
         frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        segment = self.current
         try:
-            _write_at(self._fd, frame, self._size)
-            os.fsync(self._fd)
+            segment.reserve(segment.size + len(frame) + _HEADER.size)
+            _write_at(segment.fd, frame, segment.size)
+            os.fdatasync(segment.fd)
         except BaseException:
-            # Not acknowledged: cut it off so a replay never applies it.
+            # Not acknowledged: wipe it so a replay never applies it.
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)
+                _write_at(segment.fd, bytes(len(frame)), segment.size)
             raise
-        self._size += len(frame)
+        segment.size += len(frame)
 
-    def apply(self, ops: Iterable[WalOp], *, replaying: bool = False) -> None:
-        """Write `ops` into the run files (no fsync: the journal holds them). `replaying`
-        writes only what is not there yet (as a replay does): for ops written late, after
-        another writer may have moved the run on."""
+    def apply(
+        self, ops: Iterable[WalOp], *, replaying: bool = False, segment: Segment | None = None
+    ) -> None:
+        """Write `ops` into the run files (no fsync: the journal holds them), recorded for
+        the checkpoint of `segment` (the one they were journaled in; default the current).
+        `replaying` writes only what is not there yet (as a replay does): for ops written
+        late, after another writer may have moved the run on."""
+        into = segment if segment is not None else self.current
         for op in ops:
             target = self.root / op.path
             apply_op(target, op, replaying=replaying)
-            files, dirs = touched(target, op)
-            self._dirty_files.update(files)
-            self._dirty_dirs.update(dirs)
+            into.record(target, op)
+
+    def note(self, op: WalOp) -> None:
+        """Record `op` for the current segment's checkpoint without writing it yet (a
+        manifest written later, before that checkpoint)."""
+        self.current.record(self.root / op.path, op)
 
     @property
     def due(self) -> bool:
-        return self._size >= self.checkpoint_bytes
+        return self.current.size >= self.checkpoint_bytes
 
-    def checkpoint(self) -> None:
-        """Make every file written since the last checkpoint durable; empty the journal."""
-        sync_all(self._dirty_files, self._dirty_dirs)
-        self._dirty_files.clear()
-        self._dirty_dirs.clear()
-        os.ftruncate(self._fd, 0)
-        os.fsync(self._fd)
-        self._size = 0
+    def rotate(self) -> Segment:
+        """Start the next segment; returns the old one, to be `finish`ed once every op in it
+        is in the run files."""
+        index = self.current.index + 1
+        path = Path(f"{self._stem}-{index:0{_INDEX_DIGITS}}.wal")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        old, self.current = self.current, self._start(index, path, fd)
+        return old
+
+    def finish(self, segment: Segment, files: Iterable[str], dirs: Iterable[str]) -> None:
+        """Checkpoint an old segment: fsync `files` and `dirs` (what its ops wrote), then
+        delete it."""
+        sync_all(files, dirs)
+        os.unlink(segment.path)
+        os.close(segment.fd)
+        fsync_dir(self.folder)
 
     def close(self) -> None:
-        """Checkpoint, then delete the journal file and release it."""
-        self.checkpoint()
-        os.unlink(self.path)
-        os.close(self._fd)
+        """Checkpoint the current segment and delete it (every op in it written)."""
+        segment = self.current
+        self.finish(segment, list(segment.files), list(segment.dirs))
+
+
+_INDEX_DIGITS = 6
 
 
 def sync_all(files: Iterable[str], dirs: Iterable[str]) -> None:

@@ -56,12 +56,14 @@ from ._journal import (
     NewRun,
     PutFile,
     PutManifest,
+    Segment,
     WalOp,
     WriteAheadLog,
     WriteLine,
+    apply_op,
     replay_orphans,
 )
-from ._manifest import RunManifest
+from ._manifest import TERMINAL, RunManifest
 from ._records import RunEvent, TraceRecord
 from ._resolved import STEP_ID, ResolvedWorkflow
 from ._run_id import check_run_id
@@ -208,6 +210,12 @@ class RunStore:
         group, self._group = self._group, None
         if group is not None:
             group.close()
+
+    def flush(self) -> None:
+        """Write every manifest a group-committing store still holds in memory (they are
+        durable in its journal already) and release those runs; nothing to do otherwise."""
+        if self._group is not None:
+            self._group.flush()
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / check_run_id(run_id)
@@ -521,39 +529,83 @@ class _Batch:
 
 
 MAX_DEFERRED_GROUPS = 64
-"""A run's manifest waits at most this many groups before it is renamed into place."""
+"""A run's manifest waits at most this many groups before the flusher writes it."""
+
+FLUSHER_IDLE_S = 2.0
+"""The manifest flusher thread exits after this long without work (started again on
+demand), so a store nobody closes leaves no thread behind for long."""
 
 
-class _Deferred:
-    """A run's newest manifest, durable in the journal, not yet in `manifest.json`; `fd`
-    holds the run's `flock` until it is."""
+class _Dirty:
+    """A manifest journaled (durable) but not yet in `manifest.json`."""
 
-    __slots__ = ("fd", "groups", "manifest", "op")
+    __slots__ = ("manifest", "op", "segment")
 
-    def __init__(self, op: PutManifest, manifest: RunManifest, fd: int, groups: int) -> None:
+    def __init__(self, op: PutManifest, manifest: RunManifest, segment: Segment) -> None:
         self.op = op
         self.manifest = manifest
+        self.segment = segment  # the journal segment holding `op`
+
+
+class _Held:
+    """A run whose `flock` the group-committing store holds between groups.
+
+    Held from the first group that writes it until its newest manifest is in place and no
+    group is using it; meanwhile no direct writer (the CLI) can change the run, so the
+    manifest and the journal lines' ends kept here are the truth. Fields other than `fd`,
+    `relative` and `offsets` (the leader's alone) are guarded by `_GroupCommit._state`;
+    `write` serializes the manifest's writers (the flusher, the leader for a settled run).
+    """
+
+    __slots__ = (
+        "busy",
+        "dirty",
+        "fd",
+        "groups",
+        "manifest",
+        "offsets",
+        "relative",
+        "since",
+        "write",
+    )
+
+    def __init__(self, fd: int, manifest: RunManifest, relative: str) -> None:
         self.fd = fd
-        self.groups = groups
+        self.manifest = manifest  # the newest, as applied to the run's files (and journaled)
+        self.relative = relative  # the run folder, relative to the store root
+        self.offsets: dict[str, int] = {}  # where the next line of a journal file goes
+        self.dirty: _Dirty | None = None
+        self.since = 0  # the index of the oldest segment with a manifest not yet written
+        self.groups = 0  # groups committed since it became dirty
+        self.busy = False  # a group is using it
+        self.write = threading.Lock()
 
 
 class _GroupCommit:
-    """Group commit for one store (ADR 0066): leader/follower, no thread of its own.
+    """Group commit for one store (ADR 0066, ADR 0118): leader/follower, and a manifest
+    flusher thread.
 
     A writer queues its batch; if no group is being committed it leads: it takes every
     batch queued so far (its own and those that queued while the previous group was
-    fsyncing), prepares them under their runs' locks, commits them as one journal frame
-    (one fsync), writes the run files and wakes every waiting writer; the others wait for
-    that wake-up, and one whose batch is still queued leads the next group. One group at a
-    time, so a run's batches are journaled and applied in the order they were queued.
+    committing), prepares them under their runs' locks, commits them as one journal frame
+    (one `fdatasync`), writes the journal lines and outputs into the run files and wakes
+    every waiting writer; the others wait for that wake-up, and one whose batch is still
+    queued leads the next group. One group at a time, so a run's batches are journaled and
+    applied in the order they were queued.
 
-    Under load (batches already queued for the next group) a run's `manifest.json` is not
-    replaced at every transition, since a rename costs far more than the journal append:
-    the newest manifest is *deferred* (it is durable in the journal) and written when the
-    queue is found empty, after `MAX_DEFERRED_GROUPS` groups, before a checkpoint, on
-    `recover` and on `close`. While deferred, the run's `flock` stays held, so a direct
-    writer (the CLI) waits for the manifest instead of reading a stale one, and this
-    store's readers get the deferred manifest from memory.
+    Manifests are a materialized view of the journal (ADR 0118): the leader does not write
+    them (a rename costs more than the whole journal append). A run's newest manifest stays
+    in memory, *dirty*, with the run's `flock` held, and a flusher thread writes it, one
+    write for however many transitions came meanwhile: when the queue is found empty after
+    a group, after `MAX_DEFERRED_GROUPS` groups, and before the journal segment holding it
+    is checkpointed. The leader writes it itself, before acknowledging, when the run
+    settles, so a settled run's `manifest.json` is right by the time anyone hears of it.
+    While a run is held this store's readers get its manifest from memory, and a direct
+    writer (the CLI) waits for the lock rather than read a stale file.
+
+    Journal segments are checkpointed off the commit path too: when the current one passes
+    `checkpoint_bytes` the leader starts another, and the flusher writes the manifests the
+    old one holds, fsyncs every file its ops wrote, and deletes it.
     """
 
     def __init__(self, store: RunStore, lock_fd: int, checkpoint_bytes: int) -> None:
@@ -565,19 +617,28 @@ class _GroupCommit:
         self._cond = threading.Condition(threading.Lock())
         self._leading = False  # a leader is committing a group (or recover/close runs)
         self._wal: WriteAheadLog | None = None
-        # The manifest last written per run, with the (inode, mtime, size) it was written
-        # with: a writer elsewhere (the CLI) changes the key, and the file is read again.
+        # Guards what the leader shares with the flusher: the held runs and their dirty
+        # manifests, the flusher's work, `_manifests` and `_unapplied`.
+        self._state = threading.Lock()
+        self._work = threading.Condition(self._state)
+        self._runs: dict[str, _Held] = {}
+        # The manifest last written per run not held, with the (inode, mtime, size) it was
+        # written with: a writer elsewhere (the CLI) changes the key, and it is read again.
         self._manifests: dict[str, tuple[tuple[int, int, int], RunManifest]] = {}
-        # Ops journaled but not yet written to the run files (a write failed): written
-        # again before the next group, which fails if they still cannot be.
-        self._unapplied: list[WalOp] = []
-        # Manifests journaled but not yet renamed into place, per run (see above).
-        self._deferred: dict[str, _Deferred] = {}
+        # Ops journaled but not yet written to the run files (a write failed), with their
+        # segment: written again before the next group, which fails if they still cannot be.
+        self._unapplied: list[tuple[Segment, WalOp]] = []
+        self._requests: set[str] = set()  # runs whose manifest the flusher is to write
+        self._segments: list[Segment] = []  # old segments to checkpoint, oldest first
+        self._checkpoint_now = False  # the flusher is to try the checkpoints
+        self._flusher: threading.Thread | None = None
+        self._inline = False  # no flusher thread could be started: the leader flushes
+        self._stopping = False
 
     def deferred_manifest(self, run_id: str) -> RunManifest | None:
-        """The run's newest manifest while it is not yet in `manifest.json` (any thread)."""
-        deferred = self._deferred.get(run_id)
-        return None if deferred is None else deferred.manifest
+        """The run's newest manifest while this store holds the run (any thread)."""
+        held = self._runs.get(run_id)
+        return None if held is None else held.manifest
 
     @classmethod
     def open(cls, store: RunStore, checkpoint_bytes: int) -> _GroupCommit | None:
@@ -634,98 +695,135 @@ class _GroupCommit:
         """The run's manifest, its journal repaired, after every journaled write of it."""
         with self._exclusive():
             self._retry_unapplied()
-            self._flush(run_id)
-            self._manifests.pop(run_id, None)
+            self._flush(run_id, strict=True)
+            self._release(run_id)
+            with self._state:
+                self._manifests.pop(run_id, None)
             fd = self._store._lock(run_id)
             try:
                 return self._store._repair_events(run_id)
             finally:
                 os.close(fd)
 
+    def flush(self) -> None:
+        """Write every held run's manifest now and release the runs."""
+        with self._exclusive():
+            self._retry_unapplied()
+            for run_id in list(self._runs):
+                self._flush(run_id, strict=True)
+                self._release(run_id)
+
     def close(self) -> None:
+        """Stop the flusher, write every manifest, checkpoint and delete the journal."""
         with self._exclusive():
             try:
+                self._stop_flusher()
                 self._retry_unapplied()
-                self._flush_all()
+                for run_id in list(self._runs):
+                    self._flush(run_id, strict=True)
+                self._checkpoint_segments(strict=True)
                 if self._wal is not None:
                     self._wal.close()
                     self._wal = None
             finally:
+                for run_id in list(self._runs):
+                    self._release(run_id)
                 os.close(self._lock_fd)
+
+    def abandon(self) -> None:
+        """What a `kill -9` leaves (tests): the flusher stopped, every fd closed (locks
+        released), nothing written."""
+        self._stop_flusher()
+        with self._state:
+            self._requests.clear()
+            segments, self._segments = self._segments, []
+        for segment in segments:
+            os.close(segment.fd)
+        wal, self._wal = self._wal, None
+        if wal is not None:
+            os.close(wal.current.fd)
+        for held in self._runs.values():
+            os.close(held.fd)
+        self._runs.clear()
+        os.close(self._lock_fd)
 
     # -- the leader ----------------------------------------------------------------------
 
     def _commit_group(self, group: list[_Batch]) -> None:
-        locks: dict[str, int] = {}
+        used: dict[str, _Held] = {}
+        failed: set[str] = set()
         try:
             try:
                 self._retry_unapplied()
                 pending: dict[str, RunManifest] = {}
-                sizes: dict[str, int] = {}
+                ends: dict[str, tuple[_Held, int]] = {}
+                claimed: set[str] = set()
                 for batch in group:
-                    self._prepare(batch, locks, pending, sizes)
+                    self._prepare(batch, used, pending, ends, claimed)
                 frame = [op for batch in group for op in batch.wal]
                 if frame:
                     self._journal().commit(frame)
             except BaseException as exc:
                 for batch in group:
                     batch.error = exc
-                    self._manifests.pop(batch.run_id, None)
                 raise
+            for relative, (held, end) in ends.items():
+                held.offsets[relative] = end
             for batch in group:
-                self._apply(batch, locks)
+                self._apply(batch, used, failed)
         except Exception:
             pass  # every batch of the group carries the error to its writer
         finally:
-            for run_id, fd in locks.items():
-                if run_id not in self._deferred:
-                    os.close(fd)
-            self._flush_due()
-            for batch in group:
-                batch.done = True
-        wal = self._wal
-        if wal is not None and wal.due:
             try:
-                self._flush_all()
-                wal.checkpoint()
-            except OSError:
-                logger.exception("checkpoint of %s failed; it is retried later", wal.path)
+                self._end_group(used, failed)
+            finally:
+                for batch in group:
+                    batch.done = True
+        self._rotate_if_due()
 
-    def _flush_due(self) -> None:
-        """Write the deferred manifests that are due: all of them when no batch waits."""
-        if not self._deferred:
-            return
+    def _end_group(self, used: dict[str, _Held], failed: set[str]) -> None:
+        """Release the runs this group left clean; ask the flusher for the manifests that
+        are due (all of them when no batch waits)."""
         with self._cond:
             idle = not self._queue
-        for run_id, deferred in list(self._deferred.items()):
-            deferred.groups += 1
-            if idle or deferred.groups >= MAX_DEFERRED_GROUPS:
-                self._flush(run_id)
+        clean: list[int] = []
+        with self._state:
+            for run_id, held in used.items():
+                held.busy = False
+                if run_id not in failed and held.dirty is None and self._runs.get(run_id) is held:
+                    del self._runs[run_id]
+                    clean.append(held.fd)
+            for run_id, held in self._runs.items():
+                if held.dirty is not None:
+                    held.groups += 1
+                    if idle or held.groups >= MAX_DEFERRED_GROUPS:
+                        self._requests.add(run_id)
+            if self._segments:
+                self._checkpoint_now = True
+            if self._requests or self._checkpoint_now:
+                self._wake()
+        for fd in clean:
+            os.close(fd)
+        for run_id in failed:
+            self._drop(run_id)
+        if self._inline:
+            self._flusher_work()
 
-    def _flush_all(self) -> None:
-        for run_id in list(self._deferred):
-            self._flush(run_id)
-
-    def _flush(self, run_id: str) -> None:
-        """Rename the run's deferred manifest into place and release its lock."""
-        deferred = self._deferred.get(run_id)
-        if deferred is None:
+    def _rotate_if_due(self) -> None:
+        wal = self._wal
+        if wal is None or not wal.due:
             return
-        del self._deferred[run_id]
         try:
-            self._journal().apply([deferred.op])
-            self._manifests[run_id] = (
-                _stat_key(self._store.root / deferred.op.path),
-                deferred.manifest,
-            )
+            old = wal.rotate()
         except OSError:
-            # Written before the next group (unless the run moved on by then); the lock
-            # is not held for it meanwhile.
-            logger.exception("writing the manifest of run %r failed; retried later", run_id)
-            self._unapplied.append(deferred.op)
-            self._manifests.pop(run_id, None)
-        finally:
-            os.close(deferred.fd)
+            logger.exception("starting a new journal segment failed; retried after a group")
+            return
+        with self._state:
+            self._segments.append(old)
+            self._checkpoint_now = True
+            self._wake()
+        if self._inline:
+            self._flusher_work()
 
     def _journal(self) -> WriteAheadLog:
         if self._wal is None:
@@ -733,93 +831,101 @@ class _GroupCommit:
         return self._wal
 
     def _retry_unapplied(self) -> None:
-        if self._unapplied:
-            self._journal().apply(self._unapplied, replaying=True)
-            self._unapplied = []
-
-    def _apply(self, batch: _Batch, locks: dict[str, int]) -> None:
-        """Write the batch's ops into the run files; its manifest (the newest of the batch)
-        is deferred, and written at once by `_flush_due` unless more batches wait."""
-        manifests = [op for op in batch.wal if isinstance(op, PutManifest)]
-        rest = [op for op in batch.wal if not isinstance(op, PutManifest)]
-        if rest and isinstance(rest[0], NewRun | DropRun):
-            self._apply_run_op(batch, rest[0])
+        with self._state:
+            unapplied = list(self._unapplied)
+        if not unapplied:
             return
-        try:
-            self._journal().apply(rest)
-        except OSError as exc:
-            # Written again before the next group, manifest included: an older deferred
-            # manifest must not be written after it.
-            self._unapplied.extend(batch.wal)
-            self._manifests.pop(batch.run_id, None)
-            self._deferred.pop(batch.run_id, None)
-            batch.error = exc
-            return
-        if manifests:
-            run_id = batch.run_id
-            before = self._deferred.get(run_id)
-            manifest = batch.result.updates[-1][0]
-            groups = before.groups if before is not None else 0
-            self._deferred[run_id] = _Deferred(manifests[-1], manifest, locks[run_id], groups)
+        wal = self._journal()
+        for segment, op in unapplied:
+            wal.apply([op], replaying=True, segment=segment)
+        with self._state:
+            del self._unapplied[: len(unapplied)]
 
-    def _apply_run_op(self, batch: _Batch, op: NewRun | DropRun) -> None:
-        """Create or remove a run folder; a creation that lost the race for its id (a
-        direct writer took it meanwhile) is `RunExists`, and its journaled op, replayed,
-        touches no readable file of the other run."""
-        self._manifests.pop(batch.run_id, None)
-        try:
-            self._journal().apply([op])
-        except FileExistsError:
-            batch.error = _taken(batch.run_id)
-        except OSError as exc:
-            batch.error = exc  # not retried: the caller is told it is not created
+    def _hold(self, run_id: str, used: dict[str, _Held]) -> _Held:
+        """The run, held for this group (its lock taken unless this store holds it)."""
+        held = used.get(run_id)
+        if held is not None:
+            return held
+        with self._state:
+            held = self._runs.get(run_id)
+            if held is not None:
+                held.busy = True
+        if held is None:
+            store = self._store
+            fd = store._lock(run_id)
+            try:
+                manifest = self._read_manifest(run_id)
+                held = _Held(fd, manifest, self._relative(store.run_dir(run_id)))
+            except BaseException:
+                os.close(fd)
+                raise
+            held.busy = True
+            with self._state:
+                self._runs[run_id] = held
+        used[run_id] = held
+        return held
+
+    def _read_manifest(self, run_id: str) -> RunManifest:
+        """The manifest of a run not held (its lock just taken): from the file, unless the
+        file is the one this store last wrote."""
+        store = self._store
+        path = store.run_dir(run_id) / MANIFEST
+        with self._state:
+            cached = self._manifests.get(run_id)
+        if cached is not None:
+            try:
+                key = _stat_key(path)
+            except FileNotFoundError:
+                raise _no_run(run_id) from None
+            if key == cached[0]:
+                return cached[1]
+        manifest = store._repair_events(run_id)
+        with self._state:
+            self._manifests[run_id] = (_stat_key(path), manifest)
+        return manifest
 
     def _prepare(
         self,
         batch: _Batch,
-        locks: dict[str, int],
+        used: dict[str, _Held],
         pending: dict[str, RunManifest],
-        sizes: dict[str, int],
+        ends: dict[str, tuple[_Held, int]],
+        claimed: set[str],
     ) -> None:
         """Turn the batch's ops into journal ops under its run's lock; an error stops the
         batch there (the ops before it are committed)."""
         store, run_id = self._store, batch.run_id
         if isinstance(batch.ops[0], _CreateRun | _DropRun):
-            self._prepare_run_op(batch, batch.ops[0], locks)
+            self._prepare_run_op(batch, batch.ops[0], used, claimed)
             return
         try:
-            if run_id not in locks:
-                deferred = self._deferred.get(run_id)
-                locks[run_id] = deferred.fd if deferred is not None else store._lock(run_id)
+            held = self._hold(run_id, used)
             for index, op in enumerate(batch.ops):
                 match op:
                     case UpdateManifest(change=change):
-                        manifest = self._current(run_id, pending)
+                        manifest = pending.get(run_id, held.manifest)
                         try:
                             manifest, event = change(manifest)
                         except StepTransitionError as error:
                             batch.result.refused, batch.result.refused_at = error, index
                             return
                         pending[run_id] = manifest
-                        directory = store.run_dir(run_id)
-                        self._manifests[run_id] = ((0, 0, 0), manifest)
                         batch.wal.append(
                             PutManifest(
-                                self._relative(directory / MANIFEST),
+                                f"{held.relative}/{MANIFEST}",
                                 manifest.sequence,
                                 _encoder.encode(manifest),
                             )
                         )
-                        batch.wal.append(
-                            self._line(directory / EVENTS, _encoder.encode(event), sizes)
-                        )
+                        batch.wal.append(self._line(held, EVENTS, _encoder.encode(event), ends))
                         batch.result.updates.append((manifest, event))
                     case PutOutput(step=step, value=value):
-                        path = store._output_path(run_id, step)
-                        batch.wal.append(PutFile(self._relative(path), _encoder.encode(value)))
+                        if not STEP_ID.fullmatch(step):
+                            raise StepNotFound(f"{step!r} is not a step id")
+                        relative = f"{held.relative}/{OUTPUTS}/{step}.json"
+                        batch.wal.append(PutFile(relative, _encoder.encode(value)))
                     case AppendTrace(record=record):
-                        path = store._trace_path(run_id)
-                        batch.wal.append(self._line(path, _encoder.encode(record), sizes))
+                        batch.wal.append(self._line(held, TRACE, _encoder.encode(record), ends))
                     case IndexOutput(cached=cached):
                         entry = store._cache_path(cached.fingerprint)
                         if entry is not None:
@@ -830,61 +936,270 @@ class _GroupCommit:
             batch.error = exc
 
     def _prepare_run_op(
-        self, batch: _Batch, op: _CreateRun | _DropRun, locks: dict[str, int]
+        self, batch: _Batch, op: _CreateRun | _DropRun, used: dict[str, _Held], claimed: set[str]
     ) -> None:
         store, run_id = self._store, batch.run_id
         try:
             folder = self._relative(store.run_dir(run_id))
             if isinstance(op, _DropRun):
-                if run_id in self._deferred:  # its newest manifest: no longer to be written
-                    os.close(self._deferred.pop(run_id).fd)
-                    locks.pop(run_id, None)
                 batch.wal.append(DropRun(folder))
-            elif store.run_dir(run_id).exists() or run_id in locks:
+            elif (
+                run_id in claimed
+                or run_id in used
+                or run_id in self._runs
+                or store.run_dir(run_id).exists()
+            ):
                 batch.error = _taken(run_id)
             else:
+                claimed.add(run_id)
                 batch.wal.append(NewRun(folder, list(op.files.items()), [OUTPUTS]))
         except Exception as exc:
             batch.error = exc
 
-    def _current(self, run_id: str, pending: dict[str, RunManifest]) -> RunManifest:
-        """The run's manifest as this group leaves it so far."""
-        if run_id in pending:
-            return pending[run_id]
-        deferred = self._deferred.get(run_id)
-        if deferred is not None:
-            return deferred.manifest
-        store = self._store
-        path = store.run_dir(run_id) / MANIFEST
-        cached = self._manifests.get(run_id)
-        if cached is not None:
-            try:
-                key = _stat_key(path)
-            except FileNotFoundError:
-                raise _no_run(run_id) from None
-            if key == cached[0]:
-                return cached[1]
-        manifest = store._repair_events(run_id)
-        self._manifests[run_id] = (_stat_key(path), manifest)
-        return manifest
-
-    def _line(self, path: Path, line: bytes, sizes: dict[str, int]) -> WriteLine:
-        """The journal op appending `line` to `path` (after the lines this group adds)."""
-        key = str(path)
-        offset = sizes.get(key)
+    def _line(
+        self, held: _Held, name: str, line: bytes, ends: dict[str, tuple[_Held, int]]
+    ) -> WriteLine:
+        """The journal op appending `line` to the run's file `name` (after the lines this
+        group adds)."""
+        relative = f"{held.relative}/{name}"
+        entry = ends.get(relative)
+        offset = entry[1] if entry is not None else held.offsets.get(relative)
         if offset is None:
-            fd = os.open(path, os.O_RDWR)
+            fd = os.open(self._store.root / relative, os.O_RDWR)
             try:
                 cut_torn_tail(fd)
                 offset = os.lseek(fd, 0, os.SEEK_END)
             finally:
                 os.close(fd)
         data = line + b"\n"
-        sizes[key] = offset + len(data)
-        return WriteLine(self._relative(path), offset, data)
+        ends[relative] = (held, offset + len(data))
+        return WriteLine(relative, offset, data)
+
+    def _apply(self, batch: _Batch, used: dict[str, _Held], failed: set[str]) -> None:
+        """Write the batch's ops into the run files, except its manifest (the newest of the
+        batch), left dirty for the flusher unless the run settled."""
+        manifests = [op for op in batch.wal if isinstance(op, PutManifest)]
+        rest = [op for op in batch.wal if not isinstance(op, PutManifest)]
+        if rest and isinstance(rest[0], NewRun | DropRun):
+            self._apply_run_op(batch, rest[0], used)
+            return
+        wal = self._journal()
+        segment = wal.current
+        try:
+            wal.apply(rest)
+        except OSError as exc:
+            # Written again before the next group, manifest included.
+            with self._state:
+                self._unapplied.extend((segment, op) for op in batch.wal)
+            failed.add(batch.run_id)
+            batch.error = exc
+            return
+        if not manifests:
+            return
+        run_id, held, newest = batch.run_id, used[batch.run_id], manifests[-1]
+        manifest = batch.result.updates[-1][0]
+        if manifest.status in TERMINAL:
+            # Settled: in place before the writer is answered (and no flush is left).
+            with held.write:
+                try:
+                    wal.apply([newest])
+                    key = _stat_key(self._store.root / newest.path)
+                except OSError as exc:
+                    with self._state:
+                        self._unapplied.append((segment, newest))
+                    failed.add(run_id)
+                    batch.error = exc
+                    return
+                with self._state:
+                    held.dirty = None
+                    held.manifest = manifest
+                    self._manifests[run_id] = (key, manifest)
+            return
+        wal.note(newest)  # written before this segment's checkpoint
+        with self._state:
+            if held.dirty is None:
+                held.since, held.groups = segment.index, 0
+            held.dirty = _Dirty(newest, manifest, segment)
+            held.manifest = manifest
+
+    def _apply_run_op(self, batch: _Batch, op: NewRun | DropRun, used: dict[str, _Held]) -> None:
+        """Create or remove a run folder; a creation that lost the race for its id (a
+        direct writer took it meanwhile) is `RunExists`, and its journaled op, replayed,
+        touches no readable file of the other run."""
+        run_id = batch.run_id
+        if isinstance(op, DropRun):
+            used.pop(run_id, None)
+            self._forget(run_id)  # its newest manifest: no longer to be written
+        with self._state:
+            self._manifests.pop(run_id, None)
+        try:
+            self._journal().apply([op])
+        except FileExistsError:
+            batch.error = _taken(run_id)
+        except OSError as exc:
+            batch.error = exc  # not retried: the caller is told it is not created
 
     def _relative(self, path: Path) -> str:
         return str(path.relative_to(self._store.root))
+
+    # -- held runs ------------------------------------------------------------------------
+
+    def _release(self, run_id: str) -> None:
+        """Release a run whose manifest is written (or never to be): its lock, its state."""
+        with self._state:
+            held = self._runs.pop(run_id, None)
+        if held is not None:
+            os.close(held.fd)
+
+    def _forget(self, run_id: str) -> None:
+        """Release a run without writing its dirty manifest (its folder is going)."""
+        with self._state:
+            held = self._runs.get(run_id)
+        if held is None:
+            return
+        with held.write:
+            with self._state:
+                if self._runs.get(run_id) is held:
+                    del self._runs[run_id]
+                held.dirty = None
+            os.close(held.fd)
+
+    def _drop(self, run_id: str) -> None:
+        """Release a run a write failed for: its dirty manifest joins the ops written
+        again before the next group (which reads the run afresh)."""
+        with self._state:
+            held = self._runs.get(run_id)
+        if held is None:
+            return
+        with held.write:
+            with self._state:
+                if self._runs.get(run_id) is held:
+                    del self._runs[run_id]
+                if held.dirty is not None:
+                    self._unapplied.append((held.dirty.segment, held.dirty.op))
+                    held.dirty = None
+                self._manifests.pop(run_id, None)
+            os.close(held.fd)
+
+    # -- the flusher ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        """Hand the flusher its work (called holding `_state`)."""
+        if self._stopping:
+            return
+        self._work.notify()
+        if self._flusher is None and not self._inline:
+            flusher = threading.Thread(
+                target=self._flush_loop, name="run-store-flusher", daemon=True
+            )
+            try:
+                flusher.start()
+            except Exception:
+                # No thread here (the deterministic scheduler refuses them; the process is
+                # out of threads): the leader does the flusher's work after each group.
+                logger.debug(
+                    "no manifest flusher thread; the leader writes manifests", exc_info=True
+                )
+                self._inline = True
+            else:
+                self._flusher = flusher
+
+    def _stop_flusher(self) -> None:
+        with self._state:
+            self._stopping = True
+            flusher = self._flusher
+            self._work.notify_all()
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join()
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._state:
+                while not self._requests and not self._checkpoint_now:
+                    if self._stopping or (
+                        not self._work.wait(FLUSHER_IDLE_S)
+                        and not (self._requests or self._checkpoint_now)
+                    ):
+                        self._flusher = None
+                        return
+            self._flusher_work()
+
+    def _flusher_work(self) -> None:
+        """Write the manifests asked for, then try the checkpoints if asked."""
+        with self._state:
+            runs, self._requests = self._requests, set()
+            checkpoint, self._checkpoint_now = self._checkpoint_now, False
+        for run_id in sorted(runs):
+            self._flush(run_id, strict=False)
+        if checkpoint:
+            self._checkpoint_segments(strict=False)
+
+    def _flush(self, run_id: str, *, strict: bool) -> None:
+        """Write the run's dirty manifest (any thread); release the run if no group uses it
+        and nothing newer came meanwhile. A failed write leaves it dirty (it is durable in
+        the journal, the lock stays held) and is raised when `strict`, else logged."""
+        with self._state:
+            held = self._runs.get(run_id)
+        if held is None:
+            return
+        with held.write:
+            with self._state:
+                dirty = held.dirty
+            if dirty is not None:
+                target = self._store.root / dirty.op.path
+                try:
+                    apply_op(target, dirty.op, replaying=False)
+                    key = _stat_key(target)
+                except OSError:
+                    if strict:
+                        raise
+                    logger.exception("writing the manifest of run %r failed; retried later", run_id)
+                    return
+            release = False
+            with self._state:
+                if dirty is not None:
+                    self._manifests[run_id] = (key, dirty.manifest)
+                    if held.dirty is dirty:
+                        held.dirty = None
+                    elif held.dirty is not None:
+                        held.since = held.dirty.segment.index
+                if held.dirty is None and not held.busy and self._runs.get(run_id) is held:
+                    del self._runs[run_id]
+                    release = True
+            if release:
+                os.close(held.fd)
+
+    def _checkpoint_segments(self, *, strict: bool) -> None:
+        """Checkpoint the old segments, oldest first: write the manifests they hold, fsync
+        what their ops wrote, delete them. One that cannot be yet (a write failed) waits,
+        and the ones after it with it."""
+        wal = self._wal
+        while wal is not None:
+            with self._state:
+                if not self._segments:
+                    return
+                segment = self._segments[0]
+                runs = [r for r, h in self._runs.items() if h.dirty and h.since <= segment.index]
+            for run_id in runs:
+                self._flush(run_id, strict=strict)
+            with self._state:
+                waiting = any(
+                    h.dirty is not None and h.since <= segment.index for h in self._runs.values()
+                ) or any(s is segment for s, _ in self._unapplied)
+                files, dirs = list(segment.files), list(segment.dirs)
+            if waiting:
+                if strict:
+                    raise OSError(f"journal segment {segment.path} holds writes not applied")
+                return
+            try:
+                wal.finish(segment, files, dirs)
+            except OSError:
+                if strict:
+                    raise
+                logger.exception("checkpoint of %s failed; it is retried later", segment.path)
+                return
+            with self._state:
+                self._segments.pop(0)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int]:
