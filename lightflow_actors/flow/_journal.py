@@ -143,10 +143,14 @@ class Segment:
         os.fsync(self.fd)
         self.allocated = new
 
-    def record(self, target: Path, op: WalOp) -> None:
-        files, dirs = touched(target, op)
-        self.files.update(files)
-        self.dirs.update(dirs)
+    def record(self, target: str, op: WalOp) -> None:
+        if isinstance(op, NewRun | DropRun):
+            files, dirs = touched(Path(target), op)
+            self.files.update(files)
+            self.dirs.update(dirs)
+        else:  # one file (the commit path: strings, not `Path`s)
+            self.files.add(target)
+            self.dirs.add(os.path.dirname(target))
 
 
 class WriteAheadLog:
@@ -160,6 +164,7 @@ class WriteAheadLog:
 
     def __init__(self, root: Path, checkpoint_bytes: int) -> None:
         self.root = root
+        self._root = os.fspath(root)
         self.checkpoint_bytes = checkpoint_bytes
         self.folder = root / JOURNAL_DIR
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -214,15 +219,16 @@ class WriteAheadLog:
         `replaying` writes only what is not there yet (as a replay does): for ops written
         late, after another writer may have moved the run on."""
         into = segment if segment is not None else self.current
+        root = self._root
         for op in ops:
-            target = self.root / op.path
+            target = f"{root}/{op.path}"
             apply_op(target, op, replaying=replaying)
             into.record(target, op)
 
     def note(self, op: WalOp) -> None:
         """Record `op` for the current segment's checkpoint without writing it yet (a
         manifest written later, before that checkpoint)."""
-        self.current.record(self.root / op.path, op)
+        self.current.record(f"{self._root}/{op.path}", op)
 
     @property
     def due(self) -> bool:
@@ -279,10 +285,11 @@ def touched(target: Path, op: WalOp) -> tuple[list[str], list[str]]:
     return [str(target)], [str(target.parent)]
 
 
-def apply_op(target: Path, op: WalOp, *, replaying: bool) -> bool:
+def apply_op(target: Path | str, op: WalOp, *, replaying: bool) -> bool:
     """Write one op to `target`; returns False when replay found it done already."""
     if isinstance(op, WriteLine):
         return _write_line(target, op, replaying)
+    target = Path(target)
     if isinstance(op, NewRun):
         return _new_run(target, op, replaying)
     if isinstance(op, DropRun):
@@ -411,7 +418,7 @@ def _put_new(path: Path, data: bytes, *, exclusive: bool = True) -> None:
         os.close(fd)
 
 
-def _write_line(target: Path, op: WriteLine, replaying: bool) -> bool:
+def _write_line(target: Path | str, op: WriteLine, replaying: bool) -> bool:
     try:
         fd = os.open(target, os.O_RDWR | os.O_NOFOLLOW)
     except FileNotFoundError:

@@ -517,7 +517,7 @@ class RunStore:
 class _Batch:
     """One `commit` call waiting for its group (filled in by the group's leader)."""
 
-    __slots__ = ("done", "error", "ops", "result", "run_id", "wal")
+    __slots__ = ("done", "error", "ops", "result", "run_id", "wake", "wal")
 
     def __init__(self, run_id: str, ops: tuple[_BatchOp, ...]) -> None:
         self.run_id = run_id
@@ -526,6 +526,7 @@ class _Batch:
         self.wal: list[WalOp] = []
         self.error: BaseException | None = None
         self.done = False
+        self.wake = threading.Event()  # set when done, or when its writer is to lead
 
 
 MAX_DEFERRED_GROUPS = 64
@@ -613,9 +614,10 @@ class _GroupCommit:
         self._lock_fd = lock_fd
         self._checkpoint_bytes = checkpoint_bytes
         self._queue: list[_Batch] = []
-        # Guards the queue and `_leading`; waiters are woken after every group.
+        # Guards the queue, `_leading` and `_exclusive_waiting`.
         self._cond = threading.Condition(threading.Lock())
         self._leading = False  # a leader is committing a group (or recover/close runs)
+        self._exclusive_waiting = 0
         self._wal: WriteAheadLog | None = None
         # Guards what the leader shares with the flusher: the held runs and their dirty
         # manifests, the flusher's work, `_manifests` and `_unapplied`.
@@ -659,37 +661,48 @@ class _GroupCommit:
         batch = _Batch(run_id, ops)
         with self._cond:
             self._queue.append(batch)
-            while not batch.done:
-                if self._leading:
-                    self._cond.wait()  # woken when the group in progress is done
-                    continue
-                # Lead: take everything queued so far (this batch among it).
-                self._leading = True
-                group, self._queue = self._queue, []
-                self._cond.release()
-                try:
-                    self._commit_group(group)
-                finally:
-                    self._cond.acquire()
-                    self._leading = False
-                    self._cond.notify_all()
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            batch.wake.wait()  # answered, or handed the lead
+        if not batch.done:
+            self._lead()
         if batch.error is not None:
             raise batch.error
         return batch.result
+
+    def _lead(self) -> None:
+        """Commit every batch queued as one group, then hand the lead on."""
+        with self._cond:
+            group, self._queue = self._queue, []
+        try:
+            self._commit_group(group)
+        finally:
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Give up the lead: to the writer of the oldest batch still queued (one thread
+        woken, not every waiting one), or to a caller of `_exclusive` waiting for it."""
+        with self._cond:
+            if self._queue and not self._exclusive_waiting:
+                self._queue[0].wake.set()  # `_leading` stays set: that writer leads
+            else:
+                self._leading = False
+                self._cond.notify_all()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         """Run alone, as a leader would (no group is committed meanwhile)."""
         with self._cond:
+            self._exclusive_waiting += 1
             while self._leading:
                 self._cond.wait()
+            self._exclusive_waiting -= 1
             self._leading = True
         try:
             yield
         finally:
-            with self._cond:
-                self._leading = False
-                self._cond.notify_all()
+            self._hand_on()
 
     def recover(self, run_id: str) -> RunManifest:
         """The run's manifest, its journal repaired, after every journaled write of it."""
@@ -779,6 +792,7 @@ class _GroupCommit:
             finally:
                 for batch in group:
                     batch.done = True
+                    batch.wake.set()
         self._rotate_if_due()
 
     def _end_group(self, used: dict[str, _Held], failed: set[str]) -> None:
