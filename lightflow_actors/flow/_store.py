@@ -1061,8 +1061,14 @@ class _GroupCommit:
     def _release(self, run_id: str) -> None:
         """Release a run whose manifest is written (or never to be): its lock, its state."""
         with self._state:
-            held = self._runs.pop(run_id, None)
-        if held is not None:
+            held = self._runs.get(run_id)
+        if held is None:
+            return
+        with held.write:  # not while the flusher writes it
+            with self._state:
+                if self._runs.get(run_id) is not held:
+                    return
+                del self._runs[run_id]
             os.close(held.fd)
 
     def _forget(self, run_id: str) -> None:
@@ -1073,8 +1079,9 @@ class _GroupCommit:
             return
         with held.write:
             with self._state:
-                if self._runs.get(run_id) is held:
-                    del self._runs[run_id]
+                if self._runs.get(run_id) is not held:
+                    return  # released meanwhile (the flusher wrote it)
+                del self._runs[run_id]
                 held.dirty = None
             os.close(held.fd)
 
@@ -1087,12 +1094,13 @@ class _GroupCommit:
             return
         with held.write:
             with self._state:
-                if self._runs.get(run_id) is held:
-                    del self._runs[run_id]
+                self._manifests.pop(run_id, None)
+                if self._runs.get(run_id) is not held:
+                    return  # released meanwhile (the flusher wrote it)
+                del self._runs[run_id]
                 if held.dirty is not None:
                     self._unapplied.append((held.dirty.segment, held.dirty.op))
                     held.dirty = None
-                self._manifests.pop(run_id, None)
             os.close(held.fd)
 
     # -- the flusher ----------------------------------------------------------------------

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from lightflow_actors.flow import EVENT_NAMES, FlowError, RunView
+from lightflow_actors.flow import EVENT_NAMES, FlowError, RunStore, RunView
 from lightflow_actors.kernel import Refused
 from lightflow_actors.runs import (
     AwaitSettled,
@@ -221,3 +222,24 @@ def _walk(node: TreeNode) -> list[TreeNode]:
     for child in node.children:
         out += _walk(child)
     return out
+
+
+async def test_the_journal_checkpoint_at_shutdown_runs_off_the_loop(
+    runs_env: RunsEnv, host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed_on: list[int] = []
+    real = RunStore.close
+
+    def close(self: RunStore) -> None:
+        closed_on.append(threading.get_ident())
+        real(self)
+
+    monkeypatch.setattr(RunStore, "close", close)
+    loop_thread = threading.get_ident()
+    async with host() as hosting:
+        await hosting.call(CreateRun("fanout", b'{"topic": "tea"}', "c1"))
+        assert (await hosting.call(AwaitSettled("c1"))).status == "succeeded"
+    assert closed_on and loop_thread not in closed_on  # fsyncs on a worker thread
+    assert not list((runs_env.runs.parent / "wal").glob("*.wal"))  # checkpointed, deleted
+    manifest = msgspec.json.decode((runs_env.runs / "c1" / "manifest.json").read_bytes())
+    assert manifest["sequence"] == len(events(runs_env, "c1"))
