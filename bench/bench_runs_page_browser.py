@@ -5,20 +5,29 @@ headless Debian Chromium.
 Each WebSocket frame the page receives is timed on the page's main thread with the
 Performance API (``performance.now()`` around the live client's message handler, which
 decodes, merges and paints at once), then again with the layout it causes forced
-(``offsetHeight``). A round follows three runs: with no step open; with no step open and
-the client's partial paint turned off, so every patch is rendered and morphed in full
-(the baseline: what every patch of the DAG cost before its SVG regions were painted in
-place); with step l0s1 open (its request, answer and output arrive while the others
-move: the biggest patches). ``ROUNDS`` rounds, figures pooled over them, each beside its
-baseline from the same rounds, and beside the frame that first drew the run (its whole
-graph). The first ``WARM`` patches after that frame are the page's warm-up (the painter's
-code not yet optimised, the first shapes of new templates, the open step's panel arriving
-with its request and answer): the figures over all patches are followed by the steady
-state, from patch ``WARM`` on, and by the slowest patches with their index after the first
-frame, their size and their diff's top-level keys (``t`` when it brings new templates).
-Each run has its own inputs, so no step is a cache hit of an earlier run. Needs
-/usr/bin/chromium and the playwright package (never ``playwright install``); says so and
-stops otherwise.
+(``offsetHeight``), and in a Chromium trace (categories ``toplevel`` and
+``blink.user_timing``) by the thread time (``tdur``) of the task that ran it: its CPU on
+the main thread, microtasks and forced layout included, which a loaded machine does not
+stretch as it stretches wall time. The page tells the bench when the run is drawn
+finished by resolving a promise (checked in a task of its own after each frame), so
+nothing polls the page while it is measured.
+
+A round follows three runs: with no step open; with no step open and the client's
+partial paint turned off, so every patch is rendered and morphed in full (the baseline:
+what every patch of the DAG cost before its SVG regions were painted in place); with step
+l0s1 open (its request, answer and output arrive while the others move: the biggest
+patches). A run draws about ten patches, so rounds go on until both followed passes have
+``MIN_PATCHES`` (100) steady-state patches: every p95 is over at least 100 samples.
+Figures pooled over the rounds, each beside its baseline from the same rounds, or beside
+the frame that first drew the run (its whole graph). The first ``WARM`` patches after that
+frame are the page's warm-up (the painter's code not yet optimised, the first shapes of
+new templates, the open step's panel arriving with its request and answer): the figures
+over all patches are followed by the steady state, from patch ``WARM`` on, and by the
+slowest patches with their index after the first frame, their size, their diff's
+top-level keys (``t`` when it brings new templates) and their three times. Each run has
+its own inputs, so no step is a cache hit of an earlier run. The load average is printed
+with the figures. Needs /usr/bin/chromium and the playwright package (never ``playwright
+install``); says so and stops otherwise.
 """
 
 from __future__ import annotations
@@ -46,6 +55,13 @@ run_server(ServeOptions(port=0, graceful_timeout=1.0), print_json, [runs_part()]
 """
 PROBE = """
 window.__frames = [];
+// Resolved once the page shows the whole run finished: checked in a task of its own after
+// each frame (never inside the timed handler, never on every animation frame).
+window.__done = new Promise((resolve) => { window.__resolveDone = resolve; });
+function finished() {
+  if (!document.querySelector("#run[data-status=succeeded]")) return false;
+  return document.querySelectorAll("#dag [data-status=succeeded]").length >= __STEPS__;
+}
 if (window.__fullRenders) {
   // The baseline: every patch rendered and morphed in full (the painter declines).
   document.addEventListener("DOMContentLoaded", () => {
@@ -63,6 +79,9 @@ function Timed(url, protocols) {
         const script = performance.now() - start;
         void document.body.offsetHeight;  // the layout this frame caused
         const total = performance.now() - start;
+        const n = window.__frames.length;
+        // Found in the trace: the task that ran this frame, and its thread time.
+        performance.measure("lf-frame-" + n, {start: start, end: start + total});
         const drawn = document.querySelector("#dag") !== null;
         // What the patch carries: its diff's top-level keys ("t" new templates, "r" values).
         let kind = "";
@@ -72,6 +91,7 @@ function Timed(url, protocols) {
           if (d) kind = Object.keys(d).sort().join("+");
         } catch (e) { /* not JSON */ }
         window.__frames.push([event.data.length, script, total, drawn, kind]);
+        setTimeout(() => { if (finished()) window.__resolveDone(); }, 0);
       });
     },
   });
@@ -80,7 +100,7 @@ function Timed(url, protocols) {
 Timed.prototype = Native.prototype;
 Object.assign(Timed, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
 window.WebSocket = Timed;
-"""
+""".replace("__STEPS__", str(STEPS))
 
 
 def _config(root: Path) -> Path:
@@ -102,16 +122,26 @@ def _config(root: Path) -> Path:
     return path
 
 
-ROUNDS = 3
+MIN_PATCHES = int(os.environ.get("RUNS_PAGE_PATCHES", "100"))
+"""Rounds go on until each followed pass has this many steady-state patches (p95 over at
+least 100 samples; a run draws about ten patches)."""
+
+MAX_ROUNDS = 30
+
 PASSES = (("plain", None, False), ("full", None, True), ("open", "l0s1", False))
 """(name, open step, every patch rendered in full) of the runs followed in each round."""
 
 WARM = 4
 """Patches after the first frame counted as warm-up (steady-state figures exclude them)."""
 
-Frame = tuple[int, float, float, int, str]
-"""A frame's bytes, its handler's milliseconds, and with the layout it caused; its index
-among the patches after the frame that first drew the run, and its diff's top-level keys."""
+TASK = "ThreadControllerImpl::RunTask"
+"""The trace's top-level task on a thread: ``tdur`` is its thread (CPU) time."""
+
+Frame = tuple[int, float, float, int, str, float]
+"""A frame's bytes, its handler's milliseconds, and with the layout it caused (both wall
+time, Performance API); its index among the patches after the frame that first drew the
+run, its diff's top-level keys, and the thread time of the task that ran it (trace, ms;
+-1 when the trace has no such task)."""
 
 
 def main() -> None:
@@ -125,6 +155,7 @@ def main() -> None:
         return
     firsts: dict[str, list[Frame]] = {name: [] for name, _, _ in PASSES}
     patches: dict[str, list[Frame]] = {name: [] for name, _, _ in PASSES}
+    rounds = 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         environ = {
@@ -143,75 +174,81 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
-                    for n in range(ROUNDS):
+                    while (
+                        rounds < MAX_ROUNDS
+                        and min(_steady_count(patches["plain"]), _steady_count(patches["open"]))
+                        < MIN_PATCHES
+                    ):
                         for name, step, full in PASSES:
-                            first, rest = _watch(browser, url, f"{name}-{n}", step, full)
+                            first, rest = _watch(browser, url, f"{name}-{rounds}", step, full)
                             firsts[name].append(first)
                             patches[name].extend(rest)
+                        rounds += 1
                 finally:
                     browser.close()
         finally:
             server.terminate()
             server.wait(20)
+    print(f"{rounds} rounds of {len(PASSES)} runs; load average {_load()}")
     _report("the run page, no step open", patches["plain"], firsts["plain"], patches["full"])
     _report("the run page, step l0s1 open", patches["open"], firsts["open"], None)
 
 
+def _steady_count(frames: list[Frame]) -> int:
+    return sum(f[3] >= WARM for f in frames)
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def _ms(frames: list[Frame], field: int) -> list[float]:
+    """Field ``field`` of ``frames`` in microseconds (trace-less frames left out)."""
+    return [f[field] * 1000 for f in frames if f[field] >= 0]
+
+
+def _rows(label: str, frames: list[Frame], base: list[Frame], base_label: str) -> None:
+    """Median, p95 and max of each measure of ``frames`` beside the same of ``base``."""
+    for field, what in ((1, "main thread"), (2, "with its layout"), (5, "task CPU (trace)")):
+        values, baseline = _ms(frames, field), _ms(base, field)
+        if not values or not baseline:
+            continue
+        for stat, fn in (("median", median), ("p95", _p95), ("max", max)):
+            if stat == "max" and field != 1:
+                continue
+            row(f"{label}{what}, {stat} (us)", fn(values), "us", fn(baseline), base_label)
+
+
+def _p95(values: list[float]) -> float:
+    return percentile(values, 95)
+
+
 def _report(title: str, frames: list[Frame], firsts: list[Frame], full: list[Frame] | None) -> None:
-    print(f"-- {title}: {ROUNDS} runs")
     sizes = [f[0] for f in frames]
-    script = [f[1] * 1000 for f in frames]
-    total = [f[2] * 1000 for f in frames]
-    first = median([f[1] * 1000 for f in firsts])
+    first_size = median([f[0] for f in firsts])
     over = sum(size > 1024 for size in sizes)
-    print(f"{len(frames)} patches after the first frames while {STEPS} steps ran; {over} over 1 KB")
-    row("patch bytes, median", median(sizes), "B", median([f[0] for f in firsts]), "first frame")
-    row("patch bytes, max", max(sizes), "B", median([f[0] for f in firsts]), "first frame")
+    print(f"-- {title}: {len(firsts)} runs of {STEPS} steps")
+    print(f"{len(frames)} patches after the first frames; {over} over 1 KB")
+    row("patch bytes, median", median(sizes), "B", first_size, "first frame")
+    row("patch bytes, max", max(sizes), "B", first_size, "first frame")
     if full:
-        base = [f[1] * 1000 for f in full]
-        base_total = [f[2] * 1000 for f in full]
-        label = "rendered in full"
-        row("main thread per patch, median (us)", median(script), "us", median(base), label)
-        row(
-            "main thread per patch, p95 (us)",
-            percentile(script, 95),
-            "us",
-            percentile(base, 95),
-            label,
-        )
-        row("main thread per patch, max (us)", max(script), "us", max(base), label)
-        row("with its layout, median (us)", median(total), "us", median(base_total), label)
-        row(
-            "with its layout, p95 (us)",
-            percentile(total, 95),
-            "us",
-            percentile(base_total, 95),
-            label,
-        )
-    row("main thread per patch, median (us)", median(script), "us", first, "first frame")
-    row("main thread per patch, p95 (us)", percentile(script, 95), "us", first, "first frame")
-    row("with its layout, p95 (us)", percentile(total, 95), "us", first, "first frame")
+        _rows("", frames, full, "rendered in full")
+    else:
+        _rows("", frames, firsts, "first frame")
     steady = [f for f in frames if f[3] >= WARM]
     warm = [f for f in frames if f[3] < WARM]
     if steady and warm:
-        ss = [f[1] * 1000 for f in steady]
-        ws = [f[1] * 1000 for f in warm]
-        label = f"first {WARM} patches"
         print(f"steady state: {len(steady)} patches from patch {WARM} after the first frame")
-        row("steady, main thread per patch, median (us)", median(ss), "us", median(ws), label)
-        row("steady, main thread per patch, p95 (us)", percentile(ss, 95), "us", max(ws), label)
-        row("steady, main thread per patch, max (us)", max(ss), "us", max(ws), label)
-        row(
-            "steady, with its layout, p95 (us)",
-            percentile([f[2] * 1000 for f in steady], 95),
-            "us",
-            percentile([f[2] * 1000 for f in warm], 95),
-            label,
-        )
+        _rows("steady, ", steady, warm, f"first {WARM} patches")
     slowest = sorted(frames, key=lambda f: -f[1])[:5]
     print(
         "slowest patches: "
-        + ", ".join(f"#{f[3]} {f[0]} B {f[4] or '-'} {f[1]:.1f}/{f[2]:.1f} ms" for f in slowest)
+        + ", ".join(
+            f"#{f[3]} {f[0]} B {f[4] or '-'} {f[1]:.1f}/{f[2]:.1f}/{f[5]:.1f} ms" for f in slowest
+        )
     )
 
 
@@ -228,25 +265,49 @@ def _watch(
         query = f"run={run}" + (f"&step={step}" if step else "")
         page.goto(f"{url}/runs?{query}", wait_until="domcontentloaded")
         page.wait_for_selector("[data-lf-root].lf-connected", timeout=30_000)
+        browser.start_tracing(page=page, categories=["toplevel", "blink.user_timing"])
         with httpx.Client(base_url=url, trust_env=False, timeout=30) as http:
             # Inputs of its own: no step is a cache hit of an earlier run's.
             body = {"workflow": "lanes", "id": run, "inputs": {"seed": run}}
             created = http.post("/runs", json=body)
             assert created.status_code == 201, created.text
-        page.wait_for_function(
-            f"document.querySelectorAll('#dag [data-status=succeeded]').length >= {STEPS}",
-            timeout=120_000,
+        # A promise the page resolves (no polling that would compete with the page).
+        page.evaluate(
+            "Promise.race([window.__done, new Promise((_, reject) => setTimeout("
+            "() => reject(new Error('the run did not finish on the page')), 120000))])"
         )
+        trace = json.loads(browser.stop_tracing())
         frames: list[list[Any]] = page.evaluate("window.__frames")
     finally:
         page.close()
+    cpu = _task_times(trace.get("traceEvents", []), len(frames))
     # The first frame with the DAG drew the whole run; frames of a few bytes after it are
     # acks and heartbeats, the patches are the rest.
     at = next(i for i, f in enumerate(frames) if f[3])
-    first = (int(frames[at][0]), frames[at][1], frames[at][2], -1, str(frames[at][4]))
-    later = [f for f in frames[at + 1 :] if f[0] > 64]
-    rest = [(int(f[0]), f[1], f[2], k, str(f[4])) for k, f in enumerate(later)]
+    first = (int(frames[at][0]), frames[at][1], frames[at][2], -1, str(frames[at][4]), cpu[at])
+    later = [(f, cpu[i]) for i, f in enumerate(frames) if i > at and f[0] > 64]
+    rest = [(int(f[0]), f[1], f[2], k, str(f[4]), c) for k, (f, c) in enumerate(later)]
     return first, rest
+
+
+def _task_times(events: list[dict[str, Any]], count: int) -> list[float]:
+    """Per frame (by its ``lf-frame-N`` measure), the thread time in ms of the top-level
+    task on the page's main thread that ran it; -1 where the trace has none."""
+    marks: dict[int, tuple[int, int, int]] = {}
+    for e in events:
+        name = e.get("name", "")
+        if e.get("ph") == "b" and isinstance(name, str) and name.startswith("lf-frame-"):
+            marks[int(name.removeprefix("lf-frame-"))] = (e["pid"], e["tid"], e["ts"])
+    tasks: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for e in events:
+        if e.get("ph") == "X" and e.get("name") == TASK and "tdur" in e:
+            tasks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["dur"], e["tdur"]))
+    out = [-1.0] * count
+    for n, (pid, tid, ts) in marks.items():
+        around = [t for t in tasks.get((pid, tid), []) if t[0] <= ts <= t[0] + t[1]]
+        if around and n < count:
+            out[n] = max(around, key=lambda t: t[1])[2] / 1000
+    return out
 
 
 if __name__ == "__main__":
