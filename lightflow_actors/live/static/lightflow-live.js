@@ -596,6 +596,10 @@
     this.live = 0;              // elements known after the last full scan
     this.comps = new Map();     // live components (cid -> node) of the state being written
     this.inside = new Set();    // cids being written (a component inside itself writes empty)
+    this.unsound = new Set();   // ids whose raw HTML does not parse to one element (see checkRaws)
+    this.raws = [];             // id'd nodes written with raw HTML in them, to check
+    this.rawOpen = 0;           // raw values written not yet claimed by an id'd node
+    this.rewrote = false;       // this paint re-renders an unsound node
   }
 
   /** A partial paint met what only a full render can fix (an element gone, a kept list
@@ -639,12 +643,16 @@
    *  `partial`: write unchanged id'd children as placeholders and keep unchanged lists. */
   Painter.prototype.write = function (templates, tid, values, id, out, partial) {
     var statics = templates.get(tid), shape = this.shapeOf(templates, tid);
+    var from = out.length, open = this.rawOpen;
+    this.rawOpen = 0;
+    if (id && this.unsound.has(id)) this.rewrote = true;
     if (id) out.push(statics[0].slice(0, shape.head) + ' data-lf-id="' + id + '"' + statics[0].slice(shape.head));
     else out.push(statics[0]);
     for (var i = 0; i < values.length; i++) {
       var v = values[i];
       if (typeof v === "string") {
         out.push(v);
+        if (shape.content[i] && v.indexOf("<") >= 0) this.rawOpen += 1;   // raw HTML (escaped text has no "<")
       } else if (typeof v === "number") {
         this.writeComponent(templates, v, shape.content[i], out, partial);
       } else if (v.kind === "node") {
@@ -661,6 +669,7 @@
       }
       out.push(statics[i + 1]);
     }
+    this.claimRaw(id, out, from, open);
   };
 
   Painter.prototype.writeChild = function (templates, tid, values, inContent, out, partial) {
@@ -697,6 +706,7 @@
     if (!state.root) return "";
     this.comps = state.components || new Map();
     this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
+    this.raws = []; this.rawOpen = 0;
     var out = [];
     this.write(state.templates, state.root.template_id, state.root.values, 0, out, false);
     return out.join("");
@@ -716,6 +726,8 @@
     this.els.clear();
     this.register(root);
     this.live = this.els.size;
+    this.unsound.clear();
+    this.checkRaws();   // what this full render wrote
   };
 
   /** Compare node values (same template) old -> new; returns true when the node itself
@@ -776,6 +788,7 @@
     if (!before.root || !after.root || before.root.template_id !== after.root.template_id) return false;
     var templates = after.templates;
     this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
+    this.raws = []; this.rawOpen = 0; this.rewrote = false;
     this.comps = after.components || new Map();
     var regions = [];
     if (this.visit(templates, after.root.template_id, before.root.values, after.root.values, regions)) {
@@ -788,21 +801,23 @@
     if (regions[0] === null) {
       var top = [];
       this.write(templates, after.root.template_id, after.root.values, 0, top, true);
+      if (this.rewrote) return false;
       template.innerHTML = top.join("");
       morphChildren(root, template.content, opts);
       start = 1;
     }
     // The other regions are written, then parsed together (one parse per namespace, not
     // one per region: a busy DAG paints about ten nodes a patch), then morphed in order.
-    var els = [], htmls = [];
+    var els = [], htmls = [], placed = [], missing = false;
     for (r = start; r < regions.length; r++) {
       var region = regions[r], out = [], el = this.els.get(region.id);
-      if (!el) return false;
+      if (!el) { missing = true; continue; }
       this.write(templates, region.tid, region.values, region.id, out, true);
+      placed.push(region);
       els.push(el);
       htmls.push(out.join(""));
     }
-    var fresh = parseRegions(els, htmls);
+    var fresh = !missing && !this.rewrote ? parseRegions(els, htmls) : null;
     if (!fresh) return false;
     for (r = 0; r < els.length; r++) {
       if (!root.contains(els[r])) return false;
@@ -811,6 +826,7 @@
     var self = this;
     opts.added.forEach(function (node) { self.register(node); });
     if (this.els.size > 4096 && this.els.size > 4 * this.live) this.prune(root);
+    this.checkRaws();
     return true;
   };
 
@@ -882,6 +898,35 @@
     });
     return ok ? fresh : null;
   }
+
+  // Raw HTML (a Markup value) that closes its element early, holds the region separator
+  // or breaks out of an inline SVG does not parse back to one element of its node's tag:
+  // as a region it makes the paint decline, and a full render puts on the page what it
+  // parses to, stray nodes beside the element included. Painting that node in place
+  // later would leave them there. So each id'd node written with raw HTML in it (its own
+  // or an id-less child's) is parsed alone once on the page; one that does not parse to
+  // one element is unsound, and a paint that would re-render it declines: the full
+  // render, which removes what its last HTML left, checks anew what it wrote.
+
+  /** Record node `id` (its HTML out[from..]) when raw HTML was written in it; an
+   *  id-less node hands its raw values on to its parent (`open`: the parent's so far). */
+  Painter.prototype.claimRaw = function (id, out, from, open) {
+    if (!id) { this.rawOpen += open; return; }
+    if (this.rawOpen) this.raws.push({ id: id, out: out, from: from, to: out.length });
+    this.rawOpen = open;
+  };
+
+  /** Parse alone each node recorded by claimRaw, now on the page; mark the unsound. */
+  Painter.prototype.checkRaws = function () {
+    var template = null;
+    for (var i = 0; i < this.raws.length; i++) {
+      var rec = this.raws[i], el = this.els.get(rec.id);
+      if (!el) continue;
+      template = template || document.createElement("template");
+      if (!parseRegion(template, el, rec.out.slice(rec.from, rec.to).join(""))) this.unsound.add(rec.id);
+    }
+    this.raws = [];
+  };
 
   /** Each live component the patch changed (it was on the page, its node is new) is
    *  painted in its own element, whatever its parent did; false when one has no element
