@@ -12,7 +12,6 @@ import pytest
 
 from lightflow_actors.live import (
     LiveComponent,
-    LiveConfig,
     LiveView,
     Params,
     Rendered,
@@ -26,7 +25,9 @@ from lightflow_actors.live import (
     live_component,
     live_file_input,
 )
-from lightflow_actors.testing.live import UploadFile, live_test
+from lightflow_actors.testing.live import UploadFile
+
+from ._uploads import part_files, refused, uploading
 
 pytestmark = pytest.mark.anyio
 
@@ -101,17 +102,8 @@ class RowsView(LiveView[Rows, Drop]):
         return PAGE(rows=rows, kept="")
 
 
-def config(tmp_path: Path) -> LiveConfig:
-    return LiveConfig(upload_dir=str(tmp_path))
-
-
-def temp_files(tmp_path: Path) -> list[Path]:
-    return sorted(p for p in tmp_path.rglob("*.part"))
-
-
 async def test_each_component_gets_its_own_files_and_consumes_them(tmp_path: Path) -> None:
-    async with live_test({"rows": RowsView()}, config=config(tmp_path)) as live:
-        view = await live.mount("rows")
+    async with uploading({"rows": RowsView()}, tmp_path, "rows") as (_, view):
         files = view.file_input("#row-a", "doc", [UploadFile("a.txt", b"for row a")])
         assert files.target == view.element("#attach-a").node().attrs["lf-target"]
         await view.render_upload(files, "a.txt")
@@ -121,35 +113,29 @@ async def test_each_component_gets_its_own_files_and_consumes_them(tmp_path: Pat
         await view.form("#attach-a").render_submit()
         assert view.element("#row-a .files").text() == "a.txt=for row a"
         assert view.element("#row-b .files").text() == ""
-        assert temp_files(tmp_path) == []  # consumed: its temp file went
+        assert part_files(tmp_path) == []  # consumed: its temp file went
 
 
 async def test_a_component_that_leaves_takes_its_temp_files(tmp_path: Path) -> None:
-    async with live_test({"rows": RowsView()}, config=config(tmp_path)) as live:
-        view = await live.mount("rows")
+    async with uploading({"rows": RowsView()}, tmp_path, "rows") as (_, view):
         files = view.file_input("#row-b", "doc", [UploadFile("b.txt", b"half of it")])
         await view.render_upload(files, "b.txt", percent=50)
-        assert len(temp_files(tmp_path)) == 1
+        assert len(part_files(tmp_path)) == 1
         await view.render_click("drop", {"key": "b"})
         assert not view.has_element("#row-b")
-        assert temp_files(tmp_path) == []
+        assert part_files(tmp_path) == []
 
 
 async def test_uploads_to_a_bad_target_or_an_unknown_field_are_refused(tmp_path: Path) -> None:
-    async with live_test({"rows": RowsView()}, config=config(tmp_path)) as live:
-        view = await live.mount("rows")
+    async with uploading({"rows": RowsView()}, tmp_path, "rows") as (_, view):
         preflight = {"upload": "doc", "entries": [{"ref": "0", "name": "x", "size": 1}]}
         for target, payload, path in (
             ("999", preflight, "$.instruction.target"),
             (None, preflight, "$.instruction.payload.upload"),  # the view has no "doc"
             ("1", {**preflight, "upload": "nope"}, "$.instruction.payload.upload"),
         ):
-            before = len(view.errors)
-            await view.push("lf:upload", payload, target=target)
-            errors = view.errors
-            assert len(errors) == before + 1
-            assert getattr(errors[-1], "code", None) == "malformed_frame"
-            assert getattr(errors[-1], "path", None) == path
+            error = await refused(view, "lf:upload", payload, target=target)  # type: ignore[arg-type]
+            assert error.code == "malformed_frame" and error.path == path
         # The session lives on.
         files = view.file_input("#row-a", "doc", [UploadFile("ok.txt", b"ok")])
         await view.render_upload(files, "ok.txt")

@@ -7,8 +7,7 @@ from __future__ import annotations
 import base64
 import os
 import string
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import msgspec
@@ -16,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightflow_actors.isa import ErrorFrame, Mount, Render, Submit
+from lightflow_actors.isa import Mount, Render, Submit
 from lightflow_actors.live import (
     LiveConfig,
     LiveView,
@@ -37,6 +36,8 @@ from lightflow_actors.live._component import ViewSpec
 from lightflow_actors.live._program import ViewProgram
 from lightflow_actors.live._upload import UploadFiles, hub_upload_dir
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, UploadFile, live_test
+
+from ._uploads import last_error, part_files, uploading
 
 
 class Cancel(msgspec.Struct, frozen=True, tag="cancel"):
@@ -89,20 +90,8 @@ class FileDrop(LiveView[Files, Cancel | Crash | Ping]):
         )
 
 
-@asynccontextmanager
-async def drop(tmp_path: Path) -> AsyncIterator[tuple[LiveTest, LiveViewHandle]]:
-    async with live_test({"drop": FileDrop()}, config=LiveConfig(upload_dir=str(tmp_path))) as live:
-        yield live, await live.mount("drop")
-
-
-def parts(tmp_path: Path) -> list[Path]:
-    return sorted(tmp_path.rglob("*.part"))
-
-
-def last_error(view: LiveViewHandle) -> ErrorFrame:
-    error = view.errors[-1]
-    assert isinstance(error, ErrorFrame), error
-    return error
+def drop(tmp_path: Path) -> AbstractAsyncContextManager[tuple[LiveTest, LiveViewHandle]]:
+    return uploading({"drop": FileDrop()}, tmp_path, "drop")
 
 
 async def alive(view: LiveViewHandle) -> None:
@@ -164,11 +153,11 @@ async def test_more_bytes_than_declared_fail_the_entry_and_remove_its_file(
     async with drop(tmp_path) as (_, view):
         await preflight(view, ("0", "a.txt", 10))
         await view.push("lf:chunk", chunk("0", 0, b"12345678"))  # type: ignore[arg-type]
-        assert "80%" in view.html() and len(parts(tmp_path)) == 1
+        assert "80%" in view.html() and len(part_files(tmp_path)) == 1
         await view.push("lf:chunk", chunk("0", 8, b"123"))  # type: ignore[arg-type]
         assert "more bytes than the 10 declared" in last_error(view).message
         assert 'id="e-0">a.txt 0% transfer_failed' in view.html()
-        assert parts(tmp_path) == []
+        assert part_files(tmp_path) == []
         await view.push("lf:chunk", chunk("0", 0, b"1"))  # type: ignore[arg-type]
         assert "was refused (transfer_failed)" in last_error(view).message
         await alive(view)
@@ -184,7 +173,7 @@ async def test_file_names_that_are_paths_are_refused(tmp_path: Path, name: str) 
         error = last_error(view)
         assert error.path == "$.instruction.payload.entries[0].name", error
         assert 'id="e-0"' not in view.html()
-        assert parts(tmp_path) == []
+        assert part_files(tmp_path) == []
         await alive(view)
 
 
@@ -223,10 +212,10 @@ async def test_a_chunk_for_a_cancelled_entry_is_ignored(tmp_path: Path) -> None:
         await view.click("ping")
         errors = len(view.errors)
         await view.push("cancel", {"ref": "0"})
-        assert parts(tmp_path) == []
+        assert part_files(tmp_path) == []
         await view.push("lf:chunk", chunk("0", 4, b"5678"))  # type: ignore[arg-type]
         assert len(view.errors) == errors  # in flight when cancelled: not an error
-        assert parts(tmp_path) == []
+        assert part_files(tmp_path) == []
 
 
 @pytest.mark.anyio
@@ -237,7 +226,7 @@ async def test_temp_files_go_with_the_session(tmp_path: Path, how: str) -> None:
         doc = view.file_input("#f", "doc", files)
         await view.render_upload(doc, "a.txt", percent=50)
         await view.render_upload(doc, "b.txt")
-        assert len(parts(tmp_path)) == 2
+        assert len(part_files(tmp_path)) == 2
         [session] = await live.hub.sessions()
         if how == "disconnect":
             await view.close()
@@ -247,10 +236,10 @@ async def test_temp_files_go_with_the_session(tmp_path: Path, how: str) -> None:
             live.system.kill(session)
         await view.settle(lambda: live.system.get(session.id) is None)
         for _ in range(20):
-            if not parts(tmp_path):
+            if not part_files(tmp_path):
                 break
             await view.settle()
-        assert parts(tmp_path) == []
+        assert part_files(tmp_path) == []
 
 
 def test_allow_upload_checks_its_options() -> None:
@@ -334,17 +323,14 @@ class AutoConsume(FileDrop):
 
 @pytest.mark.anyio
 async def test_handle_progress_sees_each_step_and_may_consume(tmp_path: Path) -> None:
-    async with live_test(
-        {"drop": AutoConsume()}, config=LiveConfig(upload_dir=str(tmp_path))
-    ) as live:
-        view = await live.mount("drop")
+    async with uploading({"drop": AutoConsume()}, tmp_path, "drop") as (_, view):
         doc = view.file_input("#f", "doc", [UploadFile("a.txt", b"0123456789")])
         html = await view.render_upload(doc, "a.txt", percent=50)
         assert 'id="e-0">a.txt 50%' in html
         html = await view.render_upload(doc, "a.txt")
         assert 'id="e-0"' not in html  # consumed the moment it was done
         assert '<p id="pings">10</p>' in html
-        assert parts(tmp_path) == []
+        assert part_files(tmp_path) == []
 
 
 @pytest.mark.anyio

@@ -27,6 +27,7 @@ from lightflow_actors.live import LiveClient, LiveConfig, LiveHub, WebSocketClie
 from lightflow_actors.live_examples import example_views, start_example_actors
 
 from ...live.live_server import serving
+from ._handshake import join, page_ids
 
 pytestmark = pytest.mark.anyio
 
@@ -46,9 +47,7 @@ async def _page(base: str, view: str) -> tuple[str, str, str]:
     """The page's session id and token, and the Cookie header its token is bound to."""
     async with httpx.AsyncClient() as http:
         page = await http.get(f"{base}/{view}")
-    text = page.text
-    session = text.split('data-lf-session="')[1].split('"')[0]
-    token = text.split('data-lf-token="')[1].split('"')[0]
+    session, token = page_ids(page.text)
     cookie = "; ".join(f"{name}={value}" for name, value in page.cookies.items())
     return session, token, cookie
 
@@ -59,12 +58,7 @@ async def test_an_acking_browser_survives_a_burst_of_ten_thousand_events() -> No
         port = int(base.split(":")[2].split("/")[0])
         ws = await WebSocketClient.connect("127.0.0.1", port, "/live/socket", cookie=cookie)
         client = LiveClient(auto_ack=False)
-        await ws.send_text(client.hello().decode())
-        welcome = await ws.receive_text()
-        assert welcome is not None
-        client.feed(welcome.encode())
-        for frame in client.join("counter", session, token, {}):
-            await ws.send_text(frame.decode())
+        await join(ws, client, "counter", session, token)
 
         async def read() -> None:
             while (text := await ws.receive_text()) is not None:

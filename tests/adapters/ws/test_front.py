@@ -18,12 +18,12 @@ from starlette.types import Receive, Scope, Send
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import SocketFront
-from lightflow_actors.isa import ErrorFrame
-from lightflow_actors.live import LiveClient, WebSocketClient, WebSocketClientError
+from lightflow_actors.live import WebSocketClient, WebSocketClientError
 from lightflow_actors.live_examples import start_examples
 from lightflow_actors.testing.live import WebSocketView
 
 from ...live.live_server import serving
+from ._handshake import join_refused, page_ids
 
 pytestmark = pytest.mark.anyio
 
@@ -105,19 +105,8 @@ async def test_a_fronted_live_page_works_and_its_socket_skips_the_routing() -> N
             async with httpx.AsyncClient() as browser:
                 page = await browser.get(f"{base}/counter")
             assert "lf_live_session" in page.headers.get("set-cookie", ""), page.headers
-            session_id = page.text.split('data-lf-session="')[1].split('"')[0]
-            token = page.text.split('data-lf-token="')[1].split('"')[0]
-            ws = await WebSocketClient.connect(host, port, "/live/socket")  # no cookie
-            client = LiveClient()
-            await ws.send_text(client.hello().decode())
-            client.feed(((await ws.receive_text()) or "").encode())
-            for frame in client.join("counter", session_id, token, {}):
-                await ws.send_text(frame.decode())
-            while not client.errors:
-                client.feed(((await ws.receive_text()) or "").encode())
-            [refusal, *_] = client.errors
-            assert isinstance(refusal, ErrorFrame) and refusal.code == "unauthorized"
-            assert client.renders == 0
-            await ws.close()
+            session_id, token = page_ids(page.text)
+            refusal = await join_refused(port, "counter", session_id, token, host=host)
+            assert refusal.code == "unauthorized"  # no cookie
             await view.close()
         await routes.hub.stop()

@@ -17,11 +17,11 @@ from starlette.routing import Mount
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import LiveRoutes
-from lightflow_actors.isa import ErrorFrame
-from lightflow_actors.live import LiveClient, LiveHub, WebSocketClient, WebSocketView
+from lightflow_actors.live import LiveHub, WebSocketView
 from lightflow_actors.live_examples.auth import auth_views
 
 from ...live.live_server import serving
+from ._handshake import join_refused, page_ids
 
 pytestmark = pytest.mark.anyio
 SECRET = b"h" * 32
@@ -90,8 +90,7 @@ async def test_a_websocket_join_needs_the_cookie_its_page_set() -> None:
         assert "Log in" in view.html()
         await view.close()
         page = await http.get(f"{base}/login")
-        session_id = page.text.split('data-lf-session="')[1].split('"')[0]
-        token = page.text.split('data-lf-token="')[1].split('"')[0]
+        session_id, token = page_ids(page.text)
         port = int(base.split(":")[2].split("/")[0])
         for cookie in (
             None,
@@ -99,18 +98,8 @@ async def test_a_websocket_join_needs_the_cookie_its_page_set() -> None:
             f"lf_live_session={mine}x",
             f"lf_live_session={theirs}",
         ):
-            ws = await WebSocketClient.connect("127.0.0.1", port, "/live/socket", cookie=cookie)
-            client = LiveClient()
-            await ws.send_text(client.hello().decode())
-            client.feed(((await ws.receive_text()) or "").encode())
-            for frame in client.join("login", session_id, token, {}):
-                await ws.send_text(frame.decode())
-            while not client.errors:
-                client.feed(((await ws.receive_text()) or "").encode())
-            [refusal, *_] = client.errors
-            assert isinstance(refusal, ErrorFrame) and refusal.code == "unauthorized"
-            assert client.renders == 0
-            await ws.close()
+            refusal = await join_refused(port, "login", session_id, token, cookie=cookie)
+            assert refusal.code == "unauthorized", cookie
 
 
 @contextlib.asynccontextmanager
