@@ -2,11 +2,13 @@
 
 A group-committing `RunStore` (the server's) does not fsync each file it writes. The writes
 of every batch waiting at the moment (all runs together) are encoded as one *frame* and
-appended to this process's journal file, `<state>/wal/<pid>-<random>.wal`, then that file
-alone is fsynced: one fsync for the whole group, as a database commits. Only then are the
-run files written (manifest and outputs by temp + rename, journal lines in place), without
-fsync, and only then are the batches acknowledged. So a run folder only ever shows durable
-state, and a `kill -9` or a power loss after the fsync loses nothing: the frame is replayed.
+written into this process's journal, a segment file `<state>/wal/<pid>-<random>-<n>.wal`
+preallocated with zeros, then that file alone is `fdatasync`ed: one sync for the whole
+group, as a database commits. Only then are the run files written (outputs by temp +
+rename, journal lines in place; manifests later, coalesced, by the store's flusher: ADR
+0118), without fsync, and only then are the batches acknowledged. So a run folder only
+ever shows durable state, and a `kill -9` or a power loss after the sync loses nothing:
+the frame is replayed.
 
 Frame: `<length u32 LE><crc32 u32 LE><msgpack payload>`; a frame whose length or checksum
 does not match (the process died while appending it) and everything after it is ignored,
@@ -23,10 +25,12 @@ because none of it was acknowledged. Each op is idempotent on replay:
   touching a readable file (ADR 0110).
 - `DropRun(path)`: remove the run folder (a run created here that its cluster refused).
 
-A *checkpoint* fsyncs every file and folder written since the last one, then empties the
-journal file; it runs when the journal passes `checkpoint_bytes`, and on `close`. A journal
+A *checkpoint* of a segment fsyncs every file and folder its ops wrote, then deletes it;
+the store starts a new segment when the current one passes `checkpoint_bytes` and has the
+old one checkpointed off the commit path, and checkpoints everything on `close`. A journal
 file whose `flock` nobody holds belongs to a process that died: the next `RunStore` opened
-on that state folder replays it, checkpoints and deletes it, before anything reads a run.
+on that state folder replays it (segments in order), checkpoints and deletes it, before
+anything reads a run.
 """
 
 from __future__ import annotations

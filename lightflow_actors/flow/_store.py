@@ -16,9 +16,10 @@ to make them durable, one of them per store:
   rename, fsync the folder; journal lines appended and fsynced);
 - group commit (`group_commit=True`, the server's, ADR 0066): the batches of all runs
   waiting at the moment go into one frame of the write-ahead journal (`_journal.py`), one
-  fsync for all of them, and only then into the run files; a batch returns once its frame
-  is durable. One store per state folder group-commits at a time (`wal/group.lock`); any
-  other falls back to direct writes.
+  sync for all of them, and only then into the run files (manifests coalesced, by a
+  flusher thread: ADR 0118); a batch returns once its frame is durable. One store per
+  state folder group-commits at a time (`wal/group.lock`); any other falls back to direct
+  writes.
 """
 
 from __future__ import annotations

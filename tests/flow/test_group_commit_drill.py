@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from lightflow_actors.flow import FlowService, RunEvent, RunStore, TraceRecord
 
@@ -33,7 +34,7 @@ WRITER = textwrap.dedent(
         submit_step, succeed_step,
     )
 
-    store = RunStore(Path(sys.argv[1]), group_commit=True)
+    store = RunStore(Path(sys.argv[1]), group_commit=True, checkpoint_bytes=int(sys.argv[2]))
     out = threading.Lock()
 
     def ack(run_id, result):
@@ -72,8 +73,17 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize(
+    "checkpoint_bytes",
+    [
+        8 << 20,  # the default: one journal segment, manifests coalesced by the flusher
+        # Segments rotated every few dozen transitions: the kill finds old segments the
+        # flusher has not checkpointed yet, and manifests not yet written (ADR 0118).
+        48 << 10,
+    ],
+)
 def test_kill_9_of_a_group_committing_writer_loses_no_acknowledged_transition(
-    tmp_path: Path,
+    tmp_path: Path, checkpoint_bytes: int
 ) -> None:
     service = FlowService(CATALOG, RunStore(tmp_path), Clock(), random.Random(1), SHARED)
     for n in range(RUNS):
@@ -82,7 +92,9 @@ def test_kill_9_of_a_group_committing_writer_loses_no_acknowledged_transition(
     total = RUNS * 2 * steps
 
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WRITER, str(tmp_path), str(checkpoint_bytes)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert writer.stdout is not None
     acked: dict[str, int] = {}
@@ -105,7 +117,7 @@ def test_kill_9_of_a_group_committing_writer_loses_no_acknowledged_transition(
         check_journals(store, run_id, manifest.sequence)
 
     again = subprocess.run(
-        [sys.executable, "-c", WRITER, str(tmp_path)],
+        [sys.executable, "-c", WRITER, str(tmp_path), str(checkpoint_bytes)],
         capture_output=True,
         text=True,
         timeout=300,
