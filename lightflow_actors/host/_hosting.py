@@ -121,10 +121,9 @@ class RunsHosting(RunsPort):
         cluster: Callable[[ActorSystem, RunsHosting], Awaitable[RunsCluster | None]] | None = None,
     ) -> None:
         self.tenants_source = tenants
-        self.tenants: TenantLedger | None = None  # the ledger in use, once started
         self.config = config if config is not None else load_runs_config(environ)
         self.settings: RunsSettings = self.config.settings(environ)
-        super().__init__(HostNames(prefix), ask_timeout=ask_timeout)
+        super().__init__(HostNames(prefix), ask_timeout=ask_timeout)  # `tenants`: None
         self.mcp = mcp
         self._tail_poll_s = tail_poll_s
         self.resume = resume

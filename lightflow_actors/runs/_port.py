@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from lightflow_actors.kernel import ActorRef, ActorSystem, Ask
+from lightflow_actors.tenants import TenantLedger
 
 from ._errors import HostNotRunning
 from ._host import HostNames
@@ -30,6 +31,9 @@ class RunsPort:
         self.names = names
         self.ask_timeout = ask_timeout
         self._system: ActorSystem | None = None
+        # The node's ledger, once started (`RunsHosting`): the surfaces refuse a create
+        # past its budget from it before reading the request's body (ADR 0119).
+        self.tenants: TenantLedger | None = None
 
     @property
     def system(self) -> ActorSystem:

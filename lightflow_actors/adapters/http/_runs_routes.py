@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from lightflow_actors.adapters.mcp import GetMcpHandler, McpHandler
+from lightflow_actors.adapters.mcp import GetMcpHandler, McpHandler, refusal_result
 from lightflow_actors.cortex import list_dead_letters
 from lightflow_actors.flow import FlowError, MalformedResponse
 from lightflow_actors.flow.streams import FRAMES_MEDIA_TYPE, RUNTIME_FBS
@@ -40,10 +40,10 @@ from lightflow_actors.runs import (
     StreamMode,
     SubmitStep,
 )
-from lightflow_actors.tenants import TENANT_HEADER, check_tenant
+from lightflow_actors.tenants import DEFAULT_TENANT, TENANT_HEADER, OverBudget, check_tenant
 
 from .._refusals import FAILURE_STATUS
-from ._errors import HttpError
+from ._errors import BadRequest, HttpError
 from ._inputs import (
     RUNS,
     CancelBody,
@@ -178,13 +178,32 @@ class RunsRoutes:
 
     async def create(self, request: Request) -> Response:
         self._mutation(request)
+        header = request.headers.get(TENANT_HEADER)
+        named = None if header is None else check_tenant(header, "header X-Lightflow-Tenant")
+        if named is not None:
+            # The header names the tenant before a byte of the body is read: a create past
+            # its budget is refused from the ledger alone, and the body is never read (the
+            # connection is closed after the answer, ADR 0119).
+            try:
+                self._admit_run(named)
+            except OverBudget as exc:
+                refused = error_response(exc)
+                refused.headers["Connection"] = "close"
+                return refused
         body = await RUNS.receive(request, CreateBody)
+        tenant = body.tenant
+        if named is not None and tenant is not None and tenant != named:
+            raise BadRequest(
+                f"body.tenant names {tenant!r} and the X-Lightflow-Tenant header {named!r}; "
+                "name the run's tenant once (or twice the same)",
+                field="body.tenant",
+            )
+        tenant = tenant or named
+        # Before the inputs are parsed and the host asked (ADR 0119).
+        self._admit_run(tenant or DEFAULT_TENANT)
         RUNS.json_object(bytes(body.inputs), "body.inputs")
         if body.id is not None:
             decode_run_id(body.id)
-        tenant = body.tenant
-        if tenant is None and TENANT_HEADER in request.headers:
-            tenant = check_tenant(request.headers[TENANT_HEADER], "header X-Lightflow-Tenant")
         create = CreateRun(
             body.workflow, bytes(body.inputs), body.id, body.preset, model=body.model, tenant=tenant
         )
@@ -315,6 +334,13 @@ class RunsRoutes:
         html = self.html
         return html is not None and html.serving and prefers_html(request.headers.get("accept"))
 
+    def _admit_run(self, tenant: str) -> None:
+        """Refuse (`OverBudget`, 429) a create of `tenant` when it has no run left in its
+        ``runs_in_flight`` budget; counts nothing (the host admits and counts the run)."""
+        ledger = self.hosting.tenants
+        if ledger is not None:
+            ledger.reserve_run(tenant)
+
     def _mutation(self, request: Request) -> None:
         self.guard.check_origin(request.headers, request.url.scheme)
         self.guard.require_token(request.headers)
@@ -340,6 +366,10 @@ class McpRoute:
             return
         try:
             body = await RUNS.read_body(request)
+            refused = self._over_budget(body)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
             RUNS.json_document(body, "body")
             handler = await self._handler()
         except HttpError as exc:
@@ -350,12 +380,59 @@ class McpRoute:
             return
         await handler(scope, _replay(body, receive), send)
 
+    def _over_budget(self, body: bytes) -> Response | None:
+        """A `create_run` call of a tenant with no run left in its budget, answered here
+        with the tool result the SDK would give (`over_budget`, status 429) and a
+        `Retry-After` header: one typed decode of the JSON-RPC envelope (the run's inputs
+        skipped), no SDK, no ask (ADR 0119). None: anything else, for the usual path."""
+        ledger = self.hosting.tenants
+        if ledger is None or not ledger.limited:
+            return None
+        try:
+            call = _ENVELOPE.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            return None  # not a create call this can read: the usual checks answer it
+        params = call.params
+        if call.method != "tools/call" or params is None or params.name != "create_run":
+            return None
+        named = params.arguments.tenant if params.arguments is not None else None
+        try:
+            ledger.reserve_run(check_tenant(named or DEFAULT_TENANT))
+        except OverBudget as exc:
+            answer = {"jsonrpc": "2.0", "id": call.id, "result": refusal_result(exc)}
+            headers = {"Retry-After": exc.retry_after_header}
+            return Response(msgspec.json.encode(answer), 200, headers, "application/json")
+        except Refused:  # not a tenant id: the tool refuses it, naming the argument
+            return None
+        return None
+
     async def _handler(self) -> McpHandler:
         ref = self.hosting.system.whereis(self.hosting.names.mcp)
         if ref is None:
             raise HostNotRunning("the MCP endpoint actor is not running (restarting?)")
         handler: McpHandler = await ref.ask(GetMcpHandler(), timeout=10.0)
         return handler
+
+
+class _CreateArgs(msgspec.Struct):
+    tenant: str | None = None
+
+
+class _CallParams(msgspec.Struct):
+    name: str | None = None
+    arguments: _CreateArgs | None = None
+
+
+class _Envelope(msgspec.Struct):
+    """What `McpRoute` reads of a JSON-RPC request before the SDK does: the method, the
+    tool and its tenant (every other field is skipped, not decoded)."""
+
+    method: str | None = None
+    id: msgspec.Raw = msgspec.Raw(b"null")  # echoed as it came (a number, a string)
+    params: _CallParams | None = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
 
 
 def _jsonrpc_error(error: HttpError) -> Response:

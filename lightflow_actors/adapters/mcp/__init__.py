@@ -3,7 +3,7 @@ served at `POST /mcp` by an endpoint actor.
 """
 
 from ._endpoint import GetMcpHandler, McpEndpoint, McpHandler
-from ._server import MCP_TOOLS, McpTool, ToolDef, build_mcp_server
+from ._server import MCP_TOOLS, McpTool, ToolDef, build_mcp_server, refusal_result
 
 __all__ = [
     "MCP_TOOLS",
@@ -13,4 +13,5 @@ __all__ = [
     "McpTool",
     "ToolDef",
     "build_mcp_server",
+    "refusal_result",
 ]

@@ -44,7 +44,15 @@ from lightflow_actors.tenants import TenantId
 
 from .._refusals import FAILURE_STATUS, HTTP_STATUS
 
-__all__ = ["JSONRPC_CODE", "MCP_TOOLS", "McpTool", "ToolDef", "build_mcp_server", "tool_schema"]
+__all__ = [
+    "JSONRPC_CODE",
+    "MCP_TOOLS",
+    "McpTool",
+    "ToolDef",
+    "build_mcp_server",
+    "refusal_result",
+    "tool_schema",
+]
 
 Lifespan: TypeAlias = dict[str, object]
 _encoder = msgspec.json.Encoder()
@@ -432,6 +440,15 @@ def _template(path: str, title: str) -> types.ResourceTemplate:
     return types.ResourceTemplate(
         name=path, title=title, uri_template=SCHEME + path, mime_type="application/json"
     )
+
+
+def refusal_result(refusal: Refused) -> dict[str, object]:
+    """A tool call's refusal as the JSON of its `CallToolResult`, exactly as a tool that
+    raised it answers through the SDK (the HTTP route refuses a `create_run` past its
+    tenant's budget with it before the SDK reads the request, ADR 0119)."""
+    result = _tool_error(str(refusal), refusal.reason)
+    dumped: dict[str, object] = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
 
 
 def _tool_error(message: str, reason: RefusalReason | None = "invalid") -> types.CallToolResult:

@@ -1,0 +1,210 @@
+"""A create past its tenant's budget is refused cheaply (ADR 0119): ``POST /runs`` whose
+``X-Lightflow-Tenant`` header names the tenant is answered 429 with ``Retry-After`` before a
+byte of its body is read (and the connection closed); without the header, after the small
+body is decoded but before the inputs are parsed or the host asked. ``POST /mcp``'s
+``create_run`` is answered from one typed decode of the JSON-RPC envelope, without the SDK.
+Hostile headers and bodies get the answers they got before, and never a body read for a
+header that is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from lightflow_actors import ActorSystem
+from lightflow_actors.adapters.http import create_app, runs_routes
+from lightflow_actors.host import RunsHosting
+from lightflow_actors.tenants import TENANT_PATTERN, Budgets, TenantLedger, TenantsConfig
+
+from ._support import RunsEnv
+
+# "full" may run nothing; "open" is not limited.
+CONFIG = TenantsConfig(tenants={"full": Budgets(runs_in_flight=0)})
+BODY = msgspec.json.encode({"workflow": "no-such-workflow", "inputs": {"topic": "t"}})
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, RunsHosting]]:
+    env = RunsEnv(tmp_path_factory.mktemp("refusals"))
+
+    def ledger(system: ActorSystem) -> TenantLedger:
+        return TenantLedger(CONFIG, clock=system.clock)
+
+    hosting = RunsHosting(env.config, environ=env.environ, mcp=True, tenants=ledger)
+    app = create_app(routes=runs_routes(hosting), on_startup=hosting.start)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client, hosting
+
+
+class Body:
+    """A request body that says whether the server read any of it."""
+
+    def __init__(self, data: bytes = BODY) -> None:
+        self.data = data
+        self.read = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.read = True
+        yield self.data
+
+
+def post(
+    client: TestClient, path: str, body: Body, headers: dict[str, str] | None = None
+) -> object:
+    return client.post(
+        path, content=iter(body), headers={"content-type": "application/json", **(headers or {})}
+    )
+
+
+def refused_count(hosting: RunsHosting, tenant: str) -> int:
+    ledger = hosting.tenants
+    assert ledger is not None
+    usage = {u.tenant: u for u in ledger.usage()}
+    return usage[tenant].refused.get("runs_in_flight", 0) if tenant in usage else 0
+
+
+def test_a_create_named_by_header_past_its_budget_is_refused_unread(
+    served: tuple[TestClient, RunsHosting],
+) -> None:
+    client, hosting = served
+    before = refused_count(hosting, "full")
+    for _ in range(3):  # each time: refused from the ledger, the body never read
+        body = Body()
+        response = post(client, "/runs", body, {"X-Lightflow-Tenant": "full"})
+        assert response.status_code == 429, response.text
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["connection"] == "close"
+        assert "'full' is over its runs_in_flight budget (0 runs in flight)" in response.text
+        assert not body.read
+    assert refused_count(hosting, "full") == before + 3
+    # A tenant within its budget: the body is read (and names no workflow there is).
+    body = Body()
+    response = post(client, "/runs", body, {"X-Lightflow-Tenant": "open"})
+    assert body.read and response.status_code == 404, response.text
+
+
+def test_a_declared_huge_body_past_the_budget_is_refused_429_not_413(
+    served: tuple[TestClient, RunsHosting],
+) -> None:
+    client, _ = served
+    body = Body(b"x" * 10)
+    headers = {"X-Lightflow-Tenant": "full", "content-length": str(1 << 40)}
+    response = post(client, "/runs", body, headers)
+    assert response.status_code == 429 and not body.read
+
+
+def test_a_create_named_in_the_body_is_refused_before_its_inputs_are_parsed(
+    served: tuple[TestClient, RunsHosting],
+) -> None:
+    client, _ = served
+    # Inputs that are not an object would be a 400; the budget answers first.
+    body = Body(b'{"workflow": "w", "inputs": [1, 2], "tenant": "full"}')
+    response = post(client, "/runs", body)
+    assert response.status_code == 429 and body.read, response.text
+    assert response.headers["retry-after"] == "1"
+
+
+def test_a_body_and_a_header_naming_two_tenants_is_refused_400(
+    served: tuple[TestClient, RunsHosting],
+) -> None:
+    client, _ = served
+    body = Body(b'{"workflow": "w", "tenant": "full"}')
+    response = post(client, "/runs", body, {"X-Lightflow-Tenant": "open"})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "body.tenant"
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.binary(max_size=80).filter(lambda b: not any(c in b for c in b"\r\n\x00")))
+def test_hostile_tenant_headers_are_refused_unread_or_read_as_any_tenant(
+    served: tuple[TestClient, RunsHosting], value: bytes
+) -> None:
+    import re
+
+    client, _ = served
+    body = Body()
+    text = value.decode("latin-1")
+    response = client.post(
+        "/runs",
+        content=iter(body),
+        headers=[(b"content-type", b"application/json"), (b"x-lightflow-tenant", value)],
+    )
+    status = response.status_code
+    if text.strip(" \t") != text or not re.fullmatch(TENANT_PATTERN, text):
+        # Not a tenant id (servers strip a header's outer blanks: judged as received).
+        if re.fullmatch(TENANT_PATTERN, text.strip(" \t")) is None:
+            assert status == 400 and not body.read, response.text
+            assert "X-Lightflow-Tenant" in response.json()["error"]
+            return
+        text = text.strip(" \t")
+    if text == "full":
+        assert status == 429 and not body.read, response.text
+    else:
+        assert status == 404 and body.read, response.text  # past the tenant: the workflow
+
+
+def _mcp_create(tenant: object, call_id: object = 7) -> bytes:
+    arguments: dict[str, object] = {"workflow": "w", "inputs": {"big": "x" * 1000}}
+    if tenant is not None:
+        arguments["tenant"] = tenant
+    return msgspec.json.encode(
+        {
+            "jsonrpc": "2.0",
+            "id": call_id,
+            "method": "tools/call",
+            "params": {"name": "create_run", "arguments": arguments},
+        }
+    )
+
+
+MCP_HEADERS = {"accept": "application/json, text/event-stream"}
+
+
+def test_an_mcp_create_past_the_budget_is_answered_without_the_sdk(
+    served: tuple[TestClient, RunsHosting],
+) -> None:
+    client, hosting = served
+    before = refused_count(hosting, "full")
+    for call_id in (7, "seven"):
+        response = post(client, "/mcp", Body(_mcp_create("full", call_id)), MCP_HEADERS)
+        assert response.status_code == 200, response.text
+        assert response.headers["retry-after"] == "1"
+        answer = response.json()
+        assert answer["id"] == call_id and answer["jsonrpc"] == "2.0"
+        result = answer["result"]
+        assert result["isError"] is True
+        assert result["structuredContent"]["reason"] == "over_budget"
+        assert result["structuredContent"]["status"] == 429
+        assert "'full' is over its runs_in_flight budget" in result["content"][0]["text"]
+    assert refused_count(hosting, "full") == before + 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"{",
+        b"\xff\xfe",
+        b'{"method": "tools/call", "params": {"name": "create_run", "arguments": '
+        b'{"tenant": "\xff"}}}',
+        b"[" * 5000 + b"]" * 5000,
+        _mcp_create(5),  # a tenant that is no string: the tool refuses it
+        _mcp_create("../etc"),
+        b'{"method": "tools/call", "params": "create_run"}',
+        b'[{"method": "tools/call"}]',
+    ],
+)
+def test_hostile_mcp_bodies_get_their_usual_answer(
+    served: tuple[TestClient, RunsHosting], raw: bytes
+) -> None:
+    client, _ = served
+    response = post(client, "/mcp", Body(raw), MCP_HEADERS)
+    assert response.status_code < 500, response.text
+    assert "retry-after" not in response.headers
