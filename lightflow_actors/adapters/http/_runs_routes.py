@@ -43,7 +43,7 @@ from lightflow_actors.runs import (
 from lightflow_actors.tenants import DEFAULT_TENANT, TENANT_HEADER, OverBudget, check_tenant
 
 from .._refusals import FAILURE_STATUS
-from ._errors import BadRequest, HttpError
+from ._errors import HttpError
 from ._inputs import (
     RUNS,
     CancelBody,
@@ -191,14 +191,7 @@ class RunsRoutes:
                 refused.headers["Connection"] = "close"
                 return refused
         body = await RUNS.receive(request, CreateBody)
-        tenant = body.tenant
-        if named is not None and tenant is not None and tenant != named:
-            raise BadRequest(
-                f"body.tenant names {tenant!r} and the X-Lightflow-Tenant header {named!r}; "
-                "name the run's tenant once (or twice the same)",
-                field="body.tenant",
-            )
-        tenant = tenant or named
+        tenant = body.tenant or named
         # Before the inputs are parsed and the host asked (ADR 0119).
         self._admit_run(tenant or DEFAULT_TENANT)
         RUNS.json_object(bytes(body.inputs), "body.inputs")
