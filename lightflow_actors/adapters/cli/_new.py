@@ -30,10 +30,12 @@ from .scaffold import (
     find_project,
     parse_fields,
     plan_asset,
+    plan_auth,
     plan_html,
     plan_json,
     plan_live,
     plan_project,
+    register_auth,
     register_html,
     register_json,
     register_live,
@@ -70,6 +72,9 @@ def configure(parser: StrictParser) -> None:
     html.add_argument("name", help="the resource's name (plural), e.g. products")
     _field_options(html)
     html.set_defaults(handler=_html)
+    auth = verb("auth", "register, log in, log out: hashed passwords, a signed cookie session")
+    _project_options(auth)
+    auth.set_defaults(handler=_auth)
     for kind, summary in (
         ("workflow", "a workflow asset (one step on thread NAME), its provider and a test"),
         ("node", "a node asset (a reusable step), its provider and a test"),
@@ -126,6 +131,16 @@ def _live(args: argparse.Namespace) -> int:
         return written
 
     return _done("live", run)
+
+
+def _auth(args: argparse.Namespace) -> int:
+    def run() -> Written:
+        project = find_project(_folder(args.dir, "--dir"))
+        written = write_planned(project.root, plan_auth(project), force=args.force)
+        written.next.extend(register_auth(project))
+        return written
+
+    return _done("auth", run)
 
 
 def _json(args: argparse.Namespace) -> int:

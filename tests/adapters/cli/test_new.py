@@ -3,7 +3,7 @@ project whose every kind of generated code passes ruff, `mypy --strict` and its 
 tests at once (run with this environment's tools, offline), and whose app serves.
 
 One project is generated for the module and checked once per tool: a project, a CRUD
-live view, a JSON API, HTML pages, a workflow, a node and a provider, plus a live view,
+live view, a JSON API, HTML pages, accounts (auth), a workflow, a node and a provider, plus a live view,
 an API and pages at the longest names and every field type, so the formatting of the
 generated lines holds at the limits.
 """
@@ -71,7 +71,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert code == 0, f"{command}: {err}"
         assert written["created"], command
         ran.append(words[words.index("new") + 1])
-    assert ran == ["project", "live", "json", "html", "workflow", "node", "provider"]
+    assert ran == ["project", "live", "json", "html", "auth", "workflow", "node", "provider"]
     for kind in ("live", "json", "html"):
         code, _, err = run_new([LONGEST[0], kind, *LONGEST[2:]], cwd)
         assert code == 0, f"{kind}: {err}"
@@ -104,6 +104,8 @@ def test_the_project_has_every_part_the_readme_names(project: Path) -> None:
         "tests/api/test_orders.py",
         "src/shop/pages/notes.py",
         "tests/pages/test_notes.py",
+        "src/shop/live/auth.py",
+        "tests/live/test_auth_http.py",
         "assets/workflows/summarize.py",
         "assets/nodes/headline.py",
         "assets/providers/shout.py",
@@ -116,6 +118,7 @@ def test_the_project_has_every_part_the_readme_names(project: Path) -> None:
     assert "await start_products(system)" in app
     assert "*orders_api(system)," in app and "await start_orders_api(system)" in app
     assert "*notes_pages(system)," in app and "await start_notes_pages(system)" in app
+    assert "**auth_views(system)," in app and "await start_users(system)" in app
     pyproject = (project / "pyproject.toml").read_text()
     assert f'path = "{os.path.relpath(REPO, project)}"' in pyproject
 

@@ -267,3 +267,27 @@ def test_html_pages_join_app_py_and_refuse_names_the_app_or_the_pages_use(shop: 
     ):
         code, _, err = run_new(["new", *argv], shop)
         assert code == 2 and words in err, (argv, err)
+
+
+def test_auth_joins_app_py_once_and_never_overwrites_edits(shop: Path) -> None:
+    code, written, err = run_new(["new", "auth"], shop)
+    assert code == 0, err
+    assert written["created"] == [
+        "src/shop/live/auth.py",
+        "tests/live/test_auth.py",
+        "tests/live/test_auth_http.py",
+    ]
+    app = shop / "src" / "shop" / "app.py"
+    lines = app.read_text().splitlines()
+    assert [line for line in lines if line.startswith("from .")] == [
+        "from .live.auth import auth_views, start_users",
+        "from .live.hello import Hello",
+    ]
+    code, written, err = run_new(["new", "auth"], shop)
+    assert code == 0 and written["created"] == [] and len(written["unchanged"]) == 3, err
+    assert app.read_text().count("**auth_views(system),") == 1
+    module = shop / "src" / "shop" / "live" / "auth.py"
+    module.write_text(module.read_text().replace("MIN_PASSWORD: Final = 8", "MIN_PASSWORD = 12"))
+    code, _, err = run_new(["new", "auth"], shop)
+    assert code == 1 and "src/shop/live/auth.py" in err
+    assert "MIN_PASSWORD = 12" in module.read_text()

@@ -8,6 +8,7 @@ a user's edits without ``force``. Names and field specs are checked once, here
 """
 
 from ._assets import AssetKindName, plan_asset
+from ._auth import plan_auth, register_auth
 from ._errors import GeneratorConflict, GeneratorError, GeneratorInputError
 from ._files import Planned, Written, write_planned
 from ._html import plan_html, register_html
@@ -32,10 +33,12 @@ __all__ = [
     "find_project",
     "parse_fields",
     "plan_asset",
+    "plan_auth",
     "plan_html",
     "plan_json",
     "plan_live",
     "plan_project",
+    "register_auth",
     "register_html",
     "register_json",
     "register_live",
