@@ -41,6 +41,8 @@ GROUPS: tuple[VerbGroup, ...] = (
     VerbGroup("stream", "LFRS runtime frames: format, schema, run snapshots", verbs_of("_stream")),
     VerbGroup("provider", "add, list, test and remove real model providers", verbs_of("_provider")),
     VerbGroup(
-        "new", "generate a project, a live view, a workflow, node or provider", verbs_of("_new")
+        "new",
+        "generate a project, a live view, a JSON API, HTML pages, auth, a workflow, node, provider",
+        verbs_of("_new"),
     ),
 )

@@ -1,5 +1,5 @@
-"""``lightflow new project|live|workflow|node|provider``: generate code that passes its
-own checks at once (ruff, mypy --strict, its tests).
+"""``lightflow new project|live|json|html|auth|workflow|node|provider``: generate code
+that passes its own checks at once (ruff, mypy --strict, its tests).
 
 ``new project NAME`` makes the folder NAME (under ``--dir``, default here);
 ``--runtime-path PATH`` makes its lightflow-actors dependency that checkout (offline

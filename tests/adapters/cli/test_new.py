@@ -3,9 +3,9 @@ project whose every kind of generated code passes ruff, `mypy --strict` and its 
 tests at once (run with this environment's tools, offline), and whose app serves.
 
 One project is generated for the module and checked once per tool: a project, a CRUD
-live view, a JSON API, HTML pages, accounts (auth), a workflow, a node and a provider, plus a live view,
-an API and pages at the longest names and every field type, so the formatting of the
-generated lines holds at the limits.
+live view, a JSON API, HTML pages, accounts (auth), a workflow, a node and a provider,
+plus a live view, an API and pages at the longest names and every field type, so the
+formatting of the generated lines holds at the limits.
 """
 
 from __future__ import annotations
