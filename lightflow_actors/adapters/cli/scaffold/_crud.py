@@ -29,7 +29,7 @@ _CLASSES: Final = frozenset(
         *("Request", "Response", "BaseRoute", "Route", "Path", "Annotated", "Any", "Final"),
         *("Awaitable", "Callable", "Form", "Rendered", "Template", "HTMLResponse"),
         *("RedirectResponse", "PlainTextResponse", "Starlette", "TestClient", "Iterator"),
-        *("AsyncIterator", "CsrfError", "Field", "Mapping"),
+        *("AsyncIterator", "PageError", "Field", "Mapping"),
     }
 )
 _RECORD_NAMES: Final = frozenset(
