@@ -216,17 +216,29 @@ class WriteAheadLog:
         segment.size += len(frame)
 
     def apply(
-        self, ops: Iterable[WalOp], *, replaying: bool = False, segment: Segment | None = None
+        self,
+        ops: Iterable[WalOp],
+        *,
+        replaying: bool = False,
+        segment: Segment | None = None,
+        fds: dict[str, int] | None = None,
     ) -> None:
         """Write `ops` into the run files (no fsync: the journal holds them), recorded for
         the checkpoint of `segment` (the one they were journaled in; default the current).
         `replaying` writes only what is not there yet (as a replay does): for ops written
-        late, after another writer may have moved the run on."""
+        late, after another writer may have moved the run on. `fds`: journal files kept
+        open by the caller, by relative path (lines go through them; one opened is added)."""
         into = segment if segment is not None else self.current
         root = self._root
         for op in ops:
             target = f"{root}/{op.path}"
-            apply_op(target, op, replaying=replaying)
+            if fds is not None and isinstance(op, WriteLine) and not replaying:
+                fd = fds.get(op.path)
+                if fd is None:
+                    fd = fds[op.path] = os.open(target, os.O_RDWR | os.O_NOFOLLOW)
+                apply_line(fd, op)
+            else:
+                apply_op(target, op, replaying=replaying)
             into.record(target, op)
 
     def note(self, op: WalOp) -> None:
@@ -287,6 +299,11 @@ def touched(target: Path, op: WalOp) -> tuple[list[str], list[str]]:
     if isinstance(op, DropRun):
         return [], [str(target.parent)]
     return [str(target)], [str(target.parent)]
+
+
+def apply_line(fd: int, op: WriteLine) -> None:
+    """Write a journal line at its offset in the open file `fd`."""
+    _write_at(fd, op.data, op.offset)
 
 
 def apply_op(target: Path | str, op: WalOp, *, replaying: bool) -> bool:

@@ -563,6 +563,7 @@ class _Held:
         "busy",
         "dirty",
         "fd",
+        "fds",
         "groups",
         "manifest",
         "offsets",
@@ -576,11 +577,19 @@ class _Held:
         self.manifest = manifest  # the newest, as applied to the run's files (and journaled)
         self.relative = relative  # the run folder, relative to the store root
         self.offsets: dict[str, int] = {}  # where the next line of a journal file goes
+        self.fds: dict[str, int] = {}  # its journal files, open, by relative path
         self.dirty: _Dirty | None = None
         self.since = 0  # the index of the oldest segment with a manifest not yet written
         self.groups = 0  # groups committed since it became dirty
         self.busy = False  # a group is using it
         self.write = threading.Lock()
+
+    def close(self) -> None:
+        """Close its files and release its lock."""
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+        os.close(self.fd)
 
 
 class _GroupCommit:
@@ -757,7 +766,7 @@ class _GroupCommit:
         if wal is not None:
             os.close(wal.current.fd)
         for held in self._runs.values():
-            os.close(held.fd)
+            held.close()
         self._runs.clear()
         os.close(self._lock_fd)
 
@@ -801,13 +810,13 @@ class _GroupCommit:
         are due (all of them when no batch waits)."""
         with self._cond:
             idle = not self._queue
-        clean: list[int] = []
+        clean: list[_Held] = []
         with self._state:
             for run_id, held in used.items():
                 held.busy = False
                 if run_id not in failed and held.dirty is None and self._runs.get(run_id) is held:
                     del self._runs[run_id]
-                    clean.append(held.fd)
+                    clean.append(held)
             for run_id, held in self._runs.items():
                 if held.dirty is not None:
                     held.groups += 1
@@ -817,8 +826,8 @@ class _GroupCommit:
                 self._checkpoint_now = True
             if self._requests or self._checkpoint_now:
                 self._wake()
-        for fd in clean:
-            os.close(fd)
+        for held in clean:
+            held.close()
         for run_id in failed:
             self._drop(run_id)
         if self._inline:
@@ -980,12 +989,12 @@ class _GroupCommit:
         entry = ends.get(relative)
         offset = entry[1] if entry is not None else held.offsets.get(relative)
         if offset is None:
-            fd = os.open(self._store.root / relative, os.O_RDWR)
-            try:
-                cut_torn_tail(fd)
-                offset = os.lseek(fd, 0, os.SEEK_END)
-            finally:
-                os.close(fd)
+            fd = held.fds.get(relative)
+            if fd is None:
+                fd = os.open(self._store.root / relative, os.O_RDWR | os.O_NOFOLLOW)
+                held.fds[relative] = fd  # kept open while the run is held
+            cut_torn_tail(fd)
+            offset = os.lseek(fd, 0, os.SEEK_END)
         data = line + b"\n"
         ends[relative] = (held, offset + len(data))
         return WriteLine(relative, offset, data)
@@ -1000,8 +1009,9 @@ class _GroupCommit:
             return
         wal = self._journal()
         segment = wal.current
+        held = used.get(batch.run_id)
         try:
-            wal.apply(rest)
+            wal.apply(rest, fds=held.fds if held is not None else None)
         except OSError as exc:
             # Written again before the next group, manifest included.
             with self._state:
@@ -1070,7 +1080,7 @@ class _GroupCommit:
                 if self._runs.get(run_id) is not held:
                     return
                 del self._runs[run_id]
-            os.close(held.fd)
+            held.close()
 
     def _forget(self, run_id: str) -> None:
         """Release a run without writing its dirty manifest (its folder is going)."""
@@ -1084,7 +1094,7 @@ class _GroupCommit:
                     return  # released meanwhile (the flusher wrote it)
                 del self._runs[run_id]
                 held.dirty = None
-            os.close(held.fd)
+            held.close()
 
     def _drop(self, run_id: str) -> None:
         """Release a run a write failed for: its dirty manifest joins the ops written
@@ -1102,7 +1112,7 @@ class _GroupCommit:
                 if held.dirty is not None:
                     self._unapplied.append((held.dirty.segment, held.dirty.op))
                     held.dirty = None
-            os.close(held.fd)
+            held.close()
 
     # -- the flusher ----------------------------------------------------------------------
 
@@ -1190,7 +1200,7 @@ class _GroupCommit:
                     del self._runs[run_id]
                     release = True
             if release:
-                os.close(held.fd)
+                held.close()
 
     def _checkpoint_segments(self, *, strict: bool) -> None:
         """Checkpoint the old segments, oldest first: write the manifests they hold, fsync

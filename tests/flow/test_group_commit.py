@@ -249,7 +249,7 @@ def test_killed_after_the_journal_fsync_before_the_files_then_replayed(
     store = RunStore(tmp_path, group_commit=True)
     store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q1", now_ms=1))
 
-    def killed(self: object, ops: object) -> None:
+    def killed(self: object, ops: object, **options: object) -> None:
         raise Killed
 
     monkeypatch.setattr(_journal.WriteAheadLog, "apply", killed)
@@ -417,7 +417,15 @@ def test_a_run_file_write_that_fails_is_written_before_anything_else(
             raise failures.pop()
         return real(target, op, replaying=replaying)  # type: ignore[arg-type]
 
+    real_line = _journal.apply_line
+
+    def full_disk_line(fd: int, op: WriteLine) -> None:  # a held run's open journal file
+        if failures:
+            raise failures.pop()
+        real_line(fd, op)
+
     monkeypatch.setattr(_journal, "apply_op", full_disk)
+    monkeypatch.setattr(_journal, "apply_line", full_disk_line)
     with pytest.raises(OSError, match="No space"):
         store.update("r", lambda m: succeed_step(m, "plan", output="outputs/plan.json", now_ms=2))
     # Journaled (durable) but not in the run files; the next use of the run writes it
