@@ -390,6 +390,62 @@ def test_an_oversized_length_is_not_read(tmp_path: Path) -> None:
     assert list(frames(data)) == []
 
 
+@settings(max_examples=50)
+@given(
+    paths=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=4),
+    padding=st.integers(0, 4096),
+    junk=st.binary(max_size=32),
+)
+def test_a_preallocated_segment_ends_at_its_zeros(
+    paths: list[str], padding: int, junk: bytes
+) -> None:
+    """Frames, then the zeros a segment is preallocated with: the frames, nothing after;
+    what follows the zeros (an old write wiped, or anything) is never read."""
+    written = [[PutFile(path, path.encode("utf-8", "surrogatepass"))] for path in paths]
+    data = b"".join(frame(ops) for ops in written) + bytes(padding + 8) + junk
+    assert list(frames(data)) == written
+
+
+def test_a_failed_commit_is_wiped_and_the_next_one_takes_its_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wal = _journal.WriteAheadLog(tmp_path, 1 << 20)
+    wal.commit([PutFile("runs/r/outputs/a.json", b"1")])
+
+    def failed_sync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failed_sync)
+    with pytest.raises(OSError, match="Input/output"):
+        wal.commit([PutFile("runs/r/outputs/b.json", b"2" * 100)])
+    monkeypatch.undo()
+    wal.commit([PutFile("runs/r/outputs/c.json", b"3")])
+    decoded = list(frames(wal.path.read_bytes()))
+    assert decoded == [
+        [PutFile("runs/r/outputs/a.json", b"1")],
+        [PutFile("runs/r/outputs/c.json", b"3")],
+    ]
+    wal.close()
+    assert not list((tmp_path / "wal").glob("*.wal"))
+
+
+def test_segments_of_a_dead_process_are_replayed_in_their_order(tmp_path: Path) -> None:
+    """Two segments both writing one run's manifest: the later segment's wins, whatever
+    order the directory lists them in."""
+    create(tmp_path, "r")
+    manifest = RunStore(tmp_path).manifest("r")
+    newer = [msgspec.structs.replace(manifest, sequence=n) for n in (5, 9)]
+    (tmp_path / "wal").mkdir()
+    for index, m in enumerate(newer):
+        op = PutManifest("runs/r/manifest.json", m.sequence, msgspec.json.encode(m))
+        name = f"1-x-{index:06d}.wal"
+        (tmp_path / "wal" / name).write_bytes(frame([op]) + bytes(64))
+    assert _journal.replay_orphans(tmp_path) == 2
+    on_disk = msgspec.json.decode((tmp_path / "runs" / "r" / "manifest.json").read_bytes())
+    assert on_disk["sequence"] == 9
+    assert not list((tmp_path / "wal").glob("*.wal"))
+
+
 @pytest.mark.parametrize("path", ["../escape.json", "/etc/passwd", "", "runs/../../x"])
 def test_a_journal_naming_a_path_outside_the_state_folder_is_skipped(
     tmp_path: Path, path: str
