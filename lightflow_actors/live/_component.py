@@ -192,7 +192,9 @@ class LiveView(AnyLiveView, Generic[S, E]):
         specs/live-wire.md §4): it holds nothing now, the entries of its streams
         included, and ``mount`` does not run again. Return the state, or an ``Update``
         whose ``Stream`` commands fill the streams again for this render (ADR 0112). By
-        default the streams start empty until the view streams into them again."""
+        default the streams start empty until the view streams into them again. It runs
+        too when a rehydrating rejoin (a cluster's snapshot, ``rejoin = "rehydrate"``)
+        continues the state without ``mount``: the new browser page holds no entry."""
         return state
 
     def terminate(self, reason: str, state: S) -> None:

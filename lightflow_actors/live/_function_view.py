@@ -15,7 +15,8 @@ msgspec struct tagged with the event name from their annotations and defaults, s
 browser payload is validated once at the boundary as for a declared struct (a bad
 ``by`` is an `EventError` naming it). The value is a `LiveView` like any other: mount it
 in a hub, drive it with the test DSL. ``handle_params`` (a live patch's URL) and
-``handle_info`` (pubsub, timers, a component's `NotifyParent`) are functions given to
+``handle_info`` (pubsub, timers, a component's `NotifyParent`) and ``handle_resync``
+(the browser dropped what it held: stream the rows again) are functions given to
 `live_view` too; what needs more (uploads, async work, a layout) is written as a
 `LiveView` subclass.
 """
@@ -51,6 +52,7 @@ class FunctionView(LiveView[S, object], Generic[S]):
         with_session: bool,
         handle_params: Callable[[Params, S], S | Update[S]] | None = None,
         handle_info: Callable[[object, S], S | Update[S]] | None = None,
+        handle_resync: Callable[[S], S | Update[S]] | None = None,
     ) -> None:
         if "_lightflow_events" not in type(self).__dict__:
             raise ViewDefinitionError("build a FunctionView with live_view(render, mount=...)")
@@ -59,6 +61,7 @@ class FunctionView(LiveView[S, object], Generic[S]):
         self._with_session = with_session
         self._params = handle_params
         self._info = handle_info
+        self._resync = handle_resync
         self._handlers: dict[type[msgspec.Struct], Callable[..., S | Update[S]]] = {}
 
     def on(self, event: str) -> Callable[[H], H]:
@@ -96,6 +99,9 @@ class FunctionView(LiveView[S, object], Generic[S]):
     def handle_info(self, message: object, state: S) -> S | Update[S]:
         return state if self._info is None else self._info(message, state)
 
+    def handle_resync(self, state: S) -> S | Update[S]:
+        return state if self._resync is None else self._resync(state)
+
     def handle_event(self, event: object, state: S) -> S | Update[S]:
         handler = self._handlers[type(event)]  # type: ignore[index]
         fields = {name: getattr(event, name) for name in event.__struct_fields__}  # type: ignore[attr-defined]
@@ -111,6 +117,7 @@ def live_view(
     temporary_assigns: Mapping[str, object] | None = None,
     handle_params: Callable[[Params, S], S | Update[S]] | None = None,
     handle_info: Callable[[object, S], S | Update[S]] | None = None,
+    handle_resync: Callable[[S], S | Update[S]] | None = None,
     state: type[S] | None = None,
 ) -> FunctionView[S]:
     """A live view from `render` (state -> tree) and `mount` (``(params)`` or
@@ -119,7 +126,10 @@ def live_view(
     `temporary_assigns`: fields reset to these values after every render
     (`LiveView.temporary_assigns`); `handle_params(params, state)`: a live patch
     changed the URL; `handle_info(message, state)`: a message that is not an event
-    (both return the new state or an `Update`; by default the state is kept). `state`:
+    (both return the new state or an `Update`; by default the state is kept);
+    `handle_resync(state)`: the browser holds nothing any more (a full render it asked
+    for, or a rehydrating rejoin), so an `Update` of its ``Stream`` commands fills its
+    streams again (`LiveView.handle_resync`, ADR 0112). `state`:
     the state's type, which a cluster's session snapshots decode into (default: the
     return annotation of `mount` when it is a class; without one a rejoining session
     is mounted again rather than rehydrated)."""
@@ -145,6 +155,7 @@ def live_view(
         with_session=arity == 2,
         handle_params=handle_params,
         handle_info=handle_info,
+        handle_resync=handle_resync,
     )
     return view
 

@@ -574,6 +574,14 @@ class LiveSession(
         self.saved = (state, snapshot.state, snapshot.topics, snapshot.title)
         state = resumed(state)  # uploads and async work of the old session are gone
         commands: list[Command] = [SubscribeTo(topic=t) for t in snapshot.topics]
+        # The page that rejoins holds no stream entry (its streams start empty, as after a
+        # resync): the view may stream its rows again with the first render (ADR 0112).
+        again = self.program.spec.view.handle_resync(state)
+        if isinstance(again, Update):
+            state = again.state
+            commands.extend(again.commands)
+        else:
+            state = again
         if snapshot.title is not None:
             commands.append(PageTitle(title=snapshot.title))
         return Update(state, tuple(commands))
