@@ -289,8 +289,19 @@ class SendUpdate(_Command, frozen=True):
 
 class NotifyParent(_Command, frozen=True):
     """From a live component: deliver `message` to the view's ``handle_info``
-    (Phoenix's ``send(self(), message)`` from a component)."""
+    (Phoenix's ``send(self(), message)`` from a component). From a live child's view
+    (`live_render`): to its parent view's ``handle_info`` (Phoenix's
+    ``send(socket.parent_pid, message)``)."""
 
+    message: object
+
+
+class SendChild(_Command, frozen=True):
+    """Deliver `message` to the ``handle_info`` of this view's live child `id` (Phoenix's
+    ``send(child_pid, message)``); dropped when no child with that id runs (it left the
+    render, or is being started again after a crash)."""
+
+    id: str
     message: object
 
 
@@ -303,6 +314,7 @@ Command: TypeAlias = (
     | ListPresence
     | SendAfter
     | SendTo
+    | SendChild
     | PushPatch
     | PushNavigate
     | Redirect

@@ -111,6 +111,7 @@ class ViewProgram:
     # The live children (`live_render`) of the last render, by id; None while it had
     # none. A class attribute, so a view without children holds nothing for it.
     children: Children | None = None
+    nested = False  # a live child's program (its NotifyParent goes to the parent view)
 
     def __init__(
         self,
@@ -569,6 +570,8 @@ class ViewProgram:
                     if mounted is not None:
                         state = mounted.component.update(props, mounted.state)
                         self.components.set_state(mounted, state, "update")
+                case NotifyParent(message=message) if owner is None and self.nested:
+                    self.commands.append(command)  # a live child's view: for its parent
                 case NotifyParent(message=message):
                     more = self._take(self.spec.view.handle_info(message, self.state), None)
                     self._take_flash(more)

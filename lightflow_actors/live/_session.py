@@ -98,8 +98,10 @@ from ._commands import (
     Broadcast,
     Command,
     ListPresence,
+    NotifyParent,
     PageTitle,
     SendAfter,
+    SendChild,
     SendTo,
     SubscribeTo,
     Track,
@@ -238,7 +240,7 @@ class _Child:
     def __init__(
         self,
         call: ChildCall,
-        ref: ActorRef[Instruction | FlowControl],
+        ref: ActorRef[Instruction | FlowControl | Info],
         monitor: int,
         epoch: int,
         restarts: list[float],
@@ -283,6 +285,7 @@ class LiveSession(
     children: dict[str, _Child] | None = None
     child_starts = 0  # children started (each start's outputs carry its own epoch)
     depth = 0  # 0: the page's view; n: a child n levels down
+    parent: ActorRef[Info] | None = None  # a live child's parent session
 
     def __init__(
         self,
@@ -743,9 +746,12 @@ class LiveSession(
                 seal=seal,
             )
             session.depth = depth
+            session.parent = parent
+            session.program.nested = True
             return session
 
-        ref: ActorRef[Instruction | FlowControl] = self.spawn(factory)
+        parent: ActorRef[Info] = self.ref
+        ref: ActorRef[Instruction | FlowControl | Info] = self.spawn(factory)
         child = _Child(call, ref, self.monitor(ref), epoch, restarts)
         if self.children is None:
             self.children = {}
@@ -856,6 +862,12 @@ class LiveSession(
                 self.send_after(delay, self.ref, Info(message))
             case SendTo(to=to, message=message):
                 to.tell(message)
+            case SendChild(id=id, message=message):
+                child = self.children.get(id) if self.children is not None else None
+                if child is not None:
+                    child.ref.tell(Info(message))
+            case NotifyParent(message=message) if self.parent is not None:
+                self.parent.tell(Info(message))
             case AssignAsync() | StartAsync():
                 self._start_async(command)
             case CancelAsync(name=name, reason=reason):

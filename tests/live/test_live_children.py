@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from lightflow_actors.isa import Render, Submit
 from lightflow_actors.live import (
     LiveView,
+    NotifyParent,
     SendAfter,
+    SendChild,
     SessionInfo,
     StaticRender,
     Template,
@@ -471,3 +473,51 @@ async def test_one_id_twice_in_a_render_crashes_the_view_with_a_clear_error() ->
 
 def test_a_submit_target_may_name_a_child() -> None:
     assert Submit(event="e", target="counter-a/3").target == "counter-a/3"
+
+
+# -- messages between a parent and its children ----------------------------------------
+
+
+class Note(msgspec.Struct, frozen=True):
+    text: str
+
+
+BOX = Template('<p id="box">{text}</p><button id="tell" lf-click="tell">tell</button>')
+HOST = Template('<p id="heard">{heard}</p><button id="ping" lf-click="ping">ping</button>{kid}')
+
+
+def talking_views() -> dict[str, Any]:
+    box = live_view(lambda s: BOX(text=s), mount=lambda params: "quiet", handle_info=_box_info)
+
+    @box.on("tell")
+    def tell(state: str) -> Update[str]:  # a child's view tells its parent
+        return Update(state, (NotifyParent(Note(f"from the box, which shows {state}")),))
+
+    host = live_view(
+        lambda s: HOST(heard=s, kid=live_render(box, id="box")),
+        mount=lambda params: "nothing",
+        handle_info=lambda message, state: message.text if isinstance(message, Note) else state,
+    )
+
+    @host.on("ping")
+    def ping(state: str) -> Update[str]:  # and a parent its child, by id
+        return Update(state, (SendChild("box", Note("pinged")), SendChild("nobody", Note("x"))))
+
+    return {"host": host}
+
+
+def _box_info(message: object, state: str) -> str:
+    return message.text if isinstance(message, Note) else state
+
+
+async def test_a_parent_and_its_child_send_each_other_info_messages() -> None:
+    async with live_test(talking_views()) as live:
+        view = await live.mount("host")
+        box = find_live_child(view, "box")
+        await view.render_click("ping")
+        await box.wait_for(lambda: box.element("#box").text() == "pinged", "the child's info")
+        await box.render_click("tell")
+        await view.wait_for(
+            lambda: view.element("#heard").text() == "from the box, which shows pinged",
+            "the parent's info",
+        )
