@@ -86,6 +86,17 @@ _COLLECTING: contextvars.ContextVar[Children | None] = contextvars.ContextVar(
 )
 
 
+def begin_collecting() -> tuple[Children, contextvars.Token[Children | None]]:
+    """Start collecting `live_render` calls (a view's render, the hot path: no context
+    manager); `end_collecting(token)` when the render is done."""
+    found: Children = {}
+    return found, _COLLECTING.set(found)
+
+
+def end_collecting(token: contextvars.Token[Children | None]) -> None:
+    _COLLECTING.reset(token)
+
+
 @contextmanager
 def collecting() -> Iterator[Children]:
     """Collect the `live_render` calls made while the block runs (a view's render)."""

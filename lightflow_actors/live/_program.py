@@ -36,7 +36,14 @@ from ..isa import (
 )
 from ._async import AssignAsync, AsyncResult
 from ._auth import run_on_mount
-from ._children import MAX_DEPTH, Children, child_session, collecting
+from ._children import (
+    MAX_DEPTH,
+    Children,
+    begin_collecting,
+    child_session,
+    collecting,
+    end_collecting,
+)
 from ._commands import (
     ClearFlash,
     Command,
@@ -400,8 +407,11 @@ class ViewProgram:
 
     def _tree(self) -> Tree:
         view = self.spec.view
-        with collecting() as found:
+        found, token = begin_collecting()
+        try:
             tree = view.layout(view.render(self.state), self.flash)
+        finally:
+            end_collecting(token)
         if found or self.children is not None:
             self.children = found or None
         return tree

@@ -2523,7 +2523,33 @@
     Object.keys(opts || {}).forEach(function (k) { routed[k] = opts[k]; });
     var cid = (opts && opts.target) || componentTarget(el);
     routed.target = cid !== null && cid !== undefined && cid !== "" ? path + "/" + cid : path;
-    return childPushBase.call(this, el, event, payload, form, routed);
+    var seq = childPushBase.call(this, el, event, payload, form, routed);
+    var entry = seq === null ? null : this.pending.get(String(seq));
+    if (entry) entry.child = path;   // only the child's answers settle it
+    return seq;
+  };
+
+  /** A view's answer (its ref) ends the loading states of its own events up to that ref,
+   *  not those of another view on the page still waiting for theirs. */
+  var childSettleBase = LiveSocket.prototype.settle;
+  LiveSocket.prototype.settle = function (ref, replies, path) {
+    if (!this.children) return childSettleBase.call(this, ref, replies);
+    var mine = path || "", others = [], self = this;
+    this.pending.forEach(function (p, key) { if ((p.child || "") !== mine) others.push([key, p]); });
+    others.forEach(function (kv) { self.pending.delete(kv[0]); });
+    try {
+      return childSettleBase.call(this, ref, replies);
+    } finally {
+      others.forEach(function (kv) { self.pending.set(kv[0], kv[1]); });
+    }
+  };
+
+  var childErrorBase = LiveSocket.prototype.onError;
+  LiveSocket.prototype.onError = function (frame) {
+    var ref = frame.ref === undefined || frame.ref === null ? null : String(frame.ref);
+    var entry = ref !== null ? this.pending.get(ref) : null;
+    if (entry && entry.child) this.settle(ref, null, entry.child);   // a child's event refused
+    return childErrorBase.call(this, frame);
   };
 
   var childInstructionBase = LiveSocket.prototype.onInstruction;
@@ -2558,7 +2584,7 @@
         }
       }
     }
-    if (env.ref) this.settle(env.ref, env.rp);
+    if (env.ref) this.settle(env.ref, env.rp, path);
     this.paintChild(path, child, op === "render");
     if (env.title) document.title = env.title;
     this.deliverEvents(env.e);
