@@ -187,6 +187,9 @@ async def test_children_mount_with_the_session_values_and_render_inside_their_co
         assert view.has_element("#counter-b p.count", "b: 110")
         with pytest.raises(LiveTestError, match=r"counter-x.*counter-a, counter-b"):
             find_live_child(view, "counter-x")
+        # the children's sessions run under the page's session (the actor tree shows it)
+        [session] = await live.hub.sessions()
+        assert len(live.system.info(session).children) == 2
 
 
 async def test_the_first_get_renders_the_children_without_javascript() -> None:

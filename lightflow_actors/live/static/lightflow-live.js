@@ -2624,6 +2624,15 @@
     return painted;
   };
 
+  /** Form recovery after a rejoin is the page's view's: a form inside a child is not
+   *  sent again (the child is mounted again after the page, with its own state). */
+  var childCaptureBase = LiveSocket.prototype.captureForms;
+  LiveSocket.prototype.captureForms = function () {
+    var self = this, saved = childCaptureBase.call(this);
+    if (!this.children) return saved;
+    return saved.filter(function (s) { return !self.childPathOf(document.getElementById(s.id)); });
+  };
+
   /** The live children the page shows now: their paths (for tests and tools). */
   LiveSocket.prototype.liveChildren = function () {
     return this.children ? Array.from(this.children.keys()) : [];
