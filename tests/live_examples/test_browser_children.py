@@ -32,15 +32,14 @@ async def test_a_page_with_two_children_in_chromium() -> None:
                 # the child's answer ended its button's loading state
                 await page.wait_for_selector(".lf-loading", state="detached")
                 # a child's refused event ends its loading state too (an error frame)
-                await page.evaluate(
-                    "document.querySelector('#counter-a button.inc').setAttribute('lf-value-by', 'x')"
+                set_by = "b => document.querySelector('#counter-a button.inc')" + (
+                    ".setAttribute('lf-value-by', b)"
                 )
+                await page.evaluate(set_by, "x")
                 await page.click("#counter-a button.inc")
                 await page.wait_for_selector(".lf-loading", state="detached")
                 assert await page.text_content("#counter-a p.count") == "a: 111"
-                await page.evaluate(
-                    "document.querySelector('#counter-a button.inc').setAttribute('lf-value-by', '1')"
-                )
+                await page.evaluate(set_by, "1")
                 # the parent re-renders: the children keep what they show, not mounted again
                 await page.click("#retitle")
                 await text_is(page, "#title", "page!")
