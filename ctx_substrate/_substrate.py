@@ -97,6 +97,8 @@ _TRANSIENT = frozenset(
 
 FoundAs = Literal["committed", "claimed", "written"]
 
+_HANDED_KEPT = 4096
+
 
 class SubstrateStats(msgspec.Struct, frozen=True):
     served: int
@@ -112,6 +114,8 @@ class SubstrateStats(msgspec.Struct, frozen=True):
     # File jobs (claims, reads, answers, audit lines; ADR 0119) queued, running, or whose
     # outcome is not handled yet: 0 with `in_flight` 0 means every file is where it goes.
     io_unsettled: int = 0
+    io_jobs: int = 0  # file jobs handed to the lanes' threads so far
+    io_batches: int = 0  # thread hand-offs they took
 
 
 class Stats(Ask[SubstrateStats], frozen=True):
@@ -194,6 +198,8 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
         # The in-process shortcut (ADR 0100), by claim path: who to tell when the answer
         # is written, and which requests were handed off relaxed.
         self._notify: dict[str, ActorRef[AnswerWritten]] = {}
+        # Request paths handed off whose watch event has not come yet (oldest first).
+        self._handed: dict[str, None] = {}
         self._relaxed: set[str] = set()
         self._lanes: IoLanes | None = None  # file I/O off the loop (ADR 0119), from on_start
         self._counts = {
@@ -314,6 +320,12 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
     # -- intake ---------------------------------------------------------------------------
     @handler
     def committed(self, msg: Committed) -> None:
+        if msg.path in self._handed:
+            # The watch seeing a request handed off already: claimed (or being claimed)
+            # by its hand-off; a claim job would only lose the rename. Once: a later
+            # commit of the same name is a new file, claimed as usual.
+            del self._handed[msg.path]
+            return
         path = Path(msg.path)
         loc = locate(self._root, path)
         if loc is not None:
@@ -339,6 +351,9 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
             return  # not an inbox request: the watcher and the rescan decide as usual
         key = str(loc.file(loc.inbox, Suffix.CLAIMED))
         self._notify[key] = msg.notify
+        self._handed[msg.path] = None
+        if len(self._handed) > _HANDED_KEPT:  # its watch event was lost: forget it
+            del self._handed[next(iter(self._handed))]
         # Being served already (a watcher event or a rescan took it first): told when its
         # answer is written, and served with every fsync (its commit was relaxed, its
         # answer need not be). Else claimed now, relaxed as the client asked.
@@ -674,6 +689,8 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
             handed_off=self._counts["handed_off"],
             relaxed=self._counts["relaxed"],
             io_unsettled=self._lanes_.unsettled,
+            io_jobs=self._lanes_.jobs,
+            io_batches=self._lanes_.batches,
         )
 
 

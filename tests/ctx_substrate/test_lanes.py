@@ -25,6 +25,7 @@ from ctx_substrate import (
     read_audit,
 )
 from ctx_substrate._lanes import IoLanes, JobCrashed
+from ctx_substrate._watcher import Committed
 from lightflow_actors.adapters.cortex import CortexClient, Shortcut
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, decode_error, temp_name
 
@@ -155,6 +156,35 @@ async def test_claims_answers_and_audit_are_written_off_the_loop_thread(
     ]
     outbox = ctx.layout.api_outbox("openai.chat")
     assert decode_error((outbox / "bad.error").read_bytes()).kind == "malformed"
+
+
+@pytest.mark.anyio
+async def test_a_handed_off_request_costs_three_file_jobs(start_ctx: Callable[..., Any]) -> None:
+    """Intake (claim, read, claimed line), the policy line, the answer: its watch event,
+    which comes after the hand-off, queues no claim that could only lose the rename (once:
+    a second event of that name is a new commit, claimed as usual)."""
+    ctx: Ctx = await start_ctx(watch="poll", poll_interval_s=3600.0, rescan_interval_s=3600.0)
+    ctx.system.register("test.substrate", ctx.substrate)
+    client = ctx.system.spawn(
+        lambda: CortexClient(ctx.layout, shortcut=Shortcut("test.substrate", lambda k, n: True))
+    )
+    await ctx.settled()
+    before = await ctx.substrate.ask(Stats())
+    for n in range(5):
+        outcome = await client.ask(Call("api", "openai.chat", f"j{n}", {"n": n}), timeout=20)
+        assert isinstance(outcome, ResponseObserved)
+    await ctx.settled()
+    inbox = ctx.layout.api_inbox("openai.chat")
+    for n in range(5):  # what the watch would report, after the answers
+        ctx.substrate.tell(Committed(str(inbox / f"j{n}.req.json")))
+    await ctx.settled()
+    after = await ctx.substrate.ask(Stats())
+    assert after.handed_off - before.handed_off == 5
+    assert after.io_jobs - before.io_jobs == 3 * 5
+    assert after.io_batches - before.io_batches <= 3 * 5
+    ctx.substrate.tell(Committed(str(inbox / "j0.req.json")))  # a second one: looked at
+    await ctx.settled()
+    assert (await ctx.substrate.ask(Stats())).io_jobs == after.io_jobs + 1
 
 
 @pytest.mark.anyio
