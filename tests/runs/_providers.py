@@ -55,3 +55,19 @@ def held_chat(request: ProviderRequest) -> object:
             time.sleep(0.01)
             waited += 1
     return chat(request)
+
+
+def turnstile_chat(request: ProviderRequest) -> object:
+    """`chat`, after writing whose request it is (its tenant) as a line of the file named
+    by `$LIGHTFLOW_TEST_ORDER`, and while the file named by `$LIGHTFLOW_TEST_HOLD` exists
+    (at most 30 s): a test holds the provider's one slot and reads the order it served."""
+    order = os.environ.get("LIGHTFLOW_TEST_ORDER")
+    if order:
+        with open(order, "a", encoding="ascii") as log:
+            log.write(request.tenant + "\n")
+    hold = os.environ.get("LIGHTFLOW_TEST_HOLD")
+    waited = 0
+    while hold and Path(hold).exists() and waited < 3000:
+        time.sleep(0.01)
+        waited += 1
+    return chat(request)
