@@ -9,8 +9,8 @@ header that is refused."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import msgspec
 import pytest
