@@ -21,10 +21,12 @@ from lightflow_actors.adapters.cli.scaffold import (
     check_name,
     parse_fields,
     plan_asset,
+    plan_auth,
     plan_html,
     plan_json,
     plan_live,
     plan_project,
+    register_auth,
     register_html,
     register_json,
     register_live,
@@ -86,6 +88,7 @@ def test_code_generated_for_any_accepted_names_passes_ruff(
             planned += plan_live(view_name, specs, target)
             planned += plan_json(view_name, specs, target)
             planned += plan_html(view_name, specs, target)
+            planned += plan_auth(target)
             planned += plan_asset("provider", asset_name, target)
             planned += plan_asset("workflow", asset_name, target)
         except GeneratorInputError:
@@ -94,6 +97,7 @@ def test_code_generated_for_any_accepted_names_passes_ruff(
         register_live(view_name, target)
         register_json(view_name, target)
         register_html(view_name, target)
+        register_auth(target)
         node = Path(folder) / "node"  # a node's id may not be a workflow's: a project each
         write_planned(node, plan_project(name, node))
         write_planned(node, plan_asset("node", asset_name, Project(node, name)), force=True)

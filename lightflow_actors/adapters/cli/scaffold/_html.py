@@ -85,7 +85,7 @@ def _literal(fields: tuple[FieldSpec, ...], *, valid: bool) -> str:
         for f in fields
         if f.type != "bool" or valid
     ]
-    return "{\n" + "".join(items) + "}"
+    return "{\n" + "".join(items) + "}" if items else "{}"
 
 
 def _shown(field: FieldSpec, *, valid: bool) -> str:
