@@ -524,3 +524,22 @@ async def test_a_parent_and_its_child_send_each_other_info_messages() -> None:
             lambda: view.element("#heard").text() == "from the box, which shows pinged",
             "the parent's info",
         )
+
+
+# -- a page without children pays nothing for them (ADR 0108's per-session memory) ------
+
+
+async def test_a_session_without_children_holds_nothing_for_them() -> None:
+    from lightflow_actors.live_examples.counter import counter
+
+    async with live_test({"counter": counter, **views(Log())}) as live:
+        await live.mount("counter")
+        await live.mount("page")
+        plain, parent = await live.hub.sessions()
+        names = ("children", "child_starts", "depth", "parent")
+        plain_actor: Any = plain._cell.actor  # the actor objects (kernel internals)
+        parent_actor: Any = parent._cell.actor
+        assert not set(names) & set(vars(plain_actor)), vars(plain_actor).keys()
+        assert not {"children", "nested"} & set(vars(plain_actor.program))
+        assert {"children", "child_starts"} <= set(vars(parent_actor))
+        assert "children" in vars(parent_actor.program)
