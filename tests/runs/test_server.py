@@ -161,7 +161,10 @@ def test_a_client_that_goes_away_ends_its_stream_actor(
     lease = Lease.try_acquire(run_lease_path(runs_env.state, "never"))
     assert lease is not None
     service = FlowService(AssetCatalog.scan(ASSETS), RunStore(runs_env.state), _Clock(), Random(1))
-    service.create("chain", b"{}", run_id="never")
+    try:
+        service.create("chain", b"{}", run_id="never")
+    finally:
+        service.evaluator.close()  # its fork server is a process: not left to the GC
 
     def tails(http: httpx.Client) -> int:
         nodes = http.get("/system/tree", params={"limit": 10_000}).json()["nodes"]

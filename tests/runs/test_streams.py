@@ -34,7 +34,10 @@ class Clock:
 def planned_run(state: Path, run_id: str = "s1") -> RunStore:
     store = RunStore(state)
     service = FlowService(AssetCatalog.scan(ASSETS), store, Clock(), random.Random(0))
-    service.create("greet", b'{"name": "s"}', run_id=run_id)
+    try:
+        service.create("greet", b'{"name": "s"}', run_id=run_id)
+    finally:
+        service.evaluator.close()  # its fork server is a process: not left to the GC
     return store
 
 
