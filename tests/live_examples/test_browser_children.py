@@ -24,6 +24,8 @@ async def test_a_page_with_two_children_in_chromium() -> None:
                 page = await open_page(browser, f"{base}/page")
                 errors: list[str] = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
+                warnings: list[str] = []
+                page.on("console", lambda message: warnings.append(message.text))
                 await text_is(page, "#counter-a p.count", "a: 110")  # its own tick
                 await text_is(page, "#counter-b p.count", "b: 110")
                 await page.click("#counter-a button.inc")
@@ -63,6 +65,16 @@ async def test_a_page_with_two_children_in_chromium() -> None:
                 await text_is(page, "#counter-b p.count", "b: 110")
                 await page.click("#counter-a button.inc")
                 await text_is(page, "#counter-a p.count", "a: 112")
+                # a child's patch that does not merge (its client state lost): the client asks
+                # that child alone for a full render, and shows the server's state again
+                await page.evaluate(
+                    "() => { const c = window.lightflowLive.socket.children.get('counter-a');"
+                    " c.state = {templates: new Map(), root: null, components: new Map()}; }"
+                )
+                await page.click("#counter-a button.inc")
+                await text_is(page, "#counter-a p.count", "a: 113")
+                assert any("live child counter-a" in w for w in warnings), warnings
+                assert log.mounts["a"] == 1 and log.mounts["page"] == 1
                 assert await page.get_attribute("[data-lf-root]", "data-lf-status") == "connected"
                 assert not errors, errors
             finally:
