@@ -587,7 +587,7 @@
     this.ids = new WeakMap();   // values array of a node or an entry -> its data-lf-id
     this.els = new Map();       // data-lf-id -> element
     this.next = 1;
-    this.shapes = new Map();    // template id -> shape (see shapeOf)
+    this.shapes = new WeakMap();   // a template's statics -> shape (see shapeOf)
     this.changed = new Set();   // values arrays and lists changed by this patch
     this.kept = new Set();      // lists changed only inside entries painted in place
     this.skips = new Set();     // ids written as placeholders by this paint
@@ -609,11 +609,13 @@
   /** What the painter needs of a template: `tag`, its root element's tag name (null
    *  when it has not exactly one root element), `head`, where the tag name ends in
    *  statics[0]; per dynamic, `content` (it sits in element content) and `sole` (it is
-   *  the only content of its element, whose start tag ends the static before it). */
+   *  the only content of its element, whose start tag ends the static before it).
+   *  Kept by the statics, not the id: after a full render (a rejoin, a resync) the
+   *  server numbers its templates anew, and an id may name other statics. */
   Painter.prototype.shapeOf = function (templates, tid) {
-    var shape = this.shapes.get(tid);
+    var statics = templates.get(tid), shape = this.shapes.get(statics);
     if (shape) return shape;
-    var statics = templates.get(tid), n = statics.length - 1, marked = statics[0], i;
+    var n = statics.length - 1, marked = statics[0], i;
     for (i = 0; i < n; i++) marked += "<!--lf:" + i + "-->" + statics[i + 1];
     var template = document.createElement("template");
     template.innerHTML = marked;
@@ -635,7 +637,7 @@
       head = found[0].length;
     }
     shape = { tag: tag, head: head, content: content, sole: sole };
-    this.shapes.set(tid, shape);
+    this.shapes.set(statics, shape);
     return shape;
   };
 
