@@ -140,6 +140,10 @@ def test_watch_retry_rerun_and_compare_runs(tmp_path: Path, gate: Path, chromium
             expect(page.locator("#step-id")).to_have_text("s10")
             expect(page.locator("#step-output")).to_contain_text("done: step 10 after")
             expect(page.locator('dd[data-field="route"]')).to_contain_text("provider mock")
+            # The page is the server's (a stale template shape after the resync once wrote
+            # data-lf-id inside this heading and struck the page through with <s>).
+            expect(page.locator("#rerun h3")).to_have_text("Re-run with changed inputs")
+            assert page.locator("[data-lf-root] s").count() == 0
             page.screenshot(path=str(ARTIFACTS / "runs-run.png"), full_page=True)
             assert page.evaluate("window.runsLoad") == 1  # list -> run -> retry, no reload
 
