@@ -243,6 +243,20 @@ def _report(title: str, frames: list[Frame], firsts: list[Frame], full: list[Fra
     if steady and warm:
         print(f"steady state: {len(steady)} patches from patch {WARM} after the first frame")
         _rows("steady, ", steady, warm, f"first {WARM} patches")
+    news = [f for f in frames if "t" in f[4].split("+")]
+    rest = [f for f in frames if "t" not in f[4].split("+")]
+    if _ms(news, 5) and _ms(rest, 5):
+        # The patches that bring templates (an open step's panel arriving): their CPU.
+        label = "patches without templates"
+        print(f"{len(news)} patches bring new templates")
+        row(
+            "with templates, task CPU median (us)",
+            median(_ms(news, 5)),
+            "us",
+            median(_ms(rest, 5)),
+            label,
+        )
+        row("with templates, task CPU max (us)", max(_ms(news, 5)), "us", max(_ms(rest, 5)), label)
     slowest = sorted(frames, key=lambda f: -f[1])[:5]
     print(
         "slowest patches: "

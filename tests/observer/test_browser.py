@@ -105,6 +105,8 @@ def test_observer_follows_a_crash_and_a_restart(server_url: str, chromium: Brows
 
         # A refused action shows the server's message.
         page.locator('li[data-label="lightflow.http.gateway.supervisor"] > .node').click()
+        # The selection first (clicked at once, Restart went to worker-1 under load).
+        expect(page.locator('#detail dd[data-field="class"]')).to_have_text("Supervisor")
         page.get_by_role("button", name="Restart").click()
         expect(page.locator("#action-result")).to_contain_text("nothing can restart it")
         expect(page.locator("#action-result")).to_have_class("result error")

@@ -918,12 +918,13 @@
     this.rawOpen = open;
   };
 
-  /** Parse alone each node recorded by claimRaw, now on the page; mark the unsound. */
+  /** Parse alone each node recorded by claimRaw, now on the page; mark the unsound.
+   *  A region this paint parsed (pending) is one element already. */
   Painter.prototype.checkRaws = function () {
     var template = null;
     for (var i = 0; i < this.raws.length; i++) {
       var rec = this.raws[i], el = this.els.get(rec.id);
-      if (!el) continue;
+      if (!el || this.pending.has(rec.id)) continue;
       template = template || document.createElement("template");
       if (!parseRegion(template, el, rec.out.slice(rec.from, rec.to).join(""))) this.unsound.add(rec.id);
     }
