@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors import ActorSystem
@@ -124,10 +124,14 @@ async def test_hostile_names_never_leave_the_folder_nor_fail(root: Path, name: s
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.text(min_size=1, max_size=300))
+@example("/")
 async def test_any_name_is_a_file_of_hers_or_a_404(root: Path, name: str) -> None:
     async with server(root) as (base, hub), httpx.AsyncClient() as http:
         path = quote(name, safe="")
         response = await http.get(f"{base}/tasks-files/{path}", headers=signed_in(hub, "ada"))
-        assert response.status_code in (200, 404), (name, response.status_code)
+        # A name ending in a slash is Starlette's redirect to the name without it.
+        allowed = (200, 404, 307) if name.endswith("/") else (200, 404)
+        assert response.status_code in allowed, (name, response.status_code)
+        assert b"grace" not in response.content
         if response.status_code == 200:
             assert (root / "ada" / name).is_file()

@@ -175,15 +175,6 @@ async def test_an_acking_browser_that_sends_a_burst_is_never_cut_off() -> None:
         assert '<b id="count">10001</b>' in view.html()
 
 
-async def test_a_silent_browser_times_out() -> None:
-    config = LiveConfig(heartbeat_interval=0.01, heartbeat_timeout=0.05)
-    async with live_test({"counter": counter}, config=config) as live:
-        view = await live.mount("counter")
-        await live.system.wait_exit(view.transport)
-        assert view.socket.close_code == 1001
-        assert any(b'"ping"' in f for f in view.socket.frames)
-
-
 FRAME_KINDS = st.sampled_from(
     ["hello", "instruction", "ack", "ping", "pong", "error", "close", "x"]
 )
