@@ -47,10 +47,11 @@ resumes from the manifest.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import msgspec
@@ -133,6 +134,7 @@ from ._run_program import Refusal, RunProgram
 from ._service import RunView
 from ._store import (
     AppendTrace,
+    CommitResult,
     IndexOutput,
     PutOutput,
     RunRequest,
@@ -203,6 +205,10 @@ class _FlushTrace(msgspec.Struct, frozen=True):
     pass
 
 
+class _Durable(msgspec.Struct, frozen=True):
+    """A pipelined commit failed or was refused: look at it now (`_drain`)."""
+
+
 RunMessage = (
     GetRun
     | CancelRun
@@ -210,6 +216,7 @@ RunMessage = (
     | Refresh
     | _Wake
     | _FlushTrace
+    | _Durable
     | ResponseObserved
     | ErrorObserved
     | ObserveTimedOut
@@ -267,8 +274,14 @@ class RunActor(Actor[RunMessage]):
         workflow: ResolvedWorkflow | None = None,
         resume: bool = True,
         start_with: Submit | None = None,
+        pipeline: bool = True,
     ) -> None:
         self._store = store
+        # Pipelined commits (ADR 0117): with a group-committing store, the writes flushed
+        # before a request commit are queued, and the commit goes on while their group is
+        # made durable; anything acknowledged waits for them (`_drain`).
+        self._pipeline = pipeline and store.group_commit
+        self._inflight: deque[tuple[asyncio.Task[CommitResult], list[StoreWrite]]] = deque()
         self._run_id = run_id
         self._cortex = cortex
         self._step_timeout_s = step_timeout_s
@@ -297,6 +310,7 @@ class RunActor(Actor[RunMessage]):
         # timer that writes trace records left alone (`_flush_settled`).
         self._buffered: list[StoreWrite] = []
         self._trace_timer: Timer | None = None
+        self._doing: Instruction = Render()  # what `_guarded` names in a crash
 
     # -- start and resume -------------------------------------------------------------------
 
@@ -344,14 +358,15 @@ class RunActor(Actor[RunMessage]):
 
     @handler
     async def get(self, msg: GetRun) -> RunView:
-        return await self._render()
+        view = await self._render()
+        return await self._durable_view(view)
 
     @handler
     async def refresh(self, msg: Refresh) -> RunView:
         await self._execute(self._wake_input())
         view = await self._render()
         await self._settle()
-        return view
+        return await self._durable_view(view)
 
     @handler
     async def cancel(self, msg: CancelRun) -> RunView:
@@ -360,7 +375,17 @@ class RunActor(Actor[RunMessage]):
         self._cancel_refused = None
         if refused is not None:
             raise refused
-        return self._view()
+        return await self._durable_view(self._view())
+
+    async def _durable_view(self, view: RunView) -> RunView:
+        """`view`, once every write it shows is durable: an ask is answered with nothing
+        a crash could take back (ADR 0117). A pipelined commit found refused meanwhile
+        (the run ended outside this actor) closes the run; the view is then the last
+        one rendered."""
+        if not self._inflight:
+            return view
+        await self._guarded(self._drain)
+        return self._last_view if self.phase == "closed" and self._last_view else view
 
     @handler
     async def submit_now(self, msg: SubmitNow) -> RunView:
@@ -371,7 +396,7 @@ class RunActor(Actor[RunMessage]):
             raise refused
         view = await self._render()
         await self._settle()
-        return view
+        return await self._durable_view(view)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -439,13 +464,24 @@ class RunActor(Actor[RunMessage]):
         a broken invariant and crashes the actor as `RunInvariantBroken`, whether an ask
         or a notice (an answer, a timer, a commit's outcome) is being handled."""
         pending: deque[Instruction] = deque()
-        doing = instruction
-        try:
+        self._doing = instruction
+
+        async def interpret() -> list[Effect]:
             effects = await self._step(instruction, pending)
             while pending:
-                doing = pending.popleft()
-                await self._step(doing, pending)
+                self._doing = pending.popleft()
+                await self._step(self._doing, pending)
             await self._flush_settled()
+            return effects
+
+        return await self._guarded(interpret)
+
+    async def _guarded(self, work: Callable[[], Awaitable[list[Effect] | None]]) -> list[Effect]:
+        """Do `work` (interpreting, or waiting for pipelined commits), turning what it
+        raises into what it means for the run: the run ended outside this actor, another
+        node owns it, or a broken invariant (`RunInvariantBroken`, a crash)."""
+        try:
+            effects = await work() or []
         except _RunEnded as ended:
             effects = await self._ended_outside(ended)
         except RunFenced as fenced:
@@ -454,7 +490,7 @@ class RunActor(Actor[RunMessage]):
             self.stop(("shutdown", "fenced"))
             return []
         except Refused as error:
-            raise RunInvariantBroken(self._run_id, _doing(doing), error) from error
+            raise RunInvariantBroken(self._run_id, _doing(self._doing), error) from error
         if self._closing is not None:
             self.stop(exit_reason_of(self._closing.reason))
         return effects
@@ -490,7 +526,9 @@ class RunActor(Actor[RunMessage]):
                 self._buffered.append(command)
                 continue
             if not isinstance(command, _NO_FLUSH):
-                await self._flush()
+                # A request's commit goes on while the writes before it are made durable
+                # (ADR 0117): its `submitted` is queued ahead of anything written later.
+                await self._flush(durable=not isinstance(command, CommitRequest))
             follow = await self._carry_out(command)
             if follow is not None:
                 pending.append(follow)
@@ -572,6 +610,8 @@ class RunActor(Actor[RunMessage]):
         everything now."""
         buffered = self._buffered
         if not buffered:
+            if self._closing is not None:
+                await self._drain()  # the run ends only once all it wrote is durable
             return
         if self._closing is None and all(isinstance(w, TraceExchange) for w in buffered):
             if self._trace_timer is None:
@@ -584,22 +624,73 @@ class RunActor(Actor[RunMessage]):
         self._trace_timer = None
         await self._flush()  # trace records only: never a refused transition
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, durable: bool = True) -> None:
         """Carry out the buffered store writes in one blocking call, in order, stopping at
         the first refused transition. Refused because the run was cancelled outside this
         actor (`lightflow run cancel` while the server runs), or refusing this actor's own
         cancel: `_RunEnded`. Any other refusal propagates, and `_execute` makes it the
-        crash it is (`RunInvariantBroken`)."""
+        crash it is (`RunInvariantBroken`).
+
+        Pipelined (`durable=False`, a group-committing store, ADR 0117): the writes are
+        queued for the next group and this returns at once; a worker thread waits for
+        their group, and whatever is acknowledged later (an ask's answer, the run's end,
+        any durable flush) first waits for every queued write (`_drain`)."""
         if not self._buffered:
+            if durable:
+                await self._drain()
             return
         writes, self._buffered = self._buffered, []
         if self._trace_timer is not None:
             self._trace_timer.cancel()
             self._trace_timer = None
+        if not durable and self._pipeline:
+            queued = self._store.enqueue(self._run_id, self._ops(writes))
+            assert queued is not None  # `_pipeline` is only set for a group-committing store
+            task = self.system.loop.create_task(self._blocking(queued.wait))
+            task.add_done_callback(self._queued_done)
+            self._inflight.append((task, writes))
+            await self._drain(only_done=True)
+            return
+        await self._drain()
         refused = await self._blocking(self._write_in_order, writes)
         await self.written()
         if refused is not None:
             await self._refused(*refused)
+
+    def _queued_done(self, task: asyncio.Task[CommitResult]) -> None:
+        """A pipelined commit ended: if it failed or was refused, the actor looks now,
+        not at its next flush (which might not come)."""
+        if task.cancelled():
+            return
+        if task.exception() is not None or task.result().refused is not None:
+            self.ref.tell(_Durable())
+
+    @handler
+    async def durable(self, msg: _Durable) -> None:
+        await self._guarded(self._drain)
+
+    async def _drain(self, *, only_done: bool = False) -> None:
+        """Wait for the pipelined commits, oldest first (with `only_done`, only look at
+        those already done), and act on a refusal or an error as a blocking flush would."""
+        while self._inflight:
+            task, writes = self._inflight[0]
+            if only_done and not task.done():
+                return
+            try:
+                result = await asyncio.shield(task)
+            finally:
+                if task.done():
+                    self._inflight.popleft()
+            await self.written()
+            refused = self._refusal(writes, result)
+            if refused is not None:
+                self._abandon_inflight()
+                await self._refused(*refused)
+
+    def _abandon_inflight(self) -> None:
+        """After a refused pipelined commit, the later ones stop at the same refusal
+        (the run ended): nothing to wait for."""
+        self._inflight.clear()
 
     # -- hooks of a hosted run (a cluster copies the run and fences it) ----------------------
 
@@ -616,6 +707,11 @@ class RunActor(Actor[RunMessage]):
     def _write_in_order(
         self, writes: Sequence[StoreWrite]
     ) -> tuple[StepTransitionError, Transition] | None:
+        # One commit: with group commit, one journal fsync for all of them.
+        return self._refusal(writes, self._store.commit(self._run_id, self._ops(writes)))
+
+    @staticmethod
+    def _ops(writes: Sequence[StoreWrite]) -> list[StoreOp]:
         ops: list[StoreOp] = []
         for write in writes:
             match write:
@@ -629,8 +725,12 @@ class RunActor(Actor[RunMessage]):
                     ops.append(IndexOutput(cached))
                 case TraceExchange(record=record):
                     ops.append(AppendTrace(record))
-        # One commit: with group commit, one journal fsync for all of them.
-        result = self._store.commit(self._run_id, ops)
+        return ops
+
+    @staticmethod
+    def _refusal(
+        writes: Sequence[StoreWrite], result: CommitResult
+    ) -> tuple[StepTransitionError, Transition] | None:
         if result.refused is None or result.refused_at is None:
             return None
         refused = writes[result.refused_at]
@@ -665,12 +765,13 @@ class RunActor(Actor[RunMessage]):
 
     def _buffered_outputs(self) -> dict[str, CacheEntry]:
         """Outputs this run cached whose writes are still buffered, by fingerprint."""
-        values = {w.step: w.value for w in self._buffered if isinstance(w, WriteOutput)}
+        pending = [w for _, writes in self._inflight for w in writes] + self._buffered
+        values = {w.step: w.value for w in pending if isinstance(w, WriteOutput)}
         return {
             w.cached.fingerprint: CacheEntry(
                 fingerprint=w.cached.fingerprint, cached=w.cached, value=values[w.cached.step]
             )
-            for w in self._buffered
+            for w in pending
             if isinstance(w, RememberOutput) and w.cached.step in values
         }
 

@@ -182,8 +182,6 @@ class RunProgram:
         self._trace_seq = 1
         # Commits asked for whose outcome has not arrived: request id -> step id.
         self._commits: dict[str, str] = {}
-        # Request ids committed again by a resume (a `conflict` then means "observe it").
-        self._resuming: set[str] = set()
         # Cache answers for the plan being made, and fingerprints asked for but not answered.
         self._known: dict[str, CacheEntry] = {}
         self._asked: set[str] = set()
@@ -402,8 +400,6 @@ class RunProgram:
         return self._effects
 
     def _commit_outcome(self, step_id: str, outcome: Committed | CommitRefused) -> None:
-        resuming = outcome.request_id in self._resuming
-        self._resuming.discard(outcome.request_id)
         if isinstance(outcome, Committed):
             state = self._run.step(step_id)
             self._trace(
@@ -419,8 +415,11 @@ class RunProgram:
                     tenant=self._run.tenant,
                 )
             )
-        elif resuming and outcome.cause == "conflict":
-            # Committed before the restart: only watch for its answer.
+        elif outcome.cause == "conflict":
+            # Committed before the restart: only watch for its answer. Ids never repeat
+            # (run, step and an attempt count that only grows), so a conflict is this very
+            # attempt's request: resumed from `submitted`, or committed by a pipelined
+            # flush whose `submitted` a crash took back (ADR 0117).
             step = self.workflow.step(step_id)
             self.commands.append(
                 ObserveAnswer(
@@ -581,7 +580,6 @@ class RunProgram:
             except FlowError as error:  # TemplateError: its inputs can never render
                 self._fail(step.id, str(error), retry=False)
                 return
-        self._resuming.add(request_id)
         self._commit(step, request_id, request, resuming=True)
 
     def _commit(

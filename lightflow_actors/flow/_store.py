@@ -387,6 +387,16 @@ class RunStore:
                     self._index_output(cached)
         return result
 
+    def enqueue(self, run_id: str, ops: Sequence[StoreOp]) -> QueuedCommit | None:
+        """Queue `ops` for the next group without waiting (a group-committing store only;
+        None otherwise): batches are journaled and applied in the order they were queued,
+        whichever thread commits them. `QueuedCommit.wait()` (a blocking call, on a
+        worker thread) leads or waits for the group and returns what `commit` would."""
+        group = self._group
+        if group is None:
+            return None
+        return QueuedCommit(group, group.enqueue(run_id, tuple(ops)))
+
     def update(
         self, run_id: str, change: Callable[[RunManifest], tuple[RunManifest, E]]
     ) -> tuple[RunManifest, E]:
@@ -515,10 +525,24 @@ class RunStore:
         return self._cache / f"{match.group(1)}.json" if match else None
 
 
+class QueuedCommit:
+    """A batch queued by `RunStore.enqueue`: `wait()` returns once it is durable and
+    applied (or raises what its group raised)."""
+
+    __slots__ = ("_batch", "_group")
+
+    def __init__(self, group: _GroupCommit, batch: _Batch) -> None:
+        self._group = group
+        self._batch = batch
+
+    def wait(self) -> CommitResult:
+        return self._group.wait(self._batch)
+
+
 class _Batch:
     """One `commit` call waiting for its group (filled in by the group's leader)."""
 
-    __slots__ = ("done", "error", "ops", "result", "run_id", "wake", "wal")
+    __slots__ = ("done", "error", "ops", "result", "run_id", "waiting", "wake", "wal")
 
     def __init__(self, run_id: str, ops: tuple[_BatchOp, ...]) -> None:
         self.run_id = run_id
@@ -528,6 +552,7 @@ class _Batch:
         self.error: BaseException | None = None
         self.done = False
         self.wake = threading.Event()  # set when done, or when its writer is to lead
+        self.waiting = False  # its writer called `wait` (`enqueue` then `wait` later)
 
 
 MAX_DEFERRED_GROUPS = 64
@@ -668,12 +693,25 @@ class _GroupCommit:
         return cls(store, fd, checkpoint_bytes)
 
     def commit(self, run_id: str, ops: tuple[_BatchOp, ...]) -> CommitResult:
+        return self.wait(self.enqueue(run_id, ops))
+
+    def enqueue(self, run_id: str, ops: tuple[_BatchOp, ...]) -> _Batch:
+        """Queue a batch for the next group (any thread, without waiting)."""
         batch = _Batch(run_id, ops)
         with self._cond:
             self._queue.append(batch)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
+        return batch
+
+    def wait(self, batch: _Batch) -> CommitResult:
+        """Lead or wait until `batch` (queued by `enqueue`) is committed. A batch whose
+        writer has not called this yet is committed by whoever leads next, and is never
+        handed the lead (`_hand_on`)."""
+        with self._cond:
+            batch.waiting = True
+            lead = not batch.done and not self._leading
+            if lead:
+                self._leading = True
+        if not lead and not batch.done:
             batch.wake.wait()  # answered, or handed the lead
         if not batch.done:
             self._lead()
@@ -694,11 +732,15 @@ class _GroupCommit:
         """Give up the lead: to the writer of the oldest batch still queued (one thread
         woken, not every waiting one), or to a caller of `_exclusive` waiting for it."""
         with self._cond:
-            if self._queue and not self._exclusive_waiting:
-                self._queue[0].wake.set()  # `_leading` stays set: that writer leads
-            else:
-                self._leading = False
-                self._cond.notify_all()
+            if not self._exclusive_waiting:
+                # The oldest batch whose writer waits (one queued by `enqueue` may have
+                # none yet: it rides with the next group).
+                waiting = next((b for b in self._queue if b.waiting), None)
+                if waiting is not None:
+                    waiting.wake.set()  # `_leading` stays set: that writer leads
+                    return
+            self._leading = False
+            self._cond.notify_all()
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -740,6 +782,10 @@ class _GroupCommit:
         """Stop the flusher, write every manifest, checkpoint and delete the journal."""
         with self._exclusive():
             try:
+                with self._cond:  # queued by `enqueue`, their writers never waited
+                    leftover, self._queue = self._queue, []
+                if leftover:
+                    self._commit_group(leftover)
                 self._stop_flusher()
                 self._retry_unapplied()
                 for run_id in list(self._runs):

@@ -148,6 +148,8 @@ class HostedRun(flow.RunActor):
             max_in_flight=settings.max_in_flight,
             layout=settings.layout,
             start_with=start_with,
+            # A clustered run publishes each batch once durable (`written`): not pipelined.
+            pipeline=cluster is None,
         )
         self._host_name = host_name
         self._hosted_id = run_id
