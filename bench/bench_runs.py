@@ -7,11 +7,13 @@ substrate, a no-op Python provider):
 - runs driven to `succeeded` per second (100 one-step runs at once) against 100 concurrent
   request/answer exchanges through the CortexFS client without a run actor;
 - end-to-end latency of a 10-step chain (create → succeeded), with the in-process
-  shortcut (ADR 0100, the default) and with every exchange on the file watches
-  (`ctx.shortcut: false`), each against calling the provider function directly ten times
-  in a loop and against the same chain in DBOS 3 on SQLite (`bench_durable._dbos`, run
-  first in this process); and, for scale, ten request/answer exchanges committed one after
-  another through the CortexFS client without a run actor;
+  shortcut (ADR 0100, the default) and pipelined commits (ADR 0117, the default), with
+  the shortcut but each flush waiting for its group before the next request
+  ("unpipelined"), and with every exchange on the file watches (`ctx.shortcut: false`),
+  each against calling the provider function directly ten times in a loop and against
+  the same chain in DBOS 3 on SQLite (`bench_durable._dbos`, run first in this
+  process); and, for scale, ten request/answer exchanges committed one after another
+  through the CortexFS client without a run actor;
 - the evaluator's miss (new inputs, as every chain here has): a warm worker (ADR 0110)
   against a fresh forked child per resolution (`warm_workers: 0`), the same assets;
 - fsyncs of one run creation through the host (journaled, ADR 0110) against a direct
@@ -35,10 +37,11 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import msgspec
 
@@ -47,7 +50,7 @@ from ctx_substrate import ProviderRequest, Stats
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, Suffix
-from lightflow_actors.flow import AssetCatalog, AssetEvaluator, EvaluationLimits
+from lightflow_actors.flow import AssetCatalog, AssetEvaluator, EvaluationLimits, RunActor
 from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
 from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
 
@@ -367,16 +370,42 @@ def _direct_provider_latency() -> float:
     return (time.perf_counter() - start) / 1000
 
 
+@contextmanager
+def _pipelined(on: bool) -> Iterator[None]:
+    """Run actors with pipelined commits (ADR 0117, the default) or, `on=False`, each
+    flush waiting for its group before the next request (the baseline)."""
+    if on:
+        yield
+        return
+    original = RunActor.__init__
+
+    def init(self: RunActor, *args: Any, **kwargs: Any) -> None:
+        kwargs["pipeline"] = False
+        original(self, *args, **kwargs)
+
+    RunActor.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        RunActor.__init__ = original  # type: ignore[method-assign]
+
+
+@asynccontextmanager
+async def _async_pipelined(on: bool) -> AsyncIterator[None]:
+    with _pipelined(on):
+        yield
+
+
 async def _bench(root: Path, dbos_chain_s: float | None) -> None:
     provider = _direct_provider_latency()
-    chains: dict[bool, float] = {}
-    for shortcut in (True, False):
-        label = "shortcut" if shortcut else "watched"
+    chains: dict[str, float] = {}
+    modes = (("shortcut", True, True), ("unpipelined", True, False), ("watched", False, True))
+    for label, shortcut, pipelined in modes:
         config = _config(root / label, shortcut=shortcut)
         hosting = RunsHosting(config, environ={}, mcp=False, resume=False)
-        async with ActorSystem("bench-runs") as system:
+        async with ActorSystem("bench-runs") as system, _async_pipelined(pipelined):
             await hosting.start(system)
-            if shortcut:
+            if label == "shortcut":
                 hosted, direct = await _create_rates(hosting)
                 row("runs created (host ask, durable)", hosted, "runs/s", direct, "direct create")
                 driven, exchanges = await _completed_rates(hosting, hosting.names.cortex)
@@ -388,7 +417,7 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
                 row("evaluator miss, warm worker (median)", warm * 1e6, "us", cold * 1e6,
                     "fresh child")  # fmt: skip
             chain, create = await _chain_latency(hosting)
-            chains[shortcut] = chain
+            chains[label] = chain
             row(f"10-step chain, {label} (median)", chain * 1e6, "us", provider * 1e6,
                 "provider 10x direct")  # fmt: skip
             if dbos_chain_s is not None:
@@ -397,14 +426,15 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
             row(f"  {label}: of which the create ask", create * 1e6, "us", chain * 1e6,
                 "chain")  # fmt: skip
             await _chain_split(hosting, provider, label, dbos_chain_s)
-            if shortcut:
+            if label == "shortcut":
                 row("actor hop (one ask round trip)", await _hop_cost(hosting) * 1e6, "us")
                 exchange = await _exchange_latency(hosting, hosting.names.cortex)
                 row("10 sequential bare exchanges (median)", exchange * 1e6, "us",
                     provider * 1e6, "provider 10x direct")  # fmt: skip
             await hosting.stop()
-    row("10-step chain, shortcut (median)", chains[True] * 1e6, "us", chains[False] * 1e6,
-        "watched")  # fmt: skip
+    for baseline in ("unpipelined", "watched"):
+        row("10-step chain, shortcut (median)", chains["shortcut"] * 1e6, "us",
+            chains[baseline] * 1e6, baseline)  # fmt: skip
 
 
 def main() -> None:

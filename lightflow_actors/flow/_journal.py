@@ -25,7 +25,8 @@ because none of it was acknowledged. Each op is idempotent on replay:
   touching a readable file (ADR 0110).
 - `DropRun(path)`: remove the run folder (a run created here that its cluster refused).
 
-A *checkpoint* of a segment fsyncs every file and folder its ops wrote, then deletes it;
+A *checkpoint* of a segment fsyncs every file and folder its ops wrote (but the output
+cache index's entries, see `CACHE_DIR`), then deletes it;
 the store starts a new segment when the current one passes `checkpoint_bytes` and has the
 old one checkpointed off the commit path, and checkpoints everything on `close`. A journal
 file whose `flock` nobody holds belongs to a process that died: the next `RunStore` opened
@@ -291,8 +292,16 @@ def sync_all(files: Iterable[str], dirs: Iterable[str]) -> None:
             fsync_dir(Path(name))
 
 
+CACHE_DIR = "cache"
+"""The output cache index's folder (relative to the store root): its entries are not made
+durable by a checkpoint (ADR 0117). A power loss may take one back, or leave it empty:
+the store reads an unreadable entry as a miss, and the output is computed again."""
+
+
 def touched(target: Path, op: WalOp) -> tuple[list[str], list[str]]:
     """The files and folders an op at `target` writes (made durable by a checkpoint)."""
+    if isinstance(op, PutFile) and op.path.startswith(f"{CACHE_DIR}/"):
+        return [], []
     if isinstance(op, NewRun):
         files = [str(target / name) for name, _ in op.files]
         return files, [str(target), str(target.parent), *(str(target / f) for f in op.folders)]

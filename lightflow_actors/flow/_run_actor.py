@@ -21,7 +21,10 @@ no step answered twice:
 - submit: manifest `submitted` (with the request id) first, then commit to `/ctx`. On
   resume a submitted step is committed again under the same id; the CortexFS client
   refuses an id already committed (`CommitFailed` with cause `conflict`), and the program
-  then only observes it, so an answer that arrived while it was down is picked up.
+  then only observes it, so an answer that arrived while it was down is picked up. With
+  a group-committing store the `submitted` is queued, not waited for (pipelined, ADR
+  0117): it is journaled ahead of anything later, and a crash that took it back makes
+  the resumed run submit the same attempt, whose `conflict` is observed the same way.
 - success: output file, then manifest `succeeded`, then the cache index.
 - failure: manifest back to `planned` with `retry_at_ms` (exponential backoff, jitter from
   the seed the Mount carries) or `failed` when attempts are used up.

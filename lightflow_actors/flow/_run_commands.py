@@ -159,8 +159,10 @@ class CommitRequest(_Command, frozen=True, tag="commit"):
     """Commit `body` as request `request_id` of `target`/`address`, answers to the run.
 
     The host gives the outcome of the commit itself back as a `Submit` of `Committed` or
-    `CommitRefused`; `resuming` marks a request committed again after a restart (a
-    `conflict` then means it is already in the inbox: observe it).
+    `CommitRefused`; `resuming` marks a request committed again after a restart. A
+    `conflict` means this attempt's request is already in the inbox (committed again
+    after a restart, or its queued `submitted` was taken back by a crash, ADR 0117):
+    the program observes it.
     """
 
     step: str

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from lightflow_actors.cortex import Commit, CommitFailed, RequestCommitted
+from lightflow_actors.flow import CachedOutput, RunStore, _journal
 from lightflow_actors.flow import RequestCommitted as CommittedRecord
-from lightflow_actors.flow import RunStore, _journal
 from lightflow_actors.flow._run_actor import GetRun, RunActor
 from lightflow_actors.flow._store import AppendTrace
 from lightflow_actors.kernel import ActorSystem, handler
@@ -157,3 +158,30 @@ def test_queued_batches_are_committed_in_the_order_they_were_queued(tmp_path: Pa
 
 def _trace(seq: int) -> CommittedRecord:
     return CommittedRecord(seq, 1, "draft", 1, f"q{seq}", "p", "f")
+
+
+def test_a_checkpoint_leaves_the_output_cache_index_unsynced_and_a_torn_entry_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    store.write_output("r", "plan", {"text": "x"})
+    fingerprint = "sha256:" + "b" * 64
+    store.remember_output(CachedOutput(fingerprint, "r", "plan", "outputs/plan.json"))
+    synced: list[str] = []
+    real = _journal.sync_all
+
+    def sync_all(files: Iterable[str], dirs: Iterable[str]) -> None:
+        files, dirs = list(files), list(dirs)
+        synced.extend(files + dirs)
+        real(files, dirs)
+
+    monkeypatch.setattr(_journal, "sync_all", sync_all)
+    store.close()  # the checkpoint
+    assert any(name.endswith("outputs/plan.json") for name in synced)
+    assert not any("/cache" in name for name in synced), synced
+    # What a power loss may leave of an unsynced entry: empty, or half written.
+    entry = tmp_path / "cache" / f"{'b' * 64}.json"
+    for torn in (b"", entry.read_bytes()[:7]):
+        entry.write_bytes(torn)
+        assert RunStore(tmp_path).cached_output(fingerprint) is None
