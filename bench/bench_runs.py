@@ -41,18 +41,21 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from bench._report import row
-from ctx_substrate import ProviderRequest, Stats
+from ctx_substrate import ProviderRequest, Stats, Substrate
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, Suffix
 from lightflow_actors.flow import AssetCatalog, AssetEvaluator, EvaluationLimits, RunActor
 from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
+from lightflow_actors.kernel._actor import ActorClassInfo
 from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
+
+T = TypeVar("T")
 
 SECONDS = 1.0
 CHAIN_RUNS = 8
@@ -279,15 +282,97 @@ async def _creation_fsyncs(hosting: RunsHosting) -> tuple[float, float]:
     return hosted / rounds, direct / rounds
 
 
+class _Hops:
+    """While installed: worker-thread hand-offs (`run_blocking`: how many, and the time
+    from the call to the function starting on its thread plus from its end to the caller
+    resuming), the loop time of the handlers that react to file watches (the substrate's
+    `committed`, the client's `seen` and `tick`), and the messages run actors handled
+    (counted as each stops; the other actors' from the system's snapshots)."""
+
+    def __init__(self) -> None:
+        self.blocking = 0
+        self.blocking_wait_s = 0.0
+        self.watch_s = 0.0
+        self.run_messages = 0
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        hops = self
+        run_blocking = ActorSystem._run_blocking
+
+        async def timed_blocking(system: ActorSystem, fn: Callable[..., T], *args: object) -> T:
+            called = time.perf_counter()
+            started: list[float] = []
+
+            def stamped() -> T:
+                started.append(time.perf_counter())
+                try:
+                    return fn(*args)
+                finally:
+                    started.append(time.perf_counter())
+
+            result = await run_blocking(system, stamped)
+            resumed = time.perf_counter()
+            hops.blocking += 1
+            hops.blocking_wait_s += (started[0] - called) + (resumed - started[-1])
+            return result
+
+        patched: list[tuple[type, str, object]] = [(ActorSystem, "_run_blocking", run_blocking)]
+        ActorSystem._run_blocking = timed_blocking  # type: ignore[method-assign,assignment]
+        # Handlers are dispatched from a table built on first use: patch its rows.
+        rows: list[tuple[Any, Any, Any]] = []
+        for cls, name in ((Substrate, "committed"), (CortexClient, "seen"), (CortexClient, "tick")):
+            original = cls.__dict__[name]
+            for entry in set(ActorClassInfo.of(cls).handlers.values()):
+                if entry.fn is original:
+                    rows.append((entry, entry.fn, entry.call))
+                    entry.fn = self._timed_handler(original)
+                    if entry.call is not None:
+                        entry.call = entry.fn
+        stop = RunActor.on_stop
+        patched.append((RunActor, "on_stop", stop))
+
+        def counted_stop(actor: RunActor, reason: Any) -> None:
+            hops.run_messages += actor.system.info(actor.ref).processed
+            stop(actor, reason)
+
+        RunActor.on_stop = counted_stop  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            for cls, name, original in patched:
+                setattr(cls, name, original)
+            for entry, fn, call in rows:
+                entry.fn, entry.call = fn, call
+
+    def _timed_handler(self, fn: Callable[[object, object], object]) -> Any:
+        hops = self
+
+        def timed(actor: object, msg: object) -> object:
+            start = time.perf_counter()
+            try:
+                return fn(actor, msg)
+            finally:
+                hops.watch_s += time.perf_counter() - start
+
+        return timed
+
+
+def _processed(hosting: RunsHosting) -> int:
+    return sum(info.processed for info in hosting.system.actors())
+
+
 async def _chain_split(
     hosting: RunsHosting, provider_s: float, label: str, dbos_chain_s: float | None
 ) -> None:
     """Where a step of the 10-step chain goes: fsync (by what it makes durable), rename,
-    provider, the rest (actor hops, thread hops, JSON, the store's Python; and in the
-    watched mode the watchers noticing files)."""
+    provider, the watchers' handlers, worker-thread hand-offs, actor messages, and the
+    rest (JSON, the store's and the program's Python, scheduling)."""
     calls = _Syscalls(("fsync", "fdatasync", "rename", "replace"))
+    hops = _Hops()
     runs = CHAIN_RUNS
-    with calls.installed():
+    processed = _processed(hosting)
+    with calls.installed(), hops.installed():
         start = time.perf_counter()
         for n in range(runs):
             await hosting.call(CreateRun("chain", _seed(f"split{n}"), f"split{n}"))
@@ -319,7 +404,17 @@ async def _chain_split(
     row(f"  {label}: JSON of a step's files, alone", json_s * 1e6, "us", per_step * 1e6,
         "step")  # fmt: skip
     rest = max(0.0, rest - json_s)
-    row(f"  {label}: hops, store, watchers (rest)", rest * 1e6, "us", per_step * 1e6, "step")
+    watch = hops.watch_s / steps
+    row(f"  {label}: watchers' handlers", watch * 1e6, "us", per_step * 1e6, "step")
+    handoffs = hops.blocking_wait_s / steps
+    row(f"  {label}: thread hand-offs", handoffs * 1e6, "us", per_step * 1e6, "step")
+    print(f"    worker-thread calls per step: {hops.blocking / steps:.1f}", flush=True)
+    messages = (_processed(hosting) - processed + hops.run_messages) / steps
+    hop = await _hop_cost(hosting) / 2  # an ask round trip is two messages
+    row(f"  {label}: actor messages", messages * hop * 1e6, "us", per_step * 1e6, "step")
+    print(f"    messages per step: {messages:.1f}, {hop * 1e6:.1f} us each", flush=True)
+    rest = max(0.0, rest - watch - handoffs - messages * hop)
+    row(f"  {label}: the rest (Python, scheduling)", rest * 1e6, "us", per_step * 1e6, "step")
 
 
 def _json_per_step(hosting: RunsHosting, run_id: str) -> float:

@@ -4,6 +4,10 @@ Order matters for exactly-once: fingerprint and route first, then the response o
 (the file a client waits for), then the claim is renamed to `.done`. A crash before the
 answer leaves `<id>.claimed` without answer, which a restart serves again; a crash after it
 leaves `<id>.claimed` with an answer, which a restart only closes. Nothing is answered twice.
+
+An answer is JSON, never empty: a zero-length response or error file is one a power loss
+emptied (a relaxed answer is not fsynced, ADR 0117), and counts as no answer (`answered`),
+so a restart serves its claim again.
 """
 
 from __future__ import annotations
@@ -43,10 +47,18 @@ def _write_beside(path: Path, data: bytes, *, relaxed: bool = False) -> None:
 
 
 def answered(loc: Location) -> bool:
-    """True when a response or error already exists for this request."""
+    """True when a response or error already exists for this request (a zero-length one,
+    emptied by a power loss, does not count: see the module docstring)."""
     return any(
-        os.path.lexists(loc.file(loc.outbox, suffix)) for suffix in (Suffix.RESPONSE, Suffix.ERROR)
+        _not_torn(loc.file(loc.outbox, suffix)) for suffix in (Suffix.RESPONSE, Suffix.ERROR)
     )
+
+
+def _not_torn(path: Path) -> bool:
+    try:
+        return os.lstat(path).st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def write_response(
@@ -59,14 +71,17 @@ def write_response(
 ) -> None:
     """Fingerprint, route (api and tool only), then `<id>.resp.json`.
 
-    `relaxed` (a request handed off by its in-process committer, ADR 0100): one fsync,
-    of the response itself; the fingerprint, the route and the folder are not fsynced.
+    `relaxed` (a request handed off by its in-process committer, ADR 0100 and 0117): no
+    fsync at all. The committer's run journal records the step's outcome; a power loss
+    may empty or take back any of these files, and then the request is served again (a
+    zero-length answer is no answer, `answered`).
     """
     beside = _fingerprint_record(raw)
     _write_beside(loc.file(loc.outbox, Suffix.FINGERPRINT), beside, relaxed=relaxed)
     if route is not None and loc.kind != "thread":
         _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), relaxed=relaxed)
-    atomic_write(loc.file(loc.outbox, Suffix.RESPONSE), body, sync_dir=not relaxed)
+    response = loc.file(loc.outbox, Suffix.RESPONSE)
+    atomic_write(response, body, sync_dir=not relaxed, sync_file=not relaxed)
 
 
 def _fingerprint_record(raw: bytes) -> bytes:
@@ -91,7 +106,8 @@ def write_error(
         _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), relaxed=relaxed)
     record = ErrorRecord(id=safe_text(loc.raw_id), kind=kind, message=safe_text(message))
     error_file = loc.file(loc.outbox, Suffix.ERROR)
-    atomic_write(error_file, encode_record(record) + b"\n", sync_dir=not relaxed)
+    data = encode_record(record) + b"\n"
+    atomic_write(error_file, data, sync_dir=not relaxed, sync_file=not relaxed)
 
 
 def close_claim(loc: Location) -> None:

@@ -23,6 +23,7 @@ an id still being written is a `conflict`, as a committed one is).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 from collections.abc import Callable, Coroutine
@@ -340,25 +341,59 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
             self._check(waiter)
 
     def _check(self, waiter: _Waiter) -> bool:
-        """Deliver the outcome if an answer file exists; True when the waiter is done."""
+        """Deliver the outcome if an answer file exists; True when the waiter is done.
+
+        A zero-length answer is none: answers are JSON, so it is one a power loss emptied
+        (ADR 0117); for an in-process target the exchange is served again (`_serve_again`)."""
         response = CtxLayout.file(waiter.outbox, waiter.id, Suffix.RESPONSE)
         error = CtxLayout.file(waiter.outbox, waiter.id, Suffix.ERROR)
         outcome: CortexOutcome | None = None
         if os.path.exists(response):
+            body = _read(response)
+            if body == b"":
+                return self._serve_again(waiter)
             outcome = ResponseObserved(
                 waiter.kind,
                 waiter.name,
                 waiter.id,
-                _read(response) or b"",
+                body or b"",
                 _route(CtxLayout.file(waiter.outbox, waiter.id, Suffix.ROUTE)),
                 _text(CtxLayout.file(waiter.outbox, waiter.id, Suffix.FINGERPRINT)),
             )
         elif os.path.exists(error):
+            if _read(error) == b"":
+                return self._serve_again(waiter)
             outcome = ErrorObserved(waiter.kind, waiter.name, waiter.id, _error(waiter.id, error))
         if outcome is None:
             return False
         self._finish(waiter, outcome)
         return True
+
+    def _serve_again(self, waiter: _Waiter) -> bool:
+        """The answer of `waiter`'s request was emptied by a power loss (its files are not
+        fsynced when the exchange is relaxed, ADR 0117). The substrate serves a claim whose
+        answer is empty again when it restarts; a request closed (`.done`) before the power
+        loss is committed again here, under its id and with its own body, and handed off,
+        after the emptied answer files are removed. Only for a target this process's
+        substrate serves in-process (the only relaxed answers); others are waited for.
+        Returns False: the waiter waits for the new answer."""
+        substrate = self._in_process_substrate(waiter.kind, waiter.name)
+        if substrate is None:
+            return False
+        inbox = self._layout.inbox(waiter.kind, waiter.name)
+        done = CtxLayout.file(inbox, waiter.id, Suffix.DONE)
+        request = CtxLayout.file(inbox, waiter.id, Suffix.REQUEST)
+        try:
+            if os.path.getsize(done) == 0:
+                return False  # the request itself is unreadable: nothing to serve again
+            for suffix in (Suffix.RESPONSE, Suffix.ERROR, Suffix.ROUTE, Suffix.FINGERPRINT):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(CtxLayout.file(waiter.outbox, waiter.id, suffix))
+            os.rename(done, request)
+        except OSError:
+            return False  # not closed (the substrate serves its claim), or gone: wait
+        substrate.tell(Handoff(str(request), self.ref, True))
+        return False
 
     def _finish(self, waiter: _Waiter, outcome: CortexOutcome) -> None:
         self._waiters.pop((str(waiter.outbox), waiter.id), None)
