@@ -115,6 +115,13 @@ _sequence_decoder = msgspec.json.Decoder(_Sequence)
 PREALLOCATE_BYTES = 1 << 20
 
 
+CACHE_DIR = "cache"
+"""The output cache index's folder (relative to the store root): its entries are not made
+durable by a checkpoint (ADR 0117). A power loss may take one back, or leave it empty:
+the store reads an unreadable entry as a miss, and the output is computed again."""
+_CACHE_PREFIX = f"{CACHE_DIR}/"
+
+
 class Segment:
     """One file of a process's journal: `<pid>-<random>-<index>.wal`, held with `flock`.
 
@@ -149,6 +156,8 @@ class Segment:
         self.allocated = new
 
     def record(self, target: str, op: WalOp) -> None:
+        if isinstance(op, PutFile) and op.path.startswith(_CACHE_PREFIX):
+            return  # not made durable by a checkpoint (`CACHE_DIR`)
         if isinstance(op, NewRun | DropRun):
             files, dirs = touched(Path(target), op)
             self.files.update(files)
@@ -292,15 +301,9 @@ def sync_all(files: Iterable[str], dirs: Iterable[str]) -> None:
             fsync_dir(Path(name))
 
 
-CACHE_DIR = "cache"
-"""The output cache index's folder (relative to the store root): its entries are not made
-durable by a checkpoint (ADR 0117). A power loss may take one back, or leave it empty:
-the store reads an unreadable entry as a miss, and the output is computed again."""
-
-
 def touched(target: Path, op: WalOp) -> tuple[list[str], list[str]]:
     """The files and folders an op at `target` writes (made durable by a checkpoint)."""
-    if isinstance(op, PutFile) and op.path.startswith(f"{CACHE_DIR}/"):
+    if isinstance(op, PutFile) and op.path.startswith(_CACHE_PREFIX):
         return [], []
     if isinstance(op, NewRun):
         files = [str(target / name) for name, _ in op.files]

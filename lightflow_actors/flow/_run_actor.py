@@ -589,7 +589,12 @@ class RunActor(Actor[RunMessage]):
                 )
             case LookUpCache(fingerprints=fingerprints):
                 buffered = self._buffered_outputs()
-                entries = await self._blocking(self._look_up, fingerprints, buffered)
+                if any(f in buffered or store.may_have_cached(f) for f in fingerprints):
+                    entries = await self._blocking(self._look_up, fingerprints, buffered)
+                else:
+                    # All misses, known from a stat each: no worker thread on the step's
+                    # way (ADR 0117), as the client reads answer files on the loop.
+                    entries = tuple(CacheEntry(fingerprint=f) for f in fingerprints)
                 return _input(run_id, CacheAnswer(entries=entries))
             case WakeAt(at_ms=at_ms):
                 self._arm(at_ms)

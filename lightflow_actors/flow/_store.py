@@ -501,6 +501,12 @@ class RunStore:
         tmp = f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         atomic_write(path, _encoder.encode(cached), tmp_name=tmp)
 
+    def may_have_cached(self, fingerprint: str) -> bool:
+        """Whether the output cache index may hold `fingerprint`: False means certainly
+        not, from one `stat` of its entry (cheap enough for the loop, ADR 0117)."""
+        path = self._cache_path(fingerprint)
+        return path is not None and os.path.lexists(path)
+
     def cached_output(self, fingerprint: str) -> CachedOutput | None:
         """A previous output with this fingerprint whose file still exists, if any."""
         path = self._cache_path(fingerprint)

@@ -185,3 +185,20 @@ def test_a_checkpoint_leaves_the_output_cache_index_unsynced_and_a_torn_entry_is
     for torn in (b"", entry.read_bytes()[:7]):
         entry.write_bytes(torn)
         assert RunStore(tmp_path).cached_output(fingerprint) is None
+
+
+def test_a_batch_whose_writer_never_waits_rides_with_the_next_group_or_the_close(
+    tmp_path: Path,
+) -> None:
+    """A pipelined batch is queued on the loop and waited for on a worker thread; if that
+    thread never runs (the loop stopped first), the batch is never handed the lead (no
+    group would ever be committed again): the next writer's group carries it, or the
+    store's close commits it."""
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    assert store.enqueue("r", [AppendTrace(_trace(1))]) is not None  # nobody waits for it
+    store.commit("r", [AppendTrace(_trace(2))])  # leads: both in its group
+    assert [t.seq for t in store.trace("r")] == [1, 2]
+    assert store.enqueue("r", [AppendTrace(_trace(3))]) is not None
+    store.close()  # commits what is still queued
+    assert [t.seq for t in RunStore(tmp_path).trace("r")] == [1, 2, 3]
