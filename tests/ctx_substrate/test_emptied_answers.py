@@ -6,6 +6,7 @@ it (a resumed run). A power loss is simulated by emptying the files it could emp
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ctx_substrate import Stats
+from ctx_substrate import Stats, SubstrateStats
 from ctx_substrate._answers import answered
 from ctx_substrate._intake import locate
 from lightflow_actors import Actor, handler
@@ -104,8 +105,7 @@ async def test_a_claim_whose_answer_was_emptied_is_served_again_at_restart(
     await again.until(lambda: response.stat().st_size > 0, "the answer written again")
     assert msgspec.json.decode(response.read_bytes()) == outcome_body(outcome)
     await again.until(_file(again, "r2", Suffix.DONE, inbox=True).exists, "the claim closed")
-    stats = await again.substrate.ask(Stats())
-    assert stats.served == 1
+    await _served(again, 1)
 
 
 async def test_a_closed_request_whose_answer_was_emptied_is_served_again_for_its_observer(
@@ -130,8 +130,8 @@ async def test_a_closed_request_whose_answer_was_emptied_is_served_again_for_its
     assert msgspec.json.decode(observed.body) == outcome_body(outcome)
     assert observed.route is not None  # written again with the answer
     assert _file(again, "r3", Suffix.DONE, inbox=True).exists()
-    stats = await again.substrate.ask(Stats())
-    assert (stats.served, stats.handed_off) == (1, 1)
+    stats = await _served(again, 1)
+    assert stats.handed_off == 1
 
 
 async def test_an_observer_of_a_target_served_elsewhere_waits_instead(
@@ -148,10 +148,21 @@ async def test_an_observer_of_a_target_served_elsewhere_waits_instead(
     ctx.client.tell(Observe("api", "openai.chat", "r4", notify, 20.0))
     later = await ctx.client.ask(Call("api", "openai.chat", "r5", {"q": 5}), timeout=20)
     assert isinstance(later, ResponseObserved)  # the Observe was handled before it
-    stats = await ctx.substrate.ask(Stats())
-    assert seen == [] and stats.served == 2
-    assert _file(ctx, "r4", Suffix.DONE, inbox=True).exists()
+    assert seen == []
+    assert _file(ctx, "r4", Suffix.DONE, inbox=True).exists()  # not committed again
     assert _file(ctx, "r4", Suffix.RESPONSE).read_bytes() == b""
+
+
+async def _served(ctx: Ctx, count: int) -> SubstrateStats:
+    """The substrate's counters once it has counted `count` answers (it counts an answer
+    when its write is done, which may be after a client saw the file)."""
+    for _ in range(4000):  # bounds a hang only
+        stats = await ctx.substrate.ask(Stats())
+        if stats.served >= count:
+            break
+        await asyncio.sleep(0.005)
+    assert stats.served == count
+    return stats
 
 
 def outcome_body(outcome: ResponseObserved) -> object:
