@@ -4,12 +4,13 @@ and by the watch is served once, and a relaxed commit is never at-most-once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
 import pytest
 
-from ctx_substrate import Stats, SubstrateMessage, read_audit
+from ctx_substrate import Stats, SubstrateMessage, SubstrateStats, read_audit
 from lightflow_actors import Actor, ActorRef, handler
 from lightflow_actors.adapters.cortex import CortexClient, Shortcut
 from lightflow_actors.cortex import (
@@ -53,6 +54,17 @@ def _notes(ctx: Ctx) -> tuple[ActorRef[AnswerWritten], list[AnswerWritten]]:
     return ctx.system.spawn(lambda: Notes(seen)), seen
 
 
+async def _settled(ctx: Ctx) -> SubstrateStats:
+    """The substrate's counters once every file job is handled (an answer is counted when
+    its I/O lane's write is handled, which may be after a client saw the file)."""
+    for _ in range(4000):  # bounds a hang only
+        stats = await ctx.substrate.ask(Stats())
+        if stats.io_unsettled == 0 and stats.in_flight == 0:
+            break
+        await asyncio.sleep(0.005)
+    return stats
+
+
 def _handoff(ctx: Ctx, path: Path, notify: ActorRef[AnswerWritten], relaxed: bool) -> None:
     substrate: ActorRef[SubstrateMessage] = ctx.substrate
     substrate.tell(Handoff(str(path), notify, relaxed))
@@ -68,7 +80,7 @@ async def test_a_handoff_is_served_and_its_committer_told(start_ctx) -> None:
     for suffix in (Suffix.FINGERPRINT, Suffix.ROUTE, Suffix.RESPONSE):
         assert CtxLayout.file(_outbox(ctx), "r1", suffix).exists(), suffix
     await ctx.until(lambda: (_inbox(ctx) / f"r1{Suffix.DONE}").exists(), "the claim closed")
-    stats = await ctx.substrate.ask(Stats())
+    stats = await _settled(ctx)
     assert (stats.served, stats.handed_off, stats.relaxed) == (1, 1, 1)
     written = [e for e in ctx.audit() if e.event == "response.written"]
     assert [e.id for e in written] == ["r1"]
@@ -84,7 +96,7 @@ async def test_a_request_the_watch_served_first_is_served_once(start_ctx) -> Non
     # the committer is still told the answer is there.
     _handoff(ctx, path, notify, relaxed=True)
     await ctx.until(lambda: bool(seen), "the answer notice")
-    stats = await ctx.substrate.ask(Stats())
+    stats = await _settled(ctx)
     assert (stats.served, stats.handed_off, stats.relaxed) == (1, 0, 0)
     assert [e.id for e in ctx.audit() if e.event == "response.written"] == ["r2"]
 
@@ -120,7 +132,7 @@ async def test_a_client_with_the_shortcut_hands_requests_off(start_ctx) -> None:
     other = await client.ask(Call("api", "anthropic.messages", "m1", {"n": 9}), timeout=20)
     assert all(isinstance(o, ResponseObserved) for o in [*outcomes, other])
     await ctx.settled()  # the watched one: seen before its claim was closed (ADR 0119)
-    stats = await ctx.substrate.ask(Stats())
+    stats = await _settled(ctx)
     # The three routed in-process were handed off; the other waited for the watch.
     assert (stats.served, stats.handed_off, stats.relaxed) == (4, 3, 3)
     assert ("api", "anthropic.messages") in targets
@@ -144,7 +156,7 @@ async def test_an_at_most_once_request_is_never_relaxed(start_ctx) -> None:
     assert isinstance(committed, RequestCommitted)
     response = CtxLayout.file(_outbox(ctx), "once1", Suffix.RESPONSE)
     await ctx.until(response.exists, "the answer")
-    stats = await ctx.substrate.ask(Stats())
+    stats = await _settled(ctx)
     assert (stats.served, stats.handed_off, stats.relaxed) == (1, 1, 0)
 
 
@@ -184,5 +196,5 @@ async def test_a_commit_writes_and_fsyncs_off_the_loop_and_one_id_commits_once(
     assert fsync_threads and loop_thread not in fsync_threads
     outcome = await client.ask(Call("api", "openai.chat", "next", {"n": 2}), timeout=20)
     assert isinstance(outcome, ResponseObserved)
-    stats = await ctx.substrate.ask(Stats())
+    stats = await _settled(ctx)
     assert stats.handed_off == 2 and stats.relaxed == 2  # the hand-off still wins the watch

@@ -4,6 +4,7 @@ exchange are exactly those of the ABI, and `ctx.shortcut: false` turns it off.""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -81,7 +82,11 @@ async def _chain(
             assert view.status == "succeeded", view
             substrate = system.whereis(hosting.names.substrate)
             assert substrate is not None
-            stats = await substrate.ask(Stats())
+            for _ in range(4000):  # its counters once every file job is handled
+                stats = await substrate.ask(Stats())
+                if stats.io_unsettled == 0 and stats.in_flight == 0:
+                    break
+                await asyncio.sleep(0.005)
         finally:
             await hosting.stop()
     return stats, during
