@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -127,6 +127,8 @@ def test_a_header_past_its_budget_is_refused_whatever_the_body_names(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(value=st.binary(max_size=80).filter(lambda b: not any(c in b for c in b"\r\n\x00")))
+@example(value=b" 0")
+@example(value=b"full\t")
 def test_hostile_tenant_headers_are_refused_unread_or_read_as_any_tenant(
     served: tuple[TestClient, RunsHosting], value: bytes
 ) -> None:
