@@ -292,11 +292,11 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
         (self._root / "model").mkdir(parents=True, exist_ok=True)
         for kind in ("api", "tool", "thread"):
             table = routes.table(kind)
-            atomic_write(self._root / "route" / f"{kind}.json", msgspec.json.encode(table))
+            _publish(self._root / "route" / f"{kind}.json", msgspec.json.encode(table))
         for name, spec in self._specs.items():
             if is_segment_id(name):
                 record = {"provider": name, "model": spec.model}
-                atomic_write(self._root / "model" / f"{name}.json", msgspec.json.encode(record))
+                _publish(self._root / "model" / f"{name}.json", msgspec.json.encode(record))
 
     def on_stop(self, reason: object) -> None:
         if self._lanes is not None:
@@ -1022,6 +1022,17 @@ def _fuse_backend(mount: Path) -> type[FuseBackend]:
     except (OSError, ImportError) as exc:
         raise FuseUnavailable(f"cannot mount {mount}: {libfuse_missing(exc)}") from exc
     return FuseBackend
+
+
+def _publish(path: Path, data: bytes) -> None:
+    """Write an informational file durably, unless it already holds `data` (a CLI process
+    starts a substrate at every command: an unchanged route table costs no fsync)."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except OSError:
+        pass  # missing or unreadable: written
+    atomic_write(path, data)
 
 
 def _errno_name(exc: OSError) -> str:
