@@ -15,11 +15,11 @@ The flood, the noisy tenant at once: `NOISY_SESSIONS` sessions each clicking at 
 flight, 600 provider calls a minute). Three levels (`LEVELS`): 10 events a second per
 session (200/s, four times its tenant budget) and 50 (1 000/s offered, which saturated
 the loop before reads were paused), each with the noisy runs, and 50 without them
-("events only": the runs' file I/O on the loop is then out of the figure, which shows
-what the events flood alone costs the quiet tenant). The quiet tenant has no budget
-set. Printed per level: each quiet figure beside its figure without the flood (target:
-within 2x), the quiet tenant's refusals (target: none), and what the noisy tenant
-offered, got read and was refused.
+("events only": the runs' work is then out of the figure, which shows what the events
+flood alone costs the quiet tenant; the substrate's file I/O is off the loop, ADR 0119).
+The quiet tenant has no budget set. Printed per level: each quiet figure beside its
+figure without the flood (target: within 2x), the quiet tenant's refusals (target: none),
+and what the noisy tenant offered, got read and was refused.
 
 A noisy session refused for its budget is not read until the budget has a token again
 (the transport pauses reading, specs/tenants.md §3): its client's next click waits, as a
