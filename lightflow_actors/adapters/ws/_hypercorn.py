@@ -231,6 +231,21 @@ def _lean_h11_ws_connection(base: type) -> type:
     return LeanH11WSConnection
 
 
+def _lean_connections() -> None:
+    """Serve every connection as one protocol object (`LeanTCPServer`, ADR 0114), when
+    Hypercorn's worker and this Python's streams are as `LeanTCPServer` expects."""
+    from hypercorn.asyncio import run
+
+    from ._tcp import LeanTCPServer, stream_takeover_supported
+
+    current = getattr(run, "TCPServer", None)
+    if current is LeanTCPServer or not isinstance(current, type):
+        return
+    if current.__name__ != "TCPServer" or not stream_takeover_supported():
+        return
+    setattr(run, "TCPServer", LeanTCPServer)  # noqa: B010
+
+
 def lean_hypercorn() -> bool:
     """Make Hypercorn's asyncio worker use `AppQueue` and `LeanEvent`, lists for its
     streams' drain waiters and wsproto's events, and drop h11 after an upgrade
@@ -262,6 +277,7 @@ def lean_hypercorn() -> bool:
         return False
     group.spawn_app = _spawn_app
     context.event_class = LeanEvent
+    _lean_connections()
     if not hasattr(server.__init__, "__wrapped__"):
         server.__init__ = _lean_tcp_server_init(server.__init__)
     if not hasattr(ws_connection, "__wrapped__"):

@@ -8,9 +8,10 @@
 - `AppQueue` and `LeanEvent`, the lists-not-deques stand-ins `lean_hypercorn` gives
   Hypercorn, behave as ``asyncio.Queue`` and ``asyncio.Event`` do (order, bounds, waiters
   woken, cancelled waiters passing their turn on).
-- Over a real Hypercorn, an open WebSocket's wsproto events are an `EventList`, its
-  stream's drain waiters a list, and its upgrade's h11 connection is let go once the 101
-  is out (an HTTP refusal of the upgrade still goes out through h11).
+- Over a real Hypercorn, an open WebSocket's wsproto events are an `EventList`, the
+  server's end is a `Connection` protocol (no stream pair, ADR 0114), and its upgrade's
+  h11 connection is let go once the 101 is out (an HTTP refusal of the upgrade still
+  goes out through h11).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.ws import PollSocket, QueueSocket, ReadPausing, _hypercorn
 from lightflow_actors.adapters.ws._endpoint import ASGISocket
 from lightflow_actors.adapters.ws._hypercorn import AppQueue, LeanEvent, lean_hypercorn
+from lightflow_actors.adapters.ws._tcp import Connection
 from lightflow_actors.live import WebSocketClient, WebSocketClientError
 from lightflow_actors.live_examples import start_examples
 from lightflow_actors.testing.live import MemorySocket, WebSocketView
@@ -355,15 +357,19 @@ async def test_an_open_socket_keeps_lists_and_no_h11_connection() -> None:
         assert len(upgrades) >= 3 and len(connections) >= 3
         assert all(o.h11_connection is None for o in upgrades)
         assert all(type(c._events) is _hypercorn.EventList for c in connections)
-        served = [  # the server's ends of the connections (the clients' are here too)
+        # The server's ends of the connections are protocol objects (ADR 0114): no
+        # stream pair is left on the server's side (the clients' streams are here too).
+        gc.collect()
+        served = [
             o
             for o in gc.get_objects()
             if isinstance(o, asyncio.StreamReaderProtocol)
             and getattr(o, "_transport", None) is not None
             and o._transport.get_extra_info("sockname")[1] == port
         ]
-        assert len(served) >= 3
-        assert all(type(o._drain_waiters) is list for o in served)
+        assert served == []
+        wires = [o for o in gc.get_objects() if isinstance(o, Connection) and o.websocket]
+        assert len(wires) >= 3
         with pytest.raises(WebSocketClientError, match="HTTP 403"):
             await WebSocketClient.connect("127.0.0.1", port, "/live/refuse")
         for ws in sockets:
