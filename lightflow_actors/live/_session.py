@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final, TypeAlias
@@ -200,7 +201,7 @@ class SessionServices(msgspec.Struct, frozen=True):
 def session_upload_dir(upload_dir: str, session: AnyRef) -> Path:
     """The folder of `session`'s upload temp files (removed when it stops; the transport
     removes it too when it sees the session killed)."""
-    return Path(upload_dir) / f"s{session.id}"
+    return Path(os.path.join(upload_dir, f"s{session.id}"))
 
 
 class AwaitAsync(Ask[bool], frozen=True):
@@ -323,9 +324,9 @@ class LiveSession(
 
     def on_start(self) -> None:
         self.monitor(self.watcher)
-        if self.services.upload_dir is not None:
-            directory = session_upload_dir(self.services.upload_dir, self.ref)
-            self.program.uploads = UploadFiles(directory)
+        upload_dir = self.services.upload_dir
+        if upload_dir is not None:  # as text: made a Path only by a session that uploads
+            self.program.uploads = UploadFiles(os.path.join(upload_dir, f"s{self.ref.id}"))
 
     def on_stop(self, reason: ExitReason) -> None:
         if self.counted and self.services.tenants is not None:

@@ -405,12 +405,22 @@ class UploadFiles:
     every entry that left the state; `close` removes the directory.
     """
 
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
+    # One per session, most of which never upload: slots, and the directory kept as the
+    # text it was given until a file needs it (a Path is ~200 bytes).
+    __slots__ = ("_count", "_directory", "_open", "_paths", "_retired")
+
+    def __init__(self, directory: Path | str | None) -> None:
+        self._directory = directory
         self._paths: dict[tuple[str, str], Path] = {}
         self._open: dict[tuple[str, str], BinaryIO] = {}
         self._retired: deque[tuple[str, str]] | None = None  # made by the first retirement
         self._count = 0
+
+    @property
+    def directory(self) -> Path | None:
+        """The folder of this session's temp files (None: it takes no uploads)."""
+        directory = self._directory
+        return None if directory is None else Path(directory)
 
     @property
     def active(self) -> bool:
@@ -419,7 +429,7 @@ class UploadFiles:
 
     def preflight(self, upload: Upload, request: UploadPreflight) -> Upload:
         """`upload` with the entries of `request` (checked) in place of those not done."""
-        if self.directory is None:
+        if self._directory is None:
             raise UploadProtocolError(
                 "this session takes no uploads (it has no upload directory)", "$.upload"
             )
@@ -574,8 +584,8 @@ class UploadFiles:
         """Remove every temp file and the directory (the session stops)."""
         for key in list(self._paths):
             self._discard(key)
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
 
     # -- internals --------------------------------------------------------------------
 
@@ -584,10 +594,11 @@ class UploadFiles:
         key = (name, ref)
         path = self._paths.get(key)
         if path is None:
-            assert self.directory is not None
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory = self.directory
+            assert directory is not None
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._count += 1
-            path = self.directory / f"{self._count}.part"
+            path = directory / f"{self._count}.part"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             os.close(fd)
             self._paths[key] = path

@@ -199,8 +199,15 @@ class SocketEndpoint:
             max_bytes=config.max_buffered_bytes,
             reader=task,
         )
-        transport = await start_transport(hub, sock, self.request_info(handshake))
+        info = self.request_info(handshake)
         del handshake
+        # What the session needs of the handshake is in `info`: the scope's header list
+        # (held by the server's stream and every frame above this one for as long as the
+        # socket is open, ~1 KB) is let go. The server read it at the upgrade; it is not
+        # read again for a WebSocket.
+        scope["headers"] = ()
+        transport = await start_transport(hub, sock, info)
+        del info
         watch = hub.system.exit_future(transport)
         exited = sock.transport_exited
         watch.add_done_callback(exited)

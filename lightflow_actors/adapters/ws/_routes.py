@@ -21,6 +21,7 @@ import gzip
 import hashlib
 from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 from starlette.middleware import Middleware
@@ -89,7 +90,7 @@ class LiveRoutes:
             hub, origin_allowed=self._origin_allowed, request_info=request_info, config=fallback
         )
         self.endpoint = SocketEndpoint(
-            hub, origin_allowed=self._origin_allowed, request_info=request_info
+            hub, origin_allowed=self._origin_allowed, request_info=socket_request_info
         )
         self.routes: list[BaseRoute] = [
             WebSocketRoute("/socket", self.endpoint, name="lightflow_live_socket"),
@@ -208,6 +209,34 @@ def request_info(connection: HTTPConnection) -> RequestInfo:
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in connection.scope["headers"]]
     secure = connection.url.scheme in ("https", "wss")
     return RequestInfo.from_request(connection.cookies, headers, secure=secure)
+
+
+HANDSHAKE_ONLY: Final = frozenset(
+    {
+        "connection",
+        "upgrade",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+    }
+)
+"""Headers of a WebSocket handshake that only the server's upgrade reads (RFC 6455 §4.1;
+``connection`` and ``upgrade`` are hop-by-hop): a live socket's `RequestInfo` keeps none
+of them, since it is kept as long as the socket (``sec-websocket-protocol`` stays)."""
+
+
+def socket_request_info(connection: HTTPConnection) -> RequestInfo:
+    """`request_info` of a WebSocket handshake, without the `HANDSHAKE_ONLY` headers."""
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in connection.scope["headers"]
+        if k.lower() not in _HANDSHAKE_ONLY_BYTES
+    ]
+    secure = connection.url.scheme in ("https", "wss")
+    return RequestInfo.from_request(connection.cookies, headers, secure=secure)
+
+
+_HANDSHAKE_ONLY_BYTES: Final = frozenset(name.encode("latin-1") for name in HANDSHAKE_ONLY)
 
 
 def set_cookies(response: Response, cookies: tuple[SetCookie, ...]) -> None:

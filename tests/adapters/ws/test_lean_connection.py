@@ -403,3 +403,59 @@ async def test_a_queued_close_gives_the_peer_close_timeout_then_cancels_the_read
     sock.close(1000, "again")  # idempotent, and no reader: no new timer
     assert sock.expiry is None and not sock.expired
     answered.cancel()
+
+
+async def test_a_live_socket_keeps_no_handshake_headers() -> None:
+    from hypercorn.protocol.ws_stream import WSStream
+    from starlette.requests import HTTPConnection
+
+    from lightflow_actors.adapters.ws._routes import HANDSHAKE_ONLY, socket_request_info
+
+    scope = {
+        "type": "websocket",
+        "scheme": "ws",
+        "path": "/live/socket",
+        "server": ("127.0.0.1", 80),
+        "headers": [
+            (b"host", b"x"),
+            (b"Upgrade", b"websocket"),
+            (b"connection", b"Upgrade"),
+            (b"sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+            (b"sec-websocket-version", b"13"),
+            (b"sec-websocket-extensions", b"permessage-deflate"),
+            (b"sec-websocket-protocol", b"lightflow"),
+            (b"user-agent", b"test"),
+            (b"cookie", b"a=1"),
+        ],
+    }
+    info = socket_request_info(HTTPConnection(scope))
+    assert dict(info.headers) == {
+        "host": "x",
+        "sec-websocket-protocol": "lightflow",
+        "user-agent": "test",
+    }
+    assert dict(info.cookies) == {"a": "1"}
+    assert not HANDSHAKE_ONLY & set(info.headers)
+
+    # Over a real server, the socket's scope (held by Hypercorn's stream while the socket
+    # is open) no longer holds the handshake's header list; the session still works.
+    async with ActorSystem("lean-headers", seed=4) as system:
+        routes = await start_examples(system, tick_interval=3600.0)
+        async with serving(routes.routes) as base:
+            http = httpx.AsyncClient()
+            views = [await WebSocketView.open(base, "counter", http=http) for _ in range(2)]
+            for view in views:
+                await view.push("inc", {"by": 1})
+            gc.collect()
+            streams = [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, WSStream) and not o.closed and o.scope["path"] == "/live/socket"
+            ]
+            assert len(streams) == 2
+            assert all(s.scope["headers"] == () for s in streams)
+            for view in views:
+                await view.push("inc", {"by": 1})
+                await view.close()
+            await http.aclose()
+        await routes.hub.stop()
