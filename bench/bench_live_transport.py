@@ -38,6 +38,11 @@ Everything runs against the examples app in a Hypercorn subprocess on 127.0.0.1.
    and 19.2 KB in the two runs), traced 33.3 -> 27.6 KB (echo 18.8 KB); with the
    smaller monitors, supervisor records, version sets and sets (ADR 0108): 23.9 KB RSS
    (echo 19.2 KB), traced 24.6 KB; 21.7 KB (echo 16.9 KB) over 400 sessions.
+   ADR 0114 (``--memory --sessions 1000``; Hypercorn's connections served as one
+   protocol object, no stream pair or server task per open WebSocket; the handshake's
+   headers let go; the upload folder kept as text), 1 000 sessions, same hour:
+   24.3 KB -> 20.9 KB RSS (echo 19.2 -> 15.6 KB: the echo socket is served by the same
+   connection object), traced 24.9 -> 18.2 KB (echo 19.1 -> 14.3 KB).
 5. Event -> patch over each transport (ADR 0101): a counter click's round trip (the
    submit out, its patch back) over server-sent events + POST and over long-polling,
    p50 and p99, each beside the same figure over a WebSocket measured in the same run,
@@ -539,8 +544,17 @@ async def latency() -> None:
 
 def main() -> None:
     async def run() -> None:
+        global SESSIONS
+        if "--sessions" in sys.argv:  # --sessions N: the memory part's session count
+            SESSIONS = int(sys.argv[sys.argv.index("--sessions") + 1])
         if "--latency" in sys.argv:
             await latency()
+            return
+        if "--memory" in sys.argv:  # the memory part alone (and --breakdown's)
+            await memory(False)
+            await memory(True)
+            if "--breakdown" in sys.argv:
+                await breakdown(False)
             return
         async with Server() as server:
             await first_load(server)
