@@ -87,6 +87,28 @@ class Connection:
     (Render(view=None),)
     """
 
+    # One per open connection (a live tab): slots, not an attribute dict (ADR 0114).
+    __slots__ = (
+        "_acked_in",
+        "_hello_sent",
+        "_last_in_at",
+        "_last_instruction_in",
+        "_last_out_at",
+        "_seq_in",
+        "_seq_out",
+        "_unacked",
+        "auto_ack",
+        "codec",
+        "errors",
+        "heartbeat_interval",
+        "heartbeat_timeout",
+        "max_errors",
+        "role",
+        "state",
+        "version",
+        "versions",
+    )
+
     def __init__(
         self,
         role: Role,

@@ -253,7 +253,9 @@ class Cell:
         # costs ~230 bytes, a pair 56 (a live session and its transport hold four).
         self.monitors: MonitorTable = None
         self.watchers: MonitorTable = None
-        self.timers: set[Timer] | None = None
+        # Its pending timers (`send_after` with this actor as owner): one Timer, or a set
+        # of two or more (a set costs ~216 bytes; most actors hold one or none).
+        self.timers: Timer | set[Timer] | None = None
         self.send_waiters: deque[tuple[asyncio.Future[None], object]] | None = None
         self.exit_waiters: list[asyncio.Future[None]] | None = None
         self.processed = 0
@@ -1007,8 +1009,9 @@ class Cell:
                 if not future.done():
                     future.set_exception(ActorNotAlive(self.label, reason))
             self.send_waiters = None
-        if self.timers:
-            for timer in list(self.timers):
+        timers = self.timers
+        if timers is not None:
+            for timer in list(timers) if isinstance(timers, set) else (timers,):
                 timer.cancel()
         loop = self.loop
         links = self.links

@@ -429,10 +429,14 @@ class ActorSystem:
     def _timer(self, delay: float, target: Cell, message: object, owner: Cell | None) -> Timer:
         timer = Timer(target, message, owner)
         timer._handle = self.loop.call_later(max(delay, 0.0), timer._fire)
-        if owner is not None:
-            if owner.timers is None:
-                owner.timers = set()
-            owner.timers.add(timer)
+        if owner is not None:  # one timer held as itself, two or more in a set
+            timers = owner.timers
+            if timers is None:
+                owner.timers = timer
+            elif isinstance(timers, set):
+                timers.add(timer)
+            else:
+                owner.timers = {timers, timer}
         return timer
 
     async def _run_blocking(self, fn: Callable[..., T], *args: object) -> T:

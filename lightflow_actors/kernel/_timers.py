@@ -50,8 +50,12 @@ class Timer:
 
     def _forget(self) -> None:
         owner = self._owner
-        if owner is not None and owner.timers is not None:
-            owner.timers.discard(self)
+        if owner is not None:
+            timers = owner.timers
+            if timers is self:
+                owner.timers = None
+            elif isinstance(timers, set):
+                timers.discard(self)
 
 
 class AskDeadlines:

@@ -1,8 +1,9 @@
 """What an idle actor holds (ADR 0095) and ``is_starting``/``wait_started`` (ADR 0094).
 
-An idle actor has no mailbox deque until its first message and holds a single link
-without a set; links and monitors behave as before whatever their representation (the
-Hypothesis link model in ``test_link_model.py`` checks the rules themselves).
+An idle actor has no mailbox deque until its first message and holds a single link (and
+a single pending timer, ADR 0114) without a set; links and monitors behave as before
+whatever their representation (the Hypothesis link model in ``test_link_model.py``
+checks the rules themselves).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from lightflow_actors import Actor, Down, StartFailed, handler
 
 from ..conftest import Runtime
-from ._actors import Boom, Counter, Get, Inc, Log, Recorder, Sleep
+from ._actors import Boom, Counter, Get, Inc, Log, Record, Recorder, Sleep
 
 
 async def test_an_idle_actor_has_no_mailbox_until_its_first_message(runtime: Runtime) -> None:
@@ -106,6 +107,35 @@ async def test_monitors_held_one_or_many_say_the_same(runtime: Runtime) -> None:
         (down,) = [m for m in await watcher.ask(Log()) if isinstance(m, Down)]
         assert (down.actor, down.monitor) == (a, first)  # only the monitor left fired
         assert watcher._cell.monitors is None and system.info(watcher).monitors == []
+
+
+async def test_timers_held_one_or_many_say_the_same(runtime: Runtime) -> None:
+    async with runtime.system() as system:
+        owner = system.spawn(Counter)
+        target = system.spawn(Recorder)
+        cell = owner._cell
+        first = system._timer(3600.0, target._cell, Record(0, 1), owner=cell)
+        assert cell.timers is first  # one timer: itself, no set
+        second = system._timer(3600.0, target._cell, Record(0, 2), owner=cell)
+        third = system._timer(0.0, target._cell, Record(0, 3), owner=cell)
+        assert cell.timers == {first, second, third}
+        assert second.cancel() and not second.cancel()
+        while not await target.ask(Log()):  # the due timer fires on a later loop turn
+            pass
+        assert not third.active and cell.timers == {first}
+        assert await target.ask(Log()) == [Record(0, 3)]
+        system.exit(owner, "shutdown")
+        await system.wait_exit(owner)
+        assert not first.active and not first.cancel()  # cancelled with its owner
+        assert not cell.timers
+
+        alone = system.spawn(Counter)
+        only = system._timer(0.0, target._cell, Record(0, 4), owner=alone._cell)
+        assert alone._cell.timers is only
+        while len(await target.ask(Log())) < 2:
+            pass
+        assert alone._cell.timers is None  # fired: back to none
+        assert await target.ask(Log()) == [Record(0, 3), Record(0, 4)]
 
 
 async def test_a_crash_reaches_every_link_held_in_a_set(runtime: Runtime) -> None:

@@ -458,5 +458,6 @@ class LeanTCPServer:
 
 def stream_takeover_supported() -> bool:
     """Whether this Python's streams have what `Connection.serve` takes over."""
-    reader = asyncio.StreamReader()
-    return all(hasattr(reader, name) for name in ("_buffer", "_eof", "_paused"))
+    # The names StreamReader's constructor sets (no instance: that needs an event loop).
+    names = asyncio.StreamReader.__init__.__code__.co_names
+    return all(name in names for name in ("_buffer", "_eof", "_paused"))

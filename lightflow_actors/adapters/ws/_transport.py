@@ -165,6 +165,32 @@ class Transport(
         transport.tell(SocketClosed())                            # when the socket closes
     """
 
+    # One per open connection (a live tab): slots, not an attribute dict (ADR 0114).
+    __slots__ = (
+        "budget_paused",
+        "closed",
+        "config",
+        "connection",
+        "epoch",
+        "held",
+        "host",
+        "in_flight",
+        "live_session",
+        "mount_seq",
+        "paused",
+        "refusal",
+        "refusing_until",
+        "session",
+        "session_id",
+        "session_monitor",
+        "socket",
+        "stalled_since",
+        "unacked",
+        "unacked_bytes",
+        "visit",
+        "watching",
+    )
+
     def __init__(self, host: TransportHost, socket: Socket, visit: Visit | None = None) -> None:
         self.host = host
         self.socket = socket

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors.adapters.ws._hypercorn import lean_hypercorn
-from lightflow_actors.adapters.ws._tcp import Connection, LeanTCPServer
+from lightflow_actors.adapters.ws._tcp import Connection, LeanTCPServer, stream_takeover_supported
 from lightflow_actors.live import WebSocketClient
 
 from ...live.live_server import free_port
@@ -343,3 +343,10 @@ def test_after_arbitrary_bytes_every_connection_ended(threaded_port: int) -> Non
             return
         time.sleep(0.005)
     raise AssertionError("a connection never ended")
+
+
+def test_the_stream_takeover_is_checked_without_an_event_loop() -> None:
+    # lean_hypercorn runs where LiveRoutes is built, often before any loop exists.
+    assert stream_takeover_supported()
+    assert lean_hypercorn()
+    assert hypercorn_run.TCPServer is LeanTCPServer
