@@ -178,8 +178,14 @@ class Connection(asyncio.Protocol):
         if reader._eof or reader.exception() is not None:  # type: ignore[attr-defined]
             self._input_done = True
         paused = bool(reader._paused)  # type: ignore[attr-defined]
+        streams = transport.get_protocol()
         transport.set_protocol(self)
         writer.__class__ = _DetachedWriter
+        # The stream protocol and its writer (and its task's done callback) refer to each
+        # other: left so, the pair would wait for a full collection to be freed.
+        for name in ("_stream_writer", "_task"):
+            if hasattr(streams, name):
+                setattr(streams, name, None)
         if paused:
             transport.resume_reading()
         if transport.is_closing():
