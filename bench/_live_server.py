@@ -49,6 +49,12 @@ def serve(port: int, *, traced: bool = False) -> None:
         marks[:] = [tracemalloc.take_snapshot()]
         return JSONResponse({"ok": True})
 
+    async def collect(request: Request) -> JSONResponse:
+        """A full collection now: the memory bench reads RSS after one, so that garbage
+        waiting for the collector (cycles freed whenever generation 2 next runs) does not
+        count as what sessions hold."""
+        return JSONResponse({"collected": gc.collect()})
+
     async def diff(request: Request) -> JSONResponse:
         gc.collect()
         n = int(request.query_params.get("n", "1"))
@@ -78,6 +84,7 @@ def serve(port: int, *, traced: bool = False) -> None:
                 routes=[
                     WebSocketRoute("/echo", echo),
                     Route("/trace/mark", mark),
+                    Route("/gc", collect),
                     Route("/trace/diff", diff),
                     Mount("/live", routes=routes.routes),
                 ]

@@ -128,6 +128,12 @@ class Server:
         assert self.process is not None
         return _rss(self.process.pid)
 
+    async def collected_rss(self) -> int:
+        """RSS after a full collection in the server (``GET /gc``)."""
+        async with httpx.AsyncClient() as http:
+            (await http.get(f"http://127.0.0.1:{self.port}/gc", timeout=120)).raise_for_status()
+        return self.rss
+
 
 # -- 1. first load ----------------------------------------------------------------------
 
@@ -321,7 +327,7 @@ async def memory(deflate: bool) -> None:
         http = httpx.AsyncClient(limits=httpx.Limits(max_connections=20))
         await WebSocketView.open(server.base, "counter", http=http, deflate=deflate)  # warm up
         await asyncio.sleep(0.5)
-        before = server.rss
+        before = await server.collected_rss()
         views = [
             await WebSocketView.open(
                 server.base, "counter", {"count": str(i)}, http=http, deflate=deflate
@@ -331,7 +337,7 @@ async def memory(deflate: bool) -> None:
         for view in views:  # one event each: both deflate contexts exist, as in a browser
             await view.push("inc", {"by": 1})
         await asyncio.sleep(1.0)
-        used = (server.rss - before) / SESSIONS
+        used = (await server.collected_rss() - before) / SESSIONS
         for view in views:  # every session is still there (none timed out meanwhile)
             await view.push("inc", {"by": 1})
             await view.close()
@@ -341,7 +347,7 @@ async def memory(deflate: bool) -> None:
         await warm.send_text('{"kind":"ping","v":1,"seq":1}')
         await warm.receive_text()
         await asyncio.sleep(0.5)
-        before = server.rss
+        before = await server.collected_rss()
         echoes = [
             await WebSocketClient.connect("127.0.0.1", server.port, "/echo", deflate=deflate)
             for _ in range(SESSIONS)
@@ -350,7 +356,7 @@ async def memory(deflate: bool) -> None:
             await ws.send_text('{"kind":"ping","v":1,"seq":1}')
             await ws.receive_text()
         await asyncio.sleep(1.0)
-        used_echo = (server.rss - before) / SESSIONS
+        used_echo = (await server.collected_rss() - before) / SESSIONS
         for ws in [warm, *echoes]:
             await ws.close()
     label = "with deflate" if deflate else "no deflate"

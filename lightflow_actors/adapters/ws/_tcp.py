@@ -397,8 +397,13 @@ class Connection(asyncio.Protocol):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.context.terminated.wait(), self.config.keep_alive_timeout)
         self._idle = None
-        # Shielded as in Hypercorn: the close goes on if this task is cancelled meanwhile.
-        await asyncio.shield(self.protocol.handle(Closed()))
+        # Shielded as in Hypercorn: the close goes on if this task is cancelled meanwhile
+        # (a request arriving just now): the stream is closed and so is the connection,
+        # never the one without the other (a response cut off on an open connection).
+        await asyncio.shield(self._server_close())
+
+    async def _server_close(self) -> None:
+        await self.protocol.handle(Closed())
         self._close()
 
     # -- the end ---------------------------------------------------------------------------
