@@ -43,9 +43,9 @@ Everything runs against the examples app in a Hypercorn subprocess on 127.0.0.1.
    headers let go; the upload folder kept as text), 1 000 sessions, same hour:
    24.3 KB -> 20.9 KB RSS (echo 19.2 -> 15.6 KB: the echo socket is served by the same
    connection object), traced 24.9 -> 18.2 KB (echo 19.1 -> 14.3 KB). RSS is now read
-   after a full collection in the server (``GET /gc``): before ADR 0114 26.4 KB (echo
-   18.5 KB), 43.8 KB with deflate (echo 34.9 KB); after it 18.9 KB (echo 15.5 KB),
-   36.7 KB with deflate (echo 32.2 KB), back to back, load average 7-15.
+   after a full collection in the server (``GET /gc``); medians of 3 runs, alternating,
+   load average 8-26: before ADR 0114 25.9 KB (echo 18.6 KB), 42.3 KB with deflate
+   (echo 34.7 KB); after it 18.9 KB (echo 15.7 KB), 37.2 KB with deflate (echo 32.2 KB).
 5. Event -> patch over each transport (ADR 0101): a counter click's round trip (the
    submit out, its patch back) over server-sent events + POST and over long-polling,
    p50 and p99, each beside the same figure over a WebSocket measured in the same run,
