@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from ctx_substrate import Stats
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.http import create_app, runs_routes
 from lightflow_actors.host import RunsHosting, decode_runs_config
@@ -249,6 +250,10 @@ def test_run_steps_of_a_flooding_tenant_do_not_queue_a_quiet_tenants_step_behind
         wait_for(lambda: queued() == 6, client)
         create("quiet-0", "quiet")
         wait_for(lambda: queued() == 7, client)
+        # Claimed is not yet queued at the provider host: wait until the substrate has read
+        # all seven and sent them on (its file jobs settled, seven in flight); the host takes
+        # them from its mailbox before the held call's answer, which comes after.
+        wait_for(lambda: dispatched(hosting, client) == 7, client)
         hold.unlink()
         for run_id in [*(f"noisy-{n}" for n in range(6)), "quiet-0"]:
             response = client.get(f"/runtime/streams/{run_id}/events")
@@ -257,6 +262,16 @@ def test_run_steps_of_a_flooding_tenant_do_not_queue_a_quiet_tenants_step_behind
     assert sorted(served) == ["noisy"] * 6 + ["quiet"]
     # First come first served would put it seventh; one round: second or third.
     assert served.index("quiet") <= 2, served
+
+
+def dispatched(hosting: RunsHosting, client: TestClient) -> int:
+    """Requests the substrate has sent to provider hosts, once its file jobs are settled."""
+    system = hosting._system
+    assert system is not None and client.portal is not None
+    substrate = system.whereis(hosting.names.substrate)
+    assert substrate is not None
+    stats = client.portal.call(substrate.ask, Stats())
+    return -1 if stats.io_unsettled else stats.in_flight
 
 
 def wait_for(condition: Callable[[], bool], client: TestClient, limit_s: float = 60.0) -> None:
