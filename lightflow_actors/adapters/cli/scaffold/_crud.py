@@ -13,8 +13,8 @@ import textwrap
 from typing import Final, Literal
 
 from ._errors import GeneratorInputError
-from ._live import _ANNOTATION, MAX_FIELD_NAME, MAX_VIEW_NAME, _has_default, _imported
-from ._names import FieldSpec, Name, singular
+from ._live import _ANNOTATION, _has_default, _imported, check_field_name, check_record_name
+from ._names import FieldSpec, Name
 from ._target import Project
 from ._templates import render
 
@@ -57,17 +57,7 @@ def check_resource(
 ) -> Name:
     """The record's name for resource `name` (``--singular`` or from `name`), after
     refusing names the generated code cannot use."""
-    record = record or singular(name)
-    for checked, what in ((name, f"the {kind} name"), (record, "the record name (--singular)")):
-        if len(checked.text) > MAX_VIEW_NAME:
-            raise GeneratorInputError(
-                f"{what} {checked.text!r} is longer than {MAX_VIEW_NAME} characters; "
-                "choose a shorter one"
-            )
-    if record.module == name.module:
-        raise GeneratorInputError(
-            f"the record name equals the {kind} name {name.text!r}; pass --singular NAME"
-        )
+    record = check_record_name(kind, name, record)
     if record.camel in _CLASSES or record.module in _RECORD_NAMES:
         raise GeneratorInputError(
             f"the record name {record.text!r} is a name the generated module uses itself; "
@@ -83,14 +73,7 @@ def check_resource(
                 f"the field name {field.name!r} is used by the generated pages themselves; "
                 f"choose another (e.g. '{field.name}_')"
             )
-        if len(field.name) > MAX_FIELD_NAME:
-            raise GeneratorInputError(
-                f"the field name {field.name!r} is longer than {MAX_FIELD_NAME} characters"
-            )
-        if field.name == record.module:
-            raise GeneratorInputError(
-                f"the field {field.name!r} has the record's own name; choose another"
-            )
+        check_field_name(field, record)
     return record
 
 

@@ -71,27 +71,10 @@ def plan_live(
     name: Name, fields: tuple[FieldSpec, ...], project: Project, *, record: Name | None = None
 ) -> list[Planned]:
     """The view module and its tests for view `name` with `fields` in `project`."""
-    record = record or singular(name)
-    for checked, what in ((name, "the view name"), (record, "the record name (--singular)")):
-        if len(checked.text) > MAX_VIEW_NAME:
-            raise GeneratorInputError(
-                f"{what} {checked.text!r} is longer than {MAX_VIEW_NAME} characters; "
-                "choose a shorter one"
-            )
-    if record.module == name.module:
-        raise GeneratorInputError(
-            f"the record name equals the view name {name.text!r}; pass --singular NAME"
-        )
+    record = check_record_name("view", name, record)
     _refuse_clashes(name, record)
     for field in fields:
-        if len(field.name) > MAX_FIELD_NAME:
-            raise GeneratorInputError(
-                f"the field name {field.name!r} is longer than {MAX_FIELD_NAME} characters"
-            )
-        if field.name == record.module:
-            raise GeneratorInputError(
-                f"the field {field.name!r} has the record's own name; choose another"
-            )
+        check_field_name(field, record)
     values = _values(name, record, fields, project)
     package = project.package_dir
     return [
@@ -121,6 +104,36 @@ _CLASSES: Final = frozenset(
 _RECORD_NAMES: Final = frozenset({"id", "entry", "entries", "state", "message", "event"})
 # View names whose ``start_<view>`` would be a function ``app.py`` already has.
 _VIEW_NAMES: Final = frozenset({"actors"})
+
+
+def check_record_name(kind: str, name: Name, record: Name | None) -> Name:
+    """The record's name for `name` (``--singular`` or from `name`), refused when it or
+    `name` is too long or both are the same; `kind` names what `name` is (view, json,
+    html)."""
+    record = record or singular(name)
+    for checked, what in ((name, f"the {kind} name"), (record, "the record name (--singular)")):
+        if len(checked.text) > MAX_VIEW_NAME:
+            raise GeneratorInputError(
+                f"{what} {checked.text!r} is longer than {MAX_VIEW_NAME} characters; "
+                "choose a shorter one"
+            )
+    if record.module == name.module:
+        raise GeneratorInputError(
+            f"the record name equals the {kind} name {name.text!r}; pass --singular NAME"
+        )
+    return record
+
+
+def check_field_name(field: FieldSpec, record: Name) -> None:
+    """Refuse a field name that is too long or is the record's own name."""
+    if len(field.name) > MAX_FIELD_NAME:
+        raise GeneratorInputError(
+            f"the field name {field.name!r} is longer than {MAX_FIELD_NAME} characters"
+        )
+    if field.name == record.module:
+        raise GeneratorInputError(
+            f"the field {field.name!r} has the record's own name; choose another"
+        )
 
 
 def _refuse_clashes(name: Name, record: Name) -> None:
