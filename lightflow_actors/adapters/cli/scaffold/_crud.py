@@ -13,12 +13,18 @@ import textwrap
 from typing import Final, Literal
 
 from ._errors import GeneratorInputError
+from ._files import Planned
 from ._live import _ANNOTATION, _has_default, _imported, check_field_name, check_record_name
 from ._names import FieldSpec, Name
+from ._register import ACTORS, ROUTES, register
 from ._target import Project
 from ._templates import render
 
 Kind = Literal["json", "html"]
+
+# The package folder of each kind's modules and of their tests (and their templates'
+# names: ``json/api.py.tmpl``, ``json/test_api.py.tmpl``).
+FOLDERS: Final[dict[Kind, str]] = {"json": "api", "html": "pages"}
 
 # Classes and names the generated modules define or import: the record's class may be
 # none of them, nor its variable one of the module's own.
@@ -87,7 +93,7 @@ def base_values(
         typing.append("Any")
     if any(f.type not in ("bool", "date") for f in fields):
         typing.append("Annotated")
-    suffix = "api" if kind == "json" else "pages"
+    suffix = FOLDERS[kind]
     shown = next((f for f in fields if f.type in ("str", "text")), fields[0])
     values = {
         "command": "\n".join(
@@ -126,8 +132,38 @@ def base_values(
 
 def app_names(kind: Kind, name: Name) -> tuple[str, str]:
     """The route function and the store's start function ``app.py`` imports."""
-    suffix = "api" if kind == "json" else "pages"
+    suffix = FOLDERS[kind]
     return f"{name.module}_{suffix}", f"start_{name.module}_{suffix}"
+
+
+def resource_files(
+    kind: Kind, name: Name, project: Project, values: dict[str, str], package_doc: str
+) -> list[Planned]:
+    """The package folder's ``__init__`` (kept when there), the module and its test."""
+    folder, package = FOLDERS[kind], project.package_dir
+    return [
+        Planned(f"{package}/{folder}/__init__.py", package_doc, keep_existing=True),
+        Planned(
+            f"{package}/{folder}/{name.module}.py", render(f"{kind}/{folder}.py.tmpl", **values)
+        ),
+        Planned(
+            f"tests/{folder}/test_{name.module}.py",
+            render(f"{kind}/test_{folder}.py.tmpl", **values),
+        ),
+    ]
+
+
+def register_resource(kind: Kind, name: Name, project: Project, path: str) -> list[str]:
+    """Add the module's routes (served at `path`) and its store's start to ``app.py``
+    (once)."""
+    routes, start = app_names(kind, name)
+    return register(
+        project,
+        f"{FOLDERS[kind]}.{name.module}",
+        [routes, start],
+        {ROUTES: f"        *{routes}(system),", ACTORS: f"    await {start}(system)"},
+        f"added {path} to {project.package_dir}/app.py",
+    )
 
 
 def imported(*names: str) -> str:

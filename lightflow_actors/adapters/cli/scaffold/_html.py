@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._crud import app_names, base_values, check_resource, imported
+from ._crud import (
+    app_names,
+    base_values,
+    check_resource,
+    imported,
+    register_resource,
+    resource_files,
+)
 from ._files import Planned
 from ._live import _CHANGED, _INPUT_TYPE, _INVALID, _VALID
 from ._names import FieldSpec, Name
-from ._register import ACTORS, ROUTES, register
 from ._target import Project
 from ._templates import render
 
@@ -49,28 +55,13 @@ def plan_html(
     values["shown_valid"] = _shown(shown, valid=True)
     values["shown_changed"] = _shown(shown, valid=False)
     values["html_invalid_test"] = _invalid_test(fields, record)
-    package = project.package_dir
-    return [
-        Planned(
-            f"{package}/pages/__init__.py",
-            '"""The app\'s server-rendered pages (``lightflow new html NAME`` adds one)."""\n',
-            keep_existing=True,
-        ),
-        Planned(f"{package}/pages/{name.module}.py", render("html/pages.py.tmpl", **values)),
-        Planned(f"tests/pages/test_{name.module}.py", render("html/test_pages.py.tmpl", **values)),
-    ]
+    doc = '"""The app\'s server-rendered pages (``lightflow new html NAME`` adds one)."""\n'
+    return resource_files("html", name, project, values, doc)
 
 
 def register_html(name: Name, project: Project) -> list[str]:
     """Add the pages and the store to ``app.py`` (once)."""
-    routes, start = app_names("html", name)
-    return register(
-        project,
-        f"pages.{name.module}",
-        [routes, start],
-        {ROUTES: f"        *{routes}(system),", ACTORS: f"    await {start}(system)"},
-        f"added /{name.text} to {project.package_dir}/app.py",
-    )
+    return register_resource("html", name, project, f"/{name.text}")
 
 
 def _label(field: FieldSpec) -> str:

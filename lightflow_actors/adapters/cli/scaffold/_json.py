@@ -17,12 +17,12 @@ from ._crud import (
     base_values,
     check_resource,
     imported,
+    register_resource,
+    resource_files,
 )
 from ._files import Planned
 from ._names import FieldSpec, Name
-from ._register import ACTORS, ROUTES, register
 from ._target import Project
-from ._templates import render
 
 
 def plan_json(
@@ -36,28 +36,13 @@ def plan_json(
     values["valid"] = _literal(fields, valid=True)
     values["changed"] = _literal(fields, valid=False)
     values["json_invalid_test"] = _invalid_test(fields)
-    package = project.package_dir
-    return [
-        Planned(
-            f"{package}/api/__init__.py",
-            '"""The app\'s JSON APIs, one module each (``lightflow new json NAME`` adds one)."""\n',
-            keep_existing=True,
-        ),
-        Planned(f"{package}/api/{name.module}.py", render("json/api.py.tmpl", **values)),
-        Planned(f"tests/api/test_{name.module}.py", render("json/test_api.py.tmpl", **values)),
-    ]
+    doc = '"""The app\'s JSON APIs, one module each (``lightflow new json NAME`` adds one)."""\n'
+    return resource_files("json", name, project, values, doc)
 
 
 def register_json(name: Name, project: Project) -> list[str]:
     """Add the routes and the store to ``app.py`` (once)."""
-    routes, start = app_names("json", name)
-    return register(
-        project,
-        f"api.{name.module}",
-        [routes, start],
-        {ROUTES: f"        *{routes}(system),", ACTORS: f"    await {start}(system)"},
-        f"added /api/{name.text} to {project.package_dir}/app.py",
-    )
+    return register_resource("json", name, project, f"/api/{name.text}")
 
 
 def _value(field: FieldSpec, valid: bool) -> str:
