@@ -8,8 +8,7 @@ header that is refused."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -25,6 +24,7 @@ from lightflow_actors.host import RunsHosting, decode_runs_config
 from lightflow_actors.tenants import TENANT_PATTERN, Budgets, TenantLedger, TenantsConfig
 
 from ._support import RunsEnv
+from .test_tenants import until
 
 # "full" may run nothing; "open" is not limited.
 CONFIG = TenantsConfig(tenants={"full": Budgets(runs_in_flight=0)})
@@ -247,13 +247,13 @@ def test_run_steps_of_a_flooding_tenant_do_not_queue_a_quiet_tenants_step_behind
     with TestClient(app, base_url="http://127.0.0.1") as client:
         for n in range(6):
             create(f"noisy-{n}", "noisy")
-        wait_for(lambda: queued() == 6, client)
+        until(lambda: queued() == 6, client)
         create("quiet-0", "quiet")
-        wait_for(lambda: queued() == 7, client)
+        until(lambda: queued() == 7, client)
         # Claimed is not yet queued at the provider host: wait until the substrate has read
         # all seven and sent them on (its file jobs settled, seven in flight); the host takes
         # them from its mailbox before the held call's answer, which comes after.
-        wait_for(lambda: dispatched(hosting, client) == 7, client)
+        until(lambda: dispatched(hosting, client) == 7, client)
         hold.unlink()
         for run_id in [*(f"noisy-{n}" for n in range(6)), "quiet-0"]:
             response = client.get(f"/runtime/streams/{run_id}/events")
@@ -272,13 +272,3 @@ def dispatched(hosting: RunsHosting, client: TestClient) -> int:
     assert substrate is not None
     stats = client.portal.call(substrate.ask, Stats())
     return -1 if stats.io_unsettled else stats.in_flight
-
-
-def wait_for(condition: Callable[[], bool], client: TestClient, limit_s: float = 60.0) -> None:
-    """Wait for `condition` (the app's loop runs in the client's thread); `limit_s` only
-    bounds a hang, it asserts nothing about speed."""
-    end = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < end, "gave up waiting"
-        client.get("/health")
-        time.sleep(0.01)
