@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 def best_of(runs: int, fn: Callable[[], float]) -> float:
@@ -48,3 +48,25 @@ def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def sync_rate(fn: Callable[[], object], seconds: float = 0.5, batch: int = 500) -> float:
+    """Calls of `fn` per second, in batches of `batch`, over at least `seconds`."""
+    done, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(batch):
+            fn()
+        done += batch
+    return done / elapsed
+
+
+async def async_rate(
+    fn: Callable[[], Awaitable[object]], seconds: float = 0.5, batch: int = 20
+) -> float:
+    """Awaited calls of `fn` per second, in batches of `batch`, over at least `seconds`."""
+    done, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(batch):
+            await fn()
+        done += batch
+    return done / elapsed

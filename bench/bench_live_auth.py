@@ -10,35 +10,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import time
-from collections.abc import Awaitable, Callable
 
 from lightflow_actors import ActorSystem
 from lightflow_actors.live import CookieSession, LiveHub, RequestInfo
 from lightflow_actors.live_examples.auth import auth_views
 from lightflow_actors.live_examples.counter import counter
 
-from ._report import best_of, row
+from ._report import async_rate, best_of, row, sync_rate
 
 SECONDS = 0.5
-
-
-async def _rate(fn: Callable[[], Awaitable[object]]) -> float:
-    done, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < SECONDS:
-        for _ in range(50):
-            await fn()
-        done += 50
-    return done / elapsed
-
-
-def _sync_rate(fn: Callable[[], object]) -> float:
-    done, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < SECONDS:
-        for _ in range(500):
-            fn()
-        done += 500
-    return done / elapsed
 
 
 async def _run() -> None:
@@ -66,15 +46,15 @@ async def _run() -> None:
         rates = [0.0, 0.0, 0.0]
         for _ in range(5):  # interleaved rounds: noise on a shared machine hits all three
             for i, fn in enumerate((bare, with_cookie, protected)):
-                rates[i] = max(rates[i], await _rate(fn))
+                rates[i] = max(rates[i], await async_rate(fn, SECONDS, batch=50))
         base = rates[0]
         row("counter GET, no cookie layer (baseline)", base, "renders/s")
         row("counter GET, session cookie read + signed", rates[1], "renders/s", base, "baseline")
         row("account GET, cookie + on_mount hook", rates[2], "renders/s", base, "baseline")
         key = b"k" * 32
         payload = cookie.split(".")[0].encode()
-        raw = best_of(3, lambda: _sync_rate(lambda: hmac.new(key, payload, hashlib.sha256)))
-        read = best_of(3, lambda: _sync_rate(lambda: seal.read_session(cookie)))
+        raw = best_of(3, lambda: sync_rate(lambda: hmac.new(key, payload, hashlib.sha256), SECONDS))
+        read = best_of(3, lambda: sync_rate(lambda: seal.read_session(cookie), SECONDS))
         row("HMAC-SHA256 of the cookie payload (baseline)", raw, "ops/s")
         row("read_session (mac, base64, msgspec, expiry)", read, "ops/s", raw, "baseline")
         await hub.stop()

@@ -9,35 +9,15 @@ child of a page (one more hop each way, through the parent's session).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 
 from lightflow_actors.live import Template, live_render, live_view
 from lightflow_actors.live._children import begin_collecting, end_collecting
 from lightflow_actors.live_examples.counter import counter
 from lightflow_actors.testing.live import find_live_child, live_test
 
-from ._report import interleaved, row
+from ._report import async_rate, interleaved, row, sync_rate
 
 SECONDS = 0.5
-
-
-def _sync_rate(fn: Callable[[], object]) -> float:
-    done, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < SECONDS:
-        for _ in range(500):
-            fn()
-        done += 500
-    return done / elapsed
-
-
-async def _rate(fn: Callable[[], Awaitable[object]]) -> float:
-    done, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < SECONDS:
-        for _ in range(20):
-            await fn()
-        done += 20
-    return done / elapsed
 
 
 def renders() -> None:
@@ -51,7 +31,9 @@ def renders() -> None:
         finally:
             end_collecting(token)
 
-    base, with_collect = interleaved(5, lambda: _sync_rate(bare), lambda: _sync_rate(collected))
+    base, with_collect = interleaved(
+        5, lambda: sync_rate(bare, SECONDS), lambda: sync_rate(collected, SECONDS)
+    )
     row("render, children collected (renders/s)", with_collect, "/s", base, "bare render")
 
 
@@ -72,8 +54,8 @@ async def round_trips() -> None:
 
         best_root = best_child = 0.0
         for _ in range(5):
-            best_root = max(best_root, await _rate(on_root))
-            best_child = max(best_child, await _rate(on_child))
+            best_root = max(best_root, await async_rate(on_root, SECONDS))
+            best_child = max(best_child, await async_rate(on_child, SECONDS))
         row("click on a live child (round trips/s)", best_child, "/s", best_root, "page's view")
 
 
