@@ -12,7 +12,7 @@ with `PubSubServer` and `PresenceServer` beside them (specs/live-wire.md).
 
 from ._async import AssignAsync, AsyncResult, CancelAsync, StartAsync
 from ._auth import GroupedView, RequestInfo, flash_group, live_session, run_on_mount
-from ._children import live_render
+from ._children import ChildCall, child_session, live_render, names_child, split_target
 from ._commands import (
     Broadcast,
     ClearFlash,
@@ -142,6 +142,8 @@ from ._pubsub import (
 from ._rendered import ComponentCall, Comprehension, Dynamic, Rendered, StreamSlot, to_html
 from ._secret import default_secret_path, load_or_create_secret
 from ._session import (
+    CHILD_MAX_RESTARTS,
+    CHILD_RESTART_PERIOD,
     MOUNT_REF,
     AwaitAsync,
     Fenced,
@@ -151,8 +153,10 @@ from ._session import (
     Problem,
     SessionOutput,
     SessionServices,
+    StickyChildren,
     ToBrowser,
     session_upload_dir,
+    tag_child_frame,
 )
 from ._store import (
     InMemorySessionStore,
@@ -181,6 +185,8 @@ from ._visit import ChangeApplied, SessionEnded, Visit, browser_topic
 from ._wsclient import WebSocketClient, WebSocketClientError
 
 __all__ = [
+    "CHILD_MAX_RESTARTS",
+    "CHILD_RESTART_PERIOD",
     "JS",
     "MAX_PARAMS",
     "MOUNT_REF",
@@ -192,6 +198,7 @@ __all__ = [
     "BrowserSeal",
     "CancelAsync",
     "ChangeApplied",
+    "ChildCall",
     "ClearFlash",
     "ClientComprehension",
     "ClientNode",
@@ -297,6 +304,7 @@ __all__ = [
     "StaleSessionOwner",
     "StartAsync",
     "StaticRender",
+    "StickyChildren",
     "StoreFactory",
     "Stream",
     "StreamDelete",
@@ -334,6 +342,7 @@ __all__ = [
     "apply_patch",
     "browser_topic",
     "cancel_upload",
+    "child_session",
     "client_html",
     "closest",
     "consume_external_entries",
@@ -357,12 +366,15 @@ __all__ = [
     "live_session",
     "live_view",
     "load_or_create_secret",
+    "names_child",
     "relative_target",
     "run_on_mount",
     "safe",
     "session_upload_dir",
     "snapshot_key",
+    "split_target",
     "streamed",
+    "tag_child_frame",
     "to_form",
     "to_html",
     "upload_error_text",

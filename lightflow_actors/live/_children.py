@@ -37,7 +37,7 @@ CHILD_ID: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 _ATTR_NAME: Final = re.compile(r"[A-Za-z_:][-A-Za-z0-9_:.]{0,63}")
 _TAG: Final = re.compile(r"[a-z][a-z0-9-]{0,31}")
-_RESERVED_ATTRS: Final = frozenset({"id", "data-lf-child"})
+_RESERVED_ATTRS: Final = frozenset({"id", "data-lf-child", "data-lf-sticky"})
 
 MAX_CHILDREN: Final = 64
 """Most children one view may render (each is a session actor)."""
@@ -48,9 +48,10 @@ MAX_DEPTH: Final = 8
 
 class ChildCall:
     """One `live_render` in a render: the child `view`, its `id`, the `session` values
-    its mount receives, and its container's markup (`open` + `close`)."""
+    its mount receives, its container's markup (`open` + `close`), and whether it is
+    `sticky` (kept across live navigation, owned by the connection: ADR 0126)."""
 
-    __slots__ = ("close", "id", "open", "session", "view")
+    __slots__ = ("close", "id", "open", "session", "sticky", "view")
 
     def __init__(
         self,
@@ -59,12 +60,14 @@ class ChildCall:
         session: Mapping[str, SessionValue],
         open: str,
         close: str,
+        sticky: bool = False,
     ) -> None:
         self.view = view
         self.id = id
         self.session = session
         self.open = open
         self.close = close
+        self.sticky = sticky
 
     @property
     def container(self) -> str:
@@ -74,8 +77,9 @@ class ChildCall:
     def same_child(self, other: ChildCall) -> bool:
         """Whether `other` (this id in a later render) is the same child: the same view
         class (a function view is a class of its own). Its session values are those of
-        its first render, as in Phoenix (a running child is never mounted again)."""
-        return type(self.view) is type(other.view)
+        its first render, as in Phoenix (a running child is never mounted again). A
+        sticky child and a plain one with the same id are not the same child."""
+        return type(self.view) is type(other.view) and self.sticky == other.sticky
 
 
 Children: TypeAlias = dict[str, ChildCall]
@@ -115,6 +119,7 @@ def live_render(
     session: Mapping[str, SessionValue] | None = None,
     tag: str = "div",
     attrs: Mapping[str, str] | None = None,
+    sticky: bool = False,
 ) -> Rendered:
     """Place the live view `view` as a child of the view being rendered (Phoenix's
     ``live_render``): a template field value, in the view's ``render``.
@@ -128,8 +133,14 @@ def live_render(
     render is the same running child (never mounted again), a render without it stops
     it. `tag` and `attrs` shape the container element. Children belong in the view's
     own ``render``: one inside a live component or a stream entry shows an empty
-    container and never starts. Sticky children (kept across live navigation) are not
-    supported.
+    container and never starts.
+
+    `sticky=True` (Phoenix's ``sticky: true``, ADR 0126): the child belongs to the
+    connection, not to this view. A live navigation to another view of the same
+    ``live_session`` whose render places the same id (a shared layout) keeps it running,
+    its state and its DOM; a view that does not place it stops it, and so does leaving
+    the ``live_session`` (the page loads anew). Only the page's own view (or its
+    layout) may place a sticky child; it has no parent (``NotifyParent`` is dropped).
 
     >>> from lightflow_actors.live import live_view, to_html, Template
     >>> clock = live_view(lambda s: Template("<p>{s}</p>")(s=s), mount=lambda p: "12:00")
@@ -153,12 +164,13 @@ def live_render(
         if _ATTR_NAME.fullmatch(name) is None or name.lower() in _RESERVED_ATTRS:
             raise ViewDefinitionError(
                 f"live_render attribute {name!r}: not an attribute name, or one the "
-                "container sets itself (id, data-lf-child)"
+                "container sets itself (id, data-lf-child, data-lf-sticky)"
             )
         extra.append(f' {name}="{escape_text(str(value))}"')
-    open = f'<{tag} id="{id}" data-lf-child="{id}"{"".join(extra)}>'
+    mark = " data-lf-sticky" if sticky else ""
+    open = f'<{tag} id="{id}" data-lf-child="{id}"{mark}{"".join(extra)}>'
     close = f"</{tag}>"
-    call = ChildCall(view, id, dict(session or {}), open, close)
+    call = ChildCall(view, id, dict(session or {}), open, close, bool(sticky))
     found = _COLLECTING.get()
     if found is not None:
         if id in found:

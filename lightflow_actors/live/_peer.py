@@ -201,6 +201,7 @@ class LiveClient:
         self.state = apply_patch(ClientState(), patch)
         self.session_id = envelope.session or self.session_id
         self.renders += 1
+        self._prune("")  # children the new render shows no container for are gone
         if envelope.ref is not None:
             self._answer(envelope.ref)
         self._side_effects(envelope)

@@ -159,6 +159,18 @@ class SessionOutput(msgspec.Struct, frozen=True):
     answers: bool
     frames: tuple[ToBrowser, ...] = ()
     problems: tuple[Problem, ...] = ()
+    sticky: StickyChildren | None = None
+    """The sticky children (ADR 0126) the page's view shows now, for the connection that
+    owns them: set with each full render of the page's view and when the set changes."""
+
+
+class StickyChildren(msgspec.Struct, frozen=True):
+    """The sticky children of the page's view's last render (ADR 0126): the `live_render`
+    calls, the page's session info their mounts derive from, and its seal."""
+
+    session: SessionInfo
+    calls: tuple[ChildCall, ...]
+    seal: BrowserSeal | None = None
 
 
 class FlowControl(msgspec.Struct, frozen=True):
@@ -287,6 +299,7 @@ class LiveSession(
     child_starts = 0  # children started (each start's outputs carry its own epoch)
     depth = 0  # 0: the page's view; n: a child n levels down
     parent: ActorRef[Info] | None = None  # a live child's parent session
+    sticky_shown: tuple[str, ...] = ()  # ids of the sticky children last reported
 
     def __init__(
         self,
@@ -669,8 +682,13 @@ class LiveSession(
                     pass  # Published is never produced: broadcasts are commands
         for command in self.program.take_commands():
             self._command(command)
-        if answers or frames or problems:
-            self.watcher.tell(SessionOutput(self.epoch, answers, tuple(frames), tuple(problems)))
+        sticky = None
+        if self.depth == 0 and (self.program.children is not None or self.sticky_shown):
+            sticky = self._sticky_report(frames)
+        if answers or frames or problems or sticky is not None:
+            self.watcher.tell(
+                SessionOutput(self.epoch, answers, tuple(frames), tuple(problems), sticky)
+            )
         if self.store is not None and self.phase in _LIVE_PHASES:
             self._persist()
         if (self.program.children is not None or self.children is not None) and self.live:
@@ -696,7 +714,7 @@ class LiveSession(
             answers = child.owed.pop(0) is not None
         path = child.call.id
         frames = tuple(
-            tagged for frame in msg.frames if (tagged := _tagged(frame, path)) is not None
+            tagged for frame in msg.frames if (tagged := tag_child_frame(frame, path)) is not None
         )
         problems = tuple(
             msgspec.structs.replace(p, ref=None) if p.ref == MOUNT_REF else p for p in msg.problems
@@ -710,10 +728,29 @@ class LiveSession(
                 return child
         return None
 
+    def _sticky_report(self, frames: list[ToBrowser]) -> StickyChildren | None:
+        """The sticky children for the connection (ADR 0126): with every full render of
+        the view, and whenever the ids it shows change; None when there is no news."""
+        program = self.program
+        calls = tuple(c for c in (program.children or {}).values() if c.sticky)
+        ids = tuple(c.id for c in calls)
+        if ids == self.sticky_shown and not any(isinstance(f, Render) for f in frames):
+            return None
+        self.sticky_shown = ids
+        return StickyChildren(program.session, calls, program.seal)
+
     def _reconcile_children(self) -> None:
         """Start the children the last render placed, stop those it no longer holds;
-        a child whose id stays (with the same view) is left running as it is."""
-        wanted: Mapping[str, ChildCall] = self.program.children or {}
+        a child whose id stays (with the same view) is left running as it is. Sticky
+        children are the connection's (`_sticky_report`), not this session's."""
+        found: Mapping[str, ChildCall] = self.program.children or {}
+        wanted = {id: call for id, call in found.items() if not call.sticky}
+        if self.depth > 0 and len(wanted) != len(found):
+            sticky = ", ".join(id for id, call in found.items() if call.sticky)
+            raise ViewDefinitionError(
+                f"live child {self.program.spec.name!r} places sticky children ({sticky}): "
+                "only the page's view (or its layout) may, as they outlive it"
+            )
         for id, child in list((self.children or {}).items()):
             call = wanted.get(id)
             if call is None or not child.call.same_child(call):
@@ -877,7 +914,7 @@ class LiveSession(
                 pass
 
 
-def _tagged(frame: ToBrowser, path: str) -> ToBrowser | None:
+def tag_child_frame(frame: ToBrowser, path: str) -> ToBrowser | None:
     """A child's frame for the browser, its envelope naming the child's `path` (the
     child's own children's paths go under it); None for what the browser does not get
     from a child (a Shutdown: the parent's transport speaks for the connection)."""

@@ -678,6 +678,8 @@ class LiveViewHandle:
         if self.client.renders == renders:
             raise LiveTestError(f"the server refused to mount {view}: {self.errors[errors]}")
         self._raise_if_halted()
+        # the new page's children (a sticky one it keeps has its render already)
+        await self.wait_children()
 
     async def send_raw(self, data: bytes) -> None:
         """Hand bytes to the transport as the socket loop does (after pending acks).

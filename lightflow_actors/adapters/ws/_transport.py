@@ -33,6 +33,7 @@ from lightflow_actors.isa import (
     Instruction,
     JsonCodec,
     Mount,
+    Render,
     Shutdown,
     Submit,
     Subscribe,
@@ -40,6 +41,7 @@ from lightflow_actors.isa import (
 from lightflow_actors.kernel import (
     KILLED,
     NORMAL,
+    SHUTDOWN,
     Actor,
     ActorRef,
     Ask,
@@ -51,14 +53,19 @@ from lightflow_actors.kernel import (
     is_normal_exit,
 )
 from lightflow_actors.live import (
+    CHILD_MAX_RESTARTS,
+    CHILD_RESTART_PERIOD,
     MOUNT_REF,
     BrowserSeal,
+    ChildCall,
     Delivery,
     FlowControl,
+    Info,
     LiveConfig,
     LiveError,
     LiveHub,
     LiveSession,
+    LiveSessionError,
     MountParams,
     Problem,
     RequestInfo,
@@ -67,12 +74,17 @@ from lightflow_actors.live import (
     SessionOutput,
     SessionSeal,
     SessionServices,
+    StickyChildren,
     SubscribeTopic,
     ToBrowser,
     ViewSpec,
     Visit,
     browser_topic,
+    child_session,
+    names_child,
     session_upload_dir,
+    split_target,
+    tag_child_frame,
 )
 
 from ._socket import Socket
@@ -120,6 +132,32 @@ MAX_BUDGET_PAUSE: Final = 5.0
 of one event a minute would say 60): the browser's acks and heartbeats wait behind the
 paused events, and must be read well within ``heartbeat_timeout`` and ``ack_timeout``.
 A refusal after the pause pauses again."""
+
+
+class _Sticky:
+    """A sticky live child (ADR 0126) this connection runs: its `live_render` call, its
+    session and monitor, the (negative) `epoch` its outputs carry, the instructions it
+    owes an answer for (a browser Submit's ref, ``""`` for a browser's Render, None for
+    what the transport asked itself) and when it was restarted lately."""
+
+    __slots__ = ("call", "epoch", "monitor", "owed", "ref", "restarts", "source")
+
+    def __init__(
+        self,
+        call: ChildCall,
+        source: StickyChildren,
+        ref: ActorRef[Instruction | FlowControl | Info],
+        monitor: int,
+        epoch: int,
+        restarts: list[float],
+    ) -> None:
+        self.call = call
+        self.source = source
+        self.ref = ref
+        self.monitor = monitor
+        self.epoch = epoch
+        self.owed: list[str | None] = []
+        self.restarts = restarts
 
 
 class TransportHost(Protocol):
@@ -185,6 +223,8 @@ class Transport(
         "session_monitor",
         "socket",
         "stalled_since",
+        "sticky",
+        "sticky_starts",
         "unacked",
         "unacked_bytes",
         "visit",
@@ -224,6 +264,10 @@ class Transport(
         self.unacked_bytes = 0
         self.held = False
         self.stalled_since = 0.0
+        # Sticky live children (ADR 0126): None until a page places one; they outlive
+        # the page's session across live navigation. Their outputs carry negative epochs.
+        self.sticky: dict[str, _Sticky] | None = None
+        self.sticky_starts = 0
 
     def on_start(self) -> None:
         config = self.config
@@ -239,6 +283,11 @@ class Transport(
         self._schedule_tick()
 
     def on_stop(self, reason: ExitReason) -> None:
+        if self.sticky is not None:
+            for entry in self.sticky.values():
+                self.demonitor(entry.monitor)
+                self.system.exit(entry.ref, SHUTDOWN)
+            self.sticky = None
         if not self.closed:
             self.closed = True
             code = 1000 if is_normal_exit(reason) else 1011
@@ -274,6 +323,8 @@ class Transport(
                 "$.instruction",
             )
             return
+        if self.sticky is not None and self._to_sticky(instruction):
+            return
         session = self.session
         if session is None:
             self._problem(
@@ -299,10 +350,20 @@ class Transport(
             # The browser left this view (navigation): later output of it is stale.
             self._detach()
             return
+        self._count_in_flight()
+
+    def _count_in_flight(self) -> None:
         self.in_flight += 1
         if self.in_flight >= self.config.window and not self.paused:
             self.paused = True
             self.socket.pause_reading()
+
+    def _answered(self) -> None:
+        self.in_flight -= 1
+        if self.paused and self.in_flight <= self.config.window // 2:
+            self.paused = False
+            if not self.budget_paused:
+                self.socket.resume_reading()
 
     async def _mount(self, mount: Mount) -> None:
         if self.session is not None:
@@ -391,18 +452,22 @@ class Transport(
 
     @handler
     def output(self, msg: SessionOutput) -> None:
+        if msg.epoch < 0:
+            self._sticky_output(msg)
+            return
         if msg.epoch != self.epoch or self.closed:
             return  # a previous session of this connection, already replaced
         if msg.answers:
-            self.in_flight -= 1
-            if self.paused and self.in_flight <= self.config.window // 2:
-                self.paused = False
-                if not self.budget_paused:
-                    self.socket.resume_reading()
+            self._answered()
         for frame in msg.frames:
             self._send(frame)
             if self.closed:
                 return
+        if msg.sticky is not None:
+            self._reconcile_sticky(msg.sticky)
+        elif self.sticky is not None and any(_page_render(f) for f in msg.frames):
+            # A full render of a page with no children at all: it shows no sticky child.
+            self._reconcile_sticky(None)
         for problem in msg.problems:
             if problem.ref == MOUNT_REF:  # the Mount itself was refused (a tenant budget)
                 ref = self.mount_seq
@@ -414,6 +479,11 @@ class Transport(
 
     @handler
     def down(self, msg: Down) -> None:
+        if self.sticky is not None:
+            for entry in self.sticky.values():
+                if entry.monitor == msg.monitor:
+                    self._sticky_down(entry, msg.reason)
+                    return
         if self.session is None or msg.monitor != self.session_monitor:
             return
         upload_dir = self.host.services.upload_dir if self.host.started else None
@@ -475,6 +545,144 @@ class Transport(
             return
         self._schedule_tick()
 
+    # -- sticky live children (ADR 0126) -----------------------------------------------
+
+    def _reconcile_sticky(self, shown: StickyChildren | None) -> None:
+        """The page's view shows the sticky children `shown` now: keep those running with
+        the same id and view (never mounted again, whatever page placed them first),
+        start the new ones, stop the ones it no longer shows."""
+        wanted = {call.id: call for call in shown.calls} if shown is not None else {}
+        for id, entry in list((self.sticky or {}).items()):
+            call = wanted.get(id)
+            if call is None or not entry.call.same_child(call):
+                self._stop_sticky(entry, f"sticky live child {id!r} left the page")
+        for id, call in wanted.items():
+            if self.sticky is None or id not in self.sticky:
+                assert shown is not None
+                self._start_sticky(call, shown, [])
+
+    def _start_sticky(self, call: ChildCall, source: StickyChildren, restarts: list[float]) -> None:
+        self.sticky_starts += 1
+        epoch = -self.sticky_starts
+        info = child_session(source.session, call, True)
+        spec = ViewSpec(f"sticky.{call.id}", call.view, live_session=source.session.live_session)
+        services = self.host.services
+        services = SessionServices(services.pubsub, services.presence)
+        watcher: ActorRef[SessionOutput] = self.ref
+        seal = source.seal
+
+        def factory() -> LiveSession:
+            session = LiveSession(
+                spec, info, watcher=watcher, epoch=epoch, services=services, seal=seal
+            )
+            session.depth = 1  # it may place children of its own, never sticky ones
+            session.program.nested = True  # no parent: its NotifyParent is dropped
+            return session
+
+        ref: ActorRef[Instruction | FlowControl | Info] = self.spawn(factory)
+        entry = _Sticky(call, source, ref, self.monitor(ref), epoch, restarts)
+        if self.sticky is None:
+            self.sticky = {}
+        self.sticky[call.id] = entry
+        if self.held:
+            ref.tell(FlowControl(held=True))
+        ref.tell(Mount(id=info.id, target=spec.name))
+        ref.tell(Render())
+        entry.owed += (None, None)  # the transport asked these itself: no browser waits
+
+    def _stop_sticky(self, entry: _Sticky, why: str) -> None:
+        self._forget_sticky(entry, why)
+        self.demonitor(entry.monitor)
+        self.system.exit(entry.ref, SHUTDOWN)
+
+    def _forget_sticky(self, entry: _Sticky, why: str) -> None:
+        sticky = self.sticky
+        if sticky is not None and sticky.get(entry.call.id) is entry:
+            del sticky[entry.call.id]
+            if not sticky:
+                self.sticky = None
+        owed, entry.owed = entry.owed, []
+        for ref in owed:
+            if ref is not None:  # the browser waits for this one: it is refused
+                self._answered()
+                self._problem(
+                    "unexpected_frame",
+                    f"{why} before answering",
+                    "$.instruction.target",
+                    int(ref) if ref.isdigit() else None,
+                )
+
+    def _sticky_down(self, entry: _Sticky, reason: ExitReason) -> None:
+        """A sticky child exited by itself. Crashed: it starts again alone (mounted, a
+        full render), unless it crashed `CHILD_MAX_RESTARTS` times lately, when the
+        connection gives up (it crashes; the browser connects and joins anew)."""
+        text = format_reason(reason)
+        self._forget_sticky(entry, f"sticky live child {entry.call.id!r} exited ({text})")
+        if is_normal_exit(reason) or self.closed:
+            return
+        now = self._now()
+        recent = [t for t in entry.restarts if now - t < CHILD_RESTART_PERIOD]
+        if len(recent) >= CHILD_MAX_RESTARTS:
+            raise LiveSessionError(
+                f"sticky live child {entry.call.id!r} crashed {len(recent) + 1} times within "
+                f"{CHILD_RESTART_PERIOD:g} s (last: {text}); its connection gives up"
+            )
+        self._start_sticky(entry.call, entry.source, [*recent, now])
+
+    def _sticky_output(self, msg: SessionOutput) -> None:
+        """A sticky child's output: its frames go to the browser naming the child; its
+        answers to what the browser sent it count for the in-flight window."""
+        if self.closed:
+            return
+        entry = next((e for e in (self.sticky or {}).values() if e.epoch == msg.epoch), None)
+        if entry is None:
+            return  # stopped or started again since: stale
+        if msg.answers and entry.owed and entry.owed.pop(0) is not None:
+            self._answered()
+        path = entry.call.id
+        for frame in msg.frames:
+            tagged = tag_child_frame(frame, path)
+            if tagged is not None:
+                self._send(tagged)
+                if self.closed:
+                    return
+        for problem in msg.problems:
+            ref = int(problem.ref) if problem.ref and problem.ref.isdigit() else None
+            self._problem(problem.code, problem.message, problem.path, ref)
+
+    def _to_sticky(self, instruction: Instruction) -> bool:
+        """Route a browser's Submit (``target`` = its path) or Render (``view.child``) for
+        a sticky child to it; False when the instruction is not for one."""
+        assert self.sticky is not None
+        if isinstance(instruction, Submit) and names_child(instruction.target):
+            assert instruction.target is not None
+            head, rest = split_target(instruction.target)
+            entry = self.sticky.get(head)
+            if entry is None:
+                return False
+            if self.refusal is not None and self._refused_here(self.refusal):
+                return True
+            ref = instruction.ref or str(self.connection.last_seq_in)
+            entry.owed.append(ref)
+            entry.ref.tell(
+                Submit(event=instruction.event, payload=instruction.payload, ref=ref, target=rest)
+            )
+            self._count_in_flight()
+            return True
+        if isinstance(instruction, Render) and isinstance(instruction.view, dict):
+            path = instruction.view.get("child")
+            if len(instruction.view) != 1 or not isinstance(path, str):
+                return False  # the page's session answers it (malformed_frame)
+            head, rest = split_target(path)
+            entry = self.sticky.get(head)
+            if entry is None:
+                return False
+            entry.owed.append("")
+            entry.ref.tell(Render(view={"child": rest}) if rest else Render())
+            self._count_in_flight()
+            return True
+        return False
+
     # -- internals --------------------------------------------------------------------
 
     def _detach(self) -> None:
@@ -483,7 +691,10 @@ class Transport(
         self.session = None
         self.session_monitor = 0
         self.epoch += 1
-        self.in_flight = 0
+        # What the sticky children owe the browser stays in flight (they outlive the page).
+        self.in_flight = sum(
+            1 for entry in (self.sticky or {}).values() for ref in entry.owed if ref is not None
+        )
         self.refusal = None  # the next view's budgets are its own
         self.refusing_until = 0.0
         if self.paused or self.budget_paused:
@@ -541,6 +752,8 @@ class Transport(
             self.stalled_since = now
             if self.session is not None:
                 self.session.tell(FlowControl(held=True))
+            for entry in (self.sticky or {}).values():
+                entry.ref.tell(FlowControl(held=True))
 
     def _acknowledged(self) -> None:
         """Forget the frames the browser acknowledged; release the session at half."""
@@ -564,6 +777,8 @@ class Transport(
             self.held = False
             if self.session is not None:
                 self.session.tell(FlowControl(held=False))
+            for entry in (self.sticky or {}).values():
+                entry.ref.tell(FlowControl(held=False))
 
     def _problem(
         self,
@@ -613,6 +828,13 @@ class Transport(
 
     def _now(self) -> float:
         return self.system.clock.now()
+
+
+def _page_render(frame: ToBrowser) -> bool:
+    """Whether `frame` is a full render of the page's view (not of a live child)."""
+    return isinstance(frame, Render) and not (
+        isinstance(frame.view, dict) and "child" in frame.view
+    )
 
 
 def _refusal(visit: Visit | None) -> str:
