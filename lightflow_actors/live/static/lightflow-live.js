@@ -2641,6 +2641,62 @@
     return this.children ? Array.from(this.children.keys()) : [];
   };
 
+  // ------------------------------------------ 12b. sticky live children
+  //
+  // A sticky child (live_render(..., sticky=True), specs/live-wire.md §18b, ADR 0126)
+  // belongs to the connection: a live navigation replaces the page's view, not it. Its
+  // container carries data-lf-sticky. When a render of the page (the next view's first
+  // render after a navigation, a rejoin, or a patch of the layout) replaces that
+  // container, the live element is put back in place of the new empty one with all it
+  // holds, before the hooks' lifecycle runs: its hooks are neither destroyed nor mounted
+  // again, and an <audio> in it keeps playing (it is moved within one task, never left
+  // out of the document). A page that shows no such container drops it (the server
+  // stops that child).
+
+  /** The sticky containers of the page's own view (not inside another child), by id. */
+  LiveSocket.prototype.stickyContainers = function () {
+    var found = new Map();
+    Array.prototype.forEach.call(this.root.querySelectorAll("[data-lf-sticky][data-lf-child]"), function (el) {
+      var outer = el.parentElement ? el.parentElement.closest("[data-lf-child]") : null;
+      if (!outer) found.set(el.getAttribute("data-lf-child"), el);
+    });
+    return found;
+  };
+
+  /** Put the sticky elements `kept` back where the page's new render placed their ids. */
+  LiveSocket.prototype.keepSticky = function (kept) {
+    var fresh = this.stickyContainers(), moved = false;
+    kept.forEach(function (el, id) {
+      var now = fresh.get(id);
+      if (!now || now === el || el.contains(now) || now.contains(el)) return;
+      now.parentNode.replaceChild(el, now);
+      moved = true;
+    });
+    if (moved && this.painter) this.painter.rescan(this.root);
+  };
+
+  var stickyRenderBase = LiveSocket.prototype.render;
+  LiveSocket.prototype.render = function (settled, full, before) {
+    if (!this.children || !this.children.size) return stickyRenderBase.call(this, settled, full, before);
+    this.stickyKept = this.stickyContainers();
+    try {
+      return stickyRenderBase.call(this, settled, full, before);
+    } finally {
+      this.stickyKept = null;
+    }
+  };
+
+  // The page's render morphs, then runs the hooks: the sticky elements go back in between.
+  var stickyHooksBase = LiveSocket.prototype.runHooks;
+  LiveSocket.prototype.runHooks = function (scope, updated) {
+    var kept = this.stickyKept;
+    if (kept && kept.size) {
+      this.stickyKept = null;   // once per render
+      this.keepSticky(kept);
+    }
+    return stickyHooksBase.call(this, scope, updated);
+  };
+
 
   // ------------------------------------------ 10. transports: WebSocket, SSE, long-polling
   // specs/live-wire.md §17, ADR 0101. A page tries a WebSocket; when none gets a welcome
