@@ -117,6 +117,18 @@ class _ResumeAll(msgspec.Struct, frozen=True):
     pass
 
 
+class _SettleInCluster(msgspec.Struct, frozen=True):
+    """Try again to publish the end of a run that settled here, then give its lease up
+    (the cluster did not take it: NATS away); `attempt` spaces the tries out."""
+
+    run_id: str
+    attempt: int
+
+
+SETTLE_RETRY = Backoff(min_delay=1.0, max_delay=30.0)
+"""Between two tries to publish the end of a settled run while NATS does not take it."""
+
+
 class _CreateResolved(msgspec.Struct, frozen=True):
     """The workflow of pending create `key` is resolved: write the run, in arrival order
     with the other changes."""
@@ -194,7 +206,7 @@ class HostedRun(flow.RunActor):
             cast(ActorRef[RunEnded], host).tell(RunEnded(self._hosted_id, format_reason(reason)))
 
 
-class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
+class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInCluster]):
     """Answers the runs surfaces; starts, tracks and resumes the run actors it drives.
 
     Every answer goes through the kernel, and no ask can crash the host: a refusal refuses
@@ -664,26 +676,63 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved]):
             self._read(waiters, self.ops.get, msg.run_id)
 
     async def _ended_in_cluster(
-        self, cluster: RunsCluster, run_id: str, waiters: list[Reply[RunView]]
+        self, cluster: RunsCluster, run_id: str, waiters: list[Reply[RunView]], attempt: int = 0
     ) -> None:
-        """A run that settled here gives its cluster lease up; one that stopped unsettled
-        (the server stops) keeps it for whoever takes it over. A fenced run (another node
-        took it over while this one was cut off) is not this node's any more: what it wrote
-        after the takeover was never the run's, and the cluster's copy replaces it here.
-        Waiters are answered after that, so none sees the fenced writes."""
+        """A run that settled here publishes what the cluster lacks of it, then gives its
+        cluster lease up; one that stopped unsettled (the server stops) keeps it for
+        whoever takes it over. A fenced run (another node took it over while this one was
+        cut off) is not this node's any more: what it wrote after the takeover was never
+        the run's, and the cluster's copy replaces it here. Waiters are answered after
+        that, so none sees the fenced writes.
+
+        What the cluster lacks: the run's last writes when the actor that made them
+        crashed publishing them (NATS went away under it); its restart found the run
+        settled and ended at once, writing nothing more. Released without them, the
+        cluster's copy would say `running` for good, with no lease left for a node to take
+        over. While NATS does not take them the lease stays, and this is tried again
+        (`_SettleInCluster`, spaced out) until the copy is published or another node
+        fences this one."""
+        retry = False
         try:
+            if cluster.holds(run_id):
+                view = await self.run_blocking(self.ops.get, run_id)
+                if view.status in _SETTLED and run_id not in self._active:
+                    retry = True  # until its end is published (or it was fenced)
+                    try:
+                        await self._publish_rest(cluster, run_id)
+                    except flow.RunFenced as fenced:  # another node's now: its copy is the run
+                        logger.warning("run %r: %s", run_id, fenced)
+                    else:
+                        await cluster.release(run_id)
+                    retry = False
             if not cluster.holds(run_id):
                 copy = await cluster.latest(run_id)
                 if copy is not None and run_id not in self._active:
                     await self.run_blocking(install_copy, self.ops.store, run_id, copy)
-            else:
-                view = await self.run_blocking(self.ops.get, run_id)
-                if view.status in _SETTLED and run_id not in self._active:
-                    await cluster.release(run_id)
-        except Exception as exc:  # NATS away: the lease stays, a peer may take it over
+        except Exception as exc:  # NATS away: the lease stays (and is tried again if settled)
             logger.warning("run %r: its cluster lease or copy is left as it is: %s", run_id, exc)
+        if retry and self.ref.alive:
+            delay = SETTLE_RETRY.delay(attempt, self.system.random)
+            self.send_after(delay, self.ref, _SettleInCluster(run_id, attempt + 1))
         if waiters:
             self._read(waiters, self.ops.get, run_id)
+
+    async def _publish_rest(self, cluster: RunsCluster, run_id: str) -> None:
+        """Publish the writes of a run this node holds that its copy lacks (nothing when
+        every batch was published)."""
+        copy = await self.run_blocking(
+            read_copy,
+            self.ops.store,
+            run_id,
+            cluster.published_seq(run_id),
+            cluster.published_outputs(run_id),
+        )
+        await cluster.publish(run_id, copy)
+
+    @handler
+    def settle_in_cluster(self, msg: _SettleInCluster) -> None:
+        if self._cluster is not None and msg.run_id not in self._active:
+            self._spawn(self._ended_in_cluster(self._cluster, msg.run_id, [], msg.attempt))
 
     # -- helpers -------------------------------------------------------------------------------
 

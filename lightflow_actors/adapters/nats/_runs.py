@@ -40,6 +40,7 @@ from nats.js.errors import (
     KeyDeletedError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
+    NoStreamResponseError,
     NotFoundError,
     ObjectDeletedError,
     ObjectNotFoundError,
@@ -114,6 +115,9 @@ _OUTAGE: Final = (
     nats.errors.StaleConnectionError,
     nats.errors.OutboundBufferLimitError,
     nats.errors.NoRespondersError,
+    # What a JetStream publish (a stream's events, a bucket's `update`) raises for "no
+    # responders": the server is there but its JetStream is not (shutting down, starting).
+    NoStreamResponseError,
     nats.errors.TimeoutError,
     ServiceUnavailableError,
     TimeoutError,

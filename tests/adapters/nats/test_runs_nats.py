@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NoStreamResponseError
 
 from lightflow_actors.adapters.http import cluster_message_types
 from lightflow_actors.adapters.nats import (
@@ -340,5 +340,70 @@ async def test_a_create_that_fails_midway_frees_its_id_and_nats_errors_are_typed
             with pytest.raises(ClusterUnavailable, match="NATS did not answer") as failed:
                 await ask
             assert failed.value.reason == "unavailable"
+    finally:
+        await ca.close()
+
+
+class _NoStreamOnce:
+    """`target` (a JetStream context or a bucket) whose `method` first raises what nats-py
+    raises when a JetStream publish finds no responders (`NoStreamResponseError`: the
+    server stopping, its JetStream gone before its connections), then works."""
+
+    def __init__(self, target: object, method: str) -> None:
+        self.target, self.method, self.raised = target, method, 0
+
+    def __getattr__(self, name: str) -> object:
+        found = getattr(self.target, name)
+        if name != self.method or self.raised:
+            return found
+
+        async def once(*args: object, **kwargs: object) -> object:
+            self.raised += 1
+            raise NoStreamResponseError
+
+        return once
+
+
+async def test_a_publish_or_confirm_that_finds_no_jetstream_waits_for_it(
+    nats_server: NatsServer, system: ActorSystem, tmp_path: Path
+) -> None:
+    """The drill's stuck run began here: NATS stopping under a run's publish, nats-py
+    raised `NoStreamResponseError`, which the owner's writes did not take for an outage;
+    the run actor crashed with its last batch unpublished. Now it is waited through like
+    any outage, and the write lands once JetStream answers."""
+    ca = await connect_cluster(nats_server.url, node="a")
+    try:
+        runs = NatsRuns(
+            system,
+            ca,
+            await open_runs_bucket(ca),
+            NatsLeases(await open_lease_bucket(ca), "a"),
+            "a",
+        )
+        await runs.start()
+        store = RunStore(tmp_path / "a")
+        _create(store, "r5")
+        await runs.created("r5", read_new_run(store, "r5"), lease=True)
+        manifest = msgspec.json.decode(read_new_run(store, "r5").manifest, type=RunManifest)
+        seq = manifest.sequence + 1
+        ended = msgspec.structs.replace(manifest, sequence=seq, cancelled=True)
+        js = runs.js = _NoStreamOnce(runs.js, "publish")  # type: ignore[assignment]
+        await runs.publish(
+            "r5",
+            RunCopy(
+                manifest=msgspec.json.encode(ended),
+                events=(b'{"event": "run.cancelled"}',),
+                events_from=seq,
+            ),
+        )
+        assert js.raised == 1
+        latest = await runs.latest("r5")
+        assert latest is not None and latest.events[-1] == b'{"event": "run.cancelled"}'
+        assert msgspec.json.decode(latest.manifest, type=RunManifest).status == "cancelled"
+        leases = runs.leases.kv = _NoStreamOnce(runs.leases.kv, "update")  # type: ignore[assignment]
+        await runs.confirm("r5")
+        assert leases.raised == 1 and runs.holds("r5")
+        await runs.release("r5")
+        await runs.stop()
     finally:
         await ca.close()
