@@ -35,6 +35,7 @@ import msgspec
 import nats
 
 from lightflow_actors.adapters.nats import RUNS_BUCKET, SESSIONS_BUCKET, run_key
+from lightflow_actors.adapters.nats._leases import LEASES_BUCKET, LeaseRecord
 from lightflow_actors.adapters.nats._runs import RunRecord
 from lightflow_actors.live import (
     LiveClient,
@@ -136,6 +137,58 @@ async def published_status(url: str, run_ids: list[str]) -> dict[str, str]:
         return statuses
     finally:
         await client.close()
+
+
+async def stuck_evidence(
+    nats_url: str, nodes: dict[str, ClusterNode], run_ids: list[str], dead: str
+) -> str:
+    """What explains runs that did not settle, for the failure message: each one's record
+    in `lf_runs` (its writer, epoch, seq, status) and lease in `lf_leases` (its holder:
+    alive or the killed node), its status and last events on every surviving node, the
+    survivors' view of the cluster, and the lines of every node's log that name it."""
+    out: list[str] = []
+    try:
+        client = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    except Exception as exc:
+        client, out = None, [f"NATS not reachable for the evidence: {exc!r}"]
+    try:
+        for run_id in run_ids:
+            out.append(f"--- run {run_id} (placed on {placed_on(list(NODES), run_id)})")
+            if client is not None:
+                js = client.jetstream()
+                for bucket, key, kind in (
+                    (RUNS_BUCKET, f"{run_key(run_id)}.m", RunRecord),
+                    (LEASES_BUCKET, f"run.{run_key(run_id)}", LeaseRecord),
+                ):
+                    try:
+                        entry = await (await js.key_value(bucket)).get(key)
+                        found = msgspec.msgpack.decode(entry.value or b"", type=kind)
+                        if isinstance(found, RunRecord):
+                            found = msgspec.structs.replace(found, manifest=b"", outputs={})
+                        out.append(f"{bucket}/{key} rev {entry.revision}: {found}")
+                    except Exception as exc:  # absent (a released lease), or unreadable
+                        out.append(f"{bucket}/{key}: {type(exc).__name__} {exc}")
+            for name, node in nodes.items():
+                if name == dead:
+                    continue
+                try:
+                    status = node.http.get(f"/runs/{run_id}").json().get("status")
+                    last = [(e["seq"], e["event"], e.get("step")) for e in events(node, run_id)]
+                    out.append(f"node {name}: {status}; last events {last[-4:]}")
+                except Exception as exc:
+                    out.append(f"node {name}: not readable: {exc!r}")
+            for name, node in nodes.items():
+                text = node.log_path.read_text(errors="replace")
+                named = [line for line in text.splitlines() if f"'{run_id}'" in line]
+                out.append(f"node {name} log on {run_id}: {named[-8:]}")
+        for name, node in nodes.items():
+            if name != dead:
+                with contextlib.suppress(Exception):
+                    out.append(f"node {name} /cluster runs: {node.runs_info()}")
+    finally:
+        if client is not None:
+            await client.close()
+    return "\n".join(out)
 
 
 async def until(check: Callable[[], object], what: str, timeout_s: float = 180.0) -> None:
@@ -268,7 +321,9 @@ async def cluster_drill(
             try:
                 await until(settled, f"every run to succeed, read on node {node.name}")
             except AssertionError as exc:
-                raise AssertionError(f"{exc}: {statuses}") from None
+                stuck = [r for r, status in statuses.items() if status != "succeeded"]
+                evidence = await stuck_evidence(nats_server.url, nodes, stuck, VICTIM)
+                raise AssertionError(f"{exc}: {statuses}\n{evidence}") from None
         report.killed_to_all_runs_done_s = time.monotonic() - killed_at
         for node in (a, c):
             for run_id in ids:

@@ -150,7 +150,8 @@ class ClusterNode:
         }
         add_provider("openai-compatible", base_url=model, key_env=None, environ=env)
         self.state = root / "state"
-        self._log = (root / "serve.log").open("ab")
+        self.log_path = root / "serve.log"
+        self._log = self.log_path.open("ab")
         command = [sys.executable, "-m", "lightflow_actors.cli", "serve", "--port", "0"]
         command += ["--cluster", nats_url, "--node", name]
         self.proc = subprocess.Popen(
