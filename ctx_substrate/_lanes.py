@@ -20,6 +20,14 @@ it with that key, so a request is answered and audited in order, and a request's
 job there comes after its intake. `LANES` lanes run at once at most (the threads are
 bounded): fsyncs of different requests' answers overlap, which a journaling file system
 commits together.
+
+An answer lane is fair between tenants (ADR 0128): its jobs wait per tenant (the tenant
+the substrate names with the key; a key's jobs stay with the tenant its first queued job
+named, so they keep their order) and a batch takes them by round robin (`FairQueue`), so
+a tenant whose answers pile up (a flood of runs) fills a batch with its own jobs only
+after every other tenant's next job: another tenant's answer waits for at most the batch
+under way and one job of each tenant, not for the backlog. The intake lane stays in
+commit order: a request's tenant is only known once it is read.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import logging
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+
+from lightflow_actors.tenants import DEFAULT_TENANT, FairQueue
 
 __all__ = ["LANES", "MAX_BATCH", "IoLanes", "Job", "JobCrashed"]
 
@@ -69,7 +79,9 @@ class IoLanes:
         self._run = run
         self._deliver = deliver
         self._loop = loop
-        self._queues: list[deque[Job]] = [deque() for _ in range(count)]
+        self._intake: deque[Job] = deque()
+        self._answers: list[FairQueue[_Keyed]] = [FairQueue() for _ in range(count - 1)]
+        self._key_tenants: dict[str, tuple[str, int]] = {}  # key -> (tenant, jobs queued)
         self._busy = [False] * count
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
@@ -77,14 +89,20 @@ class IoLanes:
         self.jobs = 0  # jobs handed to a thread so far
         self.unsettled = 0  # jobs submitted whose outcome the actor has not handled yet
 
-    def submit(self, job: Job, key: str | None = None) -> None:
-        """Queue `job` on the intake lane (`key` None), else behind the jobs of `key`."""
+    def submit(self, job: Job, key: str | None = None, tenant: str | None = None) -> None:
+        """Queue `job` on the intake lane (`key` None), else behind the jobs of `key`,
+        among `tenant`'s (default: the default tenant's) on its answer lane."""
         if self.closed:
             return
-        lane, answer_lanes = 0, len(self._queues) - 1
-        if key is not None and answer_lanes:
+        lane, answer_lanes = 0, len(self._answers)
+        if key is None or not answer_lanes:
+            self._intake.append(job)
+        else:
             lane = 1 + zlib.crc32(key.encode("utf-8", "surrogateescape")) % answer_lanes
-        self._queues[lane].append(job)
+            held = self._key_tenants.get(key)
+            owner = held[0] if held is not None else (tenant or DEFAULT_TENANT)
+            self._key_tenants[key] = (owner, (held[1] if held is not None else 0) + 1)
+            self._answers[lane - 1].push(owner, _Keyed(job, key))
         self.unsettled += 1
         if not self._busy[lane]:
             self._busy[lane] = True
@@ -95,18 +113,47 @@ class IoLanes:
     @property
     def queued(self) -> int:
         """Jobs waiting for their lane (not counting a batch being run)."""
-        return sum(len(q) for q in self._queues)
+        return len(self._intake) + sum(len(q) for q in self._answers)
+
+    def waiting(self) -> dict[str, int]:
+        """Answer-lane jobs waiting, by tenant (tests, operators)."""
+        counts: dict[str, int] = {}
+        for queue in self._answers:
+            for tenant, n in queue.waiting().items():
+                counts[tenant] = counts.get(tenant, 0) + n
+        return counts
 
     @property
     def idle(self) -> bool:
         """No job queued and no batch running."""
         return not any(self._busy)
 
+    def _take(self, lane: int) -> list[Job]:
+        """The next batch of `lane`: its intake jobs in order, or answer jobs by tenant."""
+        if lane == 0:
+            intake = self._intake
+            return [intake.popleft() for _ in range(min(len(intake), MAX_BATCH))]
+        queue, batch = self._answers[lane - 1], []
+        while queue and len(batch) < MAX_BATCH:
+            popped = queue.pop()
+            if popped is None:  # pragma: no cover - pop without a filter always finds one
+                break
+            keyed = popped[1]
+            tenant, jobs = self._key_tenants[keyed.key]
+            if jobs > 1:
+                self._key_tenants[keyed.key] = (tenant, jobs - 1)
+            else:
+                del self._key_tenants[keyed.key]
+            batch.append(keyed.job)
+        return batch
+
+    def _has_work(self, lane: int) -> bool:
+        return bool(self._intake if lane == 0 else self._answers[lane - 1])
+
     async def _drain(self, lane: int) -> None:
-        queue = self._queues[lane]
         try:
-            while queue and not self.closed:
-                batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
+            while self._has_work(lane) and not self.closed:
+                batch = self._take(lane)
                 self.batches += 1
                 self.jobs += len(batch)
                 try:
@@ -126,8 +173,19 @@ class IoLanes:
         """No new batch; the running ones stop before their next job. Queued jobs are
         dropped: what they were to do is found again by the next incarnation's rescan."""
         self.closed = True
-        for queue in self._queues:
-            queue.clear()
+        self._intake.clear()
+        self._answers = [FairQueue() for _ in self._answers]
+        self._key_tenants.clear()
+
+
+class _Keyed:
+    """An answer-lane job and the key it keeps its order with."""
+
+    __slots__ = ("job", "key")
+
+    def __init__(self, job: Job, key: str) -> None:
+        self.job = job
+        self.key = key
 
 
 def run_jobs(jobs: Sequence[Job], lanes: IoLanes) -> tuple[object, ...]:

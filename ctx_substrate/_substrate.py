@@ -202,6 +202,9 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
         self._handed: dict[str, None] = {}
         self._relaxed: set[str] = set()
         self._lanes: IoLanes | None = None  # file I/O off the loop (ADR 0119), from on_start
+        # The tenant of each request read and not settled yet, by claim path: its answer
+        # lane's jobs wait among that tenant's (ADR 0128).
+        self._tenant_of: dict[str, str] = {}
         self._counts = {
             "served": 0,
             "errors": 0,
@@ -362,6 +365,7 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
     def _settle_notify(self, key: str, answered: bool) -> None:
         """The request of `key` is no longer served here: tell its hand-off's client if it
         is answered (else the client's watch decides), and forget it."""
+        self._tenant_of.pop(key, None)
         notify = self._notify.pop(key, None)
         if notify is not None and answered:
             loc = locate(self._root, Path(key), Suffix.CLAIMED)
@@ -507,11 +511,13 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
                 self._claimed.discard(outcome.key)
                 self._retrying.discard(outcome.key)
                 self._notify.pop(outcome.key, None)
+                self._tenant_of.pop(outcome.key, None)
             elif isinstance(outcome, JobCrashed):
                 raise outcome.error
 
     def _taken(self, taken: _Taken) -> None:
         loc, key = taken.loc, taken.key
+        self._tenant_of[key] = taken.tenant
         if taken.handed_off:
             self._counts["handed_off"] += 1
         self._retrying.discard(taken.claimed_from)
@@ -598,7 +604,11 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
     def _write_outcome(self, answer: _Unwritten, *, again: bool = False) -> None:
         """Write a provider's answer on the request's lane; `_wrote` follows."""
         key = str(answer.loc.file(answer.loc.inbox, Suffix.CLAIMED))
-        self._lanes_.submit(functools.partial(_write_files, answer, self.audit, again), key)
+        self._lanes_.submit(
+            functools.partial(_write_files, answer, self.audit, again),
+            key,
+            self._tenant_of.get(key),
+        )
 
     def _wrote(self, wrote: _Wrote) -> None:
         """An answer written, or not: on an I/O error, an `io_error` answer if that can be
@@ -644,7 +654,9 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
         key = str(loc.file(loc.inbox, Suffix.CLAIMED))
         ts_ms = self.system.clock.wall_ms()
         self._lanes_.submit(
-            functools.partial(_refuse_files, loc, raw, refusal, found_as, ts_ms, self.audit), key
+            functools.partial(_refuse_files, loc, raw, refusal, found_as, ts_ms, self.audit),
+            key,
+            self._tenant_of.get(key),
         )
 
     def _refused(self, refused: _Refused) -> None:
@@ -672,7 +684,9 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
         """Appended on the request's lane, after its file work queued before."""
         record = _audit_record(event, loc, **fields)
         key = str(loc.file(loc.inbox, Suffix.CLAIMED))
-        self._lanes_.submit(functools.partial(_append, self.audit, record, sync), key)
+        self._lanes_.submit(
+            functools.partial(_append, self.audit, record, sync), key, self._tenant_of.get(key)
+        )
 
     @handler
     def stats(self, msg: Stats) -> SubstrateStats:

@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ctx_substrate import (
     Policy,
@@ -24,7 +26,7 @@ from ctx_substrate import (
     callable_provider,
     read_audit,
 )
-from ctx_substrate._lanes import IoLanes, JobCrashed
+from ctx_substrate._lanes import MAX_BATCH, IoLanes, JobCrashed
 from ctx_substrate._watcher import Committed
 from lightflow_actors.adapters.cortex import CortexClient, Shortcut
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, decode_error, temp_name
@@ -274,3 +276,90 @@ async def test_the_substrate_serves_on_both_loops(runtime: Runtime, tmp_path: Pa
     for n in (0, 1):
         mine = [event for rid, event in events if rid == f"r{n}"]
         assert mine == ["request.claimed", "policy.decision", "response.written"]
+
+
+# -- answer lanes are fair between tenants (ADR 0128) ------------------------------------------
+
+
+def _one_answer_lane() -> tuple[IoLanes, list[object]]:
+    """Lanes with a single answer lane (every key on it) and the outcomes in run order."""
+    ran: list[object] = []
+    lanes = IoLanes(_inline, lambda o, n: ran.extend(o), asyncio.get_running_loop(), count=2)
+    return lanes, ran
+
+
+async def _idle(lanes: IoLanes) -> None:
+    while not lanes.idle:  # noqa: ASYNC110 (the lanes have no event to wait on)
+        await asyncio.sleep(0)
+
+
+@pytest.mark.anyio
+async def test_an_answer_lane_takes_tenants_in_turn_not_the_backlog_first() -> None:
+    lanes, ran = _one_answer_lane()
+    for n in range(6):
+        lanes.submit(lambda n=n: f"noisy{n}", f"n{n}", "noisy")  # type: ignore[misc]
+    for n in range(2):
+        lanes.submit(lambda n=n: f"quiet{n}", f"q{n}", "quiet")  # type: ignore[misc]
+    assert lanes.waiting() == {"noisy": 6, "quiet": 2}
+    await _idle(lanes)
+    # First come first served would run the quiet answers seventh and eighth.
+    assert ran == ["noisy0", "quiet0", "noisy1", "quiet1", "noisy2", "noisy3", "noisy4", "noisy5"]
+    assert lanes.waiting() == {} and lanes.jobs == 8
+
+
+@pytest.mark.anyio
+async def test_a_quiet_answer_goes_into_the_next_batch_however_long_the_backlog() -> None:
+    lanes, ran = _one_answer_lane()
+    for n in range(3 * MAX_BATCH):
+        lanes.submit(lambda n=n: f"noisy{n}", f"n{n}", "noisy")  # type: ignore[misc]
+    lanes.submit(lambda: "quiet", "q", "quiet")
+    await _idle(lanes)
+    assert ran.index("quiet") == 1
+    assert lanes.batches == 4 and len(ran) == 3 * MAX_BATCH + 1  # batches stay bounded
+
+
+@pytest.mark.anyio
+async def test_a_keys_jobs_keep_their_order_whatever_tenant_a_later_job_names() -> None:
+    lanes, ran = _one_answer_lane()
+    lanes.submit(lambda: "a1", "a", "noisy")
+    for n in range(3):
+        lanes.submit(lambda n=n: f"b{n}", f"b{n}", "quiet")  # type: ignore[misc]
+    lanes.submit(lambda: "a2", "a")  # no tenant named: stays with its key's jobs (noisy)
+    lanes.submit(lambda: "a3", "a", "quiet")  # another named: still behind a1 and a2
+    await _idle(lanes)
+    assert [o for o in ran if str(o).startswith("a")] == ["a1", "a2", "a3"]
+    assert ran == ["a1", "b0", "a2", "b1", "a3", "b2"]
+    # Once a key's jobs have run, its next job waits among the tenant it names.
+    lanes.submit(lambda: "a4", "a", "quiet")
+    await _idle(lanes)
+    assert lanes.waiting() == {} and ran[-1] == "a4"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcde"), st.sampled_from(["noisy", "quiet", None])),
+        max_size=80,
+    )
+)
+def test_every_job_runs_once_in_its_keys_order_and_its_tenants_order(
+    submits: list[tuple[str, str | None]],
+) -> None:
+    async def scenario() -> None:
+        lanes, ran = _one_answer_lane()
+        owner: dict[str, str] = {}
+        for n, (key, tenant) in enumerate(submits):
+            owner.setdefault(key, tenant or "default")
+            lanes.submit(lambda n=n, key=key: (key, n), key, tenant)  # type: ignore[misc]
+        await _idle(lanes)
+        assert sorted(n for _, n in ran) == list(range(len(submits)))  # type: ignore[misc]
+        for key in owner:  # each key's jobs in submit order
+            mine = [n for k, n in ran if k == key]  # type: ignore[misc]
+            assert mine == sorted(mine)
+        for tenant in set(owner.values()):  # FIFO within a tenant (keys first queued)
+            theirs = [n for k, n in ran if owner[k] == tenant]  # type: ignore[misc]
+            assert theirs == sorted(theirs)
+        lanes.settled(lanes.jobs)
+        assert lanes.unsettled == 0
+
+    asyncio.run(scenario())
