@@ -133,7 +133,8 @@ class IoLanes:
         if lane == 0:
             intake = self._intake
             return [intake.popleft() for _ in range(min(len(intake), MAX_BATCH))]
-        queue, batch = self._answers[lane - 1], []
+        queue = self._answers[lane - 1]
+        batch: list[Job] = []
         while queue and len(batch) < MAX_BATCH:
             popped = queue.pop()
             if popped is None:  # pragma: no cover - pop without a filter always finds one
