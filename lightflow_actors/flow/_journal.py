@@ -56,6 +56,7 @@ from lightflow_actors.cortex import fsync_dir
 __all__ = [
     "JOURNAL_DIR",
     "DropRun",
+    "Frame",
     "NewRun",
     "PutFile",
     "PutManifest",
@@ -132,7 +133,19 @@ class Segment:
     last one reads as length 0: the end.
     """
 
-    __slots__ = ("allocated", "chunk", "dirs", "fd", "files", "index", "path", "size")
+    __slots__ = (
+        "allocated",
+        "broken",
+        "chunk",
+        "dirs",
+        "fd",
+        "files",
+        "index",
+        "inflight",
+        "path",
+        "size",
+        "synced",
+    )
 
     def __init__(self, index: int, path: Path, fd: int, chunk: int = PREALLOCATE_BYTES) -> None:
         self.index = index
@@ -140,6 +153,9 @@ class Segment:
         self.path = path
         self.fd = fd
         self.size = 0  # where the next frame goes
+        self.synced = 0  # frames before this offset are durable
+        self.broken = False  # a sync failed: frames written after it would be lost
+        self.inflight = 0  # frames written whose ops are not yet applied (the store's)
         self.allocated = 0  # bytes of zeros written and fsynced
         # Files and folders written for this segment's ops (absolute paths): its
         # checkpoint fsyncs them before the segment is deleted.
@@ -165,6 +181,17 @@ class Segment:
         else:  # one file (the commit path: strings, not `Path`s)
             self.files.add(target)
             self.dirs.add(os.path.dirname(target))
+
+
+class Frame:
+    """Where `WriteAheadLog.write` put a frame: `[start, end)` of `segment`."""
+
+    __slots__ = ("end", "segment", "start")
+
+    def __init__(self, segment: Segment, start: int, end: int) -> None:
+        self.segment = segment
+        self.start = start
+        self.end = end
 
 
 class WriteAheadLog:
@@ -211,19 +238,56 @@ class WriteAheadLog:
     def commit(self, ops: list[WalOp]) -> None:
         """Append `ops` as one frame and make it durable; on failure the journal is as
         before (the frame's bytes are zeroed again)."""
-        payload = _encoder.encode(ops)
-        frame = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-        segment = self.current
+        frame = self.write(ops)
         try:
-            segment.reserve(segment.size + len(frame) + _HEADER.size)
-            _write_at(segment.fd, frame, segment.size)
-            os.fdatasync(segment.fd)
+            self.sync(frame)
         except BaseException:
-            # Not acknowledged: wipe it so a replay never applies it.
-            with contextlib.suppress(OSError):
-                _write_at(segment.fd, bytes(len(frame)), segment.size)
+            self.wipe(frame, reuse=True)
             raise
-        segment.size += len(frame)
+
+    def write(self, ops: list[WalOp]) -> Frame:
+        """Append `ops` as one frame, not yet durable (`sync` makes it so). A frame whose
+        sync fails is wiped and its segment `broken`: frames written after it would never
+        be replayed, so the next write starts a new segment first."""
+        payload = _encoder.encode(ops)
+        data = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        if self.current.broken:
+            raise OSError(errno.EIO, "journal segment broken by a failed sync", self.path)
+        segment = self.current
+        start = segment.size
+        try:
+            segment.reserve(start + len(data) + _HEADER.size)
+            _write_at(segment.fd, data, start)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                _write_at(segment.fd, bytes(len(data)), start)
+            raise
+        segment.size = start + len(data)
+        return Frame(segment, start, start + len(data))
+
+    def sync(self, frame: Frame) -> None:
+        """Make `frame` durable: one `fdatasync` of its segment, which covers every frame
+        written there before it started (so a frame already covered costs nothing). On
+        failure the caller wipes the frame (`wipe`)."""
+        segment = frame.segment
+        if segment.synced >= frame.end:
+            return
+        covered = segment.size  # frames complete before the sync starts
+        os.fdatasync(segment.fd)
+        segment.synced = max(segment.synced, covered)
+
+    def wipe(self, frame: Frame, *, reuse: bool = False) -> None:
+        """Zero a frame that was not acknowledged (a replay stops at it) and mark its
+        segment broken: frames after it would never be replayed (`due` then starts the
+        next segment). `reuse` (no other writer meanwhile: `commit`): when it was the
+        last frame, the next one takes its place instead."""
+        segment = frame.segment
+        with contextlib.suppress(OSError):
+            _write_at(segment.fd, bytes(frame.end - frame.start), frame.start)
+        if reuse and segment.size == frame.end:
+            segment.size = frame.start
+        else:
+            segment.broken = True
 
     def apply(
         self,
@@ -251,14 +315,16 @@ class WriteAheadLog:
                 apply_op(target, op, replaying=replaying)
             into.record(target, op)
 
-    def note(self, op: WalOp) -> None:
-        """Record `op` for the current segment's checkpoint without writing it yet (a
-        manifest written later, before that checkpoint)."""
-        self.current.record(f"{self._root}/{op.path}", op)
+    def note(self, op: WalOp, segment: Segment | None = None) -> None:
+        """Record `op` for the checkpoint of `segment` (default the current) without
+        writing it yet (a manifest written later, before that checkpoint)."""
+        into = segment if segment is not None else self.current
+        into.record(f"{self._root}/{op.path}", op)
 
     @property
     def due(self) -> bool:
-        return self.current.size >= self.checkpoint_bytes
+        """Whether to start the next segment: the current one is full, or broken."""
+        return self.current.size >= self.checkpoint_bytes or self.current.broken
 
     def rotate(self) -> Segment:
         """Start the next segment; returns the old one, to be `finish`ed once every op in it

@@ -54,6 +54,7 @@ from ._files import append_line, cut_torn_tail, last_line, read_lines, write_new
 from ._journal import (
     JOURNAL_DIR,
     DropRun,
+    Frame,
     NewRun,
     PutFile,
     PutManifest,
@@ -561,6 +562,23 @@ class _Batch:
         self.waiting = False  # its writer called `wait` (`enqueue` then `wait` later)
 
 
+class _Staged:
+    """A group between its two stages (ADR 0124): prepared and written to the journal by
+    stage 1, synced, applied and answered by stage 2."""
+
+    __slots__ = ("batches", "claimed", "ends", "epoch", "error", "frame", "pending", "used")
+
+    def __init__(self, batches: list[_Batch], epoch: int) -> None:
+        self.batches = batches
+        self.epoch = epoch  # the failed syncs counted when it was staged
+        self.used: dict[str, _Held] = {}
+        self.pending: dict[str, RunManifest] = {}  # each run's newest manifest in it
+        self.ends: dict[str, tuple[_Held, int]] = {}  # journal-file ends after it
+        self.claimed: set[str] = set()  # runs it creates
+        self.frame: Frame | None = None
+        self.error: BaseException | None = None  # the whole group failed
+
+
 MAX_DEFERRED_GROUPS = 64
 """A run's manifest waits at most this many groups before the flusher writes it."""
 
@@ -591,28 +609,38 @@ class _Held:
     """
 
     __slots__ = (
+        "acked",
         "busy",
         "dirty",
         "fd",
         "fds",
         "groups",
+        "head",
         "manifest",
         "offsets",
         "relative",
         "since",
+        "unapplied",
         "write",
     )
 
     def __init__(self, fd: int, manifest: RunManifest, relative: str) -> None:
         self.fd = fd
-        self.manifest = manifest  # the newest, as applied to the run's files (and journaled)
+        self.manifest = manifest  # the newest durable one (journaled; what readers get)
+        # Pipelined groups (ADR 0124): the newest manifest and journal-file ends as the
+        # groups staged so far leave them (ahead of `manifest` and `acked` while a staged
+        # group waits for its sync); stage 1's alone, put back to the durable ones when a
+        # sync fails.
+        self.head = manifest
         self.relative = relative  # the run folder, relative to the store root
         self.offsets: dict[str, int] = {}  # where the next line of a journal file goes
+        self.acked: dict[str, int] = {}  # the same, as of the newest durable group
         self.fds: dict[str, int] = {}  # its journal files, open, by relative path
         self.dirty: _Dirty | None = None
         self.since = 0  # the index of the oldest segment with a manifest not yet written
         self.groups = 0  # groups committed since it became dirty
-        self.busy = False  # a group is using it
+        self.busy = 0  # groups (staged or syncing) using it
+        self.unapplied = 0  # its ops journaled whose write into its files failed
         self.write = threading.Lock()
 
     def close(self) -> None:
@@ -657,8 +685,14 @@ class _GroupCommit:
         self._queue: list[_Batch] = []
         # Guards the queue, `_leading` and `_exclusive_waiting`.
         self._cond = threading.Condition(threading.Lock())
-        self._leading = False  # a leader is committing a group (or recover/close runs)
+        self._leading = False  # a leader is staging a group (or recover/close runs)
         self._exclusive_waiting = 0
+        # Held by the group in stage 2 (sync, apply, answer). Its leader takes it before
+        # handing the lead on, so stage 2 runs in the order the groups were staged.
+        self._syncing = threading.Lock()
+        self._failed_syncs = 0  # a staged group that saw fewer is built on a lost one
+        self._sync_error: BaseException | None = None
+        self._creating: set[str] = set()  # runs created by a staged group
         self._wal: WriteAheadLog | None = None
         # Guards what the leader shares with the flusher: the held runs and their dirty
         # manifests, the flusher's work, `_manifests` and `_unapplied`.
@@ -669,8 +703,9 @@ class _GroupCommit:
         # written with: a writer elsewhere (the CLI) changes the key, and it is read again.
         self._manifests: dict[str, tuple[tuple[int, int, int], RunManifest]] = {}
         # Ops journaled but not yet written to the run files (a write failed), with their
-        # segment: written again before the next group, which fails if they still cannot be.
-        self._unapplied: list[tuple[Segment, WalOp]] = []
+        # segment and run: written again before the next group applies anything; the run
+        # stays held (its state in memory is the truth) until they are.
+        self._unapplied: list[tuple[Segment, str, WalOp]] = []
         self._requests: set[str] = set()  # runs whose manifest the flusher is to write
         self._segments: list[Segment] = []  # old segments to checkpoint, oldest first
         self._checkpoint_now = False  # the flusher is to try the checkpoints
@@ -726,13 +761,25 @@ class _GroupCommit:
         return batch.result
 
     def _lead(self) -> None:
-        """Commit every batch queued as one group, then hand the lead on."""
+        """Commit every batch queued as one group, pipelined (ADR 0124): stage it (prepare,
+        write its frame), wait for the previous group's stage 2, hand the lead on (the
+        next group stages while this one syncs), then sync, apply and answer it."""
         with self._cond:
             group, self._queue = self._queue, []
         try:
-            self._commit_group(group)
-        finally:
+            staged = self._stage(group)
+            self._syncing.acquire()
+        except BaseException:
             self._hand_on()
+            raise
+        try:
+            try:
+                self._doom_if_lost(staged)
+            finally:
+                self._hand_on()
+            self._finish(staged)
+        finally:
+            self._syncing.release()
 
     def _hand_on(self) -> None:
         """Give up the lead: to the writer of the oldest batch still queued (one thread
@@ -758,7 +805,8 @@ class _GroupCommit:
             self._exclusive_waiting -= 1
             self._leading = True
         try:
-            yield
+            with self._syncing:  # and no group in stage 2
+                yield
         finally:
             self._hand_on()
 
@@ -825,48 +873,119 @@ class _GroupCommit:
     # -- the leader ----------------------------------------------------------------------
 
     def _commit_group(self, group: list[_Batch]) -> None:
-        used: dict[str, _Held] = {}
-        failed: set[str] = set()
+        """Both stages of one group, one after the other (`close`: no group in flight)."""
+        staged = self._stage(group)
+        self._doom_if_lost(staged)
+        self._finish(staged)
+
+    def _stage(self, group: list[_Batch]) -> _Staged:
+        """Stage 1: prepare every batch from the runs' state as the groups staged before
+        left it, write the group's frame (not synced), and make its state the runs' head
+        for the next group. A failure fails the whole group (`_Staged.error`)."""
+        staged = _Staged(group, self._failed_syncs)
         try:
-            try:
-                self._retry_unapplied()
-                pending: dict[str, RunManifest] = {}
-                ends: dict[str, tuple[_Held, int]] = {}
-                claimed: set[str] = set()
-                for batch in group:
-                    self._prepare(batch, used, pending, ends, claimed)
-                frame = [op for batch in group for op in batch.wal]
-                if frame:
-                    self._journal().commit(frame)
-            except BaseException as exc:
-                for batch in group:
-                    batch.error = exc
-                raise
-            for relative, (held, end) in ends.items():
-                held.offsets[relative] = end
             for batch in group:
-                self._apply(batch, used, failed)
+                self._prepare(batch, staged)
+            frame = [op for batch in group for op in batch.wal]
+            if frame:
+                self._rotate_if_due()
+                staged.frame = self._journal().write(frame)
+                with self._state:
+                    staged.frame.segment.inflight += 1
+        except BaseException as exc:
+            staged.error = exc
+            for batch in group:
+                batch.error = exc
+            return staged
+        for run_id, manifest in staged.pending.items():
+            staged.used[run_id].head = manifest
+        for relative, (held, end) in staged.ends.items():
+            held.offsets[relative] = end
+        if staged.claimed:
+            with self._state:
+                self._creating |= staged.claimed
+        return staged
+
+    def _doom_if_lost(self, staged: _Staged) -> None:
+        """With the lead and `_syncing` held: a group staged on top of one whose sync
+        failed is lost with it (its frame follows a wiped one, its state built on one
+        never durable): wiped, failed, its runs put back to their durable state."""
+        if staged.error is not None or staged.epoch == self._failed_syncs:
+            return
+        error = self._sync_error
+        assert error is not None
+        staged.error = error
+        for batch in staged.batches:
+            batch.error = error
+        if staged.frame is not None:
+            self._journal().wipe(staged.frame)
+        self._put_back(staged)
+
+    def _put_back(self, staged: _Staged) -> None:
+        for held in staged.used.values():
+            held.head = held.manifest
+            held.offsets = dict(held.acked)
+
+    def _finish(self, staged: _Staged) -> None:
+        """Stage 2: sync the group's frame, write what failed before, write its ops into
+        the run files, answer its writers."""
+        group, used = staged.batches, staged.used
+        try:
+            if staged.error is None and staged.frame is not None:
+                wal = self._journal()
+                try:
+                    wal.sync(staged.frame)
+                except BaseException as exc:
+                    wal.wipe(staged.frame)
+                    self._sync_error = exc
+                    self._failed_syncs += 1
+                    staged.error = exc
+                    for batch in group:
+                        batch.error = exc
+                    self._put_back(staged)
+                    raise
+                for relative, (held, end) in staged.ends.items():
+                    held.acked[relative] = end
+                try:
+                    self._retry_unapplied()
+                except OSError as exc:  # this group's writes wait behind them
+                    segment = staged.frame.segment
+                    for batch in group:
+                        self._unwritten(batch.run_id, used.get(batch.run_id), segment, batch.wal)
+                        batch.error = exc
+                    raise
+            if staged.error is None:
+                for batch in group:
+                    self._apply(batch, staged)
         except Exception:
             pass  # every batch of the group carries the error to its writer
         finally:
             try:
-                self._end_group(used, failed)
+                with self._state:
+                    self._creating -= staged.claimed
+                    if staged.frame is not None:
+                        staged.frame.segment.inflight -= 1
+                self._end_group(used)
             finally:
                 for batch in group:
                     batch.done = True
                     batch.wake.set()
-        self._rotate_if_due()
 
-    def _end_group(self, used: dict[str, _Held], failed: set[str]) -> None:
+    def _end_group(self, used: dict[str, _Held]) -> None:
         """Release the runs this group left clean; ask the flusher for the manifests that
-        are due (all of them when no batch waits)."""
+        are due (all of them when no batch waits and no other group is staged)."""
         with self._cond:
-            idle = not self._queue
+            idle = not self._queue and not self._leading
         clean: list[_Held] = []
         with self._state:
             for run_id, held in used.items():
-                held.busy = False
-                if run_id not in failed and held.dirty is None and self._runs.get(run_id) is held:
+                held.busy -= 1
+                if (
+                    not held.busy
+                    and held.dirty is None
+                    and not held.unapplied
+                    and self._runs.get(run_id) is held
+                ):
                     del self._runs[run_id]
                     clean.append(held)
             for run_id, held in self._runs.items():
@@ -880,18 +999,21 @@ class _GroupCommit:
                 self._wake()
         for held in clean:
             held.close()
-        for run_id in failed:
-            self._drop(run_id)
         if self._inline:
             self._flusher_work()
 
     def _rotate_if_due(self) -> None:
+        """Start the next journal segment when the current one is full or broken (stage
+        1, before a frame is written); the old one is checkpointed off the commit path
+        once the groups in it are applied."""
         wal = self._wal
         if wal is None or not wal.due:
             return
         try:
             old = wal.rotate()
         except OSError:
+            if wal.current.broken:
+                raise  # no frame can go there
             logger.exception("starting a new journal segment failed; retried after a group")
             return
         with self._state:
@@ -907,15 +1029,27 @@ class _GroupCommit:
         return self._wal
 
     def _retry_unapplied(self) -> None:
+        """Write the ops whose write failed (stage 2 or alone), oldest first; raises if one
+        still cannot be. Their runs are held meanwhile, and released once written."""
         with self._state:
             unapplied = list(self._unapplied)
         if not unapplied:
             return
         wal = self._journal()
-        for segment, op in unapplied:
-            wal.apply([op], replaying=True, segment=segment)
-        with self._state:
-            del self._unapplied[: len(unapplied)]
+        for segment, run_id, op in unapplied:
+            held = self._runs.get(run_id)
+            if held is not None and isinstance(op, PutManifest):
+                with held.write:  # not at once with the flusher
+                    wal.apply([op], replaying=True, segment=segment)
+            else:
+                wal.apply([op], replaying=True, segment=segment)
+            with self._state:
+                self._unapplied.pop(0)
+                if held is not None:
+                    held.unapplied -= 1
+                    if not held.unapplied:
+                        self._requests.add(run_id)  # released by the flusher if clean
+                        self._wake()
 
     def _hold(self, run_id: str, used: dict[str, _Held]) -> _Held:
         """The run, held for this group (its lock taken unless this store holds it)."""
@@ -925,7 +1059,7 @@ class _GroupCommit:
         with self._state:
             held = self._runs.get(run_id)
             if held is not None:
-                held.busy = True
+                held.busy += 1
         if held is None:
             store = self._store
             fd = store._lock(run_id)
@@ -935,7 +1069,7 @@ class _GroupCommit:
             except BaseException:
                 os.close(fd)
                 raise
-            held.busy = True
+            held.busy = 1
             with self._state:
                 self._runs[run_id] = held
         used[run_id] = held
@@ -960,26 +1094,20 @@ class _GroupCommit:
             self._manifests[run_id] = (_stat_key(path), manifest)
         return manifest
 
-    def _prepare(
-        self,
-        batch: _Batch,
-        used: dict[str, _Held],
-        pending: dict[str, RunManifest],
-        ends: dict[str, tuple[_Held, int]],
-        claimed: set[str],
-    ) -> None:
+    def _prepare(self, batch: _Batch, staged: _Staged) -> None:
         """Turn the batch's ops into journal ops under its run's lock; an error stops the
         batch there (the ops before it are committed)."""
         store, run_id = self._store, batch.run_id
+        pending, ends = staged.pending, staged.ends
         if isinstance(batch.ops[0], _CreateRun | _DropRun):
-            self._prepare_run_op(batch, batch.ops[0], used, claimed)
+            self._prepare_run_op(batch, batch.ops[0], staged)
             return
         try:
-            held = self._hold(run_id, used)
+            held = self._hold(run_id, staged.used)
             for index, op in enumerate(batch.ops):
                 match op:
                     case UpdateManifest(change=change):
-                        manifest = pending.get(run_id, held.manifest)
+                        manifest = pending.get(run_id, held.head)
                         try:
                             manifest, event = change(manifest)
                         except StepTransitionError as error:
@@ -1011,17 +1139,16 @@ class _GroupCommit:
         except Exception as exc:
             batch.error = exc
 
-    def _prepare_run_op(
-        self, batch: _Batch, op: _CreateRun | _DropRun, used: dict[str, _Held], claimed: set[str]
-    ) -> None:
-        store, run_id = self._store, batch.run_id
+    def _prepare_run_op(self, batch: _Batch, op: _CreateRun | _DropRun, staged: _Staged) -> None:
+        store, run_id, claimed = self._store, batch.run_id, staged.claimed
         try:
             folder = self._relative(store.run_dir(run_id))
             if isinstance(op, _DropRun):
                 batch.wal.append(DropRun(folder))
             elif (
                 run_id in claimed
-                or run_id in used
+                or run_id in staged.used
+                or run_id in self._creating  # by a group still syncing
                 or run_id in self._runs
                 or store.run_dir(run_id).exists()
             ):
@@ -1051,53 +1178,73 @@ class _GroupCommit:
         ends[relative] = (held, offset + len(data))
         return WriteLine(relative, offset, data)
 
-    def _apply(self, batch: _Batch, used: dict[str, _Held], failed: set[str]) -> None:
+    def _apply(self, batch: _Batch, staged: _Staged) -> None:
         """Write the batch's ops into the run files, except its manifest (the newest of the
-        batch), left dirty for the flusher unless the run settled."""
+        batch), left dirty for the flusher unless the run settled. The ops are durable: a
+        write that fails is written again before the next group's (the run stays held)."""
+        used = staged.used
         manifests = [op for op in batch.wal if isinstance(op, PutManifest)]
         rest = [op for op in batch.wal if not isinstance(op, PutManifest)]
         if rest and isinstance(rest[0], NewRun | DropRun):
             self._apply_run_op(batch, rest[0], used)
             return
         wal = self._journal()
-        segment = wal.current
-        held = used.get(batch.run_id)
+        assert staged.frame is not None
+        segment = staged.frame.segment
+        run_id = batch.run_id
+        held = used.get(run_id)
         try:
-            wal.apply(rest, fds=held.fds if held is not None else None)
+            wal.apply(rest, fds=held.fds if held is not None else None, segment=segment)
         except OSError as exc:
-            # Written again before the next group, manifest included.
-            with self._state:
-                self._unapplied.extend((segment, op) for op in batch.wal)
-            failed.add(batch.run_id)
-            batch.error = exc
+            error: OSError | None = exc
+        else:
+            error = None
+        if held is None or not manifests:
+            if error is not None:
+                self._unwritten(run_id, held, segment, batch.wal)
+                batch.error = error
             return
-        if not manifests:
+        newest, manifest = manifests[-1], batch.result.updates[-1][0]
+        with self._state:  # durable: what this store's readers get from now on
+            held.manifest = manifest
+        if error is not None:
+            self._unwritten(run_id, held, segment, batch.wal)
+            batch.error = error
             return
-        run_id, held, newest = batch.run_id, used[batch.run_id], manifests[-1]
-        manifest = batch.result.updates[-1][0]
         if manifest.status in TERMINAL:
             # Settled: in place before the writer is answered (and no flush is left).
             with held.write:
                 try:
-                    wal.apply([newest])
+                    wal.apply([newest], segment=segment)
                     key = _stat_key(self._store.root / newest.path)
                 except OSError as exc:
-                    with self._state:
-                        self._unapplied.append((segment, newest))
-                    failed.add(run_id)
+                    self._unwritten(run_id, held, segment, [newest])
                     batch.error = exc
                     return
                 with self._state:
                     held.dirty = None
-                    held.manifest = manifest
                     self._manifests[run_id] = (key, manifest)
             return
-        wal.note(newest)  # written before this segment's checkpoint
+        wal.note(newest, segment)  # written before this segment's checkpoint
         with self._state:
             if held.dirty is None:
                 held.since, held.groups = segment.index, 0
             held.dirty = _Dirty(newest, manifest, segment)
-            held.manifest = manifest
+
+    def _unwritten(
+        self,
+        run_id: str,
+        held: _Held | None,
+        segment: Segment,
+        ops: list[WalOp],
+    ) -> None:
+        """Ops journaled whose write failed: written again before the next group's."""
+        with self._state:
+            self._unapplied.extend((segment, run_id, op) for op in ops)
+            if held is not None:
+                held.unapplied += len(ops)
+                if any(isinstance(op, PutManifest) for op in ops):
+                    held.dirty = None  # a newer one is among them: not the older one
 
     def _apply_run_op(self, batch: _Batch, op: NewRun | DropRun, used: dict[str, _Held]) -> None:
         """Create or remove a run folder; a creation that lost the race for its id (a
@@ -1146,24 +1293,6 @@ class _GroupCommit:
                     return  # released meanwhile (the flusher wrote it)
                 del self._runs[run_id]
                 held.dirty = None
-            held.close()
-
-    def _drop(self, run_id: str) -> None:
-        """Release a run a write failed for: its dirty manifest joins the ops written
-        again before the next group (which reads the run afresh)."""
-        with self._state:
-            held = self._runs.get(run_id)
-        if held is None:
-            return
-        with held.write:
-            with self._state:
-                self._manifests.pop(run_id, None)
-                if self._runs.get(run_id) is not held:
-                    return  # released meanwhile (the flusher wrote it)
-                del self._runs[run_id]
-                if held.dirty is not None:
-                    self._unapplied.append((held.dirty.segment, held.dirty.op))
-                    held.dirty = None
             held.close()
 
     # -- the flusher ----------------------------------------------------------------------
@@ -1248,7 +1377,12 @@ class _GroupCommit:
                         held.dirty = None
                     elif held.dirty is not None:
                         held.since = held.dirty.segment.index
-                if held.dirty is None and not held.busy and self._runs.get(run_id) is held:
+                if (
+                    held.dirty is None
+                    and not held.busy
+                    and not held.unapplied
+                    and self._runs.get(run_id) is held
+                ):
                     del self._runs[run_id]
                     release = True
             if release:
@@ -1270,7 +1404,8 @@ class _GroupCommit:
             with self._state:
                 waiting = any(
                     h.dirty is not None and h.since <= segment.index for h in self._runs.values()
-                ) or any(s is segment for s, _ in self._unapplied)
+                ) or any(s is segment for s, _, _ in self._unapplied)
+                waiting = waiting or segment.inflight > 0  # a group not yet applied
                 files, dirs = list(segment.files), list(segment.dirs)
             if waiting:
                 if strict:

@@ -692,14 +692,22 @@ def test_a_create_that_loses_the_race_for_its_id_is_refused_and_replays_nothing_
     """The CLI creates the same id between the leader's check and its rename: the
     server's create is refused, and replaying its journaled op leaves the CLI's run."""
     store = RunStore(tmp_path, group_commit=True)
-    real = _journal.WriteAheadLog.commit
+    real_write, real_sync = _journal.WriteAheadLog.write, _journal.WriteAheadLog.sync
+    creations: list[_journal.Frame] = []
 
-    def commit_then_lose(self: _journal.WriteAheadLog, ops: list[_journal.WalOp]) -> None:
-        real(self, ops)
+    def write(self: _journal.WriteAheadLog, ops: list[_journal.WalOp]) -> _journal.Frame:
+        frame = real_write(self, ops)
         if any(isinstance(op, NewRun) for op in ops):
+            creations.append(frame)
+        return frame
+
+    def sync_then_lose(self: _journal.WriteAheadLog, frame: _journal.Frame) -> None:
+        real_sync(self, frame)
+        if frame in creations:
             create(tmp_path, "r")  # a direct writer wins the id meanwhile
 
-    monkeypatch.setattr(_journal.WriteAheadLog, "commit", commit_then_lose)
+    monkeypatch.setattr(_journal.WriteAheadLog, "write", write)
+    monkeypatch.setattr(_journal.WriteAheadLog, "sync", sync_then_lose)
     with pytest.raises(RunExists):
         _service(store).create("article", b'{"topic": "coffee"}', run_id="r")
     theirs = {n: (tmp_path / "runs" / "r" / n).read_bytes() for n in _RUN_FILES}

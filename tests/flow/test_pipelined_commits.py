@@ -33,17 +33,17 @@ class Gate:
         self.waiting = 0
         self.durable = 0
         self._lock = threading.Lock()
-        real = _journal.WriteAheadLog.commit
+        real = _journal.WriteAheadLog.sync
 
-        def commit(wal: _journal.WriteAheadLog, ops: list[_journal.WalOp]) -> None:
+        def sync(wal: _journal.WriteAheadLog, frame: _journal.Frame) -> None:
             with self._lock:
                 self.waiting += 1
             self.open.wait()
-            real(wal, ops)
+            real(wal, frame)
             with self._lock:
                 self.durable += 1
 
-        monkeypatch.setattr(_journal.WriteAheadLog, "commit", commit)
+        monkeypatch.setattr(_journal.WriteAheadLog, "sync", sync)
 
     def release(self) -> None:
         self.open.set()
