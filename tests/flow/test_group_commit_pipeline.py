@@ -20,9 +20,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightflow_actors.flow import RunManifest, RunStore, StepSubmitted, UpdateManifest, _journal
+from lightflow_actors.flow import (
+    RunManifest,
+    RunStore,
+    StepSubmitted,
+    UpdateManifest,
+    _journal,
+    submit_step,
+)
 from lightflow_actors.flow import _store as store_module
-from lightflow_actors.flow import submit_step
 
 from .test_group_commit import create, wait_for
 
@@ -99,10 +105,6 @@ def test_the_next_group_is_staged_on_top_of_one_still_syncing_and_answered_after
     assert RunStore(tmp_path).manifest("r") == results["b"]
 
 
-class _Crash(Exception):
-    pass
-
-
 @contextmanager
 def _journal_hooks(
     on_synced: Callable[[], None], failing: set[int]
@@ -137,7 +139,9 @@ RUNS = ("r", "s")
 
 @settings(max_examples=30, deadline=None)
 @given(
-    groups=st.lists(st.lists(st.sampled_from(RUNS), min_size=1, max_size=3), min_size=2, max_size=5),
+    groups=st.lists(
+        st.lists(st.sampled_from(RUNS), min_size=1, max_size=3), min_size=2, max_size=5
+    ),
     early=st.lists(st.booleans(), min_size=5, max_size=5),
     cut=st.integers(0, 30),
     fail=st.none() | st.integers(0, 4),
