@@ -64,12 +64,12 @@ def serve(port: int) -> None:
     from lightflow_actors import ActorSystem
     from lightflow_actors.adapters.ws import live_routes
     from lightflow_actors.live import (
+        KeyedRows,
         LiveView,
         Params,
         Rendered,
         SessionInfo,
         Template,
-        keyed,
     )
     from lightflow_actors.live_examples import start_examples
     from lightflow_actors.live_examples.table import ROW, Row, initial_rows, render_row
@@ -104,6 +104,9 @@ def serve(port: int) -> None:
         '<table><tbody id="rows">{rows}</tbody></table></section>'
     )
 
+    # Rows are rendered once per row object: a click re-renders only the rows it changed.
+    grid_rows: KeyedRows[Row] = KeyedRows(ROW, render=render_row, key=lambda r: r.id)
+
     class GridView(LiveView[Grid, One | Five | Sort]):
         def mount(self, params: Params, session: SessionInfo) -> Grid:
             return Grid(initial_rows(ROWS))
@@ -117,7 +120,7 @@ def serve(port: int) -> None:
 
         def render(self, state: Grid) -> Rendered:
             rows = reversed(state.rows) if state.reverse else state.rows
-            return page(rows=keyed(ROW, [(r.id, render_row(r)) for r in rows]))
+            return page(rows=grid_rows(rows))
 
     def bare_page() -> str:
         from lightflow_actors.live import to_html

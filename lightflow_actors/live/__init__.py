@@ -167,7 +167,7 @@ from ._store import (
     snapshot_key,
 )
 from ._streams import streamed
-from ._template import Key, Template, Value, each, keyed
+from ._template import Key, KeyedRows, Template, Value, each, keyed
 from ._upload import (
     Upload,
     UploadEntry,
@@ -235,6 +235,7 @@ __all__ = [
     "Info",
     "JSCommandError",
     "Key",
+    "KeyedRows",
     "ListPresence",
     "ListPresences",
     "LiveClient",

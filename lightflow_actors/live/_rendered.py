@@ -67,12 +67,13 @@ class Comprehension(msgspec.Struct, frozen=True):
         width = len(self.statics) - 1
         if width < 0:
             raise RenderedError("a comprehension needs at least one static; use each/keyed")
-        for position, entry in enumerate(self.entries):
-            if len(entry) != width:
-                raise RenderedError(
-                    f"entry {position} has {len(entry)} dynamics but the template has {width}; "
-                    "every entry must come from the comprehension's template"
-                )
+        if set(map(len, self.entries)) - {width}:  # a C loop; the culprit is found after
+            for position, entry in enumerate(self.entries):
+                if len(entry) != width:
+                    raise RenderedError(
+                        f"entry {position} has {len(entry)} dynamics but the template has "
+                        f"{width}; every entry must come from the comprehension's template"
+                    )
         if self.keys is not None:
             if len(self.keys) != len(self.entries):
                 raise RenderedError(

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 import string
-from collections.abc import Iterable
-from typing import Final, TypeAlias
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, Generic, TypeAlias, TypeVar, cast
 
 from ._errors import RenderedError, TemplateSyntaxError, TemplateValueError
+from ._immutable import immutable_value
 from ._markup import Markup, escape_text
 from ._rendered import ComponentCall, Comprehension, Dynamic, Rendered, StreamSlot
 
@@ -26,6 +27,8 @@ Value: TypeAlias = (
 
 Key: TypeAlias = "str | int"
 """A key of a keyed collection; ints are turned into their decimal string."""
+
+T = TypeVar("T")
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # A field right after `=` is an unquoted attribute value: escaping cannot make
@@ -181,18 +184,164 @@ def keyed(template: Template, items: Iterable[tuple[Key, Rendered]]) -> Comprehe
 
     Keys must be unique; ints become their decimal strings, so 7 and "7" collide.
     """
-    keys: list[str] = []
-    entries: list[tuple[Dynamic, ...]] = []
+    pairs = items if isinstance(items, list | tuple) else list(items)
+    raw = [key for key, _ in pairs]
+    rendered = [item for _, item in pairs]
     fingerprint = template.fingerprint
-    for key, item in items:
+    # The checks run over whole lists (C loops); a failure is located afterwards.
+    if {item.fingerprint for item in rendered} - {fingerprint}:
+        for key, item in pairs:
+            if item.fingerprint != fingerprint:
+                raise RenderedError(
+                    f"entry {str(key)!r} was not rendered by {template!r}; "
+                    "every entry of keyed(...) must come from its template"
+                )
+    kinds = set(map(type, raw))
+    keys: tuple[str, ...]
+    if kinds == {str}:
+        keys = tuple(cast("list[str]", raw))
+    elif kinds == {int}:
+        keys = tuple(map(_INT_TEXT.__getitem__, cast("list[int]", raw)))
+    elif kinds <= _KEY_TYPES:
+        keys = tuple([key if type(key) is str else str(key) for key in raw])
+    else:  # subclasses (an IntEnum, a str enum) and refusals: the careful path
+        for key in raw:
+            if isinstance(key, bool) or not isinstance(key, str | int):
+                raise RenderedError(f"key {key!r} is not a str or int; use a stable id")
+        keys = tuple([key if isinstance(key, str) else str(key) for key in raw])
+    return Comprehension(
+        fingerprint, template.statics, tuple([item.dynamics for item in rendered]), keys
+    )
+
+
+_KEY_TYPES: Final = frozenset({str, int})
+
+
+class _IntText(dict[int, str]):
+    """An int key's decimal text, made once: later renders reuse the same str objects, so
+    comparing two renders' keys is mostly identity checks. Bounded: cleared when full."""
+
+    def __missing__(self, key: int) -> str:
+        if len(self) >= _INT_TEXT_LIMIT:
+            self.clear()
+        text = self[key] = str(key)
+        return text
+
+
+_INT_TEXT_LIMIT: Final = 1 << 16
+_ABSENT: Final = object()
+_INT_TEXT: Final = _IntText()
+
+
+class KeyedRows(Generic[T]):
+    """A keyed comprehension of items that renders only the items it has not seen.
+
+    ``rows = KeyedRows(ROW, render=render_row, key=lambda r: r.id)`` at module level, then
+    ``rows(state.rows)`` inside ``render`` gives what ``keyed(ROW, [(r.id, render_row(r))
+    for r in state.rows])`` gives. Each rendered item is remembered by identity with its
+    key and entry: an item seen before (the very same object) costs a dict lookup, not a
+    call of `render`, and keeps the very same entry, which the diff skips at once. That
+    is Phoenix's comprehension rule (statics once, unchanged entries not re-sent) made
+    cheap on the server too.
+
+    Only immutable items are remembered (frozen structs, tuples of immutables: judged
+    once per type, as for view states); `render` and `key` must depend on the item alone.
+    A mutable item is rendered on every call. The memory is shared by every session
+    rendering through this object and bounded: when it holds more than `limit` items (or
+    twice the current call's, if more) it keeps only the current call's.
+
+    >>> item = Template("<li>{name}</li>")
+    >>> names = KeyedRows(item, render=lambda n: item(name=n), key=lambda n: n)
+    >>> names(("ada", "bob")).keys
+    ('ada', 'bob')
+    """
+
+    __slots__ = ("_dynamics", "_held", "_keys", "key", "limit", "render", "template")
+
+    def __init__(
+        self,
+        template: Template,
+        *,
+        render: Callable[[T], Rendered],
+        key: Callable[[T], Key],
+        limit: int = 10_000,
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        self.template = template
+        self.render = render
+        self.key = key
+        self.limit = limit
+        # id(item) -> item, key text, entry; holding the item keeps its id from reuse.
+        self._held: dict[int, object] = {}
+        self._keys: dict[int, str] = {}
+        self._dynamics: dict[int, tuple[Dynamic, ...]] = {}
+
+    def __repr__(self) -> str:
+        return f"KeyedRows({self.template!r}, holding {len(self._held)})"
+
+    def __call__(self, items: Iterable[T]) -> Comprehension:
+        """The keyed comprehension of `items`, in their order."""
+        listed = items if isinstance(items, list | tuple) else list(items)
+        ids = list(map(id, listed))
+        held = self._held
+        if len(held) > max(self.limit, 2 * len(ids)):
+            self._forget_all_but(ids)
+        known = list(map(held.__contains__, ids))
+        mutable: list[int] = []
+        try:
+            if False in known:
+                self._learn(listed, ids, known, mutable)
+            keys = tuple(map(self._keys.__getitem__, ids))
+            entries = tuple(map(self._dynamics.__getitem__, ids))
+        finally:
+            for ident in mutable:  # they may change in place before the next call
+                self._forget(ident)
+        template = self.template
+        return Comprehension(template.fingerprint, template.statics, entries, keys)
+
+    def _learn(
+        self, items: Sequence[T], ids: list[int], known: list[bool], mutable: list[int]
+    ) -> None:
+        """Render the items not `known`; add the ids of the mutable ones to `mutable`."""
+        fingerprint = self.template.fingerprint
+        position = known.index(False)
+        while True:
+            item = items[position]
+            text = self._key_text(item)
+            rendered = self.render(item)
+            if type(rendered) is not Rendered or rendered.fingerprint != fingerprint:
+                raise RenderedError(
+                    f"entry {text!r} was not rendered by {self.template!r}; "
+                    "the render of KeyedRows must call its template"
+                )
+            ident = ids[position]
+            self._held[ident] = item
+            self._keys[ident] = text
+            self._dynamics[ident] = rendered.dynamics
+            if not immutable_value(item):
+                mutable.append(ident)
+            try:
+                position = known.index(False, position + 1)
+            except ValueError:
+                return
+
+    def _key_text(self, item: T) -> str:
+        key = self.key(item)
+        if type(key) is str:
+            return key
+        if type(key) is int:
+            return _INT_TEXT[key]
         if isinstance(key, bool) or not isinstance(key, str | int):
             raise RenderedError(f"key {key!r} is not a str or int; use a stable id")
-        text = key if isinstance(key, str) else str(key)
-        if item.fingerprint != fingerprint:
-            raise RenderedError(
-                f"entry {text!r} was not rendered by {template!r}; "
-                "every entry of keyed(...) must come from its template"
-            )
-        keys.append(text)
-        entries.append(item.dynamics)
-    return Comprehension(fingerprint, template.statics, tuple(entries), tuple(keys))
+        return key if isinstance(key, str) else str(key)
+
+    def _forget(self, ident: int) -> None:
+        if self._held.pop(ident, _ABSENT) is not _ABSENT:
+            del self._keys[ident]
+            del self._dynamics[ident]
+
+    def _forget_all_but(self, ids: list[int]) -> None:
+        keep = set(ids)
+        for ident in [ident for ident in self._held if ident not in keep]:
+            self._forget(ident)
