@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser
 
 from bench._live_server import free_port
-from bench._report import percentile
+from bench._report import percentile, row
 from lightflow_actors.testing.chromium import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,6 +258,7 @@ async def run(port: int) -> None:
             await bare.evaluate("window.ready")
             print(f"{'':<34}{'live p50':>10}{'p90':>9}{'bare p50':>11}{'p90':>9}{'ratio':>8}")
             five_bare: list[float] = []
+            summary: list[tuple[str, float, float]] = []
             for button, what in (
                 ("one", "one-cell change"),
                 ("five", "5-row change"),
@@ -283,6 +284,10 @@ async def run(port: int) -> None:
                         f"{p50b:>11.2f}{percentile(b, 90):>9.2f}{p50 / max(p50b, 1e-6):>7.1f}x",
                         flush=True,
                     )
+                    summary.append((f"{label.replace(' (ms)', '')} p50", p50, p50b))
+            for label, p50, p50b in summary:  # in µs, the lines `--runs N` summarises
+                row(label, p50 * 1000, "µs", p50b * 1000, "bare page")
+            print(f"load average {_load()}", flush=True)
             await idle_table(browser, port, five_bare)
         finally:
             await browser.close()
@@ -303,6 +308,11 @@ async def idle_table(browser: Browser, port: int, five_bare: list[float]) -> Non
         f"{p50b:>11.2f}{percentile(five_bare, 90):>9.2f}{p50 / max(p50b, 1e-6):>7.1f}x",
         flush=True,
     )
+
+
+def _load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def main() -> None:

@@ -9,6 +9,7 @@
  *     and keeping what the user types unless the server changed that value.
  *     2b. the sticky state JS commands leave on elements, which the morph re-applies.
  *     2c. the painter: a patch re-renders and morphs only the elements it changed.
+ *     2d. the fewest moves for the live elements a re-ordered keyed list keeps.
  *  3. LiveSocket: the wire (specs/wire.md frames, specs/live-wire.md profile): join,
  *     events (lf-click, lf-submit, lf-change with lf-debounce, lf-keydown with
  *     lf-key), acks, heartbeats, reconnect with backoff, rejoin after a session crash,
@@ -402,13 +403,16 @@
     var byId = new Map(), changed = false;
     for (var c = from.firstElementChild; c; c = c.nextElementSibling) if (c.id) byId.set(c.id, c);
     var cur = from.firstChild, next = to.firstChild, skips = opts.skips;
+    var stay = skips ? stayingKept(from, to, opts.painter) : null;   // section 2d
     while (next) {
       var following = next.nextSibling, match = null;
       if (skips && next.nodeType === 1 && next.hasAttribute("data-lf-skip")) {
         // A placeholder of an unchanged element (section 2c): the live one, as it is.
         var kept = opts.painter.els.get(Number(next.getAttribute("data-lf-id")));
         if (!kept) throw new PaintMiss();
-        if (kept === cur) cur = cur.nextSibling; else { from.insertBefore(kept, cur); changed = true; }
+        if (kept === cur) cur = cur.nextSibling;
+        else if (stay && !stay.off && stay.has(kept) && passOver(cur, kept, stay)) cur = kept.nextSibling;
+        else { from.insertBefore(kept, cur); changed = true; if (stay && stay.has(kept)) stay.off = true; }
         next = following;
         continue;
       }
@@ -432,6 +436,7 @@
         }
       }
       if (match) {
+        if (stay) stay.claimed.add(match);
         if (match === cur) cur = cur.nextSibling; else { from.insertBefore(match, cur); changed = true; }
         if (morphNode(match, next, opts)) changed = true;
       } else {
@@ -447,6 +452,7 @@
       next = following;
     }
     while (cur) { var gone = cur; cur = cur.nextSibling; from.removeChild(gone); changed = true; }
+    if (stay && passedOver(from, stay)) changed = true;
     return changed;
   }
 
@@ -959,6 +965,87 @@
     this.els.forEach(function (el, id) { if (!root.contains(el)) self.els.delete(id); });
     this.live = this.els.size;
   };
+
+  // ------------------------------------------ 2d. fewest moves for kept elements
+
+  // A partial paint writes each unchanged entry of a keyed list as a placeholder, and the
+  // walk above puts the live element there. Moving every element that is not where the
+  // walk stands would move k elements for one row that went k places down (a re-sort
+  // after one price changed: hundreds of rows, each then styled and laid out again).
+  // Instead the kept elements on a longest increasing run of their old positions stay
+  // where they are and the walk steps over the others, which their own placeholders
+  // move later: n - LIS moves, the fewest (as morphdom and Phoenix do). The walk only
+  // steps over kept elements still to move and id'd elements (found by id wherever they
+  // are); anything else between (text, an unkeyed element a later node may reuse) makes
+  // it move as before, for the rest of this element.
+
+  /** The kept elements (placeholders' live elements) of `to` that stay put, or null when
+   *  fewer than two are among `from`'s children. Its `moving` holds every kept element,
+   *  `passed` the id'd elements the walk stepped over, `claimed` those a node matched. */
+  function stayingKept(from, to, painter) {
+    var position = new Map(), i = 0, c;
+    for (c = from.firstChild; c; c = c.nextSibling) position.set(c, i++);
+    var kept = [], seq = [], seen = new Set();
+    for (c = to.firstChild; c; c = c.nextSibling) {
+      if (c.nodeType !== 1 || !c.hasAttribute("data-lf-skip")) continue;
+      var el = painter.els.get(Number(c.getAttribute("data-lf-id")));
+      if (!el || seen.has(el)) return null;   // the walk throws, or moves it twice
+      seen.add(el);
+      var p = position.get(el);
+      if (p !== undefined) { kept.push(el); seq.push(p); }
+    }
+    if (kept.length < 2) return null;
+    var stay = new Set(), run = longestIncreasing(seq);
+    for (i = 0; i < run.length; i++) stay.add(kept[run[i]]);
+    stay.moving = seen;
+    stay.off = false;   // set once the walk met what it may not step over: it moves from then on
+    stay.passed = [];
+    stay.claimed = new Set();
+    return stay;
+  }
+
+  /** Whether the walk may step from `cur` over to `kept`: every node between is a kept
+   *  element that moves later, or an id'd element (only ever matched by id, wherever it
+   *  is; one left unmatched is removed at the end, by passedOver). */
+  function passOver(cur, kept, stay) {
+    var ids = [];
+    for (var n = cur; n !== kept; n = n.nextSibling) {
+      if (!n || stay.has(n)) return false;
+      if (stay.moving.has(n)) continue;
+      if (n.nodeType !== 1 || !n.id) return false;
+      ids.push(n);
+    }
+    for (var i = 0; i < ids.length; i++) stay.passed.push(ids[i]);
+    return true;
+  }
+
+  /** Remove the id'd elements the walk stepped over that no node claimed; whether any. */
+  function passedOver(from, stay) {
+    var removed = false;
+    for (var i = 0; i < stay.passed.length; i++) {
+      var el = stay.passed[i];
+      if (el.parentNode === from && !stay.claimed.has(el) && !stay.moving.has(el)) {
+        from.removeChild(el);
+        removed = true;
+      }
+    }
+    return removed;
+  }
+
+  /** Indexes into `values` (distinct numbers) of one longest increasing run, in order. */
+  function longestIncreasing(values) {
+    var tails = [], tailAt = [], parent = new Array(values.length), i;
+    for (i = 0; i < values.length; i++) {
+      var v = values[i], lo = 0, hi = tails.length;
+      while (lo < hi) { var mid = (lo + hi) >> 1; if (tails[mid] < v) lo = mid + 1; else hi = mid; }
+      tails[lo] = v;
+      tailAt[lo] = i;
+      parent[i] = lo > 0 ? tailAt[lo - 1] : -1;
+    }
+    var run = new Array(tails.length), k = tails.length ? tailAt[tails.length - 1] : -1;
+    for (i = tails.length - 1; i >= 0; i--) { run[i] = k; k = parent[k]; }
+    return run;
+  }
 
   // ---------------------------------------------------------------- 3. LiveSocket
 
@@ -2997,7 +3084,7 @@
   }
   // Painter and morph are exported for the tests that hold partial paints to full renders.
   global.LightflowLive = { LiveSocket: LiveSocket, merge: merge, Painter: Painter, morph: morph,
-                           PaintMiss: PaintMiss };
+                           PaintMiss: PaintMiss, longestIncreasing: longestIncreasing };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })(typeof window !== "undefined" ? window : globalThis);
