@@ -4,7 +4,8 @@ A 1 000-row keyed table (the live table's row template) served twice by one Hype
 subprocess on 127.0.0.1:
 
 * **live**: a `LiveView` with three buttons: ``one`` changes one cell, ``five``
-  changes five rows, ``sort`` reverses the order of all 1 000 rows;
+  changes five rows, ``sort`` reverses the order of all 1 000 rows; its rows go through
+  `KeyedRows`, so a click renders only the rows it changed (ADR 0125);
 * **bare** (the baseline): the same table as a static page with a plain WebSocket;
   the server answers the same three buttons with the minimum a hand-written page needs
   (the changed cells' new text, or the 1 000 ids in their new order) and the page sets
@@ -17,6 +18,10 @@ Measured in the page with ``performance.now()``:
   includes them);
 * **handler**: the time spent in the socket's message handler for the answer (parse,
   merge, morph or the bare page's DOM calls), the main-thread cost of a patch;
+* **DOM task CPU**: beside, ``TRACED`` more clicks under a Chromium trace: the thread
+  (CPU) time of the renderer task that changed the DOM (the handler, then the style and
+  layout the measure forces in that task). Wall time on a shared 2-core machine counts
+  every moment the renderer waited for a core; this does not (ADR 0120);
 * **idle table tick**: the example 1 000-row table (`lightflow_actors.live_examples`)
   left open while its ticker changes 5 rows and the version every 0.25 s: handler time
   per tick, beside the bare page's 5-row handler time.
@@ -32,12 +37,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser
+    from playwright.async_api import Browser, Page
 
 from bench._live_server import free_port
 from bench._report import percentile, row
@@ -219,7 +224,10 @@ MEASURE = """async ([button, samples]) => {
     const done = new Promise((resolve) => {
       const mo = new MutationObserver(() => {
         mo.disconnect();
+        const at = performance.now();
         document.body.offsetHeight;  // style and layout, in the same task
+        // Names the task that changed the DOM in a trace (see task_cpu).
+        performance.measure("lf-dom-" + i, {start: at, end: performance.now()});
         resolve(performance.now());
       });
       mo.observe(target, {subtree: true, childList: true, characterData: true, attributes: true});
@@ -270,13 +278,16 @@ async def run(port: int) -> None:
                     await page.evaluate("window.handled = []")
                     clicks = await page.evaluate(MEASURE, [button, SAMPLES])
                     handled = await page.evaluate("window.handled")
-                    figures.append((clicks, handled))
-                (live_clicks, live_handled), (bare_clicks, bare_handled) = figures
+                    figures.append((clicks, handled, await task_cpu(browser, page, button)))
+                (live_clicks, live_handled, live_cpu), (bare_clicks, bare_handled, bare_cpu) = (
+                    figures
+                )
                 if button == "five":
                     five_bare = bare_handled
                 for label, a, b in (
                     (f"{what}: click -> DOM (ms)", live_clicks, bare_clicks),
                     (f"{what}: handler (ms)", live_handled, bare_handled),
+                    (f"{what}: DOM task CPU (ms)", live_cpu, bare_cpu),
                 ):
                     p50, p50b = percentile(a, 50), percentile(b, 50)
                     print(
@@ -291,6 +302,39 @@ async def run(port: int) -> None:
             await idle_table(browser, port, five_bare)
         finally:
             await browser.close()
+
+
+TASK = "ThreadControllerImpl::RunTask"
+"""The trace's top-level task on a thread: ``tdur`` is its thread (CPU) time."""
+TRACED = 15
+
+
+async def task_cpu(browser: Browser, page: Page, button: str) -> list[float]:
+    """`TRACED` clicks of `button` under a Chromium trace: per click, the thread (CPU)
+    time in ms of the renderer task that changed the DOM (the patch's handler, then the
+    style and layout forced in the same task), which the load of a shared machine does
+    not inflate as it does wall time (ADR 0120)."""
+    await browser.start_tracing(page=page, categories=["toplevel", "blink.user_timing"])
+    try:
+        await page.evaluate(MEASURE, [button, TRACED])
+    finally:
+        trace = json.loads(await browser.stop_tracing())
+    events: list[dict[str, Any]] = trace["traceEvents"] if isinstance(trace, dict) else trace
+    marks: list[tuple[int, int, int]] = [
+        (e["pid"], e["tid"], e["ts"])
+        for e in events
+        if e.get("ph") == "b" and str(e.get("name", "")).startswith("lf-dom-")
+    ]
+    tasks: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    for e in events:
+        if e.get("ph") == "X" and e.get("name") == TASK and "tdur" in e:
+            tasks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["dur"], e["tdur"]))
+    out = []
+    for pid, tid, ts in marks:
+        around = [t for t in tasks.get((pid, tid), []) if t[0] <= ts <= t[0] + t[1]]
+        if around:
+            out.append(max(around, key=lambda t: t[1])[2] / 1000)
+    return out or [float("nan")]
 
 
 async def idle_table(browser: Browser, port: int, five_bare: list[float]) -> None:
