@@ -79,6 +79,7 @@ from lightflow_actors.runs import (
     TakeOver,
     install_copy,
 )
+from lightflow_actors.supervision import Backoff
 
 from ._buckets import open_bucket, open_objects
 from ._leases import LeaseHeld, LeaseLost, NatsLeases
@@ -854,6 +855,9 @@ def _lease_owner(data: bytes | None) -> str | None:
 
 # -- the warden ------------------------------------------------------------------------------
 
+APPLY_RETRY: Final = Backoff(min_delay=0.5, max_delay=30.0)
+"""Between two tries to install a run's copy that the warden could not install."""
+
 
 class _Tick(msgspec.Struct, frozen=True):
     pass
@@ -904,6 +908,7 @@ class RunWarden(Actor[WardenMessage]):
         self.earlier: set[str] = set()  # runs leased to this node's earlier incarnation
         self.pending: dict[str, RunRecord] = {}
         self.applying = False
+        self.apply_failures = 0  # rounds in a row that left a copy uninstalled
         self.taking: set[str] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.watchers: list[KeyValue.KeyWatcher] = []
@@ -1012,10 +1017,16 @@ class RunWarden(Actor[WardenMessage]):
 
     @handler
     async def apply(self, msg: _Apply) -> None:
-        """Install the newest copy of each run that changed (one at a time, coalesced)."""
+        """Install the newest copy of each run that changed (one at a time, coalesced).
+
+        A copy that could not be installed (NATS away, a read timed out, a bad copy) is
+        tried again after `APPLY_RETRY` (spaced out while it keeps failing), not left
+        until the run's next change: the change that failed may be the run's last, and
+        this node would show the run unfinished for good."""
+        failed: dict[str, RunRecord] = {}
         while self.pending:
             run_id = next(iter(self.pending))
-            self.pending.pop(run_id)
+            record = self.pending.pop(run_id)
             if run_id in self.runs.owned:
                 continue
             try:
@@ -1024,9 +1035,18 @@ class RunWarden(Actor[WardenMessage]):
                     install = functools.partial(install_copy, force=False)
                     await self.run_blocking(install, self.store, run_id, copy)
                     self.runs.followed += 1
-            except Exception as exc:  # NATS away, a bad copy: the next change retries
-                logger.warning("run %r: its copy is not installed here: %s", run_id, exc)
-        self.applying = False
+            except Exception as exc:
+                logger.warning("run %r: its copy is not installed here (retried): %s", run_id, exc)
+                failed[run_id] = record
+        if not failed:
+            self.apply_failures = 0
+            self.applying = False
+            return
+        for run_id, record in failed.items():  # a newer record seen meanwhile stays
+            self.pending.setdefault(run_id, record)
+        delay = APPLY_RETRY.delay(self.apply_failures, self.system.random)
+        self.apply_failures += 1
+        self.send_after(delay, self.ref, _Apply())  # `applying` stays set until then
 
     @handler
     def tick(self, msg: _Tick) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import msgspec
@@ -32,7 +32,7 @@ from lightflow_actors.adapters.nats import (
     run_key,
 )
 from lightflow_actors.adapters.nats._leases import NatsLeases
-from lightflow_actors.adapters.nats._runs import decode_record, run_of_key
+from lightflow_actors.adapters.nats._runs import RunWarden, decode_record, run_of_key
 from lightflow_actors.flow import (
     AssetCatalog,
     AssetEvaluator,
@@ -43,6 +43,7 @@ from lightflow_actors.flow import (
     RunManifest,
     RunStore,
     RunView,
+    cancel_run,
     default_assets_root,
 )
 from lightflow_actors.kernel import Actor, ActorSystem, Refused, handler
@@ -51,6 +52,7 @@ from lightflow_actors.runs import (
     RunCopy,
     RunHostedElsewhere,
     install_copy,
+    read_copy,
     read_new_run,
 )
 
@@ -407,3 +409,73 @@ async def test_a_publish_or_confirm_that_finds_no_jetstream_waits_for_it(
         await runs.stop()
     finally:
         await ca.close()
+
+
+async def test_a_copy_the_warden_could_not_install_is_installed_again_without_a_new_change(
+    nats_server: NatsServer, system: ActorSystem, tmp_path: Path
+) -> None:
+    """A follower's warden installs each change of a run another node drives. When the
+    install of a run's last change fails (NATS away, a read timed out), no later change
+    comes to retry it: the follower must try again by itself, or it shows the run
+    unfinished for good (the drill's other way to read a finished run as `running`)."""
+    ca = await connect_cluster(nats_server.url, node="a")
+    cb = await connect_cluster(nats_server.url, node="b")
+    try:
+        a = NatsRuns(
+            system,
+            ca,
+            await open_runs_bucket(ca),
+            NatsLeases(await open_lease_bucket(ca), "a"),
+            "a",
+        )
+        # no heartbeats here: b must not judge a down (and try to take its run) meanwhile
+        b = NatsRuns(
+            system,
+            cb,
+            await open_runs_bucket(cb),
+            NatsLeases(await open_lease_bucket(cb), "b"),
+            "b",
+            down_after_s=600.0,
+        )
+        await a.start()
+        await b.start()
+        store_a, store_b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
+        _create(store_a, "r6")
+        await a.created("r6", read_new_run(store_a, "r6"), lease=True)
+        warden = await system.start_actor(lambda: RunWarden(b, store_b, "no.host", tick_s=0.1))
+
+        async def until(check: Callable[[], bool]) -> None:
+            for _ in range(3_000):  # the bound stops a hang; it measures nothing
+                if check():
+                    return
+                await asyncio.sleep(0.02)
+            raise AssertionError("the follower never installed the run's copy")
+
+        def status_on_b() -> str | None:
+            try:
+                return store_b.manifest("r6").status
+            except Exception:  # not installed yet
+                return None
+
+        await until(lambda: status_on_b() is not None)  # the created run, followed
+        latest, failed = b.latest, []
+
+        async def flaky(run_id: str) -> RunCopy | None:
+            if not failed:
+                failed.append(run_id)
+                raise ClusterUnavailable(f"run {run_id!r}: NATS did not answer (timeout)")
+            return await latest(run_id)
+
+        b.latest = flaky  # type: ignore[method-assign]
+        store_a.update("r6", lambda m: cancel_run(m, reason="by the test", now_ms=1))
+        ended = read_copy(store_a, "r6", a.published_seq("r6"), a.published_outputs("r6"))
+        await a.publish("r6", ended)  # the run's last change
+        await until(lambda: status_on_b() == "cancelled")
+        assert failed == ["r6"]  # its first install did fail
+        await warden.stop()
+        await a.release("r6")
+        await a.stop()
+        await b.stop()
+    finally:
+        await ca.close()
+        await cb.close()
