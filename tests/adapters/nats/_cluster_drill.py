@@ -273,13 +273,15 @@ async def cluster_drill(
         on_victim = [r for r in ids if placed_on(list(NODES), r) == VICTIM]
         assert len(on_victim) >= 2, on_victim
 
-        def create(run_id: str) -> int:
+        def create(run_id: str) -> tuple[int, str]:
             body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
             with httpx.Client(base_url=a.url, timeout=60, trust_env=False) as http:
-                return http.post("/runs", json=body).status_code
+                answer = http.post("/runs", json=body)
+                return answer.status_code, answer.text[:300]
 
         created = await asyncio.gather(*(asyncio.to_thread(create, r) for r in ids))
-        assert created == [201] * len(ids), created
+        refused = {r: found for r, found in zip(ids, created, strict=True) if found[0] != 201}
+        assert not refused, refused
         await until(
             lambda: sum(bool(recorded(c, r)) for r in on_victim) >= min(2, len(on_victim)),
             "steps recorded on the victim",
