@@ -472,7 +472,12 @@ class NatsRuns:
         self.forwarded += 1
         forwarded: ActorRef[Ask[RunView]] = ref  # type: ignore[assignment]
         try:
-            return await forwarded.ask(msg)
+            # Bounded as the same change done here is (its caller's own bound), not by the
+            # kernel's 5 s default: a create resolves its workflow first, which a loaded
+            # node takes longer than that to do, and a change that timed out here is done
+            # there all the same (a 503 for a run that exists). A node that died answers
+            # at once (no responder), one that stands still once its proxy sees it down.
+            return await forwarded.ask(msg, timeout=None)
         except RemoteCallFailed as exc:
             if exc.kind not in _UNREACHED:
                 raise

@@ -47,6 +47,7 @@ from lightflow_actors.flow import (
     default_assets_root,
 )
 from lightflow_actors.kernel import Actor, ActorSystem, Refused, handler
+from lightflow_actors.kernel._ref import DEFAULT_ASK_TIMEOUT
 from lightflow_actors.runs import (
     CancelRun,
     RunCopy,
@@ -246,11 +247,15 @@ def test_a_copy_whose_events_do_not_reach_its_manifest_is_refused(tmp_path: Path
 
 
 class _Host(Actor[CancelRun]):
-    """A runs host that knows no run: every cancel is refused `not_found`."""
+    """A runs host that knows no run: every cancel is refused `not_found`; the cancel of
+    run `slow` takes longer than the kernel's default ask bound first (a loaded node
+    resolving a create's workflow)."""
 
     @handler
-    def cancel(self, msg: CancelRun) -> RunView:
+    async def cancel(self, msg: CancelRun) -> RunView:
         assert msg.placed  # forwarded changes arrive placed (never forwarded again)
+        if msg.run_id == "slow":
+            await asyncio.sleep(DEFAULT_ASK_TIMEOUT + 0.5)  # stands for the slow work
         raise Refused(f"no run {msg.run_id!r} here", "not_found")
 
 
@@ -301,6 +306,10 @@ async def test_a_forwarded_change_crosses_with_its_refusal_and_a_dead_node_is_no
         else:
             raise AssertionError("b's runs host never answered")
         assert a_runs.forwarded >= 1
+        # a change that takes b longer than the kernel's default ask bound is waited for
+        # (bounded by its caller, as the same change done here is), not answered 503
+        with pytest.raises(Refused, match="no run 'slow' here"):
+            await a_runs.forward("b", CancelRun("slow", placed=True))
         # b's process vanishes (kill -9: no goodbye); its name is still registered, and
         # the lease period (30 s here) has not passed: the ask finds nobody there
         await b_client.close()
