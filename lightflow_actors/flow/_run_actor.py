@@ -284,7 +284,7 @@ class RunActor(Actor[RunMessage]):
         # before a request commit are queued, and the commit goes on while their group is
         # made durable; anything acknowledged waits for them (`_drain`).
         self._pipeline = pipeline and store.group_commit
-        self._inflight: deque[tuple[asyncio.Task[CommitResult], list[StoreWrite]]] = deque()
+        self._inflight: deque[tuple[asyncio.Future[CommitResult], list[StoreWrite]]] = deque()
         self._run_id = run_id
         self._cortex = cortex
         self._step_timeout_s = step_timeout_s
@@ -654,7 +654,10 @@ class RunActor(Actor[RunMessage]):
         if not durable and self._pipeline:
             queued = self._store.enqueue(self._run_id, self._ops(writes))
             assert queued is not None  # `_pipeline` is only set for a group-committing store
-            task = self.system.loop.create_task(self._blocking(queued.wait))
+            # Completed by the store's committer threads; without them, a worker waits.
+            task = queued.future(self.system.loop) or self.system.loop.create_task(
+                self._blocking(queued.wait)
+            )
             task.add_done_callback(self._queued_done)
             self._inflight.append((task, writes))
             await self._drain(only_done=True)
@@ -665,7 +668,7 @@ class RunActor(Actor[RunMessage]):
         if refused is not None:
             await self._refused(*refused)
 
-    def _queued_done(self, task: asyncio.Task[CommitResult]) -> None:
+    def _queued_done(self, task: asyncio.Future[CommitResult]) -> None:
         """A pipelined commit ended: if it failed or was refused, the actor looks now,
         not at its next flush (which might not come)."""
         if task.cancelled():

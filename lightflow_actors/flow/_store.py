@@ -24,6 +24,8 @@ to make them durable, one of them per store:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -545,11 +547,35 @@ class QueuedCommit:
     def wait(self) -> CommitResult:
         return self._group.wait(self._batch)
 
+    def future(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[CommitResult] | None:
+        """A future of `loop` with what `wait` would return, completed from the thread
+        that commits the batch (`call_soon_threadsafe`): the store's committer threads
+        lead its group, so no thread waits for it (ADR 0124). None where the store cannot
+        start a thread (the deterministic scheduler): then `wait` on a worker thread."""
+        future: asyncio.Future[CommitResult] = loop.create_future()
+        batch = self._batch
+
+        def settle() -> None:
+            if future.done():
+                return
+            if batch.error is not None:
+                future.set_exception(batch.error)
+            else:
+                future.set_result(batch.result)
+
+        def done() -> None:  # on the committing thread
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody left to tell
+                loop.call_soon_threadsafe(settle)
+
+        if not self._group.watch(batch, done):
+            return None
+        return future
+
 
 class _Batch:
     """One `commit` call waiting for its group (filled in by the group's leader)."""
 
-    __slots__ = ("done", "error", "ops", "result", "run_id", "waiting", "wake", "wal")
+    __slots__ = ("callback", "done", "error", "ops", "result", "run_id", "waiting", "wake", "wal")
 
     def __init__(self, run_id: str, ops: tuple[_BatchOp, ...]) -> None:
         self.run_id = run_id
@@ -560,6 +586,7 @@ class _Batch:
         self.done = False
         self.wake = threading.Event()  # set when done, or when its writer is to lead
         self.waiting = False  # its writer called `wait` (`enqueue` then `wait` later)
+        self.callback: Callable[[], None] | None = None  # called once done (`watch`)
 
 
 class _Staged:
@@ -581,6 +608,12 @@ class _Staged:
 
 MAX_DEFERRED_GROUPS = 64
 """A run's manifest waits at most this many groups before the flusher writes it."""
+
+MAX_COMMITTERS = 2
+"""Committer threads per store: one stages a group while the other syncs the one before."""
+
+COMMITTER_IDLE_S = 2.0
+"""A committer thread exits after this long without a group to lead."""
 
 FLUSHER_IDLE_S = 2.0
 """The manifest flusher thread exits after this long without work (started again on
@@ -693,6 +726,9 @@ class _GroupCommit:
         self._failed_syncs = 0  # a staged group that saw fewer is built on a lost one
         self._sync_error: BaseException | None = None
         self._creating: set[str] = set()  # runs created by a staged group
+        # Threads leading groups of batches nobody waits for (`watch`), under `_cond`.
+        self._committers = 0
+        self._committers_stop = False
         self._wal: WriteAheadLog | None = None
         # Guards what the leader shares with the flusher: the held runs and their dirty
         # manifests, the flusher's work, `_manifests` and `_unapplied`.
@@ -741,7 +777,52 @@ class _GroupCommit:
         batch = _Batch(run_id, ops)
         with self._cond:
             self._queue.append(batch)
+            if self._committers and not self._leading:
+                self._cond.notify_all()  # an idle committer leads it
         return batch
+
+    def watch(self, batch: _Batch, callback: Callable[[], None]) -> bool:
+        """Call `callback` (on the committing thread) once `batch` is done, and have a
+        committer thread lead its group; False, and nothing registered, when no thread
+        can be started."""
+        with self._cond:
+            if self._committers_stop:
+                return False
+            if not batch.done:
+                batch.callback = callback
+            if self._committers < MAX_COMMITTERS:
+                committer = threading.Thread(
+                    target=self._commit_loop, name="run-store-committer", daemon=True
+                )
+                try:
+                    committer.start()
+                except Exception:
+                    logger.debug("no committer thread; waiting on a worker thread", exc_info=True)
+                    batch.callback = None
+                    return False
+                self._committers += 1
+            elif not self._leading:
+                self._cond.notify_all()
+            if batch.callback is not None:
+                return True
+        callback()  # done already
+        return True
+
+    def _commit_loop(self) -> None:
+        """A committer thread: lead whenever batches are queued and nobody leads."""
+        try:
+            while True:
+                with self._cond:
+                    while self._leading or self._exclusive_waiting or not self._queue:
+                        if self._committers_stop:
+                            return
+                        if not self._cond.wait(COMMITTER_IDLE_S) and not self._queue:
+                            return
+                    self._leading = True
+                self._lead()
+        finally:
+            with self._cond:
+                self._committers -= 1
 
     def wait(self, batch: _Batch) -> CommitResult:
         """Lead or wait until `batch` (queued by `enqueue`) is committed. A batch whose
@@ -834,6 +915,7 @@ class _GroupCommit:
 
     def close(self) -> None:
         """Stop the flusher, write every manifest, checkpoint and delete the journal."""
+        self._stop_committers()
         with self._exclusive():
             try:
                 with self._cond:  # queued by `enqueue`, their writers never waited
@@ -856,6 +938,7 @@ class _GroupCommit:
     def abandon(self) -> None:
         """What a `kill -9` leaves (tests): the flusher stopped, every fd closed (locks
         released), nothing written."""
+        self._stop_committers()
         self._stop_flusher()
         with self._state:
             self._requests.clear()
@@ -967,9 +1050,17 @@ class _GroupCommit:
                         staged.frame.segment.inflight -= 1
                 self._end_group(used)
             finally:
-                for batch in group:
-                    batch.done = True
-                    batch.wake.set()
+                self._answer(group)
+
+    def _answer(self, group: list[_Batch]) -> None:
+        with self._cond:  # `watch` registers callbacks under it
+            for batch in group:
+                batch.done = True
+            callbacks = [b.callback for b in group if b.callback is not None]
+        for batch in group:
+            batch.wake.set()
+        for callback in callbacks:
+            callback()
 
     def _end_group(self, used: dict[str, _Held]) -> None:
         """Release the runs this group left clean; ask the flusher for the manifests that
@@ -1317,6 +1408,12 @@ class _GroupCommit:
                 self._inline = True
             else:
                 self._flusher = flusher
+
+    def _stop_committers(self) -> None:
+        """No committer thread leads again (they exit); later `watch` calls say so."""
+        with self._cond:
+            self._committers_stop = True
+            self._cond.notify_all()
 
     def _stop_flusher(self) -> None:
         with self._state:

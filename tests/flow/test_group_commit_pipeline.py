@@ -6,6 +6,7 @@ store went on to write, with every acknowledged transition in it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -21,7 +22,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lightflow_actors.flow import (
+    AppendTrace,
+    RequestCommitted,
     RunManifest,
+    RunNotFound,
     RunStore,
     StepSubmitted,
     UpdateManifest,
@@ -231,3 +235,101 @@ def test_a_crash_at_any_point_between_the_stages_replays_a_prefix_holding_every_
             assert replayed.manifest(run_id).sequence == len(seen)
         assert not list((root / "wal").glob("*.wal"))
         assert not list((image / "wal").glob("*.wal"))
+
+
+def committers() -> int:
+    return sum(t.name == "run-store-committer" for t in threading.enumerate())
+
+
+def test_queued_commits_complete_futures_without_a_thread_waiting_for_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the run actor queues its writes: 40 batches on 8 runs, each a future of the
+    loop; the store's committer threads lead (at most two of them), the batches share
+    groups, and each run's transitions are answered and written in the order queued."""
+    runs = [f"r{n}" for n in range(8)]
+    for run_id in runs:
+        create(tmp_path, run_id)
+    store = RunStore(tmp_path, group_commit=True)
+    frames = [0]
+    real_write = _journal.WriteAheadLog.write
+
+    def write(wal: _journal.WriteAheadLog, ops: list[_journal.WalOp]) -> _journal.Frame:
+        frames[0] += 1
+        return real_write(wal, ops)
+
+    monkeypatch.setattr(_journal.WriteAheadLog, "write", write)
+    threads: list[int] = []
+
+    async def main() -> list[RunManifest]:
+        loop = asyncio.get_running_loop()
+        futures = []
+        for n in range(40):
+            queued = store.enqueue(runs[n % 8], [UpdateManifest(partial(resubmit, now_ms=n))])
+            assert queued is not None
+            future = queued.future(loop)
+            assert future is not None
+            futures.append(future)
+            threads.append(committers())
+        results = await asyncio.gather(*futures)
+        return [result.updates[0][0] for result in results]
+
+    manifests = asyncio.run(main())
+    assert max(threads) <= 2
+    assert frames[0] < 40  # batches shared groups
+    for n, run_id in enumerate(runs):
+        mine = manifests[n::8]
+        first = mine[0].sequence
+        assert [m.sequence for m in mine] == list(range(first, first + 5))
+        assert [e.seq for e in store.events(run_id)][-5:] == [m.sequence for m in mine]
+    store.close()
+    wait_for(lambda: committers() == 0)
+
+
+def test_a_failed_sync_fails_the_future_and_without_threads_there_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+
+    def failed_sync(wal: _journal.WriteAheadLog, frame: _journal.Frame) -> None:
+        raise OSError(5, "Input/output error")
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        with monkeypatch.context() as patch:
+            patch.setattr(_journal.WriteAheadLog, "sync", failed_sync)
+            queued = store.enqueue("r", [UpdateManifest(partial(resubmit, now_ms=1))])
+            assert queued is not None
+            future = queued.future(loop)
+            assert future is not None
+            with pytest.raises(OSError, match="Input/output"):
+                await future
+        # The run goes on from its durable state, in a new journal segment.
+        queued = store.enqueue("r", [UpdateManifest(partial(resubmit, now_ms=2))])
+        assert queued is not None
+        future = queued.future(loop)
+        assert future is not None
+        assert (await future).updates[0][0].sequence == 2
+
+    asyncio.run(main())
+    store.close()
+    wait_for(lambda: committers() == 0)
+    assert [e.seq for e in RunStore(tmp_path).events("r")] == [1, 2]
+
+    other = RunStore(tmp_path / "other", group_commit=True)
+
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("threads are refused here")
+
+    async def refused_thread() -> None:
+        queued = other.enqueue("nope", [AppendTrace(RequestCommitted(0, 1, "a", 1, "q", "p", "f"))])
+        assert queued is not None
+        with monkeypatch.context() as patch:
+            patch.setattr(threading.Thread, "start", refused)
+            assert queued.future(asyncio.get_running_loop()) is None
+        with pytest.raises(RunNotFound):
+            queued.wait()  # the caller's fallback: a worker thread waits
+
+    asyncio.run(refused_thread())
+    other.close()
