@@ -17,7 +17,8 @@ to make them durable, one of them per store:
 - group commit (`group_commit=True`, the server's, ADR 0066): the batches of all runs
   waiting at the moment go into one frame of the write-ahead journal (`_journal.py`), one
   sync for all of them, and only then into the run files (manifests coalesced, by a
-  flusher thread: ADR 0118); a batch returns once its frame is durable. One store per
+  flusher thread: ADR 0118); a batch returns once its frame is durable. Groups are
+  pipelined (ADR 0124): the next one is prepared and written while one syncs. One store per
   state folder group-commits at a time (`wal/group.lock`); any other falls back to direct
   writes.
 """
@@ -685,16 +686,19 @@ class _Held:
 
 
 class _GroupCommit:
-    """Group commit for one store (ADR 0066, ADR 0118): leader/follower, and a manifest
-    flusher thread.
+    """Group commit for one store (ADR 0066, ADR 0118, ADR 0124): leader/follower,
+    pipelined in two stages, and a manifest flusher thread.
 
-    A writer queues its batch; if no group is being committed it leads: it takes every
-    batch queued so far (its own and those that queued while the previous group was
-    committing), prepares them under their runs' locks, commits them as one journal frame
-    (one `fdatasync`), writes the journal lines and outputs into the run files and wakes
-    every waiting writer; the others wait for that wake-up, and one whose batch is still
-    queued leads the next group. One group at a time, so a run's batches are journaled and
-    applied in the order they were queued.
+    A writer queues its batch; if no group is being staged it leads: it takes every batch
+    queued so far (its own and those that queued meanwhile), prepares them under their
+    runs' locks from the runs' state as the groups before left it, and writes them as one
+    journal frame (stage 1, `_stage`). It then waits for the previous group's stage 2 and
+    hands the lead on (to the writer of the oldest batch still queued, or to one of the
+    committer threads that lead batches nobody waits for, `watch`), so the next group is
+    staged while this one syncs (one `fdatasync`), writes the journal lines and outputs
+    into the run files and wakes its writers (stage 2, `_finish`, under `_syncing`, in
+    staging order). So a run's batches are journaled and applied in the order they were
+    queued. A failed sync fails its group and the one staged on top of it (`_doom_if_lost`).
 
     Manifests are a materialized view of the journal (ADR 0118): the leader does not write
     them (a rename costs more than the whole journal append). A run's newest manifest stays
