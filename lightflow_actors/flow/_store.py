@@ -813,20 +813,26 @@ class _GroupCommit:
         return True
 
     def _commit_loop(self) -> None:
-        """A committer thread: lead whenever batches are queued and nobody leads."""
+        """A committer thread: lead whenever batches are queued and nobody leads. It
+        leaves the count under the same hold of `_cond` as it decides to go, so a `watch`
+        never counts on a committer that is leaving."""
+        leaving = False
         try:
             while True:
                 with self._cond:
                     while self._leading or self._exclusive_waiting or not self._queue:
-                        if self._committers_stop:
-                            return
-                        if not self._cond.wait(COMMITTER_IDLE_S) and not self._queue:
+                        if self._committers_stop or (
+                            not self._cond.wait(COMMITTER_IDLE_S) and not self._queue
+                        ):
+                            leaving = True
+                            self._committers -= 1
                             return
                     self._leading = True
                 self._lead()
         finally:
-            with self._cond:
-                self._committers -= 1
+            if not leaving:  # `_lead` raised
+                with self._cond:
+                    self._committers -= 1
 
     def wait(self, batch: _Batch) -> CommitResult:
         """Lead or wait until `batch` (queued by `enqueue`) is committed. A batch whose

@@ -333,3 +333,34 @@ def test_a_failed_sync_fails_the_future_and_without_threads_there_is_none(
 
     asyncio.run(refused_thread())
     other.close()
+
+
+def test_committers_that_leave_when_idle_never_strand_a_queued_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committer threads leave after a moment without work and are started again by the
+    next commit: with that moment made tiny, commits queued one at a time, as their
+    committers come and go, are all answered in order."""
+    monkeypatch.setattr(store_module, "COMMITTER_IDLE_S", 0.0005)
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    first = store.manifest("r").sequence
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        sequences = []
+        for n in range(60):
+            queued = store.enqueue("r", [UpdateManifest(partial(resubmit, now_ms=n))])
+            assert queued is not None
+            future = queued.future(loop)
+            assert future is not None
+            if n % 3:
+                await asyncio.sleep(0.001)  # let the committers leave
+            # A hang guard (a stranded commit never completes), not a time limit.
+            result = await asyncio.wait_for(future, 60)
+            sequences.append(result.updates[0][0].sequence)
+        return sequences
+
+    assert asyncio.run(main()) == list(range(first + 1, first + 61))
+    store.close()
+    wait_for(lambda: committers() == 0)
