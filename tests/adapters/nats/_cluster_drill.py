@@ -7,8 +7,10 @@ Used by `test_cluster_drill_real.py` (a smaller drill, in the suite) and by
 1. Each session opens the tally on one node (round robin) and clicks `k` times (1 to 3);
    the drill waits until every count is in the `lf_sessions` bucket. Runs of the chain
    workflow (three paid calls, one after another) are created through node a.
-2. Once some runs placed on the victim have a step recorded in the cluster, the victim
-   is killed (`kill -9`), and NATS is stopped for `outage_s` at once; meanwhile every
+2. Once some runs placed on the victim have a step recorded in the cluster (the model
+   holds the answer of their last step until the kill: they are in flight then, on a
+   machine however loaded), the victim is killed (`kill -9`), and NATS is stopped for
+   `outage_s` at once; meanwhile every
    session on a surviving node clicks once more (its node keeps it; the snapshot waits).
 3. NATS starts again. Every session on a survivor gets its last click into the bucket
    (the write retried), then every session rejoins on another live node, as a load
@@ -272,6 +274,9 @@ async def cluster_drill(
         ids = [f"d{i:02d}" for i in range(runs)]
         on_victim = [r for r in ids if placed_on(list(NODES), r) == VICTIM]
         assert len(on_victim) >= 2, on_victim
+        # the victim's runs are in flight at the kill, however slow the machine: the model
+        # holds the answer of their last step until the victim is dead
+        model.holding = {f"step {STEPS[-1]} of {r}" for r in on_victim}
 
         def create(run_id: str) -> tuple[int, str]:
             body = {"workflow": "chain", "id": run_id, "inputs": {"tag": run_id}}
@@ -289,6 +294,7 @@ async def cluster_drill(
         # 2. kill -9 the victim; NATS down for outage_s at once
         await asyncio.to_thread(nodes[VICTIM].kill)
         killed_at = time.monotonic()
+        model.let_go.set()  # the new owner's call, under the same key, gets the answer
         before = {r: recorded(c, r) for r in on_victim}  # c read them before NATS went
         # the victim's last word on each run (c's copy may lag it: a run it finished can
         # still look unfinished there, and needs no takeover)

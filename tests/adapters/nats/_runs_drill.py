@@ -61,6 +61,8 @@ class CountingModel(LocalModelServer):
         self.times: dict[str, list[float]] = {}  # key -> when each request came (monotonic)
         self.failing: set[str] = set()  # a prompt holding one of these: HTTP 500, counted
         self.failed: Counter[str] = Counter()  # prompt -> answers 500
+        self.holding: set[str] = set()  # a prompt holding one of these: answered once let go
+        self.let_go = threading.Event()
         self.lock = threading.Lock()
         server = self
 
@@ -90,6 +92,9 @@ class CountingModel(LocalModelServer):
                         server.computed[key] += 1
                         server.answers[key] = f"done: {prompt}"
                     answer = server.answers[key]
+                    held = any(part in prompt for part in server.holding)
+                if held:  # counted and computed, its answer not sent before `let_go`
+                    server.let_go.wait(120)  # the bound stops a hang
                 time.sleep(server.delay_s)
                 data = json.dumps(
                     {
