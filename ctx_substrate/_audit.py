@@ -7,9 +7,10 @@ and fsynced before `append` returns. `append(..., sync=False)` defers the fsync 
 synced append (group commit): the substrate uses it for the records that precede an answer
 (claim, policy decision), whose answer record then makes them durable with one fsync.
 
-The substrate appends from its I/O lanes' worker threads (ADR 0119) and its provider
-hosts from the loop: a lock keeps each line's write, the fsync and `close` apart, so no
-line is written to a descriptor that was closed (and perhaps reused) meanwhile.
+The substrate appends from its I/O lanes' worker threads (ADR 0119; its provider hosts'
+lines too), its job and hook runners from theirs (ADR 0128): a lock keeps each line's
+write, the fsync and `close` apart, so no line is written to a descriptor that was closed
+(and perhaps reused) meanwhile.
 """
 
 from __future__ import annotations

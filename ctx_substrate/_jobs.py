@@ -8,10 +8,16 @@ its status is absent or `queued`; a job found `running` at start-up was interrup
 again. A hook fires every `trigger.every_s` seconds of the system clock. Both send `req` to
 the target named in `spec` through the substrate (same routes, policy, providers, audit) and
 write `out.json` (the response, or `{"error": {...}}`) and `status`.
+
+Their file work (reading `spec`, `req` and `trigger`, writing `status`, `out.json`, `last`
+and `log.jsonl` with their fsyncs, their audit lines) runs on a worker thread through the
+runner's ``run_blocking``, never on the event loop (ADR 0119, ADR 0128): a folder of hooks
+firing often costs the loop their messages, not their fsyncs.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -27,6 +33,8 @@ from ._specs import JobSpec, JobStatus, SpecError, decode_job_spec, decode_trigg
 from .providers import Answer, Served
 
 __all__ = ["Dispatch", "HookRunner", "JobRunner", "read_status"]
+
+logger = logging.getLogger("ctx_substrate")
 
 _FILE_LIMIT = 1 << 20
 _RETRY_S = 1.0
@@ -75,6 +83,59 @@ def _load(folder: Path) -> tuple[JobSpec, bytes]:
     return spec, read_request(folder / "req", _FILE_LIMIT)
 
 
+def _audit_line(audit: AuditLog, event: AuditEvent) -> None:
+    """Append `event`, unless the substrate closed its log meanwhile (it is stopping: the
+    line goes the way of a line that could not be written)."""
+    try:
+        audit.append(event)
+    except RuntimeError:  # closed; a failed write is counted in `dropped` by `append`
+        logger.warning("audit log closed; %s of %s not recorded", event.event, event.target)
+
+
+class _LoadFailed(msgspec.Struct, frozen=True):
+    """A job's or hook's `spec` or `req` could not be used: its `out.json` error."""
+
+    kind: ErrorKind
+    message: str
+
+
+def _try_load(folder: Path) -> tuple[JobSpec, bytes] | _LoadFailed:
+    try:
+        return _load(folder)
+    except (RequestRefused, SpecError, OSError) as exc:
+        return _LoadFailed(*_load_failure(exc))
+
+
+def _begin_job(folder: Path, audit: AuditLog) -> tuple[JobSpec, bytes] | _LoadFailed:
+    """On a worker thread: mark the job running, audit it, read its `spec` and `req`."""
+    _write_status(folder, "running")
+    _audit_line(audit, AuditEvent("job.started", kind="job", target=folder.name))
+    return _try_load(folder)
+
+
+def _end_job(
+    folder: Path,
+    uid: str,
+    audit: AuditLog,
+    body: bytes,
+    status: JobStatus,
+    error: ErrorKind | None,
+    only_if_there: bool,
+) -> None:
+    """On a worker thread: write the job's `out.json` and `status`, audit its end; with
+    `only_if_there`, nothing when the folder was removed while the job ran."""
+    if only_if_there and not folder.is_dir():
+        return
+    atomic_write(folder / "out.json", body)
+    _write_status(folder, status)
+    _audit_line(
+        audit,
+        AuditEvent(
+            "job.finished", kind="job", target=folder.name, uid=uid, reason=status, error=error
+        ),
+    )
+
+
 class JobRunner(Actor[Served]):
     """Runs one job once, then stops."""
 
@@ -86,45 +147,94 @@ class JobRunner(Actor[Served]):
         self._substrate = substrate
         self._audit = audit
 
-    def on_start(self) -> None:
-        _write_status(self._folder, "running")
-        self._audit.append(AuditEvent("job.started", kind="job", target=self._folder.name))
-        try:
-            spec, raw = _load(self._folder)
-        except (RequestRefused, SpecError, OSError) as exc:  # the job fails, visibly
-            kind, message = _load_failure(exc)
-            record = ErrorRecord(id=safe_text(self._folder.name), kind=kind, message=message)
-            self._finish(msgspec.json.encode({"error": record}), "failed", kind)
+    async def on_start(self) -> None:
+        folder = self._folder
+        loaded = await self.run_blocking(_begin_job, folder, self._audit)
+        if isinstance(loaded, _LoadFailed):  # the job fails, visibly
+            record = ErrorRecord(
+                id=safe_text(folder.name), kind=loaded.kind, message=loaded.message
+            )
+            body = msgspec.json.encode({"error": record})
+            await self._finish(body, "failed", loaded.kind, only_if_there=False)
             return
+        spec, raw = loaded
         self._substrate.tell(
-            Dispatch(spec.kind, spec.target, self._uid, self._folder.name, raw, self.ref)
+            Dispatch(spec.kind, spec.target, self._uid, folder.name, raw, self.ref)
         )
 
     @handler
-    def served(self, msg: Served) -> None:
-        if not self._folder.is_dir():  # removed while the job ran: nothing to write into
-            self.stop()
-            return
-        self._finish(*_out(msg))
+    async def served(self, msg: Served) -> None:
+        await self._finish(*_out(msg), only_if_there=True)  # removed meanwhile: nothing to write
 
-    def _finish(self, body: bytes, status: JobStatus, error: ErrorKind | None) -> None:
-        atomic_write(self._folder / "out.json", body)
-        _write_status(self._folder, status)
-        self._audit.append(
-            AuditEvent(
-                "job.finished",
-                kind="job",
-                target=self._folder.name,
-                uid=self._uid,
-                reason=status,
-                error=error,
-            )
+    async def _finish(
+        self, body: bytes, status: JobStatus, error: ErrorKind | None, *, only_if_there: bool
+    ) -> None:
+        await self.run_blocking(
+            _end_job, self._folder, self._uid, self._audit, body, status, error, only_if_there
         )
         self.stop()
 
 
 class _Fire(msgspec.Struct, frozen=True):
     pass
+
+
+def _read_trigger(folder: Path) -> float | str | None:
+    """On a worker thread: the hook's interval, the trigger's problem, or None when the
+    folder is gone."""
+    try:
+        trigger = decode_trigger(read_request(folder / "trigger", 4096), str(folder / "trigger"))
+    except Exception as exc:
+        return f"trigger: {exc}" if folder.is_dir() else None
+    return trigger.every_s
+
+
+def _begin_firing(folder: Path) -> tuple[JobSpec, bytes] | _LoadFailed | None:
+    """On a worker thread: None when the folder is gone, else its `spec` and `req` read
+    (and `status` set running), or why they could not be."""
+    if not folder.is_dir():
+        return None
+    try:
+        spec, raw = _load(folder)
+    except Exception as exc:
+        return _LoadFailed("malformed", str(exc))
+    _write_status(folder, "running")
+    return spec, raw
+
+
+def _log_firing(
+    folder: Path,
+    uid: str,
+    audit: AuditLog,
+    now_ms: int,
+    status: JobStatus,
+    error: str | None,
+    body: bytes | None = None,
+) -> bool:
+    """On a worker thread: write the firing's `out.json` (when `body`), `status`, `last`,
+    its `log.jsonl` line and audit line. False (nothing written) when `body` is given and
+    the folder was removed while the request was served."""
+    if body is not None:
+        if not folder.is_dir():
+            return False
+        atomic_write(folder / "out.json", body)
+    _write_status(folder, status)
+    atomic_write(folder / "last", f"{now_ms}\n".encode())
+    line = msgspec.json.encode({"ts_ms": now_ms, "status": status, "error": error}) + b"\n"
+    # O_NOFOLLOW: a symlink planted as log.jsonl must not redirect the substrate's writes.
+    fd = os.open(
+        folder / "log.jsonl",
+        os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+        0o644,
+    )
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    _audit_line(
+        audit, AuditEvent("hook.fired", kind="hook", target=folder.name, uid=uid, reason=status)
+    )
+    return True
 
 
 class HookRunner(Actor[_Fire | Served]):
@@ -140,74 +250,55 @@ class HookRunner(Actor[_Fire | Served]):
         self._busy = False
         self._trigger_problem: str | None = None
 
-    def on_start(self) -> None:
-        self._schedule()
+    async def on_start(self) -> None:
+        await self._schedule()
 
-    def _schedule(self) -> None:
-        """Arm the next firing; a broken trigger is logged once and re-read every second."""
-        try:
-            trigger = decode_trigger(
-                read_request(self._folder / "trigger", 4096), str(self._folder / "trigger")
-            )
-        except Exception as exc:
-            problem = f"trigger: {exc}"
-            if problem != self._trigger_problem and self._folder.is_dir():
-                self._trigger_problem = problem
-                self._log("failed", problem)
+    async def _schedule(self) -> None:
+        """Arm the next firing; a broken trigger is logged once and re-read every second;
+        stop once the folder is gone."""
+        every = await self.run_blocking(_read_trigger, self._folder)
+        if every is None:
+            self.stop()
+            return
+        if isinstance(every, str):
+            if every != self._trigger_problem:
+                self._trigger_problem = every
+                await self._log("failed", every)
             self.send_after(_RETRY_S, self.ref, _Fire())
             return
         self._trigger_problem = None
-        self.send_after(trigger.every_s, self.ref, _Fire())
+        self.send_after(every, self.ref, _Fire())
 
     @handler
-    def fire(self, msg: _Fire) -> None:
-        if not self._folder.is_dir():
-            self.stop()
-            return
+    async def fire(self, msg: _Fire) -> None:
         if self._busy or self._trigger_problem is not None:
             # The previous firing has not answered (skip this one), or the trigger is broken.
-            self._schedule()
+            await self._schedule()
             return
-        try:
-            spec, raw = _load(self._folder)
-        except Exception as exc:
-            self._log("failed", str(exc))
-            self._schedule()
+        loaded = await self.run_blocking(_begin_firing, self._folder)
+        if loaded is None:
+            self.stop()
             return
+        if isinstance(loaded, _LoadFailed):
+            await self._log("failed", loaded.message)
+            await self._schedule()
+            return
+        spec, raw = loaded
         self._busy = True
-        _write_status(self._folder, "running")
         self._substrate.tell(
             Dispatch(spec.kind, spec.target, self._uid, self._folder.name, raw, self.ref)
         )
-        self._schedule()
+        await self._schedule()
 
     @handler
-    def served(self, msg: Served) -> None:
+    async def served(self, msg: Served) -> None:
         self._busy = False
-        if not self._folder.is_dir():  # removed while the request was served
-            self.stop()
-            return
         body, status, error = _out(msg)
-        atomic_write(self._folder / "out.json", body)
-        self._log(status, error)
+        if not await self._log(status, error, body):  # removed while the request was served
+            self.stop()
 
-    def _log(self, status: JobStatus, error: str | None) -> None:
+    async def _log(self, status: JobStatus, error: str | None, body: bytes | None = None) -> bool:
         now = self.system.clock.wall_ms()
-        _write_status(self._folder, status)
-        atomic_write(self._folder / "last", f"{now}\n".encode())
-        line = msgspec.json.encode({"ts_ms": now, "status": status, "error": error}) + b"\n"
-        # O_NOFOLLOW: a symlink planted as log.jsonl must not redirect the substrate's writes.
-        fd = os.open(
-            self._folder / "log.jsonl",
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
-            0o644,
-        )
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-        self._audit.append(
-            AuditEvent(
-                "hook.fired", kind="hook", target=self._folder.name, uid=self._uid, reason=status
-            )
+        return await self.run_blocking(
+            _log_firing, self._folder, self._uid, self._audit, now, status, error, body
         )

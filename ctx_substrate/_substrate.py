@@ -153,7 +153,13 @@ class _IoDone(msgspec.Struct, frozen=True):
     jobs: int  # how many jobs the batch ran (their outcomes may be fewer)
 
 
-class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
+class _AuditLine(msgspec.Struct, frozen=True):
+    """A provider host's audit line (a restart, a crash, giving up), for the lanes."""
+
+    event: AuditEvent
+
+
+class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
     """Serves `config.root` with `providers`; see the module docstring for the cycle.
 
     ::
@@ -247,6 +253,7 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
                     shutdown_s=cfg.provider_shutdown_s,
                     route_limits=limits,
                     tenants=self._tenants,
+                    record=lambda event: ref.tell(_AuditLine(event)),
                 ),
                 link=True,
             )
@@ -478,6 +485,11 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone]):
                 self.audit,
             )
         )
+
+    @handler
+    def audit_line(self, msg: _AuditLine) -> None:
+        """A provider host's audit line, appended on the intake lane (in order, off the loop)."""
+        self._lanes_.submit(functools.partial(_append, self.audit, msg.event, True))
 
     @handler
     def io_done(self, msg: _IoDone) -> None:

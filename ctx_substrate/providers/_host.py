@@ -31,7 +31,7 @@ when it starts waiting) until its bucket has a call again; the host wakes itself
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -123,12 +123,16 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker | _Pump]):
         shutdown_s: float,
         route_limits: Mapping[str, int] | None = None,
         tenants: TenantLedger | None = None,
+        record: Callable[[AuditEvent], None] | None = None,
     ) -> None:
         self._spec = spec
         self._tenants = tenants
         self._held: set[str] = set()  # tenants waiting for their provider-call budget
         self._wake_at: float | None = None  # when a `_Pump` is due (loop clock)
         self._audit = audit
+        # Where its audit lines go: the substrate appends them on its lanes, off the loop
+        # (ADR 0128); without it, here.
+        self._record = record if record is not None else audit.append
         self._max_restarts = max_restarts
         self._period_s = period_s
         self._shutdown_s = shutdown_s
@@ -162,7 +166,7 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker | _Pump]):
         slot.monitor = self.monitor(worker)
         if self._last_exit is not None:
             self.restarts += 1
-            self._audit.append(
+            self._record(
                 AuditEvent("provider.restarted", provider=self._spec.name, reason=self._last_exit)
             )
             self._last_exit = None
@@ -296,7 +300,7 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker | _Pump]):
         in_flight = self._finish(slot)
         reason = format_reason(msg.reason)
         if is_crash(msg.reason):
-            self._audit.append(
+            self._record(
                 AuditEvent(
                     "provider.crashed",
                     provider=self._spec.name,
@@ -332,7 +336,7 @@ class ProviderHost(Actor[Serve | WorkDone | Down | Exit | _FindWorker | _Pump]):
             # The worker's supervisor exceeded its restart intensity.
             self._supervisor = None
             self._gave_up = True
-            self._audit.append(
+            self._record(
                 AuditEvent(
                     "provider.gave_up",
                     provider=self._spec.name,

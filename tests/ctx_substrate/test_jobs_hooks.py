@@ -15,6 +15,8 @@ import pytest
 from ctx_substrate import ProviderRequest, callable_provider
 from lightflow_actors.cortex import commit_request
 
+from ._loop_io import watch_loop_io
+
 pytestmark = pytest.mark.anyio
 
 
@@ -137,3 +139,51 @@ async def test_hook_with_broken_trigger_logs_once(start_ctx: Callable[..., Any])
     lines = (hook / "log.jsonl").read_text().splitlines()
     assert len(lines) == 1 and "trigger" in msgspec.json.decode(lines[0])["error"]
     assert (hook / "status").read_text().strip() == "failed"
+
+
+async def test_job_and_hook_files_are_written_off_the_loop_thread(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's and a hook's `status`, `out.json`, `last`, log and audit lines are written
+    and fsynced on worker threads (ADR 0119, ADR 0128), on success and on failure alike."""
+    calls, provider = counting()
+    ctx = await start_ctx(providers=[provider], rescan_interval_s=0.05)
+    on_loop = watch_loop_io(monkeypatch)
+    home = ctx.backing / "home" / "1000"
+    good, bad = home / "job" / "good", home / "job" / "bad"
+    tick, broken = home / "hook" / "tick", home / "hook" / "broken"
+    for folder in (good, bad, tick, broken):
+        folder.mkdir(parents=True)
+    commit_file(good, "spec", b'{"kind": "api", "target": "openai.chat"}')
+    commit_file(good, "req", b'{"model": "m"}')
+    commit_file(bad, "spec", b'{"kind": "nope"')
+    commit_file(bad, "req", b"{}")
+    commit_file(tick, "spec", b'{"kind": "thread", "target": "t1"}')
+    commit_file(tick, "req", b'{"ping": true}')
+    commit_file(tick, "trigger", b'{"every_s": 0.02}')
+    commit_file(broken, "trigger", b'{"every_s": -1}')
+
+    def status(folder: Path) -> str:
+        path = folder / "status"
+        return path.read_text().strip() if path.exists() else ""
+
+    def fired(folder: Path, times: int) -> bool:
+        log = folder / "log.jsonl"
+        return log.exists() and len(log.read_text().splitlines()) >= times
+
+    await ctx.until(
+        lambda: (
+            status(good) == "succeeded"
+            and status(bad) == "failed"
+            and fired(tick, 2)
+            and fired(broken, 1)
+        ),
+        "both jobs done, the hook fired twice, the broken one logged",
+    )
+    shutil.rmtree(tick)
+    shutil.rmtree(broken)
+    await ctx.settled()
+    monkeypatch.undo()
+    assert on_loop == []
+    assert msgspec.json.decode((bad / "out.json").read_bytes())["error"]["kind"] == "malformed"
+    assert "good" in calls

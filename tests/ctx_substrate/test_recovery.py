@@ -15,6 +15,8 @@ import pytest
 from ctx_substrate import ProviderRequest, Stats, callable_provider
 from lightflow_actors.cortex import commit_request, decode_error
 
+from ._loop_io import watch_loop_io
+
 pytestmark = pytest.mark.anyio
 
 BACKENDS = ["directory", pytest.param("fuse", marks=pytest.mark.fuse)]
@@ -43,6 +45,7 @@ async def test_provider_crash_mid_request(start_ctx: Callable[..., Any], backend
     assert error.kind == "provider_crashed" and "boom" in error.message
     for rid in ("a", "b", "c", "d"):
         assert msgspec.json.decode((outbox / f"{rid}.resp.json").read_bytes()) == {"id": rid}
+    await ctx.settled()  # the hosts' audit lines are appended on the lanes (ADR 0128)
     events = [e.event for e in ctx.audit()]
     assert events.count("provider.crashed") == 1 and events.count("provider.restarted") == 1
     assert set(answers_per_id(ctx).values()) == {1}
@@ -62,6 +65,7 @@ async def test_restart_intensity_gives_up(start_ctx: Callable[..., Any]) -> None
     )
     kinds = {decode_error((outbox / f"r{n}.error").read_bytes()).kind for n in range(5)}
     assert kinds == {"provider_crashed"}
+    await ctx.settled()
     events = [e.event for e in ctx.audit()]
     assert events.count("provider.restarted") == 2 and events.count("provider.gave_up") == 1
 
@@ -153,3 +157,29 @@ async def test_worker_killed_by_operator_is_requeued_not_failed(
     restarted = [e for e in ctx.audit() if e.event == "provider.restarted"]
     assert [e.reason for e in restarted] == ["killed"]
     assert answers_per_id(ctx) == Counter({"k": 1})
+
+
+async def test_a_provider_hosts_audit_lines_are_written_off_the_loop_thread(
+    start_ctx: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def always(request: ProviderRequest) -> object:
+        raise RuntimeError("always")
+
+    ctx = await start_ctx(providers=[callable_provider("echo", always)], max_restarts=1)
+    inbox, outbox = ctx.layout.api_inbox("openai.chat"), ctx.layout.api_outbox("openai.chat")
+    for n in range(3):
+        commit_request(inbox, f"r{n}", b"{}")  # the client's fsyncs, before the watch
+    on_loop = watch_loop_io(monkeypatch)
+    await ctx.until(
+        lambda: all((outbox / f"r{n}.error").exists() for n in range(3)), "three error files"
+    )
+    await ctx.settled()
+    monkeypatch.undo()
+    assert on_loop == []
+    events = [e.event for e in ctx.audit() if e.event.startswith("provider.")]
+    assert events == [
+        "provider.crashed",
+        "provider.restarted",
+        "provider.crashed",
+        "provider.gave_up",
+    ]
