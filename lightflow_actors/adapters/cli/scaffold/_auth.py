@@ -35,5 +35,6 @@ def register_auth(project: Project) -> list[str]:
         "live.auth",
         ["auth_views", "start_users"],
         {VIEWS: "        **auth_views(system),", ACTORS: "    await start_users(system)"},
-        f"added /live/login, /live/register and /live/account to {project.package_dir}/app.py",
+        f"added /live/login, /live/register, /live/confirm, /live/forgot, /live/reset, "
+        f"/live/account, /live/settings and /live/mailbox to {project.package_dir}/app.py",
     )
