@@ -60,6 +60,14 @@ from ._messages import (
     RequestCommitted,
     ResponseObserved,
 )
+from ._migrations import (
+    Migration,
+    MigrationError,
+    NewerRecordsError,
+    latest,
+    migrations_of,
+    upgrade,
+)
 from ._verbs import (
     AbiRecord,
     ApiRecord,
@@ -122,6 +130,9 @@ __all__ = [
     "HookRecord",
     "InvalidIdError",
     "JobRecord",
+    "Migration",
+    "MigrationError",
+    "NewerRecordsError",
     "Observe",
     "ObserveTimedOut",
     "PathEscapeError",
@@ -157,10 +168,13 @@ __all__ = [
     "fsync_dir",
     "is_segment_id",
     "is_short_id",
+    "latest",
     "list_dead_letters",
+    "migrations_of",
     "prepare_request",
     "publish_request",
     "safe_text",
     "temp_name",
+    "upgrade",
     "write_tmp_request",
 ]

@@ -1,4 +1,4 @@
-"""``lightflow new project|live|json|html|auth|workflow|node|provider``: generate code
+"""``lightflow new project|live|json|html|auth|migration|workflow|node|provider``: generate code
 that passes its own checks at once (ruff, mypy --strict, its tests).
 
 ``new project NAME`` makes the folder NAME (under ``--dir``, default here);
@@ -34,6 +34,7 @@ from .scaffold import (
     plan_html,
     plan_json,
     plan_live,
+    plan_migration,
     plan_project,
     register_auth,
     register_html,
@@ -75,6 +76,15 @@ def configure(parser: StrictParser) -> None:
     auth = verb("auth", "register, log in, log out: hashed passwords, a signed cookie session")
     _project_options(auth)
     auth.set_defaults(handler=_auth)
+    migration = verb(
+        "migration", "the next version of a store's records: a typed step and its test"
+    )
+    migration.add_argument("name", help="what the step does, e.g. add-currency")
+    migration.add_argument(
+        "--store", required=True, help="the store (a json or html resource's name), e.g. products"
+    )
+    _project_options(migration)
+    migration.set_defaults(handler=_migration)
     for kind, summary in (
         ("workflow", "a workflow asset (one step on thread NAME), its provider and a test"),
         ("node", "a node asset (a reusable step), its provider and a test"),
@@ -141,6 +151,20 @@ def _auth(args: argparse.Namespace) -> int:
         return written
 
     return _done("auth", run)
+
+
+def _migration(args: argparse.Namespace) -> int:
+    def run() -> Written:
+        project = find_project(_folder(args.dir, "--dir"))
+        name = check_name(args.name, "the migration name")
+        store = check_name(args.store, "--store")
+        written = write_planned(
+            project.root, plan_migration(name, store, project), force=args.force
+        )
+        written.next.append("uv run just test")
+        return written
+
+    return _done("migration", run)
 
 
 def _json(args: argparse.Namespace) -> int:

@@ -71,7 +71,17 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert code == 0, f"{command}: {err}"
         assert written["created"], command
         ran.append(words[words.index("new") + 1])
-    assert ran == ["project", "live", "json", "html", "auth", "workflow", "node", "provider"]
+    assert ran == [
+        "project",
+        "live",
+        "json",
+        "html",
+        "auth",
+        "migration",
+        "workflow",
+        "node",
+        "provider",
+    ]
     for kind in ("live", "json", "html"):
         code, _, err = run_new([LONGEST[0], kind, *LONGEST[2:]], cwd)
         assert code == 0, f"{kind}: {err}"

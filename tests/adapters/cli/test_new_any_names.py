@@ -25,6 +25,7 @@ from lightflow_actors.adapters.cli.scaffold import (
     plan_html,
     plan_json,
     plan_live,
+    plan_migration,
     plan_project,
     register_auth,
     register_html,
@@ -89,6 +90,7 @@ def test_code_generated_for_any_accepted_names_passes_ruff(
             planned += plan_json(view_name, specs, target)
             planned += plan_html(view_name, specs, target)
             planned += plan_auth(target)
+            planned += plan_migration(asset_name, view_name, target)
             planned += plan_asset("provider", asset_name, target)
             planned += plan_asset("workflow", asset_name, target)
         except GeneratorInputError:

@@ -14,6 +14,7 @@ from ._files import Planned, Written, write_planned
 from ._html import plan_html, register_html
 from ._json import plan_json, register_json
 from ._live import plan_live, register_live
+from ._migration import plan_migration
 from ._names import FIELD_TYPES, FieldSpec, Name, check_name, parse_fields, singular
 from ._project import plan_project
 from ._target import Project, find_project
@@ -37,6 +38,7 @@ __all__ = [
     "plan_html",
     "plan_json",
     "plan_live",
+    "plan_migration",
     "plan_project",
     "register_auth",
     "register_html",
