@@ -20,6 +20,7 @@ from pathlib import Path
 from lightflow_actors.cortex import (
     ErrorKind,
     ErrorRecord,
+    JournaledFile,
     RouteRecord,
     Suffix,
     atomic_write,
@@ -30,7 +31,14 @@ from lightflow_actors.cortex import (
 
 from ._intake import Location
 
-__all__ = ["answered", "close_claim", "write_error", "write_response"]
+__all__ = [
+    "answer_files",
+    "answered",
+    "close_claim",
+    "error_record",
+    "write_error",
+    "write_response",
+]
 
 
 def _write_beside(path: Path, data: bytes, *, relaxed: bool = False) -> None:
@@ -104,9 +112,8 @@ def write_error(
         _write_beside(fingerprint_file, _fingerprint_record(raw), relaxed=relaxed)
     if route is not None and loc.kind != "thread":
         _write_beside(loc.file(loc.outbox, Suffix.ROUTE), encode_record(route), relaxed=relaxed)
-    record = ErrorRecord(id=safe_text(loc.raw_id), kind=kind, message=safe_text(message))
     error_file = loc.file(loc.outbox, Suffix.ERROR)
-    data = encode_record(record) + b"\n"
+    data = encode_record(error_record(loc, kind, message)) + b"\n"
     atomic_write(error_file, data, sync_dir=not relaxed, sync_file=not relaxed)
 
 
@@ -118,3 +125,28 @@ def close_claim(loc: Location) -> None:
     """
     with contextlib.suppress(FileNotFoundError):
         os.rename(loc.file(loc.inbox, Suffix.CLAIMED), loc.file(loc.inbox, Suffix.DONE))
+
+
+def error_record(loc: Location, kind: ErrorKind, message: str) -> ErrorRecord:
+    """What `<id>.error` holds for this refusal or failure."""
+    return ErrorRecord(id=safe_text(loc.raw_id), kind=kind, message=safe_text(message))
+
+
+def answer_files(
+    loc: Location, raw: bytes, route: RouteRecord | None, answer: bytes | ErrorRecord
+) -> tuple[JournaledFile, ...]:
+    """The files of an exchange served in memory (ADR 0122), in the order and with the
+    bytes `write_response` / `write_error` and `close_claim` give them: fingerprint, route
+    (api and tool), the response (`answer` bytes) or error, then the request itself as
+    `<id>.done` (closed: nothing serves it again). The committer writes them."""
+    files = [JournaledFile(str(loc.file(loc.outbox, Suffix.FINGERPRINT)), _fingerprint_record(raw))]
+    if route is not None and loc.kind != "thread":
+        files.append(JournaledFile(str(loc.file(loc.outbox, Suffix.ROUTE)), encode_record(route)))
+    if isinstance(answer, ErrorRecord):
+        files.append(
+            JournaledFile(str(loc.file(loc.outbox, Suffix.ERROR)), encode_record(answer) + b"\n")
+        )
+    else:
+        files.append(JournaledFile(str(loc.file(loc.outbox, Suffix.RESPONSE)), answer))
+    files.append(JournaledFile(str(loc.file(loc.inbox, Suffix.DONE)), raw))
+    return tuple(files)

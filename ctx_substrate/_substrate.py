@@ -31,18 +31,29 @@ from lightflow_actors.cortex import (
     API_FORMATS,
     AnswerWritten,
     CtxLayout,
+    ErrorRecord,
+    Exchange,
+    Exchanged,
     Handoff,
     RouteRecord,
     Suffix,
     TargetKind,
     atomic_write,
+    fingerprint,
     is_segment_id,
     is_short_id,
 )
 from lightflow_actors.kernel import Actor, ActorRef, AnyRef, Ask, Down, StartFailed, handler
-from lightflow_actors.tenants import TenantLedger
+from lightflow_actors.tenants import DEFAULT_TENANT, TenantIdError, TenantLedger, check_tenant
 
-from ._answers import answered, close_claim, write_error, write_response
+from ._answers import (
+    answer_files,
+    answered,
+    close_claim,
+    error_record,
+    write_error,
+    write_response,
+)
 from ._audit import AuditEvent, AuditLog
 from ._config import SubstrateConfig
 from ._dead import QUARANTINED, quarantine
@@ -111,6 +122,7 @@ class SubstrateStats(msgspec.Struct, frozen=True):
     retrying: int = 0  # requests whose read or answer failed on an I/O error, retried later
     handed_off: int = 0  # requests claimed on a hand-off from this process (ADR 0100)
     relaxed: int = 0  # answers written with the hand-off's fewer fsyncs (ADR 0100)
+    journaled: int = 0  # exchanges served in memory, their files left to the committer
     # File jobs (claims, reads, answers, audit lines; ADR 0119) queued, running, or whose
     # outcome is not handled yet: 0 with `in_flight` 0 means every file is where it goes.
     io_unsettled: int = 0
@@ -122,7 +134,9 @@ class Stats(Ask[SubstrateStats], frozen=True):
     """Counters of this substrate incarnation (tests, bench, operators)."""
 
 
-SubstrateMessage = Committed | WrittenInPlace | Handoff | Rescan | Served | Stats | Dispatch
+SubstrateMessage = (
+    Committed | WrittenInPlace | Handoff | Exchange | Rescan | Served | Stats | Dispatch
+)
 
 
 class _Pending(msgspec.Struct):
@@ -133,6 +147,10 @@ class _Pending(msgspec.Struct):
     key: str  # the request's idempotency key
     resumed: bool  # served again after a restart found it in flight
     relaxed: bool = False  # handed off with the shortcut's fewer fsyncs (ADR 0100)
+    # A journaled exchange (ADR 0122): served from memory, answered to this actor with
+    # the files to write; its audit lines, written when it is answered.
+    exchanged: ActorRef[Exchanged] | None = None
+    audit: tuple[AuditEvent, ...] = ()
 
 
 class _Unwritten(msgspec.Struct):
@@ -219,6 +237,7 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
             "quarantined": 0,
             "handed_off": 0,
             "relaxed": 0,
+            "journaled": 0,
         }
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -368,6 +387,78 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
         # answer is written, and served with every fsync (its commit was relaxed, its
         # answer need not be). Else claimed now, relaxed as the client asked.
         self._claim(loc, path, relaxed=msg.relaxed, handed_off=True)
+
+    @handler
+    def exchange(self, msg: Exchange) -> None:
+        """Serve a request from memory (the journaled exchange, ADR 0122): the checks,
+        route, policy, tenant queues and provider of a committed file, without the file.
+        The answer and the ABI files go back to `msg.notify` (`Exchanged`), which writes
+        them; the audit lines are appended, unsynced, when it is answered. Anything the
+        file path would refuse, quarantine or set aside is sent back (`fallback`) to be
+        committed as a file, which is then refused the usual way."""
+        loc = locate(self._root, Path(msg.path))
+        if loc is None:
+            msg.notify.tell(Exchanged("", "", fallback=True))
+            return
+        key = str(loc.file(loc.inbox, Suffix.CLAIMED))
+        audit: list[AuditEvent] = [_audit_record("request.claimed", loc)]
+        try:
+            check_location(self._root, loc)
+            if key in self._claimed or len(msg.raw) > self._config.max_request_bytes:
+                raise RequestRefused("too_large", "served as a file")
+            if not (stays_in_tree(self._root, loc.inbox) and stays_in_tree(self._root, loc.outbox)):
+                raise RequestRefused("path_escape", "served as a file")
+            tenant = DEFAULT_TENANT if msg.tenant is None else check_tenant(msg.tenant, "tenant")
+            body = decode_body(loc.kind, msg.raw)
+            provider, reason = self._decide(loc.kind, loc.name, loc, audit)
+        except (RequestRefused, TenantIdError):
+            msg.notify.tell(Exchanged(str(loc.outbox), loc.raw_id, fallback=True))
+            return
+        self._token += 1
+        model = body.get("model")
+        named = model if isinstance(model, str) else self._specs[provider].model
+        idem = idempotency_key(loc.kind, loc.name, loc.uid, loc.raw_id, msg.raw)
+        self._pending[self._token] = _Pending(
+            loc, msg.raw, reason, named, idem, False, True, msg.notify, tuple(audit)
+        )
+        request = ProviderRequest(
+            loc.kind, loc.name, loc.uid, loc.raw_id, body, msg.raw, idem, tenant
+        )
+        self._hosts[provider].tell(self._serve_message(request, self.ref))
+
+    def _exchanged(
+        self, pending: _Pending, route: RouteRecord, outcome: Answer | Failure, provider: str
+    ) -> None:
+        """Answer a journaled exchange with its outcome and files; audit it, unsynced."""
+        loc = pending.loc
+        assert pending.exchanged is not None
+        answer: bytes | ErrorRecord
+        if isinstance(outcome, Answer):
+            answer = outcome.body
+            written = _audit_record("response.written", loc, provider=provider)
+            self._counts["served"] += 1
+        else:
+            answer = error_record(loc, outcome.kind, outcome.message)
+            written = _audit_record(
+                "error.written", loc, provider=provider, error=outcome.kind,
+                reason=outcome.message,
+            )  # fmt: skip
+            self._counts["errors"] += 1
+        self._counts["journaled"] += 1
+        files = answer_files(loc, pending.raw, route, answer)
+        pending.exchanged.tell(
+            Exchanged(
+                str(loc.outbox),
+                loc.raw_id,
+                response=answer if isinstance(answer, bytes) else None,
+                error=answer if isinstance(answer, ErrorRecord) else None,
+                route=route if loc.kind != "thread" else None,
+                fingerprint=fingerprint(pending.raw),
+                files=files,
+            )
+        )
+        records = (*pending.audit, written)
+        self._lanes_.submit(functools.partial(_append_all, self.audit, records))
 
     def _settle_notify(self, key: str, answered: bool) -> None:
         """The request of `key` is no longer served here: tell its hand-off's client if it
@@ -573,8 +664,15 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
             return Serve(self._token, request, reply_to)
         return Serve(self._token, request, reply_to, lane=lane[0], lane_limit=lane[1])
 
-    def _decide(self, kind: TargetKind, name: str, loc: Location | None) -> tuple[str, str]:
-        """Route, then ask the policy; `(provider, route reason)` or `RequestRefused`."""
+    def _decide(
+        self,
+        kind: TargetKind,
+        name: str,
+        loc: Location | None,
+        later: list[AuditEvent] | None = None,
+    ) -> tuple[str, str]:
+        """Route, then ask the policy; `(provider, route reason)` or `RequestRefused`.
+        With `later`, the policy's audit line is added to it instead of appended now."""
         if kind == "api" and name not in API_FORMATS:
             raise RequestRefused("unknown_format", f"{name!r} is not an API format")
         routed = self._config.routes.route(kind, name)
@@ -583,7 +681,9 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
         provider, reason = routed
         decision = self._config.policy.decide(provider, kind, name)
         fields = {"provider": provider, "allowed": decision.allowed, "reason": decision.reason}
-        if loc is not None:
+        if loc is not None and later is not None:
+            later.append(_audit_record("policy.decision", loc, **fields))
+        elif loc is not None:
             self._audit_event("policy.decision", loc, sync=False, **fields)
         else:
             record = msgspec.convert(
@@ -609,6 +709,9 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
             idempotency_key=pending.key,
             resumed=True if pending.resumed else msgspec.UNSET,
         )
+        if pending.exchanged is not None:
+            self._exchanged(pending, route, outcome, msg.provider)
+            return
         self._write_outcome(
             _Unwritten(loc, pending.raw, route, outcome, msg.provider, pending.relaxed)
         )
@@ -714,6 +817,7 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
             retrying=len(self._retrying),
             handed_off=self._counts["handed_off"],
             relaxed=self._counts["relaxed"],
+            journaled=self._counts["journaled"],
             io_unsettled=self._lanes_.unsettled,
             io_jobs=self._lanes_.jobs,
             io_batches=self._lanes_.batches,
@@ -836,6 +940,13 @@ def _audit_record(event: str, loc: Location, **fields: object) -> AuditEvent:
 
 def _append(audit: AuditLog, record: AuditEvent, sync: bool) -> None:
     audit.append(record, sync=sync)
+
+
+def _append_all(audit: AuditLog, records: tuple[AuditEvent, ...]) -> None:
+    """A journaled exchange's audit lines, unsynced (made durable by the next synced
+    line or rescan, as a relaxed exchange's are)."""
+    for record in records:
+        audit.append(record, sync=False)
 
 
 def _take(intake: _Intake, audit: AuditLog) -> object:

@@ -24,7 +24,10 @@ __all__ = [
     "CortexNotice",
     "CortexOutcome",
     "ErrorObserved",
+    "Exchange",
+    "Exchanged",
     "Handoff",
+    "JournaledFile",
     "Observe",
     "ObserveTimedOut",
     "RequestCommitted",
@@ -53,6 +56,14 @@ class CommitFailed(msgspec.Struct, frozen=True):
     cause: CommitFailure  # for programs: branch on this, never on `reason`
 
 
+class JournaledFile(msgspec.Struct, frozen=True, array_like=True):
+    """One ABI file of a journaled exchange (ADR 0122): its absolute path and its bytes,
+    for the committer to write (through its journal) exactly as the substrate would."""
+
+    path: str
+    data: bytes
+
+
 class ResponseObserved(msgspec.Struct, frozen=True):
     kind: TargetKind
     name: str
@@ -60,6 +71,10 @@ class ResponseObserved(msgspec.Struct, frozen=True):
     body: bytes  # the `<id>.resp.json` bytes, undecoded
     route: RouteRecord | None
     fingerprint: str | None
+    # A journaled exchange (ADR 0122): the ABI files not written yet, in writing order
+    # (fingerprint, route, answer, then the request as `<id>.done`); the committer writes
+    # them with the step's outcome, through its journal. Empty: they are on disk.
+    files: tuple[JournaledFile, ...] = ()
 
     def json(self) -> object:
         return msgspec.json.decode(self.body)
@@ -70,6 +85,7 @@ class ErrorObserved(msgspec.Struct, frozen=True):
     name: str
     id: str
     error: ErrorRecord
+    files: tuple[JournaledFile, ...] = ()  # as `ResponseObserved.files`
 
 
 class ObserveTimedOut(msgspec.Struct, frozen=True):
@@ -98,6 +114,10 @@ class Commit(Ask[RequestCommitted | CommitFailed], frozen=True):
     timeout_s: float | None = None
     at_most_once: bool = False  # `commit_request(at_most_once=)`: never sent twice
     tenant: str | None = None  # `commit_request(tenant=)`: whose request it is (ADR 0104)
+    # The committer journals the exchange (ADR 0122): where the target is served on this
+    # process's loop, the client may serve it in memory and give the ABI files back on the
+    # outcome (`files`) for the committer to write, instead of writing them first.
+    journal: bool = False
 
 
 class Observe(msgspec.Struct, frozen=True):
@@ -151,3 +171,35 @@ class Handoff(msgspec.Struct, frozen=True):
     path: str
     notify: ActorRef[AnswerWritten]
     relaxed: bool = False
+
+
+class Exchange(msgspec.Struct, frozen=True):
+    """A request served in memory by the in-process substrate (the journaled exchange,
+    ADR 0122): `path` is where its `<id>.req.json` would be committed, `raw` its bytes.
+    No file is written first; the substrate checks, routes and serves it as it would
+    the file, and tells `notify` `Exchanged` with the answer and the ABI files to write.
+    """
+
+    path: str
+    raw: bytes
+    notify: ActorRef[Exchanged]
+    tenant: str | None = None
+
+
+class Exchanged(msgspec.Struct, frozen=True):
+    """The outcome of an `Exchange`: `response` (the `<id>.resp.json` bytes) or `error`,
+    the route and fingerprint, and `files`, the ABI files in the order the substrate
+    writes them (fingerprint, route, answer, then the request as `<id>.done`).
+
+    `fallback`: the substrate did not serve it (a check, the route or the policy refused
+    it, or its tree is not this one): commit it as a file, which gets the usual refusal
+    (its `<id>.error`, the dead letters) with every fsync."""
+
+    outbox: str
+    id: str
+    response: bytes | None = None
+    error: ErrorRecord | None = None
+    route: RouteRecord | None = None
+    fingerprint: str | None = None
+    files: tuple[JournaledFile, ...] = ()
+    fallback: bool = False

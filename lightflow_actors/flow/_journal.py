@@ -24,9 +24,12 @@ because none of it was acknowledged. Each op is idempotent on replay:
   took back (a missing or unreadable file; a first event line that is not there), never
   touching a readable file (ADR 0110).
 - `DropRun(path)`: remove the run folder (a run created here that its cluster refused).
+- `PutCopy(path, data)`: as `PutFile`, for a file outside the run folder whose bytes the
+  run journals only so that it appears after a crash (a journaled exchange's CortexFS
+  files, ADR 0122); a checkpoint does not fsync it.
 
 A *checkpoint* of a segment fsyncs every file and folder its ops wrote (but the output
-cache index's entries, see `CACHE_DIR`), then deletes it;
+cache index's entries, see `CACHE_DIR`, and `PutCopy` files), then deletes it;
 the store starts a new segment when the current one passes `checkpoint_bytes` and has the
 old one checkpointed off the commit path, and checkpoints everything on `close`. A journal
 file whose `flock` nobody holds belongs to a process that died: the next `RunStore` opened
@@ -58,6 +61,7 @@ __all__ = [
     "DropRun",
     "Frame",
     "NewRun",
+    "PutCopy",
     "PutFile",
     "PutManifest",
     "Segment",
@@ -100,7 +104,14 @@ class DropRun(msgspec.Struct, frozen=True, array_like=True, tag="d"):
     path: str
 
 
-WalOp = PutFile | PutManifest | WriteLine | NewRun | DropRun
+class PutCopy(msgspec.Struct, frozen=True, array_like=True, tag="c"):
+    """A file the journal carries but a checkpoint leaves unsynced (ADR 0122)."""
+
+    path: str  # relative to the store root
+    data: bytes
+
+
+WalOp = PutFile | PutManifest | WriteLine | NewRun | DropRun | PutCopy
 
 _encoder = msgspec.msgpack.Encoder()
 _frame_decoder = msgspec.msgpack.Decoder(list[WalOp])
@@ -172,8 +183,10 @@ class Segment:
         self.allocated = new
 
     def record(self, target: str, op: WalOp) -> None:
-        if isinstance(op, PutFile) and op.path.startswith(_CACHE_PREFIX):
-            return  # not made durable by a checkpoint (`CACHE_DIR`)
+        if isinstance(op, PutCopy) or (
+            isinstance(op, PutFile) and op.path.startswith(_CACHE_PREFIX)
+        ):
+            return  # not made durable by a checkpoint (`CACHE_DIR`, `PutCopy`)
         if isinstance(op, NewRun | DropRun):
             files, dirs = touched(Path(target), op)
             self.files.update(files)
@@ -369,7 +382,7 @@ def sync_all(files: Iterable[str], dirs: Iterable[str]) -> None:
 
 def touched(target: Path, op: WalOp) -> tuple[list[str], list[str]]:
     """The files and folders an op at `target` writes (made durable by a checkpoint)."""
-    if isinstance(op, PutFile) and op.path.startswith(_CACHE_PREFIX):
+    if isinstance(op, PutCopy) or (isinstance(op, PutFile) and op.path.startswith(_CACHE_PREFIX)):
         return [], []
     if isinstance(op, NewRun):
         files = [str(target / name) for name, _ in op.files]

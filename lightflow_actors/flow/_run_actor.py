@@ -55,6 +55,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import msgspec
@@ -63,6 +64,7 @@ from lightflow_actors.cortex import (
     Commit,
     CtxLayout,
     ErrorObserved,
+    JournaledFile,
     Observe,
     ObserveTimedOut,
     RequestCommitted,
@@ -139,6 +141,7 @@ from ._store import (
     AppendTrace,
     CommitResult,
     IndexOutput,
+    PutCopies,
     PutOutput,
     RunRequest,
     RunStore,
@@ -146,9 +149,16 @@ from ._store import (
     UpdateManifest,
 )
 
-StoreWrite = Record | WriteOutput | RememberOutput | TraceExchange
+
+class _WriteFiles(msgspec.Struct, frozen=True):
+    """A journaled exchange's CortexFS files (ADR 0122), written with the run's commit."""
+
+    files: tuple[JournaledFile, ...]
+
+
+StoreWrite = Record | WriteOutput | RememberOutput | TraceExchange | _WriteFiles
 """The commands that only write to the run's store (batched into one blocking call)."""
-_STORE_WRITES = (Record, WriteOutput, RememberOutput, TraceExchange)
+_STORE_WRITES = (Record, WriteOutput, RememberOutput, TraceExchange, _WriteFiles)
 _NO_FLUSH = (LookUpCache, WakeAt)
 """Commands carried out without first committing the buffered writes: a timer and a read
 of the output cache act on nothing another process sees (the cache read also looks at the
@@ -290,6 +300,11 @@ class RunActor(Actor[RunMessage]):
         self._step_timeout_s = step_timeout_s
         self._max_in_flight = max_in_flight
         self._layout = layout
+        # The journaled exchange (ADR 0122): a step's request to a target served on this
+        # process's loop goes out with no file; its files come back with the answer and
+        # are written with the run's next commit (in its journal frame, with group
+        # commit). Only when the tree is under the store's root (a journal op's path is).
+        self._journal = layout is not None and Path(layout.root).is_relative_to(store.root)
         self.tracer = tracer
         self._workflow = workflow
         self._resume = resume
@@ -420,6 +435,7 @@ class RunActor(Actor[RunMessage]):
 
     @handler
     async def response(self, msg: ResponseObserved) -> None:
+        self._journal_files(msg.files)
         try:
             body: str | None = msg.body.decode()
         except UnicodeDecodeError:
@@ -430,6 +446,7 @@ class RunActor(Actor[RunMessage]):
 
     @handler
     async def error(self, msg: ErrorObserved) -> None:
+        self._journal_files(msg.files)
         path = self._answer_path(msg.kind, msg.name, msg.id, Suffix.ERROR)
         error = f"{msg.error.kind}: {msg.error.message}"
         await self._answer(msg.id, AnswerError(request_id=msg.id, path=path, error=error))
@@ -441,10 +458,19 @@ class RunActor(Actor[RunMessage]):
             msg.id, AnswerTimeout(request_id=msg.id, path=path, timeout_s=msg.timeout_s)
         )
 
+    def _journal_files(self, files: tuple[JournaledFile, ...]) -> None:
+        """A journaled exchange's files: buffered ahead of what its answer makes the run
+        write, so they are in the same commit as the step's outcome, or an earlier one."""
+        if files:
+            self._buffered.append(_WriteFiles(files))
+
     async def _answer(self, request_id: str, answer: Answer | AnswerError | AnswerTimeout) -> None:
         step = self.program.waiting_step(request_id)
         if step is None:
-            return  # an answer to an older attempt, or to a cancelled step
+            # An answer to an older attempt, or to a cancelled step: its files, if it
+            # brought any, are still written (they are the ABI's record of the exchange).
+            await self._guarded(self._flush_settled)
+            return
         await self._execute(_input(step, answer))
         await self._settle()
 
@@ -736,6 +762,8 @@ class RunActor(Actor[RunMessage]):
                     ops.append(IndexOutput(cached))
                 case TraceExchange(record=record):
                     ops.append(AppendTrace(record))
+                case _WriteFiles(files=files):
+                    ops.append(PutCopies(tuple((f.path, f.data) for f in files)))
         return ops
 
     @staticmethod
@@ -765,6 +793,7 @@ class RunActor(Actor[RunMessage]):
             timeout_s=self._step_timeout_s,
             at_most_once=command.at_most_once,
             tenant=self.tenant if self.tenant != DEFAULT_TENANT else None,
+            journal=self._journal,
         )
         result = await self._cortex.ask(commit)
         outcome: Committed | CommitRefused

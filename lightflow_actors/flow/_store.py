@@ -59,6 +59,7 @@ from ._journal import (
     DropRun,
     Frame,
     NewRun,
+    PutCopy,
     PutFile,
     PutManifest,
     Segment,
@@ -137,7 +138,18 @@ class IndexOutput(msgspec.Struct, frozen=True):
     cached: CachedOutput
 
 
-StoreOp = UpdateManifest | PutOutput | AppendTrace | IndexOutput
+class PutCopies(msgspec.Struct, frozen=True):
+    """Files outside the run folder, under the store's root, that the run's commit carries
+    (a journaled exchange's CortexFS files, ADR 0122): written in order, whole (temporary
+    file and rename), never fsynced; with group commit they are in the journal frame, so
+    a crash after the frame is durable writes them again on replay. A power loss after
+    the checkpoint may take one back or leave it empty (readers treat an empty answer as
+    none, as ADR 0117 says of relaxed answers)."""
+
+    files: tuple[tuple[str, bytes], ...]  # (absolute path, bytes)
+
+
+StoreOp = UpdateManifest | PutOutput | AppendTrace | IndexOutput | PutCopies
 
 
 class _CreateRun(msgspec.Struct, frozen=True):
@@ -389,7 +401,18 @@ class RunStore:
                     append_line(self._trace_path(run_id), _encoder.encode(record))
                 case IndexOutput(cached=cached):
                     self._index_output(cached)
+                case PutCopies(files=files):
+                    for path, data in files:
+                        self._inside_root(path)
+                        atomic_write(Path(path), data, sync_dir=False, sync_file=False)
         return result
+
+    def _inside_root(self, path: str) -> str:
+        """`path` relative to the store root; `ValueError` when it is not under it."""
+        relative = Path(path).relative_to(self.root)
+        if ".." in relative.parts or not relative.parts:
+            raise ValueError(f"{path} is not under the store root {self.root}")
+        return str(relative)
 
     def enqueue(self, run_id: str, ops: Sequence[StoreOp]) -> QueuedCommit | None:
         """Queue `ops` for the next group without waiting (a group-committing store only;
@@ -1237,6 +1260,9 @@ class _GroupCommit:
                             store._cache.mkdir(parents=True, exist_ok=True)
                             data = _encoder.encode(cached)
                             batch.wal.append(PutFile(self._relative(entry), data))
+                    case PutCopies(files=files):
+                        for path, data in files:
+                            batch.wal.append(PutCopy(store._inside_root(path), data))
         except Exception as exc:
             batch.error = exc
 

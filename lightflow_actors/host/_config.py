@@ -321,6 +321,22 @@ class RunsSettings(msgspec.Struct, frozen=True, kw_only=True):
                 return isinstance(provider, IN_PROCESS_PROVIDERS)
         return False
 
+    def routed_on_loop(self, kind: TargetKind, name: str) -> bool:
+        """Whether the routes send this target to an in-process callable that runs on
+        the event loop: `echo`, or a `python` provider (an asset `@provider` too) that is
+        not `blocking`. Its exchanges may be served in memory and journaled by the run
+        (ADR 0122); a blocking callable's call, on a worker thread, keeps its request
+        file, so that a restart serves an interrupted call again marked `resumed`."""
+        routed = self.routes.route(kind, name)
+        if routed is None:
+            return False
+        for provider in self.providers:
+            if provider.name == routed[0]:
+                if isinstance(provider, PythonProvider):
+                    return not provider.blocking
+                return isinstance(provider, EchoProvider)
+        return False
+
     def substrate_config(self, *, fuse: bool = False) -> SubstrateConfig:
         """The embedded substrate's configuration: the directory backend on the tree, and
         with `fuse` (what `serve` asks) the FUSE backend mounted at `fuse_mount` too."""

@@ -181,7 +181,7 @@ class RunsHosting(RunsPort):
         # The in-process shortcut (ADR 0100): only when our own substrate serves the tree
         # as a plain folder; a FUSE mount or another process's substrate keeps the watches.
         shortcut = (
-            Shortcut(names.substrate, settings.routed_in_process)
+            Shortcut(names.substrate, settings.routed_in_process, settings.routed_on_loop)
             if self.serves_tree and not self.mount_fuse and settings.shortcut
             else None
         )

@@ -46,7 +46,10 @@ from lightflow_actors.cortex import (
     CtxLayout,
     ErrorObserved,
     ErrorRecord,
+    Exchange,
+    Exchanged,
     Handoff,
+    JournaledFile,
     Observe,
     ObserveTimedOut,
     RequestCommitted,
@@ -73,10 +76,16 @@ class Shortcut:
     """Where the in-process shortcut applies (ADR 0100): `substrate` is the registered
     name of the substrate actor serving this client's tree in this process, and
     `in_process(kind, name)` says whether it routes that target to an in-process Python
-    callable. Built by the runs host, which knows both; None turns the shortcut off."""
+    callable. Built by the runs host, which knows both; None turns the shortcut off.
+
+    `on_loop(kind, name)`: whether that callable runs on the event loop (a plain or
+    `async def` function, not a `blocking` one), so that a `Commit` whose committer
+    journals the exchange is served in memory, its files written by the committer (the
+    journaled exchange, ADR 0122). None: never."""
 
     substrate: str
     in_process: Callable[[TargetKind, str], bool]
+    on_loop: Callable[[TargetKind, str], bool] | None = None
 
 
 class _Tick(msgspec.Struct, frozen=True):
@@ -100,7 +109,16 @@ class _Waiter(msgspec.Struct):
     timeout_s: float | None
 
 
-class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen]):
+class _Journaled(msgspec.Struct):
+    """A journaled exchange sent to the substrate: what a fallback to a file needs."""
+
+    kind: TargetKind
+    name: str
+    data: bytes
+    tenant: str | None
+
+
+class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _Tick | _Seen]):
     """Commit requests and observe their answers.
 
     ::
@@ -130,6 +148,8 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
         self._encoder = msgspec.json.Encoder()
         self._commits: set[asyncio.Task[None]] = set()  # commits on a worker thread
         self._writing: set[tuple[str, str]] = set()  # (inbox, id) being committed
+        # Journaled exchanges served in memory, not answered yet (ADR 0122): (outbox, id).
+        self._journaled: dict[tuple[str, str], _Journaled] = {}
 
     @property
     def layout(self) -> CtxLayout:
@@ -183,7 +203,13 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
     ) -> None:
         try:
             result = await self._commit(
-                msg.kind, msg.name, msg.id, msg.body, msg.at_most_once, msg.tenant
+                msg.kind,
+                msg.name,
+                msg.id,
+                msg.body,
+                msg.at_most_once,
+                msg.tenant,
+                journal=msg.journal and msg.notify is not None,
             )
             if isinstance(result, RequestCommitted) and msg.notify is not None:
                 self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
@@ -228,6 +254,8 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
         body: object,
         at_most_once: bool = False,
         tenant: str | None = None,
+        *,
+        journal: bool = False,
     ) -> RequestCommitted | CommitFailed:
         cause: CommitFailure
         error: Exception
@@ -243,6 +271,11 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
             if writing in self._writing:
                 writing = None
                 raise RequestConflictError(f"{request_id!r} is being committed in {inbox}")
+            if journal and relaxed and substrate is not None and self._on_loop(kind, name):
+                path = self._exchange(kind, name, request_id, data, tenant, substrate)
+                if path is not None:
+                    writing = None
+                    return RequestCommitted(kind, name, request_id, str(path))
             self._writing.add(writing)
             # The writing and its fsync on a worker thread; the rename here, on the loop,
             # in the same turn as the hand-off below, so the substrate's watch never sees
@@ -276,6 +309,88 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
             if writing is not None:
                 self._writing.discard(writing)
         return CommitFailed(kind, name, request_id, f"{type(error).__name__}: {error}", cause)
+
+    def _on_loop(self, kind: TargetKind, name: str) -> bool:
+        shortcut = self._shortcut
+        return (
+            shortcut is not None and shortcut.on_loop is not None and shortcut.on_loop(kind, name)
+        )
+
+    def _exchange(
+        self,
+        kind: TargetKind,
+        name: str,
+        request_id: str,
+        data: bytes,
+        tenant: str | None,
+        substrate: ActorRef[Handoff],
+    ) -> Path | None:
+        """The journaled exchange (ADR 0122): no file now; the substrate serves `data`
+        from memory and answers with the files (`exchanged`). Raises a conflict as a
+        file commit would (the id is committed, served or answered in this inbox, or
+        in memory now). None when the folders are not there (a file commit makes the
+        error, or creates nothing): commit it as a file."""
+        inbox, outbox = self._layout.inbox(kind, name), self._layout.outbox(kind, name)
+        path = CtxLayout.file(inbox, request_id, Suffix.REQUEST)  # checks the id
+        key = (str(outbox), request_id)
+        if key in self._journaled:
+            raise RequestConflictError(f"{request_id!r} is being served in {inbox}")
+        for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE):
+            existing = CtxLayout.file(inbox, request_id, suffix)
+            if os.path.lexists(existing):
+                raise RequestConflictError(str(existing))
+        if not (os.path.isdir(inbox) and os.path.isdir(outbox)):
+            return None
+        self._journaled[key] = _Journaled(kind, name, data, tenant)
+        exchange = Exchange(str(path), data, self.ref, tenant)
+        cast("ActorRef[Exchange]", substrate).tell(exchange)
+        return path
+
+    @handler
+    def exchanged(self, msg: Exchanged) -> None:
+        """A journaled exchange's outcome: to its waiter, with the files to write; or,
+        refused in memory, committed as a file (`fallback`) and served as one."""
+        sent = self._journaled.pop((msg.outbox, msg.id), None)
+        if sent is None:
+            return
+        waiter = self._waiters.get((msg.outbox, msg.id))
+        if msg.fallback:
+            self._in_background(self._commit_file(msg.id, sent))
+            return
+        if waiter is None:
+            return  # nobody waits any more (timed out): the committer writes nothing
+        files = msg.files
+        if sent.tenant is not None:  # the tenant marker goes before the request, as a commit's
+            inbox = self._layout.inbox(sent.kind, sent.name)
+            marker = JournaledFile(
+                str(CtxLayout.file(inbox, msg.id, Suffix.TENANT)), sent.tenant.encode("ascii")
+            )
+            files = (*files[:-1], marker, files[-1])
+        outcome: CortexOutcome
+        if msg.error is not None:
+            outcome = ErrorObserved(waiter.kind, waiter.name, msg.id, msg.error, files)
+        else:
+            outcome = ResponseObserved(
+                waiter.kind,
+                waiter.name,
+                msg.id,
+                msg.response or b"",
+                msg.route,
+                msg.fingerprint,
+                files,
+            )
+        self._finish(waiter, outcome)
+
+    async def _commit_file(self, request_id: str, sent: _Journaled) -> None:
+        """A journaled exchange the substrate did not serve: commit it as a file. A
+        failure is the waiter's answer (the commit was acknowledged already)."""
+        result = await self._commit(sent.kind, sent.name, request_id, sent.data, False, sent.tenant)
+        if isinstance(result, CommitFailed):
+            outbox = self._layout.outbox(sent.kind, sent.name)
+            waiter = self._waiters.get((str(outbox), request_id))
+            if waiter is not None:
+                record = ErrorRecord(id=request_id, kind="io_error", message=result.reason)
+                self._finish(waiter, ErrorObserved(sent.kind, sent.name, request_id, record))
 
     def _in_process_substrate(self, kind: TargetKind, name: str) -> ActorRef[Handoff] | None:
         """The substrate to hand a request of this target to, or None (watch as usual)."""
@@ -397,6 +512,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | _Tick | _Seen
 
     def _finish(self, waiter: _Waiter, outcome: CortexOutcome) -> None:
         self._waiters.pop((str(waiter.outbox), waiter.id), None)
+        self._journaled.pop((str(waiter.outbox), waiter.id), None)
         if waiter.notify is not None:
             waiter.notify.tell(outcome)
         if waiter.reply is not None:
