@@ -225,6 +225,8 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
         # Request paths handed off whose watch event has not come yet (oldest first).
         self._handed: dict[str, None] = {}
         self._relaxed: set[str] = set()
+        # Inbox and outbox pairs found to stay in the tree (journaled exchanges, ADR 0122).
+        self._trusted: set[tuple[Path, Path]] = set()
         self._lanes: IoLanes | None = None  # file I/O off the loop (ADR 0119), from on_start
         # The tenant of each request read and not settled yet, by claim path: its answer
         # lane's jobs wait among that tenant's (ADR 0128).
@@ -406,7 +408,7 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
             check_location(self._root, loc)
             if key in self._claimed or len(msg.raw) > self._config.max_request_bytes:
                 raise RequestRefused("too_large", "served as a file")
-            if not (stays_in_tree(self._root, loc.inbox) and stays_in_tree(self._root, loc.outbox)):
+            if not self._folders_in_tree(loc):
                 raise RequestRefused("path_escape", "served as a file")
             tenant = DEFAULT_TENANT if msg.tenant is None else check_tenant(msg.tenant, "tenant")
             body = decode_body(loc.kind, msg.raw)
@@ -425,6 +427,18 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
             loc.kind, loc.name, loc.uid, loc.raw_id, body, msg.raw, idem, tenant
         )
         self._hosts[provider].tell(self._serve_message(request, self.ref))
+
+    def _folders_in_tree(self, loc: Location) -> bool:
+        """The request's inbox and outbox stay in the tree (no symlink out of it):
+        checked once per incarnation (the tree is this process's own, made by
+        `ensure_tree`; each check resolves every folder of the path)."""
+        key = (loc.inbox, loc.outbox)
+        if key in self._trusted:
+            return True
+        if stays_in_tree(self._root, loc.inbox) and stays_in_tree(self._root, loc.outbox):
+            self._trusted.add(key)
+            return True
+        return False
 
     def _exchanged(
         self, pending: _Pending, route: RouteRecord, outcome: Answer | Failure, provider: str
@@ -1187,4 +1201,10 @@ def _is_hook_file(path: str) -> bool:
 
 
 def _interesting(path: str) -> bool:
-    return path.endswith(Suffix.REQUEST) or _is_job_file(path) or _is_hook_file(path)
+    # Called for every inotify event on the loop, most of them answers and journaled
+    # exchanges' files: decided on the name's end before any `Path` is built.
+    if path.endswith(Suffix.REQUEST):
+        return True
+    if path.endswith("/req"):
+        return _is_job_file(path)
+    return path.endswith("/trigger") and _is_hook_file(path)

@@ -118,6 +118,10 @@ class Commit(Ask[RequestCommitted | CommitFailed], frozen=True):
     # process's loop, the client may serve it in memory and give the ABI files back on the
     # outcome (`files`) for the committer to write, instead of writing them first.
     journal: bool = False
+    # Committed again after a restart (the run's `resuming`): a journaled commit then
+    # looks for the files of an earlier commit of this id first (a `conflict`). A fresh
+    # attempt's id was never committed, so its journaled commit touches no file.
+    resuming: bool = False
 
 
 class Observe(msgspec.Struct, frozen=True):

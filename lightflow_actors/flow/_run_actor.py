@@ -794,6 +794,7 @@ class RunActor(Actor[RunMessage]):
             at_most_once=command.at_most_once,
             tenant=self.tenant if self.tenant != DEFAULT_TENANT else None,
             journal=self._journal,
+            resuming=command.resuming,
         )
         result = await self._cortex.ask(commit)
         outcome: Committed | CommitRefused

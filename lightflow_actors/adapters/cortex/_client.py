@@ -150,6 +150,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
         self._writing: set[tuple[str, str]] = set()  # (inbox, id) being committed
         # Journaled exchanges served in memory, not answered yet (ADR 0122): (outbox, id).
         self._journaled: dict[tuple[str, str], _Journaled] = {}
+        self._folders: set[tuple[Path, Path]] = set()  # inbox and outbox pairs that exist
 
     @property
     def layout(self) -> CtxLayout:
@@ -182,7 +183,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
                     and path.endswith((Suffix.RESPONSE, Suffix.ERROR))
                 ),
                 debounce=50,
-                step=1,
+                step=50,
                 stop_event=self._stop_event,
                 ignore_permission_denied=True,
             ):
@@ -210,6 +211,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
                 msg.at_most_once,
                 msg.tenant,
                 journal=msg.journal and msg.notify is not None,
+                resuming=msg.resuming,
             )
             if isinstance(result, RequestCommitted) and msg.notify is not None:
                 self._wait(msg.kind, msg.name, msg.id, msg.notify, None, msg.timeout_s)
@@ -256,6 +258,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
         tenant: str | None = None,
         *,
         journal: bool = False,
+        resuming: bool = True,
     ) -> RequestCommitted | CommitFailed:
         cause: CommitFailure
         error: Exception
@@ -272,7 +275,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
                 writing = None
                 raise RequestConflictError(f"{request_id!r} is being committed in {inbox}")
             if journal and relaxed and substrate is not None and self._on_loop(kind, name):
-                path = self._exchange(kind, name, request_id, data, tenant, substrate)
+                path = self._exchange(kind, name, request_id, data, tenant, substrate, resuming)
                 if path is not None:
                     writing = None
                     return RequestCommitted(kind, name, request_id, str(path))
@@ -324,23 +327,29 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
         data: bytes,
         tenant: str | None,
         substrate: ActorRef[Handoff],
+        resuming: bool,
     ) -> Path | None:
         """The journaled exchange (ADR 0122): no file now; the substrate serves `data`
         from memory and answers with the files (`exchanged`). Raises a conflict as a
-        file commit would (the id is committed, served or answered in this inbox, or
-        in memory now). None when the folders are not there (a file commit makes the
-        error, or creates nothing): commit it as a file."""
+        file commit would: the id is in memory now, or (`resuming`, a request committed
+        again after a restart) it is committed, served or answered in this inbox. A
+        fresh attempt's id skips the file look-ups: ids never repeat, and a journaled
+        exchange's files exist only once the frame with its `submitted` is durable, so
+        the resumed run commits it `resuming`. None when the folders are not there:
+        commit it as a file (which makes the error)."""
         inbox, outbox = self._layout.inbox(kind, name), self._layout.outbox(kind, name)
         path = CtxLayout.file(inbox, request_id, Suffix.REQUEST)  # checks the id
         key = (str(outbox), request_id)
         if key in self._journaled:
             raise RequestConflictError(f"{request_id!r} is being served in {inbox}")
-        for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE):
+        for suffix in (Suffix.REQUEST, Suffix.CLAIMED, Suffix.DONE) if resuming else ():
             existing = CtxLayout.file(inbox, request_id, suffix)
             if os.path.lexists(existing):
                 raise RequestConflictError(str(existing))
-        if not (os.path.isdir(inbox) and os.path.isdir(outbox)):
-            return None
+        if (inbox, outbox) not in self._folders:
+            if not (os.path.isdir(inbox) and os.path.isdir(outbox)):
+                return None
+            self._folders.add((inbox, outbox))  # folders of the tree are never removed
         self._journaled[key] = _Journaled(kind, name, data, tenant)
         exchange = Exchange(str(path), data, self.ref, tenant)
         cast("ActorRef[Exchange]", substrate).tell(exchange)
@@ -385,10 +394,12 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
         """A journaled exchange the substrate did not serve: commit it as a file. A
         failure is the waiter's answer (the commit was acknowledged already)."""
         result = await self._commit(sent.kind, sent.name, request_id, sent.data, False, sent.tenant)
-        if isinstance(result, CommitFailed):
-            outbox = self._layout.outbox(sent.kind, sent.name)
-            waiter = self._waiters.get((str(outbox), request_id))
-            if waiter is not None:
+        outbox = self._layout.outbox(sent.kind, sent.name)
+        waiter = self._waiters.get((str(outbox), request_id))
+        if isinstance(result, CommitFailed) and waiter is not None:
+            if result.cause == "conflict":  # committed before: its answer is observed
+                self._check(waiter)
+            else:
                 record = ErrorRecord(id=request_id, kind="io_error", message=result.reason)
                 self._finish(waiter, ErrorObserved(sent.kind, sent.name, request_id, record))
 
@@ -417,8 +428,10 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
         CtxLayout.file(outbox, request_id, Suffix.RESPONSE)  # checks the id
         deadline = None if timeout_s is None else self.system.clock.now() + timeout_s
         waiter = _Waiter(kind, name, request_id, outbox, notify, reply, deadline, timeout_s)
-        self._waiters[(str(outbox), request_id)] = waiter
-        if not self._check(waiter):
+        key = (str(outbox), request_id)
+        self._waiters[key] = waiter
+        # A journaled exchange's answer comes as a message: no file to look at yet.
+        if key in self._journaled or not self._check(waiter):
             self._ensure_ticking()
 
     # -- noticing answers -----------------------------------------------------------------
@@ -431,8 +444,9 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
     def tick(self, msg: _Tick) -> None:
         self._ticking = False
         now = self.system.clock.now()
-        for waiter in list(self._waiters.values()):
-            if not self._check(waiter) and waiter.deadline is not None and now >= waiter.deadline:
+        for key, waiter in list(self._waiters.items()):
+            answered = key not in self._journaled and self._check(waiter)
+            if not answered and waiter.deadline is not None and now >= waiter.deadline:
                 self._finish(
                     waiter,
                     ObserveTimedOut(waiter.kind, waiter.name, waiter.id, waiter.timeout_s or 0.0),
