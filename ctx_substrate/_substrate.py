@@ -421,7 +421,7 @@ class Substrate(Actor[SubstrateMessage | Down | _IoDone | _AuditLine]):
         named = model if isinstance(model, str) else self._specs[provider].model
         idem = idempotency_key(loc.kind, loc.name, loc.uid, loc.raw_id, msg.raw)
         self._pending[self._token] = _Pending(
-            loc, msg.raw, reason, named, idem, False, True, msg.notify, tuple(audit)
+            loc, msg.raw, reason, named, idem, msg.resuming, True, msg.notify, tuple(audit)
         )
         request = ProviderRequest(
             loc.kind, loc.name, loc.uid, loc.raw_id, body, msg.raw, idem, tenant

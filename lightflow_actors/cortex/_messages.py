@@ -188,6 +188,9 @@ class Exchange(msgspec.Struct, frozen=True):
     raw: bytes
     notify: ActorRef[Exchanged]
     tenant: str | None = None
+    # Sent again after a restart: the provider may have been called for it before the
+    # crash (its route says `resumed`, as a claim served again after a restart does).
+    resuming: bool = False
 
 
 class Exchanged(msgspec.Struct, frozen=True):

@@ -409,7 +409,10 @@ class RunStore:
 
     def _inside_root(self, path: str) -> str:
         """`path` relative to the store root; `ValueError` when it is not under it."""
-        relative = Path(path).relative_to(self.root)
+        try:
+            relative = Path(path).relative_to(self.root)
+        except ValueError:
+            relative = Path("..")
         if ".." in relative.parts or not relative.parts:
             raise ValueError(f"{path} is not under the store root {self.root}")
         return str(relative)

@@ -760,3 +760,55 @@ def test_a_discarded_run_stays_gone_after_a_replay(tmp_path: Path) -> None:
     die(store)
     RunStore(tmp_path)
     assert not (tmp_path / "runs" / "r").exists()
+
+
+def test_a_journaled_exchange_s_files_are_replayed_and_not_synced_at_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsyncs: FsyncCounter
+) -> None:
+    """`PutCopies` (a journaled exchange's CortexFS files, ADR 0122) ride in the frame of
+    the step's `succeeded`: killed after the journal fsync and before the files, they
+    appear on replay, in order, whole; a checkpoint does not fsync them."""
+    create(tmp_path, "r")
+    outbox = tmp_path / "ctx" / "outbox"
+    outbox.mkdir(parents=True)
+    copies = (
+        (str(outbox / "q1.fingerprint"), b"sha256:x\n"),
+        (str(outbox / "q1.resp.json"), b"{}"),
+    )
+    store = RunStore(tmp_path, group_commit=True)
+    store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q1", now_ms=1))
+
+    def killed(self: object, ops: object, **options: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(_journal.WriteAheadLog, "apply", killed)
+    with pytest.raises(Killed):
+        store.commit(
+            "r",
+            [
+                _store.PutCopies(copies),
+                PutOutput("plan", {"text": "x"}),
+                UpdateManifest(
+                    lambda m: succeed_step(m, "plan", output="outputs/plan.json", now_ms=2)
+                ),
+            ],
+        )
+    monkeypatch.setattr(_journal.WriteAheadLog, "apply", _journal.WriteAheadLog.__dict__["apply"])
+    die(store)
+    assert not (outbox / "q1.resp.json").exists()  # not written: only in the journal
+    synced: list[str] = []
+    real = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd))
+    )
+    again = RunStore(tmp_path)
+    for path, data in copies:
+        assert Path(path).read_bytes() == data
+    assert again.manifest("r").step("plan").status == "succeeded"
+    assert not [p for p in synced if p.startswith(str(outbox))], synced
+    # Direct (the CLI's store): written in order, unsynced, before the transition after.
+    direct = RunStore(tmp_path)
+    direct.commit("r", [_store.PutCopies(((str(outbox / "q2.resp.json"), b"[1]"),))])
+    assert (outbox / "q2.resp.json").read_bytes() == b"[1]"
+    with pytest.raises(ValueError, match="not under the store root"):
+        direct.commit("r", [_store.PutCopies(((str(tmp_path.parent / "elsewhere"), b"x"),))])

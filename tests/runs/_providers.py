@@ -2,7 +2,8 @@
 
 `chat` answers every api format in its own shape with `done: <prompt>`, threads with
 `{"text"}`; a prompt starting with `FAIL` is refused with a provider error. `slow_chat` is
-the same after a pause (the crash test kills the server while steps are in flight).
+the same after a pause (the crash test kills the server while steps are in flight), and
+`async_slow_chat` the same awaited on the loop.
 `gated_chat` refuses step 5 of the `chain` workflow while the file named by
 `$LIGHTFLOW_TEST_GATE` exists (a run fails there; remove the file, and its retry can
 succeed); `slow_gated_chat` is the same after a pause. `held_chat` holds the `fanout`
@@ -12,6 +13,7 @@ join step (its prompt joins two answers with ` + `) while the file named by
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -28,6 +30,13 @@ def chat(request: ProviderRequest) -> object:
 
 def slow_chat(request: ProviderRequest) -> object:
     time.sleep(0.25)  # a test fixture standing in for a model's latency
+    return chat(request)
+
+
+async def async_slow_chat(request: ProviderRequest) -> object:
+    """`slow_chat` without a thread: an `async def` callable runs on the loop, so its
+    exchanges are journaled (ADR 0122)."""
+    await asyncio.sleep(0.25)
     return chat(request)
 
 

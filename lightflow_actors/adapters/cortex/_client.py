@@ -351,7 +351,7 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
                 return None
             self._folders.add((inbox, outbox))  # folders of the tree are never removed
         self._journaled[key] = _Journaled(kind, name, data, tenant)
-        exchange = Exchange(str(path), data, self.ref, tenant)
+        exchange = Exchange(str(path), data, self.ref, tenant, resuming)
         cast("ActorRef[Exchange]", substrate).tell(exchange)
         return path
 
