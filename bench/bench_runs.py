@@ -7,7 +7,9 @@ substrate, a no-op Python provider):
 - runs driven to `succeeded` per second (100 one-step runs at once) against 100 concurrent
   request/answer exchanges through the CortexFS client without a run actor;
 - end-to-end latency of a 10-step chain (create → succeeded), with the in-process
-  shortcut (ADR 0100, the default) and pipelined commits (ADR 0117, the default), with
+  shortcut (ADR 0100, the default), journaled exchanges (ADR 0122, the default) and
+  pipelined commits (ADR 0117, the default), with the exchanges on files handed to the
+  substrate ("files", ADR 0117's path), with
   the shortcut but each flush waiting for its group before the next request
   ("unpipelined"), and with every exchange on the file watches (`ctx.shortcut: false`),
   each against calling the provider function directly ten times in a loop and against
@@ -51,7 +53,13 @@ from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, Suffix
 from lightflow_actors.flow import AssetCatalog, AssetEvaluator, EvaluationLimits, RunActor
-from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
+from lightflow_actors.host import (
+    RunsConfig,
+    RunsHosting,
+    RunsSettings,
+    decode_runs_config,
+    echo_reply,
+)
 from lightflow_actors.kernel._actor import ActorClassInfo
 from lightflow_actors.runs import AwaitSettled, CreateRun, RunsOperations
 
@@ -292,6 +300,9 @@ class _Hops:
     def __init__(self) -> None:
         self.blocking = 0
         self.blocking_wait_s = 0.0
+        # Of those, the pipelined journal waits (ADR 0117): off the step's path.
+        self.journal_waits = 0
+        self.journal_wait_s = 0.0
         self.watch_s = 0.0
         self.run_messages = 0
 
@@ -313,8 +324,14 @@ class _Hops:
 
             result = await run_blocking(system, stamped)
             resumed = time.perf_counter()
-            hops.blocking += 1
-            hops.blocking_wait_s += (started[0] - called) + (resumed - started[-1])
+            waited = (started[0] - called) + (resumed - started[-1])
+            inner = getattr(fn, "func", fn)
+            if getattr(inner, "__qualname__", "") == "QueuedCommit.wait":
+                hops.journal_waits += 1
+                hops.journal_wait_s += waited
+            else:
+                hops.blocking += 1
+                hops.blocking_wait_s += waited
             return result
 
         patched: list[tuple[type, str, object]] = [(ActorSystem, "_run_blocking", run_blocking)]
@@ -409,6 +426,12 @@ async def _chain_split(
     handoffs = hops.blocking_wait_s / steps
     row(f"  {label}: thread hand-offs", handoffs * 1e6, "us", per_step * 1e6, "step")
     print(f"    worker-thread calls per step: {hops.blocking / steps:.1f}", flush=True)
+    # Pipelined journal waits (ADR 0117) overlap the next exchange: beside the step, not
+    # in its sum (summed over threads, they can exceed it).
+    waits = hops.journal_wait_s / steps
+    row(f"  {label}: journal waits' hand-offs (off the path)", waits * 1e6, "us",
+        per_step * 1e6, "step")  # fmt: skip
+    print(f"    journal waits per step: {hops.journal_waits / steps:.1f}", flush=True)
     messages = (_processed(hosting) - processed + hops.run_messages) / steps
     hop = await _hop_cost(hosting) / 2  # an ask round trip is two messages
     row(f"  {label}: actor messages", messages * hop * 1e6, "us", per_step * 1e6, "step")
@@ -491,14 +514,38 @@ async def _async_pipelined(on: bool) -> AsyncIterator[None]:
         yield
 
 
+@asynccontextmanager
+async def _async_journaled(on: bool) -> AsyncIterator[None]:
+    """Journaled exchanges (ADR 0122, the default) or, `on=False`, every in-process
+    exchange on files handed to the substrate (ADR 0100/0117, the baseline "files")."""
+    if on:
+        yield
+        return
+    original = RunsSettings.routed_on_loop
+    RunsSettings.routed_on_loop = lambda self, kind, name: False  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        RunsSettings.routed_on_loop = original  # type: ignore[method-assign]
+
+
 async def _bench(root: Path, dbos_chain_s: float | None) -> None:
     provider = _direct_provider_latency()
     chains: dict[str, float] = {}
-    modes = (("shortcut", True, True), ("unpipelined", True, False), ("watched", False, True))
-    for label, shortcut, pipelined in modes:
+    modes = (
+        ("shortcut", True, True, True),
+        ("files", True, True, False),
+        ("unpipelined", True, False, True),
+        ("watched", False, True, True),
+    )
+    for label, shortcut, pipelined, journaled in modes:
         config = _config(root / label, shortcut=shortcut)
         hosting = RunsHosting(config, environ={}, mcp=False, resume=False)
-        async with ActorSystem("bench-runs") as system, _async_pipelined(pipelined):
+        async with (
+            ActorSystem("bench-runs") as system,
+            _async_pipelined(pipelined),
+            _async_journaled(journaled),
+        ):
             await hosting.start(system)
             if label == "shortcut":
                 hosted, direct = await _create_rates(hosting)
@@ -527,7 +574,7 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
                 row("10 sequential bare exchanges (median)", exchange * 1e6, "us",
                     provider * 1e6, "provider 10x direct")  # fmt: skip
             await hosting.stop()
-    for baseline in ("unpipelined", "watched"):
+    for baseline in ("files", "unpipelined", "watched"):
         row("10-step chain, shortcut (median)", chains["shortcut"] * 1e6, "us",
             chains[baseline] * 1e6, baseline)  # fmt: skip
 
