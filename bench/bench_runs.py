@@ -36,6 +36,8 @@ import asyncio
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -54,6 +56,7 @@ from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, Suffix
 from lightflow_actors.flow import AssetCatalog, AssetEvaluator, EvaluationLimits, RunActor
 from lightflow_actors.host import (
+    CONFIG_ENV,
     RunsConfig,
     RunsHosting,
     RunsSettings,
@@ -579,8 +582,68 @@ async def _bench(root: Path, dbos_chain_s: float | None) -> None:
             chains[baseline] * 1e6, baseline)  # fmt: skip
 
 
+_CLI_COUNTER = """
+import json, os, sys, threading
+from contextlib import redirect_stdout
+from bench.bench_runs import _fsync_kind
+counts, lock = {}, threading.Lock()
+def counted(real):
+    def sync(fd):
+        kind = _fsync_kind(fd)
+        with lock:
+            counts[kind] = counts.get(kind, 0) + 1
+        return real(fd)
+    return sync
+os.fsync, os.fdatasync = counted(os.fsync), counted(os.fdatasync)
+from lightflow_actors.cli import main
+with open(os.devnull, "w") as quiet, redirect_stdout(quiet):
+    code = main(sys.argv[1:])
+print(json.dumps({"code": code, "fsyncs": counts}))
+"""
+
+
+def _cli_create_fsyncs(root: Path) -> tuple[int, dict[str, int]]:
+    """fsyncs of the whole `lightflow run create chain` process (the 10-step chain driven
+    by the CLI's own host, its store checkpointed at exit), counted in that process by
+    what each makes durable; after a first create that sets the state folder up."""
+    assets = root / "assets"
+    write_chain_assets(assets, "noop")
+    config = root / "runs.json"
+    config.write_bytes(
+        msgspec.json.encode(
+            {
+                "state_dir": str(root / "state"),
+                "assets": str(assets),
+                "providers": [
+                    {"kind": "python", "name": "noop", "target": f"{Path(__file__).resolve()}:noop"}
+                ],
+            }
+        )
+    )
+    environ = {**os.environ, CONFIG_ENV: str(config)}
+    outcome: dict[str, Any] = {}
+    for run_id in ("cli-warm", "cli"):
+        argv = ["run", "create", "chain", "--id", run_id, "--inputs", f'{{"seed": "{run_id}"}}']
+        done = subprocess.run(
+            [sys.executable, "-c", _CLI_COUNTER, *argv],
+            env=environ,
+            capture_output=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        outcome = msgspec.json.decode(done.stdout.splitlines()[-1])
+        assert outcome["code"] == 0, done.stderr
+    kinds: dict[str, int] = outcome["fsyncs"]
+    return sum(kinds.values()), kinds
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
+        (Path(tmp) / "cli").mkdir()
+        total, kinds = _cli_create_fsyncs(Path(tmp) / "cli")
+        shown = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        print(f"{'fsyncs of `lightflow run create` (10 steps)':<44} {total:>14}"
+              f"   | per step: {total / 10:.1f} ({shown})", flush=True)  # fmt: skip
         dbos_chain: float | None = None
         try:
             from bench.bench_durable import _dbos  # imports this module: not at the top
