@@ -333,31 +333,44 @@ class RunActor(Actor[RunMessage]):
     # -- start and resume -------------------------------------------------------------------
 
     async def on_start(self) -> None:
-        store, run_id = self._store, self._run_id
         workflow = self._workflow
-        if workflow is None:
-            workflow = await self._blocking(store.resolved, run_id)
-        self._program = RunProgram(workflow, max_in_flight=self._max_in_flight)
         if not self._resume:
+            if workflow is None:
+                workflow = await self._blocking(self._store.resolved, self._run_id)
+            self._program = RunProgram(workflow, max_in_flight=self._max_in_flight)
             return
-        manifest = await self._blocking(store.recover, run_id)
+        # What resuming reads (the workflow, the manifest made to agree with its journal,
+        # the outputs of succeeded steps, the next trace seq) in one worker-thread call:
+        # each hand-off is a wait on a busy machine, and a new run's start is on the
+        # path of its first step.
+        resolved, manifest, outputs, trace_seq = await self._blocking(self._read_for_resume)
+        self._program = RunProgram(resolved, max_in_flight=self._max_in_flight)
         # Who the run works for (ADR 0104): shown on the actor to operators, written
         # beside each request so the substrate queues and budgets it as that tenant's.
         self.tenant = manifest.tenant if isinstance(manifest.tenant, str) else DEFAULT_TENANT
-        outputs = {}
-        for state in manifest.steps:
-            if state.status == "succeeded":
-                outputs[state.id] = await self._blocking(store.output, run_id, state.id)
         params = ResumeRun(
             manifest=manifest,
             outputs=outputs,
-            trace_seq=await self._blocking(store.next_trace_seq, run_id),
+            trace_seq=trace_seq,
             seed=self.system.random.getrandbits(32),
         )
-        await self._execute(run_mount(run_id, workflow.workflow, params))
+        await self._execute(run_mount(self._run_id, resolved.workflow, params))
         if self._start_refused is not None:
             refused, self._start_refused = self._start_refused, None
             raise refused  # the start fails: nothing was written, the run is as it was
+
+    def _read_for_resume(
+        self,
+    ) -> tuple[ResolvedWorkflow, RunManifest, dict[str, JSONValue], int]:
+        store, run_id = self._store, self._run_id
+        workflow = self._workflow or store.resolved(run_id)
+        manifest = store.recover(run_id)
+        outputs = {
+            state.id: store.output(run_id, state.id)
+            for state in manifest.steps
+            if state.status == "succeeded"
+        }
+        return workflow, manifest, outputs, store.next_trace_seq(run_id)
 
     def on_stop(self, reason: ExitReason) -> None:
         # Writes still buffered when the actor stops: trace records waiting for the run's

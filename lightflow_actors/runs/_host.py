@@ -18,6 +18,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import msgspec
@@ -595,6 +596,16 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
             except (FlowError, RunsError) as exc:
                 logger.warning("run %r is not resumed here: %s", run_id, exc)
 
+    def _lease_and_prepare(self, path: Path, run_id: str) -> Lease | None:
+        lease = Lease.try_acquire(path)
+        if lease is not None:
+            try:
+                self.ops.prepare_targets(run_id)
+            except BaseException:
+                lease.release()
+                raise
+        return lease
+
     async def _drive(self, run_id: str, start_with: Submit | None = None) -> bool:
         """Start the run actor of `run_id` under the runs supervisor (once); its first
         incarnation takes `start_with` right after its Mount (`RunActor`), restarts do
@@ -612,14 +623,18 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
                 self._leases[run_id] = lease
             self._active.add(run_id)
             return False
-        lease = self._leases.get(run_id) or await self.run_blocking(Lease.try_acquire, path)
+        held = self._leases.get(run_id)
+        # The lease and the run's target folders in one worker-thread call (a new run's
+        # start is on its first step's path; each hand-off is a wait on a busy machine).
+        lease = held or await self.run_blocking(self._lease_and_prepare, path, run_id)
         if lease is None:
             raise RunHostedElsewhere(run_id, Lease.holder(path))
         self._leases[run_id] = lease
         try:
             if self._cluster is not None:
                 await self._claim(self._cluster, run_id)
-            await self.run_blocking(self.ops.prepare_targets, run_id)
+            if held is not None:
+                await self.run_blocking(self.ops.prepare_targets, run_id)
             await start_child(self._supervisor(), self._spec(run_id, start_with))
         except StartFailed as exc:
             self._leases.pop(run_id).release()
