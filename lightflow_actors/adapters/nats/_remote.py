@@ -446,13 +446,14 @@ class RemoteRegistry(Actor[RegistryMessage]):
         self.heard: dict[str, float] = {}
         self.down: set[str] = set()
         self.started_at = 0.0
+        self.last_tick = 0.0
         self.subs: list[Subscription] = []
         self.tasks: set[asyncio.Task[None]] = set()
         self.received = 0
         self.refused = 0
 
     async def on_start(self) -> None:
-        self.started_at = self.system.clock.now()
+        self.started_at = self.last_tick = self.system.clock.now()
         p = self.prefix
         me = self.ref
 
@@ -647,7 +648,17 @@ class RemoteRegistry(Actor[RegistryMessage]):
         if not self.client.is_connected:  # this node lost NATS: every remote actor is lost
             self._lost(lambda key: True)
             return
-        now = self.system.clock.now()
+        now, last_tick = self.system.clock.now(), self.last_tick
+        self.last_tick = now
+        if now - last_tick > self.heartbeat_s + self.down_after_s / 2:
+            # This tick comes half a lease period late or more: this node was stopped or
+            # starved (a loaded machine), and the silence it would judge is its own, its
+            # peers' heartbeats still queued. Count every peer as heard now and judge no
+            # one (as the runs warden does): a starved node must not cut its live peers
+            # off (`noconnection`), failing every remote ask in flight to them.
+            for node in self.heard:
+                self.heard[node] = now
+            return
         for node, last in list(self.heard.items()):
             if now - last > self.down_after_s:
                 logger.info("node %r is down (silent %.1f s)", node, now - last)
