@@ -23,6 +23,7 @@ from lightflow_actors.supervision import Crash, PendingChild
 
 from ._charts import render_charts, render_timeline
 from ._feed import ClusterNodeRow, ObservedActor
+from ._paths import readable_traceback
 from ._state import (
     STATUSES,
     Notice,
@@ -266,7 +267,7 @@ def _crash_report(child_id: str, whose: str, crash: Crash) -> Rendered:
         child_id=child_id,
         at_ms=crash.at_ms,
         what=f"Traceback, {whose} ({_utc(crash.at_ms)}): {crash.reason}",
-        traceback=crash.traceback,
+        traceback=readable_traceback(crash.traceback),
     )
 
 

@@ -10,6 +10,7 @@ import contextlib
 import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Never, cast
 
 import msgspec
@@ -29,6 +30,9 @@ from lightflow_actors.supervision import (
 from lightflow_actors.testing.live import LiveTest, LiveViewHandle, live_test
 
 pytestmark = pytest.mark.anyio
+
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+"""This checkout's directory: never shown in a traceback on the page."""
 
 TOKEN = "observer-token"
 ROW = re.compile(
@@ -311,5 +315,8 @@ async def test_a_restarted_actor_shows_its_last_crash_and_traceback() -> None:
         assert report is not None, html
         assert report.group(1).startswith("Traceback (most recent call last):")
         assert "raise RuntimeError(&quot;crashed&quot;)" in report.group(1)
+        # Frames are shown under their import root, not this machine's checkout.
+        assert "File &quot;lightflow_actors/kernel/" in report.group(1), report.group(1)
+        assert CHECKOUT not in report.group(1)
         assert report.group(1).rstrip().endswith("RuntimeError: crashed")
         await stop_subsystem(system, "crashy")
