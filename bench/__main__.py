@@ -63,11 +63,17 @@ def summarize(outputs: list[str]) -> list[str]:
     rows: dict[tuple[str, str], list[tuple[float, float | None]]] = {}
     units: dict[tuple[str, str], str] = {}
     for output in outputs:
+        seen: dict[tuple[str, str], int] = {}
         for line in output.splitlines():
             match = _ROW.match(line)
             if match is None:
                 continue
             key = (match["label"].rstrip(), match["base"] or "")
+            # A label printed twice in one run is two figures (a bench's two passes):
+            # numbered, never pooled into one median.
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > 1:
+                key = (f"{key[0]} #{seen[key]}", key[1])
             ratio = float(match["ratio"]) if match["ratio"] else None
             rows.setdefault(key, []).append((float(match["value"].replace(",", "")), ratio))
             units[key] = match["unit"]

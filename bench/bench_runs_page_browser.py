@@ -134,14 +134,33 @@ PASSES = (("plain", None, False), ("full", None, True), ("open", "l0s1", False))
 WARM = 4
 """Patches after the first frame counted as warm-up (steady-state figures exclude them)."""
 
+TIMELINE = os.environ.get("RUNS_PAGE_TIMELINE") == "1"
+"""With ``RUNS_PAGE_TIMELINE=1`` the trace also records ``devtools.timeline`` and the
+slowest patches are broken down into style, layout, HTML parsing, GC and the rest
+(script); it costs the page a little, so the figures are then not the issue's."""
+
+CATEGORIES = ["toplevel", "blink.user_timing"] + (["devtools.timeline", "v8"] if TIMELINE else [])
+
+PARTS = {
+    "UpdateLayoutTree": "style",
+    "Layout": "layout",
+    "ParseHTML": "parse",
+    "MinorGC": "gc",
+    "MajorGC": "gc",
+    "V8.GCScavenger": "gc",
+    "V8.GC_MC_BACKGROUND_EVACUATE_COPY": "gc",
+}
+"""Trace events a patch's task is broken down into (``RUNS_PAGE_TIMELINE=1``)."""
+
 TASK = "ThreadControllerImpl::RunTask"
 """The trace's top-level task on a thread: ``tdur`` is its thread (CPU) time."""
 
-Frame = tuple[int, float, float, int, str, float]
+Frame = tuple[int, float, float, int, str, float, dict[str, float]]
 """A frame's bytes, its handler's milliseconds, and with the layout it caused (both wall
 time, Performance API); its index among the patches after the frame that first drew the
 run, its diff's top-level keys, and the thread time of the task that ran it (trace, ms;
--1 when the trace has no such task)."""
+-1 when the trace has no such task), and that task's time in each of ``PARTS`` (ms,
+``RUNS_PAGE_TIMELINE=1``)."""
 
 
 def main() -> None:
@@ -190,8 +209,10 @@ def main() -> None:
             server.terminate()
             server.wait(20)
     print(f"{rounds} rounds of {len(PASSES)} runs; load average {_load()}")
-    _report("the run page, no step open", patches["plain"], firsts["plain"], patches["full"])
-    _report("the run page, step l0s1 open", patches["open"], firsts["open"], None)
+    _report(
+        "the run page, no step open", "plain: ", patches["plain"], firsts["plain"], patches["full"]
+    )
+    _report("the run page, step l0s1 open", "open: ", patches["open"], firsts["open"], None)
 
 
 def _steady_count(frames: list[Frame]) -> int:
@@ -211,7 +232,8 @@ def _ms(frames: list[Frame], field: int) -> list[float]:
 
 
 def _rows(label: str, frames: list[Frame], base: list[Frame], base_label: str) -> None:
-    """Median, p95 and max of each measure of ``frames`` beside the same of ``base``."""
+    """Median, p95 and max of each measure of ``frames`` beside the same of ``base``
+    (``label``: the pass's prefix and the group's)."""
     for field, what in ((1, "main thread"), (2, "with its layout"), (5, "task CPU (trace)")):
         values, baseline = _ms(frames, field), _ms(base, field)
         if not values or not baseline:
@@ -226,23 +248,27 @@ def _p95(values: list[float]) -> float:
     return percentile(values, 95)
 
 
-def _report(title: str, frames: list[Frame], firsts: list[Frame], full: list[Frame] | None) -> None:
+def _report(
+    title: str, tag: str, frames: list[Frame], firsts: list[Frame], full: list[Frame] | None
+) -> None:
+    """The figures of one pass, each label starting with ``tag`` (``plain: ``, ``open: ``),
+    so that ``bench --runs N`` keeps the passes' figures apart."""
     sizes = [f[0] for f in frames]
     first_size = median([f[0] for f in firsts])
     over = sum(size > 1024 for size in sizes)
     print(f"-- {title}: {len(firsts)} runs of {STEPS} steps")
     print(f"{len(frames)} patches after the first frames; {over} over 1 KB")
-    row("patch bytes, median", median(sizes), "B", first_size, "first frame")
-    row("patch bytes, max", max(sizes), "B", first_size, "first frame")
+    row(f"{tag}patch bytes, median", median(sizes), "B", first_size, "first frame")
+    row(f"{tag}patch bytes, max", max(sizes), "B", first_size, "first frame")
     if full:
-        _rows("", frames, full, "rendered in full")
+        _rows(tag, frames, full, "rendered in full")
     else:
-        _rows("", frames, firsts, "first frame")
+        _rows(tag, frames, firsts, "first frame")
     steady = [f for f in frames if f[3] >= WARM]
     warm = [f for f in frames if f[3] < WARM]
     if steady and warm:
         print(f"steady state: {len(steady)} patches from patch {WARM} after the first frame")
-        _rows("steady, ", steady, warm, f"first {WARM} patches")
+        _rows(f"{tag}steady, ", steady, warm, f"first {WARM} patches")
     news = [f for f in frames if "t" in f[4].split("+")]
     rest = [f for f in frames if "t" not in f[4].split("+")]
     if _ms(news, 5) and _ms(rest, 5):
@@ -250,13 +276,21 @@ def _report(title: str, frames: list[Frame], firsts: list[Frame], full: list[Fra
         label = "patches without templates"
         print(f"{len(news)} patches bring new templates")
         row(
-            "with templates, task CPU median (us)",
+            f"{tag}with templates, task CPU median (us)",
             median(_ms(news, 5)),
             "us",
             median(_ms(rest, 5)),
             label,
         )
-        row("with templates, task CPU max (us)", max(_ms(news, 5)), "us", max(_ms(rest, 5)), label)
+        row(
+            f"{tag}with templates, task CPU max (us)",
+            max(_ms(news, 5)),
+            "us",
+            max(_ms(rest, 5)),
+            label,
+        )
+    if TIMELINE:
+        _breakdown(frames)
     slowest = sorted(frames, key=lambda f: -f[1])[:5]
     print(
         "slowest patches: "
@@ -264,6 +298,26 @@ def _report(title: str, frames: list[Frame], firsts: list[Frame], full: list[Fra
             f"#{f[3]} {f[0]} B {f[4] or '-'} {f[1]:.1f}/{f[2]:.1f}/{f[5]:.1f} ms" for f in slowest
         )
     )
+
+
+def _breakdown(frames: list[Frame]) -> None:
+    """Where the patches' task CPU goes: the slowest 5% (by task CPU) and the rest, each
+    part's mean in ms (``RUNS_PAGE_TIMELINE=1``)."""
+    traced = sorted((f for f in frames if f[5] >= 0), key=lambda f: -f[5])
+    if not traced:
+        return
+    cut = max(1, len(traced) // 20)
+    names = ("style", "layout", "parse", "gc")
+    for label, group in (("slowest 5%", traced[:cut]), ("the rest", traced[cut:])):
+        if not group:
+            continue
+        means = {n: sum(f[6].get(n, 0.0) for f in group) / len(group) for n in names}
+        cpu = sum(f[5] for f in group) / len(group)
+        print(
+            f"{label} ({len(group)} patches): task CPU {cpu:.2f} ms; "
+            + ", ".join(f"{n} {means[n]:.2f}" for n in names)
+            + f" (wall); kinds {sorted({f[4] or '-' for f in group})}"
+        )
 
 
 def _watch(
@@ -279,7 +333,7 @@ def _watch(
         query = f"run={run}" + (f"&step={step}" if step else "")
         page.goto(f"{url}/runs?{query}", wait_until="domcontentloaded")
         page.wait_for_selector("[data-lf-root].lf-connected", timeout=30_000)
-        browser.start_tracing(page=page, categories=["toplevel", "blink.user_timing"])
+        browser.start_tracing(page=page, categories=CATEGORIES)
         with httpx.Client(base_url=url, trust_env=False, timeout=30) as http:
             # Inputs of its own: no step is a cache hit of an earlier run's.
             body = {"workflow": "lanes", "id": run, "inputs": {"seed": run}}
@@ -298,29 +352,45 @@ def _watch(
     # The first frame with the DAG drew the whole run; frames of a few bytes after it are
     # acks and heartbeats, the patches are the rest.
     at = next(i for i, f in enumerate(frames) if f[3])
-    first = (int(frames[at][0]), frames[at][1], frames[at][2], -1, str(frames[at][4]), cpu[at])
+    f = frames[at]
+    first = (int(f[0]), f[1], f[2], -1, str(f[4]), cpu[at][0], cpu[at][1])
     later = [(f, cpu[i]) for i, f in enumerate(frames) if i > at and f[0] > 64]
-    rest = [(int(f[0]), f[1], f[2], k, str(f[4]), c) for k, (f, c) in enumerate(later)]
+    rest = [(int(f[0]), f[1], f[2], k, str(f[4]), c, p) for k, (f, (c, p)) in enumerate(later)]
     return first, rest
 
 
-def _task_times(events: list[dict[str, Any]], count: int) -> list[float]:
+def _task_times(events: list[dict[str, Any]], count: int) -> list[tuple[float, dict[str, float]]]:
     """Per frame (by its ``lf-frame-N`` measure), the thread time in ms of the top-level
-    task on the page's main thread that ran it; -1 where the trace has none."""
+    task on the page's main thread that ran it (-1 where the trace has none), and with
+    ``RUNS_PAGE_TIMELINE=1`` that task's time in each of ``PARTS`` (ms; wall time of the
+    outermost such event, so nested ones count once)."""
     marks: dict[int, tuple[int, int, int]] = {}
     for e in events:
         name = e.get("name", "")
         if e.get("ph") == "b" and isinstance(name, str) and name.startswith("lf-frame-"):
             marks[int(name.removeprefix("lf-frame-"))] = (e["pid"], e["tid"], e["ts"])
     tasks: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+    parts: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
     for e in events:
-        if e.get("ph") == "X" and e.get("name") == TASK and "tdur" in e:
+        if e.get("ph") != "X":
+            continue
+        if e.get("name") == TASK and "tdur" in e:
             tasks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["dur"], e["tdur"]))
-    out = [-1.0] * count
+        elif e.get("name") in PARTS and "dur" in e:
+            part = PARTS[e["name"]]
+            parts.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["dur"], part))
+    out: list[tuple[float, dict[str, float]]] = [(-1.0, {})] * count
     for n, (pid, tid, ts) in marks.items():
         around = [t for t in tasks.get((pid, tid), []) if t[0] <= ts <= t[0] + t[1]]
         if around and n < count:
-            out[n] = max(around, key=lambda t: t[1])[2] / 1000
+            start, dur, tdur = max(around, key=lambda t: t[1])
+            spent: dict[str, float] = {}
+            end_of = -1
+            for at, length, part in sorted(parts.get((pid, tid), [])):
+                if start <= at and at + length <= start + dur and at >= end_of:
+                    spent[part] = spent.get(part, 0.0) + length / 1000
+                    end_of = at + length
+            out[n] = (tdur / 1000, spent)
     return out
 
 
