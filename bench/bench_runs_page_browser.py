@@ -260,6 +260,14 @@ def _report(
     print(f"{len(frames)} patches after the first frames; {over} over 1 KB")
     row(f"{tag}patch bytes, median", median(sizes), "B", first_size, "first frame")
     row(f"{tag}patch bytes, max", max(sizes), "B", first_size, "first frame")
+    # The whole run's patches: drawing a run in more, smaller patches must not cost more.
+    per_run = sum(_ms(frames, 5)) / len(firsts)
+    print(f"{len(frames) / len(firsts):.1f} patches per run")
+    if full:
+        full_per_run = sum(_ms(full, 5)) / len(firsts)
+        row(f"{tag}task CPU per run, patches (us)", per_run, "us", full_per_run, "rendered in full")
+    else:
+        row(f"{tag}task CPU per run, patches (us)", per_run, "us")
     if full:
         _rows(tag, frames, full, "rendered in full")
     else:

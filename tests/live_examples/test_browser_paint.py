@@ -315,3 +315,56 @@ async def test_a_changed_svg_node_is_painted_in_place_as_an_svg_element() -> Non
                 assert mi == ["m", "http://www.w3.org/1998/Math/MathML", "again"]
             finally:
                 await browser.close()
+
+
+MORPH_ATTRIBUTES = """() => {
+  const L = window.LightflowLive;
+  const root = document.createElement("div");
+  document.body.appendChild(root);
+  const attrs = (el) => el.getAttributeNames().sort().map((n) => n + "=" + el.getAttribute(n));
+  const out = [];
+  root.innerHTML = '<p id="p" a="1" b="2" c="3" data-x="x">t</p>' +
+    '<svg><g id="g" class="node" data-status="planned" transform="translate(1,2)"></g></svg>' +
+    '<ul id="u" data-n="1"><li>kept</li></ul>';
+  const p = root.querySelector("#p"), g = root.querySelector("#g"), u = root.querySelector("#u");
+  // Removed (a, data-x), kept (b), changed (c), added (d), in one element.
+  L.morph(root, '<p id="p" b="2" c="4" d="5">t</p>' +
+    '<svg><g id="g" class="node selected" data-status="succeeded" transform="translate(1,2)"></g></svg>' +
+    '<ul id="u" data-n="2" data-lf-keep><li>new</li></ul>', {added: [], updated: []});
+  out.push(root.querySelector("#p") === p, attrs(p), root.querySelector("#g") === g, attrs(g));
+  // data-lf-keep is never written on the page, and keeps the element's children.
+  out.push(root.querySelector("#u") === u, attrs(u), u.textContent);
+  // Every attribute gone, then all back.
+  L.morph(root, '<p id="p">t</p>', {added: [], updated: []});
+  out.push(attrs(root.querySelector("#p")));
+  L.morph(root, '<p id="p" z="&amp;&quot;" a="">t</p>', {added: [], updated: []});
+  out.push(attrs(root.querySelector("#p")));
+  root.remove();
+  return out;
+}"""
+
+
+async def test_the_morph_sets_removes_and_keeps_attributes_by_name() -> None:
+    """The morph's attribute pass (read by name, never through ``attributes[i]``, whose
+    Attr nodes the page's elements would keep): removed, changed, added and unchanged
+    attributes, on HTML and SVG elements, ``data-lf-keep`` never written."""
+    async with ActorSystem("paint-attrs", seed=2) as system:
+        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/blank")
+                got = await page.evaluate(MORPH_ATTRIBUTES)
+            finally:
+                await browser.close()
+    assert got == [
+        True,
+        ["b=2", "c=4", "d=5", "id=p"],
+        True,
+        ["class=node selected", "data-status=succeeded", "id=g", "transform=translate(1,2)"],
+        True,
+        ["data-n=2", "id=u"],
+        "kept",
+        ["id=p"],
+        ["a=", "id=p", 'z=&"'],
+    ]

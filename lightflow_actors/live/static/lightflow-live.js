@@ -484,23 +484,9 @@
       if (kept && opts.updated && a.hasAttribute("lf-hook")) opts.updated.push(a);
       return kept;
     }
-    var oldValue = a.getAttribute("value"), oldChecked = a.hasAttribute("checked"), i, attr;
-    var changed = false;
+    var oldValue = a.getAttribute("value"), oldChecked = a.hasAttribute("checked");
     if (opts.beforeUpdate && a.hasAttribute("lf-hook")) opts.beforeUpdate(a);
-    for (i = a.attributes.length - 1; i >= 0; i--) {
-      attr = a.attributes[i];
-      if (!b.hasAttribute(attr.name)) { a.removeAttribute(attr.name); changed = true; }
-    }
-    var keep = false;
-    for (i = 0; i < b.attributes.length; i++) {
-      attr = b.attributes[i];
-      if (attr.name === "data-lf-keep") { keep = true; continue; }
-      if (a.getAttribute(attr.name) !== attr.value) {
-        a.setAttribute(attr.name, attr.value);
-        changed = true;
-        if (attr.name === "data-lf-id" && opts.painter) opts.painter.els.set(Number(attr.value), a);
-      }
-    }
+    var attrs = morphAttributes(a, b, opts), changed = attrs.changed, keep = attrs.keep;
     // JS commands' sticky state (section 4) outlives the server's attributes.
     if (a.__lfSticky) applySticky(a);
     var tag = a.tagName;
@@ -532,6 +518,35 @@
     }
     if (changed && opts.updated && a.hasAttribute("lf-hook")) opts.updated.push(a);
     return changed;
+  }
+
+  /** Make `a`'s attributes those of `b` (but data-lf-keep, which only says to keep `a`'s
+   *  children): {changed, keep}. By name (getAttributeNames, getAttribute), never through
+   *  `attributes[i]`: each Attr node that reads makes is kept by its element, for `a` the
+   *  live one, and a DAG's patch morphs some sixty elements of a dozen attributes. */
+  function morphAttributes(a, b, opts) {
+    var names = b.getAttributeNames(), changed = false, keep = false, i, name, v;
+    var ownCount = a.attributes.length, shared = 0;
+    for (i = 0; i < names.length; i++) {
+      name = names[i];
+      if (name === "data-lf-keep") { keep = true; continue; }
+      v = b.getAttribute(name);
+      var was = a.getAttribute(name);
+      if (was !== null) shared += 1;
+      if (was !== v) {
+        a.setAttribute(name, v);
+        changed = true;
+        if (name === "data-lf-id" && opts.painter) opts.painter.els.set(Number(v), a);
+      }
+    }
+    if (shared < ownCount) {
+      // `a` has attributes `b` has not: remove them.
+      var own = a.getAttributeNames();
+      for (i = 0; i < own.length; i++) {
+        if (!b.hasAttribute(own[i])) { a.removeAttribute(own[i]); changed = true; }
+      }
+    }
+    return { changed: changed, keep: keep };
   }
 
   /** lf-update="ignore": the client owns the element's content and attributes; only

@@ -88,7 +88,9 @@ RUN = Template(
     "{rerun}</div></section>"
 )
 RUN_HEADING = Template(
-    "<h2>{title} <small>{run_id}</small> "
+    # The run id in the monospace face the step panel's outputs use (`.out pre`, same
+    # size): the page's first render loads that font, not the patch that opens a step.
+    '<h2>{title} <small><code class="run-id">{run_id}</code></small> '
     '<span class="badge status-{status}" id="run-status">{status}</span></h2>'
 )
 RUN_META = Template(

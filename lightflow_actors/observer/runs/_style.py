@@ -41,6 +41,7 @@ table.compare tr.differs th::after { content: " \\2260"; color: var(--cancelled)
 .out { max-height: 28rem; overflow: auto; border-left: 3px solid var(--line);
        padding-left: 0.6rem; margin: 0.3rem 0; }
 .out pre, .json { white-space: pre-wrap; word-break: break-word; font-size: 0.82rem; margin: 0; }
+code.run-id { font-size: 0.82rem; }
 .out img { max-width: 100%; }
 .fold { font-size: 0.8rem; margin: 0.2rem 0; cursor: pointer; }
 .problem { color: var(--failed); }
