@@ -329,7 +329,8 @@ MORPH_ATTRIBUTES = """() => {
   const p = root.querySelector("#p"), g = root.querySelector("#g"), u = root.querySelector("#u");
   // Removed (a, data-x), kept (b), changed (c), added (d), in one element.
   L.morph(root, '<p id="p" b="2" c="4" d="5">t</p>' +
-    '<svg><g id="g" class="node selected" data-status="succeeded" transform="translate(1,2)"></g></svg>' +
+    '<svg><g id="g" class="node selected" data-status="succeeded" ' +
+    'transform="translate(1,2)"></g></svg>' +
     '<ul id="u" data-n="2" data-lf-keep><li>new</li></ul>', {added: [], updated: []});
   out.push(root.querySelector("#p") === p, attrs(p), root.querySelector("#g") === g, attrs(g));
   // data-lf-keep is never written on the page, and keeps the element's children.
