@@ -621,6 +621,7 @@
     this.raws = [];             // id'd nodes written with raw HTML in them, to check
     this.rawOpen = 0;           // raw values written not yet claimed by an id'd node
     this.rewrote = false;       // this paint re-renders an unsound node
+    this.slotShapes = new WeakMap();   // a template's statics -> where its values sit (section 2e)
   }
 
   /** A partial paint met what only a full render can fix (an element gone, a kept list
@@ -799,7 +800,7 @@
     this.ids.set(after, id);
     if (this.visit(templates, tid, before, after, regions)) {
       // Painted in its own element; an ancestor painted too writes it as a placeholder.
-      regions.push({ id: id, tid: tid, values: after });
+      regions.push({ id: id, tid: tid, values: after, before: before });
       this.pending.add(id);
     }
     return true;
@@ -835,6 +836,7 @@
     for (r = start; r < regions.length; r++) {
       var region = regions[r], out = [], el = this.els.get(region.id);
       if (!el) { missing = true; continue; }
+      if (this.paintValues(templates, region, el)) continue;   // section 2e
       this.write(templates, region.tid, region.values, region.id, out, true);
       placed.push(region);
       els.push(el);
@@ -1060,6 +1062,136 @@
     var run = new Array(tails.length), k = tails.length ? tailAt[tails.length - 1] : -1;
     for (i = tails.length - 1; i >= 0; i--) { run[i] = k; k = parent[k]; }
     return run;
+  }
+
+  // ------------------------------------------ 2e. values painted in place
+
+  // A changed node whose changed values are all text, each inside a quoted attribute
+  // value or the only content of its element, is painted by setting those attributes
+  // and texts on its live element: no HTML written, parsed or morphed (ADR 0127; a DAG
+  // node whose step moved on changes its status, its line of facts and its tooltip).
+  // Anything else takes the region's usual paint: a value that is a node, a list or raw
+  // HTML; a template with a value elsewhere (between other content, in a tag, in raw
+  // text); a form field, a hooked, ignored, locked or sticky element; text whose parse
+  // would not give it back as it is (an entity other than the escapes, a CR, a NUL).
+
+  var SLOT_MARK = /<!--lf:(\d+)-->/;
+  var NOT_SET_IN_PLACE = /^(id|value|checked|selected|lf-update|lf-hook|data-lf-.*)$/;
+  var NO_TEXT_IN_PLACE = { PRE: 1, LISTING: 1, TEXTAREA: 1, TABLE: 1, TBODY: 1, THEAD: 1, TFOOT: 1,
+                           TR: 1, COLGROUP: 1, SELECT: 1, OPTION: 1, SCRIPT: 1, STYLE: 1 };
+  var FIELDS = { INPUT: 1, TEXTAREA: 1, SELECT: 1, OPTION: 1 };
+  var ESCAPES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": "\"", "&#39;": "'", "&#x27;": "'", "&#34;": "\"" };
+
+  /** Text `s` as the HTML parser reads it back, or null when that is not sure. */
+  function unescapeText(s) {
+    if (/[\r\0]/.test(s)) return null;
+    if (s.indexOf("&") < 0) return s;
+    var out = s.replace(/&(amp|lt|gt|quot|#39|#x27|#34);/g, function (e) { return ESCAPES[e]; });
+    var rest = s.replace(/&(amp|lt|gt|quot|#39|#x27|#34);/g, "");
+    return /&[#a-zA-Z0-9]/.test(rest) ? null : out;
+  }
+
+  /** Where each value of a template's statics sits, parsed in namespace `ns`: per value,
+   *  its slots ({path, tag, attr, parts} or {path, tag, text}); null when a value sits
+   *  anywhere else. Kept by the statics (as shapeOf), per namespace. */
+  Painter.prototype.slotsOf = function (statics, ns) {
+    var byNs = this.slotShapes.get(statics);
+    if (!byNs) { byNs = new Map(); this.slotShapes.set(statics, byNs); }
+    if (byNs.has(ns)) return byNs.get(ns);
+    var n = statics.length - 1, marked = statics[0], i;
+    for (i = 0; i < n; i++) marked += "<!--lf:" + i + "-->" + statics[i + 1];
+    var wrap = has(FOREIGN_ROOTS, ns) ? FOREIGN_ROOTS[ns] : null;
+    var template = document.createElement("template");
+    template.innerHTML = wrap ? "<" + wrap + ">" + marked + "</" + wrap + ">" : marked;
+    var holder = wrap ? template.content.firstChild : template.content, slots = null;
+    if (holder && holder.childNodes.length === 1 && holder.firstChild.nodeType === 1) {
+      slots = new Array(n);
+      for (i = 0; i < n; i++) slots[i] = [];
+      if (!collectSlots(holder.firstChild, [], slots)) slots = null;
+      else for (i = 0; i < n; i++) if (!slots[i].length) { slots = null; break; }
+    }
+    byNs.set(ns, slots);
+    return slots;
+  };
+
+  function collectSlots(el, path, slots) {
+    var names = el.getAttributeNames(), i, m;
+    for (i = 0; i < names.length; i++) {
+      if (names[i].indexOf("lf:") >= 0 || names[i].indexOf("<") >= 0) return false;   // a value in the tag
+      var v = el.getAttribute(names[i]);
+      if (v.indexOf("<!--lf:") < 0) continue;
+      var parts = v.split(SLOT_MARK);   // static, index, static, index, ..., static
+      for (var k = 1; k < parts.length; k += 2) {
+        var at = Number(parts[k]);
+        if (at >= slots.length) return false;
+        parts[k] = at;
+        slots[at].push({ path: path, tag: el.tagName, attr: names[i], parts: parts });
+      }
+    }
+    var index = 0;
+    for (var c = el.firstChild; c; c = c.nextSibling) {
+      if (c.nodeType === 8) {
+        m = /^lf:(\d+)$/.exec(c.data);
+        if (!m || Number(m[1]) >= slots.length) continue;
+        // Only the element's one child: its text is the value's, whatever else is there.
+        if (el.childNodes.length !== 1 || has(NO_TEXT_IN_PLACE, el.tagName)) return false;
+        slots[Number(m[1])].push({ path: path, tag: el.tagName, text: true });
+      } else if (c.nodeType === 3 && c.data.indexOf("lf:") >= 0 && /<!--lf:\d+-->/.test(c.data)) {
+        return false;   // in raw text (a title, a textarea): not a node of its own
+      } else if (c.nodeType === 1) {
+        if (!collectSlots(c, path.concat([index]), slots)) return false;
+        index += 1;
+      }
+    }
+    return true;
+  }
+
+  /** Paint `region` (changed from region.before) by setting attributes and texts on its
+   *  live element `el`; false, having changed nothing, when it cannot. */
+  Painter.prototype.paintValues = function (templates, region, el) {
+    var before = region.before, after = region.values;
+    if (!before || this.unsound.has(region.id) || !this.slotShapes) return false;
+    var slots = this.slotsOf(templates.get(region.tid), el.namespaceURI);
+    if (!slots || before.length !== after.length) return false;
+    var ops = [], i, k;
+    for (i = 0; i < after.length; i++) {
+      if (before[i] === after[i]) continue;
+      if (typeof before[i] !== "string" || typeof after[i] !== "string") return false;
+      for (k = 0; k < slots[i].length; k++) {
+        var slot = slots[i][k], target = el;
+        for (var p = 0; p < slot.path.length && target; p++) {
+          if (!inPlaceOk(target)) return false;
+          target = target.children[slot.path[p]];
+        }
+        if (!target || target.tagName !== slot.tag || !inPlaceOk(target) || has(FIELDS, target.tagName)) return false;
+        if (slot.text) {
+          if (after[i].indexOf("<") >= 0) return false;   // raw HTML
+          var text = unescapeText(after[i]);
+          if (text === null) return false;
+          ops.push([target, null, text]);
+        } else {
+          if (NOT_SET_IN_PLACE.test(slot.attr)) return false;
+          var value = "";
+          for (var j = 0; j < slot.parts.length; j++) {
+            var piece = j % 2 ? unescapeText(typeof after[slot.parts[j]] === "string" ? after[slot.parts[j]] : "\0") : slot.parts[j];
+            if (piece === null) return false;
+            value += piece;
+          }
+          ops.push([target, slot.attr, value]);
+        }
+      }
+    }
+    for (k = 0; k < ops.length; k++) {
+      var op = ops[k];
+      if (op[1] === null) { if (op[0].textContent !== op[2]) op[0].textContent = op[2]; }
+      else if (op[0].getAttribute(op[1]) !== op[2]) op[0].setAttribute(op[1], op[2]);
+    }
+    return true;
+  };
+
+  function inPlaceOk(el) {
+    return !el.__lfLock && !el.__lfSticky && !el.hasAttribute("lf-hook") &&
+           !el.hasAttribute("lf-update") && !el.hasAttribute("data-lf-child");
   }
 
   // ---------------------------------------------------------------- 3. LiveSocket

@@ -94,8 +94,11 @@ RUN_HEADING = Template(
     '<span class="badge status-{status}" id="run-status">{status}</span></h2>'
 )
 RUN_META = Template(
-    '<p class="meta" id="run-meta">workflow {workflow} · created {created} · '
-    'duration {duration} · <span id="run-steps">{done}/{total}</span> steps done{preset}</p>'
+    # Each value the only text of its element: the client sets a changed one in place
+    # (lightflow-live.js section 2d) instead of parsing and morphing the paragraph.
+    '<p class="meta" id="run-meta">workflow <span>{workflow}</span> · created '
+    '<span>{created}</span> · duration <span id="run-duration">{duration}</span> · '
+    '<span id="run-steps">{steps}</span> steps done<span>{preset}</span></p>'
 )
 RERUN = Template('<section class="pane" id="rerun">{form}{compare}</section>')
 ACTIONS = Template(
@@ -321,8 +324,7 @@ def _run(state: RunsState) -> Rendered:
             workflow=detail.workflow,
             created=utc(detail.created_at_ms),
             duration=duration(detail.updated_at_ms - detail.created_at_ms),
-            done=detail.done,
-            total=len(detail.steps),
+            steps=f"{detail.done}/{len(detail.steps)}",
             preset=f" · preset {detail.preset}" if detail.preset else "",
         ),
         actions=_actions(state, detail),
