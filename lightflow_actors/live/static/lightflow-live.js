@@ -10,6 +10,8 @@
  *     2b. the sticky state JS commands leave on elements, which the morph re-applies.
  *     2c. the painter: a patch re-renders and morphs only the elements it changed.
  *     2d. the fewest moves for the live elements a re-ordered keyed list keeps.
+ *     2e. values painted in place: a node whose changed values are attribute values or
+ *         the only text of their element gets them set, with no HTML parsed.
  *  3. LiveSocket: the wire (specs/wire.md frames, specs/live-wire.md profile): join,
  *     events (lf-click, lf-submit, lf-change with lf-debounce, lf-keydown with
  *     lf-key), acks, heartbeats, reconnect with backoff, rejoin after a session crash,

@@ -95,7 +95,7 @@ RUN_HEADING = Template(
 )
 RUN_META = Template(
     # Each value the only text of its element: the client sets a changed one in place
-    # (lightflow-live.js section 2d) instead of parsing and morphing the paragraph.
+    # (lightflow-live.js section 2e) instead of parsing and morphing the paragraph.
     '<p class="meta" id="run-meta">workflow <span>{workflow}</span> · created '
     '<span>{created}</span> · duration <span id="run-duration">{duration}</span> · '
     '<span id="run-steps">{steps}</span> steps done<span>{preset}</span></p>'
