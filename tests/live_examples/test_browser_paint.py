@@ -31,6 +31,7 @@ from lightflow_actors.live import (
     Update,
     encode_patch,
     keyed,
+    safe,
 )
 
 from ..live.live_server import serving
@@ -461,3 +462,36 @@ async def test_changed_values_are_set_in_place_and_the_page_equals_a_full_render
 
 def _patch(diff: DiffState, state: dict[str, tuple[str, str, str]]) -> object:
     return msgspec.json.decode(encode_patch(diff.diff(_steps(state))))
+
+
+async def test_raw_html_in_a_value_is_painted_as_its_parse_gives_it() -> None:
+    """Raw markup (``safe``) in an attribute value or an element's only text is what the
+    HTML parser makes of it (a quote ending the attribute, an element): never set in
+    place as text, always equal to a full render."""
+    raw = [
+        ("a", "plain"),
+        (safe('b" data-y="c'), "plain"),
+        ("d", safe("<tspan>bold</tspan>")),
+        (safe("e' f"), safe("x &notit; y")),
+        ("g", "back to text"),
+    ]
+    async with ActorSystem("paint-raw", seed=2) as system:
+        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/blank")
+                await _harness(page)
+                diff = DiffState()
+                for n, (x, tip) in enumerate(raw):
+                    nodes = [("k", RAW_NODE(x=x, tip=tip))]
+                    patch = msgspec.json.decode(
+                        encode_patch(diff.diff(STEPS(nodes=keyed(RAW_NODE, nodes))))
+                    )
+                    result = await page.evaluate("(p) => paint.apply(p)", patch)
+                    assert result["got"] == result["want"], (n, result)
+            finally:
+                await browser.close()
+
+
+RAW_NODE = Template('<g class="raw" data-x="{x}"><title>{tip}</title></g>')

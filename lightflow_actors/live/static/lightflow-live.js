@@ -1175,7 +1175,11 @@
           if (NOT_SET_IN_PLACE.test(slot.attr)) return false;
           var value = "";
           for (var j = 0; j < slot.parts.length; j++) {
-            var piece = j % 2 ? unescapeText(typeof after[slot.parts[j]] === "string" ? after[slot.parts[j]] : "\0") : slot.parts[j];
+            // A value with a raw quote (raw HTML: escaped text has none) would end the
+            // attribute when parsed: the region path gives what the parse makes of it.
+            var piece = j % 2 ? unescapeText(typeof after[slot.parts[j]] === "string" &&
+                                             !/["']/.test(after[slot.parts[j]]) ? after[slot.parts[j]] : "\0")
+                              : slot.parts[j];
             if (piece === null) return false;
             value += piece;
           }
