@@ -16,7 +16,6 @@ gets an int); otherwise each reference must be a scalar and is formatted into th
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
@@ -336,7 +335,7 @@ def render(
     request: JSONValue, bindings: Sequence[Binding], outputs: Mapping[str, JSONValue]
 ) -> JSONValue:
     """Fill `bindings` into a copy of `request` from step `outputs` (decoded JSON)."""
-    result = copy.deepcopy(request)
+    result = _copy_json(request)
     for binding in bindings:
         value = _render_binding(binding, outputs)
         if binding.pointer == "":
@@ -351,6 +350,17 @@ def render(
         elif isinstance(parent, dict):
             parent[tokens[-1]] = value
     return result
+
+
+def _copy_json(value: JSONValue) -> JSONValue:
+    """A copy of a decoded JSON value whose lists and objects can be filled in place
+    (strings, numbers and the rest are immutable and shared): `copy.deepcopy`'s result,
+    without its memo and dispatch, once per step on the run's loop."""
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
 
 
 def _child(node: JSONValue, token: str) -> JSONValue:

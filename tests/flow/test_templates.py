@@ -251,3 +251,26 @@ def test_a_key_a_mapping_allows_but_the_inputs_lack_is_a_template_error() -> Non
     with pytest.raises(TemplateError, match=r"\{inputs.x\} is not in the inputs given"):
         compile_template("{inputs.x}", _STR, scope, "t")
     assert finalize(compile_template("{inputs.topic}", _STR, scope, "t")) == ("tea", ())
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_JSON)
+def test_render_fills_a_copy_and_never_the_request(request: object) -> None:
+    """`render` copies the request's lists and objects (a step's request is rendered again
+    at every attempt): equal to it, and changing the copy leaves the request as it was."""
+    before = msgspec.json.encode(request)
+    rendered = render(request, (), {})  # type: ignore[arg-type]
+    assert rendered == request
+    if isinstance(rendered, dict):
+        rendered["added"] = 1
+    elif isinstance(rendered, list):
+        rendered.append(1)
+    assert msgspec.json.encode(request) == before
