@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from string import Template
 from typing import Any, TypeVar
@@ -637,6 +637,34 @@ def _cli_create_fsyncs(root: Path) -> tuple[int, dict[str, int]]:
     return sum(kinds.values()), kinds
 
 
+PAIRS = 12
+
+
+async def _paired(root: Path) -> tuple[list[float], list[float]]:
+    """The journaled exchange against ADR 0117's handed-off files, A/B: two hosts (their
+    own state folders, systems and substrates) on one loop, their chains run alternately,
+    `PAIRS` each, so both see the same load; returns both modes' chain times in order."""
+    journaled, files = [], []
+    async with AsyncExitStack() as stack:
+        hosts = []
+        for label, on in (("ab-journaled", True), ("ab-files", False)):
+            hosting = RunsHosting(_config(root / label), environ={}, mcp=False, resume=False)
+            system = await stack.enter_async_context(ActorSystem(f"bench-{label}"))
+            async with _async_journaled(on):  # the host's shortcut is built at its start
+                await hosting.start(system)
+            stack.push_async_callback(hosting.stop)
+            hosts.append(hosting)
+        for n in range(PAIRS + 1):  # the first pair warms both up
+            for hosting, samples in zip(hosts, (journaled, files), strict=True):
+                start = time.perf_counter()
+                await hosting.call(CreateRun("chain", _seed(f"ab{n}"), f"ab{n}"))
+                view = await hosting.call(AwaitSettled(f"ab{n}"))
+                assert view.status == "succeeded", view
+                if n:
+                    samples.append(time.perf_counter() - start)
+    return journaled, files
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp:
         (Path(tmp) / "cli").mkdir()
@@ -654,6 +682,12 @@ def main() -> None:
             dbos_chain, _ = _dbos(Path(tmp) / "dbos")
             row("DBOS/SQLite 10-step chain (median)", dbos_chain * 1e6, "us")
         asyncio.run(_bench(Path(tmp), dbos_chain))
+        journaled, files = asyncio.run(_paired(Path(tmp)))
+        ratios = sorted(j / f for j, f in zip(journaled, files, strict=True))
+        row("10-step chain, journaled, A/B (median)", statistics.median(journaled) * 1e6, "us",
+            statistics.median(files) * 1e6, "files, alternated")  # fmt: skip
+        print(f"    paired ratio journaled/files: median {statistics.median(ratios):.2f}x "
+              f"({ratios[0]:.2f}-{ratios[-1]:.2f}x, {len(ratios)} pairs)", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
