@@ -405,7 +405,7 @@
     var byId = new Map(), changed = false;
     for (var c = from.firstElementChild; c; c = c.nextElementSibling) if (c.id) byId.set(c.id, c);
     var cur = from.firstChild, next = to.firstChild, skips = opts.skips;
-    var stay = skips ? stayingKept(from, to, opts.painter) : null;   // section 2d
+    var stay = skips ? stayingKept(from, to, opts.painter, skips) : null;   // section 2d
     while (next) {
       var following = next.nextSibling, match = null;
       if (skips && next.nodeType === 1 && next.hasAttribute("data-lf-skip")) {
@@ -1001,17 +1001,23 @@
   /** The kept elements (placeholders' live elements) of `to` that stay put, or null when
    *  fewer than two are among `from`'s children. Its `moving` holds every kept element,
    *  `passed` the id'd elements the walk stepped over, `claimed` those a node matched. */
-  function stayingKept(from, to, painter) {
-    var position = new Map(), i = 0, c;
-    for (c = from.firstChild; c; c = c.nextSibling) position.set(c, i++);
-    var kept = [], seq = [], seen = new Set();
+  function stayingKept(from, to, painter, skips) {
+    if (skips.size < 2) return null;   // a patch that wrote no list of placeholders
+    var seen = new Set(), order = [], c, i;
     for (c = to.firstChild; c; c = c.nextSibling) {
       if (c.nodeType !== 1 || !c.hasAttribute("data-lf-skip")) continue;
       var el = painter.els.get(Number(c.getAttribute("data-lf-id")));
       if (!el || seen.has(el)) return null;   // the walk throws, or moves it twice
       seen.add(el);
-      var p = position.get(el);
-      if (p !== undefined) { kept.push(el); seq.push(p); }
+      order.push(el);
+    }
+    if (order.length < 2) return null;
+    var position = new Map();
+    for (c = from.firstChild, i = 0; c; c = c.nextSibling, i++) if (seen.has(c)) position.set(c, i);
+    var kept = [], seq = [];   // in the new order, with their old positions
+    for (i = 0; i < order.length; i++) {
+      var p = position.get(order[i]);
+      if (p !== undefined) { kept.push(order[i]); seq.push(p); }
     }
     if (kept.length < 2) return null;
     var stay = new Set(), run = longestIncreasing(seq);
