@@ -3,13 +3,16 @@
 A 1 000-row keyed table (the live table's row template) served twice by one Hypercorn
 subprocess on 127.0.0.1:
 
-* **live**: a `LiveView` with three buttons: ``one`` changes one cell, ``five``
+* **live**: a `LiveView` with four buttons: ``one`` changes one cell, ``five``
   changes five rows, ``sort`` reverses the order of all 1 000 rows; its rows go through
-  `KeyedRows`, so a click renders only the rows it changed (ADR 0125);
+  `KeyedRows`, so a click renders only the rows it changed (ADR 0125); ``rotate``
+  moves the first row shown to the end (one DOM move is the minimum: ADR 0125's
+  fewest-moves reorder);
 * **bare** (the baseline): the same table as a static page with a plain WebSocket;
-  the server answers the same three buttons with the minimum a hand-written page needs
-  (the changed cells' new text, or the 1 000 ids in their new order) and the page sets
-  the cells' text or re-appends the rows in that order.
+  the server answers the same buttons with the minimum a hand-written page needs
+  (the changed cells' new text, the 1 000 ids in their new order, or the id of the row
+  to move last) and the page sets the cells' text, re-appends the rows in that order,
+  or appends that one row.
 
 Measured in the page with ``performance.now()``:
 
@@ -88,6 +91,9 @@ def serve(port: int) -> None:
     class Sort(msgspec.Struct, frozen=True, tag="sort"):
         pass
 
+    class Rotate(msgspec.Struct, frozen=True, tag="rotate"):
+        pass
+
     class Grid(msgspec.Struct, frozen=True):
         rows: tuple[Row, ...]
         step: int = 0
@@ -106,19 +112,27 @@ def serve(port: int) -> None:
         '<section><button id="one" lf-click="one">one</button>'
         '<button id="five" lf-click="five">five</button>'
         '<button id="sort" lf-click="sort">sort</button>'
+        '<button id="rotate" lf-click="rotate">rotate</button>'
         '<table><tbody id="rows">{rows}</tbody></table></section>'
     )
 
     # Rows are rendered once per row object: a click re-renders only the rows it changed.
     grid_rows: KeyedRows[Row] = KeyedRows(ROW, render=render_row, key=lambda r: r.id)
 
-    class GridView(LiveView[Grid, One | Five | Sort]):
+    class GridView(LiveView[Grid, One | Five | Sort | Rotate]):
         def mount(self, params: Params, session: SessionInfo) -> Grid:
             return Grid(initial_rows(ROWS))
 
-        def handle_event(self, event: One | Five | Sort, state: Grid) -> Grid:
+        def handle_event(self, event: One | Five | Sort | Rotate, state: Grid) -> Grid:
             if isinstance(event, Sort):
                 return msgspec.structs.replace(state, reverse=not state.reverse)
+            if isinstance(event, Rotate):  # the first row shown goes last
+                rows = (
+                    state.rows[1:] + state.rows[:1]
+                    if not state.reverse
+                    else (state.rows[-1:] + state.rows[:-1])
+                )
+                return msgspec.structs.replace(state, rows=rows)
             count = 1 if isinstance(event, One) else 5
             rows = changed(state.rows, state.step, count)
             return msgspec.structs.replace(state, rows=rows, step=state.step + 1)
@@ -134,7 +148,7 @@ def serve(port: int) -> None:
         return (
             "<!doctype html><html><head><meta charset='utf-8'></head><body><section>"
             '<button id="one">one</button><button id="five">five</button>'
-            '<button id="sort">sort</button>'
+            '<button id="sort">sort</button><button id="rotate">rotate</button>'
             f'<table><tbody id="rows">{rows}</tbody></table></section><script>{BARE_SCRIPT}'
             "</script></body></html>"
         )
@@ -152,6 +166,12 @@ def serve(port: int) -> None:
                     reverse = not reverse
                     order = [r.id for r in (reversed(rows) if reverse else rows)]
                     await ws.send_text(json.dumps({"order": order}))
+                    continue
+                if what == "rotate":
+                    first = rows[-1] if reverse else rows[0]
+                    rows = rows[:-1] if reverse else rows[1:]
+                    rows = (first, *rows) if reverse else (*rows, first)
+                    await ws.send_text(json.dumps({"last": first.id}))
                     continue
                 before = rows
                 rows = changed(rows, step, 1 if what == "one" else 5)
@@ -194,7 +214,9 @@ window.handled = [];
 ws.onmessage = (e) => {
   const t0 = performance.now();
   const m = JSON.parse(e.data);
-  if (m.order) {
+  if (m.last !== undefined) {
+    tbody.appendChild(document.getElementById("row-" + m.last));
+  } else if (m.order) {
     const frag = document.createDocumentFragment();
     for (const id of m.order) frag.appendChild(document.getElementById("row-" + id));
     tbody.appendChild(frag);
@@ -209,7 +231,7 @@ ws.onmessage = (e) => {
   }
   window.handled.push(performance.now() - t0);
 };
-for (const id of ["one", "five", "sort"]) {
+for (const id of ["one", "five", "sort", "rotate"]) {
   document.getElementById(id).addEventListener("click", () => ws.send(id));
 }
 window.ready = new Promise((r) => ws.addEventListener("open", r));
@@ -271,6 +293,7 @@ async def run(port: int) -> None:
                 ("one", "one-cell change"),
                 ("five", "5-row change"),
                 ("sort", "1 000-row re-sort"),
+                ("rotate", "first row moved last"),
             ):
                 figures = []
                 for page in (live, bare):
