@@ -506,6 +506,10 @@
     }
     // data-lf-keep: the server's list inside did not change (section 2c); keep the children.
     if (tag !== "INPUT" && !keep && morphChildren(a, b, opts)) changed = true;
+    if (keep && opts.painter && b.hasAttribute("data-lf-order") &&
+        reorderKept(a, opts.painter, opts.painter.orders[Number(b.getAttribute("data-lf-order"))])) {
+      changed = true;
+    }
     if (tag === "INPUT" && (a.type === "checkbox" || a.type === "radio")) {
       // A toggle is not typing: focus (a click focuses it) protects nothing here, so
       // the tick follows the server whenever the server changed it, or answered it.
@@ -532,6 +536,7 @@
     for (i = 0; i < names.length; i++) {
       name = names[i];
       if (name === "data-lf-keep") { keep = true; continue; }
+      if (name === "data-lf-order") continue;   // section 2d: read by morphNode, never kept
       v = b.getAttribute(name);
       var was = a.getAttribute(name);
       if (was !== null) shared += 1;
@@ -624,6 +629,8 @@
     this.rawOpen = 0;           // raw values written not yet claimed by an id'd node
     this.rewrote = false;       // this paint re-renders an unsound node
     this.slotShapes = new WeakMap();   // a template's statics -> where its values sit (section 2e)
+    this.reordered = new Map(); // lists only re-ordered (section 2d) -> their entries' ids
+    this.orders = [];           // the id lists written as data-lf-order="N" by this paint
   }
 
   /** A partial paint met what only a full render can fix (an element gone, a kept list
@@ -684,8 +691,9 @@
       } else if (v.kind === "node") {
         this.writeChild(templates, v.template_id, v.values, shape.content[i], out, partial && !this.fresh.has(v.values));
       } else if (partial && shape.sole[i] && !this.fresh.has(v) && (!this.changed.has(v) || this.kept.has(v))) {
-        var last = out[out.length - 1];
-        out[out.length - 1] = last.slice(0, -1) + " data-lf-keep>";
+        var last = out[out.length - 1], order = this.reordered.get(v);
+        out[out.length - 1] = last.slice(0, -1) + " data-lf-keep" +
+          (order ? ' data-lf-order="' + (this.orders.push(order) - 1) + '"' : "") + ">";
       } else {
         var inside = partial && !this.fresh.has(v);
         for (var k = 0; k < v.keys.length; k++) {
@@ -733,6 +741,7 @@
     this.comps = state.components || new Map();
     this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
     this.raws = []; this.rawOpen = 0;
+    this.reordered.clear(); this.orders = [];
     var out = [];
     this.write(state.templates, state.root.template_id, state.root.values, 0, out, false);
     return out.join("");
@@ -782,13 +791,17 @@
         var same = a.keys === b.keys || (a.keys.length === b.keys.length &&
                    a.keys.every(function (k, j) { return k === b.keys[j]; }));
         var inPlace = same && shape.content[i];
+        var reorder = !same && shape.sole[i] && shape.content[i] && this.shapeOf(templates, b.template_id).tag;
         for (var k = 0; k < b.keys.length; k++) {
           var ea = a.entries.get(b.keys[k]), eb = b.entries.get(b.keys[k]);
-          if (ea === undefined) { this.fresh.add(eb); continue; }
+          if (ea === undefined) { this.fresh.add(eb); reorder = false; continue; }
           if (ea === eb) continue;
-          if (!this.child(templates, b.template_id, ea, eb, shape.content[i], regions)) inPlace = false;
+          if (!this.child(templates, b.template_id, ea, eb, shape.content[i], regions)) inPlace = reorder = false;
         }
-        if (inPlace) this.kept.add(b); else dirty = true;
+        if (reorder) reorder = this.reorderOf(b);
+        // Re-ordered: its element's parent is written again, the list as data-lf-order.
+        if (reorder) { this.kept.add(b); this.reordered.set(b, reorder); dirty = true; }
+        else if (inPlace) this.kept.add(b); else dirty = true;
       }
     }
     return dirty;
@@ -815,6 +828,7 @@
     var templates = after.templates;
     this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
     this.raws = []; this.rawOpen = 0; this.rewrote = false;
+    this.reordered.clear(); this.orders = [];
     this.comps = after.components || new Map();
     var regions = [];
     if (this.visit(templates, after.root.template_id, before.root.values, after.root.values, regions)) {
@@ -1055,6 +1069,56 @@
       }
     }
     return removed;
+  }
+
+  // A keyed list whose entries only moved or left (none new), each entry with an element
+  // of its own, alone in its element: that element keeps its children (data-lf-keep)
+  // and is told the new order of its entries' ids (data-lf-order="N", N indexing the
+  // paint's `orders`); reorderKept then moves the n − LIS elements off the longest
+  // increasing run and removes the ones that left. No placeholder is written or parsed
+  // (a re-sort of 1 000 rows wrote and parsed 1 000 of them). Anything unexpected (an
+  // element missing, a stranger among the children) is a PaintMiss: a full render.
+
+  /** The ids of `list`'s entries in its order, or null when one has no id or element. */
+  Painter.prototype.reorderOf = function (list) {
+    var ids = new Array(list.keys.length);
+    for (var k = 0; k < list.keys.length; k++) {
+      var id = this.ids.get(list.entries.get(list.keys[k]));
+      if (id === undefined || !this.els.has(id)) return null;
+      ids[k] = id;
+    }
+    return ids;
+  };
+
+  /** Put `el`'s children in the order of the elements named by `ids` (painter ids): the
+   *  fewest moves; children not named leave. Returns whether anything changed. */
+  function reorderKept(el, painter, ids) {
+    if (!ids) throw new PaintMiss();
+    var wanted = new Array(ids.length), named = new Set(), i, c;
+    for (i = 0; i < ids.length; i++) {
+      var e = painter.els.get(ids[i]);
+      if (!e || e.parentNode !== el || named.has(e)) throw new PaintMiss();
+      wanted[i] = e;
+      named.add(e);
+    }
+    var position = new Map(), changed = false, gone = [];
+    for (c = el.firstChild, i = 0; c; c = c.nextSibling) {
+      if (named.has(c)) position.set(c, i++);
+      else if (c.nodeType === 1) gone.push(c);
+      else throw new PaintMiss();   // text among the entries: not this list's shape
+    }
+    for (i = 0; i < gone.length; i++) { el.removeChild(gone[i]); changed = true; }
+    var seq = wanted.map(function (e) { return position.get(e); });
+    var run = longestIncreasing(seq), stays = new Set();
+    for (i = 0; i < run.length; i++) stays.add(wanted[run[i]]);
+    // From the end: each element that moves goes just before the one after it.
+    var after = null;
+    for (i = wanted.length - 1; i >= 0; i--) {
+      var w = wanted[i];
+      if (!stays.has(w)) { el.insertBefore(w, after); changed = true; }
+      after = w;
+    }
+    return changed;
   }
 
   /** Indexes into `values` (distinct numbers) of one longest increasing run, in order. */
