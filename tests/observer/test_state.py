@@ -8,7 +8,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lightflow_actors.adapters.http._records import SystemSummary
+from lightflow_actors.adapters.operator_api import SystemSummary
 from lightflow_actors.live import to_html
 from lightflow_actors.observer._feed import ObservedActor, TreeSnapshot
 from lightflow_actors.observer._render import render

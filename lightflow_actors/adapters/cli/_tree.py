@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from ..http import DEFAULT_HOST, DEFAULT_PORT, ErrorBody, TreeNode, TreePage
+from ..operator_api import DEFAULT_HOST, DEFAULT_PORT, ErrorBody, TreeNode, TreePage
 from ._errors import CliError
 from ._group import print_json
 from ._parser import StrictParser, non_empty

@@ -16,6 +16,21 @@ fed by a ``TreeFeed`` actor; its actions go through the gateway too (``ActionDes
 ``serve`` runs the app on Hypercorn (``lightflow serve``).
 """
 
+from ..operator_api import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Action,
+    ActionResult,
+    ActorDetail,
+    ErrorBody,
+    Health,
+    NodeKind,
+    Readiness,
+    Restart,
+    SystemSummary,
+    TreeNode,
+    TreePage,
+)
 from ._app import OperatorApp, Page, PageFactory, StartupHook, create_app
 from ._cluster_tree import (
     TreeAgent,
@@ -51,25 +66,10 @@ from ._messages import GatewayMessage
 from ._metrics import RateWindow, resident_memory, summarize
 from ._negotiation import HtmlRuns, prefers_html
 from ._pages import ROOT_LINKS, RootLink
-from ._records import (
-    Action,
-    ActionResult,
-    ActorDetail,
-    ErrorBody,
-    Health,
-    NodeKind,
-    Readiness,
-    Restart,
-    SystemSummary,
-    TreeNode,
-    TreePage,
-)
 from ._runs_routes import RUNS_LINKS, McpRoute, RunsRoutes, runs_routes
 from ._security import TOKEN_ENV, Guard, check_bind, is_loopback
 from ._server import (
-    DEFAULT_HOST,
     DEFAULT_MAX_WS_MESSAGE_BYTES,
-    DEFAULT_PORT,
     PartSource,
     ServeOptions,
     ServerPart,

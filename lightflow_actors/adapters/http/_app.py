@@ -23,12 +23,12 @@ from starlette.types import Receive, Scope, Send
 
 from ...kernel import ActorSystem, Refused
 from ...supervision import ActorSystem as SupervisedSystem
+from ..operator_api import ErrorBody
 from ._errors import HttpError
 from ._gateway import GATEWAY_NAME, Gateway
 from ._link import GatewayLink
 from ._messages import CloseStreams
 from ._pages import ROOT_LINKS, RootLink
-from ._records import ErrorBody
 from ._responses import error_response, json_response
 from ._routes import OperatorRoutes
 from ._security import Guard

@@ -32,12 +32,12 @@ from lightflow_actors.kernel import (
 )
 from lightflow_actors.runs import CancelRun, CreateRun, RefreshRun, RetryRun, SubmitStep
 
+from ..operator_api import TreePage
 from ._errors import Unavailable
 from ._gateway import GATEWAY_NAME, Gateway
 from ._inputs import TreeQuery
 from ._link import GatewayLink
 from ._messages import GetTree
-from ._records import TreePage
 
 
 def tree_name(node: str) -> str:

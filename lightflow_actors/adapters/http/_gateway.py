@@ -15,6 +15,7 @@ import msgspec
 
 from ...kernel import Actor, ActorRef, handler
 from ...supervision import subsystems
+from ..operator_api import ROOT_DOWN, ActorDetail, Readiness, SystemSummary, TreePage
 from ._errors import OperatorRefused
 from ._events import DEFAULT_MAX_PENDING, CloseStream, EventStream, StreamItem
 from ._messages import (
@@ -31,7 +32,6 @@ from ._messages import (
 )
 from ._metrics import RateWindow, summarize
 from ._operations import OperationRunner
-from ._records import ROOT_DOWN, ActorDetail, Readiness, SystemSummary, TreePage
 from ._supervision import supervised_by, tree_nodes
 from ._tree import select
 

@@ -24,11 +24,11 @@ from ...kernel import (
     LightflowError,
     Refused,
 )
+from ..operator_api import Action, ActionResult
 from ._errors import Unavailable
 from ._gateway import Gateway
 from ._messages import GatewayMessage, Operate
 from ._operations import Perform
-from ._records import Action, ActionResult
 
 R = TypeVar("R")
 

@@ -11,10 +11,10 @@ import asyncio
 import msgspec
 
 from ...kernel import ActorRef, Ask
+from ..operator_api import Action, ActorDetail, Readiness, SystemSummary, TreePage
 from ._events import CloseStream, StreamItem
 from ._inputs import TreeQuery
 from ._operations import Perform
-from ._records import Action, ActorDetail, Readiness, SystemSummary, TreePage
 
 
 class GetReadiness(Ask[Readiness], frozen=True):

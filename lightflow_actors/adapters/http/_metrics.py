@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from ...kernel import ActorSystem
-from ._records import SystemSummary, TreeNode
+from ..operator_api import SystemSummary, TreeNode
 
 
 class RateWindow:

@@ -25,8 +25,8 @@ from ...kernel import (
     format_reason,
     handler,
 )
+from ..operator_api import Action, ActionResult
 from ._errors import OperatorRefused
-from ._records import Action, ActionResult
 from ._supervision import Supervised, restart_supervised, stop_supervised
 
 UNCLAIMED_S = 60.0

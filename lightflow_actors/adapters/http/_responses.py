@@ -14,8 +14,8 @@ from starlette.responses import Response
 
 from ...kernel import Refused
 from ...tenants import OverBudget
+from ..operator_api import ErrorBody
 from ._errors import HttpError, OperatorRefused, status_of
-from ._records import ErrorBody
 
 _encoder = msgspec.json.Encoder()
 

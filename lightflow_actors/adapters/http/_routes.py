@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from ..operator_api import Action, Health
 from ._cluster_tree import cluster_tree
 from ._errors import Unavailable
 from ._events import SSE_KEEPALIVE, SSE_PREAMBLE, CloseStream, StreamEnd, sse_frame
@@ -29,7 +30,6 @@ from ._inputs import (
 from ._link import GatewayLink
 from ._messages import GetActor, GetReadiness, GetSummary, GetTree, OpenStream
 from ._pages import RootLink, root_page, static_file
-from ._records import Action, Health
 from ._responses import json_response
 from ._security import Guard
 

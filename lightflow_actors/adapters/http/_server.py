@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from ...kernel import ActorSystem
 from ...supervision import ActorSystem as SupervisedSystem
+from ..operator_api import DEFAULT_HOST, DEFAULT_PORT
 from ..ws import SocketFront
 from ._app import PageFactory, StartupHook, create_app
 from ._demo import start_demo
@@ -31,8 +32,6 @@ from ._limits import Listener, WebSocketLimit, default_max_connections, quiet_ac
 from ._pages import RootLink
 from ._security import LoopbackHostGuard, check_bind, is_loopback
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 5174
 DEFAULT_MAX_WS_MESSAGE_BYTES = 256 * 1024
 
 

@@ -27,8 +27,8 @@ from ...supervision import (
     terminate_child,
 )
 from ...supervision import TreeNode as SupervisionNode
+from ..operator_api import TreeNode
 from ._errors import NotRestartable, SupervisorGone
-from ._records import TreeNode
 
 
 class Supervised(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..operator_api import TreeNode, TreePage
 from ._errors import OperatorRefused
 from ._inputs import TreeQuery
-from ._records import TreeNode, TreePage
 
 
 def subtree(nodes: Iterable[TreeNode], root: int) -> list[TreeNode] | None:

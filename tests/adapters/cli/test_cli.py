@@ -138,13 +138,15 @@ def test_help_exits_0() -> None:
 
 
 def test_a_verb_imports_only_its_own_module() -> None:
-    """`lightflow --help` and `lightflow new` never import the host, MCP, the HTTP app or
-    the runs: a group's module is imported when its verb is parsed (checked in a fresh
-    interpreter, by what is in `sys.modules`, never by time)."""
+    """`lightflow --help`, `lightflow new` and `lightflow tree` never import the host, MCP,
+    the HTTP app or the runs: a group's module is imported when its verb is parsed, and
+    `tree` reads the operator API's records from `adapters.operator_api` (checked in a
+    fresh interpreter, by what is in `sys.modules`, never by time)."""
     code = (
         "import sys\n"
         "from lightflow_actors.adapters.cli import main\n"
-        "for argv in (['--help'], ['new', '--help'], ['new', 'project', '--help']):\n"
+        "for argv in (['--help'], ['new', '--help'], ['new', 'project', '--help'],\n"
+        "             ['tree', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit as exc:\n"
@@ -154,6 +156,7 @@ def test_a_verb_imports_only_its_own_module() -> None:
         "         'lightflow_actors.adapters.cli._run']\n"
         "print([name for name in heavy if name in sys.modules])\n"
         "assert 'lightflow_actors.adapters.cli._new' in sys.modules\n"
+        "assert 'lightflow_actors.adapters.cli._tree' in sys.modules\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

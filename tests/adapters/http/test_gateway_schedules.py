@@ -16,8 +16,8 @@ from lightflow_actors.adapters.http import ActionResult, Gateway, OperatorRefuse
 from lightflow_actors.adapters.http._inputs import TreeQuery
 from lightflow_actors.adapters.http._messages import GetTree, Operate
 from lightflow_actors.adapters.http._operations import Perform
-from lightflow_actors.adapters.http._records import TreePage
 from lightflow_actors.adapters.http._supervision import start_gateway_tree
+from lightflow_actors.adapters.operator_api import TreePage
 from lightflow_actors.supervision import ChildSpec, Supervisor, SupervisorRef, which_children
 from lightflow_actors.testing import explore, scenario
 
