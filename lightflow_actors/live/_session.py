@@ -171,6 +171,7 @@ class StickyChildren(msgspec.Struct, frozen=True):
     session: SessionInfo
     calls: tuple[ChildCall, ...]
     seal: BrowserSeal | None = None
+    tenant: str = DEFAULT_TENANT  # the page's: a sticky child's events count for it
 
 
 class FlowControl(msgspec.Struct, frozen=True):
@@ -300,6 +301,7 @@ class LiveSession(
     depth = 0  # 0: the page's view; n: a child n levels down
     parent: ActorRef[Info] | None = None  # a live child's parent session
     sticky_shown: tuple[str, ...] = ()  # ids of the sticky children last reported
+    counts_session = True  # False: a sticky child (its events count, not its session)
 
     def __init__(
         self,
@@ -412,7 +414,14 @@ class LiveSession(
         """Learn the tenant and count this session in its live sessions; False (the Mount
         refused, the session stopping) when the tenant has no room left (``over_budget``)
         or a hook or the cookie named no tenant id (``unauthorized``: a server-side bug,
-        so the page is reloaded, never shown to the wrong tenant)."""
+        so the page is reloaded, never shown to the wrong tenant). A sticky child
+        (`counts_session` False) keeps the page's tenant, is not a session of its own,
+        and gets a bucket for its own events."""
+        if not self.counts_session:
+            tenants = self.services.tenants
+            if tenants is not None:
+                self.events = tenants.session_bucket(self.tenant)
+            return True
         try:
             self.tenant = tenant_of_session(outcome.assigns, outcome.signed)
         except TenantIdError as error:
@@ -737,7 +746,7 @@ class LiveSession(
         if ids == self.sticky_shown and not any(isinstance(f, Render) for f in frames):
             return None
         self.sticky_shown = ids
-        return StickyChildren(program.session, calls, program.seal)
+        return StickyChildren(program.session, calls, program.seal, self.tenant)
 
     def _reconcile_children(self) -> None:
         """Start the children the last render placed, stop those it no longer holds;

@@ -27,6 +27,7 @@ from lightflow_actors.live import (
     live_session,
     to_html,
 )
+from lightflow_actors.tenants import Budgets, TenantsConfig
 from lightflow_actors.testing.live import LiveClient, LiveTestError, find_live_child, live_test
 
 pytestmark = pytest.mark.anyio
@@ -355,6 +356,24 @@ async def test_any_target_under_a_sticky_child_is_answered_without_harm(
         await view.navigate("b")
         await find_live_child(view, "player").render_click("inc")
         assert log.mounts["player"] == 1 and not view.closed
+
+
+async def test_the_sticky_childs_events_count_in_the_pages_tenant_not_its_sessions() -> None:
+    budgets = Budgets(live_sessions=1, session_events_per_s=0.001, session_events_burst=2)
+    log = Log()
+    async with live_test(views(log), tenants=TenantsConfig(default=budgets)) as live:
+        view = await live.mount("a")  # the tenant's one live session: the player is none
+        player = find_live_child(view, "player")
+        await player.render_click("inc")
+        await player.render_click("inc")
+        ref = await player.send_event("inc", {})
+        await view.wait_for(lambda: bool(view.over_budget), "the refusal")
+        [refused] = view.over_budget
+        assert refused.ref == int(ref) and not refused.fatal and refused.retry_after
+        assert "events a second per session" in refused.message
+        assert player.element("p.count").text() == "2" and not view.closed
+        [usage] = live.tenants.usage()
+        assert usage.refused == {"session_events": 1}
 
 
 # -- live_render(sticky=True) itself ------------------------------------------------

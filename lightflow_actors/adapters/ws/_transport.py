@@ -566,10 +566,10 @@ class Transport(
         epoch = -self.sticky_starts
         info = child_session(source.session, call, True)
         spec = ViewSpec(f"sticky.{call.id}", call.view, live_session=source.session.live_session)
-        services = self.host.services
-        services = SessionServices(services.pubsub, services.presence)
+        host = self.host.services
+        services = SessionServices(host.pubsub, host.presence, tenants=host.tenants)
         watcher: ActorRef[SessionOutput] = self.ref
-        seal = source.seal
+        seal, tenant = source.seal, source.tenant
 
         def factory() -> LiveSession:
             session = LiveSession(
@@ -577,6 +577,8 @@ class Transport(
             )
             session.depth = 1  # it may place children of its own, never sticky ones
             session.program.nested = True  # no parent: its NotifyParent is dropped
+            session.counts_session = False  # the page's tenant budgets its events
+            session.tenant = tenant
             return session
 
         ref: ActorRef[Instruction | FlowControl | Info] = self.spawn(factory)
@@ -648,7 +650,9 @@ class Transport(
                     return
         for problem in msg.problems:
             ref = int(problem.ref) if problem.ref and problem.ref.isdigit() else None
-            self._problem(problem.code, problem.message, problem.path, ref)
+            if problem.code == "over_budget" and problem.retry_after:
+                self._pause_for_budget(problem)
+            self._problem(problem.code, problem.message, problem.path, ref, problem.retry_after)
 
     def _to_sticky(self, instruction: Instruction) -> bool:
         """Route a browser's Submit (``target`` = its path) or Render (``view.child``) for
