@@ -175,3 +175,30 @@ async def test_any_raw_html_in_batched_regions_leaves_the_page_as_a_full_render(
                 assert any(declined)  # the generated HTML reached the fallback
             finally:
                 await browser.close()
+
+
+async def test_raw_html_that_leaves_nodes_inside_its_element_is_morphed_away_not_kept() -> None:
+    """`</text>stray` in a node's `<text>` still parses to one `<g>` (sound), but puts a
+    text node inside it that the template does not place. The next patch changes only text
+    and an attribute, which section 2e would set in place, keeping the stray text: a node
+    whose values on the page hold raw HTML is morphed instead (found by the generated test
+    above)."""
+    async with ActorSystem("paint-fallback-inside", seed=2) as system:
+        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
+        async with serving(routes) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await open_page(browser, f"{base}/blank")
+                await page.evaluate(HARNESS)
+                for raw in ("</text>stray", "<text>y</text>", 'x" data-extra="1'):
+                    await page.evaluate("paint.reset()")
+                    diff = DiffState()
+                    items: dict[str, object] = dict.fromkeys(KEYS, "ok")
+                    nodes: dict[str, object] = dict.fromkeys(KEYS, "ok")
+                    for v, body in enumerate(("ok", Markup(raw), "x", "y")):
+                        nodes.update(a=body, b=f"b{v}")
+                        patch = encode_patch(diff.diff(_page(items, nodes, v)))
+                        result = await _apply(page, msgspec.json.decode(patch))
+                    assert result["partial"], raw  # painted in place again once clean
+            finally:
+                await browser.close()

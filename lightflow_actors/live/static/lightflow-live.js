@@ -1148,6 +1148,7 @@
   // would not give it back as it is (an entity other than the escapes, a CR, a NUL).
 
   var SLOT_MARK = /<!--lf:(\d+)-->/;
+  var RAW_MARK = /[<"']/;
   var NOT_SET_IN_PLACE = /^(id|value|checked|selected|lf-update|lf-hook|data-lf-.*)$/;
   var NO_TEXT_IN_PLACE = { PRE: 1, LISTING: 1, TEXTAREA: 1, TABLE: 1, TBODY: 1, THEAD: 1, TFOOT: 1,
                            TR: 1, COLGROUP: 1, SELECT: 1, OPTION: 1, SCRIPT: 1, STYLE: 1 };
@@ -1226,6 +1227,10 @@
     var slots = this.slotsOf(templates.get(region.tid), el.namespaceURI);
     if (!slots || before.length !== after.length) return false;
     var ops = [], i, k;
+    // Raw HTML among the values on the page (escaped text has no "<" and no quote) may
+    // have put nodes or attributes inside the element that its template does not place
+    // ("</text>stray" in a <text>): only a morph takes them away.
+    for (i = 0; i < before.length; i++) if (typeof before[i] === "string" && RAW_MARK.test(before[i])) return false;
     for (i = 0; i < after.length; i++) {
       if (before[i] === after[i]) continue;
       if (typeof before[i] !== "string" || typeof after[i] !== "string") return false;
