@@ -49,6 +49,10 @@ async def test_job_runs_once_on_commit(start_ctx: Callable[..., Any]) -> None:
     )
     out = msgspec.json.decode((job / "out.json").read_bytes())
     assert out == {"n": 1, "target": "openai.chat", "body": {"model": "m"}}
+    # The runner's thread appends the end's audit line after writing `status`.
+    await ctx.until(
+        lambda: any(e.event == "job.finished" for e in ctx.audit()), "the job's end audited"
+    )
     events = [(e.event, e.reason) for e in ctx.audit() if e.kind == "job"]
     assert events == [("job.started", None), ("job.finished", "succeeded")]
     await asyncio.sleep(0.2)  # later rescans do not run a finished job again
