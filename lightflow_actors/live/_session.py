@@ -243,7 +243,7 @@ CHILD_RESTART_PERIOD: Final = 5.0
 """Seconds (the loop's clock) over which a child's restarts are counted."""
 
 
-class _Child:
+class ChildRun:
     """A running live child: its `live_render` call, its session actor and monitor, the
     `epoch` its outputs carry (one per start), the instructions it owes an answer for,
     oldest first (the ref of a browser's Submit, ``""`` for a browser's Render, None for
@@ -296,7 +296,7 @@ class LiveSession(
 
     # Live children: None (class attributes) until the view renders one, so a session
     # without children holds nothing for them (ADR 0108's per-session memory).
-    children: dict[str, _Child] | None = None
+    children: dict[str, ChildRun] | None = None
     child_starts = 0  # children started (each start's outputs carry its own epoch)
     depth = 0  # 0: the page's view; n: a child n levels down
     parent: ActorRef[Info] | None = None  # a live child's parent session
@@ -731,7 +731,7 @@ class LiveSession(
         if answers or frames or problems:
             self.watcher.tell(SessionOutput(self.epoch, answers, frames, problems))
 
-    def _child_of(self, epoch: int) -> _Child | None:
+    def _child_of(self, epoch: int) -> ChildRun | None:
         for child in (self.children or {}).values():
             if child.epoch == epoch:
                 return child
@@ -799,7 +799,7 @@ class LiveSession(
 
         parent: ActorRef[Info] = self.ref
         ref: ActorRef[Instruction | FlowControl | Info] = self.spawn(factory)
-        child = _Child(call, ref, self.monitor(ref), epoch, restarts)
+        child = ChildRun(call, ref, self.monitor(ref), epoch, restarts)
         if self.children is None:
             self.children = {}
         self.children[call.id] = child
@@ -809,14 +809,14 @@ class LiveSession(
         ref.tell(Render())
         child.owed += (None, None)  # what the parent asked for itself: no browser waits
 
-    def _stop_child(self, child: _Child) -> None:
+    def _stop_child(self, child: ChildRun) -> None:
         """The child left the parent's render: it stops (its ``terminate`` runs); an
         event the browser sent it meanwhile is answered as refused."""
         self._forget_child(child, f"live child {child.call.id!r} left the page")
         self.demonitor(child.monitor)
         self.system.exit(child.ref, SHUTDOWN)
 
-    def _forget_child(self, child: _Child, why: str) -> None:
+    def _forget_child(self, child: ChildRun, why: str) -> None:
         children = self.children
         if children is not None and children.get(child.call.id) is child:
             del children[child.call.id]
@@ -833,7 +833,7 @@ class LiveSession(
                 self.watcher.tell(SessionOutput(self.epoch, True, (), (problem,)))
         child.owed.clear()
 
-    def _child_down(self, child: _Child, reason: ExitReason) -> None:
+    def _child_down(self, child: ChildRun, reason: ExitReason) -> None:
         """A child exited by itself. Stopped normally (an on_mount hook halted it, say):
         it stays stopped. Crashed: it starts again alone, unless it crashed
         `CHILD_MAX_RESTARTS` times lately, when this session crashes (and the browser
@@ -881,7 +881,7 @@ class LiveSession(
             child.owed.append("")
             child.ref.tell(Render(view={"child": rest}) if rest else Render())
 
-    def _child_named(self, id: str, path: str, ref: str | None) -> _Child | None:
+    def _child_named(self, id: str, path: str, ref: str | None) -> ChildRun | None:
         child = self.children.get(id) if self.children is not None else None
         if child is None:
             known = ", ".join(sorted(self.children or {})) or "none"

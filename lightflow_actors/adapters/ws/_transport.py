@@ -58,6 +58,7 @@ from lightflow_actors.live import (
     MOUNT_REF,
     BrowserSeal,
     ChildCall,
+    ChildRun,
     Delivery,
     FlowControl,
     Info,
@@ -134,13 +135,13 @@ paused events, and must be read well within ``heartbeat_timeout`` and ``ack_time
 A refusal after the pause pauses again."""
 
 
-class _Sticky:
-    """A sticky live child (ADR 0126) this connection runs: its `live_render` call, its
-    session and monitor, the (negative) `epoch` its outputs carry, the instructions it
-    owes an answer for (a browser Submit's ref, ``""`` for a browser's Render, None for
-    what the transport asked itself) and when it was restarted lately."""
+class _Sticky(ChildRun):
+    """A sticky live child (ADR 0126) this connection runs: a running child (`ChildRun`;
+    its instructions owed are a browser Submit's ref, ``""`` for a browser's Render, None
+    for what the transport asked itself, and its epoch is negative) and the page view's
+    `source` that placed it."""
 
-    __slots__ = ("call", "epoch", "monitor", "owed", "ref", "restarts", "source")
+    __slots__ = ("source",)
 
     def __init__(
         self,
@@ -151,13 +152,8 @@ class _Sticky:
         epoch: int,
         restarts: list[float],
     ) -> None:
-        self.call = call
+        super().__init__(call, ref, monitor, epoch, restarts)
         self.source = source
-        self.ref = ref
-        self.monitor = monitor
-        self.epoch = epoch
-        self.owed: list[str | None] = []
-        self.restarts = restarts
 
 
 class TransportHost(Protocol):
