@@ -32,6 +32,7 @@ from lightflow_actors.adapters.nats import (
     run_key,
 )
 from lightflow_actors.adapters.nats._leases import NatsLeases
+from lightflow_actors.adapters.nats._remote import DOWN_AFTER_S
 from lightflow_actors.adapters.nats._runs import RunWarden, decode_record, run_of_key
 from lightflow_actors.flow import (
     AssetCatalog,
@@ -75,6 +76,20 @@ def _create(store: RunStore, run_id: str) -> None:
         service.create("text-plan", b'{"topic": "tea"}', run_id)
 
 
+async def node_runs(
+    system: ActorSystem, client: Client, node: str, *, down_after_s: float = DOWN_AFTER_S
+) -> NatsRuns:
+    """Node `node`'s cluster side of its runs, on its own runs and lease buckets."""
+    return NatsRuns(
+        system,
+        client,
+        await open_runs_bucket(client),
+        NatsLeases(await open_lease_bucket(client), node),
+        node,
+        down_after_s=down_after_s,
+    )
+
+
 @pytest.fixture
 async def system() -> AsyncIterator[ActorSystem]:
     async with ActorSystem() as system:
@@ -87,20 +102,8 @@ async def test_a_run_moves_only_when_its_owner_is_down_and_the_stale_owner_is_fe
     ca = await connect_cluster(nats_server.url, node="a")
     cb = await connect_cluster(nats_server.url, node="b")
     try:
-        a = NatsRuns(
-            system,
-            ca,
-            await open_runs_bucket(ca),
-            NatsLeases(await open_lease_bucket(ca), "a"),
-            "a",
-        )
-        b = NatsRuns(
-            system,
-            cb,
-            await open_runs_bucket(cb),
-            NatsLeases(await open_lease_bucket(cb), "b"),
-            "b",
-        )
+        a = await node_runs(system, ca, "a")
+        b = await node_runs(system, cb, "b")
         await a.start()
         await b.start()
         store_a, store_b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
@@ -278,13 +281,7 @@ async def test_a_forwarded_change_crosses_with_its_refusal_and_a_dead_node_is_no
                 ),
                 name=REGISTRY_NAME,
             )
-            runs = NatsRuns(
-                system,
-                client,
-                await open_runs_bucket(client),
-                NatsLeases(await open_lease_bucket(client), name),
-                name,
-            )
+            runs = await node_runs(system, client, name)
             await runs.start()
             stack.push_async_callback(runs.stop)
             nodes[name] = (system, client, runs)
@@ -384,13 +381,7 @@ async def test_a_publish_or_confirm_that_finds_no_jetstream_waits_for_it(
     any outage, and the write lands once JetStream answers."""
     ca = await connect_cluster(nats_server.url, node="a")
     try:
-        runs = NatsRuns(
-            system,
-            ca,
-            await open_runs_bucket(ca),
-            NatsLeases(await open_lease_bucket(ca), "a"),
-            "a",
-        )
+        runs = await node_runs(system, ca, "a")
         await runs.start()
         store = RunStore(tmp_path / "a")
         _create(store, "r5")
@@ -430,22 +421,9 @@ async def test_a_copy_the_warden_could_not_install_is_installed_again_without_a_
     ca = await connect_cluster(nats_server.url, node="a")
     cb = await connect_cluster(nats_server.url, node="b")
     try:
-        a = NatsRuns(
-            system,
-            ca,
-            await open_runs_bucket(ca),
-            NatsLeases(await open_lease_bucket(ca), "a"),
-            "a",
-        )
+        a = await node_runs(system, ca, "a")
         # no heartbeats here: b must not judge a down (and try to take its run) meanwhile
-        b = NatsRuns(
-            system,
-            cb,
-            await open_runs_bucket(cb),
-            NatsLeases(await open_lease_bucket(cb), "b"),
-            "b",
-            down_after_s=600.0,
-        )
+        b = await node_runs(system, cb, "b", down_after_s=600.0)
         await a.start()
         await b.start()
         store_a, store_b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
