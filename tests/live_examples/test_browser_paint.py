@@ -13,6 +13,9 @@ typed in keeps its focus, value and caret while patches land around it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -99,42 +102,50 @@ async def _harness(page: Page) -> None:
     await page.evaluate(HARNESS)
 
 
-def _patches(states: list[Shape]) -> list[object]:
-    diff = DiffState()
-    return [msgspec.json.decode(encode_patch(diff.diff(render_shape(s)))) for s in states]
-
-
-async def test_partial_paints_equal_full_renders_on_generated_patch_sequences() -> None:
-    async with ActorSystem("paint", seed=2) as system:
+@asynccontextmanager
+async def harness_page(name: str) -> AsyncIterator[Page]:
+    """A blank live page in its own Chromium, served by a system named `name`, with the
+    painter's harness loaded (`paint.apply`, `paint.reset`)."""
+    async with ActorSystem(name, seed=2) as system:
         routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
         async with serving(routes) as base, async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 page = await open_page(browser, f"{base}/blank")
                 await _harness(page)
-                partials = 0
-                sequences: list[list[Shape]] = []
-
-                @settings(
-                    max_examples=120,
-                    deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture],
-                    database=None,
-                )
-                @given(st.lists(shapes(), min_size=2, max_size=8))
-                def collect(states: list[Shape]) -> None:
-                    sequences.append(states)
-
-                collect()
-                for states in sequences:
-                    await page.evaluate("paint.reset()")
-                    for patch in _patches(states):
-                        result = await page.evaluate("(p) => paint.apply(p)", patch)
-                        assert result["got"] == result["want"], (states, patch)
-                        partials += bool(result["partial"])
-                assert partials > len(sequences)  # most later patches were painted in part
+                yield page
             finally:
                 await browser.close()
+
+
+def _patches(states: list[Shape]) -> list[object]:
+    diff = DiffState()
+    return [msgspec.json.decode(encode_patch(diff.diff(render_shape(s)))) for s in states]
+
+
+async def test_partial_paints_equal_full_renders_on_generated_patch_sequences() -> None:
+    async with harness_page("paint") as page:
+        partials = 0
+        sequences: list[list[Shape]] = []
+
+        @settings(
+            max_examples=120,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+            database=None,
+        )
+        @given(st.lists(shapes(), min_size=2, max_size=8))
+        def collect(states: list[Shape]) -> None:
+            sequences.append(states)
+
+        collect()
+        for states in sequences:
+            await page.evaluate("paint.reset()")
+            for patch in _patches(states):
+                result = await page.evaluate("(p) => paint.apply(p)", patch)
+                assert result["got"] == result["want"], (states, patch)
+                partials += bool(result["partial"])
+        assert partials > len(sequences)  # most later patches were painted in part
 
 
 def _big(reverse: bool = False, text_of: dict[str, str] | None = None) -> Shape:
@@ -165,38 +176,30 @@ RECORD = """() => {
 
 
 async def test_a_change_touches_only_its_element_and_a_reversal_moves_the_same_ones() -> None:
-    async with ActorSystem("paint-only", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await _harness(page)
-                changed = {"k7": "changed"}
-                first, one, reversed_ = _patches(
-                    [_big(), _big(text_of=changed), _big(reverse=True, text_of=changed)]
-                )
-                await page.evaluate("(p) => paint.apply(p)", first)
-                await page.evaluate(RECORD)
-                result = await page.evaluate("(p) => paint.apply(p)", one)
-                assert result["partial"] and result["got"] == result["want"]
-                mutated = await page.evaluate("observer.takeRecords(); window.mutated")
-                assert mutated and set(mutated) == {"i-k7"}, mutated
-                await page.evaluate(RECORD)
-                result = await page.evaluate("(p) => paint.apply(p)", reversed_)
-                assert result["partial"] and result["got"] == result["want"]
-                same = await page.evaluate(
-                    "[...paint.root.querySelectorAll('li')].every((li) => li.__mark === li.id)"
-                )
-                assert same  # every row is the element it was, moved
-                kinds = await page.evaluate(
-                    """(() => { const seen = new Set();
-                        for (const r of observer.takeRecords()) seen.add(r.type);
-                        return [...seen]; })()"""
-                )
-                assert "characterData" not in kinds and "attributes" not in kinds
-            finally:
-                await browser.close()
+    async with harness_page("paint-only") as page:
+        changed = {"k7": "changed"}
+        first, one, reversed_ = _patches(
+            [_big(), _big(text_of=changed), _big(reverse=True, text_of=changed)]
+        )
+        await page.evaluate("(p) => paint.apply(p)", first)
+        await page.evaluate(RECORD)
+        result = await page.evaluate("(p) => paint.apply(p)", one)
+        assert result["partial"] and result["got"] == result["want"]
+        mutated = await page.evaluate("observer.takeRecords(); window.mutated")
+        assert mutated and set(mutated) == {"i-k7"}, mutated
+        await page.evaluate(RECORD)
+        result = await page.evaluate("(p) => paint.apply(p)", reversed_)
+        assert result["partial"] and result["got"] == result["want"]
+        same = await page.evaluate(
+            "[...paint.root.querySelectorAll('li')].every((li) => li.__mark === li.id)"
+        )
+        assert same  # every row is the element it was, moved
+        kinds = await page.evaluate(
+            """(() => { const seen = new Set();
+                for (const r of observer.takeRecords()) seen.add(r.type);
+                return [...seen]; })()"""
+        )
+        assert "characterData" not in kinds and "attributes" not in kinds
 
 
 class Tick(msgspec.Struct, frozen=True):
@@ -272,50 +275,42 @@ async def test_a_changed_svg_node_is_painted_in_place_as_an_svg_element() -> Non
     """A DAG's node drawn in inline SVG: its change is painted in its own ``<g>``, parsed
     as SVG (parsed at the top of a template it was an HTML ``G`` that never matched the
     page's ``g``, and every such patch fell back to a full render)."""
-    async with ActorSystem("paint-svg", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await _harness(page)
-                keys = [f"s{i}" for i in range(20)]
-                steps = [dict.fromkeys(keys, "pending")]
-                for i in range(0, 20, 4):
-                    steps.append({**steps[-1], **dict.fromkeys(keys[i : i + 4], "succeeded")})
-                diff = DiffState()
-                patches = [msgspec.json.decode(encode_patch(diff.diff(_dag(s)))) for s in steps]
-                await page.evaluate("(p) => paint.apply(p)", patches[0])
-                for n, patch in enumerate(patches[1:]):
-                    await page.evaluate(RECORD.replace('closest("li")', 'closest("g.node")'))
-                    await page.evaluate(
-                        "paint.root.querySelectorAll('g.node').forEach((g) => { g.__mark = g.id; })"
-                    )
-                    result = await page.evaluate("(p) => paint.apply(p)", patch)
-                    assert result["partial"] and result["got"] == result["want"], n
-                    mutated = await page.evaluate("observer.takeRecords(); window.mutated")
-                    assert set(mutated) == {f"node-{k}" for k in keys[n * 4 : n * 4 + 4]}
-                    kept = await page.evaluate(
-                        """[...paint.root.querySelectorAll('g.node')].every((g) =>
-                            g.__mark === g.id && g.namespaceURI === 'http://www.w3.org/2000/svg')"""
-                    )
-                    assert kept  # the very same SVG elements, changed in place
-                # A MathML element's region is parsed as MathML too.
-                last = steps[-1]
-                more = msgspec.json.decode(encode_patch(diff.diff(_dag(last, head="done"))))
-                result = await page.evaluate("(p) => paint.apply(p)", more)
-                assert result["partial"] and result["got"] == result["want"]
-                await page.evaluate("paint.root.querySelector('#m').__mark = 'm'")
-                more = msgspec.json.decode(encode_patch(diff.diff(_dag(last, head="again"))))
-                result = await page.evaluate("(p) => paint.apply(p)", more)
-                assert result["partial"] and result["got"] == result["want"]
-                mi = await page.evaluate(
-                    "(() => { const m = paint.root.querySelector('#m');"
-                    " return [m.__mark, m.namespaceURI, m.getAttribute('data-x')]; })()"
-                )
-                assert mi == ["m", "http://www.w3.org/1998/Math/MathML", "again"]
-            finally:
-                await browser.close()
+    async with harness_page("paint-svg") as page:
+        keys = [f"s{i}" for i in range(20)]
+        steps = [dict.fromkeys(keys, "pending")]
+        for i in range(0, 20, 4):
+            steps.append({**steps[-1], **dict.fromkeys(keys[i : i + 4], "succeeded")})
+        diff = DiffState()
+        patches = [msgspec.json.decode(encode_patch(diff.diff(_dag(s)))) for s in steps]
+        await page.evaluate("(p) => paint.apply(p)", patches[0])
+        for n, patch in enumerate(patches[1:]):
+            await page.evaluate(RECORD.replace('closest("li")', 'closest("g.node")'))
+            await page.evaluate(
+                "paint.root.querySelectorAll('g.node').forEach((g) => { g.__mark = g.id; })"
+            )
+            result = await page.evaluate("(p) => paint.apply(p)", patch)
+            assert result["partial"] and result["got"] == result["want"], n
+            mutated = await page.evaluate("observer.takeRecords(); window.mutated")
+            assert set(mutated) == {f"node-{k}" for k in keys[n * 4 : n * 4 + 4]}
+            kept = await page.evaluate(
+                """[...paint.root.querySelectorAll('g.node')].every((g) =>
+                    g.__mark === g.id && g.namespaceURI === 'http://www.w3.org/2000/svg')"""
+            )
+            assert kept  # the very same SVG elements, changed in place
+        # A MathML element's region is parsed as MathML too.
+        last = steps[-1]
+        more = msgspec.json.decode(encode_patch(diff.diff(_dag(last, head="done"))))
+        result = await page.evaluate("(p) => paint.apply(p)", more)
+        assert result["partial"] and result["got"] == result["want"]
+        await page.evaluate("paint.root.querySelector('#m').__mark = 'm'")
+        more = msgspec.json.decode(encode_patch(diff.diff(_dag(last, head="again"))))
+        result = await page.evaluate("(p) => paint.apply(p)", more)
+        assert result["partial"] and result["got"] == result["want"]
+        mi = await page.evaluate(
+            "(() => { const m = paint.root.querySelector('#m');"
+            " return [m.__mark, m.namespaceURI, m.getAttribute('data-x')]; })()"
+        )
+        assert mi == ["m", "http://www.w3.org/1998/Math/MathML", "again"]
 
 
 MORPH_ATTRIBUTES = """() => {
@@ -424,39 +419,31 @@ async def test_changed_values_are_set_in_place_and_the_page_equals_a_full_render
 
     collect()
     in_place = 0
-    async with ActorSystem("paint-values", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await _harness(page)
-                await page.evaluate(SPY)
-                for states in sequences:
-                    await page.evaluate("paint.reset()")
-                    diff = DiffState()
-                    await page.evaluate("(p) => paint.apply(p)", _patch(diff, states[0]))
-                    for n, state in enumerate(states[1:]):
-                        await page.evaluate(
-                            "paint.root.querySelectorAll('g').forEach((g) => { g.__mark = g.id; })"
-                            "; window.parses = 0"
-                        )
-                        result = await page.evaluate("(p) => paint.apply(p)", _patch(diff, state))
-                        assert result["partial"] and result["got"] == result["want"], (states, n)
-                        kept = await page.evaluate(
-                            "[...paint.root.querySelectorAll('g')].every((g) => g.__mark === g.id)"
-                        )
-                        assert kept
-                        # Less the harness's own two (it parses what it compares).
-                        parses = await page.evaluate("window.parses") - 2
-                        plain = all("<" not in m and "\r" not in m for _, m, _ in state.values())
-                        if plain:
-                            # Set in place: nothing parsed but, once per template, where
-                            # its values sit.
-                            assert parses <= 1, (states, n, parses)
-                            in_place += parses == 0 and state != states[n]
-            finally:
-                await browser.close()
+    async with harness_page("paint-values") as page:
+        await page.evaluate(SPY)
+        for states in sequences:
+            await page.evaluate("paint.reset()")
+            diff = DiffState()
+            await page.evaluate("(p) => paint.apply(p)", _patch(diff, states[0]))
+            for n, state in enumerate(states[1:]):
+                await page.evaluate(
+                    "paint.root.querySelectorAll('g').forEach((g) => { g.__mark = g.id; })"
+                    "; window.parses = 0"
+                )
+                result = await page.evaluate("(p) => paint.apply(p)", _patch(diff, state))
+                assert result["partial"] and result["got"] == result["want"], (states, n)
+                kept = await page.evaluate(
+                    "[...paint.root.querySelectorAll('g')].every((g) => g.__mark === g.id)"
+                )
+                assert kept
+                # Less the harness's own two (it parses what it compares).
+                parses = await page.evaluate("window.parses") - 2
+                plain = all("<" not in m and "\r" not in m for _, m, _ in state.values())
+                if plain:
+                    # Set in place: nothing parsed but, once per template, where
+                    # its values sit.
+                    assert parses <= 1, (states, n, parses)
+                    in_place += parses == 0 and state != states[n]
     assert in_place > 0
 
 
@@ -475,23 +462,15 @@ async def test_raw_html_in_a_value_is_painted_as_its_parse_gives_it() -> None:
         (safe("e' f"), safe("x &notit; y")),
         ("g", "back to text"),
     ]
-    async with ActorSystem("paint-raw", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await _harness(page)
-                diff = DiffState()
-                for n, (x, tip) in enumerate(raw):
-                    nodes = [("k", RAW_NODE(x=x, tip=tip))]
-                    patch = msgspec.json.decode(
-                        encode_patch(diff.diff(STEPS(nodes=keyed(RAW_NODE, nodes))))
-                    )
-                    result = await page.evaluate("(p) => paint.apply(p)", patch)
-                    assert result["got"] == result["want"], (n, result)
-            finally:
-                await browser.close()
+    async with harness_page("paint-raw") as page:
+        diff = DiffState()
+        for n, (x, tip) in enumerate(raw):
+            nodes = [("k", RAW_NODE(x=x, tip=tip))]
+            patch = msgspec.json.decode(
+                encode_patch(diff.diff(STEPS(nodes=keyed(RAW_NODE, nodes))))
+            )
+            result = await page.evaluate("(p) => paint.apply(p)", patch)
+            assert result["got"] == result["want"], (n, result)
 
 
 RAW_NODE = Template('<g class="raw" data-x="{x}"><title>{tip}</title></g>')

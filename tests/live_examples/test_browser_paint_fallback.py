@@ -20,19 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playwright.async_api import Page
 
-from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.ws import live_routes
 from lightflow_actors.live import DiffState, Markup, Template, encode_patch, keyed
 
-from ..live.live_server import serving
-from .test_browser import (  # noqa: F401
-    ARGS,
-    CHROMIUM,
-    async_playwright,
-    open_page,
-    pytestmark,
-)
-from .test_browser_paint import HARNESS, Blank
+from .test_browser import pytestmark  # noqa: F401
+from .test_browser_paint import harness_page
 
 ITEM = Template('<li id="i-{k}" data-v="{v}">{body}</li>')
 NODE = Template('<g id="n-{k}" data-v="{v}"><text>{body}</text></g>')
@@ -95,17 +86,9 @@ async def _check_declines(page: Page, poison: dict[str, Markup], svg: bool) -> N
 
 
 async def test_a_region_that_does_not_parse_to_one_element_makes_the_paint_decline() -> None:
-    async with ActorSystem("paint-fallback", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await page.evaluate(HARNESS)
-                await _check_declines(page, POISON, svg=False)
-                await _check_declines(page, SVG_POISON, svg=True)
-            finally:
-                await browser.close()
+    async with harness_page("paint-fallback") as page:
+        await _check_declines(page, POISON, svg=False)
+        await _check_declines(page, SVG_POISON, svg=True)
 
 
 FRAGMENTS = st.sampled_from(
@@ -129,52 +112,40 @@ async def test_any_raw_html_in_batched_regions_leaves_the_page_as_a_full_render(
     declined, the page always equals a full render, and the painter keeps up afterwards.
     (Fragments whose effect crosses a region's end in a whole page's parse, an unclosed
     comment or formatting element, are the view's malformed HTML, not generated here.)"""
-    async with ActorSystem("paint-fallback-gen", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await page.evaluate(HARNESS)
-                bodies = st.lists(FRAGMENTS, max_size=4).map(lambda f: Markup("".join(f)))
-                changes = st.dictionaries(st.sampled_from(KEYS), bodies, min_size=2)
-                declined: list[bool] = []
-                runs: list[list[tuple[dict[str, Markup], dict[str, Markup]]]] = []
+    async with harness_page("paint-fallback-gen") as page:
+        bodies = st.lists(FRAGMENTS, max_size=4).map(lambda f: Markup("".join(f)))
+        changes = st.dictionaries(st.sampled_from(KEYS), bodies, min_size=2)
+        declined: list[bool] = []
+        runs: list[list[tuple[dict[str, Markup], dict[str, Markup]]]] = []
 
-                @settings(
-                    max_examples=25,
-                    deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture],
-                )
-                @given(st.lists(st.tuples(changes, changes), min_size=1, max_size=3))
-                def sequences(seq: list[tuple[dict[str, Markup], dict[str, Markup]]]) -> None:
-                    runs.append(seq)
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(st.lists(st.tuples(changes, changes), min_size=1, max_size=3))
+        def sequences(seq: list[tuple[dict[str, Markup], dict[str, Markup]]]) -> None:
+            runs.append(seq)
 
-                sequences()
-                for seq in runs:
-                    await page.evaluate("paint.reset()")
-                    diff = DiffState()
-                    items: dict[str, object] = dict.fromkeys(KEYS, "")
-                    nodes: dict[str, object] = dict.fromkeys(KEYS, "")
-                    await _apply(
-                        page, msgspec.json.decode(encode_patch(diff.diff(_page(items, nodes, 0))))
-                    )
-                    for v, (item_change, node_change) in enumerate(seq, start=1):
-                        items.update(item_change)
-                        nodes.update(node_change)
-                        html = _page(items, nodes, v)
-                        result = await _apply(
-                            page, msgspec.json.decode(encode_patch(diff.diff(html)))
-                        )
-                        declined.append(not result["partial"])
-                    clean = _page(dict.fromkeys(KEYS, "x"), dict.fromkeys(KEYS, "x"), 99)
-                    await _apply(page, msgspec.json.decode(encode_patch(diff.diff(clean))))
-                    again = _page(dict.fromkeys(KEYS, "y"), dict.fromkeys(KEYS, "y"), 99)
-                    result = await _apply(page, msgspec.json.decode(encode_patch(diff.diff(again))))
-                    assert result["partial"]  # back to painting in place, the page clean
-                assert any(declined)  # the generated HTML reached the fallback
-            finally:
-                await browser.close()
+        sequences()
+        for seq in runs:
+            await page.evaluate("paint.reset()")
+            diff = DiffState()
+            items: dict[str, object] = dict.fromkeys(KEYS, "")
+            nodes: dict[str, object] = dict.fromkeys(KEYS, "")
+            await _apply(page, msgspec.json.decode(encode_patch(diff.diff(_page(items, nodes, 0)))))
+            for v, (item_change, node_change) in enumerate(seq, start=1):
+                items.update(item_change)
+                nodes.update(node_change)
+                html = _page(items, nodes, v)
+                result = await _apply(page, msgspec.json.decode(encode_patch(diff.diff(html))))
+                declined.append(not result["partial"])
+            clean = _page(dict.fromkeys(KEYS, "x"), dict.fromkeys(KEYS, "x"), 99)
+            await _apply(page, msgspec.json.decode(encode_patch(diff.diff(clean))))
+            again = _page(dict.fromkeys(KEYS, "y"), dict.fromkeys(KEYS, "y"), 99)
+            result = await _apply(page, msgspec.json.decode(encode_patch(diff.diff(again))))
+            assert result["partial"]  # back to painting in place, the page clean
+        assert any(declined)  # the generated HTML reached the fallback
 
 
 async def test_raw_html_that_leaves_nodes_inside_its_element_is_morphed_away_not_kept() -> None:
@@ -183,22 +154,14 @@ async def test_raw_html_that_leaves_nodes_inside_its_element_is_morphed_away_not
     and an attribute, which section 2e would set in place, keeping the stray text: a node
     whose values on the page hold raw HTML is morphed instead (found by the generated test
     above)."""
-    async with ActorSystem("paint-fallback-inside", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await page.evaluate(HARNESS)
-                for raw in ("</text>stray", "<text>y</text>", 'x" data-extra="1'):
-                    await page.evaluate("paint.reset()")
-                    diff = DiffState()
-                    items: dict[str, object] = dict.fromkeys(KEYS, "ok")
-                    nodes: dict[str, object] = dict.fromkeys(KEYS, "ok")
-                    for v, body in enumerate(("ok", Markup(raw), "x", "y")):
-                        nodes.update(a=body, b=f"b{v}")
-                        patch = encode_patch(diff.diff(_page(items, nodes, v)))
-                        result = await _apply(page, msgspec.json.decode(patch))
-                    assert result["partial"], raw  # painted in place again once clean
-            finally:
-                await browser.close()
+    async with harness_page("paint-fallback-inside") as page:
+        for raw in ("</text>stray", "<text>y</text>", 'x" data-extra="1'):
+            await page.evaluate("paint.reset()")
+            diff = DiffState()
+            items: dict[str, object] = dict.fromkeys(KEYS, "ok")
+            nodes: dict[str, object] = dict.fromkeys(KEYS, "ok")
+            for v, body in enumerate(("ok", Markup(raw), "x", "y")):
+                nodes.update(a=body, b=f"b{v}")
+                patch = encode_patch(diff.diff(_page(items, nodes, v)))
+                result = await _apply(page, msgspec.json.decode(patch))
+            assert result["partial"], raw  # painted in place again once clean

@@ -18,20 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playwright.async_api import Page
 
-from lightflow_actors import ActorSystem
-from lightflow_actors.adapters.ws import live_routes
 from lightflow_actors.live._diff import _longest_increasing
 
-from ..live.live_server import serving
 from ..live.live_shapes import Item, Shape
-from .test_browser import (  # noqa: F401
-    ARGS,
-    CHROMIUM,
-    async_playwright,
-    open_page,
-    pytestmark,
-)
-from .test_browser_paint import Blank, _harness, _patches
+from .test_browser import pytestmark  # noqa: F401
+from .test_browser_paint import _patches, harness_page
 
 COUNT_MOVES = """() => {
   paint.root.querySelectorAll("li").forEach((li) => { li.__old = true; });
@@ -80,33 +71,25 @@ async def _moved_by(page: Page, before: list[str], after: list[str]) -> list[str
 
 
 async def test_single_moves_and_a_reversal_move_the_fewest_elements() -> None:
-    async with ActorSystem("reorder", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await _harness(page)
-                keys = [f"k{i}" for i in range(300)]
-                # The first row to the end: one move (the walk used to move the other 299).
-                assert await _moved_by(page, keys, keys[1:] + keys[:1]) == ["i-k0"]
-                # One row 200 places down, one 150 places up.
-                down = keys[:10] + keys[11:211] + [keys[10]] + keys[211:]
-                assert await _moved_by(page, keys, down) == ["i-k10"]
-                up = [*keys[:50], keys[200], *keys[50:200], *keys[201:]]
-                assert await _moved_by(page, keys, up) == ["i-k200"]
-                # Two adjacent rows swapped: one move.
-                swapped = [*keys[:5], keys[6], keys[5], *keys[7:]]
-                assert len(await _moved_by(page, keys, swapped)) == 1
-                # A reversal cannot do better than n - 1.
-                assert len(await _moved_by(page, keys, keys[::-1])) == 299
-                # A shuffle: exactly n - LIS.
-                shuffled = list(keys)
-                random.Random(5).shuffle(shuffled)
-                moved = await _moved_by(page, keys, shuffled)
-                assert len(moved) == _fewest_moves(keys, shuffled)
-            finally:
-                await browser.close()
+    async with harness_page("reorder") as page:
+        keys = [f"k{i}" for i in range(300)]
+        # The first row to the end: one move (the walk used to move the other 299).
+        assert await _moved_by(page, keys, keys[1:] + keys[:1]) == ["i-k0"]
+        # One row 200 places down, one 150 places up.
+        down = keys[:10] + keys[11:211] + [keys[10]] + keys[211:]
+        assert await _moved_by(page, keys, down) == ["i-k10"]
+        up = [*keys[:50], keys[200], *keys[50:200], *keys[201:]]
+        assert await _moved_by(page, keys, up) == ["i-k200"]
+        # Two adjacent rows swapped: one move.
+        swapped = [*keys[:5], keys[6], keys[5], *keys[7:]]
+        assert len(await _moved_by(page, keys, swapped)) == 1
+        # A reversal cannot do better than n - 1.
+        assert len(await _moved_by(page, keys, keys[::-1])) == 299
+        # A shuffle: exactly n - LIS.
+        shuffled = list(keys)
+        random.Random(5).shuffle(shuffled)
+        moved = await _moved_by(page, keys, shuffled)
+        assert len(moved) == _fewest_moves(keys, shuffled)
 
 
 @st.composite
@@ -135,63 +118,48 @@ def reorders(draw: st.DrawFn) -> list[tuple[list[str], dict[str, str]]]:
 
 
 async def test_generated_reorders_paint_the_full_render_with_the_fewest_moves() -> None:
-    async with ActorSystem("reorder-gen", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                await _harness(page)
-                histories: list[list[tuple[list[str], dict[str, str]]]] = []
+    async with harness_page("reorder-gen") as page:
+        histories: list[list[tuple[list[str], dict[str, str]]]] = []
 
-                @settings(
-                    max_examples=60,
-                    deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture],
-                    database=None,
-                )
-                @given(reorders())
-                def collect(history: list[tuple[list[str], dict[str, str]]]) -> None:
-                    histories.append(history)
+        @settings(
+            max_examples=60,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+            database=None,
+        )
+        @given(reorders())
+        def collect(history: list[tuple[list[str], dict[str, str]]]) -> None:
+            histories.append(history)
 
-                collect()
-                counted = 0
-                for history in histories:
-                    await page.evaluate("paint.reset()")
-                    patches = _patches([_shape(keys, texts) for keys, texts in history])
-                    await _apply(page, patches[0])
-                    for (before, old_texts), (after, texts), patch in zip(
-                        history[:-1], history[1:], patches[1:], strict=True
-                    ):
-                        await page.evaluate(COUNT_MOVES)
-                        await _apply(page, patch)
-                        moved: list[str] = await page.evaluate(TAKE_MOVES)
-                        if set(before) == set(after) and texts == old_texts:
-                            # Only a re-order: exactly the fewest moves.
-                            assert len(moved) == _fewest_moves(before, after), (before, after)
-                            counted += 1
-                assert counted > 0
-            finally:
-                await browser.close()
+        collect()
+        counted = 0
+        for history in histories:
+            await page.evaluate("paint.reset()")
+            patches = _patches([_shape(keys, texts) for keys, texts in history])
+            await _apply(page, patches[0])
+            for (before, old_texts), (after, texts), patch in zip(
+                history[:-1], history[1:], patches[1:], strict=True
+            ):
+                await page.evaluate(COUNT_MOVES)
+                await _apply(page, patch)
+                moved: list[str] = await page.evaluate(TAKE_MOVES)
+                if set(before) == set(after) and texts == old_texts:
+                    # Only a re-order: exactly the fewest moves.
+                    assert len(moved) == _fewest_moves(before, after), (before, after)
+                    counted += 1
+        assert counted > 0
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_the_clients_longest_increasing_run_is_as_long_as_pythons(seed: int) -> None:
-    async with ActorSystem("reorder-lis", seed=2) as system:
-        routes = live_routes(system, {"blank": Blank()}, secret=b"k" * 32)
-        async with serving(routes) as base, async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            try:
-                page = await open_page(browser, f"{base}/blank")
-                rng = random.Random(seed)
-                for size in (0, 1, 2, 7, 100):
-                    values = rng.sample(range(1000), size)
-                    run: list[int] = await page.evaluate(
-                        "(v) => LightflowLive.longestIncreasing(v)", values
-                    )
-                    picked = [values[i] for i in run]
-                    assert run == sorted(run) and picked == sorted(picked)
-                    assert len(set(picked)) == len(picked)
-                    assert len(run) == len(_longest_increasing(values))
-            finally:
-                await browser.close()
+    async with harness_page("reorder-lis") as page:
+        rng = random.Random(seed)
+        for size in (0, 1, 2, 7, 100):
+            values = rng.sample(range(1000), size)
+            run: list[int] = await page.evaluate(
+                "(v) => LightflowLive.longestIncreasing(v)", values
+            )
+            picked = [values[i] for i in run]
+            assert run == sorted(run) and picked == sorted(picked)
+            assert len(set(picked)) == len(picked)
+            assert len(run) == len(_longest_increasing(values))
