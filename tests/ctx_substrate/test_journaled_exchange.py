@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctx_substrate import Policy, Stats
-from lightflow_actors import Actor, ActorRef, handler
+from lightflow_actors import ActorRef
 from lightflow_actors.adapters.cortex import CortexClient, Shortcut
 from lightflow_actors.cortex import (
     Call,
@@ -30,20 +30,12 @@ from lightflow_actors.cortex import (
 )
 
 from .conftest import Ctx
+from .test_emptied_answers import Outcomes
 
 pytestmark = pytest.mark.anyio
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "tea"}]}
 ANSWER_FILES = (Suffix.FINGERPRINT, Suffix.ROUTE, Suffix.RESPONSE, Suffix.ERROR)
-
-
-class Outcomes(Actor[ResponseObserved | ErrorObserved]):
-    def __init__(self, seen: list[CortexOutcome]) -> None:
-        self.seen = seen
-
-    @handler
-    def outcome(self, msg: ResponseObserved | ErrorObserved) -> None:
-        self.seen.append(msg)
 
 
 def _client(ctx: Ctx, name: str, *, on_loop: bool = True) -> ActorRef[Commit | Call]:
