@@ -139,7 +139,11 @@ async def test_hook_with_broken_trigger_logs_once(start_ctx: Callable[..., Any])
     hook = ctx.backing / "home" / "1000" / "hook" / "broken"
     hook.mkdir(parents=True)
     commit_file(hook, "trigger", b'{"every_s": -1}')
-    await ctx.until(lambda: (hook / "log.jsonl").exists(), "the failure to be logged")
+    # The runner's thread creates the log, then appends its line: wait for the line.
+    await ctx.until(
+        lambda: (hook / "log.jsonl").exists() and (hook / "log.jsonl").read_bytes().endswith(b"\n"),
+        "the failure to be logged",
+    )
     lines = (hook / "log.jsonl").read_text().splitlines()
     assert len(lines) == 1 and "trigger" in msgspec.json.decode(lines[0])["error"]
     assert (hook / "status").read_text().strip() == "failed"
