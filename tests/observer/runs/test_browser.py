@@ -53,7 +53,10 @@ def settle(http: httpx.Client, run_id: str) -> None:
 def test_watch_retry_rerun_and_compare_runs(tmp_path: Path, gate: Path, chromium: Browser) -> None:
     from playwright.sync_api import expect
 
-    env = RunsEnv(tmp_path, provider="slow_gated_chat")
+    # The fixture sleeps 0.25 s in a sync function: declared `blocking`, as such a provider
+    # must be, it runs on a worker thread. Left on the loop (ADR 0122), its calls hold the
+    # server's loop back to back and the page may never be sent the run half done.
+    env = RunsEnv(tmp_path, provider="slow_gated_chat", blocking=True)
     server = ServerProcess(env, token=TOKEN)
     errors: list[str] = []
     try:
