@@ -242,6 +242,11 @@ def die(store: RunStore) -> None:
     store._group = None
 
 
+def _killed_applying(self: object, ops: object, **options: object) -> None:
+    """`WriteAheadLog.apply` of a process killed after its frame is durable."""
+    raise Killed
+
+
 def test_killed_after_the_journal_fsync_before_the_files_then_replayed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -249,10 +254,7 @@ def test_killed_after_the_journal_fsync_before_the_files_then_replayed(
     store = RunStore(tmp_path, group_commit=True)
     store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q1", now_ms=1))
 
-    def killed(self: object, ops: object, **options: object) -> None:
-        raise Killed
-
-    monkeypatch.setattr(_journal.WriteAheadLog, "apply", killed)
+    monkeypatch.setattr(_journal.WriteAheadLog, "apply", _killed_applying)
     with pytest.raises(Killed):
         store.commit(
             "r",
@@ -778,10 +780,7 @@ def test_a_journaled_exchange_s_files_are_replayed_and_not_synced_at_checkpoint(
     store = RunStore(tmp_path, group_commit=True)
     store.update("r", lambda m: submit_step(m, "plan", fingerprint="f", request_id="q1", now_ms=1))
 
-    def killed(self: object, ops: object, **options: object) -> None:
-        raise Killed
-
-    monkeypatch.setattr(_journal.WriteAheadLog, "apply", killed)
+    monkeypatch.setattr(_journal.WriteAheadLog, "apply", _killed_applying)
     with pytest.raises(Killed):
         store.commit(
             "r",
