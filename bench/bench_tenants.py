@@ -135,6 +135,10 @@ class Quiet:
     def __init__(self) -> None:
         self.events: list[float] = []
         self.runs: list[float] = []
+        # A run's latency split: its create ask (resolving, writing, starting its actor)
+        # and the rest (driving its step to settled), to see which part the flood slows.
+        self.creates: list[float] = []
+        self.drives: list[float] = []
         self.refused = 0
 
 
@@ -158,9 +162,13 @@ async def _quiet(view: LiveViewHandle, hosting: RunsHosting, phase: str, quiet: 
             except OverBudget:
                 quiet.refused += 1
                 continue
+            created = time.perf_counter()
             view = await hosting.call(AwaitSettled(run_id))
             assert view.status == "succeeded", view
-            quiet.runs.append(time.perf_counter() - start)
+            settled = time.perf_counter()
+            quiet.runs.append(settled - start)
+            quiet.creates.append(created - start)
+            quiet.drives.append(settled - created)
 
     await asyncio.gather(clicks(), runs())
     quiet.refused += len(view.over_budget) - before
@@ -291,9 +299,21 @@ def _report(
             percentile(alone.runs, p) * 1e3,
             "alone",
         )
+    for part, flooded_part, alone_part in (
+        ("create", flooded.creates, alone.creates),
+        ("drive", flooded.drives, alone.drives),
+    ):
+        row(
+            f"  {part} p99, {level}",
+            percentile(flooded_part, 99) * 1e3,
+            "ms",
+            percentile(alone_part, 99) * 1e3,
+            "alone",
+        )
     events = sum(f.events for f in floods)
     runs = sum(f.runs for f in floods)
-    row(f"quiet refused (target 0), {level}", alone.refused + flooded.refused, "")
+    # A unit of its own: a row without one is not read back by `--runs N`'s summary.
+    row(f"quiet refused (target 0), {level}", alone.refused + flooded.refused, "refusals")
     offered = rate * sessions
     row(f"noisy events offered/s, {level}", offered, "/s")
     row(f"  read by the server/s, {level}", events / seconds, "/s", offered, "offered")

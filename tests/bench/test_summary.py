@@ -55,3 +55,26 @@ def test_a_label_printed_twice_in_one_run_is_two_figures_in_the_summary() -> Non
     first, second = summary
     assert first.startswith("p95 (us) ") and "5,100 us" in first and "ratio 0.51x" in first
     assert second.startswith("p95 (us) #2") and "7,000 us" in second and "ratio 0.70x" in second
+
+
+def test_every_row_of_the_tenants_bench_is_in_the_summary() -> None:
+    """`quiet refused` was printed without a unit, so `--runs N` left it out."""
+    from bench.bench_tenants import Flood, Quiet, _report
+
+    alone, flooded = Quiet(), Quiet()
+    for side, scale in ((alone, 1.0), (flooded, 1.5)):
+        side.events = [0.001 * scale * k for k in range(1, 50)]
+        side.runs = [0.01 * scale * k for k in range(1, 50)]
+        side.creates = [0.004 * scale * k for k in range(1, 50)]
+        side.drives = [0.006 * scale * k for k in range(1, 50)]
+    flood = Flood([], None, 10.0, 0)  # type: ignore[arg-type]  # the report reads no host
+    flood.events, flood.runs = 300, 40
+    out = io.StringIO()
+    with redirect_stdout(out):
+        _report(alone, flooded, [flood], throttled=3, seconds=2.0)
+    printed = [line for line in out.getvalue().splitlines() if line.strip()]
+    for line in printed:
+        assert _ROW.match(line) is not None, f"the summary cannot read {line!r}"
+    summary = summarize([out.getvalue()] * 3)
+    assert len(summary) == len(printed)
+    assert any(line.startswith("quiet refused (target 0)") for line in summary)
