@@ -10,7 +10,7 @@ the final graph: a step may only reference outputs of steps it (transitively) de
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import cast
+from typing import TypeVar, cast
 
 import msgspec
 import msgspec.inspect as mi
@@ -46,7 +46,9 @@ from ._resolved import (
     check_model_override,
 )
 from ._templates import Bound, RefPart, Scope, StepRef, bound_refs, compile_template, finalize
-from ._types import schema_of
+from ._types import json_schema, schema_of
+
+D = TypeVar("D", Composition, Model, Node, Policy)
 
 MAX_INPUT_BYTES = 1 << 20
 _MAX_NESTING = 16
@@ -112,7 +114,7 @@ def resolve(
         workflow=workflow_id,
         title=info.title,
         inputs=values,
-        input_schema=cast("dict[str, JSONValue]", msgspec.json.schema(workflow.inputs)),
+        input_schema=cast("dict[str, JSONValue]", json_schema(workflow.inputs)),
         steps=steps,
         preset=preset,
         model=model,
@@ -134,6 +136,17 @@ class _Expander:
         self.default_policy = default_policy
         self.model = model  # the run's override: a model asset id or a provider's name
         self.steps: list[ResolvedStep] = []
+        # Definitions loaded by this resolution, by id: a file is read (and hashed, and
+        # announced by the evaluator) once per resolution, not once per step using it,
+        # and every step sees the same version of it.
+        self._loaded: dict[tuple[str, type], object] = {}
+
+    def load(self, asset_id: str, kind: type[D]) -> D:
+        key = (asset_id, kind)
+        definition = self._loaded.get(key)
+        if definition is None:
+            definition = self._loaded[key] = self.catalog.load(asset_id, kind)
+        return cast("D", definition)
 
     def level(
         self,
@@ -189,14 +202,14 @@ class _Expander:
             raise WorkflowError(f"asset {step.asset!r} includes itself: {chain}")
         info = self.catalog.info(step.asset)
         if info.kind == "node":
-            node = self.catalog.load(step.asset, Node)
+            node = self.load(step.asset, Node)
             return _Declared((expanded,), StepRef(expanded, _output_schema(node.step)))
         if info.kind != "composition":
             raise WorkflowError(
                 f"step {expanded!r} uses {info.kind} asset {step.asset!r}; "
                 "Use takes a node or a composition"
             )
-        comp = self.catalog.load(step.asset, Composition)
+        comp = self.load(step.asset, Composition)
         inner = {s.id: s for s in comp.steps}
         if comp.output not in inner:
             raise WorkflowError(
@@ -223,9 +236,7 @@ class _Expander:
     ) -> None:
         info = self.catalog.info(use.asset)
         definition: Node | Composition = (
-            self.catalog.load(use.asset, Node)
-            if info.kind == "node"
-            else self.catalog.load(use.asset, Composition)
+            self.load(use.asset, Node) if info.kind == "node" else self.load(use.asset, Composition)
         )
         schema = schema_of(definition.params)
         params = compile_template(dict(use.params), schema, scope, f"step {expanded!r} params")
@@ -285,7 +296,7 @@ class _Expander:
             depends_on=deps,
             model=model,
             output_mode=output_mode,
-            output_schema=cast("dict[str, JSONValue]", msgspec.json.schema(_output_type(step))),
+            output_schema=cast("dict[str, JSONValue]", json_schema(_output_type(step))),
             retry=policy.retry,
             cache=policy.cache,
             origin=origin,
@@ -300,7 +311,7 @@ class _Expander:
     def _model(self, step: ApiStep, where: str) -> ResolvedModel:
         override = self.model
         if override is not None and self.catalog.has(override, "model"):
-            chosen = self.catalog.load(override, Model)
+            chosen = self.load(override, Model)
             if step.format not in chosen.formats:
                 raise MissingModel(
                     f"step {where!r} calls format {step.format!r}, but the run's model "
@@ -314,7 +325,7 @@ class _Expander:
                 f"step {where!r} requires model {step.model!r}, which no model asset provides; "
                 f"add assets/models/<file>.py for it (known models: {known})"
             )
-        model = self.catalog.load(step.model, Model)
+        model = self.load(step.model, Model)
         if step.format not in model.formats:
             raise MissingModel(
                 f"step {where!r} calls model {step.model!r} with format {step.format!r}, "
@@ -326,7 +337,7 @@ class _Expander:
     def _policy(self, policy_id: str | None, where: str) -> Policy:
         if policy_id is None:
             return Policy()
-        policy = self.catalog.load(policy_id, Policy)
+        policy = self.load(policy_id, Policy)
         r = policy.retry
         if not (
             r.max_attempts >= 1

@@ -8,6 +8,7 @@ step's request is rendered after a resume, when only JSON is left).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import msgspec
@@ -34,8 +35,26 @@ _SEQUENCES = (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)
 _OBJECTS = (mi.DictType, mi.StructType, mi.TypedDictType, mi.DataclassType)
 
 
+TYPE_CACHE_SIZE = 512
+"""Types whose descriptions are kept (`schema_of`, `json_schema`). A resolution asks for
+the same few types once per step (a 10-step chain: eleven times each), and describing a
+struct walks its class annotations, evaluating each one (`msgspec.inspect`): about a
+third of a resolution's time before these were cached."""
+
+
 def schema_of(tp: object) -> mi.Type:
-    """The inspect description of a Python type (a msgspec Struct class, `str`, ...)."""
+    """The inspect description of a Python type (a msgspec Struct class, `str`, ...).
+
+    Cached by the type object (a changed asset file defines new classes: new keys); the
+    description is shared, and nothing here or in its callers changes one."""
+    try:
+        return _type_info(tp)
+    except TypeError:  # an unhashable annotation (a `Meta` holding a dict...): not cached
+        return mi.type_info(tp)
+
+
+@functools.lru_cache(maxsize=TYPE_CACHE_SIZE)
+def _type_info(tp: object) -> mi.Type:
     return mi.type_info(tp)
 
 
@@ -185,6 +204,18 @@ def _literal_fits(value: object, expected: mi.Type) -> bool:
     return False
 
 
-def json_schema(tp: type[msgspec.Struct]) -> dict[str, object]:
-    """The JSON Schema of a struct (with `$defs`), as recorded in resolved workflows."""
-    return msgspec.json.schema(tp)
+def json_schema(tp: object) -> dict[str, object]:
+    """The JSON Schema of a struct (with `$defs`), as recorded in resolved workflows: a
+    fresh copy each call (callers keep it in what they build), of a schema generated once
+    per type (cached like `schema_of`)."""
+    try:
+        encoded = _json_schema(tp)
+    except TypeError:  # unhashable: not cached
+        return msgspec.json.schema(tp)
+    schema: dict[str, object] = msgspec.json.decode(encoded)
+    return schema
+
+
+@functools.lru_cache(maxsize=TYPE_CACHE_SIZE)
+def _json_schema(tp: object) -> bytes:
+    return msgspec.json.encode(msgspec.json.schema(tp))

@@ -336,3 +336,55 @@ def test_any_model_text_is_taken_or_refused_cleanly(model: str) -> None:
     else:
         with pytest.raises(InvalidInputs, match="model"):
             check_model_override(model)
+
+
+class _CountingCatalog(AssetCatalog):
+    """Counts the asset files a resolution reads (each read hashes the file, and in the
+    evaluator announces it to the parent)."""
+
+    reads: list[str]
+
+    def _load_path(self, info):  # type: ignore[no-untyped-def]
+        self.reads.append(info.id)
+        return super()._load_path(info)
+
+
+def test_one_resolution_reads_each_asset_file_once(tmp_path: Path) -> None:
+    steps = "".join(api(f"s{n}", f"['s{n - 1}']" if n > 1 else "()") for n in range(1, 11))
+    scanned = catalog_with(tmp_path, steps)
+    counting = _CountingCatalog(scanned.root, scanned.list(), scanned.problems)
+    counting.reads = []
+    plan = resolve(counting, "wf", b'{"topic": "tea"}')
+    assert len(plan.steps) == 10
+    # The workflow once and the model once, not once per step calling it (eleven reads).
+    assert sorted(counting.reads) == ["m", "wf"]
+
+
+def test_a_changed_asset_is_seen_by_the_next_resolution(tmp_path: Path) -> None:
+    """Type descriptions are cached by class: an edited file defines new classes, and
+    resolving after it describes them afresh (inputs schema, defaults, outputs)."""
+    first = resolve(catalog_with(tmp_path, api("a", user="{inputs.topic}")), "wf")
+    assert first.input_schema["$defs"]["Inputs"]["properties"]["topic"]["default"] == "x"  # type: ignore[index,call-overload]
+    assert first.steps[0].request["messages"][0]["content"] == "x"  # type: ignore[index,call-overload]
+    wf = tmp_path / "assets" / "workflows" / "wf.py"
+    wf.write_text(wf.read_text().replace("topic: str = 'x'", "topic: str = 'y'\n    n: int = 2"))
+    (tmp_path / "assets" / "models" / "m.py").write_text(MODEL.replace('name="m"', 'name="m2"'))
+    second = resolve(AssetCatalog.scan(tmp_path / "assets"), "wf")
+    properties = second.input_schema["$defs"]["Inputs"]["properties"]  # type: ignore[index,call-overload]
+    assert properties["topic"]["default"] == "y" and properties["n"]["type"] == "integer"  # type: ignore[index,call-overload]
+    assert second.inputs == {"topic": "y", "n": 2}
+    assert second.steps[0].request["messages"][0]["content"] == "y"  # type: ignore[index,call-overload]
+    assert second.steps[0].model is not None and second.steps[0].model.name == "m2"
+
+
+def test_cached_schemas_are_fresh_copies(tmp_path: Path) -> None:
+    """Two resolutions of one catalog share no schema object: changing what one returned
+    leaves the next one as generated."""
+    catalog = catalog_with(tmp_path, api("a") + api("b"))
+    first = resolve(catalog, "wf")
+    first.input_schema.clear()
+    first.steps[0].output_schema.clear()
+    second = resolve(catalog, "wf")
+    assert second.input_schema and second.steps[0].output_schema
+    assert second.steps[0].output_schema == second.steps[1].output_schema
+    assert second.steps[0].output_schema is not second.steps[1].output_schema
