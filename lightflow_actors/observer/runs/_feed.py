@@ -8,12 +8,18 @@ to follow a run with a ``FollowRun`` on ``FOLLOW_TOPIC``: the feed starts a
 at the next tick) and drops it once nobody subscribes to its topic any more. Every read
 runs on the runs host's worker threads (``RunsPort.read``), one at a time; like the
 observer's feed, ticks stretch so reads take at most ``BUSY_SHARE`` of the time.
+
+A tick's cost is the time its reads ran on their thread, not the time it waited for
+them: a read's answer comes back to the loop between other actors' callbacks, and a sync
+provider on the loop (ADR 0122) holds each for its whole call. Counting that wait made a
+0.25 s call stretch the next tick to 1.25 s, so a run of a few such steps was published
+once it was over, never half done (ADR 0135).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import Final, TypeVar
 
 import msgspec
 
@@ -29,7 +35,7 @@ from lightflow_actors.kernel import (
     handler,
 )
 from lightflow_actors.live import CountSubscribers, Delivery, Publish, SubscribeTopic
-from lightflow_actors.runs import RunsPort
+from lightflow_actors.runs import RunsOperations, RunsPort
 
 from ._model import RunDetail, RunMissing, RunsListing
 from ._reading import ListCache, RunFollower, list_rows
@@ -41,6 +47,9 @@ BUSY_SHARE: Final = 0.2
 _UNAVAILABLE = (AskTimeout, ActorExited, ActorNotAlive, LightflowError, OSError)
 """The runs host is restarting or gone (``HostNotRunning`` is a ``LightflowError``):
 the next tick tries again."""
+
+
+T = TypeVar("T")
 
 
 def run_topic(run_id: str) -> str:
@@ -136,7 +145,7 @@ class RunsFeed(Actor[FeedMessage]):
     @handler
     async def get_assets(self, msg: GetAssets) -> AssetIds:
         try:
-            listing = await self.port.read("runs-page assets", lambda ops: ops.assets(None))
+            listing = await self._read("runs-page assets", lambda ops: ops.assets(None))
         except (FlowError, *_UNAVAILABLE):
             return AssetIds()
         return AssetIds(
@@ -146,13 +155,25 @@ class RunsFeed(Actor[FeedMessage]):
 
     @handler
     async def tick(self, msg: Tick) -> None:
-        clock = self.system.clock
-        started = clock.now()
+        self.cost = 0.0  # what this tick's reads take on their thread (`_read`)
         try:
             await self._publish()
         finally:
-            self.cost = clock.now() - started
             self.send_after(max(self.interval, self.cost / BUSY_SHARE), self.ref, Tick())
+
+    async def _read(self, label: str, op: Callable[[RunsOperations], T]) -> T:
+        """``op`` on the host's worker threads; its time there is added to ``cost`` (the
+        wait for the thread and for the loop to take the answer back is not)."""
+        clock = self.system.clock
+
+        def timed(ops: RunsOperations) -> T:
+            started = clock.now()
+            try:
+                return op(ops)
+            finally:
+                self.cost += clock.now() - started
+
+        return await self.port.read(label, timed)
 
     async def _publish(self) -> None:
         try:
@@ -183,7 +204,7 @@ class RunsFeed(Actor[FeedMessage]):
     async def _read_listing(self) -> RunsListing:
         cache = self.cache
         try:
-            rows = await self.port.read("runs-page list", lambda ops: list_rows(ops, cache))
+            rows = await self._read("runs-page list", lambda ops: list_rows(ops, cache))
         except _UNAVAILABLE:
             return self.listing if self.listing is not None else RunsListing(0, ())
         if self.listing is not None and self.listing.rows == rows:
@@ -196,7 +217,7 @@ class RunsFeed(Actor[FeedMessage]):
         run_id = follower.run_id
         detail: RunDetail | RunMissing
         try:
-            detail = await self.port.read("runs-page run", follower.read)
+            detail = await self._read("runs-page run", follower.read)
         except FlowError as exc:
             detail = RunMissing(run_id, str(exc))
         except _UNAVAILABLE as exc:

@@ -54,8 +54,9 @@ def test_watch_retry_rerun_and_compare_runs(tmp_path: Path, gate: Path, chromium
     from playwright.sync_api import expect
 
     # The fixture sleeps 0.25 s in a sync function: declared `blocking`, as such a provider
-    # must be, it runs on a worker thread. Left on the loop (ADR 0122), its calls hold the
-    # server's loop back to back and the page may never be sent the run half done.
+    # should be, it runs on a worker thread. Left on the loop (ADR 0122), its calls hold
+    # the server's loop back to back; the page still shows the run half done (ADR 0135,
+    # `test_feed_schedules.py`), and the server reports the slow calls.
     env = RunsEnv(tmp_path, provider="slow_gated_chat", blocking=True)
     server = ServerProcess(env, token=TOKEN)
     errors: list[str] = []
