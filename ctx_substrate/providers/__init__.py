@@ -1,7 +1,14 @@
 """Providers: the actors that answer requests (a callable, typed tool functions, a subprocess
 tool, an HTTP channel)."""
 
-from ._callable import AsyncCallableWorker, CallableWorker, ProviderFn, callable_provider
+from ._callable import (
+    SLOW_CALL_S,
+    AsyncCallableWorker,
+    CallableWorker,
+    LoopCalls,
+    ProviderFn,
+    callable_provider,
+)
 from ._host import ProviderHost, Serve, Served, slot_id
 from ._openai import (
     ANTHROPIC,
@@ -30,12 +37,14 @@ from ._tools import ToolFunction, tool_function, tools_provider
 __all__ = [
     "ANTHROPIC",
     "OPENAI",
+    "SLOW_CALL_S",
     "Answer",
     "AsyncCallableWorker",
     "CallableWorker",
     "Dialect",
     "Failure",
     "HttpChannelWorker",
+    "LoopCalls",
     "OpenAIWorker",
     "Outcome",
     "ProviderFn",

@@ -316,6 +316,10 @@ class Actor(Generic[M]):
     tenant: str | None = None
     """Who the actor works for (a live session's or a run's tenant), shown to operators in
     `ActorInfo.tenant`; an actor that serves one tenant sets it (``self.tenant = ...``)."""
+    remark: str | None = None
+    """Something the actor found about itself that an operator should act on, shown in
+    `ActorInfo.remark` and the operator tree (a provider slot whose sync callable holds
+    the loop, ADR 0135); an attribute or a property, read only when the tree is taken."""
 
     def on_start(self) -> Awaitable[None] | None:
         """Called once before the first message. Raising here fails the start."""

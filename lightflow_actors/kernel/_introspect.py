@@ -51,6 +51,8 @@ class ActorInfo(msgspec.Struct, frozen=True, kw_only=True):
     exit_reason: str | None
     tenant: str | None = None
     """The tenant the actor works for (`Actor.tenant`), None for shared actors."""
+    remark: str | None = None
+    """What the actor tells operators about itself (`Actor.remark`), None for nothing."""
 
 
 class LifecycleEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -690,4 +690,5 @@ def _describe(cell: Cell) -> ActorInfo:
         last_crash=format_reason(cell.last_crash) if cell.last_crash is not None else None,
         exit_reason=cell.describe_reason(),
         tenant=getattr(cell.actor, "tenant", None),
+        remark=getattr(cell.actor, "remark", None),
     )

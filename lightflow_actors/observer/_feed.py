@@ -96,6 +96,8 @@ class ObservedActor(msgspec.Struct, frozen=True, kw_only=True):
     time, or stopped)."""
     tenant: str | None = None
     """The tenant a session or run actor works for (None: shared)."""
+    remark: str | None = None
+    """What the actor tells operators about itself (`Actor.remark`; None: nothing)."""
     crash: Crash | None = None
     """The last crash under its child spec (an earlier incarnation's), with traceback."""
 
@@ -209,6 +211,7 @@ def observed(nodes: list[TreeNode], infos: Mapping[int, ActorInfo]) -> tuple[Obs
                 strategy=node.strategy,
                 pending=tuple(node.pending),
                 tenant=node.tenant,
+                remark=node.remark,
                 crash=node.crash,
             )
         )

@@ -153,6 +153,7 @@ DETAIL = Template(
     '<dt>restarts</dt><dd data-field="restarts">{restarts}</dd>'
     '<dt>last crash</dt><dd data-field="last crash">{last_crash}</dd>'
     '<dt>tenant</dt><dd data-field="tenant">{tenant}</dd>'
+    '<dt>remark</dt><dd data-field="remark">{remark}</dd>'
     "</dl>{crash}{timeline}{actions}"
     '<h3>Recent events</h3><ul id="recent" class="recent">{events}</ul>'
 )
@@ -455,6 +456,7 @@ def _detail(state: ObserverState) -> Rendered:
         last_crash=_crash_text(actor),
         crash=_crash_reports(actor),
         tenant=actor.tenant or "—",
+        remark=actor.remark or "—",
         timeline=_timeline(state, actor) if local else None,
         actions=_actions(state, actor) if local else NO_ACTIONS(text=PEER_ACTIONS),
         events=keyed(EVENT, [(e.seq, _event(e)) for e in reversed(events)]),

@@ -57,6 +57,8 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     """A supervisor's children that are restarting or stopped (they have no node)."""
     tenant: str | None = None
     """The tenant the actor works for (`kernel.Actor.tenant`)."""
+    remark: str | None = None
+    """What the actor tells operators about itself (`kernel.Actor.remark`)."""
     crash: Crash | None = None
     """The last crash under its child spec: an earlier incarnation's, as its supervisor
     noted it at the restart (``last_crash`` is this actor's own, None while it runs)."""
@@ -106,6 +108,7 @@ def system_tree(system: ActorSystem) -> SystemTree:
             restarts=info.restarts,
             last_crash=info.last_crash,
             tenant=info.tenant,
+            remark=info.remark,
             child_id=child_meta.child_id if child_meta is not None else None,
             restart=child_meta.restart if child_meta is not None else None,
             strategy=strategy,

@@ -67,6 +67,7 @@ def tree_nodes(system: ActorSystem) -> list[TreeNode]:
                 strategy=node.strategy,
                 pending=node.pending,
                 tenant=node.tenant,
+                remark=node.remark,
                 crash=node.crash,
             )
         )

@@ -100,6 +100,9 @@ class TreeNode(msgspec.Struct, frozen=True, kw_only=True):
     the next attempt) or stopped. They have no actor id, so no node of their own."""
     tenant: str | None = None
     """The tenant a session or run actor works for (None: shared)."""
+    remark: str | None = None
+    """What the actor tells operators about itself (None: nothing): a provider slot whose
+    sync callable held the loop says so and how to fix it."""
     crash: Crash | None = None
     """The last crash under this actor's child spec, with its traceback: an earlier
     incarnation's, noted by the supervisor when it restarted the child (``last_crash``
