@@ -124,19 +124,33 @@ class NatsLeases:
         return revision
 
     async def release(self, key: str) -> bool:
-        """Give `key` up (deleted on our revision only: a taken-over lease stays theirs)."""
-        held = self.held.pop(key, None)
+        """Give `key` up (deleted on our revision only: a taken-over lease stays theirs).
+
+        The lease is forgotten here only once NATS answered: deleted (True) or no longer
+        on our revision (False: taken over, or our own delete applied with its answer
+        lost). A delete that fails otherwise (NATS away, a timeout) raises and leaves the
+        lease held, as it still is in the bucket: `confirm` and another `release` keep
+        working on it, and no later `acquire` of this node mistakes it for another's."""
+        held = self.held.get(key)
         if held is None:
             return False
         try:
             await self.kv.delete(key, last=held[0])
         except KeyWrongLastSequenceError:
+            self._forget(key, held)
             return False
         except APIError as exc:  # nats-py raises a delete's wrong last revision untranslated
             if exc.err_code in _WRONG_LAST:
+                self._forget(key, held)
                 return False
             raise
+        self._forget(key, held)
         return True
+
+    def _forget(self, key: str, held: tuple[int, int]) -> None:
+        # Only the holding the delete was for: a confirm during the await moved it on.
+        if self.held.get(key) == held:
+            del self.held[key]
 
 
 async def open_lease_bucket(client: Client, *, bucket: str = LEASES_BUCKET) -> KeyValue:
