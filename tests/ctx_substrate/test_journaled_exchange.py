@@ -10,12 +10,13 @@ import asyncio
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctx_substrate import Policy, Stats
-from lightflow_actors import ActorRef
+from lightflow_actors import Actor, ActorRef, handler
 from lightflow_actors.adapters.cortex import CortexClient, Shortcut
 from lightflow_actors.cortex import (
     Call,
@@ -24,6 +25,7 @@ from lightflow_actors.cortex import (
     CortexOutcome,
     CtxLayout,
     ErrorObserved,
+    ObserveTimedOut,
     RequestCommitted,
     ResponseObserved,
     Suffix,
@@ -164,6 +166,52 @@ async def test_a_resumed_commit_of_an_answered_id_is_a_conflict(start_ctx) -> No
     results = await asyncio.gather(first, second)
     causes = sorted(type(r).__name__ + getattr(r, "cause", "") for r in results)
     assert causes == ["CommitFailedconflict", "RequestCommitted"]
+
+
+class TimedOut(Actor[CortexOutcome]):
+    """Notes the outcomes it is told, a timeout included."""
+
+    def __init__(self, seen: list[CortexOutcome]) -> None:
+        self.seen = seen
+
+    @handler
+    def outcome(self, msg: CortexOutcome) -> None:
+        self.seen.append(msg)
+
+
+async def test_an_answer_after_its_step_timed_out_leaves_its_files(start_ctx) -> None:
+    from ctx_substrate import callable_provider
+
+    release = asyncio.Event()
+
+    async def held(request: object) -> object:
+        await release.wait()
+        return {"late": True}
+
+    ctx: Ctx = await start_ctx(providers=[callable_provider("echo", held)])
+    client = _client(ctx, "j.substrate")
+    seen: list[CortexOutcome] = []
+    notify = ctx.system.spawn(lambda: TimedOut(seen))
+    commit = Commit(
+        "api", "openai.chat", "late", BODY, notify=notify, journal=True, timeout_s=0.05,
+        tenant="acme",
+    )  # fmt: skip
+    assert isinstance(await client.ask(commit), RequestCommitted)
+    await ctx.until(lambda: bool(seen), "the step's timeout")
+    assert isinstance(seen[0], ObserveTimedOut)
+    # Still served in memory: its id is not free for another commit.
+    again = await client.ask(msgspec.structs.replace(commit, notify=client))
+    assert isinstance(again, CommitFailed) and again.cause == "conflict"
+    release.set()
+    # Nobody waits for the answer any more; it still leaves what a served request leaves.
+    expected = {Suffix.DONE, Suffix.FINGERPRINT, Suffix.ROUTE, Suffix.RESPONSE}
+    await ctx.until(lambda: set(_files(ctx.layout, "late")) == expected, "the late files")
+    files = _files(ctx.layout, "late")
+    assert msgspec.json.decode(files[Suffix.RESPONSE]) == {"late": True}
+    assert files[Suffix.DONE] == msgspec.json.encode(BODY)
+    inbox = ctx.layout.inbox("api", "openai.chat")
+    assert CtxLayout.file(inbox, "late", Suffix.TENANT).read_bytes() == b"acme"
+    assert len(seen) == 1  # and the committer is told nothing more
 
 
 @settings(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from lightflow_actors.cortex import (
     RouteRecord,
     Suffix,
     TargetKind,
+    atomic_write,
     decode_error,
     decode_route,
     fsync_dir,
@@ -69,6 +71,13 @@ from lightflow_actors.kernel import Actor, ActorRef, Reply, handler
 __all__ = ["ClientWatch", "CortexClient", "Shortcut"]
 
 ClientWatch = Literal["inotify", "poll"]
+
+logger = logging.getLogger(__name__)
+
+
+def _write_files(files: tuple[JournaledFile, ...]) -> None:
+    for file in files:
+        atomic_write(Path(file.path), file.data, sync_dir=False, sync_file=False)
 
 
 @dataclass(frozen=True)
@@ -366,8 +375,6 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
         if msg.fallback:
             self._in_background(self._commit_file(msg.id, sent))
             return
-        if waiter is None:
-            return  # nobody waits any more (timed out): the committer writes nothing
         files = msg.files
         if sent.tenant is not None:  # the tenant marker goes before the request, as a commit's
             inbox = self._layout.inbox(sent.kind, sent.name)
@@ -375,6 +382,13 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
                 str(CtxLayout.file(inbox, msg.id, Suffix.TENANT)), sent.tenant.encode("ascii")
             )
             files = (*files[:-1], marker, files[-1])
+        if waiter is None:
+            # Nobody waits any more (the step timed out and went on without it): no
+            # journal carries these files now, so the client writes them, as the
+            # substrate writes a late answer to a request file. A reader finds the
+            # request answered and closed, like every other (ADR 0135).
+            self._in_background(self._write_late(msg.id, files))
+            return
         outcome: CortexOutcome
         if msg.error is not None:
             outcome = ErrorObserved(waiter.kind, waiter.name, msg.id, msg.error, files)
@@ -389,6 +403,15 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
                 files,
             )
         self._finish(waiter, outcome)
+
+    async def _write_late(self, request_id: str, files: tuple[JournaledFile, ...]) -> None:
+        """A late journaled answer's files, in their order, each whole and unsynced (as
+        the journal writes them, ADR 0122), on a worker thread. A failure is logged:
+        the step's run no longer waits for them."""
+        try:
+            await self.run_blocking(_write_files, files)
+        except OSError as exc:
+            logger.warning("the late answer of %r is not written: %s", request_id, exc)
 
     async def _commit_file(self, request_id: str, sent: _Journaled) -> None:
         """A journaled exchange the substrate did not serve: commit it as a file. A
@@ -525,8 +548,10 @@ class CortexClient(Actor[Commit | Observe | Call | AnswerWritten | Exchanged | _
         return False
 
     def _finish(self, waiter: _Waiter, outcome: CortexOutcome) -> None:
+        # A journaled exchange stays in `_journaled` after its waiter timed out: it is
+        # still served in memory (a commit of its id is a conflict) and its late answer
+        # is written when it comes (`exchanged`).
         self._waiters.pop((str(waiter.outbox), waiter.id), None)
-        self._journaled.pop((str(waiter.outbox), waiter.id), None)
         if waiter.notify is not None:
             waiter.notify.tell(outcome)
         if waiter.reply is not None:
