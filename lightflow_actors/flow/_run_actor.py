@@ -288,8 +288,14 @@ class RunActor(Actor[RunMessage]):
         resume: bool = True,
         start_with: Submit | None = None,
         pipeline: bool = True,
+        fresh: RunManifest | None = None,
     ) -> None:
         self._store = store
+        # A run this process created a moment ago (`fresh`, its manifest as written, with
+        # `workflow`): its start reads nothing back (ADR 0132). Used once: a restarted
+        # actor resumes from the folder like any other.
+        assert fresh is None or workflow is not None, "a fresh run needs its workflow"
+        self._fresh = fresh
         # Pipelined commits (ADR 0117): with a group-committing store, the writes flushed
         # before a request commit are queued, and the commit goes on while their group is
         # made durable; anything acknowledged waits for them (`_drain`).
@@ -343,7 +349,14 @@ class RunActor(Actor[RunMessage]):
         # the outputs of succeeded steps, the next trace seq) in one worker-thread call:
         # each hand-off is a wait on a busy machine, and a new run's start is on the
         # path of its first step.
-        resolved, manifest, outputs, trace_seq = await self._blocking(self._read_for_resume)
+        outputs: dict[str, JSONValue]
+        if self._fresh is not None and workflow is not None:
+            # Nothing to recover or read: no step ran, its trace is empty, and its
+            # journal holds nothing after the creation this store just applied.
+            resolved, manifest, outputs, trace_seq = workflow, self._fresh, {}, 1
+            self._fresh = None
+        else:
+            resolved, manifest, outputs, trace_seq = await self._blocking(self._read_for_resume)
         self._program = RunProgram(resolved, max_in_flight=self._max_in_flight)
         # Who the run works for (ADR 0104): shown on the actor to operators, written
         # beside each request so the substrate queues and budgets it as that tenant's.
@@ -690,7 +703,7 @@ class RunActor(Actor[RunMessage]):
         if self._trace_timer is not None:
             self._trace_timer.cancel()
             self._trace_timer = None
-        if not durable and self._pipeline:
+        if self._pipeline:
             queued = self._store.enqueue(self._run_id, self._ops(writes))
             assert queued is not None  # `_pipeline` is only set for a group-committing store
             # Completed by the store's committer threads; without them, a worker waits.
@@ -699,7 +712,10 @@ class RunActor(Actor[RunMessage]):
             )
             task.add_done_callback(self._queued_done)
             self._inflight.append((task, writes))
-            await self._drain(only_done=True)
+            # A durable flush (the run's last writes, an ask's) queues its writes too and
+            # waits for them with the ones before: staged while those sync, in the same
+            # order, with no worker thread leading a group of its own (ADR 0132).
+            await self._drain(only_done=not durable)
             return
         await self._drain()
         refused = await self._blocking(self._write_in_order, writes)

@@ -137,6 +137,13 @@ class FlowService:
         """Write a new planned run of an already resolved workflow (what `create` does
         once `preview` answered; the runs host resolves first, then writes in order),
         working for `tenant` (None: the default tenant; checked by the surface)."""
+        return RunView.of(self.new_run(resolved, run_id, tenant))
+
+    def new_run(
+        self, resolved: ResolvedWorkflow, run_id: str | None = None, tenant: str | None = None
+    ) -> RunManifest:
+        """`create_resolved`, returning the manifest written (a host starting the run at
+        once hands it to the run actor, which then reads nothing back, ADR 0132)."""
         if run_id is not None:
             check_run_id(run_id)
         now = self.clock.wall_ms()
@@ -153,7 +160,7 @@ class FlowService:
             tenant=tenant,
         )
         self.store.create(request, resolved, manifest)
-        return RunView.of(manifest)
+        return manifest
 
     def list_runs(self) -> list[RunSummary]:
         """Every run, newest first."""

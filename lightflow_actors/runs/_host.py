@@ -152,11 +152,14 @@ class HostedRun(flow.RunActor):
         start_with: Submit | None = None,
         tenants: TenantLedger | None = None,
         cluster: RunsCluster | None = None,
+        fresh: tuple[flow.ResolvedWorkflow, flow.RunManifest] | None = None,
     ) -> None:
         super().__init__(
             store,
             run_id,
             cortex,
+            workflow=None if fresh is None else fresh[0],
+            fresh=None if fresh is None else fresh[1],
             step_timeout_s=settings.step_timeout_s,
             max_in_flight=settings.max_in_flight,
             layout=settings.layout,
@@ -335,6 +338,15 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
 
     async def _create(self, msg: CreateRun, resolved: flow.ResolvedWorkflow) -> RunView:
         self._reserve(msg)  # creates that passed together are counted one by one here
+        if msg.start and self._cluster is None:
+            # Written, leased and its targets prepared in one worker-thread call, and its
+            # actor given what was written instead of reading it back (ADR 0132): each
+            # hand-off is a wait on a busy machine, on the path of the run's first step.
+            manifest, lease = await self.run_blocking(
+                self._create_and_lease, resolved, msg.run_id, msg.tenant
+            )
+            await self._drive(manifest.run_id, lease=lease, fresh=(resolved, manifest))
+            return RunView.of(manifest)
         view = await self.run_blocking(self.ops.create_resolved, resolved, msg.run_id, msg.tenant)
         if self._cluster is not None:
             copy = await self.run_blocking(read_new_run, self.ops.store, view.run_id)
@@ -596,26 +608,50 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
             except (FlowError, RunsError) as exc:
                 logger.warning("run %r is not resumed here: %s", run_id, exc)
 
-    def _lease_and_prepare(self, path: Path, run_id: str) -> Lease | None:
+    def _lease_and_prepare(
+        self, path: Path, run_id: str, resolved: flow.ResolvedWorkflow | None = None
+    ) -> Lease | None:
         lease = Lease.try_acquire(path)
         if lease is not None:
             try:
-                self.ops.prepare_targets(run_id)
+                self.ops.prepare_targets(run_id, resolved)
             except BaseException:
                 lease.release()
                 raise
         return lease
 
-    async def _drive(self, run_id: str, start_with: Submit | None = None) -> bool:
+    def _create_and_lease(
+        self, resolved: flow.ResolvedWorkflow, run_id: str | None, tenant: str | None
+    ) -> tuple[flow.RunManifest, Lease | None]:
+        """Write a new run, then take its lease and prepare its targets (one worker-thread
+        call); no lease (None) when another process took it meanwhile."""
+        manifest = self.ops.new_run(resolved, run_id, tenant)
+        path = run_lease_path(self._settings.state_dir, manifest.run_id)
+        return manifest, self._lease_and_prepare(path, manifest.run_id, resolved)
+
+    async def _drive(
+        self,
+        run_id: str,
+        start_with: Submit | None = None,
+        *,
+        lease: Lease | None = None,
+        fresh: tuple[flow.ResolvedWorkflow, flow.RunManifest] | None = None,
+    ) -> bool:
         """Start the run actor of `run_id` under the runs supervisor (once); its first
         incarnation takes `start_with` right after its Mount (`RunActor`), restarts do
         not (they resume from the manifest, where an accepted input is recorded). False
         when no actor was started (it runs already, or was adopted): `start_with` was
-        not delivered."""
+        not delivered. A run just created here (`fresh`: its workflow and manifest) comes
+        with its `lease` taken and its targets prepared (`_create_and_lease`); its first
+        incarnation starts from them."""
+        path = run_lease_path(self._settings.state_dir, run_id)
+        running = self.system.whereis(self._names.run(run_id)) is not None
+        if lease is not None and (run_id in self._active or running or run_id in self._leases):
+            lease.release()  # never for a run just created; what it holds already stays
+            lease = None
         if run_id in self._active:
             return False
-        path = run_lease_path(self._settings.state_dir, run_id)
-        if self.system.whereis(self._names.run(run_id)) is not None:
+        if running:
             # Started by an earlier incarnation of this host (it crashed; the runs kept
             # going): adopt it. Its lease is this process's already (record locks).
             lease = Lease.try_acquire(path)
@@ -624,9 +660,13 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
             self._active.add(run_id)
             return False
         held = self._leases.get(run_id)
-        # The lease and the run's target folders in one worker-thread call (a new run's
-        # start is on its first step's path; each hand-off is a wait on a busy machine).
-        lease = held or await self.run_blocking(self._lease_and_prepare, path, run_id)
+        if lease is not None:
+            held = None  # taken, its targets prepared, with the run's creation
+        else:
+            # The lease and the run's target folders in one worker-thread call (a new
+            # run's start is on its first step's path; each hand-off is a wait on a busy
+            # machine).
+            lease = held or await self.run_blocking(self._lease_and_prepare, path, run_id)
         if lease is None:
             raise RunHostedElsewhere(run_id, Lease.holder(path))
         self._leases[run_id] = lease
@@ -635,7 +675,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
                 await self._claim(self._cluster, run_id)
             if held is not None:
                 await self.run_blocking(self.ops.prepare_targets, run_id)
-            await start_child(self._supervisor(), self._spec(run_id, start_with))
+            await start_child(self._supervisor(), self._spec(run_id, start_with, fresh))
         except StartFailed as exc:
             self._leases.pop(run_id).release()
             if self._cluster is not None:
@@ -652,12 +692,18 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
         self._active.add(run_id)
         return True
 
-    def _spec(self, run_id: str, start_with: Submit | None) -> ChildSpec[flow.RunMessage]:
+    def _spec(
+        self,
+        run_id: str,
+        start_with: Submit | None,
+        fresh: tuple[flow.ResolvedWorkflow, flow.RunManifest] | None = None,
+    ) -> ChildSpec[flow.RunMessage]:
         host = self._names.host
         store, settings, system = self.ops.store, self._settings, self.system
         cluster = self._cluster
         cortex_name = self._names.cortex
         first = [start_with] if start_with is not None else []
+        created = [fresh] if fresh is not None else []  # for the first incarnation only
         tenants = self._tenants
 
         def start() -> HostedRun:
@@ -668,7 +714,10 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
             # The name is registered by the runs supervisor for the CortexFS client only.
             cortex = cast(ActorRef[Commit | Observe], cortex)
             start_with = first.pop() if first else None
-            return HostedRun(host, store, run_id, cortex, settings, start_with, tenants, cluster)
+            fresh = created.pop() if created else None
+            return HostedRun(
+                host, store, run_id, cortex, settings, start_with, tenants, cluster, fresh
+            )
 
         return ChildSpec(
             id=f"run:{run_id}",

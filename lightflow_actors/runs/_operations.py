@@ -20,6 +20,7 @@ from lightflow_actors.flow import (
     AssetListing,
     FlowService,
     ResolvedWorkflow,
+    RunManifest,
     RunRequest,
     RunStatusView,
     RunStore,
@@ -106,12 +107,20 @@ class RunsOperations:
         self, resolved: ResolvedWorkflow, run_id: str | None, tenant: str | None = None
     ) -> RunView:
         """Write a new planned run of a workflow `preview` resolved, for `tenant`."""
-        return self.service_without_catalog().create_resolved(resolved, run_id, tenant)
+        return RunView.of(self.new_run(resolved, run_id, tenant))
 
-    def prepare_targets(self, run_id: str) -> None:
+    def new_run(
+        self, resolved: ResolvedWorkflow, run_id: str | None, tenant: str | None = None
+    ) -> RunManifest:
+        """`create_resolved`, returning the manifest written."""
+        return self.service_without_catalog().new_run(resolved, run_id, tenant)
+
+    def prepare_targets(self, run_id: str, resolved: ResolvedWorkflow | None = None) -> None:
         """Create the inbox and outbox of every tool and thread the run's steps address,
-        so commits find their folder (api folders exist from the substrate's start)."""
-        resolved = self.store.resolved(run_id)
+        so commits find their folder (api folders exist from the substrate's start);
+        `resolved`: the run's workflow when the caller has it (not read again)."""
+        if resolved is None:
+            resolved = self.store.resolved(run_id)
         for step in resolved.steps:
             if step.target == "api":
                 continue

@@ -202,3 +202,42 @@ def test_a_batch_whose_writer_never_waits_rides_with_the_next_group_or_the_close
     assert store.enqueue("r", [AppendTrace(_trace(3))]) is not None
     store.close()  # commits what is still queued
     assert [t.seq for t in RunStore(tmp_path).trace("r")] == [1, 2, 3]
+
+
+def test_a_runs_last_writes_are_queued_and_waited_for_not_committed_on_a_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A durable flush (the run's end, its `succeeded` and the run's last event) queues its
+    writes behind the pipelined ones and waits for all of them (ADR 0132): no worker thread
+    leads a group of its own, and the run still ends only once everything is durable."""
+    create(tmp_path, "r")
+    store = RunStore(tmp_path, group_commit=True)
+    on_worker: list[int] = []
+    real = RunActor._write_in_order
+
+    def counted(actor: RunActor, writes: list[object]) -> object:
+        on_worker.append(len(writes))
+        return real(actor, writes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RunActor, "_write_in_order", counted)
+    gate = Gate(monkeypatch)
+    ended: list[str] = []
+
+    async def main() -> None:
+        async with ActorSystem("queued-end") as system:
+            cortex = system.spawn(lambda: FakeCortex(ok))
+            run = await system.start_actor(lambda: RunActor(store, "r", cortex))
+            # Every step answered; the run waits for its frames before it may end.
+            await until(lambda: gate.waiting >= 1)
+            await asyncio.sleep(0.05)
+            ended.append("alive" if run.alive else "ended")  # nothing is durable yet
+            gate.release()
+            await system.wait_exit(run)
+
+    asyncio.run(main())
+    assert ended == ["alive"]
+    assert on_worker == []  # before: the run's closing flush, on a worker thread
+    manifest = RunStore(tmp_path).manifest("r")
+    assert manifest.status == "succeeded"
+    assert all(s.status == "succeeded" for s in manifest.steps)
+    store.close()

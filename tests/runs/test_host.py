@@ -243,3 +243,40 @@ async def test_the_journal_checkpoint_at_shutdown_runs_off_the_loop(
     assert not list((runs_env.runs.parent / "wal").glob("*.wal"))  # checkpointed, deleted
     manifest = msgspec.json.decode((runs_env.runs / "c1" / "manifest.json").read_bytes())
     assert manifest["sequence"] == len(events(runs_env, "c1"))
+
+
+async def test_a_created_run_starts_from_what_was_written_and_a_restart_reads_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0132: a run the host creates and starts is written, leased and prepared in one
+    worker-thread call, and its actor starts from the manifest and workflow written,
+    reading nothing back; an incarnation after a crash resumes from the folder."""
+    from lightflow_actors.flow import RunActor
+
+    reads: list[str] = []
+    real = RunActor._read_for_resume
+
+    def counted(actor: RunActor):  # type: ignore[no-untyped-def]
+        reads.append(actor._run_id)
+        return real(actor)
+
+    monkeypatch.setattr(RunActor, "_read_for_resume", counted)
+    env = RunsEnv(tmp_path, provider="slow_chat", blocking=True)
+    async with running_host(env) as hosting:
+        created = await hosting.call(CreateRun("greet", b'{"name": "fresh"}', "fresh"))
+        assert created.status == "planned" and created.run_id == "fresh"
+        runs = hosting.system.whereis(hosting.names.run("fresh"))
+        assert runs is not None
+        for _ in range(500):  # its step in flight: the kill below interrupts it
+            if (await hosting.read("get", lambda ops: ops.get("fresh"))).status == "running":
+                break
+            await asyncio.sleep(0.01)
+        assert reads == []  # the first incarnation read nothing back
+        hosting.system.kill(runs)
+        view = await hosting.call(AwaitSettled("fresh"))
+        while view.status not in ("succeeded", "failed"):
+            view = await hosting.call(AwaitSettled("fresh"))
+        assert view.status == "succeeded"
+    assert reads == ["fresh"]  # the restarted one resumed from its folder
+    names = [e["event"] for e in events(env, "fresh")]
+    assert names[0] == "run.created" and names[-1] == "step.succeeded"

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 async def test_a_storage_error_refuses_the_request_and_the_host_goes_on(
     runs_env: RunsEnv, host, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
-    real_create = RunsOperations.create_resolved  # what the host writes a run with
+    real_create = RunsOperations.new_run  # what the host writes a run with
     failing = {"on": True}
 
     def create(self: RunsOperations, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
@@ -31,7 +31,7 @@ async def test_a_storage_error_refuses_the_request_and_the_host_goes_on(
             raise OSError(code, "simulated", str(runs_env.runs / "x" / "manifest.json"))
         return real_create(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(RunsOperations, "create_resolved", create)
+    monkeypatch.setattr(RunsOperations, "new_run", create)
     async with host() as hosting:
         system = hosting._system
         assert system is not None
@@ -59,7 +59,7 @@ async def test_an_unrelated_os_error_is_still_a_crash_of_the_host(
     def create(self: RunsOperations, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         raise OSError(errno.EBADF, "a bug")
 
-    monkeypatch.setattr(RunsOperations, "create_resolved", create)
+    monkeypatch.setattr(RunsOperations, "new_run", create)
     async with host() as hosting:
         with pytest.raises(Exception) as failed:
             await hosting.call(CreateRun("greet", b'{"name": "Ada"}', "b1"))
