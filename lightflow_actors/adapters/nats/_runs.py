@@ -408,13 +408,32 @@ class NatsRuns:
         return self.clock.now() - last > self.down_after_s
 
     def stalled(self) -> None:
-        """This node itself stood still (a `SIGSTOP`, a long pause, a loaded machine): the
-        silence it saw was its own, not its peers'. Every peer that did not say goodbye
-        counts as heard now, so none is judged down (and its runs taken) before a full
-        lease period of fresh silence."""
+        """This node heard nobody for a while through no fault of its peers (its link to
+        NATS was rebound): every peer that did not say goodbye counts as heard now, so
+        none is judged down (and its runs taken) before a full lease period of fresh
+        silence. A late tick forgives less (`ticked`)."""
         now = self.clock.now()
         for node in self.heard:
             self.heard[node] = now
+
+    def ticked(self, since_last: float, tick_s: float) -> None:
+        """The warden ticks, `since_last` seconds after its previous tick, every `tick_s`.
+
+        A tick half a lease period late or more means this node stood still (a `SIGSTOP`,
+        a long pause, a starved loop): over that time its peers' heartbeats waited in its
+        socket, so their silence was its own. That time, and only that, is not counted as
+        their silence (`heard` moves forward by it, never past now). Counting every peer
+        as heard at such a tick (the earlier rule) judged no one down as long as ticks came
+        late, which on a loaded machine is every few ticks: a peer that really stopped was
+        taken over late, or never. Now its silence grows by each tick's own period even
+        then, and by whole intervals between ticks on time (ADR 0135)."""
+        if since_last <= self.down_after_s / 2:
+            return
+        stood = since_last - tick_s
+        now = self.clock.now()
+        for node, last in self.heard.items():
+            self.heard[node] = min(now, last + stood)
+        self.started_at = min(now, self.started_at + stood)
 
     def live_nodes(self) -> list[str]:
         return sorted({self._node, *(n for n in self.heard if not self.is_down(n))})
@@ -1061,12 +1080,10 @@ class RunWarden(Actor[WardenMessage]):
             self.ref.tell(_Rewatch(runs.generation))
         now, last = runs.clock.now(), self.last_tick
         self.last_tick = now
-        if now - last > runs.down_after_s / 2:
-            # This tick comes late by half a lease period or more: the node was stopped
-            # or starved, and its view of who is silent is its own silence. Judge no one
-            # now (a woken node must not take the runs of live peers).
-            runs.stalled()
-            return
+        # A tick late by half a lease period or more: the node was stopped or starved,
+        # and that much of its peers' silence is its own (a woken node must not take the
+        # runs of live peers); the rest still counts (`NatsRuns.ticked`).
+        runs.ticked(now - last, self.tick_s)
         for run_id, owner in list(self.leases.items()):
             if run_id in runs.owned or run_id in self.taking:
                 continue
