@@ -811,3 +811,31 @@ def test_a_journaled_exchange_s_files_are_replayed_and_not_synced_at_checkpoint(
     assert (outbox / "q2.resp.json").read_bytes() == b"[1]"
     with pytest.raises(ValueError, match="not under the store root"):
         direct.commit("r", [_store.PutCopies(((str(tmp_path.parent / "elsewhere"), b"x"),))])
+
+
+@pytest.mark.skipif(_journal._renameat2 is None, reason="no renameat2 in this libc")
+def test_swap_in_renames_a_new_file_with_one_call_and_exchanges_an_existing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0132: a new target (most of what the journal's apply writes) takes one
+    `renameat2(RENAME_NOREPLACE)`, not a failed exchange, a look and a rename; an existing
+    one is exchanged and its old file unlinked."""
+    calls: list[int] = []
+    real = _journal._renameat2
+
+    def counted(*args: object) -> int:
+        calls.append(args[4])  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[no-any-return,misc]
+
+    monkeypatch.setattr(_journal, "_renameat2", counted)
+    target, tmp = tmp_path / "out.json", tmp_path / ".out.json.wal.tmp"
+    tmp.write_bytes(b"first")
+    _journal.swap_in(tmp, target)
+    assert calls == [_journal._RENAME_NOREPLACE]
+    assert target.read_bytes() == b"first" and not tmp.exists()
+    calls.clear()
+    tmp.write_bytes(b"second")
+    _journal.swap_in(tmp, target)
+    assert calls == [_journal._RENAME_NOREPLACE, _journal._RENAME_EXCHANGE]
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
