@@ -453,10 +453,10 @@ def swap_in(tmp: Path, target: Path) -> None:
         source, destination = bytes(tmp), bytes(target)
         if _renameat2(_AT_FDCWD, source, _AT_FDCWD, destination, _RENAME_NOREPLACE) == 0:
             return
-        if ctypes.get_errno() == errno.EEXIST:
-            if _renameat2(_AT_FDCWD, source, _AT_FDCWD, destination, _RENAME_EXCHANGE) == 0:
-                os.unlink(tmp)
-                return
+        exists = ctypes.get_errno() == errno.EEXIST
+        if exists and _renameat2(_AT_FDCWD, source, _AT_FDCWD, destination, _RENAME_EXCHANGE) == 0:
+            os.unlink(tmp)
+            return
     os.replace(tmp, target)
 
 
