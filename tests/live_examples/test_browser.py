@@ -66,6 +66,11 @@ async def open_page(browser: Browser, url: str) -> Page:
     return page
 
 
+ANSWERED = "() => window.lightflowLive.socket.pending.size === 0"
+"""Every event the page sent is answered (a patch with its ref, or an error frame). Not
+the absence of ``.lf-loading``: a fast answer never shows the loading state (ADR 0130)."""
+
+
 async def text_is(page: Page, selector: str, text: str) -> None:
     await page.wait_for_function(
         "([s, t]) => document.querySelector(s) && document.querySelector(s).textContent === t",
@@ -101,20 +106,38 @@ async def replaced(
 async def test_counter_clicks_keys_loading_state_and_url() -> None:
     async with app() as (base, _, _, browser):
         page = await open_page(browser, f"{base}/counter?count=5")
+        # The click leaves the button as it was: no loading state in the click's task, so
+        # the browser has no frame to paint before it reads a fast answer (ADR 0130;
+        # before, lf-loading and aria-busy went on here).
+        in_click = await page.evaluate(
+            """() => {
+                const inc = document.querySelector('#inc');
+                inc.click();
+                return [inc.className, inc.getAttribute('aria-busy')];
+            }"""
+        )
+        assert "lf-loading" not in in_click[0] and in_click[1] is None, in_click
+        await text_is(page, "#count", "6")
+        await page.wait_for_function(ANSWERED)
+        # A slow answer (the page reads frames 1 s late): the loading state goes on
+        # once the event has waited LOADING_DELAY_MS (100 ms), and off with the answer.
         await page.evaluate(
             """() => {
-                window.seen = [];
-                const inc = document.querySelector('#inc');
-                new MutationObserver(() => window.seen.push(inc.className))
-                  .observe(inc, {attributes: true});
+                const socket = window.lightflowLive.socket, receive = socket.receive;
+                window.restoreReceive = () => { socket.receive = receive; };
+                socket.receive = function (text) {
+                    setTimeout(() => receive.call(socket, text), 1000);
+                };
             }"""
         )
         await page.click("#inc")
-        await text_is(page, "#count", "6")
-        assert "lf-loading" in await page.evaluate("window.seen.join(' ')")  # shown, then
-        assert "lf-loading" not in (await page.get_attribute("#inc", "class") or "")  # removed
+        await page.wait_for_selector("#inc.lf-loading[aria-busy=true]")
+        await text_is(page, "#count", "7")
+        await page.wait_for_selector("#inc.lf-loading", state="detached")
+        assert await page.get_attribute("#inc", "aria-busy") is None
+        await page.evaluate("window.restoreReceive()")
         await page.click("#inc10")
-        await text_is(page, "#count", "16")
+        await text_is(page, "#count", "17")
         await page.fill("#set", "99")
         await page.press("#set", "ArrowLeft")  # lf-key="Enter": other keys send nothing
         await page.press("#set", "Enter")

@@ -11,7 +11,15 @@ from lightflow_actors.adapters.ws import live_routes
 
 from ..live.live_server import serving
 from ..live.test_live_children import Log, views
-from .test_browser import ARGS, CHROMIUM, async_playwright, open_page, pytestmark, text_is  # noqa: F401
+from .test_browser import (  # noqa: F401
+    ANSWERED,
+    ARGS,
+    CHROMIUM,
+    async_playwright,
+    open_page,
+    pytestmark,
+    text_is,
+)
 
 
 async def test_a_page_with_two_children_in_chromium() -> None:
@@ -31,15 +39,15 @@ async def test_a_page_with_two_children_in_chromium() -> None:
                 await page.click("#counter-a button.inc")
                 await text_is(page, "#counter-a p.count", "a: 111")
                 assert await page.text_content("#counter-b p.count") == "b: 110"
-                # the child's answer ended its button's loading state
-                await page.wait_for_selector(".lf-loading", state="detached")
-                # a child's refused event ends its loading state too (an error frame)
+                # the child's answer settled its button's event
+                await page.wait_for_function(ANSWERED)
+                # a child's refused event is settled too (an error frame)
                 set_by = "b => document.querySelector('#counter-a button.inc')" + (
                     ".setAttribute('lf-value-by', b)"
                 )
                 await page.evaluate(set_by, "x")
                 await page.click("#counter-a button.inc")
-                await page.wait_for_selector(".lf-loading", state="detached")
+                await page.wait_for_function(ANSWERED)
                 assert await page.text_content("#counter-a p.count") == "a: 111"
                 await page.evaluate(set_by, "1")
                 # the parent re-renders: the children keep what they show, not mounted again

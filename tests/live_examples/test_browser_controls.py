@@ -14,7 +14,14 @@ from lightflow_actors.adapters.ws import live_routes
 from lightflow_actors.live import LiveView, Params, Rendered, SessionInfo, Template, keyed
 
 from ..live.live_server import serving
-from .test_browser import ARGS, CHROMIUM, async_playwright, open_page, pytestmark  # noqa: F401
+from .test_browser import (  # noqa: F401
+    ANSWERED,
+    ARGS,
+    CHROMIUM,
+    async_playwright,
+    open_page,
+    pytestmark,
+)
 
 
 class Toggle(msgspec.Struct, frozen=True, tag="toggle"):
@@ -63,7 +70,7 @@ async def _synced(page: object, item: str, expected: bool) -> None:
             const box = document.querySelector('#done-' + id);
             const state = document.querySelector('#state-' + id).textContent;
             return state === (want ? 'done' : 'open') && box.checked === want
-                && !document.querySelector('.lf-loading');
+                && window.lightflowLive.socket.pending.size === 0;
         }""",
         arg=[item, expected],
     )
@@ -115,7 +122,7 @@ async def test_the_page_acknowledges_lazily_and_clicks_cost_one_frame_each_way()
                 before_sent, before_received = len(sent), len(received)
                 for _ in range(20):
                     await page.click("#done-b")
-                    await page.wait_for_function("!document.querySelector('.lf-loading')")
+                    await page.wait_for_function(ANSWERED)
                 clicks_sent = sent[before_sent:]
                 clicks_received = received[before_received:]
                 acks = [f for f in clicks_sent if '"kind":"ack"' in f]

@@ -1290,6 +1290,12 @@
   // keeps being refused from reloading in a tight loop.
   var RELOAD_KEY = "lightflow:reloads", RELOAD_DELAYS_MS = [0, 1000, 5000, 15000, 30000];
   var RELOAD_WINDOW_MS = 120000;
+  // An event's loading state (lf-loading, aria-busy) goes on once it has waited this long
+  // for its answer (ADR 0130): a class set in the click's task makes the browser paint a
+  // frame of the page before it reads an answer that came back in a few ms (on a
+  // 1 000-row table, 3-10 ms that the answer waited behind). 100 ms is the limit under
+  // which a response feels instant and needs no feedback; a faster answer shows none.
+  var LOADING_DELAY_MS = 100;
 
   function formValues(form) {
     var out = {};
@@ -1357,7 +1363,8 @@
     this.ackBytes = 0;
     this.ackUpto = 0;
     this.ackTimer = null;
-    this.pending = new Map();   // submit ref -> {el, form}
+    this.pending = new Map();   // submit ref -> {el, form, at, shown, ...}
+    this.loadingTimer = null;   // shows the loading state of events waiting LOADING_DELAY_MS
     this.timers = new Map();    // debounced element -> timeout id
     this.painter = new Painter();
     this.staleLocks = false;    // a locked element missed a patch: next render is full
@@ -1610,6 +1617,7 @@
       if (!full) opts.added = [this.root];   // look for new hooks everywhere
     }
     this.pending.forEach(function (p) {
+      if (!p.shown) return;
       if (!p.quiet) p.el.classList.add("lf-loading");
       p.loading.forEach(function (el) { el.classList.add("lf-loading"); });
     });
@@ -1638,12 +1646,10 @@
     var seq = this.instruction(submit);
     if (seq === null) return null;
     var entry = { el: el, form: form || null, quiet: !!opts.quiet, loading: opts.loading || [],
-                  locks: [], done: opts.done || null, passive: !!(opts.passive || opts.quiet) };
-    if (!entry.quiet) {
-      el.classList.add("lf-loading");
-      el.setAttribute("aria-busy", "true");
-    }
-    entry.loading.forEach(function (other) { other.classList.add("lf-loading"); });
+                  locks: [], done: opts.done || null, passive: !!(opts.passive || opts.quiet),
+                  at: Date.now(), shown: false };
+    // No loading state yet (LOADING_DELAY_MS): the DOM is left as it is until the answer.
+    if (!entry.quiet || entry.loading.length) this.loadingLater(LOADING_DELAY_MS);
     var locks = el.hasAttribute("lf-disable-with") ? [el] : [];
     if (el.tagName === "FORM") locks = Array.prototype.slice.call(el.querySelectorAll("[lf-disable-with]"));
     locks.forEach(function (other) { if (!other.__lfLock) { lock(other); entry.locks.push(other); } });
@@ -1658,11 +1664,11 @@
     var upto = Number(ref), form = null, els = [], self = this;
     this.pending.forEach(function (p, key) {
       if (Number(key) > upto) return;
-      if (!p.quiet) {
+      if (p.shown && !p.quiet) {
         p.el.classList.remove("lf-loading");
         p.el.removeAttribute("aria-busy");
       }
-      p.loading.forEach(function (other) { other.classList.remove("lf-loading"); });
+      if (p.shown) p.loading.forEach(function (other) { other.classList.remove("lf-loading"); });
       p.locks.forEach(function (el) { if (unlock(el)) self.staleLocks = true; });
       if (p.done) afterPatch(p.done, key, replyOf(replies, key));
       if (!p.passive) els.push(p.el);
@@ -1670,6 +1676,31 @@
     });
     this.pending.forEach(function (p, key, map) { if (Number(key) <= upto) map.delete(key); });
     return els.length ? { form: form, els: els } : null;
+  };
+
+  /** Run `showLoading` in `ms` (unless it is already due sooner). */
+  LiveSocket.prototype.loadingLater = function (ms) {
+    if (this.loadingTimer !== null) return;   // it reschedules itself for the rest
+    var self = this;
+    this.loadingTimer = setTimeout(function () { self.loadingTimer = null; self.showLoading(); }, ms);
+  };
+
+  /** Put the loading state on the events that have waited LOADING_DELAY_MS for their
+   *  answer; come back for the ones that have not waited so long yet. */
+  LiveSocket.prototype.showLoading = function () {
+    var now = Date.now(), next = null;
+    this.pending.forEach(function (p) {
+      if (p.shown || (p.quiet && !p.loading.length)) return;
+      var due = p.at + LOADING_DELAY_MS;
+      if (due > now) { next = next === null ? due : Math.min(next, due); return; }
+      p.shown = true;
+      if (!p.quiet) {
+        p.el.classList.add("lf-loading");
+        p.el.setAttribute("aria-busy", "true");
+      }
+      p.loading.forEach(function (other) { other.classList.add("lf-loading"); });
+    });
+    if (next !== null) this.loadingLater(next - now);
   };
 
   LiveSocket.prototype.bind = function () {
