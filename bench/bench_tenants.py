@@ -15,14 +15,18 @@ that is not counted (warm-up) and with the flood at its steady state (0.5 s) fir
 The flood, the noisy tenant at once: `NOISY_SESSIONS` sessions each clicking at a rate
 (its budgets: 5 events/s per session, 50 per tenant) and 10-step runs created
 `NOISY_RUN_RATE` times a second without waiting for each other (budget: 2 runs in
-flight, 600 provider calls a minute). Three levels (`LEVELS`): 10 events a second per
+flight, 600 provider calls a minute, `NOISY_STEPS_PER_S` run steps a second: nine of
+its ten steps come from the output cache, so runs in flight alone bounded little work,
+ADR 0134). Three levels (`LEVELS`): 10 events a second per
 session (200/s, four times its tenant budget) and 50 (1 000/s offered, which saturated
 the loop before reads were paused), each with the noisy runs, and 50 without them
 ("events only": the runs' work is then out of the figure, which shows what the events
 flood alone costs the quiet tenant; the substrate's file I/O is off the loop, ADR 0119).
 The quiet tenant has no budget set. Printed per level: each quiet figure beside its
-figure without the flood (target: within 2x), the quiet tenant's refusals (target: none),
-and what the noisy tenant offered, got read and was refused.
+figure without the flood (target: within 2x), a quiet run's p99 split into its create
+ask and its drive to settled, the quiet tenant's refusals (target: none), and what the
+noisy tenant offered, got read and was refused, and its steps a second (held for their
+turn, and dispatched).
 
 A noisy session refused for its budget is not read until the budget has a token again
 (the transport pauses reading, specs/tenants.md §3): its client's next click waits, as a
@@ -66,6 +70,9 @@ LEVELS = ((10.0, True), (50.0, True), (50.0, False))
 NOISY_RUN_RATE = 20.0  # 10-step runs a second (its budget: 2 in flight)
 PROVIDER_S = 0.002  # the provider's latency per call (one slot)
 SECRET = b"bench-tenants-secret-0123456789ab"
+NOISY_STEPS_PER_S = 20.0
+"""The noisy tenant's step budget (ADR 0134): its ten-step runs are served nine steps
+from the output cache, so `runs_in_flight` alone let about 170 steps a second through."""
 
 BUDGETS = TenantsConfig(
     tenants={
@@ -76,6 +83,8 @@ BUDGETS = TenantsConfig(
             runs_in_flight=2,
             provider_calls_per_min=600,
             provider_calls_burst=5,
+            steps_per_s=NOISY_STEPS_PER_S,
+            steps_burst=10,  # one of its runs' worth
         )
     }
 )
@@ -257,7 +266,7 @@ async def _bench(root: Path) -> None:
             views = [await noisy.mount("counter") for _ in range(NOISY_SESSIONS)]
             for rate, with_runs in LEVELS:
                 alone, flooded, floods = Quiet(), Quiet(), []
-                throttled = _throttled(ledger)
+                before = _throttled(ledger)
                 seconds = 0.0
                 for n in range(ROUNDS):
                     await _quiet(quiet_view, hosting, f"alone{rate:g}{with_runs}-{n}", alone)
@@ -269,18 +278,30 @@ async def _bench(root: Path) -> None:
                     floods.append(flood)
                     for run_id in flood.created:  # the next round starts from no noisy run
                         await hosting.call(AwaitSettled(run_id))
-                _report(alone, flooded, floods, _throttled(ledger) - throttled, seconds)
+                after = _throttled(ledger)
+                used = tuple(a - b for a, b in zip(after, before, strict=True))
+                _report(alone, flooded, floods, used[0], seconds, steps=used[1:])
         finally:
             await hub.stop()
             await hosting.stop()
 
 
-def _throttled(ledger: TenantLedger) -> int:
-    return sum(u.throttled for u in ledger.usage() if u.tenant == "noisy")
+def _throttled(ledger: TenantLedger) -> tuple[int, int, int]:
+    """The noisy tenant's held provider calls and step waits, its steps, and of those
+    the steps held for their turn."""
+    for usage in ledger.usage():
+        if usage.tenant == "noisy":
+            return usage.throttled, usage.steps, usage.steps_held
+    return 0, 0, 0
 
 
 def _report(
-    alone: Quiet, flooded: Quiet, floods: list[Flood], throttled: int, seconds: float
+    alone: Quiet,
+    flooded: Quiet,
+    floods: list[Flood],
+    throttled: int,
+    seconds: float,
+    steps: tuple[int, ...] = (0, 0),
 ) -> None:
     rate, sessions, level = floods[0].rate, len(floods[0].views), floods[0].level
     for p in (50, 99):
@@ -322,7 +343,9 @@ def _report(
     row(f"noisy runs offered/s, {level}", runs / seconds, "/s")
     refused_runs = sum(f.runs_refused for f in floods)
     row(f"  refused (429), {level}", refused_runs, "runs", runs, "offered")
-    row(f"noisy calls held, {level}", throttled, "times")
+    row(f"noisy calls/steps held, {level}", throttled, "times")
+    row(f"noisy steps/s, {level}", steps[0] / seconds, "/s", NOISY_STEPS_PER_S, "budget")
+    row(f"  held for their turn, {level}", steps[1], "steps", steps[0], "dispatched")
 
 
 def main() -> None:

@@ -92,7 +92,7 @@ from lightflow_actors.isa import (
     from_json_value,
 )
 from lightflow_actors.kernel import Actor, ActorRef, Ask, ExitReason, Refused, Timer, handler
-from lightflow_actors.tenants import DEFAULT_TENANT
+from lightflow_actors.tenants import DEFAULT_TENANT, StepTurns
 
 from ._errors import (
     Conflict,
@@ -163,6 +163,9 @@ _NO_FLUSH = (LookUpCache, WakeAt)
 """Commands carried out without first committing the buffered writes: a timer and a read
 of the output cache act on nothing another process sees (the cache read also looks at the
 buffered `RememberOutput`s, so a step finds the output an earlier step of its run cached)."""
+
+WAITING_FOR_STEPS = "waiting for its tenant's steps budget (steps_per_s, specs/tenants.md §4)"
+"""The run actor's `remark` while it waits for a step's turn (ADR 0134)."""
 
 TRACE_FLUSH_S = 0.2
 """How long trace records alone may wait for the run's next commit before being written."""
@@ -289,8 +292,12 @@ class RunActor(Actor[RunMessage]):
         start_with: Submit | None = None,
         pipeline: bool = True,
         fresh: RunManifest | None = None,
+        turns: StepTurns | None = None,
     ) -> None:
         self._store = store
+        # Where the run's steps take their turn within their tenant's `steps` budget
+        # (ADR 0134); None: steps go at once.
+        self._turns = turns
         # A run this process created a moment ago (`fresh`, its manifest as written, with
         # `workflow`): its start reads nothing back (ADR 0132). Used once: a restarted
         # actor resumes from the folder like any other.
@@ -580,6 +587,8 @@ class RunActor(Actor[RunMessage]):
             if isinstance(command, _STORE_WRITES):
                 self._buffered.append(command)
                 continue
+            if self._turns is not None:
+                await self._take_turn(command)
             if not isinstance(command, _NO_FLUSH):
                 # A request's commit goes on while the writes before it are made durable
                 # (ADR 0117): its `submitted` is queued ahead of anything written later.
@@ -624,6 +633,38 @@ class RunActor(Actor[RunMessage]):
         if self._last_view is None:
             raise Conflict(f"run {self._run_id!r} is not mounted; send Mount first")
         return self._last_view
+
+    # -- step turns (ADR 0134) --------------------------------------------------------------
+
+    async def _take_turn(self, command: RunCommand) -> None:
+        """Before dispatching steps (a cache look-up of each, or the commit of a step that
+        has no look-up), take their turn in the tenant's `steps` budget. While the run
+        waits, what it buffered is on its way to disk (queued for the next group commit),
+        and operators see it in the actor's `remark`."""
+        assert self._turns is not None
+        cost = self._step_cost(command)
+        if not cost:
+            return
+        waiting = self._turns.turn(self.tenant or DEFAULT_TENANT, cost, self._run_id)
+        if waiting is None:
+            return
+        await self._flush(durable=False)
+        self.remark = WAITING_FOR_STEPS
+        try:
+            await waiting
+        finally:
+            self.remark = None
+
+    def _step_cost(self, command: RunCommand) -> int:
+        """Steps `command` dispatches: one per fingerprint a look-up asks for; one for the
+        first commit of a step the cache is not asked about (a step whose look-up missed
+        counted there; a commit resumed after a restart is not counted again)."""
+        match command:
+            case LookUpCache(fingerprints=fingerprints):
+                return len(fingerprints)
+            case CommitRequest(step=step, resuming=False):
+                return 0 if self.program.workflow.step(step).cache else 1
+        return 0
 
     # -- commands --------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from lightflow_actors.kernel import (
     is_normal_exit,
 )
 from lightflow_actors.supervision import Backoff, ChildSpec, SupervisorRef, start_child
-from lightflow_actors.tenants import DEFAULT_TENANT, TenantLedger
+from lightflow_actors.tenants import DEFAULT_TENANT, StepTurns, TenantLedger
 
 from ._cluster import Forwarded, RunsCluster, install_copy, read_copy, read_new_run
 from ._errors import (
@@ -153,6 +153,7 @@ class HostedRun(flow.RunActor):
         tenants: TenantLedger | None = None,
         cluster: RunsCluster | None = None,
         fresh: tuple[flow.ResolvedWorkflow, flow.RunManifest] | None = None,
+        turns: StepTurns | None = None,
     ) -> None:
         super().__init__(
             store,
@@ -166,6 +167,7 @@ class HostedRun(flow.RunActor):
             start_with=start_with,
             # A clustered run publishes each batch once durable (`written`): not pipelined.
             pipeline=cluster is None,
+            turns=turns,
         )
         self._host_name = host_name
         self._hosted_id = run_id
@@ -251,8 +253,12 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
         self._reads: set[asyncio.Task[None]] = set()  # reads under way on worker threads
         self._creating: dict[int, tuple[CreateRun, Reply[RunView]]] = {}  # resolved, unwritten
         self._create_keys = 0
+        # Where the runs' steps take turns within their tenants' step budgets (ADR 0134).
+        self._turns: StepTurns | None = None
 
     def on_start(self) -> None:
+        if self._tenants is not None:
+            self._turns = StepTurns(self._tenants, self.system.loop)
         self._ops = RunsOperations(
             self._settings, self.system.clock, self.system.random, group_commit=True
         )
@@ -268,6 +274,8 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
         # does that as the host exits. A read's thread cannot be stopped; its task can.
         for task in self._reads:
             task.cancel()
+        if self._turns is not None:
+            self._turns.close()  # the runs waiting for a turn go: they are stopping too
         if self._ops is not None:
             self._ops.close()  # kill asset evaluations under way: nobody waits for them
         for lease in self._leases.values():
@@ -704,7 +712,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
         cortex_name = self._names.cortex
         first = [start_with] if start_with is not None else []
         created = [fresh] if fresh is not None else []  # for the first incarnation only
-        tenants = self._tenants
+        tenants, turns = self._tenants, self._turns
 
         def start() -> HostedRun:
             # Looked up at every (re)start: a restarted client has a new ref.
@@ -716,7 +724,7 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
             start_with = first.pop() if first else None
             fresh = created.pop() if created else None
             return HostedRun(
-                host, store, run_id, cortex, settings, start_with, tenants, cluster, fresh
+                host, store, run_id, cortex, settings, start_with, tenants, cluster, fresh, turns
             )
 
         return ChildSpec(

@@ -5,13 +5,15 @@ session) and on runs (the request's ``tenant`` field or ``X-Lightflow-Tenant`` h
 operators see it on the actors in the supervision tree and in run events and traces.
 `TenantLedger` admits work within each tenant's `Budgets` (token buckets on the system's
 clock) and records each refusal; `FairQueue` serves waiting work round-robin across
-tenants. See ADR 0104 and specs/tenants.md.
+tenants; `StepTurns` makes runs' steps take turns within their tenant's step rate. See
+ADR 0104, ADR 0134 and specs/tenants.md.
 """
 
 from ._bucket import TokenBucket
 from ._budgets import (
     TENANTS_CONFIG_ENV,
     Budgets,
+    NodeBudgets,
     TenantsConfig,
     TenantsConfigError,
     decode_tenants_config,
@@ -30,6 +32,7 @@ from ._ids import (
     tenant_of_session,
 )
 from ._ledger import BudgetName, OverBudget, TenantEvent, TenantLedger, TenantUsage
+from ._turns import StepTurns
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -39,9 +42,11 @@ __all__ = [
     "BudgetName",
     "Budgets",
     "FairQueue",
+    "NodeBudgets",
     "OverBudget",
     "RefusalDigest",
     "RefusalSummary",
+    "StepTurns",
     "TenantEvent",
     "TenantId",
     "TenantIdError",

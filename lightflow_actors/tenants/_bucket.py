@@ -9,6 +9,9 @@ from __future__ import annotations
 
 __all__ = ["TokenBucket"]
 
+_ROUNDING = 1e-9
+"""Tokens `charge` forgives (float rounding of the refill, not a budget)."""
+
 
 class TokenBucket:
     """`rate` tokens a second, at most `burst` saved up; starts full.
@@ -45,6 +48,25 @@ class TokenBucket:
             self.tokens -= n
             return 0.0
         return (n - self.tokens) / self.rate
+
+    def charge(self, now: float, n: float = 1.0) -> float:
+        """Take `n` tokens once one is there, owing the rest (the bucket may go below
+        zero, and then refills to one before it lets anything through): 0.0 when taken,
+        else the seconds until a token is there (nothing is taken then). Work whose cost
+        can exceed the burst (a run's look-up of many steps at once) is never refused
+        for good; it only makes the next wait longer, as a reduction count does."""
+        wait = self.until_charge(now)
+        if wait == 0.0:
+            self.tokens -= n
+        return wait
+
+    def until_charge(self, now: float) -> float:
+        """What `charge` would answer, taking nothing. A token short by float rounding
+        (``rate * elapsed`` a hair under one) counts as there: a timer set for so short
+        a wait would fire at the same loop time, find it still short, and spin."""
+        self._refill(now)
+        missing = 1.0 - self.tokens
+        return 0.0 if missing <= _ROUNDING else missing / self.rate
 
     def peek(self, now: float, n: float = 1.0) -> float:
         """What `take` would answer, taking nothing."""

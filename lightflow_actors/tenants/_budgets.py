@@ -7,8 +7,9 @@ its path, ``$.tenants.acme.runs_in_flight``)::
       "default": {"live_sessions": 1000, "session_events_per_s": 20},
       "tenants": {
         "acme":  {"live_sessions": 50, "tenant_events_per_s": 200, "runs_in_flight": 4,
-                  "provider_calls_per_min": 600, "weight": 2}
-      }
+                  "provider_calls_per_min": 600, "steps_per_s": 100, "weight": 2}
+      },
+      "node": {"steps_per_s": 500}
     }
 
 A tenant listed in ``tenants`` gets exactly its entry (fields it leaves out are
@@ -32,6 +33,7 @@ from ._ids import TenantId
 __all__ = [
     "TENANTS_CONFIG_ENV",
     "Budgets",
+    "NodeBudgets",
     "TenantsConfig",
     "TenantsConfigError",
     "decode_tenants_config",
@@ -55,8 +57,14 @@ class Budgets(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     Rates are token buckets: ``*_per_s`` (or ``_per_min``) tokens come back continuously,
     at most ``*_burst`` are saved up (default: one second's worth, or one minute's for
     provider calls, at least 1). `weight` is the tenant's share where work waits in a
-    queue (provider slots): a tenant of weight 2 is served twice as often as one of 1
-    while both wait.
+    queue (provider slots, step turns): a tenant of weight 2 is served twice as often as
+    one of 1 while both wait.
+
+    `steps_per_s` bounds the tenant's run work, as BEAM's reductions bound a process's:
+    each step its runs dispatch on this node (an output-cache look-up, or the request
+    commit of a step that has none) takes a token, and a run whose tenant has none left
+    waits for its turn (`StepTurns`), its tenant's runs in turn. A run of ten steps served
+    from the output cache so costs ten, not the one `runs_in_flight` counts.
     """
 
     live_sessions: Count | None = None
@@ -67,14 +75,30 @@ class Budgets(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defa
     runs_in_flight: Count | None = None
     provider_calls_per_min: Rate | None = None
     provider_calls_burst: Burst | None = None
+    steps_per_s: Rate | None = None
+    steps_burst: Burst | None = None
     weight: Weight = 1
 
 
+class NodeBudgets(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """What the whole node gives to every tenant together; None: unlimited.
+
+    `steps_per_s`: run steps dispatched a second on this node, shared between the tenants
+    whose steps wait by their `weight` (weighted round robin): a tenant's step waits for
+    at most one turn of each other waiting tenant, however many steps they queued.
+    """
+
+    steps_per_s: Rate | None = None
+    steps_burst: Burst | None = None
+
+
 class TenantsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Budgets of every tenant: `tenants` by id, `default` for any other."""
+    """Budgets of every tenant: `tenants` by id, `default` for any other; `node`, what
+    they share."""
 
     default: Budgets = msgspec.field(default_factory=Budgets)
     tenants: dict[TenantId, Budgets] = msgspec.field(default_factory=dict)
+    node: NodeBudgets = msgspec.field(default_factory=NodeBudgets)
 
     def budgets(self, tenant: str) -> Budgets:
         return self.tenants.get(tenant, self.default)

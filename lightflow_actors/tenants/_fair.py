@@ -108,6 +108,11 @@ class FairQueue(Generic[T]):
                 return
             yield popped
 
+    def count(self, tenant: str) -> int:
+        """Items of `tenant` waiting."""
+        queue = self._queues.get(tenant)
+        return 0 if queue is None else len(queue)
+
     def waiting(self) -> dict[str, int]:
         """Items waiting, by tenant."""
         return {tenant: len(queue) for tenant, queue in self._queues.items()}

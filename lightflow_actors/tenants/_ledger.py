@@ -41,7 +41,7 @@ __all__ = [
 logger = logging.getLogger("lightflow_actors.tenants")
 
 BudgetName: TypeAlias = Literal[
-    "live_sessions", "session_events", "tenant_events", "runs_in_flight", "provider_calls"
+    "live_sessions", "session_events", "tenant_events", "runs_in_flight", "provider_calls", "steps"
 ]
 EventKind: TypeAlias = Literal["refused", "throttled"]
 
@@ -86,6 +86,8 @@ def _limit_text(budget: BudgetName, limit: float) -> str:
             return f"{limit:g} provider calls a minute"
         case "session_events":
             return f"{limit:g} events a second per session"
+        case "steps":
+            return f"{limit:g} run steps a second"
         case _:
             return f"{limit:g} events a second"
 
@@ -101,6 +103,8 @@ def _limit_of(budgets: Budgets, budget: BudgetName) -> float:
             value = budgets.tenant_events_per_s
         case "runs_in_flight":
             value = budgets.runs_in_flight
+        case "steps":
+            value = budgets.steps_per_s
         case _:
             value = budgets.provider_calls_per_min
     return 0.0 if value is None else value
@@ -134,20 +138,35 @@ class TenantUsage(msgspec.Struct, frozen=True):
     budgets: Budgets
     live_sessions_elsewhere: int = 0  # on the other nodes of a cluster, as last heard
     runs_in_flight_elsewhere: int = 0
+    steps: int = 0  # run steps dispatched on this node (each took a `steps` token)
+    steps_held: int = 0  # of which waited for their turn (`StepTurns`) first
 
 
 class _TenantState:
     """One tenant's counters and shared buckets (created on first use)."""
 
-    __slots__ = ("events", "provider", "refused", "runs", "sessions", "throttled")
+    __slots__ = (
+        "events",
+        "provider",
+        "refused",
+        "runs",
+        "sessions",
+        "steps",
+        "steps_bucket",
+        "steps_held",
+        "throttled",
+    )
 
     def __init__(self) -> None:
         self.sessions = 0
         self.runs: set[str] = set()
         self.events: TokenBucket | None = None
         self.provider: TokenBucket | None = None
+        self.steps_bucket: TokenBucket | None = None
         self.refused: dict[str, int] = {}
         self.throttled = 0
+        self.steps = 0
+        self.steps_held = 0
 
     @property
     def idle(self) -> bool:
@@ -182,6 +201,9 @@ class TenantLedger:
         # runs), and their sum per tenant, which the count budgets add to this node's.
         self._peers: dict[str, dict[str, tuple[int, int]]] = {}
         self._elsewhere: dict[str, tuple[int, int]] = {}
+        # The node's step rate every tenant shares (`NodeBudgets.steps_per_s`), if set.
+        self._node_steps: TokenBucket | None = None
+        self._node_steps_made = False
 
     # -- configuration ----------------------------------------------------------------
 
@@ -196,6 +218,8 @@ class TenantLedger:
         for state in self._tenants.values():
             state.events = None
             state.provider = None
+            state.steps_bucket = None
+        self._node_steps, self._node_steps_made = None, False
 
     def budgets(self, tenant: str) -> Budgets:
         return self._config.budgets(tenant)
@@ -204,7 +228,11 @@ class TenantLedger:
     def limited(self) -> bool:
         """False when no budget is set for anyone (admission then only counts)."""
         config = self._config
-        return config.default != Budgets() or any(b != Budgets() for b in config.tenants.values())
+        return (
+            config.default != Budgets()
+            or any(b != Budgets() for b in config.tenants.values())
+            or config.node.steps_per_s is not None
+        )
 
     # -- live sessions ----------------------------------------------------------------
 
@@ -350,6 +378,75 @@ class TenantLedger:
             bucket = state.provider = TokenBucket(per_min / 60.0, burst, self._clock.now())
         return bucket
 
+    # -- run steps ----------------------------------------------------------------------
+
+    def steps_limited(self, tenant: str) -> bool:
+        """Whether `tenant`'s steps can ever wait: its `steps_per_s` or the node's is set."""
+        return (
+            self.budgets(tenant).steps_per_s is not None
+            or self._config.node.steps_per_s is not None
+        )
+
+    def step_wait(self, tenant: str) -> float:
+        """Seconds until `tenant` may dispatch its next run step (0.0: now): the later of
+        its own `steps` budget and the node's. Takes nothing."""
+        return max(self.tenant_step_wait(tenant), self.node_step_wait())
+
+    def tenant_step_wait(self, tenant: str) -> float:
+        """Seconds until `tenant`'s own `steps` budget has a token (0.0: now, or none set)."""
+        bucket = self._steps_bucket(tenant)
+        return 0.0 if bucket is None else bucket.until_charge(self._clock.now())
+
+    def node_step_wait(self) -> float:
+        """Seconds until the node's `steps` budget has a token (0.0: now, or none set)."""
+        node = self._node_bucket()
+        return 0.0 if node is None else node.until_charge(self._clock.now())
+
+    def take_steps(self, tenant: str, cost: int = 1, *, held: bool = False) -> None:
+        """Count `cost` run steps of `tenant` dispatched now (after `step_wait` answered
+        0.0), from its bucket and the node's; `held`: they waited for their turn first."""
+        now = self._clock.now()
+        state = self._state(tenant)
+        state.steps += cost
+        if held:
+            state.steps_held += cost
+        bucket = self._steps_bucket(tenant)
+        if bucket is not None:
+            bucket.charge(now, cost)
+        node = self._node_bucket()
+        if node is not None:
+            node.charge(now, cost)
+
+    def steps_throttled(self, tenant: str, subject: str | None, wait: float) -> None:
+        """Record that `tenant`'s run steps start waiting `wait` seconds for their turn
+        (its `steps` budget or the node's): a ``throttled`` event (once per wait, not per
+        step: a tenant's steps wait in line together)."""
+        state = self._state(tenant)
+        state.throttled += 1
+        limit = self.budgets(tenant).steps_per_s or self._config.node.steps_per_s or 0.0
+        self._record("throttled", tenant, "steps", limit, wait, subject)
+
+    def _steps_bucket(self, tenant: str) -> TokenBucket | None:
+        budgets = self.budgets(tenant)
+        rate = budgets.steps_per_s
+        if rate is None:
+            return None
+        state = self._state(tenant)
+        bucket = state.steps_bucket
+        if bucket is None:
+            burst = budgets.steps_burst or max(1.0, rate)
+            bucket = state.steps_bucket = TokenBucket(rate, burst, self._clock.now())
+        return bucket
+
+    def _node_bucket(self) -> TokenBucket | None:
+        if not self._node_steps_made:
+            node = self._config.node
+            if node.steps_per_s is not None:
+                burst = node.steps_burst or max(1.0, node.steps_per_s)
+                self._node_steps = TokenBucket(node.steps_per_s, burst, self._clock.now())
+            self._node_steps_made = True
+        return self._node_steps
+
     # -- the other nodes of a cluster --------------------------------------------------
 
     def local_usage(self) -> dict[str, tuple[int, int]]:
@@ -424,6 +521,8 @@ class TenantLedger:
                 self.budgets(tenant),
                 self._sessions_elsewhere(tenant),
                 self._runs_elsewhere(tenant),
+                state.steps,
+                state.steps_held,
             )
             for tenant, state in sorted(self._tenants.items())
         ]

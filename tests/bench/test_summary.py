@@ -71,7 +71,7 @@ def test_every_row_of_the_tenants_bench_is_in_the_summary() -> None:
     flood.events, flood.runs = 300, 40
     out = io.StringIO()
     with redirect_stdout(out):
-        _report(alone, flooded, [flood], throttled=3, seconds=2.0)
+        _report(alone, flooded, [flood], throttled=3, seconds=2.0, steps=(40, 10))
     printed = [line for line in out.getvalue().splitlines() if line.strip()]
     for line in printed:
         assert _ROW.match(line) is not None, f"the summary cannot read {line!r}"

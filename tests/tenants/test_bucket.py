@@ -86,3 +86,15 @@ def test_slots_in_line_are_one_token_apart_and_never_before_a_token(
         assert wait >= bucket.peek(now) - 1e-9
         slots.append(now + wait)
     assert all(b - a >= 1 / rate - 1e-9 for a, b in itertools.pairwise(slots))
+
+
+def test_charge_goes_into_debt_and_forgives_only_float_rounding() -> None:
+    bucket = TokenBucket(rate=10.0, burst=2.0, now=0.0)
+    assert bucket.charge(0.0, 5) == 0.0  # one token there: the five go, three owed
+    assert bucket.charge(0.0) == pytest.approx(0.4)  # back to one token: 4 / 10 s
+    assert bucket.charge(0.3) == pytest.approx(0.1)
+    assert bucket.charge(0.4) == 0.0
+    bucket.tokens, bucket.stamp = 1.0 - 1e-12, 1.0  # rate * elapsed a hair under one
+    assert bucket.until_charge(1.0) == 0.0
+    bucket.tokens = 0.999
+    assert bucket.until_charge(1.0) == pytest.approx(0.0001)

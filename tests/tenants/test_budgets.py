@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lightflow_actors.tenants import (
     TENANTS_CONFIG_ENV,
     Budgets,
+    NodeBudgets,
     TenantsConfig,
     TenantsConfigError,
     decode_tenants_config,
@@ -43,6 +44,15 @@ def test_a_listed_tenant_gets_its_entry_and_any_other_the_default() -> None:
         (b'{"default": ', "truncated"),
         (b'{"default": {"live_sessions": "\xff\xfe"}}', "$.default.live_sessions"),
         (b'{"tenants": {"\xff\xfe": {}}}', "utf-8"),
+        (b'{"default": {"steps_per_s": 0}}', "$.default.steps_per_s"),
+        (b'{"default": {"steps_per_s": -5}}', "$.default.steps_per_s"),
+        (b'{"default": {"steps_per_s": "fast"}}', "$.default.steps_per_s"),
+        (b'{"default": {"steps_per_s": 1e12}}', "$.default.steps_per_s"),
+        (b'{"tenants": {"acme": {"steps_burst": 0.5}}}', "$.tenants[...].steps_burst"),
+        (b'{"node": {"steps_per_s": 0}}', "$.node.steps_per_s"),
+        (b'{"node": {"steps_per_sec": 10}}', "steps_per_sec"),
+        (b'{"node": {"steps_burst": null, "weight": 2}}', "weight"),
+        (b'{"node": []}', "$.node"),
     ],
 )
 def test_a_bad_file_is_refused_naming_what_is_wrong(data: bytes, where: str) -> None:
@@ -50,6 +60,17 @@ def test_a_bad_file_is_refused_naming_what_is_wrong(data: bytes, where: str) -> 
         decode_tenants_config(data, "t.json")
     assert "tenants config t.json: " in str(caught.value)
     assert where.lower() in str(caught.value).lower()
+
+
+def test_step_budgets_decode_per_tenant_and_for_the_node() -> None:
+    config = decode_tenants_config(
+        b'{"tenants": {"acme": {"steps_per_s": 100, "steps_burst": 10, "weight": 3}},'
+        b' "node": {"steps_per_s": 500}}'
+    )
+    assert config.budgets("acme") == Budgets(steps_per_s=100, steps_burst=10, weight=3)
+    assert config.budgets("zeta").steps_per_s is None  # unlimited: its steps never wait
+    assert config.node == NodeBudgets(steps_per_s=500)
+    assert decode_tenants_config(b"{}").node == NodeBudgets()
 
 
 def test_an_oversized_or_deeply_nested_file_is_refused_without_decoding_it_all() -> None:
