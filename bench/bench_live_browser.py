@@ -25,6 +25,12 @@ Measured in the page with ``performance.now()``:
   (CPU) time of the renderer task that changed the DOM (the handler, then the style and
   layout the measure forces in that task). Wall time on a shared 2-core machine counts
   every moment the renderer waited for a core; this does not (ADR 0120);
+* **the re-sort's DOM task in parts**: ``TRACED`` re-sorts traced with DevTools'
+  timeline: style (recalculation and the layout tree), layout, and the rest, "script"
+  (the handler's JavaScript and DOM calls, the measure's observer, GC); means in ms;
+* **re-sort, table CSS**: the re-sort again with both pages styled by the example
+  table's `TABLE_CSS` (rows as grid boxes with ``content-visibility: auto``, ADR 0131),
+  its figures and its parts;
 * **idle table tick**: the example 1 000-row table (`lightflow_actors.live_examples`)
   left open while its ticker changes 5 rows and the version every 0.25 s: handler time
   per tick, beside the bare page's 5-row handler time.
@@ -65,6 +71,7 @@ def serve(port: int) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
     from starlette.applications import Starlette
+    from starlette.requests import Request
     from starlette.responses import HTMLResponse
     from starlette.routing import Mount, Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -80,7 +87,13 @@ def serve(port: int) -> None:
         Template,
     )
     from lightflow_actors.live_examples import start_examples
-    from lightflow_actors.live_examples.table import ROW, Row, initial_rows, render_row
+    from lightflow_actors.live_examples.table import (
+        ROW,
+        TABLE_CSS,
+        Row,
+        initial_rows,
+        render_row,
+    )
 
     class One(msgspec.Struct, frozen=True, tag="one"):
         pass
@@ -109,7 +122,7 @@ def serve(port: int) -> None:
         return tuple(out)
 
     page = Template(
-        '<section><button id="one" lf-click="one">one</button>'
+        '<section class="table"><button id="one" lf-click="one">one</button>'
         '<button id="five" lf-click="five">five</button>'
         '<button id="sort" lf-click="sort">sort</button>'
         '<button id="rotate" lf-click="rotate">rotate</button>'
@@ -141,20 +154,27 @@ def serve(port: int) -> None:
             rows = reversed(state.rows) if state.reverse else state.rows
             return page(rows=grid_rows(rows))
 
-    def bare_page() -> str:
+    class StyledGridView(GridView):
+        """The same view, its table styled by `TABLE_CSS` (the bare page's ``?css=table``)."""
+
+        head = f"<style>{TABLE_CSS}</style>"
+
+    def bare_page(styled: bool) -> str:
         from lightflow_actors.live import to_html
 
         rows = "".join(to_html(render_row(r)) for r in initial_rows(ROWS))
+        style = f"<style>{TABLE_CSS}</style>" if styled else ""
         return (
-            "<!doctype html><html><head><meta charset='utf-8'></head><body><section>"
+            f"<!doctype html><html><head><meta charset='utf-8'>{style}</head><body>"
+            '<section class="table">'
             '<button id="one">one</button><button id="five">five</button>'
             '<button id="sort">sort</button><button id="rotate">rotate</button>'
             f'<table><tbody id="rows">{rows}</tbody></table></section><script>{BARE_SCRIPT}'
             "</script></body></html>"
         )
 
-    async def bare(request: object) -> HTMLResponse:
-        return HTMLResponse(bare_page())
+    async def bare(request: Request) -> HTMLResponse:
+        return HTMLResponse(bare_page(request.query_params.get("css") == "table"))
 
     async def bare_socket(ws: WebSocket) -> None:
         await ws.accept()
@@ -187,7 +207,7 @@ def serve(port: int) -> None:
 
     async def main() -> None:
         async with ActorSystem("bench-browser", seed=1) as system:
-            views = {"grid": GridView()}
+            views = {"grid": GridView(), "grid-styled": StyledGridView()}
             examples = await start_examples(system, tick_interval=TICK, hub_name="examples")
             app = Starlette(
                 routes=[
@@ -279,13 +299,8 @@ async def run(port: int) -> None:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            live = await (await browser.new_context()).new_page()
-            await live.goto(f"http://127.0.0.1:{port}/live/grid")
-            await live.wait_for_selector("[data-lf-status=connected]")
-            await live.evaluate(WRAP_LIVE)
-            bare = await (await browser.new_context()).new_page()
-            await bare.goto(f"http://127.0.0.1:{port}/bare")
-            await bare.evaluate("window.ready")
+            live = await open_live(browser, f"http://127.0.0.1:{port}/live/grid")
+            bare = await open_bare(browser, f"http://127.0.0.1:{port}/bare")
             print(f"{'':<34}{'live p50':>10}{'p90':>9}{'bare p50':>11}{'p90':>9}{'ratio':>8}")
             five_bare: list[float] = []
             summary: list[tuple[str, float, float]] = []
@@ -295,30 +310,24 @@ async def run(port: int) -> None:
                 ("sort", "1 000-row re-sort"),
                 ("rotate", "first row moved last"),
             ):
-                figures = []
-                for page in (live, bare):
-                    await page.evaluate(MEASURE, [button, 5])  # warm up
-                    await page.evaluate("window.handled = []")
-                    clicks = await page.evaluate(MEASURE, [button, SAMPLES])
-                    handled = await page.evaluate("window.handled")
-                    figures.append((clicks, handled, await task_cpu(browser, page, button)))
-                (live_clicks, live_handled, live_cpu), (bare_clicks, bare_handled, bare_cpu) = (
-                    figures
-                )
+                live_figures = await clicked(browser, live, button)
+                bare_figures = await clicked(browser, bare, button)
                 if button == "five":
-                    five_bare = bare_handled
-                for label, a, b in (
-                    (f"{what}: click -> DOM (ms)", live_clicks, bare_clicks),
-                    (f"{what}: handler (ms)", live_handled, bare_handled),
-                    (f"{what}: DOM task CPU (ms)", live_cpu, bare_cpu),
-                ):
-                    p50, p50b = percentile(a, 50), percentile(b, 50)
-                    print(
-                        f"{label:<34}{p50:>10.2f}{percentile(a, 90):>9.2f}"
-                        f"{p50b:>11.2f}{percentile(b, 90):>9.2f}{p50 / max(p50b, 1e-6):>7.1f}x",
-                        flush=True,
-                    )
-                    summary.append((f"{label.replace(' (ms)', '')} p50", p50, p50b))
+                    five_bare = bare_figures[1]
+                report(what, live_figures, bare_figures, summary)
+            # Where the re-sort's DOM task goes, then the re-sort with both tables styled
+            # by TABLE_CSS (the same CSS on both pages).
+            await split(browser, live, bare, "1 000-row re-sort")
+            live = await open_live(browser, f"http://127.0.0.1:{port}/live/grid-styled")
+            bare = await open_bare(browser, f"http://127.0.0.1:{port}/bare?css=table")
+            what = "re-sort, table CSS"
+            report(
+                what,
+                await clicked(browser, live, "sort"),
+                await clicked(browser, bare, "sort"),
+                summary,
+            )
+            await split(browser, live, bare, what)
             for label, p50, p50b in summary:  # in µs, the lines `--runs N` summarises
                 row(label, p50 * 1000, "µs", p50b * 1000, "bare page")
             print(f"load average {_load()}", flush=True)
@@ -327,9 +336,94 @@ async def run(port: int) -> None:
             await browser.close()
 
 
+async def open_live(browser: Browser, url: str) -> Page:
+    page = await (await browser.new_context()).new_page()
+    await page.goto(url)
+    await page.wait_for_selector("[data-lf-status=connected]")
+    await page.evaluate(WRAP_LIVE)
+    return page
+
+
+async def open_bare(browser: Browser, url: str) -> Page:
+    page = await (await browser.new_context()).new_page()
+    await page.goto(url)
+    await page.evaluate("window.ready")
+    return page
+
+
+Figures = tuple[list[float], list[float], list[float]]
+"""Per click, in ms: click -> DOM, handler, DOM task CPU."""
+
+
+async def clicked(browser: Browser, page: Page, button: str) -> Figures:
+    """`SAMPLES` clicks of `button` (after 5 to warm up), then `TRACED` traced ones."""
+    await page.evaluate(MEASURE, [button, 5])
+    await page.evaluate("window.handled = []")
+    clicks = await page.evaluate(MEASURE, [button, SAMPLES])
+    handled = await page.evaluate("window.handled")
+    return clicks, handled, await task_cpu(browser, page, button)
+
+
+def report(
+    what: str, live: Figures, bare: Figures, summary: list[tuple[str, float, float]]
+) -> None:
+    for label, a, b in (
+        (f"{what}: click -> DOM (ms)", live[0], bare[0]),
+        (f"{what}: handler (ms)", live[1], bare[1]),
+        (f"{what}: DOM task CPU (ms)", live[2], bare[2]),
+    ):
+        p50, p50b = percentile(a, 50), percentile(b, 50)
+        print(
+            f"{label:<34}{p50:>10.2f}{percentile(a, 90):>9.2f}"
+            f"{p50b:>11.2f}{percentile(b, 90):>9.2f}{p50 / max(p50b, 1e-6):>7.1f}x",
+            flush=True,
+        )
+        summary.append((f"{label.replace(' (ms)', '')} p50", p50, p50b))
+
+
+async def split(browser: Browser, live: Page, bare: Page, what: str) -> None:
+    """The sort's DOM task CPU in parts (means over `TRACED` clicks, live then bare)."""
+    parts = [await task_parts(browser, page, "sort") for page in (live, bare)]
+    for part in PARTS:
+        a, b = parts[0][part], parts[1][part]
+        print(f"{what} DOM task, {part:<9} {a:>10.2f}{b:>20.2f}{a / max(b, 1e-6):>15.1f}x")
+
+
 TASK = "ThreadControllerImpl::RunTask"
 """The trace's top-level task on a thread: ``tdur`` is its thread (CPU) time."""
 TRACED = 15
+STYLE, LAYOUT = "UpdateLayoutTree", "Layout"
+"""DevTools' names (``devtools.timeline``) for style recalculation with the layout tree's
+rebuild, and for layout (text shaping included)."""
+PARTS = ("script", "style", "layout")
+"""A DOM task's thread time: style (`STYLE`), layout (`LAYOUT`), and the rest, "script":
+the handler's JavaScript and DOM calls, the measure's observer, garbage collection."""
+
+
+async def traced_tasks(
+    browser: Browser, page: Page, button: str, categories: list[str]
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """`TRACED` clicks of `button` under a trace of `categories`: per click, the task
+    that changed the DOM and the complete events of its thread."""
+    await browser.start_tracing(page=page, categories=categories)
+    try:
+        await page.evaluate(MEASURE, [button, TRACED])
+    finally:
+        trace = json.loads(await browser.stop_tracing())
+    events: list[dict[str, Any]] = trace["traceEvents"] if isinstance(trace, dict) else trace
+    threads: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for e in events:
+        if e.get("ph") == "X" and "tdur" in e:
+            threads.setdefault((e["pid"], e["tid"]), []).append(e)
+    found = []
+    for e in events:
+        if e.get("ph") != "b" or not str(e.get("name", "")).startswith("lf-dom-"):
+            continue
+        thread, ts = threads.get((e["pid"], e["tid"]), []), e["ts"]
+        around = [t for t in thread if t["name"] == TASK and t["ts"] <= ts <= t["ts"] + t["dur"]]
+        if around:
+            found.append((max(around, key=lambda t: t["dur"]), thread))
+    return found
 
 
 async def task_cpu(browser: Browser, page: Page, button: str) -> list[float]:
@@ -337,27 +431,33 @@ async def task_cpu(browser: Browser, page: Page, button: str) -> list[float]:
     time in ms of the renderer task that changed the DOM (the patch's handler, then the
     style and layout forced in the same task), which the load of a shared machine does
     not inflate as it does wall time (ADR 0120)."""
-    await browser.start_tracing(page=page, categories=["toplevel", "blink.user_timing"])
-    try:
-        await page.evaluate(MEASURE, [button, TRACED])
-    finally:
-        trace = json.loads(await browser.stop_tracing())
-    events: list[dict[str, Any]] = trace["traceEvents"] if isinstance(trace, dict) else trace
-    marks: list[tuple[int, int, int]] = [
-        (e["pid"], e["tid"], e["ts"])
-        for e in events
-        if e.get("ph") == "b" and str(e.get("name", "")).startswith("lf-dom-")
-    ]
-    tasks: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-    for e in events:
-        if e.get("ph") == "X" and e.get("name") == TASK and "tdur" in e:
-            tasks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["dur"], e["tdur"]))
-    out = []
-    for pid, tid, ts in marks:
-        around = [t for t in tasks.get((pid, tid), []) if t[0] <= ts <= t[0] + t[1]]
-        if around:
-            out.append(max(around, key=lambda t: t[1])[2] / 1000)
-    return out or [float("nan")]
+    found = await traced_tasks(browser, page, button, ["toplevel", "blink.user_timing"])
+    return [task["tdur"] / 1000 for task, _ in found] or [float("nan")]
+
+
+async def task_parts(browser: Browser, page: Page, button: str) -> dict[str, float]:
+    """Mean thread time in ms of each of `PARTS` in the task that changed the DOM, over
+    `TRACED` clicks traced with DevTools' timeline (which costs some time of its own:
+    compare the parts with each other and with the bare page's, not with `task_cpu`)."""
+    categories = ["toplevel", "blink.user_timing", "devtools.timeline"]
+    found = await traced_tasks(browser, page, button, categories)
+    sums = dict.fromkeys(PARTS, 0.0)
+    for task, thread in found:
+        end = task["ts"] + task["dur"]
+        inside = [
+            e
+            for e in thread
+            if e["name"] in (STYLE, LAYOUT) and task["ts"] <= e["ts"] and e["ts"] + e["dur"] <= end
+        ]
+        counted_until = 0  # a style or layout event inside another one is counted there
+        for e in sorted(inside, key=lambda e: (e["ts"], -e["dur"])):
+            if e["ts"] < counted_until:
+                continue
+            sums["style" if e["name"] == STYLE else "layout"] += e["tdur"] / 1000
+            counted_until = e["ts"] + e["dur"]
+        sums["script"] += task["tdur"] / 1000
+    sums["script"] -= sums["style"] + sums["layout"]
+    return {part: total / max(len(found), 1) for part, total in sums.items()}
 
 
 async def idle_table(browser: Browser, port: int, five_bare: list[float]) -> None:
