@@ -631,6 +631,7 @@
     this.slotShapes = new WeakMap();   // a template's statics -> where its values sit (section 2e)
     this.reordered = new Map(); // lists only re-ordered (section 2d) -> their entries' ids
     this.orders = [];           // the id lists written as data-lf-order="N" by this paint
+    this.dirty = new Map();     // values array -> indexes of the values that make visit re-render it
   }
 
   /** A partial paint met what only a full render can fix (an element gone, a kept list
@@ -770,22 +771,22 @@
   Painter.prototype.visit = function (templates, tid, before, after, regions) {
     if (before === after) return false;
     this.changed.add(after);
-    var shape = this.shapeOf(templates, tid), dirty = false;
+    var shape = this.shapeOf(templates, tid), dirty = [];   // the values that make it so
     for (var i = 0; i < after.length; i++) {
       var a = before[i], b = after[i];
       if (a === b) continue;   // also the same component: its own change is its region (paint)
       if (typeof a === "number" || typeof b === "number") {
-        dirty = true;          // another component, or a component in place of a node
+        dirty.push(i);         // another component, or a component in place of a node
         var nc = typeof b === "number" ? this.comps.get(b) : undefined;
         if (nc !== undefined) this.fresh.add(nc.values);
         else if (typeof b !== "string" && typeof b !== "number") this.fresh.add(b.kind === "node" ? b.values : b);
         continue;
       }
       if (typeof a === "string" || typeof b === "string" || a.kind !== b.kind || a.template_id !== b.template_id) {
-        dirty = true;
+        dirty.push(i);
         if (typeof b !== "string") this.fresh.add(b.kind === "node" ? b.values : b);
       } else if (b.kind === "node") {
-        if (!this.child(templates, b.template_id, a.values, b.values, shape.content[i], regions)) dirty = true;
+        if (!this.child(templates, b.template_id, a.values, b.values, shape.content[i], regions)) dirty.push(i);
       } else {
         this.changed.add(b);
         var same = a.keys === b.keys || (a.keys.length === b.keys.length &&
@@ -800,11 +801,13 @@
         }
         if (reorder) reorder = this.reorderOf(b);
         // Re-ordered: its element's parent is written again, the list as data-lf-order.
-        if (reorder) { this.kept.add(b); this.reordered.set(b, reorder); dirty = true; }
-        else if (inPlace) this.kept.add(b); else dirty = true;
+        if (reorder) { this.kept.add(b); this.reordered.set(b, reorder); dirty.push(i); }
+        else if (inPlace) this.kept.add(b); else dirty.push(i);
       }
     }
-    return dirty;
+    if (!dirty.length) return false;
+    this.dirty.set(after, dirty);   // read by paintValues (section 2e)
+    return true;
   };
 
   /** A changed child node: painted in place when it has its own element (pushed as a
@@ -828,7 +831,7 @@
     var templates = after.templates;
     this.changed.clear(); this.kept.clear(); this.skips.clear(); this.fresh.clear(); this.pending.clear();
     this.raws = []; this.rawOpen = 0; this.rewrote = false;
-    this.reordered.clear(); this.orders = [];
+    this.reordered.clear(); this.orders = []; this.dirty.clear();
     this.comps = after.components || new Map();
     var regions = [];
     if (this.visit(templates, after.root.template_id, before.root.values, after.root.values, regions)) {
@@ -1182,13 +1185,33 @@
       for (i = 0; i < n; i++) slots[i] = [];
       if (!collectSlots(holder.firstChild, [], slots)) slots = null;
       else for (i = 0; i < n; i++) if (!slots[i].length) { slots = null; break; }
+      if (!slots) slots = rootSlots(holder.firstChild, n);
     }
     byNs.set(ns, slots);
     return slots;
   };
 
-  function collectSlots(el, path, slots) {
-    var names = el.getAttributeNames(), i, m;
+  /** A template whose values do not all sit where they can be set (a node, a list or
+   *  text between other content: the run's section, a heading with its badge) still has
+   *  the values in its root element's attributes set in place (its `data-status`): per
+   *  value, the root's attribute slots, or null (not placeable; a change of it declines).
+   *  Only the root: values between other content shift the element children below them,
+   *  so no path under the root holds; the root's own attributes are where they are. A
+   *  value in the root's tag itself (`<button{off}>`) leaves nothing placeable. */
+  function rootSlots(el, n) {
+    var slots = new Array(n), found = false, i;
+    for (i = 0; i < n; i++) slots[i] = [];
+    if (!collectAttrSlots(el, [], slots)) return null;
+    for (i = 0; i < n; i++) {
+      if (slots[i].length) found = true; else slots[i] = null;
+    }
+    return found ? slots : null;
+  }
+
+  /** The values in `el`'s attribute values, pushed to `slots` ({path, tag, attr, parts});
+   *  false when a value sits in the tag itself (an attribute's name). */
+  function collectAttrSlots(el, path, slots) {
+    var names = el.getAttributeNames(), i;
     for (i = 0; i < names.length; i++) {
       if (names[i].indexOf("lf:") >= 0 || names[i].indexOf("<") >= 0) return false;   // a value in the tag
       var v = el.getAttribute(names[i]);
@@ -1201,6 +1224,12 @@
         slots[at].push({ path: path, tag: el.tagName, attr: names[i], parts: parts });
       }
     }
+    return true;
+  }
+
+  function collectSlots(el, path, slots) {
+    var m;
+    if (!collectAttrSlots(el, path, slots)) return false;
     var index = 0;
     for (var c = el.firstChild; c; c = c.nextSibling) {
       if (c.nodeType === 8) {
@@ -1226,14 +1255,18 @@
     if (!before || this.unsound.has(region.id) || !this.slotShapes) return false;
     var slots = this.slotsOf(templates.get(region.tid), el.namespaceURI);
     if (!slots || before.length !== after.length) return false;
-    var ops = [], i, k;
+    // The values that made visit re-render the node; the others changed inside children
+    // painted in their own elements (or lists kept), which this leaves to them.
+    var dirty = this.dirty.get(after);
+    if (!dirty) return false;
+    var ops = [], i, k, d;
     // Raw HTML among the values on the page (escaped text has no "<" and no quote) may
     // have put nodes or attributes inside the element that its template does not place
     // ("</text>stray" in a <text>): only a morph takes them away.
     for (i = 0; i < before.length; i++) if (typeof before[i] === "string" && RAW_MARK.test(before[i])) return false;
-    for (i = 0; i < after.length; i++) {
-      if (before[i] === after[i]) continue;
-      if (typeof before[i] !== "string" || typeof after[i] !== "string") return false;
+    for (d = 0; d < dirty.length; d++) {
+      i = dirty[d];
+      if (typeof before[i] !== "string" || typeof after[i] !== "string" || !slots[i]) return false;
       for (k = 0; k < slots[i].length; k++) {
         var slot = slots[i][k], target = el;
         for (var p = 0; p < slot.path.length && target; p++) {

@@ -77,20 +77,21 @@ MISSING = Template('<p class="problem" id="missing">{text}</p>')
 RUN = Template(
     # What changes on most ticks (the duration, the steps done) is a node of its own with
     # one root element (RUN_META), so the browser paints that paragraph alone; so are the
-    # title and the panes. A dynamic of RUN itself would repaint the whole section.
+    # title and the panes. A dynamic of RUN itself repaints the whole section, but for its
+    # root's attributes (the status, when the run ends), which the client sets in place.
     '<section id="run" data-run="{run_id}" data-status="{status}">{heading}{meta}'
     "{actions}"
     '<div class="dag-wrap"><svg id="dag" xmlns="http://www.w3.org/2000/svg" '
     'viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
     'aria-label="the workflow&#39;s steps and their dependencies">'
     '<g class="edges">{edges}</g><g class="nodes">{nodes}</g></svg></div>'
-    '<div class="panes"><section class="pane" id="step-detail">{step}</section>'
-    "{rerun}</div></section>"
+    '<div class="panes">{step}{rerun}</div></section>'
 )
 RUN_HEADING = Template(
     # The run id in the monospace face the step panel's outputs use (`.out pre`, same
     # size): the page's first render loads that font, not the patch that opens a step.
-    '<h2>{title} <small><code class="run-id">{run_id}</code></small> '
+    # Each value the only text of its element: the run's end sets its status in place.
+    '<h2><span>{title}</span> <small><code class="run-id">{run_id}</code></small> '
     '<span class="badge status-{status}" id="run-status">{status}</span></h2>'
 )
 RUN_META = Template(
@@ -121,7 +122,11 @@ NODE = Template(
 EDGE = Template('<path id="edge-{key}" class="edge" d="{d}"></path>')
 """Edges are drawn once (a run's plan never changes) and never patched."""
 STEP = Template(
-    '<h3>Step <span id="step-id">{id}</span> '
+    # One root element, and each value the only content of its element: a step that moves
+    # on sets its facts in place (lightflow-live.js section 2e); its output, answer,
+    # request and trace are nodes of their own (FILE, TRACES), so the one that arrives is
+    # painted in its own element, not the panel nor the run's section.
+    '<section class="pane" id="step-detail"><h3>Step <span id="step-id">{id}</span> '
     '<span class="badge status-{status}">{status}</span></h3>'
     '<dl class="step-facts">'
     '<dt>target</dt><dd data-field="target">{target}</dd>'
@@ -134,9 +139,14 @@ STEP = Template(
     '<h4>Output</h4><div id="step-output" class="out">{output}</div>'
     '<h4>Answer</h4><div id="step-answer" class="out">{answer}</div>'
     '<h4>Rendered request</h4><div id="step-request" class="out">{request}</div>'
-    '<h4>Trace</h4><ol id="step-trace" class="trace">{trace}</ol>'
+    '<h4>Trace</h4><div class="trace-box">{trace}</div></section>'
 )
-NO_STEP = Template('<p class="hint" id="no-step">{text}</p>')
+FILE = Template('<div class="file">{body}</div>')
+"""A request, answer or output in the step panel: "—" until it is there."""
+TRACES = Template('<ol id="step-trace" class="trace">{entries}</ol>')
+NO_STEP = Template(
+    '<section class="pane" id="step-detail"><p class="hint" id="no-step">{text}</p></section>'
+)
 TRACE = Template('<li class="{kind}">{text}</li>')
 FORM = Template(
     "<h3>Re-run with changed inputs</h3>"
@@ -402,14 +412,18 @@ def _step(state: RunsState, detail: RunDetail, step: StepView | None) -> Rendere
         duration=duration(step.duration_ms),
         cache=f"hit: reused {step.cached_from}" if step.cached_from else "miss",
         error=step.error or "—",
-        output=render_file(
-            step.output, key + ":output", state.unfolded, image_src(detail.run_id, step.id)
-        )
-        or "—",
-        answer=render_file(step.answer, key + ":answer", state.unfolded, text_of=answer_text)
-        or "—",
-        request=render_file(step.request, key + ":request", state.unfolded) or "—",
-        trace=each(TRACE, [_trace(record) for record in step.trace]),
+        output=FILE(
+            body=render_file(
+                step.output, key + ":output", state.unfolded, image_src(detail.run_id, step.id)
+            )
+            or "—"
+        ),
+        answer=FILE(
+            body=render_file(step.answer, key + ":answer", state.unfolded, text_of=answer_text)
+            or "—"
+        ),
+        request=FILE(body=render_file(step.request, key + ":request", state.unfolded) or "—"),
+        trace=TRACES(entries=each(TRACE, [_trace(record) for record in step.trace])),
     )
 
 

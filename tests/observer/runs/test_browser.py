@@ -39,6 +39,19 @@ pytestmark = [
 ]
 
 
+SAME_AS_FULL = """() => {
+  const live = window.lightflowLive.socket, L = window.LightflowLive;
+  const strip = (html) => {
+    const t = document.createElement("template");
+    t.innerHTML = html;
+    t.content.querySelectorAll("[data-lf-id]").forEach((e) => e.removeAttribute("data-lf-id"));
+    return t.innerHTML;
+  };
+  return [strip(live.root.innerHTML), strip(L.merge.toHtml(live.state))];
+}"""
+"""The live root's HTML and the HTML of a full render of the client's state."""
+
+
 def launch(chromium: Browser) -> BrowserContext:
     """A fresh context (cookies, storage) on the module's Chromium (conftest `chromium`)."""
     return chromium.new_context(viewport={"width": 1280, "height": 1000})
@@ -144,6 +157,10 @@ def test_watch_retry_rerun_and_compare_runs(tmp_path: Path, gate: Path, chromium
             expect(page.locator("#step-id")).to_have_text("s10")
             expect(page.locator("#step-output")).to_contain_text("done: step 10 after")
             expect(page.locator('dd[data-field="route"]')).to_contain_text("provider mock")
+            # Painted patch by patch (values set in place, regions), the page is what a
+            # full render of the client's state writes.
+            got, want = page.evaluate(SAME_AS_FULL)
+            assert got == want
             # The page is the server's (a stale template shape after the resync once wrote
             # data-lf-id inside this heading and struck the page through with <s>).
             expect(page.locator("#rerun h3")).to_have_text("Re-run with changed inputs")
