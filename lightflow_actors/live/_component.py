@@ -35,6 +35,7 @@ from ._cookie import SessionValue
 from ._errors import EventError, ViewDefinitionError
 from ._form import FormEvent
 from ._rendered import Rendered
+from ._template import Template
 from ._upload import UploadEntry
 
 S = TypeVar("S")
@@ -119,6 +120,13 @@ class AnyLiveView:
 
     transient: ClassVar[frozenset[str]] = frozenset()
     """Fields of a Struct state left out of snapshots (restored at their defaults)."""
+
+    preload: ClassVar[tuple[Template, ...]] = ()
+    """Templates whose statics go out with every full render (the join, a rejoin, a
+    resync), whether that render uses them or not: a part of the page that appears later
+    (a panel opened, an answer arriving) then comes as values alone, its statics held
+    already. Worth it for templates whose first use falls in a patch that must stay small
+    or cheap; each costs its statics' bytes in the full render."""
 
     temporary_assigns: ClassVar[Mapping[str, object]] = {}
     """Top-level fields of the state reset to the given value after every render the

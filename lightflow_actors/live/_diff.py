@@ -16,7 +16,7 @@ null}``). Streams (`StreamSlot`) send their pending operations (``"x"``).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import is_not
 from typing import Final
 
@@ -56,7 +56,7 @@ class DiffState:
     After a reconnect the client has nothing: call `reset` (or use a new state).
     """
 
-    __slots__ = ("_ids", "_statics", "rendered")
+    __slots__ = ("_ids", "_preload", "_statics", "rendered")
 
     rendered: Rendered | None
     """The last tree the client was sent (None before the first patch)."""
@@ -64,6 +64,7 @@ class DiffState:
     def __init__(self) -> None:
         self._ids: dict[int, int] = {}
         self._statics: dict[int, tuple[str, ...]] = {}
+        self._preload: tuple[tuple[int, tuple[str, ...]], ...] = ()
         self.rendered = None
 
     @property
@@ -76,6 +77,13 @@ class DiffState:
         self._ids.clear()
         self._statics.clear()
         self.rendered = None
+
+    def preload(self, templates: Iterable[tuple[int, tuple[str, ...]]]) -> None:
+        """Send these templates' statics (``(fingerprint, statics)``, a `Template`'s) with
+        the next `diff`, used by its tree or not, so that the later patches that first
+        use them carry no statics (`LiveView.preload`). Those the client holds already
+        are not sent again."""
+        self._preload = tuple(templates)
 
     def diff(self, current: Rendered, components: Components | None = None) -> Patch:
         """The patch taking the client from `self.rendered` to `current`; records `current`.
@@ -96,6 +104,9 @@ class DiffState:
         changes: dict[int, PatchValue | None] = {}
         if components is not None:
             run.components(changes, reset=previous is None)
+        for fingerprint, statics in self._preload:
+            run.template_id(fingerprint, statics)  # after the tree's: its ids stay as they were
+        self._preload = ()
         for fingerprint, (template_id, statics) in run.new.items():
             self._ids[fingerprint] = template_id
             self._statics[fingerprint] = statics

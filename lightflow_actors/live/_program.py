@@ -252,6 +252,7 @@ class ViewProgram:
         self._owed_resync = False
         effects = self._resynced() if resync else []
         self.diff.reset()
+        self.diff.preload((t.fingerprint, t.statics) for t in self.spec.view.preload)
         self.components.client_reset()
         patch = self._diff_now()
         ref, self._owed_ref = self._owed_ref, None

@@ -28,7 +28,19 @@ from .._render import token_line
 from ._form import FormField, fields_of, shown_value
 from ._layout import NODE_H, NODE_W, EdgePath, NodeBox
 from ._model import RunDetail, RunMissing, RunRow, StepView
-from ._outputs import answer_text, image_src, render_file
+from ._outputs import (
+    IMAGE,
+    JSON,
+    LESS,
+    MARKDOWN,
+    MORE,
+    PROBLEM,
+    SHOW_JSON,
+    WITH_TEXT,
+    answer_text,
+    image_src,
+    render_file,
+)
 from ._state import PAGE_SIZE, STATUSES, RunsState, params_of
 
 PAGE = Template(
@@ -197,6 +209,24 @@ STEP_CELL = Template(
 )
 WARNING = Template('<p class="problem" id="compare-warning">{text}</p>')
 TEXT = Template("<span>{text}</span>")
+
+STEP_PANEL: Final = (
+    STEP,
+    FILE,
+    TRACES,
+    TRACE,
+    MARKDOWN,
+    JSON,
+    WITH_TEXT,
+    SHOW_JSON,
+    MORE,
+    LESS,
+    IMAGE,
+    PROBLEM,
+)
+"""The open step's panel and what it shows: sent with the page's full render
+(`RunsView.preload`), so the patches that bring a step's output, answer, request and
+trace carry values alone."""
 
 MAX_COMPARE_CHOICES: Final = 100
 LIST_STREAM: Final = "runs"

@@ -48,7 +48,7 @@ from ._form import MAX_VALUE_CHARS, FormError, fields_of, inputs_of
 from ._listed import sync_list
 from ._model import RunDetail, RunMissing, RunsListing
 from ._pacing import DrawMore, next_shown
-from ._render import render
+from ._render import STEP_PANEL, render
 from ._state import (
     CompareWith,
     Create,
@@ -92,6 +92,7 @@ class RunsView(LiveView[RunsState, RunsEvent]):
         '<link rel="icon" href="data:,"><link rel="stylesheet" href="observer.css">'
         '<link rel="stylesheet" href="runs/static/runs.css">'
     )
+    preload = STEP_PANEL
 
     def __init__(
         self,

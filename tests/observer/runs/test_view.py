@@ -109,8 +109,12 @@ async def test_a_run_turns_green_step_by_step_and_a_step_opens(
             lambda: all(s == "succeeded" for s in nodes(view).values()), "every step green"
         )
         assert max(len(encode_patch(p)) for p in view.patches) < 8192
+        sent = len(view.patches)
         await view.click("step", id="node-join")
         await view.wait_for(lambda: 'id="step-id">join<' in view.html(), "join opened")
+        # The step panel's templates came with the mount's render (RunsView.preload):
+        # the patches that open it carry values alone.
+        assert view.patches[sent:] and not any(p.templates for p in view.patches[sent:])
         html = view.html()
         assert "done: " in html  # its output (the mock's answer) is shown
         assert 'data-field="route">provider mock · model mock-1<' in html
