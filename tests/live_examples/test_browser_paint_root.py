@@ -107,3 +107,45 @@ async def test_root_attributes_of_an_ineligible_template_are_set_in_place() -> N
                 elif not own:
                     assert parses > 0, (states, n)  # the section's region path
     assert in_place > 0
+
+
+PANEL = Template('<section class="panel"><h3>{title}</h3><p>{text}</p></section>')
+DOT = Template('<g class="dot" data-status="{status}"><text>{label}</text></g>')
+PREPARE = """async (patch) => {
+  const L = window.LightflowLive, painter = new L.Painter();
+  const state = L.merge.applyPatch(L.merge.emptyState(), patch);
+  const root = document.createElement("div");
+  document.body.appendChild(root);
+  L.morph(root, painter.fullHtml(state), {added: [], updated: []});
+  painter.rescan(root);
+  const unused = [...state.templates.values()].filter((s) => !painter.shapes.has(s));
+  painter.prepare(state.templates);
+  const before = unused.map((s) => painter.shapes.has(s));
+  await new Promise((done) => {
+    const check = () => unused.every((s) => painter.shapes.has(s)) ? done() : setTimeout(check, 10);
+    check();
+  });
+  // Prepared: their first use parses nothing.
+  window.parses = 0;
+  const svg = "http://www.w3.org/2000/svg", html = "http://www.w3.org/1999/xhtml";
+  const slots = unused.map((s) => painter.slotsOf(s, s[0].startsWith("<g") ? svg : html));
+  unused.forEach((s) => painter.shapeOf(state.templates, [...state.templates.keys()].find(
+    (k) => state.templates.get(k) === s)));
+  root.remove();
+  const found = slots.map((x) => x !== null);
+  return {unused: unused.length, before, parses: window.parses, slots: found};
+}"""
+
+
+async def test_templates_that_come_before_their_use_are_prepared_while_idle() -> None:
+    """Templates a render sends unused (a view's ``preload``) are parsed for their shape
+    and value slots when the page is idle (section 2f), not by the patch that first uses
+    them; an SVG element's template in the SVG namespace."""
+    diff = DiffState()
+    diff.preload([(PANEL.fingerprint, PANEL.statics), (DOT.fingerprint, DOT.statics)])
+    patch = msgspec.json.decode(encode_patch(diff.diff(PAGE(section="nothing yet"))))
+    assert len(patch["t"]) == 3
+    async with harness_page("paint-prepare") as page:
+        await page.evaluate(SPY)
+        got = await page.evaluate(PREPARE, patch)
+    assert got == {"unused": 2, "before": [False, False], "parses": 0, "slots": [True, True]}

@@ -1308,6 +1308,35 @@
            !el.hasAttribute("lf-update") && !el.hasAttribute("data-lf-child");
   }
 
+  // ------------------------------------------ 2f. templates prepared while idle
+
+  // A template's shape (shapeOf) and where its values sit (slotsOf) are parsed at its
+  // first use, in the patch that uses it: about 70 us a template, a few of them when a
+  // panel first opens. Templates that arrive before their use (a view's preload, ADR
+  // 0133) are prepared when the page is idle instead, so that patch parses none. The
+  // namespace is guessed from the root tag (an SVG element's in SVG); a wrong guess only
+  // leaves that template's slots to be parsed at its first use, as before.
+  var SVG_ROOT = /^<(g|path|text|tspan|rect|circle|ellipse|line|polyline|polygon|use)[\s>\/]/;
+  var IDLE_SLICE_MS = 4;
+
+  Painter.prototype.prepare = function (templates) {
+    var self = this, ids = [];
+    templates.forEach(function (statics, id) { if (!self.shapes.has(statics)) ids.push(id); });
+    if (!ids.length) return;
+    var later = global.requestIdleCallback || function (f) { return setTimeout(f, 50); };
+    function work(deadline) {
+      var until = performance.now() + IDLE_SLICE_MS;
+      while (ids.length && (deadline && deadline.timeRemaining ? deadline.timeRemaining() > 1 : performance.now() < until)) {
+        var id = ids.shift(), statics = templates.get(id);
+        if (self.shapes.has(statics)) continue;
+        self.shapeOf(templates, id);
+        self.slotsOf(statics, SVG_ROOT.test(statics[0]) ? "http://www.w3.org/2000/svg" : "http://www.w3.org/1999/xhtml");
+      }
+      if (ids.length) later(work);
+    }
+    later(work);
+  };
+
   // ---------------------------------------------------------------- 3. LiveSocket
 
   // Reconnect backoff (each x[0.5, 1) jitter). It stops growing at 2 s so a page finds a
@@ -1555,6 +1584,7 @@
     }
     this.session = view.session || this.session;
     this.render(view.ref ? this.settle(view.ref, view.rp) : null, true);
+    this.painter.prepare(this.state.templates);   // section 2f
     this.joined = true;
     this.everJoined = true;
     this.attempt = 0;
@@ -1587,6 +1617,7 @@
     // The answer to a submit sets its form's fields to the server's values even when
     // the HTML did not change (a draft cleared on the server was already "" there).
     if (diff.d || settled) this.render(settled, false, before);
+    if (diff.d && diff.d.t) this.painter.prepare(this.state.templates);   // section 2f
     if (diff.title) document.title = diff.title;
     this.deliverEvents(diff.e);
     if (diff.nav) this.follow(diff.nav);
