@@ -33,7 +33,17 @@ Measured in the page with ``performance.now()``:
   its figures and its parts;
 * **idle table tick**: the example 1 000-row table (`lightflow_actors.live_examples`)
   left open while its ticker changes 5 rows and the version every 0.25 s: handler time
-  per tick, beside the bare page's 5-row handler time.
+  per tick, beside the bare page's 5-row handler time;
+* **hops** (``HOPS`` more clicks, with DevTools' network events on): where click → DOM
+  goes. In the page's clock: click → ``send`` (the event leaves the page), ``send`` →
+  the answer's ``message`` event, ``message`` → DOM change, DOM change → style and
+  layout done. ``send`` → ``message`` is split on the monotonic clock DevTools stamps
+  frames with (its stamps are taken on the page's main thread) and the server reads:
+  **to the server** (DevTools' frame sent → the frame reaches the app), **server** (the
+  frame reaches the app → the app hands the answer to Hypercorn: the runtime's own
+  time), **back to the page's task** (→ DevTools' frame received: writing, the network,
+  and the page not yet running the task that reads it; ADR 0130: a frame it painted
+  first).
 
 p50 and p90 over ``SAMPLES`` clicks each, one after the other.
 """
@@ -45,6 +55,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +83,7 @@ def serve(port: int) -> None:
     from hypercorn.config import Config
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse
+    from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Mount, Route, WebSocketRoute
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -205,6 +216,38 @@ def serve(port: int) -> None:
         except WebSocketDisconnect:
             return
 
+    # The server's side of the hop breakdown: when a WebSocket frame reaches the app (read,
+    # unmasked, inflated by Hypercorn) and when the app hands one to Hypercorn to write,
+    # on the monotonic clock DevTools stamps frames with. `GET /hops` answers and clears.
+    stamps: list[tuple[str, float, str]] = []
+
+    def stamped(app: Any) -> Any:
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "websocket":
+                return await app(scope, receive, send)
+
+            async def stamped_receive() -> Any:
+                message = await receive()
+                if message["type"] == "websocket.receive" and len(stamps) < 100_000:
+                    text = message.get("text") or ""
+                    stamps.append(("in", time.monotonic() * 1000, text[:160]))
+                return message
+
+            async def stamped_send(message: Any) -> None:
+                if message["type"] == "websocket.send" and len(stamps) < 100_000:
+                    text = message.get("text") or ""
+                    stamps.append(("out", time.monotonic() * 1000, text[:160]))
+                await send(message)
+
+            return await app(scope, stamped_receive, stamped_send)
+
+        return asgi
+
+    async def hops(request: object) -> JSONResponse:
+        taken = list(stamps)
+        stamps.clear()
+        return JSONResponse(taken)
+
     async def main() -> None:
         async with ActorSystem("bench-browser", seed=1) as system:
             views = {"grid": GridView(), "grid-styled": StyledGridView()}
@@ -212,6 +255,7 @@ def serve(port: int) -> None:
             app = Starlette(
                 routes=[
                     Mount("/examples", routes=examples.routes),
+                    Route("/hops", hops),
                     Route("/bare", bare),
                     WebSocketRoute("/bare-socket", bare_socket),
                     Mount("/live", routes=live_routes(system, views, secret=b"b" * 32)),
@@ -222,7 +266,7 @@ def serve(port: int) -> None:
             config.accesslog = None
             config.errorlog = None
             print("ready", flush=True)
-            await hypercorn_serve(app, config)  # type: ignore[arg-type]
+            await hypercorn_serve(stamped(app), config)  # type: ignore[arg-type]
 
     asyncio.run(main())
 
@@ -282,6 +326,53 @@ MEASURE = """async ([button, samples]) => {
   return clicks;
 }"""
 
+# Stamps for the hop breakdown (installed before the page's scripts run): when a frame
+# leaves through `send`, when a `message` handler starts.
+STAMPS = """(() => {
+  window.lfSent = []; window.lfMessages = [];
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    window.lfSent.push([performance.now(), String(data).slice(0, 160)]);
+    return send.call(this, data);
+  };
+  const handler = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", {
+    configurable: true,
+    get() { return handler.get.call(this); },
+    set(fn) {
+      handler.set.call(this, typeof fn !== "function" ? fn : function (e) {
+        window.lfMessages.push([performance.now(), String(e.data).slice(0, 160)]);
+        return fn.call(this, e);
+      });
+    },
+  });
+})();"""
+
+# HOPS clicks: per click, when it was clicked, the DOM changed, style and layout were done.
+MEASURE_HOPS = """async ([button, samples]) => {
+  window.lfSent = []; window.lfMessages = [];
+  const target = document.querySelector("tbody");
+  const out = [];
+  for (let i = 0; i < samples; i++) {
+    await new Promise((r) => setTimeout(r, 30));
+    const done = new Promise((resolve) => {
+      const mo = new MutationObserver(() => {
+        mo.disconnect();
+        const at = performance.now();
+        document.body.offsetHeight;
+        resolve([at, performance.now()]);
+      });
+      mo.observe(target, {subtree: true, childList: true, characterData: true, attributes: true});
+    });
+    const t0 = performance.now();
+    document.getElementById(button).click();
+    const [changed, laid] = await done;
+    out.push([t0, changed, laid]);
+  }
+  await new Promise((r) => setTimeout(r, 30));
+  return {clicks: out, sent: window.lfSent, messages: window.lfMessages};
+}"""
+
 WRAP_LIVE = """() => {
   const socket = window.lightflowLive.socket, receive = socket.receive;
   window.handled = [];
@@ -304,6 +395,7 @@ async def run(port: int) -> None:
             print(f"{'':<34}{'live p50':>10}{'p90':>9}{'bare p50':>11}{'p90':>9}{'ratio':>8}")
             five_bare: list[float] = []
             summary: list[tuple[str, float, float]] = []
+            breakdown: list[tuple[str, dict[str, list[float]], dict[str, list[float]]]] = []
             for button, what in (
                 ("one", "one-cell change"),
                 ("five", "5-row change"),
@@ -312,9 +404,29 @@ async def run(port: int) -> None:
             ):
                 live_figures = await clicked(browser, live, button)
                 bare_figures = await clicked(browser, bare, button)
+                breakdown.append(
+                    (
+                        what,
+                        await hop_breakdown(live, button, live=True),
+                        await hop_breakdown(bare, button, live=False),
+                    )
+                )
                 if button == "five":
                     five_bare = bare_figures[1]
                 report(what, live_figures, bare_figures, summary)
+            print(f"hops of click -> DOM, p50 over {HOPS} clicks each (ms):", flush=True)
+            for what, live_hops, bare_hops in breakdown:
+                for hop, label in HOP_LABELS:
+                    a, b = live_hops[hop], bare_hops[hop]
+                    p50, p50b = percentile(a, 50), percentile(b, 50)
+                    ratio = f"{p50 / p50b:>7.1f}x" if p50b >= 0.05 else f"{'-':>8}"
+                    print(
+                        f"{what + ': ' + label:<34}{p50:>10.2f}{percentile(a, 90):>9.2f}"
+                        f"{p50b:>11.2f}{percentile(b, 90):>9.2f}{ratio}",
+                        flush=True,
+                    )
+                    if hop in ("answer", "server", "back"):
+                        summary.append((f"{what}: {label} p50", p50, p50b))
             # Where the re-sort's DOM task goes, then the re-sort with both tables styled
             # by TABLE_CSS (the same CSS on both pages).
             await split(browser, live, bare, "1 000-row re-sort")
@@ -338,6 +450,7 @@ async def run(port: int) -> None:
 
 async def open_live(browser: Browser, url: str) -> Page:
     page = await (await browser.new_context()).new_page()
+    await page.add_init_script(STAMPS)
     await page.goto(url)
     await page.wait_for_selector("[data-lf-status=connected]")
     await page.evaluate(WRAP_LIVE)
@@ -346,6 +459,7 @@ async def open_live(browser: Browser, url: str) -> Page:
 
 async def open_bare(browser: Browser, url: str) -> Page:
     page = await (await browser.new_context()).new_page()
+    await page.add_init_script(STAMPS)
     await page.goto(url)
     await page.evaluate("window.ready")
     return page
@@ -458,6 +572,74 @@ async def task_parts(browser: Browser, page: Page, button: str) -> dict[str, flo
         sums["script"] += task["tdur"] / 1000
     sums["script"] -= sums["style"] + sums["layout"]
     return {part: total / max(len(found), 1) for part, total in sums.items()}
+
+
+HOPS = 15
+HOP_LABELS: tuple[tuple[str, str], ...] = (
+    ("send", "click -> send"),
+    ("answer", "send -> message"),
+    ("to_server", "  to the server"),
+    ("server", "  server"),
+    ("back", "  back to the page's task"),
+    ("handler", "message -> DOM"),
+    ("layout", "DOM -> style+layout"),
+)
+"""The hops `hop_breakdown` measures, with their printed labels."""
+
+
+async def hop_breakdown(page: Page, button: str, *, live: bool) -> dict[str, list[float]]:
+    """`HOPS` clicks of `button` with DevTools' network events on: per click, in ms, the
+    hops of `HOP_LABELS` (see the module docstring). The event is the first frame sent
+    after the click (the live page's Submit), the answer the first frame received after
+    it (the live page's Patch)."""
+    cdp = await page.context.new_cdp_session(page)
+    sent: list[float] = []
+    received: list[float] = []
+    event = '"op":"submit"' if live else ""
+    answer = '"op":"patch"' if live else ""
+
+    def on_sent(e: dict[str, Any]) -> None:
+        if event in e["response"].get("payloadData", ""):
+            sent.append(e["timestamp"] * 1000)
+
+    def on_received(e: dict[str, Any]) -> None:
+        if answer in e["response"].get("payloadData", ""):
+            received.append(e["timestamp"] * 1000)
+
+    cdp.on("Network.webSocketFrameSent", on_sent)
+    cdp.on("Network.webSocketFrameReceived", on_received)
+    await cdp.send("Network.enable")
+    try:
+        await page.evaluate("fetch('/hops')")  # the server's stamps start now
+        measured = await page.evaluate(MEASURE_HOPS, [button, HOPS])
+        server: list[list[Any]] = await page.evaluate("fetch('/hops').then((r) => r.json())")
+    finally:
+        await cdp.send("Network.disable")
+        await cdp.detach()
+    ins = [t for what, t, text in server if what == "in" and event in text]
+    outs = [t for what, t, text in server if what == "out" and answer in text]
+    out: dict[str, list[float]] = {hop: [] for hop, _ in HOP_LABELS}
+    for i, (clicked, changed, laid) in enumerate(measured["clicks"]):
+        send = next((t for t, text in measured["sent"] if t >= clicked and event in text), None)
+        if send is None:
+            continue
+        message = next(
+            (t for t, text in measured["messages"] if t >= send and answer in text), None
+        )
+        if message is None or i >= min(len(sent), len(received)):
+            continue
+        out["send"].append(send - clicked)
+        out["answer"].append(message - send)
+        # One frame each way per click, in order; the server's first after DevTools' sent.
+        arrived = next((t for t in ins if t >= sent[i]), None)
+        answered = next((t for t in outs if arrived is not None and t >= arrived), None)
+        if arrived is not None and answered is not None and answered <= received[i]:
+            out["to_server"].append(arrived - sent[i])
+            out["server"].append(answered - arrived)
+            out["back"].append(received[i] - answered)
+        out["handler"].append(changed - message)
+        out["layout"].append(laid - changed)
+    return {hop: values or [float("nan")] for hop, values in out.items()}
 
 
 async def idle_table(browser: Browser, port: int, five_bare: list[float]) -> None:
