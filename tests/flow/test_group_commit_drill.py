@@ -27,13 +27,14 @@ RUNS = 100
 # acknowledged. It resumes from the manifests, so the same program finishes the runs.
 WRITER = textwrap.dedent(
     """
-    import sys, threading
+    import faulthandler, sys, threading
     from pathlib import Path
     from lightflow_actors.flow import (
         AppendTrace, PutOutput, RequestCommitted, RunStore, UpdateManifest,
         submit_step, succeed_step,
     )
 
+    faulthandler.enable()  # a crash of the writer prints every thread's stack
     store = RunStore(Path(sys.argv[1]), group_commit=True, checkpoint_bytes=int(sys.argv[2]))
     out = threading.Lock()
 
@@ -91,15 +92,22 @@ def test_kill_9_of_a_group_committing_writer_loses_no_acknowledged_transition(
     steps = len(RunStore(tmp_path).manifest("r000").steps)
     total = RUNS * 2 * steps
 
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(tmp_path), str(checkpoint_bytes)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    errors = tmp_path.parent / f"{tmp_path.name}-writer.err"  # outside the state folder
+    with errors.open("w") as stderr:  # the child keeps its own copy of the descriptor
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(checkpoint_bytes)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     assert writer.stdout is not None
     acked: dict[str, int] = {}
     for _ in range(total // 3):  # about a third of the way through
-        run_id, seq = writer.stdout.readline().split()
+        line = writer.stdout.readline()
+        if not line:  # the writer ended before the kill: say how
+            writer.wait(timeout=30)
+            raise AssertionError(f"writer exited {writer.returncode}: {errors.read_text()}")
+        run_id, seq = line.split()
         acked[run_id] = max(acked.get(run_id, 0), int(seq))
     writer.send_signal(signal.SIGKILL)
     rest, _ = writer.communicate(timeout=30)
