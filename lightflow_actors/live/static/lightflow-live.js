@@ -1313,22 +1313,24 @@
   // A template's shape (shapeOf) and where its values sit (slotsOf) are parsed at its
   // first use, in the patch that uses it: about 70 us a template, a few of them when a
   // panel first opens. Templates that arrive before their use (a view's preload, ADR
-  // 0133) are prepared when the page is idle instead, so that patch parses none. The
-  // namespace is guessed from the root tag (an SVG element's in SVG); a wrong guess only
-  // leaves that template's slots to be parsed at its first use, as before.
+  // 0133) are prepared when the page is idle instead, so that patch parses none; so are
+  // the value slots of templates a render used (the first patch that sets values in
+  // place no longer parses them). The namespace is guessed from the root tag (an SVG
+  // element's in SVG); a wrong guess only leaves that template's slots to be parsed at
+  // its first use, as before.
   var SVG_ROOT = /^<(g|path|text|tspan|rect|circle|ellipse|line|polyline|polygon|use)[\s>\/]/;
   var IDLE_SLICE_MS = 4;
 
   Painter.prototype.prepare = function (templates) {
     var self = this, ids = [];
-    templates.forEach(function (statics, id) { if (!self.shapes.has(statics)) ids.push(id); });
+    templates.forEach(function (statics, id) { if (!self.slotShapes.has(statics)) ids.push(id); });
     if (!ids.length) return;
     var later = global.requestIdleCallback || function (f) { return setTimeout(f, 50); };
     function work(deadline) {
       var until = performance.now() + IDLE_SLICE_MS;
       while (ids.length && (deadline && deadline.timeRemaining ? deadline.timeRemaining() > 1 : performance.now() < until)) {
         var id = ids.shift(), statics = templates.get(id);
-        if (self.shapes.has(statics)) continue;
+        if (self.slotShapes.has(statics)) continue;
         self.shapeOf(templates, id);
         self.slotsOf(statics, SVG_ROOT.test(statics[0]) ? "http://www.w3.org/2000/svg" : "http://www.w3.org/1999/xhtml");
       }
