@@ -54,7 +54,13 @@ from ctx_substrate import ProviderRequest, Stats, Substrate
 from lightflow_actors import ActorSystem
 from lightflow_actors.adapters.cortex import CortexClient
 from lightflow_actors.cortex import Call, CtxLayout, ResponseObserved, Suffix
-from lightflow_actors.flow import AssetCatalog, AssetEvaluator, EvaluationLimits, RunActor
+from lightflow_actors.flow import (
+    AssetCatalog,
+    AssetEvaluator,
+    EvaluationLimits,
+    RunActor,
+    _journal,
+)
 from lightflow_actors.host import (
     CONFIG_ENV,
     RunsConfig,
@@ -206,14 +212,17 @@ class _Syscalls:
 
     @contextmanager
     def installed(self) -> Iterator[None]:
-        originals = {name: getattr(os, name) for name in self.names}
+        # `renameat2`: the journal's own call (`_journal.swap_in`, through ctypes), not `os`'s.
+        owners = {name: _journal if name == "renameat2" else os for name in self.names}
+        originals = {name: getattr(owners[name], _ATTRIBUTE.get(name, name)) for name in self.names}
         for name, original in originals.items():
-            setattr(os, name, self._timed(name, original))
+            if original is not None:
+                setattr(owners[name], _ATTRIBUTE.get(name, name), self._timed(name, original))
         try:
             yield
         finally:
             for name, original in originals.items():
-                setattr(os, name, original)
+                setattr(owners[name], _ATTRIBUTE.get(name, name), original)
 
     def _timed(self, name: str, original: Callable[..., object]) -> Callable[..., object]:
         syncs = name in ("fsync", "fdatasync")
@@ -233,6 +242,8 @@ class _Syscalls:
 
         return timed
 
+
+_ATTRIBUTE = {"renameat2": "_renameat2"}
 
 _FSYNC_KINDS = (
     ("/wal/", "run journal"),
@@ -388,7 +399,7 @@ async def _chain_split(
     """Where a step of the 10-step chain goes: fsync (by what it makes durable), rename,
     provider, the watchers' handlers, worker-thread hand-offs, actor messages, and the
     rest (JSON, the store's and the program's Python, scheduling)."""
-    calls = _Syscalls(("fsync", "fdatasync", "rename", "replace"))
+    calls = _Syscalls(("fsync", "fdatasync", "rename", "replace", "renameat2"))
     hops = _Hops()
     runs = CHAIN_RUNS
     processed = _processed(hosting)
@@ -403,8 +414,9 @@ async def _chain_split(
     per_step = total / steps
     syncs = calls.count["fsync"] + calls.count["fdatasync"]
     sync_s = (calls.seconds["fsync"] + calls.seconds["fdatasync"]) / steps
-    renames = calls.count["rename"] + calls.count["replace"]
-    rename_s = (calls.seconds["rename"] + calls.seconds["replace"]) / steps
+    # renameat2: a new file's one call, an existing one's exchange (ADR 0132).
+    renames = calls.count["rename"] + calls.count["replace"] + calls.count["renameat2"]
+    rename_s = sum(calls.seconds[n] for n in ("rename", "replace", "renameat2")) / steps
     provider = provider_s / 10
     rest = max(0.0, per_step - sync_s - rename_s - provider)
     # Labels differ by mode and hold no measured number: `--runs N` groups rows by label.
