@@ -17,9 +17,10 @@ The flood, the noisy tenant at once: `NOISY_SESSIONS` sessions each clicking at 
 `NOISY_RUN_RATE` times a second without waiting for each other (budget: 2 runs in
 flight, 600 provider calls a minute, `NOISY_STEPS_PER_S` run steps a second: nine of
 its ten steps come from the output cache, so runs in flight alone bounded little work,
-ADR 0134). Three levels (`LEVELS`): 10 events a second per
+ADR 0134). Five levels (`LEVELS`): 10 events a second per
 session (200/s, four times its tenant budget) and 50 (1 000/s offered, which saturated
-the loop before reads were paused), each with the noisy runs, and 50 without them
+the loop before reads were paused), each with the noisy runs (with its step budget, then
+"uncapped" without it), and 50 without them
 ("events only": the runs' work is then out of the figure, which shows what the events
 flood alone costs the quiet tenant; the substrate's file I/O is off the loop, ADR 0119).
 The quiet tenant has no budget set. Printed per level: each quiet figure beside its
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -53,6 +55,15 @@ import msgspec
 from bench._report import percentile, row
 from bench.bench_runs import write_chain_assets
 from ctx_substrate import ProviderRequest
+from lightflow_actors.flow import (
+    RequestCommitted,
+    ResponseObserved,
+    RunCreated,
+    RunEvent,
+    StepSubmitted,
+    StepSucceeded,
+    TraceRecord,
+)
 from lightflow_actors.host import RunsConfig, RunsHosting, decode_runs_config, echo_reply
 from lightflow_actors.kernel import ActorSystem
 from lightflow_actors.live import LiveHub, LiveView, Params, Rendered, SessionInfo, Template
@@ -65,8 +76,17 @@ ROUNDS = 3
 EVENT_GAP_S = 0.003
 RUNS = 120  # per side and level: a p99 needs about a hundred samples (of 18 it is the max)
 NOISY_SESSIONS = 20
-LEVELS = ((10.0, True), (50.0, True), (50.0, False))
-"""(events a second per noisy session (its budget: 5), whether the noisy runs flood too)"""
+LEVELS = (
+    (10.0, True, True),
+    (10.0, True, False),
+    (50.0, True, True),
+    (50.0, True, False),
+    (50.0, False, True),
+)
+"""(events a second per noisy session (its budget: 5), whether the noisy runs flood too,
+whether its `steps_per_s` budget is set): each level with noisy runs is measured with its
+step budget and, right after, without it ("uncapped": the code before ADR 0134 had none),
+so the two are compared in the same minutes of a shared machine."""
 NOISY_RUN_RATE = 20.0  # 10-step runs a second (its budget: 2 in flight)
 PROVIDER_S = 0.002  # the provider's latency per call (one slot)
 SECRET = b"bench-tenants-secret-0123456789ab"
@@ -74,15 +94,18 @@ NOISY_STEPS_PER_S = 20.0
 """The noisy tenant's step budget (ADR 0134): its ten-step runs are served nine steps
 from the output cache, so `runs_in_flight` alone let about 170 steps a second through."""
 
+UNCAPPED = Budgets(
+    live_sessions=NOISY_SESSIONS,
+    session_events_per_s=5,
+    tenant_events_per_s=50,
+    runs_in_flight=2,
+    provider_calls_per_min=600,
+    provider_calls_burst=5,
+)
 BUDGETS = TenantsConfig(
     tenants={
-        "noisy": Budgets(
-            live_sessions=NOISY_SESSIONS,
-            session_events_per_s=5,
-            tenant_events_per_s=50,
-            runs_in_flight=2,
-            provider_calls_per_min=600,
-            provider_calls_burst=5,
+        "noisy": msgspec.structs.replace(
+            UNCAPPED,
             steps_per_s=NOISY_STEPS_PER_S,
             steps_burst=10,  # one of its runs' worth
         )
@@ -148,6 +171,7 @@ class Quiet:
         # and the rest (driving its step to settled), to see which part the flood slows.
         self.creates: list[float] = []
         self.drives: list[float] = []
+        self.ids: list[str] = []  # its runs, whose files `_phases` reads afterwards
         self.refused = 0
 
 
@@ -178,6 +202,7 @@ async def _quiet(view: LiveViewHandle, hosting: RunsHosting, phase: str, quiet: 
             quiet.runs.append(settled - start)
             quiet.creates.append(created - start)
             quiet.drives.append(settled - created)
+            quiet.ids.append(run_id)
 
     await asyncio.gather(clicks(), runs())
     quiet.refused += len(view.over_budget) - before
@@ -193,12 +218,14 @@ class Flood:
         rate: float,
         round: int,
         with_runs: bool = True,
+        capped: bool = True,
     ) -> None:
         self.views = views
         self.hosting = hosting
         self.rate = rate
         self.round = round
         self.with_runs = with_runs
+        self.capped = capped
         self.refused_before = sum(len(v.over_budget) for v in views)
         self.events = 0
         self.runs = 0
@@ -225,7 +252,7 @@ class Flood:
         gap, creates = 1.0 / NOISY_RUN_RATE, []
         while not self._stop.is_set():
             self.runs += 1
-            run_id = f"noisy-{self.rate:g}-{self.round}-{self.runs}"
+            run_id = f"noisy-{self.level}-{self.round}-{self.runs}".replace(" ", "")
             creates.append(asyncio.ensure_future(self._create(run_id)))
             await asyncio.sleep(gap)
         await asyncio.gather(*creates)
@@ -245,7 +272,9 @@ class Flood:
     @property
     def level(self) -> str:
         # At most 18 characters: a row's label is 44 (bench/__main__ reads them back).
-        return ("noisy " if self.with_runs else "no runs, ") + f"{self.rate:g}/s/sess"
+        if not self.with_runs:
+            return f"no runs, {self.rate:g}/s/sess"
+        return ("noisy " if self.capped else "uncapped ") + f"{self.rate:g}/s/sess"
 
     @property
     def events_refused(self) -> int:
@@ -264,16 +293,19 @@ async def _bench(root: Path) -> None:
             await _quiet(quiet_view, hosting, "warm-up", Quiet())  # not counted
             noisy = _browser(system, hub, "noisy")
             views = [await noisy.mount("counter") for _ in range(NOISY_SESSIONS)]
-            for rate, with_runs in LEVELS:
+            for rate, with_runs, capped in LEVELS:
+                noisy_budgets = BUDGETS.tenants["noisy"] if capped else UNCAPPED
+                ledger.reconfigure(TenantsConfig(tenants={"noisy": noisy_budgets}))
+                tag = f"{rate:g}{with_runs}{capped}"
                 alone, flooded, floods = Quiet(), Quiet(), []
                 before = _throttled(ledger)
                 seconds = 0.0
                 for n in range(ROUNDS):
-                    await _quiet(quiet_view, hosting, f"alone{rate:g}{with_runs}-{n}", alone)
-                    flood = Flood(views, hosting, rate, n, with_runs)
+                    await _quiet(quiet_view, hosting, f"alone{tag}-{n}", alone)
+                    flood = Flood(views, hosting, rate, n, with_runs, capped)
                     started = time.perf_counter()
                     async with flood.running():
-                        await _quiet(quiet_view, hosting, f"flood{rate:g}{with_runs}-{n}", flooded)
+                        await _quiet(quiet_view, hosting, f"flood{tag}-{n}", flooded)
                     seconds += time.perf_counter() - started
                     floods.append(flood)
                     for run_id in flood.created:  # the next round starts from no noisy run
@@ -281,9 +313,52 @@ async def _bench(root: Path) -> None:
                 after = _throttled(ledger)
                 used = tuple(a - b for a, b in zip(after, before, strict=True))
                 _report(alone, flooded, floods, used[0], seconds, steps=used[1:])
+                runs = root / "state" / "runs"
+                _report_phases(
+                    floods[0].level, _phases(runs, flooded.ids), _phases(runs, alone.ids)
+                )
         finally:
             await hub.stop()
             await hosting.stop()
+
+
+PHASES = ("start", "commit", "answer", "settle")
+"""A quiet run's time between the records its files stamp (ms, the system clock): its
+actor's start to its step submitted (created -> step.submitted: the host's start_child,
+the run's first look-up and turn), the commit (-> cortex.request.committed: the CortexFS
+client), the answer (-> cortex.response.observed: the substrate's intake, the provider's
+queue and call, the answer lane), its outcome recorded (-> step.succeeded)."""
+
+
+def _phases(runs: Path, ids: list[str]) -> dict[str, list[float]]:
+    """Each phase of `PHASES` of each run of `ids` (seconds; a run missing a record is
+    left out of that phase)."""
+    phases: dict[str, list[float]] = {phase: [] for phase in PHASES}
+    events = msgspec.json.Decoder(RunEvent)
+    records = msgspec.json.Decoder(TraceRecord)
+    for run_id in ids:
+        stamps: dict[str, int] = {}
+        folder = runs / run_id
+        for line in (folder / "events.jsonl").read_bytes().splitlines():
+            event = events.decode(line)
+            if isinstance(event, RunCreated):
+                stamps["created"] = event.ts_ms
+            elif isinstance(event, StepSubmitted):
+                stamps["submitted"] = event.ts_ms
+            elif isinstance(event, StepSucceeded):
+                stamps["succeeded"] = event.ts_ms
+        trace = folder / "trace.jsonl"
+        for line in trace.read_bytes().splitlines() if trace.exists() else []:
+            record = records.decode(line)
+            if isinstance(record, RequestCommitted):
+                stamps["committed"] = record.ts_ms
+            elif isinstance(record, ResponseObserved):
+                stamps["observed"] = record.ts_ms
+        order = ("created", "submitted", "committed", "observed", "succeeded")
+        for phase, (start, end) in zip(PHASES, itertools.pairwise(order), strict=True):
+            if start in stamps and end in stamps:
+                phases[phase].append((stamps[end] - stamps[start]) / 1e3)
+    return phases
 
 
 def _throttled(ledger: TenantLedger) -> tuple[int, int, int]:
@@ -346,6 +421,20 @@ def _report(
     row(f"noisy calls/steps held, {level}", throttled, "times")
     row(f"noisy steps/s, {level}", steps[0] / seconds, "/s", NOISY_STEPS_PER_S, "budget")
     row(f"  held for their turn, {level}", steps[1], "steps", steps[0], "dispatched")
+
+
+def _report_phases(
+    level: str, flooded: dict[str, list[float]], alone: dict[str, list[float]]
+) -> None:
+    for phase in PHASES:
+        if flooded[phase] and alone[phase]:
+            row(
+                f"  {phase} p99, {level}",
+                percentile(flooded[phase], 99) * 1e3,
+                "ms",
+                percentile(alone[phase], 99) * 1e3,
+                "alone",
+            )
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 from contextlib import redirect_stdout
+from pathlib import Path
+
+import msgspec
 
 from bench.__main__ import _ROW, summarize
 from bench.bench_runs_page_browser import Frame, _report
@@ -78,3 +81,30 @@ def test_every_row_of_the_tenants_bench_is_in_the_summary() -> None:
     summary = summarize([out.getvalue()] * 3)
     assert len(summary) == len(printed)
     assert any(line.startswith("quiet refused (target 0)") for line in summary)
+
+
+def test_the_tenants_bench_splits_a_quiet_run_by_the_stamps_of_its_files(tmp_path: Path) -> None:
+    from bench.bench_tenants import PHASES, _phases
+    from lightflow_actors.flow import (
+        RequestCommitted,
+        ResponseObserved,
+        RunCreated,
+        StepSubmitted,
+        StepSucceeded,
+    )
+
+    folder = tmp_path / "q1"
+    folder.mkdir()
+    events = [
+        RunCreated(1, 1000, "q1", "one", ("s1",)),
+        StepSubmitted(2, 1004, "s1", 1, "f", "r1"),
+        StepSucceeded(3, 1040, "s1", 1, "outputs/s1.json"),
+    ]
+    trace = [
+        RequestCommitted(1, 1010, "s1", 1, "r1", "inbox/r1.req.json", "f"),
+        ResponseObserved(2, 1031, "s1", "r1", "outbox/r1.resp.json"),
+    ]
+    (folder / "events.jsonl").write_bytes(b"\n".join(msgspec.json.encode(e) for e in events))
+    (folder / "trace.jsonl").write_bytes(b"\n".join(msgspec.json.encode(r) for r in trace))
+    phases = _phases(tmp_path, ["q1"])
+    assert [phases[p] for p in PHASES] == [[0.004], [0.006], [0.021], [0.009]]
