@@ -637,8 +637,8 @@ class RunActor(Actor[RunMessage]):
     # -- step turns (ADR 0134) --------------------------------------------------------------
 
     async def _take_turn(self, command: RunCommand) -> None:
-        """Before dispatching steps (a cache look-up of each, or the commit of a step that
-        has no look-up), take their turn in the tenant's `steps` budget. While the run
+        """Before dispatching steps (a cache look-up of each, or the commit of a step whose
+        cache is off), take their turn in the tenant's `steps` budget. While the run
         waits, what it buffered is on its way to disk (queued for the next group commit),
         and operators see it in the actor's `remark`."""
         assert self._turns is not None
@@ -656,9 +656,9 @@ class RunActor(Actor[RunMessage]):
             self.remark = None
 
     def _step_cost(self, command: RunCommand) -> int:
-        """Steps `command` dispatches: one per fingerprint a look-up asks for; one for the
-        first commit of a step the cache is not asked about (a step whose look-up missed
-        counted there; a commit resumed after a restart is not counted again)."""
+        """Steps `command` dispatches: one per fingerprint a look-up asks for; one for a
+        commit of a step whose cache is off (a cached step counted at its look-up; a
+        commit resumed after a restart is not counted again)."""
         match command:
             case LookUpCache(fingerprints=fingerprints):
                 return len(fingerprints)
