@@ -190,10 +190,13 @@ async def test_a_restarted_host_adopts_the_runs_its_predecessor_started(tmp_path
         await hosting.call(CreateRun("greet", b'{"name": "slow"}', "adopted"))
         # On a loaded machine the run actor may not have submitted its step yet: wait for it,
         # so the kill lands while the step is in flight (the case under test).
-        for _ in range(500):
-            if (await hosting.read("get", lambda ops: ops.get("adopted"))).status == "running":
+        seen = "created"
+        for _ in range(3000):  # the bound only stops a hang
+            seen = (await hosting.read("get", lambda ops: ops.get("adopted"))).status
+            if seen == "running":
                 break
             await asyncio.sleep(0.01)
+        assert seen == "running", f"the run never showed its step in flight: {seen}"
         old = hosting.host()
         hosting.system.kill(old)  # untrappable: no on_stop, its leases stay with the process
         for _ in range(500):
