@@ -169,6 +169,51 @@ def test_mixed_int_and_str_keys_collide_as_text() -> None:
     assert mixed.keys == ("7", "x")
 
 
+def test_a_few_rows_replaced_reuse_the_last_keys_and_entries() -> None:
+    """A 5-row change of 1 000 rows: the same keys tuple, the unchanged entries the very
+    same tuples, and only the 5 new rows rendered and keyed."""
+    render, key_calls = Counting(), [0]
+
+    def key(item: Item) -> int:
+        key_calls[0] += 1
+        return item.id
+
+    rows = KeyedRows(ROW, render=render, key=key)
+    items = tuple(Item(i, "a", 0) for i in range(1000))
+    first = rows(items)
+    changed = list(items)
+    for i in (3, 211, 422, 633, 999):
+        changed[i] = Item(i, "b", 1)
+    render.calls = key_calls[0] = 0
+    second = rows(tuple(changed))
+    assert second.keys is first.keys
+    assert render.calls == 5 and key_calls[0] == 5
+    pairs = zip(first.entries, second.entries, strict=True)
+    assert [i for i, (a, b) in enumerate(pairs) if a is not b] == [3, 211, 422, 633, 999]
+    assert second == keyed(ROW, [(i.id, render_item(i)) for i in changed])
+    assert rows(tuple(changed)) is second  # nothing replaced: the very same comprehension
+
+
+def test_a_replaced_row_with_a_new_key_or_a_list_changed_in_place() -> None:
+    rows = KeyedRows(ROW, render=render_item, key=lambda item: item.id)
+    items = [Item(i, "a", 0) for i in range(20)]
+    rows(items)
+    items[4] = Item(100, "new", 0)  # the same list, changed in place after the call
+    assert rows(items) == keyed(ROW, [(i.id, render_item(i)) for i in items])
+    items[5] = Item(100, "twice", 0)
+    with pytest.raises(RenderedError, match="key '100' appears twice"):
+        rows(items)
+    items[5] = Item(5, "a", 0)
+    assert rows(items) == keyed(ROW, [(i.id, render_item(i)) for i in items])
+    # A mutable row swapped in is rendered every time, as on the full path.
+    loose = Loose(6, "loose", 0)
+    mixed: list[Item | Loose] = [*items]
+    mixed[6] = loose
+    assert rows(mixed).entries[6] == render_item(loose).dynamics
+    loose.name = "changed"
+    assert rows(mixed).entries[6] == render_item(loose).dynamics
+
+
 def test_the_memory_is_bounded() -> None:
     rows = KeyedRows(ROW, render=render_item, key=lambda item: item.id, limit=10)
     for round_ in range(30):
@@ -193,7 +238,11 @@ def histories(draw: st.DrawFn) -> list[list[Item]]:
     history = [list(current)]
     for _ in range(draw(st.integers(1, 6))):
         for _ in range(draw(st.integers(1, 4))):
-            op = draw(st.sampled_from(["insert", "delete", "move", "update", "reverse", "sort"]))
+            op = draw(
+                st.sampled_from(
+                    ["insert", "delete", "move", "update", "replace", "reverse", "sort"]
+                )
+            )
             if op == "insert" or not current:
                 at = draw(st.integers(0, len(current)))
                 current.insert(at, Item(next(next_id), draw(st.text(max_size=4)), 0))
@@ -206,6 +255,9 @@ def histories(draw: st.DrawFn) -> list[list[Item]]:
                 at = draw(st.integers(0, len(current) - 1))
                 old = current[at]
                 current[at] = Item(old.id, old.name, old.score + draw(st.integers(1, 5)))
+            elif op == "replace":  # another item, another key, at the same position
+                at = draw(st.integers(0, len(current) - 1))
+                current[at] = Item(next(next_id), draw(st.text(max_size=4)), 0)
             elif op == "reverse":
                 current.reverse()
             else:
