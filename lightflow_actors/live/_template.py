@@ -232,6 +232,8 @@ class _IntText(dict[int, str]):
 _INT_TEXT_LIMIT: Final = 1 << 16
 # A call replacing more than one item in this many is answered by the full path.
 _REPLACED_SHARE: Final = 8
+# Positions looked at before the identity pass of `KeyedRows._replaced`.
+_PROBES: Final = 16
 _ABSENT: Final = object()
 _INT_TEXT: Final = _IntText()
 
@@ -329,6 +331,14 @@ class KeyedRows(Generic[T]):
         item at the same position that is the same object renders the same.
         """
         before, previous = last
+        count = len(items)
+        if count >= _PROBES * _REPLACED_SHARE:
+            # A re-order replaces nearly every position: a few probes tell it at once,
+            # so it pays no identity pass over every item before the full path.
+            step = count // _PROBES
+            probed = sum(before[i] is not items[i] for i in range(0, count, step))
+            if probed * _REPLACED_SHARE > _PROBES * 2:
+                return None
         fresh = list(map(is_not, before, items))
         if type(items) is not tuple:
             items = tuple(items)  # as in `__call__`: kept as they are now

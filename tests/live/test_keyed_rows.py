@@ -192,6 +192,12 @@ def test_a_few_rows_replaced_reuse_the_last_keys_and_entries() -> None:
     assert [i for i, (a, b) in enumerate(pairs) if a is not b] == [3, 211, 422, 633, 999]
     assert second == keyed(ROW, [(i.id, render_item(i)) for i in changed])
     assert rows(tuple(changed)) is second  # nothing replaced: the very same comprehension
+    # A re-order (every position replaced) and a change past the probes' tolerance (one
+    # in eight) take the full path; the answer is what keyed gives.
+    backwards = changed[::-1]
+    assert rows(backwards) == keyed(ROW, [(i.id, render_item(i)) for i in backwards])
+    many = [Item(i.id, "c", 2) if i.id % 4 == 0 else i for i in backwards]
+    assert rows(many) == keyed(ROW, [(i.id, render_item(i)) for i in many])
 
 
 def test_a_replaced_row_with_a_new_key_or_a_list_changed_in_place() -> None:
