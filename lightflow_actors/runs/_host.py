@@ -378,6 +378,10 @@ class RunsHost(Actor[HostMessage | _ResumeAll | _CreateResolved | _SettleInClust
     async def _cancel(self, msg: CancelRun) -> RunView:
         run = self._run_ref(msg.run_id)
         if run is not None:
+            if self._turns is not None:
+                # A run waiting for its step's turn (ADR 0134) handles nothing else until
+                # it comes: the cancel gives it now, so the cancel is not held up by it.
+                self._turns.hurry(msg.run_id)
             # A refusal (the run already ended) raises here and refuses this ask as it is.
             view = await _unless_ended(run.ask(flow.CancelRun(msg.reason), timeout=None))
             if view is not None:

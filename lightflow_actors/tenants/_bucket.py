@@ -60,6 +60,12 @@ class TokenBucket:
             self.tokens -= n
         return wait
 
+    def owe(self, now: float, n: float = 1.0) -> None:
+        """Take `n` tokens now, whether or not one is there (the bucket may go below zero):
+        work let through ahead of its turn makes the next wait that much longer."""
+        self._refill(now)
+        self.tokens -= n
+
     def until_charge(self, now: float) -> float:
         """What `charge` would answer, taking nothing. A token short by float rounding
         (``rate * elapsed`` a hair under one) counts as there: a timer set for so short

@@ -100,6 +100,25 @@ class FairQueue(Generic[T]):
             self._next()  # nothing of this tenant can go now: its turn passes
         return None
 
+    def remove(self, tenant: str, item: T) -> bool:
+        """Take `item` (this very object) out of `tenant`'s line, wherever it waits; False
+        when it is not there. A tenant left with nothing waiting leaves the round."""
+        queue = self._queues.get(tenant)
+        if queue is None:
+            return False
+        for index, queued in enumerate(queue):
+            if queued is item:
+                del queue[index]
+                self._size -= 1
+                if not queue:
+                    del self._queues[tenant]
+                    was_head = self._ring[0] == tenant
+                    self._ring.remove(tenant)
+                    if was_head:
+                        self._credit = self._weight(self._ring[0]) if self._ring else 0
+                return True
+        return False
+
     def drain(self) -> Iterator[tuple[str, T]]:
         """Take every item (round-robin order), emptying the queue."""
         while self._ring:

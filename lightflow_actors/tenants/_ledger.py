@@ -402,20 +402,23 @@ class TenantLedger:
         node = self._node_bucket()
         return 0.0 if node is None else node.until_charge(self._clock.now())
 
-    def take_steps(self, tenant: str, cost: int = 1, *, held: bool = False) -> None:
+    def take_steps(
+        self, tenant: str, cost: int = 1, *, held: bool = False, ahead: bool = False
+    ) -> None:
         """Count `cost` run steps of `tenant` dispatched now (after `step_wait` answered
-        0.0), from its bucket and the node's; `held`: they waited for their turn first."""
+        0.0), from its bucket and the node's; `held`: they waited for their turn first;
+        `ahead`: they go before their turn (`StepTurns.hurry`), owing their tokens."""
         now = self._clock.now()
         state = self._state(tenant)
         state.steps += cost
         if held:
             state.steps_held += cost
-        bucket = self._steps_bucket(tenant)
-        if bucket is not None:
-            bucket.charge(now, cost)
-        node = self._node_bucket()
-        if node is not None:
-            node.charge(now, cost)
+        for bucket in (self._steps_bucket(tenant), self._node_bucket()):
+            if bucket is not None:
+                if ahead:
+                    bucket.owe(now, cost)
+                else:
+                    bucket.charge(now, cost)
 
     def steps_throttled(self, tenant: str, subject: str | None, wait: float) -> None:
         """Record that `tenant`'s run steps start waiting `wait` seconds for their turn

@@ -27,9 +27,12 @@ MIN_WAIT_S = 1e-6
 
 
 class _Waiter:
-    __slots__ = ("cost", "future", "subject")
+    __slots__ = ("cost", "future", "subject", "tenant")
 
-    def __init__(self, cost: int, future: asyncio.Future[None], subject: str | None) -> None:
+    def __init__(
+        self, tenant: str, cost: int, future: asyncio.Future[None], subject: str | None
+    ) -> None:
+        self.tenant = tenant
         self.cost = cost
         self.future = future  # done (result None) when the turn is given; cancelled: left
         self.subject = subject
@@ -52,6 +55,8 @@ class StepTurns:
         self._queue: FairQueue[_Waiter] = FairQueue(ledger.weight)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # The waiters that named a subject (a run id), for `hurry`.
+        self._by_subject: dict[str, _Waiter] = {}
 
     def turn(
         self, tenant: str, cost: int = 1, subject: str | None = None
@@ -68,9 +73,25 @@ class StepTurns:
                 return None
             ledger.steps_throttled(tenant, subject, wait)
         future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.push(tenant, _Waiter(cost, future, subject))
+        waiter = _Waiter(tenant, cost, future, subject)
+        self._queue.push(tenant, waiter)
+        if subject is not None:
+            self._by_subject[subject] = waiter
         self._wake_later()
         return future
+
+    def hurry(self, subject: str) -> bool:
+        """Give `subject`'s waiting steps their turn now, owing their tokens (a tenant's
+        next steps wait that much longer): what a run waits for must not hold up what an
+        operator asks of it, such as a cancel, which its actor handles once its step is
+        dispatched. False when `subject` is not waiting."""
+        waiter = self._by_subject.pop(subject, None)
+        if waiter is None or waiter.future.done():
+            return False
+        self._queue.remove(waiter.tenant, waiter)
+        self._ledger.take_steps(waiter.tenant, waiter.cost, held=True, ahead=True)
+        waiter.future.set_result(None)
+        return True
 
     def waiting(self) -> dict[str, int]:
         """Runs' step requests waiting for their turn, by tenant (cancelled ones included
@@ -86,6 +107,7 @@ class StepTurns:
         for _tenant, waiter in self._queue.drain():
             if not waiter.future.done():
                 waiter.future.set_result(None)
+        self._by_subject.clear()
 
     def _serve(self) -> None:
         self._timer = None
@@ -101,7 +123,9 @@ class StepTurns:
             ledger.node_step_wait() == 0.0 and (popped := self._queue.pop(ready=ready)) is not None
         ):
             tenant, waiter = popped
-            if waiter.future.done():  # its run left the line (stopped, cancelled)
+            if waiter.subject is not None and self._by_subject.get(waiter.subject) is waiter:
+                del self._by_subject[waiter.subject]
+            if waiter.future.done():  # its run left the line (stopped, cancelled, hurried)
                 continue
             ledger.take_steps(tenant, waiter.cost, held=True)
             waiter.future.set_result(None)

@@ -13,7 +13,7 @@ import pytest
 from lightflow_actors import ActorSystem
 from lightflow_actors.flow._run_actor import WAITING_FOR_STEPS
 from lightflow_actors.host import RunsHosting
-from lightflow_actors.runs import AwaitSettled, CreateRun
+from lightflow_actors.runs import AwaitSettled, CancelRun, CreateRun
 from lightflow_actors.supervision import TreeNode, system_tree
 from lightflow_actors.tenants import Budgets, TenantLedger, TenantsConfig
 
@@ -58,3 +58,29 @@ async def test_a_tenants_steps_wait_for_their_turn_and_another_tenants_do_not(
     assert usage["quick"].steps == 10 and usage["quick"].steps_held == 0
     held = [e for e in ledgers[0].events() if e.budget == "steps"]
     assert held and all(e.tenant == "slow" and e.kind == "throttled" for e in held)
+
+
+async def test_a_run_waiting_for_its_steps_turn_is_cancelled_without_waiting_for_it(
+    host: Callable[..., contextlib.AbstractAsyncContextManager[RunsHosting]],
+) -> None:
+    """A token every 1 000 s: the run's second step waits for it, and so, before
+    `StepTurns.hurry`, did the cancel (the run handles nothing else while it waits). The
+    cancel now gives the run its turn, owing the token, and the run ends cancelled."""
+    config = TenantsConfig(tenants={"slow": Budgets(steps_per_s=0.001, steps_burst=1)})
+
+    def ledger(system: ActorSystem) -> TenantLedger:
+        return TenantLedger(config, clock=system.clock)
+
+    async with host(tenants=ledger) as hosting:
+        await hosting.call(CreateRun("chain", b'{"seed": "c"}', "held-1", tenant="slow"))
+        for _ in range(12_000):  # its first step took the one token; the next waits
+            if any(n.remark == WAITING_FOR_STEPS for n in _nodes(hosting.system)):
+                break
+            await asyncio.sleep(0.005)
+        else:
+            raise AssertionError("the run never waited for its step's turn")
+        # The bound only stops a hang: without the hurry the cancel waits 1 000 s.
+        view = await asyncio.wait_for(hosting.call(CancelRun("held-1")), timeout=60)
+        assert view.status == "cancelled"
+        assert (await hosting.call(AwaitSettled("held-1"))).status == "cancelled"
+        assert not any(n.remark for n in _nodes(hosting.system))

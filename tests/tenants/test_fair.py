@@ -88,3 +88,30 @@ def test_every_item_is_served_once_fifo_per_tenant_and_no_tenant_waits_more_than
             between = [t for t, _ in served[first + 1 : second]]
             for other in set(between):
                 assert between.count(other) <= weights[other]
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from("abc"), st.booleans()), max_size=30),
+)
+def test_removing_items_keeps_the_others_order_and_the_count(
+    pushes: list[tuple[str, bool]],
+) -> None:
+    queue: FairQueue[object] = FairQueue()
+    kept: dict[str, list[object]] = {}
+    removed: list[tuple[str, object]] = []
+    for tenant, remove in pushes:
+        item = object()
+        queue.push(tenant, item)
+        if remove:
+            removed.append((tenant, item))
+        else:
+            kept.setdefault(tenant, []).append(item)
+    for tenant, item in removed:
+        assert queue.remove(tenant, item)
+        assert not queue.remove(tenant, item)  # once
+    assert len(queue) == sum(map(len, kept.values()))
+    assert queue.waiting() == {t: len(items) for t, items in kept.items()}
+    served: dict[str, list[object]] = {}
+    for tenant, item in queue.drain():
+        served.setdefault(tenant, []).append(item)
+    assert served == kept  # FIFO within each tenant, nothing lost, nothing removed served

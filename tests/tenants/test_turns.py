@@ -211,3 +211,27 @@ def test_every_step_gets_its_turn_in_order_within_its_tenant_and_within_its_rate
                 continue
             assert charged <= burst - 1 + rate * at + 1e-6, (tenant, at, charged)
             charged += asks[i][2]
+
+
+@pytest.mark.deterministic(seeds=3)
+async def test_a_hurried_subject_goes_at_once_owing_its_tokens_and_keeps_no_place_in_line(
+    sim_system: ActorSystem,
+) -> None:
+    config = TenantsConfig(tenants={"slow": Budgets(steps_per_s=1, steps_burst=1)})
+    ledger = TenantLedger(config, clock=sim_system.clock)
+    turns = StepTurns(ledger, sim_system.loop)
+    loop = asyncio.get_running_loop()
+    assert turns.turn("slow", 1, "run-a") is None  # the burst's one token
+    waiting_b = turns.turn("slow", 1, "run-b")
+    waiting_c = turns.turn("slow", 1, "run-c")
+    assert waiting_b is not None and waiting_c is not None
+    start = loop.time()
+    assert turns.hurry("run-c")  # a cancel of the run behind: it goes now, ahead of b
+    await waiting_c
+    assert loop.time() == start
+    assert not turns.hurry("run-c") and not turns.hurry("run-z")  # no longer / never waiting
+    await waiting_b  # b waits for the token c took as well: 2 s at 1 step/s
+    assert loop.time() - start == pytest.approx(2.0, abs=1e-3)
+    usage = {u.tenant: u for u in ledger.usage()}
+    assert usage["slow"].steps == 3 and usage["slow"].steps_held == 2
+    assert turns.waiting() == {}
