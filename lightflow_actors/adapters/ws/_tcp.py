@@ -464,7 +464,16 @@ class LeanTCPServer:
         )
         connection.take_over(reader, writer)
         del reader, writer
-        await connection.serve()
+        try:
+            await connection.serve()
+        except asyncio.CancelledError:
+            # Hypercorn's shutdown cancelled the connection (its graceful timeout, or the
+            # loop ending), and `serve` has closed it and its app's tasks. This task is the
+            # top of its own tree (asyncio's `client_connected_cb`), so nothing awaits its
+            # cancellation; ending it cancelled makes Python 3.11's streams call
+            # `task.exception()` and log a `CancelledError` traceback at every shutdown
+            # with a connection open.
+            return
 
 
 def stream_takeover_supported() -> bool:

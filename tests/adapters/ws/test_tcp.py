@@ -250,6 +250,30 @@ async def test_at_shutdown_a_request_in_flight_is_answered_within_the_graceful_t
     writer.close()
 
 
+async def test_a_connection_cancelled_at_shutdown_is_not_reported_as_an_error() -> None:
+    """Hypercorn cancels the connections still open when the graceful timeout ends; a
+    connection's task is the top of its own (asyncio's ``client_connected_cb``), and on
+    Python 3.11 a cancelled one made asyncio's streams log "Exception in callback" with a
+    `CancelledError` traceback at every shutdown with a page open."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        app = App()  # never released: cancelled at the graceful timeout
+        async with server(app, graceful_timeout=0.05) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(_request("/slow", b""))
+            await app.started.wait()
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        for _ in range(3):  # the tasks' done callbacks run on the next turns
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert [c.get("message") for c in reported] == []
+
+
 async def test_an_open_websocket_holds_no_task_of_the_server() -> None:
     app = App()
     async with server(app) as port:
