@@ -67,6 +67,8 @@ def ruff(root: Path, *argv: str) -> None:
 @settings(max_examples=15, deadline=None)
 @given(project=NAMES, view=VIEWS, fields=FIELDS, asset=NAMES)
 @example(project=LONG, view=LONG_VIEW, fields=LONG_FIELDS, asset=LONG)
+@example(project="a", view="a", fields=["a0000000_0000000_0000000:date"], asset="a")
+@example(project=LONG, view="a", fields=[f"{'d' * 40}:date", f"{'i' * 40}:int"], asset="a")
 @example(project="a", view="news", fields=["a:text"], asset="b")
 @example(project="l", view="l", fields=["l:str"], asset="l")
 @example(project="shop", view="news", fields=["l_:str"], asset="l-l")
